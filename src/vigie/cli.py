@@ -1,0 +1,18 @@
+"""The `vigie` command: one Typer app, each sub-command in `vigie.commands`."""
+
+import typer
+
+app = typer.Typer(
+    name="vigie",
+    help="Vigie: judicial electronic monitoring under French law.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Sub-commands register here, one line each (see vigie/commands/).
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    app()

@@ -1,0 +1,1 @@
+"""The command-line edge: reads files and arguments, calls the pure cores, prints."""
