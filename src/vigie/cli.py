@@ -11,6 +11,11 @@ app = typer.Typer(
 )
 
 # Sub-commands register here, one line each (see vigie/commands/).
+from vigie.commands import audit as audit_cmd  # noqa: E402
+from vigie.commands import db as db_cmd  # noqa: E402
+
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(audit_cmd.app, name="audit")
 
 
 def main() -> None:

@@ -1,0 +1,45 @@
+"""`vigie db`: the store's schema and retention."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+
+from vigie.settings import settings
+from vigie.store import audit, open_database
+from vigie.store import observations as log
+from vigie.store.schema import upgrade as upgrade_schema
+
+app = typer.Typer(help="The database: schema migrations and retention.", no_args_is_help=True)
+
+
+@app.command()
+def upgrade() -> None:
+    """Create or migrate the schema of the database named by VIGIE_DATABASE_URL."""
+    url = settings().database_url
+    upgrade_schema(url)
+    typer.echo(f"schema up to date: {open_database(url).engine.url.render_as_string()}")
+
+
+@app.command("purge-locations")
+def purge_locations(
+    older_than: Annotated[int, typer.Option("--older-than", min=1, help="retention in days")],
+) -> None:
+    """Delete position fixes older than the retention period; the purge itself is audited."""
+    database = open_database(settings().database_url)
+    cutoff = datetime.now(UTC) - timedelta(days=older_than)
+    try:
+        with database.session() as session:
+            purged = log.purge_locations(session, cutoff)
+            audit.record(
+                session,
+                "system",
+                "purge_locations",
+                "observations",
+                {"older_than_days": older_than, "cutoff": cutoff.isoformat(), "purged": purged},
+            )
+    finally:
+        database.dispose()
+    typer.echo(f"purged {purged} position fixes older than {cutoff:%Y-%m-%d %H:%M} UTC")

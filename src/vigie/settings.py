@@ -1,0 +1,31 @@
+"""Settings of the monitoring centre, read from the environment (prefix `VIGIE_`)."""
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """One place for every knob, so a deployment changes the environment and never the code."""
+
+    model_config = SettingsConfigDict(env_prefix="VIGIE_", extra="ignore")
+
+    # Embedded default: one SQLite file. Production: postgresql+psycopg://user:pw@host/db
+    database_url: str = "sqlite:///var/vigie.sqlite"
+    jwt_secret: SecretStr = SecretStr("vigie-development-secret-change-me-in-production")
+    jwt_ttl_s: int = Field(default=8 * 3600, gt=0)
+    tick_s: float = Field(default=1.0, gt=0)
+    escalation_after_s: float = Field(default=120.0, gt=0)
+    run_pipeline: bool = True
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_sender: str = "centre@vigie.invalid"
+    outbox_max_attempts: int = Field(default=8, gt=0)
+    outbox_retry_base_s: float = Field(default=5.0, gt=0)
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The process-wide settings (tests build their own `Settings` and pass them explicitly)."""
+    return Settings()

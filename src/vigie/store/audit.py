@@ -1,0 +1,111 @@
+"""The audit log: append-only, every entry's hash covering the previous one, so edits show."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from vigie.store.models import AuditEntry, AuditHead, utcnow
+
+GENESIS = "0" * 64
+
+
+def entry_hash(
+    prev_hash: str, at: datetime, actor: str, action: str, target: str, detail: dict[str, Any]
+) -> str:
+    """The SHA-256 of the previous hash and the entry's canonical JSON."""
+    body = json.dumps(
+        {
+            "prev": prev_hash,
+            "at": at.isoformat(timespec="microseconds"),
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "detail": detail,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def record(
+    session: Session, actor: str, action: str, target: str, detail: dict[str, Any] | None = None
+) -> AuditEntry:
+    """Append one entry in the caller's transaction, so an act and its trace commit together.
+
+    The chain head is updated first: that statement takes the write lock (SQLite) or the row lock
+    (PostgreSQL), so two concurrent appends cannot both chain onto the same previous hash.
+    """
+    # Round-trip through JSON so the hash covers exactly what the database will give back.
+    detail = json.loads(json.dumps(detail or {}, default=str))
+    prev_hash = session.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(last_hash=AuditHead.last_hash)
+        .returning(AuditHead.last_hash)
+    ).scalar_one()
+    at = utcnow()
+    digest = entry_hash(prev_hash, at, actor, action, target, detail)
+    entry = AuditEntry(
+        at=at,
+        actor=actor,
+        action=action,
+        target=target,
+        detail=detail,
+        prev_hash=prev_hash,
+        hash=digest,
+    )
+    session.add(entry)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=digest))
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class Breach:
+    """The first entry whose hash or link does not hold, and why."""
+
+    entry_id: int
+    reason: str
+
+
+def verify(session: Session, batch: int = 5000) -> tuple[int, Breach | None]:
+    """Walk the whole chain; return how many entries were checked and the first breach, if any."""
+    expected_prev = GENESIS
+    checked = 0
+    for entry in _entries(session, batch):
+        if entry.prev_hash != expected_prev:
+            return checked, Breach(entry.id, "its link to the previous entry does not match")
+        digest = entry_hash(
+            entry.prev_hash, entry.at, entry.actor, entry.action, entry.target, entry.detail
+        )
+        if digest != entry.hash:
+            return checked, Breach(entry.id, "its content does not match its hash")
+        expected_prev = entry.hash
+        checked += 1
+    head = session.execute(select(AuditHead.last_hash).where(AuditHead.id == 1)).scalar_one()
+    if head != expected_prev:
+        return checked, Breach(-1, "the chain's recorded head does not match its last entry")
+    return checked, None
+
+
+def _entries(session: Session, batch: int) -> Iterator[AuditEntry]:
+    last_id = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last_id = rows[-1].id

@@ -1,0 +1,63 @@
+"""Opening the store: one URL picks SQLite (embedded, WAL) or PostgreSQL + PostGIS."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+
+@dataclass(frozen=True)
+class Database:
+    """An engine and its session factory; `session()` commits on success, rolls back on error."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # WAL lets the API read while the pipeline writes; synchronous=FULL makes every acknowledged
+    # commit survive a crash of the process and of the machine alike.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for `url`; a SQLite file's folder is made, so embedded mode needs no setup."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def open_database(url: str) -> Database:
+    """The store at `url` (the schema is managed apart, by `vigie db upgrade`)."""
+    engine = create_store_engine(url)
+    return Database(engine, sessionmaker(engine, expire_on_commit=False))

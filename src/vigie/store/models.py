@@ -1,0 +1,303 @@
+"""The tables of the monitoring centre (SQLAlchemy 2 declarative)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from vigie.store.types import BigId, Json, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: Json,
+        list[Any]: Json,
+    }
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    full_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Person(Base):
+    __tablename__ = "persons"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_name: Mapped[str] = mapped_column(String(120))
+    first_name: Mapped[str] = mapped_column(String(120))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    address: Mapped[str | None] = mapped_column(String(400))
+    home_lat: Mapped[float | None] = mapped_column(Float)
+    home_lon: Mapped[float | None] = mapped_column(Float)
+    phone: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Contact(Base):
+    """A judge, prosecutor or SPIP officer to notify; linked to a user to scope what they see."""
+
+    __tablename__ = "contacts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    role: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(200))
+    service: Mapped[str | None] = mapped_column(String(200))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+
+
+class Placement(Base):
+    __tablename__ = "placements"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(40), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    protected_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    measure: Mapped[str] = mapped_column(String(20))
+    court_order_ref: Mapped[str] = mapped_column(String(80))
+    court_order_date: Mapped[date] = mapped_column(Date)
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
+    judge_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    prosecutor_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    spip_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    law_input: Mapped[dict[str, Any]]
+    law_decision: Mapped[dict[str, Any]]
+    schedule: Mapped[list[Any]]
+    alert_distance_km: Mapped[float | None] = mapped_column(Float)
+    protected_places: Mapped[list[Any]]
+    grace_s: Mapped[int] = mapped_column(Integer, default=0)
+    signal_timeout_s: Mapped[int] = mapped_column(Integer, default=600)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    person: Mapped[Person] = relationship(foreign_keys=[person_id])
+    protected_person: Mapped[Person | None] = relationship(foreign_keys=[protected_person_id])
+    judge: Mapped[Contact] = relationship(foreign_keys=[judge_id])
+    prosecutor: Mapped[Contact] = relationship(foreign_keys=[prosecutor_id])
+    spip: Mapped[Contact] = relationship(foreign_keys=[spip_id])
+    zones: Mapped[list[Zone]] = relationship(back_populates="placement", order_by="Zone.id")
+    deadlines: Mapped[list[Deadline]] = relationship(order_by="Deadline.due")
+    assignments: Mapped[list[DeviceAssignment]] = relationship(back_populates="placement")
+
+
+class LawAssessment(Base):
+    """Every decision of `vigie.law` taken for a placement, with its trace, kept for the record."""
+
+    __tablename__ = "law_assessments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    placement_id: Mapped[int] = mapped_column(ForeignKey("placements.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str] = mapped_column(String(20))
+    input: Mapped[dict[str, Any]]
+    decision: Mapped[dict[str, Any]]
+
+
+class Deadline(Base):
+    __tablename__ = "deadlines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    placement_id: Mapped[int] = mapped_column(ForeignKey("placements.id"), index=True)
+    name: Mapped[str] = mapped_column(String(40))
+    due: Mapped[date] = mapped_column(Date)
+
+
+class Zone(Base):
+    __tablename__ = "zones"
+    __table_args__ = (UniqueConstraint("placement_id", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    placement_id: Mapped[int] = mapped_column(ForeignKey("placements.id"), index=True)
+    key: Mapped[str] = mapped_column(String(40))
+    type: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str | None] = mapped_column(String(200))
+    geometry: Mapped[dict[str, Any]]
+    schedule: Mapped[list[Any] | None] = mapped_column(Json)
+
+    placement: Mapped[Placement] = relationship(back_populates="zones")
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    model: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeviceAssignment(Base):
+    __tablename__ = "device_assignments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
+    placement_id: Mapped[int] = mapped_column(ForeignKey("placements.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+    until: Mapped[datetime | None]
+
+    placement: Mapped[Placement] = relationship(back_populates="assignments")
+
+
+class Observation(Base):
+    """Append-only: what a device said, whole, idempotent by (device, sequence or timestamp)."""
+
+    __tablename__ = "observations"
+    __table_args__ = (
+        UniqueConstraint("device", "dedup_key"),
+        Index("ix_observations_type_t", "type", "t"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    device: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    dedup_key: Mapped[str] = mapped_column(String(64))
+    t: Mapped[datetime]
+    received_at: Mapped[datetime]
+    type: Mapped[str] = mapped_column(String(20))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    payload: Mapped[dict[str, Any]]
+
+
+class EngineState(Base):
+    """The detection engine's snapshot and the last observation it has consumed, saved together."""
+
+    __tablename__ = "engine_state"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+    snapshot: Mapped[bytes | None] = mapped_column(LargeBinary)
+    placements: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Alarm(Base):
+    """An alarm episode: one per (case, kind, device) from `raised` until an operator closes it."""
+
+    __tablename__ = "alarms"
+    __table_args__ = (Index("ix_alarms_status_priority", "status", "priority"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(40), index=True)
+    placement_id: Mapped[int | None] = mapped_column(ForeignKey("placements.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    device: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    raised_at: Mapped[datetime]
+    opened_at: Mapped[datetime]
+    last_event_at: Mapped[datetime]
+    cleared_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    in_progress_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    qualification: Mapped[str | None] = mapped_column(String(30))
+    closing_note: Mapped[str | None] = mapped_column(Text)
+    escalated_at: Mapped[datetime | None]
+    event_count: Mapped[int] = mapped_column(Integer, default=1)
+    detail: Mapped[dict[str, Any]]
+
+    actions: Mapped[list[AlarmAction]] = relationship(order_by="AlarmAction.id")
+    events: Mapped[list[AlarmEventRow]] = relationship(order_by="AlarmEventRow.id")
+
+
+class AlarmEventRow(Base):
+    __tablename__ = "alarm_events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    t: Mapped[datetime]
+    case_ref: Mapped[str] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(10))
+    device: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]]
+    alarm_id: Mapped[int | None] = mapped_column(ForeignKey("alarms.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AlarmAction(Base):
+    __tablename__ = "alarm_actions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alarm_id: Mapped[int] = mapped_column(ForeignKey("alarms.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(30))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Report(Base):
+    __tablename__ = "reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alarm_id: Mapped[int] = mapped_column(ForeignKey("alarms.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    html: Mapped[str] = mapped_column(Text)
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    recipient: Mapped[str] = mapped_column(String(200))
+    recipient_role: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str] = mapped_column(String(300))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Hash-chained: `hash` covers `prev_hash` and the entry, so any edit breaks the chain."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str] = mapped_column(String(120))
+    detail: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's last hash in one row: updating it first serialises appends on both databases."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,90 @@
+"""The observation log: append-only, idempotent, durable before anything is acknowledged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from vigie.store.models import Observation
+
+# A statement's bound parameters stay under SQLite's limit (32766) at 10 columns a row.
+_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What an ingest did: ids of the new rows, and how many were already there."""
+
+    ids: list[int]
+    duplicates: int
+
+
+def dedup_key(seq: int | None, t: datetime) -> str:
+    """The idempotency key: the device's sequence number when it has one, else its fix time."""
+    return f"seq:{seq}" if seq is not None else f"t:{t.isoformat(timespec='microseconds')}"
+
+
+def row_for(record: dict[str, Any], t: datetime, received_at: datetime) -> dict[str, Any]:
+    """The row of one validated replay-format `obs` record, the record kept whole as payload."""
+    seq = record.get("seq")
+    return {
+        "device": record["device"],
+        "seq": seq,
+        "dedup_key": dedup_key(seq, t),
+        "t": t,
+        "received_at": received_at,
+        "type": record["type"],
+        "lat": record.get("lat"),
+        "lon": record.get("lon"),
+        "accuracy_m": record.get("accuracy_m"),
+        "payload": record,
+    }
+
+
+def append(session: Session, rows: list[dict[str, Any]]) -> Accepted:
+    """Insert rows, skipping those already stored; the caller's commit makes them durable."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # Ids are handed out before commit; taking one lock per ingest makes them commit in id
+        # order, so the pipeline's cursor (last id consumed) can never skip a late-committing row.
+        session.execute(text("SELECT pg_advisory_xact_lock(7420001)"))
+        insert = postgresql.insert
+    else:
+        insert = sqlite.insert
+    ids: list[int] = []
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        statement = (
+            insert(Observation)
+            .values(chunk)
+            .on_conflict_do_nothing(index_elements=["device", "dedup_key"])
+            .returning(Observation.id)
+        )
+        ids.extend(session.scalars(statement).all())
+    return Accepted(sorted(ids), len(rows) - len(ids))
+
+
+def after(session: Session, cursor: int, limit: int) -> list[Observation]:
+    """Observations stored after id `cursor`, oldest first: what the pipeline has not yet seen."""
+    return list(
+        session.scalars(
+            select(Observation).where(Observation.id > cursor).order_by(Observation.id).limit(limit)
+        )
+    )
+
+
+def count(session: Session) -> int:
+    return session.execute(select(func.count()).select_from(Observation)).scalar_one()
+
+
+def purge_locations(session: Session, before: datetime) -> int:
+    """Delete position fixes older than `before` (retention); other observations stay."""
+    result = session.execute(
+        delete(Observation).where(Observation.t < before, Observation.lat.is_not(None))
+    )
+    return int(result.rowcount or 0)

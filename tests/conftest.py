@@ -1,0 +1,154 @@
+"""Shared fixtures: a throwaway PostgreSQL + PostGIS cluster, migrated databases, an SMTP server."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import create_engine, text
+
+from vigie.store import Database, open_database
+from vigie.store.schema import upgrade
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _as_cluster_owner(argv: list[str], *more: str) -> list[str]:
+    # initdb refuses to run as root: run the server as Debian's `postgres` user then.
+    argv = [*argv, *more]
+    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL 15 cluster in a temp folder on 127.0.0.1:<free port>; yields its base URL."""
+    if not (PG_BIN / "initdb").exists():
+        raise RuntimeError(f"{PG_BIN}/initdb not found: run scripts/system-deps.sh as root first")
+    root = Path(tempfile.mkdtemp(prefix="vigie-pg-"))
+    root.chmod(0o755)
+    data = root / "data"
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    subprocess.run(
+        _as_cluster_owner(
+            [str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "vigie"],
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--locale=C.UTF-8",
+        ),
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        _as_cluster_owner(
+            [str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o", options],
+            "start",
+        ),
+        check=True,
+        capture_output=True,
+    )
+    pid = int((data / "postmaster.pid").read_text().split()[0])
+    base = f"postgresql+psycopg://vigie@127.0.0.1:{port}"
+    try:
+        engine = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("CREATE DATABASE vigie_template"))
+        engine.dispose()
+        upgrade(f"{base}/vigie_template")
+        yield base
+    finally:
+        os.kill(pid, signal.SIGINT)  # fast shutdown, by PID
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+_database_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "vigie.sqlite"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    """A freshly migrated, empty database on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "vigie.sqlite"
+        shutil.copyfile(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    base = request.getfixturevalue("postgres_server")
+    name = f"test_{os.getpid()}_{next(_database_names)}"
+    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE vigie_template"))
+    yield f"{base}/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = open_database(database_url)
+    yield database
+    database.dispose()
+
+
+class Mailbox:
+    """What the test SMTP server received, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[str, int, Mailbox]]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1; yields host, port and its mailbox."""
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller.hostname, controller.port, mailbox
+    finally:
+        controller.stop()

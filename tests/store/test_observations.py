@@ -1,0 +1,75 @@
+"""The observation log: idempotent by (device, sequence or time), kept whole, purged by age."""
+
+from datetime import UTC, datetime, timedelta
+
+from vigie.store import Database
+from vigie.store import observations as log
+
+T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
+
+
+def position(device: str, t: datetime, seq: int | None = None) -> dict[str, object]:
+    record: dict[str, object] = {
+        "kind": "obs",
+        "device": device,
+        "t": t.isoformat().replace("+00:00", "Z"),
+        "type": "position",
+        "lat": 48.85,
+        "lon": 2.35,
+        "accuracy_m": 12.0,
+    }
+    if seq is not None:
+        record["seq"] = seq
+    return record
+
+
+def rows(records: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [
+        log.row_for(r, datetime.fromisoformat(str(r["t"]).replace("Z", "+00:00")), T0)
+        for r in records
+    ]
+
+
+def test_append_is_idempotent_by_sequence_or_time(db: Database) -> None:
+    batch = [position("B1", T0, seq=1), position("B1", T0, seq=2), position("B2", T0)]
+    with db.session() as session:
+        first = log.append(session, rows(batch))
+    with db.session() as session:
+        again = log.append(session, rows([*batch, position("B2", T0 + timedelta(seconds=1))]))
+    assert len(first.ids) == 3 and first.duplicates == 0
+    assert len(again.ids) == 1 and again.duplicates == 3
+    with db.session() as session:
+        assert log.count(session) == 4
+
+
+def test_payload_kept_whole_and_time_is_utc(db: Database) -> None:
+    record = position("B1", T0, seq=7) | {"extra": {"hdop": 0.9}}
+    with db.session() as session:
+        log.append(session, rows([record]))
+    with db.session() as session:
+        (stored,) = log.after(session, 0, 10)
+    assert stored.payload == record
+    assert stored.t == T0 and stored.t.tzinfo is not None
+    assert (stored.lat, stored.lon, stored.accuracy_m) == (48.85, 2.35, 12.0)
+
+
+def test_after_returns_in_id_order_from_cursor(db: Database) -> None:
+    with db.session() as session:
+        accepted = log.append(session, rows([position("B1", T0, seq=i) for i in range(5)]))
+    with db.session() as session:
+        tail = log.after(session, accepted.ids[1], 10)
+    assert [o.id for o in tail] == accepted.ids[2:]
+
+
+def test_purge_locations_removes_only_old_fixes(db: Database) -> None:
+    tamper = {"kind": "obs", "device": "B1", "t": "2026-01-01T00:00:00Z", "type": "tamper"}
+    tamper["what"] = "strap_open"
+    old, recent = position("B1", T0 - timedelta(days=400)), position("B1", T0)
+    with db.session() as session:
+        log.append(session, rows([old, recent, tamper]))
+    with db.session() as session:
+        purged = log.purge_locations(session, T0 - timedelta(days=365))
+    with db.session() as session:
+        left = {o.type: o.t for o in log.after(session, 0, 10)}
+    assert purged == 1
+    assert left == {"position": T0, "tamper": datetime(2026, 1, 1, tzinfo=UTC)}

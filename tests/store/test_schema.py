@@ -1,0 +1,40 @@
+"""The schema: migrations apply on both databases, and the append-only rules hold."""
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
+
+from vigie.store import Database
+from vigie.store.schema import current_revision, upgrade
+
+
+def test_migrations_reach_head_and_are_idempotent(database_url: str) -> None:
+    assert current_revision(database_url) == "0001"
+    upgrade(database_url)  # a second run changes nothing and does not fail
+    assert current_revision(database_url) == "0001"
+
+
+def test_tables_exist(db: Database) -> None:
+    tables = set(inspect(db.engine).get_table_names())
+    assert {"observations", "alarms", "audit_log", "placements", "zones", "outbox"} <= tables
+
+
+def test_observations_cannot_be_updated(db: Database) -> None:
+    with db.session() as session:
+        session.execute(
+            text(
+                "INSERT INTO observations (device, dedup_key, t, received_at, type, payload) "
+                "VALUES ('B1', 'seq:1', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'tamper', '{}')"
+            )
+        )
+    with pytest.raises(DBAPIError, match="append-only"), db.session() as session:
+        session.execute(text("UPDATE observations SET device = 'B2'"))
+
+
+def test_postgis_geometry_derived_from_zone_geojson(db: Database, database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        assert "geom" not in {c["name"] for c in inspect(db.engine).get_columns("zones")}
+        return
+    with db.session() as session:
+        version = session.execute(text("SELECT postgis_lib_version()")).scalar_one()
+    assert version.startswith("3.")
