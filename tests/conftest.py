@@ -152,3 +152,44 @@ def smtp_server() -> Iterator[tuple[str, int, Mailbox]]:
         yield controller.hostname, controller.port, mailbox
     finally:
         controller.stop()
+
+
+class Centre:
+    """The API in-process (lifespan run), with one account per role made on demand."""
+
+    def __init__(self, client: Any, database: Database) -> None:
+        self.client = client
+        self.db = database
+        self._headers: dict[str, dict[str, str]] = {}
+
+    def headers(self, role: str, username: str | None = None) -> dict[str, str]:
+        from vigie.api.security import create_user
+
+        username = username or f"{role}1"
+        if username not in self._headers:
+            with self.db.session() as session:
+                create_user(session, username, "correct horse battery", role, username.title())
+            response = self.client.post(
+                "/api/auth/token", json={"username": username, "password": "correct horse battery"}
+            )
+            assert response.status_code == 200, response.text
+            token = response.json()["access_token"]
+            self._headers[username] = {"Authorization": f"Bearer {token}"}
+        return self._headers[username]
+
+
+@pytest.fixture
+def centre_settings(database_url: str) -> Any:
+    from vigie.settings import Settings
+
+    return Settings(database_url=database_url, run_pipeline=False, tick_s=0.05)
+
+
+@pytest.fixture
+def centre(centre_settings: Any, db: Database) -> Iterator[Centre]:
+    from fastapi.testclient import TestClient
+
+    from vigie.api import create_app
+
+    with TestClient(create_app(centre_settings)) as client:
+        yield Centre(client, db)

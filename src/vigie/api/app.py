@@ -1,0 +1,44 @@
+"""The FastAPI application: routers, error handlers, and the live pipeline in the background."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from vigie.api import errors
+from vigie.api.routers import auth, observations, users
+from vigie.settings import Settings
+from vigie.store import open_database
+
+
+def create_app(config: Settings | None = None) -> FastAPI:
+    """The centre's API on the database of `config` (default: the environment's settings)."""
+    config = config or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = open_database(config.database_url)
+        app.state.settings = config
+        app.state.pipeline = None
+        try:
+            yield
+        finally:
+            app.state.db.dispose()
+
+    app = FastAPI(
+        title="Vigie monitoring centre",
+        version="0.1.0",
+        description="Judicial electronic monitoring: cases, live alarms, reports, audit.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for router in (auth.router, users.router, observations.router):
+        app.include_router(router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory vigie.api.app:app_from_env`."""
+    return create_app()

@@ -1,0 +1,68 @@
+"""Request dependencies: the database, the caller, and the roles an endpoint admits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from vigie.api.errors import ApiError
+from vigie.api.security import AuthenticationError, token_claims
+from vigie.settings import Settings
+from vigie.store import Database
+from vigie.store.models import User
+from vigie.store.users import by_username
+
+_bearer = HTTPBearer(auto_error=False, description="a token from POST /api/auth/token")
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def app_settings(request: Request) -> Settings:
+    current: Settings = request.app.state.settings
+    return current
+
+
+DatabaseDep = Annotated[Database, Depends(database)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
+
+
+def current_user(
+    db: DatabaseDep,
+    config: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    """The active user named by the bearer token."""
+    if credentials is None:
+        raise ApiError(401, "unauthenticated", "a bearer token is required (POST /api/auth/token)")
+    try:
+        claims = token_claims(credentials.credentials, config)
+    except AuthenticationError as exc:
+        raise ApiError(401, "unauthenticated", str(exc)) from exc
+    with db.session() as session:
+        user = by_username(session, str(claims["sub"]))
+    if user is None or not user.active:
+        raise ApiError(401, "unauthenticated", "the token's user no longer exists or is disabled")
+    return user
+
+
+def allow(*roles: str) -> Callable[..., User]:
+    """A dependency admitting only these roles; everyone else gets 403 naming their role."""
+
+    def check(user: Annotated[User, Depends(current_user)]) -> User:
+        if user.role not in roles:
+            raise ApiError(
+                403, "forbidden", f"role {user.role!r} may not do this (needs: {', '.join(roles)})"
+            )
+        return user
+
+    return check
+
+
+CENTRE = ("operator", "supervisor")
+CASE_READERS = ("operator", "supervisor", "spip", "judge", "prosecutor")

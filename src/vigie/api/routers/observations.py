@@ -1,0 +1,95 @@
+"""POST /api/observations: batched, idempotent, durable before it answers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from vigie.api.deps import DatabaseDep, allow
+from vigie.store import observations as log
+from vigie.store.models import User
+
+router = APIRouter(prefix="/api/observations", tags=["observations"])
+# The gateway posts with a centre account; field people never feed the log.
+Ingest = Annotated[User, Depends(allow("operator", "supervisor", "admin"))]
+
+
+class _Obs(BaseModel):
+    # Extra fields are kept: the payload is stored whole, as the device sent it.
+    model_config = ConfigDict(extra="allow")
+    kind: Literal["obs"] = "obs"
+    device: str = Field(min_length=1, max_length=64)
+    t: AwareDatetime
+    seq: int | None = Field(default=None, ge=0, description="device sequence number, if any")
+
+
+class Position(_Obs):
+    type: Literal["position"]
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    accuracy_m: float = Field(ge=0, le=100_000)
+
+
+class Presence(_Obs):
+    type: Literal["presence"]
+    present: bool
+
+
+class Tamper(_Obs):
+    type: Literal["tamper"]
+    what: str = Field(min_length=1, max_length=40)
+
+
+class Battery(_Obs):
+    type: Literal["battery"]
+    level: float = Field(ge=0, le=1)
+
+
+class Power(_Obs):
+    type: Literal["power"]
+    mains: bool
+
+
+ObservationIn = Annotated[
+    Position | Presence | Tamper | Battery | Power, Field(discriminator="type")
+]
+
+
+class Batch(BaseModel):
+    observations: list[ObservationIn] = Field(min_length=1, max_length=20_000)
+
+
+class Receipt(BaseModel):
+    accepted: int
+    duplicates: int
+    ids: list[int]
+
+
+def wire_record(observation: _Obs) -> dict[str, Any]:
+    """The replay-format record, with `t` in UTC ("Z") so every consumer reads one form."""
+    record = observation.model_dump(mode="json", exclude_none=True)
+    record["t"] = observation.t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return record
+
+
+@router.post("")
+def post_observations(batch: Batch, request: Request, db: DatabaseDep, _user: Ingest) -> Receipt:
+    """Store a batch in one transaction, then acknowledge: an acknowledged observation is durable.
+
+    The whole batch is validated before anything is written; replays of stored observations
+    (same device and sequence number, or same device and time when there is none) are counted
+    as duplicates and not stored twice.
+    """
+    received_at = datetime.now(UTC)
+    rows = [
+        log.row_for(wire_record(o), o.t.astimezone(UTC), received_at) for o in batch.observations
+    ]
+    with db.session() as session:
+        accepted = log.append(session, rows)
+    pipeline = getattr(request.app.state, "pipeline", None)
+    if pipeline is not None and accepted.ids:
+        pipeline.wake()
+    return Receipt(accepted=len(accepted.ids), duplicates=accepted.duplicates, ids=accepted.ids)

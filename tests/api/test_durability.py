@@ -1,0 +1,97 @@
+"""An acknowledged observation survives `kill -9` of the API process right after the ack."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+from sqlalchemy import select, text
+
+from tests.conftest import free_port
+from vigie.api.security import create_user
+from vigie.store import Database, open_database
+from vigie.store.models import Observation
+
+
+def start_server(database_url: str, port: int) -> subprocess.Popen[bytes]:
+    env = os.environ | {"VIGIE_DATABASE_URL": database_url}
+    argv = [sys.executable, "-m", "uvicorn", "--factory", "vigie.api.app:app_from_env"]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    process = subprocess.Popen(argv, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).raise_for_status()
+            return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the API server did not start within 30 s")
+
+
+def test_acknowledged_observations_survive_kill_9(db: Database, database_url: str) -> None:
+    with db.session() as session:
+        create_user(session, "gateway", "gateway password", "operator", "Gateway")
+    db.dispose()
+    port = free_port()
+    server = start_server(database_url, port)
+    base = f"http://127.0.0.1:{port}"
+    acknowledged: set[tuple[str, int]] = set()
+    stop = threading.Event()
+    try:
+        token = httpx.post(
+            f"{base}/api/auth/token", json={"username": "gateway", "password": "gateway password"}
+        ).json()["access_token"]
+
+        def post_forever(device: str) -> None:
+            with httpx.Client(headers={"Authorization": f"Bearer {token}"}) as client:
+                seq = 0
+                while not stop.is_set():
+                    batch = [
+                        {
+                            "device": device,
+                            "seq": seq + i,
+                            "t": f"2026-11-23T20:{(seq + i) // 60 % 60:02d}:{(seq + i) % 60:02d}Z",
+                            "type": "battery",
+                            "level": 0.5,
+                        }
+                        for i in range(20)
+                    ]
+                    try:
+                        response = client.post(
+                            f"{base}/api/observations", json={"observations": batch}
+                        )
+                    except httpx.TransportError:
+                        return  # the server died mid-request: that batch was never acknowledged
+                    assert response.status_code == 200, response.text
+                    acknowledged.update((device, o["seq"]) for o in batch)
+                    seq += 20
+
+        posters = [threading.Thread(target=post_forever, args=(f"B{n}",)) for n in range(2)]
+        for poster in posters:
+            poster.start()
+        while len(acknowledged) < 400:
+            time.sleep(0.01)
+        server.send_signal(signal.SIGKILL)  # while requests are still in flight
+        server.wait(timeout=10)
+    finally:
+        stop.set()
+        if server.poll() is None:
+            server.kill()
+    for poster in posters:
+        poster.join(timeout=10)
+    reopened = open_database(database_url)
+    try:
+        with reopened.session() as session:
+            rows = session.execute(select(Observation.device, Observation.seq)).all()
+            stored = {(device, seq) for device, seq in rows}
+            if reopened.is_sqlite:
+                assert session.execute(text("PRAGMA integrity_check")).scalar_one() == "ok"
+    finally:
+        reopened.dispose()
+    assert server.returncode == -signal.SIGKILL
+    assert len(acknowledged) >= 400
+    assert acknowledged <= stored
