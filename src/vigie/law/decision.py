@@ -1,0 +1,35 @@
+"""A decision: the outcome, the dates and figures that follow, and the trace of every rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from vigie.law.trace import Trace
+
+Outcome = Literal["eligible", "automatic", "judge_decides", "excluded", "not_applicable"]
+
+
+@dataclass
+class Decision:
+    measure: str
+    outcome: Outcome
+    dates: dict[str, str]
+    figures: dict[str, int]
+    trace: Trace
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form of CONTRACT.md (plus `as_of` and `articles`, the citations that held)."""
+        articles: list[str] = []
+        for step in self.trace.held():
+            if step["citation"] not in articles:
+                articles.append(step["citation"])
+        return {
+            "measure": self.measure,
+            "as_of": self.trace.as_of.isoformat(),
+            "outcome": self.outcome,
+            "dates": dict(sorted(self.dates.items())),
+            "figures": dict(sorted(self.figures.items())),
+            "articles": articles,
+            "trace": [dict(step) for step in self.trace.steps],
+        }

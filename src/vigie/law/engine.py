@@ -1,0 +1,55 @@
+"""`assess`: the one entry point behind the CLI, the API and the cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from vigie.law.arse import assess_arse
+from vigie.law.bar import assess_bar
+from vigie.law.case import Case, parse_case
+from vigie.law.ddse import assess_ddse
+from vigie.law.decision import Decision
+from vigie.law.lsc import assess_lsc
+from vigie.law.psem import assess_psem
+from vigie.law.sentence import term_dates, term_figures, term_of
+from vigie.law.trace import Trace
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def today_in_paris() -> dt.date:
+    """Legal dates are dates in Europe/Paris."""
+    return dt.datetime.now(PARIS).date()
+
+
+def assess_sentence(case: Case, as_of: dt.date) -> Decision:
+    """Arithmetic only: the term and its end; no measure is decided."""
+    trace = Trace(as_of)
+    term = term_of(case, trace, "sentence arithmetic (CPP 716-1)")
+    return Decision("sentence", "not_applicable", term_dates(term), term_figures(term), trace)
+
+
+ASSESSORS: dict[str, Callable[[Case, dt.date], Decision]] = {
+    "sentence": assess_sentence,
+    "lsc": assess_lsc,
+    "ddse": assess_ddse,
+    "arse": assess_arse,
+    "psem": assess_psem,
+    "bar": assess_bar,
+}
+
+
+def decide(case: Case) -> Decision:
+    """Assess a validated case."""
+    return ASSESSORS[case.measure](case, case.as_of or today_in_paris())
+
+
+def assess(case: dict[str, Any]) -> dict[str, Any]:
+    """Assess a case given as in CONTRACT.md; return the decision as JSON-ready data.
+
+    Raises `LawInputError` (a `ValueError`) naming the field for any invalid input.
+    """
+    return decide(parse_case(case)).as_dict()

@@ -1,0 +1,310 @@
+"""Constrained release — libération sous contrainte (CPP 720, D147-17 to D147-24).
+
+720-I: examination by the judge at two thirds for a total of at most five years.
+720-II: release by operation of law with at most three months left, for at most two years;
+720-III lists who is outside II. Where II applies, I is not examined (D147-24).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+from vigie.law import params
+from vigie.law.case import Case, Facts, Sentence, require
+from vigie.law.decision import Decision
+from vigie.law.reckoning import (
+    add_jours_ouvrables,
+    earliest_reaching,
+    latest_within,
+    parse_quantum,
+)
+from vigie.law.sentence import (
+    Term,
+    term_dates,
+    term_figures,
+    term_of,
+    total_at_most,
+)
+from vigie.law.trace import Finding, Trace, rule
+
+FACTS = ("refused_lsc", "adjustment_request_pending", "disciplinary_violence", "has_accommodation")
+
+
+@dataclass(frozen=True)
+class LscFacts:
+    refused: bool
+    request_pending: bool
+    disciplinary_violence: bool
+    has_accommodation: bool
+
+
+def _facts(facts: Facts) -> LscFacts:
+    got = [bool(require(facts, name, "CPP 720 (lsc)")) for name in FACTS]
+    return LscFacts(*got)
+
+
+# --- I: examination at two thirds -------------------------------------------------------
+
+
+@rule("lsc.720-I.scope_five_years", "CPP 720-I")
+def scope_five_years(sentences: tuple[Sentence, ...], start: dt.date, on: dt.date) -> Finding:
+    """« La situation de toute personne condamnée exécutant une ou plusieurs peines privatives
+    de liberté d'une durée totale inférieure ou égale à cinq ans est obligatoirement examinée
+    par le juge de l'application des peines ... »"""
+    limit = parse_quantum(params.value("lsc", "examination_max_total", on))
+    held = total_at_most(sentences, start, limit)
+    return held, f"total firm sentence(s) {'<=' if held else '>'} {limit.iso()}"
+
+
+def two_thirds(term: Term, on: dt.date) -> dt.date:
+    """First day on which time served >= ratio x time left: start + ceil(ratio T / (1 + ratio))."""
+    ratio = int(params.value("lsc", "examination_served_to_left_ratio", on))
+    days = math.ceil(ratio * term.total_days / (ratio + 1))
+    return term.effective_start + dt.timedelta(days=days)
+
+
+@rule("lsc.720-I.examination_at_two_thirds", "CPP 720-I")
+def examination_at_two_thirds(term: Term, on: dt.date) -> Finding:
+    """« ... afin que soit prononcée une libération sous contrainte lorsque la durée de la peine
+    accomplie est au moins égale au double de la durée de la peine restant à subir. »"""
+    day = two_thirds(term, on)
+    note = (
+        f"served {term.served_on(day)} d >= 2 x left {term.left_on(day)} d from {day} "
+        f"(T = {term.total_days} d)"
+    )
+    if day < term.committal:
+        note += f"; already reached at committal ({term.committal})"
+    return True, note
+
+
+@rule("lsc.720-I.1_refused", "CPP 720-I")
+def refused_beforehand(facts: LscFacts) -> Finding:
+    """« Le présent I n'est pas applicable aux condamnés : 1° Qui ont préalablement fait connaître
+    qu'ils refusaient une libération sous contrainte ; »"""
+    return facts.refused, "refusal made known" if facts.refused else "no refusal made known"
+
+
+@rule("lsc.720-I.2_adjustment_request_pending", "CPP 720-I")
+def adjustment_request_pending(facts: LscFacts) -> Finding:
+    """« 2° Pour lesquels une requête en aménagement de peine est pendante ...; dans ce cas,
+    ... l'aménagement doit être ordonné sauf s'il est impossible à mettre en œuvre ... »"""
+    if facts.request_pending:
+        return True, "request pending: the adjustment itself must be ordered unless impossible"
+    return False, "no adjustment request pending"
+
+
+@rule("lsc.720-I.judge_decides", "CPP 720-I")
+def judge_decides() -> Finding:
+    """« Le juge de l'application des peines ne peut refuser l'octroi de la libération sous
+    contrainte qu'en constatant, par ordonnance spécialement motivée, qu'il est impossible de
+    mettre en œuvre une de ces mesures au regard des exigences de l'article 707. »"""
+    return True, (
+        "the judge must examine; refusal only by a specially reasoned order; modalities: "
+        "parole (LC), DDSE, placement extérieur, semi-liberté"
+    )
+
+
+# --- II: automatic with three months left ----------------------------------------------
+
+
+@rule("lsc.720-II.scope_two_years", "CPP 720-II")
+def scope_two_years(sentences: tuple[Sentence, ...], start: dt.date, on: dt.date) -> Finding:
+    """« ... une ou plusieurs peines privatives de liberté d'une durée totale inférieure ou égale
+    à deux ans ... » (in force from 1 January 2023)."""
+    if not params.in_force("lsc", "automatic_max_total", on):
+        return False, f"720-II not in force on {on}"
+    limit = parse_quantum(params.value("lsc", "automatic_max_total", on))
+    held = total_at_most(sentences, start, limit)
+    return held, f"total firm sentence(s) {'<=' if held else '>'} {limit.iso()}"
+
+
+@rule("lsc.720-II.material_impossibility", "CPP 720-II")
+def material_impossibility(facts: LscFacts) -> Finding:
+    """« ... sauf en cas d'impossibilité matérielle résultant de l'absence d'hébergement ... »
+    (written in II itself; the digest lists it with III)."""
+    if facts.has_accommodation:
+        return False, "accommodation available"
+    return True, "no accommodation: material impossibility"
+
+
+@rule("lsc.720-III.crime", "CPP 720-III")
+def crime(sentences: tuple[Sentence, ...]) -> Finding:
+    """Le II n'est pas applicable aux personnes condamnées pour un crime."""
+    held = any(s.category == "crime" for s in sentences)
+    return held, "a sentence for a crime" if held else "no sentence for a crime"
+
+
+def _tagged(sentences: tuple[Sentence, ...], *tags: str) -> Finding:
+    hits = sorted({t for s in sentences for t in s.offences if t in tags})
+    return bool(hits), f"offence tag(s): {', '.join(hits)}" if hits else "no such offence"
+
+
+@rule("lsc.720-III.terrorism", "CPP 720-III")
+def terrorism(sentences: tuple[Sentence, ...]) -> Finding:
+    """... ni aux condamnés pour une infraction prévue aux articles 421-1 à 421-6 du code pénal."""
+    return _tagged(sentences, "terrorism")
+
+
+@rule("lsc.720-III.minor_or_public_authority", "CPP 720-III")
+def minor_or_public_authority(sentences: tuple[Sentence, ...]) -> Finding:
+    """... ni pour une infraction du titre II du livre II du code pénal commise sur un mineur de
+    quinze ans ou sur une personne dépositaire de l'autorité publique."""
+    return _tagged(sentences, "minor_under_15", "public_authority")
+
+
+@rule("lsc.720-III.partner_aggravation", "CPP 720-III")
+def partner_aggravation(sentences: tuple[Sentence, ...]) -> Finding:
+    """... ni pour une infraction commise avec la circonstance aggravante de l'article 132-80 du
+    code pénal (conjoint, concubin, partenaire de PACS)."""
+    return _tagged(sentences, "partner_aggravation")
+
+
+@rule("lsc.720-III.disciplinary_violence", "CPP 720-III")
+def disciplinary_violence(facts: LscFacts) -> Finding:
+    """... ni aux condamnés ayant fait l'objet, pendant leur détention, d'une sanction
+    disciplinaire pour des violences contre le personnel, une personne en mission ou en
+    visite ou un codétenu, une rébellion violente ou une action collective contre la
+    sécurité."""
+    held = facts.disciplinary_violence
+    return held, "disciplinary sanction for violence" if held else "no such sanction"
+
+
+@rule("lsc.D147-24.pending_request_no_bar", "CPP D147-24")
+def pending_request_no_bar(facts: LscFacts) -> Finding:
+    """« La libération sous contrainte de plein droit est applicable y compris lorsqu'une
+    instance est pendante devant les juridictions de l'application des peines. »
+    The public summary (service-public F34150) lists a pending request against II; the statute
+    and D147-24 do not: Vigie follows the texts."""
+    if facts.request_pending:
+        return False, "request pending: does NOT bar 720-II (D147-24; the public summary says so)"
+    return False, "no request pending (would not bar 720-II anyway)"
+
+
+@rule("lsc.D147-20.applies_even_if_refused", "CPP D147-20")
+def applies_even_if_refused(facts: LscFacts) -> Finding:
+    """« ... qu'elle est susceptible de bénéficier d'une libération sous contrainte de plein
+    droit, même si elle s'y oppose. »"""
+    if facts.refused:
+        return False, "refusal made known: does NOT bar 720-II (« même si elle s'y oppose »)"
+    return False, "no refusal (would not bar 720-II anyway)"
+
+
+@rule("lsc.720-II.automatic_three_months_left", "CPP 720-II")
+def automatic_three_months_left(day: dt.date, term: Term, clamped: bool) -> Finding:
+    """« Lorsque la durée de la peine restant à exécuter ... est inférieure ou égale à trois
+    mois, la libération sous contrainte s'applique de plein droit ... »"""
+    note = f"from {day}: {term.left_on(day)} d left (<= 3 months to {term.sentence_end})"
+    if clamped:
+        note += "; three months or less left already at committal"
+    return True, note
+
+
+@rule("lsc.D147-24.I_not_examined", "CPP D147-24")
+def i_not_examined() -> Finding:
+    """« Il n'y a pas lieu de faire application des dispositions du I de l'article 720 ...
+    lorsque la personne condamnée est éligible à la libération sous contrainte de plein droit. »"""
+    return True, "720-II applies, so 720-I is not examined"
+
+
+# --- deadlines ---------------------------------------------------------------------------
+
+
+def notice_date(day: dt.date, term: Term, sentences: tuple[Sentence, ...], on: dt.date) -> dt.date:
+    """« au moins un mois avant ..., ou, si la peine est inférieure ou égale à six mois, lors de
+    sa mise sous écrou » (D147-17 for I, D147-20 for II): the latest day at least one month
+    before `day`, never before committal."""
+    short = parse_quantum(params.value("lsc", "notice_at_committal_max_sentence", on))
+    if total_at_most(sentences, term.effective_start, short):
+        return term.committal
+    before = parse_quantum(params.value("lsc", "notice_before", on))
+    return max(term.committal, latest_within(day, before.total_months))
+
+
+def assess_lsc(case: Case, as_of: dt.date) -> Decision:
+    """Assess constrained release for `case` on `as_of`."""
+    trace = Trace(as_of)
+    facts = _facts(case.facts)
+    term = term_of(case, trace, "CPP 720 (lsc)")
+    dates = term_dates(term)
+    figures: dict[str, int] = term_figures(term)
+    figures["days_left_on_as_of"] = term.left_on(as_of)
+    decision = Decision("lsc", "not_applicable", dates, figures, trace)
+    if not scope_five_years(trace, case.sentences, term.effective_start, as_of):
+        return decision
+    exam_day = two_thirds(term, as_of)
+    dates["lsc_examination"] = exam_day.isoformat()
+
+    if scope_two_years(trace, case.sentences, term.effective_start, as_of):
+        exceptions = [
+            material_impossibility(trace, facts),
+            crime(trace, case.sentences),
+            terrorism(trace, case.sentences),
+            minor_or_public_authority(trace, case.sentences),
+            partner_aggravation(trace, case.sentences),
+            disciplinary_violence(trace, facts),
+        ]
+        pending_request_no_bar(trace, facts)
+        applies_even_if_refused(trace, facts)
+        if not any(exceptions):
+            left = parse_quantum(params.value("lsc", "automatic_time_left", as_of))
+            day = earliest_reaching(term.sentence_end, left.total_months)
+            clamped = day < term.committal
+            day = max(day, term.committal)
+            automatic_three_months_left(trace, day, term, clamped)
+            i_not_examined(trace)
+            dates["lsc_automatic"] = day.isoformat()
+            _deadlines(trace, case, term, day, dates, figures, as_of, "CPP D147-20")
+            decision.outcome = "automatic"
+            return decision
+
+    examination_at_two_thirds(trace, term, as_of)
+    excluded = [refused_beforehand(trace, facts), adjustment_request_pending(trace, facts)]
+    if any(excluded):
+        decision.outcome = "excluded"
+        return decision
+    judge_decides(trace)
+    _deadlines(trace, case, term, max(exam_day, term.committal), dates, figures, as_of, "")
+    decision.outcome = "judge_decides"
+    return decision
+
+
+def _deadlines(
+    trace: Trace,
+    case: Case,
+    term: Term,
+    release: dt.date,
+    dates: dict[str, str],
+    figures: dict[str, int],
+    on: dt.date,
+    notice_article: str,
+) -> None:
+    """Notice, appeal window and first SPIP interview after a constrained release."""
+    day = release
+    dates["lsc_notice"] = notice_date(day, term, case.sentences, on).isoformat()
+    trace.record(
+        "lsc.notice",
+        notice_article or "CPP D147-17",
+        True,
+        f"tell the prisoner by {dates['lsc_notice']} (one month before {day}, "
+        "or at committal for a sentence of six months or less)",
+    )
+    hours = int(params.value("lsc", "appeal_window_hours", on))
+    figures["appeal_window_hours"] = hours
+    note = f"appeal within {hours} hours of notification (expires midnight the next day, D49-39)"
+    if case.facts.notification_date is not None:
+        deadline = case.facts.notification_date + dt.timedelta(days=1)
+        dates["appeal_deadline"] = deadline.isoformat()
+        note += f": by {deadline} 24:00"
+    trace.record("lsc.appeal_window", "CPP 712-11", True, note)
+    n = int(params.value("lsc", "spip_interview_working_days", on))
+    figures["spip_interview_working_days"] = n
+    interview = add_jours_ouvrables(day, n)
+    dates["spip_interview_by"] = interview.isoformat()
+    trace.record(
+        "lsc.spip_first_interview",
+        "CPP D147-22" if notice_article else "CPP D147-17-5",
+        True,
+        f"release on {day}: appear before the SPIP within {n} jours ouvrables, by {interview}",
+    )

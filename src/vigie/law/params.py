@@ -1,0 +1,94 @@
+"""Legal parameters and citations by date of effect, read from the YAML files in params/.
+
+As in OpenFisca, a parameter has one value per date of effect and names its source; a rule
+asks for the value in force on the case's `as_of` date, so a change in the law is a new
+dated entry in a data file, not a code change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+
+class ParameterNotInForce(LookupError):
+    """A rule asked for a parameter on a date before its first date of effect."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One legal parameter's value in force on a date, with the article it comes from."""
+
+    name: str
+    value: Any
+    article: str
+    since: dt.date
+
+
+def _load(file: str) -> dict[str, Any]:
+    text = (resources.files("vigie.law") / "params" / f"{file}.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"params/{file}.yaml: expected a mapping of parameters")
+    return data
+
+
+@cache
+def _table(file: str) -> dict[str, Any]:
+    return _load(file)
+
+
+def parameter(file: str, name: str, on: dt.date) -> Parameter:
+    """The value of `file.name` in force on `on`: the latest entry not starting after it."""
+    entry = _table(file)[name]
+    in_force = [v for v in entry["values"] if v["since"] <= on]
+    if not in_force:
+        first = min(v["since"] for v in entry["values"])
+        raise ParameterNotInForce(f"{file}.{name} is in force from {first}, not on {on}")
+    latest = max(in_force, key=lambda v: v["since"])
+    return Parameter(name, latest["value"], str(entry["article"]), latest["since"])
+
+
+def value(file: str, name: str, on: dt.date) -> Any:
+    """Shorthand for `parameter(...).value`."""
+    return parameter(file, name, on).value
+
+
+def in_force(file: str, name: str, on: dt.date) -> bool:
+    """Whether `file.name` has a value in force on `on`."""
+    return any(v["since"] <= on for v in _table(file)[name]["values"])
+
+
+def cite(article: str, on: dt.date) -> str:
+    """The citation of `article` in force on `on`, mentioning its other number where known.
+
+    Before 2029 it reads "CPP 720-II (CPP L5252-1 from 2029-01-01)"; from then on
+    "CPP L5252-1 (formerly CPP 720-II)".
+    """
+    versions = _table("articles").get(article)
+    if not versions:
+        return article
+    current = None
+    for v in versions:
+        until = v.get("until")
+        if v["since"] <= on and (until is None or on <= until):
+            current = v
+    others = [v for v in versions if v is not current]
+    later = [v for v in others if v["since"] > on]
+    if current is None:
+        # Before the first known version: cite as written, with the known renumbering.
+        soon = ", ".join(f"{v['number']} from {v['since']}" for v in later)
+        return f"{article} ({soon})" if soon else article
+    earlier = [v for v in others if v["since"] <= on]
+    if later:
+        nxt = min(later, key=lambda v: v["since"])
+        return f"{current['number']} ({nxt['number']} from {nxt['since']})"
+    if earlier:
+        prev = max(earlier, key=lambda v: v["since"])
+        return f"{current['number']} (formerly {prev['number']})"
+    return str(current["number"])

@@ -1,0 +1,170 @@
+"""Counting legal time: durations, date-to-date months, working days, procedural deadlines.
+
+CPP 716-1: « La peine d'un jour d'emprisonnement est de vingt-quatre heures. Celle d'un mois
+est de trente jours. Celle de plus d'un mois se calcule de quantième en quantième. »
+Counting date to date meets days that a month lacks (31 January + 1 month); Vigie's policy is
+to roll forward to the first day of the next month, and to say so (`Span.rolled`).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+
+import holidays
+import isodate
+
+ONE_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Quantum:
+    """A duration as the law states it: whole years, months and days (ISO-8601 `P2Y6M`, `P45D`)."""
+
+    years: int = 0
+    months: int = 0
+    days: int = 0
+
+    @property
+    def total_months(self) -> int:
+        return 12 * self.years + self.months
+
+    @property
+    def is_one_month(self) -> bool:
+        return self.total_months == 1 and self.days == 0
+
+    def iso(self) -> str:
+        parts = [
+            f"{n}{u}" for n, u in ((self.years, "Y"), (self.months, "M"), (self.days, "D")) if n
+        ]
+        return "P" + ("".join(parts) or "0D")
+
+
+def parse_quantum(text: str) -> Quantum:
+    """Parse an ISO-8601 duration of whole years, months, weeks or days; ValueError otherwise."""
+    try:
+        parsed = isodate.parse_duration(text)
+    except (isodate.ISO8601Error, ValueError) as exc:
+        raise ValueError(f"not an ISO-8601 duration like 'P2Y6M' or 'P45D': {text!r}") from exc
+    if isinstance(parsed, isodate.Duration):
+        years, months, delta = Decimal(parsed.years), Decimal(parsed.months), parsed.tdelta
+    else:
+        years, months, delta = Decimal(0), Decimal(0), parsed
+    if years != int(years) or months != int(months):
+        raise ValueError(f"years and months must be whole: {text!r}")
+    if delta.seconds or delta.microseconds:
+        raise ValueError(f"a sentence is counted in whole days, not hours: {text!r}")
+    q = Quantum(int(years), int(months), delta.days)
+    if min(q.years, q.months, q.days) < 0 or q == Quantum():
+        raise ValueError(f"must be a positive duration: {text!r}")
+    return q
+
+
+@dataclass(frozen=True)
+class Span:
+    """The end of a duration counted from a start, and whether a missing day was rolled forward."""
+
+    end: dt.date
+    rolled: dt.date | None = None  # the day the target month lacked, if any (its 1st-of-next)
+
+
+def add_months(start: dt.date, months: int) -> Span:
+    """Same day `months` later (date to date); a day the month lacks rolls to the next 1st."""
+    y, m = divmod(start.month - 1 + months, 12)
+    year, month = start.year + y, m + 1
+    last = calendar.monthrange(year, month)[1]
+    if start.day > last:
+        first_next = dt.date(year, month, last) + ONE_DAY
+        return Span(first_next, rolled=first_next)
+    return Span(dt.date(year, month, start.day))
+
+
+def add_quantum(start: dt.date, q: Quantum) -> Span:
+    """Add a sentence's quantum: one month alone is 30 days, longer terms go date to date.
+
+    Years and months are added together in one step (so 29 February + P1Y1M is 29 March),
+    then the days.
+    """
+    if q.is_one_month:
+        return Span(start + dt.timedelta(days=30))
+    span = add_months(start, q.total_months) if q.total_months else Span(start)
+    return Span(span.end + dt.timedelta(days=q.days), span.rolled)
+
+
+def earliest_reaching(target: dt.date, months: int) -> dt.date:
+    """The earliest day t such that t + `months` (date to date) is on or after `target`.
+
+    t -> t + n months is non-decreasing under the roll-forward policy, so the answer is
+    well defined; we start from the obvious candidate and step by days.
+    """
+    t = add_months(target, -months).end
+    while add_months(t, months).end >= target:
+        t -= ONE_DAY
+    while add_months(t, months).end < target:
+        t += ONE_DAY
+    return t
+
+
+def latest_within(target: dt.date, months: int) -> dt.date:
+    """The latest day t such that t + `months` (date to date) is on or before `target`.
+
+    This is "at least N months before `target`" read literally.
+    """
+    t = add_months(target, -months).end
+    while add_months(t, months).end > target:
+        t -= ONE_DAY
+    while add_months(t + ONE_DAY, months).end <= target:
+        t += ONE_DAY
+    return t
+
+
+@cache
+def _french_holidays(year: int) -> frozenset[dt.date]:
+    return frozenset(holidays.country_holidays("FR", years=year).keys())
+
+
+def is_public_holiday(day: dt.date) -> bool:
+    """A French public holiday (jour férié, metropolitan calendar)."""
+    return day in _french_holidays(day.year)
+
+
+def is_jour_ouvrable(day: dt.date) -> bool:
+    """Jour ouvrable: every day but Sunday and public holidays (Saturday counts)."""
+    return day.weekday() != 6 and not is_public_holiday(day)
+
+
+def is_jour_ouvre(day: dt.date) -> bool:
+    """A business day: Monday to Friday, not a public holiday."""
+    return day.weekday() < 5 and not is_public_holiday(day)
+
+
+def add_jours_ouvrables(start: dt.date, n: int) -> dt.date:
+    """The n-th jour ouvrable after `start` (the starting day itself is not counted)."""
+    day, counted = start, 0
+    while counted < n:
+        day += ONE_DAY
+        if is_jour_ouvrable(day):
+            counted += 1
+    return day
+
+
+def procedural_deadline(day: dt.date) -> dt.date:
+    """CPP 801: a deadline ending on a Saturday, Sunday or holiday runs to the next business day."""
+    while not is_jour_ouvre(day):
+        day += ONE_DAY
+    return day
+
+
+def release_day(day: dt.date) -> dt.date:
+    """CPP 716-3: release due on a Sunday or public holiday happens the jour ouvrable before."""
+    while not is_jour_ouvrable(day):
+        day -= ONE_DAY
+    return day
+
+
+def age_on(birth: dt.date, on: dt.date) -> int:
+    """Age in whole years on a date (a 29 February birthday is reached on 1 March)."""
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))

@@ -1,0 +1,56 @@
+"""The trace of a decision: every rule considered, in order, with its citation and outcome."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Concatenate, ParamSpec, TypedDict
+
+from vigie.law.params import cite
+
+P = ParamSpec("P")
+
+#: What a rule finds: whether it held, and a note saying on which figures.
+Finding = tuple[bool, str]
+
+
+class Step(TypedDict):
+    rule: str
+    citation: str
+    held: bool
+    note: str
+
+
+@dataclass
+class Trace:
+    """Collects the steps of one assessment; citations are those in force on `as_of`."""
+
+    as_of: dt.date
+    steps: list[Step] = field(default_factory=list)
+
+    def record(self, rule: str, article: str, held: bool, note: str) -> bool:
+        self.steps.append(
+            {"rule": rule, "citation": cite(article, self.as_of), "held": held, "note": note}
+        )
+        return held
+
+    def held(self) -> list[Step]:
+        return [s for s in self.steps if s["held"]]
+
+
+def rule(
+    rule_id: str, article: str
+) -> Callable[[Callable[P, Finding]], Callable[Concatenate[Trace, P], bool]]:
+    """Declare a rule: its id and article sit beside its body, and running it records a step."""
+
+    def declare(body: Callable[P, Finding]) -> Callable[Concatenate[Trace, P], bool]:
+        @functools.wraps(body)
+        def run(trace: Trace, /, *args: P.args, **kwargs: P.kwargs) -> bool:
+            held, note = body(*args, **kwargs)
+            return trace.record(rule_id, article, held, note)
+
+        return run
+
+    return declare
