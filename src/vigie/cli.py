@@ -16,6 +16,9 @@ from vigie.commands import db as db_cmd  # noqa: E402
 
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(audit_cmd.app, name="audit")
+from vigie.commands import law as law_cmd  # noqa: E402
+
+app.add_typer(law_cmd.app, name="law")
 
 
 def main() -> None:
