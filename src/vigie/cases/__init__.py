@@ -1,0 +1,5 @@
+"""Cases: people, placements and their obligations, devices; every placement asks the law first."""
+
+from vigie.cases.errors import CaseNotFound, CaseRefused
+
+__all__ = ["CaseNotFound", "CaseRefused"]

@@ -1,0 +1,57 @@
+"""Who sees which case: the centre sees all; a judge, prosecutor or SPIP officer their own."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy.orm import Session
+
+from vigie.cases.errors import CaseNotFound
+from vigie.store.models import Contact, Person, Placement, User
+
+CENTRE_ROLES = ("operator", "supervisor")
+_CONTACT_COLUMN = {
+    "judge": Placement.judge_id,
+    "prosecutor": Placement.prosecutor_id,
+    "spip": Placement.spip_id,
+}
+
+
+def placements_visible_to(user: User) -> ColumnElement[bool]:
+    """A WHERE clause on `Placement` selecting the cases this user may see."""
+    if user.role in CENTRE_ROLES:
+        return true()
+    column = _CONTACT_COLUMN.get(user.role)
+    if column is None:
+        return false()
+    return column.in_(select(Contact.id).where(Contact.user_id == user.id))
+
+
+def persons_visible_to(user: User) -> ColumnElement[bool]:
+    """A WHERE clause on `Person`: the wearers and protected persons of the visible cases."""
+    if user.role in CENTRE_ROLES:
+        return true()
+    visible = select(Placement.person_id, Placement.protected_person_id).where(
+        placements_visible_to(user)
+    )
+    subquery = visible.subquery()
+    return or_(
+        Person.id.in_(select(subquery.c.person_id)),
+        Person.id.in_(select(subquery.c.protected_person_id)),
+    )
+
+
+def visible_placement(session: Session, user: User, placement_id: int) -> Placement:
+    """The placement if this user may see it, else not found (its existence is not revealed)."""
+    placement = session.scalars(
+        select(Placement).where(Placement.id == placement_id, placements_visible_to(user))
+    ).one_or_none()
+    if placement is None:
+        raise CaseNotFound("placement", placement_id)
+    return placement
+
+
+def visible_case_refs(session: Session, user: User) -> list[str] | None:
+    """Case refs this user may see; None means all (the centre)."""
+    if user.role in CENTRE_ROLES:
+        return None
+    return list(session.scalars(select(Placement.case_ref).where(placements_visible_to(user))))

@@ -1,0 +1,40 @@
+"""A placement's obligations as the detection engine's `placement` record (see spec/replay.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vigie.store.models import Placement
+
+
+def placement_record(placement: Placement) -> dict[str, Any] | None:
+    """The replay-format record, or None while no bracelet is assigned (nothing to watch yet)."""
+    devices = {a.role: a.device_id for a in placement.assignments if a.until is None}
+    if "wearer" not in devices:
+        return None
+    record: dict[str, Any] = {
+        "kind": "placement",
+        "case": placement.case_ref,
+        "measure": placement.measure,
+        "wearer": devices["wearer"],
+        "tz": "Europe/Paris",
+        "grace_s": placement.grace_s,
+        "signal_timeout_s": placement.signal_timeout_s,
+    }
+    if "home_unit" in devices:
+        record["home_unit"] = devices["home_unit"]
+    if placement.schedule:
+        record["schedule"] = placement.schedule
+    if placement.zones:
+        record["zones"] = [
+            {"id": z.key, "type": z.type, "geometry": z.geometry, "schedule": z.schedule}
+            for z in placement.zones
+        ]
+    if placement.measure == "bar":
+        if "protected" in devices:
+            record["protected"] = devices["protected"]
+        record["alert_distance_km"] = placement.alert_distance_km
+        record["protected_places"] = [
+            {"id": p["id"], "lat": p["lat"], "lon": p["lon"]} for p in placement.protected_places
+        ]
+    return record

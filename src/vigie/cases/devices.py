@@ -1,0 +1,85 @@
+"""Devices and their assignment to placements (one active wearer bracelet, home unit, etc.)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vigie.cases.errors import CaseNotFound, CaseRefused
+from vigie.cases.forms import AssignmentIn, DeviceIn
+from vigie.store import audit
+from vigie.store.models import Device, DeviceAssignment, Placement
+
+_KIND_FOR_ROLE = {"wearer": "bracelet", "home_unit": "home_unit", "protected": "protected_device"}
+
+
+def create_device(session: Session, form: DeviceIn, actor: str) -> Device:
+    if session.get(Device, form.id) is not None:
+        raise CaseRefused(f"device {form.id!r} is already registered", "id")
+    device = Device(**form.model_dump())
+    session.add(device)
+    session.flush()
+    audit.record(session, actor, "create", f"device:{device.id}", {"kind": form.kind})
+    return device
+
+
+def devices(session: Session) -> list[Device]:
+    return list(session.scalars(select(Device).order_by(Device.id)))
+
+
+def active_assignments(session: Session, placement_id: int) -> list[DeviceAssignment]:
+    return list(
+        session.scalars(
+            select(DeviceAssignment).where(
+                DeviceAssignment.placement_id == placement_id, DeviceAssignment.until.is_(None)
+            )
+        )
+    )
+
+
+def assign(
+    session: Session, placement: Placement, form: AssignmentIn, actor: str
+) -> DeviceAssignment:
+    """Assign a device to a role in a placement, ending the previous holder of that role."""
+    device = session.get(Device, form.device_id)
+    if device is None:
+        raise CaseNotFound("device", form.device_id)
+    if device.kind != _KIND_FOR_ROLE[form.role]:
+        raise CaseRefused(
+            f"device {device.id} is a {device.kind}; the {form.role} role needs a "
+            f"{_KIND_FOR_ROLE[form.role]}",
+            "device_id",
+        )
+    busy = session.scalars(
+        select(DeviceAssignment).where(
+            DeviceAssignment.device_id == device.id,
+            DeviceAssignment.until.is_(None),
+            DeviceAssignment.placement_id != placement.id,
+        )
+    ).first()
+    if busy is not None:
+        raise CaseRefused(
+            f"device {device.id} is assigned to another placement ({busy.placement_id})",
+            "device_id",
+        )
+    now = datetime.now(UTC)
+    for current in active_assignments(session, placement.id):
+        if current.role == form.role:
+            current.until = now
+    assignment = DeviceAssignment(
+        device_id=device.id, placement_id=placement.id, role=form.role, since=now
+    )
+    session.add(assignment)
+    placement.revision += 1
+    placement.updated_at = now
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "assign_device",
+        f"placement:{placement.id}",
+        {"device": device.id, "role": form.role},
+    )
+    return assignment

@@ -1,0 +1,22 @@
+"""Why a case operation was refused, in words an operator can act on."""
+
+from __future__ import annotations
+
+
+class CaseRefused(ValueError):
+    """The operation breaks a rule (the law's, a zone's, a reference's); nothing was written."""
+
+    def __init__(self, message: str, field: str | None = None, reasons: list[str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.reasons = reasons or [message]
+
+
+class CaseNotFound(LookupError):
+    """No such person, placement, contact, zone or device (or not one the caller may see)."""
+
+    def __init__(self, what: str, key: object) -> None:
+        super().__init__(f"{what} {key} not found")
+        self.what = what
+        self.key = key

@@ -1,0 +1,131 @@
+"""What a caller sends to create or change a case: validated at the edge, before any write."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Measure = Literal["lsc", "ddse", "arse", "psem", "bar"]
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class _Form(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PersonIn(_Form):
+    last_name: str = Field(min_length=1, max_length=120)
+    first_name: str = Field(min_length=1, max_length=120)
+    birth_date: date | None = None
+    address: str | None = Field(default=None, max_length=400)
+    home_lat: float | None = Field(default=None, ge=-90, le=90)
+    home_lon: float | None = Field(default=None, ge=-180, le=180)
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class ContactIn(_Form):
+    role: Literal["judge", "prosecutor", "spip"]
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
+    service: str | None = Field(default=None, max_length=200)
+    user_id: int | None = None
+
+
+class Window(_Form):
+    """Hours that apply on some days; `to` before `from` runs past midnight."""
+
+    days: str = Field(examples=["mon-fri", "sat,sun"])
+    from_: str = Field(alias="from", pattern=_HHMM)
+    to: str = Field(pattern=_HHMM)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: str) -> str:
+        for part in value.split(","):
+            ends = part.strip().split("-")
+            if len(ends) > 2 or any(e.strip() not in DAYS for e in ends):
+                raise ValueError(f"days {value!r}: use mon..sun, ranges 'mon-fri', lists 'sat,sun'")
+        return value
+
+    def record(self) -> dict[str, str]:
+        return {"days": self.days, "from": self.from_, "to": self.to}
+
+
+class ZoneIn(_Form):
+    id: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
+    type: Literal["inclusion", "exclusion"]
+    geometry: dict[str, Any] = Field(description="GeoJSON Polygon or MultiPolygon, lon/lat WGS84")
+    schedule: list[Window] | None = None
+    label: str | None = Field(default=None, max_length=200)
+
+
+class ProtectedPlace(_Form):
+    id: str = Field(min_length=1, max_length=40)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    label: str | None = Field(default=None, max_length=200)
+
+
+class PlacementIn(_Form):
+    case_ref: str | None = Field(default=None, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
+    person_id: int
+    protected_person_id: int | None = None
+    measure: Measure
+    court_order_ref: str = Field(min_length=1, max_length=80)
+    court_order_date: date
+    start_date: date
+    end_date: date | None = None
+    judge_id: int
+    prosecutor_id: int
+    spip_id: int
+    law: dict[str, Any] = Field(
+        description="the legal case for vigie.law.assess (CONTRACT.md), without `measure`"
+    )
+    schedule: list[Window] = Field(default_factory=list)
+    zones: list[ZoneIn] = Field(default_factory=list)
+    alert_distance_km: float | None = Field(default=None, gt=0)
+    protected_places: list[ProtectedPlace] = Field(default_factory=list)
+    grace_s: int = Field(default=0, ge=0, le=3600)
+    signal_timeout_s: int = Field(default=600, ge=30, le=86_400)
+
+    @field_validator("case_ref")
+    @classmethod
+    def _case_ref(cls, value: str | None) -> str | None:
+        if value is not None and re.fullmatch(r"V\d+", value):
+            raise ValueError("references 'V<number>' are reserved for generated case refs")
+        return value
+
+
+class PlacementChange(_Form):
+    """A change of obligations; any field left out keeps its value. The law is asked again."""
+
+    end_date: date | None = None
+    law: dict[str, Any] | None = None
+    schedule: list[Window] | None = None
+    alert_distance_km: float | None = Field(default=None, gt=0)
+    protected_places: list[ProtectedPlace] | None = None
+    grace_s: int | None = Field(default=None, ge=0, le=3600)
+    signal_timeout_s: int | None = Field(default=None, ge=30, le=86_400)
+
+
+class RenewalIn(_Form):
+    """A renewal: the new end date and any facts that changed (ARSE's count is bumped for you)."""
+
+    end_date: date | None = None
+    law_facts: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeviceIn(_Form):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    kind: Literal["bracelet", "home_unit", "protected_device"]
+    model: str | None = Field(default=None, max_length=80)
+
+
+class AssignmentIn(_Form):
+    device_id: str
+    role: Literal["wearer", "home_unit", "protected"]
