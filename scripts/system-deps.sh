@@ -3,7 +3,8 @@
 # only when they are missing, so `make test` works on a fresh Debian 12 machine and costs nothing after.
 set -euo pipefail
 
-packages=(postgresql-15 postgresql-15-postgis-3)
+# WeasyPrint (incident reports) renders with Pango and subsets fonts with HarfBuzz.
+packages=(postgresql-15 postgresql-15-postgis-3 libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

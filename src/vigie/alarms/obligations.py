@@ -1,0 +1,51 @@
+"""What obligation an alarm kind puts in doubt, and where the law states it.
+
+For the incident report: the judge reads which obligation is in question and its source. The
+placement's own decision (from `vigie.law`) adds the articles that applied to the case.
+"""
+
+from __future__ import annotations
+
+# Base article of each measure's obligations.
+MEASURE_ARTICLE = {
+    "ddse": "CP 131-4-1 / CPP 723-7",
+    "arse": "CPP 142-5",
+    "psem": "CP 131-36-12 / CPP 763-10",
+    "bar": "CPP 138-3 (17° bis) / CP 132-45-1",
+    "lsc": "CPP 720",
+}
+
+OBLIGATION = {
+    "absence": "être présent au domicile aux heures fixées par le juge",
+    "zone_entry": "ne pas paraître dans la zone d'exclusion fixée par le juge",
+    "zone_exit": "ne pas quitter la zone d'inclusion fixée par le juge",
+    "alert": "ne pas se rapprocher de la victime en deçà de la distance d'alerte",
+    "pre_alert": "ne pas se rapprocher de la victime (distance de pré-alerte atteinte)",
+    "tamper": "porter le dispositif et ne pas l'altérer",
+    "power": "maintenir le boîtier de domicile en état de fonctionnement",
+    "low_battery": "recharger le dispositif",
+    "signal_lost": "maintenir le dispositif en état de fonctionnement (perte de signal)",
+}
+
+# Lower is more urgent: a protected person's safety comes first, then escape, then technique.
+PRIORITY = {
+    "alert": 1,
+    "tamper": 2,
+    "zone_entry": 2,
+    "pre_alert": 3,
+    "zone_exit": 3,
+    "absence": 3,
+    "signal_lost": 4,
+    "power": 4,
+    "low_battery": 5,
+}
+
+BAR_KINDS = ("alert", "pre_alert")
+
+
+def obligation_for(kind: str, measure: str | None) -> tuple[str, str]:
+    """(obligation in words, article) for an alarm kind under a measure."""
+    return (
+        OBLIGATION.get(kind, f"obligation liée à l'alarme {kind}"),
+        MEASURE_ARTICLE.get(measure or "", "mesure inconnue"),
+    )

@@ -1,0 +1,105 @@
+"""Delivering reports by e-mail through an outbox: queued with the close, retried until sent."""
+
+from __future__ import annotations
+
+import smtplib
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vigie.settings import Settings
+from vigie.store import Database, audit
+from vigie.store.models import Alarm, OutboxMessage, Placement, Report
+
+
+def enqueue(session: Session, report: Report, alarm: Alarm) -> list[OutboxMessage]:
+    """One message per recipient of the case: the judge, the prosecutor, the SPIP."""
+    placement = session.get(Placement, alarm.placement_id) if alarm.placement_id else None
+    if placement is None:
+        return []
+    subject = (
+        f"[Vigie] Rapport d'incident — dossier {alarm.case_ref} — alarme {alarm.id} "
+        f"({alarm.kind}, {alarm.qualification})"
+    )
+    messages = [
+        OutboxMessage(
+            report_id=report.id,
+            recipient=contact.email,
+            recipient_role=contact.role,
+            subject=subject,
+            next_attempt_at=report.created_at,
+        )
+        for contact in (placement.judge, placement.prosecutor, placement.spip)
+    ]
+    session.add_all(messages)
+    session.flush()
+    return messages
+
+
+def deliver_due(database: Database, config: Settings, now: datetime) -> int:
+    """Send every message whose time has come; a failure is recorded and retried later.
+
+    Each message is its own transaction, so one bad address never holds back the others, and
+    a crash between send and commit re-sends (at least once) rather than losing the report.
+    """
+    with database.session() as session:
+        due = session.scalars(
+            select(OutboxMessage.id).where(
+                OutboxMessage.sent_at.is_(None),
+                OutboxMessage.attempts < config.outbox_max_attempts,
+                OutboxMessage.next_attempt_at <= now,
+            )
+        ).all()
+    sent = 0
+    for message_id in due:
+        with database.session() as session:
+            message = session.get_one(OutboxMessage, message_id)
+            report = session.get_one(Report, message.report_id)
+            message.attempts += 1
+            try:
+                _send(config, message, report)
+            except (OSError, smtplib.SMTPException) as exc:
+                message.last_error = f"{type(exc).__name__}: {exc}"
+                delay = config.outbox_retry_base_s * 2 ** (message.attempts - 1)
+                message.next_attempt_at = now + timedelta(seconds=delay)
+                audit.record(
+                    session,
+                    "system",
+                    "report_delivery_failed",
+                    f"outbox:{message.id}",
+                    {"attempt": message.attempts, "error": message.last_error},
+                )
+                continue
+            message.sent_at = now
+            message.last_error = None
+            audit.record(
+                session,
+                "system",
+                "report_delivered",
+                f"outbox:{message.id}",
+                {"to": message.recipient, "role": message.recipient_role},
+            )
+            sent += 1
+    return sent
+
+
+def _send(config: Settings, message: OutboxMessage, report: Report) -> None:
+    mail = EmailMessage()
+    mail["From"] = config.smtp_sender
+    mail["To"] = message.recipient
+    mail["Subject"] = message.subject
+    mail.set_content(
+        "Veuillez trouver ci-joint le rapport d'incident (PDF et HTML).\n"
+        "Centre de surveillance électronique Vigie."
+    )
+    mail.add_attachment(
+        report.pdf,
+        maintype="application",
+        subtype="pdf",
+        filename=f"incident-{report.alarm_id}.pdf",
+    )
+    mail.add_attachment(report.html, subtype="html", filename=f"incident-{report.alarm_id}.html")
+    with smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=30) as smtp:
+        smtp.send_message(mail)

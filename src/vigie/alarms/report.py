@@ -1,0 +1,119 @@
+"""The incident report on close: HTML (Jinja2) and PDF (WeasyPrint), kept in the store."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vigie.alarms.obligations import obligation_for
+from vigie.alarms.privacy import public_detail
+from vigie.alarms.workflow import time_to_acknowledge
+from vigie.store.models import (
+    Alarm,
+    AlarmAction,
+    AlarmEventRow,
+    Observation,
+    Placement,
+    Report,
+    User,
+)
+
+_env = Environment(
+    loader=PackageLoader("vigie.alarms", "templates"), autoescape=select_autoescape(["html"])
+)
+ACTION_LABELS = {
+    "call_wearer": "Appel de la personne placée",
+    "call_protected": "Appel de la personne protégée",
+    "police_alerted": "Forces de l'ordre alertées",
+    "spip_informed": "SPIP informé",
+    "note": "Note",
+}
+QUALIFICATION_LABELS = {
+    "breach": "manquement",
+    "technical_fault": "incident technique",
+    "false_alarm": "fausse alarme",
+    "authorised_absence": "absence autorisée",
+}
+# Positions reported: from a little before the alarm was raised until it was closed.
+POSITION_MARGIN = timedelta(minutes=15)
+MAX_POSITIONS = 200
+
+
+def render_html(session: Session, alarm: Alarm, now: datetime) -> str:
+    placement = session.get(Placement, alarm.placement_id) if alarm.placement_id else None
+    obligation, article = obligation_for(alarm.kind, placement.measure if placement else None)
+    users = {u.id: u.username for u in session.scalars(select(User))}
+    timeline: list[dict[str, Any]] = [
+        {"at": e.t, "what": f"{e.kind} {e.state}", "detail": public_detail(e.detail)}
+        for e in session.scalars(
+            select(AlarmEventRow)
+            .where(AlarmEventRow.alarm_id == alarm.id)
+            .order_by(AlarmEventRow.t)
+        )
+    ]
+    timeline += [
+        {"at": alarm.opened_at, "what": "alarme ouverte au centre", "detail": ""},
+        {"at": alarm.acknowledged_at, "what": "alarme prise en compte", "detail": ""},
+        {"at": alarm.closed_at, "what": "alarme close", "detail": alarm.qualification},
+    ]
+    if alarm.escalated_at:
+        timeline.append({"at": alarm.escalated_at, "what": "escalade au superviseur", "detail": ""})
+    actions = [
+        {
+            "at": a.at,
+            "label": ACTION_LABELS.get(a.action, a.action),
+            "user": users.get(a.user_id or -1, "?"),
+            "note": a.note,
+        }
+        for a in session.scalars(
+            select(AlarmAction).where(AlarmAction.alarm_id == alarm.id).order_by(AlarmAction.at)
+        )
+    ]
+    timeline += [{"at": a["at"], "what": a["label"], "detail": a["note"] or ""} for a in actions]
+    timeline.sort(key=lambda row: row["at"] or now)
+    positions = session.scalars(
+        select(Observation)
+        .where(
+            Observation.device == alarm.device,
+            Observation.lat.is_not(None),
+            Observation.t >= alarm.raised_at - POSITION_MARGIN,
+            Observation.t <= (alarm.closed_at or now),
+        )
+        .order_by(Observation.t)
+        .limit(MAX_POSITIONS)
+    ).all()
+    return _env.get_template("incident_report.html").render(
+        alarm=alarm,
+        placement=placement,
+        person=placement.person if placement else None,
+        obligation=obligation,
+        article=article,
+        case_articles=(placement.law_decision.get("articles", []) if placement else []),
+        qualification_label=QUALIFICATION_LABELS.get(alarm.qualification or "", "?"),
+        tta=time_to_acknowledge(alarm),
+        timeline=timeline,
+        positions=positions,
+        actions=actions,
+        generated_at=now.strftime("%Y-%m-%d %H:%M:%S"),
+    )
+
+
+def render_pdf(html: str) -> bytes:
+    # Imported here: WeasyPrint loads Pango at import, which the API does not need until a close.
+    from weasyprint import HTML
+
+    pdf: bytes = HTML(string=html).write_pdf()
+    return pdf
+
+
+def produce(session: Session, alarm: Alarm, now: datetime) -> Report:
+    """Render and store the report of a closed alarm (kept downloadable)."""
+    html = render_html(session, alarm, now)
+    report = Report(alarm_id=alarm.id, created_at=now, html=html, pdf=render_pdf(html))
+    session.add(report)
+    session.flush()
+    return report

@@ -1,0 +1,132 @@
+"""The operator's workflow: open -> acknowledged -> in_progress -> closed, every step logged."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vigie.alarms.errors import AlarmStateError
+from vigie.store import audit
+from vigie.store.models import Alarm, AlarmAction, User
+
+ACTIONS = ("call_wearer", "call_protected", "police_alerted", "spip_informed", "note")
+QUALIFICATIONS = ("breach", "technical_fault", "false_alarm", "authorised_absence")
+
+
+def acknowledge(session: Session, alarm: Alarm, user: User, now: datetime) -> Alarm:
+    """Take an open alarm: the time to acknowledge is measured from its opening."""
+    if alarm.status != "open":
+        raise AlarmStateError(
+            f"alarm {alarm.id} is {alarm.status}; only an open alarm is acknowledged"
+        )
+    alarm.status = "acknowledged"
+    alarm.acknowledged_at = now
+    alarm.acknowledged_by = user.id
+    audit.record(
+        session,
+        user.username,
+        "acknowledge",
+        f"alarm:{alarm.id}",
+        {"time_to_acknowledge_s": time_to_acknowledge(alarm)},
+    )
+    return alarm
+
+
+def act(
+    session: Session, alarm: Alarm, user: User, action: str, note: str | None, now: datetime
+) -> AlarmAction:
+    """Log what the operator did; the first action puts the alarm in progress."""
+    if action not in ACTIONS:
+        raise AlarmStateError(f"unknown action {action!r}: one of {', '.join(ACTIONS)}")
+    if alarm.status not in ("acknowledged", "in_progress"):
+        raise AlarmStateError(
+            f"alarm {alarm.id} is {alarm.status}; acknowledge it before logging actions"
+        )
+    if alarm.status == "acknowledged":
+        alarm.status = "in_progress"
+        alarm.in_progress_at = now
+    entry = AlarmAction(alarm_id=alarm.id, at=now, user_id=user.id, action=action, note=note)
+    session.add(entry)
+    session.flush()
+    audit.record(session, user.username, action, f"alarm:{alarm.id}", {"note": note})
+    return entry
+
+
+def close(
+    session: Session, alarm: Alarm, user: User, qualification: str, note: str | None, now: datetime
+) -> Alarm:
+    """Close with a qualification; the incident report is produced by the caller (see report)."""
+    if qualification not in QUALIFICATIONS:
+        raise AlarmStateError(
+            f"unknown qualification {qualification!r}: one of {', '.join(QUALIFICATIONS)}"
+        )
+    if alarm.status not in ("acknowledged", "in_progress"):
+        raise AlarmStateError(
+            f"alarm {alarm.id} is {alarm.status}; only an acknowledged alarm can be closed"
+        )
+    alarm.status = "closed"
+    alarm.closed_at = now
+    alarm.closed_by = user.id
+    alarm.qualification = qualification
+    alarm.closing_note = note
+    audit.record(
+        session, user.username, "close", f"alarm:{alarm.id}", {"qualification": qualification}
+    )
+    return alarm
+
+
+def time_to_acknowledge(alarm: Alarm) -> float | None:
+    if alarm.acknowledged_at is None:
+        return None
+    return (alarm.acknowledged_at - alarm.opened_at).total_seconds()
+
+
+def escalate_overdue(session: Session, now: datetime, after_s: float) -> list[Alarm]:
+    """Flag alarms left unacknowledged past the delay, so a supervisor's queue shows them."""
+    overdue = list(
+        session.scalars(
+            select(Alarm).where(
+                Alarm.status == "open",
+                Alarm.escalated_at.is_(None),
+                Alarm.opened_at <= now - timedelta(seconds=after_s),
+            )
+        )
+    )
+    for alarm in overdue:
+        alarm.escalated_at = now
+        audit.record(
+            session,
+            "system",
+            "escalate",
+            f"alarm:{alarm.id}",
+            {"unacknowledged_for_s": (now - alarm.opened_at).total_seconds()},
+        )
+    return overdue
+
+
+def summary(alarm: Alarm) -> dict[str, Any]:
+    """The fields every reader of an alarm gets (the detail is filtered apart, see privacy)."""
+    return {
+        "id": alarm.id,
+        "case": alarm.case_ref,
+        "placement_id": alarm.placement_id,
+        "kind": alarm.kind,
+        "device": alarm.device,
+        "priority": alarm.priority,
+        "status": alarm.status,
+        "raised_at": alarm.raised_at,
+        "opened_at": alarm.opened_at,
+        "last_event_at": alarm.last_event_at,
+        "cleared_at": alarm.cleared_at,
+        "acknowledged_at": alarm.acknowledged_at,
+        "time_to_acknowledge_s": time_to_acknowledge(alarm),
+        "in_progress_at": alarm.in_progress_at,
+        "closed_at": alarm.closed_at,
+        "qualification": alarm.qualification,
+        "escalated": alarm.escalated_at is not None,
+        "escalated_at": alarm.escalated_at,
+        "event_count": alarm.event_count,
+    }
