@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -37,6 +38,22 @@ def _read_json(source: str) -> Any:
         raise InputFailure(
             f"file {source!r}: invalid JSON at line {exc.lineno}: {exc.msg}"
         ) from exc
+
+
+def _read_cases(source: str) -> Any:
+    """A cases file: JSON (public.json), or YAML whose `cases` key holds the list."""
+    if not source.endswith((".yaml", ".yml")):
+        return _read_json(source)
+    try:
+        data = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputFailure(f"file {source!r}: cannot read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise InputFailure(f"file {source!r}: invalid YAML: {exc}") from exc
+    if isinstance(data, dict):
+        data = data.get("cases")
+    # YAML reads unquoted dates as dates; the engine and the expectations speak ISO strings.
+    return json.loads(json.dumps(data, default=str))
 
 
 def _fail(command: str, message: str) -> typer.Exit:
@@ -100,11 +117,13 @@ def run_case(case: Any) -> dict[str, Any]:
 
 @app.command("cases")
 def cases_cmd(
-    file: Annotated[str, typer.Argument(metavar="FILE.json", help="list of {name, case, expect}")],
+    file: Annotated[
+        str, typer.Argument(metavar="FILE.json", help="list of {name, case, expect}, or YAML")
+    ],
 ) -> None:
     """Run every case of a cases file; ✓/✗ against its expectations; exit 1 on any mismatch."""
     try:
-        cases = _read_json(file)
+        cases = _read_cases(file)
     except InputFailure as exc:
         raise _fail("cases", str(exc)) from None
     if not isinstance(cases, list) or not all(
