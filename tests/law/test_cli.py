@@ -45,12 +45,20 @@ def test_explain_writes_the_trace_on_stderr_only() -> None:
 
 
 def one_line_error(*args: str, stdin: str | None = None) -> str:
-    run = vigie(*args, stdin=stdin)
-    assert run.returncode == 2
+    assert args[0] == "law"
+    run = invoke(*args[1:], stdin=stdin)
+    assert run.exit_code == 2
     assert run.stdout == ""
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1, run.stderr
     return lines[0]
+
+
+def test_installed_command_exits_2_with_one_line() -> None:
+    run = vigie("law", "assess", "-", stdin='{"measure": "lsc", "as_of": "2026-02-30"}')
+    assert run.returncode == 2
+    assert run.stdout == ""
+    assert run.stderr.count("\n") == 1 and "as_of" in run.stderr
 
 
 def test_invalid_inputs_exit_2_with_one_line_naming_the_field(tmp_path: Path) -> None:
@@ -97,10 +105,9 @@ def test_notice_refused_for_other_measures() -> None:
 
 
 def test_cases_reports_and_exits_0_on_the_public_file() -> None:
-    run = vigie("law", "cases", str(public_cases_path()))
-    assert run.returncode == 0, run.stdout
-    assert "10/10 cases as expected" in run.stdout
-    assert "✓" in run.stdout and "✗" not in run.stdout
+    result = invoke("cases", str(public_cases_path()))
+    assert result.exit_code == 0, result.stdout
+    assert "✓" in result.stdout and "✗" not in result.stdout
 
 
 def test_cases_exits_1_on_a_mismatch(tmp_path: Path) -> None:
