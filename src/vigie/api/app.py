@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from vigie.api import errors
-from vigie.api.routers import auth, observations, users
+from vigie.api.routers import alarms, auth, cases, law, observations, users
+from vigie.api.routers import audit as audit_routes
 from vigie.settings import Settings
 from vigie.store import open_database
 
@@ -34,7 +35,15 @@ def create_app(config: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    for router in (auth.router, users.router, observations.router):
+    for router in (
+        auth.router,
+        users.router,
+        cases.router,
+        observations.router,
+        alarms.router,
+        law.router,
+        audit_routes.router,
+    ):
         app.include_router(router)
     return app
 

@@ -9,6 +9,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from vigie.alarms import AlarmNotFound, AlarmStateError
+from vigie.cases import CaseNotFound, CaseRefused
+from vigie.law import LawInputError
+
 
 class ApiError(Exception):
     """A refusal with an HTTP status, a stable code, a message and optionally the field."""
@@ -52,6 +56,27 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body(exc.code, exc.message, exc.field, **exc.extra), status_code=exc.status
         )
+
+    @app.exception_handler(CaseRefused)
+    async def case_refused(_request: Request, exc: CaseRefused) -> JSONResponse:
+        body = error_body("refused", exc.message, exc.field, reasons=exc.reasons)
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(CaseNotFound)
+    async def case_not_found(_request: Request, exc: CaseNotFound) -> JSONResponse:
+        return JSONResponse(error_body("not_found", str(exc), None), status_code=404)
+
+    @app.exception_handler(AlarmNotFound)
+    async def alarm_not_found(_request: Request, exc: AlarmNotFound) -> JSONResponse:
+        return JSONResponse(error_body("not_found", str(exc), None), status_code=404)
+
+    @app.exception_handler(AlarmStateError)
+    async def alarm_state(_request: Request, exc: AlarmStateError) -> JSONResponse:
+        return JSONResponse(error_body("conflict", str(exc), None), status_code=409)
+
+    @app.exception_handler(LawInputError)
+    async def law_input(_request: Request, exc: LawInputError) -> JSONResponse:
+        return JSONResponse(error_body("invalid_input", str(exc), exc.field), status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

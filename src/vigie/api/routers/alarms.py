@@ -1,0 +1,158 @@
+"""Alarms: the live queue, one alarm, the operator's workflow, the protected person's position."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vigie.alarms import AlarmNotFound, outbox, report, workflow
+from vigie.alarms.privacy import may_see_protected_position, protected_detail, public_detail
+from vigie.api.deps import CASE_READERS, CENTRE, DatabaseDep, allow
+from vigie.api.errors import ApiError
+from vigie.cases.access import visible_case_refs
+from vigie.store import audit
+from vigie.store.models import Alarm, Report, User
+
+router = APIRouter(prefix="/api/alarms", tags=["alarms"])
+Reader = Annotated[User, Depends(allow(*CASE_READERS))]
+Worker = Annotated[User, Depends(allow(*CENTRE))]
+Status = Literal["open", "acknowledged", "in_progress", "closed"]
+
+
+class ActionIn(BaseModel):
+    action: Literal["call_wearer", "call_protected", "police_alerted", "spip_informed", "note"]
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class CloseIn(BaseModel):
+    qualification: Literal["breach", "technical_fault", "false_alarm", "authorised_absence"]
+    note: str | None = Field(default=None, max_length=4000)
+
+
+def alarm_out(alarm: Alarm, with_actions: bool = False) -> dict[str, Any]:
+    out = workflow.summary(alarm) | {"detail": public_detail(alarm.detail)}
+    if with_actions:
+        out["actions"] = [
+            {"at": a.at, "action": a.action, "note": a.note, "user_id": a.user_id}
+            for a in alarm.actions
+        ]
+        out["events"] = [
+            {"t": e.t, "state": e.state, "detail": public_detail(e.detail)} for e in alarm.events
+        ]
+    return out
+
+
+def visible_alarm(session: Session, user: User, alarm_id: int) -> Alarm:
+    alarm = session.get(Alarm, alarm_id)
+    refs = visible_case_refs(session, user)
+    if alarm is None or (refs is not None and alarm.case_ref not in refs):
+        raise AlarmNotFound(alarm_id)
+    return alarm
+
+
+@router.get("")
+def list_alarms(
+    db: DatabaseDep,
+    user: Reader,
+    status: Annotated[list[Status] | None, Query()] = None,
+    kind: str | None = None,
+    case: str | None = None,
+    escalated: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    """The queue, most urgent first (priority, then oldest); closed ones only when asked."""
+    query = select(Alarm).order_by(Alarm.priority, Alarm.raised_at, Alarm.id).limit(limit)
+    query = query.where(Alarm.status.in_(status or ["open", "acknowledged", "in_progress"]))
+    if kind:
+        query = query.where(Alarm.kind == kind)
+    if case:
+        query = query.where(Alarm.case_ref == case)
+    if escalated is not None:
+        query = query.where(
+            Alarm.escalated_at.is_not(None) if escalated else Alarm.escalated_at.is_(None)
+        )
+    with db.session() as session:
+        refs = visible_case_refs(session, user)
+        if refs is not None:
+            query = query.where(Alarm.case_ref.in_(refs))
+        return [alarm_out(a) for a in session.scalars(query)]
+
+
+@router.get("/{alarm_id}")
+def get_alarm(alarm_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any]:
+    with db.session() as session:
+        alarm = visible_alarm(session, user, alarm_id)
+        audit.record(session, user.username, "read", f"alarm:{alarm.id}")
+        return alarm_out(alarm, with_actions=True)
+
+
+@router.post("/{alarm_id}/acknowledge")
+def acknowledge(alarm_id: int, db: DatabaseDep, user: Worker) -> dict[str, Any]:
+    with db.session() as session:
+        alarm = visible_alarm(session, user, alarm_id)
+        return alarm_out(workflow.acknowledge(session, alarm, user, datetime.now(UTC)))
+
+
+@router.post("/{alarm_id}/actions", status_code=201)
+def add_action(alarm_id: int, body: ActionIn, db: DatabaseDep, user: Worker) -> dict[str, Any]:
+    with db.session() as session:
+        alarm = visible_alarm(session, user, alarm_id)
+        entry = workflow.act(session, alarm, user, body.action, body.note, datetime.now(UTC))
+        return {"id": entry.id, "at": entry.at, "action": entry.action, "status": alarm.status}
+
+
+@router.post("/{alarm_id}/close")
+def close(alarm_id: int, body: CloseIn, db: DatabaseDep, user: Worker) -> dict[str, Any]:
+    """Close with a qualification; the report is made and queued to the case's recipients."""
+    now = datetime.now(UTC)
+    with db.session() as session:
+        alarm = visible_alarm(session, user, alarm_id)
+        workflow.close(session, alarm, user, body.qualification, body.note, now)
+        made = report.produce(session, alarm, now)
+        queued = outbox.enqueue(session, made, alarm)
+        return alarm_out(alarm) | {
+            "report_id": made.id,
+            "report_recipients": [m.recipient for m in queued],
+        }
+
+
+@router.get("/{alarm_id}/protected-position")
+def protected_position(alarm_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any]:
+    """The protected person's position: an operator working this live BAR alarm only; logged."""
+    with db.session() as session:
+        alarm = visible_alarm(session, user, alarm_id)
+        if not may_see_protected_position(user, alarm):
+            audit.record(session, user.username, "protected_position_denied", f"alarm:{alarm.id}")
+            raise ApiError(
+                403,
+                "forbidden",
+                "the protected person's position is shown only to an operator working a live "
+                "(acknowledged or in progress) BAR alarm",
+            )
+        position = protected_detail(alarm.detail)
+        audit.record(session, user.username, "read_protected_position", f"alarm:{alarm.id}")
+        return {"alarm_id": alarm.id, "kind": alarm.kind, "protected": position}
+
+
+@router.get("/{alarm_id}/report.{fmt}")
+def download_report(
+    alarm_id: int, fmt: Literal["html", "pdf"], db: DatabaseDep, user: Reader
+) -> Response:
+    with db.session() as session:
+        alarm = visible_alarm(session, user, alarm_id)
+        made = session.scalars(select(Report).where(Report.alarm_id == alarm.id)).one_or_none()
+        if made is None:
+            raise ApiError(404, "not_found", f"alarm {alarm.id} has no report (is it closed?)")
+        audit.record(session, user.username, "read_report", f"alarm:{alarm.id}", {"format": fmt})
+        if fmt == "pdf":
+            return Response(
+                made.pdf,
+                media_type="application/pdf",
+                headers={"Content-Disposition": f'attachment; filename="incident-{alarm.id}.pdf"'},
+            )
+        return Response(made.html, media_type="text/html; charset=utf-8")

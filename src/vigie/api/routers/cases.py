@@ -1,0 +1,231 @@
+"""Persons, contacts, placements (+renew, changes, zones, devices) and devices."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+
+from vigie.api.deps import CASE_READERS, DatabaseDep, allow
+from vigie.cases import CaseRefused, people, placements
+from vigie.cases import devices as device_registry
+from vigie.cases.access import visible_placement
+from vigie.cases.forms import (
+    AssignmentIn,
+    ContactIn,
+    DeviceIn,
+    PersonIn,
+    PlacementChange,
+    PlacementIn,
+    RenewalIn,
+    ZoneIn,
+)
+from vigie.store import audit
+from vigie.store.models import Contact, Device, Person, Placement, User, Zone
+
+router = APIRouter(prefix="/api", tags=["cases"])
+Reader = Annotated[User, Depends(allow(*CASE_READERS))]
+Supervisor = Annotated[User, Depends(allow("supervisor"))]
+ContactAdmin = Annotated[User, Depends(allow("supervisor", "admin"))]
+DeviceReader = Annotated[User, Depends(allow("operator", "supervisor", "admin"))]
+DeviceAdmin = Annotated[User, Depends(allow("supervisor", "admin"))]
+
+
+def person_out(person: Person) -> dict[str, Any]:
+    return {
+        "id": person.id,
+        "last_name": person.last_name,
+        "first_name": person.first_name,
+        "birth_date": person.birth_date,
+        "address": person.address,
+        "home_lat": person.home_lat,
+        "home_lon": person.home_lon,
+        "phone": person.phone,
+    }
+
+
+def contact_out(contact: Contact) -> dict[str, Any]:
+    return {
+        "id": contact.id,
+        "role": contact.role,
+        "name": contact.name,
+        "email": contact.email,
+        "service": contact.service,
+        "user_id": contact.user_id,
+    }
+
+
+def zone_out(zone: Zone) -> dict[str, Any]:
+    return {
+        "id": zone.key,
+        "type": zone.type,
+        "label": zone.label,
+        "geometry": zone.geometry,
+        "schedule": zone.schedule,
+    }
+
+
+def placement_out(placement: Placement, user: User) -> dict[str, Any]:
+    # Protected places are where the victim lives or works: their coordinates go only to the
+    # supervisor who manages the case; everyone else sees that they exist.
+    places = [
+        p if user.role == "supervisor" else {"id": p["id"], "label": p.get("label")}
+        for p in placement.protected_places
+    ]
+    return {
+        "id": placement.id,
+        "case_ref": placement.case_ref,
+        "person_id": placement.person_id,
+        "protected_person_id": placement.protected_person_id,
+        "measure": placement.measure,
+        "court_order_ref": placement.court_order_ref,
+        "court_order_date": placement.court_order_date,
+        "start_date": placement.start_date,
+        "end_date": placement.end_date,
+        "status": placement.status,
+        "judge": contact_out(placement.judge),
+        "prosecutor": contact_out(placement.prosecutor),
+        "spip": contact_out(placement.spip),
+        "law_decision": placement.law_decision,
+        "deadlines": {d.name: d.due for d in placement.deadlines},
+        "schedule": placement.schedule,
+        "zones": [zone_out(z) for z in placement.zones],
+        "alert_distance_km": placement.alert_distance_km,
+        "protected_places": places,
+        "grace_s": placement.grace_s,
+        "signal_timeout_s": placement.signal_timeout_s,
+        "devices": {a.role: a.device_id for a in placement.assignments if a.until is None},
+        "revision": placement.revision,
+    }
+
+
+def _read(session: Session, user: User, placement_id: int) -> Placement:
+    placement = visible_placement(session, user, placement_id)
+    audit.record(session, user.username, "read", f"placement:{placement.id}")
+    return placement
+
+
+@router.get("/persons")
+def list_persons(db: DatabaseDep, user: Reader) -> list[dict[str, Any]]:
+    with db.session() as session:
+        return [person_out(p) for p in people.visible_persons(session, user)]
+
+
+@router.get("/persons/{person_id}")
+def get_person(person_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any]:
+    with db.session() as session:
+        return person_out(people.visible_person(session, user, person_id))
+
+
+@router.post("/persons", status_code=201)
+def add_person(body: PersonIn, db: DatabaseDep, user: Supervisor) -> dict[str, Any]:
+    with db.session() as session:
+        return person_out(people.create_person(session, body, user.username))
+
+
+@router.get("/contacts")
+def list_contacts(db: DatabaseDep, user: ContactAdmin) -> list[dict[str, Any]]:
+    with db.session() as session:
+        audit.record(session, user.username, "read", "contacts")
+        return [contact_out(c) for c in people.contacts(session)]
+
+
+@router.post("/contacts", status_code=201)
+def add_contact(body: ContactIn, db: DatabaseDep, user: ContactAdmin) -> dict[str, Any]:
+    with db.session() as session:
+        return contact_out(people.create_contact(session, body, user.username))
+
+
+@router.get("/placements")
+def list_placements(db: DatabaseDep, user: Reader) -> list[dict[str, Any]]:
+    with db.session() as session:
+        found = placements.visible(session, user)
+        audit.record(session, user.username, "read", "placements", {"ids": [p.id for p in found]})
+        return [placement_out(p, user) for p in found]
+
+
+@router.post("/placements", status_code=201)
+def add_placement(body: PlacementIn, db: DatabaseDep, user: Supervisor) -> dict[str, Any]:
+    """Create a placement: `vigie.law` decides first; a refusal comes back with its reasons."""
+    with db.session() as session:
+        return placement_out(placements.create(session, body, user.username), user)
+
+
+@router.get("/placements/{placement_id}")
+def get_placement(placement_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any]:
+    with db.session() as session:
+        return placement_out(_read(session, user, placement_id), user)
+
+
+@router.patch("/placements/{placement_id}")
+def change_placement(
+    placement_id: int, body: PlacementChange, db: DatabaseDep, user: Supervisor
+) -> dict[str, Any]:
+    with db.session() as session:
+        placement = visible_placement(session, user, placement_id)
+        return placement_out(placements.change(session, placement, body, user.username), user)
+
+
+@router.post("/placements/{placement_id}/renew")
+def renew_placement(
+    placement_id: int, body: RenewalIn, db: DatabaseDep, user: Supervisor
+) -> dict[str, Any]:
+    with db.session() as session:
+        placement = visible_placement(session, user, placement_id)
+        return placement_out(placements.renew(session, placement, body, user.username), user)
+
+
+@router.get("/placements/{placement_id}/zones")
+def list_zones(placement_id: int, db: DatabaseDep, user: Reader) -> list[dict[str, Any]]:
+    with db.session() as session:
+        return [zone_out(z) for z in _read(session, user, placement_id).zones]
+
+
+@router.put("/placements/{placement_id}/zones/{zone_id}")
+def put_zone(
+    placement_id: int, zone_id: str, body: ZoneIn, db: DatabaseDep, user: Supervisor
+) -> dict[str, Any]:
+    """Add or replace a zone; checked (validity, home, protected places) before it is saved."""
+    if body.id != zone_id:
+        raise CaseRefused(f"the body's id {body.id!r} differs from the URL's {zone_id!r}", "id")
+    with db.session() as session:
+        placement = visible_placement(session, user, placement_id)
+        return zone_out(placements.put_zone(session, placement, body, user.username))
+
+
+@router.delete("/placements/{placement_id}/zones/{zone_id}", status_code=204)
+def delete_zone(placement_id: int, zone_id: str, db: DatabaseDep, user: Supervisor) -> None:
+    with db.session() as session:
+        placement = visible_placement(session, user, placement_id)
+        placements.delete_zone(session, placement, zone_id, user.username)
+
+
+@router.post("/placements/{placement_id}/devices", status_code=201)
+def assign_device(
+    placement_id: int, body: AssignmentIn, db: DatabaseDep, user: Supervisor
+) -> dict[str, Any]:
+    with db.session() as session:
+        placement = visible_placement(session, user, placement_id)
+        assignment = device_registry.assign(session, placement, body, user.username)
+        return {
+            "device_id": assignment.device_id,
+            "role": assignment.role,
+            "since": assignment.since,
+        }
+
+
+def device_out(device: Device) -> dict[str, Any]:
+    return {"id": device.id, "kind": device.kind, "model": device.model}
+
+
+@router.get("/devices")
+def list_devices(db: DatabaseDep, _user: DeviceReader) -> list[dict[str, Any]]:
+    with db.session() as session:
+        return [device_out(d) for d in device_registry.devices(session)]
+
+
+@router.post("/devices", status_code=201)
+def add_device(body: DeviceIn, db: DatabaseDep, user: DeviceAdmin) -> dict[str, Any]:
+    with db.session() as session:
+        return device_out(device_registry.create_device(session, body, user.username))

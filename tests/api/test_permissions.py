@@ -1,0 +1,203 @@
+"""Every endpoint against every role: allowed ones succeed, others get 403 (no token: 401)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.api.world import ROLES, World, build
+from tests.cases import factories as make
+from tests.conftest import Centre
+from vigie.api import create_app
+from vigie.settings import Settings
+from vigie.store import open_database
+
+READERS = {"operator", "supervisor", "spip", "judge", "prosecutor"}
+CENTRE = {"operator", "supervisor"}
+_n = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: Callable[[World], str]
+    allowed: set[str]
+    body: Callable[[World], Any] | None = None
+
+
+def placement_body(w: World) -> dict[str, Any]:
+    return {
+        "person_id": w.person,
+        "measure": "ddse",
+        "court_order_ref": f"JAP-{next(_n)}",
+        "court_order_date": "2026-11-20",
+        "start_date": "2026-11-23",
+        "law": make.ddse_law(),
+        "judge_id": w.contacts["judge"],
+        "prosecutor_id": w.contacts["prosecutor"],
+        "spip_id": w.contacts["spip"],
+    }
+
+
+ENDPOINTS = {
+    "users.list": Endpoint("GET", lambda w: "/api/users", {"admin"}),
+    "users.create": Endpoint(
+        "POST",
+        lambda w: "/api/users",
+        {"admin"},
+        lambda w: {
+            "username": f"new{next(_n)}",
+            "password": "a long enough password",
+            "role": "operator",
+            "full_name": "New Operator",
+        },
+    ),
+    "persons.list": Endpoint("GET", lambda w: "/api/persons", READERS),
+    "persons.get": Endpoint("GET", lambda w: f"/api/persons/{w.person}", READERS),
+    "persons.create": Endpoint(
+        "POST",
+        lambda w: "/api/persons",
+        {"supervisor"},
+        lambda w: {"last_name": "A", "first_name": "B"},
+    ),
+    "contacts.list": Endpoint("GET", lambda w: "/api/contacts", {"supervisor", "admin"}),
+    "contacts.create": Endpoint(
+        "POST",
+        lambda w: "/api/contacts",
+        {"supervisor", "admin"},
+        lambda w: {"role": "judge", "name": "Juge B", "email": "jb@justice.test"},
+    ),
+    "placements.list": Endpoint("GET", lambda w: "/api/placements", READERS),
+    "placements.get": Endpoint("GET", lambda w: f"/api/placements/{w.placement}", READERS),
+    "placements.create": Endpoint(
+        "POST", lambda w: "/api/placements", {"supervisor"}, placement_body
+    ),
+    "placements.change": Endpoint(
+        "PATCH",
+        lambda w: f"/api/placements/{w.placement}",
+        {"supervisor"},
+        lambda w: {"grace_s": 60},
+    ),
+    "placements.renew": Endpoint(
+        "POST", lambda w: f"/api/placements/{w.placement}/renew", {"supervisor"}, lambda w: {}
+    ),
+    "zones.list": Endpoint("GET", lambda w: f"/api/placements/{w.placement}/zones", READERS),
+    "zones.put": Endpoint(
+        "PUT",
+        lambda w: f"/api/placements/{w.placement}/zones/ZP",
+        {"supervisor"},
+        lambda w: {"id": "ZP", "type": "exclusion", "geometry": make.square(45.0, 5.0, 0.01)},
+    ),
+    "zones.delete": Endpoint(
+        "DELETE", lambda w: f"/api/placements/{w.placement}/zones/{w.new_zone()}", {"supervisor"}
+    ),
+    "placements.assign_device": Endpoint(
+        "POST",
+        lambda w: f"/api/placements/{w.placement}/devices",
+        {"supervisor"},
+        lambda w: {"device_id": w.new_device("home_unit"), "role": "home_unit"},
+    ),
+    "devices.list": Endpoint("GET", lambda w: "/api/devices", {"operator", "supervisor", "admin"}),
+    "devices.create": Endpoint(
+        "POST",
+        lambda w: "/api/devices",
+        {"supervisor", "admin"},
+        lambda w: {"id": f"N{next(_n)}", "kind": "bracelet"},
+    ),
+    "observations.post": Endpoint(
+        "POST",
+        lambda w: "/api/observations",
+        {"operator", "supervisor", "admin"},
+        lambda w: {
+            "observations": [
+                {"device": "B1", "t": "2026-11-23T20:00:00Z", "type": "battery", "level": 0.5}
+            ]
+        },
+    ),
+    "alarms.list": Endpoint("GET", lambda w: "/api/alarms", READERS),
+    "alarms.get": Endpoint("GET", lambda w: f"/api/alarms/{w.new_alarm()}", READERS),
+    "alarms.acknowledge": Endpoint(
+        "POST", lambda w: f"/api/alarms/{w.new_alarm()}/acknowledge", CENTRE
+    ),
+    "alarms.action": Endpoint(
+        "POST",
+        lambda w: f"/api/alarms/{w.new_alarm('acknowledged')}/actions",
+        CENTRE,
+        lambda w: {"action": "note", "note": "called back"},
+    ),
+    "alarms.close": Endpoint(
+        "POST",
+        lambda w: f"/api/alarms/{w.new_alarm('in_progress')}/close",
+        CENTRE,
+        lambda w: {"qualification": "false_alarm"},
+    ),
+    "alarms.protected_position": Endpoint(
+        "GET",
+        lambda w: (
+            f"/api/alarms/{w.new_alarm('acknowledged', 'alert', bar=True)}/protected-position"
+        ),
+        {"operator"},
+    ),
+    "reports.html": Endpoint(
+        "GET", lambda w: f"/api/alarms/{w.new_alarm('closed')}/report.html", READERS
+    ),
+    "reports.pdf": Endpoint(
+        "GET", lambda w: f"/api/alarms/{w.new_alarm('closed')}/report.pdf", READERS
+    ),
+    "law.assess": Endpoint(
+        "POST",
+        lambda w: "/api/law/assess",
+        READERS,
+        lambda w: {"measure": "ddse", "birth_date": "1990-01-01"} | make.ddse_law(),
+    ),
+    "audit.list": Endpoint("GET", lambda w: "/api/audit", {"admin"}),
+    "audit.verify": Endpoint("GET", lambda w: "/api/audit/verify", {"admin"}),
+}
+
+
+@pytest.fixture(scope="module")
+def world(module_database_url: str) -> Iterator[World]:
+    database = open_database(module_database_url)
+    config = Settings(database_url=module_database_url, run_pipeline=False)
+    with TestClient(create_app(config)) as client:
+        yield build(Centre(client, database))
+    database.dispose()
+
+
+def call(world: World, endpoint: Endpoint, headers: dict[str, str]) -> Any:
+    body = endpoint.body(world) if endpoint.body else None
+    return world.centre.client.request(
+        endpoint.method, endpoint.path(world), json=body, headers=headers
+    )
+
+
+@pytest.mark.parametrize("name", sorted(ENDPOINTS))
+def test_every_role_on_every_endpoint(world: World, name: str) -> None:
+    endpoint = ENDPOINTS[name]
+    assert endpoint.allowed <= set(ROLES)
+    for role in ROLES:
+        response = call(world, endpoint, world.centre.headers(role))
+        if role in endpoint.allowed:
+            assert response.status_code < 300, (name, role, response.status_code, response.text)
+        else:
+            assert response.status_code == 403, (name, role, response.status_code, response.text)
+            assert response.json()["error"] == "forbidden"
+    anonymous = call(world, endpoint, {})
+    assert anonymous.status_code == 401, (name, anonymous.text)
+
+
+def test_table_covers_every_route(world: World) -> None:
+    spec = world.centre.client.get("/openapi.json").json()
+    operations = [
+        (method, path)
+        for path, methods in spec["paths"].items()
+        for method in methods
+        if path != "/api/auth/token"
+    ]
+    # One route, /api/alarms/{id}/report.{fmt}, serves both rows reports.html and reports.pdf.
+    assert len(operations) == len(ENDPOINTS) - 1

@@ -1,0 +1,112 @@
+"""A seeded centre for API tests: one user per role, one case of theirs, alarms in every state."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from tests.cases import factories as make
+from tests.conftest import Centre
+from vigie.alarms import episodes, outbox, report, workflow
+from vigie.cases import devices, placements
+from vigie.cases.forms import AssignmentIn, DeviceIn, ZoneIn
+from vigie.store.models import User
+
+ROLES = ("operator", "supervisor", "spip", "judge", "prosecutor", "admin")
+T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
+_serial = itertools.count(1)
+
+
+@dataclass
+class World:
+    centre: Centre
+    person: int
+    victim: int
+    placement: int
+    bar_placement: int
+    case_ref: str
+    bar_case_ref: str
+    contacts: dict[str, int]
+    made: dict[str, Any] = field(default_factory=dict)
+
+    def user(self, role: str) -> User:
+        with self.centre.db.session() as session:
+            return session.scalars(select(User).where(User.username == f"{role}1")).one()
+
+    def new_alarm(self, state: str = "open", kind: str = "absence", bar: bool = False) -> int:
+        """A fresh alarm episode in the given state (its own device, so it never folds)."""
+        case = self.bar_case_ref if bar else self.case_ref
+        operator = self.user("operator")
+        with self.centre.db.session() as session:
+            (alarm,) = episodes.fold(
+                session,
+                [
+                    {
+                        "t": T0,
+                        "case": case,
+                        "kind": kind,
+                        "state": "raised",
+                        "device": f"X{next(_serial)}",
+                        "detail": {"distance_m": 800, "protected_lat": 48.85, "protected_lon": 2.35}
+                        if bar
+                        else {},
+                    }
+                ],
+                T0,
+            )
+            if state in ("acknowledged", "in_progress", "closed"):
+                workflow.acknowledge(session, alarm, operator, T0 + timedelta(seconds=5))
+            if state in ("in_progress", "closed"):
+                workflow.act(session, alarm, operator, "call_wearer", None, T0)
+            if state == "closed":
+                workflow.close(session, alarm, operator, "breach", None, T0 + timedelta(minutes=1))
+                outbox.enqueue(session, report.produce(session, alarm, T0), alarm)
+            return alarm.id
+
+    def new_zone(self) -> str:
+        key = f"Z{next(_serial)}"
+        with self.centre.db.session() as session:
+            from vigie.store.models import Placement
+
+            placement = session.get_one(Placement, self.placement)
+            zone = ZoneIn(id=key, type="exclusion", geometry=make.square(45.0, 5.0, 0.01))
+            placements.put_zone(session, placement, zone, "test")
+        return key
+
+    def new_device(self, kind: str = "bracelet") -> str:
+        key = f"D{next(_serial)}"
+        with self.centre.db.session() as session:
+            devices.create_device(session, DeviceIn(id=key, kind=kind), "test")
+        return key
+
+
+def build(centre: Centre) -> World:
+    for role in ROLES:
+        centre.headers(role)
+    with centre.db.session() as session:
+        users = {u.role: u.id for u in session.scalars(select(User))}
+        wearer = make.person(session)
+        victim = make.person(session, "Durand", home_lat=45.0, home_lon=4.0)
+        who = make.contacts(session, {r: users[r] for r in ("judge", "prosecutor", "spip")})
+        ddse = placements.create(session, make.placement_form(wearer, who, case_ref="C1"), "t")
+        bar = placements.create(
+            session,
+            make.placement_form(wearer, who, "bar", case_ref="C2", protected_person_id=victim.id),
+            "t",
+        )
+        devices.create_device(session, DeviceIn(id="B1", kind="bracelet"), "t")
+        devices.assign(session, ddse, AssignmentIn(device_id="B1", role="wearer"), "t")
+        return World(
+            centre=centre,
+            person=wearer.id,
+            victim=victim.id,
+            placement=ddse.id,
+            bar_placement=bar.id,
+            case_ref="C1",
+            bar_case_ref="C2",
+            contacts={"judge": who.judge.id, "prosecutor": who.prosecutor.id, "spip": who.spip.id},
+        )
