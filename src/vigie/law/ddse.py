@@ -108,11 +108,7 @@ def assess_ddse(case: Case, as_of: dt.date) -> Decision:
 
 def _adjustment(case: Case, as_of: dt.date, decision: Decision) -> Decision:
     trace = decision.trace
-    start = (
-        case.committal_date - dt.timedelta(days=case.pretrial_days + case.arse_days)
-        if case.committal_date
-        else as_of
-    )
+    start = case.committal_date or as_of
     eligible = total_two_years(trace, case, start, as_of)
     if case.committal_date is not None:
         term = term_of(case, trace, "CPP 723-7")

@@ -216,7 +216,7 @@ def notice_date(day: dt.date, term: Term, sentences: tuple[Sentence, ...], on: d
     sa mise sous écrou » (D147-17 for I, D147-20 for II): the latest day at least one month
     before `day`, never before committal."""
     short = parse_quantum(params.value("lsc", "notice_at_committal_max_sentence", on))
-    if total_at_most(sentences, term.effective_start, short):
+    if total_at_most(sentences, term.committal, short):
         return term.committal
     before = parse_quantum(params.value("lsc", "notice_before", on))
     return max(term.committal, latest_within(day, before.total_months))
@@ -231,12 +231,12 @@ def assess_lsc(case: Case, as_of: dt.date) -> Decision:
     figures: dict[str, int] = term_figures(term)
     figures["days_left_on_as_of"] = term.left_on(as_of)
     decision = Decision("lsc", "not_applicable", dates, figures, trace)
-    if not scope_five_years(trace, case.sentences, term.effective_start, as_of):
+    if not scope_five_years(trace, case.sentences, term.committal, as_of):
         return decision
     exam_day = two_thirds(term, as_of)
     dates["lsc_examination"] = exam_day.isoformat()
 
-    if scope_two_years(trace, case.sentences, term.effective_start, as_of):
+    if scope_two_years(trace, case.sentences, term.committal, as_of):
         exceptions = [
             material_impossibility(trace, facts),
             crime(trace, case.sentences),

@@ -1,7 +1,10 @@
 """Sentence arithmetic: when a prison term ends, and how long it is (CPP 716-1 to 716-4, 721).
 
-`effective_start = committal - (pretrial_days + arse_days)`, then each firm sentence is added
-in turn (they are served one after the other), then the reductions granted are taken off.
+Each firm sentence is added in turn from the committal date (they are served one after the
+other; months and years date to date), then the days credited (pre-trial detention, ARSE) and
+the reductions granted are taken off the end, day for day: CPP 716-4 deducts the detention
+« de la durée de la peine », so a day credited is a day less, whatever the month. The effective
+start `committal - credited days` is where time served is counted from (720-I).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ class Term:
 
     committal: dt.date
     effective_start: dt.date
-    quantum_end: dt.date  # effective start + every quantum, before reductions
+    quantum_end: dt.date  # committal + every quantum, before credits and reductions
     sentence_end: dt.date  # the day of release at the end of the term
     credited_days: int
     reductions_days: int
@@ -36,7 +39,7 @@ class Term:
 
     @property
     def quantum_days(self) -> int:
-        return (self.quantum_end - self.effective_start).days
+        return (self.quantum_end - self.committal).days
 
     def served_on(self, day: dt.date) -> int:
         return (day - self.effective_start).days
@@ -162,23 +165,24 @@ def term_of(case: Case, trace: Trace, needed_by: str) -> Term:
         raise LawInputError("committal_date", f"missing; needed by {needed_by}")
     if not case.sentences:
         raise LawInputError("sentences", f"at least one sentence is needed by {needed_by}")
+    committal = case.committal_date
     credited = case.pretrial_days + case.arse_days
-    start = case.committal_date - dt.timedelta(days=credited)
-    pretrial_detention_credited(trace, case.pretrial_days)
-    arse_credited(trace, case.arse_days)
+    start = committal - dt.timedelta(days=credited)
     several_sentences_add_up(trace, case.sentences)
     one_month_is_30_days(trace, case.sentences)
-    date_to_date(trace, case.sentences, start)
-    roll_forward_missing_day(trace, case.sentences, start)
-    quantum_end = chain(case.sentences, start)[0]
-    ceiling = reductions_ceiling(start, quantum_end, case.committal_date)
+    date_to_date(trace, case.sentences, committal)
+    roll_forward_missing_day(trace, case.sentences, committal)
+    quantum_end = chain(case.sentences, committal)[0]
+    pretrial_detention_credited(trace, case.pretrial_days)
+    arse_credited(trace, case.arse_days)
+    ceiling = reductions_ceiling(committal, quantum_end, committal)
     reductions_granted(trace, case.reductions_days, ceiling)
-    end = quantum_end - dt.timedelta(days=case.reductions_days)
-    if end <= start:
+    end = quantum_end - dt.timedelta(days=credited + case.reductions_days)
+    if end <= committal:
         raise LawInputError(
-            "reductions_days",
-            f"{case.reductions_days} day(s) of reductions exceed the whole term "
-            f"({(quantum_end - start).days} days)",
+            "reductions_days" if case.reductions_days else "pretrial_days",
+            f"{credited} day(s) credited and {case.reductions_days} day(s) of reductions "
+            f"leave nothing to serve after committal (term {(quantum_end - committal).days} days)",
         )
     release_on_jour_ouvrable(trace, end)
     return Term(
