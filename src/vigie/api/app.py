@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,9 +24,20 @@ def create_app(config: Settings | None = None) -> FastAPI:
         app.state.db = open_database(config.database_url)
         app.state.settings = config
         app.state.pipeline = None
+        tasks: list[asyncio.Task[None]] = []
+        if config.run_pipeline:
+            # Imported here: the detection engine is only loaded by a process that runs it.
+            from vigie.alarms.pipeline import Pipeline
+
+            pipeline = Pipeline(app.state.db, config)
+            app.state.pipeline = pipeline
+            tasks = [asyncio.create_task(pipeline.run()), asyncio.create_task(pipeline.deliver())]
         try:
             yield
         finally:
+            if app.state.pipeline is not None:
+                app.state.pipeline.stop()
+                await asyncio.gather(*tasks)
             app.state.db.dispose()
 
     app = FastAPI(

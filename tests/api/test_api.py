@@ -1,0 +1,172 @@
+"""API behaviour: errors name the field, bad input writes nothing, each role sees its own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from tests.api.world import World, build
+from tests.cases import factories as make
+from tests.conftest import Centre
+from vigie.store import observations as log
+from vigie.store.models import AuditEntry, Placement
+
+
+def obs(seq: int, **fields: Any) -> dict[str, Any]:
+    base = {"device": "B1", "seq": seq, "t": "2026-11-23T20:00:00+01:00", "type": "presence"}
+    return base | {"present": True} | fields
+
+
+def test_observation_batch_with_one_bad_record_writes_nothing(centre: Centre) -> None:
+    headers = centre.headers("operator")
+    batch = [obs(1), obs(2), obs(3, type="position", lat=95.0, lon=2.0, accuracy_m=5)]
+    response = centre.client.post(
+        "/api/observations", json={"observations": batch}, headers=headers
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "invalid_input"
+    assert body["field"] == "observations[2].position.lat"
+    with centre.db.session() as session:
+        assert log.count(session) == 0
+
+
+def test_observations_idempotent_and_time_normalised(centre: Centre) -> None:
+    headers = centre.headers("operator")
+    first = centre.client.post(
+        "/api/observations", json={"observations": [obs(1)]}, headers=headers
+    )
+    again = centre.client.post(
+        "/api/observations", json={"observations": [obs(1), obs(2)]}, headers=headers
+    )
+    assert (first.json()["accepted"], first.json()["duplicates"]) == (1, 0)
+    assert (again.json()["accepted"], again.json()["duplicates"]) == (1, 1)
+    with centre.db.session() as session:
+        stored = log.after(session, 0, 10)
+    assert stored[0].payload["t"] == "2026-11-23T19:00:00Z"
+    assert stored[0].payload["present"] is True
+
+
+def test_naive_timestamp_is_refused(centre: Centre) -> None:
+    response = centre.client.post(
+        "/api/observations",
+        json={"observations": [obs(1, t="2026-11-23T20:00:00")]},
+        headers=centre.headers("operator"),
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "observations[0].presence.t"
+
+
+def test_placement_refused_by_law_answers_reasons_and_writes_nothing(centre: Centre) -> None:
+    world = build(centre)
+    body = {
+        "person_id": world.person,
+        "protected_person_id": world.victim,
+        "measure": "bar",
+        "court_order_ref": "CJ-1",
+        "court_order_date": "2026-11-20",
+        "start_date": "2026-11-23",
+        "law": make.bar_law(consent=False),
+        **{f"{role}_id": cid for role, cid in world.contacts.items()},
+    }
+    with centre.db.session() as session:
+        before = session.scalar(select(func.count()).select_from(Placement))
+    response = centre.client.post(
+        "/api/placements", json=body, headers=centre.headers("supervisor")
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "refused"
+    assert response.json()["reasons"]
+    body["law"] = make.bar_law(alert_km=15)
+    response = centre.client.post(
+        "/api/placements", json=body, headers=centre.headers("supervisor")
+    )
+    assert response.json()["field"] == "law.facts.alert_distance_km"
+    with centre.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Placement)) == before
+
+
+def test_self_intersecting_zone_refused_with_field(centre: Centre) -> None:
+    world = build(centre)
+    bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
+    response = centre.client.put(
+        f"/api/placements/{world.placement}/zones/Z9",
+        json={"id": "Z9", "type": "exclusion", "geometry": bowtie},
+        headers=centre.headers("supervisor"),
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "zones[Z9].geometry"
+    assert "cross itself" in response.json()["message"]
+
+
+def test_officials_see_only_their_own_cases(centre: Centre) -> None:
+    world = build(centre)
+    alarm = world.new_alarm()
+    for role in ("judge", "prosecutor", "spip"):
+        own = centre.headers(role)
+        other = centre.headers(role, f"{role}2")  # a colleague not on this case
+        listed = centre.client.get("/api/placements", headers=own).json()
+        assert {p["case_ref"] for p in listed} == {"C1", "C2"}
+        assert centre.client.get("/api/placements", headers=other).json() == []
+        assert (
+            centre.client.get(f"/api/placements/{world.placement}", headers=other).status_code
+            == 404
+        )
+        assert centre.client.get(f"/api/persons/{world.person}", headers=other).status_code == 404
+        assert centre.client.get(f"/api/alarms/{alarm}", headers=other).status_code == 404
+        assert centre.client.get(f"/api/alarms/{alarm}", headers=own).status_code == 200
+        assert centre.client.get("/api/alarms", headers=other).json() == []
+
+
+def test_protected_position_only_for_operator_on_live_bar_alarm(centre: Centre) -> None:
+    world = build(centre)
+    operator = centre.headers("operator")
+    live = world.new_alarm("acknowledged", "alert", bar=True)
+    still_open = world.new_alarm("open", "alert", bar=True)
+    closed = world.new_alarm("closed", "alert", bar=True)
+    seen = centre.client.get(f"/api/alarms/{live}/protected-position", headers=operator)
+    assert seen.status_code == 200
+    assert seen.json()["protected"] == {"protected_lat": 48.85, "protected_lon": 2.35}
+    for alarm in (still_open, closed):
+        denied = centre.client.get(f"/api/alarms/{alarm}/protected-position", headers=operator)
+        assert denied.status_code == 403
+    # The ordinary alarm view never carries it, whoever asks.
+    for role in ("operator", "supervisor", "judge"):
+        detail = centre.client.get(f"/api/alarms/{live}", headers=centre.headers(role)).json()
+        assert detail["detail"] == {"distance_m": 800}
+    with centre.db.session() as session:
+        reads = session.scalars(
+            select(AuditEntry.target).where(AuditEntry.action == "read_protected_position")
+        ).all()
+    assert reads == [f"alarm:{live}"]
+
+
+def test_every_personal_read_is_audited(centre: Centre) -> None:
+    world: World = build(centre)
+    judge = centre.headers("judge")
+    centre.client.get(f"/api/persons/{world.person}", headers=judge)
+    centre.client.get(f"/api/placements/{world.placement}", headers=judge)
+    with centre.db.session() as session:
+        rows = session.execute(
+            select(AuditEntry.actor, AuditEntry.action, AuditEntry.target).where(
+                AuditEntry.actor == "judge1", AuditEntry.action == "read"
+            )
+        ).all()
+    assert {(r.target) for r in rows} >= {f"person:{world.person}", f"placement:{world.placement}"}
+
+
+def test_wrong_password_and_bad_token_are_401(centre: Centre) -> None:
+    centre.headers("operator")
+    wrong = centre.client.post(
+        "/api/auth/token", json={"username": "operator1", "password": "nope nope nope"}
+    )
+    assert wrong.status_code == 401 and wrong.json()["error"] == "unauthenticated"
+    bad = centre.client.get("/api/alarms", headers={"Authorization": "Bearer not.a.token"})
+    assert bad.status_code == 401
+
+
+def test_openapi_and_docs_are_published(centre: Centre) -> None:
+    spec = centre.client.get("/openapi.json").json()
+    assert "/api/observations" in spec["paths"] and "/api/law/assess" in spec["paths"]
+    assert centre.client.get("/docs").status_code == 200
