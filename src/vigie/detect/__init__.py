@@ -1,0 +1,8 @@
+"""Detection: a pure, deterministic engine turning observations and time into alarm events."""
+
+from vigie.detect.engine import Engine
+from vigie.detect.events import AlarmEvent
+from vigie.detect.replay import replay
+from vigie.detect.scenario import ScenarioError
+
+__all__ = ["AlarmEvent", "Engine", "ScenarioError", "replay"]

@@ -1,0 +1,77 @@
+"""Alarm events: what the engine emits, with a canonical byte-stable JSON form."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STATES = ("raised", "cleared")
+
+
+def utc_of(t_ms: int) -> datetime:
+    """The tz-aware UTC datetime of epoch milliseconds."""
+    return _EPOCH + timedelta(milliseconds=t_ms)
+
+
+def iso_of(t_ms: int) -> str:
+    """ISO-8601 UTC with "Z"; milliseconds only when present, so output stays stable."""
+    moment = utc_of(t_ms)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if t_ms % 1000:
+        text += f".{t_ms % 1000:03d}"
+    return text + "Z"
+
+
+def ms_of(moment: datetime) -> int:
+    """Epoch milliseconds of a tz-aware datetime."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmEvent:
+    """One alarm state change: a rule ``raised`` or ``cleared`` for a case at an event time."""
+
+    t: datetime
+    case: str
+    kind: str
+    state: str
+    device: str
+    detail: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's dict: ``t`` as ISO-8601 UTC with "Z"."""
+        return {
+            "t": iso_of(ms_of(self.t)),
+            "case": self.case,
+            "kind": self.kind,
+            "state": self.state,
+            "device": self.device,
+            "detail": self.detail,
+        }
+
+    def to_json(self) -> str:
+        """Canonical one-line JSON: sorted keys, no spaces, ASCII; the same bytes on every run."""
+        return json.dumps(
+            self.to_dict(),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=True,
+            allow_nan=False,
+        )
+
+    def sort_key(self) -> tuple[datetime, str, str, str, str, str]:
+        """Total order of the contract: t, case, kind, then state, device and detail."""
+        return (self.t, self.case, self.kind, self.state, self.device, _canonical(self.detail))
+
+
+def _canonical(detail: dict[str, Any]) -> str:
+    return json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def ordered(events: list[AlarmEvent]) -> list[AlarmEvent]:
+    """Events in the contract's order."""
+    return sorted(events, key=AlarmEvent.sort_key)

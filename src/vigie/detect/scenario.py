@@ -1,0 +1,298 @@
+"""Replay records (see the replay contract): parse and validate them before anything runs.
+
+Placements are validated strictly (unknown fields are refused: a misspelt setting such as
+``grace`` for ``grace_s`` would otherwise silently fall back to its default on an obligation a
+judge ordered). Observations and ticks ignore unknown fields, so gateways and the simulator may
+carry extra metadata (ground truth, raw frames) without breaking replay.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+TAMPER_OPENINGS = frozenset({"strap_open", "strap_cut", "case_open"})
+TAMPER_CLOSINGS = frozenset({"restored", "strap_closed", "case_closed"})
+MEASURES = frozenset({"ddse", "arse", "psem", "bar"})
+
+
+class ScenarioError(ValueError):
+    """A record that cannot be run; names the line (1-based, or None) and the field at fault."""
+
+    def __init__(self, message: str, *, line: int | None = None, field: str | None = None) -> None:
+        self.line = line
+        self.field = field
+        self.reason = message
+        where = f"line {line}: " if line is not None else ""
+        what = f"field '{field}': " if field is not None else ""
+        super().__init__(f"{where}{what}{message}")
+
+
+def parse_time(value: Any, field: str = "t") -> int:
+    """Epoch milliseconds of an ISO-8601 instant that carries its offset (``Z`` or ``+hh:mm``)."""
+    if not isinstance(value, str):
+        raise ScenarioError("expected an ISO-8601 timestamp string", field=field)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ScenarioError(f"not an ISO-8601 timestamp: {value!r}", field=field) from exc
+    if moment.tzinfo is None:
+        raise ScenarioError(
+            f"timestamp {value!r} has no offset; write it in UTC with 'Z'", field=field
+        )
+    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class WindowSpec(_Strict):
+    """One weekly window: ``days`` like "mon-fri", "sat,sun", "daily"; ``from``/``to`` "HH:MM"."""
+
+    days: str
+    from_: str = Field(alias="from")
+    to: str
+
+
+class ZoneSpec(_Strict):
+    """A zone: GeoJSON Polygon or MultiPolygon, or a circle (see vigie.detect.zones)."""
+
+    id: str = Field(min_length=1)
+    type: Literal["exclusion", "inclusion"]
+    geometry: dict[str, Any]
+    schedule: list[WindowSpec] | None = None
+
+
+class PlaceSpec(_Strict):
+    """A protected place (the protected person's home, work...)."""
+
+    id: str = Field(min_length=1)
+    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+    lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+
+
+class PlacementSpec(_Strict):
+    """A ``placement`` record: one case's obligations and devices."""
+
+    kind: Literal["placement"]
+    case: str = Field(min_length=1)
+    measure: str
+    wearer: str = Field(min_length=1)
+    home_unit: str | None = None
+    schedule: list[WindowSpec] | None = None
+    zones: list[ZoneSpec] = []
+    protected: str | None = None
+    alert_distance_km: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] | None = None
+    protected_places: list[PlaceSpec] = []
+    tz: str = "Europe/Paris"
+    grace_s: Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)] = 0
+    signal_timeout_s: Annotated[float, Field(gt=0, le=7 * 86_400, allow_inf_nan=False)] = 600
+    low_battery: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.20
+
+    @field_validator("measure")
+    @classmethod
+    def _known_measure(cls, value: str) -> str:
+        if value.lower() not in MEASURES:
+            raise ValueError(f"unknown measure {value!r}; expected one of {sorted(MEASURES)}")
+        return value.lower()
+
+    @field_validator("tz")
+    @classmethod
+    def _known_tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class _ObsHead(_Lenient):
+    kind: Literal["obs"]
+    device: str = Field(min_length=1)
+    t: str
+    type: str
+
+
+class _PositionBody(_Lenient):
+    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+    lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+    accuracy_m: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class _PresenceBody(_Lenient):
+    present: bool
+
+
+class _TamperBody(_Lenient):
+    what: Literal["strap_open", "strap_cut", "case_open", "restored", "strap_closed", "case_closed"]
+
+
+class _BatteryBody(_Lenient):
+    level: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+class _PowerBody(_Lenient):
+    mains: bool
+
+
+class _TickBody(_Lenient):
+    kind: Literal["tick"]
+    t: str
+
+
+_BODIES: dict[str, type[BaseModel]] = {
+    "position": _PositionBody,
+    "presence": _PresenceBody,
+    "tamper": _TamperBody,
+    "battery": _BatteryBody,
+    "power": _PowerBody,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    device: str
+    t_ms: int
+    lat: float
+    lon: float
+    accuracy_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    device: str
+    t_ms: int
+    present: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Tamper:
+    device: str
+    t_ms: int
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
+class Battery:
+    device: str
+    t_ms: int
+    level: float
+
+
+@dataclass(frozen=True, slots=True)
+class Power:
+    device: str
+    t_ms: int
+    mains: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    t_ms: int
+
+
+Observation = Position | Presence | Tamper | Battery | Power
+Record = Observation | Tick
+
+
+def _field_of(error: ValidationError) -> str:
+    first = error.errors()[0]
+    return ".".join(str(part) for part in first["loc"]) or "record"
+
+
+def _message_of(error: ValidationError) -> str:
+    first = error.errors()[0]
+    return str(first["msg"])
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_message_of(exc), field=_field_of(exc)) from exc
+
+
+def parse_placement(data: dict[str, Any]) -> PlacementSpec:
+    """Validate a placement record (geometry and schedules are checked when compiled)."""
+    spec = _validate(PlacementSpec, data)
+    assert isinstance(spec, PlacementSpec)
+    return spec
+
+
+def parse_event(data: dict[str, Any]) -> Record:
+    """An ``obs`` or ``tick`` record as a typed value with its time in epoch milliseconds."""
+    kind = data.get("kind")
+    if kind == "tick":
+        tick = _validate(_TickBody, data)
+        assert isinstance(tick, _TickBody)
+        return Tick(parse_time(tick.t))
+    if kind != "obs":
+        raise ScenarioError(f"expected 'obs' or 'tick', got {kind!r}", field="kind")
+    head = _validate(_ObsHead, data)
+    assert isinstance(head, _ObsHead)
+    t_ms = parse_time(head.t)
+    body_model = _BODIES.get(head.type)
+    if body_model is None:
+        raise ScenarioError(
+            f"unknown observation type {head.type!r}; expected one of {sorted(_BODIES)}",
+            field="type",
+        )
+    body = _validate(body_model, data)
+    if isinstance(body, _PositionBody):
+        return Position(head.device, t_ms, body.lat, body.lon, body.accuracy_m)
+    if isinstance(body, _PresenceBody):
+        return Presence(head.device, t_ms, body.present)
+    if isinstance(body, _TamperBody):
+        return Tamper(head.device, t_ms, body.what)
+    if isinstance(body, _BatteryBody):
+        return Battery(head.device, t_ms, body.level)
+    assert isinstance(body, _PowerBody)
+    return Power(head.device, t_ms, body.mains)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A whole parsed scenario: placements (by case, last one wins) and events in file order."""
+
+    placements: list[tuple[dict[str, Any], int]]
+    events: list[Record]
+    event_lines: list[int]
+
+
+def parse_scenario(lines: Iterable[str]) -> Scenario:
+    """Parse every line first; the first bad line raises ScenarioError naming it and its field."""
+    placements: list[tuple[dict[str, Any], int]] = []
+    events: list[Record] = []
+    event_lines: list[int] = []
+    for number, raw in enumerate(lines, start=1):
+        text = raw.strip()
+        if not text:
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ScenarioError(f"not valid JSON ({exc.msg})", line=number, field="record") from exc
+        if not isinstance(data, dict):
+            raise ScenarioError("a record must be a JSON object", line=number, field="record")
+        try:
+            if data.get("kind") == "placement":
+                parse_placement(data)
+                placements.append((data, number))
+            else:
+                events.append(parse_event(data))
+                event_lines.append(number)
+        except ScenarioError as exc:
+            raise ScenarioError(exc.reason, line=number, field=exc.field) from exc
+    return Scenario(placements, events, event_lines)

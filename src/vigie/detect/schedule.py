@@ -1,0 +1,162 @@
+"""Weekly windows in local civil time (Europe/Paris by default), DST included.
+
+A window ``{"days": "mon-fri", "from": "20:00", "to": "07:00"}`` is read on the local wall
+clock: it opens at 20:00 local on each listed day and, because ``to`` is earlier than
+``from``, closes at 07:00 local the next morning; it belongs to the day it starts (Friday's
+window runs into Saturday morning). ``to`` may be "24:00" (midnight ending the day); ``from``
+equal to ``to`` is refused as ambiguous. Days: ``mon``..``sun``, ranges ``mon-fri`` (wrapping
+``fri-mon`` allowed), lists ``sat,sun``, and ``daily`` / ``*`` for every day.
+
+Local times are turned into instants with ``zoneinfo`` and ``fold=0``: on the spring-forward
+night a time inside the skipped hour is read with the winter offset (02:30 becomes 03:30
+CEST), on the fall-back night an ambiguous time is its first occurrence. So a 20:00-07:00
+window lasts 10 h of real time on the last Sunday of March and 12 h on the last Sunday of
+October, as the wall clock says. Adjacent or overlapping windows are merged: a daily
+00:00-24:00 schedule never opens or closes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from vigie.detect.events import ms_of, utc_of
+from vigie.detect.scenario import ScenarioError, WindowSpec
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+_DAY_MS = 86_400_000
+_SEARCH_DAYS = 8
+_HORIZON_DAYS = 64
+
+
+def parse_days(text: str, field: str = "days") -> frozenset[int]:
+    """Weekday numbers (Monday 0) of a days expression."""
+    days: set[int] = set()
+    for token in text.lower().replace(" ", "").split(","):
+        if token in ("daily", "*", "all"):
+            days.update(range(7))
+        elif "-" in token:
+            first, _, last = token.partition("-")
+            if first not in DAY_NAMES or last not in DAY_NAMES:
+                raise ScenarioError(f"unknown day range {token!r}", field=field)
+            start, end = DAY_NAMES.index(first), DAY_NAMES.index(last)
+            days.update((start + i) % 7 for i in range((end - start) % 7 + 1))
+        elif token in DAY_NAMES:
+            days.add(DAY_NAMES.index(token))
+        else:
+            raise ScenarioError(
+                f"unknown day {token!r}; use mon..sun, ranges like mon-fri, or daily", field=field
+            )
+    return frozenset(days)
+
+
+def parse_minutes(text: str, field: str) -> int:
+    """Minutes since midnight of "HH:MM" (24:00 allowed, meaning the end of the day)."""
+    match = _HHMM.match(text)
+    if match is None or (match.group(1) == "24" and match.group(2) != "00"):
+        raise ScenarioError(f"expected a time 'HH:MM', got {text!r}", field=field)
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One weekly window: the days it starts on and its local start and end minutes."""
+
+    days: frozenset[int]
+    start_min: int
+    end_min: int  # <= start_min: ends the next day
+
+
+class WeeklySchedule:
+    """A set of weekly windows in a time zone, queried by instants (epoch milliseconds)."""
+
+    def __init__(self, windows: Sequence[Window], tz: str) -> None:
+        self.windows = tuple(windows)
+        self.tz = ZoneInfo(tz)
+        self._cache: dict[date, list[tuple[int, int]]] = {}
+
+    @classmethod
+    def parse(cls, specs: Sequence[WindowSpec], tz: str, field: str) -> WeeklySchedule:
+        """Compile the windows of a record; errors name the field, e.g. ``schedule.0.from``."""
+        windows = []
+        for i, spec in enumerate(specs):
+            start = parse_minutes(spec.from_, f"{field}.{i}.from")
+            end = parse_minutes(spec.to, f"{field}.{i}.to")
+            if start == 1440:
+                raise ScenarioError("a window cannot start at 24:00", field=f"{field}.{i}.from")
+            if start == end:
+                raise ScenarioError(
+                    "'from' equals 'to'; write 00:00-24:00 for a whole day", field=f"{field}.{i}.to"
+                )
+            windows.append(Window(parse_days(spec.days, f"{field}.{i}.days"), start, end))
+        return cls(windows, tz)
+
+    def _instant(self, day: date, minutes: int) -> int:
+        extra, minutes = divmod(minutes, 1440)
+        local = datetime.combine(day + timedelta(days=extra), time(minutes // 60, minutes % 60))
+        return ms_of(local.replace(tzinfo=self.tz, fold=0))
+
+    def _local_date(self, t_ms: int) -> date:
+        return utc_of(t_ms).astimezone(self.tz).date()
+
+    def _intervals_around(self, t_ms: int) -> list[tuple[int, int]]:
+        day = self._local_date(t_ms)
+        cached = self._cache.get(day)
+        if cached is not None:
+            return cached
+        raw: list[tuple[int, int]] = []
+        for offset in range(-_SEARCH_DAYS - 1, _SEARCH_DAYS + 2):
+            d = day + timedelta(days=offset)
+            for w in self.windows:
+                if d.weekday() in w.days:
+                    end_min = w.end_min if w.end_min > w.start_min else w.end_min + 1440
+                    start, end = self._instant(d, w.start_min), self._instant(d, end_min)
+                    if end > start:
+                        raw.append((start, end))
+        merged: list[tuple[int, int]] = []
+        for start, end in sorted(raw):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        if len(self._cache) > 32:
+            self._cache.clear()
+        self._cache[day] = merged
+        return merged
+
+    def window_at(self, t_ms: int) -> tuple[int, int] | None:
+        """The (merged) window containing ``t_ms`` (start <= t < end), or None."""
+        for start, end in self._intervals_around(t_ms):
+            if start <= t_ms < end:
+                return start, end
+        return None
+
+    def active_at(self, t_ms: int) -> bool:
+        """True when ``t_ms`` is inside a window."""
+        return self.window_at(t_ms) is not None
+
+    def next_window(self, t_ms: int) -> tuple[int, int] | None:
+        """The window containing ``t_ms`` or, failing that, the next one to open."""
+        probe = t_ms
+        while probe < t_ms + _HORIZON_DAYS * _DAY_MS:
+            for start, end in self._intervals_around(probe):
+                if end > t_ms:
+                    return start, end
+            probe += _SEARCH_DAYS * _DAY_MS
+        return None
+
+    def next_boundary(self, t_ms: int) -> int | None:
+        """The first instant after ``t_ms`` where the schedule opens or closes (None: never)."""
+        probe = t_ms
+        while probe < t_ms + _HORIZON_DAYS * _DAY_MS:
+            horizon = probe + _SEARCH_DAYS * _DAY_MS
+            for start, end in self._intervals_around(probe):
+                for edge in (start, end):
+                    if t_ms < edge <= horizon:
+                        return edge
+            probe = horizon
+        return None

@@ -1,0 +1,222 @@
+"""Zones (PSEM): inclusion and exclusion areas, each with an optional weekly schedule.
+
+Geometry is GeoJSON ``Polygon`` or ``MultiPolygon`` in ``[lon, lat]`` order, or a circle::
+
+    {"type": "circle", "center": [lon, lat], "radius_m": 300}
+    {"type": "circle", "lat": 48.85, "lon": 2.35, "radius_m": 300}
+
+(``center`` follows GeoJSON's longitude-first order; the named form avoids the ambiguity.)
+Each zone is projected once into its own local east/north plane in metres (see
+``geodesy.to_local``) and kept as a prepared shapely geometry there; a circle becomes a
+128-sided polygon (within 0.03 % of the radius). Invalid or self-intersecting polygons are
+refused with a ScenarioError naming the field.
+
+The signed *depth* of a fix is its distance to the zone boundary, positive inside. The rule
+uses depth on the forbidden side (see ``certainty``): inside for an exclusion zone, outside
+for an inclusion zone. For many fixes at once, cheap bounds decide most of them without
+shapely: the zone's inscribed circle gives a lower bound of the depth and its bounding box an
+upper bound; only fixes near a boundary get an exact ``contains_xy`` and ``distance``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from shapely.geometry import Point, shape
+
+from vigie.detect import certainty
+from vigie.detect.geodesy import to_local
+from vigie.detect.scenario import ScenarioError, ZoneSpec
+from vigie.detect.schedule import WeeklySchedule
+
+Floats = NDArray[np.float64]
+CIRCLE_QUAD_SEGS = 32
+
+
+@dataclass(slots=True)
+class Zone:
+    """One compiled zone rule of a case, with its alarm state."""
+
+    case: str
+    device: str
+    zone_id: str
+    exclusion: bool
+    schedule: WeeklySchedule | None
+    lat0: float
+    lon0: float
+    geometry: Any  # shapely geometry in the local plane (metres), prepared
+    boundary: Any
+    inner_x: float
+    inner_y: float
+    inner_r: float
+    bbox: tuple[float, float, float, float]
+    raised: bool = False
+    raised_t: int = 0
+    active: bool = True
+    active_known: bool = field(default=False)
+
+    @property
+    def kind(self) -> str:
+        """The alarm kind this zone raises."""
+        return "zone_entry" if self.exclusion else "zone_exit"
+
+
+def _circle_centre(geometry: dict[str, Any], field: str) -> tuple[float, float]:
+    if "center" in geometry:
+        centre = geometry["center"]
+        if not (isinstance(centre, list) and len(centre) == 2):
+            raise ScenarioError("circle 'center' must be [lon, lat]", field=f"{field}.center")
+        lon, lat = centre
+    else:
+        lon, lat = geometry.get("lon"), geometry.get("lat")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lon, lat)):
+        raise ScenarioError("circle needs numeric 'center' [lon, lat] or 'lat'/'lon'", field=field)
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise ScenarioError("circle centre out of range", field=f"{field}.center")
+    return float(lat), float(lon)
+
+
+def _local_geometry(geometry: dict[str, Any], field: str) -> tuple[Any, float, float]:
+    kind = geometry.get("type")
+    if kind == "circle":
+        lat0, lon0 = _circle_centre(geometry, field)
+        radius = geometry.get("radius_m")
+        if not isinstance(radius, int | float) or isinstance(radius, bool) or not radius > 0:
+            raise ScenarioError("circle needs a positive 'radius_m'", field=f"{field}.radius_m")
+        return Point(0.0, 0.0).buffer(float(radius), quad_segs=CIRCLE_QUAD_SEGS), lat0, lon0
+    if kind not in ("Polygon", "MultiPolygon"):
+        raise ScenarioError(
+            f"geometry type {kind!r} not supported; use Polygon, MultiPolygon or circle",
+            field=f"{field}.type",
+        )
+    try:
+        lonlat = shape(geometry)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise ScenarioError(
+            f"malformed {kind} coordinates ({exc})", field=f"{field}.coordinates"
+        ) from exc
+    if lonlat.is_empty:
+        raise ScenarioError("empty geometry", field=f"{field}.coordinates")
+    if not lonlat.is_valid:
+        reason = shapely.is_valid_reason(lonlat)
+        raise ScenarioError(f"invalid {kind}: {reason}", field=f"{field}.coordinates")
+    minx, miny, maxx, maxy = lonlat.bounds
+    if not (minx >= -180 and maxx <= 180 and miny >= -90 and maxy <= 90):
+        raise ScenarioError(
+            "coordinates out of range (GeoJSON is [lon, lat])", field=f"{field}.coordinates"
+        )
+    centre = lonlat.centroid
+    lat0, lon0 = float(centre.y), float(centre.x)
+
+    def project(coords: Floats) -> Floats:
+        x, y = to_local(coords[:, 1], coords[:, 0], lat0, lon0)
+        return np.column_stack([x, y])
+
+    return shapely.transform(lonlat, project), lat0, lon0
+
+
+def compile_zone(spec: ZoneSpec, case: str, device: str, tz: str, field: str) -> Zone:
+    """A Zone ready for evaluation; errors name the field (e.g. ``zones.0.geometry``)."""
+    local, lat0, lon0 = _local_geometry(spec.geometry, f"{field}.geometry")
+    parts = list(local.geoms) if local.geom_type == "MultiPolygon" else [local]
+    largest = max(parts, key=lambda p: p.area)
+    line = shapely.maximum_inscribed_circle(largest, tolerance=max(largest.length * 1e-4, 0.01))
+    (cx, cy), _ = line.coords
+    inner_r = float(shapely.distance(local.boundary, Point(cx, cy)))
+    shapely.prepare(local)
+    boundary = local.boundary
+    shapely.prepare(boundary)
+    schedule = (
+        WeeklySchedule.parse(spec.schedule, tz, f"{field}.schedule") if spec.schedule else None
+    )
+    minx, miny, maxx, maxy = local.bounds
+    return Zone(
+        case=case,
+        device=device,
+        zone_id=spec.id,
+        exclusion=spec.type == "exclusion",
+        schedule=schedule,
+        lat0=lat0,
+        lon0=lon0,
+        geometry=local,
+        boundary=boundary,
+        inner_x=float(cx),
+        inner_y=float(cy),
+        inner_r=inner_r,
+        bbox=(float(minx), float(miny), float(maxx), float(maxy)),
+    )
+
+
+def exact_depth(zone: Zone, lat: float, lon: float) -> float:
+    """Signed distance (m) of a fix to the zone boundary, positive inside the zone."""
+    x, y = to_local(lat, lon, zone.lat0, zone.lon0)
+    xf, yf = float(x), float(y)
+    distance = float(shapely.distance(zone.boundary, Point(xf, yf)))
+    return distance if shapely.contains_xy(zone.geometry, xf, yf) else -distance
+
+
+def forbidden_depth(zone: Zone, depth: float) -> float:
+    """Depth on the forbidden side: inside an exclusion zone, outside an inclusion zone."""
+    return depth if zone.exclusion else -depth
+
+
+def evaluate_one(zone: Zone, lat: float, lon: float, accuracy_m: float) -> tuple[int, float]:
+    """Code (raise 1 / clear -1 / hold 0) and exact depth of one fix against one zone."""
+    depth = exact_depth(zone, lat, lon)
+    s = np.array([forbidden_depth(zone, depth)])
+    u = np.array([accuracy_m], dtype=np.float64)
+    code = certainty.codes(s, certainty.breach_raise_depth(u), u)
+    return int(code[0]), depth
+
+
+class ZoneTable:
+    """Columnar copy of many zones' geometry, for vectorized evaluation of many fixes."""
+
+    def __init__(self, zones: list[Zone]) -> None:
+        self.zones = zones
+        n = len(zones)
+        self.lat0 = np.array([z.lat0 for z in zones], dtype=np.float64)
+        self.lon0 = np.array([z.lon0 for z in zones], dtype=np.float64)
+        self.exclusion = np.array([z.exclusion for z in zones], dtype=bool)
+        self.inner = np.array([(z.inner_x, z.inner_y, z.inner_r) for z in zones], dtype=np.float64)
+        self.bbox = np.array([z.bbox for z in zones], dtype=np.float64).reshape(n, 4)
+        self.inner = self.inner.reshape(n, 3)
+        self.geometry = np.array([z.geometry for z in zones], dtype=object)
+        self.boundary = np.array([z.boundary for z in zones], dtype=object)
+
+    def codes(
+        self, rule: NDArray[np.int64], lat: Floats, lon: Floats, acc: Floats
+    ) -> NDArray[np.int8]:
+        """Codes for fix/zone pairs; exact geometry only where the bounds cannot decide."""
+        x, y = to_local(lat, lon, self.lat0[rule], self.lon0[rule])
+        inner = self.inner[rule]
+        lower = inner[:, 2] - np.hypot(x - inner[:, 0], y - inner[:, 1])
+        box = self.bbox[rule]
+        dx_in = np.minimum(x - box[:, 0], box[:, 2] - x)
+        dy_in = np.minimum(y - box[:, 1], box[:, 3] - y)
+        inside_box = np.minimum(dx_in, dy_in)
+        outside_box = -np.hypot(np.maximum(-dx_in, 0.0), np.maximum(-dy_in, 0.0))
+        upper = np.where(inside_box >= 0, inside_box, outside_box)
+        exclusion = self.exclusion[rule]
+        s_low = np.where(exclusion, lower, -upper)
+        s_high = np.where(exclusion, upper, -lower)
+        raise_at = certainty.breach_raise_depth(acc)
+        clear_at = certainty.clear_depth(raise_at, acc)
+        out = np.zeros(len(rule), dtype=np.int8)
+        out[s_low >= raise_at] = certainty.RAISE
+        out[s_high <= clear_at] = certainty.CLEAR
+        settled_hold = (s_high < raise_at) & (s_low > clear_at)
+        todo = np.flatnonzero((out == 0) & ~settled_hold)
+        if len(todo):
+            r = rule[todo]
+            px, py = x[todo], y[todo]
+            distance = shapely.distance(self.boundary[r], shapely.points(px, py))
+            inside = shapely.contains_xy(self.geometry[r], px, py)
+            depth = np.where(inside, distance, -distance)
+            s = np.where(exclusion[todo], depth, -depth)
+            out[todo] = certainty.codes(s, raise_at[todo], acc[todo])
+        return out
