@@ -12,10 +12,12 @@ app = typer.Typer(
 
 # Sub-commands register here, one line each (see vigie/commands/).
 from vigie.commands import audit as audit_cmd  # noqa: E402
+from vigie.commands import centre as centre_cmd  # noqa: E402
 from vigie.commands import db as db_cmd  # noqa: E402
 
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(centre_cmd.app, name="centre")
 from vigie.commands import law as law_cmd  # noqa: E402
 
 app.add_typer(law_cmd.app, name="law")
