@@ -21,6 +21,9 @@ app.add_typer(centre_cmd.app, name="centre")
 from vigie.commands import law as law_cmd  # noqa: E402
 
 app.add_typer(law_cmd.app, name="law")
+from vigie.commands import replay as replay_cmd  # noqa: E402
+
+app.command("replay")(replay_cmd.replay)
 
 
 def main() -> None:
