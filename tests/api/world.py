@@ -99,7 +99,9 @@ def build(centre: Centre) -> World:
             "t",
         )
         devices.create_device(session, DeviceIn(id="B1", kind="bracelet"), "t")
+        devices.create_device(session, DeviceIn(id="H1", kind="home_unit"), "t")
         devices.assign(session, ddse, AssignmentIn(device_id="B1", role="wearer"), "t")
+        devices.assign(session, ddse, AssignmentIn(device_id="H1", role="home_unit"), "t")
         return World(
             centre=centre,
             person=wearer.id,

@@ -1,0 +1,86 @@
+"""End to end, through the API with the live pipeline running: an observation is posted, the
+alarm appears, an operator works and closes it, and the report lands in a real SMTP mailbox."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.api.world import build
+from tests.conftest import Centre, Mailbox
+from vigie.api import create_app
+from vigie.settings import Settings
+from vigie.store import Database
+
+
+def eventually(probe: Callable[[], Any], timeout_s: float = 20) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+def test_observation_to_alarm_to_report_by_mail(
+    db: Database, database_url: str, smtp_server: tuple[str, int, Mailbox]
+) -> None:
+    host, port, mailbox = smtp_server
+    config = Settings(
+        database_url=database_url, tick_s=0.05, smtp_host=host, smtp_port=port, run_pipeline=True
+    )
+    with TestClient(create_app(config)) as client:
+        centre = Centre(client, db)
+        world = build(centre)
+        zone_id = world.new_zone()  # an exclusion square around (45.0, 5.0) on case C1
+        operator = centre.headers("operator")
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        fix = {
+            "device": "B1",
+            "t": now,
+            "type": "position",
+            "lat": 45.0,
+            "lon": 5.0,
+            "accuracy_m": 5,
+        }
+        posted = client.post("/api/observations", json={"observations": [fix]}, headers=operator)
+        assert posted.status_code == 200 and posted.json()["accepted"] == 1
+
+        def zone_alarm() -> dict[str, Any] | None:
+            listed = client.get("/api/alarms", params={"kind": "zone_entry"}, headers=operator)
+            return next(iter(listed.json()), None)
+
+        alarm = eventually(zone_alarm)
+        assert (alarm["case"], alarm["status"], alarm["detail"]["zone"]) == ("C1", "open", zone_id)
+        assert (
+            client.post(f"/api/alarms/{alarm['id']}/acknowledge", headers=operator).status_code
+            == 200
+        )
+        action = client.post(
+            f"/api/alarms/{alarm['id']}/actions",
+            json={"action": "police_alerted", "note": "patrouille envoyée"},
+            headers=operator,
+        )
+        assert action.json()["status"] == "in_progress"
+        closed = client.post(
+            f"/api/alarms/{alarm['id']}/close",
+            json={"qualification": "breach", "note": "présent dans la zone"},
+            headers=operator,
+        ).json()
+        assert closed["status"] == "closed" and len(closed["report_recipients"]) == 3
+
+        eventually(lambda: len(mailbox.messages) == 3)
+        assert all("dossier C1" in m["Subject"] for m in mailbox.messages)
+        html = next(
+            part.get_content()
+            for part in mailbox.messages[0].iter_attachments()
+            if part.get_content_type() == "text/html"
+        )
+        assert "patrouille envoyée" in html and "la zone d&#39;exclusion" in html
+        pdf = client.get(f"/api/alarms/{alarm['id']}/report.pdf", headers=operator)
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
