@@ -1,0 +1,270 @@
+"""The engine as a whole: ordering, late data, snapshots, and the fast path against the slow."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.detect.records import (
+    at,
+    bar,
+    circle,
+    ddse,
+    fix,
+    obs,
+    offset,
+    psem,
+    run,
+    square,
+    tick,
+    zone,
+)
+from vigie.detect import AlarmEvent, Engine, ScenarioError
+
+LAT, LON = 48.85, 2.35
+
+
+def jsons(events: list[AlarmEvent]) -> list[str]:
+    return [e.to_json() for e in events]
+
+
+def test_records_are_ordered_by_time_whatever_the_arrival_order() -> None:
+    placements = [psem(zones=[zone("Z1", "exclusion", circle(LAT, LON, 500))])]
+    records = [
+        fix("B2", 0, LAT + 0.1, LON),
+        fix("B2", 1, LAT, LON),
+        fix("B2", 2, LAT + 0.1, LON),
+        tick(30),
+    ]
+    expected = jsons(run(placements, records))
+    for seed in range(5):
+        shuffled = records[:]
+        random.Random(seed).shuffle(shuffled)
+        assert jsons(run(placements, shuffled)) == expected
+
+
+def test_output_is_ordered_by_time_case_then_kind() -> None:
+    events = run(
+        [ddse(case="B"), ddse(case="A", wearer="B9", home="H9")],
+        [
+            obs("H1", 0, "power", mains=False),
+            obs("B1", 0, "tamper", what="case_open"),
+            obs("H9", 0, "power", mains=False),
+        ],
+    )
+    assert [(e.case, e.kind) for e in events] == [("A", "power"), ("B", "power"), ("B", "tamper")]
+    assert events == sorted(events, key=AlarmEvent.sort_key)
+
+
+def test_to_json_is_canonical() -> None:
+    event = run([ddse()], [obs("H1", 0, "power", mains=False)])[0]
+    assert event.to_json() == (
+        '{"case":"C1","detail":{"mains":false},"device":"H1","kind":"power",'
+        '"state":"raised","t":"2026-11-23T12:00:00Z"}'
+    )
+    assert event.t.tzinfo is not None
+
+
+def _upload_scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The wearer walks into a zone while offline; the home unit keeps reporting."""
+    placements = [
+        psem(zones=[zone("Z1", "exclusion", circle(LAT, LON, 300))]),
+        ddse(case="C9", wearer="B9", home="H9"),
+    ]
+    stored = [fix("B2", m, *offset(LAT, LON, 0, 1500 - 100 * m)) for m in range(0, 16)]
+    heartbeats = [obs("H9", m, "power", mains=True) for m in range(0, 40, 2)]
+    return placements, stored + heartbeats
+
+
+def test_a_buffered_upload_within_the_allowed_lateness_gives_the_in_order_alarms() -> None:
+    placements, records = _upload_scenario()
+    in_order = jsons(run(placements, sorted(records, key=lambda r: r["t"])))
+    live = Engine(allowed_lateness_s=1800)
+    for p in placements:
+        live.add_placement(p)
+    got: list[AlarmEvent] = []
+    # Heartbeats arrive on time, two minutes at a time; the bracelet's fixes come at the end,
+    # in one batch, newest first.
+    beats = [r for r in records if r["device"] == "H9"]
+    for k in range(0, len(beats), 1):
+        got += live.process([beats[k]])
+    got += live.process(
+        sorted([r for r in records if r["device"] == "B2"], key=lambda r: r["t"], reverse=True)
+    )
+    got += live.flush()
+    assert sorted(jsons(got)) == sorted(in_order)
+    assert any(e.kind == "zone_entry" for e in got)
+
+
+def test_a_late_upload_beyond_the_lateness_is_applied_not_dropped() -> None:
+    placements, records = _upload_scenario()
+    live = Engine()
+    for p in placements:
+        live.add_placement(p)
+    got = live.process([r for r in records if r["device"] == "H9"])
+    got += live.process(list(reversed([r for r in records if r["device"] == "B2"])))
+    entry = [e for e in got if e.kind == "zone_entry"]
+    in_order = [e for e in run(placements, records) if e.kind == "zone_entry"]
+    # The breach is reported with its own event time, exactly as in order.
+    assert jsons(entry) == jsons(in_order)
+
+
+def test_a_superseded_fix_showing_a_breach_reports_the_past_episode() -> None:
+    placements = [psem(zones=[zone("Z1", "exclusion", circle(LAT, LON, 300))])]
+    engine = Engine()
+    engine.add_placement(placements[0])
+    engine.process([fix("B2", 10, LAT + 0.1, LON)])
+    late = engine.process([fix("B2", 5, LAT, LON)])
+    assert [(e.kind, e.state, e.to_dict()["t"]) for e in late] == [
+        ("zone_entry", "raised", at(5).replace(".000", "")),
+        ("zone_entry", "cleared", at(10).replace(".000", "")),
+    ]
+    assert late[1].detail["reason"] == "superseded"
+
+
+def test_snapshot_and_restore_mid_stream_continue_exactly() -> None:
+    placements, records = _mixed_scenario(seed=3, cases=12, fixes=600)
+    ticked = records + [tick(k * 7.5) for k in range(40)]
+    ticked.sort(key=lambda r: r["t"])
+    whole = Engine()
+    for p in placements:
+        whole.add_placement(p)
+    expected = jsons(whole.process(ticked[:300])) + jsons(whole.process(ticked[300:]))
+    first = Engine()
+    for p in placements:
+        first.add_placement(p)
+    got = jsons(first.process(ticked[:300]))
+    data = first.snapshot()
+    second = Engine.restore(data)
+    assert second.snapshot() == data
+    got += jsons(second.process(ticked[300:]))
+    assert got == expected
+    assert len(expected) > 20
+
+
+def test_restore_refuses_what_is_not_a_snapshot() -> None:
+    with pytest.raises(ValueError, match="snapshot"):
+        Engine.restore(b"not a snapshot")
+
+
+def test_a_bad_record_in_a_batch_names_the_field() -> None:
+    engine = Engine()
+    engine.add_placement(ddse())
+    with pytest.raises(ScenarioError) as caught:
+        engine.process(
+            [
+                obs("H1", 0, "presence", present=True),
+                {"kind": "obs", "device": "H1", "t": "yesterday", "type": "power", "mains": True},
+            ]
+        )
+    assert caught.value.field == "t" and "record 2" in str(caught.value)
+
+
+def test_replacing_a_placement_clears_alarms_of_removed_rules() -> None:
+    engine = Engine()
+    engine.add_placement(psem(zones=[zone("Z1", "exclusion", circle(LAT, LON, 300))]))
+    assert [e.kind for e in engine.process([fix("B2", 0, LAT, LON)])] == ["zone_entry"]
+    engine.add_placement(psem(zones=[zone("Z1", "exclusion", circle(LAT, LON, 300))]))
+    assert engine.process([fix("B2", 1, LAT, LON)]) == []  # same rule: same episode
+    engine.add_placement(psem(zones=[]))
+    cleared = engine.process([tick(2)])
+    assert [(e.kind, e.state, e.detail["reason"]) for e in cleared] == [
+        ("zone_entry", "cleared", "obligation_removed")
+    ]
+
+
+def test_a_device_serves_one_case() -> None:
+    engine = Engine()
+    engine.add_placement(ddse())
+    with pytest.raises(ScenarioError) as caught:
+        engine.add_placement(psem(case="C2", wearer="B1"))
+    assert caught.value.field == "wearer"
+
+
+# ---------------------------------------------------------------- fast path == slow path
+
+
+def _mixed_scenario(
+    seed: int, cases: int, fixes: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """DDSE, PSEM and BAR cases with wandering wearers, noisy fixes, silences and late fixes."""
+    rng = random.Random(seed)
+    placements: list[dict[str, Any]] = []
+    movers: list[tuple[str, float, float]] = []
+    for k in range(cases):
+        lat, lon = LAT + rng.uniform(-0.3, 0.3), LON + rng.uniform(-0.3, 0.3)
+        kind = k % 3
+        if kind == 0:
+            hours = [{"days": "daily", "from": "13:20", "to": "13:50"}] if k % 2 else None
+            zones = [
+                zone("Z", "exclusion", circle(lat, lon, rng.uniform(150, 600)), hours),
+                zone("Q", "inclusion", square(lat, lon, 0.02)),
+                zone("R", "exclusion", square(lat + 0.004, lon, 0.002)),
+            ]
+            placements.append(
+                psem(
+                    case=f"C{k}",
+                    wearer=f"W{k}",
+                    zones=zones,
+                    signal_timeout_s=rng.choice([120, 600]),
+                )
+            )
+            movers.append((f"W{k}", lat, lon))
+        elif kind == 1:
+            places = [{"id": "home", "lat": lat, "lon": lon}]
+            placements.append(
+                bar(
+                    case=f"C{k}",
+                    wearer=f"W{k}",
+                    protected=f"P{k}",
+                    km=rng.choice([0.5, 1.0]),
+                    places=places,
+                )
+            )
+            movers += [(f"W{k}", lat, lon), (f"P{k}", lat, lon)]
+        else:
+            placements.append(ddse(case=f"C{k}", wearer=f"W{k}", home=f"H{k}"))
+            movers.append((f"W{k}", lat, lon))
+    records = []
+    for n in range(fixes):
+        device, lat, lon = rng.choice(movers)
+        minutes = n * 0.2 + (rng.uniform(-15, 0) if rng.random() < 0.05 else 0)  # some late
+        if rng.random() < 0.02:
+            continue  # a missing fix now and then
+        acc = rng.choice([5, 10, 20, 30, 50, 50, 500])
+        lat2, lon2 = offset(lat, lon, rng.uniform(0, 360), abs(rng.gauss(0, 900)))
+        records.append(fix(device, minutes, lat2, lon2, acc))
+    return placements, records
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_fast_path_gives_the_same_events_as_the_record_path(seed: int) -> None:
+    placements, records = _mixed_scenario(seed, cases=24, fixes=1500)
+    slow, fast = Engine(), Engine()
+    for p in placements:
+        slow.add_placement(p)
+        fast.add_placement(p)
+    slow_events: list[str] = []
+    fast_events: list[str] = []
+    for start in range(0, len(records), 250):  # micro-batches in arrival order
+        batch = records[start : start + 250]
+        slow_events += jsons(slow.process(batch))
+        device = np.array([fast.device_index(r["device"]) for r in batch], dtype=np.int32)
+        t_ms = np.array([_ms(r["t"]) for r in batch], dtype=np.int64)
+        lat = np.array([r["lat"] for r in batch])
+        lon = np.array([r["lon"] for r in batch])
+        acc = np.array([r["accuracy_m"] for r in batch])
+        fast_events += jsons(fast.process_positions(device, t_ms, lat, lon, acc))
+    kinds = {e.split('"kind":"')[1].split('"')[0] for e in slow_events}
+    assert {"zone_entry", "zone_exit", "alert", "pre_alert", "signal_lost"} <= kinds
+    assert fast_events == slow_events
+    assert fast.snapshot() == slow.snapshot()
+
+
+def _ms(text: str) -> int:
+    from vigie.detect.scenario import parse_time
+
+    return parse_time(text)
