@@ -125,10 +125,18 @@ def _expand(ptr: Ints, idx: Ints, dev: Ints) -> tuple[Ints, Ints]:
 
 
 def _transitions(raised: NDArray[np.bool_], rule: Ints, pos: Ints, code: NDArray[np.int8]) -> Ints:
-    """Pairs (as indices into the inputs) where a rule's state changes, in (rule, pos) order."""
-    if len(rule) == 0:
+    """Pairs (as indices into the inputs) where a rule's state changes, in (rule, pos) order.
+
+    A rule can only change state if one of its codes disagrees with its current state, so
+    the sort runs only over the few rules that have such a code.
+    """
+    disagree = (code != 0) & ((code > 0) != raised[rule])
+    if not disagree.any():
         return np.zeros(0, dtype=np.int64)
-    o = np.lexsort((pos, rule))
+    touched = np.zeros(len(raised), dtype=bool)
+    touched[rule[disagree]] = True
+    keep = np.flatnonzero(touched[rule])
+    o = keep[np.lexsort((pos[keep], rule[keep]))]
     r, c = rule[o], code[o]
     n = len(r)
     at = np.arange(n, dtype=np.int64)
@@ -1177,13 +1185,21 @@ class Engine:
                 )
 
             device_target = self._prox_target[wr]
-            ok_w, pt, plat, plon, pacc = as_of(np.maximum(device_target, 0), wf)
             is_place = device_target < 0
-            ok_w |= is_place
-            pt = np.where(is_place, NEVER, pt)
-            plat = np.where(is_place, self._prox_place[wr, 0], plat)
-            plon = np.where(is_place, self._prox_place[wr, 1], plon)
-            pacc = np.where(is_place, 0.0, pacc)
+            ok_w = is_place.copy()
+            pt = np.full(len(wr), NEVER, dtype=np.int64)
+            plat, plon = self._prox_place[wr, 0], self._prox_place[wr, 1]
+            pacc = np.zeros(len(wr), dtype=np.float64)
+            moving = np.flatnonzero(~is_place)
+            if len(moving):
+                found, ft, flat, flon, facc = as_of(device_target[moving], wf[moving])
+                ok_w[moving], pt[moving], plat[moving], plon[moving], pacc[moving] = (
+                    found,
+                    ft,
+                    flat,
+                    flon,
+                    facc,
+                )
             ok_t, wt, wlat, wlon, wacc = as_of(self._prox_wearer[tr], tf)
             # One row per (fix, rule): wearer columns then target columns.
             rule = np.concatenate([wr[ok_w], tr[ok_t]])

@@ -30,7 +30,8 @@ def metres_per_degree(lat: Floats | float) -> tuple[Floats, Floats]:
     return meridional * DEG, prime_vertical * np.cos(phi) * DEG
 
 
-def _wrap(dlon: Floats) -> Floats:
+def wrap_degrees(dlon: Floats) -> Floats:
+    """Longitude differences brought into [-180, 180)."""
     return (dlon + 180.0) % 360.0 - 180.0
 
 
@@ -42,7 +43,10 @@ def distance_m(
     la2 = np.asarray(lat2, dtype=np.float64)
     k_north, k_east = metres_per_degree((la1 + la2) * 0.5)
     dy = (la2 - la1) * k_north
-    dx = _wrap(np.asarray(lon2, dtype=np.float64) - np.asarray(lon1, dtype=np.float64)) * k_east
+    dx = (
+        wrap_degrees(np.asarray(lon2, dtype=np.float64) - np.asarray(lon1, dtype=np.float64))
+        * k_east
+    )
     return np.asarray(np.hypot(dx, dy), dtype=np.float64)
 
 
@@ -51,6 +55,6 @@ def to_local(
 ) -> tuple[Floats, Floats]:
     """East/north metres of points in the local plane of an origin (used for zone geometry)."""
     k_north, k_east = metres_per_degree(lat0)
-    x = _wrap(np.asarray(lon, dtype=np.float64) - lon0) * k_east
+    x = wrap_degrees(np.asarray(lon, dtype=np.float64) - lon0) * k_east
     y = (np.asarray(lat, dtype=np.float64) - lat0) * k_north
     return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)

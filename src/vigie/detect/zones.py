@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from shapely.geometry import Point, shape
 
 from vigie.detect import certainty
-from vigie.detect.geodesy import to_local
+from vigie.detect.geodesy import metres_per_degree, to_local, wrap_degrees
 from vigie.detect.scenario import ScenarioError, ZoneSpec
 from vigie.detect.schedule import WeeklySchedule
 
@@ -48,6 +48,8 @@ class Zone:
     schedule: WeeklySchedule | None
     lat0: float
     lon0: float
+    k_north: float  # metres per degree at lat0, fixed once so every path projects alike
+    k_east: float
     geometry: Any  # shapely geometry in the local plane (metres), prepared
     boundary: Any
     inner_x: float
@@ -134,6 +136,7 @@ def compile_zone(spec: ZoneSpec, case: str, device: str, tz: str, field: str) ->
         WeeklySchedule.parse(spec.schedule, tz, f"{field}.schedule") if spec.schedule else None
     )
     minx, miny, maxx, maxy = local.bounds
+    k_north, k_east = metres_per_degree(lat0)
     return Zone(
         case=case,
         device=device,
@@ -142,6 +145,8 @@ def compile_zone(spec: ZoneSpec, case: str, device: str, tz: str, field: str) ->
         schedule=schedule,
         lat0=lat0,
         lon0=lon0,
+        k_north=float(k_north),
+        k_east=float(k_east),
         geometry=local,
         boundary=boundary,
         inner_x=float(cx),
@@ -153,8 +158,8 @@ def compile_zone(spec: ZoneSpec, case: str, device: str, tz: str, field: str) ->
 
 def exact_depth(zone: Zone, lat: float, lon: float) -> float:
     """Signed distance (m) of a fix to the zone boundary, positive inside the zone."""
-    x, y = to_local(lat, lon, zone.lat0, zone.lon0)
-    xf, yf = float(x), float(y)
+    xf = float(wrap_degrees(np.array([lon]) - zone.lon0)[0]) * zone.k_east
+    yf = (lat - zone.lat0) * zone.k_north
     distance = float(shapely.distance(zone.boundary, Point(xf, yf)))
     return distance if shapely.contains_xy(zone.geometry, xf, yf) else -distance
 
@@ -181,6 +186,8 @@ class ZoneTable:
         n = len(zones)
         self.lat0 = np.array([z.lat0 for z in zones], dtype=np.float64)
         self.lon0 = np.array([z.lon0 for z in zones], dtype=np.float64)
+        self.k_north = np.array([z.k_north for z in zones], dtype=np.float64)
+        self.k_east = np.array([z.k_east for z in zones], dtype=np.float64)
         self.exclusion = np.array([z.exclusion for z in zones], dtype=bool)
         self.inner = np.array([(z.inner_x, z.inner_y, z.inner_r) for z in zones], dtype=np.float64)
         self.bbox = np.array([z.bbox for z in zones], dtype=np.float64).reshape(n, 4)
@@ -192,7 +199,8 @@ class ZoneTable:
         self, rule: NDArray[np.int64], lat: Floats, lon: Floats, acc: Floats
     ) -> NDArray[np.int8]:
         """Codes for fix/zone pairs; exact geometry only where the bounds cannot decide."""
-        x, y = to_local(lat, lon, self.lat0[rule], self.lon0[rule])
+        x = wrap_degrees(lon - self.lon0[rule]) * self.k_east[rule]
+        y = (lat - self.lat0[rule]) * self.k_north[rule]
         inner = self.inner[rule]
         lower = inner[:, 2] - np.hypot(x - inner[:, 0], y - inner[:, 1])
         box = self.bbox[rule]
