@@ -17,12 +17,19 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
+# Imported first, at a shallow stack: imported lazily mid-collection, pytest's assertion
+# rewriting of hypothesis hits CPython 3.11.7's "AST constructor recursion depth mismatch".
+import hypothesis  # noqa: F401
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
 from vigie.store import Database, open_database
 from vigie.store.schema import upgrade
+
+# Cheap password hashing for the tests' many accounts (production keeps argon2's defaults).
+os.environ.setdefault("VIGIE_ARGON2_TIME_COST", "1")
+os.environ.setdefault("VIGIE_ARGON2_MEMORY_KIB", "1024")
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 BACKENDS = ["sqlite", "postgresql"]

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     smtp_sender: str = "centre@vigie.invalid"
     outbox_max_attempts: int = Field(default=8, gt=0)
     outbox_retry_base_s: float = Field(default=5.0, gt=0)
+    # argon2id cost (RFC 9106's second recommended option by default); tests lower it for speed.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
 
 
 @lru_cache(maxsize=1)

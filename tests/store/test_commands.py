@@ -1,33 +1,34 @@
 """`vigie audit verify` and `vigie db purge-locations`, run as a person would run them."""
 
-import os
-import subprocess
-import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner, Result
 
+from vigie.cli import app
+from vigie.settings import settings
 from vigie.store import Database, audit
 from vigie.store import observations as log
 
 
-def vigie(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"VIGIE_DATABASE_URL": database_url}
-    return subprocess.run(
-        [sys.executable, "-c", "from vigie.cli import main; main()", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+@pytest.fixture
+def vigie(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[Callable[..., Result]]:
+    """Run the `vigie` command in-process on the test database."""
+    monkeypatch.setenv("VIGIE_DATABASE_URL", database_url)
+    settings.cache_clear()
+    runner = CliRunner()
+    yield lambda *args: runner.invoke(app, list(args))
+    settings.cache_clear()
 
 
-def test_audit_verify_exit_codes(db: Database, database_url: str) -> None:
+def test_audit_verify_exit_codes(db: Database, vigie: Callable[..., Result]) -> None:
     with db.session() as session:
         ids = [audit.record(session, "ops", "read", f"case:{i}").id for i in range(3)]
-    ok = vigie(database_url, "audit", "verify")
-    assert ok.returncode == 0, ok.stderr
-    assert "3 entries verified" in ok.stdout
+    ok = vigie("audit", "verify")
+    assert ok.exit_code == 0, ok.output
+    assert "3 entries verified" in ok.output
     with db.session() as session:
         if db.is_sqlite:
             session.execute(text("DROP TRIGGER audit_log_no_update"))
@@ -36,12 +37,12 @@ def test_audit_verify_exit_codes(db: Database, database_url: str) -> None:
         session.execute(
             text("UPDATE audit_log SET detail = '{\"x\": 1}' WHERE id = :id"), {"id": ids[1]}
         )
-    broken = vigie(database_url, "audit", "verify")
-    assert broken.returncode == 1
-    assert f"entry {ids[1]}" in broken.stderr
+    broken = vigie("audit", "verify")
+    assert broken.exit_code == 1
+    assert f"entry {ids[1]}" in broken.output
 
 
-def test_purge_locations_is_audited(db: Database, database_url: str) -> None:
+def test_purge_locations_is_audited(db: Database, vigie: Callable[..., Result]) -> None:
     now = datetime.now(UTC)
     old = {"kind": "obs", "device": "B1", "type": "position", "lat": 1.0, "lon": 2.0}
     with db.session() as session:
@@ -52,11 +53,12 @@ def test_purge_locations_is_audited(db: Database, database_url: str) -> None:
                 log.row_for(old | {"t": "new"}, now - timedelta(days=1), now),
             ],
         )
-    result = vigie(database_url, "db", "purge-locations", "--older-than", "30")
-    assert result.returncode == 0, result.stderr
-    assert "purged 1 position" in result.stdout
+    result = vigie("db", "purge-locations", "--older-than", "30")
+    assert result.exit_code == 0, result.output
+    assert "purged 1 position" in result.output
     with db.session() as session:
         assert log.count(session) == 1
         actions = session.execute(text("SELECT action, detail FROM audit_log")).all()
     assert [a for a, _ in actions] == ["purge_locations"]
-    assert audit.verify(db.sessions())[1] is None
+    with db.session() as session:
+        assert audit.verify(session)[1] is None

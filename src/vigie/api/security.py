@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -10,14 +11,23 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
-from vigie.settings import Settings
+from vigie.settings import Settings, settings
 from vigie.store.models import User
 from vigie.store.users import by_username
 
 ROLES = ("operator", "supervisor", "spip", "judge", "prosecutor", "admin")
-_hasher = PasswordHasher()
-# Verifying against a dummy hash when the user is unknown keeps the timing the same.
-_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+@lru_cache(maxsize=1)
+def _hasher() -> PasswordHasher:
+    config = settings()
+    return PasswordHasher(time_cost=config.argon2_time_cost, memory_cost=config.argon2_memory_kib)
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Verifying against a dummy hash when the user is unknown keeps the timing the same.
+    return _hasher().hash("not a real password")
 
 
 class AuthenticationError(Exception):
@@ -25,7 +35,7 @@ class AuthenticationError(Exception):
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def create_user(
@@ -56,7 +66,7 @@ def authenticate(session: Session, username: str, password: str) -> User:
     """The active user with these credentials, else AuthenticationError."""
     user = by_username(session, username)
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher().verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError) as exc:
         raise AuthenticationError("wrong username or password") from exc
     if user is None or not user.active:
