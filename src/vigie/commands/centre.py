@@ -6,7 +6,7 @@ import math
 import secrets
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -123,22 +123,46 @@ def seed(database: Any) -> tuple[str, str, str]:
         }
         wearer = people.create_person(
             session,
-            PersonIn(last_name="Martin", first_name="Paul", home_lat=48.8566, home_lon=2.3522),
+            PersonIn(
+                last_name="Martin",
+                first_name="Paul",
+                birth_date=date(1988, 3, 14),
+                home_lat=48.8566,
+                home_lon=2.3522,
+            ),
             "demo",
         )
         bar_wearer = people.create_person(
             session,
-            PersonIn(last_name="Bernard", first_name="Luc", home_lat=48.80, home_lon=2.30),
+            PersonIn(
+                last_name="Bernard",
+                first_name="Luc",
+                birth_date=date(1979, 9, 2),
+                home_lat=48.80,
+                home_lon=2.30,
+            ),
             "demo",
         )
         victim = people.create_person(
             session,
-            PersonIn(last_name="Petit", first_name="Julie", home_lat=48.87, home_lon=2.40),
+            PersonIn(
+                last_name="Petit",
+                first_name="Julie",
+                birth_date=date(1984, 6, 30),
+                home_lat=48.87,
+                home_lon=2.40,
+            ),
             "demo",
         )
         psem_wearer = people.create_person(
             session,
-            PersonIn(last_name="Moreau", first_name="Marc", home_lat=48.83, home_lon=2.25),
+            PersonIn(
+                last_name="Moreau",
+                first_name="Marc",
+                birth_date=date(1970, 1, 21),
+                home_lat=48.83,
+                home_lon=2.25,
+            ),
             "demo",
         )
         common = {
@@ -261,9 +285,9 @@ def _square(lat: float, lon: float, half: float) -> dict[str, Any]:
 class Feeder:
     """Simulated devices posting through the real API, like a gateway would.
 
-    B1/H1 (DDSE): the wearer leaves home for 40 s every 2 minutes. B2 (BAR) walks to and from
-    the protected person's home on a 3-minute loop. B3 (PSEM) crosses the school's exclusion
-    zone on a 4-minute loop. Batteries drain slowly; B1's strap opens now and then.
+    Each plays a one-minute loop so alarms come at once: B1/H1 (DDSE) leaves home for 30 s,
+    B2 (BAR) walks up to the protected person's home and back, B3 (PSEM) crosses the school's
+    exclusion zone. Batteries drain; B1's strap opens for 20 s every 5 minutes.
     """
 
     def __init__(self, base: str, username: str, password: str) -> None:
@@ -288,14 +312,14 @@ class Feeder:
                 "accuracy_m": 12,
             }
 
-        bar_phase = (s % 180) / 180  # 0 -> 1: far, near, far
+        bar_phase = (s % 60) / 60  # 0 -> 1: far, near, far
         closeness = 1 - abs(2 * bar_phase - 1)
-        psem_phase = (s % 240) / 240
+        psem_phase = (s % 60) / 60
         batch = [
-            {"device": "H1", "t": t, "type": "presence", "present": (s % 120) < 80},
-            fix("B2", 48.80 + 0.07 * closeness, 2.30 + 0.10 * closeness),
+            {"device": "H1", "t": t, "type": "presence", "present": (s % 60) < 30},
+            fix("B2", 48.86 + 0.01 * closeness, 2.38 + 0.02 * closeness),
             fix("P2", 48.871, 2.401),
-            fix("B3", 48.84, 2.26 + 0.04 * psem_phase),
+            fix("B3", 48.84, 2.27 + 0.02 * psem_phase),
         ]
         if int(s) % 10 == 0:
             level = max(0.05, 1 - s / 1800)
