@@ -240,8 +240,10 @@ def _mixed_scenario(
     return placements, records
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_fast_path_gives_the_same_events_as_the_record_path(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "batch_size"), [(0, 250), (1, 250), (2, 7), (3, 40)])
+def test_the_fast_path_gives_the_same_events_as_the_record_path(seed: int, batch_size: int) -> None:
+    # Small batches mostly hold one fix per device (the fast path's sort-free case), large
+    # ones several (its grouped case).
     placements, records = _mixed_scenario(seed, cases=24, fixes=1500)
     slow, fast = Engine(), Engine()
     for p in placements:
@@ -249,8 +251,8 @@ def test_the_fast_path_gives_the_same_events_as_the_record_path(seed: int) -> No
         fast.add_placement(p)
     slow_events: list[str] = []
     fast_events: list[str] = []
-    for start in range(0, len(records), 250):  # micro-batches in arrival order
-        batch = records[start : start + 250]
+    for start in range(0, len(records), batch_size):  # micro-batches in arrival order
+        batch = records[start : start + batch_size]
         slow_events += jsons(slow.process(batch))
         device = np.array([fast.device_index(r["device"]) for r in batch], dtype=np.int32)
         t_ms = np.array([_ms(r["t"]) for r in batch], dtype=np.int64)

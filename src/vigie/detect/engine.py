@@ -438,10 +438,19 @@ class Engine:
         ).reshape(len(prox), 2)
         self._prox_threshold = np.array([p.threshold_m for p in prox], dtype=np.float64)
         self._prox_alert = np.array([p.kind == "alert" for p in prox], dtype=bool)
-        self._prox_w_ptr, self._prox_w_order = _csr(self._prox_wearer, n)
-        targets = np.flatnonzero(self._prox_target >= 0)
-        self._prox_t_ptr, order = _csr(self._prox_target[targets], n)
-        self._prox_t_order = targets[order].astype(np.int64)
+        # The fast path works per (wearer, target): both levels share one distance.
+        levels: dict[tuple[str, str], list[int]] = {}
+        for j, rule in enumerate(prox):
+            levels.setdefault((rule.case, rule.target), [-1, -1])[rule.kind == "alert"] = j
+        rows = np.array(list(levels.values()), dtype=np.int64).reshape(len(levels), 2)
+        self._row_pre, self._row_alert = rows[:, 0], rows[:, 1]
+        self._row_wearer = self._prox_wearer[self._row_alert]
+        self._row_target = self._prox_target[self._row_alert]
+        self._row_place = self._prox_place[self._row_alert]
+        self._row_w_ptr, self._row_w_order = _csr(self._row_wearer, n)
+        moving = np.flatnonzero(self._row_target >= 0)
+        self._row_t_ptr, order = _csr(self._row_target[moving], n)
+        self._row_t_order = moving[order].astype(np.int64)
         self._zones_of: dict[int, list[int]] = {}
         for i, d in enumerate(self._zone_device.tolist()):
             self._zones_of.setdefault(d, []).append(i)
@@ -1113,15 +1122,25 @@ class Engine:
         dev, t = dev_all[sel], t_all[sel]
         la, lo, ac = la_all[sel], lo_all[sel], ac_all[sel]
         m = len(sel)
-        # Fixes grouped by device, in time order within each device.
-        key = dev * (m + 1) + np.arange(m, dtype=np.int64)
-        by_dev = np.argsort(key, kind="stable")
-        sorted_key = key[by_dev]
-        ddev, dt = dev[by_dev], t[by_dev]
-        first = np.ones(m, dtype=bool)
-        first[1:] = ddev[1:] != ddev[:-1]
-        last = np.ones(m, dtype=bool)
-        last[:-1] = ddev[1:] != ddev[:-1]
+        # Fixes grouped by device, in time order within each device. Usually a micro-batch
+        # holds one fix per device: then no sort is needed, only a device -> position map.
+        once = int(np.bincount(dev, minlength=len(dv)).max()) <= 1
+        if once:
+            by_dev = np.arange(m, dtype=np.int64)
+            position_of = np.full(len(dv), -1, dtype=np.int64)
+            position_of[dev] = by_dev
+            ddev, dt = dev, t
+            first = np.ones(m, dtype=bool)
+            last = first
+        else:
+            key = dev * (m + 1) + np.arange(m, dtype=np.int64)
+            by_dev = np.argsort(key)
+            sorted_key = key[by_dev]
+            ddev, dt = dev[by_dev], t[by_dev]
+            first = np.ones(m, dtype=bool)
+            first[1:] = ddev[1:] != ddev[:-1]
+            last = np.ones(m, dtype=bool)
+            last[:-1] = ddev[1:] != ddev[:-1]
 
         # Loss of signal between consecutive observations of each device.
         seen0 = dv.last_seen[ddev]
@@ -1164,17 +1183,22 @@ class Engine:
                 self._zone_step(i, int(zc[p]), fix[0], depth, fix, out)
 
         # BAR: the other party's position as of each fix (its latest earlier fix).
-        wf, wr = _expand(self._prox_w_ptr, self._prox_w_order, dev)
-        tf, tr = _expand(self._prox_t_ptr, self._prox_t_order, dev)
+        wf, wr = _expand(self._row_w_ptr, self._row_w_order, dev)
+        tf, tr = _expand(self._row_t_ptr, self._row_t_order, dev)
         if len(wr) or len(tr):
 
             def as_of(
                 other: Ints, pos: Ints
             ) -> tuple[NDArray[np.bool_], Ints, Floats, Floats, Floats]:
-                q = np.searchsorted(sorted_key, other * (m + 1) + pos, side="left") - 1
-                qc = np.maximum(q, 0)
-                here = (q >= 0) & (ddev[qc] == other)
-                src = by_dev[qc]
+                if once:
+                    q = position_of[other]
+                    here = (q >= 0) & (q < pos)
+                    src = np.maximum(q, 0)
+                else:
+                    q = np.searchsorted(sorted_key, other * (m + 1) + pos, side="left") - 1
+                    qc = np.maximum(q, 0)
+                    here = (q >= 0) & (ddev[qc] == other)
+                    src = by_dev[qc]
                 ot = np.where(here, t[src], dv.fix_t[other])
                 return (
                     here | (dv.fix_t[other] != NEVER),
@@ -1184,11 +1208,11 @@ class Engine:
                     np.where(here, ac[src], dv.acc[other]),
                 )
 
-            device_target = self._prox_target[wr]
+            device_target = self._row_target[wr]
             is_place = device_target < 0
             ok_w = is_place.copy()
             pt = np.full(len(wr), NEVER, dtype=np.int64)
-            plat, plon = self._prox_place[wr, 0], self._prox_place[wr, 1]
+            plat, plon = self._row_place[wr, 0], self._row_place[wr, 1]
             pacc = np.zeros(len(wr), dtype=np.float64)
             moving = np.flatnonzero(~is_place)
             if len(moving):
@@ -1200,9 +1224,9 @@ class Engine:
                     flon,
                     facc,
                 )
-            ok_t, wt, wlat, wlon, wacc = as_of(self._prox_wearer[tr], tf)
-            # One row per (fix, rule): wearer columns then target columns.
-            rule = np.concatenate([wr[ok_w], tr[ok_t]])
+            ok_t, wt, wlat, wlon, wacc = as_of(self._row_wearer[tr], tf)
+            # One row per (fix, target): wearer columns then target columns.
+            row = np.concatenate([wr[ok_w], tr[ok_t]])
             pos = np.concatenate([wf[ok_w], tf[ok_t]])
             w_t = np.concatenate([t[wf[ok_w]], wt[ok_t]])
             w_lat = np.concatenate([la[wf[ok_w]], wlat[ok_t]])
@@ -1213,13 +1237,15 @@ class Engine:
             p_lon = np.concatenate([plon[ok_w], lo[tf[ok_t]]])
             p_acc = np.concatenate([pacc[ok_w], ac[tf[ok_t]]])
             dist = distance_m(w_lat, w_lon, p_lat, p_lon)
-            bc = proximity.codes(
-                dist, w_acc + p_acc, self._prox_threshold[rule], self._prox_alert[rule]
-            )
-            for p in _transitions(self._prox_raised, rule, pos, bc).tolist():
-                wearer = (int(w_t[p]), float(w_lat[p]), float(w_lon[p]), float(w_acc[p]))
-                target = (int(p_t[p]), float(p_lat[p]), float(p_lon[p]), float(p_acc[p]))
-                self._prox_step(int(rule[p]), int(bc[p]), int(t[pos[p]]), wearer, target, out)
+            u = w_acc + p_acc
+            for rule, is_alert in ((self._row_pre[row], False), (self._row_alert[row], True)):
+                bc = proximity.codes(
+                    dist, u, self._prox_threshold[rule], np.full(len(rule), is_alert)
+                )
+                for p in _transitions(self._prox_raised, rule, pos, bc).tolist():
+                    wearer = (int(w_t[p]), float(w_lat[p]), float(w_lon[p]), float(w_acc[p]))
+                    target = (int(p_t[p]), float(p_lat[p]), float(p_lon[p]), float(p_acc[p]))
+                    self._prox_step(int(rule[p]), int(bc[p]), int(t[pos[p]]), wearer, target, out)
 
         # Latest fix of each device.
         src = by_dev[last]
