@@ -270,3 +270,26 @@ def _ms(text: str) -> int:
     from vigie.detect.scenario import parse_time
 
     return parse_time(text)
+
+
+def test_snapshot_keeps_the_reorder_buffer() -> None:
+    placements, records = _upload_scenario()
+    ordered_records = sorted(records, key=lambda r: r["t"])
+
+    def fresh() -> Engine:
+        engine = Engine(allowed_lateness_s=300)
+        for p in placements:
+            engine.add_placement(p)
+        return engine
+
+    whole = fresh()
+    expected = (
+        jsons(whole.process(ordered_records[:20]))
+        + jsons(whole.process(ordered_records[20:]))
+        + jsons(whole.flush())
+    )
+    first = fresh()
+    got = jsons(first.process(ordered_records[:20]))
+    second = Engine.restore(first.snapshot())
+    got += jsons(second.process(ordered_records[20:])) + jsons(second.flush())
+    assert got == expected and len(expected) > 0
