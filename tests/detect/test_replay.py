@@ -141,3 +141,24 @@ def test_placement_lines_may_come_anywhere(tmp_path: Path) -> None:
     assert [e.to_json() for e in replay(json.dumps(r) for r in moved)] == [
         e.to_json() for e in replay(json.dumps(r) for r in records)
     ]
+
+
+def test_arrival_order_reports_the_silence_of_a_buffered_upload(tmp_path: Path) -> None:
+    # The bracelet stored its fixes offline; they reach the centre after the home unit's
+    # later reports. In event time it never fell silent; for the centre it did.
+    heartbeats = [obs("H1", m, "presence", present=True) for m in range(0, 41, 4)]
+    upload = [fix("B2", m, 48.80, 2.30, 10) for m in range(0, 40, 3)]
+    records = [ddse(), psem(), upload[0], *heartbeats, *upload[1:]]
+    path = scenario(tmp_path, records)
+
+    def lost(*options: str) -> list[tuple[str, str, str]]:
+        result = RUNNER.invoke(app, ["replay", str(path), *options])
+        assert result.exit_code == 0
+        events = [json.loads(line) for line in result.stdout.splitlines()]
+        return [(e["device"], e["t"], e["state"]) for e in events if e["kind"] == "signal_lost"]
+
+    assert [d for d, _, _ in lost()] == []
+    assert lost("--arrival-order") == [
+        ("B2", "2026-11-23T12:10:00Z", "raised"),
+        ("B2", "2026-11-23T12:40:00Z", "cleared"),
+    ]

@@ -20,6 +20,13 @@ def replay(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write alarm events here (default: stdout).")
     ] = None,
+    arrival_order: Annotated[
+        bool,
+        typer.Option(
+            "--arrival-order",
+            help="Take file order as the order records reached the centre (late uploads as live).",
+        ),
+    ] = False,
 ) -> None:
     """Replay SCENARIO through the detection engine: the same input gives the same bytes.
 
@@ -27,7 +34,7 @@ def replay(
     """
     try:
         with scenario.open(encoding="utf-8") as lines:
-            events = run_replay(lines)
+            events = run_replay(lines, arrival_order=arrival_order)
     except ScenarioError as exc:
         typer.echo(f"{scenario}: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -24,9 +24,14 @@ superseded fix or tamper opening shows a breach that is not currently raised, th
 reports that past episode as ``raised`` at its own time and ``cleared`` at the newer report's
 time (``reason: superseded``), so a breach seen late is never silently lost.
 
-Signal. A device of a placement is watched for loss of signal once it has been seen at least
-once (the replay format gives placements no start time); ``signal_lost`` is raised at
-``last seen + signal_timeout_s`` and cleared by any observation of that device.
+Signal. A device of a placement is watched for loss of signal from its first *periodic*
+report (position, battery or presence: the kinds devices send on a timer; the replay format
+gives placements no start time). A device that only ever reports events (tamper, power), like
+the RF bracelet of a home-detention kit that speaks through its home unit, is not expected to
+report on its own and is not watched until it sends a periodic report. ``signal_lost`` is
+raised at ``last heard + signal_timeout_s`` and cleared by any observation of that device;
+a device is *heard* at its observation's time, or at the clock when the observation arrives
+late (a buffered upload ends the silence when it arrives and restarts the timer from then).
 
 Placements. ``add_placement`` with an existing case id replaces its obligations: rules kept
 (same zone id, same BAR target and level) keep their state; an alarm raised by a rule that
@@ -761,20 +766,29 @@ class Engine:
 
     # ------------------------------------------------------------------ applying records
 
-    def _sign_of_life(self, d: int, t: int, out: list[AlarmEvent]) -> None:
+    def _sign_of_life(self, d: int, t: int, out: list[AlarmEvent], periodic: bool = True) -> None:
+        """Any observation clears a loss of signal; a periodic one also starts the watch.
+
+        The centre *hears* a device at the observation's time, or at the clock if the
+        observation arrives late: a buffered upload ends the silence when it arrives (not
+        when its first stored fix was taken), and the silence timer restarts from then.
+        """
         dv = self._devices
+        if dv.last_seen[d] == NEVER and not periodic:
+            return
+        heard = max(t, self._clock if self._clock is not None else t)
         if dv.lost[d]:
             dv.lost[d] = False
             self._emit(
                 out,
-                max(t, int(dv.lost_t[d])),
+                max(heard, int(dv.lost_t[d])),
                 d,
                 "signal_lost",
                 "cleared",
-                {"silent_s": _m((t - int(dv.last_seen[d])) / 1000)},
+                {"silent_s": _m((heard - int(dv.last_seen[d])) / 1000)},
             )
-        if t > dv.last_seen[d]:
-            dv.last_seen[d] = t
+        if heard > dv.last_seen[d]:
+            dv.last_seen[d] = heard
         self._signal_next = min(self._signal_next, int(dv.last_seen[d] + dv.timeout[d]))
 
     def _apply(self, record: Record, out: list[AlarmEvent]) -> None:
@@ -784,7 +798,7 @@ class Engine:
         if d is None or self._devices.case[d] is None:
             self.unassigned_observations += 1
             return
-        self._sign_of_life(d, record.t_ms, out)
+        self._sign_of_life(d, record.t_ms, out, isinstance(record, Position | Presence | Battery))
         if isinstance(record, Position):
             self._apply_position(d, record.t_ms, record.lat, record.lon, record.accuracy_m, out)
         elif isinstance(record, Presence):
@@ -1142,11 +1156,13 @@ class Engine:
             last = np.ones(m, dtype=bool)
             last[:-1] = ddev[1:] != ddev[:-1]
 
-        # Loss of signal between consecutive observations of each device.
+        # Loss of signal between consecutive observations of each device. A fix is heard at
+        # its own time, or at the clock if it arrives late.
+        heard = np.maximum(dt, batch_clock)
         seen0 = dv.last_seen[ddev]
-        previous_t = np.empty(m, dtype=np.int64)
-        previous_t[1:] = dt[:-1]
-        prev = np.where(first, seen0, np.maximum(previous_t, seen0))
+        previous = np.empty(m, dtype=np.int64)
+        previous[1:] = heard[:-1]
+        prev = np.where(first, seen0, np.maximum(previous, seen0))
         deadline = prev + dv.timeout[ddev]
         lost_first = first & dv.lost[ddev]
         gap = (prev != NEVER) & ~lost_first & (deadline < dt) & (dt > batch_clock)
@@ -1163,7 +1179,7 @@ class Engine:
             dv.last_seen[d] = prev[p]
             self._sign_of_life(d, int(dt[p]), out)
         ends = ddev[last]
-        dv.last_seen[ends] = np.maximum(dv.last_seen[ends], dt[last])
+        dv.last_seen[ends] = np.maximum(dv.last_seen[ends], heard[last])
         dv.lost[ends] = False
         self._signal_next = min(
             self._signal_next, int((dv.last_seen[ends] + dv.timeout[ends]).min())

@@ -5,15 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from vigie.detect.engine import Engine
-from vigie.detect.events import AlarmEvent
+from vigie.detect.events import AlarmEvent, ordered
 from vigie.detect.scenario import ScenarioError, Tick, parse_scenario
 
 
-def replay(lines: Iterable[str]) -> list[AlarmEvent]:
+def replay(lines: Iterable[str], *, arrival_order: bool = False) -> list[AlarmEvent]:
     """Alarm events of a JSON Lines scenario, in the contract's order.
 
     Every line is parsed and every placement compiled before anything runs; the first fault
     raises ScenarioError with its line number and field, and nothing is processed.
+
+    By default the whole scenario is ordered by event time (ties in file order): the alarms
+    of what happened. With ``arrival_order`` the file order is taken as the order in which a
+    live centre received the records, and each is given to the engine on its own, so late
+    uploads are handled as live (a device whose fixes were stored offline was silent for
+    the centre, and its loss of signal is reported).
     """
     scenario = parse_scenario(lines)
     engine = Engine()
@@ -30,4 +36,9 @@ def replay(lines: Iterable[str]) -> list[AlarmEvent]:
             raise ScenarioError(
                 f"device {record.device!r} is in no placement", line=line, field="device"
             )
-    return engine.process_parsed(scenario.events)
+    if not arrival_order:
+        return engine.process_parsed(scenario.events)
+    events: list[AlarmEvent] = []
+    for record in scenario.events:
+        events += engine.process_parsed([record])
+    return ordered(events)
