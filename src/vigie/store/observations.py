@@ -12,9 +12,6 @@ from sqlalchemy.orm import Session
 
 from vigie.store.models import Observation
 
-# A statement's bound parameters stay under SQLite's limit (32766) at 10 columns a row.
-_CHUNK = 1000
-
 
 @dataclass(frozen=True)
 class Accepted:
@@ -56,16 +53,14 @@ def append(session: Session, rows: list[dict[str, Any]]) -> Accepted:
         insert = postgresql.insert
     else:
         insert = sqlite.insert
-    ids: list[int] = []
-    for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start : start + _CHUNK]
-        statement = (
-            insert(Observation)
-            .values(chunk)
-            .on_conflict_do_nothing(index_elements=["device", "dedup_key"])
-            .returning(Observation.id)
-        )
-        ids.extend(session.scalars(statement).all())
+    # One statement run over all rows (SQLAlchemy's "insertmanyvalues"): compiled once and
+    # cached, where a multi-row VALUES literal would be compiled anew for every batch.
+    statement = (
+        insert(Observation.__table__)
+        .on_conflict_do_nothing(index_elements=["device", "dedup_key"])
+        .returning(Observation.__table__.c.id)
+    )
+    ids: list[int] = list(session.scalars(statement, rows)) if rows else []
     return Accepted(sorted(ids), len(rows) - len(ids))
 
 
@@ -76,6 +71,27 @@ def after(session: Session, cursor: int, limit: int) -> list[Observation]:
             select(Observation).where(Observation.id > cursor).order_by(Observation.id).limit(limit)
         )
     )
+
+
+def rows_after(session: Session, cursor: int, limit: int) -> list[Any]:
+    """Like `after`, as plain rows (no ORM objects): the pipeline's hot path."""
+    table = Observation.__table__
+    query = (
+        select(
+            table.c.id,
+            table.c.device,
+            table.c.t.label("at"),  # `Row.t` is taken (the row as a tuple)
+            table.c.type,
+            table.c.lat,
+            table.c.lon,
+            table.c.accuracy_m,
+            table.c.payload,
+        )
+        .where(table.c.id > cursor)
+        .order_by(table.c.id)
+        .limit(limit)
+    )
+    return list(session.execute(query))
 
 
 def count(session: Session) -> int:

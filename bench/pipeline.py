@@ -1,0 +1,270 @@
+"""Benchmark of the live pipeline: from an observation's acceptance to its alarm in the API.
+
+Starts the real centre (uvicorn, SQLite, the background pipeline) on a temp folder, seeds PSEM
+cases each with an exclusion zone, then posts GPS fixes at a target rate (default 5,000 obs/s)
+in batches. A few fixes per second are markers that enter a zone; for each, the latency is the
+time from the POST's acknowledgement to the alarm first listed by GET /api/alarms (polled).
+Prints p50/p99 and the sustained throughput; writes bench/results/pipeline.json. Not a test.
+
+    .venv/bin/python bench/pipeline.py [--rate 5000] [--seconds 20] [--cases 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+RESULTS = Path(__file__).with_name("results") / "pipeline.json"
+PASSWORD = "bench password 123"
+
+
+def seed(url: str, cases: int) -> None:
+    from vigie.api.security import create_user
+    from vigie.cases import devices, people, placements
+    from vigie.cases.forms import AssignmentIn, ContactIn, DeviceIn, PersonIn, PlacementIn
+    from vigie.store import open_database
+    from vigie.store.schema import upgrade
+
+    upgrade(url)
+    database = open_database(url)
+    with database.session() as session:
+        create_user(session, "bench", PASSWORD, "operator", "Bench")
+        who = {
+            role: people.create_contact(
+                session, ContactIn(role=role, name=role, email=f"{role}@bench.invalid"), "bench"
+            ).id
+            for role in ("judge", "prosecutor", "spip")
+        }
+        for n in range(cases):
+            lat, lon = zone_centre(n)
+            person = people.create_person(
+                session,
+                PersonIn(
+                    last_name=f"P{n}",
+                    first_name="X",
+                    birth_date="1980-01-01",
+                    home_lat=lat + 0.05,
+                    home_lon=lon,
+                ),
+                "bench",
+            )
+            half = 0.002
+            ring = [
+                [lon - half, lat - half],
+                [lon + half, lat - half],
+                [lon + half, lat + half],
+                [lon - half, lat + half],
+                [lon - half, lat - half],
+            ]
+            form = PlacementIn(
+                case_ref=f"K{n}",
+                person_id=person.id,
+                measure="psem",
+                court_order_ref="B",
+                court_order_date="2026-11-20",
+                start_date="2026-11-23",
+                judge_id=who["judge"],
+                prosecutor_id=who["prosecutor"],
+                spip_id=who["spip"],
+                law={
+                    "as_of": "2026-11-23",
+                    "sentences": [
+                        {"quantum": "P8Y", "category": "crime", "recidivism": False, "offences": []}
+                    ],
+                    "facts": {
+                        "route": "R61-33",
+                        "detained": True,
+                        "dangerousness_established": True,
+                        "commission_opinion": True,
+                    },
+                },
+                zones=[
+                    {
+                        "id": "Z",
+                        "type": "exclusion",
+                        "geometry": {"type": "Polygon", "coordinates": [ring]},
+                    }
+                ],
+                signal_timeout_s=86_400,
+            )
+            placement = placements.create(session, form, "bench")
+            devices.create_device(session, DeviceIn(id=f"D{n}", kind="bracelet"), "bench")
+            devices.assign(session, placement, AssignmentIn(device_id=f"D{n}", role="wearer"), "b")
+    database.dispose()
+
+
+def zone_centre(n: int) -> tuple[float, float]:
+    return 43.0 + (n % 100) * 0.05, 1.0 + (n // 100) * 0.05
+
+
+def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
+    env = os.environ | {"VIGIE_DATABASE_URL": url, "VIGIE_TICK_S": "1"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "vigie.api.app:app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).raise_for_status()
+            return process
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("server did not start")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=int, default=5000, help="target observations per second")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--cases", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=250, help="observations per POST")
+    parser.add_argument("--markers", type=int, default=10, help="zone entries per second")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="vigie-bench-"))
+    url = f"sqlite:///{folder / 'vigie.sqlite'}"
+    print(f"seeding {args.cases} PSEM cases ...", flush=True)
+    seed(url, args.cases)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = start_server(url, port)
+    base = f"http://127.0.0.1:{port}"
+    client = httpx.Client(base_url=base, timeout=30)
+    token = client.post("/api/auth/token", json={"username": "bench", "password": PASSWORD})
+    client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+
+    acked: dict[str, float] = {}  # case -> time its marker fix was acknowledged
+    seen: dict[str, float] = {}
+    stop = threading.Event()
+
+    def poll() -> None:
+        with httpx.Client(base_url=base, headers=client.headers, timeout=30) as poller:
+            while not stop.is_set():
+                listed = poller.get("/api/alarms", params={"kind": "zone_entry", "limit": 1000})
+                now = time.perf_counter()
+                for alarm in listed.json():
+                    seen.setdefault(alarm["case"], now)
+                time.sleep(0.01)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    sent = 0
+    seq = 0
+    marker_case = 0
+    start = time.perf_counter()
+    next_marker_at = start
+    try:
+        while (elapsed := time.perf_counter() - start) < args.seconds:
+            t = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            batch: list[dict[str, Any]] = []
+            marker: str | None = None
+            if time.perf_counter() >= next_marker_at and marker_case < args.cases:
+                lat, lon = zone_centre(marker_case)
+                marker = f"K{marker_case}"
+                batch.append(
+                    {
+                        "device": f"D{marker_case}",
+                        "seq": 10**9 + marker_case,
+                        "t": t,
+                        "type": "position",
+                        "lat": lat,
+                        "lon": lon,
+                        "accuracy_m": 5,
+                    }
+                )
+                marker_case += 1
+                next_marker_at += 1 / args.markers
+            while len(batch) < args.batch:
+                n = seq % args.cases
+                if n >= marker_case:  # devices not yet used as markers roam outside their zone
+                    lat, lon = zone_centre(n)
+                    batch.append(
+                        {
+                            "device": f"D{n}",
+                            "seq": seq,
+                            "t": t,
+                            "type": "position",
+                            "lat": lat + 0.02,
+                            "lon": lon,
+                            "accuracy_m": 10,
+                        }
+                    )
+                seq += 1
+                if seq % args.cases == 0 and marker_case >= args.cases:
+                    break
+            response = client.post("/api/observations", json={"observations": batch})
+            response.raise_for_status()
+            if marker:
+                acked[marker] = time.perf_counter()
+            sent += len(batch)
+            # Pace to the target rate; if the centre is slower, we simply go as fast as it takes.
+            ahead = (sent / args.rate) - (time.perf_counter() - start)
+            if ahead > 0:
+                time.sleep(ahead)
+        elapsed = time.perf_counter() - start
+        deadline = time.perf_counter() + 15
+        while time.perf_counter() < deadline and not set(acked) <= set(seen):
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        server.terminate()
+        server.wait(timeout=30)
+    latencies_ms = [(seen[c] - acked[c]) * 1000 for c in acked if c in seen]
+    result = {
+        "benchmark": "pipeline acceptance -> alarm visible in the API (SQLite, one process)",
+        "target_rate_obs_s": args.rate,
+        "achieved_rate_obs_s": round(sent / elapsed, 1),
+        "observations": sent,
+        "seconds": round(elapsed, 2),
+        "batch": args.batch,
+        "cases": args.cases,
+        "markers": len(acked),
+        "alarms_seen": len(latencies_ms),
+        "latency_ms_p50": round(statistics.median(latencies_ms), 1) if latencies_ms else None,
+        "latency_ms_p99": round(percentile(latencies_ms, 0.99), 1) if latencies_ms else None,
+        "latency_ms_max": round(max(latencies_ms), 1) if latencies_ms else None,
+        "goal_p99_ms": 200,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
