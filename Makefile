@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) system-deps
 	$(BIN)/vigie demo
 
 test: lint typecheck pytest
@@ -24,11 +24,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) system-deps
 	$(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/detect.py
+	$(BIN)/python bench/pipeline.py
+
+# PostgreSQL 15 + PostGIS 3 (and WeasyPrint's libraries) for the centre's tests and demo.
+system-deps:
+	@bash scripts/system-deps.sh
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
