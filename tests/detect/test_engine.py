@@ -293,3 +293,17 @@ def test_snapshot_keeps_the_reorder_buffer() -> None:
     second = Engine.restore(first.snapshot())
     got += jsons(second.process(ordered_records[20:])) + jsons(second.flush())
     assert got == expected and len(expected) > 0
+
+
+def test_removing_a_placement_clears_its_raised_alarms() -> None:
+    engine = Engine()
+    engine.add_placement(psem(zones=[zone("Z1", "exclusion", circle(LAT, LON, 300))]))
+    raised = engine.process([fix("B2", 0, LAT, LON), obs("B2", 1, "tamper", what="strap_cut")])
+    assert {e.kind for e in raised} == {"zone_entry", "tamper"}
+    engine.remove_placement("C2")
+    cleared = engine.process([tick(2)])
+    assert sorted((e.kind, e.state, e.detail["reason"]) for e in cleared) == [
+        ("tamper", "cleared", "obligation_removed"),
+        ("zone_entry", "cleared", "obligation_removed"),
+    ]
+    assert engine.process([fix("B2", 3, LAT, LON), tick(60)]) == []
