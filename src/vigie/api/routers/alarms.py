@@ -80,7 +80,9 @@ def list_alarms(
         refs = visible_case_refs(session, user)
         if refs is not None:
             query = query.where(Alarm.case_ref.in_(refs))
-        return [alarm_out(a) for a in session.scalars(query)]
+        found = [alarm_out(a) for a in session.scalars(query)]
+        audit.record(session, user.username, "read", "alarms", {"ids": [a["id"] for a in found]})
+        return found
 
 
 @router.get("/{alarm_id}")

@@ -1,0 +1,40 @@
+"""`vigie centre demo` as a person runs it: seeds, serves, feeds, shows alarms, stops."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from tests.conftest import free_port
+from vigie.store import open_database
+from vigie.store.models import AuditEntry, Observation, Placement
+
+
+def test_demo_runs_seeds_feeds_and_stops(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    port = free_port()
+    command = ["centre", "demo", "--port", str(port), "--duration", "4"]
+    result = subprocess.run(
+        [sys.executable, "-c", "from vigie.cli import main; main()", *command],
+        env=os.environ | {"VIGIE_DATABASE_URL": url, "COLUMNS": "120"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "operator login: operateur   password: " in result.stdout
+    assert f"http://127.0.0.1:{port}/docs" in result.stdout
+    assert "Alarmes en cours" in result.stdout
+    database = open_database(url)
+    try:
+        with database.session() as session:
+            assert session.scalar(select(func.count()).select_from(Placement)) == 3
+            assert session.scalar(select(func.count()).select_from(Observation)) >= 8
+            unmonitored = session.scalars(
+                select(AuditEntry.target).where(AuditEntry.action == "placement_not_monitored")
+            ).all()
+    finally:
+        database.dispose()
+    assert unmonitored == []
