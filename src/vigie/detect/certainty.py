@@ -58,7 +58,7 @@ def clear_depth(raise_depth: Floats, u: Floats) -> Floats:
 
 def codes(depth: Floats, raise_depth: Floats, u: Floats) -> Codes:
     """RAISE (1), CLEAR (-1) or HOLD (0) for each depth."""
-    out = np.zeros(depth.shape, dtype=np.int8)
+    out = np.full(depth.shape, HOLD, dtype=np.int8)
     out[depth >= raise_depth] = RAISE
     out[depth <= clear_depth(raise_depth, u)] = CLEAR
     return out

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-STATES = ("raised", "cleared")
 
 
 def utc_of(t_ms: int) -> datetime:

@@ -17,8 +17,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-TAMPER_OPENINGS = frozenset({"strap_open", "strap_cut", "case_open"})
-TAMPER_CLOSINGS = frozenset({"restored", "strap_closed", "case_closed"})
 MEASURES = frozenset({"ddse", "arse", "psem", "bar"})
 
 
