@@ -46,7 +46,11 @@ def replay(
         typer.echo(text, nl=False)
         return
     # Written whole then renamed: a reader never sees a half-written alarms file.
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent or Path("."))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    except OSError as exc:
+        typer.echo(f"{out}: cannot write the alarms ({exc})", err=True)
+        raise typer.Exit(1) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
