@@ -153,3 +153,12 @@ def test_window_across_the_fall_back_night_lasts_twelve_hours() -> None:
         ("2026-10-25T06:00:00Z", "absence", "cleared"),
         ("2026-10-25T19:00:00Z", "absence", "raised"),
     ]
+
+
+def test_round_the_clock_house_arrest_stays_one_episode() -> None:
+    events = run(
+        [ddse(start="00:00", end="24:00")],
+        [obs("H1", 0, "presence", present=False), tick(30 * 1440)],
+    )
+    assert absence(events) == [(0, "raised", None)]
+    assert next(e for e in events if e.kind == "absence").detail["window_end"] is None

@@ -70,7 +70,7 @@ from vigie.detect.scenario import (
     parse_event,
     parse_placement,
 )
-from vigie.detect.schedule import WeeklySchedule
+from vigie.detect.schedule import NEVER_ENDS, WeeklySchedule
 from vigie.detect.zones import Zone, ZoneTable, compile_zone, evaluate_one, forbidden_depth
 
 Ints = NDArray[np.int64]
@@ -632,7 +632,7 @@ class Engine:
                     "home_unit": home,
                     "absent_since": iso_of(a.absent_since),
                     "window_start": iso_of(window[0]),
-                    "window_end": iso_of(window[1]),
+                    "window_end": None if window[1] >= NEVER_ENDS else iso_of(window[1]),
                     "grace_s": _m(a.grace_ms / 1000),
                 },
             )

@@ -31,6 +31,7 @@ _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 _DAY_MS = 86_400_000
 _SEARCH_DAYS = 8
 _HORIZON_DAYS = 64
+NEVER_ENDS = 2**62  # the end of a window that never closes
 
 
 def parse_days(text: str, field: str = "days") -> frozenset[int]:
@@ -129,25 +130,29 @@ class WeeklySchedule:
         return merged
 
     def window_at(self, t_ms: int) -> tuple[int, int] | None:
-        """The (merged) window containing ``t_ms`` (start <= t < end), or None."""
-        for start, end in self._intervals_around(t_ms):
-            if start <= t_ms < end:
-                return start, end
+        """The (merged) window containing ``t_ms`` (start <= t < end), or None.
+
+        ``end`` is ``NEVER_ENDS`` for a schedule that never closes (a whole-week window).
+        """
+        for start, _ in (i for i in self._intervals_around(t_ms) if i[0] <= t_ms < i[1]):
+            end = self.next_boundary(t_ms)
+            return start, NEVER_ENDS if end is None else end
         return None
 
     def active_at(self, t_ms: int) -> bool:
         """True when ``t_ms`` is inside a window."""
-        return self.window_at(t_ms) is not None
+        return any(start <= t_ms < end for start, end in self._intervals_around(t_ms))
 
     def next_window(self, t_ms: int) -> tuple[int, int] | None:
         """The window containing ``t_ms`` or, failing that, the next one to open."""
-        probe = t_ms
-        while probe < t_ms + _HORIZON_DAYS * _DAY_MS:
-            for start, end in self._intervals_around(probe):
-                if end > t_ms:
-                    return start, end
-            probe += _SEARCH_DAYS * _DAY_MS
-        return None
+        current = self.window_at(t_ms)
+        if current is not None:
+            return current
+        opening = self.next_boundary(t_ms)
+        if opening is None:
+            return None
+        closing = self.next_boundary(opening)
+        return opening, NEVER_ENDS if closing is None else closing
 
     def next_boundary(self, t_ms: int) -> int | None:
         """The first instant after ``t_ms`` where the schedule opens or closes (None: never)."""
@@ -156,7 +161,9 @@ class WeeklySchedule:
             horizon = probe + _SEARCH_DAYS * _DAY_MS
             for start, end in self._intervals_around(probe):
                 for edge in (start, end):
-                    if t_ms < edge <= horizon:
+                    # Edges at or before the probe were seen by the previous round, and the
+                    # first edge of the computed days may be an artefact of where they start.
+                    if probe < edge <= horizon:
                         return edge
             probe = horizon
         return None
