@@ -142,6 +142,19 @@ def test_protected_position_only_for_operator_on_live_bar_alarm(centre: Centre) 
     assert reads == [f"alarm:{live}"]
 
 
+def test_protected_persons_home_is_withheld_except_from_the_supervisor(centre: Centre) -> None:
+    world = build(centre)
+    for role in ("operator", "judge"):
+        victim = centre.client.get(f"/api/persons/{world.victim}", headers=centre.headers(role))
+        assert victim.json()["home_lat"] is None and victim.json()["location_withheld"]
+        wearer = centre.client.get(f"/api/persons/{world.person}", headers=centre.headers(role))
+        assert wearer.json()["home_lat"] == make.HOME[0]
+    supervisor = centre.client.get(
+        f"/api/persons/{world.victim}", headers=centre.headers("supervisor")
+    )
+    assert supervisor.json()["home_lat"] == 45.0
+
+
 def test_every_personal_read_is_audited(centre: Centre) -> None:
     world: World = build(centre)
     judge = centre.headers("judge")

@@ -4,6 +4,8 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
+from tests.cases import factories as make
+from vigie.cases import placements
 from vigie.store import Database
 from vigie.store.schema import current_revision, upgrade
 
@@ -36,5 +38,14 @@ def test_postgis_geometry_derived_from_zone_geojson(db: Database, database_url: 
         assert "geom" not in {c["name"] for c in inspect(db.engine).get_columns("zones")}
         return
     with db.session() as session:
-        version = session.execute(text("SELECT postgis_lib_version()")).scalar_one()
-    assert version.startswith("3.")
+        wearer, who = make.person(session), make.contacts(session)
+        zone = {"id": "Z1", "type": "exclusion", "geometry": make.square(45.0, 5.0, 0.01)}
+        placements.create(session, make.placement_form(wearer, who, zones=[zone]), "t")
+    with db.session() as session:
+        inside, srid = session.execute(
+            text(
+                "SELECT ST_Contains(geom, ST_SetSRID(ST_MakePoint(5.0, 45.0), 4326)), "
+                "ST_SRID(geom) FROM zones WHERE key = 'Z1'"
+            )
+        ).one()
+    assert (inside, srid) == (True, 4326)

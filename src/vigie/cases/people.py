@@ -9,7 +9,7 @@ from vigie.cases.access import persons_visible_to
 from vigie.cases.errors import CaseNotFound, CaseRefused
 from vigie.cases.forms import ContactIn, PersonIn
 from vigie.store import audit
-from vigie.store.models import Contact, Person, User
+from vigie.store.models import Contact, Person, Placement, User
 
 
 def create_person(session: Session, form: PersonIn, actor: str) -> Person:
@@ -38,6 +38,12 @@ def visible_person(session: Session, user: User, person_id: int) -> Person:
         raise CaseNotFound("person", person_id)
     audit.record(session, user.username, "read", f"person:{person.id}")
     return person
+
+
+def is_protected(session: Session, person_id: int) -> bool:
+    """Whether this person is the protected person of some placement (a BAR's victim)."""
+    query = select(Placement.id).where(Placement.protected_person_id == person_id).limit(1)
+    return session.scalars(query).first() is not None
 
 
 def create_contact(session: Session, form: ContactIn, actor: str) -> Contact:

@@ -32,8 +32,8 @@ DeviceReader = Annotated[User, Depends(allow("operator", "supervisor", "admin"))
 DeviceAdmin = Annotated[User, Depends(allow("supervisor", "admin"))]
 
 
-def person_out(person: Person) -> dict[str, Any]:
-    return {
+def person_out(person: Person, user: User, session: Session) -> dict[str, Any]:
+    out = {
         "id": person.id,
         "last_name": person.last_name,
         "first_name": person.first_name,
@@ -43,6 +43,11 @@ def person_out(person: Person) -> dict[str, Any]:
         "home_lon": person.home_lon,
         "phone": person.phone,
     }
+    # Where a protected person lives is the protected person's position: only the supervisor
+    # who manages the case sees it here (operators get it, logged, on a live BAR alarm).
+    if user.role != "supervisor" and people.is_protected(session, person.id):
+        out |= {"address": None, "home_lat": None, "home_lon": None, "location_withheld": True}
+    return out
 
 
 def contact_out(contact: Contact) -> dict[str, Any]:
@@ -109,19 +114,19 @@ def _read(session: Session, user: User, placement_id: int) -> Placement:
 @router.get("/persons")
 def list_persons(db: DatabaseDep, user: Reader) -> list[dict[str, Any]]:
     with db.session() as session:
-        return [person_out(p) for p in people.visible_persons(session, user)]
+        return [person_out(p, user, session) for p in people.visible_persons(session, user)]
 
 
 @router.get("/persons/{person_id}")
 def get_person(person_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any]:
     with db.session() as session:
-        return person_out(people.visible_person(session, user, person_id))
+        return person_out(people.visible_person(session, user, person_id), user, session)
 
 
 @router.post("/persons", status_code=201)
 def add_person(body: PersonIn, db: DatabaseDep, user: Supervisor) -> dict[str, Any]:
     with db.session() as session:
-        return person_out(people.create_person(session, body, user.username))
+        return person_out(people.create_person(session, body, user.username), user, session)
 
 
 @router.get("/contacts")
