@@ -1,0 +1,99 @@
+"""One simulated case: its identifiers, its random stream, and what generating it yields."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vigie.sim import records
+from vigie.sim.gps import Outbox
+from vigie.sim.intervals import Interval
+from vigie.sim.records import Episode
+
+TZ = "Europe/Paris"
+SIGNAL_TIMEOUT_S = 600  # the replay format's default
+LOW_BATTERY = 0.20  # idem
+
+
+@dataclass(frozen=True, slots=True)
+class CaseContext:
+    """Who and when: the case number, its identifiers and the simulated span."""
+
+    index: int
+    seed: int
+    start_s: int
+    end_s: int
+
+    @property
+    def case(self) -> str:
+        """Case id."""
+        return f"C{self.index:06d}"
+
+    @property
+    def wearer(self) -> str:
+        """The bracelet's device id."""
+        return f"B{self.index:06d}"
+
+    @property
+    def home_unit(self) -> str:
+        """The home unit's device id (DDSE, ARSE)."""
+        return f"H{self.index:06d}"
+
+    @property
+    def protected(self) -> str:
+        """The protected person's device id (BAR)."""
+        return f"P{self.index:06d}"
+
+    @property
+    def days(self) -> float:
+        """Length of the span in days."""
+        return (self.end_s - self.start_s) / 86_400
+
+    def rng(self) -> np.random.Generator:
+        """This case's own random stream: a case is the same whatever else is generated."""
+        return np.random.default_rng([self.seed, self.index])
+
+
+@dataclass(slots=True)
+class CaseOutput:
+    """A generated case: its placement record, what its devices send, and the true breaches."""
+
+    placement: dict[str, Any]
+    outbox: Outbox
+    truth: list[Episode] = field(default_factory=list)
+
+    def add_truth(
+        self,
+        ctx: CaseContext,
+        kind: str,
+        device: str,
+        intervals: list[Interval],
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Record true breach intervals of one kind."""
+        for s, e in intervals:
+            self.truth.append(Episode(ctx.case, kind, device, s, e, dict(detail or {})))
+
+
+def tamper_episodes(
+    rng: np.random.Generator,
+    ctx: CaseContext,
+    device: str,
+    what: str,
+    rate_per_week: float,
+    allowed: list[Interval] | None,
+    out: CaseOutput,
+) -> None:
+    """Occasional tampering (strap or case opened, then restored), within `allowed` times."""
+    if rng.random() >= rate_per_week * ctx.days / 7:
+        return
+    spans = allowed if allowed is not None else [(ctx.start_s, ctx.end_s)]
+    spans = [(s, e) for s, e in spans if e - s > 3_600]
+    if not spans:
+        return
+    s, e = spans[int(rng.integers(len(spans)))]
+    t0 = int(rng.integers(s, e - 3_000))
+    t1 = t0 + int(rng.integers(120, 2_400))
+    out.outbox.add(t0 + 2, float(t0), records.tamper(device, t0, what))
+    out.outbox.add(t1 + 2, float(t1), records.tamper(device, t1, "restored"))
+    out.add_truth(ctx, "tamper", device, [(t0, t1)], {"what": what})

@@ -1,0 +1,202 @@
+"""What a GPS bracelet or protected person's device sends, given where its bearer really is.
+
+- Fixes every 30 s on the move, every 5 min at rest; indoors most fixes fail.
+- ``accuracy_m`` is the reported 68 % radius (the Android / Traccar convention); the true error
+  is drawn from the 2-D normal law with that radius, so sigma = accuracy / 1.515. Indoors and in
+  town the accuracy is worse.
+- A battery report every 5 min doubles as the heartbeat (silence means trouble, not rest).
+- Tunnels: no fix and no network for a few minutes. Coverage losses: fixes are kept and
+  uploaded in a burst at reconnection, each with its own ``t`` (so they reach the centre out of
+  order). Silences (device off, jammed, or flat battery): nothing at all.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vigie.sim import records
+from vigie.sim.battery import BatteryCurve
+from vigie.sim.geography import lonlat
+from vigie.sim.intervals import Interval, covered, union
+from vigie.sim.track import Track
+
+MOVING_FIX_S = 30
+RESTING_FIX_S = 300
+HEARTBEAT_S = 300
+INDOOR_FIX_RATE = 0.3
+SIGMA_PER_ACCURACY = 1.0 / 1.515  # 68 % of a 2-D normal law lies within 1.515 sigma
+
+
+@dataclass(slots=True)
+class Outbox:
+    """Lines a device sends, with when they reach the centre and their order within a second."""
+
+    arrival: list[int] = field(default_factory=list)
+    order: list[float] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, arrival: int, order: float, line: str) -> None:
+        """Queue one line."""
+        self.arrival.append(arrival)
+        self.order.append(order)
+        self.lines.append(line)
+
+    def extend(self, other: "Outbox") -> None:
+        """Queue everything another outbox holds."""
+        self.arrival.extend(other.arrival)
+        self.order.extend(other.order)
+        self.lines.extend(other.lines)
+
+    def hold_back(self, device: str, losses: list[Interval]) -> None:
+        """Delay this device's lines sent during network losses until the network is back."""
+        for i, line in enumerate(self.lines):
+            if f'"device":"{device}"' not in line:
+                continue
+            for s, e in losses:
+                if s <= self.order[i] < e and self.arrival[i] < e:
+                    self.arrival[i] = e + (self.arrival[i] - int(self.order[i]))
+
+    def arrivals_of(self, device: str) -> np.ndarray:
+        """Sorted arrival times of this device's lines (what the centre hears of it)."""
+        tag = f'"device":"{device}"'
+        return np.sort(
+            np.array([a for a, line in zip(self.arrival, self.lines, strict=True) if tag in line])
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """When a device cannot send: tunnels, coverage losses (buffered), silences."""
+
+    tunnels: list[Interval]
+    losses: list[Interval]
+    silences: list[Interval]
+
+
+def draw_coverage(
+    rng: np.random.Generator,
+    track: Track,
+    start_s: int,
+    end_s: int,
+    keep_clear: list[Interval],
+    silence_rate_per_week: float = 0.3,
+) -> Coverage:
+    """Random tunnels (while driving), coverage losses and silences, none over `keep_clear`.
+
+    `keep_clear` are the injected breaches: a device that cannot report during one would make
+    the breach undetectable by anyone, which is not what these tests measure.
+    """
+    clear = union(keep_clear)
+    tunnels = []
+    for s, e in track.travel_intervals():
+        speed_ok = e - s > 600  # only longer drives go through tunnels
+        if speed_ok and rng.random() < 0.3:
+            t0 = int(rng.integers(s, e - 180))
+            tunnels.append((t0, t0 + int(rng.integers(30, 180))))
+    losses = []
+    days = max(1, (end_s - start_s) // 86_400)
+    for _ in range(days):
+        if rng.random() < 0.35:
+            t0 = int(rng.integers(start_s, end_s))
+            duration = int(np.clip(rng.lognormal(np.log(360), 0.8), 60, 2_700))
+            losses.append((t0, min(t0 + duration, end_s)))
+    silences = []
+    if rng.random() < silence_rate_per_week * (end_s - start_s) / (7 * 86_400):
+        t0 = int(rng.integers(start_s, end_s))
+        silences.append((t0, min(end_s, t0 + int(rng.integers(1_200, 10_800)))))
+
+    def away_from_breaches(items: list[Interval]) -> list[Interval]:
+        margin = 900
+        return [
+            (s, e)
+            for s, e in items
+            if not any(s - margin < ce and e + margin > cs for cs, ce in clear)
+        ]
+
+    return Coverage(
+        away_from_breaches(tunnels), away_from_breaches(losses), away_from_breaches(silences)
+    )
+
+
+def gps_outbox(
+    rng: np.random.Generator,
+    device: str,
+    track: Track,
+    start_s: int,
+    end_s: int,
+    battery: BatteryCurve,
+    coverage: Coverage,
+) -> Outbox:
+    """Everything the device sends over the span, with arrival times."""
+    dead = battery.flat(start_s, end_s)
+    mute = union(dead + coverage.silences)
+    newest_first = bool(rng.integers(2))  # both upload orders exist in the field
+
+    grid = np.arange(start_s + int(rng.integers(MOVING_FIX_S)), end_s, MOVING_FIX_S)
+    n = grid.size
+    step = np.arange(n)
+    indoor = track.is_indoor(grid)
+    wanted = track.is_moving(grid) | (step % (RESTING_FIX_S // MOVING_FIX_S) == 0)
+    got_fix = ~indoor | (rng.random(n) < INDOOR_FIX_RATE)
+    median = np.where(indoor, 60.0, np.where(track.is_moving(grid), 10.0, 18.0))
+    accuracy = np.clip(median * rng.lognormal(0.0, 0.45, n), 3.0, 300.0)
+    sigma = accuracy * SIGMA_PER_ACCURACY
+    ex, ey = rng.normal(size=n) * sigma, rng.normal(size=n) * sigma
+    keep = wanted & got_fix & ~covered(mute, grid) & ~covered(union(coverage.tunnels), grid)
+    t = grid[keep]
+    x, y = track.position(t)
+    lon, lat = lonlat(x + ex[keep], y + ey[keep])
+    accuracy = np.round(accuracy[keep], 1)
+
+    hb = np.arange(start_s + int(rng.integers(HEARTBEAT_S)), end_s, HEARTBEAT_S)
+    hb = hb[~covered(mute, hb) & ~covered(union(coverage.tunnels), hb)]
+    levels = np.floor(battery.at(hb) * 1000) / 1000
+
+    lines = [
+        records.position(device, int(ti), float(la), float(lo), float(a))
+        for ti, la, lo, a in zip(t, lat, lon, accuracy, strict=True)
+    ] + [records.battery(device, int(ti), float(lv)) for ti, lv in zip(hb, levels, strict=True)]
+    times = np.concatenate((t, hb))
+    return _deliver(rng, times, lines, union(coverage.losses), newest_first)
+
+
+def _deliver(
+    rng: np.random.Generator,
+    times: np.ndarray,
+    lines: list[str],
+    losses: list[Interval],
+    newest_first: bool,
+) -> Outbox:
+    """Arrival times: a few seconds after the event, or in a burst when coverage comes back."""
+    latency = rng.integers(1, 6, times.size)
+    arrival = times + latency
+    order = times.astype(float)
+    if losses:
+        ends = np.array([e for _, e in losses], dtype=np.int64)
+        starts = np.array([s for s, _ in losses], dtype=np.int64)
+        k = np.searchsorted(starts, times, side="right") - 1
+        inside = (k >= 0) & (times < ends[np.clip(k, 0, None)])
+        reconnect = ends[np.clip(k, 0, None)]
+        arrival = np.where(inside, reconnect + latency, arrival)
+        if newest_first:
+            order = np.where(inside, -order, order)
+    out = Outbox()
+    for a, o, line in zip(arrival.tolist(), order.tolist(), lines, strict=True):
+        out.add(int(a), float(o), line)
+    return out
+
+
+def silence_truth(arrivals: np.ndarray, start_s: int, end_s: int, timeout_s: int) -> list[Interval]:
+    """When nothing has been heard from a device for `timeout_s`: loss of signal, by definition.
+
+    The count starts at the beginning of the scenario (the placement).
+    """
+    heard = np.concatenate(([start_s], arrivals[arrivals < end_s], [end_s]))
+    gaps = np.diff(heard)
+    out = []
+    for i in np.flatnonzero(gaps > timeout_s):
+        s = int(heard[i]) + timeout_s
+        e = int(heard[i + 1])
+        if s < e:
+            out.append((s, e))
+    return out
