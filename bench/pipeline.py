@@ -150,7 +150,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=5000, help="target observations per second")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--cases", type=int, default=500)
-    parser.add_argument("--batch", type=int, default=250, help="observations per POST")
+    parser.add_argument("--batch", type=int, default=500, help="observations per POST")
     parser.add_argument("--markers", type=int, default=10, help="zone entries per second")
     args = parser.parse_args()
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ class Database:
 
     engine: Engine
     sessions: sessionmaker[Session]
+    # SQLite has one writer at a time and makes the others wait by sleeping (up to 100 ms a
+    # try); queueing this process's transactions on a lock instead keeps latency low.
+    _writer: threading.RLock = field(default_factory=threading.RLock)
 
     @property
     def is_sqlite(self) -> bool:
@@ -27,7 +31,11 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self.sessions() as session, session.begin():
+        with (
+            self._writer if self.is_sqlite else nullcontext(),
+            self.sessions() as session,
+            session.begin(),
+        ):
             yield session
 
     def dispose(self) -> None:
