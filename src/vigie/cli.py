@@ -24,6 +24,9 @@ app.add_typer(law_cmd.app, name="law")
 from vigie.commands import replay as replay_cmd  # noqa: E402
 
 app.command("replay")(replay_cmd.replay)
+from vigie.commands import sim as sim_cmd  # noqa: E402
+
+app.add_typer(sim_cmd.app, name="sim")
 
 
 def main() -> None:

@@ -124,8 +124,8 @@ class _Spill:
 
     def _flush(self) -> None:
         self._buffer.sort()
-        run = self._stack.enter_context(
-            tempfile.TemporaryFile("w+", encoding="utf-8", dir=self._dir)
+        run = self._stack.enter_context(  # closed (and deleted) when the ExitStack ends
+            tempfile.TemporaryFile("w+", encoding="utf-8", dir=self._dir)  # noqa: SIM115
         )
         run.writelines(self._buffer)
         run.seek(0)
