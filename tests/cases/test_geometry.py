@@ -44,3 +44,13 @@ def test_home_refused_inside_exclusion_and_accepted_outside(
     with pytest.raises(CaseRefused, match="exclusion zone"):
         check_zones([zone], (lat, lon), [])
     check_zones([zone], (lat + offset * half, lon), [])  # outside: accepted
+
+
+def test_circle_zones_are_checked_on_the_ellipsoid() -> None:
+    circle = {"type": "circle", "lat": 48.85, "lon": 2.35, "radius_m": 500}
+    zone = {"id": "C", "type": "exclusion", "geometry": circle, "schedule": None}
+    with pytest.raises(CaseRefused, match="exclusion zone"):
+        check_zones([zone], (48.853, 2.35), [])  # 334 m from the centre
+    check_zones([zone], (48.856, 2.35), [])  # 667 m: outside
+    with pytest.raises(CaseRefused, match="radius_m"):
+        zone_shape("C", circle | {"radius_m": 0})

@@ -40,7 +40,9 @@ def test_postgis_geometry_derived_from_zone_geojson(db: Database, database_url: 
     with db.session() as session:
         wearer, who = make.person(session), make.contacts(session)
         zone = {"id": "Z1", "type": "exclusion", "geometry": make.square(45.0, 5.0, 0.01)}
-        placements.create(session, make.placement_form(wearer, who, zones=[zone]), "t")
+        circle = {"type": "circle", "lat": 46.0, "lon": 5.0, "radius_m": 1000}
+        zones = [zone, {"id": "Z2", "type": "exclusion", "geometry": circle}]
+        placements.create(session, make.placement_form(wearer, who, zones=zones), "t")
     with db.session() as session:
         inside, srid = session.execute(
             text(
@@ -48,4 +50,12 @@ def test_postgis_geometry_derived_from_zone_geojson(db: Database, database_url: 
                 "ST_SRID(geom) FROM zones WHERE key = 'Z1'"
             )
         ).one()
+        near, far = session.execute(
+            text(
+                "SELECT ST_Contains(geom, ST_SetSRID(ST_MakePoint(5.0, 46.008), 4326)), "
+                "ST_Contains(geom, ST_SetSRID(ST_MakePoint(5.0, 46.01), 4326)) "
+                "FROM zones WHERE key = 'Z2'"
+            )
+        ).one()
     assert (inside, srid) == (True, 4326)
+    assert (near, far) == (True, False)  # 890 m and 1,112 m from a 1 km circle's centre

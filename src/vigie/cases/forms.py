@@ -59,7 +59,10 @@ class Window(_Form):
 class ZoneIn(_Form):
     id: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
     type: Literal["inclusion", "exclusion"]
-    geometry: dict[str, Any] = Field(description="GeoJSON Polygon or MultiPolygon, lon/lat WGS84")
+    geometry: dict[str, Any] = Field(
+        description="GeoJSON Polygon or MultiPolygon (lon/lat WGS84), or a circle "
+        '{"type": "circle", "lat", "lon", "radius_m"} as the detection engine reads'
+    )
     schedule: list[Window] | None = None
     label: str | None = Field(default=None, max_length=200)
 

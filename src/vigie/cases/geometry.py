@@ -4,19 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyproj import Geod
 from shapely import Point, is_valid_reason
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from vigie.cases.errors import CaseRefused
 
+_WGS84 = Geod(ellps="WGS84")
+MAX_CIRCLE_M = 100_000
 
-def zone_shape(zone_id: str, geometry: dict[str, Any]) -> BaseGeometry:
-    """The shapely polygon of a GeoJSON zone, or CaseRefused saying what is wrong with it."""
+
+class Circle:
+    """A circular zone (detection's `{"type": "circle", lat, lon, radius_m}`), on the ellipsoid."""
+
+    def __init__(self, lat: float, lon: float, radius_m: float) -> None:
+        self.lat, self.lon, self.radius_m = lat, lon, radius_m
+
+    def covers(self, point: Point) -> bool:
+        return bool(_WGS84.inv(self.lon, self.lat, point.x, point.y)[2] <= self.radius_m)
+
+
+def zone_shape(zone_id: str, geometry: dict[str, Any]) -> BaseGeometry | Circle:
+    """The shape of a zone (GeoJSON polygon or circle), or CaseRefused saying what is wrong."""
     field = f"zones[{zone_id}].geometry"
+    if geometry.get("type") == "circle":
+        return _circle(zone_id, geometry, field)
     if geometry.get("type") not in ("Polygon", "MultiPolygon"):
         raise CaseRefused(
-            f"zone {zone_id}: geometry must be a GeoJSON Polygon or MultiPolygon, "
+            f"zone {zone_id}: geometry must be a GeoJSON Polygon or MultiPolygon, or a circle, "
             f"not {geometry.get('type')!r}",
             field,
         )
@@ -36,6 +52,20 @@ def zone_shape(zone_id: str, geometry: dict[str, Any]) -> BaseGeometry:
     if not (minx >= -180 and maxx <= 180 and miny >= -90 and maxy <= 90):
         raise CaseRefused(f"zone {zone_id}: coordinates must be [lon, lat] in degrees", field)
     return polygon
+
+
+def _circle(zone_id: str, geometry: dict[str, Any], field: str) -> Circle:
+    try:
+        lat, lon, radius = (float(geometry[k]) for k in ("lat", "lon", "radius_m"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CaseRefused(
+            f"zone {zone_id}: a circle needs numeric lat, lon and radius_m ({exc})", field
+        ) from exc
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise CaseRefused(f"zone {zone_id}: circle centre out of range", field)
+    if not 0 < radius <= MAX_CIRCLE_M:
+        raise CaseRefused(f"zone {zone_id}: radius_m must be in (0, {MAX_CIRCLE_M}] m", field)
+    return Circle(lat, lon, radius)
 
 
 def check_zones(

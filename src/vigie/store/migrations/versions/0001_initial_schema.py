@@ -447,8 +447,12 @@ POSTGRES_STATEMENTS = [
     "CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log "
     "FOR EACH ROW EXECUTE FUNCTION vigie_append_only()",
     # Zones are kept as GeoJSON (portable); PostGIS derives an indexed geometry for spatial queries.
-    "ALTER TABLE zones ADD COLUMN geom geometry(Geometry, 4326) GENERATED ALWAYS AS "
-    "(ST_SetSRID(ST_GeomFromGeoJSON(geometry::text), 4326)) STORED",
+    # Circles ({"type": "circle", lat, lon, radius_m}) become their geodesic buffer.
+    "ALTER TABLE zones ADD COLUMN geom geometry(Geometry, 4326) GENERATED ALWAYS AS ("
+    "CASE WHEN geometry->>'type' = 'circle' THEN ST_Buffer(ST_SetSRID(ST_MakePoint("
+    "(geometry->>'lon')::float8, (geometry->>'lat')::float8), 4326)::geography, "
+    "(geometry->>'radius_m')::float8)::geometry "
+    "ELSE ST_SetSRID(ST_GeomFromGeoJSON(geometry::text), 4326) END) STORED",
     "CREATE INDEX ix_zones_geom ON zones USING gist (geom)",
 ]
 
