@@ -111,4 +111,6 @@ def score_cmd(
     if as_json:
         typer.echo(json.dumps(result.to_dict(), sort_keys=True, indent=2))
     else:
-        Console().print(score_table(f"Detection quality: {alarms.name}", result))
+        console = Console()
+        console.width = max(console.width, 100)  # the table is unreadable when squeezed
+        console.print(score_table(f"Detection quality: {alarms.name}", result))

@@ -1,10 +1,12 @@
 """Detection quality: alarms scored against ground truth.
 
 - **Recall** per kind: a true episode is caught when an alarm of that kind for that case is
-  raised during it, or within `tolerance_s` after its start, or was already raised (and not
-  cleared) when it began; a raise up to `early_s` before the start also counts (a fix's noise
-  can put the wearer across a line seconds before they really are). Episodes whose catch
-  window runs past the end of the scenario and are not caught are left out (undecided).
+  raised during it, or within `tolerance_s` after its start, or was still raised (not
+  cleared) for an earlier true episode when it began (one alarm over two breaches in quick
+  succession, as hysteresis wants); a raise up to `early_s` before the start also counts
+  (a fix's noise can put the wearer across a line seconds before they really are).
+  Episodes whose catch window runs past the end of the scenario and are not caught are left
+  out (undecided).
 - **Delay**: from the true start to the first matching raise (0 when already raised).
 - **False alarms**: raises that match no true episode, per device-day.
 - **Flapping**: raises cleared again within `flap_s`.
@@ -190,7 +192,10 @@ def score(
         ks = kinds.setdefault(e.kind, KindScore())
         window_end = max(e.end, e.start + tolerance_s)
         hits = [r for r in raises.get((e.case, e.kind), []) if e.start - early_s <= r <= window_end]
-        already = any(s < e.start - early_s and c > e.start for s, c in actives[(e.case, e.kind)])
+        already = any(
+            s < e.start - early_s and c > e.start and (e.case, e.kind, s) in matched
+            for s, c in actives[(e.case, e.kind)]
+        )
         if hits or already:
             ks.episodes += 1
             ks.caught += 1

@@ -1,0 +1,110 @@
+"""Ground truth agrees with the true trajectories and states it was computed from."""
+
+import json
+
+import numpy as np
+import pytest
+import shapely
+import shapely.geometry
+
+from tests.sim.factories import context
+from vigie.sim import bar, ddse, psem
+from vigie.sim.case import TZ
+from vigie.sim.geography import distance_m, lonlat
+from vigie.sim.intervals import covered
+from vigie.sim.records import parse_iso
+from vigie.sim.schedule import window_intervals
+from vigie.sim.track import follow_plan
+
+# The generators keep their true tracks private; tests rebuild them by spying on follow_plan.
+
+
+@pytest.fixture
+def tracks(monkeypatch: pytest.MonkeyPatch) -> list:
+    made: list = []
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        track = follow_plan(*args, **kwargs)
+        made.append(track)
+        return track
+
+    monkeypatch.setattr(bar, "follow_plan", spy)
+    monkeypatch.setattr(psem, "follow_plan", spy)
+    return made
+
+
+def _cases_with(generate, kind: str, tracks: list, limit: int = 40):  # type: ignore[no-untyped-def]
+    for i in range(limit):
+        tracks.clear()
+        out = generate(context(i))
+        if any(e.kind == kind for e in out.truth):
+            return out, list(tracks)
+    raise AssertionError(f"no {kind} episode in {limit} cases")
+
+
+def test_alert_truth_is_within_the_alert_distance(tracks: list) -> None:
+    out, (p_track, w_track) = _cases_with(bar.generate, "alert", tracks)
+    alert = out.placement["alert_distance_km"] * 1_000
+    places = out.placement["protected_places"]
+    p_lon = np.array([p["lon"] for p in places])
+    p_lat = np.array([p["lat"] for p in places])
+    for e in (e for e in out.truth if e.kind in ("alert", "pre_alert")):
+        limit = alert if e.kind == "alert" else 2 * alert
+        inside = np.arange(e.start, e.end, 7)
+        before = np.array([e.start - 10])
+        nearest_in = bar._nearest_m(w_track, p_track, p_lon, p_lat, inside)
+        nearest_before = bar._nearest_m(w_track, p_track, p_lon, p_lat, before)
+        assert nearest_in.max() <= limit
+        assert nearest_before[0] > limit
+
+
+def test_zone_truth_is_inside_the_zone_while_it_applies(tracks: list) -> None:
+    out, (track,) = _cases_with(psem.generate, "zone_entry", tracks)
+    zones = {z["id"]: z for z in out.placement["zones"]}
+    for e in (e for e in out.truth if e.kind == "zone_entry"):
+        zone = zones[e.detail["zone"]]
+        t = np.arange(e.start, e.end, 7)
+        windows = window_intervals(zone["schedule"], TZ, e.start - 1, e.end + 1)
+        assert covered(windows, t).all()
+        lon, lat = lonlat(*track.position(t))
+        if zone["geometry"]["type"] == "circle":
+            g = zone["geometry"]
+            assert (distance_m(lon, lat, g["lon"], g["lat"]) <= g["radius_m"]).all()
+        else:
+            polygon = shapely.geometry.shape(zone["geometry"])
+            assert shapely.contains_xy(polygon, lon, lat).all()
+
+
+def test_absence_truth_lies_in_the_hours_at_home_and_the_home_unit_notices() -> None:
+    for i in range(40):
+        out = ddse.generate(context(i))
+        absences = [e for e in out.truth if e.kind == "absence"]
+        if absences:
+            break
+    else:
+        raise AssertionError("no absence in 40 cases")
+    ctx = context(i)
+    windows = window_intervals(out.placement["schedule"], TZ, ctx.start_s, ctx.end_s)
+    reports = sorted(
+        (json.loads(line) for line in out.outbox.lines if '"presence"' in line),
+        key=lambda r: r["t"],
+    )
+    for e in absences:
+        assert covered(windows, np.arange(e.start, e.end, 30)).all()
+        # the home unit says "absent" within two minutes of the true start (or of the departure)
+        said = [r for r in reports if e.start - 7_200 <= parse_iso(r["t"]) <= e.start + 120]
+        assert said and said[-1]["present"] is False
+
+
+def test_signal_lost_truth_matches_silence_in_arrivals() -> None:
+    for i in range(40):
+        out = psem.generate(context(i))
+        lost = [e for e in out.truth if e.kind == "signal_lost"]
+        if lost:
+            break
+    else:
+        raise AssertionError("no loss of signal in 40 cases")
+    arrivals = out.outbox.arrivals_of(out.placement["wearer"])
+    for e in lost:
+        assert not ((arrivals > e.start - 600) & (arrivals < e.end)).any()
+        assert (arrivals == e.end).any() or e.end == context(i).end_s
