@@ -1,6 +1,7 @@
-"""`vigie centre demo` as a person runs it: seeds, serves, feeds, shows alarms, stops."""
+"""`vigie centre demo` as a person runs it: simulated cases opened, served, fed, shown, stopped."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,13 +10,13 @@ from sqlalchemy import func, select
 
 from tests.conftest import free_port
 from vigie.store import open_database
-from vigie.store.models import AuditEntry, Observation, Placement
+from vigie.store.models import AuditEntry, Placement
 
 
 def test_demo_runs_seeds_feeds_and_stops(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
     port = free_port()
-    command = ["centre", "demo", "--port", str(port), "--duration", "4"]
+    command = ["centre", "demo", "--port", str(port), "--duration", "4", "--cases", "10"]
     result = subprocess.run(
         [sys.executable, "-c", "from vigie.cli import main; main()", *command],
         env=os.environ | {"VIGIE_DATABASE_URL": url, "COLUMNS": "120"},
@@ -30,11 +31,13 @@ def test_demo_runs_seeds_feeds_and_stops(tmp_path: Path) -> None:
     database = open_database(url)
     try:
         with database.session() as session:
-            assert session.scalar(select(func.count()).select_from(Placement)) == 3
-            assert session.scalar(select(func.count()).select_from(Observation)) >= 8
+            opened = session.scalar(select(func.count()).select_from(Placement))
             unmonitored = session.scalars(
                 select(AuditEntry.target).where(AuditEntry.action == "placement_not_monitored")
             ).all()
     finally:
         database.dispose()
+    # vigie.sim may fail to make a case: the demo says so and goes on without it.
+    failed = re.search(r"could not make (\d+) case", result.stderr)
+    assert opened == 10 - (int(failed.group(1)) if failed else 0) > 0
     assert unmonitored == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
 import threading
@@ -45,8 +46,15 @@ def demo(
     duration: Annotated[
         float, typer.Option(help="stop after this many seconds (0: until Ctrl-C)", min=0)
     ] = 0,
+    cases: Annotated[int, typer.Option(help="simulated cases (vigie.sim)", min=1)] = 150,
+    seed_value: Annotated[int, typer.Option("--seed", help="the simulation's seed")] = 1,
 ) -> None:
-    """Start the centre on SQLite, seed cases and an operator, feed simulated devices live."""
+    """Start the centre on SQLite with a simulated population (vigie.sim) fed live.
+
+    Seeds an operator account (printed), opens the simulated cases (each assessed by the law),
+    stores today's observations so far, then posts the rest through the API as their time
+    comes, and shows the alarm queue live while the API serves /docs.
+    """
     from vigie.api import create_app
     from vigie.store import open_database
     from vigie.store.schema import upgrade
@@ -56,7 +64,7 @@ def demo(
         raise typer.BadParameter("the demo runs on SQLite; unset VIGIE_DATABASE_URL")
     upgrade(config.database_url)
     database = open_database(config.database_url)
-    login, password, feeder_password = seed(database)
+    login, password, feeder_password, pending = seed(database, cases, seed_value)
     server = uvicorn.Server(
         uvicorn.Config(create_app(config), host=host, port=port, log_level="warning")
     )
@@ -66,7 +74,7 @@ def demo(
     _wait_until_up(base)
     typer.echo(f"Vigie centre demo on {base}  (API docs: {base}/docs)")
     typer.echo(f"operator login: {login}   password: {password}")
-    feeder = Feeder(base, "passerelle", feeder_password)
+    feeder = Feeder(base, "passerelle", feeder_password, pending)
     deadline = time.monotonic() + duration if duration else math.inf
     try:
         with Live(_view(database, base), refresh_per_second=2, transient=False) as live:
@@ -85,11 +93,12 @@ def demo(
 # ---------------------------------------------------------------- seeding
 
 
-def seed(database: Any) -> tuple[str, str, str]:
-    """Accounts and three live cases (DDSE, BAR, PSEM); passwords are new at every run."""
+def seed(database: Any, cases: int, seed_value: int) -> tuple[str, str, str, list[dict[str, Any]]]:
+    """Accounts, then a population from `vigie.sim` made into real cases (the law asked for
+    each); today's observations up to now are stored as history, the rest returned to feed live.
+    Passwords are new at every run."""
     from vigie.api.security import create_user, hash_password
-    from vigie.cases import devices, people, placements
-    from vigie.cases.forms import AssignmentIn, ContactIn, DeviceIn, PersonIn, PlacementIn
+    from vigie.store import observations as log
     from vigie.store.models import Placement, User
 
     password, feeder_password = secrets.token_urlsafe(9), secrets.token_urlsafe(16)
@@ -104,239 +113,178 @@ def seed(database: Any) -> tuple[str, str, str]:
             else:
                 user.password_hash = hash_password(secret)
         if session.scalar(select(func.count()).select_from(Placement)):
-            return "operateur", password, feeder_password
-        who = {
-            role: people.create_contact(
-                session,
-                ContactIn(
-                    role=role, name=f"{label} de démonstration", email=f"{role}@demo.invalid"
-                ),
-                "demo",
-            ).id
-            for role, label in (("judge", "Juge"), ("prosecutor", "Procureur"), ("spip", "SPIP"))
+            return "operateur", password, feeder_password, []
+    placements, observations = simulated_population(cases, seed_value)
+    with database.session() as session:
+        contacts = _demo_contacts(session)
+        for record in placements:
+            _open_case(session, record, contacts)
+    now = datetime.now(UTC)
+    past = [o for o in observations if _t(o) <= now]
+    with database.session() as session:
+        log.append(session, [log.row_for(o, _t(o), now) for o in past])
+    return "operateur", password, feeder_password, observations[len(past) :]
+
+
+def simulated_population(
+    cases: int, seed_value: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Today's cases from `vigie.sim`: placements, and observations ordered by time.
+
+    Cases are generated one by one (each from its own random stream), so a case the simulator
+    fails to make is reported and left out instead of ending the demo.
+    """
+    import numpy as np
+
+    from vigie.sim.case import CaseContext
+    from vigie.sim.scenario import Mix, generate_case, span_of
+
+    start_s, end_s = span_of(datetime.now(PARIS).date(), 1)
+    measures = Mix().measures(np.random.default_rng([seed_value, 2**32 - 1]), cases)
+    placements: list[dict[str, Any]] = []
+    observations: list[dict[str, Any]] = []
+    failed: list[str] = []
+    for index, measure in enumerate(measures):
+        context = CaseContext(index, seed_value, start_s, end_s)
+        try:
+            case = generate_case(context, measure)
+        except (IndexError, ValueError) as exc:
+            failed.append(f"{context.case} ({measure}: {type(exc).__name__}: {exc})")
+            continue
+        placements.append(case.placement)
+        observations += [json.loads(line) for line in case.outbox.lines]
+    if failed:
+        typer.echo(f"vigie.sim could not make {len(failed)} case(s): {'; '.join(failed)}", err=True)
+    return placements, sorted((o for o in observations if o["kind"] == "obs"), key=_t)
+
+
+def _t(record: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(record["t"].replace("Z", "+00:00"))
+
+
+def _demo_contacts(session: Any) -> dict[str, int]:
+    from vigie.cases import people
+    from vigie.cases.forms import ContactIn
+
+    return {
+        role: people.create_contact(
+            session,
+            ContactIn(role=role, name=f"{label} de démonstration", email=f"{role}@demo.invalid"),
+            "demo",
+        ).id
+        for role, label in (("judge", "Juge"), ("prosecutor", "Procureur"), ("spip", "SPIP"))
+    }
+
+
+def _law_case(record: dict[str, Any], today: str) -> dict[str, Any]:
+    """A legal case under which the simulated measure is lawful (the demo's court decided so)."""
+    month_ago = (datetime.now(PARIS).date() - timedelta(days=30)).isoformat()
+    sentence = {"category": "delit", "recidivism": False, "offences": []}
+    measure = record["measure"]
+    if measure == "ddse":
+        return {
+            "as_of": today,
+            "committal_date": month_ago,
+            "sentences": [sentence | {"quantum": "P1Y"}],
+            "facts": {"as_adjustment": True},
         }
-        now_paris = datetime.now(PARIS)
-        window = {
-            "days": "mon-sun",
-            "from": (now_paris - timedelta(minutes=30)).strftime("%H:%M"),
-            "to": (now_paris + timedelta(hours=8)).strftime("%H:%M"),
+    if measure == "arse":
+        facts = {"mis_en_examen": True, "consent_with_lawyer": True, "spip_check_done": True}
+        facts |= {"incurred_years": 5, "order_date": month_ago, "renewals_so_far": 0}
+        return {"as_of": today, "facts": facts | {"mobile": False, "ssj_incurred": False}}
+    if measure == "psem":
+        facts = {"route": "R61-33", "detained": True, "dangerousness_established": True}
+        return {
+            "as_of": today,
+            "sentences": [sentence | {"quantum": "P8Y", "category": "crime"}],
+            "facts": facts | {"commission_opinion": True},
         }
-        wearer = people.create_person(
-            session,
-            PersonIn(
-                last_name="Martin",
-                first_name="Paul",
-                birth_date=date(1988, 3, 14),
-                home_lat=48.8566,
-                home_lon=2.3522,
-            ),
-            "demo",
-        )
-        bar_wearer = people.create_person(
-            session,
-            PersonIn(
-                last_name="Bernard",
-                first_name="Luc",
-                birth_date=date(1979, 9, 2),
-                home_lat=48.80,
-                home_lon=2.30,
-            ),
-            "demo",
-        )
-        victim = people.create_person(
-            session,
-            PersonIn(
-                last_name="Petit",
-                first_name="Julie",
-                birth_date=date(1984, 6, 30),
-                home_lat=48.87,
-                home_lon=2.40,
-            ),
-            "demo",
-        )
-        psem_wearer = people.create_person(
-            session,
-            PersonIn(
-                last_name="Moreau",
-                first_name="Marc",
-                birth_date=date(1970, 1, 21),
-                home_lat=48.83,
-                home_lon=2.25,
-            ),
-            "demo",
-        )
-        common = {
-            "court_order_ref": "DEMO-2026",
-            "court_order_date": now_paris.date(),
-            "start_date": now_paris.date(),
-            "judge_id": who["judge"],
-            "prosecutor_id": who["prosecutor"],
-            "spip_id": who["spip"],
-        }
-        today = now_paris.date().isoformat()
-        cases = [
-            (
-                PlacementIn(
-                    case_ref="DEMO-DDSE",
-                    person_id=wearer.id,
-                    measure="ddse",
-                    law={
-                        "as_of": today,
-                        "committal_date": today,
-                        "sentences": [
-                            {
-                                "quantum": "P6M",
-                                "category": "delit",
-                                "recidivism": False,
-                                "offences": [],
-                            }
-                        ],
-                        "facts": {"as_adjustment": True},
-                    },
-                    schedule=[window],
-                    signal_timeout_s=120,
-                    **common,
-                ),
-                {"wearer": "B1", "home_unit": "H1"},
-            ),
-            (
-                PlacementIn(
-                    case_ref="DEMO-BAR",
-                    person_id=bar_wearer.id,
-                    protected_person_id=victim.id,
-                    measure="bar",
-                    law={
-                        "as_of": today,
-                        "facts": {
-                            "under_judicial_supervision": True,
-                            "victim_consent": True,
-                            "incurred_years": 5,
-                            "relationship": "former_spouse",
-                        },
-                    },
-                    alert_distance_km=1,
-                    protected_places=[{"id": "domicile", "lat": 48.87, "lon": 2.40}],
-                    signal_timeout_s=120,
-                    **common,
-                ),
-                {"wearer": "B2", "protected": "P2"},
-            ),
-            (
-                PlacementIn(
-                    case_ref="DEMO-PSEM",
-                    person_id=psem_wearer.id,
-                    measure="psem",
-                    law={
-                        "as_of": today,
-                        "sentences": [
-                            {
-                                "quantum": "P8Y",
-                                "category": "crime",
-                                "recidivism": False,
-                                "offences": [],
-                            }
-                        ],
-                        "facts": {
-                            "route": "R61-33",
-                            "detained": True,
-                            "dangerousness_established": True,
-                            "commission_opinion": True,
-                        },
-                    },
-                    zones=[
-                        {
-                            "id": "ecole",
-                            "type": "exclusion",
-                            "geometry": _square(48.84, 2.28, 0.004),
-                            "label": "abords de l'école",
-                        }
-                    ],
-                    signal_timeout_s=120,
-                    **common,
-                ),
-                {"wearer": "B3"},
-            ),
-        ]
-        kinds = {"wearer": "bracelet", "home_unit": "home_unit", "protected": "protected_device"}
-        for form, roles in cases:
-            placement = placements.create(session, form, "demo")
-            for role, device in roles.items():
-                devices.create_device(session, DeviceIn(id=device, kind=kinds[role]), "demo")
-                devices.assign(
-                    session, placement, AssignmentIn(device_id=device, role=role), "demo"
-                )
-    return "operateur", password, feeder_password
+    return {
+        "as_of": today,
+        "facts": {
+            "under_judicial_supervision": True,
+            "victim_consent": True,
+            "incurred_years": 5,
+            "relationship": "former_spouse",
+            "alert_distance_km": record["alert_distance_km"],
+        },
+    }
 
 
-def _square(lat: float, lon: float, half: float) -> dict[str, Any]:
-    ring = [
-        [lon - half, lat - half],
-        [lon + half, lat - half],
-        [lon + half, lat + half],
-        [lon - half, lat + half],
-        [lon - half, lat - half],
-    ]
-    return {"type": "Polygon", "coordinates": [ring]}
+def _open_case(session: Any, record: dict[str, Any], contacts: dict[str, int]) -> None:
+    """A simulated placement as a real case: persons, the court order, devices assigned."""
+    from vigie.cases import devices, people, placements
+    from vigie.cases.forms import AssignmentIn, DeviceIn, PersonIn, PlacementIn
+
+    today = datetime.now(PARIS).date()
+    number = record["case"][-4:]
+    wearer = people.create_person(
+        session,
+        PersonIn(last_name=f"Placé-{number}", first_name="Démo", birth_date=date(1985, 5, 17)),
+        "demo",
+    )
+    protected = None
+    if record["measure"] == "bar":
+        protected = people.create_person(
+            session,
+            PersonIn(
+                last_name=f"Protégée-{number}", first_name="Démo", birth_date=date(1987, 2, 3)
+            ),
+            "demo",
+        ).id
+    form = PlacementIn(
+        case_ref=record["case"],
+        person_id=wearer.id,
+        protected_person_id=protected,
+        measure=record["measure"],
+        court_order_ref=f"DEMO-{number}",
+        court_order_date=today,
+        start_date=today,
+        judge_id=contacts["judge"],
+        prosecutor_id=contacts["prosecutor"],
+        spip_id=contacts["spip"],
+        law=_law_case(record, today.isoformat()),
+        schedule=record.get("schedule", []),
+        zones=record.get("zones", []),
+        protected_places=record.get("protected_places", []),
+        grace_s=record.get("grace_s", 0),
+        signal_timeout_s=record.get("signal_timeout_s", 600),
+    )
+    placement = placements.create(session, form, "demo")
+    kinds = {"wearer": "bracelet", "home_unit": "home_unit", "protected": "protected_device"}
+    for role, kind in kinds.items():
+        if record.get(role):
+            devices.create_device(session, DeviceIn(id=record[role], kind=kind), "demo")
+            devices.assign(
+                session, placement, AssignmentIn(device_id=record[role], role=role), "demo"
+            )
 
 
-# ---------------------------------------------------------------- the built-in feeder
+# ---------------------------------------------------------------- the live feeder
 
 
 class Feeder:
-    """Simulated devices posting through the real API, like a gateway would.
+    """Posts the simulated devices' observations through the API as their time comes, like a
+    gateway would."""
 
-    Each plays a one-minute loop so alarms come at once: B1/H1 (DDSE) leaves home for 30 s,
-    B2 (BAR) walks up to the protected person's home and back, B3 (PSEM) crosses the school's
-    exclusion zone. Batteries drain; B1's strap opens for 20 s every 5 minutes.
-    """
-
-    def __init__(self, base: str, username: str, password: str) -> None:
-        self._client = httpx.Client(base_url=base, timeout=10)
+    def __init__(self, base: str, username: str, password: str, pending: list[dict[str, Any]]):
+        self._client = httpx.Client(base_url=base, timeout=30)
         token = self._client.post(
             "/api/auth/token", json={"username": username, "password": password}
         ).json()["access_token"]
         self._client.headers["Authorization"] = f"Bearer {token}"
-        self._start = time.monotonic()
+        self._pending = pending
+        self._next = 0
 
-    def observations(self, now: datetime) -> list[dict[str, Any]]:
-        s = time.monotonic() - self._start
-        t = now.isoformat().replace("+00:00", "Z")
-
-        def fix(device: str, lat: float, lon: float) -> dict[str, Any]:
-            return {
-                "device": device,
-                "t": t,
-                "type": "position",
-                "lat": lat,
-                "lon": lon,
-                "accuracy_m": 12,
-            }
-
-        bar_phase = (s % 60) / 60  # 0 -> 1: far, near, far
-        closeness = 1 - abs(2 * bar_phase - 1)
-        psem_phase = (s % 60) / 60
-        batch = [
-            {"device": "H1", "t": t, "type": "presence", "present": (s % 60) < 30},
-            fix("B2", 48.86 + 0.01 * closeness, 2.38 + 0.02 * closeness),
-            fix("P2", 48.871, 2.401),
-            fix("B3", 48.84, 2.27 + 0.02 * psem_phase),
-        ]
-        if int(s) % 10 == 0:
-            level = max(0.05, 1 - s / 1800)
-            batch += [
-                {"device": d, "t": t, "type": "battery", "level": level} for d in ("B1", "B2", "B3")
-            ]
-        if int(s) % 300 in (150, 151):
-            batch.append({"device": "B1", "t": t, "type": "tamper", "what": "strap_open"})
-        if int(s) % 300 in (170, 171):
-            batch.append({"device": "B1", "t": t, "type": "tamper", "what": "strap_closed"})
-        return batch
-
-    def send(self, now: datetime) -> None:
-        response = self._client.post(
-            "/api/observations", json={"observations": self.observations(now)}
-        )
-        response.raise_for_status()
+    def send(self, now: datetime) -> int:
+        due = []
+        while self._next < len(self._pending) and _t(self._pending[self._next]) <= now:
+            due.append(self._pending[self._next])
+            self._next += 1
+        if due:
+            response = self._client.post("/api/observations", json={"observations": due})
+            response.raise_for_status()
+        return len(due)
 
 
 def _wait_until_up(base: str) -> None:
