@@ -62,3 +62,19 @@ def test_purge_locations_is_audited(db: Database, vigie: Callable[..., Result]) 
     assert [a for a, _ in actions] == ["purge_locations"]
     with db.session() as session:
         assert audit.verify(session)[1] is None
+
+
+def test_create_user_then_log_in(db: Database, vigie: Callable[..., Result]) -> None:
+    from vigie.api.security import authenticate
+
+    args = ["centre", "create-user", "chef", "--role", "admin", "--full-name", "Chef"]
+    created = vigie(*args, "--password", "long enough secret")
+    assert created.exit_code == 0, created.output
+    again = vigie(*args, "--password", "long enough secret")
+    assert again.exit_code == 2 and "exists" in again.output
+    weak = vigie(
+        "centre", "create-user", "x", "--role", "boss", "--full-name", "X", "--password", "p"
+    )
+    assert weak.exit_code == 2
+    with db.session() as session:
+        assert authenticate(session, "chef", "long enough secret").role == "admin"

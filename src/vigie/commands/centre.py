@@ -39,6 +39,40 @@ def serve(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     uvicorn.run(create_app(config), host=host, port=port, log_level="info")
 
 
+@app.command("create-user")
+def create_user_command(
+    username: Annotated[str, typer.Argument(help="login name")],
+    role: Annotated[str, typer.Option(help="operator, supervisor, spip, judge, prosecutor, admin")],
+    full_name: Annotated[str, typer.Option(help="the person's name")],
+    email: Annotated[str | None, typer.Option(help="e-mail address")] = None,
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
+) -> None:
+    """Create an account (the first admin of a new centre is made this way); audited."""
+    from vigie.api.security import ROLES, create_user
+    from vigie.store import audit, open_database
+    from vigie.store.schema import upgrade
+    from vigie.store.users import by_username
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"one of {', '.join(ROLES)}", param_hint="--role")
+    if len(password) < 10:
+        raise typer.BadParameter("at least 10 characters", param_hint="--password")
+    config = Settings()
+    upgrade(config.database_url)
+    database = open_database(config.database_url)
+    try:
+        with database.session() as session:
+            if by_username(session, username) is not None:
+                raise typer.BadParameter(f"user {username!r} exists", param_hint="USERNAME")
+            user = create_user(session, username, password, role, full_name, email)
+            audit.record(session, "cli", "create", f"user:{user.id}", {"role": role})
+    finally:
+        database.dispose()
+    typer.echo(f"user {username!r} created with role {role}")
+
+
 @app.command()
 def demo(
     host: Host = "127.0.0.1",
