@@ -5,6 +5,8 @@ from functools import lru_cache
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_SECRET = "vigie-development-secret-change-me-in-production"
+
 
 class Settings(BaseSettings):
     """One place for every knob, so a deployment changes the environment and never the code."""
@@ -13,7 +15,7 @@ class Settings(BaseSettings):
 
     # Embedded default: one SQLite file. Production: postgresql+psycopg://user:pw@host/db
     database_url: str = "sqlite:///var/vigie.sqlite"
-    jwt_secret: SecretStr = SecretStr("vigie-development-secret-change-me-in-production")
+    jwt_secret: SecretStr = SecretStr(DEFAULT_SECRET)
     jwt_ttl_s: int = Field(default=8 * 3600, gt=0)
     tick_s: float = Field(default=1.0, gt=0)
     escalation_after_s: float = Field(default=120.0, gt=0)

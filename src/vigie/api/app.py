@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,13 +12,17 @@ from fastapi import FastAPI
 from vigie.api import errors
 from vigie.api.routers import alarms, auth, cases, law, observations, users
 from vigie.api.routers import audit as audit_routes
-from vigie.settings import Settings
+from vigie.settings import DEFAULT_SECRET, Settings
 from vigie.store import open_database
+
+logger = logging.getLogger(__name__)
 
 
 def create_app(config: Settings | None = None) -> FastAPI:
     """The centre's API on the database of `config` (default: the environment's settings)."""
     config = config or Settings()
+    if config.jwt_secret.get_secret_value() == DEFAULT_SECRET:
+        logger.warning("VIGIE_JWT_SECRET is the development default: set it in production")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

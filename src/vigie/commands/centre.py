@@ -93,7 +93,7 @@ def demo(
     from vigie.store import open_database
     from vigie.store.schema import upgrade
 
-    config = Settings(escalation_after_s=60)
+    config = Settings(escalation_after_s=60, jwt_secret=secrets.token_urlsafe(32))
     if not config.database_url.startswith("sqlite"):
         raise typer.BadParameter("the demo runs on SQLite; unset VIGIE_DATABASE_URL")
     upgrade(config.database_url)
