@@ -1,0 +1,250 @@
+"""Throughput of the detection engine's vectorized path against a per-fix loop.
+
+Populations come from the simulator: a few hundred simulated PSEM and BAR cases (zones per
+person, BAR pairs with protected places) are generated for a day, and their placements and GPS
+fixes are cloned under new ids up to the target number of devices. Every micro-batch then holds
+one fix per device, all at the same time step (30 s apart), positions taken from the simulated
+tracks (noise, accuracy and breaches included).
+
+Measured: fixes per second of ``Engine.process_positions`` on 1, 10,000 and 100,000 devices;
+the same fixes through a straightforward per-fix loop (shapely ``contains`` per zone, pyproj
+geodesic distance per protected target) on a sample, in the same process; bytes of engine
+state per device (``len(snapshot()) / devices``, and tracemalloc's count of what building and
+running the engine holds). Prints figures and writes ``bench/results/detect.json``. Not a test.
+
+    .venv/bin/python bench/detect.py [--quick]
+"""
+
+import argparse
+import json
+import platform
+import sys
+import time
+import tracemalloc
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from pyproj import Geod
+from shapely.geometry import shape
+
+from vigie.detect import Engine
+from vigie.sim.case import CaseContext
+from vigie.sim.scenario import generate_case, span_of
+
+RESULTS = Path(__file__).with_name("results") / "detect.json"
+STEP_MS = 30_000
+GEOD = Geod(ellps="WGS84")
+
+
+class Templates:
+    """Simulated cases whose placements and fix sequences get cloned."""
+
+    def __init__(self, count: int, seed: int) -> None:
+        start, end = span_of(datetime(2026, 11, 23).date(), 1)
+        self.placements: list[dict[str, Any]] = []
+        self.fixes: dict[tuple[int, str], np.ndarray] = {}  # (template, role) -> [n, 3]
+        for i in range(count):
+            case = generate_case(CaseContext(i, seed, start, end), "bar" if i % 2 else "psem")
+            self.placements.append(case.placement)
+            by_device: dict[str, list[tuple[str, float, float, float]]] = {}
+            for line in case.outbox.lines:
+                if '"type":"position"' in line:
+                    r = json.loads(line)
+                    by_device.setdefault(r["device"], []).append(
+                        (r["t"], r["lat"], r["lon"], r["accuracy_m"])
+                    )
+            for role in ("wearer", "protected"):
+                device = case.placement.get(role)
+                if device:
+                    rows = sorted(by_device.get(device, []))
+                    self.fixes[(i, role)] = np.array([r[1:] for r in rows], dtype=float)
+
+
+def clone(placement: dict[str, Any], n: int) -> dict[str, Any]:
+    """The placement under new case and device ids."""
+    p = dict(placement)
+    p["case"] = f"K{n:07d}"
+    p["wearer"] = f"W{n:07d}"
+    if p.get("protected"):
+        p["protected"] = f"Q{n:07d}"
+    return p
+
+
+class Population:
+    """Cloned cases up to `devices` GPS devices, their engine indices and fix sequences."""
+
+    def __init__(self, templates: Templates, devices: int) -> None:
+        self.placements: list[dict[str, Any]] = []
+        self.sources: list[tuple[int, str]] = []  # (template, role) of each GPS device
+        n = 0
+        while len(self.sources) < devices:
+            j = n % len(templates.placements)
+            p = clone(templates.placements[j], n)
+            roles = [r for r in ("wearer", "protected") if p.get(r)]
+            if len(self.sources) + len(roles) > devices:
+                roles = roles[: devices - len(self.sources)]
+                if "protected" not in roles:
+                    p.pop("protected", None)
+                    p.pop("alert_distance_km", None)
+                    p.pop("protected_places", None)
+                    p["measure"] = "psem"
+            self.placements.append(p)
+            self.sources += [(j, r) for r in roles]
+            n += 1
+        self.ids = [p[r] for p in self.placements for r in ("wearer", "protected") if p.get(r)][
+            :devices
+        ]
+        keys = sorted(set(self.sources))
+        lengths = np.array([max(len(templates.fixes[k]), 1) for k in keys])
+        width = int(lengths.max())
+        table = np.zeros((len(keys), width, 3))
+        for row, k in enumerate(keys):
+            f = templates.fixes[k]
+            if len(f):
+                table[row, : len(f)] = f
+            else:  # a device with no fix that day: park it far from everything
+                table[row, :] = (0.0, 0.0, 10.0)
+        slot = {k: i for i, k in enumerate(keys)}
+        self.rows = np.array([slot[s] for s in self.sources])
+        self.lengths = lengths[self.rows]
+        self.table = table
+
+    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Latitudes, longitudes and accuracies of every device's fix number `step`."""
+        cols = step % self.lengths
+        cells = self.table[self.rows, cols]
+        return cells[:, 0], cells[:, 1], cells[:, 2]
+
+
+def engine_throughput(
+    pop: Population, batches: int, t0_ms: int, trace_memory: bool
+) -> dict[str, Any]:
+    """Build an engine for the population and time `process_positions` over `batches`.
+
+    With `trace_memory`, tracemalloc counts what building the engine and a first batch hold
+    (it doubles the set-up time, so the largest population goes without).
+    """
+    if trace_memory:
+        tracemalloc.start()
+    began = time.perf_counter()
+    engine = Engine()
+    for p in pop.placements:
+        engine.add_placement(p)
+    index = np.array([engine.device_index(d) for d in pop.ids], dtype=np.int32)
+    setup_s = time.perf_counter() - began
+    warm = engine.process_positions(index, np.full(len(index), t0_ms, np.int64), *pop.batch(0))
+    held, peak = tracemalloc.get_traced_memory() if trace_memory else (0, 0)
+    tracemalloc.stop()  # it slows allocation-heavy code: off while timing
+    fixes = 0
+    events = len(warm)
+    elapsed = 0.0
+    for b in range(1, batches + 1):
+        lat, lon, acc = pop.batch(b)
+        t = np.full(len(index), t0_ms + b * STEP_MS, dtype=np.int64)
+        began = time.perf_counter()
+        events += len(engine.process_positions(index, t, lat, lon, acc))
+        elapsed += time.perf_counter() - began
+        fixes += len(index)
+    snapshot = engine.snapshot()
+    return {
+        "devices": len(index),
+        "cases": len(pop.placements),
+        "setup_s": round(setup_s, 2),
+        "fixes": fixes,
+        "seconds": round(elapsed, 3),
+        "fixes_per_s": round(fixes / elapsed),
+        "alarm_events": events,
+        "snapshot_bytes_per_device": round(len(snapshot) / len(index), 1),
+        "tracemalloc_bytes_per_device": round(held / len(index), 1) if trace_memory else None,
+        "tracemalloc_peak_mb": round(peak / 2**20, 1) if trace_memory else None,
+    }
+
+
+def loop_throughput(pop: Population, sample: int) -> dict[str, Any]:
+    """The per-fix loop on `sample` fixes: every device's next fix, batch after batch."""
+    rules: list[tuple[list[Any], list[tuple[float, float]], float, int | None]] = []
+    position_of = {device: i for i, device in enumerate(pop.ids)}
+    for p in pop.placements:
+        zones = []
+        for z in p.get("zones", []):
+            g = z["geometry"]
+            if g["type"] == "circle":
+                zones.append(("circle", g["lon"], g["lat"], g["radius_m"]))
+            else:
+                polygon = shape(g)
+                shapely.prepare(polygon)
+                zones.append(("polygon", polygon))
+        targets = [(pl["lon"], pl["lat"]) for pl in p.get("protected_places", [])]
+        limit = float(p.get("alert_distance_km", 0)) * 1_000
+        other = position_of.get(p.get("protected", ""))
+        rules.append((zones, targets, limit, other))
+        if p.get("protected"):
+            rules.append(([], [], 0.0, None))  # the protected person's fix only updates a position
+    devices = len(pop.ids)
+    batches = [pop.batch(b) for b in range(1, sample // devices + 2)]
+    began = time.perf_counter()
+    hits = 0
+    for k in range(sample):
+        i = k % devices
+        lat, lon, _ = batches[k // devices]
+        zones, targets, limit, other = rules[i]
+        x, y = float(lon[i]), float(lat[i])
+        if other is not None:  # the wearer to the protected person's latest fix
+            _, _, d = GEOD.inv(x, y, float(lon[other]), float(lat[other]))
+            hits += d <= 2 * limit
+        for z in zones:
+            if z[0] == "circle":
+                _, _, d = GEOD.inv(x, y, z[1], z[2])
+                hits += d <= z[3]
+            else:
+                hits += z[1].contains(shapely.Point(x, y))
+        for tx, ty in targets:
+            _, _, d = GEOD.inv(x, y, tx, ty)
+            hits += d <= 2 * limit
+    elapsed = time.perf_counter() - began
+    return {"fixes": sample, "seconds": round(elapsed, 3), "fixes_per_s": round(sample / elapsed)}
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmark and write its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tiny run (1 and 1,000 devices)")
+    parser.add_argument("--templates", type=int, default=200, help="simulated cases to clone")
+    args = parser.parse_args(argv)
+    sizes = [1, 1_000] if args.quick else [1, 10_000, 100_000]
+    templates = Templates(20 if args.quick else args.templates, seed=7)
+    t0_ms = span_of(datetime(2026, 11, 23).date(), 1)[0] * 1000
+    runs = []
+    for size in sizes:
+        pop = Population(templates, size)
+        batches = max(3, min(200, 2_000_000 // size)) if not args.quick else 5
+        run = engine_throughput(pop, batches, t0_ms, trace_memory=size <= 10_000)
+        run["loop"] = loop_throughput(pop, 20_000 if not args.quick else 2_000)
+        run["ratio"] = round(run["fixes_per_s"] / run["loop"]["fixes_per_s"], 1)
+        runs.append(run)
+        print(
+            f"{size:>7} devices: engine {run['fixes_per_s']:>10,} fixes/s, "
+            f"per-fix loop {run['loop']['fixes_per_s']:>7,} fixes/s, ratio {run['ratio']:>6}x, "
+            f"state {run['snapshot_bytes_per_device']:.0f} B/device (snapshot), "
+            f"{run['tracemalloc_bytes_per_device'] or '-'} B/device (tracemalloc), "
+            f"setup {run['setup_s']} s"
+        )
+    RESULTS.parent.mkdir(exist_ok=True)
+    result = {
+        "benchmark": "detect",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"python": sys.version.split()[0], "platform": platform.platform()},
+        "quick": args.quick,
+        "step_s": STEP_MS / 1000,
+        "runs": runs,
+    }
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
