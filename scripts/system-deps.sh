@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Install the system packages the monitoring centre's tests and demo need (PostgreSQL 15 + PostGIS 3),
+# Install the system packages the tests and demo need (PostgreSQL 15 + PostGIS 3, Mosquitto, Chromium),
 # only when they are missing, so `make test` works on a fresh Debian 12 machine and costs nothing after.
 set -euo pipefail
 
 # WeasyPrint (incident reports) renders with Pango and subsets fonts with HarfBuzz.
-packages=(postgresql-15 postgresql-15-postgis-3 libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
+# Mosquitto for the MQTT gateway; Chromium (Debian's, never a downloaded build) for the console's browser tests.
+packages=(postgresql-15 postgresql-15-postgis-3 libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
+          mosquitto chromium fonts-dejavu-core)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
