@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# The live centre on SQLite with a simulated population: API and console on http://127.0.0.1:8000.
 demo: $(STAMP) system-deps
-	$(BIN)/vigie demo
+	$(BIN)/vigie centre demo
 
 test: lint typecheck pytest
 
