@@ -3,12 +3,15 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tests.sim.factories import scenario_text
+from tests.sim.factories import context, scenario_text
 from vigie.detect import replay
 from vigie.detect.scenario import parse_scenario
+from vigie.sim import records
 from vigie.sim.records import parse_iso
-from vigie.sim.scenario import Mix, MixError
+from vigie.sim.scenario import Mix, MixError, generate_case
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes() -> None:
@@ -62,3 +65,24 @@ def test_mix_is_exact_and_validated() -> None:
         Mix.parse("lsc=1")
     with pytest.raises(MixError):
         Mix.parse("ddse=0")
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    index=st.integers(0, 10_000),
+    days=st.integers(1, 3),
+    measure=st.sampled_from(["ddse", "psem", "bar"]),
+)
+def test_any_single_case_generates_valid_records_and_truth(
+    seed: int, index: int, days: int, measure: str
+) -> None:
+    ctx = context(index, seed, days)
+    case = generate_case(ctx, measure)
+    lines = [records.canonical(case.placement), *case.outbox.lines]
+    parse_scenario(lines)  # raises ScenarioError on anything the engine would refuse
+    for e in case.truth:
+        assert ctx.start_s <= e.start < e.end <= ctx.end_s
+    assert all(
+        a >= int(o) or o < 0 for a, o in zip(case.outbox.arrival, case.outbox.order, strict=True)
+    )

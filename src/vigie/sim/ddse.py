@@ -138,7 +138,7 @@ def _presence_reports(
             changes.append((int(t), False))
             changes.append((int(t) + int(rng.integers(20, 91)), True))
     changes.sort()
-    ts = np.array([c[0] for c in changes] or [0], dtype=np.int64)
+    ts = np.array([c[0] for c in changes], dtype=np.int64)
     heartbeats = np.arange(ctx.start_s + int(rng.integers(60)), ctx.end_s, HEARTBEAT_S)
     k = np.searchsorted(ts, heartbeats, side="right") - 1
     states = [c[1] for c in changes]

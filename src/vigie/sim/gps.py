@@ -150,7 +150,9 @@ def gps_outbox(
 
     hb = np.arange(start_s + int(rng.integers(HEARTBEAT_S)), end_s, HEARTBEAT_S)
     hb = hb[~covered(mute, hb) & ~covered(union(coverage.tunnels), hb)]
-    levels = np.floor(battery.at(hb) * 1000) / 1000
+    # Rounded up to 0.001: a report is at or below a threshold exactly when the true level is,
+    # so ground truth (from the true level) and what devices say agree on when it ran low.
+    levels = np.ceil(battery.at(hb) * 1000 - 1e-6) / 1000
 
     lines = [
         records.position(device, int(ti), float(la), float(lo), float(a))

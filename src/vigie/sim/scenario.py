@@ -155,7 +155,7 @@ def generate(
     days: int,
     mix: Mix | None = None,
     start: date = DEFAULT_START,
-    batch_lines: int = 2_000_000,
+    batch_lines: int = 1_000_000,
     progress: Callable[[int], None] | None = None,
 ) -> Summary:
     """Write a scenario to `out` and its ground truth to `truth`; see the module docstring."""
