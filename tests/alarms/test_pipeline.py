@@ -145,3 +145,32 @@ def test_placement_change_reaches_the_engine(db: Database) -> None:
     assert result.observations == 1 and len(result.opened) == 1
     with db.session() as session:
         assert session.get_one(Alarm, result.opened[0]).detail["zone"] == "Z2"
+
+
+def test_a_fix_older_than_another_observation_of_its_batch_is_not_taken_for_late(
+    db: Database,
+) -> None:
+    """One stored batch mixes kinds: the pipeline must give what the engine gives in time order."""
+    placement_id = seed(db)
+    with db.session() as session:
+        record = placement_record(session.get_one(Placement, placement_id))
+    batch = [presence(0, True), presence(3, False), fix(2, 48.90, 2.40), fix(1, 48.85, 2.35)]
+    engine = Engine()
+    engine.add_placement(record)
+    records = [{k: v for k, v in r.items() if k != "seq"} for r in batch]
+    expected = [
+        (e.t, e.case, e.kind, e.state, e.device)
+        for e in engine.process([*records, {"kind": "tick", "t": at(3.9)}])
+    ]
+    clock = Clock(T0 + timedelta(minutes=3.9))
+    store(db, *batch)
+    Pipeline(db, Settings(escalation_after_s=3600), clock).step()
+    with db.session() as session:
+        got = [
+            (e.t, e.case_ref, e.kind, e.state, e.device)
+            for e in session.scalars(select(AlarmEventRow).order_by(AlarmEventRow.id))
+        ]
+    assert ("zone_entry", "raised") in [(k, s) for _, _, k, s, _ in got]
+    # In time order the fix inside the zone is a live breach, not a superseded one cleared at once.
+    assert ("zone_entry", "cleared") not in [(k, s) for _, _, k, s, _ in got]
+    assert got == expected

@@ -15,7 +15,8 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from itertools import groupby
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,9 @@ _FIELDS = {
     "battery": ("level",),
     "power": ("mains",),
 }
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def utcnow() -> datetime:
@@ -65,23 +69,40 @@ def engine_record(observation: Any) -> dict[str, Any]:
 def detect(engine: Engine, rows: list[Any], now: datetime) -> list[AlarmEvent]:
     """Run stored observations and a tick through the engine, GPS fixes on its columnar path.
 
-    Fixes go through `process_positions` (vectorized; the engine guarantees the same events as
-    its record path); the other observations through `process`; the tick last. Events come back
-    in the contract's order (t, case, kind).
+    Rows are taken in event-time order and cut into runs of one kind: a run of fixes goes through
+    `process_positions` (vectorized; the engine guarantees the same events as its record path),
+    a run of other observations through `process`, so no fix is handed over after a later
+    observation and taken for late. The tick comes last. Events come back in the contract's order
+    (t, case, kind).
     """
-    fixes = [r for r in rows if r.type == "position"]
-    others = [engine_record(r) for r in rows if r.type != "position"]
-    events = engine.process(others) if others else []
-    if fixes:
-        events += engine.process_positions(
-            np.fromiter((engine.device_index(r.device) for r in fixes), np.int32, len(fixes)),
-            np.fromiter((int(r.at.timestamp() * 1000) for r in fixes), np.int64, len(fixes)),
-            np.fromiter((r.lat for r in fixes), np.float64, len(fixes)),
-            np.fromiter((r.lon for r in fixes), np.float64, len(fixes)),
-            np.fromiter((r.accuracy_m for r in fixes), np.float64, len(fixes)),
-        )
+    events: list[AlarmEvent] = []
+    ordered = sorted(rows, key=lambda r: r.at)
+    for is_fix, run in groupby(ordered, key=lambda r: r.type == "position"):
+        batch = list(run)
+        if is_fix:
+            events += _process_fixes(engine, batch)
+        else:
+            events += engine.process([engine_record(r) for r in batch])
     events += engine.process([{"kind": "tick", "t": iso(now)}])
     return sorted(events, key=lambda e: (e.t, e.case, e.kind))
+
+
+def _process_fixes(engine: Engine, fixes: list[Any]) -> list[AlarmEvent]:
+    n = len(fixes)
+    return engine.process_positions(
+        np.fromiter((engine.device_index(r.device) for r in fixes), np.int32, n),
+        # Whole milliseconds by integer arithmetic, as the engine reads an ISO time: a float
+        # product can land one millisecond off.
+        np.fromiter((epoch_ms(r.at) for r in fixes), np.int64, n),
+        np.fromiter((r.lat for r in fixes), np.float64, n),
+        np.fromiter((r.lon for r in fixes), np.float64, n),
+        np.fromiter((r.accuracy_m for r in fixes), np.float64, n),
+    )
+
+
+def epoch_ms(t: datetime) -> int:
+    """Milliseconds since the Unix epoch, truncated (as the engine reads an ISO-8601 time)."""
+    return (t.astimezone(UTC) - _EPOCH) // timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True)
