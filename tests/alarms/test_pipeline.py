@@ -150,27 +150,42 @@ def test_placement_change_reaches_the_engine(db: Database) -> None:
 def test_a_fix_older_than_another_observation_of_its_batch_is_not_taken_for_late(
     db: Database,
 ) -> None:
-    """One stored batch mixes kinds: the pipeline must give what the engine gives in time order."""
+    """A stored batch mixes kinds: the pipeline must give what the engine gives in time order.
+
+    The bracelet's fix at minute 5 and the home unit's report at minute 20 arrive together. In
+    time order the bracelet falls silent at 5 and is lost at 15; handing the home unit's report
+    over first would move the clock to 20 and call the bracelet lost at 10, wrongly.
+    """
     placement_id = seed(db)
     with db.session() as session:
         record = placement_record(session.get_one(Placement, placement_id))
-    batch = [presence(0, True), presence(3, False), fix(2, 48.90, 2.40), fix(1, 48.85, 2.35)]
+    batches = [[presence(0, True), fix(0, 48.85, 2.35)], [presence(20, True), fix(5, 48.85, 2.35)]]
+    ticks = [0.5, 20.5]
     engine = Engine()
     engine.add_placement(record)
-    records = [{k: v for k, v in r.items() if k != "seq"} for r in batch]
-    expected = [
-        (e.t, e.case, e.kind, e.state, e.device)
-        for e in engine.process([*records, {"kind": "tick", "t": at(3.9)}])
-    ]
-    clock = Clock(T0 + timedelta(minutes=3.9))
-    store(db, *batch)
-    Pipeline(db, Settings(escalation_after_s=3600), clock).step()
+    expected = []
+    for batch, tick in zip(batches, ticks, strict=True):
+        records = [{k: v for k, v in r.items() if k != "seq"} for r in batch]
+        done = engine.process([*records, {"kind": "tick", "t": at(tick)}])
+        expected += [(e.t, e.case, e.kind, e.state, e.device) for e in done]
+    clock = Clock(T0)
+    pipeline = Pipeline(db, Settings(escalation_after_s=3600), clock)
+    for batch, tick in zip(batches, ticks, strict=True):
+        store(db, *batch)
+        clock.now = T0 + timedelta(minutes=tick)
+        pipeline.step()
     with db.session() as session:
         got = [
             (e.t, e.case_ref, e.kind, e.state, e.device)
             for e in session.scalars(select(AlarmEventRow).order_by(AlarmEventRow.id))
         ]
-    assert ("zone_entry", "raised") in [(k, s) for _, _, k, s, _ in got]
-    # In time order the fix inside the zone is a live breach, not a superseded one cleared at once.
-    assert ("zone_entry", "cleared") not in [(k, s) for _, _, k, s, _ in got]
+    lost = [(t, device, state) for t, _, kind, state, device in got if kind == "signal_lost"]
+    assert [(t, state) for t, device, state in lost if device == "B1"] == [
+        (T0 + timedelta(minutes=15), "raised")
+    ]
+    # The home unit, silent from 0 to 20, was lost at 10 and found again at 20.
+    assert [(t, state) for t, device, state in lost if device == "H1"] == [
+        (T0 + timedelta(minutes=10), "raised"),
+        (T0 + timedelta(minutes=20), "cleared"),
+    ]
     assert got == expected
