@@ -11,6 +11,7 @@ from tests.sim.factories import context
 from vigie.sim import bar, ddse, psem
 from vigie.sim.case import TZ
 from vigie.sim.geography import distance_m, lonlat
+from vigie.sim.gps import silence_truth
 from vigie.sim.intervals import covered
 from vigie.sim.records import parse_iso
 from vigie.sim.schedule import window_intervals
@@ -104,7 +105,17 @@ def test_signal_lost_truth_matches_silence_in_arrivals() -> None:
             break
     else:
         raise AssertionError("no loss of signal in 40 cases")
-    arrivals = out.outbox.arrivals_of(out.placement["wearer"])
+    arrivals, events = out.outbox.heard(out.placement["wearer"])
     for e in lost:
-        assert not ((arrivals > e.start - 600) & (arrivals < e.end)).any()
+        # nothing arrives during the episode, and the latest event time heard before it is
+        # exactly the timeout before its start
+        assert not ((arrivals > e.start) & (arrivals < e.end)).any()
+        assert events[arrivals <= e.start].max(initial=context(i).start_s) == e.start - 600
         assert (arrivals == e.end).any() or e.end == context(i).end_s
+
+
+def test_silence_counts_from_the_latest_event_time_heard() -> None:
+    # a fix at 100 (arrives 103), nothing until a burst at 705 holding t=650 then t=400
+    heard = (np.array([103, 705, 705]), np.array([100, 650, 400]))
+    assert silence_truth(heard, 0, 2_000, 600) == [(700, 705), (1_250, 2_000)]
+    assert silence_truth((np.array([103]), np.array([100])), 0, 650, 600) == []

@@ -100,7 +100,7 @@ def generate(ctx: CaseContext) -> CaseOutput:
     for device, curve in ((ctx.wearer, w_battery), (ctx.protected, p_battery)):
         out.add_truth(ctx, "low_battery", device, curve.below(0.20, ctx.start_s, ctx.end_s))
     for device in (ctx.wearer, ctx.protected):
-        heard = out.outbox.arrivals_of(device)
+        heard = out.outbox.heard(device)
         out.add_truth(ctx, "signal_lost", device, silence_truth(heard, ctx.start_s, ctx.end_s, 600))
     return out
 

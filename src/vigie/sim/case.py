@@ -94,6 +94,6 @@ def tamper_episodes(
     s, e = spans[int(rng.integers(len(spans)))]
     t0 = int(rng.integers(s, e - 3_000))
     t1 = t0 + int(rng.integers(120, 2_400))
-    out.outbox.add(t0 + 2, float(t0), records.tamper(device, t0, what))
-    out.outbox.add(t1 + 2, float(t1), records.tamper(device, t1, "restored"))
+    out.outbox.add(t0 + 2, t0, records.tamper(device, t0, what))
+    out.outbox.add(t1 + 2, t1, records.tamper(device, t1, "restored"))
     out.add_truth(ctx, "tamper", device, [(t0, t1)], {"what": what})

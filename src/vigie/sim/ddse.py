@@ -83,7 +83,7 @@ def generate(ctx: CaseContext, measure: str = "ddse") -> CaseOutput:
     tamper_episodes(rng, ctx, ctx.wearer, "strap_open", 0.2, home, out)
     tamper_episodes(rng, ctx, ctx.home_unit, "case_open", 0.05, home, out)
     out.outbox.hold_back(ctx.home_unit, _link_losses(rng, ctx, away))
-    heard = out.outbox.arrivals_of(ctx.home_unit)
+    heard = out.outbox.heard(ctx.home_unit)
     out.add_truth(
         ctx, "signal_lost", ctx.home_unit, silence_truth(heard, ctx.start_s, ctx.end_s, 600)
     )
@@ -145,9 +145,7 @@ def _presence_reports(
     reports = [(t, v) for t, v in changes if t < ctx.end_s]
     reports += [(int(h), states[i] if i >= 0 else True) for h, i in zip(heartbeats, k, strict=True)]
     for t, present in reports:
-        out.outbox.add(
-            t + int(rng.integers(1, 4)), float(t), records.presence(ctx.home_unit, t, present)
-        )
+        out.outbox.add(t + int(rng.integers(1, 4)), t, records.presence(ctx.home_unit, t, present))
 
 
 def _power_cuts(rng: np.random.Generator, ctx: CaseContext, out: CaseOutput) -> None:
@@ -155,7 +153,7 @@ def _power_cuts(rng: np.random.Generator, ctx: CaseContext, out: CaseOutput) -> 
     if rng.random() < 0.5 * ctx.days / 7:
         t0 = int(rng.integers(ctx.start_s, ctx.end_s - 600))
         t1 = min(ctx.end_s, t0 + int(rng.integers(300, 10_800)))
-        out.outbox.add(t0 + 3, float(t0), records.power(ctx.home_unit, t0, False))
+        out.outbox.add(t0 + 3, t0, records.power(ctx.home_unit, t0, False))
         if t1 < ctx.end_s:
-            out.outbox.add(t1 + 3, float(t1), records.power(ctx.home_unit, t1, True))
+            out.outbox.add(t1 + 3, t1, records.power(ctx.home_unit, t1, True))
         out.add_truth(ctx, "power", ctx.home_unit, [(t0, t1)])

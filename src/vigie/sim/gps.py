@@ -29,21 +29,24 @@ SIGMA_PER_ACCURACY = 1.0 / 1.515  # 68 % of a 2-D normal law lies within 1.515 s
 
 @dataclass(slots=True)
 class Outbox:
-    """Lines a device sends, with when they reach the centre and their order within a second."""
+    """Lines a device sends: when each reaches the centre, its event time, its sending order."""
 
     arrival: list[int] = field(default_factory=list)
+    event: list[int] = field(default_factory=list)
     order: list[float] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
 
-    def add(self, arrival: int, order: float, line: str) -> None:
-        """Queue one line."""
+    def add(self, arrival: int, event: int, line: str, order: float | None = None) -> None:
+        """Queue one line; lines arriving in the same second are sent by `order` (default: t)."""
         self.arrival.append(arrival)
-        self.order.append(order)
+        self.event.append(event)
+        self.order.append(float(event) if order is None else order)
         self.lines.append(line)
 
     def extend(self, other: "Outbox") -> None:
         """Queue everything another outbox holds."""
         self.arrival.extend(other.arrival)
+        self.event.extend(other.event)
         self.order.extend(other.order)
         self.lines.extend(other.lines)
 
@@ -53,14 +56,20 @@ class Outbox:
             if f'"device":"{device}"' not in line:
                 continue
             for s, e in losses:
-                if s <= self.order[i] < e and self.arrival[i] < e:
-                    self.arrival[i] = e + (self.arrival[i] - int(self.order[i]))
+                if s <= self.event[i] < e and self.arrival[i] < e:
+                    self.arrival[i] = e + (self.arrival[i] - self.event[i])
 
-    def arrivals_of(self, device: str) -> np.ndarray:
-        """Sorted arrival times of this device's lines (what the centre hears of it)."""
+    def heard(self, device: str) -> tuple[np.ndarray, np.ndarray]:
+        """Arrival and event times of this device's lines, in the order the centre gets them."""
         tag = f'"device":"{device}"'
-        return np.sort(
-            np.array([a for a, line in zip(self.arrival, self.lines, strict=True) if tag in line])
+        rows = sorted(
+            (a, o, t)
+            for a, o, t, line in zip(self.arrival, self.order, self.event, self.lines, strict=True)
+            if tag in line
+        )
+        return (
+            np.array([r[0] for r in rows], dtype=np.int64),
+            np.array([r[2] for r in rows], dtype=np.int64),
         )
 
 
@@ -183,22 +192,29 @@ def _deliver(
         if newest_first:
             order = np.where(inside, -order, order)
     out = Outbox()
-    for a, o, line in zip(arrival.tolist(), order.tolist(), lines, strict=True):
-        out.add(int(a), float(o), line)
+    for a, t, o, line in zip(arrival.tolist(), times.tolist(), order.tolist(), lines, strict=True):
+        out.add(int(a), int(t), line, o)
     return out
 
 
-def silence_truth(arrivals: np.ndarray, start_s: int, end_s: int, timeout_s: int) -> list[Interval]:
+def silence_truth(
+    heard: tuple[np.ndarray, np.ndarray], start_s: int, end_s: int, timeout_s: int
+) -> list[Interval]:
     """When nothing has been heard from a device for `timeout_s`: loss of signal, by definition.
 
-    The count starts at the beginning of the scenario (the placement).
+    `heard` is (arrival, event time) in arrival order. Silence is counted, as a centre can,
+    from the latest event time heard so far (the centre never learns when a line arrived, only
+    its ``t``) until the next line arrives; the count starts at the scenario's start.
     """
-    heard = np.concatenate(([start_s], arrivals[arrivals < end_s], [end_s]))
-    gaps = np.diff(heard)
+    arrivals, events = heard
     out = []
-    for i in np.flatnonzero(gaps > timeout_s):
-        s = int(heard[i]) + timeout_s
-        e = int(heard[i + 1])
-        if s < e:
-            out.append((s, e))
+    last = start_s
+    for a, t in zip([*arrivals.tolist(), end_s], [*events.tolist(), end_s], strict=True):
+        if a > end_s:
+            a = t = end_s
+        if a > last + timeout_s:
+            out.append((last + timeout_s, a))
+        last = max(last, t)
+        if a >= end_s:
+            break
     return out

@@ -154,7 +154,7 @@ def generate(ctx: CaseContext) -> CaseOutput:
         kind = "zone_entry" if zone.kind == "exclusion" else "zone_exit"
         out.add_truth(ctx, kind, ctx.wearer, breach, {"zone": zone.id})
     out.add_truth(ctx, "low_battery", ctx.wearer, battery.below(0.20, ctx.start_s, ctx.end_s))
-    heard = out.outbox.arrivals_of(ctx.wearer)
+    heard = out.outbox.heard(ctx.wearer)
     out.add_truth(ctx, "signal_lost", ctx.wearer, silence_truth(heard, ctx.start_s, ctx.end_s, 600))
     return out
 
