@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from vigie.settings import settings
-from vigie.store import audit, open_database
-
 app = typer.Typer(help="The audit log.", no_args_is_help=True)
 
 
 @app.command()
 def verify() -> None:
     """Exit 0 when the chain is intact, 1 naming the first broken entry."""
+    # Imported here, as in `vigie db`: other commands need not load the store.
+    from vigie.settings import settings
+    from vigie.store import audit, open_database
+
     database = open_database(settings().database_url)
     try:
         with database.session() as session:

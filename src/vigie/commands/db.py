@@ -7,17 +7,18 @@ from typing import Annotated
 
 import typer
 
-from vigie.settings import settings
-from vigie.store import audit, open_database
-from vigie.store import observations as log
-from vigie.store.schema import upgrade as upgrade_schema
-
+# The store and settings are imported inside each command: loading SQLAlchemy for every `vigie`
+# call (a law assessment, a replay) would cost most of their start-up time.
 app = typer.Typer(help="The database: schema migrations and retention.", no_args_is_help=True)
 
 
 @app.command()
 def upgrade() -> None:
     """Create or migrate the schema of the database named by VIGIE_DATABASE_URL."""
+    from vigie.settings import settings
+    from vigie.store import open_database
+    from vigie.store.schema import upgrade as upgrade_schema
+
     url = settings().database_url
     upgrade_schema(url)
     typer.echo(f"schema up to date: {open_database(url).engine.url.render_as_string()}")
@@ -28,6 +29,10 @@ def purge_locations(
     older_than: Annotated[int, typer.Option("--older-than", min=1, help="retention in days")],
 ) -> None:
     """Delete position fixes older than the retention period; the purge itself is audited."""
+    from vigie.settings import settings
+    from vigie.store import audit, open_database
+    from vigie.store import observations as log
+
     database = open_database(settings().database_url)
     cutoff = datetime.now(UTC) - timedelta(days=older_than)
     try:
