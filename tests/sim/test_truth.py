@@ -119,3 +119,6 @@ def test_silence_counts_from_the_latest_event_time_heard() -> None:
     heard = (np.array([103, 705, 705]), np.array([100, 650, 400]))
     assert silence_truth(heard, 0, 2_000, 600) == [(700, 705), (1_250, 2_000)]
     assert silence_truth((np.array([103]), np.array([100])), 0, 650, 600) == []
+    # a stale line alone does not end the silence
+    stale = (np.array([103, 800, 900]), np.array([100, 90, 880]))
+    assert silence_truth(stale, 0, 1_000, 600) == [(700, 900)]

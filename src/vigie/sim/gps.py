@@ -217,4 +217,6 @@ def silence_truth(
         last = max(last, t)
         if a >= end_s:
             break
-    return out
+    # A stale line (old ``t``, from a buffer) is heard but does not restart the count: the
+    # silence goes on until a line at most `timeout_s` old arrives, hence the union.
+    return union(out)
