@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench clean web-assets screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,12 +25,33 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) system-deps
+pytest: $(STAMP) system-deps web-assets
 	$(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/detect.py
 	$(BIN)/python bench/pipeline.py
+
+# The console's front-end libraries, from npm at build time (package-lock.json), copied into the
+# static folder: nothing is loaded from a CDN at run time. Installed under build/ (gitignored).
+VENDOR := src/vigie/web/static/vendor
+NPM_DIR := build/npm
+web-assets: $(VENDOR)/.copied
+
+$(VENDOR)/.copied: package.json package-lock.json
+	mkdir -p $(NPM_DIR) $(VENDOR)/images
+	cp package.json package-lock.json $(NPM_DIR)/
+	cd $(NPM_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	cp $(NPM_DIR)/node_modules/leaflet/dist/leaflet.js $(NPM_DIR)/node_modules/leaflet/dist/leaflet.css $(VENDOR)/
+	cp $(NPM_DIR)/node_modules/leaflet/dist/images/*.png $(VENDOR)/images/
+	cp $(NPM_DIR)/node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/
+	cp $(NPM_DIR)/node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.js $(VENDOR)/
+	cp $(NPM_DIR)/node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css $(VENDOR)/
+	@touch $@
+
+# Screenshots of the console's main pages for the README, taken by the browser tests' server.
+screenshots: $(STAMP) system-deps web-assets
+	VIGIE_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest tests/web/test_screenshots.py
 
 # PostgreSQL 15 + PostGIS 3 (and WeasyPrint's libraries) for the centre's tests and demo.
 system-deps:

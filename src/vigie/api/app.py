@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from vigie import web
 from vigie.api import errors
 from vigie.api.routers import alarms, auth, cases, law, observations, users
 from vigie.api.routers import audit as audit_routes
@@ -62,6 +63,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         audit_routes.router,
     ):
         app.include_router(router)
+    web.install(app)
     return app
 
 

@@ -1,0 +1,192 @@
+"""What the console shows beside the API's records: tracks, device health, timelines, a zone's
+check before saving. Each endpoint admits the roles, and sees the cases, that the API's
+matching endpoint does, and audits the read the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from vigie.alarms.obligations import BAR_KINDS, obligation_for
+from vigie.api.deps import CASE_READERS, DatabaseDep, allow
+from vigie.api.routers.alarms import visible_alarm
+from vigie.api.routers.cases import zone_out
+from vigie.cases.access import visible_placement
+from vigie.cases.forms import ZoneIn
+from vigie.cases.geometry import check_zones
+from vigie.store import audit
+from vigie.store.models import Alarm, Observation, Placement, User
+
+router = APIRouter(prefix="/api/console", tags=["console"])
+Reader = Annotated[User, Depends(allow(*CASE_READERS))]
+Supervisor = Annotated[User, Depends(allow("supervisor"))]
+MAX_TRACK = 2000
+# The protected person's device is never tracked here: its position is the protected person's.
+TRACKED_ROLES = ("wearer", "home_unit")
+
+
+def current_devices(placement: Placement) -> dict[str, str]:
+    """Role -> device id of the devices assigned now."""
+    return {a.role: a.device_id for a in placement.assignments if a.until is None}
+
+
+def track(session: Session, device: str, since: datetime) -> list[dict[str, Any]]:
+    """The device's fixes since `since`, oldest first (the last MAX_TRACK of them)."""
+    rows = session.execute(
+        select(Observation.t, Observation.lat, Observation.lon, Observation.accuracy_m)
+        .where(Observation.device == device, Observation.type == "position", Observation.t >= since)
+        .order_by(Observation.t.desc())
+        .limit(MAX_TRACK)
+    ).all()
+    return [{"t": t, "lat": lat, "lon": lon, "accuracy_m": acc} for t, lat, lon, acc in rows[::-1]]
+
+
+def device_health(session: Session, devices: dict[str, str]) -> list[dict[str, Any]]:
+    """Per device: last contact (any observation) and last battery level reported."""
+    ids = list(devices.values())
+    last_contact = dict(
+        session.execute(
+            select(Observation.device, func.max(Observation.t))
+            .where(Observation.device.in_(ids))
+            .group_by(Observation.device)
+        ).all()
+    )
+    battery = latest_battery(session, ids)
+    return [
+        {
+            "id": device,
+            "role": role,
+            "last_contact": last_contact.get(device),
+            "battery": battery.get(device),
+        }
+        for role, device in devices.items()
+    ]
+
+
+def latest_battery(session: Session, ids: list[str] | None = None) -> dict[str, float]:
+    """Device -> the level (0..1) of its latest battery report (all devices when `ids` is None)."""
+    latest = select(Observation.device, func.max(Observation.t).label("t")).where(
+        Observation.type == "battery"
+    )
+    if ids is not None:
+        latest = latest.where(Observation.device.in_(ids))
+    sub = latest.group_by(Observation.device).subquery()
+    rows = session.execute(
+        select(Observation.device, Observation.payload).join(
+            sub,
+            and_(
+                Observation.device == sub.c.device,
+                Observation.t == sub.c.t,
+                Observation.type == "battery",
+            ),
+        )
+    ).all()
+    return {device: float(payload["level"]) for device, payload in rows}
+
+
+@router.get("/placements/{placement_id}/activity")
+def placement_activity(
+    placement_id: int,
+    db: DatabaseDep,
+    user: Reader,
+    hours: Annotated[float, Query(gt=0, le=24 * 31)] = 24,
+) -> dict[str, Any]:
+    """The case file's moving parts: the wearer's track, device health, alarms, deadlines."""
+    since = datetime.now(UTC) - timedelta(hours=hours)
+    with db.session() as session:
+        placement = visible_placement(session, user, placement_id)
+        devices = current_devices(placement)
+        tracked = {r: d for r, d in devices.items() if r in TRACKED_ROLES}
+        alarms = session.scalars(
+            select(Alarm)
+            .where(Alarm.case_ref == placement.case_ref)
+            .order_by(Alarm.raised_at.desc())
+            .limit(200)
+        ).all()
+        audit.record(session, user.username, "read_activity", f"placement:{placement.id}")
+        return {
+            "placement_id": placement.id,
+            "since": since,
+            "track": track(session, tracked["wearer"], since) if "wearer" in tracked else [],
+            "devices": device_health(session, tracked),
+            "alarms": [
+                {
+                    "id": a.id,
+                    "kind": a.kind,
+                    "status": a.status,
+                    "priority": a.priority,
+                    "raised_at": a.raised_at,
+                    "closed_at": a.closed_at,
+                    "qualification": a.qualification,
+                }
+                for a in alarms
+            ],
+        }
+
+
+@router.get("/alarms/{alarm_id}/context")
+def alarm_context(alarm_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any]:
+    """Around one alarm: the obligation in question and its article, the zones, the distances,
+    the wearer's track from an hour before it was raised."""
+    with db.session() as session:
+        alarm = visible_alarm(session, user, alarm_id)
+        placement = session.get(Placement, alarm.placement_id) if alarm.placement_id else None
+        obligation, article = obligation_for(alarm.kind, placement.measure if placement else None)
+        out: dict[str, Any] = {
+            "alarm_id": alarm.id,
+            "obligation": obligation,
+            "article": article,
+            "bar": alarm.kind in BAR_KINDS,
+            "placement": None,
+            "track": [],
+            "zones": [],
+        }
+        if placement is not None:
+            devices = current_devices(placement)
+            alert_km = placement.alert_distance_km
+            out |= {
+                "placement": {
+                    "id": placement.id,
+                    "case_ref": placement.case_ref,
+                    "measure": placement.measure,
+                    "articles": placement.law_decision.get("articles", []),
+                },
+                "zones": [zone_out(z) for z in placement.zones],
+                "alert_m": alert_km * 1000 if alert_km else None,
+                "pre_alert_m": 2 * alert_km * 1000 if alert_km else None,
+            }
+            if "wearer" in devices:
+                out["track"] = track(
+                    session, devices["wearer"], alarm.raised_at - timedelta(hours=1)
+                )
+        audit.record(session, user.username, "read_context", f"alarm:{alarm.id}")
+        return out
+
+
+@router.post("/placements/{placement_id}/zones/check")
+def check_zone(
+    placement_id: int, body: ZoneIn, db: DatabaseDep, user: Supervisor
+) -> dict[str, Any]:
+    """Dry run of `PUT .../zones/{id}`: the case service's checks, nothing saved.
+
+    A refusal answers 422 with the message and field the save would give.
+    """
+    with db.session() as session:
+        placement = visible_placement(session, user, placement_id)
+        zones = {
+            z.key: {"id": z.key, "type": z.type, "geometry": z.geometry} for z in placement.zones
+        }
+        zones[body.id] = {"id": body.id, "type": body.type, "geometry": body.geometry}
+        person = placement.person
+        home = (
+            (person.home_lat, person.home_lon)
+            if person.home_lat is not None and person.home_lon is not None
+            else None
+        )
+        check_zones(list(zones.values()), home, placement.protected_places)
+        return {"ok": True, "zone": body.id}

@@ -1,0 +1,69 @@
+"""The queue's live wire: a server-sent event whenever an alarm the caller may see changes.
+
+The stream carries no alarm data, only "something changed": the page then reads the queue from
+`GET /api/alarms`, so what is shown, and the audit of who read it, stay the API's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import func, select
+
+from vigie.api.deps import CASE_READERS, DatabaseDep, allow
+from vigie.cases.access import visible_case_refs
+from vigie.store import Database, audit
+from vigie.store.models import Alarm, User
+
+router = APIRouter(prefix="/api/console", tags=["console"])
+Reader = Annotated[User, Depends(allow(*CASE_READERS))]
+POLL_S = 1.0
+KEEPALIVE_S = 15.0
+
+
+def queue_version(db: Database, user: User) -> tuple[Any, ...]:
+    """A fingerprint of the alarms this user may see: it moves when any of them moves."""
+    query = select(
+        func.count(),
+        func.max(Alarm.id),
+        func.sum(Alarm.event_count),
+        func.max(Alarm.last_event_at),
+        func.max(Alarm.acknowledged_at),
+        func.max(Alarm.in_progress_at),
+        func.max(Alarm.closed_at),
+        func.max(Alarm.escalated_at),
+        func.max(Alarm.cleared_at),
+    )
+    with db.session() as session:
+        refs = visible_case_refs(session, user)
+        if refs is not None:
+            query = query.where(Alarm.case_ref.in_(refs))
+        return tuple(session.execute(query).one())
+
+
+@router.get("/stream")
+async def alarm_stream(request: Request, db: DatabaseDep, user: Reader) -> StreamingResponse:
+    """`text/event-stream`: `event: changed` at once, then at every change of the visible alarms."""
+    with db.session() as session:
+        audit.record(session, user.username, "subscribe", "alarms")
+
+    async def events() -> AsyncIterator[str]:
+        last: tuple[Any, ...] | None = None
+        quiet = 0.0
+        while not await request.is_disconnected():
+            version = await asyncio.to_thread(queue_version, db, user)
+            if version != last:
+                last, quiet = version, 0.0
+                yield "event: changed\ndata: {}\n\n"
+            elif quiet >= KEEPALIVE_S:
+                quiet = 0.0
+                yield ": keep-alive\n\n"  # a comment line: keeps proxies from closing the stream
+            await asyncio.sleep(POLL_S)
+            quiet += POLL_S
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

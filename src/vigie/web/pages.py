@@ -1,0 +1,108 @@
+"""The console's pages: HTML shells in the user's language; their data comes from the API.
+
+A page carries no case data: its script asks the API with the user's token, so each role sees
+exactly what the API lets it see. The one server-rendered result (the legal calculator) is
+computed by the API's own endpoint function, with its role check and its audit.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from vigie.api.deps import DatabaseDep
+from vigie.api.routers import law as law_routes
+from vigie.law import LawInputError
+from vigie.web.config import ConsoleSettings
+from vigie.web.i18n import COOKIE, catalogue, language, translator
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(files("vigie.web") / "templates"))
+_console = ConsoleSettings()
+
+
+def _page(request: Request, template: str, **context: Any) -> Response:
+    lang = language(request)
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {
+            "lang": lang,
+            "t": translator(lang),
+            "words": json.dumps(catalogue(lang), ensure_ascii=False),
+            "tiles": {"url": _console.tile_url, "attribution": _console.tile_attribution},
+            **context,
+        },
+    )
+    if request.query_params.get("lang") == lang:
+        response.set_cookie(COOKIE, lang, max_age=365 * 86400, samesite="strict")
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> Response:
+    return _page(request, "login.html", page="login")
+
+
+@router.get("/", response_class=HTMLResponse)
+def queue_page(request: Request) -> Response:
+    return _page(request, "queue.html", page="queue")
+
+
+@router.get("/alarms/{alarm_id}", response_class=HTMLResponse)
+def alarm_page(request: Request, alarm_id: int) -> Response:
+    return _page(request, "alarm.html", page="alarm", alarm_id=alarm_id)
+
+
+@router.get("/cases", response_class=HTMLResponse)
+def cases_page(request: Request) -> Response:
+    return _page(request, "cases.html", page="cases")
+
+
+@router.get("/cases/{placement_id}", response_class=HTMLResponse)
+def case_page(request: Request, placement_id: int) -> Response:
+    return _page(request, "case.html", page="case", placement_id=placement_id)
+
+
+@router.get("/cases/{placement_id}/zones", response_class=HTMLResponse)
+def zones_page(request: Request, placement_id: int) -> Response:
+    return _page(request, "zones.html", page="zones", placement_id=placement_id)
+
+
+@router.get("/law", response_class=HTMLResponse)
+def law_page(request: Request) -> Response:
+    examples = (files("vigie.web") / "law_examples.json").read_text(encoding="utf-8")
+    return _page(request, "law.html", page="law", examples=json.loads(examples))
+
+
+@router.get("/supervision", response_class=HTMLResponse)
+def supervision_page(request: Request) -> Response:
+    return _page(request, "supervision.html", page="supervision")
+
+
+@router.post("/console/law/result", response_class=HTMLResponse)
+async def law_result(request: Request, db: DatabaseDep, user: law_routes.Lawyer) -> Response:
+    """The calculator's answer as HTML for htmx: the form's JSON case through `/api/law/assess`."""
+    lang = language(request)
+    form = parse_qs((await request.body()).decode("utf-8"))
+    measure = form.get("measure", [""])[0]
+    context: dict[str, Any] = {"t": translator(lang), "lang": lang}
+    try:
+        case = json.loads(form.get("case", ["{}"])[0] or "{}")
+        if not isinstance(case, dict):
+            raise ValueError("the case must be a JSON object")
+        decision = law_routes.assess(case | {"measure": measure}, db, user)
+    except LawInputError as exc:
+        context["error"], context["field"] = str(exc), exc.field
+    except ValueError as exc:  # json.JSONDecodeError, or not an object
+        context["error"], context["field"] = f"JSON: {exc}", None
+    else:
+        context["decision"] = decision
+    status = 422 if "error" in context else 200
+    return templates.TemplateResponse(request, "law_result.html", context, status_code=status)

@@ -1,0 +1,210 @@
+/* The console's core: the token, calls to the API, the live stream, maps, words, keys.
+   Every datum on screen comes from the API with the user's own token. */
+"use strict";
+const Vigie = (() => {
+  const words = JSON.parse(document.getElementById("vigie-words").textContent);
+  const tiles = JSON.parse(document.getElementById("vigie-tiles").textContent);
+  const t = (key) => words[key] || key;
+  const session = {
+    get token() { return sessionStorage.getItem("vigie.token"); },
+    get role() { return sessionStorage.getItem("vigie.role"); },
+    get user() { return sessionStorage.getItem("vigie.user"); },
+    save(token, role, user) {
+      sessionStorage.setItem("vigie.token", token);
+      sessionStorage.setItem("vigie.role", role);
+      sessionStorage.setItem("vigie.user", user);
+    },
+    clear() { sessionStorage.clear(); },
+  };
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      super((body && body.message) || `HTTP ${status}`);
+      this.status = status;
+      this.body = body;
+    }
+  }
+
+  async function api(path, options = {}) {
+    const headers = { Accept: "application/json", ...(options.headers || {}) };
+    if (session.token) headers.Authorization = `Bearer ${session.token}`;
+    let body = options.body;
+    if (body !== undefined && typeof body !== "string") {
+      body = JSON.stringify(body);
+      headers["Content-Type"] = "application/json";
+    }
+    const response = await fetch(path, { ...options, headers, body });
+    if (response.status === 401 && path !== "/api/auth/token") {
+      session.clear();
+      location.assign("/login");
+      throw new ApiError(401, { message: t("error.session") });
+    }
+    const type = response.headers.get("Content-Type") || "";
+    const data = type.includes("json") ? await response.json() : await response.text();
+    if (!response.ok) throw new ApiError(response.status, data);
+    return data;
+  }
+
+  /* Server-sent events read through fetch, so the token travels in a header, not in the URL. */
+  function live(path, onChange, onState) {
+    let stopped = false;
+    async function run() {
+      while (!stopped) {
+        try {
+          const response = await fetch(path, { headers: { Authorization: `Bearer ${session.token}` } });
+          if (response.status === 401) { session.clear(); location.assign("/login"); return; }
+          if (!response.ok) throw new Error(`HTTP ${response.status}`);
+          onState(true);
+          const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+          let buffer = "";
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            buffer += value;
+            let end;
+            while ((end = buffer.indexOf("\n\n")) >= 0) {
+              const block = buffer.slice(0, end);
+              buffer = buffer.slice(end + 2);
+              if (/^event: changed$/m.test(block)) onChange();
+            }
+          }
+        } catch (err) {
+          console.warn("live stream interrupted:", err.message);
+        }
+        onState(false);
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+    run();
+    return () => { stopped = true; };
+  }
+
+  function flash(message, kind = "error") {
+    const box = document.getElementById("flash");
+    box.textContent = message;
+    box.className = kind;
+    box.hidden = false;
+    clearTimeout(flash.timer);
+    flash.timer = setTimeout(() => { box.hidden = true; }, 8000);
+  }
+
+  const locale = document.documentElement.lang === "en" ? "en-GB" : "fr-FR";
+  const timeFormat = new Intl.DateTimeFormat(locale, {
+    timeZone: "Europe/Paris", dateStyle: "short", timeStyle: "medium",
+  });
+  const when = (iso) => (iso ? timeFormat.format(new Date(iso)) : "—");
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "—";
+    const s = Math.max(0, Math.round(seconds));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    const pad = (n) => String(n).padStart(2, "0");
+    return h ? `${h}:${pad(m)}:${pad(r)}` : `${m}:${pad(r)}`;
+  }
+  const since = (iso) => (Date.now() - new Date(iso).getTime()) / 1000;
+
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === "class") node.className = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else if (v !== null && v !== undefined && v !== false) node.setAttribute(k, v);
+    }
+    for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(c ?? ""));
+    return node;
+  }
+
+  /* A Leaflet map: the configured tiles, or a plain background with the départements outline. */
+  function map(id) {
+    const m = L.map(id, { zoomControl: true, attributionControl: true }).setView([46.6, 2.4], 6);
+    if (tiles.url) {
+      L.tileLayer(tiles.url, { attribution: tiles.attribution, maxZoom: 19 }).addTo(m);
+    } else {
+      document.getElementById(id).classList.add("plain");
+      fetch("/static/departements.geojson").then((r) => r.json()).then((outline) => {
+        L.geoJSON(outline, {
+          interactive: false,
+          style: { color: "#8a94a6", weight: 1, fill: true, fillColor: "#f4f1ea", fillOpacity: 1 },
+        }).addTo(m).bringToBack();
+      });
+      m.attributionControl.addAttribution("Départements: MapSVG, CC BY 4.0");
+    }
+    return m;
+  }
+
+  /* A zone as Leaflet draws it: GeoJSON polygon, or the detection engine's circle. */
+  function zoneLayer(zone) {
+    const style = zone.type === "exclusion"
+      ? { color: "#c62828", fillOpacity: 0.15 } : { color: "#2e7d32", fillOpacity: 0.08 };
+    const g = zone.geometry;
+    const layer = g.type === "circle"
+      ? L.circle([g.lat, g.lon], { radius: g.radius_m, ...style })
+      : L.geoJSON(g, { style });
+    return layer.bindTooltip(`${zone.label || zone.id} (${t("zones." + zone.type)})`);
+  }
+
+  function trackLayer(points) {
+    const line = L.polyline(points.map((p) => [p.lat, p.lon]), { color: "#1565c0", weight: 3 });
+    const group = L.featureGroup([line]);
+    if (points.length) {
+      const last = points[points.length - 1];
+      L.circleMarker([last.lat, last.lon], { radius: 7, color: "#0d47a1", fillOpacity: 1 })
+        .bindTooltip(`${t("map.wearer")} ${when(last.t)}`).addTo(group);
+    }
+    return group;
+  }
+
+  /* Show only what the user's role may use; the API refuses the rest anyway. */
+  function applyRole() {
+    for (const node of document.querySelectorAll("[data-roles]")) {
+      if (!node.dataset.roles.split(" ").includes(session.role)) node.hidden = true;
+    }
+    const who = document.getElementById("who");
+    if (who) who.textContent = `${session.user} · ${t("role." + session.role)}`;
+  }
+
+  function requireLogin() {
+    if (!session.token) { location.assign("/login"); return false; }
+    applyRole();
+    document.getElementById("logout").addEventListener("click", () => {
+      session.clear();
+      location.assign("/login");
+    });
+    return true;
+  }
+
+  /* htmx requests carry the token too; a 422 is an answer to show, not a failure. */
+  document.addEventListener("htmx:configRequest", (e) => {
+    if (session.token) e.detail.headers.Authorization = `Bearer ${session.token}`;
+  });
+  if (window.htmx) {
+    htmx.config.responseHandling = [
+      { code: "204", swap: false },
+      { code: "[23]..", swap: true },
+      { code: "422", swap: true, error: false },
+      { code: "401", swap: false, error: true },
+      { code: "[45]..", swap: false, error: true },
+    ];
+  }
+  document.addEventListener("htmx:responseError", (e) => {
+    if (e.detail.xhr.status === 401) { session.clear(); location.assign("/login"); return; }
+    flash(`${t("error.request")} (${e.detail.xhr.status})`);
+  });
+
+  function beep() {
+    try {
+      const ctx = new AudioContext();
+      for (const [i, f] of [[0, 880], [1, 660], [2, 880]]) {
+        const osc = ctx.createOscillator();
+        osc.frequency.value = f;
+        osc.connect(ctx.destination);
+        osc.start(ctx.currentTime + i * 0.25);
+        osc.stop(ctx.currentTime + i * 0.25 + 0.2);
+      }
+    } catch (err) {
+      console.warn("no sound:", err.message);
+    }
+  }
+
+  return { t, session, api, live, flash, when, duration, since, el, map, zoneLayer, trackLayer,
+    requireLogin, beep, ApiError };
+})();

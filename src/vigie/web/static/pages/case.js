@@ -1,0 +1,61 @@
+"use strict";
+/* The case file: person, court order, the law's decision and dates, devices, track, timeline. */
+(async () => {
+  if (!Vigie.requireLogin()) return;
+  const { t, api, el, when } = Vigie;
+  const id = document.querySelector("[data-placement]").dataset.placement;
+  const facts = (node, pairs) => node.replaceChildren(...pairs.flatMap(([k, v]) =>
+    [el("dt", {}, k), el("dd", {}, v === null || v === undefined || v === "" ? "—" : String(v))]));
+  let placement, activity;
+  try {
+    [placement, activity] = await Promise.all([api(`/api/placements/${id}`), api(`/api/console/placements/${id}/activity?hours=24`)]);
+  } catch (err) {
+    document.querySelector("[data-placement]").replaceChildren(el("p", { class: "error", id: "case-error" }, err.message));
+    return;
+  }
+  const person = await api(`/api/persons/${placement.person_id}`);
+  document.getElementById("c-ref").textContent = placement.case_ref;
+  document.getElementById("c-measure").textContent = t(`measure.${placement.measure}`);
+  facts(document.getElementById("c-person"), [
+    [t("case.name"), `${person.last_name} ${person.first_name}`],
+    [t("case.birth"), person.birth_date], [t("case.address"), person.address], [t("case.phone"), person.phone],
+  ]);
+  facts(document.getElementById("c-order"), [
+    [t("case.courtorder"), `${placement.court_order_ref} (${placement.court_order_date})`],
+    [t("case.start"), placement.start_date], [t("case.end"), placement.end_date],
+    [t("case.judge"), placement.judge.name], [t("case.prosecutor"), placement.prosecutor.name],
+    [t("case.spip"), placement.spip.name], [t("case.status"), placement.status],
+    [t("case.schedule"), placement.schedule.map((w) => `${w.days} ${w.from}–${w.to}`).join("; ")],
+    [t("zones.alertkm"), placement.alert_distance_km],
+  ]);
+  const today = new Date().toISOString().slice(0, 10);
+  const soon = new Date(Date.now() + 30 * 86400e3).toISOString().slice(0, 10);
+  const deadlines = Object.entries(placement.deadlines).sort((a, b) => a[1].localeCompare(b[1]));
+  document.getElementById("c-deadlines").replaceChildren(...deadlines.map(([name, due]) =>
+    el("li", { class: due < today ? "past" : due <= soon ? "soon" : "" }, el("time", {}, due), ` ${name}`)));
+  const decision = placement.law_decision;
+  const outcome = document.getElementById("c-outcome");
+  outcome.textContent = decision.outcome;
+  outcome.className = `outcome outcome-${decision.outcome}`;
+  facts(document.getElementById("c-dates"), Object.entries(decision.dates || {}));
+  document.getElementById("c-articles").textContent = (decision.articles || []).join(" · ");
+  document.querySelector("#c-trace tbody").replaceChildren(...(decision.trace || []).map((s) =>
+    el("tr", { class: s.held ? "held" : "not-held" }, el("td", {}, el("code", {}, s.rule)), el("td", {}, s.citation),
+      el("td", {}, s.held ? "✓" : "·"), el("td", {}, s.note))));
+  document.querySelector("#c-devices tbody").replaceChildren(...activity.devices.map((d) => el("tr", {},
+    el("td", {}, d.id), el("td", {}, t(`device.${d.role}`)),
+    el("td", { class: d.battery !== null && d.battery < 0.2 ? "low" : "" }, d.battery === null ? "—" : `${Math.round(d.battery * 100)} %`),
+    el("td", {}, when(d.last_contact)))));
+  document.getElementById("c-timeline").replaceChildren(...activity.alarms.map((a) => el("li", { class: `p${a.priority}` },
+    el("time", {}, when(a.raised_at)), " ", el("a", { href: `/alarms/${a.id}` }, `${t(`kind.${a.kind}`)} n° ${a.id}`),
+    ` · ${t(`status.${a.status}`)}${a.qualification ? ` (${t(`qualification.${a.qualification}`)})` : ""}`)));
+  if (!activity.alarms.length) document.getElementById("c-timeline").append(el("li", { class: "muted" }, t("case.noalarm")));
+  const map = Vigie.map("map");
+  const layers = L.featureGroup().addTo(map);
+  for (const zone of placement.zones) Vigie.zoneLayer(zone).addTo(layers);
+  if (activity.track.length) Vigie.trackLayer(activity.track).addTo(layers);
+  if (person.home_lat !== null && person.home_lat !== undefined) {
+    L.marker([person.home_lat, person.home_lon], { title: t("map.home") }).addTo(layers);
+  }
+  if (layers.getLayers().length) map.fitBounds(layers.getBounds(), { maxZoom: 15, padding: [20, 20] });
+})();

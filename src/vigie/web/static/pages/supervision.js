@@ -1,0 +1,65 @@
+"use strict";
+/* Supervision as charts (SVG drawn here, no chart library): refreshed every 30 s. */
+(() => {
+  if (!Vigie.requireLogin()) return;
+  const { t, api, duration } = Vigie;
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = (tag, attrs, text) => {
+    const node = document.createElementNS(NS, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+
+  /* Vertical bars with a label under each (every `labelEvery`-th) and the value on hover. */
+  function bars(target, items, { color = "#1565c0", labelEvery = 1, format = String } = {}) {
+    const W = 560, H = 220, pad = 28, base = H - 30;
+    const max = Math.max(1, ...items.map((i) => i.value));
+    const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", class: "bars" });
+    const step = (W - pad) / Math.max(items.length, 1);
+    chart.append(svg("text", { x: 2, y: 12, class: "axis" }, format(max)));
+    chart.append(svg("line", { x1: pad, y1: base, x2: W, y2: base, class: "axis-line" }));
+    items.forEach((item, i) => {
+      const h = (item.value / max) * (base - 16);
+      const x = pad + i * step;
+      const rect = svg("rect", { x: x + 2, y: base - h, width: Math.max(step - 4, 2), height: h, fill: item.color || color });
+      rect.append(svg("title", {}, `${item.label}: ${format(item.value)}`));
+      chart.append(rect);
+      if (i % labelEvery === 0) chart.append(svg("text", { x: x + step / 2, y: H - 12, class: "label", "text-anchor": "middle" }, item.label));
+    });
+    target.replaceChildren(chart);
+  }
+
+  async function refresh() {
+    let s;
+    try {
+      s = await api("/api/console/supervision?hours=24");
+    } catch (err) {
+      Vigie.flash(err.message);
+      return;
+    }
+    const hour = new Intl.DateTimeFormat(document.documentElement.lang, { timeZone: "Europe/Paris", hour: "2-digit" });
+    bars(document.getElementById("chart-hourly"),
+      s.alarms_per_hour.map((h) => ({ label: hour.format(new Date(h.hour)), value: h.count })), { labelEvery: 3 });
+    const tta = s.time_to_acknowledge_s;
+    bars(document.getElementById("chart-tta"), [
+      { label: `p50 (n=${tta.n})`, value: tta.p50 || 0, color: "#2e7d32" },
+      { label: "p95", value: tta.p95 || 0, color: "#ef6c00" },
+    ], { format: (v) => duration(v) });
+    bars(document.getElementById("chart-operators"), s.open_per_operator.map((o) => ({
+      label: o.operator || t("sup.unassigned"), value: o.count, color: o.operator ? "#1565c0" : "#c62828",
+    })));
+    const silent = s.devices.filter((d) => d.silent).length;
+    const low = s.devices.filter((d) => d.low_battery).length;
+    bars(document.getElementById("chart-devices"), [
+      { label: t("sup.silent"), value: silent, color: "#6a1b9a" },
+      { label: t("sup.lowbattery"), value: low, color: "#ef6c00" },
+    ]);
+    document.getElementById("sup-devices").replaceChildren(...s.devices.slice(0, 30).map((d) => Vigie.el("li", {},
+      `${d.id} (${d.case}) `, d.silent ? `${t("sup.silent")} ${d.silent_s === null ? "∞" : duration(d.silent_s)} ` : "",
+      d.battery !== null ? `${Math.round(d.battery * 100)} %` : "")));
+    document.getElementById("sup-updated").textContent = Vigie.when(s.now);
+  }
+  refresh();
+  setInterval(refresh, 30000);
+})();

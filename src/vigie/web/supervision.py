@@ -1,0 +1,115 @@
+"""Supervision figures for the centre's charts: alarm load, time to acknowledge, who holds what,
+and devices that went silent or run low."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import func, select
+
+from vigie.api.deps import CENTRE, DatabaseDep, allow
+from vigie.store import audit
+from vigie.store.models import Alarm, DeviceAssignment, Observation, Placement, User
+from vigie.web.activity import latest_battery
+
+router = APIRouter(prefix="/api/console", tags=["console"])
+Centre = Annotated[User, Depends(allow(*CENTRE))]
+LOW_BATTERY = 0.2
+
+
+def hourly_counts(raised: list[datetime], now: datetime, hours: int) -> list[dict[str, Any]]:
+    """Alarms raised per clock hour (UTC) over the last `hours`, oldest first, zeros included."""
+    top = now.replace(minute=0, second=0, microsecond=0)
+    starts = [top - timedelta(hours=h) for h in range(hours - 1, -1, -1)]
+    counts = dict.fromkeys(starts, 0)
+    for t in raised:
+        hour = t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        if hour in counts:
+            counts[hour] += 1
+    return [{"hour": h, "count": c} for h, c in counts.items()]
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "n": 0}
+    p50, p95 = np.percentile(np.array(values), [50, 95])
+    return {"p50": float(p50), "p95": float(p95), "n": len(values)}
+
+
+@router.get("/supervision")
+def supervision(
+    db: DatabaseDep,
+    user: Centre,
+    hours: Annotated[int, Query(ge=1, le=24 * 7)] = 24,
+    silent_after_s: Annotated[int, Query(ge=60)] = 900,
+) -> dict[str, Any]:
+    """Figures over the last `hours`; a device is silent after `silent_after_s` without a word."""
+    now = datetime.now(UTC)
+    since = now - timedelta(hours=hours)
+    with db.session() as session:
+        raised = list(session.scalars(select(Alarm.raised_at).where(Alarm.raised_at >= since)))
+        acked = session.execute(
+            select(Alarm.opened_at, Alarm.acknowledged_at).where(
+                Alarm.acknowledged_at.is_not(None), Alarm.opened_at >= since
+            )
+        ).all()
+        holders = session.execute(
+            select(User.username, func.count(Alarm.id))
+            .join(User, User.id == Alarm.acknowledged_by)
+            .where(Alarm.status.in_(("acknowledged", "in_progress")))
+            .group_by(User.username)
+            .order_by(User.username)
+        ).all()
+        unassigned = session.scalar(
+            select(func.count()).select_from(Alarm).where(Alarm.status == "open")
+        )
+        assigned = session.execute(
+            select(DeviceAssignment.device_id, DeviceAssignment.role, Placement.case_ref)
+            .join(Placement, Placement.id == DeviceAssignment.placement_id)
+            .where(DeviceAssignment.until.is_(None), Placement.status == "active")
+        ).all()
+        ids = [device for device, _, _ in assigned]
+        last_contact = dict(
+            session.execute(
+                select(Observation.device, func.max(Observation.t))
+                .where(Observation.device.in_(ids))
+                .group_by(Observation.device)
+            ).all()
+        )
+        battery = latest_battery(session, ids)
+        audit.record(session, user.username, "read", "supervision")
+    devices = []
+    for device, role, case_ref in assigned:
+        contact = last_contact.get(device)
+        silent_s = (now - contact).total_seconds() if contact else None
+        level = battery.get(device)
+        silent = silent_s is None or silent_s > silent_after_s
+        low = level is not None and level < LOW_BATTERY
+        if silent or low:
+            devices.append(
+                {
+                    "id": device,
+                    "role": role,
+                    "case": case_ref,
+                    "silent_s": silent_s,
+                    "battery": level,
+                    "silent": silent,
+                    "low_battery": low,
+                }
+            )
+    return {
+        "now": now,
+        "hours": hours,
+        "alarms_per_hour": hourly_counts(raised, now, hours),
+        "time_to_acknowledge_s": percentiles(
+            [(ack - opened).total_seconds() for opened, ack in acked]
+        ),
+        "open_per_operator": [{"operator": u, "count": n} for u, n in holders]
+        + [{"operator": None, "count": unassigned or 0}],
+        "devices": sorted(devices, key=lambda d: (not d["silent"], d["id"])),
+        "silent_after_s": silent_after_s,
+        "low_battery_below": LOW_BATTERY,
+    }
