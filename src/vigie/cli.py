@@ -21,6 +21,9 @@ app = typer.Typer(
 app.add_typer(law_cmd.app, name="law")
 app.command("replay")(replay_cmd.replay)
 app.add_typer(sim_cmd.app, name="sim")
+from vigie.commands import gateway as gateway_cmd  # noqa: E402
+
+app.add_typer(gateway_cmd.app, name="gateway")
 app.add_typer(centre_cmd.app, name="centre")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(audit_cmd.app, name="audit")

@@ -1,0 +1,1 @@
+"""The device gateway: real tracker protocols in, observations stored durably, then acknowledged."""

@@ -1,0 +1,179 @@
+"""The OsmAnd / Traccar Client HTTP server (h11 over asyncio): 200 only once stored.
+
+HTTP/1.1 is parsed by h11; the connection handling is ours so that the gateway's limits apply
+to the byte: a request must arrive whole within `frame_timeout_s` (slow-loris), a body larger
+than `max_body_bytes` is refused before it is read, an idle keep-alive connection is closed.
+Answers: 200 stored, 400 malformed, 403 unknown device, 413 too large, 429 over the device's
+rate, 503 the store failed (the app retries, as for any answer but 200).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import h11
+
+from vigie.gateway import osmand
+from vigie.gateway.intake import Intake
+from vigie.gateway.limits import ConnectionSlots, Limits, RateExceeded, RateLimiter
+from vigie.gateway.readings import Rejected
+from vigie.gateway.registry import Registry, UnknownDevice
+
+logger = logging.getLogger(__name__)
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class OsmAndServer:
+    """Serves phones running Traccar Client (OsmAnd protocol) on one HTTP port."""
+
+    def __init__(
+        self, intake: Intake, registry: Registry, limits: Limits, rates: RateLimiter
+    ) -> None:
+        self._intake = intake
+        self._registry = registry
+        self._limits = limits
+        self._rates = rates
+        self._slots = ConnectionSlots(limits.max_connections)
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    async def start(self, host: str, port: int) -> int:
+        self._server = await asyncio.start_server(self._accept, host, port)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        if not self._slots.acquire():
+            logger.warning("osmand %s refused: %d connections open", peer, self._slots.limit)
+            writer.close()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            await self._serve(reader, writer, peer)
+        except TimeoutError:
+            logger.warning("osmand %s closed: idle, or a request not whole in time", peer)
+        except (ConnectionError, h11.ProtocolError) as exc:
+            logger.info("osmand %s closed: %s", peer, exc)
+        finally:
+            self._connections.discard(task)
+            self._slots.release()
+            writer.close()
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), 1)
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object
+    ) -> None:
+        limits = self._limits
+        connection = h11.Connection(h11.SERVER, max_incomplete_event_size=16 * 1024)
+        while True:
+            # Waiting for a next request is idleness; once it starts it must end in time.
+            event = await self._next(connection, reader, limits.idle_timeout_s)
+            if isinstance(event, h11.ConnectionClosed):
+                return
+            if not isinstance(event, h11.Request):
+                raise h11.LocalProtocolError(f"expected a request, got {type(event).__name__}")
+            async with asyncio.timeout(limits.frame_timeout_s):
+                status, reason = await self._answer(connection, reader, event, peer)
+            body = reason.encode() + b"\n" if status != 200 else b""
+            headers = [("content-type", "text/plain"), ("content-length", str(len(body)))]
+            if status == 413:
+                headers.append(("connection", "close"))
+            writer.write(connection.send(h11.Response(status_code=status, headers=headers)) or b"")
+            writer.write(connection.send(h11.Data(data=body)) or b"")
+            writer.write(connection.send(h11.EndOfMessage()) or b"")
+            await writer.drain()
+            if connection.our_state is h11.MUST_CLOSE or connection.their_state is not h11.DONE:
+                return
+            connection.start_next_cycle()
+
+    async def _next(
+        self, connection: h11.Connection, reader: asyncio.StreamReader, timeout: float
+    ) -> object:
+        while True:
+            event = connection.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            data = await asyncio.wait_for(reader.read(16 * 1024), timeout)
+            connection.receive_data(data)
+
+    async def _answer(
+        self,
+        connection: h11.Connection,
+        reader: asyncio.StreamReader,
+        request: h11.Request,
+        peer: object,
+    ) -> tuple[int, str]:
+        try:
+            body = await self._body(connection, reader, request)
+            device, readings = self._decode(request, body)
+            registered = await asyncio.to_thread(self._registry.lookup, device)
+            self._rates.take(registered.id, len(readings))
+        except _Refused as exc:
+            logger.warning("osmand %s refused (%d): %s", peer, exc.status, exc)
+            return exc.status, str(exc)
+        except Rejected as exc:
+            logger.warning("osmand %s refused (400): %s", peer, exc)
+            return 400, str(exc)
+        except UnknownDevice as exc:
+            return 403, str(exc)
+        except RateExceeded as exc:
+            logger.warning("osmand %s refused (429): %s", peer, exc)
+            return 429, str(exc)
+        try:
+            stored = await self._intake.store(readings, f"osmand {device}")
+        except Exception:
+            logger.exception("osmand %s: readings of %s could not be stored", peer, device)
+            return 503, "the centre could not store this report; send it again"
+        if stored.rejected:
+            return 400, "implausible reading refused (see the gateway's log for the reason)"
+        return 200, ""
+
+    async def _body(
+        self, connection: h11.Connection, reader: asyncio.StreamReader, request: h11.Request
+    ) -> bytes:
+        limit = self._limits.max_body_bytes
+        for name, value in request.headers:
+            if name == b"content-length" and int(value) > limit:
+                raise _Refused(413, f"body of {int(value)} bytes; at most {limit}")
+        body = bytearray()
+        while True:
+            event = await self._next(connection, reader, self._limits.frame_timeout_s)
+            if isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > limit:
+                    raise _Refused(413, f"body larger than {limit} bytes")
+            elif isinstance(event, h11.EndOfMessage):
+                return bytes(body)
+            else:
+                raise _Refused(400, "request ended before its body")
+
+    def _decode(self, request: h11.Request, body: bytes) -> tuple[str, list[dict[str, object]]]:
+        if request.method not in (b"GET", b"POST"):
+            raise _Refused(405, f"method {request.method.decode(errors='replace')} not allowed")
+        _, _, query = request.target.partition(b"?")
+        content_type = dict(request.headers).get(b"content-type", b"")
+        if body and content_type.startswith(b"application/json"):
+            return osmand.decode_json(body)
+        text = query.decode("latin-1")
+        if body:
+            text = f"{text}&{body.decode('latin-1')}" if text else body.decode("latin-1")
+        return osmand.decode_form(text)

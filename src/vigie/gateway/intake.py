@@ -1,0 +1,137 @@
+"""Store, then acknowledge: the one path by which every protocol's readings reach the log.
+
+Servers hand a device's readings to `Intake.store` and acknowledge only when it returns: by
+then they are committed (SQLite synchronous=FULL, PostgreSQL commit), so a device never
+deletes a fix that Vigie has not kept. Readings waiting at the same moment are written in one
+transaction (group commit): a thousand trackers cost one disk flush, not a thousand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from vigie.gateway.readings import Rejected, check
+from vigie.store import Database
+from vigie.store import observations as log
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What one `store` did: readings newly stored, already stored, refused as implausible."""
+
+    new: int
+    duplicates: int
+    rejected: int
+
+
+@dataclass(slots=True)
+class _Waiter:
+    rows: list[dict[str, Any]]
+    rejected: int
+    done: asyncio.Future[Stored]
+
+
+class Intake:
+    """Checks readings, writes them in group commits on one thread, answers when durable."""
+
+    def __init__(
+        self,
+        database: Database,
+        max_future_s: float = 300.0,
+        max_batch: int = 20_000,
+        on_stored: Callable[[], None] | None = None,
+    ) -> None:
+        self._db = database
+        self._max_future_s = max_future_s
+        self._max_batch = max_batch
+        self._on_stored = on_stored
+        self._queue: asyncio.Queue[_Waiter] = asyncio.Queue()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="vigie-intake")
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="vigie-intake")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._writer.shutdown(wait=True)
+
+    async def store(self, readings: list[dict[str, Any]], source: str) -> Stored:
+        """Store `readings` durably; implausible ones are logged with their reason and left out.
+
+        Raises what the database raised when the write failed: the caller must not acknowledge.
+        """
+        now = datetime.now(UTC)
+        rows: list[tuple[datetime, dict[str, Any]]] = []
+        rejected = 0
+        for record in readings:
+            try:
+                t = check(record, now, self._max_future_s)
+            except Rejected as exc:
+                rejected += 1
+                logger.warning("%s: reading of %s refused: %s", source, record.get("device"), exc)
+                continue
+            rows.append((t, record))
+        # Buffered records reach the store (and so the engine) in the order they happened.
+        rows.sort(key=lambda pair: pair[0])
+        waiter = _Waiter(
+            [log.row_for(record, t, now) for t, record in rows],
+            rejected,
+            asyncio.get_running_loop().create_future(),
+        )
+        if not waiter.rows:
+            return Stored(0, 0, rejected)
+        await self._queue.put(waiter)
+        return await waiter.done
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            size = len(batch[0].rows)
+            while size < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+                size += len(batch[-1].rows)
+            try:
+                results = await loop.run_in_executor(self._writer, self._write, batch)
+            except Exception as exc:
+                # Each alone then, so one device's unstorable message cannot fail the others.
+                logger.error(
+                    "group commit of %d readings failed (%s); retrying one by one", size, exc
+                )
+                results = []
+                for waiter in batch:
+                    try:
+                        results.append(
+                            (await loop.run_in_executor(self._writer, self._write, [waiter]))[0]
+                        )
+                    except Exception as single:
+                        logger.error("storing %d readings failed: %s", len(waiter.rows), single)
+                        results.append(single)
+            for waiter, result in zip(batch, results, strict=True):
+                if waiter.done.done():
+                    continue  # its connection was dropped meanwhile
+                if isinstance(result, Exception):
+                    waiter.done.set_exception(result)
+                else:
+                    waiter.done.set_result(result)
+            if self._on_stored is not None:
+                self._on_stored()
+
+    def _write(self, batch: list[_Waiter]) -> list[Stored | Exception]:
+        with self._db.session() as session:
+            results: list[Stored | Exception] = []
+            for waiter in batch:
+                accepted = log.append(session, waiter.rows)
+                results.append(Stored(len(accepted.ids), accepted.duplicates, waiter.rejected))
+        return results

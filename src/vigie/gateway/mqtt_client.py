@@ -1,0 +1,125 @@
+"""The gateway's MQTT side: a QoS 1 subscription acknowledged only after storage.
+
+paho-mqtt's manual acknowledgement holds each PUBACK until `Intake` has stored the message
+(or refused it for good: malformed, unknown device, over rate; logged). A persistent session
+(fixed client id, clean_session false) makes the broker keep and resend what was not
+acknowledged when the gateway was down. paho runs its network loop on its own thread; messages
+are handed to the gateway's asyncio loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+import paho.mqtt.client as paho
+
+from vigie.gateway import mqtt
+from vigie.gateway.intake import Intake
+from vigie.gateway.limits import Limits, RateExceeded, RateLimiter
+from vigie.gateway.readings import Rejected
+from vigie.gateway.registry import Registry, UnknownDevice
+
+logger = logging.getLogger(__name__)
+RETRY_MAX_S = 30.0
+
+
+class MqttSubscriber:
+    """Subscribes to every device's topic on a broker and stores what arrives."""
+
+    def __init__(
+        self,
+        intake: Intake,
+        registry: Registry,
+        limits: Limits,
+        rates: RateLimiter,
+        client_id: str = "vigie-gateway",
+    ) -> None:
+        self._intake = intake
+        self._registry = registry
+        self._limits = limits
+        self._rates = rates
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: set[asyncio.Future[None]] = set()
+        self._lock = threading.Lock()
+        self.subscribed = threading.Event()
+        self._client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,
+            manual_ack=True,
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+
+    async def start(self, host: str, port: int) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._client.connect_async(host, port, keepalive=30)
+        self._client.loop_start()
+        if not await asyncio.to_thread(self.subscribed.wait, 30):
+            raise ConnectionError(f"no MQTT subscription on {host}:{port} within 30 s")
+
+    async def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+        with self._lock:
+            pending = list(self._pending)
+        for future in pending:
+            future.cancel()
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in pending), return_exceptions=True)
+
+    # paho's thread ------------------------------------------------------------------
+
+    def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            logger.error("MQTT broker refused the gateway: %s", reason)
+            return
+        client.subscribe(mqtt.TOPIC_FILTER, qos=1)
+
+    def _on_subscribe(self, *_args: Any) -> None:
+        logger.info("MQTT: subscribed to %s", mqtt.TOPIC_FILTER)
+        self.subscribed.set()
+
+    def _on_message(self, client: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
+        assert self._loop is not None
+        topic, payload, mid, qos = message.topic, message.payload, message.mid, message.qos
+        future = asyncio.run_coroutine_threadsafe(self._handle(topic, payload), self._loop)
+        with self._lock:
+            self._pending.add(future)  # type: ignore[arg-type]
+
+        def acknowledge(done: Any) -> None:
+            with self._lock:
+                self._pending.discard(done)
+            if not done.cancelled() and done.exception() is None:
+                client.ack(mid, qos)
+
+        future.add_done_callback(acknowledge)
+
+    # the gateway's loop ----------------------------------------------------------------
+
+    async def _handle(self, topic: str, payload: bytes) -> None:
+        """Store a message, or refuse it for good; returns when it may be acknowledged."""
+        try:
+            if len(payload) > self._limits.max_body_bytes:
+                raise Rejected(f"{len(payload)} bytes; at most {self._limits.max_body_bytes}")
+            device, readings = mqtt.decode_message(topic, payload)
+            registered = await asyncio.to_thread(self._registry.lookup, device)
+            self._rates.take(registered.id, len(readings))
+        except (Rejected, RateExceeded) as exc:
+            logger.warning("mqtt %s refused: %s", topic[:80], exc)
+            return
+        except UnknownDevice:
+            return  # logged by the registry
+        delay = 0.5
+        while True:
+            try:
+                await self._intake.store(readings, f"mqtt {device}")
+                return
+            except Exception:
+                # Unacknowledged, the message is still the broker's: keep trying to store it.
+                logger.exception("mqtt %s: storing failed; retrying in %.1f s", device, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)

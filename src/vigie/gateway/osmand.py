@@ -1,0 +1,132 @@
+"""OsmAnd / Traccar Client HTTP: what the protected person's phone app sends. Pure.
+
+Two forms, as Traccar's OsmAnd decoder reads them:
+- query parameters or a urlencoded form: ``id`` (or ``deviceid``), ``lat``/``lon`` (or
+  ``location=lat,lon``), ``timestamp`` (Unix seconds, milliseconds or ISO-8601), ``accuracy``
+  (metres) or ``hdop``, ``batt`` (percent), plus speed, bearing, altitude we keep in the payload;
+- the JSON body of recent Traccar Client versions: ``{"device_id", "location": {"timestamp",
+  "coords": {"latitude", "longitude", "accuracy", ...}, "battery": {"level": 0..1}}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from vigie.gateway.readings import Rejected, parse_time, reading
+
+UERE_M = 5.0  # accuracy from HDOP, as for trackers
+NO_ACCURACY_M = 50.0  # a fix without accuracy is taken as poor, never as precise
+
+
+def decode_form(text: str) -> tuple[str, list[dict[str, Any]]]:
+    """Device id and readings of a query string or urlencoded form."""
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=64)
+    except ValueError as exc:
+        raise Rejected(f"query is malformed: {exc}") from exc
+    return decode_params(dict(pairs))
+
+
+def decode_params(params: Mapping[str, str]) -> tuple[str, list[dict[str, Any]]]:
+    device = params.get("id") or params.get("deviceid")
+    if not device:
+        raise Rejected("no device id (parameter 'id' or 'deviceid')")
+    t = _time(params.get("timestamp"))
+    if "location" in params:
+        lat_text, _, lon_text = params["location"].partition(",")
+    else:
+        lat_text, lon_text = params.get("lat", ""), params.get("lon", "")
+    out: list[dict[str, Any]] = []
+    if lat_text or lon_text:
+        accuracy = _number(params, "accuracy")
+        if accuracy is None:
+            hdop = _number(params, "hdop")
+            accuracy = NO_ACCURACY_M if hdop is None else max(UERE_M, hdop * UERE_M)
+        out.append(
+            reading(
+                device,
+                t,
+                "position",
+                "position",
+                lat=_float(lat_text, "lat"),
+                lon=_float(lon_text, "lon"),
+                accuracy_m=accuracy,
+            )
+        )
+    battery = _number(params, "batt")
+    if battery is not None:
+        out.append(reading(device, t, "battery", "battery", level=battery / 100))
+    if not out:
+        raise Rejected("neither a position nor a battery level")
+    return device, out
+
+
+def decode_json(body: bytes) -> tuple[str, list[dict[str, Any]]]:
+    """Device id and readings of a Traccar Client JSON body."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise Rejected(f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise Rejected("JSON body is not an object")
+    device = data.get("device_id")
+    location = data.get("location")
+    if not isinstance(device, str) or not device:
+        raise Rejected("no device id ('device_id')")
+    if not isinstance(location, dict):
+        raise Rejected("no 'location' object")
+    stamp = location.get("timestamp")
+    if not isinstance(stamp, str):
+        raise Rejected("'location.timestamp' must be an ISO-8601 string")
+    t = parse_time(stamp)
+    coords = location.get("coords")
+    out: list[dict[str, Any]] = []
+    if isinstance(coords, dict):
+        accuracy = coords.get("accuracy", NO_ACCURACY_M)
+        fields = {"lat": coords.get("latitude"), "lon": coords.get("longitude")}
+        for name, value in (*fields.items(), ("accuracy", accuracy)):
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise Rejected(f"'{name}' must be a number")
+        out.append(reading(device, t, "position", "position", **fields, accuracy_m=float(accuracy)))
+    battery = location.get("battery")
+    level = battery.get("level") if isinstance(battery, dict) else None
+    # The app reports -1 when the phone does not say.
+    if isinstance(level, int | float) and not isinstance(level, bool) and level >= 0:
+        out.append(reading(device, t, "battery", "battery", level=float(level)))
+    if not out:
+        raise Rejected("neither coordinates nor a battery level")
+    return device, out
+
+
+def _time(value: str | None) -> datetime:
+    if not value:
+        raise Rejected("no 'timestamp'")
+    if value.isdigit():
+        number = int(value)
+        # Traccar's rule: small numbers are seconds, large ones milliseconds.
+        seconds = number if number < 2**31 else number / 1000
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, ValueError, OSError) as exc:
+            raise Rejected(f"timestamp {value[:20]} is out of range") from exc
+    return parse_time(value)
+
+
+def _float(text: str, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise Rejected(f"{name} {text[:20]!r} is not a number") from exc
+    if not math.isfinite(value):
+        raise Rejected(f"{name} {text[:20]!r} is not finite")
+    return value
+
+
+def _number(params: Mapping[str, str], name: str) -> float | None:
+    text = params.get(name)
+    return None if text in (None, "") else _float(text, name)

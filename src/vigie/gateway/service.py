@@ -1,0 +1,102 @@
+"""The gateway as one service: intake, registry, and the servers of each protocol on one loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vigie.gateway.http_server import OsmAndServer
+from vigie.gateway.intake import Intake
+from vigie.gateway.limits import Limits, RateLimiter
+from vigie.gateway.mqtt_client import MqttSubscriber
+from vigie.gateway.registry import Registry
+from vigie.gateway.tcp_server import TeltonikaServer
+from vigie.store import Database
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Where to serve; a port of 0 picks a free one, None leaves that protocol off."""
+
+    host: str = "127.0.0.1"
+    teltonika_port: int | None = 5027
+    osmand_port: int | None = 5055
+    mqtt_broker: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The ports actually listened on."""
+
+    teltonika_port: int | None
+    osmand_port: int | None
+
+
+class Gateway:
+    """Every protocol's server sharing one intake (group commits) and one device registry."""
+
+    def __init__(
+        self,
+        database: Database,
+        limits: Limits | None = None,
+        on_stored: Callable[[], None] | None = None,
+        mqtt_client_id: str = "vigie-gateway",
+    ) -> None:
+        self.limits = limits or Limits()
+        self.intake = Intake(database, self.limits.max_future_s, on_stored=on_stored)
+        self.registry = Registry(database)
+        self._rates = RateLimiter(self.limits.rate_per_s, self.limits.burst)
+        self._mqtt_client_id = mqtt_client_id
+        self._servers: list[TeltonikaServer | OsmAndServer | MqttSubscriber] = []
+
+    async def start(self, listen: Listen) -> Bound:
+        await self.intake.start()
+        args = (self.intake, self.registry, self.limits, self._rates)
+        teltonika = osmand = None
+        if listen.teltonika_port is not None:
+            server = TeltonikaServer(*args)
+            teltonika = await server.start(listen.host, listen.teltonika_port)
+            self._servers.append(server)
+            logger.info("Teltonika Codec 8/8E on %s:%d", listen.host, teltonika)
+        if listen.osmand_port is not None:
+            http = OsmAndServer(*args)
+            osmand = await http.start(listen.host, listen.osmand_port)
+            self._servers.append(http)
+            logger.info("OsmAnd HTTP on http://%s:%d/", listen.host, osmand)
+        if listen.mqtt_broker is not None:
+            subscriber = MqttSubscriber(*args, client_id=self._mqtt_client_id)
+            await subscriber.start(*listen.mqtt_broker)
+            self._servers.append(subscriber)
+        return Bound(teltonika, osmand)
+
+    async def stop(self) -> None:
+        for server in reversed(self._servers):
+            await server.stop()
+        self._servers.clear()
+        await self.intake.stop()
+
+
+class GatewayThread:
+    """The gateway on its own event loop in a background thread (the demo, tests, the bench)."""
+
+    def __init__(self, gateway: Gateway, listen: Listen) -> None:
+        self.gateway = gateway
+        self._listen = listen
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def start(self) -> Bound:
+        self._thread.start()
+        started = asyncio.run_coroutine_threadsafe(self.gateway.start(self._listen), self._loop)
+        return started.result(timeout=60)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.gateway.stop(), self._loop).result(timeout=60)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()

@@ -1,0 +1,218 @@
+"""The simulator's devices speaking real protocols to the gateway.
+
+Replay-format `obs` records (what `vigie.sim` generates) become what a real device would send:
+bracelets (``B…``) are Teltonika trackers (Codec 8 Extended over TCP), home units (``H…``)
+publish JSON over MQTT, protected persons' phones (``P…``) run Traccar Client (OsmAnd HTTP).
+Every device keeps what it sent until it is acknowledged and sends it again otherwise, as the
+real ones do.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import httpx
+import paho.mqtt.client as paho
+
+from vigie.gateway import mqtt, teltonika
+from vigie.gateway.teltonika import AvlRecord
+
+MAX_RECORDS = 255  # per Teltonika packet
+
+
+def _ms(record: dict[str, Any]) -> int:
+    t = datetime.fromisoformat(record["t"].replace("Z", "+00:00"))
+    return round(t.timestamp() * 1000)
+
+
+def avl_record(record: dict[str, Any]) -> AvlRecord:
+    """One replay `obs` record as the AVL record a Teltonika tracker would send."""
+    kind = record["type"]
+    io: dict[int, int | bytes] = {}
+    lat = lon = 0.0
+    satellites, event = 0, 0
+    if kind == "position":
+        lat, lon, satellites = record["lat"], record["lon"], 9
+        io[teltonika.IO_HDOP] = max(1, round(record["accuracy_m"] / teltonika.UERE_M * 10))
+    elif kind == "battery":
+        io[teltonika.IO_BATTERY_PERCENT] = round(record["level"] * 100)
+    elif kind == "power":
+        io[teltonika.IO_EXTERNAL_MV] = 12_000 if record["mains"] else 0
+        event = teltonika.IO_EXTERNAL_MV
+    elif kind == "presence":
+        io[teltonika.IO_PRESENCE] = int(record["present"])
+        event = teltonika.IO_PRESENCE
+    elif kind == "tamper":
+        what = record["what"]
+        strap = {"strap_open": 0, "strap_cut": 0, "strap_closed": 1, "restored": 1}
+        case = {"case_open": 0, "case_closed": 1, "restored": 1}
+        if what in strap:
+            io[teltonika.IO_STRAP] = strap[what]
+        if what in case:
+            io[teltonika.IO_CASE] = case[what]
+        event = teltonika.IO_STRAP if teltonika.IO_STRAP in io else teltonika.IO_CASE
+    else:
+        raise ValueError(f"observation type {kind!r} has no Teltonika form")
+    return AvlRecord(_ms(record), 0, lon, lat, 35, 0, satellites, 0, event, io)
+
+
+def teltonika_packets(
+    records: list[dict[str, Any]], codec: int = teltonika.CODEC_8E
+) -> list[bytes]:
+    """A device's records as AVL packets of at most 255 records each."""
+    avl = [avl_record(r) for r in records]
+    return [
+        teltonika.encode_packet(avl[i : i + MAX_RECORDS], codec)
+        for i in range(0, len(avl), MAX_RECORDS)
+    ]
+
+
+def osmand_params(record: dict[str, Any]) -> dict[str, str]:
+    """One position or battery record as Traccar Client's query parameters."""
+    params = {"id": record["device"], "timestamp": str(_ms(record) // 1000)}
+    if record["type"] == "position":
+        params |= {
+            "lat": f"{record['lat']:.6f}",
+            "lon": f"{record['lon']:.6f}",
+            "accuracy": f"{record['accuracy_m']:.1f}",
+        }
+    elif record["type"] == "battery":
+        params["batt"] = f"{record['level'] * 100:.1f}"
+    else:
+        raise ValueError(f"Traccar Client sends no {record['type']!r} observation")
+    return params
+
+
+def mqtt_payload(records: list[dict[str, Any]]) -> bytes:
+    """Records as one MQTT message (the topic names the device)."""
+    return json.dumps(
+        [{k: v for k, v in r.items() if k not in ("kind", "device")} for r in records]
+    ).encode()
+
+
+class TeltonikaTracker:
+    """A tracker's TCP link: handshake once, then packets, each kept until acknowledged."""
+
+    def __init__(self, host: str, port: int, imei: str, timeout_s: float = 30.0) -> None:
+        self._address = (host, port)
+        self.imei = imei
+        self._timeout_s = timeout_s
+        self._sock: socket.socket | None = None
+
+    def _connect(self) -> socket.socket:
+        if self._sock is None:
+            sock = socket.create_connection(self._address, timeout=self._timeout_s)
+            sock.sendall(teltonika.encode_imei(self.imei))
+            if sock.recv(1) != b"\x01":
+                sock.close()
+                raise ConnectionRefusedError(f"the gateway refused tracker {self.imei}")
+            self._sock = sock
+        return self._sock
+
+    def send(self, packet: bytes) -> None:
+        self._connect().sendall(packet)
+
+    def ack(self) -> int:
+        assert self._sock is not None
+        data = b""
+        while len(data) < 4:
+            chunk = self._sock.recv(4 - len(data))
+            if not chunk:
+                raise ConnectionResetError("the gateway closed the link before acknowledging")
+            data += chunk
+        return int(struct.unpack(">I", data)[0])
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+class ProtocolFeeder:
+    """Sends due records through the gateway, like the devices would (the demo's feeder)."""
+
+    def __init__(
+        self,
+        pending: list[dict[str, Any]],
+        host: str,
+        teltonika_port: int,
+        osmand_port: int,
+        mqtt_port: int,
+    ) -> None:
+        self._pending = pending
+        self._next = 0
+        self._host = host
+        self._teltonika_port = teltonika_port
+        self._trackers: dict[str, TeltonikaTracker] = {}
+        self._http = httpx.Client(base_url=f"http://{host}:{osmand_port}", timeout=30)
+        self._mqtt = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="vigie-sim-devices")
+        self._mqtt.connect(host, mqtt_port)
+        self._mqtt.loop_start()
+
+    def send(self, now: datetime) -> int:
+        """Send every record due by `now`; returns how many were acknowledged."""
+        due: list[dict[str, Any]] = []
+        while self._next < len(self._pending) and _t(self._pending[self._next]) <= now:
+            due.append(self._pending[self._next])
+            self._next += 1
+        return self.send_records(due)
+
+    def send_records(self, records: Iterable[dict[str, Any]]) -> int:
+        by_device: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for record in records:
+            by_device[record["device"]].append(record)
+        sent = 0
+        waiting: list[tuple[TeltonikaTracker, bytes]] = []
+        published = []
+        for device, items in by_device.items():
+            if device.startswith("H"):
+                info = self._mqtt.publish(mqtt.topic_for(device), mqtt_payload(items), qos=1)
+                published.append((info, len(items)))
+            elif device.startswith("P"):
+                for record in items:
+                    response = self._http.get("/", params=osmand_params(record))
+                    response.raise_for_status()
+                    sent += 1
+            else:
+                tracker = self._trackers.get(device)
+                if tracker is None:
+                    tracker = TeltonikaTracker(self._host, self._teltonika_port, device)
+                    self._trackers[device] = tracker
+                for packet in teltonika_packets(items):
+                    # All packets out first: the gateway stores them in one group commit.
+                    tracker.send(packet)
+                    waiting.append((tracker, packet))
+        for tracker, packet in waiting:
+            count = packet[9]  # the record count, after the 8-byte header and the codec id
+            try:
+                acked = tracker.ack()
+            except OSError:
+                # No acknowledgement: the packet may or may not be stored; send it again
+                # (the gateway keeps it once either way).
+                tracker.close()
+                tracker.send(packet)
+                acked = tracker.ack()
+            if acked != count:
+                raise ConnectionError(f"tracker {tracker.imei}: {acked} acknowledged of {count}")
+            sent += count
+        for info, count in published:
+            info.wait_for_publish(timeout=30)
+            sent += count
+        return sent
+
+    def close(self) -> None:
+        for tracker in self._trackers.values():
+            tracker.close()
+        self._http.close()
+        self._mqtt.loop_stop()
+        self._mqtt.disconnect()
+
+
+def _t(record: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(record["t"].replace("Z", "+00:00"))
