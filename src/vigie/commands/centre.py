@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import secrets
+import socket
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -96,6 +97,7 @@ def demo(
     config = Settings(escalation_after_s=60, jwt_secret=secrets.token_urlsafe(32))
     if not config.database_url.startswith("sqlite"):
         raise typer.BadParameter("the demo runs on SQLite; unset VIGIE_DATABASE_URL")
+    _check_port_free(host, port)
     upgrade(config.database_url)
     database = open_database(config.database_url)
     login, password, feeder_password, pending = seed(database, cases, seed_value)
@@ -105,7 +107,7 @@ def demo(
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://{host}:{port}"
-    _wait_until_up(base)
+    _wait_until_up(server, thread, host, port)
     typer.echo(f"Vigie centre demo on {base}  (API docs: {base}/docs)")
     typer.echo(f"operator login: {login}   password: {password}")
     feeder = Feeder(base, "passerelle", feeder_password, pending)
@@ -321,15 +323,28 @@ class Feeder:
         return len(due)
 
 
-def _wait_until_up(base: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse to start when the address is taken: the demo would feed whatever answers there."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
-            httpx.get(f"{base}/openapi.json", timeout=1).raise_for_status()
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the centre did not answer on {base} within 30 s")
+            probe.bind((host, port))
+        except OSError as error:
+            raise typer.BadParameter(
+                f"{host}:{port} is in use ({error.strerror}): stop the program holding it "
+                "(an earlier demo?) or choose another --port",
+                param_hint="--port",
+            ) from error
+
+
+def _wait_until_up(server: uvicorn.Server, thread: threading.Thread, host: str, port: int) -> None:
+    """Wait for *our* server to listen (not any server on that port); fail if it died."""
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive():
+            raise typer.BadParameter(f"the centre could not start on {host}:{port}", "--port")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the centre did not start on {host}:{port} within 30 s")
+        time.sleep(0.1)
 
 
 def _view(database: Any, base: str) -> Group:
