@@ -70,7 +70,10 @@ def test_invalid_inputs_exit_2_with_one_line_naming_the_field(tmp_path: Path) ->
     assert "invalid JSON" in one_line_error("law", "assess", "-", stdin="{nope")
     assert "cannot read" in one_line_error("law", "assess", str(tmp_path / "missing.json"))
     missing = {**AUTOMATIC, "facts": {}}
-    assert "facts.refused_lsc" in one_line_error("law", "assess", "-", stdin=json.dumps(missing))
+    # The first rule to read a fact of this 18-month case is 720-II's accommodation condition.
+    assert "facts.has_accommodation" in one_line_error(
+        "law", "assess", "-", stdin=json.dumps(missing)
+    )
 
 
 def test_invalid_input_in_process_is_exit_2() -> None:

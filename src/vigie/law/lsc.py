@@ -29,20 +29,32 @@ from vigie.law.sentence import (
 )
 from vigie.law.trace import Finding, Trace, rule
 
-FACTS = ("refused_lsc", "adjustment_request_pending", "disciplinary_violence", "has_accommodation")
-
 
 @dataclass(frozen=True)
 class LscFacts:
-    refused: bool
-    request_pending: bool
-    disciplinary_violence: bool
-    has_accommodation: bool
+    """The LSC facts, each required only when a rule reads it (CONTRACT: "an absent fact that a
+    rule needs is an input error"): a 6-year sentence is outside the LSC whatever the facts."""
 
+    facts: Facts
 
-def _facts(facts: Facts) -> LscFacts:
-    got = [bool(require(facts, name, "CPP 720 (lsc)")) for name in FACTS]
-    return LscFacts(*got)
+    def _read(self, name: str, needed_by: str) -> bool:
+        return bool(require(self.facts, name, needed_by))
+
+    @property
+    def refused(self) -> bool:
+        return self._read("refused_lsc", "CPP 720-I")
+
+    @property
+    def request_pending(self) -> bool:
+        return self._read("adjustment_request_pending", "CPP 720-I")
+
+    @property
+    def disciplinary_violence(self) -> bool:
+        return self._read("disciplinary_violence", "CPP 720-III")
+
+    @property
+    def has_accommodation(self) -> bool:
+        return self._read("has_accommodation", "CPP 720-II")
 
 
 # --- I: examination at two thirds -------------------------------------------------------
@@ -225,7 +237,7 @@ def notice_date(day: dt.date, term: Term, sentences: tuple[Sentence, ...], on: d
 def assess_lsc(case: Case, as_of: dt.date) -> Decision:
     """Assess constrained release for `case` on `as_of`."""
     trace = Trace(as_of)
-    facts = _facts(case.facts)
+    facts = LscFacts(case.facts)
     term = term_of(case, trace, "CPP 720 (lsc)")
     dates = term_dates(term)
     figures: dict[str, int] = term_figures(term)
