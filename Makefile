@@ -30,6 +30,7 @@ pytest: $(STAMP) system-deps web-assets
 
 bench: $(STAMP)
 	$(BIN)/python bench/detect.py
+	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/pipeline.py
 
 # The console's front-end libraries, from npm at build time (package-lock.json), copied into the
