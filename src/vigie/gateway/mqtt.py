@@ -56,7 +56,7 @@ def _reading(device: str, item: Any) -> dict[str, Any]:
     if item.get("device", device) != device:
         raise Rejected(f"reading of device {item['device']!r} published on {device!r}'s topic")
     kind, stamp = item.get("type"), item.get("t")
-    if kind not in _FIELDS:
+    if not isinstance(kind, str) or kind not in _FIELDS:
         raise Rejected(f"'type' must be one of {sorted(_FIELDS)}")
     if not isinstance(stamp, str):
         raise Rejected("'t' must be an ISO-8601 string")

@@ -82,7 +82,7 @@ def check(record: dict[str, Any], now: datetime, max_future_s: float) -> datetim
         if not isinstance(record[name], bool):
             raise Rejected(f"{name} must be true or false")
     elif kind == "tamper":
-        if record["what"] not in TAMPER_WHATS:
+        if not isinstance(record["what"], str) or record["what"] not in TAMPER_WHATS:
             raise Rejected(f"tamper {record['what']!r} is not one of {sorted(TAMPER_WHATS)}")
     else:
         raise Rejected(f"observation type {kind!r} is unknown")

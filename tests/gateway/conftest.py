@@ -1,0 +1,130 @@
+"""A seeded centre (two cases, registered devices) and the gateway serving it on free ports."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.cases import factories as make
+from tests.conftest import free_port
+from vigie.alarms.pipeline import Pipeline
+from vigie.cases import devices, placements
+from vigie.cases.forms import AssignmentIn, DeviceIn
+from vigie.gateway.broker import Mosquitto
+from vigie.gateway.limits import Limits
+from vigie.gateway.service import Bound, Gateway, GatewayThread, Listen
+from vigie.gateway.teltonika import encode_imei
+from vigie.settings import Settings
+from vigie.store import Database
+from vigie.store.models import Alarm, Observation
+
+IMEI = "356307042441013"  # the bracelet of case C1, a Teltonika tracker
+PHONE = "814236"  # Traccar Client on the test phone worn for case C2
+HOME_UNIT = "H1"  # C1's home unit, over MQTT
+ZONE = (48.90, 2.40)  # both cases' exclusion zone (centre)
+
+
+def seed(db: Database) -> None:
+    with db.session() as session:
+        who = make.contacts(session)
+        zone = {"id": "Z1", "type": "exclusion", "geometry": make.square(*ZONE, 0.005)}
+        for case, wearer_device, home in (("C1", IMEI, HOME_UNIT), ("C2", PHONE, None)):
+            wearer = make.person(session, last_name=f"Person{case}")
+            form = make.placement_form(wearer, who, case_ref=case, zones=[zone])
+            placement = placements.create(session, form, "t")
+            assigned = [(wearer_device, "bracelet", "wearer")]
+            if home:
+                assigned.append((home, "home_unit", "home_unit"))
+            for device, kind, role in assigned:
+                devices.create_device(session, DeviceIn(id=device, kind=kind), "t")
+                devices.assign(session, placement, AssignmentIn(device_id=device, role=role), "t")
+
+
+def minutes_ago(minutes: float) -> str:
+    t = datetime.now(UTC) - timedelta(minutes=minutes)
+    return t.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def obs(device: str, minutes: float, type_: str, **fields: Any) -> dict[str, Any]:
+    return {"kind": "obs", "device": device, "t": minutes_ago(minutes), "type": type_, **fields}
+
+
+def stored(db: Database, device: str | None = None) -> list[Observation]:
+    with db.session() as session:
+        query = select(Observation).order_by(Observation.id)
+        if device is not None:
+            query = query.where(Observation.device == device)
+        return list(session.scalars(query))
+
+
+def alarms_after_detection(db: Database) -> set[tuple[str, str]]:
+    """Run the real pipeline over what is stored: (case, kind) of every alarm raised."""
+    Pipeline(db, Settings(escalation_after_s=3600)).step()
+    with db.session() as session:
+        return {(a.case_ref, a.kind) for a in session.scalars(select(Alarm))}
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout_s} s")
+        time.sleep(0.05)
+
+
+TEST_LIMITS = Limits(
+    max_connections=20, idle_timeout_s=3, frame_timeout_s=1, rate_per_s=5, burst=50
+)
+
+
+@pytest.fixture
+def seeded(db: Database) -> Database:
+    seed(db)
+    return db
+
+
+@pytest.fixture
+def gateway(seeded: Database) -> Iterator[Bound]:
+    runner = GatewayThread(Gateway(seeded, TEST_LIMITS), Listen("127.0.0.1", 0, 0, None))
+    bound = runner.start()
+    yield bound
+    runner.stop()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    with Mosquitto(tmp_path / "mosquitto", free_port()) as mosquitto:
+        yield mosquitto
+
+
+def tracker(port: int, imei: str = IMEI) -> socket.socket:
+    """A connected, accepted Teltonika link."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(encode_imei(imei))
+    assert sock.recv(1) == b"\x01"
+    return sock
+
+
+def receive(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def closed_by_peer(sock: socket.socket, timeout_s: float = 10) -> bool:
+    sock.settimeout(timeout_s)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
