@@ -10,7 +10,7 @@ document.getElementById("login-form").addEventListener("submit", async (event) =
       body: { username: form.get("username"), password: form.get("password") },
     });
     Vigie.session.save(answer.access_token, answer.role, form.get("username"));
-    location.assign(answer.role === "admin" ? "/docs" : "/");
+    location.assign("/");
   } catch (err) {
     error.textContent = err.status === 401 ? Vigie.t("login.wrong") : err.message;
     error.hidden = false;

@@ -3,6 +3,11 @@
 (() => {
   if (!Vigie.requireLogin()) return;
   const { t, api, el, when, duration, since } = Vigie;
+  if (Vigie.session.role === "admin") {
+    // Accounts are the administrator's work (API /api/users); cases and alarms are not.
+    document.getElementById("main").replaceChildren(el("p", { id: "no-queue" }, t("queue.admin")));
+    return;
+  }
   const body = document.querySelector("#queue tbody");
   const filters = document.getElementById("filters");
   const banner = document.getElementById("bar-banner");

@@ -1,0 +1,156 @@
+"""The real centre (uvicorn on 127.0.0.1, live pipeline) over a seeded world, and Debian's
+Chromium driven by Playwright. Never `playwright install`: the browser is /usr/bin/chromium."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.api.world import World, build
+from tests.cases import factories as make
+from tests.conftest import Centre, free_port, fresh_database
+from vigie.api import create_app
+from vigie.api.security import create_user
+from vigie.cases import placements
+from vigie.settings import Settings
+from vigie.store import Database, open_database
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "correct horse battery"  # the password tests.conftest.Centre gives every account
+
+
+@dataclass
+class Site:
+    """The running centre: its URL, its database, the seeded world, and an HTTP client."""
+
+    url: str
+    db: Database
+    world: World
+    http: httpx.Client
+    other_case: int  # a placement of judge2's, that judge1 must not see
+
+    def token_headers(self, role: str) -> dict[str, str]:
+        return self.world.centre.headers(role)
+
+
+def _seed_track(site_http: httpx.Client, headers: dict[str, str], device: str) -> None:
+    """An hour of fixes around the wearer's home in Paris, ending now, and a battery report."""
+    now = datetime.now(UTC)
+    fixes: list[dict[str, Any]] = [
+        {
+            "device": device,
+            "t": (now - timedelta(minutes=60 - i)).isoformat(),
+            "type": "position",
+            "lat": make.HOME[0] + 0.002 * i / 60,
+            "lon": make.HOME[1] + 0.004 * (i % 20) / 20,
+            "accuracy_m": 8,
+        }
+        for i in range(0, 60, 2)
+    ]
+    fixes.append({"device": device, "t": now.isoformat(), "type": "battery", "level": 0.15})
+    answer = site_http.post("/api/observations", json={"observations": fixes}, headers=headers)
+    answer.raise_for_status()
+
+
+@pytest.fixture(scope="module")
+def site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Site]:
+    """A centre on a fresh SQLite database served by uvicorn on a free port, for one module."""
+    with fresh_database(request, "sqlite", tmp_path_factory.mktemp("web-db")) as url:
+        config = Settings(database_url=url, tick_s=0.1, run_pipeline=True)
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(config),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                timeout_graceful_shutdown=1,
+            )
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError(f"the centre did not start on {base}")
+            time.sleep(0.05)
+        db = open_database(url)
+        http = httpx.Client(base_url=base, timeout=30)
+        try:
+            world = build(Centre(http, db))
+            with db.session() as session:
+                judge2 = create_user(session, "judge2", PASSWORD, "judge", "Juge Deux")
+                who = make.contacts(session)
+                who.judge.user_id = judge2.id
+                stranger = make.person(session, "Bernard", home_lat=43.3, home_lon=5.4)
+                other = placements.create(
+                    session, make.placement_form(stranger, who, case_ref="C3"), "test"
+                )
+                other_id = other.id
+            _seed_track(http, world.centre.headers("operator"), "B1")
+            yield Site(base, db, world, http, other_id)
+        finally:
+            http.close()
+            server.should_exit = True
+            thread.join(timeout=15)
+            db.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(locale="fr-FR", viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield tab
+    context.close()
+    assert not errors, f"JavaScript errors in the console: {errors}"
+
+
+def log_in(page: Page, site: Site, username: str, lang: str = "fr") -> None:
+    page.goto(f"{site.url}/login?lang={lang}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+def screenshots_dir(default: Path) -> Path:
+    """Where screenshots go: `VIGIE_SCREENSHOTS_DIR` (make screenshots), else a temp folder."""
+    import os
+
+    folder = Path(os.environ.get("VIGIE_SCREENSHOTS_DIR") or default)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

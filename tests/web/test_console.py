@@ -1,0 +1,228 @@
+"""The console in a real browser (Debian's Chromium) against the real centre on 127.0.0.1."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from tests.web.conftest import Site, log_in
+from vigie.store.models import AuditEntry, Placement, Zone
+
+
+@pytest.mark.parametrize(
+    ("role", "sees_supervision"),
+    [
+        ("operator", True),
+        ("supervisor", True),
+        ("spip", False),
+        ("judge", False),
+        ("prosecutor", False),
+    ],
+)
+def test_each_role_logs_in_and_sees_what_the_api_lets_it(
+    page: Page, site: Site, role: str, sees_supervision: bool
+) -> None:
+    log_in(page, site, f"{role}1")
+    expect(page.locator("#who")).to_contain_text(f"{role}1")
+    expect(page.get_by_role("link", name="Supervision")).to_be_visible(visible=sees_supervision)
+    page.click("text=Dossiers")
+    expect(page.locator("#cases tbody tr")).not_to_have_count(0)
+    refs = page.locator("#cases tbody td:first-child").all_inner_texts()
+    # The centre sees every case; an official sees only the cases naming them (not judge2's C3).
+    assert ("C3" in refs) == (role in ("operator", "supervisor"))
+    assert {"C1", "C2"} <= set(refs)
+
+
+def test_admin_sees_no_case_and_a_wrong_password_is_refused(page: Page, site: Site) -> None:
+    log_in(page, site, "admin1")
+    expect(page.locator("#no-queue")).to_be_visible()
+    expect(page.get_by_role("link", name="Dossiers")).to_be_hidden()
+    page.goto(f"{site.url}/login")
+    page.fill("input[name=username]", "operator1")
+    page.fill("input[name=password]", "not the password")
+    page.click("button[type=submit]")
+    expect(page.locator("#login-error")).to_have_text("Identifiant ou mot de passe incorrect")
+
+
+def test_english_is_available(page: Page, site: Site) -> None:
+    log_in(page, site, "operator1", lang="en")
+    expect(page.locator("h1")).to_contain_text("Alarm queue")
+    page.goto(f"{site.url}/law")  # the choice is kept in a cookie
+    expect(page.locator("h1")).to_have_text("Legal calculator")
+
+
+def test_observation_raises_a_live_alarm_worked_to_its_report(page: Page, site: Site) -> None:
+    world = site.world
+    world.new_zone()  # an exclusion square around (45.0, 5.0) on case C1
+    log_in(page, site, "operator1")
+    expect(page.locator("#live")).to_have_class("live up")
+    page.evaluate("window.notReloaded = true")
+    fix = {
+        "device": "B1",
+        "t": datetime.now(UTC).isoformat(),
+        "type": "position",
+        "lat": 45.0,
+        "lon": 5.0,
+        "accuracy_m": 5,
+    }
+    posted = site.http.post(
+        "/api/observations", json={"observations": [fix]}, headers=site.token_headers("operator")
+    )
+    assert posted.status_code == 200, posted.text
+    row = page.locator("#queue tbody tr[data-kind=zone_entry]")
+    expect(row).to_have_count(1)  # arrived by the live stream...
+    assert page.evaluate("window.notReloaded") is True  # ...without a reload
+    alarm_id = row.get_attribute("data-id")
+    expect(row.locator(".tta")).to_have_class("tta counting")
+
+    row.click()
+    page.keyboard.press("a")  # acknowledge from the keyboard
+    expect(row).to_have_attribute("data-status", "acknowledged")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/alarms/{alarm_id}")
+    expect(page.locator("#a-obligation")).to_contain_text("zone d'exclusion")
+    expect(page.locator("#a-article")).to_have_text("CP 131-4-1 / CPP 723-7")
+    expect(page.locator("#map .leaflet-interactive")).not_to_have_count(0)  # zone and track drawn
+
+    for action in ("call_wearer", "police_alerted", "spip_informed"):
+        page.click(f"#procedure button[data-action={action}]")
+        expect(page.locator(f"#procedure button[data-action={action}]")).to_contain_text("✓")
+    page.fill("#note-form textarea", "patrouille envoyée sur place")
+    page.click("#note-form button")
+    expect(page.locator("#actions li")).to_have_count(4)
+    expect(page.locator("#a-status")).to_have_text("En traitement")
+
+    page.select_option("#close-form select", "breach")
+    page.fill("#close-form textarea", "présent dans la zone")
+    page.click("#close-form button")
+    expect(page.locator("#a-status")).to_have_text("Close")
+    report = page.frame_locator("#report")
+    expect(report.locator("body")).to_contain_text("patrouille envoyée sur place")
+    expect(report.locator("body")).to_contain_text("C1")
+
+    # The case file's timeline lists the alarm, closed and qualified.
+    page.click("#a-case")
+    expect(page.locator("#c-timeline")).to_contain_text(f"n° {alarm_id}")
+    expect(page.locator("#c-timeline")).to_contain_text("Manquement")
+    expect(page.locator("#c-devices")).to_contain_text("15 %")  # the seeded battery report
+
+
+def test_bar_alert_is_on_top_and_shows_the_protected_person_once_worked(
+    page: Page, site: Site
+) -> None:
+    world = site.world
+    world.new_alarm(kind="absence")
+    alert = world.new_alarm(kind="alert", bar=True)
+    log_in(page, site, "operator1")
+    first = page.locator("#queue tbody tr").first
+    expect(first).to_have_attribute("data-id", str(alert))
+    expect(first).to_have_class("p1 bar-alert selected ")
+    expect(page.locator("#bar-banner")).to_be_visible()
+    expect(page.locator("#bar-banner")).to_contain_text(f"n° {alert}")
+
+    page.goto(f"{site.url}/alarms/{alert}")
+    expect(page.locator("#procedure button").first).to_have_attribute(
+        "data-action", "call_protected"
+    )
+    page.keyboard.press("a")
+    expect(page.locator("#a-status")).to_have_text("Acquittée")
+    page.keyboard.press("1")  # first step of the BAR procedure: call the protected person
+    expect(page.locator("#actions li")).to_have_count(1)
+    expect(page.locator("#actions")).to_contain_text("Appeler la personne protégée")
+    with site.db.session() as session:
+        reads = session.scalars(
+            select(AuditEntry.actor).where(
+                AuditEntry.action == "read_protected_position",
+                AuditEntry.target == f"alarm:{alert}",
+            )
+        ).all()
+    assert reads and set(reads) == {"operator1"}
+
+
+def test_a_zone_around_the_wearers_home_is_refused_before_saving(page: Page, site: Site) -> None:
+    log_in(page, site, "supervisor1")
+    page.goto(f"{site.url}/cases/{site.world.placement}/zones")
+    home = page.locator(".leaflet-marker-icon[title=Domicile]")
+    expect(home).to_be_visible()
+    box = home.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"]  # the marker's tip is the home
+    page.fill("#zone-form input[name=id]", "autour-domicile")
+
+    def draw_square(cx: float, cy: float, half: float) -> None:
+        page.click("#draw-polygon")
+        for dx, dy in ((-half, -half), (half, -half), (half, half)):
+            page.mouse.click(cx + dx, cy + dy)
+        page.mouse.dblclick(cx - half, cy + half)
+
+    draw_square(x, y, 40)
+    expect(page.locator("#z-check")).to_contain_text("home is inside his own exclusion zone")
+    page.click("#z-save")
+    expect(page.locator("#z-check")).to_have_class("check refused")
+    with site.db.session() as session:
+        keys = session.scalars(select(Zone.key).where(Zone.placement_id == site.world.placement))
+        assert "autour-domicile" not in set(keys)
+
+    # The same zone drawn away from the home passes the check and is saved.
+    page.fill("#zone-form input[name=id]", "loin-domicile")
+    area = page.locator("#map").bounding_box()
+    assert area is not None
+    corners = [
+        (area["x"] + 80, area["y"] + 80),
+        (area["x"] + area["width"] - 80, area["y"] + area["height"] - 80),
+    ]
+    far = max(corners, key=lambda c: abs(c[0] - x) + abs(c[1] - y))
+    draw_square(*far, 30)
+    expect(page.locator("#z-check")).to_have_text("Zone valide pour ce dossier.")
+    page.click("#z-save")
+    expect(page.locator("#z-list")).to_contain_text("loin-domicile")
+    with site.db.session() as session:
+        saved = session.scalars(
+            select(Zone).where(
+                Zone.placement_id == site.world.placement, Zone.key == "loin-domicile"
+            )
+        ).one()
+        assert saved.type == "exclusion" and saved.geometry["type"] == "Polygon"
+
+
+@pytest.mark.parametrize(
+    ("measure", "outcome", "dates"),
+    [
+        ("arse", "eligible", {"term_end": "2026-09-10", "fitting_deadline": "2026-03-15"}),
+        ("lsc", "judge_decides", {"sentence_end": "2028-01-10", "lsc_examination": "2027-01-10"}),
+    ],
+)
+def test_legal_calculator_gives_the_dates(
+    page: Page, site: Site, measure: str, outcome: str, dates: dict[str, str]
+) -> None:
+    log_in(page, site, "spip1")
+    page.click("text=Calculateur légal")
+    page.select_option("#law-measure", measure)
+    page.click("#law-form button[type=submit]")
+    expect(page.locator("#law-outcome")).to_have_text(outcome)
+    for name, value in dates.items():
+        expect(page.locator(f"#law-dates dd[data-date={name}]")).to_have_text(value)
+    expect(page.locator("#law-articles li")).not_to_have_count(0)
+
+
+def test_legal_calculator_names_the_field_at_fault(page: Page, site: Site) -> None:
+    log_in(page, site, "judge1")
+    page.goto(f"{site.url}/law")
+    page.select_option("#law-measure", "arse")
+    page.fill("#law-case", '{"as_of": "2026-02-30", "facts": {}}')
+    page.click("#law-form button[type=submit]")
+    expect(page.locator("#law-error")).to_contain_text("as_of")
+
+
+def test_a_judge_cannot_open_another_judges_case(page: Page, site: Site) -> None:
+    log_in(page, site, "judge1")
+    page.goto(f"{site.url}/cases/{site.other_case}")
+    expect(page.locator("#case-error")).to_contain_text("not found")
+    expect(page.locator("#c-ref")).to_have_count(0)
+    page.goto(f"{site.url}/cases/{site.world.placement}")
+    expect(page.locator("#c-ref")).to_have_text("C1")
+    with site.db.session() as session:
+        assert session.get(Placement, site.other_case) is not None  # it exists: only hidden
