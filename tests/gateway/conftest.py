@@ -35,13 +35,11 @@ def seed(db: Database) -> None:
     with db.session() as session:
         who = make.contacts(session)
         zone = {"id": "Z1", "type": "exclusion", "geometry": make.square(*ZONE, 0.005)}
-        for case, wearer_device, home in (("C1", IMEI, HOME_UNIT), ("C2", PHONE, None)):
+        for case, wearer_device, home in (("C1", IMEI, HOME_UNIT), ("C2", PHONE, "H2")):
             wearer = make.person(session, last_name=f"Person{case}")
             form = make.placement_form(wearer, who, case_ref=case, zones=[zone])
             placement = placements.create(session, form, "t")
-            assigned = [(wearer_device, "bracelet", "wearer")]
-            if home:
-                assigned.append((home, "home_unit", "home_unit"))
+            assigned = [(wearer_device, "bracelet", "wearer"), (home, "home_unit", "home_unit")]
             for device, kind, role in assigned:
                 devices.create_device(session, DeviceIn(id=device, kind=kind), "t")
                 devices.assign(session, placement, AssignmentIn(device_id=device, role=role), "t")

@@ -68,6 +68,9 @@ class OsmAndServer:
         self._connections.add(task)
         try:
             await self._serve(reader, writer, peer)
+        except asyncio.CancelledError:
+            # See the Teltonika server: the gateway is stopping and this task ends here.
+            logger.info("osmand %s closed: the gateway is stopping", peer)
         except TimeoutError:
             logger.warning("osmand %s closed: idle, or a request not whole in time", peer)
         except (ConnectionError, h11.ProtocolError) as exc:

@@ -63,7 +63,9 @@ class TeltonikaServer:
         try:
             await self._serve(reader, writer, peer)
         except asyncio.CancelledError:
-            raise
+            # The gateway is stopping. Not re-raised: asyncio's stream callback would report a
+            # cancelled connection handler as an error, and this task ends here anyway.
+            logger.info("teltonika %s closed: the gateway is stopping", peer)
         except (teltonika.FrameError, UnknownDevice, RateExceeded) as exc:
             logger.warning("teltonika %s closed: %s", peer, exc)
         except TimeoutError:

@@ -1,0 +1,133 @@
+"""Traccar Client (OsmAnd) over real HTTP: 200 only once stored; every refusal with its code."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+
+import httpx
+import pytest
+
+from tests.gateway.conftest import PHONE, ZONE, alarms_after_detection, closed_by_peer, stored
+from vigie.gateway.service import Bound
+from vigie.store import Database
+
+
+def now_s(minutes_ago: float = 0) -> str:
+    return str(int(time.time() - minutes_ago * 60))
+
+
+@pytest.fixture
+def client(gateway: Bound) -> httpx.Client:
+    return httpx.Client(base_url=f"http://127.0.0.1:{gateway.osmand_port}", timeout=10)
+
+
+def test_query_stored_acknowledged_and_alarmed(seeded: Database, client: httpx.Client) -> None:
+    params = {"id": PHONE, "timestamp": now_s(2), "lat": ZONE[0], "lon": ZONE[1]}
+    response = client.get("/", params=params | {"accuracy": 8, "batt": 64})
+    assert response.status_code == 200
+    position, battery = stored(seeded, PHONE)
+    assert (position.type, position.lat, position.accuracy_m) == ("position", ZONE[0], 8.0)
+    assert battery.payload["level"] == 0.64
+    # The app did not hear the answer and sends the report again: stored once.
+    assert client.get("/", params=params | {"accuracy": 8, "batt": 64}).status_code == 200
+    assert len(stored(seeded, PHONE)) == 2
+    assert ("C2", "zone_entry") in alarms_after_detection(seeded)
+
+
+def test_form_and_json_bodies(seeded: Database, client: httpx.Client) -> None:
+    form = {"id": PHONE, "timestamp": now_s(3), "lat": "48.85", "lon": "2.35", "hdop": "1.5"}
+    assert client.post("/", data=form).status_code == 200
+    body = {
+        "device_id": PHONE,
+        "location": {
+            "timestamp": "2026-01-01T00:00:00Z",
+            "coords": {"latitude": 48.86, "longitude": 2.36, "accuracy": 5},
+            "battery": {"level": 0.9, "is_charging": True},
+        },
+    }
+    assert client.post("/", json=body).status_code == 200
+    rows = stored(seeded, PHONE)
+    assert [(r.type, r.accuracy_m) for r in rows] == [
+        ("position", 7.5),
+        ("position", 5.0),
+        ("battery", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("request_args", "status", "reason"),
+    [
+        (
+            {"params": {"id": "unknown-phone", "timestamp": "1795464000", "lat": 1, "lon": 2}},
+            403,
+            "not registered",
+        ),
+        ({"params": {"id": PHONE, "lat": 1, "lon": 2}}, 400, "timestamp"),
+        ({"params": {"id": PHONE, "timestamp": now_s(), "lat": 95, "lon": 2}}, 400, "implausible"),
+        (
+            {
+                "params": {
+                    "id": PHONE,
+                    "timestamp": str(int(time.time()) + 7200),
+                    "lat": 1,
+                    "lon": 2,
+                }
+            },
+            400,
+            "implausible",
+        ),
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "JSON"),
+        ({"content": b"id=" + b"x" * 70_000}, 413, "at most 65536"),
+    ],
+)
+def test_refusals(
+    seeded: Database,
+    client: httpx.Client,
+    request_args: dict[str, object],
+    status: int,
+    reason: str,
+) -> None:
+    method = "POST" if "content" in request_args else "GET"
+    response = client.request(method, "/", **request_args)  # type: ignore[arg-type]
+    assert response.status_code == status
+    assert reason in response.text
+    assert stored(seeded) == []
+
+
+def test_rate_limit_answers_429(seeded: Database, client: httpx.Client) -> None:
+    codes = [
+        client.get(
+            "/", params={"id": PHONE, "timestamp": now_s(i / 60), "lat": 48.8, "lon": 2.3}
+        ).status_code
+        for i in range(60)
+    ]
+    assert codes.count(200) >= 50 and codes[-1] == 429  # burst 50, 5 per second
+
+
+def test_slow_loris_request_is_dropped_others_served(
+    seeded: Database, gateway: Bound, client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    with socket.create_connection(("127.0.0.1", gateway.osmand_port), timeout=10) as slow:
+        slow.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nid=")
+        params = {"id": PHONE, "timestamp": now_s(1), "lat": 48.8, "lon": 2.3}
+        assert client.get("/", params=params).status_code == 200
+        assert closed_by_peer(slow)
+    assert "not whole in time" in caplog.text
+    assert len(stored(seeded, PHONE)) == 1
+
+
+def test_garbage_is_not_http(gateway: Bound) -> None:
+    with socket.create_connection(("127.0.0.1", gateway.osmand_port), timeout=10) as sock:
+        sock.sendall(b"\x00\x0f356307042441013\r\n\r\n")
+        assert closed_by_peer(sock)
+
+
+def test_keep_alive_serves_many_reports(seeded: Database, client: httpx.Client) -> None:
+    for i in range(5):
+        params = {"id": PHONE, "timestamp": now_s(10 - i), "lat": f"48.8{i}", "lon": 2.3}
+        assert client.get("/", params=params).status_code == 200
+    assert len(stored(seeded, PHONE)) == 5
+    assert [r.lat for r in stored(seeded, PHONE)] == [48.80, 48.81, 48.82, 48.83, 48.84]
