@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 import pytest
@@ -226,3 +227,14 @@ def test_a_judge_cannot_open_another_judges_case(page: Page, site: Site) -> None
     expect(page.locator("#c-ref")).to_have_text("C1")
     with site.db.session() as session:
         assert session.get(Placement, site.other_case) is not None  # it exists: only hidden
+
+
+def test_stream_says_changed_at_once_then_on_each_new_alarm(site: Site) -> None:
+    headers = site.token_headers("spip")
+    with site.http.stream("GET", "/api/console/stream", headers=headers) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        assert next(lines) == "event: changed"
+        site.world.new_alarm(kind="tamper")
+        events = [line for line in itertools.islice(lines, 3) if line.startswith("event:")]
+        assert events == ["event: changed"]

@@ -1,0 +1,217 @@
+"""The console's own endpoints and pages, through the app in-process, on both databases."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from importlib.resources import files
+
+import pytest
+from sqlalchemy import select
+
+from tests.api.world import build
+from tests.cases import factories as make
+from tests.conftest import Centre
+from vigie.store.models import AuditEntry, Zone
+from vigie.web.i18n import LANGUAGES, MissingTranslation, catalogue, translator
+from vigie.web.supervision import hourly_counts, percentiles
+
+WEB = files("vigie.web")
+
+
+def test_supervision_figures_are_for_the_centre_only(centre: Centre) -> None:
+    world = build(centre)
+    world.new_alarm("acknowledged")  # acknowledged 5 s after opening, held by operator1
+    world.new_alarm("in_progress")
+    world.new_alarm("open")
+    battery = {"device": "B1", "t": datetime.now(UTC).isoformat(), "type": "battery", "level": 0.1}
+    posted = centre.client.post(
+        "/api/observations", json={"observations": [battery]}, headers=centre.headers("operator")
+    )
+    assert posted.status_code == 200
+    for role in ("judge", "spip", "prosecutor", "admin"):
+        refused = centre.client.get("/api/console/supervision", headers=centre.headers(role))
+        assert refused.status_code == 403
+    figures = centre.client.get(
+        "/api/console/supervision", headers=centre.headers("supervisor")
+    ).json()
+    assert figures["time_to_acknowledge_s"] == {"p50": 5.0, "p95": 5.0, "n": 2}
+    assert figures["open_per_operator"] == [
+        {"operator": "operator1", "count": 2},
+        {"operator": None, "count": 1},
+    ]
+    devices = {d["id"]: d for d in figures["devices"]}
+    assert devices["B1"]["low_battery"] and not devices["B1"]["silent"]
+    assert devices["H1"]["silent"] and devices["H1"]["silent_s"] is None  # never heard from
+    assert len(figures["alarms_per_hour"]) == 24
+
+
+def test_hourly_counts_fill_empty_hours_and_drop_older_ones() -> None:
+    now = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
+    raised = [now - timedelta(minutes=m) for m in (0, 10, 45, 200, 5000)]
+    counts = hourly_counts(raised, now, 4)
+    assert [c["hour"].hour for c in counts] == [7, 8, 9, 10]
+    assert [c["count"] for c in counts] == [1, 0, 1, 2]
+
+
+def test_percentiles_of_nothing_are_none() -> None:
+    assert percentiles([]) == {"p50": None, "p95": None, "n": 0}
+    assert percentiles([1.0, 2.0, 3.0, 4.0, 100.0])["p50"] == 3.0
+
+
+def test_activity_tracks_the_wearer_never_the_protected_device(centre: Centre) -> None:
+    world = build(centre)
+    supervisor = centre.headers("supervisor")
+    for device, kind, role in (
+        ("B2", "bracelet", "wearer"),
+        ("P2", "protected_device", "protected"),
+    ):
+        made = centre.client.post(
+            "/api/devices", json={"id": device, "kind": kind}, headers=supervisor
+        )
+        assert made.status_code == 201, made.text
+        assigned = centre.client.post(
+            f"/api/placements/{world.bar_placement}/devices",
+            json={"device_id": device, "role": role},
+            headers=supervisor,
+        )
+        assert assigned.status_code == 201, assigned.text
+    now = datetime.now(UTC)
+    fixes = [
+        {"device": d, "t": (now - timedelta(minutes=i)).isoformat(), "type": "position"}
+        | {"lat": lat, "lon": 2.3, "accuracy_m": 5}
+        for d, lat in (("B2", 48.8), ("P2", 48.9))
+        for i in range(3)
+    ]
+    centre.client.post(
+        "/api/observations", json={"observations": fixes}, headers=centre.headers("operator")
+    ).raise_for_status()
+    judge = centre.headers("judge")
+    activity = centre.client.get(
+        f"/api/console/placements/{world.bar_placement}/activity", headers=judge
+    ).json()
+    assert [p["lat"] for p in activity["track"]] == [48.8, 48.8, 48.8]
+    assert [d["id"] for d in activity["devices"]] == ["B2"]
+    assert "48.9" not in json.dumps(activity)
+    stranger = centre.headers("judge", "judge9")
+    hidden = centre.client.get(
+        f"/api/console/placements/{world.bar_placement}/activity", headers=stranger
+    )
+    assert hidden.status_code == 404
+    with centre.db.session() as session:
+        actors = session.scalars(
+            select(AuditEntry.actor).where(AuditEntry.action == "read_activity")
+        ).all()
+    assert actors == ["judge1"]
+
+
+def test_alarm_context_names_the_obligation_and_never_the_protected_position(
+    centre: Centre,
+) -> None:
+    world = build(centre)
+    zone_alarm = world.new_alarm(kind="zone_entry")
+    bar_alarm = world.new_alarm("acknowledged", kind="alert", bar=True)
+    operator = centre.headers("operator")
+    context = centre.client.get(
+        f"/api/console/alarms/{zone_alarm}/context", headers=operator
+    ).json()
+    assert context["obligation"] == "ne pas paraître dans la zone d'exclusion fixée par le juge"
+    assert context["article"] == "CP 131-4-1 / CPP 723-7"
+    assert context["placement"]["case_ref"] == "C1" and not context["bar"]
+    bar = centre.client.get(f"/api/console/alarms/{bar_alarm}/context", headers=operator).json()
+    assert bar["bar"] and (bar["alert_m"], bar["pre_alert_m"]) == (2000, 4000)
+    assert "protected" not in json.dumps(bar).replace('"bar"', "")
+    other = centre.headers("judge", "judge9")
+    assert (
+        centre.client.get(f"/api/console/alarms/{zone_alarm}/context", headers=other).status_code
+        == 404
+    )
+
+
+def test_zone_check_refuses_the_home_and_saves_nothing(centre: Centre) -> None:
+    world = build(centre)
+    lat, lon = make.HOME
+    around_home = {"id": "Zh", "type": "exclusion", "geometry": make.square(lat, lon, 0.01)}
+    url = f"/api/console/placements/{world.placement}/zones/check"
+    refused = centre.client.post(url, json=around_home, headers=centre.headers("supervisor"))
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "zones[Zh]"
+    assert "home is inside" in refused.json()["message"]
+    circle = {"type": "circle", "lat": lat + 0.1, "lon": lon, "radius_m": 500}
+    elsewhere = {"id": "Zc", "type": "exclusion", "geometry": circle}
+    accepted = centre.client.post(url, json=elsewhere, headers=centre.headers("supervisor"))
+    assert accepted.json() == {"ok": True, "zone": "Zc"}
+    assert (
+        centre.client.post(url, json=elsewhere, headers=centre.headers("operator")).status_code
+        == 403
+    )
+    with centre.db.session() as session:
+        assert session.scalars(select(Zone).where(Zone.key.in_(("Zh", "Zc")))).all() == []
+
+
+def test_the_stream_needs_a_token(centre: Centre) -> None:
+    assert centre.client.get("/api/console/stream").status_code == 401
+    assert (
+        centre.client.get("/api/console/stream", headers=centre.headers("admin")).status_code == 403
+    )
+
+
+def test_law_fragment_answers_through_the_api_with_its_checks(centre: Centre) -> None:
+    body = {
+        "measure": "arse",
+        "case": json.dumps(json.loads((WEB / "law_examples.json").read_text())["arse"]),
+    }
+    assert centre.client.post("/console/law/result", data=body).status_code == 401
+    assert (
+        centre.client.post(
+            "/console/law/result", data=body, headers=centre.headers("admin")
+        ).status_code
+        == 403
+    )
+    answer = centre.client.post("/console/law/result", data=body, headers=centre.headers("judge"))
+    assert answer.status_code == 200
+    assert 'data-date="term_end">2026-09-10<' in answer.text
+    broken = centre.client.post(
+        "/console/law/result",
+        data={"measure": "arse", "case": "{"},
+        headers=centre.headers("judge"),
+    )
+    assert broken.status_code == 422 and "JSON" in broken.text
+    with centre.db.session() as session:
+        assessed = session.scalars(
+            select(AuditEntry.actor).where(AuditEntry.action == "law_assess")
+        ).all()
+    assert assessed == ["judge1"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/login", "/alarms/1", "/cases", "/cases/1", "/cases/1/zones", "/law", "/supervision"],
+)
+def test_pages_load_nothing_from_outside(centre: Centre, path: str) -> None:
+    page = centre.client.get(path)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page.text)
+    for asset in re.findall(r"""(?:src|href)="(/static/[^"]+)""", page.text):
+        assert centre.client.get(asset).status_code == 200, asset
+
+
+def test_language_switch_is_remembered(centre: Centre) -> None:
+    english = centre.client.get("/law?lang=en")
+    assert '<html lang="en">' in english.text and "Legal calculator" in english.text
+    assert "vigie_lang=en" in english.headers["set-cookie"]
+    again = centre.client.get("/law")
+    assert "Legal calculator" in again.text
+    assert "Calculateur légal" in centre.client.get("/law?lang=fr").text
+
+
+def test_catalogues_have_the_same_words_and_cover_every_template() -> None:
+    fr, en = (set(catalogue(lang)) for lang in LANGUAGES)
+    assert fr == en
+    used: set[str] = set()
+    for template in (WEB / "templates").iterdir():
+        used |= set(re.findall(r"""\bt\(\s*["']([a-z_.]+)["']\s*\)""", template.read_text()))
+    assert used and used <= fr
+    with pytest.raises(MissingTranslation, match="no 'en' text for 'nope'"):
+        translator("en")("nope")
