@@ -21,6 +21,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from vigie.detect.events import ms_of, utc_of
@@ -94,7 +95,7 @@ class WeeklySchedule:
                     "'from' equals 'to'; write 00:00-24:00 for a whole day", field=f"{field}.{i}.to"
                 )
             windows.append(Window(parse_days(spec.days, f"{field}.{i}.days"), start, end))
-        return cls(windows, tz)
+        return _shared(tuple(windows), tz)
 
     def _instant(self, day: date, minutes: int) -> int:
         extra, minutes = divmod(minutes, 1440)
@@ -167,3 +168,10 @@ class WeeklySchedule:
                         return edge
             probe = horizon
         return None
+
+
+@lru_cache(maxsize=4096)
+def _shared(windows: tuple[Window, ...], tz: str) -> WeeklySchedule:
+    """One schedule object per distinct (windows, zone): a centre's many identical hours
+    then compute each day's instants once (the object only memoizes pure results)."""
+    return WeeklySchedule(windows, tz)

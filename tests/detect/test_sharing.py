@@ -1,0 +1,103 @@
+"""Compiled zones and schedules are shared by content, and a zone's cheap bounds stay bounds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.detect.records import circle, offset, square
+from vigie.detect import ScenarioError
+from vigie.detect.scenario import WindowSpec, ZoneSpec
+from vigie.detect.schedule import WeeklySchedule
+from vigie.detect.zones import ZoneTable, compile_zone, exact_depth, shape_of
+
+LAT, LON = 48.85, 2.35
+
+
+def _zone(geometry: dict[str, object], kind: str = "exclusion") -> ZoneSpec:
+    return ZoneSpec.model_validate({"id": "Z", "type": kind, "geometry": geometry})
+
+
+def test_zones_with_the_same_geometry_share_one_compiled_shape() -> None:
+    a = compile_zone(_zone(square(LAT, LON, 0.01)), "C1", "B1", "Europe/Paris", "zones.0")
+    b = compile_zone(_zone(square(LAT, LON, 0.01)), "C2", "B2", "Europe/Paris", "zones.3")
+    c = compile_zone(_zone(square(LAT, LON, 0.02)), "C3", "B3", "Europe/Paris", "zones.0")
+    assert a.geometry is b.geometry and a.inner_r == b.inner_r
+    assert c.geometry is not a.geometry and c.inner_r > a.inner_r
+    assert (a.case, b.case) == ("C1", "C2")
+
+
+def test_an_invalid_geometry_names_its_field_every_time() -> None:
+    bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
+    for field in ("zones.0", "zones.4"):
+        with pytest.raises(ScenarioError) as caught:
+            compile_zone(_zone(bowtie), "C1", "B1", "Europe/Paris", field)
+        assert caught.value.field == f"{field}.geometry.coordinates"
+
+
+def test_a_circle_zone_knows_its_inscribed_circle() -> None:
+    shape = shape_of(circle(LAT, LON, 400), "zones.0.geometry")
+    assert (shape.inner_x, shape.inner_y) == (0.0, 0.0)
+    # The 128-sided polygon's apothem: the largest circle inside it.
+    assert shape.inner_r == pytest.approx(400 * math.cos(math.pi / 128), rel=1e-9)
+    assert shapely.contains_xy(shape.geometry, shape.inner_r * 0.999, 0.0)
+
+
+def test_identical_hours_share_one_schedule() -> None:
+    hours = [WindowSpec.model_validate({"days": "mon-fri", "from": "20:00", "to": "07:00"})]
+    again = [WindowSpec.model_validate({"days": "mon-fri", "from": "20:00", "to": "07:00"})]
+    other = [WindowSpec.model_validate({"days": "mon-fri", "from": "21:00", "to": "07:00"})]
+    paris = WeeklySchedule.parse(hours, "Europe/Paris", "schedule")
+    assert WeeklySchedule.parse(again, "Europe/Paris", "zones.1.schedule") is paris
+    assert WeeklySchedule.parse(other, "Europe/Paris", "schedule") is not paris
+    assert WeeklySchedule.parse(hours, "America/Cayenne", "schedule") is not paris
+
+
+_SHAPES = [
+    circle(LAT, LON, 300),
+    square(LAT, LON, 0.004),
+    {  # an L-shaped polygon: its bounding box is a loose upper bound
+        "type": "Polygon",
+        "coordinates": [
+            [
+                [LON, LAT],
+                [LON + 0.01, LAT],
+                [LON + 0.01, LAT + 0.003],
+                [LON + 0.003, LAT + 0.003],
+                [LON + 0.003, LAT + 0.01],
+                [LON, LAT + 0.01],
+                [LON, LAT],
+            ]
+        ],
+    },
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    which=st.integers(0, len(_SHAPES) - 1),
+    kind=st.sampled_from(["exclusion", "inclusion"]),
+    bearing=st.floats(0, 360),
+    metres=st.floats(0, 1500),
+    acc=st.sampled_from([3.0, 10.0, 30.0, 200.0, 2000.0]),
+)
+def test_vectorized_codes_agree_with_the_exact_zone_test(
+    which: int, kind: str, bearing: float, metres: float, acc: float
+) -> None:
+    spec = _zone(_SHAPES[which], kind)
+    zone = compile_zone(spec, "C1", "B1", "Europe/Paris", "zones.0")
+    lat, lon = offset(LAT + 0.002, LON + 0.002, bearing, metres)
+    table = ZoneTable([zone])
+    code = table.codes(
+        np.zeros(1, dtype=np.int64), np.array([lat]), np.array([lon]), np.array([acc])
+    )
+    depth = exact_depth(zone, lat, lon)
+    s = depth if zone.exclusion else -depth
+    raise_at = min(acc / 2, 50.0)
+    expected = 1 if s >= raise_at else (-1 if s <= raise_at - max(3 * acc, 20.0) else 0)
+    assert int(code[0]) == expected
