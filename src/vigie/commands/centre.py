@@ -108,7 +108,7 @@ def demo(
     thread.start()
     base = f"http://{host}:{port}"
     _wait_until_up(server, thread, host, port)
-    typer.echo(f"Vigie centre demo on {base}  (API docs: {base}/docs)")
+    typer.echo(f"Vigie centre demo: console on {base}/  (API docs: {base}/docs)")
     typer.echo(f"operator login: {login}   password: {password}")
     feeder = Feeder(base, "passerelle", feeder_password, pending)
     deadline = time.monotonic() + duration if duration else math.inf

@@ -76,6 +76,7 @@
     for (const zone of context.zones) Vigie.zoneLayer(zone).addTo(layers);
     if (context.track.length) Vigie.trackLayer(context.track).addTo(layers);
     const note = document.getElementById("protected-note");
+    note.hidden = true;
     if (context.bar && role === "operator" && LIVE.includes(alarm.status)) {
       try {
         const answer = await api(`/api/alarms/${id}/protected-position`);

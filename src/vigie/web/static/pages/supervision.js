@@ -25,6 +25,7 @@
       const rect = svg("rect", { x: x + 2, y: base - h, width: Math.max(step - 4, 2), height: h, fill: item.color || color });
       rect.append(svg("title", {}, `${item.label}: ${format(item.value)}`));
       chart.append(rect);
+      if (item.value) chart.append(svg("text", { x: x + step / 2, y: base - h - 4, class: "value", "text-anchor": "middle" }, format(item.value)));
       if (i % labelEvery === 0) chart.append(svg("text", { x: x + step / 2, y: H - 12, class: "label", "text-anchor": "middle" }, item.label));
     });
     target.replaceChildren(chart);

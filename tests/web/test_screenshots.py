@@ -1,0 +1,109 @@
+"""Screenshots of the console's main pages, for the README (`make screenshots` writes them to
+docs/screenshots/; otherwise they go to a temp folder and only their making is checked)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from tests.cases import factories as make
+from tests.web.conftest import Site, log_in, screenshots_dir
+from vigie.cases import placements
+from vigie.cases.forms import ZoneIn
+from vigie.store.models import Placement
+
+NEAR_HOME = (make.HOME[0] + 0.012, make.HOME[1] + 0.01)  # a square a kilometre or so away
+
+
+def _busy_centre(site: Site) -> int:
+    """A zone near the wearer's home and a fix in it (a real alarm by the pipeline), a BAR
+    alert and a few other alarms; returns the BAR alarm's id."""
+    world = site.world
+    with site.db.session() as session:
+        placement = session.get_one(Placement, world.placement)
+        zone = ZoneIn(
+            id="place-vendome",
+            type="exclusion",
+            label="Interdiction : quartier de la victime",
+            geometry=make.square(*NEAR_HOME, 0.003),
+        )
+        placements.put_zone(session, placement, zone, "test")
+    fix = {
+        "device": "B1",
+        "t": (datetime.now(UTC) + timedelta(seconds=1)).isoformat(),
+        "type": "position",
+        "lat": NEAR_HOME[0],
+        "lon": NEAR_HOME[1],
+        "accuracy_m": 6,
+    }
+    site.http.post(
+        "/api/observations", json={"observations": [fix]}, headers=site.token_headers("operator")
+    ).raise_for_status()
+    for kind in ("absence", "low_battery", "signal_lost"):
+        world.new_alarm(kind=kind)
+    world.new_alarm("acknowledged", kind="tamper")
+    return world.new_alarm(kind="alert", bar=True)
+
+
+def _shoot(page: Page, folder: Path, name: str) -> Path:
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path
+
+
+def test_screenshots_of_the_main_pages(page: Page, site: Site, tmp_path: Path) -> None:
+    folder = screenshots_dir(tmp_path)
+    bar_alarm = _busy_centre(site)
+    shots = []
+    page.goto(f"{site.url}/login")
+    shots.append(_shoot(page, folder, "login"))
+
+    log_in(page, site, "operator1")
+    expect(page.locator("#queue tbody tr[data-kind=zone_entry]")).to_have_count(1)
+    expect(page.locator("#bar-banner")).to_be_visible()
+    shots.append(_shoot(page, folder, "queue"))
+
+    zone_alarm = page.locator("#queue tbody tr[data-kind=zone_entry]").get_attribute("data-id")
+    page.goto(f"{site.url}/alarms/{zone_alarm}")
+    page.click("#ack")
+    page.click("#procedure button[data-action=call_wearer]")
+    expect(page.locator("#actions li")).to_have_count(1)
+    shots.append(_shoot(page, folder, "alarm"))
+
+    page.goto(f"{site.url}/alarms/{bar_alarm}")
+    page.click("#ack")
+    page.click("#procedure button[data-action=call_protected]")
+    expect(page.locator("#actions li")).to_have_count(1)
+    shots.append(_shoot(page, folder, "alarm-bar"))
+
+    page.select_option("#close-form select", "breach")
+    page.click("#close-form button")
+    expect(page.frame_locator("#report").locator("body")).to_contain_text("C2")
+    page.locator("#report-card").scroll_into_view_if_needed()
+    shots.append(_shoot(page, folder, "report"))
+
+    page.goto(f"{site.url}/cases/{site.world.placement}")
+    expect(page.locator("#c-timeline li")).not_to_have_count(0)
+    shots.append(_shoot(page, folder, "case"))
+
+    page.goto(f"{site.url}/law")
+    page.select_option("#law-measure", "arse")
+    page.click("#law-form button[type=submit]")
+    expect(page.locator("#law-outcome")).to_have_text("eligible")
+    shots.append(_shoot(page, folder, "law"))
+
+    page.click("#logout")
+    log_in(page, site, "supervisor1")
+    page.goto(f"{site.url}/supervision")
+    expect(page.locator("#chart-hourly svg rect")).to_have_count(24)
+    shots.append(_shoot(page, folder, "supervision"))
+
+    page.goto(f"{site.url}/cases/{site.world.placement}/zones")
+    expect(page.locator("#z-list li")).not_to_have_count(0)
+    shots.append(_shoot(page, folder, "zones"))
+
+    for shot in shots:
+        data = shot.read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 10_000, shot
