@@ -22,7 +22,8 @@ from vigie.cases.geometry import check_zones
 from vigie.store import audit
 from vigie.store.models import Alarm, Observation, Placement, User
 
-router = APIRouter(prefix="/api/console", tags=["console"])
+# Out of the public OpenAPI: the console's own reads, not a contract for other programs.
+router = APIRouter(prefix="/api/console", tags=["console"], include_in_schema=False)
 Reader = Annotated[User, Depends(allow(*CASE_READERS))]
 Supervisor = Annotated[User, Depends(allow("supervisor"))]
 MAX_TRACK = 2000

@@ -19,7 +19,8 @@ from vigie.cases.access import visible_case_refs
 from vigie.store import Database, audit
 from vigie.store.models import Alarm, User
 
-router = APIRouter(prefix="/api/console", tags=["console"])
+# Out of the public OpenAPI: the console's own reads, not a contract for other programs.
+router = APIRouter(prefix="/api/console", tags=["console"], include_in_schema=False)
 Reader = Annotated[User, Depends(allow(*CASE_READERS))]
 POLL_S = 1.0
 KEEPALIVE_S = 15.0

@@ -15,7 +15,8 @@ from vigie.store import audit
 from vigie.store.models import Alarm, DeviceAssignment, Observation, Placement, User
 from vigie.web.activity import latest_battery
 
-router = APIRouter(prefix="/api/console", tags=["console"])
+# Out of the public OpenAPI: the console's own reads, not a contract for other programs.
+router = APIRouter(prefix="/api/console", tags=["console"], include_in_schema=False)
 Centre = Annotated[User, Depends(allow(*CENTRE))]
 LOW_BATTERY = 0.2
 
