@@ -1,0 +1,65 @@
+"""Coverage-guided fuzzing of the gateway's decoders with atheris (libFuzzer).
+
+    python tests/gateway/fuzz_decoders.py teltonika -atheris_runs=1000000
+
+Each target feeds arbitrary bytes to one decoder; anything but the decoder's own refusal
+(`FrameError`, `Rejected`) is a crash that libFuzzer reports with the input that caused it.
+Inputs that crashed are kept as regression tests in test_*.py (hypothesis `@example`s).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from datetime import UTC, datetime
+
+import atheris
+
+with atheris.instrument_imports():
+    from vigie.gateway import mqtt, osmand, teltonika
+    from vigie.gateway.readings import Rejected, check
+
+NOW = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
+
+
+def _checked(readings: list[dict[str, object]]) -> None:
+    for record in readings:
+        with contextlib.suppress(Rejected):
+            check(record, NOW, 300)
+
+
+def fuzz_teltonika(data: bytes) -> None:
+    with contextlib.suppress(teltonika.FrameError):
+        teltonika.decode_imei(data)
+    # The CRC would stop nearly every input at the door: fuzz the data field behind it too.
+    for decode in (teltonika.decode_packet, teltonika.decode_data):
+        with contextlib.suppress(teltonika.FrameError):
+            for record in decode(data).records:
+                _checked(teltonika.readings_of("B1", record))
+
+
+def fuzz_osmand(data: bytes) -> None:
+    with contextlib.suppress(Rejected):
+        _checked(osmand.decode_json(data)[1])
+    with contextlib.suppress(Rejected):
+        _checked(osmand.decode_form(data.decode("latin-1"))[1])
+
+
+def fuzz_mqtt(data: bytes) -> None:
+    with contextlib.suppress(Rejected):
+        _checked(mqtt.decode_message("vigie/devices/H1/obs", data)[1])
+
+
+TARGETS = {"teltonika": fuzz_teltonika, "osmand": fuzz_osmand, "mqtt": fuzz_mqtt}
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] not in TARGETS:
+        sys.exit(f"usage: {sys.argv[0]} {{{','.join(TARGETS)}}} [libFuzzer options]")
+    target = TARGETS[sys.argv.pop(1)]
+    atheris.Setup(sys.argv, target)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
