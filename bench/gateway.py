@@ -1,0 +1,287 @@
+"""Benchmark of the device gateway: readings decoded and durably stored per second, per protocol.
+
+Starts the real gateway (`vigie gateway serve`, its own process, SQLite in WAL mode with
+synchronous=FULL unless --database-url says otherwise, Mosquitto for MQTT) on a temp folder,
+registers the devices, then:
+
+- Teltonika: 1,000 concurrent simulated trackers on loopback, each sending packets of
+  --records records and waiting for each acknowledgement; the latency is the time from a
+  packet's last byte sent to its acknowledgement received (the gateway acks only once stored);
+- OsmAnd: Traccar Client reports over HTTP keep-alive connections, 200 once stored;
+- MQTT: QoS 1 messages through Mosquitto, timed until every reading is in the store;
+- decoding alone: Teltonika packets decoded and mapped to readings in this process.
+
+Prints the figures and writes bench/results/gateway.json. Not a test.
+
+    .venv/bin/python bench/gateway.py [--trackers 1000] [--packets 10] [--records 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as paho
+from sqlalchemy import func, select
+
+from vigie.gateway import mqtt, teltonika
+from vigie.sim.protocols import avl_record, osmand_params
+from vigie.store import Database, open_database
+from vigie.store.models import Observation
+
+RESULTS = Path(__file__).with_name("results") / "gateway.json"
+START = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def imei(n: int) -> str:
+    return f"35{n:013d}"
+
+
+def seed(url: str, trackers: int, phones: int, units: int) -> None:
+    from vigie.cases import devices
+    from vigie.cases.forms import DeviceIn
+    from vigie.store.schema import upgrade
+
+    upgrade(url)
+    database = open_database(url)
+    with database.session() as session:
+        for n in range(trackers):
+            devices.create_device(session, DeviceIn(id=imei(n), kind="bracelet"), "bench")
+        for n in range(phones):
+            devices.create_device(session, DeviceIn(id=f"P{n}", kind="protected_device"), "bench")
+        for n in range(units):
+            devices.create_device(session, DeviceIn(id=f"H{n}", kind="home_unit"), "bench")
+    database.dispose()
+
+
+def start_gateway(url: str, folder: Path) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
+    ports = {"teltonika": free_port(), "osmand": free_port(), "mqtt": free_port()}
+    argv = [sys.executable, "-c", "from vigie.cli import main; main()", "gateway", "serve"]
+    argv += ["--teltonika-port", str(ports["teltonika"]), "--osmand-port", str(ports["osmand"])]
+    argv += ["--mqtt-port", str(ports["mqtt"]), "--start-broker", "--broker-folder"]
+    argv += [str(folder / "mosquitto"), "--rate", "1e6", "--burst", "1e6"]
+    log = (folder / "gateway.log").open("wb")
+    process = subprocess.Popen(argv, env=os.environ | {"VIGIE_DATABASE_URL": url}, stderr=log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", ports["osmand"]), timeout=1).close()
+            return process, ports
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"the gateway did not start; see {folder / 'gateway.log'}")
+
+
+def count(database: Database) -> int:
+    with database.session() as session:
+        return int(session.scalar(select(func.count()).select_from(Observation)) or 0)
+
+
+def packets_of(n: int, packets: int, records: int) -> list[bytes]:
+    """A tracker's packets: fixes one second apart, each with HDOP and battery."""
+    out = []
+    for p in range(packets):
+        avl = []
+        for r in range(records):
+            t = START + timedelta(seconds=(p * records + r))
+            fix = {
+                "t": t.isoformat().replace("+00:00", "Z"),
+                "type": "position",
+                "lat": 48.0 + n / 10_000,
+                "lon": 2.0 + r / 10_000,
+                "accuracy_m": 8.0,
+            }
+            avl.append(avl_record(fix))
+        out.append(teltonika.encode_packet(avl))
+    return out
+
+
+async def tracker(port: int, n: int, packets: list[bytes], latencies: list[float]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(teltonika.encode_imei(imei(n)))
+    await writer.drain()
+    if await reader.readexactly(1) != b"\x01":
+        raise RuntimeError(f"tracker {imei(n)} refused")
+    for packet in packets:
+        writer.write(packet)
+        await writer.drain()
+        sent = time.perf_counter()
+        ack = await reader.readexactly(4)
+        latencies.append(time.perf_counter() - sent)
+        if int.from_bytes(ack, "big") != packet[9]:
+            raise RuntimeError(f"tracker {imei(n)}: ack {ack.hex()}")
+    writer.close()
+
+
+async def teltonika_run(port: int, trackers: int, packets: int, records: int) -> dict[str, Any]:
+    frames = [packets_of(n, packets, records) for n in range(trackers)]
+    latencies: list[float] = []
+    started = time.perf_counter()
+    await asyncio.gather(*(tracker(port, n, frames[n], latencies) for n in range(trackers)))
+    seconds = time.perf_counter() - started
+    total = trackers * packets * records
+    return {
+        "trackers": trackers,
+        "packets": trackers * packets,
+        "records_per_packet": records,
+        "records_stored": total,
+        "seconds": round(seconds, 2),
+        "records_per_s": round(total / seconds),
+        "packets_per_s": round(trackers * packets / seconds),
+        "ack_latency_ms": percentiles(latencies),
+    }
+
+
+async def osmand_run(port: int, phones: int, reports: int) -> dict[str, Any]:
+    latencies: list[float] = []
+
+    async def phone(n: int) -> None:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for r in range(reports):
+                t = START + timedelta(seconds=r)
+                record = {
+                    "device": f"P{n}",
+                    "t": t.isoformat().replace("+00:00", "Z"),
+                    "type": "position",
+                    "lat": 48.5,
+                    "lon": 2.5 + n / 1000,
+                    "accuracy_m": 12.0,
+                }
+                sent = time.perf_counter()
+                response = await client.get("/", params=osmand_params(record))
+                latencies.append(time.perf_counter() - sent)
+                response.raise_for_status()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(phone(n) for n in range(phones)))
+    seconds = time.perf_counter() - started
+    return {
+        "phones": phones,
+        "reports": phones * reports,
+        "seconds": round(seconds, 2),
+        "reports_per_s": round(phones * reports / seconds),
+        "request_latency_ms": percentiles(latencies),
+    }
+
+
+def mqtt_run(port: int, database: Database, units: int, messages: int) -> dict[str, Any]:
+    before = count(database)
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-home-units")
+    client.max_inflight_messages_set(1000)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    started = time.perf_counter()
+    infos = []
+    for m in range(messages):
+        t = START + timedelta(seconds=m // units)
+        reading = {"t": t.isoformat().replace("+00:00", "Z"), "type": "power", "mains": True}
+        infos.append(client.publish(mqtt.topic_for(f"H{m % units}"), json.dumps(reading), qos=1))
+    for info in infos:
+        info.wait_for_publish(timeout=120)
+    while count(database) < before + messages:
+        if time.perf_counter() - started > 300:
+            raise RuntimeError("MQTT readings not all stored within 300 s")
+        time.sleep(0.05)
+    seconds = time.perf_counter() - started
+    client.loop_stop()
+    client.disconnect()
+    return {
+        "home_units": units,
+        "messages": messages,
+        "seconds": round(seconds, 2),
+        "messages_per_s": round(messages / seconds),
+    }
+
+
+def decode_run(packets: int, records: int) -> dict[str, Any]:
+    frames = packets_of(0, packets, records)
+    started = time.perf_counter()
+    readings = 0
+    for frame in frames:
+        for record in teltonika.decode_packet(frame).records:
+            readings += len(teltonika.readings_of("B", record))
+    seconds = time.perf_counter() - started
+    return {"packets": packets, "records_per_s": round(packets * records / seconds)}
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50": round(statistics.median(ordered) * 1000, 1),
+        "p99": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 1),
+        "max": round(ordered[-1] * 1000, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trackers", type=int, default=1000)
+    parser.add_argument("--packets", type=int, default=10, help="per tracker")
+    parser.add_argument("--records", type=int, default=10, help="per packet")
+    parser.add_argument("--phones", type=int, default=50)
+    parser.add_argument("--reports", type=int, default=40, help="per phone")
+    parser.add_argument("--mqtt-messages", type=int, default=5000)
+    parser.add_argument("--database-url", help="default: a SQLite file in a temp folder")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="vigie-bench-gateway-") as tmp:
+        folder = Path(tmp)
+        url = args.database_url or f"sqlite:///{folder / 'vigie.sqlite'}"
+        units = 100
+        seed(url, args.trackers, args.phones, units)
+        gateway, ports = start_gateway(url, folder)
+        database = open_database(url)
+        try:
+            results = {
+                "teltonika": asyncio.run(
+                    teltonika_run(ports["teltonika"], args.trackers, args.packets, args.records)
+                ),
+                "osmand": asyncio.run(osmand_run(ports["osmand"], args.phones, args.reports)),
+                "mqtt": mqtt_run(ports["mqtt"], database, units, args.mqtt_messages),
+                "teltonika_decode_only": decode_run(2000, args.records),
+            }
+            stored = count(database)
+        finally:
+            database.dispose()
+            gateway.terminate()
+            gateway.wait(timeout=30)
+    expected = (
+        args.trackers * args.packets * args.records
+        + args.phones * args.reports
+        + args.mqtt_messages
+    )
+    if stored != expected:
+        raise SystemExit(f"stored {stored} readings, expected {expected}")
+    report = {
+        "bench": "gateway",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "database": "sqlite (WAL, synchronous=FULL)" if not args.database_url else "given",
+        **results,
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
