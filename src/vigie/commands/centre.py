@@ -83,6 +83,10 @@ def demo(
     ] = 0,
     cases: Annotated[int, typer.Option(help="simulated cases (vigie.sim)", min=1)] = 150,
     seed_value: Annotated[int, typer.Option("--seed", help="the simulation's seed")] = 1,
+    via: Annotated[
+        str,
+        typer.Option(help="how devices reach the centre: gateway (Teltonika, OsmAnd, MQTT) or api"),
+    ] = "gateway",
 ) -> None:
     """Start the centre on SQLite with a simulated population (vigie.sim) fed live.
 
@@ -94,6 +98,8 @@ def demo(
     from vigie.store import open_database
     from vigie.store.schema import upgrade
 
+    if via not in ("gateway", "api"):
+        raise typer.BadParameter("gateway or api", param_hint="--via")
     config = Settings(escalation_after_s=60, jwt_secret=secrets.token_urlsafe(32))
     if not config.database_url.startswith("sqlite"):
         raise typer.BadParameter("the demo runs on SQLite; unset VIGIE_DATABASE_URL")
@@ -110,7 +116,13 @@ def demo(
     _wait_until_up(server, thread, host, port)
     typer.echo(f"Vigie centre demo: console on {base}/  (API docs: {base}/docs)")
     typer.echo(f"operator login: {login}   password: {password}")
-    feeder = Feeder(base, "passerelle", feeder_password, pending)
+    if via == "gateway":
+        from vigie.sim.protocols import DemoDevices
+
+        feeder: Feeder | DemoDevices = DemoDevices(database, pending)
+        typer.echo(feeder.describe())
+    else:
+        feeder = Feeder(base, "passerelle", feeder_password, pending)
     deadline = time.monotonic() + duration if duration else math.inf
     try:
         with Live(_view(database, base), refresh_per_second=2, transient=False) as live:
@@ -121,6 +133,8 @@ def demo(
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a person ends the demo
     finally:
+        if not isinstance(feeder, Feeder):
+            feeder.close()  # the gateway, its broker and the simulated devices
         server.should_exit = True
         thread.join(timeout=10)
         database.dispose()

@@ -123,12 +123,37 @@ def data_length(header: bytes) -> int:
     return int(length)
 
 
+_U8, _U16 = struct.Struct(">B"), struct.Struct(">H")
+_GPS = struct.Struct(">QBiihHBH")  # timestamp, priority, lon, lat, altitude, angle, sats, speed
+# An IO element (id, then value) per id width (Codec 8: 1 byte, 8E: 2) and value width.
+_IO = {
+    (n, size): struct.Struct(f">{'B' if n == 1 else 'H'}{'BHIQ'[(1, 2, 4, 8).index(size)]}")
+    for n in (1, 2)
+    for size in (1, 2, 4, 8)
+}
+_VARIABLE = struct.Struct(">HH")  # 8E variable-length element: id, length
+
+
 class _Reader:
-    """Bounds-checked big-endian reads over a bytes object."""
+    """Bounds-checked big-endian reads over a bytes object, a struct layout at a time."""
 
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.at = 0
+
+    def unpack(self, layout: struct.Struct) -> tuple[Any, ...]:
+        try:
+            values = layout.unpack_from(self.data, self.at)
+        except struct.error as exc:
+            raise FrameError(
+                f"record data ends at byte {len(self.data)}, needed {layout.size} more "
+                f"at byte {self.at}"
+            ) from exc
+        self.at += layout.size
+        return values
+
+    def uint(self, layout: struct.Struct) -> int:
+        return int(self.unpack(layout)[0])
 
     def take(self, size: int) -> bytes:
         end = self.at + size
@@ -139,12 +164,6 @@ class _Reader:
         chunk = self.data[self.at : end]
         self.at = end
         return chunk
-
-    def uint(self, size: int) -> int:
-        return int.from_bytes(self.take(size), "big")
-
-    def sint(self, size: int) -> int:
-        return int.from_bytes(self.take(size), "big", signed=True)
 
 
 def decode_packet(frame: bytes) -> AvlPacket:
@@ -167,15 +186,15 @@ def decode_packet(frame: bytes) -> AvlPacket:
 def decode_data(data: bytes) -> AvlPacket:
     """The data field: codec id, record count, records, record count again."""
     reader = _Reader(data)
-    codec = reader.uint(1)
+    codec = reader.uint(_U8)
     if codec not in (CODEC_8, CODEC_8E):
         raise FrameError(f"codec {codec:#04x} is not supported (Codec 8 or 8 Extended)")
-    count = reader.uint(1)
+    count = reader.uint(_U8)
     if count == 0:
         raise FrameError("packet holds no record")
     wide = codec == CODEC_8E
     records = [_record(reader, wide) for _ in range(count)]
-    second = reader.uint(1)
+    second = reader.uint(_U8)
     if second != count:
         raise FrameError(f"record counts differ: {count} at the start, {second} at the end")
     if reader.at != len(data):
@@ -184,30 +203,33 @@ def decode_data(data: bytes) -> AvlPacket:
 
 
 def _record(reader: _Reader, wide: bool) -> AvlRecord:
-    timestamp_ms = reader.uint(8)
-    priority = reader.uint(1)
-    lon = reader.sint(4) / 1e7
-    lat = reader.sint(4) / 1e7
-    altitude = reader.sint(2)
-    angle = reader.uint(2)
-    satellites = reader.uint(1)
-    speed = reader.uint(2)
-    n = 2 if wide else 1
-    event_id = reader.uint(n)
-    total = reader.uint(n)
+    timestamp_ms, priority, lon, lat, altitude, angle, satellites, speed = reader.unpack(_GPS)
+    n, count = (2, _U16) if wide else (1, _U8)
+    event_id = reader.uint(count)
+    total = reader.uint(count)
     io: dict[int, int | bytes] = {}
     for size in (1, 2, 4, 8):
-        for _ in range(reader.uint(n)):
-            key = reader.uint(n)  # before the value: the wire's order
-            io[key] = reader.uint(size)
+        layout = _IO[n, size]
+        for _ in range(reader.uint(count)):
+            key, value = reader.unpack(layout)
+            io[key] = value
     if wide:
-        for _ in range(reader.uint(2)):
-            key = reader.uint(2)
-            io[key] = reader.take(reader.uint(2))
+        for _ in range(reader.uint(_U16)):
+            key, length = reader.unpack(_VARIABLE)
+            io[key] = reader.take(length)
     if total != len(io):
         raise FrameError(f"record announces {total} IO elements, holds {len(io)}")
     return AvlRecord(
-        timestamp_ms, priority, lon, lat, altitude, angle, satellites, speed, event_id, io
+        timestamp_ms,
+        priority,
+        lon / 1e7,
+        lat / 1e7,
+        altitude,
+        angle,
+        satellites,
+        speed,
+        event_id,
+        io,
     )
 
 

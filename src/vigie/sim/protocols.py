@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -171,14 +173,18 @@ class ProtocolFeeder:
         waiting: list[tuple[TeltonikaTracker, bytes]] = []
         published = []
         for device, items in by_device.items():
-            if device.startswith("H"):
-                info = self._mqtt.publish(mqtt.topic_for(device), mqtt_payload(items), qos=1)
-                published.append((info, len(items)))
-            elif device.startswith("P"):
-                for record in items:
+            if device.startswith("P"):
+                # Traccar Client reports positions and battery; anything else goes by MQTT.
+                phone = [r for r in items if r["type"] in ("position", "battery")]
+                for record in phone:
                     response = self._http.get("/", params=osmand_params(record))
                     response.raise_for_status()
                     sent += 1
+                items = [r for r in items if r["type"] not in ("position", "battery")]
+            if device.startswith(("H", "P")):
+                if items:
+                    info = self._mqtt.publish(mqtt.topic_for(device), mqtt_payload(items), qos=1)
+                    published.append((info, len(items)))
             else:
                 tracker = self._trackers.get(device)
                 if tracker is None:
@@ -216,3 +222,52 @@ class ProtocolFeeder:
 
 def _t(record: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(record["t"].replace("Z", "+00:00"))
+
+
+class DemoDevices:
+    """The demo's devices through the real gateway: Mosquitto, the gateway's servers (on free
+    ports of 127.0.0.1, storing into `database`), and a `ProtocolFeeder` driving them."""
+
+    def __init__(self, database: Any, pending: list[dict[str, Any]]) -> None:
+        from vigie.gateway.broker import Mosquitto
+        from vigie.gateway.service import Gateway, GatewayThread, Listen
+
+        self._folder = tempfile.TemporaryDirectory(prefix="vigie-demo-mosquitto-")
+        self._broker = Mosquitto(Path(self._folder.name), _free_port())
+        self._broker.start()
+        self._gateway = GatewayThread(
+            Gateway(database, mqtt_client_id="vigie-demo-gateway"),
+            Listen("127.0.0.1", 0, 0, ("127.0.0.1", self._broker.port)),
+        )
+        try:
+            bound = self._gateway.start()
+            assert bound.teltonika_port is not None and bound.osmand_port is not None
+            self.ports = (bound.teltonika_port, bound.osmand_port, self._broker.port)
+            self._feeder = ProtocolFeeder(pending, "127.0.0.1", *self.ports)
+        except BaseException:
+            self._broker.stop()
+            raise
+
+    def describe(self) -> str:
+        teltonika_port, osmand_port, mqtt_port = self.ports
+        return (
+            f"devices via the gateway: Teltonika tcp://127.0.0.1:{teltonika_port}, "
+            f"OsmAnd http://127.0.0.1:{osmand_port}/, MQTT 127.0.0.1:{mqtt_port}"
+        )
+
+    def send(self, now: datetime) -> int:
+        return self._feeder.send(now)
+
+    def close(self) -> None:
+        try:
+            self._feeder.close()
+            self._gateway.stop()
+        finally:
+            self._broker.stop()
+            self._folder.cleanup()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
