@@ -36,6 +36,7 @@ from vigie.detect.schedule import WeeklySchedule
 
 Floats = NDArray[np.float64]
 CIRCLE_QUAD_SEGS = 32
+_SCREEN_SLACK_M = 0.01  # far above the rounding of degrees versus plane metres (~1e-10 m)
 
 
 @dataclass(slots=True)
@@ -56,6 +57,7 @@ class Zone:
     inner_x: float
     inner_y: float
     inner_r: float
+    outer_r: float  # farthest vertex from the inner centre: the zone lies in this disc
     bbox: tuple[float, float, float, float]
     raised: bool = False
     raised_t: int = 0
@@ -139,6 +141,7 @@ class Shape:
     inner_x: float
     inner_y: float
     inner_r: float
+    outer_r: float
     bbox: tuple[float, float, float, float]
 
 
@@ -157,6 +160,8 @@ def _compile_shape(geometry: dict[str, Any], field: str) -> Shape:
         line = shapely.maximum_inscribed_circle(largest, tolerance=max(largest.length * 1e-4, 0.01))
         (cx, cy), _ = line.coords
     inner_r = float(shapely.distance(local.boundary, Point(cx, cy)))
+    vertices = shapely.get_coordinates(local)
+    outer_r = float(np.hypot(vertices[:, 0] - cx, vertices[:, 1] - cy).max())
     shapely.prepare(local)
     boundary = local.boundary
     shapely.prepare(boundary)
@@ -172,6 +177,7 @@ def _compile_shape(geometry: dict[str, Any], field: str) -> Shape:
         inner_x=float(cx),
         inner_y=float(cy),
         inner_r=inner_r,
+        outer_r=outer_r,
         bbox=(float(minx), float(miny), float(maxx), float(maxy)),
     )
 
@@ -214,6 +220,7 @@ def compile_zone(spec: ZoneSpec, case: str, device: str, tz: str, field: str) ->
         inner_x=shape.inner_x,
         inner_y=shape.inner_y,
         inner_r=shape.inner_r,
+        outer_r=shape.outer_r,
         bbox=shape.bbox,
     )
 
@@ -256,6 +263,48 @@ class ZoneTable:
         self.inner = self.inner.reshape(n, 3)
         self.geometry = np.array([z.geometry for z in zones], dtype=object)
         self.boundary = np.array([z.boundary for z in zones], dtype=object)
+        # The screen of ``may_raise``: the inner centre in degrees, and the forbidden-side
+        # depth bound ``high + sign * rho`` (rho: distance to that centre) with some slack
+        # for rounding, since the screen works in degrees and the exact test in the plane.
+        self.centre_lat = self.lat0 + self.inner[:, 1] / self.k_north
+        self.centre_lon = self.lon0 + self.inner[:, 0] / self.k_east
+        self.centre_lon_min = float(self.centre_lon.min()) if n else 0.0
+        self.centre_lon_max = float(self.centre_lon.max()) if n else 0.0
+        outer = np.array([z.outer_r for z in zones], dtype=np.float64)
+        self.high = np.where(self.exclusion, outer, -self.inner[:, 2]) + _SCREEN_SLACK_M
+        self.sign = np.where(self.exclusion, -1.0, 1.0)
+
+    def may_raise(
+        self, rule: NDArray[np.int64] | None, lat: Floats, lon: Floats, raise_at: Floats
+    ) -> NDArray[np.bool_]:
+        """False where a fix surely stays short of its raise depth (its code is hold or clear).
+
+        A handful of operations per pair, against the zone's inscribed and enclosing discs
+        around one centre: depth is at most ``R - rho`` for an exclusion zone (the zone lies
+        in the disc of radius R) and the forbidden side's depth at most ``rho - r`` for an
+        inclusion zone (the disc of radius r lies inside). ``rule`` None means every zone.
+        """
+        if rule is None:
+            c_lat, c_lon = self.centre_lat, self.centre_lon
+            k_north, k_east = self.k_north, self.k_east
+            high, sign = self.high, self.sign
+        else:
+            c_lat, c_lon = self.centre_lat[rule], self.centre_lon[rule]
+            k_north, k_east = self.k_north[rule], self.k_east[rule]
+            high, sign = self.high[rule], self.sign[rule]
+        dlon = lon - c_lon
+        if len(dlon) and (
+            max(float(lon.max()), self.centre_lon_max) - min(float(lon.min()), self.centre_lon_min)
+            > 180.0
+        ):
+            dlon = wrap_degrees(dlon)  # only near the antimeridian
+        dlon *= k_east
+        dlat = lat - c_lat
+        dlat *= k_north
+        bound = np.hypot(dlon, dlat)
+        bound *= sign
+        bound += high
+        return np.asarray(bound >= raise_at)
 
     def codes(
         self, rule: NDArray[np.int64], lat: Floats, lon: Floats, acc: Floats
