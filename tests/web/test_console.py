@@ -109,6 +109,7 @@ def test_observation_raises_a_live_alarm_worked_to_its_report(page: Page, site: 
     expect(page.locator("#c-timeline")).to_contain_text(f"n° {alarm_id}")
     expect(page.locator("#c-timeline")).to_contain_text("Manquement")
     expect(page.locator("#c-devices")).to_contain_text("15 %")  # the seeded battery report
+    expect(page.locator("#c-timeline")).to_contain_text("B1 · batterie 15 %")
 
 
 def test_bar_alert_is_on_top_and_shows_the_protected_person_once_worked(
@@ -123,6 +124,11 @@ def test_bar_alert_is_on_top_and_shows_the_protected_person_once_worked(
     expect(first).to_have_class("p1 bar-alert selected ")
     expect(page.locator("#bar-banner")).to_be_visible()
     expect(page.locator("#bar-banner")).to_contain_text(f"n° {alert}")
+    page.select_option("#filters select[name=kind]", "absence")
+    expect(page.locator("#queue tbody tr").first).to_have_attribute("data-kind", "absence")
+    kinds = {r.get_attribute("data-kind") for r in page.locator("#queue tbody tr").all()}
+    assert kinds == {"absence"}
+    page.select_option("#filters select[name=kind]", "")
 
     page.goto(f"{site.url}/alarms/{alert}")
     expect(page.locator("#procedure button").first).to_have_attribute(
@@ -146,6 +152,7 @@ def test_bar_alert_is_on_top_and_shows_the_protected_person_once_worked(
 def test_a_zone_around_the_wearers_home_is_refused_before_saving(page: Page, site: Site) -> None:
     log_in(page, site, "supervisor1")
     page.goto(f"{site.url}/cases/{site.world.placement}/zones")
+    expect(page.locator("#map[data-ready]")).to_have_count(1)  # zoomed to the case's places
     home = page.locator(".leaflet-marker-icon[title=Domicile]")
     expect(home).to_be_visible()
     box = home.bounding_box()

@@ -84,6 +84,11 @@ def test_activity_tracks_the_wearer_never_the_protected_device(centre: Centre) -
         for d, lat in (("B2", 48.8), ("P2", 48.9))
         for i in range(3)
     ]
+    fixes += [
+        {"device": d, "t": (now + timedelta(seconds=1)).isoformat(), "type": "battery"}
+        | {"level": level}
+        for d, level in (("B2", 0.5), ("P2", 0.25))
+    ]
     centre.client.post(
         "/api/observations", json={"observations": fixes}, headers=centre.headers("operator")
     ).raise_for_status()
@@ -93,7 +98,11 @@ def test_activity_tracks_the_wearer_never_the_protected_device(centre: Centre) -
     ).json()
     assert [p["lat"] for p in activity["track"]] == [48.8, 48.8, 48.8]
     assert [d["id"] for d in activity["devices"]] == ["B2"]
-    assert "48.9" not in json.dumps(activity)
+    assert activity["devices"][0]["battery"] == 0.5
+    assert [(o["device"], o["type"], o["value"]) for o in activity["observations"]] == [
+        ("B2", "battery", 0.5)
+    ]
+    assert "48.9" not in json.dumps(activity) and "0.25" not in json.dumps(activity)
     stranger = centre.headers("judge", "judge9")
     hidden = centre.client.get(
         f"/api/console/placements/{world.bar_placement}/activity", headers=stranger

@@ -90,6 +90,12 @@ def latest_battery(session: Session, ids: list[str] | None = None) -> dict[str, 
     return {device: float(payload["level"]) for device, payload in rows}
 
 
+def _reading(kind: str, payload: dict[str, Any]) -> Any:
+    """The one value worth showing of a non-position observation (presence, battery...)."""
+    field = {"presence": "present", "battery": "level", "power": "mains", "tamper": "what"}
+    return payload.get(field.get(kind, ""))
+
+
 @router.get("/placements/{placement_id}/activity")
 def placement_activity(
     placement_id: int,
@@ -109,12 +115,26 @@ def placement_activity(
             .order_by(Alarm.raised_at.desc())
             .limit(200)
         ).all()
+        heard = session.execute(
+            select(Observation.t, Observation.device, Observation.type, Observation.payload)
+            .where(
+                Observation.device.in_(list(tracked.values())),
+                Observation.type != "position",
+                Observation.t >= since,
+            )
+            .order_by(Observation.t.desc())
+            .limit(200)
+        ).all()
         audit.record(session, user.username, "read_activity", f"placement:{placement.id}")
         return {
             "placement_id": placement.id,
             "since": since,
             "track": track(session, tracked["wearer"], since) if "wearer" in tracked else [],
             "devices": device_health(session, tracked),
+            "observations": [
+                {"t": t, "device": device, "type": kind, "value": _reading(kind, payload)}
+                for t, device, kind, payload in heard
+            ],
             "alarms": [
                 {
                     "id": a.id,

@@ -46,10 +46,17 @@
     el("td", {}, d.id), el("td", {}, t(`device.${d.role}`)),
     el("td", { class: d.battery !== null && d.battery < 0.2 ? "low" : "" }, d.battery === null ? "—" : `${Math.round(d.battery * 100)} %`),
     el("td", {}, when(d.last_contact)))));
-  document.getElementById("c-timeline").replaceChildren(...activity.alarms.map((a) => el("li", { class: `p${a.priority}` },
-    el("time", {}, when(a.raised_at)), " ", el("a", { href: `/alarms/${a.id}` }, `${t(`kind.${a.kind}`)} n° ${a.id}`),
-    ` · ${t(`status.${a.status}`)}${a.qualification ? ` (${t(`qualification.${a.qualification}`)})` : ""}`)));
-  if (!activity.alarms.length) document.getElementById("c-timeline").append(el("li", { class: "muted" }, t("case.noalarm")));
+  const reading = (o) => o.type === "battery" ? `${Math.round(o.value * 100)} %`
+    : typeof o.value === "boolean" ? t(`obs.${o.type}.${o.value}`) : (o.value ?? "");
+  const events = [
+    ...activity.alarms.map((a) => ({ t: a.raised_at, node: el("li", { class: `alarm p${a.priority}` },
+      el("time", {}, when(a.raised_at)), " ", el("a", { href: `/alarms/${a.id}` }, `${t(`kind.${a.kind}`)} n° ${a.id}`),
+      ` · ${t(`status.${a.status}`)}${a.qualification ? ` (${t(`qualification.${a.qualification}`)})` : ""}`) })),
+    ...activity.observations.map((o) => ({ t: o.t, node: el("li", { class: "obs muted" },
+      el("time", {}, when(o.t)), ` ${o.device} · ${t(`obs.${o.type}`)} ${reading(o)}`) })),
+  ].sort((a, b) => new Date(b.t) - new Date(a.t));
+  document.getElementById("c-timeline").replaceChildren(...events.map((e) => e.node));
+  if (!events.length) document.getElementById("c-timeline").append(el("li", { class: "muted" }, t("case.noalarm")));
   const map = Vigie.map("map");
   const layers = L.featureGroup().addTo(map);
   for (const zone of placement.zones) Vigie.zoneLayer(zone).addTo(layers);

@@ -88,7 +88,8 @@
       `${zone.label || zone.id} · ${t("zones." + zone.type)} `,
       el("button", { type: "button", onclick: () => edit(zone) }, t("zones.edit")), " ",
       el("button", { type: "button", class: "danger", onclick: () => remove(zone) }, t("zones.delete")))));
-    if (existing.getLayers().length) map.fitBounds(existing.getBounds(), { maxZoom: 15, padding: [30, 30] });
+    if (existing.getLayers().length) map.fitBounds(existing.getBounds(), { maxZoom: 15, padding: [30, 30], animate: false });
+    map.getContainer().dataset.ready = "true"; // drawn where it will stay
   }
 
   function edit(zone) {
