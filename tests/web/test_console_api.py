@@ -14,6 +14,7 @@ from tests.api.world import build
 from tests.cases import factories as make
 from tests.conftest import Centre
 from vigie.store.models import AuditEntry, Zone
+from vigie.web.config import console_settings
 from vigie.web.i18n import LANGUAGES, MissingTranslation, catalogue, translator
 from vigie.web.supervision import hourly_counts, percentiles
 
@@ -224,3 +225,19 @@ def test_catalogues_have_the_same_words_and_cover_every_template() -> None:
     assert used and used <= fr
     with pytest.raises(MissingTranslation, match="no 'en' text for 'nope'"):
         translator("en")("nope")
+
+
+def test_tiles_come_from_the_configured_server_or_none(
+    centre: Centre, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tiles = re.compile(r'<script id="vigie-tiles" type="application/json">(.*?)</script>')
+    console_settings.cache_clear()
+    monkeypatch.delenv("VIGIE_TILE_URL", raising=False)
+    assert json.loads(tiles.search(centre.client.get("/").text)[1])["url"] == ""
+    osm = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    monkeypatch.setenv("VIGIE_TILE_URL", osm)
+    console_settings.cache_clear()
+    try:
+        assert json.loads(tiles.search(centre.client.get("/").text)[1])["url"] == osm
+    finally:
+        console_settings.cache_clear()

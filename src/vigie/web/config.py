@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,3 +15,9 @@ class ConsoleSettings(BaseSettings):
 
     tile_url: str = ""  # e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png
     tile_attribution: str = "© OpenStreetMap contributors"
+
+
+@lru_cache(maxsize=1)
+def console_settings() -> ConsoleSettings:
+    """Read once per process, like the centre's settings (tests clear the cache)."""
+    return ConsoleSettings()

@@ -19,12 +19,11 @@ from fastapi.templating import Jinja2Templates
 from vigie.api.deps import DatabaseDep
 from vigie.api.routers import law as law_routes
 from vigie.law import LawInputError
-from vigie.web.config import ConsoleSettings
+from vigie.web.config import console_settings
 from vigie.web.i18n import COOKIE, catalogue, language, translator
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(files("vigie.web") / "templates"))
-_console = ConsoleSettings()
 
 
 def _page(request: Request, template: str, **context: Any) -> Response:
@@ -36,7 +35,10 @@ def _page(request: Request, template: str, **context: Any) -> Response:
             "lang": lang,
             "t": translator(lang),
             "words": json.dumps(catalogue(lang), ensure_ascii=False),
-            "tiles": {"url": _console.tile_url, "attribution": _console.tile_attribution},
+            "tiles": {
+                "url": console_settings().tile_url,
+                "attribution": console_settings().tile_attribution,
+            },
             **context,
         },
     )
