@@ -14,8 +14,11 @@ refused with a ScenarioError naming the field.
 The signed *depth* of a fix is its distance to the zone boundary, positive inside. The rule
 uses depth on the forbidden side (see ``certainty``): inside for an exclusion zone, outside
 for an inclusion zone. For many fixes at once, cheap bounds decide most of them without
-shapely: the zone's inscribed circle gives a lower bound of the depth and its bounding box an
-upper bound; only fixes near a boundary get an exact ``contains_xy`` and ``distance``.
+shapely: first a screen (``ZoneTable.may_raise``) against the inscribed disc and the disc
+around it that holds the zone drops the fixes that surely cannot raise; then the inscribed
+circle gives a lower bound of the depth and the bounding box an upper bound; only fixes near
+a boundary get an exact ``contains_xy`` and ``distance``. The compiled geometry depends on the
+GeoJSON alone and is shared by every zone that has the same (``shape_of``).
 """
 
 from __future__ import annotations
