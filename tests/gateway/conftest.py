@@ -78,7 +78,7 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 20) -> None:
 
 
 TEST_LIMITS = Limits(
-    max_connections=20, idle_timeout_s=3, frame_timeout_s=1, rate_per_s=5, burst=50
+    max_connections=20, idle_timeout_s=2, frame_timeout_s=1, rate_per_s=5, burst=50
 )
 
 

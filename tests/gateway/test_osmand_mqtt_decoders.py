@@ -182,12 +182,12 @@ def test_fuzz_osmand_forms(text: str) -> None:
 json_values = st.recursive(
     st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner),
-    max_leaves=20,
+    max_leaves=8,
 )
 keys = st.sampled_from(["device_id", "location", "timestamp", "coords", "latitude", "longitude"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.dictionaries(keys, json_values) | st.binary(max_size=200))
 def test_fuzz_osmand_json(value: object) -> None:
     body = value if isinstance(value, bytes) else json.dumps(value).encode()
@@ -200,7 +200,7 @@ def test_fuzz_osmand_json(value: object) -> None:
 mqtt_keys = st.sampled_from(["t", "type", "lat", "lon", "accuracy_m", "present", "what", "seq"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @example("", [{"t": None, "type": []}])  # regression: an unhashable type crashed the decoder
 @example("", [{"t": "2026-11-23T20:00:00Z", "type": "tamper", "what": []}])
 @given(

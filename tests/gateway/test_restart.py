@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -23,14 +24,15 @@ from vigie.store.models import Observation
 START = (datetime.now(UTC) - timedelta(hours=3)).replace(microsecond=0)
 
 
-def start_gateway(database_url: str, port: int) -> subprocess.Popen[bytes]:
+def start_gateway(database_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-c", "from vigie.cli import main; main()", "gateway", "serve"]
     argv += ["--teltonika-port", str(port), "--osmand-port", "0", "--rate", "1e6"]
     argv += ["--burst", "1e6"]
-    process = subprocess.Popen(
-        argv, env=os.environ | {"VIGIE_DATABASE_URL": database_url}, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 30
+    with log.open("ab") as errors:
+        process = subprocess.Popen(
+            argv, env=os.environ | {"VIGIE_DATABASE_URL": database_url}, stderr=errors
+        )
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -38,7 +40,7 @@ def start_gateway(database_url: str, port: int) -> subprocess.Popen[bytes]:
         except OSError:
             time.sleep(0.05)
     process.kill()
-    raise RuntimeError("the gateway did not listen within 30 s")
+    raise RuntimeError(f"the gateway did not listen within 60 s: {log.read_text()[-3000:]}")
 
 
 def packet(number: int) -> bytes:
@@ -51,10 +53,12 @@ def packet(number: int) -> bytes:
     return teltonika.encode_packet(records)
 
 
-def test_kill_9_loses_no_acknowledged_record(db: Database, database_url: str) -> None:
+def test_kill_9_loses_no_acknowledged_record(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
     seed(db)
     port = free_port()
-    gateway = start_gateway(database_url, port)
+    gateway = start_gateway(database_url, port, tmp_path / "gateway.log")
     tracker = TeltonikaTracker("127.0.0.1", port, IMEI, timeout_s=10)
     acknowledged: list[int] = []
     unacknowledged: int | None = None
@@ -75,7 +79,7 @@ def test_kill_9_loses_no_acknowledged_record(db: Database, database_url: str) ->
         assert gateway.returncode == -signal.SIGKILL
         # Restarted, the tracker sends again what was not acknowledged, and, its ack having
         # been lost too as far as it can tell, the last acknowledged packet as well.
-        gateway = start_gateway(database_url, port)
+        gateway = start_gateway(database_url, port, tmp_path / "gateway.log")
         tracker.close()
         for number in (acknowledged[-1], unacknowledged):
             tracker.send(packet(number))

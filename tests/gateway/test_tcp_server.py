@@ -120,7 +120,7 @@ def test_slow_loris_handshake_is_dropped(gateway: Bound, caplog: pytest.LogCaptu
 
 def test_idle_link_is_closed(gateway: Bound) -> None:
     with tracker(gateway.teltonika_port) as sock:
-        assert closed_by_peer(sock, timeout_s=10)  # idle_timeout_s = 3 in the tests
+        assert closed_by_peer(sock, timeout_s=10)  # idle_timeout_s = 2 in the tests
 
 
 def test_connection_limit(gateway: Bound, caplog: pytest.LogCaptureFixture) -> None:
