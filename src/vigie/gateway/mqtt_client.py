@@ -15,6 +15,7 @@ import threading
 from typing import Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from vigie.gateway import mqtt
 from vigie.gateway.intake import Intake
@@ -46,7 +47,7 @@ class MqttSubscriber:
         self._lock = threading.Lock()
         self.subscribed = threading.Event()
         self._client = paho.Client(
-            paho.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=False,
             manual_ack=True,
@@ -85,7 +86,7 @@ class MqttSubscriber:
 
     def _on_message(self, client: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
         assert self._loop is not None
-        topic, payload, mid, qos = message.topic, message.payload, message.mid, message.qos
+        topic, payload, mid, qos = message.topic, bytes(message.payload), message.mid, message.qos
         future = asyncio.run_coroutine_threadsafe(self._handle(topic, payload), self._loop)
         with self._lock:
             self._pending.add(future)  # type: ignore[arg-type]

@@ -268,8 +268,8 @@ def encode_packet(records: list[AvlRecord], codec: int = CODEC_8E) -> bytes:
             raise ValueError("variable-length IO elements need Codec 8 Extended")
         if wide:
             body += struct.pack(">H", len(variable))
-            for k, v in variable.items():
-                body += struct.pack(">HH", k, len(v)) + v
+            for key, value in variable.items():
+                body += struct.pack(">HH", key, len(value)) + value
     body += struct.pack(">B", len(records))
     return struct.pack(">II", 0, len(body)) + bytes(body) + struct.pack(">I", crc16(bytes(body)))
 
