@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # The live centre on SQLite with a simulated population: API and console on http://127.0.0.1:8000.
-demo: $(STAMP) system-deps
+demo: $(STAMP) system-deps web-assets
 	$(BIN)/vigie centre demo
 
 test: lint typecheck pytest
