@@ -33,6 +33,8 @@ _DAY_MS = 86_400_000
 _SEARCH_DAYS = 8
 _HORIZON_DAYS = 64
 NEVER_ENDS = 2**62  # the end of a window that never closes
+_BY_TEXT: dict[tuple[tuple[tuple[str, str, str], ...], str], WeeklySchedule] = {}
+_BY_TEXT_MAX = 4096
 
 
 def parse_days(text: str, field: str = "days") -> frozenset[int]:
@@ -84,6 +86,10 @@ class WeeklySchedule:
     @classmethod
     def parse(cls, specs: Sequence[WindowSpec], tz: str, field: str) -> WeeklySchedule:
         """Compile the windows of a record; errors name the field, e.g. ``schedule.0.from``."""
+        text = (tuple((spec.days, spec.from_, spec.to) for spec in specs), tz)
+        found = _BY_TEXT.get(text)
+        if found is not None:
+            return found
         windows = []
         for i, spec in enumerate(specs):
             start = parse_minutes(spec.from_, f"{field}.{i}.from")
@@ -95,7 +101,11 @@ class WeeklySchedule:
                     "'from' equals 'to'; write 00:00-24:00 for a whole day", field=f"{field}.{i}.to"
                 )
             windows.append(Window(parse_days(spec.days, f"{field}.{i}.days"), start, end))
-        return _shared(tuple(windows), tz)
+        schedule = _shared(tuple(windows), tz)
+        if len(_BY_TEXT) >= _BY_TEXT_MAX:
+            _BY_TEXT.clear()  # a bound on memory: parsing again is only slower
+        _BY_TEXT[text] = schedule
+        return schedule
 
     def _instant(self, day: date, minutes: int) -> int:
         extra, minutes = divmod(minutes, 1440)
