@@ -1,0 +1,87 @@
+"""The simulator's protocol mode: replay records sent as Teltonika, OsmAnd and MQTT come back
+from the store as the same observations (to each protocol's precision)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.gateway.conftest import minutes_ago, stored, wait_for
+from vigie.cases import devices
+from vigie.cases.forms import DeviceIn
+from vigie.gateway.broker import Mosquitto
+from vigie.gateway.limits import Limits
+from vigie.gateway.service import Gateway, GatewayThread, Listen
+from vigie.sim.protocols import ProtocolFeeder, avl_record, osmand_params
+from vigie.store import Database
+
+
+def records() -> list[dict[str, object]]:
+    def obs(device: str, minutes: float, type_: str, **fields: object) -> dict[str, object]:
+        return {"kind": "obs", "device": device, "t": minutes_ago(minutes), "type": type_} | fields
+
+    return [
+        obs("B000001", 9, "position", lat=48.8566, lon=2.3522, accuracy_m=12.0),
+        obs("B000001", 8, "battery", level=0.37),
+        obs("B000001", 7, "tamper", what="strap_open"),
+        obs("B000001", 6, "tamper", what="restored"),
+        obs("H000001", 9, "presence", present=False),
+        obs("H000001", 8, "power", mains=False),
+        obs("H000001", 7, "tamper", what="case_open"),
+        obs("P000001", 9, "position", lat=48.86, lon=2.36, accuracy_m=7.5),
+        obs("P000001", 8, "battery", level=0.81),
+    ]
+
+
+def test_every_record_arrives_through_its_protocol(db: Database, broker: Mosquitto) -> None:
+    with db.session() as session:
+        for device, kind in (("B000001", "bracelet"), ("H000001", "home_unit")):
+            devices.create_device(session, DeviceIn(id=device, kind=kind), "t")
+        devices.create_device(session, DeviceIn(id="P000001", kind="protected_device"), "t")
+    runner = GatewayThread(
+        Gateway(db, Limits(), mqtt_client_id="vigie-gateway-sim-test"),
+        Listen("127.0.0.1", 0, 0, ("127.0.0.1", broker.port)),
+    )
+    bound = runner.start()
+    assert bound.teltonika_port is not None and bound.osmand_port is not None
+    sent = records()
+    feeder = ProtocolFeeder([], "127.0.0.1", bound.teltonika_port, bound.osmand_port, broker.port)
+    try:
+        assert feeder.send_records(sent) == len(sent)
+        # "restored" is two readings over Teltonika: the strap and the case closed.
+        wait_for(lambda: len(stored(db)) == len(sent) + 1)
+    finally:
+        feeder.close()
+        runner.stop()
+    got = {
+        (r.device, r.type, r.t.replace(tzinfo=UTC), r.payload.get("what")): r for r in stored(db)
+    }
+    for record in sent:
+        t = datetime.fromisoformat(str(record["t"]).replace("Z", "+00:00"))
+        what = {"restored": "strap_closed"}.get(str(record.get("what")), record.get("what"))
+        row = got[(record["device"], record["type"], t, what)]
+        for name in ("lat", "lon", "accuracy_m", "level", "present", "mains"):
+            if name in record:
+                assert row.payload[name] == pytest.approx(record[name], abs=1e-6), name
+    assert ("B000001", "tamper", t_of(sent[3]), "case_closed") in got
+
+
+def t_of(record: dict[str, object]) -> datetime:
+    return datetime.fromisoformat(str(record["t"]).replace("Z", "+00:00"))
+
+
+def test_protocol_forms() -> None:
+    fix = {"device": "P1", "t": "2026-11-23T20:00:00Z", "type": "position"}
+    fix |= {"lat": 48.5, "lon": 2.5, "accuracy_m": 9.0}
+    assert osmand_params(fix) == {
+        "id": "P1",
+        "timestamp": "1795464000",
+        "lat": "48.500000",
+        "lon": "2.500000",
+        "accuracy": "9.0",
+    }
+    record = avl_record({"t": "2026-11-23T20:00:00Z", "type": "tamper", "what": "case_open"})
+    assert (record.event_id, record.io) == (2, {2: 0})
+    with pytest.raises(ValueError, match="no 'tamper'"):
+        osmand_params(fix | {"type": "tamper", "what": "case_open"})
