@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import struct
@@ -153,8 +154,11 @@ def test_implausible_record_refused_the_rest_stored(
     caplog.set_level(logging.WARNING)
     future = avl_record(obs(IMEI, -60, "battery", level=0.3))  # an hour ahead: a broken clock
     fine = avl_record(obs(IMEI, 1, "battery", level=0.3))
+    # Regression: a time beyond the calendar once ended the connection unacknowledged, so the
+    # tracker would have resent the packet for ever.
+    absurd = dataclasses.replace(fine, timestamp_ms=2**63)
     with tracker(gateway.teltonika_port) as sock:
-        sock.sendall(teltonika.encode_packet([future, fine]))
-        assert receive(sock, 4) == struct.pack(">I", 2)  # taken: resending would not help
+        sock.sendall(teltonika.encode_packet([future, fine, absurd]))
+        assert receive(sock, 4) == struct.pack(">I", 3)  # taken: resending would not help
     assert len(stored(seeded, IMEI)) == 1
-    assert "in the future" in caplog.text
+    assert "in the future" in caplog.text and "beyond any calendar" in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import struct
 from datetime import UTC, datetime
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from tests.gateway import frames
 from vigie.gateway import teltonika
-from vigie.gateway.readings import sequence
+from vigie.gateway.readings import Rejected, check, sequence
 from vigie.gateway.teltonika import AvlRecord, FrameError
 
 
@@ -177,7 +178,21 @@ def test_fuzz_data_fields_with_a_valid_crc(body: bytes, codec: int) -> None:
     except FrameError:
         return
     for record in packet.records:
-        teltonika.readings_of("B1", record)  # whatever decodes must map without error
+        with contextlib.suppress(Rejected):  # whatever decodes maps, or is refused
+            teltonika.readings_of("B1", record)
+
+
+@settings(max_examples=300, deadline=None)
+@given(records, st.integers(0, 2**64 - 1))
+def test_fuzz_any_record_maps_to_checked_readings_or_is_refused(
+    record: AvlRecord, timestamp_ms: int
+) -> None:
+    record = dataclasses.replace(record, timestamp_ms=timestamp_ms)
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    with contextlib.suppress(Rejected):
+        for reading in teltonika.readings_of("B1", record):
+            with contextlib.suppress(Rejected):
+                check(reading, now, 300)
 
 
 @settings(max_examples=200, deadline=None)
@@ -188,3 +203,9 @@ def test_fuzz_corrupted_valid_packets(avl: list[AvlRecord], at: int, junk: bytes
     corrupted = frame[:at] + junk + frame[at + len(junk) :]
     with contextlib.suppress(FrameError):
         teltonika.decode_packet(corrupted)
+
+
+def test_a_time_beyond_the_calendar_is_refused() -> None:
+    record = AvlRecord(2**63, 0, 0.0, 0.0, 0, 0, 0, 0, 0, {113: 50})
+    with pytest.raises(Rejected, match="beyond any calendar"):
+        teltonika.readings_of("B1", record)

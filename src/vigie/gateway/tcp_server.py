@@ -16,6 +16,7 @@ import struct
 from vigie.gateway import teltonika
 from vigie.gateway.intake import Intake
 from vigie.gateway.limits import ConnectionSlots, Limits, RateExceeded, RateLimiter
+from vigie.gateway.readings import Rejected
 from vigie.gateway.registry import Registry, UnknownDevice
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,13 @@ class TeltonikaServer:
             length = teltonika.data_length(header)
             rest = await self._read(reader, length + teltonika.CRC_BYTES, limits.frame_timeout_s)
             packet = teltonika.decode_packet(header + rest)
-            readings = [r for rec in packet.records for r in teltonika.readings_of(device.id, rec)]
+            readings = []
+            for record in packet.records:
+                try:
+                    readings += teltonika.readings_of(device.id, record)
+                except Rejected as exc:
+                    # Acknowledged all the same: resending the record would not mend it.
+                    logger.warning("teltonika %s: record refused: %s", device.id, exc)
             self._rates.take(device.id, len(readings))
             stored = await self._intake.store(readings, f"teltonika {device.id}")
             writer.write(teltonika.encode_ack(len(packet.records)))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from vigie.gateway.readings import reading
+from vigie.gateway.readings import Rejected, reading
 
 CODEC_8 = 0x08
 CODEC_8E = 0x8E
@@ -295,11 +295,15 @@ NO_HDOP_ACCURACY_M = 50.0  # a fix without HDOP is taken as poor, never as preci
 def readings_of(device: str, record: AvlRecord) -> list[dict[str, Any]]:
     """The observations one AVL record carries.
 
+    A record whose time no calendar holds is `Rejected` (the others of its packet stand).
     No satellites means no fix: the coordinates are the last known ones and are not a reading.
     An open strap or case is reported by every record that shows it (an opening is never
     missed); a closing only by an event record, so periodic records do not repeat it.
     """
-    t = record.t
+    try:
+        t = record.t
+    except (OverflowError, ValueError, OSError) as exc:
+        raise Rejected(f"record time {record.timestamp_ms} ms is beyond any calendar") from exc
     out: list[dict[str, Any]] = []
     if record.satellites > 0:
         hdop = record.io.get(IO_HDOP)
