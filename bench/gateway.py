@@ -6,7 +6,10 @@ registers the devices, then:
 
 - Teltonika: 1,000 concurrent simulated trackers on loopback, each sending packets of
   --records records and waiting for each acknowledgement; the latency is the time from a
-  packet's last byte sent to its acknowledgement received (the gateway acks only once stored);
+  packet's last byte sent to its acknowledgement received (the gateway acks only once stored).
+  Saturated (every tracker sends its next packet as soon as the last is acknowledged: the
+  throughput), then paced (a packet every 10 s from each of 1,000 trackers: the latency in
+  service);
 - OsmAnd: Traccar Client reports over HTTP keep-alive connections, 200 once stored;
 - MQTT: QoS 1 messages through Mosquitto, timed until every reading is in the store;
 - decoding alone: Teltonika packets decoded and mapped to readings in this process.
@@ -152,6 +155,43 @@ async def teltonika_run(port: int, trackers: int, packets: int, records: int) ->
     }
 
 
+async def teltonika_paced(
+    port: int, trackers: int, interval_s: float, rounds: int, records: int
+) -> dict[str, Any]:
+    """Trackers at a steady pace (a packet every `interval_s`, starts spread over it): the
+    latency a tracker sees in service, as opposed to the saturated run's queueing."""
+    latencies: list[float] = []
+
+    async def paced(n: int) -> None:
+        frames = packets_of(trackers + n, rounds, records)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(teltonika.encode_imei(imei(trackers + n)))
+        await writer.drain()
+        await reader.readexactly(1)
+        await asyncio.sleep(interval_s * n / trackers)
+        for frame in frames:
+            started = time.perf_counter()
+            writer.write(frame)
+            await writer.drain()
+            await reader.readexactly(4)
+            latencies.append(time.perf_counter() - started)
+            await asyncio.sleep(max(0.0, interval_s - (time.perf_counter() - started)))
+        writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(paced(n) for n in range(trackers)))
+    seconds = time.perf_counter() - started
+    return {
+        "trackers": trackers,
+        "packet_every_s": interval_s,
+        "records_per_packet": records,
+        "offered_records_per_s": round(trackers * records / interval_s),
+        "records_stored": trackers * rounds * records,
+        "seconds": round(seconds, 2),
+        "ack_latency_ms": percentiles(latencies),
+    }
+
+
 async def osmand_run(port: int, phones: int, reports: int) -> dict[str, Any]:
     latencies: list[float] = []
 
@@ -247,13 +287,16 @@ def main() -> None:
         folder = Path(tmp)
         url = args.database_url or f"sqlite:///{folder / 'vigie.sqlite'}"
         units = 100
-        seed(url, args.trackers, args.phones, units)
+        seed(url, 2 * args.trackers, args.phones, units)
         gateway, ports = start_gateway(url, folder)
         database = open_database(url)
         try:
             results = {
                 "teltonika": asyncio.run(
                     teltonika_run(ports["teltonika"], args.trackers, args.packets, args.records)
+                ),
+                "teltonika_paced": asyncio.run(
+                    teltonika_paced(ports["teltonika"], args.trackers, 10.0, 3, args.records)
                 ),
                 "osmand": asyncio.run(osmand_run(ports["osmand"], args.phones, args.reports)),
                 "mqtt": mqtt_run(ports["mqtt"], database, units, args.mqtt_messages),
@@ -266,6 +309,7 @@ def main() -> None:
             gateway.wait(timeout=30)
     expected = (
         args.trackers * args.packets * args.records
+        + args.trackers * 3 * args.records
         + args.phones * args.reports
         + args.mqtt_messages
     )

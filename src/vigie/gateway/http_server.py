@@ -115,7 +115,8 @@ class OsmAndServer:
             event = connection.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            data = await asyncio.wait_for(reader.read(16 * 1024), timeout)
+            async with asyncio.timeout(timeout):
+                data = await reader.read(16 * 1024)
             connection.receive_data(data)
 
     async def _answer(

@@ -84,7 +84,9 @@ class TeltonikaServer:
                 await asyncio.wait_for(writer.wait_closed(), 1)
 
     async def _read(self, reader: asyncio.StreamReader, size: int, timeout: float) -> bytes:
-        return await asyncio.wait_for(reader.readexactly(size), timeout)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for makes a task per read.
+        async with asyncio.timeout(timeout):
+            return await reader.readexactly(size)
 
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object
