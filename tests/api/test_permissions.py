@@ -136,6 +136,12 @@ ENDPOINTS = {
         CENTRE,
         lambda w: {"qualification": "false_alarm"},
     ),
+    "alarms.report_preview": Endpoint(
+        "POST",
+        lambda w: f"/api/alarms/{w.new_alarm('in_progress')}/report/preview",
+        CENTRE,
+        lambda w: {"qualification": "breach"},
+    ),
     "alarms.protected_position": Endpoint(
         "GET",
         lambda w: (

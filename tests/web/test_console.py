@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -55,6 +56,10 @@ def test_english_is_available(page: Page, site: Site) -> None:
     expect(page.locator("h1")).to_have_text("Legal calculator")
 
 
+def report_frame_body(page: Page) -> Any:
+    return page.frame_locator("#report").locator("body")
+
+
 def test_observation_raises_a_live_alarm_worked_to_its_report(page: Page, site: Site) -> None:
     world = site.world
     world.new_zone()  # an exclusion square around (45.0, 5.0) on case C1
@@ -98,8 +103,15 @@ def test_observation_raises_a_live_alarm_worked_to_its_report(page: Page, site: 
 
     page.select_option("#close-form select", "breach")
     page.fill("#close-form textarea", "présent dans la zone")
-    page.click("#close-form button")
+    # The preview shows the report as closing would make it, and the alarm stays open.
+    page.click("#preview")
+    draft = page.frame_locator("#report")
+    expect(draft.locator("body")).to_contain_text("PROJET")
+    expect(draft.locator("body")).to_contain_text("présent dans la zone")
+    expect(page.locator("#a-status")).to_have_text("En traitement")
+    page.click("#close-form button[type=submit]")
     expect(page.locator("#a-status")).to_have_text("Close")
+    expect(report_frame_body(page)).not_to_contain_text("PROJET")
     report = page.frame_locator("#report")
     expect(report.locator("body")).to_contain_text("patrouille envoyée sur place")
     expect(report.locator("body")).to_contain_text("C1")

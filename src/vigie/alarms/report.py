@@ -43,7 +43,16 @@ POSITION_MARGIN = timedelta(minutes=15)
 MAX_POSITIONS = 200
 
 
-def render_html(session: Session, alarm: Alarm, now: datetime) -> str:
+def render_html(
+    session: Session,
+    alarm: Alarm,
+    now: datetime,
+    draft: tuple[str, str | None] | None = None,
+) -> str:
+    """The report's HTML; with `draft` (qualification, closing note), the preview an operator reads
+    before closing: the alarm is left untouched, so a preview writes nothing."""
+    qualification = draft[0] if draft else alarm.qualification
+    closing_note = draft[1] if draft else alarm.closing_note
     placement = session.get(Placement, alarm.placement_id) if alarm.placement_id else None
     obligation, article = obligation_for(alarm.kind, placement.measure if placement else None)
     users = {u.id: u.username for u in session.scalars(select(User))}
@@ -58,7 +67,7 @@ def render_html(session: Session, alarm: Alarm, now: datetime) -> str:
     timeline += [
         {"at": alarm.opened_at, "what": "alarme ouverte au centre", "detail": ""},
         {"at": alarm.acknowledged_at, "what": "alarme prise en compte", "detail": ""},
-        {"at": alarm.closed_at, "what": "alarme close", "detail": alarm.qualification},
+        {"at": alarm.closed_at, "what": "alarme close", "detail": qualification},
     ]
     if alarm.escalated_at:
         timeline.append({"at": alarm.escalated_at, "what": "escalade au superviseur", "detail": ""})
@@ -74,7 +83,8 @@ def render_html(session: Session, alarm: Alarm, now: datetime) -> str:
         )
     ]
     timeline += [{"at": a["at"], "what": a["label"], "detail": a["note"] or ""} for a in actions]
-    timeline.sort(key=lambda row: row["at"] or now)
+    # A step not taken yet (no acknowledgement, or not closed in a preview) is not in the timeline.
+    timeline = sorted((row for row in timeline if row["at"] is not None), key=lambda r: r["at"])
     positions = session.scalars(
         select(Observation)
         .where(
@@ -93,7 +103,9 @@ def render_html(session: Session, alarm: Alarm, now: datetime) -> str:
         obligation=obligation,
         article=article,
         case_articles=(placement.law_decision.get("articles", []) if placement else []),
-        qualification_label=QUALIFICATION_LABELS.get(alarm.qualification or "", "?"),
+        qualification_label=QUALIFICATION_LABELS.get(qualification or "", "?"),
+        closing_note=closing_note,
+        draft=draft is not None,
         tta=time_to_acknowledge(alarm),
         timeline=timeline,
         positions=positions,

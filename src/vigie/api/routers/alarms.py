@@ -123,6 +123,22 @@ def close(alarm_id: int, body: CloseIn, db: DatabaseDep, user: Worker) -> dict[s
         }
 
 
+@router.post("/{alarm_id}/report/preview")
+def preview_report(alarm_id: int, body: CloseIn, db: DatabaseDep, user: Worker) -> Response:
+    """The incident report as closing with `body` would make it; nothing is saved or sent."""
+    with db.session() as session:
+        alarm = visible_alarm(session, user, alarm_id)
+        if alarm.status == "closed":
+            raise ApiError(
+                409, "conflict", f"alarm {alarm.id} is closed: download its report instead"
+            )
+        html = report.render_html(
+            session, alarm, datetime.now(UTC), draft=(body.qualification, body.note)
+        )
+        audit.record(session, user.username, "preview_report", f"alarm:{alarm.id}")
+        return Response(html, media_type="text/html; charset=utf-8")
+
+
 @router.get("/{alarm_id}/protected-position")
 def protected_position(alarm_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any]:
     """The protected person's position: an operator working this live BAR alarm only; logged."""

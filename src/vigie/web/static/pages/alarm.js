@@ -131,6 +131,22 @@
     }
   });
 
+  // The report as closing would make it, before closing: the API renders it and saves nothing.
+  document.getElementById("preview").addEventListener("click", async () => {
+    const form = new FormData(document.getElementById("close-form"));
+    try {
+      const html = await api(`/api/alarms/${id}/report/preview`, {
+        method: "POST",
+        headers: { Accept: "text/html" },
+        body: { qualification: form.get("qualification"), note: form.get("note").trim() || null },
+      });
+      document.getElementById("report").srcdoc = html;
+      document.getElementById("report-card").hidden = false;
+    } catch (err) {
+      Vigie.flash(err.message);
+    }
+  });
+
   async function showReport() {
     try {
       const html = await api(`/api/alarms/${id}/report.html`, { headers: { Accept: "text/html" } });
