@@ -49,6 +49,7 @@ $(VENDOR)/.copied: package.json package-lock.json
 	cp $(NPM_DIR)/node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/
 	cp $(NPM_DIR)/node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.js $(VENDOR)/
 	cp $(NPM_DIR)/node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css $(VENDOR)/
+	cd $(NPM_DIR)/node_modules/swagger-ui-dist && cp swagger-ui-bundle.js swagger-ui.css favicon-32x32.png $(CURDIR)/$(VENDOR)/
 	@touch $@
 
 # Screenshots of the console's main pages for the README, taken by the browser tests' server.

@@ -197,7 +197,17 @@ def test_law_fragment_answers_through_the_api_with_its_checks(centre: Centre) ->
 
 @pytest.mark.parametrize(
     "path",
-    ["/", "/login", "/alarms/1", "/cases", "/cases/1", "/cases/1/zones", "/law", "/supervision"],
+    [
+        "/",
+        "/login",
+        "/alarms/1",
+        "/cases",
+        "/cases/1",
+        "/cases/1/zones",
+        "/law",
+        "/supervision",
+        "/docs",
+    ],
 )
 def test_pages_load_nothing_from_outside(centre: Centre, path: str) -> None:
     page = centre.client.get(path)

@@ -51,6 +51,8 @@ def create_app(config: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Judicial electronic monitoring: cases, live alarms, reports, audit.",
         lifespan=lifespan,
+        docs_url=None,  # served by vigie.web.docs from our static files, not from a CDN
+        redoc_url=None,
     )
     errors.install(app)
     for router in (
