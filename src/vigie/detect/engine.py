@@ -748,14 +748,15 @@ class Engine:
         self,
         j: int,
         code: int,
+        dist: float,
         at: int,
         wearer: tuple[int, float, float, float],
         target: tuple[int, float, float, float],
         out: list[AlarmEvent],
     ) -> None:
+        """Apply a BAR code; ``dist`` is the distance that decided it (shown in the detail)."""
         rule = self._prox[j]
         d = self._devices.index[rule.wearer]
-        dist = float(distance_m(wearer[1], wearer[2], target[1], target[2]))
         u = wearer[3] + target[3]
         detail: dict[str, Any] = {
             "distance_m": _m(dist),
@@ -787,7 +788,7 @@ class Engine:
         j: int,
         wearer: tuple[int, float, float, float],
         target: tuple[int, float, float, float],
-    ) -> int:
+    ) -> tuple[int, float]:
         dist = distance_m(
             np.array([wearer[1]]),
             np.array([wearer[2]]),
@@ -798,7 +799,7 @@ class Engine:
         code = proximity.codes(
             dist, u, self._prox_threshold[j : j + 1], self._prox_alert[j : j + 1]
         )
-        return int(code[0])
+        return int(code[0]), float(dist[0])
 
     def _target_of(self, j: int) -> tuple[int, float, float, float] | None:
         rule = self._prox[j]
@@ -868,11 +869,13 @@ class Engine:
         for j in self._prox_of_wearer.get(d, ()):
             target = self._target_of(j)
             if target is not None:
-                self._prox_step(j, self._prox_code(j, fix, target), t, fix, target, out)
+                code, dist = self._prox_code(j, fix, target)
+                self._prox_step(j, code, dist, t, fix, target, out)
         for j in self._prox_of_target.get(d, ()):
             wearer = self._position_of(int(self._prox_wearer[j]))
             if wearer is not None:
-                self._prox_step(j, self._prox_code(j, wearer, fix), t, wearer, fix, out)
+                code, dist = self._prox_code(j, wearer, fix)
+                self._prox_step(j, code, dist, t, wearer, fix, out)
 
     def _superseded_position(
         self, d: int, fix: tuple[int, float, float, float], newer: int, out: list[AlarmEvent]
@@ -896,8 +899,9 @@ class Engine:
         for j, wearer, target in pairs:
             if wearer is None or target is None or self._prox_raised[j]:
                 continue
-            if self._prox_code(j, wearer, target) == certainty.RAISE:
-                self._prox_step(j, int(certainty.RAISE), t, wearer, target, past)
+            code, dist = self._prox_code(j, wearer, target)
+            if code == certainty.RAISE:
+                self._prox_step(j, code, dist, t, wearer, target, past)
                 self._prox_raised[j] = False
         for event in past:
             out.append(event)
@@ -1311,7 +1315,15 @@ class Engine:
                 for p in _transitions(self._prox_raised, rule, pos, bc).tolist():
                     wearer = (int(w_t[p]), float(w_lat[p]), float(w_lon[p]), float(w_acc[p]))
                     target = (int(p_t[p]), float(p_lat[p]), float(p_lon[p]), float(p_acc[p]))
-                    self._prox_step(int(rule[p]), int(bc[p]), int(t[pos[p]]), wearer, target, out)
+                    self._prox_step(
+                        int(rule[p]),
+                        int(bc[p]),
+                        float(dist[p]),
+                        int(t[pos[p]]),
+                        wearer,
+                        target,
+                        out,
+                    )
 
         # Latest fix of each device.
         src = by_dev[last]
@@ -1503,7 +1515,9 @@ class Engine:
             for p in _transitions(self._prox_raised, rule, pos, bc).tolist():
                 wearer = (int(w_t[p]), float(w_lat[p]), float(w_lon[p]), float(w_acc[p]))
                 target = (int(p_t[p]), float(p_lat[p]), float(p_lon[p]), float(p_acc[p]))
-                self._prox_step(int(rule[p]), int(bc[p]), int(t[pos[p]]), wearer, target, out)
+                self._prox_step(
+                    int(rule[p]), int(bc[p]), float(dist[p]), int(t[pos[p]]), wearer, target, out
+                )
 
     # ------------------------------------------------------------------ snapshot / restore
 
