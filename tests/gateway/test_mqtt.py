@@ -8,6 +8,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from sqlalchemy import text
 
 from tests.gateway.conftest import (
     HOME_UNIT,
@@ -109,3 +110,29 @@ def test_readings_published_while_the_gateway_is_down_are_stored_on_restart(
         wait_for(lambda: len(stored(seeded, HOME_UNIT)) == 10)
     finally:
         runner.stop()
+
+
+def test_a_message_is_acknowledged_only_once_stored(
+    seeded: Database, broker: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    with seeded.session() as session:  # the store cannot take observations for a while
+        session.execute(text("ALTER TABLE observations RENAME TO observations_away"))
+    runner = start_gateway(seeded, broker)
+    client = publisher(broker)
+    try:
+        publish(client, HOME_UNIT, {"t": minutes_ago(2), "type": "power", "mains": False})
+        wait_for(lambda: "storing failed; retrying" in caplog.text)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        runner.stop()  # the message was never acknowledged: the broker still holds it
+    with seeded.session() as session:
+        session.execute(text("ALTER TABLE observations_away RENAME TO observations"))
+    assert stored(seeded) == []
+    runner = start_gateway(seeded, broker)
+    try:
+        wait_for(lambda: len(stored(seeded, HOME_UNIT)) == 1)
+    finally:
+        runner.stop()
+    assert stored(seeded)[0].payload["mains"] is False

@@ -19,6 +19,8 @@ from tests.gateway.conftest import (
     stored,
     tracker,
 )
+from vigie.cases import devices
+from vigie.cases.forms import DeviceIn
 from vigie.gateway import teltonika
 from vigie.gateway.service import Bound
 from vigie.sim.protocols import avl_record, teltonika_packets
@@ -162,3 +164,23 @@ def test_implausible_record_refused_the_rest_stored(
         assert receive(sock, 4) == struct.pack(">I", 3)  # taken: resending would not help
     assert len(stored(seeded, IMEI)) == 1
     assert "in the future" in caplog.text and "beyond any calendar" in caplog.text
+
+
+def test_concurrent_trackers_each_acknowledged_for_their_own_packet(
+    seeded: Database, gateway: Bound
+) -> None:
+    imeis = [f"35000000000{n:04d}" for n in range(15)]
+    with seeded.session() as session:
+        for imei in imeis:
+            devices.create_device(session, DeviceIn(id=imei, kind="bracelet"), "t")
+    links = [tracker(gateway.teltonika_port, imei) for imei in imeis]
+    try:
+        for n, link in enumerate(links):  # all in flight at once: stored in shared commits
+            records = [obs(imeis[n], 30 + i / 10, "battery", level=0.5) for i in range(n + 1)]
+            link.sendall(teltonika_packets(records)[0])
+        acks = [receive(link, 4) for link in links]
+    finally:
+        for link in links:
+            link.close()
+    assert acks == [struct.pack(">I", n + 1) for n in range(15)]
+    assert [len(stored(seeded, imei)) for imei in imeis] == list(range(1, 16))

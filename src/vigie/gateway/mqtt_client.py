@@ -114,6 +114,10 @@ class MqttSubscriber:
             return
         except UnknownDevice:
             return  # logged by the registry
+        except Exception:
+            # Not acknowledged: the broker delivers it again when the gateway reconnects.
+            logger.exception("mqtt %s: the device registry could not be read", topic[:80])
+            raise
         delay = 0.5
         while True:
             try:
