@@ -42,6 +42,27 @@ def test_append_is_idempotent_by_sequence_or_time(db: Database) -> None:
         assert log.count(session) == 4
 
 
+def test_readings_of_one_instant_without_sequence_are_all_kept(db: Database) -> None:
+    """A fix, a battery report and two tamper events at the same second, with no sequence
+    number: each is something the device said; only an identical resend is a duplicate."""
+    at = "2026-11-23T20:00:00Z"
+    said = [
+        position("B1", T0),
+        {"kind": "obs", "device": "B1", "t": at, "type": "battery", "level": 0.4},
+        {"kind": "obs", "device": "B1", "t": at, "type": "tamper", "what": "strap_open"},
+        {"kind": "obs", "device": "B1", "t": at, "type": "tamper", "what": "case_open"},
+    ]
+    assert said[0]["t"] == at
+    with db.session() as session:
+        first = log.append(session, rows(said))
+    with db.session() as session:
+        again = log.append(session, rows(said))
+    assert len(first.ids) == 4 and first.duplicates == 0
+    assert again.ids == [] and again.duplicates == 4
+    with db.session() as session:
+        assert log.count(session) == 4
+
+
 def test_payload_kept_whole_and_time_is_utc(db: Database) -> None:
     record = position("B1", T0, seq=7) | {"extra": {"hdop": 0.9}}
     with db.session() as session:

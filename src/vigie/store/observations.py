@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,9 +23,18 @@ class Accepted:
     duplicates: int
 
 
-def dedup_key(seq: int | None, t: datetime) -> str:
-    """The idempotency key: the device's sequence number when it has one, else its fix time."""
-    return f"seq:{seq}" if seq is not None else f"t:{t.isoformat(timespec='microseconds')}"
+def dedup_key(seq: int | None, t: datetime, record: dict[str, Any]) -> str:
+    """The idempotency key: the device's sequence number when it has one; else its fix time, type
+    and a digest of what it says, so that only a true retransmission is taken for a duplicate.
+
+    Time alone would drop a battery report sent in the same second as a fix, or a case opening
+    reported with a strap opening: readings the device sent, lost.
+    """
+    if seq is not None:
+        return f"seq:{seq}"
+    said = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str).encode()
+    digest = hashlib.blake2b(said, digest_size=6).hexdigest()
+    return f"t:{record['type']}:{t.isoformat(timespec='microseconds')}:{digest}"
 
 
 def row_for(record: dict[str, Any], t: datetime, received_at: datetime) -> dict[str, Any]:
@@ -32,7 +43,7 @@ def row_for(record: dict[str, Any], t: datetime, received_at: datetime) -> dict[
     return {
         "device": record["device"],
         "seq": seq,
-        "dedup_key": dedup_key(seq, t),
+        "dedup_key": dedup_key(seq, t, record),
         "t": t,
         "received_at": received_at,
         "type": record["type"],
