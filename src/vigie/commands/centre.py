@@ -108,7 +108,14 @@ def demo(
     database = open_database(config.database_url)
     login, password, feeder_password, pending = seed(database, cases, seed_value)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(config), host=host, port=port, log_level="warning")
+        # A console tab keeps its event stream open: do not wait on it for long at Ctrl-C.
+        uvicorn.Config(
+            create_app(config),
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
