@@ -25,21 +25,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from vigie.alarms import episodes, outbox, workflow
 from vigie.cases.detection import placement_record
-from vigie.detect import AlarmEvent, Engine, ScenarioError
+from vigie.detect import OBSERVATION_FIELDS, AlarmEvent, Engine, ScenarioError
 from vigie.settings import Settings
 from vigie.store import Database, audit
 from vigie.store import observations as log
 from vigie.store.models import EngineState, Placement
 
 logger = logging.getLogger(__name__)
-
-_FIELDS = {
-    "position": ("lat", "lon", "accuracy_m"),
-    "presence": ("present",),
-    "tamper": ("what",),
-    "battery": ("level",),
-    "power": ("mains",),
-}
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -61,7 +53,7 @@ def engine_record(observation: Any) -> dict[str, Any]:
         "t": iso(observation.at),
         "type": observation.type,
     }
-    for name in _FIELDS.get(observation.type, ()):
+    for name in OBSERVATION_FIELDS.get(observation.type, ()):
         record[name] = observation.payload[name]
     return record
 

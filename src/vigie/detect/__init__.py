@@ -3,6 +3,6 @@
 from vigie.detect.engine import Engine
 from vigie.detect.events import AlarmEvent
 from vigie.detect.replay import replay
-from vigie.detect.scenario import ScenarioError
+from vigie.detect.scenario import OBSERVATION_FIELDS, ScenarioError
 
-__all__ = ["AlarmEvent", "Engine", "ScenarioError", "replay"]
+__all__ = ["OBSERVATION_FIELDS", "AlarmEvent", "Engine", "ScenarioError", "replay"]

@@ -158,6 +158,12 @@ _BODIES: dict[str, type[BaseModel]] = {
     "power": _PowerBody,
 }
 
+# The fields each kind of observation carries (the replay contract), for the edges that build
+# records: the live pipeline from stored rows, the MQTT decoder from devices' JSON.
+OBSERVATION_FIELDS: dict[str, tuple[str, ...]] = {
+    kind: tuple(body.model_fields) for kind, body in _BODIES.items()
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Position:

@@ -10,16 +10,15 @@ rate, 503 the store failed (the app retries, as for any answer but 200).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import h11
 
 from vigie.gateway import osmand
-from vigie.gateway.intake import Intake
-from vigie.gateway.limits import ConnectionSlots, Limits, RateExceeded, RateLimiter
+from vigie.gateway.connections import ConnectionServer
+from vigie.gateway.limits import RateExceeded
 from vigie.gateway.readings import Rejected
-from vigie.gateway.registry import Registry, UnknownDevice
+from vigie.gateway.registry import UnknownDevice
 
 logger = logging.getLogger(__name__)
 
@@ -30,57 +29,18 @@ class _Refused(Exception):
         self.status = status
 
 
-class OsmAndServer:
+class OsmAndServer(ConnectionServer):
     """Serves phones running Traccar Client (OsmAnd protocol) on one HTTP port."""
 
-    def __init__(
-        self, intake: Intake, registry: Registry, limits: Limits, rates: RateLimiter
-    ) -> None:
-        self._intake = intake
-        self._registry = registry
-        self._limits = limits
-        self._rates = rates
-        self._slots = ConnectionSlots(limits.max_connections)
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+    protocol = "osmand"
 
-    async def start(self, host: str, port: int) -> int:
-        self._server = await asyncio.start_server(self._accept, host, port)
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        if not self._slots.acquire():
-            logger.warning("osmand %s refused: %d connections open", peer, self._slots.limit)
-            writer.close()
-            return
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            await self._serve(reader, writer, peer)
-        except asyncio.CancelledError:
-            # See the Teltonika server: the gateway is stopping and this task ends here.
-            logger.info("osmand %s closed: the gateway is stopping", peer)
-        except TimeoutError:
+    def _log_end(self, peer: object, exc: Exception) -> None:
+        if isinstance(exc, TimeoutError):
             logger.warning("osmand %s closed: idle, or a request not whole in time", peer)
-        except (ConnectionError, h11.ProtocolError) as exc:
+        elif isinstance(exc, ConnectionError | h11.ProtocolError):
             logger.info("osmand %s closed: %s", peer, exc)
-        finally:
-            self._connections.discard(task)
-            self._slots.release()
-            writer.close()
-            with contextlib.suppress(ConnectionError, TimeoutError):
-                await asyncio.wait_for(writer.wait_closed(), 1)
+        else:
+            logger.error("osmand %s closed on an unexpected error", peer, exc_info=exc)
 
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object

@@ -12,17 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from vigie.detect import OBSERVATION_FIELDS
 from vigie.gateway.readings import Rejected, parse_time, reading, sequence
 
 TOPIC_FILTER = "vigie/devices/+/obs"
 MAX_READINGS = 1000
-_FIELDS = {
-    "position": ("lat", "lon", "accuracy_m"),
-    "presence": ("present",),
-    "tamper": ("what",),
-    "battery": ("level",),
-    "power": ("mains",),
-}
 _SLOT = {"tamper": "strap"}
 
 
@@ -56,16 +50,18 @@ def _reading(device: str, item: Any) -> dict[str, Any]:
     if item.get("device", device) != device:
         raise Rejected(f"reading of device {item['device']!r} published on {device!r}'s topic")
     kind, stamp = item.get("type"), item.get("t")
-    if not isinstance(kind, str) or kind not in _FIELDS:
-        raise Rejected(f"'type' must be one of {sorted(_FIELDS)}")
+    if not isinstance(kind, str) or kind not in OBSERVATION_FIELDS:
+        raise Rejected(f"'type' must be one of {sorted(OBSERVATION_FIELDS)}")
     if not isinstance(stamp, str):
         raise Rejected("'t' must be an ISO-8601 string")
-    missing = [name for name in _FIELDS[kind] if name not in item]
+    missing = [name for name in OBSERVATION_FIELDS[kind] if name not in item]
     if missing:
         raise Rejected(f"a {kind} reading needs {', '.join(missing)}")
     t = parse_time(stamp)
     slot = _SLOT.get(kind, kind)
-    record = reading(device, t, kind, slot, **{name: item[name] for name in _FIELDS[kind]})
+    record = reading(
+        device, t, kind, slot, **{name: item[name] for name in OBSERVATION_FIELDS[kind]}
+    )
     seq = item.get("seq")
     if seq is not None:
         if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 2**62:

@@ -9,79 +9,33 @@ stored it; a device that gets no acknowledgement resends, and the store keeps it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import struct
 
 from vigie.gateway import teltonika
-from vigie.gateway.intake import Intake
-from vigie.gateway.limits import ConnectionSlots, Limits, RateExceeded, RateLimiter
+from vigie.gateway.connections import ConnectionServer
+from vigie.gateway.limits import RateExceeded
 from vigie.gateway.readings import Rejected
-from vigie.gateway.registry import Registry, UnknownDevice
+from vigie.gateway.registry import UnknownDevice
 
 logger = logging.getLogger(__name__)
 
 
-class TeltonikaServer:
+class TeltonikaServer(ConnectionServer):
     """Serves Teltonika Codec 8/8E trackers on one TCP port."""
 
-    def __init__(
-        self, intake: Intake, registry: Registry, limits: Limits, rates: RateLimiter
-    ) -> None:
-        self._intake = intake
-        self._registry = registry
-        self._limits = limits
-        self._rates = rates
-        self._slots = ConnectionSlots(limits.max_connections)
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+    protocol = "teltonika"
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen on host:port (0 for any free port); returns the port."""
-        self._server = await asyncio.start_server(
-            self._accept, host, port, backlog=self._limits.max_connections
-        )
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        if not self._slots.acquire():
-            logger.warning("teltonika %s refused: %d connections open", peer, self._slots.limit)
-            writer.close()
-            return
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            await self._serve(reader, writer, peer)
-        except asyncio.CancelledError:
-            # The gateway is stopping. Not re-raised: asyncio's stream callback would report a
-            # cancelled connection handler as an error, and this task ends here anyway.
-            logger.info("teltonika %s closed: the gateway is stopping", peer)
-        except (teltonika.FrameError, UnknownDevice, RateExceeded) as exc:
+    def _log_end(self, peer: object, exc: Exception) -> None:
+        if isinstance(exc, teltonika.FrameError | UnknownDevice | RateExceeded):
             logger.warning("teltonika %s closed: %s", peer, exc)
-        except TimeoutError:
+        elif isinstance(exc, TimeoutError):
             logger.warning("teltonika %s closed: nothing whole within the time allowed", peer)
-        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+        elif isinstance(exc, asyncio.IncompleteReadError | ConnectionError):
             logger.info("teltonika %s disconnected: %s", peer, exc or type(exc).__name__)
-        except Exception:
+        else:
             # Storage failed: no acknowledgement went out, so the device will resend.
-            logger.exception("teltonika %s closed: its packet could not be stored", peer)
-        finally:
-            self._connections.discard(task)
-            self._slots.release()
-            writer.close()
-            with contextlib.suppress(ConnectionError, TimeoutError):
-                await asyncio.wait_for(writer.wait_closed(), 1)
+            logger.error("teltonika %s closed: its packet could not be stored", peer, exc_info=exc)
 
     async def _read(self, reader: asyncio.StreamReader, size: int, timeout: float) -> bytes:
         # asyncio.timeout, not wait_for: on 3.11 wait_for makes a task per read.
