@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -208,6 +209,17 @@ def test_a_zone_around_the_wearers_home_is_refused_before_saving(page: Page, sit
         assert saved.type == "exclusion" and saved.geometry["type"] == "Polygon"
 
 
+def _assert_decision(page: Page, outcome: str, dates: dict[str, str]) -> None:
+    expect(page.locator("#law-outcome")).to_have_text(outcome)
+    for name, value in dates.items():
+        expect(page.locator(f"#law-dates dd[data-date={name}]")).to_have_text(value)
+    expect(page.locator("#law-articles li")).not_to_have_count(0)
+
+
+def _law_case(page: Page) -> Any:
+    return json.loads(page.locator("#law-case").input_value())
+
+
 @pytest.mark.parametrize(
     ("measure", "outcome", "dates"),
     [
@@ -215,24 +227,112 @@ def test_a_zone_around_the_wearers_home_is_refused_before_saving(page: Page, sit
         ("lsc", "judge_decides", {"sentence_end": "2028-01-10", "lsc_examination": "2027-01-10"}),
     ],
 )
-def test_legal_calculator_gives_the_dates(
+def test_legal_calculator_gives_the_dates_of_its_examples(
     page: Page, site: Site, measure: str, outcome: str, dates: dict[str, str]
 ) -> None:
     log_in(page, site, "spip1")
     page.click("text=Calculateur légal")
     page.select_option("#law-measure", measure)
     page.click("#law-form button[type=submit]")
-    expect(page.locator("#law-outcome")).to_have_text(outcome)
-    for name, value in dates.items():
-        expect(page.locator(f"#law-dates dd[data-date={name}]")).to_have_text(value)
-    expect(page.locator("#law-articles li")).not_to_have_count(0)
+    _assert_decision(page, outcome, dates)
+
+
+def test_legal_calculator_form_builds_an_lsc_case_typed_in(page: Page, site: Site) -> None:
+    log_in(page, site, "spip1")
+    page.goto(f"{site.url}/law")
+    page.select_option("#law-measure", "lsc")
+    # The example's sentence goes; a new one is typed in, with the dates, field by field.
+    page.click("#law-sentences .law-remove")
+    expect(page.locator("#law-sentences fieldset.law-sentence")).to_have_count(0)
+    page.click("#law-add-sentence")
+    expect(page.locator("[data-path='sentences.0.quantum']")).to_be_focused()
+    page.keyboard.type("P3Y")
+    page.select_option("[data-path='sentences.0.category']", "delit")
+    page.check("#law-sentences-0-partner_aggravation")
+    page.uncheck("#law-sentences-0-partner_aggravation")
+    page.fill("#law-as_of", "2026-06-01")
+    page.fill("#law-birth_date", "1990-05-04")
+    page.fill("#law-committal_date", "2024-01-01")
+    page.fill("#law-committal_date", "2025-01-10")
+    page.fill("#law-reductions_days", "0")
+    page.check("#law-facts-has_accommodation")
+    page.uncheck("#law-facts-refused_lsc")
+    case = _law_case(page)
+    assert case["committal_date"] == "2025-01-10" and case["reductions_days"] == 0
+    assert case["sentences"] == [
+        {"quantum": "P3Y", "category": "delit", "recidivism": False, "offences": []}
+    ]
+    assert case["facts"]["has_accommodation"] is True and case["facts"]["refused_lsc"] is False
+    page.click("#law-form button[type=submit]")
+    _assert_decision(
+        page, "judge_decides", {"sentence_end": "2028-01-10", "lsc_examination": "2027-01-10"}
+    )
+    # A second sentence, served after the first, moves the end by its length.
+    page.click("#law-add-sentence")
+    page.keyboard.type("P6M")
+    page.keyboard.press("Enter")  # submits the form from the keyboard
+    expect(page.locator("#law-dates dd[data-date=sentence_end]")).to_have_text("2028-07-10")
+
+
+def test_legal_calculator_form_builds_an_arse_case_typed_in(page: Page, site: Site) -> None:
+    log_in(page, site, "judge1", lang="en")
+    page.goto(f"{site.url}/law")
+    page.select_option("#law-measure", "arse")
+    expect(page.locator("label", has=page.locator("#law-facts-order_date"))).to_contain_text(
+        "Order date"
+    )
+    page.fill("#law-facts-order_date", "")
+    assert "order_date" not in _law_case(page)["facts"]
+    page.fill("#law-facts-order_date", "2026-03-10")
+    page.fill("#law-facts-incurred_years", "3")
+    page.fill("#law-facts-renewals_so_far", "0")
+    page.check("#law-facts-mis_en_examen")
+    page.check("#law-facts-consent_with_lawyer")
+    page.check("#law-facts-spip_check_done")
+    page.uncheck("#law-facts-mobile")
+    facts = _law_case(page)["facts"]
+    assert facts["order_date"] == "2026-03-10" and facts["incurred_years"] == 3
+    page.click("#law-form button[type=submit]")
+    _assert_decision(page, "eligible", {"term_end": "2026-09-10", "fitting_deadline": "2026-03-15"})
+    page.fill("#law-facts-renewals_so_far", "1")
+    page.click("#law-form button[type=submit]")
+    expect(page.locator("#law-dates dd[data-date=term_end]")).to_have_text("2027-03-10")
+
+
+def test_legal_calculator_offers_sentence_arithmetic(page: Page, site: Site) -> None:
+    log_in(page, site, "prosecutor1")
+    page.goto(f"{site.url}/law")
+    page.select_option("#law-measure", "sentence")
+    page.fill("#law-sentences-0-quantum", "P2Y")
+    page.fill("#law-pretrial_days", "10")
+    page.click("#law-form button[type=submit]")
+    _assert_decision(page, "not_applicable", {"sentence_end": "2026-12-31"})
 
 
 def test_legal_calculator_names_the_field_at_fault(page: Page, site: Site) -> None:
     log_in(page, site, "judge1")
     page.goto(f"{site.url}/law")
+    page.select_option("#law-measure", "bar")
+    page.fill("#law-facts-alert_distance_km", "12")
+    page.click("#law-form button[type=submit]")
+    expect(page.locator("#law-error")).to_contain_text("facts.alert_distance_km")
+    expect(page.locator("#law-facts-alert_distance_km")).to_have_attribute("aria-invalid", "true")
+    page.fill("#law-facts-alert_distance_km", "3")
+    page.click("#law-form button[type=submit]")
+    expect(page.locator("#law-outcome")).to_be_visible()
+    expect(page.locator("#law-facts-alert_distance_km")).not_to_have_attribute(
+        "aria-invalid", "true"
+    )
+
+
+def test_legal_calculator_json_box_is_the_case(page: Page, site: Site) -> None:
+    log_in(page, site, "judge1")
+    page.goto(f"{site.url}/law")
     page.select_option("#law-measure", "arse")
-    page.fill("#law-case", '{"as_of": "2026-02-30", "facts": {}}')
+    expect(page.locator("#law-case")).to_be_hidden()  # advanced, folded away
+    page.click("#law-advanced summary")
+    page.fill("#law-case", '{"as_of": "2026-02-30", "facts": {"order_date": "2026-04-01"}}')
+    expect(page.locator("#law-facts-order_date")).to_have_value("2026-04-01")  # the form follows
     page.click("#law-form button[type=submit]")
     expect(page.locator("#law-error")).to_contain_text("as_of")
 

@@ -188,6 +188,15 @@ def test_law_fragment_answers_through_the_api_with_its_checks(centre: Centre) ->
         headers=centre.headers("judge"),
     )
     assert broken.status_code == 422 and "JSON" in broken.text
+    bar = json.loads((WEB / "law_examples.json").read_text())["bar"]
+    bar["facts"]["alert_distance_km"] = 12
+    refused = centre.client.post(
+        "/console/law/result",
+        data={"measure": "bar", "case": json.dumps(bar)},
+        headers=centre.headers("judge"),
+    )
+    # The form marks the field the engine names.
+    assert refused.status_code == 422 and 'data-field="facts.alert_distance_km"' in refused.text
     with centre.db.session() as session:
         assessed = session.scalars(
             select(AuditEntry.actor).where(AuditEntry.action == "law_assess")

@@ -1,10 +1,172 @@
 "use strict";
+/* The legal calculator as a form: fields generated from the `vigie law assess` contract for the
+   chosen measure, kept in one case object that is also shown (and editable) as JSON. Only
+   `measure` and `case` are posted, so the endpoint, its checks and its audit stay the same. */
 (() => {
   if (!Vigie.requireLogin()) return;
+  const t = Vigie.t;
   const examples = JSON.parse(document.getElementById("law-examples").textContent);
   const measure = document.getElementById("law-measure");
   const caseBox = document.getElementById("law-case");
-  const fill = () => { caseBox.value = JSON.stringify(examples[measure.value], null, 2); };
+  const fields = document.getElementById("law-fields");
+
+  const DAYS = ["pretrial_days", "arse_days", "reductions_days"];
+  const OFFENCES = ["terrorism", "minor_under_15", "public_authority", "partner_aggravation",
+    "partner_violence_131_36_12_1", "list_706_53_13"];
+  const RELATIONSHIPS = ["spouse", "cohabitee", "pacs_partner", "former_spouse",
+    "former_cohabitee", "former_pacs_partner", "other"];
+  /* Per measure (CONTRACT.md): the dates and credited days it reads, whether it takes
+     sentences, and its facts as [name, kind, choices]. */
+  const MEASURES = {
+    lsc: { dates: ["committal_date"], days: true, sentences: true, facts: [
+      ["refused_lsc", "bool"], ["adjustment_request_pending", "bool"],
+      ["disciplinary_violence", "bool"], ["has_accommodation", "bool"]] },
+    ddse: { dates: ["committal_date"], days: true, sentences: true, facts: [
+      ["as_adjustment", "bool"], ["incurred_years", "number"]] },
+    arse: { dates: [], days: false, sentences: false, facts: [
+      ["mis_en_examen", "bool"], ["consent_with_lawyer", "bool"], ["spip_check_done", "bool"],
+      ["incurred_years", "number"], ["order_date", "date"], ["renewals_so_far", "int"],
+      ["mobile", "bool"], ["ssj_incurred", "bool"]] },
+    psem: { dates: ["committal_date"], days: true, sentences: true, facts: [
+      ["route", "select", ["131-36-10", "R61-33"]], ["detained", "bool"],
+      ["dangerousness_established", "bool"], ["commission_opinion", "bool"]] },
+    bar: { dates: [], days: false, sentences: false, facts: [
+      ["under_judicial_supervision", "bool"], ["victim_consent", "bool"],
+      ["incurred_years", "number"], ["relationship", "select", RELATIONSHIPS],
+      ["alert_distance_km", "number"]] },
+    sentence: { dates: ["committal_date"], days: true, sentences: true, facts: [] },
+  };
+
+  let current = {};
+
+  /* Set (or, for an empty value, remove) the case's value at a dotted path. */
+  function put(path, value) {
+    const keys = path.split(".");
+    let node = current;
+    for (const key of keys.slice(0, -1)) node = node[key] = node[key] ?? {};
+    const last = keys[keys.length - 1];
+    if (value === undefined) delete node[last];
+    else node[last] = value;
+    caseBox.value = JSON.stringify(current, null, 2);
+  }
+  const get = (path) => path.split(".").reduce((node, key) => (node == null ? undefined : node[key]), current);
+
+  function input(path, kind, choices) {
+    const id = "law-" + path.replaceAll(".", "-");
+    const value = get(path);
+    let node;
+    if (kind === "bool") {
+      node = Vigie.el("input", { type: "checkbox", id });
+      node.checked = value === true;
+      node.addEventListener("change", () => put(path, node.checked));
+    } else if (kind === "select") {
+      node = Vigie.el("select", { id });
+      node.append(Vigie.el("option", { value: "" }, "—"));
+      for (const choice of choices) {
+        node.append(Vigie.el("option", { value: choice }, t("law.v." + choice.replaceAll("-", "_"))));
+      }
+      node.value = value ?? "";
+      node.addEventListener("change", () => put(path, node.value || undefined));
+    } else {
+      const number = kind === "number" || kind === "int";
+      node = Vigie.el("input", { id, type: number ? "number" : kind === "date" ? "date" : "text" });
+      if (number) { node.min = "0"; node.step = kind === "int" ? "1" : "any"; }
+      node.value = value ?? "";
+      node.addEventListener("input", () => {
+        if (node.value === "") put(path, undefined);
+        else put(path, number ? Number(node.value) : node.value);
+      });
+    }
+    node.dataset.path = path;
+    return node;
+  }
+
+  function labelled(key, control, hint) {
+    const label = Vigie.el("label", { class: control.type === "checkbox" ? "check" : null });
+    if (control.type === "checkbox") label.append(control, " ", t(key));
+    else label.append(t(key), " ", control);
+    if (hint) label.append(" ", Vigie.el("small", { class: "muted" }, hint));
+    return label;
+  }
+
+  function sentence(index) {
+    const base = `sentences.${index}`;
+    const box = Vigie.el("fieldset", { class: "law-sentence" });
+    box.append(Vigie.el("legend", {}, `${t("law.sentence")} ${index + 1}`));
+    box.append(labelled("law.f.quantum", input(base + ".quantum", "text"), t("law.quantum_hint")));
+    box.append(labelled("law.f.category", input(base + ".category", "select", ["delit", "crime"])));
+    box.append(labelled("law.f.recidivism", input(base + ".recidivism", "bool")));
+    const tags = Vigie.el("fieldset", { class: "law-offences" });
+    tags.append(Vigie.el("legend", {}, t("law.f.offences")));
+    const offences = get(base + ".offences") || [];
+    for (const tag of OFFENCES) {
+      const tick = Vigie.el("input", { type: "checkbox", id: `law-${base.replace(".", "-")}-${tag}` });
+      tick.checked = offences.includes(tag);
+      tick.dataset.path = base + ".offences";
+      tick.addEventListener("change", () => {
+        const now = new Set(get(base + ".offences") || []);
+        if (tick.checked) now.add(tag); else now.delete(tag);
+        put(base + ".offences", OFFENCES.filter((o) => now.has(o)));
+      });
+      tags.append(labelled("law.o." + tag, tick));
+    }
+    box.append(tags);
+    const remove = Vigie.el("button", { type: "button", class: "law-remove" }, t("law.remove_sentence"));
+    remove.addEventListener("click", () => { current.sentences.splice(index, 1); render(); sync(); });
+    box.append(remove);
+    return box;
+  }
+
+  function render() {
+    const spec = MEASURES[measure.value];
+    fields.replaceChildren();
+    const general = Vigie.el("fieldset", {});
+    general.append(Vigie.el("legend", {}, t("law.person")));
+    for (const name of ["as_of", "birth_date", ...spec.dates]) {
+      general.append(labelled("law.f." + name, input(name, "date")));
+    }
+    if (spec.days) for (const name of DAYS) general.append(labelled("law.f." + name, input(name, "int")));
+    fields.append(general);
+    if (spec.sentences) {
+      const list = Vigie.el("div", { id: "law-sentences" });
+      (current.sentences || []).forEach((_, i) => list.append(sentence(i)));
+      const add = Vigie.el("button", { type: "button", id: "law-add-sentence" }, t("law.add_sentence"));
+      add.addEventListener("click", () => {
+        current.sentences = current.sentences || [];
+        current.sentences.push({ quantum: "", category: "delit", recidivism: false, offences: [] });
+        render(); sync();
+        fields.querySelector(`[data-path="sentences.${current.sentences.length - 1}.quantum"]`).focus();
+      });
+      fields.append(list, add);
+    }
+    if (!spec.facts.length) return;
+    const facts = Vigie.el("fieldset", {});
+    facts.append(Vigie.el("legend", {}, t("law.facts")));
+    for (const [name, kind, choices] of spec.facts) {
+      facts.append(labelled("law.f." + name, input("facts." + name, kind, choices)));
+    }
+    fields.append(facts);
+  }
+
+  const sync = () => { caseBox.value = JSON.stringify(current, null, 2); };
+  const fill = () => { current = structuredClone(examples[measure.value]); render(); sync(); };
   measure.addEventListener("change", fill);
+  // The JSON box, when it parses, is the case: the form follows it.
+  caseBox.addEventListener("input", () => {
+    try {
+      const parsed = JSON.parse(caseBox.value);
+      if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) { current = parsed; render(); }
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err; // half-typed JSON: posted as is, the server names the fault
+    }
+  });
+  // The field the engine refused is marked in the form and gets the focus.
+  document.body.addEventListener("htmx:afterSwap", () => {
+    for (const node of fields.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
+    const error = document.getElementById("law-error");
+    const field = error && error.dataset.field;
+    const node = field && fields.querySelector(`[data-path="${CSS.escape(field)}"]`);
+    if (node) { node.setAttribute("aria-invalid", "true"); node.setAttribute("aria-describedby", "law-error"); }
+  });
   fill();
 })();
