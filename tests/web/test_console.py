@@ -244,6 +244,7 @@ def test_legal_calculator_form_builds_an_lsc_case_typed_in(page: Page, site: Sit
     # The example's sentence goes; a new one is typed in, with the dates, field by field.
     page.click("#law-sentences .law-remove")
     expect(page.locator("#law-sentences fieldset.law-sentence")).to_have_count(0)
+    expect(page.locator("#law-add-sentence")).to_be_focused()
     page.click("#law-add-sentence")
     expect(page.locator("[data-path='sentences.0.quantum']")).to_be_focused()
     page.keyboard.type("P3Y")

@@ -47,8 +47,9 @@
     const last = keys[keys.length - 1];
     if (value === undefined) delete node[last];
     else node[last] = value;
-    caseBox.value = JSON.stringify(current, null, 2);
+    sync();
   }
+  function sync() { caseBox.value = JSON.stringify(current, null, 2); }
   const get = (path) => path.split(".").reduce((node, key) => (node == null ? undefined : node[key]), current);
 
   function input(path, kind, choices) {
@@ -112,7 +113,11 @@
     }
     box.append(tags);
     const remove = Vigie.el("button", { type: "button", class: "law-remove" }, t("law.remove_sentence"));
-    remove.addEventListener("click", () => { current.sentences.splice(index, 1); render(); sync(); });
+    remove.addEventListener("click", () => {
+      current.sentences.splice(index, 1);
+      render(); sync();
+      document.getElementById("law-add-sentence").focus(); // the keyboard stays in the list
+    });
     box.append(remove);
     return box;
   }
@@ -148,7 +153,6 @@
     fields.append(facts);
   }
 
-  const sync = () => { caseBox.value = JSON.stringify(current, null, 2); };
   const fill = () => { current = structuredClone(examples[measure.value]); render(); sync(); };
   measure.addEventListener("change", fill);
   // The JSON box, when it parses, is the case: the form follows it.
