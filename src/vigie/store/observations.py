@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +22,10 @@ class Accepted:
     duplicates: int
 
 
+# Fields that say who and when, already in the key or the row: not part of what a reading says.
+_IDENTITY = frozenset({"kind", "device", "t", "seq"})
+
+
 def dedup_key(seq: int | None, t: datetime, record: dict[str, Any]) -> str:
     """The idempotency key: the device's sequence number when it has one; else its fix time, type
     and a digest of what it says, so that only a true retransmission is taken for a duplicate.
@@ -32,8 +35,9 @@ def dedup_key(seq: int | None, t: datetime, record: dict[str, Any]) -> str:
     """
     if seq is not None:
         return f"seq:{seq}"
-    said = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str).encode()
-    digest = hashlib.blake2b(said, digest_size=6).hexdigest()
+    # What the reading says, in a stable order; repr rather than JSON: this runs per observation.
+    said = sorted((k, v) for k, v in record.items() if k not in _IDENTITY)
+    digest = hashlib.blake2b(repr(said).encode(), digest_size=6).hexdigest()
     return f"t:{record['type']}:{t.isoformat(timespec='microseconds')}:{digest}"
 
 
