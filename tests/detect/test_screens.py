@@ -41,7 +41,7 @@ def test_a_zone_fix_screened_out_never_raises(
     geometry = _GEOMETRIES[which]
     spec = ZoneSpec.model_validate({"id": "Z", "type": kind, "geometry": geometry})
     zone = compile_zone(spec, "C1", "B1", "Europe/Paris", "zones.0")
-    lat, lon = offset(zone.lat0, zone.lon0, bearing, metres)
+    lat, lon = offset(zone.shape.lat0, zone.shape.lon0, bearing, metres)
     table = ZoneTable([zone])
     raise_at = certainty.breach_raise_depth(np.array([acc]))
     for rule in (None, np.zeros(1, dtype=np.int64)):

@@ -27,8 +27,8 @@ def test_zones_with_the_same_geometry_share_one_compiled_shape() -> None:
     a = compile_zone(_zone(square(LAT, LON, 0.01)), "C1", "B1", "Europe/Paris", "zones.0")
     b = compile_zone(_zone(square(LAT, LON, 0.01)), "C2", "B2", "Europe/Paris", "zones.3")
     c = compile_zone(_zone(square(LAT, LON, 0.02)), "C3", "B3", "Europe/Paris", "zones.0")
-    assert a.geometry is b.geometry and a.inner_r == b.inner_r
-    assert c.geometry is not a.geometry and c.inner_r > a.inner_r
+    assert a.shape.geometry is b.shape.geometry and a.shape.inner_r == b.shape.inner_r
+    assert c.shape.geometry is not a.shape.geometry and c.shape.inner_r > a.shape.inner_r
     assert (a.case, b.case) == ("C1", "C2")
 
 

@@ -51,17 +51,7 @@ class Zone:
     zone_id: str
     exclusion: bool
     schedule: WeeklySchedule | None
-    lat0: float
-    lon0: float
-    k_north: float  # metres per degree at lat0, fixed once so every path projects alike
-    k_east: float
-    geometry: Any  # shapely geometry in the local plane (metres), prepared
-    boundary: Any
-    inner_x: float
-    inner_y: float
-    inner_r: float
-    outer_r: float  # farthest vertex from the inner centre: the zone lies in this disc
-    bbox: tuple[float, float, float, float]
+    shape: Shape  # compiled geometry, shared by every zone with the same GeoJSON
     raised: bool = False
     raised_t: int = 0
     active: bool = True
@@ -144,7 +134,7 @@ class Shape:
     inner_x: float
     inner_y: float
     inner_r: float
-    outer_r: float
+    outer_r: float  # farthest vertex from the inner centre: the zone lies in this disc
     bbox: tuple[float, float, float, float]
 
 
@@ -214,26 +204,17 @@ def compile_zone(spec: ZoneSpec, case: str, device: str, tz: str, field: str) ->
         zone_id=spec.id,
         exclusion=spec.type == "exclusion",
         schedule=schedule,
-        lat0=shape.lat0,
-        lon0=shape.lon0,
-        k_north=shape.k_north,
-        k_east=shape.k_east,
-        geometry=shape.geometry,
-        boundary=shape.boundary,
-        inner_x=shape.inner_x,
-        inner_y=shape.inner_y,
-        inner_r=shape.inner_r,
-        outer_r=shape.outer_r,
-        bbox=shape.bbox,
+        shape=shape,
     )
 
 
 def exact_depth(zone: Zone, lat: float, lon: float) -> float:
     """Signed distance (m) of a fix to the zone boundary, positive inside the zone."""
-    xf = float(wrap_degrees(np.array([lon]) - zone.lon0)[0]) * zone.k_east
-    yf = (lat - zone.lat0) * zone.k_north
-    distance = float(shapely.distance(zone.boundary, Point(xf, yf)))
-    return distance if shapely.contains_xy(zone.geometry, xf, yf) else -distance
+    shape = zone.shape
+    xf = float(wrap_degrees(np.array([lon]) - shape.lon0)[0]) * shape.k_east
+    yf = (lat - shape.lat0) * shape.k_north
+    distance = float(shapely.distance(shape.boundary, Point(xf, yf)))
+    return distance if shapely.contains_xy(shape.geometry, xf, yf) else -distance
 
 
 def forbidden_depth(zone: Zone, depth: float) -> float:
@@ -256,16 +237,18 @@ class ZoneTable:
     def __init__(self, zones: list[Zone]) -> None:
         self.zones = zones
         n = len(zones)
-        self.lat0 = np.array([z.lat0 for z in zones], dtype=np.float64)
-        self.lon0 = np.array([z.lon0 for z in zones], dtype=np.float64)
-        self.k_north = np.array([z.k_north for z in zones], dtype=np.float64)
-        self.k_east = np.array([z.k_east for z in zones], dtype=np.float64)
+        self.lat0 = np.array([z.shape.lat0 for z in zones], dtype=np.float64)
+        self.lon0 = np.array([z.shape.lon0 for z in zones], dtype=np.float64)
+        self.k_north = np.array([z.shape.k_north for z in zones], dtype=np.float64)
+        self.k_east = np.array([z.shape.k_east for z in zones], dtype=np.float64)
         self.exclusion = np.array([z.exclusion for z in zones], dtype=bool)
-        self.inner = np.array([(z.inner_x, z.inner_y, z.inner_r) for z in zones], dtype=np.float64)
-        self.bbox = np.array([z.bbox for z in zones], dtype=np.float64).reshape(n, 4)
+        self.inner = np.array(
+            [(z.shape.inner_x, z.shape.inner_y, z.shape.inner_r) for z in zones], dtype=np.float64
+        )
+        self.bbox = np.array([z.shape.bbox for z in zones], dtype=np.float64).reshape(n, 4)
         self.inner = self.inner.reshape(n, 3)
-        self.geometry = np.array([z.geometry for z in zones], dtype=object)
-        self.boundary = np.array([z.boundary for z in zones], dtype=object)
+        self.geometry = np.array([z.shape.geometry for z in zones], dtype=object)
+        self.boundary = np.array([z.shape.boundary for z in zones], dtype=object)
         # The screen of ``may_raise``: the inner centre in degrees, and the forbidden-side
         # depth bound ``high + sign * rho`` (rho: distance to that centre) with some slack
         # for rounding, since the screen works in degrees and the exact test in the plane.
@@ -273,7 +256,7 @@ class ZoneTable:
         self.centre_lon = self.lon0 + self.inner[:, 0] / self.k_east
         self.centre_lon_min = float(self.centre_lon.min()) if n else 0.0
         self.centre_lon_max = float(self.centre_lon.max()) if n else 0.0
-        outer = np.array([z.outer_r for z in zones], dtype=np.float64)
+        outer = np.array([z.shape.outer_r for z in zones], dtype=np.float64)
         self.high = np.where(self.exclusion, outer, -self.inner[:, 2]) + _SCREEN_SLACK_M
         self.sign = np.where(self.exclusion, -1.0, 1.0)
 
