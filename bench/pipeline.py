@@ -132,9 +132,10 @@ def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).raise_for_status()
+            # Ready: serving, and detection's engine loaded (health answers 200, not 503).
+            httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).raise_for_status()
             return process
-        except httpx.TransportError:
+        except (httpx.HTTPStatusError, httpx.TransportError):
             time.sleep(0.2)
     process.kill()
     raise RuntimeError("server did not start")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+import zlib
 from typing import Any
 
 import numpy as np
@@ -143,6 +145,27 @@ def test_snapshot_and_restore_mid_stream_continue_exactly() -> None:
     got += jsons(second.process(ticked[300:]))
     assert got == expected
     assert len(expected) > 20
+
+
+def test_snapshot_is_one_canonical_json_and_follows_replaced_placements() -> None:
+    """The snapshot is composed from cached parts: it must read as one canonical document, and
+    a replaced placement must be saved as it is now, not as it was first cached."""
+    placements, records = _mixed_scenario(seed=5, cases=6, fixes=200)
+    engine = Engine()
+    for p in placements:
+        engine.add_placement(p)
+    engine.process(records[:100])
+    text = zlib.decompress(engine.snapshot()).decode()
+    state = json.loads(text)
+    assert text == json.dumps(state, sort_keys=True, separators=(",", ":"))
+    assert state["placements"] == placements
+    changed = dict(placements[0], signal_timeout_s=4321)
+    engine.add_placement(changed)
+    engine.remove_placement(placements[1]["case"])
+    saved = json.loads(zlib.decompress(engine.snapshot()))["placements"]
+    assert changed in saved
+    assert placements[0] not in saved
+    assert all(p["case"] != placements[1]["case"] for p in saved)
 
 
 def test_restore_refuses_what_is_not_a_snapshot() -> None:

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any
@@ -98,6 +98,16 @@ def epoch_ms(t: datetime) -> int:
 
 
 @dataclass(frozen=True)
+class PipelineHealth:
+    """Whether detection is running: the engine loaded, its cursor, its last step and error."""
+
+    warm: bool
+    cursor: int
+    last_step_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
 class StepResult:
     observations: int
     events: int
@@ -125,49 +135,80 @@ class Pipeline:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._stopping = threading.Event()
+        self._health = PipelineHealth(warm=False, cursor=0, last_step_at=None, last_error=None)
+
+    @property
+    def health(self) -> PipelineHealth:
+        """How the pipeline stands, for the health endpoint (no personal data)."""
+        return self._health
 
     # --------------------------------------------------------------- one step
 
     def step(self) -> StepResult:
-        """Consume what is new, durably; on any error the in-memory engine is dropped."""
+        """Consume what is new, durably; on any error the in-memory engine is dropped.
+
+        Reading and detecting need no write lock (WAL readers see the last commit, and only the
+        pipeline moves the cursor), so the writer is held only to fold the events and save the
+        snapshot with the cursor: ingest never waits for detection.
+        """
         now = self._clock()
         try:
-            with self._db.session() as session:
-                state = self._load(session)
+            with self._db.reading() as session:
+                self._load(session)
                 assert self._engine is not None
-                self._sync_placements(session)
+                faults = self._sync_placements(session)
                 new = log.rows_after(session, self._cursor, self._batch)
-                events = [e.to_dict() for e in detect(self._engine, new, now)]
-                for event in events:
-                    event["t"] = datetime.fromisoformat(event["t"].replace("Z", "+00:00"))
+            events = [e.to_dict() for e in detect(self._engine, new, now)]
+            for event in events:
+                event["t"] = datetime.fromisoformat(event["t"].replace("Z", "+00:00"))
+            if new:
+                self._cursor = new[-1].id
+            snapshot = self._engine.snapshot()
+            with self._db.session() as session:
+                for placement_id, exc in faults:
+                    audit.record(
+                        session,
+                        "system",
+                        "placement_not_monitored",
+                        f"placement:{placement_id}",
+                        {"error": str(exc), "field": getattr(exc, "field", None)},
+                    )
                 opened = episodes.fold(session, events, now)
                 workflow.escalate_overdue(session, now, self._config.escalation_after_s)
-                if new:
-                    self._cursor = new[-1].id
+                state = session.get(EngineState, 1)
+                if state is None:
+                    state = EngineState(id=1)
+                    session.add(state)
                 state.cursor = self._cursor
-                state.snapshot = self._engine.snapshot()
+                state.snapshot = snapshot
                 state.placements = dict(self._revisions)
                 state.updated_at = now
-                return StepResult(len(new), len(events), [a.id for a in opened], self._cursor)
-        except BaseException:
+                session.flush()
+                result = StepResult(len(new), len(events), [a.id for a in opened], self._cursor)
+        except BaseException as exc:
             self._engine = None  # the store is the truth: restore from it next time
+            self._health = replace(self._health, warm=False, last_error=type(exc).__name__)
             raise
+        self._health = PipelineHealth(True, self._cursor, now, None)
+        return result
 
-    def _load(self, session: Session) -> EngineState:
+    def _load(self, session: Session) -> None:
+        """Restore the engine from the saved snapshot when it is not in memory (start, error)."""
+        if self._engine is not None:
+            return
         state = session.get(EngineState, 1)
-        if state is None:
-            state = EngineState(id=1, cursor=0, snapshot=None, placements={})
-            session.add(state)
-            session.flush()
-        if self._engine is None:
-            self._engine = Engine.restore(state.snapshot) if state.snapshot else Engine()
+        if state is None or state.snapshot is None:
+            self._engine, self._cursor, self._revisions = Engine(), 0, {}
+        else:
+            self._engine = Engine.restore(state.snapshot)
             self._cursor = state.cursor
             self._revisions = {k: int(v) for k, v in state.placements.items()}
-        return state
 
-    def _sync_placements(self, session: Session) -> None:
-        """Give the engine every active placement whose revision moved since it last saw it."""
+    def _sync_placements(self, session: Session) -> list[tuple[int, ScenarioError]]:
+        """Give the engine every active placement whose revision moved since it last saw it;
+        returns the placements it cannot watch, for the write phase to record."""
         assert self._engine is not None
+        faults: list[tuple[int, ScenarioError]] = []
         current = dict(
             session.execute(
                 select(Placement.case_ref, Placement.revision).where(Placement.status == "active")
@@ -181,31 +222,29 @@ class Pipeline:
                 .options(selectinload(Placement.zones), selectinload(Placement.assignments))
             )
             for placement in session.scalars(query):
-                self._apply(session, placement)
+                fault = self._apply(placement)
+                if fault is not None:
+                    faults.append((placement.id, fault))
         for ref in set(self._revisions) - set(current):
             self._remove(ref)
+        return faults
 
-    def _apply(self, session: Session, placement: Placement) -> None:
+    def _apply(self, placement: Placement) -> ScenarioError | None:
         assert self._engine is not None
         record = placement_record(placement)
+        fault = None
         if record is None:
             self._remove(placement.case_ref)
-            self._revisions[placement.case_ref] = placement.revision
-            return
-        try:
-            self._engine.add_placement(record)
-        except ScenarioError as exc:
-            # A placement the engine cannot watch is an operational fault, recorded for the
-            # centre to fix; the others keep being watched.
-            audit.record(
-                session,
-                "system",
-                "placement_not_monitored",
-                f"placement:{placement.id}",
-                {"error": str(exc), "field": getattr(exc, "field", None)},
-            )
-            logger.error("case %s cannot be monitored: %s", placement.case_ref, exc)
+        else:
+            try:
+                self._engine.add_placement(record)
+            except ScenarioError as exc:
+                # A placement the engine cannot watch is an operational fault, recorded for the
+                # centre to fix; the others keep being watched.
+                logger.error("case %s cannot be monitored: %s", placement.case_ref, exc)
+                fault = exc
         self._revisions[placement.case_ref] = placement.revision
+        return fault
 
     def _remove(self, case_ref: str) -> None:
         assert self._engine is not None
@@ -227,9 +266,11 @@ class Pipeline:
         self.wake()
 
     async def run(self) -> None:
-        """Step on every wake-up, and at least every `tick_s` (the engine's own clock)."""
+        """Step at once (loading the engine before the first observations wait for it), then on
+        every wake-up, and at least every `tick_s` (the engine's own clock)."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._wake.set()
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._config.tick_s)

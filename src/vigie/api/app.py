@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from vigie import web
 from vigie.api import errors
-from vigie.api.routers import alarms, auth, cases, law, observations, users
+from vigie.api.routers import alarms, auth, cases, health, law, observations, users
 from vigie.api.routers import audit as audit_routes
 from vigie.settings import DEFAULT_SECRET, Settings
 from vigie.store import open_database
@@ -63,6 +63,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         alarms.router,
         law.router,
         audit_routes.router,
+        health.router,
     ):
         app.include_router(router)
     web.install(app)

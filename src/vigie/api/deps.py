@@ -44,7 +44,7 @@ def current_user(
         claims = token_claims(credentials.credentials, config)
     except AuthenticationError as exc:
         raise ApiError(401, "unauthenticated", str(exc)) from exc
-    with db.session() as session:
+    with db.reading() as session:
         user = by_username(session, str(claims["sub"]))
     if user is None or not user.active:
         raise ApiError(401, "unauthenticated", "the token's user no longer exists or is disabled")

@@ -103,10 +103,23 @@ class Case:
     absence: Absence | None
     zones: list[Zone]
     proximity: list[Proximity]
+    # The record as snapshot JSON, made once: placements rarely change, snapshots come at every
+    # pipeline step, and their zone coordinates were most of each snapshot's encoding time.
+    raw_json: str | None = None
 
     def devices(self) -> list[int]:
         """Indices of every device of the placement."""
         return [d for d in (self.wearer, self.home_unit, self.protected) if d is not None]
+
+    def snapshot_json(self) -> str:
+        if self.raw_json is None:
+            self.raw_json = _canonical(self.raw)
+        return self.raw_json
+
+
+def _canonical(value: Any) -> str:
+    """The snapshot's JSON form: sorted keys, no spaces, no NaN (restore is exact)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def _csr(rule_device: Ints, n_devices: int) -> tuple[Ints, Ints]:
@@ -1548,7 +1561,7 @@ class Engine:
                 ]
                 for r in dv.reports
             ],
-            "placements": [c.raw for c in self._cases.values()],
+            "placements": None,  # composed below from each case's cached JSON
             "absence": {
                 c.case_id: [
                     c.absence.present,
@@ -1583,8 +1596,18 @@ class Engine:
                 for tm, seq, r in sorted(self._buffer, key=lambda b: b[:2])
             ],
         }
-        text = json.dumps(state, sort_keys=True, separators=(",", ":"), allow_nan=False)
-        return zlib.compress(text.encode("utf-8"), 6)
+        placements = "[" + ",".join(c.snapshot_json() for c in self._cases.values()) + "]"
+        # Exactly json.dumps(state, sort_keys=True, ...) with the cached placements spliced in.
+        text = (
+            "{"
+            + ",".join(
+                f"{_canonical(key)}:{placements if key == 'placements' else _canonical(value)}"
+                for key, value in sorted(state.items())
+            )
+            + "}"
+        )
+        # Level 1: a pipeline step saves one per step; 6 took three times as long for 20 % less.
+        return zlib.compress(text.encode("utf-8"), 1)
 
     @classmethod
     def restore(cls, data: bytes) -> Engine:

@@ -38,6 +38,15 @@ class Database:
         ):
             yield session
 
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads only: it never waits for the writer (WAL readers see the last
+        commit), so a read never queues behind an ingest or a pipeline step. Its end (a commit of
+        nothing) keeps what was loaded usable after the block, as `session()` does.
+        """
+        with self.sessions() as session, session.begin():
+            yield session
+
     def dispose(self) -> None:
         self.engine.dispose()
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import case, delete, func, null, select, text, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -89,8 +89,15 @@ def after(session: Session, cursor: int, limit: int) -> list[Observation]:
 
 
 def rows_after(session: Session, cursor: int, limit: int) -> list[Any]:
-    """Like `after`, as plain rows (no ORM objects): the pipeline's hot path."""
+    """Like `after`, as plain rows (no ORM objects): the pipeline's hot path.
+
+    A fix's row has all the engine reads in its columns, so its payload is not fetched: decoding
+    it was half the cost of this read. Other observations come with theirs.
+    """
     table = Observation.__table__
+    payload = type_coerce(
+        case((table.c.type == "position", null()), else_=table.c.payload), table.c.payload.type
+    ).label("payload")
     query = (
         select(
             table.c.id,
@@ -100,13 +107,13 @@ def rows_after(session: Session, cursor: int, limit: int) -> list[Any]:
             table.c.lat,
             table.c.lon,
             table.c.accuracy_m,
-            table.c.payload,
+            payload,
         )
         .where(table.c.id > cursor)
         .order_by(table.c.id)
         .limit(limit)
     )
-    return list(session.execute(query))
+    return list(session.execute(query).all())
 
 
 def count(session: Session) -> int:

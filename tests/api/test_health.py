@@ -1,0 +1,86 @@
+"""GET /api/health: open without a token, no personal data, and honest about detection."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from tests.alarms.test_end_to_end import eventually
+from tests.api.world import build
+from tests.conftest import Centre
+from vigie.api import create_app
+from vigie.settings import Settings
+from vigie.store import Database
+
+FIELDS = {"status", "database", "pipeline"}
+PIPELINE_FIELDS = {"warm", "cursor", "backlog", "last_step_at", "last_error"}
+
+
+def test_health_follows_the_pipeline_as_it_consumes(db: Database, database_url: str) -> None:
+    config = Settings(database_url=database_url, tick_s=0.05, run_pipeline=True)
+    with TestClient(create_app(config)) as client:
+        ready = eventually(lambda: (r := client.get("/api/health")).status_code == 200 and r)
+        body = ready.json()
+        assert set(body) == FIELDS and set(body["pipeline"]) == PIPELINE_FIELDS
+        assert body["status"] == "ok" and body["database"] == "ok"
+        assert body["pipeline"]["warm"] and body["pipeline"]["last_error"] is None
+        centre = Centre(client, db)
+        build(centre)
+        fix = {
+            "device": "B1",
+            "t": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "type": "position",
+            "lat": 44.0,
+            "lon": 4.0,
+            "accuracy_m": 5,
+        }
+        posted = client.post(
+            "/api/observations", json={"observations": [fix]}, headers=centre.headers("operator")
+        ).json()
+
+        def consumed() -> dict[str, int] | None:
+            state = client.get("/api/health").json()["pipeline"]
+            return state if state["cursor"] >= posted["ids"][0] else None
+
+        state = eventually(consumed)
+        assert state["backlog"] == 0
+        assert "44.0" not in client.get("/api/health").text  # no position, ever
+
+
+def test_health_without_detection_in_this_process(centre: Centre) -> None:
+    response = centre.client.get("/api/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "pipeline": None}
+
+
+def test_a_failing_pipeline_is_reported_as_such(db: Database, database_url: str) -> None:
+    config = Settings(database_url=database_url, tick_s=0.05, run_pipeline=True)
+    with TestClient(create_app(config)) as client:
+        eventually(lambda: client.get("/api/health").status_code == 200)
+        with db.session() as session:  # the engine's saved state gone: every step now fails
+            session.execute(text("DROP TABLE engine_state"))
+        client.post(
+            "/api/observations",
+            json={
+                "observations": [
+                    {"device": "X", "t": "2026-11-23T10:00:00Z", "type": "battery", "level": 0.5}
+                ]
+            },
+            headers=Centre(client, db).headers("operator"),
+        )
+        failing = eventually(lambda: (r := client.get("/api/health")).status_code == 503 and r)
+        body = failing.json()
+        assert body["status"] == "failing" and body["database"] == "ok"
+        assert body["pipeline"]["last_error"] and not body["pipeline"]["warm"]
+
+
+def test_a_database_that_cannot_answer_is_reported(db: Database, database_url: str) -> None:
+    config = Settings(database_url=database_url, run_pipeline=False)
+    with TestClient(create_app(config)) as client:
+        with db.session() as session:
+            session.execute(text("DROP TABLE observations"))
+        response = client.get("/api/health")
+    assert response.status_code == 503
+    assert response.json() == {"status": "failing", "database": "failing", "pipeline": None}
