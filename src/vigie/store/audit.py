@@ -48,11 +48,14 @@ def record(
     """
     # Round-trip through JSON so the hash covers exactly what the database will give back.
     detail = json.loads(json.dumps(detail or {}, default=str))
+    # On the table, not the mapped class: an ORM-enabled UPDATE costs about a millisecond more
+    # (session synchronisation), and every API action and read of personal data comes here.
+    head = AuditHead.__table__
     prev_hash = session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == 1)
-        .values(last_hash=AuditHead.last_hash)
-        .returning(AuditHead.last_hash)
+        update(head)
+        .where(head.c.id == 1)
+        .values(last_hash=head.c.last_hash)
+        .returning(head.c.last_hash)
     ).scalar_one()
     at = utcnow()
     digest = entry_hash(prev_hash, at, actor, action, target, detail)
@@ -66,7 +69,7 @@ def record(
         hash=digest,
     )
     session.add(entry)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=digest))
+    session.execute(update(head).where(head.c.id == 1).values(last_hash=digest))
     session.flush()
     return entry
 

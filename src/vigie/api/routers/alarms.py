@@ -76,13 +76,16 @@ def list_alarms(
         query = query.where(
             Alarm.escalated_at.is_not(None) if escalated else Alarm.escalated_at.is_(None)
         )
-    with db.session() as session:
+    # Read without the write lock (the console polls the queue); the read is audited before
+    # anything is answered, so a failed audit answers nothing.
+    with db.reading() as session:
         refs = visible_case_refs(session, user)
         if refs is not None:
             query = query.where(Alarm.case_ref.in_(refs))
         found = [alarm_out(a) for a in session.scalars(query)]
+    with db.session() as session:
         audit.record(session, user.username, "read", "alarms", {"ids": [a["id"] for a in found]})
-        return found
+    return found
 
 
 @router.get("/{alarm_id}")
