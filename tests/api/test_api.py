@@ -183,3 +183,23 @@ def test_openapi_and_docs_are_published(centre: Centre) -> None:
     spec = centre.client.get("/openapi.json").json()
     assert "/api/observations" in spec["paths"] and "/api/law/assess" in spec["paths"]
     assert centre.client.get("/docs").status_code == 200
+
+
+def test_alarm_queue_followed_by_id(centre: Centre) -> None:
+    """`after` gives only the alarms opened since the last one a client saw, still audited."""
+    world = build(centre)
+    first = world.new_alarm()
+    operator = centre.headers("operator")
+    assert [a["id"] for a in centre.client.get("/api/alarms", headers=operator).json()] == [first]
+    assert centre.client.get(f"/api/alarms?after={first}", headers=operator).json() == []
+    second = world.new_alarm(kind="signal_loss")
+    listed = centre.client.get(f"/api/alarms?after={first}", headers=operator).json()
+    assert [a["id"] for a in listed] == [second]
+    assert centre.client.get("/api/alarms?after=-1", headers=operator).status_code == 422
+    with centre.db.session() as session:
+        reads = session.scalars(
+            select(AuditEntry.detail).where(
+                AuditEntry.action == "read", AuditEntry.target == "alarms"
+            )
+        ).all()
+    assert reads[-1] == {"ids": [second]}

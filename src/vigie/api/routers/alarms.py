@@ -63,10 +63,16 @@ def list_alarms(
     kind: str | None = None,
     case: str | None = None,
     escalated: bool | None = None,
+    after: Annotated[
+        int | None,
+        Query(ge=0, description="only alarms opened after this alarm id (to follow the queue)"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
     """The queue, most urgent first (priority, then oldest); closed ones only when asked."""
     query = select(Alarm).order_by(Alarm.priority, Alarm.raised_at, Alarm.id).limit(limit)
+    if after is not None:
+        query = query.where(Alarm.id > after)
     query = query.where(Alarm.status.in_(status or ["open", "acknowledged", "in_progress"]))
     if kind:
         query = query.where(Alarm.kind == kind)
