@@ -3,6 +3,8 @@ a restart from the stored snapshot continues exactly as if it had never stopped.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -189,3 +191,40 @@ def test_a_fix_older_than_another_observation_of_its_batch_is_not_taken_for_late
         (T0 + timedelta(minutes=20), "cleared"),
     ]
     assert got == expected
+
+
+def test_the_running_pipeline_rings_when_a_step_changed_alarms(db: Database) -> None:
+    """A step that opens an alarm rings (consoles are woken); a step with no event does not."""
+    seed(db)
+    rings: list[int] = []
+    pipeline = Pipeline(
+        db,
+        Settings(tick_s=0.05, escalation_after_s=3600),
+        Clock(T0 + timedelta(minutes=2)),
+        on_change=lambda: rings.append(1),
+    )
+
+    async def scenario() -> None:
+        task = asyncio.create_task(pipeline.run())
+        await until(lambda: pipeline.health.warm)
+        quiet = len(rings)
+        store(db, fix(0, 45.0, 5.0))  # outside every zone: no event
+        await until(lambda: pipeline.health.cursor > 0)
+        assert len(rings) == quiet == 0
+        inside = fix(1, 48.90, 2.40)  # in zone Z1
+        store(db, inside)
+        pipeline.wake()
+        await until(lambda: bool(rings))
+        pipeline.stop()
+        await task
+
+    asyncio.run(scenario())
+    with db.session() as session:
+        assert session.scalars(select(Alarm.kind)).all() == ["zone_entry"]
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)

@@ -113,6 +113,7 @@ class StepResult:
     events: int
     opened: list[int]
     cursor: int
+    escalated: int = 0
 
 
 class Pipeline:
@@ -124,11 +125,13 @@ class Pipeline:
         config: Settings,
         clock: Callable[[], datetime] = utcnow,
         batch: int = 50_000,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self._db = database
         self._config = config
         self._clock = clock
         self._batch = batch
+        self._on_change = on_change  # told when a step changed alarms (after its commit)
         self._engine: Engine | None = None
         self._cursor = 0
         self._revisions: dict[str, int] = {}
@@ -174,7 +177,7 @@ class Pipeline:
                         {"error": str(exc), "field": getattr(exc, "field", None)},
                     )
                 opened = episodes.fold(session, events, now)
-                workflow.escalate_overdue(session, now, self._config.escalation_after_s)
+                escalated = workflow.escalate_overdue(session, now, self._config.escalation_after_s)
                 state = session.get(EngineState, 1)
                 if state is None:
                     state = EngineState(id=1)
@@ -184,7 +187,9 @@ class Pipeline:
                 state.placements = dict(self._revisions)
                 state.updated_at = now
                 session.flush()
-                result = StepResult(len(new), len(events), [a.id for a in opened], self._cursor)
+                result = StepResult(
+                    len(new), len(events), [a.id for a in opened], self._cursor, len(escalated)
+                )
         except BaseException as exc:
             self._engine = None  # the store is the truth: restore from it next time
             self._health = replace(self._health, warm=False, last_error=type(exc).__name__)
@@ -278,7 +283,9 @@ class Pipeline:
             if self._stopping.is_set():
                 return
             try:
-                await asyncio.to_thread(self.step)
+                result = await asyncio.to_thread(self.step)
+                if self._on_change is not None and (result.events or result.escalated):
+                    self._on_change()
             except Exception:
                 logger.exception("pipeline step failed; retrying from the stored snapshot")
                 await asyncio.sleep(self._config.tick_s)

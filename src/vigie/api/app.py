@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from vigie import web
+from vigie.alarms.bell import AlarmBell
 from vigie.api import errors
 from vigie.api.routers import alarms, auth, cases, health, law, observations, users
 from vigie.api.routers import audit as audit_routes
@@ -30,12 +31,13 @@ def create_app(config: Settings | None = None) -> FastAPI:
         app.state.db = open_database(config.database_url)
         app.state.settings = config
         app.state.pipeline = None
+        app.state.bell = AlarmBell()
         tasks: list[asyncio.Task[None]] = []
         if config.run_pipeline:
             # Imported here: the detection engine is only loaded by a process that runs it.
             from vigie.alarms.pipeline import Pipeline
 
-            pipeline = Pipeline(app.state.db, config)
+            pipeline = Pipeline(app.state.db, config, on_change=app.state.bell.ring)
             app.state.pipeline = pipeline
             tasks = [asyncio.create_task(pipeline.run()), asyncio.create_task(pipeline.deliver())]
         try:

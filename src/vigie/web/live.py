@@ -1,5 +1,8 @@
 """The queue's live wire: a server-sent event whenever an alarm the caller may see changes.
 
+Detection rings the alarm bell after each step that changed alarms, so the event follows the
+commit at once; other changes are found by polling the store every second.
+
 The stream carries no alarm data, only "something changed": the page then reads the queue from
 `GET /api/alarms`, so what is shown, and the audit of who read it, stay the API's.
 """
@@ -7,6 +10,7 @@ The stream carries no alarm data, only "something changed": the page then reads 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -14,6 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
+from vigie.alarms.bell import AlarmBell
 from vigie.api.deps import CASE_READERS, DatabaseDep, allow
 from vigie.cases.access import visible_case_refs
 from vigie.store import Database, audit
@@ -52,19 +57,26 @@ async def alarm_stream(request: Request, db: DatabaseDep, user: Reader) -> Strea
     with db.session() as session:
         audit.record(session, user.username, "subscribe", "alarms")
 
+    bell: AlarmBell | None = getattr(request.app.state, "bell", None)
+
     async def events() -> AsyncIterator[str]:
         last: tuple[Any, ...] | None = None
-        quiet = 0.0
+        said_at = time.monotonic()
         while not await request.is_disconnected():
+            rung = bell.generation if bell is not None else 0
             version = await asyncio.to_thread(queue_version, db, user)
             if version != last:
-                last, quiet = version, 0.0
+                last, said_at = version, time.monotonic()
                 yield "event: changed\ndata: {}\n\n"
-            elif quiet >= KEEPALIVE_S:
-                quiet = 0.0
+            elif time.monotonic() - said_at >= KEEPALIVE_S:
+                said_at = time.monotonic()
                 yield ": keep-alive\n\n"  # a comment line: keeps proxies from closing the stream
-            await asyncio.sleep(POLL_S)
-            quiet += POLL_S
+            # Woken by the pipeline's bell the moment alarms change; the poll is the fallback
+            # for changes it does not ring for (an operator's action, another process).
+            if bell is not None:
+                await bell.wait(rung, POLL_S)
+            else:
+                await asyncio.sleep(POLL_S)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
