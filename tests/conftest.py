@@ -30,6 +30,9 @@ from vigie.store.schema import upgrade
 # Cheap password hashing for the tests' many accounts (production keeps argon2's defaults).
 os.environ.setdefault("VIGIE_ARGON2_TIME_COST", "1")
 os.environ.setdefault("VIGIE_ARGON2_MEMORY_KIB", "1024")
+# One pytest process starts hundreds of apps: freezing the heap at each start would keep every
+# earlier test's garbage for good (tests/api/test_app_start.py covers the setting itself).
+os.environ.setdefault("VIGIE_GC_FREEZE", "false")
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 BACKENDS = ["sqlite", "postgresql"]

@@ -94,3 +94,24 @@ def test_purge_locations_removes_only_old_fixes(db: Database) -> None:
         left = {o.type: o.t for o in log.after(session, 0, 10)}
     assert purged == 1
     assert left == {"position": T0, "tamper": datetime(2026, 1, 1, tzinfo=UTC)}
+
+
+def test_payload_comes_back_exactly_as_sent(db: Database) -> None:
+    """Whatever a device's JSON carried is stored and read back unchanged: accents, a lone
+    surrogate escape (refused by the fast encoder, kept by the fallback; PostgreSQL's JSONB has
+    no such character), big and exact numbers."""
+    extras = {
+        "firmware": "v2.3 « bêta » 漢字",
+        "odometer": 10**20,
+        "hdop": 0.30000000000000004,
+        "tiny": 5e-324,
+        "nested": {"io": [1, 2.5, None, True]},
+    }
+    if db.is_sqlite:
+        extras["raw_name"] = "\ud800"
+    record = position("B9", T0, seq=7) | extras
+    with db.session() as session:
+        (row_id,) = log.append(session, rows([record])).ids
+    with db.session() as session:
+        (stored,) = log.after(session, row_id - 1, 1)
+    assert stored.payload == record
