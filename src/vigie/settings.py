@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     tick_s: float = Field(default=1.0, gt=0)
     escalation_after_s: float = Field(default=120.0, gt=0)
     run_pipeline: bool = True
+    # Detection in a process of its own (a core of its own); False runs it in a thread.
+    pipeline_process: bool = True
     # Freeze the start-up heap out of the garbage collector's full passes (shorter pauses).
     gc_freeze: bool = True
     smtp_host: str = "127.0.0.1"

@@ -75,6 +75,7 @@ def test_acknowledged_observations_survive_kill_9(db: Database, database_url: st
             poster.start()
         while len(acknowledged) < 400:
             time.sleep(0.01)
+        helpers = children(server.pid)  # the detection process, at least
         server.send_signal(signal.SIGKILL)  # while requests are still in flight
         server.wait(timeout=10)
     finally:
@@ -95,3 +96,34 @@ def test_acknowledged_observations_survive_kill_9(db: Database, database_url: st
     assert server.returncode == -signal.SIGKILL
     assert len(acknowledged) >= 400
     assert acknowledged <= stored
+    # No detector left running without its API process (it would go on writing alone).
+    assert helpers
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in helpers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in helpers if alive(pid)]
+
+
+def children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    # the name, field 2, is in parentheses and may hold spaces: split after it
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                found.append(int(entry))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its reaper."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

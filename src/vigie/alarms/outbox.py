@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import smtplib
+import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
@@ -12,6 +16,8 @@ from sqlalchemy.orm import Session
 from vigie.settings import Settings
 from vigie.store import Database, audit
 from vigie.store.models import Alarm, OutboxMessage, Placement, Report
+
+logger = logging.getLogger(__name__)
 
 
 def enqueue(session: Session, report: Report, alarm: Alarm) -> list[OutboxMessage]:
@@ -103,3 +109,18 @@ def _send(config: Settings, message: OutboxMessage, report: Report) -> None:
     mail.add_attachment(report.html, subtype="html", filename=f"incident-{report.alarm_id}.html")
     with smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=30) as smtp:
         smtp.send_message(mail)
+
+
+async def deliver_forever(
+    database: Database, config: Settings, stopping: threading.Event, clock: Callable[[], datetime]
+) -> None:
+    """Send due reports every `tick_s` until `stopping`; apart from detection, so a slow mail
+    server never delays alarms."""
+    while not stopping.is_set():
+        await asyncio.to_thread(stopping.wait, config.tick_s)
+        if stopping.is_set():
+            return
+        try:
+            await asyncio.to_thread(deliver_due, database, config, clock())
+        except Exception:
+            logger.exception("outbox delivery failed; will retry")

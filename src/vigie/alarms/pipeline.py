@@ -17,13 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from vigie.alarms import episodes, outbox, workflow
+from vigie.alarms import episodes, workflow
 from vigie.cases.detection import placement_record
 from vigie.detect import OBSERVATION_FIELDS, AlarmEvent, Engine, ScenarioError
 from vigie.settings import Settings
@@ -97,6 +97,49 @@ def epoch_ms(t: datetime) -> int:
     return (t.astimezone(UTC) - _EPOCH) // timedelta(milliseconds=1)
 
 
+class Doorbell(Protocol):
+    """How a running pipeline is woken and stopped. In a thread: events of this process
+    (`ThreadDoorbell`); in a process of its own: a pipe from the API process, which a killed
+    process cannot leave locked as it could a `multiprocessing` lock (`vigie.alarms.detector`)."""
+
+    @property
+    def closed(self) -> bool:
+        """Stop: no more steps."""
+        ...
+
+    def wait(self, timeout: float) -> None:
+        """Until rung or closed, at most `timeout`; a ring is used up by the wait it ends."""
+
+    def pause(self, timeout: float) -> None:
+        """Until closed, at most `timeout`, rung or not (after a failed step)."""
+
+
+class ThreadDoorbell:
+    """The doorbell of a pipeline running in a thread of the API process."""
+
+    def __init__(self) -> None:
+        self._rung = threading.Event()
+        self._closed = threading.Event()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def ring(self) -> None:
+        self._rung.set()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._rung.set()
+
+    def wait(self, timeout: float) -> None:
+        self._rung.wait(timeout)
+        self._rung.clear()
+
+    def pause(self, timeout: float) -> None:
+        self._closed.wait(timeout)
+
+
 @dataclass(frozen=True)
 class PipelineHealth:
     """Whether detection is running: the engine loaded, its cursor, its last step and error."""
@@ -105,6 +148,9 @@ class PipelineHealth:
     cursor: int
     last_step_at: datetime | None
     last_error: str | None
+
+
+Report = Callable[[PipelineHealth, bool], None]
 
 
 @dataclass(frozen=True)
@@ -135,9 +181,7 @@ class Pipeline:
         self._engine: Engine | None = None
         self._cursor = 0
         self._revisions: dict[str, int] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
-        self._stopping = threading.Event()
+        self._bell = ThreadDoorbell()
         self._health = PipelineHealth(warm=False, cursor=0, last_step_at=None, last_error=None)
 
     @property
@@ -258,45 +302,41 @@ class Pipeline:
             with contextlib.suppress(KeyError):
                 self._engine.remove_placement(case_ref)
 
-    # --------------------------------------------------------------- background tasks
+    # --------------------------------------------------------------- running continuously
 
     def wake(self) -> None:
         """Ask for a step now (new observations); callable from any thread."""
-        if self._loop is not None and self._wake is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        self._bell.ring()
 
     def stop(self) -> None:
-        """Ask both loops to finish; a step under way completes (never cut mid-transaction)."""
-        self._stopping.set()
-        self.wake()
+        """Ask the loop to finish; a step under way completes (never cut mid-transaction)."""
+        self._bell.close()
 
     async def run(self) -> None:
+        """`serve` in a worker thread of this process, telling `on_change` of changed alarms."""
+
+        def report(_health: PipelineHealth, changed: bool) -> None:
+            if changed and self._on_change is not None:
+                self._on_change()
+
+        await asyncio.to_thread(self.serve, self._bell, report)
+
+    def serve(self, bell: Doorbell, report: Report | None = None) -> None:
         """Step at once (loading the engine before the first observations wait for it), then on
-        every wake-up, and at least every `tick_s` (the engine's own clock)."""
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        self._wake.set()
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._config.tick_s)
-            self._wake.clear()
-            if self._stopping.is_set():
-                return
+        every ring of `bell`, and at least every `tick_s` (the engine's own clock), until the
+        bell is closed. Blocking: run in a thread, or in a process of its own.
+
+        `report` hears of every step: the pipeline's health, and whether alarms changed. A ring
+        during a step is kept for the next wait, so no observation waits a whole tick.
+        """
+        while not bell.closed:
+            changed = False
             try:
-                result = await asyncio.to_thread(self.step)
-                if self._on_change is not None and (result.events or result.escalated):
-                    self._on_change()
+                result = self.step()
+                changed = bool(result.events or result.escalated)
             except Exception:
                 logger.exception("pipeline step failed; retrying from the stored snapshot")
-                await asyncio.sleep(self._config.tick_s)
-
-    async def deliver(self) -> None:
-        """Send due reports; apart from detection so a slow mail server never delays alarms."""
-        while not self._stopping.is_set():
-            await asyncio.to_thread(self._stopping.wait, self._config.tick_s)
-            if self._stopping.is_set():
-                return
-            try:
-                await asyncio.to_thread(outbox.deliver_due, self._db, self._config, self._clock())
-            except Exception:
-                logger.exception("outbox delivery failed; will retry")
+                bell.pause(self._config.tick_s)
+            if report is not None:
+                report(self._health, changed)
+            bell.wait(self._config.tick_s)

@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from vigie import web
+from vigie.alarms import outbox
 from vigie.alarms.bell import AlarmBell
 from vigie.api import errors
 from vigie.api.routers import alarms, auth, cases, health, law, observations, users
 from vigie.api.routers import audit as audit_routes
 from vigie.settings import DEFAULT_SECRET, Settings
 from vigie.store import open_database
+from vigie.store.models import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -33,14 +36,22 @@ def create_app(config: Settings | None = None) -> FastAPI:
         app.state.settings = config
         app.state.pipeline = None
         app.state.bell = AlarmBell()
+        stopping = threading.Event()
         tasks: list[asyncio.Task[None]] = []
         if config.run_pipeline:
             # Imported here: the detection engine is only loaded by a process that runs it.
+            from vigie.alarms.detector import DetectorProcess
             from vigie.alarms.pipeline import Pipeline
 
-            pipeline = Pipeline(app.state.db, config, on_change=app.state.bell.ring)
-            app.state.pipeline = pipeline
-            tasks = [asyncio.create_task(pipeline.run()), asyncio.create_task(pipeline.deliver())]
+            app.state.pipeline = (
+                DetectorProcess(config, on_change=app.state.bell.ring)
+                if config.pipeline_process
+                else Pipeline(app.state.db, config, on_change=app.state.bell.ring)
+            )
+            tasks = [
+                asyncio.create_task(app.state.pipeline.run()),
+                asyncio.create_task(outbox.deliver_forever(app.state.db, config, stopping, utcnow)),
+            ]
         if config.gc_freeze:
             # What start-up made (modules, mappers, schemas) lives as long as the process: out
             # of the collector's full passes, which otherwise stop every thread for 60-70 ms
@@ -50,9 +61,10 @@ def create_app(config: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            stopping.set()
             if app.state.pipeline is not None:
                 app.state.pipeline.stop()
-                await asyncio.gather(*tasks)
+            await asyncio.gather(*tasks)
             app.state.db.dispose()
 
     app = FastAPI(
