@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr = SecretStr(DEFAULT_SECRET)
     jwt_ttl_s: int = Field(default=8 * 3600, gt=0)
     tick_s: float = Field(default=1.0, gt=0)
+    # How often detection looks for observations that no ingest rang for (the gateway's).
+    poll_s: float = Field(default=0.05, gt=0)
     escalation_after_s: float = Field(default=120.0, gt=0)
     run_pipeline: bool = True
     # Detection in a process of its own (a core of its own); False runs it in a thread.

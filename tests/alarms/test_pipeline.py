@@ -228,3 +228,28 @@ async def until(condition: Callable[[], bool], timeout_s: float = 20) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+def test_observations_stored_without_a_ring_are_found_before_the_tick(db: Database) -> None:
+    """The gateway stores readings from its own process and wakes nobody: the running pipeline
+    looks for them every `poll_s`, well before its two-minute tick here."""
+    seed(db)
+    rings: list[int] = []
+    pipeline = Pipeline(
+        db,
+        Settings(tick_s=120, poll_s=0.05, escalation_after_s=3600),
+        Clock(T0 + timedelta(minutes=2)),
+        on_change=lambda: rings.append(1),
+    )
+
+    async def scenario() -> None:
+        task = asyncio.create_task(pipeline.run())
+        await until(lambda: pipeline.health.warm)
+        store(db, fix(1, 48.90, 2.40))  # in zone Z1, and no pipeline.wake()
+        await until(lambda: bool(rings))
+        pipeline.stop()
+        await task
+
+    asyncio.run(scenario())
+    with db.session() as session:
+        assert session.scalars(select(Alarm.kind)).all() == ["zone_entry"]

@@ -134,9 +134,8 @@ class PipeDoorbell:
     def closed(self) -> bool:
         return self._closed
 
-    def wait(self, timeout: float) -> None:
-        if not self._closed:
-            self._read(timeout)
+    def wait(self, timeout: float) -> bool:
+        return self._closed or self._read(timeout) or self._closed
 
     def pause(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -107,8 +108,9 @@ class Doorbell(Protocol):
         """Stop: no more steps."""
         ...
 
-    def wait(self, timeout: float) -> None:
-        """Until rung or closed, at most `timeout`; a ring is used up by the wait it ends."""
+    def wait(self, timeout: float) -> bool:
+        """Until rung or closed, at most `timeout`; True if so. A ring is used up by the wait
+        it ends."""
 
     def pause(self, timeout: float) -> None:
         """Until closed, at most `timeout`, rung or not (after a failed step)."""
@@ -132,9 +134,10 @@ class ThreadDoorbell:
         self._closed.set()
         self._rung.set()
 
-    def wait(self, timeout: float) -> None:
-        self._rung.wait(timeout)
+    def wait(self, timeout: float) -> bool:
+        rung = self._rung.wait(timeout)
         self._rung.clear()
+        return rung
 
     def pause(self, timeout: float) -> None:
         self._closed.wait(timeout)
@@ -339,4 +342,17 @@ class Pipeline:
                 bell.pause(self._config.tick_s)
             if report is not None:
                 report(self._health, changed)
-            bell.wait(self._config.tick_s)
+            self._await_work(bell)
+
+    def _await_work(self, bell: Doorbell) -> None:
+        """Until rung, or observations stored by anyone (the gateway's processes write to the
+        store directly and ring no bell: they are looked for every `poll_s`), or the tick."""
+        due = time.monotonic() + self._config.tick_s
+        while not bell.closed and (left := due - time.monotonic()) > 0:
+            if bell.wait(min(self._config.poll_s, left)) or self._stored_since():
+                return
+
+    def _stored_since(self) -> bool:
+        """Whether observations were stored after the cursor (one look at the log's last id)."""
+        with self._db.reading() as session:
+            return log.last_id(session) > self._cursor

@@ -116,6 +116,11 @@ def rows_after(session: Session, cursor: int, limit: int) -> list[Any]:
     return list(session.execute(query).all())
 
 
+def last_id(session: Session) -> int:
+    """The id of the last observation stored (0 for none): a look up the primary key's index."""
+    return session.execute(select(func.max(Observation.id))).scalar_one() or 0
+
+
 def count(session: Session) -> int:
     return session.execute(select(func.count()).select_from(Observation)).scalar_one()
 

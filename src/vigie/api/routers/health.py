@@ -13,10 +13,9 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import func, select
 
 from vigie.api.deps import DatabaseDep
-from vigie.store.models import Observation
+from vigie.store import observations as log
 
 router = APIRouter(prefix="/api/health", tags=["health"])
 
@@ -41,7 +40,7 @@ def health(request: Request, db: DatabaseDep) -> JSONResponse:
     newest: int | None = None
     try:
         with db.reading() as session:
-            newest = session.execute(select(func.max(Observation.id))).scalar_one() or 0
+            newest = log.last_id(session)
     except Exception:  # whatever stops the store from answering is what this reports
         database: Literal["ok", "failing"] = "failing"
     else:
