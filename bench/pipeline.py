@@ -166,6 +166,11 @@ def main() -> None:
         help="see alarms as the console does (event stream, then read) or by polling every 10 ms",
     )
     args = parser.parse_args()
+    if args.seconds * args.markers > args.cases:
+        parser.error(
+            f"--seconds x --markers ({args.seconds * args.markers:g}) exceeds --cases "
+            f"({args.cases}): each marker enters the zone of a case of its own"
+        )
 
     calibration = calibrate()
     with tempfile.TemporaryDirectory(prefix="vigie-bench-") as folder:
