@@ -1,10 +1,12 @@
 """The live pipeline: stored observations -> detection engine -> alarm episodes, resumable exactly.
 
 One step reads the observations stored after the engine's cursor, runs them (and a tick at the
-pipeline's clock) through `vigie.detect.Engine`, folds the events into alarm episodes, escalates
-overdue alarms, and saves the engine's snapshot with the new cursor, all in one transaction. A
-crash at any point leaves the store either before or after the whole step, so a restart (which
-restores the saved snapshot) resumes exactly: no observation skipped, no event doubled.
+pipeline's clock) through `vigie.detect.Engine`, then, in one transaction, folds the events into
+alarm episodes, escalates overdue alarms, and saves the engine's snapshot with the new cursor.
+A crash at any point leaves the store either before or after the whole step (the reading writes
+nothing), so a restart (which restores the saved snapshot) resumes exactly: no observation
+skipped, no event doubled. `serve` runs steps continuously, in a thread of the API process or
+in a process of its own (`vigie.alarms.detector`).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ data: counts, times and states only. 200 when the database answers and detection
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Literal
 
@@ -18,6 +19,7 @@ from vigie.api.deps import DatabaseDep
 from vigie.store import observations as log
 
 router = APIRouter(prefix="/api/health", tags=["health"])
+logger = logging.getLogger(__name__)
 
 
 class PipelineState(BaseModel):
@@ -42,6 +44,7 @@ def health(request: Request, db: DatabaseDep) -> JSONResponse:
         with db.reading() as session:
             newest = log.last_id(session)
     except Exception:  # whatever stops the store from answering is what this reports
+        logger.exception("health: the database did not answer")
         database: Literal["ok", "failing"] = "failing"
     else:
         database = "ok"
