@@ -203,3 +203,17 @@ def test_alarm_queue_followed_by_id(centre: Centre) -> None:
             )
         ).all()
     assert reads[-1] == {"ids": [second]}
+
+
+def test_an_extra_that_is_not_text_is_refused_by_name(centre: Centre) -> None:
+    """Half a character (a lone surrogate escape) cannot be stored: refused, not a 500."""
+    body = (
+        '{"observations": [{"device": "B1", "t": "2026-11-23T10:00:00Z", "type": "battery",'
+        ' "level": 0.5, "info": {"name": "x\\ud800"}}]}'
+    )
+    headers = centre.headers("operator") | {"content-type": "application/json"}
+    response = centre.client.post("/api/observations", content=body, headers=headers)
+    assert response.status_code == 422
+    assert "info.name: not Unicode text" in response.json()["message"]
+    with centre.db.session() as session:
+        assert log.count(session) == 0

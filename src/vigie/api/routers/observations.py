@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from vigie.api.deps import DatabaseDep, allow
 from vigie.store import observations as log
@@ -24,6 +24,29 @@ class _Obs(BaseModel):
     device: str = Field(min_length=1, max_length=64)
     t: AwareDatetime
     seq: int | None = Field(default=None, ge=0, description="device sequence number, if any")
+
+    @model_validator(mode="after")
+    def _extras_are_text(self) -> Self:
+        """The extras are kept as sent, so they must be storable: JSON can escape a lone
+        surrogate (half a character), which no database stores as text (PostgreSQL refuses)."""
+        for name, value in (self.__pydantic_extra__ or {}).items():
+            _check_text(value, name)
+        return self
+
+
+def _check_text(value: Any, where: str) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"{where}: not Unicode text (a lone surrogate escape)") from exc
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, where)
+            _check_text(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_text(item, f"{where}[{index}]")
 
 
 class Position(_Obs):
