@@ -34,6 +34,7 @@ from vigie.store import open_database
 
 logger = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
+STOP_WAIT_S = 30.0  # a step under way is let finish; one stuck longer is ended
 _CONTEXT = multiprocessing.get_context("spawn")  # never fork a process that runs threads
 
 
@@ -92,7 +93,11 @@ class DetectorProcess:
             finally:
                 reports_in.close()
                 self._close_bell()
-                await asyncio.to_thread(process.join)
+                await asyncio.to_thread(process.join, STOP_WAIT_S)
+                if process.is_alive():  # stuck: its transaction rolls back, nothing is lost
+                    logger.error("the detection process did not stop: terminating it")
+                    process.terminate()
+                    await asyncio.to_thread(process.join)
             if not self._stopping.is_set():
                 logger.error(
                     "the detection process ended (exit code %s): restarting it", process.exitcode
