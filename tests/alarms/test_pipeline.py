@@ -4,7 +4,7 @@ a restart from the stored snapshot continues exactly as if it had never stopped.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -196,31 +196,55 @@ def test_a_fix_older_than_another_observation_of_its_batch_is_not_taken_for_late
 def test_the_running_pipeline_rings_when_a_step_changed_alarms(db: Database) -> None:
     """A step that opens an alarm rings (consoles are woken); a step with no event does not."""
     seed(db)
-    rings: list[int] = []
-    pipeline = Pipeline(
-        db,
-        Settings(tick_s=0.05, escalation_after_s=3600),
-        Clock(T0 + timedelta(minutes=2)),
-        on_change=lambda: rings.append(1),
-    )
 
-    async def scenario() -> None:
-        task = asyncio.create_task(pipeline.run())
-        await until(lambda: pipeline.health.warm)
-        quiet = len(rings)
+    async def scenario(pipeline: Pipeline, rings: list[int]) -> None:
         store(db, fix(0, 45.0, 5.0))  # outside every zone: no event
         await until(lambda: pipeline.health.cursor > 0)
-        assert len(rings) == quiet == 0
-        inside = fix(1, 48.90, 2.40)  # in zone Z1
-        store(db, inside)
+        assert len(rings) == 0
+        store(db, fix(1, 48.90, 2.40))  # in zone Z1
         pipeline.wake()
         await until(lambda: bool(rings))
-        pipeline.stop()
-        await task
 
-    asyncio.run(scenario())
+    run_live(db, Settings(tick_s=0.05, escalation_after_s=3600), scenario)
     with db.session() as session:
         assert session.scalars(select(Alarm.kind)).all() == ["zone_entry"]
+
+
+def test_observations_stored_without_a_ring_are_found_before_the_tick(db: Database) -> None:
+    """The gateway stores readings from its own process and wakes nobody: the running pipeline
+    looks for them every `poll_s`, well before its two-minute tick here."""
+    seed(db)
+
+    async def scenario(_pipeline: Pipeline, rings: list[int]) -> None:
+        store(db, fix(1, 48.90, 2.40))  # in zone Z1, and no pipeline.wake()
+        await until(lambda: bool(rings))
+
+    run_live(db, Settings(tick_s=120, poll_s=0.05, escalation_after_s=3600), scenario)
+    with db.session() as session:
+        assert session.scalars(select(Alarm.kind)).all() == ["zone_entry"]
+
+
+def run_live(
+    db: Database,
+    config: Settings,
+    scenario: Callable[[Pipeline, list[int]], Awaitable[None]],
+) -> None:
+    """Play `scenario` beside a running pipeline, once warm, that counts its rings; stop it."""
+    rings: list[int] = []
+    pipeline = Pipeline(
+        db, config, Clock(T0 + timedelta(minutes=2)), on_change=lambda: rings.append(1)
+    )
+
+    async def main() -> None:
+        task = asyncio.create_task(pipeline.run())
+        try:
+            await until(lambda: pipeline.health.warm)
+            await scenario(pipeline, rings)
+        finally:
+            pipeline.stop()
+            await task
+
+    asyncio.run(main())
 
 
 async def until(condition: Callable[[], bool], timeout_s: float = 20) -> None:
@@ -228,28 +252,3 @@ async def until(condition: Callable[[], bool], timeout_s: float = 20) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
-
-
-def test_observations_stored_without_a_ring_are_found_before_the_tick(db: Database) -> None:
-    """The gateway stores readings from its own process and wakes nobody: the running pipeline
-    looks for them every `poll_s`, well before its two-minute tick here."""
-    seed(db)
-    rings: list[int] = []
-    pipeline = Pipeline(
-        db,
-        Settings(tick_s=120, poll_s=0.05, escalation_after_s=3600),
-        Clock(T0 + timedelta(minutes=2)),
-        on_change=lambda: rings.append(1),
-    )
-
-    async def scenario() -> None:
-        task = asyncio.create_task(pipeline.run())
-        await until(lambda: pipeline.health.warm)
-        store(db, fix(1, 48.90, 2.40))  # in zone Z1, and no pipeline.wake()
-        await until(lambda: bool(rings))
-        pipeline.stop()
-        await task
-
-    asyncio.run(scenario())
-    with db.session() as session:
-        assert session.scalars(select(Alarm.kind)).all() == ["zone_entry"]
