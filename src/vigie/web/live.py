@@ -57,13 +57,13 @@ async def alarm_stream(request: Request, db: DatabaseDep, user: Reader) -> Strea
     with db.session() as session:
         audit.record(session, user.username, "subscribe", "alarms")
 
-    bell: AlarmBell | None = getattr(request.app.state, "bell", None)
+    bell: AlarmBell = request.app.state.bell
 
     async def events() -> AsyncIterator[str]:
         last: tuple[Any, ...] | None = None
         said_at = time.monotonic()
         while not await request.is_disconnected():
-            rung = bell.generation if bell is not None else 0
+            rung = bell.generation
             version = await asyncio.to_thread(queue_version, db, user)
             if version != last:
                 last, said_at = version, time.monotonic()
@@ -73,10 +73,7 @@ async def alarm_stream(request: Request, db: DatabaseDep, user: Reader) -> Strea
                 yield ": keep-alive\n\n"  # a comment line: keeps proxies from closing the stream
             # Woken by the pipeline's bell the moment alarms change; the poll is the fallback
             # for changes it does not ring for (an operator's action, another process).
-            if bell is not None:
-                await bell.wait(rung, POLL_S)
-            else:
-                await asyncio.sleep(POLL_S)
+            await bell.wait(rung, POLL_S)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
