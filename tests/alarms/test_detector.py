@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -13,13 +12,14 @@ from fastapi.testclient import TestClient
 from tests.alarms.test_end_to_end import eventually
 from tests.api.world import build
 from tests.conftest import Centre
+from vigie import clock
 from vigie.api import create_app
 from vigie.settings import Settings
 from vigie.store import Database
 
 
 def fix_in_zone(device: str = "B1") -> dict[str, Any]:
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    now = clock.now().isoformat().replace("+00:00", "Z")
     return {
         "device": device,
         "t": now,

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from tests.api.world import build
 from tests.conftest import Centre, Mailbox
+from vigie import clock
 from vigie.api import create_app
 from vigie.settings import Settings
 from vigie.store import Database
@@ -39,7 +39,7 @@ def test_observation_to_alarm_to_report_by_mail(
         world = build(centre)
         zone_id = world.new_zone()  # an exclusion square around (45.0, 5.0) on case C1
         operator = centre.headers("operator")
-        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        now = clock.now().isoformat().replace("+00:00", "Z")
         fix = {
             "device": "B1",
             "t": now,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from tests.alarms.test_end_to_end import eventually
 from tests.api.world import build
 from tests.conftest import Centre
+from vigie import clock
 from vigie.api import create_app
 from vigie.settings import Settings
 from vigie.store import Database
@@ -30,7 +29,7 @@ def test_health_follows_the_pipeline_as_it_consumes(db: Database, database_url: 
         build(centre)
         fix = {
             "device": "B1",
-            "t": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "t": clock.now().isoformat().replace("+00:00", "Z"),
             "type": "position",
             "lat": 44.0,
             "lon": 4.0,

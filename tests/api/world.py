@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from tests.cases import factories as make
 from tests.conftest import Centre
+from vigie import clock
 from vigie.alarms import episodes, outbox, report, workflow
 from vigie.cases import devices, placements
 from vigie.cases.forms import AssignmentIn, DeviceIn, ZoneIn
 from vigie.store.models import User
 
 ROLES = ("operator", "supervisor", "spip", "judge", "prosecutor", "admin")
-T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 _serial = itertools.count(1)
 
 
@@ -38,15 +38,21 @@ class World:
             return session.scalars(select(User).where(User.username == f"{role}1")).one()
 
     def new_alarm(self, state: str = "open", kind: str = "absence", bar: bool = False) -> int:
-        """A fresh alarm episode in the given state (its own device, so it never folds)."""
+        """A fresh alarm episode in the given state (its own device, so it never folds).
+
+        Its times are the centre's clock's: an open alarm was raised just now (not yet overdue,
+        so not escalated); one already worked was raised five minutes ago, so that its
+        acknowledgement and closing are in the past as well.
+        """
         case = self.bar_case_ref if bar else self.case_ref
         operator = self.user("operator")
+        t0 = clock.now() - (timedelta(0) if state == "open" else timedelta(minutes=5))
         with self.centre.db.session() as session:
             (alarm,) = episodes.fold(
                 session,
                 [
                     {
-                        "t": T0,
+                        "t": t0,
                         "case": case,
                         "kind": kind,
                         "state": "raised",
@@ -56,15 +62,15 @@ class World:
                         else {},
                     }
                 ],
-                T0,
+                t0,
             )
             if state in ("acknowledged", "in_progress", "closed"):
-                workflow.acknowledge(session, alarm, operator, T0 + timedelta(seconds=5))
+                workflow.acknowledge(session, alarm, operator, t0 + timedelta(seconds=5))
             if state in ("in_progress", "closed"):
-                workflow.act(session, alarm, operator, "call_wearer", None, T0)
+                workflow.act(session, alarm, operator, "call_wearer", None, t0)
             if state == "closed":
-                workflow.close(session, alarm, operator, "breach", None, T0 + timedelta(minutes=1))
-                outbox.enqueue(session, report.produce(session, alarm, T0), alarm)
+                workflow.close(session, alarm, operator, "breach", None, t0 + timedelta(minutes=1))
+                outbox.enqueue(session, report.produce(session, alarm, t0), alarm)
             return alarm.id
 
     def new_zone(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from tests.cases import factories as make
 from tests.conftest import free_port
+from vigie import clock
 from vigie.alarms.pipeline import Pipeline
 from vigie.cases import devices, placements
 from vigie.cases.forms import AssignmentIn, DeviceIn
@@ -46,7 +47,7 @@ def seed(db: Database) -> None:
 
 
 def minutes_ago(minutes: float) -> str:
-    t = datetime.now(UTC) - timedelta(minutes=minutes)
+    t = clock.now() - timedelta(minutes=minutes)
     return t.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import logging
 import socket
-import time
 
 import httpx
 import pytest
 
 from tests.gateway.conftest import PHONE, ZONE, alarms_after_detection, closed_by_peer, stored
+from vigie import clock
 from vigie.gateway.service import Bound
 from vigie.store import Database
 
 
 def now_s(minutes_ago: float = 0) -> str:
-    return str(int(time.time() - minutes_ago * 60))
+    return str(int(clock.now().timestamp() - minutes_ago * 60))
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_form_and_json_bodies(seeded: Database, client: httpx.Client) -> None:
             {
                 "params": {
                     "id": PHONE,
-                    "timestamp": str(int(time.time()) + 7200),
+                    "timestamp": str(int(clock.now().timestamp()) + 7200),
                     "lat": 1,
                     "lon": 2,
                 }

@@ -9,19 +9,20 @@ import struct
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from tests.conftest import free_port
 from tests.gateway.conftest import IMEI, seed
+from vigie import clock
 from vigie.gateway import teltonika
 from vigie.sim.protocols import TeltonikaTracker, avl_record
 from vigie.store import Database
 from vigie.store.models import Observation
 
-START = (datetime.now(UTC) - timedelta(hours=3)).replace(microsecond=0)
+START = (clock.now() - timedelta(hours=3)).replace(microsecond=0)
 
 
 def start_gateway(database_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:

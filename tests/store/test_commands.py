@@ -1,12 +1,13 @@
 """`vigie audit verify` and `vigie db purge-locations`, run as a person would run them."""
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner, Result
 
+from vigie import clock
 from vigie.cli import app
 from vigie.settings import settings
 from vigie.store import Database, audit
@@ -43,7 +44,7 @@ def test_audit_verify_exit_codes(db: Database, vigie: Callable[..., Result]) -> 
 
 
 def test_purge_locations_is_audited(db: Database, vigie: Callable[..., Result]) -> None:
-    now = datetime.now(UTC)
+    now = clock.now()
     old = {"kind": "obs", "device": "B1", "type": "position", "lat": 1.0, "lon": 2.0}
     with db.session() as session:
         log.append(

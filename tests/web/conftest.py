@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from tests.api.world import World, build
 from tests.cases import factories as make
 from tests.conftest import Centre, free_port, fresh_database
+from vigie import clock
 from vigie.api import create_app
 from vigie.api.security import create_user
 from vigie.cases import placements
@@ -55,7 +56,7 @@ class Site:
 
 def _seed_track(site_http: httpx.Client, headers: dict[str, str], device: str) -> None:
     """An hour of fixes around the wearer's home in Paris, ending now, and a battery report."""
-    now = datetime.now(UTC)
+    now = clock.now()
     fixes: list[dict[str, Any]] = [
         {
             "device": device,

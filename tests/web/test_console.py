@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from tests.web.conftest import Site, log_in
+from vigie import clock
 from vigie.store.models import AuditEntry, Placement, Zone
 
 
@@ -69,7 +69,7 @@ def test_observation_raises_a_live_alarm_worked_to_its_report(page: Page, site: 
     page.evaluate("window.notReloaded = true")
     fix = {
         "device": "B1",
-        "t": datetime.now(UTC).isoformat(),
+        "t": clock.now().isoformat(),
         "type": "position",
         "lat": 45.0,
         "lon": 5.0,

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from tests.api.world import build
 from tests.cases import factories as make
 from tests.conftest import Centre
+from vigie import clock
 from vigie.store.models import AuditEntry, Zone
 from vigie.web.config import console_settings
 from vigie.web.i18n import LANGUAGES, MissingTranslation, catalogue, translator
@@ -26,7 +27,7 @@ def test_supervision_figures_are_for_the_centre_only(centre: Centre) -> None:
     world.new_alarm("acknowledged")  # acknowledged 5 s after opening, held by operator1
     world.new_alarm("in_progress")
     world.new_alarm("open")
-    battery = {"device": "B1", "t": datetime.now(UTC).isoformat(), "type": "battery", "level": 0.1}
+    battery = {"device": "B1", "t": clock.now().isoformat(), "type": "battery", "level": 0.1}
     posted = centre.client.post(
         "/api/observations", json={"observations": [battery]}, headers=centre.headers("operator")
     )
@@ -78,7 +79,7 @@ def test_activity_tracks_the_wearer_never_the_protected_device(centre: Centre) -
             headers=supervisor,
         )
         assert assigned.status_code == 201, assigned.text
-    now = datetime.now(UTC)
+    now = clock.now()
     fixes = [
         {"device": d, "t": (now - timedelta(minutes=i)).isoformat(), "type": "position"}
         | {"lat": lat, "lon": 2.3, "accuracy_m": 5}

@@ -3,13 +3,14 @@ docs/screenshots/; otherwise they go to a temp folder and only their making is c
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
 from tests.cases import factories as make
 from tests.web.conftest import Site, log_in, screenshots_dir
+from vigie import clock
 from vigie.cases import placements
 from vigie.cases.forms import ZoneIn
 from vigie.store.models import Placement
@@ -32,7 +33,7 @@ def _busy_centre(site: Site) -> int:
         placements.put_zone(session, placement, zone, "test")
     fix = {
         "device": "B1",
-        "t": (datetime.now(UTC) + timedelta(seconds=1)).isoformat(),
+        "t": (clock.now() + timedelta(seconds=1)).isoformat(),
         "type": "position",
         "lat": NEAR_HOME[0],
         "lon": NEAR_HOME[1],

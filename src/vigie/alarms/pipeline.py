@@ -26,6 +26,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from vigie import clock as centre_clock
 from vigie.alarms import episodes, workflow
 from vigie.cases.detection import placement_record
 from vigie.detect import OBSERVATION_FIELDS, AlarmEvent, Engine, ScenarioError
@@ -38,10 +39,6 @@ logger = logging.getLogger(__name__)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def iso(t: datetime) -> str:
@@ -174,7 +171,7 @@ class Pipeline:
         self,
         database: Database,
         config: Settings,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] = centre_clock.now,
         batch: int = 50_000,
         on_change: Callable[[], None] | None = None,
     ) -> None:

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from vigie import web
+from vigie import clock, web
 from vigie.alarms import outbox
 from vigie.alarms.bell import AlarmBell
 from vigie.api import errors
@@ -19,7 +19,6 @@ from vigie.api.routers import alarms, auth, cases, health, law, observations, us
 from vigie.api.routers import audit as audit_routes
 from vigie.settings import DEFAULT_SECRET, Settings
 from vigie.store import open_database
-from vigie.store.models import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +49,9 @@ def create_app(config: Settings | None = None) -> FastAPI:
             )
             tasks = [
                 asyncio.create_task(app.state.pipeline.run()),
-                asyncio.create_task(outbox.deliver_forever(app.state.db, config, stopping, utcnow)),
+                asyncio.create_task(
+                    outbox.deliver_forever(app.state.db, config, stopping, clock.now)
+                ),
             ]
         if config.gc_freeze:
             # What start-up made (modules, mappers, schemas) lives as long as the process: out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -11,6 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
+from vigie import clock
 from vigie.settings import Settings, settings
 from vigie.store.models import User
 from vigie.store.users import by_username
@@ -75,7 +76,7 @@ def authenticate(session: Session, username: str, password: str) -> User:
 
 
 def issue_token(user: User, settings: Settings) -> str:
-    now = datetime.now(UTC)
+    now = clock.now()
     claims = {
         "sub": user.username,
         "role": user.role,
@@ -86,12 +87,23 @@ def issue_token(user: User, settings: Settings) -> str:
 
 
 def token_claims(token: str, settings: Settings) -> dict[str, Any]:
+    """The claims of a token signed by this centre and not expired by the centre's clock.
+
+    PyJWT would check the times against the system clock; they are checked here against the
+    clock that issued them, so the centre's time is one time everywhere.
+    """
     try:
-        return jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             settings.jwt_secret.get_secret_value(),
             algorithms=["HS256"],
-            options={"require": ["sub", "exp"]},
+            options={"require": ["sub", "exp"], "verify_exp": False, "verify_iat": False},
         )
     except jwt.PyJWTError as exc:
         raise AuthenticationError(f"invalid token: {exc}") from exc
+    expires = claims["exp"]
+    if not isinstance(expires, int | float) or isinstance(expires, bool):
+        raise AuthenticationError("invalid token: Expiration Time claim (exp) must be an integer.")
+    if expires <= clock.now().timestamp():
+        raise AuthenticationError("invalid token: Signature has expired")
+    return claims

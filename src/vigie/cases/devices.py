@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vigie import clock
 from vigie.cases.errors import CaseNotFound, CaseRefused
 from vigie.cases.forms import AssignmentIn, DeviceIn
 from vigie.store import audit
@@ -64,7 +63,7 @@ def assign(
             f"device {device.id} is assigned to another placement ({busy.placement_id})",
             "device_id",
         )
-    now = datetime.now(UTC)
+    now = clock.now()
     for current in active_assignments(session, placement.id):
         if current.role == form.role:
             current.until = now

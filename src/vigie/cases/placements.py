@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from vigie import clock
 from vigie.cases import legal
 from vigie.cases.access import placements_visible_to
 from vigie.cases.errors import CaseNotFound, CaseRefused
@@ -46,7 +47,7 @@ def create(session: Session, form: PlacementIn, actor: str) -> Placement:
     decision = legal.assess(legal.law_case(form.measure, law_input, person))
     dates = legal.deadlines(decision)
     placement = Placement(
-        case_ref=form.case_ref or f"pending-{datetime.now(UTC).timestamp()}",
+        case_ref=form.case_ref or f"pending-{clock.now().timestamp()}",
         person_id=person.id,
         protected_person_id=protected.id if protected else None,
         measure=form.measure,
@@ -276,7 +277,7 @@ def _default_end(dates: dict[str, date]) -> date | None:
 def _bump(placement: Placement) -> None:
     # The live pipeline re-reads a placement whose revision moved.
     placement.revision += 1
-    placement.updated_at = datetime.now(UTC)
+    placement.updated_at = clock.now()
 
 
 def _record_decision(

@@ -8,7 +8,7 @@ import secrets
 import socket
 import threading
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import func, select
 
+from vigie import clock
 from vigie.settings import Settings
 
 app = typer.Typer(help="The monitoring centre: API server and live demo.", no_args_is_help=True)
@@ -134,7 +135,7 @@ def demo(
     try:
         with Live(_view(database, base), refresh_per_second=2, transient=False) as live:
             while time.monotonic() < deadline:
-                feeder.send(datetime.now(UTC))
+                feeder.send(clock.now())
                 live.update(_view(database, base))
                 time.sleep(1)
     except KeyboardInterrupt:
@@ -176,7 +177,7 @@ def seed(database: Any, cases: int, seed_value: int) -> tuple[str, str, str, lis
         contacts = _demo_contacts(session)
         for record in placements:
             _open_case(session, record, contacts)
-    now = datetime.now(UTC)
+    now = clock.now()
     past = [o for o in observations if _t(o) <= now]
     with database.session() as session:
         log.append(session, [log.row_for(o, _t(o), now) for o in past])
@@ -196,7 +197,7 @@ def simulated_population(
     from vigie.sim.case import CaseContext
     from vigie.sim.scenario import Mix, generate_case, span_of
 
-    start_s, end_s = span_of(datetime.now(PARIS).date(), 1)
+    start_s, end_s = span_of(clock.today_in_paris(), 1)
     measures = Mix().measures(np.random.default_rng([seed_value, 2**32 - 1]), cases)
     placements: list[dict[str, Any]] = []
     observations: list[dict[str, Any]] = []
@@ -235,7 +236,7 @@ def _demo_contacts(session: Any) -> dict[str, int]:
 
 def _law_case(record: dict[str, Any], today: str) -> dict[str, Any]:
     """A legal case under which the simulated measure is lawful (the demo's court decided so)."""
-    month_ago = (datetime.now(PARIS).date() - timedelta(days=30)).isoformat()
+    month_ago = (clock.today_in_paris() - timedelta(days=30)).isoformat()
     sentence = {"category": "delit", "recidivism": False, "offences": []}
     measure = record["measure"]
     if measure == "ddse":
@@ -273,7 +274,7 @@ def _open_case(session: Any, record: dict[str, Any], contacts: dict[str, int]) -
     from vigie.cases import devices, people, placements
     from vigie.cases.forms import AssignmentIn, DeviceIn, PersonIn, PlacementIn
 
-    today = datetime.now(PARIS).date()
+    today = clock.today_in_paris()
     number = record["case"][-4:]
     wearer = people.create_person(
         session,

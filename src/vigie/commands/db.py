@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 import typer
+
+from vigie import clock
 
 # The store and settings are imported inside each command: loading SQLAlchemy for every `vigie`
 # call (a law assessment, a replay) would cost most of their start-up time.
@@ -34,7 +36,7 @@ def purge_locations(
     from vigie.store import observations as log
 
     database = open_database(settings().database_url)
-    cutoff = datetime.now(UTC) - timedelta(days=older_than)
+    cutoff = clock.now() - timedelta(days=older_than)
     try:
         with database.session() as session:
             purged = log.purge_locations(session, cutoff)

@@ -13,9 +13,10 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from vigie import clock
 from vigie.gateway.readings import Rejected, check
 from vigie.store import Database
 from vigie.store import observations as log
@@ -71,7 +72,7 @@ class Intake:
 
         Raises what the database raised when the write failed: the caller must not acknowledge.
         """
-        now = datetime.now(UTC)
+        now = clock.now()
         rows: list[tuple[datetime, dict[str, Any]]] = []
         rejected = 0
         for record in readings:

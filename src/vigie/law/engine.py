@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from vigie import clock
 from vigie.law.arse import assess_arse
 from vigie.law.bar import assess_bar
 from vigie.law.case import Case, parse_case
@@ -18,11 +19,6 @@ from vigie.law.sentence import term_dates, term_figures, term_of
 from vigie.law.trace import Trace
 
 PARIS = ZoneInfo("Europe/Paris")
-
-
-def today_in_paris() -> dt.date:
-    """Legal dates are dates in Europe/Paris."""
-    return dt.datetime.now(PARIS).date()
 
 
 def assess_sentence(case: Case, as_of: dt.date) -> Decision:
@@ -44,7 +40,7 @@ ASSESSORS: dict[str, Callable[[Case, dt.date], Decision]] = {
 
 def decide(case: Case) -> Decision:
     """Assess a validated case."""
-    return ASSESSORS[case.measure](case, case.as_of or today_in_paris())
+    return ASSESSORS[case.measure](case, case.as_of or clock.today_in_paris())
 
 
 def assess(case: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from vigie.store.models import AuditEntry, AuditHead, utcnow
+from vigie import clock
+from vigie.store.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
 
@@ -57,7 +58,7 @@ def record(
         .values(last_hash=head.c.last_hash)
         .returning(head.c.last_hash)
     ).scalar_one()
-    at = utcnow()
+    at = clock.now()
     digest = entry_hash(prev_hash, at, actor, action, target, detail)
     entry = AuditEntry(
         at=at,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from vigie import clock
 from vigie.store.types import BigId, Json, UTCDateTime
 
 NAMING = {
@@ -30,10 +31,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -54,7 +51,7 @@ class User(Base):
     full_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class Person(Base):
@@ -67,7 +64,7 @@ class Person(Base):
     home_lat: Mapped[float | None] = mapped_column(Float)
     home_lon: Mapped[float | None] = mapped_column(Float)
     phone: Mapped[str | None] = mapped_column(String(40))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class Contact(Base):
@@ -105,8 +102,8 @@ class Placement(Base):
     grace_s: Mapped[int] = mapped_column(Integer, default=0)
     signal_timeout_s: Mapped[int] = mapped_column(Integer, default=600)
     revision: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     person: Mapped[Person] = relationship(foreign_keys=[person_id])
     protected_person: Mapped[Person | None] = relationship(foreign_keys=[protected_person_id])
@@ -124,7 +121,7 @@ class LawAssessment(Base):
     __tablename__ = "law_assessments"
     id: Mapped[int] = mapped_column(primary_key=True)
     placement_id: Mapped[int] = mapped_column(ForeignKey("placements.id"), index=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
+    at: Mapped[datetime] = mapped_column(default=clock.now)
     reason: Mapped[str] = mapped_column(String(20))
     input: Mapped[dict[str, Any]]
     decision: Mapped[dict[str, Any]]
@@ -157,7 +154,7 @@ class Device(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
     model: Mapped[str | None] = mapped_column(String(80))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class DeviceAssignment(Base):
@@ -166,7 +163,7 @@ class DeviceAssignment(Base):
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
     placement_id: Mapped[int] = mapped_column(ForeignKey("placements.id"), index=True)
     role: Mapped[str] = mapped_column(String(20))
-    since: Mapped[datetime] = mapped_column(default=utcnow)
+    since: Mapped[datetime] = mapped_column(default=clock.now)
     until: Mapped[datetime | None]
 
     placement: Mapped[Placement] = relationship(back_populates="assignments")
@@ -201,7 +198,7 @@ class EngineState(Base):
     cursor: Mapped[int] = mapped_column(BigInteger, default=0)
     snapshot: Mapped[bytes | None] = mapped_column(LargeBinary)
     placements: Mapped[dict[str, Any]]
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class Alarm(Base):
@@ -245,14 +242,14 @@ class AlarmEventRow(Base):
     device: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]]
     alarm_id: Mapped[int | None] = mapped_column(ForeignKey("alarms.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class AlarmAction(Base):
     __tablename__ = "alarm_actions"
     id: Mapped[int] = mapped_column(primary_key=True)
     alarm_id: Mapped[int] = mapped_column(ForeignKey("alarms.id"), index=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
+    at: Mapped[datetime] = mapped_column(default=clock.now)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     action: Mapped[str] = mapped_column(String(30))
     note: Mapped[str | None] = mapped_column(Text)
@@ -262,7 +259,7 @@ class Report(Base):
     __tablename__ = "reports"
     id: Mapped[int] = mapped_column(primary_key=True)
     alarm_id: Mapped[int] = mapped_column(ForeignKey("alarms.id"), unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
     html: Mapped[str] = mapped_column(Text)
     pdf: Mapped[bytes] = mapped_column(LargeBinary)
 
@@ -275,10 +272,10 @@ class OutboxMessage(Base):
     recipient_role: Mapped[str] = mapped_column(String(20))
     subject: Mapped[str] = mapped_column(String(300))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=clock.now)
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class AuditEntry(Base):

@@ -5,13 +5,14 @@ matching endpoint does, and audits the read the same way.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from vigie import clock
 from vigie.alarms.obligations import BAR_KINDS, obligation_for
 from vigie.api.deps import CASE_READERS, DatabaseDep, allow
 from vigie.api.routers.alarms import visible_alarm
@@ -104,7 +105,7 @@ def placement_activity(
     hours: Annotated[float, Query(gt=0, le=24 * 31)] = 24,
 ) -> dict[str, Any]:
     """The case file's moving parts: the wearer's track, device health, alarms, deadlines."""
-    since = datetime.now(UTC) - timedelta(hours=hours)
+    since = clock.now() - timedelta(hours=hours)
     with db.session() as session:
         placement = visible_placement(session, user, placement_id)
         devices = current_devices(placement)

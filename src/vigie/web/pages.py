@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from vigie import clock
 from vigie.api.deps import DatabaseDep
 from vigie.api.routers import law as law_routes
 from vigie.law import LawInputError
@@ -35,6 +36,7 @@ def _page(request: Request, template: str, **context: Any) -> Response:
             "lang": lang,
             "t": translator(lang),
             "words": json.dumps(catalogue(lang), ensure_ascii=False),
+            "server_now": clock.now().isoformat(),
             "tiles": {
                 "url": console_settings().tile_url,
                 "attribution": console_settings().tile_attribution,

@@ -10,6 +10,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import func, select
 
+from vigie import clock
 from vigie.api.deps import CENTRE, DatabaseDep, allow
 from vigie.store import audit
 from vigie.store.models import Alarm, DeviceAssignment, Observation, Placement, User
@@ -48,7 +49,7 @@ def supervision(
     silent_after_s: Annotated[int, Query(ge=60)] = 900,
 ) -> dict[str, Any]:
     """Figures over the last `hours`; a device is silent after `silent_after_s` without a word."""
-    now = datetime.now(UTC)
+    now = clock.now()
     since = now - timedelta(hours=hours)
     with db.session() as session:
         raised = list(session.scalars(select(Alarm.raised_at).where(Alarm.raised_at >= since)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -10,6 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vigie import clock
 from vigie.alarms import AlarmNotFound, outbox, report, workflow
 from vigie.alarms.privacy import may_see_protected_position, protected_detail, public_detail
 from vigie.api.deps import CASE_READERS, CENTRE, DatabaseDep, allow
@@ -106,21 +106,21 @@ def get_alarm(alarm_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any]:
 def acknowledge(alarm_id: int, db: DatabaseDep, user: Worker) -> dict[str, Any]:
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id)
-        return alarm_out(workflow.acknowledge(session, alarm, user, datetime.now(UTC)))
+        return alarm_out(workflow.acknowledge(session, alarm, user, clock.now()))
 
 
 @router.post("/{alarm_id}/actions", status_code=201)
 def add_action(alarm_id: int, body: ActionIn, db: DatabaseDep, user: Worker) -> dict[str, Any]:
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id)
-        entry = workflow.act(session, alarm, user, body.action, body.note, datetime.now(UTC))
+        entry = workflow.act(session, alarm, user, body.action, body.note, clock.now())
         return {"id": entry.id, "at": entry.at, "action": entry.action, "status": alarm.status}
 
 
 @router.post("/{alarm_id}/close")
 def close(alarm_id: int, body: CloseIn, db: DatabaseDep, user: Worker) -> dict[str, Any]:
     """Close with a qualification; the report is made and queued to the case's recipients."""
-    now = datetime.now(UTC)
+    now = clock.now()
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id)
         workflow.close(session, alarm, user, body.qualification, body.note, now)
@@ -142,7 +142,7 @@ def preview_report(alarm_id: int, body: CloseIn, db: DatabaseDep, user: Worker) 
                 409, "conflict", f"alarm {alarm.id} is closed: download its report instead"
             )
         html = report.render_html(
-            session, alarm, datetime.now(UTC), draft=(body.qualification, body.note)
+            session, alarm, clock.now(), draft=(body.qualification, body.note)
         )
         audit.record(session, user.username, "preview_report", f"alarm:{alarm.id}")
         return Response(html, media_type="text/html; charset=utf-8")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from vigie import clock
 from vigie.api.deps import DatabaseDep, allow
 from vigie.store import observations as log
 from vigie.store.models import User
@@ -106,7 +107,7 @@ def post_observations(batch: Batch, request: Request, db: DatabaseDep, _user: In
     (same device and sequence number, or same device and time when there is none) are counted
     as duplicates and not stored twice.
     """
-    received_at = datetime.now(UTC)
+    received_at = clock.now()
     rows = [
         log.row_for(wire_record(o), o.t.astimezone(UTC), received_at) for o in batch.observations
     ]

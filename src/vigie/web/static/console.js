@@ -100,7 +100,11 @@ const Vigie = (() => {
     const pad = (n) => String(n).padStart(2, "0");
     return h ? `${h}:${pad(m)}:${pad(r)}` : `${m}:${pad(r)}`;
   }
-  const since = (iso) => (Date.now() - new Date(iso).getTime()) / 1000;
+  /* The server's clock, not this workstation's: a desk PC set minutes off would otherwise
+     misstate how long an alarm has waited (the page carries the server's time when served). */
+  const skew = new Date(document.body.dataset.serverNow).getTime() - Date.now() || 0;
+  const now = () => Date.now() + skew;
+  const since = (iso) => (now() - new Date(iso).getTime()) / 1000;
 
   function el(tag, attrs = {}, ...children) {
     const node = document.createElement(tag);
@@ -205,6 +209,6 @@ const Vigie = (() => {
     }
   }
 
-  return { t, session, api, live, flash, when, duration, since, el, map, zoneLayer, trackLayer,
+  return { t, session, api, live, flash, when, duration, now, since, el, map, zoneLayer, trackLayer,
     requireLogin, beep, ApiError };
 })();
