@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean web-assets screenshots
+.PHONY: demo test test-any-day lint typecheck pytest bench clean web-assets screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,18 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP) system-deps web-assets
 	$(BIN)/pytest
+
+# The whole suite on other days, to catch a fixed date compared with the clock before the
+# calendar does: in-process tests under libfaketime; the tests that start servers, brokers, a
+# browser or detection processes (marker `processes`) with the centre's own clock offset.
+ANY_DAYS ?= 400 3650
+test-any-day: $(STAMP) system-deps web-assets
+	@set -e; for days in $(ANY_DAYS); do \
+	  echo "== +$$days days: in-process tests under libfaketime"; \
+	  FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "+$${days}d" $(BIN)/pytest -m "not processes"; \
+	  echo "== +$$days days: tests that start processes, on VIGIE_CLOCK_OFFSET_S"; \
+	  VIGIE_CLOCK_OFFSET_S=$$((days * 86400)) $(BIN)/pytest -m processes; \
+	done
 
 bench: $(STAMP)
 	$(BIN)/python bench/detect.py

@@ -4,9 +4,10 @@
 set -euo pipefail
 
 # WeasyPrint (incident reports) renders with Pango and subsets fonts with HarfBuzz.
-# Mosquitto for the MQTT gateway; Chromium (Debian's, never a downloaded build) for the console's browser tests.
+# Mosquitto for the MQTT gateway; Chromium (Debian's, never a downloaded build) for the console's browser tests;
+# faketime (libfaketime) for `make test-any-day`.
 packages=(postgresql-15 postgresql-15-postgis-3 libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
-          mosquitto chromium fonts-dejavu-core)
+          mosquitto chromium fonts-dejavu-core faketime)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import select
 import shutil
 import signal
 import socket
@@ -34,7 +35,26 @@ os.environ.setdefault("VIGIE_ARGON2_MEMORY_KIB", "1024")
 # earlier test's garbage for good (tests/api/test_app_start.py covers the setting itself).
 os.environ.setdefault("VIGIE_GC_FREEZE", "false")
 
+if "FAKETIME" in os.environ:  # make test-any-day: the process runs under libfaketime
+    # With the monotonic clock left real (FAKETIME_DONT_FAKE_MONOTONIC=1), libfaketime makes
+    # the clock_nanosleep behind time.sleep fail with EINVAL; select's timeout waits the same.
+    def _sleep(seconds: float) -> None:
+        select.select([], [], [], seconds)
+
+    time.sleep = _sleep
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def real_clock_env() -> dict[str, str]:
+    """The environment for a system server (PostgreSQL, Mosquitto): libfaketime left out.
+
+    Such servers keep no clock the centre reads, and under libfaketime their start and stop
+    by PID hang; the centre and its own child processes keep the moved clock.
+    """
+    return {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "FAKETIME")}
+
+
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -70,6 +90,7 @@ def postgres_server() -> Iterator[str]:
         ),
         check=True,
         capture_output=True,
+        env=real_clock_env(),
     )
     port = free_port()
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
@@ -80,6 +101,7 @@ def postgres_server() -> Iterator[str]:
         ),
         check=True,
         capture_output=True,
+        env=real_clock_env(),
     )
     pid = int((data / "postmaster.pid").read_text().split()[0])
     base = f"postgresql+psycopg://vigie@127.0.0.1:{port}"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.api.world import World, build
 from tests.cases import factories as make
 from tests.conftest import Centre
+from vigie import clock
 from vigie.store import observations as log
 from vigie.store.models import AuditEntry, Placement
 
@@ -217,3 +220,15 @@ def test_an_extra_that_is_not_text_is_refused_by_name(centre: Centre) -> None:
     assert "info.name: not Unicode text" in response.json()["message"]
     with centre.db.session() as session:
         assert log.count(session) == 0
+
+
+def test_a_token_expires_by_the_centres_clock(
+    centre: Centre, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = centre.headers("operator")
+    assert centre.client.get("/api/alarms", headers=headers).status_code == 200
+    later = clock.now() + timedelta(hours=9)  # past the 8-hour lifetime
+    monkeypatch.setattr(clock, "now", lambda: later)
+    refused = centre.client.get("/api/alarms", headers=headers)
+    assert refused.status_code == 401
+    assert "expired" in refused.text

@@ -28,6 +28,12 @@ def create_app(config: Settings | None = None) -> FastAPI:
     config = config or Settings()
     if config.jwt_secret.get_secret_value() == DEFAULT_SECRET:
         logger.warning("VIGIE_JWT_SECRET is the development default: set it in production")
+    if clock.offset():
+        logger.warning(
+            "%s moves the centre's clock by %s: for tests only, never in production",
+            clock.OFFSET_VARIABLE,
+            clock.offset(),
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
