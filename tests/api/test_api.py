@@ -140,10 +140,11 @@ def test_protected_position_only_for_the_operator_holding_the_live_bar_alarm(
     # The alarm view never carries her position; the holder reads the exact distance, everyone
     # else a rounded one.
     holder = centre.client.get(f"/api/alarms/{live}", headers=operator).json()
-    assert holder["detail"] == {"distance_m": 800}
+    assert holder["detail"] == {"distance_m": 800} and holder["holding"]
     for headers in (colleague, centre.headers("supervisor"), centre.headers("judge")):
         detail = centre.client.get(f"/api/alarms/{live}", headers=headers).json()
         assert detail["detail"] == {"distance_m": 1000, "distance_rounded_to_m": 500}
+        assert not detail["holding"]
     with centre.db.session() as session:
         audited = session.execute(
             select(AuditEntry.actor, AuditEntry.action, AuditEntry.target).where(

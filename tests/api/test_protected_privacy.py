@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.api.world import World, build
+from tests.cases import factories as make
 from tests.conftest import Centre
 from vigie import clock
 from vigie.alarms.pipeline import Pipeline
@@ -387,3 +388,23 @@ def test_the_supervisor_reads_neither_her_address_nor_her_places(
     assert ("supervisor1", "protected_location_withheld") in audited
     assert ("admin1", "read_protected_location") in audited
     assert ("operator1", "read_protected_location") in audited
+
+
+def test_a_zone_refused_for_holding_her_place_is_audited(centre: Centre, story: Story) -> None:
+    """The refusal tells that her place is inside the polygon drawn: each probe is recorded."""
+    bar = story.world.bar_placement
+    supervisor = centre.headers("supervisor")
+    zone = {"id": "probe", "type": "inclusion", "geometry": make.square(*HER, 0.05)}
+    saved = centre.client.put(f"/api/placements/{bar}/zones/probe", json=zone, headers=supervisor)
+    checked = centre.client.post(
+        f"/api/console/placements/{bar}/zones/check", json=zone, headers=supervisor
+    )
+    assert (saved.status_code, checked.status_code) == (422, 422)
+    assert saved.json()["field"] == "zones[probe]"
+    with centre.db.session() as session:
+        probes = session.execute(
+            select(AuditEntry.actor, AuditEntry.target).where(
+                AuditEntry.action == "protected_place_in_zone_refused"
+            )
+        ).all()
+    assert [tuple(p) for p in probes] == [("supervisor1", f"placement:{bar}")] * 2

@@ -12,7 +12,8 @@ them (tracks, alarm details, events, reports). See README, "Privacy".
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from vigie.alarms.obligations import BAR_KINDS
+from vigie.cases.errors import ProtectedPlaceInZone
+from vigie.store import Database, audit
 from vigie.store.models import Alarm, Device, DeviceAssignment, Placement, User
 
 LIVE = ("acknowledged", "in_progress")
@@ -156,3 +159,21 @@ def may_locate_person(session: Session, user: User, person_id: int) -> bool:
 def may_see_places(session: Session, user: User, case_ref: str) -> bool:
     """Her protected places: the admin who sets the case up, or the holder of her live alert."""
     return user.role == "admin" or holds_case(session, user, case_ref)
+
+
+@contextmanager
+def zone_probe_audited(db: Database, user: User, target: str) -> Iterator[None]:
+    """A zone refused for covering a protected place tells that she is inside what was drawn:
+    the refusal is audited (in its own transaction, since the request's rolls back)."""
+    try:
+        yield
+    except ProtectedPlaceInZone as refused:
+        with db.session() as session:
+            audit.record(
+                session,
+                user.username,
+                "protected_place_in_zone_refused",
+                target,
+                {"field": refused.field},
+            )
+        raise

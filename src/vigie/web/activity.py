@@ -212,7 +212,8 @@ def check_zone(
 
     A refusal answers 422 with the message and field the save would give.
     """
-    with db.session() as session:
+    target = f"placement:{placement_id}"
+    with privacy.zone_probe_audited(db, user, target), db.session() as session:
         placement = visible_placement(session, user, placement_id)
         zones = {
             z.key: {"id": z.key, "type": z.type, "geometry": z.geometry} for z in placement.zones

@@ -46,7 +46,10 @@ def alarm_out(
             return public_detail(raw)
         return shared_detail(kind, raw, not shade.hides(alarm.case_ref, alarm.device, t))
 
-    out = workflow.summary(alarm) | {"detail": detail(alarm.kind, alarm.raised_at, alarm.detail)}
+    out = workflow.summary(alarm) | {
+        "detail": detail(alarm.kind, alarm.raised_at, alarm.detail),
+        "holding": held,  # the caller holds this live BAR alarm: hers to locate, audited
+    }
     if with_actions:
         out["actions"] = [
             {"at": a.at, "action": a.action, "note": a.note, "user_id": a.user_id}

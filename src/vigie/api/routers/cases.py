@@ -167,7 +167,7 @@ def list_placements(db: DatabaseDep, user: CaseFileReader) -> list[dict[str, Any
 @router.post("/placements", status_code=201)
 def add_placement(body: PlacementIn, db: DatabaseDep, user: CaseSetUp) -> dict[str, Any]:
     """Create a placement: `vigie.law` decides first; a refusal comes back with its reasons."""
-    with db.session() as session:
+    with privacy.zone_probe_audited(db, user, "placements"), db.session() as session:
         return placement_out(placements.create(session, body, user.username), user, session)
 
 
@@ -181,7 +181,8 @@ def get_placement(placement_id: int, db: DatabaseDep, user: CaseFileReader) -> d
 def change_placement(
     placement_id: int, body: PlacementChange, db: DatabaseDep, user: CaseSetUp
 ) -> dict[str, Any]:
-    with db.session() as session:
+    target = f"placement:{placement_id}"
+    with privacy.zone_probe_audited(db, user, target), db.session() as session:
         placement = visible_placement(session, user, placement_id)
         return placement_out(
             placements.change(session, placement, body, user.username), user, session
@@ -212,7 +213,8 @@ def put_zone(
     """Add or replace a zone; checked (validity, home, protected places) before it is saved."""
     if body.id != zone_id:
         raise CaseRefused(f"the body's id {body.id!r} differs from the URL's {zone_id!r}", "id")
-    with db.session() as session:
+    target = f"placement:{placement_id}"
+    with privacy.zone_probe_audited(db, user, target), db.session() as session:
         placement = visible_placement(session, user, placement_id)
         return zone_out(placements.put_zone(session, placement, body, user.username))
 
