@@ -122,40 +122,70 @@ def test_officials_see_only_their_own_cases(centre: Centre) -> None:
         assert centre.client.get("/api/alarms", headers=other).json() == []
 
 
-def test_protected_position_only_for_operator_on_live_bar_alarm(centre: Centre) -> None:
+def test_protected_position_only_for_the_operator_holding_the_live_bar_alarm(
+    centre: Centre,
+) -> None:
     world = build(centre)
-    operator = centre.headers("operator")
+    operator = centre.headers("operator")  # operator1 acknowledges the world's alarms
+    colleague = centre.headers("operator", "operator2")
     live = world.new_alarm("acknowledged", "alert", bar=True)
     still_open = world.new_alarm("open", "alert", bar=True)
     closed = world.new_alarm("closed", "alert", bar=True)
     seen = centre.client.get(f"/api/alarms/{live}/protected-position", headers=operator)
     assert seen.status_code == 200
     assert seen.json()["protected"] == {"protected_lat": 48.85, "protected_lon": 2.35}
-    for alarm in (still_open, closed):
-        denied = centre.client.get(f"/api/alarms/{alarm}/protected-position", headers=operator)
-        assert denied.status_code == 403
-    # The ordinary alarm view never carries it, whoever asks.
-    for role in ("operator", "supervisor", "judge"):
-        detail = centre.client.get(f"/api/alarms/{live}", headers=centre.headers(role)).json()
-        assert detail["detail"] == {"distance_m": 800}
+    refused = [(still_open, operator), (closed, operator), (live, colleague)]
+    refused += [(live, centre.headers(role)) for role in ("supervisor", "judge")]
+    for alarm, headers in refused:
+        denied = centre.client.get(f"/api/alarms/{alarm}/protected-position", headers=headers)
+        assert denied.status_code == 403, denied.text
+        assert "48.85" not in denied.text
+    # The alarm view never carries her position; the holder reads the exact distance, everyone
+    # else a rounded one.
+    holder = centre.client.get(f"/api/alarms/{live}", headers=operator).json()
+    assert holder["detail"] == {"distance_m": 800} and holder["holding"]
+    for headers in (colleague, centre.headers("supervisor"), centre.headers("judge")):
+        detail = centre.client.get(f"/api/alarms/{live}", headers=headers).json()
+        assert detail["detail"] == {"distance_m": 1000, "distance_rounded_to_m": 500}
+        assert not detail["holding"]
     with centre.db.session() as session:
-        reads = session.scalars(
-            select(AuditEntry.target).where(AuditEntry.action == "read_protected_position")
+        audited = session.execute(
+            select(AuditEntry.actor, AuditEntry.action, AuditEntry.target).where(
+                AuditEntry.action.in_(("read_protected_position", "protected_position_denied"))
+            )
         ).all()
-    assert reads == [f"alarm:{live}"]
+    assert [tuple(row) for row in audited] == [
+        ("operator1", "read_protected_position", f"alarm:{live}"),
+        ("operator1", "protected_position_denied", f"alarm:{still_open}"),
+        ("operator1", "protected_position_denied", f"alarm:{closed}"),
+        ("operator2", "protected_position_denied", f"alarm:{live}"),
+        ("supervisor1", "protected_position_denied", f"alarm:{live}"),
+        ("judge1", "protected_position_denied", f"alarm:{live}"),
+    ]
 
 
-def test_protected_persons_home_is_withheld_except_from_the_supervisor(centre: Centre) -> None:
+def test_protected_persons_home_goes_only_to_the_admin(centre: Centre) -> None:
     world = build(centre)
-    for role in ("operator", "judge"):
-        victim = centre.client.get(f"/api/persons/{world.victim}", headers=centre.headers(role))
-        assert victim.json()["home_lat"] is None and victim.json()["location_withheld"]
-        wearer = centre.client.get(f"/api/persons/{world.person}", headers=centre.headers(role))
+    for role in ("operator", "judge", "supervisor", "spip", "prosecutor"):
+        headers = centre.headers(role)
+        victim = centre.client.get(f"/api/persons/{world.victim}", headers=headers).json()
+        assert victim["home_lat"] is None and victim["address"] is None
+        assert victim["location_withheld"]
+        listed = centre.client.get("/api/persons", headers=headers).json()
+        assert all(p["home_lat"] != 45.0 for p in listed), role
+        wearer = centre.client.get(f"/api/persons/{world.person}", headers=headers)
         assert wearer.json()["home_lat"] == make.HOME[0]
-    supervisor = centre.client.get(
-        f"/api/persons/{world.victim}", headers=centre.headers("supervisor")
-    )
-    assert supervisor.json()["home_lat"] == 45.0
+    admin = centre.client.get(f"/api/persons/{world.victim}", headers=centre.headers("admin"))
+    assert admin.json()["home_lat"] == 45.0
+    with centre.db.session() as session:
+        audited = session.execute(
+            select(AuditEntry.actor, AuditEntry.action).where(
+                AuditEntry.target == f"person:{world.victim}",
+                AuditEntry.action.in_(("read_protected_location", "protected_location_withheld")),
+            )
+        ).all()
+    assert ("admin1", "read_protected_location") in audited
+    assert ("supervisor1", "protected_location_withheld") in audited
 
 
 def test_every_personal_read_is_audited(centre: Centre) -> None:

@@ -18,6 +18,8 @@ from vigie.settings import Settings
 from vigie.store import open_database
 
 READERS = {"operator", "supervisor", "spip", "judge", "prosecutor"}
+CASE_FILES = READERS | {"admin"}  # the admin sets cases up
+SET_UP = {"supervisor", "admin"}
 CENTRE = {"operator", "supervisor"}
 _n = itertools.count(1)
 
@@ -57,12 +59,12 @@ ENDPOINTS = {
             "full_name": "New Operator",
         },
     ),
-    "persons.list": Endpoint("GET", lambda w: "/api/persons", READERS),
-    "persons.get": Endpoint("GET", lambda w: f"/api/persons/{w.person}", READERS),
+    "persons.list": Endpoint("GET", lambda w: "/api/persons", CASE_FILES),
+    "persons.get": Endpoint("GET", lambda w: f"/api/persons/{w.person}", CASE_FILES),
     "persons.create": Endpoint(
         "POST",
         lambda w: "/api/persons",
-        {"supervisor"},
+        SET_UP,
         lambda w: {"last_name": "A", "first_name": "B"},
     ),
     "contacts.list": Endpoint("GET", lambda w: "/api/contacts", {"supervisor", "admin"}),
@@ -72,15 +74,13 @@ ENDPOINTS = {
         {"supervisor", "admin"},
         lambda w: {"role": "judge", "name": "Juge B", "email": "jb@justice.test"},
     ),
-    "placements.list": Endpoint("GET", lambda w: "/api/placements", READERS),
-    "placements.get": Endpoint("GET", lambda w: f"/api/placements/{w.placement}", READERS),
-    "placements.create": Endpoint(
-        "POST", lambda w: "/api/placements", {"supervisor"}, placement_body
-    ),
+    "placements.list": Endpoint("GET", lambda w: "/api/placements", CASE_FILES),
+    "placements.get": Endpoint("GET", lambda w: f"/api/placements/{w.placement}", CASE_FILES),
+    "placements.create": Endpoint("POST", lambda w: "/api/placements", SET_UP, placement_body),
     "placements.change": Endpoint(
         "PATCH",
         lambda w: f"/api/placements/{w.placement}",
-        {"supervisor"},
+        SET_UP,
         lambda w: {"grace_s": 60},
     ),
     "placements.renew": Endpoint(

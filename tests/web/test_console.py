@@ -162,6 +162,29 @@ def test_bar_alert_is_on_top_and_shows_the_protected_person_once_worked(
     assert reads and set(reads) == {"operator1"}
 
 
+def test_a_bar_alert_held_by_another_operator_does_not_locate_her(page: Page, site: Site) -> None:
+    alert = site.world.new_alarm("acknowledged", kind="alert", bar=True)  # held by operator1
+    site.world.centre.headers("operator", "operator2")
+    log_in(page, site, "operator2")
+    page.goto(f"{site.url}/alarms/{alert}")
+    expect(page.locator("#protected-note")).to_contain_text("le seul opérateur")
+    expect(page.locator("#a-detail")).to_have_text("distance_m: 1000 · distance_rounded_to_m: 500")
+    expect(page.locator("#map path.leaflet-interactive")).to_have_count(0)  # no marker, no circle
+    log_in(page, site, "operator1")
+    page.goto(f"{site.url}/alarms/{alert}")
+    expect(page.locator("#a-detail")).to_have_text("distance_m: 800")
+    expect(page.locator("#map path.leaflet-interactive")).not_to_have_count(0)
+    expect(page.locator("#protected-note")).to_be_hidden()
+    with site.db.session() as session:
+        tried = session.scalars(
+            select(AuditEntry.actor).where(
+                AuditEntry.action.in_(("read_protected_position", "protected_position_denied")),
+                AuditEntry.target == f"alarm:{alert}",
+            )
+        ).all()
+    assert tried == ["operator1"]  # operator2's page did not even ask
+
+
 def test_a_zone_around_the_wearers_home_is_refused_before_saving(page: Page, site: Site) -> None:
     log_in(page, site, "supervisor1")
     page.goto(f"{site.url}/cases/{site.world.placement}/zones")

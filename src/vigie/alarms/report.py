@@ -9,8 +9,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vigie.alarms import privacy
 from vigie.alarms.obligations import obligation_for
-from vigie.alarms.privacy import public_detail
 from vigie.alarms.workflow import time_to_acknowledge
 from vigie.store.models import (
     Alarm,
@@ -56,8 +56,16 @@ def render_html(
     placement = session.get(Placement, alarm.placement_id) if alarm.placement_id else None
     obligation, article = obligation_for(alarm.kind, placement.measure if placement else None)
     users = {u.id: u.username for u in session.scalars(select(User))}
+    # A report goes to the judge, the prosecutor, the SPIP and by mail: never the holder's view.
+    shade = privacy.blackout(session, [alarm.case_ref], now)
     timeline: list[dict[str, Any]] = [
-        {"at": e.t, "what": f"{e.kind} {e.state}", "detail": public_detail(e.detail)}
+        {
+            "at": e.t,
+            "what": f"{e.kind} {e.state}",
+            "detail": privacy.shared_detail(
+                e.kind, e.detail, not shade.hides(alarm.case_ref, alarm.device, e.t)
+            ),
+        }
         for e in session.scalars(
             select(AlarmEventRow)
             .where(AlarmEventRow.alarm_id == alarm.id)
@@ -85,8 +93,8 @@ def render_html(
     timeline += [{"at": a["at"], "what": a["label"], "detail": a["note"] or ""} for a in actions]
     # A step not taken yet (no acknowledgement, or not closed in a preview) is not in the timeline.
     timeline = sorted((row for row in timeline if row["at"] is not None), key=lambda r: r["at"])
-    positions = session.scalars(
-        select(Observation)
+    rows = session.execute(
+        select(Observation.t, Observation.lat, Observation.lon, Observation.accuracy_m)
         .where(
             Observation.device == alarm.device,
             Observation.lat.is_not(None),
@@ -96,6 +104,8 @@ def render_html(
         .order_by(Observation.t)
         .limit(MAX_POSITIONS)
     ).all()
+    fixes = [{"t": t, "lat": lat, "lon": lon, "accuracy_m": acc} for t, lat, lon, acc in rows]
+    positions = [] if alarm.device in shade.devices else shade.visible(alarm.case_ref, fixes)
     return _env.get_template("incident_report.html").render(
         alarm=alarm,
         placement=placement,
@@ -109,6 +119,7 @@ def render_html(
         tta=time_to_acknowledge(alarm),
         timeline=timeline,
         positions=positions,
+        positions_withheld=len(fixes) - len(positions),
         actions=actions,
         generated_at=now.strftime("%Y-%m-%d %H:%M:%S"),
     )

@@ -1,4 +1,5 @@
-"""Who sees which case: the centre sees all; a judge, prosecutor or SPIP officer their own."""
+"""Who sees which case: the centre (and the admin who sets cases up) sees all; a judge,
+prosecutor or SPIP officer their own."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from vigie.cases.errors import CaseNotFound
 from vigie.store.models import Contact, Person, Placement, User
 
 CENTRE_ROLES = ("operator", "supervisor")
+# The admin sets cases up: every case file, though no alarm (the alarm routes do not admit it).
+ALL_CASES = (*CENTRE_ROLES, "admin")
 _CONTACT_COLUMN = {
     "judge": Placement.judge_id,
     "prosecutor": Placement.prosecutor_id,
@@ -18,7 +21,7 @@ _CONTACT_COLUMN = {
 
 def placements_visible_to(user: User) -> ColumnElement[bool]:
     """A WHERE clause on `Placement` selecting the cases this user may see."""
-    if user.role in CENTRE_ROLES:
+    if user.role in ALL_CASES:
         return true()
     column = _CONTACT_COLUMN.get(user.role)
     if column is None:
@@ -28,7 +31,7 @@ def placements_visible_to(user: User) -> ColumnElement[bool]:
 
 def persons_visible_to(user: User) -> ColumnElement[bool]:
     """A WHERE clause on `Person`: the wearers and protected persons of the visible cases."""
-    if user.role in CENTRE_ROLES:
+    if user.role in ALL_CASES:
         return true()
     visible = select(Placement.person_id, Placement.protected_person_id).where(
         placements_visible_to(user)

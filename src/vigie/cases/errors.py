@@ -13,6 +13,10 @@ class CaseRefused(ValueError):
         self.reasons = reasons or [message]
 
 
+class ProtectedPlaceInZone(CaseRefused):
+    """An inclusion zone covers a protected place: the refusal itself says where she is."""
+
+
 class CaseNotFound(LookupError):
     """No such person, placement, contact, zone or device (or not one the caller may see)."""
 

@@ -9,7 +9,7 @@ from shapely import Point, is_valid_reason
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from vigie.cases.errors import CaseRefused
+from vigie.cases.errors import CaseRefused, ProtectedPlaceInZone
 
 _WGS84 = Geod(ellps="WGS84")
 MAX_CIRCLE_M = 100_000
@@ -93,7 +93,7 @@ def check_zones(
         if zone["type"] == "inclusion":
             for place in protected_places:
                 if polygon.covers(Point(place["lon"], place["lat"])):
-                    raise CaseRefused(
+                    raise ProtectedPlaceInZone(
                         f"zone {zone['id']}: protected place {place['id']!r} is inside this "
                         "inclusion zone; the wearer would be allowed where the victim is protected",
                         field,

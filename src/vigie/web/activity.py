@@ -13,6 +13,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from vigie import clock
+from vigie.alarms import privacy
 from vigie.alarms.obligations import BAR_KINDS, obligation_for
 from vigie.api.deps import CASE_READERS, DatabaseDep, allow
 from vigie.api.routers.alarms import visible_alarm
@@ -30,6 +31,16 @@ Supervisor = Annotated[User, Depends(allow("supervisor"))]
 MAX_TRACK = 2000
 # The protected person's device is never tracked here: its position is the protected person's.
 TRACKED_ROLES = ("wearer", "home_unit")
+
+
+def shown_track(
+    session: Session, user: User, case_ref: str, fixes: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The wearer's fixes `user` may see: near a BAR alarm of the case, the holder's alone
+    (paired with the alarm's distances, they would locate the protected person)."""
+    if privacy.holds_case(session, user, case_ref):
+        return fixes
+    return privacy.blackout(session, [case_ref], clock.now()).visible(case_ref, fixes)
 
 
 def current_devices(placement: Placement) -> dict[str, str]:
@@ -130,7 +141,11 @@ def placement_activity(
         return {
             "placement_id": placement.id,
             "since": since,
-            "track": track(session, tracked["wearer"], since) if "wearer" in tracked else [],
+            "track": shown_track(
+                session, user, placement.case_ref, track(session, tracked["wearer"], since)
+            )
+            if "wearer" in tracked
+            else [],
             "devices": device_health(session, tracked),
             "observations": [
                 {"t": t, "device": device, "type": kind, "value": _reading(kind, payload)}
@@ -183,9 +198,8 @@ def alarm_context(alarm_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any
                 "pre_alert_m": 2 * alert_km * 1000 if alert_km else None,
             }
             if "wearer" in devices:
-                out["track"] = track(
-                    session, devices["wearer"], alarm.raised_at - timedelta(hours=1)
-                )
+                fixes = track(session, devices["wearer"], alarm.raised_at - timedelta(hours=1))
+                out["track"] = shown_track(session, user, placement.case_ref, fixes)
         audit.record(session, user.username, "read_context", f"alarm:{alarm.id}")
         return out
 
@@ -198,7 +212,8 @@ def check_zone(
 
     A refusal answers 422 with the message and field the save would give.
     """
-    with db.session() as session:
+    target = f"placement:{placement_id}"
+    with privacy.zone_probe_audited(db, user, target), db.session() as session:
         placement = visible_placement(session, user, placement_id)
         zones = {
             z.key: {"id": z.key, "type": z.type, "geometry": z.geometry} for z in placement.zones

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigie import clock
-from vigie.alarms import AlarmNotFound, outbox, report, workflow
-from vigie.alarms.privacy import may_see_protected_position, protected_detail, public_detail
+from vigie.alarms import AlarmNotFound, outbox, privacy, report, workflow
+from vigie.alarms.privacy import Blackout, holds, protected_detail, public_detail, shared_detail
 from vigie.api.deps import CASE_READERS, CENTRE, DatabaseDep, allow
 from vigie.api.errors import ApiError
 from vigie.cases.access import visible_case_refs
@@ -34,17 +34,36 @@ class CloseIn(BaseModel):
     note: str | None = Field(default=None, max_length=4000)
 
 
-def alarm_out(alarm: Alarm, with_actions: bool = False) -> dict[str, Any]:
-    out = workflow.summary(alarm) | {"detail": public_detail(alarm.detail)}
+def alarm_out(
+    alarm: Alarm, user: User, shade: Blackout, with_actions: bool = False
+) -> dict[str, Any]:
+    """The alarm as `user` may read it: whole (but her position) for the holder of this live
+    BAR alarm; for anyone else, distances rounded and no position that could locate her."""
+    held = holds(user, alarm)
+
+    def detail(kind: str, t: Any, raw: dict[str, Any]) -> dict[str, Any]:
+        if held:
+            return public_detail(raw)
+        return shared_detail(kind, raw, not shade.hides(alarm.case_ref, alarm.device, t))
+
+    out = workflow.summary(alarm) | {
+        "detail": detail(alarm.kind, alarm.raised_at, alarm.detail),
+        "holding": held,  # the caller holds this live BAR alarm: hers to locate, audited
+    }
     if with_actions:
         out["actions"] = [
             {"at": a.at, "action": a.action, "note": a.note, "user_id": a.user_id}
             for a in alarm.actions
         ]
         out["events"] = [
-            {"t": e.t, "state": e.state, "detail": public_detail(e.detail)} for e in alarm.events
+            {"t": e.t, "state": e.state, "detail": detail(alarm.kind, e.t, e.detail)}
+            for e in alarm.events
         ]
     return out
+
+
+def shade_of(session: Session, alarms: list[Alarm]) -> Blackout:
+    return privacy.blackout(session, {a.case_ref for a in alarms}, clock.now())
 
 
 def visible_alarm(session: Session, user: User, alarm_id: int) -> Alarm:
@@ -88,7 +107,9 @@ def list_alarms(
         refs = visible_case_refs(session, user)
         if refs is not None:
             query = query.where(Alarm.case_ref.in_(refs))
-        found = [alarm_out(a) for a in session.scalars(query)]
+        alarms = list(session.scalars(query))
+        shade = shade_of(session, alarms)
+        found = [alarm_out(a, user, shade) for a in alarms]
     with db.session() as session:
         audit.record(session, user.username, "read", "alarms", {"ids": [a["id"] for a in found]})
     return found
@@ -99,14 +120,15 @@ def get_alarm(alarm_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any]:
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id)
         audit.record(session, user.username, "read", f"alarm:{alarm.id}")
-        return alarm_out(alarm, with_actions=True)
+        return alarm_out(alarm, user, shade_of(session, [alarm]), with_actions=True)
 
 
 @router.post("/{alarm_id}/acknowledge")
 def acknowledge(alarm_id: int, db: DatabaseDep, user: Worker) -> dict[str, Any]:
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id)
-        return alarm_out(workflow.acknowledge(session, alarm, user, clock.now()))
+        workflow.acknowledge(session, alarm, user, clock.now())
+        return alarm_out(alarm, user, shade_of(session, [alarm]))
 
 
 @router.post("/{alarm_id}/actions", status_code=201)
@@ -126,7 +148,7 @@ def close(alarm_id: int, body: CloseIn, db: DatabaseDep, user: Worker) -> dict[s
         workflow.close(session, alarm, user, body.qualification, body.note, now)
         made = report.produce(session, alarm, now)
         queued = outbox.enqueue(session, made, alarm)
-        return alarm_out(alarm) | {
+        return alarm_out(alarm, user, shade_of(session, [alarm])) | {
             "report_id": made.id,
             "report_recipients": [m.recipient for m in queued],
         }
@@ -150,20 +172,33 @@ def preview_report(alarm_id: int, body: CloseIn, db: DatabaseDep, user: Worker) 
 
 @router.get("/{alarm_id}/protected-position")
 def protected_position(alarm_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any]:
-    """The protected person's position: an operator working this live BAR alarm only; logged."""
+    """The protected person's position: the operator holding this live BAR alarm only.
+
+    Every read and every refusal is audited; a refusal is committed even though it answers 403.
+    """
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id)
-        if not may_see_protected_position(user, alarm):
-            audit.record(session, user.username, "protected_position_denied", f"alarm:{alarm.id}")
-            raise ApiError(
-                403,
-                "forbidden",
-                "the protected person's position is shown only to an operator working a live "
-                "(acknowledged or in progress) BAR alarm",
-            )
-        position = protected_detail(alarm.detail)
-        audit.record(session, user.username, "read_protected_position", f"alarm:{alarm.id}")
-        return {"alarm_id": alarm.id, "kind": alarm.kind, "protected": position}
+        allowed = holds(user, alarm)
+        if allowed:
+            audit.record(session, user.username, "read_protected_position", f"alarm:{alarm.id}")
+            return {
+                "alarm_id": alarm.id,
+                "kind": alarm.kind,
+                "protected": protected_detail(alarm.detail),
+            }
+        audit.record(
+            session,
+            user.username,
+            "protected_position_denied",
+            f"alarm:{alarm.id}",
+            {"role": user.role, "status": alarm.status, "holder_id": alarm.acknowledged_by},
+        )
+    raise ApiError(
+        403,
+        "forbidden",
+        "the protected person's position is shown only to the operator holding this live "
+        "(acknowledged or in progress) BAR alert or pre-alert",
+    )
 
 
 @router.get("/{alarm_id}/report.{fmt}")

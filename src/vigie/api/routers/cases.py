@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
+from vigie.alarms import privacy
 from vigie.api.deps import CASE_READERS, DatabaseDep, allow
 from vigie.cases import CaseRefused, people, placements
 from vigie.cases import devices as device_registry
@@ -26,6 +27,9 @@ from vigie.store.models import Contact, Device, Person, Placement, User, Zone
 
 router = APIRouter(prefix="/api", tags=["cases"])
 Reader = Annotated[User, Depends(allow(*CASE_READERS))]
+# The admin sets cases up (with the supervisor), so reads and writes persons and placements.
+CaseFileReader = Annotated[User, Depends(allow(*CASE_READERS, "admin"))]
+CaseSetUp = Annotated[User, Depends(allow("supervisor", "admin"))]
 Supervisor = Annotated[User, Depends(allow("supervisor"))]
 ContactAdmin = Annotated[User, Depends(allow("supervisor", "admin"))]
 DeviceReader = Annotated[User, Depends(allow("operator", "supervisor", "admin"))]
@@ -43,10 +47,16 @@ def person_out(person: Person, user: User, session: Session) -> dict[str, Any]:
         "home_lon": person.home_lon,
         "phone": person.phone,
     }
-    # Where a protected person lives is the protected person's position: only the supervisor
-    # who manages the case sees it here (operators get it, logged, on a live BAR alarm).
-    if user.role != "supervisor" and people.is_protected(session, person.id):
-        out |= {"address": None, "home_lat": None, "home_lon": None, "location_withheld": True}
+    # Where a protected person lives is her position: only the admin who sets the case up and
+    # the operator holding her live alert read it; both the read and the withholding are audited.
+    if people.is_protected(session, person.id):
+        if privacy.may_locate_person(session, user, person.id):
+            audit.record(session, user.username, "read_protected_location", f"person:{person.id}")
+        else:
+            out |= {"address": None, "home_lat": None, "home_lon": None, "location_withheld": True}
+            audit.record(
+                session, user.username, "protected_location_withheld", f"person:{person.id}"
+            )
     return out
 
 
@@ -71,13 +81,17 @@ def zone_out(zone: Zone) -> dict[str, Any]:
     }
 
 
-def placement_out(placement: Placement, user: User) -> dict[str, Any]:
+def placement_out(placement: Placement, user: User, session: Session) -> dict[str, Any]:
     # Protected places are where the victim lives or works: their coordinates go only to the
-    # supervisor who manages the case; everyone else sees that they exist.
-    places = [
-        p if user.role == "supervisor" else {"id": p["id"], "label": p.get("label")}
-        for p in placement.protected_places
-    ]
+    # admin who sets the case up and the holder of her live alert; others see that they exist.
+    places: list[Any] = placement.protected_places
+    if places:
+        target = f"placement:{placement.id}"
+        if privacy.may_see_places(session, user, placement.case_ref):
+            audit.record(session, user.username, "read_protected_location", target)
+        else:
+            places = [{"id": p["id"], "label": p.get("label")} for p in places]
+            audit.record(session, user.username, "protected_location_withheld", target)
     return {
         "id": placement.id,
         "case_ref": placement.case_ref,
@@ -112,19 +126,19 @@ def _read(session: Session, user: User, placement_id: int) -> Placement:
 
 
 @router.get("/persons")
-def list_persons(db: DatabaseDep, user: Reader) -> list[dict[str, Any]]:
+def list_persons(db: DatabaseDep, user: CaseFileReader) -> list[dict[str, Any]]:
     with db.session() as session:
         return [person_out(p, user, session) for p in people.visible_persons(session, user)]
 
 
 @router.get("/persons/{person_id}")
-def get_person(person_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any]:
+def get_person(person_id: int, db: DatabaseDep, user: CaseFileReader) -> dict[str, Any]:
     with db.session() as session:
         return person_out(people.visible_person(session, user, person_id), user, session)
 
 
 @router.post("/persons", status_code=201)
-def add_person(body: PersonIn, db: DatabaseDep, user: Supervisor) -> dict[str, Any]:
+def add_person(body: PersonIn, db: DatabaseDep, user: CaseSetUp) -> dict[str, Any]:
     with db.session() as session:
         return person_out(people.create_person(session, body, user.username), user, session)
 
@@ -143,33 +157,36 @@ def add_contact(body: ContactIn, db: DatabaseDep, user: ContactAdmin) -> dict[st
 
 
 @router.get("/placements")
-def list_placements(db: DatabaseDep, user: Reader) -> list[dict[str, Any]]:
+def list_placements(db: DatabaseDep, user: CaseFileReader) -> list[dict[str, Any]]:
     with db.session() as session:
         found = placements.visible(session, user)
         audit.record(session, user.username, "read", "placements", {"ids": [p.id for p in found]})
-        return [placement_out(p, user) for p in found]
+        return [placement_out(p, user, session) for p in found]
 
 
 @router.post("/placements", status_code=201)
-def add_placement(body: PlacementIn, db: DatabaseDep, user: Supervisor) -> dict[str, Any]:
+def add_placement(body: PlacementIn, db: DatabaseDep, user: CaseSetUp) -> dict[str, Any]:
     """Create a placement: `vigie.law` decides first; a refusal comes back with its reasons."""
-    with db.session() as session:
-        return placement_out(placements.create(session, body, user.username), user)
+    with privacy.zone_probe_audited(db, user, "placements"), db.session() as session:
+        return placement_out(placements.create(session, body, user.username), user, session)
 
 
 @router.get("/placements/{placement_id}")
-def get_placement(placement_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any]:
+def get_placement(placement_id: int, db: DatabaseDep, user: CaseFileReader) -> dict[str, Any]:
     with db.session() as session:
-        return placement_out(_read(session, user, placement_id), user)
+        return placement_out(_read(session, user, placement_id), user, session)
 
 
 @router.patch("/placements/{placement_id}")
 def change_placement(
-    placement_id: int, body: PlacementChange, db: DatabaseDep, user: Supervisor
+    placement_id: int, body: PlacementChange, db: DatabaseDep, user: CaseSetUp
 ) -> dict[str, Any]:
-    with db.session() as session:
+    target = f"placement:{placement_id}"
+    with privacy.zone_probe_audited(db, user, target), db.session() as session:
         placement = visible_placement(session, user, placement_id)
-        return placement_out(placements.change(session, placement, body, user.username), user)
+        return placement_out(
+            placements.change(session, placement, body, user.username), user, session
+        )
 
 
 @router.post("/placements/{placement_id}/renew")
@@ -178,7 +195,9 @@ def renew_placement(
 ) -> dict[str, Any]:
     with db.session() as session:
         placement = visible_placement(session, user, placement_id)
-        return placement_out(placements.renew(session, placement, body, user.username), user)
+        return placement_out(
+            placements.renew(session, placement, body, user.username), user, session
+        )
 
 
 @router.get("/placements/{placement_id}/zones")
@@ -194,7 +213,8 @@ def put_zone(
     """Add or replace a zone; checked (validity, home, protected places) before it is saved."""
     if body.id != zone_id:
         raise CaseRefused(f"the body's id {body.id!r} differs from the URL's {zone_id!r}", "id")
-    with db.session() as session:
+    target = f"placement:{placement_id}"
+    with privacy.zone_probe_audited(db, user, target), db.session() as session:
         placement = visible_placement(session, user, placement_id)
         return zone_out(placements.put_zone(session, placement, body, user.username))
 

@@ -77,7 +77,9 @@
     if (context.track.length) Vigie.trackLayer(context.track).addTo(layers);
     const note = document.getElementById("protected-note");
     note.hidden = true;
-    if (context.bar && role === "operator" && LIVE.includes(alarm.status)) {
+    // Only the operator holding this live BAR alarm may locate her (the API refuses, and audits,
+    // anyone else): the others are not even made to ask.
+    if (context.bar && alarm.holding) {
       try {
         const answer = await api(`/api/alarms/${id}/protected-position`);
         const p = answer.protected.protected_position
