@@ -61,16 +61,22 @@ def _record(db: Database, actor: str, action: str, detail: dict[str, object]) ->
 
 
 def _verify(db: Database, username: str, password: str, client: str, success: str | None) -> User:
-    """The password check and its audit entries (on the guard's threads)."""
+    """The password check and its audit entries (on the guard's threads).
+
+    A failure is raised only after its entry is committed (raised inside the transaction, it
+    would roll the entry back).
+    """
     with db.session() as session:
         try:
             user = authenticate(session, username, password)
-        except AuthenticationError:
+        except AuthenticationError as exc:
             audit.record(session, username, "login_failed", "auth", {"client": client})
-            raise
-        if success:
-            audit.record(session, user.username, success, "auth", {"client": client})
-        return user
+            failure = exc
+        else:
+            if success:
+                audit.record(session, user.username, success, "auth", {"client": client})
+            return user
+    raise failure
 
 
 async def _guarded(
