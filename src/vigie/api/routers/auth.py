@@ -63,20 +63,24 @@ def _record(db: Database, actor: str, action: str, detail: dict[str, object]) ->
 def _verify(db: Database, username: str, password: str, client: str, success: str | None) -> User:
     """The password check and its audit entries (on the guard's threads).
 
-    A failure is raised only after its entry is committed (raised inside the transaction, it
-    would roll the entry back).
+    The check runs in a read-only session: a write session would hold SQLite's writer lock
+    through the hashing, and every write of the centre would queue behind a guess. The audit
+    entry is written after, and a failure raised only once it is committed.
     """
-    with db.session() as session:
+    with db.reading() as session:
         try:
-            user = authenticate(session, username, password)
+            user: User | None = authenticate(session, username, password)
+            failure = None
         except AuthenticationError as exc:
+            user, failure = None, exc
+    with db.session() as session:
+        if user is None:
             audit.record(session, username, "login_failed", "auth", {"client": client})
-            failure = exc
-        else:
-            if success:
-                audit.record(session, user.username, success, "auth", {"client": client})
-            return user
-    raise failure
+        elif success:
+            audit.record(session, user.username, success, "auth", {"client": client})
+    if failure is not None or user is None:
+        raise failure or AuthenticationError("wrong username or password")
+    return user
 
 
 async def _guarded(
