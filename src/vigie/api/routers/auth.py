@@ -69,24 +69,26 @@ def _verify(db: Database, username: str, password: str, client: str, success: st
     """
     with db.reading() as session:
         try:
-            user: User | None = authenticate(session, username, password)
-            failure = None
+            user = authenticate(session, username, password)
         except AuthenticationError as exc:
-            user, failure = None, exc
+            failure: AuthenticationError | None = exc
+        else:
+            failure = None
     with db.session() as session:
-        if user is None:
+        if failure is not None:
             audit.record(session, username, "login_failed", "auth", {"client": client})
         elif success:
             audit.record(session, user.username, success, "auth", {"client": client})
-    if failure is not None or user is None:
-        raise failure or AuthenticationError("wrong username or password")
+    if failure is not None:
+        raise failure
     return user
 
 
 async def _guarded(
     request: Request, db: Database, username: str, password: str, success: str | None
 ) -> User:
-    """Check a password under the login guard: 429 when throttled, 401 when wrong."""
+    """Check a password under the login guard: 429 when throttled, AuthenticationError when
+    wrong (the caller says how)."""
     guard: LoginGuard = request.app.state.login_guard
     client = client_address(request)
     try:
@@ -101,9 +103,9 @@ async def _guarded(
     except Throttled as exc:
         guard.abandoned(attempt)
         raise throttled(exc) from exc
-    except AuthenticationError as exc:
+    except AuthenticationError:
         guard.failed(attempt)
-        raise ApiError(401, "unauthenticated", str(exc)) from exc
+        raise
     except BaseException:
         guard.abandoned(attempt)
         raise
@@ -120,7 +122,10 @@ async def token(
     After too many failures for a username or from an address within the window, 429 with
     `Retry-After`, even for the right password.
     """
-    user = await _guarded(request, db, credentials.username, credentials.password, "login")
+    try:
+        user = await _guarded(request, db, credentials.username, credentials.password, "login")
+    except AuthenticationError as exc:
+        raise ApiError(401, "unauthenticated", str(exc)) from exc
     return Token(access_token=issue_token(user, config), role=user.role)
 
 
@@ -142,7 +147,8 @@ async def change_password(
     config: SettingsDep,
     user: Annotated[User, Depends(current_user)],
 ) -> Token:
-    """Change one's own password (the current one is asked, and throttled like a login).
+    """Change one's own password (the current one is asked, and throttled like a login;
+    wrong, 422 naming `current_password`).
 
     Every token issued before stops working, this one included: a new token is returned.
     """
@@ -150,7 +156,13 @@ async def change_password(
         check(body.new_password, user.username, user.full_name)
     except WeakPassword as exc:
         raise ApiError(422, "weak_password", str(exc), "new_password") from exc
-    await _guarded(request, db, user.username, body.current_password, None)
+    try:
+        await _guarded(request, db, user.username, body.current_password, None)
+    except AuthenticationError as exc:
+        # Not 401: the caller's token is good, the password they typed is not.
+        raise ApiError(
+            422, "wrong_password", "the current password is wrong", "current_password"
+        ) from exc
 
     def change() -> User:
         with db.session() as session:
