@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import platform
+import secrets
 import socket
 import statistics
 import subprocess
@@ -118,7 +119,9 @@ def zone_centre(n: int) -> tuple[float, float]:
 
 
 def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
-    env = os.environ | {"VIGIE_DATABASE_URL": url, "VIGIE_TICK_S": "1"}
+    # Production mode: a secret of the run's own (the development default is refused).
+    secret = secrets.token_urlsafe(48)
+    env = os.environ | {"VIGIE_DATABASE_URL": url, "VIGIE_TICK_S": "1", "VIGIE_JWT_SECRET": secret}
     process = subprocess.Popen(
         [
             sys.executable,

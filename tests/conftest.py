@@ -34,6 +34,9 @@ os.environ.setdefault("VIGIE_ARGON2_MEMORY_KIB", "1024")
 # One pytest process starts hundreds of apps: freezing the heap at each start would keep every
 # earlier test's garbage for good (tests/api/test_app_start.py covers the setting itself).
 os.environ.setdefault("VIGIE_GC_FREEZE", "false")
+# The tests' apps sign tokens with the development secret (tests/api/test_accounts.py checks that
+# production refuses it).
+os.environ.setdefault("VIGIE_DEV", "true")
 
 if "FAKETIME" in os.environ:  # make test-any-day: the process runs under libfaketime
     # With the monotonic clock left real (FAKETIME_DONT_FAKE_MONOTONIC=1), libfaketime makes

@@ -6,6 +6,11 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "vigie-development-secret-change-me-in-production"
+MIN_SECRET_LENGTH = 32
+
+
+class InsecureSettings(RuntimeError):
+    """The settings would let anyone forge a token: the centre does not start with them."""
 
 
 class Settings(BaseSettings):
@@ -16,6 +21,8 @@ class Settings(BaseSettings):
     # Embedded default: one SQLite file. Production: postgresql+psycopg://user:pw@host/db
     database_url: str = "sqlite:///var/vigie.sqlite"
     jwt_secret: SecretStr = SecretStr(DEFAULT_SECRET)
+    # Development or demo: the only mode in which the centre starts with a weak token secret.
+    dev: bool = False
     jwt_ttl_s: int = Field(default=8 * 3600, gt=0)
     tick_s: float = Field(default=1.0, gt=0)
     # How often detection looks for observations that no ingest rang for (the gateway's).
@@ -34,6 +41,25 @@ class Settings(BaseSettings):
     # argon2id cost (RFC 9106's second recommended option by default); tests lower it for speed.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
+    # Login throttling: failed attempts within the window, per username and per client address,
+    # after which attempts are refused (429) before any password is hashed.
+    login_window_s: float = Field(default=900.0, gt=0)
+    login_max_failures_per_user: int = Field(default=5, ge=1)
+    login_max_failures_per_client: int = Field(default=30, ge=1)
+    # Password checks at once (argon2 is CPU- and memory-heavy) and logins allowed to wait for one.
+    login_concurrency: int = Field(default=1, ge=1)
+    login_max_waiting: int = Field(default=16, ge=0)
+
+    def secret_problem(self) -> str | None:
+        """Why the token secret is unfit for production, or None (always None in dev mode)."""
+        if self.dev:
+            return None
+        secret = self.jwt_secret.get_secret_value()
+        if secret == DEFAULT_SECRET:
+            return "VIGIE_JWT_SECRET is the development default"
+        if len(secret) < MIN_SECRET_LENGTH:
+            return f"VIGIE_JWT_SECRET is shorter than {MIN_SECRET_LENGTH} characters"
+        return None
 
 
 @lru_cache(maxsize=1)

@@ -19,7 +19,8 @@ def test_demo_runs_seeds_feeds_and_stops(tmp_path: Path) -> None:
     command = ["centre", "demo", "--port", str(port), "--duration", "4", "--cases", "10"]
     result = subprocess.run(
         [sys.executable, "-c", "from vigie.cli import main; main()", *command],
-        env=os.environ | {"VIGIE_DATABASE_URL": url, "COLUMNS": "120"},
+        # No development switch: the demo makes a secret of its own at every run.
+        env=os.environ | {"VIGIE_DATABASE_URL": url, "COLUMNS": "120", "VIGIE_DEV": "false"},
         capture_output=True,
         text=True,
         timeout=120,

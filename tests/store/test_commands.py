@@ -77,5 +77,7 @@ def test_create_user_then_log_in(db: Database, vigie: Callable[..., Result]) -> 
         "centre", "create-user", "x", "--role", "boss", "--full-name", "X", "--password", "p"
     )
     assert weak.exit_code == 2
+    common = vigie(*args[:2], "other", *args[3:], "--password", "Password2024!")
+    assert common.exit_code == 2 and "too common" in common.output
     with db.session() as session:
         assert authenticate(session, "chef", "long enough secret").role == "admin"

@@ -1,19 +1,26 @@
 """The schema: migrations apply on both databases, and the append-only rules hold."""
 
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
-from sqlalchemy import inspect, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from tests.cases import factories as make
 from vigie.cases import placements
 from vigie.store import Database
-from vigie.store.schema import current_revision, upgrade
+from vigie.store.schema import alembic_config, current_revision, upgrade
 
 
 def test_migrations_reach_head_and_are_idempotent(database_url: str) -> None:
-    assert current_revision(database_url) == "0001"
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    assert current_revision(database_url) == head
     upgrade(database_url)  # a second run changes nothing and does not fail
-    assert current_revision(database_url) == "0001"
+    assert current_revision(database_url) == head
 
 
 def test_tables_exist(db: Database) -> None:
@@ -59,3 +66,45 @@ def test_postgis_geometry_derived_from_zone_geojson(db: Database, database_url: 
         ).one()
     assert (inside, srid) == (True, 4326)
     assert (near, far) == (True, False)  # 890 m and 1,112 m from a 1 km circle's centre
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema at all, to migrate step by step."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite'}"
+        return
+    base = request.getfixturevalue("postgres_server")
+    name = f"empty_{os.getpid()}_{next(_empty)}"
+    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+_empty = itertools.count(1)
+
+
+def test_existing_accounts_get_a_token_key_each(empty_database_url: str) -> None:
+    """Accounts made before revocable tokens get a random key of their own on upgrade."""
+    upgrade(empty_database_url, "0001")
+    engine = create_engine(empty_database_url)
+    with engine.begin() as conn:
+        for name in ("ana", "bob"):
+            conn.execute(
+                text(
+                    "INSERT INTO users (username, password_hash, role, full_name, active, "
+                    "created_at) VALUES (:n, 'x', 'operator', :n, true, CURRENT_TIMESTAMP)"
+                ),
+                {"n": name},
+            )
+    upgrade(empty_database_url)
+    with engine.connect() as conn:
+        keys = conn.execute(text("SELECT token_key FROM users ORDER BY username")).scalars().all()
+    engine.dispose()
+    assert len(set(keys)) == 2 and all(len(key) == 32 for key in keys)

@@ -50,6 +50,32 @@ def test_admin_sees_no_case_and_a_wrong_password_is_refused(page: Page, site: Si
     expect(page.locator("#login-error")).to_have_text("Identifiant ou mot de passe incorrect")
 
 
+def test_too_many_failures_are_told_in_french_and_english(page: Page, site: Site) -> None:
+    for _ in range(5):  # from the browser's address too (127.0.0.1)
+        wrong = {"username": "intrus", "password": "one more guess"}
+        assert site.http.post("/api/auth/token", json=wrong).status_code == 401
+    for lang, text in (
+        ("fr", "Trop de tentatives de connexion : réessayez dans 15 min"),
+        ("en", "Too many login attempts: try again in 15 min"),
+    ):
+        page.goto(f"{site.url}/login?lang={lang}")
+        page.fill("input[name=username]", "intrus")
+        page.fill("input[name=password]", "one more guess")
+        page.click("button[type=submit]")
+        expect(page.locator("#login-error")).to_have_text(text)
+
+
+def test_logout_revokes_the_token(page: Page, site: Site) -> None:
+    log_in(page, site, "supervisor1")
+    expect(page.locator("#who")).to_contain_text("supervisor1")
+    token = page.evaluate("sessionStorage.getItem('vigie.token')")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert site.http.get("/api/alarms", headers=headers).status_code == 200
+    page.click("#logout")
+    page.wait_for_url(f"{site.url}/login")
+    assert site.http.get("/api/alarms", headers=headers).status_code == 401
+
+
 def test_english_is_available(page: Page, site: Site) -> None:
     log_in(page, site, "operator1", lang="en")
     expect(page.locator("h1")).to_contain_text("Alarm queue")

@@ -15,6 +15,7 @@ from tests.cases import factories as make
 from tests.conftest import Centre
 from vigie import clock
 from vigie.store.models import AuditEntry, Zone
+from vigie.web import live
 from vigie.web.config import console_settings
 from vigie.web.i18n import LANGUAGES, MissingTranslation, catalogue, translator
 from vigie.web.supervision import hourly_counts, percentiles
@@ -166,6 +167,20 @@ def test_the_stream_needs_a_token(centre: Centre) -> None:
     assert (
         centre.client.get("/api/console/stream", headers=centre.headers("admin")).status_code == 403
     )
+
+
+@pytest.mark.timeout(60)
+def test_the_stream_ends_once_its_token_is_revoked(
+    centre: Centre, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live, "RECHECK_S", 0.2)
+    headers = centre.headers("operator")
+    with centre.client.stream("GET", "/api/console/stream", headers=headers) as stream:
+        lines = stream.iter_lines()
+        assert next(lines) == "event: changed"
+        assert centre.client.post("/api/auth/logout", headers=headers).status_code == 204
+        rest = list(lines)  # ends: a revoked token no longer hears of changes
+    assert "event: changed" not in rest
 
 
 def test_law_fragment_answers_through_the_api_with_its_checks(centre: Centre) -> None:

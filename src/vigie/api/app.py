@@ -15,9 +15,10 @@ from vigie import clock, web
 from vigie.alarms import outbox
 from vigie.alarms.bell import AlarmBell
 from vigie.api import errors
+from vigie.api.login_guard import LoginGuard
 from vigie.api.routers import alarms, auth, cases, health, law, observations, users
 from vigie.api.routers import audit as audit_routes
-from vigie.settings import DEFAULT_SECRET, Settings
+from vigie.settings import MIN_SECRET_LENGTH, InsecureSettings, Settings
 from vigie.store import open_database
 
 logger = logging.getLogger(__name__)
@@ -26,8 +27,15 @@ logger = logging.getLogger(__name__)
 def create_app(config: Settings | None = None) -> FastAPI:
     """The centre's API on the database of `config` (default: the environment's settings)."""
     config = config or Settings()
-    if config.jwt_secret.get_secret_value() == DEFAULT_SECRET:
-        logger.warning("VIGIE_JWT_SECRET is the development default: set it in production")
+    problem = config.secret_problem()
+    if problem is not None:
+        # Anyone who reads the code could sign an admin token with the default: never serve so.
+        raise InsecureSettings(
+            f"{problem}: set VIGIE_JWT_SECRET to a random value of at least "
+            f"{MIN_SECRET_LENGTH} characters (or VIGIE_DEV=true for development only)"
+        )
+    if config.dev:
+        logger.warning("development mode (VIGIE_DEV): never use it in production")
     if clock.offset():
         logger.warning(
             "%s moves the centre's clock by %s: for tests only, never in production",
@@ -41,6 +49,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         app.state.settings = config
         app.state.pipeline = None
         app.state.bell = AlarmBell()
+        app.state.login_guard = LoginGuard(config)
         stopping = threading.Event()
         tasks: list[asyncio.Task[None]] = []
         if config.run_pipeline:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from vigie.api.errors import ApiError
-from vigie.api.security import AuthenticationError, token_claims
+from vigie.api.security import AuthenticationError, token_claims, token_holder
 from vigie.settings import Settings
 from vigie.store import Database
 from vigie.store.models import User
-from vigie.store.users import by_username
 
 _bearer = HTTPBearer(auto_error=False, description="a token from POST /api/auth/token")
 
@@ -32,23 +31,29 @@ DatabaseDep = Annotated[Database, Depends(database)]
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 
 
-def current_user(
-    db: DatabaseDep,
+def current_claims(
     config: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
-    """The active user named by the bearer token."""
+) -> dict[str, Any]:
+    """The claims of the bearer token, signed by this centre and not expired."""
     if credentials is None:
         raise ApiError(401, "unauthenticated", "a bearer token is required (POST /api/auth/token)")
     try:
-        claims = token_claims(credentials.credentials, config)
+        return token_claims(credentials.credentials, config)
     except AuthenticationError as exc:
         raise ApiError(401, "unauthenticated", str(exc)) from exc
+
+
+ClaimsDep = Annotated[dict[str, Any], Depends(current_claims)]
+
+
+def current_user(db: DatabaseDep, claims: ClaimsDep) -> User:
+    """The active user named by the bearer token, unless the token was revoked."""
     with db.reading() as session:
-        user = by_username(session, str(claims["sub"]))
-    if user is None or not user.active:
-        raise ApiError(401, "unauthenticated", "the token's user no longer exists or is disabled")
-    return user
+        try:
+            return token_holder(session, claims)
+        except AuthenticationError as exc:
+            raise ApiError(401, "unauthenticated", str(exc)) from exc
 
 
 def allow(*roles: str) -> Callable[..., User]:

@@ -23,9 +23,11 @@ class ApiError(Exception):
         code: str,
         message: str,
         field: str | None = None,
+        headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(message)
+        self.headers = headers
         self.status, self.code, self.message, self.field, self.extra = (
             status,
             code,
@@ -54,7 +56,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(
-            error_body(exc.code, exc.message, exc.field, **exc.extra), status_code=exc.status
+            error_body(exc.code, exc.message, exc.field, **exc.extra),
+            status_code=exc.status,
+            headers=exc.headers,
         )
 
     @app.exception_handler(CaseRefused)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import secrets
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from vigie import clock
 from vigie.settings import Settings, settings
-from vigie.store.models import User
+from vigie.store.models import RevokedToken, User, new_token_key
 from vigie.store.users import by_username
 
 ROLES = ("operator", "supervisor", "spip", "judge", "prosecutor", "admin")
@@ -75,10 +77,24 @@ def authenticate(session: Session, username: str, password: str) -> User:
     return user
 
 
+def set_password(user: User, password: str) -> None:
+    """A new password; every token issued before it stops working."""
+    user.password_hash = hash_password(password)
+    user.token_key = new_token_key()
+
+
+def disable(user: User) -> None:
+    """The account can no longer log in, and its tokens stop working."""
+    user.active = False
+    user.token_key = new_token_key()
+
+
 def issue_token(user: User, settings: Settings) -> str:
     now = clock.now()
     claims = {
         "sub": user.username,
+        "key": user.token_key,
+        "jti": secrets.token_urlsafe(16),
         "role": user.role,
         "iat": now,
         "exp": now + timedelta(seconds=settings.jwt_ttl_s),
@@ -97,7 +113,11 @@ def token_claims(token: str, settings: Settings) -> dict[str, Any]:
             token,
             settings.jwt_secret.get_secret_value(),
             algorithms=["HS256"],
-            options={"require": ["sub", "exp"], "verify_exp": False, "verify_iat": False},
+            options={
+                "require": ["sub", "exp", "key", "jti"],
+                "verify_exp": False,
+                "verify_iat": False,
+            },
         )
     except jwt.PyJWTError as exc:
         raise AuthenticationError(f"invalid token: {exc}") from exc
@@ -107,3 +127,33 @@ def token_claims(token: str, settings: Settings) -> dict[str, Any]:
     if expires <= clock.now().timestamp():
         raise AuthenticationError("invalid token: Signature has expired")
     return claims
+
+
+def token_holder(session: Session, claims: dict[str, Any]) -> User:
+    """The active user a token names, if the token was not revoked since it was issued.
+
+    One indexed read: the account by name, with whether this token was given up at logout.
+    """
+    row = session.execute(
+        select(User, exists().where(RevokedToken.jti == str(claims["jti"]))).where(
+            User.username == str(claims["sub"])
+        )
+    ).one_or_none()
+    if row is None:
+        raise AuthenticationError("the token's user no longer exists")
+    user, revoked = row
+    if revoked:
+        raise AuthenticationError("the token was revoked (logged out)")
+    if not user.active:
+        raise AuthenticationError("the token's user is disabled")
+    if not secrets.compare_digest(user.token_key, str(claims["key"])):
+        raise AuthenticationError("the token was revoked (password changed or account recreated)")
+    return user
+
+
+def revoke(session: Session, claims: dict[str, Any]) -> None:
+    """Give up one token (logout); the tokens that have expired anyway are forgotten."""
+    now = clock.now()
+    session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))
+    expires = datetime.fromtimestamp(float(claims["exp"]), UTC)
+    session.merge(RevokedToken(jti=str(claims["jti"]), expires_at=expires))

@@ -31,14 +31,34 @@ Port = Annotated[int, typer.Option(help="TCP port")]
 
 
 @app.command()
-def serve(host: Host = "127.0.0.1", port: Port = 8000) -> None:
-    """Serve the API (OpenAPI at /docs) with the live detection pipeline, on VIGIE_DATABASE_URL."""
+def serve(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    dev: Annotated[
+        bool, typer.Option("--dev", help="development: allow the default token secret")
+    ] = False,
+) -> None:
+    """Serve the API (OpenAPI at /docs) with the live detection pipeline, on VIGIE_DATABASE_URL.
+
+    Refuses to start without a real VIGIE_JWT_SECRET unless --dev (or VIGIE_DEV=true) says this
+    is development.
+    """
     from vigie.api import create_app
+    from vigie.settings import InsecureSettings
     from vigie.store.schema import upgrade
 
-    config = Settings()
+    config = Settings(dev=True) if dev else Settings()
+    try:
+        application = create_app(config)
+    except InsecureSettings as exc:
+        typer.echo(f"vigie centre serve: {exc}", err=True)
+        typer.echo(
+            'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"',
+            err=True,
+        )
+        raise typer.Exit(2) from exc
     upgrade(config.database_url)
-    uvicorn.run(create_app(config), host=host, port=port, log_level="info")
+    uvicorn.run(application, host=host, port=port, log_level="info")
 
 
 @app.command("create-user")
@@ -52,6 +72,7 @@ def create_user_command(
     ] = "",
 ) -> None:
     """Create an account (the first admin of a new centre is made this way); audited."""
+    from vigie.api.password_policy import WeakPassword, check
     from vigie.api.security import ROLES, create_user
     from vigie.store import audit, open_database
     from vigie.store.schema import upgrade
@@ -59,8 +80,10 @@ def create_user_command(
 
     if role not in ROLES:
         raise typer.BadParameter(f"one of {', '.join(ROLES)}", param_hint="--role")
-    if len(password) < 10:
-        raise typer.BadParameter("at least 10 characters", param_hint="--password")
+    try:
+        check(password, username, full_name)
+    except WeakPassword as exc:
+        raise typer.BadParameter(str(exc), param_hint="--password") from exc
     config = Settings()
     upgrade(config.database_url)
     database = open_database(config.database_url)
@@ -101,7 +124,8 @@ def demo(
 
     if via not in ("gateway", "api"):
         raise typer.BadParameter("gateway or api", param_hint="--via")
-    config = Settings(escalation_after_s=60, jwt_secret=secrets.token_urlsafe(32))
+    # A secret of its own at every run: a demo's tokens are worth nothing to the next one.
+    config = Settings(escalation_after_s=60, jwt_secret=secrets.token_urlsafe(48))
     if not config.database_url.startswith("sqlite"):
         raise typer.BadParameter("the demo runs on SQLite; unset VIGIE_DATABASE_URL")
     _check_port_free(host, port)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -74,12 +76,31 @@ def json_text(value: Any) -> str:
         return json.dumps(value)
 
 
+OWNER_ONLY = 0o600
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def owner_only(path: Path) -> None:
+    """Make the SQLite file readable and writable by its owner only, creating it if need be.
+
+    It holds people's positions and addresses. SQLite creates its -wal and -shm files with the
+    main file's mode, so the main file is made 0600 before SQLite first opens it; files left
+    with a wider mode by an earlier version are narrowed too.
+    """
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, OWNER_ONLY))
+    for file in (path, *(path.with_name(path.name + end) for end in SQLITE_COMPANIONS)):
+        with contextlib.suppress(FileNotFoundError):
+            if file.stat().st_mode & 0o777 != OWNER_ONLY:
+                file.chmod(OWNER_ONLY)
+
+
 def create_store_engine(url: str) -> Engine:
     """An engine for `url`; a SQLite file's folder is made, so embedded mode needs no setup."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            owner_only(Path(parsed.database))
         engine = create_engine(
             url,
             connect_args={"timeout": 30, "check_same_thread": False},

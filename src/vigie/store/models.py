@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime
 from typing import Any, ClassVar
 
@@ -42,6 +43,10 @@ class Base(DeclarativeBase):
     }
 
 
+def new_token_key() -> str:
+    return secrets.token_hex(16)
+
+
 class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -52,6 +57,18 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # In every token, and drawn anew when the account is disabled or its password changes, so
+    # that all the tokens issued before stop working at once; random, so that an account made
+    # again under the same name (even with the same id) does not accept the old one's tokens.
+    token_key: Mapped[str] = mapped_column(String(32), default=new_token_key, server_default="")
+
+
+class RevokedToken(Base):
+    """A token given up before its expiry (logout); kept until it would have expired anyway."""
+
+    __tablename__ = "revoked_tokens"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Person(Base):

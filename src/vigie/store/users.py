@@ -12,5 +12,9 @@ def by_username(session: Session, username: str) -> User | None:
     return session.scalars(select(User).where(User.username == username)).one_or_none()
 
 
+def by_id(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
 def listing(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.id)))

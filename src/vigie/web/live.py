@@ -20,7 +20,9 @@ from sqlalchemy import func, select
 
 from vigie.alarms.bell import AlarmBell
 from vigie.api.deps import CASE_READERS, DatabaseDep, allow
+from vigie.api.security import AuthenticationError, token_claims, token_holder
 from vigie.cases.access import visible_case_refs
+from vigie.settings import Settings
 from vigie.store import Database, audit
 from vigie.store.models import Alarm, User
 
@@ -29,6 +31,7 @@ router = APIRouter(prefix="/api/console", tags=["console"], include_in_schema=Fa
 Reader = Annotated[User, Depends(allow(*CASE_READERS))]
 POLL_S = 1.0
 KEEPALIVE_S = 15.0
+RECHECK_S = 5.0  # how soon a stream ends after its token is revoked or expires
 
 
 def queue_version(db: Database, user: User) -> tuple[Any, ...]:
@@ -51,18 +54,38 @@ def queue_version(db: Database, user: User) -> tuple[Any, ...]:
         return tuple(session.execute(query).one())
 
 
+def token_still_valid(db: Database, token: str, config: Settings) -> bool:
+    """The stream's token is still signed, unexpired and not revoked (logout, disable...)."""
+    try:
+        claims = token_claims(token, config)
+        with db.reading() as session:
+            token_holder(session, claims)
+    except AuthenticationError:
+        return False
+    return True
+
+
 @router.get("/stream")
 async def alarm_stream(request: Request, db: DatabaseDep, user: Reader) -> StreamingResponse:
-    """`text/event-stream`: `event: changed` at once, then at every change of the visible alarms."""
+    """`text/event-stream`: `event: changed` at once, then at every change of the visible alarms.
+
+    The stream ends within RECHECK_S of its token being revoked or expiring.
+    """
     with db.session() as session:
         audit.record(session, user.username, "subscribe", "alarms")
 
     bell: AlarmBell = request.app.state.bell
+    config: Settings = request.app.state.settings
+    token = request.headers["Authorization"].partition(" ")[2]
 
     async def events() -> AsyncIterator[str]:
         last: tuple[Any, ...] | None = None
-        said_at = time.monotonic()
+        said_at = checked_at = time.monotonic()
         while not await request.is_disconnected():
+            if time.monotonic() - checked_at >= RECHECK_S:
+                checked_at = time.monotonic()
+                if not await asyncio.to_thread(token_still_valid, db, token, config):
+                    return
             rung = bell.generation
             version = await asyncio.to_thread(queue_version, db, user)
             if version != last:

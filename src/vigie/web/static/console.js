@@ -169,7 +169,9 @@ const Vigie = (() => {
   function requireLogin() {
     if (!session.token) { location.assign("/login"); return false; }
     applyRole();
-    document.getElementById("logout").addEventListener("click", () => {
+    document.getElementById("logout").addEventListener("click", async () => {
+      // The centre revokes the token: a copy of it left anywhere is worth nothing after this.
+      try { await api("/api/auth/logout", { method: "POST" }); } catch (err) { /* already ended */ }
       session.clear();
       location.assign("/login");
     });

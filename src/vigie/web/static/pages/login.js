@@ -1,4 +1,15 @@
 "use strict";
+/* What went wrong, in the page's language: after too many failures the centre answers 429
+   with the wait (seconds) in `retry_after_s`. */
+function message(err) {
+  if (err.status === 401) return Vigie.t("login.wrong");
+  if (err.status === 429) {
+    const seconds = Number((err.body && err.body.retry_after_s) || 60);
+    const wait = seconds >= 60 ? `${Math.ceil(seconds / 60)} min` : `${seconds} s`;
+    return Vigie.t("login.throttled").replace("{wait}", wait);
+  }
+  return err.message;
+}
 document.getElementById("login-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = new FormData(event.target);
@@ -12,7 +23,7 @@ document.getElementById("login-form").addEventListener("submit", async (event) =
     Vigie.session.save(answer.access_token, answer.role, form.get("username"));
     location.assign("/");
   } catch (err) {
-    error.textContent = err.status === 401 ? Vigie.t("login.wrong") : err.message;
+    error.textContent = message(err);
     error.hidden = false;
   }
 });
