@@ -245,3 +245,15 @@ def centre(centre_settings: Any, db: Database) -> Iterator[Centre]:
 
     with TestClient(create_app(centre_settings)) as client:
         yield Centre(client, db)
+
+
+# Fixtures that start a browser or a served centre whose detection runs in child processes.
+_PROCESS_FIXTURES = {"site", "page", "browser"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks `processes` the tests that start a browser or a served centre (make test-any-day
+    moves their clock with VIGIE_CLOCK_OFFSET_S; libfaketime does not carry into them)."""
+    for item in items:
+        if _PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.processes)

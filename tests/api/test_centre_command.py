@@ -6,11 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import free_port
 from vigie.store import open_database
 from vigie.store.models import AuditEntry, Placement
+
+# The `vigie` command runs as a child process (libfaketime breaks its sleeps).
+pytestmark = pytest.mark.processes
 
 
 def test_demo_runs_seeds_feeds_and_stops(tmp_path: Path) -> None:
