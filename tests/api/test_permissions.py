@@ -112,7 +112,7 @@ ENDPOINTS = {
     "observations.post": Endpoint(
         "POST",
         lambda w: "/api/observations",
-        {"operator", "supervisor", "admin"},
+        {"integration"},
         lambda w: {
             "observations": [
                 {"device": "B1", "t": "2026-11-23T20:00:00Z", "type": "battery", "level": 0.5}
