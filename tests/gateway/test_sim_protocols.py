@@ -4,11 +4,13 @@ from the store as the same observations (to each protocol's precision)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from tests.gateway.conftest import minutes_ago, stored, wait_for
-from vigie.cases import devices
+from tests.conftest import free_port
+from tests.gateway.conftest import GATEWAY_MQTT, broker_passwords, minutes_ago, stored, wait_for
+from vigie.cases import device_secrets, devices
 from vigie.cases.forms import DeviceIn
 from vigie.gateway.broker import Mosquitto
 from vigie.gateway.limits import Limits
@@ -34,26 +36,33 @@ def records() -> list[dict[str, object]]:
     ]
 
 
-def test_every_record_arrives_through_its_protocol(db: Database, broker: Mosquitto) -> None:
+def test_every_record_arrives_through_its_protocol(db: Database, tmp_path: Path) -> None:
     with db.session() as session:
         for device, kind in (("B000001", "bracelet"), ("H000001", "home_unit")):
             devices.create_device(session, DeviceIn(id=device, kind=kind), "t")
         devices.create_device(session, DeviceIn(id="P000001", kind="protected_device"), "t")
+        keys = {d: device_secrets.issue(session, d, "t") for d in ("H000001", "P000001")}
+    broker = Mosquitto(tmp_path / "mosquitto", free_port(), broker_passwords(db))
+    broker.start()
     runner = GatewayThread(
         Gateway(db, Limits(), mqtt_client_id="vigie-gateway-sim-test"),
-        Listen("127.0.0.1", 0, 0, ("127.0.0.1", broker.port)),
+        Listen("127.0.0.1", 0, 0, ("127.0.0.1", broker.port), GATEWAY_MQTT),
     )
-    bound = runner.start()
-    assert bound.teltonika_port is not None and bound.osmand_port is not None
-    sent = records()
-    feeder = ProtocolFeeder([], "127.0.0.1", bound.teltonika_port, bound.osmand_port, broker.port)
     try:
-        assert feeder.send_records(sent) == len(sent)
-        # "restored" is two readings over Teltonika: the strap and the case closed.
-        wait_for(lambda: len(stored(db)) == len(sent) + 1)
+        bound = runner.start()
+        assert bound.teltonika_port is not None and bound.osmand_port is not None
+        sent = records()
+        ports = (bound.teltonika_port, bound.osmand_port, broker.port)
+        feeder = ProtocolFeeder([], "127.0.0.1", *ports, keys)
+        try:
+            assert feeder.send_records(sent) == len(sent)
+            # "restored" is two readings over Teltonika: the strap and the case closed.
+            wait_for(lambda: len(stored(db)) == len(sent) + 1)
+        finally:
+            feeder.close()
     finally:
-        feeder.close()
         runner.stop()
+        broker.stop()
     got = {
         (r.device, r.type, r.t.replace(tzinfo=UTC), r.payload.get("what")): r for r in stored(db)
     }
