@@ -7,16 +7,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from tests.conftest import free_port
-from tests.gateway.conftest import GATEWAY_MQTT, broker_passwords, minutes_ago, stored, wait_for
+from tests.gateway.conftest import (
+    GATEWAY_MQTT,
+    HOME_UNIT,
+    IMEI,
+    PHONE,
+    broker_passwords,
+    minutes_ago,
+    stored,
+    wait_for,
+)
+from vigie import clock
 from vigie.cases import device_secrets, devices
 from vigie.cases.forms import DeviceIn
 from vigie.gateway.broker import Mosquitto
 from vigie.gateway.limits import Limits
 from vigie.gateway.service import Gateway, GatewayThread, Listen
-from vigie.sim.protocols import ProtocolFeeder, avl_record, osmand_params
+from vigie.sim.protocols import DemoDevices, ProtocolFeeder, avl_record, osmand_params
 from vigie.store import Database
+from vigie.store.models import AuditEntry
 
 
 def records() -> list[dict[str, object]]:
@@ -94,3 +106,34 @@ def test_protocol_forms() -> None:
     assert (record.event_id, record.io) == (2, {2: 0})
     with pytest.raises(ValueError, match="no 'tamper'"):
         osmand_params(fix | {"type": "tamper", "what": "case_open"})
+
+
+def test_the_demo_devices_prove_themselves_with_the_secrets_they_are_issued(
+    seeded: Database,
+) -> None:
+    """`vigie centre demo --via gateway`'s devices: each registered device is issued a new
+    secret (audited), the phone sends it as its key, the home unit logs in to the broker with
+    it, and every reading arrives by its own channel."""
+    with seeded.session() as session:
+        devices.create_device(session, DeviceIn(id="P9", kind="protected_device"), "t")
+    pending = [
+        {"kind": "obs", "device": IMEI, "t": minutes_ago(3), "type": "battery", "level": 0.5},
+        {"kind": "obs", "device": HOME_UNIT, "t": minutes_ago(2), "type": "power", "mains": True},
+        {"kind": "obs", "device": "P9", "t": minutes_ago(1), "type": "battery", "level": 0.9},
+    ]
+    demo = DemoDevices(seeded, pending)
+    try:
+        assert demo.send(clock.now()) == 3
+        wait_for(lambda: len(stored(seeded)) == 3)
+    finally:
+        demo.close()
+    assert {(r.device, r.source) for r in stored(seeded)} == {
+        (IMEI, "teltonika"),
+        (HOME_UNIT, "mqtt"),
+        ("P9", "osmand"),
+    }
+    with seeded.session() as session:
+        issued = session.scalars(
+            select(AuditEntry.target).where(AuditEntry.action == "issue_device_secret")
+        ).all()
+    assert {f"device:{d}" for d in (IMEI, PHONE, HOME_UNIT, "P9")} <= set(issued)
