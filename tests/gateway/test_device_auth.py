@@ -27,7 +27,9 @@ from tests.gateway.conftest import (
     stored,
 )
 from vigie import clock
+from vigie.cases import device_secrets
 from vigie.gateway import teltonika
+from vigie.gateway.registry import Registry, UnknownDevice, WrongSecret
 from vigie.gateway.service import Bound, Gateway, GatewayThread, Listen
 from vigie.sim.protocols import TeltonikaTracker, teltonika_packets
 from vigie.store import Database
@@ -132,3 +134,17 @@ def test_teltonika_rows_name_their_channel(seeded: Database, gateway: Bound) -> 
         sock.sendall(teltonika_packets([obs(IMEI, 1, "battery", level=0.7)])[0])
         assert receive(sock, 4) == struct.pack(">I", 1)
     assert [r.source for r in stored(seeded)] == ["teltonika"]
+
+
+def test_a_new_secret_retires_the_old_one(seeded: Database) -> None:
+    """The registry remembers a key found right, but only for the secret it matched."""
+    registry = Registry(seeded, ttl_s=0)
+    assert registry.authenticate(PHONE, key(PHONE), "osmand", "t").id == PHONE
+    assert registry.authenticate(PHONE, key(PHONE), "osmand", "t").id == PHONE
+    with seeded.session() as session:
+        new = device_secrets.issue(session, PHONE, "t")
+    with pytest.raises(WrongSecret, match="wrong key"):
+        registry.authenticate(PHONE, key(PHONE), "osmand", "t")
+    assert registry.authenticate(PHONE, new, "osmand", "t").id == PHONE
+    with pytest.raises(UnknownDevice):
+        registry.authenticate("nobody", new, "osmand", "t")
