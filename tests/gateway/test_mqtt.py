@@ -9,7 +9,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from tests.gateway.conftest import (
     GATEWAY_MQTT,
@@ -25,6 +25,7 @@ from vigie.gateway.broker import GATEWAY_USER, Mosquitto
 from vigie.gateway.mqtt import topic_for
 from vigie.gateway.service import Gateway, GatewayThread, Listen
 from vigie.store import Database
+from vigie.store.models import AuditEntry
 
 
 def start_gateway(db: Database, broker: Mosquitto) -> GatewayThread:
@@ -194,3 +195,30 @@ def test_a_device_cannot_publish_as_another(seeded: Database, broker: Mosquitto)
         client.disconnect()
         runner.stop()
     assert [(r.device, r.source) for r in stored(seeded)] == [(HOME_UNIT, "mqtt")]
+
+
+def test_a_sequence_number_reused_with_other_content_is_kept_as_a_conflict(
+    seeded: Database, broker: Mosquitto
+) -> None:
+    """The unit's own sequence number 5, then 5 again saying something else: both kept, the
+    second flagged as a conflict of the first and audited, not dropped as a duplicate."""
+    runner = start_gateway(seeded, broker)
+    client = publisher(broker)
+    try:
+        publish(client, HOME_UNIT, {"seq": 5, "t": minutes_ago(2), "type": "power", "mains": True})
+        wait_for(lambda: len(stored(seeded)) == 1)
+        publish(client, HOME_UNIT, {"seq": 5, "t": minutes_ago(2), "type": "power", "mains": False})
+        wait_for(lambda: len(stored(seeded)) == 2)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        runner.stop()
+    first, second = stored(seeded)
+    assert (first.conflict_of, second.conflict_of) == (None, first.id)
+    assert (first.payload["mains"], second.payload["mains"]) == (True, False)
+    with seeded.session() as session:
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "observation_conflict")
+        ).one()
+    assert (entry.actor, entry.target) == ("mqtt", f"device:{HOME_UNIT}")
+    assert entry.detail == {"id": second.id, "seq": 5, "conflict_of": first.id}

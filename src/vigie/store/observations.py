@@ -11,6 +11,7 @@ from sqlalchemy import case, delete, func, null, select, text, tuple_, type_coer
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from vigie.store import audit
 from vigie.store.models import Observation
 
 
@@ -87,9 +88,30 @@ def append(session: Session, rows: list[dict[str, Any]]) -> Accepted:
         return Accepted(sorted(ids), 0)
     conflicts = _conflicts(session, rows)
     conflict_ids = list(session.scalars(statement, conflicts)) if conflicts else []
+    _audit_conflicts(session, conflict_ids)
     # A conflict resent as it was is a duplicate of the conflict row, not a new conflict.
     duplicates = len(rows) - len(ids) - len(conflict_ids)
     return Accepted(sorted(ids), duplicates, sorted(conflict_ids))
+
+
+def _audit_conflicts(session: Session, ids: list[int]) -> None:
+    """One audit entry per conflict stored, whichever path it came by: someone or something
+    sent two different readings under one sequence number, and a person must look."""
+    if not ids:
+        return
+    table = Observation.__table__
+    for row in session.execute(
+        select(table.c.id, table.c.device, table.c.seq, table.c.conflict_of, table.c.source).where(
+            table.c.id.in_(ids)
+        )
+    ):
+        audit.record(
+            session,
+            row.source or "unknown",
+            "observation_conflict",
+            f"device:{row.device}",
+            {"id": row.id, "seq": row.seq, "conflict_of": row.conflict_of},
+        )
 
 
 def _said(record: dict[str, Any]) -> dict[str, Any]:

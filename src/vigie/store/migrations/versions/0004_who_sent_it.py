@@ -22,7 +22,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Plain DROP COLUMN (SQLite 3.35+): a batch copy of the table would lose its triggers.
     op.drop_column("devices", "secret_hash")
-    with op.batch_alter_table("observations") as batch:
-        batch.drop_column("conflict_of")
-        batch.drop_column("source")
+    op.drop_column("observations", "conflict_of")
+    op.drop_column("observations", "source")
