@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from tests.api.world import build
 from tests.conftest import Centre
-from vigie.store.models import Alarm, AuditEntry, Observation
+from vigie.cases import device_secrets
+from vigie.store.models import Alarm, AuditEntry, Device, Observation
 
 FIX = {"device": "B1", "seq": 9, "t": "2026-11-23T20:00:00Z", "type": "position"}
 
@@ -78,3 +79,29 @@ def test_a_sequence_number_reused_with_other_content_is_kept_as_a_conflict(
     assert row is not None and row.conflict_of == stored["ids"][0]
     assert row.payload["lat"] == 45.2 and row.source == "api:integration1"
     assert audited[1]["conflicts"] == clash["conflicts"]
+
+
+def test_a_device_secret_is_issued_by_the_api_once_and_stored_hashed(centre: Centre) -> None:
+    admin = centre.headers("admin")
+    assert (
+        centre.client.post(
+            "/api/devices", json={"id": "P7", "kind": "protected_device"}, headers=admin
+        ).json()["has_secret"]
+        is False
+    )
+    issued = centre.client.post("/api/devices/P7/secret", headers=admin)
+    assert issued.status_code == 201, issued.text
+    secret = issued.json()["secret"]
+    listed = centre.client.get("/api/devices", headers=admin).json()
+    assert listed == [{"id": "P7", "kind": "protected_device", "model": None, "has_secret": True}]
+    with centre.db.session() as session:
+        hashed = session.get_one(Device, "P7").secret_hash
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "issue_device_secret")
+        ).one()
+    assert hashed is not None and device_secrets.verify(secret, hashed) and secret not in hashed
+    assert (entry.actor, entry.target) == ("admin1", "device:P7") and secret not in str(
+        entry.detail
+    )
+    missing = centre.client.post("/api/devices/NOPE/secret", headers=admin)
+    assert missing.status_code == 404

@@ -109,6 +109,11 @@ ENDPOINTS = {
         {"supervisor", "admin"},
         lambda w: {"id": f"N{next(_n)}", "kind": "bracelet"},
     ),
+    "devices.secret": Endpoint(
+        "POST",
+        lambda w: f"/api/devices/{w.new_device('home_unit')}/secret",
+        {"supervisor", "admin"},
+    ),
     "observations.post": Endpoint(
         "POST",
         lambda w: "/api/observations",
