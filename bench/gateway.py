@@ -60,9 +60,18 @@ def imei(n: int) -> str:
     return f"35{n:013d}"
 
 
+def secret(device: str) -> str:
+    """The bench's secret of a phone or home unit (a real one is random: device-secret)."""
+    return f"bench-secret-of-{device}"
+
+
+GATEWAY_PASSWORD = "the bench gateway's password"
+
+
 def seed(url: str, trackers: int, phones: int, units: int) -> None:
-    from vigie.cases import devices
+    from vigie.cases import device_secrets, devices
     from vigie.cases.forms import DeviceIn
+    from vigie.store.models import Device
     from vigie.store.schema import upgrade
 
     upgrade(url)
@@ -74,6 +83,8 @@ def seed(url: str, trackers: int, phones: int, units: int) -> None:
             devices.create_device(session, DeviceIn(id=f"P{n}", kind="protected_device"), "bench")
         for n in range(units):
             devices.create_device(session, DeviceIn(id=f"H{n}", kind="home_unit"), "bench")
+        for device in session.scalars(select(Device).where(Device.kind != "bracelet")):
+            device.secret_hash = device_secrets.hash_secret(secret(device.id))
     database.dispose()
 
 
@@ -84,7 +95,8 @@ def start_gateway(url: str, folder: Path) -> tuple[subprocess.Popen[bytes], dict
     argv += ["--mqtt-port", str(ports["mqtt"]), "--start-broker", "--broker-folder"]
     argv += [str(folder / "mosquitto"), "--rate", "1e6", "--burst", "1e6"]
     log = (folder / "gateway.log").open("wb")
-    process = subprocess.Popen(argv, env=os.environ | {"VIGIE_DATABASE_URL": url}, stderr=log)
+    env = os.environ | {"VIGIE_DATABASE_URL": url, "VIGIE_MQTT_PASSWORD": GATEWAY_PASSWORD}
+    process = subprocess.Popen(argv, env=env, stderr=log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -210,7 +222,7 @@ async def osmand_run(port: int, phones: int, reports: int) -> dict[str, Any]:
                 "lon": 2.5 + n / 1000,
                 "accuracy_m": 12.0,
             }
-            query = urlencode(osmand_params(record))
+            query = urlencode(osmand_params(record, secret(f"P{n}")))
             sent = time.perf_counter()
             writer.write(f"GET /?{query} HTTP/1.1\r\nHost: gateway\r\n\r\n".encode())
             await writer.drain()
@@ -234,16 +246,22 @@ async def osmand_run(port: int, phones: int, reports: int) -> dict[str, Any]:
 
 def mqtt_run(port: int, database: Database, units: int, messages: int) -> dict[str, Any]:
     before = count(database)
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-home-units")
-    client.max_inflight_messages_set(1000)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
+    clients = []
+    for n in range(units):  # each unit logs in as itself: it may publish on its own topic only
+        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"bench-H{n}")
+        client.username_pw_set(f"H{n}", secret(f"H{n}"))
+        client.max_inflight_messages_set(1000)
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        clients.append(client)
     started = time.perf_counter()
     infos = []
     for m in range(messages):
         t = START + timedelta(seconds=m // units)
         reading = {"t": t.isoformat().replace("+00:00", "Z"), "type": "power", "mains": True}
-        infos.append(client.publish(mqtt.topic_for(f"H{m % units}"), json.dumps(reading), qos=1))
+        unit = m % units
+        topic = mqtt.topic_for(f"H{unit}")
+        infos.append(clients[unit].publish(topic, json.dumps(reading), qos=1))
     for info in infos:
         info.wait_for_publish(timeout=120)
     while count(database) < before + messages:
@@ -251,8 +269,9 @@ def mqtt_run(port: int, database: Database, units: int, messages: int) -> dict[s
             raise RuntimeError("MQTT readings not all stored within 300 s")
         time.sleep(0.05)
     seconds = time.perf_counter() - started
-    client.loop_stop()
-    client.disconnect()
+    for client in clients:
+        client.loop_stop()
+        client.disconnect()
     return {
         "home_units": units,
         "messages": messages,

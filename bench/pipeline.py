@@ -49,7 +49,9 @@ def seed(url: str, cases: int) -> None:
     upgrade(url)
     database = open_database(url)
     with database.session() as session:
-        create_user(session, "bench", PASSWORD, "operator", "Bench")
+        # Observations come in through an integration account; an operator watches the queue.
+        create_user(session, "bench", PASSWORD, "integration", "Bench")
+        create_user(session, "bench-watch", PASSWORD, "operator", "Bench watcher")
         who = {
             role: people.create_contact(
                 session, ContactIn(role=role, name=role, email=f"{role}@bench.invalid"), "bench"
@@ -211,6 +213,10 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     client = httpx.Client(base_url=base, timeout=30)
     token = client.post("/api/auth/token", json={"username": "bench", "password": PASSWORD})
     client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    watch_token = client.post(
+        "/api/auth/token", json={"username": "bench-watch", "password": PASSWORD}
+    ).json()["access_token"]
+    watcher = {"Authorization": f"Bearer {watch_token}"}
 
     acked: dict[str, float] = {}  # case -> time its marker fix was acknowledged
     seen: dict[str, float] = {}
@@ -229,7 +235,7 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
 
     def poll() -> None:
         last = 0
-        with httpx.Client(base_url=base, headers=client.headers, timeout=30) as http:
+        with httpx.Client(base_url=base, headers=watcher, timeout=30) as http:
             while not stop.is_set():
                 last = look(http, last)
                 time.sleep(POLL_S)
@@ -237,7 +243,7 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     def stream() -> None:
         last = 0
         with (
-            httpx.Client(base_url=base, headers=client.headers, timeout=None) as http,
+            httpx.Client(base_url=base, headers=watcher, timeout=None) as http,
             http.stream("GET", "/api/console/stream") as events,
         ):
             for line in events.iter_lines():

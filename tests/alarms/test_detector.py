@@ -50,7 +50,9 @@ def test_a_killed_detector_is_restarted_and_resumes(db: Database, database_url: 
         assert detector.pid not in (None, first)
 
         posted = client.post(
-            "/api/observations", json={"observations": [fix_in_zone()]}, headers=operator
+            "/api/observations",
+            json={"observations": [fix_in_zone()]},
+            headers=centre.headers("integration"),
         )
         assert posted.status_code == 200
 

@@ -48,7 +48,8 @@ def test_observation_to_alarm_to_report_by_mail(
             "lon": 5.0,
             "accuracy_m": 5,
         }
-        posted = client.post("/api/observations", json={"observations": [fix]}, headers=operator)
+        feed = centre.headers("integration")
+        posted = client.post("/api/observations", json={"observations": [fix]}, headers=feed)
         assert posted.status_code == 200 and posted.json()["accepted"] == 1
 
         def zone_alarm() -> dict[str, Any] | None:

@@ -51,7 +51,9 @@ def store(db: Database, *records: dict[str, Any]) -> None:
         log.append(
             session,
             [
-                log.row_for(r, datetime.fromisoformat(r["t"].replace("Z", "+00:00")), T0)
+                log.row_for(
+                    r, datetime.fromisoformat(r["t"].replace("Z", "+00:00")), T0, source="test"
+                )
                 for r in records
             ],
         )

@@ -20,7 +20,10 @@ def closed_alarm_with_report(db: Database) -> int:
         wearer, who = make.person(session), make.contacts(session)
         placements.create(session, make.placement_form(wearer, who, case_ref="C9"), "clerk")
         fix = {"kind": "obs", "device": "B9", "type": "position", "lat": 48.9, "lon": 2.4}
-        log.append(session, [log.row_for(fix | {"accuracy_m": 8.0}, T0 + timedelta(minutes=1), T0)])
+        log.append(
+            session,
+            [log.row_for(fix | {"accuracy_m": 8.0}, T0 + timedelta(minutes=1), T0, source="test")],
+        )
         operator = create_user(session, "op", "op password 1", "operator", "Op")
         (alarm,) = episodes.fold(
             session,

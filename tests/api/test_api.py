@@ -22,7 +22,7 @@ def obs(seq: int, **fields: Any) -> dict[str, Any]:
 
 
 def test_observation_batch_with_one_bad_record_writes_nothing(centre: Centre) -> None:
-    headers = centre.headers("operator")
+    headers = centre.headers("integration")
     batch = [obs(1), obs(2), obs(3, type="position", lat=95.0, lon=2.0, accuracy_m=5)]
     response = centre.client.post(
         "/api/observations", json={"observations": batch}, headers=headers
@@ -36,7 +36,7 @@ def test_observation_batch_with_one_bad_record_writes_nothing(centre: Centre) ->
 
 
 def test_observations_idempotent_and_time_normalised(centre: Centre) -> None:
-    headers = centre.headers("operator")
+    headers = centre.headers("integration")
     first = centre.client.post(
         "/api/observations", json={"observations": [obs(1)]}, headers=headers
     )
@@ -55,7 +55,7 @@ def test_naive_timestamp_is_refused(centre: Centre) -> None:
     response = centre.client.post(
         "/api/observations",
         json={"observations": [obs(1, t="2026-11-23T20:00:00")]},
-        headers=centre.headers("operator"),
+        headers=centre.headers("integration"),
     )
     assert response.status_code == 422
     assert response.json()["field"] == "observations[0].presence.t"
@@ -244,7 +244,7 @@ def test_an_extra_that_is_not_text_is_refused_by_name(centre: Centre) -> None:
         '{"observations": [{"device": "B1", "t": "2026-11-23T10:00:00Z", "type": "battery",'
         ' "level": 0.5, "info": {"name": "x\\ud800"}}]}'
     )
-    headers = centre.headers("operator") | {"content-type": "application/json"}
+    headers = centre.headers("integration") | {"content-type": "application/json"}
     response = centre.client.post("/api/observations", content=body, headers=headers)
     assert response.status_code == 422
     assert "info.name: not Unicode text" in response.json()["message"]

@@ -34,7 +34,7 @@ def start_server(database_url: str, port: int) -> subprocess.Popen[bytes]:
 
 def test_acknowledged_observations_survive_kill_9(db: Database, database_url: str) -> None:
     with db.session() as session:
-        create_user(session, "gateway", "gateway password", "operator", "Gateway")
+        create_user(session, "gateway", "gateway password", "integration", "Gateway")
     db.dispose()
     port = free_port()
     server = start_server(database_url, port)

@@ -36,7 +36,7 @@ def test_health_follows_the_pipeline_as_it_consumes(db: Database, database_url: 
             "accuracy_m": 5,
         }
         posted = client.post(
-            "/api/observations", json={"observations": [fix]}, headers=centre.headers("operator")
+            "/api/observations", json={"observations": [fix]}, headers=centre.headers("integration")
         ).json()
 
         def consumed() -> dict[str, int] | None:
@@ -67,7 +67,7 @@ def test_a_failing_pipeline_is_reported_as_such(db: Database, database_url: str)
                     {"device": "X", "t": "2026-11-23T10:00:00Z", "type": "battery", "level": 0.5}
                 ]
             },
-            headers=Centre(client, db).headers("operator"),
+            headers=Centre(client, db).headers("integration"),
         )
         failing = eventually(lambda: (r := client.get("/api/health")).status_code == 503 and r)
         body = failing.json()

@@ -124,10 +124,15 @@ ENDPOINTS = {
         {"supervisor", "admin"},
         lambda w: {"id": f"N{next(_n)}", "kind": "bracelet"},
     ),
+    "devices.secret": Endpoint(
+        "POST",
+        lambda w: f"/api/devices/{w.new_device('home_unit')}/secret",
+        {"supervisor", "admin"},
+    ),
     "observations.post": Endpoint(
         "POST",
         lambda w: "/api/observations",
-        {"operator", "supervisor", "admin"},
+        {"integration"},
         lambda w: {
             "observations": [
                 {"device": "B1", "t": "2026-11-23T20:00:00Z", "type": "battery", "level": 0.5}

@@ -17,7 +17,7 @@ from vigie.cases import devices, placements
 from vigie.cases.forms import AssignmentIn, DeviceIn, ZoneIn
 from vigie.store.models import User
 
-ROLES = ("operator", "supervisor", "spip", "judge", "prosecutor", "admin")
+ROLES = ("operator", "supervisor", "spip", "judge", "prosecutor", "admin", "integration")
 _serial = itertools.count(1)
 
 

@@ -16,20 +16,39 @@ from tests.cases import factories as make
 from tests.conftest import free_port
 from vigie import clock
 from vigie.alarms.pipeline import Pipeline
-from vigie.cases import devices, placements
+from vigie.cases import device_secrets, devices, placements
 from vigie.cases.forms import AssignmentIn, DeviceIn
-from vigie.gateway.broker import Mosquitto
+from vigie.gateway.broker import GATEWAY_USER, Mosquitto
 from vigie.gateway.limits import Limits
 from vigie.gateway.service import Bound, Gateway, GatewayThread, Listen
 from vigie.gateway.teltonika import encode_imei
 from vigie.settings import Settings
 from vigie.store import Database
-from vigie.store.models import Alarm, Observation
+from vigie.store.models import Alarm, Device, Observation
 
 IMEI = "356307042441013"  # the bracelet of case C1, a Teltonika tracker
 PHONE = "814236"  # Traccar Client on the test phone worn for case C2
 HOME_UNIT = "H1"  # C1's home unit, over MQTT
 ZONE = (48.90, 2.40)  # both cases' exclusion zone (centre)
+GATEWAY_MQTT = (GATEWAY_USER, "the gateway's test password")
+
+
+def key(device: str) -> str:
+    """The test secret of a seeded device (real ones are random: `device_secrets.issue`)."""
+    return f"test-secret-of-{device}"
+
+
+def give_secrets(db: Database, *ids: str) -> None:
+    with db.session() as session:
+        for device in ids:
+            session.get_one(Device, device).secret_hash = device_secrets.hash_secret(key(device))
+
+
+def broker_passwords(db: Database) -> str:
+    """The Mosquitto password file: the seeded devices with a secret, and the gateway."""
+    with db.session() as session:
+        gateway = {GATEWAY_USER: device_secrets.hash_secret(GATEWAY_MQTT[1])}
+        return device_secrets.password_file(session, gateway)
 
 
 def seed(db: Database) -> None:
@@ -44,6 +63,7 @@ def seed(db: Database) -> None:
             for device, kind, role in assigned:
                 devices.create_device(session, DeviceIn(id=device, kind=kind), "t")
                 devices.assign(session, placement, AssignmentIn(device_id=device, role=role), "t")
+    give_secrets(db, PHONE, HOME_UNIT, "H2")
 
 
 def minutes_ago(minutes: float) -> str:
@@ -98,8 +118,9 @@ def gateway(seeded: Database) -> Iterator[Bound]:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    with Mosquitto(tmp_path / "mosquitto", free_port()) as mosquitto:
+def broker(seeded: Database, tmp_path: Path) -> Iterator[Mosquitto]:
+    """Mosquitto admitting the seeded devices that have a secret, and the gateway."""
+    with Mosquitto(tmp_path / "mosquitto", free_port(), broker_passwords(seeded)) as mosquitto:
         yield mosquitto
 
 

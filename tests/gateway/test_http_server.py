@@ -8,7 +8,14 @@ import socket
 import httpx
 import pytest
 
-from tests.gateway.conftest import PHONE, ZONE, alarms_after_detection, closed_by_peer, stored
+from tests.gateway.conftest import (
+    PHONE,
+    ZONE,
+    alarms_after_detection,
+    closed_by_peer,
+    key,
+    stored,
+)
 from vigie import clock
 from vigie.gateway.service import Bound
 from vigie.store import Database
@@ -20,7 +27,10 @@ def now_s(minutes_ago: float = 0) -> str:
 
 @pytest.fixture
 def client(gateway: Bound) -> httpx.Client:
-    return httpx.Client(base_url=f"http://127.0.0.1:{gateway.osmand_port}", timeout=10)
+    """The phone's Traccar Client: its server URL carries its secret (`?key=`)."""
+    return httpx.Client(
+        base_url=f"http://127.0.0.1:{gateway.osmand_port}", params={"key": key(PHONE)}, timeout=10
+    )
 
 
 def test_query_stored_acknowledged_and_alarmed(seeded: Database, client: httpx.Client) -> None:

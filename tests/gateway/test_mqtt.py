@@ -4,37 +4,43 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from tests.gateway.conftest import (
+    GATEWAY_MQTT,
     HOME_UNIT,
     TEST_LIMITS,
     alarms_after_detection,
+    key,
     minutes_ago,
     stored,
     wait_for,
 )
-from vigie.gateway.broker import Mosquitto
+from vigie.gateway.broker import GATEWAY_USER, Mosquitto
 from vigie.gateway.mqtt import topic_for
 from vigie.gateway.service import Gateway, GatewayThread, Listen
 from vigie.store import Database
+from vigie.store.models import AuditEntry
 
 
 def start_gateway(db: Database, broker: Mosquitto) -> GatewayThread:
     runner = GatewayThread(
         Gateway(db, TEST_LIMITS, mqtt_client_id="vigie-gateway-test"),
-        Listen("127.0.0.1", None, None, ("127.0.0.1", broker.port)),
+        Listen("127.0.0.1", None, None, ("127.0.0.1", broker.port), GATEWAY_MQTT),
     )
     runner.start()
     return runner
 
 
-def publisher(broker: Mosquitto) -> paho.Client:
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="home-unit-sim")
+def publisher(broker: Mosquitto, device: str = HOME_UNIT) -> paho.Client:
+    """The home unit's MQTT session, logged in under its id with its secret."""
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"{device}-sim")
+    client.username_pw_set(device, key(device))
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
     return client
@@ -73,7 +79,8 @@ def test_refused_messages_are_logged_and_not_stored(
     runner = start_gateway(seeded, broker)
     client = publisher(broker)
     try:
-        publish(client, "H-unknown", {"t": minutes_ago(1), "type": "power", "mains": True})
+        # Another device's topic: the broker's ACL drops it before the gateway sees it.
+        publish(client, "H2", {"t": minutes_ago(1), "type": "power", "mains": True})
         publish(client, HOME_UNIT, b"not json")
         publish(client, HOME_UNIT, b"[" + b" " * 70_000 + b"]")
         publish(client, HOME_UNIT, {"t": minutes_ago(-60), "type": "power", "mains": True})
@@ -85,7 +92,8 @@ def test_refused_messages_are_logged_and_not_stored(
         client.disconnect()
         runner.stop()
     assert stored(seeded)[0].payload["mains"] is False
-    for reason in ("refused unknown device 'H-unknown'", "not JSON", "at most 65536"):
+    assert stored(seeded)[0].device == HOME_UNIT
+    for reason in ("not JSON", "at most 65536"):
         assert reason in caplog.text
 
 
@@ -136,3 +144,81 @@ def test_a_message_is_acknowledged_only_once_stored(
     finally:
         runner.stop()
     assert stored(seeded)[0].payload["mains"] is False
+
+
+def connack(broker: Mosquitto, credentials: tuple[str, str] | None) -> str:
+    """The broker's answer to a client logging in with `credentials` (None: anonymous)."""
+    answers: queue.Queue[str] = queue.Queue()
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="login-probe")
+    client.on_connect = lambda _c, _u, _f, reason, _p: answers.put(str(reason))
+    if credentials is not None:
+        client.username_pw_set(*credentials)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    try:
+        return answers.get(timeout=10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def test_the_broker_admits_only_devices_with_their_secret_and_the_gateway(
+    seeded: Database, broker: Mosquitto
+) -> None:
+    assert "allow_anonymous false" in broker.config()
+    assert connack(broker, None) == "Not authorized"
+    assert connack(broker, (HOME_UNIT, "a guess")) == "Not authorized"
+    assert connack(broker, ("H-unknown", key("H-unknown"))) == "Not authorized"
+    assert connack(broker, (HOME_UNIT, key(HOME_UNIT))) == "Success"
+    assert connack(broker, GATEWAY_MQTT) == "Success"
+    impostor = GatewayThread(
+        Gateway(seeded, TEST_LIMITS, mqtt_client_id="impostor"),
+        Listen("127.0.0.1", None, None, ("127.0.0.1", broker.port), (GATEWAY_USER, "a guess")),
+    )
+    try:
+        with pytest.raises(ConnectionError, match="refused: Not authorized"):
+            impostor.start()
+    finally:
+        impostor.stop()
+
+
+def test_a_device_cannot_publish_as_another(seeded: Database, broker: Mosquitto) -> None:
+    """H1 publishing on H2's topic (a spoof): the ACL drops it; its own reading is stored."""
+    runner = start_gateway(seeded, broker)
+    client = publisher(broker, HOME_UNIT)
+    try:
+        publish(client, "H2", {"t": minutes_ago(2), "type": "power", "mains": False})
+        publish(client, HOME_UNIT, {"t": minutes_ago(1), "type": "power", "mains": True})
+        wait_for(lambda: len(stored(seeded)) >= 1)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        runner.stop()
+    assert [(r.device, r.source) for r in stored(seeded)] == [(HOME_UNIT, "mqtt")]
+
+
+def test_a_sequence_number_reused_with_other_content_is_kept_as_a_conflict(
+    seeded: Database, broker: Mosquitto
+) -> None:
+    """The unit's own sequence number 5, then 5 again saying something else: both kept, the
+    second flagged as a conflict of the first and audited, not dropped as a duplicate."""
+    runner = start_gateway(seeded, broker)
+    client = publisher(broker)
+    try:
+        publish(client, HOME_UNIT, {"seq": 5, "t": minutes_ago(2), "type": "power", "mains": True})
+        wait_for(lambda: len(stored(seeded)) == 1)
+        publish(client, HOME_UNIT, {"seq": 5, "t": minutes_ago(2), "type": "power", "mains": False})
+        wait_for(lambda: len(stored(seeded)) == 2)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        runner.stop()
+    first, second = stored(seeded)
+    assert (first.conflict_of, second.conflict_of) == (None, first.id)
+    assert (first.payload["mains"], second.payload["mains"]) == (True, False)
+    with seeded.session() as session:
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "observation_conflict")
+        ).one()
+    assert (entry.actor, entry.target) == ("mqtt", f"device:{HOME_UNIT}")
+    assert entry.detail == {"id": second.id, "seq": 5, "conflict_of": first.id}

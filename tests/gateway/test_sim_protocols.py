@@ -4,17 +4,31 @@ from the store as the same observations (to each protocol's precision)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
-from tests.gateway.conftest import minutes_ago, stored, wait_for
-from vigie.cases import devices
+from tests.conftest import free_port
+from tests.gateway.conftest import (
+    GATEWAY_MQTT,
+    HOME_UNIT,
+    IMEI,
+    PHONE,
+    broker_passwords,
+    minutes_ago,
+    stored,
+    wait_for,
+)
+from vigie import clock
+from vigie.cases import device_secrets, devices
 from vigie.cases.forms import DeviceIn
 from vigie.gateway.broker import Mosquitto
 from vigie.gateway.limits import Limits
 from vigie.gateway.service import Gateway, GatewayThread, Listen
-from vigie.sim.protocols import ProtocolFeeder, avl_record, osmand_params
+from vigie.sim.protocols import DemoDevices, ProtocolFeeder, avl_record, osmand_params
 from vigie.store import Database
+from vigie.store.models import AuditEntry
 
 
 def records() -> list[dict[str, object]]:
@@ -34,26 +48,33 @@ def records() -> list[dict[str, object]]:
     ]
 
 
-def test_every_record_arrives_through_its_protocol(db: Database, broker: Mosquitto) -> None:
+def test_every_record_arrives_through_its_protocol(db: Database, tmp_path: Path) -> None:
     with db.session() as session:
         for device, kind in (("B000001", "bracelet"), ("H000001", "home_unit")):
             devices.create_device(session, DeviceIn(id=device, kind=kind), "t")
         devices.create_device(session, DeviceIn(id="P000001", kind="protected_device"), "t")
+        keys = {d: device_secrets.issue(session, d, "t") for d in ("H000001", "P000001")}
+    broker = Mosquitto(tmp_path / "mosquitto", free_port(), broker_passwords(db))
+    broker.start()
     runner = GatewayThread(
         Gateway(db, Limits(), mqtt_client_id="vigie-gateway-sim-test"),
-        Listen("127.0.0.1", 0, 0, ("127.0.0.1", broker.port)),
+        Listen("127.0.0.1", 0, 0, ("127.0.0.1", broker.port), GATEWAY_MQTT),
     )
-    bound = runner.start()
-    assert bound.teltonika_port is not None and bound.osmand_port is not None
-    sent = records()
-    feeder = ProtocolFeeder([], "127.0.0.1", bound.teltonika_port, bound.osmand_port, broker.port)
     try:
-        assert feeder.send_records(sent) == len(sent)
-        # "restored" is two readings over Teltonika: the strap and the case closed.
-        wait_for(lambda: len(stored(db)) == len(sent) + 1)
+        bound = runner.start()
+        assert bound.teltonika_port is not None and bound.osmand_port is not None
+        sent = records()
+        ports = (bound.teltonika_port, bound.osmand_port, broker.port)
+        feeder = ProtocolFeeder([], "127.0.0.1", *ports, keys)
+        try:
+            assert feeder.send_records(sent) == len(sent)
+            # "restored" is two readings over Teltonika: the strap and the case closed.
+            wait_for(lambda: len(stored(db)) == len(sent) + 1)
+        finally:
+            feeder.close()
     finally:
-        feeder.close()
         runner.stop()
+        broker.stop()
     got = {
         (r.device, r.type, r.t.replace(tzinfo=UTC), r.payload.get("what")): r for r in stored(db)
     }
@@ -85,3 +106,34 @@ def test_protocol_forms() -> None:
     assert (record.event_id, record.io) == (2, {2: 0})
     with pytest.raises(ValueError, match="no 'tamper'"):
         osmand_params(fix | {"type": "tamper", "what": "case_open"})
+
+
+def test_the_demo_devices_prove_themselves_with_the_secrets_they_are_issued(
+    seeded: Database,
+) -> None:
+    """`vigie centre demo --via gateway`'s devices: each registered device is issued a new
+    secret (audited), the phone sends it as its key, the home unit logs in to the broker with
+    it, and every reading arrives by its own channel."""
+    with seeded.session() as session:
+        devices.create_device(session, DeviceIn(id="P9", kind="protected_device"), "t")
+    pending = [
+        {"kind": "obs", "device": IMEI, "t": minutes_ago(3), "type": "battery", "level": 0.5},
+        {"kind": "obs", "device": HOME_UNIT, "t": minutes_ago(2), "type": "power", "mains": True},
+        {"kind": "obs", "device": "P9", "t": minutes_ago(1), "type": "battery", "level": 0.9},
+    ]
+    demo = DemoDevices(seeded, pending)
+    try:
+        assert demo.send(clock.now()) == 3
+        wait_for(lambda: len(stored(seeded)) == 3)
+    finally:
+        demo.close()
+    assert {(r.device, r.source) for r in stored(seeded)} == {
+        (IMEI, "teltonika"),
+        (HOME_UNIT, "mqtt"),
+        ("P9", "osmand"),
+    }
+    with seeded.session() as session:
+        issued = session.scalars(
+            select(AuditEntry.target).where(AuditEntry.action == "issue_device_secret")
+        ).all()
+    assert {f"device:{d}" for d in (IMEI, PHONE, HOME_UNIT, "P9")} <= set(issued)

@@ -50,8 +50,8 @@ def test_purge_locations_is_audited(db: Database, vigie: Callable[..., Result]) 
         log.append(
             session,
             [
-                log.row_for(old | {"t": "old"}, now - timedelta(days=100), now),
-                log.row_for(old | {"t": "new"}, now - timedelta(days=1), now),
+                log.row_for(old | {"t": "old"}, now - timedelta(days=100), now, source="test"),
+                log.row_for(old | {"t": "new"}, now - timedelta(days=1), now, source="test"),
             ],
         )
     result = vigie("db", "purge-locations", "--older-than", "30")

@@ -2,8 +2,11 @@
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from vigie.store import Database
 from vigie.store import observations as log
+from vigie.store.models import Observation
 
 T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 
@@ -25,7 +28,9 @@ def position(device: str, t: datetime, seq: int | None = None) -> dict[str, obje
 
 def rows(records: list[dict[str, object]]) -> list[dict[str, object]]:
     return [
-        log.row_for(r, datetime.fromisoformat(str(r["t"]).replace("Z", "+00:00")), T0)
+        log.row_for(
+            r, datetime.fromisoformat(str(r["t"]).replace("Z", "+00:00")), T0, source="test"
+        )
         for r in records
     ]
 
@@ -115,3 +120,31 @@ def test_payload_comes_back_exactly_as_sent(db: Database) -> None:
     with db.session() as session:
         (stored,) = log.after(session, row_id - 1, 1)
     assert stored.payload == record
+
+
+def test_sequence_reused_with_other_content_is_kept_as_a_conflict(db: Database) -> None:
+    """A second reading under a stored sequence number, saying something else, is stored and
+    flagged (pointing at the first), not dropped as a duplicate; detection does not read it; a
+    resend of either is a duplicate."""
+    genuine = position("B1", T0, seq=5)
+    forged = genuine | {"lat": 48.80}
+    same_batch = position("B1", T0, seq=6)
+    with db.session() as session:
+        first = log.append(session, rows([genuine, same_batch, same_batch | {"lon": 2.30}]))
+    with db.session() as session:
+        second = log.append(session, rows([forged, genuine]))
+    with db.session() as session:
+        again = log.append(session, rows([forged]))
+    assert len(first.ids) == 2 and len(first.conflicts) == 1 and first.duplicates == 0
+    assert second.ids == [] and len(second.conflicts) == 1 and second.duplicates == 1
+    assert again.ids == [] and again.conflicts == [] and again.duplicates == 1
+    with db.session() as session:
+        stored = {o.id: o for o in session.scalars(select(Observation))}
+        assert log.last_id(session) == max(first.ids)
+        detected = [o.id for o in log.after(session, 0, 10)]
+        fast = [r.id for r in log.rows_after(session, 0, 10)]
+    (conflict,) = second.conflicts
+    assert stored[conflict].payload == forged and stored[conflict].source == "test"
+    assert stored[conflict].conflict_of == min(first.ids) and stored[conflict].seq == 5
+    assert stored[first.conflicts[0]].payload["lon"] == 2.30
+    assert detected == fast == first.ids

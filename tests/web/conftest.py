@@ -111,7 +111,7 @@ def site(
                     session, make.placement_form(stranger, who, case_ref="C3"), "test"
                 )
                 other_id = other.id
-            _seed_track(http, world.centre.headers("operator"), "B1")
+            _seed_track(http, world.centre.headers("integration"), "B1")
             yield Site(base, db, world, http, other_id)
         finally:
             http.close()

@@ -102,7 +102,7 @@ def test_observation_raises_a_live_alarm_worked_to_its_report(page: Page, site: 
         "accuracy_m": 5,
     }
     posted = site.http.post(
-        "/api/observations", json={"observations": [fix]}, headers=site.token_headers("operator")
+        "/api/observations", json={"observations": [fix]}, headers=site.token_headers("integration")
     )
     assert posted.status_code == 200, posted.text
     row = page.locator("#queue tbody tr[data-kind=zone_entry]")

@@ -30,7 +30,7 @@ def test_supervision_figures_are_for_the_centre_only(centre: Centre) -> None:
     world.new_alarm("open")
     battery = {"device": "B1", "t": clock.now().isoformat(), "type": "battery", "level": 0.1}
     posted = centre.client.post(
-        "/api/observations", json={"observations": [battery]}, headers=centre.headers("operator")
+        "/api/observations", json={"observations": [battery]}, headers=centre.headers("integration")
     )
     assert posted.status_code == 200
     for role in ("judge", "spip", "prosecutor", "admin"):
@@ -93,7 +93,7 @@ def test_activity_tracks_the_wearer_never_the_protected_device(centre: Centre) -
         for d, level in (("B2", 0.5), ("P2", 0.25))
     ]
     centre.client.post(
-        "/api/observations", json={"observations": fixes}, headers=centre.headers("operator")
+        "/api/observations", json={"observations": fixes}, headers=centre.headers("integration")
     ).raise_for_status()
     judge = centre.headers("judge")
     activity = centre.client.get(

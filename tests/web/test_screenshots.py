@@ -40,7 +40,7 @@ def _busy_centre(site: Site) -> int:
         "accuracy_m": 6,
     }
     site.http.post(
-        "/api/observations", json={"observations": [fix]}, headers=site.token_headers("operator")
+        "/api/observations", json={"observations": [fix]}, headers=site.token_headers("integration")
     ).raise_for_status()
     for kind in ("absence", "low_battery", "signal_lost"):
         world.new_alarm(kind=kind)

@@ -18,7 +18,9 @@ from vigie.settings import Settings, settings
 from vigie.store.models import RevokedToken, User, new_token_key
 from vigie.store.users import by_username
 
-ROLES = ("operator", "supervisor", "spip", "judge", "prosecutor", "admin")
+# `integration`: a system feeding observations through the API (POST /api/observations only);
+# people's accounts never post observations.
+ROLES = ("operator", "supervisor", "spip", "judge", "prosecutor", "admin", "integration")
 
 
 @lru_cache(maxsize=1)

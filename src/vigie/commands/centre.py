@@ -64,14 +64,23 @@ def serve(
 @app.command("create-user")
 def create_user_command(
     username: Annotated[str, typer.Argument(help="login name")],
-    role: Annotated[str, typer.Option(help="operator, supervisor, spip, judge, prosecutor, admin")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="operator, supervisor, spip, judge, prosecutor, admin; or integration: a "
+            "system posting observations (POST /api/observations), the only role that may"
+        ),
+    ],
     full_name: Annotated[str, typer.Option(help="the person's name")],
     email: Annotated[str | None, typer.Option(help="e-mail address")] = None,
     password: Annotated[
         str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
     ] = "",
 ) -> None:
-    """Create an account (the first admin of a new centre is made this way); audited."""
+    """Create an account (the first admin of a new centre is made this way); audited.
+
+    An integration account's name is recorded as the source of every observation it posts.
+    """
     from vigie.api.password_policy import WeakPassword, check
     from vigie.api.security import ROLES, create_user
     from vigie.store import audit, open_database
@@ -185,15 +194,16 @@ def seed(database: Any, cases: int, seed_value: int) -> tuple[str, str, str, lis
 
     password, feeder_password = secrets.token_urlsafe(9), secrets.token_urlsafe(16)
     with database.session() as session:
-        for name, secret, full in (
-            ("operateur", password, "Opérateur de démonstration"),
-            ("passerelle", feeder_password, "Passerelle simulée"),
+        for name, secret, role, full in (
+            ("operateur", password, "operator", "Opérateur de démonstration"),
+            ("passerelle", feeder_password, "integration", "Passerelle simulée"),
         ):
             user = session.scalars(select(User).where(User.username == name)).one_or_none()
             if user is None:
-                create_user(session, name, secret, "operator", full)
+                create_user(session, name, secret, role, full)
             else:
                 user.password_hash = hash_password(secret)
+                user.role = role  # a demo database from before the integration role
         if session.scalar(select(func.count()).select_from(Placement)):
             return "operateur", password, feeder_password, []
     placements, observations = simulated_population(cases, seed_value)
@@ -204,7 +214,7 @@ def seed(database: Any, cases: int, seed_value: int) -> tuple[str, str, str, lis
     now = clock.now()
     past = [o for o in observations if _t(o) <= now]
     with database.session() as session:
-        log.append(session, [log.row_for(o, _t(o), now) for o in past])
+        log.append(session, [log.row_for(o, _t(o), now, source="demo-seed") for o in past])
     return "operateur", password, feeder_password, observations[len(past) :]
 
 
@@ -346,8 +356,8 @@ def _open_case(session: Any, record: dict[str, Any], contacts: dict[str, int]) -
 
 
 class Feeder:
-    """Posts the simulated devices' observations through the API as their time comes, like a
-    gateway would."""
+    """Posts the simulated devices' observations through the API as their time comes, with the
+    demo's integration account (`passerelle`), as a system feeding the centre would."""
 
     def __init__(self, base: str, username: str, password: str, pending: list[dict[str, Any]]):
         self._client = httpx.Client(base_url=base, timeout=30)

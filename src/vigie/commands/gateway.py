@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import signal
 import tempfile
 from pathlib import Path
@@ -34,12 +35,33 @@ def serve(
     frame_timeout: Annotated[float, typer.Option(help="seconds for a whole frame", min=0.1)] = 10,
     rate: Annotated[float, typer.Option(help="readings per device per second", min=0.1)] = 50,
     burst: Annotated[float, typer.Option(help="readings a device may send at once", min=1)] = 2000,
+    mqtt_username: Annotated[str, typer.Option(help="the gateway's account on the broker")] = (
+        "vigie@gateway"
+    ),
+    mqtt_password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="VIGIE_MQTT_PASSWORD",
+            help="the gateway's password on the broker (with --start-broker: a new one if unset)",
+        ),
+    ] = None,
+    teltonika_tls_port: Annotated[
+        int, typer.Option(help="Teltonika over TLS port (0: off); needs --tls-cert/--tls-key")
+    ] = 0,
+    tls_cert: Annotated[
+        Path | None, typer.Option(envvar="VIGIE_GATEWAY_TLS_CERT", help="PEM certificate chain")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(envvar="VIGIE_GATEWAY_TLS_KEY", help="PEM private key")
+    ] = None,
 ) -> None:
     """Serve the device protocols on VIGIE_DATABASE_URL until SIGTERM or Ctrl-C.
 
     Devices must be registered at the centre under the identifier they announce (a tracker's
-    IMEI, the Traccar Client's device id); others are refused and logged.
+    IMEI, the Traccar Client's device id); others are refused and logged. Phones and MQTT
+    units also prove themselves with their secret (`vigie gateway device-secret`).
     """
+    from vigie.cases import device_secrets
     from vigie.gateway.broker import Mosquitto
     from vigie.gateway.limits import Limits
     from vigie.gateway.service import Gateway, Listen
@@ -57,25 +79,43 @@ def serve(
         rate_per_s=rate,
         burst=burst,
     )
+    if teltonika_tls_port and (tls_cert is None or tls_key is None):
+        raise typer.BadParameter(
+            "needs --tls-cert and --tls-key", param_hint="--teltonika-tls-port"
+        )
     broker = None
     if start_broker:
         if not mqtt_port:
             raise typer.BadParameter("--start-broker needs --mqtt-port", param_hint="--mqtt-port")
+        mqtt_password = mqtt_password or secrets.token_urlsafe(24)
+        with database.session() as session:
+            accounts = {mqtt_username: device_secrets.hash_secret(mqtt_password)}
+            passwords = device_secrets.password_file(session, accounts)
         folder = broker_folder or Path(tempfile.mkdtemp(prefix="vigie-mosquitto-"))
-        broker = Mosquitto(folder, mqtt_port)
+        broker = Mosquitto(folder, mqtt_port, passwords)
         broker.start()
+    if mqtt_port and mqtt_password is None:
+        raise typer.BadParameter(
+            "the broker admits no anonymous client: set VIGIE_MQTT_PASSWORD",
+            param_hint="--mqtt-password",
+        )
     listen = Listen(
         host,
         teltonika_port or None,
         osmand_port or None,
         (mqtt_host, mqtt_port) if mqtt_port else None,
+        (mqtt_username, mqtt_password) if mqtt_port and mqtt_password else None,
+        teltonika_tls_port or None,
+        tls_cert,
+        tls_key,
     )
 
     async def run() -> None:
         gateway = Gateway(database, limits)
         bound = await gateway.start(listen)
         typer.echo(
-            f"gateway ready: teltonika={bound.teltonika_port} osmand={bound.osmand_port} "
+            f"gateway ready: teltonika={bound.teltonika_port} "
+            f"teltonika-tls={bound.teltonika_tls_port} osmand={bound.osmand_port} "
             f"mqtt={listen.mqtt_broker}",
         )
         stop = asyncio.Event()
@@ -91,3 +131,69 @@ def serve(
         if broker is not None:
             broker.stop()
         database.dispose()
+
+
+@app.command("device-secret")
+def device_secret(
+    device: Annotated[str, typer.Argument(help="the registered device's id")],
+) -> None:
+    """Issue a new secret for a device, replacing its old one (audited), and print it once.
+
+    Configure it on the device: a phone's Traccar Client server URL becomes
+    http://<gateway>:5055/?key=<secret>; an MQTT unit logs in as <device id> / <secret> (then
+    regenerate the broker's password file: `vigie gateway mqtt-passwords`).
+    """
+    from vigie.cases import device_secrets
+    from vigie.cases.errors import CaseNotFound
+    from vigie.store import open_database
+    from vigie.store.schema import upgrade
+
+    config = Settings()
+    upgrade(config.database_url)
+    database = open_database(config.database_url)
+    try:
+        with database.session() as session:
+            secret = device_secrets.issue(session, device, "cli")
+    except CaseNotFound as exc:
+        raise typer.BadParameter(f"{exc}: register it first", param_hint="DEVICE") from exc
+    finally:
+        database.dispose()
+    typer.echo(secret)
+
+
+@app.command("mqtt-passwords")
+def mqtt_passwords(
+    output: Annotated[Path, typer.Option(help="the Mosquitto password file to write")],
+    acl: Annotated[Path | None, typer.Option(help="also write the Mosquitto ACL file here")] = None,
+    mqtt_username: Annotated[str, typer.Option(help="the gateway's account")] = "vigie@gateway",
+    mqtt_password: Annotated[
+        str, typer.Option(envvar="VIGIE_MQTT_PASSWORD", help="the gateway's password")
+    ] = "",
+) -> None:
+    """Write Mosquitto's password file (0600): every device with a secret, and the gateway.
+
+    For a broker of your own: `password_file` and `acl_file` in its configuration, with
+    `allow_anonymous false`; send it SIGHUP after each run to reload.
+    """
+    from vigie.cases import device_secrets
+    from vigie.gateway.broker import ACL
+    from vigie.store import open_database
+    from vigie.store.schema import upgrade
+
+    if len(mqtt_password) < 16:
+        raise typer.BadParameter("set VIGIE_MQTT_PASSWORD (16 characters or more)")
+    config = Settings()
+    upgrade(config.database_url)
+    database = open_database(config.database_url)
+    try:
+        with database.session() as session:
+            gateway = {mqtt_username: device_secrets.hash_secret(mqtt_password)}
+            text = device_secrets.password_file(session, gateway)
+    finally:
+        database.dispose()
+    output.touch(mode=0o600)
+    output.chmod(0o600)
+    output.write_text(text)
+    if acl is not None:
+        acl.write_text(ACL)
+    typer.echo(f"{len(text.splitlines())} accounts written to {output}")

@@ -3,18 +3,32 @@
 Its configuration and persistence live in a folder of ours (never a pid_file in a root-owned
 folder). Persistent sessions let the gateway be down without a device's reading being lost:
 the broker queues what the gateway's QoS 1 subscription has not acknowledged.
+
+No anonymous client: every client logs in with a password file (devices under their id and
+their secret, the gateway under `GATEWAY_USER`), and an ACL lets a device publish only on its
+own topic and only the gateway read them: a device cannot pose as another.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 MOSQUITTO = Path("/usr/sbin/mosquitto")
+# Not a possible device id (those have no "@"): the gateway's account cannot be a device's.
+GATEWAY_USER = "vigie@gateway"
+ACL = (
+    "# Each device publishes on its own topic only (its username is its device id).\n"
+    "pattern write vigie/devices/%u/obs\n"
+    "\n"
+    f"user {GATEWAY_USER}\n"
+    "topic read vigie/devices/+/obs\n"
+)
 
 
 class BrokerError(RuntimeError):
@@ -22,17 +36,22 @@ class BrokerError(RuntimeError):
 
 
 class Mosquitto:
-    """One Mosquitto process listening on 127.0.0.1:`port`, configured in `folder`."""
+    """One Mosquitto process listening on 127.0.0.1:`port`, configured in `folder`, admitting
+    the accounts of `passwords` (a Mosquitto password file, see
+    `vigie.cases.device_secrets.password_file`)."""
 
-    def __init__(self, folder: Path, port: int) -> None:
+    def __init__(self, folder: Path, port: int, passwords: str) -> None:
         self.folder = folder
         self.port = port
+        self.passwords = passwords
         self._process: subprocess.Popen[bytes] | None = None
 
     def config(self) -> str:
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
+            "allow_anonymous false",
+            f"password_file {self.folder}/passwords",
+            f"acl_file {self.folder}/acl",
             "persistence true",
             f"persistence_location {self.folder}/",
             "autosave_interval 1",
@@ -52,6 +71,8 @@ class Mosquitto:
         if not MOSQUITTO.exists():
             raise BrokerError(f"{MOSQUITTO} not found: run scripts/system-deps.sh as root first")
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.write_passwords(self.passwords)
+        (self.folder / "acl").write_text(ACL)
         conf = self.folder / "mosquitto.conf"
         conf.write_text(self.config())
         self._process = subprocess.Popen(
@@ -69,6 +90,20 @@ class Mosquitto:
                 time.sleep(0.05)
         self.stop()
         raise BrokerError(f"mosquitto did not listen on 127.0.0.1:{self.port} in {timeout_s} s")
+
+    def write_passwords(self, passwords: str) -> None:
+        """Replace the password file (owner-only: it holds hashes); a running broker rereads it
+        on `reload`."""
+        path = self.folder / "passwords"
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(passwords)
+        self.passwords = passwords
+
+    def reload(self) -> None:
+        """Make the running broker reread its password file (a device given a new secret)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGHUP)  # by PID: this process only
 
     def stop(self) -> None:
         if self._process is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from abc import ABC, abstractmethod
 
 from vigie.gateway.intake import Intake
@@ -19,13 +20,22 @@ logger = logging.getLogger(__name__)
 
 
 class ConnectionServer(ABC):
-    """A gateway server on one TCP port; `protocol` names it in the logs."""
+    """A gateway server on one TCP port, in TLS when given a context; `protocol` names it in the
+    logs and as the source of what it stores (with "-tls" for a TLS listener)."""
 
     protocol: str
 
     def __init__(
-        self, intake: Intake, registry: Registry, limits: Limits, rates: RateLimiter
+        self,
+        intake: Intake,
+        registry: Registry,
+        limits: Limits,
+        rates: RateLimiter,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        self._tls = tls
+        if tls is not None:
+            self.protocol = f"{type(self).protocol}-tls"
         self._intake = intake
         self._registry = registry
         self._limits = limits
@@ -37,7 +47,13 @@ class ConnectionServer(ABC):
     async def start(self, host: str, port: int) -> int:
         """Listen on host:port (0 for any free port); returns the port."""
         self._server = await asyncio.start_server(
-            self._accept, host, port, backlog=self._limits.max_connections
+            self._accept,
+            host,
+            port,
+            backlog=self._limits.max_connections,
+            ssl=self._tls,
+            # A TLS handshake is a frame like any other: a slow one holds no slot for long.
+            ssl_handshake_timeout=self._limits.frame_timeout_s if self._tls else None,
         )
         return int(self._server.sockets[0].getsockname()[1])
 

@@ -3,8 +3,11 @@
 HTTP/1.1 is parsed by h11; the connection handling is ours so that the gateway's limits apply
 to the byte: a request must arrive whole within `frame_timeout_s` (slow-loris), a body larger
 than `max_body_bytes` is refused before it is read, an idle keep-alive connection is closed.
-Answers: 200 stored, 400 malformed, 403 unknown device, 413 too large, 429 over the device's
-rate, 503 the store failed (the app retries, as for any answer but 200).
+Every request names its device and carries the device's secret as the ``key`` parameter: a
+request for an unregistered device, or without the right key, is refused (403) and logged, and
+a wrong key for a registered device is audited (someone is posing as it).
+Answers: 200 stored, 400 malformed, 403 unknown device or wrong key, 413 too large, 429 over
+the device's rate, 503 the store failed (the app retries, as for any answer but 200).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from vigie.gateway import osmand
 from vigie.gateway.connections import ConnectionServer
 from vigie.gateway.limits import RateExceeded
 from vigie.gateway.readings import Rejected
-from vigie.gateway.registry import UnknownDevice
+from vigie.gateway.registry import UnknownDevice, WrongSecret
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +91,10 @@ class OsmAndServer(ConnectionServer):
     ) -> tuple[int, str]:
         try:
             body = await self._body(connection, reader, request)
-            device, readings = self._decode(request, body)
-            registered = await asyncio.to_thread(self._registry.lookup, device)
+            device, readings, key = self._decode(request, body)
+            registered = await asyncio.to_thread(
+                self._registry.authenticate, device, key, self.protocol, peer
+            )
             self._rates.take(registered.id, len(readings))
         except _Refused as exc:
             logger.warning("osmand %s refused (%d): %s", peer, exc.status, exc)
@@ -97,13 +102,13 @@ class OsmAndServer(ConnectionServer):
         except Rejected as exc:
             logger.warning("osmand %s refused (400): %s", peer, exc)
             return 400, str(exc)
-        except UnknownDevice as exc:
-            return 403, str(exc)
+        except (UnknownDevice, WrongSecret) as exc:
+            return 403, str(exc)  # logged by the registry
         except RateExceeded as exc:
             logger.warning("osmand %s refused (429): %s", peer, exc)
             return 429, str(exc)
         try:
-            stored = await self._intake.store(readings, f"osmand {device}")
+            stored = await self._intake.store(readings, self.protocol)
         except Exception:
             logger.exception("osmand %s: readings of %s could not be stored", peer, device)
             return 503, "the centre could not store this report; send it again"
@@ -130,14 +135,17 @@ class OsmAndServer(ConnectionServer):
             else:
                 raise _Refused(400, "request ended before its body")
 
-    def _decode(self, request: h11.Request, body: bytes) -> tuple[str, list[dict[str, object]]]:
+    def _decode(
+        self, request: h11.Request, body: bytes
+    ) -> tuple[str, list[dict[str, object]], str | None]:
+        """Device id, readings and the key the request carries."""
         if request.method not in (b"GET", b"POST"):
             raise _Refused(405, f"method {request.method.decode(errors='replace')} not allowed")
         _, _, query = request.target.partition(b"?")
         content_type = dict(request.headers).get(b"content-type", b"")
-        if body and content_type.startswith(b"application/json"):
-            return osmand.decode_json(body)
         text = query.decode("latin-1")
+        if body and content_type.startswith(b"application/json"):
+            return (*osmand.decode_json(body), osmand.key_of(text))
         if body:
             text = f"{text}&{body.decode('latin-1')}" if text else body.decode("latin-1")
-        return osmand.decode_form(text)
+        return (*osmand.decode_form(text), osmand.key_of(text))

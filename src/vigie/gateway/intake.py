@@ -70,6 +70,9 @@ class Intake:
     async def store(self, readings: list[dict[str, Any]], source: str) -> Stored:
         """Store `readings` durably; implausible ones are logged with their reason and left out.
 
+        `source` names the channel they came by (the protocol of an authenticated device); it
+        is recorded on every row.
+
         Raises what the database raised when the write failed: the caller must not acknowledge.
         """
         now = clock.now()
@@ -86,7 +89,7 @@ class Intake:
         # Buffered records reach the store (and so the engine) in the order they happened.
         rows.sort(key=lambda pair: pair[0])
         waiter = _Waiter(
-            [log.row_for(record, t, now) for t, record in rows],
+            [log.row_for(record, t, now, source=source) for t, record in rows],
             rejected,
             asyncio.get_running_loop().create_future(),
         )

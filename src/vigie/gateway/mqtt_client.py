@@ -37,6 +37,7 @@ class MqttSubscriber:
         limits: Limits,
         rates: RateLimiter,
         client_id: str = "vigie-gateway",
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         self._intake = intake
         self._registry = registry
@@ -46,12 +47,15 @@ class MqttSubscriber:
         self._pending: set[asyncio.Future[None]] = set()
         self._lock = threading.Lock()
         self.subscribed = threading.Event()
+        self._refused: str | None = None
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=False,
             manual_ack=True,
         )
+        if credentials is not None:
+            self._client.username_pw_set(*credentials)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
@@ -62,6 +66,9 @@ class MqttSubscriber:
         self._client.loop_start()
         if not await asyncio.to_thread(self.subscribed.wait, 30):
             raise ConnectionError(f"no MQTT subscription on {host}:{port} within 30 s")
+        if self._refused is not None:
+            self._client.loop_stop()
+            raise ConnectionError(f"the MQTT broker on {host}:{port} refused: {self._refused}")
 
     async def stop(self) -> None:
         self._client.disconnect()
@@ -77,6 +84,10 @@ class MqttSubscriber:
     def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             logger.error("MQTT broker refused the gateway: %s", reason)
+            if not self.subscribed.is_set():  # at start: fail now, not after a 30 s wait
+                self._refused = str(reason)
+                client.disconnect()
+                self.subscribed.set()
             return
         client.subscribe(mqtt.TOPIC_FILTER, qos=1)
 
@@ -121,7 +132,7 @@ class MqttSubscriber:
         delay = 0.5
         while True:
             try:
-                await self._intake.store(readings, f"mqtt {device}")
+                await self._intake.store(readings, "mqtt")
                 return
             except Exception:
                 # Unacknowledged, the message is still the broker's: keep trying to store it.

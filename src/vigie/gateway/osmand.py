@@ -6,6 +6,8 @@ Two forms, as Traccar's OsmAnd decoder reads them:
   (metres) or ``hdop``, ``batt`` (percent), plus speed, bearing, altitude we keep in the payload;
 - the JSON body of recent Traccar Client versions: ``{"device_id", "location": {"timestamp",
   "coords": {"latitude", "longitude", "accuracy", ...}, "battery": {"level": 0..1}}}``.
+Either way the device's secret comes as the ``key`` query parameter (see `key_of`); it is
+never part of a reading.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from urllib.parse import parse_qsl
 
 from vigie.gateway.readings import Rejected, parse_time, reading
 
+KEY = "key"  # the device's secret, in the query string (or form) of every request
 UERE_M = 5.0  # accuracy from HDOP, as for trackers
 NO_ACCURACY_M = 50.0  # a fix without accuracy is taken as poor, never as precise
 
@@ -30,6 +33,19 @@ def decode_form(text: str) -> tuple[str, list[dict[str, Any]]]:
     except ValueError as exc:
         raise Rejected(f"query is malformed: {exc}") from exc
     return decode_params(dict(pairs))
+
+
+def key_of(text: str) -> str | None:
+    """The device's secret (parameter `key`) in a query string or urlencoded form, if any.
+
+    Traccar Client sends whatever query its server URL holds, so a phone is configured with
+    ``http://gateway:5055/?key=<its secret>`` and every report carries the key.
+    """
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=64)
+    except ValueError:
+        return None
+    return next((value for name, value in pairs if name == KEY), None)
 
 
 def decode_params(params: Mapping[str, str]) -> tuple[str, list[dict[str, Any]]]:

@@ -8,6 +8,8 @@ while a device registered or withdrawn at the centre is seen within that delay.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import threading
 import time
@@ -15,10 +17,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from vigie.store import Database
+from vigie.cases import device_secrets
+from vigie.store import Database, audit
 from vigie.store.models import Device, DeviceAssignment, Placement
 
 logger = logging.getLogger(__name__)
+AUDIT_EVERY_S = 60.0  # refusals of one device on one protocol: at most one audit entry per minute
 
 
 class UnknownDevice(LookupError):
@@ -32,11 +36,24 @@ class UnknownDevice(LookupError):
         self.identifier = identifier
 
 
+class WrongSecret(PermissionError):
+    """A registered device's identifier with a missing or wrong secret: a spoof, or a device
+    not yet given its secret."""
+
+    def __init__(self, identifier: str, given: bool) -> None:
+        super().__init__(
+            f"device {identifier!r}: {'wrong' if given else 'no'} key; a device proves itself "
+            "with the secret issued for it (vigie gateway device-secret)"
+        )
+        self.identifier = identifier
+
+
 @dataclass(frozen=True, slots=True)
 class RegisteredDevice:
     id: str
     kind: str
     case_ref: str | None  # the placement it is assigned to now, if any
+    secret_hash: str | None = None
 
 
 class Registry:
@@ -47,6 +64,11 @@ class Registry:
         self._ttl_s = ttl_s
         self._cache: dict[str, tuple[float, RegisteredDevice | None]] = {}
         self._lock = threading.Lock()
+        self._audited: dict[tuple[str, str], tuple[float, int]] = {}
+        # (device, its secret's hash) -> digest of the key found right: a phone reporting every
+        # few seconds costs one PBKDF2 (~1 ms) per secret, not per report; a new secret, a new
+        # entry.
+        self._verified: dict[tuple[str, str], bytes] = {}
 
     def lookup(self, identifier: str) -> RegisteredDevice:
         """The registered device, or `UnknownDevice` (logged)."""
@@ -73,4 +95,47 @@ class Registry:
                 .join(DeviceAssignment, DeviceAssignment.placement_id == Placement.id)
                 .where(DeviceAssignment.device_id == identifier, DeviceAssignment.until.is_(None))
             )
-            return RegisteredDevice(device.id, device.kind, case_ref)
+            return RegisteredDevice(device.id, device.kind, case_ref, device.secret_hash)
+
+    def authenticate(
+        self, identifier: str, key: str | None, protocol: str, peer: object
+    ) -> RegisteredDevice:
+        """The registered device if `key` is its secret; else `UnknownDevice` or `WrongSecret`,
+        each logged, and a wrong secret for a registered device audited (a spoof attempt)."""
+        device = self.lookup(identifier)
+        if key is not None and device.secret_hash is not None:
+            digest = hashlib.blake2b(key.encode(), digest_size=32).digest()
+            with self._lock:
+                known = self._verified.get((device.id, device.secret_hash))
+            if known is not None and hmac.compare_digest(known, digest):
+                return device
+            if device_secrets.verify(key, device.secret_hash):
+                with self._lock:
+                    self._verified[device.id, device.secret_hash] = digest
+                return device
+        refusal = WrongSecret(identifier, key is not None)
+        logger.warning("%s %s refused: %s", protocol, peer, refusal)
+        self._audit_refusal(device, protocol, peer, key is not None)
+        raise refusal
+
+    def _audit_refusal(
+        self, device: RegisteredDevice, protocol: str, peer: object, given: bool
+    ) -> None:
+        """One audit entry per device and protocol a minute, with the refusals since the last
+        one: a flood of forged requests cannot flood the audit log."""
+        now = time.monotonic()
+        with self._lock:
+            last, suppressed = self._audited.get((device.id, protocol), (-AUDIT_EVERY_S, 0))
+            if now - last < AUDIT_EVERY_S:
+                self._audited[device.id, protocol] = (last, suppressed + 1)
+                return
+            self._audited[device.id, protocol] = (now, 0)
+        detail = {
+            "protocol": protocol,
+            "peer": str(peer),
+            "reason": "wrong key" if given else "no key",
+            "refused_since_last_entry": suppressed,
+            "case": device.case_ref,
+        }
+        with self._db.session() as session:
+            audit.record(session, "gateway", "device_refused", f"device:{device.id}", detail)

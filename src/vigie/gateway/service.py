@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from vigie.gateway.http_server import OsmAndServer
 from vigie.gateway.intake import Intake
@@ -21,12 +23,28 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Listen:
-    """Where to serve; a port of 0 picks a free one, None leaves that protocol off."""
+    """Where to serve; a port of 0 picks a free one, None leaves that protocol off.
+
+    The Teltonika TLS listener needs `tls_cert` and `tls_key` (PEM files); the MQTT broker, the
+    gateway's account on it (`mqtt_credentials`: username, password).
+    """
 
     host: str = "127.0.0.1"
     teltonika_port: int | None = 5027
     osmand_port: int | None = 5055
     mqtt_broker: tuple[str, int] | None = None
+    mqtt_credentials: tuple[str, str] | None = None
+    teltonika_tls_port: int | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    def tls_context(self) -> ssl.SSLContext:
+        if self.tls_cert is None or self.tls_key is None:
+            raise ValueError("a TLS listener needs a certificate and its key (PEM files)")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.tls_cert, self.tls_key)
+        return context
 
 
 @dataclass(frozen=True)
@@ -35,6 +53,7 @@ class Bound:
 
     teltonika_port: int | None
     osmand_port: int | None
+    teltonika_tls_port: int | None = None
 
 
 class Gateway:
@@ -57,22 +76,31 @@ class Gateway:
     async def start(self, listen: Listen) -> Bound:
         await self.intake.start()
         args = (self.intake, self.registry, self.limits, self._rates)
-        teltonika = osmand = None
+        teltonika = osmand = teltonika_tls = None
         if listen.teltonika_port is not None:
             server = TeltonikaServer(*args)
             teltonika = await server.start(listen.host, listen.teltonika_port)
             self._servers.append(server)
             logger.info("Teltonika Codec 8/8E on %s:%d", listen.host, teltonika)
+        if listen.teltonika_tls_port is not None:
+            secure = TeltonikaServer(*args, tls=listen.tls_context())
+            teltonika_tls = await secure.start(listen.host, listen.teltonika_tls_port)
+            self._servers.append(secure)
+            logger.info("Teltonika Codec 8/8E over TLS on %s:%d", listen.host, teltonika_tls)
         if listen.osmand_port is not None:
             http = OsmAndServer(*args)
             osmand = await http.start(listen.host, listen.osmand_port)
             self._servers.append(http)
             logger.info("OsmAnd HTTP on http://%s:%d/", listen.host, osmand)
         if listen.mqtt_broker is not None:
-            subscriber = MqttSubscriber(*args, client_id=self._mqtt_client_id)
+            if listen.mqtt_credentials is None:
+                raise ValueError("the MQTT broker admits no anonymous client: give credentials")
+            subscriber = MqttSubscriber(
+                *args, client_id=self._mqtt_client_id, credentials=listen.mqtt_credentials
+            )
             await subscriber.start(*listen.mqtt_broker)
             self._servers.append(subscriber)
-        return Bound(teltonika, osmand)
+        return Bound(teltonika, osmand, teltonika_tls)
 
     async def stop(self) -> None:
         for server in reversed(self._servers):

@@ -78,7 +78,7 @@ class TeltonikaServer(ConnectionServer):
                     # Acknowledged all the same: resending the record would not mend it.
                     logger.warning("teltonika %s: record refused: %s", device.id, exc)
             self._rates.take(device.id, len(readings))
-            stored = await self._intake.store(readings, f"teltonika {device.id}")
+            stored = await self._intake.store(readings, self.protocol)
             writer.write(teltonika.encode_ack(len(packet.records)))
             await writer.drain()
             logger.debug(

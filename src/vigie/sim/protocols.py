@@ -4,17 +4,21 @@ Replay-format `obs` records (what `vigie.sim` generates) become what a real devi
 bracelets (``B…``) are Teltonika trackers (Codec 8 Extended over TCP), home units (``H…``)
 publish JSON over MQTT, protected persons' phones (``P…``) run Traccar Client (OsmAnd HTTP).
 Every device keeps what it sent until it is acknowledged and sends it again otherwise, as the
-real ones do.
+real ones do, and proves itself as the real ones must: the phone sends its secret as the
+OsmAnd `key`, the home unit logs in to the broker under its id with its secret, the tracker is
+known by its IMEI (over TLS when given a context).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import socket
+import ssl
 import struct
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -75,9 +79,12 @@ def teltonika_packets(
     ]
 
 
-def osmand_params(record: dict[str, Any]) -> dict[str, str]:
-    """One position or battery record as Traccar Client's query parameters."""
+def osmand_params(record: dict[str, Any], key: str | None = None) -> dict[str, str]:
+    """One position or battery record as Traccar Client's query parameters (with the device's
+    secret, `key`, when given: the app sends it as part of its server URL)."""
     params = {"id": record["device"], "timestamp": str(_ms(record) // 1000)}
+    if key is not None:
+        params["key"] = key
     if record["type"] == "position":
         params |= {
             "lat": f"{record['lat']:.6f}",
@@ -101,15 +108,25 @@ def mqtt_payload(records: list[dict[str, Any]]) -> bytes:
 class TeltonikaTracker:
     """A tracker's TCP link: handshake once, then packets, each kept until acknowledged."""
 
-    def __init__(self, host: str, port: int, imei: str, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        imei: str,
+        timeout_s: float = 30.0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self._address = (host, port)
         self.imei = imei
         self._timeout_s = timeout_s
+        self._tls = tls
         self._sock: socket.socket | None = None
 
     def _connect(self) -> socket.socket:
         if self._sock is None:
             sock = socket.create_connection(self._address, timeout=self._timeout_s)
+            if self._tls is not None:
+                sock = self._tls.wrap_socket(sock, server_hostname=self._address[0])
             sock.sendall(teltonika.encode_imei(self.imei))
             if sock.recv(1) != b"\x01":
                 sock.close()
@@ -137,7 +154,8 @@ class TeltonikaTracker:
 
 
 class ProtocolFeeder:
-    """Sends due records through the gateway, like the devices would (the demo's feeder)."""
+    """Sends due records through the gateway, like the devices would (the demo's feeder);
+    `keys` holds each phone's and home unit's secret."""
 
     def __init__(
         self,
@@ -146,16 +164,28 @@ class ProtocolFeeder:
         teltonika_port: int,
         osmand_port: int,
         mqtt_port: int,
+        keys: Mapping[str, str],
     ) -> None:
         self._pending = pending
         self._next = 0
         self._host = host
         self._teltonika_port = teltonika_port
+        self._mqtt_port = mqtt_port
+        self._keys = keys
         self._trackers: dict[str, TeltonikaTracker] = {}
         self._http = httpx.Client(base_url=f"http://{host}:{osmand_port}", timeout=30)
-        self._mqtt = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="vigie-sim-devices")
-        self._mqtt.connect(host, mqtt_port)
-        self._mqtt.loop_start()
+        self._publishers: dict[str, paho.Client] = {}
+
+    def _publisher(self, device: str) -> paho.Client:
+        """The device's own MQTT session, logged in under its id with its secret."""
+        client = self._publishers.get(device)
+        if client is None:
+            client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"vigie-sim-{device}")
+            client.username_pw_set(device, self._keys[device])
+            client.connect(self._host, self._mqtt_port)
+            client.loop_start()
+            self._publishers[device] = client
+        return client
 
     def send(self, now: datetime) -> int:
         """Send every record due by `now`; returns how many were acknowledged."""
@@ -177,13 +207,16 @@ class ProtocolFeeder:
                 # Traccar Client reports positions and battery; anything else goes by MQTT.
                 phone = [r for r in items if r["type"] in ("position", "battery")]
                 for record in phone:
-                    response = self._http.get("/", params=osmand_params(record))
+                    params = osmand_params(record, self._keys[device])
+                    response = self._http.get("/", params=params)
                     response.raise_for_status()
                     sent += 1
                 items = [r for r in items if r["type"] not in ("position", "battery")]
             if device.startswith(("H", "P")):
                 if items:
-                    info = self._mqtt.publish(mqtt.topic_for(device), mqtt_payload(items), qos=1)
+                    info = self._publisher(device).publish(
+                        mqtt.topic_for(device), mqtt_payload(items), qos=1
+                    )
                     published.append((info, len(items)))
             else:
                 tracker = self._trackers.get(device)
@@ -216,8 +249,9 @@ class ProtocolFeeder:
         for tracker in self._trackers.values():
             tracker.close()
         self._http.close()
-        self._mqtt.loop_stop()
-        self._mqtt.disconnect()
+        for client in self._publishers.values():
+            client.loop_stop()
+            client.disconnect()
 
 
 def _t(record: dict[str, Any]) -> datetime:
@@ -226,24 +260,44 @@ def _t(record: dict[str, Any]) -> datetime:
 
 class DemoDevices:
     """The demo's devices through the real gateway: Mosquitto, the gateway's servers (on free
-    ports of 127.0.0.1, storing into `database`), and a `ProtocolFeeder` driving them."""
+    ports of 127.0.0.1, storing into `database`), and a `ProtocolFeeder` driving them.
+
+    Every registered device is issued a new secret at each run (audited), which the simulated
+    devices use; the broker admits them and the gateway (its password new at each run) only.
+    """
 
     def __init__(self, database: Any, pending: list[dict[str, Any]]) -> None:
-        from vigie.gateway.broker import Mosquitto
-        from vigie.gateway.service import Gateway, GatewayThread, Listen
+        from sqlalchemy import select
 
+        from vigie.cases import device_secrets
+        from vigie.gateway.broker import GATEWAY_USER, Mosquitto
+        from vigie.gateway.service import Gateway, GatewayThread, Listen
+        from vigie.store.models import Device
+
+        gateway_password = secrets.token_urlsafe(24)
+        with database.session() as session:
+            ids = list(session.scalars(select(Device.id)))
+            keys = {device: device_secrets.issue(session, device, "demo") for device in ids}
+            gateway = {GATEWAY_USER: device_secrets.hash_secret(gateway_password)}
+            passwords = device_secrets.password_file(session, gateway)
         self._folder = tempfile.TemporaryDirectory(prefix="vigie-demo-mosquitto-")
-        self._broker = Mosquitto(Path(self._folder.name), _free_port())
+        self._broker = Mosquitto(Path(self._folder.name), _free_port(), passwords)
         self._broker.start()
         self._gateway = GatewayThread(
             Gateway(database, mqtt_client_id="vigie-demo-gateway"),
-            Listen("127.0.0.1", 0, 0, ("127.0.0.1", self._broker.port)),
+            Listen(
+                "127.0.0.1",
+                0,
+                0,
+                ("127.0.0.1", self._broker.port),
+                (GATEWAY_USER, gateway_password),
+            ),
         )
         try:
             bound = self._gateway.start()
             assert bound.teltonika_port is not None and bound.osmand_port is not None
             self.ports = (bound.teltonika_port, bound.osmand_port, self._broker.port)
-            self._feeder = ProtocolFeeder(pending, "127.0.0.1", *self.ports)
+            self._feeder = ProtocolFeeder(pending, "127.0.0.1", *self.ports, keys)
         except BaseException:
             self._broker.stop()
             raise

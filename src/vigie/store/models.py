@@ -171,6 +171,9 @@ class Device(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
     model: Mapped[str | None] = mapped_column(String(80))
+    # The device's gateway secret (OsmAnd key, MQTT password), hashed as Mosquitto's
+    # password file does (PBKDF2-SHA512, "$7$"): one hash serves both. None: no secret set yet.
+    secret_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
@@ -205,6 +208,12 @@ class Observation(Base):
     lon: Mapped[float | None] = mapped_column(Float)
     accuracy_m: Mapped[float | None] = mapped_column(Float)
     payload: Mapped[dict[str, Any]]
+    # Who handed it in: "teltonika", "osmand", "mqtt" (an authenticated device through the
+    # gateway) or "api:<integration account>"; None only for rows older than this column.
+    source: Mapped[str | None] = mapped_column(String(80))
+    # Set when the row reuses a stored row's sequence number with other content: kept as
+    # evidence, flagged, and not fed to detection. The id is that of the row first stored.
+    conflict_of: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class EngineState(Base):

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, null, select, text, type_coerce
+from sqlalchemy import case, delete, func, null, select, text, tuple_, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from vigie.store import audit
 from vigie.store.models import Observation
 
 
 @dataclass(frozen=True)
 class Accepted:
-    """What an ingest did: ids of the new rows, and how many were already there."""
+    """What an ingest did: ids of the new rows, how many were already there, and the ids of the
+    rows stored as conflicts (a sequence number reused with other content)."""
 
     ids: list[int]
     duplicates: int
+    conflicts: list[int] = field(default_factory=list)
 
 
 # Fields that say who and when, already in the key or the row: not part of what a reading says.
@@ -41,10 +44,15 @@ def dedup_key(seq: int | None, t: datetime, record: dict[str, Any]) -> str:
     return f"t:{record['type']}:{t.isoformat(timespec='microseconds')}:{digest}"
 
 
-def row_for(record: dict[str, Any], t: datetime, received_at: datetime) -> dict[str, Any]:
-    """The row of one validated replay-format `obs` record, the record kept whole as payload."""
+def row_for(
+    record: dict[str, Any], t: datetime, received_at: datetime, *, source: str
+) -> dict[str, Any]:
+    """The row of one validated replay-format `obs` record, the record kept whole as payload;
+    `source` says who handed it in (a gateway protocol, or "api:<integration account>")."""
     seq = record.get("seq")
     return {
+        "source": source,
+        "conflict_of": None,
         "device": record["device"],
         "seq": seq,
         "dedup_key": dedup_key(seq, t, record),
@@ -76,14 +84,81 @@ def append(session: Session, rows: list[dict[str, Any]]) -> Accepted:
         .returning(Observation.__table__.c.id)
     )
     ids: list[int] = list(session.scalars(statement, rows)) if rows else []
-    return Accepted(sorted(ids), len(rows) - len(ids))
+    if len(ids) == len(rows):
+        return Accepted(sorted(ids), 0)
+    conflicts = _conflicts(session, rows)
+    conflict_ids = list(session.scalars(statement, conflicts)) if conflicts else []
+    _audit_conflicts(session, conflict_ids)
+    # A conflict resent as it was is a duplicate of the conflict row, not a new conflict.
+    duplicates = len(rows) - len(ids) - len(conflict_ids)
+    return Accepted(sorted(ids), duplicates, sorted(conflict_ids))
+
+
+def _audit_conflicts(session: Session, ids: list[int]) -> None:
+    """One audit entry per conflict stored, whichever path it came by: someone or something
+    sent two different readings under one sequence number, and a person must look."""
+    if not ids:
+        return
+    table = Observation.__table__
+    for row in session.execute(
+        select(table.c.id, table.c.device, table.c.seq, table.c.conflict_of, table.c.source).where(
+            table.c.id.in_(ids)
+        )
+    ):
+        audit.record(
+            session,
+            row.source or "unknown",
+            "observation_conflict",
+            f"device:{row.device}",
+            {"id": row.id, "seq": row.seq, "conflict_of": row.conflict_of},
+        )
+
+
+def _said(record: dict[str, Any]) -> dict[str, Any]:
+    """What a record says, the time included: all but who sent it and its sequence number."""
+    return {k: v for k, v in record.items() if k not in ("kind", "device", "seq")}
+
+
+def _conflicts(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Conflict rows for those of `rows` whose key is stored with other content.
+
+    Only sequence-numbered keys can conflict: without one the key is the content. Run only when
+    an insert skipped rows, so the common path costs nothing. A conflict row's key names the
+    content it says, so that resending the same conflicting reading stores it once.
+    """
+    keyed = [r for r in rows if r["seq"] is not None]
+    if not keyed:
+        return []
+    table = Observation.__table__
+    stored = {
+        (device, key): (row_id, payload)
+        for device, key, row_id, payload in session.execute(
+            select(table.c.device, table.c.dedup_key, table.c.id, table.c.payload).where(
+                tuple_(table.c.device, table.c.dedup_key).in_(
+                    {(r["device"], r["dedup_key"]) for r in keyed}
+                )
+            )
+        )
+    }
+    out: list[dict[str, Any]] = []
+    for row in keyed:
+        row_id, payload = stored[row["device"], row["dedup_key"]]
+        if _said(payload) == _said(row["payload"]):
+            continue
+        said = sorted(_said(row["payload"]).items())
+        digest = hashlib.blake2b(repr(said).encode(), digest_size=6).hexdigest()
+        out.append(row | {"dedup_key": f"conflict:{row['seq']}:{digest}", "conflict_of": row_id})
+    return out
 
 
 def after(session: Session, cursor: int, limit: int) -> list[Observation]:
     """Observations stored after id `cursor`, oldest first: what the pipeline has not yet seen."""
     return list(
         session.scalars(
-            select(Observation).where(Observation.id > cursor).order_by(Observation.id).limit(limit)
+            select(Observation)
+            .where(Observation.id > cursor, Observation.conflict_of.is_(None))
+            .order_by(Observation.id)
+            .limit(limit)
         )
     )
 
@@ -109,7 +184,7 @@ def rows_after(session: Session, cursor: int, limit: int) -> list[Any]:
             table.c.accuracy_m,
             payload,
         )
-        .where(table.c.id > cursor)
+        .where(table.c.id > cursor, table.c.conflict_of.is_(None))
         .order_by(table.c.id)
         .limit(limit)
     )
@@ -117,8 +192,18 @@ def rows_after(session: Session, cursor: int, limit: int) -> list[Any]:
 
 
 def last_id(session: Session) -> int:
-    """The id of the last observation stored (0 for none): a look up the primary key's index."""
-    return session.execute(select(func.max(Observation.id))).scalar_one() or 0
+    """The id of the last observation detection is to read (0 for none), conflicts left out.
+
+    A walk back along the primary key that stops at the first such row (nearly always the
+    last), where max() with a condition would scan the table on SQLite.
+    """
+    query = (
+        select(Observation.id)
+        .where(Observation.conflict_of.is_(None))
+        .order_by(Observation.id.desc())
+        .limit(1)
+    )
+    return session.execute(query).scalar_one_or_none() or 0
 
 
 def count(session: Session) -> int:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from vigie.alarms import privacy
 from vigie.api.deps import CASE_READERS, DatabaseDep, allow
-from vigie.cases import CaseRefused, people, placements
+from vigie.cases import CaseRefused, device_secrets, people, placements
 from vigie.cases import devices as device_registry
 from vigie.cases.access import visible_placement
 from vigie.cases.forms import (
@@ -241,7 +241,12 @@ def assign_device(
 
 
 def device_out(device: Device) -> dict[str, Any]:
-    return {"id": device.id, "kind": device.kind, "model": device.model}
+    return {
+        "id": device.id,
+        "kind": device.kind,
+        "model": device.model,
+        "has_secret": device.secret_hash is not None,
+    }
 
 
 @router.get("/devices")
@@ -254,3 +259,12 @@ def list_devices(db: DatabaseDep, _user: DeviceReader) -> list[dict[str, Any]]:
 def add_device(body: DeviceIn, db: DatabaseDep, user: DeviceAdmin) -> dict[str, Any]:
     with db.session() as session:
         return device_out(device_registry.create_device(session, body, user.username))
+
+
+@router.post("/devices/{device_id}/secret", status_code=201)
+def issue_device_secret(device_id: str, db: DatabaseDep, user: DeviceAdmin) -> dict[str, str]:
+    """A new gateway secret for the device (its OsmAnd key, its MQTT password), replacing the
+    old one; shown in this answer only, stored hashed, audited."""
+    with db.session() as session:
+        secret = device_secrets.issue(session, device_id, user.username)
+    return {"device": device_id, "secret": secret}

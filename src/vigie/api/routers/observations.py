@@ -10,12 +10,15 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from vigie import clock
 from vigie.api.deps import DatabaseDep, allow
+from vigie.store import audit
 from vigie.store import observations as log
 from vigie.store.models import User
 
 router = APIRouter(prefix="/api/observations", tags=["observations"])
-# The gateway posts with a centre account; field people never feed the log.
-Ingest = Annotated[User, Depends(allow("operator", "supervisor", "admin"))]
+# Observations come from devices (the gateway) or from an integration account, whose name is
+# recorded with every row it posts; people's accounts never feed the log: a forged fix could
+# clear a live alarm.
+Ingest = Annotated[User, Depends(allow("integration"))]
 
 
 class _Obs(BaseModel):
@@ -90,6 +93,10 @@ class Receipt(BaseModel):
     accepted: int
     duplicates: int
     ids: list[int]
+    conflicts: list[int] = Field(
+        description="rows stored as conflicts: a sequence number already stored with other "
+        "content (kept and flagged, not read by detection)"
+    )
 
 
 def wire_record(observation: _Obs) -> dict[str, Any]:
@@ -100,20 +107,41 @@ def wire_record(observation: _Obs) -> dict[str, Any]:
 
 
 @router.post("")
-def post_observations(batch: Batch, request: Request, db: DatabaseDep, _user: Ingest) -> Receipt:
+def post_observations(batch: Batch, request: Request, db: DatabaseDep, user: Ingest) -> Receipt:
     """Store a batch in one transaction, then acknowledge: an acknowledged observation is durable.
 
     The whole batch is validated before anything is written; replays of stored observations
     (same device and sequence number, or same device and time when there is none) are counted
-    as duplicates and not stored twice.
+    as duplicates and not stored twice; a sequence number already stored with other content is
+    stored as a conflict. Every row records the account that posted it; every batch is audited.
     """
     received_at = clock.now()
+    source = f"api:{user.username}"
     rows = [
-        log.row_for(wire_record(o), o.t.astimezone(UTC), received_at) for o in batch.observations
+        log.row_for(wire_record(o), o.t.astimezone(UTC), received_at, source=source)
+        for o in batch.observations
     ]
     with db.session() as session:
         accepted = log.append(session, rows)
+        audit.record(
+            session,
+            user.username,
+            "post_observations",
+            source,
+            {
+                "accepted": len(accepted.ids),
+                "duplicates": accepted.duplicates,
+                "conflicts": accepted.conflicts,
+                "first_id": accepted.ids[0] if accepted.ids else None,
+                "last_id": accepted.ids[-1] if accepted.ids else None,
+            },
+        )
     pipeline = getattr(request.app.state, "pipeline", None)
     if pipeline is not None and accepted.ids:
         pipeline.wake()
-    return Receipt(accepted=len(accepted.ids), duplicates=accepted.duplicates, ids=accepted.ids)
+    return Receipt(
+        accepted=len(accepted.ids),
+        duplicates=accepted.duplicates,
+        ids=accepted.ids,
+        conflicts=accepted.conflicts,
+    )

@@ -18,7 +18,7 @@ from vigie.store.users import by_id, by_username, listing
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 Admin = Annotated[User, Depends(allow("admin"))]
-Role = Literal["operator", "supervisor", "spip", "judge", "prosecutor", "admin"]
+Role = Literal["operator", "supervisor", "spip", "judge", "prosecutor", "admin", "integration"]
 
 
 class UserIn(BaseModel):
