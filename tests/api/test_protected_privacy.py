@@ -63,7 +63,7 @@ class Story:
 
 def store(centre: Centre, records: list[dict[str, Any]]) -> None:
     with centre.db.session() as session:
-        log.append(session, [log.row_for(r, r["at"], r["at"]) for r in records])
+        log.append(session, [log.row_for(r, r["at"], r["at"], source="test") for r in records])
 
 
 def fix(device: str, t: datetime, where: tuple[float, float], seq: int) -> dict[str, Any]:
