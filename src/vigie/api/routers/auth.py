@@ -7,10 +7,11 @@ from pydantic import BaseModel
 
 from vigie.api.deps import DatabaseDep, SettingsDep
 from vigie.api.errors import ApiError
+from vigie.api.limits import BoundedJsonRoute
 from vigie.api.security import AuthenticationError, authenticate, issue_token
 from vigie.store import audit
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=BoundedJsonRoute)
 
 
 class Credentials(BaseModel):

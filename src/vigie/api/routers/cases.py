@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
 from vigie.api.deps import CASE_READERS, DatabaseDep, allow
+from vigie.api.limits import BoundedJsonRoute
 from vigie.cases import CaseRefused, people, placements
 from vigie.cases import devices as device_registry
 from vigie.cases.access import visible_placement
@@ -22,9 +23,10 @@ from vigie.cases.forms import (
     ZoneIn,
 )
 from vigie.store import audit
+from vigie.store.bounds import RowId
 from vigie.store.models import Contact, Device, Person, Placement, User, Zone
 
-router = APIRouter(prefix="/api", tags=["cases"])
+router = APIRouter(prefix="/api", tags=["cases"], route_class=BoundedJsonRoute)
 Reader = Annotated[User, Depends(allow(*CASE_READERS))]
 Supervisor = Annotated[User, Depends(allow("supervisor"))]
 ContactAdmin = Annotated[User, Depends(allow("supervisor", "admin"))]
@@ -118,7 +120,7 @@ def list_persons(db: DatabaseDep, user: Reader) -> list[dict[str, Any]]:
 
 
 @router.get("/persons/{person_id}")
-def get_person(person_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any]:
+def get_person(person_id: RowId, db: DatabaseDep, user: Reader) -> dict[str, Any]:
     with db.session() as session:
         return person_out(people.visible_person(session, user, person_id), user, session)
 
@@ -158,14 +160,14 @@ def add_placement(body: PlacementIn, db: DatabaseDep, user: Supervisor) -> dict[
 
 
 @router.get("/placements/{placement_id}")
-def get_placement(placement_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any]:
+def get_placement(placement_id: RowId, db: DatabaseDep, user: Reader) -> dict[str, Any]:
     with db.session() as session:
         return placement_out(_read(session, user, placement_id), user)
 
 
 @router.patch("/placements/{placement_id}")
 def change_placement(
-    placement_id: int, body: PlacementChange, db: DatabaseDep, user: Supervisor
+    placement_id: RowId, body: PlacementChange, db: DatabaseDep, user: Supervisor
 ) -> dict[str, Any]:
     with db.session() as session:
         placement = visible_placement(session, user, placement_id)
@@ -174,7 +176,7 @@ def change_placement(
 
 @router.post("/placements/{placement_id}/renew")
 def renew_placement(
-    placement_id: int, body: RenewalIn, db: DatabaseDep, user: Supervisor
+    placement_id: RowId, body: RenewalIn, db: DatabaseDep, user: Supervisor
 ) -> dict[str, Any]:
     with db.session() as session:
         placement = visible_placement(session, user, placement_id)
@@ -182,14 +184,14 @@ def renew_placement(
 
 
 @router.get("/placements/{placement_id}/zones")
-def list_zones(placement_id: int, db: DatabaseDep, user: Reader) -> list[dict[str, Any]]:
+def list_zones(placement_id: RowId, db: DatabaseDep, user: Reader) -> list[dict[str, Any]]:
     with db.session() as session:
         return [zone_out(z) for z in _read(session, user, placement_id).zones]
 
 
 @router.put("/placements/{placement_id}/zones/{zone_id}")
 def put_zone(
-    placement_id: int, zone_id: str, body: ZoneIn, db: DatabaseDep, user: Supervisor
+    placement_id: RowId, zone_id: str, body: ZoneIn, db: DatabaseDep, user: Supervisor
 ) -> dict[str, Any]:
     """Add or replace a zone; checked (validity, home, protected places) before it is saved."""
     if body.id != zone_id:
@@ -200,7 +202,7 @@ def put_zone(
 
 
 @router.delete("/placements/{placement_id}/zones/{zone_id}", status_code=204)
-def delete_zone(placement_id: int, zone_id: str, db: DatabaseDep, user: Supervisor) -> None:
+def delete_zone(placement_id: RowId, zone_id: str, db: DatabaseDep, user: Supervisor) -> None:
     with db.session() as session:
         placement = visible_placement(session, user, placement_id)
         placements.delete_zone(session, placement, zone_id, user.username)
@@ -208,7 +210,7 @@ def delete_zone(placement_id: int, zone_id: str, db: DatabaseDep, user: Supervis
 
 @router.post("/placements/{placement_id}/devices", status_code=201)
 def assign_device(
-    placement_id: int, body: AssignmentIn, db: DatabaseDep, user: Supervisor
+    placement_id: RowId, body: AssignmentIn, db: DatabaseDep, user: Supervisor
 ) -> dict[str, Any]:
     with db.session() as session:
         placement = visible_placement(session, user, placement_id)

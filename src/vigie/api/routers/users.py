@@ -9,12 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vigie.api.deps import DatabaseDep, allow
 from vigie.api.errors import ApiError
+from vigie.api.limits import BoundedJsonRoute
 from vigie.api.security import create_user
 from vigie.store import audit
 from vigie.store.models import User
 from vigie.store.users import by_username, listing
 
-router = APIRouter(prefix="/api/users", tags=["users"])
+router = APIRouter(prefix="/api/users", tags=["users"], route_class=BoundedJsonRoute)
 Admin = Annotated[User, Depends(allow("admin"))]
 Role = Literal["operator", "supervisor", "spip", "judge", "prosecutor", "admin"]
 
