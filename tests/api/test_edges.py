@@ -126,6 +126,16 @@ def test_deeply_nested_json_is_a_422_naming_the_body(centre: Centre, depth: int)
     assert "nested deeper" in answer.json()["message"]
 
 
+def test_an_integer_too_long_to_parse_is_a_422(centre: Centre) -> None:
+    answer = centre.client.post(
+        "/api/law/assess",
+        content='{"measure": "bar", "facts": {"incurred_years": ' + "9" * 5000 + "}}",
+        headers={**centre.headers("judge"), "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == "body"
+
+
 def test_json_nested_within_the_bound_is_accepted(centre: Centre) -> None:
     depth = MAX_JSON_DEPTH - 5
     body = (
