@@ -51,8 +51,9 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+        # (A malformed Content-Length never gets here: the HTTP server refuses it.)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
             await self._refuse(scope, receive, send, _too_large(self.limit))
             return
         seen = 0
@@ -83,10 +84,7 @@ class BodyLimit:
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, refusal: BodyRefused) -> None:
         body = {"error": refusal.code, "message": refusal.detail, "field": refusal.field}
-        # The client may still be sending: "close" tells the server not to read the rest.
-        response = JSONResponse(
-            body, status_code=refusal.status_code, headers={"Connection": "close"}
-        )
+        response = JSONResponse(body, status_code=refusal.status_code, headers=refusal.headers)
         await response(scope, receive, send)
 
 
