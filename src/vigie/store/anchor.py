@@ -21,6 +21,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -73,6 +74,15 @@ def _read(path: Path) -> list[Anchor]:
     return anchors
 
 
+def _last(file: IO[str]) -> Anchor | None:
+    """The file's last checkpoint, read from its end (the file grows by a line a minute)."""
+    file.seek(0, os.SEEK_END)
+    size = file.tell()
+    file.seek(max(0, size - 4096))
+    lines = [line for line in file.read().splitlines() if line.strip()]
+    return Anchor(**json.loads(lines[-1])) if lines else None
+
+
 class AnchorError(Exception):
     """The checkpoints and the database disagree, or the checkpoints are not the key's."""
 
@@ -92,8 +102,7 @@ def checkpoint(session: Session, key: bytes, path: Path, now: datetime) -> Ancho
     descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(descriptor, "a+", encoding="utf-8") as file:
         fcntl.flock(file, fcntl.LOCK_EX)
-        anchors = _read(path)
-        last = anchors[-1] if anchors else None
+        last = _last(file)
         if last is not None and last.entry_id == head.id and last.hash == head.hash:
             return None
         prev = last.mac if last else _START
