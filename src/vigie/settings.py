@@ -33,11 +33,26 @@ class Settings(BaseSettings):
     pipeline_process: bool = True
     # Freeze the start-up heap out of the garbage collector's full passes (shorter pauses).
     gc_freeze: bool = True
+    # The largest request body read, checked before authentication (a full observation batch of
+    # 20,000 fixes is about 4 MB).
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_sender: str = "centre@vigie.invalid"
+    # Production mail goes over STARTTLS (certificate verified; VIGIE_SMTP_CA_FILE for a private
+    # CA) and, when a username is set, authenticates; credentials never travel in clear.
+    smtp_starttls: bool = False
+    smtp_ca_file: str = ""
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
     outbox_max_attempts: int = Field(default=8, gt=0)
     outbox_retry_base_s: float = Field(default=5.0, gt=0)
+    # The audit chain's checkpoints: HMAC key (VIGIE_AUDIT_KEY, or a file holding it) that is
+    # never stored in the database, the JSON-lines file outside it, and how often to write.
+    audit_key: SecretStr = SecretStr("")
+    audit_key_file: str = ""
+    audit_anchor_file: str = "var/audit-anchors.jsonl"
+    audit_anchor_interval_s: float = Field(default=60.0, gt=0)
     # argon2id cost (RFC 9106's second recommended option by default); tests lower it for speed.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from tests.api.world import ROLES, World, build
 from tests.cases import factories as make
@@ -17,6 +18,7 @@ from vigie.api import create_app
 from vigie.api.security import create_user
 from vigie.settings import Settings
 from vigie.store import open_database
+from vigie.store.models import OutboxMessage, Report
 
 READERS = {"operator", "supervisor", "spip", "judge", "prosecutor"}
 CASE_FILES = READERS | {"admin"}  # the admin sets cases up
@@ -181,9 +183,26 @@ ENDPOINTS = {
         READERS,
         lambda w: {"measure": "ddse", "birth_date": "1990-01-01"} | make.ddse_law(),
     ),
+    "outbox.undelivered": Endpoint("GET", lambda w: "/api/outbox/undelivered", {"supervisor"}),
+    "outbox.resend": Endpoint(
+        "POST", lambda w: f"/api/outbox/{unsent_message(w)}/resend", {"supervisor"}
+    ),
     "audit.list": Endpoint("GET", lambda w: "/api/audit", {"admin"}),
     "audit.verify": Endpoint("GET", lambda w: "/api/audit/verify", {"admin"}),
 }
+
+
+def unsent_message(w: World) -> int:
+    """An outbox message of a freshly closed alarm's report (not yet sent)."""
+    alarm = w.new_alarm("closed")
+    with w.centre.db.session() as session:
+        report = session.scalars(select(Report.id).where(Report.alarm_id == alarm)).one()
+        return (
+            session.scalars(
+                select(OutboxMessage.id).where(OutboxMessage.report_id == report)
+            ).first()
+            or 0
+        )
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,12 @@ def test_database_and_its_wal_files_are_created_0600(tmp_path: Path) -> None:
         upgrade(f"sqlite:///{path}")
         database = open_database(f"sqlite:///{path}")
         with database.session() as session:
-            session.execute(text("INSERT INTO devices (id, kind, created_at) VALUES ('B1', 'bracelet', '2026-01-01')"))
+            session.execute(
+                text(
+                    "INSERT INTO devices (id, kind, created_at)"
+                    " VALUES ('B1', 'bracelet', '2026-01-01')"
+                )
+            )
             files = {p.name: mode(p) for p in path.parent.iterdir()}
         database.dispose()
     finally:

@@ -1,16 +1,21 @@
-"""Delivering reports by e-mail through an outbox: queued with the close, retried until sent."""
+"""Delivering reports by e-mail through an outbox: queued with the close, retried until sent.
+
+A report is never given up silently: after the last attempt the message stays in the outbox as
+"undelivered", the give-up is audited, and supervisors see it (API and console) with a resend.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import smtplib
+import ssl
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from vigie.settings import Settings
@@ -77,6 +82,8 @@ def deliver_due(database: Database, config: Settings, now: datetime) -> int:
                     f"outbox:{message.id}",
                     {"attempt": message.attempts, "error": message.last_error},
                 )
+                if message.attempts >= config.outbox_max_attempts:
+                    _give_up(session, message, report)
                 continue
             message.sent_at = now
             message.last_error = None
@@ -89,6 +96,73 @@ def deliver_due(database: Database, config: Settings, now: datetime) -> int:
             )
             sent += 1
     return sent
+
+
+def _give_up(session: Session, message: OutboxMessage, report: Report) -> None:
+    logger.error(
+        "report of alarm %s NOT delivered to the %s after %d attempts: %s",
+        report.alarm_id,
+        message.recipient_role,
+        message.attempts,
+        message.last_error,
+    )
+    audit.record(
+        session,
+        "system",
+        "report_undelivered",
+        f"outbox:{message.id}",
+        {
+            "alarm": report.alarm_id,
+            "role": message.recipient_role,
+            "attempts": message.attempts,
+            "error": message.last_error,
+        },
+    )
+
+
+def is_undelivered(max_attempts: int) -> ColumnElement[bool]:
+    """Messages the outbox stopped trying: unsent after its last attempt."""
+    return and_(OutboxMessage.sent_at.is_(None), OutboxMessage.attempts >= max_attempts)
+
+
+def undelivered(session: Session, max_attempts: int) -> list[tuple[OutboxMessage, Alarm]]:
+    """Every report the outbox gave up on, oldest first, with its alarm."""
+    rows = session.execute(
+        select(OutboxMessage, Alarm)
+        .join(Report, Report.id == OutboxMessage.report_id)
+        .join(Alarm, Alarm.id == Report.alarm_id)
+        .where(is_undelivered(max_attempts))
+        .order_by(OutboxMessage.id)
+    ).all()
+    return [(message, alarm) for message, alarm in rows]
+
+
+class AlreadyDelivered(Exception):
+    """A resend of a message that was delivered."""
+
+
+def resend(session: Session, message_id: int, actor: str, now: datetime) -> OutboxMessage | None:
+    """Put an undelivered message back in the outbox with a fresh count of attempts; audited.
+
+    A message still being retried is tried again at once. None when there is no such message.
+    """
+    message = session.get(OutboxMessage, message_id)
+    if message is None:
+        return None
+    if message.sent_at is not None:
+        raise AlreadyDelivered(f"message {message_id} was delivered at {message.sent_at}")
+    previous = message.attempts
+    message.attempts = 0
+    message.next_attempt_at = now
+    audit.record(
+        session,
+        actor,
+        "report_resend",
+        f"outbox:{message.id}",
+        {"report": message.report_id, "role": message.recipient_role, "attempts": previous},
+    )
+    session.flush()
+    return message
 
 
 def _send(config: Settings, message: OutboxMessage, report: Report) -> None:
@@ -108,6 +182,14 @@ def _send(config: Settings, message: OutboxMessage, report: Report) -> None:
     )
     mail.add_attachment(report.html, subtype="html", filename=f"incident-{report.alarm_id}.html")
     with smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=30) as smtp:
+        if config.smtp_starttls:
+            # Verified against the system's CAs, or the centre's own (VIGIE_SMTP_CA_FILE).
+            context = ssl.create_default_context(cafile=config.smtp_ca_file or None)
+            smtp.starttls(context=context)
+        if config.smtp_username:
+            if not config.smtp_starttls:
+                raise smtplib.SMTPException("SMTP credentials are only sent over STARTTLS")
+            smtp.login(config.smtp_username, config.smtp_password.get_secret_value())
         smtp.send_message(mail)
 
 

@@ -10,18 +10,36 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from vigie import clock, web
-from vigie.alarms import outbox
+from vigie.alarms import outbox as mail
 from vigie.alarms.bell import AlarmBell
 from vigie.api import errors
+from vigie.api.headers import SecurityHeaders, content_security_policy
+from vigie.api.limits import BodyLimit
 from vigie.api.login_guard import LoginGuard
-from vigie.api.routers import alarms, auth, cases, health, law, observations, users
+from vigie.api.routers import alarms, auth, cases, health, law, observations, outbox, users
 from vigie.api.routers import audit as audit_routes
 from vigie.settings import MIN_SECRET_LENGTH, InsecureSettings, Settings
-from vigie.store import open_database
+from vigie.store import anchor, open_database
+from vigie.web.config import console_settings
 
 logger = logging.getLogger(__name__)
+
+
+class CentreApp(FastAPI):
+    """FastAPI with two layers outside all of its own, the error page included: the security
+    headers, then the body limit (so an oversized body is refused before any route or
+    authentication runs)."""
+
+    max_body_bytes: int = Settings.model_fields["max_body_bytes"].default
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(
+            BodyLimit(super().build_middleware_stack(), self.max_body_bytes),
+            lambda: content_security_policy(console_settings().tile_url),
+        )
 
 
 def create_app(config: Settings | None = None) -> FastAPI:
@@ -65,9 +83,16 @@ def create_app(config: Settings | None = None) -> FastAPI:
             tasks = [
                 asyncio.create_task(app.state.pipeline.run()),
                 asyncio.create_task(
-                    outbox.deliver_forever(app.state.db, config, stopping, clock.now)
+                    mail.deliver_forever(app.state.db, config, stopping, clock.now)
                 ),
             ]
+        key = anchor.key_of(config)
+        if key is None:
+            logger.warning("VIGIE_AUDIT_KEY is not set: the audit chain is not anchored")
+        else:
+            tasks.append(
+                asyncio.create_task(anchor.checkpoint_forever(app.state.db, key, config, stopping))
+            )
         if config.gc_freeze:
             # What start-up made (modules, mappers, schemas) lives as long as the process: out
             # of the collector's full passes, which otherwise stop every thread for 60-70 ms
@@ -83,7 +108,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
             await asyncio.gather(*tasks)
             app.state.db.dispose()
 
-    app = FastAPI(
+    app = CentreApp(
         title="Vigie monitoring centre",
         version="0.1.0",
         description="Judicial electronic monitoring: cases, live alarms, reports, audit.",
@@ -91,6 +116,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         docs_url=None,  # served by vigie.web.docs from our static files, not from a CDN
         redoc_url=None,
     )
+    app.max_body_bytes = config.max_body_bytes
     errors.install(app)
     for router in (
         auth.router,
@@ -98,6 +124,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         cases.router,
         observations.router,
         alarms.router,
+        outbox.router,
         law.router,
         audit_routes.router,
         health.router,

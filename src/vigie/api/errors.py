@@ -101,11 +101,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "unauthenticated", 403: "forbidden", 404: "not_found"}.get(
-            exc.status_code, "http_error"
-        )
+        code = getattr(exc, "code", None) or {
+            401: "unauthenticated",
+            403: "forbidden",
+            404: "not_found",
+        }.get(exc.status_code, "http_error")
         return JSONResponse(
-            error_body(code, str(exc.detail), None),
+            error_body(code, str(exc.detail), getattr(exc, "field", None)),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )

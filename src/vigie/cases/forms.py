@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from vigie.store.bounds import RowId
+
 Measure = Literal["lsc", "ddse", "arse", "psem", "bar"]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
@@ -32,7 +34,7 @@ class ContactIn(_Form):
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(min_length=3, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
     service: str | None = Field(default=None, max_length=200)
-    user_id: int | None = None
+    user_id: RowId | None = None
 
 
 class Window(_Form):
@@ -76,16 +78,16 @@ class ProtectedPlace(_Form):
 
 class PlacementIn(_Form):
     case_ref: str | None = Field(default=None, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
-    person_id: int
-    protected_person_id: int | None = None
+    person_id: RowId
+    protected_person_id: RowId | None = None
     measure: Measure
     court_order_ref: str = Field(min_length=1, max_length=80)
     court_order_date: date
     start_date: date
     end_date: date | None = None
-    judge_id: int
-    prosecutor_id: int
-    spip_id: int
+    judge_id: RowId
+    prosecutor_id: RowId
+    spip_id: RowId
     law: dict[str, Any] = Field(
         description="the legal case for vigie.law.assess (CONTRACT.md), without `measure`"
     )

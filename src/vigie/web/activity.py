@@ -16,16 +16,20 @@ from vigie import clock
 from vigie.alarms import privacy
 from vigie.alarms.obligations import BAR_KINDS, obligation_for
 from vigie.api.deps import CASE_READERS, DatabaseDep, allow
+from vigie.api.limits import BoundedJsonRoute
 from vigie.api.routers.alarms import visible_alarm
 from vigie.api.routers.cases import zone_out
 from vigie.cases.access import visible_placement
 from vigie.cases.forms import ZoneIn
 from vigie.cases.geometry import check_zones
 from vigie.store import audit
+from vigie.store.bounds import RowId
 from vigie.store.models import Alarm, Observation, Placement, User
 
 # Out of the public OpenAPI: the console's own reads, not a contract for other programs.
-router = APIRouter(prefix="/api/console", tags=["console"], include_in_schema=False)
+router = APIRouter(
+    prefix="/api/console", tags=["console"], include_in_schema=False, route_class=BoundedJsonRoute
+)
 Reader = Annotated[User, Depends(allow(*CASE_READERS))]
 Supervisor = Annotated[User, Depends(allow("supervisor"))]
 MAX_TRACK = 2000
@@ -110,7 +114,7 @@ def _reading(kind: str, payload: dict[str, Any]) -> Any:
 
 @router.get("/placements/{placement_id}/activity")
 def placement_activity(
-    placement_id: int,
+    placement_id: RowId,
     db: DatabaseDep,
     user: Reader,
     hours: Annotated[float, Query(gt=0, le=24 * 31)] = 24,
@@ -167,7 +171,7 @@ def placement_activity(
 
 
 @router.get("/alarms/{alarm_id}/context")
-def alarm_context(alarm_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any]:
+def alarm_context(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[str, Any]:
     """Around one alarm: the obligation in question and its article, the zones, the distances,
     the wearer's track from an hour before it was raised."""
     with db.session() as session:
@@ -206,7 +210,7 @@ def alarm_context(alarm_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any
 
 @router.post("/placements/{placement_id}/zones/check")
 def check_zone(
-    placement_id: int, body: ZoneIn, db: DatabaseDep, user: Supervisor
+    placement_id: RowId, body: ZoneIn, db: DatabaseDep, user: Supervisor
 ) -> dict[str, Any]:
     """Dry run of `PUT .../zones/{id}`: the case service's checks, nothing saved.
 

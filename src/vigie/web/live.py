@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from vigie.alarms.bell import AlarmBell
 from vigie.api.deps import CASE_READERS, DatabaseDep, allow
+from vigie.api.limits import BoundedJsonRoute
 from vigie.api.security import AuthenticationError, token_claims, token_holder
 from vigie.cases.access import visible_case_refs
 from vigie.settings import Settings
@@ -27,7 +28,9 @@ from vigie.store import Database, audit
 from vigie.store.models import Alarm, User
 
 # Out of the public OpenAPI: the console's own reads, not a contract for other programs.
-router = APIRouter(prefix="/api/console", tags=["console"], include_in_schema=False)
+router = APIRouter(
+    prefix="/api/console", tags=["console"], include_in_schema=False, route_class=BoundedJsonRoute
+)
 Reader = Annotated[User, Depends(allow(*CASE_READERS))]
 POLL_S = 1.0
 KEEPALIVE_S = 15.0

@@ -18,12 +18,14 @@ from fastapi.templating import Jinja2Templates
 
 from vigie import clock
 from vigie.api.deps import DatabaseDep
+from vigie.api.limits import BoundedJsonRoute
 from vigie.api.routers import law as law_routes
 from vigie.law import LawInputError
+from vigie.store.bounds import RowId
 from vigie.web.config import console_settings
 from vigie.web.i18n import COOKIE, catalogue, language, translator
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=BoundedJsonRoute)
 templates = Jinja2Templates(directory=str(files("vigie.web") / "templates"))
 
 
@@ -35,7 +37,7 @@ def _page(request: Request, template: str, **context: Any) -> Response:
         {
             "lang": lang,
             "t": translator(lang),
-            "words": json.dumps(catalogue(lang), ensure_ascii=False),
+            "words": catalogue(lang),
             "server_now": clock.now().isoformat(),
             "tiles": {
                 "url": console_settings().tile_url,
@@ -60,7 +62,7 @@ def queue_page(request: Request) -> Response:
 
 
 @router.get("/alarms/{alarm_id}", response_class=HTMLResponse)
-def alarm_page(request: Request, alarm_id: int) -> Response:
+def alarm_page(request: Request, alarm_id: RowId) -> Response:
     return _page(request, "alarm.html", page="alarm", alarm_id=alarm_id)
 
 
@@ -70,12 +72,12 @@ def cases_page(request: Request) -> Response:
 
 
 @router.get("/cases/{placement_id}", response_class=HTMLResponse)
-def case_page(request: Request, placement_id: int) -> Response:
+def case_page(request: Request, placement_id: RowId) -> Response:
     return _page(request, "case.html", page="case", placement_id=placement_id)
 
 
 @router.get("/cases/{placement_id}/zones", response_class=HTMLResponse)
-def zones_page(request: Request, placement_id: int) -> Response:
+def zones_page(request: Request, placement_id: RowId) -> Response:
     return _page(request, "zones.html", page="zones", placement_id=placement_id)
 
 

@@ -12,12 +12,15 @@ from sqlalchemy import func, select
 
 from vigie import clock
 from vigie.api.deps import CENTRE, DatabaseDep, allow
+from vigie.api.limits import BoundedJsonRoute
 from vigie.store import audit
 from vigie.store.models import Alarm, DeviceAssignment, Observation, Placement, User
 from vigie.web.activity import latest_battery
 
 # Out of the public OpenAPI: the console's own reads, not a contract for other programs.
-router = APIRouter(prefix="/api/console", tags=["console"], include_in_schema=False)
+router = APIRouter(
+    prefix="/api/console", tags=["console"], include_in_schema=False, route_class=BoundedJsonRoute
+)
 Centre = Annotated[User, Depends(allow(*CENTRE))]
 LOW_BATTERY = 0.2
 

@@ -14,11 +14,13 @@ from vigie.alarms import AlarmNotFound, outbox, privacy, report, workflow
 from vigie.alarms.privacy import Blackout, holds, protected_detail, public_detail, shared_detail
 from vigie.api.deps import CASE_READERS, CENTRE, DatabaseDep, allow
 from vigie.api.errors import ApiError
+from vigie.api.limits import BoundedJsonRoute
 from vigie.cases.access import visible_case_refs
 from vigie.store import audit
+from vigie.store.bounds import Count, RowId
 from vigie.store.models import Alarm, Report, User
 
-router = APIRouter(prefix="/api/alarms", tags=["alarms"])
+router = APIRouter(prefix="/api/alarms", tags=["alarms"], route_class=BoundedJsonRoute)
 Reader = Annotated[User, Depends(allow(*CASE_READERS))]
 Worker = Annotated[User, Depends(allow(*CENTRE))]
 Status = Literal["open", "acknowledged", "in_progress", "closed"]
@@ -83,8 +85,8 @@ def list_alarms(
     case: str | None = None,
     escalated: bool | None = None,
     after: Annotated[
-        int | None,
-        Query(ge=0, description="only alarms opened after this alarm id (to follow the queue)"),
+        Count | None,
+        Query(description="only alarms opened after this alarm id (to follow the queue)"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
@@ -116,7 +118,7 @@ def list_alarms(
 
 
 @router.get("/{alarm_id}")
-def get_alarm(alarm_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any]:
+def get_alarm(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[str, Any]:
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id)
         audit.record(session, user.username, "read", f"alarm:{alarm.id}")
@@ -124,7 +126,7 @@ def get_alarm(alarm_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any]:
 
 
 @router.post("/{alarm_id}/acknowledge")
-def acknowledge(alarm_id: int, db: DatabaseDep, user: Worker) -> dict[str, Any]:
+def acknowledge(alarm_id: RowId, db: DatabaseDep, user: Worker) -> dict[str, Any]:
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id)
         workflow.acknowledge(session, alarm, user, clock.now())
@@ -132,7 +134,7 @@ def acknowledge(alarm_id: int, db: DatabaseDep, user: Worker) -> dict[str, Any]:
 
 
 @router.post("/{alarm_id}/actions", status_code=201)
-def add_action(alarm_id: int, body: ActionIn, db: DatabaseDep, user: Worker) -> dict[str, Any]:
+def add_action(alarm_id: RowId, body: ActionIn, db: DatabaseDep, user: Worker) -> dict[str, Any]:
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id)
         entry = workflow.act(session, alarm, user, body.action, body.note, clock.now())
@@ -140,7 +142,7 @@ def add_action(alarm_id: int, body: ActionIn, db: DatabaseDep, user: Worker) -> 
 
 
 @router.post("/{alarm_id}/close")
-def close(alarm_id: int, body: CloseIn, db: DatabaseDep, user: Worker) -> dict[str, Any]:
+def close(alarm_id: RowId, body: CloseIn, db: DatabaseDep, user: Worker) -> dict[str, Any]:
     """Close with a qualification; the report is made and queued to the case's recipients."""
     now = clock.now()
     with db.session() as session:
@@ -155,7 +157,7 @@ def close(alarm_id: int, body: CloseIn, db: DatabaseDep, user: Worker) -> dict[s
 
 
 @router.post("/{alarm_id}/report/preview")
-def preview_report(alarm_id: int, body: CloseIn, db: DatabaseDep, user: Worker) -> Response:
+def preview_report(alarm_id: RowId, body: CloseIn, db: DatabaseDep, user: Worker) -> Response:
     """The incident report as closing with `body` would make it; nothing is saved or sent."""
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id)
@@ -171,7 +173,7 @@ def preview_report(alarm_id: int, body: CloseIn, db: DatabaseDep, user: Worker) 
 
 
 @router.get("/{alarm_id}/protected-position")
-def protected_position(alarm_id: int, db: DatabaseDep, user: Reader) -> dict[str, Any]:
+def protected_position(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[str, Any]:
     """The protected person's position: the operator holding this live BAR alarm only.
 
     Every read and every refusal is audited; a refusal is committed even though it answers 403.
@@ -203,7 +205,7 @@ def protected_position(alarm_id: int, db: DatabaseDep, user: Reader) -> dict[str
 
 @router.get("/{alarm_id}/report.{fmt}")
 def download_report(
-    alarm_id: int, fmt: Literal["html", "pdf"], db: DatabaseDep, user: Reader
+    alarm_id: RowId, fmt: Literal["html", "pdf"], db: DatabaseDep, user: Reader
 ) -> Response:
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id)

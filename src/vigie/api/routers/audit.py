@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
 from vigie.api.deps import DatabaseDep, allow
+from vigie.api.limits import BoundedJsonRoute
 from vigie.store import audit
+from vigie.store.bounds import Count
 from vigie.store.models import AuditEntry, User
 
-router = APIRouter(prefix="/api/audit", tags=["audit"])
+router = APIRouter(prefix="/api/audit", tags=["audit"], route_class=BoundedJsonRoute)
 Admin = Annotated[User, Depends(allow("admin"))]
 
 
@@ -20,7 +22,7 @@ def entries(
     db: DatabaseDep,
     user: Admin,
     actor: str | None = None,
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: Annotated[Count, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
     query = select(AuditEntry).where(AuditEntry.id > after_id).order_by(AuditEntry.id).limit(limit)

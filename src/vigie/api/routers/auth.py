@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from vigie.api.deps import ClaimsDep, DatabaseDep, SettingsDep, current_user
 from vigie.api.errors import ApiError
+from vigie.api.limits import BoundedJsonRoute
 from vigie.api.login_guard import LoginGuard, Throttled
 from vigie.api.password_policy import WeakPassword, check
 from vigie.api.security import AuthenticationError, authenticate, issue_token, revoke, set_password
@@ -22,7 +23,7 @@ from vigie.store import Database, audit
 from vigie.store.models import User
 from vigie.store.users import by_username
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=BoundedJsonRoute)
 
 
 class Credentials(BaseModel):

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from vigie.alarms import privacy
 from vigie.api.deps import CASE_READERS, DatabaseDep, allow
+from vigie.api.limits import BoundedJsonRoute
 from vigie.cases import CaseRefused, device_secrets, people, placements
 from vigie.cases import devices as device_registry
 from vigie.cases.access import visible_placement
@@ -23,9 +24,10 @@ from vigie.cases.forms import (
     ZoneIn,
 )
 from vigie.store import audit
+from vigie.store.bounds import RowId
 from vigie.store.models import Contact, Device, Person, Placement, User, Zone
 
-router = APIRouter(prefix="/api", tags=["cases"])
+router = APIRouter(prefix="/api", tags=["cases"], route_class=BoundedJsonRoute)
 Reader = Annotated[User, Depends(allow(*CASE_READERS))]
 # The admin sets cases up (with the supervisor), so reads and writes persons and placements.
 CaseFileReader = Annotated[User, Depends(allow(*CASE_READERS, "admin"))]
@@ -132,7 +134,7 @@ def list_persons(db: DatabaseDep, user: CaseFileReader) -> list[dict[str, Any]]:
 
 
 @router.get("/persons/{person_id}")
-def get_person(person_id: int, db: DatabaseDep, user: CaseFileReader) -> dict[str, Any]:
+def get_person(person_id: RowId, db: DatabaseDep, user: CaseFileReader) -> dict[str, Any]:
     with db.session() as session:
         return person_out(people.visible_person(session, user, person_id), user, session)
 
@@ -172,14 +174,14 @@ def add_placement(body: PlacementIn, db: DatabaseDep, user: CaseSetUp) -> dict[s
 
 
 @router.get("/placements/{placement_id}")
-def get_placement(placement_id: int, db: DatabaseDep, user: CaseFileReader) -> dict[str, Any]:
+def get_placement(placement_id: RowId, db: DatabaseDep, user: CaseFileReader) -> dict[str, Any]:
     with db.session() as session:
         return placement_out(_read(session, user, placement_id), user, session)
 
 
 @router.patch("/placements/{placement_id}")
 def change_placement(
-    placement_id: int, body: PlacementChange, db: DatabaseDep, user: CaseSetUp
+    placement_id: RowId, body: PlacementChange, db: DatabaseDep, user: CaseSetUp
 ) -> dict[str, Any]:
     target = f"placement:{placement_id}"
     with privacy.zone_probe_audited(db, user, target), db.session() as session:
@@ -191,7 +193,7 @@ def change_placement(
 
 @router.post("/placements/{placement_id}/renew")
 def renew_placement(
-    placement_id: int, body: RenewalIn, db: DatabaseDep, user: Supervisor
+    placement_id: RowId, body: RenewalIn, db: DatabaseDep, user: Supervisor
 ) -> dict[str, Any]:
     with db.session() as session:
         placement = visible_placement(session, user, placement_id)
@@ -201,14 +203,14 @@ def renew_placement(
 
 
 @router.get("/placements/{placement_id}/zones")
-def list_zones(placement_id: int, db: DatabaseDep, user: Reader) -> list[dict[str, Any]]:
+def list_zones(placement_id: RowId, db: DatabaseDep, user: Reader) -> list[dict[str, Any]]:
     with db.session() as session:
         return [zone_out(z) for z in _read(session, user, placement_id).zones]
 
 
 @router.put("/placements/{placement_id}/zones/{zone_id}")
 def put_zone(
-    placement_id: int, zone_id: str, body: ZoneIn, db: DatabaseDep, user: Supervisor
+    placement_id: RowId, zone_id: str, body: ZoneIn, db: DatabaseDep, user: Supervisor
 ) -> dict[str, Any]:
     """Add or replace a zone; checked (validity, home, protected places) before it is saved."""
     if body.id != zone_id:
@@ -220,7 +222,7 @@ def put_zone(
 
 
 @router.delete("/placements/{placement_id}/zones/{zone_id}", status_code=204)
-def delete_zone(placement_id: int, zone_id: str, db: DatabaseDep, user: Supervisor) -> None:
+def delete_zone(placement_id: RowId, zone_id: str, db: DatabaseDep, user: Supervisor) -> None:
     with db.session() as session:
         placement = visible_placement(session, user, placement_id)
         placements.delete_zone(session, placement, zone_id, user.username)
@@ -228,7 +230,7 @@ def delete_zone(placement_id: int, zone_id: str, db: DatabaseDep, user: Supervis
 
 @router.post("/placements/{placement_id}/devices", status_code=201)
 def assign_device(
-    placement_id: int, body: AssignmentIn, db: DatabaseDep, user: Supervisor
+    placement_id: RowId, body: AssignmentIn, db: DatabaseDep, user: Supervisor
 ) -> dict[str, Any]:
     with db.session() as session:
         placement = visible_placement(session, user, placement_id)

@@ -16,9 +16,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from vigie.api.deps import DatabaseDep
+from vigie.api.limits import BoundedJsonRoute
 from vigie.store import observations as log
 
-router = APIRouter(prefix="/api/health", tags=["health"])
+router = APIRouter(prefix="/api/health", tags=["health"], route_class=BoundedJsonRoute)
 logger = logging.getLogger(__name__)
 
 

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Body, Depends
 
 from vigie import law
 from vigie.api.deps import DatabaseDep, allow
+from vigie.api.limits import BoundedJsonRoute
 from vigie.store import audit
 from vigie.store.models import User
 
-router = APIRouter(prefix="/api/law", tags=["law"])
+router = APIRouter(prefix="/api/law", tags=["law"], route_class=BoundedJsonRoute)
 Lawyer = Annotated[User, Depends(allow("operator", "supervisor", "spip", "judge", "prosecutor"))]
 
 

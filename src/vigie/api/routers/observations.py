@@ -10,11 +10,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from vigie import clock
 from vigie.api.deps import DatabaseDep, allow
+from vigie.api.limits import BoundedJsonRoute
 from vigie.store import audit
 from vigie.store import observations as log
+from vigie.store.bounds import Count
 from vigie.store.models import User
 
-router = APIRouter(prefix="/api/observations", tags=["observations"])
+router = APIRouter(prefix="/api/observations", tags=["observations"], route_class=BoundedJsonRoute)
 # Observations come from devices (the gateway) or from an integration account, whose name is
 # recorded with every row it posts; people's accounts never feed the log: a forged fix could
 # clear a live alarm.
@@ -27,7 +29,7 @@ class _Obs(BaseModel):
     kind: Literal["obs"] = "obs"
     device: str = Field(min_length=1, max_length=64)
     t: AwareDatetime
-    seq: int | None = Field(default=None, ge=0, description="device sequence number, if any")
+    seq: Count | None = Field(default=None, description="device sequence number, if any")
 
     @model_validator(mode="after")
     def _extras_are_text(self) -> Self:

@@ -10,13 +10,15 @@ from sqlalchemy.orm import Session
 
 from vigie.api.deps import DatabaseDep, allow
 from vigie.api.errors import ApiError
+from vigie.api.limits import BoundedJsonRoute
 from vigie.api.password_policy import WeakPassword, check
 from vigie.api.security import create_user, disable, set_password
 from vigie.store import audit
+from vigie.store.bounds import RowId
 from vigie.store.models import User
 from vigie.store.users import by_id, by_username, listing
 
-router = APIRouter(prefix="/api/users", tags=["users"])
+router = APIRouter(prefix="/api/users", tags=["users"], route_class=BoundedJsonRoute)
 Admin = Annotated[User, Depends(allow("admin"))]
 Role = Literal["operator", "supervisor", "spip", "judge", "prosecutor", "admin", "integration"]
 
@@ -64,7 +66,7 @@ def add_user(body: UserIn, db: DatabaseDep, admin: Admin) -> UserOut:
 
 
 @router.post("/{user_id}/disable")
-def disable_user(user_id: int, db: DatabaseDep, admin: Admin) -> UserOut:
+def disable_user(user_id: RowId, db: DatabaseDep, admin: Admin) -> UserOut:
     """The account can no longer log in and its tokens stop working at once (audited)."""
     with db.session() as session:
         user = _account(session, user_id)
@@ -76,7 +78,7 @@ def disable_user(user_id: int, db: DatabaseDep, admin: Admin) -> UserOut:
 
 
 @router.post("/{user_id}/enable")
-def enable_user(user_id: int, db: DatabaseDep, admin: Admin) -> UserOut:
+def enable_user(user_id: RowId, db: DatabaseDep, admin: Admin) -> UserOut:
     """The account may log in again (its old tokens stay revoked); audited."""
     with db.session() as session:
         user = _account(session, user_id)
@@ -86,7 +88,7 @@ def enable_user(user_id: int, db: DatabaseDep, admin: Admin) -> UserOut:
 
 
 @router.post("/{user_id}/password")
-def reset_password(user_id: int, body: PasswordReset, db: DatabaseDep, admin: Admin) -> UserOut:
+def reset_password(user_id: RowId, body: PasswordReset, db: DatabaseDep, admin: Admin) -> UserOut:
     """Set a new password for someone who lost theirs; their tokens stop working (audited)."""
     with db.session() as session:
         user = _account(session, user_id)

@@ -135,6 +135,10 @@ const Vigie = (() => {
     return m;
   }
 
+  /* A tooltip's content as a text node: Leaflet reads a string as HTML, and labels, names and
+     ids come from people (a zone label "<img onerror=…>" must show as written, never run). */
+  const tip = (text) => el("span", {}, text);
+
   /* A zone as Leaflet draws it: GeoJSON polygon, or the detection engine's circle. */
   function zoneLayer(zone) {
     const style = zone.type === "exclusion"
@@ -143,7 +147,7 @@ const Vigie = (() => {
     const layer = g.type === "circle"
       ? L.circle([g.lat, g.lon], { radius: g.radius_m, ...style })
       : L.geoJSON(g, { style });
-    return layer.bindTooltip(`${zone.label || zone.id} (${t("zones." + zone.type)})`);
+    return layer.bindTooltip(tip(`${zone.label || zone.id} (${t("zones." + zone.type)})`));
   }
 
   function trackLayer(points) {
@@ -152,7 +156,7 @@ const Vigie = (() => {
     if (points.length) {
       const last = points[points.length - 1];
       L.circleMarker([last.lat, last.lon], { radius: 7, color: "#0d47a1", fillOpacity: 1 })
-        .bindTooltip(`${t("map.wearer")} ${when(last.t)}`).addTo(group);
+        .bindTooltip(tip(`${t("map.wearer")} ${when(last.t)}`)).addTo(group);
     }
     return group;
   }
@@ -211,6 +215,6 @@ const Vigie = (() => {
     }
   }
 
-  return { t, session, api, live, flash, when, duration, now, since, el, map, zoneLayer, trackLayer,
+  return { t, session, api, live, flash, when, duration, now, since, el, tip, map, zoneLayer, trackLayer,
     requireLogin, beep, ApiError };
 })();

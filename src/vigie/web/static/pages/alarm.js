@@ -86,7 +86,7 @@
           || { lat: answer.protected.protected_lat, lon: answer.protected.protected_lon };
         if (p.lat !== undefined) {
           L.circleMarker([p.lat, p.lon], { radius: 8, color: "#6a1b9a", fillOpacity: 1 })
-            .bindTooltip(t("map.protected")).addTo(layers);
+            .bindTooltip(Vigie.tip(t("map.protected"))).addTo(layers);
           if (context.pre_alert_m) L.circle([p.lat, p.lon], { radius: context.pre_alert_m, color: "#ef6c00", fill: false, dashArray: "6" }).addTo(layers);
           if (context.alert_m) L.circle([p.lat, p.lon], { radius: context.alert_m, color: "#c62828", fill: false }).addTo(layers);
         }

@@ -61,6 +61,37 @@
       d.battery !== null ? `${Math.round(d.battery * 100)} %` : "")));
     document.getElementById("sup-updated").textContent = Vigie.when(s.now);
   }
+  /* Reports the outbox gave up on: a supervisor sees each one and sends it again. */
+  async function undelivered() {
+    if (Vigie.session.role !== "supervisor") return;
+    const list = document.getElementById("sup-undelivered");
+    let items;
+    try {
+      items = await api("/api/outbox/undelivered");
+    } catch (err) {
+      Vigie.flash(err.message);
+      return;
+    }
+    const { el, when } = Vigie;
+    list.replaceChildren(...items.map((m) => el("li", { class: "undelivered", "data-id": m.id },
+      el("a", { href: `/alarms/${m.alarm_id}` }, `${t("sup.alarm")} n° ${m.alarm_id}`),
+      ` (${m.case}) → ${t(`case.${m.recipient_role}`)} ${m.recipient} · ${m.attempts} ${t("sup.attempts")}`,
+      ` · ${when(m.created_at)} · ${m.last_error || ""} `,
+      el("button", { type: "button", class: "resend", onclick: () => resend(m.id) }, t("sup.resend")))));
+    if (!items.length) list.append(el("li", { class: "muted" }, t("sup.undelivered.none")));
+  }
+
+  async function resend(id) {
+    try {
+      await api(`/api/outbox/${id}/resend`, { method: "POST" });
+      Vigie.flash(t("sup.resent"), "ok");
+    } catch (err) {
+      Vigie.flash(err.message);
+    }
+    await undelivered();
+  }
+
   refresh();
-  setInterval(refresh, 30000);
+  undelivered();
+  setInterval(() => { refresh(); undelivered(); }, 30000);
 })();

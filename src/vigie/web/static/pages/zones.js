@@ -21,7 +21,7 @@
   caseLink.textContent = placement.case_ref;
   const person = await api(`/api/persons/${placement.person_id}`);
   if (person.home_lat !== null && person.home_lat !== undefined) {
-    L.marker([person.home_lat, person.home_lon], { title: t("map.home") }).bindTooltip(t("map.home")).addTo(existing);
+    L.marker([person.home_lat, person.home_lon], { title: t("map.home") }).bindTooltip(Vigie.tip(t("map.home"))).addTo(existing);
   }
 
   function geometryOf(layer) {

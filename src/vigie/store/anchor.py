@@ -1,0 +1,158 @@
+"""Checkpoints of the audit chain kept outside the database, signed with a key it never holds.
+
+The hash chain catches an edit, but someone who can write the database can also recompute every
+later hash, or cut the log short and set the head to match. So at intervals the chain's head
+(last entry id and hash) is appended to a file of JSON lines, each line MACed (HMAC-SHA256) with
+a key from the environment or a key file, and chained to the previous line's MAC. `vigie audit
+verify` then finds every anchored entry unchanged: a rewritten chain or a truncated log does not
+match the checkpoints, and the checkpoints cannot be forged without the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import hmac
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from vigie import clock
+from vigie.settings import Settings
+from vigie.store.database import Database
+from vigie.store.models import AuditEntry
+
+logger = logging.getLogger(__name__)
+
+_START = "0" * 64  # the "previous MAC" of the first line
+
+
+def key_of(config: Settings) -> bytes | None:
+    """The anchoring key: VIGIE_AUDIT_KEY, else the contents of VIGIE_AUDIT_KEY_FILE, else None."""
+    if config.audit_key.get_secret_value():
+        return config.audit_key.get_secret_value().encode()
+    if config.audit_key_file:
+        return Path(config.audit_key_file).read_bytes().strip()
+    return None
+
+
+def _mac(key: bytes, prev: str, entry_id: int, entry_hash: str, at: str) -> str:
+    message = f"{prev}|{entry_id}|{entry_hash}|{at}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Anchor:
+    entry_id: int
+    hash: str
+    at: str
+    prev: str
+    mac: str
+
+
+def _read(path: Path) -> list[Anchor]:
+    if not path.exists():
+        return []
+    anchors = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            anchors.append(Anchor(**json.loads(line)))
+        except (ValueError, TypeError) as exc:
+            raise AnchorError(f"checkpoint line {number} is not a checkpoint: {exc}") from exc
+    return anchors
+
+
+def _last(file: IO[str]) -> Anchor | None:
+    """The file's last checkpoint, read from its end (the file grows by a line a minute)."""
+    file.seek(0, os.SEEK_END)
+    size = file.tell()
+    file.seek(max(0, size - 4096))
+    lines = [line for line in file.read().splitlines() if line.strip()]
+    return Anchor(**json.loads(lines[-1])) if lines else None
+
+
+class AnchorError(Exception):
+    """The checkpoints and the database disagree, or the checkpoints are not the key's."""
+
+
+def checkpoint(session: Session, key: bytes, path: Path, now: datetime) -> Anchor | None:
+    """Append the chain's current head to `path`, unless it is already the last checkpoint.
+
+    The file is locked while its last line is read and the new one written, so two processes
+    of one centre never chain onto the same line; each line is flushed to disk before return.
+    """
+    head = session.execute(
+        select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
+    ).first()
+    if head is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(descriptor, "a+", encoding="utf-8") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        last = _last(file)
+        if last is not None and last.entry_id == head.id and last.hash == head.hash:
+            return None
+        prev = last.mac if last else _START
+        at = now.isoformat()
+        anchor = Anchor(head.id, head.hash, at, prev, _mac(key, prev, head.id, head.hash, at))
+        file.write(json.dumps(anchor.__dict__, separators=(",", ":")) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+    return anchor
+
+
+def verify(session: Session, key: bytes, path: Path) -> list[Anchor]:
+    """Check every checkpoint against the key and the database; return them, or raise
+    AnchorError naming the first that does not hold."""
+    anchors = _read(path)
+    prev = _START
+    for number, anchor in enumerate(anchors, start=1):
+        expected = _mac(key, anchor.prev, anchor.entry_id, anchor.hash, anchor.at)
+        if not hmac.compare_digest(expected, anchor.mac) or anchor.prev != prev:
+            raise AnchorError(
+                f"checkpoint line {number} is not signed by the audit key or not chained to "
+                "the line before it"
+            )
+        prev = anchor.mac
+        stored = session.scalar(select(AuditEntry.hash).where(AuditEntry.id == anchor.entry_id))
+        if stored is None:
+            raise AnchorError(
+                f"entry {anchor.entry_id}, checkpointed at {anchor.at}, is missing: "
+                "the log was cut short"
+            )
+        if stored != anchor.hash:
+            raise AnchorError(
+                f"entry {anchor.entry_id} no longer has the hash checkpointed at {anchor.at}: "
+                "the chain was rewritten"
+            )
+    return anchors
+
+
+async def checkpoint_forever(
+    database: Database, key: bytes, config: Settings, stopping: threading.Event
+) -> None:
+    """Checkpoint every `audit_anchor_interval_s` until `stopping`, and once more on the way out,
+    so a stop leaves no entry unanchored."""
+    path = Path(config.audit_anchor_file)
+    while True:
+        stopped = await asyncio.to_thread(stopping.wait, config.audit_anchor_interval_s)
+        try:
+            with database.reading() as session:
+                await asyncio.to_thread(checkpoint, session, key, path, clock.now())
+        except (OSError, SQLAlchemyError):
+            logger.exception("audit checkpoint failed; will retry")
+        if stopped:
+            return
