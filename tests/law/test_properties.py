@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import random
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -71,6 +72,10 @@ def test_end_moves_one_day_per_day_of_reduction(
     base = assess(case)
     if base["figures"]["total_days"] <= reductions:
         return
+    if reductions > base["figures"]["reductions_ceiling_days"]:
+        with pytest.raises(LawInputError, match="reductions_days.*ceiling"):
+            assess({**case, "reductions_days": reductions})
+        return
     reduced = assess({**case, "reductions_days": reductions})
     end = dt.date.fromisoformat(base["dates"]["sentence_end"])
     assert reduced["dates"]["sentence_end"] == (end - dt.timedelta(days=reductions)).isoformat()
@@ -99,13 +104,16 @@ def test_two_thirds_is_first_day_served_at_least_twice_left(
 
 
 def plus_three_months(t: dt.date) -> dt.date:
-    """t + 3 months date to date; a missing day rolls to the next 1st (written independently)."""
+    """t + 3 months date to date; a missing day is the month's last day (README "Month ends":
+    backward searches clamp), written independently of the engine."""
     month = t.month + 3
     year, month = t.year + (month - 1) // 12, (month - 1) % 12 + 1
-    try:
-        return dt.date(year, month, t.day)
-    except ValueError:
-        return dt.date(year + month // 12, month % 12 + 1, 1)
+    day = t.day
+    while True:
+        try:
+            return dt.date(year, month, day)
+        except ValueError:
+            day -= 1
 
 
 @settings(max_examples=80, deadline=None)

@@ -60,8 +60,15 @@ def value(file: str, name: str, on: dt.date) -> Any:
 
 
 def in_force(file: str, name: str, on: dt.date) -> bool:
-    """Whether `file.name` has a value in force on `on`."""
-    return any(v["since"] <= on for v in _table(file)[name]["values"])
+    """Whether `file.name` has a (non-null) value in force on `on`; `null` ends a rule."""
+    return any(v["since"] <= on for v in _table(file)[name]["values"]) and (
+        value(file, name, on) is not None
+    )
+
+
+def first_in_force(file: str, name: str) -> dt.date:
+    """The first date of effect of `file.name`."""
+    return min(v["since"] for v in _table(file)[name]["values"] if v["value"] is not None)
 
 
 def cite(article: str, on: dt.date) -> str:
