@@ -74,19 +74,26 @@ def test_parameters_by_date_of_effect() -> None:
         parameter("lsc", "automatic_max_total", dt.date(2022, 12, 31))
 
 
-def test_psem_706_53_13_has_no_limit() -> None:
-    out = assess(
-        {
-            "measure": "psem",
-            "as_of": "2026-06-01",
-            "birth_date": "1970-01-01",
-            "sentences": [{"quantum": "P15Y", "category": "crime", "offences": ["list_706_53_13"]}],
-            "facts": {"route": "131-36-10", "dangerousness_established": True},
-        }
-    )
+def test_psem_706_53_13_has_no_limit_on_the_r61_33_route_only() -> None:
+    """R61-33 (décret 2008-1129) holds the no-limit exception, for the JAP's route (review E3)."""
+    case = {
+        "measure": "psem",
+        "as_of": "2026-06-01",
+        "birth_date": "1970-01-01",
+        "sentences": [{"quantum": "P15Y", "category": "crime", "offences": ["list_706_53_13"]}],
+        "facts": {
+            "route": "R61-33",
+            "detained": True,
+            "commission_opinion": True,
+            "dangerousness_established": True,
+        },
+    }
+    out = assess(case)
     assert out["outcome"] == "eligible"
     assert "max_duration_months" not in out["figures"]
     assert "renewals_allowed" not in out["figures"]
+    court = assess(case | {"facts": {"route": "131-36-10", "dangerousness_established": True}})
+    assert court["figures"]["max_duration_months"] == 72
 
 
 def test_output_is_json_serialisable_for_every_public_case() -> None:

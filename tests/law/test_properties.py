@@ -73,7 +73,7 @@ def test_end_moves_one_day_per_day_of_reduction(
     if base["figures"]["total_days"] <= reductions:
         return
     if reductions > base["figures"]["reductions_ceiling_days"]:
-        with pytest.raises(LawInputError, match="reductions_days.*ceiling"):
+        with pytest.raises(LawInputError, match=r"reductions_days.*ceiling"):
             assess({**case, "reductions_days": reductions})
         return
     reduced = assess({**case, "reductions_days": reductions})

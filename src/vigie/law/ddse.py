@@ -61,10 +61,8 @@ def total_two_years(case: Case, on: dt.date) -> Finding:
     totale n'excède pas deux ans ... » (a summed legal duration, in any order)."""
     limit = _quantum("ddse", "adjustment_max", on)
     held = total_at_most(case.sentences, limit)
-    return (
-        held,
-        f"summed legal duration {total(case.sentences).iso()} {'<=' if held else '>'} {limit.iso()}",
-    )
+    sign = "<=" if held else ">"
+    return held, f"summed legal duration {total(case.sentences).iso()} {sign} {limit.iso()}"
 
 
 @rule("ddse.723-7.left_two_years", "CPP 723-7")

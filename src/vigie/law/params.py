@@ -68,7 +68,8 @@ def in_force(file: str, name: str, on: dt.date) -> bool:
 
 def first_in_force(file: str, name: str) -> dt.date:
     """The first date of effect of `file.name`."""
-    return min(v["since"] for v in _table(file)[name]["values"] if v["value"] is not None)
+    first: dt.date = min(v["since"] for v in _table(file)[name]["values"] if v["value"] is not None)
+    return first
 
 
 def cite(article: str, on: dt.date) -> str:
