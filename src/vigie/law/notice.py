@@ -1,5 +1,6 @@
-"""Notices in French with the case's figures: the R24-20 notice to a BAR wearer and the
-information notice on constrained release (D147-17, D147-20)."""
+"""Notices in French with the case's figures: the R24-20 notice to a BAR wearer (its five
+points, in the decree's words where it prescribes them), the information notice on constrained
+release (D147-17, D147-20) and the notice to a person placed under ARSE (142-5)."""
 
 from __future__ import annotations
 
@@ -26,24 +27,33 @@ def french_date(iso: str) -> str:
 
 def notice(case: dict[str, Any]) -> str:
     """The notice for `case`, or `LawInputError` when no notice applies to it."""
-    decision = decide(parse_case(case))
+    parsed = parse_case(case)
+    decision = decide(parsed)
     out = decision.as_dict()
     if decision.measure == "bar":
         if decision.outcome != "eligible":
             raise LawInputError("facts", "no R24-20 notice: the BAR conditions are not met")
         return _bar(out)
+    if decision.measure == "arse":
+        if decision.outcome != "eligible":
+            raise LawInputError("facts", "no ARSE notice: the ARSE conditions are not met")
+        return _arse(out)
     if decision.measure == "lsc":
         if decision.outcome not in ("automatic", "judge_decides"):
             raise LawInputError(
                 "measure", f"no LSC information notice: outcome is {decision.outcome}"
             )
-        return _lsc(out)
+        notified = parsed.facts.notified_on or parsed.facts.notification_date
+        return _lsc(out, notified.isoformat() if notified else None)
     raise LawInputError(
-        "measure", f"no notice for measure {decision.measure!r}; notices exist for bar and lsc"
+        "measure",
+        f"no notice for measure {decision.measure!r}; notices exist for bar, lsc and arse",
     )
 
 
 def _bar(d: dict[str, Any]) -> str:
+    """R24-20's five points in order. The words in quotes are the decree's (as quoted by the
+    review of November 2026); check them against the consolidated text before signature."""
     f, as_of = d["figures"], french_date(d["as_of"])
     alert, pre = f["alert_distance_km"], f["pre_alert_distance_km"]
     return f"""NOTIFICATION AU PORTEUR D'UN BRACELET ANTI-RAPPROCHEMENT
@@ -51,40 +61,74 @@ def _bar(d: dict[str, Any]) -> str:
 
 Date : {as_of}
 
-Le juge vous a placé sous contrôle judiciaire avec l'obligation de porter un bracelet
-anti-rapprochement. La personne protégée porte un dispositif qui permet de connaître en
-permanence la distance qui vous sépare d'elle.
+Le juge vous a placé sous contrôle judiciaire avec interdiction de vous rapprocher de la
+victime et obligation de porter un bracelet anti-rapprochement. La personne protégée dispose
+d'un dispositif qui permet de connaître en permanence la distance qui vous sépare d'elle.
 
-- Distance d'alerte : {alert} km. Vous ne devez pas vous approcher de la personne protégée
-  à moins de {alert} km.
-- Distance de pré-alerte : {pre} km (le double de la distance d'alerte).
+- Distance d'alerte : {alert} km. Vous ne devez pas vous rapprocher de la victime à moins
+  de {alert} km.
+- Distance de pré-alerte : {pre} km (le double de la distance d'alerte, article R24-18).
 
-Ce qui se passe (article R24-20) :
-1. Si vous franchissez la distance de pré-alerte ({pre} km), le centre de surveillance
-   vous appelle pour vous demander de vous éloigner. Ce franchissement ne peut jamais, à
-   lui seul, entraîner la révocation de la mesure.
-2. Si vous franchissez sciemment la distance d'alerte ({alert} km), vous manquez à vos
-   obligations : le centre met la personne protégée en sécurité et, si nécessaire,
-   prévient la police ou la gendarmerie. Le juge en est informé.
-3. Vous devez garder votre dispositif chargé : ne pas le recharger est un manquement.
-4. Refuser le port du bracelet est un manquement.
-Un manquement peut entraîner la révocation du contrôle judiciaire et votre placement en
-détention provisoire.
+Vous êtes avisé de ce qui suit (article R24-20) :
+1° La pose du bracelet ne peut être effectuée sans votre consentement, mais le refus de
+   cette pose constitue une violation de vos obligations pouvant donner lieu à la
+   révocation du contrôle judiciaire et à votre placement en détention provisoire.
+2° Le non-respect de la distance de pré-alerte ({pre} km) donne lieu à un contact par les
+   personnes chargées du contrôle à distance, qui vous avertissent que vous vous rapprochez
+   de la victime et que vous risquez de ne pas respecter la distance d'alerte ; ce
+   non-respect ne peut en aucun cas donner lieu à la révocation du contrôle judiciaire.
+3° Le fait de vous rapprocher volontairement de la victime, ou de provoquer son
+   rapprochement, en méconnaissance de la distance d'alerte ({alert} km) constitue une
+   violation de l'interdiction pouvant donner lieu à la révocation du contrôle judiciaire
+   et à votre placement en détention provisoire.
+4° Le cas échéant, les personnes chargées du contrôle à distance contactent la personne
+   protégée pour assurer sa sécurité et, si nécessaire, alertent les services de police
+   ou de gendarmerie afin d'assurer sa protection.
+5° Le fait de ne pas veiller à la recharge périodique du dispositif, afin de garantir son
+   fonctionnement permanent, constitue une violation de vos obligations pouvant donner lieu
+   à la révocation du contrôle judiciaire et à votre placement en détention provisoire.
 
-Vous-même comme la personne protégée pouvez demander à tout moment au juge de modifier les
-distances ou de retirer le dispositif.
+Vous-même comme la victime pouvez demander à tout moment que les distances d'alerte et de
+pré-alerte soient révisées ou qu'il soit mis fin à l'obligation de port du bracelet
+(article R24-22).
 """
 
 
-def _lsc(d: dict[str, Any]) -> str:
+def _arse(d: dict[str, Any]) -> str:
+    """142-5 since loi 2019-222: ordered d'office; consent is asked for the fitting only."""
+    dates = d["dates"]
+    paragraphs = [
+        f"Date : {french_date(d['as_of'])}",
+        "Le juge a ordonné votre assignation à résidence avec surveillance électronique "
+        f"(ordonnance du {french_date(dates['order_date'])}), d'office ou à votre demande "
+        "(article 142-5). Elle prend fin au plus tard le "
+        f"{french_date(dates['term_end'])}, sauf prolongation, et ne peut dépasser au total "
+        f"le {french_date(dates['max_end'])} (article 142-7).",
+        "Le dispositif ne peut vous être posé sans votre consentement. Mais refuser sa pose "
+        "constitue un manquement à vos obligations, qui peut entraîner la révocation de la "
+        "mesure et votre placement en détention provisoire (articles 142-5 et D32-11). La pose "
+        f"doit intervenir au plus tard le {french_date(dates['fitting_deadline'])}.",
+        "Le temps passé sous assignation à résidence avec surveillance électronique sera "
+        "déduit de toute peine privative de liberté prononcée ensuite (article 142-11).",
+    ]
+    body = "\n\n".join(
+        p if p.startswith("Date") else textwrap.fill(p, width=88) for p in paragraphs
+    )
+    return (
+        "NOTIFICATION DE L'ASSIGNATION À RÉSIDENCE AVEC SURVEILLANCE ÉLECTRONIQUE\n"
+        "(articles 142-5 à 142-13 du code de procédure pénale)\n\n" + body + "\n"
+    )
+
+
+def _lsc(d: dict[str, Any], notified: str | None) -> str:
     dates, figures = d["dates"], d["figures"]
     automatic = d["outcome"] == "automatic"
-    release = dates["lsc_automatic"] if automatic else dates["lsc_examination"]
+    day = dates["lsc_automatic"] if automatic else dates["lsc_examination"]
     if automatic:
         what = (
             "Vous exécutez une ou plusieurs peines d'une durée totale inférieure ou égale à deux "
             "ans. Lorsqu'il vous restera trois mois ou moins à exécuter, la libération sous "
-            f"contrainte s'appliquera de plein droit, à compter du {french_date(release)}, même "
+            f"contrainte s'appliquera de plein droit, à compter du {french_date(day)}, même "
             "si vous vous y opposez (articles 720 II et D147-20), sauf impossibilité matérielle "
             "faute d'hébergement."
         )
@@ -92,9 +136,13 @@ def _lsc(d: dict[str, Any]) -> str:
         what = (
             "Vous exécutez une ou plusieurs peines d'une durée totale inférieure ou égale à cinq "
             "ans. Lorsque la durée de peine accomplie sera au moins égale au double de la durée "
-            f"restant à subir, le {french_date(release)}, le juge de l'application des peines "
-            "examinera obligatoirement votre situation en vue d'une libération sous contrainte "
-            "(article 720 I). Vous pouvez la refuser en le faisant connaître avant."
+            f"restant à subir, à compter du {french_date(day)}, le juge de l'application des "
+            "peines examinera obligatoirement votre situation en vue d'une libération sous "
+            "contrainte (article 720 I). Cette date est celle de l'examen par le juge, non une "
+            "date de sortie : la libération ne peut intervenir qu'après sa décision. Vous pouvez "
+            "la refuser en le faisant connaître avant. Si cet examen n'a pas lieu, le président "
+            "de la chambre de l'application des peines peut être saisi (article 720 I, "
+            "cinquième alinéa)."
         )
     paragraphs = [
         f"Date : {french_date(d['as_of'])}\n"
@@ -108,11 +156,23 @@ def _lsc(d: dict[str, Any]) -> str:
         "placement à l'extérieur ou de la semi-liberté, selon la décision du juge.",
         f"Recours : appel dans un délai de {figures['appeal_window_hours']} heures à compter de "
         "la notification de la décision (article 712-11 ; le délai expire à minuit le "
-        "lendemain).",
+        "lendemain, article D49-39, et il est prorogé jusqu'au premier jour ouvrable suivant "
+        "lorsqu'il expire un samedi, un dimanche ou un jour férié ou chômé, article 801)."
+        + (
+            f" Décision notifiée le {french_date(notified)} : appel au plus tard "
+            f"le {french_date(dates['appeal_deadline'])} à minuit."
+            if "appeal_deadline" in dates and notified
+            else ""
+        ),
         "Après votre sortie, vous devez vous présenter au service pénitentiaire d'insertion et "
         f"de probation dans un délai de {figures['spip_interview_working_days']} jours "
-        f"ouvrables, soit au plus tard le {french_date(dates['spip_interview_by'])} pour une "
-        f"sortie le {french_date(release)}.",
+        "ouvrables (article D147-17-5)"
+        + (
+            f", soit au plus tard le {french_date(dates['spip_interview_by'])} pour une sortie "
+            f"le {french_date(day)}."
+            if automatic
+            else ", à compter de la sortie décidée par le juge."
+        ),
         "Si vous ne respectez pas la mesure, le juge peut la retirer : vous serez réincarcéré "
         "pour une durée au plus égale au reliquat de peine.",
     ]
