@@ -10,6 +10,7 @@ import pytest
 
 from tests.law.conftest import public_cases
 from vigie.law import LawInputError, assess
+from vigie.law import params
 from vigie.law.params import ParameterNotInForce, cite, parameter
 from vigie.law.reckoning import add_jours_ouvrables, earliest_reaching, latest_within
 
@@ -58,14 +59,28 @@ def test_roll_forward_is_said_in_the_trace() -> None:
 
 
 def test_citation_follows_as_of_across_the_renumbering() -> None:
-    assert cite("CPP 720-II", dt.date(2028, 12, 31)) == "CPP 720-II (CPP L5252-1 from 2029-01-01)"
-    assert cite("CPP 720-II", dt.date(2029, 1, 1)) == "CPP L5252-1 (formerly CPP 720-II)"
+    assert cite("CPP 720-II", dt.date(2028, 12, 31)) == (
+        "CPP 720-II (LEGIARTI000044569670; CPP L5252-1 from 2029-01-01, provisional)"
+    )
+    assert cite("CPP 720-II", dt.date(2029, 1, 1)) == (
+        "CPP L5252-1 (formerly CPP 720-II; LEGIARTI000044569670)"
+    )
     assert cite("CPP 142-7", dt.date(2029, 6, 1)).startswith("CPP L3632-1")
+    assert cite("CPP 716-3", dt.date(2029, 6, 1)).startswith("CPP L5211-6")
     assert cite("CPP D147-24", dt.date(2029, 6, 1)) == "CPP D147-24"
     case = {**AUTOMATIC, "as_of": "2029-03-01"}
     cited = {s["rule"]: s["citation"] for s in assess(case)["trace"]}
     assert cited["lsc.720-III.crime"].startswith("CPP L5252-4")
     assert cited["sentence.pretrial_detention_credited"].startswith("CPP L5211-3")
+
+
+def test_renumbering_date_is_one_provisional_parameter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review B10: ord. 2025-1091 needs ratification and may move to 2030; one date moves all."""
+    table = params._table("articles")
+    assert table["renumbering"]["provisional"] is True
+    monkeypatch.setitem(table, "renumbering", {"date": dt.date(2030, 1, 1), "provisional": True})
+    assert cite("CPP 716-4", dt.date(2029, 6, 1)).startswith("CPP 716-4 (CPP L5211-3 from 2030")
+    assert cite("CPP 716-4", dt.date(2030, 1, 1)).startswith("CPP L5211-3")
 
 
 def test_parameters_by_date_of_effect() -> None:

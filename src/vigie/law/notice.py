@@ -52,8 +52,8 @@ def notice(case: dict[str, Any]) -> str:
 
 
 def _bar(d: dict[str, Any]) -> str:
-    """R24-20's five points in order. The words in quotes are the decree's (as quoted by the
-    review of November 2026); check them against the consolidated text before signature."""
+    """R24-20's five points, verbatim: the decree prescribes their content, so the notice quotes
+    it (text read in the consolidated CPP, version of décret 2020-1161)."""
     f, as_of = d["figures"], french_date(d["as_of"])
     alert, pre = f["alert_distance_km"], f["pre_alert_distance_km"]
     return f"""NOTIFICATION AU PORTEUR D'UN BRACELET ANTI-RAPPROCHEMENT
@@ -69,24 +69,32 @@ d'un dispositif qui permet de connaître en permanence la distance qui vous sép
   de {alert} km.
 - Distance de pré-alerte : {pre} km (le double de la distance d'alerte, article R24-18).
 
-Vous êtes avisé de ce qui suit (article R24-20) :
-1° La pose du bracelet ne peut être effectuée sans votre consentement, mais le refus de
-   cette pose constitue une violation de vos obligations pouvant donner lieu à la
-   révocation du contrôle judiciaire et à votre placement en détention provisoire.
-2° Le non-respect de la distance de pré-alerte ({pre} km) donne lieu à un contact par les
-   personnes chargées du contrôle à distance, qui vous avertissent que vous vous rapprochez
-   de la victime et que vous risquez de ne pas respecter la distance d'alerte ; ce
-   non-respect ne peut en aucun cas donner lieu à la révocation du contrôle judiciaire.
-3° Le fait de vous rapprocher volontairement de la victime, ou de provoquer son
-   rapprochement, en méconnaissance de la distance d'alerte ({alert} km) constitue une
-   violation de l'interdiction pouvant donner lieu à la révocation du contrôle judiciaire
-   et à votre placement en détention provisoire.
-4° Le cas échéant, les personnes chargées du contrôle à distance contactent la personne
-   protégée pour assurer sa sécurité et, si nécessaire, alertent les services de police
-   ou de gendarmerie afin d'assurer sa protection.
-5° Le fait de ne pas veiller à la recharge périodique du dispositif, afin de garantir son
-   fonctionnement permanent, constitue une violation de vos obligations pouvant donner lieu
-   à la révocation du contrôle judiciaire et à votre placement en détention provisoire.
+Article R24-20 : « La personne placée sous contrôle judiciaire avec interdiction de se
+rapprocher de la victime et port d'un bracelet anti-rapprochement est avisée des
+informations suivantes :
+1° La pose du bracelet comportant un émetteur prévu à l'article 138-3 ne peut être
+effectuée sans son consentement, mais le fait de la refuser constitue une violation de
+ses obligations pouvant donner lieu à la révocation de son contrôle judiciaire et à son
+placement en détention provisoire ;
+2° La méconnaissance de la distance de pré-alerte donne lieu à un contact par les
+personnes habilitées chargées du contrôle à distance l'avertissant de son rapprochement
+de la victime et du risque de méconnaissance de la distance d'alerte ; cette
+méconnaissance ne peut en aucun cas donner lieu à révocation du contrôle judiciaire ;
+3° Le fait de se rapprocher volontairement de la victime, ou de provoquer son
+rapprochement, en méconnaissance de la distance d'alerte constitue une violation de
+l'interdiction qui lui est faite pouvant donner lieu à la révocation de son contrôle
+judiciaire et à son placement en détention provisoire ;
+4° En cas de nécessité, les personnes habilitées chargées du contrôle à distance du
+dispositif électronique mobile anti-rapprochement prennent l'attache de la personne
+protégée pour assurer sa mise en sécurité et, selon le besoin et les procédures
+établies, alertent les forces de police et de gendarmerie, afin d'assurer sa protection ;
+5° Le fait, par la personne porteuse d'un bracelet anti-rapprochement, de ne pas
+s'assurer du rechargement périodique du dispositif, afin de garantir son fonctionnement à
+tout moment, constitue une violation des obligations auxquelles elle est astreinte
+pouvant donner lieu à la révocation de son contrôle judiciaire et à son placement en
+détention provisoire. »
+
+Pour vous : pré-alerte à {pre} km, alerte à {alert} km.
 
 Vous-même comme la victime pouvez demander à tout moment que les distances d'alerte et de
 pré-alerte soient révisées ou qu'il soit mis fin à l'obligation de port du bracelet
