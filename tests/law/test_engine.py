@@ -9,8 +9,7 @@ import json
 import pytest
 
 from tests.law.conftest import public_cases
-from vigie.law import LawInputError, assess
-from vigie.law import params
+from vigie.law import LawInputError, assess, params
 from vigie.law.params import ParameterNotInForce, cite, parameter
 from vigie.law.reckoning import add_jours_ouvrables, earliest_reaching, latest_within
 
