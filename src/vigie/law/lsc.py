@@ -272,6 +272,7 @@ def notice_date(day: dt.date, term: Term, sentences: tuple[Sentence, ...], on: d
     """« au moins un mois avant ..., ou, si la peine est inférieure ou égale à six mois, lors de
     sa mise sous écrou » (D147-17 for I, D147-20 for II): the latest day at least one month
     before `day`, never before committal."""
+    on = effect_on("lsc", "notice_at_committal_max_sentence", on)
     short = parse_quantum(params.value("lsc", "notice_at_committal_max_sentence", on))
     if total_at_most(sentences, short):
         return term.committal
@@ -357,6 +358,7 @@ def _deadlines(
         f"tell the prisoner by {dates['lsc_notice']} (one month before {day}, "
         "or at committal for a sentence of six months or less)",
     )
+    on = effect_on("lsc", "spip_interview_working_days", on)
     hours = int(params.value("lsc", "appeal_window_hours", on))
     figures["appeal_window_hours"] = hours
     note = (
