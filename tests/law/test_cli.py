@@ -119,7 +119,9 @@ def test_arse_notice_says_refusing_the_fitting_is_a_breach() -> None:
     result = invoke("notice", "-", stdin=json.dumps(CASES["ARSE: first term of six months"]))
     assert result.exit_code == 0, result.stdout
     assert "d'office" in result.stdout
-    assert "sans votre consentement" in result.stdout and "manquement" in result.stdout
+    flat = " ".join(result.stdout.split())
+    assert "ne peut être effectuée sans son consentement" in flat
+    assert "le fait de refuser cette installation constitue une violation" in flat
     assert "15 mars 2026" in result.stdout  # fitting deadline, order + 5 days
 
 

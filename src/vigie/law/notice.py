@@ -103,7 +103,8 @@ pré-alerte soient révisées ou qu'il soit mis fin à l'obligation de port du b
 
 
 def _arse(d: dict[str, Any]) -> str:
-    """142-5 since loi 2019-222: ordered d'office; consent is asked for the fitting only."""
+    """142-5 since loi 2019-222: ordered d'office; consent is asked for the fitting only, and
+    refusing it is a breach: the article's last paragraph, quoted verbatim."""
     dates = d["dates"]
     paragraphs = [
         f"Date : {french_date(d['as_of'])}",
@@ -112,10 +113,13 @@ def _arse(d: dict[str, Any]) -> str:
         "(article 142-5). Elle prend fin au plus tard le "
         f"{french_date(dates['term_end'])}, sauf prolongation, et ne peut dépasser au total "
         f"le {french_date(dates['max_end'])} (article 142-7).",
-        "Le dispositif ne peut vous être posé sans votre consentement. Mais refuser sa pose "
-        "constitue un manquement à vos obligations, qui peut entraîner la révocation de la "
-        "mesure et votre placement en détention provisoire (articles 142-5 et D32-11). La pose "
-        f"doit intervenir au plus tard le {french_date(dates['fitting_deadline'])}.",
+        "Article 142-5, dernier alinéa : « La personne mise en examen est avisée que "
+        "l'installation du dispositif prévu à l'article 723-8 ne peut être effectuée sans son "
+        "consentement mais que le fait de refuser cette installation constitue une violation "
+        "des obligations qui lui incombent et peut donner lieu à la révocation de "
+        "l'assignation à résidence avec surveillance électronique et à son placement en "
+        "détention provisoire. » La pose doit intervenir au plus tard le "
+        f"{french_date(dates['fitting_deadline'])}.",
         "Le temps passé sous assignation à résidence avec surveillance électronique sera "
         "déduit de toute peine privative de liberté prononcée ensuite (article 142-11).",
     ]
