@@ -61,11 +61,20 @@ def test_psem_no_limit_and_renewal_citations() -> None:
     assert steps["psem.763-10.renewal_decided_before_expiry"].startswith("CPP 763-10")
 
 
-def test_lsc_spip_interview_cites_d147_17_5_for_both_routes() -> None:
-    """Review B9/G: D147-17-5 (verified), not D147-22, for the LSC of II as well."""
+def test_lsc_spip_interview_cites_the_article_of_each_route() -> None:
+    """Review B9/G doubted D147-22. Read in the consolidated CPP: D147-17-5 (sub-section of 720-I)
+    and D147-22 (sub-section of the LSC de plein droit) both set the five jours ouvrables; each
+    route cites its own."""
     automatic = CASES["18 months: automatic with three months left"]
-    assert cited(automatic)["lsc.spip_first_interview"] == "CPP D147-17-5"
+    assert cited(automatic)["lsc.spip_first_interview"] == "CPP D147-22"
     assert cited(THREE_YEARS)["lsc.spip_first_interview"] == "CPP D147-17-5"
+
+
+def test_lsc_decision_is_not_executed_before_the_parquet_s_24_hours() -> None:
+    """CPP D49-40 (read): « Les dispositions du présent article sont également applicables aux
+    décisions ordonnant une libération sous contrainte. »"""
+    steps = cited(THREE_YEARS)
+    assert steps["lsc.D49-40.parquet_visa"] == "CPP D49-40"
 
 
 def test_arse_articles_date_from_loi_2009_1436() -> None:
@@ -111,6 +120,7 @@ def test_lsc_i_notice_is_an_examination_not_a_release() -> None:
     flat = " ".join(notice(THREE_YEARS).split())
     assert "non une date de sortie" in flat
     assert "président de la chambre de l'application des peines" in flat
+    assert "D147-18" in flat
     assert "pour une sortie le 10 janvier 2027" not in flat
 
 

@@ -121,7 +121,8 @@ def examination_at_two_thirds(term: Term, on: dt.date) -> Finding:
     note = (
         f"examination by the JAP from {day} (not a release date): served "
         f"{term.served_on(day)} d >= 2 x left {term.left_on(day)} d (T = {term.total_days} d); "
-        "without an examination, the CHAP president may be seized (720-I al. 5)"
+        "without a decision from that day, the CHAP president may be seized by the prisoner or "
+        "the parquet, or act of his own motion, and rules within a month (720-I al. 5, D147-18)"
     )
     if day < term.committal:
         note += f"; already reached at committal ({term.committal})"
@@ -377,13 +378,22 @@ def _deadlines(
         if deadline != next_day:
             note += f" ({next_day} is a Saturday, Sunday or holiday: CPP 801)"
     trace.record("lsc.appeal_window", "CPP 712-11", True, note)
+    trace.record(
+        "lsc.D49-40.parquet_visa",
+        "CPP D49-40",
+        True,
+        "no execution before midnight the day after notification to the parquet, unless it "
+        "endorses that it does not appeal (« également applicables aux décisions ordonnant une "
+        "libération sous contrainte »); after an appeal, the other party has 24 more hours for "
+        "an appel incident (D49-39-1)",
+    )
     n = int(params.value("lsc", "spip_interview_working_days", on))
     figures["spip_interview_working_days"] = n
     interview = add_jours_ouvrables(day, n)
     dates["spip_interview_by"] = interview.isoformat()
     trace.record(
         "lsc.spip_first_interview",
-        "CPP D147-17-5",
+        notice_article.replace("D147-20", "D147-22") if notice_article else "CPP D147-17-5",
         True,
         f"release on {day}: appear before the SPIP within {n} jours ouvrables, by {interview}"
         + ("" if notice_article else " (if the judge grants the LSC on the examination date)"),

@@ -152,9 +152,11 @@ def _lsc(d: dict[str, Any], notified: str | None) -> str:
             "peines examinera obligatoirement votre situation en vue d'une libération sous "
             "contrainte (article 720 I). Cette date est celle de l'examen par le juge, non une "
             "date de sortie : la libération ne peut intervenir qu'après sa décision. Vous pouvez "
-            "la refuser en le faisant connaître avant. Si cet examen n'a pas lieu, le président "
-            "de la chambre de l'application des peines peut être saisi (article 720 I, "
-            "cinquième alinéa)."
+            "la refuser en le faisant connaître avant. Si le juge n'a pas statué à compter de "
+            "cette date, le président de la chambre de l'application des peines de la cour "
+            "d'appel peut être saisi par vous (lettre recommandée avec accusé de réception) ou "
+            "par le procureur de la République, ou se saisir d'office ; il statue dans le mois "
+            "de sa saisine (articles 720 I, cinquième alinéa, et D147-18)."
         )
     paragraphs = [
         f"Date : {french_date(d['as_of'])}\n"
@@ -178,7 +180,7 @@ def _lsc(d: dict[str, Any], notified: str | None) -> str:
         ),
         "Après votre sortie, vous devez vous présenter au service pénitentiaire d'insertion et "
         f"de probation dans un délai de {figures['spip_interview_working_days']} jours "
-        "ouvrables (article D147-17-5)"
+        f"ouvrables (article {'D147-22' if automatic else 'D147-17-5'})"
         + (
             f", soit au plus tard le {french_date(dates['spip_interview_by'])} pour une sortie "
             f"le {french_date(day)}."
