@@ -6,7 +6,7 @@ still detained, the judge under CPP 763-3 with the conditions of R61-33 (five ye
 131-36-12-1 offences, not realigned). Duration (CP 131-36-12): two years, renewable once for a
 délit, twice for a crime; no limit for fifteen years or more of criminal imprisonment for a
 crime of CPP 706-53-13, on the R61-33 route only. Renewal decided six months before (763-10).
-Thresholds weigh each sentence (« une peine ») as a legal duration, never as dates.
+Thresholds compare summed legal durations (the digest), never dates.
 """
 
 from __future__ import annotations
@@ -29,28 +29,31 @@ from vigie.law.reckoning import (
 from vigie.law.trace import Finding, Trace, rule
 
 
-def _at_least(s: Sentence, years: int) -> bool:
-    """Whether one sentence is at least `years` long, as a legal duration (716-1)."""
-    return LegalDuration.of(s.quantum) >= LegalDuration.of(Quantum(years=years))
+def _at_least(sentences: list[Sentence], years: int) -> bool:
+    """Whether the sentences' summed legal duration (716-1) is at least `years`."""
+    total = LegalDuration.of(*(s.quantum for s in sentences))
+    return bool(sentences) and total >= LegalDuration.of(Quantum(years=years))
 
 
 def qualifying(sentences: tuple[Sentence, ...], route: str, on: dt.date) -> list[Sentence]:
-    """The sentences that open PSEM on `route`: >= 7 years; >= 5 in legal recidivism; for a
-    131-36-12-1 offence >= 2 years (court, since 2019-12-30) or >= 5 years (R61-33).
-
-    The texts speak of « une peine »: each sentence is weighed on its own, not added up.
-    """
+    """The sentences that open PSEM on `route`, each threshold on a summed legal duration (the
+    digest: "every threshold ... PSEM years ... compares the summed legal duration"): all the
+    firm parts >= 7 years; those for offences in legal recidivism >= 5; those for a 131-36-12-1
+    offence >= 2 years (court, since 2019-12-30) or >= 5 years (R61-33)."""
     prefix = "r61_33_" if route == "R61-33" else ""
     seven = int(params.value("psem", f"{prefix}min_sentence_years", on))
     five_r = int(params.value("psem", f"{prefix}min_sentence_years_recidivism", on))
     partner = int(params.value("psem", f"{prefix}min_sentence_years_partner", on))
-    return [
-        s
-        for s in sentences
-        if _at_least(s, seven)
-        or (s.recidivism and _at_least(s, five_r))
-        or ("partner_violence_131_36_12_1" in s.offences and _at_least(s, partner))
-    ]
+    found: list[Sentence] = []
+    groups = (
+        (list(sentences), seven),
+        ([s for s in sentences if s.recidivism], five_r),
+        ([s for s in sentences if "partner_violence_131_36_12_1" in s.offences], partner),
+    )
+    for group, years in groups:
+        if _at_least(group, years):
+            found += [s for s in group if s not in found]
+    return found
 
 
 @rule("psem.131-36-9.within_ssj", "CP 131-36-9")
@@ -123,7 +126,7 @@ def no_limit(sentences: tuple[Sentence, ...], on: dt.date) -> Finding:
     (décret 2008-1129): on the JAP's route (763-3, R61-33) only, not the court's."""
     years = int(params.value("psem", "no_limit_min_years", on))
     held = any(
-        s.category == "crime" and "list_706_53_13" in s.offences and _at_least(s, years)
+        s.category == "crime" and "list_706_53_13" in s.offences and _at_least([s], years)
         for s in sentences
     )
     return held, (
