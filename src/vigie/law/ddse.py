@@ -13,7 +13,13 @@ from vigie.law import params
 from vigie.law.case import Case, require
 from vigie.law.decision import Decision
 from vigie.law.errors import LawInputError
-from vigie.law.reckoning import LegalDuration, Quantum, earliest_reaching, parse_quantum
+from vigie.law.reckoning import (
+    LegalDuration,
+    MonthEnd,
+    Quantum,
+    earliest_reaching,
+    parse_quantum,
+)
 from vigie.law.sentence import chain, term_dates, term_figures, term_of, total, total_at_most
 from vigie.law.trace import Finding, Trace, rule
 
@@ -70,7 +76,10 @@ def left_two_years(end: dt.date, on: dt.date, from_day: dt.date) -> Finding:
     """« ... soit lorsqu'il reste à subir par le condamné une ou plusieurs peines privatives de
     liberté dont la durée totale n'excède pas deux ans. »"""
     held = from_day <= on
-    return held, f"two years or less left from {from_day} (term ends {end})"
+    return held, (
+        f"two years or less left from {from_day} (term ends {end}; backward search, month end: "
+        f"{MonthEnd.CLAMP.value})"
+    )
 
 
 @rule("ddse.723-7.probation_step", "CPP 723-7")

@@ -356,8 +356,8 @@ def _deadlines(
         "lsc.notice",
         notice_article or "CPP D147-17",
         True,
-        f"tell the prisoner by {dates['lsc_notice']} (one month before {day}, "
-        "or at committal for a sentence of six months or less)",
+        f"tell the prisoner by {dates['lsc_notice']} (one month before {day}, month end: "
+        f"{MonthEnd.CLAMP.value}; or at committal for a sentence of six months or less)",
     )
     on = effect_on("lsc", "spip_interview_working_days", on)
     hours = int(params.value("lsc", "appeal_window_hours", on))
