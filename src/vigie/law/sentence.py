@@ -152,7 +152,7 @@ def reductions_regime(ecrou: dt.date, post_2023: bool) -> Finding:
 
 
 @rule("sentence.reductions_granted", "CPP 721")
-def reductions_granted(reductions: int, ceiling: int, detail: str) -> Finding:
+def reductions_granted(reductions: int, ceiling: int | None, detail: str) -> Finding:
     """« ... dans la limite de six mois par année d'incarcération et de quatorze jours par mois
     pour une durée d'incarcération inférieure à une année » (721-1-1, 721-1-2: lower limits)."""
     return reductions > 0, f"{reductions} day(s) granted; ceiling {ceiling} day(s) ({detail})"
@@ -278,14 +278,15 @@ def term_of(case: Case, trace: Trace, needed_by: str) -> Term:
     post_2023 = params.in_force("sentence", "reduction_per_year_months", ecrou)
     reductions_regime(trace, ecrou, post_2023)
     crp: int | None = None
+    ceiling: int | None = None
     if post_2023:
         ceiling, detail = ceiling_2023(case.sentences, base_end, ecrou)
     elif params.in_force("sentence", "crp_first_year_months", ecrou):
         crp, ceiling, detail = ceiling_before_2023(case.sentences, base_end, ecrou)
         detail += "; reductions_days = CRP kept + RPS granted"
     else:
-        raise LawInputError("ecrou_date", f"{ecrou}: no reductions regime modelled before 2005")
-    if case.reductions_days > ceiling:
+        detail = f"no reductions regime modelled for an écrou on {ecrou} (before 2005)"
+    if ceiling is not None and case.reductions_days > ceiling:
         raise LawInputError(
             "reductions_days",
             f"{case.reductions_days} day(s) exceed the legal ceiling of {ceiling} day(s) "
