@@ -90,12 +90,11 @@ def test_every_parameter_says_where_its_text_was_read() -> None:
     """Issue 14 point 7: where a citation cannot be verified, the parameter file says so."""
     from vigie.law.params import _table
 
-    for file in ("sentence", "arse", "psem", "bar"):
+    for file in ("sentence", "lsc", "ddse", "arse", "psem", "bar"):
         for name, entry in _table(file).items():
-            if file == "bar" and name != "adult_age_years":
-                continue  # the BAR file predates the field; R24-18 and 138-3 were verified (F1, F2)
-            if "text" in entry:
-                assert "verified" in entry, f"{file}.{name}"
+            assert entry.get("verified"), f"{file}.{name}"
+    for name, entry in _table("articles")["articles"].items():
+        assert entry.get("verified"), name
 
 
 def test_r24_20_notice_quotes_the_decree() -> None:
