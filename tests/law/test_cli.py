@@ -93,18 +93,37 @@ def test_notice_for_bar_fills_in_the_distances() -> None:
 def test_notice_for_lsc_fills_in_the_dates() -> None:
     run = vigie("law", "notice", "-", stdin=json.dumps(AUTOMATIC))
     assert run.returncode == 0
-    assert "5 avril 2027" in run.stdout  # automatic release
-    assert "5 mars 2027" in run.stdout  # notice one month before
-    assert "10 avril 2027" in run.stdout  # SPIP within 5 jours ouvrables
-    assert "24 heures" in run.stdout
+    flat = " ".join(run.stdout.split())  # the text is wrapped at 88 columns
+    assert "5 avril 2027" in flat  # automatic release
+    assert "5 mars 2027" in flat  # notice one month before
+    assert "10 avril 2027" in flat  # SPIP within 5 jours ouvrables
+    assert "24 heures" in flat
 
 
 def test_notice_refused_for_other_measures() -> None:
-    arse = CASES["ARSE: first term of six months"]
-    assert "notice" in one_line_error("law", "notice", "-", stdin=json.dumps(arse))
+    ddse = {
+        "measure": "ddse",
+        "as_of": "2026-06-01",
+        "committal_date": "2026-01-01",
+        "sentences": [{"quantum": "P6M", "category": "delit"}],
+        "facts": {"as_adjustment": True},
+    }
+    assert "notice" in one_line_error("law", "notice", "-", stdin=json.dumps(ddse))
     not_applicable = CASES["6 years: outside LSC"]
     line = one_line_error("law", "notice", "-", stdin=json.dumps(not_applicable))
     assert "not_applicable" in line
+
+
+def test_arse_notice_says_refusing_the_fitting_is_a_breach() -> None:
+    """CPP 142-5 since loi 2019-222: ordered d'office; the device is not fitted without consent,
+    but refusing it is a breach (revocation, pre-trial detention) — review D1."""
+    result = invoke("notice", "-", stdin=json.dumps(CASES["ARSE: first term of six months"]))
+    assert result.exit_code == 0, result.stdout
+    assert "d'office" in result.stdout
+    flat = " ".join(result.stdout.split())
+    assert "ne peut être effectuée sans son consentement" in flat
+    assert "le fait de refuser cette installation constitue une violation" in flat
+    assert "15 mars 2026" in result.stdout  # fitting deadline, order + 5 days
 
 
 def test_cases_reports_and_exits_0_on_the_public_file() -> None:

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.law.conftest import public_cases
-from vigie.law import LawInputError, assess
+from vigie.law import LawInputError, assess, params
 from vigie.law.params import ParameterNotInForce, cite, parameter
 from vigie.law.reckoning import add_jours_ouvrables, earliest_reaching, latest_within
 
@@ -58,14 +58,28 @@ def test_roll_forward_is_said_in_the_trace() -> None:
 
 
 def test_citation_follows_as_of_across_the_renumbering() -> None:
-    assert cite("CPP 720-II", dt.date(2028, 12, 31)) == "CPP 720-II (CPP L5252-1 from 2029-01-01)"
-    assert cite("CPP 720-II", dt.date(2029, 1, 1)) == "CPP L5252-1 (formerly CPP 720-II)"
+    assert cite("CPP 720-II", dt.date(2028, 12, 31)) == (
+        "CPP 720-II (LEGIARTI000044569670; CPP L5252-1 from 2029-01-01, provisional)"
+    )
+    assert cite("CPP 720-II", dt.date(2029, 1, 1)) == (
+        "CPP L5252-1 (formerly CPP 720-II; LEGIARTI000044569670)"
+    )
     assert cite("CPP 142-7", dt.date(2029, 6, 1)).startswith("CPP L3632-1")
+    assert cite("CPP 716-3", dt.date(2029, 6, 1)).startswith("CPP L5211-6")
     assert cite("CPP D147-24", dt.date(2029, 6, 1)) == "CPP D147-24"
     case = {**AUTOMATIC, "as_of": "2029-03-01"}
     cited = {s["rule"]: s["citation"] for s in assess(case)["trace"]}
     assert cited["lsc.720-III.crime"].startswith("CPP L5252-4")
     assert cited["sentence.pretrial_detention_credited"].startswith("CPP L5211-3")
+
+
+def test_renumbering_date_is_one_provisional_parameter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review B10: ord. 2025-1091 needs ratification and may move to 2030; one date moves all."""
+    table = params._table("articles")
+    assert table["renumbering"]["provisional"] is True
+    monkeypatch.setitem(table, "renumbering", {"date": dt.date(2030, 1, 1), "provisional": True})
+    assert cite("CPP 716-4", dt.date(2029, 6, 1)).startswith("CPP 716-4 (CPP L5211-3 from 2030")
+    assert cite("CPP 716-4", dt.date(2030, 1, 1)).startswith("CPP L5211-3")
 
 
 def test_parameters_by_date_of_effect() -> None:
@@ -74,19 +88,26 @@ def test_parameters_by_date_of_effect() -> None:
         parameter("lsc", "automatic_max_total", dt.date(2022, 12, 31))
 
 
-def test_psem_706_53_13_has_no_limit() -> None:
-    out = assess(
-        {
-            "measure": "psem",
-            "as_of": "2026-06-01",
-            "birth_date": "1970-01-01",
-            "sentences": [{"quantum": "P15Y", "category": "crime", "offences": ["list_706_53_13"]}],
-            "facts": {"route": "131-36-10", "dangerousness_established": True},
-        }
-    )
+def test_psem_706_53_13_has_no_limit_on_the_r61_33_route_only() -> None:
+    """R61-33 (décret 2008-1129) holds the no-limit exception, for the JAP's route (review E3)."""
+    case = {
+        "measure": "psem",
+        "as_of": "2026-06-01",
+        "birth_date": "1970-01-01",
+        "sentences": [{"quantum": "P15Y", "category": "crime", "offences": ["list_706_53_13"]}],
+        "facts": {
+            "route": "R61-33",
+            "detained": True,
+            "commission_opinion": True,
+            "dangerousness_established": True,
+        },
+    }
+    out = assess(case)
     assert out["outcome"] == "eligible"
     assert "max_duration_months" not in out["figures"]
     assert "renewals_allowed" not in out["figures"]
+    court = assess(case | {"facts": {"route": "131-36-10", "dangerousness_established": True}})
+    assert court["figures"]["max_duration_months"] == 72
 
 
 def test_output_is_json_serialisable_for_every_public_case() -> None:

@@ -1,8 +1,11 @@
 """House arrest under electronic surveillance — ARSE (CPP 142-5 to 142-13).
 
-Ordered for six months, renewable for the same period, two years at most in all; the
-mobile variant (ARSEM) needs an offence punishable by more than seven years for which
-socio-judicial supervision is incurred.
+Ordered « d'office ou à la demande de l'intéressé » (since loi 2019-222, 1 June 2019: consent is
+no longer a condition), for six months, renewable for the same period, two years at most in
+all; the mobile variant (ARSEM) needs an offence punishable by more than seven years for which
+socio-judicial supervision is incurred, or (142-12-1) violence or threats punishable by five
+years against a partner or former partner, or the children. Every condition is read with the
+law in force on the order date (the day of the effect), not on `as_of`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,15 @@ from dataclasses import dataclass
 from vigie.law import params
 from vigie.law.case import Case, Facts, require
 from vigie.law.decision import Decision
-from vigie.law.reckoning import add_months, add_quantum, parse_quantum, procedural_deadline
+from vigie.law.errors import LawInputError
+from vigie.law.reckoning import (
+    MonthEnd,
+    add_months,
+    add_quantum,
+    months_deadline,
+    parse_quantum,
+    procedural_deadline,
+)
 from vigie.law.trace import Finding, Trace, rule
 
 NEEDED_BY = "ARSE (CPP 142-5 to 142-7)"
@@ -22,19 +33,19 @@ NEEDED_BY = "ARSE (CPP 142-5 to 142-7)"
 @dataclass(frozen=True)
 class ArseFacts:
     mis_en_examen: bool
-    consent_with_lawyer: bool
+    consent_with_lawyer: bool | None
     spip_check_done: bool
     incurred_years: float
     order_date: dt.date
     renewals_so_far: int
     mobile: bool
     ssj_incurred: bool
+    partner_violence_5y: bool
 
 
-def _facts(f: Facts) -> ArseFacts:
+def _facts(f: Facts, trace: Trace) -> ArseFacts:
     names = (
         "mis_en_examen",
-        "consent_with_lawyer",
         "spip_check_done",
         "incurred_years",
         "order_date",
@@ -42,9 +53,26 @@ def _facts(f: Facts) -> ArseFacts:
         "mobile",
     )
     got = {n: require(f, n, NEEDED_BY) for n in names}
+    first = params.first_in_force("arse", "min_incurred_years")
+    if got["order_date"] < first:
+        raise LawInputError("facts.order_date", f"before the ARSE existed (in force {first})")
+    consent = f.consent_with_lawyer
+    if params.value("arse", "consent_required", got["order_date"]):
+        consent = bool(require(f, "consent_with_lawyer", "CPP 142-5 (orders before 2019-06-01)"))
     mobile = bool(got["mobile"])
-    ssj = bool(require(f, "ssj_incurred", "ARSEM (CPP 142-5)")) if mobile else False
-    return ArseFacts(**got, ssj_incurred=ssj)
+    partner: bool | None = False
+    if mobile:
+        partner = f.partner_violence_5y
+        if partner is None:
+            partner = bool(trace.assume("partner_violence_5y", False, "the 142-12-1 ARSEM route"))
+    ssj = False
+    if mobile and not partner:
+        ssj = bool(require(f, "ssj_incurred", "ARSEM (CPP 142-5)"))
+    elif mobile:
+        ssj = bool(f.ssj_incurred)
+    return ArseFacts(
+        **got, consent_with_lawyer=consent, ssj_incurred=ssj, partner_violence_5y=bool(partner)
+    )
 
 
 @rule("arse.142-5.mis_en_examen", "CPP 142-5")
@@ -63,11 +91,24 @@ def incurred_two_years(f: ArseFacts, on: dt.date) -> Finding:
     return held, f"{f.incurred_years:g} year(s) incurred {'>=' if held else '<'} {low:g}"
 
 
-@rule("arse.142-6.consent_with_lawyer", "CPP 142-6")
-def consent_with_lawyer(f: ArseFacts) -> Finding:
-    """The person's consent, given in the presence of a lawyer."""
-    held = f.consent_with_lawyer
+@rule("arse.142-5.consent_required_before_2019", "CPP 142-5")
+def consent_required(f: ArseFacts) -> Finding:
+    """Before loi 2019-222 (orders before 1 June 2019): « avec l'accord ou à la demande de
+    l'intéressé », consent given in the presence of a lawyer."""
+    held = bool(f.consent_with_lawyer)
     return held, "consent given with a lawyer" if held else "no consent with a lawyer"
+
+
+@rule("arse.142-5.ordered_d_office", "CPP 142-5")
+def ordered_d_office(f: ArseFacts) -> Finding:
+    """Since loi 2019-222 (1 June 2019): « d'office ou à la demande de l'intéressé ». Consent is
+    not a condition: the device cannot be fitted without it, but refusing the fitting is a
+    breach that can lead to revocation and pre-trial detention (142-5 last paragraph, D32-11)."""
+    given = {True: "consent given", False: "consent not given", None: "consent not stated"}
+    return True, (
+        f"ordered d'office or on request; {given[f.consent_with_lawyer]} (informative only); "
+        "the person is told that refusing the fitting is a breach (revocation, detention)"
+    )
 
 
 @rule("arse.142-6.spip_check", "CPP 142-6")
@@ -89,6 +130,18 @@ def mobile_variant(f: ArseFacts, on: dt.date) -> Finding:
     )
 
 
+@rule("arse.142-12-1.mobile_partner_violence", "CPP 142-12-1")
+def mobile_partner_violence(f: ArseFacts, on: dt.date) -> Finding:
+    """ARSEM for violence or threats punishable by at least five years against a spouse, partner
+    or former partner, or against the children: no socio-judicial supervision condition."""
+    if not params.in_force("arse", "partner_violence_min_incurred_years", on):
+        return False, f"142-12-1 not in force on {on}"
+    floor = float(params.value("arse", "partner_violence_min_incurred_years", on))
+    held = f.partner_violence_5y and f.incurred_years >= floor
+    what = "partner violence" if f.partner_violence_5y else "no partner violence"
+    return held, f"{what}; {f.incurred_years:g} year(s) incurred (>= {floor:g} needed)"
+
+
 @rule("arse.142-7.two_years_in_all", "CPP 142-7")
 def two_years_in_all(f: ArseFacts, allowed: int) -> Finding:
     """« ... prolongée pour une même durée ..., sans que la durée totale du placement dépasse deux
@@ -103,10 +156,14 @@ def current_term(f: ArseFacts, term_end: dt.date, max_end: dt.date) -> Finding:
     return True, f"current term ends {term_end}; the measure cannot run beyond {max_end}"
 
 
-@rule("arse.fitting_deadline", "CPP 142-5")
-def fitting(order: dt.date, deadline: dt.date) -> Finding:
-    """The bracelet is fitted within five days of the order (digest)."""
-    return True, f"order of {order}: fit the bracelet by {deadline}"
+@rule("arse.fitting_deadline", "C. pénit. D632-2")
+def fitting(order: dt.date, deadline: dt.date, mobile: bool) -> Finding:
+    """The device is fitted within five days of the order; an ARSEM ordered on release is
+    fitted before release."""
+    note = f"order of {order}: fit the device by {deadline}"
+    if mobile:
+        note += " (ARSEM ordered on release: before release)"
+    return True, note
 
 
 @rule("arse.142-11.credited", "CPP 142-11")
@@ -117,23 +174,25 @@ def credited() -> Finding:
 
 
 def assess_arse(case: Case, as_of: dt.date) -> Decision:
-    """Assess an ARSE order: conditions, terms, renewals and deadlines."""
+    """Assess an ARSE order: conditions (law of the order date), terms, renewals, deadlines."""
     trace = Trace(as_of)
-    f = _facts(case.facts)
-    conditions = [
-        mis_en_examen(trace, f),
-        incurred_two_years(trace, f, as_of),
-        consent_with_lawyer(trace, f),
-        spip_check(trace, f),
-    ]
+    f = _facts(case.facts, trace)
+    on = f.order_date
+    conditions = [mis_en_examen(trace, f), incurred_two_years(trace, f, on)]
+    if params.value("arse", "consent_required", on):
+        conditions.append(consent_required(trace, f))
+    else:
+        ordered_d_office(trace, f)
+    conditions.append(spip_check(trace, f))
     if f.mobile:
-        conditions.append(mobile_variant(trace, f, as_of))
-    term = parse_quantum(params.value("arse", "term", as_of))
-    cap = parse_quantum(params.value("arse", "max_total", as_of))
+        routes = [mobile_variant(trace, f, on), mobile_partner_violence(trace, f, on)]
+        conditions.append(any(routes))
+    term = parse_quantum(params.value("arse", "term", on))
+    cap = parse_quantum(params.value("arse", "max_total", on))
     allowed = cap.total_months // term.total_months - 1
     term_end = add_months(f.order_date, term.total_months * (f.renewals_so_far + 1)).end
     max_end = add_quantum(f.order_date, cap).end
-    fit = f.order_date + dt.timedelta(days=int(params.value("arse", "fitting_days", as_of)))
+    fit = f.order_date + dt.timedelta(days=int(params.value("arse", "fitting_days", on)))
     dates = {
         "order_date": f.order_date.isoformat(),
         "fitting_deadline": fit.isoformat(),
@@ -151,9 +210,9 @@ def assess_arse(case: Case, as_of: dt.date) -> Decision:
         return decision
     within_cap = two_years_in_all(trace, f, allowed)
     current_term(trace, f, min(term_end, max_end), max_end)
-    fitting(trace, f.order_date, fit)
+    fitting(trace, f.order_date, fit, f.mobile)
     credited(trace)
-    _deadlines(case, trace, decision, as_of)
+    _deadlines(case, trace, decision, on)
     decision.outcome = "eligible" if within_cap else "excluded"
     return decision
 
@@ -179,16 +238,22 @@ def _deadlines(case: Case, trace: Trace, decision: Decision, on: dt.date) -> Non
         chamber_by = procedural_deadline(seized + dt.timedelta(days=chamber))
         decision.dates["chamber_answer_by"] = chamber_by.isoformat()
         note += f": judge by {by}; if seized on {seized}, chamber by {chamber_by} or lifted"
-    trace.record("arse.142-12.request_answer", "CPP 142-12", True, note)
+    trace.record("arse.140.request_answer", "CPP 140", True, note + " (CPP 142-8)")
     note = f"appeal within {appeal} days of notification"
-    if facts.notification_date is not None:
-        by = procedural_deadline(facts.notification_date + dt.timedelta(days=appeal))
+    notified = facts.notified_on or facts.notification_date
+    if notified is not None:
+        by = procedural_deadline(notified + dt.timedelta(days=appeal))
         decision.dates["appeal_deadline"] = by.isoformat()
         note += f": by {by} (CPP 801)"
     trace.record("arse.186.appeal", "CPP 186", True, note)
-    note = f"compensation may be asked within {months} months of a final dismissal or acquittal"
-    if facts.final_decision_date is not None:
-        by = procedural_deadline(add_months(facts.final_decision_date, months).end)
+    note = (
+        f"compensation may be asked within {months} months of a final dismissal or acquittal "
+        f"(a délai: month end = {MonthEnd.CLAMP.value}, then CPP 801)"
+    )
+    if facts.final_decision_date is None:
+        trace.assume("final_decision_date", None, "no compensation_deadline without it")
+    else:
+        by = months_deadline(facts.final_decision_date, months)
         decision.dates["compensation_deadline"] = by.isoformat()
         note += f": by {by}"
     trace.record("arse.149-2.compensation", "CPP 149-2", True, note)

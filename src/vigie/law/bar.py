@@ -12,6 +12,7 @@ from vigie.law import params
 from vigie.law.case import Case, require
 from vigie.law.decision import Decision
 from vigie.law.errors import LawInputError
+from vigie.law.reckoning import age_on
 from vigie.law.trace import Finding, Trace, rule
 
 NEEDED_BY = "BAR (CPP 138-3)"
@@ -23,6 +24,16 @@ PARTNERS = {
     "former_cohabitee": "former cohabitee",
     "former_pacs_partner": "former PACS partner",
 }
+
+
+@rule("bar.R24-14.adult", "CPP R24-14")
+def adult(birth: dt.date, on: dt.date) -> Finding:
+    """« La décision de placement sous contrôle judiciaire assorti, sur le fondement de l'article
+    138-3, à l'encontre d'une personne majeure, ... » (text read on archeo-lex, version of
+    25 September 2020)."""
+    age = age_on(birth, on)
+    held = age >= int(params.value("bar", "adult_age_years", on))
+    return held, f"aged {age} on {on}" + ("" if held else ": not a personne majeure")
 
 
 @rule("bar.138-3.judicial_supervision", "CPP 138-3")
@@ -67,36 +78,43 @@ def pre_alert_twice(km: int, factor: int) -> Finding:
     return True, f"pre-alert distance {factor} x {km} = {factor * km} km"
 
 
+@rule("bar.R24-20.refusal", "CPP R24-20")
+def refusal() -> Finding:
+    """1° The bracelet cannot be fitted without the person's consent, but refusing it is a
+    breach of the obligations that can lead to revocation and pre-trial detention."""
+    return True, "1° no fitting without consent; refusing it is a breach (revocation, detention)"
+
+
 @rule("bar.R24-20.pre_alert_crossed", "CPP R24-20")
 def pre_alert_crossed() -> Finding:
-    """Crossing the pre-alert distance: the operator contacts the wearer to make them move
-    away; this can never lead to revocation."""
-    return True, "pre-alert: the operator calls the wearer; never grounds for revocation"
+    """2° Not respecting the pre-alert distance: the remote-monitoring operator contacts the
+    wearer; it can « en aucun cas » lead to revocation of the judicial supervision."""
+    return True, "2° pre-alert: the operator calls the wearer; « en aucun cas » a revocation"
 
 
 @rule("bar.R24-20.alert_crossed", "CPP R24-20")
 def alert_crossed() -> Finding:
-    """Crossing the alert distance knowingly is a breach: the operator secures the protected
-    person and, as needed, alerts the police or gendarmerie."""
-    return True, "alert: breach if knowing; protect the person, alert police/gendarmerie"
+    """3° Approaching the victim « volontairement », « ou de provoquer son rapprochement », in
+    disregard of the alert distance is a breach (revocation, detention); 4° the operator
+    contacts the protected person and, as needed, alerts the police or gendarmerie."""
+    return True, (
+        "3° alert crossed voluntarily, or causing the victim to approach: breach; "
+        "4° the operator secures the protected person, alerts police/gendarmerie as needed"
+    )
 
 
 @rule("bar.R24-20.device_not_charged", "CPP R24-20")
 def device_not_charged() -> Finding:
-    """Not keeping the device charged is a breach of the obligations."""
-    return True, "failure to keep the device charged: breach"
-
-
-@rule("bar.R24-20.refusal", "CPP R24-20")
-def refusal() -> Finding:
-    """Refusing to wear the bracelet is a breach of the obligations."""
-    return True, "refusing the bracelet: breach"
+    """5° Not recharging the device periodically is a breach of the obligations."""
+    return True, "5° failure to keep the device charged: breach (revocation, detention)"
 
 
 def assess_bar(case: Case, as_of: dt.date) -> Decision:
     """Assess a BAR order: conditions, distances and the consequences of each crossing."""
     trace = Trace(as_of)
     f = case.facts
+    if case.birth_date is None:
+        raise LawInputError("birth_date", "missing; needed by CPP R24-14 (personne majeure)")
     supervised = bool(require(f, "under_judicial_supervision", NEEDED_BY))
     consent = bool(require(f, "victim_consent", NEEDED_BY))
     years = float(require(f, "incurred_years", NEEDED_BY))
@@ -110,6 +128,7 @@ def assess_bar(case: Case, as_of: dt.date) -> Decision:
             f"{km} km is outside {low}-{high} km, whole kilometres (CPP R24-18)",
         )
     conditions = [
+        adult(trace, case.birth_date, as_of),
         judicial_supervision(trace, supervised),
         incurred_three_years(trace, years, as_of),
         partner_or_former_partner(trace, relationship),
@@ -121,9 +140,9 @@ def assess_bar(case: Case, as_of: dt.date) -> Decision:
     figures = {"alert_distance_km": km, "pre_alert_distance_km": factor * km}
     decision = Decision("bar", "not_applicable", {}, figures, trace)
     if all(conditions):
+        refusal(trace)
         pre_alert_crossed(trace)
         alert_crossed(trace)
         device_not_charged(trace)
-        refusal(trace)
         decision.outcome = "eligible"
     return decision

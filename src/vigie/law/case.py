@@ -32,6 +32,8 @@ OffenceTag = Literal[
     "partner_aggravation",
     "partner_violence_131_36_12_1",
     "list_706_53_13",
+    "terrorism_421_2_5",
+    "public_authority_721_1_2",
 ]
 Relationship = Literal[
     "spouse",
@@ -109,6 +111,9 @@ class Facts(BaseModel):
     adjustment_request_pending: StrictBool | None = None
     disciplinary_violence: StrictBool | None = None
     has_accommodation: StrictBool | None = None
+    amenagement_sous_ecrou: StrictBool | None = None
+    pe_supervised: StrictBool | None = None
+    notified_on: IsoDate | None = None
     # ddse
     as_adjustment: StrictBool | None = None
     probation_step: StrictBool | None = None
@@ -120,6 +125,7 @@ class Facts(BaseModel):
     renewals_so_far: Count | None = None
     mobile: StrictBool | None = None
     ssj_incurred: StrictBool | None = None
+    partner_violence_5y: StrictBool | None = None
     request_date: IsoDate | None = None
     final_decision_date: IsoDate | None = None
     # psem
@@ -127,6 +133,7 @@ class Facts(BaseModel):
     detained: StrictBool | None = None
     dangerousness_established: StrictBool | None = None
     commission_opinion: StrictBool | None = None
+    ssj: StrictBool | None = None
     # bar
     under_judicial_supervision: StrictBool | None = None
     victim_consent: StrictBool | None = None
@@ -147,6 +154,7 @@ class Case(BaseModel):
     as_of: IsoDate | None = None
     birth_date: IsoDate | None = None
     committal_date: IsoDate | None = None
+    ecrou_date: IsoDate | None = None
     pretrial_days: Count = 0
     arse_days: Count = 0
     reductions_days: Count = 0

@@ -13,8 +13,14 @@ from vigie.law import params
 from vigie.law.case import Case, require
 from vigie.law.decision import Decision
 from vigie.law.errors import LawInputError
-from vigie.law.reckoning import Quantum, add_quantum, earliest_reaching, parse_quantum
-from vigie.law.sentence import chain, term_dates, term_figures, term_of, total_at_most
+from vigie.law.reckoning import (
+    LegalDuration,
+    MonthEnd,
+    Quantum,
+    earliest_reaching,
+    parse_quantum,
+)
+from vigie.law.sentence import chain, term_dates, term_figures, term_of, total, total_at_most
 from vigie.law.trace import Finding, Trace, rule
 
 
@@ -23,44 +29,46 @@ def _quantum(file: str, name: str, on: dt.date) -> Quantum:
 
 
 @rule("ddse.131-4-1.at_least_15_days", "CP 131-4-1")
-def at_least_15_days(end: dt.date, start: dt.date, on: dt.date) -> Finding:
-    """« ... pendant une durée comprise entre quinze jours et six mois ... »"""
+def at_least_15_days(length: LegalDuration, on: dt.date) -> Finding:
+    """« ... pendant une durée comprise entre quinze jours et six mois ... » (legal durations)."""
     low = _quantum("ddse", "sentence_min", on)
-    held = end >= add_quantum(start, low).end
-    return held, f"{(end - start).days} d {'>=' if held else '<'} {low.iso()}"
+    held = length >= LegalDuration.of(low)
+    return held, f"{length.iso()} {'>=' if held else '<'} {low.iso()}"
 
 
 @rule("ddse.131-4-1.at_most_6_months", "CP 131-4-1")
-def at_most_6_months(end: dt.date, start: dt.date, on: dt.date) -> Finding:
+def at_most_6_months(length: LegalDuration, on: dt.date) -> Finding:
     """« ... entre quinze jours et six mois ... »"""
     high = _quantum("ddse", "sentence_max", on)
-    held = end <= add_quantum(start, high).end
-    return held, f"ends {end}, {'within' if held else 'beyond'} {high.iso()} from {start}"
+    held = length <= LegalDuration.of(high)
+    return held, f"{length.iso()} {'<=' if held else '>'} {high.iso()}"
 
 
 @rule("ddse.131-4-1.not_above_incurred", "CP 131-4-1")
-def not_above_incurred(end: dt.date, start: dt.date, incurred_years: float) -> Finding:
+def not_above_incurred(length: LegalDuration, incurred_years: float) -> Finding:
     """« ... sans pouvoir excéder la durée de l'emprisonnement encouru. »"""
     months = round(incurred_years * 12)
-    held = end <= add_quantum(start, Quantum(months=months)).end
-    return held, f"{'within' if held else 'above'} the {incurred_years:g} year(s) incurred"
+    held = length <= LegalDuration.of(Quantum(months=months))
+    return held, f"{length.iso()} {'within' if held else 'above'} the {incurred_years:g} y incurred"
 
 
-@rule("ddse.131-4-1.early_end_at_half", "CP 131-4-1")
+@rule("ddse.713-43.early_end_at_half", "CPP 713-43")
 def early_end_at_half(start: dt.date, end: dt.date) -> Finding:
-    """The court or the judge may end the measure early once half has been served in
-    compliance with its obligations."""
+    """A JAP ordonnance may end the DDSE once half of the sentence pronounced has been served,
+    obligations kept, reclassement acquired and no further follow-up needed (réquisitions
+    conformes of the parquet, or else a débat contradictoire)."""
     half = start + dt.timedelta(days=-(-(end - start).days // 2))
-    return True, f"early end possible from {half} if obligations were kept"
+    return True, f"early end possible from {half} by a JAP ordonnance, on the 713-43 conditions"
 
 
 @rule("ddse.723-7.total_two_years", "CPP 723-7")
-def total_two_years(case: Case, start: dt.date, on: dt.date) -> Finding:
+def total_two_years(case: Case, on: dt.date) -> Finding:
     """« ... en cas de condamnation à une ou plusieurs peines privatives de liberté dont la durée
-    totale n'excède pas deux ans ... »"""
+    totale n'excède pas deux ans ... » (a summed legal duration, in any order)."""
     limit = _quantum("ddse", "adjustment_max", on)
-    held = total_at_most(case.sentences, start, limit)
-    return held, f"total {'<=' if held else '>'} {limit.iso()}"
+    held = total_at_most(case.sentences, limit)
+    sign = "<=" if held else ">"
+    return held, f"summed legal duration {total(case.sentences).iso()} {sign} {limit.iso()}"
 
 
 @rule("ddse.723-7.left_two_years", "CPP 723-7")
@@ -68,7 +76,10 @@ def left_two_years(end: dt.date, on: dt.date, from_day: dt.date) -> Finding:
     """« ... soit lorsqu'il reste à subir par le condamné une ou plusieurs peines privatives de
     liberté dont la durée totale n'excède pas deux ans. »"""
     held = from_day <= on
-    return held, f"two years or less left from {from_day} (term ends {end})"
+    return held, (
+        f"two years or less left from {from_day} (term ends {end}; backward search, month end: "
+        f"{MonthEnd.CLAMP.value})"
+    )
 
 
 @rule("ddse.723-7.probation_step", "CPP 723-7")
@@ -93,10 +104,11 @@ def assess_ddse(case: Case, as_of: dt.date) -> Decision:
     incurred = float(require(case.facts, "incurred_years", "CP 131-4-1"))
     start = case.facts.start_date or case.committal_date or as_of
     end = chain(case.sentences, start)[0]
+    length = total(case.sentences)
     held = [
-        at_least_15_days(trace, end, start, as_of),
-        at_most_6_months(trace, end, start, as_of),
-        not_above_incurred(trace, end, start, incurred),
+        at_least_15_days(trace, length, as_of),
+        at_most_6_months(trace, length, as_of),
+        not_above_incurred(trace, length, incurred),
     ]
     decision.figures = {"duration_days": (end - start).days, "max_duration_months": 6}
     if all(held):
@@ -108,8 +120,7 @@ def assess_ddse(case: Case, as_of: dt.date) -> Decision:
 
 def _adjustment(case: Case, as_of: dt.date, decision: Decision) -> Decision:
     trace = decision.trace
-    start = case.committal_date or as_of
-    eligible = total_two_years(trace, case, start, as_of)
+    eligible = total_two_years(trace, case, as_of)
     if case.committal_date is not None:
         term = term_of(case, trace, "CPP 723-7")
         decision.dates = term_dates(term)

@@ -30,6 +30,7 @@ class Decision:
             "outcome": self.outcome,
             "dates": dict(sorted(self.dates.items())),
             "figures": dict(sorted(self.figures.items())),
+            "assumptions": dict(sorted(self.trace.assumptions.items())),
             "articles": articles,
             "trace": [dict(step) for step in self.trace.steps],
         }

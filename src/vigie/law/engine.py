@@ -13,7 +13,9 @@ from vigie.law.bar import assess_bar
 from vigie.law.case import Case, parse_case
 from vigie.law.ddse import assess_ddse
 from vigie.law.decision import Decision
+from vigie.law.errors import LawInputError
 from vigie.law.lsc import assess_lsc
+from vigie.law.params import ParameterNotInForce
 from vigie.law.psem import assess_psem
 from vigie.law.sentence import term_dates, term_figures, term_of
 from vigie.law.trace import Trace
@@ -39,8 +41,11 @@ ASSESSORS: dict[str, Callable[[Case, dt.date], Decision]] = {
 
 
 def decide(case: Case) -> Decision:
-    """Assess a validated case."""
-    return ASSESSORS[case.measure](case, case.as_of or clock.today_in_paris())
+    """Assess a validated case; a date before any modelled text is an input error, not a crash."""
+    try:
+        return ASSESSORS[case.measure](case, case.as_of or clock.today_in_paris())
+    except ParameterNotInForce as exc:
+        raise LawInputError("case", f"no text modelled in force on that date: {exc}") from None
 
 
 def assess(case: dict[str, Any]) -> dict[str, Any]:

@@ -15,16 +15,19 @@ from vigie.law import params
 from vigie.law.case import Case, Facts, Sentence, require
 from vigie.law.decision import Decision
 from vigie.law.reckoning import (
+    MonthEnd,
     add_jours_ouvrables,
     earliest_reaching,
     latest_within,
     parse_quantum,
+    procedural_deadline,
 )
 from vigie.law.sentence import (
     Term,
     term_dates,
     term_figures,
     term_of,
+    total,
     total_at_most,
 )
 from vigie.law.trace import Finding, Trace, rule
@@ -56,18 +59,49 @@ class LscFacts:
     def has_accommodation(self) -> bool:
         return self._read("has_accommodation", "CPP 720-II")
 
+    def under_amenagement(self, trace: Trace) -> tuple[bool, bool]:
+        """(already under an aménagement sous écrou, a PE supervised by prison staff); optional
+        facts added after the first contract: absent means false, listed in `assumptions`."""
+        under = self.facts.amenagement_sous_ecrou
+        if under is None:
+            under = trace.assume("amenagement_sous_ecrou", False, "D147-19, D147-24")
+        supervised = self.facts.pe_supervised
+        if under and supervised is None:
+            supervised = trace.assume("pe_supervised", False, "D147-24 al. 1")
+        return bool(under), bool(supervised)
+
+
+def effect_on(file: str, name: str, day: dt.date) -> dt.date:
+    """The date whose law applies to an effect on `day`: the day itself, or the rule's entry
+    into force if the effect would fall before it (the rule then applies from that date to
+    persons already serving). OpenFisca's per-period evaluation, not `as_of`."""
+    return max(day, params.first_in_force(file, name))
+
 
 # --- I: examination at two thirds -------------------------------------------------------
 
 
 @rule("lsc.720-I.scope_five_years", "CPP 720-I")
-def scope_five_years(sentences: tuple[Sentence, ...], start: dt.date, on: dt.date) -> Finding:
+def scope_five_years(sentences: tuple[Sentence, ...], on: dt.date) -> Finding:
     """« La situation de toute personne condamnée exécutant une ou plusieurs peines privatives
     de liberté d'une durée totale inférieure ou égale à cinq ans est obligatoirement examinée
-    par le juge de l'application des peines ... »"""
+    par le juge de l'application des peines ... » (a summed legal duration, 716-1)."""
     limit = parse_quantum(params.value("lsc", "examination_max_total", on))
-    held = total_at_most(sentences, start, limit)
-    return held, f"total firm sentence(s) {'<=' if held else '>'} {limit.iso()}"
+    held = total_at_most(sentences, limit)
+    sign = "<=" if held else ">"
+    return held, f"summed legal duration {total(sentences).iso()} {sign} {limit.iso()}"
+
+
+@rule("lsc.D147-19.amenagement_sous_ecrou", "CPP D147-19")
+def amenagement_sous_ecrou(under: bool, pe_supervised: bool) -> Finding:
+    """A person already under an aménagement de peine sous écrou (DDSE, semi-liberté, placement
+    extérieur) is outside the LSC, I (D147-19) and II (D147-24 al. 1), except a placement
+    extérieur supervised by prison staff."""
+    if not under:
+        return False, "not under an aménagement sous écrou"
+    if pe_supervised:
+        return False, "placement extérieur supervised by prison staff: the LSC stays open"
+    return True, "already under DDSE, semi-liberté or placement extérieur: neither I nor II"
 
 
 def two_thirds(term: Term, on: dt.date) -> dt.date:
@@ -80,11 +114,15 @@ def two_thirds(term: Term, on: dt.date) -> dt.date:
 @rule("lsc.720-I.examination_at_two_thirds", "CPP 720-I")
 def examination_at_two_thirds(term: Term, on: dt.date) -> Finding:
     """« ... afin que soit prononcée une libération sous contrainte lorsque la durée de la peine
-    accomplie est au moins égale au double de la durée de la peine restant à subir. »"""
+    accomplie est au moins égale au double de la durée de la peine restant à subir. » The date
+    is the judge's examination, not a release; if no examination takes place, the president of
+    the chambre de l'application des peines may be seized (720-I al. 5, D49-33)."""
     day = two_thirds(term, on)
     note = (
-        f"served {term.served_on(day)} d >= 2 x left {term.left_on(day)} d from {day} "
-        f"(T = {term.total_days} d)"
+        f"examination by the JAP from {day} (not a release date): served "
+        f"{term.served_on(day)} d >= 2 x left {term.left_on(day)} d (T = {term.total_days} d); "
+        "without a decision from that day, the CHAP president may be seized by the prisoner or "
+        "the parquet, or act of his own motion, and rules within a month (720-I al. 5, D147-18)"
     )
     if day < term.committal:
         note += f"; already reached at committal ({term.committal})"
@@ -122,14 +160,19 @@ def judge_decides() -> Finding:
 
 
 @rule("lsc.720-II.scope_two_years", "CPP 720-II")
-def scope_two_years(sentences: tuple[Sentence, ...], start: dt.date, on: dt.date) -> Finding:
+def scope_two_years(sentences: tuple[Sentence, ...], on: dt.date, end: dt.date) -> Finding:
     """« ... une ou plusieurs peines privatives de liberté d'une durée totale inférieure ou égale
-    à deux ans ... » (in force from 1 January 2023)."""
-    if not params.in_force("lsc", "automatic_max_total", on):
-        return False, f"720-II not in force on {on}"
+    à deux ans ... » (in force from 1 January 2023, for prisoners already serving too). `on` is
+    the day the effect would happen: its law applies, not the law of `as_of`."""
+    if on >= end:
+        return False, f"720-II (in force {on}) comes too late: the term ends {end}"
     limit = parse_quantum(params.value("lsc", "automatic_max_total", on))
-    held = total_at_most(sentences, start, limit)
-    return held, f"total firm sentence(s) {'<=' if held else '>'} {limit.iso()}"
+    held = total_at_most(sentences, limit)
+    sign = "<=" if held else ">"
+    return held, (
+        f"summed legal duration {total(sentences).iso()} {sign} {limit.iso()} "
+        f"(law in force on {on}, the date of effect)"
+    )
 
 
 @rule("lsc.720-II.material_impossibility", "CPP 720-II")
@@ -207,7 +250,10 @@ def applies_even_if_refused(facts: LscFacts) -> Finding:
 def automatic_three_months_left(day: dt.date, term: Term, clamped: bool) -> Finding:
     """« Lorsque la durée de la peine restant à exécuter ... est inférieure ou égale à trois
     mois, la libération sous contrainte s'applique de plein droit ... »"""
-    note = f"from {day}: {term.left_on(day)} d left (<= 3 months to {term.sentence_end})"
+    note = (
+        f"from {day}: {term.left_on(day)} d left (<= 3 months to {term.sentence_end}; "
+        f"backward search, month end: {MonthEnd.CLAMP.value})"
+    )
     if clamped:
         note += "; three months or less left already at committal"
     return True, note
@@ -227,15 +273,16 @@ def notice_date(day: dt.date, term: Term, sentences: tuple[Sentence, ...], on: d
     """« au moins un mois avant ..., ou, si la peine est inférieure ou égale à six mois, lors de
     sa mise sous écrou » (D147-17 for I, D147-20 for II): the latest day at least one month
     before `day`, never before committal."""
+    on = effect_on("lsc", "notice_at_committal_max_sentence", on)
     short = parse_quantum(params.value("lsc", "notice_at_committal_max_sentence", on))
-    if total_at_most(sentences, term.committal, short):
+    if total_at_most(sentences, short):
         return term.committal
     before = parse_quantum(params.value("lsc", "notice_before", on))
     return max(term.committal, latest_within(day, before.total_months))
 
 
 def assess_lsc(case: Case, as_of: dt.date) -> Decision:
-    """Assess constrained release for `case` on `as_of`."""
+    """Assess constrained release for `case`; each rule with the law of the day of its effect."""
     trace = Trace(as_of)
     facts = LscFacts(case.facts)
     term = term_of(case, trace, "CPP 720 (lsc)")
@@ -243,12 +290,26 @@ def assess_lsc(case: Case, as_of: dt.date) -> Decision:
     figures: dict[str, int] = term_figures(term)
     figures["days_left_on_as_of"] = term.left_on(as_of)
     decision = Decision("lsc", "not_applicable", dates, figures, trace)
-    if not scope_five_years(trace, case.sentences, term.committal, as_of):
+    exam_day = two_thirds(term, params.first_in_force("lsc", "examination_served_to_left_ratio"))
+    exam_on = effect_on("lsc", "examination_max_total", exam_day)
+    if not scope_five_years(trace, case.sentences, exam_on):
         return decision
-    exam_day = two_thirds(term, as_of)
     dates["lsc_examination"] = exam_day.isoformat()
+    if term.served:
+        return decision  # nothing left to serve: released at committal (716-4)
+    under, pe_supervised = facts.under_amenagement(trace)
+    if amenagement_sous_ecrou(trace, under, pe_supervised):
+        decision.outcome = "excluded"
+        return decision
 
-    if scope_two_years(trace, case.sentences, term.committal, as_of):
+    left = parse_quantum(
+        params.value(
+            "lsc", "automatic_time_left", effect_on("lsc", "automatic_time_left", term.committal)
+        )
+    )
+    candidate = earliest_reaching(term.sentence_end, left.total_months)
+    auto_on = effect_on("lsc", "automatic_max_total", max(candidate, term.committal))
+    if scope_two_years(trace, case.sentences, auto_on, term.sentence_end):
         exceptions = [
             material_impossibility(trace, facts),
             crime(trace, case.sentences),
@@ -260,24 +321,20 @@ def assess_lsc(case: Case, as_of: dt.date) -> Decision:
         pending_request_no_bar(trace, facts)
         applies_even_if_refused(trace, facts)
         if not any(exceptions):
-            left = parse_quantum(params.value("lsc", "automatic_time_left", as_of))
-            day = earliest_reaching(term.sentence_end, left.total_months)
-            clamped = day < term.committal
-            day = max(day, term.committal)
-            automatic_three_months_left(trace, day, term, clamped)
+            automatic_three_months_left(trace, auto_on, term, candidate < term.committal)
             i_not_examined(trace)
-            dates["lsc_automatic"] = day.isoformat()
-            _deadlines(trace, case, term, day, dates, figures, as_of, "CPP D147-20")
+            dates["lsc_automatic"] = auto_on.isoformat()
+            _deadlines(trace, case, term, auto_on, dates, figures, auto_on, "CPP D147-20")
             decision.outcome = "automatic"
             return decision
 
-    examination_at_two_thirds(trace, term, as_of)
+    examination_at_two_thirds(trace, term, exam_on)
     excluded = [refused_beforehand(trace, facts), adjustment_request_pending(trace, facts)]
     if any(excluded):
         decision.outcome = "excluded"
         return decision
     judge_decides(trace)
-    _deadlines(trace, case, term, max(exam_day, term.committal), dates, figures, as_of, "")
+    _deadlines(trace, case, term, max(exam_day, term.committal), dates, figures, exam_on, "")
     decision.outcome = "judge_decides"
     return decision
 
@@ -299,24 +356,45 @@ def _deadlines(
         "lsc.notice",
         notice_article or "CPP D147-17",
         True,
-        f"tell the prisoner by {dates['lsc_notice']} (one month before {day}, "
-        "or at committal for a sentence of six months or less)",
+        f"tell the prisoner by {dates['lsc_notice']} (one month before {day}, month end: "
+        f"{MonthEnd.CLAMP.value}; or at committal for a sentence of six months or less)",
     )
+    on = effect_on("lsc", "spip_interview_working_days", on)
     hours = int(params.value("lsc", "appeal_window_hours", on))
     figures["appeal_window_hours"] = hours
-    note = f"appeal within {hours} hours of notification (expires midnight the next day, D49-39)"
-    if case.facts.notification_date is not None:
-        deadline = case.facts.notification_date + dt.timedelta(days=1)
+    note = (
+        f"appeal within {hours} hours of notification: expires at midnight the day after "
+        "(D49-39), carried past a Saturday, Sunday or holiday (CPP 801; Cass. crim. "
+        "21 Feb 2007, n° 06-85.078)"
+    )
+    notified = case.facts.notified_on or case.facts.notification_date
+    if notified is None:
+        trace.assume("notified_on", None, "no appeal_deadline without the notification date")
+    else:
+        next_day = notified + dt.timedelta(days=1)
+        deadline = procedural_deadline(next_day)
         dates["appeal_deadline"] = deadline.isoformat()
-        note += f": by {deadline} 24:00"
+        note += f": notified {notified}, by {deadline} 24:00"
+        if deadline != next_day:
+            note += f" ({next_day} is a Saturday, Sunday or holiday: CPP 801)"
     trace.record("lsc.appeal_window", "CPP 712-11", True, note)
+    trace.record(
+        "lsc.D49-40.parquet_visa",
+        "CPP D49-40",
+        True,
+        "no execution before midnight the day after notification to the parquet, unless it "
+        "endorses that it does not appeal (« également applicables aux décisions ordonnant une "
+        "libération sous contrainte »); after an appeal, the other party has 24 more hours for "
+        "an appel incident (D49-39-1)",
+    )
     n = int(params.value("lsc", "spip_interview_working_days", on))
     figures["spip_interview_working_days"] = n
     interview = add_jours_ouvrables(day, n)
     dates["spip_interview_by"] = interview.isoformat()
     trace.record(
         "lsc.spip_first_interview",
-        "CPP D147-22" if notice_article else "CPP D147-17-5",
+        notice_article.replace("D147-20", "D147-22") if notice_article else "CPP D147-17-5",
         True,
-        f"release on {day}: appear before the SPIP within {n} jours ouvrables, by {interview}",
+        f"release on {day}: appear before the SPIP within {n} jours ouvrables, by {interview}"
+        + ("" if notice_article else " (if the judge grants the LSC on the examination date)"),
     )

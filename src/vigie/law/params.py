@@ -60,35 +60,42 @@ def value(file: str, name: str, on: dt.date) -> Any:
 
 
 def in_force(file: str, name: str, on: dt.date) -> bool:
-    """Whether `file.name` has a value in force on `on`."""
-    return any(v["since"] <= on for v in _table(file)[name]["values"])
+    """Whether `file.name` has a (non-null) value in force on `on`; `null` ends a rule."""
+    return any(v["since"] <= on for v in _table(file)[name]["values"]) and (
+        value(file, name, on) is not None
+    )
+
+
+def first_in_force(file: str, name: str) -> dt.date:
+    """The first date of effect of `file.name`."""
+    first: dt.date = min(v["since"] for v in _table(file)[name]["values"] if v["value"] is not None)
+    return first
+
+
+def renumbering_date() -> dt.date:
+    """The date of effect of ordonnance n° 2025-1091's renumbering: one provisional parameter."""
+    when: dt.date = _table("articles")["renumbering"]["date"]
+    return when
 
 
 def cite(article: str, on: dt.date) -> str:
-    """The citation of `article` in force on `on`, mentioning its other number where known.
+    """The citation of `article` in force on `on`, with its version identifier and its other
+    number where known.
 
-    Before 2029 it reads "CPP 720-II (CPP L5252-1 from 2029-01-01)"; from then on
-    "CPP L5252-1 (formerly CPP 720-II)".
+    Before the renumbering it reads "CPP 720-II (LEGIARTI…; CPP L5252-1 from 2029-01-01,
+    provisional)"; from then on "CPP L5252-1 (formerly CPP 720-II; LEGIARTI…)".
     """
-    versions = _table("articles").get(article)
-    if not versions:
+    table = _table("articles")
+    entry = table["articles"].get(article)
+    if not entry:
         return article
-    current = None
-    for v in versions:
-        until = v.get("until")
-        if v["since"] <= on and (until is None or on <= until):
-            current = v
-    others = [v for v in versions if v is not current]
-    later = [v for v in others if v["since"] > on]
-    if current is None:
-        # Before the first known version: cite as written, with the known renumbering.
-        soon = ", ".join(f"{v['number']} from {v['since']}" for v in later)
-        return f"{article} ({soon})" if soon else article
-    earlier = [v for v in others if v["since"] <= on]
-    if later:
-        nxt = min(later, key=lambda v: v["since"])
-        return f"{current['number']} ({nxt['number']} from {nxt['since']})"
-    if earlier:
-        prev = max(earlier, key=lambda v: v["since"])
-        return f"{current['number']} (formerly {prev['number']})"
-    return str(current["number"])
+    when = renumbering_date()
+    future = entry.get("future")
+    legiarti = entry.get("legiarti")
+    notes = [legiarti] if legiarti else []
+    if future and on >= when:
+        return f"{future} ({'; '.join([f'formerly {article}', *notes])})"
+    if future:
+        provisional = ", provisional" if table["renumbering"].get("provisional") else ""
+        notes.append(f"{future} from {when}{provisional}")
+    return f"{article} ({'; '.join(notes)})" if notes else article

@@ -1,9 +1,12 @@
 """Mobile electronic surveillance — PSEM (CP 131-36-9 to 131-36-13; CPP 763-3, R61-33).
 
-Two routes: the sentencing court (CP 131-36-10, 131-36-12-1) or, for a person still
-detained, the judge under CPP 763-3 with the conditions of R61-33. Duration (CP 131-36-12):
-two years, renewable once for a délit, twice for a crime; no limit for fifteen years or more
-of criminal imprisonment for a crime of CPP 706-53-13.
+PSEM is a measure of the suivi socio-judiciaire (131-36-9): no SSJ, no PSEM. Two routes: the
+sentencing court (CP 131-36-10; 131-36-12-1 at two years since loi 2019-1480) or, for a person
+still detained, the judge under CPP 763-3 with the conditions of R61-33 (five years for the
+131-36-12-1 offences, not realigned). Duration (CP 131-36-12): two years, renewable once for a
+délit, twice for a crime; no limit for fifteen years or more of criminal imprisonment for a
+crime of CPP 706-53-13, on the R61-33 route only. Renewal decided six months before (763-10).
+Thresholds compare summed legal durations (the digest), never dates.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from vigie.law.case import Case, Sentence, require
 from vigie.law.decision import Decision
 from vigie.law.errors import LawInputError
 from vigie.law.reckoning import (
+    LegalDuration,
+    MonthEnd,
     Quantum,
     add_months,
-    add_quantum,
     age_on,
     latest_within,
     parse_quantum,
@@ -25,26 +29,38 @@ from vigie.law.reckoning import (
 from vigie.law.trace import Finding, Trace, rule
 
 
-def _at_least(s: Sentence, years: int, anchor: dt.date) -> bool:
-    """Whether one sentence is at least `years` long, counted date to date from `anchor`."""
-    return add_quantum(anchor, s.quantum).end >= add_quantum(anchor, Quantum(years=years)).end
+def _at_least(sentences: list[Sentence], years: int) -> bool:
+    """Whether the sentences' summed legal duration (716-1) is at least `years`."""
+    total = LegalDuration.of(*(s.quantum for s in sentences))
+    return bool(sentences) and total >= LegalDuration.of(Quantum(years=years))
 
 
-def qualifying(sentences: tuple[Sentence, ...], anchor: dt.date, on: dt.date) -> list[Sentence]:
-    """The sentences that open PSEM: >= 7 years; >= 5 in legal recidivism; >= 5 under 131-36-12-1.
+def qualifying(sentences: tuple[Sentence, ...], route: str, on: dt.date) -> list[Sentence]:
+    """The sentences that open PSEM on `route`, each threshold on a summed legal duration (the
+    digest: "every threshold ... PSEM years ... compares the summed legal duration"): all the
+    firm parts >= 7 years; those for offences in legal recidivism >= 5; those for a 131-36-12-1
+    offence >= 2 years (court, since 2019-12-30) or >= 5 years (R61-33)."""
+    prefix = "r61_33_" if route == "R61-33" else ""
+    seven = int(params.value("psem", f"{prefix}min_sentence_years", on))
+    five_r = int(params.value("psem", f"{prefix}min_sentence_years_recidivism", on))
+    partner = int(params.value("psem", f"{prefix}min_sentence_years_partner", on))
+    found: list[Sentence] = []
+    groups = (
+        (list(sentences), seven),
+        ([s for s in sentences if s.recidivism], five_r),
+        ([s for s in sentences if "partner_violence_131_36_12_1" in s.offences], partner),
+    )
+    for group, years in groups:
+        if _at_least(group, years):
+            found += [s for s in group if s not in found]
+    return found
 
-    The texts speak of « une peine »: each sentence is weighed on its own, not added up.
-    """
-    seven = int(params.value("psem", "min_sentence_years", on))
-    five_r = int(params.value("psem", "min_sentence_years_recidivism", on))
-    five_p = int(params.value("psem", "min_sentence_years_partner", on))
-    return [
-        s
-        for s in sentences
-        if _at_least(s, seven, anchor)
-        or (s.recidivism and _at_least(s, five_r, anchor))
-        or ("partner_violence_131_36_12_1" in s.offences and _at_least(s, five_p, anchor))
-    ]
+
+@rule("psem.131-36-9.within_ssj", "CP 131-36-9")
+def within_ssj(ssj: bool) -> Finding:
+    """PSEM is a measure of the suivi socio-judiciaire: without an SSJ incurred or pronounced,
+    there is no PSEM, by either route."""
+    return ssj, "SSJ incurred or pronounced" if ssj else "no suivi socio-judiciaire: no PSEM"
 
 
 @rule("psem.131-36-10.adult", "CP 131-36-10")
@@ -55,12 +71,16 @@ def adult(birth: dt.date, on: dt.date) -> Finding:
 
 
 @rule("psem.131-36-10.sentence_threshold", "CP 131-36-10")
-def sentence_threshold(found: list[Sentence], count: int) -> Finding:
+def sentence_threshold(found: list[Sentence], count: int, partner_years: int) -> Finding:
     """« ... condamnée à une peine privative de liberté d'une durée égale ou supérieure à sept
     ans ..., ou ... d'une durée égale ou supérieure à cinq ans » in legal recidivism, or under
-    CP 131-36-12-1 (violence against a spouse, partner or ex-partner, or their children)."""
+    CP 131-36-12-1 (« deux ans » since loi 2019-1480: violence or threats punishable by five
+    years against a spouse, partner or ex-partner, or their children)."""
     if not found:
-        return False, f"none of {count} sentence(s) reaches 7 years, or 5 (recidivism, 131-36-12-1)"
+        return False, (
+            f"none of {count} sentence(s) reaches 7 years, 5 in recidivism, "
+            f"or {partner_years} under 131-36-12-1"
+        )
     return True, "qualifying sentence(s): " + ", ".join(s.quantum.iso() for s in found)
 
 
@@ -95,19 +115,18 @@ def commission_opinion(given: bool) -> Finding:
 @rule("psem.131-36-12.duration", "CP 131-36-12")
 def duration(crime: bool, renewals: int, months: int) -> Finding:
     """« ... ordonné pour une durée de deux ans, renouvelable une fois en matière délictuelle et
-    deux fois en matière criminelle. »"""
+    deux fois en matière criminelle. » (the first term cannot exceed two years)"""
     kind = "crime" if crime else "délit"
-    return True, f"{kind}: 24 months renewable {renewals} time(s), {months} months at most"
+    return True, f"{kind}: at most 24 months, renewable {renewals} time(s), {months} months at most"
 
 
-@rule("psem.131-36-12.no_limit_706_53_13", "CP 131-36-12")
-def no_limit(sentences: tuple[Sentence, ...], anchor: dt.date, on: dt.date) -> Finding:
-    """« Par dérogation ..., lorsque la personne a été condamnée à une peine de réclusion
-    criminelle d'une durée égale ou supérieure à quinze ans pour l'un des crimes visés à
-    l'article 706-53-13 ..., [la durée] n'est pas limitée. »"""
+@rule("psem.R61-33.no_limit_706_53_13", "CPP R61-33")
+def no_limit(sentences: tuple[Sentence, ...], on: dt.date) -> Finding:
+    """No limit for fifteen years or more of criminal imprisonment for a crime of CPP 706-53-13
+    (décret 2008-1129): on the JAP's route (763-3, R61-33) only, not the court's."""
     years = int(params.value("psem", "no_limit_min_years", on))
     held = any(
-        s.category == "crime" and "list_706_53_13" in s.offences and _at_least(s, years, anchor)
+        s.category == "crime" and "list_706_53_13" in s.offences and _at_least([s], years)
         for s in sentences
     )
     return held, (
@@ -129,9 +148,11 @@ def assess_psem(case: Case, as_of: dt.date) -> Decision:
         raise LawInputError("birth_date", "missing; needed by CP 131-36-10 (adult)")
     if not case.sentences:
         raise LawInputError("sentences", "at least one sentence is needed by PSEM")
-    anchor = case.committal_date or as_of
-    found = qualifying(case.sentences, anchor, as_of)
-    conditions = [adult(trace, case.birth_date, as_of)]
+    ssj = case.facts.ssj
+    if ssj is None:
+        ssj = trace.assume("ssj", True, "PSEM is a measure of the suivi socio-judiciaire")
+    found = qualifying(case.sentences, route, as_of)
+    conditions = [within_ssj(trace, bool(ssj)), adult(trace, case.birth_date, as_of)]
     if route == "R61-33":
         conditions += [
             r61_33_threshold(trace, found, len(case.sentences)),
@@ -140,8 +161,9 @@ def assess_psem(case: Case, as_of: dt.date) -> Decision:
             commission_opinion(trace, opinion),
         ]
     else:
+        partner = int(params.value("psem", "min_sentence_years_partner", as_of))
         conditions += [
-            sentence_threshold(trace, found, len(case.sentences)),
+            sentence_threshold(trace, found, len(case.sentences), partner),
             dangerousness(trace, danger),
         ]
     decision = Decision("psem", "not_applicable", {}, {}, trace)
@@ -150,7 +172,7 @@ def assess_psem(case: Case, as_of: dt.date) -> Decision:
     term = int(params.value("psem", "term_months", as_of))
     crime = any(s.category == "crime" for s in found)
     renewals = int(params.value("psem", "renewals_crime" if crime else "renewals_delit", as_of))
-    unlimited = no_limit(trace, case.sentences, anchor, as_of)
+    unlimited = route == "R61-33" and no_limit(trace, case.sentences, as_of)
     decision.figures = {"term_months": term}
     if not unlimited:
         duration(trace, crime, renewals, term * (renewals + 1))
@@ -171,10 +193,11 @@ def assess_psem(case: Case, as_of: dt.date) -> Decision:
         if not unlimited:
             decision.dates["max_end"] = add_months(start, term * (1 + renewals)).end.isoformat()
         trace.record(
-            "psem.131-36-12.renewal_decided_before_expiry",
-            "CP 131-36-12",
+            "psem.763-10.renewal_decided_before_expiry",
+            "CPP 763-10",
             True,
-            f"term ends {end}: any renewal decided by {by}, six months before",
+            f"term ends {end}: any renewal decided by {by}, six months before "
+            f"(backward, month end: {MonthEnd.CLAMP.value})",
         )
     decision.outcome = "eligible"
     return decision

@@ -2,8 +2,19 @@
 
 CPP 716-1: « La peine d'un jour d'emprisonnement est de vingt-quatre heures. Celle d'un mois
 est de trente jours. Celle de plus d'un mois se calcule de quantième en quantième. »
-Counting date to date meets days that a month lacks (31 January + 1 month); Vigie's policy is
-to roll forward to the first day of the next month, and to say so (`Span.rolled`).
+Counting date to date meets days that a month lacks (31 January + 1 month). 716-1 is silent, so
+Vigie chooses one convention per use, where the rule is written, and names it in the trace
+(README "Month ends"):
+
+- `ROLL_FORWARD`: an *end instant* (a sentence or a measure ends): the missing day rolls to the
+  1st of the next month (detention through the end of the shorter month);
+- `CLAMP`: a *délai to act* ends on the month's last day (no quantième: the délai ends on the
+  last day of the month, CPC 641's construction), then CPP 801 carries it past a Saturday,
+  Sunday or holiday (`months_deadline`); backward searches ("at most N months left",
+  "at least N months before") also clamp, so an end on 1 March gives 1 December.
+
+Thresholds compare *legal durations* (`LegalDuration`: 12 months = 1 year, 30 days = 1 month),
+never calendar dates, so the order in which sentences are listed never matters.
 """
 
 from __future__ import annotations
@@ -12,6 +23,7 @@ import calendar
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import Enum
 from functools import cache
 
 import holidays
@@ -63,6 +75,34 @@ def parse_quantum(text: str) -> Quantum:
     return q
 
 
+@dataclass(frozen=True, order=True)
+class LegalDuration:
+    """A sum of quanta as the law adds them (716-1): months (12 a year) and days under 30.
+
+    Ordered, so that thresholds are compared on durations: 4 y 11 m + 1 m is exactly 5 years.
+    """
+
+    months: int = 0
+    days: int = 0
+
+    @classmethod
+    def of(cls, *quanta: Quantum) -> LegalDuration:
+        months = sum(q.total_months for q in quanta)
+        days = sum(q.days for q in quanta)
+        return cls(months + days // 30, days % 30)
+
+    def iso(self) -> str:
+        years, months = divmod(self.months, 12)
+        return Quantum(years, months, self.days).iso()
+
+
+class MonthEnd(Enum):
+    """What a date-to-date count does on a day its target month lacks (see the module doc)."""
+
+    ROLL_FORWARD = "roll forward to the 1st of the next month (end instant)"
+    CLAMP = "the month's last day (délai, backward search)"
+
+
 @dataclass(frozen=True)
 class Span:
     """The end of a duration counted from a start, and whether a missing day was rolled forward."""
@@ -71,15 +111,24 @@ class Span:
     rolled: dt.date | None = None  # the day the target month lacked, if any (its 1st-of-next)
 
 
-def add_months(start: dt.date, months: int) -> Span:
-    """Same day `months` later (date to date); a day the month lacks rolls to the next 1st."""
+def add_months(start: dt.date, months: int, mode: MonthEnd = MonthEnd.ROLL_FORWARD) -> Span:
+    """Same day `months` later (date to date, `months` may be negative); a day the month lacks
+    rolls to the next 1st (`ROLL_FORWARD`) or becomes the month's last day (`CLAMP`)."""
     y, m = divmod(start.month - 1 + months, 12)
     year, month = start.year + y, m + 1
     last = calendar.monthrange(year, month)[1]
     if start.day > last:
+        if mode is MonthEnd.CLAMP:
+            return Span(dt.date(year, month, last), rolled=dt.date(year, month, last))
         first_next = dt.date(year, month, last) + ONE_DAY
         return Span(first_next, rolled=first_next)
     return Span(dt.date(year, month, start.day))
+
+
+def months_deadline(start: dt.date, months: int) -> dt.date:
+    """A délai of `months` to act, from `start`: the same quantième, else the month's last day;
+    then CPP 801 carries an end on a Saturday, Sunday or holiday to the next working day."""
+    return procedural_deadline(add_months(start, months, MonthEnd.CLAMP).end)
 
 
 def add_quantum(start: dt.date, q: Quantum) -> Span:
@@ -95,30 +144,25 @@ def add_quantum(start: dt.date, q: Quantum) -> Span:
 
 
 def earliest_reaching(target: dt.date, months: int) -> dt.date:
-    """The earliest day t such that t + `months` (date to date) is on or after `target`.
+    """The earliest day t such that t (+) `months` is on or after `target` ("at most N months
+    left"), where (+) clamps to the month's last day: an end on 1 March gives 1 December, not
+    29 November (29 November + 3 months is 28 February, more than 3 months before 1 March).
 
-    t -> t + n months is non-decreasing under the roll-forward policy, so the answer is
-    well defined; we start from the obvious candidate and step by days.
+    t -> t (+) n months is non-decreasing, so the answer is well defined; we start from the
+    obvious candidate and step by days.
     """
-    t = add_months(target, -months).end
-    while add_months(t, months).end >= target:
+    t = add_months(target, -months, MonthEnd.CLAMP).end
+    while add_months(t, months, MonthEnd.CLAMP).end >= target:
         t -= ONE_DAY
-    while add_months(t, months).end < target:
+    while add_months(t, months, MonthEnd.CLAMP).end < target:
         t += ONE_DAY
     return t
 
 
 def latest_within(target: dt.date, months: int) -> dt.date:
-    """The latest day t such that t + `months` (date to date) is on or before `target`.
-
-    This is "at least N months before `target`" read literally.
-    """
-    t = add_months(target, -months).end
-    while add_months(t, months).end > target:
-        t -= ONE_DAY
-    while add_months(t + ONE_DAY, months).end <= target:
-        t += ONE_DAY
-    return t
+    """ "At least N months before `target`": `target` less N months, date to date, clamped to
+    the month's last day (30 April -> 30 March; 31 March -> 28 February)."""
+    return add_months(target, -months, MonthEnd.CLAMP).end
 
 
 @cache

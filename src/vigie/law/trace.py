@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Concatenate, ParamSpec, TypedDict
+from typing import Any, Concatenate, ParamSpec, TypedDict
 
 from vigie.law.params import cite
 
@@ -29,12 +29,23 @@ class Trace:
 
     as_of: dt.date
     steps: list[Step] = field(default_factory=list)
+    #: Optional facts that were absent, with the value taken (CONTRACT.md `assumptions`).
+    assumptions: dict[str, Any] = field(default_factory=dict)
 
     def record(self, rule: str, article: str, held: bool, note: str) -> bool:
         self.steps.append(
             {"rule": rule, "citation": cite(article, self.as_of), "held": held, "note": note}
         )
         return held
+
+    def assume(self, name: str, value: Any, why: str) -> Any:
+        """Take `value` for an absent optional fact, say so in the trace and list it."""
+        shown = "none" if value is None else str(value).lower()
+        self.assumptions[name] = value.isoformat() if isinstance(value, dt.date) else value
+        self.record(
+            f"assumption.{name}", "CONTRACT", True, f"{name} not given: {shown} taken; {why}"
+        )
+        return value
 
     def held(self) -> list[Step]:
         return [s for s in self.steps if s["held"]]

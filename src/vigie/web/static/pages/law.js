@@ -12,29 +12,45 @@
 
   const DAYS = ["pretrial_days", "arse_days", "reductions_days"];
   const OFFENCES = ["terrorism", "minor_under_15", "public_authority", "partner_aggravation",
-    "partner_violence_131_36_12_1", "list_706_53_13"];
+    "partner_violence_131_36_12_1", "list_706_53_13", "terrorism_421_2_5", "public_authority_721_1_2"];
+  /* Labels for the fields added by issue 14, used until the i18n files name them. */
+  const FALLBACK = {
+    "law.f.ecrou_date": "Écrou (détention provisoire comprise) / placed sous écrou",
+    "law.f.amenagement_sous_ecrou": "Déjà sous aménagement sous écrou (DDSE, SL, PE)",
+    "law.f.pe_supervised": "Placement extérieur surveillé par l'administration pénitentiaire",
+    "law.f.notified_on": "Décision notifiée le",
+    "law.f.partner_violence_5y": "Violences sur (ex-)conjoint punies de 5 ans (142-12-1)",
+    "law.f.final_decision_date": "Non-lieu, relaxe ou acquittement définitif le",
+    "law.f.ssj": "Suivi socio-judiciaire encouru ou prononcé",
+    "law.o.terrorism_421_2_5": "Apologie / provocation (CP 421-2-5 à 421-2-5-2)",
+    "law.o.public_authority_721_1_2": "Personne dépositaire de l'autorité publique (CPP 721-1-2)",
+    "law.assumptions": "Hypothèses retenues / assumptions",
+  };
+  const word = (key) => { const found = t(key); return found === key && FALLBACK[key] ? FALLBACK[key] : found; };
   const RELATIONSHIPS = ["spouse", "cohabitee", "pacs_partner", "former_spouse",
     "former_cohabitee", "former_pacs_partner", "other"];
   /* Per measure (CONTRACT.md): the dates and credited days it reads, whether it takes
      sentences, and its facts as [name, kind, choices]. */
   const MEASURES = {
-    lsc: { dates: ["committal_date"], days: true, sentences: true, facts: [
+    lsc: { dates: ["committal_date", "ecrou_date"], days: true, sentences: true, facts: [
       ["refused_lsc", "bool"], ["adjustment_request_pending", "bool"],
-      ["disciplinary_violence", "bool"], ["has_accommodation", "bool"]] },
-    ddse: { dates: ["committal_date"], days: true, sentences: true, facts: [
+      ["disciplinary_violence", "bool"], ["has_accommodation", "bool"],
+      ["amenagement_sous_ecrou", "bool"], ["pe_supervised", "bool"], ["notified_on", "date"]] },
+    ddse: { dates: ["committal_date", "ecrou_date"], days: true, sentences: true, facts: [
       ["as_adjustment", "bool"], ["incurred_years", "number"]] },
     arse: { dates: [], days: false, sentences: false, facts: [
       ["mis_en_examen", "bool"], ["consent_with_lawyer", "bool"], ["spip_check_done", "bool"],
       ["incurred_years", "number"], ["order_date", "date"], ["renewals_so_far", "int"],
-      ["mobile", "bool"], ["ssj_incurred", "bool"]] },
+      ["mobile", "bool"], ["ssj_incurred", "bool"], ["partner_violence_5y", "bool"],
+      ["final_decision_date", "date"]] },
     psem: { dates: ["committal_date"], days: true, sentences: true, facts: [
       ["route", "select", ["131-36-10", "R61-33"]], ["detained", "bool"],
-      ["dangerousness_established", "bool"], ["commission_opinion", "bool"]] },
+      ["dangerousness_established", "bool"], ["commission_opinion", "bool"], ["ssj", "bool"]] },
     bar: { dates: [], days: false, sentences: false, facts: [
       ["under_judicial_supervision", "bool"], ["victim_consent", "bool"],
       ["incurred_years", "number"], ["relationship", "select", RELATIONSHIPS],
       ["alert_distance_km", "number"]] },
-    sentence: { dates: ["committal_date"], days: true, sentences: true, facts: [] },
+    sentence: { dates: ["committal_date", "ecrou_date"], days: true, sentences: true, facts: [] },
   };
 
   let current = {};
@@ -64,7 +80,7 @@
       node = Vigie.el("select", { id });
       node.append(Vigie.el("option", { value: "" }, "—"));
       for (const choice of choices) {
-        node.append(Vigie.el("option", { value: choice }, t("law.v." + choice.replaceAll("-", "_"))));
+        node.append(Vigie.el("option", { value: choice }, word("law.v." + choice.replaceAll("-", "_"))));
       }
       node.value = value ?? "";
       node.addEventListener("change", () => put(path, node.value || undefined));
@@ -84,8 +100,8 @@
 
   function labelled(key, control, hint) {
     const label = Vigie.el("label", { class: control.type === "checkbox" ? "check" : null });
-    if (control.type === "checkbox") label.append(control, " ", t(key));
-    else label.append(t(key), " ", control);
+    if (control.type === "checkbox") label.append(control, " ", word(key));
+    else label.append(word(key), " ", control);
     if (hint) label.append(" ", Vigie.el("small", { class: "muted" }, hint));
     return label;
   }
@@ -164,8 +180,25 @@
       if (!(err instanceof SyntaxError)) throw err; // half-typed JSON: posted as is, the server names the fault
     }
   });
+  /* The assumptions the engine made (CONTRACT `assumptions`, one `assumption.*` trace step each)
+     are shown next to the outcome, so that nobody reads a conditional answer as a plain one. */
+  function showAssumptions() {
+    const outcome = document.getElementById("law-outcome");
+    if (!outcome) return;
+    const items = [];
+    for (const code of document.querySelectorAll("#law-result table.trace code")) {
+      if (!code.textContent.startsWith("assumption.")) continue;
+      const note = code.closest("tr").lastElementChild.textContent;
+      items.push(Vigie.el("li", {}, note));
+    }
+    if (!items.length) return;
+    const box = Vigie.el("div", { id: "law-assumptions", class: "card muted", role: "note" });
+    box.append(Vigie.el("strong", {}, word("law.assumptions")), Vigie.el("ul", {}, ...items));
+    outcome.closest("h2").after(box);
+  }
   // The field the engine refused is marked in the form and gets the focus.
   document.body.addEventListener("htmx:afterSwap", () => {
+    showAssumptions();
     for (const node of fields.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
     const error = document.getElementById("law-error");
     const field = error && error.dataset.field;
