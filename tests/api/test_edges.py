@@ -119,7 +119,7 @@ def test_deeply_nested_json_is_a_422_naming_the_body(centre: Centre, depth: int)
     answer = centre.client.post(
         "/api/observations",
         content=body,
-        headers={**centre.headers("operator"), "Content-Type": "application/json"},
+        headers={**centre.headers("integration"), "Content-Type": "application/json"},
     )
     assert answer.status_code == 422, answer.text
     assert answer.json()["field"] == "body"
@@ -145,7 +145,7 @@ def test_json_nested_within_the_bound_is_accepted(centre: Centre) -> None:
     answer = centre.client.post(
         "/api/observations",
         content=body,
-        headers={**centre.headers("operator"), "Content-Type": "application/json"},
+        headers={**centre.headers("integration"), "Content-Type": "application/json"},
     )
     assert answer.status_code == 200, answer.text
 
@@ -189,14 +189,14 @@ def test_integers_beyond_64_bits_in_a_body_are_a_422(world: World) -> None:
     answer = centre.client.post(
         "/api/observations",
         json={"observations": [observation]},
-        headers=centre.headers("operator"),
+        headers=centre.headers("integration"),
     )
     assert answer.status_code == 422, answer.text
     assert answer.json()["field"] == "observations[0].presence.seq"
     stored = centre.client.post(
         "/api/observations",
         json={"observations": [observation | {"seq": INT64_MAX}]},
-        headers=centre.headers("operator"),
+        headers=centre.headers("integration"),
     )
     assert stored.status_code == 200, stored.text  # the largest storable one is stored
     contact = {
