@@ -11,9 +11,9 @@ from vigie.store.schema import current_revision, upgrade
 
 
 def test_migrations_reach_head_and_are_idempotent(database_url: str) -> None:
-    assert current_revision(database_url) == "0001"
+    assert current_revision(database_url) == "0002"
     upgrade(database_url)  # a second run changes nothing and does not fail
-    assert current_revision(database_url) == "0001"
+    assert current_revision(database_url) == "0002"
 
 
 def test_tables_exist(db: Database) -> None:

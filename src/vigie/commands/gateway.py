@@ -56,6 +56,7 @@ def serve(
         frame_timeout_s=frame_timeout,
         rate_per_s=rate,
         burst=burst,
+        bounds=config.time_bounds,
     )
     broker = None
     if start_broker:

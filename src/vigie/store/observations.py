@@ -103,6 +103,7 @@ def rows_after(session: Session, cursor: int, limit: int) -> list[Any]:
             table.c.id,
             table.c.device,
             table.c.t.label("at"),  # `Row.t` is taken (the row as a tuple)
+            table.c.received_at,
             table.c.type,
             table.c.lat,
             table.c.lon,
