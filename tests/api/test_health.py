@@ -14,7 +14,15 @@ from vigie.settings import Settings
 from vigie.store import Database
 
 FIELDS = {"status", "database", "pipeline"}
-PIPELINE_FIELDS = {"warm", "cursor", "backlog", "last_step_at", "last_error"}
+PIPELINE_FIELDS = {
+    "warm",
+    "cursor",
+    "backlog",
+    "last_step_at",
+    "last_error",
+    "blind_since",
+    "quarantined",
+}
 
 
 def test_health_follows_the_pipeline_as_it_consumes(db: Database, database_url: str) -> None:
@@ -79,7 +87,7 @@ def test_a_database_that_cannot_answer_is_reported(db: Database, database_url: s
     config = Settings(database_url=database_url, run_pipeline=False)
     with TestClient(create_app(config)) as client:
         with db.session() as session:
-            session.execute(text("DROP TABLE observations"))
+            session.execute(text("ALTER TABLE observations RENAME TO observations_away"))
         response = client.get("/api/health")
     assert response.status_code == 503
     assert response.json() == {"status": "failing", "database": "failing", "pipeline": None}

@@ -163,6 +163,7 @@ ENDPOINTS = {
     ),
     "audit.list": Endpoint("GET", lambda w: "/api/audit", {"admin"}),
     "audit.verify": Endpoint("GET", lambda w: "/api/audit/verify", {"admin"}),
+    "quarantine.list": Endpoint("GET", lambda w: "/api/quarantine", {"admin"}),
 }
 
 

@@ -15,7 +15,16 @@ from vigie import clock, web
 from vigie.alarms import outbox
 from vigie.alarms.bell import AlarmBell
 from vigie.api import errors
-from vigie.api.routers import alarms, auth, cases, health, law, observations, users
+from vigie.api.routers import (
+    alarms,
+    auth,
+    cases,
+    health,
+    law,
+    observations,
+    quarantine,
+    users,
+)
 from vigie.api.routers import audit as audit_routes
 from vigie.settings import DEFAULT_SECRET, Settings
 from vigie.store import open_database
@@ -82,6 +91,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         users.router,
         cases.router,
         observations.router,
+        quarantine.router,
         alarms.router,
         law.router,
         audit_routes.router,
