@@ -173,7 +173,10 @@ def parse(record: Any) -> Observation:
         return _ADAPTER.validate_python(record)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise Refused(field_of(exc), str(first["msg"])) from exc
+        reason = str(first["msg"])
+        if not isinstance(first.get("input"), dict | list):
+            reason += f" (got {first.get('input')!r:.80})"
+        raise Refused(field_of(exc), reason) from exc
 
 
 def validate(
