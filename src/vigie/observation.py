@@ -48,7 +48,7 @@ class _Obs(BaseModel):
     # Extra fields are kept: the payload is stored whole, as the device sent it.
     model_config = ConfigDict(extra="allow")
     kind: Literal["obs"] = "obs"
-    device: str = Field(min_length=1, max_length=64)
+    device: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
     t: AwareDatetime
     seq: int | None = Field(
         default=None, ge=0, lt=2**63, description="device sequence number, if any"
@@ -57,7 +57,7 @@ class _Obs(BaseModel):
     @model_validator(mode="after")
     def _extras_are_text(self) -> Self:
         """The extras are kept as sent, so they must be storable: JSON can escape a lone
-        surrogate (half a character), which no database stores as text (PostgreSQL refuses)."""
+        surrogate (half a character) or a NUL, which PostgreSQL does not store as text."""
         for name, value in (self.__pydantic_extra__ or {}).items():
             _check_text(value, name)
         return self
@@ -69,6 +69,8 @@ def _check_text(value: Any, where: str) -> None:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ValueError(f"{where}: not Unicode text (a lone surrogate escape)") from exc
+        if "\x00" in value:  # PostgreSQL keeps no NUL character in text
+            raise ValueError(f"{where}: contains a NUL character")
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_text(key, where)

@@ -44,6 +44,8 @@ def dedup_key(seq: int | None, t: datetime, record: dict[str, Any]) -> str:
 def row_for(record: dict[str, Any], t: datetime, received_at: datetime) -> dict[str, Any]:
     """The row of one validated replay-format `obs` record, the record kept whole as payload."""
     seq = record.get("seq")
+    # Only a fix fills the location columns: another reading may carry extras of those names.
+    fix = record["type"] == "position"
     return {
         "device": record["device"],
         "seq": seq,
@@ -51,9 +53,9 @@ def row_for(record: dict[str, Any], t: datetime, received_at: datetime) -> dict[
         "t": t,
         "received_at": received_at,
         "type": record["type"],
-        "lat": record.get("lat"),
-        "lon": record.get("lon"),
-        "accuracy_m": record.get("accuracy_m"),
+        "lat": record.get("lat") if fix else None,
+        "lon": record.get("lon") if fix else None,
+        "accuracy_m": record.get("accuracy_m") if fix else None,
         "payload": record,
     }
 
