@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from tests.api.world import ROLES, World, build
 from tests.cases import factories as make
 from tests.conftest import Centre
+from vigie import clock
 from vigie.api import create_app
 from vigie.settings import Settings
 from vigie.store import open_database
@@ -115,7 +116,7 @@ ENDPOINTS = {
         {"operator", "supervisor", "admin"},
         lambda w: {
             "observations": [
-                {"device": "B1", "t": "2026-11-23T20:00:00Z", "type": "battery", "level": 0.5}
+                {"device": "B1", "t": clock.now().isoformat(), "type": "battery", "level": 0.5}
             ]
         },
     ),

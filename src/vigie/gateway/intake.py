@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """What one `store` did: readings newly stored, already stored, refused as implausible."""
+    """What one `store` did: readings newly stored (those kept for quarantine included),
+    already stored, refused as implausible (not stored)."""
 
     new: int
     duplicates: int
@@ -82,13 +83,15 @@ class Intake:
             try:
                 t = check(record, now, self._bounds)
             except Rejected as exc:
-                rejected += 1
-                kept = " (kept for quarantine)" if exc.clock else ""
-                logger.warning(
-                    "%s: reading of %s refused: %s%s", source, record.get("device"), exc, kept
-                )
                 if not exc.clock:
+                    rejected += 1
+                    logger.warning(
+                        "%s: reading of %s refused: %s", source, record.get("device"), exc
+                    )
                     continue
+                logger.warning(
+                    "%s: reading of %s kept for quarantine: %s", source, record.get("device"), exc
+                )
                 t = parse_time(record["t"])
             rows.append((t, record))
         # Buffered records reach the store (and so the engine) in the order they happened.
