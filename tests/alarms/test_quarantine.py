@@ -9,6 +9,7 @@ or any other writer), it is quarantined by the pipeline, and detection goes on f
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from tests.api.world import build
 from tests.conftest import Centre
 from vigie import clock
-from vigie.alarms.pipeline import Pipeline
+from vigie.alarms.pipeline import Pipeline, PipelineHealth, ThreadDoorbell
 from vigie.detect import Engine
 from vigie.settings import Settings
 from vigie.store import Database
@@ -218,3 +219,29 @@ def test_the_allowed_clock_skew_is_a_setting(database_url: str, db: Database) ->
         ).is_success
         old = post(centre, obs("B1", iso(now - timedelta(days=400)), "battery", level=0.5))
         assert old.status_code == 422 and old.json()["field"] == "observations[0].t"
+
+
+def test_a_detector_asked_to_stop_during_a_long_catch_up_stops_between_steps(
+    world: Centre, at: Clock
+) -> None:
+    """A stop is heard after the step under way, not after the whole backlog."""
+    readings = [
+        obs("B1", iso(at.now - timedelta(seconds=n)), "battery", level=0.5, seq=n)
+        for n in range(2000)
+    ]
+    for start in range(0, len(readings), 500):
+        assert post(world, *readings[start : start + 500]).is_success
+    bell = ThreadDoorbell()
+    pipeline = Pipeline(world.db, Settings(escalation_after_s=3600), at, batch=100)
+    steps: list[int] = []
+
+    def report(health: PipelineHealth, _changed: bool) -> None:
+        steps.append(health.cursor)
+        if len(steps) == 2:
+            bell.close()  # SIGTERM reached the detector while 1800 observations wait
+
+    runner = threading.Thread(target=pipeline.serve, args=(bell, report))
+    runner.start()
+    runner.join(timeout=30)
+    assert not runner.is_alive()
+    assert len(steps) == 2 and steps[-1] == 200  # two batches consumed, the rest left
