@@ -147,6 +147,21 @@ def test_an_absurd_time_is_refused_and_loss_of_signal_is_still_detected(
     assert world.client.get("/api/health").status_code == 200
 
 
+def test_a_row_stored_with_a_wrong_receipt_time_cannot_drag_the_engine_either(
+    world: Centre, at: Clock
+) -> None:
+    far = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    fix = obs("B1", iso(at.now), "position", lat=48.85, lon=2.35, accuracy_m=10)
+    assert post(world, fix).is_success
+    bad_id = store_raw(world.db, obs("B1", iso(far), "battery", level=0.5), far, far)
+    pipeline = pipeline_of(world, at)
+    pipeline.step()
+    assert quarantined(world.db)[bad_id].clock_fault
+    at.now += SIGNAL_TIMEOUT + timedelta(seconds=5)
+    pipeline.step()
+    assert ("C1", "signal_lost", "B1") in alarms(world.db)
+
+
 def test_an_engine_whose_clock_was_dragged_before_recovers_by_itself(
     world: Centre, at: Clock
 ) -> None:

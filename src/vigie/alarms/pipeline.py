@@ -227,7 +227,7 @@ class Pipeline:
                 faults = self._sync_placements(session)
                 new = log.rows_after(session, self._cursor, self._batch)
                 refused = self._recover(session, now) if self._poisoned else []
-            good, bad = self._screen(new)
+            good, bad = self._screen(new, now)
             refused += bad
             events = [e.to_dict() for e in detect(self._engine, good, now)]
             for event in events:
@@ -297,19 +297,21 @@ class Pipeline:
 
     # --------------------------------------------------------------- what detection will not run
 
-    def _screen(self, rows: list[Any]) -> tuple[list[Any], list[Refusal]]:
+    def _screen(self, rows: list[Any], now: datetime) -> tuple[list[Any], list[Refusal]]:
         """Split new rows into those the engine runs and those it must not: the one model of an
         observation (`vigie.observation`), judged against each row's own receipt, so that no
         stored record (from before that model, or from any writer) can stop or blind detection.
 
-        A fix is checked on its columns (the hot path), anything else on its payload.
+        The receipt taken is never later than this step's now: even a row stored with a wrong
+        receipt time cannot carry the engine's clock past now plus the allowed skew. A fix is
+        checked on its columns (the hot path), anything else on its payload.
         """
         bounds = self._config.time_bounds
         good: list[Any] = []
         bad: list[Refusal] = []
         for row in rows:
             try:
-                bounds.check(row.at, row.received_at)
+                bounds.check(row.at, min(row.received_at, now))
                 if row.type == "position":
                     if not is_finite_fix(row.lat, row.lon, row.accuracy_m):
                         raise Refused("lat", "not a usable fix (coordinates or accuracy)")
@@ -362,8 +364,7 @@ class Pipeline:
         refusals: list[Refusal] = []
         for row in rows:
             try:
-                self._config.time_bounds.check(row.at, row.received_at)
-                self._config.time_bounds.check(row.at, now)
+                self._config.time_bounds.check(row.at, min(row.received_at, now))
             except Refused as refused:
                 refusals.append(Refusal(row, refused))
         return refusals
