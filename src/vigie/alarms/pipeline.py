@@ -7,6 +7,11 @@ A crash at any point leaves the store either before or after the whole step (the
 nothing), so a restart (which restores the saved snapshot) resumes exactly: no observation
 skipped, no event doubled. `serve` runs steps continuously, in a thread of the API process or
 in a process of its own (`vigie.alarms.detector`).
+
+No stored row can stop or blind a step: each is judged by the one model of an observation
+(`vigie.observation`) first, and one it refuses is quarantined (kept, marked, never run), with
+a `clock_fault` alarm when its device's clock is at fault; the engine's clock thus never runs
+past now plus the allowed skew.
 """
 
 from __future__ import annotations
