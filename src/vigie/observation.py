@@ -11,7 +11,7 @@ horizon (`max_age_s` before receipt), which no live detection can use and no ret
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
@@ -124,18 +124,25 @@ class TimeBounds:
 
     max_skew_s: float = 300.0
     max_age_s: float = 365 * 86_400.0
+    _skew: timedelta = field(init=False, repr=False, compare=False)
+    _age: timedelta = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Once, not per observation: this runs for every record of every way in.
+        object.__setattr__(self, "_skew", timedelta(seconds=self.max_skew_s))
+        object.__setattr__(self, "_age", timedelta(seconds=self.max_age_s))
 
     def check(self, t: datetime, received_at: datetime) -> None:
         """Refuse (`Refused`, field `t`, `clock=True`) a time the centre cannot take as is."""
-        ahead = (t - received_at).total_seconds()
-        if ahead > self.max_skew_s:
+        ahead = t - received_at
+        if ahead > self._skew:
             raise Refused(
                 "t",
-                f"{iso(t)} is {ahead:.0f} s ahead of its receipt "
+                f"{iso(t)} is {ahead.total_seconds():.0f} s ahead of its receipt "
                 f"(the device's clock; at most {self.max_skew_s:g} s allowed)",
                 clock=True,
             )
-        if t < received_at - timedelta(seconds=self.max_age_s):
+        if -ahead > self._age:
             raise Refused(
                 "t",
                 f"{iso(t)} is more than {self.max_age_s / 86_400:g} days before its receipt",
