@@ -1,9 +1,13 @@
 """Settings of the monitoring centre, read from the environment (prefix `VIGIE_`)."""
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from vigie.observation import TimeBounds
 
 DEFAULT_SECRET = "vigie-development-secret-change-me-in-production"
 MIN_SECRET_LENGTH = 32
@@ -53,6 +57,15 @@ class Settings(BaseSettings):
     audit_key_file: str = ""
     audit_anchor_file: str = "var/audit-anchors.jsonl"
     audit_anchor_interval_s: float = Field(default=60.0, gt=0)
+    # How far ahead of its receipt an observation's time may be (a device's clock running fast):
+    # beyond, refused at every way in, so that no device's clock moves detection's time.
+    max_clock_skew_s: float = Field(default=300.0, ge=0, le=86_400)
+    # The horizon: an observation older than this before its receipt is refused (the default
+    # retention of locations, `vigie db purge-locations --older-than 365`).
+    max_observation_age_days: float = Field(default=365.0, gt=0)
+    # Detection is "blind" (health 503, the console's banner) when no step has completed for
+    # this long while observations wait, or when steps have kept failing for this long.
+    blind_after_s: float = Field(default=30.0, gt=0)
     # argon2id cost (RFC 9106's second recommended option by default); tests lower it for speed.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
@@ -75,6 +88,13 @@ class Settings(BaseSettings):
         if len(secret) < MIN_SECRET_LENGTH:
             return f"VIGIE_JWT_SECRET is shorter than {MIN_SECRET_LENGTH} characters"
         return None
+
+    @cached_property
+    def time_bounds(self) -> "TimeBounds":
+        """The one model's time bounds under these settings."""
+        from vigie.observation import TimeBounds  # the model loads the engine's vocabulary
+
+        return TimeBounds(self.max_clock_skew_s, self.max_observation_age_days * 86_400)
 
 
 @lru_cache(maxsize=1)

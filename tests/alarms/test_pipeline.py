@@ -46,17 +46,14 @@ def seed(db: Database) -> int:
         return placement.id
 
 
-def store(db: Database, *records: dict[str, Any]) -> None:
+def store(db: Database, *records: dict[str, Any], received_at: datetime | None = None) -> None:
+    """Store records as the ingest would, received when they were taken unless told."""
     with db.session() as session:
-        log.append(
-            session,
-            [
-                log.row_for(
-                    r, datetime.fromisoformat(r["t"].replace("Z", "+00:00")), T0, source="test"
-                )
-                for r in records
-            ],
-        )
+        rows = []
+        for r in records:
+            t = datetime.fromisoformat(r["t"].replace("Z", "+00:00"))
+            rows.append(log.row_for(r, t, received_at or t, source="test"))
+        log.append(session, rows)
 
 
 def at(minutes: float) -> str:

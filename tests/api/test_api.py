@@ -15,9 +15,12 @@ from vigie import clock
 from vigie.store import observations as log
 from vigie.store.models import AuditEntry, Placement
 
+# Yesterday in the centre's clock: within the horizon observations are taken in, on any day.
+DAY = (clock.now() - timedelta(days=1)).date().isoformat()
+
 
 def obs(seq: int, **fields: Any) -> dict[str, Any]:
-    base = {"device": "B1", "seq": seq, "t": "2026-11-23T20:00:00+01:00", "type": "presence"}
+    base = {"device": "B1", "seq": seq, "t": f"{DAY}T20:00:00+01:00", "type": "presence"}
     return base | {"present": True} | fields
 
 
@@ -47,14 +50,14 @@ def test_observations_idempotent_and_time_normalised(centre: Centre) -> None:
     assert (again.json()["accepted"], again.json()["duplicates"]) == (1, 1)
     with centre.db.session() as session:
         stored = log.after(session, 0, 10)
-    assert stored[0].payload["t"] == "2026-11-23T19:00:00Z"
+    assert stored[0].payload["t"] == f"{DAY}T19:00:00Z"
     assert stored[0].payload["present"] is True
 
 
 def test_naive_timestamp_is_refused(centre: Centre) -> None:
     response = centre.client.post(
         "/api/observations",
-        json={"observations": [obs(1, t="2026-11-23T20:00:00")]},
+        json={"observations": [obs(1, t=f"{DAY}T20:00:00")]},
         headers=centre.headers("integration"),
     )
     assert response.status_code == 422
@@ -241,7 +244,7 @@ def test_alarm_queue_followed_by_id(centre: Centre) -> None:
 def test_an_extra_that_is_not_text_is_refused_by_name(centre: Centre) -> None:
     """Half a character (a lone surrogate escape) cannot be stored: refused, not a 500."""
     body = (
-        '{"observations": [{"device": "B1", "t": "2026-11-23T10:00:00Z", "type": "battery",'
+        f'{{"observations": [{{"device": "B1", "t": "{DAY}T10:00:00Z", "type": "battery",'
         ' "level": 0.5, "info": {"name": "x\\ud800"}}]}'
     )
     headers = centre.headers("integration") | {"content-type": "application/json"}

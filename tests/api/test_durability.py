@@ -6,14 +6,19 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import select, text
 
 from tests.conftest import free_port
+from vigie import clock
 from vigie.api.security import create_user
 from vigie.store import Database, open_database
 from vigie.store.models import Observation
+
+# Yesterday in the centre's clock: within the horizon observations are taken in, on any day.
+DAY = (clock.now() - timedelta(days=1)).date().isoformat()
 
 
 def start_server(database_url: str, port: int) -> subprocess.Popen[bytes]:
@@ -54,7 +59,7 @@ def test_acknowledged_observations_survive_kill_9(db: Database, database_url: st
                         {
                             "device": device,
                             "seq": seq + i,
-                            "t": f"2026-11-23T20:{(seq + i) // 60 % 60:02d}:{(seq + i) % 60:02d}Z",
+                            "t": f"{DAY}T20:{(seq + i) // 60 % 60:02d}:{(seq + i) % 60:02d}Z",
                             "type": "battery",
                             "level": 0.5,
                         }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -9,12 +12,21 @@ from tests.alarms.test_end_to_end import eventually
 from tests.api.world import build
 from tests.conftest import Centre
 from vigie import clock
+from vigie.alarms.pipeline import Pipeline
 from vigie.api import create_app
 from vigie.settings import Settings
 from vigie.store import Database
 
 FIELDS = {"status", "database", "pipeline"}
-PIPELINE_FIELDS = {"warm", "cursor", "backlog", "last_step_at", "last_error"}
+PIPELINE_FIELDS = {
+    "warm",
+    "cursor",
+    "backlog",
+    "last_step_at",
+    "last_error",
+    "blind_since",
+    "quarantined",
+}
 
 
 def test_health_follows_the_pipeline_as_it_consumes(db: Database, database_url: str) -> None:
@@ -64,7 +76,7 @@ def test_a_failing_pipeline_is_reported_as_such(db: Database, database_url: str)
             "/api/observations",
             json={
                 "observations": [
-                    {"device": "X", "t": "2026-11-23T10:00:00Z", "type": "battery", "level": 0.5}
+                    {"device": "X", "t": clock.now().isoformat(), "type": "battery", "level": 0.5}
                 ]
             },
             headers=Centre(client, db).headers("integration"),
@@ -73,13 +85,64 @@ def test_a_failing_pipeline_is_reported_as_such(db: Database, database_url: str)
         body = failing.json()
         assert body["status"] == "failing" and body["database"] == "ok"
         assert body["pipeline"]["last_error"] and not body["pipeline"]["warm"]
+        assert body["pipeline"]["blind_since"] is not None  # the console's banner says since when
 
 
 def test_a_database_that_cannot_answer_is_reported(db: Database, database_url: str) -> None:
     config = Settings(database_url=database_url, run_pipeline=False)
     with TestClient(create_app(config)) as client:
         with db.session() as session:
-            session.execute(text("DROP TABLE observations"))
+            session.execute(text("ALTER TABLE observations RENAME TO observations_away"))
         response = client.get("/api/health")
     assert response.status_code == 503
     assert response.json() == {"status": "failing", "database": "failing", "pipeline": None}
+
+
+class Stopped:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_a_detector_that_stops_stepping_while_observations_wait_is_blind(
+    centre: Centre, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = Stopped(clock.now())
+    monkeypatch.setattr(clock, "now", at)
+    pipeline = Pipeline(centre.db, Settings(), at)
+    centre.client.app.state.pipeline = pipeline  # type: ignore[attr-defined]
+    pipeline.step()
+    assert centre.client.get("/api/health").status_code == 200
+    battery = {"device": "X", "t": at.now.isoformat(), "type": "battery", "level": 0.5}
+    posted = centre.client.post(
+        "/api/observations", json={"observations": [battery]}, headers=centre.headers("integration")
+    )
+    assert posted.is_success
+    at.now += timedelta(seconds=29)  # under VIGIE_BLIND_AFTER_S (30): a step may be under way
+    assert centre.client.get("/api/health").status_code == 200
+    last_step = pipeline.health.last_step_at
+    at.now += timedelta(seconds=2)
+    stalled = centre.client.get("/api/health")
+    assert stalled.status_code == 503
+    body = stalled.json()
+    assert body["status"] == "stalled" and body["pipeline"]["backlog"] == 1
+    assert last_step is not None
+    assert datetime.fromisoformat(body["pipeline"]["blind_since"]) == last_step
+    pipeline.step()
+    assert centre.client.get("/api/health").status_code == 200
+
+
+def test_a_detector_that_does_not_even_tick_is_blind(
+    centre: Centre, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = Stopped(clock.now())
+    monkeypatch.setattr(clock, "now", at)
+    pipeline = Pipeline(centre.db, Settings(), at)
+    centre.client.app.state.pipeline = pipeline  # type: ignore[attr-defined]
+    pipeline.step()
+    at.now += timedelta(seconds=59)  # nothing waits: only the engine's clock is late
+    assert centre.client.get("/api/health").status_code == 200
+    at.now += timedelta(seconds=2)
+    assert centre.client.get("/api/health").json()["status"] == "stalled"

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from tests.api.world import ROLES, World, build
 from tests.cases import factories as make
 from tests.conftest import Centre
+from vigie import clock
 from vigie.api import create_app
 from vigie.api.security import create_user
 from vigie.settings import Settings
@@ -137,7 +138,7 @@ ENDPOINTS = {
         {"integration"},
         lambda w: {
             "observations": [
-                {"device": "B1", "t": "2026-11-23T20:00:00Z", "type": "battery", "level": 0.5}
+                {"device": "B1", "t": clock.now().isoformat(), "type": "battery", "level": 0.5}
             ]
         },
     ),
@@ -189,6 +190,7 @@ ENDPOINTS = {
     ),
     "audit.list": Endpoint("GET", lambda w: "/api/audit", {"admin"}),
     "audit.verify": Endpoint("GET", lambda w: "/api/audit/verify", {"admin"}),
+    "quarantine.list": Endpoint("GET", lambda w: "/api/quarantine", {"admin"}),
 }
 
 

@@ -18,14 +18,16 @@ import atheris
 with atheris.instrument_imports():
     from vigie.gateway import mqtt, osmand, teltonika
     from vigie.gateway.readings import Rejected, check
+    from vigie.observation import TimeBounds
 
 NOW = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
+BOUNDS = TimeBounds()
 
 
 def _checked(readings: list[dict[str, object]]) -> None:
     for record in readings:
         with contextlib.suppress(Rejected):
-            check(record, NOW, 300)
+            check(record, NOW, BOUNDS)
 
 
 def fuzz_teltonika(data: bytes) -> None:

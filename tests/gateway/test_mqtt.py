@@ -25,7 +25,7 @@ from vigie.gateway.broker import GATEWAY_USER, Mosquitto
 from vigie.gateway.mqtt import topic_for
 from vigie.gateway.service import Gateway, GatewayThread, Listen
 from vigie.store import Database
-from vigie.store.models import AuditEntry
+from vigie.store.models import AuditEntry, QuarantinedObservation
 
 
 def start_gateway(db: Database, broker: Mosquitto) -> GatewayThread:
@@ -72,7 +72,7 @@ def test_published_readings_stored_and_alarmed(seeded: Database, broker: Mosquit
     assert ("C1", "tamper") in alarms_after_detection(seeded)
 
 
-def test_refused_messages_are_logged_and_not_stored(
+def test_refused_messages_are_logged_and_not_stored_a_wrong_clock_quarantined(
     seeded: Database, broker: Mosquitto, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
@@ -85,14 +85,20 @@ def test_refused_messages_are_logged_and_not_stored(
         publish(client, HOME_UNIT, b"[" + b" " * 70_000 + b"]")
         publish(client, HOME_UNIT, {"t": minutes_ago(-60), "type": "power", "mains": True})
         publish(client, HOME_UNIT, {"t": minutes_ago(1), "type": "power", "mains": False})
-        wait_for(lambda: len(stored(seeded)) == 1)
-        wait_for(lambda: "in the future" in caplog.text)
+        wait_for(lambda: len(stored(seeded)) == 2)
+        wait_for(lambda: "ahead of its receipt" in caplog.text)
     finally:
         client.loop_stop()
         client.disconnect()
         runner.stop()
-    assert stored(seeded)[0].payload["mains"] is False
-    assert stored(seeded)[0].device == HOME_UNIT
+    # The reading an hour ahead is kept as sent, but quarantined: its clock, not the centre's.
+    in_time, ahead = sorted(stored(seeded), key=lambda r: r.t)
+    assert (ahead.payload["mains"], in_time.payload["mains"]) == (True, False)
+    assert ("C1", "clock_fault") in alarms_after_detection(seeded)
+    with seeded.session() as session:
+        assert session.get_one(QuarantinedObservation, ahead.id).clock_fault
+        assert session.get(QuarantinedObservation, in_time.id) is None
+    assert {ahead.device, in_time.device} == {HOME_UNIT}
     for reason in ("not JSON", "at most 65536"):
         assert reason in caplog.text
 

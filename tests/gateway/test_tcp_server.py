@@ -25,6 +25,7 @@ from vigie.gateway import teltonika
 from vigie.gateway.service import Bound
 from vigie.sim.protocols import avl_record, teltonika_packets
 from vigie.store import Database
+from vigie.store.models import QuarantinedObservation
 
 
 def test_records_stored_acknowledged_and_alarmed(seeded: Database, gateway: Bound) -> None:
@@ -150,7 +151,7 @@ def test_flooding_device_is_cut_off_without_ack(
     assert "sent 60 readings with 50 allowed" in caplog.text
 
 
-def test_implausible_record_refused_the_rest_stored(
+def test_implausible_record_refused_a_wrong_clock_quarantined_the_rest_stored(
     seeded: Database, gateway: Bound, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
@@ -162,8 +163,12 @@ def test_implausible_record_refused_the_rest_stored(
     with tracker(gateway.teltonika_port) as sock:
         sock.sendall(teltonika.encode_packet([future, fine, absurd]))
         assert receive(sock, 4) == struct.pack(">I", 3)  # taken: resending would not help
-    assert len(stored(seeded, IMEI)) == 1
-    assert "in the future" in caplog.text and "beyond any calendar" in caplog.text
+    in_time, ahead = sorted(stored(seeded, IMEI), key=lambda r: r.t)  # the one ahead kept too
+    assert "ahead of its receipt" in caplog.text and "beyond any calendar" in caplog.text
+    assert ("C1", "clock_fault") in alarms_after_detection(seeded)
+    with seeded.session() as session:
+        assert session.get_one(QuarantinedObservation, ahead.id).clock_fault
+        assert session.get(QuarantinedObservation, in_time.id) is None
 
 
 def test_concurrent_trackers_each_acknowledged_for_their_own_packet(

@@ -15,6 +15,7 @@ from tests.gateway import frames
 from vigie.gateway import teltonika
 from vigie.gateway.readings import Rejected, check, sequence
 from vigie.gateway.teltonika import AvlRecord, FrameError
+from vigie.observation import TimeBounds
 
 
 def test_handshake_of_the_documentation() -> None:
@@ -192,7 +193,7 @@ def test_fuzz_any_record_maps_to_checked_readings_or_is_refused(
     with contextlib.suppress(Rejected):
         for reading in teltonika.readings_of("B1", record):
             with contextlib.suppress(Rejected):
-                check(reading, now, 300)
+                check(reading, now, TimeBounds())
 
 
 @settings(max_examples=200, deadline=None)

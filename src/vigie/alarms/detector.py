@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection
 
+from vigie import clock
 from vigie.alarms.pipeline import Pipeline, PipelineHealth
 from vigie.settings import Settings
 from vigie.store import open_database
@@ -106,6 +107,7 @@ class DetectorProcess:
                     self._health,
                     warm=False,
                     last_error=f"detection process exited ({process.exitcode})",
+                    failing_since=self._health.failing_since or clock.now(),
                 )
                 await asyncio.to_thread(self._stopping.wait, self._config.tick_s)
 

@@ -25,6 +25,7 @@ OBLIGATION = {
     "power": "maintenir le boîtier de domicile en état de fonctionnement",
     "low_battery": "recharger le dispositif",
     "signal_lost": "maintenir le dispositif en état de fonctionnement (perte de signal)",
+    "clock_fault": "maintenir le dispositif en état de fonctionnement (horloge déréglée)",
 }
 
 # Lower is more urgent: a protected person's safety comes first, then escape, then technique.
@@ -37,6 +38,7 @@ PRIORITY = {
     "absence": 3,
     "signal_lost": 4,
     "power": 4,
+    "clock_fault": 4,  # its observations are quarantined: the device is as good as silent
     "low_battery": 5,
 }
 

@@ -7,6 +7,11 @@ A crash at any point leaves the store either before or after the whole step (the
 nothing), so a restart (which restores the saved snapshot) resumes exactly: no observation
 skipped, no event doubled. `serve` runs steps continuously, in a thread of the API process or
 in a process of its own (`vigie.alarms.detector`).
+
+No stored row can stop or blind a step: each is judged by the one model of an observation
+(`vigie.observation`) first, and one it refuses is quarantined (kept, marked, never run), with
+a `clock_fault` alarm when its device's clock is at fault; the engine's clock thus never runs
+past now plus the allowed skew.
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ from vigie import clock as centre_clock
 from vigie.alarms import episodes, workflow
 from vigie.cases.detection import placement_record
 from vigie.detect import OBSERVATION_FIELDS, AlarmEvent, Engine, ScenarioError
+from vigie.observation import Refused, is_finite_fix, parse
 from vigie.settings import Settings
-from vigie.store import Database, audit
+from vigie.store import Database, audit, quarantine
 from vigie.store import observations as log
-from vigie.store.models import EngineState, Placement
+from vigie.store.models import Alarm, EngineState, Placement
 
 logger = logging.getLogger(__name__)
 
@@ -144,12 +150,26 @@ class ThreadDoorbell:
 
 @dataclass(frozen=True)
 class PipelineHealth:
-    """Whether detection is running: the engine loaded, its cursor, its last step and error."""
+    """Whether detection is running: the engine loaded, its cursor, its last step and error,
+    since when steps have failed without a success between, and the observations quarantined."""
 
     warm: bool
     cursor: int
     last_step_at: datetime | None
     last_error: str | None
+    failing_since: datetime | None = None
+    quarantined: int = 0
+
+
+CLOCK_FAULT = "clock_fault"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A stored observation detection will not run: its row and why."""
+
+    row: Any
+    refused: Refused
 
 
 Report = Callable[[PipelineHealth, bool], None]
@@ -162,6 +182,7 @@ class StepResult:
     opened: list[int]
     cursor: int
     escalated: int = 0
+    quarantined: int = 0
 
 
 class Pipeline:
@@ -183,6 +204,9 @@ class Pipeline:
         self._engine: Engine | None = None
         self._cursor = 0
         self._revisions: dict[str, int] = {}
+        self._clock_faults: set[str] = set()  # devices whose clock_fault alarm is raised
+        self._quarantined = 0
+        self._poisoned = False  # the restored engine's clock was dragged ahead (before issue 11)
         self._bell = ThreadDoorbell()
         self._health = PipelineHealth(warm=False, cursor=0, last_step_at=None, last_error=None)
 
@@ -203,13 +227,17 @@ class Pipeline:
         now = self._clock()
         try:
             with self._db.reading() as session:
-                self._load(session)
+                self._load(session, now)
                 assert self._engine is not None
                 faults = self._sync_placements(session)
                 new = log.rows_after(session, self._cursor, self._batch)
-            events = [e.to_dict() for e in detect(self._engine, new, now)]
+                refused = self._recover(session, now) if self._poisoned else []
+            good, bad = self._screen(new, now)
+            refused += bad
+            events = [e.to_dict() for e in detect(self._engine, good, now)]
             for event in events:
                 event["t"] = datetime.fromisoformat(event["t"].replace("Z", "+00:00"))
+            events += self._clock_events(good, refused)
             if new:
                 self._cursor = new[-1].id
             snapshot = self._engine.snapshot()
@@ -221,6 +249,23 @@ class Pipeline:
                         "placement_not_monitored",
                         f"placement:{placement_id}",
                         {"error": str(exc), "field": getattr(exc, "field", None)},
+                    )
+                if self._poisoned:
+                    audit.record(
+                        session,
+                        "system",
+                        "detection_restarted",
+                        "engine_state:1",
+                        {"reason": "its clock had been dragged ahead", "quarantined": len(refused)},
+                    )
+                for refusal in refused:
+                    quarantine.add(
+                        session,
+                        refusal.row.id,
+                        refusal.refused.field,
+                        refusal.refused.reason,
+                        refusal.refused.clock,
+                        now,
                     )
                 opened = episodes.fold(session, events, now)
                 escalated = workflow.escalate_overdue(session, now, self._config.escalation_after_s)
@@ -234,16 +279,102 @@ class Pipeline:
                 state.updated_at = now
                 session.flush()
                 result = StepResult(
-                    len(new), len(events), [a.id for a in opened], self._cursor, len(escalated)
+                    len(new),
+                    len(events),
+                    [a.id for a in opened],
+                    self._cursor,
+                    len(escalated),
+                    len(refused),
                 )
         except BaseException as exc:
             self._engine = None  # the store is the truth: restore from it next time
-            self._health = replace(self._health, warm=False, last_error=type(exc).__name__)
+            self._health = replace(
+                self._health,
+                warm=False,
+                last_error=type(exc).__name__,
+                failing_since=self._health.failing_since or now,
+            )
             raise
-        self._health = PipelineHealth(True, self._cursor, now, None)
+        self._poisoned = False
+        self._quarantined += len(refused)
+        self._health = PipelineHealth(True, self._cursor, now, None, None, self._quarantined)
         return result
 
-    def _load(self, session: Session) -> None:
+    # --------------------------------------------------------------- what detection will not run
+
+    def _screen(self, rows: list[Any], now: datetime) -> tuple[list[Any], list[Refusal]]:
+        """Split new rows into those the engine runs and those it must not: the one model of an
+        observation (`vigie.observation`), judged against each row's own receipt, so that no
+        stored record (from before that model, or from any writer) can stop or blind detection.
+
+        The receipt taken is never later than this step's now: even a row stored with a wrong
+        receipt time cannot carry the engine's clock past now plus the allowed skew. A fix is
+        checked on its columns (the hot path), anything else on its payload.
+        """
+        bounds = self._config.time_bounds
+        good: list[Any] = []
+        bad: list[Refusal] = []
+        for row in rows:
+            try:
+                bounds.check(row.at, min(row.received_at, now))
+                if row.type == "position":
+                    if not is_finite_fix(row.lat, row.lon, row.accuracy_m):
+                        raise Refused("lat", "not a usable fix (coordinates or accuracy)")
+                else:
+                    record = row.payload if isinstance(row.payload, dict) else {}
+                    parse(record | {"device": row.device, "t": iso(row.at), "type": row.type})
+            except Refused as refused:
+                logger.warning("observation %d of %s quarantined: %s", row.id, row.device, refused)
+                bad.append(Refusal(row, refused))
+            else:
+                good.append(row)
+        return good, bad
+
+    def _clock_events(self, good: list[Any], refused: list[Refusal]) -> list[dict[str, Any]]:
+        """`clock_fault` raised for a device of a case whose observation's time was refused
+        (its clock, not everybody's time, is wrong); cleared by its next observation in time."""
+        assert self._engine is not None
+        events: list[dict[str, Any]] = []
+        marks = [(r.row, True) for r in refused if r.refused.clock] + [
+            (row, False) for row in good if row.device in self._clock_faults
+        ]
+        for row, faulty in sorted(marks, key=lambda mark: mark[0].id):
+            case = self._engine.case_of(row.device)
+            if case is None or faulty == (row.device in self._clock_faults):
+                continue
+            detail: dict[str, Any] = {"device_t": iso(row.at), "received_at": iso(row.received_at)}
+            if faulty:
+                detail["offset_s"] = round((row.at - row.received_at).total_seconds())
+                self._clock_faults.add(row.device)
+            else:
+                self._clock_faults.discard(row.device)
+            events.append(
+                {
+                    "t": row.received_at,
+                    "case": case,
+                    "kind": CLOCK_FAULT,
+                    "state": "raised" if faulty else "cleared",
+                    "device": row.device,
+                    "detail": detail,
+                }
+            )
+        return events
+
+    def _recover(self, session: Session, now: datetime) -> list[Refusal]:
+        """An engine restored with its clock dragged ahead (a far-future observation run before
+        detection bounded time) watches nothing any more: it starts again from the placements,
+        and what dragged it is quarantined, so the centre heals without deleting anything."""
+        limit = now + timedelta(seconds=self._config.max_clock_skew_s)
+        rows = quarantine.processed_after(session, self._cursor, limit)
+        refusals: list[Refusal] = []
+        for row in rows:
+            try:
+                self._config.time_bounds.check(row.at, min(row.received_at, now))
+            except Refused as refused:
+                refusals.append(Refusal(row, refused))
+        return refusals
+
+    def _load(self, session: Session, now: datetime) -> None:
         """Restore the engine from the saved snapshot when it is not in memory (start, error)."""
         if self._engine is not None:
             return
@@ -254,6 +385,22 @@ class Pipeline:
             self._engine = Engine.restore(state.snapshot)
             self._cursor = state.cursor
             self._revisions = {k: int(v) for k, v in state.placements.items()}
+            watermark = self._engine.clock_ms
+            limit = epoch_ms(now) + round(self._config.max_clock_skew_s * 1000)
+            if watermark is not None and watermark > limit:
+                logger.error(
+                    "the saved engine's clock is %s, ahead of now: starting it again",
+                    iso(_EPOCH + timedelta(milliseconds=watermark)),
+                )
+                self._engine, self._revisions, self._poisoned = Engine(), {}, True
+        self._quarantined = quarantine.count(session)
+        self._clock_faults = set(
+            session.scalars(
+                select(Alarm.device).where(
+                    Alarm.kind == CLOCK_FAULT, Alarm.status != "closed", Alarm.cleared_at.is_(None)
+                )
+            )
+        )
 
     def _sync_placements(self, session: Session) -> list[tuple[int, ScenarioError]]:
         """Give the engine every active placement whose revision moved since it last saw it;

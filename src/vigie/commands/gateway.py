@@ -78,6 +78,7 @@ def serve(
         frame_timeout_s=frame_timeout,
         rate_per_s=rate,
         burst=burst,
+        bounds=config.time_bounds,
     )
     if teltonika_tls_port and (tls_cert is None or tls_key is None):
         raise typer.BadParameter(

@@ -400,6 +400,16 @@ class Engine:
             )
         )
 
+    @property
+    def clock_ms(self) -> int | None:
+        """The watermark: the latest event time processed (None before the first record)."""
+        return self._clock
+
+    def case_of(self, device_id: str) -> str | None:
+        """The case a device serves, or None for a device no placement uses."""
+        d = self._devices.index.get(device_id)
+        return None if d is None else self._devices.case[d]
+
     def device_index(self, device_id: str) -> int:
         """Stable small int of a device for ``process_positions`` (added if unknown)."""
         return self._devices.add(device_id)

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -133,8 +133,15 @@ class _PresenceBody(_Lenient):
     present: bool
 
 
+# What a tamper report may say: the engine's whole vocabulary (the replay contract).
+TamperWhat = Literal[
+    "strap_open", "strap_cut", "case_open", "restored", "strap_closed", "case_closed"
+]
+TAMPER_WHATS: frozenset[str] = frozenset(get_args(TamperWhat))
+
+
 class _TamperBody(_Lenient):
-    what: Literal["strap_open", "strap_cut", "case_open", "restored", "strap_closed", "case_closed"]
+    what: TamperWhat
 
 
 class _BatteryBody(_Lenient):

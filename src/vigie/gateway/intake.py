@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from vigie import clock
-from vigie.gateway.readings import Rejected, check
+from vigie.gateway.readings import Rejected, check, parse_time
+from vigie.observation import TimeBounds
 from vigie.store import Database
 from vigie.store import observations as log
 
@@ -26,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """What one `store` did: readings newly stored, already stored, refused as implausible."""
+    """What one `store` did: readings newly stored (those kept for quarantine included),
+    already stored, refused as implausible (not stored)."""
 
     new: int
     duplicates: int
@@ -46,12 +48,12 @@ class Intake:
     def __init__(
         self,
         database: Database,
-        max_future_s: float = 300.0,
+        bounds: TimeBounds | None = None,
         max_batch: int = 20_000,
         on_stored: Callable[[], None] | None = None,
     ) -> None:
         self._db = database
-        self._max_future_s = max_future_s
+        self._bounds = bounds or TimeBounds()
         self._max_batch = max_batch
         self._on_stored = on_stored
         self._queue: asyncio.Queue[_Waiter] = asyncio.Queue()
@@ -68,7 +70,9 @@ class Intake:
         self._writer.shutdown(wait=True)
 
     async def store(self, readings: list[dict[str, Any]], source: str) -> Stored:
-        """Store `readings` durably; implausible ones are logged with their reason and left out.
+        """Store `readings` durably; implausible ones are logged with their reason and left out,
+        but for those whose only fault is the device's clock: they are kept as the device sent
+        them (nothing it said is lost), for detection to quarantine and raise `clock_fault`.
 
         `source` names the channel they came by (the protocol of an authenticated device); it
         is recorded on every row.
@@ -80,11 +84,18 @@ class Intake:
         rejected = 0
         for record in readings:
             try:
-                t = check(record, now, self._max_future_s)
+                t = check(record, now, self._bounds)
             except Rejected as exc:
-                rejected += 1
-                logger.warning("%s: reading of %s refused: %s", source, record.get("device"), exc)
-                continue
+                if not exc.clock:
+                    rejected += 1
+                    logger.warning(
+                        "%s: reading of %s refused: %s", source, record.get("device"), exc
+                    )
+                    continue
+                logger.warning(
+                    "%s: reading of %s kept for quarantine: %s", source, record.get("device"), exc
+                )
+                t = parse_time(record["t"])
             rows.append((t, record))
         # Buffered records reach the store (and so the engine) in the order they happened.
         rows.sort(key=lambda pair: pair[0])

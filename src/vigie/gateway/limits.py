@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from vigie.observation import TimeBounds
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -16,7 +18,8 @@ class Limits:
     max_body_bytes: int = 64 * 1024
     rate_per_s: float = 50.0  # readings per device per second, sustained
     burst: float = 2000.0  # a tracker back in coverage empties hours of buffer at once
-    max_future_s: float = 300.0  # device clocks drift; further ahead is a broken clock
+    # A reading's time against its receipt (the centre's VIGIE_MAX_CLOCK_SKEW_S and horizon).
+    bounds: TimeBounds = field(default_factory=TimeBounds)
 
 
 class RateExceeded(RuntimeError):

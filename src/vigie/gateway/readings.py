@@ -8,19 +8,21 @@ message yields the same numbers, and is stored once; two readings of one message
 
 from __future__ import annotations
 
-import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from vigie.observation import Refused, TimeBounds, validate
+
 SLOTS = {"position": 0, "battery": 1, "power": 2, "presence": 3, "strap": 4, "case": 5}
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-TAMPER_WHATS = frozenset(
-    {"strap_open", "strap_cut", "case_open", "strap_closed", "case_closed", "restored"}
-)
 
 
 class Rejected(ValueError):
-    """A message that will not be stored; the message is the logged reason."""
+    """A reading refused; the message is the logged reason. `clock`: only its time is at fault
+    (the device's clock), so it is kept for quarantine and the clock_fault alarm."""
+
+    def __init__(self, message: str, *, clock: bool = False) -> None:
+        super().__init__(message)
+        self.clock = clock
 
 
 def iso(t: datetime) -> str:
@@ -55,35 +57,11 @@ def parse_time(value: str) -> datetime:
     return t.astimezone(UTC)
 
 
-def check(record: dict[str, Any], now: datetime, max_future_s: float) -> datetime:
-    """The record's fix time once every field is plausible; `Rejected` says which is not."""
-    t = parse_time(record["t"])
-    if t > now + timedelta(seconds=max_future_s):
-        raise Rejected(f"fix time {record['t']} is more than {max_future_s:g} s in the future")
-    if t < EARLIEST:
-        raise Rejected(f"fix time {record['t']} is before {EARLIEST.date()}")
-    kind = record["type"]
-    if kind == "position":
-        lat, lon, accuracy = record["lat"], record["lon"], record["accuracy_m"]
-        if not all(isinstance(v, int | float) and math.isfinite(v) for v in (lat, lon, accuracy)):
-            raise Rejected("latitude, longitude and accuracy must be finite numbers")
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise Rejected(f"coordinates {lat}, {lon} are outside the globe")
-        if lat == 0 and lon == 0:
-            raise Rejected("coordinates 0, 0: a receiver without a fix")
-        if not 0 <= accuracy <= 100_000:
-            raise Rejected(f"accuracy {accuracy} m is outside 0..100000")
-    elif kind == "battery":
-        level = record["level"]
-        if not (isinstance(level, int | float) and 0 <= level <= 1):
-            raise Rejected(f"battery level {level!r} is outside 0..1")
-    elif kind in ("presence", "power"):
-        name = "present" if kind == "presence" else "mains"
-        if not isinstance(record[name], bool):
-            raise Rejected(f"{name} must be true or false")
-    elif kind == "tamper":
-        if not isinstance(record["what"], str) or record["what"] not in TAMPER_WHATS:
-            raise Rejected(f"tamper {record['what']!r} is not one of {sorted(TAMPER_WHATS)}")
-    else:
-        raise Rejected(f"observation type {kind!r} is unknown")
+def check(record: dict[str, Any], now: datetime, bounds: TimeBounds) -> datetime:
+    """The record's fix time once the one model of an observation (`vigie.observation`) admits
+    it, received `now`; `Rejected` says which field is not, and whether the clock is at fault."""
+    try:
+        _, t = validate(record, now, bounds)
+    except Refused as exc:
+        raise Rejected(str(exc), clock=exc.clock) from exc
     return t

@@ -67,7 +67,7 @@ class Gateway:
         mqtt_client_id: str = "vigie-gateway",
     ) -> None:
         self.limits = limits or Limits()
-        self.intake = Intake(database, self.limits.max_future_s, on_stored=on_stored)
+        self.intake = Intake(database, self.limits.bounds, on_stored=on_stored)
         self.registry = Registry(database)
         self._rates = RateLimiter(self.limits.rate_per_s, self.limits.burst)
         self._mqtt_client_id = mqtt_client_id

@@ -216,6 +216,20 @@ class Observation(Base):
     conflict_of: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class QuarantinedObservation(Base):
+    """A stored observation detection will not run, and why: kept (nothing a device sent is
+    lost), shown to the admin, counted by the health endpoint; the observation stays as stored."""
+
+    __tablename__ = "quarantined_observations"
+    observation_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("observations.id", ondelete="CASCADE"), primary_key=True
+    )
+    field: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text)
+    clock_fault: Mapped[bool] = mapped_column(Boolean, default=False)
+    quarantined_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
 class EngineState(Base):
     """The detection engine's snapshot and the last observation it has consumed, saved together."""
 

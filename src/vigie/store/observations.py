@@ -50,6 +50,8 @@ def row_for(
     """The row of one validated replay-format `obs` record, the record kept whole as payload;
     `source` says who handed it in (a gateway protocol, or "api:<integration account>")."""
     seq = record.get("seq")
+    # Only a fix fills the location columns: another reading may carry extras of those names.
+    fix = record["type"] == "position"
     return {
         "source": source,
         "conflict_of": None,
@@ -59,9 +61,9 @@ def row_for(
         "t": t,
         "received_at": received_at,
         "type": record["type"],
-        "lat": record.get("lat"),
-        "lon": record.get("lon"),
-        "accuracy_m": record.get("accuracy_m"),
+        "lat": record.get("lat") if fix else None,
+        "lon": record.get("lon") if fix else None,
+        "accuracy_m": record.get("accuracy_m") if fix else None,
         "payload": record,
     }
 
@@ -178,6 +180,7 @@ def rows_after(session: Session, cursor: int, limit: int) -> list[Any]:
             table.c.id,
             table.c.device,
             table.c.t.label("at"),  # `Row.t` is taken (the row as a tuple)
+            table.c.received_at,
             table.c.type,
             table.c.lat,
             table.c.lon,

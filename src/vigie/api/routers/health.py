@@ -2,20 +2,24 @@
 
 Open without a token (a load balancer or a supervisor's probe has none) and so free of personal
 data: counts, times and states only. 200 when the database answers and detection is running;
-503 otherwise, with what is wrong.
+503 otherwise, with what is wrong. Detection is *blind* (503, and the console's banner for every
+operator) when its steps fail, or when none has completed for `VIGIE_BLIND_AFTER_S` while
+observations wait (or for twice that at all: the engine's own clock stopped ticking);
+`blind_since` says since when.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from vigie.api.deps import DatabaseDep
+from vigie import clock
+from vigie.api.deps import DatabaseDep, SettingsDep
 from vigie.api.limits import BoundedJsonRoute
 from vigie.store import observations as log
 
@@ -29,16 +33,21 @@ class PipelineState(BaseModel):
     backlog: int
     last_step_at: datetime | None
     last_error: str | None
+    blind_since: datetime | None
+    quarantined: int
+
+
+Status = Literal["ok", "starting", "failing", "stalled"]
 
 
 class Health(BaseModel):
-    status: Literal["ok", "starting", "failing"]
+    status: Status
     database: Literal["ok", "failing"]
     pipeline: PipelineState | None  # None: this process does not run detection
 
 
 @router.get("", response_model=Health, responses={503: {"model": Health}})
-def health(request: Request, db: DatabaseDep) -> JSONResponse:
+def health(request: Request, db: DatabaseDep, config: SettingsDep) -> JSONResponse:
     """The database reached, and the detection pipeline's state: loaded, cursor, backlog."""
     newest: int | None = None
     try:
@@ -51,18 +60,30 @@ def health(request: Request, db: DatabaseDep) -> JSONResponse:
         database = "ok"
     pipeline = getattr(request.app.state, "pipeline", None)
     state = None
+    stalled = False
     if pipeline is not None:
         now = pipeline.health
+        backlog = max(0, newest - now.cursor) if newest is not None else 0
+        blind_since = now.failing_since if now.last_error is not None else None
+        if blind_since is None and now.warm and now.last_step_at is not None:
+            idle = clock.now() - now.last_step_at
+            limit = timedelta(seconds=config.blind_after_s)
+            stalled = idle > limit and (backlog > 0 or idle > 2 * limit)
+            blind_since = now.last_step_at if stalled else None
         state = PipelineState(
             warm=now.warm,
             cursor=now.cursor,
-            backlog=max(0, newest - now.cursor) if newest is not None else 0,
+            backlog=backlog,
             last_step_at=now.last_step_at,
             last_error=now.last_error,
+            blind_since=blind_since,
+            quarantined=now.quarantined,
         )
-    status: Literal["ok", "starting", "failing"] = "ok"
+    status: Status = "ok"
     if database != "ok" or (state is not None and state.last_error is not None):
         status = "failing"
+    elif stalled:
+        status = "stalled"
     elif state is not None and not state.warm:
         status = "starting"
     body = Health(status=status, database=database, pipeline=state)

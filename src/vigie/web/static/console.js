@@ -170,9 +170,44 @@ const Vigie = (() => {
     if (who) who.textContent = `${session.user} · ${t("role." + session.role)}`;
   }
 
+  /* Every operator sees when the centre is blind (detection failing or stalled, the database
+     or the server not answering): alarms may be missing, whatever the queue shows. */
+  const hourFormat = new Intl.DateTimeFormat(locale, {
+    timeZone: "Europe/Paris", hour: "2-digit", minute: "2-digit",
+  });
+  function watchHealth(every = 5000) {
+    const banner = document.getElementById("blind");
+    if (!banner) return;
+    let seenSince = null;  // when this console first saw the centre blind
+    async function poll() {
+      let body = null, ok = false;
+      try {
+        const response = await fetch("/api/health", { headers: { Accept: "application/json" } });
+        ok = response.ok;
+        body = await response.json();
+      } catch (err) {
+        console.warn("health not reached:", err.message);
+      }
+      const blind = !ok && !(body && body.status === "starting");
+      if (!blind) {
+        seenSince = null;
+        banner.hidden = true;
+      } else {
+        seenSince = seenSince || new Date(now()).toISOString();
+        const since = (body && body.pipeline && body.pipeline.blind_since) || seenSince;
+        banner.textContent = t("blind.since").replace("{time}", hourFormat.format(new Date(since)));
+        banner.dataset.since = since;
+        banner.hidden = false;
+      }
+      setTimeout(poll, every);
+    }
+    poll();
+  }
+
   function requireLogin() {
     if (!session.token) { location.assign("/login"); return false; }
     applyRole();
+    watchHealth();
     document.getElementById("logout").addEventListener("click", async () => {
       // The centre revokes the token: a copy of it left anywhere is worth nothing after this.
       try { await api("/api/auth/logout", { method: "POST" }); } catch (err) { /* already ended */ }
