@@ -1,4 +1,4 @@
-"""`vigie gateway serve`: the device gateway (Teltonika TCP, OsmAnd HTTP, MQTT) on the store."""
+"""`vigie gateway serve`: the device gateway (Teltonika TCP/UDP, OsmAnd HTTP, MQTT) on the store."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ def serve(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     teltonika_port: Annotated[int, typer.Option(help="Teltonika TCP port (0: off)")] = 5027,
     osmand_port: Annotated[int, typer.Option(help="OsmAnd HTTP port (0: off)")] = 5055,
+    teltonika_udp_port: Annotated[int, typer.Option(help="Teltonika UDP port (0: off)")] = 0,
+    osmand_zone: Annotated[
+        str, typer.Option(help="time zone of OsmAnd times sent without one (IANA name)")
+    ] = "Europe/Paris",
     mqtt_port: Annotated[int, typer.Option(help="MQTT broker port (0: no MQTT)")] = 0,
     mqtt_host: Annotated[str, typer.Option(help="MQTT broker address")] = "127.0.0.1",
     start_broker: Annotated[
@@ -78,6 +82,7 @@ def serve(
         frame_timeout_s=frame_timeout,
         rate_per_s=rate,
         burst=burst,
+        local_zone=osmand_zone,
     )
     if teltonika_tls_port and (tls_cert is None or tls_key is None):
         raise typer.BadParameter(
@@ -108,6 +113,7 @@ def serve(
         teltonika_tls_port or None,
         tls_cert,
         tls_key,
+        teltonika_udp_port or None,
     )
 
     async def run() -> None:
@@ -115,7 +121,8 @@ def serve(
         bound = await gateway.start(listen)
         typer.echo(
             f"gateway ready: teltonika={bound.teltonika_port} "
-            f"teltonika-tls={bound.teltonika_tls_port} osmand={bound.osmand_port} "
+            f"teltonika-tls={bound.teltonika_tls_port} teltonika-udp={bound.teltonika_udp_port} "
+            f"osmand={bound.osmand_port} "
             f"mqtt={listen.mqtt_broker}",
         )
         stop = asyncio.Event()

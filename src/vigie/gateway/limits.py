@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,13 @@ class Limits:
     rate_per_s: float = 50.0  # readings per device per second, sustained
     burst: float = 2000.0  # a tracker back in coverage empties hours of buffer at once
     max_future_s: float = 300.0  # device clocks drift; further ahead is a broken clock
+    local_zone: str = "Europe/Paris"  # OsmAnd apps may send wall-clock times without a zone
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.local_zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"local_zone {self.local_zone!r} is not a known time zone") from exc
 
 
 class RateExceeded(RuntimeError):

@@ -16,6 +16,7 @@ from vigie.gateway.limits import Limits, RateLimiter
 from vigie.gateway.mqtt_client import MqttSubscriber
 from vigie.gateway.registry import Registry
 from vigie.gateway.tcp_server import TeltonikaServer
+from vigie.gateway.udp_server import TeltonikaUdpServer
 from vigie.store import Database
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class Listen:
     teltonika_tls_port: int | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    teltonika_udp_port: int | None = None
 
     def tls_context(self) -> ssl.SSLContext:
         if self.tls_cert is None or self.tls_key is None:
@@ -54,6 +56,7 @@ class Bound:
     teltonika_port: int | None
     osmand_port: int | None
     teltonika_tls_port: int | None = None
+    teltonika_udp_port: int | None = None
 
 
 class Gateway:
@@ -71,7 +74,9 @@ class Gateway:
         self.registry = Registry(database)
         self._rates = RateLimiter(self.limits.rate_per_s, self.limits.burst)
         self._mqtt_client_id = mqtt_client_id
-        self._servers: list[TeltonikaServer | OsmAndServer | MqttSubscriber] = []
+        self._servers: list[
+            TeltonikaServer | OsmAndServer | MqttSubscriber | TeltonikaUdpServer
+        ] = []
 
     async def start(self, listen: Listen) -> Bound:
         await self.intake.start()
@@ -81,12 +86,18 @@ class Gateway:
             server = TeltonikaServer(*args)
             teltonika = await server.start(listen.host, listen.teltonika_port)
             self._servers.append(server)
-            logger.info("Teltonika Codec 8/8E on %s:%d", listen.host, teltonika)
+            logger.info("Teltonika Codec 8/8E/16 on %s:%d", listen.host, teltonika)
         if listen.teltonika_tls_port is not None:
             secure = TeltonikaServer(*args, tls=listen.tls_context())
             teltonika_tls = await secure.start(listen.host, listen.teltonika_tls_port)
             self._servers.append(secure)
             logger.info("Teltonika Codec 8/8E over TLS on %s:%d", listen.host, teltonika_tls)
+        teltonika_udp = None
+        if listen.teltonika_udp_port is not None:
+            udp = TeltonikaUdpServer(*args)
+            teltonika_udp = await udp.start(listen.host, listen.teltonika_udp_port)
+            self._servers.append(udp)
+            logger.info("Teltonika Codec 8/8E/16 over UDP on %s:%d", listen.host, teltonika_udp)
         if listen.osmand_port is not None:
             http = OsmAndServer(*args)
             osmand = await http.start(listen.host, listen.osmand_port)
@@ -100,7 +111,7 @@ class Gateway:
             )
             await subscriber.start(*listen.mqtt_broker)
             self._servers.append(subscriber)
-        return Bound(teltonika, osmand, teltonika_tls)
+        return Bound(teltonika, osmand, teltonika_tls, teltonika_udp)
 
     async def stop(self) -> None:
         for server in reversed(self._servers):

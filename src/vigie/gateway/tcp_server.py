@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 class TeltonikaServer(ConnectionServer):
-    """Serves Teltonika Codec 8/8E trackers on one TCP port."""
+    """Serves Teltonika Codec 8/8E/16 trackers on one TCP port."""
 
     protocol = "teltonika"
 
@@ -66,7 +66,13 @@ class TeltonikaServer(ConnectionServer):
         while True:
             # Idle between packets is normal (trackers report every few minutes); within a
             # packet it is not.
-            header = await self._read(reader, teltonika.HEADER_BYTES, limits.idle_timeout_s)
+            first = await self._read(reader, 1, limits.idle_timeout_s)
+            # A lone 0xFF is the device's keep-alive: skipped, the link stays open.
+            while first[0] == teltonika.KEEP_ALIVE:
+                first = await self._read(reader, 1, limits.idle_timeout_s)
+            header = first + await self._read(
+                reader, teltonika.HEADER_BYTES - 1, limits.frame_timeout_s
+            )
             length = teltonika.data_length(header)
             rest = await self._read(reader, length + teltonika.CRC_BYTES, limits.frame_timeout_s)
             packet = teltonika.decode_packet(header + rest)

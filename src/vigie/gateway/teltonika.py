@@ -1,4 +1,4 @@
-"""Teltonika Codec 8 and Codec 8 Extended (TCP): the handshake, AVL packets, and what they mean.
+"""Teltonika Codec 8, 8 Extended and 16: the handshake, AVL packets, and what they mean.
 
 Pure: bytes in, values out. Layout from Teltonika's public "Codec" documentation:
 
@@ -9,7 +9,10 @@ Pure: bytes in, values out. Layout from Teltonika's public "Codec" documentation
     AVL record       8-byte timestamp (ms since the epoch), priority, GPS element (longitude and
                      latitude as signed 1e-7 degrees, altitude, angle, satellites, speed), then
                      IO elements: 1-byte ids and counts in Codec 8, 2-byte in Codec 8E (which
-                     also has variable-length values).
+                     also has variable-length values). Codec 16 (older FM trackers) has
+                     1-byte counts but 2-byte event and IO ids, and a generation-type byte
+                     after the event id.
+    Keep-alive       a lone 0xFF between packets, which the server skips.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from vigie.gateway.readings import Rejected, reading
 
 CODEC_8 = 0x08
 CODEC_8E = 0x8E
+CODEC_16 = 0x10
+KEEP_ALIVE = 0xFF
 HEADER_BYTES = 8  # preamble + data length
 CRC_BYTES = 4
 # FMB devices send at most 1280 bytes of AVL data; larger frames are refused unread.
@@ -187,13 +192,12 @@ def decode_data(data: bytes) -> AvlPacket:
     """The data field: codec id, record count, records, record count again."""
     reader = _Reader(data)
     codec = reader.uint(_U8)
-    if codec not in (CODEC_8, CODEC_8E):
-        raise FrameError(f"codec {codec:#04x} is not supported (Codec 8 or 8 Extended)")
+    if codec not in (CODEC_8, CODEC_8E, CODEC_16):
+        raise FrameError(f"codec {codec:#04x} is not supported (Codec 8, 8 Extended or 16)")
     count = reader.uint(_U8)
     if count == 0:
         raise FrameError("packet holds no record")
-    wide = codec == CODEC_8E
-    records = [_record(reader, wide) for _ in range(count)]
+    records = [_record(reader, codec) for _ in range(count)]
     second = reader.uint(_U8)
     if second != count:
         raise FrameError(f"record counts differ: {count} at the start, {second} at the end")
@@ -202,10 +206,14 @@ def decode_data(data: bytes) -> AvlPacket:
     return AvlPacket(codec, records)
 
 
-def _record(reader: _Reader, wide: bool) -> AvlRecord:
+def _record(reader: _Reader, codec: int) -> AvlRecord:
     timestamp_ms, priority, lon, lat, altitude, angle, satellites, speed = reader.unpack(_GPS)
-    n, count = (2, _U16) if wide else (1, _U8)
-    event_id = reader.uint(count)
+    wide = codec == CODEC_8E
+    # Id width, count layout: Codec 8 is all 1 byte, 8E all 2, Codec 16 has 2-byte ids only.
+    n, count = (2, _U16) if wide else (2, _U8) if codec == CODEC_16 else (1, _U8)
+    event_id = reader.uint(_U16 if n == 2 else _U8)
+    if codec == CODEC_16:
+        reader.uint(_U8)  # generation type (on event, on change, periodic...): not a reading
     total = reader.uint(count)
     io: dict[int, int | bytes] = {}
     for size in (1, 2, 4, 8):
@@ -235,12 +243,19 @@ def _record(reader: _Reader, wide: bool) -> AvlRecord:
 
 def encode_packet(records: list[AvlRecord], codec: int = CODEC_8E) -> bytes:
     """An AVL packet as a device sends it (the simulator's and the tests' device side)."""
-    if codec not in (CODEC_8, CODEC_8E):
-        raise ValueError(f"codec {codec:#04x} is not Codec 8 or 8 Extended")
+    body = encode_data(records, codec)
+    return struct.pack(">II", 0, len(body)) + body + struct.pack(">I", crc16(body))
+
+
+def encode_data(records: list[AvlRecord], codec: int = CODEC_8E) -> bytes:
+    """The data field of an AVL packet (codec id, count, records, count), as TCP and UDP carry."""
+    if codec not in (CODEC_8, CODEC_8E, CODEC_16):
+        raise ValueError(f"codec {codec:#04x} is not Codec 8, 8 Extended or 16")
     if not 1 <= len(records) <= 255:
         raise ValueError(f"{len(records)} records: a packet holds 1 to 255")
     wide = codec == CODEC_8E
     n = ">H" if wide else ">B"
+    ident = ">H" if codec != CODEC_8 else ">B"
     body = bytearray(struct.pack(">BB", codec, len(records)))
     for r in records:
         body += struct.pack(
@@ -254,7 +269,10 @@ def encode_packet(records: list[AvlRecord], codec: int = CODEC_8E) -> bytes:
             r.satellites,
             r.speed,
         )
-        body += struct.pack(n, r.event_id) + struct.pack(n, len(r.io))
+        body += struct.pack(ident, r.event_id)
+        if codec == CODEC_16:
+            body += b"\x01"  # generation type: on event
+        body += struct.pack(n, len(r.io))
         fixed = {k: v for k, v in r.io.items() if isinstance(v, int)}
         for size, fmt in ((1, ">B"), (2, ">H"), (4, ">I"), (8, ">Q")):
             group = {k: v for k, v in fixed.items() if v < 256**size} if size < 8 else dict(fixed)
@@ -262,7 +280,7 @@ def encode_packet(records: list[AvlRecord], codec: int = CODEC_8E) -> bytes:
                 del fixed[k]
             body += struct.pack(n, len(group))
             for k, v in group.items():
-                body += struct.pack(n, k) + struct.pack(fmt, v)
+                body += struct.pack(ident, k) + struct.pack(fmt, v)
         variable = {k: v for k, v in r.io.items() if isinstance(v, bytes)}
         if variable and not wide:
             raise ValueError("variable-length IO elements need Codec 8 Extended")
@@ -271,7 +289,7 @@ def encode_packet(records: list[AvlRecord], codec: int = CODEC_8E) -> bytes:
             for key, value in variable.items():
                 body += struct.pack(">HH", key, len(value)) + value
     body += struct.pack(">B", len(records))
-    return struct.pack(">II", 0, len(body)) + bytes(body) + struct.pack(">I", crc16(bytes(body)))
+    return bytes(body)
 
 
 def encode_ack(count: int) -> bytes:
@@ -321,7 +339,8 @@ def readings_of(device: str, record: AvlRecord) -> list[dict[str, Any]]:
         )
     percent = record.io.get(IO_BATTERY_PERCENT)
     if isinstance(percent, int):
-        out.append(reading(device, t, "battery", "battery", level=min(percent, 100) / 100))
+        # Not clamped: a percentage above 100 is a faulty gauge, refused by the intake's check.
+        out.append(reading(device, t, "battery", "battery", level=percent / 100))
     volts = record.io.get(IO_EXTERNAL_MV)
     if isinstance(volts, int):
         out.append(reading(device, t, "power", "power", mains=volts >= MAINS_MIN_MV))
