@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import atheris
 
 with atheris.instrument_imports():
-    from vigie.gateway import mqtt, osmand, teltonika
+    from vigie.gateway import gt06, mqtt, osmand, teltonika, teltonika_udp
     from vigie.gateway.readings import Rejected, check
 
 NOW = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
@@ -39,11 +39,33 @@ def fuzz_teltonika(data: bytes) -> None:
                     _checked(teltonika.readings_of("B1", record))
 
 
+def fuzz_teltonika_udp(data: bytes) -> None:
+    with contextlib.suppress(teltonika.FrameError):
+        for record in teltonika_udp.decode_datagram(data).packet.records:
+            with contextlib.suppress(Rejected):
+                _checked(teltonika.readings_of("B1", record))
+
+
+def fuzz_gt06(data: bytes) -> None:
+    # Behind the CRC as well: the same bytes framed with a valid one.
+    frames = [data]
+    if data:
+        frames.append(gt06.encode_frame(data[0], data[1:], 1))
+    for raw in frames:
+        with contextlib.suppress(gt06.Gt06Error):
+            frame = gt06.decode_frame(raw)
+            for decode in (gt06.decode_login, gt06.decode_command):
+                with contextlib.suppress(gt06.Gt06Error):
+                    decode(frame.content)
+            with contextlib.suppress(gt06.Gt06Error):
+                _checked(gt06.readings_of("G1", frame) + gt06.status_readings("G1", NOW, frame))
+
+
 def fuzz_osmand(data: bytes) -> None:
     with contextlib.suppress(Rejected):
         _checked(osmand.decode_json(data)[1])
     with contextlib.suppress(Rejected):
-        _checked(osmand.decode_form(data.decode("latin-1"))[1])
+        _checked(osmand.decode_form(data.decode("latin-1"), NOW)[1])
 
 
 def fuzz_mqtt(data: bytes) -> None:
@@ -51,7 +73,13 @@ def fuzz_mqtt(data: bytes) -> None:
         _checked(mqtt.decode_message("vigie/devices/H1/obs", data)[1])
 
 
-TARGETS = {"teltonika": fuzz_teltonika, "osmand": fuzz_osmand, "mqtt": fuzz_mqtt}
+TARGETS = {
+    "teltonika": fuzz_teltonika,
+    "teltonika_udp": fuzz_teltonika_udp,
+    "gt06": fuzz_gt06,
+    "osmand": fuzz_osmand,
+    "mqtt": fuzz_mqtt,
+}
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`vigie gateway serve`: the device gateway (Teltonika TCP/UDP, OsmAnd HTTP, MQTT) on the store."""
+"""`vigie gateway serve`: the device gateway (Teltonika TCP/UDP, GT06, OsmAnd, MQTT) on the store."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def serve(
     teltonika_port: Annotated[int, typer.Option(help="Teltonika TCP port (0: off)")] = 5027,
     osmand_port: Annotated[int, typer.Option(help="OsmAnd HTTP port (0: off)")] = 5055,
     teltonika_udp_port: Annotated[int, typer.Option(help="Teltonika UDP port (0: off)")] = 0,
+    gt06_port: Annotated[int, typer.Option(help="GT06 (Concox) TCP port (0: off)")] = 0,
     osmand_zone: Annotated[
         str, typer.Option(help="time zone of OsmAnd times sent without one (IANA name)")
     ] = "Europe/Paris",
@@ -114,6 +115,7 @@ def serve(
         tls_cert,
         tls_key,
         teltonika_udp_port or None,
+        gt06_port or None,
     )
 
     async def run() -> None:
@@ -122,7 +124,7 @@ def serve(
         typer.echo(
             f"gateway ready: teltonika={bound.teltonika_port} "
             f"teltonika-tls={bound.teltonika_tls_port} teltonika-udp={bound.teltonika_udp_port} "
-            f"osmand={bound.osmand_port} "
+            f"gt06={bound.gt06_port} osmand={bound.osmand_port} "
             f"mqtt={listen.mqtt_broker}",
         )
         stop = asyncio.Event()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vigie.gateway.gt06_server import Gt06Server
 from vigie.gateway.http_server import OsmAndServer
 from vigie.gateway.intake import Intake
 from vigie.gateway.limits import Limits, RateLimiter
@@ -39,6 +40,7 @@ class Listen:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     teltonika_udp_port: int | None = None
+    gt06_port: int | None = None
 
     def tls_context(self) -> ssl.SSLContext:
         if self.tls_cert is None or self.tls_key is None:
@@ -57,6 +59,7 @@ class Bound:
     osmand_port: int | None
     teltonika_tls_port: int | None = None
     teltonika_udp_port: int | None = None
+    gt06_port: int | None = None
 
 
 class Gateway:
@@ -75,7 +78,7 @@ class Gateway:
         self._rates = RateLimiter(self.limits.rate_per_s, self.limits.burst)
         self._mqtt_client_id = mqtt_client_id
         self._servers: list[
-            TeltonikaServer | OsmAndServer | MqttSubscriber | TeltonikaUdpServer
+            TeltonikaServer | OsmAndServer | MqttSubscriber | TeltonikaUdpServer | Gt06Server
         ] = []
 
     async def start(self, listen: Listen) -> Bound:
@@ -98,6 +101,12 @@ class Gateway:
             teltonika_udp = await udp.start(listen.host, listen.teltonika_udp_port)
             self._servers.append(udp)
             logger.info("Teltonika Codec 8/8E/16 over UDP on %s:%d", listen.host, teltonika_udp)
+        gt06 = None
+        if listen.gt06_port is not None:
+            concox = Gt06Server(*args)
+            gt06 = await concox.start(listen.host, listen.gt06_port)
+            self._servers.append(concox)
+            logger.info("GT06 (Concox) on %s:%d", listen.host, gt06)
         if listen.osmand_port is not None:
             http = OsmAndServer(*args)
             osmand = await http.start(listen.host, listen.osmand_port)
@@ -111,7 +120,7 @@ class Gateway:
             )
             await subscriber.start(*listen.mqtt_broker)
             self._servers.append(subscriber)
-        return Bound(teltonika, osmand, teltonika_tls, teltonika_udp)
+        return Bound(teltonika, osmand, teltonika_tls, teltonika_udp, gt06)
 
     async def stop(self) -> None:
         for server in reversed(self._servers):
