@@ -1,4 +1,4 @@
-"""`vigie gateway serve`: the device gateway (Teltonika TCP/UDP, GT06, OsmAnd, MQTT) on the store."""
+"""`vigie gateway serve`: the gateway (Teltonika TCP/UDP, GT06, OsmAnd, MQTT) on the store."""
 
 from __future__ import annotations
 
