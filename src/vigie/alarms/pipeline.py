@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from vigie import clock as centre_clock
-from vigie.alarms import episodes, workflow
+from vigie.alarms import episodes, reporting, workflow
 from vigie.cases.detection import placement_record
 from vigie.detect import OBSERVATION_FIELDS, AlarmEvent, Engine, ScenarioError
 from vigie.settings import Settings
@@ -185,6 +185,7 @@ class Pipeline:
         self._revisions: dict[str, int] = {}
         self._bell = ThreadDoorbell()
         self._health = PipelineHealth(warm=False, cursor=0, last_step_at=None, last_error=None)
+        self._rates_checked = float("-inf")  # monotonic time of the last reporting-rate check
 
     @property
     def health(self) -> PipelineHealth:
@@ -224,6 +225,11 @@ class Pipeline:
                     )
                 opened = episodes.fold(session, events, now)
                 escalated = workflow.escalate_overdue(session, now, self._config.escalation_after_s)
+                if opened or time.monotonic() - self._rates_checked >= (
+                    self._config.report_rate_check_s
+                ):
+                    reporting.reconcile(session, self._config, now)
+                    self._rates_checked = time.monotonic()
                 state = session.get(EngineState, 1)
                 if state is None:
                     state = EngineState(id=1)

@@ -19,7 +19,17 @@ from vigie.api import errors
 from vigie.api.headers import SecurityHeaders, content_security_policy
 from vigie.api.limits import BodyLimit
 from vigie.api.login_guard import LoginGuard
-from vigie.api.routers import alarms, auth, cases, health, law, observations, outbox, users
+from vigie.api.routers import (
+    alarms,
+    auth,
+    cases,
+    device_commands,
+    health,
+    law,
+    observations,
+    outbox,
+    users,
+)
 from vigie.api.routers import audit as audit_routes
 from vigie.settings import MIN_SECRET_LENGTH, InsecureSettings, Settings
 from vigie.store import anchor, open_database
@@ -122,6 +132,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         auth.router,
         users.router,
         cases.router,
+        device_commands.router,
         observations.router,
         alarms.router,
         outbox.router,

@@ -54,22 +54,45 @@ class Gt06Server(ConnectionServer):
         writer.write(gt06.encode_ack(login))
         await writer.drain()
         logger.info("gt06 %s is device %s (case %s)", peer, device.id, device.case_ref)
+        serials = iter(range(1, 1 << 62))
+
+        def send(command_id: int, text: str) -> None:
+            # The server flag is the command's id: the device's reply names it.
+            writer.write(gt06.encode_command(command_id, text, next(serials)))
+
+        if self._commands is not None:
+            self._commands.attach(device.id, self.protocol, send)
+        try:
+            await self._packets(reader, writer, device.id)
+        finally:
+            if self._commands is not None:
+                self._commands.detach(device.id, send)
+
+    async def _packets(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, device_id: str
+    ) -> None:
+        limits = self._limits
         while True:
             frame = await self._frame(reader, limits.idle_timeout_s)
+            if frame.protocol == gt06.COMMAND_REPLY:
+                flag, text = gt06.decode_command(frame.content)
+                if self._commands is not None:
+                    await self._commands.answered(device_id, text, command_id=flag)
+                continue
             try:
                 if frame.protocol == gt06.HEARTBEAT:
-                    readings = gt06.status_readings(device.id, clock.now(), frame)
+                    readings = gt06.status_readings(device_id, clock.now(), frame)
                 else:
-                    readings = gt06.readings_of(device.id, frame)
+                    readings = gt06.readings_of(device_id, frame)
             except gt06.Gt06Error as exc:
                 # A packet whose content is wrong is not resent mended: logged, acknowledged.
-                logger.warning("gt06 %s: packet %#04x refused: %s", device.id, frame.protocol, exc)
+                logger.warning("gt06 %s: packet %#04x refused: %s", device_id, frame.protocol, exc)
                 readings = []
             except Rejected as exc:
-                logger.warning("gt06 %s: packet refused: %s", device.id, exc)
+                logger.warning("gt06 %s: packet refused: %s", device_id, exc)
                 readings = []
             if readings:
-                self._rates.take(device.id, len(readings))
+                self._rates.take(device_id, len(readings))
                 await self._intake.store(readings, self.protocol)
             if frame.protocol in gt06.ACKED:
                 writer.write(gt06.encode_ack(frame))

@@ -36,6 +36,10 @@ class _Refused(Exception):
         self.status = status
 
 
+def _cannot_send(_command_id: int, _text: str) -> None:
+    raise RuntimeError("an OsmAnd device takes no command")
+
+
 class OsmAndServer(ConnectionServer):
     """Serves phones running Traccar Client (OsmAnd protocol) on one HTTP port."""
 
@@ -104,6 +108,9 @@ class OsmAndServer(ConnectionServer):
                 self._registry.authenticate, device, key, self.protocol, peer
             )
             self._rates.take(registered.id, len(readings))
+            if self._commands is not None:
+                # Traccar Client reads nothing from the answer: its commands fail as unsupported.
+                self._commands.attach(registered.id, self.protocol, _cannot_send)
         except _Refused as exc:
             logger.warning("osmand %s refused (%d): %s", peer, exc.status, exc)
             return exc.status, str(exc)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vigie.gateway.command_delivery import CommandDelivery
 from vigie.gateway.gt06_server import Gt06Server
 from vigie.gateway.http_server import OsmAndServer
 from vigie.gateway.intake import Intake
@@ -71,27 +72,31 @@ class Gateway:
         limits: Limits | None = None,
         on_stored: Callable[[], None] | None = None,
         mqtt_client_id: str = "vigie-gateway",
+        command_poll_s: float = 1.0,
     ) -> None:
         self.limits = limits or Limits()
         self.intake = Intake(database, self.limits.max_future_s, on_stored=on_stored)
         self.registry = Registry(database)
         self._rates = RateLimiter(self.limits.rate_per_s, self.limits.burst)
         self._mqtt_client_id = mqtt_client_id
+        self.commands = CommandDelivery(database, command_poll_s)
         self._servers: list[
             TeltonikaServer | OsmAndServer | MqttSubscriber | TeltonikaUdpServer | Gt06Server
         ] = []
 
     async def start(self, listen: Listen) -> Bound:
         await self.intake.start()
+        await self.commands.start()
         args = (self.intake, self.registry, self.limits, self._rates)
+        commands = self.commands
         teltonika = osmand = teltonika_tls = None
         if listen.teltonika_port is not None:
-            server = TeltonikaServer(*args)
+            server = TeltonikaServer(*args, commands=commands)
             teltonika = await server.start(listen.host, listen.teltonika_port)
             self._servers.append(server)
             logger.info("Teltonika Codec 8/8E/16 on %s:%d", listen.host, teltonika)
         if listen.teltonika_tls_port is not None:
-            secure = TeltonikaServer(*args, tls=listen.tls_context())
+            secure = TeltonikaServer(*args, tls=listen.tls_context(), commands=commands)
             teltonika_tls = await secure.start(listen.host, listen.teltonika_tls_port)
             self._servers.append(secure)
             logger.info("Teltonika Codec 8/8E over TLS on %s:%d", listen.host, teltonika_tls)
@@ -103,12 +108,12 @@ class Gateway:
             logger.info("Teltonika Codec 8/8E/16 over UDP on %s:%d", listen.host, teltonika_udp)
         gt06 = None
         if listen.gt06_port is not None:
-            concox = Gt06Server(*args)
+            concox = Gt06Server(*args, commands=commands)
             gt06 = await concox.start(listen.host, listen.gt06_port)
             self._servers.append(concox)
             logger.info("GT06 (Concox) on %s:%d", listen.host, gt06)
         if listen.osmand_port is not None:
-            http = OsmAndServer(*args)
+            http = OsmAndServer(*args, commands=commands)
             osmand = await http.start(listen.host, listen.osmand_port)
             self._servers.append(http)
             logger.info("OsmAnd HTTP on http://%s:%d/", listen.host, osmand)
@@ -126,6 +131,7 @@ class Gateway:
         for server in reversed(self._servers):
             await server.stop()
         self._servers.clear()
+        await self.commands.stop()
         await self.intake.stop()
 
 

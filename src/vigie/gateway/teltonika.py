@@ -13,6 +13,9 @@ Pure: bytes in, values out. Layout from Teltonika's public "Codec" documentation
                      1-byte counts but 2-byte event and IO ids, and a generation-type byte
                      after the event id.
     Keep-alive       a lone 0xFF between packets, which the server skips.
+    Codec 12         commands and replies, framed as an AVL packet: codec 0x0C, quantity 1,
+                     type (0x05 command, 0x06 reply), 4-byte text length, ASCII text,
+                     quantity 1, then the CRC. Replies are not acknowledged.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from vigie.gateway.readings import Rejected, reading
 CODEC_8 = 0x08
 CODEC_8E = 0x8E
 CODEC_16 = 0x10
+CODEC_12 = 0x0C
+COMMAND, REPLY = 0x05, 0x06
 KEEP_ALIVE = 0xFF
 HEADER_BYTES = 8  # preamble + data length
 CRC_BYTES = 4
@@ -173,6 +178,11 @@ class _Reader:
 
 def decode_packet(frame: bytes) -> AvlPacket:
     """A whole AVL packet (header, data field, CRC), checked to the last byte."""
+    return decode_data(checked_data(frame))
+
+
+def checked_data(frame: bytes) -> bytes:
+    """The data field of a whole packet once its length and CRC are checked."""
     length = data_length(frame[:HEADER_BYTES])
     if len(frame) != HEADER_BYTES + length + CRC_BYTES:
         raise FrameError(
@@ -185,7 +195,26 @@ def decode_packet(frame: bytes) -> AvlPacket:
         raise FrameError(
             f"CRC mismatch: packet says {sent_crc:#06x}, data gives {crc16(data):#06x}"
         )
-    return decode_data(data)
+    return data
+
+
+def encode_message(text: str, kind: int = COMMAND) -> bytes:
+    """A Codec 12 command (the server's side) or reply (a device's, for the simulator)."""
+    body = text.encode("ascii")
+    data = struct.pack(">BBBI", CODEC_12, 1, kind, len(body)) + body + b"\x01"
+    return struct.pack(">II", 0, len(data)) + data + struct.pack(">I", crc16(data))
+
+
+def decode_message(data: bytes) -> tuple[int, str]:
+    """The type (COMMAND or REPLY) and text of a Codec 12 data field."""
+    if len(data) < 8:
+        raise FrameError(f"Codec 12 data is {len(data)} bytes; at least 8 expected")
+    codec, count, kind, size = struct.unpack_from(">BBBI", data)
+    if codec != CODEC_12 or count != 1 or kind not in (COMMAND, REPLY):
+        raise FrameError(f"not a Codec 12 message (codec {codec:#04x}, type {kind:#04x})")
+    if len(data) != 7 + size + 1 or data[-1] != 1:
+        raise FrameError(f"Codec 12 text announces {size} bytes, the data holds {len(data) - 8}")
+    return kind, data[7 : 7 + size].decode("ascii", errors="replace")
 
 
 def decode_data(data: bytes) -> AvlPacket:
