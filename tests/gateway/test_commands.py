@@ -3,18 +3,23 @@ raising a case's reporting rate while its alarm is open, and the API."""
 
 from __future__ import annotations
 
+import json
+import queue
 import socket
 import struct
 from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
+import paho.mqtt.client as paho
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
 from tests.gateway.conftest import (
+    GATEWAY_MQTT,
+    HOME_UNIT,
     IMEI,
     PHONE,
     TEST_LIMITS,
@@ -30,7 +35,9 @@ from vigie.alarms import workflow
 from vigie.alarms.pipeline import Pipeline
 from vigie.api.security import create_user
 from vigie.gateway import command_queue, teltonika
+from vigie.gateway.broker import Mosquitto
 from vigie.gateway.commands import BadCommand, checked_args, text_for
+from vigie.gateway.mqtt import command_topic, topic_for
 from vigie.gateway.service import Bound, Gateway, GatewayThread, Listen
 from vigie.settings import Settings
 from vigie.sim.protocols import teltonika_packets
@@ -208,3 +215,42 @@ def test_expired_and_unsupported_commands(
         assert session.get_one(DeviceCommand, stale).state == "expired"
         failed = session.get_one(DeviceCommand, phone)
         assert (failed.state, failed.reply) == ("failed", "unsupported by osmand")
+
+
+def test_a_home_unit_gets_its_command_over_mqtt_and_answers(
+    seeded: Database, broker: Mosquitto
+) -> None:
+    runner = GatewayThread(
+        Gateway(seeded, TEST_LIMITS, mqtt_client_id="vigie-gateway-cmd", command_poll_s=0.05),
+        Listen("127.0.0.1", None, None, ("127.0.0.1", broker.port), GATEWAY_MQTT),
+    )
+    runner.start()
+    received: queue.Queue[bytes] = queue.Queue()
+    unit = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="H1-sim-cmd")
+    unit.username_pw_set(HOME_UNIT, key(HOME_UNIT))
+    unit.on_message = lambda _c, _u, message: received.put(bytes(message.payload))
+    unit.connect("127.0.0.1", broker.port)
+    unit.loop_start()
+    try:
+        unit.subscribe(command_topic(HOME_UNIT), qos=1)
+        # Another unit's topic: the broker's ACL keeps what is published there from it.
+        unit.subscribe(command_topic("H2"), qos=1)
+        with seeded.session() as session:
+            command_id = command_queue.queue(
+                session, HOME_UNIT, "query_status", {}, "user:sup1", clock.now()
+            ).id
+            command_queue.queue(session, "H2", "query_status", {}, "user:sup1", clock.now())
+        reading = {"t": obs(HOME_UNIT, 1, "presence")["t"], "type": "presence", "present": True}
+        unit.publish(topic_for(HOME_UNIT), json.dumps(reading), qos=1).wait_for_publish(10)
+        sent = json.loads(received.get(timeout=10))
+        assert sent == {"id": command_id, "kind": "query_status", "args": {}}
+        reply = {"id": command_id, "reply": "mains:1 presence:1"}
+        unit.publish(f"vigie/devices/{HOME_UNIT}/replies", json.dumps(reply), qos=1)
+        wait_for(lambda: _state(seeded, command_id) == "answered")
+        assert received.empty()  # H2's command waits: H2 has not reported to this gateway
+    finally:
+        unit.loop_stop()
+        unit.disconnect()
+        runner.stop()
+    (answered,) = _commands(seeded, HOME_UNIT)
+    assert (answered.protocol, answered.reply) == ("mqtt", "mains:1 presence:1")

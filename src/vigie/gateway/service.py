@@ -121,7 +121,10 @@ class Gateway:
             if listen.mqtt_credentials is None:
                 raise ValueError("the MQTT broker admits no anonymous client: give credentials")
             subscriber = MqttSubscriber(
-                *args, client_id=self._mqtt_client_id, credentials=listen.mqtt_credentials
+                *args,
+                client_id=self._mqtt_client_id,
+                credentials=listen.mqtt_credentials,
+                commands=commands,
             )
             await subscriber.start(*listen.mqtt_broker)
             self._servers.append(subscriber)
