@@ -83,3 +83,23 @@ def test_warn_the_wearer_at_a_bar_pre_alert(centre: Centre) -> None:
         f"/api/alarms/{other}/actions", json={"action": "warn_wearer"}, headers=operator
     )
     assert refused.status_code in (409, 422) and "pre-alert" in refused.text
+
+
+def test_the_case_file_shows_the_commands(centre: Centre) -> None:
+    world = build(centre)
+    supervisor = centre.headers("supervisor")
+    for body in ({"kind": "query_status"}, {"kind": "vibrate", "args": {"seconds": 3}}):
+        assert centre.client.post(
+            "/api/devices/B1/commands", json=body, headers=supervisor
+        ).is_success
+    with centre.db.session() as session:
+        first = command_queue.history(session, "B1")[-1]
+        command_queue.mark_sent(session, first.id, "teltonika", "getstatus", clock.now())
+        command_queue.answer(session, "B1", "Data Link: 1", clock.now())
+    activity = centre.client.get(
+        f"/api/console/placements/{world.placement}/activity", headers=centre.headers("operator")
+    ).json()
+    assert [(c["kind"], c["state"], c["reply"]) for c in activity["commands"]] == [
+        ("vibrate", "queued", None),
+        ("query_status", "answered", "Data Link: 1"),
+    ]
