@@ -31,6 +31,8 @@ def _checked(readings: list[dict[str, object]]) -> None:
 def fuzz_teltonika(data: bytes) -> None:
     with contextlib.suppress(teltonika.FrameError):
         teltonika.decode_imei(data)
+    with contextlib.suppress(teltonika.FrameError):
+        teltonika.decode_message(data)  # Codec 12 replies
     # The CRC would stop nearly every input at the door: fuzz the data field behind it too.
     for decode in (teltonika.decode_packet, teltonika.decode_data):
         with contextlib.suppress(teltonika.FrameError):

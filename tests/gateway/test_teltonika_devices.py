@@ -154,3 +154,13 @@ def test_udp_listener_stores_then_acks(seeded: Database) -> None:
         )
     finally:
         runner.stop()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120))
+def test_fuzz_codec12_only_raises_frame_error(data: bytes) -> None:
+    with contextlib.suppress(FrameError):
+        kind, _ = teltonika.decode_message(data)
+        assert kind in (teltonika.COMMAND, teltonika.REPLY)
+    with contextlib.suppress(FrameError):
+        teltonika.decode_message(bytes([teltonika.CODEC_12, 1, teltonika.REPLY]) + data)
