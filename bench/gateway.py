@@ -13,6 +13,11 @@ registers the devices, then:
 - OsmAnd: Traccar Client reports over HTTP keep-alive connections, 200 once stored (the
   latency is from the request written to the answer's head read);
 - MQTT: QoS 1 messages through Mosquitto, timed until every reading is in the store;
+- Teltonika UDP: the same trackers sending datagrams, each waiting for its acknowledgement;
+- GT06: the same number of Concox trackers (login, location packets, a heartbeat whose
+  acknowledgement closes the run: the gateway handles a link's packets in order);
+- commands: 1,000 connected Teltonika trackers, a command queued for each in one transaction,
+  timed until every one has been delivered (Codec 12), answered, and the reply stored;
 - decoding alone: Teltonika packets decoded and mapped to readings in this process.
 
 Prints the figures and writes bench/results/gateway.json. Not a test.
@@ -41,10 +46,11 @@ from urllib.parse import urlencode
 import paho.mqtt.client as paho
 from sqlalchemy import func, select
 
-from vigie.gateway import mqtt, teltonika
+from vigie import clock
+from vigie.gateway import command_queue, gt06, mqtt, teltonika, teltonika_udp
 from vigie.sim.protocols import avl_record, osmand_params
 from vigie.store import Database, open_database
-from vigie.store.models import Observation
+from vigie.store.models import DeviceCommand, Observation
 
 RESULTS = Path(__file__).with_name("results") / "gateway.json"
 START = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
@@ -89,11 +95,18 @@ def seed(url: str, trackers: int, phones: int, units: int) -> None:
 
 
 def start_gateway(url: str, folder: Path) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
-    ports = {"teltonika": free_port(), "osmand": free_port(), "mqtt": free_port()}
+    ports = {
+        "teltonika": free_port(),
+        "osmand": free_port(),
+        "mqtt": free_port(),
+        "udp": free_port(),
+        "gt06": free_port(),
+    }
     argv = [sys.executable, "-c", "from vigie.cli import main; main()", "gateway", "serve"]
     argv += ["--teltonika-port", str(ports["teltonika"]), "--osmand-port", str(ports["osmand"])]
     argv += ["--mqtt-port", str(ports["mqtt"]), "--start-broker", "--broker-folder"]
     argv += [str(folder / "mosquitto"), "--rate", "1e6", "--burst", "1e6"]
+    argv += ["--teltonika-udp-port", str(ports["udp"]), "--gt06-port", str(ports["gt06"])]
     log = (folder / "gateway.log").open("wb")
     env = os.environ | {"VIGIE_DATABASE_URL": url, "VIGIE_MQTT_PASSWORD": GATEWAY_PASSWORD}
     process = subprocess.Popen(argv, env=env, stderr=log)
@@ -113,13 +126,17 @@ def count(database: Database) -> int:
         return int(session.scalar(select(func.count()).select_from(Observation)) or 0)
 
 
-def packets_of(n: int, packets: int, records: int) -> list[bytes]:
+def packets_of(n: int, packets: int, records: int, start: datetime = START) -> list[bytes]:
     """A tracker's packets: fixes one second apart, each with HDOP and battery."""
+    return [teltonika.encode_packet(avl) for avl in avl_of(n, packets, records, start)]
+
+
+def avl_of(n: int, packets: int, records: int, start: datetime) -> list[list[teltonika.AvlRecord]]:
     out = []
     for p in range(packets):
         avl = []
         for r in range(records):
-            t = START + timedelta(seconds=(p * records + r))
+            t = start + timedelta(seconds=(p * records + r))
             fix = {
                 "t": t.isoformat().replace("+00:00", "Z"),
                 "type": "position",
@@ -128,7 +145,7 @@ def packets_of(n: int, packets: int, records: int) -> list[bytes]:
                 "accuracy_m": 8.0,
             }
             avl.append(avl_record(fix))
-        out.append(teltonika.encode_packet(avl))
+        out.append(avl)
     return out
 
 
@@ -280,6 +297,153 @@ def mqtt_run(port: int, database: Database, units: int, messages: int) -> dict[s
     }
 
 
+class _UdpTracker(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.acks: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.acks.put_nowait(data)
+
+
+async def udp_tracker(port: int, n: int, datagrams: list[bytes], latencies: list[float]) -> None:
+    loop = asyncio.get_running_loop()
+    transport, link = await loop.create_datagram_endpoint(
+        _UdpTracker, remote_addr=("127.0.0.1", port)
+    )
+    try:
+        for datagram in datagrams:
+            while True:  # a lost datagram (full socket buffer) is resent, as devices do
+                transport.sendto(datagram)
+                sent = time.perf_counter()
+                try:
+                    async with asyncio.timeout(5):
+                        ack = await link.acks.get()
+                except TimeoutError:
+                    continue
+                latencies.append(time.perf_counter() - sent)
+                if ack[2:4] == datagram[2:4]:
+                    break
+    finally:
+        transport.close()
+
+
+async def udp_run(port: int, trackers: int, packets: int, records: int) -> dict[str, Any]:
+    start = START - timedelta(hours=2)
+    frames = [
+        [
+            teltonika_udp.encode_datagram(imei(n), avl, teltonika.CODEC_8E, p, p & 0xFF)
+            for p, avl in enumerate(avl_of(n, packets, records, start))
+        ]
+        for n in range(trackers)
+    ]
+    latencies: list[float] = []
+    started = time.perf_counter()
+    await asyncio.gather(*(udp_tracker(port, n, frames[n], latencies) for n in range(trackers)))
+    seconds = time.perf_counter() - started
+    total = trackers * packets * records
+    return {
+        "trackers": trackers,
+        "datagrams": trackers * packets,
+        "records_per_datagram": records,
+        "seconds": round(seconds, 2),
+        "records_per_s": round(total / seconds),
+        "ack_latency_ms": percentiles(latencies),
+    }
+
+
+async def gt06_tracker(port: int, n: int, frames: list[bytes], latencies: list[float]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(gt06.encode_login(imei(n), 1))
+    await writer.drain()
+    await reader.readexactly(10)
+    sent = time.perf_counter()
+    writer.write(b"".join(frames))
+    writer.write(gt06.encode_heartbeat(gt06.Status(False, 0, 6, 4, 0), 0xFFFF))
+    await writer.drain()
+    await reader.readexactly(10)  # the heartbeat's ack: every location before it is stored
+    latencies.append(time.perf_counter() - sent)
+    writer.close()
+
+
+async def gt06_run(port: int, trackers: int, fixes: int) -> dict[str, Any]:
+    start = START - timedelta(hours=4)
+    frames = [
+        [
+            gt06.encode_location(
+                gt06.Fix(start + timedelta(seconds=i), 48 + n / 10_000, 2.0, 9, 0, 0, True), i + 2
+            )
+            for i in range(fixes)
+        ]
+        for n in range(trackers)
+    ]
+    latencies: list[float] = []
+    started = time.perf_counter()
+    await asyncio.gather(*(gt06_tracker(port, n, frames[n], latencies) for n in range(trackers)))
+    seconds = time.perf_counter() - started
+    return {
+        "trackers": trackers,
+        "locations": trackers * fixes,
+        "seconds": round(seconds, 2),
+        "locations_per_s": round(trackers * fixes / seconds),
+        "all_stored_latency_ms": percentiles(latencies),
+    }
+
+
+async def commands_run(port: int, database: Database, trackers: int) -> dict[str, Any]:
+    """`trackers` Teltonika links, one command each: queued -> delivered -> answered, stored."""
+    links = []
+    for n in range(trackers):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(teltonika.encode_imei(imei(n)))
+        await writer.drain()
+        if await reader.readexactly(1) != b"\x01":
+            raise RuntimeError(f"tracker {imei(n)} refused")
+        links.append((reader, writer))
+    await asyncio.sleep(1)  # every link attached
+
+    def queue_all() -> None:
+        with database.session() as session:
+            for n in range(trackers):
+                command_queue.queue(
+                    session, imei(n), "query_status", {}, "bench", clock.now(), reason="bench"
+                )
+
+    async def device(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> float:
+        header = await reader.readexactly(8)
+        rest = await reader.readexactly(int.from_bytes(header[4:], "big") + 4)
+        received = time.perf_counter()
+        teltonika.decode_message(teltonika.checked_data(header + rest))
+        writer.write(teltonika.encode_message("Data Link: 1 GPRS: 1", teltonika.REPLY))
+        await writer.drain()
+        return received
+
+    started = time.perf_counter()
+    await asyncio.to_thread(queue_all)
+    queued = time.perf_counter()
+    received = await asyncio.gather(*(device(r, w) for r, w in links))
+    delivered = time.perf_counter()
+
+    def answered() -> int:
+        with database.session() as session:
+            query = select(func.count()).where(DeviceCommand.state == "answered")
+            return int(session.scalar(query.select_from(DeviceCommand)) or 0)
+
+    while await asyncio.to_thread(answered) < trackers:
+        await asyncio.sleep(0.05)
+    done = time.perf_counter()
+    for _, writer in links:
+        writer.close()
+    return {
+        "connected_trackers": trackers,
+        "commands": trackers,
+        "queue_seconds": round(queued - started, 2),
+        "delivered_seconds": round(delivered - queued, 2),
+        "delivered_per_s": round(trackers / (delivered - queued)),
+        "answered_stored_seconds": round(done - queued, 2),
+        "first_to_last_delivery_ms": round((max(received) - min(received)) * 1000, 1),
+    }
+
+
 def decode_run(packets: int, records: int) -> dict[str, Any]:
     frames = packets_of(0, packets, records)
     started = time.perf_counter()
@@ -327,6 +491,13 @@ def main() -> None:
                 ),
                 "osmand": asyncio.run(osmand_run(ports["osmand"], args.phones, args.reports)),
                 "mqtt": mqtt_run(ports["mqtt"], database, units, args.mqtt_messages),
+                "teltonika_udp": asyncio.run(
+                    udp_run(ports["udp"], args.trackers, args.packets, args.records)
+                ),
+                "gt06": asyncio.run(gt06_run(ports["gt06"], args.trackers, args.packets)),
+                "commands": asyncio.run(
+                    commands_run(ports["teltonika"], database, min(1000, 2 * args.trackers))
+                ),
                 "teltonika_decode_only": decode_run(2000, args.records),
             }
             stored = count(database)
@@ -339,6 +510,8 @@ def main() -> None:
         + args.trackers * 3 * args.records
         + args.phones * args.reports
         + args.mqtt_messages
+        + args.trackers * args.packets * args.records  # UDP
+        + args.trackers * (args.packets + 1)  # GT06 locations and one heartbeat's battery
     )
     if stored != expected:
         raise SystemExit(f"stored {stored} readings, expected {expected}")

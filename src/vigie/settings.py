@@ -32,6 +32,14 @@ class Settings(BaseSettings):
     # How often detection looks for observations that no ingest rang for (the gateway's).
     poll_s: float = Field(default=0.05, gt=0)
     escalation_after_s: float = Field(default=120.0, gt=0)
+    # Reporting rates the pipeline asks of worn and carried devices (seconds between reports):
+    # normally, and per measure while the case has an alarm (or a pre-alert) open. How often
+    # the pipeline checks them, at most.
+    report_every_s: int = Field(default=300, ge=10, le=86_400)
+    alarm_report_every_s: dict[str, int] = Field(
+        default_factory=lambda: {"bar": 10, "arse": 30, "ddse": 30, "psem": 30, "lsc": 60}
+    )
+    report_rate_check_s: float = Field(default=5.0, ge=0)
     run_pipeline: bool = True
     # Detection in a process of its own (a core of its own); False runs it in a thread.
     pipeline_process: bool = True

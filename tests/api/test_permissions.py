@@ -132,6 +132,13 @@ ENDPOINTS = {
         lambda w: f"/api/devices/{w.new_device('home_unit')}/secret",
         {"supervisor", "admin"},
     ),
+    "devices.commands.queue": Endpoint(
+        "POST",
+        lambda w: "/api/devices/B1/commands",
+        {"supervisor"},
+        lambda w: {"kind": "query_status"},
+    ),
+    "devices.commands.history": Endpoint("GET", lambda w: "/api/devices/B1/commands", CENTRE),
     "observations.post": Endpoint(
         "POST",
         lambda w: "/api/observations",

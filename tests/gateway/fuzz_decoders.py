@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import atheris
 
 with atheris.instrument_imports():
-    from vigie.gateway import mqtt, osmand, teltonika
+    from vigie.gateway import gt06, mqtt, osmand, teltonika, teltonika_udp
     from vigie.gateway.readings import Rejected, check
     from vigie.observation import TimeBounds
 
@@ -33,6 +33,8 @@ def _checked(readings: list[dict[str, object]]) -> None:
 def fuzz_teltonika(data: bytes) -> None:
     with contextlib.suppress(teltonika.FrameError):
         teltonika.decode_imei(data)
+    with contextlib.suppress(teltonika.FrameError):
+        teltonika.decode_message(data)  # Codec 12 replies
     # The CRC would stop nearly every input at the door: fuzz the data field behind it too.
     for decode in (teltonika.decode_packet, teltonika.decode_data):
         with contextlib.suppress(teltonika.FrameError):
@@ -41,11 +43,33 @@ def fuzz_teltonika(data: bytes) -> None:
                     _checked(teltonika.readings_of("B1", record))
 
 
+def fuzz_teltonika_udp(data: bytes) -> None:
+    with contextlib.suppress(teltonika.FrameError):
+        for record in teltonika_udp.decode_datagram(data).packet.records:
+            with contextlib.suppress(Rejected):
+                _checked(teltonika.readings_of("B1", record))
+
+
+def fuzz_gt06(data: bytes) -> None:
+    # Behind the CRC as well: the same bytes framed with a valid one.
+    frames = [data]
+    if data:
+        frames.append(gt06.encode_frame(data[0], data[1:], 1))
+    for raw in frames:
+        with contextlib.suppress(gt06.Gt06Error):
+            frame = gt06.decode_frame(raw)
+            for decode in (gt06.decode_login, gt06.decode_command):
+                with contextlib.suppress(gt06.Gt06Error):
+                    decode(frame.content)
+            with contextlib.suppress(gt06.Gt06Error):
+                _checked(gt06.readings_of("G1", frame) + gt06.status_readings("G1", NOW, frame))
+
+
 def fuzz_osmand(data: bytes) -> None:
     with contextlib.suppress(Rejected):
         _checked(osmand.decode_json(data)[1])
     with contextlib.suppress(Rejected):
-        _checked(osmand.decode_form(data.decode("latin-1"))[1])
+        _checked(osmand.decode_form(data.decode("latin-1"), NOW)[1])
 
 
 def fuzz_mqtt(data: bytes) -> None:
@@ -53,7 +77,13 @@ def fuzz_mqtt(data: bytes) -> None:
         _checked(mqtt.decode_message("vigie/devices/H1/obs", data)[1])
 
 
-TARGETS = {"teltonika": fuzz_teltonika, "osmand": fuzz_osmand, "mqtt": fuzz_mqtt}
+TARGETS = {
+    "teltonika": fuzz_teltonika,
+    "teltonika_udp": fuzz_teltonika_udp,
+    "gt06": fuzz_gt06,
+    "osmand": fuzz_osmand,
+    "mqtt": fuzz_mqtt,
+}
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import pytest
 FUZZER = Path(__file__).with_name("fuzz_decoders.py")
 
 
-@pytest.mark.parametrize("target", ["teltonika", "osmand", "mqtt"])
+@pytest.mark.parametrize("target", ["teltonika", "teltonika_udp", "gt06", "osmand", "mqtt"])
 def test_atheris_finds_no_crash(target: str, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(FUZZER), target, "-atheris_runs=20000", "-seed=1", "-max_len=512"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import httpx
 import pytest
@@ -76,7 +76,7 @@ def test_form_and_json_bodies(seeded: Database, client: httpx.Client) -> None:
             403,
             "not registered",
         ),
-        ({"params": {"id": PHONE, "lat": 1, "lon": 2}}, 400, "timestamp"),
+        ({"params": {"id": PHONE, "lat": "x", "lon": 2}}, 400, "lat 'x' is not a number"),
         ({"params": {"id": PHONE, "timestamp": now_s(), "lat": 95, "lon": 2}}, 400, "implausible"),
         ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "JSON"),
         ({"content": b"id=" + b"x" * 70_000}, 413, "at most 65536"),
@@ -109,6 +109,29 @@ def test_a_phone_whose_clock_is_off_is_kept_quarantined_and_alarmed(
     with seeded.session() as session:
         mark = session.get_one(QuarantinedObservation, kept.id)
     assert mark.clock_fault and mark.field == "t"
+
+
+def test_without_timestamp_the_receipt_time_is_taken_and_flagged(
+    seeded: Database, client: httpx.Client
+) -> None:
+    before = clock.now()
+    assert client.get("/", params={"id": PHONE, "lat": 48.85, "lon": 2.35}).status_code == 200
+    (fix,) = stored(seeded, PHONE)
+    assert fix.payload["time_source"] == "receipt"
+    assert fix.t.replace(tzinfo=UTC) >= before.replace(microsecond=0) - timedelta(seconds=1)
+    assert fix.t.replace(tzinfo=UTC) <= clock.now()
+
+
+def test_a_refused_reading_beside_a_stored_position_is_answered_200(
+    seeded: Database, client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    params = {"id": PHONE, "timestamp": now_s(1), "lat": 48.85, "lon": 2.35, "batt": 150}
+    response = client.get("/", params=params)
+    assert response.status_code == 200  # a 400 would make the app resend for ever
+    assert [o.type for o in stored(seeded, PHONE)] == ["position"]
+    assert "battery level 1.5 is outside 0..1" in caplog.text
+    assert "1 reading(s) of 814236 refused, the rest stored" in caplog.text
 
 
 def test_rate_limit_answers_429(seeded: Database, client: httpx.Client) -> None:

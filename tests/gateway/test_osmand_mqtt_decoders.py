@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import example, given, settings
@@ -39,6 +40,30 @@ def test_query_variants_milliseconds_iso_location_hdop() -> None:
     assert fix["t"] == "2026-11-23T20:00:00.000Z" and fix["accuracy_m"] == osmand.NO_ACCURACY_M
 
 
+def test_no_timestamp_takes_the_receipt_time_flagged() -> None:
+    _, (fix, battery) = osmand.decode_form("id=P1&lat=48.1&lon=2.2&batt=50", received=NOW)
+    assert fix["t"] == battery["t"] == "2026-11-23T20:00:00.000Z"
+    assert fix["time_source"] == battery["time_source"] == "receipt"
+    _, (timed,) = osmand.decode_form("id=P1&timestamp=1795464000&lat=1&lon=2", received=NOW)
+    assert "time_source" not in timed
+
+
+@pytest.mark.parametrize(
+    ("zone", "stamp", "utc"),
+    [
+        ("Europe/Paris", "2026-11-23 21:00:00", "2026-11-23T20:00:00.000Z"),  # winter: UTC+1
+        ("Europe/Paris", "2026-07-01 12:30:15", "2026-07-01T10:30:15.000Z"),  # summer: UTC+2
+        ("America/Cayenne", "2026-11-23 17:00:00", "2026-11-23T20:00:00.000Z"),
+    ],
+)
+def test_zoneless_wall_clock_time_is_read_in_the_configured_zone(
+    zone: str, stamp: str, utc: str
+) -> None:
+    query = f"id=P1&timestamp={stamp}&lat=1&lon=2"
+    _, (fix,) = osmand.decode_form(query, received=NOW, zone=ZoneInfo(zone))
+    assert fix["t"] == utc and "time_source" not in fix
+
+
 def test_traccar_client_json_body() -> None:
     body = {
         "device_id": "P7",
@@ -59,7 +84,8 @@ def test_traccar_client_json_body() -> None:
     ("query", "reason"),
     [
         ("lat=1&lon=2&timestamp=1", "no device id"),
-        ("id=P1&lat=1&lon=2", "no 'timestamp'"),
+        ("id=P1&lat=1&lon=2", "no 'timestamp'"),  # a pure decode, given no receipt time
+        ("id=P1&timestamp=2026-13-01 10:00:00&lat=1&lon=2", "not yyyy-MM-dd HH:mm:ss"),
         ("id=P1&timestamp=1795464000", "neither"),
         ("id=P1&timestamp=1795464000&lat=north&lon=2", "lat 'north' is not a number"),
         ("id=P1&timestamp=1795464000&lat=nan&lon=2", "not finite"),

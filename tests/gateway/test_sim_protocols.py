@@ -137,3 +137,38 @@ def test_the_demo_devices_prove_themselves_with_the_secrets_they_are_issued(
             select(AuditEntry.target).where(AuditEntry.action == "issue_device_secret")
         ).all()
     assert {f"device:{d}" for d in (IMEI, PHONE, HOME_UNIT, "P9")} <= set(issued)
+
+
+@pytest.mark.parametrize(
+    ("trackers", "source"),
+    [("codec16", "teltonika"), ("teltonika-udp", "teltonika-udp"), ("gt06", "gt06")],
+)
+def test_the_demo_drives_the_new_tracker_protocols(
+    seeded: Database, trackers: str, source: str
+) -> None:
+    pending = [
+        {"kind": "obs", "device": IMEI, "t": minutes_ago(3), "type": "position"}
+        | {"lat": 48.85, "lon": 2.35, "accuracy_m": 10.0},
+        {
+            "kind": "obs",
+            "device": IMEI,
+            "t": minutes_ago(2),
+            "type": "tamper",
+            "what": "strap_open",
+        },
+    ]
+    demo = DemoDevices(seeded, pending, trackers)
+    try:
+        assert trackers in demo.describe()
+        assert demo.send(clock.now()) == 2
+        wait_for(lambda: len(stored(seeded, IMEI)) == 2)
+    finally:
+        demo.close()
+    rows = stored(seeded, IMEI)
+    assert {r.source for r in rows} == {source}
+    assert sorted((r.type, r.payload.get("what")) for r in rows) == [
+        ("position", None),
+        ("tamper", "strap_open"),
+    ]
+    (fix,) = [r for r in rows if r.type == "position"]
+    assert (fix.lat, fix.lon) == pytest.approx((48.85, 2.35), abs=1e-6)

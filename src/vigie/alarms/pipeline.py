@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from vigie import clock as centre_clock
-from vigie.alarms import episodes, workflow
+from vigie.alarms import episodes, reporting, workflow
 from vigie.cases.detection import placement_record
 from vigie.detect import OBSERVATION_FIELDS, AlarmEvent, Engine, ScenarioError
 from vigie.observation import Refused, is_finite_fix, parse
@@ -209,6 +209,7 @@ class Pipeline:
         self._poisoned = False  # the restored engine's clock was dragged ahead (before issue 11)
         self._bell = ThreadDoorbell()
         self._health = PipelineHealth(warm=False, cursor=0, last_step_at=None, last_error=None)
+        self._rates_checked = float("-inf")  # monotonic time of the last reporting-rate check
 
     @property
     def health(self) -> PipelineHealth:
@@ -269,6 +270,11 @@ class Pipeline:
                     )
                 opened = episodes.fold(session, events, now)
                 escalated = workflow.escalate_overdue(session, now, self._config.escalation_after_s)
+                if opened or time.monotonic() - self._rates_checked >= (
+                    self._config.report_rate_check_s
+                ):
+                    reporting.reconcile(session, self._config, now)
+                    self._rates_checked = time.monotonic()
                 state = session.get(EngineState, 1)
                 if state is None:
                     state = EngineState(id=1)

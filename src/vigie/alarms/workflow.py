@@ -9,10 +9,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigie.alarms.errors import AlarmStateError
+from vigie.gateway import command_queue
 from vigie.store import audit
-from vigie.store.models import Alarm, AlarmAction, User
+from vigie.store.models import Alarm, AlarmAction, DeviceAssignment, User
 
-ACTIONS = ("call_wearer", "call_protected", "police_alerted", "spip_informed", "note")
+ACTIONS = (
+    "call_wearer",
+    "call_protected",
+    "police_alerted",
+    "spip_informed",
+    "note",
+    "warn_wearer",
+)
+# "warn_wearer" (R24-20: the operator warns the wearer at a BAR pre-alert) vibrates the bracelet.
+WARN_KINDS = ("pre_alert", "alert")
+WARN_SECONDS = 5
 QUALIFICATIONS = ("breach", "technical_fault", "false_alarm", "authorised_absence")
 
 
@@ -45,6 +56,8 @@ def act(
         raise AlarmStateError(
             f"alarm {alarm.id} is {alarm.status}; acknowledge it before logging actions"
         )
+    if action == "warn_wearer":
+        note = _warn_wearer(session, alarm, user, note, now)
     if alarm.status == "acknowledged":
         alarm.status = "in_progress"
         alarm.in_progress_at = now
@@ -53,6 +66,34 @@ def act(
     session.flush()
     audit.record(session, user.username, action, f"alarm:{alarm.id}", {"note": note})
     return entry
+
+
+def _warn_wearer(
+    session: Session, alarm: Alarm, user: User, note: str | None, now: datetime
+) -> str:
+    """Queue a vibration of the wearer's bracelet for this BAR alarm; the note names it."""
+    if alarm.kind not in WARN_KINDS:
+        raise AlarmStateError(f"warn_wearer is for a BAR pre-alert or alert, not {alarm.kind}")
+    wearer = session.scalars(
+        select(DeviceAssignment.device_id).where(
+            DeviceAssignment.placement_id == alarm.placement_id,
+            DeviceAssignment.role == "wearer",
+            DeviceAssignment.until.is_(None),
+        )
+    ).first()
+    if wearer is None:
+        raise AlarmStateError(f"case {alarm.case_ref} has no bracelet assigned to warn")
+    command = command_queue.queue(
+        session,
+        wearer,
+        "vibrate",
+        {"seconds": WARN_SECONDS},
+        user.username,
+        now,
+        reason=f"warn the wearer ({alarm.kind}, alarm {alarm.id})",
+        alarm_id=alarm.id,
+    )
+    return f"command {command.id}: vibrate {wearer}" + (f"; {note}" if note else "")
 
 
 def close(

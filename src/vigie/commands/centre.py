@@ -120,6 +120,12 @@ def demo(
         str,
         typer.Option(help="how devices reach the centre: gateway (Teltonika, OsmAnd, MQTT) or api"),
     ] = "gateway",
+    trackers: Annotated[
+        str,
+        typer.Option(
+            help="the bracelets' protocol via the gateway: teltonika, codec16, teltonika-udp"
+        ),
+    ] = "teltonika",
 ) -> None:
     """Start the centre on SQLite with a simulated population (vigie.sim) fed live.
 
@@ -133,6 +139,9 @@ def demo(
 
     if via not in ("gateway", "api"):
         raise typer.BadParameter("gateway or api", param_hint="--via")
+    # GT06 logs in with a numeric IMEI: the demo's bracelets (B...) cannot speak it.
+    if trackers not in ("teltonika", "codec16", "teltonika-udp"):
+        raise typer.BadParameter("teltonika, codec16 or teltonika-udp", param_hint="--trackers")
     # A secret of its own at every run: a demo's tokens are worth nothing to the next one.
     config = Settings(escalation_after_s=60, jwt_secret=secrets.token_urlsafe(48))
     if not config.database_url.startswith("sqlite"):
@@ -160,7 +169,7 @@ def demo(
     if via == "gateway":
         from vigie.sim.protocols import DemoDevices
 
-        feeder: Feeder | DemoDevices = DemoDevices(database, pending)
+        feeder: Feeder | DemoDevices = DemoDevices(database, pending, trackers)
         typer.echo(feeder.describe())
     else:
         feeder = Feeder(base, "passerelle", feeder_password, pending)

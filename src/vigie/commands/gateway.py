@@ -1,4 +1,4 @@
-"""`vigie gateway serve`: the device gateway (Teltonika TCP, OsmAnd HTTP, MQTT) on the store."""
+"""`vigie gateway serve`: the gateway (Teltonika TCP/UDP, GT06, OsmAnd, MQTT) on the store."""
 
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ def serve(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     teltonika_port: Annotated[int, typer.Option(help="Teltonika TCP port (0: off)")] = 5027,
     osmand_port: Annotated[int, typer.Option(help="OsmAnd HTTP port (0: off)")] = 5055,
+    teltonika_udp_port: Annotated[int, typer.Option(help="Teltonika UDP port (0: off)")] = 0,
+    gt06_port: Annotated[int, typer.Option(help="GT06 (Concox) TCP port (0: off)")] = 0,
+    osmand_zone: Annotated[
+        str, typer.Option(help="time zone of OsmAnd times sent without one (IANA name)")
+    ] = "Europe/Paris",
     mqtt_port: Annotated[int, typer.Option(help="MQTT broker port (0: no MQTT)")] = 0,
     mqtt_host: Annotated[str, typer.Option(help="MQTT broker address")] = "127.0.0.1",
     start_broker: Annotated[
@@ -79,6 +84,7 @@ def serve(
         rate_per_s=rate,
         burst=burst,
         bounds=config.time_bounds,
+        local_zone=osmand_zone,
     )
     if teltonika_tls_port and (tls_cert is None or tls_key is None):
         raise typer.BadParameter(
@@ -109,6 +115,8 @@ def serve(
         teltonika_tls_port or None,
         tls_cert,
         tls_key,
+        teltonika_udp_port or None,
+        gt06_port or None,
     )
 
     async def run() -> None:
@@ -116,7 +124,8 @@ def serve(
         bound = await gateway.start(listen)
         typer.echo(
             f"gateway ready: teltonika={bound.teltonika_port} "
-            f"teltonika-tls={bound.teltonika_tls_port} osmand={bound.osmand_port} "
+            f"teltonika-tls={bound.teltonika_tls_port} teltonika-udp={bound.teltonika_udp_port} "
+            f"gt06={bound.gt06_port} osmand={bound.osmand_port} "
             f"mqtt={listen.mqtt_broker}",
         )
         stop = asyncio.Event()

@@ -25,9 +25,13 @@ GATEWAY_USER = "vigie@gateway"
 ACL = (
     "# Each device publishes on its own topic only (its username is its device id).\n"
     "pattern write vigie/devices/%u/obs\n"
+    "pattern write vigie/devices/%u/replies\n"
+    "pattern read vigie/devices/%u/commands\n"
     "\n"
     f"user {GATEWAY_USER}\n"
     "topic read vigie/devices/+/obs\n"
+    "topic read vigie/devices/+/replies\n"
+    "topic write vigie/devices/+/commands\n"
 )
 
 

@@ -12,6 +12,7 @@ import logging
 import ssl
 from abc import ABC, abstractmethod
 
+from vigie.gateway.command_delivery import CommandDelivery
 from vigie.gateway.intake import Intake
 from vigie.gateway.limits import ConnectionSlots, Limits, RateLimiter
 from vigie.gateway.registry import Registry
@@ -32,8 +33,10 @@ class ConnectionServer(ABC):
         limits: Limits,
         rates: RateLimiter,
         tls: ssl.SSLContext | None = None,
+        commands: CommandDelivery | None = None,
     ) -> None:
         self._tls = tls
+        self._commands = commands
         if tls is not None:
             self.protocol = f"{type(self).protocol}-tls"
         self._intake = intake

@@ -6,7 +6,9 @@ than `max_body_bytes` is refused before it is read, an idle keep-alive connectio
 Every request names its device and carries the device's secret as the ``key`` parameter: a
 request for an unregistered device, or without the right key, is refused (403) and logged, and
 a wrong key for a registered device is audited (someone is posing as it).
-Answers: 200 stored, 400 malformed, 403 unknown device or wrong key, 413 too large, 429 over
+Answers: 200 stored (also when some of its readings were refused as implausible and logged:
+the rest is kept, and a 400 would make the app resend for ever), 400 malformed or nothing
+plausible, 403 unknown device or wrong key, 413 too large, 429 over
 the device's rate, 503 the store failed (the app retries, as for any answer but 200).
 """
 
@@ -14,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from zoneinfo import ZoneInfo
 
 import h11
 
+from vigie import clock
 from vigie.gateway import osmand
 from vigie.gateway.connections import ConnectionServer
 from vigie.gateway.limits import RateExceeded
@@ -32,10 +36,18 @@ class _Refused(Exception):
         self.status = status
 
 
+def _cannot_send(_command_id: int, _text: str) -> None:
+    raise RuntimeError("an OsmAnd device takes no command")
+
+
 class OsmAndServer(ConnectionServer):
     """Serves phones running Traccar Client (OsmAnd protocol) on one HTTP port."""
 
     protocol = "osmand"
+
+    @property
+    def _zone(self) -> ZoneInfo:
+        return ZoneInfo(self._limits.local_zone)
 
     def _log_end(self, peer: object, exc: Exception) -> None:
         if isinstance(exc, TimeoutError):
@@ -96,6 +108,9 @@ class OsmAndServer(ConnectionServer):
                 self._registry.authenticate, device, key, self.protocol, peer
             )
             self._rates.take(registered.id, len(readings))
+            if self._commands is not None:
+                # Traccar Client reads nothing from the answer: its commands fail as unsupported.
+                self._commands.attach(registered.id, self.protocol, _cannot_send)
         except _Refused as exc:
             logger.warning("osmand %s refused (%d): %s", peer, exc.status, exc)
             return exc.status, str(exc)
@@ -112,8 +127,16 @@ class OsmAndServer(ConnectionServer):
         except Exception:
             logger.exception("osmand %s: readings of %s could not be stored", peer, device)
             return 503, "the centre could not store this report; send it again"
-        if stored.rejected:
+        if stored.rejected and not stored.new + stored.duplicates:
             return 400, "implausible reading refused (see the gateway's log for the reason)"
+        if stored.rejected:
+            # Part kept: a 400 would make the app resend the whole report for ever.
+            logger.warning(
+                "osmand %s: %d reading(s) of %s refused, the rest stored; answered 200",
+                peer,
+                stored.rejected,
+                device,
+            )
         return 200, ""
 
     async def _body(
@@ -144,8 +167,9 @@ class OsmAndServer(ConnectionServer):
         _, _, query = request.target.partition(b"?")
         content_type = dict(request.headers).get(b"content-type", b"")
         text = query.decode("latin-1")
+        received, zone = clock.now(), self._zone
         if body and content_type.startswith(b"application/json"):
             return (*osmand.decode_json(body), osmand.key_of(text))
         if body:
             text = f"{text}&{body.decode('latin-1')}" if text else body.decode("latin-1")
-        return (*osmand.decode_form(text), osmand.key_of(text))
+        return (*osmand.decode_form(text, received, zone), osmand.key_of(text))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from vigie.observation import TimeBounds
 
@@ -20,6 +21,13 @@ class Limits:
     burst: float = 2000.0  # a tracker back in coverage empties hours of buffer at once
     # A reading's time against its receipt (the centre's VIGIE_MAX_CLOCK_SKEW_S and horizon).
     bounds: TimeBounds = field(default_factory=TimeBounds)
+    local_zone: str = "Europe/Paris"  # OsmAnd apps may send wall-clock times without a zone
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.local_zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"local_zone {self.local_zone!r} is not a known time zone") from exc
 
 
 class RateExceeded(RuntimeError):

@@ -16,6 +16,9 @@ from vigie.detect import OBSERVATION_FIELDS
 from vigie.gateway.readings import Rejected, parse_time, reading, sequence
 
 TOPIC_FILTER = "vigie/devices/+/obs"
+# Commands go down on vigie/devices/<id>/commands as {"id", "kind", "args"}; the unit answers
+# on vigie/devices/<id>/replies with {"id": <the command's>, "reply": "<text>"}.
+REPLY_FILTER = "vigie/devices/+/replies"
 MAX_READINGS = 1000
 _SLOT = {"tamper": "strap"}
 
@@ -29,6 +32,38 @@ def device_of(topic: str) -> str:
     if len(parts) != 4 or parts[:2] != ["vigie", "devices"] or parts[3] != "obs" or not parts[2]:
         raise Rejected(f"topic {topic[:80]!r} is not vigie/devices/<device id>/obs")
     return parts[2]
+
+
+def command_topic(device: str) -> str:
+    return f"vigie/devices/{device}/commands"
+
+
+def is_reply(topic: str) -> bool:
+    return topic.endswith("/replies")
+
+
+def decode_reply(topic: str, payload: bytes) -> tuple[str, int, str]:
+    """Device id, command id and reply text of a message on a device's replies topic."""
+    parts = topic.split("/")
+    if (
+        len(parts) != 4
+        or parts[:2] != ["vigie", "devices"]
+        or parts[3] != "replies"
+        or not parts[2]
+    ):
+        raise Rejected(f"topic {topic[:80]!r} is not vigie/devices/<device id>/replies")
+    try:
+        data = json.loads(payload)
+    except (ValueError, RecursionError) as exc:
+        raise Rejected(f"reply is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise Rejected("a reply must be a JSON object")
+    command_id, text = data.get("id"), data.get("reply")
+    if not isinstance(command_id, int) or isinstance(command_id, bool) or command_id < 1:
+        raise Rejected("a reply's 'id' must be the command's id")
+    if not isinstance(text, str):
+        raise Rejected("a reply's 'reply' must be a string")
+    return parts[2], command_id, text
 
 
 def decode_message(topic: str, payload: bytes) -> tuple[str, list[dict[str, Any]]]:

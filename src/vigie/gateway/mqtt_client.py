@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from vigie.gateway import mqtt
+from vigie.gateway.command_delivery import CommandDelivery
 from vigie.gateway.intake import Intake
 from vigie.gateway.limits import Limits, RateExceeded, RateLimiter
 from vigie.gateway.readings import Rejected
@@ -38,7 +40,9 @@ class MqttSubscriber:
         rates: RateLimiter,
         client_id: str = "vigie-gateway",
         credentials: tuple[str, str] | None = None,
+        commands: CommandDelivery | None = None,
     ) -> None:
+        self._commands = commands
         self._intake = intake
         self._registry = registry
         self._limits = limits
@@ -89,7 +93,7 @@ class MqttSubscriber:
                 client.disconnect()
                 self.subscribed.set()
             return
-        client.subscribe(mqtt.TOPIC_FILTER, qos=1)
+        client.subscribe([(mqtt.TOPIC_FILTER, 1), (mqtt.REPLY_FILTER, 1)])
 
     def _on_subscribe(self, *_args: Any) -> None:
         logger.info("MQTT: subscribed to %s", mqtt.TOPIC_FILTER)
@@ -114,6 +118,9 @@ class MqttSubscriber:
 
     async def _handle(self, topic: str, payload: bytes) -> None:
         """Store a message, or refuse it for good; returns when it may be acknowledged."""
+        if mqtt.is_reply(topic):
+            await self._reply(topic, payload)
+            return
         try:
             if len(payload) > self._limits.max_body_bytes:
                 raise Rejected(f"{len(payload)} bytes; at most {self._limits.max_body_bytes}")
@@ -129,6 +136,8 @@ class MqttSubscriber:
             # Not acknowledged: the broker delivers it again when the gateway reconnects.
             logger.exception("mqtt %s: the device registry could not be read", topic[:80])
             raise
+        if self._commands is not None:
+            self._commands.attach(registered.id, "mqtt", self._publisher(registered.id))
         delay = 0.5
         while True:
             try:
@@ -139,3 +148,23 @@ class MqttSubscriber:
                 logger.exception("mqtt %s: storing failed; retrying in %.1f s", device, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
+
+    def _publisher(self, device: str) -> Callable[[int, str], None]:
+        topic = mqtt.command_topic(device)
+
+        def send(_command_id: int, text: str) -> None:
+            # QoS 1: the broker keeps it for a unit with a persistent session.
+            info = self._client.publish(topic, text, qos=1)
+            if info.rc != paho.MQTT_ERR_SUCCESS:
+                raise ConnectionError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
+
+        return send
+
+    async def _reply(self, topic: str, payload: bytes) -> None:
+        try:
+            device, command_id, text = mqtt.decode_reply(topic, payload)
+        except Rejected as exc:
+            logger.warning("mqtt %s refused: %s", topic[:80], exc)
+            return
+        if self._commands is not None:
+            await self._commands.answered(device, text, command_id=command_id)

@@ -8,6 +8,11 @@ Two forms, as Traccar's OsmAnd decoder reads them:
   "coords": {"latitude", "longitude", "accuracy", ...}, "battery": {"level": 0..1}}}``.
 Either way the device's secret comes as the ``key`` query parameter (see `key_of`); it is
 never part of a reading.
+
+Times: a request without ``timestamp`` takes the time it was received, and its readings say so
+(``"time_source": "receipt"``) so that detection and reports can tell a fix time from an
+arrival time. A zone-less ``yyyy-MM-dd HH:mm:ss`` (some app versions send wall-clock time) is
+read in the gateway's configured zone (`Limits.local_zone`, by default Europe/Paris).
 """
 
 from __future__ import annotations
@@ -18,21 +23,30 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
 
 from vigie.gateway.readings import Rejected, parse_time, reading
 
 KEY = "key"  # the device's secret, in the query string (or form) of every request
 UERE_M = 5.0  # accuracy from HDOP, as for trackers
 NO_ACCURACY_M = 50.0  # a fix without accuracy is taken as poor, never as precise
+PARIS = ZoneInfo("Europe/Paris")
+RECEIPT = {"time_source": "receipt"}  # marks a reading timed by its arrival, not by the device
 
 
-def decode_form(text: str) -> tuple[str, list[dict[str, Any]]]:
-    """Device id and readings of a query string or urlencoded form."""
+def decode_form(
+    text: str, received: datetime | None = None, zone: ZoneInfo = PARIS
+) -> tuple[str, list[dict[str, Any]]]:
+    """Device id and readings of a query string or urlencoded form.
+
+    `received` is the time the request arrived, used when it has no timestamp (without it such a
+    request is refused); `zone` is that of zone-less wall-clock times.
+    """
     try:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=64)
     except ValueError as exc:
         raise Rejected(f"query is malformed: {exc}") from exc
-    return decode_params(dict(pairs))
+    return decode_params(dict(pairs), received, zone)
 
 
 def key_of(text: str) -> str | None:
@@ -48,11 +62,20 @@ def key_of(text: str) -> str | None:
     return next((value for name, value in pairs if name == KEY), None)
 
 
-def decode_params(params: Mapping[str, str]) -> tuple[str, list[dict[str, Any]]]:
+def decode_params(
+    params: Mapping[str, str], received: datetime | None = None, zone: ZoneInfo = PARIS
+) -> tuple[str, list[dict[str, Any]]]:
     device = params.get("id") or params.get("deviceid")
     if not device:
         raise Rejected("no device id (parameter 'id' or 'deviceid')")
-    t = _time(params.get("timestamp"))
+    stamp = params.get("timestamp")
+    extra: dict[str, str] = {}
+    if stamp:
+        t = _time(stamp, zone)
+    elif received is not None:
+        t, extra = received, RECEIPT
+    else:
+        raise Rejected("no 'timestamp'")
     if "location" in params:
         lat_text, _, lon_text = params["location"].partition(",")
     else:
@@ -72,11 +95,12 @@ def decode_params(params: Mapping[str, str]) -> tuple[str, list[dict[str, Any]]]
                 lat=_float(lat_text, "lat"),
                 lon=_float(lon_text, "lon"),
                 accuracy_m=accuracy,
+                **extra,
             )
         )
     battery = _number(params, "batt")
     if battery is not None:
-        out.append(reading(device, t, "battery", "battery", level=battery / 100))
+        out.append(reading(device, t, "battery", "battery", level=battery / 100, **extra))
     if not out:
         raise Rejected("neither a position nor a battery level")
     return device, out
@@ -119,9 +143,7 @@ def decode_json(body: bytes) -> tuple[str, list[dict[str, Any]]]:
     return device, out
 
 
-def _time(value: str | None) -> datetime:
-    if not value:
-        raise Rejected("no 'timestamp'")
+def _time(value: str, zone: ZoneInfo) -> datetime:
     if value.isdigit():
         number = int(value)
         # Traccar's rule: small numbers are seconds, large ones milliseconds.
@@ -130,6 +152,13 @@ def _time(value: str | None) -> datetime:
             return datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, ValueError, OSError) as exc:
             raise Rejected(f"timestamp {value[:20]} is out of range") from exc
+    if len(value) == 19 and value[10] == " ":
+        # "yyyy-MM-dd HH:mm:ss" without a zone: wall-clock time where the devices are.
+        try:
+            naive = datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
+        except ValueError as exc:
+            raise Rejected(f"timestamp {value!r} is not yyyy-MM-dd HH:mm:ss") from exc
+        return naive.replace(tzinfo=zone).astimezone(UTC)
     return parse_time(value)
 
 

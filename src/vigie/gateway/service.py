@@ -10,12 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vigie.gateway.command_delivery import CommandDelivery
+from vigie.gateway.gt06_server import Gt06Server
 from vigie.gateway.http_server import OsmAndServer
 from vigie.gateway.intake import Intake
 from vigie.gateway.limits import Limits, RateLimiter
 from vigie.gateway.mqtt_client import MqttSubscriber
 from vigie.gateway.registry import Registry
 from vigie.gateway.tcp_server import TeltonikaServer
+from vigie.gateway.udp_server import TeltonikaUdpServer
 from vigie.store import Database
 
 logger = logging.getLogger(__name__)
@@ -37,6 +40,8 @@ class Listen:
     teltonika_tls_port: int | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    teltonika_udp_port: int | None = None
+    gt06_port: int | None = None
 
     def tls_context(self) -> ssl.SSLContext:
         if self.tls_cert is None or self.tls_key is None:
@@ -54,6 +59,8 @@ class Bound:
     teltonika_port: int | None
     osmand_port: int | None
     teltonika_tls_port: int | None = None
+    teltonika_udp_port: int | None = None
+    gt06_port: int | None = None
 
 
 class Gateway:
@@ -65,30 +72,48 @@ class Gateway:
         limits: Limits | None = None,
         on_stored: Callable[[], None] | None = None,
         mqtt_client_id: str = "vigie-gateway",
+        command_poll_s: float = 1.0,
     ) -> None:
         self.limits = limits or Limits()
         self.intake = Intake(database, self.limits.bounds, on_stored=on_stored)
         self.registry = Registry(database)
         self._rates = RateLimiter(self.limits.rate_per_s, self.limits.burst)
         self._mqtt_client_id = mqtt_client_id
-        self._servers: list[TeltonikaServer | OsmAndServer | MqttSubscriber] = []
+        self.commands = CommandDelivery(database, command_poll_s)
+        self._servers: list[
+            TeltonikaServer | OsmAndServer | MqttSubscriber | TeltonikaUdpServer | Gt06Server
+        ] = []
 
     async def start(self, listen: Listen) -> Bound:
         await self.intake.start()
+        await self.commands.start()
         args = (self.intake, self.registry, self.limits, self._rates)
+        commands = self.commands
         teltonika = osmand = teltonika_tls = None
         if listen.teltonika_port is not None:
-            server = TeltonikaServer(*args)
+            server = TeltonikaServer(*args, commands=commands)
             teltonika = await server.start(listen.host, listen.teltonika_port)
             self._servers.append(server)
-            logger.info("Teltonika Codec 8/8E on %s:%d", listen.host, teltonika)
+            logger.info("Teltonika Codec 8/8E/16 on %s:%d", listen.host, teltonika)
         if listen.teltonika_tls_port is not None:
-            secure = TeltonikaServer(*args, tls=listen.tls_context())
+            secure = TeltonikaServer(*args, tls=listen.tls_context(), commands=commands)
             teltonika_tls = await secure.start(listen.host, listen.teltonika_tls_port)
             self._servers.append(secure)
             logger.info("Teltonika Codec 8/8E over TLS on %s:%d", listen.host, teltonika_tls)
+        teltonika_udp = None
+        if listen.teltonika_udp_port is not None:
+            udp = TeltonikaUdpServer(*args)
+            teltonika_udp = await udp.start(listen.host, listen.teltonika_udp_port)
+            self._servers.append(udp)
+            logger.info("Teltonika Codec 8/8E/16 over UDP on %s:%d", listen.host, teltonika_udp)
+        gt06 = None
+        if listen.gt06_port is not None:
+            concox = Gt06Server(*args, commands=commands)
+            gt06 = await concox.start(listen.host, listen.gt06_port)
+            self._servers.append(concox)
+            logger.info("GT06 (Concox) on %s:%d", listen.host, gt06)
         if listen.osmand_port is not None:
-            http = OsmAndServer(*args)
+            http = OsmAndServer(*args, commands=commands)
             osmand = await http.start(listen.host, listen.osmand_port)
             self._servers.append(http)
             logger.info("OsmAnd HTTP on http://%s:%d/", listen.host, osmand)
@@ -96,16 +121,20 @@ class Gateway:
             if listen.mqtt_credentials is None:
                 raise ValueError("the MQTT broker admits no anonymous client: give credentials")
             subscriber = MqttSubscriber(
-                *args, client_id=self._mqtt_client_id, credentials=listen.mqtt_credentials
+                *args,
+                client_id=self._mqtt_client_id,
+                credentials=listen.mqtt_credentials,
+                commands=commands,
             )
             await subscriber.start(*listen.mqtt_broker)
             self._servers.append(subscriber)
-        return Bound(teltonika, osmand, teltonika_tls)
+        return Bound(teltonika, osmand, teltonika_tls, teltonika_udp, gt06)
 
     async def stop(self) -> None:
         for server in reversed(self._servers):
             await server.stop()
         self._servers.clear()
+        await self.commands.stop()
         await self.intake.stop()
 
 

@@ -1,4 +1,4 @@
-"""Teltonika Codec 8 and Codec 8 Extended (TCP): the handshake, AVL packets, and what they mean.
+"""Teltonika Codec 8, 8 Extended and 16: the handshake, AVL packets, and what they mean.
 
 Pure: bytes in, values out. Layout from Teltonika's public "Codec" documentation:
 
@@ -9,7 +9,13 @@ Pure: bytes in, values out. Layout from Teltonika's public "Codec" documentation
     AVL record       8-byte timestamp (ms since the epoch), priority, GPS element (longitude and
                      latitude as signed 1e-7 degrees, altitude, angle, satellites, speed), then
                      IO elements: 1-byte ids and counts in Codec 8, 2-byte in Codec 8E (which
-                     also has variable-length values).
+                     also has variable-length values). Codec 16 (older FM trackers) has
+                     1-byte counts but 2-byte event and IO ids, and a generation-type byte
+                     after the event id.
+    Keep-alive       a lone 0xFF between packets, which the server skips.
+    Codec 12         commands and replies, framed as an AVL packet: codec 0x0C, quantity 1,
+                     type (0x05 command, 0x06 reply), 4-byte text length, ASCII text,
+                     quantity 1, then the CRC. Replies are not acknowledged.
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ from vigie.gateway.readings import Rejected, reading
 
 CODEC_8 = 0x08
 CODEC_8E = 0x8E
+CODEC_16 = 0x10
+CODEC_12 = 0x0C
+COMMAND, REPLY = 0x05, 0x06
+KEEP_ALIVE = 0xFF
 HEADER_BYTES = 8  # preamble + data length
 CRC_BYTES = 4
 # FMB devices send at most 1280 bytes of AVL data; larger frames are refused unread.
@@ -168,6 +178,11 @@ class _Reader:
 
 def decode_packet(frame: bytes) -> AvlPacket:
     """A whole AVL packet (header, data field, CRC), checked to the last byte."""
+    return decode_data(checked_data(frame))
+
+
+def checked_data(frame: bytes) -> bytes:
+    """The data field of a whole packet once its length and CRC are checked."""
     length = data_length(frame[:HEADER_BYTES])
     if len(frame) != HEADER_BYTES + length + CRC_BYTES:
         raise FrameError(
@@ -180,20 +195,38 @@ def decode_packet(frame: bytes) -> AvlPacket:
         raise FrameError(
             f"CRC mismatch: packet says {sent_crc:#06x}, data gives {crc16(data):#06x}"
         )
-    return decode_data(data)
+    return data
+
+
+def encode_message(text: str, kind: int = COMMAND) -> bytes:
+    """A Codec 12 command (the server's side) or reply (a device's, for the simulator)."""
+    body = text.encode("ascii")
+    data = struct.pack(">BBBI", CODEC_12, 1, kind, len(body)) + body + b"\x01"
+    return struct.pack(">II", 0, len(data)) + data + struct.pack(">I", crc16(data))
+
+
+def decode_message(data: bytes) -> tuple[int, str]:
+    """The type (COMMAND or REPLY) and text of a Codec 12 data field."""
+    if len(data) < 8:
+        raise FrameError(f"Codec 12 data is {len(data)} bytes; at least 8 expected")
+    codec, count, kind, size = struct.unpack_from(">BBBI", data)
+    if codec != CODEC_12 or count != 1 or kind not in (COMMAND, REPLY):
+        raise FrameError(f"not a Codec 12 message (codec {codec:#04x}, type {kind:#04x})")
+    if len(data) != 7 + size + 1 or data[-1] != 1:
+        raise FrameError(f"Codec 12 text announces {size} bytes, the data holds {len(data) - 8}")
+    return kind, data[7 : 7 + size].decode("ascii", errors="replace")
 
 
 def decode_data(data: bytes) -> AvlPacket:
     """The data field: codec id, record count, records, record count again."""
     reader = _Reader(data)
     codec = reader.uint(_U8)
-    if codec not in (CODEC_8, CODEC_8E):
-        raise FrameError(f"codec {codec:#04x} is not supported (Codec 8 or 8 Extended)")
+    if codec not in (CODEC_8, CODEC_8E, CODEC_16):
+        raise FrameError(f"codec {codec:#04x} is not supported (Codec 8, 8 Extended or 16)")
     count = reader.uint(_U8)
     if count == 0:
         raise FrameError("packet holds no record")
-    wide = codec == CODEC_8E
-    records = [_record(reader, wide) for _ in range(count)]
+    records = [_record(reader, codec) for _ in range(count)]
     second = reader.uint(_U8)
     if second != count:
         raise FrameError(f"record counts differ: {count} at the start, {second} at the end")
@@ -202,10 +235,14 @@ def decode_data(data: bytes) -> AvlPacket:
     return AvlPacket(codec, records)
 
 
-def _record(reader: _Reader, wide: bool) -> AvlRecord:
+def _record(reader: _Reader, codec: int) -> AvlRecord:
     timestamp_ms, priority, lon, lat, altitude, angle, satellites, speed = reader.unpack(_GPS)
-    n, count = (2, _U16) if wide else (1, _U8)
-    event_id = reader.uint(count)
+    wide = codec == CODEC_8E
+    # Id width, count layout: Codec 8 is all 1 byte, 8E all 2, Codec 16 has 2-byte ids only.
+    n, count = (2, _U16) if wide else (2, _U8) if codec == CODEC_16 else (1, _U8)
+    event_id = reader.uint(_U16 if n == 2 else _U8)
+    if codec == CODEC_16:
+        reader.uint(_U8)  # generation type (on event, on change, periodic...): not a reading
     total = reader.uint(count)
     io: dict[int, int | bytes] = {}
     for size in (1, 2, 4, 8):
@@ -235,12 +272,19 @@ def _record(reader: _Reader, wide: bool) -> AvlRecord:
 
 def encode_packet(records: list[AvlRecord], codec: int = CODEC_8E) -> bytes:
     """An AVL packet as a device sends it (the simulator's and the tests' device side)."""
-    if codec not in (CODEC_8, CODEC_8E):
-        raise ValueError(f"codec {codec:#04x} is not Codec 8 or 8 Extended")
+    body = encode_data(records, codec)
+    return struct.pack(">II", 0, len(body)) + body + struct.pack(">I", crc16(body))
+
+
+def encode_data(records: list[AvlRecord], codec: int = CODEC_8E) -> bytes:
+    """The data field of an AVL packet (codec id, count, records, count), as TCP and UDP carry."""
+    if codec not in (CODEC_8, CODEC_8E, CODEC_16):
+        raise ValueError(f"codec {codec:#04x} is not Codec 8, 8 Extended or 16")
     if not 1 <= len(records) <= 255:
         raise ValueError(f"{len(records)} records: a packet holds 1 to 255")
     wide = codec == CODEC_8E
     n = ">H" if wide else ">B"
+    ident = ">H" if codec != CODEC_8 else ">B"
     body = bytearray(struct.pack(">BB", codec, len(records)))
     for r in records:
         body += struct.pack(
@@ -254,7 +298,10 @@ def encode_packet(records: list[AvlRecord], codec: int = CODEC_8E) -> bytes:
             r.satellites,
             r.speed,
         )
-        body += struct.pack(n, r.event_id) + struct.pack(n, len(r.io))
+        body += struct.pack(ident, r.event_id)
+        if codec == CODEC_16:
+            body += b"\x01"  # generation type: on event
+        body += struct.pack(n, len(r.io))
         fixed = {k: v for k, v in r.io.items() if isinstance(v, int)}
         for size, fmt in ((1, ">B"), (2, ">H"), (4, ">I"), (8, ">Q")):
             group = {k: v for k, v in fixed.items() if v < 256**size} if size < 8 else dict(fixed)
@@ -262,7 +309,7 @@ def encode_packet(records: list[AvlRecord], codec: int = CODEC_8E) -> bytes:
                 del fixed[k]
             body += struct.pack(n, len(group))
             for k, v in group.items():
-                body += struct.pack(n, k) + struct.pack(fmt, v)
+                body += struct.pack(ident, k) + struct.pack(fmt, v)
         variable = {k: v for k, v in r.io.items() if isinstance(v, bytes)}
         if variable and not wide:
             raise ValueError("variable-length IO elements need Codec 8 Extended")
@@ -271,7 +318,7 @@ def encode_packet(records: list[AvlRecord], codec: int = CODEC_8E) -> bytes:
             for key, value in variable.items():
                 body += struct.pack(">HH", key, len(value)) + value
     body += struct.pack(">B", len(records))
-    return struct.pack(">II", 0, len(body)) + bytes(body) + struct.pack(">I", crc16(bytes(body)))
+    return bytes(body)
 
 
 def encode_ack(count: int) -> bytes:
@@ -321,7 +368,8 @@ def readings_of(device: str, record: AvlRecord) -> list[dict[str, Any]]:
         )
     percent = record.io.get(IO_BATTERY_PERCENT)
     if isinstance(percent, int):
-        out.append(reading(device, t, "battery", "battery", level=min(percent, 100) / 100))
+        # Not clamped: a percentage above 100 is a faulty gauge, refused by the intake's check.
+        out.append(reading(device, t, "battery", "battery", level=percent / 100))
     volts = record.io.get(IO_EXTERNAL_MV)
     if isinstance(volts, int):
         out.append(reading(device, t, "power", "power", mains=volts >= MAINS_MIN_MV))

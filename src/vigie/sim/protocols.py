@@ -1,7 +1,8 @@
 """The simulator's devices speaking real protocols to the gateway.
 
 Replay-format `obs` records (what `vigie.sim` generates) become what a real device would send:
-bracelets (``B…``) are Teltonika trackers (Codec 8 Extended over TCP), home units (``H…``)
+bracelets (``B…``) are Teltonika trackers (Codec 8 Extended over TCP by default; Codec 16 or
+UDP datagrams on request, or GT06 for bracelets whose id is an IMEI), home units (``H…``)
 publish JSON over MQTT, protected persons' phones (``P…``) run Traccar Client (OsmAnd HTTP).
 Every device keeps what it sent until it is acknowledged and sends it again otherwise, as the
 real ones do, and proves itself as the real ones must: the phone sends its secret as the
@@ -26,10 +27,11 @@ from typing import Any
 import httpx
 import paho.mqtt.client as paho
 
-from vigie.gateway import mqtt, teltonika
+from vigie.gateway import gt06, mqtt, teltonika, teltonika_udp
 from vigie.gateway.teltonika import AvlRecord
 
 MAX_RECORDS = 255  # per Teltonika packet
+TRACKER_PROTOCOLS = ("teltonika", "codec16", "teltonika-udp", "gt06")
 
 
 def _ms(record: dict[str, Any]) -> int:
@@ -77,6 +79,30 @@ def teltonika_packets(
         teltonika.encode_packet(avl[i : i + MAX_RECORDS], codec)
         for i in range(0, len(avl), MAX_RECORDS)
     ]
+
+
+def gt06_frames(records: list[dict[str, Any]], first_serial: int = 1) -> list[tuple[bytes, bool]]:
+    """Records as a GT06 tracker's packets, each with whether the gateway acknowledges it.
+
+    Positions are location packets; an open strap is an alarm packet (strap removed, no fix);
+    a battery level is a heartbeat (timed by its receipt: GT06 heartbeats carry no time).
+    """
+    out = []
+    for serial, record in enumerate(records, first_serial):
+        kind, t = record["type"], _t(record)
+        if kind == "position":
+            fix = gt06.Fix(t, record["lat"], record["lon"], 9, 0, 0, True)
+            out.append((gt06.encode_location(fix, serial), False))
+        elif kind == "tamper" and record["what"] in ("strap_open", "strap_cut"):
+            status = gt06.Status(False, gt06.STATUS_REMOVED, 7, 4, 0)
+            no_fix = gt06.Fix(t, 0.0, 0.0, 0, 0, 0, False)
+            out.append((gt06.encode_alarm(no_fix, status, serial), True))
+        elif kind == "battery":
+            status = gt06.Status(False, 0, round(record["level"] * 6), 4, 0)
+            out.append((gt06.encode_heartbeat(status, serial), True))
+        else:
+            raise ValueError(f"a GT06 tracker sends no {kind!r} observation of this kind")
+    return out
 
 
 def osmand_params(record: dict[str, Any], key: str | None = None) -> dict[str, str]:
@@ -153,6 +179,84 @@ class TeltonikaTracker:
             self._sock = None
 
 
+class TeltonikaUdpTracker:
+    """A tracker sending UDP datagrams: each resent until its acknowledgement comes."""
+
+    def __init__(self, host: str, port: int, imei: str, timeout_s: float = 2.0) -> None:
+        self._address = (host, port)
+        self.imei = imei
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.settimeout(timeout_s)
+        self._packet_id = 0
+
+    def send(self, records: list[AvlRecord], codec: int = teltonika.CODEC_8E) -> int:
+        """Send one datagram; returns the record count acknowledged."""
+        self._packet_id = (self._packet_id + 1) & 0xFFFF
+        datagram = teltonika_udp.encode_datagram(
+            self.imei, records, codec, self._packet_id, self._packet_id & 0xFF
+        )
+        for _ in range(5):
+            self._sock.sendto(datagram, self._address)
+            try:
+                ack = self._sock.recv(64)
+            except TimeoutError:
+                continue
+            _, packet_id, _, _, count = struct.unpack(">HHBBB", ack)
+            if packet_id == self._packet_id:
+                return int(count)
+        raise ConnectionError(f"UDP tracker {self.imei}: no acknowledgement after 5 sends")
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class Gt06Tracker:
+    """A GT06 tracker's TCP link: login once (its IMEI), then packets."""
+
+    def __init__(self, host: str, port: int, imei: str, timeout_s: float = 30.0) -> None:
+        self._address = (host, port)
+        self.imei = imei
+        self._timeout_s = timeout_s
+        self._sock: socket.socket | None = None
+        self._serial = 1
+
+    def _connect(self) -> socket.socket:
+        if self._sock is None:
+            sock = socket.create_connection(self._address, timeout=self._timeout_s)
+            sock.sendall(gt06.encode_login(self.imei, self._serial))
+            if len(_receive(sock, 10)) != 10:
+                sock.close()
+                raise ConnectionRefusedError(f"the gateway refused GT06 tracker {self.imei}")
+            self._sock = sock
+        return self._sock
+
+    def send(self, records: list[dict[str, Any]]) -> int:
+        """Send the records' packets, waiting for each acknowledgement due; returns how many."""
+        sock = self._connect()
+        frames = gt06_frames(records, self._serial + 1)
+        self._serial += len(frames)
+        for frame, acknowledged in frames:
+            sock.sendall(frame)
+            if acknowledged and len(_receive(sock, 10)) != 10:
+                raise ConnectionResetError(f"GT06 tracker {self.imei}: no acknowledgement")
+        return len(frames)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+def _receive(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 class ProtocolFeeder:
     """Sends due records through the gateway, like the devices would (the demo's feeder);
     `keys` holds each phone's and home unit's secret."""
@@ -165,7 +269,14 @@ class ProtocolFeeder:
         osmand_port: int,
         mqtt_port: int,
         keys: Mapping[str, str],
+        trackers: str = "teltonika",
     ) -> None:
+        """`teltonika_port` is the trackers' port, of the protocol `trackers` names."""
+        if trackers not in TRACKER_PROTOCOLS:
+            raise ValueError(f"trackers {trackers!r}: one of {', '.join(TRACKER_PROTOCOLS)}")
+        self._tracker_protocol = trackers
+        self._udp: dict[str, TeltonikaUdpTracker] = {}
+        self._gt06: dict[str, Gt06Tracker] = {}
         self._pending = pending
         self._next = 0
         self._host = host
@@ -218,12 +329,29 @@ class ProtocolFeeder:
                         mqtt.topic_for(device), mqtt_payload(items), qos=1
                     )
                     published.append((info, len(items)))
+            elif self._tracker_protocol == "teltonika-udp":
+                udp = self._udp.get(device)
+                if udp is None:
+                    udp = self._udp[device] = TeltonikaUdpTracker(
+                        self._host, self._teltonika_port, device
+                    )
+                avl = [avl_record(r) for r in items]
+                for i in range(0, len(avl), MAX_RECORDS):
+                    sent += udp.send(avl[i : i + MAX_RECORDS])
+            elif self._tracker_protocol == "gt06":
+                concox = self._gt06.get(device)
+                if concox is None:
+                    concox = self._gt06[device] = Gt06Tracker(
+                        self._host, self._teltonika_port, device
+                    )
+                sent += concox.send(items)
             else:
+                codec = teltonika.CODEC_16 if self._tracker_protocol == "codec16" else None
                 tracker = self._trackers.get(device)
                 if tracker is None:
                     tracker = TeltonikaTracker(self._host, self._teltonika_port, device)
                     self._trackers[device] = tracker
-                for packet in teltonika_packets(items):
+                for packet in teltonika_packets(items, codec or teltonika.CODEC_8E):
                     # All packets out first: the gateway stores them in one group commit.
                     tracker.send(packet)
                     waiting.append((tracker, packet))
@@ -246,8 +374,8 @@ class ProtocolFeeder:
         return sent
 
     def close(self) -> None:
-        for tracker in self._trackers.values():
-            tracker.close()
+        for link in (*self._trackers.values(), *self._udp.values(), *self._gt06.values()):
+            link.close()
         self._http.close()
         for client in self._publishers.values():
             client.loop_stop()
@@ -266,7 +394,9 @@ class DemoDevices:
     devices use; the broker admits them and the gateway (its password new at each run) only.
     """
 
-    def __init__(self, database: Any, pending: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, database: Any, pending: list[dict[str, Any]], trackers: str = "teltonika"
+    ) -> None:
         from sqlalchemy import select
 
         from vigie.cases import device_secrets
@@ -291,21 +421,28 @@ class DemoDevices:
                 0,
                 ("127.0.0.1", self._broker.port),
                 (GATEWAY_USER, gateway_password),
+                teltonika_udp_port=0 if trackers == "teltonika-udp" else None,
+                gt06_port=0 if trackers == "gt06" else None,
             ),
         )
+        self._trackers = trackers
         try:
             bound = self._gateway.start()
-            assert bound.teltonika_port is not None and bound.osmand_port is not None
-            self.ports = (bound.teltonika_port, bound.osmand_port, self._broker.port)
-            self._feeder = ProtocolFeeder(pending, "127.0.0.1", *self.ports, keys)
+            trackers_port = {"teltonika-udp": bound.teltonika_udp_port, "gt06": bound.gt06_port}
+            port = trackers_port.get(trackers, bound.teltonika_port)
+            assert port is not None and bound.osmand_port is not None
+            self.ports = (port, bound.osmand_port, self._broker.port)
+            self._feeder = ProtocolFeeder(pending, "127.0.0.1", *self.ports, keys, trackers)
         except BaseException:
             self._broker.stop()
             raise
 
     def describe(self) -> str:
         teltonika_port, osmand_port, mqtt_port = self.ports
+        scheme = "udp" if self._trackers == "teltonika-udp" else "tcp"
         return (
-            f"devices via the gateway: Teltonika tcp://127.0.0.1:{teltonika_port}, "
+            f"devices via the gateway: trackers ({self._trackers}) "
+            f"{scheme}://127.0.0.1:{teltonika_port}, "
             f"OsmAnd http://127.0.0.1:{osmand_port}/, MQTT 127.0.0.1:{mqtt_port}"
         )
 

@@ -177,6 +177,30 @@ class Device(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
+class DeviceCommand(Base):
+    """A command to a device: queued, sent when it is connected, answered (or failed, expired).
+
+    Stored so that nothing queued is lost on a restart; every one is audited with who asked."""
+
+    __tablename__ = "device_commands"
+    __table_args__ = (Index("ix_device_commands_state_device", "state", "device_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    args: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(12), default="queued")
+    requested_by: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str | None] = mapped_column(Text)
+    alarm_id: Mapped[int | None] = mapped_column(ForeignKey("alarms.id"), index=True)
+    protocol: Mapped[str | None] = mapped_column(String(20))
+    sent_text: Mapped[str | None] = mapped_column(Text)
+    reply: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
 class DeviceAssignment(Base):
     __tablename__ = "device_assignments"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -270,6 +294,7 @@ class Alarm(Base):
 
     actions: Mapped[list[AlarmAction]] = relationship(order_by="AlarmAction.id")
     events: Mapped[list[AlarmEventRow]] = relationship(order_by="AlarmEventRow.id")
+    commands: Mapped[list[DeviceCommand]] = relationship(order_by="DeviceCommand.id")
 
 
 class AlarmEventRow(Base):

@@ -24,7 +24,7 @@ from vigie.cases.forms import ZoneIn
 from vigie.cases.geometry import check_zones
 from vigie.store import audit
 from vigie.store.bounds import RowId
-from vigie.store.models import Alarm, Observation, Placement, User
+from vigie.store.models import Alarm, DeviceCommand, Observation, Placement, User
 
 # Out of the public OpenAPI: the console's own reads, not a contract for other programs.
 router = APIRouter(
@@ -141,9 +141,29 @@ def placement_activity(
             .order_by(Observation.t.desc())
             .limit(200)
         ).all()
+        commands = session.scalars(
+            select(DeviceCommand)
+            .where(DeviceCommand.device_id.in_(list(devices.values())))
+            .order_by(DeviceCommand.id.desc())
+            .limit(20)
+        ).all()
         audit.record(session, user.username, "read_activity", f"placement:{placement.id}")
         return {
             "placement_id": placement.id,
+            # The last commands to the case's devices, pending and answered (with the reply).
+            "commands": [
+                {
+                    "id": c.id,
+                    "device": c.device_id,
+                    "kind": c.kind,
+                    "args": c.args,
+                    "state": c.state,
+                    "requested_by": c.requested_by,
+                    "created_at": c.created_at,
+                    "reply": c.reply,
+                }
+                for c in commands
+            ],
             "since": since,
             "track": shown_track(
                 session, user, placement.case_ref, track(session, tracked["wearer"], since)

@@ -16,6 +16,7 @@ from vigie.api.deps import CASE_READERS, CENTRE, DatabaseDep, allow
 from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
 from vigie.cases.access import visible_case_refs
+from vigie.gateway import command_queue
 from vigie.store import audit
 from vigie.store.bounds import Count, RowId
 from vigie.store.models import Alarm, Report, User
@@ -27,7 +28,9 @@ Status = Literal["open", "acknowledged", "in_progress", "closed"]
 
 
 class ActionIn(BaseModel):
-    action: Literal["call_wearer", "call_protected", "police_alerted", "spip_informed", "note"]
+    action: Literal[
+        "call_wearer", "call_protected", "police_alerted", "spip_informed", "note", "warn_wearer"
+    ]
     note: str | None = Field(default=None, max_length=4000)
 
 
@@ -57,6 +60,8 @@ def alarm_out(
             {"at": a.at, "action": a.action, "note": a.note, "user_id": a.user_id}
             for a in alarm.actions
         ]
+        # Commands sent for this alarm (a warned wearer, a raised rate) with the device's answer.
+        out["commands"] = [command_queue.summary(c) for c in alarm.commands]
         out["events"] = [
             {"t": e.t, "state": e.state, "detail": detail(alarm.kind, e.t, e.detail)}
             for e in alarm.events

@@ -8,7 +8,7 @@
   const canWork = ["operator", "supervisor"].includes(role);
   const PROCEDURES = {
     alert: ["call_protected", "police_alerted", "call_wearer"],
-    pre_alert: ["call_wearer", "call_protected"],
+    pre_alert: ["warn_wearer", "call_wearer", "call_protected"],
     zone_entry: ["call_wearer", "police_alerted", "spip_informed"],
     zone_exit: ["call_wearer", "police_alerted", "spip_informed"],
     absence: ["call_wearer", "spip_informed"],
@@ -57,6 +57,10 @@
       }, `${done.has(action) ? "✓ " : ""}${t(`action.${action}`)}`), " ", el("kbd", {}, String(i + 1)))));
     document.getElementById("actions").replaceChildren(...alarm.actions.map((a) =>
       el("li", {}, el("time", {}, when(a.at)), ` ${t(`action.${a.action}`)}`, a.note ? ` — ${a.note}` : "")));
+    // Commands sent for this alarm (the wearer warned, the rate raised) and the device's answer.
+    document.getElementById("commands").replaceChildren(...(alarm.commands || []).map((c) =>
+      el("li", {}, el("time", {}, when(c.created_at)),
+        ` ${t(`command.${c.kind}`)} ${c.device} · ${t(`command.state.${c.state}`)}`, c.reply ? ` — ${c.reply}` : "")));
     for (const form of ["note-form", "close-form"]) {
       document.getElementById(form).hidden = !(canWork && LIVE.includes(alarm.status));
     }

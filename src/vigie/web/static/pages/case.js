@@ -46,6 +46,13 @@
     el("td", {}, d.id), el("td", {}, t(`device.${d.role}`)),
     el("td", { class: d.battery !== null && d.battery < 0.2 ? "low" : "" }, d.battery === null ? "—" : `${Math.round(d.battery * 100)} %`),
     el("td", {}, when(d.last_contact)))));
+  const commands = document.querySelector("#c-commands tbody");
+  commands.replaceChildren(...activity.commands.map((c) => el("tr", { class: `command-${c.state}` },
+    el("td", {}, c.device),
+    el("td", {}, `${t(`command.${c.kind}`)}${c.args.seconds ? ` (${c.args.seconds} s)` : ""}`),
+    el("td", {}, `${t(`command.state.${c.state}`)} · ${when(c.created_at)} · ${c.requested_by}`),
+    el("td", {}, c.reply ?? "—"))));
+  if (!activity.commands.length) commands.append(el("tr", {}, el("td", { colspan: "4", class: "muted" }, t("case.nocommand"))));
   const reading = (o) => o.type === "battery" ? `${Math.round(o.value * 100)} %`
     : typeof o.value === "boolean" ? t(`obs.${o.type}.${o.value}`) : (o.value ?? "");
   const events = [
