@@ -23,7 +23,7 @@ from vigie import clock
 from vigie.law import params
 from vigie.law.case import Sentence
 from vigie.law.errors import LawInputError
-from vigie.law.fiche_input import Fiche, FicheSentence, parse_fiche
+from vigie.law.fiche_input import Fiche, FicheSentence, RevokedPart, parse_fiche
 from vigie.law.reckoning import (
     LegalDuration,
     Quantum,
@@ -69,6 +69,14 @@ class Line:
         return (self.end - self.begin).days
 
 
+def _key(s: FicheSentence) -> tuple[dt.date, str]:
+    return s.start, s.id
+
+
+def _part_key(p: RevokedPart) -> tuple[dt.date, int, int, int]:
+    return p.revoked_on, p.quantum.years, p.quantum.months, p.quantum.days
+
+
 def _group(fiche: Fiche, trace: Trace) -> list[Line]:
     """Confusion: the absorbing sentence executes the longest firm quantum of its group
     (CP 132-4); revoked suspended parts are never absorbed and run after it."""
@@ -76,9 +84,10 @@ def _group(fiche: Fiche, trace: Trace) -> list[Line]:
     for s in fiche.sentences:
         if s.confused_with is not None:
             continue
-        members = [s, *(o for o in fiche.sentences if o.confused_with == s.id)]
+        members = [s, *sorted((o for o in fiche.sentences if o.confused_with == s.id), key=_key)]
         longest = max(members, key=lambda m: (LegalDuration.of(m.quantum), m.id == s.id))
-        parts = tuple(p.quantum for m in members for p in m.revoked_suspended)
+        revoked = sorted((p for m in members for p in m.revoked_suspended), key=_part_key)
+        parts = tuple(p.quantum for p in revoked)
         absorbed = tuple(m.id for m in members[1:])
         if absorbed:
             trace.record(
@@ -183,7 +192,8 @@ def _execute(fiche: Fiche, lines: list[Line], credits: dict[str, int], trace: Tr
             end = add_quantum(end, q).end
         ln.quantum_end = end
         ln.credited = credits.get(ln.id, 0)
-        for ev in (e for e in fiche.events if _root(fiche, e.sentence) == ln.id):
+        mine = [e for e in fiche.events if _root(fiche, e.sentence) == ln.id]
+        for ev in sorted(mine, key=lambda e: (e.from_, e.decided_on, e.kind)):
             ln.events.append(_event(ev.kind, ev.modality, ev.from_, ev.decided_on, trace))
             ln.not_counted += ln.events[-1]["not_counted_days"]
         quantum_days = (end - ln.begin).days
@@ -367,7 +377,7 @@ def _output(
     first, last = lines[0], lines[-1]
     effective_start = first.begin - dt.timedelta(days=credited)
     end = last.end
-    release = release_day(end, sub)
+    release = end if last.served else release_day(end, sub)
     trace.record(
         "fiche.release_on_jour_ouvrable",
         "CPP 716-3",
@@ -579,7 +589,9 @@ def _line_out(ln: Line, released: bool, sub: str | None) -> dict[str, Any]:
         "end": ln.end.isoformat(),
         "served_by_credits": ln.served,
         "excess_credit_days": ln.excess_credit,
-        "release_date": release_day(ln.end, sub).isoformat() if released else None,
+        "release_date": (ln.end if ln.served else release_day(ln.end, sub)).isoformat()
+        if released
+        else None,
         "events": ln.events,
     }
 

@@ -64,7 +64,7 @@ class Credit(_Item):
 class Grant(_Item):
     """Reductions granted (721 since 2023, or RPS before) on a date, for a sentence."""
 
-    on: IsoDate
+    date: IsoDate
     days: Days
     sentence: str | None = None  # default: the last sentence in execution
 
@@ -72,7 +72,7 @@ class Grant(_Item):
 class Withdrawal(_Item):
     """Reductions withdrawn (retrait): of a grant since 2023, of CRP or RPS before."""
 
-    on: IsoDate
+    date: IsoDate
     days: Days
     kind: Literal["721", "crp", "rps"] = "721"
     sentence: str | None = None
