@@ -81,7 +81,7 @@ def _group(fiche: Fiche, trace: Trace) -> list[Line]:
     """Confusion: the absorbing sentence executes the longest firm quantum of its group
     (CP 132-4); revoked suspended parts are never absorbed and run after it."""
     lines = []
-    for s in fiche.sentences:
+    for s in sorted(fiche.sentences, key=_key):
         if s.confused_with is not None:
             continue
         members = [s, *sorted((o for o in fiche.sentences if o.confused_with == s.id), key=_key)]
@@ -120,7 +120,8 @@ def _credit_days(fiche: Fiche, trace: Trace) -> dict[str, int]:
     day credited twice is an input error (716-4 deducts detention once)."""
     seen: dict[dt.date, str] = {}
     counts: dict[str, int] = {}
-    for i, c in enumerate(fiche.credits):
+    ordered = sorted(enumerate(fiche.credits), key=lambda ic: (ic[1].from_, ic[1].to, ic[0]))
+    for i, c in ordered:
         root = _root(fiche, c.sentence)
         day = c.from_
         while day <= c.to:
@@ -521,7 +522,7 @@ def _output(
             "reductions only on the part beyond",
         )
     # probable release with maximal reductions
-    probable_end = max(last.begin, end - dt.timedelta(days=open_days))
+    probable_end = _reached(lines, credited, max(0, total_days - open_days))
     if surete_end:
         probable_end = max(probable_end, min(surete_end, end))
     probable = release_day(probable_end, sub)
@@ -548,9 +549,15 @@ def _output(
         _line_out(ln, i == len(lines) - 1 or lines[i + 1].begin > ln.end, sub)
         for i, ln in enumerate(lines)
     ]
+    articles: list[str] = []
+    for step in trace.held():
+        if step["citation"] not in articles:
+            articles.append(step["citation"])
     return {
         "measure": "fiche",
+        "as_of": trace.as_of.isoformat(),
         "outcome": "not_applicable",
+        "articles": articles,
         "dates": dates,
         "figures": figures,
         "assumptions": trace.assumptions,
