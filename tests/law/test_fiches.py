@@ -86,7 +86,22 @@ def test_every_date_carries_its_article_and_rounding_in_the_trace() -> None:
     assert "clamped" in rules["fiche.threshold.720-II"]["note"]
     assert rules["fiche.release_on_jour_ouvrable"]["citation"].startswith("CPP 716-3")
     assert all(t["rounding"] and t["article"] for t in got["thresholds"])
-    assert all(d["mode"] and d["article"] for d in assess(fiche_of(CASES[-7]))["deadlines"])
+    deadlines = assess(fiche_of(named("deadlines that trigger actions")))["deadlines"]
+    assert len(deadlines) == 5 and all(d["mode"] and d["article"] for d in deadlines)
+
+
+def named(name: str) -> dict[str, Any]:
+    return next(c for c in CASES if c["name"] == name)
+
+
+def test_explain_prints_the_fiche_trace(tmp_path: Any) -> None:
+    path = tmp_path / "fiche.json"
+    path.write_text(
+        json.dumps(fiche_of(named("parole revoked, the time on parole is not counted")))
+    )
+    run = vigie("law", "assess", str(path), "--explain")
+    assert run.returncode == 0, run.stderr
+    assert "CPP 733" in run.stderr and "fiche.withdrawal.parole" in run.stderr
 
 
 def test_cli_assesses_a_fiche_and_names_the_field_at_fault(tmp_path: Any) -> None:

@@ -299,9 +299,9 @@ def _reductions(
     for ln in lines:
         sub = _sentences([ln])
         ln.crp = ceiling_before_2023(sub, ln.quantum_end - dt.timedelta(days=ln.credited), ecrou)[0]
-    crp_total, ceiling, detail = ceiling_before_2023(_sentences(lines), base_end, ecrou)
+    crp_all, ceiling, detail = ceiling_before_2023(_sentences(lines), base_end, ecrou)
     crp_total = sum(ln.crp for ln in lines)
-    rps_ceiling = max(0, ceiling - ceiling_before_2023(_sentences(lines), base_end, ecrou)[0])
+    rps_ceiling = max(0, ceiling - crp_all)
     crp_out = sum(w.days for w in fiche.withdrawals if w.kind == "crp")
     if crp_out > crp_total:
         raise LawInputError("withdrawals", f"{crp_out} d of CRP withdrawn > {crp_total} d credited")
@@ -435,11 +435,17 @@ def _output(
         for ln in lines
         if ln.sentence.category == "crime" or any(t in ln.sentence.offences for t in _720_III_TAGS)
     ]
-    auto = earliest_reaching(end, 3)
-    ii_ok = legal <= years(2) and not excluded and auto >= dt.date(2023, 1, 1)
+    # 720-II is in force from 1 January 2023, for prisoners already serving too (README B5)
+    ii_since = dt.date(2023, 1, 1)
+    auto = max(earliest_reaching(end, 3), ii_since)
+    ii_ok = legal <= years(2) and not excluded and end > ii_since
     ii_note = f"total {legal.iso()}" + (
         f"; 720-III excludes {', '.join(excluded)}" if excluded else ""
     )
+    if end <= ii_since:
+        ii_note += "; the term ends before 720-II came into force (2023-01-01)"
+    elif auto == ii_since:
+        ii_note += "; in force from 2023-01-01 for a prisoner already serving then"
     if fiche.facts.disciplinary_violence:
         ii_ok, ii_note = False, ii_note + "; 720-III disciplinary sanction for violence"
     if fiche.facts.has_accommodation is False:
