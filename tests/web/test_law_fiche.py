@@ -74,3 +74,17 @@ def test_fiche_prints_the_result_alone(page: Page, site: Site) -> None:
     expect(page.locator("#law-timeline")).to_be_visible()
     pdf = page.pdf(format="A4")
     assert pdf.startswith(b"%PDF")
+
+
+def test_fiche_working_sheet_downloads_as_a_pdf(page: Page, site: Site) -> None:
+    log_in(page, site, "spip1")
+    page.goto(f"{site.url}/law")
+    page.select_option("#law-measure", "fiche")
+    page.click("#law-form button[type=submit]")
+    expect(page.locator("#law-pdf")).to_be_visible()
+    with page.expect_download() as download:
+        page.click("#law-pdf")
+    path = download.value.path()
+    assert download.value.suggested_filename == "fiche-penale.pdf"
+    data = path.read_bytes()
+    assert data.startswith(b"%PDF") and len(data) > 5000

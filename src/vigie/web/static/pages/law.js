@@ -234,6 +234,23 @@
     box.replaceChildren(svg);
     const print = document.getElementById("law-print");
     if (print) print.addEventListener("click", () => window.print());
+    const pdf = document.getElementById("law-pdf");
+    if (pdf) pdf.addEventListener("click", downloadSheet);
+  }
+
+  /* The working sheet as a PDF (WeasyPrint, server-side): fetched with the token, saved as a file. */
+  async function downloadSheet() {
+    const response = await fetch("/console/law/sheet.pdf", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${Vigie.session.token}`,
+        "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ measure: "fiche", case: caseBox.value }),
+    });
+    if (!response.ok) { Vigie.flash(await response.text()); return; }
+    const link = Vigie.el("a", { href: URL.createObjectURL(await response.blob()), download: "fiche-penale.pdf" });
+    document.body.append(link);
+    link.click();
+    link.remove();
   }
 
   function render() {

@@ -1,0 +1,28 @@
+"""The working sheet's timeline drawn server-side (for the PDF): one bar per sentence, a line per
+threshold reached, and the API's text escaped, never markup."""
+
+from __future__ import annotations
+
+from vigie.law import assess
+from vigie.web.law_sheet import sheet_html, timeline_svg
+
+
+def test_timeline_svg_has_a_bar_per_sentence_and_a_line_per_threshold() -> None:
+    decision = assess(
+        {
+            "measure": "fiche",
+            "as_of": "2026-11-30",
+            "sentences": [
+                {"id": "<b>A</b>", "start": "2026-01-05", "quantum": "P1Y", "category": "delit"},
+                {"id": "B", "start": "2026-03-01", "quantum": "P6M", "category": "delit"},
+            ],
+            "credits": [{"sentence": "B", "kind": "dp", "from": "2025-12-01", "to": "2025-12-10"}],
+        }
+    )
+    svg = str(timeline_svg(decision, 'chart "x"'))
+    reached = [t for t in decision["thresholds"] if t["applies"] and t["date"]]
+    assert svg.count('class="bar"') == 2 and svg.count('class="credit"') == 1
+    assert svg.count('class="mark"') == len(reached) >= 4
+    assert "&lt;b&gt;A&lt;/b&gt;" in svg and "<b>" not in svg
+    html = sheet_html(decision, lambda key: key, "fr")
+    assert "2027-06-25" in html and "CPP 720-I" in html  # 5 Jan 2027 (+) 6 months - 10 d
