@@ -332,6 +332,13 @@ def _reached(lines: list[Line], credited: int, k: int) -> dt.date:
     return lines[-1].end
 
 
+def _release(lines: list[Line], day: dt.date, sub: str | None) -> dt.date:
+    """716-3 on the day a sentence ends, never before that sentence began: a term ending on a
+    Sunday that began the day before releases on the day it began (and a served one at once)."""
+    began = max((ln.begin for ln in lines if ln.begin <= day), default=day)
+    return max(release_day(day, sub), began)
+
+
 def years(n: int) -> LegalDuration:
     return LegalDuration.of(Quantum(years=n))
 
@@ -378,7 +385,7 @@ def _output(
     first, last = lines[0], lines[-1]
     effective_start = first.begin - dt.timedelta(days=credited)
     end = last.end
-    release = end if last.served else release_day(end, sub)
+    release = _release(lines, end, sub)
     trace.record(
         "fiche.release_on_jour_ouvrable",
         "CPP 716-3",
@@ -531,7 +538,7 @@ def _output(
     probable_end = _reached(lines, credited, max(0, total_days - open_days))
     if surete_end:
         probable_end = max(probable_end, min(surete_end, end))
-    probable = release_day(probable_end, sub)
+    probable = _release(lines, probable_end, sub)
     dates["probable_release_date"] = probable.isoformat()
     trace.record(
         "fiche.probable_release",
@@ -602,9 +609,7 @@ def _line_out(ln: Line, released: bool, sub: str | None) -> dict[str, Any]:
         "end": ln.end.isoformat(),
         "served_by_credits": ln.served,
         "excess_credit_days": ln.excess_credit,
-        "release_date": (ln.end if ln.served else release_day(ln.end, sub)).isoformat()
-        if released
-        else None,
+        "release_date": _release([ln], ln.end, sub).isoformat() if released else None,
         "events": ln.events,
     }
 
