@@ -3,6 +3,11 @@ threshold reached, and the API's text escaped, never markup."""
 
 from __future__ import annotations
 
+import json
+
+from tests.api.world import ROLES, build
+from tests.conftest import Centre
+from tests.web.test_console_permissions import READERS
 from vigie.law import assess
 from vigie.web.law_sheet import sheet_html, timeline_svg
 
@@ -26,3 +31,26 @@ def test_timeline_svg_has_a_bar_per_sentence_and_a_line_per_threshold() -> None:
     assert "&lt;b&gt;A&lt;/b&gt;" in svg and "<b>" not in svg
     html = sheet_html(decision, lambda key: key, "fr")
     assert "2027-06-25" in html and "CPP 720-I" in html  # 5 Jan 2027 (+) 6 months - 10 d
+
+
+def test_sheet_pdf_admits_the_calculator_roles_and_names_a_bad_field(centre: Centre) -> None:
+    build(centre)
+    fiche = {
+        "as_of": "2026-11-30",
+        "sentences": [{"id": "A", "start": "2026-01-05", "quantum": "P1Y", "category": "delit"}],
+    }
+    form = {"measure": "fiche", "case": json.dumps(fiche)}
+    for role in ROLES:
+        answer = centre.client.post(
+            "/console/law/sheet.pdf", data=form, headers=centre.headers(role)
+        )
+        if role in READERS:
+            assert answer.status_code == 200, (role, answer.text)
+            assert answer.headers["content-type"] == "application/pdf"
+            assert answer.content.startswith(b"%PDF")
+        else:
+            assert answer.status_code == 403, role
+    assert centre.client.post("/console/law/sheet.pdf", data=form).status_code == 401
+    bad = {"measure": "fiche", "case": json.dumps(fiche | {"departement": "99"})}
+    answer = centre.client.post("/console/law/sheet.pdf", data=bad, headers=centre.headers("spip"))
+    assert answer.status_code == 422 and answer.text.startswith("departement:")
