@@ -468,6 +468,11 @@ def _output(
     if ii_ok:
         dates["lsc_automatic"] = auto.isoformat()
     seizure = two_thirds + ONE_DAY
+    # months left on the day the first sentence is put into execution, read backward (clamp)
+    left_at_start = next(
+        (n for n in (6, 12) if earliest_reaching(end, n) <= first.sentence.start), 13
+    )
+    must = legal <= LegalDuration.of(Quantum(months=6)) or left_at_start <= 6
     ddse_from = first.begin if legal <= years(2) else earliest_reaching(end, 24)
     mark(
         "723-7",
@@ -480,10 +485,12 @@ def _output(
     mark(
         "723-15",
         "CPP 723-15",
-        legal <= years(1),
+        legal <= years(1) or left_at_start <= 12,
         first.sentence.start,
-        "before incarceration: total <= 1 year",
-        f"total {legal.iso()}",
+        "before incarceration: total pronounced, or left to serve, <= 1 year "
+        "(left: earliest t with t (+) 12 months >= end, clamped, on or before the start)",
+        f"total {legal.iso()}"
+        + ("; <= 6 months: DDSE, SL or PE « doit », unless impossible" if must else ""),
     )
     mark(
         "132-25",
