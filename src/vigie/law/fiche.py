@@ -26,12 +26,15 @@ from vigie.law.errors import LawInputError
 from vigie.law.fiche_input import Fiche, FicheSentence, RevokedPart, parse_fiche
 from vigie.law.reckoning import (
     LegalDuration,
+    MonthEnd,
     Quantum,
+    add_months,
     add_quantum,
     calendar_of,
     earliest_reaching,
     latest_within,
     previous_business_day,
+    procedural_deadline,
     release_day,
 )
 from vigie.law.sentence import ceiling_2023, ceiling_before_2023
@@ -555,6 +558,8 @@ def _output(
         f"release {probable} (716-3)",
     )
     deadlines = _deadlines(fiche, two_thirds, seizure, legal <= years(5), release, sub, trace)
+    if regime == "2023":
+        deadlines += _dp_reductions(fiche, sub, trace)
     figures: dict[str, int] = {
         "total_days": total_days,
         "quantum_days": sum((ln.quantum_end - ln.begin).days for ln in lines),
@@ -685,5 +690,31 @@ def _deadlines(
             "backward, 6 months date to date clamped to the month's last day, "
             "then the business day before",
             f"renewal decided no later than six months before expiry ({fiche.facts.psem_expiry})",
+        )
+    return out
+
+
+def _dp_reductions(fiche: Fiche, sub: str | None, trace: Trace) -> list[dict[str, Any]]:
+    """721: for the time in pre-trial detention the reduction is decided « dans un délai de deux
+    mois à compter de la date à laquelle la condamnation est devenue définitive »."""
+    out: list[dict[str, Any]] = []
+    for s in sorted(fiche.sentences, key=_key):
+        held = any(c.sentence == s.id and c.kind != "arse" for c in fiche.credits)
+        if s.final_on is None or not held:
+            continue
+        on = procedural_deadline(add_months(s.final_on, 2, MonthEnd.CLAMP).end, sub)
+        mode = "forward, 2 months date to date clamped to the month's last day, then CPP 801"
+        note = f"{s.id}: reductions for the pre-trial detention, conviction final on {s.final_on}"
+        out.append(
+            {
+                "id": f"dp_reductions_by.{s.id}",
+                "article": "CPP 721",
+                "date": on.isoformat(),
+                "mode": mode,
+                "note": note,
+            }
+        )
+        trace.record(
+            f"fiche.deadline.dp_reductions_by.{s.id}", "CPP 721", True, f"{note}: {on} ({mode})"
         )
     return out

@@ -49,6 +49,7 @@ class FicheSentence(_Item):
     confused_with: str | None = None
     revoked_suspended: tuple[RevokedPart, ...] = ()
     surete: Duration | None = None  # période de sûreté (CP 132-23), when the court set one
+    final_on: IsoDate | None = None  # the day the conviction became final (721: DP reductions)
 
 
 class Credit(_Item):
