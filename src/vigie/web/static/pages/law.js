@@ -143,7 +143,7 @@
   const FICHE = [
     ["sentences", "law.sentence", "law.add_sentence", [["id", "text"], ["start", "date"],
       ["quantum", "text"], ["category", "select", ["delit", "crime"]], ["confused_with", "text"],
-      ["surete", "text"]], () => ({ id: "", start: "", quantum: "", category: "delit" })],
+      ["surete", "text"], ["final_on", "date"]], () => ({ id: "", start: "", quantum: "", category: "delit" })],
     ["credits", "law.credit", "law.add_credit", [["sentence", "text"],
       ["kind", "select", ["dp", "mandat", "eaw", "extradition", "arse"]], ["from", "date"],
       ["to", "date"]], () => ({ sentence: "", kind: "dp", from: "", to: "" })],
