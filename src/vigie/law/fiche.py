@@ -23,18 +23,14 @@ from vigie import clock
 from vigie.law import params
 from vigie.law.case import Sentence
 from vigie.law.errors import LawInputError
+from vigie.law.fiche_deadlines import deadlines, dp_reductions
 from vigie.law.fiche_input import Fiche, FicheSentence, RevokedPart, parse_fiche
 from vigie.law.reckoning import (
     LegalDuration,
-    MonthEnd,
     Quantum,
-    add_months,
     add_quantum,
     calendar_of,
     earliest_reaching,
-    latest_within,
-    previous_business_day,
-    procedural_deadline,
     release_day,
 )
 from vigie.law.sentence import ceiling_2023, ceiling_before_2023
@@ -557,9 +553,9 @@ def _output(
         f"assuming the {open_days} d still open under the ceiling are granted: end {probable_end}, "
         f"release {probable} (716-3)",
     )
-    deadlines = _deadlines(fiche, two_thirds, seizure, legal <= years(5), release, sub, trace)
+    actions = deadlines(fiche, two_thirds, seizure, legal <= years(5), release, sub, trace)
     if regime == "2023":
-        deadlines += _dp_reductions(fiche, sub, trace)
+        actions += dp_reductions(fiche, sub, trace)
     figures: dict[str, int] = {
         "total_days": total_days,
         "quantum_days": sum((ln.quantum_end - ln.begin).days for ln in lines),
@@ -600,7 +596,7 @@ def _output(
             },
         },
         "thresholds": thresholds,
-        "deadlines": deadlines,
+        "deadlines": actions,
         "trace": trace.steps,
     }
 
@@ -624,97 +620,3 @@ def _line_out(ln: Line, released: bool, sub: str | None) -> dict[str, Any]:
         "release_date": _release([ln], ln.end, sub).isoformat() if released else None,
         "events": ln.events,
     }
-
-
-def _deadlines(
-    fiche: Fiche,
-    two_thirds: dt.date,
-    seizure: dt.date,
-    lsc_i: bool,
-    release: dt.date,
-    sub: str | None,
-    trace: Trace,
-) -> list[dict[str, Any]]:
-    """Dates that trigger an action, each with how it is counted."""
-    out: list[dict[str, Any]] = []
-
-    def add(did: str, article: str, on: dt.date, mode: str, note: str) -> None:
-        out.append(
-            {"id": did, "article": article, "date": on.isoformat(), "mode": mode, "note": note}
-        )
-        trace.record(f"fiche.deadline.{did}", article, True, f"{note}: {on} ({mode})")
-
-    if lsc_i:
-        add(
-            "chap_seizure_from",
-            "CPP 720-I",
-            seizure,
-            "forward, the day after the two-thirds date; no CPP 801 (not a délai to act)",
-            f"no examination at two thirds ({two_thirds}): "
-            "the CHAP president may be seized (720-I al. 5)",
-        )
-    if fiche.facts.notified_parquet_on is not None:
-        on = fiche.facts.notified_parquet_on + ONE_DAY
-        add(
-            "parquet_visa_until",
-            "CPP D49-40",
-            on,
-            "forward, 24 hours from the notification to the parquet; "
-            "no CPP 801 (a stay, not a délai to act)",
-            "no execution before, without the parquet's visa",
-        )
-    if fiche.facts.psem:
-        exam = previous_business_day(latest_within(release, 12), sub)
-        add(
-            "psem_examination_by",
-            "CPP 763-10",
-            exam,
-            "backward, 12 months date to date clamped to the month's last day, "
-            "then the business day before",
-            f"dangerousness examination at least one year before release ({release})",
-        )
-        fit = previous_business_day(release - dt.timedelta(days=7), sub)
-        add(
-            "psem_fitting_by",
-            "CPP L5332-7",
-            fit,
-            "backward, 7 days, then the business day before (2029 numbering, ord. 2025-1091)",
-            f"device fitted at the latest a week before release ({release})",
-        )
-    if fiche.facts.psem_expiry is not None:
-        renew = previous_business_day(latest_within(fiche.facts.psem_expiry, 6), sub)
-        add(
-            "psem_renewal_by",
-            "CPP 763-10",
-            renew,
-            "backward, 6 months date to date clamped to the month's last day, "
-            "then the business day before",
-            f"renewal decided no later than six months before expiry ({fiche.facts.psem_expiry})",
-        )
-    return out
-
-
-def _dp_reductions(fiche: Fiche, sub: str | None, trace: Trace) -> list[dict[str, Any]]:
-    """721: for the time in pre-trial detention the reduction is decided « dans un délai de deux
-    mois à compter de la date à laquelle la condamnation est devenue définitive »."""
-    out: list[dict[str, Any]] = []
-    for s in sorted(fiche.sentences, key=_key):
-        held = any(c.sentence == s.id and c.kind != "arse" for c in fiche.credits)
-        if s.final_on is None or not held:
-            continue
-        on = procedural_deadline(add_months(s.final_on, 2, MonthEnd.CLAMP).end, sub)
-        mode = "forward, 2 months date to date clamped to the month's last day, then CPP 801"
-        note = f"{s.id}: reductions for the pre-trial detention, conviction final on {s.final_on}"
-        out.append(
-            {
-                "id": f"dp_reductions_by.{s.id}",
-                "article": "CPP 721",
-                "date": on.isoformat(),
-                "mode": mode,
-                "note": note,
-            }
-        )
-        trace.record(
-            f"fiche.deadline.dp_reductions_by.{s.id}", "CPP 721", True, f"{note}: {on} ({mode})"
-        )
-    return out
