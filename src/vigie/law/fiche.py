@@ -169,6 +169,7 @@ def _execute(fiche: Fiche, lines: list[Line], credits: dict[str, int], trace: Tr
     last = lines[-1].id
     for ln in lines:
         ln.granted = ln.withdrawn = ln.not_counted = ln.excess_credit = 0
+        ln.served = False
         ln.events = []
     for g in fiche.grants:
         target = _root(fiche, g.sentence) if g.sentence else last
