@@ -24,7 +24,7 @@ from vigie.law.errors import LawInputError
 from vigie.law.reckoning import Quantum, parse_quantum
 
 Measure = Literal["lsc", "ddse", "arse", "psem", "bar", "sentence"]
-MEASURES: tuple[str, ...] = ("lsc", "ddse", "arse", "psem", "bar", "sentence")
+MEASURES: tuple[str, ...] = ("lsc", "ddse", "arse", "psem", "bar", "sentence", "fiche")
 OffenceTag = Literal[
     "terrorism",
     "minor_under_15",

@@ -14,6 +14,7 @@ from vigie.law.case import Case, parse_case
 from vigie.law.ddse import assess_ddse
 from vigie.law.decision import Decision
 from vigie.law.errors import LawInputError
+from vigie.law.fiche import assess_fiche
 from vigie.law.lsc import assess_lsc
 from vigie.law.params import ParameterNotInForce
 from vigie.law.psem import assess_psem
@@ -52,5 +53,8 @@ def assess(case: dict[str, Any]) -> dict[str, Any]:
     """Assess a case given as in CONTRACT.md; return the decision as JSON-ready data.
 
     Raises `LawInputError` (a `ValueError`) naming the field for any invalid input.
+    A `fiche` (several sentences on their own dates, docs/law/fiche.md) has its own shape.
     """
+    if isinstance(case, dict) and case.get("measure") == "fiche":
+        return assess_fiche(case)
     return decide(parse_case(case)).as_dict()

@@ -166,45 +166,72 @@ def latest_within(target: dt.date, months: int) -> dt.date:
 
 
 @cache
-def _french_holidays(year: int) -> frozenset[dt.date]:
-    return frozenset(holidays.country_holidays("FR", years=year).keys())
+def _french_holidays(year: int, subdiv: str | None = None) -> frozenset[dt.date]:
+    return frozenset(holidays.country_holidays("FR", subdiv=subdiv, years=year).keys())
 
 
-def is_public_holiday(day: dt.date) -> bool:
-    """A French public holiday (jour férié, metropolitan calendar)."""
-    return day in _french_holidays(day.year)
+#: Départements whose local public holidays differ from the metropolitan calendar, with the
+#: `holidays` package's subdivision: Alsace-Moselle (Good Friday, 26 December; C. trav.
+#: L3134-13) and the overseas départements (abolition of slavery, loi 83-550).
+LOCAL_CALENDARS: dict[str, str] = {
+    "57": "57",
+    "67": "6AE",
+    "68": "6AE",
+    "971": "971",
+    "972": "972",
+    "973": "973",
+    "974": "974",
+    "976": "976",
+}
 
 
-def is_jour_ouvrable(day: dt.date) -> bool:
+def calendar_of(departement: str | None) -> str | None:
+    """The holiday calendar of a court's or prison's département (None: metropolitan)."""
+    return LOCAL_CALENDARS.get(departement) if departement else None
+
+
+def is_public_holiday(day: dt.date, subdiv: str | None = None) -> bool:
+    """A French public holiday (jour férié), metropolitan unless a local calendar is given."""
+    return day in _french_holidays(day.year, subdiv)
+
+
+def is_jour_ouvrable(day: dt.date, subdiv: str | None = None) -> bool:
     """Jour ouvrable: every day but Sunday and public holidays (Saturday counts)."""
-    return day.weekday() != 6 and not is_public_holiday(day)
+    return day.weekday() != 6 and not is_public_holiday(day, subdiv)
 
 
-def is_jour_ouvre(day: dt.date) -> bool:
+def is_jour_ouvre(day: dt.date, subdiv: str | None = None) -> bool:
     """A business day: Monday to Friday, not a public holiday."""
-    return day.weekday() < 5 and not is_public_holiday(day)
+    return day.weekday() < 5 and not is_public_holiday(day, subdiv)
 
 
-def add_jours_ouvrables(start: dt.date, n: int) -> dt.date:
+def add_jours_ouvrables(start: dt.date, n: int, subdiv: str | None = None) -> dt.date:
     """The n-th jour ouvrable after `start` (the starting day itself is not counted)."""
     day, counted = start, 0
     while counted < n:
         day += ONE_DAY
-        if is_jour_ouvrable(day):
+        if is_jour_ouvrable(day, subdiv):
             counted += 1
     return day
 
 
-def procedural_deadline(day: dt.date) -> dt.date:
+def procedural_deadline(day: dt.date, subdiv: str | None = None) -> dt.date:
     """CPP 801: a deadline ending on a Saturday, Sunday or holiday runs to the next business day."""
-    while not is_jour_ouvre(day):
+    while not is_jour_ouvre(day, subdiv):
         day += ONE_DAY
     return day
 
 
-def release_day(day: dt.date) -> dt.date:
+def previous_business_day(day: dt.date, subdiv: str | None = None) -> dt.date:
+    """A "no later than" date counted backward that falls on a non-working day moves earlier."""
+    while not is_jour_ouvre(day, subdiv):
+        day -= ONE_DAY
+    return day
+
+
+def release_day(day: dt.date, subdiv: str | None = None) -> dt.date:
     """CPP 716-3: release due on a Sunday or public holiday happens the jour ouvrable before."""
-    while not is_jour_ouvrable(day):
+    while not is_jour_ouvrable(day, subdiv):
         day -= ONE_DAY
     return day
 

@@ -24,6 +24,7 @@ from vigie.law import LawInputError
 from vigie.store.bounds import RowId
 from vigie.web.config import console_settings
 from vigie.web.i18n import COOKIE, catalogue, language, translator
+from vigie.web.law_sheet import sheet_pdf as law_sheet_pdf
 
 router = APIRouter(include_in_schema=False, route_class=BoundedJsonRoute)
 templates = Jinja2Templates(directory=str(files("vigie.web") / "templates"))
@@ -112,3 +113,20 @@ async def law_result(request: Request, db: DatabaseDep, user: law_routes.Lawyer)
         context["decision"] = decision
     status = 422 if "error" in context else 200
     return templates.TemplateResponse(request, "law_result.html", context, status_code=status)
+
+
+@router.post("/console/law/sheet.pdf")
+async def law_sheet(request: Request, db: DatabaseDep, user: law_routes.Lawyer) -> Response:
+    """The fiche pénale as the greffe's working sheet (PDF), from the same form and endpoint."""
+    lang = language(request)
+    form = parse_qs((await request.body()).decode("utf-8"))
+    try:
+        case = json.loads(form.get("case", ["{}"])[0] or "{}")
+        if not isinstance(case, dict):
+            raise ValueError("the case must be a JSON object")
+        decision = law_routes.assess(case | {"measure": "fiche"}, db, user)
+    except ValueError as exc:  # LawInputError names the field; bad JSON says so
+        return Response(str(exc), status_code=422, media_type="text/plain; charset=utf-8")
+    pdf = law_sheet_pdf(decision, translator(lang), lang)
+    disposition = 'attachment; filename="fiche-penale.pdf"'
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})

@@ -138,9 +138,125 @@
     return box;
   }
 
+  /* The fiche pénale (issue 19): lists of sentences, credits and grants, each item a fieldset
+     of fields; withdrawals and measure events are edited in the JSON box. */
+  const FICHE = [
+    ["sentences", "law.sentence", "law.add_sentence", [["id", "text"], ["start", "date"],
+      ["quantum", "text"], ["category", "select", ["delit", "crime"]], ["confused_with", "text"],
+      ["surete", "text"], ["final_on", "date"]], () => ({ id: "", start: "", quantum: "", category: "delit" })],
+    ["credits", "law.credit", "law.add_credit", [["sentence", "text"],
+      ["kind", "select", ["dp", "mandat", "eaw", "extradition", "arse"]], ["from", "date"],
+      ["to", "date"]], () => ({ sentence: "", kind: "dp", from: "", to: "" })],
+    ["grants", "law.grant", "law.add_grant", [["date", "date"], ["days", "int"],
+      ["sentence", "text"]], () => ({ date: "", days: 1 })],
+  ];
+  const FICHE_FACTS = [["psem", "bool"], ["psem_expiry", "date"], ["notified_parquet_on", "date"],
+    ["parent_of_child_under_10", "bool"]];
+
+  function renderFiche() {
+    const general = Vigie.el("fieldset", {});
+    general.append(Vigie.el("legend", {}, t("law.person")));
+    for (const name of ["as_of", "ecrou_date"]) general.append(labelled("law.f." + name, input(name, "date")));
+    general.append(labelled("law.f.departement", input("departement", "text")));
+    fields.append(general);
+    for (const [key, legend, addKey, spec, blank] of FICHE) {
+      const list = Vigie.el("div", { id: "law-" + key });
+      (current[key] || []).forEach((_, i) => {
+        const box = Vigie.el("fieldset", { class: "law-item" });
+        box.append(Vigie.el("legend", {}, `${word(legend)} ${i + 1}`));
+        for (const [name, kind, choices] of spec) {
+          box.append(labelled("law.f." + name, input(`${key}.${i}.${name}`, kind, choices),
+            name === "quantum" || name === "surete" ? t("law.quantum_hint") : null));
+        }
+        const remove = Vigie.el("button", { type: "button", class: "law-remove" }, word("law.remove"));
+        remove.addEventListener("click", () => {
+          current[key].splice(i, 1);
+          render(); sync();
+          document.getElementById(`law-add-${key}`).focus();
+        });
+        box.append(remove);
+        list.append(box);
+      });
+      const add = Vigie.el("button", { type: "button", id: `law-add-${key}` }, word(addKey));
+      add.addEventListener("click", () => {
+        current[key] = current[key] || [];
+        current[key].push(blank());
+        render(); sync();
+        fields.querySelector(`[data-path="${key}.${current[key].length - 1}.${spec[0][0]}"]`).focus();
+      });
+      fields.append(list, add);
+    }
+    const facts = Vigie.el("fieldset", {});
+    facts.append(Vigie.el("legend", {}, t("law.facts")));
+    for (const [name, kind] of FICHE_FACTS) facts.append(labelled("law.f." + name, input("facts." + name, kind)));
+    fields.append(facts);
+  }
+
+  /* The timeline as an SVG drawn from the result's tables (text as DOM text, no inline script):
+     one bar per sentence from its execution to its end, a dashed line at each threshold date. */
+  function drawTimeline() {
+    const box = document.getElementById("law-chart");
+    if (!box) return;
+    const rows = [...document.querySelectorAll("#law-timeline tbody tr")];
+    const marks = [...document.querySelectorAll("#law-thresholds tbody tr")].filter((r) => r.dataset.date);
+    const day = (iso) => Date.parse(iso + "T00:00:00Z") / 86400000;
+    const all = [box.dataset.start, ...rows.flatMap((r) => [r.dataset.begin, r.dataset.end]),
+      ...marks.map((m) => m.dataset.date)].map(day);
+    const lo = Math.min(...all), hi = Math.max(...all);
+    const width = 900, left = 70, right = 110, bar = 22, gap = 10;
+    const x = (iso) => left + ((day(iso) - lo) / Math.max(1, hi - lo)) * (width - left - right);
+    const height = 20 + rows.length * (bar + gap) + marks.length * 16 + 10;
+    const NS = "http://www.w3.org/2000/svg";
+    const node = (name, attrs, text) => {
+      const n = document.createElementNS(NS, name);
+      for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
+      if (text !== undefined) n.textContent = text;
+      return n;
+    };
+    const svg = node("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": word("law.chart"), class: "law-chart" });
+    rows.forEach((r, i) => {
+      const y = 20 + i * (bar + gap);
+      svg.append(node("text", { x: 4, y: y + bar * 0.7, class: "law-chart-label" }, r.dataset.id));
+      if (Number(r.dataset.credited) > 0) {
+        const from = day(r.dataset.begin) - Number(r.dataset.credited);
+        const cx = left + ((from - lo) / Math.max(1, hi - lo)) * (width - left - right);
+        svg.append(node("rect", { x: cx, y, width: Math.max(1, x(r.dataset.begin) - cx), height: bar, class: "law-chart-credit" }));
+      }
+      svg.append(node("rect", { x: x(r.dataset.begin), y, width: Math.max(2, x(r.dataset.end) - x(r.dataset.begin)), height: bar, class: "law-chart-bar", "data-sentence": r.dataset.id }));
+      svg.append(node("text", { x: x(r.dataset.end) + 4, y: y + bar * 0.7, class: "law-chart-date" }, r.dataset.end));
+    });
+    const bottom = 20 + rows.length * (bar + gap);
+    marks.forEach((m, i) => {
+      const mx = x(m.dataset.date), my = bottom + i * 16 + 12;
+      svg.append(node("line", { x1: mx, x2: mx, y1: 12, y2: my - 10, class: "law-chart-mark", "data-threshold": m.dataset.threshold }));
+      svg.append(node("text", { x: mx + 3, y: my, class: "law-chart-date" }, `${m.dataset.threshold} ${m.dataset.date}`));
+    });
+    box.replaceChildren(svg);
+    const print = document.getElementById("law-print");
+    if (print) print.addEventListener("click", () => window.print());
+    const pdf = document.getElementById("law-pdf");
+    if (pdf) pdf.addEventListener("click", downloadSheet);
+  }
+
+  /* The working sheet as a PDF (WeasyPrint, server-side): fetched with the token, saved as a file. */
+  async function downloadSheet() {
+    const response = await fetch("/console/law/sheet.pdf", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${Vigie.session.token}`,
+        "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ measure: "fiche", case: caseBox.value }),
+    });
+    if (!response.ok) { Vigie.flash(await response.text()); return; }
+    const link = Vigie.el("a", { href: URL.createObjectURL(await response.blob()), download: "fiche-penale.pdf" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+  }
+
   function render() {
-    const spec = MEASURES[measure.value];
     fields.replaceChildren();
+    if (measure.value === "fiche") { renderFiche(); return; }
+    const spec = MEASURES[measure.value];
     const general = Vigie.el("fieldset", {});
     general.append(Vigie.el("legend", {}, t("law.person")));
     for (const name of ["as_of", "birth_date", ...spec.dates]) {
@@ -199,9 +315,10 @@
   // The field the engine refused is marked in the form and gets the focus.
   document.body.addEventListener("htmx:afterSwap", () => {
     showAssumptions();
+    drawTimeline();
     for (const node of fields.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
     const error = document.getElementById("law-error");
-    const field = error && error.dataset.field;
+    const field = error && error.dataset.field && error.dataset.field.replace(/\[(\d+)\]/g, ".$1");
     const node = field && fields.querySelector(`[data-path="${CSS.escape(field)}"]`);
     if (node) { node.setAttribute("aria-invalid", "true"); node.setAttribute("aria-describedby", "law-error"); }
   });
