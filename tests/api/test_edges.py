@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from starlette.routing import BaseRoute
 
 from tests.api.world import World, build
 from tests.conftest import Centre, free_port, fresh_database
+from vigie import clock
 from vigie.api import create_app
 from vigie.api.limits import MAX_JSON_DEPTH, BoundedJsonRoute, too_deep
 from vigie.settings import Settings
@@ -24,6 +26,11 @@ from vigie.store.bounds import INT64_MAX
 
 LIMIT = 64 * 1024
 TOO_BIG = 2**70
+
+
+def recent() -> str:
+    """A time a minute ago by the centre's clock: within the horizon on any day."""
+    return (clock.now() - timedelta(minutes=1)).isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +120,7 @@ def test_too_deep_counts_levels_without_recursion() -> None:
 @pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 500, 900, 5000, 100_000])
 def test_deeply_nested_json_is_a_422_naming_the_body(centre: Centre, depth: int) -> None:
     body = (
-        '{"observations":[{"device":"B1","seq":2,"t":"2026-11-23T20:00:00+01:00",'
+        '{"observations":[{"device":"B1","seq":2,"t":"' + recent() + '",'
         '"type":"presence","present":true,"x":' + "[" * depth + "]" * depth + "}]}"
     )
     answer = centre.client.post(
@@ -139,7 +146,7 @@ def test_an_integer_too_long_to_parse_is_a_422(centre: Centre) -> None:
 def test_json_nested_within_the_bound_is_accepted(centre: Centre) -> None:
     depth = MAX_JSON_DEPTH - 5
     body = (
-        '{"observations":[{"device":"B1","seq":2,"t":"2026-11-23T20:00:00+01:00",'
+        '{"observations":[{"device":"B1","seq":2,"t":"' + recent() + '",'
         '"type":"presence","present":true,"x":' + "[" * depth + "]" * depth + "}]}"
     )
     answer = centre.client.post(
@@ -182,7 +189,7 @@ def test_integers_beyond_64_bits_in_a_body_are_a_422(world: World) -> None:
     observation = {
         "device": "B1",
         "seq": INT64_MAX + 1,
-        "t": "2026-11-23T20:00:00+01:00",
+        "t": recent(),
         "type": "presence",
         "present": True,
     }

@@ -3,16 +3,24 @@ batch is audited, and a sequence number reused with other content is kept as a c
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from tests.api.world import build
 from tests.conftest import Centre
+from vigie import clock
 from vigie.cases import device_secrets
 from vigie.store.models import Alarm, AuditEntry, Device, Observation
 
-FIX = {"device": "B1", "seq": 9, "t": "2026-11-23T20:00:00Z", "type": "position"}
+# A fix of a few minutes ago by the centre's clock (a fixed date would fall past the horizon).
+FIX = {
+    "device": "B1",
+    "seq": 9,
+    "t": (clock.now() - timedelta(minutes=5)).isoformat(),
+    "type": "position",
+}
 
 
 def post(centre: Centre, role: str, *observations: dict[str, Any], user: str | None = None) -> Any:
