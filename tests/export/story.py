@@ -98,7 +98,7 @@ def live(db: Database, monkeypatch: pytest.MonkeyPatch) -> Story:
     monkeypatch.setattr(clock, "now", lambda: now["t"])
     pipeline = Pipeline(db, Settings(escalation_after_s=10**6), lambda: now["t"])
     seq = iter(range(1, 10**6))
-    for minute in range(90):
+    for minute in range(180):
         t = start + timedelta(minutes=minute)
         now["t"] = t
         records = [fix("B1", t, 48.85, 2.35, next(seq))]
@@ -108,8 +108,9 @@ def live(db: Database, monkeypatch: pytest.MonkeyPatch) -> Story:
             records.append(presence(t, True))
         if 30 <= minute < 34:
             records[0] = fix("B1", t, 48.90, 2.40, records[0]["seq"])  # inside zone Z1
-        # The BAR wearer drives to 600 m from her and back between minutes 40 and 60.
-        distance = min(abs(minute - 50) * 0.01, 0.10) if 40 <= minute < 60 else 0.10
+        # The BAR wearer drives to 600 m from her and back between minutes 90 and 110: his
+        # fixes more than an hour away from that stay plain in an export.
+        distance = min(abs(minute - 100) * 0.01, 0.10) if 90 <= minute < 110 else 0.10
         records.append(fix("B2", t, HER[0] + 0.0055 + distance, HER[1], next(seq)))
         if minute % 5 == 0:
             records.append(fix("P2", t, HER[0], HER[1], next(seq)))
