@@ -16,7 +16,7 @@ from vigie.alarms import outbox
 from vigie.alarms.bell import AlarmBell
 from vigie.api import errors
 from vigie.api.login_guard import LoginGuard
-from vigie.api.routers import alarms, auth, cases, health, law, observations, users
+from vigie.api.routers import alarms, auth, cases, exports, health, law, observations, users
 from vigie.api.routers import audit as audit_routes
 from vigie.settings import MIN_SECRET_LENGTH, InsecureSettings, Settings
 from vigie.store import open_database
@@ -100,6 +100,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         alarms.router,
         law.router,
         audit_routes.router,
+        exports.router,
         health.router,
     ):
         app.include_router(router)
