@@ -361,14 +361,20 @@ class _Run:
         # Already here (the device also reported to this centre): kept, mapped, not doubled.
         result.added["observations"] = result.added.get("observations", 0) + len(accepted.ids)
         result.skipped["observations"] += accepted.duplicates
-        local = {
-            (device, key): obs_id
-            for obs_id, device, key in self.session.execute(
-                select(Observation.id, Observation.device, Observation.dedup_key).where(
-                    Observation.dedup_key.in_({r["dedup_key"] for r in rows})
+        local: dict[tuple[str, str], int] = {}
+        by_device: dict[str, list[str]] = {}
+        for row in rows:
+            by_device.setdefault(row["device"], []).append(row["dedup_key"])
+        for device, dedup_keys in by_device.items():
+            # By (device, key): the log's unique index answers it.
+            local |= {
+                (device, key): obs_id
+                for obs_id, key in self.session.execute(
+                    select(Observation.id, Observation.dedup_key).where(
+                        Observation.device == device, Observation.dedup_key.in_(dedup_keys)
+                    )
                 )
-            )
-        }
+            }
         self.session.execute(
             ImportedRecord.__table__.insert(),
             [
