@@ -16,7 +16,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
-from sqlalchemy import and_, or_, select
+from sqlalchemy import RowMapping, and_, or_, select
 from sqlalchemy.orm import Session
 
 from vigie import clock
@@ -246,46 +246,59 @@ def _zones(session: Session, case: _Case, member: Member) -> None:
     member.text(layout.dumps({"type": "FeatureCollection", "features": features}) + "\n")
 
 
-def _observations(session: Session, case: _Case) -> Iterator[tuple[Observation, str]]:
-    """Every observation of the case's devices while assigned to it, in the order stored."""
+def _observations(
+    session: Session, case: _Case, fixes_only: bool = False
+) -> Iterator[tuple[RowMapping, str]]:
+    """Every observation of the case's devices while assigned to it, in the order stored
+    (`fixes_only`: positions, without their payload, for the track)."""
     if not case.assignments:
         return
+    table = Observation.__table__
     spans = [
         and_(
-            Observation.device == a.device_id,
-            Observation.t >= a.since,
-            *([Observation.t < a.until] if a.until is not None else []),
+            table.c.device == a.device_id,
+            table.c.t >= a.since,
+            *([table.c.t < a.until] if a.until is not None else []),
         )
         for a in case.assignments
     ]
+    wanted = (
+        [table.c.id, table.c.device, table.c.t, table.c.lat, table.c.lon]
+        if fixes_only
+        else list(table.c)
+    )
+    kinds = [table.c.type == "position"] if fixes_only else []
     roles = {a.device_id: a.role for a in case.assignments}
+    connection = session.connection()  # plain rows: a year of fixes is a million of them
     last = 0
     while True:
-        batch = list(
-            session.scalars(
-                select(Observation)
-                .where(Observation.id > last, or_(*spans))
-                .order_by(Observation.id)
+        batch = (
+            connection.execute(
+                select(*wanted)
+                .where(table.c.id > last, or_(*spans), *kinds)
+                .order_by(table.c.id)
                 .limit(BATCH)
             )
+            .mappings()
+            .all()
         )
         if not batch:
             return
         for obs in batch:
-            yield obs, roles[obs.device]
-        last = batch[-1].id
-        session.expunge_all()  # keep memory bounded: nothing loaded is kept between batches
+            yield obs, roles[obs["device"]]
+        last = batch[-1]["id"]
 
 
-def _hidden(case: _Case, obs: Observation) -> bool:
+def _hidden(case: _Case, obs: RowMapping) -> bool:
     """Whether this observation would help locate her (her device, or a fix near a BAR alarm)."""
-    if obs.device in case.protected_devices:
+    device = obs["device"]
+    if device in case.protected_devices:
         return True
-    return obs.lat is not None and case.blackout.hides(case.placement.case_ref, obs.device, obs.t)
+    return obs["lat"] is not None and case.blackout.hides(case.placement.case_ref, device, obs["t"])
 
 
-def _observation(obs: Observation, role: str) -> dict[str, Any]:
-    return columns(obs) | {"role": role}
+def _observation(obs: RowMapping, role: str) -> dict[str, Any]:
+    return dict(obs) | {"role": role}
 
 
 def _track(session: Session, case: _Case, member: Member) -> None:
@@ -295,11 +308,13 @@ def _track(session: Session, case: _Case, member: Member) -> None:
             continue
         member.text(gpx_track_open(f"{case.placement.case_ref} {assignment.device_id}"))
         single = _Case(case.placement, [assignment], case.protected_devices, case.blackout)
-        fixes = (
-            obs
-            for obs, _ in _observations(session, single)
-            if obs.lat is not None and obs.lon is not None and not _hidden(case, obs)
-        )
+        fixes: list[RowMapping] = []
+        for obs, _ in _observations(session, single, fixes_only=True):
+            if obs["lat"] is not None and obs["lon"] is not None and not _hidden(case, obs):
+                fixes.append(obs)
+            if len(fixes) >= BATCH:
+                member.text(gpx_points(fixes))
+                fixes = []
         member.text(gpx_points(fixes))
         member.text(GPX_TRACK_CLOSE)
     member.text(GPX_TAIL)

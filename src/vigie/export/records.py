@@ -3,7 +3,7 @@ and GPX tracks."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -51,10 +51,10 @@ def gpx_track_open(name: str) -> str:
     return f"<trk><name>{escape(name)}</name><trkseg>\n"
 
 
-def gpx_points(fixes: Iterable[Any]) -> str:
+def gpx_points(fixes: Iterable[Mapping[str, Any]]) -> str:
     return "".join(
-        f"<trkpt lat={quoteattr(repr(f.lat))} lon={quoteattr(repr(f.lon))}>"
-        f"<time>{iso(f.t)}</time></trkpt>\n"
+        f"<trkpt lat={quoteattr(repr(f['lat']))} lon={quoteattr(repr(f['lon']))}>"
+        f"<time>{iso(f['t'])}</time></trkpt>\n"
         for f in fixes
     )
 

@@ -34,21 +34,32 @@ class _Hashing:
 
 
 class Member:
-    """One member being written: raw bytes, or JSON records one a line (counted)."""
+    """One member being written: raw bytes, or JSON records one a line (counted). Writes are
+    gathered into blocks: a write into the zip costs as much as encoding a record."""
+
+    BLOCK = 1 << 18
 
     def __init__(self, sink: _Hashing | Sealer) -> None:
         self._sink = sink
+        self._block = bytearray()
         self.records = 0
 
     def write(self, data: bytes) -> None:
-        self._sink.write(data)
+        self._block += data
+        if len(self._block) >= self.BLOCK:
+            self.flush()
 
     def text(self, data: str) -> None:
-        self._sink.write(data.encode())
+        self.write(data.encode())
 
     def record(self, value: Any) -> None:
-        self._sink.write(layout.dumps(value).encode() + b"\n")
+        self.write(layout.dumps(value).encode() + b"\n")
         self.records += 1
+
+    def flush(self) -> None:
+        if self._block:
+            self._sink.write(bytes(self._block))
+            self._block.clear()
 
 
 class ArchiveWriter:
@@ -70,6 +81,7 @@ class ArchiveWriter:
             hashing = _Hashing(handle)
             member = Member(hashing)
             yield member
+            member.flush()
         self._add_entry(name, media_type, hashing, member)
 
     @contextmanager
@@ -81,6 +93,7 @@ class ArchiveWriter:
             sealer = Sealer(hashing, recipient)
             member = Member(sealer)
             yield member
+            member.flush()
             sealer.close()
         self._add_entry(name, "application/octet-stream", hashing, member)
 
