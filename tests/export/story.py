@@ -30,6 +30,7 @@ HER = (45.0, 4.0)  # the protected person's home (the factory's victim lives the
 class Story:
     start: datetime
     end: datetime
+    steps: list[datetime]  # when detection stepped (and so ticked)
 
 
 def iso(t: datetime) -> str:
@@ -98,6 +99,7 @@ def live(db: Database, monkeypatch: pytest.MonkeyPatch) -> Story:
     monkeypatch.setattr(clock, "now", lambda: now["t"])
     pipeline = Pipeline(db, Settings(escalation_after_s=10**6), lambda: now["t"])
     seq = iter(range(1, 10**6))
+    steps: list[datetime] = []
     for minute in range(180):
         t = start + timedelta(minutes=minute)
         now["t"] = t
@@ -118,7 +120,9 @@ def live(db: Database, monkeypatch: pytest.MonkeyPatch) -> Story:
             log.append(session, [log.row_for(r, _t(r), t + timedelta(seconds=2)) for r in records])
         if minute % 10 == 9:
             pipeline.step()
+            steps.append(t)
     pipeline.step()
+    steps.append(now["t"])
     end = now["t"] + timedelta(minutes=5)
     now["t"] = end
     with db.session() as session:
@@ -130,7 +134,19 @@ def live(db: Database, monkeypatch: pytest.MonkeyPatch) -> Story:
         workflow.act(session, alarm, operator, "call_wearer", "no answer", end)
         workflow.close(session, alarm, operator, "breach", "came home late", end)
         outbox.enqueue(session, report.produce(session, alarm, end), alarm)
-    return Story(start, end)
+        # The home unit's silence, closed; then it speaks: a clear in no episode.
+        silent = session.scalars(
+            select(Alarm).where(Alarm.case_ref == "C1", Alarm.kind == "signal_lost")
+        ).one()
+        workflow.acknowledge(session, silent, operator, end)
+        workflow.close(session, silent, operator, "technical_fault", "unit unplugged", end)
+    back = end + timedelta(minutes=1)
+    with db.session() as session:
+        log.append(session, [log.row_for(presence(back, True), back, back)])
+    now["t"] = back + timedelta(minutes=1)
+    pipeline.step()
+    steps.append(now["t"])
+    return Story(start, end, steps)
 
 
 def _t(record: dict[str, Any]) -> datetime:

@@ -91,12 +91,12 @@ def snapshot(db: Database, case_ref: str) -> dict[str, Any]:
             ],
             "events": sorted(
                 (
-                    columns(e, "id", "alarm_id")
+                    columns(e, "id", "alarm_id") | {"in_episode": e.alarm_id is not None}
                     for e in s.scalars(
-                        select(AlarmEventRow).where(AlarmEventRow.alarm_id.in_(alarm_ids))
+                        select(AlarmEventRow).where(AlarmEventRow.case_ref == case_ref)
                     )
                 ),
-                key=lambda e: (e["t"], e["kind"], e["device"], e["state"]),
+                key=lambda e: (e["t"], e["kind"], e["device"], e["state"], e["in_episode"]),
             ),
             "actions": [
                 columns(a, "id", "alarm_id", "user_id")

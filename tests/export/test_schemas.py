@@ -51,6 +51,7 @@ def test_every_member_holds_to_its_schema(
         "zones",
         "observation",
         "alarm",
+        "event",
         "audit-entry",
         "protected-record",
     }
@@ -65,6 +66,7 @@ def test_every_member_holds_to_its_schema(
         for member, schema in (
             ("observations.jsonl", "observation"),
             ("alarms.jsonl", "alarm"),
+            ("events.jsonl", "event"),
             ("audit.jsonl", "audit-entry"),
         ):
             rows = archive.read(member).splitlines()
@@ -80,6 +82,8 @@ def test_every_member_holds_to_its_schema(
         check["protected-record"].validate(record)
         kinds.add(record["record"])
     assert kinds == {"person", "protected_places", "observation", "alarm_detail"}
+    c1 = zipfile.ZipFile(tmp_path / "C1.zip").read("events.jsonl").splitlines()
+    assert [json.loads(line)["kind"] for line in c1] == ["signal_lost"]
 
 
 def test_the_track_is_gpx_and_the_zones_are_geojson(

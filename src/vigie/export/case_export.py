@@ -149,6 +149,10 @@ def _write(
     with writer.member(layout.ALARMS, "application/jsonl") as member:
         for alarm_id in alarm_ids:
             member.record(_alarm(session, case, alarm_id, shared=True))
+    with writer.member(layout.EVENTS, "application/jsonl") as member:
+        for event in _unattached_events(session, case):
+            shared = _detail(case, event.kind, event.detail, shared=True)
+            member.record(columns(event) | {"detail": shared})
     for alarm_id in alarm_ids:
         report = session.scalars(select(Report).where(Report.alarm_id == alarm_id)).first()
         if report is not None:
@@ -372,6 +376,20 @@ def _alarm(session: Session, case: _Case, alarm_id: int, shared: bool) -> dict[s
     return out
 
 
+def _unattached_events(session: Session, case: _Case) -> list[AlarmEventRow]:
+    """Events of the case in no episode: a clear that came after an operator closed it."""
+    return list(
+        session.scalars(
+            select(AlarmEventRow)
+            .where(
+                AlarmEventRow.case_ref == case.placement.case_ref,
+                AlarmEventRow.alarm_id.is_(None),
+            )
+            .order_by(AlarmEventRow.id)
+        )
+    )
+
+
 def _audit_entries(session: Session, case: _Case, alarm_ids: list[int]) -> Iterator[AuditEntry]:
     p = case.placement
     targets = {f"placement:{p.id}", f"person:{p.person_id}"}
@@ -405,6 +423,8 @@ def _protected(session: Session, case: _Case, alarm_ids: list[int], member: Memb
     for obs, role in _observations(session, case):
         if _hidden(case, obs):
             member.record({"record": "observation", "observation": _observation(obs, role)})
+    for event in _unattached_events(session, case):
+        member.record({"record": "event_detail", "event": event.id, "detail": event.detail})
     for alarm_id in alarm_ids:
         full = _alarm(session, case, alarm_id, shared=False)
         member.record(
@@ -442,6 +462,7 @@ observations.jsonl  every observation as it was received, one JSON object a line
 track.gpx       the wearer's fixes as a GPX 1.1 track, one per bracelet.
 alarms.jsonl    one alarm a line: the episode, its events, the operators' actions and notes,
                 the qualification, the incident report and its delivery records.
+events.jsonl    alarm events in no episode (a clear reported after an operator closed it).
 reports/        each incident report, HTML and PDF.
 audit.jsonl     the audit entries that concern the case, with their hash-chain links
                 (hash = SHA-256 of the canonical JSON of prev, at, actor, action, target,

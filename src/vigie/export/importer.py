@@ -86,6 +86,7 @@ def import_archive(
         result = run.case(case_ref_as)
         run.observations(result)
         run.alarms(result)
+        run.unattached_events(result)
         run.audit_entries(result)
         audit.record(
             session,
@@ -129,6 +130,7 @@ class _Protected:
     person: dict[str, Any] | None = None
     places: list[Any] = field(default_factory=list)
     details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    event_details: dict[str, dict[str, Any]] = field(default_factory=dict)
     archive: zipfile.ZipFile | None = None
     key: X25519PrivateKey | None = None
 
@@ -148,6 +150,8 @@ class _Protected:
                 found.places = record["places"]
             elif record["record"] == "alarm_detail":
                 found.details[str(record["alarm"])] = record
+            elif record["record"] == "event_detail":
+                found.event_details[str(record["event"])] = record["detail"]
         return found
 
     def records(self) -> Iterator[dict[str, Any]]:
@@ -442,6 +446,16 @@ class _Run:
                 self.add(result, "reports", row, report["id"], deliveries=report["deliveries"])
             elif report is not None:
                 result.count("reports", added=False)
+
+    def unattached_events(self, result: Imported) -> None:
+        for event in self._lines(layout.EVENTS):
+            detail = self.protected.event_details.get(str(event["id"]), event["detail"])
+            fields = _convert(AlarmEventRow, event) | {
+                "alarm_id": None,
+                "case_ref": result.case_ref,
+                "detail": detail,
+            }
+            self.add(result, "alarm_events", AlarmEventRow(**fields), event["id"])
 
     def audit_entries(self, result: Imported) -> None:
         """The source's audit entries are kept whole as provenance: they cannot join this

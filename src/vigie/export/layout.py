@@ -17,12 +17,13 @@ ZONES = "zones.geojson"
 OBSERVATIONS = "observations.jsonl"
 TRACK = "track.gpx"
 ALARMS = "alarms.jsonl"
+EVENTS = "events.jsonl"
 AUDIT = "audit.jsonl"
 PROTECTED = "protected.jsonl.sealed"
 REPORTS = "reports/"
 
 # Members read line by line: their manifest entry counts the records.
-LINE_MEMBERS = frozenset({OBSERVATIONS, ALARMS, AUDIT, PROTECTED})
+LINE_MEMBERS = frozenset({OBSERVATIONS, ALARMS, EVENTS, AUDIT, PROTECTED})
 
 
 def report_member(alarm_id: int, suffix: str) -> str:
