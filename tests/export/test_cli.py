@@ -136,4 +136,20 @@ def test_export_verify_import_from_the_command_line(
         "--as",
         "admin1",
     )
+    assert code == 0 and "2 case(s)" in out, out  # both are active: their history goes on
+    with db.session() as session:
+        for placement in session.scalars(select(Placement)):
+            placement.status = "ended"
+    code, out = vigie(
+        monkeypatch,
+        database_url,
+        "export",
+        "centre",
+        "--since",
+        after,
+        "--out",
+        str(folder),
+        "--as",
+        "admin1",
+    )
     assert code == 0 and "0 case(s)" in out, out

@@ -125,15 +125,16 @@ def centre(
     key: KeyOption = None,
     actor: AsOption = None,
 ) -> None:
-    """Export every case changed since DATE, one archive each (protected data left out)."""
+    """Export every case changed since DATE (set up or changed, active, or with alarm events
+    since), one archive each; the protected person's data is left out."""
     from datetime import UTC, datetime
 
-    from sqlalchemy import select
+    from sqlalchemy import or_, select
 
     from vigie.export.case_export import ExportRequest, export_case
     from vigie.settings import settings
     from vigie.store import open_database
-    from vigie.store.models import Placement
+    from vigie.store.models import Alarm, Placement
 
     try:
         start = datetime.combine(date.fromisoformat(since), datetime.min.time(), UTC)
@@ -145,10 +146,19 @@ def centre(
     database = open_database(settings().database_url)
     try:
         with database.reading() as session:
+            # Changed since: set up or changed, watched (its observations keep coming), or an
+            # alarm moved.
+            moved = select(Alarm.case_ref).where(Alarm.last_event_at >= start)
             refs = list(
                 session.scalars(
                     select(Placement.case_ref)
-                    .where(Placement.updated_at >= start)
+                    .where(
+                        or_(
+                            Placement.updated_at >= start,
+                            Placement.status == "active",
+                            Placement.case_ref.in_(moved),
+                        )
+                    )
                     .order_by(Placement.case_ref)
                 )
             )
