@@ -87,6 +87,10 @@ def export_case(db: Database, request: ExportRequest, key: Ed25519PrivateKey, ou
     writer = ArchiveWriter(out, now)
     try:
         with db.reading() as session:
+            if not db.is_sqlite:
+                # One snapshot for the whole archive, so members agree with each other while
+                # the centre goes on storing observations.
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             manifest = _write(session, writer, request, key, now)
     except BaseException:
         writer.abort()
