@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,9 @@ class _Case:
     blackout: privacy.Blackout
 
 
-def export_case(db: Database, request: ExportRequest, key: Ed25519PrivateKey, out: Path) -> dict:
+def export_case(
+    db: Database, request: ExportRequest, key: Ed25519PrivateKey, out: Path
+) -> dict[str, Any]:
     """Write the archive of one case to `out` and audit the export; returns the manifest."""
     if request.evidence and request.recipient is not None:
         raise ValueError("an evidence export never carries the protected person's data")
@@ -134,8 +137,8 @@ def _write(
     writer: ArchiveWriter,
     request: ExportRequest,
     key: Ed25519PrivateKey,
-    now: Any,
-) -> dict:
+    now: datetime,
+) -> dict[str, Any]:
     case = _load(session, request.case_ref)
     alarm_ids = list(session.scalars(select(Alarm.id).where(_alarms_of(case)).order_by(Alarm.id)))
     with writer.member(layout.README, "text/plain; charset=utf-8") as member:
@@ -155,7 +158,7 @@ def _write(
             member.record(_alarm(session, case, alarm_id, shared=True))
     with writer.member(layout.EVENTS, "application/jsonl") as member:
         for event in _unattached_events(session, case):
-            shared = _detail(case, event.kind, event.detail, shared=True)
+            shared = _detail(event.kind, event.detail, shared=True)
             member.record(columns(event) | {"detail": shared})
     for alarm_id in alarm_ids:
         report = session.scalars(select(Report).where(Report.alarm_id == alarm_id)).first()
@@ -335,18 +338,18 @@ def _username(session: Session, user_id: int | None) -> str | None:
     return user.username if user is not None else None
 
 
-def _detail(case: _Case, kind: str, detail: dict[str, Any], shared: bool) -> dict[str, Any]:
+def _detail(kind: str, detail: dict[str, Any], shared: bool) -> dict[str, Any]:
     return privacy.shared_detail(kind, detail, located=True) if shared else detail
 
 
 def _alarm(session: Session, case: _Case, alarm_id: int, shared: bool) -> dict[str, Any]:
     alarm = session.get_one(Alarm, alarm_id)
     out = columns(alarm)
-    out["detail"] = _detail(case, alarm.kind, alarm.detail, shared)
+    out["detail"] = _detail(alarm.kind, alarm.detail, shared)
     out["acknowledged_by_user"] = _username(session, alarm.acknowledged_by)
     out["closed_by_user"] = _username(session, alarm.closed_by)
     out["events"] = [
-        columns(e) | {"detail": _detail(case, e.kind, e.detail, shared)}
+        columns(e) | {"detail": _detail(e.kind, e.detail, shared)}
         for e in session.scalars(
             select(AlarmEventRow)
             .where(AlarmEventRow.alarm_id == alarm_id)
