@@ -9,6 +9,7 @@ plain members show what a judge may read. With no recipient it is left out.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +18,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
-from sqlalchemy import RowMapping, and_, or_, select
+from sqlalchemy import RowMapping, or_, select
 from sqlalchemy.orm import Session
 
 from vigie import clock
@@ -261,34 +262,33 @@ def _observations(
     session: Session, case: _Case, fixes_only: bool = False
 ) -> Iterator[tuple[RowMapping, str]]:
     """Every observation of the case's devices while assigned to it, in the order stored
-    (`fixes_only`: positions, without their payload, for the track)."""
-    if not case.assignments:
-        return
+    (`fixes_only`: positions, without their payload, for the track): one stream per assignment
+    read by (device, id), merged by id."""
+    streams = [_assigned(session, a, fixes_only) for a in case.assignments]
+    yield from heapq.merge(*streams, key=lambda pair: pair[0]["id"])
+
+
+def _assigned(
+    session: Session, assignment: DeviceAssignment, fixes_only: bool
+) -> Iterator[tuple[RowMapping, str]]:
     table = Observation.__table__
-    spans = [
-        and_(
-            table.c.device == a.device_id,
-            table.c.t >= a.since,
-            *([table.c.t < a.until] if a.until is not None else []),
-        )
-        for a in case.assignments
-    ]
     wanted = (
         [table.c.id, table.c.device, table.c.t, table.c.lat, table.c.lon]
         if fixes_only
         else list(table.c)
     )
-    kinds = [table.c.type == "position"] if fixes_only else []
-    roles = {a.device_id: a.role for a in case.assignments}
+    where = [table.c.device == assignment.device_id, table.c.t >= assignment.since]
+    if assignment.until is not None:
+        where.append(table.c.t < assignment.until)
+    if fixes_only:
+        where.append(table.c.type == "position")
+    role = assignment.role
     connection = session.connection()  # plain rows: a year of fixes is a million of them
     last = 0
     while True:
         batch = (
             connection.execute(
-                select(*wanted)
-                .where(table.c.id > last, or_(*spans), *kinds)
-                .order_by(table.c.id)
-                .limit(BATCH)
+                select(*wanted).where(table.c.id > last, *where).order_by(table.c.id).limit(BATCH)
             )
             .mappings()
             .all()
@@ -296,7 +296,7 @@ def _observations(
         if not batch:
             return
         for obs in batch:
-            yield obs, roles[obs["device"]]
+            yield obs, role
         last = batch[-1]["id"]
 
 

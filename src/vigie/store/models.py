@@ -332,3 +332,8 @@ class ImportedRecord(Base):
     local_id: Mapped[str | None] = mapped_column(String(80))
     imported_at: Mapped[datetime] = mapped_column(default=clock.now)
     detail: Mapped[dict[str, Any]]
+
+
+# A case's observations, device by device in stored order, read in batches (vigie.export): without
+# it each batch would read all of a device's rows again (a year of fixes made that quadratic).
+Index("ix_observations_device_id", Observation.device, Observation.id)

@@ -1,4 +1,5 @@
-"""import provenance: where each imported record came from (vigie import)
+"""import provenance: where each imported record came from (vigie import); observations by
+device and id (vigie export)
 
 Revision ID: 0007
 Revises: 0005
@@ -40,7 +41,9 @@ def upgrade() -> None:
             "source", "kind", "source_id", name=op.f("uq_import_provenance_source")
         ),
     )
+    op.create_index("ix_observations_device_id", "observations", ["device", "id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_observations_device_id", table_name="observations")
     op.drop_table("import_provenance")
