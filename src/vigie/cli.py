@@ -5,6 +5,7 @@ import typer
 from vigie.commands import audit as audit_cmd
 from vigie.commands import centre as centre_cmd
 from vigie.commands import db as db_cmd
+from vigie.commands import export as export_cmd
 from vigie.commands import law as law_cmd
 from vigie.commands import replay as replay_cmd
 from vigie.commands import sim as sim_cmd
@@ -27,6 +28,8 @@ app.add_typer(gateway_cmd.app, name="gateway")
 app.add_typer(centre_cmd.app, name="centre")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(export_cmd.app, name="export")
+app.command("import")(export_cmd.import_case)
 
 
 def main() -> None:

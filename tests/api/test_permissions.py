@@ -17,6 +17,7 @@ from tests.conftest import Centre
 from vigie import clock
 from vigie.api import create_app
 from vigie.api.security import create_user
+from vigie.export import keys
 from vigie.settings import Settings
 from vigie.store import open_database
 from vigie.store.models import OutboxMessage, Report
@@ -198,7 +199,21 @@ ENDPOINTS = {
     "audit.list": Endpoint("GET", lambda w: "/api/audit", {"admin"}),
     "audit.verify": Endpoint("GET", lambda w: "/api/audit/verify", {"admin"}),
     "quarantine.list": Endpoint("GET", lambda w: "/api/quarantine", {"admin"}),
+    # The judge gets the evidence export of their own case (tests/export/test_api.py).
+    "exports.create": Endpoint(
+        "POST", lambda w: "/api/exports", {"admin", "judge"}, lambda w: {"case_ref": w.case_ref}
+    ),
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def export_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The centre's export signing key, so that exports succeed for the roles allowed."""
+    path = tmp_path_factory.mktemp("export-key") / "centre.key"
+    keys.generate(path, "signing")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(keys.KEY_VARIABLE, str(path))
+        yield
 
 
 def unsent_message(w: World) -> int:

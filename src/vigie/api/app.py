@@ -24,6 +24,7 @@ from vigie.api.routers import (
     auth,
     cases,
     device_commands,
+    exports,
     health,
     law,
     observations,
@@ -140,6 +141,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         outbox.router,
         law.router,
         audit_routes.router,
+        exports.router,
         health.router,
     ):
         app.include_router(router)

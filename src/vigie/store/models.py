@@ -363,3 +363,25 @@ class AuditHead(Base):
     __tablename__ = "audit_head"
     id: Mapped[int] = mapped_column(primary_key=True)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ImportedRecord(Base):
+    """Where an imported record came from: its centre (the export key's fingerprint), its table
+    and id there, the id it got here; `detail` keeps what has no column here (the other
+    centre's usernames, delivery records, audit entries). One row per record makes a second
+    import of the same archive a no-op."""
+
+    __tablename__ = "import_provenance"
+    __table_args__ = (UniqueConstraint("source", "kind", "source_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(40))
+    source_id: Mapped[str] = mapped_column(String(80))
+    local_id: Mapped[str | None] = mapped_column(String(80))
+    imported_at: Mapped[datetime] = mapped_column(default=clock.now)
+    detail: Mapped[dict[str, Any]]
+
+
+# A case's observations, device by device in stored order, read in batches (vigie.export): without
+# it each batch would read all of a device's rows again (a year of fixes made that quadratic).
+Index("ix_observations_device_id", Observation.device, Observation.id)

@@ -1,0 +1,220 @@
+"""Export (and import) of one case with a long history, in bounded memory.
+
+A home-detention case is seeded in a fresh SQLite centre with a bracelet fix every 30 s (a year
+is 1,051,200 fixes: the default) and a home unit's presence report every 10 minutes; then
+`vigie.export` writes its archive, which is verified, and imported into a second fresh centre.
+Each of the three runs in a fresh process of its own (spawned), so its peak resident memory
+(ru_maxrss) is its own: it is reported with the same process's baseline just before the work,
+and the difference is what the work held. MB/s is of the archive's uncompressed members (what
+a reader gets) and of the zip itself. Prints the figures, writes ``bench/results/export.json``.
+Not a test.
+
+    .venv/bin/python bench/export.py [--fixes N] [--no-import]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import platform
+import queue
+import resource
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).with_name("results") / "export.json"
+YEAR_OF_FIXES = 365 * 24 * 120
+START = datetime(2025, 11, 24, tzinfo=UTC)
+
+
+def seed(url: str, fixes: int) -> None:
+    """The case, then its observations, stored as the gateway stores them (batches of 10,000)."""
+    from sqlalchemy import select
+    from tests.cases import factories as make
+
+    from vigie import clock
+    from vigie.cases import devices, placements
+    from vigie.cases.forms import AssignmentIn, DeviceIn
+    from vigie.store import observations as log
+    from vigie.store import open_database
+    from vigie.store.models import DeviceAssignment
+    from vigie.store.schema import upgrade
+
+    upgrade(url)
+    db = open_database(url)
+    with db.session() as session:
+        wearer, who = make.person(session), make.contacts(session)
+        placement = placements.create(
+            session, make.placement_form(wearer, who, case_ref="Y1"), "bench"
+        )
+        for device, kind, role in (("B1", "bracelet", "wearer"), ("H1", "home_unit", "home_unit")):
+            devices.create_device(session, DeviceIn(id=device, kind=kind), "bench")
+            devices.assign(session, placement, AssignmentIn(device_id=device, role=role), "bench")
+        for a in session.scalars(select(DeviceAssignment)):
+            a.since = START - timedelta(days=1)  # assigned before the year began
+    assert clock  # the centre's clock is left alone: times here are explicit
+    batch: list[dict[str, Any]] = []
+    for i in range(fixes):
+        t = START + timedelta(seconds=30 * i)
+        text = t.isoformat().replace("+00:00", "Z")
+        record = {"kind": "obs", "device": "B1", "t": text, "type": "position", "seq": i}
+        record |= {"lat": 48.85 + (i % 1000) * 1e-5, "lon": 2.35, "accuracy_m": 8.0}
+        batch.append(log.row_for(record, t, t + timedelta(seconds=1)))
+        if i % 20 == 0:
+            presence = {"kind": "obs", "device": "H1", "t": text, "type": "presence"}
+            batch.append(log.row_for(presence | {"present": True}, t, t + timedelta(seconds=1)))
+        if len(batch) >= 10_000:
+            with db.session() as session:
+                log.append(session, batch)
+            batch = []
+    if batch:
+        with db.session() as session:
+            log.append(session, batch)
+    db.dispose()
+
+
+def _peak_mib() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across the
+    spawn's exec from the parent that seeded the database)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_export(url: str, key: str, out: str, results: Any) -> None:
+    from vigie.export import keys
+    from vigie.export.case_export import ExportRequest, export_case
+    from vigie.store import open_database
+
+    db = open_database(url)
+    signing = keys.load_signing_key(Path(key))
+    baseline = _peak_mib()
+    began = time.perf_counter()
+    manifest = export_case(db, ExportRequest("Y1", "bench"), signing, Path(out))
+    seconds = time.perf_counter() - began
+    results.put(
+        {
+            "seconds": seconds,
+            "baseline_mib": baseline,
+            "peak_mib": _peak_mib(),
+            "members": manifest["members"],
+        }
+    )
+
+
+def run_verify(out: str, results: Any) -> None:
+    from vigie.export.verify import verify
+
+    baseline = _peak_mib()
+    began = time.perf_counter()
+    verify(Path(out))
+    results.put(
+        {"seconds": time.perf_counter() - began, "baseline_mib": baseline, "peak_mib": _peak_mib()}
+    )
+
+
+def run_import(url: str, out: str, results: Any) -> None:
+    from vigie.export.importer import import_archive
+    from vigie.store import open_database
+    from vigie.store.schema import upgrade
+
+    upgrade(url)
+    db = open_database(url)
+    baseline = _peak_mib()
+    began = time.perf_counter()
+    imported = import_archive(db, Path(out), "bench")
+    results.put(
+        {
+            "seconds": time.perf_counter() - began,
+            "baseline_mib": baseline,
+            "peak_mib": _peak_mib(),
+            "added": imported.added,
+        }
+    )
+
+
+def in_own_process(target: Any, *args: Any) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=target, args=(*args, results))
+    process.start()
+    while True:
+        try:
+            found: dict[str, Any] = results.get(timeout=1)
+            break
+        except queue.Empty:
+            if not process.is_alive():
+                raise RuntimeError(f"{target.__name__} failed ({process.exitcode})") from None
+    process.join()
+    if process.exitcode != 0:
+        raise RuntimeError(f"{target.__name__} failed ({process.exitcode})")
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fixes", type=int, default=YEAR_OF_FIXES)
+    parser.add_argument("--no-import", action="store_true")
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).parents[1]))  # tests.cases.factories
+    from vigie.export import keys
+
+    with tempfile.TemporaryDirectory(prefix="vigie-bench-export-") as folder:
+        root = Path(folder)
+        source, target = f"sqlite:///{root / 'a.sqlite'}", f"sqlite:///{root / 'b.sqlite'}"
+        began = time.perf_counter()
+        seed(source, args.fixes)
+        seeded = time.perf_counter() - began
+        keys.generate(root / "centre.key", "signing")
+        out = root / "Y1.zip"
+        exported = in_own_process(run_export, source, str(root / "centre.key"), str(out))
+        zipped = out.stat().st_size
+        members = sum(m["bytes"] for m in exported["members"])
+        records = {m["name"]: m["records"] for m in exported["members"] if "records" in m}
+        verified = in_own_process(run_verify, str(out))
+        imported = None if args.no_import else in_own_process(run_import, target, str(out))
+    mib = 1024 * 1024
+    figures: dict[str, Any] = {
+        "observations": records["observations.jsonl"],
+        "seed_s": round(seeded, 1),
+        "export": {
+            "seconds": round(exported["seconds"], 1),
+            "members_mib": round(members / mib, 1),
+            "zip_mib": round(zipped / mib, 1),
+            "mb_per_s_members": round(members / mib / exported["seconds"], 1),
+            "mb_per_s_zip": round(zipped / mib / exported["seconds"], 1),
+            "observations_per_s": round(records["observations.jsonl"] / exported["seconds"]),
+            "peak_rss_mib": round(exported["peak_mib"], 1),
+            "baseline_rss_mib": round(exported["baseline_mib"], 1),
+        },
+        "verify": {
+            "seconds": round(verified["seconds"], 1),
+            "mb_per_s_members": round(members / mib / verified["seconds"], 1),
+            "peak_rss_mib": round(verified["peak_mib"], 1),
+            "baseline_rss_mib": round(verified["baseline_mib"], 1),
+        },
+        "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} cores, "
+        f"Python {platform.python_version()}, SQLite",
+    }
+    if imported is not None:
+        figures["import"] = {
+            "seconds": round(imported["seconds"], 1),
+            "observations_per_s": round(
+                imported["added"].get("observations", 0) / imported["seconds"]
+            ),
+            "peak_rss_mib": round(imported["peak_mib"], 1),
+            "baseline_rss_mib": round(imported["baseline_mib"], 1),
+        }
+    print(json.dumps(figures, indent=2))
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
