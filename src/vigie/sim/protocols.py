@@ -31,6 +31,7 @@ from vigie.gateway import gt06, mqtt, teltonika, teltonika_udp
 from vigie.gateway.teltonika import AvlRecord
 
 MAX_RECORDS = 255  # per Teltonika packet
+ACK_BYTES = 7  # a UDP acknowledgement (a command datagram is longer)
 TRACKER_PROTOCOLS = ("teltonika", "codec16", "teltonika-udp", "gt06")
 
 
@@ -180,7 +181,9 @@ class TeltonikaTracker:
 
 
 class TeltonikaUdpTracker:
-    """A tracker sending UDP datagrams: each resent until its acknowledgement comes."""
+    """A tracker sending UDP datagrams: each resent until its acknowledgement comes. Codec 12
+    commands the gateway sends after an acknowledgement are kept in `commands` (answered by
+    `reply`)."""
 
     def __init__(self, host: str, port: int, imei: str, timeout_s: float = 2.0) -> None:
         self._address = (host, port)
@@ -188,23 +191,56 @@ class TeltonikaUdpTracker:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.settimeout(timeout_s)
         self._packet_id = 0
+        self.commands: list[str] = []
+
+    def _next_id(self) -> int:
+        self._packet_id = (self._packet_id + 1) & 0xFFFF
+        return self._packet_id
 
     def send(self, records: list[AvlRecord], codec: int = teltonika.CODEC_8E) -> int:
         """Send one datagram; returns the record count acknowledged."""
-        self._packet_id = (self._packet_id + 1) & 0xFFFF
+        packet_id = self._next_id()
         datagram = teltonika_udp.encode_datagram(
-            self.imei, records, codec, self._packet_id, self._packet_id & 0xFF
+            self.imei, records, codec, packet_id, packet_id & 0xFF
         )
         for _ in range(5):
             self._sock.sendto(datagram, self._address)
             try:
-                ack = self._sock.recv(64)
+                return self._ack(packet_id)
             except TimeoutError:
                 continue
-            _, packet_id, _, _, count = struct.unpack(">HHBBB", ack)
-            if packet_id == self._packet_id:
-                return int(count)
         raise ConnectionError(f"UDP tracker {self.imei}: no acknowledgement after 5 sends")
+
+    def _ack(self, packet_id: int) -> int:
+        while True:
+            data = self._sock.recv(teltonika_udp.MAX_DATAGRAM_BYTES)
+            if len(data) != ACK_BYTES:
+                self._keep_command(data)
+                continue
+            _, acked_id, _, _, count = struct.unpack(">HHBBB", data)
+            if acked_id == packet_id:  # else the late ack of an earlier send
+                return int(count)
+
+    def _keep_command(self, data: bytes) -> None:
+        message = teltonika_udp.decode(data)
+        if not isinstance(message, teltonika_udp.Message) or message.imei != self.imei:
+            raise ConnectionError(f"UDP tracker {self.imei}: unexpected datagram {data.hex()}")
+        if message.kind == teltonika.COMMAND:
+            self.commands.append(message.text)
+
+    def command(self) -> str:
+        """The oldest command not yet taken, waiting for it up to the timeout."""
+        while not self.commands:
+            self._keep_command(self._sock.recv(teltonika_udp.MAX_DATAGRAM_BYTES))
+        return self.commands.pop(0)
+
+    def reply(self, text: str) -> None:
+        """Answer a command (Codec 12 type 0x06); the gateway does not acknowledge it."""
+        packet_id = self._next_id()
+        datagram = teltonika_udp.encode_message(
+            self.imei, text, teltonika.REPLY, packet_id, packet_id & 0xFF
+        )
+        self._sock.sendto(datagram, self._address)
 
     def close(self) -> None:
         self._sock.close()
