@@ -2,7 +2,8 @@
 
 Replay-format `obs` records (what `vigie.sim` generates) become what a real device would send:
 bracelets (``B…``) are Teltonika trackers (Codec 8 Extended over TCP by default; Codec 16 or
-UDP datagrams on request, or GT06 for bracelets whose id is an IMEI), home units (``H…``)
+UDP datagrams on request, or GT06 for bracelets whose id is a numeric IMEI: `imei_of` gives
+the demo's bracelets one), home units (``H…``)
 publish JSON over MQTT, protected persons' phones (``P…``) run Traccar Client (OsmAnd HTTP).
 Every device keeps what it sent until it is acknowledged and sends it again otherwise, as the
 real ones do, and proves itself as the real ones must: the phone sends its secret as the
@@ -80,6 +81,29 @@ def teltonika_packets(
         teltonika.encode_packet(avl[i : i + MAX_RECORDS], codec)
         for i in range(0, len(avl), MAX_RECORDS)
     ]
+
+
+def imei_of(device_id: str) -> str:
+    """A 15-digit IMEI standing for a simulated device (its number, then a Luhn check digit, as
+    real IMEIs end): a GT06 tracker logs in with nothing but its IMEI, as BCD digits."""
+    digits = device_id.lstrip("BHP")
+    if not digits.isdigit() or len(digits) > 12:
+        raise ValueError(f"device {device_id!r} has no number of at most 12 digits")
+    body = "35" + digits.rjust(12, "0")
+    doubled = [int(c) * (2 if i % 2 else 1) for i, c in enumerate(body)]
+    check = -sum(d // 10 + d % 10 for d in doubled) % 10
+    return body + str(check)
+
+
+def gt06_carries(record: dict[str, Any]) -> bool:
+    """Whether a GT06 tracker can send this record: a fix, a battery level, a strap opened.
+
+    GT06 has no report of a strap closed again: a bracelet's "restored" is not sent (its tamper
+    alarm waits for the operator)."""
+    kind = record["type"]
+    return kind in ("position", "battery") or (
+        kind == "tamper" and record["what"] in ("strap_open", "strap_cut")
+    )
 
 
 def gt06_frames(records: list[dict[str, Any]], first_serial: int = 1) -> list[tuple[bytes, bool]]:
@@ -311,6 +335,7 @@ class ProtocolFeeder:
         if trackers not in TRACKER_PROTOCOLS:
             raise ValueError(f"trackers {trackers!r}: one of {', '.join(TRACKER_PROTOCOLS)}")
         self._tracker_protocol = trackers
+        self.not_carried = 0  # records the trackers' protocol has no form for (GT06)
         self._udp: dict[str, TeltonikaUdpTracker] = {}
         self._gt06: dict[str, Gt06Tracker] = {}
         self._pending = pending
@@ -380,7 +405,10 @@ class ProtocolFeeder:
                     concox = self._gt06[device] = Gt06Tracker(
                         self._host, self._teltonika_port, device
                     )
-                sent += concox.send(items)
+                carried = [r for r in items if gt06_carries(r)]
+                self.not_carried += len(items) - len(carried)
+                if carried:
+                    sent += concox.send(carried)
             else:
                 codec = teltonika.CODEC_16 if self._tracker_protocol == "codec16" else None
                 tracker = self._trackers.get(device)
