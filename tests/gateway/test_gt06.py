@@ -20,6 +20,7 @@ from vigie.gateway import gt06
 from vigie.gateway.gt06 import Fix, Gt06Error, Status
 from vigie.gateway.readings import Rejected, check
 from vigie.gateway.service import Gateway, GatewayThread, Listen
+from vigie.observation import TimeBounds
 from vigie.store import Database
 
 NOW = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
@@ -171,7 +172,7 @@ def _decode_everything(data: bytes) -> None:
             readings = gt06.readings_of("G1", frame) + gt06.status_readings("G1", NOW, frame)
             for record in readings:
                 with contextlib.suppress(Rejected):
-                    check(record, NOW, 300)
+                    check(record, NOW, TimeBounds())
 
 
 @settings(max_examples=300, deadline=None)

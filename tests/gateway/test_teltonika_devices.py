@@ -18,6 +18,7 @@ from vigie.gateway import teltonika, teltonika_udp
 from vigie.gateway.readings import Rejected, check
 from vigie.gateway.service import Bound, Gateway, GatewayThread, Listen
 from vigie.gateway.teltonika import AvlRecord, FrameError
+from vigie.observation import TimeBounds
 from vigie.sim.protocols import avl_record, teltonika_packets
 from vigie.store import Database
 
@@ -94,14 +95,14 @@ def test_fuzz_udp_arbitrary_bytes_only_raise_frame_error(data: bytes) -> None:
             with contextlib.suppress(Rejected):
                 for reading in teltonika.readings_of("B1", record):
                     with contextlib.suppress(Rejected):
-                        check(reading, NOW, 300)
+                        check(reading, NOW, TimeBounds())
 
 
 def test_battery_percent_above_100_is_refused_not_clamped() -> None:
     record = AvlRecord(1795464000000, 0, 0, 0, 0, 0, 0, 0, 0, {teltonika.IO_BATTERY_PERCENT: 150})
     (battery,) = teltonika.readings_of("B1", record)
     with pytest.raises(Rejected, match=r"level: .*less than or equal to 1 \(got 1\.5\)"):
-        check(battery, NOW, 300)
+        check(battery, NOW, TimeBounds())
 
 
 def test_keep_alive_bytes_are_skipped(seeded: Database, gateway: Bound) -> None:

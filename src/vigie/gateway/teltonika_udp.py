@@ -11,8 +11,9 @@ Pure: bytes in, values out. Layout from Teltonika's public "Codec" documentation
                quantity, type, text length, text, quantity), again with no CRC. A reply is not
                acknowledged. Read so by Traccar's connectionless Teltonika decoder (a reply in
                the channel header, no CRC) and written so by the Go `teltonika` library of
-               A. Zanibekov (EncodePacketUDP of a Codec 12 packet); Teltonika lists "SMS over
-               GPRS via UDP" (Codec 12 over UDP) per device model and firmware.
+               A. Zanibekov (EncodePacketUDP of a Codec 12 packet); Traccar's encoder sends
+               the TCP packet instead. Teltonika lists "SMS over GPRS via UDP" (Codec 12 over
+               UDP) per device model and firmware, without a byte example.
 
 There is no handshake: every datagram names its device, and the device resends a datagram
 until it gets the ack (so the store's idempotence does the rest). A device is reachable over
