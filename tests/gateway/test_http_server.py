@@ -130,7 +130,7 @@ def test_a_refused_reading_beside_a_stored_position_is_answered_200(
     response = client.get("/", params=params)
     assert response.status_code == 200  # a 400 would make the app resend for ever
     assert [o.type for o in stored(seeded, PHONE)] == ["position"]
-    assert "battery level 1.5 is outside 0..1" in caplog.text
+    assert "level: Input should be less than or equal to 1 (got 1.5)" in caplog.text
     assert "1 reading(s) of 814236 refused, the rest stored" in caplog.text
 
 
