@@ -25,7 +25,7 @@ REACHABLE_S = 20.0  # after a device's datagram, under the usual 30 s of a carri
 
 
 class TeltonikaUdpServer(asyncio.DatagramProtocol):
-    """Serves Teltonika Codec 8/8E/16 trackers on one UDP port."""
+    """Serves Teltonika Codec 8/8E/16 trackers on one UDP port, and their Codec 12 commands."""
 
     protocol = "teltonika-udp"
 
@@ -77,6 +77,7 @@ class TeltonikaUdpServer(asyncio.DatagramProtocol):
             datagram = teltonika_udp.decode(data)
             device = await asyncio.to_thread(self._registry.lookup, datagram.imei)
             if isinstance(datagram, teltonika_udp.Message):
+                self._rates.take(device.id, 1)  # a reply costs a write too
                 await self._message(device.id, datagram)
             else:
                 readings = []
