@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import free_port
 from vigie.store import open_database
-from vigie.store.models import AuditEntry, Placement
+from vigie.store.models import AuditEntry, Device, Placement
 
 # The `vigie` command runs as a child process (libfaketime breaks its sleeps).
 pytestmark = pytest.mark.processes
@@ -46,3 +46,41 @@ def test_demo_runs_seeds_feeds_and_stops(tmp_path: Path) -> None:
     failed = re.search(r"could not make (\d+) case", result.stderr)
     assert opened == 10 - (int(failed.group(1)) if failed else 0) > 0
     assert unmonitored == []
+
+
+def test_demo_runs_its_bracelets_over_gt06(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    command = ["centre", "demo", "--port", str(free_port()), "--duration", "3", "--cases", "4"]
+    command += ["--trackers", "gt06"]
+    result = subprocess.run(
+        [sys.executable, "-c", "from vigie.cli import main; main()", *command],
+        env=os.environ | {"VIGIE_DATABASE_URL": url, "COLUMNS": "120", "VIGIE_DEV": "false"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "devices via the gateway: trackers (gt06) tcp://127.0.0.1:" in result.stdout
+    database = open_database(url)
+    try:
+        with database.session() as session:
+            bracelets = session.scalars(select(Device.id).where(Device.kind == "bracelet")).all()
+    finally:
+        database.dispose()
+    # GT06 trackers log in with an IMEI only: the demo's bracelets are registered under one.
+    assert bracelets and all(b.isdigit() and len(b) == 15 for b in bracelets)
+
+
+DEMO = ("centre", "demo")
+
+
+def test_demo_refuses_an_unknown_tracker_protocol(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "from vigie.cli import main; main()", *DEMO, "--trackers", "tk103"],
+        env=os.environ | {"VIGIE_DATABASE_URL": f"sqlite:///{tmp_path / 'd.sqlite'}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "teltonika, codec16, teltonika-udp, gt06" in result.stderr

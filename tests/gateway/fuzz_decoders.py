@@ -45,9 +45,11 @@ def fuzz_teltonika(data: bytes) -> None:
 
 def fuzz_teltonika_udp(data: bytes) -> None:
     with contextlib.suppress(teltonika.FrameError):
-        for record in teltonika_udp.decode_datagram(data).packet.records:
-            with contextlib.suppress(Rejected):
-                _checked(teltonika.readings_of("B1", record))
+        datagram = teltonika_udp.decode(data)  # AVL data, or a Codec 12 reply
+        if isinstance(datagram, teltonika_udp.Datagram):
+            for record in datagram.packet.records:
+                with contextlib.suppress(Rejected):
+                    _checked(teltonika.readings_of("B1", record))
 
 
 def fuzz_gt06(data: bytes) -> None:

@@ -7,6 +7,7 @@ import json
 import queue
 import socket
 import struct
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -34,13 +35,13 @@ from vigie import clock
 from vigie.alarms import workflow
 from vigie.alarms.pipeline import Pipeline
 from vigie.api.security import create_user
-from vigie.gateway import command_queue, teltonika
+from vigie.gateway import command_queue, teltonika, teltonika_udp
 from vigie.gateway.broker import Mosquitto
 from vigie.gateway.commands import BadCommand, checked_args, text_for
 from vigie.gateway.mqtt import command_topic, topic_for
 from vigie.gateway.service import Bound, Gateway, GatewayThread, Listen
 from vigie.settings import Settings
-from vigie.sim.protocols import teltonika_packets
+from vigie.sim.protocols import TeltonikaUdpTracker, avl_record, teltonika_packets
 from vigie.store import Database
 from vigie.store.models import Alarm, AuditEntry, DeviceCommand
 
@@ -68,6 +69,38 @@ def test_codec12_round_trip(text: str) -> None:
         assert teltonika.decode_message(teltonika.checked_data(frame)) == (kind, text)
 
 
+def test_codec12_over_udp_is_its_data_field_in_the_channel_header() -> None:
+    # The UDP channel header (length, packet id, 0x01, AVL packet id, IMEI), then the data
+    # field of the documentation's "getinfo" packet without its preamble, length and CRC.
+    imei = IMEI.encode().hex()
+    assert teltonika_udp.encode_message(IMEI, "getinfo", teltonika.COMMAND, 0x0102, 3) == (
+        bytes.fromhex(f"0024 0102 01 03 000F {imei} 0C01050000000767657469 6E666F 01")
+    )
+    # Traccar's test reply, as a device sends it over UDP.
+    data = "0C01060000002F4449313A31204449323A30204449333A302041494E313A302041494E323A3136393234"
+    data += "20444F313A3020444F323A3101"
+    datagram = bytes.fromhex(f"004C CAFE 01 07 000F {imei} {data}")
+    assert teltonika_udp.decode(datagram) == teltonika_udp.Message(
+        0xCAFE, 7, IMEI, teltonika.REPLY, "DI1:1 DI2:0 DI3:0 AIN1:0 AIN2:16924 DO1:0 DO2:1"
+    )
+    with pytest.raises(teltonika.FrameError, match="codec 0x0c is not supported"):
+        teltonika_udp.decode_datagram(datagram)  # where AVL data is expected, refused
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=300),
+    st.integers(0, 0xFFFF),
+    st.integers(0, 0xFF),
+)
+def test_codec12_over_udp_round_trip(text: str, packet_id: int, avl_id: int) -> None:
+    for kind in (teltonika.COMMAND, teltonika.REPLY):
+        frame = teltonika_udp.encode_message(IMEI, text, kind, packet_id, avl_id)
+        assert teltonika_udp.decode(frame) == teltonika_udp.Message(
+            packet_id, avl_id, IMEI, kind, text
+        )
+
+
 @pytest.mark.parametrize(
     ("kind", "args", "reason"),
     [
@@ -86,6 +119,7 @@ def test_bad_commands_are_refused(kind: str, args: dict[str, int], reason: str) 
 
 def test_texts_per_protocol() -> None:
     assert text_for("teltonika", "report_every", {"seconds": 30}) == "setparam 10000:30;10050:30"
+    assert text_for("teltonika-udp", "vibrate", {"seconds": 5}) == "setdigout 1 5"
     assert text_for("gt06", "report_every", {"seconds": 30}) == "TIMER,30#"
     assert text_for("gt06", "vibrate", {"seconds": 5}) is None
     assert text_for("osmand", "query_status", {}) is None
@@ -254,3 +288,47 @@ def test_a_home_unit_gets_its_command_over_mqtt_and_answers(
         runner.stop()
     (answered,) = _commands(seeded, HOME_UNIT)
     assert (answered.protocol, answered.reply) == ("mqtt", "mains:1 presence:1")
+
+
+def test_a_udp_tracker_gets_its_commands_just_after_it_sends_and_answers(
+    seeded: Database,
+) -> None:
+    """A UDP tracker is reachable only just after its datagram: a command waits for the next
+    one, goes out right after its acknowledgement, and the Codec 12 reply is matched to it."""
+    runner = GatewayThread(
+        Gateway(seeded, TEST_LIMITS, command_poll_s=0.05, udp_reachable_s=1.0),
+        Listen("127.0.0.1", None, None, teltonika_udp_port=0),
+    )
+    bound = runner.start()
+    assert bound.teltonika_udp_port is not None
+    device = TeltonikaUdpTracker("127.0.0.1", bound.teltonika_udp_port, IMEI, timeout_s=5)
+    fix = avl_record(obs(IMEI, 2, "position", lat=48.85, lon=2.35, accuracy_m=10.0))
+    try:
+        with seeded.session() as session:
+            first = command_queue.queue(session, IMEI, "query_status", {}, "user:sup1", clock.now())
+        time.sleep(0.3)
+        assert _state(seeded, first.id) == "queued"  # never heard from: it waits
+        assert device.send([fix]) == 1
+        assert device.command() == "getstatus"
+        wait_for(lambda: _state(seeded, first.id) == "sent")
+        device.reply("Data Link: 1 GPRS: 1")
+        wait_for(lambda: _state(seeded, first.id) == "answered")
+        time.sleep(1.2)  # past the time the device is reachable at its address
+        with seeded.session() as session:
+            later = command_queue.queue(
+                session, IMEI, "vibrate", {"seconds": 5}, "user:sup1", clock.now()
+            )
+        time.sleep(0.3)
+        assert _state(seeded, later.id) == "queued"
+        assert device.send([fix]) == 1  # its next report: the command follows the ack
+        assert device.command() == "setdigout 1 5"
+        device.reply("DOUT1:1 Timeout:5s")
+        wait_for(lambda: _state(seeded, later.id) == "answered")
+    finally:
+        device.close()
+        runner.stop()
+    done = _commands(seeded, IMEI)
+    assert [(c.protocol, c.sent_text, c.reply) for c in done] == [
+        ("teltonika-udp", "getstatus", "Data Link: 1 GPRS: 1"),
+        ("teltonika-udp", "setdigout 1 5", "DOUT1:1 Timeout:5s"),
+    ]

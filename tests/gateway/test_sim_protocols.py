@@ -3,7 +3,7 @@ from the store as the same observations (to each protocol's precision)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,14 +21,25 @@ from tests.gateway.conftest import (
     wait_for,
 )
 from vigie import clock
+from vigie.alarms.pipeline import Pipeline
 from vigie.cases import device_secrets, devices
 from vigie.cases.forms import DeviceIn
+from vigie.commands.centre import seed
+from vigie.gateway import gt06
 from vigie.gateway.broker import Mosquitto
 from vigie.gateway.limits import Limits
 from vigie.gateway.service import Gateway, GatewayThread, Listen
-from vigie.sim.protocols import DemoDevices, ProtocolFeeder, avl_record, osmand_params
+from vigie.settings import Settings
+from vigie.sim.protocols import (
+    DemoDevices,
+    ProtocolFeeder,
+    avl_record,
+    gt06_carries,
+    imei_of,
+    osmand_params,
+)
 from vigie.store import Database
-from vigie.store.models import AuditEntry
+from vigie.store.models import Alarm, AuditEntry, Device, DeviceAssignment, Observation, Placement
 
 
 def records() -> list[dict[str, object]]:
@@ -172,3 +183,64 @@ def test_the_demo_drives_the_new_tracker_protocols(
     ]
     (fix,) = [r for r in rows if r.type == "position"]
     assert (fix.lat, fix.lon) == pytest.approx((48.85, 2.35), abs=1e-6)
+
+
+def test_the_demo_bracelets_imeis_are_real_imeis() -> None:
+    imei = imei_of("B000123")
+    assert imei == "350000000001236"  # "35", the bracelet's number, the Luhn check digit
+    # Luhn: every second digit from the right doubled, digits summed, a multiple of 10.
+    doubled = [int(c) * (2 if i % 2 else 1) for i, c in enumerate(reversed(imei))]
+    assert sum(d // 10 + d % 10 for d in doubled) % 10 == 0
+    assert len({imei_of(f"B{n:06d}") for n in range(1000)}) == 1000
+    login = gt06.decode_frame(gt06.encode_login(imei))
+    assert gt06.decode_login(login.content) == imei
+    with pytest.raises(ValueError, match="no number"):
+        imei_of("Bxyz")
+
+
+def test_the_demo_over_gt06_stores_readings_and_raises_alarms(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`vigie centre demo --trackers gt06`: the simulated bracelets are seeded under IMEIs, what
+    they send comes through the GT06 listener, and detection raises alarms on it."""
+    # A fixed day: the simulated population is the same whenever the test runs.
+    now = [datetime(2026, 11, 23, 13, 0, tzinfo=UTC)]
+    monkeypatch.setattr(clock, "now", lambda: now[0])
+    *_, pending = seed(db, 4, 1, imei_bracelets=True)
+    with db.session() as session:
+        bracelets = set(session.scalars(select(Device.id).where(Device.kind == "bracelet")))
+        cases = {p.case_ref for p in session.scalars(select(Placement))}
+    assert bracelets and all(b.isdigit() and len(b) == 15 for b in bracelets)
+    assert not any(str(r["device"]).startswith("B") for r in pending)
+    # A bracelet's strap opened a minute before the feed: GT06 sends it as an alarm packet.
+    bracelet = min(bracelets)
+    now[0] += timedelta(minutes=60)
+    opened = {"kind": "obs", "device": bracelet, "t": minutes_ago(1), "type": "tamper"}
+    pending = sorted([*pending, opened | {"what": "strap_open"}], key=t_of)
+    due = [r for r in pending if t_of(r) <= now[0] and r["device"] in bracelets]
+    fixes = {(r["device"], t_of(r)) for r in due if r["type"] == "position"}
+    assert fixes and all(gt06_carries(r) or r["what"] == "restored" for r in due)
+    demo = DemoDevices(db, pending, "gt06")
+    try:
+        assert "trackers (gt06) tcp://" in demo.describe()
+        demo.send(now[0])
+        wait_for(lambda: sum(r.type == "position" for r in from_gt06(db)) == len(fixes))
+    finally:
+        demo.close()
+    rows = from_gt06(db)
+    assert {r.device for r in rows} <= bracelets
+    assert {(r.device, r.t.replace(tzinfo=UTC)) for r in rows if r.type == "position"} == fixes
+    assert (bracelet, "strap_open") in {(r.device, r.payload.get("what")) for r in rows}
+    Pipeline(db, Settings(escalation_after_s=3600)).step()
+    with db.session() as session:
+        raised = {(a.case_ref, a.kind) for a in session.scalars(select(Alarm))}
+        case_of = session.scalars(
+            select(Placement.case_ref)
+            .join(DeviceAssignment)
+            .where(DeviceAssignment.device_id == bracelet)
+        ).one()
+    assert case_of in cases and (case_of, "tamper") in raised
+
+
+def from_gt06(db: Database) -> list[Observation]:
+    return [r for r in stored(db) if r.source == "gt06"]

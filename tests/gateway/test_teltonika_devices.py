@@ -88,6 +88,9 @@ def test_udp_round_trip(avl: list[AvlRecord], codec: int, packet_id: int, avl_id
 @given(st.binary(max_size=300))
 def test_fuzz_udp_arbitrary_bytes_only_raise_frame_error(data: bytes) -> None:
     with contextlib.suppress(FrameError):
+        message = teltonika_udp.decode(data)
+        assert isinstance(message, teltonika_udp.Message) or message.packet.records
+    with contextlib.suppress(FrameError):
         for record in teltonika_udp.decode_datagram(data).packet.records:
             with contextlib.suppress(Rejected):
                 for reading in teltonika.readings_of("B1", record):
@@ -98,9 +101,7 @@ def test_fuzz_udp_arbitrary_bytes_only_raise_frame_error(data: bytes) -> None:
 def test_battery_percent_above_100_is_refused_not_clamped() -> None:
     record = AvlRecord(1795464000000, 0, 0, 0, 0, 0, 0, 0, 0, {teltonika.IO_BATTERY_PERCENT: 150})
     (battery,) = teltonika.readings_of("B1", record)
-    with pytest.raises(
-        Rejected, match=r"level: Input should be less than or equal to 1 \(got 1\.5\)"
-    ):
+    with pytest.raises(Rejected, match=r"level: .*less than or equal to 1 \(got 1\.5\)"):
         check(battery, NOW, TimeBounds())
 
 

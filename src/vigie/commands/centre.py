@@ -26,6 +26,7 @@ from vigie.settings import Settings
 
 app = typer.Typer(help="The monitoring centre: API server and live demo.", no_args_is_help=True)
 PARIS = ZoneInfo("Europe/Paris")
+TRACKERS = ("teltonika", "codec16", "teltonika-udp", "gt06")  # the bracelets' protocols
 Host = Annotated[str, typer.Option(help="address to bind (keep 127.0.0.1 unless behind a proxy)")]
 Port = Annotated[int, typer.Option(help="TCP port")]
 
@@ -123,7 +124,8 @@ def demo(
     trackers: Annotated[
         str,
         typer.Option(
-            help="the bracelets' protocol via the gateway: teltonika, codec16, teltonika-udp"
+            help="the bracelets' protocol via the gateway: teltonika, codec16, teltonika-udp, "
+            "gt06 (the bracelets then have IMEIs for ids)"
         ),
     ] = "teltonika",
 ) -> None:
@@ -139,9 +141,8 @@ def demo(
 
     if via not in ("gateway", "api"):
         raise typer.BadParameter("gateway or api", param_hint="--via")
-    # GT06 logs in with a numeric IMEI: the demo's bracelets (B...) cannot speak it.
-    if trackers not in ("teltonika", "codec16", "teltonika-udp"):
-        raise typer.BadParameter("teltonika, codec16 or teltonika-udp", param_hint="--trackers")
+    if trackers not in TRACKERS:
+        raise typer.BadParameter(", ".join(TRACKERS), param_hint="--trackers")
     # A secret of its own at every run: a demo's tokens are worth nothing to the next one.
     config = Settings(escalation_after_s=60, jwt_secret=secrets.token_urlsafe(48))
     if not config.database_url.startswith("sqlite"):
@@ -149,7 +150,10 @@ def demo(
     _check_port_free(host, port)
     upgrade(config.database_url)
     database = open_database(config.database_url)
-    login, password, feeder_password, pending = seed(database, cases, seed_value)
+    # GT06 logs in with a numeric IMEI only: the bracelets are then seeded under one.
+    login, password, feeder_password, pending = seed(
+        database, cases, seed_value, imei_bracelets=trackers == "gt06"
+    )
     server = uvicorn.Server(
         # A console tab keeps its event stream open: do not wait on it for long at Ctrl-C.
         uvicorn.Config(
@@ -193,10 +197,13 @@ def demo(
 # ---------------------------------------------------------------- seeding
 
 
-def seed(database: Any, cases: int, seed_value: int) -> tuple[str, str, str, list[dict[str, Any]]]:
+def seed(
+    database: Any, cases: int, seed_value: int, imei_bracelets: bool = False
+) -> tuple[str, str, str, list[dict[str, Any]]]:
     """Accounts, then a population from `vigie.sim` made into real cases (the law asked for
     each); today's observations up to now are stored as history, the rest returned to feed live.
-    Passwords are new at every run."""
+    Passwords are new at every run. With `imei_bracelets`, each bracelet is registered under an
+    IMEI (`vigie.sim.protocols.imei_of`) instead of its ``B…`` id, as GT06 trackers need."""
     from vigie.api.security import create_user, hash_password
     from vigie.store import observations as log
     from vigie.store.models import Placement, User
@@ -216,6 +223,8 @@ def seed(database: Any, cases: int, seed_value: int) -> tuple[str, str, str, lis
         if session.scalar(select(func.count()).select_from(Placement)):
             return "operateur", password, feeder_password, []
     placements, observations = simulated_population(cases, seed_value)
+    if imei_bracelets:
+        _bracelets_as_imeis(placements, observations)
     with database.session() as session:
         contacts = _demo_contacts(session)
         for record in placements:
@@ -257,6 +266,20 @@ def simulated_population(
     if failed:
         typer.echo(f"vigie.sim could not make {len(failed)} case(s): {'; '.join(failed)}", err=True)
     return placements, sorted((o for o in observations if o["kind"] == "obs"), key=_t)
+
+
+def _bracelets_as_imeis(
+    placements: list[dict[str, Any]], observations: list[dict[str, Any]]
+) -> None:
+    """Each bracelet renamed to its IMEI, in its placement and in everything it sends."""
+    from vigie.sim.protocols import imei_of
+
+    imeis = {p["wearer"]: imei_of(p["wearer"]) for p in placements if p.get("wearer")}
+    for placement in placements:
+        if placement.get("wearer"):
+            placement["wearer"] = imeis[placement["wearer"]]
+    for record in observations:
+        record["device"] = imeis.get(record["device"], record["device"])
 
 
 def _t(record: dict[str, Any]) -> datetime:

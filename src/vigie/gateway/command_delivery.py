@@ -38,13 +38,18 @@ class CommandDelivery:
         self._db = database
         self._poll_s = poll_s
         self._links: dict[str, Link] = {}
+        self._waiting: set[str] = set()  # devices with commands due at the last poll, unlinked
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
     def attach(self, device_id: str, protocol: str, send: Send) -> None:
-        """The device is reachable by `send` (the newest link wins); wakes the poll."""
+        """The device is reachable by `send` (the newest link wins). Wakes the poll when
+        commands wait for it: a UDP tracker attaches at every datagram, and a flood of them
+        must not turn the one-second poll into a query per datagram."""
         self._links[device_id] = Link(protocol, send)
-        self._wake.set()
+        if device_id in self._waiting:
+            self._waiting.discard(device_id)
+            self._wake.set()
 
     def detach(self, device_id: str, send: Send) -> None:
         link = self._links.get(device_id)
@@ -78,6 +83,7 @@ class CommandDelivery:
         due = await asyncio.to_thread(self._due)
         ready: list[tuple[int, str, str, Link]] = []
         failed: list[tuple[int, str, str]] = []
+        self._waiting = {device_id for _, device_id, _, _ in due} - self._links.keys()
         for command_id, device_id, kind, args in due:
             link = self._links.get(device_id)
             if link is None:

@@ -3,10 +3,10 @@
 Pure. A command is a kind and its arguments; each protocol that can carry it has a text for it
 (None: that protocol cannot, and the command is marked failed as unsupported):
 
-    kind           arguments          Teltonika (Codec 12)         GT06 (0x80)   MQTT (JSON)
-    report_every   seconds 10..86400  setparam 10000:s;10050:s     TIMER,s#      yes
-    vibrate        seconds 1..60      setdigout 1 s                (none)        yes
-    query_status   -                  getstatus                    STATUS#       yes
+    kind           arguments          Teltonika (Codec 12, TCP, UDP)  GT06 (0x80)  MQTT (JSON)
+    report_every   seconds 10..86400  setparam 10000:s;10050:s        TIMER,s#     yes
+    vibrate        seconds 1..60      setdigout 1 s                   (none)       yes
+    query_status   -                  getstatus                       STATUS#      yes
 
 Teltonika parameters 10000 and 10050 are the record periods on stop and moving (FMB parameter
 list); the vibration motor is wired to DOUT1 on Vigie's bracelets. OsmAnd (HTTP) phones take
@@ -48,7 +48,7 @@ def checked_args(kind: str, args: dict[str, Any]) -> dict[str, Any]:
 def text_for(protocol: str, kind: str, args: dict[str, Any], command_id: int = 0) -> str | None:
     """The command as `protocol` carries it, or None when it cannot."""
     seconds = args.get("seconds")
-    if protocol in ("teltonika", "teltonika-tls"):
+    if protocol in ("teltonika", "teltonika-tls", "teltonika-udp"):
         return {
             "report_every": f"setparam 10000:{seconds};10050:{seconds}",
             "vibrate": f"setdigout 1 {seconds}",

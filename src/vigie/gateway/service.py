@@ -18,7 +18,7 @@ from vigie.gateway.limits import Limits, RateLimiter
 from vigie.gateway.mqtt_client import MqttSubscriber
 from vigie.gateway.registry import Registry
 from vigie.gateway.tcp_server import TeltonikaServer
-from vigie.gateway.udp_server import TeltonikaUdpServer
+from vigie.gateway.udp_server import REACHABLE_S, TeltonikaUdpServer
 from vigie.store import Database
 
 logger = logging.getLogger(__name__)
@@ -73,13 +73,16 @@ class Gateway:
         on_stored: Callable[[], None] | None = None,
         mqtt_client_id: str = "vigie-gateway",
         command_poll_s: float = 1.0,
+        udp_reachable_s: float = REACHABLE_S,
     ) -> None:
+        """`udp_reachable_s`: how long after its datagram a UDP tracker is sent commands."""
         self.limits = limits or Limits()
         self.intake = Intake(database, self.limits.bounds, on_stored=on_stored)
         self.registry = Registry(database)
         self._rates = RateLimiter(self.limits.rate_per_s, self.limits.burst)
         self._mqtt_client_id = mqtt_client_id
         self.commands = CommandDelivery(database, command_poll_s)
+        self._udp_reachable_s = udp_reachable_s
         self._servers: list[
             TeltonikaServer | OsmAndServer | MqttSubscriber | TeltonikaUdpServer | Gt06Server
         ] = []
@@ -102,7 +105,7 @@ class Gateway:
             logger.info("Teltonika Codec 8/8E over TLS on %s:%d", listen.host, teltonika_tls)
         teltonika_udp = None
         if listen.teltonika_udp_port is not None:
-            udp = TeltonikaUdpServer(*args)
+            udp = TeltonikaUdpServer(*args, commands, self._udp_reachable_s)
             teltonika_udp = await udp.start(listen.host, listen.teltonika_udp_port)
             self._servers.append(udp)
             logger.info("Teltonika Codec 8/8E/16 over UDP on %s:%d", listen.host, teltonika_udp)

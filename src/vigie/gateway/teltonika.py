@@ -200,9 +200,14 @@ def checked_data(frame: bytes) -> bytes:
 
 def encode_message(text: str, kind: int = COMMAND) -> bytes:
     """A Codec 12 command (the server's side) or reply (a device's, for the simulator)."""
-    body = text.encode("ascii")
-    data = struct.pack(">BBBI", CODEC_12, 1, kind, len(body)) + body + b"\x01"
+    data = message_data(text, kind)
     return struct.pack(">II", 0, len(data)) + data + struct.pack(">I", crc16(data))
+
+
+def message_data(text: str, kind: int = COMMAND) -> bytes:
+    """The data field of a Codec 12 message, as TCP (inside a packet) and UDP carry it."""
+    body = text.encode("ascii")
+    return struct.pack(">BBBI", CODEC_12, 1, kind, len(body)) + body + b"\x01"
 
 
 def decode_message(data: bytes) -> tuple[int, str]:

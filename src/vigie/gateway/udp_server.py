@@ -13,6 +13,7 @@ import asyncio
 import logging
 
 from vigie.gateway import teltonika, teltonika_udp
+from vigie.gateway.command_delivery import CommandDelivery, Send
 from vigie.gateway.intake import Intake
 from vigie.gateway.limits import Limits, RateExceeded, RateLimiter
 from vigie.gateway.readings import Rejected
@@ -20,19 +21,30 @@ from vigie.gateway.registry import Registry, UnknownDevice
 
 logger = logging.getLogger(__name__)
 
+REACHABLE_S = 20.0  # after a device's datagram, under the usual 30 s of a carrier's NAT binding
+
 
 class TeltonikaUdpServer(asyncio.DatagramProtocol):
-    """Serves Teltonika Codec 8/8E/16 trackers on one UDP port."""
+    """Serves Teltonika Codec 8/8E/16 trackers on one UDP port, and their Codec 12 commands."""
 
     protocol = "teltonika-udp"
 
     def __init__(
-        self, intake: Intake, registry: Registry, limits: Limits, rates: RateLimiter
+        self,
+        intake: Intake,
+        registry: Registry,
+        limits: Limits,
+        rates: RateLimiter,
+        commands: CommandDelivery | None = None,
+        reachable_s: float = REACHABLE_S,
     ) -> None:
         self._intake = intake
         self._registry = registry
         self._limits = limits
         self._rates = rates
+        self._commands = commands
+        self._reachable_s = reachable_s
+        self._links: dict[str, tuple[Send, asyncio.TimerHandle]] = {}
         self._transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -43,6 +55,9 @@ class TeltonikaUdpServer(asyncio.DatagramProtocol):
         return int(transport.get_extra_info("sockname")[1])
 
     async def stop(self) -> None:
+        for device_id, (send, timer) in list(self._links.items()):
+            timer.cancel()
+            self._unreachable(device_id, send)
         if self._transport is not None:
             self._transport.close()
         for task in list(self._tasks):
@@ -59,16 +74,20 @@ class TeltonikaUdpServer(asyncio.DatagramProtocol):
 
     async def _handle(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
-            datagram = teltonika_udp.decode_datagram(data)
+            datagram = teltonika_udp.decode(data)
             device = await asyncio.to_thread(self._registry.lookup, datagram.imei)
-            readings = []
-            for record in datagram.packet.records:
-                try:
-                    readings += teltonika.readings_of(device.id, record)
-                except Rejected as exc:
-                    logger.warning("teltonika-udp %s: record refused: %s", device.id, exc)
-            self._rates.take(device.id, len(readings))
-            await self._intake.store(readings, self.protocol)
+            if isinstance(datagram, teltonika_udp.Message):
+                self._rates.take(device.id, 1)  # a reply costs a write too
+                await self._message(device.id, datagram)
+            else:
+                readings = []
+                for record in datagram.packet.records:
+                    try:
+                        readings += teltonika.readings_of(device.id, record)
+                    except Rejected as exc:
+                        logger.warning("teltonika-udp %s: record refused: %s", device.id, exc)
+                self._rates.take(device.id, len(readings))
+                await self._intake.store(readings, self.protocol)
         except (teltonika.FrameError, UnknownDevice, RateExceeded) as exc:
             logger.warning("teltonika-udp %s refused: %s", addr, exc)
             return
@@ -76,5 +95,46 @@ class TeltonikaUdpServer(asyncio.DatagramProtocol):
             # Not acknowledged: the device will resend.
             logger.exception("teltonika-udp %s: datagram could not be stored", addr)
             return
-        if self._transport is not None and not self._transport.is_closing():
+        if self._transport is None or self._transport.is_closing():
+            return
+        if isinstance(datagram, teltonika_udp.Datagram):
             self._transport.sendto(teltonika_udp.encode_ack(datagram), addr)
+        self._reachable(device.id, datagram.imei, addr)
+
+    async def _message(self, device_id: str, message: teltonika_udp.Message) -> None:
+        if message.kind != teltonika.REPLY:
+            logger.warning("teltonika-udp %s sent a command, not a reply: ignored", device_id)
+        elif self._commands is not None:
+            await self._commands.answered(device_id, message.text)
+
+    def _reachable(self, device_id: str, imei: str, addr: tuple[str, int]) -> None:
+        """Commands for the device go to `addr` (its newest) for the next `reachable_s`."""
+        if self._commands is None:
+            return
+        old = self._links.pop(device_id, None)
+        if old is not None:
+            old[1].cancel()
+            self._commands.detach(device_id, old[0])
+        transport = self._transport
+
+        def send(command_id: int, text: str) -> None:
+            if transport is None or transport.is_closing():
+                raise ConnectionError("the UDP listener is closed")
+            # The packet ids carry the command's, as far as they hold it.
+            frame = teltonika_udp.encode_message(
+                imei, text, teltonika.COMMAND, command_id & 0xFFFF, command_id & 0xFF
+            )
+            transport.sendto(frame, addr)
+
+        timer = asyncio.get_running_loop().call_later(
+            self._reachable_s, self._unreachable, device_id, send
+        )
+        self._links[device_id] = (send, timer)
+        self._commands.attach(device_id, self.protocol, send)
+
+    def _unreachable(self, device_id: str, send: Send) -> None:
+        link = self._links.get(device_id)
+        if link is not None and link[0] is send:
+            del self._links[device_id]
+        if self._commands is not None:
+            self._commands.detach(device_id, send)

@@ -2,7 +2,8 @@
 
 Replay-format `obs` records (what `vigie.sim` generates) become what a real device would send:
 bracelets (``B…``) are Teltonika trackers (Codec 8 Extended over TCP by default; Codec 16 or
-UDP datagrams on request, or GT06 for bracelets whose id is an IMEI), home units (``H…``)
+UDP datagrams on request, or GT06 for bracelets whose id is a numeric IMEI: `imei_of` gives
+the demo's bracelets one), home units (``H…``)
 publish JSON over MQTT, protected persons' phones (``P…``) run Traccar Client (OsmAnd HTTP).
 Every device keeps what it sent until it is acknowledged and sends it again otherwise, as the
 real ones do, and proves itself as the real ones must: the phone sends its secret as the
@@ -31,6 +32,7 @@ from vigie.gateway import gt06, mqtt, teltonika, teltonika_udp
 from vigie.gateway.teltonika import AvlRecord
 
 MAX_RECORDS = 255  # per Teltonika packet
+ACK_BYTES = 7  # a UDP acknowledgement (a command datagram is longer)
 TRACKER_PROTOCOLS = ("teltonika", "codec16", "teltonika-udp", "gt06")
 
 
@@ -79,6 +81,29 @@ def teltonika_packets(
         teltonika.encode_packet(avl[i : i + MAX_RECORDS], codec)
         for i in range(0, len(avl), MAX_RECORDS)
     ]
+
+
+def imei_of(device_id: str) -> str:
+    """A 15-digit IMEI standing for a simulated device (its number, then a Luhn check digit, as
+    real IMEIs end): a GT06 tracker logs in with nothing but its IMEI, as BCD digits."""
+    digits = device_id.lstrip("BHP")
+    if not digits.isdigit() or len(digits) > 12:
+        raise ValueError(f"device {device_id!r} has no number of at most 12 digits")
+    body = "35" + digits.rjust(12, "0")
+    doubled = [int(c) * (2 if i % 2 else 1) for i, c in enumerate(body)]
+    check = -sum(d // 10 + d % 10 for d in doubled) % 10
+    return body + str(check)
+
+
+def gt06_carries(record: dict[str, Any]) -> bool:
+    """Whether a GT06 tracker can send this record: a fix, a battery level, a strap opened.
+
+    GT06 has no report of a strap closed again: a bracelet's "restored" is not sent (its tamper
+    alarm waits for the operator)."""
+    kind = record["type"]
+    return kind in ("position", "battery") or (
+        kind == "tamper" and record["what"] in ("strap_open", "strap_cut")
+    )
 
 
 def gt06_frames(records: list[dict[str, Any]], first_serial: int = 1) -> list[tuple[bytes, bool]]:
@@ -180,7 +205,9 @@ class TeltonikaTracker:
 
 
 class TeltonikaUdpTracker:
-    """A tracker sending UDP datagrams: each resent until its acknowledgement comes."""
+    """A tracker sending UDP datagrams: each resent until its acknowledgement comes. Codec 12
+    commands the gateway sends after an acknowledgement are kept in `commands` (answered by
+    `reply`)."""
 
     def __init__(self, host: str, port: int, imei: str, timeout_s: float = 2.0) -> None:
         self._address = (host, port)
@@ -188,23 +215,56 @@ class TeltonikaUdpTracker:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.settimeout(timeout_s)
         self._packet_id = 0
+        self.commands: list[str] = []
+
+    def _next_id(self) -> int:
+        self._packet_id = (self._packet_id + 1) & 0xFFFF
+        return self._packet_id
 
     def send(self, records: list[AvlRecord], codec: int = teltonika.CODEC_8E) -> int:
         """Send one datagram; returns the record count acknowledged."""
-        self._packet_id = (self._packet_id + 1) & 0xFFFF
+        packet_id = self._next_id()
         datagram = teltonika_udp.encode_datagram(
-            self.imei, records, codec, self._packet_id, self._packet_id & 0xFF
+            self.imei, records, codec, packet_id, packet_id & 0xFF
         )
         for _ in range(5):
             self._sock.sendto(datagram, self._address)
             try:
-                ack = self._sock.recv(64)
+                return self._ack(packet_id)
             except TimeoutError:
                 continue
-            _, packet_id, _, _, count = struct.unpack(">HHBBB", ack)
-            if packet_id == self._packet_id:
-                return int(count)
         raise ConnectionError(f"UDP tracker {self.imei}: no acknowledgement after 5 sends")
+
+    def _ack(self, packet_id: int) -> int:
+        while True:
+            data = self._sock.recv(teltonika_udp.MAX_DATAGRAM_BYTES)
+            if len(data) != ACK_BYTES:
+                self._keep_command(data)
+                continue
+            _, acked_id, _, _, count = struct.unpack(">HHBBB", data)
+            if acked_id == packet_id:  # else the late ack of an earlier send
+                return int(count)
+
+    def _keep_command(self, data: bytes) -> None:
+        message = teltonika_udp.decode(data)
+        if not isinstance(message, teltonika_udp.Message) or message.imei != self.imei:
+            raise ConnectionError(f"UDP tracker {self.imei}: unexpected datagram {data.hex()}")
+        if message.kind == teltonika.COMMAND:
+            self.commands.append(message.text)
+
+    def command(self) -> str:
+        """The oldest command not yet taken, waiting for it up to the timeout."""
+        while not self.commands:
+            self._keep_command(self._sock.recv(teltonika_udp.MAX_DATAGRAM_BYTES))
+        return self.commands.pop(0)
+
+    def reply(self, text: str) -> None:
+        """Answer a command (Codec 12 type 0x06); the gateway does not acknowledge it."""
+        packet_id = self._next_id()
+        datagram = teltonika_udp.encode_message(
+            self.imei, text, teltonika.REPLY, packet_id, packet_id & 0xFF
+        )
+        self._sock.sendto(datagram, self._address)
 
     def close(self) -> None:
         self._sock.close()
@@ -275,6 +335,7 @@ class ProtocolFeeder:
         if trackers not in TRACKER_PROTOCOLS:
             raise ValueError(f"trackers {trackers!r}: one of {', '.join(TRACKER_PROTOCOLS)}")
         self._tracker_protocol = trackers
+        self.not_carried = 0  # records the trackers' protocol has no form for (GT06)
         self._udp: dict[str, TeltonikaUdpTracker] = {}
         self._gt06: dict[str, Gt06Tracker] = {}
         self._pending = pending
@@ -344,7 +405,10 @@ class ProtocolFeeder:
                     concox = self._gt06[device] = Gt06Tracker(
                         self._host, self._teltonika_port, device
                     )
-                sent += concox.send(items)
+                carried = [r for r in items if gt06_carries(r)]
+                self.not_carried += len(items) - len(carried)
+                if carried:
+                    sent += concox.send(carried)
             else:
                 codec = teltonika.CODEC_16 if self._tracker_protocol == "codec16" else None
                 tracker = self._trackers.get(device)
