@@ -45,6 +45,7 @@ class Clock(RuleSteps):
         return None
 
     def _fire_timers(self, until: int, inclusive: bool, out: list[AlarmEvent]) -> None:
+        """Fire the heap's timers due before ``until`` (or at it, if inclusive), in order."""
         while True:
             due = self._next_timer()
             if due is None or due > until or (due == until and not inclusive):
@@ -65,6 +66,7 @@ class Clock(RuleSteps):
         return int((dv.last_seen[:n][watch] + dv.timeout[:n][watch]).min())
 
     def _fire_signal(self, until: int, inclusive: bool, out: list[AlarmEvent]) -> None:
+        """Raise ``signal_lost`` for every device whose silence ran out by ``until``."""
         if self._signal_next > until or (self._signal_next == until and not inclusive):
             return
         n = len(self._devices)
