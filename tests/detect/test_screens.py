@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tests.detect.records import circle, offset, square
 from vigie.detect import certainty
-from vigie.detect.engine import _prox_may_raise
+from vigie.detect.engine.arrays import prox_may_raise
 from vigie.detect.geodesy import distance_m
 from vigie.detect.scenario import ZoneSpec
 from vigie.detect.zones import ZoneTable, compile_zone, evaluate_one
@@ -65,9 +65,7 @@ def test_a_bar_pair_screened_out_is_beyond_reach(
     lat2, lon2 = offset(lat, lon, bearing, factor * (reach + u))
     w_lat, w_lon, p_lat, p_lon = (np.array([v]) for v in (lat, lon, lat2, lon2))
     top = max(abs(lat), abs(lat2))
-    may = bool(
-        _prox_may_raise(w_lat, w_lon, p_lat, p_lon, np.array([u]), np.array([reach]), top)[0]
-    )
+    may = bool(prox_may_raise(w_lat, w_lon, p_lat, p_lon, np.array([u]), np.array([reach]), top)[0])
     assert may or float(distance_m(w_lat, w_lon, p_lat, p_lon)[0]) > reach + u
 
 
@@ -79,4 +77,4 @@ def test_a_bar_pair_just_within_reach_passes_the_screen(lat: float, bearing: flo
     w_lat, w_lon, p_lat, p_lon = (np.array([v]) for v in (lat, 2.35, lat2, lon2))
     assert float(distance_m(w_lat, w_lon, p_lat, p_lon)[0]) <= reach + u
     top = max(abs(lat), abs(lat2))
-    assert _prox_may_raise(w_lat, w_lon, p_lat, p_lon, np.array([u]), np.array([reach]), top)[0]
+    assert prox_may_raise(w_lat, w_lon, p_lat, p_lon, np.array([u]), np.array([reach]), top)[0]

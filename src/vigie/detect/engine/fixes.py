@@ -1,0 +1,297 @@
+"""The vectorised fix path: ``process_positions``, a micro-batch of GPS fixes as columns.
+
+``process_positions`` checks the columns, drops unassigned devices, and ``_positions``
+cuts the batch where a timer is due or a fix is superseded: between cuts, a *segment* of
+fresh fixes in time order runs all rules at once. A segment with one fix per device goes to
+``_segment_once`` (fixes_once.py); one with several fixes of a device to ``_segment``, which
+decides zone breaches and BAR states from the same codes, grouped by device. The events are
+those the record path would give.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from vigie.detect import proximity
+from vigie.detect.devices import NEVER
+from vigie.detect.engine.arrays import Floats, Ints, expand, transitions
+from vigie.detect.engine.fixes_once import OneFixPerDevice
+from vigie.detect.events import AlarmEvent, ordered
+from vigie.detect.geodesy import distance_m
+from vigie.detect.scenario import (
+    Position,
+    Record,
+    ScenarioError,
+)
+from vigie.detect.zones import evaluate_one
+
+
+class FixPath(OneFixPerDevice):
+    """Fixes as columns, vectorised; the record path for what cannot be."""
+
+    def process_positions(
+        self,
+        device: NDArray[np.int32],
+        t_ms: NDArray[np.int64],
+        lat: NDArray[np.float64],
+        lon: NDArray[np.float64],
+        accuracy_m: NDArray[np.float64],
+    ) -> list[AlarmEvent]:
+        """A micro-batch of GPS fixes, vectorized; the same events as ``process`` would give.
+
+        Geometry, distances, signal gaps and rule state machines run as array operations over
+        the whole batch; Python only runs where a rule's state changes, at timers (a window
+        opening inside the batch splits it) and for superseded fixes (rare, late uploads).
+        """
+        dev = np.asarray(device).astype(np.int64)
+        t = np.asarray(t_ms, dtype=np.int64)
+        la = np.asarray(lat, dtype=np.float64)
+        lo = np.asarray(lon, dtype=np.float64)
+        ac = np.asarray(accuracy_m, dtype=np.float64)
+        self._check_columns(dev, t, la, lo, ac)
+        if self._lateness_ms or self._buffer:
+            ids = self._devices.ids
+            records: list[Record] = [
+                Position(ids[d], ti, a, o, c)
+                for d, ti, a, o, c in zip(
+                    dev.tolist(), t.tolist(), la.tolist(), lo.tolist(), ac.tolist(), strict=True
+                )
+            ]
+            return self.process_parsed(records)
+        self._refresh()
+        out = self._take_pending()
+        if len(t) == 0:
+            return ordered(out)
+        end = int(t.max())
+        if self._clock is None:
+            self._start_clock(int(t.min()))
+        if bool((t[1:] >= t[:-1]).all()):
+            # Already in time order (a feed's usual micro-batch): no sort, no gathers.
+            assigned = self._devices.assigned[dev]
+            if not assigned.all():
+                self.unassigned_observations += int((~assigned).sum())
+                dev, t, la, lo, ac = (
+                    dev[assigned],
+                    t[assigned],
+                    la[assigned],
+                    lo[assigned],
+                    ac[assigned],
+                )
+            if len(dev):
+                self._positions(None, dev, t, la, lo, ac, out)
+        else:
+            order = np.argsort(t, kind="stable")
+            assigned = self._devices.assigned[dev[order]]
+            self.unassigned_observations += int((~assigned).sum())
+            order = order[assigned]
+            if len(order):
+                self._positions(order, dev, t, la, lo, ac, out)
+        self._finish(end, out)
+        return ordered(out)
+
+    def _check_columns(self, dev: Ints, t: Ints, la: Floats, lo: Floats, ac: Floats) -> None:
+        n = len(dev)
+        if not all(len(a) == n for a in (t, la, lo, ac)):
+            raise ScenarioError("columns must have the same length", field="device")
+        if n == 0:
+            return
+        if dev.min() < 0 or dev.max() >= len(self._devices):
+            raise ScenarioError("unknown device index (use device_index())", field="device")
+        if not (np.all(np.abs(la) <= 90) and np.all(np.abs(lo) <= 180)):
+            raise ScenarioError("latitude or longitude out of range (or NaN)", field="lat")
+        if not np.all(np.isfinite(ac) & (ac >= 0)):
+            raise ScenarioError("accuracy must be a finite number >= 0", field="accuracy_m")
+
+    def _positions(
+        self,
+        order: Ints | None,
+        dev: Ints,
+        t: Ints,
+        la: Floats,
+        lo: Floats,
+        ac: Floats,
+        out: list[AlarmEvent],
+    ) -> None:
+        assert self._clock is not None
+        batch_clock = self._clock
+        ts = t if order is None else t[order]
+        superseded = ts < self._devices.fix_t[dev if order is None else dev[order]]
+        stale = np.flatnonzero(superseded)
+        i, n = 0, len(ts)
+        while i < n:
+            due = self._next_timer()
+            j = n if due is None else int(np.searchsorted(ts, due, side="right"))
+            k = int(np.searchsorted(stale, i))
+            if k < len(stale):
+                j = min(j, int(stale[k]))
+            if j > i:
+                sel = slice(i, j) if order is None else order[i:j]
+                self._segment(sel, dev, t, la, lo, ac, batch_clock, out)
+                self._clock = max(self._clock, int(ts[j - 1]))
+                i = j
+                continue
+            if superseded[i]:
+                g = i if order is None else int(order[i])
+                self._advance(int(t[g]), out)
+                self._apply(
+                    Position(
+                        self._devices.ids[int(dev[g])],
+                        int(t[g]),
+                        float(la[g]),
+                        float(lo[g]),
+                        float(ac[g]),
+                    ),
+                    out,
+                )
+                i += 1
+                continue
+            self._fire_timers(int(ts[i]), False, out)
+            self._clock = max(self._clock, int(ts[i]))
+
+    def _segment(
+        self,
+        sel: Ints | slice,
+        dev_all: Ints,
+        t_all: Ints,
+        la_all: Floats,
+        lo_all: Floats,
+        ac_all: Floats,
+        batch_clock: int,
+        out: list[AlarmEvent],
+    ) -> None:
+        """Fresh fixes in time order with no timer between them: all rules at once."""
+        dv = self._devices
+        dev, t = dev_all[sel], t_all[sel]
+        la, lo, ac = la_all[sel], lo_all[sel], ac_all[sel]
+        m = len(dev)
+        # One slot past the devices stays -1: a place target (index -1) is never in a batch.
+        position_of = np.full(len(dv) + 1, -1, dtype=np.int64)
+        at = np.arange(m, dtype=np.int64)
+        position_of[dev] = at
+        if np.array_equal(position_of[dev], at):
+            self._segment_once(dev, t, la, lo, ac, position_of, batch_clock, out)
+            return
+        # Several fixes of a device: grouped by device, in time order within each device.
+        key = dev * (m + 1) + at
+        by_dev = np.argsort(key)
+        sorted_key = key[by_dev]
+        ddev, dt = dev[by_dev], t[by_dev]
+        first = np.ones(m, dtype=bool)
+        first[1:] = ddev[1:] != ddev[:-1]
+        last = np.ones(m, dtype=bool)
+        last[:-1] = ddev[1:] != ddev[:-1]
+
+        # Loss of signal between consecutive observations of each device. A fix is heard at
+        # its own time, or at the clock if it arrives late.
+        heard = np.maximum(dt, batch_clock)
+        seen0 = dv.last_seen[ddev]
+        previous = np.empty(m, dtype=np.int64)
+        previous[1:] = heard[:-1]
+        prev = np.where(first, seen0, np.maximum(previous, seen0))
+        deadline = prev + dv.timeout[ddev]
+        lost_first = first & dv.lost[ddev]
+        gap = (prev != NEVER) & ~lost_first & (deadline < dt) & (dt > batch_clock)
+        for p in np.flatnonzero(lost_first | gap).tolist():
+            d = int(ddev[p])
+            if gap[p]:
+                if first[p]:
+                    fix = self._position_of(d)
+                else:
+                    q = int(by_dev[p - 1])
+                    fix = (int(t[q]), float(la[q]), float(lo[q]), float(ac[q]))
+                dv.last_seen[d] = prev[p]
+                self._raise_signal(d, int(deadline[p]), fix, out)
+            dv.last_seen[d] = prev[p]
+            self._sign_of_life(d, int(dt[p]), out)
+        ends = ddev[last]
+        dv.last_seen[ends] = np.maximum(dv.last_seen[ends], heard[last])
+        dv.lost[ends] = False
+        self._signal_next = min(
+            self._signal_next, int((dv.last_seen[ends] + dv.timeout[ends]).min())
+        )
+
+        # Zones.
+        zf, zr = expand(self._zone_ptr, self._zone_order, dev)
+        if len(zr):
+            keep = self._zone_active[zr]
+            zf, zr = zf[keep], zr[keep]
+            zc = self._zone_table.codes(zr, la[zf], lo[zf], ac[zf])
+            for p in transitions(self._zone_raised, zr, zf, zc).tolist():
+                f, i = int(zf[p]), int(zr[p])
+                fix = (int(t[f]), float(la[f]), float(lo[f]), float(ac[f]))
+                zone = self._zones[i]
+                depth = float(evaluate_one(zone, fix[1], fix[2], fix[3])[1])
+                self._zone_step(i, int(zc[p]), fix[0], depth, fix, out)
+
+        # BAR: the other party's position as of each fix (its latest earlier fix).
+        wf, wr = expand(self._row_w_ptr, self._row_w_order, dev)
+        tf, tr = expand(self._row_t_ptr, self._row_t_order, dev)
+        if len(wr) or len(tr):
+
+            def as_of(
+                other: Ints, pos: Ints
+            ) -> tuple[NDArray[np.bool_], Ints, Floats, Floats, Floats]:
+                q = np.searchsorted(sorted_key, other * (m + 1) + pos, side="left") - 1
+                qc = np.maximum(q, 0)
+                here = (q >= 0) & (ddev[qc] == other)
+                src = by_dev[qc]
+                ot = np.where(here, t[src], dv.fix_t[other])
+                return (
+                    here | (dv.fix_t[other] != NEVER),
+                    ot,
+                    np.where(here, la[src], dv.lat[other]),
+                    np.where(here, lo[src], dv.lon[other]),
+                    np.where(here, ac[src], dv.acc[other]),
+                )
+
+            device_target = self._row_target[wr]
+            is_place = device_target < 0
+            ok_w = is_place.copy()
+            pt = np.full(len(wr), NEVER, dtype=np.int64)
+            plat, plon = self._row_place[wr, 0], self._row_place[wr, 1]
+            pacc = np.zeros(len(wr), dtype=np.float64)
+            moving = np.flatnonzero(~is_place)
+            if len(moving):
+                found, ft, flat, flon, facc = as_of(device_target[moving], wf[moving])
+                ok_w[moving], pt[moving], plat[moving], plon[moving], pacc[moving] = (
+                    found,
+                    ft,
+                    flat,
+                    flon,
+                    facc,
+                )
+            ok_t, wt, wlat, wlon, wacc = as_of(self._row_wearer[tr], tf)
+            # One row per (fix, target): wearer columns then target columns.
+            row = np.concatenate([wr[ok_w], tr[ok_t]])
+            pos = np.concatenate([wf[ok_w], tf[ok_t]])
+            w_t = np.concatenate([t[wf[ok_w]], wt[ok_t]])
+            w_lat = np.concatenate([la[wf[ok_w]], wlat[ok_t]])
+            w_lon = np.concatenate([lo[wf[ok_w]], wlon[ok_t]])
+            w_acc = np.concatenate([ac[wf[ok_w]], wacc[ok_t]])
+            p_t = np.concatenate([pt[ok_w], t[tf[ok_t]]])
+            p_lat = np.concatenate([plat[ok_w], la[tf[ok_t]]])
+            p_lon = np.concatenate([plon[ok_w], lo[tf[ok_t]]])
+            p_acc = np.concatenate([pacc[ok_w], ac[tf[ok_t]]])
+            dist = distance_m(w_lat, w_lon, p_lat, p_lon)
+            u = w_acc + p_acc
+            for rule, is_alert in ((self._row_pre[row], False), (self._row_alert[row], True)):
+                bc = proximity.codes(
+                    dist, u, self._prox_threshold[rule], np.full(len(rule), is_alert)
+                )
+                for p in transitions(self._prox_raised, rule, pos, bc).tolist():
+                    wearer = (int(w_t[p]), float(w_lat[p]), float(w_lon[p]), float(w_acc[p]))
+                    target = (int(p_t[p]), float(p_lat[p]), float(p_lon[p]), float(p_acc[p]))
+                    self._prox_step(
+                        int(rule[p]),
+                        int(bc[p]),
+                        float(dist[p]),
+                        int(t[pos[p]]),
+                        wearer,
+                        target,
+                        out,
+                    )
+
+        # Latest fix of each device.
+        src = by_dev[last]
+        dv.fix_t[ends], dv.lat[ends], dv.lon[ends], dv.acc[ends] = t[src], la[src], lo[src], ac[src]

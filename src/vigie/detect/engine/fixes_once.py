@@ -1,0 +1,214 @@
+"""The vectorised fix path's usual case: a micro-batch with at most one fix per device.
+
+Where a zone breach is decided on the vectorised path, for a live feed: ``_segment_once``
+screens every (fix, zone) pair with ``ZoneTable.may_raise``, takes exact codes
+(``ZoneTable.codes``) for the few near a line or already raised, finds the pairs where a
+zone changes state (``arrays.transitions``) and hands those to ``_zone_step`` (rules.py).
+``_prox_once`` does the same for BAR rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vigie.detect import certainty, proximity
+from vigie.detect.devices import NEVER
+from vigie.detect.engine.arrays import Floats, Ints, expand, prox_may_raise, transitions
+from vigie.detect.engine.records import RecordPath
+from vigie.detect.events import AlarmEvent
+from vigie.detect.geodesy import distance_m
+from vigie.detect.zones import evaluate_one
+
+
+class OneFixPerDevice(RecordPath):
+    """Signal, zones and BAR for a batch holding each device at most once."""
+
+    def _segment_once(
+        self,
+        dev: Ints,
+        t: Ints,
+        la: Floats,
+        lo: Floats,
+        ac: Floats,
+        position_of: Ints,
+        batch_clock: int,
+        out: list[AlarmEvent],
+    ) -> None:
+        """``_segment`` for the usual micro-batch: at most one fix per device, no sort.
+
+        Cheap screens (``ZoneTable.may_raise``, ``prox_may_raise``) drop the pairs that
+        surely cannot change a rule's state, so exact geometry and the state machine only
+        run on the few near a line or already raised.
+        """
+        dv = self._devices
+        # Loss of signal: the gap before each fix; a fix is heard at the batch's clock if late.
+        heard = np.maximum(t, batch_clock)
+        seen0 = dv.last_seen[dev]
+        timeout = dv.timeout[dev]
+        deadline = seen0 + timeout
+        lost = dv.lost[dev]
+        gap = (seen0 != NEVER) & (deadline < t) & (t > batch_clock)
+        new_seen = np.maximum(seen0, heard)
+        for p in np.flatnonzero(lost | gap).tolist():
+            d = int(dev[p])
+            if gap[p] and not lost[p]:
+                self._raise_signal(d, int(deadline[p]), self._position_of(d), out)
+            self._sign_of_life(d, int(t[p]), out)
+            new_seen[p] = max(int(dv.last_seen[d]), int(heard[p]))
+        dv.last_seen[dev] = new_seen
+        new_seen += timeout
+        self._signal_next = min(self._signal_next, int(new_seen.min()))
+
+        # Zones: per zone when the batch covers most devices, else per fix.
+        n_zones = len(self._zones)
+        if n_zones:
+            raise_at = certainty.breach_raise_depth(ac)
+            if n_zones <= 4 * len(dev):
+                pos_all = position_of[self._zone_device]
+                take = self._zone_table.may_raise(None, la[pos_all], lo[pos_all], raise_at[pos_all])
+                take |= self._zone_raised
+                take &= self._zone_active
+                take &= pos_all >= 0
+                zr = np.flatnonzero(take)
+                zf = pos_all[zr]
+            else:
+                zf, zr = expand(self._zone_ptr, self._zone_order, dev)
+                keep = self._zone_active[zr]
+                zf, zr = zf[keep], zr[keep]
+                keep = self._zone_raised[zr] | self._zone_table.may_raise(
+                    zr, la[zf], lo[zf], raise_at[zf]
+                )
+                zf, zr = zf[keep], zr[keep]
+            if len(zr):
+                zc = self._zone_table.codes(zr, la[zf], lo[zf], ac[zf])
+                for p in transitions(self._zone_raised, zr, zf, zc).tolist():
+                    f, i = int(zf[p]), int(zr[p])
+                    fix = (int(t[f]), float(la[f]), float(lo[f]), float(ac[f]))
+                    depth = float(evaluate_one(self._zones[i], fix[1], fix[2], fix[3])[1])
+                    self._zone_step(i, int(zc[p]), fix[0], depth, fix, out)
+
+        if not len(self._row_alert):
+            dv.fix_t[dev], dv.lat[dev], dv.lon[dev], dv.acc[dev] = t, la, lo, ac
+            return
+        self._prox_once(dev, t, la, lo, ac, position_of, out)
+
+    def _rows_fixed(self) -> bool:
+        """True once every device of a BAR row has a fix (then for good: fixes only advance)."""
+        if not self._all_row_devices_fixed:
+            fix_t = self._devices.fix_t[self._row_devices]
+            self._all_row_devices_fixed = not bool((fix_t == NEVER).any())
+        return self._all_row_devices_fixed
+
+    def _prox_once(
+        self,
+        dev: Ints,
+        t: Ints,
+        la: Floats,
+        lo: Floats,
+        ac: Floats,
+        position_of: Ints,
+        out: list[AlarmEvent],
+    ) -> None:
+        """BAR rows against a batch with one fix per device; stores the batch's fixes.
+
+        A row sees at most two pairs: when both ends are in the batch, the earlier one's fix
+        against the other end's previous fix; then both ends' latest fixes, i.e. the device
+        table once the batch is stored. A row none of whose pairs can raise
+        (``prox_may_raise``), with neither level raised, cannot change state: only the
+        other rows get exact distances, codes and the state machine.
+        """
+        dv = self._devices
+        n = len(dv)
+        top = max(float(np.abs(la).max()), float(np.abs(dv.lat[:n]).max()), self._row_place_top)
+        touched = self._prox_raised[self._row_pre] | self._prox_raised[self._row_alert]
+        pw = position_of[self._row_wearer]
+        pt = position_of[self._row_target]
+        both = np.flatnonzero((pw >= 0) & (pt >= 0))
+        w_first = pw[both] < pt[both]
+        first = np.where(w_first, pw[both], pt[both])
+        # The end that comes second: its previous fix is still in the device table.
+        later = np.where(w_first, self._row_target[both], self._row_wearer[both])
+        old_t = dv.fix_t[later]
+        known = old_t != NEVER
+        if not known.all():
+            both, w_first, first, later, old_t = (
+                a[known] for a in (both, w_first, first, later, old_t)
+            )
+        old = (old_t, dv.lat[later], dv.lon[later], dv.acc[later])
+        new = (t[first], la[first], lo[first], ac[first])
+        may = prox_may_raise(
+            la[first], lo[first], old[1], old[2], ac[first] + old[3], self._row_reach[both], top
+        )
+        touched[both[may]] = True
+
+        dv.fix_t[dev], dv.lat[dev], dv.lon[dev], dv.acc[dev] = t, la, lo, ac
+
+        last = np.maximum(pw, pt)
+        if int(last.min()) >= 0 and self._rows_fixed():
+            rows = None  # every row has a fix in the batch and both ends known: no gathers
+            wd, td, place, reach = (
+                self._row_wearer,
+                self._row_target,
+                self._row_is_place,
+                self._row_reach,
+            )
+        else:
+            rows = np.flatnonzero(last >= 0)
+            wd, td, place = self._row_wearer[rows], self._row_target[rows], self._row_is_place[rows]
+            ok = (dv.fix_t[wd] != NEVER) & (place | (dv.fix_t[td] != NEVER))
+            rows, wd, td, place = rows[ok], wd[ok], td[ok], place[ok]
+            reach = self._row_reach[rows]
+        p_lat = np.where(
+            place, self._row_place[:, 0] if rows is None else self._row_place[rows, 0], dv.lat[td]
+        )
+        p_lon = np.where(
+            place, self._row_place[:, 1] if rows is None else self._row_place[rows, 1], dv.lon[td]
+        )
+        u = dv.acc[td]
+        u[place] = 0.0
+        u += dv.acc[wd]
+        may = prox_may_raise(dv.lat[wd], dv.lon[wd], p_lat, p_lon, u, reach, top)
+        if rows is None:
+            touched |= may
+        else:
+            touched[rows[may]] = True
+        if not touched.any():
+            return
+
+        # The few rows that may change: their pairs in full, then the state machine.
+        keep_b = np.flatnonzero(touched[both])
+        sel = np.flatnonzero(touched) if rows is None else rows[touched[rows]]
+        b_new = [c[keep_b] for c in new]
+        b_old = [c[keep_b] for c in old]
+        wf = w_first[keep_b]
+        a_w = self._row_wearer[sel]
+        a_t = self._row_target[sel]
+        a_place = self._row_is_place[sel]
+        a_cols = (
+            dv.fix_t[a_w],
+            dv.lat[a_w],
+            dv.lon[a_w],
+            dv.acc[a_w],
+            np.where(a_place, NEVER, dv.fix_t[a_t]),
+            np.where(a_place, self._row_place[sel, 0], dv.lat[a_t]),
+            np.where(a_place, self._row_place[sel, 1], dv.lon[a_t]),
+            np.where(a_place, 0.0, dv.acc[a_t]),
+        )
+        b_cols = [np.where(wf, a, b) for a, b in zip(b_new, b_old, strict=True)] + [
+            np.where(wf, b, a) for a, b in zip(b_new, b_old, strict=True)
+        ]
+        row = np.concatenate([both[keep_b], sel])
+        pos = np.concatenate([first[keep_b], np.maximum(pw[sel], pt[sel])])
+        w_t, w_lat, w_lon, w_acc, p_t, p_lat, p_lon, p_acc = (
+            np.concatenate([b, a]) for b, a in zip(b_cols, a_cols, strict=True)
+        )
+        dist = distance_m(w_lat, w_lon, p_lat, p_lon)
+        u = w_acc + p_acc
+        for rule, is_alert in ((self._row_pre[row], False), (self._row_alert[row], True)):
+            bc = proximity.codes(dist, u, self._prox_threshold[rule], np.full(len(rule), is_alert))
+            for p in transitions(self._prox_raised, rule, pos, bc).tolist():
+                wearer = (int(w_t[p]), float(w_lat[p]), float(w_lon[p]), float(w_acc[p]))
+                target = (int(p_t[p]), float(p_lat[p]), float(p_lon[p]), float(p_acc[p]))
+                self._prox_step(
+                    int(rule[p]), int(bc[p]), float(dist[p]), int(t[pos[p]]), wearer, target, out
+                )

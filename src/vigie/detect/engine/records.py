@@ -1,0 +1,210 @@
+"""Applying one record: the record-by-record path (replay, late data, every kind of report).
+
+``process`` and ``process_parsed`` order a batch by event time, advance the clock before
+each record (firing the timers due) and apply it: a sign of life first, then the report's
+own rule (``_apply_position``, ``_apply_presence``, ``_apply_tamper``, ``_apply_battery``,
+``_apply_power``). Fixes in bulk take the vectorised path (fixes.py) instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from vigie.detect import battery, power, tamper
+from vigie.detect.engine.late import LateData
+from vigie.detect.events import AlarmEvent, ordered
+from vigie.detect.scenario import (
+    Battery,
+    Position,
+    Power,
+    Presence,
+    Record,
+    ScenarioError,
+    Tamper,
+    Tick,
+    parse_event,
+)
+from vigie.detect.zones import evaluate_one
+
+
+class RecordPath(LateData):
+    """The batch of records, one at a time, in event-time order."""
+
+    def _apply(self, record: Record, out: list[AlarmEvent]) -> None:
+        if isinstance(record, Tick):
+            return
+        d = self._devices.index.get(record.device)
+        if d is None or self._devices.case[d] is None:
+            self.unassigned_observations += 1
+            return
+        self._sign_of_life(d, record.t_ms, out, isinstance(record, Position | Presence | Battery))
+        if isinstance(record, Position):
+            self._apply_position(d, record.t_ms, record.lat, record.lon, record.accuracy_m, out)
+        elif isinstance(record, Presence):
+            self._apply_presence(d, record, out)
+        elif isinstance(record, Tamper):
+            self._apply_tamper(d, record, out)
+        elif isinstance(record, Battery):
+            self._apply_battery(d, record, out)
+        else:
+            self._apply_power(d, record, out)
+
+    def _apply_position(
+        self, d: int, t: int, lat: float, lon: float, acc: float, out: list[AlarmEvent]
+    ) -> None:
+        dv = self._devices
+        fix = (t, lat, lon, acc)
+        if t < dv.fix_t[d]:
+            self._superseded_position(d, fix, int(dv.fix_t[d]), out)
+            return
+        dv.fix_t[d], dv.lat[d], dv.lon[d], dv.acc[d] = t, lat, lon, acc
+        for i in self._zones_of.get(d, ()):
+            if self._zone_active[i]:
+                code, depth = evaluate_one(self._zones[i], lat, lon, acc)
+                self._zone_step(i, code, t, depth, fix, out)
+        for j in self._prox_of_wearer.get(d, ()):
+            target = self._target_of(j)
+            if target is not None:
+                code, dist = self._prox_code(j, fix, target)
+                self._prox_step(j, code, dist, t, fix, target, out)
+        for j in self._prox_of_target.get(d, ()):
+            wearer = self._position_of(int(self._prox_wearer[j]))
+            if wearer is not None:
+                code, dist = self._prox_code(j, wearer, fix)
+                self._prox_step(j, code, dist, t, wearer, fix, out)
+
+    def _apply_presence(self, d: int, record: Presence, out: list[AlarmEvent]) -> None:
+        case_id = self._devices.case[d]
+        assert case_id is not None
+        case = self._cases[case_id]
+        a = case.absence
+        if a is None or case.home_unit != d:
+            return
+        if a.presence_t is not None and record.t_ms < a.presence_t:
+            return  # superseded by a newer presence report: a sign of life only
+        a.presence_t = record.t_ms
+        if record.present:
+            if a.raised:
+                a.raised = False
+                a.settled_until = record.t_ms
+                self._emit(
+                    out,
+                    max(record.t_ms, a.raised_t),
+                    case.wearer,
+                    "absence",
+                    "cleared",
+                    {"reason": "present", "home_unit": record.device, "present": True},
+                )
+            a.present = True
+        elif a.present is not False:
+            a.present = False
+            a.absent_since = record.t_ms
+            a.settled_until = record.t_ms
+        self._schedule(("absence", case_id, ""), a.next_due())
+
+    def _apply_tamper(self, d: int, record: Tamper, out: list[AlarmEvent]) -> None:
+        rep = self._devices.reports[d]
+        t = record.t_ms
+        if t < rep.tamper_t:
+            if record.what in tamper.OPENINGS and not rep.tamper_open:
+                self._emit(out, t, d, "tamper", "raised", {"what": record.what})
+                self._emit(out, rep.tamper_t, d, "tamper", "cleared", {"reason": "superseded"})
+            return
+        rep.tamper_t = t
+        before = rep.tamper_open
+        rep.tamper_open = tamper.open_after(before, record.what)
+        if rep.tamper_open and not before:
+            rep.tamper_raised_t = t
+            self._emit(out, t, d, "tamper", "raised", {"what": record.what})
+        elif before and not rep.tamper_open:
+            self._emit(
+                out, max(t, rep.tamper_raised_t), d, "tamper", "cleared", {"what": record.what}
+            )
+
+    def _apply_battery(self, d: int, record: Battery, out: list[AlarmEvent]) -> None:
+        rep = self._devices.reports[d]
+        if record.t_ms < rep.battery_t:
+            return
+        rep.battery_t = record.t_ms
+        case_id = self._devices.case[d]
+        assert case_id is not None
+        threshold = self._cases[case_id].spec.low_battery
+        low = battery.low_after(rep.battery_low, record.level, threshold)
+        if low != rep.battery_low:
+            rep.battery_low = low
+            self._emit(
+                out,
+                record.t_ms,
+                d,
+                "low_battery",
+                "raised" if low else "cleared",
+                {"level": round(record.level, 3), "threshold": round(threshold, 3)},
+            )
+
+    def _apply_power(self, d: int, record: Power, out: list[AlarmEvent]) -> None:
+        rep = self._devices.reports[d]
+        if record.t_ms < rep.power_t:
+            return
+        rep.power_t = record.t_ms
+        on_battery = power.on_battery_after(record.mains)
+        if on_battery != rep.on_battery:
+            rep.on_battery = on_battery
+            self._emit(
+                out,
+                record.t_ms,
+                d,
+                "power",
+                "raised" if on_battery else "cleared",
+                {"mains": record.mains},
+            )
+
+    def process(self, records: Iterable[dict[str, Any]]) -> list[AlarmEvent]:
+        """Apply replay-format ``obs`` and ``tick`` records; the alarm events they cause."""
+        parsed: list[Record] = []
+        for number, record in enumerate(records, start=1):
+            try:
+                parsed.append(parse_event(record))
+            except ScenarioError as exc:
+                raise ScenarioError(
+                    f"record {number} of the batch: {exc.reason}", field=exc.field
+                ) from exc
+        return self.process_parsed(parsed)
+
+    def process_parsed(self, records: list[Record]) -> list[AlarmEvent]:
+        """``process`` for records already parsed (the replay command's path)."""
+        self._refresh()
+        out = self._take_pending()
+        if self._lateness_ms == 0 and not self._buffer:
+            self._run(records, None, out)
+            return ordered(out)
+        self._hold(records)
+        if self._max_seen is not None:
+            self._release(self._max_seen - self._lateness_ms, out)
+        return ordered(out)
+
+    def flush(self) -> list[AlarmEvent]:
+        """Release every buffered record (end of a replay or of a shift with lateness)."""
+        self._refresh()
+        out = self._take_pending()
+        if self._max_seen is not None:
+            self._release(self._max_seen, out)
+        return ordered(out)
+
+    def _release(self, watermark: int, out: list[AlarmEvent]) -> None:
+        self._run(self._ready(watermark), watermark, out)
+
+    def _take_pending(self) -> list[AlarmEvent]:
+        pending, self._pending = self._pending, []
+        return pending
+
+    def _run(self, records: list[Record], until: int | None, out: list[AlarmEvent]) -> None:
+        if not records and until is None:
+            return
+        order = sorted(range(len(records)), key=lambda k: records[k].t_ms)
+        for k in order:
+            record = records[k]
+            self._advance(record.t_ms, out)
+            self._apply(record, out)
+        end = max([records[k].t_ms for k in order[-1:]] + ([until] if until is not None else []))
+        self._finish(end, out)

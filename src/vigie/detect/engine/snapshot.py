@@ -1,0 +1,205 @@
+"""Snapshot and restore: where the engine's whole state is written, and read back exactly.
+
+One canonical JSON document (sorted keys, no spaces), zlib-compressed, tagged with
+``SNAPSHOT_FORMAT`` and ``SNAPSHOT_VERSION``; a restore refuses any other format or version.
+The pipeline saves one per step, so placements are spliced in from each case's cached JSON.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import zlib
+from typing import Any, Self
+
+from vigie.detect.devices import COLUMNS
+from vigie.detect.engine.case import canonical
+from vigie.detect.engine.fixes import FixPath
+from vigie.detect.events import AlarmEvent, iso_of
+from vigie.detect.scenario import (
+    Battery,
+    Position,
+    Presence,
+    Record,
+    Tamper,
+    Tick,
+    parse_event,
+)
+
+SNAPSHOT_FORMAT = "vigie.detect.snapshot"
+SNAPSHOT_VERSION = 1
+
+
+class Snapshots(FixPath):
+    """``snapshot`` and ``restore``."""
+
+    def snapshot(self) -> bytes:
+        """The whole engine state, versioned JSON compressed with zlib (restore is exact)."""
+        self._refresh()
+        n = len(self._devices)
+        dv = self._devices
+        state = {
+            "format": SNAPSHOT_FORMAT,
+            "version": SNAPSHOT_VERSION,
+            "lateness_ms": self._lateness_ms,
+            "clock": self._clock,
+            "max_seen": self._max_seen,
+            "arrivals": self._arrivals,
+            "unassigned": self.unassigned_observations,
+            "devices": dv.ids,
+            "columns": {name: getattr(dv, name)[:n].tolist() for name in COLUMNS},
+            "reports": [
+                [
+                    r.battery_t,
+                    r.battery_low,
+                    r.tamper_t,
+                    sorted(r.tamper_open),
+                    r.tamper_raised_t,
+                    r.power_t,
+                    r.on_battery,
+                ]
+                for r in dv.reports
+            ],
+            "placements": None,  # composed below from each case's cached JSON
+            "absence": {
+                c.case_id: [
+                    c.absence.present,
+                    c.absence.presence_t,
+                    c.absence.absent_since,
+                    c.absence.settled_until,
+                    c.absence.raised,
+                    c.absence.raised_t,
+                    c.absence.raised_until,
+                ]
+                for c in self._cases.values()
+                if c.absence is not None
+            },
+            "zones": [
+                [
+                    z.case,
+                    z.zone_id,
+                    bool(self._zone_raised[i]),
+                    int(self._zone_raised_t[i]),
+                    bool(self._zone_active[i]),
+                    bool(self._zone_known[i]),
+                ]
+                for i, z in enumerate(self._zones)
+            ],
+            "prox": [
+                [p.case, p.target, p.kind, bool(self._prox_raised[i]), int(self._prox_raised_t[i])]
+                for i, p in enumerate(self._prox)
+            ],
+            "pending": [e.to_dict() for e in self._pending],
+            "buffer": [
+                [tm, seq, _record_dict(r)]
+                for tm, seq, r in sorted(self._buffer, key=lambda b: b[:2])
+            ],
+        }
+        placements = "[" + ",".join(c.snapshot_json() for c in self._cases.values()) + "]"
+        # Exactly json.dumps(state, sort_keys=True, ...) with the cached placements spliced in.
+        text = (
+            "{"
+            + ",".join(
+                f"{canonical(key)}:{placements if key == 'placements' else canonical(value)}"
+                for key, value in sorted(state.items())
+            )
+            + "}"
+        )
+        # Level 1: a pipeline step saves one per step; 6 took three times as long for 20 % less.
+        return zlib.compress(text.encode("utf-8"), 1)
+
+    @classmethod
+    def restore(cls, data: bytes) -> Self:
+        """An engine continuing exactly where ``snapshot`` left it."""
+        try:
+            state = json.loads(zlib.decompress(data).decode("utf-8"))
+        except (zlib.error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"not a detection engine snapshot: {exc}") from exc
+        if state.get("format") != SNAPSHOT_FORMAT or state.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(
+                f"unsupported snapshot format {state.get('format')!r} "
+                f"version {state.get('version')!r}"
+            )
+        engine = cls(allowed_lateness_s=state["lateness_ms"] / 1000)
+        dv = engine._devices
+        for device in state["devices"]:
+            dv.add(device)
+        for raw in state["placements"]:
+            engine.add_placement(raw)
+        n = len(dv)
+        for name in COLUMNS:
+            getattr(dv, name)[:n] = state["columns"][name]
+        for rep, row in zip(dv.reports, state["reports"], strict=True):
+            (
+                rep.battery_t,
+                rep.battery_low,
+                rep.tamper_t,
+                opened,
+                rep.tamper_raised_t,
+                rep.power_t,
+                rep.on_battery,
+            ) = row
+            rep.tamper_open = frozenset(opened)
+        engine._clock = state["clock"]
+        engine._max_seen = state["max_seen"]
+        engine._arrivals = state["arrivals"]
+        engine.unassigned_observations = state["unassigned"]
+        engine._pending = []
+        engine._refresh()
+        for case_id, row in state["absence"].items():
+            a = engine._cases[case_id].absence
+            assert a is not None
+            (
+                a.present,
+                a.presence_t,
+                a.absent_since,
+                a.settled_until,
+                a.raised,
+                a.raised_t,
+                a.raised_until,
+            ) = row
+            engine._schedule(("absence", case_id, ""), a.next_due())
+        for case_id, zone_id, raised, raised_t, active, known in state["zones"]:
+            i = engine._zone_index[(case_id, zone_id)]
+            engine._zone_raised[i], engine._zone_raised_t[i] = raised, raised_t
+            engine._zone_active[i], engine._zone_known[i] = active, known
+            if known and engine._zones[i].schedule is not None and engine._clock is not None:
+                engine._schedule_zone(i, engine._clock)
+        for case_id, target, kind, raised, raised_t in state["prox"]:
+            j = engine._prox_index[(case_id, target, kind)]
+            engine._prox_raised[j], engine._prox_raised_t[j] = raised, raised_t
+        engine._pending = [_event_of(e) for e in state["pending"]]
+        engine._buffer = [(tm, seq, parse_event(r)) for tm, seq, r in state["buffer"]]
+        heapq.heapify(engine._buffer)
+        engine._signal_next = engine._min_deadline()
+        return engine
+
+
+def _record_dict(record: Record) -> dict[str, Any]:
+    if isinstance(record, Tick):
+        return {"kind": "tick", "t": iso_of(record.t_ms)}
+    body: dict[str, Any] = {"kind": "obs", "device": record.device, "t": iso_of(record.t_ms)}
+    if isinstance(record, Position):
+        body.update(type="position", lat=record.lat, lon=record.lon, accuracy_m=record.accuracy_m)
+    elif isinstance(record, Presence):
+        body.update(type="presence", present=record.present)
+    elif isinstance(record, Tamper):
+        body.update(type="tamper", what=record.what)
+    elif isinstance(record, Battery):
+        body.update(type="battery", level=record.level)
+    else:
+        body.update(type="power", mains=record.mains)
+    return body
+
+
+def _event_of(data: dict[str, Any]) -> AlarmEvent:
+    from datetime import datetime
+
+    return AlarmEvent(
+        datetime.fromisoformat(data["t"]),
+        data["case"],
+        data["kind"],
+        data["state"],
+        data["device"],
+        data["detail"],
+    )

@@ -1,0 +1,119 @@
+"""The engine's state, declared once, and the two things every layer does with it.
+
+Every later module of the engine (see ``Engine``'s docstring) adds behaviour on top of
+``EngineState``: reading a device's latest fix, and emitting an alarm event for a device.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from vigie.detect.devices import NEVER, DeviceTable
+from vigie.detect.engine.arrays import Floats, Ints
+from vigie.detect.engine.case import Case
+from vigie.detect.events import AlarmEvent, utc_of
+from vigie.detect.proximity import Proximity
+from vigie.detect.scenario import Record
+from vigie.detect.zones import Zone, ZoneTable
+
+Fix = tuple[int, float, float, float]  # (t ms, lat, lon, accuracy m)
+_FAR = 2**62  # "no deadline": later than any event time
+
+
+def _m(value: float) -> float:
+    """Metres (or seconds) as events show them: to a tenth."""
+    return round(float(value), 1)
+
+
+def _deg(value: float) -> float:
+    """Degrees as events show them: six decimals, about 10 cm."""
+    return round(float(value), 6)
+
+
+class EngineState:
+    """Everything the engine holds, declared in one place; the rooms above it add behaviour.
+
+    The engine is one object built in layers, each a module of its own (``Engine``'s
+    docstring gives the order). This bottom layer owns the state: the device table, the
+    cases, the clock and its timer heap, the reorder buffer, and the columnar rule tables
+    that ``RuleTables._refresh`` builds from the cases.
+    """
+
+    # Built by ``RuleTables._refresh`` (tables.py) from the cases, before any record runs.
+    _zone_table: ZoneTable
+    _zone_device: Ints
+    _zone_ptr: Ints
+    _zone_order: Ints
+    _prox_wearer: Ints
+    _prox_target: Ints
+    _prox_place: Floats
+    _prox_threshold: Floats
+    _prox_alert: NDArray[np.bool_]
+    _row_pre: Ints
+    _row_alert: Ints
+    _row_wearer: Ints
+    _row_target: Ints
+    _row_place: Floats
+    _row_is_place: NDArray[np.bool_]
+    _row_reach: Floats
+    _row_devices: Ints
+    _all_row_devices_fixed: bool
+    _row_place_top: float
+    _row_w_ptr: Ints
+    _row_w_order: Ints
+    _row_t_ptr: Ints
+    _row_t_order: Ints
+    _zones_of: dict[int, list[int]]
+    _prox_of_wearer: dict[int, list[int]]
+    _prox_of_target: dict[int, list[int]]
+
+    def __init__(self, *, allowed_lateness_s: float = 0.0) -> None:
+        if not allowed_lateness_s >= 0:
+            raise ValueError("allowed_lateness_s must be >= 0")
+        self._lateness_ms = round(allowed_lateness_s * 1000)
+        self._devices = DeviceTable()
+        self._cases: dict[str, Case] = {}
+        self._clock: int | None = None
+        self._heap: list[tuple[int, int, tuple[str, str, str]]] = []
+        self._scheduled: dict[tuple[str, str, str], int] = {}
+        self._heap_seq = 0
+        self._signal_next = _FAR
+        self._pending: list[AlarmEvent] = []
+        self._buffer: list[tuple[int, int, Record]] = []
+        self._max_seen: int | None = None
+        self._arrivals = 0
+        self.unassigned_observations = 0
+        self._dirty = True
+        self._zones: list[Zone] = []
+        self._zone_index: dict[tuple[str, str], int] = {}
+        self._zone_raised = np.zeros(0, dtype=bool)
+        self._zone_raised_t = np.zeros(0, dtype=np.int64)
+        self._zone_active = np.zeros(0, dtype=bool)
+        self._zone_known = np.zeros(0, dtype=bool)
+        self._prox: list[Proximity] = []
+        self._prox_index: dict[tuple[str, str, str], int] = {}
+        self._prox_raised = np.zeros(0, dtype=bool)
+        self._prox_raised_t = np.zeros(0, dtype=np.int64)
+
+    def _position_of(self, d: int) -> tuple[int, float, float, float] | None:
+        dv = self._devices
+        if dv.fix_t[d] == NEVER:
+            return None
+        return int(dv.fix_t[d]), float(dv.lat[d]), float(dv.lon[d]), float(dv.acc[d])
+
+    def _emit(
+        self,
+        out: list[AlarmEvent],
+        t: int,
+        d: int,
+        kind: str,
+        state: str,
+        detail: dict[str, Any],
+        case: str | None = None,
+    ) -> None:
+        owner = case if case is not None else self._devices.case[d]
+        assert owner is not None
+        out.append(AlarmEvent(utc_of(t), owner, kind, state, self._devices.ids[d], detail))
