@@ -64,10 +64,14 @@ def seed(url: str, fixes: int) -> None:
         text = t.isoformat().replace("+00:00", "Z")
         record = {"kind": "obs", "device": "B1", "t": text, "type": "position", "seq": i}
         record |= {"lat": 48.85 + (i % 1000) * 1e-5, "lon": 2.35, "accuracy_m": 8.0}
-        batch.append(log.row_for(record, t, t + timedelta(seconds=1)))
+        batch.append(log.row_for(record, t, t + timedelta(seconds=1), source="bench"))
         if i % 20 == 0:
             presence = {"kind": "obs", "device": "H1", "t": text, "type": "presence"}
-            batch.append(log.row_for(presence | {"present": True}, t, t + timedelta(seconds=1)))
+            batch.append(
+                log.row_for(
+                    presence | {"present": True}, t, t + timedelta(seconds=1), source="bench"
+                )
+            )
         if len(batch) >= 10_000:
             with db.session() as session:
                 log.append(session, batch)

@@ -117,7 +117,10 @@ def live(db: Database, monkeypatch: pytest.MonkeyPatch) -> Story:
         if minute % 5 == 0:
             records.append(fix("P2", t, HER[0], HER[1], next(seq)))
         with db.session() as session:
-            log.append(session, [log.row_for(r, _t(r), t + timedelta(seconds=2)) for r in records])
+            log.append(
+                session,
+                [log.row_for(r, _t(r), t + timedelta(seconds=2), source="test") for r in records],
+            )
         if minute % 10 == 9:
             pipeline.step()
             steps.append(t)
@@ -142,7 +145,7 @@ def live(db: Database, monkeypatch: pytest.MonkeyPatch) -> Story:
         workflow.close(session, silent, operator, "technical_fault", "unit unplugged", end)
     back = end + timedelta(minutes=1)
     with db.session() as session:
-        log.append(session, [log.row_for(presence(back, True), back, back)])
+        log.append(session, [log.row_for(presence(back, True), back, back, source="test")])
     now["t"] = back + timedelta(minutes=1)
     pipeline.step()
     steps.append(now["t"])
