@@ -88,6 +88,11 @@ def law_page(request: Request) -> Response:
     return _page(request, "law.html", page="law", examples=json.loads(examples))
 
 
+@router.get("/exports", response_class=HTMLResponse)
+def exports_page(request: Request) -> Response:
+    return _page(request, "exports.html", page="exports")
+
+
 @router.get("/supervision", response_class=HTMLResponse)
 def supervision_page(request: Request) -> Response:
     return _page(request, "supervision.html", page="supervision")

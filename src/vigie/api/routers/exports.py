@@ -7,7 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
@@ -20,7 +20,7 @@ from vigie.api.deps import DatabaseDep, allow
 from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
 from vigie.cases.access import placements_visible_to
-from vigie.export import keys
+from vigie.export import keys, layout
 from vigie.export.case_export import CaseNotExported, ExportRequest, export_case
 from vigie.store import audit
 from vigie.store.models import Placement, User
@@ -50,6 +50,14 @@ def _recipient(pem: str | None) -> X25519PublicKey | None:
     if not isinstance(key, X25519PublicKey):
         raise ApiError(422, "invalid", "not an X25519 public key", "victim_recipient_key")
     return key
+
+
+def _observations(manifest: dict[str, Any]) -> int:
+    """How many observations the archive holds, from its manifest, for the console to show."""
+    for member in manifest["members"]:
+        if member["name"] == layout.OBSERVATIONS:
+            return int(member.get("records", 0))
+    return 0
 
 
 def _stream(path: Path) -> Iterator[bytes]:
@@ -93,7 +101,7 @@ def create_export(db: DatabaseDep, user: Exporter, body: ExportIn) -> StreamingR
     path = Path(name)
     request = ExportRequest(body.case_ref, user.username, evidence=evidence, recipient=recipient)
     try:
-        export_case(db, request, signing, path)
+        manifest = export_case(db, request, signing, path)
     except CaseNotExported as exc:
         path.unlink(missing_ok=True)
         raise ApiError(404, "not_found", str(exc), "case_ref") from exc
@@ -107,5 +115,6 @@ def create_export(db: DatabaseDep, user: Exporter, body: ExportIn) -> StreamingR
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
             "Content-Length": str(path.stat().st_size),
+            "X-Vigie-Observations": str(_observations(manifest)),
         },
     )

@@ -15,6 +15,7 @@
   }
   const person = await api(`/api/persons/${placement.person_id}`);
   document.getElementById("c-ref").textContent = placement.case_ref;
+  document.getElementById("c-export").href = `/exports?case=${encodeURIComponent(placement.case_ref)}`;
   document.getElementById("c-measure").textContent = t(`measure.${placement.measure}`);
   facts(document.getElementById("c-person"), [
     [t("case.name"), `${person.last_name} ${person.first_name}`],
