@@ -14,8 +14,8 @@ from abc import ABC, abstractmethod
 
 from vigie.gateway.command_delivery import CommandDelivery
 from vigie.gateway.intake import Intake
-from vigie.gateway.limits import ConnectionSlots, Limits, RateLimiter
-from vigie.gateway.registry import Registry
+from vigie.gateway.limits import ConnectionSlots, Limits, RateExceeded, RateLimiter
+from vigie.gateway.registry import Registry, UnknownDevice
 
 logger = logging.getLogger(__name__)
 
@@ -104,3 +104,23 @@ class ConnectionServer(ABC):
     @abstractmethod
     def _log_end(self, peer: object, exc: Exception) -> None:
         """Log why a connection ended on `exc` (at warning for the device's fault)."""
+
+
+class TrackerServer(ConnectionServer):
+    """A server of trackers that speak binary frames (Teltonika, GT06), which end a connection
+    alike: the device's fault (one of its protocol's `frame_errors`, an unknown device, a device
+    over its rate), silence, a disconnection, or storage failing."""
+
+    frame_errors: tuple[type[Exception], ...] = ()
+
+    def _log_end(self, peer: object, exc: Exception) -> None:
+        name = type(self).protocol
+        if isinstance(exc, (*self.frame_errors, UnknownDevice, RateExceeded)):
+            logger.warning("%s %s closed: %s", name, peer, exc)
+        elif isinstance(exc, TimeoutError):
+            logger.warning("%s %s closed: nothing whole within the time allowed", name, peer)
+        elif isinstance(exc, asyncio.IncompleteReadError | ConnectionError):
+            logger.info("%s %s disconnected: %s", name, peer, exc or type(exc).__name__)
+        else:
+            # Storage failed: no acknowledgement went out, so the device will resend.
+            logger.error("%s %s closed: its packet could not be stored", name, peer, exc_info=exc)

@@ -12,28 +12,17 @@ import logging
 
 from vigie import clock
 from vigie.gateway import gt06
-from vigie.gateway.connections import ConnectionServer
-from vigie.gateway.limits import RateExceeded
+from vigie.gateway.connections import TrackerServer
 from vigie.gateway.readings import Rejected
-from vigie.gateway.registry import UnknownDevice
 
 logger = logging.getLogger(__name__)
 
 
-class Gt06Server(ConnectionServer):
+class Gt06Server(TrackerServer):
     """Serves GT06 (Concox) trackers on one TCP port."""
 
     protocol = "gt06"
-
-    def _log_end(self, peer: object, exc: Exception) -> None:
-        if isinstance(exc, gt06.Gt06Error | UnknownDevice | RateExceeded):
-            logger.warning("gt06 %s closed: %s", peer, exc)
-        elif isinstance(exc, TimeoutError):
-            logger.warning("gt06 %s closed: nothing whole within the time allowed", peer)
-        elif isinstance(exc, asyncio.IncompleteReadError | ConnectionError):
-            logger.info("gt06 %s disconnected: %s", peer, exc or type(exc).__name__)
-        else:
-            logger.error("gt06 %s closed: its packet could not be stored", peer, exc_info=exc)
+    frame_errors = (gt06.Gt06Error,)
 
     async def _frame(self, reader: asyncio.StreamReader, idle_s: float) -> gt06.Frame:
         async with asyncio.timeout(idle_s):

@@ -13,29 +13,18 @@ import logging
 import struct
 
 from vigie.gateway import teltonika
-from vigie.gateway.connections import ConnectionServer
-from vigie.gateway.limits import RateExceeded
+from vigie.gateway.connections import TrackerServer
 from vigie.gateway.readings import Rejected
 from vigie.gateway.registry import UnknownDevice
 
 logger = logging.getLogger(__name__)
 
 
-class TeltonikaServer(ConnectionServer):
+class TeltonikaServer(TrackerServer):
     """Serves Teltonika Codec 8/8E/16 trackers on one TCP port."""
 
     protocol = "teltonika"
-
-    def _log_end(self, peer: object, exc: Exception) -> None:
-        if isinstance(exc, teltonika.FrameError | UnknownDevice | RateExceeded):
-            logger.warning("teltonika %s closed: %s", peer, exc)
-        elif isinstance(exc, TimeoutError):
-            logger.warning("teltonika %s closed: nothing whole within the time allowed", peer)
-        elif isinstance(exc, asyncio.IncompleteReadError | ConnectionError):
-            logger.info("teltonika %s disconnected: %s", peer, exc or type(exc).__name__)
-        else:
-            # Storage failed: no acknowledgement went out, so the device will resend.
-            logger.error("teltonika %s closed: its packet could not be stored", peer, exc_info=exc)
+    frame_errors = (teltonika.FrameError,)
 
     async def _read(self, reader: asyncio.StreamReader, size: int, timeout: float) -> bytes:
         # asyncio.timeout, not wait_for: on 3.11 wait_for makes a task per read.
