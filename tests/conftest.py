@@ -138,18 +138,23 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextmanager
-def fresh_database(request: pytest.FixtureRequest, backend: str, folder: Path) -> Iterator[str]:
-    """A freshly migrated, empty database on `backend`, dropped afterwards."""
+def fresh_database(
+    request: pytest.FixtureRequest, backend: str, folder: Path, migrated: bool = True
+) -> Iterator[str]:
+    """A freshly migrated, empty database on `backend` (with no schema at all unless
+    `migrated`, for upgrade tests), dropped afterwards."""
     if backend == "sqlite":
         path = folder / "vigie.sqlite"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        if migrated:
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
     base = request.getfixturevalue("postgres_server")
     name = f"test_{os.getpid()}_{next(_database_names)}"
     admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    template = " TEMPLATE vigie_template" if migrated else ""
     with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE vigie_template"))
+        conn.execute(text(f"CREATE DATABASE {name}{template}"))
     try:
         yield f"{base}/{name}"
     finally:

@@ -1,7 +1,5 @@
 """The schema: migrations apply on both databases, and the append-only rules hold."""
 
-import itertools
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +9,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from tests.cases import factories as make
+from tests.conftest import fresh_database
 from vigie.cases import placements
 from vigie.store import Database
 from vigie.store.schema import alembic_config, current_revision, upgrade
@@ -71,23 +70,8 @@ def test_postgis_geometry_derived_from_zone_geojson(db: Database, database_url: 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database with no schema at all, to migrate step by step."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'empty.sqlite'}"
-        return
-    base = request.getfixturevalue("postgres_server")
-    name = f"empty_{os.getpid()}_{next(_empty)}"
-    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
-
-
-_empty = itertools.count(1)
+    with fresh_database(request, request.param, tmp_path, migrated=False) as url:
+        yield url
 
 
 def test_existing_accounts_get_a_token_key_each(empty_database_url: str) -> None:
