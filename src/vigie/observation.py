@@ -1,6 +1,6 @@
 """One model of an observation, checked the same way wherever one comes in.
 
-The API (`POST /api/observations`), the gateway's protocols (Teltonika, OsmAnd, MQTT) and the
+The API (`POST /api/observations`), the gateway's protocols (Teltonika, OsmAnd, MQTT, GT06) and the
 live pipeline (on what is already stored) all judge a record here: the detection engine's own
 vocabulary (types, tamper `what`, booleans that are booleans, finite numbers in range) and its
 time relative to when the centre received it. A device's clock must not move the centre's time:
@@ -113,8 +113,15 @@ class Power(_Obs):
     mains: StrictBool
 
 
+class Sos(_Obs):
+    """A call for help (the protected person's or the wearer's alert button): no position;
+    a device that sends one with its fix gives a `position` and an `sos` of the same `t`."""
+
+    type: Literal["sos"]
+
+
 ObservationIn = Annotated[
-    Position | Presence | Tamper | Battery | Power, Field(discriminator="type")
+    Position | Presence | Tamper | Battery | Power | Sos, Field(discriminator="type")
 ]
 
 
@@ -171,8 +178,8 @@ def field_of(error: ValidationError) -> str:
     return text or "record"
 
 
-_TAGS = frozenset({"position", "presence", "tamper", "battery", "power"})
-Observation = Position | Presence | Tamper | Battery | Power
+_TAGS = frozenset({"position", "presence", "tamper", "battery", "power", "sos"})
+Observation = Position | Presence | Tamper | Battery | Power | Sos
 _ADAPTER: TypeAdapter[Observation] = TypeAdapter(ObservationIn)
 
 

@@ -26,12 +26,17 @@ OBLIGATION = {
     "low_battery": "recharger le dispositif",
     "signal_lost": "maintenir le dispositif en état de fonctionnement (perte de signal)",
     "clock_fault": "maintenir le dispositif en état de fonctionnement (horloge déréglée)",
+    # Not an obligation in doubt: a call for help, which the report names as such.
+    "sos": "protection de la victime : appel à l'aide de la personne protégée",
+    "wearer_sos": "appel à l'aide de la personne placée (bouton d'alerte du dispositif)",
 }
 
 # Lower is more urgent: a protected person's safety comes first, then escape, then technique.
 PRIORITY = {
+    "sos": 0,  # she called for help: above everything, a BAR alert included
     "alert": 1,
     "tamper": 2,
+    "wearer_sos": 2,
     "zone_entry": 2,
     "pre_alert": 3,
     "zone_exit": 3,
@@ -43,6 +48,7 @@ PRIORITY = {
 }
 
 BAR_KINDS = ("alert", "pre_alert")
+SOS_KIND = "sos"  # her own call for help: cleared only by an operator (vigie.detect.sos)
 
 
 def obligation_for(kind: str, measure: str | None) -> tuple[str, str]:

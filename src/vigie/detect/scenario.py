@@ -152,6 +152,10 @@ class _PowerBody(_Lenient):
     mains: bool
 
 
+class _SosBody(_Lenient):
+    """A call for help carries nothing but its device and time."""
+
+
 class _TickBody(_Lenient):
     kind: Literal["tick"]
     t: str
@@ -163,6 +167,7 @@ _BODIES: dict[str, type[BaseModel]] = {
     "tamper": _TamperBody,
     "battery": _BatteryBody,
     "power": _PowerBody,
+    "sos": _SosBody,
 }
 
 # The fields each kind of observation carries (the replay contract), for the edges that build
@@ -210,11 +215,17 @@ class Power:
 
 
 @dataclass(frozen=True, slots=True)
+class Sos:
+    device: str
+    t_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     t_ms: int
 
 
-Observation = Position | Presence | Tamper | Battery | Power
+Observation = Position | Presence | Tamper | Battery | Power | Sos
 Record = Observation | Tick
 
 
@@ -269,6 +280,8 @@ def parse_event(data: dict[str, Any]) -> Record:
         return Tamper(head.device, t_ms, body.what)
     if isinstance(body, _BatteryBody):
         return Battery(head.device, t_ms, body.level)
+    if isinstance(body, _SosBody):
+        return Sos(head.device, t_ms)
     assert isinstance(body, _PowerBody)
     return Power(head.device, t_ms, body.mains)
 

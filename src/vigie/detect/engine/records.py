@@ -3,7 +3,7 @@
 ``process`` and ``process_parsed`` order a batch by event time, advance the clock before
 each record (firing the timers due) and apply it: a sign of life first, then the report's
 own rule (``_apply_position``, ``_apply_presence``, ``_apply_tamper``, ``_apply_battery``,
-``_apply_power``). Fixes in bulk take the vectorised path (fixes.py) instead.
+``_apply_power``, ``_apply_sos``). Fixes in bulk take the vectorised path (fixes.py) instead.
 """
 
 from __future__ import annotations
@@ -11,9 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from vigie.detect import battery, power, tamper
+import numpy as np
+
+from vigie.detect import battery, power, sos, tamper
 from vigie.detect.engine.late import LateData
-from vigie.detect.events import AlarmEvent, ordered
+from vigie.detect.engine.state import _deg, _m
+from vigie.detect.events import AlarmEvent, iso_of, ordered
+from vigie.detect.geodesy import distance_m
 from vigie.detect.scenario import (
     Battery,
     Position,
@@ -21,6 +25,7 @@ from vigie.detect.scenario import (
     Presence,
     Record,
     ScenarioError,
+    Sos,
     Tamper,
     Tick,
     parse_event,
@@ -47,6 +52,8 @@ class RecordPath(LateData):
             self._apply_tamper(d, record, out)
         elif isinstance(record, Battery):
             self._apply_battery(d, record, out)
+        elif isinstance(record, Sos):
+            self._apply_sos(d, record, out)
         else:
             self._apply_power(d, record, out)
 
@@ -159,6 +166,30 @@ class RecordPath(LateData):
                 {"mains": record.mains},
             )
 
+    def _apply_sos(self, d: int, record: Sos, out: list[AlarmEvent]) -> None:
+        """Every press raises at its own time (see ``vigie.detect.sos``); nothing clears it."""
+        case_id = self._devices.case[d]
+        assert case_id is not None
+        case = self._cases[case_id]
+        wearer = self._position_of(case.wearer)
+        if d != case.protected:
+            where = sos.detail(None, _fix_of(wearer), None)
+            self._emit(out, record.t_ms, d, sos.kind_for(False), "raised", where)
+            return
+        her = self._position_of(d)
+        apart = None
+        if her is not None and wearer is not None:
+            apart = float(
+                distance_m(
+                    np.array([her[1]]),
+                    np.array([her[2]]),
+                    np.array([wearer[1]]),
+                    np.array([wearer[2]]),
+                )[0]
+            )
+        where = sos.detail(_fix_of(her), _fix_of(wearer), apart)
+        self._emit(out, record.t_ms, d, sos.kind_for(True), "raised", where)
+
     def process(self, records: Iterable[dict[str, Any]]) -> list[AlarmEvent]:
         """Apply replay-format ``obs`` and ``tick`` records; the alarm events they cause."""
         parsed: list[Record] = []
@@ -208,3 +239,10 @@ class RecordPath(LateData):
             self._apply(record, out)
         end = max([records[k].t_ms for k in order[-1:]] + ([until] if until is not None else []))
         self._finish(end, out)
+
+
+def _fix_of(fix: tuple[int, float, float, float] | None) -> dict[str, Any] | None:
+    """A held fix as event details show one (as the BAR events do)."""
+    if fix is None:
+        return None
+    return {"lat": _deg(fix[1]), "lon": _deg(fix[2]), "accuracy_m": _m(fix[3]), "t": iso_of(fix[0])}

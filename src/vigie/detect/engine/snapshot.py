@@ -21,6 +21,7 @@ from vigie.detect.scenario import (
     Position,
     Presence,
     Record,
+    Sos,
     Tamper,
     Tick,
     parse_event,
@@ -187,6 +188,8 @@ def _record_dict(record: Record) -> dict[str, Any]:
         body.update(type="tamper", what=record.what)
     elif isinstance(record, Battery):
         body.update(type="battery", level=record.level)
+    elif isinstance(record, Sos):
+        body.update(type="sos")
     else:
         body.update(type="power", mains=record.mains)
     return body
