@@ -22,9 +22,7 @@ def test_her_sos_raises_at_once_with_both_positions_and_their_distance() -> None
             obs("P3", 1, "sos"),
         ],
     )
-    assert [(e.kind, e.state, e.device, e.case) for e in events] == [
-        ("sos", "raised", "P3", "C3")
-    ]
+    assert [(e.kind, e.state, e.device, e.case) for e in events] == [("sos", "raised", "P3", "C3")]
     detail = events[0].detail
     assert detail["protected_position"] == {
         "lat": 48.85,

@@ -77,6 +77,33 @@ def test_alarm_with_the_strap_removed() -> None:
     assert gt06.encode_ack(frame)[3:6] == bytes([gt06.ALARM, 0, 2])
 
 
+def _with_status(frame: bytes, info: int, alarm: int) -> bytes:
+    """A published alarm frame with its terminal-info and alarm bytes set, its CRC redone."""
+    body = bytearray(frame)
+    at = 4 + 18 + body[4 + 18]  # header and protocol, date-time and GPS, the cell (its length)
+    body[at], body[at + 3] = info, alarm
+    crc = gt06.crc_itu(bytes(body[2:-4]))
+    return bytes(body[:-4]) + crc.to_bytes(2, "big") + bytes(body[-2:])
+
+
+@pytest.mark.parametrize(("info", "alarm"), [(0x40, gt06.ALARM_SOS), (0x40 | 4 << 3, 0)])
+def test_an_sos_alarm_packet_is_an_sos_after_its_fix(info: int, alarm: int) -> None:
+    """The alarm byte 0x01 (Concox's "SOS"; Traccar's decodeAlarm reads it as ALARM_SOS) or the
+    terminal-info alarm 4 (Traccar's decodeStatus, ALARM_SOS), in the published frame's layout."""
+    frame = gt06.decode_frame(_with_status(ALARM_REMOVED, info, alarm))
+    readings = gt06.readings_of("G1", frame)
+    assert [r["type"] for r in readings] == ["position", "sos"]
+    assert readings[1]["t"] == readings[0]["t"] == "2019-02-12T18:20:26.000Z"
+    assert set(readings[1]) == {"kind", "device", "t", "seq", "type"}
+    assert check(readings[1], datetime(2019, 2, 12, 18, 21, tzinfo=UTC), TimeBounds()).year == 2019
+
+
+def test_a_heartbeat_with_sos_bits_is_no_sos() -> None:
+    """Status bits repeat while a state lasts: only the alarm packet is a press."""
+    frame = gt06.decode_frame(gt06.encode_heartbeat(Status(False, gt06.STATUS_SOS, 3, 4, 1), 7))
+    assert [r["type"] for r in gt06.status_readings("G1", NOW, frame)] == ["battery"]
+
+
 def test_heartbeat_is_timed_by_receipt() -> None:
     frame = gt06.decode_frame(gt06.encode_heartbeat(Status(True, 0, 3, 4, 0), 7))
     (battery,) = gt06.status_readings("G1", NOW, frame)

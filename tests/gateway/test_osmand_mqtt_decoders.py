@@ -80,6 +80,47 @@ def test_traccar_client_json_body() -> None:
     assert len(osmand.decode_json(json.dumps(body).encode())[1]) == 1
 
 
+def test_traccar_client_sos_query_is_a_position_then_an_sos() -> None:
+    """Traccar Client's SOS button: its usual query with `alarm=sos` (Traccar's OsmAnd decoder
+    stores it as the `alarm` attribute, value "sos", i.e. Position.ALARM_SOS)."""
+    _, readings = osmand.decode_form(
+        "id=P1&timestamp=1795464000&lat=48.8566&lon=2.3522&accuracy=9&batt=60&alarm=sos"
+    )
+    assert [r["type"] for r in readings] == ["position", "battery", "sos"]
+    sos = readings[2]
+    assert sos["t"] == "2026-11-23T20:00:00.000Z" and sos["seq"] == sequence(NOW, "sos")
+    assert set(sos) == {"kind", "device", "t", "seq", "type"}
+    assert check(sos, NOW, BOUNDS) == NOW
+    _, (alone,) = osmand.decode_form("id=P1&alarm=sos", received=NOW)
+    assert alone["type"] == "sos" and alone["time_source"] == "receipt"
+    _, other = osmand.decode_form("id=P1&timestamp=1795464000&lat=1&lon=2&alarm=lowBattery")
+    assert [r["type"] for r in other] == ["position"]  # not ours to read
+
+
+def test_traccar_client_sos_json() -> None:
+    body = {
+        "device_id": "P7",
+        "location": {
+            "timestamp": "2026-11-23T20:00:00.000Z",
+            "coords": {"latitude": 48.85, "longitude": 2.35, "accuracy": 8},
+            "alarm": "sos",
+        },
+    }
+    _, readings = osmand.decode_json(json.dumps(body).encode())
+    assert [r["type"] for r in readings] == ["position", "sos"]
+
+
+def test_mqtt_sos_of_a_home_unit() -> None:
+    device, (fix, sos) = mqtt.decode_message(
+        "vigie/devices/H1/obs",
+        b'[{"t": "2026-11-23T20:00:00Z", "type": "position", "lat": 48.1, "lon": 2.2,'
+        b' "accuracy_m": 20}, {"t": "2026-11-23T20:00:00Z", "type": "sos"}]',
+    )
+    assert (device, sos["type"], sos["t"]) == ("H1", "sos", "2026-11-23T20:00:00.000Z")
+    assert sos["seq"] == sequence(NOW, "sos") != fix["seq"]
+    assert check(sos, NOW, BOUNDS) == NOW
+
+
 @pytest.mark.parametrize(
     ("query", "reason"),
     [

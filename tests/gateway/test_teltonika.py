@@ -85,6 +85,21 @@ def test_a_fix_with_hdop_and_battery() -> None:
     assert battery["seq"] == t_ms * 8 + 1
 
 
+def test_the_alarm_io_is_an_sos_after_the_fix_of_its_record() -> None:
+    """AVL id 236 ("Alarm", the SOS button of Teltonika's personal trackers) set to 1, in an
+    event record of Codec 8 Extended (2-byte ids), as a TMT250 sends a press."""
+    t_ms = 1_795_000_000_000
+    record = AvlRecord(t_ms, 2, 2.3522, 48.8566, 35, 0, 7, 0, 236, {236: 1, 113: 80})
+    (decoded,) = teltonika.decode_packet(
+        teltonika.encode_packet([record], teltonika.CODEC_8E)
+    ).records
+    readings = teltonika.readings_of("T1", decoded)
+    assert [r["type"] for r in readings] == ["position", "battery", "sos"]
+    assert readings[2]["t"] == readings[0]["t"] and readings[2]["seq"] == t_ms * 8 + 6
+    released = dataclasses.replace(decoded, io={236: 0})
+    assert [r["type"] for r in teltonika.readings_of("T1", released)] == ["position"]
+
+
 def _mutate(frame: bytes, at: int, value: bytes) -> bytes:
     return frame[:at] + value + frame[at + len(value) :]
 

@@ -38,9 +38,9 @@ ACKED = frozenset({LOGIN, HEARTBEAT, ALARM})
 MAX_LENGTH = 1024  # the longest packets (Wi-Fi lists, long replies) are a few hundred bytes
 COORDINATE_UNIT = 1_800_000  # 30000 per minute of arc
 NO_HDOP_ACCURACY_M = 50.0  # GT06 reports no dilution of precision: a fix is taken as poor
-# Terminal-info alarm bits (3-5) as these bracelets use them: 2 mains cut, 7 strap removed.
-STATUS_POWER_CUT, STATUS_REMOVED = 2, 7
-ALARM_POWER_CUT = 0x02  # the alarm byte of an alarm packet
+# Terminal-info alarm bits (3-5) as these bracelets use them: 2 mains cut, 4 SOS, 7 strap removed.
+STATUS_POWER_CUT, STATUS_SOS, STATUS_REMOVED = 2, 4, 7
+ALARM_SOS, ALARM_POWER_CUT = 0x01, 0x02  # the alarm byte of an alarm packet
 
 
 class Gt06Error(FrameError):
@@ -265,7 +265,10 @@ def readings_of(device: str, frame: Frame) -> list[dict[str, Any]]:
     A fix the device marks invalid, or without satellites, is not a position. A heartbeat's
     battery is its voltage level over 6 (other values are model-specific and not a reading).
     A removed strap (terminal-info alarm 7) is a tamper reading; a mains cut, a power reading.
-    Heartbeats hold no time: see `status_readings`.
+    An alarm packet whose alarm byte is 0x01 (or terminal-info alarm 4) is an SOS, after its
+    fix (same time, so detection reads her position first). Heartbeats hold no time (see
+    `status_readings`) and are never an SOS: their status bits repeat while a state lasts, and
+    a press is one event.
     """
     if frame.protocol in (LOCATION, LOCATION_4G):
         return _fix_readings(device, decode_fix(frame.content))
@@ -273,6 +276,8 @@ def readings_of(device: str, frame: Frame) -> list[dict[str, Any]]:
         fix, status = decode_alarm(frame.content)
         out = _fix_readings(device, fix)
         out += _status_readings(device, fix.t, status)
+        if status.alarm == ALARM_SOS or status.alarm_bits == STATUS_SOS:
+            out.append(reading(device, fix.t, "sos", "sos"))
         return out
     return []
 

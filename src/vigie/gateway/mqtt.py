@@ -3,8 +3,10 @@
 The payload is one reading or a list of them, in the replay format's `obs` shape without the
 device (the topic names it; a `device` field, if present, must agree):
 ``{"t": "2026-11-23T20:05:00Z", "type": "position", "lat": 48.86, "lon": 2.34,
-"accuracy_m": 15}``. A device's own `seq` is kept; without one, the reading's is derived
-from its time and type (see `vigie.gateway.readings`).
+"accuracy_m": 15}``. A home unit's alert button publishes ``{"t": …, "type": "sos"}`` (no
+other field; with a fix, a `position` reading of the same `t` before it). A device's own
+`seq` is kept; without one, the reading's is derived from its time and type (see
+`vigie.gateway.readings`).
 """
 
 from __future__ import annotations

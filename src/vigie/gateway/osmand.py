@@ -7,7 +7,10 @@ Two forms, as Traccar's OsmAnd decoder reads them:
 - the JSON body of recent Traccar Client versions: ``{"device_id", "location": {"timestamp",
   "coords": {"latitude", "longitude", "accuracy", ...}, "battery": {"level": 0..1}}}``.
 Either way the device's secret comes as the ``key`` query parameter (see `key_of`); it is
-never part of a reading.
+never part of a reading. Traccar Client's SOS button sends ``alarm=sos`` (a query parameter, or
+``location.alarm`` in JSON; Traccar reads both as its ``alarm`` attribute, ``sos``): it is an
+``sos`` reading, after the position of the same request so that detection reads her fix first.
+Other alarm values are not ours to interpret and are ignored.
 
 Times: a request without ``timestamp`` takes the time it was received, and its readings say so
 (``"time_source": "receipt"``) so that detection and reports can tell a fix time from an
@@ -28,6 +31,7 @@ from zoneinfo import ZoneInfo
 from vigie.gateway.readings import Rejected, parse_time, reading
 
 KEY = "key"  # the device's secret, in the query string (or form) of every request
+SOS = "sos"  # the value of Traccar's `alarm` attribute for a call for help
 UERE_M = 5.0  # accuracy from HDOP, as for trackers
 NO_ACCURACY_M = 50.0  # a fix without accuracy is taken as poor, never as precise
 PARIS = ZoneInfo("Europe/Paris")
@@ -101,8 +105,10 @@ def decode_params(
     battery = _number(params, "batt")
     if battery is not None:
         out.append(reading(device, t, "battery", "battery", level=battery / 100, **extra))
+    if params.get("alarm") == SOS:
+        out.append(reading(device, t, "sos", "sos", **extra))
     if not out:
-        raise Rejected("neither a position nor a battery level")
+        raise Rejected("neither a position, a battery level nor an SOS")
     return device, out
 
 
@@ -138,8 +144,10 @@ def decode_json(body: bytes) -> tuple[str, list[dict[str, Any]]]:
     # The app reports -1 when the phone does not say.
     if isinstance(level, int | float) and not isinstance(level, bool) and level >= 0:
         out.append(reading(device, t, "battery", "battery", level=float(level)))
+    if location.get("alarm") == SOS:
+        out.append(reading(device, t, "sos", "sos"))
     if not out:
-        raise Rejected("neither coordinates nor a battery level")
+        raise Rejected("neither coordinates, a battery level nor an SOS")
     return device, out
 
 

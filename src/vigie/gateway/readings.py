@@ -13,7 +13,7 @@ from typing import Any
 
 from vigie.observation import Refused, TimeBounds, validate
 
-SLOTS = {"position": 0, "battery": 1, "power": 2, "presence": 3, "strap": 4, "case": 5}
+SLOTS = {"position": 0, "battery": 1, "power": 2, "presence": 3, "strap": 4, "case": 5, "sos": 6}
 
 
 class Rejected(ValueError):

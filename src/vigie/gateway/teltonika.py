@@ -339,6 +339,9 @@ IO_PRESENCE = 3  # DIN3 (home unit): 1 = the bracelet is heard
 IO_EXTERNAL_MV = 66  # external (mains adapter) voltage, mV
 IO_BATTERY_PERCENT = 113
 IO_HDOP = 182  # tenths
+# The "Alarm" event (AVL id 236, eventual) of Teltonika's personal trackers (TMT250, GH5200):
+# 1 when the SOS button is pressed. Its own id, so that no wired input is taken for a call.
+IO_ALARM = 236
 MAINS_MIN_MV = 4500  # below this the unit runs on its battery
 UERE_M = 5.0  # typical user-equivalent range error: accuracy ~ HDOP x 5 m
 NO_HDOP_ACCURACY_M = 50.0  # a fix without HDOP is taken as poor, never as precise
@@ -351,6 +354,7 @@ def readings_of(device: str, record: AvlRecord) -> list[dict[str, Any]]:
     No satellites means no fix: the coordinates are the last known ones and are not a reading.
     An open strap or case is reported by every record that shows it (an opening is never
     missed); a closing only by an event record, so periodic records do not repeat it.
+    An "Alarm" IO (236) of 1 is an SOS, read after the record's fix (same time).
     """
     try:
         t = record.t
@@ -389,4 +393,6 @@ def readings_of(device: str, record: AvlRecord) -> list[dict[str, Any]]:
             out.append(reading(device, t, "tamper", slot, what=f"{slot}_open"))
         elif record.event_id != 0:
             out.append(reading(device, t, "tamper", slot, what=f"{slot}_closed"))
+    if record.io.get(IO_ALARM) == 1:
+        out.append(reading(device, t, "sos", "sos"))
     return out
