@@ -1,5 +1,10 @@
 """The protected person's whereabouts: only the operator holding her live BAR alert sees them.
 
+Her own SOS (kind `sos`) is held the same way: the operator who acknowledged it, while it is
+live, reads her latest position, the wearer's and their distance (to send the police), and no
+one else does; a SOS is a BAR window for the wearer's fixes too (from an hour before her call
+to an hour after it was closed).
+
 Her position is in the BAR events' details (`protected_*` keys), in her own phone's fixes, and
 implicitly wherever the wearer's position is paired with his distance to her: a few such pairs
 locate her by trilateration. So everyone but the holder (the operator who acknowledged a live
@@ -21,12 +26,14 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from vigie.alarms.obligations import BAR_KINDS
+from vigie.alarms.obligations import BAR_KINDS, SOS_KIND
 from vigie.cases.errors import ProtectedPlaceInZone
 from vigie.store import Database, audit
 from vigie.store.models import Alarm, Device, DeviceAssignment, Placement, User
 
 LIVE = ("acknowledged", "in_progress")
+# The kinds whose live holder may locate her: the BAR alerts and her own call for help.
+HELD_KINDS = (*BAR_KINDS, SOS_KIND)
 # Distances given to anyone but the holder are rounded to this step (README, "Privacy").
 DISTANCE_STEP_M = 500
 # The wearer's fixes this long before a BAR alarm is raised and after it clears are withheld.
@@ -52,10 +59,10 @@ def protected_detail(detail: dict[str, Any]) -> dict[str, Any]:
 
 
 def holds(user: User, alarm: Alarm) -> bool:
-    """Whether `user` is the operator holding this live BAR alert or pre-alert."""
+    """Whether `user` is the operator holding this live BAR alert or pre-alert, or her SOS."""
     return (
         user.role == "operator"
-        and alarm.kind in BAR_KINDS
+        and alarm.kind in HELD_KINDS
         and alarm.status in LIVE
         and alarm.acknowledged_by == user.id
     )
@@ -68,14 +75,14 @@ def rounded_distance(distance_m: float) -> int:
 def shared_detail(kind: str, detail: dict[str, Any], located: bool) -> dict[str, Any]:
     """An alarm's (or event's) detail for anyone but the holder.
 
-    Never her position; for a BAR kind, the distance rounded and no wearer position; positions
-    dropped as well when `located` is False (her device, or a time near a BAR alarm).
+    Never her position; for a BAR kind or her SOS, the distance rounded and no wearer position;
+    positions dropped as well when `located` is False (her device, or a time near a BAR alarm).
     """
     out = public_detail(detail)
-    if kind in BAR_KINDS or not located:
+    if kind in HELD_KINDS or not located:
         out = {k: v for k, v in out.items() if k not in POSITION_KEYS}
     distance = out.get("distance_m")
-    if kind in BAR_KINDS and isinstance(distance, int | float):
+    if kind in HELD_KINDS and isinstance(distance, int | float):
         out["distance_m"] = rounded_distance(distance)
         out["distance_rounded_to_m"] = DISTANCE_STEP_M
     return out
@@ -112,25 +119,28 @@ def blackout(session: Session, case_refs: Iterable[str] | None, now: datetime) -
             .where(or_(Device.kind == "protected_device", DeviceAssignment.role == "protected"))
         )
     )
-    query = select(Alarm.case_ref, Alarm.raised_at, Alarm.cleared_at).where(
-        Alarm.kind.in_(BAR_KINDS)
-    )
+    query = select(
+        Alarm.case_ref, Alarm.kind, Alarm.raised_at, Alarm.cleared_at, Alarm.closed_at
+    ).where(Alarm.kind.in_(HELD_KINDS))
     if case_refs is not None:
         query = query.where(Alarm.case_ref.in_(list(case_refs)))
-    for case_ref, raised, cleared in session.execute(query):
-        # Not cleared: the wearer may still be near her, so the window runs to now.
+    for case_ref, kind, raised, cleared, closed in session.execute(query):
+        # Not cleared: the wearer may still be near her, so the window runs to now. Her SOS is
+        # never cleared: its window ends when an operator closed it.
+        if kind == SOS_KIND and closed is not None:
+            cleared = closed
         end = cleared if cleared is not None else now
         found.windows[case_ref].append((raised - BLACKOUT_MARGIN, end + BLACKOUT_MARGIN))
     return found
 
 
 def holds_case(session: Session, user: User, case_ref: str) -> bool:
-    """Whether `user` holds a live BAR alarm on this case (then the case's track is theirs)."""
+    """Whether `user` holds a live BAR alarm or SOS on this case (the case's track is theirs)."""
     if user.role != "operator":
         return False
     held = select(Alarm.id).where(
         Alarm.case_ref == case_ref,
-        Alarm.kind.in_(BAR_KINDS),
+        Alarm.kind.in_(HELD_KINDS),
         Alarm.status.in_(LIVE),
         Alarm.acknowledged_by == user.id,
     )
@@ -148,7 +158,7 @@ def may_locate_person(session: Session, user: User, person_id: int) -> bool:
         .join(Placement, Placement.case_ref == Alarm.case_ref)
         .where(
             Placement.protected_person_id == person_id,
-            Alarm.kind.in_(BAR_KINDS),
+            Alarm.kind.in_(HELD_KINDS),
             Alarm.status.in_(LIVE),
             Alarm.acknowledged_by == user.id,
         )

@@ -38,6 +38,8 @@ QUALIFICATION_LABELS = {
     "false_alarm": "fausse alarme",
     "authorised_absence": "absence autorisée",
 }
+# A call for help: the report says who called and when, never where she was (privacy).
+SOS_CALLERS = {"sos": "La personne protégée", "wearer_sos": "La personne placée"}
 # Positions reported: from a little before the alarm was raised until it was closed.
 POSITION_MARGIN = timedelta(minutes=15)
 MAX_POSITIONS = 200
@@ -106,7 +108,10 @@ def render_html(
     ).all()
     fixes = [{"t": t, "lat": lat, "lon": lon, "accuracy_m": acc} for t, lat, lon, acc in rows]
     positions = [] if alarm.device in shade.devices else shade.visible(alarm.case_ref, fixes)
+    presses = [row["at"] for row in timeline if row["what"] == f"{alarm.kind} raised"]
     return _env.get_template("incident_report.html").render(
+        sos_caller=SOS_CALLERS.get(alarm.kind),
+        sos_presses=presses,
         alarm=alarm,
         placement=placement,
         person=placement.person if placement else None,

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigie import clock
-from vigie.alarms import AlarmNotFound, outbox, privacy, report, workflow
+from vigie.alarms import AlarmNotFound, outbox, privacy, report, sos, workflow
 from vigie.alarms.privacy import Blackout, holds, protected_detail, public_detail, shared_detail
 from vigie.api.deps import CASE_READERS, CENTRE, DatabaseDep, allow
 from vigie.api.errors import ApiError
@@ -53,7 +53,7 @@ def alarm_out(
 
     out = workflow.summary(alarm) | {
         "detail": detail(alarm.kind, alarm.raised_at, alarm.detail),
-        "holding": held,  # the caller holds this live BAR alarm: hers to locate, audited
+        "holding": held,  # the caller holds this live BAR alarm or SOS: hers to locate, audited
     }
     if with_actions:
         out["actions"] = [
@@ -179,20 +179,25 @@ def preview_report(alarm_id: RowId, body: CloseIn, db: DatabaseDep, user: Worker
 
 @router.get("/{alarm_id}/protected-position")
 def protected_position(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[str, Any]:
-    """The protected person's position: the operator holding this live BAR alarm only.
+    """The protected person's position: the operator holding this live BAR alarm or SOS only.
 
-    Every read and every refusal is audited; a refusal is committed even though it answers 403.
+    For her SOS, her latest fix (she keeps reporting), the wearer's and their distance, as the
+    police need them; for a BAR alarm, her position in its latest event. Every read and every
+    refusal is audited; a refusal is committed even though it answers 403.
     """
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id)
         allowed = holds(user, alarm)
         if allowed:
             audit.record(session, user.username, "read_protected_position", f"alarm:{alarm.id}")
-            return {
+            out = {
                 "alarm_id": alarm.id,
                 "kind": alarm.kind,
                 "protected": protected_detail(alarm.detail),
             }
+            if alarm.kind == "sos":
+                out["live"] = sos.live_positions(session, alarm)
+            return out
         audit.record(
             session,
             user.username,
@@ -204,7 +209,7 @@ def protected_position(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[s
         403,
         "forbidden",
         "the protected person's position is shown only to the operator holding this live "
-        "(acknowledged or in progress) BAR alert or pre-alert",
+        "(acknowledged or in progress) BAR alert or pre-alert, or her SOS",
     )
 
 

@@ -7,6 +7,9 @@
   const role = Vigie.session.role;
   const canWork = ["operator", "supervisor"].includes(role);
   const PROCEDURES = {
+    // Her call for help: call her back, the police (her position, his, their distance), him, the outcome.
+    sos: ["call_protected", "police_alerted", "call_wearer", "note"],
+    wearer_sos: ["call_wearer", "police_alerted", "spip_informed"],
     alert: ["call_protected", "police_alerted", "call_wearer"],
     pre_alert: ["warn_wearer", "call_wearer", "call_protected"],
     zone_entry: ["call_wearer", "police_alerted", "spip_informed"],
@@ -83,10 +86,12 @@
     note.hidden = true;
     // Only the operator holding this live BAR alarm may locate her (the API refuses, and audits,
     // anyone else): the others are not even made to ask.
-    if (context.bar && alarm.holding) {
+    const hers = context.bar || alarm.kind === "sos";
+    if (hers && alarm.holding) {
       try {
         const answer = await api(`/api/alarms/${id}/protected-position`);
-        const p = answer.protected.protected_position
+        if (answer.live) showLive(answer.live);
+        const p = (answer.live && answer.live.protected_position) || answer.protected.protected_position
           || { lat: answer.protected.protected_lat, lon: answer.protected.protected_lon };
         if (p.lat !== undefined) {
           L.circleMarker([p.lat, p.lon], { radius: 8, color: "#6a1b9a", fillOpacity: 1 })
@@ -98,11 +103,21 @@
         note.textContent = err.message;
         note.hidden = false;
       }
-    } else if (context.bar) {
+    } else if (hers) {
       note.textContent = t("alarm.protectedhidden");
       note.hidden = false;
     }
     if (layers.getLayers().length) map.fitBounds(layers.getBounds(), { maxZoom: 16, padding: [20, 20] });
+  }
+
+  // Her SOS, for the holder alone: her latest fix, the wearer's and their distance (for the police).
+  function showLive(live) {
+    const fix = (p) => p ? `${p.lat.toFixed(5)}, ${p.lon.toFixed(5)} (±${Math.round(p.accuracy_m)} m, ${when(p.t)})` : "—";
+    const text = `${t("map.protected")}: ${fix(live.protected_position)} · ${t("sos.wearer")}: ${fix(live.protected_wearer_position)}`
+      + (live.protected_distance_m !== null ? ` · ${Math.round(live.protected_distance_m)} m` : "");
+    document.getElementById("a-detail").textContent = text;
+    const w = live.protected_wearer_position;
+    if (w) L.circleMarker([w.lat, w.lon], { radius: 6, color: "#c62828", fillOpacity: 1 }).addTo(layers);
   }
 
   async function post(path, body) {
