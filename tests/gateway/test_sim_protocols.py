@@ -54,8 +54,10 @@ def records() -> list[dict[str, object]]:
         obs("H000001", 9, "presence", present=False),
         obs("H000001", 8, "power", mains=False),
         obs("H000001", 7, "tamper", what="case_open"),
+        obs("H000001", 6, "sos"),  # a home unit's alert button, over MQTT
         obs("P000001", 9, "position", lat=48.86, lon=2.36, accuracy_m=7.5),
         obs("P000001", 8, "battery", level=0.81),
+        obs("P000001", 7, "sos"),  # her Traccar Client's SOS: alarm=sos over OsmAnd
     ]
 
 
@@ -112,6 +114,11 @@ def test_protocol_forms() -> None:
         "lat": "48.500000",
         "lon": "2.500000",
         "accuracy": "9.0",
+    }
+    assert osmand_params(fix | {"type": "sos"}) == {
+        "id": "P1",
+        "timestamp": "1795464000",
+        "alarm": "sos",
     }
     record = avl_record({"t": "2026-11-23T20:00:00Z", "type": "tamper", "what": "case_open"})
     assert (record.event_id, record.io) == (2, {2: 0})

@@ -12,7 +12,7 @@ from vigie.sim.scoring import Alarm, ScenarioFacts, read_truth, score
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from naive import naive_alarms
 
-MUST_CATCH = ("alert", "zone_entry", "zone_exit", "absence")
+MUST_CATCH = ("sos", "alert", "zone_entry", "zone_exit", "absence")
 
 
 def test_engine_catches_every_breach_with_fewer_false_alarms_than_naive() -> None:

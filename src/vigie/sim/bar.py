@@ -6,19 +6,22 @@ protected person goes, so ordinary days never come near. Breaches are deliberate
 to within the alert distance of the protected person's home, or only within the pre-alert
 distance; some trips pass just outside the pre-alert distance (a detector that ignores accuracy
 flaps there). A wearer sometimes fails to recharge the bracelet: low battery, then silence.
+The protected person sometimes presses her phone's SOS (`SOS_PER_WEEK`), whatever he does.
 Truth uses both true positions and the protected places, with WGS84 geodesic distances.
 """
 
 import numpy as np
 
 from vigie.sim.battery import battery_curve, charging_sessions
-from vigie.sim.case import TZ, CaseContext, CaseOutput, tamper_episodes
+from vigie.sim.case import TZ, CaseContext, CaseOutput, sos_presses, tamper_episodes
 from vigie.sim.daily import Plan, ordinary_days, with_trip
 from vigie.sim.geography import Place, distance_m, lonlat, street_place, town_origin
 from vigie.sim.gps import Outbox, draw_coverage, gps_outbox, silence_truth
 from vigie.sim.intervals import Interval, from_mask
 from vigie.sim.schedule import local_midnights
 from vigie.sim.track import Track, follow_plan
+
+SOS_PER_WEEK = 1.0  # calls for help per case and week: rare, but a demo day shows a few
 
 
 def _places_around(
@@ -91,6 +94,7 @@ def generate(ctx: CaseContext) -> CaseOutput:
         gps_outbox(rng, ctx.protected, p_track, ctx.start_s, ctx.end_s, p_battery, p_cov)
     )
     tamper_episodes(rng, ctx, ctx.wearer, "strap_open", 0.15, None, out)
+    sos_presses(ctx, ctx.protected, SOS_PER_WEEK, out)
 
     times = np.union1d(w_track.truth_times(), p_track.truth_times())
     times = times[(times >= ctx.start_s) & (times < ctx.end_s)]

@@ -97,3 +97,22 @@ def tamper_episodes(
     out.outbox.add(t0 + 2, t0, records.tamper(device, t0, what))
     out.outbox.add(t1 + 2, t1, records.tamper(device, t1, "restored"))
     out.add_truth(ctx, "tamper", device, [(t0, t1)], {"what": what})
+
+
+SOS_STREAM = 21  # the presses' own random stream: adding them changed no other draw of a case
+
+
+def sos_presses(ctx: CaseContext, device: str, rate_per_week: float, out: CaseOutput) -> None:
+    """She sometimes calls for help (a Poisson number of calls over the span); a call is
+    sometimes pressed again a minute or two later. Each call is one true `sos` episode, which
+    detection must raise at once (its window: the scoring's tolerance after the press)."""
+    rng = np.random.default_rng([ctx.seed, ctx.index, SOS_STREAM])
+    if ctx.end_s - ctx.start_s <= 600:
+        return
+    for _ in range(int(rng.poisson(rate_per_week * ctx.days / 7))):
+        t = int(rng.integers(ctx.start_s, ctx.end_s - 600))
+        out.outbox.add(t + 1, t, records.sos(device, t))
+        if rng.random() < 0.3:
+            again = t + int(rng.integers(30, 120))
+            out.outbox.add(again + 1, again, records.sos(device, again))
+        out.add_truth(ctx, "sos", device, [(t, t + 1)])  # an instant: its second

@@ -28,12 +28,13 @@ from typing import Any
 import httpx
 import paho.mqtt.client as paho
 
-from vigie.gateway import gt06, mqtt, teltonika, teltonika_udp
+from vigie.gateway import gt06, mqtt, osmand, teltonika, teltonika_udp
 from vigie.gateway.teltonika import AvlRecord
 
 MAX_RECORDS = 255  # per Teltonika packet
 ACK_BYTES = 7  # a UDP acknowledgement (a command datagram is longer)
 TRACKER_PROTOCOLS = ("teltonika", "codec16", "teltonika-udp", "gt06")
+PHONE_TYPES = ("position", "battery", "sos")  # what Traccar Client sends
 
 
 def _ms(record: dict[str, Any]) -> int:
@@ -131,8 +132,9 @@ def gt06_frames(records: list[dict[str, Any]], first_serial: int = 1) -> list[tu
 
 
 def osmand_params(record: dict[str, Any], key: str | None = None) -> dict[str, str]:
-    """One position or battery record as Traccar Client's query parameters (with the device's
-    secret, `key`, when given: the app sends it as part of its server URL)."""
+    """One position, battery or SOS record as Traccar Client's query parameters (with the
+    device's secret, `key`, when given: the app sends it as part of its server URL). Its SOS
+    button sends `alarm=sos` (Traccar's ALARM_SOS)."""
     params = {"id": record["device"], "timestamp": str(_ms(record) // 1000)}
     if key is not None:
         params["key"] = key
@@ -144,6 +146,8 @@ def osmand_params(record: dict[str, Any], key: str | None = None) -> dict[str, s
         }
     elif record["type"] == "battery":
         params["batt"] = f"{record['level'] * 100:.1f}"
+    elif record["type"] == "sos":
+        params["alarm"] = osmand.SOS
     else:
         raise ValueError(f"Traccar Client sends no {record['type']!r} observation")
     return params
@@ -376,14 +380,14 @@ class ProtocolFeeder:
         published = []
         for device, items in by_device.items():
             if device.startswith("P"):
-                # Traccar Client reports positions and battery; anything else goes by MQTT.
-                phone = [r for r in items if r["type"] in ("position", "battery")]
+                # Traccar Client reports positions, battery and SOS; anything else goes by MQTT.
+                phone = [r for r in items if r["type"] in PHONE_TYPES]
                 for record in phone:
                     params = osmand_params(record, self._keys[device])
                     response = self._http.get("/", params=params)
                     response.raise_for_status()
                     sent += 1
-                items = [r for r in items if r["type"] not in ("position", "battery")]
+                items = [r for r in items if r["type"] not in PHONE_TYPES]
             if device.startswith(("H", "P")):
                 if items:
                     info = self._publisher(device).publish(

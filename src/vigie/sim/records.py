@@ -63,6 +63,11 @@ def tamper(device: str, t_s: int, what: str) -> str:
     return f'{{"device":"{device}","kind":"obs","t":"{iso(t_s)}","type":"tamper","what":"{what}"}}'
 
 
+def sos(device: str, t_s: int) -> str:
+    """A press of the alert button (the protected person's phone: Traccar Client's SOS)."""
+    return f'{{"device":"{device}","kind":"obs","t":"{iso(t_s)}","type":"sos"}}'
+
+
 def tick(t_s: int) -> str:
     """The passing of time, so timers (loss of signal, windows opening) fire."""
     return f'{{"kind":"tick","t":"{iso(t_s)}"}}'

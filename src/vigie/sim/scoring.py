@@ -22,6 +22,7 @@ from typing import Any
 from vigie.sim.records import Episode, parse_iso
 
 KINDS = (
+    "sos",
     "absence",
     "tamper",
     "power",
