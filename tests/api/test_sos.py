@@ -16,7 +16,7 @@ from sqlalchemy import select
 from tests.api.test_protected_privacy import HER, HIS_HOME, NOT_HOLDERS, offset
 from tests.api.world import World, build
 from tests.conftest import Centre
-from vigie import clock
+from vigie import clock, observation
 from vigie.alarms.pipeline import Pipeline
 from vigie.export.case_export import ExportRequest, export_case
 from vigie.settings import Settings
@@ -83,6 +83,20 @@ def queue(centre: Centre, role: str = "operator") -> list[dict[str, Any]]:
     answer = centre.client.get("/api/alarms", headers=centre.headers(role))
     assert answer.status_code == 200, answer.text
     return list(answer.json())
+
+
+def test_the_one_model_reads_an_sos() -> None:
+    """`sos` is a type of the one observation model: device and time only, extras kept."""
+    record = {"kind": "obs", "device": "PP", "t": "2026-11-23T21:00:00+01:00", "type": "sos"}
+    parsed = observation.parse(record | {"button": "long press"})
+    assert isinstance(parsed, observation.Sos)
+    assert observation.wire_record(parsed) == record | {
+        "t": "2026-11-23T20:00:00Z",
+        "button": "long press",
+    }
+    with pytest.raises(observation.Refused) as refused:
+        observation.parse(record | {"device": ""})
+    assert refused.value.field == "device"
 
 
 def test_an_sos_is_refused_with_a_position_field_that_is_not_one(centre: Centre) -> None:
