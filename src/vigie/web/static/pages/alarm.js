@@ -22,6 +22,7 @@
   const layers = L.featureGroup().addTo(map);
   let alarm = null;
   let context = null;
+  let live = null; // her SOS, held: the latest answer of /protected-position
 
   async function load() {
     try {
@@ -49,6 +50,7 @@
     const detail = Object.entries(alarm.detail).filter(([, v]) => typeof v !== "object")
       .map(([k, v]) => `${k}: ${v}`).join(" · ");
     document.getElementById("a-detail").textContent = detail;
+    if (live && alarm.holding) liveText();
     document.getElementById("ack").hidden = !(canWork && alarm.status === "open");
     const done = new Set(alarm.actions.map((a) => a.action));
     const steps = PROCEDURES[alarm.kind] || ["call_wearer", "spip_informed"];
@@ -77,6 +79,10 @@
       ? duration(since(alarm.opened_at)) : duration(alarm.time_to_acknowledge_s);
   }
   setInterval(tick, 1000);
+  // Her SOS, held: her position is live (her phone reports every few seconds while it is open).
+  setInterval(() => {
+    if (alarm && alarm.kind === "sos" && alarm.holding && LIVE.includes(alarm.status)) drawMap();
+  }, 15000);
 
   async function drawMap() {
     layers.clearLayers();
@@ -111,13 +117,18 @@
   }
 
   // Her SOS, for the holder alone: her latest fix, the wearer's and their distance (for the police).
-  function showLive(live) {
+  function showLive(answer) {
+    live = answer;
+    liveText();
+    const w = live.protected_wearer_position;
+    if (w) L.circleMarker([w.lat, w.lon], { radius: 6, color: "#c62828", fillOpacity: 1 }).addTo(layers);
+  }
+
+  function liveText() {
     const fix = (p) => p ? `${p.lat.toFixed(5)}, ${p.lon.toFixed(5)} (±${Math.round(p.accuracy_m)} m, ${when(p.t)})` : "—";
     const text = `${t("map.protected")}: ${fix(live.protected_position)} · ${t("sos.wearer")}: ${fix(live.protected_wearer_position)}`
       + (live.protected_distance_m !== null ? ` · ${Math.round(live.protected_distance_m)} m` : "");
     document.getElementById("a-detail").textContent = text;
-    const w = live.protected_wearer_position;
-    if (w) L.circleMarker([w.lat, w.lon], { radius: 6, color: "#c62828", fillOpacity: 1 }).addTo(layers);
   }
 
   async function post(path, body) {
