@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
 from vigie.detect import battery, power, sos, tamper
 from vigie.detect.engine.late import LateData
 from vigie.detect.engine.state import _deg, _m
@@ -179,14 +177,7 @@ class RecordPath(LateData):
         her = self._position_of(d)
         apart = None
         if her is not None and wearer is not None:
-            apart = float(
-                distance_m(
-                    np.array([her[1]]),
-                    np.array([her[2]]),
-                    np.array([wearer[1]]),
-                    np.array([wearer[2]]),
-                )[0]
-            )
+            apart = float(distance_m(her[1], her[2], wearer[1], wearer[2]))
         where = sos.detail(_fix_of(her), _fix_of(wearer), apart)
         self._emit(out, record.t_ms, d, sos.kind_for(True), "raised", where)
 
