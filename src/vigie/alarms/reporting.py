@@ -2,7 +2,8 @@
 
 Each step of the pipeline may call `reconcile`: for every device worn or carried in an active
 placement (not home units), the wanted rate is the measure's alarm rate while the case has an
-alarm not closed (a pre-alert included), the normal rate otherwise. When it differs from the
+alarm not closed (a pre-alert included; her SOS too, so her phone reports fast until an operator
+closes it), the normal rate otherwise. When it differs from the
 last rate asked of the device (a `report_every` command not failed or expired; none asked yet
 means the normal rate the device was set up with), a command is queued by "pipeline".
 """
