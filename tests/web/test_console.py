@@ -137,7 +137,8 @@ def test_observation_raises_a_live_alarm_worked_to_its_report(page: Page, site: 
     expect(draft.locator("body")).to_contain_text("présent dans la zone")
     expect(page.locator("#a-status")).to_have_text("En traitement")
     page.click("#close-form button[type=submit]")
-    expect(page.locator("#a-status")).to_have_text("Close")
+    # Closing renders the report's PDF (WeasyPrint): seconds when the machine is busy.
+    expect(page.locator("#a-status")).to_have_text("Close", timeout=20_000)
     expect(report_frame_body(page)).not_to_contain_text("PROJET")
     report = page.frame_locator("#report")
     expect(report.locator("body")).to_contain_text("patrouille envoyée sur place")
