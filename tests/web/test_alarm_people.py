@@ -131,6 +131,10 @@ def test_a_case_page_says_the_decision_in_words(page: Page, site: Site) -> None:
     expect(page.locator("#c-outcome")).to_have_text("Éligible")
     expect(page.locator("#c-order")).to_contain_text("Commissariat du 11e")
     expect(page.locator("#c-order")).to_contain_text(SPIP_PHONE)
+    page.goto(f"{site.url}/cases/{site.world.placement}")  # a DDSE: the law gives it dates
+    expect(page.locator("#c-dates dt")).not_to_have_count(0)
+    for box in ("#c-outcome", "#c-dates", "#c-deadlines", "#c-order"):
+        assert not SNAKE.findall(page.locator(box).inner_text()), box
     said = page.evaluate(
         """() => [
           Vigie.say(new Vigie.ApiError(409, {error: "conflict",

@@ -35,12 +35,12 @@
   const soon = new Date(Vigie.now() + 30 * 86400e3).toISOString().slice(0, 10);
   const deadlines = Object.entries(placement.deadlines).sort((a, b) => a[1].localeCompare(b[1]));
   document.getElementById("c-deadlines").replaceChildren(...deadlines.map(([name, due]) =>
-    el("li", { class: due < today ? "past" : due <= soon ? "soon" : "" }, el("time", {}, due), ` ${name}`)));
+    el("li", { class: due < today ? "past" : due <= soon ? "soon" : "" }, el("time", {}, due), ` ${t(`lawdate.${name}`)}`)));
   const decision = placement.law_decision;
   const outcome = document.getElementById("c-outcome");
   outcome.textContent = t(`outcome.${decision.outcome}`);
   outcome.className = `outcome outcome-${decision.outcome}`;
-  facts(document.getElementById("c-dates"), Object.entries(decision.dates || {}));
+  facts(document.getElementById("c-dates"), Object.entries(decision.dates || {}).map(([k, v]) => [t(`lawdate.${k}`), v]));
   document.getElementById("c-articles").textContent = (decision.articles || []).join(" · ");
   document.querySelector("#c-trace tbody").replaceChildren(...(decision.trace || []).map((s) =>
     el("tr", { class: s.held ? "held" : "not-held" }, el("td", {}, el("code", {}, s.rule)), el("td", {}, s.citation),
