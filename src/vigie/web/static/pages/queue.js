@@ -116,7 +116,7 @@
       },
         el("td", {}, String(a.priority)),
         el("td", {}, el("a", { href: `/alarms/${a.id}` }, String(a.id)),
-          a.escalated ? el("span", { class: "flag", title: t("queue.flag"), "aria-label": t("queue.flag") }, " ⚑") : ""),
+          a.escalated ? el("span", { class: "flag", role: "img", title: t("queue.flag"), "aria-label": t("queue.flag") }, " ⚑") : ""),
         el("td", {}, a.case),
         el("td", { class: "wearer" }, a.wearer || "—"),
         el("td", {}, a.measure ? t(`measure.${a.measure}`) : "—"),
@@ -156,8 +156,8 @@
     else return;
     e.preventDefault();
   });
-  filters.addEventListener("change", refresh);
-  filters.addEventListener("submit", (e) => { e.preventDefault(); refresh(); });
+  filters.addEventListener("change", () => { offset = 0; refresh(); });
+  filters.addEventListener("submit", (e) => { e.preventDefault(); offset = 0; refresh(); });
 
   const dot = document.getElementById("live");
   Vigie.live("/api/console/stream", refresh, (up) => dot.classList.toggle("up", up));
