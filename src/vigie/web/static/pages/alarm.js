@@ -180,13 +180,13 @@
 
   async function acknowledge() {
     if (!(await post(`/api/alarms/${id}/acknowledge`))) return;
+    await drawMap();
     try {
       contacts = await api(`/api/alarms/${id}/contacts`);  // her number, now the holder's
       renderContacts();
     } catch (err) {
       Vigie.flash(Vigie.say(err));
     }
-    await drawMap();
   }
   const act = (action, note) => post(`/api/alarms/${id}/actions`, { action, note: note || null });
 
