@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import free_port
 from vigie.store import open_database
-from vigie.store.models import AuditEntry, Device, Placement
+from vigie.store.models import AuditEntry, Contact, Device, Person, Placement
 
 # The `vigie` command runs as a child process (libfaketime breaks its sleeps).
 pytestmark = pytest.mark.processes
@@ -40,12 +40,19 @@ def test_demo_runs_seeds_feeds_and_stops(tmp_path: Path) -> None:
             unmonitored = session.scalars(
                 select(AuditEntry.target).where(AuditEntry.action == "placement_not_monitored")
             ).all()
+            # The alarm page has someone to call in every demo case.
+            to_call = [
+                *session.scalars(select(Placement.police_phone)),
+                *session.scalars(select(Person.phone)),
+                *session.scalars(select(Contact.phone)),
+            ]
     finally:
         database.dispose()
     # vigie.sim may fail to make a case: the demo says so and goes on without it.
     failed = re.search(r"could not make (\d+) case", result.stderr)
     assert opened == 10 - (int(failed.group(1)) if failed else 0) > 0
     assert unmonitored == []
+    assert to_call and all(to_call)
 
 
 def test_demo_runs_its_bracelets_over_gt06(tmp_path: Path) -> None:

@@ -180,6 +180,11 @@ ENDPOINTS = {
         ),
         {"operator"},
     ),
+    "alarms.contacts": Endpoint(
+        "GET",
+        lambda w: f"/api/alarms/{w.new_alarm('acknowledged', 'alert', bar=True)}/contacts",
+        READERS,
+    ),
     "reports.html": Endpoint(
         "GET", lambda w: f"/api/alarms/{w.new_alarm('closed')}/report.html", READERS
     ),

@@ -17,6 +17,9 @@ from vigie.cases import devices, placements
 from vigie.cases.forms import AssignmentIn, DeviceIn, ZoneIn
 from vigie.store.models import User
 
+# The numbers an operator dials, seeded so that the alarm page has them to show.
+WEARER_PHONE, VICTIM_PHONE = "06 11 22 33 44", "06 99 88 77 66"
+SPIP_PHONE, POLICE_PHONE = "01 40 00 00 01", "01 40 00 00 17"
 ROLES = ("operator", "supervisor", "spip", "judge", "prosecutor", "admin", "integration")
 _serial = itertools.count(1)
 
@@ -95,13 +98,17 @@ def build(centre: Centre) -> World:
         centre.headers(role)
     with centre.db.session() as session:
         users = {u.role: u.id for u in session.scalars(select(User))}
-        wearer = make.person(session)
-        victim = make.person(session, "Durand", home_lat=45.0, home_lon=4.0)
+        wearer = make.person(session, phone=WEARER_PHONE, address="12 rue des Lilas, 75011 Paris")
+        victim = make.person(session, "Durand", home_lat=45.0, home_lon=4.0, phone=VICTIM_PHONE)
         who = make.contacts(session, {r: users[r] for r in ("judge", "prosecutor", "spip")})
+        who.spip.phone = SPIP_PHONE
         ddse = placements.create(session, make.placement_form(wearer, who, case_ref="C1"), "t")
+        police = {"police_station": "Commissariat du 11e", "police_phone": POLICE_PHONE}
         bar = placements.create(
             session,
-            make.placement_form(wearer, who, "bar", case_ref="C2", protected_person_id=victim.id),
+            make.placement_form(
+                wearer, who, "bar", case_ref="C2", protected_person_id=victim.id, **police
+            ),
             "t",
         )
         devices.create_device(session, DeviceIn(id="B1", kind="bracelet"), "t")

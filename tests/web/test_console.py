@@ -137,7 +137,8 @@ def test_observation_raises_a_live_alarm_worked_to_its_report(page: Page, site: 
     expect(draft.locator("body")).to_contain_text("présent dans la zone")
     expect(page.locator("#a-status")).to_have_text("En traitement")
     page.click("#close-form button[type=submit]")
-    expect(page.locator("#a-status")).to_have_text("Close")
+    # Closing renders the report's PDF (WeasyPrint): seconds when the machine is busy.
+    expect(page.locator("#a-status")).to_have_text("Close", timeout=20_000)
     expect(report_frame_body(page)).not_to_contain_text("PROJET")
     report = page.frame_locator("#report")
     expect(report.locator("body")).to_contain_text("patrouille envoyée sur place")
@@ -194,11 +195,14 @@ def test_a_bar_alert_held_by_another_operator_does_not_locate_her(page: Page, si
     log_in(page, site, "operator2")
     page.goto(f"{site.url}/alarms/{alert}")
     expect(page.locator("#protected-note")).to_contain_text("le seul opérateur")
-    expect(page.locator("#a-detail")).to_have_text("distance_m: 1000 · distance_rounded_to_m: 500")
+    expect(page.locator("#a-detail")).to_have_text(
+        "Distance : 1\u202f000 m (arrondie à 500 m : la distance exacte est réservée à "
+        "l'opérateur qui tient l'alerte)"
+    )
     expect(page.locator("#map path.leaflet-interactive")).to_have_count(0)  # no marker, no circle
     log_in(page, site, "operator1")
     page.goto(f"{site.url}/alarms/{alert}")
-    expect(page.locator("#a-detail")).to_have_text("distance_m: 800")
+    expect(page.locator("#a-detail")).to_have_text("Distance : 800 m")
     expect(page.locator("#map path.leaflet-interactive")).not_to_have_count(0)
     expect(page.locator("#protected-note")).to_be_hidden()
     with site.db.session() as session:
@@ -390,7 +394,7 @@ def test_legal_calculator_json_box_is_the_case(page: Page, site: Site) -> None:
 def test_a_judge_cannot_open_another_judges_case(page: Page, site: Site) -> None:
     log_in(page, site, "judge1")
     page.goto(f"{site.url}/cases/{site.other_case}")
-    expect(page.locator("#case-error")).to_contain_text("not found")
+    expect(page.locator("#case-error")).to_contain_text("Introuvable")
     expect(page.locator("#c-ref")).to_have_count(0)
     page.goto(f"{site.url}/cases/{site.world.placement}")
     expect(page.locator("#c-ref")).to_have_text("C1")

@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
+from vigie.alarms.narrative import KIND_LABELS, QUALIFICATION_LABELS
 from vigie.settings import Settings
 from vigie.store import Database, audit
 from vigie.store.models import Alarm, OutboxMessage, Placement, Report
@@ -30,9 +31,12 @@ def enqueue(session: Session, report: Report, alarm: Alarm) -> list[OutboxMessag
     placement = session.get(Placement, alarm.placement_id) if alarm.placement_id else None
     if placement is None:
         return []
+    # In French, as the report is: the kind and qualification in words, not the API's keys.
+    kind = KIND_LABELS.get(alarm.kind, alarm.kind)
+    qualified = QUALIFICATION_LABELS.get(alarm.qualification or "", "non qualifiée")
     subject = (
         f"[Vigie] Rapport d'incident — dossier {alarm.case_ref} — alarme {alarm.id} "
-        f"({alarm.kind}, {alarm.qualification})"
+        f"({kind}, {qualified})"
     )
     messages = [
         OutboxMessage(

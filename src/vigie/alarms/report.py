@@ -10,6 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigie.alarms import privacy
+from vigie.alarms.narrative import (
+    KIND_LABELS,
+    QUALIFICATION_LABELS,
+    event_sentence,
+    local_date,
+    local_time,
+)
 from vigie.alarms.obligations import obligation_for
 from vigie.alarms.workflow import time_to_acknowledge
 from vigie.store.models import (
@@ -31,12 +38,7 @@ ACTION_LABELS = {
     "police_alerted": "Forces de l'ordre alertées",
     "spip_informed": "SPIP informé",
     "note": "Note",
-}
-QUALIFICATION_LABELS = {
-    "breach": "manquement",
-    "technical_fault": "incident technique",
-    "false_alarm": "fausse alarme",
-    "authorised_absence": "absence autorisée",
+    "warn_wearer": "Avertissement de la personne placée (vibration du bracelet)",
 }
 # A call for help: the report says who called and when, never where she was (privacy).
 SOS_CALLERS = {"sos": "La personne protégée", "wearer_sos": "La personne placée"}
@@ -60,12 +62,16 @@ def render_html(
     users = {u.id: u.username for u in session.scalars(select(User))}
     # A report goes to the judge, the prosecutor, the SPIP and by mail: never the holder's view.
     shade = privacy.blackout(session, [alarm.case_ref], now)
+    # The chronology a judge reads: one French sentence per step, in Paris time.
     timeline: list[dict[str, Any]] = [
         {
             "at": e.t,
-            "what": f"{e.kind} {e.state}",
-            "detail": privacy.shared_detail(
-                e.kind, e.detail, not shade.hides(alarm.case_ref, alarm.device, e.t)
+            "what": event_sentence(
+                e.kind,
+                e.state,
+                privacy.shared_detail(
+                    e.kind, e.detail, not shade.hides(alarm.case_ref, alarm.device, e.t)
+                ),
             ),
         }
         for e in session.scalars(
@@ -74,13 +80,15 @@ def render_html(
             .order_by(AlarmEventRow.t)
         )
     ]
+    label = QUALIFICATION_LABELS.get(qualification or "", "?")
     timeline += [
-        {"at": alarm.opened_at, "what": "alarme ouverte au centre", "detail": ""},
-        {"at": alarm.acknowledged_at, "what": "alarme prise en compte", "detail": ""},
-        {"at": alarm.closed_at, "what": "alarme close", "detail": qualification},
+        {"at": alarm.opened_at, "what": "L'alarme est ouverte au centre de surveillance."},
+        {"at": alarm.escalated_at, "what": "Faute de prise en compte, le superviseur est alerté."},
+        {"at": alarm.closed_at, "what": f"L'alarme est close, qualifiée « {label} »."},
     ]
-    if alarm.escalated_at:
-        timeline.append({"at": alarm.escalated_at, "what": "escalade au superviseur", "detail": ""})
+    if alarm.acknowledged_at is not None:
+        who = users.get(alarm.acknowledged_by or -1, "?")
+        timeline.append({"at": alarm.acknowledged_at, "what": f"{who} prend l'alarme en compte."})
     actions = [
         {
             "at": a.at,
@@ -92,7 +100,13 @@ def render_html(
             select(AlarmAction).where(AlarmAction.alarm_id == alarm.id).order_by(AlarmAction.at)
         )
     ]
-    timeline += [{"at": a["at"], "what": a["label"], "detail": a["note"] or ""} for a in actions]
+    timeline += [
+        {
+            "at": a["at"],
+            "what": f"{a['user']} : {a['label']}" + (f" — « {a['note']} »." if a["note"] else "."),
+        }
+        for a in actions
+    ]
     # A step not taken yet (no acknowledgement, or not closed in a preview) is not in the timeline.
     timeline = sorted((row for row in timeline if row["at"] is not None), key=lambda r: r["at"])
     rows = session.execute(
@@ -118,7 +132,10 @@ def render_html(
         obligation=obligation,
         article=article,
         case_articles=(placement.law_decision.get("articles", []) if placement else []),
-        qualification_label=QUALIFICATION_LABELS.get(qualification or "", "?"),
+        qualification_label=label,
+        kind_label=KIND_LABELS.get(alarm.kind, alarm.kind),
+        local_time=local_time,
+        local_date=local_date,
         closing_note=closing_note,
         draft=draft is not None,
         tta=time_to_acknowledge(alarm),
@@ -126,7 +143,7 @@ def render_html(
         positions=positions,
         positions_withheld=len(fixes) - len(positions),
         actions=actions,
-        generated_at=now.strftime("%Y-%m-%d %H:%M:%S"),
+        generated_at=local_time(now),
     )
 
 

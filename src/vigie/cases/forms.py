@@ -34,6 +34,7 @@ class ContactIn(_Form):
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(min_length=3, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
     service: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=40)
     user_id: RowId | None = None
 
 
@@ -88,6 +89,8 @@ class PlacementIn(_Form):
     judge_id: RowId
     prosecutor_id: RowId
     spip_id: RowId
+    police_station: str | None = Field(default=None, max_length=200)
+    police_phone: str | None = Field(default=None, max_length=40)
     law: dict[str, Any] = Field(
         description="the legal case for vigie.law.assess (CONTRACT.md), without `measure`"
     )
@@ -116,6 +119,8 @@ class PlacementChange(_Form):
     protected_places: list[ProtectedPlace] | None = None
     grace_s: int | None = Field(default=None, ge=0, le=3600)
     signal_timeout_s: int | None = Field(default=None, ge=30, le=86_400)
+    police_station: str | None = Field(default=None, max_length=200)
+    police_phone: str | None = Field(default=None, max_length=40)
 
 
 class RenewalIn(_Form):

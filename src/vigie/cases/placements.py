@@ -58,6 +58,8 @@ def create(session: Session, form: PlacementIn, actor: str) -> Placement:
         judge_id=form.judge_id,
         prosecutor_id=form.prosecutor_id,
         spip_id=form.spip_id,
+        police_station=form.police_station,
+        police_phone=form.police_phone,
         status="active",
         law_input=law_input,
         law_decision=decision,
@@ -140,7 +142,7 @@ def change(session: Session, placement: Placement, form: PlacementChange, actor:
         placement.schedule = [w.record() for w in form.schedule]
     if form.end_date is not None:
         placement.end_date = form.end_date
-    for name in ("grace_s", "signal_timeout_s"):
+    for name in ("grace_s", "signal_timeout_s", "police_station", "police_phone"):
         if getattr(form, name) is not None:
             setattr(placement, name, getattr(form, name))
     _bump(placement)

@@ -290,13 +290,29 @@ def _demo_contacts(session: Any) -> dict[str, int]:
     from vigie.cases import people
     from vigie.cases.forms import ContactIn
 
+    # Numbers in the range ARCEP keeps for fiction (01 99 00 xx xx): shown, never a real line.
     return {
         role: people.create_contact(
             session,
-            ContactIn(role=role, name=f"{label} de démonstration", email=f"{role}@demo.invalid"),
+            ContactIn(
+                role=role,
+                name=f"{label} de démonstration",
+                email=f"{role}@demo.invalid",
+                phone=phone,
+                service=service,
+            ),
             "demo",
         ).id
-        for role, label in (("judge", "Juge"), ("prosecutor", "Procureur"), ("spip", "SPIP"))
+        for role, label, phone, service in (
+            (
+                "judge",
+                "Juge",
+                "01 99 00 10 01",
+                "Tribunal judiciaire, service de l'application des peines",
+            ),
+            ("prosecutor", "Procureur", "01 99 00 10 02", "Parquet, permanence"),
+            ("spip", "SPIP", "01 99 00 10 03", "SPIP, permanence de surveillance électronique"),
+        )
     }
 
 
@@ -344,7 +360,13 @@ def _open_case(session: Any, record: dict[str, Any], contacts: dict[str, int]) -
     number = record["case"][-4:]
     wearer = people.create_person(
         session,
-        PersonIn(last_name=f"Placé-{number}", first_name="Démo", birth_date=date(1985, 5, 17)),
+        PersonIn(
+            last_name=f"Placé-{number}",
+            first_name="Démo",
+            birth_date=date(1985, 5, 17),
+            phone=f"06 39 98 {number[:2]} {number[2:]}",
+            address=f"{int(number) % 90 + 1} rue de la Démonstration, 75011 Paris",
+        ),
         "demo",
     )
     protected = None
@@ -352,7 +374,10 @@ def _open_case(session: Any, record: dict[str, Any], contacts: dict[str, int]) -
         protected = people.create_person(
             session,
             PersonIn(
-                last_name=f"Protégée-{number}", first_name="Démo", birth_date=date(1987, 2, 3)
+                last_name=f"Protégée-{number}",
+                first_name="Démo",
+                birth_date=date(1987, 2, 3),
+                phone=f"07 00 11 {number[:2]} {number[2:]}",
             ),
             "demo",
         ).id
@@ -367,6 +392,8 @@ def _open_case(session: Any, record: dict[str, Any], contacts: dict[str, int]) -
         judge_id=contacts["judge"],
         prosecutor_id=contacts["prosecutor"],
         spip_id=contacts["spip"],
+        police_station="Commissariat de démonstration",
+        police_phone="01 99 00 17 17",
         law=_law_case(record, today.isoformat()),
         schedule=record.get("schedule", []),
         zones=record.get("zones", []),

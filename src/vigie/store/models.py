@@ -93,6 +93,8 @@ class Contact(Base):
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(200))
     service: Mapped[str | None] = mapped_column(String(200))
+    # The number an operator dials (the SPIP service's duty line, the court's office).
+    phone: Mapped[str | None] = mapped_column(String(40))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
 
 
@@ -110,6 +112,9 @@ class Placement(Base):
     judge_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
     prosecutor_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
     spip_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    # The police or gendarmerie station the operator calls for this case (its name and number).
+    police_station: Mapped[str | None] = mapped_column(String(200))
+    police_phone: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20), default="active")
     law_input: Mapped[dict[str, Any]]
     law_decision: Mapped[dict[str, Any]]

@@ -25,7 +25,7 @@ from vigie.api.security import AuthenticationError, token_claims, token_holder
 from vigie.cases.access import visible_case_refs
 from vigie.settings import Settings
 from vigie.store import Database, audit
-from vigie.store.models import Alarm, User
+from vigie.store.models import Alarm, AlarmAction, User
 
 # Out of the public OpenAPI: the console's own reads, not a contract for other programs.
 router = APIRouter(
@@ -38,7 +38,8 @@ RECHECK_S = 5.0  # how soon a stream ends after its token is revoked or expires
 
 
 def queue_version(db: Database, user: User) -> tuple[Any, ...]:
-    """A fingerprint of the alarms this user may see: it moves when any of them moves."""
+    """A fingerprint of the alarms this user may see: it moves when any of them moves, and
+    when an action or note is logged on one (an alarm page then shows it live)."""
     query = select(
         func.count(),
         func.max(Alarm.id),
@@ -50,11 +51,13 @@ def queue_version(db: Database, user: User) -> tuple[Any, ...]:
         func.max(Alarm.escalated_at),
         func.max(Alarm.cleared_at),
     )
+    acted = select(func.max(AlarmAction.id)).join(Alarm, Alarm.id == AlarmAction.alarm_id)
     with db.session() as session:
         refs = visible_case_refs(session, user)
         if refs is not None:
             query = query.where(Alarm.case_ref.in_(refs))
-        return tuple(session.execute(query).one())
+            acted = acted.where(Alarm.case_ref.in_(refs))
+        return (*session.execute(query).one(), session.scalar(acted))
 
 
 def token_still_valid(db: Database, token: str, config: Settings) -> bool:

@@ -6,11 +6,20 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vigie import clock
-from vigie.alarms import AlarmNotFound, outbox, privacy, report, sos, workflow
+from vigie.alarms import (
+    AlarmNotFound,
+    callsheet,
+    outbox,
+    privacy,
+    queue_view,
+    report,
+    sos,
+    workflow,
+)
 from vigie.alarms.privacy import Blackout, holds, protected_detail, public_detail, shared_detail
 from vigie.api.deps import CASE_READERS, CENTRE, DatabaseDep, allow
 from vigie.api.errors import ApiError
@@ -40,7 +49,11 @@ class CloseIn(BaseModel):
 
 
 def alarm_out(
-    alarm: Alarm, user: User, shade: Blackout, with_actions: bool = False
+    alarm: Alarm,
+    user: User,
+    shade: Blackout,
+    with_actions: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The alarm as `user` may read it: whole (but her position) for the holder of this live
     BAR alarm; for anyone else, distances rounded and no position that could locate her."""
@@ -55,6 +68,8 @@ def alarm_out(
         "detail": detail(alarm.kind, alarm.raised_at, alarm.detail),
         "holding": held,  # the caller holds this live BAR alarm or SOS: hers to locate, audited
     }
+    if extra is not None:
+        out |= extra  # holder, wearer, measure, incident (queue_view)
     if with_actions:
         out["actions"] = [
             {"at": a.at, "action": a.action, "note": a.note, "user_id": a.user_id}
@@ -81,10 +96,16 @@ def visible_alarm(session: Session, user: User, alarm_id: int) -> Alarm:
     return alarm
 
 
+def with_extras(session: Session, user: User, alarms: list[Alarm]) -> list[dict[str, Any]]:
+    shade, extra = shade_of(session, alarms), queue_view.extras(session, alarms)
+    return [alarm_out(a, user, shade, extra=extra[a.id]) for a in alarms]
+
+
 @router.get("")
 def list_alarms(
     db: DatabaseDep,
     user: Reader,
+    response: Response,
     status: Annotated[list[Status] | None, Query()] = None,
     kind: str | None = None,
     case: str | None = None,
@@ -94,9 +115,14 @@ def list_alarms(
         Query(description="only alarms opened after this alarm id (to follow the queue)"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[Count, Query(description="rows skipped (the queue's next pages)")] = 0,
 ) -> list[dict[str, Any]]:
-    """The queue, most urgent first (priority, then oldest); closed ones only when asked."""
-    query = select(Alarm).order_by(Alarm.priority, Alarm.raised_at, Alarm.id).limit(limit)
+    """The queue, most urgent first (priority, then oldest); closed ones only when asked.
+
+    One page of `limit` rows from `offset`; the `X-Total-Count` header counts every alarm
+    the filters match, so that the console can say "200 sur 253" and page on.
+    """
+    query = select(Alarm)
     if after is not None:
         query = query.where(Alarm.id > after)
     query = query.where(Alarm.status.in_(status or ["open", "acknowledged", "in_progress"]))
@@ -114,9 +140,10 @@ def list_alarms(
         refs = visible_case_refs(session, user)
         if refs is not None:
             query = query.where(Alarm.case_ref.in_(refs))
-        alarms = list(session.scalars(query))
-        shade = shade_of(session, alarms)
-        found = [alarm_out(a, user, shade) for a in alarms]
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
+        page = query.order_by(Alarm.priority, Alarm.raised_at, Alarm.id).offset(offset)
+        found = with_extras(session, user, list(session.scalars(page.limit(limit))))
+    response.headers["X-Total-Count"] = str(total or 0)
     with db.session() as session:
         audit.record(session, user.username, "read", "alarms", {"ids": [a["id"] for a in found]})
     return found
@@ -127,7 +154,18 @@ def get_alarm(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[str, Any]:
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id)
         audit.record(session, user.username, "read", f"alarm:{alarm.id}")
-        return alarm_out(alarm, user, shade_of(session, [alarm]), with_actions=True)
+        extra = queue_view.extras(session, [alarm])[alarm.id]
+        return alarm_out(alarm, user, shade_of(session, [alarm]), with_actions=True, extra=extra)
+
+
+@router.get("/{alarm_id}/contacts")
+def alarm_contacts(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[str, Any]:
+    """Who to call: the wearer, the protected person (her phone to the holder of her live BAR
+    alarm only), the SPIP, the judge, the police station; for BAR the nearest target and its
+    distance (rounded for all but the holder). Every read, showing and withholding audited."""
+    with db.session() as session:
+        alarm = visible_alarm(session, user, alarm_id)
+        return callsheet.callsheet(session, alarm, user)
 
 
 @router.post("/{alarm_id}/acknowledge")

@@ -55,7 +55,9 @@ def person_out(person: Person, user: User, session: Session) -> dict[str, Any]:
         if privacy.may_locate_person(session, user, person.id):
             audit.record(session, user.username, "read_protected_location", f"person:{person.id}")
         else:
-            out |= {"address": None, "home_lat": None, "home_lon": None, "location_withheld": True}
+            # Her phone too: the holder of her live alert reads it (also on the alarm page).
+            out |= {"address": None, "home_lat": None, "home_lon": None, "phone": None}
+            out["location_withheld"] = True
             audit.record(
                 session, user.username, "protected_location_withheld", f"person:{person.id}"
             )
@@ -69,6 +71,7 @@ def contact_out(contact: Contact) -> dict[str, Any]:
         "name": contact.name,
         "email": contact.email,
         "service": contact.service,
+        "phone": contact.phone,
         "user_id": contact.user_id,
     }
 
@@ -108,6 +111,8 @@ def placement_out(placement: Placement, user: User, session: Session) -> dict[st
         "judge": contact_out(placement.judge),
         "prosecutor": contact_out(placement.prosecutor),
         "spip": contact_out(placement.spip),
+        "police_station": placement.police_station,
+        "police_phone": placement.police_phone,
         "law_decision": placement.law_decision,
         "deadlines": {d.name: d.due for d in placement.deadlines},
         "schedule": placement.schedule,

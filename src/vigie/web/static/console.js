@@ -34,6 +34,7 @@ const Vigie = (() => {
       headers["Content-Type"] = "application/json";
     }
     const response = await fetch(path, { ...options, headers, body });
+    if (options.onResponse) options.onResponse(response);
     if (response.status === 401 && path !== "/api/auth/token") {
       session.clear();
       location.assign("/login");
@@ -235,6 +236,55 @@ const Vigie = (() => {
     flash(`${t("error.request")} (${e.detail.xhr.status})`);
   });
 
+  /* A page of a list and the count of all its rows (the API's X-Total-Count header). */
+  async function apiPage(path) {
+    let total = null;
+    const data = await api(path, { onResponse: (r) => { total = Number(r.headers.get("X-Total-Count")); } });
+    return { data, total: Number.isFinite(total) ? total : data.length };
+  }
+
+  /* Words for what the API says in codes: never a key (`distance_m`) on screen, and in the
+     French console never the API's English message (a table of the known ones, else the code's
+     sentence). */
+  const number = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 });
+  const metres = (m) => `${number.format(m)} m`;
+  function distanceText(target) {
+    if (!target || typeof target.distance_m !== "number") return "";
+    const d = (target.rounded_to_m ? `${t("distance.about")} ` : "") + metres(target.distance_m);
+    return t(target.target_kind === "place" ? "distance.place" : "distance.victim").replace("{d}", d);
+  }
+  const DETAIL = {
+    distance_m: (v, d) => `${metres(v)}${d.distance_rounded_to_m ? ` (${t("distance.rounded").replace("{d}", metres(d.distance_rounded_to_m))})` : ""}`,
+    threshold_m: metres, depth_m: metres, accuracy_m: metres, uncertainty_m: metres,
+    zone: String, zone_type: (v) => t(`zones.${v}`), target_kind: (v) => t(`detail.target_kind.${v}`),
+    timeout_s: (v) => duration(v), last_seen: (v) => when(v), fix_t: (v) => when(v),
+    level: (v) => `${Math.round(v * 100)} %`, home_unit: String, reason: (v) => t(`detail.reason.${v}`),
+  };
+  /* An alarm's detail in words, known keys only (the others would show a key). */
+  function detailText(detail) {
+    return Object.entries(detail || {}).filter(([k, v]) => DETAIL[k] && v !== null && typeof v !== "object")
+      .map(([k, v]) => `${t(`detail.${k}`)} : ${DETAIL[k](v, detail)}`).join(" · ");
+  }
+  const KNOWN_ERRORS = [
+    [/only an open alarm is acknowledged/, "error.msg.notopen"],
+    [/acknowledge it before logging/, "error.msg.acknowledgefirst"],
+    [/only an acknowledged alarm can be closed/, "error.msg.notacknowledged"],
+    [/shown only to the operator holding/, "error.msg.notholder"],
+    [/has no report/, "error.msg.noreport"],
+    [/download its report instead/, "error.msg.closed"],
+    [/has no bracelet assigned to warn/, "error.msg.nobracelet"],
+  ];
+  /* What to tell the user of a failed call, in the page's language. */
+  function say(err) {
+    if (!(err instanceof ApiError)) return err instanceof TypeError ? t("error.network") : err.message;
+    if (document.documentElement.lang === "en") return err.message;
+    const body = err.body && typeof err.body === "object" ? err.body : {};
+    for (const [pattern, key] of KNOWN_ERRORS) if (pattern.test(String(body.message || ""))) return t(key);
+    const general = words[`error.code.${body.error}`] || `${t("error.request")} (${err.status})`;
+    const field = body.field && words[`field.${body.field}`];
+    return field ? `${general} (${t("error.field")} : ${field})` : general;
+  }
+
   function beep() {
     try {
       const ctx = new AudioContext();
@@ -250,6 +300,6 @@ const Vigie = (() => {
     }
   }
 
-  return { t, session, api, live, flash, when, duration, now, since, el, tip, map, zoneLayer, trackLayer,
-    requireLogin, beep, ApiError };
+  return { t, session, api, apiPage, live, flash, when, duration, now, since, el, tip, map, zoneLayer, trackLayer,
+    requireLogin, beep, ApiError, say, detailText, distanceText, metres };
 })();

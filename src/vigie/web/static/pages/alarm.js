@@ -23,17 +23,50 @@
   let alarm = null;
   let context = null;
   let live = null; // her SOS, held: the latest answer of /protected-position
+  let contacts = null;
 
   async function load() {
     try {
-      [alarm, context] = await Promise.all([api(`/api/alarms/${id}`), api(`/api/console/alarms/${id}/context`)]);
+      [alarm, context, contacts] = await Promise.all([api(`/api/alarms/${id}`),
+        api(`/api/console/alarms/${id}/context`), api(`/api/alarms/${id}/contacts`)]);
     } catch (err) {
-      document.querySelector(".detail").replaceChildren(el("p", { class: "error" }, err.message));
+      document.querySelector(".detail").replaceChildren(el("p", { class: "error" }, Vigie.say(err)));
       return;
     }
     render();
     await drawMap();
     if (alarm.status === "closed") showReport();
+    Vigie.live("/api/console/stream", follow, (up) => document.getElementById("live").classList.toggle("up", up));
+  }
+
+  /* What moved on this alarm (another operator took it, a new event, a note logged). */
+  const shape = (a) => JSON.stringify([a.status, a.holder && a.holder.id, a.holding, a.event_count,
+    a.last_event_at, a.cleared_at, a.actions.length, (a.commands || []).map((c) => c.state)]);
+
+  /* Live: the stream says something changed; the page reads this alarm again and redraws
+     what moved, keeping what the operator is typing (the forms are not redrawn). */
+  async function follow() {
+    let fresh;
+    try {
+      fresh = await api(`/api/alarms/${id}`);
+    } catch (err) {
+      Vigie.flash(Vigie.say(err));
+      return;
+    }
+    const before = alarm;
+    if (shape(fresh) === shape(before)) return;
+    alarm = fresh;
+    render();
+    const located = fresh.holding !== before.holding || fresh.event_count !== before.event_count;
+    try {
+      if (located || fresh.status !== before.status) contacts = await api(`/api/alarms/${id}/contacts`);
+      if (located) context = await api(`/api/console/alarms/${id}/context`);
+    } catch (err) {
+      Vigie.flash(Vigie.say(err));
+    }
+    renderContacts();
+    if (located) await drawMap();
+    if (fresh.status === "closed" && before.status !== "closed") showReport();
   }
 
   function render() {
@@ -47,10 +80,12 @@
     document.getElementById("a-raised").textContent = when(alarm.raised_at);
     document.getElementById("a-obligation").textContent = context.obligation;
     document.getElementById("a-article").textContent = context.article;
-    const detail = Object.entries(alarm.detail).filter(([, v]) => typeof v !== "object")
-      .map(([k, v]) => `${k}: ${v}`).join(" · ");
-    document.getElementById("a-detail").textContent = detail;
+    document.getElementById("a-detail").textContent = Vigie.detailText(alarm.detail) || t("alarm.nodetail");
     if (live && alarm.holding) liveText();
+    const holder = alarm.holder;
+    document.getElementById("a-holder").textContent = holder
+      ? `${t("alarm.heldby")} ${holder.full_name} (${holder.username})${holder.username === Vigie.session.user ? ` — ${t("alarm.you")}` : ""}`
+      : t("alarm.noholder");
     document.getElementById("ack").hidden = !(canWork && alarm.status === "open");
     const done = new Set(alarm.actions.map((a) => a.action));
     const steps = PROCEDURES[alarm.kind] || ["call_wearer", "spip_informed"];
@@ -69,7 +104,33 @@
     for (const form of ["note-form", "close-form"]) {
       document.getElementById(form).hidden = !(canWork && LIVE.includes(alarm.status));
     }
+    renderContacts();
     tick();
+  }
+
+  /* Who to call, with numbers as links a softphone dials; her number to the holder only. */
+  function renderContacts() {
+    if (!contacts) return;
+    const dial = (phone) => (phone ? el("a", { href: `tel:${phone.replace(/[^0-9+]/g, "")}`, class: "phone" }, phone)
+      : el("span", { class: "muted" }, t("contacts.none")));
+    const line = (...parts) => parts.filter((p) => p !== null && p !== undefined && p !== "")
+      .flatMap((p, i) => (i ? [" · ", p] : [p]));
+    const rows = [];
+    const add = (key, ...parts) => rows.push(el("dt", {}, t(`contacts.${key}`)), el("dd", { "data-contact": key }, ...line(...parts)));
+    const c = contacts;
+    if (c.wearer) add("wearer", el("strong", {}, c.wearer.name), dial(c.wearer.phone), c.wearer.address);
+    if (c.protected) {
+      add("protected", el("strong", {}, c.protected.name), c.protected.withheld
+        ? el("span", { class: "withheld", id: "protected-withheld" }, t(`contacts.withheld.${c.protected.withheld}`))
+        : dial(c.protected.phone));
+    }
+    if (c.spip) add("spip", c.spip.name, c.spip.service, dial(c.spip.phone), c.spip.email);
+    add("police", ...(c.police ? [c.police.station, dial(c.police.phone)] : [el("span", { class: "muted" }, t("contacts.none"))]));
+    if (c.judge) add("judge", c.judge.name, c.judge.phone ? dial(c.judge.phone) : null, c.judge.email);
+    document.getElementById("a-contacts").replaceChildren(...rows);
+    const target = document.getElementById("a-target");
+    target.hidden = !c.target;
+    target.textContent = c.target ? `${t("alarm.nearest")} ${Vigie.distanceText(c.target)}` : "";
   }
 
   function tick() {
@@ -106,7 +167,7 @@
           if (context.alert_m) L.circle([p.lat, p.lon], { radius: context.alert_m, color: "#c62828", fill: false }).addTo(layers);
         }
       } catch (err) {
-        note.textContent = err.message;
+        note.textContent = Vigie.say(err);
         note.hidden = false;
       }
     } else if (hers) {
@@ -138,13 +199,20 @@
       render();
       return true;
     } catch (err) {
-      Vigie.flash(err.message);
+      Vigie.flash(Vigie.say(err));
       return false;
     }
   }
 
   async function acknowledge() {
-    if (await post(`/api/alarms/${id}/acknowledge`)) await drawMap();
+    if (!(await post(`/api/alarms/${id}/acknowledge`))) return;
+    await drawMap();
+    try {
+      contacts = await api(`/api/alarms/${id}/contacts`);  // her number, now the holder's
+      renderContacts();
+    } catch (err) {
+      Vigie.flash(Vigie.say(err));
+    }
   }
   const act = (action, note) => post(`/api/alarms/${id}/actions`, { action, note: note || null });
 
@@ -175,7 +243,7 @@
       document.getElementById("report").srcdoc = html;
       document.getElementById("report-card").hidden = false;
     } catch (err) {
-      Vigie.flash(err.message);
+      Vigie.flash(Vigie.say(err));
     }
   });
 
@@ -185,7 +253,7 @@
       document.getElementById("report").srcdoc = html;
       document.getElementById("report-card").hidden = false;
     } catch (err) {
-      Vigie.flash(err.message);
+      Vigie.flash(Vigie.say(err));
     }
   }
   document.getElementById("report-pdf").addEventListener("click", async (e) => {

@@ -10,7 +10,7 @@
   try {
     [placement, activity] = await Promise.all([api(`/api/placements/${id}`), api(`/api/console/placements/${id}/activity?hours=24`)]);
   } catch (err) {
-    document.querySelector("[data-placement]").replaceChildren(el("p", { class: "error", id: "case-error" }, err.message));
+    document.querySelector("[data-placement]").replaceChildren(el("p", { class: "error", id: "case-error" }, Vigie.say(err)));
     return;
   }
   const person = await api(`/api/persons/${placement.person_id}`);
@@ -25,7 +25,9 @@
     [t("case.courtorder"), `${placement.court_order_ref} (${placement.court_order_date})`],
     [t("case.start"), placement.start_date], [t("case.end"), placement.end_date],
     [t("case.judge"), placement.judge.name], [t("case.prosecutor"), placement.prosecutor.name],
-    [t("case.spip"), placement.spip.name], [t("case.status"), placement.status],
+    [t("case.spip"), [placement.spip.name, placement.spip.phone].filter(Boolean).join(" · ")],
+    [t("contacts.police"), [placement.police_station, placement.police_phone].filter(Boolean).join(" · ")],
+    [t("case.status"), t(`placement.status.${placement.status}`)],
     [t("case.schedule"), placement.schedule.map((w) => `${w.days} ${w.from}–${w.to}`).join("; ")],
     [t("zones.alertkm"), placement.alert_distance_km],
   ]);
@@ -33,12 +35,12 @@
   const soon = new Date(Vigie.now() + 30 * 86400e3).toISOString().slice(0, 10);
   const deadlines = Object.entries(placement.deadlines).sort((a, b) => a[1].localeCompare(b[1]));
   document.getElementById("c-deadlines").replaceChildren(...deadlines.map(([name, due]) =>
-    el("li", { class: due < today ? "past" : due <= soon ? "soon" : "" }, el("time", {}, due), ` ${name}`)));
+    el("li", { class: due < today ? "past" : due <= soon ? "soon" : "" }, el("time", {}, due), ` ${t(`lawdate.${name}`)}`)));
   const decision = placement.law_decision;
   const outcome = document.getElementById("c-outcome");
-  outcome.textContent = decision.outcome;
+  outcome.textContent = t(`outcome.${decision.outcome}`);
   outcome.className = `outcome outcome-${decision.outcome}`;
-  facts(document.getElementById("c-dates"), Object.entries(decision.dates || {}));
+  facts(document.getElementById("c-dates"), Object.entries(decision.dates || {}).map(([k, v]) => [t(`lawdate.${k}`), v]));
   document.getElementById("c-articles").textContent = (decision.articles || []).join(" · ");
   document.querySelector("#c-trace tbody").replaceChildren(...(decision.trace || []).map((s) =>
     el("tr", { class: s.held ? "held" : "not-held" }, el("td", {}, el("code", {}, s.rule)), el("td", {}, s.citation),

@@ -14,6 +14,9 @@
   const canWork = ["operator", "supervisor"].includes(Vigie.session.role);
   let alarms = [];
   let selected = 0;
+  const PAGE = 200;
+  let offset = 0;
+  let total = 0;
   const heard = new Set();
 
   function query() {
@@ -21,17 +24,27 @@
     const form = new FormData(filters);
     for (const name of ["kind", "case"]) if (form.get(name)) params.set(name, form.get(name).trim());
     if (form.get("status")) params.append("status", form.get("status"));
+    params.set("limit", PAGE);
+    if (offset) params.set("offset", offset);
     return params.toString();
   }
 
   async function refresh() {
     try {
-      alarms = await api(`/api/alarms?${query()}`);
+      const page = await Vigie.apiPage(`/api/alarms?${query()}`);
+      alarms = grouped(page.data);
+      total = page.total;
     } catch (err) {
-      Vigie.flash(err.message);
+      Vigie.flash(Vigie.say(err));
+      return;
+    }
+    if (!alarms.length && offset && total) {  // the last page emptied: back to the one before
+      offset = Math.max(0, Math.floor((total - 1) / PAGE) * PAGE);
+      refresh();
       return;
     }
     render();
+    pager();
   }
 
   async function acknowledge(alarm) {
@@ -40,8 +53,54 @@
       Vigie.flash(`${t("alarm.acked")} n° ${alarm.id}`, "ok");
       await refresh();
     } catch (err) {
-      Vigie.flash(err.message);
+      Vigie.flash(Vigie.say(err));
     }
+  }
+
+  /* One BAR incident, one place in the queue: a pre-alert whose alert is on this page is shown
+     right under it (the alert's priority places both). */
+  function grouped(list) {
+    const here = new Set(list.map((a) => a.id));
+    const under = new Map();
+    for (const a of list) {
+      if (a.kind === "pre_alert" && a.incident && here.has(a.incident.alert_id)) under.set(a.incident.alert_id, a);
+    }
+    const followers = new Set([...under.values()].map((a) => a.id));
+    return list.filter((a) => !followers.has(a.id)).flatMap((a) => (under.has(a.id) ? [a, under.get(a.id)] : [a]));
+  }
+
+  /* "1–200 sur 253": the queue is never cut without saying so; the pages are a click away. */
+  function pager() {
+    const shown = alarms.length ? `${offset + 1}` : "0";
+    document.getElementById("queue-count").textContent = t("queue.count")
+      .replace("{from}", shown).replace("{to}", offset + alarms.length).replace("{total}", total);
+    document.getElementById("queue-prev").hidden = offset === 0;
+    document.getElementById("queue-next").hidden = offset + alarms.length >= total;
+  }
+  document.getElementById("queue-prev").addEventListener("click", () => { offset = Math.max(0, offset - PAGE); refresh(); });
+  document.getElementById("queue-next").addEventListener("click", () => { offset += PAGE; refresh(); });
+
+  function kindCell(a) {
+    const cell = el("td", {}, t(`kind.${a.kind}`));
+    const pair = a.incident;
+    if (pair && a.kind === "alert") {
+      cell.append(" ", el("a", { class: "group", href: `/alarms/${pair.pre_alert_id}` },
+        t("queue.group.prealert").replace("{id}", pair.pre_alert_id)));
+    } else if (pair) {
+      cell.prepend("↳ ");
+      cell.append(" ", el("a", { class: "group", href: `/alarms/${pair.alert_id}` },
+        t("queue.group.alert").replace("{id}", pair.alert_id)));
+    }
+    return cell;
+  }
+
+  function stateCell(a) {
+    const cell = el("td", {}, el("span", { class: `status s-${a.status}` }, t(`status.${a.status}`)));
+    // The condition has ended (he came back, the signal returned): still an alarm to work.
+    if (a.cleared_at && a.status !== "closed") {
+      cell.append(" ", el("span", { class: "ended", title: `${t("queue.ended.title")} (${when(a.cleared_at)})` }, t("queue.ended")));
+    }
+    return cell;
   }
 
   function render() {
@@ -50,16 +109,20 @@
     alarms.forEach((a, i) => {
       const open = a.status === "open";
       const row = el("tr", {
-        class: `p${a.priority} ${a.kind === "alert" ? "bar-alert" : ""} ${i === selected ? "selected" : ""} ${a.escalated ? "escalated" : ""}`,
+        class: `p${a.priority} ${a.kind === "alert" ? "bar-alert" : ""} ${i === selected ? "selected" : ""} ${a.escalated ? "escalated" : ""}${a.incident && a.kind === "pre_alert" ? " grouped" : ""}`,
         "data-id": a.id, "data-kind": a.kind, "data-status": a.status, tabindex: "-1",
         onclick: () => { selected = i; render(); },
         ondblclick: () => location.assign(`/alarms/${a.id}`),
       },
         el("td", {}, String(a.priority)),
-        el("td", {}, el("a", { href: `/alarms/${a.id}` }, String(a.id))),
+        el("td", {}, el("a", { href: `/alarms/${a.id}` }, String(a.id)),
+          a.escalated ? el("span", { class: "flag", role: "img", title: t("queue.flag"), "aria-label": t("queue.flag") }, " ⚑") : ""),
         el("td", {}, a.case),
-        el("td", {}, t(`kind.${a.kind}`)),
-        el("td", {}, el("span", { class: `status s-${a.status}` }, t(`status.${a.status}`))),
+        el("td", { class: "wearer" }, a.wearer || "—"),
+        el("td", {}, a.measure ? t(`measure.${a.measure}`) : "—"),
+        kindCell(a),
+        stateCell(a),
+        el("td", { class: "holder" }, a.holder ? a.holder.username : "—"),
         el("td", { class: "age", "data-since": a.raised_at, title: when(a.raised_at) }, duration(since(a.raised_at))),
         el("td", { class: open ? "tta counting" : "tta", "data-since": open ? a.opened_at : null },
           open ? duration(since(a.opened_at)) : duration(a.time_to_acknowledge_s)),
@@ -93,8 +156,8 @@
     else return;
     e.preventDefault();
   });
-  filters.addEventListener("change", refresh);
-  filters.addEventListener("submit", (e) => { e.preventDefault(); refresh(); });
+  filters.addEventListener("change", () => { offset = 0; refresh(); });
+  filters.addEventListener("submit", (e) => { e.preventDefault(); offset = 0; refresh(); });
 
   const dot = document.getElementById("live");
   Vigie.live("/api/console/stream", refresh, (up) => dot.classList.toggle("up", up));

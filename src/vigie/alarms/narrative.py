@@ -1,0 +1,126 @@
+"""The incident report's words: times in Paris local time, and each detection event told as a
+French sentence a judge reads (never a raw detail dict, never an English key).
+
+The details given here are already filtered by the privacy rules (report.py passes the
+shared view): a BAR distance arrives rounded, with `distance_rounded_to_m`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from vigie.clock import PARIS
+
+KIND_LABELS = {
+    "alert": "alerte BAR (rapprochement en deçà de la distance d'alerte)",
+    "pre_alert": "pré-alerte BAR (rapprochement en deçà de la distance de pré-alerte)",
+    "sos": "appel de détresse de la personne protégée",
+    "wearer_sos": "appel de détresse du porteur du bracelet",
+    "tamper": "arrachement ou ouverture du dispositif",
+    "zone_entry": "entrée dans une zone d'exclusion",
+    "zone_exit": "sortie d'une zone d'inclusion",
+    "absence": "absence du domicile aux heures fixées",
+    "signal_lost": "perte du signal du dispositif",
+    "power": "coupure de l'alimentation secteur du boîtier",
+    "low_battery": "batterie faible",
+    "clock_fault": "horloge du dispositif déréglée",
+}
+QUALIFICATION_LABELS = {
+    "breach": "manquement",
+    "technical_fault": "incident technique",
+    "false_alarm": "fausse alarme",
+    "authorised_absence": "absence autorisée",
+}
+RAISED = {
+    "zone_entry": "La personne placée est entrée dans la zone d'exclusion{zone}{depth}.",
+    "zone_exit": "La personne placée est sortie de la zone d'inclusion{zone}{depth}.",
+    "absence": "La personne placée n'était pas à son domicile aux heures fixées.",
+    "tamper": "Le dispositif a signalé un arrachement ou une ouverture.",
+    "signal_lost": "Le dispositif ne transmet plus{last_seen}.",
+    "power": "Le boîtier de domicile a signalé une coupure de l'alimentation secteur.",
+    "low_battery": "Le dispositif a signalé une batterie faible{level}.",
+    "clock_fault": "L'horloge du dispositif est déréglée : ses messages sont mis à l'écart.",
+    "alert": "Alerte BAR : la personne placée se trouvait {distance}{target}.",
+    "pre_alert": "Pré-alerte BAR : la personne placée se trouvait {distance}{target}.",
+}
+CLEARED = {
+    "zone_entry": "La personne placée est sortie de la zone d'exclusion{zone}.",
+    "zone_exit": "La personne placée est revenue dans la zone d'inclusion{zone}.",
+    "absence": "La personne placée est de retour à son domicile, ou la plage horaire a pris fin.",
+    "tamper": "Le signal d'arrachement ou d'ouverture a cessé.",
+    "signal_lost": "Le dispositif transmet de nouveau.",
+    "power": "L'alimentation secteur du boîtier est rétablie.",
+    "low_battery": "La batterie du dispositif est rechargée.",
+    "clock_fault": "L'horloge du dispositif est de nouveau à l'heure.",
+    "alert": "Fin de l'alerte BAR : la personne placée se trouvait {distance}{target}.",
+    "pre_alert": "Fin de la pré-alerte BAR : la personne placée se trouvait {distance}{target}.",
+}
+REASONS = {
+    "obligation_removed": " (l'obligation a été levée)",
+    "window_end": " (fin de la plage horaire)",
+    "zone_inactive": " (la zone n'était plus en vigueur)",
+    "superseded": " (signal remplacé par un message plus récent)",
+}
+
+
+def local_time(at: datetime | None) -> str:
+    """'30/11/2026 à 10:03:12' in Paris time, to the second."""
+    if at is None:
+        return "—"
+    return at.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M:%S")
+
+
+def local_date(day: date | None) -> str:
+    return day.strftime("%d/%m/%Y") if day else "—"
+
+
+def metres(value: float) -> str:
+    """'1 500 m' (a French thousands separator, a narrow no-break space before the unit)."""
+    return f"{round(value):,}".replace(",", "\u202f") + "\u00a0m"
+
+
+def distance_words(detail: dict[str, Any]) -> str:
+    """'à 850 m' or, rounded for anyone but the holder, 'à environ 1 000 m'."""
+    distance = detail.get("distance_m")
+    if not isinstance(distance, int | float):
+        return "à une distance non connue"
+    about = "environ " if detail.get("distance_rounded_to_m") else ""
+    return f"à {about}{metres(distance)}"
+
+
+def _target(detail: dict[str, Any]) -> str:
+    if detail.get("target_kind") == "place":
+        return " d'un lieu protégé"
+    return " de la personne protégée"
+
+
+def event_sentence(kind: str, state: str, detail: dict[str, Any]) -> str:
+    """One detection event as a French sentence."""
+    table = RAISED if state == "raised" else CLEARED
+    template = table.get(kind)
+    if template is None:
+        label = KIND_LABELS.get(kind, "alarme")
+        verb = "déclenchement" if state == "raised" else "fin"
+        return f"{verb.capitalize()} : {label}."
+    zone = detail.get("zone")
+    depth = detail.get("depth_m")
+    level = detail.get("level")
+    last_seen = detail.get("last_seen")
+    sentence = template.format(
+        zone=f" « {zone} »" if zone else "",
+        depth=f", à {metres(depth)} de la limite" if isinstance(depth, int | float) else "",
+        level=f" ({round(level * 100)} %)" if isinstance(level, int | float) else "",
+        last_seen=f" depuis le {local_time(_parse(last_seen))}" if last_seen else "",
+        distance=distance_words(detail),
+        target=_target(detail),
+    )
+    reason = REASONS.get(str(detail.get("reason", "")))
+    return sentence[:-1] + reason + "." if reason else sentence
+
+
+def _parse(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
