@@ -63,6 +63,13 @@ def render_html(
     # A report goes to the judge, the prosecutor, the SPIP and by mail: never the holder's view.
     shade = privacy.blackout(session, [alarm.case_ref], now)
     # The chronology a judge reads: one French sentence per step, in Paris time.
+    events = list(
+        session.scalars(
+            select(AlarmEventRow)
+            .where(AlarmEventRow.alarm_id == alarm.id)
+            .order_by(AlarmEventRow.t)
+        )
+    )
     timeline: list[dict[str, Any]] = [
         {
             "at": e.t,
@@ -74,11 +81,7 @@ def render_html(
                 ),
             ),
         }
-        for e in session.scalars(
-            select(AlarmEventRow)
-            .where(AlarmEventRow.alarm_id == alarm.id)
-            .order_by(AlarmEventRow.t)
-        )
+        for e in events
     ]
     label = QUALIFICATION_LABELS.get(qualification or "", "?")
     timeline += [
@@ -122,7 +125,7 @@ def render_html(
     ).all()
     fixes = [{"t": t, "lat": lat, "lon": lon, "accuracy_m": acc} for t, lat, lon, acc in rows]
     positions = [] if alarm.device in shade.devices else shade.visible(alarm.case_ref, fixes)
-    presses = [row["at"] for row in timeline if row["what"] == f"{alarm.kind} raised"]
+    presses = [local_time(e.t) for e in events if e.state == "raised"]
     return _env.get_template("incident_report.html").render(
         sos_caller=SOS_CALLERS.get(alarm.kind),
         sos_presses=presses,
