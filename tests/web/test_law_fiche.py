@@ -24,7 +24,9 @@ def test_fiche_form_draws_the_timeline_and_a_credit_moves_the_end(page: Page, si
     expect(page.locator("#law-timeline tr[data-id=B]")).to_have_attribute(
         "data-begin", "2026-11-06"
     )
-    expect(page.locator("#law-dates dd[data-date=sentence_end]")).to_have_text("2027-07-06")
+    expect(page.locator("#law-dates dd[data-date=sentence_end]")).to_have_attribute(
+        "data-value", "2027-07-06"
+    )
     expect(page.locator("#law-deadlines tr[data-deadline=parquet_visa_until]")).to_contain_text(
         "2026-11-28"
     )
@@ -49,7 +51,9 @@ def test_fiche_form_draws_the_timeline_and_a_credit_moves_the_end(page: Page, si
         "to": "2025-12-10",
     }
     page.click("#law-form button[type=submit]")
-    expect(page.locator("#law-dates dd[data-date=sentence_end]")).to_have_text("2027-06-26")
+    expect(page.locator("#law-dates dd[data-date=sentence_end]")).to_have_attribute(
+        "data-value", "2027-06-26"
+    )
 
 
 def test_fiche_input_error_marks_the_field(page: Page, site: Site) -> None:

@@ -92,7 +92,7 @@ def test_screenshots_of_the_main_pages(page: Page, site: Site, tmp_path: Path) -
     page.goto(f"{site.url}/law")
     page.select_option("#law-measure", "arse")
     page.click("#law-form button[type=submit]")
-    expect(page.locator("#law-outcome")).to_have_text("eligible")
+    expect(page.locator("#law-outcome")).to_have_text("Éligible")
     shots.append(_shoot(page, folder, "law"))
 
     page.click("#logout")

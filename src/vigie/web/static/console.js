@@ -166,6 +166,10 @@ const Vigie = (() => {
     for (const node of document.querySelectorAll("[data-roles]")) {
       if (!node.dataset.roles.split(" ").includes(session.role)) node.hidden = true;
     }
+    // Links to pages a role may not open are not in the page until the role is known.
+    for (const link of document.querySelectorAll(".top nav a[data-roles]")) {
+      link.hidden = !link.dataset.roles.split(" ").includes(session.role);
+    }
     const who = document.getElementById("who");
     if (who) who.textContent = `${session.user} · ${t("role." + session.role)}`;
   }
