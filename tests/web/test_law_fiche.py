@@ -28,7 +28,7 @@ def test_fiche_form_draws_the_timeline_and_a_credit_moves_the_end(page: Page, si
         "data-value", "2027-07-06"
     )
     expect(page.locator("#law-deadlines tr[data-deadline=parquet_visa_until]")).to_contain_text(
-        "2026-11-28"
+        "28/11/2026"
     )
     # The chart: a bar per sentence and a dashed line per threshold reached.
     expect(page.locator("#law-chart svg rect.law-chart-bar")).to_have_count(2)
