@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Browser, Page, Route, expect
 from sqlalchemy import select
 
 from tests.web.conftest import Site, log_in
@@ -207,3 +207,53 @@ def test_the_bar_distance_is_changed_with_its_law_facts(page: Page, site: Site) 
         placement = session.get_one(Placement, site.world.bar_placement)
         assert placement.alert_distance_km == 3
         assert placement.law_input["facts"]["alert_distance_km"] == 3
+
+
+def _dark(page: Page) -> bool:
+    return (
+        page.evaluate("() => getComputedStyle(document.body).backgroundColor") == "rgb(20, 23, 29)"
+    )
+
+
+def test_the_theme_follows_the_system_then_the_toggle_on_every_page(
+    browser: Browser, site: Site
+) -> None:
+    context = browser.new_context(locale="fr-FR", color_scheme="dark")
+    page = context.new_page()
+    try:
+        log_in(page, site, "operator1")
+        toggle = page.locator("#theme-toggle")
+        expect(toggle).to_have_attribute("aria-pressed", "true")  # the system says dark
+        assert _dark(page)
+        toggle.click()
+        expect(toggle).to_have_attribute("aria-pressed", "false")
+        assert not _dark(page)
+        page.goto(f"{site.url}/cases")  # kept across pages, before the first paint
+        expect(page.locator("#theme-toggle")).to_have_attribute("aria-pressed", "false")
+        assert not _dark(page)
+        page.click("#theme-toggle")
+        page.goto(f"{site.url}/law")
+        assert _dark(page)
+        expect(page.locator("#theme-toggle")).to_have_attribute("aria-pressed", "true")
+    finally:
+        context.close()
+
+
+def test_the_outline_map_says_it_has_no_streets(page: Page, site: Site) -> None:
+    log_in(page, site, "operator1")
+    page.goto(f"{site.url}/cases/{site.world.placement}")
+    expect(page.locator("#map .map-notice")).to_contain_text("sans rues ni noms de lieux")
+
+
+def test_a_phone_gets_one_column_and_no_sideways_page(browser: Browser, site: Site) -> None:
+    context = browser.new_context(locale="fr-FR", viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        log_in(page, site, "spip1")
+        for path in ("/", "/cases", f"/cases/{site.world.placement}", "/law"):
+            page.goto(site.url + path)
+            page.wait_for_load_state("load")
+            wide = page.evaluate("() => document.documentElement.scrollWidth")
+            assert wide <= 390, f"{path} is {wide} px wide on a 390 px phone"
+    finally:
+        context.close()

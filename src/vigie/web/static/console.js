@@ -131,6 +131,10 @@ const Vigie = (() => {
         }).addTo(m).bringToBack();
       });
       m.attributionControl.addAttribution("Départements: MapSVG, CC BY 4.0");
+      // Nobody may take the outline for a street map: no address can be read off it.
+      const notice = L.control({ position: "topright" });
+      notice.onAdd = () => el("div", { class: "map-notice", role: "note" }, t("map.outline"));
+      notice.addTo(m);
     }
     return m;
   }
@@ -159,6 +163,32 @@ const Vigie = (() => {
         .bindTooltip(tip(`${t("map.wearer")} ${when(last.t)}`)).addTo(group);
     }
     return group;
+  }
+
+  /* The escalation flag, said as well as shown (a CSS glyph alone is not announced). */
+  const escalatedFlag = () => el("span", { class: "flag" },
+    el("span", { "aria-hidden": "true" }, " ⚑"), el("span", { class: "sr-only" }, ` ${t("queue.escalated")}`));
+
+  /* Dark or light: the system's choice until the user toggles; kept for every page and tab. */
+  const darkQuery = window.matchMedia("(prefers-color-scheme: dark)");
+  const isDark = () => (document.documentElement.dataset.theme || (darkQuery.matches ? "dark" : "light")) === "dark";
+  function themeToggle() {
+    const button = document.getElementById("theme-toggle");
+    if (!button) return;
+    const show = () => button.setAttribute("aria-pressed", String(isDark()));
+    show();
+    darkQuery.addEventListener("change", show);
+    button.addEventListener("click", () => {
+      const theme = isDark() ? "light" : "dark";
+      document.documentElement.dataset.theme = theme;
+      localStorage.setItem("vigie.theme", theme);
+      show();
+    });
+    window.addEventListener("storage", (e) => {
+      if (e.key !== "vigie.theme") return;
+      if (e.newValue) document.documentElement.dataset.theme = e.newValue;
+      show();
+    });
   }
 
   /* Show only what the user's role may use; the API refuses the rest anyway. */
@@ -211,6 +241,7 @@ const Vigie = (() => {
   function requireLogin() {
     if (!session.token) { location.assign("/login"); return false; }
     applyRole();
+    themeToggle();
     watchHealth();
     document.getElementById("logout").addEventListener("click", async () => {
       // The centre revokes the token: a copy of it left anywhere is worth nothing after this.
@@ -255,5 +286,5 @@ const Vigie = (() => {
   }
 
   return { t, session, api, live, flash, when, duration, now, since, el, tip, map, zoneLayer, trackLayer,
-    requireLogin, beep, ApiError };
+    requireLogin, beep, ApiError, escalatedFlag };
 })();

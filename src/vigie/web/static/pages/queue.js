@@ -52,11 +52,12 @@
       const row = el("tr", {
         class: `p${a.priority} ${a.kind === "alert" ? "bar-alert" : ""} ${i === selected ? "selected" : ""} ${a.escalated ? "escalated" : ""}`,
         "data-id": a.id, "data-kind": a.kind, "data-status": a.status, tabindex: "-1",
+        "aria-selected": i === selected ? "true" : "false",
         onclick: () => { selected = i; render(); },
         ondblclick: () => location.assign(`/alarms/${a.id}`),
       },
         el("td", {}, String(a.priority)),
-        el("td", {}, el("a", { href: `/alarms/${a.id}` }, String(a.id))),
+        el("td", {}, el("a", { href: `/alarms/${a.id}` }, String(a.id)), a.escalated ? Vigie.escalatedFlag() : ""),
         el("td", {}, a.case),
         el("td", {}, t(`kind.${a.kind}`)),
         el("td", {}, el("span", { class: `status s-${a.status}` }, t(`status.${a.status}`))),
