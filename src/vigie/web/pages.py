@@ -44,6 +44,7 @@ def _page(request: Request, template: str, **context: Any) -> Response:
             "tiles": {
                 "url": console_settings().tile_url,
                 "attribution": console_settings().tile_attribution,
+                "geocoder": bool(console_settings().geocoder_url),
             },
             **context,
         },

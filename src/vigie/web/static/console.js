@@ -132,11 +132,43 @@ const Vigie = (() => {
       });
       m.attributionControl.addAttribution("Départements: MapSVG, CC BY 4.0");
       // Nobody may take the outline for a street map: no address can be read off it.
-      const notice = L.control({ position: "topright" });
+      const notice = L.control({ position: "bottomleft" });
       notice.onAdd = () => el("div", { class: "map-notice", role: "note" }, t("map.outline"));
       notice.addTo(m);
     }
+    if (tiles.geocoder) addressSearch(m);
     return m;
+  }
+
+  /* An address typed by the operator, looked up by the centre (VIGIE_GEOCODER_URL), shown. */
+  function addressSearch(m) {
+    const control = L.control({ position: "topleft" });
+    control.onAdd = () => {
+      const input = el("input", { type: "search", name: "address", "aria-label": t("map.search"), placeholder: t("map.search"), minlength: "3" });
+      const found = el("ul", { class: "geo-results" });
+      const form = el("form", { class: "geo-search", role: "search" }, input, " ",
+        el("button", { type: "submit" }, t("map.searchgo")), found);
+      L.DomEvent.disableClickPropagation(form);
+      L.DomEvent.disableScrollPropagation(form);
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        try {
+          const places = await api(`/api/console/geocode?q=${encodeURIComponent(input.value.trim())}`);
+          found.replaceChildren(...places.map((p) => el("li", {}, el("button", {
+            type: "button",
+            onclick: () => {
+              m.setView([p.lat, p.lon], 17);
+              L.marker([p.lat, p.lon], { keyboard: false, title: p.label }).bindTooltip(tip(p.label)).addTo(m);
+            },
+          }, p.label))));
+          if (!places.length) found.replaceChildren(el("li", {}, t("map.nothing")));
+        } catch (err) {
+          flash(err.message);
+        }
+      });
+      return form;
+    };
+    control.addTo(m);
   }
 
   /* A tooltip's content as a text node: Leaflet reads a string as HTML, and labels, names and
