@@ -78,8 +78,10 @@
       days.append(el("label", { class: "day" }, tick, " ",
         el("abbr", { title: t(`zones.day.${day}.long`) }, t(`zones.day.${day}`))));
     }
-    const from = el("input", { type: "time", class: "z-from", value: w.from || null });
-    const to = el("input", { type: "time", class: "z-to", value: w.to || null });
+    // Text, not type=time: a browser in another locale would show 12-hour times with AM/PM.
+    const hour = (cls, value) => el("input", { type: "text", class: cls, value: value || null, size: "5",
+      maxlength: "5", inputmode: "numeric", placeholder: "08:00", title: t("zones.hhmm"), autocomplete: "off" });
+    const from = hour("z-from", w.from), to = hour("z-to", w.to);
     const remove = el("button", { type: "button", class: "z-remove-window" }, t("zones.removewindow"));
     remove.addEventListener("click", () => {
       box.remove();
@@ -104,8 +106,13 @@
       const chosen = new Set([...row.querySelectorAll("[data-day]:checked")].map((c) => c.value));
       if (!chosen.size) throw new Unfinished(t("zones.nodays"), row.querySelector("[data-day]"));
       const from = row.querySelector(".z-from"), to = row.querySelector(".z-to");
-      for (const input of [from, to]) if (!input.value) throw new Unfinished(t("zones.nohours"), input);
-      return { days: daysText(chosen), from: from.value.slice(0, 5), to: to.value.slice(0, 5) };
+      for (const input of [from, to]) {
+        const value = input.value.trim().replace(/^(\d)[:h]/, "0$1:").replace("h", ":");
+        if (!value) throw new Unfinished(t("zones.nohours"), input);
+        if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(value)) throw new Unfinished(t("zones.badhour"), input);
+        input.value = value;
+      }
+      return { days: daysText(chosen), from: from.value, to: to.value };
     });
   }
 
