@@ -144,6 +144,7 @@ def test_screenshots_of_the_tools_of_the_trade(
     page.fill("[data-path='sentences.0.quantum']", "3 ans")
     page.click("#law-form button[type=submit]")
     expect(page.locator("#law-outcome")).to_have_text("Le juge décide")
+    page.evaluate("() => window.scrollTo(0, 0)")
     shots.append(_shoot(page, folder, "law-french"))
 
     page.goto(f"{site.url}/")
