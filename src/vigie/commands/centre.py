@@ -153,7 +153,10 @@ def demo(
     database = open_database(config.database_url)
     # SIGTERM (systemd, `kill`, a terminal closed) ends the demo as Ctrl-C does: through the
     # `finally` below, which stops the gateway and its Mosquitto instead of leaving them running.
-    signal.signal(signal.SIGTERM, _interrupt)
+    # A flag, not an exception: raised inside the feeder or a database call, an exception could
+    # be taken for theirs.
+    terminated = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
     # GT06 logs in with a numeric IMEI only: the bracelets are then seeded under one.
     logins, feeder_password, pending = seed(
         database, cases, seed_value, imei_bracelets=trackers == "gt06"
@@ -185,10 +188,10 @@ def demo(
     deadline = time.monotonic() + duration if duration else math.inf
     try:
         with Live(_view(database, base), refresh_per_second=2, transient=False) as live:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not terminated.is_set():
                 feeder.send(clock.now())
                 live.update(_view(database, base))
-                time.sleep(1)
+                terminated.wait(1)
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a person ends the demo
     finally:
@@ -466,10 +469,6 @@ class Feeder:
             response = self._client.post("/api/observations", json={"observations": due})
             response.raise_for_status()
         return len(due)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _check_port_free(host: str, port: int) -> None:
