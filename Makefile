@@ -49,6 +49,7 @@ bench: $(STAMP)
 
 # The console's front-end libraries, from npm at build time (package-lock.json), copied into the
 # static folder: nothing is loaded from a CDN at run time. Installed under build/ (gitignored).
+# axe-core (a devDependency) stays in build/npm: the browser tests inject it, no page loads it.
 VENDOR := src/vigie/web/static/vendor
 NPM_DIR := build/npm
 web-assets: $(VENDOR)/.copied

@@ -91,3 +91,51 @@ def test_demo_refuses_an_unknown_tracker_protocol(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "teltonika, codec16, teltonika-udp, gt06" in result.stderr
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The processes whose parent is `pid`, by pid, with their command name."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # ended meanwhile
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        parent = int(text[text.rindex(")") + 2 :].split()[1])
+        if parent == pid:
+            found[int(stat.parent.name)] = name
+    return found
+
+
+def test_sigterm_stops_the_demo_and_its_mosquitto(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    command = ["centre", "demo", "--port", str(free_port()), "--cases", "3"]
+    shown = tmp_path / "stdout.txt"  # a file, not a pipe: an unread pipe would block the demo
+    with shown.open("w") as stdout:
+        demo = subprocess.Popen(
+            [sys.executable, "-c", "from vigie.cli import main; main()", *command],
+            env=os.environ | {"VIGIE_DATABASE_URL": url, "COLUMNS": "120", "VIGIE_DEV": "false"},
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "devices via the gateway" not in shown.read_text() and time.monotonic() < deadline:
+            assert demo.poll() is None, shown.read_text()
+            time.sleep(0.2)
+        brokers = {p: n for p, n in _children(demo.pid).items() if n == "mosquitto"}
+        assert brokers, "the demo started no Mosquitto"
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(timeout=150)  # the detection process may finish its step first (30 s at most)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 0, shown.read_text()[-3000:]
+    for pid in brokers:  # no broker left behind (a zombie reaped by init counts as gone)
+        stat = Path(f"/proc/{pid}/stat")
+        assert not stat.exists() or stat.read_text().split(") ")[1][0] == "Z", pid

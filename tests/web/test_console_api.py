@@ -18,7 +18,7 @@ from vigie.store.models import AuditEntry, Zone
 from vigie.web import live
 from vigie.web.config import console_settings
 from vigie.web.i18n import LANGUAGES, MissingTranslation, catalogue, translator
-from vigie.web.supervision import hourly_counts, percentiles
+from vigie.web.supervision import heard_through_home_unit, hourly_counts, percentiles
 
 WEB = files("vigie.web")
 
@@ -48,6 +48,37 @@ def test_supervision_figures_are_for_the_centre_only(centre: Centre) -> None:
     assert devices["B1"]["low_battery"] and not devices["B1"]["silent"]
     assert devices["H1"]["silent"] and devices["H1"]["silent_s"] is None  # never heard from
     assert len(figures["alarms_per_hour"]) == 24
+
+
+def test_a_home_detention_bracelet_heard_through_its_home_unit_is_not_silent(
+    centre: Centre,
+) -> None:
+    """B1 (DDSE) never speaks itself: H1 reports for it. Only a home unit that is silent too
+    leaves the bracelet silent."""
+    build(centre)
+    presence = {"device": "H1", "t": clock.now().isoformat(), "type": "presence", "present": True}
+    posted = centre.client.post(
+        "/api/observations",
+        json={"observations": [presence]},
+        headers=centre.headers("integration"),
+    )
+    assert posted.status_code == 200, posted.text
+    figures = centre.client.get(
+        "/api/console/supervision", headers=centre.headers("operator")
+    ).json()
+    assert {d["id"] for d in figures["devices"] if d["silent"]} == set()
+
+
+def test_a_bracelet_is_credited_with_its_own_home_unit_only() -> None:
+    now = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
+    assigned = [("B1", "wearer", "C1"), ("H1", "home_unit", "C1"), ("B2", "wearer", "C2")]
+    assigned += [("B3", "wearer", "C3"), ("H3", "home_unit", "C3")]
+    heard = heard_through_home_unit(
+        assigned, {"H1": now, "B1": now - timedelta(hours=3), "H2": now}
+    )
+    assert heard["B1"] == now  # its home unit spoke for it
+    assert "B2" not in heard  # no home unit: its own silence counts
+    assert "B3" not in heard  # its home unit is silent too
 
 
 def test_hourly_counts_fill_empty_hours_and_drop_older_ones() -> None:
@@ -197,7 +228,8 @@ def test_law_fragment_answers_through_the_api_with_its_checks(centre: Centre) ->
     )
     answer = centre.client.post("/console/law/result", data=body, headers=centre.headers("judge"))
     assert answer.status_code == 200
-    assert 'data-date="term_end">2026-09-10<' in answer.text
+    assert 'data-date="term_end" data-value="2026-09-10">10/09/2026<' in answer.text
+    assert ">Éligible<" in answer.text  # the outcome in the page's language, not `eligible`
     broken = centre.client.post(
         "/console/law/result",
         data={"measure": "arse", "case": "{"},

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.cases import factories as make
 from tests.web.conftest import Site, log_in, screenshots_dir
@@ -92,7 +92,7 @@ def test_screenshots_of_the_main_pages(page: Page, site: Site, tmp_path: Path) -
     page.goto(f"{site.url}/law")
     page.select_option("#law-measure", "arse")
     page.click("#law-form button[type=submit]")
-    expect(page.locator("#law-outcome")).to_have_text("eligible")
+    expect(page.locator("#law-outcome")).to_have_text("Éligible")
     shots.append(_shoot(page, folder, "law"))
 
     page.click("#logout")
@@ -104,6 +104,67 @@ def test_screenshots_of_the_main_pages(page: Page, site: Site, tmp_path: Path) -
     page.goto(f"{site.url}/cases/{site.world.placement}/zones")
     expect(page.locator("#z-list li")).not_to_have_count(0)
     shots.append(_shoot(page, folder, "zones"))
+
+    for shot in shots:
+        data = shot.read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 10_000, shot
+
+
+def test_screenshots_of_the_tools_of_the_trade(
+    page: Page, browser: Browser, site: Site, tmp_path: Path
+) -> None:
+    """The zone form with its hours, the BAR distance with its facts, the calculator in
+    French reading "3 ans", the dark theme, and a case on an officer's phone."""
+    folder = screenshots_dir(tmp_path)
+    shots = []
+    log_in(page, site, "supervisor1")
+    page.goto(f"{site.url}/cases/{site.world.placement}/zones")
+    expect(page.locator("#map[data-ready]")).to_have_count(1)
+    page.fill("#zone-form input[name=id]", "ecole-du-quartier")
+    page.fill("#zone-form input[name=label]", "École du quartier (sorties des classes)")
+    page.click("#z-add-window")
+    page.locator(".z-window .z-from").fill("08:00")
+    page.locator(".z-window .z-to").fill("18:30")
+    page.click("#z-add-window")
+    second = page.locator(".z-window").nth(1)
+    for day in ("mon", "tue", "wed", "thu", "fri"):
+        second.locator(f"[data-day={day}]").uncheck()
+    second.locator("[data-day=sat]").check()
+    second.locator(".z-from").fill("09:00")
+    second.locator(".z-to").fill("12:00")
+    shots.append(_shoot(page, folder, "zones-schedule"))
+
+    page.goto(f"{site.url}/cases/{site.world.bar_placement}/zones")
+    expect(page.locator("#bar-form")).to_be_visible()
+    page.locator("#bar-form").scroll_into_view_if_needed()
+    shots.append(_shoot(page, folder, "zones-bar"))
+
+    page.goto(f"{site.url}/law")
+    page.select_option("#law-measure", "lsc")
+    page.fill("[data-path='sentences.0.quantum']", "3 ans")
+    page.click("#law-form button[type=submit]")
+    expect(page.locator("#law-outcome")).to_have_text("Le juge décide")
+    page.evaluate("() => window.scrollTo(0, 0)")
+    shots.append(_shoot(page, folder, "law-french"))
+
+    page.goto(f"{site.url}/")
+    page.click("#theme-toggle")
+    expect(page.locator("#theme-toggle")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#queue tbody tr")).not_to_have_count(0)
+    shots.append(_shoot(page, folder, "queue-dark"))
+    page.goto(f"{site.url}/supervision")
+    expect(page.locator("#chart-hourly svg rect")).to_have_count(24)
+    shots.append(_shoot(page, folder, "supervision-dark"))
+
+    phone = browser.new_context(locale="fr-FR", viewport={"width": 390, "height": 844})
+    officer = phone.new_page()
+    try:
+        log_in(officer, site, "spip1")
+        officer.goto(f"{site.url}/cases/{site.world.placement}")
+        expect(officer.locator("#c-ref")).to_have_text("C1")
+        shots.append(_shoot(officer, folder, "phone-case"))
+    finally:
+        phone.close()
 
     for shot in shots:
         data = shot.read_bytes()

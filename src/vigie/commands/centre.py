@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import secrets
+import signal
 import socket
 import threading
 import time
@@ -150,8 +151,14 @@ def demo(
     _check_port_free(host, port)
     upgrade(config.database_url)
     database = open_database(config.database_url)
+    # SIGTERM (systemd, `kill`, a terminal closed) ends the demo as Ctrl-C does: through the
+    # `finally` below, which stops the gateway and its Mosquitto instead of leaving them running.
+    # A flag, not an exception: raised inside the feeder or a database call, an exception could
+    # be taken for theirs.
+    terminated = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
     # GT06 logs in with a numeric IMEI only: the bracelets are then seeded under one.
-    login, password, feeder_password, pending = seed(
+    logins, feeder_password, pending = seed(
         database, cases, seed_value, imei_bracelets=trackers == "gt06"
     )
     server = uvicorn.Server(
@@ -169,7 +176,8 @@ def demo(
     base = f"http://{host}:{port}"
     _wait_until_up(server, thread, host, port)
     typer.echo(f"Vigie centre demo: console on {base}/  (API docs: {base}/docs)")
-    typer.echo(f"operator login: {login}   password: {password}")
+    for role, (login, password) in logins.items():
+        typer.echo(f"{role} login: {login}   password: {password}")
     if via == "gateway":
         from vigie.sim.protocols import DemoDevices
 
@@ -180,10 +188,10 @@ def demo(
     deadline = time.monotonic() + duration if duration else math.inf
     try:
         with Live(_view(database, base), refresh_per_second=2, transient=False) as live:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not terminated.is_set():
                 feeder.send(clock.now())
                 live.update(_view(database, base))
-                time.sleep(1)
+                terminated.wait(1)
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a person ends the demo
     finally:
@@ -197,43 +205,87 @@ def demo(
 # ---------------------------------------------------------------- seeding
 
 
+# Who the demo lets in: role, login, full name. Judges, prosecutors and SPIP officers come two of
+# each, each the contact of half the cases, so that "each sees only their own cases" can be tried.
+DEMO_USERS = (
+    ("operator", "operateur", "Opérateur de démonstration"),
+    ("supervisor", "superviseur", "Superviseur de démonstration"),
+    ("admin", "admin", "Administrateur de démonstration"),
+    ("judge", "juge1", "Juge de démonstration 1"),
+    ("judge", "juge2", "Juge de démonstration 2"),
+    ("prosecutor", "procureur1", "Procureur de démonstration 1"),
+    ("prosecutor", "procureur2", "Procureur de démonstration 2"),
+    ("spip", "spip1", "Conseiller SPIP de démonstration 1"),
+    ("spip", "spip2", "Conseiller SPIP de démonstration 2"),
+)
+CONTACT_ROLES = ("judge", "prosecutor", "spip")
+
+
 def seed(
     database: Any, cases: int, seed_value: int, imei_bracelets: bool = False
-) -> tuple[str, str, str, list[dict[str, Any]]]:
-    """Accounts, then a population from `vigie.sim` made into real cases (the law asked for
-    each); today's observations up to now are stored as history, the rest returned to feed live.
-    Passwords are new at every run. With `imei_bracelets`, each bracelet is registered under an
-    IMEI (`vigie.sim.protocols.imei_of`) instead of its ``B…`` id, as GT06 trackers need."""
-    from vigie.api.security import create_user, hash_password
-    from vigie.store import observations as log
-    from vigie.store.models import Placement, User
+) -> tuple[dict[str, tuple[str, str]], str, list[dict[str, Any]]]:
+    """Accounts (one per login of DEMO_USERS, keyed "role login" -> (login, password)), then a
+    population from `vigie.sim` made into real cases (the law asked for each); today's
+    observations up to now are stored as history, the rest returned to feed live.
 
-    password, feeder_password = secrets.token_urlsafe(9), secrets.token_urlsafe(16)
+    Passwords are new at every run. A restarted demo (cases already open) makes the same
+    population again (same seed, same day) and feeds it from now on: without that, it served a
+    centre that heard nothing and raised a signal-lost alarm for every device. With
+    `imei_bracelets`, each bracelet is registered under an IMEI (`vigie.sim.protocols.imei_of`)
+    instead of its ``B…`` id, as GT06 trackers need."""
+    from vigie.store import observations as log
+    from vigie.store.models import Device, Placement
+
+    feeder_password = secrets.token_urlsafe(16)
     with database.session() as session:
-        for name, secret, role, full in (
-            ("operateur", password, "operator", "Opérateur de démonstration"),
-            ("passerelle", feeder_password, "integration", "Passerelle simulée"),
-        ):
-            user = session.scalars(select(User).where(User.username == name)).one_or_none()
-            if user is None:
-                create_user(session, name, secret, role, full)
-            else:
-                user.password_hash = hash_password(secret)
-                user.role = role  # a demo database from before the integration role
-        if session.scalar(select(func.count()).select_from(Placement)):
-            return "operateur", password, feeder_password, []
+        logins = _demo_accounts(session)
+        _account(session, "passerelle", feeder_password, "integration", "Passerelle simulée")
+        contacts = _demo_contacts(session)
+        reopened = bool(session.scalar(select(func.count()).select_from(Placement)))
     placements, observations = simulated_population(cases, seed_value)
     if imei_bracelets:
         _bracelets_as_imeis(placements, observations)
-    with database.session() as session:
-        contacts = _demo_contacts(session)
-        for record in placements:
-            _open_case(session, record, contacts)
+    if reopened:
+        with database.session() as session:
+            known = set(session.scalars(select(Device.id)))
+        observations = [o for o in observations if o["device"] in known]
+    else:
+        with database.session() as session:
+            for index, record in enumerate(placements):
+                mine = {role: ids[index % len(ids)] for role, ids in contacts.items()}
+                _open_case(session, record, mine)
     now = clock.now()
     past = [o for o in observations if _t(o) <= now]
     with database.session() as session:
+        # Idempotent: a restart stores again only what it had not heard while stopped.
         log.append(session, [log.row_for(o, _t(o), now, source="demo-seed") for o in past])
-    return "operateur", password, feeder_password, observations[len(past) :]
+    return logins, feeder_password, observations[len(past) :]
+
+
+def _account(session: Any, username: str, password: str, role: str, full_name: str) -> Any:
+    """The demo's account `username`, made or given `password` anew."""
+    from vigie.api.security import create_user, hash_password
+    from vigie.store.models import User
+
+    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    if user is None:
+        return create_user(session, username, password, role, full_name)
+    user.password_hash = hash_password(password)
+    user.role = role  # a demo database from before the integration role
+    return user
+
+
+def _demo_accounts(session: Any) -> dict[str, tuple[str, str]]:
+    logins = {}
+    for role, username, full_name in DEMO_USERS:
+        password = secrets.token_urlsafe(9)
+        _account(session, username, password, role, full_name)
+        logins[f"{role} {username[-1] if username[-1].isdigit() else ''}".strip()] = (
+            username,
+            password,
+        )
+    session.flush()
+    return logins
 
 
 def simulated_population(
@@ -286,34 +338,39 @@ def _t(record: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(record["t"].replace("Z", "+00:00"))
 
 
-def _demo_contacts(session: Any) -> dict[str, int]:
+def _demo_contacts(session: Any) -> dict[str, list[int]]:
+    """Per role, the demo's judges, prosecutors and SPIP officers as contacts, each linked to
+    the user of the same name (a contact made by an older demo is linked now)."""
     from vigie.cases import people
     from vigie.cases.forms import ContactIn
+    from vigie.store.models import Contact, User
 
     # Numbers in the range ARCEP keeps for fiction (01 99 00 xx xx): shown, never a real line.
-    return {
-        role: people.create_contact(
-            session,
-            ContactIn(
-                role=role,
-                name=f"{label} de démonstration",
-                email=f"{role}@demo.invalid",
-                phone=phone,
-                service=service,
-            ),
-            "demo",
-        ).id
-        for role, label, phone, service in (
-            (
-                "judge",
-                "Juge",
-                "01 99 00 10 01",
-                "Tribunal judiciaire, service de l'application des peines",
-            ),
-            ("prosecutor", "Procureur", "01 99 00 10 02", "Parquet, permanence"),
-            ("spip", "SPIP", "01 99 00 10 03", "SPIP, permanence de surveillance électronique"),
-        )
+    services = {
+        "judge": ("01 99 00 10 0{}", "Tribunal judiciaire, service de l'application des peines"),
+        "prosecutor": ("01 99 00 11 0{}", "Parquet, permanence"),
+        "spip": ("01 99 00 12 0{}", "SPIP, permanence de surveillance électronique"),
     }
+    contacts: dict[str, list[int]] = {role: [] for role in CONTACT_ROLES}
+    for role, username, full_name in DEMO_USERS:
+        if role not in CONTACT_ROLES:
+            continue
+        user = session.scalars(select(User).where(User.username == username)).one()
+        contact = session.scalars(select(Contact).where(Contact.user_id == user.id)).first()
+        if contact is None:
+            phone, service = services[role]
+            form = ContactIn(
+                role=role,
+                name=full_name,
+                email=f"{username}@demo.invalid",
+                user_id=user.id,
+                phone=phone.format(len(contacts[role]) + 1),
+                service=service,
+            )
+            contact = people.create_contact(session, form, "demo")
+        contacts[role].append(contact.id)
+    session.flush()
+    return contacts
 
 
 def _law_case(record: dict[str, Any], today: str) -> dict[str, Any]:
@@ -439,8 +496,12 @@ class Feeder:
 
 
 def _check_port_free(host: str, port: int) -> None:
-    """Refuse to start when the address is taken: the demo would feed whatever answers there."""
+    """Refuse to start when the address is taken: the demo would feed whatever answers there.
+
+    SO_REUSEADDR as uvicorn binds: a socket left in TIME-WAIT by the previous demo (for a minute
+    after it stopped) does not hold the port, a listening program does."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:

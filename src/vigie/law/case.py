@@ -63,7 +63,7 @@ def _quantum(raw: Any) -> Quantum:
     if isinstance(raw, Quantum):
         return raw
     if not isinstance(raw, str):
-        raise ValueError(f"must be an ISO-8601 duration string like 'P2Y6M', got {raw!r}")
+        raise ValueError(f"must be a duration like '2 ans 6 mois' or 'P2Y6M', got {raw!r}")
     return parse_quantum(raw)
 
 

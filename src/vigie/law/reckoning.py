@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -55,12 +56,39 @@ class Quantum:
         return "P" + ("".join(parts) or "0D")
 
 
+# A quantum as a court writes it in French: "3 ans", "18 mois", "2 ans et 6 mois", "15 jours".
+_FRENCH_UNITS = {
+    "an": "Y", "ans": "Y", "année": "Y", "années": "Y", "annee": "Y", "annees": "Y",
+    "mois": "M", "semaine": "W", "semaines": "W", "jour": "D", "jours": "D",
+}  # fmt: skip
+_FRENCH_PART = re.compile(r"(\d+)\s*([^\W\d_]+)")
+_FRENCH_WHOLE = re.compile(r"\s*(?:\d+\s*[^\W\d_]+(?:\s*,\s*|\s+et\s+|\s+)?)+\s*")
+
+
+def _iso_of_french(text: str) -> str | None:
+    """'2 ans 6 mois' -> 'P2Y6M'; None when `text` is not a quantum written in French."""
+    lowered = text.strip().lower()
+    if not lowered or not _FRENCH_WHOLE.fullmatch(lowered):
+        return None
+    totals = {"Y": 0, "M": 0, "W": 0, "D": 0}
+    for number, unit in _FRENCH_PART.findall(lowered):
+        if unit not in _FRENCH_UNITS:
+            return None
+        totals[_FRENCH_UNITS[unit]] += int(number)
+    totals["D"] += 7 * totals.pop("W")
+    return "P" + ("".join(f"{n}{u}" for u, n in totals.items() if n) or "0D")
+
+
 def parse_quantum(text: str) -> Quantum:
-    """Parse an ISO-8601 duration of whole years, months, weeks or days; ValueError otherwise."""
+    """Parse a duration of whole years, months, weeks or days, in ISO-8601 ('P2Y6M') or as a
+    court writes it in French ('2 ans 6 mois', '18 mois', '15 jours'); ValueError otherwise."""
+    iso = _iso_of_french(text) if not text.lstrip().upper().startswith("P") else None
     try:
-        parsed = isodate.parse_duration(text)
+        parsed = isodate.parse_duration(iso or text.strip())
     except (isodate.ISO8601Error, ValueError) as exc:
-        raise ValueError(f"not an ISO-8601 duration like 'P2Y6M' or 'P45D': {text!r}") from exc
+        raise ValueError(
+            f"not a duration like '3 ans', '2 ans 6 mois', '15 jours' or 'P2Y6M': {text!r}"
+        ) from exc
     if isinstance(parsed, isodate.Duration):
         years, months, delta = Decimal(parsed.years), Decimal(parsed.months), parsed.tdelta
     else:

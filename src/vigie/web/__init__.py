@@ -7,11 +7,12 @@ from importlib.resources import files
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from vigie.web import activity, docs, live, pages, supervision
+from vigie.web import activity, bar_form, docs, geocode, live, pages, supervision
 
 
 def install(app: FastAPI) -> None:
     """Add the console's pages, its few read endpoints and its static files to the centre's app."""
-    for router in (pages.router, live.router, activity.router, supervision.router, docs.router):
-        app.include_router(router)
+    routers = (pages, live, activity, supervision, bar_form, geocode, docs)
+    for module in routers:
+        app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(files("vigie.web") / "static")), name="static")

@@ -18,7 +18,7 @@ from vigie.alarms.obligations import BAR_KINDS, obligation_for
 from vigie.api.deps import CASE_READERS, DatabaseDep, allow
 from vigie.api.limits import BoundedJsonRoute
 from vigie.api.routers.alarms import visible_alarm
-from vigie.api.routers.cases import zone_out
+from vigie.api.routers.cases import refuse_reused_zone_id, zone_out
 from vigie.cases.access import visible_placement
 from vigie.cases.forms import ZoneIn
 from vigie.cases.geometry import check_zones
@@ -230,15 +230,22 @@ def alarm_context(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[str, A
 
 @router.post("/placements/{placement_id}/zones/check")
 def check_zone(
-    placement_id: RowId, body: ZoneIn, db: DatabaseDep, user: Supervisor
+    placement_id: RowId,
+    body: ZoneIn,
+    db: DatabaseDep,
+    user: Supervisor,
+    new: Annotated[bool, Query(description="a new zone: its id must not be in use")] = False,
 ) -> dict[str, Any]:
     """Dry run of `PUT .../zones/{id}`: the case service's checks, nothing saved.
 
-    A refusal answers 422 with the message and field the save would give.
+    A refusal answers 422 with the message and field the save would give (409 for the id of
+    an existing zone when `new`, as the save with `If-None-Match: *` would).
     """
     target = f"placement:{placement_id}"
     with privacy.zone_probe_audited(db, user, target), db.session() as session:
         placement = visible_placement(session, user, placement_id)
+        if new:
+            refuse_reused_zone_id(placement, body.id)
         zones = {
             z.key: {"id": z.key, "type": z.type, "geometry": z.geometry} for z in placement.zones
         }

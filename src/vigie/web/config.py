@@ -15,6 +15,9 @@ class ConsoleSettings(BaseSettings):
 
     tile_url: str = ""  # e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png
     tile_attribution: str = "© OpenStreetMap contributors"
+    # An address search the centre asks on the operator's behalf (the browser talks to the
+    # centre only): a Nominatim `/search` or an addok `/search/` (the BAN's engine) URL.
+    geocoder_url: str = ""
 
 
 @lru_cache(maxsize=1)

@@ -22,6 +22,7 @@ from vigie.api.limits import BoundedJsonRoute
 from vigie.api.routers import law as law_routes
 from vigie.law import LawInputError
 from vigie.store.bounds import RowId
+from vigie.web import law_words
 from vigie.web.config import console_settings
 from vigie.web.i18n import COOKIE, catalogue, language, translator
 from vigie.web.law_sheet import sheet_pdf as law_sheet_pdf
@@ -43,6 +44,7 @@ def _page(request: Request, template: str, **context: Any) -> Response:
             "tiles": {
                 "url": console_settings().tile_url,
                 "attribution": console_settings().tile_attribution,
+                "geocoder": bool(console_settings().geocoder_url),
             },
             **context,
         },
@@ -104,7 +106,7 @@ async def law_result(request: Request, db: DatabaseDep, user: law_routes.Lawyer)
     lang = language(request)
     form = parse_qs((await request.body()).decode("utf-8"))
     measure = form.get("measure", [""])[0]
-    context: dict[str, Any] = {"t": translator(lang), "lang": lang}
+    context: dict[str, Any] = {"t": translator(lang), "lang": lang, **law_words.helpers(lang)}
     try:
         case = json.loads(form.get("case", ["{}"])[0] or "{}")
         if not isinstance(case, dict):

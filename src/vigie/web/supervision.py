@@ -3,6 +3,7 @@ and devices that went silent or run low."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -44,6 +45,23 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     return {"p50": float(p50), "p95": float(p95), "n": len(values)}
 
 
+def heard_through_home_unit(
+    assigned: Sequence[tuple[str, str, str]], last_contact: dict[str, datetime]
+) -> dict[str, datetime]:
+    """Last contact per device, a home-detention bracelet credited with its home unit's.
+
+    Under DDSE the bracelet speaks only by radio to the home unit, which reports for it: the
+    bracelet itself never sends an observation, so counting its own silence would call every
+    such bracelet silent. Whether the wearer is at home is the absence alarm's business."""
+    home_unit = {case: device for device, role, case in assigned if role == "home_unit"}
+    heard = dict(last_contact)
+    for device, role, case in assigned:
+        unit = home_unit.get(case)
+        if role == "wearer" and unit is not None and unit in last_contact:
+            heard[device] = max(filter(None, (last_contact.get(device), last_contact[unit])))
+    return heard
+
+
 @router.get("/supervision")
 def supervision(
     db: DatabaseDep,
@@ -77,12 +95,15 @@ def supervision(
             .where(DeviceAssignment.until.is_(None), Placement.status == "active")
         ).all()
         ids = [device for device, _, _ in assigned]
-        last_contact = dict(
-            session.execute(
-                select(Observation.device, func.max(Observation.t))
-                .where(Observation.device.in_(ids))
-                .group_by(Observation.device)
-            ).all()
+        last_contact = heard_through_home_unit(
+            assigned,
+            dict(
+                session.execute(
+                    select(Observation.device, func.max(Observation.t))
+                    .where(Observation.device.in_(ids))
+                    .group_by(Observation.device)
+                ).all()
+            ),
         )
         battery = latest_battery(session, ids)
         audit.record(session, user.username, "read", "supervision")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Header
 from sqlalchemy.orm import Session
 
 from vigie.alarms import privacy
 from vigie.api.deps import CASE_READERS, DatabaseDep, allow
+from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
 from vigie.cases import CaseRefused, device_secrets, people, placements
 from vigie.cases import devices as device_registry
@@ -215,7 +216,14 @@ def list_zones(placement_id: RowId, db: DatabaseDep, user: Reader) -> list[dict[
 
 @router.put("/placements/{placement_id}/zones/{zone_id}")
 def put_zone(
-    placement_id: RowId, zone_id: str, body: ZoneIn, db: DatabaseDep, user: Supervisor
+    placement_id: RowId,
+    zone_id: str,
+    body: ZoneIn,
+    db: DatabaseDep,
+    user: Supervisor,
+    if_none_match: Annotated[
+        str | None, Header(description="`*`: create only; 409 if the case has a zone of that id")
+    ] = None,
 ) -> dict[str, Any]:
     """Add or replace a zone; checked (validity, home, protected places) before it is saved."""
     if body.id != zone_id:
@@ -223,7 +231,17 @@ def put_zone(
     target = f"placement:{placement_id}"
     with privacy.zone_probe_audited(db, user, target), db.session() as session:
         placement = visible_placement(session, user, placement_id)
+        if if_none_match == "*":
+            refuse_reused_zone_id(placement, zone_id)
         return zone_out(placements.put_zone(session, placement, body, user.username))
+
+
+def refuse_reused_zone_id(placement: Placement, zone_id: str) -> None:
+    """A new zone under the id of one the case has would silently replace it: refused."""
+    if any(z.key == zone_id for z in placement.zones):
+        raise ApiError(
+            409, "zone_exists", f"the case already has a zone {zone_id!r}: choose another id", "id"
+        )
 
 
 @router.delete("/placements/{placement_id}/zones/{zone_id}", status_code=204)

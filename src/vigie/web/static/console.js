@@ -132,8 +132,44 @@ const Vigie = (() => {
         }).addTo(m).bringToBack();
       });
       m.attributionControl.addAttribution("Départements: MapSVG, CC BY 4.0");
+      // Nobody may take the outline for a street map: no address can be read off it.
+      const notice = L.control({ position: "bottomleft" });
+      notice.onAdd = () => el("div", { class: "map-notice", role: "note" }, t("map.outline"));
+      notice.addTo(m);
     }
+    if (tiles.geocoder) addressSearch(m);
     return m;
+  }
+
+  /* An address typed by the operator, looked up by the centre (VIGIE_GEOCODER_URL), shown. */
+  function addressSearch(m) {
+    const control = L.control({ position: "topleft" });
+    control.onAdd = () => {
+      const input = el("input", { type: "search", name: "address", "aria-label": t("map.search"), placeholder: t("map.search"), minlength: "3" });
+      const found = el("ul", { class: "geo-results" });
+      const form = el("form", { class: "geo-search", role: "search" }, input, " ",
+        el("button", { type: "submit" }, t("map.searchgo")), found);
+      L.DomEvent.disableClickPropagation(form);
+      L.DomEvent.disableScrollPropagation(form);
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        try {
+          const places = await api(`/api/console/geocode?q=${encodeURIComponent(input.value.trim())}`);
+          found.replaceChildren(...places.map((p) => el("li", {}, el("button", {
+            type: "button",
+            onclick: () => {
+              m.setView([p.lat, p.lon], 17);
+              L.marker([p.lat, p.lon], { keyboard: false, title: p.label }).bindTooltip(tip(p.label)).addTo(m);
+            },
+          }, p.label))));
+          if (!places.length) found.replaceChildren(el("li", {}, t("map.nothing")));
+        } catch (err) {
+          flash(err.message);
+        }
+      });
+      return form;
+    };
+    control.addTo(m);
   }
 
   /* A tooltip's content as a text node: Leaflet reads a string as HTML, and labels, names and
@@ -162,10 +198,40 @@ const Vigie = (() => {
     return group;
   }
 
+  /* The escalation flag, said as well as shown (a CSS glyph alone is not announced). */
+  const escalatedFlag = () => el("span", { class: "flag" },
+    el("span", { "aria-hidden": "true" }, " ⚑"), el("span", { class: "sr-only" }, ` ${t("queue.escalated")}`));
+
+  /* Dark or light: the system's choice until the user toggles; kept for every page and tab. */
+  const darkQuery = window.matchMedia("(prefers-color-scheme: dark)");
+  const isDark = () => (document.documentElement.dataset.theme || (darkQuery.matches ? "dark" : "light")) === "dark";
+  function themeToggle() {
+    const button = document.getElementById("theme-toggle");
+    if (!button) return;
+    const show = () => button.setAttribute("aria-pressed", String(isDark()));
+    show();
+    darkQuery.addEventListener("change", show);
+    button.addEventListener("click", () => {
+      const theme = isDark() ? "light" : "dark";
+      document.documentElement.dataset.theme = theme;
+      localStorage.setItem("vigie.theme", theme);
+      show();
+    });
+    window.addEventListener("storage", (e) => {
+      if (e.key !== "vigie.theme") return;
+      if (e.newValue) document.documentElement.dataset.theme = e.newValue;
+      show();
+    });
+  }
+
   /* Show only what the user's role may use; the API refuses the rest anyway. */
   function applyRole() {
     for (const node of document.querySelectorAll("[data-roles]")) {
       if (!node.dataset.roles.split(" ").includes(session.role)) node.hidden = true;
+    }
+    // Links to pages a role may not open are not in the page until the role is known.
+    for (const link of document.querySelectorAll(".top nav a[data-roles]")) {
+      link.hidden = !link.dataset.roles.split(" ").includes(session.role);
     }
     const who = document.getElementById("who");
     if (who) who.textContent = `${session.user} · ${t("role." + session.role)}`;
@@ -208,6 +274,7 @@ const Vigie = (() => {
   function requireLogin() {
     if (!session.token) { location.assign("/login"); return false; }
     applyRole();
+    themeToggle();
     watchHealth();
     document.getElementById("logout").addEventListener("click", async () => {
       // The centre revokes the token: a copy of it left anywhere is worth nothing after this.
@@ -301,5 +368,5 @@ const Vigie = (() => {
   }
 
   return { t, session, api, apiPage, live, flash, when, duration, now, since, el, tip, map, zoneLayer, trackLayer,
-    requireLogin, beep, ApiError, say, detailText, distanceText, metres };
+    requireLogin, beep, ApiError, say, detailText, distanceText, metres, escalatedFlag };
 })();

@@ -316,11 +316,23 @@
   document.body.addEventListener("htmx:afterSwap", () => {
     showAssumptions();
     drawTimeline();
-    for (const node of fields.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
+    for (const node of document.querySelectorAll("#law-form [aria-invalid]")) node.removeAttribute("aria-invalid");
     const error = document.getElementById("law-error");
     const field = error && error.dataset.field && error.dataset.field.replace(/\[(\d+)\]/g, ".$1");
-    const node = field && fields.querySelector(`[data-path="${CSS.escape(field)}"]`);
-    if (node) { node.setAttribute("aria-invalid", "true"); node.setAttribute("aria-describedby", "law-error"); }
+    if (!error) return;
+    // The field at fault, else the nearest field above it (a sentence's list), else the JSON box.
+    let node = null;
+    for (let path = field; path && !node; path = path.includes(".") ? path.replace(/\.[^.]*$/, "") : "") {
+      node = fields.querySelector(`[data-path="${CSS.escape(path)}"]`);
+    }
+    if (!node) {
+      document.getElementById("law-advanced").open = true;
+      node = caseBox;
+    }
+    node.setAttribute("aria-invalid", "true");
+    node.setAttribute("aria-describedby", "law-error");
+    node.scrollIntoView({ block: "center" });
+    node.focus();
   });
   fill();
 })();

@@ -15,7 +15,10 @@
   function bars(target, items, { color = "#1565c0", labelEvery = 1, format = String } = {}) {
     const W = 560, H = 220, pad = 28, base = H - 30;
     const max = Math.max(1, ...items.map((i) => i.value));
-    const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", class: "bars" });
+    // Named for a screen reader: the card's title, then every bar's label and value.
+    const title = target.closest("section").querySelector("h2").textContent;
+    const spoken = `${title}: ${items.map((i) => `${i.label} ${format(i.value)}`).join(", ")}`;
+    const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", class: "bars", "aria-label": spoken });
     const step = (W - pad) / Math.max(items.length, 1);
     chart.append(svg("text", { x: 2, y: 12, class: "axis" }, format(max)));
     chart.append(svg("line", { x1: pad, y1: base, x2: W, y2: base, class: "axis-line" }));
