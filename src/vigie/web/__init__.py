@@ -7,11 +7,18 @@ from importlib.resources import files
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from vigie.web import activity, docs, live, pages, supervision
+from vigie.web import activity, docs, live, pages, supervision, wearers
 
 
 def install(app: FastAPI) -> None:
     """Add the console's pages, its few read endpoints and its static files to the centre's app."""
-    for router in (pages.router, live.router, activity.router, supervision.router, docs.router):
+    for router in (
+        pages.router,
+        live.router,
+        activity.router,
+        supervision.router,
+        docs.router,
+        wearers.router,
+    ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(files("vigie.web") / "static")), name="static")

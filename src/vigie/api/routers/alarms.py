@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigie import clock
-from vigie.alarms import AlarmNotFound, outbox, privacy, report, workflow
+from vigie.alarms import AlarmNotFound, outbox, privacy, report, suspensions, workflow
 from vigie.alarms.privacy import Blackout, holds, protected_detail, public_detail, shared_detail
 from vigie.api.deps import CASE_READERS, CENTRE, DatabaseDep, allow
 from vigie.api.errors import ApiError
@@ -40,7 +41,11 @@ class CloseIn(BaseModel):
 
 
 def alarm_out(
-    alarm: Alarm, user: User, shade: Blackout, with_actions: bool = False
+    alarm: Alarm,
+    user: User,
+    shade: Blackout,
+    with_actions: bool = False,
+    known: Collection[int] = (),
 ) -> dict[str, Any]:
     """The alarm as `user` may read it: whole (but her position) for the holder of this live
     BAR alarm; for anyone else, distances rounded and no position that could locate her."""
@@ -54,6 +59,8 @@ def alarm_out(
     out = workflow.summary(alarm) | {
         "detail": detail(alarm.kind, alarm.raised_at, alarm.detail),
         "holding": held,  # the caller holds this live BAR alarm: hers to locate, audited
+        # Raised within a known absence (alarms.suspensions): shown, not sounded nor escalated.
+        "known_absence": alarm.id in known,
     }
     if with_actions:
         out["actions"] = [
@@ -116,7 +123,8 @@ def list_alarms(
             query = query.where(Alarm.case_ref.in_(refs))
         alarms = list(session.scalars(query))
         shade = shade_of(session, alarms)
-        found = [alarm_out(a, user, shade) for a in alarms]
+        known = suspensions.known_absences(session, alarms)
+        found = [alarm_out(a, user, shade, known=known) for a in alarms]
     with db.session() as session:
         audit.record(session, user.username, "read", "alarms", {"ids": [a["id"] for a in found]})
     return found
@@ -127,7 +135,8 @@ def get_alarm(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[str, Any]:
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id)
         audit.record(session, user.username, "read", f"alarm:{alarm.id}")
-        return alarm_out(alarm, user, shade_of(session, [alarm]), with_actions=True)
+        known = suspensions.known_absences(session, [alarm])
+        return alarm_out(alarm, user, shade_of(session, [alarm]), with_actions=True, known=known)
 
 
 @router.post("/{alarm_id}/acknowledge")
