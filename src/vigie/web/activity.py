@@ -131,6 +131,10 @@ def placement_activity(
     """The case file's moving parts: the wearer's track, device health, alarms, deadlines."""
     since = clock.now() - timedelta(hours=hours)
     with db.session() as session:
+        # Audited first: a write opening the transaction waits for the detector's commits,
+        # where a read followed by a write would be refused by SQLite if one came in between
+        # (rolled back with the rest if the case is not the user's).
+        audit.record(session, user.username, "read_activity", f"placement:{placement_id}")
         placement = visible_placement(session, user, placement_id)
         devices = current_devices(placement)
         tracked = {r: d for r, d in devices.items() if r in TRACKED_ROLES}
@@ -163,7 +167,6 @@ def placement_activity(
             .order_by(AlarmAction.at.desc())
             .limit(200)
         )
-        audit.record(session, user.username, "read_activity", f"placement:{placement.id}")
         return {
             "placement_id": placement.id,
             # The last commands to the case's devices, pending and answered (with the reply).

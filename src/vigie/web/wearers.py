@@ -38,7 +38,8 @@ def wearers(
     """Each active case's bracelet at its last fix, with its live alarms; filters by measure
     and by alarm state."""
     now = clock.now()
-    with db.session() as session:
+    # Read without the write lock, then audited before anything is answered (as the queue).
+    with db.reading() as session:
         cases = (
             select(Placement.id, Placement.case_ref, Placement.measure, DeviceAssignment.device_id)
             .join(DeviceAssignment, DeviceAssignment.placement_id == Placement.id)
@@ -115,6 +116,7 @@ def wearers(
                     "alarms": state,
                 }
             )
+    with db.session() as session:
         audit.record(
             session,
             user.username,
@@ -122,4 +124,4 @@ def wearers(
             "wearers",
             {"cases": [w["case"] for w in shown], "withheld": withheld},
         )
-        return {"at": now, "wearers": shown, "withheld": withheld, "no_fix": silent}
+    return {"at": now, "wearers": shown, "withheld": withheld, "no_fix": silent}

@@ -38,18 +38,21 @@ def write_note(body: HandoverIn, db: DatabaseDep, user: Worker) -> dict[str, Any
 def recent_notes(db: DatabaseDep, user: Worker) -> list[dict[str, Any]]:
     """The last day's notes, newest first, with who has read each."""
     with db.session() as session:
-        audit.record(session, user.username, "read", "handover")
+        audit.record(session, user.username, "read", "handover")  # first: see web.activity
         return [handover.summary(session, n) for n in handover.recent(session, clock.now())]
 
 
 @router.get("/pending")
 def pending_notes(db: DatabaseDep, user: Worker) -> list[dict[str, Any]]:
     """Others' notes of the last day this user has not acknowledged: shown at login."""
-    with db.session() as session:
+    with db.reading() as session:
         found = handover.pending(session, user, clock.now())
-        if found:
-            audit.record(session, user.username, "read", "handover", {"ids": [n.id for n in found]})
-        return [handover.summary(session, n) for n in found]
+        notes = [handover.summary(session, n) for n in found]
+    if notes:
+        with db.session() as session:
+            ids = [n["id"] for n in notes]
+            audit.record(session, user.username, "read", "handover", {"ids": ids})
+    return notes
 
 
 @router.post("/{note_id}/read")

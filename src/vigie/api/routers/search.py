@@ -93,8 +93,10 @@ def search(
     """Cases whose reference, wearer's or protected person's name, or current device id
     contains `q` (case-insensitive), among the cases the caller may see; links to the case."""
     text = q.strip()
-    with db.session() as session:
+    # Read without the write lock, then audited before anything is answered (as the queue).
+    with db.reading() as session:
         found = find(session, user, text) if len(text) >= 2 else []
+    with db.session() as session:
         audit.record(
             session,
             user.username,

@@ -35,8 +35,9 @@ class SuspensionIn(BaseModel):
 def list_suspensions(placement_id: RowId, db: DatabaseDep, user: Reader) -> list[dict[str, Any]]:
     now = clock.now()
     with db.session() as session:
+        # Audited first (a write opening the transaction waits its turn; see web.activity).
+        audit.record(session, user.username, "read_suspensions", f"placement:{placement_id}")
         placement = visible_placement(session, user, placement_id)
-        audit.record(session, user.username, "read_suspensions", f"placement:{placement.id}")
         return [suspensions.summary(s, now) for s in suspensions.of_case(session, placement.id)]
 
 

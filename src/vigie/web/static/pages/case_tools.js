@@ -4,9 +4,10 @@
 (() => {
   const { t, api, el, when } = Vigie;
   const id = document.querySelector("[data-placement]").dataset.placement;
+  const filter = document.getElementById("timeline-filter");
+  if (!filter) return;  // a case the user may not see: the page says so, nothing to work on
 
   /* Timeline filter: alarms, readings, actions; hides the others' entries. */
-  const filter = document.getElementById("timeline-filter");
   function applyFilter() {
     const boxes = [...filter.querySelectorAll("input[name=type]")];
     const wanted = new Set(boxes.filter((b) => b.checked).map((b) => b.value));

@@ -7,6 +7,7 @@
   const INFORMATIONAL = ["signal_lost", "low_battery", "power"];
   const canWork = ["operator", "supervisor"].includes(Vigie.session.role);
   const form = document.getElementById("bulk");
+  if (!form) return;  // the admin's page has no queue
   const all = document.getElementById("bulk-all");
   const chosen = new Set();
   let refresh = null;
