@@ -129,6 +129,11 @@ def test_a_known_absence_is_shown_on_the_case_and_in_the_queue(page: Page, site:
     expect(page.locator(f"tr[data-id='{absence}'] .known-absence")).to_have_text("absence connue")
     expect(page.locator(f"tr[data-id='{tamper}']")).to_be_visible()
     expect(page.locator(f"tr[data-id='{tamper}'] .known-absence")).to_have_count(0)
+    page.goto(f"{site.url}/alarms/{absence}")
+    expect(page.locator("#a-known")).to_be_visible()
+    page.goto(f"{site.url}/alarms/{tamper}")
+    expect(page.locator("#a-kind")).to_have_text("Arrachement / ouverture")
+    expect(page.locator("#a-known")).to_be_hidden()
     switch_user(
         page, site, "judge1"
     )  # the judge of the case reads it; only a supervisor records one
