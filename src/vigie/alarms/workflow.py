@@ -149,13 +149,13 @@ def escalate_overdue(
             )
         )
     )
-    known = suspensions.known_absences(session, candidates)
-    overdue = [
+    late = [
         a
         for a in candidates
-        if a.id not in known
-        and a.opened_at <= now - timedelta(seconds=after_s * factors.get(a.priority, 1.0))
+        if a.opened_at <= now - timedelta(seconds=after_s * factors.get(a.priority, 1.0))
     ]
+    known = suspensions.known_absences(session, late)
+    overdue = [a for a in late if a.id not in known]
     for alarm in overdue:
         alarm.escalated_at = now
         audit.record(
