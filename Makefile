@@ -61,6 +61,8 @@ $(VENDOR)/.copied: package.json package-lock.json
 	cp $(NPM_DIR)/node_modules/leaflet/dist/leaflet.js $(NPM_DIR)/node_modules/leaflet/dist/leaflet.css $(VENDOR)/
 	cp $(NPM_DIR)/node_modules/leaflet/dist/images/*.png $(VENDOR)/images/
 	cp $(NPM_DIR)/node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/
+	cp $(NPM_DIR)/node_modules/leaflet.markercluster/dist/leaflet.markercluster.js $(VENDOR)/
+	cp $(NPM_DIR)/node_modules/leaflet.markercluster/dist/MarkerCluster.css $(NPM_DIR)/node_modules/leaflet.markercluster/dist/MarkerCluster.Default.css $(VENDOR)/
 	cp $(NPM_DIR)/node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.js $(VENDOR)/
 	cp $(NPM_DIR)/node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css $(VENDOR)/
 	cd $(NPM_DIR)/node_modules/swagger-ui-dist && cp swagger-ui-bundle.js swagger-ui.css favicon-32x32.png $(CURDIR)/$(VENDOR)/

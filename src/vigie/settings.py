@@ -3,7 +3,7 @@
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -31,7 +31,13 @@ class Settings(BaseSettings):
     tick_s: float = Field(default=1.0, gt=0)
     # How often detection looks for observations that no ingest rang for (the gateway's).
     poll_s: float = Field(default=0.05, gt=0)
+    # An alarm left unacknowledged this long (priority 3: zone exit, absence) escalates to the
+    # supervisors; each priority's factor scales it (README, "Escalation"): the BAR alert at
+    # 30 s, low battery at 10 min with the defaults.
     escalation_after_s: float = Field(default=120.0, gt=0)
+    escalation_factors: dict[int, float] = Field(
+        default_factory=lambda: {0: 0.25, 1: 0.25, 2: 0.5, 3: 1.0, 4: 2.5, 5: 5.0}
+    )
     # Reporting rates the pipeline asks of worn and carried devices (seconds between reports):
     # normally, and per measure while the case has an alarm (or a pre-alert) open. How often
     # the pipeline checks them, at most.
@@ -85,6 +91,14 @@ class Settings(BaseSettings):
     # Password checks at once (argon2 is CPU- and memory-heavy) and logins allowed to wait for one.
     login_concurrency: int = Field(default=1, ge=1)
     login_max_waiting: int = Field(default=16, ge=0)
+
+    @field_validator("escalation_factors")
+    @classmethod
+    def _positive_factors(cls, factors: dict[int, float]) -> dict[int, float]:
+        for priority, factor in factors.items():
+            if not 0 < factor <= 1000:
+                raise ValueError(f"priority {priority}: factor {factor} is not in (0, 1000]")
+        return factors
 
     def secret_problem(self) -> str | None:
         """Why the token secret is unfit for production, or None (always None in dev mode)."""

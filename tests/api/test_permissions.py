@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,12 +16,13 @@ from tests.api.world import ROLES, World, build
 from tests.cases import factories as make
 from tests.conftest import Centre
 from vigie import clock
+from vigie.alarms import handover, suspensions
 from vigie.api import create_app
 from vigie.api.security import create_user
 from vigie.export import keys
 from vigie.settings import Settings
 from vigie.store import open_database
-from vigie.store.models import OutboxMessage, Report
+from vigie.store.models import OutboxMessage, Placement, Report
 
 READERS = {"operator", "supervisor", "spip", "judge", "prosecutor"}
 CASE_FILES = READERS | {"admin"}  # the admin sets cases up
@@ -55,6 +57,40 @@ def placement_body(w: World) -> dict[str, Any]:
         "prosecutor_id": w.contacts["prosecutor"],
         "spip_id": w.contacts["spip"],
     }
+
+
+def suspension_body(w: World) -> dict[str, Any]:
+    now = clock.now()
+    return {
+        "reason": "hearing",
+        "note": "audience au tribunal",
+        "starts_at": now.isoformat(),
+        "ends_at": (now + timedelta(hours=3)).isoformat(),
+    }
+
+
+def new_suspension(w: World) -> int:
+    with w.centre.db.session() as session:
+        placement = session.get_one(Placement, w.placement)
+        body = suspension_body(w)
+        made = suspensions.create(
+            session,
+            placement,
+            "hospital",
+            "x",
+            datetime.fromisoformat(body["starts_at"]),
+            datetime.fromisoformat(body["ends_at"]),
+            "supervisor1",
+            clock.now(),
+        )
+        return made.id
+
+
+def new_note(w: World) -> int:
+    """A handover note by an account none of the table's roles logs in with."""
+    with w.centre.db.session() as session:
+        author = create_user(session, f"shift{next(_n)}", "a password", "operator", "Shift")
+        return handover.write(session, author, "consigne", clock.now()).id
 
 
 ENDPOINTS = {
@@ -204,6 +240,29 @@ ENDPOINTS = {
     "audit.list": Endpoint("GET", lambda w: "/api/audit", {"admin"}),
     "audit.verify": Endpoint("GET", lambda w: "/api/audit/verify", {"admin"}),
     "quarantine.list": Endpoint("GET", lambda w: "/api/quarantine", {"admin"}),
+    "search": Endpoint("GET", lambda w: "/api/search?q=C1", CASE_FILES),
+    "alarms.acknowledge_many": Endpoint(
+        "POST",
+        lambda w: "/api/alarms/acknowledge-many",
+        CENTRE,
+        lambda w: {"ids": [w.new_alarm(kind="low_battery")], "note": "tournée"},
+    ),
+    "suspensions.list": Endpoint(
+        "GET", lambda w: f"/api/placements/{w.placement}/suspensions", CASE_FILES
+    ),
+    "suspensions.create": Endpoint(
+        "POST",
+        lambda w: f"/api/placements/{w.placement}/suspensions",
+        {"supervisor"},
+        suspension_body,
+    ),
+    "suspensions.end": Endpoint(
+        "POST", lambda w: f"/api/suspensions/{new_suspension(w)}/end", {"supervisor"}
+    ),
+    "handover.write": Endpoint("POST", lambda w: "/api/handover", CENTRE, lambda w: {"text": "x"}),
+    "handover.list": Endpoint("GET", lambda w: "/api/handover", CENTRE),
+    "handover.pending": Endpoint("GET", lambda w: "/api/handover/pending", CENTRE),
+    "handover.read": Endpoint("POST", lambda w: f"/api/handover/{new_note(w)}/read", CENTRE),
     # The judge gets the evidence export of their own case (tests/export/test_api.py).
     "exports.create": Endpoint(
         "POST", lambda w: "/api/exports", {"admin", "judge"}, lambda w: {"case_ref": w.case_ref}

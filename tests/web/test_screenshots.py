@@ -105,6 +105,10 @@ def test_screenshots_of_the_main_pages(page: Page, site: Site, tmp_path: Path) -
     expect(page.locator("#z-list li")).not_to_have_count(0)
     shots.append(_shoot(page, folder, "zones"))
 
+    page.goto(f"{site.url}/map")
+    expect(page.locator(".wearer[data-device=B1]")).to_be_visible()
+    shots.append(_shoot(page, folder, "map"))
+
     for shot in shots:
         data = shot.read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 10_000, shot

@@ -269,7 +269,9 @@ class Pipeline:
                         now,
                     )
                 opened = episodes.fold(session, events, now)
-                escalated = workflow.escalate_overdue(session, now, self._config.escalation_after_s)
+                escalated = workflow.escalate_overdue(
+                    session, now, self._config.escalation_after_s, self._config.escalation_factors
+                )
                 if opened or time.monotonic() - self._rates_checked >= (
                     self._config.report_rate_check_s
                 ):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vigie.alarms import suspensions
 from vigie.alarms.errors import AlarmStateError
 from vigie.gateway import command_queue
 from vigie.store import audit
@@ -125,17 +127,35 @@ def time_to_acknowledge(alarm: Alarm) -> float | None:
     return (alarm.acknowledged_at - alarm.opened_at).total_seconds()
 
 
-def escalate_overdue(session: Session, now: datetime, after_s: float) -> list[Alarm]:
-    """Flag alarms left unacknowledged past the delay, so a supervisor's queue shows them."""
-    overdue = list(
+def escalate_overdue(
+    session: Session,
+    now: datetime,
+    after_s: float,
+    factors: Mapping[int, float] | None = None,
+) -> list[Alarm]:
+    """Flag alarms left unacknowledged past their delay, so a supervisor's queue shows them.
+
+    The delay is `after_s` times the factor of the alarm's priority (1 when not given): a BAR
+    alert escalates sooner than a low battery. An alarm raised within a known absence
+    (`suspensions`) is never escalated."""
+    factors = factors or {}
+    shortest = after_s * min([1.0, *factors.values()])
+    candidates = list(
         session.scalars(
             select(Alarm).where(
                 Alarm.status == "open",
                 Alarm.escalated_at.is_(None),
-                Alarm.opened_at <= now - timedelta(seconds=after_s),
+                Alarm.opened_at <= now - timedelta(seconds=shortest),
             )
         )
     )
+    late = [
+        a
+        for a in candidates
+        if a.opened_at <= now - timedelta(seconds=after_s * factors.get(a.priority, 1.0))
+    ]
+    known = suspensions.known_absences(session, late)
+    overdue = [a for a in late if a.id not in known]
     for alarm in overdue:
         alarm.escalated_at = now
         audit.record(

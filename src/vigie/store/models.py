@@ -390,3 +390,39 @@ class ImportedRecord(Base):
 # A case's observations, device by device in stored order, read in batches (vigie.export): without
 # it each batch would read all of a device's rows again (a year of fixes made that quadratic).
 Index("ix_observations_device_id", Observation.device, Observation.id)
+
+
+class AlertSuspension(Base):
+    """A known absence (hospital, hearing) of a case's wearer: alarms raised within it are kept
+    and shown as "absence connue", not sounded nor escalated (never BAR, SOS or tamper ones)."""
+
+    __tablename__ = "alert_suspensions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    placement_id: Mapped[int] = mapped_column(ForeignKey("placements.id"), index=True)
+    case_ref: Mapped[str] = mapped_column(String(40), index=True)
+    reason: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # Set when a supervisor ends it before its end time; it otherwise ends by itself at ends_at.
+    ended_at: Mapped[datetime | None]
+    ended_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class HandoverNote(Base):
+    """What an outgoing operator tells the next shift; each reader's acknowledgement is kept."""
+
+    __tablename__ = "handover_notes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+
+
+class HandoverRead(Base):
+    __tablename__ = "handover_reads"
+    note_id: Mapped[int] = mapped_column(ForeignKey("handover_notes.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    read_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -24,7 +24,14 @@ from vigie.cases.forms import ZoneIn
 from vigie.cases.geometry import check_zones
 from vigie.store import audit
 from vigie.store.bounds import RowId
-from vigie.store.models import Alarm, DeviceCommand, Observation, Placement, User
+from vigie.store.models import (
+    Alarm,
+    AlarmAction,
+    DeviceCommand,
+    Observation,
+    Placement,
+    User,
+)
 
 # Out of the public OpenAPI: the console's own reads, not a contract for other programs.
 router = APIRouter(
@@ -52,14 +59,16 @@ def current_devices(placement: Placement) -> dict[str, str]:
     return {a.role: a.device_id for a in placement.assignments if a.until is None}
 
 
-def track(session: Session, device: str, since: datetime) -> list[dict[str, Any]]:
-    """The device's fixes since `since`, oldest first (the last MAX_TRACK of them)."""
-    rows = session.execute(
-        select(Observation.t, Observation.lat, Observation.lon, Observation.accuracy_m)
-        .where(Observation.device == device, Observation.type == "position", Observation.t >= since)
-        .order_by(Observation.t.desc())
-        .limit(MAX_TRACK)
-    ).all()
+def track(
+    session: Session, device: str, since: datetime, until: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The device's fixes since `since` (up to `until`), oldest first (the last MAX_TRACK)."""
+    query = select(Observation.t, Observation.lat, Observation.lon, Observation.accuracy_m).where(
+        Observation.device == device, Observation.type == "position", Observation.t >= since
+    )
+    if until is not None:
+        query = query.where(Observation.t <= until)
+    rows = session.execute(query.order_by(Observation.t.desc()).limit(MAX_TRACK)).all()
     return [{"t": t, "lat": lat, "lon": lon, "accuracy_m": acc} for t, lat, lon, acc in rows[::-1]]
 
 
@@ -122,6 +131,10 @@ def placement_activity(
     """The case file's moving parts: the wearer's track, device health, alarms, deadlines."""
     since = clock.now() - timedelta(hours=hours)
     with db.session() as session:
+        # Audited first: a write opening the transaction waits for the detector's commits,
+        # where a read followed by a write would be refused by SQLite if one came in between
+        # (rolled back with the rest if the case is not the user's).
+        audit.record(session, user.username, "read_activity", f"placement:{placement_id}")
         placement = visible_placement(session, user, placement_id)
         devices = current_devices(placement)
         tracked = {r: d for r, d in devices.items() if r in TRACKED_ROLES}
@@ -147,7 +160,13 @@ def placement_activity(
             .order_by(DeviceCommand.id.desc())
             .limit(20)
         ).all()
-        audit.record(session, user.username, "read_activity", f"placement:{placement.id}")
+        actions = session.execute(
+            select(AlarmAction, User.username)
+            .outerjoin(User, User.id == AlarmAction.user_id)
+            .where(AlarmAction.alarm_id.in_([a.id for a in alarms]), AlarmAction.at >= since)
+            .order_by(AlarmAction.at.desc())
+            .limit(200)
+        )
         return {
             "placement_id": placement.id,
             # The last commands to the case's devices, pending and answered (with the reply).
@@ -174,6 +193,11 @@ def placement_activity(
             "observations": [
                 {"t": t, "device": device, "type": kind, "value": _reading(kind, payload)}
                 for t, device, kind, payload in heard
+            ],
+            # What operators did on the case's alarms (the timeline's "actions").
+            "actions": [
+                {"at": a.at, "alarm_id": a.alarm_id, "action": a.action, "note": a.note, "by": by}
+                for a, by in actions
             ],
             "alarms": [
                 {
@@ -222,7 +246,13 @@ def alarm_context(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[str, A
                 "pre_alert_m": 2 * alert_km * 1000 if alert_km else None,
             }
             if "wearer" in devices:
-                fixes = track(session, devices["wearer"], alarm.raised_at - timedelta(hours=1))
+                # A closed alarm's track ends at its closing: what came after is another story.
+                fixes = track(
+                    session,
+                    devices["wearer"],
+                    alarm.raised_at - timedelta(hours=1),
+                    alarm.closed_at,
+                )
                 out["track"] = shown_track(session, user, placement.case_ref, fixes)
         audit.record(session, user.username, "read_context", f"alarm:{alarm.id}")
         return out

@@ -100,6 +100,16 @@ def supervision_page(request: Request) -> Response:
     return _page(request, "supervision.html", page="supervision")
 
 
+@router.get("/map", response_class=HTMLResponse)
+def map_page(request: Request) -> Response:
+    return _page(request, "map.html", page="map")
+
+
+@router.get("/handover", response_class=HTMLResponse)
+def handover_page(request: Request) -> Response:
+    return _page(request, "handover.html", page="handover")
+
+
 @router.post("/console/law/result", response_class=HTMLResponse)
 async def law_result(request: Request, db: DatabaseDep, user: law_routes.Lawyer) -> Response:
     """The calculator's answer as HTML for htmx: the form's JSON case through `/api/law/assess`."""

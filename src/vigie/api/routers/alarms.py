@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -18,6 +19,7 @@ from vigie.alarms import (
     queue_view,
     report,
     sos,
+    suspensions,
     workflow,
 )
 from vigie.alarms.privacy import Blackout, holds, protected_detail, public_detail, shared_detail
@@ -54,6 +56,7 @@ def alarm_out(
     shade: Blackout,
     with_actions: bool = False,
     extra: dict[str, Any] | None = None,
+    known: Collection[int] = (),
 ) -> dict[str, Any]:
     """The alarm as `user` may read it: whole (but her position) for the holder of this live
     BAR alarm; for anyone else, distances rounded and no position that could locate her."""
@@ -67,6 +70,8 @@ def alarm_out(
     out = workflow.summary(alarm) | {
         "detail": detail(alarm.kind, alarm.raised_at, alarm.detail),
         "holding": held,  # the caller holds this live BAR alarm or SOS: hers to locate, audited
+        # Raised within a known absence (alarms.suspensions): shown, not sounded nor escalated.
+        "known_absence": alarm.id in known,
     }
     if extra is not None:
         out |= extra  # holder, wearer, measure, incident (queue_view)
@@ -98,7 +103,8 @@ def visible_alarm(session: Session, user: User, alarm_id: int) -> Alarm:
 
 def with_extras(session: Session, user: User, alarms: list[Alarm]) -> list[dict[str, Any]]:
     shade, extra = shade_of(session, alarms), queue_view.extras(session, alarms)
-    return [alarm_out(a, user, shade, extra=extra[a.id]) for a in alarms]
+    known = suspensions.known_absences(session, alarms)
+    return [alarm_out(a, user, shade, extra=extra[a.id], known=known) for a in alarms]
 
 
 @router.get("")
@@ -155,7 +161,9 @@ def get_alarm(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[str, Any]:
         alarm = visible_alarm(session, user, alarm_id)
         audit.record(session, user.username, "read", f"alarm:{alarm.id}")
         extra = queue_view.extras(session, [alarm])[alarm.id]
-        return alarm_out(alarm, user, shade_of(session, [alarm]), with_actions=True, extra=extra)
+        known = suspensions.known_absences(session, [alarm])
+        shade = shade_of(session, [alarm])
+        return alarm_out(alarm, user, shade, with_actions=True, extra=extra, known=known)
 
 
 @router.get("/{alarm_id}/contacts")

@@ -74,6 +74,7 @@
     const status = document.getElementById("a-status");
     status.textContent = t(`status.${alarm.status}`);
     status.className = `status s-${alarm.status}`;
+    document.getElementById("a-known").hidden = !alarm.known_absence;  // within a known absence
     const link = document.getElementById("a-case");
     link.textContent = alarm.case;
     if (alarm.placement_id) link.href = `/cases/${alarm.placement_id}`;

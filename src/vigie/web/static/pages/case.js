@@ -59,11 +59,14 @@
   const reading = (o) => o.type === "battery" ? `${Math.round(o.value * 100)} %`
     : typeof o.value === "boolean" ? t(`obs.${o.type}.${o.value}`) : (o.value ?? "");
   const events = [
-    ...activity.alarms.map((a) => ({ t: a.raised_at, node: el("li", { class: `alarm p${a.priority}` },
+    ...activity.alarms.map((a) => ({ t: a.raised_at, node: el("li", { class: `alarm p${a.priority}`, "data-type": "alarm" },
       el("time", {}, when(a.raised_at)), " ", el("a", { href: `/alarms/${a.id}` }, `${t(`kind.${a.kind}`)} n° ${a.id}`),
       ` · ${t(`status.${a.status}`)}${a.qualification ? ` (${t(`qualification.${a.qualification}`)})` : ""}`) })),
-    ...activity.observations.map((o) => ({ t: o.t, node: el("li", { class: "obs muted" },
+    ...activity.observations.map((o) => ({ t: o.t, node: el("li", { class: "obs muted", "data-type": "reading" },
       el("time", {}, when(o.t)), ` ${o.device} · ${t(`obs.${o.type}`)} ${reading(o)}`) })),
+    ...activity.actions.map((a) => ({ t: a.at, node: el("li", { class: "action", "data-type": "action" },
+      el("time", {}, when(a.at)), " ", el("a", { href: `/alarms/${a.alarm_id}` }, `n° ${a.alarm_id}`),
+      ` · ${t(`action.${a.action}`)} · ${a.by || "—"}${a.note ? ` : ${a.note}` : ""}`) })),
   ].sort((a, b) => new Date(b.t) - new Date(a.t));
   document.getElementById("c-timeline").replaceChildren(...events.map((e) => e.node));
   if (!events.length) document.getElementById("c-timeline").append(el("li", { class: "muted" }, t("case.noalarm")));
@@ -75,4 +78,6 @@
     L.marker([person.home_lat, person.home_lon], { title: t("map.home") }).addTo(layers);
   }
   if (layers.getLayers().length) map.fitBounds(layers.getBounds(), { maxZoom: 15, padding: [20, 20] });
+  // The case's tools (track replay, known absences, timeline filter) work on what is drawn.
+  document.dispatchEvent(new CustomEvent("vigie:case", { detail: { map, placement, activity } }));
 })();

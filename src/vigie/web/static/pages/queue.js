@@ -22,7 +22,7 @@
   function query() {
     const params = new URLSearchParams();
     const form = new FormData(filters);
-    for (const name of ["kind", "case"]) if (form.get(name)) params.set(name, form.get(name).trim());
+    for (const name of ["kind", "case", "escalated"]) if (form.get(name)) params.set(name, form.get(name).trim());
     if (form.get("status")) params.append("status", form.get("status"));
     params.set("limit", PAGE);
     if (offset) params.set("offset", offset);
@@ -139,6 +139,8 @@
     const fresh = bar.filter((a) => !heard.has(a.id));
     fresh.forEach((a) => heard.add(a.id));
     if (fresh.length) Vigie.beep();
+    // The queue's tools (bulk acknowledge, known absences) decorate the rows just drawn.
+    document.dispatchEvent(new CustomEvent("vigie:queue", { detail: { alarms, refresh } }));
   }
 
   /* The clocks tick every second without asking the server. */
