@@ -117,7 +117,11 @@ def raw_row(record: dict[str, Any]) -> tuple[dict[str, Any], datetime]:
         if not (number and math.isfinite(value) and abs(value) < 1e300):
             stored.pop(name, None)
     stored.pop("seq", None)
-    return stored, datetime.fromisoformat(record["t"].replace("Z", "+00:00"))
+    try:  # an extra field drawn as "t" may have replaced the time with any JSON value
+        t = datetime.fromisoformat(str(record["t"]).replace("Z", "+00:00"))
+    except ValueError:
+        t = clock.now()
+    return stored, t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 @settings(
