@@ -54,6 +54,7 @@ def alarm_out(
     out = workflow.summary(alarm) | {
         "detail": detail(alarm.kind, alarm.raised_at, alarm.detail),
         "holding": held,  # the caller holds this live BAR alarm: hers to locate, audited
+        "qualifications": workflow.qualifications_for(alarm.kind),  # what closing may say
     }
     if with_actions:
         out["actions"] = [
@@ -170,6 +171,7 @@ def preview_report(alarm_id: RowId, body: CloseIn, db: DatabaseDep, user: Worker
             raise ApiError(
                 409, "conflict", f"alarm {alarm.id} is closed: download its report instead"
             )
+        workflow.check_qualification(alarm.kind, body.qualification)
         html = report.render_html(
             session, alarm, clock.now(), draft=(body.qualification, body.note)
         )
