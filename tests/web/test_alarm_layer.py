@@ -24,9 +24,12 @@ from vigie.store.models import Alarm, User
 
 @pytest.fixture(autouse=True)
 def quiet(site: Site) -> Iterator[None]:
-    """Each test starts with no open alarm: what the bar shows is what the test raised."""
+    """Each test starts with no open alarm: what the bar shows is what the test raised; and
+    waits are those of a loaded machine (a closing makes and queues its report)."""
     acknowledge_all(site)
+    expect.set_options(timeout=15_000)
     yield
+    expect.set_options(timeout=5_000)  # Playwright's default, for the other modules
 
 
 def acknowledge_all(site: Site) -> None:
@@ -95,6 +98,7 @@ def test_a_filtered_queue_still_shows_and_sounds_a_bar_alert(page: Page, site: S
 def test_an_alarm_raised_while_on_another_page_is_shown_and_sounds(
     page: Page, site: Site, where: str
 ) -> None:
+    page.context.grant_permissions(["notifications"], origin=site.url)
     log_in(page, site, "operator1")
     turn_sound_on(page)
     path = {
@@ -116,6 +120,7 @@ def test_an_alarm_raised_while_on_another_page_is_shown_and_sounds(
     expect_bar_alert(page, alert)
     wait_for_count(page, "rings", 0)
     expect(page.locator("#alarm-bar")).to_have_attribute("data-flashing", "true")
+    wait_for_count(page, "notified", 0)  # and the browser's notification
     deadline = time.monotonic() + 5
     while not page.title().startswith("(!) "):
         assert time.monotonic() < deadline, "the tab's title does not flash"
@@ -199,6 +204,7 @@ def test_a_pre_alert_closed_as_a_breach_is_refused(page: Page, site: Site) -> No
     page.click("#close-form button[type=submit]")
     expect(page.locator("#close-confirm")).to_contain_text("« Fausse alarme »")
     page.click("#close-yes")
+    # The report is made and queued on closing: slow on a busy machine.
     expect(page.locator("#a-status")).to_have_text("Close")
     page.click("#next-alarm")
     page.wait_for_url(f"**/alarms/{waiting}")

@@ -16,22 +16,18 @@ const Vigie = (() => {
     }
   }
 
-  /* A call to the API. A 401 opens the in-page re-login and the call is made again with the new
-     token (the page, its typed text and the alarm bar stay); a network failure shows the
-     "connection lost" banner and is told in the page's language, never as "Failed to fetch". */
-  async function api(path, options = {}) {
-    const headers = { Accept: "application/json", ...(options.headers || {}) };
-    let body = options.body;
-    if (body !== undefined && typeof body !== "string") {
-      body = JSON.stringify(body);
-      headers["Content-Type"] = "application/json";
-    }
+  /* A request with the user's token, answered by a Response. A 401 opens the in-page re-login
+     and the request is made again with the new token (the page, its typed text and the alarm bar
+     stay); a network failure shows the "connection lost" banner and is told in the page's
+     language, never as "Failed to fetch". */
+  async function send(path, options = {}) {
+    const headers = { ...(options.headers || {}) };
     for (let attempt = 0; ; attempt += 1) {
       const sent = session.token;
       if (sent) headers.Authorization = `Bearer ${sent}`;
       let response;
       try {
-        response = await fetch(path, { ...options, headers, body });
+        response = await fetch(path, { ...options, headers });
       } catch (err) {
         VigieConnection.failed();
         throw new ApiError(0, { message: t("connection.lost.short") });
@@ -43,11 +39,23 @@ const Vigie = (() => {
         if (session.token === sent) await session.askLogin();
         continue;
       }
-      const type = response.headers.get("Content-Type") || "";
-      const data = type.includes("json") ? await response.json() : await response.text();
-      if (!response.ok) throw new ApiError(response.status, data);
-      return data;
+      return response;
     }
+  }
+
+  /* A call to the API: JSON in and out; a refusal is thrown as an ApiError. */
+  async function api(path, options = {}) {
+    const headers = { Accept: "application/json", ...(options.headers || {}) };
+    let body = options.body;
+    if (body !== undefined && typeof body !== "string") {
+      body = JSON.stringify(body);
+      headers["Content-Type"] = "application/json";
+    }
+    const response = await send(path, { ...options, headers, body });
+    const type = response.headers.get("Content-Type") || "";
+    const data = type.includes("json") ? await response.json() : await response.text();
+    if (!response.ok) throw new ApiError(response.status, data);
+    return data;
   }
 
   /* Server-sent events read through fetch, so the token travels in a header, not in the URL. */
@@ -253,11 +261,15 @@ const Vigie = (() => {
       { code: "[45]..", swap: false, error: true },
     ];
   }
+  document.addEventListener("htmx:sendError", () => {
+    VigieConnection.failed();
+    flash(t("connection.lost.short"));
+  });
   document.addEventListener("htmx:responseError", (e) => {
     if (e.detail.xhr.status === 401) { session.askLogin(); return; }
     flash(`${t("error.request")} (${e.detail.xhr.status})`);
   });
 
-  return { t, words, session, api, live, flash, when, duration, now, since, el, tip, map, zoneLayer, trackLayer,
+  return { t, words, session, send, api, live, flash, when, duration, now, since, el, tip, map, zoneLayer, trackLayer,
     requireLogin, ApiError };
 })();

@@ -203,7 +203,13 @@
   }
   document.getElementById("report-pdf").addEventListener("click", async (e) => {
     e.preventDefault();
-    const response = await fetch(`/api/alarms/${id}/report.pdf`, { headers: { Authorization: `Bearer ${Vigie.session.token}` } });
+    let response;
+    try {
+      response = await Vigie.send(`/api/alarms/${id}/report.pdf`);
+    } catch (err) {
+      Vigie.flash(err.message);
+      return;
+    }
     if (!response.ok) { Vigie.flash(`PDF: HTTP ${response.status}`); return; }
     const link = el("a", { href: URL.createObjectURL(await response.blob()), download: `incident-${id}.pdf` });
     link.click();
