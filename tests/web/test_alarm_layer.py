@@ -255,16 +255,17 @@ def test_an_expired_token_loses_neither_the_alarm_nor_the_typed_note(
 
 def test_the_token_is_renewed_quietly_and_shared_by_a_second_tab(page: Page, site: Site) -> None:
     log_in(page, site, "operator1")
-    # A token about to expire (6 s), as if the shift had run 8 h: the page renews it unasked.
+    # A token about to expire (20 s), as if the shift had run 8 h: the page renews it unasked
+    # when a quarter of its life is left.
     with site.db.session() as session:
         user = session.scalars(select(User).where(User.username == "operator1")).one()
-        short = issue_token(user, Settings().model_copy(update={"jwt_ttl_s": 6}))
+        short = issue_token(user, Settings().model_copy(update={"jwt_ttl_s": 20}))
     page.evaluate(f"localStorage.setItem('vigie.token', '{short}')")
     page.reload()
-    expect(page.locator("body")).to_have_attribute("data-renewals", "1", timeout=15_000)
+    expect(page.locator("body")).to_have_attribute("data-renewals", "1", timeout=25_000)
     renewed = page.evaluate("localStorage.getItem('vigie.token')")
     assert renewed != short
-    page.wait_for_timeout(1500)  # past the short token's end
+    page.wait_for_timeout(6000)  # past the short token's end
     alert = site.world.new_alarm(kind="alert", bar=True)
     expect_bar_alert(page, alert)
     expect(page.locator("#relogin")).to_be_hidden()
@@ -290,3 +291,26 @@ def test_a_lost_connection_is_told_in_french_and_cleared(page: Page, site: Site)
     expect(page.locator("body")).not_to_contain_text("Failed to fetch")
     page.context.set_offline(False)
     expect(banner).to_be_hidden(timeout=15_000)
+
+
+def test_an_sos_is_above_a_bar_alert_with_a_sound_of_its_own(page: Page, site: Site) -> None:
+    """The agreed names (SHARED-SOS.md): kind `sos`, priority 0. Made here by hand, so that the
+    layer's SOS path is proved whatever the state of the SOS detection."""
+    alert = site.world.new_alarm(kind="alert", bar=True)
+    sos = site.world.new_alarm(kind="tamper", bar=True)
+    with site.db.session() as session:
+        made = session.get(Alarm, sos)
+        made.kind, made.priority = "sos", 0
+    log_in(page, site, "operator1")
+    turn_sound_on(page)
+    bar = page.locator("#alarm-bar")
+    expect(bar).to_have_attribute("data-top-id", str(sos))
+    expect(bar).to_have_attribute("data-top-priority", "0")
+    expect(bar).to_have_attribute("data-sound", "sos")
+    expect(page.locator("#bar-banner")).to_contain_text(f"SOS — personne protégée : n° {sos}")
+    wait_for_count(page, "rings", 0)
+    site.http.post(
+        f"/api/alarms/{sos}/acknowledge", headers=site.token_headers("operator")
+    ).raise_for_status()
+    expect(bar).to_have_attribute("data-top-id", str(alert))  # then the BAR alert's siren
+    expect(bar).to_have_attribute("data-sound", "bar")
