@@ -7,7 +7,7 @@ class AlarmStateError(ValueError):
     """The action does not fit the alarm's state (e.g. closing an alarm nobody acknowledged)."""
 
 
-class QualificationRefused(ValueError):
+class QualificationRefused(AlarmStateError):
     """A qualification the alarm's kind may not be given (the API answers 422 naming it)."""
 
     field = "qualification"
