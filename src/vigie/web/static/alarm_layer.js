@@ -32,8 +32,14 @@ const VigieAlarms = (() => {
     for (const fn of stateListeners) fn(up);
   });
   if (!WORKERS.includes(Vigie.session.role)) {
+    // No bar and no sound for the other roles: the stream only for a page that follows it.
     bar.hidden = true;
-    if (READERS.includes(Vigie.session.role)) live(() => { for (const fn of subscribers) fn(); });
+    if (READERS.includes(Vigie.session.role)) {
+      layer.subscribe = (fn) => {
+        if (!subscribers.length) live(() => { for (const f of subscribers) f(); });
+        subscribers.push(fn);
+      };
+    }
     return layer;
   }
   const { t } = Vigie;
