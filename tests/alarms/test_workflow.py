@@ -77,7 +77,7 @@ def test_states_actions_and_time_to_acknowledge(db: Database) -> None:
         workflow.act(session, alarm, operator, "call_protected", "she is safe", T0)
         assert alarm.status == "in_progress"
         workflow.act(session, alarm, operator, "police_alerted", None, T0)
-        with pytest.raises(AlarmStateError, match="unknown qualification"):
+        with pytest.raises(AlarmStateError, match="qualification inconnue"):
             workflow.close(session, alarm, operator, "whatever", None, T0)
         workflow.close(session, alarm, operator, "breach", "arrested", T0 + timedelta(minutes=9))
         assert (alarm.status, alarm.qualification) == ("closed", "breach")

@@ -68,7 +68,7 @@ def test_too_many_failures_are_told_in_french_and_english(page: Page, site: Site
 def test_logout_revokes_the_token(page: Page, site: Site) -> None:
     log_in(page, site, "supervisor1")
     expect(page.locator("#who")).to_contain_text("supervisor1")
-    token = page.evaluate("sessionStorage.getItem('vigie.token')")
+    token = page.evaluate("localStorage.getItem('vigie.token')")
     headers = {"Authorization": f"Bearer {token}"}
     assert site.http.get("/api/alarms", headers=headers).status_code == 200
     page.click("#logout")
@@ -137,6 +137,9 @@ def test_observation_raises_a_live_alarm_worked_to_its_report(page: Page, site: 
     expect(draft.locator("body")).to_contain_text("présent dans la zone")
     expect(page.locator("#a-status")).to_have_text("En traitement")
     page.click("#close-form button[type=submit]")
+    expect(page.locator("#close-confirm")).to_contain_text("« Manquement »")
+    expect(page.locator("#a-status")).to_have_text("En traitement")  # not before confirming
+    page.click("#close-yes")
     # Closing renders the report's PDF (WeasyPrint): seconds when the machine is busy.
     expect(page.locator("#a-status")).to_have_text("Close", timeout=20_000)
     expect(report_frame_body(page)).not_to_contain_text("PROJET")

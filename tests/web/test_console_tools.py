@@ -21,7 +21,7 @@ from vigie.store.models import Alarm, AlarmAction, HandoverRead, Placement, User
 def switch_user(page: Page, site: Site, username: str) -> None:
     """Log in as another user in the same tab (from the login page, which calls nothing)."""
     page.goto(f"{site.url}/login")
-    page.evaluate("sessionStorage.clear()")
+    page.evaluate("localStorage.clear()")
     log_in(page, site, username)
 
 

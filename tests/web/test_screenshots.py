@@ -81,6 +81,7 @@ def test_screenshots_of_the_main_pages(page: Page, site: Site, tmp_path: Path) -
 
     page.select_option("#close-form select", "breach")
     page.click("#close-form button[type=submit]")
+    page.click("#close-yes")  # the closing is confirmed
     expect(page.frame_locator("#report").locator("body")).to_contain_text("C2")
     page.locator("#report-card").scroll_into_view_if_needed()
     shots.append(_shoot(page, folder, "report"))

@@ -1,5 +1,5 @@
 """Alarms: episodes from detection events, the operator's workflow, incident reports, the outbox."""
 
-from vigie.alarms.errors import AlarmNotFound, AlarmStateError
+from vigie.alarms.errors import AlarmNotFound, AlarmStateError, QualificationRefused
 
-__all__ = ["AlarmNotFound", "AlarmStateError"]
+__all__ = ["AlarmNotFound", "AlarmStateError", "QualificationRefused"]

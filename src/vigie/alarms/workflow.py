@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigie.alarms import suspensions
-from vigie.alarms.errors import AlarmStateError
+from vigie.alarms.errors import AlarmStateError, QualificationRefused
 from vigie.gateway import command_queue
 from vigie.store import audit
 from vigie.store.models import Alarm, AlarmAction, DeviceAssignment, User
@@ -27,6 +27,9 @@ ACTIONS = (
 WARN_KINDS = ("pre_alert", "alert")
 WARN_SECONDS = 5
 QUALIFICATIONS = ("breach", "technical_fault", "false_alarm", "authorised_absence")
+# R24-20 CPP: crossing the pre-alert distance "ne peut en aucun cas" be held against the wearer,
+# so a BAR pre-alert is never closed as a breach (the alert, knowingly crossed, can be).
+NOT_FOR_KIND = {"pre_alert": ("breach",)}
 
 
 def acknowledge(session: Session, alarm: Alarm, user: User, now: datetime) -> Alarm:
@@ -102,10 +105,7 @@ def close(
     session: Session, alarm: Alarm, user: User, qualification: str, note: str | None, now: datetime
 ) -> Alarm:
     """Close with a qualification; the incident report is produced by the caller (see report)."""
-    if qualification not in QUALIFICATIONS:
-        raise AlarmStateError(
-            f"unknown qualification {qualification!r}: one of {', '.join(QUALIFICATIONS)}"
-        )
+    check_qualification(alarm.kind, qualification)
     if alarm.status not in ("acknowledged", "in_progress"):
         raise AlarmStateError(
             f"alarm {alarm.id} is {alarm.status}; only an acknowledged alarm can be closed"
@@ -119,6 +119,26 @@ def close(
         session, user.username, "close", f"alarm:{alarm.id}", {"qualification": qualification}
     )
     return alarm
+
+
+def qualifications_for(kind: str) -> list[str]:
+    """The qualifications an alarm of this kind may be closed with."""
+    return [q for q in QUALIFICATIONS if q not in NOT_FOR_KIND.get(kind, ())]
+
+
+def check_qualification(kind: str, qualification: str) -> None:
+    """Refuse (QualificationRefused) a qualification this kind of alarm may not be given."""
+    if qualification not in QUALIFICATIONS:
+        raise QualificationRefused(
+            f"qualification inconnue « {qualification} » : "
+            f"choisir parmi {', '.join(QUALIFICATIONS)}"
+        )
+    if qualification not in qualifications_for(kind):
+        raise QualificationRefused(
+            f"qualification « {qualification} » refusée : une pré-alerte BAR ne peut jamais être "
+            "qualifiée de manquement (art. R24-20 CPP) ; choisir parmi "
+            f"{', '.join(qualifications_for(kind))}"
+        )
 
 
 def time_to_acknowledge(alarm: Alarm) -> float | None:

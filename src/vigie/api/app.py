@@ -83,6 +83,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         app.state.settings = config
         app.state.pipeline = None
         app.state.bell = AlarmBell()
+        app.state.closing = threading.Event()  # set by vigie.api.serving when shutdown starts
         app.state.login_guard = LoginGuard(config)
         stopping = threading.Event()
         tasks: list[asyncio.Task[None]] = []

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vigie.alarms import AlarmNotFound, AlarmStateError
+from vigie.alarms import AlarmNotFound, AlarmStateError, QualificationRefused
 from vigie.cases import CaseNotFound, CaseRefused
 from vigie.law import LawInputError
 
@@ -73,6 +73,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(AlarmNotFound)
     async def alarm_not_found(_request: Request, exc: AlarmNotFound) -> JSONResponse:
         return JSONResponse(error_body("not_found", str(exc), None), status_code=404)
+
+    @app.exception_handler(QualificationRefused)
+    async def qualification_refused(_request: Request, exc: QualificationRefused) -> JSONResponse:
+        body = error_body("qualification_refused", str(exc), exc.field)
+        return JSONResponse(body, status_code=422)
 
     @app.exception_handler(AlarmStateError)
     async def alarm_state(_request: Request, exc: AlarmStateError) -> JSONResponse:

@@ -23,6 +23,7 @@ from rich.text import Text
 from sqlalchemy import func, select
 
 from vigie import clock
+from vigie.api.serving import CentreServer
 from vigie.settings import Settings
 
 app = typer.Typer(help="The monitoring centre: API server and live demo.", no_args_is_help=True)
@@ -60,7 +61,7 @@ def serve(
         )
         raise typer.Exit(2) from exc
     upgrade(config.database_url)
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    CentreServer(uvicorn.Config(application, host=host, port=port, log_level="info")).run()
 
 
 @app.command("create-user")
@@ -161,7 +162,7 @@ def demo(
     logins, feeder_password, pending = seed(
         database, cases, seed_value, imei_bracelets=trackers == "gt06"
     )
-    server = uvicorn.Server(
+    server = CentreServer(
         # A console tab keeps its event stream open: do not wait on it for long at Ctrl-C.
         uvicorn.Config(
             create_app(config),

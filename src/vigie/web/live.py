@@ -10,6 +10,7 @@ The stream carries no alarm data, only "something changed": the page then reads 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -75,7 +76,8 @@ def token_still_valid(db: Database, token: str, config: Settings) -> bool:
 async def alarm_stream(request: Request, db: DatabaseDep, user: Reader) -> StreamingResponse:
     """`text/event-stream`: `event: changed` at once, then at every change of the visible alarms.
 
-    The stream ends within RECHECK_S of its token being revoked or expiring.
+    The stream ends within RECHECK_S of its token being revoked or expiring, and at once when
+    the server shuts down.
     """
     with db.session() as session:
         audit.record(session, user.username, "subscribe", "alarms")
@@ -83,11 +85,13 @@ async def alarm_stream(request: Request, db: DatabaseDep, user: Reader) -> Strea
     bell: AlarmBell = request.app.state.bell
     config: Settings = request.app.state.settings
     token = request.headers["Authorization"].partition(" ")[2]
+    closing: threading.Event = request.app.state.closing
 
     async def events() -> AsyncIterator[str]:
         last: tuple[Any, ...] | None = None
         said_at = checked_at = time.monotonic()
-        while not await request.is_disconnected():
+        # Shutdown ends the stream (vigie.api.serving): uvicorn would otherwise wait on it.
+        while not closing.is_set() and not await request.is_disconnected():
             if time.monotonic() - checked_at >= RECHECK_S:
                 checked_at = time.monotonic()
                 if not await asyncio.to_thread(token_still_valid, db, token, config):

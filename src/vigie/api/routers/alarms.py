@@ -72,6 +72,7 @@ def alarm_out(
         "holding": held,  # the caller holds this live BAR alarm or SOS: hers to locate, audited
         # Raised within a known absence (alarms.suspensions): shown, not sounded nor escalated.
         "known_absence": alarm.id in known,
+        "qualifications": workflow.qualifications_for(alarm.kind),  # what closing may say
     }
     if extra is not None:
         out |= extra  # holder, wearer, measure, incident (queue_view)
@@ -216,6 +217,7 @@ def preview_report(alarm_id: RowId, body: CloseIn, db: DatabaseDep, user: Worker
             raise ApiError(
                 409, "conflict", f"alarm {alarm.id} is closed: download its report instead"
             )
+        workflow.check_qualification(alarm.kind, body.qualification)
         html = report.render_html(
             session, alarm, clock.now(), draft=(body.qualification, body.note)
         )

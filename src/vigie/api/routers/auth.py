@@ -140,6 +140,24 @@ def logout(
         audit.record(session, user.username, "logout", "auth")
 
 
+@router.post("/refresh")
+def refresh(
+    db: DatabaseDep,
+    config: SettingsDep,
+    claims: ClaimsDep,
+    user: Annotated[User, Depends(current_user)],
+) -> Token:
+    """A fresh token for a still-valid one, so a console open all night never meets a 401.
+
+    The token sent is revoked (a copy of it dies at the next renewal); a disabled account, a
+    changed password or a logged-out token get 401 like any other call (`current_user`).
+    """
+    with db.session() as session:
+        revoke(session, claims)
+        audit.record(session, user.username, "token_refreshed", "auth")
+    return Token(access_token=issue_token(user, config), role=user.role)
+
+
 @router.post("/password")
 async def change_password(
     body: PasswordChange,

@@ -5,17 +5,8 @@ const Vigie = (() => {
   const words = JSON.parse(document.getElementById("vigie-words").textContent);
   const tiles = JSON.parse(document.getElementById("vigie-tiles").textContent);
   const t = (key) => words[key] || key;
-  const session = {
-    get token() { return sessionStorage.getItem("vigie.token"); },
-    get role() { return sessionStorage.getItem("vigie.role"); },
-    get user() { return sessionStorage.getItem("vigie.user"); },
-    save(token, role, user) {
-      sessionStorage.setItem("vigie.token", token);
-      sessionStorage.setItem("vigie.role", role);
-      sessionStorage.setItem("vigie.user", user);
-    },
-    clear() { sessionStorage.clear(); },
-  };
+  // The token, shared by the tabs and renewed before it expires (session.js).
+  const session = VigieSession;
 
   class ApiError extends Error {
     constructor(status, body) {
@@ -25,21 +16,43 @@ const Vigie = (() => {
     }
   }
 
+  /* A request with the user's token, answered by a Response. A 401 opens the in-page re-login
+     and the request is made again with the new token (the page, its typed text and the alarm bar
+     stay); a network failure shows the "connection lost" banner and is told in the page's
+     language, never as "Failed to fetch". */
+  async function send(path, options = {}) {
+    const headers = { ...(options.headers || {}) };
+    for (let attempt = 0; ; attempt += 1) {
+      const sent = session.token;
+      if (sent) headers.Authorization = `Bearer ${sent}`;
+      let response;
+      try {
+        response = await fetch(path, { ...options, headers });
+      } catch (err) {
+        VigieConnection.failed();
+        throw new ApiError(0, { message: t("connection.lost.short") });
+      }
+      if (response.status >= 502 && response.status <= 504) VigieConnection.failed();
+      else VigieConnection.ok();
+      if (response.status === 401 && path !== "/api/auth/token" && attempt < 3) {
+        // Renewed by another tab meanwhile: try again at once; else ask for the password here.
+        if (session.token === sent) await session.askLogin();
+        continue;
+      }
+      return response;
+    }
+  }
+
+  /* A call to the API: JSON in and out; a refusal is thrown as an ApiError. */
   async function api(path, options = {}) {
     const headers = { Accept: "application/json", ...(options.headers || {}) };
-    if (session.token) headers.Authorization = `Bearer ${session.token}`;
     let body = options.body;
     if (body !== undefined && typeof body !== "string") {
       body = JSON.stringify(body);
       headers["Content-Type"] = "application/json";
     }
-    const response = await fetch(path, { ...options, headers, body });
+    const response = await send(path, { ...options, headers, body });
     if (options.onResponse) options.onResponse(response);
-    if (response.status === 401 && path !== "/api/auth/token") {
-      session.clear();
-      location.assign("/login");
-      throw new ApiError(401, { message: t("error.session") });
-    }
     const type = response.headers.get("Content-Type") || "";
     const data = type.includes("json") ? await response.json() : await response.text();
     if (!response.ok) throw new ApiError(response.status, data);
@@ -52,15 +65,21 @@ const Vigie = (() => {
     async function run() {
       while (!stopped) {
         try {
-          const response = await fetch(path, { headers: { Authorization: `Bearer ${session.token}` } });
-          if (response.status === 401) { session.clear(); location.assign("/login"); return; }
+          const sent = session.token;
+          const response = await fetch(path, { headers: { Authorization: `Bearer ${sent}` } });
+          if (response.status === 401) {
+            VigieConnection.ok();  // the centre answered: it is the token that is refused
+            if (session.token === sent) await session.askLogin();
+            continue;
+          }
           if (!response.ok) throw new Error(`HTTP ${response.status}`);
+          VigieConnection.ok();
           onState(true);
           const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
           let buffer = "";
           for (;;) {
             const { value, done } = await reader.read();
-            if (done) break;
+            if (done) break;  // ended by the centre (token renewed, shutdown): reconnect
             buffer += value;
             let end;
             while ((end = buffer.indexOf("\n\n")) >= 0) {
@@ -69,8 +88,12 @@ const Vigie = (() => {
               if (/^event: changed$/m.test(block)) onChange();
             }
           }
+          onState(false);
+          await new Promise((r) => setTimeout(r, 200));
+          continue;
         } catch (err) {
           console.warn("live stream interrupted:", err.message);
+          VigieConnection.failed();
         }
         onState(false);
         await new Promise((r) => setTimeout(r, 2000));
@@ -250,10 +273,12 @@ const Vigie = (() => {
       let body = null, ok = false;
       try {
         const response = await fetch("/api/health", { headers: { Accept: "application/json" } });
+        VigieConnection.ok();
         ok = response.ok;
         body = await response.json();
       } catch (err) {
         console.warn("health not reached:", err.message);
+        VigieConnection.failed();
       }
       const blind = !ok && !(body && body.status === "starting");
       if (!blind) {
@@ -273,12 +298,18 @@ const Vigie = (() => {
 
   function requireLogin() {
     if (!session.token) { location.assign("/login"); return false; }
+    if (requireLogin.done) return true;  // the alarm layer and the page both ask
+    requireLogin.done = true;
     applyRole();
     themeToggle();
     watchHealth();
+    session.schedule();
+    session.on("ended", () => location.assign("/login"));  // logged out in another tab
     document.getElementById("logout").addEventListener("click", async () => {
       // The centre revokes the token: a copy of it left anywhere is worth nothing after this.
-      try { await api("/api/auth/logout", { method: "POST" }); } catch (err) { /* already ended */ }
+      try {
+        await fetch("/api/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${session.token}` } });
+      } catch (err) { /* already ended, or the centre is away: the token expires anyway */ }
       session.clear();
       location.assign("/login");
     });
@@ -298,8 +329,12 @@ const Vigie = (() => {
       { code: "[45]..", swap: false, error: true },
     ];
   }
+  document.addEventListener("htmx:sendError", () => {
+    VigieConnection.failed();
+    flash(t("connection.lost.short"));
+  });
   document.addEventListener("htmx:responseError", (e) => {
-    if (e.detail.xhr.status === 401) { session.clear(); location.assign("/login"); return; }
+    if (e.detail.xhr.status === 401) { session.askLogin(); return; }
     flash(`${t("error.request")} (${e.detail.xhr.status})`);
   });
 
@@ -352,21 +387,6 @@ const Vigie = (() => {
     return field ? `${general} (${t("error.field")} : ${field})` : general;
   }
 
-  function beep() {
-    try {
-      const ctx = new AudioContext();
-      for (const [i, f] of [[0, 880], [1, 660], [2, 880]]) {
-        const osc = ctx.createOscillator();
-        osc.frequency.value = f;
-        osc.connect(ctx.destination);
-        osc.start(ctx.currentTime + i * 0.25);
-        osc.stop(ctx.currentTime + i * 0.25 + 0.2);
-      }
-    } catch (err) {
-      console.warn("no sound:", err.message);
-    }
-  }
-
-  return { t, session, api, apiPage, live, flash, when, duration, now, since, el, tip, map, zoneLayer, trackLayer,
-    requireLogin, beep, ApiError, say, detailText, distanceText, metres, escalatedFlag };
+  return { t, words, session, send, api, apiPage, live, flash, when, duration, now, since, el, tip, map, zoneLayer,
+    trackLayer, requireLogin, ApiError, say, detailText, distanceText, metres, escalatedFlag };
 })();

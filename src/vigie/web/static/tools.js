@@ -20,7 +20,7 @@
     try {
       found = await api(`/api/search?q=${encodeURIComponent(q)}`);
     } catch (err) {
-      Vigie.flash(err.message);
+      Vigie.flash(Vigie.say(err));
       return;
     }
     if (mine !== asked) return;  // a later keystroke has asked again
@@ -61,7 +61,7 @@
           for (const n of notes) await api(`/api/handover/${n.id}/read`, { method: "POST" });
           dialog.close();
           dialog.remove();
-        } catch (err) { Vigie.flash(err.message); }
+        } catch (err) { Vigie.flash(Vigie.say(err)); }
       } }, t("handover.read")));
     // Not dismissed by Escape: reading the handover is acknowledged, not skipped.
     dialog.addEventListener("cancel", (e) => e.preventDefault());
@@ -101,5 +101,5 @@
       Vigie.flash(`${t("escalation.chime")} : n° ${fresh.join(", ")}`);
     }
   }
-  Vigie.live("/api/console/stream", escalations, () => {});
+  VigieAlarms.subscribe(escalations);  // the alarm layer's stream: one per tab
 })();

@@ -36,7 +36,9 @@
     render();
     await drawMap();
     if (alarm.status === "closed") showReport();
-    Vigie.live("/api/console/stream", follow, (up) => document.getElementById("live").classList.toggle("up", up));
+    // One live stream per tab: the alarm layer's; this page follows its events.
+    VigieAlarms.subscribe(follow);
+    VigieAlarms.onState((up) => document.getElementById("live").classList.toggle("up", up));
   }
 
   /* What moved on this alarm (another operator took it, a new event, a note logged). */
@@ -106,6 +108,7 @@
       document.getElementById(form).hidden = !(canWork && LIVE.includes(alarm.status));
     }
     renderContacts();
+    offerQualifications();
     tick();
   }
 
@@ -223,18 +226,56 @@
     const note = new FormData(e.target).get("note").trim();
     if (note && (await act("note", note))) e.target.reset();
   });
-  document.getElementById("close-form").addEventListener("submit", async (e) => {
+  /* Closing: no qualification chosen in advance, only those the alarm's kind allows (the API
+     says which: never "breach" for a BAR pre-alert, R24-20 CPP, and it refuses it too), then a
+     confirmation naming the choice, then the way to the next open alarm. */
+  const closeForm = document.getElementById("close-form");
+  const confirmBox = document.getElementById("close-confirm");
+  function offerQualifications() {
+    const select = closeForm.elements.qualification;
+    const allowed = alarm.qualifications || [];
+    const current = [...select.options].slice(1).map((o) => o.value);
+    if (current.join() === allowed.join()) return;  // keep the operator's choice on a refresh
+    const chosen = allowed.includes(select.value) ? select.value : "";
+    select.replaceChildren(select.options[0],
+      ...allowed.map((q) => el("option", { value: q }, t(`qualification.${q}`))));
+    select.value = chosen;
+  }
+  closeForm.addEventListener("submit", (e) => {
     e.preventDefault();
-    const form = new FormData(e.target);
+    const select = closeForm.elements.qualification;
+    if (!select.value) { select.focus(); return; }
+    document.getElementById("close-question").textContent = t("alarm.confirmclose")
+      .replace("{id}", id).replace("{qualification}", select.selectedOptions[0].textContent);
+    confirmBox.hidden = false;
+    document.getElementById("close-yes").focus();
+  });
+  document.getElementById("close-no").addEventListener("click", () => { confirmBox.hidden = true; });
+  document.getElementById("close-yes").addEventListener("click", async () => {
+    confirmBox.hidden = true;
+    const form = new FormData(closeForm);
     if (await post(`/api/alarms/${id}/close`, { qualification: form.get("qualification"), note: form.get("note").trim() || null })) {
       Vigie.flash(t("alarm.closed"), "ok");
+      document.getElementById("after-close").hidden = false;
+      document.getElementById("next-alarm").focus();
       showReport();
     }
   });
+  async function nextAlarm() {
+    try {
+      const next = await VigieAlarms.next(id);
+      if (next) location.assign(`/alarms/${next.id}`);
+      else { Vigie.flash(t("alarm.nonext"), "ok"); location.assign("/"); }
+    } catch (err) {
+      Vigie.flash(err.message);
+    }
+  }
+  document.getElementById("next-alarm").addEventListener("click", nextAlarm);
 
   // The report as closing would make it, before closing: the API renders it and saves nothing.
   document.getElementById("preview").addEventListener("click", async () => {
     const form = new FormData(document.getElementById("close-form"));
+    if (!form.get("qualification")) { document.querySelector("#close-form select").focus(); return; }
     try {
       const html = await api(`/api/alarms/${id}/report/preview`, {
         method: "POST",
@@ -259,7 +300,13 @@
   }
   document.getElementById("report-pdf").addEventListener("click", async (e) => {
     e.preventDefault();
-    const response = await fetch(`/api/alarms/${id}/report.pdf`, { headers: { Authorization: `Bearer ${Vigie.session.token}` } });
+    let response;
+    try {
+      response = await Vigie.send(`/api/alarms/${id}/report.pdf`);
+    } catch (err) {
+      Vigie.flash(err.message);
+      return;
+    }
     if (!response.ok) { Vigie.flash(`PDF: HTTP ${response.status}`); return; }
     const link = el("a", { href: URL.createObjectURL(await response.blob()), download: `incident-${id}.pdf` });
     link.click();
@@ -268,6 +315,7 @@
   document.addEventListener("keydown", (e) => {
     if (e.target.closest("input, select, textarea") || !alarm) return;
     if (e.key === "a" && alarm.status === "open" && canWork) { acknowledge(); e.preventDefault(); return; }
+    if (e.key === "n" && alarm.status === "closed") { nextAlarm(); e.preventDefault(); return; }
     const button = document.querySelectorAll("#procedure button")[Number(e.key) - 1];
     if (button && !button.disabled) { button.click(); e.preventDefault(); }
   });

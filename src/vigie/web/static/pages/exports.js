@@ -41,12 +41,11 @@
     bytes.dataset.state = "preparing";
     form.querySelector("button").disabled = true;
     try {
-      const response = await fetch("/api/exports", {
+      const response = await Vigie.send("/api/exports", {
         method: "POST",
-        headers: { Authorization: `Bearer ${session.token}`, "Content-Type": "application/json", Accept: "application/zip, application/json" },
+        headers: { "Content-Type": "application/json", Accept: "application/zip, application/json" },
         body: JSON.stringify({ case_ref: ref }),
       });
-      if (response.status === 401) { session.clear(); location.assign("/login"); return; }
       if (!response.ok) {
         const type = response.headers.get("Content-Type") || "";
         fail(response.status, type.includes("json") ? await response.json() : null);
@@ -77,7 +76,8 @@
       link.textContent = `${t("export.download")} ${name}`;
       done.hidden = false;
     } catch (err) {
-      fail(0, { message: err.message });
+      // A cut mid-download is the network's: said in the page's language, never "network error".
+      fail(0, { message: err instanceof Vigie.ApiError ? err.message : t("connection.lost.short") });
     } finally {
       form.querySelector("button").disabled = false;
     }

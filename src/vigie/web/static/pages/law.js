@@ -240,12 +240,17 @@
 
   /* The working sheet as a PDF (WeasyPrint, server-side): fetched with the token, saved as a file. */
   async function downloadSheet() {
-    const response = await fetch("/console/law/sheet.pdf", {
-      method: "POST",
-      headers: { Authorization: `Bearer ${Vigie.session.token}`,
-        "Content-Type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ measure: "fiche", case: caseBox.value }),
-    });
+    let response;
+    try {
+      response = await Vigie.send("/console/law/sheet.pdf", {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ measure: "fiche", case: caseBox.value }),
+      });
+    } catch (err) {
+      Vigie.flash(err.message);
+      return;
+    }
     if (!response.ok) { Vigie.flash(await response.text()); return; }
     const link = Vigie.el("a", { href: URL.createObjectURL(await response.blob()), download: "fiche-penale.pdf" });
     document.body.append(link);

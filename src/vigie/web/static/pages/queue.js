@@ -10,14 +10,15 @@
   }
   const body = document.querySelector("#queue tbody");
   const filters = document.getElementById("filters");
-  const banner = document.getElementById("bar-banner");
   const canWork = ["operator", "supervisor"].includes(Vigie.session.role);
   let alarms = [];
-  let selected = 0;
   const PAGE = 200;
   let offset = 0;
   let total = 0;
-  const heard = new Set();
+  // The selection is an alarm, not a row: when a more urgent alarm arrives above it, the
+  // highlight (and `a`) stays on the alarm the operator chose.
+  let selectedId = null;
+  let selectedAt = 0;  // its row, to fall back on when it leaves the list
 
   function query() {
     const params = new URLSearchParams();
@@ -103,16 +104,28 @@
     return cell;
   }
 
+  const selectedAlarm = () => alarms.find((a) => a.id === selectedId);
+  function select(index) {
+    const alarm = alarms[Math.min(Math.max(index, 0), alarms.length - 1)];
+    selectedId = alarm ? alarm.id : null;
+    render();
+  }
+
   function render() {
     body.replaceChildren();
-    selected = Math.min(selected, Math.max(alarms.length - 1, 0));
+    let selected = alarms.findIndex((a) => a.id === selectedId);
+    if (selected < 0) {
+      selected = Math.min(selectedAt, Math.max(alarms.length - 1, 0));
+      selectedId = alarms.length ? alarms[selected].id : null;
+    }
+    selectedAt = selected;
     alarms.forEach((a, i) => {
       const open = a.status === "open";
       const row = el("tr", {
         class: `p${a.priority} ${a.kind === "alert" ? "bar-alert" : ""} ${i === selected ? "selected" : ""} ${a.escalated ? "escalated" : ""}${a.incident && a.kind === "pre_alert" ? " grouped" : ""}`,
         "data-id": a.id, "data-kind": a.kind, "data-status": a.status, tabindex: "-1",
         "aria-selected": i === selected ? "true" : "false",
-        onclick: () => { selected = i; render(); },
+        onclick: () => { selectedId = a.id; render(); },
         ondblclick: () => location.assign(`/alarms/${a.id}`),
       },
         el("td", {}, String(a.priority)),
@@ -133,12 +146,10 @@
       body.append(row);
     });
     document.getElementById("queue-empty").hidden = alarms.length > 0;
-    const bar = alarms.filter((a) => a.kind === "alert" && a.status === "open");
-    banner.hidden = bar.length === 0;
-    banner.textContent = bar.length ? `${t("queue.baralert")}: ${bar.map((a) => `n° ${a.id} (${a.case})`).join(", ")}` : "";
-    const fresh = bar.filter((a) => !heard.has(a.id));
-    fresh.forEach((a) => heard.add(a.id));
-    if (fresh.length) Vigie.beep();
+    // The BAR banner and the sound are the alarm layer's (alarm_layer.js): they read every open
+    // alarm, whatever this queue's filters.
+    const row = body.querySelector("tr.selected");
+    if (row) row.scrollIntoView({ block: "nearest" });
     // The queue's tools (bulk acknowledge, known absences) decorate the rows just drawn.
     document.dispatchEvent(new CustomEvent("vigie:queue", { detail: { alarms, refresh } }));
   }
@@ -150,9 +161,9 @@
 
   document.addEventListener("keydown", (e) => {
     if (e.target.closest("input, select, textarea")) return;
-    const alarm = alarms[selected];
-    if (e.key === "j" || e.key === "ArrowDown") { selected = Math.min(selected + 1, alarms.length - 1); render(); }
-    else if (e.key === "k" || e.key === "ArrowUp") { selected = Math.max(selected - 1, 0); render(); }
+    const alarm = selectedAlarm();
+    if (e.key === "j" || e.key === "ArrowDown") select(selectedAt + 1);
+    else if (e.key === "k" || e.key === "ArrowUp") select(selectedAt - 1);
     else if (e.key === "Enter" && alarm) location.assign(`/alarms/${alarm.id}`);
     else if (e.key === "a" && alarm && alarm.status === "open" && canWork) acknowledge(alarm);
     else return;
@@ -161,6 +172,9 @@
   filters.addEventListener("change", () => { offset = 0; refresh(); });
   filters.addEventListener("submit", (e) => { e.preventDefault(); offset = 0; refresh(); });
 
+  // One live stream per tab: the alarm layer's; the queue refreshes at each of its events.
   const dot = document.getElementById("live");
-  Vigie.live("/api/console/stream", refresh, (up) => dot.classList.toggle("up", up));
+  VigieAlarms.subscribe(refresh);
+  VigieAlarms.onState((up) => dot.classList.toggle("up", up));
+  refresh();
 })();
