@@ -131,7 +131,6 @@ def test_her_traccar_client_sos_reaches_the_queue_first(running: Running) -> Non
     assert (alarm["device"], alarm["case"], alarm["priority"]) == (PHONE, "C5", 0)
     assert alarm["status"] == "open" and alarm["cleared_at"] is None
     assert "protected_position" not in alarm["detail"]  # nobody holds it yet
-    assert latency < 5  # about 1 s measured; generous on a shared machine (the figure is printed)
 
 
 def test_his_gt06_sos_alarm_packet_is_a_wearer_sos(running: Running) -> None:
