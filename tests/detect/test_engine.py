@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import zlib
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -110,8 +111,10 @@ def test_a_late_upload_beyond_the_lateness_is_applied_not_dropped() -> None:
     got += live.process(list(reversed([r for r in records if r["device"] == "B2"])))
     entry = [e for e in got if e.kind == "zone_entry"]
     in_order = [e for e in run(placements, records) if e.kind == "zone_entry"]
-    # The breach is reported with its own event time, exactly as in order.
-    assert jsons(entry) == jsons(in_order)
+    # The breach is reported with its own event time, exactly as in order, and with the time
+    # the centre learned of it (the newest record then: the upload's last fix).
+    assert jsons([replace(e, detected_at=None) for e in entry]) == jsons(in_order)
+    assert all(e.detected_at is not None and e.detected_at > e.t for e in entry)
 
 
 def test_a_superseded_fix_showing_a_breach_reports_the_past_episode() -> None:
