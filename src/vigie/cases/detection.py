@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from vigie.settings import settings as current_settings
 from vigie.store.models import Placement
+
+
+def confirm_bounds(measure: str) -> dict[str, float]:
+    """The confirmation bounds of a measure's breaches, from the settings (detect.persistence)."""
+    settings = current_settings()
+    bounds = {"confirm_s": settings.breach_confirm_s.get(measure, 300.0)}
+    if measure == "bar":
+        bounds["alert_confirm_s"] = settings.alert_confirm_s
+    return bounds
 
 
 def placement_record(placement: Placement) -> dict[str, Any] | None:
@@ -20,6 +30,7 @@ def placement_record(placement: Placement) -> dict[str, Any] | None:
         "tz": "Europe/Paris",
         "grace_s": placement.grace_s,
         "signal_timeout_s": placement.signal_timeout_s,
+        **confirm_bounds(placement.measure),
     }
     if "home_unit" in devices:
         record["home_unit"] = devices["home_unit"]

@@ -35,6 +35,7 @@ def _places_around(
 def generate(ctx: CaseContext) -> CaseOutput:
     """A BAR case over the span."""
     rng = ctx.rng()
+    nrng = ctx.noise_rng() if ctx.noise else None
     alert_km = int(rng.integers(1, 11))
     alert = alert_km * 1_000.0
     midnights = local_midnights(TZ, ctx.start_s, ctx.end_s)
@@ -82,13 +83,13 @@ def generate(ctx: CaseContext) -> CaseOutput:
     w_battery = battery_curve(ctx.start_s, ctx.end_s, float(rng.uniform(0.9, 1.0)), w_sessions)
     w_cov = draw_coverage(rng, w_track, ctx.start_s, ctx.end_s, clear)
     out.outbox.extend(
-        gps_outbox(rng, ctx.wearer, w_track, ctx.start_s, ctx.end_s, w_battery, w_cov)
+        gps_outbox(rng, ctx.wearer, w_track, ctx.start_s, ctx.end_s, w_battery, w_cov, nrng)
     )
     p_sessions = charging_sessions(rng, p_track, p_home, midnights, skip_rate=0.0)
     p_battery = battery_curve(ctx.start_s, ctx.end_s, float(rng.uniform(0.9, 1.0)), p_sessions)
     p_cov = draw_coverage(rng, p_track, ctx.start_s, ctx.end_s, clear, silence_rate_per_week=0.1)
     out.outbox.extend(
-        gps_outbox(rng, ctx.protected, p_track, ctx.start_s, ctx.end_s, p_battery, p_cov)
+        gps_outbox(rng, ctx.protected, p_track, ctx.start_s, ctx.end_s, p_battery, p_cov, nrng)
     )
     tamper_episodes(rng, ctx, ctx.wearer, "strap_open", 0.15, None, out)
 

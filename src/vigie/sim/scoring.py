@@ -10,6 +10,9 @@
 - **Delay**: from the true start to the first matching raise (0 when already raised).
 - **False alarms**: raises that match no true episode, per device-day.
 - **Flapping**: raises cleared again within `flap_s`.
+- **Duplicates**: raises within a true episode already raised, counting only those made
+  while no raise of that case and kind was open (an open one, for another target of the same
+  case, is folded into the same alarm by the centre): one episode, one alarm.
 """
 
 import json
@@ -98,6 +101,7 @@ class KindScore:
     raised: int = 0
     false_alarms: int = 0
     flaps: int = 0
+    duplicates: int = 0
 
     @property
     def recall(self) -> float | None:
@@ -116,6 +120,7 @@ class KindScore:
             "raised": self.raised,
             "false_alarms": self.false_alarms,
             "flaps": self.flaps,
+            "duplicates": self.duplicates,
         }
 
 
@@ -137,6 +142,11 @@ class Score:
         """Raises cleared within the flapping window."""
         return sum(k.flaps for k in self.kinds.values())
 
+    @property
+    def duplicates(self) -> int:
+        """Raises of an episode already raised (see the module)."""
+        return sum(k.duplicates for k in self.kinds.values())
+
     def recall(self, kind: str) -> float | None:
         """Recall of one kind."""
         return self.kinds[kind].recall if kind in self.kinds else None
@@ -149,6 +159,7 @@ class Score:
             "false_alarms": self.false_alarms,
             "false_alarms_per_device_day": per_day,
             "flaps": self.flaps,
+            "duplicates": self.duplicates,
             "kinds": {k: v.to_dict() for k, v in self.kinds.items()},
             "missed": [json.loads(e.to_json()) for e in self.missed],
         }
@@ -169,6 +180,8 @@ def score(
     actives: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     open_since: dict[tuple[str, str, str], int] = {}
     kinds: dict[str, KindScore] = {k: KindScore() for k in KINDS}
+    open_count: dict[tuple[str, str], int] = defaultdict(int)
+    fresh: set[tuple[str, str, int]] = set()  # raises made while none of theirs was open
     for a in sorted(alarms, key=lambda a: (a.t, a.state != "raised")):
         kinds.setdefault(a.kind, KindScore())
         key = (a.case, a.kind, a.device)
@@ -176,7 +189,11 @@ def score(
             raises[(a.case, a.kind)].append(a.t)
             kinds[a.kind].raised += 1
             open_since.setdefault(key, a.t)
+            if open_count[(a.case, a.kind)] == 0:
+                fresh.add((a.case, a.kind, a.t))
+            open_count[(a.case, a.kind)] += 1
         elif a.state == "cleared":
+            open_count[(a.case, a.kind)] = max(0, open_count[(a.case, a.kind)] - 1)
             clears[key].append(a.t)
             if key in open_since:
                 began = open_since.pop(key)
@@ -200,6 +217,9 @@ def score(
             ks.episodes += 1
             ks.caught += 1
             ks.delays.append(0 if already else max(0, min(hits) - e.start))
+            new_hits = [r for r in hits if (e.case, e.kind, r) not in matched]
+            again = sum(1 for r in new_hits if (e.case, e.kind, r) in fresh)
+            ks.duplicates += again if already else max(0, again - 1)
             matched.update((e.case, e.kind, r) for r in hits)
         elif window_end > facts.end:
             ks.undecided += 1
