@@ -16,7 +16,7 @@ from vigie.sim.case import TZ, CaseContext, CaseOutput, tamper_episodes
 from vigie.sim.daily import Plan, ordinary_days, with_trip
 from vigie.sim.geography import Place, distance_m, lonlat, street_place, town_origin
 from vigie.sim.gps import Outbox, draw_coverage, gps_outbox, silence_truth
-from vigie.sim.intervals import Interval, from_mask
+from vigie.sim.intervals import Interval, from_mask, minus
 from vigie.sim.schedule import local_midnights
 from vigie.sim.track import Track, follow_plan
 
@@ -96,8 +96,11 @@ def generate(ctx: CaseContext) -> CaseOutput:
     times = np.union1d(w_track.truth_times(), p_track.truth_times())
     times = times[(times >= ctx.start_s) & (times < ctx.end_s)]
     nearest = _nearest_m(w_track, p_track, p_lon, p_lat, times)
+    # A dead or silenced bracelet shows nothing: its loss of signal is the alarm then.
+    dead = w_battery.flat(ctx.start_s, ctx.end_s) + w_cov.silences
     for kind, limit in (("alert", alert), ("pre_alert", 2 * alert)):
-        out.add_truth(ctx, kind, ctx.wearer, from_mask(times, nearest <= limit, ctx.end_s))
+        breach = from_mask(times, nearest <= limit, ctx.end_s)
+        out.add_truth(ctx, kind, ctx.wearer, minus(breach, dead))
     for device, curve in ((ctx.wearer, w_battery), (ctx.protected, p_battery)):
         out.add_truth(ctx, "low_battery", device, curve.below(0.20, ctx.start_s, ctx.end_s))
     for device in (ctx.wearer, ctx.protected):

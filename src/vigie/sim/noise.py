@@ -35,7 +35,8 @@ wearers' days and the true breaches stay those of the clean scenario:
   losses they may fall during a breach: the centre learns of it late.
 - **Duplicates** (``DUPLICATE``): 2 % of fixes sent again (retransmission after a lost
   acknowledgement), 1 s to 2 min later. **Clock jitter** (``JITTER``): 5 % of fixes stamped
-  1-3 s off, so close fixes arrive out of order.
+  1-3 s early (the fix is computed, then stamped from a lagging clock), so close reports
+  arrive out of order.
 """
 
 from dataclasses import dataclass
@@ -143,7 +144,7 @@ def degrade(
     t = true_t.copy()
     # Clock jitter.
     jitter = rng.random(t.size) < JITTER[0]
-    t[jitter] += rng.integers(-JITTER[1], JITTER[1] + 1, int(jitter.sum()))
+    t[jitter] -= rng.integers(1, JITTER[1] + 1, int(jitter.sum()))
     return Fixes(true_t, t, ex[keep], ey[keep], np.round(np.clip(accuracy[keep], 3.0, 5_000.0), 1))
 
 

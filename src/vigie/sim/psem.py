@@ -30,7 +30,7 @@ from vigie.sim.geography import (
     town_origin,
 )
 from vigie.sim.gps import Outbox, draw_coverage, gps_outbox, silence_truth
-from vigie.sim.intervals import Interval, from_mask, intersect
+from vigie.sim.intervals import Interval, from_mask, intersect, minus
 from vigie.sim.schedule import local_midnights, window_intervals
 from vigie.sim.track import Track, follow_plan
 
@@ -154,12 +154,16 @@ def generate(ctx: CaseContext) -> CaseOutput:
     tamper_episodes(rng, ctx, ctx.wearer, "strap_open", 0.15, None, out)
 
     times = track.truth_times()
+    dead = battery.flat(ctx.start_s, ctx.end_s) + coverage.silences
     for zone in zones:
         inside = zone.inside(track, times)
         where = inside if zone.kind == "exclusion" else ~inside
-        breach = intersect(
-            from_mask(times, where, ctx.end_s),
-            window_intervals(zone.schedule, TZ, ctx.start_s, ctx.end_s),
+        breach = minus(
+            intersect(
+                from_mask(times, where, ctx.end_s),
+                window_intervals(zone.schedule, TZ, ctx.start_s, ctx.end_s),
+            ),
+            dead,  # a dead or silenced bracelet shows nothing: its loss of signal is the alarm
         )
         kind = "zone_entry" if zone.kind == "exclusion" else "zone_exit"
         out.add_truth(ctx, kind, ctx.wearer, breach, {"zone": zone.id})

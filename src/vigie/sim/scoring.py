@@ -131,6 +131,7 @@ class Score:
     kinds: dict[str, KindScore]
     device_days: float
     missed: list[Episode] = field(default_factory=list)
+    duplicated: list[Episode] = field(default_factory=list)
 
     @property
     def false_alarms(self) -> int:
@@ -162,6 +163,7 @@ class Score:
             "duplicates": self.duplicates,
             "kinds": {k: v.to_dict() for k, v in self.kinds.items()},
             "missed": [json.loads(e.to_json()) for e in self.missed],
+            "duplicated": [json.loads(e.to_json()) for e in self.duplicated],
         }
 
 
@@ -205,6 +207,7 @@ def score(
 
     matched: set[tuple[str, str, int]] = set()
     missed: list[Episode] = []
+    duplicated: list[Episode] = []
     for e in sorted(truth, key=lambda e: (e.start, e.case, e.kind)):
         ks = kinds.setdefault(e.kind, KindScore())
         window_end = max(e.end, e.start + tolerance_s)
@@ -217,9 +220,12 @@ def score(
             ks.episodes += 1
             ks.caught += 1
             ks.delays.append(0 if already else max(0, min(hits) - e.start))
-            new_hits = [r for r in hits if (e.case, e.kind, r) not in matched]
+            new_hits = {r for r in hits if (e.case, e.kind, r) not in matched}
             again = sum(1 for r in new_hits if (e.case, e.kind, r) in fresh)
-            ks.duplicates += again if already else max(0, again - 1)
+            extra = again if already else max(0, again - 1)
+            ks.duplicates += extra
+            if extra:
+                duplicated.append(e)
             matched.update((e.case, e.kind, r) for r in hits)
         elif window_end > facts.end:
             ks.undecided += 1
@@ -228,7 +234,7 @@ def score(
             missed.append(e)
     for (case, kind), times in raises.items():
         kinds[kind].false_alarms += sum(1 for r in times if (case, kind, r) not in matched)
-    return Score(kinds, facts.device_days, missed)
+    return Score(kinds, facts.device_days, missed, duplicated)
 
 
 def read_alarms(lines: Iterable[str]) -> list[Alarm]:

@@ -76,13 +76,14 @@ def steps(raised: NDArray[np.bool_], rule: Ints, pos: Ints, code: NDArray[np.int
     """Pairs (as indices into the inputs) for the rules' state machines, in (rule, pos) order.
 
     A rule can only change state (raise, hold a breach for confirmation, clear) if one of its
-    codes disagrees with its current state; every decisive code of those rules is handed on
-    in time order, since a held breach needs the codes after its first one.
+    codes disagrees with its current state; every code of those rules is handed on in time
+    order, since a held breach needs the fixes after its first one (a second certain one
+    confirms it, one on the allowed side takes it back).
     """
     disagree = (code != 0) & ((code > 0) != raised[rule])
     if not disagree.any():
         return np.zeros(0, dtype=np.int64)
     touched = np.zeros(len(raised), dtype=bool)
     touched[rule[disagree]] = True
-    keep = np.flatnonzero(touched[rule] & (code != 0))
+    keep = np.flatnonzero(touched[rule])
     return np.asarray(keep[np.lexsort((pos[keep], rule[keep]))], dtype=np.int64)

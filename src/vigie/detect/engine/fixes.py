@@ -303,12 +303,21 @@ class FixPath(OneFixPerDevice):
             keep = self._zone_active[zr]
             zf, zr = zf[keep], zr[keep]
             zc = self._zone_table.codes(zr, la[zf], lo[zf], ac[zf])
+            rank = np.empty(m, dtype=np.int64)
+            rank[by_dev] = at
             for p in steps(self._zone_raised, zr, zf, zc).tolist():
                 f, i = int(zf[p]), int(zr[p])
                 fix = (int(t[f]), float(la[f]), float(lo[f]), float(ac[f]))
                 zone = self._zones[i]
                 depth = float(evaluate_one(zone, fix[1], fix[2], fix[3])[1])
-                self._zone_step(i, int(zc[p]), fix[0], depth, fix, out)
+                r = int(rank[f])  # the bearer's fix before: earlier in the batch, or stored
+                q = int(by_dev[r - 1])
+                before = (
+                    self._position_of(int(dev[f]))
+                    if first[r]
+                    else (int(t[q]), float(la[q]), float(lo[q]), float(ac[q]))
+                )
+                self._zone_step(i, int(zc[p]), fix[0], depth, fix, out, prev=before)
 
         # BAR: the other party's position as of each fix (its latest earlier fix).
         wf, wr = expand(self._row_w_ptr, self._row_w_order, dev)

@@ -86,7 +86,8 @@ class OneFixPerDevice(RecordPath):
                     f, i = int(zf[p]), int(zr[p])
                     fix = (int(t[f]), float(la[f]), float(lo[f]), float(ac[f]))
                     depth = float(evaluate_one(self._zones[i], fix[1], fix[2], fix[3])[1])
-                    self._zone_step(i, int(zc[p]), fix[0], depth, fix, out)
+                    prev = self._position_of(int(dev[f]))  # stored after the zones
+                    self._zone_step(i, int(zc[p]), fix[0], depth, fix, out, prev=prev)
 
         if not len(self._row_alert):
             dv.fix_t[dev], dv.lat[dev], dv.lon[dev], dv.acc[dev] = t, la, lo, ac

@@ -9,7 +9,8 @@ raised at its own time and cleared at the newer fix's (``_superseded_position``)
 - a late fix inside an episode already reported (live, or late: ``_episodes``), or inside
   a late episode of the same upload (the same newer fix bounds it), reports nothing;
 - with a confirmation bound (``persistence``), a past breach needs a second late certain
-  fix of the same upload, as a live one needs a second fix (``_past_held``).
+  fix of the same upload, as a live one needs a second fix (``_past_held``); a late certain
+  fix older than a held breach's first fix confirms that one (``_confirms_held``).
 
 The other kinds of report apply the same rule in their own step (records.py).
 """
@@ -43,6 +44,9 @@ class LateData(RuleTables):
                 zone = self._zones[i]
                 code, depth = evaluate_one(zone, fix[1], fix[2], fix[3])
                 key = persistence.zone_key(zone.case, zone.zone_id)
+                if self._confirms_held(key, code, newer):
+                    self._zone_step(i, code, t, depth, fix, out, confirmed=True)
+                    continue
                 since = self._past_breach(key, zone.case, zone.kind, t, newer, code)
                 if since is not None:
                     self._zone_step(i, code, since, depth, fix, past, confirmed=True)
@@ -62,6 +66,9 @@ class LateData(RuleTables):
             code, dist, _ = self._prox_code(j, wearer, target)
             rule = self._prox[j]
             key = persistence.prox_key(rule.case, rule.target, rule.kind)
+            if self._confirms_held(key, code, newer):
+                self._prox_step(j, code, dist, t, wearer, target, out, confirmed=True)
+                continue
             since = self._past_breach(key, rule.case, rule.kind, t, newer, code)
             if since is not None:
                 self._prox_step(j, code, dist, since, wearer, target, past, confirmed=True)
@@ -81,6 +88,19 @@ class LateData(RuleTables):
                     event.detected_at,
                 )
             )
+
+    def _confirms_held(self, key: persistence.Key, code: int, newer: int) -> bool:
+        """True when a late certain breach confirms the breach its newer fix holds.
+
+        Uploaded newest first, a breach's newest fix arrives first and is held; the older ones
+        that follow are the second fix that confirms it: one episode, raised at the late fix's
+        own time and still raised (not a past episode, raised and cleared).
+        """
+        held = self._held.get(key)
+        if code != certainty.RAISE or held is None or held.since != newer:
+            return False
+        self._drop_held(key)
+        return True
 
     def _past_breach(
         self, key: persistence.Key, case_id: str, kind: str, t: int, newer: int, code: int

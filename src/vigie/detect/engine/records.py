@@ -63,7 +63,8 @@ class RecordPath(LateData):
             self._superseded_position(d, fix, int(dv.fix_t[d]), out)
             return
         # A jump the track makes impossible is held as suspect (plausibility.py).
-        acc = plausibility.effective_one(self._position_of(d), fix)
+        prev = self._position_of(d)
+        acc = plausibility.effective_one(prev, fix)
         fix = (t, lat, lon, acc)
         dv.fix_t[d], dv.lat[d], dv.lon[d], dv.acc[d] = t, lat, lon, acc
         coarse = False
@@ -74,7 +75,7 @@ class RecordPath(LateData):
                 coarse |= acc > certainty.COARSE_M and certainty.too_coarse(
                     forbidden_depth(zone, depth), acc
                 )
-                self._zone_step(i, code, t, depth, fix, out)
+                self._zone_step(i, code, t, depth, fix, out, prev=prev)
         if d in self._prox_of_wearer or d in self._prox_of_target:
             alignment.record(self._history.setdefault(d, []), fix)
         pairs: list[tuple[int, Fix | None, Fix | None]]

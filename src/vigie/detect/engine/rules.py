@@ -17,7 +17,7 @@ import numpy as np
 from vigie.detect import certainty, persistence, proximity
 from vigie.detect.devices import NEVER
 from vigie.detect.engine import alignment
-from vigie.detect.engine.state import _FAR, EngineState, _deg, _m
+from vigie.detect.engine.state import _FAR, EngineState, Fix, _deg, _m
 from vigie.detect.events import AlarmEvent, iso_of
 from vigie.detect.geodesy import distance_m
 from vigie.detect.zones import Zone, forbidden_depth
@@ -39,8 +39,12 @@ class RuleSteps(EngineState):
         fix: tuple[int, float, float, float],
         out: list[AlarmEvent],
         confirmed: bool = False,
+        prev: Fix | None = None,
     ) -> None:
-        """Apply a zone code; ``confirmed`` raises at once (a late episode, already confirmed)."""
+        """Apply a zone code; ``confirmed`` raises at once (a late episode, already confirmed).
+
+        ``prev`` is the bearer's fix before ``fix`` (a transit is judged from it).
+        """
         zone = self._zones[i]
         d = self._devices.index[zone.device]
         detail: dict[str, Any] = {
@@ -52,14 +56,21 @@ class RuleSteps(EngineState):
         key = persistence.zone_key(zone.case, zone.zone_id)
         if code == certainty.RAISE and not self._zone_raised[i]:
             detail.update({"lat": _deg(fix[1]), "lon": _deg(fix[2]), "fix_t": iso_of(fix[0])})
-            if confirmed or self._confirmed(key, zone.case, zone.kind, d, at, detail):
+            if confirmed or self._confirmed(key, zone.case, zone.kind, d, at, detail, fix, prev):
                 self._zone_raised[i] = True
                 self._zone_raised_t[i] = at
                 self._episodes[key] = (at, _FAR)
                 self._emit(out, at, d, zone.kind, "raised", detail, late=True)
-        elif code == certainty.CLEAR:
-            self._drop_held(key)
-            if self._zone_raised[i]:
+        elif code == certainty.CLEAR or forbidden_depth(zone, depth) < 0:
+            held = self._held.get(key)
+            self._drop_held(key)  # a fix on the allowed side takes a held breach back...
+            if held is not None and persistence.is_transit(held, fix):
+                # ...unless it was on the way through: raised then, and cleared now.
+                raised = {**held.detail, "confirmed_by": "track", "first_fix_t": iso_of(held.since)}
+                self._emit(out, held.since, d, zone.kind, "raised", raised, late=True)
+                self._emit(out, at, d, zone.kind, "cleared", {**detail, "reason": "fix"}, late=True)
+                self._episodes[key] = (held.since, at)
+            if code == certainty.CLEAR and self._zone_raised[i]:
                 self._zone_raised[i] = False
                 detail["reason"] = "fix"
                 at = max(at, int(self._zone_raised_t[i]))
@@ -100,14 +111,14 @@ class RuleSteps(EngineState):
             if rule.target_is_device:
                 protected.update({"accuracy_m": _m(target[3]), "t": iso_of(target[0])})
             detail["protected_position"] = protected
-            if confirmed or self._confirmed(key, rule.case, rule.kind, d, at, detail):
+            if confirmed or self._confirmed(key, rule.case, rule.kind, d, at, detail, wearer):
                 self._prox_raised[j] = True
                 self._prox_raised_t[j] = at
                 self._episodes[key] = (at, _FAR)
                 self._emit(out, at, d, rule.kind, "raised", detail, late=True)
-        elif code == certainty.CLEAR:
-            self._drop_held(key)
-            if self._prox_raised[j]:
+        elif code == certainty.CLEAR or dist > rule.threshold_m:
+            self._drop_held(key)  # a fix on the allowed side takes a held breach back
+            if code == certainty.CLEAR and self._prox_raised[j]:
                 self._prox_raised[j] = False
                 at = max(at, int(self._prox_raised_t[j]))
                 self._episodes[key] = (int(self._prox_raised_t[j]), at)
@@ -127,6 +138,8 @@ class RuleSteps(EngineState):
         d: int,
         at: int,
         detail: dict[str, Any],
+        fix: Fix,
+        prev: Fix | None = None,
     ) -> bool:
         """True when a certain breach raises now; else it is held (see ``persistence``)."""
         bound = self._confirm_ms(case_id, kind)
@@ -134,8 +147,9 @@ class RuleSteps(EngineState):
             return True
         held = self._held.get(key)
         if held is None:
-            self._held[key] = persistence.Held(at, at + bound, dict(detail))
-            self._schedule(key, at + bound)
+            learned = max(at, self._clock if self._clock is not None else at)
+            self._held[key] = persistence.Held(at, bound, learned + bound, dict(detail), fix, prev)
+            self._schedule(key, learned + bound)
             self.fix_requests.append((self._devices.ids[d], at, "confirm"))
             return False
         if at <= held.since:
@@ -159,6 +173,7 @@ class RuleSteps(EngineState):
         held = self._held.pop(key, None)
         if held is None:
             return
+        at = min(at, held.since + held.bound)  # event time; detected_at says when, if later
         detail = {
             **held.detail,
             "confirmed_by": "time",
@@ -173,7 +188,8 @@ class RuleSteps(EngineState):
             self._zone_raised[i] = True
             self._zone_raised_t[i] = at
             self._episodes[key] = (at, _FAR)
-            self._emit(out, at, self._devices.index[zone.device], zone.kind, "raised", detail)
+            d = self._devices.index[zone.device]
+            self._emit(out, at, d, zone.kind, "raised", detail, late=True)
             return
         kind, target = key[2].split("\x1f", 1)
         j = self._prox_index.get((key[1], target, kind))
@@ -182,7 +198,8 @@ class RuleSteps(EngineState):
         self._prox_raised[j] = True
         self._prox_raised_t[j] = at
         self._episodes[key] = (at, _FAR)
-        self._emit(out, at, self._devices.index[self._prox[j].wearer], kind, "raised", detail)
+        d = self._devices.index[self._prox[j].wearer]
+        self._emit(out, at, d, kind, "raised", detail, late=True)
 
     def _prox_code(
         self,
