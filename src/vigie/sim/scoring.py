@@ -12,7 +12,8 @@
 - **Flapping**: raises cleared again within `flap_s`.
 - **Duplicates**: raises within a true episode already raised, counting only those made
   while no raise of that case and kind was open (an open one, for another target of the same
-  case, is folded into the same alarm by the centre): one episode, one alarm.
+  case, is folded into the same alarm by the centre): one episode, one alarm. A raise again
+  after the episode's end, once its alarm cleared, counts as a false alarm instead.
 """
 
 import json
@@ -220,13 +221,16 @@ def score(
             ks.episodes += 1
             ks.caught += 1
             ks.delays.append(0 if already else max(0, min(hits) - e.start))
-            new_hits = {r for r in hits if (e.case, e.kind, r) not in matched}
-            again = sum(1 for r in new_hits if (e.case, e.kind, r) in fresh)
-            extra = again if already else max(0, again - 1)
+            new_hits = sorted({r for r in hits if (e.case, e.kind, r) not in matched})
+            again = [r for r in new_hits if (e.case, e.kind, r) in fresh][0 if already else 1 :]
+            # A raise again after the episode ended (and its alarm cleared) is a false alarm
+            # that the catch window happens to cover; one before its end is a duplicate.
+            after = {r for r in again if r >= e.end}
+            extra = len(again) - len(after)
             ks.duplicates += extra
             if extra:
                 duplicated.append(e)
-            matched.update((e.case, e.kind, r) for r in hits)
+            matched.update((e.case, e.kind, r) for r in hits if r not in after)
         elif window_end > facts.end:
             ks.undecided += 1
         else:
