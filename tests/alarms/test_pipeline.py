@@ -197,7 +197,7 @@ def test_the_running_pipeline_rings_when_a_step_changed_alarms(db: Database) -> 
     seed(db)
 
     async def scenario(pipeline: Pipeline, rings: list[int]) -> None:
-        store(db, fix(0, 45.0, 5.0))  # outside every zone: no event
+        store(db, fix(0, 48.91, 2.41))  # outside every zone (1.3 km off): no event
         await until(lambda: pipeline.health.cursor > 0)
         assert len(rings) == 0
         store(db, fix(1, 48.90, 2.40))  # in zone Z1
