@@ -28,7 +28,7 @@ The rule, the same for zones, alert and pre-alert:
 * A fix is **too coarse to decide** a rule when its accuracy circle straddles the raise line
   (``-u < s < u``, ``too_coarse``) and its own accuracy is worse than ``COARSE_M``: a
   precise fix could settle it. It raises nothing on its own; the engine marks the device
-  *uncertain* and asks for a fresh precise fix (``Engine.fix_requests``), which the centre
+  *uncertain* and asks for a fresh precise fix (``Engine.take_fix_requests``), which the centre
   sends through the gateway's command path. A precise fix that sits on a line
   (``u <= COARSE_M``) is not coarse: another one would not decide better, and hysteresis
   handles it.

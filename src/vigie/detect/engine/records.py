@@ -97,7 +97,7 @@ class RecordPath(LateData):
         """Mark the device uncertain (and ask it for a precise fix) or certain again."""
         dv = self._devices
         if coarse and not dv.uncertain[d]:
-            self.fix_requests.append((dv.ids[d], t, "uncertain"))
+            self._ask_fix(d, t, "uncertain")
         dv.uncertain[d] = coarse
 
     def uncertain_devices(self) -> list[str]:
@@ -111,7 +111,8 @@ class RecordPath(LateData):
         Reasons: ``uncertain`` (a fix too coarse to decide) and ``confirm`` (a breach held
         for confirmation). Detection stays pure: the centre sends them (gateway commands).
         """
-        taken, self.fix_requests = self.fix_requests, []
+        taken = sorted((device, t, reason) for device, (t, reason) in self._fix_requests.items())
+        self._fix_requests = {}
         return taken
 
     def _apply_presence(self, d: int, record: Presence, out: list[AlarmEvent]) -> None:

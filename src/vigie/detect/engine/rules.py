@@ -150,7 +150,7 @@ class RuleSteps(EngineState):
             learned = max(at, self._clock if self._clock is not None else at)
             self._held[key] = persistence.Held(at, bound, learned + bound, dict(detail), fix, prev)
             self._schedule(key, learned + bound)
-            self.fix_requests.append((self._devices.ids[d], at, "confirm"))
+            self._ask_fix(d, at, "confirm")
             return False
         if at <= held.since:
             return False  # a duplicate (or older) fix confirms nothing
@@ -173,7 +173,7 @@ class RuleSteps(EngineState):
         held = self._held.pop(key, None)
         if held is None:
             return
-        at = min(at, held.since + held.bound)  # event time; detected_at says when, if later
+        due, at = at, min(at, held.since + held.bound)  # event time; detected_at: due, if later
         detail = {
             **held.detail,
             "confirmed_by": "time",
@@ -189,7 +189,7 @@ class RuleSteps(EngineState):
             self._zone_raised_t[i] = at
             self._episodes[key] = (at, _FAR)
             d = self._devices.index[zone.device]
-            self._emit(out, at, d, zone.kind, "raised", detail, late=True)
+            self._emit(out, at, d, zone.kind, "raised", detail, late=True, learned=due)
             return
         kind, target = key[2].split("\x1f", 1)
         j = self._prox_index.get((key[1], target, kind))
@@ -199,7 +199,7 @@ class RuleSteps(EngineState):
         self._prox_raised_t[j] = at
         self._episodes[key] = (at, _FAR)
         d = self._devices.index[self._prox[j].wearer]
-        self._emit(out, at, d, kind, "raised", detail, late=True)
+        self._emit(out, at, d, kind, "raised", detail, late=True, learned=due)
 
     def _prox_code(
         self,

@@ -97,7 +97,7 @@ class Snapshots(FixPath):
             "history": {
                 dv.ids[d]: [list(f) for f in fixes] for d, fixes in sorted(self._history.items())
             },
-            "fix_requests": [list(r) for r in self.fix_requests],
+            "fix_requests": sorted([d, *asked] for d, asked in self._fix_requests.items()),
             "buffer": [
                 [tm, seq, _record_dict(r)]
                 for tm, seq, r in sorted(self._buffer, key=lambda b: b[:2])
@@ -187,7 +187,7 @@ class Snapshots(FixPath):
             dv.index[device]: [(int(f[0]), f[1], f[2], f[3]) for f in fixes]
             for device, fixes in state["history"].items()
         }
-        engine.fix_requests = [(r[0], int(r[1]), r[2]) for r in state["fix_requests"]]
+        engine._fix_requests = {r[0]: (int(r[1]), r[2]) for r in state["fix_requests"]}
         engine._buffer = [(tm, seq, parse_event(r)) for tm, seq, r in state["buffer"]]
         heapq.heapify(engine._buffer)
         engine._signal_next = engine._min_deadline()

@@ -103,12 +103,12 @@ class EngineState:
         # breaches held for confirmation; the last episode reported per rule (from, until;
         # until _FAR while raised), so late data never reports it twice; a late breach held
         # for a second late fix (its t, and the newer fix that superseded it); BAR devices'
-        # recent fixes (alignment.py); fresh fixes asked of devices (device, t, reason).
+        # recent fixes (alignment.py); a fresh fix asked of a device (device -> t, reason).
         self._held: dict[Key, Held] = {}
         self._episodes: dict[Key, tuple[int, int]] = {}
         self._past_held: dict[Key, tuple[int, int]] = {}
         self._history: dict[int, list[Fix]] = {}
-        self.fix_requests: list[tuple[str, int, str]] = []
+        self._fix_requests: dict[str, tuple[int, str]] = {}
 
     def _schedule(self, key: tuple[str, str, str], due: int | None) -> None:
         """Set (or with None, cancel) the timer ``key``; stale heap entries are skipped."""
@@ -120,6 +120,13 @@ class EngineState:
         self._scheduled[key] = due
         self._heap_seq += 1
         heapq.heappush(self._heap, (due, self._heap_seq, key))
+
+    def _ask_fix(self, d: int, t: int, reason: str) -> None:
+        """Ask a device for a fresh fix (one standing request each: the earliest)."""
+        device = self._devices.ids[d]
+        asked = self._fix_requests.get(device)
+        if asked is None or (t, reason) < asked:
+            self._fix_requests[device] = (t, reason)
 
     def _position_of(self, d: int) -> tuple[int, float, float, float] | None:
         dv = self._devices
@@ -137,11 +144,16 @@ class EngineState:
         detail: dict[str, Any],
         case: str | None = None,
         late: bool = False,
+        learned: int | None = None,
     ) -> None:
-        """Emit an event; ``late`` (learned from late data) stamps ``detected_at`` too."""
+        """Emit an event; ``late`` (learned from late data) stamps ``detected_at`` too.
+
+        The centre learned of it at the clock, or at ``learned`` (a timer's own instant).
+        """
         owner = case if case is not None else self._devices.case[d]
         assert owner is not None
-        late = late and self._clock is not None and self._clock > t
+        when = learned if learned is not None else self._clock
+        late = late and when is not None and when > t
         out.append(
             AlarmEvent(
                 utc_of(t),
@@ -150,6 +162,6 @@ class EngineState:
                 state,
                 self._devices.ids[d],
                 detail,
-                utc_of(self._clock) if late and self._clock is not None else None,
+                utc_of(when) if late and when is not None else None,
             )
         )
