@@ -12,7 +12,8 @@ confirmation adds and the lag of episodes seen late (``detected_at``).
     .venv/bin/python bench/quality.py [--seed 2026] [--cases 60] [--days 7] [--clean]
 
 Targets (issue 20): recall 100 % on every kind, false alarms at most a tenth of the naive
-detector's, no episode raised twice. The exit status is 1 when one is missed.
+detector's, no episode raised twice; whether each is met is in the JSON (``targets``) and
+printed. The exit status is 0 either way, so that ``make bench`` runs the other benches.
 """
 
 import argparse
@@ -177,8 +178,9 @@ def main(argv: list[str]) -> int:
         **result,
     }
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    console.print(f"targets: {result['targets']}")
     console.print(f"wrote {RESULTS}")
-    return 0 if all(result["targets"].values()) else 1
+    return 0
 
 
 if __name__ == "__main__":
