@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from vigie.detect import certainty, plausibility, proximity
 from vigie.detect.devices import NEVER
 from vigie.detect.engine import alignment
-from vigie.detect.engine.arrays import Floats, Ints, expand, steps
+from vigie.detect.engine.arrays import Floats, Ints, expand, prox_may_raise, steps
 from vigie.detect.engine.fixes_once import OneFixPerDevice
 from vigie.detect.events import AlarmEvent, ordered
 from vigie.detect.geodesy import distance_m
@@ -53,7 +53,7 @@ class FixPath(OneFixPerDevice):
         self._check_columns(dev, t, la, lo, ac)
         self._refresh()
         eff = self._effective_accuracy(dev, t, la, lo, ac)
-        if self._lateness_ms or self._buffer or self._needs_records(dev, t, eff):
+        if self._lateness_ms or self._buffer or self._needs_records(dev, t, la, lo, eff):
             ids = self._devices.ids
             records: list[Record] = [
                 Position(ids[d], ti, a, o, c)
@@ -123,16 +123,50 @@ class FixPath(OneFixPerDevice):
             prev[d] = (fix[0], fix[1], fix[2], float(eff[k]))
         return eff
 
-    def _needs_records(self, dev: Ints, t: Ints, ac: Floats) -> bool:
+    def _needs_records(self, dev: Ints, t: Ints, la: Floats, lo: Floats, ac: Floats) -> bool:
         """True when a batch needs the record path's sequential rules (issue 20's).
 
-        A fix too coarse to decide or a device marked uncertain (``certainty``), a device
-        with a breach held for confirmation, and a BAR fix older than the other party's
-        latest (paired with its interpolated position, ``alignment``) or than its own.
+        A device marked uncertain, a coarse fix whose accuracy circle may reach a zone or a
+        protected place of its bearer (``certainty``: it may straddle a line), a device with a
+        breach held for confirmation, and a BAR fix older than the other party's latest
+        (paired with its interpolated position, ``alignment``) or than its own. Coarse fixes
+        far from every line stay on the fast path: they decide nothing there either.
         """
         dv = self._devices
-        if bool((ac > certainty.COARSE_M).any()) or bool(dv.uncertain[dev].any()):
+        if bool(dv.uncertain[dev].any()):
             return True
+        # A breach held in the batch whose bound ends within it: its timer must fire between
+        # the fixes, which only the record path does (a live micro-batch spans seconds).
+        bounds = [
+            b
+            for c in self._cases.values()
+            for b in (c.spec.confirm_s, c.spec.alert_confirm_s)
+            if b is not None and b > 0
+        ]
+        if bounds and len(t) and int(t.max() - t.min()) >= round(min(bounds) * 1000):
+            return True
+        coarse = np.flatnonzero(ac > certainty.COARSE_M)
+        if len(coarse):
+            zf, zr = expand(self._zone_ptr, self._zone_order, dev[coarse])
+            k = coarse[zf]
+            if len(zr) and bool(self._zone_table.may_raise(zr, la[k], lo[k], -ac[k]).any()):
+                return True
+            wf, wr = expand(self._row_w_ptr, self._row_w_order, dev[coarse])
+            place = self._row_is_place[wr]
+            k, wr = coarse[wf[place]], wr[place]
+            if len(wr):
+                top = max(float(np.abs(la[k]).max()), self._row_place_top)
+                near = prox_may_raise(
+                    la[k],
+                    lo[k],
+                    self._row_place[wr, 0],
+                    self._row_place[wr, 1],
+                    ac[k],
+                    self._row_reach[wr],
+                    top,
+                )
+                if bool(near.any()):
+                    return True
         if self._held and bool(np.isin(dev, self._held_devices()).any()):
             return True
         if not self._history:
@@ -148,14 +182,15 @@ class FixPath(OneFixPerDevice):
         return bool(late_w.any() or late_t.any() or (t[own] < dv.fix_t[dev[own]]).any())
 
     def _held_devices(self) -> Ints:
-        """Devices with a breach held for confirmation."""
+        """Devices with a breach held for confirmation (both ends of a BAR pair)."""
         found = []
         for key in self._held:
             if key[0] == "held_zone":
                 found.append(int(self._zone_device[self._zone_index[(key[1], key[2])]]))
             else:
                 kind, target = key[2].split("\x1f", 1)
-                found.append(int(self._prox_wearer[self._prox_index[(key[1], target, kind)]]))
+                j = self._prox_index[(key[1], target, kind)]
+                found += [int(self._prox_wearer[j]), int(self._prox_target[j])]  # -1: a place
         return np.array(found, dtype=np.int64)
 
     def _record_history(self, dev: Ints, t: Ints, la: Floats, lo: Floats, ac: Floats) -> None:

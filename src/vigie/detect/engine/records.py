@@ -87,8 +87,12 @@ class RecordPath(LateData):
         for j, wearer, target in pairs:
             if wearer is not None and target is not None:
                 code, dist, u = self._prox_code(j, wearer, target)
-                coarse |= acc > certainty.COARSE_M and certainty.too_coarse(
-                    float(self._prox_threshold[j]) - dist, u
+                # Uncertain against a protected place (fixed); a moving target's own doubt is
+                # the pair's, not a reason to ask this device for a fix.
+                coarse |= (
+                    acc > certainty.COARSE_M
+                    and not self._prox[j].target_is_device
+                    and certainty.too_coarse(float(self._prox_threshold[j]) - dist, u)
                 )
                 self._prox_step(j, code, dist, t, wearer, target, out)
         self._note_certainty(d, t, coarse)
