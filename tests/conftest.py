@@ -37,6 +37,10 @@ os.environ.setdefault("VIGIE_GC_FREEZE", "false")
 # The tests' apps sign tokens with the development secret (tests/api/test_accounts.py checks that
 # production refuses it).
 os.environ.setdefault("VIGIE_DEV", "true")
+# Breaches raise on their first certain fix in tests, as a bare replay scenario does; the tests
+# of confirmation set their own bounds (vigie.detect.persistence).
+os.environ.setdefault("VIGIE_BREACH_CONFIRM_S", "{}")
+os.environ.setdefault("VIGIE_ALERT_CONFIRM_S", "0")
 
 if "FAKETIME" in os.environ:  # make test-any-day: the process runs under libfaketime
     # With the monotonic clock left real (FAKETIME_DONT_FAKE_MONOTONIC=1), libfaketime makes

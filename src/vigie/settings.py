@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         default_factory=lambda: {"bar": 10, "arse": 30, "ddse": 30, "psem": 30, "lsc": 60}
     )
     report_rate_check_s: float = Field(default=5.0, ge=0)
+    # How long a zone or distance breach may be held for confirmation by a second fix, per
+    # measure (zones, pre-alert), and for the BAR alert (vigie.detect.persistence says why).
+    breach_confirm_s: dict[str, float] = Field(
+        default_factory=lambda: {"psem": 600.0, "bar": 600.0, "arse": 600.0, "ddse": 600.0}
+    )
+    alert_confirm_s: float = Field(default=60.0, ge=0, le=3_600)
     run_pipeline: bool = True
     # Detection in a process of its own (a core of its own); False runs it in a thread.
     pipeline_process: bool = True

@@ -70,10 +70,10 @@ def fix(minutes: float, lat: float, lon: float) -> dict[str, Any]:
 
 
 SCRIPT = [
-    [presence(0, True), fix(0, 48.85, 2.35)],
+    [presence(0, True), fix(0, 48.91, 2.41)],
     [presence(1, False)],
-    [fix(2, 48.90, 2.40)],  # inside the exclusion zone
-    [fix(3, 48.95, 2.45), presence(3.5, True)],
+    [fix(2, 48.90, 2.40)],  # inside the exclusion zone (1.3 km in 2 minutes: plausible)
+    [fix(3, 48.91, 2.41), presence(3.5, True)],
     [fix(4, 48.90, 2.40)],  # back inside: the same zone episode, still open
 ]
 
@@ -197,7 +197,7 @@ def test_the_running_pipeline_rings_when_a_step_changed_alarms(db: Database) -> 
     seed(db)
 
     async def scenario(pipeline: Pipeline, rings: list[int]) -> None:
-        store(db, fix(0, 45.0, 5.0))  # outside every zone: no event
+        store(db, fix(0, 48.91, 2.41))  # outside every zone (1.3 km off): no event
         await until(lambda: pipeline.health.cursor > 0)
         assert len(rings) == 0
         store(db, fix(1, 48.90, 2.40))  # in zone Z1

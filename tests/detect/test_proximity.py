@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.detect.records import bar, fix, minutes_of, obs, offset, run, tick
-from vigie.detect import AlarmEvent
+from tests.detect.records import T0, bar, fix, minutes_of, obs, offset, run, tick
+from vigie.detect import AlarmEvent, Engine
 
 HOME = (48.85, 2.35)
 
@@ -28,7 +28,7 @@ def test_an_approach_to_a_protected_place_pre_alerts_then_alerts_and_clears_with
     events = run(
         [bar(protected=None, places=[place()])],
         [
-            fix("B3", 0, *at_distance(5000)),
+            fix("B3", 0, *at_distance(4000)),
             fix("B3", 1, *at_distance(1800)),  # within 2 km: pre-alert
             fix("B3", 2, *at_distance(900)),  # within 1 km: alert
             fix("B3", 3, *at_distance(500)),  # nothing new
@@ -70,7 +70,8 @@ def test_the_protected_device_is_tracked_as_it_moves() -> None:
     ]
     alert = next(e for e in events if e.kind == "alert")
     assert alert.detail["target"] == "P3" and alert.detail["target_kind"] == "device"
-    assert alert.detail["uncertainty_m"] == 30  # both accuracies
+    # Both accuracies, as independent errors: sqrt(10^2 + 20^2) (alignment.pair_uncertainty).
+    assert alert.detail["uncertainty_m"] == 22.4
     assert alert.detail["protected_position"]["accuracy_m"] == 20
 
 
@@ -99,21 +100,34 @@ def test_the_protected_persons_position_appears_only_in_alert_details() -> None:
     assert lost and "last_position" not in lost[0].detail
 
 
-def test_uncertainty_decides_between_possible_and_certain() -> None:
+def test_a_level_is_raised_once_the_whole_accuracy_circle_is_within_it() -> None:
     placement = bar(protected=None, places=[place()])
-    # 990 m with 50 m accuracy: the alert is possible but not certain; the pre-alert is raised.
-    events = run([placement], [fix("B3", 0, *at_distance(990), acc=50)])
-    assert prox(events) == [(0, "pre_alert", "raised")]
+    # 970 m with 50 m accuracy: the alert is possible but not certain; the pre-alert is.
     events = run([placement], [fix("B3", 0, *at_distance(970), acc=50)])
-    assert prox(events) == [(0, "alert", "raised"), (0, "pre_alert", "raised")]
-
-
-def test_an_absurd_accuracy_still_raises_the_pre_alert_and_a_deep_alert() -> None:
-    placement = bar(protected=None, places=[place()])
-    events = run([placement], [fix("B3", 0, *at_distance(3500), acc=2000)])
     assert prox(events) == [(0, "pre_alert", "raised")]
-    events = run([placement], [fix("B3", 0, *at_distance(100), acc=2000)])
+    events = run([placement], [fix("B3", 0, *at_distance(945), acc=50)])
     assert prox(events) == [(0, "alert", "raised"), (0, "pre_alert", "raised")]
+    # The pre-alert follows the same rule (issue 20): 1,960 m with 50 m accuracy is not yet.
+    assert prox(run([placement], [fix("B3", 0, *at_distance(1960), acc=50)])) == []
+
+
+def test_an_absurd_accuracy_decides_nothing_and_asks_for_a_precise_fix() -> None:
+    for metres in (3500, 100):
+        engine = Engine()
+        engine.add_placement(bar(protected=None, places=[place()]))
+        events = engine.process([fix("B3", 0, *at_distance(metres), acc=2000)])
+        assert prox(events) == []
+        assert engine.uncertain_devices() == ["B3"]
+        assert engine.take_fix_requests() == [("B3", events_t0(), "uncertain")]
+        # A precise fix decides, and the device is certain again.
+        events = engine.process([fix("B3", 5, *at_distance(100), acc=10)])
+        assert prox(events) == [(5, "alert", "raised"), (5, "pre_alert", "raised")]
+        assert engine.uncertain_devices() == []
+
+
+def events_t0() -> int:
+    """T0 in epoch milliseconds."""
+    return int(T0.timestamp() * 1000)
 
 
 def test_repeated_fixes_within_the_alert_distance_raise_once() -> None:

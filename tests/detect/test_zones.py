@@ -64,9 +64,10 @@ def test_multipolygon_zones_count_every_part() -> None:
     geometry = {"type": "MultiPolygon", "coordinates": parts}
     events = run(
         [psem(zones=[zone("Z", "exclusion", geometry)])],
-        [fix("B2", 0, LAT + 0.05, LON), fix("B2", 1, LAT + 0.1, LON)],
+        # 5.5 km apart, 10 minutes apart: a plausible drive (see plausibility.py).
+        [fix("B2", 0, LAT + 0.05, LON), fix("B2", 10, LAT + 0.1, LON)],
     )
-    assert zone_events(events) == [(1, "zone_entry", "raised")]
+    assert zone_events(events) == [(10, "zone_entry", "raised")]
 
 
 def test_a_zone_with_hours_past_midnight() -> None:
@@ -138,14 +139,19 @@ def _local(record: dict) -> tuple[float, float]:
     return float(x), float(y)
 
 
-def test_a_deep_entry_is_raised_even_with_an_absurd_accuracy() -> None:
+def test_an_absurd_accuracy_decides_nothing_however_deep_the_fix() -> None:
+    # Issue 20: no cap on the accuracy margin. A 2 km fix 400 m inside a 500 m zone is 400 m
+    # of evidence against 2 km of doubt: nothing raised, the device is marked uncertain.
     placement = psem(zones=[zone("Z1", "exclusion", circle(LAT, LON, 500))])
-    events = run([placement], [fix("B2", 0, *offset(LAT, LON, 0, 400), acc=2000)])
-    assert zone_events(events) == [(0, "zone_entry", "raised")]
-    # ...and it does not clear on a vague fix just outside.
+    engine = Engine()
+    engine.add_placement(placement)
+    events = engine.process([fix("B2", 0, *offset(LAT, LON, 0, 100), acc=2000)])
+    assert zone_events(events) == []
+    assert engine.uncertain_devices() == ["B2"]
+    # ...and a raised breach does not clear on a vague fix just outside.
     events = run(
         [placement],
-        [fix("B2", 0, LAT, LON, acc=10), fix("B2", 1, *offset(LAT, LON, 0, 700), acc=2000)],
+        [fix("B2", 0, LAT, LON, acc=10), fix("B2", 10, *offset(LAT, LON, 0, 700), acc=2000)],
     )
     assert zone_events(events) == [(0, "zone_entry", "raised")]
 
@@ -157,9 +163,11 @@ def test_a_fix_barely_inside_with_poor_accuracy_is_not_yet_certain() -> None:
         [
             fix("B2", 0, *offset(LAT, LON, 0, 490), acc=40),
             fix("B2", 1, *offset(LAT, LON, 0, 470), acc=40),
+            fix("B2", 2, *offset(LAT, LON, 0, 455), acc=40),
         ],
     )
-    assert zone_events(events) == [(1, "zone_entry", "raised")]
+    # Raised once the whole 40 m accuracy circle is inside (certainty.py).
+    assert zone_events(events) == [(2, "zone_entry", "raised")]
 
 
 @pytest.mark.parametrize(

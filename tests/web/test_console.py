@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -101,8 +102,13 @@ def test_observation_raises_a_live_alarm_worked_to_its_report(page: Page, site: 
         "lon": 5.0,
         "accuracy_m": 5,
     }
+    # The seeded track is in Paris: a first fix 400 km away is an impossible jump, held as
+    # suspect (issue 20's plausibility); the second one there confirms it.
+    first = fix | {"t": (clock.now() - timedelta(seconds=30)).isoformat()}
     posted = site.http.post(
-        "/api/observations", json={"observations": [fix]}, headers=site.token_headers("integration")
+        "/api/observations",
+        json={"observations": [first, fix]},
+        headers=site.token_headers("integration"),
     )
     assert posted.status_code == 200, posted.text
     row = page.locator("#queue tbody tr[data-kind=zone_entry]")

@@ -269,6 +269,8 @@ class Pipeline:
                         now,
                     )
                 opened = episodes.fold(session, events, now)
+                reporting.ask_fixes(session, self._engine.take_fix_requests(), now)
+                reporting.note_uncertain(session, self._engine.uncertain_devices(), now)
                 escalated = workflow.escalate_overdue(
                     session, now, self._config.escalation_after_s, self._config.escalation_factors
                 )
@@ -437,7 +439,7 @@ class Pipeline:
 
     def _apply(self, placement: Placement) -> ScenarioError | None:
         assert self._engine is not None
-        record = placement_record(placement)
+        record = placement_record(placement, self._config)
         fault = None
         if record is None:
             self._remove(placement.case_ref)

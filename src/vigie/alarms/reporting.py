@@ -6,6 +6,10 @@ alarm not closed (a pre-alert included; her SOS too, so her phone reports fast u
 closes it), the normal rate otherwise. When it differs from the
 last rate asked of the device (a `report_every` command not failed or expired; none asked yet
 means the normal rate the device was set up with), a command is queued by "pipeline".
+
+`ask_fixes` turns detection's requests for a fresh fix (a fix too coarse to decide, a breach
+held for confirmation: `Engine.take_fix_requests`) into `locate` commands, one standing per
+device at a time.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from vigie.gateway import command_queue
 from vigie.settings import Settings
-from vigie.store.models import Alarm, DeviceAssignment, DeviceCommand, Placement
+from vigie.store.models import Alarm, Device, DeviceAssignment, DeviceCommand, Placement
 
 ROLES = ("wearer", "protected")
 
@@ -85,3 +89,55 @@ def reconcile(session: Session, config: Settings, now: datetime) -> list[DeviceC
             )
         )
     return queued
+
+
+LOCATE_TTL_S = 120.0  # a fresh fix is worth asking for a couple of minutes, not longer
+
+
+def ask_fixes(
+    session: Session, requests: list[tuple[str, int, str]], now: datetime
+) -> list[DeviceCommand]:
+    """Queue a `locate` command per device detection asked a fresh fix of; returns them.
+
+    A device that already has one queued or sent is not asked again; an unregistered device
+    (a replay or a test engine) is skipped.
+    """
+    standing = set(
+        session.scalars(
+            select(DeviceCommand.device_id).where(
+                DeviceCommand.kind == "locate", DeviceCommand.state.in_(("queued", "sent"))
+            )
+        ).all()
+    )
+    queued = []
+    for device_id, _t, reason in requests:
+        if device_id in standing:
+            continue
+        try:
+            command = command_queue.queue(
+                session,
+                device_id,
+                "locate",
+                {},
+                "pipeline",
+                now,
+                reason="fix too coarse to decide" if reason == "uncertain" else "breach to confirm",
+                ttl_s=LOCATE_TTL_S,
+            )
+        except LookupError:
+            continue
+        standing.add(device_id)
+        queued.append(command)
+    return queued
+
+
+def note_uncertain(session: Session, uncertain: list[str], now: datetime) -> None:
+    """Mark the devices detection holds uncertain (since now), and unmark the others."""
+    marked = set(uncertain)
+    for device in session.scalars(select(Device).where(Device.uncertain_since.is_not(None))):
+        if device.id not in marked:
+            device.uncertain_since = None
+    for device_id in sorted(marked):
+        device = session.get(Device, device_id)
+        if device is not None and device.uncertain_since is None:
+            device.uncertain_since = now

@@ -188,6 +188,14 @@ def escalate_overdue(
     return overdue
 
 
+def detection_lag_s(alarm: Alarm) -> float:
+    """Seconds between the event (``raised_at``) and the centre opening the alarm, at least 0."""
+    opened, raised = alarm.opened_at, alarm.raised_at
+    if (opened.tzinfo is None) != (raised.tzinfo is None):
+        opened, raised = opened.replace(tzinfo=None), raised.replace(tzinfo=None)
+    return max(0.0, round((opened - raised).total_seconds(), 1))
+
+
 def summary(alarm: Alarm) -> dict[str, Any]:
     """The fields every reader of an alarm gets (the detail is filtered apart, see privacy)."""
     return {
@@ -200,6 +208,9 @@ def summary(alarm: Alarm) -> dict[str, Any]:
         "status": alarm.status,
         "raised_at": alarm.raised_at,
         "opened_at": alarm.opened_at,
+        # How long after the event the centre learned of it (late data: an upload after an
+        # outage); the console shows it past a minute ("détectée 15 min après").
+        "detection_lag_s": detection_lag_s(alarm),
         "last_event_at": alarm.last_event_at,
         "cleared_at": alarm.cleared_at,
         "acknowledged_at": alarm.acknowledged_at,

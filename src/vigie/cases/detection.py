@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from vigie.settings import Settings
+from vigie.settings import settings as current_settings
 from vigie.store.models import Placement
 
 
-def placement_record(placement: Placement) -> dict[str, Any] | None:
-    """The replay-format record, or None while no bracelet is assigned (nothing to watch yet)."""
+def confirm_bounds(measure: str, config: Settings) -> dict[str, float]:
+    """The confirmation bounds of a measure's breaches (``detect.persistence``), if set."""
+    bounds = {}
+    if measure in config.breach_confirm_s:
+        bounds["confirm_s"] = config.breach_confirm_s[measure]
+    if measure == "bar":
+        bounds["alert_confirm_s"] = config.alert_confirm_s
+    return bounds
+
+
+def placement_record(placement: Placement, config: Settings | None = None) -> dict[str, Any] | None:
+    """The replay-format record, or None while no bracelet is assigned (nothing to watch yet).
+
+    The confirmation bounds of breaches come from ``config`` (the centre's settings).
+    """
     devices = {a.role: a.device_id for a in placement.assignments if a.until is None}
     if "wearer" not in devices:
         return None
@@ -20,6 +35,7 @@ def placement_record(placement: Placement) -> dict[str, Any] | None:
         "tz": "Europe/Paris",
         "grace_s": placement.grace_s,
         "signal_timeout_s": placement.signal_timeout_s,
+        **confirm_bounds(placement.measure, config or current_settings()),
     }
     if "home_unit" in devices:
         record["home_unit"] = devices["home_unit"]

@@ -29,6 +29,12 @@ def generate_cmd(
         str, typer.Option(help="Shares of each measure.")
     ] = "ddse=0.4,psem=0.35,bar=0.25",
     start: Annotated[str, typer.Option(help="First day (YYYY-MM-DD).")] = DEFAULT_START.isoformat(),
+    noise: Annotated[
+        bool,
+        typer.Option(
+            "--noise", help="Field GPS noise (vigie.sim.noise): fallback fixes, drift, jumps..."
+        ),
+    ] = False,
 ) -> None:
     """Write a seeded scenario and its ground truth."""
     err = Console(stderr=True)
@@ -53,6 +59,7 @@ def generate_cmd(
             mix=shares,
             start=first,
             progress=lambda n: progress.update(task, completed=n),
+            noise=noise,
         )
     err.print(
         f"{summary.cases} cases, {summary.devices} devices, {summary.days} days: "

@@ -1,26 +1,40 @@
-"""How GPS accuracy turns a fix into raise / clear / hold: the uncertainty-aware rule.
+"""How GPS accuracy turns a fix into raise / clear / hold, and when a fix is too coarse to decide.
 
 Every geometric rule measures a *depth* ``s`` in metres: how far the fix lies inside the
 forbidden side (for an exclusion zone, inside the polygon; for an inclusion zone, outside it;
-for BAR, ``threshold - distance``). ``u`` is the fix's uncertainty radius (its reported
-accuracy; for wearer-to-protected-device distances the sum of both accuracies).
+for BAR, ``threshold - distance``). ``u`` is the fix's uncertainty radius: its reported
+accuracy, the 68 % radius of the Android / Traccar convention; for a wearer-to-device
+distance the root sum of squares of both accuracies and of the drift the time between the two
+fixes adds (``vigie.detect.engine.alignment``), since the errors are independent.
 
-* A **breach** (``alert``, ``zone_entry``, ``zone_exit``) is raised when it is *certain
-  enough*: ``s >= min(u / 2, 50 m)``. Half the accuracy radius inside (the accuracy radius is
-  the usual 68 % circle, so this is roughly a 3-in-4 call, and a real entry of a few tens of
-  metres is caught at the 5-50 m accuracies of consumer GPS). The 50 m cap keeps a fix with
-  an absurd accuracy (2 km from a cell tower) from hiding a deep breach forever.
-* A **pre-alert** is raised when the breach of the pre-alert circle is *possible*:
-  ``s >= -u`` (the accuracy disc touches the circle). A 2 km-accuracy fix near the protected
-  person therefore raises the pre-alert at once: it is the operator's cue to look closer.
-* Either **clears** only when the fix is clearly back out: ``s <= raise - max(3 u, 20 m)``.
-  The gap between the raise and the clear lines is 1.5 accuracy diameters: a wearer standing
-  5 m from a boundary with 30 m accuracy, whose fixes wander within their accuracy disc, can
-  raise at most once and never clear from jitter alone; with normal GPS noise (68 % inside
-  the accuracy radius, sigma about u / 1.5) clearing from jitter takes a 4-sigma error, about
-  once in 30,000 fixes. A real departure clears once it is out by the margin (late clearing
-  is the safe side: the operator sees the alarm a little longer).
+The rule, the same for zones, alert and pre-alert:
+
+* A **breach** is raised only when it is *certain enough*: ``s >= u``, the fix's whole
+  accuracy circle lies on the forbidden side. With the 2-D normal law behind the 68 % radius
+  (sigma = u / 1.515 per axis) the true position is beyond a straight boundary with
+  probability Phi(1.515) = 93.5 %. There is **no cap**: a cell-tower fix with 3 km accuracy
+  55 m inside a zone is 55 m of evidence against 3 km of doubt and decides nothing, while a
+  10 m fix 55 m inside decides. (The previous cap at 50 m made a 3 km fix count like a 100 m
+  one: for a person living beside a zone, every coarse fix whose error pointed inward was an
+  alarm, 93 % of the false alarms measured in issue 20.) A real entry is still caught: the
+  wearer goes on reporting, and precise fixes (5-30 m in the open) decide within metres.
+* A breach **clears** only when the fix is clearly back out: ``s <= u - max(3.5 u, 20 m)``,
+  i.e. 2.5 accuracy radii out (the clear line of the rule before issue 20, kept). The gap
+  between the raise and the clear lines is 1.75 accuracy diameters: a wearer standing 5 m
+  from a boundary with 30 m accuracy, whose fixes wander within their accuracy disc, raises
+  at most once and never clears from jitter alone; with normal noise a clear from jitter
+  takes a 3.5-sigma error (about 1 fix in 4,000). Late clearing is the safe side.
 * Anything in between **holds** the current state (hysteresis).
+* A fix is **too coarse to decide** a rule when its accuracy circle straddles the raise line
+  (``-u < s < u``, ``too_coarse``) and its own accuracy is worse than ``COARSE_M``: a
+  precise fix could settle it. It raises nothing on its own; the engine marks the device
+  *uncertain* and asks for a fresh precise fix (``Engine.take_fix_requests``), which the centre
+  sends through the gateway's command path. A precise fix that sits on a line
+  (``u <= COARSE_M``) is not coarse: another one would not decide better, and hysteresis
+  handles it.
+
+Confirmation (a second fix or a bounded time, ``persistence``) and plausibility (an
+impossible jump held as suspect, ``plausibility``) come on top of this rule.
 """
 
 from __future__ import annotations
@@ -29,9 +43,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 HYSTERESIS_M = 20.0
-BREACH_FRACTION = 0.5
-BREACH_CAP_M = 50.0
-CLEAR_GAP = 3.0
+BREACH_FRACTION = 1.0  # raise when s >= BREACH_FRACTION * u: the whole 68 % circle inside
+CLEAR_GAP = 3.5
+COARSE_M = 50.0  # coarser than this, a fix whose circle straddles a line asks for a better one
 
 RAISE = np.int8(1)
 CLEAR = np.int8(-1)
@@ -42,13 +56,8 @@ Codes = NDArray[np.int8]
 
 
 def breach_raise_depth(u: Floats) -> Floats:
-    """Depth from which a breach is certain enough to raise."""
-    return np.minimum(u * BREACH_FRACTION, BREACH_CAP_M)
-
-
-def possible_raise_depth(u: Floats) -> Floats:
-    """Depth from which a breach is possible (the accuracy disc reaches the line)."""
-    return -u
+    """Depth from which a breach is certain enough to raise (no cap: see the module)."""
+    return np.asarray(u * BREACH_FRACTION, dtype=np.float64)
 
 
 def clear_depth(raise_depth: Floats, u: Floats) -> Floats:
@@ -62,3 +71,8 @@ def codes(depth: Floats, raise_depth: Floats, u: Floats) -> Codes:
     out[depth >= raise_depth] = RAISE
     out[depth <= clear_depth(raise_depth, u)] = CLEAR
     return out
+
+
+def too_coarse(depth: float, u: float) -> bool:
+    """True when a fix's circle straddles the raise line (the caller checks it is coarse)."""
+    return bool(-u < depth < breach_raise_depth(np.array([u]))[0])

@@ -19,6 +19,8 @@ COLUMNS: dict[str, tuple[type[np.generic], object]] = {
     "acc": (np.float64, 0.0),
     "assigned": (np.bool_, False),
     "hidden": (np.bool_, False),
+    # Its latest fix was too coarse to decide a rule it may breach (``certainty.too_coarse``).
+    "uncertain": (np.bool_, False),
 }
 
 
@@ -48,6 +50,7 @@ class DeviceTable:
     acc: NDArray[np.float64]
     assigned: NDArray[np.bool_]
     hidden: NDArray[np.bool_]
+    uncertain: NDArray[np.bool_]
 
     def __init__(self) -> None:
         self.ids: list[str] = []

@@ -40,10 +40,12 @@ class AlarmEvent:
     state: str
     device: str
     detail: dict[str, Any]
+    # When the centre learned of it, if later than ``t`` (an episode seen late); else None.
+    detected_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The contract's dict: ``t`` as ISO-8601 UTC with "Z"."""
-        return {
+        """The contract's dict: ``t`` as ISO-8601 UTC with "Z"; ``detected_at`` when late."""
+        body = {
             "t": iso_of(ms_of(self.t)),
             "case": self.case,
             "kind": self.kind,
@@ -51,6 +53,9 @@ class AlarmEvent:
             "device": self.device,
             "detail": self.detail,
         }
+        if self.detected_at is not None:
+            body["detected_at"] = iso_of(ms_of(self.detected_at))
+        return body
 
     def to_json(self) -> str:
         """Canonical one-line JSON: sorted keys, no spaces, ASCII; the same bytes on every run."""

@@ -2,10 +2,11 @@
 
 Each BAR placement watches the wearer against its targets: the protected person's device
 (its latest fix, whatever its age; the age is reported) and each protected place. Every
-target has two rules: ``pre_alert`` at twice the alert distance, *possible* breach (the
-accuracy disc reaches the circle), and ``alert`` at the alert distance, *certain enough*
-breach; both clear with hysteresis (see ``certainty``). The uncertainty of a distance is the
-wearer's accuracy plus, for the protected device, its accuracy too.
+target has two rules: ``pre_alert`` at twice the alert distance and ``alert`` at the alert
+distance, both raised on a *certain enough* breach and cleared with hysteresis, the same rule
+as zones (see ``certainty``). The uncertainty of a distance is the wearer's accuracy and, for
+the protected device, its accuracy and the drift the time between the two fixes adds,
+combined as independent errors (``engine.alignment.pair_uncertainty``).
 
 The protected person's position (device fix or place) appears only in the details of
 ``alert`` and ``pre_alert`` raised events, never in any other event.
@@ -58,14 +59,7 @@ def rules_for(
     return rules
 
 
-def codes(
-    distance: Floats, uncertainty: Floats, threshold: Floats, is_alert: NDArray[np.bool_]
-) -> NDArray[np.int8]:
-    """Raise / clear / hold codes of distances against thresholds."""
+def codes(distance: Floats, uncertainty: Floats, threshold: Floats) -> NDArray[np.int8]:
+    """Raise / clear / hold codes of distances against thresholds (both levels alike)."""
     depth = threshold - distance
-    raise_at = np.where(
-        is_alert,
-        certainty.breach_raise_depth(uncertainty),
-        certainty.possible_raise_depth(uncertainty),
-    )
-    return certainty.codes(depth, raise_at, uncertainty)
+    return certainty.codes(depth, certainty.breach_raise_depth(uncertainty), uncertainty)

@@ -98,6 +98,10 @@ class PlacementSpec(_Strict):
     grace_s: Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)] = 0
     signal_timeout_s: Annotated[float, Field(gt=0, le=7 * 86_400, allow_inf_nan=False)] = 600
     low_battery: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.20
+    # Confirmation bounds of a breach (``detect.persistence``): zones and pre-alert, and the
+    # BAR alert. None: raised on the first certain fix.
+    confirm_s: Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)] | None = None
+    alert_confirm_s: Annotated[float, Field(ge=0, le=3_600, allow_inf_nan=False)] | None = None
 
     @field_validator("measure")
     @classmethod

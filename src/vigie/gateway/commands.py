@@ -7,9 +7,13 @@ Pure. A command is a kind and its arguments; each protocol that can carry it has
     report_every   seconds 10..86400  setparam 10000:s;10050:s        TIMER,s#     yes
     vibrate        seconds 1..60      setdigout 1 s                   (none)       yes
     query_status   -                  getstatus                       STATUS#      yes
+    locate         -                  getrecord                       WHERE#       yes
 
 Teltonika parameters 10000 and 10050 are the record periods on stop and moving (FMB parameter
-list); the vibration motor is wired to DOUT1 on Vigie's bracelets. OsmAnd (HTTP) phones take
+list); the vibration motor is wired to DOUT1 on Vigie's bracelets. ``locate`` asks for a
+fresh fix now (Teltonika ``getrecord`` makes a record at once; GT06 ``WHERE#`` answers with
+the position): detection asks it when a fix was too coarse to decide or a breach waits for
+confirmation (``vigie.detect.certainty``, ``persistence``). OsmAnd (HTTP) phones take
 no command: Traccar Client reads nothing from the answer to a report.
 """
 
@@ -18,7 +22,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-KINDS = ("report_every", "vibrate", "query_status")
+KINDS = ("report_every", "vibrate", "query_status", "locate")
 STATES = ("queued", "sent", "answered", "failed", "expired")
 BOUNDS = {"report_every": (10, 86_400), "vibrate": (1, 60)}
 
@@ -53,9 +57,14 @@ def text_for(protocol: str, kind: str, args: dict[str, Any], command_id: int = 0
             "report_every": f"setparam 10000:{seconds};10050:{seconds}",
             "vibrate": f"setdigout 1 {seconds}",
             "query_status": "getstatus",
+            "locate": "getrecord",
         }[kind]
     if protocol == "gt06":
-        return {"report_every": f"TIMER,{seconds}#", "query_status": "STATUS#"}.get(kind)
+        return {
+            "report_every": f"TIMER,{seconds}#",
+            "query_status": "STATUS#",
+            "locate": "WHERE#",
+        }.get(kind)
     if protocol == "mqtt":
         return json.dumps({"id": command_id, "kind": kind, "args": args}, sort_keys=True)
     return None

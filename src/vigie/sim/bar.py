@@ -17,7 +17,7 @@ from vigie.sim.case import TZ, CaseContext, CaseOutput, sos_presses, tamper_epis
 from vigie.sim.daily import Plan, ordinary_days, with_trip
 from vigie.sim.geography import Place, distance_m, lonlat, street_place, town_origin
 from vigie.sim.gps import Outbox, draw_coverage, gps_outbox, silence_truth
-from vigie.sim.intervals import Interval, from_mask
+from vigie.sim.intervals import Interval, from_mask, minus
 from vigie.sim.schedule import local_midnights
 from vigie.sim.track import Track, follow_plan
 
@@ -38,6 +38,7 @@ def _places_around(
 def generate(ctx: CaseContext) -> CaseOutput:
     """A BAR case over the span."""
     rng = ctx.rng()
+    nrng = ctx.noise_rng() if ctx.noise else None
     alert_km = int(rng.integers(1, 11))
     alert = alert_km * 1_000.0
     midnights = local_midnights(TZ, ctx.start_s, ctx.end_s)
@@ -85,13 +86,13 @@ def generate(ctx: CaseContext) -> CaseOutput:
     w_battery = battery_curve(ctx.start_s, ctx.end_s, float(rng.uniform(0.9, 1.0)), w_sessions)
     w_cov = draw_coverage(rng, w_track, ctx.start_s, ctx.end_s, clear)
     out.outbox.extend(
-        gps_outbox(rng, ctx.wearer, w_track, ctx.start_s, ctx.end_s, w_battery, w_cov)
+        gps_outbox(rng, ctx.wearer, w_track, ctx.start_s, ctx.end_s, w_battery, w_cov, nrng)
     )
     p_sessions = charging_sessions(rng, p_track, p_home, midnights, skip_rate=0.0)
     p_battery = battery_curve(ctx.start_s, ctx.end_s, float(rng.uniform(0.9, 1.0)), p_sessions)
     p_cov = draw_coverage(rng, p_track, ctx.start_s, ctx.end_s, clear, silence_rate_per_week=0.1)
     out.outbox.extend(
-        gps_outbox(rng, ctx.protected, p_track, ctx.start_s, ctx.end_s, p_battery, p_cov)
+        gps_outbox(rng, ctx.protected, p_track, ctx.start_s, ctx.end_s, p_battery, p_cov, nrng)
     )
     tamper_episodes(rng, ctx, ctx.wearer, "strap_open", 0.15, None, out)
     sos_presses(ctx, ctx.protected, SOS_PER_WEEK, out)
@@ -99,8 +100,11 @@ def generate(ctx: CaseContext) -> CaseOutput:
     times = np.union1d(w_track.truth_times(), p_track.truth_times())
     times = times[(times >= ctx.start_s) & (times < ctx.end_s)]
     nearest = _nearest_m(w_track, p_track, p_lon, p_lat, times)
+    # A dead or silenced bracelet shows nothing: its loss of signal is the alarm then.
+    dead = w_battery.flat(ctx.start_s, ctx.end_s) + w_cov.silences
     for kind, limit in (("alert", alert), ("pre_alert", 2 * alert)):
-        out.add_truth(ctx, kind, ctx.wearer, from_mask(times, nearest <= limit, ctx.end_s))
+        breach = from_mask(times, nearest <= limit, ctx.end_s)
+        out.add_truth(ctx, kind, ctx.wearer, minus(breach, dead))
     for device, curve in ((ctx.wearer, w_battery), (ctx.protected, p_battery)):
         out.add_truth(ctx, "low_battery", device, curve.below(0.20, ctx.start_s, ctx.end_s))
     for device in (ctx.wearer, ctx.protected):

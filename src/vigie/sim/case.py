@@ -23,6 +23,11 @@ class CaseContext:
     seed: int
     start_s: int
     end_s: int
+    noise: bool = False  # field noise (noise.py) on the GPS devices' fixes
+
+    def noise_rng(self) -> np.random.Generator:
+        """The case's stream for field noise, apart from ``rng``: the same days either way."""
+        return np.random.default_rng([self.seed, self.index, 20])
 
     @property
     def case(self) -> str:

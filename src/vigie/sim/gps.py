@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vigie.sim import records
+from vigie.sim import noise, records
 from vigie.sim.battery import BatteryCurve
 from vigie.sim.geography import lonlat
 from vigie.sim.intervals import Interval, covered, union
@@ -135,8 +135,13 @@ def gps_outbox(
     end_s: int,
     battery: BatteryCurve,
     coverage: Coverage,
+    noise_rng: np.random.Generator | None = None,
 ) -> Outbox:
-    """Everything the device sends over the span, with arrival times."""
+    """Everything the device sends over the span, with arrival times.
+
+    With ``noise_rng``, the fixes carry field noise (``noise.py``): fallback fixes, drift,
+    canyon jumps, cold starts, outage bursts, duplicates and clock jitter.
+    """
     dead = battery.flat(start_s, end_s)
     mute = union(dead + coverage.silences)
     newest_first = bool(rng.integers(2))  # both upload orders exist in the field
@@ -151,11 +156,21 @@ def gps_outbox(
     accuracy = np.clip(median * rng.lognormal(0.0, 0.45, n), 3.0, 300.0)
     sigma = accuracy * SIGMA_PER_ACCURACY
     ex, ey = rng.normal(size=n) * sigma, rng.normal(size=n) * sigma
-    keep = wanted & got_fix & ~covered(mute, grid) & ~covered(union(coverage.tunnels), grid)
-    t = grid[keep]
-    x, y = track.position(t)
-    lon, lat = lonlat(x + ex[keep], y + ey[keep])
-    accuracy = np.round(accuracy[keep], 1)
+    sendable = wanted & ~covered(mute, grid) & ~covered(union(coverage.tunnels), grid)
+    losses = coverage.losses
+    if noise_rng is None:
+        keep = sendable & got_fix
+        t = grid[keep]
+        x, y = track.position(t)
+        lon, lat = lonlat(x + ex[keep], y + ey[keep])
+        accuracy = np.round(accuracy[keep], 1)
+    else:
+        fixes = noise.degrade(noise_rng, grid, sendable, got_fix, indoor, accuracy, ex, ey)
+        t = fixes.t
+        x, y = track.position(fixes.true_t)
+        lon, lat = lonlat(x + fixes.ex, y + fixes.ey)
+        accuracy = fixes.accuracy
+        losses = losses + noise.outages(noise_rng, start_s, end_s)
 
     hb = np.arange(start_s + int(rng.integers(HEARTBEAT_S)), end_s, HEARTBEAT_S)
     hb = hb[~covered(mute, hb) & ~covered(union(coverage.tunnels), hb)]
@@ -168,7 +183,12 @@ def gps_outbox(
         for ti, la, lo, a in zip(t, lat, lon, accuracy, strict=True)
     ] + [records.battery(device, int(ti), float(lv)) for ti, lv in zip(hb, levels, strict=True)]
     times = np.concatenate((t, hb))
-    return _deliver(rng, times, lines, union(coverage.losses), newest_first)
+    out = _deliver(rng, times, lines, union(losses), newest_first)
+    if noise_rng is not None:
+        again, delay = noise.duplicates(noise_rng, t.size)
+        for i, d in zip(again.tolist(), delay.tolist(), strict=True):
+            out.add(out.arrival[i] + d, out.event[i], out.lines[i], out.order[i])
+    return out
 
 
 def _deliver(

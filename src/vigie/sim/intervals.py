@@ -39,6 +39,22 @@ def intersect(a: Iterable[Interval], b: Iterable[Interval]) -> list[Interval]:
     return out
 
 
+def minus(a: Iterable[Interval], b: Iterable[Interval]) -> list[Interval]:
+    """Instants in `a` and not in `b`."""
+    out: list[Interval] = []
+    holes = union(b)
+    for start, end in union(a):
+        for h_start, h_end in holes:
+            if h_end <= start or h_start >= end:
+                continue
+            if h_start > start:
+                out.append((start, h_start))
+            start = max(start, h_end)
+        if start < end:
+            out.append((start, end))
+    return out
+
+
 def covered(intervals: list[Interval], times: np.ndarray) -> np.ndarray:
     """Boolean mask: which of `times` fall inside one of the (disjoint, sorted) intervals."""
     if not intervals:

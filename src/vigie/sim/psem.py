@@ -30,7 +30,7 @@ from vigie.sim.geography import (
     town_origin,
 )
 from vigie.sim.gps import Outbox, draw_coverage, gps_outbox, silence_truth
-from vigie.sim.intervals import Interval, from_mask, intersect
+from vigie.sim.intervals import Interval, from_mask, intersect, minus
 from vigie.sim.schedule import local_midnights, window_intervals
 from vigie.sim.track import Track, follow_plan
 
@@ -112,6 +112,14 @@ def generate(ctx: CaseContext) -> CaseOutput:
     bx0, by0 = x1 + gap, float(rng.uniform(y0, y1 - 800))
     block = rectangle_ring(bx0, by0, bx0 + float(rng.uniform(800, 1_500)), by0 + 800)
     zones = [Zone("Z1", "exclusion", block, SCHOOL_HOURS if rng.random() < 0.6 else None)]
+    # Field noise also puts most wearers' homes (and some workplaces) 100-400 m west of the
+    # block, where every fix whose error points east tests the detector.
+    nrng = ctx.noise_rng() if ctx.noise else None
+    if nrng is not None:
+        if nrng.random() < 0.6:
+            home = _near_block(nrng, bx0, by0, indoor=True)
+        if work is not None and nrng.random() < 0.3:
+            work = _near_block(nrng, bx0, by0, indoor=True)
     if rng.random() < 0.7:
         r = float(rng.uniform(400, 900))
         cy_ = y1 + r + float(rng.uniform(600, 2_000))
@@ -140,16 +148,22 @@ def generate(ctx: CaseContext) -> CaseOutput:
     sessions = charging_sessions(rng, track, home, midnights, skip_rate=0.04)
     battery = battery_curve(ctx.start_s, ctx.end_s, float(rng.uniform(0.9, 1.0)), sessions)
     coverage = draw_coverage(rng, track, ctx.start_s, ctx.end_s, clear)
-    out.outbox.extend(gps_outbox(rng, ctx.wearer, track, ctx.start_s, ctx.end_s, battery, coverage))
+    out.outbox.extend(
+        gps_outbox(rng, ctx.wearer, track, ctx.start_s, ctx.end_s, battery, coverage, nrng)
+    )
     tamper_episodes(rng, ctx, ctx.wearer, "strap_open", 0.15, None, out)
 
     times = track.truth_times()
+    dead = battery.flat(ctx.start_s, ctx.end_s) + coverage.silences
     for zone in zones:
         inside = zone.inside(track, times)
         where = inside if zone.kind == "exclusion" else ~inside
-        breach = intersect(
-            from_mask(times, where, ctx.end_s),
-            window_intervals(zone.schedule, TZ, ctx.start_s, ctx.end_s),
+        breach = minus(
+            intersect(
+                from_mask(times, where, ctx.end_s),
+                window_intervals(zone.schedule, TZ, ctx.start_s, ctx.end_s),
+            ),
+            dead,  # a dead or silenced bracelet shows nothing: its loss of signal is the alarm
         )
         kind = "zone_entry" if zone.kind == "exclusion" else "zone_exit"
         out.add_truth(ctx, kind, ctx.wearer, breach, {"zone": zone.id})
@@ -157,6 +171,11 @@ def generate(ctx: CaseContext) -> CaseOutput:
     heard = out.outbox.heard(ctx.wearer)
     out.add_truth(ctx, "signal_lost", ctx.wearer, silence_truth(heard, ctx.start_s, ctx.end_s, 600))
     return out
+
+
+def _near_block(rng: np.random.Generator, bx0: float, by0: float, indoor: bool) -> Place:
+    """A place 100-400 m west of the block's west edge, level with the block."""
+    return Place(bx0 - float(rng.uniform(100, 400)), by0 + float(rng.uniform(100, 700)), indoor)
 
 
 def _depart_in_hours(

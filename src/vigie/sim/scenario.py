@@ -157,6 +157,7 @@ def generate(
     start: date = DEFAULT_START,
     batch_lines: int = 1_000_000,
     progress: Callable[[int], None] | None = None,
+    noise: bool = False,
 ) -> Summary:
     """Write a scenario to `out` and its ground truth to `truth`; see the module docstring."""
     if cases < 1 or days < 1:
@@ -176,7 +177,7 @@ def generate(
             tempfile.TemporaryFile("w+", encoding="utf-8", dir=directory)
         )
         for index, measure in enumerate(measures):
-            case = generate_case(CaseContext(index, seed, start_s, end_s), measure)
+            case = generate_case(CaseContext(index, seed, start_s, end_s, noise), measure)
             placements.write(records.canonical(case.placement) + "\n")
             devices += _device_count(case.placement)
             box = case.outbox

@@ -10,6 +10,10 @@
 - **Delay**: from the true start to the first matching raise (0 when already raised).
 - **False alarms**: raises that match no true episode, per device-day.
 - **Flapping**: raises cleared again within `flap_s`.
+- **Duplicates**: raises within a true episode already raised, counting only those made
+  while no raise of that case and kind was open (an open one, for another target of the same
+  case, is folded into the same alarm by the centre): one episode, one alarm. A raise again
+  after the episode's end, once its alarm cleared, counts as a false alarm instead.
 """
 
 import json
@@ -99,6 +103,7 @@ class KindScore:
     raised: int = 0
     false_alarms: int = 0
     flaps: int = 0
+    duplicates: int = 0
 
     @property
     def recall(self) -> float | None:
@@ -117,6 +122,7 @@ class KindScore:
             "raised": self.raised,
             "false_alarms": self.false_alarms,
             "flaps": self.flaps,
+            "duplicates": self.duplicates,
         }
 
 
@@ -127,6 +133,7 @@ class Score:
     kinds: dict[str, KindScore]
     device_days: float
     missed: list[Episode] = field(default_factory=list)
+    duplicated: list[Episode] = field(default_factory=list)
 
     @property
     def false_alarms(self) -> int:
@@ -137,6 +144,11 @@ class Score:
     def flaps(self) -> int:
         """Raises cleared within the flapping window."""
         return sum(k.flaps for k in self.kinds.values())
+
+    @property
+    def duplicates(self) -> int:
+        """Raises of an episode already raised (see the module)."""
+        return sum(k.duplicates for k in self.kinds.values())
 
     def recall(self, kind: str) -> float | None:
         """Recall of one kind."""
@@ -150,8 +162,10 @@ class Score:
             "false_alarms": self.false_alarms,
             "false_alarms_per_device_day": per_day,
             "flaps": self.flaps,
+            "duplicates": self.duplicates,
             "kinds": {k: v.to_dict() for k, v in self.kinds.items()},
             "missed": [json.loads(e.to_json()) for e in self.missed],
+            "duplicated": [json.loads(e.to_json()) for e in self.duplicated],
         }
 
 
@@ -170,6 +184,8 @@ def score(
     actives: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     open_since: dict[tuple[str, str, str], int] = {}
     kinds: dict[str, KindScore] = {k: KindScore() for k in KINDS}
+    open_count: dict[tuple[str, str], int] = defaultdict(int)
+    fresh: set[tuple[str, str, int]] = set()  # raises made while none of theirs was open
     for a in sorted(alarms, key=lambda a: (a.t, a.state != "raised")):
         kinds.setdefault(a.kind, KindScore())
         key = (a.case, a.kind, a.device)
@@ -177,7 +193,11 @@ def score(
             raises[(a.case, a.kind)].append(a.t)
             kinds[a.kind].raised += 1
             open_since.setdefault(key, a.t)
+            if open_count[(a.case, a.kind)] == 0:
+                fresh.add((a.case, a.kind, a.t))
+            open_count[(a.case, a.kind)] += 1
         elif a.state == "cleared":
+            open_count[(a.case, a.kind)] = max(0, open_count[(a.case, a.kind)] - 1)
             clears[key].append(a.t)
             if key in open_since:
                 began = open_since.pop(key)
@@ -189,6 +209,7 @@ def score(
 
     matched: set[tuple[str, str, int]] = set()
     missed: list[Episode] = []
+    duplicated: list[Episode] = []
     for e in sorted(truth, key=lambda e: (e.start, e.case, e.kind)):
         ks = kinds.setdefault(e.kind, KindScore())
         window_end = max(e.end, e.start + tolerance_s)
@@ -201,7 +222,16 @@ def score(
             ks.episodes += 1
             ks.caught += 1
             ks.delays.append(0 if already else max(0, min(hits) - e.start))
-            matched.update((e.case, e.kind, r) for r in hits)
+            new_hits = sorted({r for r in hits if (e.case, e.kind, r) not in matched})
+            again = [r for r in new_hits if (e.case, e.kind, r) in fresh][0 if already else 1 :]
+            # A raise again after the episode ended (and its alarm cleared) is a false alarm
+            # that the catch window happens to cover; one before its end is a duplicate.
+            after = {r for r in again if r >= e.end}
+            extra = len(again) - len(after)
+            ks.duplicates += extra
+            if extra:
+                duplicated.append(e)
+            matched.update((e.case, e.kind, r) for r in hits if r not in after)
         elif window_end > facts.end:
             ks.undecided += 1
         else:
@@ -209,7 +239,7 @@ def score(
             missed.append(e)
     for (case, kind), times in raises.items():
         kinds[kind].false_alarms += sum(1 for r in times if (case, kind, r) not in matched)
-    return Score(kinds, facts.device_days, missed)
+    return Score(kinds, facts.device_days, missed, duplicated)
 
 
 def read_alarms(lines: Iterable[str]) -> list[Alarm]:

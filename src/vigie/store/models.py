@@ -180,6 +180,9 @@ class Device(Base):
     # password file does (PBKDF2-SHA512, "$7$"): one hash serves both. None: no secret set yet.
     secret_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # Since when detection holds its latest fix too coarse to decide a rule (a fresh fix is
+    # asked for); None while its position is certain enough (vigie.detect.certainty).
+    uncertain_since: Mapped[datetime | None]
 
 
 class DeviceCommand(Base):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigie.alarms import privacy
@@ -123,8 +124,23 @@ def placement_out(placement: Placement, user: User, session: Session) -> dict[st
         "grace_s": placement.grace_s,
         "signal_timeout_s": placement.signal_timeout_s,
         "devices": {a.role: a.device_id for a in placement.assignments if a.until is None},
+        # Devices whose latest fix was too coarse to decide (a fresh fix is asked), and since.
+        "uncertain": uncertain_devices(session, placement),
         "revision": placement.revision,
     }
+
+
+def uncertain_devices(session: Session, placement: Placement) -> dict[str, Any]:
+    """Device id -> since when detection holds its position uncertain, for current devices."""
+    ids = [a.device_id for a in placement.assignments if a.until is None]
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Device.id, Device.uncertain_since).where(
+            Device.id.in_(ids), Device.uncertain_since.is_not(None)
+        )
+    ).all()
+    return {device_id: since for device_id, since in rows}
 
 
 def _read(session: Session, user: User, placement_id: int) -> Placement:
@@ -271,6 +287,7 @@ def device_out(device: Device) -> dict[str, Any]:
         "kind": device.kind,
         "model": device.model,
         "has_secret": device.secret_hash is not None,
+        "uncertain_since": device.uncertain_since,
     }
 
 

@@ -51,7 +51,7 @@ that adds one responsibility on top of the one below (a reader holds one room at
 - ``records.py``: applying one record; ``process``, ``process_parsed``, ``flush``.
 - ``fixes.py`` and ``fixes_once.py``: the vectorised path, ``process_positions``; a zone
   breach is decided there (``_segment_once`` for one fix per device, ``_segment`` otherwise)
-  from ``ZoneTable.codes`` and ``arrays.transitions``.
+  from ``ZoneTable.codes`` and ``arrays.steps``.
 - ``arrays.py``: the pure array helpers of that path (rule index, pairs, screens).
 - ``snapshot.py``: where the snapshot is written (``snapshot``) and read back (``restore``).
 - ``case.py``: one compiled placement.

@@ -72,11 +72,13 @@ def prox_may_raise(
     return np.asarray(dlon <= limit)
 
 
-def transitions(raised: NDArray[np.bool_], rule: Ints, pos: Ints, code: NDArray[np.int8]) -> Ints:
-    """Pairs (as indices into the inputs) where a rule's state changes, in (rule, pos) order.
+def steps(raised: NDArray[np.bool_], rule: Ints, pos: Ints, code: NDArray[np.int8]) -> Ints:
+    """Pairs (as indices into the inputs) for the rules' state machines, in (rule, pos) order.
 
-    A rule can only change state if one of its codes disagrees with its current state, so
-    the sort runs only over the few rules that have such a code.
+    A rule can only change state (raise, hold a breach for confirmation, clear) if one of its
+    codes disagrees with its current state; every code of those rules is handed on in time
+    order, since a held breach needs the fixes after its first one (a second certain one
+    confirms it, one on the allowed side takes it back).
     """
     disagree = (code != 0) & ((code > 0) != raised[rule])
     if not disagree.any():
@@ -84,17 +86,4 @@ def transitions(raised: NDArray[np.bool_], rule: Ints, pos: Ints, code: NDArray[
     touched = np.zeros(len(raised), dtype=bool)
     touched[rule[disagree]] = True
     keep = np.flatnonzero(touched[rule])
-    o = keep[np.lexsort((pos[keep], rule[keep]))]
-    r, c = rule[o], code[o]
-    n = len(r)
-    at = np.arange(n, dtype=np.int64)
-    starts = np.ones(n, dtype=bool)
-    starts[1:] = r[1:] != r[:-1]
-    group_first = np.maximum.accumulate(np.where(starts, at, 0))
-    last = np.maximum.accumulate(np.where(c != 0, at, -1))
-    initial = raised[r]
-    state = np.where(last >= group_first, c[np.maximum(last, 0)] > 0, initial)
-    before = np.empty(n, dtype=bool)
-    before[1:] = state[:-1]
-    before[starts] = initial[starts]
-    return np.asarray(o[np.flatnonzero(state != before)], dtype=np.int64)
+    return np.asarray(keep[np.lexsort((pos[keep], rule[keep]))], dtype=np.int64)

@@ -2,7 +2,8 @@
 
 The clock is the watermark of event time (``Engine``'s docstring gives the rules). Timers
 live in a heap keyed by (kind, case, zone): an absence grace running out or a window
-ending (``_absence_timer``), a zone's schedule opening or closing (``_zone_timer``). Loss of
+ending (``_absence_timer``), a zone's schedule opening or closing (``_zone_timer``), a held
+breach's confirmation bound (``_held_timer``, rules.py). Loss of
 signal is not in the heap: deadlines are a column of the device table, scanned as an array
 (``_fire_signal``) only when the earliest one (``_signal_next``) is passed. ``_advance``
 fires what is due strictly before a record, ``_finish`` what is due at the end of a batch.
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from vigie.detect import persistence
 from vigie.detect.devices import NEVER
 from vigie.detect.engine.rules import RuleSteps
 from vigie.detect.engine.state import _FAR, _deg, _m
@@ -25,16 +27,6 @@ from vigie.detect.zones import evaluate_one
 
 class Clock(RuleSteps):
     """The watermark, the timer heap, loss of signal, and the timers' own transitions."""
-
-    def _schedule(self, key: tuple[str, str, str], due: int | None) -> None:
-        if due is None:
-            self._scheduled.pop(key, None)
-            return
-        if self._scheduled.get(key) == due:
-            return
-        self._scheduled[key] = due
-        self._heap_seq += 1
-        heapq.heappush(self._heap, (due, self._heap_seq, key))
 
     def _next_timer(self) -> int | None:
         while self._heap:
@@ -54,6 +46,8 @@ class Clock(RuleSteps):
             del self._scheduled[key]
             if key[0] == "absence":
                 self._absence_timer(key[1], due, out)
+            elif key[0] in ("held_zone", "held_prox"):
+                self._held_timer(key, due, out)
             else:
                 self._zone_timer(self._zone_index.get((key[1], key[2])), due, out)
 
@@ -206,6 +200,7 @@ class Clock(RuleSteps):
         active = zone.schedule.active_at(at)
         if self._zone_active[i] and not active:
             self._zone_active[i] = False
+            self._drop_held(persistence.zone_key(zone.case, zone.zone_id))
             if self._zone_raised[i]:
                 self._zone_raised[i] = False
                 self._emit(

@@ -13,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from vigie.detect import proximity
+from vigie.detect import certainty, plausibility, proximity
 from vigie.detect.devices import NEVER
-from vigie.detect.engine.arrays import Floats, Ints, expand, transitions
+from vigie.detect.engine import alignment
+from vigie.detect.engine.arrays import Floats, Ints, expand, prox_may_raise, steps
 from vigie.detect.engine.fixes_once import OneFixPerDevice
 from vigie.detect.events import AlarmEvent, ordered
 from vigie.detect.geodesy import distance_m
@@ -50,7 +51,9 @@ class FixPath(OneFixPerDevice):
         lo = np.asarray(lon, dtype=np.float64)
         ac = np.asarray(accuracy_m, dtype=np.float64)
         self._check_columns(dev, t, la, lo, ac)
-        if self._lateness_ms or self._buffer:
+        self._refresh()
+        eff = self._effective_accuracy(dev, t, la, lo, ac)
+        if self._lateness_ms or self._buffer or self._needs_records(dev, t, la, lo, eff):
             ids = self._devices.ids
             records: list[Record] = [
                 Position(ids[d], ti, a, o, c)
@@ -59,7 +62,7 @@ class FixPath(OneFixPerDevice):
                 )
             ]
             return self.process_parsed(records)
-        self._refresh()
+        ac = eff
         out = self._take_pending()
         if len(t) == 0:
             return ordered(out)
@@ -87,8 +90,126 @@ class FixPath(OneFixPerDevice):
             order = order[assigned]
             if len(order):
                 self._positions(order, dev, t, la, lo, ac, out)
+        self._record_history(dev, t, la, lo, ac)
         self._finish(end, out)
         return ordered(out)
+
+    def _effective_accuracy(self, dev: Ints, t: Ints, la: Floats, lo: Floats, ac: Floats) -> Floats:
+        """Each fix's accuracy as the record path uses it (``plausibility``), in time order.
+
+        A fix is judged against its device's previous fix: the stored one, or the previous
+        fresh fix of the batch (devices with several fixes in a batch, a loop: rare).
+        """
+        if len(dev) == 0:
+            return ac
+        dv = self._devices
+        eff = plausibility.effective_accuracy(
+            dv.fix_t[dev], dv.lat[dev], dv.lon[dev], dv.acc[dev], t, la, lo, ac
+        )
+        counts = np.bincount(dev)
+        if counts.max() <= 1:
+            return np.where(t < dv.fix_t[dev], ac, eff)
+        eff = np.where((counts[dev] > 1) | (t < dv.fix_t[dev]), ac, eff)
+        prev: dict[int, tuple[int, float, float, float]] = {}
+        for k in np.argsort(t, kind="stable").tolist():
+            d = int(dev[k])
+            if counts[d] <= 1:
+                continue
+            fix = (int(t[k]), float(la[k]), float(lo[k]), float(ac[k]))
+            before = prev.get(d, self._position_of(d))
+            if before is not None and fix[0] < before[0]:
+                continue  # superseded: judged by late.py, accuracy as reported
+            eff[k] = plausibility.effective_one(before, fix)
+            prev[d] = (fix[0], fix[1], fix[2], float(eff[k]))
+        return eff
+
+    def _needs_records(self, dev: Ints, t: Ints, la: Floats, lo: Floats, ac: Floats) -> bool:
+        """True when a batch needs the record path's sequential rules (issue 20's).
+
+        A device marked uncertain, a coarse fix whose accuracy circle may reach a zone or a
+        protected place of its bearer (``certainty``: it may straddle a line), a device with a
+        breach held for confirmation, and a BAR fix older than the other party's latest
+        (paired with its interpolated position, ``alignment``) or than its own. Coarse fixes
+        far from every line stay on the fast path: they decide nothing there either.
+        """
+        dv = self._devices
+        if bool(dv.uncertain[dev].any()):
+            return True
+        # A breach held in the batch whose bound ends within it: its timer must fire between
+        # the fixes, which only the record path does (a live micro-batch spans seconds).
+        bounds = [
+            b
+            for c in self._cases.values()
+            for b in (c.spec.confirm_s, c.spec.alert_confirm_s)
+            if b is not None and b > 0
+        ]
+        if bounds and len(t) and int(t.max() - t.min()) >= round(min(bounds) * 1000):
+            return True
+        coarse = np.flatnonzero(ac > certainty.COARSE_M)
+        if len(coarse):
+            zf, zr = expand(self._zone_ptr, self._zone_order, dev[coarse])
+            k = coarse[zf]
+            if len(zr) and bool(self._zone_table.may_raise(zr, la[k], lo[k], -ac[k]).any()):
+                return True
+            wf, wr = expand(self._row_w_ptr, self._row_w_order, dev[coarse])
+            place = self._row_is_place[wr]
+            k, wr = coarse[wf[place]], wr[place]
+            if len(wr):
+                top = max(float(np.abs(la[k]).max()), self._row_place_top)
+                near = prox_may_raise(
+                    la[k],
+                    lo[k],
+                    self._row_place[wr, 0],
+                    self._row_place[wr, 1],
+                    ac[k],
+                    self._row_reach[wr],
+                    top,
+                )
+                if bool(near.any()):
+                    return True
+        if self._held and bool(np.isin(dev, self._held_devices()).any()):
+            return True
+        if not self._history:
+            return False
+        wf, wr = expand(self._row_w_ptr, self._row_w_order, dev)
+        tf, tr = expand(self._row_t_ptr, self._row_t_order, dev)
+        if not (len(wr) or len(tr)):
+            return False
+        target = self._row_target[wr]
+        late_w = (target >= 0) & (t[wf] < dv.fix_t[np.maximum(target, 0)])
+        late_t = t[tf] < dv.fix_t[self._row_wearer[tr]]
+        own = np.concatenate([wf, tf])
+        return bool(late_w.any() or late_t.any() or (t[own] < dv.fix_t[dev[own]]).any())
+
+    def _held_devices(self) -> Ints:
+        """Devices with a breach held for confirmation (both ends of a BAR pair)."""
+        found = []
+        for key in self._held:
+            if key[0] == "held_zone":
+                found.append(int(self._zone_device[self._zone_index[(key[1], key[2])]]))
+            else:
+                kind, target = key[2].split("\x1f", 1)
+                j = self._prox_index[(key[1], target, kind)]
+                found += [int(self._prox_wearer[j]), int(self._prox_target[j])]  # -1: a place
+        return np.array(found, dtype=np.int64)
+
+    def _record_history(self, dev: Ints, t: Ints, la: Floats, lo: Floats, ac: Floats) -> None:
+        """Keep the BAR devices' fixes of a batch in their history (``alignment``)."""
+        if not (self._prox_of_wearer or self._prox_of_target):
+            return
+        bar = np.flatnonzero(self._bar_device_mask()[dev])
+        for k in bar[np.argsort(t[bar], kind="stable")].tolist():
+            d = int(dev[k])
+            alignment.record(
+                self._history.setdefault(d, []),
+                (int(t[k]), float(la[k]), float(lo[k]), float(ac[k])),
+            )
+
+    def _bar_device_mask(self) -> NDArray[np.bool_]:
+        mask = np.zeros(len(self._devices) + 1, dtype=bool)
+        mask[list(self._prox_of_wearer)] = True
+        mask[list(self._prox_of_target)] = True
+        return mask
 
     def _check_columns(self, dev: Ints, t: Ints, la: Floats, lo: Floats, ac: Floats) -> None:
         n = len(dev)
@@ -217,12 +338,21 @@ class FixPath(OneFixPerDevice):
             keep = self._zone_active[zr]
             zf, zr = zf[keep], zr[keep]
             zc = self._zone_table.codes(zr, la[zf], lo[zf], ac[zf])
-            for p in transitions(self._zone_raised, zr, zf, zc).tolist():
+            rank = np.empty(m, dtype=np.int64)
+            rank[by_dev] = at
+            for p in steps(self._zone_raised, zr, zf, zc).tolist():
                 f, i = int(zf[p]), int(zr[p])
                 fix = (int(t[f]), float(la[f]), float(lo[f]), float(ac[f]))
                 zone = self._zones[i]
                 depth = float(evaluate_one(zone, fix[1], fix[2], fix[3])[1])
-                self._zone_step(i, int(zc[p]), fix[0], depth, fix, out)
+                r = int(rank[f])  # the bearer's fix before: earlier in the batch, or stored
+                q = int(by_dev[r - 1])
+                before = (
+                    self._position_of(int(dev[f]))
+                    if first[r]
+                    else (int(t[q]), float(la[q]), float(lo[q]), float(ac[q]))
+                )
+                self._zone_step(i, int(zc[p]), fix[0], depth, fix, out, prev=before)
 
         # BAR: the other party's position as of each fix (its latest earlier fix).
         wf, wr = expand(self._row_w_ptr, self._row_w_order, dev)
@@ -274,12 +404,10 @@ class FixPath(OneFixPerDevice):
             p_lon = np.concatenate([plon[ok_w], lo[tf[ok_t]]])
             p_acc = np.concatenate([pacc[ok_w], ac[tf[ok_t]]])
             dist = distance_m(w_lat, w_lon, p_lat, p_lon)
-            u = w_acc + p_acc
-            for rule, is_alert in ((self._row_pre[row], False), (self._row_alert[row], True)):
-                bc = proximity.codes(
-                    dist, u, self._prox_threshold[rule], np.full(len(rule), is_alert)
-                )
-                for p in transitions(self._prox_raised, rule, pos, bc).tolist():
+            u = alignment.pair_uncertainty(w_acc, p_acc, w_t, p_t)
+            for rule in (self._row_pre[row], self._row_alert[row]):
+                bc = proximity.codes(dist, u, self._prox_threshold[rule])
+                for p in steps(self._prox_raised, rule, pos, bc).tolist():
                     wearer = (int(w_t[p]), float(w_lat[p]), float(w_lon[p]), float(w_acc[p]))
                     target = (int(p_t[p]), float(p_lat[p]), float(p_lon[p]), float(p_acc[p]))
                     self._prox_step(

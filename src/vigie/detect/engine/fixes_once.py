@@ -3,7 +3,7 @@
 Where a zone breach is decided on the vectorised path, for a live feed: ``_segment_once``
 screens every (fix, zone) pair with ``ZoneTable.may_raise``, takes exact codes
 (``ZoneTable.codes``) for the few near a line or already raised, finds the pairs where a
-zone changes state (``arrays.transitions``) and hands those to ``_zone_step`` (rules.py).
+zone changes state (``arrays.steps``) and hands those to ``_zone_step`` (rules.py).
 ``_prox_once`` does the same for BAR rows.
 """
 
@@ -13,7 +13,8 @@ import numpy as np
 
 from vigie.detect import certainty, proximity
 from vigie.detect.devices import NEVER
-from vigie.detect.engine.arrays import Floats, Ints, expand, prox_may_raise, transitions
+from vigie.detect.engine import alignment
+from vigie.detect.engine.arrays import Floats, Ints, expand, prox_may_raise, steps
 from vigie.detect.engine.records import RecordPath
 from vigie.detect.events import AlarmEvent
 from vigie.detect.geodesy import distance_m
@@ -81,11 +82,12 @@ class OneFixPerDevice(RecordPath):
                 zf, zr = zf[keep], zr[keep]
             if len(zr):
                 zc = self._zone_table.codes(zr, la[zf], lo[zf], ac[zf])
-                for p in transitions(self._zone_raised, zr, zf, zc).tolist():
+                for p in steps(self._zone_raised, zr, zf, zc).tolist():
                     f, i = int(zf[p]), int(zr[p])
                     fix = (int(t[f]), float(la[f]), float(lo[f]), float(ac[f]))
                     depth = float(evaluate_one(self._zones[i], fix[1], fix[2], fix[3])[1])
-                    self._zone_step(i, int(zc[p]), fix[0], depth, fix, out)
+                    prev = self._position_of(int(dev[f]))  # stored after the zones
+                    self._zone_step(i, int(zc[p]), fix[0], depth, fix, out, prev=prev)
 
         if not len(self._row_alert):
             dv.fix_t[dev], dv.lat[dev], dv.lon[dev], dv.acc[dev] = t, la, lo, ac
@@ -203,10 +205,10 @@ class OneFixPerDevice(RecordPath):
             np.concatenate([b, a]) for b, a in zip(b_cols, a_cols, strict=True)
         )
         dist = distance_m(w_lat, w_lon, p_lat, p_lon)
-        u = w_acc + p_acc
-        for rule, is_alert in ((self._row_pre[row], False), (self._row_alert[row], True)):
-            bc = proximity.codes(dist, u, self._prox_threshold[rule], np.full(len(rule), is_alert))
-            for p in transitions(self._prox_raised, rule, pos, bc).tolist():
+        u = alignment.pair_uncertainty(w_acc, p_acc, w_t, p_t)
+        for rule in (self._row_pre[row], self._row_alert[row]):
+            bc = proximity.codes(dist, u, self._prox_threshold[rule])
+            for p in steps(self._prox_raised, rule, pos, bc).tolist():
                 wearer = (int(w_t[p]), float(w_lat[p]), float(w_lon[p]), float(w_acc[p]))
                 target = (int(p_t[p]), float(p_lat[p]), float(p_lon[p]), float(p_acc[p]))
                 self._prox_step(

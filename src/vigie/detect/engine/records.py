@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from vigie.detect import battery, power, sos, tamper
+import numpy as np
+
+from vigie.detect import battery, certainty, plausibility, power, sos, tamper
+from vigie.detect.engine import alignment
 from vigie.detect.engine.late import LateData
-from vigie.detect.engine.state import _deg, _m
+from vigie.detect.engine.state import Fix, _deg, _m
 from vigie.detect.events import AlarmEvent, iso_of, ordered
 from vigie.detect.geodesy import distance_m
 from vigie.detect.scenario import (
@@ -28,7 +31,7 @@ from vigie.detect.scenario import (
     Tick,
     parse_event,
 )
-from vigie.detect.zones import evaluate_one
+from vigie.detect.zones import evaluate_one, forbidden_depth
 
 
 class RecordPath(LateData):
@@ -63,21 +66,62 @@ class RecordPath(LateData):
         if t < dv.fix_t[d]:
             self._superseded_position(d, fix, int(dv.fix_t[d]), out)
             return
+        # A jump the track makes impossible is held as suspect (plausibility.py).
+        prev = self._position_of(d)
+        acc = plausibility.effective_one(prev, fix)
+        fix = (t, lat, lon, acc)
         dv.fix_t[d], dv.lat[d], dv.lon[d], dv.acc[d] = t, lat, lon, acc
+        coarse = False
         for i in self._zones_of.get(d, ()):
             if self._zone_active[i]:
-                code, depth = evaluate_one(self._zones[i], lat, lon, acc)
-                self._zone_step(i, code, t, depth, fix, out)
-        for j in self._prox_of_wearer.get(d, ()):
-            target = self._target_of(j)
-            if target is not None:
-                code, dist = self._prox_code(j, fix, target)
-                self._prox_step(j, code, dist, t, fix, target, out)
-        for j in self._prox_of_target.get(d, ()):
-            wearer = self._position_of(int(self._prox_wearer[j]))
-            if wearer is not None:
-                code, dist = self._prox_code(j, wearer, fix)
-                self._prox_step(j, code, dist, t, wearer, fix, out)
+                zone = self._zones[i]
+                code, depth = evaluate_one(zone, lat, lon, acc)
+                coarse |= acc > certainty.COARSE_M and certainty.too_coarse(
+                    forbidden_depth(zone, depth), acc
+                )
+                self._zone_step(i, code, t, depth, fix, out, prev=prev)
+        if d in self._prox_of_wearer or d in self._prox_of_target:
+            alignment.record(self._history.setdefault(d, []), fix)
+        pairs: list[tuple[int, Fix | None, Fix | None]]
+        pairs = [(j, fix, self._target_of(j, t)) for j in self._prox_of_wearer.get(d, ())]
+        pairs += [
+            (j, self._other_at(int(self._prox_wearer[j]), t), fix)
+            for j in self._prox_of_target.get(d, ())
+        ]
+        for j, wearer, target in pairs:
+            if wearer is not None and target is not None:
+                code, dist, u = self._prox_code(j, wearer, target)
+                # Uncertain against a protected place (fixed); a moving target's own doubt is
+                # the pair's, not a reason to ask this device for a fix.
+                coarse |= (
+                    acc > certainty.COARSE_M
+                    and not self._prox[j].target_is_device
+                    and certainty.too_coarse(float(self._prox_threshold[j]) - dist, u)
+                )
+                self._prox_step(j, code, dist, t, wearer, target, out)
+        self._note_certainty(d, t, coarse)
+
+    def _note_certainty(self, d: int, t: int, coarse: bool) -> None:
+        """Mark the device uncertain (and ask it for a precise fix) or certain again."""
+        dv = self._devices
+        if coarse and not dv.uncertain[d]:
+            self._ask_fix(d, t, "uncertain")
+        dv.uncertain[d] = coarse
+
+    def uncertain_devices(self) -> list[str]:
+        """Devices whose latest fix was too coarse to decide a rule (``certainty``), sorted."""
+        dv = self._devices
+        return sorted(dv.ids[d] for d in np.flatnonzero(dv.uncertain[: len(dv)]).tolist())
+
+    def take_fix_requests(self) -> list[tuple[str, int, str]]:
+        """The fresh fixes asked of devices since the last call: (device, t ms, reason).
+
+        Reasons: ``uncertain`` (a fix too coarse to decide) and ``confirm`` (a breach held
+        for confirmation). Detection stays pure: the centre sends them (gateway commands).
+        """
+        taken = sorted((device, t, reason) for device, (t, reason) in self._fix_requests.items())
+        self._fix_requests = {}
+        return taken
 
     def _apply_presence(self, d: int, record: Presence, out: list[AlarmEvent]) -> None:
         case_id = self._devices.case[d]
@@ -113,8 +157,10 @@ class RecordPath(LateData):
         t = record.t_ms
         if t < rep.tamper_t:
             if record.what in tamper.OPENINGS and not rep.tamper_open:
-                self._emit(out, t, d, "tamper", "raised", {"what": record.what})
-                self._emit(out, rep.tamper_t, d, "tamper", "cleared", {"reason": "superseded"})
+                self._emit(out, t, d, "tamper", "raised", {"what": record.what}, late=True)
+                self._emit(
+                    out, rep.tamper_t, d, "tamper", "cleared", {"reason": "superseded"}, late=True
+                )
             return
         rep.tamper_t = t
         before = rep.tamper_open

@@ -12,6 +12,7 @@ import json
 import zlib
 from typing import Any, Self
 
+from vigie.detect import persistence
 from vigie.detect.devices import COLUMNS
 from vigie.detect.engine.case import canonical
 from vigie.detect.engine.fixes import FixPath
@@ -28,7 +29,7 @@ from vigie.detect.scenario import (
 )
 
 SNAPSHOT_FORMAT = "vigie.detect.snapshot"
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 
 
 class Snapshots(FixPath):
@@ -91,6 +92,13 @@ class Snapshots(FixPath):
                 for i, p in enumerate(self._prox)
             ],
             "pending": [e.to_dict() for e in self._pending],
+            "held": sorted([[*key, h.to_list()] for key, h in self._held.items()]),
+            "episodes": sorted([[*key, *span] for key, span in self._episodes.items()]),
+            "past_held": sorted([[*key, *span] for key, span in self._past_held.items()]),
+            "history": {
+                dv.ids[d]: [list(f) for f in fixes] for d, fixes in sorted(self._history.items())
+            },
+            "fix_requests": sorted([d, *asked] for d, asked in self._fix_requests.items()),
             "buffer": [
                 [tm, seq, _record_dict(r)]
                 for tm, seq, r in sorted(self._buffer, key=lambda b: b[:2])
@@ -170,6 +178,17 @@ class Snapshots(FixPath):
             j = engine._prox_index[(case_id, target, kind)]
             engine._prox_raised[j], engine._prox_raised_t[j] = raised, raised_t
         engine._pending = [_event_of(e) for e in state["pending"]]
+        for prefix, case_id, rule, row in state["held"]:
+            key = (prefix, case_id, rule)
+            engine._held[key] = persistence.Held.from_list(row)
+            engine._schedule(key, engine._held[key].deadline)
+        engine._episodes = {(a, b, c): (f, u) for a, b, c, f, u in state["episodes"]}
+        engine._past_held = {(a, b, c): (f, u) for a, b, c, f, u in state["past_held"]}
+        engine._history = {
+            dv.index[device]: [(int(f[0]), f[1], f[2], f[3]) for f in fixes]
+            for device, fixes in state["history"].items()
+        }
+        engine._fix_requests = {r[0]: (int(r[1]), r[2]) for r in state["fix_requests"]}
         engine._buffer = [(tm, seq, parse_event(r)) for tm, seq, r in state["buffer"]]
         heapq.heapify(engine._buffer)
         engine._signal_next = engine._min_deadline()

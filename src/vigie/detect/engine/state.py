@@ -6,6 +6,7 @@ Every later module of the engine (see ``Engine``'s docstring) adds behaviour on 
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from vigie.detect.devices import NEVER, DeviceTable
 from vigie.detect.engine.arrays import Floats, Ints
 from vigie.detect.engine.case import Case
 from vigie.detect.events import AlarmEvent, utc_of
+from vigie.detect.persistence import Held, Key
 from vigie.detect.proximity import Proximity
 from vigie.detect.scenario import Record
 from vigie.detect.zones import Zone, ZoneTable
@@ -97,6 +99,34 @@ class EngineState:
         self._prox_index: dict[tuple[str, str, str], int] = {}
         self._prox_raised = np.zeros(0, dtype=bool)
         self._prox_raised_t = np.zeros(0, dtype=np.int64)
+        # Issue 20's state, keyed by rule (persistence.Key) or device index, all snapshotted:
+        # breaches held for confirmation; the last episode reported per rule (from, until;
+        # until _FAR while raised), so late data never reports it twice; a late breach held
+        # for a second late fix (its t, and the newer fix that superseded it); BAR devices'
+        # recent fixes (alignment.py); a fresh fix asked of a device (device -> t, reason).
+        self._held: dict[Key, Held] = {}
+        self._episodes: dict[Key, tuple[int, int]] = {}
+        self._past_held: dict[Key, tuple[int, int]] = {}
+        self._history: dict[int, list[Fix]] = {}
+        self._fix_requests: dict[str, tuple[int, str]] = {}
+
+    def _schedule(self, key: tuple[str, str, str], due: int | None) -> None:
+        """Set (or with None, cancel) the timer ``key``; stale heap entries are skipped."""
+        if due is None:
+            self._scheduled.pop(key, None)
+            return
+        if self._scheduled.get(key) == due:
+            return
+        self._scheduled[key] = due
+        self._heap_seq += 1
+        heapq.heappush(self._heap, (due, self._heap_seq, key))
+
+    def _ask_fix(self, d: int, t: int, reason: str) -> None:
+        """Ask a device for a fresh fix (one standing request each: the earliest)."""
+        device = self._devices.ids[d]
+        asked = self._fix_requests.get(device)
+        if asked is None or (t, reason) < asked:
+            self._fix_requests[device] = (t, reason)
 
     def _position_of(self, d: int) -> tuple[int, float, float, float] | None:
         dv = self._devices
@@ -113,7 +143,25 @@ class EngineState:
         state: str,
         detail: dict[str, Any],
         case: str | None = None,
+        late: bool = False,
+        learned: int | None = None,
     ) -> None:
+        """Emit an event; ``late`` (learned from late data) stamps ``detected_at`` too.
+
+        The centre learned of it at the clock, or at ``learned`` (a timer's own instant).
+        """
         owner = case if case is not None else self._devices.case[d]
         assert owner is not None
-        out.append(AlarmEvent(utc_of(t), owner, kind, state, self._devices.ids[d], detail))
+        when = learned if learned is not None else self._clock
+        late = late and when is not None and when > t
+        out.append(
+            AlarmEvent(
+                utc_of(t),
+                owner,
+                kind,
+                state,
+                self._devices.ids[d],
+                detail,
+                utc_of(when) if late and when is not None else None,
+            )
+        )

@@ -80,7 +80,9 @@
     const link = document.getElementById("a-case");
     link.textContent = alarm.case;
     if (alarm.placement_id) link.href = `/cases/${alarm.placement_id}`;
-    document.getElementById("a-raised").textContent = when(alarm.raised_at);
+    document.getElementById("a-raised").textContent = when(alarm.raised_at)
+      + (alarm.detection_lag_s >= 60
+        ? ` · ${t("alarm.detected")} ${duration(alarm.detection_lag_s)} ${t("alarm.after")}` : "");
     document.getElementById("a-obligation").textContent = context.obligation;
     document.getElementById("a-article").textContent = context.article;
     document.getElementById("a-detail").textContent = Vigie.detailText(alarm.detail) || t("alarm.nodetail");

@@ -49,6 +49,12 @@
     el("td", {}, d.id), el("td", {}, t(`device.${d.role}`)),
     el("td", { class: d.battery !== null && d.battery < 0.2 ? "low" : "" }, d.battery === null ? "—" : `${Math.round(d.battery * 100)} %`),
     el("td", {}, when(d.last_contact)))));
+  // Devices whose latest fix was too coarse to decide: detection asked them for a fresh one.
+  const uncertain = Object.entries(placement.uncertain || {});
+  const uncertainLine = document.getElementById("c-uncertain");
+  uncertainLine.hidden = !uncertain.length;
+  uncertainLine.textContent = uncertain.length
+    ? `${t("case.uncertain")} ${uncertain.map(([id, since]) => `${id} (${when(since)})`).join(", ")}` : "";
   const commands = document.querySelector("#c-commands tbody");
   commands.replaceChildren(...activity.commands.map((c) => el("tr", { class: `command-${c.state}` },
     el("td", {}, c.device),

@@ -137,6 +137,10 @@
         stateCell(a),
         el("td", { class: "holder" }, a.holder ? a.holder.username : "—"),
         el("td", { class: "age", "data-since": a.raised_at, title: when(a.raised_at) }, duration(since(a.raised_at))),
+        // An episode the centre learned of late (data uploaded after an outage): by how much.
+        a.detection_lag_s >= 60
+          ? el("td", { class: "lag" }, `${t("alarm.detected")} ${duration(a.detection_lag_s)} ${t("alarm.after")}`)
+          : el("td", { class: "lag" }, ""),
         el("td", { class: open ? "tta counting" : "tta", "data-since": open ? a.opened_at : null },
           open ? duration(since(a.opened_at)) : duration(a.time_to_acknowledge_s)),
         el("td", {}, open && canWork

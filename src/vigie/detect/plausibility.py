@@ -1,0 +1,72 @@
+"""Plausibility: a fix that implies an impossible speed from the device's track is suspect.
+
+A fix is compared with the device's previous fix (the one the engine holds): the bearer can
+have moved at most ``MAX_SPEED_M_S`` times the time between them, and each position is known
+within its accuracy. A fix farther than that reach (``distance > acc_prev + acc + v dt``) is
+an impossible jump: a cold-start outlier, a multipath reflection, a Wi-Fi fix from a relocated
+access point. It is not dropped (it is a sign of life, and it may be the first of a real
+relocation) but *held as suspect*: the engine uses it with its accuracy widened to the jump,
+so its circle covers both where the track was and where the fix says; it can then neither
+raise nor clear anything (see ``certainty``). The next fix confirms or refutes it: a fix near
+the suspect one is plausible from it (the suspect's wide circle is its reach) and is used with
+its own accuracy; a fix back on the old track is plausible too, and the outlier is gone.
+
+``MAX_SPEED_M_S`` is 50 m/s (180 km/h): above any speed a person under an electronic
+monitoring order reaches on French roads (130 km/h motorway limit) with margin for a car
+driven too fast, so a real journey is never held back; cold-start and reflected fixes jump
+kilometres in seconds and are caught.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from vigie.detect.devices import NEVER
+from vigie.detect.geodesy import distance_m
+
+MAX_SPEED_M_S = 50.0
+
+Floats = NDArray[np.float64]
+Ints = NDArray[np.int64]
+
+
+def effective_accuracy(
+    prev_t: Ints,
+    prev_lat: Floats,
+    prev_lon: Floats,
+    prev_acc: Floats,
+    t: Ints,
+    lat: Floats,
+    lon: Floats,
+    acc: Floats,
+) -> Floats:
+    """The accuracy each fix is used with: its own, or widened to the jump when suspect."""
+    known = prev_t != NEVER
+    if not known.any():
+        return acc
+    jump = distance_m(prev_lat, prev_lon, lat, lon)
+    dt_s = np.maximum(t - np.where(known, prev_t, t), 0) / 1000.0
+    reach = prev_acc + acc + MAX_SPEED_M_S * dt_s
+    suspect = known & (jump > reach)
+    return np.where(suspect, np.maximum(acc, jump), acc)
+
+
+def effective_one(
+    prev: tuple[int, float, float, float] | None, fix: tuple[int, float, float, float]
+) -> float:
+    """``effective_accuracy`` of one fix against the device's previous fix (or None)."""
+    if prev is None:
+        return fix[3]
+    return float(
+        effective_accuracy(
+            np.array([prev[0]], dtype=np.int64),
+            np.array([prev[1]]),
+            np.array([prev[2]]),
+            np.array([prev[3]]),
+            np.array([fix[0]], dtype=np.int64),
+            np.array([fix[1]]),
+            np.array([fix[2]]),
+            np.array([fix[3]]),
+        )[0]
+    )
