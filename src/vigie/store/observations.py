@@ -165,8 +165,9 @@ def after(session: Session, cursor: int, limit: int) -> list[Observation]:
     )
 
 
-def rows_after(session: Session, cursor: int, limit: int) -> list[Any]:
-    """Like `after`, as plain rows (no ORM objects): the pipeline's hot path.
+def rows_after(session: Session, cursor: int, limit: int, upto: int | None = None) -> list[Any]:
+    """Like `after`, as plain rows (no ORM objects): the pipeline's hot path; `upto` bounds the
+    ids read (a journaled step's range, re-run after a restart).
 
     A fix's row has all the engine reads in its columns, so its payload is not fetched: decoding
     it was half the cost of this read. Other observations come with theirs.
@@ -191,6 +192,8 @@ def rows_after(session: Session, cursor: int, limit: int) -> list[Any]:
         .order_by(table.c.id)
         .limit(limit)
     )
+    if upto is not None:
+        query = query.where(table.c.id <= upto)
     return list(session.execute(query).all())
 
 
