@@ -185,7 +185,8 @@ def shape_blob(shape: Shape) -> bytes:
     """What compiling a shape derived (the local geometry, its discs), for `seed_shapes`: a
     restarted centre takes it back instead of recomputing every inscribed circle."""
     head = (shape.lat0, shape.lon0, shape.inner_x, shape.inner_y, shape.inner_r, shape.outer_r)
-    return _BLOB_HEAD.pack(*head) + shapely.to_wkb(shape.geometry)
+    wkb: bytes = shapely.to_wkb(shape.geometry)
+    return _BLOB_HEAD.pack(*head) + wkb
 
 
 def seed_shapes(stored: Iterable[tuple[bytes, bytes]]) -> None:
