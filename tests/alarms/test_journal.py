@@ -4,6 +4,7 @@ the checkpoint and re-runs the journaled steps exactly; placements are read by w
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from datetime import timedelta
 
@@ -11,7 +12,6 @@ from sqlalchemy import func, select
 
 from tests.alarms.test_pipeline import SCRIPT, T0, Clock, seed, store
 from tests.cases import factories as make
-from vigie.alarms import journal
 from vigie.alarms.pipeline import Pipeline
 from vigie.cases import devices, placements
 from vigie.cases.forms import AssignmentIn, DeviceIn, ZoneIn
@@ -74,7 +74,7 @@ def test_steps_write_no_placements_and_checkpoint_only_at_their_cadence(db: Data
         row = len(step.digest) + len(str(step.placements)) + 8 * 3 + 4
         assert row < 100  # a step's journal row: tens of bytes, whatever the number of cases
     assert [s.cursor_to for s in steps] == sorted(s.cursor_to for s in steps)
-    assert all(a.cursor_to == b.cursor_from for a, b in zip(steps, steps[1:], strict=False))
+    assert all(a.cursor_to == b.cursor_from for a, b in itertools.pairwise(steps))
     # The engine's checkpoint holds no placement: they are a table of their own.
     text = zlib.decompress(state.snapshot or b"")
     assert b'"placements":null' in text and b"coordinates" not in text
