@@ -344,6 +344,18 @@ class ZoneTable:
         bound += high
         return np.asarray(bound >= raise_at)
 
+    def depths(self, rule: NDArray[np.int64], lat: Floats, lon: Floats) -> Floats:
+        """``exact_depth`` of many (fix, zone) pairs in one call each of shapely's distance and
+        containment (the same operations, so the same values): where states change, many at
+        once (wearers walking along a zone's edge), no Python per pair."""
+        if not len(rule):
+            return np.zeros(0, dtype=np.float64)
+        x = wrap_degrees(lon - self.lon0[rule]) * self.k_east[rule]
+        y = (lat - self.lat0[rule]) * self.k_north[rule]
+        distance = shapely.distance(self.boundary[rule], shapely.points(x, y))
+        inside = shapely.contains_xy(self.geometry[rule], x, y)
+        return np.asarray(np.where(inside, distance, -distance), dtype=np.float64)
+
     def codes(
         self, rule: NDArray[np.int64], lat: Floats, lon: Floats, acc: Floats
     ) -> NDArray[np.int8]:

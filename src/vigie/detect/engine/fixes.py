@@ -24,7 +24,6 @@ from vigie.detect.scenario import (
     Record,
     ScenarioError,
 )
-from vigie.detect.zones import evaluate_one
 
 
 class FixPath(OneFixPerDevice):
@@ -217,12 +216,9 @@ class FixPath(OneFixPerDevice):
             keep = self._zone_active[zr]
             zf, zr = zf[keep], zr[keep]
             zc = self._zone_table.codes(zr, la[zf], lo[zf], ac[zf])
-            for p in transitions(self._zone_raised, zr, zf, zc).tolist():
-                f, i = int(zf[p]), int(zr[p])
-                fix = (int(t[f]), float(la[f]), float(lo[f]), float(ac[f]))
-                zone = self._zones[i]
-                depth = float(evaluate_one(zone, fix[1], fix[2], fix[3])[1])
-                self._zone_step(i, int(zc[p]), fix[0], depth, fix, out)
+            self._zone_steps(
+                transitions(self._zone_raised, zr, zf, zc), zf, zr, zc, t, la, lo, ac, out
+            )
 
         # BAR: the other party's position as of each fix (its latest earlier fix).
         wf, wr = expand(self._row_w_ptr, self._row_w_order, dev)

@@ -17,7 +17,6 @@ from vigie.detect.engine.arrays import Floats, Ints, expand, prox_may_raise, tra
 from vigie.detect.engine.records import RecordPath
 from vigie.detect.events import AlarmEvent
 from vigie.detect.geodesy import distance_m
-from vigie.detect.zones import evaluate_one
 
 
 class OneFixPerDevice(RecordPath):
@@ -81,11 +80,9 @@ class OneFixPerDevice(RecordPath):
                 zf, zr = zf[keep], zr[keep]
             if len(zr):
                 zc = self._zone_table.codes(zr, la[zf], lo[zf], ac[zf])
-                for p in transitions(self._zone_raised, zr, zf, zc).tolist():
-                    f, i = int(zf[p]), int(zr[p])
-                    fix = (int(t[f]), float(la[f]), float(lo[f]), float(ac[f]))
-                    depth = float(evaluate_one(self._zones[i], fix[1], fix[2], fix[3])[1])
-                    self._zone_step(i, int(zc[p]), fix[0], depth, fix, out)
+                self._zone_steps(
+                    transitions(self._zone_raised, zr, zf, zc), zf, zr, zc, t, la, lo, ac, out
+                )
 
         if not len(self._row_alert):
             dv.fix_t[dev], dv.lat[dev], dv.lon[dev], dv.acc[dev] = t, la, lo, ac

@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from vigie.detect import certainty, proximity
 from vigie.detect.devices import NEVER
+from vigie.detect.engine.arrays import Floats, Ints
 from vigie.detect.engine.state import EngineState, _deg, _m
 from vigie.detect.events import AlarmEvent, iso_of
 from vigie.detect.geodesy import distance_m
@@ -25,6 +27,37 @@ class RuleSteps(EngineState):
     @staticmethod
     def _zone_type(zone: Zone) -> str:
         return "exclusion" if zone.exclusion else "inclusion"
+
+    def _zone_steps(
+        self,
+        steps: Ints,
+        zf: Ints,
+        zr: Ints,
+        zc: NDArray[np.int8],
+        t: Ints,
+        la: Floats,
+        lo: Floats,
+        ac: Floats,
+        out: list[AlarmEvent],
+    ) -> None:
+        """Apply a batch's zone transitions (``arrays.transitions``) in order, their exact depths
+        taken for all at once: the columns are read out once, no shapely call per event."""
+        if not len(steps):
+            return
+        f, rules = zf[steps], zr[steps]
+        depths = self._zone_table.depths(rules, la[f], lo[f]).tolist()
+        columns = zip(
+            rules.tolist(),
+            zc[steps].tolist(),
+            t[f].tolist(),
+            la[f].tolist(),
+            lo[f].tolist(),
+            ac[f].tolist(),
+            depths,
+            strict=True,
+        )
+        for i, code, ft, flat, flon, facc, depth in columns:
+            self._zone_step(i, code, ft, depth, (ft, flat, flon, facc), out)
 
     def _zone_step(
         self,
