@@ -299,11 +299,11 @@ class Pipeline:
                     )
                 opened = episodes.fold(session, events, now)
                 escalated = workflow.escalate_overdue(session, now, self._config.escalation_after_s)
-                if opened or time.monotonic() - self._rates_checked >= (
-                    self._config.report_rate_check_s
-                ):
+                if time.monotonic() - self._rates_checked >= self._config.report_rate_check_s:
                     reporting.reconcile(session, self._config, now)
                     self._rates_checked = time.monotonic()
+                elif opened:  # at once for the cases whose alarm opened, theirs only
+                    reporting.reconcile(session, self._config, now, {a.case_ref for a in opened})
                 step = journal.record_step(
                     session, cursor_from, self._cursor, now, self._changes, found
                 )

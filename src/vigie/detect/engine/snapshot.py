@@ -17,6 +17,7 @@ import json
 import zlib
 from collections.abc import Mapping
 from dataclasses import fields
+from operator import attrgetter
 from typing import Any, Self
 
 from vigie.detect.devices import COLUMNS, Reports
@@ -80,7 +81,7 @@ class Snapshots(FixPath):
             "unassigned": self.unassigned_observations,
             "devices": dv.ids,
             "columns": {name: getattr(dv, name)[:n].tolist() for name in COLUMNS},
-            "reports": [[_plain(getattr(r, name)) for name in _REPORT_FIELDS] for r in dv.reports],
+            "reports": [_report_row(r) for r in dv.reports],
             "placements": None,  # spliced in by ``snapshot`` from each case's cached JSON
             "absence": {
                 c.case_id: [
@@ -192,9 +193,16 @@ _REPORT_FIELDS = tuple(f.name for f in fields(Reports))
 _SETS = frozenset(n for n in _REPORT_FIELDS if isinstance(getattr(Reports(), n), frozenset))
 
 
-def _plain(value: Any) -> Any:
-    """A report field as JSON: a set as its sorted list."""
-    return sorted(value) if isinstance(value, frozenset) else value
+_FIELDS_OF = attrgetter(*_REPORT_FIELDS)
+_SETS_AT = [i for i, name in enumerate(_REPORT_FIELDS) if name in _SETS]
+
+
+def _report_row(report: Reports) -> list[Any]:
+    """A device's reports as JSON: its fields in order, a set as its sorted list."""
+    row = list(_FIELDS_OF(report))
+    for i in _SETS_AT:
+        row[i] = sorted(row[i])
+    return row
 
 
 def _record_dict(record: Record) -> dict[str, Any]:
