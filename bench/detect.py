@@ -14,8 +14,9 @@ running the engine holds); set-up time (adding the placements, then the first ba
 builds the rule tables). Prints figures and writes ``bench/results/detect.json``. Not a test.
 
 The "edge walkers" run (issue 13): PSEM cases each with a drawn 35-vertex exclusion zone, 30 %
-of the wearers walking along their zone's edge (every fix a few metres in or out, so states
-change all the time), the others far away; the engine against plain ``shapely.contains_xy``
+of the wearers walking along their zone's edge (10-40 m in or out, crossing it one fix in 20,
+so every one of their fixes needs exact geometry and states change often), the others far
+away; the engine against plain ``shapely.contains_xy``
 (point in polygon, no state, no accuracy, no events) and a PostGIS join (``ST_Contains`` per
 fix against its case's zone, a cluster of its own) on the same fixes, in one run.
 
@@ -253,12 +254,14 @@ def edge_walkers(devices: int, batches: int, postgis: bool) -> dict[str, Any]:
     vertex = np.array([np.array(r[0][:-1]) for r in rings])  # [devices, 34, 2] lon, lat
     centre = np.array([(r[2], r[1]) for r in rings])  # lon, lat
     fixes = []
+    side = np.where(rng.random(devices) < 0.5, 1.0, -1.0)
     for b in range(batches + 1):
         k = (b + np.arange(devices)) % 34
         edge = vertex[np.arange(devices), k]
-        # Along the edge, 25 m in or out at random; the others 1 km outside their zone.
-        out = rng.random(devices) < 0.5
-        scale = np.where(out, 1.0 + 25 / 220, 1.0 - 25 / 220)
+        # Along the edge, 10-40 m in or out, crossing it now and then (1 fix in 20); the others
+        # 1 km outside their zone.
+        side = np.where(rng.random(devices) < 0.05, -side, side)
+        scale = 1.0 + side * rng.uniform(10, 40, devices) / 220
         lon = np.where(walker, centre[:, 0] + (edge[:, 0] - centre[:, 0]) * scale, centre[:, 0])
         lat = np.where(
             walker, centre[:, 1] + (edge[:, 1] - centre[:, 1]) * scale, centre[:, 1] + 0.01
