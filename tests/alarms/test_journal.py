@@ -143,3 +143,37 @@ def test_a_placement_change_is_picked_up_by_its_watermark(db: Database) -> None:
     with db.session() as session:
         last = session.scalars(select(EngineStep).order_by(EngineStep.id.desc())).first()
     assert last is not None and last.placements == []  # nothing applied twice
+
+
+def test_a_snapshot_saved_before_the_journal_is_taken_up(db: Database) -> None:
+    """A centre upgraded from whole snapshots per step: its engine goes on from that snapshot,
+    and its first checkpoint moves the placements to their table."""
+    seed(db)
+    clock = Clock(T0)
+    store(db, *SCRIPT[0])
+    clock.now = T0 + timedelta(minutes=0.9)
+    old = Pipeline(db, RARELY, clock)
+    old.step()
+    assert old._engine is not None
+    with db.session() as session:  # what the pipeline before issue 13 left
+        state = session.get_one(EngineState, 1)
+        state.snapshot, state.placements, state.step, state.mark = (
+            old._engine.snapshot(),
+            dict(old._revisions),
+            0,
+            0,
+        )
+        session.execute(EngineStep.__table__.delete())
+        session.execute(EnginePlacement.__table__.delete())
+    upgraded = Pipeline(db, RARELY, clock)
+    store(db, *SCRIPT[1])
+    clock.now = T0 + timedelta(minutes=1.9)
+    upgraded.step()
+    old.step()  # the same step through the engine that never stopped
+    assert upgraded._engine is not None
+    assert upgraded._engine.snapshot() == old._engine.snapshot()
+    with db.session() as session:
+        state = session.get_one(EngineState, 1)
+        moved = session.get_one(EnginePlacement, "C1")
+    assert state.placements == {} and moved.revision == old._revisions["C1"]
+    assert b"coordinates" not in zlib.decompress(state.snapshot or b"")
