@@ -13,12 +13,21 @@ state per device (``len(snapshot()) / devices``, and tracemalloc's count of what
 running the engine holds); set-up time (adding the placements, then the first batch, which
 builds the rule tables). Prints figures and writes ``bench/results/detect.json``. Not a test.
 
-    .venv/bin/python bench/detect.py [--quick]
+The "edge walkers" run (issue 13): PSEM cases each with a drawn 35-vertex exclusion zone, 30 %
+of the wearers walking along their zone's edge (10-40 m in or out, crossing it one fix in 20,
+so every one of their fixes needs exact geometry and states change often), the others far
+away; the engine against plain ``shapely.contains_xy``
+(point in polygon, no state, no accuracy, no events) and a PostGIS join (``ST_Contains`` per
+fix against its case's zone, a cluster of its own) on the same fixes, in one run.
+
+    .venv/bin/python bench/detect.py [--quick] [--no-postgis]
 """
 
 import argparse
 import json
+import os
 import platform
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -212,12 +221,158 @@ def loop_throughput(pop: Population, sample: int) -> dict[str, Any]:
     return {"fixes": sample, "seconds": round(elapsed, 3), "fixes_per_s": round(sample / elapsed)}
 
 
+def drawn_ring(n: int) -> tuple[list[list[float]], float, float]:
+    """A 35-vertex exclusion ring about 400 m across, and its centre."""
+    lat, lon = 43.0 + (n % 100) * 0.05, 1.0 + (n // 100) * 0.05
+    rng = np.random.default_rng(n)
+    angles = 2 * np.pi * np.arange(34) / 34
+    radius = 0.002 * (0.8 + 0.4 * rng.random(34))
+    ring = [
+        [lon + r * 1.4 * np.cos(a), lat + r * np.sin(a)]
+        for a, r in zip(angles, radius, strict=True)
+    ]
+    return [*ring, ring[0]], lat, lon
+
+
+def edge_walkers(devices: int, batches: int, postgis: bool) -> dict[str, Any]:
+    """The engine, shapely.contains_xy and PostGIS on one edge-walking workload."""
+    rings = [drawn_ring(n) for n in range(devices)]
+    engine = Engine()
+    for n, (ring, _, _) in enumerate(rings):
+        zone = {
+            "id": "Z",
+            "type": "exclusion",
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+        }
+        engine.add_placement(
+            {"kind": "placement", "case": f"K{n}", "measure": "psem", "wearer": f"D{n}"}
+            | {"signal_timeout_s": 86_400, "zones": [zone]}
+        )
+    index = np.array([engine.device_index(f"D{n}") for n in range(devices)], dtype=np.int32)
+    rng = np.random.default_rng(13)
+    walker = rng.random(devices) < 0.3
+    vertex = np.array([np.array(r[0][:-1]) for r in rings])  # [devices, 34, 2] lon, lat
+    centre = np.array([(r[2], r[1]) for r in rings])  # lon, lat
+    fixes = []
+    side = np.where(rng.random(devices) < 0.5, 1.0, -1.0)
+    for b in range(batches + 1):
+        k = (b + np.arange(devices)) % 34
+        edge = vertex[np.arange(devices), k]
+        # Along the edge, 10-40 m in or out, crossing it now and then (1 fix in 20); the others
+        # 1 km outside their zone.
+        side = np.where(rng.random(devices) < 0.05, -side, side)
+        scale = 1.0 + side * rng.uniform(10, 40, devices) / 220
+        lon = np.where(walker, centre[:, 0] + (edge[:, 0] - centre[:, 0]) * scale, centre[:, 0])
+        lat = np.where(
+            walker, centre[:, 1] + (edge[:, 1] - centre[:, 1]) * scale, centre[:, 1] + 0.01
+        )
+        fixes.append((lat, lon, np.full(devices, 5.0)))
+    t0 = span_of(datetime(2026, 11, 23).date(), 1)[0] * 1000
+    engine.process_positions(index, np.full(devices, t0, np.int64), *fixes[0])
+    events = 0
+    began = time.perf_counter()
+    for b in range(1, batches + 1):
+        t = np.full(devices, t0 + b * STEP_MS, np.int64)
+        events += len(engine.process_positions(index, t, *fixes[b]))
+    engine_s = time.perf_counter() - began
+    polygons = np.array([shapely.Polygon(r[0]) for r in rings], dtype=object)
+    shapely.prepare(polygons)
+    inside = 0
+    began = time.perf_counter()
+    for b in range(1, batches + 1):
+        lat, lon, _ = fixes[b]
+        inside += int(shapely.contains_xy(polygons, lon, lat).sum())
+    shapely_s = time.perf_counter() - began
+    n = devices * batches
+    result: dict[str, Any] = {
+        "devices": devices,
+        "walkers_share": 0.3,
+        "fixes": n,
+        "alarm_events": events,
+        "engine_fixes_per_s": round(n / engine_s),
+        "shapely_contains_xy_fixes_per_s": round(n / shapely_s),
+        "engine_over_contains_xy": round(shapely_s / engine_s, 2),
+        "postgis_join_fixes_per_s": None,
+    }
+    if postgis:
+        result["postgis_join_fixes_per_s"] = postgis_join(rings, fixes[1:])
+        if result["postgis_join_fixes_per_s"]:
+            result["engine_over_postgis"] = round(
+                result["engine_fixes_per_s"] / result["postgis_join_fixes_per_s"], 1
+            )
+    return result
+
+
+def postgis_join(rings: list[Any], fixes: list[tuple[Any, Any, Any]]) -> int | None:
+    """Fixes per second of a PostGIS join: each fix against its case's zone (GiST index)."""
+    import importlib.util
+
+    import psycopg
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_pipeline", Path(__file__).with_name("pipeline.py")
+    )
+    assert spec is not None and spec.loader is not None
+    pipeline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pipeline)
+    with (
+        pipeline.postgres() as url,
+        psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn,
+    ):
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        conn.execute("CREATE TABLE zones (dev integer PRIMARY KEY, geom geometry(Polygon, 4326))")
+        with conn.cursor().copy("COPY zones (dev, geom) FROM STDIN") as copy:
+            for n, (ring, _, _) in enumerate(rings):
+                wkt = "POLYGON((" + ",".join(f"{x} {y}" for x, y in ring) + "))"
+                copy.write_row((n, f"SRID=4326;{wkt}"))
+        conn.execute("CREATE INDEX ON zones USING gist (geom)")
+        conn.execute("ANALYZE zones")
+        conn.commit()
+        devs = list(range(len(rings)))
+        query = (
+            "SELECT count(*) FROM unnest(%s::int[], %s::float8[], %s::float8[]) "
+            "AS f(dev, lon, lat) "
+            "JOIN zones z ON z.dev = f.dev "
+            "WHERE ST_Contains(z.geom, ST_SetSRID(ST_MakePoint(f.lon, f.lat), 4326))"
+        )
+        began = time.perf_counter()
+        for lat, lon, _ in fixes:
+            conn.execute(query, (devs, lon.tolist(), lat.tolist())).fetchone()
+        elapsed = time.perf_counter() - began
+    return round(len(rings) * len(fixes) / elapsed)
+
+
+def commit() -> str:
+    found = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
+    return found.stdout.strip()
+
+
 def main(argv: list[str]) -> int:
     """Run the benchmark and write its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tiny run (1 and 1,000 devices)")
     parser.add_argument("--templates", type=int, default=200, help="simulated cases to clone")
+    parser.add_argument("--no-postgis", action="store_true", help="leave out the PostGIS join")
+    parser.add_argument("--edge-only", action="store_true", help="only the edge-walkers run")
     args = parser.parse_args(argv)
+    edge = edge_walkers(
+        1_000 if args.quick else 10_000, 5 if args.quick else 20, not args.no_postgis
+    )
+    print(
+        f"edge walkers, {edge['devices']} devices: engine {edge['engine_fixes_per_s']:,} fixes/s, "
+        f"shapely.contains_xy {edge['shapely_contains_xy_fixes_per_s']:,} fixes/s "
+        f"(engine {edge['engine_over_contains_xy']}x), "
+        f"PostGIS join {edge['postgis_join_fixes_per_s'] or '-'} fixes/s"
+    )
+    if args.edge_only:
+        RESULTS.parent.mkdir(exist_ok=True)
+        path = RESULTS.with_name("detect-edge.json")
+        path.write_text(
+            json.dumps(edge | {"commit": commit(), "load_average": os.getloadavg()}, indent=2)
+            + "\n"
+        )
+        print(f"wrote {path}")
+        return 0
     sizes = [1, 1_000] if args.quick else [1, 10_000, 100_000]
     templates = Templates(20 if args.quick else args.templates, seed=7)
     t0_ms = span_of(datetime(2026, 11, 23).date(), 1)[0] * 1000
@@ -243,6 +398,9 @@ def main(argv: list[str]) -> int:
         "machine": {"python": sys.version.split()[0], "platform": platform.platform()},
         "quick": args.quick,
         "step_s": STEP_MS / 1000,
+        "commit": commit(),
+        "load_average": os.getloadavg(),
+        "edge_walkers": edge,
         "runs": runs,
     }
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     tick_s: float = Field(default=1.0, gt=0)
     # How often detection looks for observations that no ingest rang for (the gateway's).
     poll_s: float = Field(default=0.05, gt=0)
+    # How often detection checkpoints its engine (each step is journaled; a restart restores
+    # the checkpoint and re-runs the steps after it): longer writes less, restarts re-run more.
+    checkpoint_s: float = Field(default=5.0, ge=0)
     # An alarm left unacknowledged this long (priority 3: zone exit, absence) escalates to the
     # supervisors; each priority's factor scales it (README, "Escalation"): the BAR alert at
     # 30 s, low battery at 10 min with the defaults.

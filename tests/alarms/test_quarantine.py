@@ -19,6 +19,7 @@ from sqlalchemy import select
 from tests.api.world import build
 from tests.conftest import Centre
 from vigie import clock
+from vigie.alarms import journal
 from vigie.alarms.pipeline import Pipeline, PipelineHealth, ThreadDoorbell
 from vigie.detect import Engine
 from vigie.settings import Settings
@@ -174,7 +175,9 @@ def test_an_engine_whose_clock_was_dragged_before_recovers_by_itself(
     far_id = store_raw(world.db, far, datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), at.now)
     with world.db.session() as session:  # what the old pipeline saved after running it
         state = session.get_one(EngineState, 1)
-        engine = Engine.restore(state.snapshot or b"")
+        saved = journal.load(session)
+        assert saved is not None
+        engine = Engine.restore(saved.snapshot, saved.records)
         engine.process([far])
         state.snapshot, state.cursor = engine.snapshot(), far_id
     at.now += timedelta(seconds=5)

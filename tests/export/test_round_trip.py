@@ -32,7 +32,7 @@ from vigie.store.models import (
 )
 
 PLACEMENT_LOCAL = ("id", "person_id", "protected_person_id", "judge_id", "prosecutor_id")
-PLACEMENT_LOCAL += ("spip_id", "status")
+PLACEMENT_LOCAL += ("spip_id", "status", "changed")
 
 
 def export(db: Database, ref: str, keys_: Keys, out: Path, sealed: bool) -> dict[str, Any]:

@@ -1,12 +1,15 @@
 """The live pipeline: stored observations -> detection engine -> alarm episodes, resumable exactly.
 
-One step reads the observations stored after the engine's cursor, runs them (and a tick at the
+One step gives the engine the placements changed since it last looked (by the placements'
+change watermark), reads the observations stored after its cursor, runs them (and a tick at the
 pipeline's clock) through `vigie.detect.Engine`, then, in one transaction, folds the events into
-alarm episodes, escalates overdue alarms, and saves the engine's snapshot with the new cursor.
-A crash at any point leaves the store either before or after the whole step (the reading writes
-nothing), so a restart (which restores the saved snapshot) resumes exactly: no observation
-skipped, no event doubled. `serve` runs steps continuously, in a thread of the API process or
-in a process of its own (`vigie.alarms.detector`).
+alarm episodes, escalates overdue alarms, and journals the step (`vigie.alarms.journal`): what
+it consumed, its clock, its placement changes. Every `checkpoint_s` that transaction also saves
+the engine's checkpoint. A crash at any point leaves the store either before or after the
+whole step (the reading writes nothing), so a restart (the checkpoint restored, the journaled
+steps after it re-run) resumes exactly: no observation skipped, no event doubled. `serve` runs
+steps continuously, in a thread of the API process or in a process of its own
+(`vigie.alarms.detector`).
 
 No stored row can stop or blind a step: each is judged by the one model of an observation
 (`vigie.observation`) first, and one it refuses is quarantined (kept, marked, never run), with
@@ -32,14 +35,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from vigie import clock as centre_clock
-from vigie.alarms import episodes, reporting, workflow
+from vigie.alarms import episodes, journal, reporting, workflow
 from vigie.cases.detection import placement_record
 from vigie.detect import OBSERVATION_FIELDS, AlarmEvent, Engine, ScenarioError
+from vigie.detect.zones import seed_shapes, shape_blob
 from vigie.observation import Refused, is_finite_fix, parse
 from vigie.settings import Settings
 from vigie.store import Database, audit, quarantine
 from vigie.store import observations as log
-from vigie.store.models import Alarm, EngineState, Placement
+from vigie.store.models import Alarm, Placement
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +180,15 @@ Report = Callable[[PipelineHealth, bool], None]
 
 
 @dataclass(frozen=True)
+class Replayed:
+    """The journaled steps the last restore re-ran, and how many gave other events than they
+    had (none, unless the engine is not deterministic: each is logged as an error)."""
+
+    steps: int
+    mismatched: int
+
+
+@dataclass(frozen=True)
 class StepResult:
     observations: int
     events: int
@@ -204,6 +217,15 @@ class Pipeline:
         self._engine: Engine | None = None
         self._cursor = 0
         self._revisions: dict[str, int] = {}
+        self._mark = 0  # the placements' change watermark the engine has seen
+        self._step = 0  # the last journaled step the engine has run
+        self._changes: list[journal.Change] = []  # applied in this step, for its journal row
+        self._unsaved: set[str] = set()  # cases changed since the last checkpoint
+        self._shapes_saved: set[bytes] = set()
+        self._new_shapes: list[tuple[bytes, bytes]] = []
+        self._checkpoint_due = True
+        self._checkpointed = float("-inf")  # monotonic time of the last checkpoint
+        self.replayed = Replayed(0, 0)
         self._clock_faults: set[str] = set()  # devices whose clock_fault alarm is raised
         self._quarantined = 0
         self._poisoned = False  # the restored engine's clock was dragged ahead (before issue 11)
@@ -230,19 +252,26 @@ class Pipeline:
             with self._db.reading() as session:
                 self._load(session, now)
                 assert self._engine is not None
+                self._changes = []
                 faults = self._sync_placements(session)
                 new = log.rows_after(session, self._cursor, self._batch)
                 refused = self._recover(session, now) if self._poisoned else []
             good, bad = self._screen(new, now)
             refused += bad
-            events = [e.to_dict() for e in detect(self._engine, good, now)]
+            found = detect(self._engine, good, now)
+            events = [e.to_dict() for e in found]
             for event in events:
                 event["t"] = datetime.fromisoformat(event["t"].replace("Z", "+00:00"))
             events += self._clock_events(good, refused)
+            cursor_from = self._cursor
             if new:
                 self._cursor = new[-1].id
-            snapshot = self._engine.snapshot()
+            checkpoint = self._checkpoint_due or (
+                time.monotonic() - self._checkpointed >= self._config.checkpoint_s
+            )
+            snapshot = self._engine.checkpoint() if checkpoint else None
             with self._db.session() as session:
+                state = journal.fence(session)
                 for placement_id, exc in faults:
                     audit.record(
                         session,
@@ -274,20 +303,16 @@ class Pipeline:
                 escalated = workflow.escalate_overdue(
                     session, now, self._config.escalation_after_s, self._config.escalation_factors
                 )
-                if opened or time.monotonic() - self._rates_checked >= (
-                    self._config.report_rate_check_s
-                ):
+                if time.monotonic() - self._rates_checked >= self._config.report_rate_check_s:
                     reporting.reconcile(session, self._config, now)
                     self._rates_checked = time.monotonic()
-                state = session.get(EngineState, 1)
-                if state is None:
-                    state = EngineState(id=1)
-                    session.add(state)
-                state.cursor = self._cursor
-                state.snapshot = snapshot
-                state.placements = dict(self._revisions)
-                state.updated_at = now
-                session.flush()
+                elif opened:  # at once for the cases whose alarm opened, theirs only
+                    reporting.reconcile(session, self._config, now, {a.case_ref for a in opened})
+                step = journal.record_step(
+                    session, cursor_from, self._cursor, now, self._changes, found
+                )
+                if snapshot is not None:
+                    self._save(session, state, snapshot, step, now)
                 result = StepResult(
                     len(new),
                     len(events),
@@ -296,6 +321,9 @@ class Pipeline:
                     len(escalated),
                     len(refused),
                 )
+            self._step = step
+            if snapshot is not None:
+                self._saved()
         except BaseException as exc:
             self._engine = None  # the store is the truth: restore from it next time
             self._health = replace(
@@ -312,7 +340,9 @@ class Pipeline:
 
     # --------------------------------------------------------------- what detection will not run
 
-    def _screen(self, rows: list[Any], now: datetime) -> tuple[list[Any], list[Refusal]]:
+    def _screen(
+        self, rows: list[Any], now: datetime, *, quiet: bool = False
+    ) -> tuple[list[Any], list[Refusal]]:
         """Split new rows into those the engine runs and those it must not: the one model of an
         observation (`vigie.observation`), judged against each row's own receipt, so that no
         stored record (from before that model, or from any writer) can stop or blind detection.
@@ -334,7 +364,10 @@ class Pipeline:
                     record = row.payload if isinstance(row.payload, dict) else {}
                     parse(record | {"device": row.device, "t": iso(row.at), "type": row.type})
             except Refused as refused:
-                logger.warning("observation %d of %s quarantined: %s", row.id, row.device, refused)
+                if not quiet:  # a re-run step: it was said when the step first ran
+                    logger.warning(
+                        "observation %d of %s quarantined: %s", row.id, row.device, refused
+                    )
                 bad.append(Refusal(row, refused))
             else:
                 good.append(row)
@@ -385,24 +418,38 @@ class Pipeline:
         return refusals
 
     def _load(self, session: Session, now: datetime) -> None:
-        """Restore the engine from the saved snapshot when it is not in memory (start, error)."""
+        """Restore the engine when it is not in memory (start, error): the last checkpoint, then
+        the journaled steps after it re-run, each with its own observations and clock."""
         if self._engine is not None:
             return
-        state = session.get(EngineState, 1)
-        if state is None or state.snapshot is None:
-            self._engine, self._cursor, self._revisions = Engine(), 0, {}
+        saved = journal.load(session)
+        self._unsaved = set()
+        self._shapes_saved = set()
+        self._checkpoint_due = (
+            True  # a restore is saved again at once: its journal is replayed once
+        )
+        if saved is None:
+            self._engine, self._cursor, self._step, self._mark = Engine(), 0, 0, 0
+            self._revisions = {}
         else:
-            self._engine = Engine.restore(state.snapshot)
-            self._cursor = state.cursor
-            self._revisions = {k: int(v) for k, v in state.placements.items()}
-            watermark = self._engine.clock_ms
-            limit = epoch_ms(now) + round(self._config.max_clock_skew_s * 1000)
-            if watermark is not None and watermark > limit:
-                logger.error(
-                    "the saved engine's clock is %s, ahead of now: starting it again",
-                    iso(_EPOCH + timedelta(milliseconds=watermark)),
-                )
-                self._engine, self._revisions, self._poisoned = Engine(), {}, True
+            stored = journal.shapes(session)
+            seed_shapes(stored)  # no zone's geometry compiled again
+            self._shapes_saved = {d for d, _ in stored}
+            self._engine = Engine.restore(saved.snapshot, saved.records)
+            self._cursor, self._step, self._mark = saved.cursor, saved.step, saved.mark
+            self._revisions = dict(saved.revisions)
+            if saved.legacy:  # saved before the journal: its placements go to their table
+                self._unsaved = set(self._revisions)
+        self._replay(session)
+        watermark = self._engine.clock_ms
+        limit = epoch_ms(now) + round(self._config.max_clock_skew_s * 1000)
+        if watermark is not None and watermark > limit:
+            logger.error(
+                "the saved engine's clock is %s, ahead of now: starting it again",
+                iso(_EPOCH + timedelta(milliseconds=watermark)),
+            )
+            self._unsaved |= set(self._revisions)
+            self._engine, self._revisions, self._mark, self._poisoned = Engine(), {}, 0, True
         self._quarantined = quarantine.count(session)
         self._clock_faults = set(
             session.scalars(
@@ -412,17 +459,85 @@ class Pipeline:
             )
         )
 
+    def _replay(self, session: Session) -> None:
+        """Re-run the journaled steps after the checkpoint: the engine is deterministic given
+        the same placements, observations and clocks, so it ends as it was; their events were
+        committed with them (the digest says they came out the same)."""
+        assert self._engine is not None
+        steps = journal.steps_after(session, self._step)
+        mismatched = 0
+        for step in steps:
+            for case_ref, revision, record in step.placements:
+                self._change(case_ref, revision, record)
+            rows = log.rows_after(
+                session, step.cursor_from, max(step.cursor_to - step.cursor_from, 1), step.cursor_to
+            )
+            good, _ = self._screen(rows, step.clock, quiet=True)
+            found = detect(self._engine, good, step.clock)
+            if journal.digest(found) != step.digest:
+                mismatched += 1
+                logger.error("journaled step %d re-run with other events than it had", step.id)
+            self._cursor, self._step = step.cursor_to, step.id
+        self.replayed = Replayed(len(steps), mismatched)
+        if steps:
+            logger.info("detection restored: %d journaled steps re-run", len(steps))
+
+    def _save(
+        self, session: Session, state: Any, snapshot: bytes, step: int, now: datetime
+    ) -> None:
+        """The checkpoint, in the step's transaction: the engine, the placements changed since
+        the last one and the zone set-ups not yet stored."""
+        assert self._engine is not None
+        placements: dict[str, tuple[int | None, dict[str, Any] | None]] = {
+            ref: (self._revisions.get(ref), self._engine.placement(ref)) for ref in self._unsaved
+        }
+        self._new_shapes = (
+            [
+                (sh.digest, shape_blob(sh))
+                for sh in self._engine.shapes()
+                if sh.digest and sh.digest not in self._shapes_saved
+            ]
+            if self._unsaved
+            else []
+        )
+        journal.checkpoint(
+            session,
+            state,
+            snapshot=snapshot,
+            cursor=self._cursor,
+            step=step,
+            mark=self._mark,
+            now=now,
+            placements=placements,
+            new_shapes=self._new_shapes,
+        )
+
+    def _saved(self) -> None:
+        """After a checkpoint's commit."""
+        self._unsaved = set()
+        self._shapes_saved |= {d for d, _ in self._new_shapes}
+        self._checkpointed = time.monotonic()
+        self._checkpoint_due = False
+
     def _sync_placements(self, session: Session) -> list[tuple[int, ScenarioError]]:
-        """Give the engine every active placement whose revision moved since it last saw it;
+        """Give the engine the placements changed since the watermark it has seen (by trigger,
+        every insert and change of revision or status takes the next value: O(what changed));
         returns the placements it cannot watch, for the write phase to record."""
         assert self._engine is not None
         faults: list[tuple[int, ScenarioError]] = []
-        current = dict(
-            session.execute(
-                select(Placement.case_ref, Placement.revision).where(Placement.status == "active")
-            ).all()
-        )
-        changed = [ref for ref, rev in current.items() if self._revisions.get(ref) != rev]
+        marked = session.execute(
+            select(Placement.case_ref, Placement.revision, Placement.status, Placement.changed)
+            .where(Placement.changed > self._mark)
+            .order_by(Placement.changed)
+        ).all()
+        changed: list[str] = []
+        for case_ref, revision, status, mark in marked:
+            self._mark = max(self._mark, mark)
+            if status != "active":
+                if case_ref in self._revisions:
+                    self._change(case_ref, None, None)
+            elif self._revisions.get(case_ref) != revision:
+                changed.append(case_ref)
         if changed:
             query = (
                 select(Placement)
@@ -430,36 +545,42 @@ class Pipeline:
                 .options(selectinload(Placement.zones), selectinload(Placement.assignments))
             )
             for placement in session.scalars(query):
-                fault = self._apply(placement)
+                fault = self._change(
+                    placement.case_ref,
+                    placement.revision,
+                    placement_record(placement, self._config),
+                )
                 if fault is not None:
                     faults.append((placement.id, fault))
-        for ref in set(self._revisions) - set(current):
-            self._remove(ref)
         return faults
 
-    def _apply(self, placement: Placement) -> ScenarioError | None:
+    def _change(
+        self, case_ref: str, revision: int | None, record: dict[str, Any] | None
+    ) -> ScenarioError | None:
+        """Apply one placement change (revision None: no longer active; record None: not
+        watched, e.g. no bracelet yet), and journal it with this step."""
         assert self._engine is not None
-        record = placement_record(placement, self._config)
+        self._changes.append((case_ref, revision, record))
+        self._unsaved.add(case_ref)
         fault = None
         if record is None:
-            self._remove(placement.case_ref)
+            if self._revisions.get(case_ref) is not None:
+                # A case without a bracelet was never given to the engine: nothing to drop then.
+                with contextlib.suppress(KeyError):
+                    self._engine.remove_placement(case_ref)
         else:
             try:
                 self._engine.add_placement(record)
             except ScenarioError as exc:
                 # A placement the engine cannot watch is an operational fault, recorded for the
                 # centre to fix; the others keep being watched.
-                logger.error("case %s cannot be monitored: %s", placement.case_ref, exc)
+                logger.error("case %s cannot be monitored: %s", case_ref, exc)
                 fault = exc
-        self._revisions[placement.case_ref] = placement.revision
+        if revision is None:
+            self._revisions.pop(case_ref, None)
+        else:
+            self._revisions[case_ref] = revision
         return fault
-
-    def _remove(self, case_ref: str) -> None:
-        assert self._engine is not None
-        if self._revisions.pop(case_ref, None) is not None:
-            # A case without a bracelet was never given to the engine: nothing to drop then.
-            with contextlib.suppress(KeyError):
-                self._engine.remove_placement(case_ref)
 
     # --------------------------------------------------------------- running continuously
 

@@ -26,16 +26,17 @@ from vigie.store.models import Alarm, Device, DeviceAssignment, DeviceCommand, P
 ROLES = ("wearer", "protected")
 
 
-def wanted_rates(session: Session, config: Settings) -> dict[str, tuple[int, int | None]]:
-    """Device id -> (seconds between reports wanted, the open alarm that wants it or None)."""
-    alarmed = dict(
-        session.execute(
-            select(Alarm.case_ref, func.min(Alarm.id))
-            .where(Alarm.status != "closed")
-            .group_by(Alarm.case_ref)
-        ).all()
+def wanted_rates(
+    session: Session, config: Settings, cases: set[str] | None = None
+) -> dict[str, tuple[int, int | None]]:
+    """Device id -> (seconds between reports wanted, the open alarm that wants it or None), for
+    every active placement or only those of `cases`."""
+    alarms = (
+        select(Alarm.case_ref, func.min(Alarm.id))
+        .where(Alarm.status != "closed")
+        .group_by(Alarm.case_ref)
     )
-    rows = session.execute(
+    devices = (
         select(Placement.case_ref, Placement.measure, DeviceAssignment.device_id)
         .join(DeviceAssignment, DeviceAssignment.placement_id == Placement.id)
         .where(
@@ -43,7 +44,12 @@ def wanted_rates(session: Session, config: Settings) -> dict[str, tuple[int, int
             DeviceAssignment.until.is_(None),
             DeviceAssignment.role.in_(ROLES),
         )
-    ).all()
+    )
+    if cases is not None:
+        alarms = alarms.where(Alarm.case_ref.in_(cases))
+        devices = devices.where(Placement.case_ref.in_(cases))
+    alarmed = dict(session.execute(alarms).all())
+    rows = session.execute(devices).all()
     out: dict[str, tuple[int, int | None]] = {}
     for case_ref, measure, device_id in rows:
         alarm_id = alarmed.get(case_ref)
@@ -55,24 +61,31 @@ def wanted_rates(session: Session, config: Settings) -> dict[str, tuple[int, int
     return out
 
 
-def last_asked(session: Session) -> dict[str, int]:
+def last_asked(session: Session, devices: set[str] | None = None) -> dict[str, int]:
     """Device id -> the seconds of its latest `report_every` command still standing."""
-    rows = session.execute(
+    query = (
         select(DeviceCommand.device_id, DeviceCommand.args)
         .where(
             DeviceCommand.kind == "report_every",
             DeviceCommand.state.in_(("queued", "sent", "answered")),
         )
         .order_by(DeviceCommand.id)
-    ).all()
+    )
+    if devices is not None:
+        query = query.where(DeviceCommand.device_id.in_(devices))
+    rows = session.execute(query).all()
     return {device_id: int(args["seconds"]) for device_id, args in rows}
 
 
-def reconcile(session: Session, config: Settings, now: datetime) -> list[DeviceCommand]:
-    """Queue the rate changes that the open and closed alarms call for; returns them."""
-    asked = last_asked(session)
+def reconcile(
+    session: Session, config: Settings, now: datetime, cases: set[str] | None = None
+) -> list[DeviceCommand]:
+    """Queue the rate changes that the open and closed alarms call for; returns them. With
+    `cases`, only theirs: a step that opened alarms costs what it opened, not the caseload."""
+    wanted = wanted_rates(session, config, cases)
+    asked = last_asked(session, None if cases is None else set(wanted))
     queued = []
-    for device_id, (seconds, alarm_id) in sorted(wanted_rates(session, config).items()):
+    for device_id, (seconds, alarm_id) in sorted(wanted.items()):
         if asked.get(device_id, config.report_every_s) == seconds:
             continue
         reason = f"alarm {alarm_id} open" if alarm_id is not None else "no alarm open"

@@ -23,7 +23,10 @@ GeoJSON alone and is shared by every zone that has the same (``shape_of``).
 
 from __future__ import annotations
 
+import hashlib
 import pickle
+import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,13 +139,15 @@ class Shape:
     inner_r: float
     outer_r: float  # farthest vertex from the inner centre: the zone lies in this disc
     bbox: tuple[float, float, float, float]
+    digest: bytes = b""  # of its GeoJSON: the key of the shared cache and of a stored set-up
 
 
 _SHAPES: dict[bytes, Shape] = {}
 _SHAPES_MAX = 65_536
+_BLOB_HEAD = struct.Struct("<6d")  # lat0, lon0, inner_x, inner_y, inner_r, outer_r
 
 
-def _compile_shape(geometry: dict[str, Any], field: str) -> Shape:
+def _compile_shape(geometry: dict[str, Any], field: str, digest: bytes = b"") -> Shape:
     local, lat0, lon0 = _local_geometry(geometry, field)
     if geometry.get("type") == "circle":
         # A regular polygon centred on the origin: its inscribed circle is known.
@@ -172,20 +177,67 @@ def _compile_shape(geometry: dict[str, Any], field: str) -> Shape:
         inner_r=inner_r,
         outer_r=outer_r,
         bbox=(float(minx), float(miny), float(maxx), float(maxy)),
+        digest=digest,
     )
+
+
+def shape_blob(shape: Shape) -> bytes:
+    """What compiling a shape derived (the local geometry, its discs), for `seed_shapes`: a
+    restarted centre takes it back instead of recomputing every inscribed circle."""
+    head = (shape.lat0, shape.lon0, shape.inner_x, shape.inner_y, shape.inner_r, shape.outer_r)
+    wkb: bytes = shapely.to_wkb(shape.geometry)
+    return _BLOB_HEAD.pack(*head) + wkb
+
+
+def seed_shapes(stored: Iterable[tuple[bytes, bytes]]) -> None:
+    """Put shapes stored by `shape_blob` (digest, blob) in the shared cache, all at once.
+
+    WKB keeps every coordinate's bits, so a seeded shape is the compiled one exactly."""
+    pairs = [(d, b) for d, b in stored if d and d not in _SHAPES]
+    if not pairs:
+        return
+    geometries = shapely.from_wkb([b[_BLOB_HEAD.size :] for _, b in pairs])
+    boundaries = shapely.boundary(geometries)
+    shapely.prepare(geometries)
+    shapely.prepare(boundaries)
+    bounds = shapely.bounds(geometries)
+    if len(_SHAPES) + len(pairs) > _SHAPES_MAX:
+        _SHAPES.clear()
+    for i, (digest, blob) in enumerate(pairs):
+        lat0, lon0, cx, cy, inner_r, outer_r = _BLOB_HEAD.unpack_from(blob)
+        k_north, k_east = metres_per_degree(lat0)  # one by one, as compiling does: same bits
+        _SHAPES[digest] = Shape(
+            lat0=lat0,
+            lon0=lon0,
+            k_north=float(k_north),
+            k_east=float(k_east),
+            geometry=geometries[i],
+            boundary=boundaries[i],
+            inner_x=cx,
+            inner_y=cy,
+            inner_r=inner_r,
+            outer_r=outer_r,
+            bbox=(
+                float(bounds[i, 0]),
+                float(bounds[i, 1]),
+                float(bounds[i, 2]),
+                float(bounds[i, 3]),
+            ),
+            digest=digest,
+        )
 
 
 def shape_of(geometry: dict[str, Any], field: str) -> Shape:
     """The compiled Shape of a GeoJSON geometry, shared by every zone with the same one."""
-    # Pickle bytes are a cheap, exact key (ten times faster than JSON here): equal bytes
-    # unpickle to equal geometries; equal geometries with other bytes only miss the cache.
+    # A digest of its pickle bytes is a cheap, exact key (ten times faster than JSON here):
+    # equal bytes unpickle to equal geometries; equal geometries with other bytes only miss.
     try:
-        key = pickle.dumps(geometry, protocol=5)
+        key = hashlib.blake2b(pickle.dumps(geometry, protocol=5), digest_size=16).digest()
     except (pickle.PicklingError, TypeError, AttributeError):
         return _compile_shape(geometry, field)  # not plain JSON values: compile, don't share
     found = _SHAPES.get(key)
     if found is None:
-        found = _compile_shape(geometry, field)
+        found = _compile_shape(geometry, field, key)
         if len(_SHAPES) >= _SHAPES_MAX:
             _SHAPES.clear()  # a bound on memory, not a policy: recompiling is only slower
         _SHAPES[key] = found
@@ -291,6 +343,18 @@ class ZoneTable:
         bound *= sign
         bound += high
         return np.asarray(bound >= raise_at)
+
+    def depths(self, rule: NDArray[np.int64], lat: Floats, lon: Floats) -> Floats:
+        """``exact_depth`` of many (fix, zone) pairs in one call each of shapely's distance and
+        containment (the same operations, so the same values): where states change, many at
+        once (wearers walking along a zone's edge), no Python per pair."""
+        if not len(rule):
+            return np.zeros(0, dtype=np.float64)
+        x = wrap_degrees(lon - self.lon0[rule]) * self.k_east[rule]
+        y = (lat - self.lat0[rule]) * self.k_north[rule]
+        distance = shapely.distance(self.boundary[rule], shapely.points(x, y))
+        inside = shapely.contains_xy(self.geometry[rule], x, y)
+        return np.asarray(np.where(inside, distance, -distance), dtype=np.float64)
 
     def codes(
         self, rule: NDArray[np.int64], lat: Floats, lon: Floats, acc: Floats

@@ -217,7 +217,7 @@ def _person(session: Session, person_id: int | None, located: bool) -> dict[str,
 
 def _case_file(session: Session, case: _Case) -> dict[str, Any]:
     p = case.placement
-    placement = columns(p, "protected_places")
+    placement = columns(p, "protected_places", "changed")  # changed: this store's watermark
     placement["protected_places_withheld"] = bool(p.protected_places)
     device_ids = sorted({a.device_id for a in case.assignments})
     return {

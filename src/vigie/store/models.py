@@ -124,6 +124,9 @@ class Placement(Base):
     grace_s: Mapped[int] = mapped_column(Integer, default=0)
     signal_timeout_s: Mapped[int] = mapped_column(Integer, default=600)
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    # Set by a trigger from `placement_watermark` on every insert and change of revision or
+    # status: detection reads only the placements changed above the mark it has seen.
+    changed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", index=True)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
 
@@ -263,7 +266,8 @@ class QuarantinedObservation(Base):
 
 
 class EngineState(Base):
-    """The detection engine's snapshot and the last observation it has consumed, saved together."""
+    """The detection engine's checkpoint and what it covers: the last observation consumed, the
+    last journaled step and the placement watermark, saved together every few seconds."""
 
     __tablename__ = "engine_state"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -271,6 +275,50 @@ class EngineState(Base):
     snapshot: Mapped[bytes | None] = mapped_column(LargeBinary)
     placements: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    step: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    mark: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class EngineStep(Base):
+    """One detection step, committed with its alarm events: the observations it consumed
+    (ids in (cursor_from, cursor_to]), the clock it ran at and the placement changes it applied.
+    A restart re-runs the steps after the checkpoint exactly; `digest` checks it did."""
+
+    __tablename__ = "engine_steps"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    cursor_from: Mapped[int] = mapped_column(BigInteger)
+    cursor_to: Mapped[int] = mapped_column(BigInteger)
+    clock: Mapped[datetime]
+    placements: Mapped[list[Any]]
+    events: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(32))
+
+
+class EnginePlacement(Base):
+    """A placement as the checkpointed engine watches it (record None: known, not watched),
+    written only when it changed since the previous checkpoint."""
+
+    __tablename__ = "engine_placements"
+    case_ref: Mapped[str] = mapped_column(String(40), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    record: Mapped[dict[str, Any] | None]
+
+
+class EngineShape(Base):
+    """What compiling a zone's geometry derived (`vigie.detect.zones.shape_blob`), by the
+    digest of its GeoJSON: a restart takes it back instead of recomputing it."""
+
+    __tablename__ = "engine_shapes"
+    digest: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    blob: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class PlacementWatermark(Base):
+    """One row: the last value handed to `placements.changed` (by trigger)."""
+
+    __tablename__ = "placement_watermark"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Alarm(Base):

@@ -25,7 +25,6 @@ from vigie.detect.scenario import (
     Record,
     ScenarioError,
 )
-from vigie.detect.zones import evaluate_one
 
 
 class FixPath(OneFixPerDevice):
@@ -340,11 +339,12 @@ class FixPath(OneFixPerDevice):
             zc = self._zone_table.codes(zr, la[zf], lo[zf], ac[zf])
             rank = np.empty(m, dtype=np.int64)
             rank[by_dev] = at
-            for p in steps(self._zone_raised, zr, zf, zc).tolist():
+            sel = steps(self._zone_raised, zr, zf, zc)
+            # The exact depths of every step at once (no shapely call per event).
+            depths = self._zone_table.depths(zr[sel], la[zf[sel]], lo[zf[sel]]).tolist()
+            for p, depth in zip(sel.tolist(), depths, strict=True):
                 f, i = int(zf[p]), int(zr[p])
                 fix = (int(t[f]), float(la[f]), float(lo[f]), float(ac[f]))
-                zone = self._zones[i]
-                depth = float(evaluate_one(zone, fix[1], fix[2], fix[3])[1])
                 r = int(rank[f])  # the bearer's fix before: earlier in the batch, or stored
                 q = int(by_dev[r - 1])
                 before = (

@@ -18,7 +18,6 @@ from vigie.detect.engine.arrays import Floats, Ints, expand, prox_may_raise, ste
 from vigie.detect.engine.records import RecordPath
 from vigie.detect.events import AlarmEvent
 from vigie.detect.geodesy import distance_m
-from vigie.detect.zones import evaluate_one
 
 
 class OneFixPerDevice(RecordPath):
@@ -82,10 +81,12 @@ class OneFixPerDevice(RecordPath):
                 zf, zr = zf[keep], zr[keep]
             if len(zr):
                 zc = self._zone_table.codes(zr, la[zf], lo[zf], ac[zf])
-                for p in steps(self._zone_raised, zr, zf, zc).tolist():
+                sel = steps(self._zone_raised, zr, zf, zc)
+                # The exact depths of every step at once (no shapely call per event).
+                depths = self._zone_table.depths(zr[sel], la[zf[sel]], lo[zf[sel]]).tolist()
+                for p, depth in zip(sel.tolist(), depths, strict=True):
                     f, i = int(zf[p]), int(zr[p])
                     fix = (int(t[f]), float(la[f]), float(lo[f]), float(ac[f]))
-                    depth = float(evaluate_one(self._zones[i], fix[1], fix[2], fix[3])[1])
                     prev = self._position_of(int(dev[f]))  # stored after the zones
                     self._zone_step(i, int(zc[p]), fix[0], depth, fix, out, prev=prev)
 

@@ -22,7 +22,7 @@ from vigie.detect.scenario import (
     parse_placement,
 )
 from vigie.detect.schedule import WeeklySchedule
-from vigie.detect.zones import compile_zone
+from vigie.detect.zones import Shape, compile_zone
 
 
 class Placements(Clock):
@@ -204,3 +204,12 @@ class Placements(Clock):
     def device_index(self, device_id: str) -> int:
         """Stable small int of a device for ``process_positions`` (added if unknown)."""
         return self._devices.add(device_id)
+
+    def placement(self, case_id: str) -> dict[str, Any] | None:
+        """The record a case is watched by (as given to ``add_placement``), or None."""
+        case = self._cases.get(case_id)
+        return None if case is None else case.raw
+
+    def shapes(self) -> list[Shape]:
+        """The compiled zone geometries in use, one per distinct GeoJSON."""
+        return list({id(z.shape): z.shape for c in self._cases.values() for z in c.zones}.values())
