@@ -31,6 +31,8 @@ def pages(site: Site, alarm: int) -> dict[str, str]:
         "law": "/law",
         "exports": "/exports",
         "supervision": "/supervision",
+        "map": "/map",
+        "handover": "/handover",
     }
 
 
