@@ -171,6 +171,29 @@ def test_snapshot_is_one_canonical_json_and_follows_replaced_placements() -> Non
     assert all(p["case"] != placements[1]["case"] for p in saved)
 
 
+def test_a_version_1_snapshot_saved_before_the_gps_noise_rules_is_restored() -> None:
+    """A centre upgraded in place restores what it saved (its open episodes, clocks, timers)
+    instead of refusing it and staying blind; what version 2 added starts empty."""
+    placements, records = _mixed_scenario(seed=3, cases=12, fixes=600)
+    engine = Engine()
+    for p in placements:
+        engine.add_placement(p)
+    engine.process(records[:300])
+    state = json.loads(zlib.decompress(engine.snapshot()))
+    for key in ("held", "episodes", "past_held", "history", "fix_requests"):
+        del state[key]
+    state["version"] = 1
+    old = zlib.compress(json.dumps(state, sort_keys=True, separators=(",", ":")).encode())
+    restored = Engine.restore(old)
+    again = json.loads(zlib.decompress(restored.snapshot()))
+    assert again["version"] == 2 and again["held"] == [] and again["history"] == {}
+    assert again["columns"] == state["columns"] and again["zones"] == state["zones"]
+    restored.process(records[300:])  # and it goes on
+    state["version"] = 0
+    with pytest.raises(ValueError, match="version 0"):
+        Engine.restore(zlib.compress(json.dumps(state).encode()))
+
+
 def test_restore_refuses_what_is_not_a_snapshot() -> None:
     with pytest.raises(ValueError, match="snapshot"):
         Engine.restore(b"not a snapshot")

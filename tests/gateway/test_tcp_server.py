@@ -30,7 +30,7 @@ from vigie.store.models import QuarantinedObservation
 
 def test_records_stored_acknowledged_and_alarmed(seeded: Database, gateway: Bound) -> None:
     records = [
-        obs(IMEI, 5, "position", lat=48.85, lon=2.35, accuracy_m=10.0),
+        obs(IMEI, 5, "position", lat=48.88, lon=2.38, accuracy_m=10.0),
         obs(IMEI, 4, "battery", level=0.5),
         obs(IMEI, 3, "position", lat=ZONE[0], lon=ZONE[1], accuracy_m=10.0),
         obs(IMEI, 2, "tamper", what="strap_open"),

@@ -61,25 +61,25 @@ def test_the_wearers_map_never_shows_the_protected_person(page: Page, site: Site
     _fix(site, "PV", 45.0, 4.0)
     log_in(page, site, "supervisor1")
     page.goto(f"{site.url}/map")
-    expect(page.locator(".wearer[data-device=B1]")).to_be_visible()
-    expect(page.locator(".wearer[data-device=BW]")).to_be_visible()
+    expect(page.locator(".wearer-dot[data-device=B1]")).to_be_visible()
+    expect(page.locator(".wearer-dot[data-device=BW]")).to_be_visible()
     expect(page.locator("[data-device=PV]")).to_have_count(0)
     for _ in range(5):  # zoomed out, the two wearers (Paris, Loire) fall into one cluster
         page.get_by_role("button", name="Zoom out").click()
         page.wait_for_timeout(300)
     expect(page.locator(".marker-cluster")).to_have_text("2")
-    expect(page.locator(".wearer")).to_have_count(0)
+    expect(page.locator(".wearer-dot")).to_have_count(0)
     page.select_option("select[name=measure]", "bar")
-    expect(page.locator(".wearer[data-device=B1]")).to_have_count(0)
-    expect(page.locator(".wearer[data-device=BW]")).to_be_visible()
+    expect(page.locator(".wearer-dot[data-device=B1]")).to_have_count(0)
+    expect(page.locator(".wearer-dot[data-device=BW]")).to_be_visible()
     # A BAR alert on the case: the wearer's fix would pair with its distance, so it is withheld.
     site.world.new_alarm(kind="alert", bar=True)
     page.reload()
     expect(page.locator("#map-count")).to_have_attribute("data-withheld", "1")
-    expect(page.locator(".wearer[data-device=B1]")).to_be_visible()
-    expect(page.locator(".wearer[data-device=BW]")).to_have_count(0)
+    expect(page.locator(".wearer-dot[data-device=B1]")).to_be_visible()
+    expect(page.locator(".wearer-dot[data-device=BW]")).to_have_count(0)
     expect(page.locator("[data-device=PV]")).to_have_count(0)
-    for lat in page.locator(".wearer").evaluate_all("ns => ns.map(n => Number(n.dataset.lat))"):
+    for lat in page.locator(".wearer-dot").evaluate_all("ns => ns.map(n => Number(n.dataset.lat))"):
         assert abs(lat - 45.0) > 0.2  # no marker anywhere near her
     switch_user(page, site, "operator1")
     expect(page.get_by_role("link", name="Carte")).to_be_hidden()

@@ -107,7 +107,7 @@ def test_screenshots_of_the_main_pages(page: Page, site: Site, tmp_path: Path) -
     shots.append(_shoot(page, folder, "zones"))
 
     page.goto(f"{site.url}/map")
-    expect(page.locator(".wearer[data-device=B1]")).to_be_visible()
+    expect(page.locator(".wearer-dot[data-device=B1]")).to_be_visible()
     shots.append(_shoot(page, folder, "map"))
 
     for shot in shots:

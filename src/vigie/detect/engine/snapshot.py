@@ -38,6 +38,9 @@ from vigie.detect.scenario import (
 
 SNAPSHOT_FORMAT = "vigie.detect.snapshot"
 SNAPSHOT_VERSION = 2
+# Version 1 (before the GPS-noise rules) is read too: a centre upgraded in place restores its
+# saved state instead of staying blind; what version 2 added starts empty (nothing held yet).
+READABLE = frozenset({1, SNAPSHOT_VERSION})
 
 
 class Snapshots(FixPath):
@@ -136,7 +139,7 @@ class Snapshots(FixPath):
             state = json.loads(zlib.decompress(data).decode("utf-8"))
         except (zlib.error, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"not a detection engine snapshot: {exc}") from exc
-        if state.get("format") != SNAPSHOT_FORMAT or state.get("version") != SNAPSHOT_VERSION:
+        if state.get("format") != SNAPSHOT_FORMAT or state.get("version") not in READABLE:
             raise ValueError(
                 f"unsupported snapshot format {state.get('format')!r} "
                 f"version {state.get('version')!r}"
@@ -192,17 +195,17 @@ class Snapshots(FixPath):
             j = engine._prox_index[(case_id, target, kind)]
             engine._prox_raised[j], engine._prox_raised_t[j] = raised, raised_t
         engine._pending = [_event_of(e) for e in state["pending"]]
-        for prefix, case_id, rule, row in state["held"]:
+        for prefix, case_id, rule, row in state.get("held", []):
             key = (prefix, case_id, rule)
             engine._held[key] = persistence.Held.from_list(row)
             engine._schedule(key, engine._held[key].deadline)
-        engine._episodes = {(a, b, c): (f, u) for a, b, c, f, u in state["episodes"]}
-        engine._past_held = {(a, b, c): (f, u) for a, b, c, f, u in state["past_held"]}
+        engine._episodes = {(a, b, c): (f, u) for a, b, c, f, u in state.get("episodes", [])}
+        engine._past_held = {(a, b, c): (f, u) for a, b, c, f, u in state.get("past_held", [])}
         engine._history = {
             dv.index[device]: [(int(f[0]), f[1], f[2], f[3]) for f in fixes]
-            for device, fixes in state["history"].items()
+            for device, fixes in state.get("history", {}).items()
         }
-        engine._fix_requests = {r[0]: (int(r[1]), r[2]) for r in state["fix_requests"]}
+        engine._fix_requests = {r[0]: (int(r[1]), r[2]) for r in state.get("fix_requests", [])}
         engine._buffer = [(tm, seq, parse_event(r)) for tm, seq, r in state["buffer"]]
         heapq.heapify(engine._buffer)
         engine._signal_next = engine._min_deadline()

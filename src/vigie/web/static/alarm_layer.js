@@ -20,15 +20,17 @@ const VigieAlarms = (() => {
   const READERS = [...WORKERS, "spip", "judge", "prosecutor"];  // who may follow the stream
   const subscribers = [];
   const stateListeners = [];
+  let streamUp = null;  // the stream's last state, told at once to a late listener
   const layer = {
     /* The queue refreshes on the same stream (one stream per tab). */
     subscribe: (fn) => subscribers.push(fn),
-    onState: (fn) => stateListeners.push(fn),
+    onState: (fn) => { stateListeners.push(fn); if (streamUp !== null) fn(streamUp); },
     state: () => null,
   };
   const bar = document.getElementById("alarm-bar");
   if (!bar || !Vigie.requireLogin()) return layer;
   const live = (onChange) => Vigie.live("/api/console/stream", onChange, (up) => {
+    streamUp = up;
     for (const fn of stateListeners) fn(up);
   });
   if (!WORKERS.includes(Vigie.session.role)) {

@@ -376,11 +376,15 @@ const Vigie = (() => {
     [/download its report instead/, "error.msg.closed"],
     [/has no bracelet assigned to warn/, "error.msg.nobracelet"],
   ];
+  // Refusals whose message the API writes in French (the closing rule of R24-20 CPP).
+  const FRENCH_CODES = new Set(["qualification_refused"]);
   /* What to tell the user of a failed call, in the page's language. */
   function say(err) {
     if (!(err instanceof ApiError)) return err instanceof TypeError ? t("error.network") : err.message;
     if (document.documentElement.lang === "en") return err.message;
+    if (err.status === 0) return err.message;  // the centre unreachable: `send` said it in words
     const body = err.body && typeof err.body === "object" ? err.body : {};
+    if (FRENCH_CODES.has(body.error)) return String(body.message);  // the API wrote it in French
     for (const [pattern, key] of KNOWN_ERRORS) if (pattern.test(String(body.message || ""))) return t(key);
     const general = words[`error.code.${body.error}`] || `${t("error.request")} (${err.status})`;
     const field = body.field && words[`field.${body.field}`];

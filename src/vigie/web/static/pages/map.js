@@ -15,7 +15,7 @@
   function marker(w) {
     const a = w.alarms;
     const dot = el("div", {
-      class: `wearer${a ? ` alarm p${a.priority}` : ""}${a && a.escalated ? " escalated" : ""}`,
+      class: `wearer-dot${a ? ` alarm p${a.priority}` : ""}${a && a.escalated ? " escalated" : ""}`,
       "data-case": w.case, "data-device": w.device, "data-lat": w.lat, "data-lon": w.lon,
     });
     const icon = L.divIcon({ html: dot, className: "wearer-icon", iconSize: [16, 16] });
