@@ -1,7 +1,7 @@
 """The legal calculator's answer in the page's language: outcomes, date and figure names, rule
 titles from the catalogue; dates and ISO durations written as a reader of that language writes
-them ("2027-05-20" -> "20/05/2027", "P2Y6M" -> "2 ans 6 mois"). The engine's own notes keep
-their words: only their dates and durations are rewritten."""
+them ("2027-05-20" -> "20/05/2027", "P2Y6M" -> "2 ans 6 mois"). The engine's notes are
+translated by law_notes; one it does not know keeps its English, marked as such."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from vigie.api.limits import BoundedJsonRoute
 from vigie.api.routers import law as law_routes
 from vigie.law import LawInputError
 from vigie.store.bounds import RowId
-from vigie.web import law_words
+from vigie.web import law_notes, law_words
 from vigie.web.config import console_settings
 from vigie.web.i18n import COOKIE, catalogue, language, translator
 from vigie.web.law_sheet import sheet_pdf as law_sheet_pdf
@@ -117,6 +117,7 @@ async def law_result(request: Request, db: DatabaseDep, user: law_routes.Lawyer)
     form = parse_qs((await request.body()).decode("utf-8"))
     measure = form.get("measure", [""])[0]
     context: dict[str, Any] = {"t": translator(lang), "lang": lang, **law_words.helpers(lang)}
+    context["note"] = lambda text: law_notes.note(str(text or ""), lang)
     try:
         case = json.loads(form.get("case", ["{}"])[0] or "{}")
         if not isinstance(case, dict):
