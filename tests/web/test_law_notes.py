@@ -12,6 +12,7 @@ import yaml
 
 from vigie.law import LawInputError, assess
 from vigie.web.law_notes import french, note
+from vigie.web.law_words import helpers
 
 ROOT = Path(__file__).parents[2]
 CASES = ROOT / "tests" / "law" / "cases"
@@ -57,6 +58,20 @@ def test_every_note_the_engine_writes_for_the_cases_has_a_french_rendering() -> 
     assert not missing, "notes with no French in vigie/web/law_notes.py:\n" + "\n".join(
         f"{rule}: {text}" for text, rule in list(missing.items())[:20]
     )
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_every_rule_of_the_cases_has_a_title_in_words(lang: str) -> None:
+    label = helpers(lang)["label"]
+    rules = {rule for rule in every_note().values()}
+    for case in every_case():
+        try:
+            rules.update(step["rule"] for step in assess(case)["trace"])
+        except LawInputError:
+            continue
+    untitled = sorted(rule for rule in rules if label("law.rule", rule) == rule)
+    assert not untitled, untitled
+    assert label("law.rule", "assumption.ecrou_date") == label("law.rule", "assumption.ssj")
 
 
 @pytest.mark.parametrize(
