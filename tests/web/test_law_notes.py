@@ -10,8 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.cases import factories as make
+from tests.conftest import Centre
 from vigie.law import LawInputError, assess
+from vigie.web.i18n import translator
 from vigie.web.law_notes import french, note
+from vigie.web.law_sheet import sheet_html
 from vigie.web.law_words import helpers
 
 ROOT = Path(__file__).parents[2]
@@ -29,7 +33,9 @@ def every_case() -> list[dict[str, Any]]:
     fiches = yaml.safe_load((CASES / "fiches.yaml").read_text(encoding="utf-8"))
     fiches = json.loads(json.dumps(fiches, default=str))
     cases += [{"measure": "fiche", "as_of": "2026-11-30"} | f["fiche"] for f in fiches]
-    return cases
+    # The decisions the console's demo and test cases carry (the case page's trace).
+    laws = {"ddse": make.ddse_law(), "bar": make.bar_law(), "arse": make.arse_law()}
+    return cases + [law | {"measure": measure} for measure, law in laws.items()]
 
 
 def every_note() -> dict[str, str]:
@@ -142,3 +148,29 @@ def test_an_unknown_note_keeps_its_english_and_says_so() -> None:
         "en",
     )
     assert note("no accommodation: material impossibility", "fr")[1] == "fr"
+
+
+def test_the_notes_endpoint_answers_in_the_page_language_to_a_case_reader(centre: Centre) -> None:
+    body = {"notes": ["no accommodation: material impossibility", "something new"]}
+    assert centre.client.post("/console/law/notes", json=body).status_code == 401
+    operator = centre.headers("operator")
+    french_page = centre.client.post("/console/law/notes?lang=fr", json=body, headers=operator)
+    assert french_page.status_code == 200
+    assert french_page.json() == {
+        "notes": [
+            {"text": "pas d'hébergement : impossibilité matérielle", "lang": "fr"},
+            {"text": "something new", "lang": "en"},
+        ]
+    }
+    english = centre.client.post("/console/law/notes?lang=en", json=body, headers=operator)
+    assert english.json()["notes"][0] == {"text": body["notes"][0], "lang": "en"}
+    refused = centre.client.post("/console/law/notes", json={"notes": "x"}, headers=operator)
+    assert refused.status_code == 422 and "notes" in refused.text
+
+
+def test_the_printed_sheet_carries_the_titles_and_the_french_notes() -> None:
+    examples = json.loads((ROOT / "src/vigie/web/law_examples.json").read_text(encoding="utf-8"))
+    decision = assess(examples["fiche"] | {"measure": "fiche"})
+    page = sheet_html(decision, translator("fr"), "fr")
+    assert 'lang="en"' not in page.replace('<html lang="fr">', "")
+    assert "Visa du parquet" in page and "pas d&#39;exécution avant" in page
