@@ -12,6 +12,8 @@ from xml.sax.saxutils import escape, quoteattr
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from vigie.web import law_notes, law_words
+
 _env = Environment(
     loader=FileSystemLoader(str(files("vigie.web") / "templates")),
     autoescape=select_autoescape(["html"]),
@@ -74,7 +76,12 @@ def timeline_svg(decision: dict[str, Any], label: str) -> Markup:
 def sheet_html(decision: dict[str, Any], t: Callable[[str], str], lang: str) -> str:
     chart = timeline_svg(decision, t("law.chart")) if "timeline" in decision else None
     return _env.get_template("law_sheet.html").render(
-        decision=decision, t=t, lang=lang, chart=chart
+        decision=decision,
+        t=t,
+        lang=lang,
+        chart=chart,
+        label=law_words.helpers(lang)["label"],
+        note=lambda text: law_notes.note(str(text or ""), lang),
     )
 
 

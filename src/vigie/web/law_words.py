@@ -1,7 +1,7 @@
 """The legal calculator's answer in the page's language: outcomes, date and figure names, rule
 titles from the catalogue; dates and ISO durations written as a reader of that language writes
-them ("2027-05-20" -> "20/05/2027", "P2Y6M" -> "2 ans 6 mois"). The engine's own notes keep
-their words: only their dates and durations are rewritten."""
+them ("2027-05-20" -> "20/05/2027", "P2Y6M" -> "2 ans 6 mois"). The engine's notes are
+translated by law_notes; one it does not know keeps its English, marked as such."""
 
 from __future__ import annotations
 
@@ -44,12 +44,14 @@ def prose(text: Any, lang: str) -> str:
 
 
 def helpers(lang: str) -> dict[str, Callable[..., str]]:
-    """The template's functions: `label(prefix, key)` falls back to the key itself (a rule the
-    catalogue has not named yet is shown by its id rather than failing the answer)."""
+    """The template's functions: `label(prefix, key)` names a rule whose id ends in a figure
+    (`assumption.ecrou_date`, `dp_reductions_by.A`) by its family, and falls back to the key
+    itself (a rule the catalogue has not named yet is shown by its id, not an error)."""
     words = catalogue(lang)
 
     def label(prefix: str, key: str) -> str:
-        return words.get(f"{prefix}.{key}", key)
+        family = key.rpartition(".")[0]
+        return words.get(f"{prefix}.{key}") or words.get(f"{prefix}.{family}", key)
 
     return {
         "label": label,

@@ -12,17 +12,18 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
 
 from vigie import clock
-from vigie.api.deps import DatabaseDep
+from vigie.api.deps import CASE_READERS, DatabaseDep, allow
 from vigie.api.limits import BoundedJsonRoute
 from vigie.api.routers import law as law_routes
 from vigie.law import LawInputError
 from vigie.store.bounds import RowId
-from vigie.web import law_words
+from vigie.web import law_notes, law_words
 from vigie.web.config import console_settings
 from vigie.web.i18n import COOKIE, catalogue, language, translator
 from vigie.web.law_sheet import sheet_pdf as law_sheet_pdf
@@ -117,6 +118,7 @@ async def law_result(request: Request, db: DatabaseDep, user: law_routes.Lawyer)
     form = parse_qs((await request.body()).decode("utf-8"))
     measure = form.get("measure", [""])[0]
     context: dict[str, Any] = {"t": translator(lang), "lang": lang, **law_words.helpers(lang)}
+    context["note"] = lambda text: law_notes.note(str(text or ""), lang)
     try:
         case = json.loads(form.get("case", ["{}"])[0] or "{}")
         if not isinstance(case, dict):
@@ -130,6 +132,21 @@ async def law_result(request: Request, db: DatabaseDep, user: law_routes.Lawyer)
         context["decision"] = decision
     status = 422 if "error" in context else 200
     return templates.TemplateResponse(request, "law_result.html", context, status_code=status)
+
+
+class LawNotes(BaseModel):
+    """Notes of a decision the page already holds (the case page's law trace)."""
+
+    notes: list[str] = Field(max_length=1000)
+
+
+@router.post("/console/law/notes", dependencies=[Depends(allow(*CASE_READERS))])
+def law_notes_in_language(request: Request, body: LawNotes) -> dict[str, list[dict[str, str]]]:
+    """The engine's notes in the page's language, each with the language it is really in: the
+    decision JSON keeps the engine's English (a contract), the words are the web layer's."""
+    lang = language(request)
+    shown = [law_notes.note(text, lang) for text in body.notes]
+    return {"notes": [{"text": text, "lang": in_lang} for text, in_lang in shown]}
 
 
 @router.post("/console/law/sheet.pdf")

@@ -42,9 +42,23 @@
   outcome.className = `outcome outcome-${decision.outcome}`;
   facts(document.getElementById("c-dates"), Object.entries(decision.dates || {}).map(([k, v]) => [t(`lawdate.${k}`), v]));
   document.getElementById("c-articles").textContent = (decision.articles || []).join(" · ");
-  document.querySelector("#c-trace tbody").replaceChildren(...(decision.trace || []).map((s) =>
-    el("tr", { class: s.held ? "held" : "not-held" }, el("td", {}, el("code", {}, s.rule)), el("td", {}, s.citation),
-      el("td", {}, s.held ? "✓" : "·"), el("td", {}, s.note))));
+  // The trace in words: the rule's title (the calculator's catalogue), its id only as a <code>
+  // after it; the engine's English notes in the page's language where the console knows them.
+  const trace = decision.trace || [];
+  let notes = trace.map((s) => ({ text: s.note, lang: "en" }));
+  try {
+    if (trace.length) notes = (await api("/console/law/notes", { method: "POST", body: { notes: trace.map((s) => s.note) } })).notes;
+  } catch { /* the English notes, marked as such, rather than no trace */ }
+  const pageLang = document.documentElement.lang;
+  document.querySelector("#c-trace tbody").replaceChildren(...trace.map((s, i) => {
+    // A rule whose id ends in a figure (assumption.ecrou_date) is named by its family.
+    const key = [`law.rule.${s.rule}`, `law.rule.${s.rule.replace(/\.[^.]*$/, "")}`].find((k) => t(k) !== k);
+    const note = notes[i];
+    return el("tr", { class: s.held ? "held" : "not-held", "data-rule": s.rule },
+      el("td", {}, ...(key ? [`${t(key)} `] : []), el("code", {}, s.rule)), el("td", {}, s.citation),
+      el("td", {}, el("span", { "aria-hidden": "true" }, s.held ? "✓" : "·"), " ", el("span", { class: "sr-only" }, t(s.held ? "law.held.yes" : "law.held.no"))),
+      el("td", note.lang === pageLang ? { class: "law-note" } : { class: "law-note", lang: note.lang }, note.text));
+  }));
   document.querySelector("#c-devices tbody").replaceChildren(...activity.devices.map((d) => el("tr", {},
     el("td", {}, d.id), el("td", {}, t(`device.${d.role}`)),
     el("td", { class: d.battery !== null && d.battery < 0.2 ? "low" : "" }, d.battery === null ? "—" : `${Math.round(d.battery * 100)} %`),
