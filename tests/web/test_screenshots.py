@@ -110,6 +110,16 @@ def test_screenshots_of_the_main_pages(page: Page, site: Site, tmp_path: Path) -
     expect(page.locator(".wearer-dot[data-device=B1]")).to_be_visible()
     shots.append(_shoot(page, folder, "map"))
 
+    page.goto(f"{site.url}/handover")
+    expect(page.locator("#handover-list li")).not_to_have_count(0)  # the page's script is ready
+    page.fill(
+        "#handover-form textarea",
+        "Dossier C2 : pré-alerte de 21 h 40 close, rappeler le SPIP à 8 h.",
+    )
+    page.click("#handover-form button[type=submit]")
+    expect(page.locator("#handover-list li[data-note]")).not_to_have_count(0)
+    shots.append(_shoot(page, folder, "handover"))
+
     for shot in shots:
         data = shot.read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 10_000, shot

@@ -21,7 +21,7 @@
       e.target.reset();
       Vigie.flash(t("handover.sent"), "ok");
       await refresh();
-    } catch (err) { Vigie.flash(err.message); }
+    } catch (err) { Vigie.flash(Vigie.say(err)); }
   });
-  refresh().catch((err) => Vigie.flash(err.message));
+  refresh().catch((err) => Vigie.flash(Vigie.say(err)));
 })();
