@@ -15,6 +15,7 @@ import httpx
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.api.world import World, build
 from tests.cases import factories as make
@@ -141,7 +142,13 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 def log_in(page: Page, site: Site, username: str, lang: str = "fr") -> None:
-    page.goto(f"{site.url}/login?lang={lang}")
+    for attempt in range(3):
+        try:  # the page being left may navigate on its own meanwhile (ERR_ABORTED): again
+            page.goto(f"{site.url}/login?lang={lang}")
+            break
+        except PlaywrightError as exc:
+            if "ERR_ABORTED" not in str(exc) or attempt == 2:
+                raise
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
