@@ -10,8 +10,9 @@ from tests.sim.factories import context, scenario_text
 from vigie.detect import replay
 from vigie.detect.scenario import parse_scenario
 from vigie.sim import records
+from vigie.sim.gps import Outbox
 from vigie.sim.records import parse_iso
-from vigie.sim.scenario import Mix, MixError, generate_case
+from vigie.sim.scenario import Mix, MixError, _as_received, generate_case
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes() -> None:
@@ -86,3 +87,22 @@ def test_any_single_case_generates_valid_records_and_truth(
     assert all(
         a >= int(o) or o < 0 for a, o in zip(case.outbox.arrival, case.outbox.order, strict=True)
     )
+
+
+def test_the_centre_s_clock_reads_arrival_before_a_late_line_or_one_ending_a_silence() -> None:
+    box = Outbox()
+    line = '{{"device":"B1","kind":"obs","t":"{}","type":"battery","level":0.9}}'
+    for arrival, event in ((10, 8), (200, 20), (230, 228), (900, 895)):
+        box.add(arrival, event, line.format(records.iso(event)))
+    received = _as_received(box, 0)
+    # A tick at 200 (the line is 180 s late) and at 900 (nothing heard since 230 + 600 s):
+    # never before a line that is on time and ends no silence.
+    assert [(a, json.loads(text)["kind"]) for a, text in received] == [
+        (10, "obs"),
+        (200, "tick"),
+        (200, "obs"),
+        (230, "obs"),
+        (900, "tick"),
+        (900, "obs"),
+    ]
+    assert json.loads(received[4][1])["t"] == records.iso(900)

@@ -107,18 +107,23 @@ def test_signal_lost_truth_matches_silence_in_arrivals() -> None:
         raise AssertionError("no loss of signal in 40 cases")
     arrivals, events = out.outbox.heard(out.placement["wearer"])
     for e in lost:
-        # nothing arrives during the episode, and the latest event time heard before it is
-        # exactly the timeout before its start
+        # nothing arrives during the episode, and the device was last heard (a line's
+        # arrival, or its t when ahead of it) exactly the timeout before its start
         assert not ((arrivals > e.start) & (arrivals < e.end)).any()
-        assert events[arrivals <= e.start].max(initial=context(i).start_s) == e.start - 600
+        before = arrivals <= e.start
+        last = max(arrivals[before].max(initial=0), events[before].max(initial=0))
+        assert max(last, context(i).start_s) == e.start - 600
         assert (arrivals == e.end).any() or e.end == context(i).end_s
 
 
-def test_silence_counts_from_the_latest_event_time_heard() -> None:
+def test_silence_counts_from_the_latest_line_heard_stale_ones_included() -> None:
     # a fix at 100 (arrives 103), nothing until a burst at 705 holding t=650 then t=400
     heard = (np.array([103, 705, 705]), np.array([100, 650, 400]))
-    assert silence_truth(heard, 0, 2_000, 600) == [(700, 705), (1_250, 2_000)]
+    assert silence_truth(heard, 0, 2_000, 600) == [(703, 705), (1_305, 2_000)]
     assert silence_truth((np.array([103]), np.array([100])), 0, 650, 600) == []
-    # a stale line alone does not end the silence
+    # a stale line ends the silence too: the device is uploading, so the centre reaches it
     stale = (np.array([103, 800, 900]), np.array([100, 90, 880]))
-    assert silence_truth(stale, 0, 1_000, 600) == [(700, 900)]
+    assert silence_truth(stale, 0, 1_000, 600) == [(703, 800)]
+    # a device clock ahead of arrival moves the count to its t
+    ahead = (np.array([100, 800]), np.array([130, 790]))
+    assert silence_truth(ahead, 0, 800, 600) == [(730, 800)]

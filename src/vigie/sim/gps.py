@@ -222,9 +222,11 @@ def silence_truth(
 ) -> list[Interval]:
     """When nothing has been heard from a device for `timeout_s`: loss of signal, by definition.
 
-    `heard` is (arrival, event time) in arrival order. Silence is counted, as a centre can,
-    from the latest event time heard so far (the centre never learns when a line arrived, only
-    its ``t``) until the next line arrives; the count starts at the scenario's start.
+    `heard` is (arrival, event time) in arrival order. As the replay contract says, a device is
+    heard when any of its lines arrives, a buffered (stale) one included: a device uploading
+    is a device the centre can reach. Silence runs from the latest time heard (arrival, or a
+    ``t`` ahead of it from a fast device clock) until the next line arrives; the count starts
+    at the scenario's start.
     """
     arrivals, events = heard
     out = []
@@ -234,9 +236,7 @@ def silence_truth(
             a = t = end_s
         if a > last + timeout_s:
             out.append((last + timeout_s, a))
-        last = max(last, t)
+        last = max(last, a, t)
         if a >= end_s:
             break
-    # A stale line (old ``t``, from a buffer) is heard but does not restart the count: the
-    # silence goes on until a line at most `timeout_s` old arrives, hence the union.
-    return union(out)
+    return out

@@ -13,6 +13,7 @@ gives the same bytes, and a case is the same whatever the size of the population
 
 import heapq
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -25,13 +26,15 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from vigie.sim import bar, ddse, psem, records
-from vigie.sim.case import TZ, CaseContext, CaseOutput
+from vigie.sim.case import SIGNAL_TIMEOUT_S, TZ, CaseContext, CaseOutput
+from vigie.sim.gps import Outbox
 
 DEFAULT_START = date(2026, 11, 23)  # a Monday
 TICK_S = 60
 MEASURES = ("ddse", "psem", "bar")
 ARSE_SHARE = 0.2  # of the home-detention cases, house arrest (same devices, other law)
 _TICK_CASE = 9_999_999
+_DEVICE = re.compile(r'"device":"([^"]+)"')
 
 
 class MixError(ValueError):
@@ -138,6 +141,30 @@ class _Spill:
         return heapq.merge(*self._runs, iter(self._buffer), *extra)
 
 
+def _as_received(box: Outbox, start_s: int) -> list[tuple[int, str]]:
+    """A case's lines in arrival order, a tick before each that comes late or ends a silence.
+
+    A live centre ticks every second, so its clock reads a line's arrival when the line comes
+    in: that is when it hears the device (`gps.silence_truth`). The scenario's minute ticks
+    alone would leave the engine's clock up to a minute behind for a buffered line, and miss a
+    silence shorter than a minute; these ticks come from what the centre receives, never from
+    the ground truth.
+    """
+    heard: dict[str, int] = {}
+    out: list[tuple[int, str]] = []
+    for i in np.lexsort((np.array(box.order), np.array(box.arrival))).tolist():
+        arrival, event, line = box.arrival[i], box.event[i], box.lines[i]
+        found = _DEVICE.search(line)
+        if found is not None:
+            device = found.group(1)
+            last = heard.get(device, start_s)
+            if arrival - event > TICK_S or arrival > last + SIGNAL_TIMEOUT_S:
+                out.append((arrival, records.tick(arrival)))
+            heard[device] = max(last, event, arrival)
+        out.append((arrival, line))
+    return out
+
+
 def _ticks(start_s: int, end_s: int) -> Iterator[str]:
     for t in range(start_s, end_s + 1, TICK_S):
         yield f"{t:011d}{_TICK_CASE:07d}{0:08d}{records.tick(t)}\n"
@@ -180,15 +207,13 @@ def generate(
             case = generate_case(CaseContext(index, seed, start_s, end_s, noise), measure)
             placements.write(records.canonical(case.placement) + "\n")
             devices += _device_count(case.placement)
-            box = case.outbox
-            ranks = np.lexsort((np.array(box.order), np.array(box.arrival)))
             spill.add(
                 [
-                    f"{box.arrival[i]:011d}{index:07d}{rank:08d}{box.lines[i]}\n"
-                    for rank, i in enumerate(ranks.tolist())
+                    f"{arrival:011d}{index:07d}{rank:08d}{line}\n"
+                    for rank, (arrival, line) in enumerate(_as_received(case.outbox, start_s))
                 ]
             )
-            total += len(box.lines)
+            total += len(case.outbox.lines)
             truth_spill.add(
                 [
                     f"{e.start:011d}{index:07d}{e.kind:<12}{e.end:011d}{e.device}{e.to_json()}\n"
