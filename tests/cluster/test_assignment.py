@@ -17,7 +17,9 @@ from vigie.cluster.assignment import (
     preferred_owners,
 )
 
-names = st.lists(st.from_regex(r"w-[a-z0-9]{1,8}", fullmatch=True), min_size=1, max_size=12, unique=True)
+names = st.lists(
+    st.from_regex(r"w-[a-z0-9]{1,8}", fullmatch=True), min_size=1, max_size=12, unique=True
+)
 
 
 @given(names, st.integers(min_value=1, max_value=256))
