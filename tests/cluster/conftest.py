@@ -1,0 +1,98 @@
+"""A 3-node JetStream cluster on free 127.0.0.1 ports (vigie.cluster.local), shared by a module's
+tests; every node is running again and the stream and buckets are fresh for each test."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.conftest import fresh_database
+from vigie.cluster.local import LocalCluster
+from vigie.settings import Settings
+from vigie.store import Database, open_database
+
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+def nats_cluster() -> Iterator[LocalCluster]:
+    with LocalCluster() as cluster:
+        yield cluster
+
+
+class Loop:
+    """An event loop in a thread, for the cluster's asyncio clients beside synchronous tests."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T] | Awaitable[T], timeout: float = 60) -> T:
+        async def wrapped() -> T:
+            return await coroutine
+
+        return asyncio.run_coroutine_threadsafe(wrapped(), self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def loop() -> Iterator[Loop]:
+    runner = Loop()
+    yield runner
+    runner.close()
+
+
+@pytest.fixture
+def cluster(nats_cluster: LocalCluster, loop: Loop) -> Iterator[LocalCluster]:
+    """The module's cluster with every node up, no stream and no bucket of an earlier test."""
+    for index in range(len(nats_cluster.nodes)):
+        nats_cluster.restart_node(index)
+    nats_cluster.wait_ready()
+    loop.run(_wipe(nats_cluster.urls))
+    yield nats_cluster
+    for index in range(len(nats_cluster.nodes)):
+        nats_cluster.restart_node(index)
+
+
+async def _wipe(urls: list[str]) -> None:
+    import nats
+
+    from vigie.cluster.topology import STREAM, Topology
+
+    connection = await nats.connect(servers=urls)
+    js = connection.jetstream()
+    for name in [STREAM, *(f"KV_{b.bucket}" for b in Topology(1, 1, 1, 1, 1, 1).buckets())]:
+        try:
+            await js.delete_stream(name)
+        except Exception:  # absent
+            pass
+    await connection.close()
+
+
+def cluster_settings(cluster: LocalCluster, **more: Any) -> Settings:
+    return Settings(
+        mode="cluster",
+        database_url="postgresql+psycopg://unused/unused",
+        nats_urls=cluster.urls_setting,
+        partitions=more.pop("partitions", 16),
+        **more,
+    )
+
+
+@pytest.fixture
+def pg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated, empty PostgreSQL database (cluster mode needs PostgreSQL)."""
+    with fresh_database(request, "postgresql", tmp_path) as url:
+        database = open_database(url)
+        yield database
+        database.dispose()
