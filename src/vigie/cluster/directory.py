@@ -51,13 +51,14 @@ def key_of(device: str) -> str:
 
 def entries_from_database(session: Session, partitions: int) -> dict[str, DeviceEntry]:
     """Every registered device's entry, as PostgreSQL has it now."""
-    cases = dict(
-        session.execute(
+    cases: dict[str, str] = {
+        device: case
+        for device, case in session.execute(
             select(DeviceAssignment.device_id, Placement.case_ref)
             .join(Placement, DeviceAssignment.placement_id == Placement.id)
             .where(DeviceAssignment.until.is_(None))
-        ).tuples()
-    )
+        )
+    }
     entries = {}
     for device in session.scalars(select(Device)):
         case = cases.get(device.id)
