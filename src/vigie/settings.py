@@ -111,9 +111,10 @@ class Settings(BaseSettings):
     partitions: int = Field(default=64, ge=1, le=10_000)
     stream_replicas: int = Field(default=3, ge=1, le=5)
     # The ingest stream's retention (at least the longest PostgreSQL outage to survive); when
-    # full, publishes are refused (discard new) so devices keep their data.
+    # full, publishes are refused (discard new) so devices keep their data. Size it: readings/s
+    # × ~250 bytes × the max age (1,600/s for 72 h is about 100 GB); each node needs that free.
     stream_max_age_h: float = Field(default=72.0, gt=0)
-    stream_max_gb: float = Field(default=50.0, gt=0)
+    stream_max_gb: float = Field(default=10.0, gt=0)
     # How long the stream recognises a resent device message by its id.
     dedupe_window_s: float = Field(default=120.0, gt=0)
     # How long a gateway retries a publish before closing without acknowledging the device

@@ -3,6 +3,7 @@ stream's quorum (design scale-ha.md §5.2)."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import struct
 import time
@@ -207,3 +208,44 @@ def test_osmand_not_acknowledged_without_quorum(
     assert client.get("/", params=params | {"timestamp": str(int(stamp) + 5)}).status_code == 200
     c2 = subject_for(partition_of("C2", PARTITIONS), PHONE)
     assert loop.run(_subjects(cluster.urls)) == {c2: 2}
+
+
+def test_publish_rate_and_ack_latency(cluster: LocalCluster, loop: Loop) -> None:
+    """32 gateway connections publishing device messages, each awaiting its PubAck (R3,
+    sync_interval always): every message stored once; the rate and latency are printed."""
+    from vigie.cluster.connection import connect
+    from vigie.cluster.publisher import ObservationPublisher
+
+    loop.run(_init(cluster.urls))
+    per_device, devices = 60, 32
+
+    async def scenario() -> tuple[float, list[float]]:
+        connection = await connect(cluster_settings(cluster), "bench")
+        publisher = ObservationPublisher(connection.jetstream(), "bench", deadline_s=12)
+        latencies: list[float] = []
+
+        async def device(d: int) -> None:
+            name = f"dev{d}"
+            for i in range(per_device):
+                rows = _rows(name, 2, start=2 * i)
+                started = time.perf_counter()
+                await publisher.publish(name, d % PARTITIONS, rows)
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(device(d) for d in range(devices)))
+        elapsed = time.perf_counter() - started
+        await connection.close()
+        return elapsed, latencies
+
+    elapsed, latencies = loop.run(scenario())
+    latencies.sort()
+    total = per_device * devices
+    p50, p99 = latencies[total // 2], latencies[int(total * 0.99)]
+    print(
+        f"\npublish: {total / elapsed:.0f} acks/s, p50 {p50 * 1000:.1f} ms, "
+        f"p99 {p99 * 1000:.1f} ms ({total} messages, 32 connections, R3, sync always)"
+    )
+    counts = loop.run(_subjects(cluster.urls))
+    assert sum(counts.values()) == total
+    assert p99 < 2.0

@@ -43,7 +43,7 @@ async def _log_error(error: Exception) -> None:
 
 
 async def _log_disconnected() -> None:
-    logger.warning("NATS: disconnected; reconnecting")
+    logger.info("NATS: disconnected (reconnecting unless closing)")
 
 
 async def _log_reconnected() -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from nats.js import JetStreamContext, api
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 
-from vigie.cluster.partitions import SUBJECT_PREFIX
+from vigie.cluster.partitions import SUBJECT_PREFIX, partition_token
 from vigie.settings import Settings
 
 STREAM = "VIGIE_OBS"
@@ -21,6 +21,16 @@ CONFIG = "vigie_config"
 PARTITIONS_KEY = "partitions"
 # The server writes a marker when a lease expires, kept this long, so watchers learn at once.
 LIMIT_MARKER_TTL_S = 1.0
+
+
+def lease_key(partition: int) -> str:
+    """A partition's key in `vigie_leases`: {"worker", "since"}."""
+    return f"p.{partition_token(partition)}"
+
+
+def worker_key(name: str) -> str:
+    """A worker's presence key in `vigie_workers`: {"partitions": {p: {"cursor", "lag"}}, …}."""
+    return f"w.{name}"
 
 
 class TopologyDrift(RuntimeError):
