@@ -49,18 +49,22 @@ def key_of(device: str) -> str:
     return f"d.{device_token(device)}"
 
 
-def entries_from_database(session: Session, partitions: int) -> dict[str, DeviceEntry]:
-    """Every registered device's entry, as PostgreSQL has it now."""
-    cases: dict[str, str] = {
-        device: case
-        for device, case in session.execute(
-            select(DeviceAssignment.device_id, Placement.case_ref)
-            .join(Placement, DeviceAssignment.placement_id == Placement.id)
-            .where(DeviceAssignment.until.is_(None))
-        )
-    }
+def entries_from_database(
+    session: Session, partitions: int, only: str | None = None
+) -> dict[str, DeviceEntry]:
+    """Every registered device's entry (or only device `only`'s), as PostgreSQL has it now."""
+    assigned = (
+        select(DeviceAssignment.device_id, Placement.case_ref)
+        .join(Placement, DeviceAssignment.placement_id == Placement.id)
+        .where(DeviceAssignment.until.is_(None))
+    )
+    devices = select(Device)
+    if only is not None:
+        assigned = assigned.where(DeviceAssignment.device_id == only)
+        devices = devices.where(Device.id == only)
+    cases: dict[str, str] = {device: case for device, case in session.execute(assigned)}
     entries = {}
-    for device in session.scalars(select(Device)):
+    for device in session.scalars(devices):
         case = cases.get(device.id)
         partition = (
             unassigned_partition(device.id, partitions)
@@ -73,6 +77,19 @@ def entries_from_database(session: Session, partitions: int) -> dict[str, Device
     return entries
 
 
+def partition_of_device(session: Session, device: str, partitions: int) -> int:
+    """A device's partition by PostgreSQL (the API routes what it is posted so): its case's,
+    else its own hash (unregistered or unassigned: archived there, nothing to detect)."""
+    case = session.scalar(
+        select(Placement.case_ref)
+        .join(DeviceAssignment, DeviceAssignment.placement_id == Placement.id)
+        .where(DeviceAssignment.device_id == device, DeviceAssignment.until.is_(None))
+    )
+    return (
+        unassigned_partition(device, partitions) if case is None else partition_of(case, partitions)
+    )
+
+
 class DeviceDirectory:
     """The bucket, and its in-memory mirror kept current by a watch."""
 
@@ -83,6 +100,7 @@ class DeviceDirectory:
         self._kv: KeyValue | None = None
         self._task: asyncio.Task[None] | None = None
         self._loaded = asyncio.Event()
+        self._watcher: KeyValue.KeyWatcher | None = None
 
     async def start(self, timeout_s: float = 10.0) -> None:
         """Open the bucket and start mirroring; returns once the mirror holds every entry."""
@@ -95,12 +113,15 @@ class DeviceDirectory:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._watcher is not None:
+            with contextlib.suppress(Exception):  # the connection may be gone already
+                await self._watcher.stop()
 
     async def _mirror(self) -> None:
         assert self._kv is not None
         while True:
             try:
-                watcher = await self._kv.watch("d.>")
+                watcher = self._watcher = await self._kv.watch("d.>")
                 fresh: dict[str, DeviceEntry] | None = {}
                 async for update in watcher:
                     if update is None:  # the initial values are in: swap them in at once
@@ -137,17 +158,23 @@ class DeviceDirectory:
 
     async def write_device(self, database: Database, device: str) -> None:
         """After an assignment (or a device's secret) committed in PostgreSQL: its entry now."""
-        with database.session() as session:
-            entry = entries_from_database(session, self.partitions).get(device)
+        entry = await asyncio.to_thread(self._read, database, device)
         if entry is None:
             await self.remove(device)
         else:
             await self.put(entry)
 
+    def _read(self, database: Database, device: str) -> DeviceEntry | None:
+        with database.session() as session:
+            return entries_from_database(session, self.partitions, device).get(device)
+
+    def _read_all(self, database: Database) -> dict[str, DeviceEntry]:
+        with database.session() as session:
+            return entries_from_database(session, self.partitions)
+
     async def reconcile(self, database: Database) -> tuple[int, int]:
         """Bring the bucket in line with PostgreSQL; (entries written, entries removed)."""
-        with database.session() as session:
-            truth = entries_from_database(session, self.partitions)
+        truth = await asyncio.to_thread(self._read_all, database)
         written = removed = 0
         for entry in truth.values():
             if self.get(entry.device) != entry:

@@ -3,9 +3,13 @@ device directory mirrored, and the publisher."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 import socket
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from nats.aio.client import Client
 
@@ -17,6 +21,11 @@ from vigie.cluster.topology import Topology, check
 from vigie.gateway.registry import RegisteredDevice, Registry
 from vigie.settings import Settings
 from vigie.store import Database
+
+logger = logging.getLogger(__name__)
+# How often an API process brings the directory in line with PostgreSQL (what no hook wrote:
+# a placement ended, a case imported, a write lost to a NATS blip).
+RECONCILE_EVERY_S = 30.0
 
 
 class DirectoryRegistry(Registry):
@@ -41,6 +50,7 @@ class ClusterIngest:
     connection: Client
     directory: DeviceDirectory
     publisher: ObservationPublisher
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
 
     @classmethod
     async def open(cls, settings: Settings, role: str) -> ClusterIngest:
@@ -72,6 +82,30 @@ class ClusterIngest:
 
     def registry(self, database: Database | None) -> DirectoryRegistry:
         return DirectoryRegistry(self.directory, database)
+
+    def write_devices_from_thread(self, database: Database, devices: Iterable[str]) -> None:
+        """After a commit that changed these devices (an API route's thread): their directory
+        entries now, so gateways route and authenticate by the new state at once. A failure is
+        logged, not raised: the commit stands and the periodic reconcile writes it."""
+        try:
+            asyncio.run_coroutine_threadsafe(
+                self._write_devices(database, list(devices)), self.loop
+            ).result(timeout=10)
+        except Exception as exc:
+            logger.warning("device directory not written (%r); the reconcile will", exc)
+
+    async def _write_devices(self, database: Database, devices: list[str]) -> None:
+        for device in devices:
+            await self.directory.write_device(database, device)
+
+    async def reconcile_forever(self, database: Database, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                await self.directory.reconcile(database)
+            except Exception as exc:
+                logger.warning("device directory reconcile failed (%r); retrying", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), RECONCILE_EVERY_S)
 
     async def close(self) -> None:
         await self.directory.stop()
