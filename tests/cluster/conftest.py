@@ -18,6 +18,7 @@ from vigie.settings import Settings
 from vigie.store import Database, open_database
 
 T = TypeVar("T")
+PARTITIONS = 16
 
 
 @pytest.fixture(scope="module")
@@ -78,20 +79,49 @@ async def _wipe(urls: list[str]) -> None:
     await connection.close()
 
 
+async def init(urls: list[str]) -> None:
+    import nats
+
+    from vigie.cluster.topology import Topology, ensure
+
+    connection = await nats.connect(servers=urls)
+    await ensure(connection.jetstream(), Topology(PARTITIONS, 3, 3600.0, 1 << 30, 120.0, 3.0))
+    await connection.close()
+
+
+async def subjects(urls: list[str]) -> dict[str, int]:
+    """Messages per subject in VIGIE_OBS."""
+    import nats
+
+    from vigie.cluster.topology import STREAM
+
+    connection = await nats.connect(servers=urls)
+    try:
+        info = await connection.jetstream().stream_info(STREAM, subjects_filter="vigie.obs.>")
+        return dict(info.state.subjects or {})
+    finally:
+        await connection.close()
+
+
 def cluster_settings(cluster: LocalCluster, **more: Any) -> Settings:
     return Settings(
         mode="cluster",
-        database_url="postgresql+psycopg://unused/unused",
+        database_url=more.pop("database_url", "postgresql+psycopg://unused/unused"),
         nats_urls=cluster.urls_setting,
-        partitions=more.pop("partitions", 16),
+        partitions=more.pop("partitions", PARTITIONS),
         **more,
     )
 
 
 @pytest.fixture
-def pg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+def pg_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty PostgreSQL database (cluster mode needs PostgreSQL)."""
     with fresh_database(request, "postgresql", tmp_path) as url:
-        database = open_database(url)
-        yield database
-        database.dispose()
+        yield url
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[Database]:
+    database = open_database(pg_url)
+    yield database
+    database.dispose()

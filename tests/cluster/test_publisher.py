@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cluster.conftest import Loop, cluster_settings
+from tests.cluster.conftest import PARTITIONS, Loop, cluster_settings, init, subjects
 from tests.gateway.conftest import (
     IMEI,
     PHONE,
@@ -37,31 +37,6 @@ from vigie.store import observations as log
 from vigie.store.models import Observation
 
 pytestmark = pytest.mark.processes
-PARTITIONS = 16
-
-
-async def _init(urls: list[str]) -> None:
-    import nats
-
-    from vigie.cluster.topology import Topology, ensure
-
-    connection = await nats.connect(servers=urls)
-    await ensure(connection.jetstream(), Topology(PARTITIONS, 3, 3600.0, 1 << 30, 120.0, 3.0))
-    await connection.close()
-
-
-async def _subjects(urls: list[str]) -> dict[str, int]:
-    """Messages per subject in VIGIE_OBS."""
-    import nats
-
-    from vigie.cluster.topology import STREAM
-
-    connection = await nats.connect(servers=urls)
-    try:
-        info = await connection.jetstream().stream_info(STREAM, subjects_filter="vigie.obs.>")
-        return dict(info.state.subjects or {})
-    finally:
-        await connection.close()
 
 
 def _rows(device: str, n: int, start: int = 0) -> list[dict[str, Any]]:
@@ -78,7 +53,7 @@ def test_same_id_twice_is_one_message_flagged_duplicate(cluster: LocalCluster, l
     from vigie.cluster.connection import connect
     from vigie.cluster.publisher import MSG_ID, ObservationPublisher, message_id
 
-    loop.run(_init(cluster.urls))
+    loop.run(init(cluster.urls))
 
     async def scenario() -> tuple[Any, ...]:
         connection = await connect(cluster_settings(cluster), "test")
@@ -98,7 +73,7 @@ def test_same_id_twice_is_one_message_flagged_duplicate(cluster: LocalCluster, l
     assert (first.new, first.duplicates, first.messages) == (3, 0, 1)
     assert (second.new, second.duplicates, second.messages) == (0, 3, 1)
     assert raw.duplicate is True
-    assert loop.run(_subjects(cluster.urls)) == {subject_for(5, IMEI): 1}
+    assert loop.run(subjects(cluster.urls)) == {subject_for(5, IMEI): 1}
 
 
 @dataclass
@@ -114,7 +89,7 @@ def cluster_gateway(cluster: LocalCluster, loop: Loop, pg: Database) -> Iterator
     from vigie.cluster.ingest import ClusterIngest
 
     seed(pg)
-    loop.run(_init(cluster.urls))
+    loop.run(init(cluster.urls))
     settings = cluster_settings(cluster, partitions=PARTITIONS, publish_deadline_s=3.0)
     ingest = loop.run(ClusterIngest.open(settings, "gateway"))
     assert loop.run(ingest.directory.reconcile(pg)) == (4, 0)
@@ -143,7 +118,7 @@ def test_teltonika_acknowledged_only_with_a_quorum(
     with tracker(port) as sock:
         sock.sendall(packet)
         assert receive(sock, 4) == struct.pack(">I", 2)
-    assert loop.run(_subjects(cluster.urls)) == {c1: 1}
+    assert loop.run(subjects(cluster.urls)) == {c1: 1}
     # Nothing reaches PostgreSQL from the gateway: the stream is the log until a worker commits.
     with pg.session() as session:
         assert session.query(Observation).count() == 0
@@ -182,7 +157,7 @@ def test_teltonika_acknowledged_only_with_a_quorum(
     with tracker(port) as sock:  # a resend after the ack: deduplicated by its id
         sock.sendall(packet2)
         assert receive(sock, 4) == struct.pack(">I", 1)
-    assert loop.run(_subjects(cluster.urls)) == {c1: 2}
+    assert loop.run(subjects(cluster.urls)) == {c1: 2}
 
 
 def test_osmand_not_acknowledged_without_quorum(
@@ -207,7 +182,7 @@ def test_osmand_not_acknowledged_without_quorum(
     cluster.restart_node(2)
     assert client.get("/", params=params | {"timestamp": str(int(stamp) + 5)}).status_code == 200
     c2 = subject_for(partition_of("C2", PARTITIONS), PHONE)
-    assert loop.run(_subjects(cluster.urls)) == {c2: 2}
+    assert loop.run(subjects(cluster.urls)) == {c2: 2}
 
 
 def test_publish_rate_and_ack_latency(cluster: LocalCluster, loop: Loop) -> None:
@@ -216,7 +191,7 @@ def test_publish_rate_and_ack_latency(cluster: LocalCluster, loop: Loop) -> None
     from vigie.cluster.connection import connect
     from vigie.cluster.publisher import ObservationPublisher
 
-    loop.run(_init(cluster.urls))
+    loop.run(init(cluster.urls))
     per_device, devices = 60, 32
 
     async def scenario() -> tuple[float, list[float]]:
@@ -246,6 +221,6 @@ def test_publish_rate_and_ack_latency(cluster: LocalCluster, loop: Loop) -> None
         f"\npublish: {total / elapsed:.0f} acks/s, p50 {p50 * 1000:.1f} ms, "
         f"p99 {p99 * 1000:.1f} ms ({total} messages, 32 connections, R3, sync always)"
     )
-    counts = loop.run(_subjects(cluster.urls))
+    counts = loop.run(subjects(cluster.urls))
     assert sum(counts.values()) == total
     assert p99 < 2.0
