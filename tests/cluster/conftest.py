@@ -1,5 +1,5 @@
-"""A 3-node JetStream cluster on free 127.0.0.1 ports (vigie.cluster.local), shared by a module's
-tests; every node is running again and the stream and buckets are fresh for each test."""
+"""A 3-node JetStream cluster on free 127.0.0.1 ports (vigie.cluster.local), started once for the
+session; every node is running again and the stream and buckets are fresh for each test."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ T = TypeVar("T")
 PARTITIONS = 16
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def nats_cluster() -> Iterator[LocalCluster]:
     with LocalCluster() as cluster:
         yield cluster

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vigie.cluster.assignment import (
@@ -22,6 +22,7 @@ names = st.lists(
 )
 
 
+@settings(max_examples=30, deadline=None)
 @given(names, st.integers(min_value=1, max_value=256))
 def test_every_partition_has_one_preferred_live_owner(workers: list[str], n: int) -> None:
     owners = preferred_owners(n, workers)
@@ -31,6 +32,7 @@ def test_every_partition_has_one_preferred_live_owner(workers: list[str], n: int
     assert owners == preferred_owners(n, list(reversed(workers)))
 
 
+@settings(max_examples=30, deadline=None)
 @given(names, st.from_regex(r"new-[a-z0-9]{1,8}", fullmatch=True))
 def test_adding_a_worker_moves_at_most_its_share(workers: list[str], newcomer: str) -> None:
     n = 64
@@ -57,6 +59,7 @@ def test_a_newcomer_takes_its_share_on_average() -> None:
     assert max(moved) <= 2 * n / 4
 
 
+@settings(max_examples=30, deadline=None)
 @given(names.filter(lambda w: len(w) >= 2), st.data())
 def test_removing_a_worker_moves_only_its_own(workers: list[str], data: st.DataObject) -> None:
     n = 64
@@ -105,6 +108,7 @@ def test_unavailable_kv_never_drops_a_partition() -> None:
         assert action is Action.KEEP
 
 
+@settings(max_examples=30, deadline=None)
 @given(st.lists(st.sampled_from(list(Outcome)), max_size=20))
 def test_wrong_sequence_and_fenced_always_drop(history: list[Outcome]) -> None:
     state = LeaseState()

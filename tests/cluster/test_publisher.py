@@ -85,12 +85,12 @@ class ClusterGateway:
 @pytest.fixture
 def cluster_gateway(cluster: LocalCluster, loop: Loop, pg: Database) -> Iterator[ClusterGateway]:
     """The gateway in cluster mode on the seeded centre: routed and authenticated by the
-    directory, acknowledging after the stream (deadline 3 s for the test)."""
+    directory, acknowledging after the stream (deadline 2 s for the test)."""
     from vigie.cluster.ingest import ClusterIngest
 
     seed(pg)
     loop.run(init(cluster.urls))
-    settings = cluster_settings(cluster, partitions=PARTITIONS, publish_deadline_s=3.0)
+    settings = cluster_settings(cluster, partitions=PARTITIONS, publish_deadline_s=2.0)
     ingest = loop.run(ClusterIngest.open(settings, "gateway"))
     assert loop.run(ingest.directory.reconcile(pg)) == (4, 0)
     deadline = time.monotonic() + 10
@@ -139,7 +139,7 @@ def test_teltonika_acknowledged_only_with_a_quorum(
             answer = b""
         waited = time.monotonic() - started
     assert answer == b"", "acknowledged without the stream's quorum"
-    assert 2.5 <= waited <= 10, waited
+    assert 1.8 <= waited <= 10, waited
 
     # A node back: quorum again. The tracker resends; acknowledged, and in the stream once.
     cluster.restart_node(0)
