@@ -128,3 +128,18 @@ def test_steps_failing_for_a_lease_release_it() -> None:
     assert action is Action.KEEP and reset.failing_since is None
     _, action = decide(state, Outcome.STEP_FAILED, now=13.0, lease_s=3.0)
     assert action is Action.RELEASE
+
+
+def test_pure_modules_import_no_io() -> None:
+    """partitions and assignment are pure: no NATS, database or web import (any process, the
+    embedded centre's included, may use them)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, vigie.cluster.partitions, vigie.cluster.assignment;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('nats', 'sqlalchemy', 'fastapi', 'psycopg', 'httpx')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

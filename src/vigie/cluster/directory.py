@@ -115,7 +115,7 @@ class DeviceDirectory:
                 await self._task
         if self._watcher is not None:
             with contextlib.suppress(Exception):  # the connection may be gone already
-                await self._watcher.stop()
+                await self._watcher.stop()  # type: ignore[no-untyped-call]
 
     async def _mirror(self) -> None:
         assert self._kv is not None
