@@ -224,3 +224,46 @@ def test_publish_rate_and_ack_latency(cluster: LocalCluster, loop: Loop) -> None
     counts = loop.run(subjects(cluster.urls))
     assert sum(counts.values()) == total
     assert p99 < 2.0
+
+
+def test_leader_killed_mid_stream_every_publish_lands_once(
+    cluster: LocalCluster, loop: Loop
+) -> None:
+    """kill -9 of the stream's leader while 8 connections publish: the publishes in flight are
+    retried with their ids through the election, every one is acknowledged, each stored once."""
+    from vigie.cluster.connection import connect
+    from vigie.cluster.publisher import ObservationPublisher
+    from vigie.cluster.topology import STREAM
+
+    loop.run(init(cluster.urls))
+    names = [node.name for node in cluster.nodes]
+
+    async def scenario() -> tuple[int, int, float]:
+        connection = await connect(cluster_settings(cluster), "chaos")
+        js = connection.jetstream()
+        publisher = ObservationPublisher(js, "chaos", deadline_s=15)
+        leader = (await js.stream_info(STREAM)).cluster.leader  # type: ignore[union-attr]
+        acked = 0
+        longest = 0.0
+
+        async def device(d: int) -> None:
+            nonlocal acked, longest
+            for i in range(40):
+                started = time.perf_counter()
+                await publisher.publish(f"dev{d}", d, _rows(f"dev{d}", 1, start=i))
+                longest = max(longest, time.perf_counter() - started)
+                acked += 1
+                await asyncio.sleep(0.02)
+
+        async def kill() -> None:
+            await asyncio.sleep(0.3)
+            await asyncio.to_thread(cluster.stop_node, names.index(leader), signal.SIGKILL)
+
+        await asyncio.gather(kill(), *(device(d) for d in range(8)))
+        await connection.close()
+        return acked, publisher.retries, longest
+
+    acked, retries, longest = loop.run(scenario(), timeout=120)
+    print(f"\nleader killed: {acked} acked, {retries} retries, longest publish {longest:.2f} s")
+    assert acked == 8 * 40
+    assert sum(loop.run(subjects(cluster.urls)).values()) == 8 * 40
