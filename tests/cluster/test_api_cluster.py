@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from tests.cluster.conftest import PARTITIONS, Loop, cluster_settings, init, subjects
 from tests.conftest import Centre
-from tests.gateway.conftest import IMEI, PHONE, obs, seed
+from tests.gateway.conftest import HOME_UNIT, IMEI, PHONE, obs, seed
 from vigie.cluster.local import LocalCluster
 from vigie.cluster.partitions import partition_of, subject_for, unassigned_partition
 from vigie.store import Database
@@ -90,6 +90,8 @@ def test_directory_follows_devices_and_assignments(
         _until(lambda: len(ingest.directory) == 4)
         assert ingest.directory.get(IMEI).partition == partition_of("C1", PARTITIONS)
         assert ingest.route(PHONE) == partition_of("C2", PARTITIONS)
+        # A case's devices share its partition: C1's bracelet and home unit, one engine.
+        assert ingest.route(IMEI) == ingest.route(HOME_UNIT) == partition_of("C1", PARTITIONS)
         headers = cluster_centre.headers("supervisor")
         added = cluster_centre.client.post(
             "/api/devices", json={"id": "B2", "kind": "bracelet"}, headers=headers
