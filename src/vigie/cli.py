@@ -4,6 +4,7 @@ import typer
 
 from vigie.commands import audit as audit_cmd
 from vigie.commands import centre as centre_cmd
+from vigie.commands import cluster as cluster_cmd
 from vigie.commands import db as db_cmd
 from vigie.commands import export as export_cmd
 from vigie.commands import law as law_cmd
@@ -26,6 +27,7 @@ from vigie.commands import gateway as gateway_cmd  # noqa: E402
 
 app.add_typer(gateway_cmd.app, name="gateway")
 app.add_typer(centre_cmd.app, name="centre")
+app.add_typer(cluster_cmd.app, name="cluster")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(export_cmd.app, name="export")

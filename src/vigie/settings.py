@@ -1,9 +1,9 @@
 """Settings of the monitoring centre, read from the environment (prefix `VIGIE_`)."""
 
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -100,6 +100,54 @@ class Settings(BaseSettings):
     # Password checks at once (argon2 is CPU- and memory-heavy) and logins allowed to wait for one.
     login_concurrency: int = Field(default=1, ge=1)
     login_max_waiting: int = Field(default=16, ge=0)
+    # Production mode (README, "Production (cluster mode)"): `cluster` ingests through a NATS
+    # JetStream cluster and needs PostgreSQL; `embedded` (one process, SQLite) imports no NATS.
+    mode: Literal["embedded", "cluster"] = "embedded"
+    # The NATS servers, comma-separated: nats://h1:4222,nats://h2:4222,nats://h3:4222
+    nats_urls: str = ""
+    nats_creds: str = ""  # credentials file (NKEY/JWT)
+    nats_tls_ca: str = ""  # CA of the servers' certificates (TLS is required off loopback)
+    # P, fixed at `vigie cluster init` and stored in the cluster: every process checks it.
+    partitions: int = Field(default=64, ge=1, le=10_000)
+    stream_replicas: int = Field(default=3, ge=1, le=5)
+    # The ingest stream's retention (at least the longest PostgreSQL outage to survive); when
+    # full, publishes are refused (discard new) so devices keep their data. Size it: readings/s
+    # × ~250 bytes × the max age (1,600/s for 72 h is about 100 GB); each node needs that free.
+    stream_max_age_h: float = Field(default=72.0, gt=0)
+    stream_max_gb: float = Field(default=10.0, gt=0)
+    # How long the stream recognises a resent device message by its id.
+    dedupe_window_s: float = Field(default=120.0, gt=0)
+    # How long a gateway retries a publish before closing without acknowledging the device
+    # (above the 9 s worst NATS leader election).
+    publish_deadline_s: float = Field(default=12.0, gt=0)
+    # Partition leases (KV TTL) and their renewal period.
+    lease_s: float = Field(default=3.0, gt=0)
+    renew_s: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _cluster_needs_nats_and_postgresql(self) -> "Settings":
+        if self.renew_s >= self.lease_s:
+            raise ValueError(
+                f"VIGIE_RENEW_S ({self.renew_s}) must be shorter than VIGIE_LEASE_S "
+                f"({self.lease_s}): a lease would expire between renewals"
+            )
+        if self.mode != "cluster":
+            return self
+        if self.database_url.startswith("sqlite"):
+            raise ValueError(
+                "VIGIE_MODE=cluster needs PostgreSQL: VIGIE_DATABASE_URL is a SQLite URL "
+                "(set postgresql+psycopg://…)"
+            )
+        if not self.nats_servers:
+            raise ValueError(
+                "VIGIE_MODE=cluster needs VIGIE_NATS_URLS (nats://h1:4222,nats://h2:4222,…)"
+            )
+        return self
+
+    @property
+    def nats_servers(self) -> list[str]:
+        """`VIGIE_NATS_URLS` as a list."""
+        return [url.strip() for url in self.nats_urls.split(",") if url.strip()]
 
     @field_validator("escalation_factors")
     @classmethod

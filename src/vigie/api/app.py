@@ -87,7 +87,20 @@ def create_app(config: Settings | None = None) -> FastAPI:
         app.state.login_guard = LoginGuard(config)
         stopping = threading.Event()
         tasks: list[asyncio.Task[None]] = []
-        if config.run_pipeline:
+        app.state.cluster = None
+        cluster_stopping = asyncio.Event()
+        if config.mode == "cluster":
+            # Imported only here: the embedded centre never loads NATS. Detection runs in the
+            # workers; this process publishes what it is posted and keeps the directory.
+            from vigie.cluster.ingest import ClusterIngest
+
+            app.state.cluster = await ClusterIngest.open(config, "api")
+            tasks.append(
+                asyncio.create_task(
+                    app.state.cluster.reconcile_forever(app.state.db, cluster_stopping)
+                )
+            )
+        if config.run_pipeline and config.mode == "embedded":
             # Imported here: the detection engine is only loaded by a process that runs it.
             from vigie.alarms.detector import DetectorProcess
             from vigie.alarms.pipeline import Pipeline
@@ -120,9 +133,12 @@ def create_app(config: Settings | None = None) -> FastAPI:
             yield
         finally:
             stopping.set()
+            cluster_stopping.set()
             if app.state.pipeline is not None:
                 app.state.pipeline.stop()
             await asyncio.gather(*tasks)
+            if app.state.cluster is not None:
+                await app.state.cluster.close()
             app.state.db.dispose()
 
     app = CentreApp(

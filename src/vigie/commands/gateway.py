@@ -120,7 +120,17 @@ def serve(
     )
 
     async def run() -> None:
-        gateway = Gateway(database, limits)
+        ingest = None
+        if config.mode == "cluster":
+            # Imported only here: the embedded gateway never loads NATS.
+            from vigie.cluster.ingest import ClusterIngest
+
+            ingest = await ClusterIngest.open(config, "gateway")
+            gateway = Gateway(
+                database, limits, sink=ingest.sink(), registry=ingest.registry(database)
+            )
+        else:
+            gateway = Gateway(database, limits)
         bound = await gateway.start(listen)
         typer.echo(
             f"gateway ready: teltonika={bound.teltonika_port} "
@@ -134,6 +144,8 @@ def serve(
             loop.add_signal_handler(signum, stop.set)
         await stop.wait()
         await gateway.stop()
+        if ingest is not None:
+            await ingest.close()
 
     try:
         asyncio.run(run())

@@ -4,6 +4,10 @@ Servers hand a device's readings to `Intake.store` and acknowledge only when it 
 then they are committed (SQLite synchronous=FULL, PostgreSQL commit), so a device never
 deletes a fix that Vigie has not kept. Readings waiting at the same moment are written in one
 transaction (group commit): a thousand trackers cost one disk flush, not a thousand.
+
+Where they are kept is the intake's sink: the database (`DatabaseSink`, the embedded centre) or,
+in cluster mode, the NATS stream (`vigie.cluster.publisher.StreamSink`: acknowledged once a
+majority of the stream's replicas hold the message).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from vigie import clock
 from vigie.gateway.readings import Rejected, check, parse_time
@@ -42,32 +46,40 @@ class _Waiter:
     done: asyncio.Future[Stored]
 
 
+class Sink(Protocol):
+    """Where checked readings are kept; `put` returns once they are durable, or raises."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def put(self, rows: list[dict[str, Any]], rejected: int) -> Stored: ...
+
+
 class Intake:
-    """Checks readings, writes them in group commits on one thread, answers when durable."""
+    """Checks readings and hands them to its sink; answers when they are durable."""
 
     def __init__(
         self,
-        database: Database,
+        database: Database | None,
         bounds: TimeBounds | None = None,
         max_batch: int = 20_000,
         on_stored: Callable[[], None] | None = None,
+        sink: Sink | None = None,
     ) -> None:
-        self._db = database
+        """Without `sink`, the readings go to `database` in group commits."""
         self._bounds = bounds or TimeBounds()
-        self._max_batch = max_batch
-        self._on_stored = on_stored
-        self._queue: asyncio.Queue[_Waiter] = asyncio.Queue()
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="vigie-intake")
-        self._task: asyncio.Task[None] | None = None
+        if sink is None:
+            if database is None:
+                raise ValueError("an intake needs a database or a sink")
+            sink = DatabaseSink(database, max_batch, on_stored)
+        self._sink = sink
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="vigie-intake")
+        await self._sink.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        self._writer.shutdown(wait=True)
+        await self._sink.stop()
 
     async def store(self, readings: list[dict[str, Any]], source: str) -> Stored:
         """Store `readings` durably; implausible ones are logged with their reason and left out,
@@ -77,7 +89,7 @@ class Intake:
         `source` names the channel they came by (the protocol of an authenticated device); it
         is recorded on every row.
 
-        Raises what the database raised when the write failed: the caller must not acknowledge.
+        Raises what the sink raised when the write failed: the caller must not acknowledge.
         """
         now = clock.now()
         rows: list[tuple[datetime, dict[str, Any]]] = []
@@ -99,13 +111,40 @@ class Intake:
             rows.append((t, record))
         # Buffered records reach the store (and so the engine) in the order they happened.
         rows.sort(key=lambda pair: pair[0])
-        waiter = _Waiter(
-            [log.row_for(record, t, now, source=source) for t, record in rows],
-            rejected,
-            asyncio.get_running_loop().create_future(),
-        )
-        if not waiter.rows:
+        if not rows:
             return Stored(0, 0, rejected)
+        return await self._sink.put(
+            [log.row_for(record, t, now, source=source) for t, record in rows], rejected
+        )
+
+
+class DatabaseSink:
+    """Group commits on one writer thread: what waits at the same moment, in one transaction."""
+
+    def __init__(
+        self,
+        database: Database,
+        max_batch: int = 20_000,
+        on_stored: Callable[[], None] | None = None,
+    ) -> None:
+        self._db = database
+        self._max_batch = max_batch
+        self._on_stored = on_stored
+        self._queue: asyncio.Queue[_Waiter] = asyncio.Queue()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="vigie-intake")
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="vigie-intake")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._writer.shutdown(wait=True)
+
+    async def put(self, rows: list[dict[str, Any]], rejected: int) -> Stored:
+        waiter = _Waiter(rows, rejected, asyncio.get_running_loop().create_future())
         await self._queue.put(waiter)
         return await waiter.done
 

@@ -59,7 +59,8 @@ class RegisteredDevice:
 class Registry:
     """Registered devices read from the store, cached for `ttl_s` seconds."""
 
-    def __init__(self, database: Database, ttl_s: float = 5.0) -> None:
+    def __init__(self, database: Database | None, ttl_s: float = 5.0) -> None:
+        """`database` None: a subclass reads devices elsewhere, and refusals are only logged."""
         self._db = database
         self._ttl_s = ttl_s
         self._cache: dict[str, tuple[float, RegisteredDevice | None]] = {}
@@ -86,6 +87,7 @@ class Registry:
         return device
 
     def _read(self, identifier: str) -> RegisteredDevice | None:
+        assert self._db is not None
         with self._db.session() as session:
             device = session.get(Device, identifier)
             if device is None:
@@ -123,6 +125,8 @@ class Registry:
     ) -> None:
         """One audit entry per device and protocol a minute, with the refusals since the last
         one: a flood of forged requests cannot flood the audit log."""
+        if self._db is None:
+            return
         now = time.monotonic()
         with self._lock:
             last, suppressed = self._audited.get((device.id, protocol), (-AUDIT_EVERY_S, 0))

@@ -13,7 +13,7 @@ from pathlib import Path
 from vigie.gateway.command_delivery import CommandDelivery
 from vigie.gateway.gt06_server import Gt06Server
 from vigie.gateway.http_server import OsmAndServer
-from vigie.gateway.intake import Intake
+from vigie.gateway.intake import Intake, Sink
 from vigie.gateway.limits import Limits, RateLimiter
 from vigie.gateway.mqtt_client import MqttSubscriber
 from vigie.gateway.registry import Registry
@@ -74,11 +74,15 @@ class Gateway:
         mqtt_client_id: str = "vigie-gateway",
         command_poll_s: float = 1.0,
         udp_reachable_s: float = REACHABLE_S,
+        sink: Sink | None = None,
+        registry: Registry | None = None,
     ) -> None:
-        """`udp_reachable_s`: how long after its datagram a UDP tracker is sent commands."""
+        """`udp_reachable_s`: how long after its datagram a UDP tracker is sent commands.
+        `sink` and `registry` replace the database's (cluster mode: the stream and the device
+        directory, vigie.cluster.ingest)."""
         self.limits = limits or Limits()
-        self.intake = Intake(database, self.limits.bounds, on_stored=on_stored)
-        self.registry = Registry(database)
+        self.intake = Intake(database, self.limits.bounds, on_stored=on_stored, sink=sink)
+        self.registry = registry or Registry(database)
         self._rates = RateLimiter(self.limits.rate_per_s, self.limits.burst)
         self._mqtt_client_id = mqtt_client_id
         self.commands = CommandDelivery(database, command_poll_s)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, Header, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,15 @@ from vigie.cases.forms import (
 )
 from vigie.store import audit
 from vigie.store.bounds import RowId
-from vigie.store.models import Contact, Device, Person, Placement, User, Zone
+from vigie.store.models import (
+    Contact,
+    Device,
+    DeviceAssignment,
+    Person,
+    Placement,
+    User,
+    Zone,
+)
 
 router = APIRouter(prefix="/api", tags=["cases"], route_class=BoundedJsonRoute)
 Reader = Annotated[User, Depends(allow(*CASE_READERS))]
@@ -269,16 +277,33 @@ def delete_zone(placement_id: RowId, zone_id: str, db: DatabaseDep, user: Superv
 
 @router.post("/placements/{placement_id}/devices", status_code=201)
 def assign_device(
-    placement_id: RowId, body: AssignmentIn, db: DatabaseDep, user: Supervisor
+    placement_id: RowId, body: AssignmentIn, request: Request, db: DatabaseDep, user: Supervisor
 ) -> dict[str, Any]:
     with db.session() as session:
         placement = visible_placement(session, user, placement_id)
         assignment = device_registry.assign(session, placement, body, user.username)
-        return {
+        answer = {
             "device_id": assignment.device_id,
             "role": assignment.role,
             "since": assignment.since,
         }
+        # The device, and the one it replaced in that role.
+        changed = set(
+            session.scalars(
+                select(DeviceAssignment.device_id).where(
+                    DeviceAssignment.placement_id == placement.id
+                )
+            )
+        )
+    _directory(request, db, changed)
+    return answer
+
+
+def _directory(request: Request, db: DatabaseDep, devices: set[str]) -> None:
+    """Cluster mode: after the commit, the gateways' device directory learns the change."""
+    cluster = getattr(request.app.state, "cluster", None)
+    if cluster is not None:
+        cluster.write_devices_from_thread(db, devices)
 
 
 def device_out(device: Device) -> dict[str, Any]:
@@ -298,15 +323,22 @@ def list_devices(db: DatabaseDep, _user: DeviceReader) -> list[dict[str, Any]]:
 
 
 @router.post("/devices", status_code=201)
-def add_device(body: DeviceIn, db: DatabaseDep, user: DeviceAdmin) -> dict[str, Any]:
+def add_device(
+    body: DeviceIn, request: Request, db: DatabaseDep, user: DeviceAdmin
+) -> dict[str, Any]:
     with db.session() as session:
-        return device_out(device_registry.create_device(session, body, user.username))
+        answer = device_out(device_registry.create_device(session, body, user.username))
+    _directory(request, db, {answer["id"]})
+    return answer
 
 
 @router.post("/devices/{device_id}/secret", status_code=201)
-def issue_device_secret(device_id: str, db: DatabaseDep, user: DeviceAdmin) -> dict[str, str]:
+def issue_device_secret(
+    device_id: str, request: Request, db: DatabaseDep, user: DeviceAdmin
+) -> dict[str, str]:
     """A new gateway secret for the device (its OsmAnd key, its MQTT password), replacing the
     old one; shown in this answer only, stored hashed, audited."""
     with db.session() as session:
         secret = device_secrets.issue(session, device_id, user.username)
+    _directory(request, db, {device_id})
     return {"device": device_id, "secret": secret}

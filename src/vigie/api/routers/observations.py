@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
@@ -65,6 +66,9 @@ def post_observations(
         log.row_for(wire_record(o), o.t.astimezone(UTC), received_at, source=source)
         for o in batch.observations
     ]
+    cluster = getattr(request.app.state, "cluster", None)
+    if cluster is not None:
+        return _publish(cluster, db, rows, user.username, source)
     with db.session() as session:
         accepted = log.append(session, rows)
         audit.record(
@@ -89,3 +93,47 @@ def post_observations(
         ids=accepted.ids,
         conflicts=accepted.conflicts,
     )
+
+
+def _publish(
+    cluster: Any, db: DatabaseDep, rows: list[dict[str, Any]], username: str, source: str
+) -> Receipt:
+    """Cluster mode: each device's readings published to its case's partition, answered after
+    the stream's acknowledgement (the gateway's publisher). The archive rows are written by the
+    partition's worker, so no row ids yet; a resent batch is counted as duplicates."""
+    from vigie.cluster.directory import partition_of_device
+    from vigie.cluster.publisher import NotAcknowledged
+
+    by_device: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_device.setdefault(row["device"], []).append(row)
+    with db.session() as session:
+        partitions = {
+            device: partition_of_device(session, device, cluster.directory.partitions)
+            for device in by_device
+        }
+    new = duplicates = 0
+    for device, own in by_device.items():
+        future = asyncio.run_coroutine_threadsafe(
+            cluster.publisher.publish(device, partitions[device], own), cluster.loop
+        )
+        try:
+            done = future.result()
+        except NotAcknowledged as exc:
+            raise ApiError(
+                503,
+                "not_stored",
+                f"the stream did not acknowledge the readings of {device}: send the batch "
+                "again (readings already stored are counted as duplicates)",
+            ) from exc
+        new += done.new
+        duplicates += done.duplicates
+    with db.session() as session:
+        audit.record(
+            session,
+            username,
+            "post_observations",
+            source,
+            {"published": new, "duplicates": duplicates, "devices": len(by_device)},
+        )
+    return Receipt(accepted=new, duplicates=duplicates, ids=[], conflicts=[])

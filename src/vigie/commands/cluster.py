@@ -1,0 +1,109 @@
+"""`vigie cluster`: production mode's NATS side (README, "Production (cluster mode)")."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from typing import Annotated, Any
+
+import typer
+
+from vigie.settings import Settings
+
+app = typer.Typer(help="Production mode: the NATS JetStream cluster (VIGIE_NATS_URLS).")
+
+
+def _settings() -> Settings:
+    config = Settings()
+    if not config.nats_servers:
+        raise typer.BadParameter("set VIGIE_NATS_URLS (nats://h1:4222,nats://h2:4222,…)")
+    return config
+
+
+@app.command()
+def init() -> None:
+    """Create the stream VIGIE_OBS and the buckets, and store VIGIE_PARTITIONS; idempotent.
+    Refuses a cluster initialised with another partition count or replica count."""
+    from vigie.cluster.connection import connect
+    from vigie.cluster.topology import Topology, TopologyDrift, ensure
+
+    config = _settings()
+
+    async def run() -> list[str]:
+        connection = await connect(config, "vigie-cluster-init")
+        try:
+            return await ensure(connection.jetstream(), Topology.from_settings(config))
+        finally:
+            await connection.close()
+
+    try:
+        done = asyncio.run(run())
+    except TopologyDrift as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for line in done or ["already initialised, nothing to do"]:
+        typer.echo(line)
+    typer.echo(f"cluster ready: {config.partitions} partitions, R{config.stream_replicas}")
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """The stream's nodes, each partition's owner and lag, the live workers."""
+    from vigie.cluster.connection import connect
+    from vigie.cluster.status import collect
+    from vigie.cluster.topology import Topology, check
+
+    config = _settings()
+
+    async def run() -> dict[str, Any]:
+        connection = await connect(config, "vigie-cluster-status")
+        try:
+            js = connection.jetstream()
+            await check(js, Topology.from_settings(config))
+            return await collect(js, config.partitions)
+        finally:
+            await connection.close()
+
+    state = asyncio.run(run())
+    if as_json:
+        typer.echo(json.dumps(state, indent=2))
+        return
+    stream = state["stream"]
+    typer.echo(
+        f"stream {stream['name']}: {stream['messages']} messages, {stream['bytes']} bytes, "
+        f"seq {stream['first_seq']}..{stream['last_seq']}"
+    )
+    for node in state["nodes"]:
+        current = "current" if node["current"] else "NOT current"
+        typer.echo(f"  node {node['name']}: {node['role']}, {current}, lag {node['lag']}")
+    typer.echo(f"workers: {', '.join(state['workers']) or 'none'}")
+    for row in state["partitions"]:
+        lag = "-" if row["lag"] is None else row["lag"]
+        typer.echo(f"  partition {row['partition']:>4}: owner {row['owner'] or '-'}, lag {lag}")
+    if state["unowned"]:
+        typer.echo(f"{len(state['unowned'])} partition(s) without an owner", err=True)
+
+
+@app.command()
+def local() -> None:
+    """Run a 3-node cluster on free 127.0.0.1 ports (development) until Ctrl-C; prints
+    the VIGIE_NATS_URLS to use."""
+    from vigie.cluster.local import LocalCluster
+
+    stop = False
+
+    def finish(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, finish)
+    signal.signal(signal.SIGINT, finish)
+    with LocalCluster(folder=None) as cluster:
+        typer.echo(f"VIGIE_NATS_URLS={cluster.urls_setting}")
+        typer.echo(f"PIDs: {' '.join(str(node.pid) for node in cluster.nodes)}")
+        while not stop:
+            time.sleep(0.2)

@@ -1,0 +1,127 @@
+"""A 3-node JetStream cluster on free 127.0.0.1 ports (vigie.cluster.local), started once for the
+session; every node is running again and the stream and buckets are fresh for each test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Awaitable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.conftest import fresh_database
+from vigie.cluster.local import LocalCluster
+from vigie.settings import Settings
+from vigie.store import Database, open_database
+
+T = TypeVar("T")
+PARTITIONS = 16
+
+
+@pytest.fixture(scope="session")
+def nats_cluster() -> Iterator[LocalCluster]:
+    with LocalCluster() as cluster:
+        yield cluster
+
+
+class Loop:
+    """An event loop in a thread, for the cluster's asyncio clients beside synchronous tests."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T] | Awaitable[T], timeout: float = 60) -> T:
+        async def wrapped() -> T:
+            return await coroutine
+
+        return asyncio.run_coroutine_threadsafe(wrapped(), self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def loop() -> Iterator[Loop]:
+    runner = Loop()
+    yield runner
+    runner.close()
+
+
+@pytest.fixture
+def cluster(nats_cluster: LocalCluster, loop: Loop) -> Iterator[LocalCluster]:
+    """The module's cluster with every node up, no stream and no bucket of an earlier test."""
+    for index in range(len(nats_cluster.nodes)):
+        nats_cluster.restart_node(index)
+    nats_cluster.wait_ready()
+    loop.run(_wipe(nats_cluster.urls))
+    yield nats_cluster
+    for index in range(len(nats_cluster.nodes)):
+        nats_cluster.restart_node(index)
+
+
+async def _wipe(urls: list[str]) -> None:
+    import nats
+
+    from vigie.cluster.topology import STREAM, Topology
+
+    connection = await nats.connect(servers=urls)
+    js = connection.jetstream()
+    for name in [STREAM, *(f"KV_{b.bucket}" for b in Topology(1, 1, 1, 1, 1, 1).buckets())]:
+        with contextlib.suppress(Exception):  # absent
+            await js.delete_stream(name)
+    await connection.close()
+
+
+async def init(urls: list[str]) -> None:
+    import nats
+
+    from vigie.cluster.topology import Topology, ensure
+
+    connection = await nats.connect(servers=urls)
+    await ensure(connection.jetstream(), Topology(PARTITIONS, 3, 3600.0, 1 << 30, 120.0, 3.0))
+    await connection.close()
+
+
+async def subjects(urls: list[str]) -> dict[str, int]:
+    """Messages per subject in VIGIE_OBS."""
+    import nats
+
+    from vigie.cluster.topology import STREAM
+
+    connection = await nats.connect(servers=urls)
+    try:
+        info = await connection.jetstream().stream_info(STREAM, subjects_filter="vigie.obs.>")
+        return dict(info.state.subjects or {})
+    finally:
+        await connection.close()
+
+
+def cluster_settings(cluster: LocalCluster, **more: Any) -> Settings:
+    return Settings(
+        mode="cluster",
+        database_url=more.pop("database_url", "postgresql+psycopg://unused/unused"),
+        nats_urls=cluster.urls_setting,
+        partitions=more.pop("partitions", PARTITIONS),
+        **more,
+    )
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty PostgreSQL database (cluster mode needs PostgreSQL)."""
+    with fresh_database(request, "postgresql", tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[Database]:
+    database = open_database(pg_url)
+    yield database
+    database.dispose()
