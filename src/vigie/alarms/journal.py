@@ -26,7 +26,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from vigie.detect import AlarmEvent
-from vigie.store import engine_state
 from vigie.store.models import EnginePlacement, EngineShape, EngineState, EngineStep
 
 Change = tuple[str, int | None, dict[str, Any] | None]  # case, revision (None: gone), record
@@ -80,13 +79,6 @@ def steps_after(session: Session, step: int, partition: int = 0) -> list[EngineS
             .order_by(EngineStep.id)
         )
     )
-
-
-def fence(session: Session, partition: int = 0, term: int | None = None) -> EngineState:
-    """The state row, locked for this step's transaction (created on the first step): where a
-    step fails if detection's store is gone, or (with `term`) if a newer owner claimed the
-    partition (`vigie.store.engine_state.Fenced`)."""
-    return engine_state.fence(session, partition, term)
 
 
 def record_step(

@@ -130,3 +130,27 @@ def save(
     if snapshot is not None:
         state.snapshot = snapshot
     return state
+
+
+@dataclass
+class StateRow:
+    """The row a detection step commits to. Embedded: partition 0, unfenced (`term` None), as
+    the single pipeline always was. Cluster: a partition taken with `claim`, every step then
+    fenced by its term."""
+
+    partition: int = 0
+    term: int | None = None
+
+    @property
+    def fenced(self) -> bool:
+        return self.term is not None
+
+    def claim(self, session: Session) -> Claimed:
+        """Take the partition over (see `claim`): later steps are fenced by the new term."""
+        claimed = claim(session, self.partition)
+        self.term = claimed.term
+        return claimed
+
+    def fence(self, session: Session) -> EngineState:
+        """The row, locked, first in a step's transaction; raises `Fenced` if claimed since."""
+        return fence(session, self.partition, self.term)
