@@ -4,6 +4,7 @@ second active assignment and the same alarm event twice."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from tests.conftest import fresh_database
 from vigie.alarms import episodes
 from vigie.cases import devices, placements
 from vigie.cases.forms import AssignmentIn, DeviceIn
+from vigie.detect import AlarmEvent
 from vigie.store import Database
 from vigie.store.models import Alarm, AlarmEventRow, DeviceAssignment
 from vigie.store.schema import upgrade
@@ -194,3 +196,11 @@ def test_the_same_alarm_event_is_stored_once(db: Database) -> None:
     assert stored.event_count == 2  # the copy was not folded in
     assert episodes.duplicate_events == before + 1
     assert rows[0].event_key == episodes.event_key(event(T0))
+
+
+def test_an_engine_events_key_is_the_digest_of_its_json() -> None:
+    for t in (T0, T0 + timedelta(milliseconds=250)):
+        found = AlarmEvent(t, "C1", "tamper", "raised", "B1", {"what": "strap_cut"}, t)
+        as_folded = found.to_dict() | {"t": t, "detected_at": t}
+        digest = hashlib.blake2b(found.to_json().encode(), digest_size=16).hexdigest()
+        assert episodes.event_key(as_folded) == digest

@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from vigie.alarms.obligations import PRIORITY
+from vigie.detect.events import iso_of, ms_of
 from vigie.store.models import Alarm, AlarmEventRow, Placement
 
 logger = logging.getLogger(__name__)
@@ -30,15 +31,11 @@ duplicate_events = 0  # events skipped because stored already (in this process):
 
 
 def event_key(event: dict[str, Any]) -> str:
-    """blake2b of the event's canonical JSON (that of `AlarmEvent.to_json()` for the engine's
-    events: `t`, and `detected_at` if any, as ISO-8601 UTC to the millisecond with "Z")."""
-    body = {k: _iso(v) if isinstance(v, datetime) else v for k, v in event.items()}
+    """blake2b of the event's canonical JSON: that of `AlarmEvent.to_json()` for the engine's
+    events (times as the engine writes them), the same form for the pipeline's own."""
+    body = {k: iso_of(ms_of(v)) if isinstance(v, datetime) else v for k, v in event.items()}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def lock_alarm_ids(session: Session) -> None:
