@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from tests.cases import factories as make
 from vigie.alarms.pipeline import PartitionStep, Pipeline
-from vigie.alarms.sources import BatchSource
+from vigie.alarms.sources import BatchSource, partitions_of
 from vigie.cases import devices, placements
 from vigie.cases.forms import AssignmentIn, DeviceIn
 from vigie.settings import Settings
@@ -162,6 +162,13 @@ def test_a_partition_watches_its_own_cases_only(db: Database) -> None:
     assert result.observations == 2
     one.step(BatchSource([tamper("C2", 0.6, 2)], 1, 1))
     assert sorted((a.case_ref, a.partition) for a in alarms(db)) == [("C1", 0), ("C2", 1)]
+
+
+def test_the_partition_of_each_device_is_its_active_cases(db: Database) -> None:
+    seed_cases(db, {"C1": 0, "C2": 5})
+    with db.reading() as session:
+        found = partitions_of(session, {"B-C1", "H-C2", "B-C2", "UNKNOWN"})
+    assert found == {"B-C1": 0, "H-C2": 5, "B-C2": 5}
 
 
 def alarms(db: Database) -> list[Alarm]:

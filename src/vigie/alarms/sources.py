@@ -14,9 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigie.store import observations as log
+from vigie.store.models import DeviceAssignment, Placement
 
 
 @dataclass(frozen=True)
@@ -78,3 +80,22 @@ class BatchSource:
         self.accepted = log.append(session, self.readings, ordered=False)
         ids = self.accepted.ids
         return Taken(log.rows_by_ids(session, ids), self.cursor, self.messages, ids)
+
+
+def partitions_of(session: Session, devices: set[str]) -> dict[str, int]:
+    """The detection partition of each device's active case, as the database has it now; a
+    device with no active assignment is left out. A worker forwards a reading of a device that
+    belongs to another partition instead of archiving it (design/scale-ha.md §2.6)."""
+    found: dict[str, int] = {}
+    names = sorted(devices)
+    for i in range(0, len(names), 1000):  # in chunks: SQLite bounds a statement's parameters
+        query = (
+            select(DeviceAssignment.device_id, Placement.partition)
+            .join(Placement, Placement.id == DeviceAssignment.placement_id)
+            .where(
+                DeviceAssignment.device_id.in_(names[i : i + 1000]),
+                DeviceAssignment.until.is_(None),
+            )
+        )
+        found.update({device: partition for device, partition in session.execute(query)})
+    return found
