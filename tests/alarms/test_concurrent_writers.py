@@ -17,10 +17,11 @@ from tests.alarms.test_partitions import T0, Clock, seed_cases, tamper, worker
 from tests.api.world import World, build
 from tests.conftest import Centre, Mailbox, fresh_database
 from vigie import clock
-from vigie.alarms import episodes, outbox
+from vigie.alarms import episodes, journal, outbox
 from vigie.alarms.sources import BatchSource
 from vigie.settings import Settings
-from vigie.store import Database
+from vigie.store import Database, engine_state
+from vigie.store.engine_state import Fenced
 from vigie.store.models import Alarm, OutboxMessage
 
 
@@ -125,6 +126,45 @@ def test_two_partitions_stepping_at_once_never_make_a_follower_skip(centre: Cent
         partitions = sorted(set(session.scalars(select(Alarm.partition))))
     assert len(every) == 2 * per_partition and partitions == [0, 1]
     assert sorted(seen) == sorted(every)
+
+
+def test_a_claim_waits_for_the_step_under_way_and_gets_its_cursor(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old owner's step holds the partition's row: a claim made meanwhile waits for its
+    commit and restores from it, and the old owner's next step is fenced."""
+    seed_cases(db, {"C1": 7})
+    owner = worker(db, 7, Clock(T0 + timedelta(minutes=30)))
+    in_step, release = threading.Event(), threading.Event()
+    record_step = journal.record_step
+
+    def held(*args: Any, **kwargs: Any) -> int:
+        in_step.set()
+        assert release.wait(10)
+        return record_step(*args, **kwargs)
+
+    monkeypatch.setattr(journal, "record_step", held)
+    stepping = threading.Thread(
+        target=owner.step, args=(BatchSource([tamper("C1", 1, 1)], cursor=9, messages=1),)
+    )
+    stepping.start()
+    assert in_step.wait(10)
+    claimed: list[engine_state.Claimed] = []
+
+    def claim() -> None:
+        with db.session() as session:
+            claimed.append(engine_state.claim(session, 7))
+
+    claiming = threading.Thread(target=claim)
+    claiming.start()
+    claiming.join(0.5)
+    assert claiming.is_alive()  # waiting on the step's row lock
+    release.set()
+    stepping.join(10)
+    claiming.join(10)
+    assert [(c.term, c.cursor, c.processed) for c in claimed] == [(2, 9, 1)]
+    with pytest.raises(Fenced):
+        owner.step(BatchSource([tamper("C1", 1.1, 2)], cursor=10, messages=1))
 
 
 def test_two_deliverers_send_each_report_once(
