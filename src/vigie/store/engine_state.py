@@ -112,26 +112,6 @@ def fence(session: Session, partition: int, term: int | None) -> EngineState:
     return state
 
 
-def save(
-    session: Session,
-    partition: int,
-    term: int | None,
-    *,
-    processed: int = 0,
-    cursor: int | None = None,
-    snapshot: bytes | None = None,
-) -> EngineState:
-    """Fence, then add `processed` readings to the partition's count and, with a checkpoint,
-    set its cursor and snapshot (the journal's `checkpoint` saves the rest of it)."""
-    state = fence(session, partition, term)
-    state.processed += processed
-    if cursor is not None:
-        state.cursor = cursor
-    if snapshot is not None:
-        state.snapshot = snapshot
-    return state
-
-
 @dataclass
 class StateRow:
     """The row a detection step commits to. Embedded: partition 0, unfenced (`term` None), as
