@@ -115,8 +115,8 @@ def fence(session: Session, partition: int, term: int | None) -> EngineState:
 @dataclass
 class StateRow:
     """The row a detection step commits to. Embedded: partition 0, unfenced (`term` None), as
-    the single pipeline always was. Cluster: a partition taken with `claim`, every step then
-    fenced by its term."""
+    the single pipeline always was, watching every case. Cluster: a partition taken with
+    `claim`, every step then fenced by its term and watching the partition's cases only."""
 
     partition: int = 0
     term: int | None = None
