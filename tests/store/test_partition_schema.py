@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -21,7 +22,7 @@ from vigie.cases.forms import AssignmentIn, DeviceIn
 from vigie.detect import AlarmEvent
 from vigie.store import Database
 from vigie.store.models import Alarm, AlarmEventRow, DeviceAssignment
-from vigie.store.schema import upgrade
+from vigie.store.schema import alembic_config, upgrade
 
 T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 
@@ -121,6 +122,10 @@ def test_0016_applies_on_a_populated_database(at_0015: tuple[str, Engine]) -> No
         assert len(keys) == 6 and set(keys) == {None}
         placement = conn.execute(text('SELECT "partition" FROM placements')).scalar_one()
         assert placement == 0
+    command.downgrade(alembic_config(url), "0015")  # and back, the rows kept
+    upgrade(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alarm_events")).scalar_one() == 6
 
 
 def test_0016_names_the_rows_it_cannot_make_unique(at_0015: tuple[str, Engine]) -> None:
