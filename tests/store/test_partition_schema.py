@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tests.cases import factories as make
 from tests.conftest import fresh_database
-from vigie.alarms import episodes
+from vigie.alarms import episodes, workflow
 from vigie.cases import devices, placements
 from vigie.cases.forms import AssignmentIn, DeviceIn
 from vigie.detect import AlarmEvent
@@ -209,3 +209,16 @@ def test_an_engine_events_key_is_the_digest_of_its_json() -> None:
         as_folded = found.to_dict() | {"t": t, "detected_at": t}
         digest = hashlib.blake2b(found.to_json().encode(), digest_size=16).hexdigest()
         assert episodes.event_key(as_folded) == digest
+
+
+def test_a_partition_escalates_its_own_alarms_only(db: Database) -> None:
+    with db.session() as session:
+        (mine,) = episodes.fold(session, [event(T0)], T0, partition=1)
+        (other,) = episodes.fold(session, [event(T0) | {"case": "C2"}], T0, partition=2)
+    later = T0 + timedelta(hours=1)
+    with db.session() as session:
+        assert [a.id for a in workflow.escalate_overdue(session, later, 60, partition=1)] == [
+            mine.id
+        ]
+    with db.session() as session:  # unscoped (embedded): every partition's
+        assert [a.id for a in workflow.escalate_overdue(session, later, 60)] == [other.id]
