@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy import Date, select
 from sqlalchemy.orm import Session
 
+from vigie.alarms.episodes import lock_alarm_ids
 from vigie.export import layout
 from vigie.export.sealing import SealError, unseal
 from vigie.export.verify import ArchiveInvalid, verify
@@ -398,6 +399,7 @@ class _Run:
 
     def alarms(self, result: Imported) -> None:
         case_ref = result.case_ref
+        lock_alarm_ids(self.session)  # their ids commit in order with detection's
         for data in self._lines(layout.ALARMS):
             full = self.protected.details.get(str(data["id"]), {})
             detail = full.get("detail", data["detail"])

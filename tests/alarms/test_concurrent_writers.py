@@ -1,0 +1,197 @@
+"""Several writers at once, on PostgreSQL (cluster mode's database): alarm ids commit in order
+so a follower of `GET /api/alarms?after=ID` misses none, and any number of API processes may
+deliver the outbox without sending a message twice (design/scale-ha.md §2.4, §2.8, §5.2)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.alarms.test_partitions import T0, Clock, seed_cases, tamper, worker
+from tests.api.world import World, build
+from tests.conftest import Centre, Mailbox, fresh_database
+from vigie import clock
+from vigie.alarms import episodes, journal, outbox
+from vigie.alarms.sources import BatchSource
+from vigie.settings import Settings
+from vigie.store import Database, engine_state
+from vigie.store.engine_state import Fenced
+from vigie.store.models import Alarm, OutboxMessage
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """PostgreSQL only: the properties here are about concurrent transactions."""
+    with fresh_database(request, "postgresql", tmp_path) as url:
+        yield url
+
+
+def raised(case: str, device: str) -> dict[str, Any]:
+    return {"t": T0, "case": case, "kind": "tamper", "state": "raised", "device": device}
+
+
+def open_alarm(
+    db: Database, case: str, inserted: threading.Event, go: threading.Event | None
+) -> None:
+    """Open one alarm in a transaction that (with `go`) waits before its commit."""
+    with db.session() as session:
+        episodes.fold(session, [raised(case, "B1") | {"detail": {}}], T0)
+        inserted.set()
+        if go is not None:
+            assert go.wait(10)
+
+
+def ids_after(db: Database, after: int) -> list[int]:
+    with db.reading() as session:
+        return list(session.scalars(select(Alarm.id).where(Alarm.id > after).order_by(Alarm.id)))
+
+
+def race(db: Database) -> tuple[list[int], list[int]]:
+    """A opens an alarm and holds its commit; B opens one meanwhile; a follower polls between.
+    Returns what the follower saw and every alarm id."""
+    a_inserted, b_inserted, go = threading.Event(), threading.Event(), threading.Event()
+    a = threading.Thread(target=open_alarm, args=(db, "CA", a_inserted, go))
+    b = threading.Thread(target=open_alarm, args=(db, "CB", b_inserted, None))
+    a.start()
+    assert a_inserted.wait(10)
+    b.start()
+    b.join(1.0)  # B commits at once unless it waits for A's lock
+    seen = ids_after(db, 0)
+    go.set()
+    a.join(10)
+    b.join(10)
+    follower = max(seen, default=0)
+    seen += ids_after(db, follower)
+    return seen, ids_after(db, 0)
+
+
+def test_alarm_ids_commit_in_order_so_a_follower_misses_none(db: Database) -> None:
+    seen, every = race(db)
+    assert len(every) == 2 and seen == every
+
+
+def test_without_the_lock_a_follower_would_miss_one(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The control: the race above does skip an alarm when nothing orders the ids."""
+    monkeypatch.setattr(episodes, "lock_alarm_ids", lambda session: None)
+    seen, every = race(db)
+    assert len(every) == 2 and seen == every[1:]
+
+
+def test_two_partitions_stepping_at_once_never_make_a_follower_skip(centre: Centre) -> None:
+    """Two partitions' steps from two threads, each opening an alarm per step, while a
+    follower polls the API's `?after=`: it sees every alarm."""
+    db = centre.db
+    per_partition = 20
+    cases = {f"C{p}-{i}": p for p in (0, 1) for i in range(per_partition)}
+    seed_cases(db, cases)
+    headers = centre.headers("operator")
+    errors: list[BaseException] = []
+
+    def run(partition: int) -> None:
+        try:
+            step = worker(db, partition, Clock(T0 + timedelta(minutes=30)))
+            for i in range(per_partition):
+                batch = [tamper(f"C{partition}-{i}", 1 + i * 0.1, 1)]
+                step.step(BatchSource(batch, cursor=i + 1, messages=1))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in (0, 1)]
+    for thread in threads:
+        thread.start()
+    seen: list[int] = []
+    after = 0
+    while True:
+        running = any(t.is_alive() for t in threads)
+        response = centre.client.get(f"/api/alarms?after={after}&kind=tamper", headers=headers)
+        assert response.status_code == 200, response.text
+        new = sorted(a["id"] for a in response.json())
+        seen += new
+        after = max([after, *new])
+        if not running:  # this poll began after the last commit
+            break
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    with db.reading() as session:
+        every = list(session.scalars(select(Alarm.id).where(Alarm.kind == "tamper")))
+        partitions = sorted(set(session.scalars(select(Alarm.partition))))
+    assert len(every) == 2 * per_partition and partitions == [0, 1]
+    assert sorted(seen) == sorted(every)
+
+
+def test_a_claim_waits_for_the_step_under_way_and_gets_its_cursor(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old owner's step holds the partition's row: a claim made meanwhile waits for its
+    commit and restores from it, and the old owner's next step is fenced."""
+    seed_cases(db, {"C1": 7})
+    owner = worker(db, 7, Clock(T0 + timedelta(minutes=30)))
+    in_step, release = threading.Event(), threading.Event()
+    record_step = journal.record_step
+
+    def held(*args: Any, **kwargs: Any) -> int:
+        in_step.set()
+        assert release.wait(10)
+        return record_step(*args, **kwargs)
+
+    monkeypatch.setattr(journal, "record_step", held)
+    stepping = threading.Thread(
+        target=owner.step, args=(BatchSource([tamper("C1", 1, 1)], cursor=9, messages=1),)
+    )
+    stepping.start()
+    assert in_step.wait(10)
+    claimed: list[engine_state.Claimed] = []
+
+    def claim() -> None:
+        with db.session() as session:
+            claimed.append(engine_state.claim(session, 7))
+
+    claiming = threading.Thread(target=claim)
+    claiming.start()
+    claiming.join(0.5)
+    assert claiming.is_alive()  # waiting on the step's row lock
+    release.set()
+    stepping.join(10)
+    claiming.join(10)
+    assert [(c.term, c.cursor, c.processed) for c in claimed] == [(2, 9, 1)]
+    with pytest.raises(Fenced):
+        owner.step(BatchSource([tamper("C1", 1.1, 2)], cursor=10, messages=1))
+
+
+def test_two_deliverers_send_each_report_once(
+    centre: Centre, smtp_server: tuple[str, int, Mailbox]
+) -> None:
+    host, port, mailbox = smtp_server
+    world: World = build(centre)
+    for _ in range(8):
+        world.new_alarm("closed")
+    config = Settings(smtp_host=host, smtp_port=port, smtp_starttls=False)
+    now = clock.now() + timedelta(minutes=1)
+    sent: list[int] = []
+    start = threading.Barrier(2)
+
+    def deliver() -> None:
+        start.wait()
+        sent.append(outbox.deliver_due(centre.db, config, now))
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    with centre.db.reading() as session:
+        messages = list(session.scalars(select(OutboxMessage)))
+    assert len(messages) == 24 and all(m.sent_at is not None for m in messages)
+    assert {m.attempts for m in messages} == {1}
+    assert sum(sent) == 24 and len(mailbox.messages) == 24
+    assert len({(m["To"], m["Subject"]) for m in mailbox.messages}) == 24
+    assert outbox.deliver_due(centre.db, config, now) == 0
