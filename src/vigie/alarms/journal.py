@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from vigie.detect import AlarmEvent
@@ -43,15 +44,17 @@ class Saved:
     legacy: bool  # a whole-engine snapshot saved before the journal: placements inside
 
 
-def load(session: Session) -> Saved | None:
-    """The last checkpoint, None before the first."""
-    state = session.get(EngineState, 1)
+def load(session: Session, partition: int = 0) -> Saved | None:
+    """The last checkpoint of a detection partition (embedded: 0), None before the first."""
+    state = session.scalars(select(EngineState).where(EngineState.partition == partition)).first()
     if state is None or state.snapshot is None:
         return None
     revisions: dict[str, int] = {}
     records: dict[str, dict[str, Any]] = {}
     for case_ref, revision, record in session.execute(
-        select(EnginePlacement.case_ref, EnginePlacement.revision, EnginePlacement.record)
+        select(EnginePlacement.case_ref, EnginePlacement.revision, EnginePlacement.record).where(
+            EnginePlacement.partition == partition
+        )
     ):
         revisions[case_ref] = revision
         if record is not None:
@@ -67,24 +70,15 @@ def shapes(session: Session) -> list[tuple[bytes, bytes]]:
     return [(d, b) for d, b in session.execute(select(EngineShape.digest, EngineShape.blob))]
 
 
-def steps_after(session: Session, step: int) -> list[EngineStep]:
-    """The journaled steps after a checkpoint, in order."""
+def steps_after(session: Session, step: int, partition: int = 0) -> list[EngineStep]:
+    """The journaled steps of a partition after its checkpoint, in order."""
     return list(
-        session.scalars(select(EngineStep).where(EngineStep.id > step).order_by(EngineStep.id))
+        session.scalars(
+            select(EngineStep)
+            .where(EngineStep.partition == partition, EngineStep.id > step)
+            .order_by(EngineStep.id)
+        )
     )
-
-
-def fence(session: Session) -> EngineState:
-    """The state row, locked for this step's transaction (created on the first step): where a
-    step fails if detection's store is gone, and where a partitioned worker's term will be."""
-    state = session.scalars(
-        select(EngineState).where(EngineState.id == 1).with_for_update()
-    ).first()
-    if state is None:
-        state = EngineState(id=1, cursor=0, placements={}, step=0, mark=0)
-        session.add(state)
-        session.flush()
-    return state
 
 
 def record_step(
@@ -94,9 +88,15 @@ def record_step(
     clock: datetime,
     changes: list[Change],
     events: list[AlarmEvent],
+    *,
+    partition: int = 0,
+    rows: list[int] | None = None,
 ) -> int:
-    """Journal one step (in the step's transaction); returns its id."""
+    """Journal one step (in the step's transaction); returns its id. `rows`: the observation
+    ids it ran, when the cursors are not observation ids (a stream's sequence numbers)."""
     row = EngineStep(
+        partition=partition,
+        rows=rows,
         cursor_from=cursor_from,
         cursor_to=cursor_to,
         clock=clock,
@@ -134,13 +134,18 @@ def checkpoint(
         chunk = refs[i : i + 1000]
         session.execute(delete(EnginePlacement).where(EnginePlacement.case_ref.in_(chunk)))
     session.add_all(
-        EnginePlacement(case_ref=ref, revision=revision, record=record)
+        EnginePlacement(case_ref=ref, partition=state.partition, revision=revision, record=record)
         for ref, (revision, record) in placements.items()
         if revision is not None
     )
-    session.add_all(EngineShape(digest=d, blob=b) for d, b in new_shapes)
+    shapes = [{"digest": d, "blob": b} for d, b in new_shapes]
+    if shapes:  # shared by partitions: another may have stored one meanwhile
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        session.execute(dialect.insert(EngineShape).on_conflict_do_nothing(), shapes)
     # The checkpoint's own step is kept: SQLite numbers new rows after the largest one left.
-    session.execute(delete(EngineStep).where(EngineStep.id < step))
+    session.execute(
+        delete(EngineStep).where(EngineStep.partition == state.partition, EngineStep.id < step)
+    )
 
 
 def digest(events: list[AlarmEvent]) -> str:

@@ -58,19 +58,22 @@ def deliver_due(database: Database, config: Settings, now: datetime) -> int:
 
     Each message is its own transaction, so one bad address never holds back the others, and
     a crash between send and commit re-sends (at least once) rather than losing the report.
+    Any number of processes may deliver: each message is claimed by locking its row, still
+    due, for the time of its sending (PostgreSQL: FOR UPDATE SKIP LOCKED, so another process
+    passes over it), so no message is sent twice at once nor again once its sending committed.
     """
     with database.session() as session:
-        due = session.scalars(
-            select(OutboxMessage.id).where(
-                OutboxMessage.sent_at.is_(None),
-                OutboxMessage.attempts < config.outbox_max_attempts,
-                OutboxMessage.next_attempt_at <= now,
-            )
-        ).all()
+        due = session.scalars(select(OutboxMessage.id).where(_due(config, now))).all()
     sent = 0
     for message_id in due:
         with database.session() as session:
-            message = session.get_one(OutboxMessage, message_id)
+            message = session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.id == message_id, _due(config, now))
+                .with_for_update(skip_locked=True)
+            ).first()
+            if message is None:  # being sent by another process, or sent since
+                continue
             report = session.get_one(Report, message.report_id)
             message.attempts += 1
             try:
@@ -100,6 +103,14 @@ def deliver_due(database: Database, config: Settings, now: datetime) -> int:
             )
             sent += 1
     return sent
+
+
+def _due(config: Settings, now: datetime) -> ColumnElement[bool]:
+    return and_(
+        OutboxMessage.sent_at.is_(None),
+        OutboxMessage.attempts < config.outbox_max_attempts,
+        OutboxMessage.next_attempt_at <= now,
+    )
 
 
 def _give_up(session: Session, message: OutboxMessage, report: Report) -> None:

@@ -15,6 +15,12 @@ No stored row can stop or blind a step: each is judged by the one model of an ob
 (`vigie.observation`) first, and one it refuses is quarantined (kept, marked, never run), with
 a `clock_fault` alarm when its device's clock is at fault; the engine's clock thus never runs
 past now plus the allowed skew.
+
+The step itself is a `PartitionStep` (detect, fold, escalate, save) over an
+`ObservationSource` (`vigie.alarms.sources`: embedded, the table after the cursor; cluster, a
+batch of the partition's stream archived in the step) and a `StateRow`
+(`vigie.store.engine_state`: embedded, partition 0 unfenced; cluster, a claimed partition whose
+steps are fenced by its term). `Pipeline` is the embedded one, run continuously.
 """
 
 from __future__ import annotations
@@ -36,13 +42,15 @@ from sqlalchemy.orm import Session, selectinload
 
 from vigie import clock as centre_clock
 from vigie.alarms import episodes, journal, reporting, workflow
+from vigie.alarms.sources import ObservationSource, TableSource, Taken
 from vigie.cases.detection import placement_record
 from vigie.detect import OBSERVATION_FIELDS, AlarmEvent, Engine, ScenarioError
 from vigie.detect.zones import seed_shapes, shape_blob
 from vigie.observation import Refused, is_finite_fix, parse
 from vigie.settings import Settings
-from vigie.store import Database, audit, quarantine
+from vigie.store import Database, audit, engine_state, quarantine
 from vigie.store import observations as log
+from vigie.store.engine_state import Claimed, StateRow
 from vigie.store.models import Alarm, Placement
 
 logger = logging.getLogger(__name__)
@@ -198,8 +206,16 @@ class StepResult:
     quarantined: int = 0
 
 
-class Pipeline:
-    """Runs detection continuously inside the API process (a background task)."""
+class PartitionStep:
+    """Detection of one partition, one step at a time: detect, fold, escalate and save in one
+    transaction, fenced by the partition's term when its `StateRow` has one.
+
+    Embedded, the one partition (0) covers every case; a partition's worker (cluster mode)
+    makes one per owned partition with `StateRow(p)`, calls `claim()` once it won the lease,
+    then `step(BatchSource(...))` per batch. A step that raises `Fenced` committed nothing:
+    a newer owner has the partition, drop it. Any other error drops the engine in memory; the
+    next step restores it from the store.
+    """
 
     def __init__(
         self,
@@ -208,7 +224,12 @@ class Pipeline:
         clock: Callable[[], datetime] = centre_clock.now,
         batch: int = 50_000,
         on_change: Callable[[], None] | None = None,
+        *,
+        state: StateRow | None = None,
+        source: ObservationSource | None = None,
     ) -> None:
+        self._state = state or StateRow()
+        self._source: ObservationSource = source or TableSource()
         self._db = database
         self._config = config
         self._clock = clock
@@ -229,7 +250,6 @@ class Pipeline:
         self._clock_faults: set[str] = set()  # devices whose clock_fault alarm is raised
         self._quarantined = 0
         self._poisoned = False  # the restored engine's clock was dragged ahead (before issue 11)
-        self._bell = ThreadDoorbell()
         self._health = PipelineHealth(warm=False, cursor=0, last_step_at=None, last_error=None)
         self._rates_checked = float("-inf")  # monotonic time of the last reporting-rate check
 
@@ -238,40 +258,51 @@ class Pipeline:
         """How the pipeline stands, for the health endpoint (no personal data)."""
         return self._health
 
+    @property
+    def partition(self) -> int:
+        return self._state.partition
+
+    def claim(self) -> Claimed:
+        """Take the partition over (its term + 1, committed): the engine is restored from what
+        the last owner committed at the next step, and that owner's steps fail `Fenced`."""
+        with self._db.session() as session:
+            claimed = self._state.claim(session)
+        self._engine = None
+        return claimed
+
     # --------------------------------------------------------------- one step
 
-    def step(self) -> StepResult:
+    def step(self, source: ObservationSource | None = None) -> StepResult:
         """Consume what is new, durably; on any error the in-memory engine is dropped.
 
-        Reading and detecting need no write lock (WAL readers see the last commit, and only the
-        pipeline moves the cursor), so the writer is held only to fold the events and save the
-        snapshot with the cursor: ingest never waits for detection.
+        Embedded, reading and detecting need no write lock (WAL readers see the last commit, and
+        only the pipeline moves the cursor), so the writer is held only to fold the events and
+        save the snapshot with the cursor: ingest never waits for detection. A source that
+        archives its rows (a stream batch) does it, and detection, inside the transaction.
         """
         now = self._clock()
+        source = source or self._source
+        scoped = self._state.fenced
         try:
             with self._db.reading() as session:
                 self._load(session, now)
                 assert self._engine is not None
                 self._changes = []
                 faults = self._sync_placements(session)
-                new = log.rows_after(session, self._cursor, self._batch)
-                refused = self._recover(session, now) if self._poisoned else []
-            good, bad = self._screen(new, now)
-            refused += bad
-            found = detect(self._engine, good, now)
-            events = [e.to_dict() for e in found]
-            for event in events:
-                event["t"] = datetime.fromisoformat(event["t"].replace("Z", "+00:00"))
-            events += self._clock_events(good, refused)
-            cursor_from = self._cursor
-            if new:
-                self._cursor = new[-1].id
-            checkpoint = self._checkpoint_due or (
-                time.monotonic() - self._checkpointed >= self._config.checkpoint_s
-            )
-            snapshot = self._engine.checkpoint() if checkpoint else None
+                taken = source.read(session, self._cursor, self._batch)
+                recover = self._poisoned and not scoped
+                refused = self._recover(session, now) if recover else []
+            if taken is not None:
+                found, events = self._detect(taken, refused, now)
+                snapshot = self._snapshot()
             with self._db.session() as session:
-                state = journal.fence(session)
+                state = self._state.fence(session)
+                if taken is None:
+                    taken = source.write(session, self._cursor)
+                    found, events = self._detect(taken, refused, now)
+                    snapshot = self._snapshot()
+                cursor_from, self._cursor = self._cursor, taken.cursor
+                state.processed += taken.consumed
                 for placement_id, exc in faults:
                     audit.record(
                         session,
@@ -285,7 +316,7 @@ class Pipeline:
                         session,
                         "system",
                         "detection_restarted",
-                        "engine_state:1",
+                        f"engine_state:{engine_state.row_id(self._state.partition)}",
                         {"reason": "its clock had been dragged ahead", "quarantined": len(refused)},
                     )
                 for refusal in refused:
@@ -297,24 +328,42 @@ class Pipeline:
                         refusal.refused.clock,
                         now,
                     )
-                opened = episodes.fold(session, events, now)
-                reporting.ask_fixes(session, self._engine.take_fix_requests(), now)
-                reporting.note_uncertain(session, self._engine.uncertain_devices(), now)
+                engine = self._engine
+                opened = episodes.fold(session, events, now, self._state.partition)
+                reporting.ask_fixes(session, engine.take_fix_requests(), now)
+                reporting.note_uncertain(
+                    session,
+                    engine.uncertain_devices(),
+                    now,
+                    (lambda device: engine.case_of(device) is not None) if scoped else None,
+                )
                 escalated = workflow.escalate_overdue(
-                    session, now, self._config.escalation_after_s, self._config.escalation_factors
+                    session,
+                    now,
+                    self._config.escalation_after_s,
+                    self._config.escalation_factors,
+                    self._state.partition if scoped else None,
                 )
                 if time.monotonic() - self._rates_checked >= self._config.report_rate_check_s:
-                    reporting.reconcile(session, self._config, now)
+                    mine = set(self._revisions) if scoped else None
+                    reporting.reconcile(session, self._config, now, mine)
                     self._rates_checked = time.monotonic()
                 elif opened:  # at once for the cases whose alarm opened, theirs only
                     reporting.reconcile(session, self._config, now, {a.case_ref for a in opened})
                 step = journal.record_step(
-                    session, cursor_from, self._cursor, now, self._changes, found
+                    session,
+                    cursor_from,
+                    self._cursor,
+                    now,
+                    self._changes,
+                    found,
+                    partition=self._state.partition,
+                    rows=taken.ids,
                 )
                 if snapshot is not None:
                     self._save(session, state, snapshot, step, now)
                 result = StepResult(
-                    len(new),
+                    len(taken.rows),
                     len(events),
                     [a.id for a in opened],
                     self._cursor,
@@ -337,6 +386,29 @@ class Pipeline:
         self._quarantined += len(refused)
         self._health = PipelineHealth(True, self._cursor, now, None, None, self._quarantined)
         return result
+
+    def _snapshot(self) -> bytes | None:
+        """The engine's checkpoint when one is due (every `checkpoint_s`), else None."""
+        assert self._engine is not None
+        due = self._checkpoint_due or (
+            time.monotonic() - self._checkpointed >= self._config.checkpoint_s
+        )
+        return self._engine.checkpoint() if due else None
+
+    def _detect(
+        self, taken: Taken, refused: list[Refusal], now: datetime
+    ) -> tuple[list[AlarmEvent], list[dict[str, Any]]]:
+        """Run the taken rows through the engine (those it must not run added to `refused`):
+        the engine's events, and every event as a dict to fold (clock faults included)."""
+        assert self._engine is not None
+        good, bad = self._screen(taken.rows, now)
+        refused += bad
+        found = detect(self._engine, good, now)
+        events = [e.to_dict() for e in found]
+        for event in events:
+            event["t"] = datetime.fromisoformat(event["t"].replace("Z", "+00:00"))
+        events += self._clock_events(good, refused)
+        return found, events
 
     # --------------------------------------------------------------- what detection will not run
 
@@ -422,7 +494,7 @@ class Pipeline:
         the journaled steps after it re-run, each with its own observations and clock."""
         if self._engine is not None:
             return
-        saved = journal.load(session)
+        saved = journal.load(session, self._state.partition)
         self._unsaved = set()
         self._shapes_saved = set()
         self._checkpoint_due = (
@@ -451,27 +523,28 @@ class Pipeline:
             self._unsaved |= set(self._revisions)
             self._engine, self._revisions, self._mark, self._poisoned = Engine(), {}, 0, True
         self._quarantined = quarantine.count(session)
-        self._clock_faults = set(
-            session.scalars(
-                select(Alarm.device).where(
-                    Alarm.kind == CLOCK_FAULT, Alarm.status != "closed", Alarm.cleared_at.is_(None)
-                )
-            )
+        faults = select(Alarm.device).where(
+            Alarm.kind == CLOCK_FAULT, Alarm.status != "closed", Alarm.cleared_at.is_(None)
         )
+        if self._state.fenced:
+            faults = faults.where(Alarm.partition == self._state.partition)
+        self._clock_faults = set(session.scalars(faults))
 
     def _replay(self, session: Session) -> None:
         """Re-run the journaled steps after the checkpoint: the engine is deterministic given
         the same placements, observations and clocks, so it ends as it was; their events were
         committed with them (the digest says they came out the same)."""
         assert self._engine is not None
-        steps = journal.steps_after(session, self._step)
+        steps = journal.steps_after(session, self._step, self._state.partition)
         mismatched = 0
         for step in steps:
             for case_ref, revision, record in step.placements:
                 self._change(case_ref, revision, record)
-            rows = log.rows_after(
-                session, step.cursor_from, max(step.cursor_to - step.cursor_from, 1), step.cursor_to
-            )
+            if step.rows is not None:  # a stream's cursor: the step names its rows
+                rows = log.rows_by_ids(session, [int(i) for i in step.rows])
+            else:
+                span = max(step.cursor_to - step.cursor_from, 1)
+                rows = log.rows_after(session, step.cursor_from, span, step.cursor_to)
             good, _ = self._screen(rows, step.clock, quiet=True)
             found = detect(self._engine, good, step.clock)
             if journal.digest(found) != step.digest:
@@ -525,11 +598,14 @@ class Pipeline:
         returns the placements it cannot watch, for the write phase to record."""
         assert self._engine is not None
         faults: list[tuple[int, ScenarioError]] = []
-        marked = session.execute(
+        query = (
             select(Placement.case_ref, Placement.revision, Placement.status, Placement.changed)
             .where(Placement.changed > self._mark)
             .order_by(Placement.changed)
-        ).all()
+        )
+        if self._state.fenced:  # a partition's worker: its own cases only
+            query = query.where(Placement.partition == self._state.partition)
+        marked = session.execute(query).all()
         changed: list[str] = []
         for case_ref, revision, status, mark in marked:
             self._mark = max(self._mark, mark)
@@ -581,6 +657,22 @@ class Pipeline:
         else:
             self._revisions[case_ref] = revision
         return fault
+
+
+class Pipeline(PartitionStep):
+    """Runs detection continuously inside the API process (a background task): embedded mode's
+    one partition over the observation table, unfenced."""
+
+    def __init__(
+        self,
+        database: Database,
+        config: Settings,
+        clock: Callable[[], datetime] = centre_clock.now,
+        batch: int = 50_000,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(database, config, clock, batch, on_change)
+        self._bell = ThreadDoorbell()
 
     # --------------------------------------------------------------- running continuously
 

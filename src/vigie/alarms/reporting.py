@@ -14,6 +14,7 @@ device at a time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -144,11 +145,17 @@ def ask_fixes(
     return queued
 
 
-def note_uncertain(session: Session, uncertain: list[str], now: datetime) -> None:
-    """Mark the devices detection holds uncertain (since now), and unmark the others."""
+def note_uncertain(
+    session: Session,
+    uncertain: list[str],
+    now: datetime,
+    watched: Callable[[str], bool] | None = None,
+) -> None:
+    """Mark the devices detection holds uncertain (since now), and unmark the others (with
+    `watched`, only the others this engine watches: a partition's worker leaves the rest)."""
     marked = set(uncertain)
     for device in session.scalars(select(Device).where(Device.uncertain_since.is_not(None))):
-        if device.id not in marked:
+        if device.id not in marked and (watched is None or watched(device.id)):
             device.uncertain_since = None
     for device_id in sorted(marked):
         device = session.get(Device, device_id)

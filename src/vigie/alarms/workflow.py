@@ -152,23 +152,24 @@ def escalate_overdue(
     now: datetime,
     after_s: float,
     factors: Mapping[int, float] | None = None,
+    partition: int | None = None,
 ) -> list[Alarm]:
     """Flag alarms left unacknowledged past their delay, so a supervisor's queue shows them.
 
     The delay is `after_s` times the factor of the alarm's priority (1 when not given): a BAR
     alert escalates sooner than a low battery. An alarm raised within a known absence
-    (`suspensions`) is never escalated."""
+    (`suspensions`) is never escalated. With `partition`, only the alarms of that detection
+    partition (each partition's owner escalates its own; None: all)."""
     factors = factors or {}
     shortest = after_s * min([1.0, *factors.values()])
-    candidates = list(
-        session.scalars(
-            select(Alarm).where(
-                Alarm.status == "open",
-                Alarm.escalated_at.is_(None),
-                Alarm.opened_at <= now - timedelta(seconds=shortest),
-            )
-        )
+    query = select(Alarm).where(
+        Alarm.status == "open",
+        Alarm.escalated_at.is_(None),
+        Alarm.opened_at <= now - timedelta(seconds=shortest),
     )
+    if partition is not None:
+        query = query.where(Alarm.partition == partition)
+    candidates = list(session.scalars(query))
     late = [
         a
         for a in candidates

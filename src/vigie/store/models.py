@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -124,6 +125,9 @@ class Placement(Base):
     grace_s: Mapped[int] = mapped_column(Integer, default=0)
     signal_timeout_s: Mapped[int] = mapped_column(Integer, default=600)
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    # The detection partition of the case (cluster mode: `partition_of(case_ref)`; 0 embedded):
+    # a partition's worker reads only its own placements.
+    partition: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
     # Set by a trigger from `placement_watermark` on every insert and change of revision or
     # status: detection reads only the placements changed above the mark it has seen.
     changed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", index=True)
@@ -214,6 +218,16 @@ class DeviceCommand(Base):
 
 class DeviceAssignment(Base):
     __tablename__ = "device_assignments"
+    # One active assignment per device, enforced by the database (several API processes).
+    __table_args__ = (
+        Index(
+            "uq_device_assignments_active",
+            "device_id",
+            unique=True,
+            postgresql_where=text("until IS NULL"),
+            sqlite_where=text("until IS NULL"),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
     placement_id: Mapped[int] = mapped_column(ForeignKey("placements.id"), index=True)
@@ -267,10 +281,19 @@ class QuarantinedObservation(Base):
 
 class EngineState(Base):
     """The detection engine's checkpoint and what it covers: the last observation consumed, the
-    last journaled step and the placement watermark, saved together every few seconds."""
+    last journaled step and the placement watermark, saved together every few seconds.
+
+    One row per detection partition (embedded: partition 0, id 1). `term` goes up at each claim
+    of the partition (`vigie.store.engine_state`), so a stale owner's step cannot commit;
+    `processed` counts the readings its steps consumed."""
 
     __tablename__ = "engine_state"
     id: Mapped[int] = mapped_column(primary_key=True)
+    partition: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", unique=True, index=True
+    )
+    term: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    processed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     cursor: Mapped[int] = mapped_column(BigInteger, default=0)
     snapshot: Mapped[bytes | None] = mapped_column(LargeBinary)
     placements: Mapped[dict[str, Any]]
@@ -286,12 +309,16 @@ class EngineStep(Base):
 
     __tablename__ = "engine_steps"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partition: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
     cursor_from: Mapped[int] = mapped_column(BigInteger)
     cursor_to: Mapped[int] = mapped_column(BigInteger)
     clock: Mapped[datetime]
     placements: Mapped[list[Any]]
     events: Mapped[int] = mapped_column(Integer)
     digest: Mapped[str] = mapped_column(String(32))
+    # The observation ids it ran, when its cursor is not an observation id (cluster mode: a
+    # stream sequence); None when (cursor_from, cursor_to] says them.
+    rows: Mapped[list[Any] | None] = mapped_column(Json)
 
 
 class EnginePlacement(Base):
@@ -300,6 +327,7 @@ class EnginePlacement(Base):
 
     __tablename__ = "engine_placements"
     case_ref: Mapped[str] = mapped_column(String(40), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
     revision: Mapped[int] = mapped_column(Integer)
     record: Mapped[dict[str, Any] | None]
 
@@ -325,9 +353,23 @@ class Alarm(Base):
     """An alarm episode: one per (case, kind, device) from `raised` until an operator closes it."""
 
     __tablename__ = "alarms"
-    __table_args__ = (Index("ix_alarms_status_priority", "status", "priority"),)
+    __table_args__ = (
+        Index("ix_alarms_status_priority", "status", "priority"),
+        # No two open episodes of one (case, kind, device), whichever process folds.
+        Index(
+            "uq_alarms_open_episode",
+            "case_ref",
+            "kind",
+            "device",
+            unique=True,
+            postgresql_where=text("status <> 'closed'"),
+            sqlite_where=text("status <> 'closed'"),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     case_ref: Mapped[str] = mapped_column(String(40), index=True)
+    # The detection partition that opened it (0 embedded): escalation is partition-scoped.
+    partition: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
     placement_id: Mapped[int | None] = mapped_column(ForeignKey("placements.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     device: Mapped[str] = mapped_column(String(64))
@@ -355,6 +397,9 @@ class Alarm(Base):
 
 class AlarmEventRow(Base):
     __tablename__ = "alarm_events"
+    __table_args__ = (
+        Index("uq_alarm_events_case_ref_event_key", "case_ref", "event_key", unique=True),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     t: Mapped[datetime]
     case_ref: Mapped[str] = mapped_column(String(40), index=True)
@@ -364,6 +409,9 @@ class AlarmEventRow(Base):
     detail: Mapped[dict[str, Any]]
     alarm_id: Mapped[int | None] = mapped_column(ForeignKey("alarms.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # blake2b of the event's canonical JSON (`vigie.alarms.episodes.event_key`): the same event
+    # stored twice is refused. None for events stored before it, and imported ones.
+    event_key: Mapped[str | None] = mapped_column(String(32))
 
 
 class AlarmAction(Base):

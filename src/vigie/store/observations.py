@@ -69,12 +69,16 @@ def row_for(
     }
 
 
-def append(session: Session, rows: list[dict[str, Any]]) -> Accepted:
-    """Insert rows, skipping those already stored; the caller's commit makes them durable."""
+def append(session: Session, rows: list[dict[str, Any]], *, ordered: bool = True) -> Accepted:
+    """Insert rows, skipping those already stored; the caller's commit makes them durable.
+
+    `ordered` (PostgreSQL): ids commit in id order, for a reader following the table by id
+    (embedded detection); a partition's worker, whose cursor is the stream's, needs it not.
+    """
     table = Observation.__table__
     statement: Any
     if session.get_bind().dialect.name == "postgresql":
-        ids = _copy_insert(session, rows) if rows else []
+        ids = _copy_insert(session, rows, ordered) if rows else []
         statement = (
             postgresql.insert(table)
             .on_conflict_do_nothing(index_elements=["device", "dedup_key"])
@@ -113,7 +117,7 @@ _FROM_STAGE = (
 )
 
 
-def _copy_insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+def _copy_insert(session: Session, rows: list[dict[str, Any]], ordered: bool = True) -> list[int]:
     """PostgreSQL: COPY the rows into a staging table of the connection (no statement to parse
     per batch: a 500-row INSERT had 5,500 placeholders, re-parsed by psycopg each time), then
     take the lock that orders ids and move them with one INSERT ... ON CONFLICT DO NOTHING.
@@ -146,7 +150,8 @@ def _copy_insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
                         json_text(row["payload"]),
                     )
                 )
-        cursor.execute("SELECT pg_advisory_xact_lock(7420001)")
+        if ordered:
+            cursor.execute("SELECT pg_advisory_xact_lock(7420001)")
         cursor.execute(_FROM_STAGE)
         ids = [r[0] for r in cursor.fetchall()]
         cursor.execute("DELETE FROM observations_stage")  # another batch may follow in this one
@@ -230,21 +235,8 @@ def rows_after(session: Session, cursor: int, limit: int, upto: int | None = Non
     it was half the cost of this read. Other observations come with theirs.
     """
     table = Observation.__table__
-    payload = type_coerce(
-        case((table.c.type == "position", null()), else_=table.c.payload), table.c.payload.type
-    ).label("payload")
     query = (
-        select(
-            table.c.id,
-            table.c.device,
-            table.c.t.label("at"),  # `Row.t` is taken (the row as a tuple)
-            table.c.received_at,
-            table.c.type,
-            table.c.lat,
-            table.c.lon,
-            table.c.accuracy_m,
-            payload,
-        )
+        _engine_rows()
         .where(table.c.id > cursor, table.c.conflict_of.is_(None))
         .order_by(table.c.id)
         .limit(limit)
@@ -252,6 +244,36 @@ def rows_after(session: Session, cursor: int, limit: int, upto: int | None = Non
     if upto is not None:
         query = query.where(table.c.id <= upto)
     return list(session.execute(query).all())
+
+
+def rows_by_ids(session: Session, ids: list[int]) -> list[Any]:
+    """The rows of `ids` as `rows_after` gives them, in id order (conflicts left out)."""
+    table = Observation.__table__
+    out: list[Any] = []
+    for i in range(0, len(ids), 1000):  # in chunks: SQLite bounds a statement's parameters
+        query = _engine_rows().where(
+            table.c.id.in_(ids[i : i + 1000]), table.c.conflict_of.is_(None)
+        )
+        out += session.execute(query).all()
+    return sorted(out, key=lambda row: row.id)
+
+
+def _engine_rows() -> Any:
+    table = Observation.__table__
+    payload = type_coerce(
+        case((table.c.type == "position", null()), else_=table.c.payload), table.c.payload.type
+    ).label("payload")
+    return select(
+        table.c.id,
+        table.c.device,
+        table.c.t.label("at"),  # `Row.t` is taken (the row as a tuple)
+        table.c.received_at,
+        table.c.type,
+        table.c.lat,
+        table.c.lon,
+        table.c.accuracy_m,
+        payload,
+    )
 
 
 def last_id(session: Session) -> int:

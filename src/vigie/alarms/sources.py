@@ -1,0 +1,80 @@
+"""Where a detection step's observations come from (design/scale-ha.md §2.4, §3).
+
+Embedded, the gateway has stored them already: a step reads the table after its cursor (an
+observation id), before its transaction, so ingest never waits for detection. In cluster mode a
+partition's worker hands the step a batch fetched from the stream: the step archives it inside
+its own fenced transaction (`INSERT ... ON CONFLICT DO NOTHING RETURNING`), and the engine runs
+only the rows that are new, so a batch delivered twice (a redelivery, a resend after the
+stream's dedupe window) is archived once and detected once. The cursor is then the stream
+sequence of the batch's last message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from vigie.store import observations as log
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What one step consumes: the rows the engine runs (plain rows, as `rows_after` gives),
+    the cursor once they are consumed, how many readings (or stream messages) they count for
+    in the partition's `processed`, and their ids when the cursor does not say them."""
+
+    rows: list[Any]
+    cursor: int
+    consumed: int
+    ids: list[int] | None = None
+
+
+class ObservationSource(Protocol):
+    """Observations for one step of a `PartitionStep`."""
+
+    def read(self, session: Session, cursor: int, limit: int) -> Taken | None:
+        """Before the step's transaction, with a reading session: what to consume after
+        `cursor`, or None if this source gives its rows inside the transaction (`write`)."""
+
+    def write(self, session: Session, cursor: int) -> Taken:
+        """Inside the step's transaction, once the partition's row is fenced (only called when
+        `read` gave None)."""
+
+
+class TableSource:
+    """Embedded: the observations stored after the cursor (an observation id)."""
+
+    def read(self, session: Session, cursor: int, limit: int) -> Taken | None:
+        rows = log.rows_after(session, cursor, limit)
+        return Taken(rows, rows[-1].id if rows else cursor, len(rows))
+
+    def write(self, session: Session, cursor: int) -> Taken:
+        raise AssertionError("a table source is read before the step's transaction")
+
+
+class BatchSource:
+    """Cluster: one batch of a partition's stream, archived within the step's transaction.
+
+    `readings` are observation rows as `vigie.store.observations.row_for` makes them; `cursor`
+    is the stream sequence of the batch's last message and `messages` how many messages it
+    holds. A batch at or before the partition's cursor was consumed by a committed step
+    already: it changes nothing.
+    """
+
+    def __init__(self, readings: list[dict[str, Any]], cursor: int, messages: int) -> None:
+        self.readings = readings
+        self.cursor = cursor
+        self.messages = messages
+        self.accepted: log.Accepted | None = None  # what the archive took, after the step
+
+    def read(self, session: Session, cursor: int, limit: int) -> Taken | None:
+        return None
+
+    def write(self, session: Session, cursor: int) -> Taken:
+        if self.cursor <= cursor:
+            return Taken([], cursor, 0, [])
+        self.accepted = log.append(session, self.readings, ordered=False)
+        ids = self.accepted.ids
+        return Taken(log.rows_by_ids(session, ids), self.cursor, self.messages, ids)
