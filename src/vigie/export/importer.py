@@ -22,9 +22,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy import Date, select
 from sqlalchemy.orm import Session
 
+from vigie.cluster.partitions import partition_of
 from vigie.export import layout
 from vigie.export.sealing import SealError, unseal
 from vigie.export.verify import ArchiveInvalid, verify
+from vigie.settings import settings
 from vigie.store import Database, audit
 from vigie.store import observations as log
 from vigie.store.models import (
@@ -272,6 +274,7 @@ class _Run:
                 )
             fields = _convert(Placement, source) | {
                 "case_ref": ref,
+                "partition": partition_of(ref, settings().partitions),
                 "person_id": wearer,
                 "protected_person_id": victim,
                 "judge_id": contacts["judge"],
