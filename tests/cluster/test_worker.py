@@ -9,37 +9,25 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.cluster.conftest import Loop, cluster_settings
-from tests.gateway.conftest import IMEI, ZONE, obs, seed
+from tests.cluster.conftest import WORKER_PARTITIONS, Loop, cluster_settings
+from tests.gateway.conftest import IMEI, ZONE, obs
 from vigie import clock
 from vigie.cluster.local import LocalCluster
 from vigie.cluster.partitions import partition_of
 from vigie.gateway.readings import parse_time
-from vigie.settings import settings
 from vigie.store import Database
 from vigie.store import observations as log
 from vigie.store.models import Alarm, AlarmEventRow, EngineState, Observation
 
 pytestmark = pytest.mark.processes
-PARTITIONS = 4
+PARTITIONS = WORKER_PARTITIONS
 LEASE_S = 3.0
-
-
-@pytest.fixture
-def centre(pg: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
-    """The seeded cases, their placements in the partitions of a 4-partition cluster."""
-    monkeypatch.setenv("VIGIE_PARTITIONS", str(PARTITIONS))
-    settings.cache_clear()
-    seed(pg)
-    yield pg
-    settings.cache_clear()
 
 
 async def _init(urls: list[str]) -> None:
@@ -113,18 +101,18 @@ def _raised(db: Database) -> int:
 
 
 def test_a_killed_worker_is_taken_over_and_every_reading_detected_once(
-    cluster: LocalCluster, loop: Loop, centre: Database, tmp_path: Path
+    cluster: LocalCluster, loop: Loop, seeded_pg: Database, tmp_path: Path
 ) -> None:
     loop.run(_init(cluster.urls))
     outside = (ZONE[0] + 0.01, ZONE[1])  # 330 m out of the zone: a walk, not a jump
     first = tmp_path / "a.log"
-    a = _worker(cluster, centre, "worker-a", first)
+    a = _worker(cluster, seeded_pg, "worker-a", first)
     b: subprocess.Popen[bytes] | None = None
     try:
         _publish(cluster, loop, [_fix(5, outside, 1), _fix(4, ZONE, 2)])
-        _wait(lambda: _raised(centre) == 1, 30, "zone entry raised by A")
+        _wait(lambda: _raised(seeded_pg) == 1, 30, "zone entry raised by A")
 
-        b = _worker(cluster, centre, "worker-b", tmp_path / "b.log")
+        b = _worker(cluster, seeded_pg, "worker-b", tmp_path / "b.log")
         time.sleep(2 * LEASE_S)  # B is present; A keeps what it holds until B is preferred
         a.send_signal(signal.SIGKILL)
         a.wait(10)
@@ -132,14 +120,14 @@ def test_a_killed_worker_is_taken_over_and_every_reading_detected_once(
         # Out of the zone, then a fix inside again: cleared, then one new episode, by B.
         _publish(cluster, loop, [_fix(3, outside, 3), _fix(2, outside, 4), _fix(1, ZONE, 5)])
         _wait(
-            lambda: _raised(centre) == 2,
+            lambda: _raised(seeded_pg) == 2,
             LEASE_S + 20,
             "new zone entry after A's kill",
         )
         takeover_s = time.monotonic() - killed
         print(f"kill -9 of the worker to the next alarm raised: {takeover_s:.2f} s")
 
-        with centre.session() as session:
+        with seeded_pg.session() as session:
             stored = session.scalar(
                 select(func.count()).select_from(Observation).where(Observation.device == IMEI)
             )
@@ -151,8 +139,8 @@ def test_a_killed_worker_is_taken_over_and_every_reading_detected_once(
         assert stored == 5  # each reading archived once, across the takeover
         assert term is not None and term >= 2  # claimed by A, then by B: A is fenced
         time.sleep(2)  # anything B would wrongly raise again has time to show
-        assert _raised(centre) == 2  # two episodes, each raised once
-        assert alarms == 1  # the second an event of the open alarm, as the centre folds them
+        assert _raised(seeded_pg) == 2  # two episodes, each raised once
+        assert alarms == 1  # the second an event of the open alarm, as the seeded_pg folds them
     except AssertionError:
         for name in ("a.log", "b.log"):  # what the workers said, to see why
             if (tmp_path / name).exists():

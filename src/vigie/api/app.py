@@ -87,7 +87,17 @@ def create_app(config: Settings | None = None) -> FastAPI:
         app.state.login_guard = LoginGuard(config)
         stopping = threading.Event()
         tasks: list[asyncio.Task[None]] = []
-        if config.run_pipeline:
+        app.state.cluster = None
+        if config.mode == "cluster":
+            # No detection here: the workers do it. Imported here: embedded loads no NATS.
+            from vigie.cluster.watch import ClusterWatch
+
+            app.state.cluster = ClusterWatch(config, app.state.bell)
+            tasks.append(asyncio.create_task(app.state.cluster.run()))
+            tasks.append(
+                asyncio.create_task(mail.deliver_forever(app.state.db, config, stopping, clock.now))
+            )
+        elif config.run_pipeline:
             # Imported here: the detection engine is only loaded by a process that runs it.
             from vigie.alarms.detector import DetectorProcess
             from vigie.alarms.pipeline import Pipeline
@@ -97,7 +107,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
                 if config.pipeline_process
                 else Pipeline(app.state.db, config, on_change=app.state.bell.ring)
             )
-            tasks = [
+            tasks += [
                 asyncio.create_task(app.state.pipeline.run()),
                 asyncio.create_task(
                     mail.deliver_forever(app.state.db, config, stopping, clock.now)
@@ -122,6 +132,8 @@ def create_app(config: Settings | None = None) -> FastAPI:
             stopping.set()
             if app.state.pipeline is not None:
                 app.state.pipeline.stop()
+            if app.state.cluster is not None:
+                app.state.cluster.stop()
             await asyncio.gather(*tasks)
             app.state.db.dispose()
 
