@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     # Partition leases (KV TTL) and their renewal period.
     lease_s: float = Field(default=3.0, gt=0)
     renew_s: float = Field(default=1.0, gt=0)
+    # A detection worker's name in leases and presence (default: host-pid).
+    worker_name: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,64}$")
+    # Most stream messages one step of one partition takes.
+    step_batch: int = Field(default=5000, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _cluster_needs_nats_and_postgresql(self) -> "Settings":

@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.conftest import fresh_database
+from tests.gateway.conftest import seed
 from vigie.cluster.local import LocalCluster
-from vigie.settings import Settings
+from vigie.settings import Settings, settings
 from vigie.store import Database, open_database
 
 T = TypeVar("T")
@@ -125,3 +126,16 @@ def pg(pg_url: str) -> Iterator[Database]:
     database = open_database(pg_url)
     yield database
     database.dispose()
+
+
+WORKER_PARTITIONS = 4  # the worker tests' cluster: few partitions, each a stepping task
+
+
+@pytest.fixture
+def seeded_pg(pg: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """The seeded cases, their placements in the partitions of a 4-partition cluster."""
+    monkeypatch.setenv("VIGIE_PARTITIONS", str(WORKER_PARTITIONS))
+    settings.cache_clear()
+    seed(pg)
+    yield pg
+    settings.cache_clear()

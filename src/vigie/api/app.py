@@ -88,6 +88,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         stopping = threading.Event()
         tasks: list[asyncio.Task[None]] = []
         app.state.cluster = None
+        app.state.cluster_watch = None
         cluster_stopping = asyncio.Event()
         if config.mode == "cluster":
             # Imported only here: the embedded centre never loads NATS. Detection runs in the
@@ -100,6 +101,15 @@ def create_app(config: Settings | None = None) -> FastAPI:
                     app.state.cluster.reconcile_forever(app.state.db, cluster_stopping)
                 )
             )
+            # No detection here: the workers do it. This process rings its bell from theirs and
+            # watches who owns each partition (blindness is a 503).
+            from vigie.cluster.watch import ClusterWatch
+
+            app.state.cluster_watch = ClusterWatch(config, app.state.bell)
+            tasks.append(asyncio.create_task(app.state.cluster_watch.run()))
+            tasks.append(
+                asyncio.create_task(mail.deliver_forever(app.state.db, config, stopping, clock.now))
+            )
         if config.run_pipeline and config.mode == "embedded":
             # Imported here: the detection engine is only loaded by a process that runs it.
             from vigie.alarms.detector import DetectorProcess
@@ -110,7 +120,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
                 if config.pipeline_process
                 else Pipeline(app.state.db, config, on_change=app.state.bell.ring)
             )
-            tasks = [
+            tasks += [
                 asyncio.create_task(app.state.pipeline.run()),
                 asyncio.create_task(
                     mail.deliver_forever(app.state.db, config, stopping, clock.now)
@@ -136,6 +146,8 @@ def create_app(config: Settings | None = None) -> FastAPI:
             cluster_stopping.set()
             if app.state.pipeline is not None:
                 app.state.pipeline.stop()
+            if app.state.cluster_watch is not None:
+                app.state.cluster_watch.stop()
             await asyncio.gather(*tasks)
             if app.state.cluster is not None:
                 await app.state.cluster.close()

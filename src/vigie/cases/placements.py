@@ -15,6 +15,8 @@ from vigie.cases.errors import CaseNotFound, CaseRefused
 from vigie.cases.forms import PlacementChange, PlacementIn, RenewalIn, ZoneIn
 from vigie.cases.geometry import check_zones
 from vigie.cases.people import contact_of_role
+from vigie.cluster.partitions import partition_of
+from vigie.settings import settings
 from vigie.store import audit
 from vigie.store.models import Deadline, LawAssessment, Person, Placement, User, Zone
 
@@ -74,6 +76,7 @@ def create(session: Session, form: PlacementIn, actor: str) -> Placement:
     session.flush()
     if not form.case_ref:
         placement.case_ref = f"V{placement.id:06d}"
+    placement.partition = partition_of(placement.case_ref, settings().partitions)
     for zone in zones:
         session.add(_zone_row(placement.id, zone))
     _record_decision(session, placement, "create", decision, dates)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import time
 from typing import Annotated, Any
@@ -107,3 +108,31 @@ def local() -> None:
         typer.echo(f"PIDs: {' '.join(str(node.pid) for node in cluster.nodes)}")
         while not stop:
             time.sleep(0.2)
+
+
+@app.command()
+def worker(
+    name: Annotated[str, typer.Option(help="name in leases and presence (default host-pid)")] = "",
+) -> None:
+    """Run a detection worker: owns partitions by lease and steps them from the stream into
+    PostgreSQL, fenced by each partition's term; SIGTERM hands its leases back."""
+    from vigie.cluster.worker import DetectionWorker
+    from vigie.store import open_database
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    config = _settings()
+    if config.database_url.startswith("sqlite"):
+        raise typer.BadParameter("a worker needs PostgreSQL: set VIGIE_DATABASE_URL")
+    database = open_database(config.database_url)
+    runner = DetectionWorker(config, database, name or None)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, runner.stop)
+        await runner.run()
+
+    typer.echo(f"worker {runner.name}: {config.partitions} partitions, lease {config.lease_s} s")
+    asyncio.run(run())

@@ -23,9 +23,11 @@ from sqlalchemy import Date, select
 from sqlalchemy.orm import Session
 
 from vigie.alarms.episodes import lock_alarm_ids
+from vigie.cluster.partitions import partition_of
 from vigie.export import layout
 from vigie.export.sealing import SealError, unseal
 from vigie.export.verify import ArchiveInvalid, verify
+from vigie.settings import settings
 from vigie.store import Database, audit
 from vigie.store import observations as log
 from vigie.store.models import (
@@ -273,6 +275,7 @@ class _Run:
                 )
             fields = _convert(Placement, source) | {
                 "case_ref": ref,
+                "partition": partition_of(ref, settings().partitions),
                 "person_id": wearer,
                 "protected_person_id": victim,
                 "judge_id": contacts["judge"],

@@ -5,7 +5,8 @@ data: counts, times and states only. 200 when the database answers and detection
 503 otherwise, with what is wrong. Detection is *blind* (503, and the console's banner for every
 operator) when its steps fail, or when none has completed for `VIGIE_BLIND_AFTER_S` while
 observations wait (or for twice that at all: the engine's own clock stopped ticking);
-`blind_since` says since when.
+`blind_since` says since when. In cluster mode, a detection partition that no worker has held
+for longer than the lease and a takeover is blind too (503, `cluster.unwatched`).
 """
 
 from __future__ import annotations
@@ -40,10 +41,21 @@ class PipelineState(BaseModel):
 Status = Literal["ok", "starting", "failing", "stalled"]
 
 
+class ClusterState(BaseModel):
+    """Cluster mode: the detection partitions and who watches them (names and numbers only)."""
+
+    partitions: int
+    owned: int
+    workers: list[str]
+    unwatched: list[int]  # without an owner for longer than the lease and a takeover
+    blind_since: datetime | None
+
+
 class Health(BaseModel):
     status: Status
     database: Literal["ok", "failing"]
     pipeline: PipelineState | None  # None: this process does not run detection
+    cluster: ClusterState | None = None  # cluster mode: detection is the workers'
 
 
 @router.get("", response_model=Health, responses={503: {"model": Health}})
@@ -79,6 +91,19 @@ def health(request: Request, db: DatabaseDep, config: SettingsDep) -> JSONRespon
             blind_since=blind_since,
             quarantined=now.quarantined,
         )
+    watch = getattr(request.app.state, "cluster_watch", None)
+    cluster = None
+    if watch is not None:
+        view = watch.ownership
+        unwatched = watch.unwatched()
+        cluster = ClusterState(
+            partitions=view.partitions,
+            owned=len(view.owned),
+            workers=sorted(view.workers),
+            unwatched=unwatched,
+            blind_since=watch.blind_since(),
+        )
+        stalled = stalled or bool(unwatched)
     status: Status = "ok"
     if database != "ok" or (state is not None and state.last_error is not None):
         status = "failing"
@@ -86,5 +111,5 @@ def health(request: Request, db: DatabaseDep, config: SettingsDep) -> JSONRespon
         status = "stalled"
     elif state is not None and not state.warm:
         status = "starting"
-    body = Health(status=status, database=database, pipeline=state)
+    body = Health(status=status, database=database, pipeline=state, cluster=cluster)
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if status == "ok" else 503)

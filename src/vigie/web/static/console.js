@@ -286,7 +286,8 @@ const Vigie = (() => {
         banner.hidden = true;
       } else {
         seenSince = seenSince || new Date(now()).toISOString();
-        const since = (body && body.pipeline && body.pipeline.blind_since) || seenSince;
+        const since = (body && body.pipeline && body.pipeline.blind_since)
+          || (body && body.cluster && body.cluster.blind_since) || seenSince;
         banner.textContent = t("blind.since").replace("{time}", hourFormat.format(new Date(since)));
         banner.dataset.since = since;
         banner.hidden = false;

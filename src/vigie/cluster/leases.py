@@ -1,0 +1,109 @@
+"""Partition leases in the `vigie_leases` bucket, and a worker's presence in `vigie_workers`.
+
+A lease says who *should* step a partition (liveness); the term in PostgreSQL says who *may*
+commit (safety, `vigie.store.engine_state`). Keys expire with the bucket's TTL (`lease_s`) unless
+renewed with `update(last=revision)`; the server leaves a marker when one expires, and
+`create` takes a key over such a marker (nats-py updates at the marker's revision), so exactly
+one of two takers wins: the other gets `KeyWrongLastSequenceError` (design scale-ha.md §2.5).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from nats.js import JetStreamContext
+from nats.js.errors import KeyWrongLastSequenceError, NoKeysError
+from nats.js.kv import KeyValue
+
+from vigie.cluster.assignment import Outcome
+from vigie.cluster.partitions import partition_token
+from vigie.cluster.topology import LEASES, WORKERS, lease_key, worker_key
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Renewal:
+    outcome: Outcome
+    revision: int | None = None
+
+
+def partition_of_key(key: str) -> int | None:
+    """The partition a lease key names, or None for a key that is not one."""
+    prefix, _, token = key.partition(".")
+    if prefix != "p" or not token.isdigit() or partition_token(int(token)) != token:
+        return None
+    return int(token)
+
+
+class PartitionLeases:
+    """One worker's view of the lease bucket and its own presence key."""
+
+    def __init__(self, leases: KeyValue, workers: KeyValue, worker: str) -> None:
+        self._leases = leases
+        self._workers = workers
+        self.worker = worker
+
+    @classmethod
+    async def open(cls, js: JetStreamContext, worker: str) -> PartitionLeases:
+        return cls(await js.key_value(LEASES), await js.key_value(WORKERS), worker)
+
+    def _value(self) -> bytes:
+        return json.dumps({"worker": self.worker, "since": time.time()}).encode()
+
+    async def acquire(self, partition: int) -> int | None:
+        """Take a partition's lease if nobody holds it: its revision, or None if held."""
+        try:
+            return await self._leases.create(lease_key(partition), self._value())
+        except KeyWrongLastSequenceError:
+            return None
+
+    async def renew(self, partition: int, revision: int) -> Renewal:
+        """Extend a held lease. A wrong last sequence means another worker holds it now; any
+        other failure (an election, a blip) is only `UNAVAILABLE`: the lease is not lost."""
+        try:
+            new = await self._leases.update(lease_key(partition), self._value(), last=revision)
+        except KeyWrongLastSequenceError:
+            return Renewal(Outcome.WRONG_SEQUENCE)
+        except Exception as exc:  # the KV's leader being elected, a connection blip
+            logger.warning("lease of partition %d not renewed (%r): kept", partition, exc)
+            return Renewal(Outcome.UNAVAILABLE, revision)
+        return Renewal(Outcome.RENEWED, new)
+
+    async def release(self, partition: int, revision: int) -> None:
+        """Give a lease up at our revision: the next owner learns at once instead of waiting
+        for it to expire. A lease someone else holds already is left alone."""
+        try:
+            await self._leases.delete(lease_key(partition), last=revision)
+        except Exception as exc:
+            logger.info("lease of partition %d not released (%r)", partition, exc)
+
+    async def held(self) -> set[int]:
+        """The partitions whose lease someone holds now."""
+        try:
+            keys = await self._leases.keys()
+        except NoKeysError:
+            return set()
+        return {p for p in map(partition_of_key, keys) if p is not None}
+
+    async def announce(self, report: dict[str, Any]) -> None:
+        """Renew this worker's presence (expires with the bucket's TTL), with what it owns."""
+        await self._workers.put(worker_key(self.worker), json.dumps(report).encode())
+
+    async def withdraw(self) -> None:
+        try:
+            await self._workers.delete(worker_key(self.worker))
+        except Exception as exc:
+            logger.info("presence of %s not withdrawn (%r)", self.worker, exc)
+
+    async def live_workers(self) -> set[str]:
+        """The workers whose presence has not expired."""
+        try:
+            keys = await self._workers.keys()
+        except NoKeysError:
+            return set()
+        return {key.removeprefix("w.") for key in keys if key.startswith("w.")}

@@ -1,0 +1,314 @@
+"""A detection worker: owns partitions by lease, steps each from its stream, fenced by its term.
+
+Per owned partition: the lease won in `vigie_leases`, then the partition claimed in PostgreSQL
+(term + 1: the previous owner's steps are refused from then on), then an ephemeral pull consumer
+from the committed cursor + 1. Each batch of messages is one `PartitionStep` (archive what is
+new, detect, fold, escalate, journal, cursor = the batch's last stream sequence) in one
+transaction; a quiet partition still steps every `tick_s`, for the timers (loss of signal, a
+window opening). After a commit that changed alarms, `vigie.bell.alarms` tells the API processes
+to look (core NATS, no personal data; the consoles' poll covers a lost bell).
+
+Leases are renewed every `renew_s`; which partitions to claim or hand over is the rendezvous plan
+of `assignment.plan`, and what a renewal or a step's outcome does to a lease is
+`assignment.decide`: a KV that does not answer never drops a partition, another holder or a
+fenced commit always does, steps failing for `lease_s` give it up (design scale-ha.md §2.5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+from nats.js.errors import FetchTimeoutError
+
+from vigie import clock as centre_clock
+from vigie.alarms.pipeline import PartitionStep
+from vigie.alarms.sources import BatchSource
+from vigie.cluster import assignment
+from vigie.cluster.assignment import Action, LeaseState, Outcome
+from vigie.cluster.connection import connect
+from vigie.cluster.leases import PartitionLeases
+from vigie.cluster.partitions import partition_filter
+from vigie.cluster.publisher import decode
+from vigie.cluster.topology import STREAM, Topology, check
+from vigie.gateway.readings import parse_time
+from vigie.settings import Settings
+from vigie.store import Database
+from vigie.store import observations as log
+from vigie.store.engine_state import Fenced, StateRow
+
+logger = logging.getLogger(__name__)
+BELL_ALARMS = "vigie.bell.alarms"
+
+
+def default_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def readings_of(messages: list[Msg]) -> tuple[list[dict[str, Any]], int]:
+    """The archive rows of a batch of stream messages, and how many messages could not be read
+    (kept in the stream for 72 h, logged, skipped: one bad message never stops a partition)."""
+    rows: list[dict[str, Any]] = []
+    unreadable = 0
+    for message in messages:
+        try:
+            body = decode(message.data)
+            received_at = datetime.fromisoformat(body["received_at"])
+            for record in body["readings"]:
+                rows.append(
+                    log.row_for(record, parse_time(record["t"]), received_at, source=body["source"])
+                )
+        except Exception as exc:  # a message this version cannot read
+            unreadable += 1
+            logger.error("stream message %s unreadable, skipped: %r", message.subject, exc)
+    return rows, unreadable
+
+
+@dataclass
+class Owned:
+    """A partition this worker holds: its lease revision, its step and its stream consumer."""
+
+    partition: int
+    revision: int
+    step: PartitionStep
+    lease: LeaseState = field(default_factory=LeaseState)
+    task: asyncio.Task[None] | None = None
+    cursor: int = 0
+    lag: int = 0
+    last_step: float | None = None
+    steps: int = 0
+
+
+class DetectionWorker:
+    """Runs until `stop()`: presence, leases, and one stepping task per owned partition."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        name: str | None = None,
+        clock: Callable[[], datetime] = centre_clock.now,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.name = name or settings.worker_name or default_name()
+        self._clock = clock
+        self.owned: dict[int, Owned] = {}
+        self.fenced = 0  # steps refused by a newer term (a metric; each drops its partition)
+        self.unreadable = 0
+        self._free_since: dict[int, float] = {}
+        self._stopping = asyncio.Event()
+        self._connection: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._leases: PartitionLeases | None = None
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Connect, check the topology, then keep leases and steps going until stopped; on the
+        way out, finish the steps under way and hand the leases back."""
+        self._connection = await connect(self.settings, f"worker-{self.name}")
+        self._js = self._connection.jetstream()
+        try:
+            await check(self._js, Topology.from_settings(self.settings))
+            self._leases = await PartitionLeases.open(self._js, self.name)
+            while not self._stopping.is_set():
+                began = time.monotonic()
+                await self._keep_leases()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._stopping.wait(),
+                        max(0.0, self.settings.renew_s - (time.monotonic() - began)),
+                    )
+        finally:
+            for partition in list(self.owned):
+                await self._let_go(partition, release=True)
+            if self._leases is not None:
+                await self._leases.withdraw()
+            await self._connection.drain()
+
+    # ------------------------------------------------------------------ leases
+
+    async def _keep_leases(self) -> None:
+        assert self._leases is not None
+        leases = self._leases
+        now = time.monotonic()
+        for partition, owned in list(self.owned.items()):
+            renewal = await leases.renew(partition, owned.revision)
+            if renewal.revision is not None:
+                owned.revision = renewal.revision
+            owned.lease, action = assignment.decide(
+                owned.lease, renewal.outcome, now, self.settings.lease_s
+            )
+            if action is not Action.KEEP:
+                logger.warning("partition %d: lease %s, %s", partition, renewal.outcome, action)
+                await self._let_go(partition, release=action is Action.RELEASE)
+        with contextlib.suppress(Exception):  # presence is best effort; leases are what count
+            await leases.announce(self.report())
+        try:
+            held = await leases.held()
+            live = await leases.live_workers()
+        except Exception as exc:  # the KV unavailable: keep what we have, claim nothing now
+            logger.warning("leases not listed (%r)", exc)
+            return
+        n = self.settings.partitions
+        for partition in range(n):
+            if partition in held or partition in self.owned:
+                self._free_since.pop(partition, None)
+            else:
+                self._free_since.setdefault(partition, now)
+        plan = assignment.plan(self.name, n, set(self.owned), self._free_since, live, now)
+        for partition in sorted(plan.release):
+            await self._let_go(partition, release=True)
+        for partition in sorted(plan.claim):
+            revision = await leases.acquire(partition)
+            if revision is not None:
+                self._free_since.pop(partition, None)
+                await self._take(partition, revision)
+
+    async def _take(self, partition: int, revision: int) -> None:
+        """Claim a partition whose lease we won: term + 1 in PostgreSQL (fencing the previous
+        owner), then step it from its committed cursor."""
+        step = PartitionStep(
+            self.database,
+            self.settings,
+            self._clock,
+            self.settings.step_batch,
+            state=StateRow(partition),
+        )
+        try:
+            claimed = await asyncio.to_thread(step.claim)
+        except Exception as exc:  # PostgreSQL unreachable: give the lease back for another
+            logger.error("partition %d not claimed (%r): lease released", partition, exc)
+            assert self._leases is not None
+            await self._leases.release(partition, revision)
+            return
+        owned = Owned(partition, revision, step, cursor=claimed.cursor)
+        self.owned[partition] = owned
+        owned.task = asyncio.create_task(self._step_loop(owned), name=f"partition-{partition}")
+        owned.task.add_done_callback(lambda task: self._ended(owned, task))
+        logger.info("partition %d: term %d, from cursor %d", partition, claimed.term, owned.cursor)
+
+    def _ended(self, owned: Owned, task: asyncio.Task[None]) -> None:
+        """A partition's task that died of an error is loud, and its lease handed back so that
+        a healthy worker (maybe this one, at the next round) takes the partition."""
+        if task.cancelled() or task.exception() is None:
+            return
+        logger.error("partition %d: stepping stopped", owned.partition, exc_info=task.exception())
+        if self.owned.get(owned.partition) is owned:
+            asyncio.get_running_loop().create_task(self._let_go(owned.partition, release=True))
+
+    async def _let_go(self, partition: int, *, release: bool) -> None:
+        owned = self.owned.pop(partition, None)
+        if owned is None:
+            return
+        if owned.task is not None and owned.task is not asyncio.current_task():
+            owned.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await owned.task
+        if release and self._leases is not None:
+            await self._leases.release(partition, owned.revision)
+
+    # ------------------------------------------------------------------ steps
+
+    async def _step_loop(self, owned: Owned) -> None:
+        """Fetch and step one partition until cancelled or fenced; after a failed step, read
+        again from the committed cursor (the in-memory engine was dropped with it)."""
+        while True:
+            try:
+                await self._consume(owned)
+            except _Restart:
+                continue
+
+    async def _consume(self, owned: Owned) -> None:
+        assert self._js is not None
+        subscription = await self._js.pull_subscribe(
+            partition_filter(owned.partition),
+            stream=STREAM,
+            config=api.ConsumerConfig(
+                deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=owned.cursor + 1,
+                ack_policy=api.AckPolicy.NONE,
+                inactive_threshold=max(10.0, 3 * self.settings.lease_s),
+            ),
+        )
+        try:
+            last_step = float("-inf")
+            while True:
+                try:
+                    messages = await subscription.fetch(
+                        self.settings.step_batch, timeout=self.settings.poll_s
+                    )
+                except (TimeoutError, FetchTimeoutError):
+                    messages = []
+                if not messages and time.monotonic() - last_step < self.settings.tick_s:
+                    continue
+                await self._step(owned, messages)
+                last_step = time.monotonic()
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def _step(self, owned: Owned, messages: list[Msg]) -> None:
+        rows, unreadable = readings_of(messages)
+        self.unreadable += unreadable
+        cursor = messages[-1].metadata.sequence.stream if messages else owned.cursor
+        source = BatchSource(rows, cursor, len(messages))
+        now = time.monotonic()
+        try:
+            result = await asyncio.to_thread(owned.step.step, source)
+        except Fenced as exc:
+            self.fenced += 1
+            logger.warning("partition %d fenced (%s): dropped", owned.partition, exc)
+            await self._let_go(owned.partition, release=False)
+            raise asyncio.CancelledError from exc
+        except Exception as exc:
+            logger.error("partition %d: step failed (%r)", owned.partition, exc)
+            owned.lease, action = assignment.decide(
+                owned.lease, Outcome.STEP_FAILED, now, self.settings.lease_s
+            )
+            if action is Action.RELEASE:
+                await self._let_go(owned.partition, release=True)
+                raise asyncio.CancelledError from exc
+            await asyncio.sleep(min(1.0, self.settings.tick_s))
+            # Re-read from the committed cursor: the failed batch is fetched again.
+            raise _Restart from exc
+        owned.lease, _ = assignment.decide(
+            owned.lease, Outcome.STEP_COMMITTED, now, self.settings.lease_s
+        )
+        owned.cursor = result.cursor
+        owned.lag = messages[-1].metadata.num_pending if messages else 0
+        owned.last_step = time.time()
+        owned.steps += 1
+        if (result.events or result.escalated) and self._connection is not None:
+            bell = {"partition": owned.partition, "changed": result.events + result.escalated}
+            with contextlib.suppress(Exception):  # the consoles' poll covers a lost bell
+                await self._connection.publish(BELL_ALARMS, json.dumps(bell).encode())
+
+    def report(self) -> dict[str, Any]:
+        """This worker's presence value: what it owns, each partition's cursor and lag."""
+        return {
+            "worker": self.name,
+            "since": time.time(),
+            "partitions": {
+                str(p): {"cursor": o.cursor, "lag": o.lag, "last_step": o.last_step}
+                for p, o in sorted(self.owned.items())
+            },
+        }
+
+
+class _Restart(Exception):
+    """A failed step: its consumer is made again from the committed cursor."""
