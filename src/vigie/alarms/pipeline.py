@@ -43,6 +43,7 @@ from vigie.observation import Refused, is_finite_fix, parse
 from vigie.settings import Settings
 from vigie.store import Database, audit, quarantine
 from vigie.store import observations as log
+from vigie.store.failover import DatabaseUnavailable
 from vigie.store.models import Alarm, Placement
 
 logger = logging.getLogger(__name__)
@@ -614,6 +615,10 @@ class Pipeline:
             try:
                 result = self.step()
                 changed = bool(result.events or result.escalated)
+            except DatabaseUnavailable as exc:
+                # A failover: the step is one transaction, retried whole once a primary answers.
+                logger.warning("pipeline step: %s; retrying", exc)
+                bell.pause(self._config.tick_s)
             except Exception:
                 logger.exception("pipeline step failed; retrying from the stored snapshot")
                 bell.pause(self._config.tick_s)
@@ -630,6 +635,10 @@ class Pipeline:
                 return
 
     def _stored_since(self) -> bool:
-        """Whether observations were stored after the cursor (one look at the log's last id)."""
-        with self._db.reading() as session:
-            return log.last_id(session) > self._cursor
+        """Whether observations were stored after the cursor (one look at the log's last id);
+        during a database failover, yes: the step that follows finds out and retries."""
+        try:
+            with self._db.reading() as session:
+                return log.last_id(session) > self._cursor
+        except DatabaseUnavailable:
+            return True

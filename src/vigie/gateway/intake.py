@@ -21,6 +21,7 @@ from vigie.gateway.readings import Rejected, check, parse_time
 from vigie.observation import TimeBounds
 from vigie.store import Database
 from vigie.store import observations as log
+from vigie.store.failover import DatabaseUnavailable, retrying
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +52,10 @@ class Intake:
         bounds: TimeBounds | None = None,
         max_batch: int = 20_000,
         on_stored: Callable[[], None] | None = None,
+        retry_s: float = 30.0,
     ) -> None:
         self._db = database
+        self._retry_s = retry_s
         self._bounds = bounds or TimeBounds()
         self._max_batch = max_batch
         self._on_stored = on_stored
@@ -118,7 +121,10 @@ class Intake:
                 batch.append(self._queue.get_nowait())
                 size += len(batch[-1].rows)
             try:
-                results = await loop.run_in_executor(self._writer, self._write, batch)
+                results = await loop.run_in_executor(self._writer, self._retried, batch)
+            except DatabaseUnavailable as exc:
+                # Retried through a failover until the budget ran out: none is acknowledged.
+                results = [exc] * len(batch)
             except Exception as exc:
                 # Each alone then, so one device's unstorable message cannot fail the others.
                 logger.error(
@@ -142,6 +148,12 @@ class Intake:
                     waiter.done.set_result(result)
             if self._on_stored is not None:
                 self._on_stored()
+
+    def _retried(self, batch: list[_Waiter]) -> list[Stored | Exception]:
+        """`_write`, retried whole through a database failover (idempotent: a batch whose commit
+        landed before the connection was cut comes back as duplicates), for `retry_s` at most."""
+        size = sum(len(w.rows) for w in batch)
+        return retrying(lambda: self._write(batch), self._retry_s, f"group commit of {size}")
 
     def _write(self, batch: list[_Waiter]) -> list[Stored | Exception]:
         with self._db.session() as session:

@@ -77,8 +77,10 @@ class Gateway:
     ) -> None:
         """`udp_reachable_s`: how long after its datagram a UDP tracker is sent commands."""
         self.limits = limits or Limits()
-        self.intake = Intake(database, self.limits.bounds, on_stored=on_stored)
-        self.registry = Registry(database)
+        self.intake = Intake(
+            database, self.limits.bounds, on_stored=on_stored, retry_s=self.limits.db_retry_s
+        )
+        self.registry = Registry(database, retry_s=self.limits.db_retry_s)
         self._rates = RateLimiter(self.limits.rate_per_s, self.limits.burst)
         self._mqtt_client_id = mqtt_client_id
         self.commands = CommandDelivery(database, command_poll_s)
