@@ -26,7 +26,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
 from vigie.store import Database, open_database
-from vigie.store.pg_local import PgPair, start_pair
+from vigie.store.pg_local import PgPair, create_database, start_pair
 from vigie.store.schema import upgrade
 
 # Cheap password hashing for the tests' many accounts (production keeps argon2's defaults).
@@ -139,11 +139,7 @@ def pg_pair() -> Iterator[PgPair]:
     tests that kill the primary and promote the standby."""
     pair = start_pair()
     try:
-        admin = create_engine(pair.url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("CREATE DATABASE vigie"))
-        admin.dispose()
-        upgrade(pair.url("vigie"))
+        create_database(pair, "vigie")
         yield pair
     finally:
         pair.close()

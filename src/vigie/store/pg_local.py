@@ -8,7 +8,8 @@ to the primary alone (on its command line, not in the copied configuration), so 
 standby commits alone, as Patroni's `synchronous_mode` (not strict) does until a new standby
 joins.
 
-`python -m vigie.store.pg_local` starts a pair and prints the multi-host URL until Ctrl-C.
+`python -m vigie.store.pg_local` starts a pair with the centre's database migrated and prints
+its multi-host URL, until Ctrl-C.
 Production runs Patroni instead (docs/production-postgresql.md).
 """
 
@@ -24,6 +25,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from vigie.store.schema import upgrade
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 STANDBY_NAME = "vigie_standby"
@@ -256,6 +261,18 @@ def start_pair(root: Path | None = None, *, fsync: bool = False) -> PgPair:
     return pair
 
 
+def create_database(pair: PgPair, name: str = "vigie") -> str:
+    """Create and migrate the centre's database on the pair; returns its multi-host URL."""
+    admin = create_engine(pair.url(), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    upgrade(pair.url(name))
+    return pair.url(name)
+
+
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -263,9 +280,10 @@ def _interrupt(_signum: int, _frame: object) -> None:
 def main() -> None:
     """Start a pair, print where it is, stop it on Ctrl-C (or SIGTERM)."""
     pair = start_pair()
+    url = create_database(pair)
     print(f"primary  {pair.primary.address} (pid {pair.primary.pid}), log {pair.primary.log}")
     print(f"standby  {pair.standby.address} (pid {pair.standby.pid}), log {pair.standby.log}")
-    print(f"VIGIE_DATABASE_URL='{pair.url('postgres')}'")
+    print(f"VIGIE_DATABASE_URL='{url}'")
     print(f"promote the standby: {PG_BIN}/pg_ctl -D {pair.standby.data} promote (as postgres)")
     signal.signal(signal.SIGTERM, _interrupt)
     try:
