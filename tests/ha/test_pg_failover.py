@@ -206,30 +206,41 @@ def test_the_gateway_acknowledges_a_device_only_once_the_new_primary_has_its_rea
 ) -> None:
     db = open_database(pg_pair.url("vigie"))
     seed(db)
-    limits = Limits(max_connections=20, rate_per_s=5, burst=50, db_retry_s=30)
-    runner = GatewayThread(Gateway(db, limits), Listen("127.0.0.1", None, 0, None))
-    bound = runner.start()
-    try:
-        phone = httpx.Client(
-            base_url=f"http://127.0.0.1:{bound.osmand_port}", params={"key": key(PHONE)}, timeout=60
-        )
+    runners: list[GatewayThread] = []
+    phones: list[httpx.Client] = []
 
-        def report(seconds_ago: int) -> httpx.Response:
-            t = str(int(clock.now().timestamp()) - seconds_ago)
-            return phone.get(
-                "/", params={"id": PHONE, "timestamp": t, "lat": ZONE[0], "lon": ZONE[1]}
+    def phone_of(retry_s: float) -> httpx.Client:
+        limits = Limits(max_connections=20, rate_per_s=5, burst=50, db_retry_s=retry_s)
+        runners.append(GatewayThread(Gateway(db, limits), Listen("127.0.0.1", None, 0, None)))
+        port = runners[-1].start().osmand_port
+        phones.append(
+            httpx.Client(
+                base_url=f"http://127.0.0.1:{port}", params={"key": key(PHONE)}, timeout=60
             )
+        )
+        return phones[-1]
 
-        assert report(20).status_code == 200
+    def report(phone: httpx.Client, seconds_ago: int) -> httpx.Response:
+        t = str(int(clock.now().timestamp()) - seconds_ago)
+        return phone.get("/", params={"id": PHONE, "timestamp": t, "lat": ZONE[0], "lon": ZONE[1]})
+
+    try:
+        patient, hasty = phone_of(30), phone_of(0.5)  # two gateways: retry budgets 30 s, 0.5 s
+        assert report(patient, 30).status_code == 200
+        assert report(hasty, 25).status_code == 200
         pg_pair.primary.kill()
-        during = Later(lambda: report(10))
-        time.sleep(1.0)
+        during = Later(lambda: report(patient, 10))
+        refused = report(hasty, 5)  # past its budget: told to send again, not acknowledged
+        assert refused.status_code == 503 and "send it again" in refused.text
         assert during.waiting()  # the phone has no answer yet, so it keeps its reading
         pg_pair.standby.promote()
         assert during.join().status_code == 200
+        assert report(hasty, 5).status_code == 200  # the phone sends it again
         rows = on_node(pg_pair, f"SELECT count(*) FROM observations WHERE device = '{PHONE}'")
-        assert rows[0][0] == 2
-        phone.close()
+        assert rows[0][0] == 4
     finally:
-        runner.stop()
+        for phone in phones:
+            phone.close()
+        for runner in runners:
+            runner.stop()
         db.dispose()
