@@ -73,3 +73,11 @@ def test_errors_of_the_statement_itself_stay_what_they_are(db: Database) -> None
     expected = OperationalError if db.is_sqlite else ProgrammingError
     with pytest.raises(expected), db.session() as session:
         session.execute(text("SELECT * FROM no_such_table"))
+
+
+def test_a_wrong_database_name_is_no_failover(postgres_server: str) -> None:
+    # A setting to correct, not a failover to wait out: never retried, never "failover".
+    database = open_database(f"{postgres_server}/no_such_database")
+    with pytest.raises(OperationalError, match="does not exist"), database.session() as session:
+        session.execute(text("SELECT 1"))
+    database.dispose()

@@ -28,6 +28,8 @@ T = TypeVar("T")
 # shutdown by an administrator or a crash of another backend, the server starting up, and a
 # write sent to a standby.
 _FAILOVER_STATES = ("08", "57P01", "57P02", "57P03", "25006")
+# What libpq says (without a SQLSTATE, when it tried several hosts) of a wrong URL.
+_MISCONFIGURED = ("authentication failed", "does not exist", "no pg_hba.conf entry")
 FIRST_PAUSE_S = 0.05
 MAX_PAUSE_S = 1.0
 
@@ -47,7 +49,10 @@ def is_failover(exc: DBAPIError) -> bool:
         return True
     state = getattr(exc.orig, "sqlstate", None)
     if state is None:
-        # No answer from a server at all: refused, reset, closed, or timed out.
+        # No answer from a server at all: refused, reset, closed, or timed out; but a server
+        # that answered "no" to the settings (password, database name) is no failover.
+        if any(words in str(exc.orig) for words in _MISCONFIGURED):
+            return False
         return isinstance(exc.orig, psycopg.OperationalError | psycopg.InterfaceError)
     return any(state.startswith(prefix) for prefix in _FAILOVER_STATES)
 
