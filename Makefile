@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-any-day lint typecheck pytest bench clean web-assets screenshots
+.PHONY: demo test test-any-day lint typecheck pytest bench clean web-assets screenshots pg-pair
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,11 @@ $(VENDOR)/.copied: package.json package-lock.json
 # Screenshots of the console's main pages for the README, taken by the browser tests' server.
 screenshots: $(STAMP) system-deps web-assets
 	VIGIE_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest tests/web/test_screenshots.py
+
+# A PostgreSQL primary and its synchronous streaming standby on free loopback ports, the centre's
+# database migrated: prints VIGIE_DATABASE_URL (both hosts) and how to promote; Ctrl-C stops both.
+pg-pair: $(STAMP) system-deps
+	$(BIN)/python -m vigie.store.pg_local
 
 # PostgreSQL 15 + PostGIS 3 (and WeasyPrint's libraries) for the centre's tests and demo.
 system-deps:

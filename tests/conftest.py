@@ -26,6 +26,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
 from vigie.store import Database, open_database
+from vigie.store.pg_local import PgPair, create_database, start_pair
 from vigie.store.schema import upgrade
 
 # Cheap password hashing for the tests' many accounts (production keeps argon2's defaults).
@@ -129,6 +130,19 @@ def postgres_server() -> Iterator[str]:
                 break
             time.sleep(0.05)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_pair() -> Iterator[PgPair]:
+    """A PostgreSQL primary and its synchronous streaming standby (vigie.store.pg_local) with a
+    migrated database `vigie`: `pg_pair.url("vigie")` names both hosts. One per test, for the
+    tests that kill the primary and promote the standby."""
+    pair = start_pair()
+    try:
+        create_database(pair, "vigie")
+        yield pair
+    finally:
+        pair.close()
 
 
 _database_names = itertools.count(1)

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
 
     # Embedded default: one SQLite file. Production: postgresql+psycopg://user:pw@host/db
     database_url: str = "sqlite:///var/vigie.sqlite"
+    # PostgreSQL failover (several hosts in the URL, `target_session_attrs=read-write`): how
+    # long an ingest (API or gateway) retries a write that lost its database before refusing it
+    # (503, or no acknowledgement to the device); above the orchestrator's failover time.
+    db_retry_s: float = Field(default=30.0, ge=0)
     jwt_secret: SecretStr = SecretStr(DEFAULT_SECRET)
     # Development or demo: the only mode in which the centre starts with a weak token secret.
     dev: bool = False

@@ -51,6 +51,7 @@ from vigie.settings import Settings
 from vigie.store import Database, audit, engine_state, quarantine
 from vigie.store import observations as log
 from vigie.store.engine_state import Claimed, StateRow
+from vigie.store.failover import DatabaseUnavailable
 from vigie.store.models import Alarm, Placement
 
 logger = logging.getLogger(__name__)
@@ -706,6 +707,10 @@ class Pipeline(PartitionStep):
             try:
                 result = self.step()
                 changed = bool(result.events or result.escalated)
+            except DatabaseUnavailable as exc:
+                # A failover: the step is one transaction, retried whole once a primary answers.
+                logger.warning("pipeline step: %s; retrying", exc)
+                bell.pause(self._config.tick_s)
             except Exception:
                 logger.exception("pipeline step failed; retrying from the stored snapshot")
                 bell.pause(self._config.tick_s)
@@ -722,6 +727,10 @@ class Pipeline(PartitionStep):
                 return
 
     def _stored_since(self) -> bool:
-        """Whether observations were stored after the cursor (one look at the log's last id)."""
-        with self._db.reading() as session:
-            return log.last_id(session) > self._cursor
+        """Whether observations were stored after the cursor (one look at the log's last id);
+        during a database failover, yes: the step that follows finds out and retries."""
+        try:
+            with self._db.reading() as session:
+                return log.last_id(session) > self._cursor
+        except DatabaseUnavailable:
+            return True

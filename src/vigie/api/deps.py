@@ -12,6 +12,7 @@ from vigie.api.errors import ApiError
 from vigie.api.security import AuthenticationError, token_claims, token_holder
 from vigie.settings import Settings
 from vigie.store import Database
+from vigie.store.failover import retrying
 from vigie.store.models import User
 
 _bearer = HTTPBearer(auto_error=False, description="a token from POST /api/auth/token")
@@ -47,13 +48,21 @@ def current_claims(
 ClaimsDep = Annotated[dict[str, Any], Depends(current_claims)]
 
 
-def current_user(db: DatabaseDep, claims: ClaimsDep) -> User:
-    """The active user named by the bearer token, unless the token was revoked."""
-    with db.reading() as session:
-        try:
-            return token_holder(session, claims)
-        except AuthenticationError as exc:
-            raise ApiError(401, "unauthenticated", str(exc)) from exc
+def current_user(db: DatabaseDep, config: SettingsDep, claims: ClaimsDep) -> User:
+    """The active user named by the bearer token, unless the token was revoked.
+
+    A read, so retried through a database failover (`VIGIE_DB_RETRY_S`): the request then goes
+    on against the new primary instead of failing at its first step.
+    """
+
+    def holder() -> User:
+        with db.reading() as session:
+            try:
+                return token_holder(session, claims)
+            except AuthenticationError as exc:
+                raise ApiError(401, "unauthenticated", str(exc)) from exc
+
+    return retrying(holder, config.db_retry_s, "token check")
 
 
 def allow(*roles: str) -> Callable[..., User]:

@@ -12,6 +12,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vigie.alarms import AlarmNotFound, AlarmStateError, QualificationRefused
 from vigie.cases import CaseNotFound, CaseRefused
 from vigie.law import LawInputError
+from vigie.store.failover import DatabaseUnavailable
+
+# How long a client refused during a database failover is told to wait before trying again.
+FAILOVER_RETRY_AFTER_S = 5
 
 
 class ApiError(Exception):
@@ -86,6 +90,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(LawInputError)
     async def law_input(_request: Request, exc: LawInputError) -> JSONResponse:
         return JSONResponse(error_body("invalid_input", str(exc), exc.field), status_code=422)
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def database_unavailable(_request: Request, exc: DatabaseUnavailable) -> JSONResponse:
+        # Not a 500: nothing is broken in the request or the code, and nothing of it was kept.
+        body = error_body(
+            "database_unavailable",
+            f"database failover in progress: nothing was saved, try again in a few seconds "
+            f"({exc.reason})",
+            None,
+        )
+        headers = {"Retry-After": str(FAILOVER_RETRY_AFTER_S)}
+        return JSONResponse(body, status_code=503, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

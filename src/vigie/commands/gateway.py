@@ -85,6 +85,7 @@ def serve(
         burst=burst,
         bounds=config.time_bounds,
         local_zone=osmand_zone,
+        db_retry_s=config.db_retry_s,
     )
     if teltonika_tls_port and (tls_cert is None or tls_key is None):
         raise typer.BadParameter(

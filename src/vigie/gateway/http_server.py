@@ -26,6 +26,7 @@ from vigie.gateway.connections import ConnectionServer
 from vigie.gateway.limits import RateExceeded
 from vigie.gateway.readings import Rejected
 from vigie.gateway.registry import UnknownDevice, WrongSecret
+from vigie.store.failover import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,9 @@ class OsmAndServer(ConnectionServer):
             return 400, str(exc)
         except (UnknownDevice, WrongSecret) as exc:
             return 403, str(exc)  # logged by the registry
+        except DatabaseUnavailable as exc:  # the device could not be looked up: a failover
+            logger.warning("osmand %s: %s", peer, exc)
+            return 503, "the centre could not store this report; send it again"
         except RateExceeded as exc:
             logger.warning("osmand %s refused (429): %s", peer, exc)
             return 429, str(exc)

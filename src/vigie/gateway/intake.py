@@ -25,6 +25,7 @@ from vigie.gateway.readings import Rejected, check, parse_time
 from vigie.observation import TimeBounds
 from vigie.store import Database
 from vigie.store import observations as log
+from vigie.store.failover import DatabaseUnavailable, retrying
 
 logger = logging.getLogger(__name__)
 
@@ -66,13 +67,15 @@ class Intake:
         max_batch: int = 20_000,
         on_stored: Callable[[], None] | None = None,
         sink: Sink | None = None,
+        retry_s: float = 30.0,
     ) -> None:
-        """Without `sink`, the readings go to `database` in group commits."""
+        """Without `sink`, the readings go to `database` in group commits, retried through a
+        database failover for `retry_s`."""
         self._bounds = bounds or TimeBounds()
         if sink is None:
             if database is None:
                 raise ValueError("an intake needs a database or a sink")
-            sink = DatabaseSink(database, max_batch, on_stored)
+            sink = DatabaseSink(database, max_batch, on_stored, retry_s)
         self._sink = sink
 
     async def start(self) -> None:
@@ -126,8 +129,10 @@ class DatabaseSink:
         database: Database,
         max_batch: int = 20_000,
         on_stored: Callable[[], None] | None = None,
+        retry_s: float = 30.0,
     ) -> None:
         self._db = database
+        self._retry_s = retry_s
         self._max_batch = max_batch
         self._on_stored = on_stored
         self._queue: asyncio.Queue[_Waiter] = asyncio.Queue()
@@ -157,7 +162,10 @@ class DatabaseSink:
                 batch.append(self._queue.get_nowait())
                 size += len(batch[-1].rows)
             try:
-                results = await loop.run_in_executor(self._writer, self._write, batch)
+                results = await loop.run_in_executor(self._writer, self._retried, batch)
+            except DatabaseUnavailable as exc:
+                # Retried through a failover until the budget ran out: none is acknowledged.
+                results = [exc] * len(batch)
             except Exception as exc:
                 # Each alone then, so one device's unstorable message cannot fail the others.
                 logger.error(
@@ -181,6 +189,12 @@ class DatabaseSink:
                     waiter.done.set_result(result)
             if self._on_stored is not None:
                 self._on_stored()
+
+    def _retried(self, batch: list[_Waiter]) -> list[Stored | Exception]:
+        """`_write`, retried whole through a database failover (idempotent: a batch whose commit
+        landed before the connection was cut comes back as duplicates), for `retry_s` at most."""
+        size = sum(len(w.rows) for w in batch)
+        return retrying(lambda: self._write(batch), self._retry_s, f"group commit of {size}")
 
     def _write(self, batch: list[_Waiter]) -> list[Stored | Exception]:
         with self._db.session() as session:

@@ -22,6 +22,9 @@ class Limits:
     # A reading's time against its receipt (the centre's VIGIE_MAX_CLOCK_SKEW_S and horizon).
     bounds: TimeBounds = field(default_factory=TimeBounds)
     local_zone: str = "Europe/Paris"  # OsmAnd apps may send wall-clock times without a zone
+    # How long a group commit is retried through a database failover before the devices waiting
+    # on it go unacknowledged (they keep their readings and resend): VIGIE_DB_RETRY_S.
+    db_retry_s: float = 30.0
 
     def __post_init__(self) -> None:
         try:

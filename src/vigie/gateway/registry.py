@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from vigie.cases import device_secrets
 from vigie.store import Database, audit
+from vigie.store.failover import retrying
 from vigie.store.models import Device, DeviceAssignment, Placement
 
 logger = logging.getLogger(__name__)
@@ -59,9 +60,12 @@ class RegisteredDevice:
 class Registry:
     """Registered devices read from the store, cached for `ttl_s` seconds."""
 
-    def __init__(self, database: Database | None, ttl_s: float = 5.0) -> None:
+    def __init__(
+        self, database: Database | None, ttl_s: float = 5.0, retry_s: float = 30.0
+    ) -> None:
         """`database` None: a subclass reads devices elsewhere, and refusals are only logged."""
         self._db = database
+        self._retry_s = retry_s  # reads retried through a database failover, as the intake's
         self._ttl_s = ttl_s
         self._cache: dict[str, tuple[float, RegisteredDevice | None]] = {}
         self._lock = threading.Lock()
@@ -77,7 +81,8 @@ class Registry:
         with self._lock:
             cached = self._cache.get(identifier)
         if cached is None or now - cached[0] > self._ttl_s:
-            cached = (now, self._read(identifier))
+            found = retrying(lambda: self._read(identifier), self._retry_s, "device lookup")
+            cached = (now, found)
             with self._lock:
                 self._cache[identifier] = cached
         device = cached[1]

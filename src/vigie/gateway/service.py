@@ -81,8 +81,14 @@ class Gateway:
         `sink` and `registry` replace the database's (cluster mode: the stream and the device
         directory, vigie.cluster.ingest)."""
         self.limits = limits or Limits()
-        self.intake = Intake(database, self.limits.bounds, on_stored=on_stored, sink=sink)
-        self.registry = registry or Registry(database)
+        self.intake = Intake(
+            database,
+            self.limits.bounds,
+            on_stored=on_stored,
+            sink=sink,
+            retry_s=self.limits.db_retry_s,
+        )
+        self.registry = registry or Registry(database, retry_s=self.limits.db_retry_s)
         self._rates = RateLimiter(self.limits.rate_per_s, self.limits.burst)
         self._mqtt_client_id = mqtt_client_id
         self.commands = CommandDelivery(database, command_poll_s)

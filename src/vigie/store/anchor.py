@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from vigie import clock
 from vigie.settings import Settings
 from vigie.store.database import Database
+from vigie.store.failover import DatabaseUnavailable
 from vigie.store.models import AuditEntry
 
 logger = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ async def checkpoint_forever(
         try:
             with database.reading() as session:
                 await asyncio.to_thread(checkpoint, session, key, path, clock.now())
-        except (OSError, SQLAlchemyError):
+        except (OSError, SQLAlchemyError, DatabaseUnavailable):
             logger.exception("audit checkpoint failed; will retry")
         if stopped:
             return

@@ -16,7 +16,10 @@ from typing import Any
 import pydantic_core
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from vigie.store.failover import is_failover, unavailable
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,10 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        """A transaction; on PostgreSQL, a lost connection or a server no longer writable (a
+        failover) raises `DatabaseUnavailable` (vigie.store.failover), whatever the statement."""
         with (
+            self._failover_as_unavailable(),
             self._writer if self.is_sqlite else nullcontext(),
             self.sessions() as session,
             session.begin(),
@@ -48,8 +54,20 @@ class Database:
         commit), so a read never queues behind an ingest or a pipeline step. Its end (a commit of
         nothing) keeps what was loaded usable after the block, as `session()` does.
         """
-        with self.sessions() as session, session.begin():
+        with self._failover_as_unavailable(), self.sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def _failover_as_unavailable(self) -> Iterator[None]:
+        try:
+            yield
+        except DBAPIError as exc:
+            if self.is_sqlite or not is_failover(exc):
+                raise
+            # Every pooled connection leads to the server that went away (or to one no longer
+            # writable): drop them all now rather than fail once on each.
+            self.engine.dispose()
+            raise unavailable(exc) from exc
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -16,6 +16,7 @@ from vigie.api.limits import BoundedJsonRoute
 from vigie.observation import ObservationIn, Refused, wire_record
 from vigie.store import audit
 from vigie.store import observations as log
+from vigie.store.failover import retrying
 from vigie.store.models import User
 
 router = APIRouter(prefix="/api/observations", tags=["observations"], route_class=BoundedJsonRoute)
@@ -69,21 +70,28 @@ def post_observations(
     cluster = getattr(request.app.state, "cluster", None)
     if cluster is not None:
         return _publish(cluster, db, rows, user.username, source)
-    with db.session() as session:
-        accepted = log.append(session, rows)
-        audit.record(
-            session,
-            user.username,
-            "post_observations",
-            source,
-            {
-                "accepted": len(accepted.ids),
-                "duplicates": accepted.duplicates,
-                "conflicts": accepted.conflicts,
-                "first_id": accepted.ids[0] if accepted.ids else None,
-                "last_id": accepted.ids[-1] if accepted.ids else None,
-            },
-        )
+
+    def store() -> log.Accepted:
+        with db.session() as session:
+            accepted = log.append(session, rows)
+            audit.record(
+                session,
+                user.username,
+                "post_observations",
+                source,
+                {
+                    "accepted": len(accepted.ids),
+                    "duplicates": accepted.duplicates,
+                    "conflicts": accepted.conflicts,
+                    "first_id": accepted.ids[0] if accepted.ids else None,
+                    "last_id": accepted.ids[-1] if accepted.ids else None,
+                },
+            )
+        return accepted
+
+    # Idempotent, so retried whole through a database failover (a batch whose commit landed
+    # before the connection was cut comes back as duplicates); refused with 503 past the budget.
+    accepted = retrying(store, config.db_retry_s, f"ingest of {len(rows)} observations")
     pipeline = getattr(request.app.state, "pipeline", None)
     if pipeline is not None and accepted.ids:
         pipeline.wake()
