@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-any-day lint typecheck pytest bench clean web-assets screenshots pg-pair
+.PHONY: demo demo-cluster test test-any-day lint typecheck pytest bench clean web-assets screenshots pg-pair
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 # The live centre on SQLite with a simulated population: API and console on http://127.0.0.1:8000.
 demo: $(STAMP) system-deps web-assets
 	$(BIN)/vigie centre demo
+
+# The production topology on this machine (README, "Production"): kill any process by hand.
+demo-cluster: $(STAMP) system-deps web-assets
+	$(BIN)/vigie cluster demo
 
 test: lint typecheck pytest
 

@@ -136,3 +136,20 @@ def worker(
 
     typer.echo(f"worker {runner.name}: {config.partitions} partitions, lease {config.lease_s} s")
     asyncio.run(run())
+
+
+@app.command()
+def demo(
+    cases: Annotated[int, typer.Option(help="simulated cases (vigie.sim)", min=1)] = 60,
+    seed_value: Annotated[int, typer.Option("--seed", help="the simulation's seed")] = 1,
+    duration: Annotated[
+        float, typer.Option(help="stop after this many seconds (0: until Ctrl-C)", min=0)
+    ] = 0,
+    port: Annotated[int, typer.Option(help="the first API process's port")] = 8000,
+) -> None:
+    """The production topology on 127.0.0.1 (3 NATS nodes, PostgreSQL primary and synchronous
+    standby, 2 gateways, 2 workers, 2 API processes) with the simulated population: kill any
+    one by its PID and watch the console (what `make demo-cluster` runs)."""
+    from vigie.cluster.demo import run
+
+    run(cases, seed_value, duration, port)
