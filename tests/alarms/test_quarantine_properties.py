@@ -4,6 +4,7 @@ still raise their alarms and the centre stays healthy (issue 11, section 1)."""
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -141,7 +142,10 @@ def test_nothing_sent_stops_true_events_from_raising_their_alarms(
     for record in hostile:
         answer = post(centre, record)
         assert answer.status_code in (200, 422), answer.text  # refused, never a crash
-    for record in data.draw(st.lists(records([bracelet]), max_size=4), "stored as is"):
+    # Written past every way in (an older version's rows): anything PostgreSQL can hold, so no
+    # NUL character, which its text and jsonb refuse (every way in refuses it too).
+    storable = records([bracelet]).filter(lambda r: "\\u0000" not in json.dumps(r))
+    for record in data.draw(st.lists(storable, max_size=4), "stored as is"):
         stored, t = raw_row(record)
         with centre.db.session() as session:  # a duplicate is skipped, as the store does
             log.append(session, [log.row_for(stored | {"kind": "obs"}, t, at.now, source="test")])
