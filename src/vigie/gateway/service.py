@@ -29,7 +29,8 @@ class Listen:
     """Where to serve; a port of 0 picks a free one, None leaves that protocol off.
 
     The Teltonika TLS listener needs `tls_cert` and `tls_key` (PEM files); the MQTT broker, the
-    gateway's account on it (`mqtt_credentials`: username, password).
+    gateway's account on it (`mqtt_credentials`: username, password). `mqtt_failover`: the other
+    nodes of the broker's cluster, tried in turn when the one in use is lost.
     """
 
     host: str = "127.0.0.1"
@@ -42,6 +43,7 @@ class Listen:
     tls_key: Path | None = None
     teltonika_udp_port: int | None = None
     gt06_port: int | None = None
+    mqtt_failover: tuple[tuple[str, int], ...] = ()
 
     def tls_context(self) -> ssl.SSLContext:
         if self.tls_cert is None or self.tls_key is None:
@@ -129,7 +131,7 @@ class Gateway:
                 credentials=listen.mqtt_credentials,
                 commands=commands,
             )
-            await subscriber.start(*listen.mqtt_broker)
+            await subscriber.start(*listen.mqtt_broker, *listen.mqtt_failover)
             self._servers.append(subscriber)
         return Bound(teltonika, osmand, teltonika_tls, teltonika_udp, gt06)
 
