@@ -109,3 +109,18 @@ class NatsMqttCluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+    def leader(self, stream: str) -> int:
+        """The index of the node leading `stream` of the MQTT account (its own report, `/jsz`)."""
+        for node in self.nodes:
+            if node.process is None:
+                continue
+            url = f"http://127.0.0.1:{node.http_port}/jsz?accounts=true&streams=true"
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                report = json.load(answer)
+            for account in report.get("account_details", []):
+                for detail in account.get("stream_detail", []):
+                    if detail["name"] == stream and account["name"] == nats_mqtt.ACCOUNT:
+                        name = detail["cluster"]["leader"]
+                        return next(i for i, n in enumerate(self.nodes) if n.name == name)
+        raise LookupError(f"no stream {stream} in the cluster (no MQTT client yet?)")

@@ -93,6 +93,12 @@ class MqttSubscriber:
             raise ConnectionError(f"the MQTT broker on {where} refused: {self._refused}")
 
     @property
+    def storing(self) -> int:
+        """Messages received and not yet stored (nor refused)."""
+        with self._lock:
+            return len(self._storing)
+
+    @property
     def broker(self) -> tuple[str, int]:
         """The broker connected to, or tried next."""
         return self._brokers[(self._next - 1) % len(self._brokers)]
@@ -154,7 +160,9 @@ class MqttSubscriber:
 
         with self._lock:
             future = self._storing.get((topic, payload))
-            if future is None:
+            if future is not None:
+                logger.info("mqtt %s: delivered again while being stored; joined", topic[:80])
+            else:
                 future = asyncio.run_coroutine_threadsafe(self._handle(topic, payload), self._loop)
                 self._storing[(topic, payload)] = future
                 self._pending.add(future)

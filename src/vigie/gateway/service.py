@@ -85,6 +85,7 @@ class Gateway:
         self._mqtt_client_id = mqtt_client_id
         self.commands = CommandDelivery(database, command_poll_s)
         self._udp_reachable_s = udp_reachable_s
+        self.mqtt: MqttSubscriber | None = None  # the MQTT side, once started
         self._servers: list[
             TeltonikaServer | OsmAndServer | MqttSubscriber | TeltonikaUdpServer | Gt06Server
         ] = []
@@ -133,12 +134,14 @@ class Gateway:
             )
             await subscriber.start(*listen.mqtt_broker, *listen.mqtt_failover)
             self._servers.append(subscriber)
+            self.mqtt = subscriber
         return Bound(teltonika, osmand, teltonika_tls, teltonika_udp, gt06)
 
     async def stop(self) -> None:
         for server in reversed(self._servers):
             await server.stop()
         self._servers.clear()
+        self.mqtt = None
         await self.commands.stop()
         await self.intake.stop()
 
