@@ -80,6 +80,12 @@ def serve(
     from vigie.store import open_database
     from vigie.store.schema import upgrade
 
+    try:
+        failover = broker_list(mqtt_failover)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--mqtt-failover") from exc
+    if failover and not mqtt_port:
+        raise typer.BadParameter("needs --mqtt-port (the first node)", param_hint="--mqtt-failover")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = Settings()
     upgrade(config.database_url)
@@ -113,10 +119,6 @@ def serve(
             "the broker admits no anonymous client: set VIGIE_MQTT_PASSWORD",
             param_hint="--mqtt-password",
         )
-    try:
-        failover = broker_list(mqtt_failover)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--mqtt-failover") from exc
     listen = Listen(
         host,
         teltonika_port or None,
