@@ -154,7 +154,8 @@ class MqttSubscriber:
         def acknowledge(done: Any) -> None:
             with self._lock:
                 self._pending.discard(done)
-                self._storing.pop((topic, payload), None)
+                if self._storing.get((topic, payload)) is done:
+                    del self._storing[(topic, payload)]
             if not done.cancelled() and done.exception() is None:
                 client.ack(mid, qos)
 
