@@ -154,7 +154,7 @@ def test_killing_the_node_of_a_unit_and_the_gateway_loses_no_acknowledged_readin
             waits[len(waits) // 2] * 1000,
             waits[-1],
         )
-    assert all(len(acked[u.device]) > 100 for u in units)
+    assert all(len(acked[u.device]) > 30 for u in units)  # under load, not one or two
 
 
 def connect(node: tuple[str, int], client_id: str, user: str, password: str) -> paho.Client:
