@@ -29,6 +29,13 @@ def serve(
     ] = "Europe/Paris",
     mqtt_port: Annotated[int, typer.Option(help="MQTT broker port (0: no MQTT)")] = 0,
     mqtt_host: Annotated[str, typer.Option(help="MQTT broker address")] = "127.0.0.1",
+    mqtt_failover: Annotated[
+        str,
+        typer.Option(
+            envvar="VIGIE_MQTT_FAILOVER",
+            help="the broker cluster's other nodes, host:port,host:port (tried in turn)",
+        ),
+    ] = "",
     start_broker: Annotated[
         bool, typer.Option(help="start Mosquitto on 127.0.0.1:--mqtt-port first")
     ] = False,
@@ -73,6 +80,12 @@ def serve(
     from vigie.store import open_database
     from vigie.store.schema import upgrade
 
+    try:
+        failover = broker_list(mqtt_failover)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--mqtt-failover") from exc
+    if failover and not mqtt_port:
+        raise typer.BadParameter("needs --mqtt-port (the first node)", param_hint="--mqtt-failover")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = Settings()
     upgrade(config.database_url)
@@ -118,6 +131,7 @@ def serve(
         tls_key,
         teltonika_udp_port or None,
         gt06_port or None,
+        failover,
     )
 
     async def run() -> None:
@@ -154,6 +168,17 @@ def serve(
         if broker is not None:
             broker.stop()
         database.dispose()
+
+
+def broker_list(text: str) -> tuple[tuple[str, int], ...]:
+    """`host:port,host:port` as addresses; a clear error naming the faulty item."""
+    brokers = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{item!r} is not host:port")
+        brokers.append((host, int(port)))
+    return tuple(brokers)
 
 
 @app.command("device-secret")

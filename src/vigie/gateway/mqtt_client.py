@@ -5,11 +5,18 @@ paho-mqtt's manual acknowledgement holds each PUBACK until `Intake` has stored t
 (fixed client id, clean_session false) makes the broker keep and resend what was not
 acknowledged when the gateway was down. paho runs its network loop on its own thread; messages
 are handed to the gateway's asyncio loop.
+
+Without a single broker (the MQTT listener of a NATS JetStream cluster, where the session lives
+in R3 streams, docs/production-mqtt.md) the subscriber is given every node's address and, when
+its connection drops or a node refuses it, connects to the next one: the session and what it
+had not acknowledged follow it. Such a broker also redelivers a message left unacknowledged for
+its `ack_wait`; a redelivery of a message still being stored joins it rather than storing again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable
@@ -48,10 +55,15 @@ class MqttSubscriber:
         self._limits = limits
         self._rates = rates
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending: set[asyncio.Future[None]] = set()
+        self._pending: set[concurrent.futures.Future[None]] = set()
+        # A message being stored, by content: a broker's redelivery joins it (its ack too).
+        self._storing: dict[tuple[str, bytes], concurrent.futures.Future[None]] = {}
+        self._brokers: list[tuple[str, int]] = []
+        self._next = 0
         self._lock = threading.Lock()
         self.subscribed = threading.Event()
         self._refused: str | None = None
+        self._stopping = False
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -60,21 +72,45 @@ class MqttSubscriber:
         )
         if credentials is not None:
             self._client.username_pw_set(*credentials)
+        self._client.reconnect_delay_set(0.1, 2)
         self._client.on_connect = self._on_connect
+        self._client.on_connect_fail = self._on_connect_fail
+        self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, *more: tuple[str, int]) -> None:
+        """Subscribe on `host`:`port`, or on the `more` nodes of its cluster when it is down."""
         self._loop = asyncio.get_running_loop()
-        self._client.connect_async(host, port, keepalive=30)
+        self._brokers = [(host, port), *more]
+        self._connect_next()
         self._client.loop_start()
+        where = ", ".join(f"{h}:{p}" for h, p in self._brokers)
         if not await asyncio.to_thread(self.subscribed.wait, 30):
-            raise ConnectionError(f"no MQTT subscription on {host}:{port} within 30 s")
+            raise ConnectionError(f"no MQTT subscription on {where} within 30 s")
         if self._refused is not None:
             self._client.loop_stop()
-            raise ConnectionError(f"the MQTT broker on {host}:{port} refused: {self._refused}")
+            raise ConnectionError(f"the MQTT broker on {where} refused: {self._refused}")
+
+    @property
+    def storing(self) -> int:
+        """Messages received and not yet stored (nor refused)."""
+        with self._lock:
+            return len(self._storing)
+
+    @property
+    def broker(self) -> tuple[str, int]:
+        """The broker connected to, or tried next."""
+        return self._brokers[(self._next - 1) % len(self._brokers)]
+
+    def _connect_next(self) -> None:
+        """Point paho's next (re)connection at the next broker of the list."""
+        host, port = self._brokers[self._next % len(self._brokers)]
+        self._next += 1
+        self._client.connect_async(host, port, keepalive=30)
 
     async def stop(self) -> None:
+        self._stopping = True
         self._client.disconnect()
         self._client.loop_stop()
         with self._lock:
@@ -87,13 +123,25 @@ class MqttSubscriber:
 
     def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
-            logger.error("MQTT broker refused the gateway: %s", reason)
-            if not self.subscribed.is_set():  # at start: fail now, not after a 30 s wait
+            logger.error("MQTT broker %s:%d refused the gateway: %s", *self.broker, reason)
+            # Refused credentials at start: fail now, not after a 30 s wait. Otherwise (a node
+            # that cannot serve now, without quorum) the disconnection moves on to the next.
+            if reason.value in (134, 135) and not self.subscribed.is_set():
                 self._refused = str(reason)
                 client.disconnect()
                 self.subscribed.set()
             return
+        logger.info("MQTT: connected to %s:%d", *self.broker)
         client.subscribe([(mqtt.TOPIC_FILTER, 1), (mqtt.REPLY_FILTER, 1)])
+
+    def _on_connect_fail(self, _client: paho.Client, _u: Any) -> None:
+        logger.warning("MQTT broker %s:%d unreachable", *self.broker)
+        self._connect_next()
+
+    def _on_disconnect(self, _client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if self._loop is not None and not self._stopping:
+            logger.warning("MQTT broker %s:%d lost (%s)", *self.broker, reason)
+            self._connect_next()
 
     def _on_subscribe(self, *_args: Any) -> None:
         logger.info("MQTT: subscribed to %s", mqtt.TOPIC_FILTER)
@@ -102,16 +150,23 @@ class MqttSubscriber:
     def _on_message(self, client: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
         assert self._loop is not None
         topic, payload, mid, qos = message.topic, bytes(message.payload), message.mid, message.qos
-        future = asyncio.run_coroutine_threadsafe(self._handle(topic, payload), self._loop)
-        with self._lock:
-            self._pending.add(future)  # type: ignore[arg-type]
 
         def acknowledge(done: Any) -> None:
             with self._lock:
                 self._pending.discard(done)
+                if self._storing.get((topic, payload)) is done:
+                    del self._storing[(topic, payload)]
             if not done.cancelled() and done.exception() is None:
                 client.ack(mid, qos)
 
+        with self._lock:
+            future = self._storing.get((topic, payload))
+            if future is not None:
+                logger.info("mqtt %s: delivered again while being stored; joined", topic[:80])
+            else:
+                future = asyncio.run_coroutine_threadsafe(self._handle(topic, payload), self._loop)
+                self._storing[(topic, payload)] = future
+                self._pending.add(future)
         future.add_done_callback(acknowledge)
 
     # the gateway's loop ----------------------------------------------------------------

@@ -29,7 +29,8 @@ class Listen:
     """Where to serve; a port of 0 picks a free one, None leaves that protocol off.
 
     The Teltonika TLS listener needs `tls_cert` and `tls_key` (PEM files); the MQTT broker, the
-    gateway's account on it (`mqtt_credentials`: username, password).
+    gateway's account on it (`mqtt_credentials`: username, password). `mqtt_failover`: the other
+    nodes of the broker's cluster, tried in turn when the one in use is lost.
     """
 
     host: str = "127.0.0.1"
@@ -42,6 +43,7 @@ class Listen:
     tls_key: Path | None = None
     teltonika_udp_port: int | None = None
     gt06_port: int | None = None
+    mqtt_failover: tuple[tuple[str, int], ...] = ()
 
     def tls_context(self) -> ssl.SSLContext:
         if self.tls_cert is None or self.tls_key is None:
@@ -93,6 +95,7 @@ class Gateway:
         self._mqtt_client_id = mqtt_client_id
         self.commands = CommandDelivery(database, command_poll_s)
         self._udp_reachable_s = udp_reachable_s
+        self.mqtt: MqttSubscriber | None = None  # the MQTT side, once started
         self._servers: list[
             TeltonikaServer | OsmAndServer | MqttSubscriber | TeltonikaUdpServer | Gt06Server
         ] = []
@@ -139,14 +142,16 @@ class Gateway:
                 credentials=listen.mqtt_credentials,
                 commands=commands,
             )
-            await subscriber.start(*listen.mqtt_broker)
+            await subscriber.start(*listen.mqtt_broker, *listen.mqtt_failover)
             self._servers.append(subscriber)
+            self.mqtt = subscriber
         return Bound(teltonika, osmand, teltonika_tls, teltonika_udp, gt06)
 
     async def stop(self) -> None:
         for server in reversed(self._servers):
             await server.stop()
         self._servers.clear()
+        self.mqtt = None
         await self.commands.stop()
         await self.intake.stop()
 

@@ -1,0 +1,99 @@
+"""A home unit as firmware would be: QoS 1, a list of brokers tried in turn, its unacknowledged
+readings kept and sent again after reconnecting (paho keeps them in flight)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import paho.mqtt.client as paho
+
+from vigie import clock
+from vigie.gateway.mqtt import topic_for
+
+
+class HomeUnit:
+    def __init__(self, device: str, password: str, brokers: list[tuple[str, int]]) -> None:
+        self.device = device
+        self.brokers = brokers
+        self._next = 0
+        self.connected = threading.Event()
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"{device}-unit")
+        self.client.username_pw_set(device, password)
+        self.client.reconnect_delay_set(0.1, 1)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = lambda *_: self._connect_next()
+        self.acked: dict[int, float] = {}  # seq -> seconds from its first publish to PUBACK
+        self.sent: set[int] = set()
+        self.disconnections: list[float] = []  # monotonic times, closing aside
+        self.stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _connect_next(self) -> None:
+        host, port = self.brokers[self._next % len(self.brokers)]
+        self._next += 1
+        self.client.connect_async(host, port, keepalive=5)
+
+    def _on_connect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if not reason.is_failure:
+            self.connected.set()
+
+    def _on_disconnect(self, *_args: Any) -> None:
+        self.connected.clear()
+        if not self.stop.is_set():
+            self.disconnections.append(time.monotonic())
+            self._connect_next()
+
+    def start(self) -> None:
+        self._connect_next()
+        self.client.loop_start()
+        assert self.connected.wait(20), f"{self.device} could not connect"
+
+    def close(self) -> None:
+        self.stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(self, seq: int, base: datetime) -> paho.MQTTMessageInfo:
+        reading = {
+            "t": (base + timedelta(seconds=seq)).isoformat(timespec="seconds"),
+            "type": "power",
+            "mains": seq % 2 == 0,
+            "seq": seq,
+        }
+        self.sent.add(seq)
+        return self.client.publish(topic_for(self.device), json.dumps(reading), qos=1)
+
+    def acknowledged(self, info: paho.MQTTMessageInfo, timeout_s: float) -> bool:
+        """Whether the broker acknowledged within `timeout_s` (paho resends it meanwhile)."""
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            return False  # offline at that instant: the caller publishes it again
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not self.stop.is_set():
+            if info.is_published():
+                return True
+            time.sleep(0.005)
+        return info.is_published()
+
+    def run(self, pause_s: float = 0.005) -> None:
+        """Publish readings one after another, each once acknowledged, until `close`."""
+        base = clock.now() - timedelta(hours=2)
+
+        def loop() -> None:
+            seq, first_try = 0, time.monotonic()
+            while not self.stop.is_set():
+                if not self.connected.wait(0.2):
+                    continue
+                if self.acknowledged(self.publish(seq, base), 60):
+                    self.acked[seq] = time.monotonic() - first_try
+                    time.sleep(pause_s)
+                    seq, first_try = seq + 1, time.monotonic()
+
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
