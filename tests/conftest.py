@@ -72,6 +72,41 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextmanager
+def served(config: Any) -> Iterator[str]:
+    """The centre of `config` served by uvicorn on a free port of 127.0.0.1 (its detection
+    process too when `run_pipeline`); yields its base URL once it listens, stops it after."""
+    import threading
+
+    import uvicorn
+
+    from vigie.api import create_app
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"the centre did not start on {base}")
+        time.sleep(0.05)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
 def _as_cluster_owner(argv: list[str], *more: str) -> list[str]:
     # initdb refuses to run as root: run the server as Debian's `postgres` user then.
     argv = [*argv, *more]

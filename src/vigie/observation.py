@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -27,6 +26,7 @@ from pydantic import (
 )
 
 from vigie.detect import TamperWhat
+from vigie.store.bounds import Instant
 
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
@@ -49,7 +49,7 @@ class _Obs(BaseModel):
     model_config = ConfigDict(extra="allow")
     kind: Literal["obs"] = "obs"
     device: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
-    t: AwareDatetime
+    t: Instant
     seq: int | None = Field(
         default=None, ge=0, lt=2**63, description="device sequence number, if any"
     )

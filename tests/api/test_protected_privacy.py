@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from tests.api.world import World, build
+from tests.api.world import World, equip
 from tests.cases import factories as make
 from tests.conftest import Centre
 from vigie import clock
@@ -90,23 +90,9 @@ def fix(device: str, t: datetime, where: tuple[float, float], seq: int) -> dict[
 
 def run_the_approaches(centre: Centre) -> Story:
     """The case set up by the admin, then ten hours of life through the real pipeline."""
-    world = build(centre)
+    world = equip(centre)
     story = Story(world, clock.now() - timedelta(hours=11))
-    supervisor, admin = centre.headers("supervisor"), centre.headers("admin")
-    for device, kind, role in (
-        ("WB", "bracelet", "wearer"),
-        ("PP", "protected_device", "protected"),
-    ):
-        made = centre.client.post(
-            "/api/devices", json={"id": device, "kind": kind}, headers=supervisor
-        )
-        assert made.status_code == 201, made.text
-        assigned = centre.client.post(
-            f"/api/placements/{world.bar_placement}/devices",
-            json={"device_id": device, "role": role},
-            headers=supervisor,
-        )
-        assert assigned.status_code == 201, assigned.text
+    admin = centre.headers("admin")
     place = {"id": "home", "label": "Domicile", "lat": HER[0], "lon": HER[1]}
     set_up = centre.client.patch(
         f"/api/placements/{world.bar_placement}",

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from tests.api.test_protected_privacy import HER, HIS_HOME, NOT_HOLDERS, offset, shows_her
-from tests.api.world import World, build
+from tests.api.world import equip
 from tests.conftest import Centre
 from vigie import clock, observation
 from vigie.alarms.pipeline import Pipeline
@@ -25,27 +25,6 @@ from vigie.store.models import Alarm, AuditEntry, DeviceCommand
 
 def iso(t: datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
-
-
-def equip(centre: Centre) -> World:
-    """The BAR case with his bracelet WB and her phone PP."""
-    world = build(centre)
-    supervisor = centre.headers("supervisor")
-    for device, kind, role in (
-        ("WB", "bracelet", "wearer"),
-        ("PP", "protected_device", "protected"),
-    ):
-        made = centre.client.post(
-            "/api/devices", json={"id": device, "kind": kind}, headers=supervisor
-        )
-        assert made.status_code == 201, made.text
-        assigned = centre.client.post(
-            f"/api/placements/{world.bar_placement}/devices",
-            json={"device_id": device, "role": role},
-            headers=supervisor,
-        )
-        assert assigned.status_code == 201, assigned.text
-    return world
 
 
 def post(centre: Centre, records: list[dict[str, Any]]) -> None:

@@ -125,3 +125,25 @@ def build(centre: Centre) -> World:
             bar_case_ref="C2",
             contacts={"judge": who.judge.id, "prosecutor": who.prosecutor.id, "spip": who.spip.id},
         )
+
+
+def equip(centre: Centre, wearer: str = "WB", protected: str = "PP") -> World:
+    """The world, its BAR case given his bracelet and her phone through the API (as the
+    supervisor does), so that both report into the real pipeline."""
+    world = build(centre)
+    supervisor = centre.headers("supervisor")
+    for device, kind, role in (
+        (wearer, "bracelet", "wearer"),
+        (protected, "protected_device", "protected"),
+    ):
+        made = centre.client.post(
+            "/api/devices", json={"id": device, "kind": kind}, headers=supervisor
+        )
+        assert made.status_code == 201, made.text
+        assigned = centre.client.post(
+            f"/api/placements/{world.bar_placement}/devices",
+            json={"device_id": device, "role": role},
+            headers=supervisor,
+        )
+        assert assigned.status_code == 201, assigned.text
+    return world

@@ -5,7 +5,6 @@ served by uvicorn with its detection process, to `GET /api/alarms`."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,13 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from tests.cases import factories as make
-from tests.conftest import free_port
+from tests.conftest import served
 from tests.gateway.conftest import TEST_LIMITS, give_secrets, key, receive
 from vigie import clock
-from vigie.api import create_app
 from vigie.api.security import create_user
 from vigie.cases import devices, placements
 from vigie.cases.forms import AssignmentIn, DeviceIn
@@ -65,42 +62,26 @@ def running(db: Database, database_url: str) -> Iterator[Running]:
     """The centre (uvicorn, detection in its own process) and the gateway, both for real."""
     seed(db)
     config = Settings(database_url=database_url, tick_s=0.1, poll_s=0.05, run_pipeline=True)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(config),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            timeout_graceful_shutdown=1,
+    with served(config) as base:
+        deadline = time.monotonic() + 60
+        runner = GatewayThread(
+            Gateway(db, TEST_LIMITS),
+            Listen("127.0.0.1", teltonika_port=None, osmand_port=0, gt06_port=0),
         )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the centre did not start"
-        time.sleep(0.05)
-    runner = GatewayThread(
-        Gateway(db, TEST_LIMITS),
-        Listen("127.0.0.1", teltonika_port=None, osmand_port=0, gt06_port=0),
-    )
-    bound = runner.start()
-    api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    token = api.post(
-        "/api/auth/token", json={"username": "operator1", "password": PASSWORD}
-    ).json()["access_token"]
-    api.headers["Authorization"] = f"Bearer {token}"
-    while api.get("/api/health").status_code != 200:  # detection started and warm
-        assert time.monotonic() < deadline + 60, "detection did not start"
-        time.sleep(0.05)
-    try:
-        yield Running(api, bound)
-    finally:
-        api.close()
-        runner.stop()
-        server.should_exit = True
-        thread.join(timeout=30)
+        bound = runner.start()
+        api = httpx.Client(base_url=base, timeout=30)
+        token = api.post(
+            "/api/auth/token", json={"username": "operator1", "password": PASSWORD}
+        ).json()["access_token"]
+        api.headers["Authorization"] = f"Bearer {token}"
+        while api.get("/api/health").status_code != 200:  # detection started and warm
+            assert time.monotonic() < deadline, "detection did not start"
+            time.sleep(0.05)
+        try:
+            yield Running(api, bound)
+        finally:
+            api.close()
+            runner.stop()
 
 
 def wait_for_alarm(api: httpx.Client, kind: str, timeout_s: float = 20) -> dict[str, Any]:

@@ -3,8 +3,6 @@ Chromium driven by Playwright. Never `playwright install`: the browser is /usr/b
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,15 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.api.world import World, build
 from tests.cases import factories as make
-from tests.conftest import Centre, free_port, fresh_database
+from tests.conftest import Centre, fresh_database, served
 from vigie import clock
-from vigie.api import create_app
 from vigie.api.security import create_user
 from vigie.cases import placements
 from vigie.settings import Settings
@@ -81,44 +77,25 @@ def site(
     """A centre on a fresh SQLite database served by uvicorn on a free port, for one module."""
     with fresh_database(request, "sqlite", tmp_path_factory.mktemp("web-db")) as url:
         config = Settings(database_url=url, tick_s=0.1, run_pipeline=True)
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(config),
-                host="127.0.0.1",
-                port=port,
-                log_level="warning",
-                timeout_graceful_shutdown=1,
-            )
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError(f"the centre did not start on {base}")
-            time.sleep(0.05)
-        db = open_database(url)
-        http = httpx.Client(base_url=base, timeout=30)
-        try:
-            world = build(Centre(http, db))
-            with db.session() as session:
-                judge2 = create_user(session, "judge2", PASSWORD, "judge", "Juge Deux")
-                who = make.contacts(session)
-                who.judge.user_id = judge2.id
-                stranger = make.person(session, "Bernard", home_lat=43.3, home_lon=5.4)
-                other = placements.create(
-                    session, make.placement_form(stranger, who, case_ref="C3"), "test"
-                )
-                other_id = other.id
-            _seed_track(http, world.centre.headers("integration"), "B1")
-            yield Site(base, db, world, http, other_id)
-        finally:
-            http.close()
-            server.should_exit = True
-            thread.join(timeout=15)
-            db.dispose()
+        with served(config) as base:
+            db = open_database(url)
+            http = httpx.Client(base_url=base, timeout=30)
+            try:
+                world = build(Centre(http, db))
+                with db.session() as session:
+                    judge2 = create_user(session, "judge2", PASSWORD, "judge", "Juge Deux")
+                    who = make.contacts(session)
+                    who.judge.user_id = judge2.id
+                    stranger = make.person(session, "Bernard", home_lat=43.3, home_lon=5.4)
+                    other = placements.create(
+                        session, make.placement_form(stranger, who, case_ref="C3"), "test"
+                    )
+                    other_id = other.id
+                _seed_track(http, world.centre.headers("integration"), "B1")
+                yield Site(base, db, world, http, other_id)
+            finally:
+                http.close()
+                db.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from importlib.resources import files
 import pytest
 from sqlalchemy import select
 
-from tests.api.world import build
+from tests.api.world import build, equip
 from tests.cases import factories as make
 from tests.conftest import Centre
 from vigie import clock
@@ -95,22 +95,7 @@ def test_percentiles_of_nothing_are_none() -> None:
 
 
 def test_activity_tracks_the_wearer_never_the_protected_device(centre: Centre) -> None:
-    world = build(centre)
-    supervisor = centre.headers("supervisor")
-    for device, kind, role in (
-        ("B2", "bracelet", "wearer"),
-        ("P2", "protected_device", "protected"),
-    ):
-        made = centre.client.post(
-            "/api/devices", json={"id": device, "kind": kind}, headers=supervisor
-        )
-        assert made.status_code == 201, made.text
-        assigned = centre.client.post(
-            f"/api/placements/{world.bar_placement}/devices",
-            json={"device_id": device, "role": role},
-            headers=supervisor,
-        )
-        assert assigned.status_code == 201, assigned.text
+    world = equip(centre, "B2", "P2")
     now = clock.now()
     fixes = [
         {"device": d, "t": (now - timedelta(minutes=i)).isoformat(), "type": "position"}

@@ -17,6 +17,10 @@ from vigie.store.models import HandoverNote, HandoverRead, User
 RELEVANT_FOR = timedelta(hours=24)
 
 
+class OwnNote(AlarmStateError):
+    """Its author saying she read her own note would tell the supervisor the next shift did."""
+
+
 def write(session: Session, author: User, text: str, now: datetime) -> HandoverNote:
     note = HandoverNote(author_id=author.id, text=text.strip(), created_at=now)
     session.add(note)
@@ -52,6 +56,8 @@ def acknowledge(session: Session, user: User, note_id: int, now: datetime) -> No
     note = session.get(HandoverNote, note_id)
     if note is None:
         raise LookupError(f"handover note {note_id} not found")
+    if note.author_id == user.id:
+        raise OwnNote(f"handover note {note_id} is {user.username}'s own: for the next shift")
     if session.get(HandoverRead, (note_id, user.id)) is not None:
         raise AlarmStateError(f"handover note {note_id} is already acknowledged")
     session.add(HandoverRead(note_id=note_id, user_id=user.id, read_at=now))

@@ -27,6 +27,8 @@ EXEMPT_KINDS = frozenset({"alert", "pre_alert", "sos", "wearer_sos", "tamper"})
 MAX_PERIOD = timedelta(days=31)
 # How far back a suspension may start (the wearer was taken to hospital an hour ago).
 MAX_BACKDATE = timedelta(days=1)
+# How far ahead one may be recorded (a hearing already set); further is not yet a known absence.
+MAX_AHEAD = timedelta(days=92)
 
 
 def create(
@@ -50,6 +52,8 @@ def create(
         raise CaseRefused("ends_at is already past: a suspension is for now or later", "ends_at")
     if starts_at < now - MAX_BACKDATE:
         raise CaseRefused(f"starts_at may be at most {MAX_BACKDATE} in the past", "starts_at")
+    if starts_at > now + MAX_AHEAD:
+        raise CaseRefused(f"starts_at may be at most {MAX_AHEAD.days} days ahead", "starts_at")
     if ends_at - starts_at > MAX_PERIOD:
         raise CaseRefused(f"the period may last at most {MAX_PERIOD.days} days", "ends_at")
     if placement.status != "active":
@@ -83,7 +87,10 @@ def create(
 
 
 def end(session: Session, suspension: AlertSuspension, author: str, now: datetime) -> None:
-    """End a suspension before its time; audited. One already over is left as it was."""
+    """End a suspension before its time; audited. One already ended or over is
+    left as it was."""
+    if suspension.ended_at is not None:
+        raise CaseRefused(f"suspension {suspension.id} is already ended", "suspension")
     if effective_end(suspension) <= now:
         raise CaseRefused(f"suspension {suspension.id} is already over", "suspension")
     suspension.ended_at = max(now, suspension.starts_at)

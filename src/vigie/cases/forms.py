@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vigie.store.bounds import RowId
+from vigie.store.bounds import Line, Phone, RowId
 
 Measure = Literal["lsc", "ddse", "arse", "psem", "bar"]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -20,21 +20,23 @@ class _Form(BaseModel):
 
 
 class PersonIn(_Form):
-    last_name: str = Field(min_length=1, max_length=120)
-    first_name: str = Field(min_length=1, max_length=120)
+    last_name: Line = Field(min_length=1, max_length=120)
+    first_name: Line = Field(min_length=1, max_length=120)
     birth_date: date | None = None
-    address: str | None = Field(default=None, max_length=400)
+    address: Line | None = Field(default=None, max_length=400)
     home_lat: float | None = Field(default=None, ge=-90, le=90)
     home_lon: float | None = Field(default=None, ge=-180, le=180)
-    phone: str | None = Field(default=None, max_length=40)
+    phone: Phone | None = None
 
 
 class ContactIn(_Form):
     role: Literal["judge", "prosecutor", "spip"]
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
-    service: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=40)
+    name: Line = Field(min_length=1, max_length=200)
+    email: str = Field(
+        min_length=3, max_length=200, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
+    )
+    service: Line | None = Field(default=None, max_length=200)
+    phone: Phone | None = None
     user_id: RowId | None = None
 
 
@@ -90,7 +92,7 @@ class PlacementIn(_Form):
     prosecutor_id: RowId
     spip_id: RowId
     police_station: str | None = Field(default=None, max_length=200)
-    police_phone: str | None = Field(default=None, max_length=40)
+    police_phone: Phone | None = None
     law: dict[str, Any] = Field(
         description="the legal case for vigie.law.assess (CONTRACT.md), without `measure`"
     )
@@ -120,7 +122,7 @@ class PlacementChange(_Form):
     grace_s: int | None = Field(default=None, ge=0, le=3600)
     signal_timeout_s: int | None = Field(default=None, ge=30, le=86_400)
     police_station: str | None = Field(default=None, max_length=200)
-    police_phone: str | None = Field(default=None, max_length=40)
+    police_phone: Phone | None = None
 
 
 class RenewalIn(_Form):

@@ -1,18 +1,71 @@
-"""The integers the databases can hold, as types that refuse the rest at the edge.
+"""The integers, text and times the databases can hold, as types that refuse the rest at the
+edge.
 
-Both databases store ids and counters as signed 64-bit integers: a larger number sent by a
-client must be refused with a 422 naming the field, not reach the driver and fail as a 500.
+Counters, observation and audit ids are signed 64-bit integers in both databases, but the other
+tables' row ids are PostgreSQL INTEGERs (32 bits): a larger number sent by a client must be
+refused with a 422 naming the field, not reach the driver and fail as a 500.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, AwareDatetime, Field
 
 INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
 
-# A row id (path parameters, references in forms): positive and storable.
-RowId = Annotated[int, Field(ge=1, le=INT64_MAX)]
+# A row id (path parameters, references in forms): positive and as large as an INTEGER column.
+RowId = Annotated[int, Field(ge=1, le=INT32_MAX)]
+# "After this row id" in such a table (following the alarm queue).
+RowCursor = Annotated[int, Field(ge=0, le=INT32_MAX)]
 # A counter or cursor (a device's sequence number, "after this id"): non-negative and storable.
 Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
+
+# Text the databases can hold and a person can read: PostgreSQL keeps no NUL, neither base
+# encodes half a character (a lone surrogate JSON can escape), and a control character (an
+# escape sequence, a line feed in a name) is never meant in a field typed at a desk.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _text(value: str, control: re.Pattern[str]) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not Unicode text (a lone surrogate escape)") from None
+    if found := control.search(value):
+        raise ValueError(f"contains the control character {found.group()!r}")
+    return value
+
+
+# One line (a name, a reference, a phone number, a search): no control character at all.
+Line = Annotated[str, AfterValidator(lambda v: _text(v, _CONTROL))]
+# A note a person writes: line breaks and tabs kept, no other control character.
+Prose = Annotated[str, AfterValidator(lambda v: _text(v, _CONTROL_BUT_LINES))]
+_PHONE = re.compile(r"\+?[0-9 .()\-]{2,40}")
+
+
+def _phone(value: str) -> str:
+    if not _PHONE.fullmatch(_text(value, _CONTROL)):
+        raise ValueError("a phone number: digits, spaces, dots, dashes, brackets, a leading +")
+    return value
+
+
+# A phone number as dialled (the console makes a tel: link of it).
+Phone = Annotated[str, Field(max_length=40), AfterValidator(_phone)]
+
+
+def _storable_instant(value: datetime) -> datetime:
+    """A time with an offset whose UTC instant exists (year 1 at +01:00 does not)."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of the calendar once in UTC") from None
+    return value
+
+
+# A time with its offset, that both databases can store as an instant.
+Instant = Annotated[AwareDatetime, AfterValidator(_storable_instant)]

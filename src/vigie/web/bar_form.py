@@ -7,7 +7,7 @@ posts both; the case service asks the law again and refuses the change whole if 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +18,7 @@ from vigie.api.limits import BoundedJsonRoute
 from vigie.cases import CaseRefused, placements
 from vigie.cases.access import visible_placement
 from vigie.cases.forms import PlacementChange
+from vigie.law.case import Relationship  # the law's own list: the form offers no other
 from vigie.store.bounds import RowId
 from vigie.store.models import Placement, User
 
@@ -25,15 +26,6 @@ router = APIRouter(
     prefix="/api/console", tags=["console"], include_in_schema=False, route_class=BoundedJsonRoute
 )
 CaseSetUp = Annotated[User, Depends(allow("supervisor", "admin"))]
-Relationship = Literal[
-    "spouse",
-    "cohabitee",
-    "pacs_partner",
-    "former_spouse",
-    "former_cohabitee",
-    "former_pacs_partner",
-    "other",
-]
 
 
 class BarFacts(BaseModel):

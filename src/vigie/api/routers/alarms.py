@@ -29,7 +29,7 @@ from vigie.api.limits import BoundedJsonRoute
 from vigie.cases.access import visible_case_refs
 from vigie.gateway import command_queue
 from vigie.store import audit
-from vigie.store.bounds import Count, RowId
+from vigie.store.bounds import Count, RowCursor, RowId
 from vigie.store.models import Alarm, Report, User
 
 router = APIRouter(prefix="/api/alarms", tags=["alarms"], route_class=BoundedJsonRoute)
@@ -118,7 +118,7 @@ def list_alarms(
     case: str | None = None,
     escalated: bool | None = None,
     after: Annotated[
-        Count | None,
+        RowCursor | None,
         Query(description="only alarms opened after this alarm id (to follow the queue)"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
@@ -231,28 +231,38 @@ def protected_position(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[s
 
     For her SOS, her latest fix (she keeps reporting), the wearer's and their distance, as the
     police need them; for a BAR alarm, her position in its latest event. Every read and every
-    refusal is audited; a refusal is committed even though it answers 403.
+    refusal is audited (an alarm that does not exist or is not the caller's to see too: a
+    probe); a refusal is committed even though it answers 403 or 404.
     """
+    missing: AlarmNotFound | None = None
     with db.session() as session:
-        alarm = visible_alarm(session, user, alarm_id)
-        allowed = holds(user, alarm)
-        if allowed:
-            audit.record(session, user.username, "read_protected_position", f"alarm:{alarm.id}")
-            out = {
-                "alarm_id": alarm.id,
-                "kind": alarm.kind,
-                "protected": protected_detail(alarm.detail),
-            }
-            if alarm.kind == "sos":
-                out["live"] = sos.live_positions(session, alarm)
-            return out
+        try:
+            alarm = visible_alarm(session, user, alarm_id)
+        except AlarmNotFound as exc:
+            missing, status = exc, "not_found"
+        else:
+            if holds(user, alarm):
+                target = f"alarm:{alarm.id}"
+                audit.record(session, user.username, "read_protected_position", target)
+                out = {
+                    "alarm_id": alarm.id,
+                    "kind": alarm.kind,
+                    "protected": protected_detail(alarm.detail),
+                }
+                if alarm.kind == "sos":
+                    out["live"] = sos.live_positions(session, alarm)
+                return out
+            status = alarm.status
         audit.record(
             session,
             user.username,
             "protected_position_denied",
-            f"alarm:{alarm.id}",
-            {"role": user.role, "status": alarm.status, "holder_id": alarm.acknowledged_by},
+            f"alarm:{alarm_id}",
+            {"role": user.role, "status": status}
+            | ({} if missing else {"holder_id": alarm.acknowledged_by}),
         )
+    if missing is not None:
+        raise missing
     raise ApiError(
         403,
         "forbidden",

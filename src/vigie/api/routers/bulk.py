@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from vigie import clock
-from vigie.alarms import bulk
+from vigie.alarms import AlarmNotFound, bulk
 from vigie.api.deps import CENTRE, DatabaseDep, allow
 from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
 from vigie.api.routers.alarms import alarm_out, shade_of, visible_alarm
-from vigie.store.bounds import RowId
+from vigie.store.bounds import Prose, RowId
 from vigie.store.models import User
 
 router = APIRouter(prefix="/api/alarms", tags=["alarms"], route_class=BoundedJsonRoute)
@@ -23,7 +23,7 @@ Worker = Annotated[User, Depends(allow(*CENTRE))]
 class BulkAcknowledgeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ids: list[RowId] = Field(min_length=1, max_length=500)
-    note: str = Field(min_length=1, max_length=4000)
+    note: Prose = Field(min_length=1, max_length=4000)
 
 
 @router.post("/acknowledge-many")
@@ -38,7 +38,13 @@ def acknowledge_many(
     if not body.note.strip():
         raise ApiError(422, "refused", "la note est vide : dites ce qui a été vérifié", "note")
     with db.session() as session:
-        alarms = [visible_alarm(session, user, alarm_id) for alarm_id in ids]
+        alarms = []
+        for alarm_id in ids:
+            try:
+                alarms.append(visible_alarm(session, user, alarm_id))
+            except AlarmNotFound as missing:
+                field = f"ids[{body.ids.index(alarm_id)}]"
+                raise ApiError(404, "not_found", str(missing), field, alarm_id=alarm_id) from None
         try:
             bulk.acknowledge(session, alarms, user, body.note.strip(), clock.now())
         except bulk.BulkRefused as refused:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
 from vigie import clock
@@ -12,24 +12,28 @@ from vigie.api.deps import CENTRE, DatabaseDep, allow
 from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
 from vigie.gateway import command_queue
-from vigie.gateway.commands import BadCommand
+from vigie.gateway.commands import KINDS, BadCommand
+from vigie.store.bounds import Line, Prose
 from vigie.store.models import Device, User
 
 router = APIRouter(prefix="/api", tags=["devices"], route_class=BoundedJsonRoute)
 Supervisor = Annotated[User, Depends(allow("supervisor"))]
 CentreUser = Annotated[User, Depends(allow(*CENTRE))]
+# A device id as registered (at most 64 characters, no control character): a NUL cannot reach
+# PostgreSQL, nor a megabyte the database.
+DeviceId = Annotated[Line, Path(min_length=1, max_length=64)]
 
 
 class CommandIn(BaseModel):
     kind: str = Field(max_length=30)
     args: dict[str, int] = Field(default_factory=dict, max_length=4)
-    reason: str | None = Field(default=None, max_length=500)
+    reason: Prose | None = Field(default=None, max_length=500)
     ttl_s: float = Field(default=command_queue.DEFAULT_TTL_S, ge=10, le=7 * 86_400)
 
 
 @router.post("/devices/{device_id}/commands", status_code=201)
 def queue_command(
-    device_id: str, body: CommandIn, db: DatabaseDep, user: Supervisor
+    device_id: DeviceId, body: CommandIn, db: DatabaseDep, user: Supervisor
 ) -> dict[str, Any]:
     """Queue a command; the gateway delivers it when the device is connected."""
     with db.session() as session:
@@ -47,13 +51,15 @@ def queue_command(
         except LookupError as exc:
             raise ApiError(404, "not_found", str(exc)) from exc
         except BadCommand as exc:
-            field = "kind" if "kind" in str(exc) else "args"
+            field = "args" if body.kind in KINDS else "kind"
             raise ApiError(422, "invalid", str(exc), field=field) from exc
         return command_queue.summary(command)
 
 
 @router.get("/devices/{device_id}/commands")
-def command_history(device_id: str, db: DatabaseDep, _user: CentreUser) -> list[dict[str, Any]]:
+def command_history(
+    device_id: DeviceId, db: DatabaseDep, _user: CentreUser
+) -> list[dict[str, Any]]:
     with db.reading() as session:
         if session.get(Device, device_id) is None:
             raise ApiError(404, "not_found", f"device {device_id!r} is not registered")

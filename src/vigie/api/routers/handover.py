@@ -13,7 +13,7 @@ from vigie.api.deps import CENTRE, DatabaseDep, allow
 from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
 from vigie.store import audit
-from vigie.store.bounds import RowId
+from vigie.store.bounds import Prose, RowId
 from vigie.store.models import HandoverNote, User
 
 router = APIRouter(prefix="/api/handover", tags=["handover"], route_class=BoundedJsonRoute)
@@ -22,7 +22,7 @@ Worker = Annotated[User, Depends(allow(*CENTRE))]
 
 class HandoverIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=8000)
+    text: Prose = Field(min_length=1, max_length=8000)
 
 
 @router.post("", status_code=201)
@@ -63,5 +63,7 @@ def acknowledge_note(note_id: RowId, db: DatabaseDep, user: Worker) -> dict[str,
             handover.acknowledge(session, user, note_id, clock.now())
         except LookupError as missing:
             raise ApiError(404, "not_found", str(missing)) from missing
+        except handover.OwnNote as own:
+            raise ApiError(409, "conflict", str(own), "note_id") from own
         note = session.get_one(HandoverNote, note_id)
         return handover.summary(session, note)

@@ -16,6 +16,7 @@ from vigie.api.deps import CASE_READERS, DatabaseDep, allow
 from vigie.api.limits import BoundedJsonRoute
 from vigie.cases.access import placements_visible_to
 from vigie.store import audit
+from vigie.store.bounds import Line
 from vigie.store.models import DeviceAssignment, Person, Placement, User
 
 router = APIRouter(prefix="/api", tags=["cases"], route_class=BoundedJsonRoute)
@@ -88,7 +89,7 @@ def find(session: Session, user: User, text: str) -> list[dict[str, Any]]:
 def search(
     db: DatabaseDep,
     user: Searcher,
-    q: Annotated[str, Query(min_length=2, max_length=80, description="2 characters or more")],
+    q: Annotated[Line, Query(min_length=2, max_length=80, description="2 characters or more")],
 ) -> list[dict[str, Any]]:
     """Cases whose reference, wearer's or protected person's name, or current device id
     contains `q` (case-insensitive), among the cases the caller may see; links to the case."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from vigie import clock
 from vigie.alarms import suspensions
@@ -14,7 +14,7 @@ from vigie.api.limits import BoundedJsonRoute
 from vigie.cases import CaseNotFound
 from vigie.cases.access import visible_placement
 from vigie.store import audit
-from vigie.store.bounds import RowId
+from vigie.store.bounds import Instant, Prose, RowId
 from vigie.store.models import AlertSuspension, User
 
 router = APIRouter(prefix="/api", tags=["cases"], route_class=BoundedJsonRoute)
@@ -26,9 +26,9 @@ Supervisor = Annotated[User, Depends(allow("supervisor"))]
 class SuspensionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: Literal["hospital", "hearing", "other"]
-    note: str = Field(min_length=1, max_length=2000)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    note: Prose = Field(min_length=1, max_length=2000)
+    starts_at: Instant
+    ends_at: Instant
 
 
 @router.get("/placements/{placement_id}/suspensions")
