@@ -51,6 +51,7 @@ import httpx
 
 RESULTS = Path(__file__).with_name("results") / "pipeline.json"
 PASSWORD = "bench password 123"
+WALL = time.time() - time.perf_counter()  # wall clock = perf_counter + WALL (one host)
 POLL_S = 0.01  # the poller's pause: a seen time is at most this (plus one request) late
 
 
@@ -308,6 +309,13 @@ def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("server did not start")
 
 
+def quantiles(values: list[float]) -> list[float] | None:
+    """[p50, p99] of `values` (ms), None for none."""
+    if not values:
+        return None
+    return [round(statistics.median(values), 1), round(percentile(values, 0.99), 1)]
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -417,6 +425,7 @@ def run(args: argparse.Namespace, rates: list[int], database: str, url: str) -> 
 
     acked: dict[str, float] = {}  # case -> time its marker fix was acknowledged
     seen: dict[str, float] = {}
+    steps: dict[str, float] = {}  # case -> when the step that opened its alarm began
     stop = threading.Event()
 
     def look(http: httpx.Client, last: int) -> int:
@@ -427,6 +436,8 @@ def run(args: argparse.Namespace, rates: list[int], database: str, url: str) -> 
         now = time.perf_counter()
         for alarm in listed.json():
             seen.setdefault(alarm["case"], now)
+            opened = datetime.fromisoformat(alarm["opened_at"].replace("Z", "+00:00"))
+            steps.setdefault(alarm["case"], opened.timestamp() - WALL)
             last = max(last, alarm["id"])
         return last
 
@@ -461,7 +472,19 @@ def run(args: argparse.Namespace, rates: list[int], database: str, url: str) -> 
     try:
         for rate in rates:
             phases.append(
-                load(args, base, headers, rate, server.pid, url, markers, marker_lock, acked, seen)
+                load(
+                    args,
+                    base,
+                    headers,
+                    rate,
+                    server.pid,
+                    url,
+                    markers,
+                    marker_lock,
+                    acked,
+                    seen,
+                    steps,
+                )
             )
         gap = restart_gap(client, server.pid)
     finally:
@@ -489,6 +512,7 @@ def load(
     marker_lock: threading.Lock,
     acked: dict[str, float],
     seen: dict[str, float],
+    steps: dict[str, float],
 ) -> dict[str, Any]:
     """Post at `rate` from the clients for `seconds`; the phase's figures."""
     mine: list[str] = []
@@ -565,6 +589,10 @@ def load(
     total = sum(sent)
     bytes_written = written(pids) - bytes0
     latencies_ms = [(seen[c] - acked[c]) * 1000 for c in mine if c in seen]
+    # Where the time goes: acknowledged -> the detector's step begins (waking, waiting for the
+    # step under way) and that step's beginning -> seen (detecting, committing, telling, reading).
+    to_step = [(steps[c] - acked[c]) * 1000 for c in mine if c in seen]
+    step_to_seen = [(seen[c] - steps[c]) * 1000 for c in mine if c in seen]
     figures = {
         "target_rate_obs_s": rate,
         "achieved_rate_obs_s": round(total / elapsed, 1),
@@ -575,6 +603,8 @@ def load(
         "latency_ms_p50": round(statistics.median(latencies_ms), 1) if latencies_ms else None,
         "latency_ms_p99": round(percentile(latencies_ms, 0.99), 1) if latencies_ms else None,
         "latency_ms_max": round(max(latencies_ms), 1) if latencies_ms else None,
+        "ack_to_step_ms_p50_p99": quantiles(to_step),
+        "step_to_seen_ms_p50_p99": quantiles(step_to_seen),
         "detector_cpu_share": round(detector_cpu / elapsed, 3) if detector_cpu else None,
         "bytes_written_per_obs": round(bytes_written / total) if total else None,
         "write_mb_s": round(bytes_written / elapsed / 1e6, 2),
