@@ -341,6 +341,12 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--quick", action="store_true", help="2,000 cases, 8 s per rate")
     parser.add_argument(
+        "--seeded",
+        type=Path,
+        help="a SQLite file seeded before with the same --cases and --bar (copied, not changed)",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the results go")
+    parser.add_argument(
         "--profile",
         type=Path,
         help="folder where py-spy (if installed) records the API and the detector at each rate",
@@ -375,11 +381,17 @@ def main() -> None:
         # at once, each in a process of its own; then each is measured alone.
         print(f"seeding {args.cases} cases ({args.bar} BAR) in {', '.join(urls)} ...", flush=True)
         spawn = multiprocessing.get_context("spawn")
+        seeded: dict[str, float] = {}
+        if args.seeded and "sqlite" in urls:
+            shutil.copyfile(args.seeded, urls["sqlite"].removeprefix("sqlite:///"))
+            seeded["sqlite"] = 0.0
         with ProcessPoolExecutor(len(urls), mp_context=spawn) as pool:
             seeding = {
-                db: pool.submit(timed_seed, url, args.cases, args.bar) for db, url in urls.items()
+                db: pool.submit(timed_seed, url, args.cases, args.bar)
+                for db, url in urls.items()
+                if db not in seeded
             }
-            seeded = {db: future.result() for db, future in seeding.items()}
+            seeded |= {db: future.result() for db, future in seeding.items()}
         for database, url in urls.items():
             runs.append(run(args, rates, database, url, seeded[database]))
     result = {
@@ -400,8 +412,8 @@ def main() -> None:
         },
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 
