@@ -305,7 +305,7 @@ def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
         ],
         env=env,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # a first start compiles every zone: a minute, loaded
     while time.monotonic() < deadline:
         try:
             # Ready: serving, and detection's engine loaded (health answers 200, not 503).
