@@ -1,15 +1,16 @@
 """Benchmark of the live pipeline: from an observation's acceptance to its alarm in the API.
 
 Starts the real centre (uvicorn, the detector in its own process) on SQLite and on PostgreSQL
-(a cluster of its own, fsync on), seeds a France-size caseload (default 16,000 PSEM cases, each
-with a drawn 35-vertex exclusion zone), then posts GPS fixes from 4 clients at each target rate
-(default 600 and 2,400 obs/s) in batches. A few fixes per second are markers that enter a zone;
-for each, the latency is the time from the POST's acknowledgement to the alarm first listed by
-GET /api/alarms?after=... Also measured per rate: the detector's share of a core, bytes written
-per observation (SQLite: the centre's processes' write_bytes; PostgreSQL: the cluster's, and its
-WAL), and once per database the restart gap: from a kill -9 of the detector to its next step.
-BAR pairs are not seeded (their placements need a protected person's devices and law of their
-own); `bench/detect.py` covers proximity.
+(a cluster of its own, fsync on), seeds a France-size caseload (default 16,000 cases: 15,000
+PSEM cases, each with a drawn 35-vertex exclusion zone, and 1,000 BAR pairs, a wearer's
+bracelet and the protected person's device, posted apart), then posts GPS fixes from 4 clients
+at each target rate (default 600 and 2,400 obs/s) in batches. A few fixes per second are
+markers that enter a PSEM zone; for each, the latency is the time from the POST's
+acknowledgement to the alarm first listed by GET /api/alarms?after=... The BAR pairs' fixes
+are load the detector checks (proximity), not markers. Also measured per rate: the detector's
+share of a core, bytes written per observation (SQLite: the centre's processes' write_bytes;
+PostgreSQL: the cluster's, and its WAL), and once per database the restart gap: from a kill -9
+of the detector to its next step.
 
 How the alarm is watched for: `--watch stream` (default) as the console does, reading the queue
 on each event of its live stream; `--watch poll` reads it every 10 ms, a load of its own (a
@@ -17,9 +18,9 @@ hundred audited reads a second) that the centre does not otherwise carry.
 Prints p50/p99 and the sustained throughput; writes bench/results/pipeline.json. Not a test.
 
     .venv/bin/python bench/pipeline.py [--rates 600,2400] [--seconds 20] [--cases 16000]
-        [--databases sqlite,postgresql] [--clients 4] [--watch poll] [--quick]
+        [--bar 1000] [--databases sqlite,postgresql] [--clients 4] [--watch poll] [--quick]
 
-`--quick` is a smaller run (2,000 cases, 8 s per rate) for a first look.
+`--quick` is a smaller run (2,000 cases of which 125 BAR pairs, 8 s per rate) for a first look.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import argparse
 import contextlib
 import json
 import math
+import multiprocessing
 import os
 import platform
 import random
@@ -42,7 +44,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +53,12 @@ import httpx
 
 RESULTS = Path(__file__).with_name("results") / "pipeline.json"
 PASSWORD = "bench password 123"
+WALL = time.time() - time.perf_counter()  # wall clock = perf_counter + WALL (one host)
 POLL_S = 0.01  # the poller's pause: a seen time is at most this (plus one request) late
 
 
-def seed(url: str, cases: int) -> None:
+def seed(url: str, cases: int, bar: int) -> None:
+    """`cases` cases, the last `bar` of them BAR pairs (wearer D<n>, protected device P<n>)."""
     from vigie.api.security import create_user
     from vigie.cases import devices, people, placements
     from vigie.cases.forms import AssignmentIn, ContactIn, DeviceIn, PersonIn, PlacementIn
@@ -72,7 +77,7 @@ def seed(url: str, cases: int) -> None:
             ).id
             for role in ("judge", "prosecutor", "spip")
         }
-        for n in range(cases):
+        for n in range(cases - bar):
             lat, lon = zone_centre(n)
             person = people.create_person(
                 session,
@@ -120,7 +125,56 @@ def seed(url: str, cases: int) -> None:
             placement = placements.create(session, form, "bench")
             devices.create_device(session, DeviceIn(id=f"D{n}", kind="bracelet"), "bench")
             devices.assign(session, placement, AssignmentIn(device_id=f"D{n}", role="wearer"), "b")
+        for n in range(cases - bar, cases):
+            lat, lon = zone_centre(n)
+            wearer, victim = (
+                people.create_person(
+                    session,
+                    PersonIn(
+                        last_name=f"{initial}{n}",
+                        first_name="X",
+                        birth_date="1980-01-01",
+                        home_lat=lat + offset,
+                        home_lon=lon,
+                    ),
+                    "bench",
+                )
+                for initial, offset in (("P", 0.05), ("V", -BAR_APART))
+            )
+            form = PlacementIn(
+                case_ref=f"K{n}",
+                person_id=wearer.id,
+                protected_person_id=victim.id,
+                measure="bar",
+                court_order_ref="B",
+                court_order_date="2026-11-20",
+                start_date="2026-11-23",
+                judge_id=who["judge"],
+                prosecutor_id=who["prosecutor"],
+                spip_id=who["spip"],
+                law={
+                    "as_of": "2026-11-23",
+                    "facts": {
+                        "under_judicial_supervision": True,
+                        "victim_consent": True,
+                        "incurred_years": 5,
+                        "relationship": "spouse",
+                        "alert_distance_km": 2,
+                    },
+                },
+                signal_timeout_s=86_400,
+            )
+            placement = placements.create(session, form, "bench")
+            for device, kind, role in (
+                (f"D{n}", "bracelet", "wearer"),
+                (f"P{n}", "protected_device", "protected"),
+            ):
+                devices.create_device(session, DeviceIn(id=device, kind=kind), "bench")
+                devices.assign(session, placement, AssignmentIn(device_id=device, role=role), "b")
     database.dispose()
+
+
+BAR_APART = 0.3  # degrees of latitude between a BAR pair's fixes (about 33 km): no alarm
 
 
 def zone_centre(n: int) -> tuple[float, float]:
@@ -142,7 +196,13 @@ def drawn_zone(n: int, lat: float, lon: float) -> list[list[float]]:
 def postgres() -> Iterator[str]:
     """A PostgreSQL 15 cluster of the run's own (fsync on: bytes written are real), its URL."""
     sys.path.insert(0, str(Path(__file__).parents[1]))
+    # The tests' settings (no breach confirmation, cheap password hashing, development mode)
+    # are set on import: the centre measured is not to inherit them.
+    environment = dict(os.environ)
     from tests.conftest import PG_BIN, _as_cluster_owner, free_port, real_clock_env
+
+    os.environ.clear()
+    os.environ.update(environment)
 
     root = Path(tempfile.mkdtemp(prefix="vigie-bench-pg-"))
     root.chmod(0o755)
@@ -245,7 +305,7 @@ def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
         ],
         env=env,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # a first start compiles every zone: a minute, loaded
     while time.monotonic() < deadline:
         try:
             # Ready: serving, and detection's engine loaded (health answers 200, not 503).
@@ -255,6 +315,13 @@ def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.2)
     process.kill()
     raise RuntimeError("server did not start")
+
+
+def quantiles(values: list[float]) -> list[float] | None:
+    """[p50, p99] of `values` (ms), None for none."""
+    if not values:
+        return None
+    return [round(statistics.median(values), 1), round(percentile(values, 0.99), 1)]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -267,11 +334,23 @@ def main() -> None:
     parser.add_argument("--rates", default="600,2400", help="target observations per second")
     parser.add_argument("--seconds", type=float, default=20, help="per rate")
     parser.add_argument("--cases", type=int, default=16_000)
+    parser.add_argument("--bar", type=int, default=1000, help="of the cases, BAR pairs")
     parser.add_argument("--batch", type=int, default=100, help="observations per POST")
     parser.add_argument("--clients", type=int, default=4, help="posting clients")
     parser.add_argument("--markers", type=int, default=10, help="zone entries per second")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--quick", action="store_true", help="2,000 cases, 8 s per rate")
+    parser.add_argument(
+        "--seeded",
+        type=Path,
+        help="a SQLite file seeded before with the same --cases and --bar (copied, not changed)",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the results go")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="folder where py-spy (if installed) records the API and the detector at each rate",
+    )
     parser.add_argument(
         "--watch",
         choices=("stream", "poll"),
@@ -280,28 +359,49 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.quick:
-        args.cases, args.seconds = 2000, 8.0
+        args.cases, args.bar, args.seconds = 2000, 125, 8.0
     rates = [int(r) for r in args.rates.split(",")]
-    if args.seconds * args.markers * len(rates) > args.cases:
-        parser.error("--seconds x --markers x rates exceeds --cases: one marker per case")
+    # Marker cases send nothing but their marker: a first fix, never an impossible jump from
+    # where the case was (vigie.detect.plausibility holds those as suspect).
+    args.reserved = math.ceil(args.seconds * args.markers * len(rates) * 1.1) + args.clients
+    if args.reserved > args.cases - args.bar:
+        parser.error("--seconds x --markers x rates exceeds PSEM cases: one marker per case")
 
     calibration = calibrate()
     runs = []
-    for database in args.databases.split(","):
-        with contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
+        urls = {}
+        for database in args.databases.split(","):
             if database == "sqlite":
                 folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="vigie-bench-"))
-                url = f"sqlite:///{Path(folder) / 'vigie.sqlite'}"
+                urls[database] = f"sqlite:///{Path(folder) / 'vigie.sqlite'}"
             else:
-                url = stack.enter_context(postgres())
-            runs.append(run(args, rates, database, url))
+                urls[database] = stack.enter_context(postgres())
+        # Seeding is most of a run's time (the clerk's path, case by case): every database's
+        # at once, each in a process of its own; then each is measured alone.
+        print(f"seeding {args.cases} cases ({args.bar} BAR) in {', '.join(urls)} ...", flush=True)
+        spawn = multiprocessing.get_context("spawn")
+        seeded: dict[str, float] = {}
+        if args.seeded and "sqlite" in urls:
+            shutil.copyfile(args.seeded, urls["sqlite"].removeprefix("sqlite:///"))
+            seeded["sqlite"] = 0.0
+        with ProcessPoolExecutor(len(urls), mp_context=spawn) as pool:
+            seeding = {
+                db: pool.submit(timed_seed, url, args.cases, args.bar)
+                for db, url in urls.items()
+                if db not in seeded
+            }
+            seeded |= {db: future.result() for db, future in seeding.items()}
+        for database, url in urls.items():
+            runs.append(run(args, rates, database, url, seeded[database]))
     result = {
         "benchmark": "pipeline acceptance -> alarm visible in the API",
         "commit": commit(),
         "cases": args.cases,
         "clients": args.clients,
         "batch": args.batch,
-        "zones": "one drawn 35-vertex exclusion zone per case",
+        "bar_pairs": args.bar,
+        "zones": "one drawn 35-vertex exclusion zone per PSEM case",
         "goal_p99_ms": 200,
         "runs": runs,
         "load_average": os.getloadavg(),
@@ -312,8 +412,8 @@ def main() -> None:
         },
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 
@@ -333,12 +433,19 @@ def calibrate() -> float:
     return round(best * 1000, 1)
 
 
-def run(args: argparse.Namespace, rates: list[int], database: str, url: str) -> dict[str, Any]:
-    """Seed, serve, load at each rate and watch; then the restart gap. The figures of one DB."""
-    print(f"{database}: seeding {args.cases} PSEM cases ...", flush=True)
+def timed_seed(url: str, cases: int, bar: int) -> float:
+    """`seed`, in seconds."""
     started = time.perf_counter()
-    seed(url, args.cases)
-    seeded_s = time.perf_counter() - started
+    seed(url, cases, bar)
+    return time.perf_counter() - started
+
+
+def run(
+    args: argparse.Namespace, rates: list[int], database: str, url: str, seeded_s: float
+) -> dict[str, Any]:
+    """Serve the seeded store, load at each rate and watch; then the restart gap. The figures
+    of one database."""
+    print(f"{database}: measuring", flush=True)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -356,6 +463,7 @@ def run(args: argparse.Namespace, rates: list[int], database: str, url: str) -> 
 
     acked: dict[str, float] = {}  # case -> time its marker fix was acknowledged
     seen: dict[str, float] = {}
+    steps: dict[str, float] = {}  # case -> when the step that opened its alarm began
     stop = threading.Event()
 
     def look(http: httpx.Client, last: int) -> int:
@@ -366,6 +474,8 @@ def run(args: argparse.Namespace, rates: list[int], database: str, url: str) -> 
         now = time.perf_counter()
         for alarm in listed.json():
             seen.setdefault(alarm["case"], now)
+            opened = datetime.fromisoformat(alarm["opened_at"].replace("Z", "+00:00"))
+            steps.setdefault(alarm["case"], opened.timestamp() - WALL)
             last = max(last, alarm["id"])
         return last
 
@@ -394,13 +504,25 @@ def run(args: argparse.Namespace, rates: list[int], database: str, url: str) -> 
 
     poller = threading.Thread(target=watch, daemon=True)
     poller.start()
-    markers = iter(range(args.cases))
+    markers = iter(range(args.reserved))
     marker_lock = threading.Lock()
     phases = []
     try:
         for rate in rates:
             phases.append(
-                load(args, base, headers, rate, server.pid, url, markers, marker_lock, acked, seen)
+                load(
+                    args,
+                    base,
+                    headers,
+                    rate,
+                    server.pid,
+                    url,
+                    markers,
+                    marker_lock,
+                    acked,
+                    seen,
+                    steps,
+                )
             )
         gap = restart_gap(client, server.pid)
     finally:
@@ -428,6 +550,7 @@ def load(
     marker_lock: threading.Lock,
     acked: dict[str, float],
     seen: dict[str, float],
+    steps: dict[str, float],
 ) -> dict[str, Any]:
     """Post at `rate` from the clients for `seconds`; the phase's figures."""
     mine: list[str] = []
@@ -439,14 +562,16 @@ def load(
     start = time.perf_counter()
     per_client = rate / args.clients
     marker_every = args.clients / args.markers
+    regular = args.cases - args.reserved  # the cases that report all along
 
     def post(k: int) -> None:
         seq = k * 10**7 + rate * 10**5
         next_marker = start + k / args.markers
         with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
-            n = k
+            n = args.reserved + k
             while time.perf_counter() - start < args.seconds:
-                t = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+                now = datetime.now(UTC)
+                t = now.isoformat().replace("+00:00", "Z")
                 batch: list[dict[str, Any]] = []
                 marker: str | None = None
                 if time.perf_counter() >= next_marker:
@@ -454,19 +579,28 @@ def load(
                         case = next(markers)
                     lat, lon = zone_centre(case)
                     marker = f"K{case}"
-                    batch.append(
-                        {"device": f"D{case}", "seq": 10**9 + case, "t": t, "type": "position"}
-                        | {"lat": lat, "lon": lon, "accuracy_m": 5}
-                    )
+                    # A breach is held until a second fix confirms it (vigie.detect.persistence):
+                    # the marker is a fix inside a second ago and this one, which raises.
+                    before = (now - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+                    batch += [
+                        {"device": f"D{case}", "seq": 10**9 + 2 * case + i, "t": when}
+                        | {"type": "position", "lat": lat, "lon": lon, "accuracy_m": 5}
+                        for i, when in enumerate((before, t))
+                    ]
                     next_marker += marker_every
                 while len(batch) < args.batch:
-                    n = (n + args.clients) % args.cases
+                    n = args.reserved + (n + args.clients - args.reserved) % regular
                     lat, lon = zone_centre(n)
                     seq += 1
                     batch.append(
                         {"device": f"D{n}", "seq": seq, "t": t, "type": "position"}
                         | {"lat": lat + 0.02, "lon": lon, "accuracy_m": 10}
                     )
+                    if n >= args.cases - args.bar:  # the protected person, far away
+                        batch.append(
+                            {"device": f"P{n}", "seq": seq, "t": t, "type": "position"}
+                            | {"lat": lat - BAR_APART, "lon": lon, "accuracy_m": 10}
+                        )
                 response = http.post("/api/observations", json={"observations": batch})
                 response.raise_for_status()
                 if marker:
@@ -480,8 +614,11 @@ def load(
     threads = [threading.Thread(target=post, args=(k,)) for k in range(args.clients)]
     for thread in threads:
         thread.start()
+    spies = profile(args, {"api": server, "detector": detector}, f"{url.split(':')[0]}-{rate}")
     for thread in threads:
         thread.join()
+    for spy in spies:
+        spy.wait()
     elapsed = time.perf_counter() - start
     detector_cpu = (cpu_s(detector) - cpu0) if detector else None
     deadline = time.perf_counter() + 15
@@ -490,6 +627,10 @@ def load(
     total = sum(sent)
     bytes_written = written(pids) - bytes0
     latencies_ms = [(seen[c] - acked[c]) * 1000 for c in mine if c in seen]
+    # Where the time goes: acknowledged -> the detector's step begins (waking, waiting for the
+    # step under way) and that step's beginning -> seen (detecting, committing, telling, reading).
+    to_step = [(steps[c] - acked[c]) * 1000 for c in mine if c in seen]
+    step_to_seen = [(seen[c] - steps[c]) * 1000 for c in mine if c in seen]
     figures = {
         "target_rate_obs_s": rate,
         "achieved_rate_obs_s": round(total / elapsed, 1),
@@ -500,6 +641,8 @@ def load(
         "latency_ms_p50": round(statistics.median(latencies_ms), 1) if latencies_ms else None,
         "latency_ms_p99": round(percentile(latencies_ms, 0.99), 1) if latencies_ms else None,
         "latency_ms_max": round(max(latencies_ms), 1) if latencies_ms else None,
+        "ack_to_step_ms_p50_p99": quantiles(to_step),
+        "step_to_seen_ms_p50_p99": quantiles(step_to_seen),
         "detector_cpu_share": round(detector_cpu / elapsed, 3) if detector_cpu else None,
         "bytes_written_per_obs": round(bytes_written / total) if total else None,
         "write_mb_s": round(bytes_written / elapsed / 1e6, 2),
@@ -507,6 +650,29 @@ def load(
     }
     print(json.dumps(figures), flush=True)
     return figures
+
+
+def profile(
+    args: argparse.Namespace, pids: dict[str, int | None], tag: str
+) -> list[subprocess.Popen[bytes]]:
+    """py-spy on each process for the phase (`--profile`): flat lines "stack count" per file."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if args.profile is None or spy is None:
+        return []
+    args.profile.mkdir(parents=True, exist_ok=True)
+    seconds = str(max(1, int(args.seconds) - 1))
+    return [
+        subprocess.Popen(
+            [
+                *(spy, "record", "-p", str(pid), "-d", seconds, "-r", "100", "-f", "raw"),
+                *("--nonblocking", "-o", str(args.profile / f"{name}-{tag}.txt")),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in pids.items()
+        if pid
+    ]
 
 
 def restart_gap(client: httpx.Client, server: int) -> float | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from vigie.gateway import command_queue
@@ -82,9 +82,21 @@ def reconcile(
     session: Session, config: Settings, now: datetime, cases: set[str] | None = None
 ) -> list[DeviceCommand]:
     """Queue the rate changes that the open and closed alarms call for; returns them. With
-    `cases`, only theirs: a step that opened alarms costs what it opened, not the caseload."""
-    wanted = wanted_rates(session, config, cases)
-    asked = last_asked(session, None if cases is None else set(wanted))
+    `cases`, only theirs: a step that opened alarms costs what it opened, not the caseload.
+
+    Without, only the cases that can need one are looked at: those with an alarm not closed,
+    and those of devices last asked another rate than the normal one. Any other device wants
+    the normal rate and has it (or was never asked, which means the same): at 16,000 cases,
+    reading every placement's devices every few seconds, in the step's write transaction,
+    cost more than detection.
+    """
+    if cases is None:
+        asked = last_asked(session)
+        cases = _cases_to_check(session, config, asked)
+        wanted = wanted_rates(session, config, cases)
+    else:
+        wanted = wanted_rates(session, config, cases)
+        asked = last_asked(session, set(wanted))
     queued = []
     for device_id, (seconds, alarm_id) in sorted(wanted.items()):
         if asked.get(device_id, config.report_every_s) == seconds:
@@ -105,6 +117,21 @@ def reconcile(
     return queued
 
 
+def _cases_to_check(session: Session, config: Settings, asked: dict[str, int]) -> set[str]:
+    """The cases whose devices may want another rate than they were last asked."""
+    alarmed = set(session.scalars(select(Alarm.case_ref).where(Alarm.status != "closed")))
+    raised = {device for device, seconds in asked.items() if seconds != config.report_every_s}
+    if raised:
+        alarmed.update(
+            session.scalars(
+                select(Placement.case_ref)
+                .join(DeviceAssignment, DeviceAssignment.placement_id == Placement.id)
+                .where(DeviceAssignment.device_id.in_(raised))
+            )
+        )
+    return alarmed
+
+
 LOCATE_TTL_S = 120.0  # a fresh fix is worth asking for a couple of minutes, not longer
 
 
@@ -116,6 +143,8 @@ def ask_fixes(
     A device that already has one queued or sent is not asked again; an unregistered device
     (a replay or a test engine) is skipped.
     """
+    if not requests:
+        return []  # most steps: no look at the standing commands
     standing = set(
         session.scalars(
             select(DeviceCommand.device_id).where(
@@ -152,12 +181,21 @@ def note_uncertain(
     watched: Callable[[str], bool] | None = None,
 ) -> None:
     """Mark the devices detection holds uncertain (since now), and unmark the others (with
-    `watched`, only the others this engine watches: a partition's worker leaves the rest)."""
+    `watched`, only the others this engine watches: a partition's worker leaves the rest).
+
+    Run every step: only the ids of those marked are read (by their index), and only the
+    changes written, no device loaded: a step costs the marked devices, not all of them.
+    """
     marked = set(uncertain)
-    for device in session.scalars(select(Device).where(Device.uncertain_since.is_not(None))):
-        if device.id not in marked and (watched is None or watched(device.id)):
-            device.uncertain_since = None
-    for device_id in sorted(marked):
-        device = session.get(Device, device_id)
-        if device is not None and device.uncertain_since is None:
-            device.uncertain_since = now
+    stored = set(session.scalars(select(Device.id).where(Device.uncertain_since.is_not(None))))
+    gone = {d for d in stored - marked if watched is None or watched(d)}
+    if gone:
+        session.execute(
+            update(Device).where(Device.id.in_(sorted(gone))).values(uncertain_since=None)
+        )
+    if new := marked - stored:
+        session.execute(
+            update(Device)
+            .where(Device.id.in_(sorted(new)), Device.uncertain_since.is_(None))
+            .values(uncertain_since=now)
+        )

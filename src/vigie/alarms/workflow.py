@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from vigie.alarms import suspensions
@@ -161,20 +161,20 @@ def escalate_overdue(
     (`suspensions`) is never escalated. With `partition`, only the alarms of that detection
     partition (each partition's owner escalates its own; None: all)."""
     factors = factors or {}
-    shortest = after_s * min([1.0, *factors.values()])
-    query = select(Alarm).where(
-        Alarm.status == "open",
-        Alarm.escalated_at.is_(None),
-        Alarm.opened_at <= now - timedelta(seconds=shortest),
+
+    def due_before(factor: float) -> datetime:
+        return now - timedelta(seconds=after_s * factor)
+
+    # Each priority's own delay in the query: run every step, it loads only the late alarms,
+    # not every open one past the shortest delay (hundreds, at a France-size centre).
+    late_enough = or_(
+        *(and_(Alarm.priority == p, Alarm.opened_at <= due_before(f)) for p, f in factors.items()),
+        and_(Alarm.priority.not_in(list(factors)), Alarm.opened_at <= due_before(1.0)),
     )
+    query = select(Alarm).where(Alarm.status == "open", Alarm.escalated_at.is_(None), late_enough)
     if partition is not None:
         query = query.where(Alarm.partition == partition)
-    candidates = list(session.scalars(query))
-    late = [
-        a
-        for a in candidates
-        if a.opened_at <= now - timedelta(seconds=after_s * factors.get(a.priority, 1.0))
-    ]
+    late = list(session.scalars(query))
     known = suspensions.known_absences(session, late)
     overdue = [a for a in late if a.id not in known]
     for alarm in overdue:

@@ -188,8 +188,9 @@ class Device(Base):
     secret_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     # Since when detection holds its latest fix too coarse to decide a rule (a fresh fix is
-    # asked for); None while its position is certain enough (vigie.detect.certainty).
-    uncertain_since: Mapped[datetime | None]
+    # asked for); None while its position is certain enough (vigie.detect.certainty). Indexed:
+    # every detection step reads which devices are marked.
+    uncertain_since: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class DeviceCommand(Base):

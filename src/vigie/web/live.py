@@ -53,7 +53,9 @@ def queue_version(db: Database, user: User) -> tuple[Any, ...]:
         func.max(Alarm.cleared_at),
     )
     acted = select(func.max(AlarmAction.id)).join(Alarm, Alarm.id == AlarmAction.alarm_id)
-    with db.session() as session:
+    # A read: it never queues behind an ingest for SQLite's writer (each stream asks this on
+    # every change, and the alarm is seen only after).
+    with db.reading() as session:
         refs = visible_case_refs(session, user)
         if refs is not None:
             query = query.where(Alarm.case_ref.in_(refs))
