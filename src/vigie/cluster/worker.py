@@ -35,13 +35,13 @@ from nats.js.errors import FetchTimeoutError
 
 from vigie import clock as centre_clock
 from vigie.alarms.pipeline import PartitionStep
-from vigie.alarms.sources import BatchSource
+from vigie.alarms.sources import BatchSource, partitions_of
 from vigie.cluster import assignment
 from vigie.cluster.assignment import Action, LeaseState, Outcome
 from vigie.cluster.connection import connect
 from vigie.cluster.leases import PartitionLeases
-from vigie.cluster.partitions import partition_filter
-from vigie.cluster.publisher import decode
+from vigie.cluster.partitions import partition_filter, subject_for
+from vigie.cluster.publisher import MSG_ID, decode
 from vigie.cluster.topology import STREAM, Topology, check
 from vigie.gateway.readings import parse_time
 from vigie.settings import Settings
@@ -108,6 +108,7 @@ class DetectionWorker:
         self.owned: dict[int, Owned] = {}
         self.fenced = 0  # steps refused by a newer term (a metric; each drops its partition)
         self.unreadable = 0
+        self.forwarded = 0  # messages sent on to their case's partition (a stale directory)
         self._free_since: dict[int, float] = {}
         self._stopping = asyncio.Event()
         self._connection: Client | None = None
@@ -262,10 +263,54 @@ class DetectionWorker:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
 
+    async def _forward(self, owned: Owned, messages: list[Msg]) -> list[Msg]:
+        """Send on the messages of devices whose case is, per PostgreSQL now, in another
+        partition (a directory not yet current, a device moved between cases), each
+        republished there under its id and acknowledged before this step commits; return the
+        others. Archived here, a forwarded reading would be taken for a duplicate by its right
+        owner and never detected (design scale-ha.md §2.6)."""
+        assert self._js is not None
+        devices: dict[int, str] = {}
+        for index, message in enumerate(messages):
+            with contextlib.suppress(Exception):  # unreadable: counted by readings_of
+                devices[index] = decode(message.data)["device"]
+        if not devices:
+            return messages
+        where = await asyncio.to_thread(self._partitions_of, set(devices.values()))
+        kept = []
+        for index, message in enumerate(messages):
+            device = devices.get(index)
+            target = where.get(device) if device is not None else None
+            if target is None or target == owned.partition:
+                kept.append(message)
+                continue
+            ident = (message.headers or {}).get(MSG_ID) or f"seq-{message.metadata.sequence.stream}"
+            await self._js.publish(
+                subject_for(target, device or ""),
+                message.data,
+                stream=STREAM,
+                headers={MSG_ID: f"fwd:{ident}"},
+            )
+            self.forwarded += 1
+            logger.info(
+                "partition %d: a message of %s forwarded to %d", owned.partition, device, target
+            )
+        return kept
+
+    def _partitions_of(self, devices: set[str]) -> dict[str, int]:
+        with self.database.reading() as session:
+            return partitions_of(session, devices)
+
     async def _step(self, owned: Owned, messages: list[Msg]) -> None:
+        cursor = messages[-1].metadata.sequence.stream if messages else owned.cursor
+        try:
+            messages = await self._forward(owned, messages)
+        except Exception as exc:  # not forwarded, so not consumed: fetched again
+            logger.error("partition %d: forwarding failed (%r)", owned.partition, exc)
+            await asyncio.sleep(min(1.0, self.settings.tick_s))
+            raise _Restart from exc
         rows, unreadable = readings_of(messages)
         self.unreadable += unreadable
-        cursor = messages[-1].metadata.sequence.stream if messages else owned.cursor
         source = BatchSource(rows, cursor, len(messages))
         now = time.monotonic()
         try:
@@ -290,7 +335,7 @@ class DetectionWorker:
             owned.lease, Outcome.STEP_COMMITTED, now, self.settings.lease_s
         )
         owned.cursor = result.cursor
-        owned.lag = messages[-1].metadata.num_pending if messages else 0
+        owned.lag = messages[-1].metadata.num_pending if messages else owned.lag
         owned.last_step = time.time()
         owned.steps += 1
         if (result.events or result.escalated) and self._connection is not None:
