@@ -37,6 +37,11 @@ def server_binary() -> Path:
     return Path(found)
 
 
+def _port_taken(node: Node) -> bool:
+    log = node.folder / "server.log"
+    return log.exists() and "address already in use" in log.read_text(errors="replace")
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -101,10 +106,30 @@ class LocalCluster:
         )
         return path
 
-    def start(self, timeout_s: float = 30.0) -> LocalCluster:
-        for node in self.nodes:
-            self._spawn(node)
-        self.wait_ready(timeout_s)
+    def start(self, timeout_s: float = 60.0, attempts: int = 3) -> LocalCluster:
+        """Start every node; a port taken between choosing it and binding it (another program
+        on this machine) starts the whole cluster again on new ports, up to `attempts` times."""
+        for attempt in range(attempts):
+            for node in self.nodes:
+                self._spawn(node)
+            try:
+                self.wait_ready(timeout_s)
+                return self
+            except RuntimeError:
+                taken = any(
+                    "address already in use"
+                    in (n.folder / "server.log").read_text(errors="replace")
+                    for n in self.nodes
+                    if (n.folder / "server.log").exists()
+                )
+                for index in range(len(self.nodes)):
+                    self.stop_node(index, signal.SIGKILL)
+                if not taken or attempt == attempts - 1:
+                    raise
+                for node in self.nodes:
+                    shutil.rmtree(node.folder, ignore_errors=True)
+                    node.client_port, node.route_port = _free_port(), _free_port()
+                    node.monitor_port = _free_port()
         return self
 
     def _spawn(self, node: Node) -> None:
