@@ -36,6 +36,9 @@ from vigie.store import open_database
 logger = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 STOP_WAIT_S = 30.0  # a step under way is let finish; one stuck longer is ended
+# A detector that ran this long is started again at once (its restart is blindness); one that
+# died sooner waits a tick first, so that a detector failing as it starts does not spin.
+RESTART_AT_ONCE_AFTER_S = 10.0
 _CONTEXT = multiprocessing.get_context("spawn")  # never fork a process that runs threads
 
 
@@ -81,6 +84,7 @@ class DetectorProcess:
                 daemon=True,
             )
             process.start()  # from the event loop's thread, which lives as long as the server
+            started = time.monotonic()
             bell_in.close()  # the child's ends: their copies here would hide its exit
             reports_out.close()
             os.set_blocking(bell_out.fileno(), False)
@@ -109,7 +113,8 @@ class DetectorProcess:
                     last_error=f"detection process exited ({process.exitcode})",
                     failing_since=self._health.failing_since or clock.now(),
                 )
-                await asyncio.to_thread(self._stopping.wait, self._config.tick_s)
+                if time.monotonic() - started < RESTART_AT_ONCE_AFTER_S:
+                    await asyncio.to_thread(self._stopping.wait, self._config.tick_s)
 
     def _close_bell(self) -> None:
         with self._bell_lock:
