@@ -435,9 +435,9 @@ class ZoneTable:
         out[s_high <= clear_at] = certainty.CLEAR
         depth = np.full(len(rule), np.nan)
         undecided = out == 0
-        # Every zone a fix came near gets its sectors now, needed or not yet: near its edge
-        # once, a wearer is likely to be near it again (and a zone's first fixes pay for it).
-        self._add_sectors(rule[undecided])
+        # Every zone a fix came near (past the screen) gets its sectors now, needed or not
+        # yet: near its edge once, a wearer is likely to come near it again.
+        self._add_sectors(rule)
         # Open: the bounds leave a change possible (a raised rule may clear, a quiet one raise).
         todo = np.flatnonzero(undecided & np.where(raised, s_low <= clear_at, s_high >= raise_at))
         if not len(todo):
@@ -479,9 +479,10 @@ class ZoneTable:
 
     def _add_sectors(self, rule: NDArray[np.int64]) -> None:
         """Sector bounds for the zones of `rule` that have none yet."""
-        zones = np.unique(rule[self._slot[rule] < 0])
-        if not len(zones):
+        missing = rule[self._slot[rule] < 0]
+        if not len(missing):
             return
+        zones = np.unique(missing)
         shapes = [self.zones[i].shape for i in zones.tolist()]
         near, far = _sector_bounds(shapes)
         used, more = self._slots, len(shapes)
