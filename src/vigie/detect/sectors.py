@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 Floats = NDArray[np.float64]
 
-SECTORS = 256
+SECTORS = 128
 _WIDTH = 2.0 * math.pi / SECTORS
 _ANGLE_SLACK = 1e-9  # radians each side of a sector: far above atan2's rounding (1e-16)
 _RELATIVE_SLACK = 1e-9
