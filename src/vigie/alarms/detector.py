@@ -36,6 +36,9 @@ from vigie.store import open_database
 logger = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 STOP_WAIT_S = 30.0  # a step under way is let finish; one stuck longer is ended
+# A detector that ran this long is started again at once (its restart is blindness); one that
+# died sooner waits a tick first, so that a detector failing as it starts does not spin.
+RESTART_AT_ONCE_AFTER_S = 10.0
 _CONTEXT = multiprocessing.get_context("spawn")  # never fork a process that runs threads
 
 
@@ -70,46 +73,54 @@ class DetectorProcess:
         self._close_bell()
 
     async def run(self) -> None:
-        """Keep one detector running until `stop`: a detector that ends is started again."""
-        while not self._stopping.is_set():
-            bell_in, bell_out = _CONTEXT.Pipe(duplex=False)
-            reports_in, reports_out = _CONTEXT.Pipe(duplex=False)
-            process = _CONTEXT.Process(
-                target=_detect,
-                args=(self._config, bell_in, reports_out, os.getpid()),
-                name="vigie-detector",
-                daemon=True,
-            )
-            process.start()  # from the event loop's thread, which lives as long as the server
-            bell_in.close()  # the child's ends: their copies here would hide its exit
-            reports_out.close()
-            os.set_blocking(bell_out.fileno(), False)
-            with self._bell_lock:
-                self._bell = bell_out
-            if self._stopping.is_set():  # stopped while it was starting
-                self._close_bell()
-            self.pid = process.pid
-            try:
-                await asyncio.to_thread(self._follow, reports_in)
-            finally:
-                reports_in.close()
-                self._close_bell()
-                await asyncio.to_thread(process.join, STOP_WAIT_S)
-                if process.is_alive():  # stuck: its transaction rolls back, nothing is lost
-                    logger.error("the detection process did not stop: terminating it")
-                    process.terminate()
-                    await asyncio.to_thread(process.join)
-            if not self._stopping.is_set():
-                logger.error(
-                    "the detection process ended (exit code %s): restarting it", process.exitcode
-                )
-                self._health = replace(
-                    self._health,
-                    warm=False,
-                    last_error=f"detection process exited ({process.exitcode})",
-                    failing_since=self._health.failing_since or clock.now(),
-                )
-                await asyncio.to_thread(self._stopping.wait, self._config.tick_s)
+        """Keep one detector running until `stop`: a detector that ends is started again.
+
+        Once a detector runs warm, the next one is spawned beside it and left waiting, its
+        modules imported: a restart then starts with the restore, not with a new interpreter
+        importing the centre (a second or more of the restart gap at France's size).
+        """
+        standby: _Child | None = None
+        try:
+            while not self._stopping.is_set():
+                child = standby if standby is not None and standby.alive() else _Child(self)
+                standby = None
+                child.go()
+                started = time.monotonic()
+                os.set_blocking(child.bell.fileno(), False)
+                with self._bell_lock:
+                    self._bell = child.bell
+                if self._stopping.is_set():  # stopped while it was starting
+                    self._close_bell()
+                self.pid = child.process.pid
+                follow = asyncio.ensure_future(asyncio.to_thread(self._follow, child.reports))
+                try:
+                    while not follow.done() and not self._health.warm:
+                        await asyncio.sleep(0.05)
+                    if not follow.done() and not self._stopping.is_set():
+                        standby = _Child(self)  # from the event loop's thread, as every child
+                    await follow
+                finally:
+                    child.reports.close()
+                    self._close_bell()
+                    await asyncio.to_thread(child.process.join, STOP_WAIT_S)
+                    if child.process.is_alive():  # stuck: its transaction rolls back
+                        logger.error("the detection process did not stop: terminating it")
+                        child.process.terminate()
+                        await asyncio.to_thread(child.process.join)
+                if not self._stopping.is_set():
+                    code = child.process.exitcode
+                    logger.error("the detection process ended (exit code %s): restarting it", code)
+                    self._health = replace(
+                        self._health,
+                        warm=False,
+                        last_error=f"detection process exited ({code})",
+                        failing_since=self._health.failing_since or clock.now(),
+                    )
+                    if time.monotonic() - started < RESTART_AT_ONCE_AFTER_S:
+                        await asyncio.to_thread(self._stopping.wait, self._config.tick_s)
+        finally:
+            if standby is not None:
+                await asyncio.to_thread(standby.dismiss)
 
     def _close_bell(self) -> None:
         with self._bell_lock:
@@ -127,6 +138,45 @@ class DetectorProcess:
             self._health = health
             if changed and self._on_change is not None:
                 self._on_change()
+
+
+class _Child:
+    """One detection process and the API process's ends of its pipes. Spawned, it imports the
+    centre and waits for `go` (a standby); the end of that pipe tells it to exit unused."""
+
+    def __init__(self, owner: DetectorProcess) -> None:
+        bell_in, self.bell = _CONTEXT.Pipe(duplex=False)
+        self.reports, reports_out = _CONTEXT.Pipe(duplex=False)
+        go_in, self._go = _CONTEXT.Pipe(duplex=False)
+        self.process = _CONTEXT.Process(
+            target=_detect,
+            args=(owner._config, bell_in, reports_out, os.getpid(), go_in),
+            name="vigie-detector",
+            daemon=True,
+        )
+        # From the event loop's thread, which lives as long as the server (a child is killed
+        # with the thread that started it).
+        self.process.start()
+        for end in (bell_in, reports_out, go_in):
+            end.close()  # the child's ends: their copies here would hide its exit
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def go(self) -> None:
+        with contextlib.suppress(BrokenPipeError, OSError):  # died waiting: it reports EOF
+            self._go.send_bytes(b"go")
+        self._go.close()
+
+    def dismiss(self) -> None:
+        """A standby no longer needed: it exits (its go pipe ends), and is waited for."""
+        self._go.close()
+        self.bell.close()
+        self.reports.close()
+        self.process.join(STOP_WAIT_S)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join()
 
 
 class PipeDoorbell:
@@ -158,11 +208,20 @@ class PipeDoorbell:
         return bool(rings)
 
 
-def _detect(config: Settings, bell: Connection, reports: Connection, parent: int) -> None:
-    """The detection process: the pipeline's loop, reporting each step to the API process."""
+def _detect(
+    config: Settings, bell: Connection, reports: Connection, parent: int, go: Connection
+) -> None:
+    """The detection process: the pipeline's loop, reporting each step to the API process,
+    from when it is told to go (until then a standby, its modules imported)."""
     _die_with_parent()
     if os.getppid() != parent:  # it died before we asked to die with it
         return
+    try:
+        go.recv_bytes()
+    except EOFError:  # dismissed (or the API process is gone)
+        return
+    finally:
+        go.close()
     # Ctrl-C reaches the whole process group: the API process decides when detection stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

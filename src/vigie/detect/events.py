@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+@lru_cache(maxsize=4096)  # a batch's events share few instants; datetimes are immutable
 def utc_of(t_ms: int) -> datetime:
     """The tz-aware UTC datetime of epoch milliseconds."""
     return _EPOCH + timedelta(milliseconds=t_ms)
 
 
+@lru_cache(maxsize=4096)
 def iso_of(t_ms: int) -> str:
     """ISO-8601 UTC with "Z"; milliseconds only when present, so output stays stable."""
     moment = utc_of(t_ms)

@@ -26,6 +26,9 @@ from vigie.detect.devices import NEVER
 from vigie.detect.geodesy import distance_m
 
 MAX_SPEED_M_S = 50.0
+# Metres in a degree of latitude or longitude, at most (a meridian degree at the poles is
+# 111,694 m; an equator degree 111,320 m), with room above any rounding.
+_DEGREE_MAX_M = 111_700.0
 
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
@@ -45,11 +48,21 @@ def effective_accuracy(
     known = prev_t != NEVER
     if not known.any():
         return acc
-    jump = distance_m(prev_lat, prev_lon, lat, lon)
     dt_s = np.maximum(t - np.where(known, prev_t, t), 0) / 1000.0
     reach = prev_acc + acc + MAX_SPEED_M_S * dt_s
-    suspect = known & (jump > reach)
-    return np.where(suspect, np.maximum(acc, jump), acc)
+    # A bound first: no degree is longer than _DEGREE_MAX_M, so a fix whose bound is within
+    # reach is not suspect; the distance proper only for the others (few: jumps, outliers).
+    dlon = np.abs(lon - prev_lon)
+    np.minimum(dlon, 360.0 - dlon, out=dlon)
+    bound = np.hypot(lat - prev_lat, dlon)
+    bound *= _DEGREE_MAX_M
+    far = np.flatnonzero(known & (bound > reach))
+    if not len(far):
+        return acc
+    jump = distance_m(prev_lat[far], prev_lon[far], lat[far], lon[far])
+    out = acc.copy()
+    out[far] = np.where(jump > reach[far], np.maximum(acc[far], jump), acc[far])
+    return out
 
 
 def effective_one(

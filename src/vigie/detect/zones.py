@@ -35,7 +35,7 @@ import shapely
 from numpy.typing import NDArray
 from shapely.geometry import Point, shape
 
-from vigie.detect import certainty
+from vigie.detect import certainty, sectors
 from vigie.detect.geodesy import metres_per_degree, to_local, wrap_degrees
 from vigie.detect.scenario import ScenarioError, ZoneSpec
 from vigie.detect.schedule import WeeklySchedule
@@ -144,6 +144,9 @@ class Shape:
 
 _SHAPES: dict[bytes, Shape] = {}
 _SHAPES_MAX = 65_536
+# Each shape's sector bounds (``sectors``), made the first time a fix near its edge needs
+# them and shared by every zone with that geometry; float32, rounded to the safe side.
+_SECTORS: dict[bytes, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
 _BLOB_HEAD = struct.Struct("<6d")  # lat0, lon0, inner_x, inner_y, inner_r, outer_r
 
 
@@ -311,6 +314,11 @@ class ZoneTable:
         outer = np.array([z.shape.outer_r for z in zones], dtype=np.float64)
         self.high = np.where(self.exclusion, outer, -self.inner[:, 2]) + _SCREEN_SLACK_M
         self.sign = np.where(self.exclusion, -1.0, 1.0)
+        # Sector bounds, made as fixes come near each zone's edge: zone i's are row slot[i].
+        self._slot = np.full(n, -1, dtype=np.int64)
+        self._slots = 0  # rows in use; the arrays grow by doubling
+        self._near = np.zeros((0, sectors.SECTORS), dtype=np.float32)
+        self._far = np.zeros((0, sectors.SECTORS), dtype=np.float32)
 
     def may_raise(
         self, rule: NDArray[np.int64] | None, lat: Floats, lon: Floats, raise_at: Floats
@@ -389,3 +397,131 @@ class ZoneTable:
             s = np.where(exclusion[todo], depth, -depth)
             out[todo] = certainty.codes(s, raise_at[todo], acc[todo])
         return out
+
+    def changes(
+        self,
+        rule: NDArray[np.int64],
+        lat: Floats,
+        lon: Floats,
+        acc: Floats,
+        raised: NDArray[np.bool_],
+    ) -> tuple[NDArray[np.int8], Floats]:
+        """``codes`` of pairs whose rules are in state ``raised``, where only a state change
+        matters: a code that cannot change its rule's state (a raised zone's fix on the
+        forbidden side, a quiet zone's on the allowed side) may come back HOLD. With the exact
+        depth of the pairs that needed it (NaN elsewhere), for their events.
+
+        So exact geometry runs only near a change: the bounds first, then the side of the
+        edge from the sectors (``sectors``), shapely's containment where they cannot tell,
+        and its distance only where the side leaves a change possible.
+        """
+        x = wrap_degrees(lon - self.lon0[rule]) * self.k_east[rule]
+        y = (lat - self.lat0[rule]) * self.k_north[rule]
+        inner = self.inner[rule]
+        lower = inner[:, 2] - np.hypot(x - inner[:, 0], y - inner[:, 1])
+        box = self.bbox[rule]
+        dx_in = np.minimum(x - box[:, 0], box[:, 2] - x)
+        dy_in = np.minimum(y - box[:, 1], box[:, 3] - y)
+        inside_box = np.minimum(dx_in, dy_in)
+        outside_box = -np.hypot(np.maximum(-dx_in, 0.0), np.maximum(-dy_in, 0.0))
+        upper = np.where(inside_box >= 0, inside_box, outside_box)
+        exclusion = self.exclusion[rule]
+        s_low = np.where(exclusion, lower, -upper)
+        s_high = np.where(exclusion, upper, -lower)
+        raise_at = certainty.breach_raise_depth(acc)
+        clear_at = certainty.clear_depth(raise_at, acc)
+        out = np.zeros(len(rule), dtype=np.int8)
+        out[s_low >= raise_at] = certainty.RAISE
+        out[s_high <= clear_at] = certainty.CLEAR
+        depth = np.full(len(rule), np.nan)
+        undecided = out == 0
+        # Every zone a fix came near (past the screen) gets its sectors now, needed or not
+        # yet: near its edge once, a wearer is likely to come near it again.
+        self._add_sectors(rule)
+        # Open: the bounds leave a change possible (a raised rule may clear, a quiet one raise).
+        todo = np.flatnonzero(undecided & np.where(raised, s_low <= clear_at, s_high >= raise_at))
+        if not len(todo):
+            return out, depth
+        r, px, py = rule[todo], x[todo], y[todo]
+        side = self._sides(r, px, py)
+        unknown = np.flatnonzero(side == 0)
+        if len(unknown):
+            inside = shapely.contains_xy(self.geometry[r[unknown]], px[unknown], py[unknown])
+            side[unknown] = np.where(inside, 1, -1)
+        # On the forbidden side a raised rule stays raised; on the allowed side a quiet one
+        # stays quiet (its depth is at most 0, below a positive raise depth).
+        forbidden = (side > 0) == exclusion[todo]
+        was = raised[todo]
+        still = np.where(was, forbidden, ~forbidden & (raise_at[todo] > 0))
+        near = np.flatnonzero(~still)
+        if not len(near):
+            return out, depth
+        k = todo[near]
+        distance = shapely.distance(self.boundary[r[near]], shapely.points(px[near], py[near]))
+        exact = np.where(side[near] > 0, distance, -distance)
+        s = np.where(exclusion[k], exact, -exact)
+        out[k] = certainty.codes(s, raise_at[k], acc[k])
+        depth[k] = exact
+        return out, depth
+
+    def _sides(self, rule: NDArray[np.int64], x: Floats, y: Floats) -> NDArray[np.int8]:
+        """1 where a point is surely inside its zone, -1 surely outside, 0 where the sectors
+        cannot tell (within a sector's band around the edge)."""
+        slot = self._slot[rule]
+        dx = x - self.inner[rule, 0]
+        dy = y - self.inner[rule, 1]
+        k = sectors.sector_of(dx, dy)
+        rho = np.hypot(dx, dy)
+        side = np.zeros(len(rule), dtype=np.int8)
+        side[rho < self._near[slot, k]] = 1
+        side[rho > self._far[slot, k]] = -1
+        return side
+
+    def _add_sectors(self, rule: NDArray[np.int64]) -> None:
+        """Sector bounds for the zones of `rule` that have none yet."""
+        missing = rule[self._slot[rule] < 0]
+        if not len(missing):
+            return
+        zones = np.unique(missing)
+        shapes = [self.zones[i].shape for i in zones.tolist()]
+        near, far = _sector_bounds(shapes)
+        used, more = self._slots, len(shapes)
+        if used + more > len(self._near):
+            size = max(2 * len(self._near), used + more, 64)
+            grown = np.zeros((2, size, sectors.SECTORS), dtype=np.float32)
+            grown[0, :used], grown[1, :used] = self._near[:used], self._far[:used]
+            self._near, self._far = grown[0], grown[1]
+        self._near[used : used + more], self._far[used : used + more] = near, far
+        self._slot[zones] = used + np.arange(more)
+        self._slots = used + more
+
+
+def _sector_bounds(shapes: list[Shape]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Shapes' sector bounds, one row each, shared by digest; float32 rounded outward (safe)."""
+    made: dict[int, tuple[NDArray[np.float32], NDArray[np.float32]]] = {
+        k: _SECTORS[sh.digest] for k, sh in enumerate(shapes) if sh.digest in _SECTORS
+    }
+    todo = [k for k in range(len(shapes)) if k not in made]
+    if todo:
+        near, far = sectors.bounds(
+            np.array([shapes[k].geometry for k in todo], dtype=object),
+            np.array([shapes[k].inner_x for k in todo], dtype=np.float64),
+            np.array([shapes[k].inner_y for k in todo], dtype=np.float64),
+        )
+        near32 = near.astype(np.float32)
+        up = near32.astype(np.float64) > near
+        near32[up] = np.nextafter(near32[up], np.float32(-np.inf))
+        far32 = far.astype(np.float32)
+        down = far32.astype(np.float64) < far
+        far32[down] = np.nextafter(far32[down], np.float32(np.inf))
+        if len(_SECTORS) + len(todo) > _SHAPES_MAX:
+            _SECTORS.clear()
+        for row, k in enumerate(todo):
+            made[k] = (near32[row], far32[row])
+            if shapes[k].digest:
+                _SECTORS[shapes[k].digest] = made[k]
+    pairs = [made[k] for k in range(len(shapes))]
+    return (
+        np.stack([p[0] for p in pairs]).astype(np.float32, copy=False),
+        np.stack([p[1] for p in pairs]).astype(np.float32, copy=False),
+    )

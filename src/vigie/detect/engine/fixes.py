@@ -136,13 +136,9 @@ class FixPath(OneFixPerDevice):
             return True
         # A breach held in the batch whose bound ends within it: its timer must fire between
         # the fixes, which only the record path does (a live micro-batch spans seconds).
-        bounds = [
-            b
-            for c in self._cases.values()
-            for b in (c.spec.confirm_s, c.spec.alert_confirm_s)
-            if b is not None and b > 0
-        ]
-        if bounds and len(t) and int(t.max() - t.min()) >= round(min(bounds) * 1000):
+        # (The shortest bound is kept with the rule tables: not a pass over every case here.)
+        bound = self._min_confirm_ms
+        if bound is not None and len(t) and int(t.max() - t.min()) >= bound:
             return True
         coarse = np.flatnonzero(ac > certainty.COARSE_M)
         if len(coarse):

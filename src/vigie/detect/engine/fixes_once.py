@@ -9,14 +9,18 @@ zone changes state (``arrays.steps``) and hands those to ``_zone_step`` (rules.p
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from vigie.detect import certainty, proximity
 from vigie.detect.devices import NEVER
 from vigie.detect.engine import alignment
 from vigie.detect.engine.arrays import Floats, Ints, expand, prox_may_raise, steps
 from vigie.detect.engine.records import RecordPath
-from vigie.detect.events import AlarmEvent
+from vigie.detect.engine.state import _FAR
+from vigie.detect.events import AlarmEvent, iso_of, utc_of
 from vigie.detect.geodesy import distance_m
 
 
@@ -80,20 +84,116 @@ class OneFixPerDevice(RecordPath):
                 )
                 zf, zr = zf[keep], zr[keep]
             if len(zr):
-                zc = self._zone_table.codes(zr, la[zf], lo[zf], ac[zf])
+                # Exact geometry only where a zone may change state (one pair per zone here).
+                zc, exact = self._zone_table.changes(
+                    zr, la[zf], lo[zf], ac[zf], self._zone_raised[zr]
+                )
                 sel = steps(self._zone_raised, zr, zf, zc)
-                # The exact depths of every step at once (no shapely call per event).
-                depths = self._zone_table.depths(zr[sel], la[zf[sel]], lo[zf[sel]]).tolist()
-                for p, depth in zip(sel.tolist(), depths, strict=True):
-                    f, i = int(zf[p]), int(zr[p])
-                    fix = (int(t[f]), float(la[f]), float(lo[f]), float(ac[f]))
-                    prev = self._position_of(int(dev[f]))  # stored after the zones
-                    self._zone_step(i, int(zc[p]), fix[0], depth, fix, out, prev=prev)
+                if len(sel):
+                    self._zone_steps(zr[sel], zf[sel], zc[sel], exact[sel], dev, t, la, lo, ac, out)
 
         if not len(self._row_alert):
             dv.fix_t[dev], dv.lat[dev], dv.lon[dev], dv.acc[dev] = t, la, lo, ac
             return
         self._prox_once(dev, t, la, lo, ac, position_of, out)
+
+    def _zone_steps(
+        self,
+        zr: Ints,
+        zf: Ints,
+        zc: NDArray[np.int8],
+        exact: Floats,
+        dev: Ints,
+        t: Ints,
+        la: Floats,
+        lo: Floats,
+        ac: Floats,
+        out: list[AlarmEvent],
+    ) -> None:
+        """The zones that change state in a batch with one fix per device, as arrays: a raise
+        confirmed at once (no bound) or a clear, each with its event, written as `_zone_step`
+        writes it. A breach held for confirmation goes to `_zone_step`."""
+        missing = np.flatnonzero(np.isnan(exact))
+        depth = exact.copy()
+        if len(missing):  # decided by the bounds alone: their depth now, all at once
+            depth[missing] = self._zone_table.depths(zr[missing], la[zf[missing]], lo[zf[missing]])
+        raised = self._zone_raised[zr]
+        now = (zc == certainty.RAISE) & ~raised & self._zone_instant[zr]
+        clear = (zc == certainty.CLEAR) & raised
+        rest = np.flatnonzero(~(now | clear))
+        for p in rest.tolist():  # held for confirmation (or not a change): one by one
+            f, i = int(zf[p]), int(zr[p])
+            fix = (int(t[f]), float(la[f]), float(lo[f]), float(ac[f]))
+            prev = self._position_of(int(dev[f]))  # stored after the zones
+            self._zone_step(i, int(zc[p]), fix[0], float(depth[p]), fix, out, prev=prev)
+        fast = np.flatnonzero(now | clear)
+        if not len(fast):
+            return
+        zr, zf, depth, now = zr[fast], zf[fast], depth[fast], now[fast]
+        at = t[zf]
+        since = self._zone_raised_t[zr]
+        at = np.where(now, at, np.maximum(at, since))  # a clear is never before its raise
+        self._zone_raised[zr] = now
+        self._zone_raised_t[zr] = np.where(now, at, since)
+        forbidden = np.where(self._zone_table.exclusion[zr], depth, -depth)
+        clock = self._clock
+        detected = None if clock is None else utc_of(clock)
+        zones, ids, cases, episodes = (
+            self._zones,
+            self._devices.ids,
+            self._devices.case,
+            self._episodes,
+        )
+        for i, a, is_raise, fd, fix_t, acc, lat, lon, d, start in zip(
+            zr.tolist(),
+            at.tolist(),
+            now.tolist(),
+            forbidden.tolist(),
+            t[zf].tolist(),
+            ac[zf].tolist(),
+            la[zf].tolist(),
+            lo[zf].tolist(),
+            dev[zf].tolist(),
+            since.tolist(),
+            strict=True,
+        ):
+            zone = zones[i]
+            key = ("held_zone", zone.case, zone.zone_id)  # persistence.zone_key
+            if is_raise:
+                detail: dict[str, Any] = {
+                    "zone": zone.zone_id,
+                    "zone_type": "exclusion" if zone.exclusion else "inclusion",
+                    "depth_m": round(fd, 1),
+                    "accuracy_m": round(acc, 1),
+                    "lat": round(lat, 6),
+                    "lon": round(lon, 6),
+                    "fix_t": iso_of(fix_t),
+                }
+                episodes[key] = (a, _FAR)
+                state = "raised"
+            else:
+                detail = {
+                    "zone": zone.zone_id,
+                    "zone_type": "exclusion" if zone.exclusion else "inclusion",
+                    "depth_m": round(fd, 1),
+                    "accuracy_m": round(acc, 1),
+                    "reason": "fix",
+                }
+                episodes[key] = (start, a)
+                state = "cleared"
+            owner = cases[d]
+            assert owner is not None
+            out.append(
+                AlarmEvent(
+                    utc_of(a),
+                    owner,
+                    "zone_entry" if zone.exclusion else "zone_exit",  # Zone.kind
+                    state,
+                    ids[d],
+                    detail,
+                    detected if clock is not None and clock > a else None,
+                )
+            )
 
     def _rows_fixed(self) -> bool:
         """True once every device of a BAR row has a fix (then for good: fixes only advance)."""

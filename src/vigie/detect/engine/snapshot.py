@@ -101,20 +101,26 @@ class Snapshots(FixPath):
                 for c in self._cases.values()
                 if c.absence is not None
             },
+            # Columns to lists at once: an element of a numpy array read one by one is slow.
             "zones": [
-                [
-                    z.case,
-                    z.zone_id,
-                    bool(self._zone_raised[i]),
-                    int(self._zone_raised_t[i]),
-                    bool(self._zone_active[i]),
-                    bool(self._zone_known[i]),
-                ]
-                for i, z in enumerate(self._zones)
+                [z.case, z.zone_id, raised, raised_t, active, known]
+                for z, raised, raised_t, active, known in zip(
+                    self._zones,
+                    self._zone_raised.tolist(),
+                    self._zone_raised_t.tolist(),
+                    self._zone_active.tolist(),
+                    self._zone_known.tolist(),
+                    strict=True,
+                )
             ],
             "prox": [
-                [p.case, p.target, p.kind, bool(self._prox_raised[i]), int(self._prox_raised_t[i])]
-                for i, p in enumerate(self._prox)
+                [p.case, p.target, p.kind, raised, raised_t]
+                for p, raised, raised_t in zip(
+                    self._prox,
+                    self._prox_raised.tolist(),
+                    self._prox_raised_t.tolist(),
+                    strict=True,
+                )
             ],
             "pending": [e.to_dict() for e in self._pending],
             "held": sorted([[*key, h.to_list()] for key, h in self._held.items()]),

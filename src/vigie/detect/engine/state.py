@@ -71,6 +71,8 @@ class EngineState:
     _zones_of: dict[int, list[int]]
     _prox_of_wearer: dict[int, list[int]]
     _prox_of_target: dict[int, list[int]]
+    _min_confirm_ms: int | None  # the shortest confirmation bound of any case (None: none)
+    _zone_instant: NDArray[np.bool_]  # zones raised on their first certain fix
 
     def __init__(self, *, allowed_lateness_s: float = 0.0) -> None:
         if not allowed_lateness_s >= 0:

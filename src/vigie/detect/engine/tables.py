@@ -126,6 +126,17 @@ class RuleTables(Placements):
         moving = np.flatnonzero(self._row_target >= 0)
         self._row_t_ptr, order = csr(self._row_target[moving], n)
         self._row_t_order = moving[order].astype(np.int64)
+        bounds = [
+            b
+            for c in self._cases.values()
+            for b in (c.spec.confirm_s, c.spec.alert_confirm_s)
+            if b is not None and b > 0
+        ]
+        self._min_confirm_ms = round(min(bounds) * 1000) if bounds else None
+        # Zones whose breach raises on its first certain fix (no confirmation bound).
+        self._zone_instant = np.array(
+            [self._confirm_ms(z.case, z.kind) == 0 for z in zones], dtype=bool
+        )
         self._zones_of = {}
         for i, d in enumerate(self._zone_device.tolist()):
             self._zones_of.setdefault(d, []).append(i)
