@@ -112,4 +112,6 @@ def health(request: Request, db: DatabaseDep, config: SettingsDep) -> JSONRespon
     elif state is not None and not state.warm:
         status = "starting"
     body = Health(status=status, database=database, pipeline=state, cluster=cluster)
-    return JSONResponse(body.model_dump(mode="json"), status_code=200 if status == "ok" else 503)
+    # The embedded answer keeps its shape: `cluster` only in cluster mode.
+    shown = body.model_dump(mode="json", exclude={"cluster"} if cluster is None else None)
+    return JSONResponse(shown, status_code=200 if status == "ok" else 503)
