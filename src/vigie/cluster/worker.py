@@ -110,6 +110,7 @@ class DetectionWorker:
         self.unreadable = 0
         self.forwarded = 0  # messages sent on to their case's partition (a stale directory)
         self._free_since: dict[int, float] = {}
+        self._renewed = float("-inf")  # monotonic time of the last renewal round
         self._stopping = asyncio.Event()
         self._connection: Client | None = None
         self._js: JetStreamContext | None = None
@@ -143,12 +144,13 @@ class DetectionWorker:
 
     # ------------------------------------------------------------------ leases
 
-    async def _keep_leases(self) -> None:
+    async def _renew(self) -> None:
+        """Extend every held lease, and act on each outcome."""
         assert self._leases is not None
-        leases = self._leases
         now = time.monotonic()
+        self._renewed = now
         for partition, owned in list(self.owned.items()):
-            renewal = await leases.renew(partition, owned.revision)
+            renewal = await self._leases.renew(partition, owned.revision)
             if renewal.revision is not None:
                 owned.revision = renewal.revision
             owned.lease, action = assignment.decide(
@@ -157,6 +159,12 @@ class DetectionWorker:
             if action is not Action.KEEP:
                 logger.warning("partition %d: lease %s, %s", partition, renewal.outcome, action)
                 await self._let_go(partition, release=action is Action.RELEASE)
+
+    async def _keep_leases(self) -> None:
+        assert self._leases is not None
+        leases = self._leases
+        await self._renew()
+        now = time.monotonic()
         with contextlib.suppress(Exception):  # presence is best effort; leases are what count
             await leases.announce(self.report())
         try:
@@ -175,6 +183,10 @@ class DetectionWorker:
         for partition in sorted(plan.release):
             await self._let_go(partition, release=True)
         for partition in sorted(plan.claim):
+            # Claims take a transaction each: a worker starting with many partitions to take
+            # keeps renewing the ones it already holds, or they would expire meanwhile.
+            if time.monotonic() - self._renewed >= self.settings.renew_s:
+                await self._renew()
             revision = await leases.acquire(partition)
             if revision is not None:
                 self._free_since.pop(partition, None)
