@@ -180,18 +180,24 @@ def test_osmand_not_acknowledged_without_quorum(
         status = None
     assert status in (503, None)
     cluster.restart_node(2)
-    # As the phone does: the gateway may have closed the kept-alive connection meanwhile (its
-    # idle limit), so the resend opens a new one, and tries again once if that drops too.
+    # As the phone does: it sends again, on a new connection, until acknowledged (the stream
+    # may still be electing its leader; each unacknowledged try is a 503 or a dropped
+    # connection).
     client.close()
     again = httpx.Client(
         base_url=f"http://127.0.0.1:{port}", params={"key": key(PHONE)}, timeout=20
     )
     resend = params | {"timestamp": str(int(stamp) + 5)}
-    try:
-        answer = again.get("/", params=resend)
-    except httpx.RemoteProtocolError:
-        answer = again.get("/", params=resend)
-    assert answer.status_code == 200
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            answer = again.get("/", params=resend)
+            if answer.status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the resend was never acknowledged"
+        time.sleep(0.5)
     c2 = subject_for(partition_of("C2", PARTITIONS), PHONE)
     assert loop.run(subjects(cluster.urls)) == {c2: 2}
 

@@ -99,7 +99,7 @@ class NatsMqttCluster:
             node.start()
         self.wait_healthy()
 
-    def wait_healthy(self, timeout_s: float = 30) -> None:
+    def wait_healthy(self, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
         while not all(n.healthy() for n in self.nodes if n.process is not None):
             if time.monotonic() > deadline:
