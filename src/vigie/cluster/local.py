@@ -6,6 +6,7 @@ temporary data folder and is stopped by its PID, never by name.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -152,6 +153,32 @@ class LocalCluster:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"nats-server {node.name} not healthy in {timeout_s} s")
                 time.sleep(0.1)
+        # A node answers /healthz before the meta leader counts it online again; an R3 stream
+        # created in that window is refused ("no suitable peers for placement, peer offline").
+        while not self._meta_current():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the meta leader does not see every node in {timeout_s} s")
+            time.sleep(0.1)
+
+    def _meta_current(self) -> bool:
+        """Whether the meta leader sees every other running node online and caught up."""
+        running = [n for n in self.nodes if n.running()]
+        for node in running:
+            url = f"http://127.0.0.1:{node.monitor_port}/jsz"
+            try:
+                with urllib.request.urlopen(url, timeout=1) as answer:
+                    meta = json.load(answer).get("meta_cluster") or {}
+            except (urllib.error.URLError, OSError, ValueError):
+                return False
+            if meta.get("leader") != node.name:
+                continue
+            seen = {
+                r["name"]
+                for r in meta.get("replicas") or []
+                if r.get("current") and not r.get("offline")
+            }
+            return {n.name for n in running if n is not node} <= seen
+        return False
 
     @staticmethod
     def _healthy(node: Node) -> bool:
