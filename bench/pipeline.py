@@ -384,6 +384,9 @@ def main() -> None:
         seeded: dict[str, float] = {}
         if args.seeded and "sqlite" in urls:
             shutil.copyfile(args.seeded, urls["sqlite"].removeprefix("sqlite:///"))
+            from vigie.store.schema import upgrade
+
+            upgrade(urls["sqlite"])  # seeded by an earlier version of the schema, perhaps
             seeded["sqlite"] = 0.0
         with ProcessPoolExecutor(len(urls), mp_context=spawn) as pool:
             seeding = {

@@ -92,3 +92,24 @@ def test_existing_accounts_get_a_token_key_each(empty_database_url: str) -> None
         keys = conn.execute(text("SELECT token_key FROM users ORDER BY username")).scalars().all()
     engine.dispose()
     assert len(set(keys)) == 2 and all(len(key) == 32 for key in keys)
+
+
+def test_a_centre_refuses_a_database_behind_its_schema(empty_database_url: str) -> None:
+    """Started on an older schema (a forgotten `vigie db upgrade`), the API says so and does not
+    serve, instead of answering while every detection step fails."""
+    from fastapi.testclient import TestClient
+
+    from vigie.api.app import create_app
+    from vigie.settings import Settings
+    from vigie.store import open_database
+    from vigie.store.schema import SchemaBehind, require_current
+
+    upgrade(empty_database_url, "0001")
+    app = create_app(Settings(dev=True, database_url=empty_database_url, run_pipeline=False))
+    behind = pytest.raises(SchemaBehind, match=r"revision 0001.*run `vigie db upgrade`")
+    with behind, TestClient(app):
+        pass
+    upgrade(empty_database_url)
+    database = open_database(empty_database_url)
+    require_current(database)  # at head: nothing to say
+    database.dispose()

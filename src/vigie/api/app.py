@@ -38,7 +38,7 @@ from vigie.api.routers import (
 )
 from vigie.api.routers import audit as audit_routes
 from vigie.settings import MIN_SECRET_LENGTH, InsecureSettings, Settings
-from vigie.store import anchor, open_database
+from vigie.store import anchor, open_database, schema
 from vigie.web.config import console_settings
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = open_database(config.database_url)
+        schema.require_current(app.state.db)
         app.state.settings = config
         app.state.pipeline = None
         app.state.bell = AlarmBell()

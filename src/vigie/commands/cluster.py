@@ -117,7 +117,7 @@ def worker(
     """Run a detection worker: owns partitions by lease and steps them from the stream into
     PostgreSQL, fenced by each partition's term; SIGTERM hands its leases back."""
     from vigie.cluster.worker import DetectionWorker
-    from vigie.store import open_database
+    from vigie.store import open_database, schema
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -126,6 +126,11 @@ def worker(
     if config.database_url.startswith("sqlite"):
         raise typer.BadParameter("a worker needs PostgreSQL: set VIGIE_DATABASE_URL")
     database = open_database(config.database_url)
+    try:
+        schema.require_current(database)
+    except schema.SchemaBehind as exc:
+        typer.echo(f"vigie cluster worker: {exc}", err=True)
+        raise typer.Exit(2) from exc
     runner = DetectionWorker(config, database, name or None)
 
     async def run() -> None:
