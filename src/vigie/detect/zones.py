@@ -195,7 +195,7 @@ def shape_blob(shape: Shape) -> bytes:
     circle and every zone's sectors."""
     head = (shape.lat0, shape.lon0, shape.inner_x, shape.inner_y, shape.inner_r, shape.outer_r)
     wkb: bytes = shapely.to_wkb(shape.geometry)
-    near, far = _sector_bounds([shape])
+    near, far, _ = _sector_bounds([shape])
     radii = np.concatenate([near[0], far[0]]).astype("<f4").tobytes()
     return _BLOB_MARK + _BLOB_HEAD.pack(*head) + radii + wkb
 
@@ -339,7 +339,7 @@ class ZoneTable:
         self.sign = np.where(self.exclusion, -1.0, 1.0)
         # Every zone's sector bounds (row i is zone i's), made here with the table, not when a
         # fix first comes near an edge: shared by digest, seeded on a restart (``seed_shapes``).
-        self._near, self._far = _sector_bounds([z.shape for z in zones])
+        self._near, self._far, self._sector_row = _sector_bounds([z.shape for z in zones])
 
     def may_raise(
         self, rule: NDArray[np.int64] | None, lat: Floats, lon: Floats, raise_at: Floats
@@ -475,14 +475,17 @@ class ZoneTable:
         rho = np.sqrt(dx * dx + dy * dy)  # np.hypot is ten times slower; the bounds' slack
         # (a part in a billion) is far above either's rounding
         side = np.zeros(len(rule), dtype=np.int8)
-        side[rho < self._near[rule, k]] = 1
-        side[rho > self._far[rule, k]] = -1
+        row = self._sector_row[rule]
+        side[rho < self._near[row, k]] = 1
+        side[rho > self._far[row, k]] = -1
         return side
 
 
-def _sector_bounds(shapes: list[Shape]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """Shapes' sector bounds, one row each: from the shared cache (by digest), else made, each
-    distinct shape once and all of them in one vectorised pass."""
+def _sector_bounds(
+    shapes: list[Shape],
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int64]]:
+    """Sector bounds (near, far) of each distinct shape, one row each, and each shape's row:
+    from the shared cache (by digest), else made, all of them in one vectorised pass."""
     rows: dict[bytes | int, int] = {}  # by digest (or identity, a shape with none)
     row_of = np.empty(len(shapes), dtype=np.int64)
     pairs: list[tuple[NDArray[np.float32], NDArray[np.float32]] | None] = []
@@ -510,7 +513,7 @@ def _sector_bounds(shapes: list[Shape]) -> tuple[NDArray[np.float32], NDArray[np
     for row, pair in enumerate(pairs):
         assert pair is not None
         near_rows[row], far_rows[row] = pair
-    return near_rows[row_of], far_rows[row_of]
+    return near_rows, far_rows, row_of
 
 
 def _make_sectors(shapes: list[Shape]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
