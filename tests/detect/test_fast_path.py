@@ -84,3 +84,32 @@ def test_whole_fleet_batches_give_the_replay_events(seed: int) -> None:
     assert {"zone_entry", "zone_exit", "alert", "pre_alert", "signal_lost"} <= kinds
     assert fast_events == slow_events
     assert fast.snapshot() == slow.snapshot()
+
+
+@pytest.mark.parametrize(
+    ("column", "bad", "field"),
+    [
+        ("lat", float("nan"), "lat"),
+        ("lat", 90.5, "lat"),
+        ("lon", -180.1, "lat"),
+        ("lon", float("nan"), "lat"),
+        ("acc", float("nan"), "accuracy_m"),
+        ("acc", float("inf"), "accuracy_m"),
+        ("acc", -1.0, "accuracy_m"),
+    ],
+)
+def test_a_bad_value_anywhere_in_a_batch_is_refused_by_field(
+    column: str, bad: float, field: str
+) -> None:
+    from vigie.detect import ScenarioError
+
+    engine = Engine()
+    engine.add_placement(psem("C1", "B1", [zone("Z", "exclusion", square(48.85, 2.35, 0.01))]))
+    cols = {"lat": np.full(3, 48.0), "lon": np.full(3, 2.0), "acc": np.full(3, 10.0)}
+    cols[column][1] = bad
+    index = np.full(3, engine.device_index("B1"), dtype=np.int32)
+    with pytest.raises(ScenarioError) as caught:
+        engine.process_positions(
+            index, np.arange(3, dtype=np.int64) * 1000, cols["lat"], cols["lon"], cols["acc"]
+        )
+    assert caught.value.field == field

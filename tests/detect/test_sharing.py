@@ -101,3 +101,57 @@ def test_vectorized_codes_agree_with_the_exact_zone_test(
     raise_at = acc  # the whole accuracy circle inside, no cap (certainty.py)
     expected = 1 if s >= raise_at else (-1 if s <= raise_at - max(3.5 * acc, 20.0) else 0)
     assert int(code[0]) == expected
+
+
+def test_a_rule_table_makes_every_zones_sectors_at_set_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sectors come with the table: a fix near an edge later makes none (no set-up in the
+    hot path), and the table's answer is the exact one."""
+    from vigie.detect import sectors
+
+    geometry = square(LAT + 0.05, LON + 0.05, 0.004)
+    zone = compile_zone(_zone(geometry), "C1", "B1", "Europe/Paris", "zones.0")
+    table = ZoneTable([zone, zone])
+    assert table._near.shape == (1, sectors.SECTORS)  # one row per distinct shape
+
+    def refused(*_: object) -> None:
+        raise AssertionError("sectors made after set-up")
+
+    monkeypatch.setattr(sectors, "bounds", refused)
+    lat, lon = offset(LAT + 0.05, LON + 0.05, 90, 10)  # near the square's inside edge
+    codes, depth = table.changes(
+        np.zeros(1, dtype=np.int64),
+        np.array([lat]),
+        np.array([lon]),
+        np.array([3.0]),
+        np.zeros(1, dtype=bool),
+    )
+    assert depth[0] == pytest.approx(exact_depth(zone, lat, lon), abs=0)
+    assert int(codes[0]) == (1 if exact_depth(zone, lat, lon) >= 3.0 else 0)
+
+
+def test_a_stored_shape_brings_its_sectors_back_and_an_older_blob_still_seeds() -> None:
+    from vigie.detect import zones
+
+    geometry = square(LAT + 0.07, LON - 0.03, 0.003)
+    shape = shape_of(geometry, "zones.0.geometry")
+    blob = zones.shape_blob(shape)
+    near, far, _ = zones._sector_bounds([shape])
+    zones._SHAPES.pop(shape.digest)
+    zones._SECTORS.pop(shape.digest)
+    zones.seed_shapes([(shape.digest, blob)])
+    seeded = zones._SHAPES[shape.digest]
+    assert shapely.equals_exact(seeded.geometry, shape.geometry, tolerance=0)
+    assert (seeded.inner_r, seeded.outer_r) == (shape.inner_r, shape.outer_r)
+    again_near, again_far = zones._SECTORS[shape.digest]
+    assert np.array_equal(again_near, near[0]) and np.array_equal(again_far, far[0])
+    # A blob stored before sectors were (head and WKB only): the shape, sectors made later.
+    zones._SHAPES.pop(shape.digest)
+    zones._SECTORS.pop(shape.digest)
+    head = zones._BLOB_HEAD.size
+    older = blob[len(zones._BLOB_MARK) :][:head] + blob[len(zones._BLOB_MARK) + head + 1024 :]
+    zones.seed_shapes([(shape.digest, older)])
+    assert zones._SHAPES[shape.digest].inner_r == shape.inner_r
+    assert shape.digest not in zones._SECTORS
+    assert np.array_equal(zones._sector_bounds([zones._SHAPES[shape.digest]])[0], near)

@@ -85,12 +85,14 @@ def ordered(events: list[AlarmEvent]) -> list[AlarmEvent]:
     The canonical detail only breaks ties, which are rare: it is computed for those alone
     rather than for every event (it is most of the cost of sorting a busy batch).
     """
-    result = sorted(events, key=_head)
+    heads = [_head(e) for e in events]  # once each: the sort and the ties share them
+    order = sorted(range(len(events)), key=heads.__getitem__)
+    result = [events[k] for k in order]
     i = 0
-    while i < len(result) - 1:
+    while i < len(order) - 1:
         j = i + 1
-        head = _head(result[i])
-        while j < len(result) and _head(result[j]) == head:
+        head = heads[order[i]]
+        while j < len(order) and heads[order[j]] == head:
             j += 1
         if j - i > 1:
             result[i:j] = sorted(result[i:j], key=lambda e: _canonical(e.detail))

@@ -13,13 +13,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from vigie.detect import certainty, plausibility, proximity
+from vigie.detect import certainty, plausibility
 from vigie.detect.devices import NEVER
 from vigie.detect.engine import alignment
 from vigie.detect.engine.arrays import Floats, Ints, expand, prox_may_raise, steps
 from vigie.detect.engine.fixes_once import OneFixPerDevice
 from vigie.detect.events import AlarmEvent, ordered
-from vigie.detect.geodesy import distance_m
 from vigie.detect.scenario import (
     Position,
     Record,
@@ -214,9 +213,10 @@ class FixPath(OneFixPerDevice):
             return
         if dev.min() < 0 or dev.max() >= len(self._devices):
             raise ScenarioError("unknown device index (use device_index())", field="device")
-        if not (np.all(np.abs(la) <= 90) and np.all(np.abs(lo) <= 180)):
+        # Extremes only (a NaN makes both NaN, and every comparison with it false).
+        if not (la.min() >= -90 and la.max() <= 90 and lo.min() >= -180 and lo.max() <= 180):
             raise ScenarioError("latitude or longitude out of range (or NaN)", field="lat")
-        if not np.all(np.isfinite(ac) & (ac >= 0)):
+        if not (ac.min() >= 0 and ac.max() < np.inf):
             raise ScenarioError("accuracy must be a finite number >= 0", field="accuracy_m")
 
     def _positions(
@@ -391,30 +391,17 @@ class FixPath(OneFixPerDevice):
             # One row per (fix, target): wearer columns then target columns.
             row = np.concatenate([wr[ok_w], tr[ok_t]])
             pos = np.concatenate([wf[ok_w], tf[ok_t]])
-            w_t = np.concatenate([t[wf[ok_w]], wt[ok_t]])
-            w_lat = np.concatenate([la[wf[ok_w]], wlat[ok_t]])
-            w_lon = np.concatenate([lo[wf[ok_w]], wlon[ok_t]])
-            w_acc = np.concatenate([ac[wf[ok_w]], wacc[ok_t]])
-            p_t = np.concatenate([pt[ok_w], t[tf[ok_t]]])
-            p_lat = np.concatenate([plat[ok_w], la[tf[ok_t]]])
-            p_lon = np.concatenate([plon[ok_w], lo[tf[ok_t]]])
-            p_acc = np.concatenate([pacc[ok_w], ac[tf[ok_t]]])
-            dist = distance_m(w_lat, w_lon, p_lat, p_lon)
-            u = alignment.pair_uncertainty(w_acc, p_acc, w_t, p_t)
-            for rule in (self._row_pre[row], self._row_alert[row]):
-                bc = proximity.codes(dist, u, self._prox_threshold[rule])
-                for p in steps(self._prox_raised, rule, pos, bc).tolist():
-                    wearer = (int(w_t[p]), float(w_lat[p]), float(w_lon[p]), float(w_acc[p]))
-                    target = (int(p_t[p]), float(p_lat[p]), float(p_lon[p]), float(p_acc[p]))
-                    self._prox_step(
-                        int(rule[p]),
-                        int(bc[p]),
-                        float(dist[p]),
-                        int(t[pos[p]]),
-                        wearer,
-                        target,
-                        out,
-                    )
+            cols = [
+                np.concatenate([t[wf[ok_w]], wt[ok_t]]),
+                np.concatenate([la[wf[ok_w]], wlat[ok_t]]),
+                np.concatenate([lo[wf[ok_w]], wlon[ok_t]]),
+                np.concatenate([ac[wf[ok_w]], wacc[ok_t]]),
+                np.concatenate([pt[ok_w], t[tf[ok_t]]]),
+                np.concatenate([plat[ok_w], la[tf[ok_t]]]),
+                np.concatenate([plon[ok_w], lo[tf[ok_t]]]),
+                np.concatenate([pacc[ok_w], ac[tf[ok_t]]]),
+            ]
+            self._prox_pairs(row, pos, t, cols, out)
 
         # Latest fix of each device.
         src = by_dev[last]

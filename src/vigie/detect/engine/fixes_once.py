@@ -19,7 +19,7 @@ from vigie.detect.devices import NEVER
 from vigie.detect.engine import alignment
 from vigie.detect.engine.arrays import Floats, Ints, expand, prox_may_raise, steps
 from vigie.detect.engine.records import RecordPath
-from vigie.detect.engine.state import _FAR
+from vigie.detect.engine.state import _FAR, rounded
 from vigie.detect.events import AlarmEvent, iso_of, utc_of
 from vigie.detect.geodesy import distance_m
 
@@ -85,12 +85,12 @@ class OneFixPerDevice(RecordPath):
                 zf, zr = zf[keep], zr[keep]
             if len(zr):
                 # Exact geometry only where a zone may change state (one pair per zone here).
-                zc, exact = self._zone_table.changes(
+                zc, depth = self._zone_table.changes(
                     zr, la[zf], lo[zf], ac[zf], self._zone_raised[zr]
                 )
                 sel = steps(self._zone_raised, zr, zf, zc)
                 if len(sel):
-                    self._zone_steps(zr[sel], zf[sel], zc[sel], exact[sel], dev, t, la, lo, ac, out)
+                    self._zone_steps(zr[sel], zf[sel], zc[sel], depth[sel], dev, t, la, lo, ac, out)
 
         if not len(self._row_alert):
             dv.fix_t[dev], dv.lat[dev], dv.lon[dev], dv.acc[dev] = t, la, lo, ac
@@ -102,7 +102,7 @@ class OneFixPerDevice(RecordPath):
         zr: Ints,
         zf: Ints,
         zc: NDArray[np.int8],
-        exact: Floats,
+        depth: Floats,
         dev: Ints,
         t: Ints,
         la: Floats,
@@ -112,30 +112,28 @@ class OneFixPerDevice(RecordPath):
     ) -> None:
         """The zones that change state in a batch with one fix per device, as arrays: a raise
         confirmed at once (no bound) or a clear, each with its event, written as `_zone_step`
-        writes it. A breach held for confirmation goes to `_zone_step`."""
-        missing = np.flatnonzero(np.isnan(exact))
-        depth = exact.copy()
-        if len(missing):  # decided by the bounds alone: their depth now, all at once
-            depth[missing] = self._zone_table.depths(zr[missing], la[zf[missing]], lo[zf[missing]])
+        writes it; `depth` is each pair's exact depth (``ZoneTable.changes``). A breach held
+        for confirmation goes to `_zone_step`."""
         raised = self._zone_raised[zr]
         now = (zc == certainty.RAISE) & ~raised & self._zone_instant[zr]
-        clear = (zc == certainty.CLEAR) & raised
-        rest = np.flatnonzero(~(now | clear))
-        for p in rest.tolist():  # held for confirmation (or not a change): one by one
-            f, i = int(zf[p]), int(zr[p])
-            fix = (int(t[f]), float(la[f]), float(lo[f]), float(ac[f]))
-            prev = self._position_of(int(dev[f]))  # stored after the zones
-            self._zone_step(i, int(zc[p]), fix[0], float(depth[p]), fix, out, prev=prev)
-        fast = np.flatnonzero(now | clear)
-        if not len(fast):
-            return
-        zr, zf, depth, now = zr[fast], zf[fast], depth[fast], now[fast]
-        at = t[zf]
+        fast = now | ((zc == certainty.CLEAR) & raised)
+        if not fast.all():
+            for p in np.flatnonzero(~fast).tolist():  # held for confirmation: one by one
+                f, i = int(zf[p]), int(zr[p])
+                fix = (int(t[f]), float(la[f]), float(lo[f]), float(ac[f]))
+                prev = self._position_of(int(dev[f]))  # stored after the zones
+                self._zone_step(i, int(zc[p]), fix[0], float(depth[p]), fix, out, prev=prev)
+            keep = np.flatnonzero(fast)
+            zr, zf, depth, now = zr[keep], zf[keep], depth[keep], now[keep]
+            if not len(zr):
+                return
+        fix_t = t[zf]
         since = self._zone_raised_t[zr]
-        at = np.where(now, at, np.maximum(at, since))  # a clear is never before its raise
+        at = np.where(now, fix_t, np.maximum(fix_t, since))  # a clear is never before its raise
         self._zone_raised[zr] = now
         self._zone_raised_t[zr] = np.where(now, at, since)
-        forbidden = np.where(self._zone_table.exclusion[zr], depth, -depth)
+        exclusion = self._zone_table.exclusion[zr]
+        forbidden = np.where(exclusion, depth, -depth)
         clock = self._clock
         detected = None if clock is None else utc_of(clock)
         zones, ids, cases, episodes = (
@@ -144,43 +142,36 @@ class OneFixPerDevice(RecordPath):
             self._devices.case,
             self._episodes,
         )
-        for i, a, is_raise, fd, fix_t, acc, lat, lon, d, start in zip(
+        # Rounded as `_m` and `_deg` round, all at once (`rounded`: the same floats).
+        for i, a, is_raise, fd, ft, acc, lat, lon, d, start in zip(
             zr.tolist(),
             at.tolist(),
             now.tolist(),
-            forbidden.tolist(),
-            t[zf].tolist(),
-            ac[zf].tolist(),
-            la[zf].tolist(),
-            lo[zf].tolist(),
+            rounded(forbidden, 1),
+            fix_t.tolist(),
+            rounded(ac[zf], 1),
+            rounded(la[zf], 6),
+            rounded(lo[zf], 6),
             dev[zf].tolist(),
             since.tolist(),
             strict=True,
         ):
             zone = zones[i]
             key = ("held_zone", zone.case, zone.zone_id)  # persistence.zone_key
+            detail: dict[str, Any] = {
+                "zone": zone.zone_id,
+                "zone_type": "exclusion" if zone.exclusion else "inclusion",
+                "depth_m": fd,
+                "accuracy_m": acc,
+            }
             if is_raise:
-                detail: dict[str, Any] = {
-                    "zone": zone.zone_id,
-                    "zone_type": "exclusion" if zone.exclusion else "inclusion",
-                    "depth_m": round(fd, 1),
-                    "accuracy_m": round(acc, 1),
-                    "lat": round(lat, 6),
-                    "lon": round(lon, 6),
-                    "fix_t": iso_of(fix_t),
-                }
+                detail["lat"] = lat
+                detail["lon"] = lon
+                detail["fix_t"] = iso_of(ft)
                 episodes[key] = (a, _FAR)
-                state = "raised"
             else:
-                detail = {
-                    "zone": zone.zone_id,
-                    "zone_type": "exclusion" if zone.exclusion else "inclusion",
-                    "depth_m": round(fd, 1),
-                    "accuracy_m": round(acc, 1),
-                    "reason": "fix",
-                }
+                detail["reason"] = "fix"
                 episodes[key] = (start, a)
-                state = "cleared"
             owner = cases[d]
             assert owner is not None
             out.append(
@@ -188,7 +179,7 @@ class OneFixPerDevice(RecordPath):
                     utc_of(a),
                     owner,
                     "zone_entry" if zone.exclusion else "zone_exit",  # Zone.kind
-                    state,
+                    "raised" if is_raise else "cleared",
                     ids[d],
                     detail,
                     detected if clock is not None and clock > a else None,
@@ -302,9 +293,15 @@ class OneFixPerDevice(RecordPath):
         ]
         row = np.concatenate([both[keep_b], sel])
         pos = np.concatenate([first[keep_b], np.maximum(pw[sel], pt[sel])])
-        w_t, w_lat, w_lon, w_acc, p_t, p_lat, p_lon, p_acc = (
-            np.concatenate([b, a]) for b, a in zip(b_cols, a_cols, strict=True)
-        )
+        cols = [np.concatenate([b, a]) for b, a in zip(b_cols, a_cols, strict=True)]
+        self._prox_pairs(row, pos, t, cols, out)
+
+    def _prox_pairs(
+        self, row: Ints, pos: Ints, t: Ints, cols: list[NDArray[Any]], out: list[AlarmEvent]
+    ) -> None:
+        """(fix, BAR row) pairs through both levels' state machines: ``cols`` are the
+        wearer's then the target's (t, lat, lon, accuracy) columns, ``pos`` each pair's fix."""
+        w_t, w_lat, w_lon, w_acc, p_t, p_lat, p_lon, p_acc = cols
         dist = distance_m(w_lat, w_lon, p_lat, p_lon)
         u = alignment.pair_uncertainty(w_acc, p_acc, w_t, p_t)
         for rule in (self._row_pre[row], self._row_alert[row]):
