@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -248,18 +248,22 @@ class DetectionWorker:
 
     async def _consume(self, owned: Owned) -> None:
         assert self._js is not None
-        subscription = await self._js.pull_subscribe(
-            partition_filter(owned.partition),
-            stream=STREAM,
-            config=api.ConsumerConfig(
-                deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=owned.cursor + 1,
-                ack_policy=api.AckPolicy.NONE,
-                inactive_threshold=max(10.0, 3 * self.settings.lease_s),
-            ),
-        )
+        try:
+            subscription = await self._js.pull_subscribe(
+                partition_filter(owned.partition),
+                stream=STREAM,
+                config=api.ConsumerConfig(
+                    deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+                    opt_start_seq=owned.cursor + 1,
+                    ack_policy=api.AckPolicy.NONE,
+                    inactive_threshold=max(10.0, 3 * self.settings.lease_s),
+                ),
+            )
+        except Exception as exc:  # no stream leader yet (an election)
+            await self._consume_again(owned, exc)
         try:
             last_step = float("-inf")
+            checked = time.monotonic()
             while True:
                 try:
                     messages = await subscription.fetch(
@@ -267,6 +271,15 @@ class DetectionWorker:
                     )
                 except (TimeoutError, FetchTimeoutError):
                     messages = []
+                    if time.monotonic() - checked >= self.settings.lease_s:
+                        # Quiet, or its consumer lost with the node that held it (a fetch
+                        # then only times out): ask, and consume again if it is gone.
+                        checked = time.monotonic()
+                        await self._still_there(owned, subscription)
+                except Exception as exc:  # the stream's leader being elected, a blip
+                    await self._consume_again(owned, exc)
+                else:
+                    checked = time.monotonic()
                 if not messages and time.monotonic() - last_step < self.settings.tick_s:
                     continue
                 await self._step(owned, messages)
@@ -274,6 +287,20 @@ class DetectionWorker:
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+    async def _still_there(self, owned: Owned, subscription: Any) -> None:
+        try:
+            await subscription.consumer_info()
+        except Exception as exc:
+            await self._consume_again(owned, exc)
+
+    async def _consume_again(self, owned: Owned, exc: Exception) -> NoReturn:
+        """A fetch that failed otherwise than by waiting (no leader, the consumer gone with
+        its node): a new consumer from the committed cursor + 1, after a pause. Nothing is
+        lost (the stream keeps it) nor consumed twice (the cursor is the step's)."""
+        logger.warning("partition %d: consumer failed (%r); consuming again", owned.partition, exc)
+        await asyncio.sleep(min(1.0, self.settings.tick_s))
+        raise _Restart from exc
 
     async def _forward(self, owned: Owned, messages: list[Msg]) -> list[Msg]:
         """Send on the messages of devices whose case is, per PostgreSQL now, in another
