@@ -167,9 +167,12 @@ class DetectionWorker:
         now = time.monotonic()
         with contextlib.suppress(Exception):  # presence is best effort; leases are what count
             await leases.announce(self.report())
+        # nats-py's key listing waits without a deadline for a KV stream without a leader:
+        # bounded here, or the worker would stop renewing and claiming for good.
+        bound = self.settings.lease_s
         try:
-            held = await leases.held()
-            live = await leases.live_workers()
+            held = await asyncio.wait_for(leases.held(), bound)
+            live = await asyncio.wait_for(leases.live_workers(), bound)
         except Exception as exc:  # the KV unavailable: keep what we have, claim nothing now
             logger.warning("leases not listed (%r)", exc)
             return
@@ -187,7 +190,11 @@ class DetectionWorker:
             # keeps renewing the ones it already holds, or they would expire meanwhile.
             if time.monotonic() - self._renewed >= self.settings.renew_s:
                 await self._renew()
-            revision = await leases.acquire(partition)
+            try:
+                revision = await asyncio.wait_for(leases.acquire(partition), bound)
+            except Exception as exc:  # the KV unavailable (a timeout): claim nothing more now
+                logger.warning("partition %d: lease not taken (%r)", partition, exc)
+                return
             if revision is not None:
                 self._free_since.pop(partition, None)
                 await self._take(partition, revision)
