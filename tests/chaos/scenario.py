@@ -34,7 +34,7 @@ from vigie.store.models import Alarm, AlarmEventRow, EngineState, EngineStep, Ob
 
 PARTITIONS = 16
 LEASE_S = 3.0
-RATE = float(os.environ.get("VIGIE_CHAOS_RATE", "600"))
+RATE = float(os.environ.get("VIGIE_CHAOS_RATE", "300"))
 SECONDS = float(os.environ.get("VIGIE_CHAOS_SECONDS", "90"))
 MARKER_EVERY_S = 0.75
 PSEM_CASES, BAR_CASES = 130, 40  # 210 devices reporting: 170 trackers, 40 phones
