@@ -36,7 +36,7 @@ def test_a_restarted_demo_feeds_the_rest_of_the_day(db: Database, fixed_now: dat
     # The second run (cases already open) feeds the same observations from now on, instead of
     # nothing (a dead centre, a signal-lost alarm for every device).
     assert again == first
-    assert all(centre._t(o) > fixed_now for o in again)
+    assert all(centre.record_time(o) > fixed_now for o in again)
     with db.session() as session:
         assert session.scalar(select(Placement.id).limit(1)) is not None
         placements = session.scalars(select(Placement.case_ref)).all()

@@ -14,36 +14,20 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from vigie import clock
-from vigie.cluster.local import LocalCluster, _free_port
+from vigie.cluster.local import LocalCluster, free_port
+from vigie.cluster.processes import Process, start_tiers, stop_all, wait_http
 from vigie.settings import settings
 
 PARTITIONS = 16
-
-
-@dataclass
-class Process:
-    role: str
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-    where: str = ""
-
-    @property
-    def state(self) -> str:
-        code = self.popen.poll()
-        return "running" if code is None else f"exited ({code})"
 
 
 class ApiFeeder:
@@ -73,39 +57,15 @@ class ApiFeeder:
         raise RuntimeError(f"no API process took the readings: {last}")
 
     def send(self, now: Any) -> None:
-        from vigie.commands.centre import _t
+        from vigie.commands.centre import record_time
 
         due = []
-        while self._next < len(self._pending) and _t(self._pending[self._next]) <= now:
+        while self._next < len(self._pending) and record_time(self._pending[self._next]) <= now:
             due.append(self._pending[self._next])
             self._next += 1
         for start in range(0, len(due), 500):
             self._post(due[start : start + 500])
         self.sent += len(due)
-
-
-def _spawn(role: str, name: str, argv: list[str], env: dict[str, str], folder: Path) -> Process:
-    log = folder / f"{name}.log"
-    with log.open("ab") as out:
-        popen = subprocess.Popen(
-            argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    return Process(role, name, popen, log)
-
-
-def _vigie() -> str:
-    return str(Path(sys.executable).parent / "vigie")
-
-
-def _wait_http(url: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=2)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {timeout_s:g} s")
 
 
 def run(cases: int, seed_value: int, duration: float, api_port: int) -> None:
@@ -141,25 +101,11 @@ def run(cases: int, seed_value: int, duration: float, api_port: int) -> None:
         database = open_database(url)
         logins, feeder_password, pending = seed(database, cases, seed_value)
         database.dispose()
-        apis = [api_port, _free_port()]
-        for index, port in enumerate(apis, 1):
-            argv = [_vigie(), "centre", "serve", "--port", str(port)]
-            processes.append(_spawn("api", f"api{index}", argv, env, folder))
-            processes[-1].where = f"http://127.0.0.1:{port}/"
-        for index in (1, 2):
-            argv = [_vigie(), "cluster", "worker", "--name", f"worker{index}"]
-            processes.append(_spawn("worker", f"worker{index}", argv, env, folder))
-        for index in (1, 2):
-            teltonika, osmand = _free_port(), _free_port()
-            argv = [
-                *(_vigie(), "gateway", "serve"),
-                *("--teltonika-port", str(teltonika), "--osmand-port", str(osmand)),
-            ]
-            processes.append(_spawn("gateway", f"gateway{index}", argv, env, folder))
-            processes[-1].where = f"teltonika :{teltonika}, osmand :{osmand}"
+        apis = [api_port, free_port()]
+        processes += start_tiers(env, folder, apis, workers=2, gateways=2)
         bases = [f"http://127.0.0.1:{port}" for port in apis]
         for base in bases:
-            _wait_http(f"{base}/api/health")
+            wait_http(f"{base}/api/health")
         feeder = ApiFeeder(bases, "passerelle", feeder_password, pending)
         print(f"Vigie cluster demo in {folder} ({PARTITIONS} partitions, R3 stream)")
         for role, (login, password) in logins.items():
@@ -187,14 +133,7 @@ def run(cases: int, seed_value: int, duration: float, api_port: int) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        for process in processes:
-            if process.popen.poll() is None:
-                process.popen.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                process.popen.kill()
+        stop_all(processes)
         if pair is not None:
             pair.close()
         nats.stop()

@@ -43,7 +43,7 @@ def _port_taken(node: Node) -> bool:
     return log.exists() and "address already in use" in log.read_text(errors="replace")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -79,7 +79,7 @@ class LocalCluster:
         self._binary = server_binary()
         self._sync_always = sync_always
         self.nodes = [
-            Node(f"n{i + 1}", _free_port(), _free_port(), _free_port(), self.folder / f"n{i + 1}")
+            Node(f"n{i + 1}", free_port(), free_port(), free_port(), self.folder / f"n{i + 1}")
             for i in range(nodes)
         ]
 
@@ -129,8 +129,8 @@ class LocalCluster:
                     raise
                 for node in self.nodes:
                     shutil.rmtree(node.folder, ignore_errors=True)
-                    node.client_port, node.route_port = _free_port(), _free_port()
-                    node.monitor_port = _free_port()
+                    node.client_port, node.route_port = free_port(), free_port()
+                    node.monitor_port = free_port()
         return self
 
     def _spawn(self, node: Node) -> None:

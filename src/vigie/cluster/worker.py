@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -167,9 +167,12 @@ class DetectionWorker:
         now = time.monotonic()
         with contextlib.suppress(Exception):  # presence is best effort; leases are what count
             await leases.announce(self.report())
+        # nats-py's key listing waits without a deadline for a KV stream without a leader:
+        # bounded here, or the worker would stop renewing and claiming for good.
+        bound = self.settings.lease_s
         try:
-            held = await leases.held()
-            live = await leases.live_workers()
+            held = await asyncio.wait_for(leases.held(), bound)
+            live = await asyncio.wait_for(leases.live_workers(), bound)
         except Exception as exc:  # the KV unavailable: keep what we have, claim nothing now
             logger.warning("leases not listed (%r)", exc)
             return
@@ -187,7 +190,11 @@ class DetectionWorker:
             # keeps renewing the ones it already holds, or they would expire meanwhile.
             if time.monotonic() - self._renewed >= self.settings.renew_s:
                 await self._renew()
-            revision = await leases.acquire(partition)
+            try:
+                revision = await asyncio.wait_for(leases.acquire(partition), bound)
+            except Exception as exc:  # the KV unavailable (a timeout): claim nothing more now
+                logger.warning("partition %d: lease not taken (%r)", partition, exc)
+                return
             if revision is not None:
                 self._free_since.pop(partition, None)
                 await self._take(partition, revision)
@@ -248,18 +255,22 @@ class DetectionWorker:
 
     async def _consume(self, owned: Owned) -> None:
         assert self._js is not None
-        subscription = await self._js.pull_subscribe(
-            partition_filter(owned.partition),
-            stream=STREAM,
-            config=api.ConsumerConfig(
-                deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=owned.cursor + 1,
-                ack_policy=api.AckPolicy.NONE,
-                inactive_threshold=max(10.0, 3 * self.settings.lease_s),
-            ),
-        )
+        try:
+            subscription = await self._js.pull_subscribe(
+                partition_filter(owned.partition),
+                stream=STREAM,
+                config=api.ConsumerConfig(
+                    deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+                    opt_start_seq=owned.cursor + 1,
+                    ack_policy=api.AckPolicy.NONE,
+                    inactive_threshold=max(10.0, 3 * self.settings.lease_s),
+                ),
+            )
+        except Exception as exc:  # no stream leader yet (an election)
+            await self._consume_again(owned, exc)
         try:
             last_step = float("-inf")
+            checked = time.monotonic()
             while True:
                 try:
                     messages = await subscription.fetch(
@@ -267,6 +278,15 @@ class DetectionWorker:
                     )
                 except (TimeoutError, FetchTimeoutError):
                     messages = []
+                    if time.monotonic() - checked >= self.settings.lease_s:
+                        # Quiet, or its consumer lost with the node that held it (a fetch
+                        # then only times out): ask, and consume again if it is gone.
+                        checked = time.monotonic()
+                        await self._still_there(owned, subscription)
+                except Exception as exc:  # the stream's leader being elected, a blip
+                    await self._consume_again(owned, exc)
+                else:
+                    checked = time.monotonic()
                 if not messages and time.monotonic() - last_step < self.settings.tick_s:
                     continue
                 await self._step(owned, messages)
@@ -274,6 +294,20 @@ class DetectionWorker:
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+    async def _still_there(self, owned: Owned, subscription: Any) -> None:
+        try:
+            await subscription.consumer_info()
+        except Exception as exc:
+            await self._consume_again(owned, exc)
+
+    async def _consume_again(self, owned: Owned, exc: Exception) -> NoReturn:
+        """A fetch that failed otherwise than by waiting (no leader, the consumer gone with
+        its node): a new consumer from the committed cursor + 1, after a pause. Nothing is
+        lost (the stream keeps it) nor consumed twice (the cursor is the step's)."""
+        logger.warning("partition %d: consumer failed (%r); consuming again", owned.partition, exc)
+        await asyncio.sleep(min(1.0, self.settings.tick_s))
+        raise _Restart from exc
 
     async def _forward(self, owned: Owned, messages: list[Msg]) -> list[Msg]:
         """Send on the messages of devices whose case is, per PostgreSQL now, in another

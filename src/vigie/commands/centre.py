@@ -256,10 +256,10 @@ def seed(
                 mine = {role: ids[index % len(ids)] for role, ids in contacts.items()}
                 _open_case(session, record, mine)
     now = clock.now()
-    past = [o for o in observations if _t(o) <= now]
+    past = [o for o in observations if record_time(o) <= now]
     with database.session() as session:
         # Idempotent: a restart stores again only what it had not heard while stopped.
-        log.append(session, [log.row_for(o, _t(o), now, source="demo-seed") for o in past])
+        log.append(session, [log.row_for(o, record_time(o), now, source="demo-seed") for o in past])
     return logins, feeder_password, observations[len(past) :]
 
 
@@ -318,7 +318,7 @@ def simulated_population(
         observations += [json.loads(line) for line in case.outbox.lines]
     if failed:
         typer.echo(f"vigie.sim could not make {len(failed)} case(s): {'; '.join(failed)}", err=True)
-    return placements, sorted((o for o in observations if o["kind"] == "obs"), key=_t)
+    return placements, sorted((o for o in observations if o["kind"] == "obs"), key=record_time)
 
 
 def _bracelets_as_imeis(
@@ -335,7 +335,8 @@ def _bracelets_as_imeis(
         record["device"] = imeis.get(record["device"], record["device"])
 
 
-def _t(record: dict[str, Any]) -> datetime:
+def record_time(record: dict[str, Any]) -> datetime:
+    """When a replay-format record says it was taken (its `t`)."""
     return datetime.fromisoformat(record["t"].replace("Z", "+00:00"))
 
 
@@ -487,7 +488,7 @@ class Feeder:
 
     def send(self, now: datetime) -> int:
         due = []
-        while self._next < len(self._pending) and _t(self._pending[self._next]) <= now:
+        while self._next < len(self._pending) and record_time(self._pending[self._next]) <= now:
             due.append(self._pending[self._next])
             self._next += 1
         if due:
