@@ -187,7 +187,13 @@ class DetectionWorker:
             # keeps renewing the ones it already holds, or they would expire meanwhile.
             if time.monotonic() - self._renewed >= self.settings.renew_s:
                 await self._renew()
-            revision = await leases.acquire(partition)
+            try:
+                revision = await leases.acquire(partition)
+            except Exception as exc:  # the KV unavailable, or the key expired mid-create
+                # (nats-py's create reads the key back after a refusal, and raises
+                # KeyNotFoundError if it expired meanwhile): not taken now, maybe next round.
+                logger.warning("partition %d: lease not taken (%r)", partition, exc)
+                continue
             if revision is not None:
                 self._free_since.pop(partition, None)
                 await self._take(partition, revision)
