@@ -170,6 +170,7 @@ async def prefill(
     for message in messages:
         queue.put_nowait(message)
     locks: dict[str, asyncio.Lock] = {}
+    stored = [0]  # readings in messages the stream took (a repeated reading's id is refused)
 
     async def sender() -> None:
         while not queue.empty():
@@ -177,7 +178,8 @@ async def prefill(
             rows = [log.row_for(r, _t(r), received, source="bench") for r in records]
             # Taken in order, locked at once (FIFO): a device's messages keep their order.
             async with locks.setdefault(device, asyncio.Lock()):
-                await publisher.publish(device, route[device], rows)
+                done = await publisher.publish(device, route[device], rows)
+            stored[0] += done.new
 
     began = time.perf_counter()
     await asyncio.gather(*(sender() for _ in range(IN_FLIGHT)))
@@ -186,7 +188,8 @@ async def prefill(
     await connection.close()
     return {
         "messages": state.messages,
-        "readings": sum(len(rows) for _, rows in messages),
+        "readings": stored[0],
+        "repeated_readings_refused": sum(len(rows) for _, rows in messages) - stored[0],
         "seconds": round(seconds, 1),
         "retries": publisher.retries,
     }
@@ -229,10 +232,12 @@ def postmaster(url: str) -> int:
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
-    with engine.connect() as conn:
-        backend = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
-    engine.dispose()
-    status = Path(f"/proc/{backend}/status").read_text()
+    try:
+        with engine.connect() as conn:
+            backend = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+            status = Path(f"/proc/{backend}/status").read_text()  # while it lives
+    finally:
+        engine.dispose()
     return int(next(line for line in status.splitlines() if line.startswith("PPid:")).split()[1])
 
 
@@ -502,6 +507,7 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         url = args.database_url or stack.enter_context(postgres())
         upgrade(url)
+        pg_root = postmaster(url)
         print(f"population: {args.cases} cases ...", flush=True)
         placements, observations = population(args.cases, args.seed)
         started = time.perf_counter()
@@ -538,7 +544,6 @@ def main() -> None:
         )
         filled["readings_per_s"] = round(filled["readings"] / filled["seconds"], 1)
         print(json.dumps(filled), flush=True)
-        pg_root = postmaster(url)
         for workers in counts:
             name = f"{Path(url.split('?')[0]).name}_w{workers}"
             with copy_of(url, name) as run_url:
