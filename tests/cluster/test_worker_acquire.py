@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from nats.js.errors import KeyNotFoundError
@@ -56,6 +57,52 @@ def test_a_lease_not_taken_this_round_is_taken_the_next(
             assert time.monotonic() < deadline, "every partition taken at a later round"
             time.sleep(0.1)
         assert refused == set(range(WORKER_PARTITIONS))
+    finally:
+        loop.loop.call_soon_threadsafe(worker.stop)
+        running.result(30)
+
+
+def test_leases_answered_slowly_are_all_renewed_within_the_lease(
+    cluster: LocalCluster, loop: Loop, seeded_pg: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A KV answering each renewal in 1 s (a loaded host: R3 writes queued behind steps): the
+    worker's 4 leases are renewed together, within the 3 s lease, so it keeps every partition
+    and claims each once. Renewed one after another, a round took 4 s and the worker lost its
+    own leases to expiry, then claimed its partitions again."""
+    from sqlalchemy import func, select
+
+    from vigie.cluster.worker import DetectionWorker
+    from vigie.store.models import EngineState
+
+    loop.run(_init(cluster.urls))
+    renew = PartitionLeases.renew
+
+    async def slowly(self: PartitionLeases, partition: int, revision: int) -> Any:
+        await asyncio.sleep(1.0)
+        return await renew(self, partition, revision)
+
+    monkeypatch.setattr(PartitionLeases, "renew", slowly)
+    config = Settings(
+        mode="cluster",
+        database_url=seeded_pg.engine.url.render_as_string(hide_password=False),
+        nats_urls=cluster.urls_setting,
+        partitions=WORKER_PARTITIONS,
+        lease_s=LEASE_S,
+        renew_s=1.0,
+    )
+    worker = DetectionWorker(config, seeded_pg, "worker-s")
+    running = asyncio.run_coroutine_threadsafe(worker.run(), loop.loop)
+    try:
+        deadline = time.monotonic() + 30
+        while len(worker.owned) < WORKER_PARTITIONS:
+            assert not running.done(), f"the worker stopped: {running.exception()!r}"
+            assert time.monotonic() < deadline, "every partition taken"
+            time.sleep(0.1)
+        time.sleep(3 * LEASE_S)  # several renewal rounds
+        assert len(worker.owned) == WORKER_PARTITIONS
+        with seeded_pg.session() as session:
+            claims = session.scalar(select(func.sum(EngineState.term)))
+        assert claims == WORKER_PARTITIONS  # each claimed once: no lease lost and retaken
     finally:
         loop.loop.call_soon_threadsafe(worker.stop)
         running.result(30)

@@ -145,12 +145,20 @@ class DetectionWorker:
     # ------------------------------------------------------------------ leases
 
     async def _renew(self) -> None:
-        """Extend every held lease, and act on each outcome."""
+        """Extend every held lease at once, and act on each outcome. One after another, a round
+        took the sum of the KV's answers and of whatever steps ran between them: on a loaded
+        host more than the lease, so a lone worker lost its own leases and claimed its
+        partitions again (seen in bench/cluster.py)."""
         assert self._leases is not None
         now = time.monotonic()
         self._renewed = now
-        for partition, owned in list(self.owned.items()):
-            renewal = await self._leases.renew(partition, owned.revision)
+        held = list(self.owned.items())
+        renewals = await asyncio.gather(
+            *(self._leases.renew(partition, owned.revision) for partition, owned in held)
+        )
+        for (partition, owned), renewal in zip(held, renewals, strict=True):
+            if self.owned.get(partition) is not owned:
+                continue  # let go meanwhile
             if renewal.revision is not None:
                 owned.revision = renewal.revision
             owned.lease, action = assignment.decide(
