@@ -19,7 +19,7 @@ pass criteria on 2 cores (≥ 1.3; ≥ 0.95: no collapse when oversubscribed), a
 for more machines, throughput = min(W × c_worker, c_stream, c_pg), from the CPU figures.
 
     .venv/bin/python bench/cluster.py [--cases 650] [--workers 1,2,4] [--partitions 16]
-        [--per-message 1] [--database-url URL] [--quick]
+        [--per-message 1] [--repeat 1] [--database-url URL] [--quick]
 
 `--quick`: 40 cases (about 19k readings). `--database-url`: an empty migrated PostgreSQL
 database to seed (its server must allow CREATE DATABASE: each run copies it) instead of a
