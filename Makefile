@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/gateway.py
 	$(BIN)/python bench/export.py
+	$(BIN)/python bench/cluster.py
 
 # The console's front-end libraries, from npm at build time (package-lock.json), copied into the
 # static folder: nothing is loaded from a CDN at run time. Installed under build/ (gitignored).

@@ -145,12 +145,20 @@ class DetectionWorker:
     # ------------------------------------------------------------------ leases
 
     async def _renew(self) -> None:
-        """Extend every held lease, and act on each outcome."""
+        """Extend every held lease at once, and act on each outcome. One after another, a round
+        took the sum of the KV's answers and of whatever steps ran between them: on a loaded
+        host more than the lease, so a lone worker lost its own leases and claimed its
+        partitions again (seen in bench/cluster.py)."""
         assert self._leases is not None
         now = time.monotonic()
         self._renewed = now
-        for partition, owned in list(self.owned.items()):
-            renewal = await self._leases.renew(partition, owned.revision)
+        held = list(self.owned.items())
+        renewals = await asyncio.gather(
+            *(self._leases.renew(partition, owned.revision) for partition, owned in held)
+        )
+        for (partition, owned), renewal in zip(held, renewals, strict=True):
+            if self.owned.get(partition) is not owned:
+                continue  # let go meanwhile
             if renewal.revision is not None:
                 owned.revision = renewal.revision
             owned.lease, action = assignment.decide(
@@ -192,9 +200,16 @@ class DetectionWorker:
                 await self._renew()
             try:
                 revision = await asyncio.wait_for(leases.acquire(partition), bound)
-            except Exception as exc:  # the KV unavailable (a timeout): claim nothing more now
-                logger.warning("partition %d: lease not taken (%r)", partition, exc)
+            except TimeoutError:  # the KV unavailable: claim nothing more this round
+                logger.warning(
+                    "partition %d: lease not taken (no answer in %.1f s)", partition, bound
+                )
                 return
+            except Exception as exc:  # the KV failing, or the key expired mid-create
+                # (nats-py's create reads the key back after a refusal, and raises
+                # KeyNotFoundError if it expired meanwhile): not taken now, maybe next round.
+                logger.warning("partition %d: lease not taken (%r)", partition, exc)
+                continue
             if revision is not None:
                 self._free_since.pop(partition, None)
                 await self._take(partition, revision)

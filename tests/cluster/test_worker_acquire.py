@@ -1,0 +1,108 @@
+"""A lease that cannot be taken this round (the KV not answering, or nats-py's `create` finding
+the key expired between its refusal and its read-back, which raises `KeyNotFoundError`) costs
+the worker that partition for one round, not its life: seen killing a worker in
+`bench/cluster.py` when workers started together. The race itself cannot be timed from a test,
+so the client's error is raised once per partition by the real lease object, over a real
+cluster and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from nats.js.errors import KeyNotFoundError
+
+from tests.cluster.conftest import WORKER_PARTITIONS, Loop
+from tests.cluster.test_worker import LEASE_S, _init
+from vigie.cluster.leases import PartitionLeases
+from vigie.cluster.local import LocalCluster
+from vigie.settings import Settings
+from vigie.store import Database
+
+pytestmark = pytest.mark.processes
+
+
+def test_a_lease_not_taken_this_round_is_taken_the_next(
+    cluster: LocalCluster, loop: Loop, seeded_pg: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vigie.cluster.worker import DetectionWorker
+
+    loop.run(_init(cluster.urls))
+    acquire = PartitionLeases.acquire
+    refused: set[int] = set()
+
+    async def expired_once(self: PartitionLeases, partition: int) -> int | None:
+        if partition not in refused:
+            refused.add(partition)
+            raise KeyNotFoundError
+        return await acquire(self, partition)
+
+    monkeypatch.setattr(PartitionLeases, "acquire", expired_once)
+    config = Settings(
+        mode="cluster",
+        database_url=seeded_pg.engine.url.render_as_string(hide_password=False),
+        nats_urls=cluster.urls_setting,
+        partitions=WORKER_PARTITIONS,
+        lease_s=LEASE_S,
+        renew_s=1.0,
+    )
+    worker = DetectionWorker(config, seeded_pg, "worker-k")
+    running = asyncio.run_coroutine_threadsafe(worker.run(), loop.loop)
+    try:
+        deadline = time.monotonic() + 30
+        while len(worker.owned) < WORKER_PARTITIONS:
+            assert not running.done(), f"the worker stopped: {running.exception()!r}"
+            assert time.monotonic() < deadline, "every partition taken at a later round"
+            time.sleep(0.1)
+        assert refused == set(range(WORKER_PARTITIONS))
+    finally:
+        loop.loop.call_soon_threadsafe(worker.stop)
+        running.result(30)
+
+
+def test_leases_answered_slowly_are_all_renewed_within_the_lease(
+    cluster: LocalCluster, loop: Loop, seeded_pg: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A KV answering each renewal in 1 s (a loaded host: R3 writes queued behind steps): the
+    worker's 4 leases are renewed together, within the 3 s lease, so it keeps every partition
+    and claims each once. Renewed one after another, a round took 4 s and the worker lost its
+    own leases to expiry, then claimed its partitions again."""
+    from sqlalchemy import func, select
+
+    from vigie.cluster.worker import DetectionWorker
+    from vigie.store.models import EngineState
+
+    loop.run(_init(cluster.urls))
+    renew = PartitionLeases.renew
+
+    async def slowly(self: PartitionLeases, partition: int, revision: int) -> Any:
+        await asyncio.sleep(1.0)
+        return await renew(self, partition, revision)
+
+    monkeypatch.setattr(PartitionLeases, "renew", slowly)
+    config = Settings(
+        mode="cluster",
+        database_url=seeded_pg.engine.url.render_as_string(hide_password=False),
+        nats_urls=cluster.urls_setting,
+        partitions=WORKER_PARTITIONS,
+        lease_s=LEASE_S,
+        renew_s=1.0,
+    )
+    worker = DetectionWorker(config, seeded_pg, "worker-s")
+    running = asyncio.run_coroutine_threadsafe(worker.run(), loop.loop)
+    try:
+        deadline = time.monotonic() + 30
+        while len(worker.owned) < WORKER_PARTITIONS:
+            assert not running.done(), f"the worker stopped: {running.exception()!r}"
+            assert time.monotonic() < deadline, "every partition taken"
+            time.sleep(0.1)
+        time.sleep(3 * LEASE_S)  # several renewal rounds
+        assert len(worker.owned) == WORKER_PARTITIONS
+        with seeded_pg.session() as session:
+            claims = session.scalar(select(func.sum(EngineState.term)))
+        assert claims == WORKER_PARTITIONS  # each claimed once: no lease lost and retaken
+    finally:
+        loop.loop.call_soon_threadsafe(worker.stop)
+        running.result(30)
