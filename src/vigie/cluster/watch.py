@@ -73,21 +73,18 @@ class Ownership:
         return self.read_at is not None and now - self.read_at <= limit_s
 
     def set_owner(self, partition: int, worker: str | None, now: float) -> bool:
-        """Record a partition's owner (None: none); True if that changed what is owned."""
+        """Record a partition's owner (None: none); True if that changed who owns it."""
         if worker is None:
-            self.owners.pop(partition, None)
-            if partition not in self.owned:
-                self.unowned_since.setdefault(partition, now)
-                return False
-            self.owned.discard(partition)
             self.unowned_since.setdefault(partition, now)
-            return True
-        self.owners[partition] = worker
+            self.owners.pop(partition, None)
+            held = partition in self.owned
+            self.owned.discard(partition)
+            return held
+        changed = partition not in self.owned or self.owners.get(partition) != worker
         self.unowned_since.pop(partition, None)
-        if partition in self.owned:
-            return False
+        self.owners[partition] = worker
         self.owned.add(partition)
-        return True
+        return changed
 
 
 class ClusterWatch:
@@ -207,6 +204,9 @@ class ClusterWatch:
                 worker = "?"
         now = time.monotonic()
         self.ownership.changed_at[partition] = now
+        self._owner(partition, worker, now)
+
+    def _owner(self, partition: int, worker: str | None, now: float) -> None:
         if self.ownership.set_owner(partition, worker, now):
             for listener in self.listeners:
                 listener(partition, worker)
@@ -228,9 +228,9 @@ class ClusterWatch:
                 continue  # the watch saw a change after this read began: it is newer
             if partition in held:
                 if partition not in view.owned:
-                    view.set_owner(partition, view.owners.get(partition, "?"), now)
+                    self._owner(partition, view.owners.get(partition, "?"), now)
             else:
-                view.set_owner(partition, None, now)
+                self._owner(partition, None, now)
         lost = set(self.unwatched())
         for partition in sorted(lost - self._reported):
             logger.error(
