@@ -85,7 +85,7 @@ def test_blind_until_a_worker_owns_every_partition_then_rung_by_its_commits(
         assert cluster_state["unwatched"] == list(range(PARTITIONS))
         assert cluster_state["blind_since"] is not None
         assert body["status"] == "stalled"
-        assert other.get("/api/health").status_code == 503
+        _wait(lambda: other.get("/api/health").status_code == 503, 10, "the other sees it")
         # The centre's alarm: one per partition, one `raised` each, whoever saw it first.
         _wait(lambda: len(_centre_alarms(seeded_pg)) == PARTITIONS, 15, "the centre's alarms")
         time.sleep(2.5)  # both processes have synced again meanwhile
