@@ -5,22 +5,26 @@ follows them (vigie.cluster.watch)."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import statistics
+import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 import pytest
 from nats.aio.client import Client
 
 from tests.cluster.conftest import Loop, cluster_settings
-from tests.cluster.test_worker import LEASE_S, PARTITIONS, _init, _wait
+from tests.cluster.test_worker import LEASE_S, PARTITIONS, _init, _wait, _worker
 from vigie.alarms.bell import AlarmBell
 from vigie.cluster.connection import connect
 from vigie.cluster.leases import PartitionLeases
 from vigie.cluster.local import LocalCluster
-from vigie.cluster.watch import ClusterWatch
+from vigie.cluster.watch import TAKEOVER_SLACK_S, ClusterWatch
+from vigie.store import Database
 
 pytestmark = pytest.mark.processes
 RENEW_S = 1.0
@@ -116,3 +120,36 @@ def test_the_poll_follows_the_leases_when_the_watch_is_broken(
     )
     assert max(seen) < RENEW_S + 0.5  # at the next poll
     assert statistics.median(seen) > 0.05  # the poll's, not the watch's
+
+
+def test_a_killed_workers_partitions_are_seen_taken_over_within_the_bound(
+    running: Running, cluster: LocalCluster, seeded_pg: Database, tmp_path: Path
+) -> None:
+    """kill -9 of a worker to the API's view of every one of its partitions held by the other:
+    the lease's expiry (the server's marker), the survivor's claim on that marker, the API's
+    watch; within the design's bound, lease + 2 s (scale-ha.md §2.5)."""
+    a = _worker(cluster, seeded_pg, "worker-a", tmp_path / "a.log")
+    b: subprocess.Popen[bytes] | None = None
+    owners = running.watch.ownership.owners
+    try:
+        _wait(lambda: len(owners) == PARTITIONS, 30, "worker A holds every partition")
+        b = _worker(cluster, seeded_pg, "worker-b", tmp_path / "b.log")
+        _wait(lambda: set(owners.values()) == {"worker-a", "worker-b"}, 30, "shared")
+        time.sleep(1.5)  # a renewal or so after the sharing: the kill falls anywhere in a period
+        lost = {p for p, worker in owners.items() if worker == "worker-a"}
+        a.send_signal(signal.SIGKILL)
+        a.wait(10)
+        killed = time.monotonic()
+        _wait(
+            lambda: all(owners.get(p) == "worker-b" for p in lost),
+            LEASE_S + 15,
+            "A's partitions held by B",
+        )
+        seen = time.monotonic() - killed
+        print(f"kill -9 of a worker to its {len(lost)} partitions seen held by B: {seen:.2f} s")
+        assert seen <= LEASE_S + TAKEOVER_SLACK_S
+    finally:
+        for worker in (a, b):
+            if worker is not None and worker.poll() is None:
+                worker.kill()
+                worker.wait(10)
