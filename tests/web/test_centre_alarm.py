@@ -40,6 +40,7 @@ def test_the_bar_the_queue_and_the_page_of_the_centre_alarm(page: Page, site: Si
     rows = page.locator("#queue tbody tr")
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-id", str(alarm_id))
+    expect(rows.first.locator("td").nth(2)).to_have_text("Centre (partition 7)")
     page.select_option("#filters select[name=kind]", "")
     expect(page.locator(f"#queue tbody tr[data-id='{tamper}']")).to_have_count(1)
 

@@ -8,12 +8,10 @@ transaction; a quiet partition still steps every `tick_s`, for the timers (loss 
 window opening). After a commit that changed alarms, `vigie.bell.alarms` tells the API processes
 to look (core NATS, no personal data; the consoles' poll covers a lost bell).
 
-Leases are renewed every `renew_s`, and a round of leases also starts as soon as a KV watch sees
-a lease given back or expired (not at the next `renew_s`); which partitions to claim or hand
-over is the rendezvous plan of `assignment.plan`, and what a renewal or a step's outcome does
-to a lease is `assignment.decide`: a KV that does not answer never drops a partition, another
-holder or a fenced commit always does, steps failing for `lease_s` give it up (design
-scale-ha.md §2.5).
+Leases are renewed every `renew_s`; which partitions to claim or hand over is the rendezvous plan
+of `assignment.plan`, and what a renewal or a step's outcome does to a lease is
+`assignment.decide`: a KV that does not answer never drops a partition, another holder or a
+fenced commit always does, steps failing for `lease_s` give it up (design scale-ha.md §2.5).
 """
 
 from __future__ import annotations
@@ -34,7 +32,6 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import FetchTimeoutError
-from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from vigie import clock as centre_clock
 from vigie.alarms.pipeline import PartitionStep
@@ -42,10 +39,10 @@ from vigie.alarms.sources import BatchSource, Unreadable, partitions_of
 from vigie.cluster import assignment
 from vigie.cluster.assignment import Action, LeaseState, Outcome
 from vigie.cluster.connection import connect
-from vigie.cluster.leases import PartitionLeases, partition_of_key
+from vigie.cluster.leases import PartitionLeases
 from vigie.cluster.partitions import partition_filter, subject_for
 from vigie.cluster.publisher import MSG_ID, decode
-from vigie.cluster.topology import LEASES, STREAM, Topology, check
+from vigie.cluster.topology import STREAM, Topology, check
 from vigie.gateway.readings import parse_time
 from vigie.settings import Settings
 from vigie.store import Database
@@ -157,39 +154,30 @@ class DetectionWorker:
         self._free_since: dict[int, float] = {}
         self._renewed = float("-inf")  # monotonic time of the last renewal round
         self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()  # a round of leases now (a lease given back or expired)
         self._connection: Client | None = None
         self._js: JetStreamContext | None = None
         self._leases: PartitionLeases | None = None
 
     def stop(self) -> None:
         self._stopping.set()
-        self._wake.set()
 
     async def run(self) -> None:
         """Connect, check the topology, then keep leases and steps going until stopped; on the
         way out, finish the steps under way and hand the leases back."""
         self._connection = await connect(self.settings, f"worker-{self.name}")
         self._js = self._connection.jetstream()
-        watching: asyncio.Task[None] | None = None
         try:
             await check(self._js, Topology.from_settings(self.settings))
             self._leases = await PartitionLeases.open(self._js, self.name)
-            watching = asyncio.create_task(self._watch_free(await self._js.key_value(LEASES)))
             while not self._stopping.is_set():
                 began = time.monotonic()
-                self._wake.clear()
                 await self._keep_leases()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
-                        self._wake.wait(),
+                        self._stopping.wait(),
                         max(0.0, self.settings.renew_s - (time.monotonic() - began)),
                     )
         finally:
-            if watching is not None:
-                watching.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await watching
             for partition in list(self.owned):
                 await self._let_go(partition, release=True)
             if self._leases is not None:
@@ -245,42 +233,6 @@ class DetectionWorker:
             if revision is not None:
                 self._free_since.pop(partition, None)
                 await self._take(partition, revision)
-
-    async def _watch_free(self, bucket: KeyValue) -> None:
-        """Follow the lease bucket: a lease given back or expired (the server's marker) starts a
-        round of leases at once, and again after the grace a partition this worker does not
-        prefer waits, instead of at the next `renew_s` (design scale-ha.md §2.5: the marker is
-        seen in ~0.1 s). The rounds every `renew_s` go on: a broken watch only slows takeovers.
-        """
-        loop = asyncio.get_running_loop()
-        while not self._stopping.is_set():
-            watcher = None
-            pause = True
-            try:
-                watcher = await bucket.watch("p.>")
-                while not self._stopping.is_set():
-                    # Held leases are renewed every `renew_s`: silent for a whole lease, the
-                    # watch may have lost its consumer (a reconnection): it is made again.
-                    entry = await watcher.updates(timeout=self.settings.lease_s)  # type: ignore[no-untyped-call]
-                    if entry is None or entry.operation not in (KV_DEL, KV_PURGE):
-                        continue
-                    partition = partition_of_key(entry.key)
-                    if partition is None or partition in self.owned:
-                        continue
-                    self._free_since.setdefault(partition, time.monotonic())
-                    self._wake.set()
-                    loop.call_later(assignment.DEFAULT_GRACE_S + 0.05, self._wake.set)
-            except TimeoutError:
-                pause = False
-            except Exception as exc:  # not CancelledError: stopping goes through
-                logger.warning("lease watch broken (%r): takeovers at the next round", exc)
-            finally:
-                if watcher is not None:
-                    with contextlib.suppress(Exception):
-                        await watcher.stop()  # type: ignore[no-untyped-call]
-            if pause:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.settings.renew_s)
 
     async def _take(self, partition: int, revision: int) -> None:
         """Claim a partition whose lease we won: term + 1 in PostgreSQL (fencing the previous
