@@ -17,6 +17,10 @@ class InsecureSettings(RuntimeError):
     """The settings would let anyone forge a token: the centre does not start with them."""
 
 
+# A worker's name is a KV key token (`w.<name>`, and the lease's value): no dot, no space.
+WORKER_NAME_PATTERN = r"^[A-Za-z0-9_-]{0,64}$"
+
+
 class Settings(BaseSettings):
     """One place for every knob, so a deployment changes the environment and never the code."""
 
@@ -128,7 +132,7 @@ class Settings(BaseSettings):
     lease_s: float = Field(default=3.0, gt=0)
     renew_s: float = Field(default=1.0, gt=0)
     # A detection worker's name in leases and presence (default: host-pid).
-    worker_name: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,64}$")
+    worker_name: str = Field(default="", pattern=WORKER_NAME_PATTERN)
     # Most stream messages one step of one partition takes.
     step_batch: int = Field(default=5000, ge=1, le=100_000)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -35,3 +36,34 @@ def test_init_twice_status_and_drift(
     monkeypatch.setenv("VIGIE_PARTITIONS", "16")
     drift = runner.invoke(app, ["cluster", "init"])
     assert drift.exit_code == 2 and "initialised with 8 partitions" in drift.output
+
+
+@pytest.mark.parametrize("name", ["worker.a", "worker a", "w" * 65, "wörker", "a>b"])
+def test_a_worker_name_that_cannot_be_a_key_is_refused_clearly(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIGIE_MODE", "cluster")
+    refused = CliRunner().invoke(app, ["cluster", "worker", "--name", name])
+    assert refused.exit_code == 2
+    said = _words(refused.output)
+    assert "--name" in said and "up to 64 letters, digits, '-' or '_'" in said
+    assert "Traceback" not in said
+
+
+def test_a_good_worker_name_passes_to_the_next_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIGIE_MODE", "cluster")
+    monkeypatch.setenv("VIGIE_DATABASE_URL", "sqlite:///unused.db")
+    answer = CliRunner().invoke(app, ["cluster", "worker", "--name", "worker-A_2"])
+    assert answer.exit_code == 2 and "needs PostgreSQL" in _words(answer.output)
+    # The same rule for VIGIE_WORKER_NAME, said as clearly.
+    monkeypatch.setenv("VIGIE_DATABASE_URL", "postgresql+psycopg://unused/unused")
+    monkeypatch.setenv("VIGIE_NATS_URLS", "nats://127.0.0.1:1")
+    monkeypatch.setenv("VIGIE_WORKER_NAME", "worker.a")
+    bad = CliRunner().invoke(app, ["cluster", "worker"])
+    said = _words(bad.output)
+    assert bad.exit_code == 2 and "VIGIE_WORKER_NAME" in said and "Traceback" not in said
+
+
+def _words(output: str) -> str:
+    """The CLI's message without the box it is drawn in and its line breaks."""
+    return " ".join(re.sub("[│╭╮╰╯─]", " ", output).split())

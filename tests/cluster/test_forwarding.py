@@ -10,12 +10,11 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from tests.cluster.conftest import WORKER_PARTITIONS, Loop, subjects
+from tests.cluster.conftest import WORKER_PARTITIONS, Loop, cluster_settings, subjects
 from tests.cluster.test_worker import LEASE_S, _fix, _init
 from tests.gateway.conftest import IMEI, ZONE
 from vigie.cluster.local import LocalCluster
 from vigie.cluster.partitions import partition_of, subject_for
-from vigie.settings import Settings
 from vigie.store import Database
 from vigie.store.models import AlarmEventRow, Observation
 
@@ -32,10 +31,9 @@ def test_a_misrouted_reading_is_sent_on_and_detected_once_by_its_case_partition(
     loop.run(_init(cluster.urls))
     right = partition_of("C1", WORKER_PARTITIONS)
     wrong = (right + 1) % WORKER_PARTITIONS
-    config = Settings(
-        mode="cluster",
+    config = cluster_settings(
+        cluster,
         database_url=seeded_pg.engine.url.render_as_string(hide_password=False),
-        nats_urls=cluster.urls_setting,
         partitions=WORKER_PARTITIONS,
         lease_s=LEASE_S,
         renew_s=1.0,

@@ -25,6 +25,7 @@ KIND_LABELS = {
     "power": "coupure de l'alimentation secteur du boîtier",
     "low_battery": "batterie faible",
     "clock_fault": "horloge du dispositif déréglée",
+    "unwatched": "partition de détection sans surveillance (centre aveugle pour ses dossiers)",
 }
 QUALIFICATION_LABELS = {
     "breach": "manquement",

@@ -29,12 +29,18 @@ OBLIGATION = {
     # Not an obligation in doubt: a call for help, which the report names as such.
     "sos": "protection de la victime : appel à l'aide de la personne protégée",
     "wearer_sos": "appel à l'aide de la personne placée (bouton d'alerte du dispositif)",
+    # Not a case's: the centre's own duty to watch (vigie.alarms.blindness).
+    "unwatched": "surveillance par le centre : une partition de détection n'est plus surveillée",
 }
 
 # Lower is more urgent: a protected person's safety comes first, then escape, then technique.
 PRIORITY = {
     "sos": 0,  # she called for help: above everything, a BAR alert included
     "alert": 1,
+    # The centre blind for a partition's cases (vigie.alarms.blindness): beside the BAR alert,
+    # as any of those cases may be breaching unseen, a BAR one among them; below her SOS,
+    # which is one person in danger now, known and locatable.
+    "unwatched": 1,
     "tamper": 2,
     "wearer_sos": 2,
     "zone_entry": 2,
@@ -49,10 +55,21 @@ PRIORITY = {
 
 BAR_KINDS = ("alert", "pre_alert")
 SOS_KIND = "sos"  # her own call for help: cleared only by an operator (vigie.detect.sos)
+# The centre's own alarm (vigie.alarms.blindness): a reference no case can take (outside the
+# case-ref pattern `[A-Za-z0-9_.-]+`), so it has no placement, no case reader, no judge.
+CENTRE_REF = "@centre"
+UNWATCHED = "unwatched"
+
+
+def is_centre_alarm(case_ref: str) -> bool:
+    """Whether an alarm is the centre's own (no case, no report to a judge)."""
+    return case_ref == CENTRE_REF
 
 
 def obligation_for(kind: str, measure: str | None) -> tuple[str, str]:
     """(obligation in words, article) for an alarm kind under a measure."""
+    if kind == UNWATCHED:
+        return OBLIGATION[kind], "aucun dossier : alarme du centre"
     return (
         OBLIGATION.get(kind, f"obligation liée à l'alarme {kind}"),
         MEASURE_ARTICLE.get(measure or "", "mesure inconnue"),

@@ -11,12 +11,14 @@ sequence of the batch's last message.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vigie.store import audit
 from vigie.store import observations as log
 from vigie.store.models import DeviceAssignment, Placement
 
@@ -56,6 +58,17 @@ class TableSource:
         raise AssertionError("a table source is read before the step's transaction")
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A stream message, or one reading of it (`reading`: its index), that no archive row can
+    hold: recorded in the audit log by the step that consumes it, never run nor retried."""
+
+    sequence: int  # in the stream, for an administrator to fetch it
+    subject: str
+    reading: int | None
+    reason: str
+
+
 class BatchSource:
     """Cluster: one batch of a partition's stream, archived within the step's transaction.
 
@@ -65,10 +78,17 @@ class BatchSource:
     already: it changes nothing.
     """
 
-    def __init__(self, readings: list[dict[str, Any]], cursor: int, messages: int) -> None:
+    def __init__(
+        self,
+        readings: list[dict[str, Any]],
+        cursor: int,
+        messages: int,
+        unreadable: Sequence[Unreadable] = (),
+    ) -> None:
         self.readings = readings
         self.cursor = cursor
         self.messages = messages
+        self.unreadable = unreadable
         self.accepted: log.Accepted | None = None  # what the archive took, after the step
 
     def read(self, session: Session, cursor: int, limit: int) -> Taken | None:
@@ -77,6 +97,14 @@ class BatchSource:
     def write(self, session: Session, cursor: int) -> Taken:
         if self.cursor <= cursor:
             return Taken([], cursor, 0, [])
+        for bad in self.unreadable:  # once: in the transaction that moves the cursor past it
+            audit.record(
+                session,
+                "system",
+                "stream_reading_quarantined",
+                f"stream_message:{bad.sequence}",
+                {"subject": bad.subject, "reading": bad.reading, "reason": bad.reason},
+            )
         self.accepted = log.append(session, self.readings, ordered=False)
         ids = self.accepted.ids
         return Taken(log.rows_by_ids(session, ids), self.cursor, self.messages, ids)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from vigie.alarms import suspensions
 from vigie.alarms.errors import AlarmStateError, QualificationRefused
+from vigie.alarms.obligations import UNWATCHED, is_centre_alarm
 from vigie.gateway import command_queue
 from vigie.store import audit
 from vigie.store.models import Alarm, AlarmAction, DeviceAssignment, User
@@ -29,7 +30,10 @@ WARN_SECONDS = 5
 QUALIFICATIONS = ("breach", "technical_fault", "false_alarm", "authorised_absence")
 # R24-20 CPP: crossing the pre-alert distance "ne peut en aucun cas" be held against the wearer,
 # so a BAR pre-alert is never closed as a breach (the alert, knowingly crossed, can be).
-NOT_FOR_KIND = {"pre_alert": ("breach",)}
+# The centre's own alarm (a partition unwatched) concerns no person: no breach, no absence.
+NOT_FOR_KIND = {"pre_alert": ("breach",), UNWATCHED: ("breach", "authorised_absence")}
+# Its only action is a note (what was done to bring detection back): there is nobody to call.
+CENTRE_ACTIONS = ("note",)
 
 
 def acknowledge(session: Session, alarm: Alarm, user: User, now: datetime) -> Alarm:
@@ -57,6 +61,11 @@ def act(
     """Log what the operator did; the first action puts the alarm in progress."""
     if action not in ACTIONS:
         raise AlarmStateError(f"unknown action {action!r}: one of {', '.join(ACTIONS)}")
+    if is_centre_alarm(alarm.case_ref) and action not in CENTRE_ACTIONS:
+        raise AlarmStateError(
+            f"alarm {alarm.id} is the centre's own (no case, nobody to call): "
+            f"only {', '.join(CENTRE_ACTIONS)} is logged on it"
+        )
     if alarm.status not in ("acknowledged", "in_progress"):
         raise AlarmStateError(
             f"alarm {alarm.id} is {alarm.status}; acknowledge it before logging actions"
@@ -133,6 +142,11 @@ def check_qualification(kind: str, qualification: str) -> None:
             f"qualification inconnue « {qualification} » : "
             f"choisir parmi {', '.join(QUALIFICATIONS)}"
         )
+    if qualification not in qualifications_for(kind) and kind == UNWATCHED:
+        raise QualificationRefused(
+            f"qualification « {qualification} » refusée : une partition sans surveillance ne "
+            f"concerne aucune personne ; choisir parmi {', '.join(qualifications_for(kind))}"
+        )
     if qualification not in qualifications_for(kind):
         raise QualificationRefused(
             f"qualification « {qualification} » refusée : une pré-alerte BAR ne peut jamais être "
@@ -202,6 +216,8 @@ def summary(alarm: Alarm) -> dict[str, Any]:
     return {
         "id": alarm.id,
         "case": alarm.case_ref,
+        # The centre's own alarm (a partition unwatched): no case, no report to a judge.
+        "centre": is_centre_alarm(alarm.case_ref),
         "placement_id": alarm.placement_id,
         "kind": alarm.kind,
         "device": alarm.device,

@@ -106,7 +106,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
             # watches who owns each partition (blindness is a 503).
             from vigie.cluster.watch import ClusterWatch
 
-            app.state.cluster_watch = ClusterWatch(config, app.state.bell)
+            app.state.cluster_watch = ClusterWatch(config, app.state.bell, app.state.db)
             tasks.append(asyncio.create_task(app.state.cluster_watch.run()))
             tasks.append(
                 asyncio.create_task(mail.deliver_forever(app.state.db, config, stopping, clock.now))

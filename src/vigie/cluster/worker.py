@@ -35,7 +35,7 @@ from nats.js.errors import FetchTimeoutError
 
 from vigie import clock as centre_clock
 from vigie.alarms.pipeline import PartitionStep
-from vigie.alarms.sources import BatchSource, partitions_of
+from vigie.alarms.sources import BatchSource, Unreadable, partitions_of
 from vigie.cluster import assignment
 from vigie.cluster.assignment import Action, LeaseState, Outcome
 from vigie.cluster.connection import connect
@@ -57,22 +57,64 @@ def default_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def readings_of(messages: list[Msg]) -> tuple[list[dict[str, Any]], int]:
-    """The archive rows of a batch of stream messages, and how many messages could not be read
-    (kept in the stream for 72 h, logged, skipped: one bad message never stops a partition)."""
+INT64 = 1 << 63
+
+
+def archived_row(record: Any, received_at: datetime, source: str) -> dict[str, Any]:
+    """The archive row of one reading of a stream message, or ValueError when no row can hold
+    it (what the columns could not take would fail the step's whole transaction). A reading
+    that can be stored but is not an observation (a fix out of range, a field missing) is
+    archived: the step quarantines it, as embedded detection does a stored row."""
+    if not isinstance(record, dict):
+        raise ValueError("a reading is not an object")
+    device, kind, seq = record.get("device"), record.get("type"), record.get("seq")
+    if not isinstance(device, str) or not 0 < len(device) <= 64:
+        raise ValueError("device: not a name of 1 to 64 characters")
+    if not isinstance(kind, str) or not 0 < len(kind) <= 20:
+        raise ValueError("type: not a name of 1 to 20 characters")
+    if seq is not None and (type(seq) is not int or not -INT64 <= seq < INT64):
+        raise ValueError("seq: not a 64-bit integer")
+    json.dumps(record, allow_nan=False)  # the payload column is JSON: no NaN, no infinity
+    row = log.row_for(record, parse_time(str(record.get("t"))), received_at, source=source)
+    for name in ("lat", "lon", "accuracy_m"):  # not a number: no column value, refused later
+        value = row[name]
+        try:
+            row[name] = None if value is None or type(value) is bool else float(value)
+        except (TypeError, ValueError, OverflowError):
+            row[name] = None
+    return row
+
+
+def readings_of(messages: list[Msg]) -> tuple[list[dict[str, Any]], list[Unreadable]]:
+    """The archive rows of a batch of stream messages, and what could not be read: a message
+    (not JSON, not this format) or one of its readings (that no row can hold). Those are
+    logged, recorded in the step's transaction with their stream sequence (the stream keeps
+    them 72 h) and skipped: one bad message never stops a partition, nor loses the good
+    readings of its own message."""
     rows: list[dict[str, Any]] = []
-    unreadable = 0
+    unreadable: list[Unreadable] = []
     for message in messages:
+        sequence = message.metadata.sequence.stream
         try:
             body = decode(message.data)
             received_at = datetime.fromisoformat(body["received_at"])
-            for record in body["readings"]:
-                rows.append(
-                    log.row_for(record, parse_time(record["t"]), received_at, source=body["source"])
-                )
+            source, records = body["source"], body["readings"]
+            if received_at.tzinfo is None:
+                raise ValueError("received_at has no time zone")
+            if not isinstance(source, str) or len(source) > 80 or not isinstance(records, list):
+                raise ValueError("source or readings malformed")
         except Exception as exc:  # a message this version cannot read
-            unreadable += 1
-            logger.error("stream message %s unreadable, skipped: %r", message.subject, exc)
+            unreadable.append(Unreadable(sequence, message.subject, None, repr(exc)[:300]))
+            logger.error("stream message %d unreadable, skipped: %r", sequence, exc)
+            continue
+        for index, record in enumerate(records):
+            try:
+                rows.append(archived_row(record, received_at, source))
+            except Exception as exc:
+                unreadable.append(Unreadable(sequence, message.subject, index, repr(exc)[:300]))
+                logger.error(
+                    "stream message %d: reading %d unreadable, skipped: %r", sequence, index, exc
+                )
     return rows, unreadable
 
 
@@ -371,8 +413,8 @@ class DetectionWorker:
             await asyncio.sleep(min(1.0, self.settings.tick_s))
             raise _Restart from exc
         rows, unreadable = readings_of(messages)
-        self.unreadable += unreadable
-        source = BatchSource(rows, cursor, len(messages))
+        self.unreadable += len(unreadable)
+        source = BatchSource(rows, cursor, len(messages), unreadable)
         now = time.monotonic()
         try:
             result = await asyncio.to_thread(owned.step.step, source)

@@ -5,19 +5,30 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import signal
 import time
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
-from vigie.settings import Settings
+from vigie.settings import WORKER_NAME_PATTERN, Settings
 
 app = typer.Typer(help="Production mode: the NATS JetStream cluster (VIGIE_NATS_URLS).")
 
 
 def _settings() -> Settings:
-    config = Settings()
+    try:
+        config = Settings()
+    except ValidationError as exc:  # a bad VIGIE_* variable: said, without a traceback
+        raise typer.BadParameter(
+            "; ".join(
+                f"VIGIE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+            )
+            if all(e["loc"] for e in exc.errors())
+            else "; ".join(e["msg"] for e in exc.errors())
+        ) from exc
     if not config.nats_servers:
         raise typer.BadParameter("set VIGIE_NATS_URLS (nats://h1:4222,nats://h2:4222,…)")
     return config
@@ -122,6 +133,12 @@ def worker(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if not re.fullmatch(WORKER_NAME_PATTERN, name):
+        raise typer.BadParameter(
+            f"{name!r}: a worker's name is up to 64 letters, digits, '-' or '_' (it is a key "
+            "in the lease and presence buckets), as VIGIE_WORKER_NAME",
+            param_hint="--name",
+        )
     config = _settings()
     if config.database_url.startswith("sqlite"):
         raise typer.BadParameter("a worker needs PostgreSQL: set VIGIE_DATABASE_URL")

@@ -22,6 +22,7 @@ from vigie.alarms import (
     suspensions,
     workflow,
 )
+from vigie.alarms.obligations import is_centre_alarm
 from vigie.alarms.privacy import Blackout, holds, protected_detail, public_detail, shared_detail
 from vigie.api.deps import CASE_READERS, CENTRE, DatabaseDep, allow
 from vigie.api.errors import ApiError
@@ -88,6 +89,13 @@ def alarm_out(
             for e in alarm.events
         ]
     return out
+
+
+def no_report(alarm: Alarm) -> str:
+    return (
+        f"alarm {alarm.id} is the centre's own (a detection partition unwatched): it concerns "
+        "no case, so no incident report is made for a judge"
+    )
 
 
 def shade_of(session: Session, alarms: list[Alarm]) -> Blackout:
@@ -195,11 +203,18 @@ def add_action(alarm_id: RowId, body: ActionIn, db: DatabaseDep, user: Worker) -
 
 @router.post("/{alarm_id}/close")
 def close(alarm_id: RowId, body: CloseIn, db: DatabaseDep, user: Worker) -> dict[str, Any]:
-    """Close with a qualification; the report is made and queued to the case's recipients."""
+    """Close with a qualification; the report is made and queued to the case's recipients.
+    The centre's own alarm (a partition unwatched) concerns no case: no report, no recipient
+    (its closing, note and events stay in the alarm and the audit log)."""
     now = clock.now()
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id)
         workflow.close(session, alarm, user, body.qualification, body.note, now)
+        if is_centre_alarm(alarm.case_ref):
+            return alarm_out(alarm, user, shade_of(session, [alarm])) | {
+                "report_id": None,
+                "report_recipients": [],
+            }
         made = report.produce(session, alarm, now)
         queued = outbox.enqueue(session, made, alarm)
         return alarm_out(alarm, user, shade_of(session, [alarm])) | {
@@ -217,6 +232,8 @@ def preview_report(alarm_id: RowId, body: CloseIn, db: DatabaseDep, user: Worker
             raise ApiError(
                 409, "conflict", f"alarm {alarm.id} is closed: download its report instead"
             )
+        if is_centre_alarm(alarm.case_ref):
+            raise ApiError(409, "conflict", no_report(alarm))
         workflow.check_qualification(alarm.kind, body.qualification)
         html = report.render_html(
             session, alarm, clock.now(), draft=(body.qualification, body.note)
@@ -277,6 +294,8 @@ def download_report(
 ) -> Response:
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id)
+        if is_centre_alarm(alarm.case_ref):
+            raise ApiError(404, "not_found", no_report(alarm))
         made = session.scalars(select(Report).where(Report.alarm_id == alarm.id)).one_or_none()
         if made is None:
             raise ApiError(404, "not_found", f"alarm {alarm.id} has no report (is it closed?)")

@@ -164,7 +164,7 @@ const VigieAlarms = (() => {
     seen.add(alarm.id);
     localStorage.setItem("vigie.notified", JSON.stringify([...seen].slice(-500)));
     const note = new Notification(`Vigie : ${label} n° ${alarm.id}`, {
-      body: `${t("queue.case")} ${alarm.case}`, tag: `vigie-alarm-${alarm.id}`, requireInteraction: alarm.priority <= 1,
+      body: alarm.centre ? where(alarm) : `${t("queue.case")} ${alarm.case}`, tag: `vigie-alarm-${alarm.id}`, requireInteraction: alarm.priority <= 1,
     });
     note.onclick = () => { window.focus(); location.assign(`/alarms/${alarm.id}`); };
     notified += 1;
@@ -175,6 +175,11 @@ const VigieAlarms = (() => {
     if (alarm.priority === 0 || alarm.kind === "sos") return t("bar.sos");
     if (alarm.kind === "alert") return t("queue.baralert");
     return t(`kind.${alarm.kind}`);
+  }
+
+  /* Whose alarm: the case, or for the centre's own (a partition unwatched) the partition. */
+  function where(alarm) {
+    return alarm.centre ? `${t("detail.partition")} ${alarm.detail.partition}` : alarm.case;
   }
 
   const heard = new Set();
@@ -192,7 +197,7 @@ const VigieAlarms = (() => {
       // The banner names every open alarm of the top class (all the SOS, or all the BAR alerts).
       const same = open.filter((a) => label(a) === label(top));
       banner.href = `/alarms/${top.id}`;
-      banner.textContent = `${label(top)} : ${same.map((a) => `n° ${a.id} (${a.case})`).join(", ")}`;
+      banner.textContent = `${label(top)} : ${same.map((a) => `n° ${a.id} (${where(a)})`).join(", ")}`;
       banner.className = `bar-banner p${Math.min(top.priority, 2)}`;
       banner.dataset.kind = top.kind;
       banner.hidden = false;

@@ -362,6 +362,7 @@ const Vigie = (() => {
     zone: String, zone_type: (v) => t(`zones.${v}`), target_kind: (v) => t(`detail.target_kind.${v}`),
     timeout_s: (v) => duration(v), last_seen: (v) => when(v), fix_t: (v) => when(v),
     level: (v) => `${Math.round(v * 100)} %`, home_unit: String, reason: (v) => t(`detail.reason.${v}`),
+    partition: String, cases: String, devices: String,  // the centre's own alarm: counts only
   };
   /* An alarm's detail in words, known keys only (the others would show a key). */
   function detailText(detail) {
@@ -376,6 +377,8 @@ const Vigie = (() => {
     [/has no report/, "error.msg.noreport"],
     [/download its report instead/, "error.msg.closed"],
     [/has no bracelet assigned to warn/, "error.msg.nobracelet"],
+    [/is the centre's own \(no case, nobody to call\)/, "error.msg.centreonly"],
+    [/no incident report is made for a judge/, "error.msg.centrenoreport"],
   ];
   // Refusals whose message the API writes in French (the closing rule of R24-20 CPP).
   const FRENCH_CODES = new Set(["qualification_refused"]);

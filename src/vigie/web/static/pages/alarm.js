@@ -16,6 +16,7 @@
     zone_exit: ["call_wearer", "police_alerted", "spip_informed"],
     absence: ["call_wearer", "spip_informed"],
     tamper: ["call_wearer", "police_alerted", "spip_informed"],
+    unwatched: ["note"],  // the centre's own alarm: nobody to call, what was done is noted
   };
   const LIVE = ["acknowledged", "in_progress"];
   const map = Vigie.map("map");
@@ -78,7 +79,9 @@
     status.className = `status s-${alarm.status}`;
     document.getElementById("a-known").hidden = !alarm.known_absence;  // within a known absence
     const link = document.getElementById("a-case");
-    link.textContent = alarm.case;
+    link.textContent = alarm.centre
+      ? t("alarm.centre").replace("{p}", String(alarm.detail.partition)) : alarm.case;
+    link.dataset.centre = alarm.centre ? "true" : "false";
     if (alarm.placement_id) link.href = `/cases/${alarm.placement_id}`;
     document.getElementById("a-raised").textContent = when(alarm.raised_at)
       + (alarm.detection_lag_s >= 60
@@ -109,6 +112,7 @@
     for (const form of ["note-form", "close-form"]) {
       document.getElementById(form).hidden = !(canWork && LIVE.includes(alarm.status));
     }
+    document.getElementById("preview").hidden = Boolean(alarm.centre);  // no report to preview
     renderContacts();
     offerQualifications();
     tick();
@@ -292,6 +296,7 @@
   });
 
   async function showReport() {
+    if (alarm.centre) return;  // the centre's own alarm: no case, no report for a judge
     try {
       const html = await api(`/api/alarms/${id}/report.html`, { headers: { Accept: "text/html" } });
       document.getElementById("report").srcdoc = html;

@@ -130,7 +130,8 @@
       },
         el("td", {}, String(a.priority)),
         el("td", {}, el("a", { href: `/alarms/${a.id}` }, String(a.id)), a.escalated ? Vigie.escalatedFlag() : ""),
-        el("td", {}, a.case),
+        // The centre's own alarm (a partition unwatched) has no case: its partition instead.
+        el("td", {}, a.centre ? t("queue.centre").replace("{p}", String(a.detail.partition)) : a.case),
         el("td", { class: "wearer" }, a.wearer || "—"),
         el("td", {}, a.measure ? t(`measure.${a.measure}`) : "—"),
         kindCell(a),

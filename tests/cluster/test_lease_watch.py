@@ -1,0 +1,163 @@
+"""An API process follows the partition leases by a KV watch: a lease taken or given back is
+seen at once, not at the next poll (every `renew_s`); with the watch broken, the poll still
+follows them (vigie.cluster.watch)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import statistics
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nats.aio.client import Client
+
+from tests.cluster.conftest import Loop, cluster_settings
+from tests.cluster.test_worker import LEASE_S, PARTITIONS, _init, _wait, _worker
+from vigie.alarms.bell import AlarmBell
+from vigie.cluster.connection import connect
+from vigie.cluster.leases import PartitionLeases
+from vigie.cluster.local import LocalCluster
+from vigie.cluster.watch import TAKEOVER_SLACK_S, ClusterWatch
+from vigie.store import Database
+
+pytestmark = pytest.mark.processes
+RENEW_S = 1.0
+
+
+class Running:
+    """A `ClusterWatch` on the test's loop, and a lease holder of the test's own."""
+
+    def __init__(self, cluster: LocalCluster, loop: Loop) -> None:
+        self.loop = loop
+        config = cluster_settings(cluster, partitions=PARTITIONS, lease_s=LEASE_S, renew_s=RENEW_S)
+        self.watch = ClusterWatch(config, AlarmBell())
+        self.seen: dict[tuple[int, bool], float] = {}  # (partition, owned): first seen at
+        self.watch.listeners.append(
+            lambda p, worker: self.seen.setdefault((p, worker is not None), time.monotonic())
+        )
+        self.task: Future[None] = asyncio.run_coroutine_threadsafe(self.watch.run(), loop.loop)
+        self.config = config
+        self.connections: list[Client] = []
+
+    def holder(self) -> PartitionLeases:
+        async def open_leases() -> PartitionLeases:
+            connection = await connect(self.config, "tester")
+            self.connections.append(connection)
+            return await PartitionLeases.open(connection.jetstream(), "tester")
+
+        return self.loop.run(open_leases())
+
+    def stop(self) -> None:
+        self.loop.loop.call_soon_threadsafe(self.watch.stop)
+        self.task.result(30)
+        for connection in self.connections:
+            self.loop.run(connection.close())
+
+
+@pytest.fixture
+def running(cluster: LocalCluster, loop: Loop) -> Iterator[Running]:
+    loop.run(_init(cluster.urls))
+    watching = Running(cluster, loop)
+    yield watching
+    watching.stop()
+
+
+def _latencies(running: Running, rounds: int) -> list[float]:
+    """Seconds from a lease taken (or given back) to the watch's view saying so."""
+    leases = running.holder()
+    out = []
+    for round_ in range(rounds):
+        partition = round_ % PARTITIONS
+        began = time.monotonic()
+        revision = running.loop.run(leases.acquire(partition))
+        assert revision is not None
+        _wait(lambda p=partition: (p, True) in running.seen, 10, "a lease taken seen")
+        out.append(running.seen.pop((partition, True)) - began)
+        began = time.monotonic()
+        running.loop.run(leases.release(partition, revision))
+        _wait(lambda p=partition: (p, False) in running.seen, 10, "a lease given back seen")
+        out.append(running.seen.pop((partition, False)) - began)
+        time.sleep(0.3 * (round_ % 4))  # at different points of the poll's period
+    return out
+
+
+def test_a_lease_taken_or_given_back_is_seen_at_once(running: Running) -> None:
+    _wait(lambda: running.watch.watching, 10, "the lease watch started")
+    seen = _latencies(running, 8)
+    print(
+        f"lease change to the API's view (KV watch): median {statistics.median(seen):.3f} s, "
+        f"max {max(seen):.3f} s"
+    )
+    assert max(seen) < 0.3 < RENEW_S  # at once, not at the next poll
+
+
+def test_the_poll_follows_the_leases_when_the_watch_is_broken(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nats.js.kv import KeyValue
+
+    original = KeyValue.watch
+
+    async def broken(self: KeyValue, keys: str, **kwargs: Any) -> Any:
+        if keys == "p.>":  # the API's lease watch; not the listing (`keys()`) the poll makes
+            raise ConnectionError("watch refused")
+        return await original(self, keys, **kwargs)
+
+    _wait(lambda: running.watch.watching, 10, "the lease watch started")
+    monkeypatch.setattr(KeyValue, "watch", broken)
+    # The watch is made again when it has been silent for a lease: it cannot be any more.
+    _wait(lambda: not running.watch.watching, LEASE_S + 5, "the watch broken")
+    seen = _latencies(running, 4)
+    print(
+        f"lease change to the API's view (poll only): median {statistics.median(seen):.3f} s, "
+        f"max {max(seen):.3f} s"
+    )
+    assert max(seen) < RENEW_S + 0.5  # at the next poll
+    assert statistics.median(seen) > 0.05  # the poll's, not the watch's
+
+
+def test_a_killed_workers_partitions_are_seen_taken_over_within_the_bound(
+    running: Running, cluster: LocalCluster, seeded_pg: Database, tmp_path: Path
+) -> None:
+    """kill -9 of a worker to the API's view of every one of its partitions held by the other:
+    the lease's expiry (the server's marker), the survivor's claim at its next round, the
+    API's watch (at once: no poll period added); about the design's bound, lease + 2 s
+    (scale-ha.md §2.5)."""
+    a = _worker(cluster, seeded_pg, "worker-a", tmp_path / "a.log")
+    b: subprocess.Popen[bytes] | None = None
+    owners = running.watch.ownership.owners
+    try:
+        _wait(lambda: len(owners) == PARTITIONS, 30, "worker A holds every partition")
+        b = _worker(cluster, seeded_pg, "worker-b", tmp_path / "b.log")
+        _wait(lambda: set(owners.values()) == {"worker-a", "worker-b"}, 30, "shared")
+        time.sleep(1.5)  # a renewal or so after the sharing: the kill falls anywhere in a period
+        lost = {p for p, worker in owners.items() if worker == "worker-a"}
+        a.send_signal(signal.SIGKILL)
+        a.wait(10)
+        killed = time.monotonic()
+        running.seen.clear()
+        _wait(
+            lambda: all(owners.get(p) == "worker-b" for p in lost),
+            LEASE_S + 15,
+            "A's partitions held by B",
+        )
+        seen = time.monotonic() - killed
+        # The survivor's part: from a lease's expiry (its marker) to its claim, both as the
+        # API's watch saw them.
+        claims = [running.seen[(p, True)] - running.seen[(p, False)] for p in lost]
+        print(f"a lease's expiry to the survivor's claim: max {max(claims):.2f} s")
+        print(f"kill -9 of a worker to its {len(lost)} partitions seen held by B: {seen:.2f} s")
+        # The design's bound (lease + 2 s), and the survivor's round of leases (every renew_s,
+        # it claims a partition it does not prefer after a 0.5 s grace) on a loaded machine.
+        assert seen <= LEASE_S + TAKEOVER_SLACK_S + RENEW_S
+    finally:
+        for worker in (a, b):
+            if worker is not None and worker.poll() is None:
+                worker.kill()
+                worker.wait(10)
