@@ -106,3 +106,50 @@ def test_leases_answered_slowly_are_all_renewed_within_the_lease(
     finally:
         loop.loop.call_soon_threadsafe(worker.stop)
         running.result(30)
+
+
+def test_a_claim_slower_than_the_lease_keeps_its_lease_and_the_others(
+    cluster: LocalCluster, loop: Loop, seeded_pg: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each claim (a PostgreSQL transaction) taking longer than the lease, as on a loaded host:
+    renewals run in their own task and cover the leases being claimed, so the worker claims
+    each partition once. Renewed only between claims, a lone worker lost the lease it was
+    claiming, and claimed its partitions again and again (40 claims for 16 in bench/cluster.py)."""
+    from sqlalchemy import func, select
+
+    from vigie.alarms.pipeline import PartitionStep
+    from vigie.cluster.worker import DetectionWorker
+    from vigie.store.models import EngineState
+
+    loop.run(_init(cluster.urls))
+    claim = PartitionStep.claim
+
+    def slowly(self: PartitionStep) -> Any:
+        time.sleep(LEASE_S + 1.0)
+        return claim(self)
+
+    monkeypatch.setattr(PartitionStep, "claim", slowly)
+    config = Settings(
+        mode="cluster",
+        database_url=seeded_pg.engine.url.render_as_string(hide_password=False),
+        nats_urls=cluster.urls_setting,
+        partitions=WORKER_PARTITIONS,
+        lease_s=LEASE_S,
+        renew_s=1.0,
+    )
+    worker = DetectionWorker(config, seeded_pg, "worker-c")
+    running = asyncio.run_coroutine_threadsafe(worker.run(), loop.loop)
+    try:
+        deadline = time.monotonic() + 60
+        while len(worker.owned) < WORKER_PARTITIONS:
+            assert not running.done(), f"the worker stopped: {running.exception()!r}"
+            assert time.monotonic() < deadline, "every partition taken"
+            time.sleep(0.1)
+        time.sleep(2 * LEASE_S)  # several renewal rounds
+        assert len(worker.owned) == WORKER_PARTITIONS
+        with seeded_pg.session() as session:
+            claims = session.scalar(select(func.sum(EngineState.term)))
+        assert claims == WORKER_PARTITIONS  # each claimed once: no lease lost while claiming
+    finally:
+        loop.loop.call_soon_threadsafe(worker.stop)
+        running.result(60)

@@ -24,6 +24,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NoReturn
@@ -152,7 +153,12 @@ class DetectionWorker:
         self.unreadable = 0
         self.forwarded = 0  # messages sent on to their case's partition (a stale directory)
         self._free_since: dict[int, float] = {}
-        self._renewed = float("-inf")  # monotonic time of the last renewal round
+        # Leases won whose claim (a PostgreSQL transaction) is under way: renewed like the
+        # others, None once lost meanwhile.
+        self._claiming: dict[int, int | None] = {}
+        # Claims on threads of their own: behind the steps in the default pool, one waited
+        # 4 s on a loaded host, longer than a lease (bench/cluster.py).
+        self._claims = ThreadPoolExecutor(2, thread_name_prefix="claim")
         self._stopping = asyncio.Event()
         self._connection: Client | None = None
         self._js: JetStreamContext | None = None
@@ -166,9 +172,11 @@ class DetectionWorker:
         way out, finish the steps under way and hand the leases back."""
         self._connection = await connect(self.settings, f"worker-{self.name}")
         self._js = self._connection.jetstream()
+        renewing: asyncio.Task[None] | None = None
         try:
             await check(self._js, Topology.from_settings(self.settings))
             self._leases = await PartitionLeases.open(self._js, self.name)
+            renewing = asyncio.create_task(self._renew_forever(), name="renew")
             while not self._stopping.is_set():
                 began = time.monotonic()
                 await self._keep_leases()
@@ -178,27 +186,55 @@ class DetectionWorker:
                         max(0.0, self.settings.renew_s - (time.monotonic() - began)),
                     )
         finally:
+            if renewing is not None:
+                renewing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewing
             for partition in list(self.owned):
                 await self._let_go(partition, release=True)
             if self._leases is not None:
                 await self._leases.withdraw()
             await self._connection.drain()
+            self._claims.shutdown(wait=False)
 
     # ------------------------------------------------------------------ leases
 
+    async def _renew_forever(self) -> None:
+        """A renewal round every `renew_s`, in a task of its own: neither a claim's transaction
+        nor a round of listing and planning holds the leases back (a lone worker behind its
+        claims outlasted its own leases and claimed its partitions again: bench/cluster.py)."""
+        while not self._stopping.is_set():
+            began = time.monotonic()
+            try:
+                await self._renew()
+            except Exception:  # a round that failed whole: the next one tries again
+                logger.exception("lease renewal round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._stopping.wait(),
+                    max(0.0, self.settings.renew_s - (time.monotonic() - began)),
+                )
+
     async def _renew(self) -> None:
-        """Extend every held lease at once, and act on each outcome. One after another, a round
-        took the sum of the KV's answers and of whatever steps ran between them: on a loaded
-        host more than the lease, so a lone worker lost its own leases and claimed its
-        partitions again (seen in bench/cluster.py)."""
+        """Extend every held lease, and every lease whose claim is under way, at once, and act
+        on each outcome. One after another, a round took the sum of the KV's answers: on a
+        loaded host more than the lease."""
         assert self._leases is not None
         now = time.monotonic()
-        self._renewed = now
         held = list(self.owned.items())
+        pending = [(p, r) for p, r in self._claiming.items() if r is not None]
         renewals = await asyncio.gather(
-            *(self._leases.renew(partition, owned.revision) for partition, owned in held)
+            *(self._leases.renew(partition, owned.revision) for partition, owned in held),
+            *(self._leases.renew(partition, revision) for partition, revision in pending),
         )
-        for (partition, owned), renewal in zip(held, renewals, strict=True):
+        for (partition, revision), renewal in zip(pending, renewals[len(held) :], strict=True):
+            if self._claiming.get(partition) != revision:
+                continue  # its claim ended meanwhile
+            if renewal.outcome is Outcome.WRONG_SEQUENCE:
+                self._claiming[partition] = None  # lost: its claim will not step it
+            elif renewal.revision is not None:
+                self._claiming[partition] = renewal.revision
+        for (partition, owned), renewal in zip(held, renewals[: len(held)], strict=True):
             if self.owned.get(partition) is not owned:
                 continue  # let go meanwhile
             if renewal.revision is not None:
@@ -213,7 +249,6 @@ class DetectionWorker:
     async def _keep_leases(self) -> None:
         assert self._leases is not None
         leases = self._leases
-        await self._renew()
         now = time.monotonic()
         with contextlib.suppress(Exception):  # presence is best effort; leases are what count
             await leases.announce(self.report())
@@ -236,10 +271,6 @@ class DetectionWorker:
         for partition in sorted(plan.release):
             await self._let_go(partition, release=True)
         for partition in sorted(plan.claim):
-            # Claims take a transaction each: a worker starting with many partitions to take
-            # keeps renewing the ones it already holds, or they would expire meanwhile.
-            if time.monotonic() - self._renewed >= self.settings.renew_s:
-                await self._renew()
             try:
                 revision = await asyncio.wait_for(leases.acquire(partition), bound)
             except TimeoutError:  # the KV unavailable: claim nothing more this round
@@ -266,14 +297,20 @@ class DetectionWorker:
             self.settings.step_batch,
             state=StateRow(partition),
         )
+        self._claiming[partition] = revision
         try:
-            claimed = await asyncio.to_thread(step.claim)
+            claimed = await asyncio.get_running_loop().run_in_executor(self._claims, step.claim)
         except Exception as exc:  # PostgreSQL unreachable: give the lease back for another
             logger.error("partition %d not claimed (%r): lease released", partition, exc)
             assert self._leases is not None
+            revision = self._claiming.pop(partition, None) or revision
             await self._leases.release(partition, revision)
             return
-        owned = Owned(partition, revision, step, cursor=claimed.cursor)
+        kept = self._claiming.pop(partition, None)
+        if kept is None:  # the lease was lost while claiming: the next holder claims again
+            logger.warning("partition %d: lease lost while claiming, not stepped", partition)
+            return
+        owned = Owned(partition, kept, step, cursor=claimed.cursor)
         self.owned[partition] = owned
         owned.task = asyncio.create_task(self._step_loop(owned), name=f"partition-{partition}")
         owned.task.add_done_callback(lambda task: self._ended(owned, task))
