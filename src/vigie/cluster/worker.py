@@ -52,6 +52,7 @@ from vigie.store.engine_state import Fenced, StateRow
 
 logger = logging.getLogger(__name__)
 BELL_ALARMS = "vigie.bell.alarms"
+DRAIN_S = 5.0  # a stopping worker's connection: drained, or closed past this
 
 
 def default_name() -> str:
@@ -194,7 +195,13 @@ class DetectionWorker:
                 await self._let_go(partition, release=True)
             if self._leases is not None:
                 await self._leases.withdraw()
-            await self._connection.drain()
+            try:
+                # nats-py waits up to 30 s for a subscription that does not drain; every step
+                # is committed by now, so a stop should not wait that long.
+                await asyncio.wait_for(self._connection.drain(), DRAIN_S)
+            except Exception as exc:
+                logger.warning("connection not drained (%r): closed", exc)
+                await self._connection.close()
             self._claims.shutdown(wait=False)
 
     # ------------------------------------------------------------------ leases
