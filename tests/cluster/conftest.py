@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Awaitable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -139,3 +140,41 @@ def seeded_pg(pg: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Databas
     seed(pg)
     yield pg
     settings.cache_clear()
+
+
+WORKER_LEASE_S = 3.0  # the worker tests' lease (tests.cluster.test_worker.LEASE_S)
+
+
+def worker_settings(cluster: LocalCluster, database: Database, **more: Any) -> Settings:
+    """A worker's settings on `cluster` and `database`: 4 partitions, 3 s leases renewed each
+    second."""
+    return cluster_settings(
+        cluster,
+        database_url=database.engine.url.render_as_string(hide_password=False),
+        partitions=WORKER_PARTITIONS,
+        lease_s=WORKER_LEASE_S,
+        renew_s=1.0,
+        **more,
+    )
+
+
+@contextlib.contextmanager
+def running_worker(
+    loop: Loop, config: Settings, database: Database, name: str
+) -> Iterator[tuple[Any, Any]]:
+    """A `DetectionWorker` run on `loop`, yielded with its future once it holds every
+    partition; stopped (and its end awaited) when the block ends."""
+    from vigie.cluster.worker import DetectionWorker
+
+    worker = DetectionWorker(config, database, name)
+    running = asyncio.run_coroutine_threadsafe(worker.run(), loop.loop)
+    try:
+        deadline = time.monotonic() + 60
+        while len(worker.owned) < config.partitions:
+            assert not running.done(), f"the worker stopped: {running.exception()!r}"
+            assert time.monotonic() < deadline, "the worker took every partition"
+            time.sleep(0.1)
+        yield worker, running
+    finally:
+        loop.loop.call_soon_threadsafe(worker.stop)
+        running.result(60)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tests.cluster.conftest import WORKER_PARTITIONS, Loop, cluster_settings
+from tests.cluster.conftest import WORKER_LEASE_S, WORKER_PARTITIONS, Loop, cluster_settings
 from tests.gateway.conftest import IMEI, ZONE, obs
 from vigie import clock
 from vigie.cluster.local import LocalCluster
@@ -27,7 +27,7 @@ from vigie.store.models import Alarm, AlarmEventRow, EngineState, Observation
 
 pytestmark = pytest.mark.processes
 PARTITIONS = WORKER_PARTITIONS
-LEASE_S = 3.0
+LEASE_S = WORKER_LEASE_S
 
 
 async def _init(urls: list[str]) -> None:

@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 from nats.js.errors import KeyNotFoundError
 
-from tests.cluster.conftest import WORKER_PARTITIONS, Loop
+from tests.cluster.conftest import WORKER_PARTITIONS, Loop, running_worker, worker_settings
 from tests.cluster.test_worker import LEASE_S, _init
 from vigie.cluster.leases import PartitionLeases
 from vigie.cluster.local import LocalCluster
-from vigie.settings import Settings
 from vigie.store import Database
 
 pytestmark = pytest.mark.processes
@@ -27,7 +26,6 @@ pytestmark = pytest.mark.processes
 def test_a_lease_not_taken_this_round_is_taken_the_next(
     cluster: LocalCluster, loop: Loop, seeded_pg: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vigie.cluster.worker import DetectionWorker
 
     loop.run(_init(cluster.urls))
     acquire = PartitionLeases.acquire
@@ -40,26 +38,9 @@ def test_a_lease_not_taken_this_round_is_taken_the_next(
         return await acquire(self, partition)
 
     monkeypatch.setattr(PartitionLeases, "acquire", expired_once)
-    config = Settings(
-        mode="cluster",
-        database_url=seeded_pg.engine.url.render_as_string(hide_password=False),
-        nats_urls=cluster.urls_setting,
-        partitions=WORKER_PARTITIONS,
-        lease_s=LEASE_S,
-        renew_s=1.0,
-    )
-    worker = DetectionWorker(config, seeded_pg, "worker-k")
-    running = asyncio.run_coroutine_threadsafe(worker.run(), loop.loop)
-    try:
-        deadline = time.monotonic() + 30
-        while len(worker.owned) < WORKER_PARTITIONS:
-            assert not running.done(), f"the worker stopped: {running.exception()!r}"
-            assert time.monotonic() < deadline, "every partition taken at a later round"
-            time.sleep(0.1)
+    config = worker_settings(cluster, seeded_pg)
+    with running_worker(loop, config, seeded_pg, "worker-k"):
         assert refused == set(range(WORKER_PARTITIONS))
-    finally:
-        loop.loop.call_soon_threadsafe(worker.stop)
-        running.result(30)
 
 
 def test_leases_answered_slowly_are_all_renewed_within_the_lease(
@@ -71,7 +52,6 @@ def test_leases_answered_slowly_are_all_renewed_within_the_lease(
     own leases to expiry, then claimed its partitions again."""
     from sqlalchemy import func, select
 
-    from vigie.cluster.worker import DetectionWorker
     from vigie.store.models import EngineState
 
     loop.run(_init(cluster.urls))
@@ -82,30 +62,13 @@ def test_leases_answered_slowly_are_all_renewed_within_the_lease(
         return await renew(self, partition, revision)
 
     monkeypatch.setattr(PartitionLeases, "renew", slowly)
-    config = Settings(
-        mode="cluster",
-        database_url=seeded_pg.engine.url.render_as_string(hide_password=False),
-        nats_urls=cluster.urls_setting,
-        partitions=WORKER_PARTITIONS,
-        lease_s=LEASE_S,
-        renew_s=1.0,
-    )
-    worker = DetectionWorker(config, seeded_pg, "worker-s")
-    running = asyncio.run_coroutine_threadsafe(worker.run(), loop.loop)
-    try:
-        deadline = time.monotonic() + 30
-        while len(worker.owned) < WORKER_PARTITIONS:
-            assert not running.done(), f"the worker stopped: {running.exception()!r}"
-            assert time.monotonic() < deadline, "every partition taken"
-            time.sleep(0.1)
+    config = worker_settings(cluster, seeded_pg)
+    with running_worker(loop, config, seeded_pg, "worker-s") as (worker, _running):
         time.sleep(3 * LEASE_S)  # several renewal rounds
         assert len(worker.owned) == WORKER_PARTITIONS
         with seeded_pg.session() as session:
             claims = session.scalar(select(func.sum(EngineState.term)))
         assert claims == WORKER_PARTITIONS  # each claimed once: no lease lost and retaken
-    finally:
-        loop.loop.call_soon_threadsafe(worker.stop)
-        running.result(30)
 
 
 def test_a_claim_slower_than_the_lease_keeps_its_lease_and_the_others(
@@ -118,7 +81,6 @@ def test_a_claim_slower_than_the_lease_keeps_its_lease_and_the_others(
     from sqlalchemy import func, select
 
     from vigie.alarms.pipeline import PartitionStep
-    from vigie.cluster.worker import DetectionWorker
     from vigie.store.models import EngineState
 
     loop.run(_init(cluster.urls))
@@ -129,27 +91,10 @@ def test_a_claim_slower_than_the_lease_keeps_its_lease_and_the_others(
         return claim(self)
 
     monkeypatch.setattr(PartitionStep, "claim", slowly)
-    config = Settings(
-        mode="cluster",
-        database_url=seeded_pg.engine.url.render_as_string(hide_password=False),
-        nats_urls=cluster.urls_setting,
-        partitions=WORKER_PARTITIONS,
-        lease_s=LEASE_S,
-        renew_s=1.0,
-    )
-    worker = DetectionWorker(config, seeded_pg, "worker-c")
-    running = asyncio.run_coroutine_threadsafe(worker.run(), loop.loop)
-    try:
-        deadline = time.monotonic() + 60
-        while len(worker.owned) < WORKER_PARTITIONS:
-            assert not running.done(), f"the worker stopped: {running.exception()!r}"
-            assert time.monotonic() < deadline, "every partition taken"
-            time.sleep(0.1)
+    config = worker_settings(cluster, seeded_pg)
+    with running_worker(loop, config, seeded_pg, "worker-c") as (worker, _running):
         time.sleep(2 * LEASE_S)  # several renewal rounds
         assert len(worker.owned) == WORKER_PARTITIONS
         with seeded_pg.session() as session:
             claims = session.scalar(select(func.sum(EngineState.term)))
         assert claims == WORKER_PARTITIONS  # each claimed once: no lease lost while claiming
-    finally:
-        loop.loop.call_soon_threadsafe(worker.stop)
-        running.result(60)

@@ -5,18 +5,16 @@ died of a lease timeout, another that stopped claiming for good)."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.cluster.conftest import WORKER_PARTITIONS, Loop
+from tests.cluster.conftest import WORKER_PARTITIONS, Loop, running_worker, worker_settings
 from tests.cluster.test_worker import LEASE_S, _fix, _init, _publish
 from tests.gateway.conftest import ZONE
 from vigie.cluster.local import LocalCluster
-from vigie.settings import Settings
 from vigie.store import Database
 from vigie.store.models import AlarmEventRow
 
@@ -26,19 +24,8 @@ pytestmark = pytest.mark.processes
 def test_a_worker_holds_and_detects_again_after_the_quorum_returns(
     cluster: LocalCluster, loop: Loop, seeded_pg: Database
 ) -> None:
-    from vigie.cluster.worker import DetectionWorker
-
     loop.run(_init(cluster.urls))
-    config = Settings(
-        mode="cluster",
-        database_url=seeded_pg.engine.url.render_as_string(hide_password=False),
-        nats_urls=cluster.urls_setting,
-        partitions=WORKER_PARTITIONS,
-        lease_s=LEASE_S,
-        renew_s=1.0,
-    )
-    worker = DetectionWorker(config, seeded_pg, "worker-q")
-    running = asyncio.run_coroutine_threadsafe(worker.run(), loop.loop)
+    config = worker_settings(cluster, seeded_pg)
 
     def raised() -> int:
         with seeded_pg.session() as session:
@@ -51,11 +38,7 @@ def test_a_worker_holds_and_detects_again_after_the_quorum_returns(
                 or 0
             )
 
-    try:
-        deadline = time.monotonic() + 30
-        while len(worker.owned) < WORKER_PARTITIONS:
-            assert time.monotonic() < deadline, "the worker took every partition"
-            time.sleep(0.1)
+    with running_worker(loop, config, seeded_pg, "worker-q") as (worker, running):
         cluster.stop_node(1, signal.SIGKILL)
         cluster.stop_node(2, signal.SIGKILL)
         time.sleep(3 * LEASE_S)  # leases not renewable, lists not answered, claims refused
@@ -71,6 +54,3 @@ def test_a_worker_holds_and_detects_again_after_the_quorum_returns(
                 f"zone entry raised ({raised()}) and every partition held ({sorted(worker.owned)})"
             )
             time.sleep(0.2)
-    finally:
-        loop.loop.call_soon_threadsafe(worker.stop)
-        running.result(60)
