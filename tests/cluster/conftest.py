@@ -62,10 +62,35 @@ def cluster(nats_cluster: LocalCluster, loop: Loop) -> Iterator[LocalCluster]:
     for index in range(len(nats_cluster.nodes)):
         nats_cluster.restart_node(index)
     nats_cluster.wait_ready()
+    loop.run(_placeable(nats_cluster.urls))
     loop.run(_wipe(nats_cluster.urls))
     yield nats_cluster
     for index in range(len(nats_cluster.nodes)):
         nats_cluster.restart_node(index)
+
+
+async def _placeable(urls: list[str], timeout_s: float = 30.0) -> None:
+    """Until an R3 stream can be placed: the meta leader may still count a restarted node as
+    offline after every node answers healthy ("no suitable peers for placement")."""
+    import nats
+    from nats.js.api import StreamConfig
+
+    connection = await nats.connect(servers=urls)
+    js = connection.jetstream()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                probe = StreamConfig(name="PROBE", subjects=["probe.>"], num_replicas=3)
+                await js.add_stream(probe)
+                await js.delete_stream("PROBE")
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+    finally:
+        await connection.close()
 
 
 async def _wipe(urls: list[str]) -> None:
