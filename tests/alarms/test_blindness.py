@@ -73,6 +73,11 @@ def test_one_alarm_per_blind_episode_whoever_reports_it(db: Database) -> None:
     (alarm,) = _alarms(db)
     assert alarm.status == "open" and alarm.cleared_at is not None
 
+    # A watcher whose view is late (its lease watch had not delivered the new owner) still
+    # reports the blindness that began before the clear: not a new episode, nothing raised.
+    assert _sync(db, {3: since + timedelta(seconds=2)}, set()).raised == []  # type: ignore[attr-defined]
+    assert _events(db)[-1] == ("partition-3", "cleared")
+
     # Blind again before anyone closed it: the same alarm, raised again (as any kind folds).
     _sync(db, {3: clock.now()}, set())
     (alarm,) = _alarms(db)

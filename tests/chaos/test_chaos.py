@@ -91,7 +91,7 @@ def test_c4_a_paused_worker_is_taken_over_and_its_late_steps_refused(chaos: Outc
 def test_c5_consoles_of_a_killed_api_process_continue_on_the_other(chaos: Outcome) -> None:
     _made("C5")
     first, second = chaos.bases
-    assert chaos.consoles_on == [first] * 5
+    assert chaos.consoles_on == [first] * 5, [c.dropped for c in chaos.consoles]
     killed = chaos.faults["C5"].at
     for console in chaos.consoles:
         again = [when for when, base in console.connected if base == second and when > killed]

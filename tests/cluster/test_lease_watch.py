@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from nats.aio.client import Client
+from nats.js.kv import KeyValue
 
 from tests.cluster.conftest import Loop, cluster_settings
 from tests.cluster.test_worker import LEASE_S, PARTITIONS, _init, _wait, _worker
@@ -23,6 +24,7 @@ from vigie.alarms.bell import AlarmBell
 from vigie.cluster.connection import connect
 from vigie.cluster.leases import PartitionLeases
 from vigie.cluster.local import LocalCluster
+from vigie.cluster.topology import LEASES, lease_key
 from vigie.cluster.watch import TAKEOVER_SLACK_S, ClusterWatch
 from vigie.store import Database
 
@@ -126,7 +128,8 @@ def test_a_killed_workers_partitions_are_seen_taken_over_within_the_bound(
     running: Running, cluster: LocalCluster, seeded_pg: Database, tmp_path: Path
 ) -> None:
     """kill -9 of a worker to the API's view of every one of its partitions held by the other:
-    the lease's expiry (the server's marker), the survivor's claim at its next round, the
+    the lease's expiry (the server's marker), the survivor's claim as soon as its own lease
+    watch hears that marker (after a 0.5 s grace for a partition it does not prefer), the
     API's watch (at once: no poll period added); about the design's bound, lease + 2 s
     (scale-ha.md §2.5)."""
     a = _worker(cluster, seeded_pg, "worker-a", tmp_path / "a.log")
@@ -153,11 +156,56 @@ def test_a_killed_workers_partitions_are_seen_taken_over_within_the_bound(
         claims = [running.seen[(p, True)] - running.seen[(p, False)] for p in lost]
         print(f"a lease's expiry to the survivor's claim: max {max(claims):.2f} s")
         print(f"kill -9 of a worker to its {len(lost)} partitions seen held by B: {seen:.2f} s")
-        # The design's bound (lease + 2 s), and the survivor's round of leases (every renew_s,
-        # it claims a partition it does not prefer after a 0.5 s grace) on a loaded machine.
+        # The design's bound (lease + 2 s), and a round of leases (renew_s) of slack for a
+        # loaded machine.
         assert seen <= LEASE_S + TAKEOVER_SLACK_S + RENEW_S
     finally:
         for worker in (a, b):
             if worker is not None and worker.poll() is None:
                 worker.kill()
                 worker.wait(10)
+
+
+def test_a_worker_hears_a_lease_given_back_or_expired_and_looks_again(
+    running: Running, seeded_pg: Database
+) -> None:
+    """What makes a takeover prompt: the lease watch a worker runs (`PartitionLeases.follow`)
+    delivers a lease given back (delete) and a lease expired (the server's marker, a purge),
+    either makes the worker plan again at once instead of at its next round, and an expired
+    lease can be taken at once."""
+    from nats.js.kv import KV_DEL, KV_PURGE
+
+    from vigie.cluster.worker import DetectionWorker
+
+    leases = running.holder()
+    heard: list[tuple[str, str | None]] = []
+    stopping = asyncio.Event()
+    following = asyncio.run_coroutine_threadsafe(
+        leases.follow(lambda e: heard.append((e.key, e.operation)), stopping, LEASE_S, RENEW_S),
+        running.loop.loop,
+    )
+    try:
+        time.sleep(0.5)  # the watch set up
+        given = running.loop.run(leases.acquire(0))
+        expiring = running.loop.run(leases.acquire(1))
+        assert given is not None and expiring is not None
+        running.loop.run(leases.release(0, given))
+        _wait(lambda: (lease_key(0), KV_DEL) in heard, 10, "a lease given back heard")
+        _wait(lambda: (lease_key(1), KV_PURGE) in heard, LEASE_S + 10, "a lease expiry heard")
+        # Taken over the expiry marker at once (nats-py's `create` alone waited for the
+        # marker's own TTL to end), by exactly one of two takers.
+        other = running.holder()
+        taken = running.loop.run(leases.acquire(1))
+        assert taken is not None and taken > expiring
+        assert running.loop.run(other.acquire(1)) is None
+    finally:
+        running.loop.loop.call_soon_threadsafe(stopping.set)
+        following.result(LEASE_S + 10)
+
+    worker = DetectionWorker(running.config, seeded_pg, name="listener")
+    entry = lambda key, op: KeyValue.Entry(LEASES, key, None, 1, 0, None, op)  # noqa: E731
+    worker._lease_changed(entry(lease_key(3), None))  # a lease taken or renewed: no news
+    worker._lease_changed(entry("w.other", KV_DEL))  # not a lease
+    assert not worker._look.is_set()
+    worker._lease_changed(entry(lease_key(3), KV_PURGE))
+    assert worker._look.is_set()

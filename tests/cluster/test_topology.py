@@ -71,3 +71,20 @@ def test_drift_of_partitions_or_replicas_refused(cluster: LocalCluster, loop: Lo
         loop.run(ClusterIngest.open(cluster_settings(cluster, partitions=64), "gateway"))
     ingest = loop.run(ClusterIngest.open(cluster_settings(cluster), "gateway"))
     loop.run(ingest.close())
+
+
+def test_ensure_waits_for_a_node_that_comes_back(cluster: LocalCluster, loop: Loop) -> None:
+    """With a node down an R3 stream cannot be placed ("no suitable peers for placement"), as
+    for a while after a node restarts: `vigie cluster init` tries again until it can, instead
+    of failing the operator's first attempt."""
+    import threading
+
+    cluster.stop_node(2)
+    back = threading.Timer(3.0, cluster.restart_node, args=(2,))
+    back.start()
+    try:
+        done, config = loop.run(_ensure(cluster.urls[:2]))
+    finally:
+        back.join()
+    # (the stream may have been made by an attempt whose answer did not come back in time)
+    assert done[-1] == "partitions = 16 stored" and config.num_replicas == 3

@@ -98,3 +98,40 @@ def test_a_claim_slower_than_the_lease_keeps_its_lease_and_the_others(
         with seeded_pg.session() as session:
             claims = session.scalar(select(func.sum(EngineState.term)))
         assert claims == WORKER_PARTITIONS  # each claimed once: no lease lost while claiming
+
+
+def test_a_claim_that_ends_while_its_lease_is_renewed_keeps_the_renewed_lease(
+    cluster: LocalCluster, loop: Loop, seeded_pg: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A renewal sent while a partition was being claimed, answered once the claim ended: the
+    partition steps on with the renewed revision. Seen in the chaos run: the answer was
+    dropped, the next renewal met a wrong sequence, and the partition had no owner until its
+    lease expired and was claimed again (3-4 s blind, twice in one run)."""
+    from sqlalchemy import func, select
+
+    from vigie.alarms.pipeline import PartitionStep
+    from vigie.store.models import EngineState
+
+    loop.run(_init(cluster.urls))
+    claim, renew = PartitionStep.claim, PartitionLeases.renew
+    answered_late: set[int] = set()
+
+    def slowly(self: PartitionStep) -> Any:
+        time.sleep(1.2)  # a renewal round (every 1 s) starts during each claim
+        return claim(self)
+
+    async def late_once(self: PartitionLeases, partition: int, revision: int) -> Any:
+        if partition not in answered_late:  # answered after the claim's end
+            answered_late.add(partition)
+            await asyncio.sleep(1.5)
+        return await renew(self, partition, revision)
+
+    monkeypatch.setattr(PartitionStep, "claim", slowly)
+    monkeypatch.setattr(PartitionLeases, "renew", late_once)
+    config = worker_settings(cluster, seeded_pg)
+    with running_worker(loop, config, seeded_pg, "worker-r") as (worker, _running):
+        time.sleep(2 * LEASE_S)  # several renewal rounds after the last claim
+        assert len(worker.owned) == WORKER_PARTITIONS
+        with seeded_pg.session() as session:
+            claims = session.scalar(select(func.sum(EngineState.term)))
+        assert claims == WORKER_PARTITIONS  # each claimed once: no renewed lease dropped

@@ -97,6 +97,10 @@ def sync(
         alarm = live.get(device_of(partition))
         if alarm is not None and alarm.cleared_at is None:
             continue  # raised already (by this process or another)
+        if alarm is not None and alarm.cleared_at is not None and alarm.cleared_at > since:
+            # Another watcher saw an owner after this one's blindness began: this view is
+            # late (its watch had not delivered the new lease yet), not a new episode.
+            continue
         detail = {"partition": partition} | unwatched_counts(session, partition)
         events.append(_event(partition, "raised", since, detail))
         raised.append(partition)

@@ -2,21 +2,25 @@
 
 A lease says who *should* step a partition (liveness); the term in PostgreSQL says who *may*
 commit (safety, `vigie.store.engine_state`). Keys expire with the bucket's TTL (`lease_s`) unless
-renewed with `update(last=revision)`; the server leaves a marker when one expires, and
-`create` takes a key over such a marker (nats-py updates at the marker's revision), so exactly
-one of two takers wins: the other gets `KeyWrongLastSequenceError` (design scale-ha.md §2.5).
+renewed with `update(last=revision)`; the server leaves a marker when one expires. A lease is
+taken with `create`, or over a given-back lease's tombstone or an expiry marker by `update` at
+that message's revision: either way a compare-and-set, so exactly one of two takers wins and
+the other gets `KeyWrongLastSequenceError` (design scale-ha.md §2.5).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.errors import KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import KeyWrongLastSequenceError, NoKeysError, NotFoundError
 from nats.js.kv import KeyValue
 
 from vigie.cluster.assignment import Outcome
@@ -24,6 +28,7 @@ from vigie.cluster.partitions import partition_token
 from vigie.cluster.topology import LEASES, WORKERS, lease_key, worker_key
 
 logger = logging.getLogger(__name__)
+MARKER_REASON = "Nats-Marker-Reason"  # a message the server wrote: a key expired or purged
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,24 +48,43 @@ def partition_of_key(key: str) -> int | None:
 class PartitionLeases:
     """One worker's view of the lease bucket and its own presence key."""
 
-    def __init__(self, leases: KeyValue, workers: KeyValue, worker: str) -> None:
+    def __init__(
+        self, js: JetStreamContext, leases: KeyValue, workers: KeyValue, worker: str
+    ) -> None:
+        self._js = js
         self._leases = leases
         self._workers = workers
         self.worker = worker
 
     @classmethod
     async def open(cls, js: JetStreamContext, worker: str) -> PartitionLeases:
-        return cls(await js.key_value(LEASES), await js.key_value(WORKERS), worker)
+        return cls(js, await js.key_value(LEASES), await js.key_value(WORKERS), worker)
 
     def _value(self) -> bytes:
         return json.dumps({"worker": self.worker, "since": time.time()}).encode()
 
     async def acquire(self, partition: int) -> int | None:
         """Take a partition's lease if nobody holds it: its revision, or None if held."""
+        key = lease_key(partition)
         try:
-            return await self._leases.create(lease_key(partition), self._value())
+            return await self._leases.create(key, self._value())
         except KeyWrongLastSequenceError:
-            return None
+            pass
+        # nats-py's `create` goes over a tombstone of ours (KV-Operation), not over the
+        # server's expiry marker (Nats-Marker-Reason): it refused until the marker's own TTL
+        # ended, a second of blindness added to every takeover after an expiry.
+        try:
+            last = await self._js.get_last_msg(f"KV_{LEASES}", f"$KV.{LEASES}.{key}")
+        except NotFoundError:  # gone meanwhile (the marker's TTL): create again
+            last = None
+        if last is not None and (last.seq is None or not (last.headers or {}).get(MARKER_REASON)):
+            return None  # a lease someone holds
+        try:
+            if last is None:
+                return await self._leases.create(key, self._value())
+            return await self._leases.update(key, self._value(), last=last.seq)
+        except KeyWrongLastSequenceError:
+            return None  # another taker won
 
     async def renew(self, partition: int, revision: int) -> Renewal:
         """Extend a held lease. A wrong last sequence means another worker holds it now; any
@@ -89,6 +113,43 @@ class PartitionLeases:
         except NoKeysError:
             return set()
         return {p for p in map(partition_of_key, keys) if p is not None}
+
+    async def follow(
+        self,
+        seen: Callable[[KeyValue.Entry], None],
+        stopping: asyncio.Event,
+        lease_s: float,
+        renew_s: float,
+        watching: Callable[[bool], None] = lambda _: None,
+    ) -> None:
+        """Call `seen` with every change of a lease as it happens (taken, renewed, given back,
+        or expired: the server's marker) until `stopping` is set. A broken watch is started
+        again after `renew_s` (`watching(False)` meanwhile: the caller's poll follows); a
+        watch silent for a whole lease, while held leases are renewed every `renew_s`, may
+        have lost its consumer with a reconnection, so it is started again at once."""
+        while not stopping.is_set():
+            watcher = None
+            pause = True
+            try:
+                watcher = await self._leases.watch("p.>")
+                watching(True)
+                while not stopping.is_set():
+                    entry = await watcher.updates(timeout=lease_s)  # type: ignore[no-untyped-call]
+                    if entry is not None:
+                        seen(entry)
+            except TimeoutError:
+                pause = False
+                logger.info("lease watch silent for %.1f s: started again", lease_s)
+            except Exception as exc:  # not CancelledError: stopping goes through
+                logger.warning("lease watch broken (%r): following by polling", exc)
+            finally:
+                watching(False)
+                if watcher is not None:
+                    with contextlib.suppress(Exception):
+                        await watcher.stop()  # type: ignore[no-untyped-call]
+            if pause:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), renew_s)
 
     async def announce(self, report: dict[str, Any]) -> None:
         """Renew this worker's presence (expires with the bucket's TTL), with what it owns."""

@@ -4,11 +4,21 @@ to the wrong engine, so it refuses to run."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import time
 from dataclasses import dataclass
 
+import nats.errors
 from nats.js import JetStreamContext, api
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
+from nats.js.errors import (
+    APIError,
+    BucketNotFoundError,
+    KeyNotFoundError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 from vigie.cluster.partitions import SUBJECT_PREFIX, partition_token
 from vigie.settings import Settings
@@ -16,6 +26,11 @@ from vigie.settings import Settings
 STREAM = "VIGIE_OBS"
 LEASES = "vigie_leases"
 WORKERS = "vigie_workers"
+# Core NATS, no personal data: a worker rings after a commit that changed alarms, every API
+# process hears it and wakes its consoles' live streams.
+BELL_SUBJECTS = "vigie.bell.>"
+BELL_ALARMS = "vigie.bell.alarms"
+logger = logging.getLogger(__name__)
 DEVICES = "vigie_devices"
 CONFIG = "vigie_config"
 PARTITIONS_KEY = "partitions"
@@ -98,11 +113,34 @@ class Topology:
         ]
 
 
-async def ensure(js: JetStreamContext, topology: Topology) -> list[str]:
+# JetStream's "no suitable peers for placement": the meta leader still counts a restarted node
+# offline for a while after it answers healthy (seen for seconds after a rolling restart). That,
+# an election under way (503, no answer) are waited out; any other refusal is the operator's.
+NO_PLACEMENT = 10005
+
+
+async def ensure(js: JetStreamContext, topology: Topology, wait_s: float = 30.0) -> list[str]:
     """Create what is missing, bring retention limits in line, and store P; idempotent.
     Refuses (`TopologyDrift`) another P or another replica count than the cluster's.
-    Returns what it did, for the operator."""
+    A cluster that cannot create it yet (a node just restarted, an election) is tried again
+    for `wait_s`. Returns what it did, for the operator."""
+    deadline = time.monotonic() + wait_s
     done: list[str] = []
+    while True:
+        try:
+            await _ensure(js, topology, done)
+            return done
+        except (APIError, nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
+            transient = not isinstance(exc, APIError) or exc.err_code == NO_PLACEMENT
+            if isinstance(exc, ServiceUnavailableError):
+                transient = True  # no meta leader yet (an election)
+            if not transient or time.monotonic() > deadline:
+                raise
+            logger.warning("the cluster cannot create it yet (%r): trying again", exc)
+            await asyncio.sleep(0.5)
+
+
+async def _ensure(js: JetStreamContext, topology: Topology, done: list[str]) -> None:
     wanted = topology.stream()
     try:
         info = await js.stream_info(STREAM)
@@ -134,7 +172,6 @@ async def ensure(js: JetStreamContext, topology: Topology) -> list[str]:
         done.append(f"partitions = {topology.partitions} stored")
     else:
         _same_partitions(stored.value, topology.partitions)
-    return done
 
 
 async def check(js: JetStreamContext, topology: Topology) -> None:

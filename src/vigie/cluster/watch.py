@@ -35,13 +35,11 @@ from vigie.alarms import blindness
 from vigie.alarms.bell import AlarmBell
 from vigie.cluster.connection import connect
 from vigie.cluster.leases import PartitionLeases, partition_of_key
-from vigie.cluster.topology import LEASES
+from vigie.cluster.topology import BELL_ALARMS, BELL_SUBJECTS
 from vigie.settings import Settings
 from vigie.store import Database
 
 logger = logging.getLogger(__name__)
-BELL_SUBJECTS = "vigie.bell.>"
-BELL_ALARMS = "vigie.bell.alarms"
 TAKEOVER_SLACK_S = 2.0  # a lease's expiry, then the claim and the first step (measured ~1.5 s)
 RESYNC_S = 5.0  # the alarms are brought in line at least this often (escalation, other writers)
 
@@ -141,7 +139,17 @@ class ClusterWatch:
             await connection.subscribe(BELL_SUBJECTS, cb=self._ring)
             js = connection.jetstream()
             leases = await PartitionLeases.open(js, "api-watch")
-            tasks.append(asyncio.create_task(self._watch_forever(await js.key_value(LEASES))))
+            tasks.append(
+                asyncio.create_task(
+                    leases.follow(
+                        self._seen,
+                        self._stopping,
+                        self.settings.lease_s,
+                        self.settings.renew_s,
+                        self._watching,
+                    )
+                )
+            )
             if self.database is not None:
                 tasks.append(asyncio.create_task(self._sync_forever(self.database)))
             while not self._stopping.is_set():
@@ -163,34 +171,8 @@ class ClusterWatch:
 
     # ------------------------------------------------------------------ who owns what
 
-    async def _watch_forever(self, bucket: KeyValue) -> None:
-        """Follow the lease bucket's changes as they come; a broken watch is started again
-        after a pause (the poll keeps the view meanwhile)."""
-        while not self._stopping.is_set():
-            watcher = None
-            pause = True
-            try:
-                watcher = await bucket.watch("p.>")
-                self.watching = True
-                while not self._stopping.is_set():
-                    # Held leases are renewed every `renew_s`: a watch silent for a whole
-                    # lease may have lost its consumer (a reconnection), so it is made again.
-                    entry = await watcher.updates(timeout=self.settings.lease_s)  # type: ignore[no-untyped-call]
-                    if entry is not None:
-                        self._seen(entry)
-            except TimeoutError:
-                pause = False
-                logger.info("lease watch silent for %.1f s: started again", self.settings.lease_s)
-            except Exception as exc:  # not CancelledError: stopping goes through
-                logger.warning("lease watch broken (%r): following by polling", exc)
-            finally:
-                self.watching = False
-                if watcher is not None:
-                    with contextlib.suppress(Exception):
-                        await watcher.stop()  # type: ignore[no-untyped-call]
-            if pause:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.settings.renew_s)
+    def _watching(self, delivering: bool) -> None:
+        self.watching = delivering
 
     def _seen(self, entry: KeyValue.Entry) -> None:
         partition = partition_of_key(entry.key)

@@ -33,6 +33,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import FetchTimeoutError
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from vigie import clock as centre_clock
 from vigie.alarms.pipeline import PartitionStep
@@ -40,10 +41,10 @@ from vigie.alarms.sources import BatchSource, Unreadable, partitions_of
 from vigie.cluster import assignment
 from vigie.cluster.assignment import Action, LeaseState, Outcome
 from vigie.cluster.connection import connect
-from vigie.cluster.leases import PartitionLeases
+from vigie.cluster.leases import PartitionLeases, partition_of_key
 from vigie.cluster.partitions import partition_filter, subject_for
 from vigie.cluster.publisher import MSG_ID, decode
-from vigie.cluster.topology import STREAM, Topology, check
+from vigie.cluster.topology import BELL_ALARMS, STREAM, Topology, check
 from vigie.gateway.readings import parse_time
 from vigie.settings import Settings
 from vigie.store import Database
@@ -51,7 +52,6 @@ from vigie.store import observations as log
 from vigie.store.engine_state import Fenced, StateRow
 
 logger = logging.getLogger(__name__)
-BELL_ALARMS = "vigie.bell.alarms"
 DRAIN_S = 5.0  # a stopping worker's connection: drained, or closed past this
 
 
@@ -161,36 +161,55 @@ class DetectionWorker:
         # 4 s on a loaded host, longer than a lease (bench/cluster.py).
         self._claims = ThreadPoolExecutor(2, thread_name_prefix="claim")
         self._stopping = asyncio.Event()
+        # Set when a lease is given back or expires: look at the leases now, not at the next
+        # round (a paused owner's partitions were taken over up to `renew_s` later).
+        self._look = asyncio.Event()
         self._connection: Client | None = None
         self._js: JetStreamContext | None = None
         self._leases: PartitionLeases | None = None
 
     def stop(self) -> None:
         self._stopping.set()
+        self._look.set()
 
     async def run(self) -> None:
         """Connect, check the topology, then keep leases and steps going until stopped; on the
         way out, finish the steps under way and hand the leases back."""
         self._connection = await connect(self.settings, f"worker-{self.name}")
         self._js = self._connection.jetstream()
-        renewing: asyncio.Task[None] | None = None
+        tasks: list[asyncio.Task[None]] = []
         try:
             await check(self._js, Topology.from_settings(self.settings))
             self._leases = await PartitionLeases.open(self._js, self.name)
-            renewing = asyncio.create_task(self._renew_forever(), name="renew")
+            tasks.append(asyncio.create_task(self._renew_forever(), name="renew"))
+            tasks.append(
+                asyncio.create_task(
+                    self._leases.follow(
+                        self._lease_changed,
+                        self._stopping,
+                        self.settings.lease_s,
+                        self.settings.renew_s,
+                    ),
+                    name="follow",
+                )
+            )
             while not self._stopping.is_set():
                 began = time.monotonic()
-                await self._keep_leases()
+                self._look.clear()
+                wait = self.settings.renew_s
+                grace_ends = await self._keep_leases()
+                if grace_ends is not None:
+                    wait = min(wait, grace_ends)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
-                        self._stopping.wait(),
-                        max(0.0, self.settings.renew_s - (time.monotonic() - began)),
+                        self._look.wait(), max(0.0, wait - (time.monotonic() - began))
                     )
         finally:
-            if renewing is not None:
-                renewing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await renewing
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
             for partition in list(self.owned):
                 await self._let_go(partition, release=True)
             if self._leases is not None:
@@ -236,7 +255,13 @@ class DetectionWorker:
         )
         for (partition, revision), renewal in zip(pending, renewals[len(held) :], strict=True):
             if self._claiming.get(partition) != revision:
-                continue  # its claim ended meanwhile
+                # Its claim ended meanwhile. Stepped now from the revision it was acquired
+                # at, the partition keeps this renewal's: dropped, the next renewal met a
+                # wrong sequence and the partition went blind until its lease expired.
+                owned = self.owned.get(partition)
+                if owned is not None and owned.revision == revision and renewal.revision:
+                    owned.revision = renewal.revision
+                continue
             if renewal.outcome is Outcome.WRONG_SEQUENCE:
                 self._claiming[partition] = None  # lost: its claim will not step it
             elif renewal.revision is not None:
@@ -253,7 +278,14 @@ class DetectionWorker:
                 logger.warning("partition %d: lease %s, %s", partition, renewal.outcome, action)
                 await self._let_go(partition, release=action is Action.RELEASE)
 
-    async def _keep_leases(self) -> None:
+    def _lease_changed(self, entry: KeyValue.Entry) -> None:
+        """A lease given back or expired (the server's marker): plan again at once."""
+        if entry.operation in (KV_DEL, KV_PURGE) and partition_of_key(entry.key) is not None:
+            self._look.set()
+
+    async def _keep_leases(self) -> float | None:
+        """Claim and hand over per the plan; return in how many seconds a free partition's
+        grace ends (another look is due then), or None."""
         assert self._leases is not None
         leases = self._leases
         now = time.monotonic()
@@ -267,7 +299,7 @@ class DetectionWorker:
             live = await asyncio.wait_for(leases.live_workers(), bound)
         except Exception as exc:  # the KV unavailable: keep what we have, claim nothing now
             logger.warning("leases not listed (%r)", exc)
-            return
+            return None
         n = self.settings.partitions
         for partition in range(n):
             if partition in held or partition in self.owned:
@@ -284,7 +316,7 @@ class DetectionWorker:
                 logger.warning(
                     "partition %d: lease not taken (no answer in %.1f s)", partition, bound
                 )
-                return
+                return None
             except Exception as exc:  # the KV failing, or the key expired mid-create
                 # (nats-py's create reads the key back after a refusal, and raises
                 # KeyNotFoundError if it expired meanwhile): not taken now, maybe next round.
@@ -293,6 +325,12 @@ class DetectionWorker:
             if revision is not None:
                 self._free_since.pop(partition, None)
                 await self._take(partition, revision)
+        waiting = [
+            since + assignment.DEFAULT_GRACE_S - time.monotonic()
+            for partition, since in self._free_since.items()
+            if partition not in plan.claim
+        ]
+        return max(0.0, min(waiting)) if waiting else None
 
     async def _take(self, partition: int, revision: int) -> None:
         """Claim a partition whose lease we won: term + 1 in PostgreSQL (fencing the previous
