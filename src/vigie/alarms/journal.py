@@ -122,7 +122,8 @@ def checkpoint(
     new_shapes: Iterable[tuple[bytes, bytes]],
 ) -> None:
     """Save the engine as of journaled step `step`, the placements that changed since the last
-    checkpoint (revision None: gone) and new zone set-ups; the journal before it is dropped."""
+    checkpoint (revision None: gone) and new zone set-ups (or ones stored by an older version
+    without their sectors); the journal before it is dropped."""
     state.snapshot = snapshot
     state.cursor = cursor
     state.step = step
@@ -139,9 +140,14 @@ def checkpoint(
         if revision is not None
     )
     shapes = [{"digest": d, "blob": b} for d, b in new_shapes]
-    if shapes:  # shared by partitions: another may have stored one meanwhile
+    if shapes:  # shared by partitions: another may have stored one meanwhile (the same blob)
         dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        session.execute(dialect.insert(EngineShape).on_conflict_do_nothing(), shapes)
+        insert = dialect.insert(EngineShape)
+        # An older version's blob of the same shape is replaced by this one, with its sectors.
+        upsert = insert.on_conflict_do_update(
+            index_elements=[EngineShape.digest], set_={"blob": insert.excluded.blob}
+        )
+        session.execute(upsert, shapes)
     # The checkpoint's own step is kept: SQLite numbers new rows after the largest one left.
     session.execute(
         delete(EngineStep).where(EngineStep.partition == state.partition, EngineStep.id < step)

@@ -46,7 +46,7 @@ from vigie.alarms import episodes, journal, reporting, workflow
 from vigie.alarms.sources import ObservationSource, TableSource, Taken
 from vigie.cases.detection import placement_record
 from vigie.detect import OBSERVATION_FIELDS, AlarmEvent, Engine, ScenarioError
-from vigie.detect.zones import seed_shapes, shape_blob
+from vigie.detect.zones import blob_is_current, seed_shapes, shape_blob
 from vigie.observation import Refused, is_finite_fix, parse
 from vigie.settings import Settings
 from vigie.store import Database, audit, engine_state, quarantine
@@ -259,7 +259,8 @@ class PartitionStep:
         self._step = 0  # the last journaled step the engine has run
         self._changes: list[journal.Change] = []  # applied in this step, for its journal row
         self._unsaved: set[str] = set()  # cases changed since the last checkpoint
-        self._shapes_saved: set[bytes] = set()
+        self._shapes_saved: set[bytes] = set()  # stored with their sectors: never again
+        self._shapes_stale = False  # some stored without them (an older version): store again
         self._new_shapes: list[tuple[bytes, bytes]] = []
         self._checkpoint_due = True
         self._checkpoint_next = False  # checkpoint at the step after this one (restored)
@@ -532,7 +533,8 @@ class PartitionStep:
         else:
             stored = journal.shapes(session)
             seed_shapes(stored)  # no zone's geometry compiled again
-            self._shapes_saved = {d for d, _ in stored}
+            self._shapes_saved = {d for d, b in stored if blob_is_current(b)}
+            self._shapes_stale = len(self._shapes_saved) < len(stored)
             self._engine = Engine.restore(saved.snapshot, saved.records)
             self._cursor, self._step, self._mark = saved.cursor, saved.step, saved.mark
             self._revisions = dict(saved.revisions)
@@ -596,7 +598,7 @@ class PartitionStep:
                 for sh in self._engine.shapes()
                 if sh.digest and sh.digest not in self._shapes_saved
             ]
-            if self._unsaved
+            if self._unsaved or self._shapes_stale
             else []
         )
         journal.checkpoint(
@@ -615,6 +617,7 @@ class PartitionStep:
         """After a checkpoint's commit."""
         self._unsaved = set()
         self._shapes_saved |= {d for d, _ in self._new_shapes}
+        self._shapes_stale = False
         self._checkpointed = time.monotonic()
         self._checkpoint_due = False
 
