@@ -41,7 +41,7 @@ def key(device: str) -> str:
 def give_secrets(db: Database, *ids: str) -> None:
     with db.session() as session:
         for device in ids:
-            session.get_one(Device, device).secret_hash = device_secrets.hash_secret(key(device))
+            device_secrets.set_secret(session.get_one(Device, device), key(device))
 
 
 def broker_passwords(db: Database) -> str:

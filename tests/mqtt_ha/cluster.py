@@ -85,10 +85,18 @@ class Node:
 
 class NatsMqttCluster:
     def __init__(
-        self, folder: Path, gateway: tuple[str, str], units: Mapping[str, str], size: int = 3
+        self,
+        folder: Path,
+        gateway: tuple[str, str] = ("", ""),
+        units: Mapping[str, str] | None = None,
+        size: int = 3,
+        accounts: str | None = None,
     ) -> None:
+        """Every node admits the gateway and `units` (user -> password or bcrypt hash), or
+        the `accounts` block given (as `vigie gateway nats-accounts` writes it)."""
         self.nodes = [Node(i, folder / f"n{i}") for i in range(size)]
-        accounts = nats_mqtt.accounts_block(gateway, units)
+        if accounts is None:
+            accounts = nats_mqtt.accounts_block(gateway, units or {})
         for node in self.nodes:
             node.folder.mkdir(parents=True)
             routes = [other.route_port for other in self.nodes if other is not node]

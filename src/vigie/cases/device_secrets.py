@@ -5,6 +5,12 @@ stored, in the form of Mosquitto's password file (PBKDF2-SHA512, "$7$iterations$
 so the one hash both checks an OsmAnd request and goes into the broker's password file.
 A random secret cannot be guessed, so a modest iteration count suffices and a check stays
 cheap enough for every request.
+
+NATS's MQTT listener (production home units, `vigie.gateway.nats_mqtt`) takes plain text or
+bcrypt only, so the secret is also hashed with bcrypt when it is issued. At bcrypt's lowest
+cost: 256 random bits are out of reach of any guessing whatever the cost, and every node
+checks the hash at each connection, so the cost is paid again by thousands of units
+reconnecting at once after a node is lost.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import hashlib
 import hmac
 import secrets
 
+import bcrypt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,6 +29,7 @@ from vigie.store import audit
 from vigie.store.models import Device
 
 ITERATIONS = 1000
+NATS_COST = 4  # bcrypt's lowest: see above
 _SALT_BYTES = 12  # as mosquitto_passwd
 
 
@@ -52,6 +60,17 @@ def verify(secret: str, hashed: str | None) -> bool:
     return hmac.compare_digest(digest, expected)
 
 
+def nats_hash(secret: str, cost: int = NATS_COST) -> str:
+    """The bcrypt hash of `secret` as nats-server checks a password ("$2a$")."""
+    return bcrypt.hashpw(secret.encode(), bcrypt.gensalt(cost, prefix=b"2a")).decode()
+
+
+def set_secret(device: Device, secret: str) -> None:
+    """Store `secret`'s hashes on `device`: for the gateway and Mosquitto, and for NATS."""
+    device.secret_hash = hash_secret(secret)
+    device.nats_hash = nats_hash(secret)
+
+
 def issue(session: Session, device_id: str, actor: str) -> str:
     """A new secret for a registered device, replacing any earlier one (audited, never logged);
     returns it: the caller shows it once to whoever configures the device."""
@@ -59,7 +78,7 @@ def issue(session: Session, device_id: str, actor: str) -> str:
     if device is None:
         raise CaseNotFound("device", device_id)
     secret = new_secret()
-    device.secret_hash = hash_secret(secret)
+    set_secret(device, secret)
     session.flush()
     audit.record(session, actor, "issue_device_secret", f"device:{device_id}", {})
     return secret
@@ -80,3 +99,21 @@ def password_file(session: Session, accounts: dict[str, str] | None = None) -> s
         if ":" not in device_id
     ]
     return "".join(f"{line}\n" for line in lines)
+
+
+def nats_users(session: Session) -> tuple[dict[str, str], list[str]]:
+    """The devices that can log in to NATS's MQTT listener (device id -> bcrypt hash), and
+    those with a secret issued before NATS hashes were kept (a new secret gives them one)."""
+    users: dict[str, str] = {}
+    lacking: list[str] = []
+    rows = session.execute(
+        select(Device.id, Device.nats_hash)
+        .where(Device.secret_hash.is_not(None))
+        .order_by(Device.id)
+    )
+    for device_id, hashed in rows:
+        if hashed:
+            users[device_id] = hashed
+        else:
+            lacking.append(device_id)
+    return users, lacking

@@ -245,3 +245,51 @@ def mqtt_passwords(
     if acl is not None:
         acl.write_text(ACL)
     typer.echo(f"{len(text.splitlines())} accounts written to {output}")
+
+
+@app.command("nats-accounts")
+def nats_accounts(
+    output: Annotated[Path, typer.Option(help="the accounts file to write")],
+    mqtt_username: Annotated[str, typer.Option(help="the gateway's account")] = "vigie@gateway",
+    mqtt_password: Annotated[
+        str, typer.Option(envvar="VIGIE_MQTT_PASSWORD", help="the gateway's password")
+    ] = "",
+) -> None:
+    """Write the `accounts` block (0600) for the MQTT listener of the NATS nodes: the gateway
+    and every device with a secret, by bcrypt hash, each allowed its own topics only.
+
+    Include it in every node's configuration (`include accounts.conf`) and reload each node
+    after each new secret (`nats-server --signal reload=PID`). A device whose secret was
+    issued before NATS hashes were kept is named: issue it a new secret.
+    """
+    from vigie.cases import device_secrets
+    from vigie.gateway import nats_mqtt
+    from vigie.store import open_database
+    from vigie.store.schema import upgrade
+
+    if len(mqtt_password) < 16:
+        raise typer.BadParameter("set VIGIE_MQTT_PASSWORD (16 characters or more)")
+    config = Settings()
+    upgrade(config.database_url)
+    database = open_database(config.database_url)
+    try:
+        with database.session() as session:
+            users, lacking = device_secrets.nats_users(session)
+    finally:
+        database.dispose()
+    refused = sorted(d for d in users if not nats_mqtt.can_be_user(d))
+    units = {d: h for d, h in users.items() if nats_mqtt.can_be_user(d)}
+    gateway = (mqtt_username, device_secrets.nats_hash(mqtt_password))
+    text = nats_mqtt.accounts_block(gateway, units)
+    output.touch(mode=0o600)
+    output.chmod(0o600)
+    output.write_text(text)
+    typer.echo(f"{len(units)} devices and the gateway written to {output}")
+    if lacking:
+        typer.echo(
+            f"{len(lacking)} devices have a secret from before NATS hashes were kept and "
+            f"cannot log in to NATS until given a new one: {', '.join(lacking)}",
+            err=True,
+        )
+    if refused:
+        typer.echo(f"not an MQTT user name on NATS, left out: {', '.join(refused)}", err=True)

@@ -10,7 +10,8 @@ Each node of the cluster gets the `mqtt` block below (same account, `server_name
 on) and the `accounts` block: the gateway reads every unit's readings and replies and writes
 commands; each unit writes only its own topics and reads only its commands (the Mosquitto ACL
 of `vigie.gateway.broker`, in NATS subjects). Passwords are given as the server takes them:
-a bcrypt hash in production, plain text only in tests.
+bcrypt hashes (`vigie gateway nats-accounts` writes the block from the registry's
+`devices.nats_hash`, made when each secret is issued).
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ def mqtt_block(
     )
 
 
+def can_be_user(device: str) -> bool:
+    """Whether a device id can be a user name with its own subjects (no wildcard, no space,
+    no topic separator)."""
+    return bool(device) and not any(c in device for c in " \t*>+#/")
+
+
 def _user(name: str, password: str, publish: list[str], subscribe: list[str]) -> str:
     return (
         f"      {{user: {json.dumps(name)}, password: {json.dumps(password)}, permissions: {{"
@@ -66,7 +73,7 @@ def accounts_block(gateway: tuple[str, str], units: Mapping[str, str]) -> str:
         )
     ]
     for device, password in units.items():
-        if not device or any(c in device for c in " \t*>+#/"):
+        if not can_be_user(device):
             raise ValueError(f"device id {device!r} cannot be an MQTT user on NATS")
         own = subject(mqtt.topic_for(device))
         replies = own.rsplit(".", 1)[0] + ".replies"

@@ -186,6 +186,9 @@ class Device(Base):
     # The device's gateway secret (OsmAnd key, MQTT password), hashed as Mosquitto's
     # password file does (PBKDF2-SHA512, "$7$"): one hash serves both. None: no secret set yet.
     secret_hash: Mapped[str | None] = mapped_column(String(200))
+    # The same secret as NATS's MQTT listener checks it (bcrypt "$2a$"), made when it is issued:
+    # the secret itself is never kept. None: issued before, or no secret (no NATS login).
+    nats_hash: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     # Since when detection holds its latest fix too coarse to decide a rule (a fresh fix is
     # asked for); None while its position is certain enough (vigie.detect.certainty). Indexed:
