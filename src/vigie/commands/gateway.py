@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import signal
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from vigie.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 app = typer.Typer(help="The device gateway: tracker protocols in, observations stored.")
 
@@ -209,6 +214,34 @@ def device_secret(
     typer.echo(secret)
 
 
+def _check_gateway_password(password: str) -> None:
+    if len(password) < 16:
+        raise typer.BadParameter("set VIGIE_MQTT_PASSWORD (16 characters or more)")
+
+
+@contextlib.contextmanager
+def _registry() -> Iterator[Session]:
+    """A session on the centre's database (brought to its schema's head first)."""
+    from vigie.store import open_database
+    from vigie.store.schema import upgrade
+
+    config = Settings()
+    upgrade(config.database_url)
+    database = open_database(config.database_url)
+    try:
+        with database.session() as session:
+            yield session
+    finally:
+        database.dispose()
+
+
+def _write_private(output: Path, text: str) -> None:
+    """Write a file of credentials readable by its owner only (0600 before any byte)."""
+    output.touch(mode=0o600)
+    output.chmod(0o600)
+    output.write_text(text)
+
+
 @app.command("mqtt-passwords")
 def mqtt_passwords(
     output: Annotated[Path, typer.Option(help="the Mosquitto password file to write")],
@@ -225,23 +258,12 @@ def mqtt_passwords(
     """
     from vigie.cases import device_secrets
     from vigie.gateway.broker import ACL
-    from vigie.store import open_database
-    from vigie.store.schema import upgrade
 
-    if len(mqtt_password) < 16:
-        raise typer.BadParameter("set VIGIE_MQTT_PASSWORD (16 characters or more)")
-    config = Settings()
-    upgrade(config.database_url)
-    database = open_database(config.database_url)
-    try:
-        with database.session() as session:
-            gateway = {mqtt_username: device_secrets.hash_secret(mqtt_password)}
-            text = device_secrets.password_file(session, gateway)
-    finally:
-        database.dispose()
-    output.touch(mode=0o600)
-    output.chmod(0o600)
-    output.write_text(text)
+    _check_gateway_password(mqtt_password)
+    with _registry() as session:
+        gateway = {mqtt_username: device_secrets.hash_secret(mqtt_password)}
+        text = device_secrets.password_file(session, gateway)
+    _write_private(output, text)
     if acl is not None:
         acl.write_text(ACL)
     typer.echo(f"{len(text.splitlines())} accounts written to {output}")
@@ -264,26 +286,14 @@ def nats_accounts(
     """
     from vigie.cases import device_secrets
     from vigie.gateway import nats_mqtt
-    from vigie.store import open_database
-    from vigie.store.schema import upgrade
 
-    if len(mqtt_password) < 16:
-        raise typer.BadParameter("set VIGIE_MQTT_PASSWORD (16 characters or more)")
-    config = Settings()
-    upgrade(config.database_url)
-    database = open_database(config.database_url)
-    try:
-        with database.session() as session:
-            users, lacking = device_secrets.nats_users(session)
-    finally:
-        database.dispose()
+    _check_gateway_password(mqtt_password)
+    with _registry() as session:
+        users, lacking = device_secrets.nats_users(session)
     refused = sorted(d for d in users if not nats_mqtt.can_be_user(d))
     units = {d: h for d, h in users.items() if nats_mqtt.can_be_user(d)}
     gateway = (mqtt_username, device_secrets.nats_hash(mqtt_password))
-    text = nats_mqtt.accounts_block(gateway, units)
-    output.touch(mode=0o600)
-    output.chmod(0o600)
-    output.write_text(text)
+    _write_private(output, nats_mqtt.accounts_block(gateway, units))
     typer.echo(f"{len(units)} devices and the gateway written to {output}")
     if lacking:
         typer.echo(
