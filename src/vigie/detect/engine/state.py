@@ -135,6 +135,9 @@ class EngineState:
         self._past_held: dict[Key, tuple[int, int]] = {}
         self._history: dict[int, list[Fix]] = {}
         self._fix_requests: dict[str, tuple[int, str]] = {}
+        # Snapshot JSON of what changes only with the placements or new devices, by what it
+        # was made from (snapshot.py): a checkpoint does not encode 16,000 zone keys again.
+        self._json_cache: dict[str, tuple[object, str]] = {}
 
     def _schedule(self, key: tuple[str, str, str], due: int | None) -> None:
         """Set (or with None, cancel) the timer ``key``; stale heap entries are skipped."""
