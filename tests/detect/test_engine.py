@@ -204,7 +204,9 @@ def test_a_version_2_snapshot_with_its_columns_as_lists_is_restored_exactly() ->
     for p in placements:
         engine.add_placement(p)
     engine.process(records[:450])
-    engine.process([obs("W2", 100, "tamper", what="strap_cut"), obs("W2", 101, "battery", level=0.09)])
+    engine.process(
+        [obs("W2", 100, "tamper", what="strap_cut"), obs("W2", 101, "battery", level=0.09)]
+    )
     data = engine.snapshot()
     old = version_2_state(data)
     assert any(row[3] for row in old["reports"])  # an open tamper set travels
