@@ -9,8 +9,8 @@ markers that enter a PSEM zone; for each, the latency is the time from the POST'
 acknowledgement to the alarm first listed by GET /api/alarms?after=... The BAR pairs' fixes
 are load the detector checks (proximity), not markers. Also measured per rate: the detector's
 share of a core, bytes written per observation (SQLite: the centre's processes' write_bytes;
-PostgreSQL: the cluster's, and its WAL), and once per database the restart gap: from a kill -9
-of the detector to its next step.
+PostgreSQL: its WAL and the data pages it wrote out, by its own statistics), and once per
+database the restart gap: from a kill -9 of the detector to its next step.
 
 How the alarm is watched for: `--watch stream` (default) as the console does, reading the queue
 on each event of its live stream; `--watch poll` reads it every 10 ms, a load of its own (a
@@ -233,15 +233,11 @@ def postgres() -> Iterator[str]:
         with engine.connect() as conn:
             conn.execute(text("CREATE DATABASE vigie"))
         engine.dispose()
-        POSTGRES_PID[0] = pid
         yield f"{base}/vigie"
     finally:
         os.kill(pid, signal.SIGINT)
         time.sleep(2)
         shutil.rmtree(root, ignore_errors=True)
-
-
-POSTGRES_PID = [0]
 
 
 def children(pid: int) -> list[int]:
@@ -270,21 +266,33 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def written(pids: list[int]) -> int:
+def written(server: int, url: str) -> int:
+    """Bytes written to storage so far. SQLite: the centre's processes' `write_bytes`.
+    PostgreSQL: its own count, the WAL and the data pages it wrote out. Not the backends'
+    `write_bytes`: the kernel counts in them every page of shared buffers they dirty (shared
+    memory), 5-7 times what reaches the disk."""
+    if url.startswith("postgresql"):
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(url, poolclass=NullPool)
+        with engine.connect() as conn:
+            wal = conn.scalar(text("SELECT wal_bytes FROM pg_stat_wal"))
+            pages = conn.scalar(
+                text(
+                    "SELECT (buffers_clean + buffers_backend + buffers_checkpoint)"
+                    " * current_setting('block_size')::bigint FROM pg_stat_bgwriter"
+                )
+            )
+        engine.dispose()
+        return int(wal) + int(pages)
     total = 0
-    for pid in pids:
+    for pid in [server, *children(server)]:
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{pid}/io").read_text().splitlines():
                 if line.startswith("write_bytes:"):
                     total += int(line.split()[1])
     return total
-
-
-def writers(server: int, url: str) -> list[int]:
-    """The processes whose writes count: the centre's (SQLite) or the cluster's (PostgreSQL)."""
-    if url.startswith("postgresql"):
-        return [POSTGRES_PID[0], *children(POSTGRES_PID[0])]
-    return [server, *children(server)]
 
 
 def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
@@ -532,9 +540,11 @@ def copy_seeded(source: str, target: str) -> float:
                 "greatest(value, (SELECT coalesce(max(changed), 0) FROM placements))"
             )
         )
-    # Statistics and visibility now: else autovacuum takes the bulk load up mid-measurement.
+    # Statistics and visibility now, and the load written out: else autovacuum and the
+    # checkpointer (hundreds of MB of the copy's pages) would do it mid-measurement.
     with writer.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE"))
+        conn.execute(text("CHECKPOINT"))
     reader.dispose()
     writer.dispose()
     return time.perf_counter() - started
@@ -665,8 +675,7 @@ def load(
     sent = [0] * args.clients
     detector = detector_pid(server)
     cpu0 = cpu_s(detector) if detector else 0.0
-    pids = writers(server, url)
-    bytes0 = written(pids)
+    bytes0 = written(server, url)
     start = time.perf_counter()
     per_client = rate / args.clients
     marker_every = args.clients / args.markers
@@ -733,7 +742,7 @@ def load(
     while time.perf_counter() < deadline and not set(mine) <= set(seen):
         time.sleep(0.05)
     total = sum(sent)
-    bytes_written = written(pids) - bytes0
+    bytes_written = written(server, url) - bytes0
     latencies_ms = [(seen[c] - acked[c]) * 1000 for c in mine if c in seen]
     # Where the time goes: acknowledged -> the detector's step begins (waking, waiting for the
     # step under way) and that step's beginning -> seen (detecting, committing, telling, reading).
