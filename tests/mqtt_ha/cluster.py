@@ -7,6 +7,7 @@ the configuration of `vigie.gateway.nats_mqtt` around a JetStream node.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -74,6 +75,10 @@ class Node:
                 self.process.wait()
             self.process = None
 
+    def log_tail(self, size: int = 400) -> str:
+        log = self.folder / "server.log"
+        return log.read_text(errors="replace")[-size:] if log.exists() else ""
+
     def healthy(self) -> bool:
         """JetStream on this node is up and current (its own check, `/healthz`)."""
         try:
@@ -81,6 +86,15 @@ class Node:
                 return True
         except OSError:
             return False
+
+
+class NodeExited(AssertionError):
+    """A node's process ended while the cluster was starting."""
+
+    def __init__(self, node: Node) -> None:
+        tail = node.log_tail()
+        self.port_taken = "address already in use" in tail
+        super().__init__(f"nats-server {node.name} exited while starting: {tail!r}")
 
 
 class NatsMqttCluster:
@@ -97,21 +111,50 @@ class NatsMqttCluster:
         self.nodes = [Node(i, folder / f"n{i}") for i in range(size)]
         if accounts is None:
             accounts = nats_mqtt.accounts_block(gateway, units or {})
+        self._accounts = accounts
         for node in self.nodes:
             node.folder.mkdir(parents=True)
-            routes = [other.route_port for other in self.nodes if other is not node]
-            (node.folder / "server.conf").write_text(node.config(routes, accounts))
+        self._write_configs()
 
-    def start(self) -> None:
+    def _write_configs(self) -> None:
         for node in self.nodes:
-            node.start()
-        self.wait_healthy()
+            routes = [other.route_port for other in self.nodes if other is not node]
+            (node.folder / "server.conf").write_text(node.config(routes, self._accounts))
+
+    def start(self, attempts: int = 3) -> None:
+        """Start every node; a port taken between choosing it and binding it (by another
+        program, or chosen twice by the system) starts them all again on new ports."""
+        for attempt in range(attempts):
+            for node in self.nodes:
+                node.start()
+            try:
+                self.wait_healthy()
+                return
+            except NodeExited as exc:
+                self.stop()
+                if not exc.port_taken or attempt == attempts - 1:
+                    raise
+                for node in self.nodes:
+                    shutil.rmtree(node.folder / "js", ignore_errors=True)
+                    node.client_port, node.route_port = free_port(), free_port()
+                    node.http_port, node.mqtt_port = free_port(), free_port()
+                self._write_configs()
 
     def wait_healthy(self, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
         while not all(n.healthy() for n in self.nodes if n.process is not None):
+            for node in self.nodes:
+                if node.process is not None and node.process.poll() is not None:
+                    raise NodeExited(node)
             if time.monotonic() > deadline:
-                raise AssertionError(f"the NATS cluster is not healthy within {timeout_s} s")
+                states = ", ".join(
+                    f"{n.name} {'healthy' if n.healthy() else 'not healthy'}: {n.log_tail()!r}"
+                    for n in self.nodes
+                    if n.process is not None
+                )
+                raise AssertionError(
+                    f"the NATS cluster is not healthy within {timeout_s} s: {states}"
+                )
             time.sleep(0.1)
 
     def stop(self) -> None:
