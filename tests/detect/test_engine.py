@@ -395,3 +395,27 @@ def test_removing_a_placement_clears_its_raised_alarms() -> None:
         ("zone_entry", "cleared", "obligation_removed"),
     ]
     assert engine.process([fix("B2", 3, LAT, LON), tick(60)]) == []
+
+
+def test_a_checkpoint_follows_the_zones_and_devices_of_changed_placements() -> None:
+    """What a checkpoint keeps encoded between saves (zone and rule keys, case ids, device ids)
+    is made again after a placement change, even one that keeps the same number of zones."""
+    engine = Engine()
+    engine.add_placement(psem("A", "WA", [zone("Z", "exclusion", circle(LAT, LON, 200))]))
+    engine.add_placement(psem("B", "WB", [zone("Z", "exclusion", circle(LAT, LON, 300))]))
+    engine.process([fix("WA", 0, LAT + 0.01, LON)])
+    first = json.loads(zlib.decompress(engine.checkpoint()))
+    assert first["zone_keys"] == [["A", "Z"], ["B", "Z"]] and first["cases"] == ["A", "B"]
+    engine.add_placement(psem("A", "WC", [zone("Y", "inclusion", circle(LAT, LON, 900))]))
+    engine.process([fix("WC", 1, LAT, LON)])
+    again = json.loads(zlib.decompress(engine.checkpoint()))
+    assert again["zone_keys"] == [["B", "Z"], ["A", "Y"]] and again["cases"] == ["B", "A"]
+    assert again["devices"] == ["WA", "WB", "WC"]
+    restored = Engine.restore(
+        engine.checkpoint(),
+        {
+            "A": psem("A", "WC", [zone("Y", "inclusion", circle(LAT, LON, 900))]),
+            "B": psem("B", "WB", [zone("Z", "exclusion", circle(LAT, LON, 300))]),
+        },
+    )
+    assert restored.checkpoint() == engine.checkpoint()

@@ -75,7 +75,9 @@ class Snapshots(FixPath):
         """The JSON of `value()`, kept while `made_from` is the same object (a rule table is
         a new list after every placement change) or, for an int, the same number."""
         kept = self._json_cache.get(key)
-        if kept is not None and (kept[0] is made_from or kept[0] == made_from):
+        if kept is not None and (
+            kept[0] is made_from or (isinstance(made_from, int) and kept[0] == made_from)
+        ):
             return _Json(kept[1])
         text = canonical(value())
         self._json_cache[key] = (made_from, text)
@@ -238,15 +240,21 @@ class Snapshots(FixPath):
 
 _REPORT_FIELDS = tuple(f.name for f in fields(Reports))
 _SETS = frozenset(n for n in _REPORT_FIELDS if isinstance(getattr(Reports(), n), frozenset))
-# How each field is saved: a numpy dtype (packed), or frozenset (lists).
-_KINDS: dict[str, Any] = {
-    name: frozenset
-    if name in _SETS
-    else np.bool_
-    if isinstance(getattr(Reports(), name), bool)
-    else np.int64
-    for name in _REPORT_FIELDS
-}
+
+
+def _kind(name: str) -> Any:
+    """How a field of `Reports` is saved: packed as a numpy dtype, or as lists (a set)."""
+    default = getattr(Reports(), name)
+    if isinstance(default, frozenset):
+        return frozenset
+    if isinstance(default, bool):
+        return np.bool_
+    if isinstance(default, int):
+        return np.int64
+    raise TypeError(f"Reports.{name}: no snapshot form for {type(default).__name__}; add one")
+
+
+_KINDS: dict[str, Any] = {name: _kind(name) for name in _REPORT_FIELDS}
 
 
 def _packed(column: NDArray[Any]) -> str:
