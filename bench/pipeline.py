@@ -270,7 +270,7 @@ def written(server: int, url: str) -> int:
     """Bytes written to storage so far. SQLite: the centre's processes' `write_bytes`.
     PostgreSQL: its own count, the WAL and the data pages it wrote out. Not the backends'
     `write_bytes`: the kernel counts in them every page of shared buffers they dirty (shared
-    memory), 5-7 times what reaches the disk."""
+    memory), 7-10 times what reaches the disk."""
     if url.startswith("postgresql"):
         from sqlalchemy import create_engine, text
         from sqlalchemy.pool import NullPool

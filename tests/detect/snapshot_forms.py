@@ -1,24 +1,18 @@
 """A version 3 snapshot written in the list form of version 2 (what centres saved before).
 
 The recorded fixtures hold version 2 bytes; this turns today's snapshot into them exactly
-(canonical JSON, zlib level 1), so a change of encoding is shown to change no state.
+(canonical JSON, zlib level 1), so a change of encoding is shown to change no state. It reads
+the packed columns with the restore's own readers: were those wrong, the bytes would differ.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import zlib
 from typing import Any
 
-import numpy as np
-
 from vigie.detect.devices import COLUMNS
-from vigie.detect.engine.snapshot import _KINDS
-
-
-def _column(text: str, dtype: Any) -> list[Any]:
-    return np.frombuffer(base64.b64decode(text), dtype=np.dtype(dtype).newbyteorder("<")).tolist()
+from vigie.detect.engine.snapshot import _prox_rows, _report_rows, _unpacked, _zone_rows
 
 
 def version_2_state(data: bytes) -> dict[str, Any]:
@@ -27,40 +21,12 @@ def version_2_state(data: bytes) -> dict[str, Any]:
     assert state["version"] == 3
     n = len(state["devices"])
     state["columns"] = {
-        name: _column(value, COLUMNS[name][0]) for name, value in state["columns"].items()
+        name: _unpacked(value, COLUMNS[name][0], n).tolist()
+        for name, value in state["columns"].items()
     }
-    fields: list[list[Any]] = []
-    for name, kind in _KINDS.items():
-        if kind is frozenset:
-            column: list[Any] = [[] for _ in range(n)]
-            for i, value in state["reports"][name]:
-                column[i] = value
-            fields.append(column)
-        else:
-            fields.append(_column(state["reports"][name], kind))
-    state["reports"] = [list(row) for row in zip(*fields, strict=True)]
-    zones, keys = state["zones"], state.pop("zone_keys")
-    state["zones"] = [
-        [*key, *rest]
-        for key, *rest in zip(
-            keys,
-            _column(zones["raised"], np.bool_),
-            _column(zones["raised_t"], np.int64),
-            _column(zones["active"], np.bool_),
-            _column(zones["known"], np.bool_),
-            strict=True,
-        )
-    ]
-    prox, keys = state["prox"], state.pop("prox_keys")
-    state["prox"] = [
-        [*key, r, t]
-        for key, r, t in zip(
-            keys,
-            _column(prox["raised"], np.bool_),
-            _column(prox["raised_t"], np.int64),
-            strict=True,
-        )
-    ]
+    state["reports"] = _report_rows(state["reports"], n)
+    state["zones"], state["prox"] = _zone_rows(state), _prox_rows(state)
+    del state["zone_keys"], state["prox_keys"]
     state["version"] = 2
     return state
 
