@@ -445,25 +445,37 @@ def window(since: Mark, until: Mark, messages: int, readings: int) -> dict[str, 
 def arithmetic(base: dict[str, Any], prefill: dict[str, Any], partitions: int) -> dict[str, Any]:
     """Throughput = min(W × c_worker, c_stream, c_pg), each c in readings/s per core, from the
     one-worker run's CPU (the least contended). c_stream: the busiest NATS node's writes (the
-    pre-fill) and reads on one core; the stream's leader takes every publish."""
+    pre-fill) and reads on one core; the stream's leader takes every publish. A tier whose CPU
+    stayed under the clock's resolution (a tiny run) bounds nothing measured: its c is None."""
     cost = base["cpu_s_per_1000_readings"]
     nodes = [k for k in prefill["nats_cpu_s_per_1000_readings"] if k.startswith("nats_")]
     busiest = max(prefill["nats_cpu_s_per_1000_readings"][k] + cost[k] for k in nodes)
-    c_worker = 1000 / cost["workers"]
-    c_stream = 1000 / busiest
-    c_pg = 1000 / cost["postgresql"]
+    c_worker, c_stream, c_pg = (
+        per_core(cost["workers"]),
+        per_core(busiest),
+        per_core(cost["postgresql"]),
+    )
     rows = []
     for w in (1, 2, 4, 8, 16, 32, 64):
         if w > partitions:
             break
-        limits = {"workers": w * c_worker, "stream": c_stream, "postgresql": c_pg}
-        bound = min(limits, key=lambda k: limits[k])
-        rows.append({"workers": w, "readings_per_s": round(limits[bound]), "bound_by": bound})
+        limits = {
+            k: c
+            for k, c in (
+                ("workers", None if c_worker is None else w * c_worker),
+                ("stream", c_stream),
+                ("postgresql", c_pg),
+            )
+            if c is not None
+        }
+        if limits:
+            bound = min(limits, key=lambda k: limits[k])
+            rows.append({"workers": w, "readings_per_s": round(limits[bound]), "bound_by": bound})
     return {
         "formula": "throughput = min(W x c_worker, c_stream, c_pg), one core each",
-        "c_worker_readings_per_s_per_core": round(c_worker),
-        "c_stream_readings_per_s_per_core": round(c_stream),
-        "c_pg_readings_per_s_per_core": round(c_pg),
+        "c_worker_readings_per_s_per_core": rounded(c_worker),
+        "c_stream_readings_per_s_per_core": rounded(c_stream),
+        "c_pg_readings_per_s_per_core": rounded(c_pg),
         "by_workers": rows,
         "catch_up_10M_readings_min": {
             str(r["workers"]): round(10e6 / r["readings_per_s"] / 60, 1) for r in rows
@@ -474,6 +486,15 @@ def arithmetic(base: dict[str, Any], prefill: dict[str, Any], partitions: int) -
             f"partitions cap W ({partitions} here, 64 recommended)"
         ),
     }
+
+
+def per_core(cpu_s_per_1000: float) -> float | None:
+    """Readings per second on one core, None when no CPU time was measured."""
+    return 1000 / cpu_s_per_1000 if cpu_s_per_1000 > 0 else None
+
+
+def rounded(value: float | None) -> int | None:
+    return None if value is None else round(value)
 
 
 # ---------------------------------------------------------------- main

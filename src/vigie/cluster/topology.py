@@ -16,6 +16,7 @@ from nats.js.errors import (
     APIError,
     BucketNotFoundError,
     KeyNotFoundError,
+    NoStreamResponseError,
     NotFoundError,
     ServiceUnavailableError,
 )
@@ -115,7 +116,9 @@ class Topology:
 
 # JetStream's "no suitable peers for placement": the meta leader still counts a restarted node
 # offline for a while after it answers healthy (seen for seconds after a rolling restart). That,
-# an election under way (503, no answer) are waited out; any other refusal is the operator's.
+# an election under way (503, no answer), a bucket just created whose stream has no leader yet
+# (a write to it finds no responder: seen once in CI) are waited out; any other refusal is the
+# operator's.
 NO_PLACEMENT = 10005
 
 
@@ -130,7 +133,12 @@ async def ensure(js: JetStreamContext, topology: Topology, wait_s: float = 30.0)
         try:
             await _ensure(js, topology, done)
             return done
-        except (APIError, nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
+        except (
+            APIError,
+            NoStreamResponseError,
+            nats.errors.TimeoutError,
+            nats.errors.NoRespondersError,
+        ) as exc:
             transient = not isinstance(exc, APIError) or exc.err_code == NO_PLACEMENT
             if isinstance(exc, ServiceUnavailableError):
                 transient = True  # no meta leader yet (an election)
