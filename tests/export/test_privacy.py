@@ -17,11 +17,12 @@ from tests.export.story import Story
 from tests.export.test_round_trip import export
 from vigie.alarms.obligations import BAR_KINDS
 from vigie.alarms.privacy import BLACKOUT_MARGIN, DISTANCE_STEP_M
+from vigie.cases import device_secrets
 from vigie.export import keys
 from vigie.export.importer import import_archive
 from vigie.export.verify import ArchiveInvalid
 from vigie.store import Database
-from vigie.store.models import Alarm, Person, Placement
+from vigie.store.models import Alarm, Device, Person, Placement
 
 
 def lines(archive: zipfile.ZipFile, name: str) -> list[dict]:
@@ -92,3 +93,28 @@ def test_sealed_data_opens_only_with_the_recipients_key(
         import_archive(other, path, "admin9", victim_key=stranger)
     # Without any key the case still comes in, without her data, and says so.
     assert import_archive(other, path, "admin9").protected_data == "not opened"
+
+
+def test_no_device_login_hash_leaves_in_an_archive(
+    db: Database, other: Database, story: Story, export_keys: Keys, tmp_path: Path
+) -> None:
+    """A device's secret hashes (gateway and NATS) are in no member; imported, the device has no
+    login until a new secret is issued."""
+    with db.session() as session:
+        secret = device_secrets.issue(session, "B2", "admin1")
+        device = session.get_one(Device, "B2")
+        hashes = [device.secret_hash, device.nats_hash]
+    assert all(hashes)
+    path = tmp_path / "C2.zip"
+    export(db, "C2", export_keys, path, sealed=False)
+    archive = zipfile.ZipFile(path)
+    case = json.loads(archive.read("case.json"))
+    assert "B2" in {d["id"] for d in case["devices"]}
+    for name in archive.namelist():
+        data = archive.read(name)
+        for text in [*hashes, secret]:
+            assert text.encode() not in data, name
+    import_archive(other, path, "admin9")
+    with other.reading() as session:
+        imported = session.get_one(Device, "B2")
+        assert (imported.secret_hash, imported.nats_hash) == (None, None)

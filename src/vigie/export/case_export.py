@@ -59,6 +59,10 @@ from vigie.store.models import (
 
 BATCH = 5000
 PERSON_LOCATION = ("address", "home_lat", "home_lon", "phone")
+# A device's login hashes are no evidence, and an archive goes to a court: offline, a hash can be
+# guessed at leisure. An imported case is not watched, so its devices need no login; a device
+# put back in service is issued a new secret.
+CREDENTIALS = ("secret_hash", "nats_hash")
 
 
 class CaseNotExported(LookupError):
@@ -244,7 +248,7 @@ def _case_file(session: Session, case: _Case) -> dict[str, Any]:
                 select(Deadline).where(Deadline.placement_id == p.id).order_by(Deadline.id)
             )
         ],
-        "devices": [columns(session.get_one(Device, d)) for d in device_ids],
+        "devices": [columns(session.get_one(Device, d), *CREDENTIALS) for d in device_ids],
         "assignments": [columns(a) for a in case.assignments],
         "zones": layout.ZONES,
     }
