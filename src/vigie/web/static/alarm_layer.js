@@ -216,10 +216,14 @@ const VigieAlarms = (() => {
     setSound(soundFor(open.find((a) => !a.known_absence)));
   }
 
+  const readOpen = Vigie.latest(() => Vigie.api("/api/alarms?status=open&limit=1000"));
   async function refresh() {
     try {
-      open = await Vigie.api("/api/alarms?status=open&limit=1000");
-      render();
+      const fresh = await readOpen();  // null: a read asked later answered first, and is shown
+      if (fresh) {
+        open = fresh;
+        render();
+      }
     } catch (err) {
       console.warn("alarm layer:", err.message);  // the connection banner says it to the operator
     }

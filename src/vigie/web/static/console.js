@@ -340,6 +340,22 @@ const Vigie = (() => {
   });
 
   /* A page of a list and the count of all its rows (the API's X-Total-Count header). */
+  /* `read` wrapped so that an answer older than one already given comes back as null: reads
+     started by the live stream overlap, and the one asked first may answer last. Applied, it
+     would put an older state on screen (an acknowledged alarm open again, a new alarm missing
+     from the bar) until the next change. */
+  function latest(read) {
+    let issued = 0;
+    let answered = 0;
+    return async (...args) => {
+      const ticket = ++issued;
+      const value = await read(...args);
+      if (ticket < answered) return null;
+      answered = ticket;
+      return value;
+    };
+  }
+
   async function apiPage(path) {
     let total = null;
     const data = await api(path, { onResponse: (r) => { total = Number(r.headers.get("X-Total-Count")); } });
@@ -395,6 +411,6 @@ const Vigie = (() => {
     return field ? `${general} (${t("error.field")} : ${field})` : general;
   }
 
-  return { t, words, session, send, api, apiPage, live, flash, when, duration, now, since, el, tip, map, zoneLayer,
+  return { t, words, session, send, api, apiPage, latest, live, flash, when, duration, now, since, el, tip, map, zoneLayer,
     trackLayer, requireLogin, ApiError, say, detailText, distanceText, metres, escalatedFlag };
 })();

@@ -42,6 +42,9 @@
     VigieAlarms.onState((up) => document.getElementById("live").classList.toggle("up", up));
   }
 
+  /* The alarm as the API has it now, or null when a read asked later has answered already. */
+  const read = Vigie.latest(() => api(`/api/alarms/${id}`));
+
   /* What moved on this alarm (another operator took it, a new event, a note logged). */
   const shape = (a) => JSON.stringify([a.status, a.holder && a.holder.id, a.holding, a.event_count,
     a.last_event_at, a.cleared_at, a.actions.length, (a.commands || []).map((c) => c.state)]);
@@ -51,11 +54,12 @@
   async function follow() {
     let fresh;
     try {
-      fresh = await api(`/api/alarms/${id}`);
+      fresh = await read();
     } catch (err) {
       Vigie.flash(Vigie.say(err));
       return;
     }
+    if (!fresh) return;
     const before = alarm;
     if (shape(fresh) === shape(before)) return;
     alarm = fresh;
@@ -205,8 +209,11 @@
   async function post(path, body) {
     try {
       await api(path, { method: "POST", body });
-      alarm = await api(`/api/alarms/${id}`);
-      render();
+      const fresh = await read();
+      if (fresh) {
+        alarm = fresh;
+        render();
+      }
       return true;
     } catch (err) {
       Vigie.flash(Vigie.say(err));

@@ -30,9 +30,11 @@
     return params.toString();
   }
 
+  const readPage = Vigie.latest(Vigie.apiPage);  // null: a later read (a new filter) answered
   async function refresh() {
     try {
-      const page = await Vigie.apiPage(`/api/alarms?${query()}`);
+      const page = await readPage(`/api/alarms?${query()}`);
+      if (!page) return;
       alarms = grouped(page.data);
       total = page.total;
     } catch (err) {
