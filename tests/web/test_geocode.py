@@ -58,6 +58,9 @@ def geocoder(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
+        # The test's VIGIE_GEOCODER_URL undone first, then forgotten: cleared before the undo,
+        # the settings would be read again with this dead server's URL by the next test.
+        monkeypatch.undo()
         console_settings.cache_clear()
 
 
