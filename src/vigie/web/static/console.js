@@ -339,7 +339,6 @@ const Vigie = (() => {
     flash(`${t("error.request")} (${e.detail.xhr.status})`);
   });
 
-  /* A page of a list and the count of all its rows (the API's X-Total-Count header). */
   /* `read` wrapped so that an answer older than one already given comes back as null: reads
      started by the live stream overlap, and the one asked first may answer last. Applied, it
      would put an older state on screen (an acknowledged alarm open again, a new alarm missing
@@ -356,6 +355,7 @@ const Vigie = (() => {
     };
   }
 
+  /* A page of a list and the count of all its rows (the API's X-Total-Count header). */
   async function apiPage(path) {
     let total = null;
     const data = await api(path, { onResponse: (r) => { total = Number(r.headers.get("X-Total-Count")); } });
