@@ -1,15 +1,41 @@
-"""An alarm page never shows an older state over a newer one: a read the live stream started
-before an acknowledgement, answered after the acknowledgement's own read, is dropped (it put
-"Ouverte" back on an acknowledged alarm, seen once in CI)."""
+"""The console never shows an older state over a newer one: a read the live stream started,
+answered after a read asked later, is dropped (it put "Ouverte" back on an acknowledged alarm,
+seen once in CI, and could take a new alarm off the bar)."""
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 from playwright.sync_api import APIResponse, Page, Route, expect
 
 from tests.web.conftest import Site, log_in
+
+Held = list[tuple[Route, APIResponse]]
+
+
+def hold_first_read(page: Page, url: str) -> Held:
+    """From now on, the page's first GET of `url` is fetched at once and its answer kept
+    (the state as it is now), to be given to the page later; the others go through."""
+    held: Held = []
+
+    def hold(route: Route) -> None:
+        if route.request.method == "GET" and not held:
+            held.append((route, route.fetch()))
+            return
+        route.continue_()
+
+    page.route(url, hold)
+    return held
+
+
+def until(page: Page, done: Callable[[], bool], what: str) -> None:
+    """Let the page run until `done()`, 15 s at most."""
+    deadline = time.monotonic() + 15
+    while not done():
+        assert time.monotonic() < deadline, what
+        page.wait_for_timeout(100)
 
 
 def test_a_read_answered_late_does_not_reopen_an_acknowledged_alarm(page: Page, site: Site) -> None:
@@ -19,20 +45,9 @@ def test_a_read_answered_late_does_not_reopen_an_acknowledged_alarm(page: Page, 
     status = page.locator("#a-status")
     expect(status).to_have_text("Ouverte")
 
-    held: list[tuple[Route, APIResponse]] = []
-
-    def hold_the_first_read(route: Route) -> None:
-        if route.request.method == "GET" and not held:
-            held.append((route, route.fetch()))  # the alarm as it is now: open; answered later
-            return
-        route.continue_()
-
-    page.route(f"**/api/alarms/{alarm_id}", hold_the_first_read)
+    held = hold_first_read(page, f"**/api/alarms/{alarm_id}")  # open, answered later
     site.world.new_alarm(kind="tamper")  # the stream says "changed": the page reads its alarm
-    deadline = time.monotonic() + 15
-    while not held:
-        assert time.monotonic() < deadline, "the page did not read its alarm on a change"
-        page.wait_for_timeout(100)
+    until(page, lambda: bool(held), "the page did not read its alarm on a change")
 
     page.click("#ack")
     expect(status).to_have_text("Acquittée")
@@ -53,29 +68,19 @@ def test_a_read_answered_late_does_not_drop_a_new_alarm_from_the_bar(
     log_in(page, site, "operator1")
     bar = page.locator("#alarm-bar")
     expect(bar).to_have_attribute("data-open", re.compile(r"\d+"))
-    held: list[tuple[Route, APIResponse]] = []
-
-    def hold_the_first_read(route: Route) -> None:
-        if not held:
-            held.append((route, route.fetch()))  # the open alarms before the new one
-            return
-        route.continue_()
-
-    page.route("**/api/alarms?status=open&limit=1000", hold_the_first_read)
+    held = hold_first_read(page, "**/api/alarms?status=open&limit=1000")  # before the new one
     site.world.new_alarm(kind="tamper")  # a change: the bar reads the open alarms (held)
-    deadline = time.monotonic() + 15
-    while not held:
-        assert time.monotonic() < deadline, "the bar did not read the open alarms on a change"
-        page.wait_for_timeout(100)
+    until(page, lambda: bool(held), "the bar did not read the open alarms on a change")
     route, stale = held[0]
     before = len(stale.json())
     new = site.world.new_alarm(kind="tamper")  # the next change: read and shown at once
-    deadline = time.monotonic() + 15
-    while int(bar.get_attribute("data-open") or 0) <= before:
-        assert time.monotonic() < deadline, f"alarm {new} was not counted in the bar"
-        page.wait_for_timeout(100)
-    shown = int(bar.get_attribute("data-open") or 0)
+
+    def counted() -> int:
+        return int(bar.get_attribute("data-open") or 0)
+
+    until(page, lambda: counted() > before, f"alarm {new} was not counted in the bar")
+    shown = counted()
     with page.expect_response(lambda r: "/api/alarms?status=open" in r.url):
         route.fulfill(response=stale)
     page.evaluate("() => new Promise((done) => setTimeout(done, 100))")  # its handler has run
-    assert int(bar.get_attribute("data-open") or 0) >= shown
+    assert counted() >= shown
