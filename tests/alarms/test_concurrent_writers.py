@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.alarms.test_partitions import T0, Clock, seed_cases, tamper, worker
+from tests.alarms.test_partitions import T0, Clock, counts, seed_cases, tamper, worker
 from tests.api.world import World, build
 from tests.conftest import Centre, Mailbox, fresh_database
 from vigie import clock
 from vigie.alarms import episodes, journal, outbox
+from vigie.alarms.pipeline import PartitionStep
 from vigie.alarms.sources import BatchSource
 from vigie.settings import Settings
 from vigie.store import Database, engine_state
@@ -132,28 +133,17 @@ def test_a_claim_waits_for_the_step_under_way_and_gets_its_cursor(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The old owner's step holds the partition's row: a claim made meanwhile waits for its
-    commit and restores from it, and the old owner's next step is fenced."""
+    commit (within the claim's patience) and restores from it, and the old owner's next step is
+    fenced."""
     seed_cases(db, {"C1": 7})
     owner = worker(db, 7, Clock(T0 + timedelta(minutes=30)))
-    in_step, release = threading.Event(), threading.Event()
-    record_step = journal.record_step
-
-    def held(*args: Any, **kwargs: Any) -> int:
-        in_step.set()
-        assert release.wait(10)
-        return record_step(*args, **kwargs)
-
-    monkeypatch.setattr(journal, "record_step", held)
-    stepping = threading.Thread(
-        target=owner.step, args=(BatchSource([tamper("C1", 1, 1)], cursor=9, messages=1),)
-    )
-    stepping.start()
-    assert in_step.wait(10)
+    release = threading.Event()
+    stepping, errors = held_step(owner, release, monkeypatch, tamper("C1", 1, 1), cursor=9)
     claimed: list[engine_state.Claimed] = []
 
     def claim() -> None:
         with db.session() as session:
-            claimed.append(engine_state.claim(session, 7))
+            claimed.append(engine_state.claim(session, 7, patience_s=60))
 
     claiming = threading.Thread(target=claim)
     claiming.start()
@@ -163,8 +153,72 @@ def test_a_claim_waits_for_the_step_under_way_and_gets_its_cursor(
     stepping.join(10)
     claiming.join(10)
     assert [(c.term, c.cursor, c.processed) for c in claimed] == [(2, 9, 1)]
+    assert errors == []
     with pytest.raises(Fenced):
         owner.step(BatchSource([tamper("C1", 1.1, 2)], cursor=10, messages=1))
+
+
+def test_a_claim_ends_the_step_of_an_owner_that_stopped_in_it(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An owner paused in its step (SIGSTOP, a frozen VM) keeps its transaction and the row
+    lock as long as its connection lives: the claim ends that idle transaction after its
+    patience, instead of leaving the partition blind until the owner wakes. The stopped step
+    commits nothing; its batch is the new owner's to consume."""
+    seed_cases(db, {"C1": 7})
+    owner = worker(db, 7, Clock(T0 + timedelta(minutes=30)))
+    owner.step(BatchSource([tamper("C1", 1, 1)], cursor=9, messages=1))
+    before = counts(db)
+    release = threading.Event()
+    stepping, errors = held_step(owner, release, monkeypatch, tamper("C1", 2, 2), cursor=10)
+    claimed: list[engine_state.Claimed] = []
+
+    def claim() -> None:
+        with db.session() as session:
+            claimed.append(engine_state.claim(session, 7, patience_s=0.2))
+
+    claiming = threading.Thread(target=claim)
+    claiming.start()
+    claiming.join(30)  # never released: only the claim's ending of it can let the claim through
+    alive = claiming.is_alive()
+    release.set()  # the owner wakes, into a transaction that was ended
+    stepping.join(10)
+    claiming.join(10)
+    assert not alive, "the claim waited on the stopped owner's transaction"
+    assert [(c.term, c.cursor, c.processed) for c in claimed] == [(2, 9, 1)]
+    assert errors and not isinstance(errors[0], Fenced), errors  # its connection was ended
+    assert counts(db) == before  # nothing of the stopped step: observation, alarm, journal
+
+
+def held_step(
+    owner: PartitionStep,
+    release: threading.Event,
+    monkeypatch: pytest.MonkeyPatch,
+    record: dict[str, Any],
+    cursor: int,
+) -> tuple[threading.Thread, list[Exception]]:
+    """`owner` stepping `record` in a thread, held inside its transaction (the row locked)
+    until `release`; returns the thread, once in the transaction, and the errors it raised."""
+    in_step = threading.Event()
+    errors: list[Exception] = []
+    record_step = journal.record_step
+
+    def held(*args: Any, **kwargs: Any) -> int:
+        in_step.set()
+        assert release.wait(60)
+        return record_step(*args, **kwargs)
+
+    def step() -> None:
+        try:
+            owner.step(BatchSource([record], cursor=cursor, messages=1))
+        except Exception as exc:
+            errors.append(exc)
+
+    monkeypatch.setattr(journal, "record_step", held)
+    stepping = threading.Thread(target=step)
+    stepping.start()
+    assert in_step.wait(10)
+    return stepping, errors
 
 
 def test_two_deliverers_send_each_report_once(

@@ -118,13 +118,19 @@ def page(browser: Browser) -> Iterator[Page]:
     assert not errors, f"JavaScript errors in the console: {errors}"
 
 
+INTERRUPTED = ("ERR_ABORTED", "is interrupted by another navigation")
+
+
 def log_in(page: Page, site: Site, username: str, lang: str = "fr") -> None:
     for attempt in range(3):
-        try:  # the page being left may navigate on its own meanwhile (ERR_ABORTED): again
+        # The page being left may navigate on its own meanwhile (ERR_ABORTED); Playwright has
+        # also reported the goto "interrupted by another navigation" (once in CI, from /login
+        # to /login?lang=fr, where no script of the login page navigates): ask again.
+        try:
             page.goto(f"{site.url}/login?lang={lang}")
             break
         except PlaywrightError as exc:
-            if "ERR_ABORTED" not in str(exc) or attempt == 2:
+            if not any(why in str(exc) for why in INTERRUPTED) or attempt == 2:
                 raise
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)

@@ -52,6 +52,9 @@ from vigie.store import observations as log
 from vigie.store.engine_state import Fenced, StateRow
 
 logger = logging.getLogger(__name__)
+# Claims made at once (threads, each a PostgreSQL transaction): a takeover claims a dead worker's
+# partitions together, and one waiting on a stale owner's transaction holds up none of them.
+CLAIMS_AT_ONCE = 4
 DRAIN_S = 5.0  # a stopping worker's connection: drained, or closed past this
 
 
@@ -159,7 +162,7 @@ class DetectionWorker:
         self._claiming: dict[int, int | None] = {}
         # Claims on threads of their own: behind the steps in the default pool, one waited
         # 4 s on a loaded host, longer than a lease (bench/cluster.py).
-        self._claims = ThreadPoolExecutor(2, thread_name_prefix="claim")
+        self._claims = ThreadPoolExecutor(CLAIMS_AT_ONCE, thread_name_prefix="claim")
         self._stopping = asyncio.Event()
         # Set when a lease is given back or expires: look at the leases now, not at the next
         # round (a paused owner's partitions were taken over up to `renew_s` later).
@@ -309,22 +312,29 @@ class DetectionWorker:
         plan = assignment.plan(self.name, n, set(self.owned), self._free_since, live, now)
         for partition in sorted(plan.release):
             await self._let_go(partition, release=True)
-        for partition in sorted(plan.claim):
-            try:
-                revision = await asyncio.wait_for(leases.acquire(partition), bound)
-            except TimeoutError:  # the KV unavailable: claim nothing more this round
-                logger.warning(
-                    "partition %d: lease not taken (no answer in %.1f s)", partition, bound
-                )
-                return None
-            except Exception as exc:  # the KV failing, or the key expired mid-create
-                # (nats-py's create reads the key back after a refusal, and raises
-                # KeyNotFoundError if it expired meanwhile): not taken now, maybe next round.
-                logger.warning("partition %d: lease not taken (%r)", partition, exc)
-                continue
-            if revision is not None:
-                self._free_since.pop(partition, None)
-                await self._take(partition, revision)
+        # Each won lease is claimed at once, beside the others: one after another, a claim that
+        # waits on a stale owner's transaction held back every partition planned after it.
+        claims: list[asyncio.Task[None]] = []
+        try:
+            for partition in sorted(plan.claim):
+                try:
+                    revision = await asyncio.wait_for(leases.acquire(partition), bound)
+                except TimeoutError:  # the KV unavailable: claim nothing more this round
+                    logger.warning(
+                        "partition %d: lease not taken (no answer in %.1f s)", partition, bound
+                    )
+                    return None
+                except Exception as exc:  # the KV failing, or the key expired mid-create
+                    # (nats-py's create reads the key back after a refusal, and raises
+                    # KeyNotFoundError if it expired meanwhile): not taken now, maybe next round.
+                    logger.warning("partition %d: lease not taken (%r)", partition, exc)
+                    continue
+                if revision is not None:
+                    self._free_since.pop(partition, None)
+                    claims.append(asyncio.create_task(self._take(partition, revision)))
+                    await asyncio.sleep(0)  # its claim under way, its lease renewed from now
+        finally:
+            await asyncio.gather(*claims)
         waiting = [
             since + assignment.DEFAULT_GRACE_S - time.monotonic()
             for partition, since in self._free_since.items()

@@ -6,18 +6,37 @@ whatever the leases did. Every step of the owner then begins by locking the row 
 term is still its own: a stale owner (paused past its lease, cut from NATS) finds a newer term
 and its whole step rolls back, observations, events and cursor together. A claim waits on the
 row lock of a step under way: either that step committed first (the new owner restores it) or it
-finds the new term. Leases decide who should work; the term decides who may commit.
+finds the new term. A step's transaction that waits on nothing (its process paused or cut off,
+its connection open) would hold the lock, and blind the partition, for as long as it lives: the
+claim ends it (`_unblocked`), which rolls it back. Leases decide who should work; the term
+decides who may commit.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from vigie.store.models import EngineState, EngineStep
+
+logger = logging.getLogger(__name__)
+# How long a claim waits on a lock before it ends the idle transactions holding it, and then
+# between looks: a live owner's step commits well within it (and is rarely rolled back for
+# nothing); a stale owner's costs the takeover this much.
+PATIENCE_S = 1.0
+# The transactions a claim ends: those holding what it waits for and doing nothing (an active
+# statement, such as a migration's, is left to finish).
+_END_IDLE_BLOCKERS = text(
+    "SELECT a.pid, pg_terminate_backend(a.pid) FROM pg_stat_activity a"
+    " WHERE a.pid = ANY(pg_blocking_pids(:pid)) AND a.state LIKE 'idle in transaction%'"
+)
 
 
 class Fenced(Exception):
@@ -65,22 +84,65 @@ def ensure(session: Session, partition: int) -> None:
     session.execute(dialect.insert(EngineState).values(values).on_conflict_do_nothing())
 
 
-def claim(session: Session, partition: int) -> Claimed:
+def claim(session: Session, partition: int, patience_s: float = PATIENCE_S) -> Claimed:
     """Take partition `partition` over: its term + 1, returned with what its last owner
-    committed. Commit the session for the claim to fence the previous owner."""
-    ensure(session, partition)
-    term, cursor, snapshot, processed = session.execute(
-        update(EngineState)
-        .where(EngineState.partition == partition)
-        .values(term=EngineState.term + 1)
-        .returning(
-            EngineState.term, EngineState.cursor, EngineState.snapshot, EngineState.processed
-        )
-    ).one()
+    committed. Commit the session for the claim to fence the previous owner. A transaction
+    that holds the row and does nothing for `patience_s` is ended (`_unblocked`)."""
+    with _unblocked(session, partition, patience_s):
+        ensure(session, partition)  # waits on the row's lock too, as the update does
+        term, cursor, snapshot, processed = session.execute(
+            update(EngineState)
+            .where(EngineState.partition == partition)
+            .values(term=EngineState.term + 1)
+            .returning(
+                EngineState.term, EngineState.cursor, EngineState.snapshot, EngineState.processed
+            )
+        ).one()
     journaled = session.execute(
         select(func.max(EngineStep.cursor_to)).where(EngineStep.partition == partition)
     ).scalar_one()
     return Claimed(partition, term, max(cursor, journaled or 0), snapshot, processed)
+
+
+@contextmanager
+def _unblocked(session: Session, partition: int, patience_s: float) -> Iterator[None]:
+    """While the block waits on a lock (PostgreSQL), end every idle transaction that holds it,
+    every `patience_s`, from a connection of its own: a paused or cut-off owner's step
+    (SIGSTOP in the chaos run kept a partition blind until the owner resumed). Its commit would
+    have been fenced anyway; ended, it rolls back whole and the new owner re-runs its batch."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    waiter = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    engine = session.get_bind().engine
+    done = threading.Event()
+
+    def watch() -> None:
+        if done.wait(patience_s):
+            return  # not blocked: no connection taken
+        try:
+            with engine.connect() as other:
+                while True:
+                    ended = other.execute(_END_IDLE_BLOCKERS, {"pid": waiter}).all()
+                    other.commit()
+                    for pid, _ in ended:
+                        logger.warning(
+                            "partition %d: the idle transaction of backend %d held its row: ended",
+                            partition,
+                            pid,
+                        )
+                    if done.wait(patience_s):
+                        return
+        except Exception as exc:  # the claim goes on waiting, as it did before
+            logger.warning("partition %d: its row's holders not looked for (%r)", partition, exc)
+
+    watcher = threading.Thread(target=watch, name=f"unblock-{partition}", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
 
 
 def fence(session: Session, partition: int, term: int | None) -> EngineState:
