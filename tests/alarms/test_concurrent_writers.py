@@ -11,9 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
-from tests.alarms.test_partitions import T0, Clock, counts, seed_cases, tamper, worker
+from tests.alarms.test_partitions import (
+    T0,
+    Clock,
+    counts,
+    seed_cases,
+    state_of,
+    tamper,
+    worker,
+)
 from tests.api.world import World, build
 from tests.conftest import Centre, Mailbox, fresh_database
 from vigie import clock
@@ -188,6 +197,30 @@ def test_a_claim_ends_the_step_of_an_owner_that_stopped_in_it(
     assert [(c.term, c.cursor, c.processed) for c in claimed] == [(2, 9, 1)]
     assert errors and not isinstance(errors[0], Fenced), errors  # its connection was ended
     assert counts(db) == before  # nothing of the stopped step: observation, alarm, journal
+
+
+def test_a_claim_leaves_a_busy_holder_alone_and_gives_up_after_its_wait(db: Database) -> None:
+    """A transaction holding the row while it runs a statement is not ended (a long query, a
+    migration); the claim stops waiting after `wait_s` and fails, so the worker gives the lease
+    back instead of waiting without end, and the holder commits."""
+    seed_cases(db, {"C1": 7})
+    locked, done = threading.Event(), []
+
+    def busy() -> None:
+        with db.session() as session:
+            engine_state.fence(session, 7, None)
+            locked.set()
+            session.execute(text("SELECT pg_sleep(3)"))
+        done.append(True)
+
+    holder = threading.Thread(target=busy)
+    holder.start()
+    assert locked.wait(10)
+    with pytest.raises(OperationalError, match="lock timeout"), db.session() as session:
+        engine_state.claim(session, 7, patience_s=0.2, wait_s=1.0)
+    holder.join(30)
+    assert done == [True]  # not ended: it committed
+    assert state_of(db, 7).term == 0
 
 
 def held_step(

@@ -201,6 +201,7 @@ class DetectionWorker:
                 self._look.clear()
                 wait = self.settings.renew_s
                 grace_ends = await self._keep_leases()
+                self._slow("claims and hand-overs", began)
                 if grace_ends is not None:
                     wait = min(wait, grace_ends)
                 with contextlib.suppress(TimeoutError):
@@ -238,11 +239,21 @@ class DetectionWorker:
                 await self._renew()
             except Exception:  # a round that failed whole: the next one tries again
                 logger.exception("lease renewal round failed")
+            self._slow("lease renewals", began)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     self._stopping.wait(),
                     max(0.0, self.settings.renew_s - (time.monotonic() - began)),
                 )
+
+    def _slow(self, what: str, began: float) -> None:
+        """Say so when a round outlasted a lease: its partitions may have been lost meanwhile
+        (a chaos run once saw both workers' rounds stall for 20 s, and nothing in the logs)."""
+        took = time.monotonic() - began
+        if took > self.settings.lease_s:
+            logger.warning(
+                "a round of %s took %.1f s (lease %.1f s)", what, took, self.settings.lease_s
+            )
 
     async def _renew(self) -> None:
         """Extend every held lease, and every lease whose claim is under way, at once, and act

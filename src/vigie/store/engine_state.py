@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 # between looks: a live owner's step commits well within it (and is rarely rolled back for
 # nothing); a stale owner's costs the takeover this much.
 PATIENCE_S = 1.0
+# How long a claim waits for the row at most, whatever holds it (an active statement is never
+# ended): past it the claim fails, its lease is given back and taken again at a later round,
+# rather than holding the claiming worker's round (and its other claims) indefinitely.
+CLAIM_WAIT_S = 5.0
 # The transactions a claim ends: those holding what it waits for and doing nothing (an active
 # statement, such as a migration's, is left to finish).
 _END_IDLE_BLOCKERS = text(
@@ -84,10 +88,18 @@ def ensure(session: Session, partition: int) -> None:
     session.execute(dialect.insert(EngineState).values(values).on_conflict_do_nothing())
 
 
-def claim(session: Session, partition: int, patience_s: float = PATIENCE_S) -> Claimed:
+def claim(
+    session: Session,
+    partition: int,
+    patience_s: float = PATIENCE_S,
+    wait_s: float = CLAIM_WAIT_S,
+) -> Claimed:
     """Take partition `partition` over: its term + 1, returned with what its last owner
     committed. Commit the session for the claim to fence the previous owner. A transaction
-    that holds the row and does nothing for `patience_s` is ended (`_unblocked`)."""
+    that holds the row and does nothing for `patience_s` is ended (`_unblocked`); waiting
+    longer than `wait_s` for the row (PostgreSQL) raises instead."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.set_config("lock_timeout", f"{round(wait_s * 1000)}", True)))
     with _unblocked(session, partition, patience_s):
         ensure(session, partition)  # waits on the row's lock too, as the update does
         term, cursor, snapshot, processed = session.execute(
