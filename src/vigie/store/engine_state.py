@@ -145,7 +145,7 @@ def _unblocked(session: Session, partition: int, patience_s: float) -> Iterator[
                         )
                     if done.wait(patience_s):
                         return
-        except Exception as exc:  # the claim goes on waiting, as it did before
+        except Exception as exc:  # the claim waits on, up to its `wait_s`
             logger.warning("partition %d: its row's holders not looked for (%r)", partition, exc)
 
     watcher = threading.Thread(target=watch, name=f"unblock-{partition}", daemon=True)
