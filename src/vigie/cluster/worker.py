@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 # Claims made at once (threads, each a PostgreSQL transaction): a takeover claims a dead worker's
 # partitions together, and one waiting on a stale owner's transaction holds up none of them.
 CLAIMS_AT_ONCE = 4
+CANCEL_AGAIN_S = 0.5  # a partition's task let go of and not ended yet: cancelled again
 DRAIN_S = 5.0  # a stopping worker's connection: drained, or closed past this
 
 
@@ -136,6 +137,7 @@ class Owned:
     lag: int = 0
     last_step: float | None = None
     steps: int = 0
+    stopped: bool = False  # let go of: its loop ends at its next turn (a cancel may be lost)
 
 
 class DetectionWorker:
@@ -395,19 +397,28 @@ class DetectionWorker:
         owned = self.owned.pop(partition, None)
         if owned is None:
             return
-        if owned.task is not None and owned.task is not asyncio.current_task():
-            owned.task.cancel()
+        owned.stopped = True
+        task = owned.task
+        if task is not None and task is not asyncio.current_task():
+            while not task.done():
+                # Python 3.11's wait_for (nats-py's fetch waits with it) swallows a cancel when
+                # its inner future completed meanwhile (a queue fed without pause: every time):
+                # the task steps on, and waiting for it held this round. Likely what stalled
+                # both workers' rounds for 20 s in a chaos run, until a newer term fenced the
+                # task. So the task's loop also stops at `stopped`, and is cancelled again.
+                task.cancel()
+                await asyncio.wait({task}, timeout=CANCEL_AGAIN_S)
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await owned.task
+                await task
         if release and self._leases is not None:
             await self._leases.release(partition, owned.revision)
 
     # ------------------------------------------------------------------ steps
 
     async def _step_loop(self, owned: Owned) -> None:
-        """Fetch and step one partition until cancelled or fenced; after a failed step, read
+        """Fetch and step one partition until let go of or fenced; after a failed step, read
         again from the committed cursor (the in-memory engine was dropped with it)."""
-        while True:
+        while not owned.stopped:
             try:
                 await self._consume(owned)
             except _Restart:
@@ -431,7 +442,7 @@ class DetectionWorker:
         try:
             last_step = float("-inf")
             checked = time.monotonic()
-            while True:
+            while not owned.stopped:
                 try:
                     messages = await subscription.fetch(
                         self.settings.step_batch, timeout=self.settings.poll_s
