@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.api.world import World, build
@@ -96,6 +96,11 @@ def site(
             finally:
                 http.close()
                 db.dispose()
+
+
+# The context's default timeout (below) does not reach `expect`, whose own is 5 s: too short for
+# a page's fetches on a loaded CI host (the handover list once stayed empty past it).
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="session")

@@ -116,7 +116,11 @@ def test_screenshots_of_the_main_pages(page: Page, site: Site, tmp_path: Path) -
         "#handover-form textarea",
         "Dossier C2 : pré-alerte de 21 h 40 close, rappeler le SPIP à 8 h.",
     )
-    page.click("#handover-form button[type=submit]")
+    with page.expect_response(
+        lambda r: r.url.endswith("/api/handover") and r.request.method == "POST"
+    ) as posted:
+        page.click("#handover-form button[type=submit]")
+    assert posted.value.ok, (posted.value.status, posted.value.text())
     expect(page.locator("#handover-list li[data-note]")).not_to_have_count(0)
     shots.append(_shoot(page, folder, "handover"))
 
