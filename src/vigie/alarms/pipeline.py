@@ -303,15 +303,21 @@ class PartitionStep:
         source = source or self._source
         scoped = self._state.fenced
         restoring = self._engine is None
+        # A warm engine fed by an archiving source reads nothing before its transaction (a
+        # restore, which may find the engine's clock dragged ahead and recover, always does).
+        before = restoring or not source.archives
+        faults: list[tuple[int, ScenarioError]] = []
+        refused: list[Refusal] = []
+        taken: Taken | None = None
         try:
-            with _gc_paused(restoring), self._db.reading() as session:
-                self._load(session, now)
-                assert self._engine is not None
-                self._changes = []
-                faults = self._sync_placements(session)
-                taken = source.read(session, self._cursor, self._batch)
-                recover = self._poisoned and not scoped
-                refused = self._recover(session, now) if recover else []
+            if before:
+                with _gc_paused(restoring), self._db.reading() as session:
+                    self._load(session, now)
+                    self._changes = []
+                    faults = self._sync_placements(session)
+                    taken = source.read(session, self._cursor, self._batch)
+                    if self._poisoned and not scoped:
+                        refused = self._recover(session, now)
             if restoring and self._config.gc_freeze:
                 gc.freeze()  # the engine lives as long as the process: out of full collections
             if taken is not None:
@@ -319,6 +325,9 @@ class PartitionStep:
                 snapshot = self._snapshot()
             with self._db.session() as session:
                 state = self._state.fence(session)
+                if not before:  # once the row is fenced: the placements changed meanwhile
+                    self._changes = []
+                    faults = self._sync_placements(session)
                 if taken is None:
                     taken = source.write(session, self._cursor)
                     found, events = self._detect(taken, refused, now)

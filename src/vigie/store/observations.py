@@ -24,6 +24,7 @@ class Accepted:
     ids: list[int]
     duplicates: int
     conflicts: list[int] = field(default_factory=list)
+    rows: list[Any] = field(default_factory=list)  # the new rows as the engine reads them
 
 
 # Fields that say who and when, already in the key or the row: not part of what a reading says.
@@ -69,38 +70,60 @@ def row_for(
     }
 
 
-def append(session: Session, rows: list[dict[str, Any]], *, ordered: bool = True) -> Accepted:
+# Up to this many rows, PostgreSQL takes one multi-row INSERT (one round trip: a live
+# partition's step archives a message or two); above, COPY through a staging table.
+COPY_FROM = 64
+ORDER_LOCK = 7420001  # taken by an ordered ingest before its insert, held to its commit
+
+
+def append(
+    session: Session,
+    rows: list[dict[str, Any]],
+    *,
+    ordered: bool = True,
+    engine_rows: bool = False,
+) -> Accepted:
     """Insert rows, skipping those already stored; the caller's commit makes them durable.
 
     `ordered` (PostgreSQL): ids commit in id order, for a reader following the table by id
     (embedded detection); a partition's worker, whose cursor is the stream's, needs it not.
+    `engine_rows`: the new rows also come back as `rows_after` gives them (`Accepted.rows`),
+    returned by the insert itself where it can (no second query).
     """
     table = Observation.__table__
     statement: Any
-    if session.get_bind().dialect.name == "postgresql":
-        ids = _copy_insert(session, rows, ordered) if rows else []
-        statement = (
-            postgresql.insert(table)
-            .on_conflict_do_nothing(index_elements=["device", "dedup_key"])
-            .returning(table.c.id)
-        )
+    new: list[Any] = []
+    pg = session.get_bind().dialect.name == "postgresql"
+    # One statement run over all rows (SQLAlchemy's "insertmanyvalues"): compiled once and
+    # cached, where a multi-row VALUES literal would be compiled anew for every batch.
+    statement = (postgresql.insert(table) if pg else sqlite.insert(table)).on_conflict_do_nothing(
+        index_elements=["device", "dedup_key"]
+    )
+    if pg and len(rows) > COPY_FROM:
+        ids = _copy_insert(session, rows, ordered)
+        if engine_rows:
+            new = rows_by_ids(session, ids)
+    elif rows:
+        if pg and ordered:
+            session.execute(select(func.pg_advisory_xact_lock(ORDER_LOCK)))
+        if engine_rows:
+            new = list(session.execute(statement.returning(*_engine_columns()), rows))
+            ids = [row.id for row in new]
+        else:
+            ids = list(session.scalars(statement.returning(table.c.id), rows))
     else:
-        # One statement run over all rows (SQLAlchemy's "insertmanyvalues"): compiled once and
-        # cached, where a multi-row VALUES literal would be compiled anew for every batch.
-        statement = (
-            sqlite.insert(table)
-            .on_conflict_do_nothing(index_elements=["device", "dedup_key"])
-            .returning(table.c.id)
-        )
-        ids = list(session.scalars(statement, rows)) if rows else []
+        ids = []
+    new.sort(key=lambda row: row.id)
     if len(ids) == len(rows):
-        return Accepted(sorted(ids), 0)
+        return Accepted(sorted(ids), 0, rows=new)
     conflicts = _conflicts(session, rows)
-    conflict_ids = list(session.scalars(statement, conflicts)) if conflicts else []
+    conflict_ids = (
+        list(session.scalars(statement.returning(table.c.id), conflicts)) if conflicts else []
+    )
     _audit_conflicts(session, conflict_ids)
     # A conflict resent as it was is a duplicate of the conflict row, not a new conflict.
     duplicates = len(rows) - len(ids) - len(conflict_ids)
-    return Accepted(sorted(ids), duplicates, sorted(conflict_ids))
+    return Accepted(sorted(ids), duplicates, sorted(conflict_ids), rows=new)
 
 
 _COLUMNS = "source, conflict_of, device, seq, dedup_key, t, received_at, type, lat, lon, accuracy_m"
@@ -151,7 +174,7 @@ def _copy_insert(session: Session, rows: list[dict[str, Any]], ordered: bool = T
                     )
                 )
         if ordered:
-            cursor.execute("SELECT pg_advisory_xact_lock(7420001)")
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (ORDER_LOCK,))
         cursor.execute(_FROM_STAGE)
         ids = [r[0] for r in cursor.fetchall()]
         cursor.execute("DELETE FROM observations_stage")  # another batch may follow in this one
@@ -259,11 +282,16 @@ def rows_by_ids(session: Session, ids: list[int]) -> list[Any]:
 
 
 def _engine_rows() -> Any:
+    return select(*_engine_columns())
+
+
+def _engine_columns() -> list[Any]:
+    """What detection reads of a row: a fix's payload is left out (its columns say it)."""
     table = Observation.__table__
     payload = type_coerce(
         case((table.c.type == "position", null()), else_=table.c.payload), table.c.payload.type
     ).label("payload")
-    return select(
+    return [
         table.c.id,
         table.c.device,
         table.c.t.label("at"),  # `Row.t` is taken (the row as a tuple)
@@ -273,7 +301,7 @@ def _engine_rows() -> Any:
         table.c.lon,
         table.c.accuracy_m,
         payload,
-    )
+    ]
 
 
 def last_id(session: Session) -> int:
