@@ -86,6 +86,7 @@ class Outcome:
     # Per marker case, seconds from the gateway's receipt of its breach to the step that
     # opened its alarm (where a marker's latency goes: before or after the workers' commit).
     received_to_opened: dict[str, float] = field(default_factory=dict)
+    opened_to_seen: dict[str, float] = field(default_factory=dict)
     load_seconds: float = 0.0
     final_health: dict[str, int | None] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
@@ -337,6 +338,10 @@ def _collect(outcome: Outcome, url: str, urls: str) -> None:
                 case = outcome.population.case_of[device]
                 if case in opened:
                     outcome.received_to_opened[case] = (opened[case] - at).total_seconds()
+                    if case in outcome.alarms.seen_wall:
+                        outcome.opened_to_seen[case] = (
+                            outcome.alarms.seen_wall[case] - opened[case].timestamp()
+                        )
             for case, kind, state, key in session.execute(
                 select(
                     AlarmEventRow.case_ref,
@@ -423,6 +428,18 @@ def report(outcome: Outcome) -> str:
         lines.append(
             f"marker received by a gateway -> alarm opened by a step: p50 "
             f"{percentile(steps, 0.5) * 1000:.0f} ms, p99 {percentile(steps, 0.99) * 1000:.0f} ms"
+        )
+    if outcome.opened_to_seen:
+        seen = list(outcome.opened_to_seen.values())
+        lines.append(
+            f"alarm opened by a step -> listed by GET /api/alarms: p50 "
+            f"{percentile(seen, 0.5) * 1000:.0f} ms, p99 {percentile(seen, 0.99) * 1000:.0f} ms"
+        )
+    if outcome.alarms.request_s:
+        took = outcome.alarms.request_s
+        lines.append(
+            f"GET /api/alarms took p50 {percentile(took, 0.5) * 1000:.0f} ms, "
+            f"p99 {percentile(took, 0.99) * 1000:.0f} ms ({len(took)} requests)"
         )
     spells = outcome.leases.unowned_spells()
     silences = [b - a for a, b in outcome.leases.kv_silences()]

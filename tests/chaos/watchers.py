@@ -176,6 +176,8 @@ class AlarmWatcher:
         self.headers = {"Authorization": f"Bearer {bearer}"}
         self.every_s = every_s
         self.seen: dict[str, float] = {}
+        self.seen_wall: dict[str, float] = {}
+        self.request_s: list[float] = []
         self.listed: list[dict[str, Any]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -193,6 +195,7 @@ class AlarmWatcher:
         clients = [httpx.Client(base_url=b, headers=self.headers, timeout=2) for b in self.bases]
         try:
             while not self._stop.is_set():
+                began = time.monotonic()
                 try:
                     listed = clients[which].get(
                         "/api/alarms", params={"kind": "zone_entry", "after": last, "limit": 1000}
@@ -202,8 +205,11 @@ class AlarmWatcher:
                     which = (which + 1) % len(clients)  # that API process is down: the other
                     continue
                 now = time.monotonic()
+                self.request_s.append(now - began)
+                wall = time.time()
                 for alarm in listed.json():
                     self.seen.setdefault(alarm["case"], now)
+                    self.seen_wall.setdefault(alarm["case"], wall)
                     self.listed.append(alarm)
                     last = max(last, alarm["id"])
                 self._stop.wait(self.every_s)
