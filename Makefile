@@ -48,7 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/detect.py
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/pipeline.py
-	$(BIN)/python bench/sqlite_churn.py
+	$(BIN)/python bench/store_churn.py
 	$(BIN)/python bench/gateway.py
 	$(BIN)/python bench/export.py
 	$(BIN)/python bench/cluster.py
