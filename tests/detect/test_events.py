@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import random
+from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta
 
-from vigie.detect.events import AlarmEvent, ordered
+import pytest
+
+from vigie.detect.events import AlarmEvent, event, ordered
 
 
 def test_ordered_is_the_total_order_of_sort_key() -> None:
@@ -26,3 +29,31 @@ def test_ordered_is_the_total_order_of_sort_key() -> None:
     assert result == sorted(events, key=AlarmEvent.sort_key)
     heads = [(e.t, e.case, e.kind, e.state, e.device) for e in result]
     assert len(set(heads)) < len(heads)  # the case of ties on all but the detail is exercised
+
+
+def test_ordered_without_ties_is_the_total_order_too() -> None:
+    rng = random.Random(6)
+    base = datetime(2026, 11, 23, tzinfo=UTC)
+    events = [
+        AlarmEvent(
+            base + timedelta(seconds=s),
+            rng.choice(["C1", "C2"]),
+            "zone_entry",
+            rng.choice(["raised", "cleared"]),
+            "B1",
+            {"zone": "Z"},
+        )
+        for s in rng.sample(range(1000), 300)
+    ]
+    assert ordered(events) == sorted(events, key=AlarmEvent.sort_key)
+
+
+def test_event_makes_the_dataclass_s_own_object() -> None:
+    t = datetime(2026, 11, 23, tzinfo=UTC)
+    for late in (None, t + timedelta(seconds=5)):
+        args = (t, "C1", "zone_entry", "raised", "B1", {"zone": "Z", "depth_m": 1.5}, late)
+        made = event(*args)
+        assert made == AlarmEvent(*args)
+        assert made.to_json() == AlarmEvent(*args).to_json()
+        with pytest.raises(FrozenInstanceError):
+            made.case = "C2"  # type: ignore[misc]

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
-from vigie.detect.geodesy import distance_m
+from vigie.detect.geodesy import distance_m, wrap_degrees
 
 GEOD = Geod(ellps="WGS84")
 
@@ -36,3 +36,18 @@ def test_vectorized_matches_one_by_one_and_handles_the_antimeridian() -> None:
     for k in range(4):
         assert together[k] == float(distance_m(lat[k], lon[k], lat2[k], lon2[k]))
     assert together[3] < 1200  # 0.002 degrees of longitude plus 0.01 of latitude
+
+
+def test_wrap_degrees_is_the_remainder_bit_for_bit() -> None:
+    """Its shortcut (no remainder where every value is in range) gives the same bits."""
+    rng = np.random.default_rng(3)
+    edges = np.array([-180.0, -0.0, 0.0, 180.0, np.nextafter(180.0, 0.0), -179.5, 540.0])
+    for values in (
+        rng.uniform(-180, 180, 1000),  # the shortcut
+        rng.uniform(-1e-9, 1e-9, 1000),
+        np.concatenate([rng.uniform(-180, 180, 500), [np.nextafter(180.0, 0.0)]]),
+        rng.uniform(-720, 720, 1000),  # out of range: the remainder
+        edges,  # few: the remainder
+    ):
+        expected = (values + 180.0) % 360.0 - 180.0
+        assert wrap_degrees(values).tobytes() == expected.tobytes()

@@ -113,7 +113,8 @@ def test_a_rule_table_makes_every_zones_sectors_at_set_up(
     geometry = square(LAT + 0.05, LON + 0.05, 0.004)
     zone = compile_zone(_zone(geometry), "C1", "B1", "Europe/Paris", "zones.0")
     table = ZoneTable([zone, zone])
-    assert table._near.shape == (1, sectors.SECTORS)  # one row per distinct shape
+    assert table._bounds.shape == (sectors.SECTORS,)  # one row per distinct shape
+    assert table._sector_base.tolist() == [0, 0]
 
     def refused(*_: object) -> None:
         raise AssertionError("sectors made after set-up")

@@ -18,6 +18,7 @@ E2 = F * (2 - F)
 DEG = np.pi / 180.0
 
 Floats = NDArray[np.float64]
+_WRAP_CHECKED = 128  # `wrap_degrees` checks its range above this many values
 
 
 def metres_per_degree(lat: Floats | float) -> tuple[Floats, Floats]:
@@ -32,7 +33,13 @@ def metres_per_degree(lat: Floats | float) -> tuple[Floats, Floats]:
 
 def wrap_degrees(dlon: Floats) -> Floats:
     """Longitude differences brought into [-180, 180)."""
-    return (dlon + 180.0) % 360.0 - 180.0
+    shifted = dlon + 180.0
+    # Where all lie in [0, 360) already, the remainder is each value itself (fmod is exact):
+    # skip numpy's float remainder, fifty times slower than a subtraction, where there are
+    # enough values for that to outweigh checking (a min and a max, about 2 us).
+    if shifted.size > _WRAP_CHECKED and shifted.min() >= 0.0 and shifted.max() < 360.0:
+        return shifted - 180.0
+    return shifted % 360.0 - 180.0
 
 
 def distance_m(

@@ -48,7 +48,8 @@ def effective_accuracy(
     known = prev_t != NEVER
     if not known.any():
         return acc
-    dt_s = np.maximum(t - np.where(known, prev_t, t), 0) / 1000.0
+    # (A device with no fix yet spans from NEVER: a huge reach, and `known` leaves it out.)
+    dt_s = np.maximum(t - prev_t, 0) / 1000.0
     reach = prev_acc + acc + MAX_SPEED_M_S * dt_s
     # A bound first: no degree is longer than _DEGREE_MAX_M, so a fix whose bound is within
     # reach is not suspect; the distance proper only for the others (few: jumps, outliers).
@@ -58,9 +59,9 @@ def effective_accuracy(
     dlat = lat - prev_lat
     dlat *= dlat
     dlon += dlat
-    bound = np.sqrt(dlon, out=dlon)  # not np.hypot, ten times slower; rounding is far
-    bound *= _DEGREE_MAX_M  # below the bound's slack (six metres a degree)
-    far = np.flatnonzero(known & (bound > reach))
+    dlon *= _DEGREE_MAX_M**2  # the bound squared: no root (np.sqrt is ten times slower than
+    # a product); the rounding of either is far below the bound's slack (six metres a degree)
+    far = np.flatnonzero(known & (dlon > reach * reach))
     if not len(far):
         return acc
     jump = distance_m(prev_lat[far], prev_lon[far], lat[far], lon[far])

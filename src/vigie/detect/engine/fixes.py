@@ -101,13 +101,14 @@ class FixPath(OneFixPerDevice):
         if len(dev) == 0:
             return ac
         dv = self._devices
+        prev_t = dv.fix_t[dev]
         eff = plausibility.effective_accuracy(
-            dv.fix_t[dev], dv.lat[dev], dv.lon[dev], dv.acc[dev], t, la, lo, ac
+            prev_t, dv.lat[dev], dv.lon[dev], dv.acc[dev], t, la, lo, ac
         )
         counts = np.bincount(dev)
         if counts.max() <= 1:
-            return np.where(t < dv.fix_t[dev], ac, eff)
-        eff = np.where((counts[dev] > 1) | (t < dv.fix_t[dev]), ac, eff)
+            return ac if eff is ac else np.where(t < prev_t, ac, eff)  # eff is ac: none suspect
+        eff = np.where((counts[dev] > 1) | (t < prev_t), ac, eff)
         prev: dict[int, tuple[int, float, float, float]] = {}
         for k in np.argsort(t, kind="stable").tolist():
             d = int(dev[k])

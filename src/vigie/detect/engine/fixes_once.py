@@ -20,7 +20,7 @@ from vigie.detect.engine import alignment
 from vigie.detect.engine.arrays import Floats, Ints, expand, prox_may_raise, steps
 from vigie.detect.engine.records import RecordPath
 from vigie.detect.engine.state import _FAR, rounded
-from vigie.detect.events import AlarmEvent, iso_of, utc_of
+from vigie.detect.events import AlarmEvent, event, iso_of, utc_of
 from vigie.detect.geodesy import distance_m
 
 
@@ -51,7 +51,9 @@ class OneFixPerDevice(RecordPath):
         timeout = dv.timeout[dev]
         deadline = seen0 + timeout
         lost = dv.lost[dev]
-        gap = (seen0 != NEVER) & (deadline < t) & (t > batch_clock)
+        gap = deadline < t
+        if gap.any():  # else (the usual batch) no more passes over it
+            gap &= (seen0 != NEVER) & (t > batch_clock)
         new_seen = np.maximum(seen0, heard)
         for p in np.flatnonzero(lost | gap).tolist():
             d = int(dev[p])
@@ -73,7 +75,7 @@ class OneFixPerDevice(RecordPath):
                 take |= self._zone_raised
                 take &= self._zone_active
                 take &= pos_all >= 0
-                zr = np.flatnonzero(take)
+                zr = np.flatnonzero(take)  # in zone order
                 zf = pos_all[zr]
             else:
                 zf, zr = expand(self._zone_ptr, self._zone_order, dev)
@@ -83,12 +85,15 @@ class OneFixPerDevice(RecordPath):
                     zr, la[zf], lo[zf], raise_at[zf]
                 )
                 zf, zr = zf[keep], zr[keep]
+                order = np.argsort(zr)
+                zf, zr = zf[order], zr[order]
             if len(zr):
                 # Exact geometry only where a zone may change state (one pair per zone here).
-                zc, depth = self._zone_table.changes(
-                    zr, la[zf], lo[zf], ac[zf], self._zone_raised[zr]
-                )
-                sel = steps(self._zone_raised, zr, zf, zc)
+                raised = self._zone_raised[zr]
+                zc, depth = self._zone_table.changes(zr, la[zf], lo[zf], ac[zf], raised)
+                # One pair per zone, in zone order: what ``steps`` keeps is then each pair
+                # whose code disagrees with its zone's state, in that order.
+                sel = np.flatnonzero((zc != 0) & ((zc > 0) != raised))
                 if len(sel):
                     self._zone_steps(zr[sel], zf[sel], zc[sel], depth[sel], dev, t, la, lo, ac, out)
 
@@ -136,49 +141,58 @@ class OneFixPerDevice(RecordPath):
         forbidden = np.where(exclusion, depth, -depth)
         clock = self._clock
         detected = None if clock is None else utc_of(clock)
-        zones, ids, cases, episodes = (
-            self._zones,
+        parts, ids, cases, episodes = (
+            self._zone_parts,
             self._devices.ids,
             self._devices.case,
             self._episodes,
         )
-        # Rounded as `_m` and `_deg` round, all at once (`rounded`: the same floats).
-        for i, a, is_raise, fd, ft, acc, lat, lon, d, start in zip(
+        # Rounded as `_m` and `_deg` round, two columns a call (`rounded`: the same floats).
+        n = len(zr)
+        metres = rounded(np.concatenate([forbidden, ac[zf]]), 1)
+        degrees = rounded(np.concatenate([la[zf], lo[zf]]), 6)
+        for i, a, is_raise, fd, acc, lat, lon, ft, d, start in zip(
             zr.tolist(),
             at.tolist(),
             now.tolist(),
-            rounded(forbidden, 1),
+            metres[:n],
+            metres[n:],
+            degrees[:n],
+            degrees[n:],
             fix_t.tolist(),
-            rounded(ac[zf], 1),
-            rounded(la[zf], 6),
-            rounded(lo[zf], 6),
             dev[zf].tolist(),
             since.tolist(),
             strict=True,
         ):
-            zone = zones[i]
-            key = ("held_zone", zone.case, zone.zone_id)  # persistence.zone_key
-            detail: dict[str, Any] = {
-                "zone": zone.zone_id,
-                "zone_type": "exclusion" if zone.exclusion else "inclusion",
-                "depth_m": fd,
-                "accuracy_m": acc,
-            }
+            zone_id, zone_type, kind, key = parts[i]
+            detail: dict[str, Any]
             if is_raise:
-                detail["lat"] = lat
-                detail["lon"] = lon
-                detail["fix_t"] = iso_of(ft)
+                detail = {
+                    "zone": zone_id,
+                    "zone_type": zone_type,
+                    "depth_m": fd,
+                    "accuracy_m": acc,
+                    "lat": lat,
+                    "lon": lon,
+                    "fix_t": iso_of(ft),
+                }
                 episodes[key] = (a, _FAR)
             else:
-                detail["reason"] = "fix"
+                detail = {
+                    "zone": zone_id,
+                    "zone_type": zone_type,
+                    "depth_m": fd,
+                    "accuracy_m": acc,
+                    "reason": "fix",
+                }
                 episodes[key] = (start, a)
             owner = cases[d]
             assert owner is not None
             out.append(
-                AlarmEvent(
+                event(
                     utc_of(a),
                     owner,
-                    "zone_entry" if zone.exclusion else "zone_exit",  # Zone.kind
+                    kind,
                     "raised" if is_raise else "cleared",
                     ids[d],
                     detail,

@@ -97,6 +97,7 @@ class EngineState:
     _prox_of_target: dict[int, list[int]]
     _min_confirm_ms: int | None  # the shortest confirmation bound of any case (None: none)
     _zone_instant: NDArray[np.bool_]  # zones raised on their first certain fix
+    _zone_parts: list[tuple[str, str, str, Key]]  # each zone's id, type, kind and key
 
     def __init__(self, *, allowed_lateness_s: float = 0.0) -> None:
         if not allowed_lateness_s >= 0:

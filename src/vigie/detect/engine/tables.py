@@ -13,6 +13,7 @@ import numpy as np
 from vigie.detect.engine.arrays import csr
 from vigie.detect.engine.placements import Placements
 from vigie.detect.events import AlarmEvent, utc_of
+from vigie.detect.persistence import zone_key
 from vigie.detect.zones import ZoneTable
 
 _REACH_SLACK_M = 1.0
@@ -137,6 +138,16 @@ class RuleTables(Placements):
         self._zone_instant = np.array(
             [self._confirm_ms(z.case, z.kind) == 0 for z in zones], dtype=bool
         )
+        # What every event of a zone repeats (id, type, kind, persistence key), made once.
+        self._zone_parts = [
+            (
+                z.zone_id,
+                "exclusion" if z.exclusion else "inclusion",
+                z.kind,
+                zone_key(z.case, z.zone_id),
+            )
+            for z in zones
+        ]
         self._zones_of = {}
         for i, d in enumerate(self._zone_device.tolist()):
             self._zones_of.setdefault(d, []).append(i)
