@@ -7,11 +7,12 @@ database's DDL), holding a history of `--history` readings per device (a centre 
 then appending `--readings` readings, each taken up to 2 s before its commit, in commits of
 `--batch` rows of random devices, as the API takes them. Variants:
 
-- `schema`: as it is, with its two device-first indexes, `(device, dedup_key)` (unique: what
-  decides a duplicate and a conflict) and `(device, id)` (every per-device read);
+- `device_first_key`: two device-first indexes, `(device, dedup_key)` (unique: what decides a
+  duplicate and a conflict) and `(device, id)` (every per-device read): SQLite's schema, and
+  PostgreSQL's before migration 0020;
 - `time_first_key`: the unique key's columns the other way round, `(dedup_key, device)`: the
   same constraint, and the gateways' keys (`seq:` + the reading's time in ms * 8) then append
-  at one end; `(device, id)` kept;
+  at one end; `(device, id)` kept: PostgreSQL's schema since migration 0020;
 - `no_device_index`: neither (the floor: the rows and the `(type, t)` index alone).
 
 SQLite (WAL, synchronous=FULL, as the centre opens it): this process's `write_bytes`, what
@@ -57,25 +58,35 @@ from vigie.store.database import json_text
 from vigie.store.models import Observation
 
 RESULTS = Path(__file__).with_name("results") / "store-churn.json"
-VARIANTS = ("schema", "time_first_key", "no_device_index")
+# Each variant's unique key; `no_device_index` drops `(device, id)` too (the floor).
+KEYS = {
+    "device_first_key": "(device, dedup_key)",
+    "time_first_key": "(dedup_key, device)",
+    "no_device_index": None,
+}
+VARIANTS = tuple(KEYS)
+SCHEMA = {"sqlite": "device_first_key", "postgresql": "time_first_key"}  # since migration 0020
 GOAL_BYTES_PER_OBS = 2_000_000 / 2_400
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 COLUMNS = "source, device, seq, dedup_key, t, received_at, type, lat, lon, accuracy_m, payload"
 
 
 def ddl(dialect: Dialect, variant: str) -> list[str]:
-    """The observation table and its indexes as the models declare them, less the variant's."""
+    """The observation table and its indexes as the models declare them, with the variant's
+    unique key (or none) in place of the schema's."""
     table: Any = Observation.__table__
     create = str(CreateTable(table).compile(dialect=dialect))
-    unique = ", \n\tCONSTRAINT uq_observations_device UNIQUE (device, dedup_key)"
-    assert unique in create, "the schema's key changed: this benchmark must follow it"
-    statements = [create if variant == "schema" else create.replace(unique, "")]
+    statements = [
+        create.replace(", \n\tCONSTRAINT uq_observations_device UNIQUE (device, dedup_key)", "")
+    ]
+    assert "UNIQUE" not in statements[0], "the schema's key changed: this benchmark must follow it"
+    kept = {"ix_observations_type_t"} | ({"ix_observations_device_id"} if KEYS[variant] else set())
     for index in table.indexes:
-        if variant != "no_device_index" or index.name != "ix_observations_device_id":
+        if index.name in kept:
             statements.append(str(CreateIndex(index).compile(dialect=dialect)))
-    if variant == "time_first_key":
+    if KEYS[variant]:
         statements.append(
-            "CREATE UNIQUE INDEX uq_observations_key ON observations (dedup_key, device)"
+            f"CREATE UNIQUE INDEX uq_observations_key ON observations {KEYS[variant]}"
         )
     return statements
 
@@ -279,6 +290,7 @@ def main(argv: list[str]) -> int:
         "devices": args.devices,
         "history_per_device": args.history,
         "batch": args.batch,
+        "schema_variant": SCHEMA,
         "postgresql_settings": args.pg_set or "defaults",
         "goal_bytes_per_obs": round(GOAL_BYTES_PER_OBS),
         "runs": runs,

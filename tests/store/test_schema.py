@@ -113,3 +113,35 @@ def test_a_centre_refuses_a_database_behind_its_schema(empty_database_url: str) 
     database = open_database(empty_database_url)
     require_current(database)  # at head: nothing to say
     database.dispose()
+
+
+def test_the_observation_key_is_kept_and_on_postgresql_turned_time_first(
+    empty_database_url: str,
+) -> None:
+    """Migration 0020: readings stored before it stay, one per (device, dedup_key), and a resend
+    is still refused; PostgreSQL's index on it is (dedup_key, device), SQLite's constraint stays."""
+    upgrade(empty_database_url, "0019")
+    insert = text(
+        "INSERT INTO observations (device, dedup_key, t, received_at, type, payload) "
+        "VALUES (:d, :k, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'tamper', '{}') "
+        "ON CONFLICT (device, dedup_key) DO NOTHING"
+    )
+    engine = create_engine(empty_database_url)
+    stored = [("B1", "seq:1"), ("B1", "seq:2"), ("B2", "seq:1")]
+    with engine.begin() as conn:
+        for device, key in stored:
+            conn.execute(insert, {"d": device, "k": key})
+    upgrade(empty_database_url)
+    with engine.begin() as conn:
+        assert conn.execute(insert, {"d": "B2", "k": "seq:1"}).rowcount == 0  # a resend
+        assert conn.execute(insert, {"d": "B2", "k": "seq:2"}).rowcount == 1
+        kept = conn.execute(text("SELECT device, dedup_key FROM observations ORDER BY id")).all()
+    found = inspect(engine)
+    unique = [i["column_names"] for i in found.get_indexes("observations") if i["unique"]]
+    unique += [c["column_names"] for c in found.get_unique_constraints("observations")]
+    engine.dispose()
+    assert [tuple(r) for r in kept] == [*stored, ("B2", "seq:2")]
+    if empty_database_url.startswith("postgresql"):
+        assert unique == [["dedup_key", "device"]]
+    else:
+        assert unique == [["device", "dedup_key"]]
