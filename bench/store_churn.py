@@ -109,6 +109,8 @@ def reading(device: str, t: datetime, rng: random.Random) -> tuple[Any, ...]:
 
 
 class Store(Protocol):
+    """A database holding the observation table, and what it wrote so far."""
+
     def seed(self, rows: list[tuple[Any, ...]]) -> None: ...
     def append(self, rows: list[tuple[Any, ...]]) -> None: ...
     def written(self) -> int: ...
@@ -195,7 +197,7 @@ class PostgresStore:
 
 
 @contextmanager
-def store(database: str, variant: str, url: str | None, settings: list[str]) -> Iterator[Any]:
+def store(database: str, variant: str, url: str | None, settings: list[str]) -> Iterator[Store]:
     if database == "postgresql":
         assert url is not None
         pg = PostgresStore(url, variant, settings)
