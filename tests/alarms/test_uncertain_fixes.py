@@ -8,11 +8,17 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from tests.alarms.test_pipeline import T0, Clock, fix, seed, store
-from vigie.alarms.pipeline import Pipeline
+from tests.cases import factories as make
+from vigie.alarms.pipeline import PartitionStep, Pipeline
+from vigie.alarms.sources import BatchSource
+from vigie.cases import devices, placements
 from vigie.cases.detection import placement_record
+from vigie.cases.forms import AssignmentIn
 from vigie.settings import Settings
 from vigie.store import Database
-from vigie.store.models import Alarm, Device, DeviceCommand, Placement
+from vigie.store import observations as log
+from vigie.store.engine_state import StateRow
+from vigie.store.models import Alarm, Device, DeviceAssignment, DeviceCommand, Placement
 
 
 def coarse(minutes: float) -> dict:
@@ -54,3 +60,39 @@ def test_the_placement_record_carries_the_settings_confirmation_bounds(db: Datab
         record = placement_record(session.get_one(Placement, placement_id), config)
     assert record is not None and record["confirm_s"] == 600
     assert "alert_confirm_s" not in record  # a BAR setting only
+
+
+def test_a_device_moved_to_another_partition_loses_its_mark_there(db: Database) -> None:
+    """The marks are written only when a step's uncertain devices or placements changed: the
+    partition a marked device moves to unmarks it at the step that learns of the move, though
+    its own uncertain devices stay the same, and the one it left does not mark it again."""
+    left_case = seed(db)  # C1 (zone Z1) with B1
+    with db.session() as session:
+        session.get_one(Placement, left_case).partition = 0
+        who = make.contacts(session)
+        moved_to = placements.create(
+            session, make.placement_form(make.person(session), who, case_ref="C2"), "t"
+        )
+        moved_to.partition = 1
+    clock = Clock(T0 + timedelta(seconds=30))
+    left, joined = (PartitionStep(db, Settings(), clock, state=StateRow(p)) for p in (0, 1))
+    for step in (left, joined):
+        step.claim()
+    joined.step(BatchSource([], 0, 0))  # partition 1 has stepped: nothing uncertain there
+    t = T0 + timedelta(seconds=10)
+    left.step(BatchSource([log.row_for(coarse(0), t, t, source="test")], 1, 1))
+    with db.session() as session:
+        assert session.get_one(Device, "B1").uncertain_since is not None
+        for assignment in session.scalars(select(DeviceAssignment)):  # both of C1's
+            assignment.until = clock.now
+        session.get_one(Placement, left_case).revision += 1
+        for device, role in (("B1", "wearer"), ("H1", "home_unit")):
+            target = session.get_one(Placement, moved_to.id)
+            devices.assign(session, target, AssignmentIn(device_id=device, role=role), "t")
+    clock.now += timedelta(seconds=5)
+    joined.step(BatchSource([], 0, 0))
+    with db.session() as session:
+        assert session.get_one(Device, "B1").uncertain_since is None
+    left.step(BatchSource([], 1, 0))
+    with db.session() as session:
+        assert session.get_one(Device, "B1").uncertain_since is None

@@ -271,6 +271,9 @@ class PartitionStep:
         self._poisoned = False  # the restored engine's clock was dragged ahead (before issue 11)
         self._health = PipelineHealth(warm=False, cursor=0, last_step_at=None, last_error=None)
         self._rates_checked = float("-inf")  # monotonic time of the last reporting-rate check
+        # The devices held uncertain as the last committed step marked them (None: unknown,
+        # after a restore or a failed step): only this step's engine marks its own devices.
+        self._noted: frozenset[str] | None = None
 
     @property
     def health(self) -> PipelineHealth:
@@ -286,7 +289,7 @@ class PartitionStep:
         the last owner committed at the next step, and that owner's steps fail `Fenced`."""
         with self._db.session() as session:
             claimed = self._state.claim(session)
-        self._engine = None
+        self._engine, self._noted = None, None
         return claimed
 
     # --------------------------------------------------------------- one step
@@ -362,12 +365,18 @@ class PartitionStep:
                 engine = self._engine
                 opened = episodes.fold(session, events, now, self._state.partition)
                 reporting.ask_fixes(session, engine.take_fix_requests(), now)
-                reporting.note_uncertain(
-                    session,
-                    engine.uncertain_devices(),
-                    now,
-                    (lambda device: engine.case_of(device) is not None) if scoped else None,
+                # A device keeps its flag in the engine when its case lets it go: marked by
+                # the partition that watches it only (the one it left would mark it again).
+                uncertain = frozenset(
+                    d for d in engine.uncertain_devices() if engine.case_of(d) is not None
                 )
+                if uncertain != self._noted or self._changes:  # or a device moved: look again
+                    reporting.note_uncertain(
+                        session,
+                        sorted(uncertain),
+                        now,
+                        (lambda device: engine.case_of(device) is not None) if scoped else None,
+                    )
                 escalated = workflow.escalate_overdue(
                     session,
                     now,
@@ -401,11 +410,11 @@ class PartitionStep:
                     len(escalated),
                     len(refused),
                 )
-            self._step = step
+            self._step, self._noted = step, uncertain
             if snapshot is not None:
                 self._saved()
         except BaseException as exc:
-            self._engine = None  # the store is the truth: restore from it next time
+            self._engine, self._noted = None, None  # the store is the truth: restore from it
             self._health = replace(
                 self._health,
                 warm=False,

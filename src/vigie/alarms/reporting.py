@@ -183,7 +183,8 @@ def note_uncertain(
     """Mark the devices detection holds uncertain (since now), and unmark the others (with
     `watched`, only the others this engine watches: a partition's worker leaves the rest).
 
-    Run every step: only the ids of those marked are read (by their index), and only the
+    Run by each step whose uncertain devices or placements changed (the marks are the
+    engine's alone): only the ids of those marked are read (by their index), and only the
     changes written, no device loaded: a step costs the marked devices, not all of them.
     """
     marked = set(uncertain)
