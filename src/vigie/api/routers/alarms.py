@@ -111,6 +111,8 @@ def visible_alarm(session: Session, user: User, alarm_id: int) -> Alarm:
 
 
 def with_extras(session: Session, user: User, alarms: list[Alarm]) -> list[dict[str, Any]]:
+    if not alarms:  # a queue followed by `after`, nothing new: no blackout or extras to read
+        return []
     shade, extra = shade_of(session, alarms), queue_view.extras(session, alarms)
     known = suspensions.known_absences(session, alarms)
     return [alarm_out(a, user, shade, extra=extra[a.id], known=known) for a in alarms]
