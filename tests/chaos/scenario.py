@@ -139,6 +139,17 @@ def _cpu(nats: LocalCluster, processes: list[Process]) -> dict[str, float]:
         except (OSError, TypeError):
             continue
         used[name] = (int(fields[11]) + int(fields[12])) / tick
+    # PostgreSQL: its server and every backend (the run's are the host's only ones); a backend
+    # that ended meanwhile is not counted.
+    used["postgresql"] = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if text.split(" (", 1)[1].startswith("postgres)"):
+            fields = text.rsplit(")", 1)[1].split()
+            used["postgresql"] += (int(fields[11]) + int(fields[12])) / tick
     return used
 
 
