@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from vigie.store import audit
@@ -117,7 +117,7 @@ class BatchSource:
         return Taken(self.accepted.rows, self.cursor, self.messages, self.accepted.ids)
 
 
-def partitions_of(session: Session, devices: set[str]) -> dict[str, int]:
+def partitions_of(session: Session | Connection, devices: set[str]) -> dict[str, int]:
     """The detection partition of each device's active case, as the database has it now; a
     device with no active assignment is left out. A worker forwards a reading of a device that
     belongs to another partition instead of archiving it (design/scale-ha.md §2.6)."""

@@ -57,6 +57,11 @@ logger = logging.getLogger(__name__)
 CLAIMS_AT_ONCE = 4
 CANCEL_AGAIN_S = 0.5  # a partition's task let go of and not ended yet: cancelled again
 DRAIN_S = 5.0  # a stopping worker's connection: drained, or closed past this
+# A partition's fetch waits this long at most for its first message (a quiet partition asks
+# the stream twice a second), and this long at most for the messages the stream said were
+# behind it (stored already: they come at once).
+QUIET_FETCH_S = 0.5
+GATHER_S = 0.5
 
 
 def default_name() -> str:
@@ -152,6 +157,7 @@ class DetectionWorker:
     ) -> None:
         self.settings = settings
         self.database = database
+        self._autocommit = database.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.name = name or settings.worker_name or default_name()
         self._clock = clock
         self.owned: dict[int, Owned] = {}
@@ -444,9 +450,7 @@ class DetectionWorker:
             checked = time.monotonic()
             while not owned.stopped:
                 try:
-                    messages = await subscription.fetch(
-                        self.settings.step_batch, timeout=self.settings.poll_s
-                    )
+                    messages = await self._next_batch(subscription)
                 except (TimeoutError, FetchTimeoutError):
                     messages = []
                     if time.monotonic() - checked >= self.settings.lease_s:
@@ -465,6 +469,23 @@ class DetectionWorker:
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+    async def _next_batch(self, subscription: Any) -> list[Msg]:
+        """The partition's next messages: the first as soon as the stream has it, then those the
+        stream held behind it (its `num_pending`), up to `step_batch`. A batch asked for whole
+        returns only when full or at its window's end (nats-py waits out `expires`), so a
+        reading used to wait half a polling window before its step began."""
+        first: list[Msg] = await subscription.fetch(
+            1, timeout=min(self.settings.tick_s, QUIET_FETCH_S)
+        )
+        behind = min(first[-1].metadata.num_pending or 0, self.settings.step_batch - 1)
+        if behind <= 0:
+            return first
+        try:
+            more: list[Msg] = await subscription.fetch(behind, timeout=GATHER_S)
+        except (TimeoutError, FetchTimeoutError):  # gone meanwhile (the stream's limits)
+            more = []
+        return first + more
 
     async def _still_there(self, owned: Owned, subscription: Any) -> None:
         try:
@@ -515,8 +536,10 @@ class DetectionWorker:
         return kept
 
     def _partitions_of(self, devices: set[str]) -> dict[str, int]:
-        with self.database.reading() as session:
-            return partitions_of(session, devices)
+        """One statement on its own (autocommit): every step asks, and a transaction around
+        one read would add its BEGIN and COMMIT round trips."""
+        with self._autocommit.connect() as connection:
+            return partitions_of(connection, devices)
 
     async def _step(self, owned: Owned, messages: list[Msg]) -> None:
         cursor = messages[-1].metadata.sequence.stream if messages else owned.cursor
