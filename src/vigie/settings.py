@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     escalation_factors: dict[int, float] = Field(
         default_factory=lambda: {0: 0.25, 1: 0.25, 2: 0.5, 3: 1.0, 4: 2.5, 5: 5.0}
     )
+    # How often detection looks for alarms to escalate, at most (0: every step): an alarm
+    # escalates up to this much after its delay.
+    escalation_check_s: float = Field(default=1.0, ge=0)
     # Reporting rates the pipeline asks of worn and carried devices (seconds between reports):
     # normally, and per measure while the case has an alarm (or a pre-alert) open. How often
     # the pipeline checks them, at most.

@@ -251,3 +251,30 @@ async def until(condition: Callable[[], bool], timeout_s: float = 20) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+def test_escalation_is_looked_for_every_escalation_check_s_of_the_step_clock(
+    db: Database,
+) -> None:
+    """A step a message would make the escalation query hundreds of times a second: it is
+    made every `escalation_check_s` of the step clock, and an alarm past its delay escalates
+    at the first look after it."""
+    seed(db)
+    clock = Clock(T0 + timedelta(minutes=3))
+    config = Settings(escalation_after_s=60, escalation_factors={}, escalation_check_s=1.0)
+    pipeline = Pipeline(db, config, clock)
+    store(db, fix(0, 48.91, 2.41), fix(2, 48.90, 2.40))  # into the exclusion zone
+    pipeline.step()
+    opened = clock.now
+
+    def escalated() -> list[datetime | None]:
+        with db.session() as session:
+            return list(session.scalars(select(Alarm.escalated_at)))
+
+    assert escalated() == [None]
+    seen = []
+    for after_s in (59.5, 60.3, 60.6):  # due at 60 s; looked at 59.5, then not before 60.5
+        clock.now = opened + timedelta(seconds=after_s)
+        pipeline.step()
+        seen.append(escalated())
+    assert seen == [[None], [None], [opened + timedelta(seconds=60.6)]]

@@ -274,6 +274,8 @@ class PartitionStep:
         # The devices held uncertain as the last committed step marked them (None: unknown,
         # after a restore or a failed step): only this step's engine marks its own devices.
         self._noted: frozenset[str] | None = None
+        # When the last committed step looked for alarms to escalate (the step clock).
+        self._escalation_checked: datetime | None = None
 
     @property
     def health(self) -> PipelineHealth:
@@ -312,6 +314,7 @@ class PartitionStep:
         faults: list[tuple[int, ScenarioError]] = []
         refused: list[Refusal] = []
         taken: Taken | None = None
+        escalation_checked = self._escalation_checked
         try:
             if before:
                 with _gc_paused(restoring), self._db.reading() as session:
@@ -377,13 +380,16 @@ class PartitionStep:
                         now,
                         (lambda device: engine.case_of(device) is not None) if scoped else None,
                     )
-                escalated = workflow.escalate_overdue(
-                    session,
-                    now,
-                    self._config.escalation_after_s,
-                    self._config.escalation_factors,
-                    self._state.partition if scoped else None,
-                )
+                escalated: list[Alarm] = []
+                if self._escalation_due(now):
+                    escalated = workflow.escalate_overdue(
+                        session,
+                        now,
+                        self._config.escalation_after_s,
+                        self._config.escalation_factors,
+                        self._state.partition if scoped else None,
+                    )
+                    escalation_checked = now
                 if time.monotonic() - self._rates_checked >= self._config.report_rate_check_s:
                     mine = set(self._revisions) if scoped else None
                     reporting.reconcile(session, self._config, now, mine)
@@ -411,10 +417,12 @@ class PartitionStep:
                     len(refused),
                 )
             self._step, self._noted = step, uncertain
+            self._escalation_checked = escalation_checked
             if snapshot is not None:
                 self._saved()
         except BaseException as exc:
             self._engine, self._noted = None, None  # the store is the truth: restore from it
+            self._escalation_checked = None
             self._health = replace(
                 self._health,
                 warm=False,
@@ -428,6 +436,15 @@ class PartitionStep:
         self._quarantined += len(refused)
         self._health = PipelineHealth(True, self._cursor, now, None, None, self._quarantined)
         return result
+
+    def _escalation_due(self, now: datetime) -> bool:
+        """Whether this step looks for alarms to escalate: every `escalation_check_s` of the
+        step clock at most (a step a message, hundreds a second, each made the query), at the
+        first step and whenever the clock went back."""
+        last = self._escalation_checked
+        if last is None:
+            return True
+        return not 0 <= (now - last).total_seconds() < self._config.escalation_check_s
 
     def _snapshot(self) -> bytes | None:
         """The engine's checkpoint when one is due (every `checkpoint_s`), else None."""
