@@ -22,12 +22,15 @@ pytestmark = pytest.mark.processes
 
 
 def test_a_step_holds_what_the_stream_held_behind_its_first_message(
-    cluster: LocalCluster, loop: Loop, tmp_path: Path
+    cluster: LocalCluster, loop: Loop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from vigie.cluster import worker as module
     from vigie.cluster.connection import connect
     from vigie.cluster.publisher import ObservationPublisher
     from vigie.cluster.worker import DetectionWorker
 
+    # The messages behind the first come at once; a loaded host's pause must not cut a step.
+    monkeypatch.setattr(module, "GATHER_S", 10.0)
     loop.run(_init(cluster.urls))
     config = cluster_settings(cluster, partitions=PARTITIONS, step_batch=12)
     worker = DetectionWorker(config, open_database(f"sqlite:///{tmp_path / 'unused.sqlite'}"))
