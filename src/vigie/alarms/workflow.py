@@ -165,9 +165,9 @@ def time_to_acknowledge(alarm: Alarm) -> float | None:
 @functools.cache
 def _late_query(priorities: tuple[int, ...], by_partition: bool) -> Select[Alarm]:
     """The open, unescalated alarms past their priority's delay (`due_<p>`, else `due`), made
-    once and run every step with the times bound: it loads only the late alarms, not every
-    open one past the shortest delay (hundreds, at a France-size centre), and costs a step no
-    statement building."""
+    once and run with the times bound (detection runs it every second): it loads only the
+    late alarms, not every open one past the shortest delay (hundreds, at a France-size
+    centre), and costs no statement building."""
     late_enough = or_(
         *(and_(Alarm.priority == p, Alarm.opened_at <= bindparam(f"due_{p}")) for p in priorities),
         and_(Alarm.priority.not_in(priorities), Alarm.opened_at <= bindparam("due")),
