@@ -142,9 +142,9 @@ def _cpu(nats: LocalCluster, processes: list[Process]) -> dict[str, float]:
     # PostgreSQL: its server and every backend (the run's are the host's only ones); a backend
     # that ended meanwhile is not counted.
     used["postgresql"] = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:  # not Path.glob: a process ending meanwhile raises from within it (ESRCH)
+            text = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             continue
         if text.split(" (", 1)[1].startswith("postgres)"):
@@ -313,7 +313,16 @@ def _collect(outcome: Outcome, url: str, urls: str) -> None:
                 )
             return all(outcome.processed.get(p, 0) >= n for p, n in outcome.in_stream.items())
 
-        _wait(caught_up, 60, "the workers consumed the whole stream")
+        try:
+            _wait(caught_up, 60, "the workers consumed the whole stream")
+        except AssertionError as exc:  # which partitions lag, and by how much
+            behind = {
+                p: (outcome.processed.get(p, 0), n)
+                for p, n in outcome.in_stream.items()
+                if outcome.processed.get(p, 0) < n
+            }
+            lag = f"(processed, in the stream) by partition: {behind}"
+            raise AssertionError(f"{exc}; {lag}") from exc
         with database.reading() as session:
             rows = session.execute(select(Observation.device, Observation.dedup_key)).all()
             keys = list(rows)

@@ -57,12 +57,6 @@ logger = logging.getLogger(__name__)
 CLAIMS_AT_ONCE = 4
 CANCEL_AGAIN_S = 0.5  # a partition's task let go of and not ended yet: cancelled again
 DRAIN_S = 5.0  # a stopping worker's connection: drained, or closed past this
-# A partition's fetch waits this long at most for its first message (a quiet partition asks
-# the stream twice a second), and this long at most for the messages the stream said were
-# behind it (stored already: they come at once; a backlog's step holds what came meanwhile:
-# waiting for a whole 5,000 drained 15 % slower in bench/cluster.py).
-QUIET_FETCH_S = 0.5
-GATHER_S = 0.05
 
 
 def default_name() -> str:
@@ -451,7 +445,9 @@ class DetectionWorker:
             checked = time.monotonic()
             while not owned.stopped:
                 try:
-                    messages = await self._next_batch(subscription)
+                    messages = await subscription.fetch(
+                        self.settings.step_batch, timeout=self.settings.poll_s
+                    )
                 except (TimeoutError, FetchTimeoutError):
                     messages = []
                     if time.monotonic() - checked >= self.settings.lease_s:
@@ -470,23 +466,6 @@ class DetectionWorker:
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
-
-    async def _next_batch(self, subscription: Any) -> list[Msg]:
-        """The partition's next messages: the first as soon as the stream has it, then those the
-        stream held behind it (its `num_pending`), up to `step_batch`. A batch asked for whole
-        returns only when full or at its window's end (nats-py waits out `expires`), so a
-        reading used to wait half a polling window before its step began."""
-        first: list[Msg] = await subscription.fetch(
-            1, timeout=min(self.settings.tick_s, QUIET_FETCH_S)
-        )
-        behind = min(first[-1].metadata.num_pending or 0, self.settings.step_batch - 1)
-        if behind <= 0:
-            return first
-        try:
-            more: list[Msg] = await subscription.fetch(behind, timeout=GATHER_S)
-        except (TimeoutError, FetchTimeoutError):  # gone meanwhile (the stream's limits)
-            more = []
-        return first + more
 
     async def _still_there(self, owned: Owned, subscription: Any) -> None:
         try:
