@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
@@ -115,11 +116,9 @@ def test_a_centre_refuses_a_database_behind_its_schema(empty_database_url: str) 
     database.dispose()
 
 
-def test_the_observation_key_is_kept_and_on_postgresql_turned_time_first(
-    empty_database_url: str,
-) -> None:
-    """Migration 0020: readings stored before it stay, one per (device, dedup_key), and a resend
-    is still refused; PostgreSQL's index on it is (dedup_key, device), SQLite's constraint stays."""
+def test_the_observation_key_is_kept_and_turned_time_first(empty_database_url: str) -> None:
+    """Migrations 0020 (PostgreSQL) and 0021 (SQLite): readings stored before them stay, one per
+    (device, dedup_key), and a resend is still refused; the index on it is (dedup_key, device)."""
     upgrade(empty_database_url, "0019")
     insert = text(
         "INSERT INTO observations (device, dedup_key, t, received_at, type, payload) "
@@ -141,7 +140,68 @@ def test_the_observation_key_is_kept_and_on_postgresql_turned_time_first(
     unique += [c["column_names"] for c in found.get_unique_constraints("observations")]
     engine.dispose()
     assert [tuple(r) for r in kept] == [*stored, ("B2", "seq:2")]
-    if empty_database_url.startswith("postgresql"):
-        assert unique == [["dedup_key", "device"]]
-    else:
-        assert unique == [["device", "dedup_key"]]
+    assert unique == [["dedup_key", "device"]]
+
+
+def test_sqlite_rebuilds_the_observation_table_losing_nothing(tmp_path: Path) -> None:
+    """Migration 0021 rebuilds SQLite's table: the same rows and ids, quarantined readings kept
+    (dropping the old table must not cascade), still append-only, still the parent of the
+    quarantine; and back down to 0020 the same."""
+    url = f"sqlite:///{tmp_path / 'vigie.sqlite'}"
+    upgrade(url, "0020")
+    engine = create_engine(url)
+    rows = "SELECT id, device, dedup_key, payload FROM observations ORDER BY id"
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+        for n in range(6):
+            conn.execute(
+                text(
+                    "INSERT INTO observations (device, dedup_key, t, received_at, type, payload)"
+                    " VALUES (:d, :k, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'tamper', :p)"
+                ),
+                {"d": f"B{n % 2}", "k": f"seq:{n}", "p": f'{{"n": {n}}}'},
+            )
+        conn.exec_driver_sql("DELETE FROM observations WHERE id = 2")  # a gap in the ids
+        conn.exec_driver_sql(
+            "INSERT INTO quarantined_observations VALUES (4, 'lat', 'no', 0, CURRENT_TIMESTAMP)"
+        )
+        before = conn.execute(text(rows)).all()
+    engine.dispose()
+    for step in ("0021", "0020", "0021"):
+        if step == "0020":
+            command.downgrade(alembic_config(url), step)
+        else:
+            upgrade(url, step)
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            assert conn.execute(text(rows)).all() == before
+            assert conn.exec_driver_sql(
+                "SELECT observation_id FROM quarantined_observations"
+            ).all() == [(4,)]
+            names = {
+                n
+                for (n,) in conn.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE tbl_name = 'observations'"
+                )
+            }
+        assert {"observations_no_update", "ix_observations_device_id"} <= names
+        assert ("uq_observations_key" in names) == (step == "0021")
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE observations SET device = 'B9'")
+        with pytest.raises(DBAPIError, match="FOREIGN KEY"), engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.exec_driver_sql(
+                "INSERT INTO quarantined_observations "
+                "VALUES (99, 'lat', 'no', 0, CURRENT_TIMESTAMP)"
+            )
+        with engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            new = conn.exec_driver_sql(
+                "INSERT INTO observations (device, dedup_key, t, received_at, type, payload) "
+                "VALUES ('B0', 'seq:0', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'tamper', '{}') "
+                "ON CONFLICT (device, dedup_key) DO NOTHING"
+            )
+            assert new.rowcount == 0  # a resend of a stored reading
+            conn.rollback()
+        engine.dispose()

@@ -247,15 +247,10 @@ class Observation(Base):
 
     __tablename__ = "observations"
     __table_args__ = (
-        # What decides a duplicate and a conflict: (device, dedup_key), unique. PostgreSQL
-        # indexes it key first (migration 0020: new readings append at one end, half the
-        # writes); SQLite keeps the table's own constraint.
-        UniqueConstraint("device", "dedup_key", name="uq_observations_device").ddl_if(
-            dialect="sqlite"
-        ),
-        Index("uq_observations_key", "dedup_key", "device", unique=True).ddl_if(
-            dialect="postgresql"
-        ),
+        # What decides a duplicate and a conflict: (device, dedup_key), unique, indexed key
+        # first (migrations 0020 and 0021): new readings append at one end, not one per
+        # device's leaf page.
+        Index("uq_observations_key", "dedup_key", "device", unique=True),
         Index("ix_observations_type_t", "type", "t"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
