@@ -8,8 +8,9 @@ table, so the table is rebuilt, in SQLite's documented way (https://sqlite.org/l
 "other kinds of table schema changes"): foreign keys off outside any transaction, so that dropping
 the old table cascades to no quarantined reading; then in one transaction a copy with the same
 ids, the table's other indexes and its append-only trigger made again, and the foreign keys
-checked before the commit. Every stored reading is copied: on a large file this takes a while,
-once. PostgreSQL: nothing (0020).
+checked before the commit. Every stored reading is copied, once: on a large file this takes a
+while, and free disk about the table's size (the copy and its WAL stand beside it until the
+commit). PostgreSQL: nothing (0020).
 
 Revision ID: 0021
 Revises: 0020
