@@ -205,3 +205,25 @@ def test_sqlite_rebuilds_the_observation_table_losing_nothing(tmp_path: Path) ->
             assert new.rowcount == 0  # a resend of a stored reading
             conn.rollback()
         engine.dispose()
+
+
+def test_sqlite_rebuild_is_not_stopped_by_an_orphan_it_did_not_make(tmp_path: Path) -> None:
+    """A quarantine row whose reading was lost before (foreign keys were off, say) is left as it
+    is: the rebuild checks only the orphans it would add."""
+    url = f"sqlite:///{tmp_path / 'vigie.sqlite'}"
+    upgrade(url, "0020")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO quarantined_observations VALUES (77, 'lat', 'no', 0, CURRENT_TIMESTAMP)"
+        )
+    engine.dispose()
+    upgrade(url, "0021")
+    assert current_revision(url) == "0021"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        kept = conn.exec_driver_sql("SELECT observation_id FROM quarantined_observations").all()
+        orphans = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+    engine.dispose()
+    assert kept == [(77,)]
+    assert [row[0] for row in orphans] == ["quarantined_observations"]
