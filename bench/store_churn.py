@@ -13,7 +13,9 @@ then appending `--readings` readings, each taken up to 2 s before its commit, in
 - `time_first_key`: the unique key's columns the other way round, `(dedup_key, device)`: the
   same constraint, and the gateways' keys (`seq:` + the reading's time in ms * 8) then append
   at one end; `(device, id)` kept: the schema since (both databases);
-- `no_device_index`: neither (the floor: the rows and the `(type, t)` index alone).
+- `no_device_index`: neither (the floor: the rows and the `(type, t)` index alone);
+- `slim_payload`: the schema, each row's payload without the fields its columns repeat (a
+  plain fix's is then `{}`): not the schema, a measure of what a leaner row would save.
 
 SQLite (WAL, synchronous=FULL, as the centre opens it): this process's `write_bytes`, what
 reached the block layer, WAL appends (every page a commit dirtied, whole) and checkpoints.
@@ -63,12 +65,14 @@ KEYS = {
     "device_first_key": "(device, dedup_key)",
     "time_first_key": "(dedup_key, device)",
     "no_device_index": None,
+    "slim_payload": "(dedup_key, device)",
 }
 VARIANTS = tuple(KEYS)
 SCHEMA = {"sqlite": "time_first_key", "postgresql": "time_first_key"}  # since 0021 and 0020
 GOAL_BYTES_PER_OBS = 2_000_000 / 2_400
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 COLUMNS = "source, device, seq, dedup_key, t, received_at, type, lat, lon, accuracy_m, payload"
+_IN_COLUMNS = {"kind", "device", "t", "seq", "type", "lat", "lon", "accuracy_m"}
 
 
 def ddl(dialect: Dialect, variant: str) -> list[str]:
@@ -89,8 +93,9 @@ def ddl(dialect: Dialect, variant: str) -> list[str]:
     return statements
 
 
-def reading(device: str, t: datetime, rng: random.Random) -> tuple[Any, ...]:
-    """One gateway fix as the store keeps it (`observations.row_for`), as a row of values."""
+def reading(device: str, t: datetime, rng: random.Random, slim: bool = False) -> tuple[Any, ...]:
+    """One gateway fix as the store keeps it (`observations.row_for`), as a row of values;
+    `slim`, its payload without what the columns say."""
     ms = round(t.timestamp() * 1000)
     record = {
         "kind": "obs",
@@ -103,6 +108,8 @@ def reading(device: str, t: datetime, rng: random.Random) -> tuple[Any, ...]:
         "accuracy_m": 6.0,
     }
     row = log.row_for(record, t, t + timedelta(milliseconds=80), source="teltonika")
+    if slim:
+        row["payload"] = {k: v for k, v in record.items() if k not in _IN_COLUMNS}
     return tuple(json_text(row[c]) if c == "payload" else row[c] for c in COLUMNS.split(", "))
 
 
@@ -216,13 +223,14 @@ def run(
     database: str, variant: str, url: str | None, args: argparse.Namespace, readings: int
 ) -> dict[str, Any]:
     rng = random.Random(13)
+    slim = variant == "slim_payload"
     names = [f"T{n:06d}" for n in range(args.devices)]
     period_s = args.devices / 2_400  # each device's fix interval at 2,400 readings/s
     with store(database, variant, url, args.pg_set) as target:
         began = time.perf_counter()
         target.seed(
             [
-                reading(d, T0 + timedelta(seconds=k * period_s), rng)
+                reading(d, T0 + timedelta(seconds=k * period_s), rng, slim)
                 for k in range(args.history)
                 for d in names
             ]
@@ -234,7 +242,7 @@ def run(
             now += timedelta(seconds=args.batch / 2_400)
             target.append(
                 [
-                    reading(names[d], now - timedelta(seconds=2 * rng.random()), rng)
+                    reading(names[d], now - timedelta(seconds=2 * rng.random()), rng, slim)
                     for d in rng.sample(range(args.devices), args.batch)
                 ]
             )
