@@ -72,7 +72,8 @@ SCHEMA = {"sqlite": "time_first_key", "postgresql": "time_first_key"}  # since 0
 GOAL_BYTES_PER_OBS = 2_000_000 / 2_400
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 COLUMNS = "source, device, seq, dedup_key, t, received_at, type, lat, lon, accuracy_m, payload"
-_IN_COLUMNS = {"kind", "device", "t", "seq", "type", "lat", "lon", "accuracy_m"}
+# What a fix's columns say already: who and when (the key), and where.
+_IN_COLUMNS = log._IDENTITY | {"type", "lat", "lon", "accuracy_m"}
 
 
 def ddl(dialect: Dialect, variant: str) -> list[str]:
