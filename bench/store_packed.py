@@ -1,0 +1,446 @@
+"""Benchmark of a packed observation store: what it would write per observation, and read.
+
+Issue 13 asks for under 2 MB/s written at 2,400 obs/s (833 bytes per observation).
+`bench/store_churn.py` shows why the schema cannot get there: a row per reading and a
+device-first index written at every commit cost a page per reading on SQLite (13 KB a reading in
+commits of 100) and 1.5 KB even without that index on PostgreSQL. This measures the redesign the
+README proposes, on the same workload (16,000 devices, readings taken up to 2 s before their
+commit, in commits of 100 and of 1,000 (`--batches`)), before anyone builds it. Not the schema:
+
+- **the log** (level 0): one row per ingest commit, its new readings packed and compressed
+  (each as the store would need it back: source, receipt time, the record whole);
+- **the duplicate key** `(dedup_key, device)`, time first as now: one entry per reading;
+- **the tail**: how a device's readings younger than the last compaction are found. A table
+  `(bucket, device, log_id)`, time first (1 s buckets), one entry per device a commit holds; on
+  PostgreSQL also (`--pg-tails`) a GIN index on each log row's devices instead, whose pending
+  list takes new entries in order and merges them into the index in bulk;
+- **compaction** (level 1), each `--compact-s` of readings, in one transaction: every device's
+  readings of the span moved from the log into one compressed chunk of its own, the chunks
+  indexed device first (the only device-first writes: one entry per device per span), the
+  span's log rows and tail entries deleted.
+
+The chunk index is seeded with `--spans` chunks per device (a day of history at 5-minute spans;
+empty bodies: only the index's size matters to what new entries cost). Bytes as
+`bench/store_churn.py` counts them (SQLite: this process's `write_bytes`, WAL and checkpoints;
+PostgreSQL: WAL and data pages written, a CHECKPOINT at the end). Reads, per device at the end
+of the run: its readings since the last compaction (tail) and its last hour (chunks and tail).
+
+    .venv/bin/python bench/store_packed.py [--databases sqlite,postgresql] [--devices 16000]
+
+Writes bench/results/store-packed.json with the commit measured. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import zlib
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import psycopg
+
+from pipeline import commit, postgres
+from store_churn import GOAL_BYTES_PER_OBS, T0
+from vigie.store import observations as log
+
+RESULTS = Path(__file__).with_name("results") / "store-packed.json"
+RATE = 2_400  # readings per second the simulated clock runs at
+# Each database's tables. The tail is a table on SQLite; on PostgreSQL a table too (`btree`)
+# or a GIN index on each log row's devices (`gin`, its pending list: entries appended, merged
+# into the index in bulk).
+DDL = {
+    "sqlite": [
+        "CREATE TABLE obs_log (id INTEGER PRIMARY KEY, bucket INTEGER NOT NULL,"
+        " readings INTEGER NOT NULL, body BLOB NOT NULL)",
+        "CREATE TABLE obs_keys (dedup_key TEXT NOT NULL, device TEXT NOT NULL,"
+        " PRIMARY KEY (dedup_key, device)) WITHOUT ROWID",
+        "CREATE TABLE obs_tail (bucket INTEGER NOT NULL, device TEXT NOT NULL,"
+        " log_id INTEGER NOT NULL, PRIMARY KEY (bucket, device, log_id)) WITHOUT ROWID",
+        "CREATE TABLE obs_chunks (id INTEGER PRIMARY KEY, device TEXT NOT NULL,"
+        " span_end INTEGER NOT NULL, readings INTEGER NOT NULL, body BLOB NOT NULL)",
+        "CREATE INDEX ix_obs_chunks_device ON obs_chunks (device, span_end)",
+    ],
+    "postgresql": [
+        "DROP TABLE IF EXISTS obs_log, obs_keys, obs_tail, obs_chunks",
+        "CREATE TABLE obs_log (id BIGSERIAL PRIMARY KEY, bucket BIGINT NOT NULL,"
+        " readings INTEGER NOT NULL, devices TEXT[], body BYTEA NOT NULL)",
+        "CREATE TABLE obs_keys (dedup_key TEXT NOT NULL, device TEXT NOT NULL,"
+        " PRIMARY KEY (dedup_key, device))",
+        "CREATE TABLE obs_chunks (id BIGSERIAL PRIMARY KEY, device TEXT NOT NULL,"
+        " span_end BIGINT NOT NULL, readings INTEGER NOT NULL, body BYTEA NOT NULL)",
+        "CREATE INDEX ix_obs_chunks_device ON obs_chunks (device, span_end)",
+    ],
+}
+PG_TAIL = {
+    "btree": [
+        "CREATE TABLE obs_tail (bucket BIGINT NOT NULL, device TEXT NOT NULL,"
+        " log_id BIGINT NOT NULL, PRIMARY KEY (bucket, device, log_id))",
+    ],
+    "gin": ["CREATE INDEX ix_obs_log_devices ON obs_log USING gin (devices) WITH (fastupdate)"],
+}
+
+
+def reading(device: str, t: datetime, rng: random.Random) -> tuple[str, str, dict[str, Any]]:
+    """One gateway fix as `bench/store_churn.py` makes it: (dedup key, device, what is kept)."""
+    ms = round(t.timestamp() * 1000)
+    record = {
+        "kind": "obs",
+        "device": device,
+        "t": t.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "seq": ms * 8,
+        "type": "position",
+        "lat": round(48.8 + rng.random() / 10, 6),
+        "lon": round(2.3 + rng.random() / 10, 6),
+        "accuracy_m": 6.0,
+    }
+    received = t + timedelta(milliseconds=80)
+    row = log.row_for(record, t, received, source="teltonika")
+    kept = {"source": row["source"], "received_at": received.isoformat(), "record": record}
+    return row["dedup_key"], device, kept
+
+
+def pack(kept: list[Any]) -> bytes:
+    return zlib.compress(json.dumps(kept, separators=(",", ":")).encode(), 1)
+
+
+class Packed(Protocol):
+    """The packed store on one database, and what it wrote so far."""
+
+    def seed(self, devices: list[str], spans: int) -> None: ...
+    def append(self, rows: list[tuple[str, str, dict[str, Any]]], bucket: int) -> None: ...
+    def compact(self, span_end: int, bucket: int) -> None: ...
+    def recent(self, device: str, buckets: list[int]) -> int: ...
+    def hour(self, device: str, span_from: int, buckets: list[int]) -> int: ...
+    def written(self) -> int: ...
+
+
+class _Sql:
+    """What both databases run alike, through a DB-API connection with `mark` placeholders."""
+
+    mark = "?"
+    tail = "btree"
+    db: Any
+
+    def _keys_new(self, rows: list[tuple[str, str, dict[str, Any]]]) -> set[tuple[str, str]]:
+        m = self.mark
+        values = ", ".join(f"({m}, {m})" for _ in rows)
+        flat = [v for key, device, _ in rows for v in (key, device)]
+        found = self.db.execute(
+            f"INSERT INTO obs_keys (dedup_key, device) VALUES {values}"
+            " ON CONFLICT DO NOTHING RETURNING dedup_key, device",
+            flat,
+        ).fetchall()
+        return {(k, d) for k, d in found}
+
+    def _append(self, rows: list[tuple[str, str, dict[str, Any]]], bucket: int) -> None:
+        m = self.mark
+        new = self._keys_new(rows)
+        kept = [r for r in rows if (r[0], r[1]) in new]
+        if not kept:
+            return
+        devices = sorted({d for _, d, _ in kept})
+        body = pack([[d, k] for _, d, k in kept])
+        if self.tail == "gin":
+            self.db.execute(
+                "INSERT INTO obs_log (bucket, readings, devices, body) VALUES"
+                f" ({m}, {m}, {m}, {m})",
+                (bucket, len(kept), devices, body),
+            )
+            return
+        log_id = self.db.execute(
+            f"INSERT INTO obs_log (bucket, readings, body) VALUES ({m}, {m}, {m}) RETURNING id",
+            (bucket, len(kept), body),
+        ).fetchone()[0]
+        values = ", ".join(f"({m}, {m}, {m})" for _ in devices)
+        self.db.execute(
+            f"INSERT INTO obs_tail (bucket, device, log_id) VALUES {values}",
+            [v for d in devices for v in (bucket, d, log_id)],
+        )
+
+    def _compact(self, span_end: int, bucket: int) -> None:
+        """Everything logged before `bucket` into per-device chunks ending `span_end`."""
+        m = self.mark
+        last = self.db.execute(
+            f"SELECT max(id) FROM obs_log WHERE bucket < {m}", (bucket,)
+        ).fetchone()[0]
+        if last is None:
+            return
+        per_device: dict[str, list[Any]] = defaultdict(list)
+        for (body,) in self.db.execute(f"SELECT body FROM obs_log WHERE id <= {m}", (last,)):
+            for device, kept in json.loads(zlib.decompress(body)):
+                per_device[device].append(kept)
+        chunks = [
+            (d, span_end, len(per_device[d]), pack(per_device[d])) for d in sorted(per_device)
+        ]
+        self.db.cursor().executemany(
+            "INSERT INTO obs_chunks (device, span_end, readings, body)"
+            f" VALUES ({m}, {m}, {m}, {m})",
+            chunks,
+        )
+        self.db.execute(f"DELETE FROM obs_log WHERE id <= {m}", (last,))
+        if self.tail == "btree":
+            self.db.execute(f"DELETE FROM obs_tail WHERE log_id <= {m}", (last,))
+
+    def recent(self, device: str, buckets: list[int]) -> int:
+        """A device's readings still in the log (since the last compaction): how many. One
+        seek per bucket (neither database skips through an index's first column by itself)."""
+        m = self.mark
+        found = 0
+        marks = ", ".join([m] * len(buckets))
+        found_in: tuple[object, ...] = (device, *buckets)
+        if self.tail == "gin":
+            query = f"SELECT body FROM obs_log WHERE devices @> ARRAY[{m}] AND bucket >= {m}"
+            found_in = (device, buckets[0])
+        else:
+            query = (
+                "SELECT body FROM obs_log WHERE id IN (SELECT log_id FROM obs_tail"
+                f" WHERE device = {m} AND bucket IN ({marks}))"
+            )
+        for (body,) in self.db.execute(query, found_in):
+            found += sum(1 for d, _ in json.loads(zlib.decompress(body)) if d == device)
+        return found
+
+    def hour(self, device: str, span_from: int, buckets: list[int]) -> int:
+        """A device's last hour: its chunks from `span_from`, then the log."""
+        m = self.mark
+        found = 0
+        for (body,) in self.db.execute(
+            f"SELECT body FROM obs_chunks WHERE device = {m} AND span_end >= {m} AND readings > 0",
+            (device, span_from),
+        ):
+            found += len(json.loads(zlib.decompress(body)))
+        return found + self.recent(device, buckets)
+
+
+class PackedSqlite(_Sql):
+    """The centre's SQLite file (WAL, synchronous=FULL); bytes are this process's."""
+
+    def __init__(self, folder: Path) -> None:
+        self.db = sqlite3.connect(folder / "vigie.sqlite", isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        for statement in DDL["sqlite"]:
+            self.db.execute(statement)
+
+    def seed(self, devices: list[str], spans: int) -> None:
+        self.db.execute("BEGIN")
+        self.db.executemany(
+            "INSERT INTO obs_chunks (device, span_end, readings, body) VALUES (?, ?, 0, x'')",
+            ((d, -s) for s in range(spans, 0, -1) for d in devices),
+        )
+        self.db.execute("COMMIT")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def append(self, rows: list[tuple[str, str, dict[str, Any]]], bucket: int) -> None:
+        self.db.execute("BEGIN")
+        self._append(rows, bucket)
+        self.db.execute("COMMIT")
+
+    def compact(self, span_end: int, bucket: int) -> None:
+        self.db.execute("BEGIN")
+        self._compact(span_end, bucket)
+        self.db.execute("COMMIT")
+
+    def written(self) -> int:
+        with open("/proc/self/io") as io:
+            return next(int(line.split()[1]) for line in io if line.startswith("write_bytes"))
+
+
+class PackedPostgres(_Sql):
+    """A PostgreSQL server of the run's own; bytes are its WAL and data pages written."""
+
+    mark = "%s"
+
+    def __init__(self, url: str, settings: list[str], tail: str) -> None:
+        self.tail = tail
+        self.db = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
+        for setting in settings:  # name=value, as a production server would be set
+            name, _, value = setting.partition("=")
+            self.db.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+        self.db.execute("SELECT pg_reload_conf()")
+        self.wal = self.pages = 0
+        for statement in DDL["postgresql"] + PG_TAIL[tail]:
+            self.db.execute(statement)
+
+    def seed(self, devices: list[str], spans: int) -> None:
+        with self.db.cursor().copy(
+            "COPY obs_chunks (device, span_end, readings, body) FROM STDIN"
+        ) as copy:
+            for s in range(spans, 0, -1):
+                for d in devices:
+                    copy.write_row((d, -s, 0, b""))
+        self.db.execute("VACUUM ANALYZE obs_chunks")
+        self.db.execute("CHECKPOINT")
+
+    def append(self, rows: list[tuple[str, str, dict[str, Any]]], bucket: int) -> None:
+        with self.db.transaction():
+            self._append(rows, bucket)
+
+    def compact(self, span_end: int, bucket: int) -> None:
+        with self.db.transaction():
+            self._compact(span_end, bucket)
+
+    def written(self) -> int:
+        self.db.execute("CHECKPOINT")  # what the run dirtied, written out and counted
+        wal = self.db.execute("SELECT wal_bytes FROM pg_stat_wal").fetchone()
+        pages = self.db.execute(
+            "SELECT (buffers_clean + buffers_backend + buffers_checkpoint)"
+            " * current_setting('block_size')::bigint FROM pg_stat_bgwriter"
+        ).fetchone()
+        assert wal is not None and pages is not None
+        self.wal, self.pages = int(wal[0]), int(pages[0])  # the parts, for the figures
+        return self.wal + self.pages
+
+
+@contextmanager
+def packed(database: str, url: str | None, settings: list[str], tail: str) -> Iterator[Packed]:
+    if database == "postgresql":
+        assert url is not None
+        pg = PackedPostgres(url, settings, tail)
+        try:
+            yield pg
+        finally:
+            pg.db.close()
+        return
+    with tempfile.TemporaryDirectory(prefix="vigie-packed-") as folder:
+        lite = PackedSqlite(Path(folder))
+        try:
+            yield lite
+        finally:
+            lite.db.close()
+
+
+def run(
+    database: str, url: str | None, args: argparse.Namespace, batch: int, tail: str
+) -> dict[str, Any]:
+    rng = random.Random(13)
+    names = [f"T{n:06d}" for n in range(args.devices)]
+    with packed(database, url, args.pg_set, tail) as store:
+        began = time.perf_counter()
+        store.seed(names, args.spans)
+        seeded_s = time.perf_counter() - began
+        now, span, compactions = T0, 0, 0
+        before, began = store.written(), time.perf_counter()
+        wal = getattr(store, "wal", 0)
+        for _ in range(args.readings // batch):
+            now += timedelta(seconds=batch / RATE)
+            seconds = (now - T0).total_seconds()
+            if seconds // args.compact_s > span:
+                span = int(seconds // args.compact_s)
+                store.compact(span, int(seconds // args.bucket_s))
+                compactions += 1
+            store.append(
+                [
+                    reading(names[d], now - timedelta(seconds=2 * rng.random()), rng)
+                    for d in rng.sample(range(args.devices), batch)
+                ],
+                int(seconds // args.bucket_s),
+            )
+        append_s = time.perf_counter() - began
+        per_obs = (store.written() - before) / args.readings
+        wal = (getattr(store, "wal", 0) - wal) / args.readings
+        # Reads, after the run: the tail since the last compaction, and the last hour.
+        since = int(span * args.compact_s // args.bucket_s)
+        buckets = list(range(since, int((now - T0).total_seconds() // args.bucket_s) + 1))
+        hour_from = span - int(3600 // args.compact_s)
+        sample = rng.sample(names, 200)
+        recent_ms, hour_ms, counted = [], [], 0
+        for device in sample:
+            t = time.perf_counter()
+            counted += store.recent(device, buckets)
+            recent_ms.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            store.hour(device, hour_from, buckets)
+            hour_ms.append((time.perf_counter() - t) * 1000)
+    figures = {
+        "database": database,
+        "tail": tail,
+        "batch": batch,
+        "readings": args.readings,
+        "compactions": compactions,
+        "seed_s": round(seeded_s, 1),
+        "bytes_written_per_obs": round(per_obs),
+        "mb_s_at_2400_obs_s": round(per_obs * RATE / 1e6, 2),
+        "goal_met": per_obs < GOAL_BYTES_PER_OBS,
+        "append_s": round(append_s, 1),
+        "read_recent_ms_median": round(statistics.median(recent_ms), 2),
+        "read_recent_ms_max": round(max(recent_ms), 2),
+        "read_hour_ms_median": round(statistics.median(hour_ms), 2),
+        "read_hour_ms_max": round(max(hour_ms), 2),
+        "recent_readings_read": counted,
+    }
+    if database == "postgresql":
+        figures["wal_bytes_per_obs"] = round(wal)
+    return figures
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--devices", type=int, default=16_000)
+    parser.add_argument("--spans", type=int, default=288, help="chunks seeded per device")
+    parser.add_argument(
+        "--readings", type=int, default=1_400_000, help="appended (9.7 min: a near-full tail)"
+    )
+    parser.add_argument("--batches", default="100,1000", help="readings per commit, each run")
+    parser.add_argument("--pg-tails", default="btree,gin", help="PostgreSQL's tails, each run")
+    parser.add_argument("--bucket-s", type=float, default=1.0, help="the tail's buckets")
+    parser.add_argument("--compact-s", type=float, default=300.0, help="seconds of readings")
+    parser.add_argument(
+        "--pg-set", action="append", default=[], help="a PostgreSQL setting, name=value"
+    )
+    args = parser.parse_args(argv)
+    runs = []
+    for database in args.databases.split(","):
+        with postgres() if database == "postgresql" else _no_server() as url:
+            tails = args.pg_tails.split(",") if database == "postgresql" else ["btree"]
+            for tail, batch in [(t, int(b)) for t in tails for b in args.batches.split(",")]:
+                figures = run(database, url, args, batch, tail)
+                print(
+                    f"{database:10s} tail {tail:5s} commits of {batch:5d}:"
+                    f" {figures['bytes_written_per_obs']:6d}"
+                    f" bytes/obs ({figures['mb_s_at_2400_obs_s']} MB/s at 2,400 obs/s), reads:"
+                    f" recent {figures['read_recent_ms_median']} ms, last hour"
+                    f" {figures['read_hour_ms_median']} ms",
+                    flush=True,
+                )
+                runs.append(figures)
+    result = {
+        "benchmark": "a packed observation store (a redesign, not the schema): bytes per reading",
+        "commit": commit(),
+        "devices": args.devices,
+        "spans_seeded_per_device": args.spans,
+        "bucket_s": args.bucket_s,
+        "compact_s": args.compact_s,
+        "postgresql_settings": args.pg_set or "defaults",
+        "goal_bytes_per_obs": round(GOAL_BYTES_PER_OBS),
+        "runs": runs,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+@contextmanager
+def _no_server() -> Iterator[None]:
+    yield None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
