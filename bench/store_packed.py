@@ -9,7 +9,8 @@ commit, in commits of 100 and of 1,000 (`--batches`)), before anyone builds it. 
 
 - **the log** (level 0): one row per ingest commit, its new readings packed and compressed
   (each as the store would need it back: source, receipt time, the record whole);
-- **the duplicate key** `(dedup_key, device)`, time first as now: one entry per reading;
+- **the duplicate key**, one entry per reading, time first: `(dedup_key, device)` as now, or
+  (`--keys`) one integer, the reading's second and 32 bits of a hash (`compact_key`);
 - **the tail**: how a device's readings younger than the last compaction are found. A table
   `(bucket, device, log_id)`, time first (1 s buckets), one entry per device a commit holds; on
   PostgreSQL also (`--pg-tails`) a GIN index on each log row's devices instead, whose pending
@@ -33,6 +34,7 @@ Writes bench/results/store-packed.json with the commit measured. Not a test.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -65,8 +67,6 @@ DDL = {
     "sqlite": [
         "CREATE TABLE obs_log (id INTEGER PRIMARY KEY, bucket INTEGER NOT NULL,"
         " readings INTEGER NOT NULL, body BLOB NOT NULL)",
-        "CREATE TABLE obs_keys (dedup_key TEXT NOT NULL, device TEXT NOT NULL,"
-        " PRIMARY KEY (dedup_key, device)) WITHOUT ROWID",
         "CREATE TABLE obs_tail (bucket INTEGER NOT NULL, device TEXT NOT NULL,"
         " log_id INTEGER NOT NULL, PRIMARY KEY (bucket, device, log_id)) WITHOUT ROWID",
         "CREATE TABLE obs_chunks (id INTEGER PRIMARY KEY, device TEXT NOT NULL,"
@@ -77,12 +77,24 @@ DDL = {
         "DROP TABLE IF EXISTS obs_log, obs_keys, obs_tail, obs_chunks",
         "CREATE TABLE obs_log (id BIGSERIAL PRIMARY KEY, bucket BIGINT NOT NULL,"
         " readings INTEGER NOT NULL, devices TEXT[], body BYTEA NOT NULL)",
-        "CREATE TABLE obs_keys (dedup_key TEXT NOT NULL, device TEXT NOT NULL,"
-        " PRIMARY KEY (dedup_key, device))",
         "CREATE TABLE obs_chunks (id BIGSERIAL PRIMARY KEY, device TEXT NOT NULL,"
         " span_end BIGINT NOT NULL, readings INTEGER NOT NULL, body BYTEA NOT NULL)",
         "CREATE INDEX ix_obs_chunks_device ON obs_chunks (device, span_end)",
     ],
+}
+# The duplicate key: `text`, `(dedup_key, device)` as the schema has it; `compact`, one integer,
+# the reading's second then 32 bits of a hash of both (`compact_key`), time first too.
+KEY_DDL = {
+    "text": {
+        "sqlite": "CREATE TABLE obs_keys (dedup_key TEXT NOT NULL, device TEXT NOT NULL,"
+        " PRIMARY KEY (dedup_key, device)) WITHOUT ROWID",
+        "postgresql": "CREATE TABLE obs_keys (dedup_key TEXT NOT NULL, device TEXT NOT NULL,"
+        " PRIMARY KEY (dedup_key, device))",
+    },
+    "compact": {
+        "sqlite": "CREATE TABLE obs_keys (k INTEGER PRIMARY KEY)",
+        "postgresql": "CREATE TABLE obs_keys (k BIGINT PRIMARY KEY)",
+    },
 }
 PG_TAIL = {
     "btree": [
@@ -112,6 +124,15 @@ def reading(device: str, t: datetime, rng: random.Random) -> tuple[str, str, dic
     return row["dedup_key"], device, kept
 
 
+def compact_key(dedup_key: str, device: str) -> int:
+    """The reading's second (a gateway key is `seq:` + its time in ms * 8), then 32 bits of a
+    hash of key and device. Two readings of one second share it once in 4 billion pairs: the
+    design must then look at the stored readings of that device and second (not measured)."""
+    second = int(dedup_key.removeprefix("seq:")) // 8_000
+    digest = hashlib.blake2b(f"{dedup_key}\x1f{device}".encode(), digest_size=4).digest()
+    return (second << 32) | int.from_bytes(digest, "big")
+
+
 def pack(kept: list[Any]) -> bytes:
     return zlib.compress(json.dumps(kept, separators=(",", ":")).encode(), 1)
 
@@ -132,10 +153,20 @@ class _Sql:
 
     mark = "?"
     tail = "btree"
+    key = "text"
     db: Any
 
     def _keys_new(self, rows: list[tuple[str, str, dict[str, Any]]]) -> set[tuple[str, str]]:
+        """The rows' (key, device) pairs not stored before, now stored."""
         m = self.mark
+        if self.key == "compact":
+            by_key = {compact_key(k, d): (k, d) for k, d, _ in rows}
+            values = ", ".join(f"({m})" for _ in by_key)
+            found = self.db.execute(
+                f"INSERT INTO obs_keys (k) VALUES {values} ON CONFLICT DO NOTHING RETURNING k",
+                list(by_key),
+            ).fetchall()
+            return {by_key[k] for (k,) in found}
         values = ", ".join(f"({m}, {m})" for _ in rows)
         flat = [v for key, device, _ in rows for v in (key, device)]
         found = self.db.execute(
@@ -228,11 +259,12 @@ class _Sql:
 class PackedSqlite(_Sql):
     """The centre's SQLite file (WAL, synchronous=FULL); bytes are this process's."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, key: str) -> None:
+        self.key = key
         self.db = sqlite3.connect(folder / "vigie.sqlite", isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
-        for statement in DDL["sqlite"]:
+        for statement in [*DDL["sqlite"], KEY_DDL[key]["sqlite"]]:
             self.db.execute(statement)
 
     def seed(self, devices: list[str], spans: int) -> None:
@@ -264,15 +296,15 @@ class PackedPostgres(_Sql):
 
     mark = "%s"
 
-    def __init__(self, url: str, settings: list[str], tail: str) -> None:
-        self.tail = tail
+    def __init__(self, url: str, settings: list[str], tail: str, key: str) -> None:
+        self.tail, self.key = tail, key
         self.db = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
         for setting in settings:  # name=value, as a production server would be set
             name, _, value = setting.partition("=")
             self.db.execute(f"ALTER SYSTEM SET {name} = '{value}'")
         self.db.execute("SELECT pg_reload_conf()")
         self.wal = self.pages = 0
-        for statement in DDL["postgresql"] + PG_TAIL[tail]:
+        for statement in [*DDL["postgresql"], KEY_DDL[key]["postgresql"], *PG_TAIL[tail]]:
             self.db.execute(statement)
 
     def seed(self, devices: list[str], spans: int) -> None:
@@ -306,17 +338,19 @@ class PackedPostgres(_Sql):
 
 
 @contextmanager
-def packed(database: str, url: str | None, settings: list[str], tail: str) -> Iterator[Packed]:
+def packed(
+    database: str, url: str | None, settings: list[str], tail: str, key: str
+) -> Iterator[Packed]:
     if database == "postgresql":
         assert url is not None
-        pg = PackedPostgres(url, settings, tail)
+        pg = PackedPostgres(url, settings, tail, key)
         try:
             yield pg
         finally:
             pg.db.close()
         return
     with tempfile.TemporaryDirectory(prefix="vigie-packed-") as folder:
-        lite = PackedSqlite(Path(folder))
+        lite = PackedSqlite(Path(folder), key)
         try:
             yield lite
         finally:
@@ -324,11 +358,11 @@ def packed(database: str, url: str | None, settings: list[str], tail: str) -> It
 
 
 def run(
-    database: str, url: str | None, args: argparse.Namespace, batch: int, tail: str
+    database: str, url: str | None, args: argparse.Namespace, batch: int, tail: str, key: str
 ) -> dict[str, Any]:
     rng = random.Random(13)
     names = [f"T{n:06d}" for n in range(args.devices)]
-    with packed(database, url, args.pg_set, tail) as store:
+    with packed(database, url, args.pg_set, tail, key) as store:
         began = time.perf_counter()
         store.seed(names, args.spans)
         seeded_s = time.perf_counter() - began
@@ -368,6 +402,7 @@ def run(
     figures = {
         "database": database,
         "tail": tail,
+        "key": key,
         "batch": batch,
         "readings": args.readings,
         "compactions": compactions,
@@ -396,6 +431,7 @@ def main(argv: list[str]) -> int:
         "--readings", type=int, default=1_400_000, help="appended (9.7 min: a near-full tail)"
     )
     parser.add_argument("--batches", default="100,1000", help="readings per commit, each run")
+    parser.add_argument("--keys", default="text,compact", help="duplicate keys, each run")
     parser.add_argument("--pg-tails", default="btree,gin", help="PostgreSQL's tails, each run")
     parser.add_argument("--bucket-s", type=float, default=1.0, help="the tail's buckets")
     parser.add_argument("--compact-s", type=float, default=300.0, help="seconds of readings")
@@ -407,10 +443,15 @@ def main(argv: list[str]) -> int:
     for database in args.databases.split(","):
         with postgres() if database == "postgresql" else _no_server() as url:
             tails = args.pg_tails.split(",") if database == "postgresql" else ["btree"]
-            for tail, batch in [(t, int(b)) for t in tails for b in args.batches.split(",")]:
-                figures = run(database, url, args, batch, tail)
+            for tail, key, batch in [
+                (t, k, int(b))
+                for t in tails
+                for k in args.keys.split(",")
+                for b in args.batches.split(",")
+            ]:
+                figures = run(database, url, args, batch, tail, key)
                 print(
-                    f"{database:10s} tail {tail:5s} commits of {batch:5d}:"
+                    f"{database:10s} tail {tail:5s} key {key:7s} commits of {batch:5d}:"
                     f" {figures['bytes_written_per_obs']:6d}"
                     f" bytes/obs ({figures['mb_s_at_2400_obs_s']} MB/s at 2,400 obs/s), reads:"
                     f" recent {figures['read_recent_ms_median']} ms, last hour"
