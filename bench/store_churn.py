@@ -114,6 +114,48 @@ def reading(device: str, t: datetime, rng: random.Random, slim: bool = False) ->
     return tuple(json_text(row[c]) if c == "payload" else row[c] for c in COLUMNS.split(", "))
 
 
+def process_write_bytes() -> int:
+    """What this process has written to storage so far (SQLite's WAL and checkpoints)."""
+    with open("/proc/self/io") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("write_bytes"))
+
+
+def pg_configure(db: psycopg.Connection[Any], settings: list[str]) -> None:
+    """Settings `name=value`, as a production server would be set, then reloaded."""
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        db.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+    db.execute("SELECT pg_reload_conf()")
+
+
+def pg_written(db: psycopg.Connection[Any]) -> tuple[int, int]:
+    """The server's WAL bytes and data pages written so far, after a CHECKPOINT: what the
+    run dirtied is written out and counted."""
+    db.execute("CHECKPOINT")
+    wal = db.execute("SELECT wal_bytes FROM pg_stat_wal").fetchone()
+    pages = db.execute(
+        "SELECT (buffers_clean + buffers_backend + buffers_checkpoint)"
+        " * current_setting('block_size')::bigint FROM pg_stat_bgwriter"
+    ).fetchone()
+    assert wal is not None and pages is not None
+    return int(wal[0]), int(pages[0])
+
+
+def save(path: Path, result: dict[str, Any]) -> None:
+    """A benchmark's figures, with the machine and the time, as JSON."""
+    result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
+    result["when"] = datetime.now(UTC).isoformat(timespec="seconds")
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+@contextmanager
+def no_server() -> Iterator[None]:
+    """SQLite's stand-in for `pipeline.postgres`: no server, no URL."""
+    yield None
+
+
 class Store(Protocol):
     """A database holding the observation table, and what it wrote so far."""
 
@@ -148,8 +190,7 @@ class SqliteStore:
         self.db.execute("COMMIT")
 
     def written(self) -> int:
-        with open("/proc/self/io") as io:
-            return next(int(line.split()[1]) for line in io if line.startswith("write_bytes"))
+        return process_write_bytes()
 
     def close(self) -> None:
         self.db.close()
@@ -165,10 +206,7 @@ class PostgresStore:
 
     def __init__(self, url: str, variant: str, settings: list[str]) -> None:
         self.db = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
-        for setting in settings:  # name=value, as a production server would be set
-            name, _, value = setting.partition("=")
-            self.db.execute(f"ALTER SYSTEM SET {name} = '{value}'")  # type: ignore[call-overload]
-        self.db.execute("SELECT pg_reload_conf()")
+        pg_configure(self.db, settings)
         self.db.execute("DROP TABLE IF EXISTS observations")
         for statement in ddl(postgresql_dialect.dialect(), variant):
             self.db.execute(statement)  # type: ignore[call-overload]
@@ -189,14 +227,7 @@ class PostgresStore:
             cursor.executemany(self.insert, rows)  # type: ignore[arg-type]
 
     def written(self) -> int:
-        self.db.execute("CHECKPOINT")  # what the appends dirtied, written out and counted
-        wal = self.db.execute("SELECT wal_bytes FROM pg_stat_wal").fetchone()
-        pages = self.db.execute(
-            "SELECT (buffers_clean + buffers_backend + buffers_checkpoint)"
-            " * current_setting('block_size')::bigint FROM pg_stat_bgwriter"
-        ).fetchone()
-        assert wal is not None and pages is not None
-        return int(wal[0]) + int(pages[0])
+        return sum(pg_written(self.db))
 
     def close(self) -> None:
         self.db.close()
@@ -278,7 +309,7 @@ def main(argv: list[str]) -> int:
     runs: list[dict[str, Any]] = []
     for database in args.databases.split(","):
         readings = args.pg_readings if database == "postgresql" else args.readings
-        with postgres() if database == "postgresql" else _no_server() as url:
+        with postgres() if database == "postgresql" else no_server() as url:
             found = [run(database, v, url, args, readings) for v in args.variants.split(",")]
         floor = next((f for f in found if f["variant"] == "no_device_index"), None)
         for figures in found:
@@ -303,18 +334,9 @@ def main(argv: list[str]) -> int:
         "postgresql_settings": args.pg_set or "defaults",
         "goal_bytes_per_obs": round(GOAL_BYTES_PER_OBS),
         "runs": runs,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    save(RESULTS, result)
     return 0
-
-
-@contextmanager
-def _no_server() -> Iterator[None]:
-    yield None
 
 
 if __name__ == "__main__":

@@ -36,8 +36,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import platform
 import random
 import sqlite3
 import statistics
@@ -48,14 +46,22 @@ import zlib
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
 
 from pipeline import commit, postgres
-from store_churn import GOAL_BYTES_PER_OBS, T0
+from store_churn import (
+    GOAL_BYTES_PER_OBS,
+    T0,
+    no_server,
+    pg_configure,
+    pg_written,
+    process_write_bytes,
+    save,
+)
 from vigie.store import observations as log
 
 RESULTS = Path(__file__).with_name("results") / "store-packed.json"
@@ -287,8 +293,7 @@ class PackedSqlite(_Sql):
         self.db.execute("COMMIT")
 
     def written(self) -> int:
-        with open("/proc/self/io") as io:
-            return next(int(line.split()[1]) for line in io if line.startswith("write_bytes"))
+        return process_write_bytes()
 
 
 class PackedPostgres(_Sql):
@@ -299,10 +304,7 @@ class PackedPostgres(_Sql):
     def __init__(self, url: str, settings: list[str], tail: str, key: str) -> None:
         self.tail, self.key = tail, key
         self.db = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
-        for setting in settings:  # name=value, as a production server would be set
-            name, _, value = setting.partition("=")
-            self.db.execute(f"ALTER SYSTEM SET {name} = '{value}'")
-        self.db.execute("SELECT pg_reload_conf()")
+        pg_configure(self.db, settings)
         self.wal = self.pages = 0
         for statement in [*DDL["postgresql"], KEY_DDL[key]["postgresql"], *PG_TAIL[tail]]:
             self.db.execute(statement)
@@ -326,14 +328,7 @@ class PackedPostgres(_Sql):
             self._compact(span_end, bucket)
 
     def written(self) -> int:
-        self.db.execute("CHECKPOINT")  # what the run dirtied, written out and counted
-        wal = self.db.execute("SELECT wal_bytes FROM pg_stat_wal").fetchone()
-        pages = self.db.execute(
-            "SELECT (buffers_clean + buffers_backend + buffers_checkpoint)"
-            " * current_setting('block_size')::bigint FROM pg_stat_bgwriter"
-        ).fetchone()
-        assert wal is not None and pages is not None
-        self.wal, self.pages = int(wal[0]), int(pages[0])  # the parts, for the figures
+        self.wal, self.pages = pg_written(self.db)  # the parts, for the figures
         return self.wal + self.pages
 
 
@@ -441,7 +436,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     runs = []
     for database in args.databases.split(","):
-        with postgres() if database == "postgresql" else _no_server() as url:
+        with postgres() if database == "postgresql" else no_server() as url:
             tails = args.pg_tails.split(",") if database == "postgresql" else ["btree"]
             for tail, key, batch in [
                 (t, k, int(b))
@@ -469,18 +464,9 @@ def main(argv: list[str]) -> int:
         "postgresql_settings": args.pg_set or "defaults",
         "goal_bytes_per_obs": round(GOAL_BYTES_PER_OBS),
         "runs": runs,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    save(RESULTS, result)
     return 0
-
-
-@contextmanager
-def _no_server() -> Iterator[None]:
-    yield None
 
 
 if __name__ == "__main__":
