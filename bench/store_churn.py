@@ -94,11 +94,10 @@ def ddl(dialect: Dialect, variant: str) -> list[str]:
     return statements
 
 
-def reading(device: str, t: datetime, rng: random.Random, slim: bool = False) -> tuple[Any, ...]:
-    """One gateway fix as the store keeps it (`observations.row_for`), as a row of values;
-    `slim`, its payload without what the columns say."""
+def fix_record(device: str, t: datetime, rng: random.Random) -> dict[str, Any]:
+    """One gateway fix's record, as a Teltonika gateway hands it in (its key from `seq`)."""
     ms = round(t.timestamp() * 1000)
-    record = {
+    return {
         "kind": "obs",
         "device": device,
         "t": t.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -108,6 +107,12 @@ def reading(device: str, t: datetime, rng: random.Random, slim: bool = False) ->
         "lon": round(2.3 + rng.random() / 10, 6),
         "accuracy_m": 6.0,
     }
+
+
+def reading(device: str, t: datetime, rng: random.Random, slim: bool = False) -> tuple[Any, ...]:
+    """One gateway fix as the store keeps it (`observations.row_for`), as a row of values;
+    `slim`, its payload without what the columns say."""
+    record = fix_record(device, t, rng)
     row = log.row_for(record, t, t + timedelta(milliseconds=80), source="teltonika")
     if slim:
         row["payload"] = {k: v for k, v in record.items() if k not in _IN_COLUMNS}

@@ -56,6 +56,7 @@ from pipeline import commit, postgres
 from store_churn import (
     GOAL_BYTES_PER_OBS,
     T0,
+    fix_record,
     no_server,
     pg_configure,
     pg_written,
@@ -113,17 +114,7 @@ PG_TAIL = {
 
 def reading(device: str, t: datetime, rng: random.Random) -> tuple[str, str, dict[str, Any]]:
     """One gateway fix as `bench/store_churn.py` makes it: (dedup key, device, what is kept)."""
-    ms = round(t.timestamp() * 1000)
-    record = {
-        "kind": "obs",
-        "device": device,
-        "t": t.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "seq": ms * 8,
-        "type": "position",
-        "lat": round(48.8 + rng.random() / 10, 6),
-        "lon": round(2.3 + rng.random() / 10, 6),
-        "accuracy_m": 6.0,
-    }
+    record = fix_record(device, t, rng)
     received = t + timedelta(milliseconds=80)
     row = log.row_for(record, t, received, source="teltonika")
     kept = {"source": row["source"], "received_at": received.isoformat(), "record": record}
