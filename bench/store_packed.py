@@ -24,7 +24,8 @@ The chunk index is seeded with `--spans` chunks per device (a day of history at 
 empty bodies: only the index's size matters to what new entries cost). Bytes as
 `bench/store_churn.py` counts them (SQLite: this process's `write_bytes`, WAL and checkpoints;
 PostgreSQL: WAL and data pages written, a CHECKPOINT at the end). Reads, per device at the end
-of the run: its readings since the last compaction (tail) and its last hour (chunks and tail).
+of the run: its readings since the last compaction (tail) and its last hour (chunks and tail);
+and the newest reading of each of 50 devices (a console's page of wearers).
 
     .venv/bin/python bench/store_packed.py [--databases sqlite,postgresql] [--devices 16000]
 
@@ -142,6 +143,7 @@ class Packed(Protocol):
     def compact(self, span_end: int, bucket: int) -> None: ...
     def recent(self, device: str, buckets: list[int]) -> int: ...
     def hour(self, device: str, span_from: int, buckets: list[int]) -> int: ...
+    def latest(self, device: str, buckets: list[int]) -> dict[str, Any] | None: ...
     def written(self) -> int: ...
 
 
@@ -251,6 +253,31 @@ class _Sql:
         ):
             found += len(json.loads(zlib.decompress(body)))
         return found + self.recent(device, buckets)
+
+    def latest(self, device: str, buckets: list[int]) -> dict[str, Any] | None:
+        """A device's newest reading: from the newest log row it is in, else its newest chunk
+        (what a console's list of wearers needs for each)."""
+        m = self.mark
+        if self.tail == "gin":
+            query = f"SELECT body FROM obs_log WHERE devices @> ARRAY[{m}] ORDER BY id DESC LIMIT 1"
+            found_in: tuple[object, ...] = (device,)
+        else:
+            marks = ", ".join([m] * len(buckets))
+            query = (
+                "SELECT body FROM obs_log WHERE id = (SELECT max(log_id) FROM obs_tail"
+                f" WHERE device = {m} AND bucket IN ({marks}))"
+            )
+            found_in = (device, *buckets)
+        row = self.db.execute(query, found_in).fetchone()
+        if row is not None:
+            mine = [kept for d, kept in json.loads(zlib.decompress(row[0])) if d == device]
+            return dict(mine[-1])
+        row = self.db.execute(
+            f"SELECT body FROM obs_chunks WHERE device = {m} AND readings > 0"
+            " ORDER BY span_end DESC LIMIT 1",
+            (device,),
+        ).fetchone()
+        return None if row is None else dict(json.loads(zlib.decompress(row[0]))[-1])
 
 
 class PackedSqlite(_Sql):
@@ -385,6 +412,12 @@ def run(
             t = time.perf_counter()
             store.hour(device, hour_from, buckets)
             hour_ms.append((time.perf_counter() - t) * 1000)
+        # A console page of 50 wearers, each one's newest reading.
+        page_ms, newest = [], 0
+        for page in range(4):
+            t = time.perf_counter()
+            newest += sum(store.latest(d, buckets) is not None for d in sample[page * 50 :][:50])
+            page_ms.append((time.perf_counter() - t) * 1000)
     figures = {
         "database": database,
         "tail": tail,
@@ -402,6 +435,9 @@ def run(
         "read_hour_ms_median": round(statistics.median(hour_ms), 2),
         "read_hour_ms_max": round(max(hour_ms), 2),
         "recent_readings_read": counted,
+        "read_latest_of_50_ms_median": round(statistics.median(page_ms), 1),
+        "read_latest_of_50_ms_max": round(max(page_ms), 1),
+        "latest_found_of_200": newest,
     }
     if database == "postgresql":
         figures["wal_bytes_per_obs"] = round(wal)
