@@ -146,8 +146,13 @@ def pg_written(db: psycopg.Connection[Any]) -> tuple[int, int]:
     return int(wal[0]), int(pages[0])
 
 
-def save(path: Path, result: dict[str, Any]) -> None:
-    """A benchmark's figures, with the machine and the time, as JSON."""
+def save(path: Path, result: dict[str, Any], pg_set: list[str], runs: list[dict[str, Any]]) -> None:
+    """A store benchmark's figures as JSON, with what every one of them records: the commit
+    measured, PostgreSQL's settings, the goal, the machine and the time."""
+    result["commit"] = commit()
+    result["postgresql_settings"] = pg_set or "defaults"
+    result["goal_bytes_per_obs"] = round(GOAL_BYTES_PER_OBS)
+    result["runs"] = runs
     result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
     result["when"] = datetime.now(UTC).isoformat(timespec="seconds")
     path.parent.mkdir(exist_ok=True)
@@ -331,16 +336,12 @@ def main(argv: list[str]) -> int:
         runs += found
     result = {
         "benchmark": "store: bytes written per observation appended",
-        "commit": commit(),
         "devices": args.devices,
         "history_per_device": args.history,
         "batch": args.batch,
         "schema_variant": SCHEMA,
-        "postgresql_settings": args.pg_set or "defaults",
-        "goal_bytes_per_obs": round(GOAL_BYTES_PER_OBS),
-        "runs": runs,
     }
-    save(RESULTS, result)
+    save(RESULTS, result, args.pg_set, runs)
     return 0
 
 

@@ -53,7 +53,7 @@ from typing import Any, Protocol
 
 import psycopg
 
-from pipeline import commit, postgres
+from pipeline import postgres
 from store_churn import (
     GOAL_BYTES_PER_OBS,
     T0,
@@ -483,16 +483,12 @@ def main(argv: list[str]) -> int:
                 runs.append(figures)
     result = {
         "benchmark": "a packed observation store (a redesign, not the schema): bytes per reading",
-        "commit": commit(),
         "devices": args.devices,
         "spans_seeded_per_device": args.spans,
         "bucket_s": args.bucket_s,
         "compact_s": args.compact_s,
-        "postgresql_settings": args.pg_set or "defaults",
-        "goal_bytes_per_obs": round(GOAL_BYTES_PER_OBS),
-        "runs": runs,
     }
-    save(RESULTS, result)
+    save(RESULTS, result, args.pg_set, runs)
     return 0
 
 
