@@ -9,8 +9,8 @@ CONCURRENTLY, outside the migration's transaction: ingest goes on while the larg
 indexed. `ON CONFLICT (device, dedup_key)` finds it all the same (PostgreSQL infers a unique
 index from its set of columns). SQLite keeps its key: changing it rebuilds the table, whose
 append-only trigger and cascading children a rebuild inside a transaction would lose, and the
-embedded store is a small centre's. (Migration 0021 turns it, rebuilding outside the
-transaction's foreign keys as SQLite documents.)
+embedded store is a small centre's. (Migration 0021 turns it: the table rebuilt as SQLite
+documents, foreign keys off outside the migration's transaction.)
 
 Revision ID: 0020
 Revises: 0019
