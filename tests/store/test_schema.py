@@ -227,3 +227,38 @@ def test_sqlite_rebuild_is_not_stopped_by_an_orphan_it_did_not_make(tmp_path: Pa
     engine.dispose()
     assert kept == [(77,)]
     assert [row[0] for row in orphans] == ["quarantined_observations"]
+
+
+def test_the_per_device_index_is_device_type_time(empty_database_url: str) -> None:
+    """Migration 0022: the per-device index (device, id) becomes (device, type, t, id), and back
+    on a downgrade, the stored readings untouched."""
+    upgrade(empty_database_url, "0021")
+    engine = create_engine(empty_database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO observations (device, dedup_key, t, received_at, type, payload) "
+                "VALUES ('B1', 'seq:1', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'tamper', '{}')"
+            )
+        )
+
+    def per_device() -> dict[str, list[str]]:
+        found = inspect(engine)
+        found.clear_cache()
+        return {
+            str(i["name"]): list(i["column_names"])
+            for i in found.get_indexes("observations")
+            if i["column_names"][0] == "device"
+        }
+
+    assert per_device() == {"ix_observations_device_id": ["device", "id"]}
+    upgrade(empty_database_url)
+    assert per_device() == {"ix_observations_device_type_t": ["device", "type", "t", "id"]}
+    command.downgrade(alembic_config(empty_database_url), "0021")
+    assert per_device() == {"ix_observations_device_id": ["device", "id"]}
+    upgrade(empty_database_url)
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT device, dedup_key FROM observations")).all() == [
+            ("B1", "seq:1")
+        ]
+    engine.dispose()

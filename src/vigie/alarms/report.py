@@ -116,6 +116,7 @@ def render_html(
         select(Observation.t, Observation.lat, Observation.lon, Observation.accuracy_m)
         .where(
             Observation.device == alarm.device,
+            Observation.type == "position",  # only a fix has a place (a seek on the index)
             Observation.lat.is_not(None),
             Observation.t >= alarm.raised_at - POSITION_MARGIN,
             Observation.t <= (alarm.closed_at or now),

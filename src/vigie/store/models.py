@@ -493,9 +493,17 @@ class ImportedRecord(Base):
     detail: Mapped[dict[str, Any]]
 
 
-# A case's observations, device by device in stored order, read in batches (vigie.export): without
-# it each batch would read all of a device's rows again (a year of fixes made that quadratic).
-Index("ix_observations_device_id", Observation.device, Observation.id)
+# A device's readings of one type by time (migration 0022): what every per-device read asks (its
+# track, its newest fix or battery report, its last word, a case's export). Each such read is a
+# seek and the rows it returns, however long the device's history; `id` orders readings of one
+# time and lets the export collect ids from the index alone.
+Index(
+    "ix_observations_device_type_t",
+    Observation.device,
+    Observation.type,
+    Observation.t,
+    Observation.id,
+)
 
 
 class AlertSuspension(Base):

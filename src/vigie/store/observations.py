@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import case, delete, func, null, select, tuple_, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from vigie.observation import ObservationIn
 from vigie.store import audit
 from vigie.store.database import json_text
-from vigie.store.models import Observation
+from vigie.store.models import Device, Observation
+
+# What a device can say. A per-device read names the types it wants: each is then a seek on
+# (device, type, t, id), where a read of all types would walk the device's whole history.
+TYPES: tuple[str, ...] = tuple(
+    get_args(kind.model_fields["type"].annotation)[0]
+    for kind in get_args(get_args(ObservationIn)[0])
+)
+# Devices a statement names at most: SQLite bounds a statement's parameters.
+_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -302,6 +313,69 @@ def _engine_columns() -> list[Any]:
         table.c.accuracy_m,
         payload,
     ]
+
+
+def newest_times(session: Session, devices: Sequence[str]) -> dict[str, datetime]:
+    """Device -> when it last said anything (its newest reading's time), for known devices.
+
+    One seek per type and device (the index's newest entry of each), the greatest kept: what a
+    page of every active device costs does not grow with their history."""
+    out: dict[str, datetime] = {}
+    for chunk in _chunks(devices):
+        newest = [
+            select(func.max(Observation.t))
+            .where(Observation.device == Device.id, Observation.type == kind)
+            .scalar_subquery()
+            for kind in TYPES
+        ]
+        for device, *times in session.execute(
+            select(Device.id, *newest).where(Device.id.in_(chunk))
+        ):
+            heard = [t for t in times if t is not None]
+            if heard:
+                out[device] = max(heard)
+    return out
+
+
+def newest_of_type(session: Session, devices: Sequence[str], kind: str) -> dict[str, Any]:
+    """Device -> its newest reading of type `kind` (by time, then stored order), as a row of
+    `at` (its time: `Row.t` is the row as a tuple), lat, lon, accuracy_m and, but for a fix (its
+    columns say it), payload; conflicts left out. A seek per device."""
+    columns = [
+        Observation.device,
+        Observation.t.label("at"),
+        Observation.lat,
+        Observation.lon,
+        Observation.accuracy_m,
+    ]
+    if kind != "position":
+        columns.append(Observation.payload)
+    out: dict[str, Any] = {}
+    for chunk in _chunks(devices):
+        newest = (
+            select(Observation.id)
+            .where(
+                Observation.device == Device.id,
+                Observation.type == kind,
+                Observation.conflict_of.is_(None),
+            )
+            .order_by(Observation.t.desc(), Observation.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        found = session.scalars(select(newest).where(Device.id.in_(chunk)))
+        ids = [i for i in found if i is not None]
+        if not ids:
+            continue
+        for row in session.execute(select(*columns).where(Observation.id.in_(ids))):
+            out[row.device] = row
+    return out
+
+
+def _chunks(devices: Sequence[str]) -> Iterator[list[str]]:
+    unique = sorted(set(devices))
+    for i in range(0, len(unique), _CHUNK):
+        yield unique[i : i + _CHUNK]
 
 
 def last_id(session: Session) -> int:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import and_, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigie import clock
@@ -23,6 +23,7 @@ from vigie.cases.access import visible_placement
 from vigie.cases.forms import ZoneIn
 from vigie.cases.geometry import check_zones
 from vigie.store import audit
+from vigie.store import observations as log
 from vigie.store.bounds import RowId
 from vigie.store.models import (
     Alarm,
@@ -75,13 +76,7 @@ def track(
 def device_health(session: Session, devices: dict[str, str]) -> list[dict[str, Any]]:
     """Per device: last contact (any observation) and last battery level reported."""
     ids = list(devices.values())
-    last_contact = dict(
-        session.execute(
-            select(Observation.device, func.max(Observation.t))
-            .where(Observation.device.in_(ids))
-            .group_by(Observation.device)
-        ).all()
-    )
+    last_contact = log.newest_times(session, ids)
     battery = latest_battery(session, ids)
     return [
         {
@@ -94,25 +89,12 @@ def device_health(session: Session, devices: dict[str, str]) -> list[dict[str, A
     ]
 
 
-def latest_battery(session: Session, ids: list[str] | None = None) -> dict[str, float]:
-    """Device -> the level (0..1) of its latest battery report (all devices when `ids` is None)."""
-    latest = select(Observation.device, func.max(Observation.t).label("t")).where(
-        Observation.type == "battery"
-    )
-    if ids is not None:
-        latest = latest.where(Observation.device.in_(ids))
-    sub = latest.group_by(Observation.device).subquery()
-    rows = session.execute(
-        select(Observation.device, Observation.payload).join(
-            sub,
-            and_(
-                Observation.device == sub.c.device,
-                Observation.t == sub.c.t,
-                Observation.type == "battery",
-            ),
-        )
-    ).all()
-    return {device: float(payload["level"]) for device, payload in rows}
+def latest_battery(session: Session, ids: list[str]) -> dict[str, float]:
+    """Device -> the level (0..1) of its latest battery report."""
+    return {
+        device: float(row.payload["level"])
+        for device, row in log.newest_of_type(session, ids, "battery").items()
+    }
 
 
 def _reading(kind: str, payload: dict[str, Any]) -> Any:
@@ -148,7 +130,8 @@ def placement_activity(
             select(Observation.t, Observation.device, Observation.type, Observation.payload)
             .where(
                 Observation.device.in_(list(tracked.values())),
-                Observation.type != "position",
+                # Named, not `!= "position"`: a seek per device and type on the index.
+                Observation.type.in_([t for t in log.TYPES if t != "position"]),
                 Observation.t >= since,
             )
             .order_by(Observation.t.desc())

@@ -15,7 +15,8 @@ from vigie import clock
 from vigie.api.deps import CENTRE, DatabaseDep, allow
 from vigie.api.limits import BoundedJsonRoute
 from vigie.store import audit
-from vigie.store.models import Alarm, DeviceAssignment, Observation, Placement, User
+from vigie.store import observations as log
+from vigie.store.models import Alarm, DeviceAssignment, Placement, User
 from vigie.web.activity import latest_battery
 
 # Out of the public OpenAPI: the console's own reads, not a contract for other programs.
@@ -95,16 +96,7 @@ def supervision(
             .where(DeviceAssignment.until.is_(None), Placement.status == "active")
         ).all()
         ids = [device for device, _, _ in assigned]
-        last_contact = heard_through_home_unit(
-            assigned,
-            dict(
-                session.execute(
-                    select(Observation.device, func.max(Observation.t))
-                    .where(Observation.device.in_(ids))
-                    .group_by(Observation.device)
-                ).all()
-            ),
-        )
+        last_contact = heard_through_home_unit(assigned, log.newest_times(session, ids))
         battery = latest_battery(session, ids)
         audit.record(session, user.username, "read", "supervision")
     devices = []

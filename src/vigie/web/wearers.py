@@ -11,14 +11,15 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import and_, func, select
+from sqlalchemy import select
 
 from vigie import clock
 from vigie.alarms import privacy
 from vigie.api.deps import DatabaseDep, allow
 from vigie.api.limits import BoundedJsonRoute
 from vigie.store import audit
-from vigie.store.models import Alarm, Device, DeviceAssignment, Observation, Placement, User
+from vigie.store import observations as log
+from vigie.store.models import Alarm, Device, DeviceAssignment, Placement, User
 
 router = APIRouter(
     prefix="/api/console", tags=["console"], include_in_schema=False, route_class=BoundedJsonRoute
@@ -55,24 +56,9 @@ def wearers(
             cases = cases.where(Placement.measure == measure)
         rows = session.execute(cases).all()
         devices = [r.device_id for r in rows]
-        latest = (
-            select(Observation.device, func.max(Observation.t).label("t"))
-            .where(Observation.type == "position", Observation.device.in_(devices))
-            .group_by(Observation.device)
-            .subquery()
-        )
         fixes = {
-            device: (t, lat, lon)
-            for device, t, lat, lon in session.execute(
-                select(Observation.device, Observation.t, Observation.lat, Observation.lon).join(
-                    latest,
-                    and_(
-                        Observation.device == latest.c.device,
-                        Observation.t == latest.c.t,
-                        Observation.type == "position",
-                    ),
-                )
-            )
+            device: (row.at, row.lat, row.lon)
+            for device, row in log.newest_of_type(session, devices, "position").items()
         }
         live: dict[str, dict[str, Any]] = {}
         for ref, kind, priority, escalated_at in session.execute(

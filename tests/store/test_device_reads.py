@@ -1,0 +1,164 @@
+"""Per-device reads: the right readings, at a cost that does not grow with a device's history.
+
+The console's wearers and supervision pages read every active device's newest readings; on the
+old `(device, id)` index each read walked the device's whole history (a month of fixes is
+86,000 rows a device). The cost here is counted in SQLite's virtual-machine instructions (a
+progress handler), which is exact and the same on every run, not timed.
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+from tests.conftest import fresh_database
+from vigie.store import Database, open_database
+from vigie.store import observations as log
+from vigie.store.models import Device
+from vigie.web import activity
+
+T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
+
+
+def reading(device: str, t: datetime, kind: str, **said: Any) -> dict[str, Any]:
+    record = {"kind": "obs", "device": device, "t": t.isoformat().replace("+00:00", "Z")}
+    return log.row_for(record | {"type": kind, **said}, t, t, source="test")
+
+
+def fix(device: str, t: datetime, lat: float, **said: Any) -> dict[str, Any]:
+    return reading(device, t, "position", lat=lat, lon=2.35, accuracy_m=10.0, **said)
+
+
+def devices(session: Session, names: list[str]) -> None:
+    session.add_all([Device(id=name, kind="bracelet") for name in names])
+
+
+def test_newest_readings_by_their_time_not_their_arrival(db: Database) -> None:
+    """A fix sent late (older, stored last) is not the newest; a conflicting resend (its
+    sequence number reused with other content) is not a reading at all; a device that never
+    spoke, or never sent that type, is left out."""
+    with db.session() as session:
+        devices(session, ["B1", "B2", "B3"])
+        log.append(
+            session,
+            [
+                fix("B1", T0 + timedelta(minutes=5), 48.5, seq=7),
+                reading("B1", T0 + timedelta(minutes=6), "battery", level=0.7),
+                reading("B1", T0 + timedelta(minutes=1), "battery", level=0.9),
+                fix("B1", T0, 48.0),  # older, stored after the newer fix
+                reading("B2", T0 + timedelta(minutes=9), "presence", present=True),
+            ],
+        )
+    with db.session() as session:
+        resent = log.append(session, [fix("B1", T0 + timedelta(minutes=5), 49.0, seq=7)])
+    assert len(resent.conflicts) == 1
+    with db.session() as session:
+        heard = log.newest_times(session, ["B1", "B2", "B3", "unknown"])
+        fixes = log.newest_of_type(session, ["B1", "B2", "B3"], "position")
+        battery = activity.latest_battery(session, ["B1", "B2"])
+    assert {d: t.replace(tzinfo=UTC) for d, t in heard.items()} == {
+        "B1": T0 + timedelta(minutes=6),
+        "B2": T0 + timedelta(minutes=9),
+    }
+    assert set(fixes) == {"B1"}
+    assert fixes["B1"].lat == 48.5  # not the late older fix, nor the conflicting resend
+    assert fixes["B1"].at.replace(tzinfo=UTC) == T0 + timedelta(minutes=5)
+    assert battery == {"B1": 0.7}
+
+
+def test_many_devices_are_read_in_chunks(db: Database) -> None:
+    """More devices than a statement may name at once (SQLite's parameter bound)."""
+    names = [f"D{n:04d}" for n in range(2_500)]
+    with db.session() as session:
+        devices(session, names)
+        log.append(session, [fix(d, T0 + timedelta(seconds=n), 48.0) for n, d in enumerate(names)])
+    with db.session() as session:
+        heard = log.newest_times(session, names)
+        fixes = log.newest_of_type(session, names, "position")
+    assert len(heard) == len(fixes) == 2_500
+    assert heard["D2499"].replace(tzinfo=UTC) == T0 + timedelta(seconds=2_499)
+
+
+@contextmanager
+def counted(session: Session) -> Iterator[list[int]]:
+    """SQLite's virtual-machine instructions run inside the block, in tens."""
+    raw = session.connection().connection.driver_connection
+    steps = [0]
+
+    def tick() -> int:
+        steps[0] += 1
+        return 0
+
+    raw.set_progress_handler(tick, 10)
+    try:
+        yield steps
+    finally:
+        raw.set_progress_handler(None, 10)
+
+
+READS: dict[str, Callable[[Session, list[str]], object]] = {
+    "newest_times": log.newest_times,
+    "newest_fix": lambda s, ds: log.newest_of_type(s, ds, "position"),
+    "latest_battery": activity.latest_battery,
+    "last_hour_track": lambda s, ds: [
+        activity.track(s, d, T0 + timedelta(days=30) - timedelta(hours=1)) for d in ds
+    ],
+}
+
+
+@pytest.fixture
+def sqlite_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """SQLite alone: its progress handler counts the instructions a read runs."""
+    with fresh_database(request, "sqlite", tmp_path) as url:
+        database = open_database(url)
+        yield database
+        database.dispose()
+
+
+def test_a_read_costs_the_same_whatever_the_history(sqlite_db: Database) -> None:
+    """A hundred devices, each with a fix and a battery report a minute over the last hour, and
+    two silent for three days (the ones the supervision page is for); then 2.5 days of fixes
+    and battery reports behind that hour (30 times the fixes). Each read of ten of them and the
+    silent two costs the same within a few percent: seeks and the rows returned, not the
+    history walked, theirs or the other devices'. (On the old `(device, id)` index the first
+    three grew 4 to 27 times.)"""
+    db = sqlite_db
+    names = [f"B{n:02d}" for n in range(100)]
+    silent = ["S1", "S2"]
+    read = names[::10] + silent
+    end = T0 + timedelta(days=30)
+    recent = [
+        row
+        for k in range(60)
+        for d in names
+        for row in (
+            fix(d, end - timedelta(minutes=k), 48.0),
+            reading(d, end - timedelta(minutes=k, seconds=1), "battery", level=0.5),
+        )
+    ]
+    recent += [fix(d, end - timedelta(days=3), 48.0) for d in silent]
+    recent += [reading(d, end - timedelta(days=3), "battery", level=0.1) for d in silent]
+    older = [
+        reading(d, at, "battery", level=0.5) if k % 10 == 0 else fix(d, at, 48.0)
+        for k in range(1, 1_800)
+        for d in names
+        for at in [end - timedelta(hours=1, minutes=2 * k)]
+    ]
+    cost: dict[str, list[int]] = {name: [] for name in READS}
+    with db.session() as session:
+        devices(session, names + silent)
+        log.append(session, recent)
+    for history in ([], older):
+        with db.session() as session:
+            log.append(session, history)
+        for name, run in READS.items():
+            with db.session() as session, counted(session) as steps:
+                run(session, read)
+            cost[name].append(steps[0])
+    for shallow, deep in cost.values():
+        assert shallow > 0
+        assert deep <= shallow * 1.1 + 50, cost
