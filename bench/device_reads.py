@@ -3,7 +3,7 @@
 The supervision page reads when every active device last spoke and its battery; the wearers map
 reads every wearer's newest fix. On the `(device, id)` index (migration 0021, the queries of
 commit 6b9ef33, kept here as the baseline) each walked every device's whole history; on
-`(device, type, t, id)` (0022, `vigie.store.observations.newest_times` / `newest_of_type`) each
+`(device, type, t)` (0022, `vigie.store.observations.newest_times` / `newest_of_type`) each
 is a seek a device and type. Both run on the same readings, 16,000 devices with `--shallow`
 then `--deep` readings each (a fix every 30 s, a battery report every tenth), so the growth
 with history and the ratio between them come from one run.

@@ -9,7 +9,7 @@ then appending `--readings` readings, each taken up to 2 s before its commit, in
 
 - `device_first_key`: two device-first indexes, `(device, dedup_key)` (unique: what decides a
   duplicate and a conflict) and the per-device index (every per-device read; `(device, id)`
-  before migration 0022, `(device, type, t, id)` since): the schema before migrations 0020
+  before migration 0022, `(device, type, t)` since): the schema before migrations 0020
   (PostgreSQL) and 0021 (SQLite);
 - `time_first_key`: the unique key's columns the other way round, `(dedup_key, device)`: the
   same constraint, and the gateways' keys (`seq:` + the reading's time in ms * 8) then append

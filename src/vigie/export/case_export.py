@@ -276,9 +276,10 @@ def _observations(
 def _assigned(
     session: Session, assignment: DeviceAssignment, fixes_only: bool
 ) -> Iterator[tuple[RowMapping, str]]:
-    """One assignment's observations by id: their ids from the (device, type, t, id) index alone,
-    sorted (8 bytes each: a year of fixes is a million, 8 MB), then the rows by primary key in
-    batches. Paging by id on that index would read the device's entries again for every batch."""
+    """One assignment's observations by id: their ids found on the (device, type, t) index (on
+    SQLite from the index alone, its entries holding the rowid) and sorted (8 bytes each: a year
+    of fixes is a million, 8 MB), then the rows by primary key in batches. Paging by id on that
+    index would read the device's entries again for every batch."""
     table = Observation.__table__
     wanted = (
         [table.c.id, table.c.device, table.c.t, table.c.lat, table.c.lon]

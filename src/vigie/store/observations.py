@@ -18,7 +18,7 @@ from vigie.store.database import json_text
 from vigie.store.models import Device, Observation
 
 # What a device can say. A per-device read names the types it wants: each is then a seek on
-# (device, type, t, id), where a read of all types would walk the device's whole history.
+# (device, type, t), where a read of all types would walk the device's whole history.
 TYPES: tuple[str, ...] = tuple(
     get_args(kind.model_fields["type"].annotation)[0]
     for kind in get_args(get_args(ObservationIn)[0])
