@@ -54,44 +54,32 @@ def old_last_contact(session: Session, ids: list[str]) -> dict[str, Any]:
     return dict(session.execute(query).all())  # type: ignore[arg-type]
 
 
-def old_battery(session: Session, ids: list[str]) -> dict[str, Any]:
-    """6b9ef33's `latest_battery`: each device's newest battery time, joined back."""
+def old_newest(session: Session, ids: list[str], kind: str) -> dict[str, Any]:
+    """6b9ef33's `latest_battery` (battery: the payload) and wearers map (position: the place):
+    each device's newest time of that type, grouped, joined back to its row."""
     latest = (
         select(Observation.device, func.max(Observation.t).label("t"))
-        .where(Observation.type == "battery", Observation.device.in_(ids))
+        .where(Observation.type == kind, Observation.device.in_(ids))
         .group_by(Observation.device)
         .subquery()
     )
     on = and_(
         Observation.device == latest.c.device,
         Observation.t == latest.c.t,
-        Observation.type == "battery",
+        Observation.type == kind,
     )
-    rows = session.execute(select(Observation.device, Observation.payload).join(latest, on))
-    return {device: payload["level"] for device, payload in rows}
-
-
-def old_fixes(session: Session, ids: list[str]) -> dict[str, Any]:
-    """6b9ef33's wearers map: each device's newest fix time, joined back."""
-    latest = (
-        select(Observation.device, func.max(Observation.t).label("t"))
-        .where(Observation.type == "position", Observation.device.in_(ids))
-        .group_by(Observation.device)
-        .subquery()
-    )
-    on = and_(
-        Observation.device == latest.c.device,
-        Observation.t == latest.c.t,
-        Observation.type == "position",
-    )
-    rows = session.execute(select(Observation.device, Observation.lat).join(latest, on))
+    said = Observation.lat if kind == "position" else Observation.payload
+    rows = session.execute(select(Observation.device, said).join(latest, on))
     return dict(rows.all())  # type: ignore[arg-type]
 
 
 READS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., dict[str, Any]]]] = {
     "last_contact": (old_last_contact, log.newest_times),
-    "battery": (old_battery, activity.latest_battery),
-    "newest_fix": (old_fixes, lambda s, ids: log.newest_of_type(s, ids, "position")),
+    "battery": (lambda s, ids: old_newest(s, ids, "battery"), activity.latest_battery),
+    "newest_fix": (
+        lambda s, ids: old_newest(s, ids, "position"),
+        lambda s, ids: log.newest_of_type(s, ids, "position"),
+    ),
 }
 
 
