@@ -32,8 +32,7 @@ from typing import Any
 from sqlalchemy import and_, create_engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from pipeline import postgres
-from store_churn import commit
+from pipeline import commit, postgres
 from vigie.store import Database, open_database
 from vigie.store import observations as log
 from vigie.store.models import Device, Observation
