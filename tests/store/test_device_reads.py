@@ -83,6 +83,36 @@ def test_many_devices_are_read_in_chunks(db: Database) -> None:
     assert heard["D2499"].replace(tzinfo=UTC) == T0 + timedelta(seconds=2_499)
 
 
+def test_a_track_is_a_window_of_one_device_fixes(db: Database) -> None:
+    """`fixes`: the window's bounds included, oldest first, the first or the newest `limit`;
+    another device's fixes and the device's other readings left out. `heard`: the readings
+    other than fixes since a time, newest first. Readings of a device nobody registered (the
+    API takes them) are found as well."""
+    with db.session() as session:
+        devices(session, ["B1"])
+        log.append(
+            session,
+            [fix("B1", T0 + timedelta(minutes=m), 48.0 + m / 100) for m in range(10)]
+            + [fix("B2", T0 + timedelta(minutes=3), 47.0)]
+            + [reading("B1", T0 + timedelta(minutes=4), "battery", level=0.4)]
+            + [reading("B1", T0 + timedelta(minutes=8), "presence", present=False)]
+            + [reading("U1", T0 + timedelta(minutes=2), "battery", level=0.2)],
+        )
+    since, until = T0 + timedelta(minutes=2), T0 + timedelta(minutes=7)
+    with db.session() as session:
+        first = log.fixes(session, "B1", since, until, limit=3)
+        last = log.fixes(session, "B1", since, until, limit=3, newest=True)
+        every = log.fixes(session, "B1", since, limit=100)
+        heard = log.heard(session, ["B1", "U1"], T0 + timedelta(minutes=3), limit=10)
+        unregistered = log.newest_of_type(session, ["U1"], "battery")
+    assert [f["lat"] for f in first] == [48.02, 48.03, 48.04]
+    assert [f["lat"] for f in last] == [48.05, 48.06, 48.07]
+    assert len(every) == 8 and every[0]["t"].replace(tzinfo=UTC) == since
+    assert [(r.device, r.type) for r in heard] == [("B1", "presence"), ("B1", "battery")]
+    assert heard[1].payload["level"] == 0.4
+    assert unregistered["U1"].payload["level"] == 0.2
+
+
 @contextmanager
 def counted(session: Session) -> Iterator[list[int]]:
     """SQLite's virtual-machine instructions run inside the block, in tens."""
@@ -107,6 +137,9 @@ READS: dict[str, Callable[[Session, list[str]], object]] = {
     "last_hour_track": lambda s, ds: [
         activity.track(s, d, T0 + timedelta(days=30) - timedelta(hours=1)) for d in ds
     ],
+    "last_hour_heard": lambda s, ds: log.heard(
+        s, ds, T0 + timedelta(days=30) - timedelta(hours=1), limit=200
+    ),
 }
 
 

@@ -19,11 +19,11 @@ from vigie.alarms.narrative import (
 )
 from vigie.alarms.obligations import obligation_for
 from vigie.alarms.workflow import time_to_acknowledge
+from vigie.store import observations as log
 from vigie.store.models import (
     Alarm,
     AlarmAction,
     AlarmEventRow,
-    Observation,
     Placement,
     Report,
     User,
@@ -112,19 +112,14 @@ def render_html(
     ]
     # A step not taken yet (no acknowledgement, or not closed in a preview) is not in the timeline.
     timeline = sorted((row for row in timeline if row["at"] is not None), key=lambda r: r["at"])
-    rows = session.execute(
-        select(Observation.t, Observation.lat, Observation.lon, Observation.accuracy_m)
-        .where(
-            Observation.device == alarm.device,
-            Observation.type == "position",  # only a fix has a place (a seek on the index)
-            Observation.lat.is_not(None),
-            Observation.t >= alarm.raised_at - POSITION_MARGIN,
-            Observation.t <= (alarm.closed_at or now),
-        )
-        .order_by(Observation.t)
-        .limit(MAX_POSITIONS)
-    ).all()
-    fixes = [{"t": t, "lat": lat, "lon": lon, "accuracy_m": acc} for t, lat, lon, acc in rows]
+    # Only a fix has a place: a range on the device's index.
+    fixes = log.fixes(
+        session,
+        alarm.device,
+        alarm.raised_at - POSITION_MARGIN,
+        alarm.closed_at or now,
+        limit=MAX_POSITIONS,
+    )
     positions = [] if alarm.device in shade.devices else shade.visible(alarm.case_ref, fixes)
     presses = [local_time(e.t) for e in events if e.state == "raised"]
     return _env.get_template("incident_report.html").render(

@@ -19,27 +19,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigie.detect.geodesy import distance_m
-from vigie.store.models import Alarm, DeviceAssignment, Observation
+from vigie.store import observations as log
+from vigie.store.models import Alarm, DeviceAssignment
 
 PROCEDURE = ("call_protected", "police_alerted", "call_wearer", "note")
 
 
 def latest_fix(session: Session, device: str) -> dict[str, Any] | None:
     """The device's newest stored fix (by its time), or None."""
-    row = session.execute(
-        select(Observation.t, Observation.lat, Observation.lon, Observation.accuracy_m)
-        .where(
-            Observation.device == device,
-            Observation.type == "position",
-            Observation.conflict_of.is_(None),
-        )
-        .order_by(Observation.t.desc(), Observation.id.desc())
-        .limit(1)
-    ).first()
+    row = log.newest_of_type(session, [device], "position").get(device)
     if row is None:
         return None
-    t, lat, lon, accuracy = row
-    return {"t": t, "lat": lat, "lon": lon, "accuracy_m": accuracy}
+    return {"t": row.at, "lat": row.lat, "lon": row.lon, "accuracy_m": row.accuracy_m}
 
 
 def live_positions(session: Session, alarm: Alarm) -> dict[str, Any]:

@@ -8,14 +8,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, get_args
 
-from sqlalchemy import case, delete, func, null, select, tuple_, type_coerce
+from sqlalchemy import (
+    String,
+    case,
+    column,
+    delete,
+    func,
+    null,
+    select,
+    tuple_,
+    type_coerce,
+    values,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from vigie.observation import ObservationIn
 from vigie.store import audit
 from vigie.store.database import json_text
-from vigie.store.models import Device, Observation
+from vigie.store.models import Observation
 
 # What a device can say. A per-device read names the types it wants: each is then a seek on
 # (device, type, t), where a read of all types would walk the device's whole history.
@@ -316,21 +327,20 @@ def _engine_columns() -> list[Any]:
 
 
 def newest_times(session: Session, devices: Sequence[str]) -> dict[str, datetime]:
-    """Device -> when it last said anything (its newest reading's time), for known devices.
+    """Device -> when it last said anything (its newest reading's time), for those heard.
 
     One seek per type and device (the index's newest entry of each), the greatest kept: what a
     page of every active device costs does not grow with their history."""
     out: dict[str, datetime] = {}
-    for chunk in _chunks(devices):
+    for wanted in _wanted(devices):
         newest = [
             select(func.max(Observation.t))
-            .where(Observation.device == Device.id, Observation.type == kind)
+            .where(Observation.device == wanted.c.id, Observation.type == kind)
+            .correlate(wanted)
             .scalar_subquery()
             for kind in TYPES
         ]
-        for device, *times in session.execute(
-            select(Device.id, *newest).where(Device.id.in_(chunk))
-        ):
+        for device, *times in session.execute(select(wanted.c.id, *newest)):
             heard = [t for t in times if t is not None]
             if heard:
                 out[device] = max(heard)
@@ -351,19 +361,20 @@ def newest_of_type(session: Session, devices: Sequence[str], kind: str) -> dict[
     if kind != "position":
         columns.append(Observation.payload)
     out: dict[str, Any] = {}
-    for chunk in _chunks(devices):
+    for wanted in _wanted(devices):
         newest = (
             select(Observation.id)
             .where(
-                Observation.device == Device.id,
+                Observation.device == wanted.c.id,
                 Observation.type == kind,
                 Observation.conflict_of.is_(None),
             )
             .order_by(Observation.t.desc(), Observation.id.desc())
             .limit(1)
+            .correlate(wanted)
             .scalar_subquery()
         )
-        found = session.scalars(select(newest).where(Device.id.in_(chunk)))
+        found = session.scalars(select(newest).select_from(wanted))
         ids = [i for i in found if i is not None]
         if not ids:
             continue
@@ -372,10 +383,59 @@ def newest_of_type(session: Session, devices: Sequence[str], kind: str) -> dict[
     return out
 
 
-def _chunks(devices: Sequence[str]) -> Iterator[list[str]]:
+def fixes(
+    session: Session,
+    device: str,
+    since: datetime,
+    until: datetime | None = None,
+    *,
+    limit: int,
+    newest: bool = False,
+) -> list[dict[str, Any]]:
+    """A device's fixes from `since` to `until` (both included), oldest first: the first `limit`
+    of them, or with `newest` the last. A range on (device, type, t), whatever its history.
+
+    Conflicting resends are in: a track shows what the device said (the flag is the row's)."""
+    query = select(Observation.t, Observation.lat, Observation.lon, Observation.accuracy_m).where(
+        Observation.device == device,
+        Observation.type == "position",
+        Observation.lat.is_not(None),
+        Observation.t >= since,
+    )
+    if until is not None:
+        query = query.where(Observation.t <= until)
+    order = Observation.t.desc() if newest else Observation.t
+    rows = session.execute(query.order_by(order).limit(limit)).all()
+    found = [{"t": t, "lat": lat, "lon": lon, "accuracy_m": acc} for t, lat, lon, acc in rows]
+    return found[::-1] if newest else found
+
+
+def heard(session: Session, devices: Sequence[str], since: datetime, *, limit: int) -> list[Any]:
+    """The devices' readings other than fixes since `since`, newest first (the first `limit`),
+    as rows of `at`, device, type and payload: a seek per device and type on the index (the
+    types named, where `!= "position"` would walk each device's history)."""
+    if not devices:
+        return []
+    query = (
+        select(Observation.t.label("at"), Observation.device, Observation.type, Observation.payload)
+        .where(
+            Observation.device.in_(sorted(set(devices))),
+            Observation.type.in_([t for t in TYPES if t != "position"]),
+            Observation.t >= since,
+        )
+        .order_by(Observation.t.desc())
+        .limit(limit)
+    )
+    return list(session.execute(query).all())
+
+
+def _wanted(devices: Sequence[str]) -> Iterator[Any]:
+    """The devices as a `wanted(id)` list to drive a seek each, in chunks (SQLite bounds a
+    statement's parameters): whether registered or not, since readings name their device."""
     unique = sorted(set(devices))
     for i in range(0, len(unique), _CHUNK):
-        yield unique[i : i + _CHUNK]
+        rows = [(device,) for device in unique[i : i + _CHUNK]]
+        yield values(column("id", String), name="wanted").data(rows).cte("wanted")
 
 
 def last_id(session: Session) -> int:

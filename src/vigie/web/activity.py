@@ -29,7 +29,6 @@ from vigie.store.models import (
     Alarm,
     AlarmAction,
     DeviceCommand,
-    Observation,
     Placement,
     User,
 )
@@ -64,13 +63,7 @@ def track(
     session: Session, device: str, since: datetime, until: datetime | None = None
 ) -> list[dict[str, Any]]:
     """The device's fixes since `since` (up to `until`), oldest first (the last MAX_TRACK)."""
-    query = select(Observation.t, Observation.lat, Observation.lon, Observation.accuracy_m).where(
-        Observation.device == device, Observation.type == "position", Observation.t >= since
-    )
-    if until is not None:
-        query = query.where(Observation.t <= until)
-    rows = session.execute(query.order_by(Observation.t.desc()).limit(MAX_TRACK)).all()
-    return [{"t": t, "lat": lat, "lon": lon, "accuracy_m": acc} for t, lat, lon, acc in rows[::-1]]
+    return log.fixes(session, device, since, until, limit=MAX_TRACK, newest=True)
 
 
 def device_health(session: Session, devices: dict[str, str]) -> list[dict[str, Any]]:
@@ -126,17 +119,7 @@ def placement_activity(
             .order_by(Alarm.raised_at.desc())
             .limit(200)
         ).all()
-        heard = session.execute(
-            select(Observation.t, Observation.device, Observation.type, Observation.payload)
-            .where(
-                Observation.device.in_(list(tracked.values())),
-                # Named, not `!= "position"`: a seek per device and type on the index.
-                Observation.type.in_([t for t in log.TYPES if t != "position"]),
-                Observation.t >= since,
-            )
-            .order_by(Observation.t.desc())
-            .limit(200)
-        ).all()
+        heard = log.heard(session, list(tracked.values()), since, limit=200)
         commands = session.scalars(
             select(DeviceCommand)
             .where(DeviceCommand.device_id.in_(list(devices.values())))
