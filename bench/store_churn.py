@@ -180,8 +180,10 @@ class Store(Protocol):
 class SqliteStore:
     """The centre's SQLite file; bytes are this process's `write_bytes`."""
 
-    def __init__(self, folder: Path, variant: str) -> None:
+    def __init__(self, folder: Path, variant: str, page_size: int | None = None) -> None:
         self.db = sqlite3.connect(folder / "vigie.sqlite", isolation_level=None)
+        if page_size is not None:  # before anything is written: a new file's pages
+            self.db.execute(f"PRAGMA page_size={int(page_size)}")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # as `vigie.store.database` opens it
         for statement in ddl(sqlite_dialect.dialect(), variant):
@@ -247,7 +249,9 @@ class PostgresStore:
 
 
 @contextmanager
-def store(database: str, variant: str, url: str | None, settings: list[str]) -> Iterator[Store]:
+def store(
+    database: str, variant: str, url: str | None, settings: list[str], page_size: int | None
+) -> Iterator[Store]:
     if database == "postgresql":
         assert url is not None
         pg = PostgresStore(url, variant, settings)
@@ -257,7 +261,7 @@ def store(database: str, variant: str, url: str | None, settings: list[str]) -> 
             pg.close()
         return
     with tempfile.TemporaryDirectory(prefix="vigie-churn-") as folder:
-        lite = SqliteStore(Path(folder), variant)
+        lite = SqliteStore(Path(folder), variant, page_size)
         try:
             yield lite
         finally:
@@ -271,7 +275,7 @@ def run(
     slim = variant == "slim_payload"
     names = [f"T{n:06d}" for n in range(args.devices)]
     period_s = args.devices / 2_400  # each device's fix interval at 2,400 readings/s
-    with store(database, variant, url, args.pg_set) as target:
+    with store(database, variant, url, args.pg_set, args.sqlite_page_size) as target:
         began = time.perf_counter()
         target.seed(
             [
@@ -318,6 +322,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--pg-set", action="append", default=[], help="a PostgreSQL setting, name=value"
     )
+    parser.add_argument(
+        "--sqlite-page-size", type=int, help="SQLite's page size (bytes; default: the centre's)"
+    )
     args = parser.parse_args(argv)
     runs: list[dict[str, Any]] = []
     for database in args.databases.split(","):
@@ -343,6 +350,7 @@ def main(argv: list[str]) -> int:
         "history_per_device": args.history,
         "batch": args.batch,
         "schema_variant": SCHEMA,
+        "sqlite_page_size": args.sqlite_page_size or "default",
     }
     save(RESULTS, result, args.pg_set, runs)
     return 0
