@@ -19,7 +19,9 @@ then appending `--readings` readings, each taken up to 2 s before its commit, in
   plain fix's is then `{}`): not the schema, a measure of what a leaner row would save.
 
 SQLite (WAL, synchronous=FULL, as the centre opens it): this process's `write_bytes`, what
-reached the block layer, WAL appends (every page a commit dirtied, whole) and checkpoints.
+reached the block layer, WAL appends (every page a commit dirtied, whole) and checkpoints, one
+at the end so that every page is counted in the file too (`--sqlite-autocheckpoint` sets how
+often the others come; 0, only that one).
 PostgreSQL (a server of the run's own, its default settings): its WAL bytes and the data pages
 it wrote out, a CHECKPOINT included at the end so that every page the appends dirtied is
 counted once. A device's newest keys sit on a leaf page of their own in each device-first
@@ -180,12 +182,16 @@ class Store(Protocol):
 class SqliteStore:
     """The centre's SQLite file; bytes are this process's `write_bytes`."""
 
-    def __init__(self, folder: Path, variant: str, page_size: int | None = None) -> None:
+    def __init__(
+        self, folder: Path, variant: str, page_size: int | None, autocheckpoint: int | None
+    ) -> None:
         self.db = sqlite3.connect(folder / "vigie.sqlite", isolation_level=None)
         if page_size is not None:  # before anything is written: a new file's pages
             self.db.execute(f"PRAGMA page_size={int(page_size)}")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # as `vigie.store.database` opens it
+        if autocheckpoint is not None:  # WAL pages between checkpoints (0: none but the last)
+            self.db.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
         for statement in ddl(sqlite_dialect.dialect(), variant):
             self.db.execute(statement)
         marks = ", ".join("?" * len(COLUMNS.split(", ")))
@@ -205,6 +211,9 @@ class SqliteStore:
         self.db.execute("COMMIT")
 
     def written(self) -> int:
+        """Bytes written so far, the WAL checkpointed first: every page a commit dirtied is
+        then counted in the file too, once, as PostgreSQL's final CHECKPOINT counts its own."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return process_write_bytes()
 
     def close(self) -> None:
@@ -250,18 +259,18 @@ class PostgresStore:
 
 @contextmanager
 def store(
-    database: str, variant: str, url: str | None, settings: list[str], page_size: int | None
+    database: str, variant: str, url: str | None, args: argparse.Namespace
 ) -> Iterator[Store]:
     if database == "postgresql":
         assert url is not None
-        pg = PostgresStore(url, variant, settings)
+        pg = PostgresStore(url, variant, args.pg_set)
         try:
             yield pg
         finally:
             pg.close()
         return
     with tempfile.TemporaryDirectory(prefix="vigie-churn-") as folder:
-        lite = SqliteStore(Path(folder), variant, page_size)
+        lite = SqliteStore(Path(folder), variant, args.sqlite_page_size, args.sqlite_autocheckpoint)
         try:
             yield lite
         finally:
@@ -275,7 +284,7 @@ def run(
     slim = variant == "slim_payload"
     names = [f"T{n:06d}" for n in range(args.devices)]
     period_s = args.devices / 2_400  # each device's fix interval at 2,400 readings/s
-    with store(database, variant, url, args.pg_set, args.sqlite_page_size) as target:
+    with store(database, variant, url, args) as target:
         began = time.perf_counter()
         target.seed(
             [
@@ -325,6 +334,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--sqlite-page-size", type=int, help="SQLite's page size (bytes; default: the centre's)"
     )
+    parser.add_argument(
+        "--sqlite-autocheckpoint",
+        type=int,
+        help="SQLite's wal_autocheckpoint (WAL pages; 0: only the final checkpoint)",
+    )
     args = parser.parse_args(argv)
     runs: list[dict[str, Any]] = []
     for database in args.databases.split(","):
@@ -351,6 +365,9 @@ def main(argv: list[str]) -> int:
         "batch": args.batch,
         "schema_variant": SCHEMA,
         "sqlite_page_size": args.sqlite_page_size or "default",
+        "sqlite_autocheckpoint": "default"
+        if args.sqlite_autocheckpoint is None
+        else args.sqlite_autocheckpoint,
     }
     save(RESULTS, result, args.pg_set, runs)
     return 0
