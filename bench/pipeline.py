@@ -295,6 +295,23 @@ def written(server: int, url: str) -> int:
     return total
 
 
+def maintenance(url: str) -> list[int] | None:
+    """PostgreSQL's autovacuums and autoanalyzes so far, over the centre's tables (None on
+    SQLite): a rate's bytes count what they write too, so the figures say when one ran."""
+    if not url.startswith("postgresql"):
+        return None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT sum(autovacuum_count), sum(autoanalyze_count) FROM pg_stat_user_tables")
+        ).one()
+    engine.dispose()
+    return [int(row[0] or 0), int(row[1] or 0)]
+
+
 def checkpoint(url: str) -> None:
     """PostgreSQL writes out what the centre's start dirtied (restored state, first steps) now:
     else its checkpointer does it during the first rate, whose figure then says "cold start"."""
@@ -691,6 +708,7 @@ def load(
     detector = detector_pid(server)
     cpu0 = cpu_s(detector) if detector else 0.0
     bytes0 = written(server, url)
+    maintained0 = maintenance(url)
     start = time.perf_counter()
     per_client = rate / args.clients
     marker_every = args.clients / args.markers
@@ -763,6 +781,7 @@ def load(
         # and the checkpointer writes later: a CHECKPOINT now counts them too, once.
         checkpoint(url)
         bytes_written = written(server, url) - bytes0
+    maintained = maintenance(url)
     latencies_ms = [(seen[c] - acked[c]) * 1000 for c in mine if c in seen]
     # Where the time goes: acknowledged -> the detector's step begins (waking, waiting for the
     # step under way) and that step's beginning -> seen (detecting, committing, telling, reading).
@@ -783,6 +802,11 @@ def load(
         "detector_cpu_share": round(detector_cpu / elapsed, 3) if detector_cpu else None,
         "bytes_written_per_obs": round(bytes_written / total) if total else None,
         "write_mb_s": round(bytes_written / elapsed / 1e6, 2),
+        "autovacuums_autoanalyzes": (
+            None
+            if maintained is None or maintained0 is None
+            else [b - a for a, b in zip(maintained0, maintained, strict=True)]
+        ),
         "load_average": os.getloadavg(),
     }
     print(json.dumps(figures), flush=True)
