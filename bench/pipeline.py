@@ -286,13 +286,16 @@ def written(server: int, url: str) -> int:
             )
         engine.dispose()
         return int(wal) + int(pages)
-    total = 0
-    for pid in [server, *children(server)]:
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{pid}/io").read_text().splitlines():
-                if line.startswith("write_bytes:"):
-                    total += int(line.split()[1])
-    return total
+    return sum(write_bytes(pid) for pid in [server, *children(server)])
+
+
+def write_bytes(pid: int) -> int:
+    """A process's `write_bytes` (0 once it is gone)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+    return 0
 
 
 def maintenance(url: str) -> list[int] | None:
@@ -709,6 +712,9 @@ def load(
     cpu0 = cpu_s(detector) if detector else 0.0
     bytes0 = written(server, url)
     maintained0 = maintenance(url)
+    # SQLite: the detector's part (its own commits, and the checkpoints that its commits run
+    # when they take the WAL past 1,000 pages, whoever dirtied those pages).
+    detector_bytes0 = write_bytes(detector) if detector and not url.startswith("postgresql") else 0
     start = time.perf_counter()
     per_client = rate / args.clients
     marker_every = args.clients / args.markers
@@ -782,6 +788,9 @@ def load(
         checkpoint(url)
         bytes_written = written(server, url) - bytes0
     maintained = maintenance(url)
+    detector_bytes = None
+    if detector and not url.startswith("postgresql"):
+        detector_bytes = write_bytes(detector) - detector_bytes0
     latencies_ms = [(seen[c] - acked[c]) * 1000 for c in mine if c in seen]
     # Where the time goes: acknowledged -> the detector's step begins (waking, waiting for the
     # step under way) and that step's beginning -> seen (detecting, committing, telling, reading).
@@ -802,6 +811,9 @@ def load(
         "detector_cpu_share": round(detector_cpu / elapsed, 3) if detector_cpu else None,
         "bytes_written_per_obs": round(bytes_written / total) if total else None,
         "write_mb_s": round(bytes_written / elapsed / 1e6, 2),
+        "detector_bytes_per_obs": (
+            round(detector_bytes / total) if detector_bytes is not None and total else None
+        ),
         "autovacuums_autoanalyzes": (
             None
             if maintained is None or maintained0 is None
