@@ -126,6 +126,19 @@ def page(browser: Browser) -> Iterator[Page]:
 INTERRUPTED = ("ERR_ABORTED", "is interrupted by another navigation")
 
 
+def logged_out(page: Page, site: Site) -> None:
+    """Wait until `page` shows the login page after a logout (its own, or another tab's). The
+    console may navigate there twice (the logout's handler, the session's "ended" signal), and
+    Playwright then reports the first navigation aborted: wait for the next."""
+    for attempt in range(3):
+        try:
+            page.wait_for_url(f"{site.url}/login")
+            return
+        except PlaywrightError as exc:
+            if not any(why in str(exc) for why in INTERRUPTED) or attempt == 2:
+                raise
+
+
 def log_in(page: Page, site: Site, username: str, lang: str = "fr") -> None:
     for attempt in range(3):
         # The page being left may navigate on its own meanwhile (ERR_ABORTED); Playwright has

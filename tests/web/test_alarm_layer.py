@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from tests.web.conftest import PASSWORD, Site, log_in
+from tests.web.conftest import PASSWORD, Site, log_in, logged_out
 from vigie import clock
 from vigie.api.security import issue_token
 from vigie.settings import Settings
@@ -276,7 +276,7 @@ def test_the_token_is_renewed_quietly_and_shared_by_a_second_tab(page: Page, sit
     expect(second.locator("#cases tbody tr")).not_to_have_count(0)
     # Logging out in one tab ends the other.
     second.click("#logout")
-    page.wait_for_url(f"{site.url}/login")
+    logged_out(page, site)
 
 
 def test_a_lost_connection_is_told_in_french_and_cleared(page: Page, site: Site) -> None:

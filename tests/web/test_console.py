@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from tests.web.conftest import Site, log_in
+from tests.web.conftest import Site, log_in, logged_out
 from vigie import clock
 from vigie.store.models import AuditEntry, Placement, Zone
 
@@ -73,7 +73,7 @@ def test_logout_revokes_the_token(page: Page, site: Site) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     assert site.http.get("/api/alarms", headers=headers).status_code == 200
     page.click("#logout")
-    page.wait_for_url(f"{site.url}/login")
+    logged_out(page, site)
     assert site.http.get("/api/alarms", headers=headers).status_code == 401
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, expect
 
 from tests.cases import factories as make
-from tests.web.conftest import Site, log_in, screenshots_dir
+from tests.web.conftest import Site, log_in, logged_out, screenshots_dir
 from vigie import clock
 from vigie.cases import placements
 from vigie.cases.forms import ZoneIn
@@ -99,7 +99,7 @@ def test_screenshots_of_the_main_pages(page: Page, site: Site, tmp_path: Path) -
     page.click("#logout")
     # The logout's own navigation first: a goto racing it was interrupted, three times over,
     # in a CI run.
-    page.wait_for_url(f"{site.url}/login")
+    logged_out(page, site)
     log_in(page, site, "supervisor1")
     page.goto(f"{site.url}/supervision")
     expect(page.locator("#chart-hourly svg rect")).to_have_count(24)
