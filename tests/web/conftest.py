@@ -3,7 +3,7 @@ Chromium driven by Playwright. Never `playwright install`: the browser is /usr/b
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -126,30 +126,30 @@ def page(browser: Browser) -> Iterator[Page]:
 INTERRUPTED = ("ERR_ABORTED", "is interrupted by another navigation")
 
 
-def logged_out(page: Page, site: Site) -> None:
-    """Wait until `page` shows the login page after a logout (its own, or another tab's). The
-    console may navigate there twice (the logout's handler, the session's "ended" signal), and
-    Playwright then reports the first navigation aborted: wait for the next."""
+def despite_interruptions(navigation: Callable[[], object]) -> None:
+    """Run a navigation, again (three times at most) when Playwright reports it aborted or
+    interrupted by another navigation of the page's own."""
     for attempt in range(3):
         try:
-            page.wait_for_url(f"{site.url}/login")
+            navigation()
             return
         except PlaywrightError as exc:
             if not any(why in str(exc) for why in INTERRUPTED) or attempt == 2:
                 raise
 
 
+def logged_out(page: Page, site: Site) -> None:
+    """Wait until `page` shows the login page after a logout (its own, or another tab's). The
+    console may navigate there twice (the logout's handler, the session's "ended" signal), and
+    Playwright then reports the first navigation aborted: wait for the next."""
+    despite_interruptions(lambda: page.wait_for_url(f"{site.url}/login"))
+
+
 def log_in(page: Page, site: Site, username: str, lang: str = "fr") -> None:
-    for attempt in range(3):
-        # The page being left may navigate on its own meanwhile (ERR_ABORTED); Playwright has
-        # also reported the goto "interrupted by another navigation" (once in CI, from /login
-        # to /login?lang=fr, where no script of the login page navigates): ask again.
-        try:
-            page.goto(f"{site.url}/login?lang={lang}")
-            break
-        except PlaywrightError as exc:
-            if not any(why in str(exc) for why in INTERRUPTED) or attempt == 2:
-                raise
+    # The page being left may navigate on its own meanwhile (ERR_ABORTED); Playwright has also
+    # reported the goto "interrupted by another navigation" (once in CI, from /login to
+    # /login?lang=fr, where no script of the login page navigates): ask again.
+    despite_interruptions(lambda: page.goto(f"{site.url}/login?lang={lang}"))
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
