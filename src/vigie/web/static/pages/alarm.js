@@ -35,11 +35,14 @@
       return;
     }
     render();
-    await drawMap();
-    if (alarm.status === "closed") showReport();
-    // One live stream per tab: the alarm layer's; this page follows its events.
+    // One live stream per tab: the alarm layer's; this page follows its events from now on,
+    // and reads once more for a change made between its first read and now (an operator's
+    // acknowledgement in another tab would otherwise wait for the next change to show).
     VigieAlarms.subscribe(follow);
     VigieAlarms.onState((up) => document.getElementById("live").classList.toggle("up", up));
+    await drawMap();
+    if (alarm.status === "closed") showReport();
+    follow();
   }
 
   /* The alarm as the API has it now, or null when a read asked later has answered already. */
