@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from tests.web.conftest import PASSWORD, Site, log_in, logged_out
+from tests.web.conftest import PASSWORD, Site, log_in, logged_out, press
 from vigie import clock
 from vigie.api.security import issue_token
 from vigie.settings import Settings
@@ -23,13 +23,9 @@ from vigie.store.models import Alarm, User
 
 
 @pytest.fixture(autouse=True)
-def quiet(site: Site) -> Iterator[None]:
-    """Each test starts with no open alarm: what the bar shows is what the test raised; and
-    waits are those of a loaded machine (a closing makes and queues its report)."""
+def quiet(site: Site) -> None:
+    """Each test starts with no open alarm: what the bar shows is what the test raised."""
     acknowledge_all(site)
-    expect.set_options(timeout=15_000)
-    yield
-    expect.set_options(timeout=5_000)  # Playwright's default, for the other modules
 
 
 def acknowledge_all(site: Site) -> None:
@@ -92,6 +88,28 @@ def test_a_filtered_queue_still_shows_and_sounds_a_bar_alert(page: Page, site: S
     ).raise_for_status()
     expect(page.locator("#alarm-bar")).to_have_attribute("data-top-id", str(absence))
     expect(page.locator("#alarm-bar")).to_have_attribute("data-sound", "alarm")
+
+
+def test_the_bar_keeps_its_height_so_the_page_never_moves_under_the_pointer(
+    page: Page, site: Site
+) -> None:
+    """With no alarm open, then with more BAR alerts than one line can name, the bar is as high:
+    what is below it (the acknowledge button) stays where the operator aimed."""
+    page.set_viewport_size({"width": 900, "height": 800})
+    log_in(page, site, "operator1")
+    page.goto(f"{site.url}/law")  # a page whose own content stays as it is
+    acknowledge_all(site)
+    banner = page.locator("#bar-banner")
+    expect(page.locator("#alarm-bar")).to_have_attribute("data-open", "0")
+    expect(banner).to_be_hidden()
+    quiet_box = page.locator("main").bounding_box()
+    alerts = [site.world.new_alarm(kind="alert", bar=True) for _ in range(6)]
+    expect(page.locator("#alarm-bar")).to_have_attribute("data-open", str(len(alerts)))
+    expect(banner).to_be_visible()
+    assert page.locator("main").bounding_box() == quiet_box
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 900  # no side scroll
+    title = banner.get_attribute("title") or ""
+    assert all(f"n° {alarm}" in title for alarm in alerts), title  # the whole list, on hover
 
 
 @pytest.mark.parametrize("where", ["case", "zones", "law", "supervision"])
@@ -181,15 +199,15 @@ def test_a_pre_alert_closed_as_a_breach_is_refused(page: Page, site: Site) -> No
     assert select.input_value() == ""  # no default
     values = [o.get_attribute("value") for o in select.locator("option").all()]
     assert values == ["", "technical_fault", "false_alarm", "authorised_absence"]
-    page.click("#close-form button[type=submit]")  # nothing chosen: nothing happens
+    press(page, "#close-form button[type=submit]")  # nothing chosen: nothing happens
     expect(page.locator("#close-confirm")).to_be_hidden()
     # A page that offered it anyway (an old tab, a hand-edited form): the centre refuses.
     page.evaluate(
         "const s = document.querySelector('#close-form select');"
         "s.append(new Option('Manquement', 'breach')); s.value = 'breach';"
     )
-    page.click("#close-form button[type=submit]")
-    page.click("#close-yes")
+    press(page, "#close-form button[type=submit]")
+    press(page, "#close-yes")
     expect(page.locator("#flash")).to_contain_text("pré-alerte BAR ne peut jamais être qualifiée")
     expect(page.locator("#a-status")).to_have_text("En traitement")
     refused = site.http.post(
@@ -201,12 +219,12 @@ def test_a_pre_alert_closed_as_a_breach_is_refused(page: Page, site: Site) -> No
     # The right way: a qualification the kind allows, confirmed, then on to the next alarm.
     waiting = site.world.new_alarm(kind="tamper")
     select.select_option("false_alarm")
-    page.click("#close-form button[type=submit]")
+    press(page, "#close-form button[type=submit]")
     expect(page.locator("#close-confirm")).to_contain_text("« Fausse alarme »")
-    page.click("#close-yes")
+    press(page, "#close-yes")
     # The report is made and queued on closing: slow on a busy machine.
     expect(page.locator("#a-status")).to_have_text("Close")
-    page.click("#next-alarm")
+    press(page, "#next-alarm")
     page.wait_for_url(f"**/alarms/{waiting}")
 
 
@@ -249,7 +267,7 @@ def test_an_expired_token_loses_neither_the_alarm_nor_the_typed_note(
     expect(page.locator("#note-form textarea")).to_have_value(
         "appel au porteur : messagerie, je rappelle"
     )
-    page.click("#note-form button")
+    press(page, "#note-form button")
     expect(page.locator("#actions")).to_contain_text("je rappelle")
 
 

@@ -198,6 +198,7 @@ const VigieAlarms = (() => {
       const same = open.filter((a) => label(a) === label(top));
       banner.href = `/alarms/${top.id}`;
       banner.textContent = `${label(top)} : ${same.map((a) => `n° ${a.id} (${where(a)})`).join(", ")}`;
+      banner.title = banner.textContent;  // one line on screen: the whole list on hover
       banner.className = `bar-banner p${Math.min(top.priority, 2)}`;
       banner.dataset.kind = top.kind;
       banner.hidden = false;
