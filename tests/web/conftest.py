@@ -126,6 +126,19 @@ def page(browser: Browser) -> Iterator[Page]:
 INTERRUPTED = ("ERR_ABORTED", "is interrupted by another navigation")
 
 
+def press(page: Page, selector: str) -> None:
+    """Click a control of the alarm page on the control itself, once it is shown and enabled.
+
+    The alarm bar above every page changes height whenever an alarm anywhere is raised or
+    worked (the site's live pipeline runs), and a pointer click, aimed before such a change,
+    lands on whatever moved under it: seen in CI, a click on "acknowledge" hit the card beside
+    it and nothing was acknowledged."""
+    control = page.locator(selector)
+    expect(control).to_be_visible()
+    expect(control).to_be_enabled()
+    control.dispatch_event("click")
+
+
 def despite_interruptions(navigation: Callable[[], object]) -> None:
     """Run a navigation, again (three times at most) when Playwright reports it aborted or
     interrupted by another navigation of the page's own."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.web.conftest import Site, log_in
+from tests.web.conftest import Site, log_in, press
 from vigie import clock
 from vigie.alarms import blindness
 
@@ -51,7 +51,7 @@ def test_the_bar_the_queue_and_the_page_of_the_centre_alarm(page: Page, site: Si
     expect(case).to_contain_text("partition de détection 7")
     assert case.get_attribute("href") is None
     expect(page.locator("#a-detail")).to_contain_text("Dossiers non surveillés : 0")
-    page.click("#ack")
+    press(page, "#ack")
     expect(page.locator("#a-status")).to_have_text("Acquittée")
     expect(page.locator("#procedure button")).to_have_count(1)
     expect(page.locator("#procedure button")).to_have_attribute("data-action", "note")
@@ -59,11 +59,11 @@ def test_the_bar_the_queue_and_the_page_of_the_centre_alarm(page: Page, site: Si
     qualifications = page.locator("#close-form select[name=qualification] option")
     expect(qualifications).to_have_count(3)  # the prompt, technical fault, false alarm
     page.fill("#note-form textarea[name=note]", "worker-b relancé")
-    page.click("#note-form button[type=submit]")
+    press(page, "#note-form button[type=submit]")
     expect(page.locator("#actions")).to_contain_text("worker-b relancé")
     page.select_option("#close-form select[name=qualification]", "technical_fault")
-    page.click("#close-form button[type=submit]")
-    page.click("#close-yes")
+    press(page, "#close-form button[type=submit]")
+    press(page, "#close-yes")
     expect(page.locator("#a-status")).to_have_text("Close")
     expect(page.locator("#report-card")).to_be_hidden()
     expect(page.locator("#flash")).to_be_hidden()

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from tests.web.conftest import Site, log_in, logged_out
+from tests.web.conftest import Site, log_in, logged_out, press
 from vigie import clock
 from vigie.store.models import AuditEntry, Placement, Zone
 
@@ -130,22 +130,22 @@ def test_observation_raises_a_live_alarm_worked_to_its_report(page: Page, site: 
         page.click(f"#procedure button[data-action={action}]")
         expect(page.locator(f"#procedure button[data-action={action}]")).to_contain_text("✓")
     page.fill("#note-form textarea", "patrouille envoyée sur place")
-    page.click("#note-form button")
+    press(page, "#note-form button")
     expect(page.locator("#actions li")).to_have_count(4)
     expect(page.locator("#a-status")).to_have_text("En traitement")
 
     page.select_option("#close-form select", "breach")
     page.fill("#close-form textarea", "présent dans la zone")
     # The preview shows the report as closing would make it, and the alarm stays open.
-    page.click("#preview")
+    press(page, "#preview")
     draft = page.frame_locator("#report")
     expect(draft.locator("body")).to_contain_text("PROJET")
     expect(draft.locator("body")).to_contain_text("présent dans la zone")
     expect(page.locator("#a-status")).to_have_text("En traitement")
-    page.click("#close-form button[type=submit]")
+    press(page, "#close-form button[type=submit]")
     expect(page.locator("#close-confirm")).to_contain_text("« Manquement »")
     expect(page.locator("#a-status")).to_have_text("En traitement")  # not before confirming
-    page.click("#close-yes")
+    press(page, "#close-yes")
     # Closing renders the report's PDF (WeasyPrint): seconds when the machine is busy.
     expect(page.locator("#a-status")).to_have_text("Close", timeout=20_000)
     expect(report_frame_body(page)).not_to_contain_text("PROJET")

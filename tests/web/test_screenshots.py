@@ -9,7 +9,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, expect
 
 from tests.cases import factories as make
-from tests.web.conftest import Site, log_in, logged_out, screenshots_dir
+from tests.web.conftest import Site, log_in, logged_out, press, screenshots_dir
 from vigie import clock
 from vigie.cases import placements
 from vigie.cases.forms import ZoneIn
@@ -68,20 +68,20 @@ def test_screenshots_of_the_main_pages(page: Page, site: Site, tmp_path: Path) -
 
     zone_alarm = page.locator("#queue tbody tr[data-kind=zone_entry]").get_attribute("data-id")
     page.goto(f"{site.url}/alarms/{zone_alarm}")
-    page.click("#ack")
-    page.click("#procedure button[data-action=call_wearer]")
+    press(page, "#ack")
+    press(page, "#procedure button[data-action=call_wearer]")
     expect(page.locator("#actions li")).to_have_count(1)
     shots.append(_shoot(page, folder, "alarm"))
 
     page.goto(f"{site.url}/alarms/{bar_alarm}")
-    page.click("#ack")
-    page.click("#procedure button[data-action=call_protected]")
+    press(page, "#ack")
+    press(page, "#procedure button[data-action=call_protected]")
     expect(page.locator("#actions li")).to_have_count(1)
     shots.append(_shoot(page, folder, "alarm-bar"))
 
     page.select_option("#close-form select", "breach")
-    page.click("#close-form button[type=submit]")
-    page.click("#close-yes")  # the closing is confirmed
+    press(page, "#close-form button[type=submit]")
+    press(page, "#close-yes")  # the closing is confirmed
     expect(page.frame_locator("#report").locator("body")).to_contain_text("C2")
     page.locator("#report-card").scroll_into_view_if_needed()
     shots.append(_shoot(page, folder, "report"))

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from tests.api.test_protected_privacy import shows_her
 from tests.gateway.conftest import TEST_LIMITS, give_secrets, key
-from tests.web.conftest import Site, log_in
+from tests.web.conftest import Site, log_in, press
 from tests.web.test_alarm_layer import acknowledge_all, turn_sound_on, wait_for_count
 from vigie import clock
 from vigie.cases import devices
@@ -88,19 +88,19 @@ def test_her_sos_takes_the_bar_on_another_page_and_is_worked_to_its_report(
     banner.click()
     page.wait_for_url(lambda url: "/alarms/" in url)
     sos = int(page.url.rsplit("/", 1)[1])
-    page.click("#ack")
+    press(page, "#ack")
     expect(page.locator("#a-status")).to_have_text("Acquittée")
     expect(bar).not_to_have_attribute("data-sound", "sos")  # acknowledged: its sound stops
     for action in ("call_protected", "police_alerted", "call_wearer"):
         page.click(f"#procedure button[data-action={action}]")
         expect(page.locator(f"#procedure button[data-action={action}]")).to_contain_text("✓")
     page.fill("#note-form textarea", "rappelée, patrouille sur place en 9 min")
-    page.click("#note-form button")
+    press(page, "#note-form button")
     expect(page.locator("#actions li")).to_have_count(4)
     page.select_option("#close-form select", index=1)
     page.fill("#close-form textarea", "personne protégée mise en sécurité")
-    page.click("#close-form button[type=submit]")
-    page.click("#close-yes")
+    press(page, "#close-form button[type=submit]")
+    press(page, "#close-yes")
     expect(page.locator("#a-status")).to_have_text("Close", timeout=30_000)
 
     # The report for the judge and the prosecutor: she called for help, when, what was done,
