@@ -129,10 +129,10 @@ INTERRUPTED = ("ERR_ABORTED", "is interrupted by another navigation")
 def press(page: Page, selector: str) -> None:
     """Click a control of the alarm page on the control itself, once it is shown and enabled.
 
-    The alarm bar above every page changes height whenever an alarm anywhere is raised or
-    worked (the site's live pipeline runs), and a pointer click, aimed before such a change,
-    lands on whatever moved under it: seen in CI, a click on "acknowledge" hit the card beside
-    it and nothing was acknowledged."""
+    The page moves as it draws what each read brings (the contacts, the detail, the procedure),
+    and a pointer click aimed before such a move lands on whatever moved under it: a click on
+    "acknowledge" once hit the card beside it, and nothing was acknowledged (then it was the
+    alarm bar's height, which no longer changes)."""
     control = page.locator(selector)
     expect(control).to_be_visible()
     expect(control).to_be_enabled()
