@@ -112,6 +112,20 @@ def test_the_bar_keeps_its_height_so_the_page_never_moves_under_the_pointer(
     assert all(f"n° {alarm}" in title for alarm in alerts), title  # the whole list, on hover
 
 
+def test_one_bar_alert_is_named_whole_beside_the_blocked_sound_notice(
+    page: Page, site: Site
+) -> None:
+    """The banner keeps its room: the notice beside it (sound blocked, shown until the first
+    click of a page) gives way first, never the name of the alert."""
+    log_in(page, site, "operator1")
+    page.reload()  # no click on this page yet: the browser blocks the sound
+    expect(page.locator("#audio-blocked")).to_be_visible()
+    alert = site.world.new_alarm(kind="alert", bar=True)
+    banner = page.locator("#bar-banner")
+    expect(banner).to_contain_text(f"n° {alert}")
+    assert banner.evaluate("(b) => b.scrollWidth <= b.clientWidth"), "the alert's name is cut"
+
+
 @pytest.mark.parametrize("where", ["case", "zones", "law", "supervision"])
 def test_an_alarm_raised_while_on_another_page_is_shown_and_sounds(
     page: Page, site: Site, where: str
