@@ -129,10 +129,10 @@ INTERRUPTED = ("ERR_ABORTED", "is interrupted by another navigation")
 def press(page: Page, selector: str) -> None:
     """Click a control of the alarm page on the control itself, once it is shown and enabled.
 
-    The page moves as it draws what each read brings (the contacts, the detail, the procedure),
-    and a pointer click aimed before such a move lands on whatever moved under it: a click on
-    "acknowledge" once hit the card beside it, and nothing was acknowledged (then it was the
-    alarm bar's height, which no longer changes)."""
+    A pointer click aimed before the layout moves lands on whatever moved under it: a click on
+    "acknowledge" once hit the card beside it, and nothing was acknowledged. That move was the
+    alarm bar's height, which no longer changes; the page's own parts (the contacts, the detail,
+    the procedure) are drawn again after each read and may still move, not measured."""
     control = page.locator(selector)
     expect(control).to_be_visible()
     expect(control).to_be_enabled()
