@@ -15,8 +15,9 @@ then appending `--readings` readings, each taken up to 2 s before its commit, in
   same constraint, and the gateways' keys (`seq:` + the reading's time in ms * 8) then append
   at one end; the per-device index kept: the schema since (both databases);
 - `no_device_index`: neither (the floor: the rows and the `(type, t)` index alone);
-- `slim_payload`: the schema, each row's payload without the fields its columns repeat (a
-  plain fix's is then `{}`): not the schema, a measure of what a leaner row would save.
+- `whole_payload`: the schema, each fix's payload whole, repeating its columns: the rows as
+  they were stored before `vigie.store.fix_payload` (every variant but this one stores a fix's
+  payload without what its columns give back; a plain fix's is then `{}`).
 
 SQLite (WAL, synchronous=FULL, as the centre opens it): this process's `write_bytes`, what
 reached the block layer, WAL appends (every page a commit dirtied, whole) and checkpoints, one
@@ -60,6 +61,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from pipeline import commit, postgres
 from vigie.store import observations as log
 from vigie.store.database import json_text
+from vigie.store.fix_payload import stored_payload
 from vigie.store.models import Observation
 
 RESULTS = Path(__file__).with_name("results") / "store-churn.json"
@@ -68,15 +70,13 @@ KEYS = {
     "device_first_key": "(device, dedup_key)",
     "time_first_key": "(dedup_key, device)",
     "no_device_index": None,
-    "slim_payload": "(dedup_key, device)",
+    "whole_payload": "(dedup_key, device)",
 }
 VARIANTS = tuple(KEYS)
 SCHEMA = {"sqlite": "time_first_key", "postgresql": "time_first_key"}  # since 0021 and 0020
 GOAL_BYTES_PER_OBS = 2_000_000 / 2_400
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 COLUMNS = "source, device, seq, dedup_key, t, received_at, type, lat, lon, accuracy_m, payload"
-# What a fix's columns say already: who and when (the key), and where.
-_IN_COLUMNS = log._IDENTITY | {"type", "lat", "lon", "accuracy_m"}
 
 
 def ddl(dialect: Dialect, variant: str) -> list[str]:
@@ -114,13 +114,12 @@ def fix_record(device: str, t: datetime, rng: random.Random) -> dict[str, Any]:
     }
 
 
-def reading(device: str, t: datetime, rng: random.Random, slim: bool = False) -> tuple[Any, ...]:
-    """One gateway fix as the store keeps it (`observations.row_for`), as a row of values;
-    `slim`, its payload without what the columns say."""
+def reading(device: str, t: datetime, rng: random.Random, whole: bool = False) -> tuple[Any, ...]:
+    """One gateway fix as the store keeps it (`observations.row_for`, its payload as `append`
+    stores it), as a row of values; `whole`, its payload the record whole, as before."""
     record = fix_record(device, t, rng)
     row = log.row_for(record, t, t + timedelta(milliseconds=80), source="teltonika")
-    if slim:
-        row["payload"] = {k: v for k, v in record.items() if k not in _IN_COLUMNS}
+    row["payload"] = record if whole else stored_payload(row)
     return tuple(json_text(row[c]) if c == "payload" else row[c] for c in COLUMNS.split(", "))
 
 
@@ -281,14 +280,14 @@ def run(
     database: str, variant: str, url: str | None, args: argparse.Namespace, readings: int
 ) -> dict[str, Any]:
     rng = random.Random(13)
-    slim = variant == "slim_payload"
+    whole = variant == "whole_payload"
     names = [f"T{n:06d}" for n in range(args.devices)]
     period_s = args.devices / 2_400  # each device's fix interval at 2,400 readings/s
     with store(database, variant, url, args) as target:
         began = time.perf_counter()
         target.seed(
             [
-                reading(d, T0 + timedelta(seconds=k * period_s), rng, slim)
+                reading(d, T0 + timedelta(seconds=k * period_s), rng, whole)
                 for k in range(args.history)
                 for d in names
             ]
@@ -300,7 +299,7 @@ def run(
             now += timedelta(seconds=args.batch / 2_400)
             target.append(
                 [
-                    reading(names[d], now - timedelta(seconds=2 * rng.random()), rng, slim)
+                    reading(names[d], now - timedelta(seconds=2 * rng.random()), rng, whole)
                     for d in rng.sample(range(args.devices), args.batch)
                 ]
             )

@@ -162,6 +162,12 @@ def iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def iso_ms(t: datetime) -> str:
+    """UTC with "Z" to the millisecond: how the gateways write a reading's time (and the engine's
+    records, whose clock is milliseconds)."""
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def wire_record(observation: _Obs) -> dict[str, Any]:
     """The replay-format record, with `t` in UTC ("Z") so every consumer reads one form."""
     record = observation.model_dump(mode="json", exclude_none=True)

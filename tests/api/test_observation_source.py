@@ -85,7 +85,7 @@ def test_a_sequence_number_reused_with_other_content_is_kept_as_a_conflict(
             select(AuditEntry.detail).where(AuditEntry.action == "post_observations")
         ).all()
     assert row is not None and row.conflict_of == stored["ids"][0]
-    assert row.payload["lat"] == 45.2 and row.source == "api:integration1"
+    assert row.record["lat"] == 45.2 and row.source == "api:integration1"
     assert audited[1]["conflicts"] == clash["conflicts"]
 
 

@@ -41,7 +41,7 @@ def test_replaying_imported_observations_gives_the_same_alarm_events(
         observations = session.scalars(
             select(Observation).where(Observation.device.in_(devices)).order_by(Observation.t)
         )
-        scenario += [json.dumps(o.payload) for o in observations]
+        scenario += [json.dumps(o.record) for o in observations]
         imported_events = [
             (iso(e.t).replace("+00:00", "Z"), e.kind, e.state, e.device, e.detail)
             for e in session.scalars(

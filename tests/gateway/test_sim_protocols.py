@@ -97,7 +97,7 @@ def test_every_record_arrives_through_its_protocol(db: Database, tmp_path: Path)
         row = got[(record["device"], record["type"], t, what)]
         for name in ("lat", "lon", "accuracy_m", "level", "present", "mains"):
             if name in record:
-                assert row.payload[name] == pytest.approx(record[name], abs=1e-6), name
+                assert row.record[name] == pytest.approx(record[name], abs=1e-6), name
     assert ("B000001", "tamper", t_of(sent[3]), "case_closed") in got
 
 

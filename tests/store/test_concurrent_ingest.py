@@ -58,9 +58,8 @@ def test_concurrent_overlapping_posts_store_each_observation_once(db: Database) 
     assert sum(duplicates) == 3 * len(rows)  # the others told it was there
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(Observation)) == len(rows)
-        stored = session.execute(select(Observation.device, Observation.seq, Observation.payload))
-        by_seq = {seq: (device, payload) for device, seq, payload in stored}
-    assert by_seq[123] == ("D4", rows[123]["payload"])  # the row as posted, payload whole
+        by_seq = {o.seq: (o.device, o.record) for o in session.scalars(select(Observation))}
+    assert by_seq[123] == ("D4", rows[123]["payload"])  # the row as posted, its record whole
     # A batch with the same reading twice stores it once.
     with db.session() as session:
         again = log.row_for(rows[0]["payload"] | {"seq": 10_000}, start, start, source="test")

@@ -74,7 +74,7 @@ def test_payload_kept_whole_and_time_is_utc(db: Database) -> None:
         log.append(session, rows([record]))
     with db.session() as session:
         (stored,) = log.after(session, 0, 10)
-    assert stored.payload == record
+    assert stored.record == record
     assert stored.t == T0 and stored.t.tzinfo is not None
     assert (stored.lat, stored.lon, stored.accuracy_m) == (48.85, 2.35, 12.0)
 
@@ -119,7 +119,7 @@ def test_payload_comes_back_exactly_as_sent(db: Database) -> None:
         (row_id,) = log.append(session, rows([record])).ids
     with db.session() as session:
         (stored,) = log.after(session, row_id - 1, 1)
-    assert stored.payload == record
+    assert stored.record == record
 
 
 def test_sequence_reused_with_other_content_is_kept_as_a_conflict(db: Database) -> None:
@@ -144,9 +144,9 @@ def test_sequence_reused_with_other_content_is_kept_as_a_conflict(db: Database) 
         detected = [o.id for o in log.after(session, 0, 10)]
         fast = [r.id for r in log.rows_after(session, 0, 10)]
     (conflict,) = second.conflicts
-    assert stored[conflict].payload == forged and stored[conflict].source == "test"
+    assert stored[conflict].record == forged and stored[conflict].source == "test"
     assert stored[conflict].conflict_of == min(first.ids) and stored[conflict].seq == 5
-    assert stored[first.conflicts[0]].payload["lon"] == 2.30
+    assert stored[first.conflicts[0]].record["lon"] == 2.30
     assert detected == fast == first.ids
 
 

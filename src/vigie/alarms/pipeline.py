@@ -48,6 +48,7 @@ from vigie.cases.detection import placement_record
 from vigie.detect import OBSERVATION_FIELDS, AlarmEvent, Engine, ScenarioError
 from vigie.detect.zones import blob_is_current, seed_shapes, shape_blob
 from vigie.observation import Refused, is_finite_fix, parse
+from vigie.observation import iso_ms as iso
 from vigie.settings import Settings
 from vigie.store import Database, audit, engine_state, quarantine
 from vigie.store import observations as log
@@ -59,10 +60,6 @@ logger = logging.getLogger(__name__)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def engine_record(observation: Any) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from vigie.export.records import (
 from vigie.export.sealing import SCHEME
 from vigie.export.writer import ArchiveWriter, Member
 from vigie.store import Database, audit
+from vigie.store import observations as log
 from vigie.store.models import (
     Alarm,
     AlarmAction,
@@ -318,7 +319,8 @@ def _hidden(case: _Case, obs: RowMapping) -> bool:
 
 
 def _observation(obs: RowMapping, role: str) -> dict[str, Any]:
-    return dict(obs) | {"role": role}
+    """The row as exported: its record whole (a fix's payload is stored without its columns')."""
+    return dict(obs) | {"payload": log.record(obs), "role": role}
 
 
 def _track(session: Session, case: _Case, member: Member) -> None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vigie.observation import Refused, TimeBounds, validate
+from vigie.observation import iso_ms as iso
 
 SLOTS = {"position": 0, "battery": 1, "power": 2, "presence": 3, "strap": 4, "case": 5, "sos": 6}
 
@@ -23,10 +24,6 @@ class Rejected(ValueError):
     def __init__(self, message: str, *, clock: bool = False) -> None:
         super().__init__(message)
         self.clock = clock
-
-
-def iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def sequence(t: datetime, slot: str) -> int:

@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from vigie import clock
+from vigie.store.fix_payload import record_of
 from vigie.store.types import BigId, Json, UTCDateTime
 
 NAMING = {
@@ -263,6 +264,7 @@ class Observation(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     accuracy_m: Mapped[float | None] = mapped_column(Float)
+    # The record; a fix's without the fields its columns give back (`vigie.store.fix_payload`).
     payload: Mapped[dict[str, Any]]
     # Who handed it in: "teltonika", "osmand", "mqtt" (an authenticated device through the
     # gateway) or "api:<integration account>"; None only for rows older than this column.
@@ -270,6 +272,20 @@ class Observation(Base):
     # Set when the row reuses a stored row's sequence number with other content: kept as
     # evidence, flagged, and not fed to detection. The id is that of the row first stored.
     conflict_of: Mapped[int | None] = mapped_column(BigInteger)
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """What the device said, whole (a fix's payload holds only what its columns do not)."""
+        return record_of(
+            device=self.device,
+            seq=self.seq,
+            t=self.t,
+            type=self.type,
+            lat=self.lat,
+            lon=self.lon,
+            accuracy_m=self.accuracy_m,
+            payload=self.payload,
+        )
 
 
 class QuarantinedObservation(Base):

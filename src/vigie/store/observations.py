@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, get_args
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from vigie.observation import ObservationIn
 from vigie.store import audit
 from vigie.store.database import json_text
+from vigie.store.fix_payload import record_of, stored_payload
 from vigie.store.models import Observation
 
 # What a device can say. A per-device read names the types it wants: each is then a seek on
@@ -105,6 +106,7 @@ def append(
     engine_rows: bool = False,
 ) -> Accepted:
     """Insert rows, skipping those already stored; the caller's commit makes them durable.
+    Each row's record is stored as `fix_payload.stored_payload` gives it.
 
     `ordered` (PostgreSQL): ids commit in id order, for a reader following the table by id
     (embedded detection); a partition's worker, whose cursor is the stream's, needs it not.
@@ -127,11 +129,12 @@ def append(
     elif rows:
         if pg and ordered:
             session.execute(select(func.pg_advisory_xact_lock(ORDER_LOCK)))
+        stored = _stored(rows)
         if engine_rows:
-            new = list(session.execute(statement.returning(*_engine_columns()), rows))
+            new = list(session.execute(statement.returning(*_engine_columns()), stored))
             ids = [row.id for row in new]
         else:
-            ids = list(session.scalars(statement.returning(table.c.id), rows))
+            ids = list(session.scalars(statement.returning(table.c.id), stored))
     else:
         ids = []
     new.sort(key=lambda row: row.id)
@@ -139,12 +142,19 @@ def append(
         return Accepted(sorted(ids), 0, rows=new)
     conflicts = _conflicts(session, rows)
     conflict_ids = (
-        list(session.scalars(statement.returning(table.c.id), conflicts)) if conflicts else []
+        list(session.scalars(statement.returning(table.c.id), _stored(conflicts)))
+        if conflicts
+        else []
     )
     _audit_conflicts(session, conflict_ids)
     # A conflict resent as it was is a duplicate of the conflict row, not a new conflict.
     duplicates = len(rows) - len(ids) - len(conflict_ids)
     return Accepted(sorted(ids), duplicates, sorted(conflict_ids), rows=new)
+
+
+def _stored(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows as inserted: each payload as stored (the callers' rows keep their records)."""
+    return [row | {"payload": stored_payload(row)} for row in rows]
 
 
 _COLUMNS = "source, conflict_of, device, seq, dedup_key, t, received_at, type, lat, lon, accuracy_m"
@@ -191,7 +201,7 @@ def _copy_insert(session: Session, rows: list[dict[str, Any]], ordered: bool = T
                         row["lat"],
                         row["lon"],
                         row["accuracy_m"],
-                        json_text(row["payload"]),
+                        json_text(stored_payload(row)),
                     )
                 )
         if ordered:
@@ -222,6 +232,15 @@ def _audit_conflicts(session: Session, ids: list[int]) -> None:
         )
 
 
+# The columns a stored record is put together from (`fix_payload.record_of`).
+_RECORD_COLUMNS = ("device", "seq", "t", "type", "lat", "lon", "accuracy_m", "payload")
+
+
+def record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The record a stored row (a mapping of at least `_RECORD_COLUMNS`) holds, whole."""
+    return record_of(**{name: row[name] for name in _RECORD_COLUMNS})
+
+
 def _said(record: dict[str, Any]) -> dict[str, Any]:
     """What a record says, the time included: all but who sent it and its sequence number."""
     return {k: v for k, v in record.items() if k not in ("kind", "device", "seq")}
@@ -238,20 +257,21 @@ def _conflicts(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, A
     if not keyed:
         return []
     table = Observation.__table__
+    columns = [table.c[name] for name in _RECORD_COLUMNS]
     stored = {
-        (device, key): (row_id, payload)
-        for device, key, row_id, payload in session.execute(
-            select(table.c.device, table.c.dedup_key, table.c.id, table.c.payload).where(
+        (row["device"], row["dedup_key"]): (row["id"], record(row))
+        for row in session.execute(
+            select(table.c.dedup_key, table.c.id, *columns).where(
                 tuple_(table.c.device, table.c.dedup_key).in_(
                     {(r["device"], r["dedup_key"]) for r in keyed}
                 )
             )
-        )
+        ).mappings()
     }
     out: list[dict[str, Any]] = []
     for row in keyed:
-        row_id, payload = stored[row["device"], row["dedup_key"]]
-        if _said(payload) == _said(row["payload"]):
+        row_id, kept = stored[row["device"], row["dedup_key"]]
+        if _said(kept) == _said(row["payload"]):
             continue
         said = sorted(_said(row["payload"]).items())
         digest = hashlib.blake2b(repr(said).encode(), digest_size=6).hexdigest()

@@ -52,7 +52,7 @@ def listing(session: Session, after: int, limit: int) -> list[dict[str, Any]]:
             "reason": mark.reason,
             "clock_fault": mark.clock_fault,
             "quarantined_at": mark.quarantined_at,
-            "payload": {k: v for k, v in observation.payload.items() if k not in _LOCATING},
+            "payload": {k: v for k, v in observation.record.items() if k not in _LOCATING},
         }
         for observation, mark in session.execute(query).all()
     ]
