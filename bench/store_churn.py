@@ -14,7 +14,8 @@ then appending `--readings` readings, each taken up to 2 s before its commit, in
 - `time_first_key`: the unique key's columns the other way round, `(dedup_key, device)`: the
   same constraint, and the gateways' keys (`seq:` + the reading's time in ms * 8) then append
   at one end; the per-device index kept: the schema since (both databases);
-- `no_device_index`: neither (the floor: the rows and the `(type, t)` index alone);
+- `no_device_index`: neither (the floor: the rows alone, with their primary key; the `(type, t)`
+  index of the runs before migration 0023 as well);
 - `whole_payload`: the schema, each fix's payload whole, repeating its columns: the rows as
   they were stored before `vigie.store.fix_payload` (every variant but this one stores a fix's
   payload without what its columns give back; a plain fix's is then `{}`).
@@ -87,10 +88,9 @@ def ddl(dialect: Dialect, variant: str) -> list[str]:
     assert "UNIQUE" not in statements[0], "the schema's key changed: this benchmark must follow it"
     # The schema's own unique index (`uq_observations_key`) is replaced by the variant's.
     per_device = {"ix_observations_device_type_t"} if KEYS[variant] else set()
-    kept = {"ix_observations_type_t"} | per_device
     assert per_device <= {index.name for index in table.indexes}, "follow the schema's index"
     for index in table.indexes:
-        if index.name in kept:
+        if index.name in per_device:
             statements.append(str(CreateIndex(index).compile(dialect=dialect)))
     if KEYS[variant]:
         statements.append(

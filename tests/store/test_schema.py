@@ -13,6 +13,7 @@ from tests.cases import factories as make
 from tests.conftest import fresh_database
 from vigie.cases import placements
 from vigie.store import Database
+from vigie.store.models import Observation
 from vigie.store.schema import alembic_config, current_revision, upgrade
 
 
@@ -261,4 +262,25 @@ def test_the_per_device_index_is_device_type_time(empty_database_url: str) -> No
         assert conn.execute(text("SELECT device, dedup_key FROM observations")).all() == [
             ("B1", "seq:1")
         ]
+    engine.dispose()
+
+
+def test_observations_carry_the_models_indexes_and_no_other(empty_database_url: str) -> None:
+    """Migration 0023 drops (type, t), which no read used and every reading wrote: the table's
+    indexes are then the models' own; a downgrade makes it again."""
+    engine = create_engine(empty_database_url)
+
+    def indexes() -> set[str]:
+        found = inspect(engine)
+        found.clear_cache()
+        return {str(i["name"]) for i in found.get_indexes("observations")}
+
+    upgrade(empty_database_url)
+    declared = {str(index.name) for index in Observation.__table__.indexes}
+    assert indexes() == declared
+    assert "ix_observations_type_t" not in declared
+    command.downgrade(alembic_config(empty_database_url), "0022")
+    assert indexes() == declared | {"ix_observations_type_t"}
+    upgrade(empty_database_url)
+    assert indexes() == declared
     engine.dispose()

@@ -252,7 +252,6 @@ class Observation(Base):
         # first (migrations 0020 and 0021): new readings append at one end, not one per
         # device's leaf page.
         Index("uq_observations_key", "dedup_key", "device", unique=True),
-        Index("ix_observations_type_t", "type", "t"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     device: Mapped[str] = mapped_column(String(64))
