@@ -6,14 +6,14 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import PrimaryKeyConstraint, UniqueConstraint, create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from tests.cases import factories as make
 from tests.conftest import fresh_database
 from vigie.cases import placements
 from vigie.store import Database
-from vigie.store.models import Observation
+from vigie.store.models import Base
 from vigie.store.schema import alembic_config, current_revision, upgrade
 
 
@@ -265,22 +265,59 @@ def test_the_per_device_index_is_device_type_time(empty_database_url: str) -> No
     engine.dispose()
 
 
-def test_observations_carry_the_models_indexes_and_no_other(empty_database_url: str) -> None:
-    """Migration 0023 drops (type, t), which no read used and every reading wrote: the table's
-    indexes are then the models' own; a downgrade makes it again."""
+def test_no_index_repeats_the_leading_columns_of_another(empty_database_url: str) -> None:
+    """Every plain index is written at every insert: one that is only the first columns of
+    another index or unique key of its table serves no read the other does not (0023 dropped
+    observations' (type, t), unread since 0022; 0024 two such prefixes). The database carries
+    the models' indexes, no other, and a downgrade makes the dropped ones again."""
+    keys: dict[str, list[tuple[str, list[str]]]] = {}
+    for table in Base.metadata.sorted_tables:
+        # A partial index (`WHERE ...`) holds some rows only: it stands for no other.
+        found = [
+            (str(i.name), [c.name for c in i.columns])
+            for i in table.indexes
+            if not any(
+                i.dialect_options[d].get("where") is not None for d in ("sqlite", "postgresql")
+            )
+        ]
+        found += [
+            (str(c.name), [col.name for col in c.columns])
+            for c in table.constraints
+            if isinstance(c, UniqueConstraint | PrimaryKeyConstraint)
+        ]
+        keys[table.name] = found
+    repeated = [
+        (table, name, other)
+        for table, found in keys.items()
+        for name, columns in found
+        for other, longer in found
+        if name.startswith("ix_") and other != name and longer[: len(columns)] == columns
+    ]
+    assert repeated == []
+
     engine = create_engine(empty_database_url)
 
-    def indexes() -> set[str]:
+    def plain(table: str) -> set[str]:
         found = inspect(engine)
         found.clear_cache()
-        return {str(i["name"]) for i in found.get_indexes("observations")}
+        return {str(i["name"]) for i in found.get_indexes(table) if not i["unique"]}
 
+    # PostGIS's index of the zones' geometry: a column of PostgreSQL's alone, outside the models.
+    own = {"zones": {"ix_zones_geom"}} if engine.dialect.name == "postgresql" else {}
+
+    def declared(table: str) -> set[str]:
+        models = {str(i.name) for i in Base.metadata.tables[table].indexes if not i.unique}
+        return models | own.get(table, set())
+
+    dropped = {
+        "observations": "ix_observations_type_t",
+        "alarm_events": "ix_alarm_events_case_ref",
+        "zones": "ix_zones_placement_id",
+    }
     upgrade(empty_database_url)
-    declared = {str(index.name) for index in Observation.__table__.indexes}
-    assert indexes() == declared
-    assert "ix_observations_type_t" not in declared
+    assert {table: plain(table) for table in keys} == {table: declared(table) for table in keys}
     command.downgrade(alembic_config(empty_database_url), "0022")
-    assert indexes() == declared | {"ix_observations_type_t"}
+    assert {t: plain(t) for t in dropped} == {t: declared(t) | {i} for t, i in dropped.items()}
     upgrade(empty_database_url)
-    assert indexes() == declared
+    assert {t: plain(t) for t in dropped} == {t: declared(t) for t in dropped}
     engine.dispose()

@@ -169,7 +169,7 @@ class Zone(Base):
     __tablename__ = "zones"
     __table_args__ = (UniqueConstraint("placement_id", "key"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    placement_id: Mapped[int] = mapped_column(ForeignKey("placements.id"), index=True)
+    placement_id: Mapped[int] = mapped_column(ForeignKey("placements.id"))
     key: Mapped[str] = mapped_column(String(40))
     type: Mapped[str] = mapped_column(String(20))
     label: Mapped[str | None] = mapped_column(String(200))
@@ -424,7 +424,7 @@ class AlarmEventRow(Base):
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     t: Mapped[datetime]
-    case_ref: Mapped[str] = mapped_column(String(40), index=True)
+    case_ref: Mapped[str] = mapped_column(String(40))  # sought by the unique key's first column
     kind: Mapped[str] = mapped_column(String(20))
     state: Mapped[str] = mapped_column(String(10))
     device: Mapped[str] = mapped_column(String(64))
