@@ -15,6 +15,7 @@ from sqlalchemy import insert, select
 from vigie.observation import iso_ms
 from vigie.store import Database
 from vigie.store import observations as log
+from vigie.store.fix_payload import stored_payload as stored_payload_of
 from vigie.store.models import Observation
 
 T0 = datetime(2026, 11, 30, 8, 0, 0, 250_000, tzinfo=UTC)
@@ -89,6 +90,18 @@ def test_what_the_columns_cannot_give_back_stays_in_the_payload(db: Database) ->
     assert stored_payload(db, row_id) == no_kind  # whole: reading it back adds nothing
     with db.session() as session:
         assert exact(session.get_one(Observation, row_id).record) == exact(no_kind)
+
+
+def test_a_row_no_column_can_say_is_stored_whole_and_read_as_it_is() -> None:
+    """Rows from an archive or a stream are not all an API's: a coordinate that is no number or
+    a time that is no time leaves the record whole (never an error), and a payload that is not
+    an object (stored by no path of the centre) is read as it is."""
+    record = fix("X1")
+    bad_lat = log.row_for(record, T0, T0, source="import") | {"lat": "forty-eight"}
+    bad_time = log.row_for(record, T0, T0, source="import") | {"t": "yesterday"}
+    assert stored_payload_of(bad_lat) == record and stored_payload_of(bad_time) == record
+    listed = ["not", "an", "object"]
+    assert log.record({**bad_lat, "lat": 48.85, "payload": listed}) == listed
 
 
 def test_a_row_stored_whole_before_reads_as_it_was(db: Database) -> None:

@@ -53,13 +53,18 @@ def stored_payload(row: Mapping[str, Any]) -> dict[str, Any]:
     """What to store as the payload of a row of `observations.row_for`: a fix's record without
     the fields its columns give back exactly; any other reading's record whole."""
     record: dict[str, Any] = row["payload"]
-    if row["type"] != "position" or record.get("kind") != "obs":
+    if row["type"] != "position" or not isinstance(record, dict) or record.get("kind") != "obs":
         return record
     if record.get("device") != row["device"] or record.get("type") != "position":
         return record
     if not isinstance(record.get("t"), str):  # the column's time came from elsewhere
         return record
-    said = _columns(row["device"], row["seq"], row["t"], row["lat"], row["lon"], row["accuracy_m"])
+    try:
+        said = _columns(
+            row["device"], row["seq"], row["t"], row["lat"], row["lon"], row["accuracy_m"]
+        )
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        return record  # a column no store would give back as a number or a time: kept whole
     kept = {k: v for k, v in record.items() if k not in said or not _same(said[k], v)}
     if kept.get("t") == iso_ms(row["t"]):
         kept["t"] = None
@@ -79,7 +84,7 @@ def record_of(
 ) -> dict[str, Any]:
     """The record a stored row holds, whole: its payload, and for a fix stored without them
     (`device` absent) the fields its columns say."""
-    if type != "position" or "device" in payload:
+    if type != "position" or not isinstance(payload, dict) or "device" in payload:
         return payload
     record = _columns(device, seq, t, lat, lon, accuracy_m) | payload
     if record["t"] is None:
