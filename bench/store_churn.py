@@ -16,24 +16,22 @@ then appending `--readings` readings, each taken up to 2 s before its commit, in
   at one end; the per-device index kept: the schema since (both databases);
 - `no_device_index`: neither (the floor: the rows alone, with their primary key; the `(type, t)`
   index of the runs before migration 0023 as well);
+- `key_only`: the schema without its per-device index (the time-first key kept);
 - `whole_payload`: the schema, each fix's payload whole, repeating its columns: the rows as
   they were stored before `vigie.store.fix_payload` (every variant but this one stores a fix's
-  payload without what its columns give back; a plain fix's is then `{}`).
+  payload without what its columns give back; a plain fix's is then `{}`);
+- `tail_and_spans`: the schema without its per-device index, and what
+  `docs/store-redesign.md` proposes in its stead (not the schema, not built): each reading's
+  entry in a tail `(bucket, device, type, id)`, time first, its bucket the commit's receipt
+  second; every 5 minutes of receipt time, in the commit that crosses it, the tail's entries
+  before it made into a span row per device and type `(span, device, type)`, time first, with
+  the readings' ids (deltas, compressed), each device's newest span noted in `device_latest`,
+  and those tail entries deleted;
+- `spans_1min`: the same without a tail (a read of the last minute scans the rows stored since
+  the last span), a span every minute, of the rows stored since the one before.
 
-SQLite (WAL, synchronous=FULL, as the centre opens it): this process's `write_bytes`, what
-reached the block layer, WAL appends (every page a commit dirtied, whole) and checkpoints, one
-at the end so that every page is counted in the file too (`--sqlite-autocheckpoint` sets how
-often the others come; 0, only that one).
-PostgreSQL (a server of the run's own, its default settings): its WAL bytes and the data pages
-it wrote out, a CHECKPOINT included at the end so that every page the appends dirtied is
-counted once. A device's newest keys sit on a leaf page of their own in each device-first
-index, so each reading dirties a page per such index; PostgreSQL writes a page once per
-checkpoint (and logs it whole once after each), SQLite at every commit. PostgreSQL's default
-run appends 720,000 readings: five minutes at 2,400 obs/s, one checkpoint interval.
-
-    .venv/bin/python bench/store_churn.py [--databases sqlite,postgresql] [--devices 16000]
-
-Writes bench/results/store-churn.json with the commit measured. Not a test.
+Run those two with as many readings as 5 minutes take at 2,400 a second (`--readings 720000`),
+or no span, or too few, are made in the window.
 """
 
 from __future__ import annotations
@@ -47,9 +45,13 @@ import sqlite3
 import sys
 import tempfile
 import time
+import zlib
+from array import array
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -72,7 +74,11 @@ KEYS = {
     "time_first_key": "(dedup_key, device)",
     "no_device_index": None,
     "whole_payload": "(dedup_key, device)",
+    "key_only": "(dedup_key, device)",
+    "tail_and_spans": "(dedup_key, device)",
+    "spans_1min": "(dedup_key, device)",
 }
+SPAN_S = {"tail_and_spans": 300, "spans_1min": 60}  # the receipt time a span covers
 VARIANTS = tuple(KEYS)
 SCHEMA = {"sqlite": "time_first_key", "postgresql": "time_first_key"}  # since 0021 and 0020
 GOAL_BYTES_PER_OBS = 2_000_000 / 2_400
@@ -87,7 +93,8 @@ def ddl(dialect: Dialect, variant: str) -> list[str]:
     statements = [str(CreateTable(table).compile(dialect=dialect))]
     assert "UNIQUE" not in statements[0], "the schema's key changed: this benchmark must follow it"
     # The schema's own unique index (`uq_observations_key`) is replaced by the variant's.
-    per_device = {"ix_observations_device_type_t"} if KEYS[variant] else set()
+    indexed = KEYS[variant] and variant not in SPAN_S and variant != "key_only"
+    per_device = {"ix_observations_device_type_t"} if indexed else set()
     assert per_device <= {index.name for index in table.indexes}, "follow the schema's index"
     for index in table.indexes:
         if index.name in per_device:
@@ -96,7 +103,76 @@ def ddl(dialect: Dialect, variant: str) -> list[str]:
         statements.append(
             f"CREATE UNIQUE INDEX uq_observations_key ON observations {KEYS[variant]}"
         )
+    if variant in SPAN_S:
+        statements += tail_ddl(dialect.name == "postgresql")
     return statements
+
+
+def tail_ddl(pg: bool) -> list[str]:
+    """The tail, the spans and each device's newest span, time first (`SPAN_S`'s variants;
+    `spans_1min` leaves its tail empty)."""
+    number, blob = ("bigint", "bytea") if pg else ("INTEGER", "BLOB")
+    clustered = "" if pg else " WITHOUT ROWID"
+    return [
+        f"CREATE TABLE observation_tail (bucket {number} NOT NULL, device text NOT NULL, "
+        f"type text NOT NULL, id {number} NOT NULL, PRIMARY KEY (bucket, device, type, id))"
+        + clustered,
+        f"CREATE TABLE observation_spans (span {number} NOT NULL, device text NOT NULL, "
+        f"type text NOT NULL, first_id {number} NOT NULL, last_id {number} NOT NULL, "
+        f"ids {blob} NOT NULL, PRIMARY KEY (span, device, type))" + clustered,
+        f"CREATE TABLE device_latest (device text NOT NULL, type text NOT NULL, "
+        f"span {number} NOT NULL, PRIMARY KEY (device, type))" + clustered,
+    ]
+
+
+def spans_of(entries: list[tuple[str, str, int]]) -> list[tuple[str, str, int, int, bytes]]:
+    """A span row per device and type of the tail's entries: first and last id, every id as
+    deltas, compressed."""
+    by: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for device, kind, row_id in entries:
+        by[device, kind].append(row_id)
+    out = []
+    for (device, kind), ids in sorted(by.items()):
+        ids.sort()
+        deltas = array("q", [ids[0]] + [b - a for a, b in pairwise(ids)])
+        out.append((device, kind, ids[0], ids[-1], zlib.compress(deltas.tobytes())))
+    return out
+
+
+def bucket_of(rows: list[tuple[Any, ...]]) -> int:
+    """The commit's receipt second (the latest receipt of its rows)."""
+    received = COLUMNS.split(", ").index("received_at")
+    return int(max(row[received] for row in rows).timestamp())
+
+
+def tail_entries(stored: list[tuple[tuple[Any, ...], int]], bucket: int) -> list[Any]:
+    """The tail's entries of the rows stored (each with its new id), in the commit's bucket."""
+    names = COLUMNS.split(", ")
+    device, kind = names.index("device"), names.index("type")
+    return [(bucket, row[device], row[kind], i) for row, i in stored]
+
+
+class Spans:
+    """When a store of `SPAN_S`'s variants makes spans: each commit that crosses a span's end
+    (by receipt time) makes the spans it closes."""
+
+    def __init__(self, variant: str) -> None:
+        self.span_s = SPAN_S.get(variant)
+        self.tail = variant == "tail_and_spans"
+        self.end: int | None = None
+        self.compacted = 0  # the last id made into a span (`spans_1min`)
+
+    def due(self, rows: list[tuple[Any, ...]]) -> list[tuple[int, int]]:
+        """The (end, span number) of each span this commit closes."""
+        if self.span_s is None:
+            return []
+        bucket = bucket_of(rows)
+        self.end = self.end or (bucket // self.span_s + 1) * self.span_s
+        closed = []
+        while bucket >= self.end:
+            closed.append((self.end, self.end // self.span_s - 1))
+            self.end += self.span_s
+        return closed
 
 
 def fix_record(device: str, t: datetime, rng: random.Random) -> dict[str, Any]:
@@ -197,17 +273,48 @@ class SqliteStore:
         self.insert = (
             f"INSERT INTO observations ({COLUMNS}) VALUES ({marks}) ON CONFLICT DO NOTHING"
         )
+        self.spans = Spans(variant)
 
     def seed(self, rows: list[tuple[Any, ...]]) -> None:
         self.db.execute("BEGIN")
         self.db.executemany(self.insert, [_sqlite(r) for r in rows])
         self.db.execute("COMMIT")
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.spans.compacted = (
+            self.db.execute("SELECT max(id) FROM observations").fetchone()[0] or 0
+        )
 
     def append(self, rows: list[tuple[Any, ...]]) -> None:
         self.db.execute("BEGIN")
-        self.db.executemany(self.insert, [_sqlite(r) for r in rows])
+        if not self.spans.tail:
+            self.db.executemany(self.insert, [_sqlite(r) for r in rows])
+        else:  # row by row, for each new row's id (a duplicate has none)
+            stored = [
+                (row, found[0])
+                for row in rows
+                if (
+                    found := self.db.execute(self.insert + " RETURNING id", _sqlite(row)).fetchone()
+                )
+            ]
+            entries = tail_entries(stored, bucket_of(rows))
+            self.db.executemany("INSERT INTO observation_tail VALUES (?, ?, ?, ?)", entries)
+        for end, span in self.spans.due(rows):
+            self._compact(end, span)
         self.db.execute("COMMIT")
+
+    def _compact(self, end: int, span: int) -> None:
+        if self.spans.tail:
+            taken, since = "FROM observation_tail WHERE bucket < ?", end
+        else:
+            taken, since = "FROM observations WHERE id > ?", self.spans.compacted
+        entries = self.db.execute(f"SELECT device, type, id {taken}", (since,)).fetchall()
+        made = [(span, *row) for row in spans_of(entries)]
+        self.db.executemany("INSERT INTO observation_spans VALUES (?, ?, ?, ?, ?, ?)", made)
+        latest = [row[1:3] + row[:1] for row in made]
+        self.db.executemany("INSERT OR REPLACE INTO device_latest VALUES (?, ?, ?)", latest)
+        if self.spans.tail:
+            self.db.execute(f"DELETE {taken}", (since,))
+        self.spans.compacted = max([self.spans.compacted] + [row[4] for row in made])
 
     def written(self) -> int:
         """Bytes written so far, the WAL checkpointed first: every page a commit dirtied is
@@ -230,13 +337,16 @@ class PostgresStore:
     def __init__(self, url: str, variant: str, settings: list[str]) -> None:
         self.db = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
         pg_configure(self.db, settings)
-        self.db.execute("DROP TABLE IF EXISTS observations")
+        self.db.execute(
+            "DROP TABLE IF EXISTS observations, observation_tail, observation_spans, device_latest"
+        )
         for statement in ddl(postgresql_dialect.dialect(), variant):
             self.db.execute(statement)  # type: ignore[call-overload]
         marks = ", ".join(["%s"] * (len(COLUMNS.split(", ")) - 1) + ["%s::jsonb"])
         self.insert = (
             f"INSERT INTO observations ({COLUMNS}) VALUES ({marks}) ON CONFLICT DO NOTHING"
         )
+        self.spans = Spans(variant)
 
     def seed(self, rows: list[tuple[Any, ...]]) -> None:
         with self.db.cursor().copy(f"COPY observations ({COLUMNS}) FROM STDIN") as copy:
@@ -244,10 +354,44 @@ class PostgresStore:
                 copy.write_row(row)
         self.db.execute("VACUUM ANALYZE observations")
         self.db.execute("CHECKPOINT")
+        found = self.db.execute("SELECT coalesce(max(id), 0) FROM observations").fetchone()
+        self.spans.compacted = found[0] if found else 0
 
     def append(self, rows: list[tuple[Any, ...]]) -> None:
         with self.db.transaction(), self.db.cursor() as cursor:
-            cursor.executemany(self.insert, rows)  # type: ignore[arg-type]
+            if not self.spans.tail:
+                cursor.executemany(self.insert, rows)  # type: ignore[arg-type]
+            else:
+                cursor.executemany(self.insert + " RETURNING id", rows, returning=True)  # type: ignore[arg-type]
+                stored = []
+                for row in rows:  # a result per row: empty for a duplicate
+                    found = cursor.fetchone()
+                    if found is not None:
+                        stored.append((row, found[0]))
+                    cursor.nextset()
+                cursor.executemany(
+                    "INSERT INTO observation_tail VALUES (%s, %s, %s, %s)",
+                    tail_entries(stored, bucket_of(rows)),
+                )
+            for end, span in self.spans.due(rows):
+                self._compact(cursor, end, span)
+
+    def _compact(self, cursor: psycopg.Cursor[Any], end: int, span: int) -> None:
+        if self.spans.tail:
+            taken, since = "FROM observation_tail WHERE bucket < %s", end
+        else:
+            taken, since = "FROM observations WHERE id > %s", self.spans.compacted
+        entries = cursor.execute(f"SELECT device, type, id {taken}", (since,)).fetchall()  # type: ignore[call-overload]
+        made = [(span, *row) for row in spans_of(entries)]
+        cursor.executemany("INSERT INTO observation_spans VALUES (%s, %s, %s, %s, %s, %s)", made)
+        cursor.executemany(
+            "INSERT INTO device_latest VALUES (%s, %s, %s) ON CONFLICT (device, type) "
+            "DO UPDATE SET span = excluded.span",
+            [row[1:3] + row[:1] for row in made],
+        )
+        if self.spans.tail:
+            cursor.execute(f"DELETE {taken}", (since,))  # type: ignore[call-overload]
+        self.spans.compacted = max([self.spans.compacted] + [row[4] for row in made])
 
     def written(self) -> int:
         return sum(pg_written(self.db))
