@@ -266,3 +266,19 @@ def test_a_detector_asked_to_stop_during_a_long_catch_up_stops_between_steps(
     runner.join(timeout=30)
     assert not runner.is_alive()
     assert len(steps) == 2 and steps[-1] == 200  # two batches consumed, the rest left
+
+
+def test_the_admins_list_shows_a_refused_fix_whole_but_where_it_was(
+    world: Centre, at: Clock
+) -> None:
+    """A fix is stored without what its columns hold: the quarantine's list puts its record back
+    together (who, when, its extras) and still leaves out its coordinates and accuracy."""
+    unusable = obs("B1", iso(at.now), "position", lat=48.85, lon=2.35, accuracy_m=1e12, seq=4)
+    unusable["hdop"] = 0.7
+    bad_id = store_raw(world.db, unusable, at.now, at.now)
+    pipeline_of(world, at).step()
+    assert quarantined(world.db)[bad_id].field == "lat"
+    listed = world.client.get("/api/quarantine", headers=world.headers("admin")).json()
+    (shown,) = [q for q in listed if q["id"] == bad_id]
+    where = {"lat", "lon", "accuracy_m"}
+    assert shown["payload"] == {k: v for k, v in unusable.items() if k not in where}
