@@ -112,3 +112,20 @@ def test_the_track_is_gpx_and_the_zones_are_geojson(
     circle = next(f for f in zones["features"] if f["properties"]["key"] == "Z2")
     assert circle["geometry"]["coordinates"] == [2.30, 48.80]
     assert circle["properties"]["radius_m"] == 300
+
+
+def test_an_exported_fix_carries_its_record_whole(
+    db: Database, story: Story, export_keys: Keys, tmp_path: Path
+) -> None:
+    """The store keeps a fix's payload without what its columns hold; the archive, read by
+    courts and other centres, has the record as the device sent it."""
+    path = tmp_path / "C1.zip"
+    export(db, "C1", export_keys, path, sealed=False)
+    lines = zipfile.ZipFile(path).read("observations.jsonl").splitlines()
+    fixes = [json.loads(line) for line in lines if b'"type":"position"' in line]
+    assert fixes
+    for exported in fixes:
+        record = exported["payload"]
+        assert set(record) == {"kind", "device", "t", "type", "seq", "lat", "lon", "accuracy_m"}
+        said = (record["device"], record["seq"], record["lat"], record["lon"])
+        assert said == (exported["device"], exported["seq"], exported["lat"], exported["lon"])
