@@ -34,7 +34,7 @@ def _columns(
     """The fields a fix's columns give back, as a read gives them (floats as floats)."""
     said: dict[str, Any] = {"kind": "obs", "device": device, "t": iso(t), "type": "position"}
     if seq is not None:
-        said["seq"] = seq
+        said["seq"] = int(seq)  # as the column gives it back: a `true` sent is kept as sent
     for name, value in zip(_FLOATS, (lat, lon, accuracy_m), strict=True):
         if value is not None:
             said[name] = float(value)
