@@ -1,6 +1,9 @@
 """The schema: migrations apply on both databases, and the append-only rules hold."""
 
+import importlib
+import random
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,8 +14,10 @@ from sqlalchemy.exc import DBAPIError
 
 from tests.cases import factories as make
 from tests.conftest import fresh_database
+from tests.store.test_spans import KINDS, T0, reference, some_readings
 from vigie.cases import placements
-from vigie.store import Database
+from vigie.store import Database, open_database, spans
+from vigie.store import observations as log
 from vigie.store.models import Base
 from vigie.store.schema import alembic_config, current_revision, upgrade
 
@@ -253,7 +258,7 @@ def test_the_per_device_index_is_device_type_time(empty_database_url: str) -> No
         }
 
     assert per_device() == {"ix_observations_device_id": ["device", "id"]}
-    upgrade(empty_database_url)
+    upgrade(empty_database_url, "0022")
     assert per_device() == {"ix_observations_device_type_t": ["device", "type", "t"]}
     command.downgrade(alembic_config(empty_database_url), "0021")
     assert per_device() == {"ix_observations_device_id": ["device", "id"]}
@@ -268,7 +273,8 @@ def test_the_per_device_index_is_device_type_time(empty_database_url: str) -> No
 def test_no_index_repeats_the_leading_columns_of_another(empty_database_url: str) -> None:
     """Every plain index is written at every insert: one that is only the first columns of
     another index or unique key of its table serves no read the other does not (0023 dropped
-    observations' (type, t), unread since 0022; 0024 two such prefixes). The database carries
+    observations' (type, t), unread since 0022; 0024 two such prefixes; 0025 the per-device index,
+    for spans). The database carries
     the models' indexes, no other, and a downgrade makes the dropped ones again."""
     keys: dict[str, list[tuple[str, list[str]]]] = {}
     for table in Base.metadata.sorted_tables:
@@ -309,15 +315,54 @@ def test_no_index_repeats_the_leading_columns_of_another(empty_database_url: str
         models = {str(i.name) for i in Base.metadata.tables[table].indexes if not i.unique}
         return models | own.get(table, set())
 
-    dropped = {
-        "observations": "ix_observations_type_t",
-        "alarm_events": "ix_alarm_events_case_ref",
-        "zones": "ix_zones_placement_id",
+    dropped = {  # 0025 drops the per-device index too (spans in its place)
+        "observations": {"ix_observations_type_t", "ix_observations_device_type_t"},
+        "alarm_events": {"ix_alarm_events_case_ref"},
+        "zones": {"ix_zones_placement_id"},
     }
     upgrade(empty_database_url)
     assert {table: plain(table) for table in keys} == {table: declared(table) for table in keys}
     command.downgrade(alembic_config(empty_database_url), "0022")
-    assert {t: plain(t) for t in dropped} == {t: declared(t) | {i} for t, i in dropped.items()}
+    assert {t: plain(t) for t in dropped} == {t: declared(t) | i for t, i in dropped.items()}
     upgrade(empty_database_url)
     assert {t: plain(t) for t in dropped} == {t: declared(t) for t in dropped}
     engine.dispose()
+
+
+def test_the_migration_spans_every_stored_reading(empty_database_url: str) -> None:
+    """Migration 0025 on a centre with history: the readings stored before it are found by the
+    spans exactly as by a scan (batches of the migration cut through minutes), the watermark is
+    past them, `device_latest` holds each device's newest, and a downgrade gives the index back
+    with the readings untouched."""
+    upgrade(empty_database_url, "0024")
+    db = open_database(empty_database_url)
+    rng = random.Random(25)
+    stored = some_readings(rng, 400, T0)
+    with db.session() as session:
+        log.append(session, stored)
+    with db.reading() as session:
+        last = log.last_id(session)
+    # Before 0025 the table has no spans: a read must not go through them yet.
+    since, until = T0 + timedelta(minutes=3, seconds=20), T0 + timedelta(minutes=100)
+    truth = {d: reference(db, d, KINDS, since, until) for d in ("B0", "B4")}
+    migration = importlib.import_module("vigie.store.migrations.versions.0025_observation_spans")
+    original, migration.BATCH = migration.BATCH, 37  # batches that end inside minutes
+    try:
+        upgrade(empty_database_url)
+    finally:
+        migration.BATCH = original
+    with db.reading() as session:
+        assert spans.watermark(session) == last and spans.lag(session) == 0
+        for device, ids in truth.items():
+            assert set(ids) <= set(spans.located(session, [device], KINDS, since, until).ids)
+        newest = log.newest_of_type(session, ["B0"], "position")["B0"]
+    fixes_b0 = [r for r in stored if r["device"] == "B0" and r["type"] == "position"]
+    assert newest.at == max(r["t"] for r in fixes_b0)
+    command.downgrade(alembic_config(empty_database_url), "0024")
+    with db.reading() as session:
+        assert log.count(session) == 400
+    engine = create_engine(empty_database_url)
+    names = {i["name"] for i in inspect(engine).get_indexes("observations")}
+    engine.dispose()
+    db.dispose()
+    assert "ix_observations_device_type_t" in names

@@ -38,7 +38,7 @@ from vigie.api.routers import (
 )
 from vigie.api.routers import audit as audit_routes
 from vigie.settings import MIN_SECRET_LENGTH, InsecureSettings, Settings
-from vigie.store import anchor, open_database, schema
+from vigie.store import anchor, open_database, schema, spans
 from vigie.web.config import console_settings
 
 logger = logging.getLogger(__name__)
@@ -127,6 +127,10 @@ def create_app(config: Settings | None = None) -> FastAPI:
                     mail.deliver_forever(app.state.db, config, stopping, clock.now)
                 ),
             ]
+        # Every centre's API compacts (one at a time: `vigie.store.spans`), whichever detects.
+        tasks.append(
+            asyncio.create_task(spans.compact_forever(app.state.db, config.span_every_s, stopping))
+        )
         key = anchor.key_of(config)
         if key is None:
             logger.warning("VIGIE_AUDIT_KEY is not set: the audit chain is not anchored")

@@ -37,7 +37,7 @@ from vigie.export.records import (
 )
 from vigie.export.sealing import SCHEME
 from vigie.export.writer import ArchiveWriter, Member
-from vigie.store import Database, audit
+from vigie.store import Database, audit, spans
 from vigie.store import observations as log
 from vigie.store.models import (
     Alarm,
@@ -277,32 +277,32 @@ def _observations(
 def _assigned(
     session: Session, assignment: DeviceAssignment, fixes_only: bool
 ) -> Iterator[tuple[RowMapping, str]]:
-    """One assignment's observations by id: their ids found on the (device, type, t) index (on
-    SQLite from the index alone, its entries holding the rowid) and sorted (8 bytes each: a year
-    of fixes is a million, 8 MB), then the rows by primary key in batches. Paging by id on that
-    index would read the device's entries again for every batch."""
+    """One assignment's observations by id: their ids found by the spans of its minutes
+    (`vigie.store.spans.located`, arrays: a year of fixes is a million ids, 8 MB), then the rows
+    by primary key in batches, with the assignment's own bounds (a span is a whole minute)."""
     table = Observation.__table__
     wanted = (
         [table.c.id, table.c.device, table.c.t, table.c.lat, table.c.lon]
         if fixes_only
         else list(table.c)
     )
-    where = [table.c.device == assignment.device_id, table.c.t >= assignment.since]
+    where = [table.c.t >= assignment.since]
     if assignment.until is not None:
         where.append(table.c.t < assignment.until)
-    if fixes_only:
-        where.append(table.c.type == "position")
+    types = ["position"] if fixes_only else log.TYPES
     role = assignment.role
     connection = session.connection()  # plain rows: a year of fixes is a million of them
-    # Streamed (a server-side cursor on PostgreSQL): only the ids' array grows with the case.
-    ids_of = select(table.c.id).where(*where).execution_options(yield_per=BATCH)
-    found = connection.execute(ids_of).scalars()
-    ids = np.sort(np.fromiter(found, dtype=np.int64))
+    found = spans.located(
+        session, [assignment.device_id], types, assignment.since, assignment.until
+    )
+    ids = np.sort(found.ids)
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH].tolist()
         # Fetched whole: the other streams share the connection.
         batch = (
-            connection.execute(select(*wanted).where(table.c.id.in_(chunk)).order_by(table.c.id))
+            connection.execute(
+                select(*wanted).where(table.c.id.in_(chunk), *where).order_by(table.c.id)
+            )
             .mappings()
             .all()
         )

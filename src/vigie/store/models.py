@@ -508,11 +508,40 @@ class ImportedRecord(Base):
     detail: Mapped[dict[str, Any]]
 
 
-# A device's readings of one type by time (migration 0022): what every per-device read asks (its
-# track, its newest fix or battery report, its last word, a case's export). Each such read is a
-# seek and the rows it returns, however long the device's history. Not `id` as well: SQLite keeps
-# the rowid in every entry anyway, and on PostgreSQL 8 bytes more an entry are more pages written.
-Index("ix_observations_device_type_t", Observation.device, Observation.type, Observation.t)
+class ObservationSpan(Base):
+    """The ids of a device's readings of one type and one minute of their time, as one
+    compaction found them (`vigie.store.spans`): how a per-device read finds a device's
+    readings without an index written at every reading. Keyed time first, so that each
+    compaction appends; WITHOUT ROWID on SQLite (the key is the row's place)."""
+
+    __tablename__ = "observation_spans"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    first_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # The other ids, as offsets from first_id (`vigie.store.spans.pack`).
+    ids: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class DeviceLatest(Base):
+    """A device's newest reading of one type (by time, then stored order; conflicts left out)
+    among those compacted: what the wearers and supervision pages read for every device."""
+
+    __tablename__ = "device_latest"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    t: Mapped[datetime]
+    id: Mapped[int] = mapped_column(BigInteger)
+
+
+class SpanWatermark(Base):
+    """One row: every observation with an id up to `upto` is in the spans."""
+
+    __tablename__ = "span_watermark"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    upto: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class AlertSuspension(Base):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,8 +10,6 @@ from typing import Any, get_args
 
 from sqlalchemy import (
     BigInteger,
-    String,
-    bindparam,
     case,
     delete,
     func,
@@ -25,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from vigie.observation import ObservationIn
-from vigie.store import audit
+from vigie.store import audit, spans
 from vigie.store.database import json_text
 from vigie.store.fix_payload import record_of, stored_payload
 from vigie.store.models import Observation
@@ -95,7 +92,10 @@ def row_for(
 # Up to this many rows, PostgreSQL takes one multi-row INSERT (one round trip: a live
 # partition's step archives a message or two); above, COPY through a staging table.
 COPY_FROM = 64
-ORDER_LOCK = 7420001  # taken by an ordered ingest before its insert, held to its commit
+# Taken by every ingest before its insert and held to its commit: exclusively by an ordered one
+# (ids commit in id order), shared by another; so that a compaction, taking it exclusively,
+# knows every id handed out before has committed (`spans._committed_upto`).
+ORDER_LOCK = 7420001
 
 
 def append(
@@ -127,8 +127,8 @@ def append(
         if engine_rows:
             new = rows_by_ids(session, ids)
     elif rows:
-        if pg and ordered:
-            session.execute(select(func.pg_advisory_xact_lock(ORDER_LOCK)))
+        if pg:
+            session.execute(select(_order_lock(ordered)))
         stored = _stored(rows)
         if engine_rows:
             new = list(session.execute(statement.returning(*_engine_columns()), stored))
@@ -150,6 +150,11 @@ def append(
     # A conflict resent as it was is a duplicate of the conflict row, not a new conflict.
     duplicates = len(rows) - len(ids) - len(conflict_ids)
     return Accepted(sorted(ids), duplicates, sorted(conflict_ids), rows=new)
+
+
+def _order_lock(ordered: bool) -> Any:
+    lock = func.pg_advisory_xact_lock if ordered else func.pg_advisory_xact_lock_shared
+    return lock(ORDER_LOCK)
 
 
 def _stored(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -204,8 +209,8 @@ def _copy_insert(session: Session, rows: list[dict[str, Any]], ordered: bool = T
                         json_text(stored_payload(row)),
                     )
                 )
-        if ordered:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (ORDER_LOCK,))
+        shared = "" if ordered else "_shared"
+        cursor.execute(f"SELECT pg_advisory_xact_lock{shared}(%s)", (ORDER_LOCK,))
         cursor.execute(_FROM_STAGE)
         ids = [r[0] for r in cursor.fetchall()]
         cursor.execute("DELETE FROM observations_stage")  # another batch may follow in this one
@@ -346,30 +351,15 @@ def _engine_columns() -> list[Any]:
 
 
 def newest_times(session: Session, devices: Sequence[str]) -> dict[str, datetime]:
-    """Device -> when it last said anything (its newest reading's time), for those heard.
-
-    One seek per type and device (the index's newest entry of each), the greatest kept: what a
-    page of every active device costs does not grow with their history."""
-    wanted = _listed(session, devices, String)
-    newest = [
-        select(func.max(Observation.t))
-        .where(Observation.device == wanted.c.value, Observation.type == kind)
-        .correlate(wanted)
-        .scalar_subquery()
-        for kind in TYPES
-    ]
-    out: dict[str, datetime] = {}
-    for device, *times in session.execute(select(wanted.c.value, *newest)):
-        heard = [t for t in times if t is not None]
-        if heard:
-            out[device] = max(heard)
-    return out
+    """Device -> when it last said anything (its newest reading's time), for those heard;
+    conflicting resends left out (`spans.newest`: what it costs does not grow with history)."""
+    return {device: t for device, (t, _) in spans.newest(session, devices, TYPES).items()}
 
 
 def newest_of_type(session: Session, devices: Sequence[str], kind: str) -> dict[str, Any]:
     """Device -> its newest reading of type `kind` (by time, then stored order), as a row of
     `at` (its time: `Row.t` is the row as a tuple), lat, lon, accuracy_m and, but for a fix (its
-    columns say it), payload; conflicts left out. A seek per device, then its row by key."""
+    columns say it), payload; conflicts left out. Found by `spans.newest`, then read by id."""
     columns = [
         Observation.device,
         Observation.t.label("at"),
@@ -379,25 +369,52 @@ def newest_of_type(session: Session, devices: Sequence[str], kind: str) -> dict[
     ]
     if kind != "position":
         columns.append(Observation.payload)
-    wanted = _listed(session, devices, String)
-    newest = (
-        select(Observation.id)
-        .where(
-            Observation.device == wanted.c.value,
-            Observation.type == kind,
-            Observation.conflict_of.is_(None),
-        )
-        .order_by(Observation.t.desc(), Observation.id.desc())
-        .limit(1)
-        .correlate(wanted)
-        .scalar_subquery()
-    )
-    # Then the rows by key: in one statement with the seeks, PostgreSQL joined the key to a
-    # subplan and grew with history (2.6x for 10x the readings).
-    ids = [i for i in session.scalars(select(newest).select_from(wanted)) if i is not None]
-    chosen = _listed(session, ids, BigInteger)
-    query = select(*columns).select_from(chosen).join(Observation, Observation.id == chosen.c.value)
+    ids = [row_id for _, row_id in spans.newest(session, devices, [kind]).values()]
+    if not ids:
+        return {}
+    query = select(*columns).where(spans.listed_in(session, Observation.id, ids, BigInteger))
     return {row.device: row for row in session.execute(query)}
+
+
+def _window(
+    session: Session,
+    devices: Sequence[str],
+    types: Sequence[str],
+    since: datetime,
+    until: datetime | None,
+    *,
+    limit: int,
+    newest: bool,
+    columns: Sequence[Any],
+    where: Sequence[Any] = (),
+) -> list[Any]:
+    """The devices' readings of `types` with time in [since, until], by (time, id): the first
+    `limit`, or with `newest` the last, newest first. Rows of `columns` (then `window_t` and
+    `window_id`, the order's: `Row.t` is taken).
+
+    Read a few whole minutes at a time from the located ids (later minutes hold later times), so
+    a short page of a long window reads about the rows it returns."""
+    found = spans.located(session, devices, types, since, until)
+    minutes, ids = (found.minutes[::-1], found.ids[::-1]) if newest else (found.minutes, found.ids)
+    table = Observation.__table__
+    condition = [table.c.t >= since, *where]
+    if until is not None:
+        condition.append(table.c.t <= until)
+    out: list[Any] = []
+    start = 0
+    while start < len(ids) and len(out) < limit:
+        end = min(len(ids), start + max(limit - len(out), 64))
+        while end < len(ids) and minutes[end] == minutes[end - 1]:
+            end += 1  # whole minutes: the next batch's times all come after this one's
+        chunk = ids[start:end].tolist()
+        query = select(*columns, table.c.t.label("window_t"), table.c.id.label("window_id")).where(
+            spans.listed_in(session, table.c.id, chunk, BigInteger), *condition
+        )
+        out += sorted(
+            session.execute(query), key=lambda r: (r.window_t, r.window_id), reverse=newest
+        )
+        start = end
+    return out[:limit]
 
 
 def fixes(
@@ -410,53 +427,39 @@ def fixes(
     newest: bool = False,
 ) -> list[dict[str, Any]]:
     """A device's fixes from `since` to `until` (both included), oldest first: the first `limit`
-    of them, or with `newest` the last. A range on (device, type, t), whatever its history.
+    of them, or with `newest` the last. Found by the spans of the window's minutes.
 
     Conflicting resends are in: a track shows what the device said (the flag is the row's)."""
-    query = select(Observation.t, Observation.lat, Observation.lon, Observation.accuracy_m).where(
-        Observation.device == device,
-        Observation.type == "position",
-        Observation.lat.is_not(None),
-        Observation.t >= since,
+    table = Observation.__table__
+    rows = _window(
+        session,
+        [device],
+        ["position"],
+        since,
+        until,
+        limit=limit,
+        newest=newest,
+        columns=[table.c.t.label("at"), table.c.lat, table.c.lon, table.c.accuracy_m],
+        where=[table.c.lat.is_not(None)],
     )
-    if until is not None:
-        query = query.where(Observation.t <= until)
-    order = Observation.t.desc() if newest else Observation.t
-    rows = session.execute(query.order_by(order).limit(limit)).all()
-    found = [{"t": t, "lat": lat, "lon": lon, "accuracy_m": acc} for t, lat, lon, acc in rows]
+    found = [{"t": r.at, "lat": r.lat, "lon": r.lon, "accuracy_m": r.accuracy_m} for r in rows]
     return found[::-1] if newest else found
 
 
 def heard(session: Session, devices: Sequence[str], since: datetime, *, limit: int) -> list[Any]:
     """The devices' readings other than fixes since `since`, newest first (the first `limit`),
-    as rows of `at`, device, type and payload: a seek per device and type on the index (the
-    types named, where `!= "position"` would walk each device's history)."""
-    if not devices:
-        return []
-    query = (
-        select(Observation.t.label("at"), Observation.device, Observation.type, Observation.payload)
-        .where(
-            Observation.device.in_(sorted(set(devices))),
-            Observation.type.in_([t for t in TYPES if t != "position"]),
-            Observation.t >= since,
-        )
-        .order_by(Observation.t.desc())
-        .limit(limit)
+    as rows of `at`, device, type and payload."""
+    table = Observation.__table__
+    return _window(
+        session,
+        devices,
+        [t for t in TYPES if t != "position"],
+        since,
+        None,
+        limit=limit,
+        newest=True,
+        columns=[table.c.t.label("at"), table.c.device, table.c.type, table.c.payload],
     )
-    return list(session.execute(query).all())
-
-
-def _listed(session: Session, items: Sequence[Any], kind: type[String] | type[BigInteger]) -> Any:
-    """Devices or row ids as rows of one column `value`, to drive a seek each (devices whether
-    registered or not: readings name their device). One parameter, whatever their number
-    (SQLite bounds a statement's), and one statement for SQLAlchemy to compile and cache,
-    where a list of VALUES is compiled anew on every call (three times the read's own cost at
-    16,000 devices)."""
-    unique = sorted(set(items))
-    if session.get_bind().dialect.name == "postgresql":
-        listed = bindparam("listed", unique, type_=postgresql.ARRAY(kind))
-        return func.unnest(listed).table_valued("value").render_derived(name="listed")
-    return func.json_each(bindparam("listed", json.dumps(unique))).table_valued("value")
 
 
 def last_id(session: Session) -> int:

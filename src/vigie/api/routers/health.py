@@ -23,6 +23,7 @@ from vigie import clock
 from vigie.api.deps import DatabaseDep, SettingsDep
 from vigie.api.limits import BoundedJsonRoute
 from vigie.store import observations as log
+from vigie.store import spans
 
 router = APIRouter(prefix="/api/health", tags=["health"], route_class=BoundedJsonRoute)
 logger = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ class ClusterState(BaseModel):
 class Health(BaseModel):
     status: Status
     database: Literal["ok", "failing"]
+    # Observations not yet in spans (`vigie.store.spans`): what every per-device read scans. It
+    # stays under a period's readings while compaction runs; growing, compaction has stopped.
+    unspanned: int | None
     pipeline: PipelineState | None  # None: this process does not run detection
     cluster: ClusterState | None = None  # cluster mode: detection is the workers'
 
@@ -62,9 +66,11 @@ class Health(BaseModel):
 def health(request: Request, db: DatabaseDep, config: SettingsDep) -> JSONResponse:
     """The database reached, and the detection pipeline's state: loaded, cursor, backlog."""
     newest: int | None = None
+    unspanned: int | None = None
     try:
         with db.reading() as session:
             newest = log.last_id(session)
+            unspanned = spans.lag(session)
     except Exception:  # whatever stops the store from answering is what this reports
         logger.exception("health: the database did not answer")
         database: Literal["ok", "failing"] = "failing"
@@ -111,7 +117,9 @@ def health(request: Request, db: DatabaseDep, config: SettingsDep) -> JSONRespon
         status = "stalled"
     elif state is not None and not state.warm:
         status = "starting"
-    body = Health(status=status, database=database, pipeline=state, cluster=cluster)
+    body = Health(
+        status=status, database=database, unspanned=unspanned, pipeline=state, cluster=cluster
+    )
     # The embedded answer keeps its shape: `cluster` only in cluster mode.
     shown = body.model_dump(mode="json", exclude={"cluster"} if cluster is None else None)
     return JSONResponse(shown, status_code=200 if status == "ok" else 503)

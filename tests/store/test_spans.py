@@ -1,0 +1,236 @@
+"""Spans (`vigie.store.spans`): per-device reads find every reading, compacted or not.
+
+The reference is a plain scan of the observations table by device, type and time: what the
+per-device index answered before spans replaced it.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import select, text
+
+from tests.store.test_device_reads import devices, fix, reading
+from vigie.store import Database, spans
+from vigie.store import observations as log
+from vigie.store.models import Observation, ObservationSpan
+
+T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
+KINDS = ["position", "battery", "presence", "tamper"]
+
+
+def some_readings(rng: random.Random, count: int, base: datetime) -> list[dict[str, Any]]:
+    """Readings of five devices over two hours, stored out of time order (late ones too), some
+    in one minute, each type; sequence numbers on some, so resends can conflict."""
+    out = []
+    for n in range(count):
+        device = f"B{rng.randrange(5)}"
+        at = base + timedelta(seconds=rng.randrange(7_200), microseconds=rng.randrange(10**6))
+        kind = rng.choice(KINDS)
+        said: dict[str, Any] = {"seq": n} if rng.random() < 0.3 else {}
+        if kind == "position":
+            out.append(fix(device, at, 48.0 + rng.random(), **said))
+        elif kind == "battery":
+            out.append(reading(device, at, kind, level=round(rng.random(), 2), **said))
+        elif kind == "presence":
+            out.append(reading(device, at, kind, present=rng.random() < 0.5, **said))
+        else:
+            out.append(reading(device, at, kind, what="strap", **said))
+    return out
+
+
+def reference(db: Database, device: str, kinds: list[str], since: datetime, until: datetime) -> Any:
+    """Ids of the device's readings of `kinds` in [since, until] by a scan: the truth."""
+    with db.reading() as session:
+        return sorted(
+            session.scalars(
+                select(Observation.id).where(
+                    Observation.device == device,
+                    Observation.type.in_(kinds),
+                    Observation.t >= since,
+                    Observation.t <= until,
+                )
+            )
+        )
+
+
+def reads(db: Database) -> dict[str, Any]:
+    """Every per-device read, over windows that cut minutes in the middle."""
+    since, until = T0 + timedelta(minutes=17, seconds=30), T0 + timedelta(minutes=95, seconds=10)
+    names = [f"B{n}" for n in range(6)]
+    with db.reading() as session:
+        return {
+            "newest_times": log.newest_times(session, names),
+            "newest_fix": {
+                d: (r.at, r.lat) for d, r in log.newest_of_type(session, names, "position").items()
+            },
+            "newest_battery": {
+                d: (r.at, r.payload)
+                for d, r in log.newest_of_type(session, names, "battery").items()
+            },
+            "first_fixes": log.fixes(session, "B1", since, until, limit=7),
+            "last_fixes": log.fixes(session, "B1", since, until, limit=7, newest=True),
+            "every_fix": log.fixes(session, "B2", since, limit=10_000),
+            "heard": [tuple(r) for r in log.heard(session, ["B0", "B3"], since, limit=25)],
+            "located": [_located_in(db, d, since, until) for d in names],
+        }
+
+
+def _located_in(db: Database, device: str, since: datetime, until: datetime) -> list[int]:
+    """`spans.located`'s ids of the window, checked to hold the reference's and otherwise only
+    readings of the window's first and last minutes (a span is a whole minute)."""
+    with db.reading() as session:
+        found = spans.located(session, [device], KINDS, since, until)
+        times = dict(
+            session.execute(
+                select(Observation.id, Observation.t).where(Observation.id.in_(found.ids.tolist()))
+            ).all()
+        )
+    truth = reference(db, device, KINDS, since, until)
+    assert set(truth) <= set(found.ids.tolist())
+    edges = (spans.minute_of(since), spans.minute_of(until))
+    assert all(spans.minute_of(times[i]) in edges for i in set(times) - set(truth))
+    assert found.minutes.tolist() == [spans.minute_of(times[i]) for i in found.ids.tolist()]
+    return truth
+
+
+def test_reads_are_the_same_compacted_or_not(db: Database) -> None:
+    """Readings appended in four commits; the reads, run with none compacted, then after a
+    compaction of part (a small batch), then of all, then with more appended past the
+    watermark, agree with each other and with a scan of the table: nothing is lost or
+    repeated by where a reading is (spans or tail), and the windows' bounds hold to the
+    microsecond inside a minute."""
+    rng = random.Random(13)
+    with db.session() as session:
+        devices(session, [f"B{n}" for n in range(5)])
+    batches = [some_readings(rng, 150, T0) for _ in range(4)]
+    for batch in batches[:3]:
+        with db.session() as session:
+            log.append(session, batch)
+    with db.session() as session:  # resends of sequence numbers with other content: conflicts
+        resent = log.append(
+            session,
+            [
+                log.row_for(r["payload"] | {"lat": 1.0}, r["t"], r["received_at"], source="test")
+                for r in batches[0]
+                if r["seq"] is not None and r["type"] == "position"
+            ][:5],
+        )
+    assert resent.conflicts
+    uncompacted = reads(db)
+    assert spans.compact(db, batch=100) == 100  # the first hundred ids only
+    partly = reads(db)
+    spans.compact_all(db)
+    with db.reading() as session:
+        assert spans.lag(session) == 0
+    compacted = reads(db)
+    assert uncompacted == partly == compacted
+    with db.session() as session:
+        log.append(session, batches[3])
+    later = reads(db)
+    spans.compact_all(db)
+    assert reads(db) == later
+    since, until = T0 + timedelta(minutes=17, seconds=30), T0 + timedelta(minutes=95, seconds=10)
+    assert later["located"][1] == reference(db, "B1", KINDS, since, until)
+    assert later["located"][5] == []  # B5 never spoke
+    first = [f["t"] for f in later["first_fixes"]]
+    every_b1 = reference(db, "B1", ["position"], since, until)
+    with db.reading() as session:
+        times = sorted(session.scalars(select(Observation.t).where(Observation.id.in_(every_b1))))
+    assert first == times[:7] and [f["t"] for f in later["last_fixes"]] == times[-7:]
+    assert len(later["heard"]) == 25
+    assert [r[0] for r in later["heard"]] == sorted((r[0] for r in later["heard"]), reverse=True)
+
+
+def test_the_newest_reading_leaves_out_conflicts_and_late_ones(db: Database) -> None:
+    """A late (older) fix stored after the newest, and a resend of a sequence number with other
+    content and a later time (a conflict), are not the newest reading, whether the newest is
+    in `device_latest` (compacted) or in the tail."""
+    with db.session() as session:
+        log.append(session, [fix("B1", T0 + timedelta(minutes=5), 48.5, seq=7)])
+    for compacted in (False, True):
+        if compacted:
+            spans.compact_all(db)
+        with db.session() as session:
+            log.append(session, [fix("B1", T0, 48.0)])  # late: stored after, older
+            resent = log.append(session, [fix("B1", T0 + timedelta(minutes=9), 40.0, seq=7)])
+        with db.reading() as session:
+            newest = log.newest_of_type(session, ["B1"], "position")["B1"]
+            heard = log.newest_times(session, ["B1"])
+        assert newest.lat == 48.5 and heard["B1"] == T0 + timedelta(minutes=5)
+        assert len(resent.conflicts) == 1 or compacted  # the second resend is a duplicate
+
+
+def test_pack_keeps_every_id() -> None:
+    """Offsets fit in 4 bytes within a compaction's range; wider ones (a migration's batch over
+    a sparse table) take 8; one id is no blob at all."""
+    for ids in ([5], [5, 6, 9], [10, 10 + 2**32 + 1], list(range(100, 10_000, 7))):
+        blob = spans.pack(ids)
+        assert spans.unpack(ids[0], blob).tolist() == ids
+    assert spans.pack([5]) == b""
+    assert len(spans.pack([5, 6, 9])) == 1 + 2 * 4
+
+
+def test_a_minute_is_floored_before_1970_too() -> None:
+    assert spans.minute_of(datetime(1970, 1, 1, 0, 1, 59, tzinfo=UTC)) == 1
+    assert spans.minute_of(datetime(1969, 12, 31, 23, 59, 30, tzinfo=UTC)) == -1
+    assert spans.minute_of(T0 + timedelta(seconds=59, microseconds=999_999)) == spans.minute_of(T0)
+
+
+def test_a_compaction_is_done_once(db: Database) -> None:
+    """A compaction spans each reading once, by minute of its time; a second one finds
+    nothing to do."""
+    with db.session() as session:
+        log.append(session, [fix("B1", T0 + timedelta(seconds=s), 48.0) for s in range(90)])
+    assert spans.compact(db) == 90
+    assert spans.compact(db) == 0
+    stored = _spans(db)
+    assert len(stored) == 2  # two minutes of one device's fixes
+    ids = np.concatenate([spans.unpack(r.first_id, r.ids) for r in stored])
+    assert sorted(ids.tolist()) == list(range(int(ids.min()), int(ids.min()) + 90))
+
+
+def _spans(db: Database) -> list[Any]:
+    with db.reading() as session:
+        return list(session.execute(select(ObservationSpan.first_id, ObservationSpan.ids)))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_compaction_waits_for_an_ingest_that_holds_an_id_below_a_committed_one(
+    db: Database,
+) -> None:
+    """PostgreSQL hands ids out before commit. An unordered ingest (a cluster worker's) that
+    took id n and has not committed, while another took n+1 and committed: a compaction that
+    set its watermark at n+1 then would lose n from every read once it commits. It waits for
+    the ingest instead (the order lock, shared by unordered ingests), and n is found."""
+    first = db.sessions()
+    first.begin()
+    held = log.append(first, [fix("B1", T0, 48.0)], ordered=False)
+    with db.session() as session:
+        later = log.append(session, [fix("B1", T0 + timedelta(seconds=1), 48.1)], ordered=False)
+    assert held.ids[0] < later.ids[0]
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (spans.compact(db), done.set()))
+    worker.start()
+    with db.reading() as session:  # the compaction is queued on the lock
+        for _ in range(500):
+            waiting = session.scalar(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            )
+            if waiting:
+                break
+            threading.Event().wait(0.01)
+    assert waiting and not done.is_set()
+    first.commit()
+    first.close()
+    worker.join(30)
+    assert done.is_set()
+    with db.reading() as session:
+        track = log.fixes(session, "B1", T0, limit=10)
+        assert spans.watermark(session) >= later.ids[0]
+    assert [f["lat"] for f in track] == [48.0, 48.1]
