@@ -471,6 +471,8 @@ def main() -> None:
         "batch": args.batch,
         "bar_pairs": args.bar,
         "zones": "one drawn 35-vertex exclusion zone per PSEM case",
+        # How often the centre made spans (`vigie.store.spans`): its writes are in the bytes.
+        "span_every_s": span_every_s(),
         "goals": GOALS,
         "met": met(runs),
         "runs": runs,
@@ -485,6 +487,13 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+
+
+def span_every_s() -> float:
+    """The centre's compaction period, as its settings (and the environment) give it."""
+    from vigie.settings import Settings
+
+    return Settings().span_every_s
 
 
 # Issue 13's "done when", at every rate measured, on every database.

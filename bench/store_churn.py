@@ -59,13 +59,15 @@ import psycopg
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Dialect
-from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.schema import CreateTable
 
 from pipeline import commit, postgres
+from vigie.settings import Settings
 from vigie.store import observations as log
 from vigie.store.database import json_text
 from vigie.store.fix_payload import stored_payload
-from vigie.store.models import Observation
+from vigie.store.models import DeviceLatest, Observation, ObservationSpan, SpanWatermark
+from vigie.store.spans import group
 
 RESULTS = Path(__file__).with_name("results") / "store-churn.json"
 # Each variant's unique key; `no_device_index` drops the per-device index too (the floor).
@@ -77,10 +79,15 @@ KEYS = {
     "key_only": "(dedup_key, device)",
     "tail_and_spans": "(dedup_key, device)",
     "spans_1min": "(dedup_key, device)",
+    "schema": "(dedup_key, device)",
 }
-SPAN_S = {"tail_and_spans": 300, "spans_1min": 60}  # the receipt time a span covers
+# The receipt time between two compactions: `schema`'s is the centre's default.
+SPAN_S = {"tail_and_spans": 300, "spans_1min": 60, "schema": Settings().span_every_s}
 VARIANTS = tuple(KEYS)
-SCHEMA = {"sqlite": "time_first_key", "postgresql": "time_first_key"}  # since 0021 and 0020
+SCHEMA = {"sqlite": "schema", "postgresql": "schema"}  # since 0025
+# The per-device index of the schema from 0022 to 0024 (`time_first_key` and the variants
+# before it).
+PER_DEVICE = "CREATE INDEX ix_observations_device_type_t ON observations (device, type, t)"
 GOAL_BYTES_PER_OBS = 2_000_000 / 2_400
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 COLUMNS = "source, device, seq, dedup_key, t, received_at, type, lat, lon, accuracy_m, payload"
@@ -93,19 +100,40 @@ def ddl(dialect: Dialect, variant: str) -> list[str]:
     statements = [str(CreateTable(table).compile(dialect=dialect))]
     assert "UNIQUE" not in statements[0], "the schema's key changed: this benchmark must follow it"
     # The schema's own unique index (`uq_observations_key`) is replaced by the variant's.
-    indexed = KEYS[variant] and variant not in SPAN_S and variant != "key_only"
-    per_device = {"ix_observations_device_type_t"} if indexed else set()
-    assert per_device <= {index.name for index in table.indexes}, "follow the schema's index"
-    for index in table.indexes:
-        if index.name in per_device:
-            statements.append(str(CreateIndex(index).compile(dialect=dialect)))
+    assert not [i for i in table.indexes if not i.unique], "follow the schema's indexes"
+    if KEYS[variant] and variant not in SPAN_S and variant != "key_only":
+        statements.append(PER_DEVICE)
     if KEYS[variant]:
         statements.append(
             f"CREATE UNIQUE INDEX uq_observations_key ON observations {KEYS[variant]}"
         )
-    if variant in SPAN_S:
+    if variant == "schema":
+        made = (ObservationSpan, DeviceLatest, SpanWatermark)
+        statements += [str(CreateTable(m.__table__).compile(dialect=dialect)) for m in made]
+    elif variant in SPAN_S:
         statements += tail_ddl(dialect.name == "postgresql")
     return statements
+
+
+# What `vigie.store.spans.write` runs, as plain SQL (psycopg's placeholders on PostgreSQL).
+SPAN_SQL = (
+    "INSERT INTO observation_spans (minute, device, type, first_id, ids) VALUES (?, ?, ?, ?, ?)",
+    "INSERT INTO device_latest (device, type, t, id) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (device, type) DO UPDATE SET t = excluded.t, id = excluded.id "
+    "WHERE (excluded.t, excluded.id) > (device_latest.t, device_latest.id)",
+    "INSERT INTO span_watermark (id, upto) VALUES (1, ?) "
+    "ON CONFLICT (id) DO UPDATE SET upto = excluded.upto",
+)
+
+
+def compaction(rows: list[tuple[Any, ...]], times: Any) -> tuple[list[Any], list[Any], int]:
+    """The span rows and newest readings `vigie.store.spans.group` makes of rows of (id,
+    device, type, t, conflict_of) (`times` turns a stored time into a datetime and back), and
+    the last id."""
+    grouped = group([(i, d, k, times(t), c) for i, d, k, t, c in rows])
+    made = [(g["minute"], g["device"], g["type"], g["first_id"], g["ids"]) for g in grouped.spans]
+    latest = [(d, k, times(t, back=True), i) for (d, k), (t, i) in grouped.latest.items()]
+    return made, latest, max(row[0] for row in rows)
 
 
 def tail_ddl(pg: bool) -> list[str]:
@@ -159,6 +187,7 @@ class Spans:
     def __init__(self, variant: str) -> None:
         self.span_s = SPAN_S.get(variant)
         self.tail = variant == "tail_and_spans"
+        self.real = variant == "schema"  # `vigie.store.spans`' own tables and grouping
         self.end: int | None = None
         self.compacted = 0  # the last id made into a span (`spans_1min`)
 
@@ -278,6 +307,8 @@ class SqliteStore:
     def seed(self, rows: list[tuple[Any, ...]]) -> None:
         self.db.execute("BEGIN")
         self.db.executemany(self.insert, [_sqlite(r) for r in rows])
+        if self.spans.real:  # the history spanned, as migration 0025 leaves it
+            self._compact(0, 0)
         self.db.execute("COMMIT")
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.spans.compacted = (
@@ -303,6 +334,17 @@ class SqliteStore:
         self.db.execute("COMMIT")
 
     def _compact(self, end: int, span: int) -> None:
+        if self.spans.real:
+            rows = self.db.execute(
+                "SELECT id, device, type, t, conflict_of FROM observations WHERE id > ?",
+                (self.spans.compacted,),
+            ).fetchall()
+            if rows:
+                made, latest, self.spans.compacted = compaction(rows, _sqlite_time)
+                self.db.executemany(SPAN_SQL[0], made)
+                self.db.executemany(SPAN_SQL[1], latest)
+                self.db.execute(SPAN_SQL[2], (self.spans.compacted,))
+            return
         if self.spans.tail:
             taken, since = "FROM observation_tail WHERE bucket < ?", end
         else:
@@ -326,6 +368,17 @@ class SqliteStore:
         self.db.close()
 
 
+def _sqlite_time(t: Any, back: bool = False) -> Any:
+    """A time as SQLite's column holds it (text), as a datetime; with `back`, the other way."""
+    if back:
+        return t.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    return datetime.fromisoformat(t).replace(tzinfo=UTC)
+
+
+def _pg_time(t: Any, back: bool = False) -> Any:
+    return t
+
+
 def _sqlite(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """Times as the centre's SQLite columns keep them (ISO text)."""
     return tuple(v.isoformat(sep=" ") if isinstance(v, datetime) else v for v in row)
@@ -338,7 +391,8 @@ class PostgresStore:
         self.db = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
         pg_configure(self.db, settings)
         self.db.execute(
-            "DROP TABLE IF EXISTS observations, observation_tail, observation_spans, device_latest"
+            "DROP TABLE IF EXISTS observations, observation_tail, observation_spans, "
+            "device_latest, span_watermark"
         )
         for statement in ddl(postgresql_dialect.dialect(), variant):
             self.db.execute(statement)  # type: ignore[call-overload]
@@ -352,6 +406,9 @@ class PostgresStore:
         with self.db.cursor().copy(f"COPY observations ({COLUMNS}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+        if self.spans.real:  # the history spanned, as migration 0025 leaves it
+            with self.db.transaction(), self.db.cursor() as cursor:
+                self._compact(cursor, 0, 0)
         self.db.execute("VACUUM ANALYZE observations")
         self.db.execute("CHECKPOINT")
         found = self.db.execute("SELECT coalesce(max(id), 0) FROM observations").fetchone()
@@ -377,6 +434,18 @@ class PostgresStore:
                 self._compact(cursor, end, span)
 
     def _compact(self, cursor: psycopg.Cursor[Any], end: int, span: int) -> None:
+        if self.spans.real:
+            rows = cursor.execute(
+                "SELECT id, device, type, t, conflict_of FROM observations WHERE id > %s",
+                (self.spans.compacted,),
+            ).fetchall()
+            if rows:
+                made, latest, self.spans.compacted = compaction(rows, _pg_time)
+                sql = [q.replace("?", "%s") for q in SPAN_SQL]
+                cursor.executemany(sql[0], made)  # type: ignore[call-overload]
+                cursor.executemany(sql[1], latest)  # type: ignore[call-overload]
+                cursor.execute(sql[2], (self.spans.compacted,))  # type: ignore[call-overload]
+            return
         if self.spans.tail:
             taken, since = "FROM observation_tail WHERE bucket < %s", end
         else:

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from vigie.store import Database
+from vigie.store import Database, spans
 from vigie.store import observations as log
-from vigie.store.models import Observation
+from vigie.store.models import Observation, ObservationSpan
 
 T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 
@@ -91,14 +91,22 @@ def test_purge_locations_removes_only_old_fixes(db: Database) -> None:
     tamper = {"kind": "obs", "device": "B1", "t": "2026-01-01T00:00:00Z", "type": "tamper"}
     tamper["what"] = "strap_open"
     old, recent = position("B1", T0 - timedelta(days=400)), position("B1", T0)
+    gone = position("B2", T0 - timedelta(days=400))  # B2's only fix
     with db.session() as session:
-        log.append(session, rows([old, recent, tamper]))
+        log.append(session, rows([old, recent, tamper, gone]))
+    spans.compact_all(db)
     with db.session() as session:
         purged = log.purge_locations(session, T0 - timedelta(days=365))
     with db.session() as session:
         left = {o.type: o.t for o in log.after(session, 0, 10)}
-    assert purged == 1
+        kept = session.execute(select(ObservationSpan.device, ObservationSpan.type)).all()
+        newest = log.newest_of_type(session, ["B1", "B2"], "position")
+        heard = log.newest_times(session, ["B2"])
+    assert purged == 2
     assert left == {"position": T0, "tamper": datetime(2026, 1, 1, tzinfo=UTC)}
+    # The old fixes' spans and B2's newest fix went with them; the rest is found as before.
+    assert sorted(kept) == [("B1", "position"), ("B1", "tamper")]
+    assert set(newest) == {"B1"} and heard == {}
 
 
 def test_payload_comes_back_exactly_as_sent(db: Database) -> None:

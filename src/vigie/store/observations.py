@@ -25,7 +25,7 @@ from vigie.observation import ObservationIn
 from vigie.store import audit, spans
 from vigie.store.database import json_text
 from vigie.store.fix_payload import record_of, stored_payload
-from vigie.store.models import Observation
+from vigie.store.models import DeviceLatest, Observation, ObservationSpan
 
 # What a device can say. A per-device read names the types it wants: each is then a seek on
 # (device, type, t), where a read of all types would walk the device's whole history.
@@ -482,8 +482,18 @@ def count(session: Session) -> int:
 
 
 def purge_locations(session: Session, before: datetime) -> int:
-    """Delete position fixes older than `before` (retention); other observations stay."""
+    """Delete position fixes older than `before` (retention); other observations stay. With
+    them go the spans of fixes of the minutes wholly before, and a device's newest fix noted
+    (`device_latest`) when older: every fix has coordinates, so those name only rows deleted."""
     result = session.execute(
         delete(Observation).where(Observation.t < before, Observation.lat.is_not(None))
+    )
+    session.execute(
+        delete(ObservationSpan).where(
+            ObservationSpan.minute < spans.minute_of(before), ObservationSpan.type == "position"
+        )
+    )
+    session.execute(
+        delete(DeviceLatest).where(DeviceLatest.t < before, DeviceLatest.type == "position")
     )
     return int(result.rowcount or 0)
