@@ -67,7 +67,7 @@ from vigie.store import observations as log
 from vigie.store.database import json_text
 from vigie.store.fix_payload import stored_payload
 from vigie.store.models import DeviceLatest, Observation, ObservationSpan, SpanWatermark
-from vigie.store.spans import group
+from vigie.store.spans import WRITE_ROWS, group, pieces
 
 RESULTS = Path(__file__).with_name("results") / "store-churn.json"
 # Each variant's unique key; `no_device_index` drops the per-device index too (the floor).
@@ -117,7 +117,8 @@ def ddl(dialect: Dialect, variant: str) -> list[str]:
 
 # What `vigie.store.spans.write` runs, as plain SQL (psycopg's placeholders on PostgreSQL).
 SPAN_SQL = (
-    "INSERT INTO observation_spans (minute, device, type, first_id, ids) VALUES (?, ?, ?, ?, ?)",
+    "INSERT INTO observation_spans (minute, device, type, first_id, ids) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING",
     "INSERT INTO device_latest (device, type, t, id) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (device, type) DO UPDATE SET t = excluded.t, id = excluded.id "
     "WHERE (excluded.t, excluded.id) > (device_latest.t, device_latest.id)",
@@ -126,14 +127,18 @@ SPAN_SQL = (
 )
 
 
-def compaction(rows: list[tuple[Any, ...]], times: Any) -> tuple[list[Any], list[Any], int]:
-    """The span rows and newest readings `vigie.store.spans.group` makes of rows of (id,
-    device, type, t, conflict_of) (`times` turns a stored time into a datetime and back), and
-    the last id."""
+def compaction(rows: list[tuple[Any, ...]], times: Any) -> list[tuple[list[Any], list[Any]]]:
+    """The pieces `vigie.store.spans.compact` writes, a transaction each, of rows of (id,
+    device, type, t, conflict_of): span rows and newest readings as tuples (`times` turns a
+    stored time into a datetime and back)."""
     grouped = group([(i, d, k, times(t), c) for i, d, k, t, c in rows])
-    made = [(g["minute"], g["device"], g["type"], g["first_id"], g["ids"]) for g in grouped.spans]
-    latest = [(d, k, times(t, back=True), i) for (d, k), (t, i) in grouped.latest.items()]
-    return made, latest, max(row[0] for row in rows)
+    return [
+        (
+            [(g["minute"], g["device"], g["type"], g["first_id"], g["ids"]) for g in part.spans],
+            [(g["device"], g["type"], times(g["t"], back=True), g["id"]) for g in part.latest],
+        )
+        for part in pieces(grouped, WRITE_ROWS)
+    ]
 
 
 def tail_ddl(pg: bool) -> list[str]:
@@ -334,16 +339,21 @@ class SqliteStore:
         self.db.execute("COMMIT")
 
     def _compact(self, end: int, span: int) -> None:
-        if self.spans.real:
+        if self.spans.real:  # after the ingest's commit, a transaction a piece, as the centre
+            self.db.execute("COMMIT")
             rows = self.db.execute(
                 "SELECT id, device, type, t, conflict_of FROM observations WHERE id > ?",
                 (self.spans.compacted,),
             ).fetchall()
-            if rows:
-                made, latest, self.spans.compacted = compaction(rows, _sqlite_time)
+            for made, latest in compaction(rows, _sqlite_time) if rows else []:
+                self.db.execute("BEGIN")
                 self.db.executemany(SPAN_SQL[0], made)
                 self.db.executemany(SPAN_SQL[1], latest)
-                self.db.execute(SPAN_SQL[2], (self.spans.compacted,))
+                self.db.execute("COMMIT")
+            if rows:
+                self.spans.compacted = max(row[0] for row in rows)
+                self.db.execute(SPAN_SQL[2], (self.spans.compacted,))  # with the last piece
+            self.db.execute("BEGIN")  # the caller's COMMIT ends it
             return
         if self.spans.tail:
             taken, since = "FROM observation_tail WHERE bucket < ?", end
@@ -407,7 +417,7 @@ class PostgresStore:
             for row in rows:
                 copy.write_row(row)
         if self.spans.real:  # the history spanned, as migration 0025 leaves it
-            with self.db.transaction(), self.db.cursor() as cursor:
+            with self.db.cursor() as cursor:
                 self._compact(cursor, 0, 0)
         self.db.execute("VACUUM ANALYZE observations")
         self.db.execute("CHECKPOINT")
@@ -430,20 +440,27 @@ class PostgresStore:
                     "INSERT INTO observation_tail VALUES (%s, %s, %s, %s)",
                     tail_entries(stored, bucket_of(rows)),
                 )
-            for end, span in self.spans.due(rows):
-                self._compact(cursor, end, span)
+            due = self.spans.due(rows)
+            if not self.spans.real:
+                for end, span in due:
+                    self._compact(cursor, end, span)
+        if self.spans.real and due:
+            with self.db.cursor() as cursor:
+                self._compact(cursor, 0, 0)
 
     def _compact(self, cursor: psycopg.Cursor[Any], end: int, span: int) -> None:
-        if self.spans.real:
+        if self.spans.real:  # a transaction a piece (`append` calls this after its commit)
             rows = cursor.execute(
                 "SELECT id, device, type, t, conflict_of FROM observations WHERE id > %s",
                 (self.spans.compacted,),
             ).fetchall()
+            sql = [q.replace("?", "%s") for q in SPAN_SQL]
+            for made, latest in compaction(rows, _pg_time) if rows else []:
+                with self.db.transaction():
+                    cursor.executemany(sql[0], made)  # type: ignore[call-overload]
+                    cursor.executemany(sql[1], latest)  # type: ignore[call-overload]
             if rows:
-                made, latest, self.spans.compacted = compaction(rows, _pg_time)
-                sql = [q.replace("?", "%s") for q in SPAN_SQL]
-                cursor.executemany(sql[0], made)  # type: ignore[call-overload]
-                cursor.executemany(sql[1], latest)  # type: ignore[call-overload]
+                self.spans.compacted = max(row[0] for row in rows)
                 cursor.execute(sql[2], (self.spans.compacted,))  # type: ignore[call-overload]
             return
         if self.spans.tail:

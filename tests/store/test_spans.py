@@ -7,14 +7,17 @@ per-device index answered before spans replaced it.
 from __future__ import annotations
 
 import random
+import re
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
+import vigie
 from tests.store.test_device_reads import devices, fix, reading
 from vigie.store import Database, spans
 from vigie.store import observations as log
@@ -234,3 +237,47 @@ def test_a_compaction_waits_for_an_ingest_that_holds_an_id_below_a_committed_one
         track = log.fixes(session, "B1", T0, limit=10)
         assert spans.watermark(session) >= later.ids[0]
     assert [f["lat"] for f in track] == [48.0, 48.1]
+
+
+def test_every_advisory_lock_has_a_key_of_its_own() -> None:
+    """PostgreSQL's advisory locks are one namespace: two purposes on one key make each wait for
+    the other (a compaction on the alarm-id lock held detection's steps up to a second, in the
+    pipeline benchmark, before it had its own)."""
+    source = Path(vigie.__file__).parent
+    keys = re.findall(r"^(\w+_LOCK) = (\d+)", _all_source(source), flags=re.MULTILINE)
+    assert len(keys) >= 4
+    assert len({value for _, value in keys}) == len(keys), keys
+
+
+def _all_source(root: Path) -> str:
+    return "\n".join(p.read_text() for p in sorted(root.rglob("*.py")))
+
+
+def test_a_compaction_in_pieces_moves_the_watermark_with_its_last(db: Database) -> None:
+    """Written a piece a transaction (SQLite's writer is held for one piece): a compaction
+    stopped after some pieces leaves the watermark where it was, and the next writes those
+    pieces again harmlessly and finishes."""
+    with db.session() as session:
+        log.append(session, [fix(f"B{n}", T0 + timedelta(seconds=n % 50), 48.0) for n in range(30)])
+    with db.reading() as session:
+        rows = session.execute(
+            select(
+                Observation.id,
+                Observation.device,
+                Observation.type,
+                Observation.t,
+                Observation.conflict_of,
+            ).order_by(Observation.id)
+        ).all()
+    parts = spans.pieces(spans.group(rows), 7)
+    assert len(parts) == 5 and sum(len(p.spans) for p in parts) == 30
+    with db.session() as session:  # the first two pieces, then a stop
+        spans.write(session, parts[0])
+        spans.write(session, parts[1])
+    with db.reading() as session:
+        assert spans.watermark(session) == 0
+    assert spans.compact(db) == 30
+    with db.reading() as session:
+        stored = session.scalar(select(func.count()).select_from(ObservationSpan))
+        assert spans.watermark(session) == rows[-1].id
+    assert stored == 30

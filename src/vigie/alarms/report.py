@@ -112,7 +112,7 @@ def render_html(
     ]
     # A step not taken yet (no acknowledgement, or not closed in a preview) is not in the timeline.
     timeline = sorted((row for row in timeline if row["at"] is not None), key=lambda r: r["at"])
-    # Only a fix has a place: a range on the device's index.
+    # Only a fix has a place: the device's fixes of the window, found by its minutes' spans.
     fixes = log.fixes(
         session,
         alarm.device,

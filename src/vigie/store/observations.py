@@ -27,8 +27,8 @@ from vigie.store.database import json_text
 from vigie.store.fix_payload import record_of, stored_payload
 from vigie.store.models import DeviceLatest, Observation, ObservationSpan
 
-# What a device can say. A per-device read names the types it wants: each is then a seek on
-# (device, type, t), where a read of all types would walk the device's whole history.
+# What a device can say. A per-device read names the types it wants: the spans and newest
+# readings are kept by type (`vigie.store.spans`).
 TYPES: tuple[str, ...] = tuple(
     get_args(kind.model_fields["type"].annotation)[0]
     for kind in get_args(get_args(ObservationIn)[0])

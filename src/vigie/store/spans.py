@@ -27,17 +27,18 @@ from typing import Any
 import numpy as np
 from sqlalchemy import BigInteger, String, any_, bindparam, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from vigie.store.database import Database
-from vigie.store.failover import DatabaseUnavailable
 from vigie.store.models import DeviceLatest, Observation, ObservationSpan, SpanWatermark
 
 logger = logging.getLogger(__name__)
 
-# Taken by a compaction for its whole transaction (PostgreSQL): one process compacts at a time.
-SPAN_LOCK = 7420002
+# Taken by each of a compaction's transactions (PostgreSQL): one process compacts at a time.
+# Not another lock's key (`observations.ORDER_LOCK`, `episodes.ALARM_ID_LOCK`, ...: a test).
+SPAN_LOCK = 7420004
+# Span rows (and newest readings) a transaction of a compaction writes at most.
+WRITE_ROWS = 2_000
 # Rows spanned by one transaction at most: a compaction after a long stop catches up in steps.
 BATCH = 100_000
 # Minutes a span read names in one statement.
@@ -73,10 +74,10 @@ def unpack(first_id: int, blob: bytes) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Grouped:
-    """What a compaction writes: span rows, and the newest (t, id) of each (device, type)."""
+    """What a compaction writes: span rows, and the newest reading of each (device, type)."""
 
     spans: list[dict[str, Any]]
-    latest: dict[tuple[str, str], tuple[datetime, int]]
+    latest: list[dict[str, Any]]
 
 
 def group(rows: Iterable[Any]) -> Grouped:
@@ -91,18 +92,21 @@ def group(rows: Iterable[Any]) -> Grouped:
             known = latest.get((device, kind))
             if known is None or (t, row_id) > known:
                 latest[device, kind] = (t, row_id)
-    spans = [
-        {"minute": m, "device": d, "type": k, "first_id": ids[0], "ids": pack(ids)}
-        for (m, d, k), ids in sorted(by.items())
-    ]
-    return Grouped(spans, latest)
+    return Grouped(
+        [
+            {"minute": m, "device": d, "type": k, "first_id": ids[0], "ids": pack(ids)}
+            for (m, d, k), ids in sorted(by.items())
+        ],
+        [{"device": d, "type": k, "t": t, "id": i} for (d, k), (t, i) in sorted(latest.items())],
+    )
 
 
-def write(session: Session, grouped: Grouped, upto: int) -> None:
-    """Store a compaction's spans and newest readings, and move the watermark to `upto`."""
+def write(session: Session, grouped: Grouped) -> None:
+    """Store spans and newest readings. Again is harmless: a span already stored is left as it
+    is (the same ids), a newest reading replaces only an older one."""
     insert = postgresql.insert if _pg(session) else sqlite.insert
     if grouped.spans:
-        session.execute(insert(ObservationSpan), grouped.spans)
+        session.execute(insert(ObservationSpan).on_conflict_do_nothing(), grouped.spans)
     if grouped.latest:
         newer = insert(DeviceLatest)
         table = DeviceLatest.__table__
@@ -111,15 +115,23 @@ def write(session: Session, grouped: Grouped, upto: int) -> None:
             set_={"t": newer.excluded.t, "id": newer.excluded.id},
             where=tuple_(newer.excluded.t, newer.excluded.id) > tuple_(table.c.t, table.c.id),
         )
-        session.execute(
-            newer,
-            [
-                {"device": d, "type": k, "t": t, "id": i}
-                for (d, k), (t, i) in sorted(grouped.latest.items())
-            ],
-        )
+        session.execute(newer, grouped.latest)
+
+
+def move(session: Session, upto: int) -> None:
+    """Set the watermark: every observation with an id up to `upto` is in the spans."""
+    insert = postgresql.insert if _pg(session) else sqlite.insert
     mark = insert(SpanWatermark).values(id=1, upto=upto)
     session.execute(mark.on_conflict_do_update(index_elements=["id"], set_={"upto": upto}))
+
+
+def pieces(grouped: Grouped, size: int) -> list[Grouped]:
+    """A compaction's writes in pieces of `size` rows of each kind (at least one piece)."""
+    count = max(len(grouped.spans), len(grouped.latest), 1)
+    return [
+        Grouped(grouped.spans[i : i + size], grouped.latest[i : i + size])
+        for i in range(0, count, size)
+    ]
 
 
 def watermark(session: Session) -> int:
@@ -149,8 +161,8 @@ def _committed_upto(db: Database) -> int:
 def compact(db: Database, *, batch: int = BATCH) -> int:
     """Span the observations stored since the watermark (up to `batch` ids at a time), and
     return how many it spanned. Any process may call it: the rows are read before the write
-    transaction (they no longer change), which finds the watermark where it was or leaves it
-    to whoever moved it."""
+    transactions (they no longer change), each of which finds the watermark where it was or
+    leaves the rest to whoever moved it; a piece written twice is harmless (`write`)."""
     upto = _committed_upto(db)
     with db.reading() as session:
         mark = watermark(session)
@@ -164,18 +176,20 @@ def compact(db: Database, *, batch: int = BATCH) -> int:
             .where(table.c.id > mark, table.c.id <= upto)
             .order_by(table.c.id)
         ).all()
-    grouped = group(rows)
-    try:
+    # In pieces, each its own short transaction: SQLite's writer (and this process's ingests
+    # behind it) waits for one piece, not the whole. The watermark moves with the last.
+    parts = pieces(group(rows), WRITE_ROWS)
+    for n, part in enumerate(parts):
         with db.session() as session:
             if _pg(session) and not session.scalar(
                 select(func.pg_try_advisory_xact_lock(SPAN_LOCK))
             ):
                 return 0
             if watermark(session) != mark:
-                return 0
-            write(session, grouped, upto)
-    except IntegrityError:  # another process wrote the same spans first (SQLite)
-        return 0
+                return 0  # another process compacted these
+            write(session, part)
+            if n == len(parts) - 1:
+                move(session, upto)
     return len(rows)
 
 
@@ -189,12 +203,12 @@ def compact_all(db: Database) -> int:
 
 async def compact_forever(db: Database, every_s: float, stopping: threading.Event) -> None:
     """Compact every `every_s` until `stopping`; a failure is logged and retried next period
-    (reads stay whole meanwhile, they only read a longer tail)."""
+    (reads stay whole meanwhile, they only read a longer tail; health counts it)."""
     while not await asyncio.to_thread(stopping.wait, every_s):
         try:
             while await asyncio.to_thread(compact, db) and not stopping.is_set():
                 pass
-        except (SQLAlchemyError, DatabaseUnavailable):
+        except Exception:  # whatever it is, the next period tries again: never a stopped task
             logger.exception("compacting observations into spans failed; will retry")
 
 

@@ -72,7 +72,8 @@ def upgrade() -> None:
         if not rows:
             break
         after = rows[-1][0]
-        spans.write(session, spans.group(rows), after)
+        spans.write(session, spans.group(rows))
+        spans.move(session, after)
     if op.get_bind().dialect.name == "postgresql":
         with op.get_context().autocommit_block():
             op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}")
