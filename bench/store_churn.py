@@ -67,7 +67,7 @@ from vigie.store import observations as log
 from vigie.store.database import json_text
 from vigie.store.fix_payload import stored_payload
 from vigie.store.models import DeviceLatest, Observation, ObservationSpan, SpanWatermark
-from vigie.store.spans import WRITE_ROWS, group, pieces
+from vigie.store.spans import BATCH, statements
 
 RESULTS = Path(__file__).with_name("results") / "store-churn.json"
 # Each variant's unique key; `no_device_index` drops the per-device index too (the floor).
@@ -115,30 +115,21 @@ def ddl(dialect: Dialect, variant: str) -> list[str]:
     return statements
 
 
-# What `vigie.store.spans.write` runs, as plain SQL (psycopg's placeholders on PostgreSQL).
-SPAN_SQL = (
-    "INSERT INTO observation_spans (minute, device, type, first_id, ids) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT DO NOTHING",
-    "INSERT INTO device_latest (device, type, t, id) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (device, type) DO UPDATE SET t = excluded.t, id = excluded.id "
-    "WHERE (excluded.t, excluded.id) > (device_latest.t, device_latest.id)",
-    "INSERT INTO span_watermark (id, upto) VALUES (1, ?) "
-    "ON CONFLICT (id) DO UPDATE SET upto = excluded.upto",
-)
-
-
-def compaction(rows: list[tuple[Any, ...]], times: Any) -> list[tuple[list[Any], list[Any]]]:
-    """The pieces `vigie.store.spans.compact` writes, a transaction each, of rows of (id,
-    device, type, t, conflict_of): span rows and newest readings as tuples (`times` turns a
-    stored time into a datetime and back)."""
-    grouped = group([(i, d, k, times(t), c) for i, d, k, t, c in rows])
-    return [
-        (
-            [(g["minute"], g["device"], g["type"], g["first_id"], g["ids"]) for g in part.spans],
-            [(g["device"], g["type"], times(g["t"], back=True), g["id"]) for g in part.latest],
-        )
-        for part in pieces(grouped, WRITE_ROWS)
-    ]
+def compact_sql(dialect: str) -> list[str]:
+    """What `vigie.store.spans.write` runs, as this benchmark's connections take it (SQLite's
+    named parameters as they are, psycopg's `%(name)s`): the spans, the newest readings, the
+    watermark."""
+    moved = (
+        "INSERT INTO span_watermark (id, upto) VALUES (1, :upto) "
+        "ON CONFLICT (id) DO UPDATE SET upto = excluded.upto"
+    )
+    found = [*statements(dialect), moved]
+    if dialect == "postgresql":
+        found = [
+            q.replace("%", "%%").replace(":mark", "%(mark)s").replace(":upto", "%(upto)s")
+            for q in found
+        ]
+    return found
 
 
 def tail_ddl(pg: bool) -> list[str]:
@@ -339,20 +330,15 @@ class SqliteStore:
         self.db.execute("COMMIT")
 
     def _compact(self, end: int, span: int) -> None:
-        if self.spans.real:  # after the ingest's commit, a transaction a piece, as the centre
+        if self.spans.real:  # after the ingest's commit, a transaction a batch, as the centre
             self.db.execute("COMMIT")
-            rows = self.db.execute(
-                "SELECT id, device, type, t, conflict_of FROM observations WHERE id > ?",
-                (self.spans.compacted,),
-            ).fetchall()
-            for made, latest in compaction(rows, _sqlite_time) if rows else []:
+            last = self.db.execute("SELECT coalesce(max(id), 0) FROM observations").fetchone()[0]
+            for mark in range(self.spans.compacted, last, BATCH):
                 self.db.execute("BEGIN")
-                self.db.executemany(SPAN_SQL[0], made)
-                self.db.executemany(SPAN_SQL[1], latest)
+                for statement in compact_sql("sqlite"):
+                    self.db.execute(statement, {"mark": mark, "upto": min(last, mark + BATCH)})
                 self.db.execute("COMMIT")
-            if rows:
-                self.spans.compacted = max(row[0] for row in rows)
-                self.db.execute(SPAN_SQL[2], (self.spans.compacted,))  # with the last piece
+            self.spans.compacted = last
             self.db.execute("BEGIN")  # the caller's COMMIT ends it
             return
         if self.spans.tail:
@@ -376,17 +362,6 @@ class SqliteStore:
 
     def close(self) -> None:
         self.db.close()
-
-
-def _sqlite_time(t: Any, back: bool = False) -> Any:
-    """A time as SQLite's column holds it (text), as a datetime; with `back`, the other way."""
-    if back:
-        return t.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-    return datetime.fromisoformat(t).replace(tzinfo=UTC)
-
-
-def _pg_time(t: Any, back: bool = False) -> Any:
-    return t
 
 
 def _sqlite(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -449,19 +424,14 @@ class PostgresStore:
                 self._compact(cursor, 0, 0)
 
     def _compact(self, cursor: psycopg.Cursor[Any], end: int, span: int) -> None:
-        if self.spans.real:  # a transaction a piece (`append` calls this after its commit)
-            rows = cursor.execute(
-                "SELECT id, device, type, t, conflict_of FROM observations WHERE id > %s",
-                (self.spans.compacted,),
-            ).fetchall()
-            sql = [q.replace("?", "%s") for q in SPAN_SQL]
-            for made, latest in compaction(rows, _pg_time) if rows else []:
+        if self.spans.real:  # a transaction a batch (`append` calls this after its commit)
+            found = cursor.execute("SELECT coalesce(max(id), 0) FROM observations").fetchone()
+            last = found[0] if found else 0
+            for mark in range(self.spans.compacted, last, BATCH):
                 with self.db.transaction():
-                    cursor.executemany(sql[0], made)  # type: ignore[call-overload]
-                    cursor.executemany(sql[1], latest)  # type: ignore[call-overload]
-            if rows:
-                self.spans.compacted = max(row[0] for row in rows)
-                cursor.execute(sql[2], (self.spans.compacted,))  # type: ignore[call-overload]
+                    for statement in compact_sql("postgresql"):
+                        cursor.execute(statement, {"mark": mark, "upto": min(last, mark + BATCH)})  # type: ignore[call-overload]
+            self.spans.compacted = last
             return
         if self.spans.tail:
             taken, since = "FROM observation_tail WHERE bucket < %s", end

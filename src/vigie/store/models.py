@@ -520,8 +520,8 @@ class ObservationSpan(Base):
     device: Mapped[str] = mapped_column(String(64), primary_key=True)
     type: Mapped[str] = mapped_column(String(20), primary_key=True)
     first_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    # The other ids, as offsets from first_id (`vigie.store.spans.pack`).
-    ids: Mapped[bytes] = mapped_column(LargeBinary)
+    # Its ids, as a JSON list of offsets from first_id (`vigie.store.spans.unpack`).
+    ids: Mapped[str] = mapped_column(Text)
 
 
 class DeviceLatest(Base):

@@ -18,14 +18,13 @@ import asyncio
 import json
 import logging
 import threading
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, String, any_, bindparam, func, select, tuple_
+from sqlalchemy import BigInteger, String, any_, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -34,13 +33,12 @@ from vigie.store.models import DeviceLatest, Observation, ObservationSpan, SpanW
 
 logger = logging.getLogger(__name__)
 
-# Taken by each of a compaction's transactions (PostgreSQL): one process compacts at a time.
+# Taken by a compaction's transaction (PostgreSQL): one process compacts at a time.
 # Not another lock's key (`observations.ORDER_LOCK`, `episodes.ALARM_ID_LOCK`, ...: a test).
 SPAN_LOCK = 7420004
-# Span rows (and newest readings) a transaction of a compaction writes at most.
-WRITE_ROWS = 2_000
-# Rows spanned by one transaction at most: a compaction after a long stop catches up in steps.
-BATCH = 100_000
+# Ids spanned by one transaction at most: about 4 s of readings at 2,400 a second, a few tens
+# of milliseconds of SQLite's writer; a compaction after a long stop catches up in steps.
+BATCH = 10_000
 # Minutes a span read names in one statement.
 MINUTES_A_READ = 5_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -52,86 +50,56 @@ def minute_of(t: datetime) -> int:
     return (t - _EPOCH) // _MINUTE
 
 
-def pack(ids: Sequence[int]) -> bytes:
-    """The ids of a span after its first (`first_id`), as offsets from it: empty for one id;
-    else a byte saying the width (4, as a compaction's range always fits, or 8), then the
-    offsets, little-endian."""
-    offsets = np.asarray(ids[1:], dtype=np.int64) - ids[0]
-    if not len(offsets):
-        return b""
-    if offsets.max() < 2**32:
-        return b"\x04" + offsets.astype("<u4").tobytes()
-    return b"\x08" + offsets.astype("<i8").tobytes()
+def unpack(first_id: int, ids: str) -> np.ndarray:
+    """A span's ids: `first_id` plus each offset of its JSON list (the first's is 0)."""
+    return first_id + np.asarray(json.loads(ids), dtype=np.int64)
 
 
-def unpack(first_id: int, blob: bytes) -> np.ndarray:
-    """The ids `pack` kept, the first included."""
-    if not blob:
-        return np.array([first_id], dtype=np.int64)
-    offsets = np.frombuffer(blob, dtype="<u4" if blob[0] == 4 else "<i8", offset=1)
-    return np.concatenate(([first_id], first_id + offsets.astype(np.int64)))
+# The minute of a stored time, floored, as each database computes it: SQLite keeps times as
+# text (`vigie.store.types.UTCDateTime`) and has no floor(); its % keeps the dividend's sign.
+_MINUTE_SQL = {
+    "sqlite": "((CAST(strftime('%s', t) AS INTEGER)"
+    " - ((CAST(strftime('%s', t) AS INTEGER) % 60) + 60) % 60) / 60)",
+    "postgresql": "floor(extract(epoch FROM t) / 60)::bigint",
+}
+_OFFSETS_SQL = {
+    "sqlite": "json_group_array(id - first_id)",
+    "postgresql": "json_agg(id - first_id ORDER BY id)::text",
+}
 
 
-@dataclass(frozen=True)
-class Grouped:
-    """What a compaction writes: span rows, and the newest reading of each (device, type)."""
-
-    spans: list[dict[str, Any]]
-    latest: list[dict[str, Any]]
-
-
-def group(rows: Iterable[Any]) -> Grouped:
-    """Spans and newest readings of rows of (id, device, type, t, conflict_of), in id order.
-    A conflict (a sequence number reused with other content) is in the spans (the track shows
-    what the device said) but never a device's newest reading."""
-    by: dict[tuple[int, str, str], list[int]] = defaultdict(list)
-    latest: dict[tuple[str, str], tuple[datetime, int]] = {}
-    for row_id, device, kind, t, conflict_of in rows:
-        by[minute_of(t), device, kind].append(row_id)
-        if conflict_of is None:
-            known = latest.get((device, kind))
-            if known is None or (t, row_id) > known:
-                latest[device, kind] = (t, row_id)
-    return Grouped(
-        [
-            {"minute": m, "device": d, "type": k, "first_id": ids[0], "ids": pack(ids)}
-            for (m, d, k), ids in sorted(by.items())
-        ],
-        [{"device": d, "type": k, "t": t, "id": i} for (d, k), (t, i) in sorted(latest.items())],
+def statements(dialect: str) -> tuple[str, str]:
+    """What a compaction runs over the observations with ids in (:mark, :upto], in the database
+    (no row comes to Python: the API process that compacts keeps its interpreter for requests):
+    the spans, then the newest readings. Both may run again over the same ids harmlessly."""
+    spans = (
+        "INSERT INTO observation_spans (minute, device, type, first_id, ids) "
+        f"SELECT minute, device, type, first_id, {_OFFSETS_SQL[dialect]} FROM ("
+        f"SELECT {_MINUTE_SQL[dialect]} AS minute, device, type, id, min(id) OVER "
+        f"(PARTITION BY {_MINUTE_SQL[dialect]}, device, type) AS first_id FROM observations "
+        "WHERE id > :mark AND id <= :upto) AS spanned "
+        "GROUP BY minute, device, type, first_id ON CONFLICT DO NOTHING"
     )
+    latest = (
+        "INSERT INTO device_latest (device, type, t, id) SELECT device, type, t, id FROM ("
+        "SELECT device, type, t, id, row_number() OVER "
+        "(PARTITION BY device, type ORDER BY t DESC, id DESC) AS n FROM observations "
+        "WHERE id > :mark AND id <= :upto AND conflict_of IS NULL) AS newest WHERE n = 1 "
+        "ON CONFLICT (device, type) DO UPDATE SET t = excluded.t, id = excluded.id "
+        "WHERE (excluded.t, excluded.id) > (device_latest.t, device_latest.id)"
+    )
+    return spans, latest
 
 
-def write(session: Session, grouped: Grouped) -> None:
-    """Store spans and newest readings. Again is harmless: a span already stored is left as it
-    is (the same ids), a newest reading replaces only an older one."""
-    insert = postgresql.insert if _pg(session) else sqlite.insert
-    if grouped.spans:
-        session.execute(insert(ObservationSpan).on_conflict_do_nothing(), grouped.spans)
-    if grouped.latest:
-        newer = insert(DeviceLatest)
-        table = DeviceLatest.__table__
-        newer = newer.on_conflict_do_update(
-            index_elements=["device", "type"],
-            set_={"t": newer.excluded.t, "id": newer.excluded.id},
-            where=tuple_(newer.excluded.t, newer.excluded.id) > tuple_(table.c.t, table.c.id),
-        )
-        session.execute(newer, grouped.latest)
-
-
-def move(session: Session, upto: int) -> None:
-    """Set the watermark: every observation with an id up to `upto` is in the spans."""
-    insert = postgresql.insert if _pg(session) else sqlite.insert
-    mark = insert(SpanWatermark).values(id=1, upto=upto)
-    session.execute(mark.on_conflict_do_update(index_elements=["id"], set_={"upto": upto}))
-
-
-def pieces(grouped: Grouped, size: int) -> list[Grouped]:
-    """A compaction's writes in pieces of `size` rows of each kind (at least one piece)."""
-    count = max(len(grouped.spans), len(grouped.latest), 1)
-    return [
-        Grouped(grouped.spans[i : i + size], grouped.latest[i : i + size])
-        for i in range(0, count, size)
-    ]
+def write(session: Session, mark: int, upto: int) -> None:
+    """Span the observations with ids in (mark, upto] and note their devices' newest readings,
+    then move the watermark to `upto`."""
+    dialect = session.get_bind().dialect.name
+    for statement in statements(dialect):
+        session.execute(text(statement), {"mark": mark, "upto": upto})
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    moved = insert(SpanWatermark).values(id=1, upto=upto)
+    session.execute(moved.on_conflict_do_update(index_elements=["id"], set_={"upto": upto}))
 
 
 def watermark(session: Session) -> int:
@@ -159,38 +127,23 @@ def _committed_upto(db: Database) -> int:
 
 
 def compact(db: Database, *, batch: int = BATCH) -> int:
-    """Span the observations stored since the watermark (up to `batch` ids at a time), and
-    return how many it spanned. Any process may call it: the rows are read before the write
-    transactions (they no longer change), each of which finds the watermark where it was or
-    leaves the rest to whoever moved it; a piece written twice is harmless (`write`)."""
+    """Span the observations stored since the watermark, up to `batch` ids (one short
+    transaction: SQLite's writer, and this process's ingests behind it, wait that long), and
+    return how many ids it covered. Any process may call it: the transaction finds the
+    watermark where it was read, or leaves the work to whoever moved it."""
     upto = _committed_upto(db)
     with db.reading() as session:
         mark = watermark(session)
     if upto <= mark:
         return 0
     upto = min(upto, mark + batch)
-    table = Observation.__table__
-    with db.reading() as session:
-        rows = session.execute(
-            select(table.c.id, table.c.device, table.c.type, table.c.t, table.c.conflict_of)
-            .where(table.c.id > mark, table.c.id <= upto)
-            .order_by(table.c.id)
-        ).all()
-    # In pieces, each its own short transaction: SQLite's writer (and this process's ingests
-    # behind it) waits for one piece, not the whole. The watermark moves with the last.
-    parts = pieces(group(rows), WRITE_ROWS)
-    for n, part in enumerate(parts):
-        with db.session() as session:
-            if _pg(session) and not session.scalar(
-                select(func.pg_try_advisory_xact_lock(SPAN_LOCK))
-            ):
-                return 0
-            if watermark(session) != mark:
-                return 0  # another process compacted these
-            write(session, part)
-            if n == len(parts) - 1:
-                move(session, upto)
-    return len(rows)
+    with db.session() as session:
+        if _pg(session) and not session.scalar(select(func.pg_try_advisory_xact_lock(SPAN_LOCK))):
+            return 0
+        if watermark(session) != mark:
+            return 0  # another process compacted these
+        write(session, mark, upto)
+    return upto - mark
 
 
 def compact_all(db: Database) -> int:

@@ -4,8 +4,9 @@
 page write per reading, most of what a reading wrote (issue 13's write churn; 13 KB a reading
 on SQLite with a month of history). Per-device reads now find readings by `observation_spans`
 (a compaction's ids by minute of their time, device and type, keyed time first) and
-`device_latest` (`vigie.store.spans`). This spans every stored reading, in batches, sets the
-watermark past them, then drops the index (CONCURRENTLY on PostgreSQL, as 0023).
+`device_latest` (`vigie.store.spans`). This spans every stored reading, in batches of ids (in
+the database, as a compaction does), sets the watermark past them, then drops the index
+(CONCURRENTLY on PostgreSQL, as 0023).
 
 Run with the centre stopped, as every migration (`vigie db upgrade`): the watermark is the
 last id it spanned.
@@ -30,7 +31,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 INDEX = "ix_observations_device_type_t"
-BATCH = 50_000
+BATCH = 100_000
 
 
 def upgrade() -> None:
@@ -40,7 +41,7 @@ def upgrade() -> None:
         sa.Column("device", sa.String(64), nullable=False),
         sa.Column("type", sa.String(20), nullable=False),
         sa.Column("first_id", sa.BigInteger(), nullable=False, autoincrement=False),
-        sa.Column("ids", sa.LargeBinary(), nullable=False),
+        sa.Column("ids", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("minute", "device", "type", "first_id"),
         sqlite_with_rowid=False,
     )
@@ -59,21 +60,10 @@ def upgrade() -> None:
         sa.Column("upto", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    table = Observation.__table__
     session = Session(bind=op.get_bind())
-    after = 0
-    while True:
-        rows = session.execute(
-            sa.select(table.c.id, table.c.device, table.c.type, table.c.t, table.c.conflict_of)
-            .where(table.c.id > after)
-            .order_by(table.c.id)
-            .limit(BATCH)
-        ).all()
-        if not rows:
-            break
-        after = rows[-1][0]
-        spans.write(session, spans.group(rows))
-        spans.move(session, after)
+    last = session.scalar(sa.select(sa.func.max(Observation.id))) or 0
+    for mark in range(0, last, BATCH):
+        spans.write(session, mark, min(last, mark + BATCH))
     if op.get_bind().dialect.name == "postgresql":
         with op.get_context().autocommit_block():
             op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}")
