@@ -290,6 +290,7 @@ class SqliteStore:
             self.db.execute(f"PRAGMA page_size={int(page_size)}")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # as `vigie.store.database` opens it
+        self.db.execute("PRAGMA temp_store=MEMORY")  # as well
         if autocheckpoint is not None:  # WAL pages between checkpoints (0: none but the last)
             self.db.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
         for statement in ddl(sqlite_dialect.dialect(), variant):

@@ -81,6 +81,9 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Sorts and temporary tables in memory: a compaction's grouping (`vigie.store.spans`) spilled
+    # to a temporary file, about 300 bytes written a reading (bench/store_churn.py).
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 

@@ -36,9 +36,11 @@ logger = logging.getLogger(__name__)
 # Taken by a compaction's transaction (PostgreSQL): one process compacts at a time.
 # Not another lock's key (`observations.ORDER_LOCK`, `episodes.ALARM_ID_LOCK`, ...: a test).
 SPAN_LOCK = 7420004
-# Ids spanned by one transaction at most: about 4 s of readings at 2,400 a second, a few tens
-# of milliseconds of SQLite's writer; a compaction after a long stop catches up in steps.
-BATCH = 10_000
+# Ids spanned by one transaction at most: a period's readings (a minute at 2,400 a second) in
+# one, since every transaction writes a span row per device it saw and rewrites the pages of
+# `device_latest` (cut in 10,000s, SQLite wrote 900 bytes a reading more); a compaction after
+# a long stop catches up in steps.
+BATCH = 200_000
 # Minutes a span read names in one statement.
 MINUTES_A_READ = 5_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -127,9 +129,9 @@ def _committed_upto(db: Database) -> int:
 
 
 def compact(db: Database, *, batch: int = BATCH) -> int:
-    """Span the observations stored since the watermark, up to `batch` ids (one short
-    transaction: SQLite's writer, and this process's ingests behind it, wait that long), and
-    return how many ids it covered. Any process may call it: the transaction finds the
+    """Span the observations stored since the watermark, up to `batch` ids in one transaction
+    (in the database: SQLite's writer is held for its statements, not for Python), and return
+    how many ids it covered. Any process may call it: the transaction finds the
     watermark where it was read, or leaves the work to whoever moved it."""
     upto = _committed_upto(db)
     with db.reading() as session:
