@@ -17,7 +17,7 @@ on each event of its live stream; `--watch poll` reads it every 10 ms, a load of
 hundred audited reads a second) that the centre does not otherwise carry.
 Prints p50/p99 and the sustained throughput; writes bench/results/pipeline.json. Not a test.
 
-    .venv/bin/python bench/pipeline.py [--rates 600,2400] [--seconds 20] [--cases 16000]
+    .venv/bin/python bench/pipeline.py [--rates 600,2400] [--seconds 60] [--cases 16000]
         [--bar 1000] [--databases sqlite,postgresql] [--clients 4] [--watch poll] [--quick]
 
 `--quick` is a smaller run (2,000 cases of which 125 BAR pairs, 8 s per rate) for a first look.
@@ -376,7 +376,13 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rates", default="600,2400", help="target observations per second")
-    parser.add_argument("--seconds", type=float, default=20, help="per rate")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=60,
+        help="per rate: at least the centre's compaction period (VIGIE_SPAN_EVERY_S, 60 s), or a "
+        "rate's bytes may hold no compaction",
+    )
     parser.add_argument(
         "--settle",
         type=float,
