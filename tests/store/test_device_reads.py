@@ -200,3 +200,18 @@ def test_a_read_costs_the_same_whatever_the_history(sqlite_db: Database) -> None
     for shallow, deep in cost.values():
         assert shallow > 0
         assert deep <= shallow * 1.1 + 50, cost
+
+
+def test_a_window_opened_years_back_costs_what_the_history_does(sqlite_db: Database) -> None:
+    """An export of an assignment whose start was typed as 2000 reads the minutes the spans
+    cover, not a query every 5,000 minutes since 2000 (SQLite's instructions, counted)."""
+    with sqlite_db.session() as session:
+        log.append(session, [fix("B1", T0 + timedelta(minutes=m), 48.0) for m in range(30)])
+    spans.compact_all(sqlite_db)
+    cost = []
+    for since in (T0, datetime(2000, 1, 1, tzinfo=UTC)):
+        with sqlite_db.reading() as session, counted(session) as steps:
+            found = spans.located(session, ["B1"], ["position"], since, None)
+        cost.append(steps[0])
+        assert len(found.ids) == 30
+    assert cost[1] <= cost[0] * 1.1 + 50, cost
