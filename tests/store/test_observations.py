@@ -93,7 +93,7 @@ def test_purge_locations_removes_only_old_fixes(db: Database) -> None:
     old, recent = position("B1", T0 - timedelta(days=400)), position("B1", T0)
     gone = position("B2", T0 - timedelta(days=400))  # B2's only fix
     with db.session() as session:
-        log.append(session, rows([old, recent, tamper, gone]))
+        log.append(session, rows([old, recent, gone, tamper]))
     spans.compact_all(db)
     with db.session() as session:
         purged = log.purge_locations(session, T0 - timedelta(days=365))
@@ -107,6 +107,19 @@ def test_purge_locations_removes_only_old_fixes(db: Database) -> None:
     # The old fixes' spans and B2's newest fix went with them; the rest is found as before.
     assert sorted(kept) == [("B1", "position"), ("B1", "tamper")]
     assert set(newest) == {"B1"} and heard == {}
+
+
+def test_purging_never_gives_a_stored_id_out_again(db: Database) -> None:
+    """A late fix, old when it came, stored last and then purged: SQLite would hand its id to
+    the next reading, one the detector's cursor and the spans have passed. The newest row is
+    kept, so the next id is a new one."""
+    with db.session() as session:
+        log.append(session, rows([position("B1", T0)]))
+        late = log.append(session, rows([position("B1", T0 - timedelta(days=400))])).ids[0]
+    with db.session() as session:
+        assert log.purge_locations(session, T0 - timedelta(days=365)) == 0
+        after = log.append(session, rows([position("B1", T0 + timedelta(minutes=1))])).ids[0]
+    assert after > late
 
 
 def test_payload_comes_back_exactly_as_sent(db: Database) -> None:

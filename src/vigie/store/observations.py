@@ -482,11 +482,18 @@ def count(session: Session) -> int:
 
 
 def purge_locations(session: Session, before: datetime) -> int:
-    """Delete position fixes older than `before` (retention); other observations stay. With
+    """Delete position fixes older than `before` (retention), but the newest stored row; other
+    observations stay. With
     them go the spans of fixes of the minutes wholly before, and a device's newest fix noted
     (`device_latest`) when older: every fix has coordinates, so those name only rows deleted."""
+    # Never the newest stored row: SQLite hands out the greatest id plus one, so deleting it
+    # would give its id to the next reading, one the detector's cursor and the spans have
+    # already passed (a late fix, old when it came, can be the newest stored).
+    newest = select(func.max(Observation.id)).scalar_subquery()
     result = session.execute(
-        delete(Observation).where(Observation.t < before, Observation.lat.is_not(None))
+        delete(Observation).where(
+            Observation.t < before, Observation.lat.is_not(None), Observation.id < newest
+        )
     )
     session.execute(
         delete(ObservationSpan).where(
