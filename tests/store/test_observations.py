@@ -116,10 +116,14 @@ def test_purging_never_gives_a_stored_id_out_again(db: Database) -> None:
     with db.session() as session:
         log.append(session, rows([position("B1", T0)]))
         late = log.append(session, rows([position("B1", T0 - timedelta(days=400))])).ids[0]
+    spans.compact_all(db)
     with db.session() as session:
         assert log.purge_locations(session, T0 - timedelta(days=365)) == 0
         after = log.append(session, rows([position("B1", T0 + timedelta(minutes=1))])).ids[0]
     assert after > late
+    with db.reading() as session:  # the row kept is still found where it is
+        found = log.fixes(session, "B1", T0 - timedelta(days=401), limit=10)
+    assert len(found) == 3
 
 
 def test_payload_comes_back_exactly_as_sent(db: Database) -> None:

@@ -483,24 +483,35 @@ def count(session: Session) -> int:
 
 def purge_locations(session: Session, before: datetime) -> int:
     """Delete position fixes older than `before` (retention), but the newest stored row; other
-    observations stay. With
-    them go the spans of fixes of the minutes wholly before, and a device's newest fix noted
-    (`device_latest`) when older: every fix has coordinates, so those name only rows deleted."""
+    observations stay. With them go the fix spans of the minutes wholly before, and the newest
+    fixes noted (`device_latest`) that are older: every fix has coordinates, so those name only
+    rows deleted, the kept newest row's excepted."""
     # Never the newest stored row: SQLite hands out the greatest id plus one, so deleting it
     # would give its id to the next reading, one the detector's cursor and the spans have
     # already passed (a late fix, old when it came, can be the newest stored).
-    newest = select(func.max(Observation.id)).scalar_subquery()
+    kept = session.execute(
+        select(Observation.id, Observation.device, Observation.t.label("at"))
+        .order_by(Observation.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if kept is None:
+        return 0
     result = session.execute(
         delete(Observation).where(
-            Observation.t < before, Observation.lat.is_not(None), Observation.id < newest
+            Observation.t < before, Observation.lat.is_not(None), Observation.id < kept.id
         )
     )
-    session.execute(
-        delete(ObservationSpan).where(
-            ObservationSpan.minute < spans.minute_of(before), ObservationSpan.type == "position"
-        )
+    old_spans = [
+        ObservationSpan.minute < spans.minute_of(before),
+        ObservationSpan.type == "position",
+    ]
+    keep_span = (ObservationSpan.minute == spans.minute_of(kept.at)) & (
+        ObservationSpan.device == kept.device
     )
+    session.execute(delete(ObservationSpan).where(*old_spans, ~keep_span))
     session.execute(
-        delete(DeviceLatest).where(DeviceLatest.t < before, DeviceLatest.type == "position")
+        delete(DeviceLatest).where(
+            DeviceLatest.t < before, DeviceLatest.type == "position", DeviceLatest.id != kept.id
+        )
     )
     return int(result.rowcount or 0)
