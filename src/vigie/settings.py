@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     # How often stored observations are grouped into spans (`vigie.store.spans`): per-device
     # reads scan the readings stored since, so this bounds what they cost, not what they find.
     # Each compaction writes a span per device, type and minute it saw: at 10 s they cost 277
-    # bytes a reading on SQLite and 427 on PostgreSQL, at 60 s 54 and 141 (bench/store_churn.py).
+    # bytes a reading on SQLite and 427 on PostgreSQL, at 60 s 54 and 144 (bench/store_churn.py).
     span_every_s: float = Field(default=60.0, gt=0, le=3_600)
     # How far ahead of its receipt an observation's time may be (a device's clock running fast):
     # beyond, refused at every way in, so that no device's clock moves detection's time.

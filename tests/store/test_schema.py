@@ -273,9 +273,9 @@ def test_the_per_device_index_is_device_type_time(empty_database_url: str) -> No
 def test_no_index_repeats_the_leading_columns_of_another(empty_database_url: str) -> None:
     """Every plain index is written at every insert: one that is only the first columns of
     another index or unique key of its table serves no read the other does not (0023 dropped
-    observations' (type, t), unread since 0022; 0024 two such prefixes; 0025 the per-device index,
-    for spans). The database carries
-    the models' indexes, no other, and a downgrade makes the dropped ones again."""
+    observations' (type, t), unread since 0022; 0024 two such prefixes; 0025 the per-device
+    index, for spans). The database carries the models' indexes, no other, and a downgrade makes
+    the dropped ones again."""
     keys: dict[str, list[tuple[str, list[str]]]] = {}
     for table in Base.metadata.sorted_tables:
         # A partial index (`WHERE ...`) holds some rows only: it stands for no other.
