@@ -20,7 +20,8 @@ Prints p50/p99 and the sustained throughput; writes bench/results/pipeline.json.
     .venv/bin/python bench/pipeline.py [--rates 600,2400] [--seconds 60] [--cases 16000]
         [--bar 1000] [--databases sqlite,postgresql] [--clients 4] [--watch poll] [--quick]
 
-`--quick` is a smaller run (2,000 cases of which 125 BAR pairs, 8 s per rate) for a first look.
+`--quick` is a smaller run (2,000 cases of which 125 BAR pairs, 8 s per rate) for a first look
+(its bytes hold no compaction of spans, which comes every 60 s).
 `--seeded FILE` starts from a SQLite file seeded before (see `seed`): SQLite runs on a copy of
 it, PostgreSQL gets its rows copied in (`copy_seeded`), the one way to measure it at 16,000 cases.
 """
