@@ -92,10 +92,7 @@ def row_for(
 # Up to this many rows, PostgreSQL takes one multi-row INSERT (one round trip: a live
 # partition's step archives a message or two); above, COPY through a staging table.
 COPY_FROM = 64
-# Taken by every ingest before its insert and held to its commit: exclusively by an ordered one
-# (ids commit in id order), shared by another; so that a compaction, taking it exclusively,
-# knows every id handed out before has committed (`spans._committed_upto`).
-ORDER_LOCK = 7420001
+ORDER_LOCK = 7420001  # taken by an ordered ingest before its insert, held to its commit
 
 
 def append(
@@ -127,8 +124,8 @@ def append(
         if engine_rows:
             new = rows_by_ids(session, ids)
     elif rows:
-        if pg:
-            session.execute(select(_order_lock(ordered)))
+        if pg and ordered:
+            session.execute(select(func.pg_advisory_xact_lock(ORDER_LOCK)))
         stored = _stored(rows)
         if engine_rows:
             new = list(session.execute(statement.returning(*_engine_columns()), stored))
@@ -150,11 +147,6 @@ def append(
     # A conflict resent as it was is a duplicate of the conflict row, not a new conflict.
     duplicates = len(rows) - len(ids) - len(conflict_ids)
     return Accepted(sorted(ids), duplicates, sorted(conflict_ids), rows=new)
-
-
-def _order_lock(ordered: bool) -> Any:
-    lock = func.pg_advisory_xact_lock if ordered else func.pg_advisory_xact_lock_shared
-    return lock(ORDER_LOCK)
 
 
 def _stored(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -209,8 +201,8 @@ def _copy_insert(session: Session, rows: list[dict[str, Any]], ordered: bool = T
                         json_text(stored_payload(row)),
                     )
                 )
-        shared = "" if ordered else "_shared"
-        cursor.execute(f"SELECT pg_advisory_xact_lock{shared}(%s)", (ORDER_LOCK,))
+        if ordered:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (ORDER_LOCK,))
         cursor.execute(_FROM_STAGE)
         ids = [r[0] for r in cursor.fetchall()]
         cursor.execute("DELETE FROM observations_stage")  # another batch may follow in this one

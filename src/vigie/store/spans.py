@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,9 @@ logger = logging.getLogger(__name__)
 # Taken by a compaction's transaction (PostgreSQL): one process compacts at a time.
 # Not another lock's key (`observations.ORDER_LOCK`, `episodes.ALARM_ID_LOCK`, ...: a test).
 SPAN_LOCK = 7420004
+# How long a compaction waits for the transactions in progress to end (PostgreSQL) before it
+# leaves this period's work to the next.
+WAIT_S = 2.0
 # Ids spanned by one transaction at most: a period's readings (a minute at 2,400 a second) in
 # one, since every transaction writes a span row per device it saw and rewrites the pages of
 # `device_latest` (cut in 10,000s, SQLite wrote 900 bytes a reading more); a compaction after
@@ -113,30 +117,52 @@ def _pg(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _committed_upto(db: Database) -> int:
-    """An id at or below which every observation that will ever commit has committed.
+def _committed_upto(db: Database, wait_s: float = WAIT_S) -> int | None:
+    """An id at or below which every observation that will ever commit has committed, or None
+    if that is not known within `wait_s` (this compaction is then skipped).
 
-    PostgreSQL hands ids out before commit: an ingest holds the order lock (`observations.
-    ORDER_LOCK`: exclusive when ordered, shared when not) from before its insert to its commit,
-    so once this takes it exclusively, every id handed out has committed or never will. SQLite
-    has one writer: what it sees committed is all there is below the next id."""
-    from vigie.store.observations import ORDER_LOCK
+    SQLite has one writer: what it sees committed is all there is below the next id.
+    PostgreSQL hands ids out before commit (a cluster worker's ingest commits whenever its step
+    does). The sequence's last value is read first, then the transactions in progress: any
+    that holds an id below it was among them, so once they have all ended, every such id has
+    committed or never will. Waiting takes no lock: a stopped worker's open transaction delays
+    compaction (the reads then scan a longer tail), never an ingest (a lock queued behind it
+    did: every worker waited, in the chaos test of a paused worker)."""
+    with db.reading() as session:
+        if not _pg(session):
+            return session.scalar(select(func.max(Observation.id))) or 0
+        last = session.scalar(
+            text("SELECT pg_sequence_last_value(pg_get_serial_sequence('observations', 'id'))")
+        )
+        running = session.scalars(
+            text("SELECT x::text FROM pg_snapshot_xip(pg_current_snapshot()) AS x")
+        ).all()
+    deadline = time.monotonic() + wait_s
+    while running:
+        with db.reading() as session:
+            running = session.scalars(
+                text(
+                    "SELECT x FROM unnest(CAST(:xids AS text[])) AS x "
+                    "WHERE pg_xact_status(CAST(x AS xid8)) = 'in progress'"
+                ),
+                {"xids": running},
+            ).all()
+        if running and time.monotonic() > deadline:
+            return None
+        if running:
+            time.sleep(0.02)
+    return last or 0
 
-    with db.session() as session:
-        if _pg(session):
-            session.execute(select(func.pg_advisory_xact_lock(ORDER_LOCK)))
-        return session.scalar(select(func.max(Observation.id))) or 0
 
-
-def compact(db: Database, *, batch: int = BATCH) -> int:
+def compact(db: Database, *, batch: int = BATCH, wait_s: float = WAIT_S) -> int:
     """Span the observations stored since the watermark, up to `batch` ids in one transaction
     (in the database: SQLite's writer is held for its statements, not for Python), and return
     how many ids it covered. Any process may call it: the transaction finds the
     watermark where it was read, or leaves the work to whoever moved it."""
-    upto = _committed_upto(db)
+    upto = _committed_upto(db, wait_s)
     with db.reading() as session:
         mark = watermark(session)
-    if upto <= mark:
+    if upto is None or upto <= mark:
         return 0
     upto = min(upto, mark + batch)
     with db.session() as session:
