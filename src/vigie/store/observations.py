@@ -15,6 +15,7 @@ from sqlalchemy import (
     func,
     null,
     select,
+    text,
     tuple_,
     type_coerce,
 )
@@ -124,8 +125,8 @@ def append(
         if engine_rows:
             new = rows_by_ids(session, ids)
     elif rows:
-        if pg and ordered:
-            session.execute(select(func.pg_advisory_xact_lock(ORDER_LOCK)))
+        if pg:
+            session.execute(text(_before_ids(ordered)))
         stored = _stored(rows)
         if engine_rows:
             new = list(session.execute(statement.returning(*_engine_columns()), stored))
@@ -147,6 +148,15 @@ def append(
     # A conflict resent as it was is a duplicate of the conflict row, not a new conflict.
     duplicates = len(rows) - len(ids) - len(conflict_ids)
     return Accepted(sorted(ids), duplicates, sorted(conflict_ids), rows=new)
+
+
+def _before_ids(ordered: bool) -> str:
+    """PostgreSQL, before ids are handed out: the transaction takes its id now, so that a
+    compaction that reads the id sequence, then the transactions in progress, finds every
+    holder of an id below (`spans._committed_upto`; an id comes before the transaction's own
+    otherwise, for a moment); and, when `ordered`, the order lock."""
+    lock = f", pg_advisory_xact_lock({ORDER_LOCK})" if ordered else ""
+    return f"SELECT pg_current_xact_id(){lock}"
 
 
 def _stored(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -201,8 +211,7 @@ def _copy_insert(session: Session, rows: list[dict[str, Any]], ordered: bool = T
                         json_text(stored_payload(row)),
                     )
                 )
-        if ordered:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (ORDER_LOCK,))
+        cursor.execute(_before_ids(ordered))
         cursor.execute(_FROM_STAGE)
         ids = [r[0] for r in cursor.fetchall()]
         cursor.execute("DELETE FROM observations_stage")  # another batch may follow in this one

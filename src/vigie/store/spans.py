@@ -123,9 +123,10 @@ def _committed_upto(db: Database, wait_s: float = WAIT_S) -> int | None:
 
     SQLite has one writer: what it sees committed is all there is below the next id.
     PostgreSQL hands ids out before commit (a cluster worker's ingest commits whenever its step
-    does). The sequence's last value is read first, then the transactions in progress: any
-    that holds an id below it was among them, so once they have all ended, every such id has
-    committed or never will. Waiting takes no lock: a stopped worker's open transaction delays
+    does). The sequence's last value is read first, then the transactions in progress: an
+    ingest takes its transaction id before its ids (`observations._before_ids`), so any that
+    holds an id below that value was among them, and once they have all ended, every such id
+    has committed or never will. Waiting takes no lock: a stopped worker's open transaction delays
     compaction (the reads then scan a longer tail), never an ingest (a lock queued behind it
     did: every worker waited, in the chaos test of a paused worker)."""
     with db.reading() as session:
