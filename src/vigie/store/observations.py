@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, get_args
+from typing import Any, NamedTuple, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -447,11 +447,20 @@ def fixes(
     return found[::-1] if newest else found
 
 
-def heard(session: Session, devices: Sequence[str], since: datetime, *, limit: int) -> list[Any]:
+class Heard(NamedTuple):
+    """A reading other than a fix, as `heard` gives it."""
+
+    at: datetime
+    device: str
+    type: str
+    payload: dict[str, Any]
+
+
+def heard(session: Session, devices: Sequence[str], since: datetime, *, limit: int) -> list[Heard]:
     """The devices' readings other than fixes since `since`, newest first (the first `limit`),
     as rows of `at`, device, type and payload."""
     table = Observation.__table__
-    return _window(
+    rows = _window(
         session,
         devices,
         [t for t in TYPES if t != "position"],
@@ -461,6 +470,7 @@ def heard(session: Session, devices: Sequence[str], since: datetime, *, limit: i
         newest=True,
         columns=[table.c.t.label("at"), table.c.device, table.c.type, table.c.payload],
     )
+    return [Heard(r.at, r.device, r.type, r.payload) for r in rows]
 
 
 def last_id(session: Session) -> int:
