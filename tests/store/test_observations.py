@@ -1,10 +1,11 @@
 """The observation log: idempotent by (device, sequence or time), kept whole, purged by age."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from vigie.store import Database, spans
+from vigie.store import Database, open_database, spans
 from vigie.store import observations as log
 from vigie.store.models import Observation, ObservationSpan
 
@@ -209,3 +210,66 @@ def test_engine_rows_come_back_from_the_insert_as_rows_after_reads_them(db: Data
             assert kinds["presence"] == small[3]  # another reading: with its payload
     assert len(accepted.ids) == len(big)
     assert [r.type for r in table] == ["position"] * len(big)
+
+
+def test_a_big_batch_keeps_each_key_once_and_its_other_content_as_a_conflict(db: Database) -> None:
+    """Past `COPY_FROM` rows (PostgreSQL's COPY, which skips nothing by itself): a key twice in
+    one batch is stored once, the first; sent again with other content it is a conflict; what
+    was stored before is a duplicate."""
+    before = [position("C1", T0, seq=1)]
+    batch = [position(f"C{n % 9}", T0 + timedelta(seconds=n), seq=10 + n) for n in range(100)]
+    batch += [position("C1", T0, seq=1), batch[5], batch[6] | {"lat": 48.9}]
+    assert len(batch) > log.COPY_FROM
+    with db.session() as session:
+        log.append(session, rows(before))
+    with db.session() as session:
+        accepted = log.append(session, rows(batch))
+    assert len(accepted.ids) == 100 and accepted.duplicates == 2
+    assert len(accepted.conflicts) == 1
+    with db.session() as session:
+        stored = {o.id: o for o in session.scalars(select(Observation))}
+    assert len(stored) == 102
+    assert [stored[i].record for i in accepted.ids] == batch[:100]
+    (conflict,) = accepted.conflicts
+    assert stored[conflict].record == batch[-1] and stored[conflict].conflict_of is not None
+    assert stored[stored[conflict].conflict_of].record == batch[6]
+
+
+def test_a_big_batch_racing_another_ingest_of_its_keys_skips_what_it_stored(
+    database_url: str,
+) -> None:
+    """Two unordered ingests (cluster workers take no lock) of the same keys: the second looks
+    for stored keys while the first has not committed, so its COPY meets the first's keys,
+    waits for its commit, fails on them, and the batch goes the way that skips what is stored
+    (PostgreSQL; SQLite has one writer, so the second only waits)."""
+    db = open_database(database_url)
+    shared = [position(f"R{n % 5}", T0 + timedelta(seconds=n), seq=n) for n in range(80)]
+    own = [position("R9", T0 + timedelta(seconds=200 + n), seq=500 + n) for n in range(3)]
+    holder = db.session()
+    first = holder.__enter__()
+    done: list[log.Accepted] = []
+    try:
+        log.append(first, rows(shared), ordered=False)
+        racing = threading.Thread(
+            target=lambda: done.append(_append(db, rows([*shared, *own]), ordered=False))
+        )
+        racing.start()
+        racing.join(timeout=1.0)
+        assert not done  # it waits on the first's keys (or, on SQLite, its lock)
+    finally:
+        holder.__exit__(None, None, None)  # the first commits
+    racing.join(timeout=30)
+    try:
+        (second,) = done
+        assert len(second.ids) == 3 and second.duplicates == len(shared)
+        with db.session() as session:
+            stored = list(session.scalars(select(Observation).order_by(Observation.id)))
+        assert [o.record for o in stored] == [*shared, *own]
+        assert [o.id for o in stored][-3:] == second.ids
+    finally:
+        db.dispose()
+
+
+def _append(db: Database, batch: list[dict[str, object]], *, ordered: bool) -> log.Accepted:
+    with db.session() as session:
+        return log.append(session, batch, ordered=ordered)
