@@ -156,17 +156,19 @@ def test_the_newest_reading_leaves_out_conflicts_and_late_ones(db: Database) -> 
     in `device_latest` (compacted) or in the tail."""
     with db.session() as session:
         log.append(session, [fix("B1", T0 + timedelta(minutes=5), 48.5, seq=7)])
-    for compacted in (False, True):
+    for late, compacted in enumerate((False, True)):
         if compacted:
             spans.compact_all(db)
         with db.session() as session:
-            log.append(session, [fix("B1", T0, 48.0)])  # late: stored after, older
-            resent = log.append(session, [fix("B1", T0 + timedelta(minutes=9), 40.0, seq=7)])
+            # Late: stored after, older (each round its own, and its own conflicting content).
+            log.append(session, [fix("B1", T0 + timedelta(seconds=late), 48.0)])
+            later = T0 + timedelta(minutes=9)
+            resent = log.append(session, [fix("B1", later, 40.0 + late, seq=7)])
         with db.reading() as session:
             newest = log.newest_of_type(session, ["B1"], "position")["B1"]
             heard = log.newest_times(session, ["B1"])
         assert newest.lat == 48.5 and heard["B1"] == T0 + timedelta(minutes=5)
-        assert len(resent.conflicts) == 1 or compacted  # the second resend is a duplicate
+        assert len(resent.conflicts) == 1 and not resent.ids
 
 
 def test_a_minute_is_floored_before_1970_too(db: Database) -> None:
