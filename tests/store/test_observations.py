@@ -3,7 +3,7 @@
 import threading
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from vigie.store import Database, open_database, spans
 from vigie.store import observations as log
@@ -273,3 +273,28 @@ def test_a_big_batch_racing_another_ingest_of_its_keys_skips_what_it_stored(
 def _append(db: Database, batch: list[dict[str, object]], *, ordered: bool) -> log.Accepted:
     with db.session() as session:
         return log.append(session, batch, ordered=ordered)
+
+
+def test_a_conflict_in_a_batch_of_stored_keys_takes_its_id_in_order(db: Database) -> None:
+    """A big batch whose keys are all stored, one with other content: the conflict is stored,
+    and on PostgreSQL its id is taken as every ingest's is, under the order lock (held to the
+    commit) after the transaction's own id, which the spans' watermark relies on."""
+    batch = [position(f"S{n % 4}", T0 + timedelta(seconds=n), seq=n) for n in range(70)]
+    assert len(batch) > log.COPY_FROM
+    with db.session() as session:
+        log.append(session, rows(batch))
+    with db.session() as session:
+        resent = log.append(session, rows([*batch[:-1], batch[-1] | {"lat": 47.0}]))
+        if not db.is_sqlite:
+            held = session.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND objid = :key AND pid = pg_backend_pid()"
+                ),
+                {"key": log.ORDER_LOCK},
+            ).scalar()
+            assert held == 1
+    assert not resent.ids and resent.duplicates == 69 and len(resent.conflicts) == 1
+    with db.reading() as session:
+        (stored,) = session.scalars(select(Observation).where(Observation.id.in_(resent.conflicts)))
+    assert stored.record == batch[-1] | {"lat": 47.0}

@@ -140,11 +140,11 @@ def append(
     if len(ids) == len(rows):
         return Accepted(sorted(ids), 0, rows=new)
     conflicts = _conflicts(session, rows)
-    conflict_ids = (
-        list(session.scalars(statement.returning(table.c.id), _stored(conflicts)))
-        if conflicts
-        else []
-    )
+    conflict_ids: list[int] = []
+    if conflicts:
+        if pg:  # again (a no-op if taken): a batch of stored keys alone took no id before
+            session.execute(text(_before_ids(ordered)))
+        conflict_ids = list(session.scalars(statement.returning(table.c.id), _stored(conflicts)))
     _audit_conflicts(session, conflict_ids)
     # A conflict resent as it was is a duplicate of the conflict row, not a new conflict.
     duplicates = len(rows) - len(ids) - len(conflict_ids)
