@@ -316,7 +316,7 @@ def maintenance(url: str) -> list[int] | None:
     return [int(row[0] or 0), int(row[1] or 0)]
 
 
-def checkpoint(url: str) -> None:
+def settle(url: str) -> None:
     """PostgreSQL vacuums, then writes out, what the centre's start dirtied (restored state,
     first steps; a first start writes every placement and zone shape of the detector's
     tables, 31,000 rows at 16,000 cases, `alarms.journal`) now: else autovacuum and the
@@ -327,7 +327,25 @@ def checkpoint(url: str) -> None:
     engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+    checkpoint(url)
+
+
+def checkpoint(url: str) -> None:
+    """A PostgreSQL CHECKPOINT, returning once its pages written are in `pg_stat_bgwriter`: the
+    command returns when the checkpoint is done, but the checkpointer reports its figures a
+    moment later, and `written` read then would leave them to the next rate's count."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    requested = text("SELECT pg_stat_clear_snapshot(), checkpoints_req FROM pg_stat_bgwriter")
+    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        before = conn.execute(requested).one()[1]
         conn.execute(text("CHECKPOINT"))
+        deadline = time.monotonic() + 10
+        while conn.execute(requested).one()[1] == before and time.monotonic() < deadline:
+            time.sleep(0.05)
     engine.dispose()
 
 
@@ -673,7 +691,7 @@ def run(
     poller.start()
     time.sleep(args.settle)
     if url.startswith("postgresql"):
-        checkpoint(url)
+        settle(url)
     markers = iter(range(args.reserved))
     marker_lock = threading.Lock()
     phases = []
