@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 import vigie
 from tests.store.test_device_reads import devices, fix, reading
@@ -273,3 +274,40 @@ def test_a_compaction_in_batches_and_again_loses_and_repeats_nothing(db: Databas
     assert {d: row.at for d, row in newest.items()} == {
         f"B{k}": T0 + timedelta(seconds=max(n for n in range(30) if n % 4 == k)) for k in range(4)
     }
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_compaction_works_out_its_spans_while_others_write(db: Database) -> None:
+    """SQLite: the compaction's work (its windows and groups over a minute of readings, 0.6 s
+    at 144,000) runs while this process's writer and the store's write lock are both held by
+    others: only the copy of what it worked out waits for them."""
+    with db.session() as session:
+        log.append(session, [fix(f"D{n % 5}", T0 + timedelta(seconds=n), 48.0) for n in range(40)])
+    seen: list[str] = []
+    listen = lambda *args: seen.append(args[2])  # noqa: E731 (before_cursor_execute's statement)
+    event.listen(db.engine, "before_cursor_execute", listen)
+    done: list[int] = []
+    path = db.engine.url.database
+    assert path is not None
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        with db.writer():  # this process's other writers (ingest, detection) hold it
+            other.execute("BEGIN IMMEDIATE")  # and another process holds the store's lock
+            compacting = threading.Thread(target=lambda: done.append(spans.compact(db)))
+            compacting.start()
+            for _ in range(200):
+                if any("INSERT INTO temp.latest_made" in s for s in seen):
+                    break
+                compacting.join(timeout=0.05)
+            assert any("INSERT INTO temp.latest_made" in s for s in seen)
+            assert not done  # the copy waits for the writer
+            other.execute("COMMIT")
+        compacting.join(timeout=30)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
+        other.close()
+    assert done == [40]
+    with db.reading() as session:
+        assert spans.watermark(session) == 40
+        found = spans.located(session, ["D1"], ["position"], T0, T0 + timedelta(hours=1))
+    assert len(found.ids) == 8

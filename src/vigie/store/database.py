@@ -8,7 +8,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,11 @@ class Database:
             session.begin(),
         ):
             yield session
+
+    def writer(self) -> AbstractContextManager[Any]:
+        """This process's turn to write on SQLite (what `session()` holds), for a transaction on
+        a connection of the caller's own; nothing to wait for on PostgreSQL."""
+        return self._writer if self.is_sqlite else nullcontext()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
