@@ -42,7 +42,7 @@ class Database:
         failover) raises `DatabaseUnavailable` (vigie.store.failover), whatever the statement."""
         with (
             self._failover_as_unavailable(),
-            self._writer if self.is_sqlite else nullcontext(),
+            self.writer(),
             self.sessions() as session,
             session.begin(),
         ):
