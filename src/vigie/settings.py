@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # long an ingest (API or gateway) retries a write that lost its database before refusing it
     # (503, or no acknowledgement to the device); above the orchestrator's failover time.
     db_retry_s: float = Field(default=30.0, ge=0)
+    # How long a batch posted to the API waits for others to share its commit (group commit,
+    # `vigie.store.group_commit`): SQLite's bytes follow its commits, not what they hold.
+    ingest_window_s: float = Field(default=0.05, ge=0, le=1)
     jwt_secret: SecretStr = SecretStr(DEFAULT_SECRET)
     # Development or demo: the only mode in which the centre starts with a weak token secret.
     dev: bool = False

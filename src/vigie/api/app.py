@@ -39,6 +39,7 @@ from vigie.api.routers import (
 from vigie.api.routers import audit as audit_routes
 from vigie.settings import MIN_SECRET_LENGTH, InsecureSettings, Settings
 from vigie.store import anchor, open_database, schema, spans
+from vigie.store.group_commit import GroupCommit
 from vigie.web.config import console_settings
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,14 @@ def create_app(config: Settings | None = None) -> FastAPI:
             tasks.append(
                 asyncio.create_task(mail.deliver_forever(app.state.db, config, stopping, clock.now))
             )
+        # Batches posted to the API share commits (cluster mode publishes them instead).
+        app.state.ingest = (
+            GroupCommit(
+                app.state.db, config.ingest_window_s, retry_s=config.db_retry_s, name="ingest"
+            )
+            if config.mode == "embedded"
+            else None
+        )
         if config.run_pipeline and config.mode == "embedded":
             # Imported here: the detection engine is only loaded by a process that runs it.
             from vigie.alarms.detector import DetectorProcess
@@ -156,6 +165,8 @@ def create_app(config: Settings | None = None) -> FastAPI:
             await asyncio.gather(*tasks)
             if app.state.cluster is not None:
                 await app.state.cluster.close()
+            if app.state.ingest is not None:
+                await asyncio.to_thread(app.state.ingest.close)
             app.state.db.dispose()
 
     app = CentreApp(

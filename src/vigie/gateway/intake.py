@@ -15,17 +15,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
 
 from vigie import clock
 from vigie.gateway.readings import Rejected, check, parse_time
 from vigie.observation import TimeBounds
 from vigie.store import Database
 from vigie.store import observations as log
-from vigie.store.failover import DatabaseUnavailable, retrying
+from vigie.store.group_commit import GroupCommit
 
 logger = logging.getLogger(__name__)
 
@@ -38,13 +39,6 @@ class Stored:
     new: int
     duplicates: int
     rejected: int
-
-
-@dataclass(slots=True)
-class _Waiter:
-    rows: list[dict[str, Any]]
-    rejected: int
-    done: asyncio.Future[Stored]
 
 
 class Sink(Protocol):
@@ -122,7 +116,8 @@ class Intake:
 
 
 class DatabaseSink:
-    """Group commits on one writer thread: what waits at the same moment, in one transaction."""
+    """Group commits (`vigie.store.group_commit`): what waits at the same moment, in one
+    transaction, retried whole through a database failover for `retry_s`."""
 
     def __init__(
         self,
@@ -135,71 +130,27 @@ class DatabaseSink:
         self._retry_s = retry_s
         self._max_batch = max_batch
         self._on_stored = on_stored
-        self._queue: asyncio.Queue[_Waiter] = asyncio.Queue()
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="vigie-intake")
-        self._task: asyncio.Task[None] | None = None
+        self._group: GroupCommit | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="vigie-intake")
+        self._group = GroupCommit(
+            self._db,
+            max_size=self._max_batch,
+            retry_s=self._retry_s,
+            name="intake",
+            after=self._on_stored,
+        )
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        self._writer.shutdown(wait=True)
+        if self._group is not None:
+            await asyncio.to_thread(self._group.close)
 
     async def put(self, rows: list[dict[str, Any]], rejected: int) -> Stored:
-        waiter = _Waiter(rows, rejected, asyncio.get_running_loop().create_future())
-        await self._queue.put(waiter)
-        return await waiter.done
+        if self._group is None:
+            raise RuntimeError("the intake's sink is not started")
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self._queue.get()]
-            size = len(batch[0].rows)
-            while size < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-                size += len(batch[-1].rows)
-            try:
-                results = await loop.run_in_executor(self._writer, self._retried, batch)
-            except DatabaseUnavailable as exc:
-                # Retried through a failover until the budget ran out: none is acknowledged.
-                results = [exc] * len(batch)
-            except Exception as exc:
-                # Each alone then, so one device's unstorable message cannot fail the others.
-                logger.error(
-                    "group commit of %d readings failed (%s); retrying one by one", size, exc
-                )
-                results = []
-                for waiter in batch:
-                    try:
-                        results.append(
-                            (await loop.run_in_executor(self._writer, self._write, [waiter]))[0]
-                        )
-                    except Exception as single:
-                        logger.error("storing %d readings failed: %s", len(waiter.rows), single)
-                        results.append(single)
-            for waiter, result in zip(batch, results, strict=True):
-                if waiter.done.done():
-                    continue  # its connection was dropped meanwhile
-                if isinstance(result, Exception):
-                    waiter.done.set_exception(result)
-                else:
-                    waiter.done.set_result(result)
-            if self._on_stored is not None:
-                self._on_stored()
+        def write(session: Session) -> Stored:
+            accepted = log.append(session, rows)
+            return Stored(len(accepted.ids), accepted.duplicates, rejected)
 
-    def _retried(self, batch: list[_Waiter]) -> list[Stored | Exception]:
-        """`_write`, retried whole through a database failover (idempotent: a batch whose commit
-        landed before the connection was cut comes back as duplicates), for `retry_s` at most."""
-        size = sum(len(w.rows) for w in batch)
-        return retrying(lambda: self._write(batch), self._retry_s, f"group commit of {size}")
-
-    def _write(self, batch: list[_Waiter]) -> list[Stored | Exception]:
-        with self._db.session() as session:
-            results: list[Stored | Exception] = []
-            for waiter in batch:
-                accepted = log.append(session, waiter.rows)
-                results.append(Stored(len(accepted.ids), accepted.duplicates, waiter.rejected))
-        return results
+        return await asyncio.wrap_future(self._group.submit(write, len(rows)))

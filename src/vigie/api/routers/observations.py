@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from vigie import clock
 from vigie.api.deps import DatabaseDep, SettingsDep, allow
@@ -16,7 +17,7 @@ from vigie.api.limits import BoundedJsonRoute
 from vigie.observation import ObservationIn, Refused, wire_record
 from vigie.store import audit
 from vigie.store import observations as log
-from vigie.store.failover import retrying
+from vigie.store.group_commit import GroupCommit
 from vigie.store.models import User
 
 router = APIRouter(prefix="/api/observations", tags=["observations"], route_class=BoundedJsonRoute)
@@ -71,27 +72,28 @@ def post_observations(
     if cluster is not None:
         return _publish(cluster, db, rows, user.username, source)
 
-    def store() -> log.Accepted:
-        with db.session() as session:
-            accepted = log.append(session, rows)
-            audit.record(
-                session,
-                user.username,
-                "post_observations",
-                source,
-                {
-                    "accepted": len(accepted.ids),
-                    "duplicates": accepted.duplicates,
-                    "conflicts": accepted.conflicts,
-                    "first_id": accepted.ids[0] if accepted.ids else None,
-                    "last_id": accepted.ids[-1] if accepted.ids else None,
-                },
-            )
+    def store(session: Session) -> log.Accepted:
+        accepted = log.append(session, rows)
+        audit.record(
+            session,
+            user.username,
+            "post_observations",
+            source,
+            {
+                "accepted": len(accepted.ids),
+                "duplicates": accepted.duplicates,
+                "conflicts": accepted.conflicts,
+                "first_id": accepted.ids[0] if accepted.ids else None,
+                "last_id": accepted.ids[-1] if accepted.ids else None,
+            },
+        )
         return accepted
 
-    # Idempotent, so retried whole through a database failover (a batch whose commit landed
-    # before the connection was cut comes back as duplicates); refused with 503 past the budget.
-    accepted = retrying(store, config.db_retry_s, f"ingest of {len(rows)} observations")
+    # Committed with the batches posted at the same moment (`vigie.store.group_commit`), retried
+    # whole through a database failover (idempotent: a batch whose commit landed before the
+    # connection was cut comes back as duplicates); refused with 503 past the budget.
+    ingest: GroupCommit = request.app.state.ingest
+    accepted = ingest.submit(store, len(rows)).result()
     pipeline = getattr(request.app.state, "pipeline", None)
     if pipeline is not None and accepted.ids:
         pipeline.wake()
