@@ -6,7 +6,9 @@ PSEM cases, each with a drawn 35-vertex exclusion zone, and 1,000 BAR pairs, a w
 bracelet and the protected person's device, posted apart), then posts GPS fixes from 4 clients
 at each target rate (default 600 and 2,400 obs/s) in batches. A few fixes per second are
 markers that enter a PSEM zone; for each, the latency is the time from the POST's
-acknowledgement to the alarm first listed by GET /api/alarms?after=... The BAR pairs' fixes
+acknowledgement to the alarm first listed by GET /api/alarms?after=... (and from its sending,
+which counts the POST's wait for a group commit: `sent_to_seen_ms_p50_p99_max`, goal
+`p99_ms_from_sent`). The BAR pairs' fixes
 are load the detector checks (proximity), not markers. Also measured per rate: the detector's
 share of a core, bytes written per observation (SQLite: the centre's processes' write_bytes;
 PostgreSQL: its WAL and the data pages it wrote out, by its own statistics), and once per
@@ -534,6 +536,10 @@ def met(runs: list[dict[str, Any]]) -> dict[str, bool]:
     return {
         "every_marker_seen": all(r["alarms_seen"] == r["markers"] for r in rates),
         "p99_ms": all((r["latency_ms_p99"] or math.inf) < GOALS["p99_ms"] for r in rates),
+        # The same from the POST's sending, its wait for a group commit included.
+        "p99_ms_from_sent": all(
+            (r["sent_to_seen_ms_p50_p99_max"] or [math.inf] * 3)[1] < GOALS["p99_ms"] for r in rates
+        ),
         "write_mb_s": all(r["write_mb_s"] < GOALS["write_mb_s"] for r in rates),
         "restart_gap_s": all(
             (run["restart_gap_s"] or math.inf) < GOALS["restart_gap_s"] for run in runs
@@ -745,6 +751,8 @@ def load(
     """Post at `rate` from the clients for `seconds`; the phase's figures."""
     mine: list[str] = []
     sent = [0] * args.clients
+    posted: dict[str, float] = {}  # marker -> when its POST was sent
+    posts_ms: list[float] = []  # each POST, sent -> acknowledged (group commit's wait in it)
     detector = detector_pid(server)
     cpu0 = cpu_s(detector) if detector else 0.0
     bytes0 = written(server, url)
@@ -794,10 +802,13 @@ def load(
                             {"device": f"P{n}", "seq": seq, "t": t, "type": "position"}
                             | {"lat": lat - BAR_APART, "lon": lon, "accuracy_m": 10}
                         )
+                began = time.perf_counter()
                 response = http.post("/api/observations", json={"observations": batch})
                 response.raise_for_status()
+                ended = time.perf_counter()
+                posts_ms.append((ended - began) * 1000)
                 if marker:
-                    acked[marker] = time.perf_counter()
+                    acked[marker], posted[marker] = ended, began
                     mine.append(marker)
                 sent[k] += len(batch)
                 ahead = (sent[k] / per_client) - (time.perf_counter() - start)
@@ -833,6 +844,8 @@ def load(
     # step under way) and that step's beginning -> seen (detecting, committing, telling, reading).
     to_step = [(steps[c] - acked[c]) * 1000 for c in mine if c in seen]
     step_to_seen = [(seen[c] - steps[c]) * 1000 for c in mine if c in seen]
+    # From the client's sending: the POST's own time (its wait for a group commit) too.
+    from_sent = [(seen[c] - posted[c]) * 1000 for c in mine if c in seen]
     figures = {
         "target_rate_obs_s": rate,
         "achieved_rate_obs_s": round(total / elapsed, 1),
@@ -843,6 +856,10 @@ def load(
         "latency_ms_p50": round(statistics.median(latencies_ms), 1) if latencies_ms else None,
         "latency_ms_p99": round(percentile(latencies_ms, 0.99), 1) if latencies_ms else None,
         "latency_ms_max": round(max(latencies_ms), 1) if latencies_ms else None,
+        "sent_to_seen_ms_p50_p99_max": [*quantiles(from_sent), round(max(from_sent), 1)]
+        if from_sent
+        else None,
+        "post_ms_p50_p99": quantiles(posts_ms),
         "ack_to_step_ms_p50_p99": quantiles(to_step),
         "step_to_seen_ms_p50_p99": quantiles(step_to_seen),
         "detector_cpu_share": round(detector_cpu / elapsed, 3) if detector_cpu else None,
