@@ -115,7 +115,10 @@ def create_app(config: Settings | None = None) -> FastAPI:
         # Batches posted to the API share commits (cluster mode publishes them instead).
         app.state.ingest = (
             GroupCommit(
-                app.state.db, config.ingest_window_s, retry_s=config.db_retry_s, name="ingest"
+                app.state.db,
+                config.ingest_window(app.state.db.is_sqlite),
+                retry_s=config.db_retry_s,
+                name="ingest",
             )
             if config.mode == "embedded"
             else None
