@@ -116,3 +116,18 @@ def test_close_answers_what_was_handed_in_then_refuses_more(db: Database) -> Non
     with pytest.raises(RuntimeError, match="closed"):
         group.submit(storing("B3", 3, sessions), 1)
     assert stored(db) == 2
+
+
+def test_a_write_that_escapes_every_handler_leaves_the_writer_running(db: Database) -> None:
+    group = GroupCommit(db, window_s=0.0)
+    sessions: list[Session] = []
+
+    def escaping(session: Session) -> None:
+        raise SystemExit("not an Exception")
+
+    try:
+        with pytest.raises(SystemExit):
+            group.submit(escaping).result(timeout=10)
+        assert len(group.submit(storing("B1", 1, sessions), 1).result(timeout=10)) == 1
+    finally:
+        group.close()

@@ -93,7 +93,13 @@ class GroupCommit:
             if first is None:
                 return
             group, closing = self._gather(first)
-            self._answer(group)
+            try:
+                self._answer(group)
+            except BaseException as exc:  # never a waiter left unanswered, nor the writer dead
+                logger.exception("%s: a group could not be answered", self._name)
+                for write in group:
+                    with contextlib.suppress(InvalidStateError):
+                        write.done.set_exception(exc)
             if self._after is not None:
                 try:
                     self._after()
