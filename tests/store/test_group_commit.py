@@ -2,6 +2,7 @@
 one that cannot be stored does not refuse the others."""
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -17,7 +18,7 @@ from vigie.store.models import Observation
 T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 
 
-def storing(device: str, seq: int, sessions: list[Session]) -> object:
+def storing(device: str, seq: int, sessions: list[Session]) -> Callable[[Session], list[int]]:
     """A write of one reading that notes the session it ran in."""
 
     def write(session: Session) -> list[int]:
@@ -131,3 +132,22 @@ def test_a_write_that_escapes_every_handler_leaves_the_writer_running(db: Databa
         assert len(group.submit(storing("B1", 1, sessions), 1).result(timeout=10)) == 1
     finally:
         group.close()
+
+
+def test_without_groups_each_write_commits_alone_on_its_callers_thread(db: Database) -> None:
+    group = GroupCommit(db, window_s=None)
+    sessions: list[Session] = []
+    threads: list[str] = []
+
+    def noting(session: Session) -> list[int]:
+        threads.append(threading.current_thread().name)
+        return storing("B1", 1, sessions)(session)
+
+    futures = [group.submit(noting, 1), group.submit(storing("B2", 2, sessions), 1)]
+    assert futures[0].done() and len(futures[1].result(timeout=0)) == 1
+    assert threads == [threading.current_thread().name]
+    assert id(sessions[0]) != id(sessions[1])
+    group.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        group.submit(storing("B3", 3, sessions), 1)
+    assert stored(db) == 2

@@ -47,15 +47,16 @@ class GroupCommit:
     def __init__(
         self,
         database: Database,
-        window_s: float = 0.0,
+        window_s: float | None = 0.0,
         max_size: int = 20_000,
         retry_s: float = 30.0,
         name: str = "group commit",
         after: Callable[[], None] | None = None,
     ) -> None:
         """`window_s`: how long the first write of a group waits for others (0: only those
-        already queued join it). `max_size`: a group closes once its writes' sizes reach it.
-        `after`: called once a group is answered."""
+        already queued join it; None: no groups, each write in its own transaction on its
+        caller's thread). `max_size`: a group closes once its writes' sizes reach it. `after`:
+        called once a group is answered."""
         self._db = database
         self._window_s = window_s
         self._max_size = max_size
@@ -65,8 +66,10 @@ class GroupCommit:
         self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
         self._closed = False
         self._closing = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name=f"vigie-{name}", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if window_s is not None:
+            self._thread = threading.Thread(target=self._run, name=f"vigie-{name}", daemon=True)
+            self._thread.start()
 
     def submit(self, work: Callable[[Session], T], size: int = 1) -> Future[T]:
         """`work(session)` in the group's transaction; its future holds what it returned once the
@@ -75,7 +78,11 @@ class GroupCommit:
         with self._closing:  # never behind the end of the queue, where none would answer it
             if self._closed:
                 raise RuntimeError(f"{self._name} is closed")
-            self._queue.put(write)
+            if self._thread is not None:
+                self._queue.put(write)
+                return write.done
+        self._answer([write])
+        self._called_after()
         return write.done
 
     def close(self) -> None:
@@ -85,7 +92,8 @@ class GroupCommit:
                 return
             self._closed = True
             self._queue.put(None)
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
 
     def _run(self) -> None:
         while True:
@@ -100,20 +108,23 @@ class GroupCommit:
                 for write in group:
                     with contextlib.suppress(InvalidStateError):
                         write.done.set_exception(exc)
-            if self._after is not None:
-                try:
-                    self._after()
-                except Exception:
-                    logger.exception("%s: the call after a group failed", self._name)
+            self._called_after()
             if closing:
                 return
+
+    def _called_after(self) -> None:
+        if self._after is not None:
+            try:
+                self._after()
+            except Exception:
+                logger.exception("%s: the call after a group failed", self._name)
 
     def _gather(self, first: _Write) -> tuple[list[_Write], bool]:
         """The first write and those that arrive within its window (those queued meanwhile, if
         the window has passed), up to `max_size`; and whether `close` came among them."""
         group = [first]
         size = first.size
-        deadline = first.arrived + self._window_s
+        deadline = first.arrived + (self._window_s or 0.0)
         while size < self._max_size:
             left = deadline - time.monotonic()
             try:
