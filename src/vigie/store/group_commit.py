@@ -42,7 +42,8 @@ class _Write:
 
 
 class GroupCommit:
-    """One writer thread; `submit` hands it a write, `close` stops it after what is queued."""
+    """Groups on one writer thread (each write alone on its caller's without a window);
+    `submit` hands it a write, `close` stops it after what is queued."""
 
     def __init__(
         self,
