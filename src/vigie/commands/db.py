@@ -11,7 +11,9 @@ from vigie import clock
 
 # The store and settings are imported inside each command: loading SQLAlchemy for every `vigie`
 # call (a law assessment, a replay) would cost most of their start-up time.
-app = typer.Typer(help="The database: schema migrations and retention.", no_args_is_help=True)
+app = typer.Typer(
+    help="The database: schema migrations, retention, SQLite's pages.", no_args_is_help=True
+)
 
 
 @app.command()
@@ -24,6 +26,25 @@ def upgrade() -> None:
     url = settings().database_url
     upgrade_schema(url)
     typer.echo(f"schema up to date: {open_database(url).engine.url.render_as_string()}")
+
+
+@app.command()
+def repack() -> None:
+    """SQLite: rewrite the file with the pages a new file gets (1 KB, fewer bytes written a
+    commit). Stop the centre first; needs free disk of about the file's size."""
+    from vigie.settings import settings
+    from vigie.store.repack import RepackRefused
+    from vigie.store.repack import repack as repack_file
+
+    try:
+        done = repack_file(settings().database_url)
+    except RepackRefused as exc:
+        typer.echo(f"not repacked: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if done.before == done.after:
+        typer.echo(f"nothing to do: the file's pages are already {done.after} bytes")
+    else:
+        typer.echo(f"repacked: pages of {done.before} bytes are now {done.after}")
 
 
 @app.command("purge-locations")

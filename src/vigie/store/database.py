@@ -78,10 +78,17 @@ class Database:
         self.engine.dispose()
 
 
+PAGE_SIZE = 1024
+
+
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     # WAL lets the API read while the pipeline writes; synchronous=FULL makes every acknowledged
     # commit survive a crash of the process and of the machine alike.
     cursor = dbapi_connection.cursor()
+    # A new file's pages (an existing file keeps its own: `vigie db repack` changes them). A
+    # commit writes each page it touched whole, and most touch a few bytes of each: at 1 KB,
+    # the pipeline at 2,400 obs/s wrote 896 bytes an observation where 4 KB pages wrote 1,151.
+    cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
