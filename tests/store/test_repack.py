@@ -103,3 +103,11 @@ def test_repack_is_for_sqlite_only(vigie: Callable[..., Result]) -> None:
     result = vigie("postgresql+psycopg://vigie@127.0.0.1:1/vigie", "db", "repack")
     assert result.exit_code == 2
     assert "only a SQLite file" in result.output
+
+
+def test_repack_of_a_missing_file_makes_none(tmp_path: Path, vigie: Callable[..., Result]) -> None:
+    missing = tmp_path / "typo.sqlite"
+    result = vigie(f"sqlite:///{missing}", "db", "repack")
+    assert result.exit_code == 2
+    assert "no such file" in result.output
+    assert not missing.exists()

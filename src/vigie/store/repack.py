@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
@@ -32,6 +33,8 @@ def repack(url: str, page_size: int = PAGE_SIZE) -> Repacked:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         raise RepackRefused("only a SQLite file has pages to repack (PostgreSQL's are fixed)")
+    if not Path(parsed.database).is_file():  # sqlite3 would make an empty one
+        raise RepackRefused(f"{parsed.database}: no such file")
     connection = sqlite3.connect(parsed.database, isolation_level=None, timeout=0)
     try:
         before = connection.execute("PRAGMA page_size").fetchone()[0]
