@@ -20,15 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.errors import KeyWrongLastSequenceError, NoKeysError, NotFoundError
+from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
 from vigie.cluster.assignment import Outcome
+from vigie.cluster.kv_listing import MARKER_REASON, live_values
 from vigie.cluster.partitions import partition_token
 from vigie.cluster.topology import LEASES, WORKERS, lease_key, worker_key
 
 logger = logging.getLogger(__name__)
-MARKER_REASON = "Nats-Marker-Reason"  # a message the server wrote: a key expired or purged
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +108,7 @@ class PartitionLeases:
 
     async def held(self) -> set[int]:
         """The partitions whose lease someone holds now."""
-        try:
-            keys = await self._leases.keys()
-        except NoKeysError:
-            return set()
+        keys = await live_values(self._js, LEASES, "p.>")
         return {p for p in map(partition_of_key, keys) if p is not None}
 
     async def follow(
@@ -163,8 +160,5 @@ class PartitionLeases:
 
     async def live_workers(self) -> set[str]:
         """The workers whose presence has not expired."""
-        try:
-            keys = await self._workers.keys()
-        except NoKeysError:
-            return set()
-        return {key.removeprefix("w.") for key in keys if key.startswith("w.")}
+        keys = await live_values(self._js, WORKERS, "w.>")
+        return {key.removeprefix("w.") for key in keys}

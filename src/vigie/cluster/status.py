@@ -7,26 +7,18 @@ import json
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.errors import BucketNotFoundError, NoKeysError
+from nats.js.errors import NotFoundError
 
+from vigie.cluster.kv_listing import live_values
 from vigie.cluster.topology import LEASES, STREAM, WORKERS, lease_key
 
 
 async def _values(js: JetStreamContext, bucket: str) -> dict[str, dict[str, Any]]:
     try:
-        kv = await js.key_value(bucket)
-        keys = await kv.keys()
-    except (BucketNotFoundError, NoKeysError):
+        found = await live_values(js, bucket)
+    except NotFoundError:  # no such bucket yet
         return {}
-    values = {}
-    for key in keys:
-        try:
-            entry = await kv.get(key)
-        except Exception:  # expired between the listing and the read
-            continue
-        if entry.value:
-            values[key] = json.loads(entry.value)
-    return values
+    return {key: json.loads(value) for key, value in found.items() if value}
 
 
 async def collect(js: JetStreamContext, partitions: int) -> dict[str, Any]:
