@@ -248,7 +248,7 @@ class LeaseHolders:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self._kv: Any = self._run(self._open(urls))
+        self._js: Any = self._run(self._open(urls))
 
     def _run(self, coroutine: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(30)
@@ -256,25 +256,15 @@ class LeaseHolders:
     async def _open(self, urls: str) -> Any:
         import nats
 
-        from vigie.cluster.topology import LEASES
-
         self._connection = await nats.connect(servers=urls.split(","))
-        return await self._connection.jetstream().key_value(LEASES)
+        return self._connection.jetstream()
 
     async def _holders(self) -> set[str]:
-        from nats.js.errors import NoKeysError
+        from vigie.cluster.kv_listing import live_values
+        from vigie.cluster.topology import LEASES
 
-        try:
-            keys = await self._kv.keys()
-        except NoKeysError:
-            return set()
-        found = set()
-        for key in keys:
-            with contextlib.suppress(Exception):  # expired meanwhile
-                entry = await self._kv.get(key)
-                if entry.value:
-                    found.add(json.loads(entry.value)["worker"])
-        return found
+        leases = await live_values(self._js, LEASES)
+        return {json.loads(value)["worker"] for value in leases.values() if value}
 
     def holders(self) -> set[str]:
         result: set[str] = self._run(self._holders())
