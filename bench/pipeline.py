@@ -10,8 +10,9 @@ acknowledgement to the alarm first listed by GET /api/alarms?after=... (and from
 which counts the POST's wait for a group commit: `sent_to_seen_ms_p50_p99_max`, goal
 `p99_ms_from_sent`). The BAR pairs' fixes
 are load the detector checks (proximity), not markers. Also measured per rate: the detector's
-share of a core, bytes written per observation (SQLite: the centre's processes' write_bytes;
-PostgreSQL: its WAL and the data pages it wrote out, by its own statistics), and once per
+share of a core, bytes written per observation (SQLite: the centre's processes' write_bytes
+and a checkpoint at the rate's end; PostgreSQL: its WAL and the data pages it wrote out, by its
+own statistics, a CHECKPOINT at the rate's end), and once per
 database the restart gap: from a kill -9 of the detector to its next step.
 
 How the alarm is watched for: `--watch stream` (default) as the console does, reading the queue
@@ -42,6 +43,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -331,6 +333,17 @@ def settle(url: str) -> None:
         conn.execute(text("VACUUM ANALYZE"))
     engine.dispose()
     checkpoint(url)
+
+
+def sqlite_checkpoint(url: str) -> int:
+    """Write what SQLite's WAL holds into the file now, as PostgreSQL's CHECKPOINT does there:
+    the centre's connections do it only each time the WAL passes its checkpoint size, so the
+    pages a rate dirtied would otherwise be written, and counted, in the next. PASSIVE: it
+    waits for no writer. Returns the bytes it wrote (this process's `write_bytes`)."""
+    before = write_bytes(os.getpid())
+    with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    return write_bytes(os.getpid()) - before
 
 
 def checkpoint(url: str) -> None:
@@ -698,6 +711,8 @@ def run(
     time.sleep(args.settle)
     if url.startswith("postgresql"):
         settle(url)
+    else:
+        sqlite_checkpoint(url)  # the first rate starts, as each after it, with the WAL written out
     markers = iter(range(args.reserved))
     marker_lock = threading.Lock()
     phases = []
@@ -758,7 +773,7 @@ def load(
     bytes0 = written(server, url)
     maintained0 = maintenance(url)
     # SQLite: the detector's part (its own commits, and the checkpoints that its commits run
-    # when they take the WAL past 1,000 pages, whoever dirtied those pages).
+    # when they take the WAL past `WAL_CHECKPOINT_BYTES`, whoever dirtied those pages).
     detector_bytes0 = write_bytes(detector) if detector and not url.startswith("postgresql") else 0
     start = time.perf_counter()
     per_client = rate / args.clients
@@ -835,6 +850,8 @@ def load(
         # and the checkpointer writes later: a CHECKPOINT now counts them too, once.
         checkpoint(url)
         bytes_written = written(server, url) - bytes0
+    else:
+        bytes_written += sqlite_checkpoint(url)
     maintained = maintenance(url)
     detector_bytes = None
     if detector and not url.startswith("postgresql"):
