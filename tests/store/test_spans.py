@@ -20,7 +20,7 @@ from sqlalchemy import event, select, text
 
 import vigie
 from tests.store.test_device_reads import devices, fix, reading
-from vigie.store import Database, spans
+from vigie.store import Database, open_database, spans
 from vigie.store import observations as log
 from vigie.store.models import Observation, ObservationSpan
 
@@ -311,3 +311,34 @@ def test_a_compaction_works_out_its_spans_while_others_write(db: Database) -> No
         assert spans.watermark(session) == 40
         found = spans.located(session, ["D1"], ["position"], T0, T0 + timedelta(hours=1))
     assert len(found.ids) == 8
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_compaction_skipped_for_another_process_leaves_nothing_in_its_connection(
+    db: Database,
+) -> None:
+    """Two processes on one file: the one whose copy waits finds the other's watermark, skips,
+    and still empties what it worked out (its connection stays in the pool)."""
+    with db.session() as session:
+        log.append(session, [fix(f"D{n % 5}", T0 + timedelta(seconds=n), 48.0) for n in range(40)])
+    path = db.engine.url.database
+    assert path is not None
+    late = open_database(f"sqlite:///{path}")  # the other process, one connection in its pool
+    done: list[int] = []
+    try:
+        with late.writer():  # its copy waits here, after it worked its spans out
+            compacting = threading.Thread(target=lambda: done.append(spans.compact(late)))
+            compacting.start()
+            assert spans.compact(db) == 40  # the first process compacts the same readings
+            compacting.join(timeout=0.5)
+            assert not done
+        compacting.join(timeout=30)
+        assert done == [0]
+        with late.engine.connect() as connection:
+            left = [
+                connection.scalar(text(f"SELECT count(*) FROM temp.{table}"))
+                for table in ("spans_made", "latest_made")
+            ]
+    finally:
+        late.dispose()
+    assert left == [0, 0]

@@ -219,23 +219,28 @@ def _compact_sqlite(db: Database, mark: int, upto: int) -> int:
     at 2,400 a second (144,000) held every other write 0.6-0.7 s: the pipeline bench's markers
     of that second waited for it (p99 238 ms in one run)."""
     with db.engine.connect() as connection:
-        with connection.begin():
-            for statement in _MADE:
-                connection.execute(text(statement))
-            made = zip(("spans_made", "latest_made"), selects("sqlite"), strict=True)
-            for table, worked_out in made:
-                connection.execute(
-                    text(f"INSERT INTO temp.{table} {worked_out}"), {"mark": mark, "upto": upto}
-                )
-        with db.writer(), Session(bind=connection) as session, session.begin():
-            if watermark(session) != mark:
-                return 0  # another process compacted these
-            for statement in _FROM_MADE:
-                session.execute(text(statement))
-            move(session, upto)
-        with connection.begin():  # the copies go now, not at the connection's next use
-            for statement in _MADE[2:]:
-                connection.execute(text(statement))
+        try:
+            with connection.begin():
+                for statement in _MADE:
+                    connection.execute(text(statement))
+                made = zip(("spans_made", "latest_made"), selects("sqlite"), strict=True)
+                for table, worked_out in made:
+                    connection.execute(
+                        text(f"INSERT INTO temp.{table} {worked_out}"),
+                        {"mark": mark, "upto": upto},
+                    )
+            with db.writer(), Session(bind=connection) as session, session.begin():
+                if watermark(session) != mark:
+                    return 0  # another process compacted these
+                for statement in _FROM_MADE:
+                    session.execute(text(statement))
+                move(session, upto)
+        finally:
+            # The copies go now, copied in or not: else a pooled connection holds a minute's
+            # spans in memory (temp_store) until its next compaction.
+            with connection.begin():
+                for statement in _MADE[2:]:
+                    connection.execute(text(statement))
     return upto - mark
 
 
