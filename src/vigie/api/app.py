@@ -38,7 +38,7 @@ from vigie.api.routers import (
 )
 from vigie.api.routers import audit as audit_routes
 from vigie.settings import MIN_SECRET_LENGTH, InsecureSettings, Settings
-from vigie.store import anchor, open_database, schema, spans
+from vigie.store import anchor, open_database, repack, schema, spans
 from vigie.store.group_commit import GroupCommit
 from vigie.web.config import console_settings
 
@@ -82,6 +82,8 @@ def create_app(config: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = open_database(config.database_url)
         schema.require_current(app.state.db)
+        if hint := repack.advice(app.state.db):
+            logger.warning(hint)
         app.state.settings = config
         app.state.pipeline = None
         app.state.bell = AlarmBell()

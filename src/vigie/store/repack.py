@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from vigie.store.database import PAGE_SIZE
+from vigie.store.database import PAGE_SIZE, Database
 
 
 class RepackRefused(Exception):
@@ -25,6 +25,22 @@ class RepackRefused(Exception):
 class Repacked:
     before: int
     after: int
+
+
+def advice(db: Database) -> str | None:
+    """What to tell whoever starts the centre on a file whose pages are not a new file's (None
+    when they are, or on PostgreSQL): nothing else would say that repacking writes less."""
+    if not db.is_sqlite:
+        return None
+    with db.engine.connect() as connection:
+        size = connection.exec_driver_sql("PRAGMA page_size").scalar()
+    if size == PAGE_SIZE:
+        return None
+    return (
+        f"this SQLite file has pages of {size} bytes where a new one has {PAGE_SIZE}: it writes "
+        "about a quarter more a reading (docs/store-redesign.md); `vigie db repack`, with the "
+        "centre stopped, rewrites it"
+    )
 
 
 def repack(url: str, page_size: int = PAGE_SIZE) -> Repacked:
