@@ -9,17 +9,25 @@ and the difference is what the work held. MB/s is of the archive's uncompressed 
 a reader gets) and of the zip itself. Prints the figures, writes ``bench/results/export.json``.
 Not a test.
 
-    .venv/bin/python bench/export.py [--fixes N] [--no-import]
+    .venv/bin/python bench/export.py [--fixes N] [--no-import] [--sqlite-page-size 4096]
+        [--uncompacted]
+
+`--sqlite-page-size` makes the source file with pages of that size (a file made before new
+files got 1 KB pages), to see what small pages cost a long read; `--uncompacted` leaves the year
+out of spans (the centre compacts every minute; a read then scans it all as the tail). The
+results of either go to ``bench/results/export-<size>[-uncompacted].json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import platform
 import queue
 import resource
+import sqlite3
 import sys
 import tempfile
 import time
@@ -32,8 +40,13 @@ YEAR_OF_FIXES = 365 * 24 * 120
 START = datetime(2025, 11, 24, tzinfo=UTC)
 
 
-def seed(url: str, fixes: int) -> None:
-    """The case, then its observations, stored as the gateway stores them (batches of 10,000)."""
+def seed(url: str, fixes: int, page_size: int | None = None, compacted: bool = True) -> None:
+    """The case, then its observations, stored as the gateway stores them (batches of 10,000),
+    then compacted into spans as the centre does every minute (`compacted`: else the whole year
+    is the tail a read scans, as after a long stop of compaction); the file made first with
+    pages of `page_size` bytes if given (else a new file's)."""
+    import sqlite3
+
     from sqlalchemy import select
     from tests.cases import factories as make
 
@@ -41,10 +54,15 @@ def seed(url: str, fixes: int) -> None:
     from vigie.cases import devices, placements
     from vigie.cases.forms import AssignmentIn, DeviceIn
     from vigie.store import observations as log
-    from vigie.store import open_database
+    from vigie.store import open_database, spans
     from vigie.store.models import DeviceAssignment
     from vigie.store.schema import upgrade
 
+    if page_size:
+        made = sqlite3.connect(url.removeprefix("sqlite:///"))
+        made.execute(f"PRAGMA page_size={int(page_size)}")
+        made.execute("PRAGMA journal_mode=WAL")
+        made.close()
     upgrade(url)
     db = open_database(url)
     with db.session() as session:
@@ -79,6 +97,8 @@ def seed(url: str, fixes: int) -> None:
     if batch:
         with db.session() as session:
             log.append(session, batch)
+    if compacted:
+        spans.compact_all(db)
     db.dispose()
 
 
@@ -165,15 +185,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fixes", type=int, default=YEAR_OF_FIXES)
     parser.add_argument("--no-import", action="store_true")
+    parser.add_argument("--sqlite-page-size", type=int, choices=(512, 1024, 2048, 4096, 8192))
+    parser.add_argument(
+        "--uncompacted", action="store_true", help="leave the year out of spans (all tail)"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).parents[1]))  # tests.cases.factories
+    from pipeline import commit
     from vigie.export import keys
 
     with tempfile.TemporaryDirectory(prefix="vigie-bench-export-") as folder:
         root = Path(folder)
         source, target = f"sqlite:///{root / 'a.sqlite'}", f"sqlite:///{root / 'b.sqlite'}"
         began = time.perf_counter()
-        seed(source, args.fixes)
+        seed(source, args.fixes, args.sqlite_page_size, compacted=not args.uncompacted)
+        with contextlib.closing(sqlite3.connect(root / "a.sqlite")) as made:
+            page_size = made.execute("PRAGMA page_size").fetchone()[0]
         seeded = time.perf_counter() - began
         keys.generate(root / "centre.key", "signing")
         out = root / "Y1.zip"
@@ -185,6 +212,9 @@ def main() -> None:
         imported = None if args.no_import else in_own_process(run_import, target, str(out))
     mib = 1024 * 1024
     figures: dict[str, Any] = {
+        "commit": commit(),
+        "sqlite_page_size": page_size,
+        "compacted": not args.uncompacted,
         "observations": records["observations.jsonl"],
         "seed_s": round(seeded, 1),
         "export": {
@@ -216,8 +246,12 @@ def main() -> None:
             "baseline_rss_mib": round(imported["baseline_mib"], 1),
         }
     print(json.dumps(figures, indent=2))
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    results = RESULTS
+    if args.sqlite_page_size or args.uncompacted:
+        variant = f"{args.sqlite_page_size or ''}{'-uncompacted' if args.uncompacted else ''}"
+        results = RESULTS.with_name(f"export-{variant.strip('-')}.json")
+    results.parent.mkdir(exist_ok=True)
+    results.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -324,14 +324,20 @@ def test_a_compaction_skipped_for_another_process_leaves_nothing_in_its_connecti
     path = db.engine.url.database
     assert path is not None
     late = open_database(f"sqlite:///{path}")  # the other process, one connection in its pool
+    seen: list[str] = []
+    listen = lambda *args: seen.append(args[2])  # noqa: E731 (before_cursor_execute's statement)
+    event.listen(late.engine, "before_cursor_execute", listen)
     done: list[int] = []
     try:
         with late.writer():  # its copy waits here, after it worked its spans out
             compacting = threading.Thread(target=lambda: done.append(spans.compact(late)))
             compacting.start()
+            for _ in range(200):
+                if any("INSERT INTO temp.latest_made" in s for s in seen):
+                    break
+                compacting.join(timeout=0.05)
+            assert any("INSERT INTO temp.latest_made" in s for s in seen) and not done
             assert spans.compact(db) == 40  # the first process compacts the same readings
-            compacting.join(timeout=0.5)
-            assert not done
         compacting.join(timeout=30)
         assert done == [0]
         with late.engine.connect() as connection:
@@ -340,5 +346,40 @@ def test_a_compaction_skipped_for_another_process_leaves_nothing_in_its_connecti
                 for table in ("spans_made", "latest_made")
             ]
     finally:
+        event.remove(late.engine, "before_cursor_execute", listen)
         late.dispose()
     assert left == [0, 0]
+
+
+def test_located_reads_in_chunks_what_it_reads_whole(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tail turned into arrays a few rows at a time, and the spans a few minutes a query
+    (memory bounded over a history compaction has not reached), find what one read finds."""
+    rng = random.Random(29)
+    with db.session() as session:
+        devices(session, [f"B{n}" for n in range(5)])
+        log.append(session, some_readings(rng, 300, T0))
+    since, until = T0 + timedelta(minutes=3, seconds=20), T0 + timedelta(hours=3)
+
+    def found() -> list[tuple[list[int], list[int]]]:
+        with db.reading() as session:
+            return [
+                (f.ids.tolist(), f.minutes.tolist())
+                for d in ("B1", "B2")
+                for f in [spans.located(session, [d], KINDS, since, until)]
+            ]
+
+    def in_chunks() -> list[tuple[list[int], list[int]]]:
+        with monkeypatch.context() as small:
+            small.setattr(spans, "TAIL_CHUNK", 7)
+            small.setattr(spans, "MINUTES_A_READ", 3)
+            return found()
+
+    uncompacted = found()
+    assert all(ids for ids, _ in uncompacted)
+    assert in_chunks() == uncompacted  # all in the tail, 7 rows a chunk
+    assert spans.compact(db, batch=150) == 150
+    half = found()  # a span is a whole minute: the window's edge minutes may now add readings
+    assert all(ids for ids, _ in half)
+    assert in_chunks() == half  # half in spans, 3 minutes a query, half in the tail

@@ -47,6 +47,7 @@ WAIT_S = 2.0
 BATCH = 200_000
 # Minutes a span read names in one statement.
 MINUTES_A_READ = 5_000
+TAIL_CHUNK = 50_000  # rows of the unspanned tail turned into arrays at a time (`located`)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MINUTE = timedelta(minutes=1)
 
@@ -323,9 +324,16 @@ def located(
                 listed_in(session, spans.c.device, devices, String),
                 listed_in(session, spans.c.type, types, String),
             )
+            # One array a query, not one a span: a year of a device's spans is 500,000 of them,
+            # and an array's own overhead (about 100 bytes) outweighs its few ids.
+            found: list[np.ndarray] = []
+            at: list[np.ndarray] = []
             for minute, first_id, blob in session.execute(query):
-                id_parts.append(unpack(first_id, blob))
-                minute_parts.append(np.full(len(id_parts[-1]), minute, dtype=np.int64))
+                found.append(unpack(first_id, blob))
+                at.append(np.full(len(found[-1]), minute, dtype=np.int64))
+            if found:
+                id_parts.append(np.concatenate(found))
+                minute_parts.append(np.concatenate(at))
         table = Observation.__table__
         tail = select(table.c.t, table.c.id).where(
             table.c.id > mark,
@@ -335,9 +343,15 @@ def located(
         )
         if until is not None:
             tail = tail.where(table.c.t <= until)
-        rows = session.execute(tail).all()
-        id_parts.append(np.array([i for _, i in rows], dtype=np.int64))
-        minute_parts.append(np.array([minute_of(t) for t, _ in rows], dtype=np.int64))
+        # In chunks: the tail is a minute or two of readings while compaction runs, but all of
+        # a history it has not reached yet (stopped, or catching up after an upgrade), whose
+        # rows held at once cost about 400 bytes each (a year of fixes: 435 MB in an export).
+        chunks = session.execute(tail.execution_options(yield_per=TAIL_CHUNK)).partitions()
+        for chunk in chunks:
+            id_parts.append(np.fromiter((i for _, i in chunk), dtype=np.int64, count=len(chunk)))
+            minute_parts.append(
+                np.fromiter((minute_of(t) for t, _ in chunk), dtype=np.int64, count=len(chunk))
+            )
     if not id_parts:
         return Located(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
     ids, first_seen = np.unique(np.concatenate(id_parts), return_index=True)
