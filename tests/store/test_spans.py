@@ -276,6 +276,16 @@ def test_a_compaction_in_batches_and_again_loses_and_repeats_nothing(db: Databas
     }
 
 
+def worked_out(statements: list[str], compacting: threading.Thread) -> bool:
+    """Whether a SQLite compaction running in `compacting` began its last temporary table
+    (`statements`: those its engine ran) within 10 s."""
+    for _ in range(200):
+        if any("INSERT INTO temp.latest_made" in s for s in statements):
+            return True
+        compacting.join(timeout=0.05)
+    return any("INSERT INTO temp.latest_made" in s for s in statements)
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_compaction_works_out_its_spans_while_others_write(db: Database) -> None:
     """SQLite: the compaction's work (its windows and groups over a minute of readings, 0.6 s
@@ -295,11 +305,7 @@ def test_a_compaction_works_out_its_spans_while_others_write(db: Database) -> No
             other.execute("BEGIN IMMEDIATE")  # and another process holds the store's lock
             compacting = threading.Thread(target=lambda: done.append(spans.compact(db)))
             compacting.start()
-            for _ in range(200):
-                if any("INSERT INTO temp.latest_made" in s for s in seen):
-                    break
-                compacting.join(timeout=0.05)
-            assert any("INSERT INTO temp.latest_made" in s for s in seen)
+            assert worked_out(seen, compacting)
             assert not done  # the copy waits for the writer
             other.execute("COMMIT")
         compacting.join(timeout=30)
@@ -332,11 +338,7 @@ def test_a_compaction_skipped_for_another_process_leaves_nothing_in_its_connecti
         with late.writer():  # its copy waits here, after it worked its spans out
             compacting = threading.Thread(target=lambda: done.append(spans.compact(late)))
             compacting.start()
-            for _ in range(200):
-                if any("INSERT INTO temp.latest_made" in s for s in seen):
-                    break
-                compacting.join(timeout=0.05)
-            assert any("INSERT INTO temp.latest_made" in s for s in seen) and not done
+            assert worked_out(seen, compacting) and not done
             assert spans.compact(db) == 40  # the first process compacts the same readings
         compacting.join(timeout=30)
         assert done == [0]
