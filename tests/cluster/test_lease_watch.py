@@ -5,6 +5,7 @@ follows them (vigie.cluster.watch)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import statistics
 import subprocess
@@ -22,7 +23,7 @@ from tests.cluster.conftest import Loop, cluster_settings
 from tests.cluster.test_worker import LEASE_S, PARTITIONS, _init, _wait, _worker
 from vigie.alarms.bell import AlarmBell
 from vigie.cluster.connection import connect
-from vigie.cluster.leases import PartitionLeases
+from vigie.cluster.leases import PartitionLeases, unused_s
 from vigie.cluster.local import LocalCluster
 from vigie.cluster.topology import LEASES, lease_key
 from vigie.cluster.watch import TAKEOVER_SLACK_S, ClusterWatch
@@ -97,6 +98,31 @@ def test_a_lease_taken_or_given_back_is_seen_at_once(running: Running) -> None:
         f"max {max(seen):.3f} s"
     )
     assert max(seen) < 0.3 < RENEW_S  # at once, not at the next poll
+
+
+def test_a_silent_watch_started_again_leaves_no_pile_of_consumers(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No worker holds a lease (every one down): the watch is silent and starts again every
+    lease. Each start is a consumer on the server; the stopped ones must go once unused for
+    `unused_s`, not after nats-py's 5 minutes (100 a silent watch, and the server refuses any
+    consumer past 1,000: the workers' own when they come back)."""
+    caplog.set_level(logging.INFO, logger="vigie.cluster.leases")
+    _wait(lambda: running.watch.watching, 10, "the lease watch started")
+    time.sleep(10 * LEASE_S)
+    starts = sum("lease watch silent" in r.getMessage() for r in caplog.records)
+
+    async def consumers() -> int:
+        connection = await connect(running.config, "counter")
+        try:
+            return (await connection.jetstream().stream_info(f"KV_{LEASES}")).state.consumer_count
+        finally:
+            await connection.close()
+
+    assert starts >= 7  # started again about every lease
+    # Those of the last `unused_s` (10 s: 3 or 4 starts) and the one running, where all of
+    # them would still be there.
+    assert running.loop.run(consumers()) <= unused_s(LEASE_S) / LEASE_S + 2 < starts
 
 
 def test_the_poll_follows_the_leases_when_the_watch_is_broken(

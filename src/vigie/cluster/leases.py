@@ -45,6 +45,12 @@ def partition_of_key(key: str) -> int | None:
     return int(token)
 
 
+def unused_s(lease_s: float) -> float:
+    """How long the server keeps a consumer of this cluster's that no one reads: longer than a
+    reconnection, far shorter than nats-py's 5 minutes."""
+    return max(10.0, 3 * lease_s)
+
+
 class PartitionLeases:
     """One worker's view of the lease bucket and its own presence key."""
 
@@ -123,12 +129,18 @@ class PartitionLeases:
         or expired: the server's marker) until `stopping` is set. A broken watch is started
         again after `renew_s` (`watching(False)` meanwhile: the caller's poll follows); a
         watch silent for a whole lease, while held leases are renewed every `renew_s`, may
-        have lost its consumer with a reconnection, so it is started again at once."""
+        have lost its consumer with a reconnection, so it is started again at once.
+
+        Each watch is a consumer on the server, which stopping it does not delete: nats-py's
+        default keeps it 5 minutes. Silent (no worker holds a lease: every one down), the
+        watch starts again each lease, so it left 100 of them at 3 s, and the server refuses
+        any consumer past 1,000, the workers' own when they come back among them. So each
+        goes once unused for the threshold the workers' consumers have."""
         while not stopping.is_set():
             watcher = None
             pause = True
             try:
-                watcher = await self._leases.watch("p.>")
+                watcher = await self._leases.watch("p.>", inactive_threshold=unused_s(lease_s))
                 watching(True)
                 while not stopping.is_set():
                     entry = await watcher.updates(timeout=lease_s)  # type: ignore[no-untyped-call]

@@ -41,7 +41,7 @@ from vigie.alarms.sources import BatchSource, Unreadable, partitions_of
 from vigie.cluster import assignment
 from vigie.cluster.assignment import Action, LeaseState, Outcome
 from vigie.cluster.connection import connect
-from vigie.cluster.leases import PartitionLeases, partition_of_key
+from vigie.cluster.leases import PartitionLeases, partition_of_key, unused_s
 from vigie.cluster.partitions import partition_filter, subject_for
 from vigie.cluster.publisher import MSG_ID, decode
 from vigie.cluster.topology import BELL_ALARMS, STREAM, Topology, check
@@ -435,7 +435,7 @@ class DetectionWorker:
                     deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
                     opt_start_seq=owned.cursor + 1,
                     ack_policy=api.AckPolicy.NONE,
-                    inactive_threshold=max(10.0, 3 * self.settings.lease_s),
+                    inactive_threshold=unused_s(self.settings.lease_s),
                 ),
             )
         except Exception as exc:  # no stream leader yet (an election)
