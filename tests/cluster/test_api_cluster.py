@@ -115,3 +115,34 @@ def test_directory_follows_devices_and_assignments(
         assert ingest.route(PHONE) == unassigned_partition(PHONE, PARTITIONS)
     finally:
         loop.run(ingest.close())
+
+
+def test_the_directory_watch_started_again_leaves_no_pile_of_consumers(
+    cluster: LocalCluster, loop: Loop
+) -> None:
+    """Each start of the directory's watch is a consumer on the server: one left by a watch
+    that ended goes once unused for `unused_s`, not after nats-py's 5 minutes (the server
+    refuses any consumer past 1,000, a flapping watch's among them)."""
+    from vigie.cluster.leases import unused_s
+    from vigie.cluster.topology import DEVICES
+
+    loop.run(init(cluster.urls))
+    ingest = _mirror(cluster, loop)
+    settings = cluster_settings(cluster)
+
+    async def consumers() -> int:
+        stream = await ingest.connection.jetstream().stream_info(f"KV_{DEVICES}")
+        return int(stream.state.consumer_count)
+
+    try:
+        for _ in range(6):  # the watch ends (as when its subscription goes): it starts again
+            watcher = ingest.directory._watcher  # the one way to end it from here
+            loop.run(watcher.stop())
+            _until(lambda w=watcher: ingest.directory._watcher is not w)
+        started = loop.run(consumers())
+        time.sleep(unused_s(settings.lease_s) + 3)
+        left = loop.run(consumers())
+    finally:
+        loop.run(ingest.close())
+    assert started >= 6  # the six ended, still there a moment after
+    assert left == 1  # only the watch running now

@@ -93,9 +93,12 @@ def partition_of_device(session: Session, device: str, partitions: int) -> int:
 class DeviceDirectory:
     """The bucket, and its in-memory mirror kept current by a watch."""
 
-    def __init__(self, js: JetStreamContext, partitions: int) -> None:
+    def __init__(self, js: JetStreamContext, partitions: int, unused_s: float) -> None:
+        """`unused_s`: how long the server keeps a watch's consumer once no one reads it
+        (`vigie.cluster.leases.unused_s`); each start of the watch is one."""
         self._js = js
         self.partitions = partitions
+        self._unused_s = unused_s
         self._entries: dict[str, DeviceEntry] = {}  # by key
         self._kv: KeyValue | None = None
         self._task: asyncio.Task[None] | None = None
@@ -121,7 +124,9 @@ class DeviceDirectory:
         assert self._kv is not None
         while True:
             try:
-                watcher = self._watcher = await self._kv.watch("d.>")
+                watcher = self._watcher = await self._kv.watch(
+                    "d.>", inactive_threshold=self._unused_s
+                )
                 fresh: dict[str, DeviceEntry] | None = {}
                 async for update in watcher:
                     if update is None:  # the initial values are in: swap them in at once

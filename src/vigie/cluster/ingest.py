@@ -15,6 +15,7 @@ from nats.aio.client import Client
 
 from vigie.cluster.connection import connect
 from vigie.cluster.directory import DeviceDirectory
+from vigie.cluster.leases import unused_s
 from vigie.cluster.partitions import unassigned_partition
 from vigie.cluster.publisher import ObservationPublisher, StreamSink
 from vigie.cluster.topology import Topology, check
@@ -61,7 +62,7 @@ class ClusterIngest:
         try:
             js = connection.jetstream()
             await check(js, Topology.from_settings(settings))
-            directory = DeviceDirectory(js, settings.partitions)
+            directory = DeviceDirectory(js, settings.partitions, unused_s(settings.lease_s))
             await directory.start()
         except BaseException:
             await connection.close()
