@@ -45,8 +45,6 @@ def seed(url: str, fixes: int, page_size: int | None = None, compacted: bool = T
     then compacted into spans as the centre does every minute (`compacted`: else the whole year
     is the tail a read scans, as after a long stop of compaction); the file made first with
     pages of `page_size` bytes if given (else a new file's)."""
-    import sqlite3
-
     from sqlalchemy import select
     from tests.cases import factories as make
 
@@ -199,9 +197,9 @@ def main() -> None:
         source, target = f"sqlite:///{root / 'a.sqlite'}", f"sqlite:///{root / 'b.sqlite'}"
         began = time.perf_counter()
         seed(source, args.fixes, args.sqlite_page_size, compacted=not args.uncompacted)
+        seeded = time.perf_counter() - began
         with contextlib.closing(sqlite3.connect(root / "a.sqlite")) as made:
             page_size = made.execute("PRAGMA page_size").fetchone()[0]
-        seeded = time.perf_counter() - began
         keys.generate(root / "centre.key", "signing")
         out = root / "Y1.zip"
         exported = in_own_process(run_export, source, str(root / "centre.key"), str(out))
