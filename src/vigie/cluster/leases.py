@@ -133,9 +133,10 @@ class PartitionLeases:
 
         Each watch is a consumer on the server, which stopping it does not delete: nats-py's
         default keeps it 5 minutes. Silent (no worker holds a lease: every one down), the
-        watch starts again each lease, so it left 100 of them at 3 s, and the server refuses
-        any consumer past 1,000, the workers' own when they come back among them. So each
-        goes once unused for the threshold the workers' consumers have."""
+        watch starts again each lease: 10 of them left after 30 s (counted), so 100 at 3 s
+        (5 minutes / 3 s), and the server refuses any consumer past 1,000, the workers' own
+        when they come back among them. So each goes once unused for the threshold the
+        workers' consumers have."""
         while not stopping.is_set():
             watcher = None
             pause = True

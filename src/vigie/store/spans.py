@@ -345,7 +345,8 @@ def located(
             tail = tail.where(table.c.t <= until)
         # In chunks: the tail is a minute or two of readings while compaction runs, but all of
         # a history it has not reached yet (stopped, or catching up after an upgrade), whose
-        # rows held at once cost about 400 bytes each (a year of fixes: 435 MB in an export).
+        # rows held at once cost about 400 bytes each (an export of a year of fixes held 435
+        # MiB, measured).
         chunks = session.execute(tail.execution_options(yield_per=TAIL_CHUNK)).partitions()
         for chunk in chunks:
             id_parts.append(np.fromiter((i for _, i in chunk), dtype=np.int64, count=len(chunk)))
