@@ -131,6 +131,6 @@ def test_the_centre_says_at_start_when_its_file_would_write_less_repacked(
     assert said[new] == []
     assert said[old] == [
         f"this SQLite file has pages of 4096 bytes where a new one has {PAGE_SIZE}: it writes "
-        "about a quarter more a reading (docs/store-redesign.md); `vigie db repack`, with the "
+        "about 40 % more a reading (docs/store-redesign.md); `vigie db repack`, with the "
         "centre stopped, rewrites it"
     ]

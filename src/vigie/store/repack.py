@@ -38,7 +38,7 @@ def advice(db: Database) -> str | None:
         return None
     return (
         f"this SQLite file has pages of {size} bytes where a new one has {PAGE_SIZE}: it writes "
-        "about a quarter more a reading (docs/store-redesign.md); `vigie db repack`, with the "
+        "about 40 % more a reading (docs/store-redesign.md); `vigie db repack`, with the "
         "centre stopped, rewrites it"
     )
 
