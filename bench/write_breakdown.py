@@ -12,7 +12,9 @@ kinds of commit write them, so that a change is aimed at the biggest part and it
   compaction). A checkpoint would later write each distinct page once more: `distinct_bytes`.
 - **PostgreSQL:** `pg_waldump` over the rate's WAL: bytes by record type (with the full-page
   images apart) and by relation. The data pages that the server writes out (about as many
-  bytes again, `bench/pipeline.py` counts them) are not split by relation in PostgreSQL 15.
+  bytes again, `bench/pipeline.py` counts them) are not split by relation in PostgreSQL 15;
+  what each relation grew by is (`new_pages`): PostgreSQL 15 writes each new page twice, its
+  zeros to extend the file and then its rows at a checkpoint.
 
 Holding the WAL open makes SQLite's latencies of this run no measure of anything.
 
@@ -188,6 +190,31 @@ def postgres_wal(url: str, start: str, end: str, observations: int) -> dict[str,
     }
 
 
+def sizes(url: str) -> dict[str, int]:
+    """Each relation's size in bytes (main fork), by name."""
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as conn:
+        found = conn.execute(
+            text(
+                "SELECT relname, pg_relation_size(oid) FROM pg_class"
+                " WHERE relkind IN ('r', 'i', 't', 'm') AND pg_relation_filenode(oid) IS NOT NULL"
+            )
+        )
+        named = {name: int(size) for name, size in found}
+    engine.dispose()
+    return named
+
+
+def grown(before: dict[str, int], after: dict[str, int], observations: int) -> list[dict[str, Any]]:
+    """What each relation grew by in the rate, in bytes an observation, the largest first."""
+    growth = Counter({name: size - before.get(name, 0) for name, size in after.items()})
+    return [
+        {"relation": name, "bytes_per_obs": round(n / observations)}
+        for name, n in growth.most_common(TOP)
+        if n > 0
+    ]
+
+
 def keep(url: str) -> None:
     """Keep the rate's WAL segments for pg_waldump (a checkpoint would recycle them): their
     number only, not what is written."""
@@ -220,9 +247,11 @@ def traced(load: Callable[..., dict[str, Any]], found: dict[str, Any]) -> Callab
         if url.startswith("postgresql"):
             keep(url)
             start = scalar(url, "SELECT pg_current_wal_insert_lsn()")
+            before = sizes(url)
             figures = load(args, base, headers, rate, server, url, *rest)
             end = scalar(url, "SELECT pg_current_wal_flush_lsn()")  # all of it readable
             found["postgresql"] = postgres_wal(url, start, end, figures["observations"])
+            found["postgresql"]["new_pages"] = grown(before, sizes(url), figures["observations"])
             return figures
         path = url.removeprefix("sqlite:///")
         reader = sqlite3.connect(path, isolation_level=None, timeout=60)
