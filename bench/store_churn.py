@@ -32,6 +32,13 @@ then appending `--readings` readings, each taken up to 2 s before its commit, in
 
 Run those two with as many readings as 5 minutes take at 2,400 a second (`--readings 720000`),
 or no span, or too few, are made in the window.
+
+`--later` (PostgreSQL) also measures what the appended rows leave to a later vacuum: a
+`VACUUM (FREEZE)` after the run, as the anti-wraparound vacuum will do weeks later (the history
+is frozen when seeded, so only the appended rows count). `--pg-vacuum-defaults` takes the
+append-only tables' autovacuum settings off (`vigie.store.vacuum`), as before migration 0026.
+The appends run faster than 2,400 a second: give the server's clocks the same ratio
+(`--pg-set autovacuum_naptime=10s --pg-set checkpoint_timeout=50s` for about 6 times as fast).
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ from vigie.store.database import json_text
 from vigie.store.fix_payload import stored_payload
 from vigie.store.models import DeviceLatest, Observation, ObservationSpan, SpanWatermark
 from vigie.store.spans import BATCH, statements
+from vigie.store.vacuum import APPEND_ONLY, FREEZE_ON_INSERT
 
 RESULTS = Path(__file__).with_name("results") / "store-churn.json"
 # Each variant's unique key; `no_device_index` drops the per-device index too (the floor).
@@ -373,7 +381,9 @@ def _sqlite(row: tuple[Any, ...]) -> tuple[Any, ...]:
 class PostgresStore:
     """A PostgreSQL server of the run's own; bytes are its WAL and data pages written."""
 
-    def __init__(self, url: str, variant: str, settings: list[str]) -> None:
+    def __init__(
+        self, url: str, variant: str, settings: list[str], vacuum_defaults: bool = False
+    ) -> None:
         self.db = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
         pg_configure(self.db, settings)
         self.db.execute(
@@ -382,6 +392,10 @@ class PostgresStore:
         )
         for statement in ddl(postgresql_dialect.dialect(), variant):
             self.db.execute(statement)  # type: ignore[call-overload]
+        if vacuum_defaults:
+            made = {row[0] for row in self.db.execute("SELECT relname FROM pg_class")}
+            for table in set(APPEND_ONLY) & made:
+                self.db.execute(f"ALTER TABLE {table} RESET ({', '.join(FREEZE_ON_INSERT)})")  # type: ignore[call-overload]
         marks = ", ".join(["%s"] * (len(COLUMNS.split(", ")) - 1) + ["%s::jsonb"])
         self.insert = (
             f"INSERT INTO observations ({COLUMNS}) VALUES ({marks}) ON CONFLICT DO NOTHING"
@@ -395,7 +409,7 @@ class PostgresStore:
         if self.spans.real:  # the history spanned, as migration 0025 leaves it
             with self.db.cursor() as cursor:
                 self._compact(cursor, 0, 0)
-        self.db.execute("VACUUM ANALYZE observations")
+        self.db.execute("VACUUM (FREEZE, ANALYZE) observations")  # history frozen: `later`
         self.db.execute("CHECKPOINT")
         found = self.db.execute("SELECT coalesce(max(id), 0) FROM observations").fetchone()
         self.spans.compacted = found[0] if found else 0
@@ -453,6 +467,14 @@ class PostgresStore:
     def written(self) -> int:
         return sum(pg_written(self.db))
 
+    def later(self) -> int:
+        """Bytes the anti-wraparound vacuum will write for what is stored and not frozen."""
+        before = self.written()
+        made = {row[0] for row in self.db.execute("SELECT relname FROM pg_class")}
+        for table in sorted({"observations", *APPEND_ONLY} & made):
+            self.db.execute(f"VACUUM (FREEZE) {table}")  # type: ignore[call-overload]
+        return self.written() - before
+
     def close(self) -> None:
         self.db.close()
 
@@ -463,7 +485,7 @@ def store(
 ) -> Iterator[Store]:
     if database == "postgresql":
         assert url is not None
-        pg = PostgresStore(url, variant, args.pg_set)
+        pg = PostgresStore(url, variant, args.pg_set, args.pg_vacuum_defaults)
         try:
             yield pg
         finally:
@@ -506,6 +528,9 @@ def run(
             )
         seconds = time.perf_counter() - began
         per_obs = (target.written() - before) / readings
+        later = None
+        if args.later and isinstance(target, PostgresStore):
+            later = target.later() / readings
     return {
         "database": database,
         "variant": variant,
@@ -515,6 +540,7 @@ def run(
         "mb_s_at_2400_obs_s": round(per_obs * 2_400 / 1e6, 2),
         "goal_met": per_obs < GOAL_BYTES_PER_OBS,
         "append_s": round(seconds, 1),
+        **({} if later is None else {"later_vacuum_bytes_per_obs": round(later)}),
     }
 
 
@@ -534,6 +560,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--sqlite-page-size", type=int, help="SQLite's page size (bytes; default: the centre's)"
     )
+    parser.add_argument(
+        "--later", action="store_true", help="PostgreSQL: measure what a later freeze writes"
+    )
+    parser.add_argument(
+        "--pg-vacuum-defaults",
+        action="store_true",
+        help="PostgreSQL: the append-only tables without their autovacuum settings (before 0026)",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--sqlite-autocheckpoint",
         type=int,
@@ -568,8 +603,11 @@ def main(argv: list[str]) -> int:
         "sqlite_autocheckpoint": "default"
         if args.sqlite_autocheckpoint is None
         else args.sqlite_autocheckpoint,
+        "append_only_autovacuum": "server defaults (before 0026)"
+        if args.pg_vacuum_defaults
+        else FREEZE_ON_INSERT,
     }
-    save(RESULTS, result, args.pg_set, runs)
+    save(args.out, result, args.pg_set, runs)
     return 0
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from vigie import clock
 from vigie.store.fix_payload import record_of
 from vigie.store.types import BigId, Json, UTCDateTime
+from vigie.store.vacuum import FREEZE_ON_INSERT
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -252,6 +253,8 @@ class Observation(Base):
         # first (migrations 0020 and 0021): new readings append at one end, not one per
         # device's leaf page.
         Index("uq_observations_key", "dedup_key", "device", unique=True),
+        # Frozen by the vacuum after their inserts, not rewritten weeks later (migration 0026).
+        {"postgresql_with": FREEZE_ON_INSERT},
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     device: Mapped[str] = mapped_column(String(64))
@@ -515,7 +518,7 @@ class ObservationSpan(Base):
     compaction appends; WITHOUT ROWID on SQLite (the key is the row's place)."""
 
     __tablename__ = "observation_spans"
-    __table_args__ = ({"sqlite_with_rowid": False},)
+    __table_args__ = ({"sqlite_with_rowid": False, "postgresql_with": FREEZE_ON_INSERT},)
     minute: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     device: Mapped[str] = mapped_column(String(64), primary_key=True)
     type: Mapped[str] = mapped_column(String(20), primary_key=True)

@@ -1,0 +1,39 @@
+"""PostgreSQL: the append-only observation tables frozen by the vacuum that follows their inserts
+
+Rows of `observations` and `observation_spans` never change once written. With the server's
+defaults, the insert-triggered autovacuum only marks their pages all-visible; every page is then
+written again, with its full image in the WAL, by the anti-wraparound vacuum that freezes it
+weeks later (every 200 million transactions), long after it left the buffers. Frozen by a vacuum
+every 100,000 inserts, while its pages are still dirty in memory, a row costs a freeze record
+now and nothing later (`bench/store_churn.py --later`; `vigie.store.vacuum`). SQLite has no
+vacuum of this kind: nothing to do there.
+
+Revision ID: 0026
+Revises: 0025
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+from vigie.store.vacuum import APPEND_ONLY, FREEZE_ON_INSERT
+
+revision: str = "0026"
+down_revision: str | None = "0025"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    settings = ", ".join(f"{name} = {value}" for name, value in FREEZE_ON_INSERT.items())
+    for table in APPEND_ONLY:
+        op.execute(f"ALTER TABLE {table} SET ({settings})")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for table in APPEND_ONLY:
+        op.execute(f"ALTER TABLE {table} RESET ({', '.join(FREEZE_ON_INSERT)})")
