@@ -12,9 +12,8 @@ which counts the POST's wait for a group commit: `sent_to_seen_ms_p50_p99_max`, 
 are load the detector checks (proximity), not markers. Also measured per rate: the detector's
 share of a core, bytes written per observation (SQLite: the centre's processes' write_bytes
 and a checkpoint at the rate's end; PostgreSQL: its WAL and the data pages it wrote out, by its
-own statistics, a CHECKPOINT at the rate's end; then, apart, what freezing the rate's rows
-writes, which the anti-wraparound vacuum would do weeks later: `later_freeze_bytes_per_obs`),
-and once per database the restart gap: from a kill -9 of the detector to its next step.
+own statistics, a CHECKPOINT at the rate's end), and once per
+database the restart gap: from a kill -9 of the detector to its next step.
 
 How the alarm is watched for: `--watch stream` (default) as the console does, reading the queue
 on each event of its live stream; `--watch poll` reads it every 10 ms, a load of its own (a
@@ -331,28 +330,9 @@ def settle(url: str) -> None:
 
     engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(text("VACUUM (FREEZE, ANALYZE)"))  # the history frozen: `frozen_later`
+        conn.execute(text("VACUUM ANALYZE"))
     engine.dispose()
     checkpoint(url)
-
-
-def frozen_later(server: int, url: str) -> int:
-    """PostgreSQL: the bytes that freezing what a rate stored writes (`VACUUM (FREEZE)` of the
-    append-only tables, then a CHECKPOINT), as the anti-wraparound vacuum will weeks later
-    unless an autovacuum froze it meanwhile (`vigie.store.vacuum`)."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import NullPool
-
-    from vigie.store.vacuum import APPEND_ONLY
-
-    before = written(server, url)
-    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        for table in APPEND_ONLY:
-            conn.execute(text(f"VACUUM (FREEZE) {table}"))
-    engine.dispose()
-    checkpoint(url)
-    return written(server, url) - before
 
 
 def sqlite_checkpoint(url: str) -> int:
@@ -873,7 +853,6 @@ def load(
     else:
         bytes_written += sqlite_checkpoint(url)
     maintained = maintenance(url)
-    later = frozen_later(server, url) if url.startswith("postgresql") else None
     detector_bytes = None
     if detector and not url.startswith("postgresql"):
         detector_bytes = write_bytes(detector) - detector_bytes0
@@ -903,7 +882,6 @@ def load(
         "detector_cpu_share": round(detector_cpu / elapsed, 3) if detector_cpu else None,
         "bytes_written_per_obs": round(bytes_written / total) if total else None,
         "write_mb_s": round(bytes_written / elapsed / 1e6, 2),
-        "later_freeze_bytes_per_obs": round(later / total) if later is not None and total else None,
         "detector_bytes_per_obs": (
             round(detector_bytes / total) if detector_bytes is not None and total else None
         ),
