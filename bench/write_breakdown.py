@@ -137,6 +137,11 @@ _RECORD = re.compile(r"^rmgr: (\S+)\s+len \(rec/tot\):\s*(\d+)/\s*(\d+).*?desc: 
 _BLOCK = re.compile(r"blkref #\d+: rel \d+/\d+/(\d+)")
 
 
+# A relation's name, a TOAST table's as its owner's ("engine_state (TOAST)").
+NAMED = "coalesce(o.relname || ' (TOAST)', c.relname)"
+CLASSES = "pg_class c LEFT JOIN pg_class o ON o.reltoastrelid = c.oid AND c.relkind = 't'"
+
+
 def postgres_wal(url: str, start: str, end: str, observations: int) -> dict[str, Any]:
     """The WAL between two positions, per observation: by record type (full-page images apart)
     and by the relation of each record's first block."""
@@ -146,7 +151,7 @@ def postgres_wal(url: str, start: str, end: str, observations: int) -> dict[str,
         relations = {
             str(node): name
             for node, name in conn.execute(
-                text("SELECT pg_relation_filenode(oid), relname FROM pg_class")
+                text(f"SELECT pg_relation_filenode(c.oid), {NAMED} FROM {CLASSES}")
             )
             if node is not None
         }
@@ -196,8 +201,9 @@ def sizes(url: str) -> dict[str, int]:
     with engine.connect() as conn:
         found = conn.execute(
             text(
-                "SELECT relname, pg_relation_size(oid) FROM pg_class"
-                " WHERE relkind IN ('r', 'i', 't', 'm') AND pg_relation_filenode(oid) IS NOT NULL"
+                f"SELECT {NAMED}, pg_relation_size(c.oid) FROM {CLASSES}"
+                " WHERE c.relkind IN ('r', 'i', 't', 'm')"
+                " AND pg_relation_filenode(c.oid) IS NOT NULL"
             )
         )
         named = {name: int(size) for name, size in found}
