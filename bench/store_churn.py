@@ -36,7 +36,7 @@ or no span, or too few, are made in the window.
 `--later` (PostgreSQL) also measures what the appended rows leave to a later vacuum: a
 `VACUUM (FREEZE)` after the run, as the anti-wraparound vacuum will do weeks later (the history
 is frozen when seeded, so only the appended rows count). `--pg-vacuum-defaults` takes the
-append-only tables' autovacuum settings off (`vigie.store.vacuum`), as before migration 0026.
+append-only tables' autovacuum settings off (`vigie.store.storage`), as before migration 0026.
 The appends run faster than 2,400 a second: give the server's clocks the same ratio
 (`--pg-set autovacuum_naptime=10s --pg-set checkpoint_timeout=50s` for about 6 times as fast).
 """
@@ -75,7 +75,7 @@ from vigie.store.database import json_text
 from vigie.store.fix_payload import stored_payload
 from vigie.store.models import DeviceLatest, Observation, ObservationSpan, SpanWatermark
 from vigie.store.spans import BATCH, statements
-from vigie.store.vacuum import APPEND_ONLY, FREEZE_ON_INSERT
+from vigie.store.storage import APPEND_ONLY, FREEZE_ON_INSERT
 
 RESULTS = Path(__file__).with_name("results") / "store-churn.json"
 # Each variant's unique key; `no_device_index` drops the per-device index too (the floor).

@@ -25,8 +25,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from vigie import clock
 from vigie.store.fix_payload import record_of
+from vigie.store.storage import FREEZE_ON_INSERT, REWRITTEN_EACH_MINUTE
 from vigie.store.types import BigId, Json, UTCDateTime
-from vigie.store.vacuum import FREEZE_ON_INSERT
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -532,7 +532,7 @@ class DeviceLatest(Base):
     among those compacted: what the wearers and supervision pages read for every device."""
 
     __tablename__ = "device_latest"
-    __table_args__ = ({"sqlite_with_rowid": False},)
+    __table_args__ = ({"sqlite_with_rowid": False, "postgresql_with": REWRITTEN_EACH_MINUTE},)
     device: Mapped[str] = mapped_column(String(64), primary_key=True)
     type: Mapped[str] = mapped_column(String(20), primary_key=True)
     t: Mapped[datetime]

@@ -6,7 +6,7 @@ written again, with its full image in the WAL, by the anti-wraparound vacuum tha
 weeks later (every 200 million transactions), long after it left the buffers. Frozen by a vacuum
 every 100,000 inserts, while its pages are still dirty in memory, a reading costs about the
 same now and 16-18 bytes later instead of 424-426 (`bench/store_churn.py --later`;
-`vigie.store.vacuum`). SQLite has no vacuum of this kind: nothing to do there.
+`vigie.store.storage`). SQLite has no vacuum of this kind: nothing to do there.
 
 Revision ID: 0026
 Revises: 0025
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from vigie.store.vacuum import APPEND_ONLY, FREEZE_ON_INSERT
+from vigie.store.storage import APPEND_ONLY, FREEZE_ON_INSERT
 
 revision: str = "0026"
 down_revision: str | None = "0025"

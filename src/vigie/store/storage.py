@@ -1,6 +1,7 @@
-"""PostgreSQL's autovacuum settings for the tables whose rows never change once written.
+"""PostgreSQL's storage parameters for the tables written most: how each is vacuumed and filled.
 
-The insert-triggered autovacuum (PostgreSQL 13 and later) comes, by default, every fifth of the
+**Append-only tables** (`APPEND_ONLY`), whose rows never change once written. The
+insert-triggered autovacuum (PostgreSQL 13 and later) comes, by default, every fifth of the
 table's size and freezes nothing younger than 50 million transactions. Each page of an
 append-only table is then written three times over its life: at insert, when that vacuum marks
 it all-visible, and when the anti-wraparound vacuum freezes it (with a full-page image in the
@@ -26,3 +27,10 @@ FREEZE_ON_INSERT = {
 }
 
 APPEND_ONLY = ("observations", "observation_spans")
+
+# `device_latest`: each device's row rewritten by every compaction (each minute). A page filled
+# to half keeps room for the new versions beside the old, so each is a HOT update: no new entry
+# in its key, no new page; the old versions are pruned in place. Filled whole (the default),
+# each compaction moved every row to a new page with a new key entry, and the table grew by
+# itself each minute until a vacuum (migration 0027).
+REWRITTEN_EACH_MINUTE = {"fillfactor": "50"}

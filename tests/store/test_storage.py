@@ -1,18 +1,30 @@
-"""PostgreSQL's autovacuum freezes the append-only tables' rows soon after their inserts
-(migration 0026): their pages are not written again weeks later by the anti-wraparound vacuum."""
+"""PostgreSQL's storage parameters: the append-only tables' rows frozen by the vacuum after their
+inserts (migration 0026), not written again weeks later by the anti-wraparound vacuum; and
+`device_latest` rewritten in place by every compaction (0027)."""
 
 from __future__ import annotations
 
 import importlib
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
 from sqlalchemy import Connection, create_engine, text
 
 from tests.conftest import fresh_database
-from vigie.store.vacuum import APPEND_ONLY, FREEZE_ON_INSERT, INSERTS_A_VACUUM
+from tests.store.test_device_reads import devices, fix
+from vigie.store import observations as log
+from vigie.store import open_database, spans
+from vigie.store.storage import (
+    APPEND_ONLY,
+    FREEZE_ON_INSERT,
+    INSERTS_A_VACUUM,
+    REWRITTEN_EACH_MINUTE,
+)
 
 
 @pytest.fixture
@@ -26,25 +38,57 @@ def reloptions(conn: Connection, table: str) -> dict[str, str]:
     return dict(option.split("=", 1) for option in found or [])
 
 
-def test_the_append_only_tables_carry_the_settings_and_the_downgrade_takes_them_off(
-    pg_url: str,
-) -> None:
+def test_the_tables_carry_their_settings_and_the_downgrades_take_them_off(pg_url: str) -> None:
     engine = create_engine(pg_url)
-    migration = importlib.import_module("vigie.store.migrations.versions.0026_freeze_on_insert")
+    versions = "vigie.store.migrations.versions"
     try:
         with engine.connect() as conn:
             for table in APPEND_ONLY:
                 assert reloptions(conn, table) == FREEZE_ON_INSERT
-            assert reloptions(conn, "device_latest") == {}  # rewritten every minute: not it
-        with engine.begin() as conn:
-            from alembic.migration import MigrationContext
-            from alembic.operations import Operations
-
-            with Operations.context(MigrationContext.configure(conn)):
-                migration.downgrade()
-            assert all(reloptions(conn, table) == {} for table in APPEND_ONLY)
+            assert reloptions(conn, "device_latest") == REWRITTEN_EACH_MINUTE
+        with engine.begin() as conn, Operations.context(MigrationContext.configure(conn)):
+            importlib.import_module(f"{versions}.0027_device_latest_fillfactor").downgrade()
+            importlib.import_module(f"{versions}.0026_freeze_on_insert").downgrade()
+            assert all(reloptions(conn, table) == {} for table in (*APPEND_ONLY, "device_latest"))
     finally:
         engine.dispose()
+
+
+def test_compactions_rewrite_each_device_s_newest_in_place(pg_url: str) -> None:
+    """Filled whole, each compaction's rewrite moved every row to a new page with a new key
+    entry: the table grew by its size each time, until a vacuum."""
+    db = open_database(pg_url)
+    names = [f"H{n:04d}" for n in range(3_000)]
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+
+    def sizes() -> tuple[int, int]:
+        with db.reading() as session:
+            found = session.execute(
+                text(
+                    "SELECT pg_relation_size('device_latest'), pg_relation_size('pk_device_latest')"
+                )
+            ).one()
+        return int(found[0]), int(found[1])
+
+    try:
+        with db.session() as session:
+            devices(session, names)
+        made = []
+        for minute in range(4):
+            with db.session() as session:
+                at = start + timedelta(minutes=minute)
+                log.append(session, [fix(name, at, 48.0 + minute / 100) for name in names])
+            spans.compact_all(db)
+            made.append(sizes())
+        # Three rewrites of every row, in their pages (pruned of the versions before): measured,
+        # 45 pages then 47; filled whole, 23, 45, 67 and 89, the key 14 then 25.
+        (table, key), (table_after, key_after) = made[0], made[-1]
+        assert table_after <= table * 1.1 and key_after <= key * 1.1, made
+        with db.reading() as session:
+            newest = session.execute(text("SELECT min(t), count(*) FROM device_latest")).one()
+        assert newest == (start + timedelta(minutes=3), len(names))
+    finally:
+        db.dispose()
 
 
 def test_autovacuum_freezes_readings_stored_a_moment_before(pg_url: str) -> None:
