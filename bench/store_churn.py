@@ -36,7 +36,8 @@ or no span, or too few, are made in the window.
 `--later` (PostgreSQL) also measures what the appended rows leave to a later vacuum: a
 `VACUUM (FREEZE)` after the run, as the anti-wraparound vacuum will do weeks later (the history
 is frozen when seeded, so only the appended rows count). `--pg-vacuum-defaults` takes the
-append-only tables' autovacuum settings off (`vigie.store.storage`), as before migration 0026.
+append-only tables' autovacuum settings off (`vigie.store.storage`), as before migration 0026;
+`--pg-fillfactor-defaults` fills `device_latest`'s pages whole, as before 0027.
 The appends run faster than 2,400 a second: give the server's clocks the same ratio
 (`--pg-set autovacuum_naptime=10s --pg-set checkpoint_timeout=50s` for about 6 times as fast).
 """
@@ -75,7 +76,7 @@ from vigie.store.database import json_text
 from vigie.store.fix_payload import stored_payload
 from vigie.store.models import DeviceLatest, Observation, ObservationSpan, SpanWatermark
 from vigie.store.spans import BATCH, statements
-from vigie.store.storage import APPEND_ONLY, FREEZE_ON_INSERT
+from vigie.store.storage import APPEND_ONLY, FREEZE_ON_INSERT, REWRITTEN_EACH_MINUTE
 
 RESULTS = Path(__file__).with_name("results") / "store-churn.json"
 # Each variant's unique key; `no_device_index` drops the per-device index too (the floor).
@@ -382,7 +383,12 @@ class PostgresStore:
     """A PostgreSQL server of the run's own; bytes are its WAL and data pages written."""
 
     def __init__(
-        self, url: str, variant: str, settings: list[str], vacuum_defaults: bool = False
+        self,
+        url: str,
+        variant: str,
+        settings: list[str],
+        vacuum_defaults: bool = False,
+        fillfactor_defaults: bool = False,
     ) -> None:
         self.db = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
         pg_configure(self.db, settings)
@@ -396,6 +402,8 @@ class PostgresStore:
             made = {row[0] for row in self.db.execute("SELECT relname FROM pg_class")}
             for table in set(APPEND_ONLY) & made:
                 self.db.execute(f"ALTER TABLE {table} RESET ({', '.join(FREEZE_ON_INSERT)})")  # type: ignore[call-overload]
+        if fillfactor_defaults and variant == "schema":
+            self.db.execute("ALTER TABLE device_latest RESET (fillfactor)")
         marks = ", ".join(["%s"] * (len(COLUMNS.split(", ")) - 1) + ["%s::jsonb"])
         self.insert = (
             f"INSERT INTO observations ({COLUMNS}) VALUES ({marks}) ON CONFLICT DO NOTHING"
@@ -467,6 +475,18 @@ class PostgresStore:
     def written(self) -> int:
         return sum(pg_written(self.db))
 
+    def rewritten(self) -> dict[str, int] | None:
+        """`device_latest` after the run: its size and its key's, and how many of its updates
+        stayed in their page (HOT) of how many (None without the table)."""
+        found = self.db.execute(
+            "SELECT pg_relation_size(relid), pg_relation_size('pk_device_latest'),"
+            " n_tup_hot_upd, n_tup_upd FROM pg_stat_user_tables WHERE relname = 'device_latest'"
+        ).fetchone()
+        if found is None:
+            return None
+        names = ("table_bytes", "key_bytes", "hot_updates", "updates")
+        return dict(zip(names, map(int, found), strict=True))
+
     def later(self) -> int:
         """Bytes the anti-wraparound vacuum will write for what is stored and not frozen."""
         before = self.written()
@@ -485,7 +505,9 @@ def store(
 ) -> Iterator[Store]:
     if database == "postgresql":
         assert url is not None
-        pg = PostgresStore(url, variant, args.pg_set, args.pg_vacuum_defaults)
+        pg = PostgresStore(
+            url, variant, args.pg_set, args.pg_vacuum_defaults, args.pg_fillfactor_defaults
+        )
         try:
             yield pg
         finally:
@@ -528,9 +550,12 @@ def run(
             )
         seconds = time.perf_counter() - began
         per_obs = (target.written() - before) / readings
-        later = None
-        if args.later and isinstance(target, PostgresStore):
-            later = target.later() / readings
+        later, latest = None, None
+        if isinstance(target, PostgresStore):
+            time.sleep(1)  # the statistics of the last commits reported
+            latest = target.rewritten()
+            if args.later:
+                later = target.later() / readings
     return {
         "database": database,
         "variant": variant,
@@ -541,6 +566,7 @@ def run(
         "goal_met": per_obs < GOAL_BYTES_PER_OBS,
         "append_s": round(seconds, 1),
         **({} if later is None else {"later_vacuum_bytes_per_obs": round(later)}),
+        **({} if latest is None else {"device_latest": latest}),
     }
 
 
@@ -567,6 +593,11 @@ def main(argv: list[str]) -> int:
         "--pg-vacuum-defaults",
         action="store_true",
         help="PostgreSQL: the append-only tables without their autovacuum settings (before 0026)",
+    )
+    parser.add_argument(
+        "--pg-fillfactor-defaults",
+        action="store_true",
+        help="PostgreSQL: device_latest's pages filled whole (before 0027)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
@@ -606,6 +637,9 @@ def main(argv: list[str]) -> int:
         "append_only_autovacuum": "server defaults (before 0026)"
         if args.pg_vacuum_defaults
         else FREEZE_ON_INSERT,
+        "device_latest_fillfactor": 100
+        if args.pg_fillfactor_defaults
+        else int(REWRITTEN_EACH_MINUTE["fillfactor"]),
     }
     save(args.out, result, args.pg_set, runs)
     return 0
