@@ -223,6 +223,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty PostgreSQL database, for what only PostgreSQL has (cluster mode, its
+    table settings)."""
+    with fresh_database(request, "postgresql", tmp_path) as url:
+        yield url
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def module_database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

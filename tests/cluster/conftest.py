@@ -8,12 +8,10 @@ import contextlib
 import threading
 import time
 from collections.abc import Awaitable, Coroutine, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from tests.conftest import fresh_database
 from tests.gateway.conftest import seed
 from vigie.cluster.local import LocalCluster
 from vigie.settings import Settings, settings
@@ -138,13 +136,6 @@ def cluster_settings(cluster: LocalCluster, **more: Any) -> Settings:
         partitions=more.pop("partitions", PARTITIONS),
         **more,
     )
-
-
-@pytest.fixture
-def pg_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty PostgreSQL database (cluster mode needs PostgreSQL)."""
-    with fresh_database(request, "postgresql", tmp_path) as url:
-        yield url
 
 
 @pytest.fixture

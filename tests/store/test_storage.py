@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import Connection, create_engine, text
 
-from tests.conftest import fresh_database
 from tests.store.test_device_reads import devices, fix
 from vigie.store import observations as log
 from vigie.store import open_database, spans
@@ -25,12 +21,6 @@ from vigie.store.storage import (
     INSERTS_A_VACUUM,
     REWRITTEN_EACH_MINUTE,
 )
-
-
-@pytest.fixture
-def pg_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with fresh_database(request, "postgresql", tmp_path) as url:
-        yield url
 
 
 def reloptions(conn: Connection, table: str) -> dict[str, str]:
