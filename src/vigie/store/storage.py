@@ -14,8 +14,10 @@ left to freeze later against 424-426.
 
 from __future__ import annotations
 
-# At 2,400 readings a second, a vacuum of `observations` about every 40 s: well inside the
-# 5-minute checkpoint interval, so most pages are frozen before their first write.
+# At 2,400 readings a second, 100,000 inserts come every 42 s and the autovacuum launcher looks
+# at a database once a minute (its default naptime): a vacuum of `observations` about once a
+# minute, well inside the 5-minute checkpoint interval, so most pages are frozen before their
+# first write.
 INSERTS_A_VACUUM = 100_000
 
 # Storage parameters (`ALTER TABLE ... SET`) of each append-only table: migration 0026, and the
