@@ -206,7 +206,9 @@ def postgres() -> Iterator[str]:
     # The tests' settings (no breach confirmation, cheap password hashing, development mode)
     # are set on import: the centre measured is not to inherit them.
     environment = dict(os.environ)
-    from tests.conftest import PG_BIN, _as_cluster_owner, free_port, real_clock_env
+    from tests.conftest import PG_BIN, free_port, real_clock_env
+
+    from vigie.store.pg_local import as_owner
 
     os.environ.clear()
     os.environ.update(environment)
@@ -218,7 +220,7 @@ def postgres() -> Iterator[str]:
         shutil.chown(root, "postgres", "postgres")
     initdb = [str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "vigie"]
     subprocess.run(
-        _as_cluster_owner(initdb, "-E", "UTF8", "--locale=C.UTF-8"),
+        as_owner(*initdb, "-E", "UTF8", "--locale=C.UTF-8"),
         check=True,
         capture_output=True,
         env=real_clock_env(),
@@ -226,9 +228,7 @@ def postgres() -> Iterator[str]:
     port = free_port()
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200"
     start = [str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o", options]
-    subprocess.run(
-        _as_cluster_owner(start, "start"), check=True, capture_output=True, env=real_clock_env()
-    )
+    subprocess.run(as_owner(*start, "start"), check=True, capture_output=True, env=real_clock_env())
     pid = int((data / "postmaster.pid").read_text().split()[0])
     base = f"postgresql+psycopg://vigie@127.0.0.1:{port}"
     try:

@@ -44,6 +44,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 import pipeline
+from vigie.store.pg_local import as_owner
 
 RESULTS = Path(__file__).with_name("results") / "write-breakdown.json"
 PG_WALDUMP = Path("/usr/lib/postgresql/15/bin/pg_waldump")
@@ -157,7 +158,8 @@ def postgres_wal(url: str, start: str, end: str, observations: int) -> dict[str,
         }
     engine.dispose()
     dump = subprocess.run(
-        pipeline_owner([str(PG_WALDUMP), "-p", f"{data}/pg_wal", "-s", start, "-e", end]),
+        # As the cluster's owner: the bench's clusters are `postgres`'s when run as root.
+        as_owner(str(PG_WALDUMP), "-p", f"{data}/pg_wal", "-s", start, "-e", end),
         capture_output=True,
         text=True,
     )
@@ -229,13 +231,6 @@ def keep(url: str) -> None:
         conn.execute(text("ALTER SYSTEM SET wal_keep_size = '4GB'"))
         conn.execute(text("SELECT pg_reload_conf()"))
     engine.dispose()
-
-
-def pipeline_owner(argv: list[str]) -> list[str]:
-    """Run as the cluster's owner (the bench's clusters are `postgres`'s when run as root)."""
-    from tests.conftest import _as_cluster_owner
-
-    return _as_cluster_owner(argv)
 
 
 def traced(load: Callable[..., dict[str, Any]], found: dict[str, Any]) -> Callable[..., Any]:

@@ -26,7 +26,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
 from vigie.store import Database, open_database
-from vigie.store.pg_local import PgPair, create_database, start_pair
+from vigie.store.pg_local import PgPair, as_owner, create_database, start_pair
 from vigie.store.schema import upgrade
 
 # Cheap password hashing for the tests' many accounts (production keeps argon2's defaults).
@@ -107,12 +107,6 @@ def served(config: Any) -> Iterator[str]:
         thread.join(timeout=30)
 
 
-def _as_cluster_owner(argv: list[str], *more: str) -> list[str]:
-    # initdb refuses to run as root: run the server as Debian's `postgres` user then.
-    argv = [*argv, *more]
-    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A PostgreSQL 15 cluster in a temp folder on 127.0.0.1:<free port>; yields its base URL."""
@@ -124,8 +118,8 @@ def postgres_server() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     subprocess.run(
-        _as_cluster_owner(
-            [str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "vigie"],
+        as_owner(
+            *(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "vigie"),
             "-E",
             "UTF8",
             "--no-sync",
@@ -138,9 +132,9 @@ def postgres_server() -> Iterator[str]:
     port = free_port()
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
     subprocess.run(
-        _as_cluster_owner(
-            [str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o", options],
-            "start",
+        as_owner(
+            *(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "log")),
+            *("-w", "-o", options, "start"),
         ),
         check=True,
         capture_output=True,

@@ -47,13 +47,14 @@ def server_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "FAKETIME")}
 
 
-def _as_owner(*argv: str) -> list[str]:
-    # initdb and postgres refuse to run as root: run them as Debian's `postgres` user then.
+def as_owner(*argv: str) -> list[str]:
+    """A PostgreSQL program's command line, run as Debian's `postgres` user when this process
+    is root: initdb and postgres refuse to run as root. The tests' and benches' servers too."""
     return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else list(argv)
 
 
 def _run(*argv: str) -> None:
-    result = subprocess.run(_as_owner(*argv), capture_output=True, text=True, env=server_env())
+    result = subprocess.run(as_owner(*argv), capture_output=True, text=True, env=server_env())
     if result.returncode != 0:
         raise RuntimeError(f"{Path(argv[0]).name} failed: {result.stderr.strip()}")
 
