@@ -8,6 +8,10 @@ every 100,000 inserts, while its pages are still dirty in memory, a reading cost
 same now and 16-18 bytes later instead of 424-426 (`bench/store_churn.py --later`;
 `vigie.store.storage`). SQLite has no vacuum of this kind: nothing to do there.
 
+On a centre with history, the first such vacuum after the upgrade freezes every stored row not
+yet frozen: the anti-wraparound vacuum's work, done once now, throttled as autovacuum is.
+`docs/production-postgresql.md` says how to choose its hour.
+
 Revision ID: 0026
 Revises: 0025
 """
