@@ -76,7 +76,12 @@ from vigie.store.database import json_text
 from vigie.store.fix_payload import stored_payload
 from vigie.store.models import DeviceLatest, Observation, ObservationSpan, SpanWatermark
 from vigie.store.spans import BATCH, statements
-from vigie.store.storage import APPEND_ONLY, FREEZE_ON_INSERT, REWRITTEN_EACH_MINUTE
+from vigie.store.storage import (
+    APPEND_ONLY,
+    FREEZE_ON_INSERT,
+    REWRITTEN_EACH_MINUTE,
+    resetting,
+)
 
 RESULTS = Path(__file__).with_name("results") / "store-churn.json"
 # Each variant's unique key; `no_device_index` drops the per-device index too (the floor).
@@ -401,9 +406,9 @@ class PostgresStore:
         if vacuum_defaults:
             made = {row[0] for row in self.db.execute("SELECT relname FROM pg_class")}
             for table in set(APPEND_ONLY) & made:
-                self.db.execute(f"ALTER TABLE {table} RESET ({', '.join(FREEZE_ON_INSERT)})")  # type: ignore[call-overload]
+                self.db.execute(resetting(table, FREEZE_ON_INSERT))  # type: ignore[call-overload]
         if fillfactor_defaults and variant == "schema":
-            self.db.execute("ALTER TABLE device_latest RESET (fillfactor)")
+            self.db.execute(resetting("device_latest", REWRITTEN_EACH_MINUTE))  # type: ignore[call-overload]
         marks = ", ".join(["%s"] * (len(COLUMNS.split(", ")) - 1) + ["%s::jsonb"])
         self.insert = (
             f"INSERT INTO observations ({COLUMNS}) VALUES ({marks}) ON CONFLICT DO NOTHING"

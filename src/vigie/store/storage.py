@@ -36,3 +36,13 @@ APPEND_ONLY = ("observations", "observation_spans")
 # each compaction moved every row to a new page with a new key entry, and the table grew by
 # itself each minute until a vacuum (migration 0027).
 REWRITTEN_EACH_MINUTE = {"fillfactor": "50"}
+
+
+def setting(table: str, parameters: dict[str, str]) -> str:
+    """The statement that gives `table` these storage parameters (a migration's upgrade)."""
+    return f"ALTER TABLE {table} SET ({', '.join(f'{k} = {v}' for k, v in parameters.items())})"
+
+
+def resetting(table: str, parameters: dict[str, str]) -> str:
+    """The statement that takes them off again (a downgrade; the benches' "before")."""
+    return f"ALTER TABLE {table} RESET ({', '.join(parameters)})"

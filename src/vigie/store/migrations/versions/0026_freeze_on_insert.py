@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from vigie.store.storage import APPEND_ONLY, FREEZE_ON_INSERT
+from vigie.store.storage import APPEND_ONLY, FREEZE_ON_INSERT, resetting, setting
 
 revision: str = "0026"
 down_revision: str | None = "0025"
@@ -31,13 +31,12 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    settings = ", ".join(f"{name} = {value}" for name, value in FREEZE_ON_INSERT.items())
     for table in APPEND_ONLY:
-        op.execute(f"ALTER TABLE {table} SET ({settings})")
+        op.execute(setting(table, FREEZE_ON_INSERT))
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     for table in APPEND_ONLY:
-        op.execute(f"ALTER TABLE {table} RESET ({', '.join(FREEZE_ON_INSERT)})")
+        op.execute(resetting(table, FREEZE_ON_INSERT))

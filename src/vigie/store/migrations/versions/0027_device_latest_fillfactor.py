@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from vigie.store.storage import REWRITTEN_EACH_MINUTE
+from vigie.store.storage import REWRITTEN_EACH_MINUTE, resetting, setting
 
 revision: str = "0027"
 down_revision: str | None = "0026"
@@ -25,11 +25,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    settings = ", ".join(f"{name} = {value}" for name, value in REWRITTEN_EACH_MINUTE.items())
-    op.execute(f"ALTER TABLE device_latest SET ({settings})")
+    op.execute(setting("device_latest", REWRITTEN_EACH_MINUTE))
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute(f"ALTER TABLE device_latest RESET ({', '.join(REWRITTEN_EACH_MINUTE)})")
+    op.execute(resetting("device_latest", REWRITTEN_EACH_MINUTE))
