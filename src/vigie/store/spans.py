@@ -98,10 +98,15 @@ def selects(dialect: str) -> tuple[str, str]:
 
 def inserts(spans: str, latest: str) -> tuple[str, str]:
     """The statements that store what `selects` (or a copy of it) gives. Both may run again over
-    the same ids harmlessly."""
+    the same ids harmlessly: a span stored already is left out by the anti-join, not by
+    `ON CONFLICT DO NOTHING`, which PostgreSQL runs as a speculative insertion (a confirmation
+    record in the WAL for every span). One compaction runs at a time, so none stores the same
+    span meanwhile."""
     return (
-        f"INSERT INTO observation_spans (minute, device, type, first_id, ids) {spans} "
-        "ON CONFLICT DO NOTHING",
+        "INSERT INTO observation_spans (minute, device, type, first_id, ids) "
+        f"SELECT * FROM ({spans}) AS made WHERE NOT EXISTS (SELECT 1 FROM observation_spans s "
+        "WHERE s.minute = made.minute AND s.device = made.device AND s.type = made.type "
+        "AND s.first_id = made.first_id)",
         f"INSERT INTO device_latest (device, type, t, id) {latest} "
         "ON CONFLICT (device, type) DO UPDATE SET t = excluded.t, id = excluded.id "
         "WHERE (excluded.t, excluded.id) > (device_latest.t, device_latest.id)",
