@@ -103,3 +103,22 @@ def test_episode_links_to_its_placement(db: Database) -> None:
         )
         (alarm,) = episodes.fold(session, [event("absence", "raised", 0, case="C77")], T0)
         assert session.get_one(Alarm, alarm.id).placement_id == placement.id
+
+
+def test_a_step_of_events_for_several_cases_opens_in_order_and_stores_each_once(
+    db: Database,
+) -> None:
+    raised = [event("absence", "raised", 0, case=f"C{n}") for n in (3, 1, 2)]
+    with db.session() as session:
+        before = episodes.duplicate_events
+        # The same event twice in one step, and again in a later one: stored and counted once.
+        opened = episodes.fold(session, [*raised, raised[1]], T0)
+        assert episodes.fold(session, [raised[0]], T0) == []
+        assert episodes.duplicate_events - before == 2
+        assert [a.case_ref for a in opened] == ["C3", "C1", "C2"]
+        assert [a.id for a in opened] == sorted(a.id for a in opened)  # ids in opening order
+        rows = session.execute(
+            select(AlarmEventRow.case_ref, AlarmEventRow.alarm_id).order_by(AlarmEventRow.id)
+        ).all()
+        assert rows == [(a.case_ref, a.id) for a in opened]
+        assert [a.event_count for a in opened] == [1, 1, 1]

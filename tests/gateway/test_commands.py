@@ -206,6 +206,43 @@ def test_a_device_in_a_zone_gets_its_rate_raised_then_restored(
     assert [a.actor for a in audited] == ["pipeline", "pipeline"]
 
 
+def test_commands_queued_together_skip_unknown_devices_and_are_each_audited(
+    seeded: Database,
+) -> None:
+    wanted = [
+        command_queue.Wanted(IMEI, "report_every", {"seconds": 30}, reason="alarm 7 open"),
+        command_queue.Wanted("NOT-REGISTERED", "locate", {}),
+        command_queue.Wanted(PHONE, "locate", {}, ttl_s=120),
+    ]
+    with seeded.session() as session:
+        queued, unknown = command_queue.queue_many(session, wanted, "pipeline", clock.now())
+        ids = [c.id for c in queued]
+    assert unknown == ["NOT-REGISTERED"]
+    assert [(c.device_id, c.kind) for c in queued] == [(IMEI, "report_every"), (PHONE, "locate")]
+    with seeded.session() as session:
+        audited = session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "device_command_queued")
+            .order_by(AuditEntry.id)
+        ).all()
+        assert [(a.target, a.detail["command"]) for a in audited] == [
+            (f"device:{IMEI}", ids[0]),
+            (f"device:{PHONE}", ids[1]),
+        ]
+    # One bad command of a registered device: nothing of the batch is queued.
+    with pytest.raises(BadCommand), seeded.session() as session:
+        command_queue.queue_many(
+            session,
+            [wanted[0], command_queue.Wanted(PHONE, "report_every", {"seconds": 0})],
+            "pipeline",
+            clock.now(),
+        )
+    with seeded.session() as session:
+        assert len(session.scalars(select(DeviceCommand)).all()) == 2
+    with seeded.session() as session, pytest.raises(LookupError):
+        command_queue.queue(session, "NOT-REGISTERED", "locate", {}, "user:sup1", clock.now())
+
+
 def test_commands_wait_for_the_device_and_survive_a_restart(seeded: Database) -> None:
     with seeded.session() as session:
         queued = command_queue.queue(

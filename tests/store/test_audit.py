@@ -48,3 +48,19 @@ def test_concurrent_appends_keep_one_chain(db: Database) -> None:
     with db.session() as session:
         checked, breach = audit.verify(session)
     assert (checked, breach) == (45, None)
+
+
+def test_many_acts_chain_in_order_in_one_append(db: Database) -> None:
+    acts: list[audit.Act] = [("pipeline", "queued", f"device:D{i}", {"n": i}) for i in range(6)]
+    with db.session() as session:
+        audit.record(session, "alice", "read", "case:1")
+        entries = audit.record_many(session, acts)
+        audit.record(session, "alice", "read", "case:2")
+    # Stored in the order given, each linked to the one before, the chain's head the last.
+    assert [e.target for e in entries] == [f"device:D{i}" for i in range(6)]
+    assert [e.id for e in entries] == sorted(e.id for e in entries)
+    assert [e.prev_hash for e in entries[1:]] == [e.hash for e in entries[:-1]]
+    with db.session() as session:
+        checked, breach = audit.verify(session)
+        assert audit.record_many(session, []) == []
+    assert (checked, breach) == (8, None)

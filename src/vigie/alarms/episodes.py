@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -44,37 +44,49 @@ def lock_alarm_ids(session: Session) -> None:
         session.execute(select(func.pg_advisory_xact_lock(ALARM_ID_LOCK)))
 
 
-def _store(session: Session, event: dict[str, Any], now: datetime) -> int | None:
-    """Insert the event's row (not yet tied to its episode); None if it was stored already."""
+def _store(session: Session, events: list[dict[str, Any]], now: datetime) -> list[int | None]:
+    """Insert the events' rows (not yet tied to their episodes) in one statement; each one's
+    row id, None for one stored already (or twice in `events`: the first is kept)."""
     global duplicate_events
+    if not events:
+        return []
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    key = event_key(event)
+    keys = [event_key(event) for event in events]
     statement = (
         dialect.insert(AlarmEventRow)
         .values(
-            t=event["t"],
-            case_ref=event["case"],
-            kind=event["kind"],
-            state=event["state"],
-            device=event["device"],
-            detail=event["detail"],
-            created_at=now,
-            event_key=key,
+            [
+                {
+                    "t": event["t"],
+                    "case_ref": event["case"],
+                    "kind": event["kind"],
+                    "state": event["state"],
+                    "device": event["device"],
+                    "detail": event["detail"],
+                    "created_at": now,
+                    "event_key": key,
+                }
+                for event, key in zip(events, keys, strict=True)
+            ]
         )
         .on_conflict_do_nothing(index_elements=["case_ref", "event_key"])
-        .returning(AlarmEventRow.id)
+        .returning(AlarmEventRow.id, AlarmEventRow.case_ref, AlarmEventRow.event_key)
     )
-    row_id = session.execute(statement).scalar_one_or_none()
-    if row_id is None:
-        duplicate_events += 1
-        logger.warning(
-            "alarm event of case %s (%s %s) stored already: skipped (key %s)",
-            event["case"],
-            event["kind"],
-            event["state"],
-            key,
-        )
-    return row_id
+    inserted = {(case, key): row_id for row_id, case, key in session.execute(statement)}
+    out: list[int | None] = []
+    for event, key in zip(events, keys, strict=True):
+        row_id = inserted.pop((event["case"], key), None)
+        out.append(row_id)
+        if row_id is None:
+            duplicate_events += 1
+            logger.warning(
+                "alarm event of case %s (%s %s) stored already: skipped (key %s)",
+                event["case"],
+                event["kind"],
+                event["state"],
+                key,
+            )
+    return out
 
 
 def fold(
@@ -88,36 +100,44 @@ def fold(
     incident). A `cleared` records the end on the open episode. An event stored already (a
     step re-run by a stale owner that fencing missed) changes nothing. Opened episodes carry
     the detection `partition`.
+
+    A few statements whatever the number of events (the step that opens an alarm is the one
+    its operator waits for): the events stored at once, the open episodes of their cases read
+    at once, new episodes inserted together, the events tied to them together.
     """
+    events = list(events)
+    row_ids = _store(session, events, now)
+    fresh = [(e, r) for e, r in zip(events, row_ids, strict=True) if r is not None]
+    if not fresh:
+        return []
+    cases = sorted({event["case"] for event, _ in fresh})
+    episodes: dict[tuple[str, str, str], Alarm] = {
+        (a.case_ref, a.kind, a.device): a
+        for a in session.scalars(
+            select(Alarm).where(Alarm.case_ref.in_(cases), Alarm.status != "closed")
+        )
+    }
+    placements: dict[str, int] | None = None
     opened: list[Alarm] = []
-    placements: dict[str, int | None] = {}
-    locked = False
-    for event in events:
-        row_id = _store(session, event, now)
-        if row_id is None:
-            continue
+    tied: list[tuple[int, Alarm]] = []
+    for event, row_id in fresh:
         key = (event["case"], event["kind"], event["device"])
-        episode = session.scalars(
-            select(Alarm).where(
-                Alarm.case_ref == key[0],
-                Alarm.kind == key[1],
-                Alarm.device == key[2],
-                Alarm.status != "closed",
-            )
-        ).first()
+        episode = episodes.get(key)
         if event["state"] == "raised":
             if episode is None:
-                if key[0] not in placements:
-                    placements[key[0]] = session.scalars(
-                        select(Placement.id).where(Placement.case_ref == key[0])
-                    ).first()
-                if not locked:
+                if placements is None:  # before the first new alarm: ids commit in order
+                    placements = dict(
+                        session.execute(
+                            select(Placement.case_ref, Placement.id).where(
+                                Placement.case_ref.in_(cases)
+                            )
+                        ).all()
+                    )
                     lock_alarm_ids(session)
-                    locked = True
                 episode = Alarm(
                     case_ref=key[0],
                     partition=partition,
-                    placement_id=placements[key[0]],
+                    placement_id=placements.get(key[0]),
                     kind=key[1],
                     device=key[2],
                     priority=PRIORITY.get(key[1], 5),
@@ -129,7 +149,7 @@ def fold(
                     detail=event["detail"],
                 )
                 session.add(episode)
-                session.flush()
+                episodes[key] = episode
                 opened.append(episode)
             else:
                 episode.event_count += 1
@@ -141,11 +161,14 @@ def fold(
             episode.last_event_at = max(episode.last_event_at, event["t"])
             episode.cleared_at = event["t"]
         if episode is not None:
-            session.execute(
-                update(AlarmEventRow)
-                .where(AlarmEventRow.id == row_id)
-                .values(alarm_id=episode.id)
-                .execution_options(synchronize_session=False)
-            )
-    session.flush()
+            tied.append((row_id, episode))
+    session.flush()  # the new episodes' ids, in the order they opened
+    if tied:
+        events_table = AlarmEventRow.__table__
+        session.execute(
+            update(events_table)
+            .where(events_table.c.id == bindparam("row_id"))
+            .values(alarm_id=bindparam("alarm_id")),
+            [{"row_id": row_id, "alarm_id": episode.id} for row_id, episode in tied],
+        )
     return opened

@@ -97,23 +97,18 @@ def reconcile(
     else:
         wanted = wanted_rates(session, config, cases)
         asked = last_asked(session, set(wanted))
-    queued = []
-    for device_id, (seconds, alarm_id) in sorted(wanted.items()):
-        if asked.get(device_id, config.report_every_s) == seconds:
-            continue
-        reason = f"alarm {alarm_id} open" if alarm_id is not None else "no alarm open"
-        queued.append(
-            command_queue.queue(
-                session,
-                device_id,
-                "report_every",
-                {"seconds": seconds},
-                "pipeline",
-                now,
-                reason=reason,
-                alarm_id=alarm_id,
-            )
+    changes = [
+        command_queue.Wanted(
+            device_id,
+            "report_every",
+            {"seconds": seconds},
+            reason=f"alarm {alarm_id} open" if alarm_id is not None else "no alarm open",
+            alarm_id=alarm_id,
         )
+        for device_id, (seconds, alarm_id) in sorted(wanted.items())
+        if asked.get(device_id, config.report_every_s) != seconds
+    ]
+    queued, _unknown = command_queue.queue_many(session, changes, "pipeline", now)
     return queued
 
 
@@ -152,25 +147,18 @@ def ask_fixes(
             )
         ).all()
     )
-    queued = []
+    asked: dict[str, command_queue.Wanted] = {}
     for device_id, _t, reason in requests:
-        if device_id in standing:
-            continue
-        try:
-            command = command_queue.queue(
-                session,
+        if device_id not in standing and device_id not in asked:
+            asked[device_id] = command_queue.Wanted(
                 device_id,
                 "locate",
                 {},
-                "pipeline",
-                now,
                 reason="fix too coarse to decide" if reason == "uncertain" else "breach to confirm",
                 ttl_s=LOCATE_TTL_S,
             )
-        except LookupError:
-            continue
-        standing.add(device_id)
-        queued.append(command)
+    # An unregistered device (a replay or a test engine) is skipped.
+    queued, _unknown = command_queue.queue_many(session, list(asked.values()), "pipeline", now)
     return queued
 
 

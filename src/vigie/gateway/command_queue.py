@@ -7,6 +7,7 @@ expired (not delivered, or not answered, before `expires_at`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,18 @@ from vigie.store import audit
 from vigie.store.models import Device, DeviceCommand
 
 DEFAULT_TTL_S = 3600.0
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A command to queue, as `queue` takes it."""
+
+    device_id: str
+    kind: str
+    args: dict[str, Any]
+    reason: str | None = None
+    alarm_id: int | None = None
+    ttl_s: float = DEFAULT_TTL_S
 
 
 def queue(
@@ -33,29 +46,54 @@ def queue(
     ttl_s: float = DEFAULT_TTL_S,
 ) -> DeviceCommand:
     """Queue a command for the device (`LookupError` if unknown, `BadCommand` if invalid)."""
-    if session.get(Device, device_id) is None:
+    wanted = Wanted(device_id, kind, args, reason, alarm_id, ttl_s)
+    queued, unknown = queue_many(session, [wanted], requested_by, now)
+    if unknown:
         raise LookupError(f"device {device_id!r} is not registered")
-    command = DeviceCommand(
-        device_id=device_id,
-        kind=kind,
-        args=checked_args(kind, args),
-        state="queued",
-        requested_by=requested_by,
-        reason=reason,
-        alarm_id=alarm_id,
-        created_at=now,
-        expires_at=now + timedelta(seconds=ttl_s),
-    )
-    session.add(command)
+    return queued[0]
+
+
+def queue_many(
+    session: Session, wanted: list[Wanted], requested_by: str, now: datetime
+) -> tuple[list[DeviceCommand], list[str]]:
+    """Queue each command whose device is registered, each audited; returns them and the
+    devices not registered (skipped). A handful of round trips whatever their number: a
+    detection step that opens an alarm queues several, in the transaction that carries it.
+    `BadCommand` if one for a registered device is invalid (nothing queued)."""
+    if not wanted:
+        return [], []
+    ids = {w.device_id for w in wanted}
+    registered = set(session.scalars(select(Device.id).where(Device.id.in_(sorted(ids)))))
+    commands = [
+        DeviceCommand(
+            device_id=w.device_id,
+            kind=w.kind,
+            args=checked_args(w.kind, w.args),
+            state="queued",
+            requested_by=requested_by,
+            reason=w.reason,
+            alarm_id=w.alarm_id,
+            created_at=now,
+            expires_at=now + timedelta(seconds=w.ttl_s),
+        )
+        for w in wanted
+        if w.device_id in registered
+    ]
+    session.add_all(commands)
     session.flush()
-    audit.record(
+    audit.record_many(
         session,
-        requested_by,
-        "device_command_queued",
-        f"device:{device_id}",
-        {"command": command.id, "kind": kind, "args": command.args, "reason": reason},
+        [
+            (
+                requested_by,
+                "device_command_queued",
+                f"device:{c.device_id}",
+                {"command": c.id, "kind": c.kind, "args": c.args, "reason": c.reason},
+            )
+            for c in commands
+        ],
     )
-    return command
+    return commands, sorted(ids - registered)
 
 
 def due(session: Session, now: datetime, limit: int = 1000) -> list[DeviceCommand]:

@@ -42,13 +42,22 @@ def entry_hash(
 def record(
     session: Session, actor: str, action: str, target: str, detail: dict[str, Any] | None = None
 ) -> AuditEntry:
-    """Append one entry in the caller's transaction, so an act and its trace commit together.
+    """Append one entry in the caller's transaction, so an act and its trace commit together."""
+    return record_many(session, [(actor, action, target, detail)])[0]
+
+
+Act = tuple[str, str, str, dict[str, Any] | None]  # actor, action, target, detail
+
+
+def record_many(session: Session, acts: list[Act]) -> list[AuditEntry]:
+    """Append one entry per act, chained in order, in the caller's transaction: three round
+    trips whatever their number (a detection step that queues several commands audits each).
 
     The chain head is updated first: that statement takes the write lock (SQLite) or the row lock
     (PostgreSQL), so two concurrent appends cannot both chain onto the same previous hash.
     """
-    # Round-trip through JSON so the hash covers exactly what the database will give back.
-    detail = json.loads(json.dumps(detail or {}, default=str))
+    if not acts:
+        return []
     # On the table, not the mapped class: an ORM-enabled UPDATE costs about a millisecond more
     # (session synchronisation), and every API action and read of personal data comes here.
     head = AuditHead.__table__
@@ -59,20 +68,27 @@ def record(
         .returning(head.c.last_hash)
     ).scalar_one()
     at = clock.now()
-    digest = entry_hash(prev_hash, at, actor, action, target, detail)
-    entry = AuditEntry(
-        at=at,
-        actor=actor,
-        action=action,
-        target=target,
-        detail=detail,
-        prev_hash=prev_hash,
-        hash=digest,
-    )
-    session.add(entry)
-    session.execute(update(head).where(head.c.id == 1).values(last_hash=digest))
+    entries = []
+    for actor, action, target, detail in acts:
+        # Round-trip through JSON so the hash covers exactly what the database will give back.
+        said = json.loads(json.dumps(detail or {}, default=str))
+        digest = entry_hash(prev_hash, at, actor, action, target, said)
+        entries.append(
+            AuditEntry(
+                at=at,
+                actor=actor,
+                action=action,
+                target=target,
+                detail=said,
+                prev_hash=prev_hash,
+                hash=digest,
+            )
+        )
+        prev_hash = digest
+    session.add_all(entries)
+    session.execute(update(head).where(head.c.id == 1).values(last_hash=prev_hash))
     session.flush()
-    return entry
+    return entries
 
 
 @dataclass(frozen=True)
