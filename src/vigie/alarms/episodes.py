@@ -52,27 +52,27 @@ def _store(session: Session, events: list[dict[str, Any]], now: datetime) -> lis
         return []
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     keys = [event_key(event) for event in events]
+    # One statement for any number of rows (SQLAlchemy's "insertmanyvalues"): compiled once
+    # and cached, where a multi-row VALUES literal would be compiled anew for every step.
     statement = (
         dialect.insert(AlarmEventRow)
-        .values(
-            [
-                {
-                    "t": event["t"],
-                    "case_ref": event["case"],
-                    "kind": event["kind"],
-                    "state": event["state"],
-                    "device": event["device"],
-                    "detail": event["detail"],
-                    "created_at": now,
-                    "event_key": key,
-                }
-                for event, key in zip(events, keys, strict=True)
-            ]
-        )
         .on_conflict_do_nothing(index_elements=["case_ref", "event_key"])
         .returning(AlarmEventRow.id, AlarmEventRow.case_ref, AlarmEventRow.event_key)
     )
-    inserted = {(case, key): row_id for row_id, case, key in session.execute(statement)}
+    rows = [
+        {
+            "t": event["t"],
+            "case_ref": event["case"],
+            "kind": event["kind"],
+            "state": event["state"],
+            "device": event["device"],
+            "detail": event["detail"],
+            "created_at": now,
+            "event_key": key,
+        }
+        for event, key in zip(events, keys, strict=True)
+    ]
+    inserted = {(case, key): row_id for row_id, case, key in session.execute(statement, rows)}
     out: list[int | None] = []
     for event, key in zip(events, keys, strict=True):
         row_id = inserted.pop((event["case"], key), None)

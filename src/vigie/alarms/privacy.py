@@ -96,10 +96,13 @@ class Blackout:
     windows: dict[str, list[tuple[datetime, datetime]]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    # The devices looked up, when only some were (`blackout`'s `asked`); None: all of them.
+    asked: frozenset[str] | None = None
 
     def hides(self, case_ref: str | None, device: str, t: datetime) -> bool:
-        """Whether a position of `device` at `t` on this case would help locate her."""
-        if device in self.devices:
+        """Whether a position of `device` at `t` on this case would help locate her (a device
+        not looked up is hidden: never shown for want of a look)."""
+        if device in self.devices or (self.asked is not None and device not in self.asked):
             return True
         return any(start <= t <= end for start, end in self.windows.get(case_ref or "", []))
 
@@ -109,16 +112,26 @@ class Blackout:
         return [f for f in fixes if not any(a <= f["t"] <= b for a, b in spans)]
 
 
-def blackout(session: Session, case_refs: Iterable[str] | None, now: datetime) -> Blackout:
-    """The blackout of these cases (all when None): one query for windows, one for devices."""
+def blackout(
+    session: Session,
+    case_refs: Iterable[str] | None,
+    now: datetime,
+    asked: Iterable[str] | None = None,
+) -> Blackout:
+    """The blackout of these cases (all when None): one query for windows, one for devices.
+
+    With `asked`, only those devices are looked up (`hides` then hides any other): a page of
+    alarms asks about its alarms' devices, not about every protected device of the centre."""
     found = Blackout()
-    found.devices = set(
-        session.scalars(
-            select(Device.id)
-            .outerjoin(DeviceAssignment, DeviceAssignment.device_id == Device.id)
-            .where(or_(Device.kind == "protected_device", DeviceAssignment.role == "protected"))
-        )
+    devices = (
+        select(Device.id)
+        .outerjoin(DeviceAssignment, DeviceAssignment.device_id == Device.id)
+        .where(or_(Device.kind == "protected_device", DeviceAssignment.role == "protected"))
     )
+    if asked is not None:
+        found.asked = frozenset(asked)
+        devices = devices.where(Device.id.in_(sorted(found.asked)))
+    found.devices = set(session.scalars(devices))
     query = select(
         Alarm.case_ref, Alarm.kind, Alarm.raised_at, Alarm.cleared_at, Alarm.closed_at
     ).where(Alarm.kind.in_(HELD_KINDS))

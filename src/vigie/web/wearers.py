@@ -73,7 +73,9 @@ def wearers(
             entry["priority"] = min(entry["priority"], priority)
             entry["escalated"] = entry["escalated"] or escalated_at is not None
             entry["kinds"].append(kind)
-        shade = privacy.blackout(session, [r.case_ref for r in rows], now)
+        shade = privacy.blackout(
+            session, [r.case_ref for r in rows], now, [r.device_id for r in rows]
+        )
         shown, withheld, silent = [], 0, 0
         for r in rows:
             state = live.get(r.case_ref)

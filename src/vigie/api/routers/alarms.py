@@ -99,7 +99,9 @@ def no_report(alarm: Alarm) -> str:
 
 
 def shade_of(session: Session, alarms: list[Alarm]) -> Blackout:
-    return privacy.blackout(session, {a.case_ref for a in alarms}, clock.now())
+    return privacy.blackout(
+        session, {a.case_ref for a in alarms}, clock.now(), {a.device for a in alarms}
+    )
 
 
 def visible_alarm(session: Session, user: User, alarm_id: int) -> Alarm:
