@@ -449,6 +449,12 @@ def main() -> None:
         help="folder where py-spy (if installed) records the API and the detector at each rate",
     )
     parser.add_argument(
+        "--trace",
+        type=Path,
+        help="a file each marker's times are added to (ms from its rate's start: acknowledged, "
+        "its step begun, its alarm seen), to find when the slow ones came",
+    )
+    parser.add_argument(
         "--watch",
         choices=("stream", "poll"),
         default="stream",
@@ -893,6 +899,14 @@ def load(
         "load_average": os.getloadavg(),
     }
     print(json.dumps(figures), flush=True)
+    if args.trace is not None:  # each marker's times, from the rate's start, for the slow ones
+        with args.trace.open("a") as trace:
+            for c in mine:
+                if c in seen:
+                    at = {"acked": acked[c], "step": steps[c], "seen": seen[c]}
+                    line = {"database": url.split(":")[0], "rate": rate, "marker": c}
+                    line |= {k: round((v - start) * 1000, 1) for k, v in at.items()}
+                    trace.write(json.dumps(line) + "\n")
     return figures
 
 
