@@ -41,7 +41,11 @@ def test_adding_a_worker_moves_at_most_its_share(workers: list[str], newcomer: s
     moved = {p for p in range(n) if before[p] != after[p]}
     # Only to the newcomer: no partition moves between the workers already there.
     assert all(after[p] == newcomer for p in moved)
-    assert len(moved) <= 2 * math.ceil(n / (len(workers) + 1))
+    # How many is binomial (each partition goes to the newcomer with odds 1/(W+1)): twice the
+    # share was once exceeded (17 of 64 for an 8th worker), so the bound for any one worker set
+    # is six standard deviations over the share; the share itself, on average, is checked below.
+    odds = 1 / (len(workers) + 1)
+    assert len(moved) <= n * odds + 6 * math.sqrt(n * odds * (1 - odds))
 
 
 def test_a_newcomer_takes_its_share_on_average() -> None:
