@@ -157,7 +157,6 @@ def ask_fixes(
                 reason="fix too coarse to decide" if reason == "uncertain" else "breach to confirm",
                 ttl_s=LOCATE_TTL_S,
             )
-    # An unregistered device (a replay or a test engine) is skipped.
     queued, _unknown = command_queue.queue_many(session, list(asked.values()), "pipeline", now)
     return queued
 
