@@ -10,6 +10,10 @@
   which for one alarm make the round trips the former ones made) against all in one call
   (`episodes.fold`, `reporting.ask_fixes` and `command_queue.queue_many` as now). With one
   alarm both ways are the same calls: their difference is the run's noise.
+- `limit_idle`: a step's transaction that only fences its row, without and with the statement
+  (`engine_state.limit_idle`, since commit after ffec4a8) that has PostgreSQL end it if it sits
+  idle once it comes to the locks the centre shares: the round trip every step now pays (on
+  SQLite the call makes none).
 
 Both ways run in the same process, on the same database, in turns; milliseconds per step
 (median of `--repeat`) and the ratio.
@@ -97,6 +101,23 @@ def fence_costs(db: Database, snapshot_kb: int, repeat: int) -> dict[str, float]
     before(), now()
     was, is_ = timed(before, repeat), timed(now, repeat)
     return {"before_ms": round(was, 2), "now_ms": round(is_, 2), "ratio": round(was / is_, 2)}
+
+
+def limit_costs(db: Database, repeat: int) -> dict[str, float]:
+    """A step's transaction fencing its row, without then with `engine_state.limit_idle`."""
+
+    def before() -> None:
+        with db.session() as session:
+            engine_state.fence(session, 0, None)
+
+    def now() -> None:
+        with db.session() as session:
+            engine_state.fence(session, 0, None)
+            engine_state.limit_idle(session)
+
+    before(), now()
+    was, is_ = timed(before, repeat), timed(now, repeat)
+    return {"before_ms": round(was, 3), "now_ms": round(is_, 3), "ratio": round(was / is_, 2)}
 
 
 def events(n: int, step: int) -> list[dict[str, Any]]:
@@ -196,6 +217,7 @@ def main(argv: list[str]) -> int:
             try:
                 run: dict[str, Any] = {"database": kind}
                 run["fence"] = fence_costs(db, args.snapshot_kb, args.repeat)
+                run["limit_idle"] = limit_costs(db, args.repeat * 4)
                 run["burst"] = {
                     n: burst_costs(db, n, max(5, args.repeat // n))
                     for n in (int(a) for a in args.alarms.split(","))

@@ -30,7 +30,7 @@ from vigie.alarms import episodes, journal, outbox
 from vigie.alarms.pipeline import PartitionStep
 from vigie.alarms.sources import BatchSource
 from vigie.settings import Settings
-from vigie.store import Database, engine_state
+from vigie.store import Database, audit, engine_state
 from vigie.store.engine_state import Fenced
 from vigie.store.models import Alarm, OutboxMessage
 
@@ -197,6 +197,46 @@ def test_a_claim_ends_the_step_of_an_owner_that_stopped_in_it(
     assert [(c.term, c.cursor, c.processed) for c in claimed] == [(2, 9, 1)]
     assert errors and not isinstance(errors[0], Fenced), errors  # its connection was ended
     assert counts(db) == before  # nothing of the stopped step: observation, alarm, journal
+
+
+def test_a_step_stopped_after_opening_an_alarm_holds_the_centre_only_briefly(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening an alarm takes the centre's alarm-id lock (ids commit in order) and its
+    commands the audit chain's head. An owner paused there, with no claim coming (its lease
+    not yet expired), held every other partition's new alarms and every audited request: the
+    server ends its transaction after `HOLD_S`, which commits nothing."""
+    monkeypatch.setattr(engine_state, "HOLD_S", 0.5)
+    seed_cases(db, {"C1": 7, "C2": 3})
+    owner = worker(db, 7, Clock(T0 + timedelta(minutes=30)))
+    other = worker(db, 3, Clock(T0 + timedelta(minutes=30)))
+    before = counts(db)
+    release = threading.Event()
+    stepping, errors = held_step(owner, release, monkeypatch, tamper("C1", 1, 1), cursor=9)
+    monkeypatch.undo()  # the other partition's step is not held
+    monkeypatch.setattr(engine_state, "HOLD_S", 0.5)
+    done: list[str] = []
+
+    def other_step() -> None:
+        other.step(BatchSource([tamper("C2", 1, 1)], cursor=4, messages=1))
+        with db.session() as session:  # an audited request's append
+            audit.record(session, "operator", "alarms_listed", "alarms")
+        done.append("C2")
+
+    stepping_too = threading.Thread(target=other_step)
+    stepping_too.start()
+    stepping_too.join(20)  # the owner is still stopped in its step
+    alive = stepping_too.is_alive()
+    release.set()
+    stepping.join(10)
+    stepping_too.join(10)
+    assert not alive, "another partition's alarm waited for the stopped owner"
+    assert done == ["C2"]
+    assert errors and not isinstance(errors[0], Fenced), errors  # its connection was ended
+    with db.reading() as session:
+        opened = set(session.scalars(select(Alarm.case_ref)))
+    assert opened == {"C2"}  # nothing of the stopped step
+    assert counts(db)["steps"] == before["steps"] + 1
 
 
 def test_a_claim_leaves_a_busy_holder_alone_and_gives_up_after_its_wait(db: Database) -> None:

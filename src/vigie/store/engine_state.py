@@ -35,6 +35,13 @@ PATIENCE_S = 1.0
 # ended): past it the claim fails, its lease is given back and taken again at a later round,
 # rather than holding the claiming worker's round (and its other claims) indefinitely.
 CLAIM_WAIT_S = 5.0
+# How long a step may sit idle in its transaction once detection is done and it comes to what
+# the whole centre shares (the alarm-id lock, the audit chain's head): one paused there (SIGSTOP,
+# a frozen VM) held every other partition's new alarms and every audited request, the alarm
+# list's among them, until a claim ended it a lease and a patience later. PostgreSQL ends it
+# instead; a live step's statements follow each other well within it.
+HOLD_S = 2.0
+_LIMIT_IDLE = text("SELECT set_config('idle_in_transaction_session_timeout', :ms, true)")
 # The transactions a claim ends: those holding what it waits for and doing nothing (an active
 # statement, such as a migration's, is left to finish).
 _END_IDLE_BLOCKERS = text(
@@ -155,6 +162,13 @@ def _unblocked(session: Session, partition: int, patience_s: float) -> Iterator[
     finally:
         done.set()
         watcher.join()
+
+
+def limit_idle(session: Session) -> None:
+    """Have PostgreSQL end this transaction, from here to its commit, if it sits idle `HOLD_S`
+    (the step fails and its batch is re-run; nothing of it commits)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_LIMIT_IDLE, {"ms": str(round(HOLD_S * 1000))})
 
 
 # A step's first statement. Without the checkpoint: a step writes it (every few seconds) but
