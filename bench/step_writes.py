@@ -11,9 +11,9 @@
   (`episodes.fold`, `reporting.ask_fixes` and `command_queue.queue_many` as now). With one
   alarm both ways are the same calls: their difference is the run's noise.
 - `limit_idle`: a step's transaction that only fences its row, without and with the statement
-  (`engine_state.limit_idle`, since commit after ffec4a8) that has PostgreSQL end it if it sits
-  idle once it comes to the locks the centre shares: the round trip every step now pays (on
-  SQLite the call makes none).
+  (`engine_state.limit_idle`, commit 8329dcc) that has PostgreSQL end it if it sits idle once
+  it comes to the locks the centre shares: the round trip a step that may take them pays (one
+  with no event, command, audit or periodic work pays none; on SQLite the call makes none).
 
 Both ways run in the same process, on the same database, in turns; milliseconds per step
 (median of `--repeat`) and the ratio.

@@ -338,9 +338,26 @@ class PartitionStep:
                 cursor_from, self._cursor = self._cursor, taken.cursor
                 state.processed += taken.consumed
                 # What the checkpoint writes is made before the step comes to the locks the
-                # whole centre waits on: from there, a step that sits idle is ended.
+                # whole centre waits on (the alarm-id lock, the audit chain's head): from there,
+                # a step that sits idle is ended. A step that cannot take them (no event, no
+                # command, no audit, nothing periodic: most) spares the round trip.
                 saving = self._checkpoint_parts() if snapshot is not None else None
-                engine_state.limit_idle(session)
+                engine = self._engine
+                fixes = engine.take_fix_requests()
+                escalating = self._escalation_due(now)
+                rates_due = (
+                    time.monotonic() - self._rates_checked >= self._config.report_rate_check_s
+                )
+                if (
+                    events
+                    or faults
+                    or refused
+                    or fixes
+                    or escalating
+                    or rates_due
+                    or self._poisoned
+                ):
+                    engine_state.limit_idle(session)
                 for placement_id, exc in faults:
                     audit.record(
                         session,
@@ -366,9 +383,8 @@ class PartitionStep:
                         refusal.refused.clock,
                         now,
                     )
-                engine = self._engine
                 opened = episodes.fold(session, events, now, self._state.partition)
-                reporting.ask_fixes(session, engine.take_fix_requests(), now)
+                reporting.ask_fixes(session, fixes, now)
                 # A device keeps its flag in the engine when its case lets it go: marked by
                 # the partition that watches it only (the one it left would mark it again).
                 uncertain = frozenset(
@@ -382,7 +398,7 @@ class PartitionStep:
                         (lambda device: engine.case_of(device) is not None) if scoped else None,
                     )
                 escalated: list[Alarm] = []
-                if self._escalation_due(now):
+                if escalating:
                     escalated = workflow.escalate_overdue(
                         session,
                         now,
@@ -391,7 +407,7 @@ class PartitionStep:
                         self._state.partition if scoped else None,
                     )
                     escalation_checked = now
-                if time.monotonic() - self._rates_checked >= self._config.report_rate_check_s:
+                if rates_due:
                     mine = set(self._revisions) if scoped else None
                     reporting.reconcile(session, self._config, now, mine)
                     self._rates_checked = time.monotonic()
