@@ -18,18 +18,28 @@ commit, in commits of 100 and of 1,000 (`--batches`)), before anyone builds it. 
 - **compaction** (level 1), each `--compact-s` of readings, in one transaction: every device's
   readings of the span moved from the log into one compressed chunk of its own, the chunks
   indexed device first (the only device-first writes: one entry per device per span), the
-  span's log rows and tail entries deleted.
+  span's log rows and tail entries deleted;
+- or (`spans` among `--pg-tails` / `--sqlite-tails`) **no level 1**: the log is kept, and each
+  `--compact-s` of readings (60 s, as the store's spans are now) gets one span row per device,
+  time first, holding the ids of its readings (a reading's id its log row's id times 2^16 plus
+  its place in the row) as compressed deltas, the way `observation_spans` finds a device's
+  readings by their ids today. No tail and no chunks: a device's readings since the last span
+  are found by reading every log row since then; older ones through the spans, one log row
+  decompressed for each reading's row (`docs/store-redesign.md`, "Level 1 first, or later?").
 
 The chunk index is seeded with `--spans` chunks per device (a day of history at 5-minute spans;
 empty bodies: only the index's size matters to what new entries cost). Bytes as
 `bench/store_churn.py` counts them (SQLite: this process's `write_bytes`, WAL and checkpoints;
 PostgreSQL: WAL and data pages written, a CHECKPOINT at the end). Reads, per device at the end
 of the run: its readings since the last compaction (tail) and its last hour (chunks and tail);
-and the newest reading of each of 50 devices (a console's page of wearers).
+and the newest reading of each of 50 devices (a console's page of wearers). The `spans` way
+seeds no history (its span rows are appended time first, whatever came before) and its last
+hour is the whole run's track (under 10 minutes): `read_track_ms_per_reading` is that read's
+cost per reading read.
 
     .venv/bin/python bench/store_packed.py [--databases sqlite,postgresql] [--devices 16000]
 
-Writes bench/results/store-packed.json with the commit measured. Not a test.
+Writes bench/results/store-packed.json (or `--out`) with the commit measured. Not a test.
 """
 
 from __future__ import annotations
@@ -82,7 +92,7 @@ DDL = {
         "CREATE INDEX ix_obs_chunks_device ON obs_chunks (device, span_end)",
     ],
     "postgresql": [
-        "DROP TABLE IF EXISTS obs_log, obs_keys, obs_tail, obs_chunks",
+        "DROP TABLE IF EXISTS obs_log, obs_keys, obs_tail, obs_chunks, obs_spans",
         "CREATE TABLE obs_log (id BIGSERIAL PRIMARY KEY, bucket BIGINT NOT NULL,"
         " readings INTEGER NOT NULL, devices TEXT[], body BYTEA NOT NULL)",
         "CREATE TABLE obs_chunks (id BIGSERIAL PRIMARY KEY, device TEXT NOT NULL,"
@@ -104,12 +114,21 @@ KEY_DDL = {
         "postgresql": "CREATE TABLE obs_keys (k BIGINT PRIMARY KEY)",
     },
 }
+# No level 1: a span row per device per `--compact-s`, time first, its readings' ids.
+SPANS_DDL = {
+    "sqlite": "CREATE TABLE obs_spans (span_end INTEGER NOT NULL, device TEXT NOT NULL,"
+    " ids BLOB NOT NULL, PRIMARY KEY (span_end, device)) WITHOUT ROWID",
+    "postgresql": "CREATE TABLE obs_spans (span_end BIGINT NOT NULL, device TEXT NOT NULL,"
+    " ids BYTEA NOT NULL, PRIMARY KEY (span_end, device))",
+}
+PLACE_BITS = 16  # a reading's id: its log row's id << 16 | its place in the row
 PG_TAIL = {
     "btree": [
         "CREATE TABLE obs_tail (bucket BIGINT NOT NULL, device TEXT NOT NULL,"
         " log_id BIGINT NOT NULL, PRIMARY KEY (bucket, device, log_id))",
     ],
     "gin": ["CREATE INDEX ix_obs_log_devices ON obs_log USING gin (devices) WITH (fastupdate)"],
+    "spans": ["DROP TABLE IF EXISTS obs_spans", SPANS_DDL["postgresql"]],
 }
 
 
@@ -133,6 +152,20 @@ def compact_key(dedup_key: str, device: str) -> int:
 
 def pack(kept: list[Any]) -> bytes:
     return zlib.compress(json.dumps(kept, separators=(",", ":")).encode(), 1)
+
+
+def pack_ids(ids: list[int]) -> bytes:
+    """Increasing ids as compressed deltas."""
+    deltas = [b - a for a, b in zip([0, *ids], ids, strict=False)]
+    return zlib.compress(json.dumps(deltas, separators=(",", ":")).encode(), 1)
+
+
+def unpack_ids(body: bytes) -> list[int]:
+    ids, last = [], 0
+    for delta in json.loads(zlib.decompress(body)):
+        last += delta
+        ids.append(last)
+    return ids
 
 
 class Packed(Protocol):
@@ -183,6 +216,12 @@ class _Sql:
             return
         devices = sorted({d for _, d, _ in kept})
         body = pack([[d, k] for _, d, k in kept])
+        if self.tail == "spans":
+            self.db.execute(
+                f"INSERT INTO obs_log (bucket, readings, body) VALUES ({m}, {m}, {m})",
+                (bucket, len(kept), body),
+            )
+            return
         if self.tail == "gin":
             self.db.execute(
                 "INSERT INTO obs_log (bucket, readings, devices, body) VALUES"
@@ -203,6 +242,9 @@ class _Sql:
     def _compact(self, span_end: int, bucket: int) -> None:
         """Everything logged before `bucket` into per-device chunks ending `span_end`."""
         m = self.mark
+        if self.tail == "spans":
+            self._span(span_end, bucket)
+            return
         last = self.db.execute(
             f"SELECT max(id) FROM obs_log WHERE bucket < {m}", (bucket,)
         ).fetchone()[0]
@@ -224,9 +266,77 @@ class _Sql:
         if self.tail == "btree":
             self.db.execute(f"DELETE FROM obs_tail WHERE log_id <= {m}", (last,))
 
+    watermark = 0  # the spans way: the last log row spanned
+    _page: dict[str, Any]
+    _page_of: tuple[int, int | None] | None = None  # what `_page` was read at
+
+    def _span(self, span_end: int, bucket: int) -> None:
+        """The log rows since the watermark, logged before `bucket`: one span row per device,
+        its readings' ids; the log is kept."""
+        m = self.mark
+        ids: dict[str, list[int]] = defaultdict(list)
+        last = self.watermark
+        for log_id, body in self.db.execute(
+            f"SELECT id, body FROM obs_log WHERE id > {m} AND bucket < {m} ORDER BY id",
+            (self.watermark, bucket),
+        ):
+            for place, (device, _) in enumerate(json.loads(zlib.decompress(body))):
+                ids[device].append(log_id << PLACE_BITS | place)
+            last = log_id
+        if last == self.watermark:
+            return
+        self.db.cursor().executemany(
+            f"INSERT INTO obs_spans (span_end, device, ids) VALUES ({m}, {m}, {m})",
+            [(span_end, d, pack_ids(ids[d])) for d in sorted(ids)],
+        )
+        self.watermark = last
+
+    def _unspanned(self, device: str) -> list[dict[str, Any]]:
+        """A device's readings in the log rows since the last span: every such row read."""
+        m = self.mark
+        return [
+            kept
+            for (body,) in self.db.execute(
+                f"SELECT body FROM obs_log WHERE id > {m} ORDER BY id", (self.watermark,)
+            )
+            for d, kept in json.loads(zlib.decompress(body))
+            if d == device
+        ]
+
+    def _spanned(self, device: str, span_from: int) -> list[dict[str, Any]]:
+        """A device's readings through its spans from `span_from` (one seek a span, as a
+        time-first key allows): each reading's log row read once."""
+        m = self.mark
+        last_span = self.db.execute("SELECT max(span_end) FROM obs_spans").fetchone()[0]
+        if last_span is None:
+            return []
+        spans = list(range(span_from, last_span + 1))
+        marks = ", ".join([m] * len(spans))
+        ids = [
+            i
+            for (body,) in self.db.execute(
+                f"SELECT ids FROM obs_spans WHERE device = {m} AND span_end IN ({marks})",
+                (device, *spans),
+            )
+            for i in unpack_ids(body)
+        ]
+        rows = sorted({i >> PLACE_BITS for i in ids})
+        if not rows:
+            return []
+        marks = ", ".join([m] * len(rows))
+        bodies = {
+            log_id: json.loads(zlib.decompress(body))
+            for log_id, body in self.db.execute(
+                f"SELECT id, body FROM obs_log WHERE id IN ({marks})", rows
+            )
+        }
+        return [bodies[i >> PLACE_BITS][i & ((1 << PLACE_BITS) - 1)][1] for i in ids]
+
     def recent(self, device: str, buckets: list[int]) -> int:
         """A device's readings still in the log (since the last compaction): how many. One
         seek per bucket (neither database skips through an index's first column by itself)."""
+        if self.tail == "spans":
+            return len(self._unspanned(device))
         m = self.mark
         found = 0
         marks = ", ".join([m] * len(buckets))
@@ -245,6 +355,8 @@ class _Sql:
 
     def hour(self, device: str, span_from: int, buckets: list[int]) -> int:
         """A device's last hour: its chunks from `span_from`, then the log."""
+        if self.tail == "spans":
+            return len(self._spanned(device, max(span_from, 0))) + self.recent(device, buckets)
         m = self.mark
         found = 0
         for (body,) in self.db.execute(
@@ -257,6 +369,21 @@ class _Sql:
     def latest(self, device: str, buckets: list[int]) -> dict[str, Any] | None:
         """A device's newest reading: from the newest log row it is in, else its newest chunk
         (what a console's list of wearers needs for each)."""
+        if self.tail == "spans":  # a page reads the log since the last span once, for all
+            m = self.mark
+            newest = self.db.execute(
+                f"SELECT max(id) FROM obs_log WHERE id > {m}", (self.watermark,)
+            ).fetchone()[0]
+            if self._page_of != (self.watermark, newest):
+                self._page = {}
+                for (body,) in self.db.execute(
+                    f"SELECT body FROM obs_log WHERE id > {m} ORDER BY id", (self.watermark,)
+                ):
+                    self._page.update(json.loads(zlib.decompress(body)))
+                self._page_of = (self.watermark, newest)
+            found = self._page.get(device)
+            # Not found there: `device_latest` in the store (written by each span), not here.
+            return None if found is None else dict(found)
         m = self.mark
         if self.tail == "gin":
             query = f"SELECT body FROM obs_log WHERE devices @> ARRAY[{m}] ORDER BY id DESC LIMIT 1"
@@ -283,15 +410,18 @@ class _Sql:
 class PackedSqlite(_Sql):
     """The centre's SQLite file (WAL, synchronous=FULL); bytes are this process's."""
 
-    def __init__(self, folder: Path, key: str) -> None:
-        self.key = key
+    def __init__(self, folder: Path, tail: str, key: str) -> None:
+        self.tail, self.key = tail, key
         self.db = sqlite3.connect(folder / "vigie.sqlite", isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
-        for statement in [*DDL["sqlite"], KEY_DDL[key]["sqlite"]]:
+        spans = [SPANS_DDL["sqlite"]] if tail == "spans" else []
+        for statement in [*DDL["sqlite"], KEY_DDL[key]["sqlite"], *spans]:
             self.db.execute(statement)
 
     def seed(self, devices: list[str], spans: int) -> None:
+        if self.tail == "spans":
+            return  # span rows are appended time first: history does not change their cost
         self.db.execute("BEGIN")
         self.db.executemany(
             "INSERT INTO obs_chunks (device, span_end, readings, body) VALUES (?, ?, 0, x'')",
@@ -328,6 +458,8 @@ class PackedPostgres(_Sql):
             self.db.execute(statement)
 
     def seed(self, devices: list[str], spans: int) -> None:
+        if self.tail == "spans":
+            return  # span rows are appended time first: history does not change their cost
         with self.db.cursor().copy(
             "COPY obs_chunks (device, span_end, readings, body) FROM STDIN"
         ) as copy:
@@ -363,7 +495,7 @@ def packed(
             pg.db.close()
         return
     with tempfile.TemporaryDirectory(prefix="vigie-packed-") as folder:
-        lite = PackedSqlite(Path(folder), key)
+        lite = PackedSqlite(Path(folder), tail, key)
         try:
             yield lite
         finally:
@@ -404,13 +536,13 @@ def run(
         buckets = list(range(since, int((now - T0).total_seconds() // args.bucket_s) + 1))
         hour_from = span - int(3600 // args.compact_s)
         sample = rng.sample(names, 200)
-        recent_ms, hour_ms, counted = [], [], 0
+        recent_ms, hour_ms, counted, tracked = [], [], 0, 0
         for device in sample:
             t = time.perf_counter()
             counted += store.recent(device, buckets)
             recent_ms.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
-            store.hour(device, hour_from, buckets)
+            tracked += store.hour(device, hour_from, buckets)
             hour_ms.append((time.perf_counter() - t) * 1000)
         # A console page of 50 wearers, each one's newest reading.
         page_ms, newest = [], 0
@@ -435,6 +567,8 @@ def run(
         "read_hour_ms_median": round(statistics.median(hour_ms), 2),
         "read_hour_ms_max": round(max(hour_ms), 2),
         "recent_readings_read": counted,
+        "hour_readings_read": tracked,
+        "read_track_ms_per_reading": round(sum(hour_ms) / max(tracked, 1), 4),
         "read_latest_of_50_ms_median": round(statistics.median(page_ms), 1),
         "read_latest_of_50_ms_max": round(max(page_ms), 1),
         "latest_found_of_200": newest,
@@ -454,17 +588,23 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--batches", default="100,1000", help="readings per commit, each run")
     parser.add_argument("--keys", default="text,compact", help="duplicate keys, each run")
-    parser.add_argument("--pg-tails", default="btree,gin", help="PostgreSQL's tails, each run")
+    parser.add_argument(
+        "--pg-tails", default="btree,gin", help="PostgreSQL's tails (btree, gin, spans), each run"
+    )
+    parser.add_argument(
+        "--sqlite-tails", default="btree", help="SQLite's tails (btree, spans), each run"
+    )
     parser.add_argument("--bucket-s", type=float, default=1.0, help="the tail's buckets")
     parser.add_argument("--compact-s", type=float, default=300.0, help="seconds of readings")
     parser.add_argument(
         "--pg-set", action="append", default=[], help="a PostgreSQL setting, name=value"
     )
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     runs = []
     for database in args.databases.split(","):
         with postgres() if database == "postgresql" else no_server() as url:
-            tails = args.pg_tails.split(",") if database == "postgresql" else ["btree"]
+            tails = (args.pg_tails if database == "postgresql" else args.sqlite_tails).split(",")
             for tail, key, batch in [
                 (t, k, int(b))
                 for t in tails
@@ -488,7 +628,7 @@ def main(argv: list[str]) -> int:
         "bucket_s": args.bucket_s,
         "compact_s": args.compact_s,
     }
-    save(RESULTS, result, args.pg_set, runs)
+    save(args.out, result, args.pg_set, runs)
     return 0
 
 
