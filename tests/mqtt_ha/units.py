@@ -71,9 +71,12 @@ class HomeUnit:
         return self.client.publish(topic_for(self.device), json.dumps(reading), qos=1)
 
     def acknowledged(self, info: paho.MQTTMessageInfo, timeout_s: float) -> bool:
-        """Whether the broker acknowledged within `timeout_s` (paho resends it meanwhile)."""
-        if info.rc != paho.MQTT_ERR_SUCCESS:
-            return False  # offline at that instant: the caller publishes it again
+        """Whether the broker acknowledged within `timeout_s` (paho resends it meanwhile).
+        Published while offline (`MQTT_ERR_NO_CONN`), a QoS 1 message is kept by paho and sent
+        once connected again: waited for the same way (a unit whose broker closed it just
+        before the publish failed the quorum test by giving up at once)."""
+        if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+            return False  # not kept (paho's queue full): the caller publishes it again
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and not self.stop.is_set():
             if info.is_published():
