@@ -291,17 +291,16 @@ class _Sql:
         )
         self.watermark = last
 
+    def _since_span(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every reading in the log rows since the last span, in stored order: each row read."""
+        for (body,) in self.db.execute(
+            f"SELECT body FROM obs_log WHERE id > {self.mark} ORDER BY id", (self.watermark,)
+        ):
+            yield from json.loads(zlib.decompress(body))
+
     def _unspanned(self, device: str) -> list[dict[str, Any]]:
-        """A device's readings in the log rows since the last span: every such row read."""
-        m = self.mark
-        return [
-            kept
-            for (body,) in self.db.execute(
-                f"SELECT body FROM obs_log WHERE id > {m} ORDER BY id", (self.watermark,)
-            )
-            for d, kept in json.loads(zlib.decompress(body))
-            if d == device
-        ]
+        """A device's readings in the log rows since the last span."""
+        return [kept for d, kept in self._since_span() if d == device]
 
     def _spanned(self, device: str, span_from: int) -> list[dict[str, Any]]:
         """A device's readings through its spans from `span_from` (one seek a span, as a
@@ -375,11 +374,7 @@ class _Sql:
                 f"SELECT max(id) FROM obs_log WHERE id > {m}", (self.watermark,)
             ).fetchone()[0]
             if self._page_of != (self.watermark, newest):
-                self._page = {}
-                for (body,) in self.db.execute(
-                    f"SELECT body FROM obs_log WHERE id > {m} ORDER BY id", (self.watermark,)
-                ):
-                    self._page.update(json.loads(zlib.decompress(body)))
+                self._page = dict(self._since_span())  # the newest of each device last
                 self._page_of = (self.watermark, newest)
             found = self._page.get(device)
             # Not found there: `device_latest` in the store (written by each span), not here.
