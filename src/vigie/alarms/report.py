@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +31,7 @@ from vigie.store.models import (
     User,
 )
 
+logger = logging.getLogger(__name__)
 _env = Environment(
     loader=PackageLoader("vigie.alarms", "templates"), autoescape=select_autoescape(["html"])
 )
@@ -154,10 +157,32 @@ def render_pdf(html: str) -> bytes:
     return pdf
 
 
-def produce(session: Session, alarm: Alarm, now: datetime) -> Report:
-    """Render and store the report of a closed alarm (kept downloadable)."""
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A report made before its alarm's close (the HTML of `workflow.as_closed`, rendered in a
+    read, and its PDF): rendering the PDF takes a third of a second or more, and inside the
+    close's transaction it held the audit chain's head (every audited request of the centre,
+    the consoles' alarm lists among them, waited) and, on SQLite, the writer (every ingest and
+    detection step waited)."""
+
+    html: str
+    pdf: bytes
+
+
+def produce(
+    session: Session, alarm: Alarm, now: datetime, prepared: Prepared | None = None
+) -> Report:
+    """Render and store the report of a closed alarm (kept downloadable). With `prepared`, its
+    PDF is taken when the HTML rendered now is the same; else (the alarm changed meanwhile: an
+    action, an event) the PDF is made again here."""
     html = render_html(session, alarm, now)
-    report = Report(alarm_id=alarm.id, created_at=now, html=html, pdf=render_pdf(html))
+    if prepared is not None and prepared.html == html:
+        pdf = prepared.pdf
+    else:
+        if prepared is not None:
+            logger.info("alarm %s: its report changed since it was prepared", alarm.id)
+        pdf = render_pdf(html)
+    report = Report(alarm_id=alarm.id, created_at=now, html=html, pdf=pdf)
     session.add(report)
     session.flush()
     return report

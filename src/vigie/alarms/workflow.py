@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from vigie.alarms import suspensions
@@ -115,20 +116,42 @@ def close(
     session: Session, alarm: Alarm, user: User, qualification: str, note: str | None, now: datetime
 ) -> Alarm:
     """Close with a qualification; the incident report is produced by the caller (see report)."""
+    check_close(alarm, qualification)
+    _set_closed(alarm, user, qualification, note, now)
+    audit.record(
+        session, user.username, "close", f"alarm:{alarm.id}", {"qualification": qualification}
+    )
+    return alarm
+
+
+def check_close(alarm: Alarm, qualification: str) -> None:
+    """Refuse a close that `close` would refuse: a qualification not for this kind, or an
+    alarm nobody has acknowledged (or already closed)."""
     check_qualification(alarm.kind, qualification)
     if alarm.status not in ("acknowledged", "in_progress"):
         raise AlarmStateError(
             f"alarm {alarm.id} is {alarm.status}; only an acknowledged alarm can be closed"
         )
+
+
+def as_closed(
+    alarm: Alarm, user: User, qualification: str, note: str | None, now: datetime
+) -> Alarm:
+    """A copy of the alarm as `close` would leave it, in no session: its report can be made
+    before the close's transaction, which then holds its locks for no PDF rendering."""
+    copy = Alarm(**{a.key: getattr(alarm, a.key) for a in sa_inspect(Alarm).column_attrs})
+    _set_closed(copy, user, qualification, note, now)
+    return copy
+
+
+def _set_closed(
+    alarm: Alarm, user: User, qualification: str, note: str | None, now: datetime
+) -> None:
     alarm.status = "closed"
     alarm.closed_at = now
     alarm.closed_by = user.id
     alarm.qualification = qualification
     alarm.closing_note = note
-    audit.record(
-        session, user.username, "close", f"alarm:{alarm.id}", {"qualification": qualification}
-    )
-    return alarm
 
 
 def qualifications_for(kind: str) -> list[str]:

@@ -211,6 +211,13 @@ def close(alarm_id: RowId, body: CloseIn, db: DatabaseDep, user: Worker) -> dict
     The centre's own alarm (a partition unwatched) concerns no case: no report, no recipient
     (its closing, note and events stay in the alarm and the audit log)."""
     now = clock.now()
+    # The report first, in a read, its PDF made outside any transaction (`report.Prepared`).
+    with db.reading() as session:
+        alarm = visible_alarm(session, user, alarm_id)
+        workflow.check_close(alarm, body.qualification)
+        closed = workflow.as_closed(alarm, user, body.qualification, body.note, now)
+        html = None if is_centre_alarm(alarm.case_ref) else report.render_html(session, closed, now)
+    prepared = None if html is None else report.Prepared(html, report.render_pdf(html))
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id)
         workflow.close(session, alarm, user, body.qualification, body.note, now)
@@ -219,7 +226,7 @@ def close(alarm_id: RowId, body: CloseIn, db: DatabaseDep, user: Worker) -> dict
                 "report_id": None,
                 "report_recipients": [],
             }
-        made = report.produce(session, alarm, now)
+        made = report.produce(session, alarm, now, prepared)
         queued = outbox.enqueue(session, made, alarm)
         return alarm_out(alarm, user, shade_of(session, [alarm])) | {
             "report_id": made.id,
