@@ -63,6 +63,11 @@ def queue_version(db: Database, user: User) -> tuple[Any, ...]:
         return (*session.execute(query).one(), session.scalar(acted))
 
 
+def _subscribed(db: Database, user: User) -> None:
+    with db.session() as session:
+        audit.record(session, user.username, "subscribe", "alarms")
+
+
 def token_still_valid(db: Database, token: str, config: Settings) -> bool:
     """The stream's token is still signed, unexpired and not revoked (logout, disable...)."""
     try:
@@ -81,8 +86,9 @@ async def alarm_stream(request: Request, db: DatabaseDep, user: Reader) -> Strea
     The stream ends within RECHECK_S of its token being revoked or expiring, and at once when
     the server shuts down.
     """
-    with db.session() as session:
-        audit.record(session, user.username, "subscribe", "alarms")
+    # In a thread: on the event loop, this write waiting for SQLite's writer or the audit
+    # chain's head stalled every request of the process.
+    await asyncio.to_thread(_subscribed, db, user)
 
     bell: AlarmBell = request.app.state.bell
     config: Settings = request.app.state.settings

@@ -7,6 +7,7 @@ computed by the API's own endpoint function, with its role check and its audit.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from importlib.resources import files
 from typing import Any
@@ -123,7 +124,9 @@ async def law_result(request: Request, db: DatabaseDep, user: law_routes.Lawyer)
         case = json.loads(form.get("case", ["{}"])[0] or "{}")
         if not isinstance(case, dict):
             raise ValueError("the case must be a JSON object")
-        decision = law_routes.assess(case | {"measure": measure}, db, user)
+        # In a thread, as every blocking call of an async endpoint: on the event loop, its
+        # audited write (waiting for SQLite's writer) stalled every request of the process.
+        decision = await asyncio.to_thread(law_routes.assess, case | {"measure": measure}, db, user)
     except LawInputError as exc:
         context["error"], context["field"] = str(exc), exc.field
     except ValueError as exc:  # json.JSONDecodeError, or not an object
@@ -158,9 +161,11 @@ async def law_sheet(request: Request, db: DatabaseDep, user: law_routes.Lawyer) 
         case = json.loads(form.get("case", ["{}"])[0] or "{}")
         if not isinstance(case, dict):
             raise ValueError("the case must be a JSON object")
-        decision = law_routes.assess(case | {"measure": "fiche"}, db, user)
+        decision = await asyncio.to_thread(law_routes.assess, case | {"measure": "fiche"}, db, user)
     except ValueError as exc:  # LawInputError names the field; bad JSON says so
         return Response(str(exc), status_code=422, media_type="text/plain; charset=utf-8")
-    pdf = law_sheet_pdf(decision, translator(lang), lang)
+    # WeasyPrint takes a third of a second and more: on the event loop, the whole process (its
+    # ingest, its alarm streams) stood still for it.
+    pdf = await asyncio.to_thread(law_sheet_pdf, decision, translator(lang), lang)
     disposition = 'attachment; filename="fiche-penale.pdf"'
     return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
