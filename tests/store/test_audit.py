@@ -2,9 +2,11 @@
 
 import threading
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import select, text
 
-from vigie.store import Database, audit
+from vigie.store import Database, audit, open_database
+from vigie.store.models import AuditEntry
 
 
 def test_chain_verifies_when_intact(db: Database) -> None:
@@ -64,3 +66,60 @@ def test_many_acts_chain_in_order_in_one_append(db: Database) -> None:
         checked, breach = audit.verify(session)
         assert audit.record_many(session, []) == []
     assert (checked, breach) == (8, None)
+
+
+def test_a_transaction_left_idle_holding_the_head_is_ended_and_the_chain_goes_on(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: a process paused after its audit entry (a frozen VM) held the chain's head,
+    so every audited request (each console's alarm list) waited until it woke. The server ends
+    such a transaction once it sits idle `HOLD_S`: its entry is not kept, the others are."""
+    monkeypatch.setattr(audit, "HOLD_S", 0.5)
+    db = open_database(pg_url)
+    holding, release, failed = threading.Event(), threading.Event(), []
+
+    def paused() -> None:
+        try:
+            with db.session() as session:
+                audit.record(session, "paused", "read", "alarms")
+                holding.set()
+                release.wait(20)  # a process that stopped here
+        except Exception as exc:  # its connection was ended under it
+            failed.append(exc)
+
+    held = threading.Thread(target=paused)
+    held.start()
+    assert holding.wait(20)
+    appended = threading.Thread(target=lambda: audit_once(db, "operator"))
+    appended.start()
+    appended.join(20)
+    waited = appended.is_alive()
+    release.set()
+    held.join(20)
+    appended.join(20)
+    assert not waited, "an audited request waited for the paused transaction"
+    assert failed, "the paused transaction was not ended"
+    with db.reading() as session:
+        checked, breach = audit.verify(session)
+        actors = set(session.scalars(select(AuditEntry.actor)))
+    assert (checked, breach, actors) == (1, None, {"operator"})
+    db.dispose()
+
+
+def test_taking_the_head_keeps_a_shorter_idle_limit(pg_url: str) -> None:
+    """A detection step sets its own, shorter limit (`engine_state.limit_idle`); its audit
+    entries must not lengthen it."""
+    db = open_database(pg_url)
+    with db.session() as session:
+        shown = "SHOW idle_in_transaction_session_timeout"
+        audit.record(session, "cli", "read", "x")
+        assert session.scalar(text(shown)) == f"{round(audit.HOLD_S)}s"
+        session.execute(text("SET LOCAL idle_in_transaction_session_timeout = '700ms'"))
+        audit.record(session, "cli", "read", "y")
+        assert session.scalar(text(shown)) == "700ms"
+    db.dispose()
+
+
+def audit_once(db: Database, actor: str) -> None:
+    with db.session() as session:
+        audit.record(session, actor, "read", "alarms")

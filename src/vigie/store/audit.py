@@ -9,13 +9,32 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from vigie import clock
 from vigie.store.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
+# How long (PostgreSQL) a transaction holding the chain's head may sit idle before the server
+# ends it. Every audited request of the centre waits on that head: a process paused inside
+# such a transaction (a frozen VM, SIGSTOP) would hold every console's alarm list until it
+# woke. The transactions that audit do their slow work (a report's PDF, a message's sending)
+# before their entry; the slowest after it, a close whose alarm changed meanwhile, makes a PDF
+# (0.35-1.3 s here).
+HOLD_S = 5.0
+
+
+def _limit_idle() -> ColumnElement[Any]:
+    """`set_config` of the transaction's idle limit to `HOLD_S`, or to the limit it already has
+    if shorter (a detection step's, `engine_state.limit_idle`): one column of the statement
+    that takes the head, so no round trip of its own."""
+    ms = round(HOLD_S * 1000)
+    setting = "current_setting('idle_in_transaction_session_timeout')"
+    return literal_column(
+        f"set_config('idle_in_transaction_session_timeout', CASE WHEN {setting}::interval"
+        f" BETWEEN interval '1 ms' AND interval '{ms} ms' THEN {setting} ELSE '{ms}' END, true)"
+    )
 
 
 def entry_hash(
@@ -61,12 +80,11 @@ def record_many(session: Session, acts: list[Act]) -> list[AuditEntry]:
     # On the table, not the mapped class: an ORM-enabled UPDATE costs about a millisecond more
     # (session synchronisation), and every API action and read of personal data comes here.
     head = AuditHead.__table__
-    prev_hash = session.execute(
-        update(head)
-        .where(head.c.id == 1)
-        .values(last_hash=head.c.last_hash)
-        .returning(head.c.last_hash)
-    ).scalar_one()
+    taken = update(head).where(head.c.id == 1).values(last_hash=head.c.last_hash)
+    if session.get_bind().dialect.name == "postgresql":
+        prev_hash = session.execute(taken.returning(head.c.last_hash, _limit_idle())).one()[0]
+    else:
+        prev_hash = session.execute(taken.returning(head.c.last_hash)).scalar_one()
     at = clock.now()
     entries = []
     for actor, action, target, detail in acts:
