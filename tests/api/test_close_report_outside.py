@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.world import World, build
-from tests.conftest import Centre
+from tests.api.world import build
+from tests.conftest import Centre, in_thread
 from vigie.alarms import report
 from vigie.store import audit
 from vigie.store.models import Report
@@ -44,21 +44,18 @@ def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[HeldPdf]:
     pdf.release.set()
 
 
-def in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
-    """`call` started in a thread of its own; its result lands in the list."""
-    out: list[Any] = []
-    thread = threading.Thread(target=lambda: out.append(call()), daemon=True)
-    thread.start()
-    return thread, out
-
-
-def closing(world: World, alarm_id: int) -> tuple[threading.Thread, list[Any]]:
-    centre = world.centre
+def closing_held(centre: Centre, held: HeldPdf) -> tuple[int, threading.Thread, list[Any]]:
+    """An alarm being closed, its report's PDF held at its start: the alarm, the close's thread
+    and where its answer lands."""
+    world = build(centre)
+    alarm_id = world.new_alarm("in_progress")
     body = {"qualification": "breach", "note": "not home"}
     operator = centre.headers("operator")
-    return in_thread(
+    close, closed = in_thread(
         lambda: centre.client.post(f"/api/alarms/{alarm_id}/close", json=body, headers=operator)
     )
+    assert held.started.wait(WAIT_S)
+    return alarm_id, close, closed
 
 
 def stored_report(centre: Centre, alarm_id: int) -> Report:
@@ -71,10 +68,7 @@ def stored_report(centre: Centre, alarm_id: int) -> Report:
 def test_an_audited_request_is_answered_while_a_close_makes_its_pdf(
     centre: Centre, held: HeldPdf
 ) -> None:
-    world = build(centre)
-    alarm_id = world.new_alarm("in_progress")
-    close, closed = closing(world, alarm_id)
-    assert held.started.wait(WAIT_S)
+    alarm_id, close, closed = closing_held(centre, held)
     # Before the PDF was made outside the close's transaction, this list (its read audited)
     # waited on the close: the audit chain's head (PostgreSQL), the writer (SQLite).
     listing, listed = in_thread(
@@ -98,10 +92,7 @@ def test_an_audited_request_is_answered_while_a_close_makes_its_pdf(
 def test_an_alarm_that_changes_while_its_pdf_is_made_gets_its_report_made_again(
     centre: Centre, held: HeldPdf
 ) -> None:
-    world = build(centre)
-    alarm_id = world.new_alarm("in_progress")
-    close, closed = closing(world, alarm_id)
-    assert held.started.wait(WAIT_S)
+    alarm_id, close, closed = closing_held(centre, held)
     # Another operator notes something on the alarm while its report's PDF is being made.
     noted = centre.client.post(
         f"/api/alarms/{alarm_id}/actions",

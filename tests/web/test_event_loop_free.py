@@ -6,25 +6,16 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.api.world import build
-from tests.conftest import Centre
+from tests.conftest import Centre, in_thread
 from vigie.store import audit
 from vigie.web import live, pages
 
 WAIT_S = 20
-
-
-def in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
-    """`call` started in a thread of its own; its result lands in the list."""
-    out: list[Any] = []
-    thread = threading.Thread(target=lambda: out.append(call()), daemon=True)
-    thread.start()
-    return thread, out
 
 
 def answered_meanwhile(centre: Centre) -> None:
