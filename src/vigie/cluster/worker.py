@@ -284,10 +284,10 @@ class DetectionWorker:
             elif renewal.revision is not None:
                 self._claiming[partition] = renewal.revision
         for (partition, owned), renewal in zip(held, renewals[: len(held)], strict=True):
+            if renewal.revision is not None:
+                owned.revision = renewal.revision  # let go meanwhile: its release needs it
             if self.owned.get(partition) is not owned:
                 continue  # let go meanwhile
-            if renewal.revision is not None:
-                owned.revision = renewal.revision
             owned.lease, action = assignment.decide(
                 owned.lease, renewal.outcome, now, self.settings.lease_s
             )
