@@ -1,5 +1,6 @@
 """`vigie audit verify` and `vigie db purge-locations`, run as a person would run them."""
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -60,7 +61,9 @@ def test_purge_locations_is_audited(db: Database, vigie: Callable[..., Result]) 
     with db.session() as session:
         assert log.count(session) == 1
         actions = session.execute(text("SELECT action, detail FROM audit_log")).all()
-    assert [a for a, _ in actions] == ["purge_locations"]
+    assert [a for a, _ in actions] == ["purge_locations_started", "purge_locations"]
+    detail = actions[1][1]
+    assert (json.loads(detail) if isinstance(detail, str) else detail)["purged"] == 1
     with db.session() as session:
         assert audit.verify(session)[1] is None
 

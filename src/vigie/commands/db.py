@@ -58,15 +58,16 @@ def purge_locations(
 
     database = open_database(settings().database_url)
     cutoff = clock.now() - timedelta(days=older_than)
+    what = {"older_than_days": older_than, "cutoff": cutoff.isoformat()}
     try:
+        # The purge commits batch by batch (`observations.purge_locations`): audited before
+        # its first, so that a purge stopped half-way is on record too, and with its count after.
         with database.session() as session:
-            purged = log.purge_locations(session, cutoff)
+            audit.record(session, "system", "purge_locations_started", "observations", what)
+        purged = log.purge_locations(database, cutoff)
+        with database.session() as session:
             audit.record(
-                session,
-                "system",
-                "purge_locations",
-                "observations",
-                {"older_than_days": older_than, "cutoff": cutoff.isoformat(), "purged": purged},
+                session, "system", "purge_locations", "observations", what | {"purged": purged}
             )
     finally:
         database.dispose()
