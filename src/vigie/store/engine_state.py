@@ -28,9 +28,12 @@ from vigie.store.models import EngineState, EngineStep
 
 logger = logging.getLogger(__name__)
 # How long a claim waits on a lock before it ends the idle transactions holding it, and then
-# between looks: a live owner's step commits well within it (and is rarely rolled back for
-# nothing); a stale owner's costs the takeover this much.
-PATIENCE_S = 1.0
+# between looks. A stale owner's costs the takeover this much: in chaos runs 2-4 of a paused
+# worker's partitions waited for it, the slowest alarm among them (1 s then). Whatever step
+# holds the row when a claim comes would be fenced at its commit anyway, a live owner's too
+# (its lease is the claimer's now): ended, it rolls back whole and the new owner re-runs its
+# batch, so nothing is lost by ending it soon.
+PATIENCE_S = 0.25
 # How long a claim waits for the row at most, whatever holds it (an active statement is never
 # ended): past it the claim fails, its lease is given back and taken again at a later round,
 # rather than holding the claiming worker's round (and its other claims) indefinitely.
