@@ -14,9 +14,9 @@ import json
 import logging
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -164,7 +164,7 @@ def fold(
             tied.append((row_id, episode))
     session.flush()  # the new episodes' ids, in the order they opened
     if tied:
-        events_table = AlarmEventRow.__table__
+        events_table = cast(Table, AlarmEventRow.__table__)
         session.execute(
             update(events_table)
             .where(events_table.c.id == bindparam("row_id"))

@@ -343,6 +343,7 @@ class PartitionStep:
                 # command, no audit, nothing periodic: most) spares the round trip.
                 saving = self._checkpoint_parts() if snapshot is not None else None
                 engine = self._engine
+                assert engine is not None  # loaded before (a restore) or kept from the last step
                 fixes = engine.take_fix_requests()
                 escalating = self._escalation_due(now)
                 rates_due = (
@@ -708,12 +709,12 @@ class PartitionStep:
             elif self._revisions.get(case_ref) != revision:
                 changed.append(case_ref)
         if changed:
-            query = (
+            loading = (
                 select(Placement)
                 .where(Placement.case_ref.in_(changed))
                 .options(selectinload(Placement.zones), selectinload(Placement.assignments))
             )
-            for placement in session.scalars(query):
+            for placement in session.scalars(loading):
                 fault = self._change(
                     placement.case_ref,
                     placement.revision,

@@ -219,18 +219,20 @@ def _bar_obligations(
         raise CaseRefused("a BAR needs the protected person", "protected_person_id")
     facts = dict(law_input.get("facts", {}))
     stated = facts.get("alert_distance_km")
-    if alert_km is None and stated is None:
-        raise CaseRefused("a BAR needs its alert distance", "alert_distance_km")
-    if alert_km is not None and stated is not None and float(stated) != float(alert_km):
+    if stated is None:
+        if alert_km is None:
+            raise CaseRefused("a BAR needs its alert distance", "alert_distance_km")
+        distance = float(alert_km)
+        # The law reads the distance from its facts: give it the one the placement states.
+        facts["alert_distance_km"] = int(distance) if distance.is_integer() else distance
+        law_input["facts"] = facts
+        return distance
+    if alert_km is not None and float(stated) != float(alert_km):
         raise CaseRefused(
             f"alert distance {alert_km} km differs from the law facts' {stated} km",
             "alert_distance_km",
         )
-    distance = float(alert_km if alert_km is not None else stated)
-    if stated is None:
-        facts["alert_distance_km"] = int(distance) if distance.is_integer() else distance
-        law_input["facts"] = facts
-    return distance
+    return float(stated)
 
 
 def _home(person: Person) -> tuple[float, float] | None:

@@ -10,12 +10,13 @@ import socket
 import threading
 import time
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import httpx
 import typer
 import uvicorn
+from pydantic import SecretStr
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table
@@ -146,7 +147,7 @@ def demo(
     if trackers not in TRACKERS:
         raise typer.BadParameter(", ".join(TRACKERS), param_hint="--trackers")
     # A secret of its own at every run: a demo's tokens are worth nothing to the next one.
-    config = Settings(escalation_after_s=60, jwt_secret=secrets.token_urlsafe(48))
+    config = Settings(escalation_after_s=60, jwt_secret=SecretStr(secrets.token_urlsafe(48)))
     if not config.database_url.startswith("sqlite"):
         raise typer.BadParameter("the demo runs on SQLite; unset VIGIE_DATABASE_URL")
     _check_port_free(host, port)
@@ -182,8 +183,9 @@ def demo(
     if via == "gateway":
         from vigie.sim.protocols import DemoDevices
 
-        feeder: Feeder | DemoDevices = DemoDevices(database, pending, trackers)
-        typer.echo(feeder.describe())
+        devices = DemoDevices(database, pending, trackers)
+        typer.echo(devices.describe())
+        feeder: Feeder | DemoDevices = devices
     else:
         feeder = Feeder(base, "passerelle", feeder_password, pending)
     deadline = time.monotonic() + duration if duration else math.inf
@@ -219,7 +221,11 @@ DEMO_USERS = (
     ("spip", "spip1", "Conseiller SPIP de démonstration 1"),
     ("spip", "spip2", "Conseiller SPIP de démonstration 2"),
 )
-CONTACT_ROLES = ("judge", "prosecutor", "spip")
+# The roles and kinds as the case forms take them.
+ContactRole = Literal["judge", "prosecutor", "spip"]
+DeviceRole = Literal["wearer", "home_unit", "protected"]
+DeviceKind = Literal["bracelet", "home_unit", "protected_device"]
+CONTACT_ROLES: tuple[ContactRole, ...] = ("judge", "prosecutor", "spip")
 
 
 def seed(
@@ -354,23 +360,24 @@ def _demo_contacts(session: Any) -> dict[str, list[int]]:
         "spip": ("01 99 00 12 0{}", "SPIP, permanence de surveillance électronique"),
     }
     contacts: dict[str, list[int]] = {role: [] for role in CONTACT_ROLES}
-    for role, username, full_name in DEMO_USERS:
-        if role not in CONTACT_ROLES:
-            continue
-        user = session.scalars(select(User).where(User.username == username)).one()
-        contact = session.scalars(select(Contact).where(Contact.user_id == user.id)).first()
-        if contact is None:
-            phone, service = services[role]
-            form = ContactIn(
-                role=role,
-                name=full_name,
-                email=f"{username}@demo.invalid",
-                user_id=user.id,
-                phone=phone.format(len(contacts[role]) + 1),
-                service=service,
-            )
-            contact = people.create_contact(session, form, "demo")
-        contacts[role].append(contact.id)
+    for role in CONTACT_ROLES:
+        for user_role, username, full_name in DEMO_USERS:
+            if user_role != role:
+                continue
+            user = session.scalars(select(User).where(User.username == username)).one()
+            contact = session.scalars(select(Contact).where(Contact.user_id == user.id)).first()
+            if contact is None:
+                phone, service = services[role]
+                form = ContactIn(
+                    role=role,
+                    name=full_name,
+                    email=f"{username}@demo.invalid",
+                    user_id=user.id,
+                    phone=phone.format(len(contacts[role]) + 1),
+                    service=service,
+                )
+                contact = people.create_contact(session, form, "demo")
+            contacts[role].append(contact.id)
     session.flush()
     return contacts
 
@@ -388,7 +395,11 @@ def _law_case(record: dict[str, Any], today: str) -> dict[str, Any]:
             "facts": {"as_adjustment": True},
         }
     if measure == "arse":
-        facts = {"mis_en_examen": True, "consent_with_lawyer": True, "spip_check_done": True}
+        facts: dict[str, Any] = {
+            "mis_en_examen": True,
+            "consent_with_lawyer": True,
+            "spip_check_done": True,
+        }
         facts |= {"incurred_years": 5, "order_date": month_ago, "renewals_so_far": 0}
         return {"as_of": today, "facts": facts | {"mobile": False, "ssj_incurred": False}}
     if measure == "psem":
@@ -461,7 +472,11 @@ def _open_case(session: Any, record: dict[str, Any], contacts: dict[str, int]) -
         signal_timeout_s=record.get("signal_timeout_s", 600),
     )
     placement = placements.create(session, form, "demo")
-    kinds = {"wearer": "bracelet", "home_unit": "home_unit", "protected": "protected_device"}
+    kinds: dict[DeviceRole, DeviceKind] = {
+        "wearer": "bracelet",
+        "home_unit": "home_unit",
+        "protected": "protected_device",
+    }
     for role, kind in kinds.items():
         if record.get(role):
             devices.create_device(session, DeviceIn(id=record[role], kind=kind), "demo")
@@ -519,7 +534,9 @@ def _wait_until_up(server: uvicorn.Server, thread: threading.Thread, host: str, 
     deadline = time.monotonic() + 30
     while not server.started:
         if not thread.is_alive():
-            raise typer.BadParameter(f"the centre could not start on {host}:{port}", "--port")
+            raise typer.BadParameter(
+                f"the centre could not start on {host}:{port}", param_hint="--port"
+            )
         if time.monotonic() > deadline:
             raise RuntimeError(f"the centre did not start on {host}:{port} within 30 s")
         time.sleep(0.1)

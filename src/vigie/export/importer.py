@@ -15,11 +15,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from sqlalchemy import Date, select
+from sqlalchemy import Date, Table, select
 from sqlalchemy.orm import Session
 
 from vigie.alarms.episodes import lock_alarm_ids
@@ -113,7 +113,7 @@ def import_archive(
 def _convert(model: type[Base], data: dict[str, Any]) -> dict[str, Any]:
     """Archive values back to column values (dates and times from ISO text), id left out."""
     out: dict[str, Any] = {}
-    for column in model.__table__.columns:  # type: ignore[attr-defined]
+    for column in model.__table__.columns:
         if column.key == "id" or column.key not in data:
             continue
         value = data[column.key]
@@ -313,14 +313,14 @@ class _Run:
             else:
                 result.count("devices", added=False)
         for data in case["assignments"]:
-            row = DeviceAssignment(
+            assignment = DeviceAssignment(
                 **(_convert(DeviceAssignment, data) | {"placement_id": placement_id})
             )
-            self.add(result, "device_assignments", row, data["id"])
+            self.add(result, "device_assignments", assignment, data["id"])
         zones = json.loads(self.archive.read(layout.ZONES))
         for feature in zones["features"]:
             props = feature["properties"]
-            row = Zone(
+            zone = Zone(
                 placement_id=placement_id,
                 key=props["key"],
                 type=props["zone_type"],
@@ -328,7 +328,7 @@ class _Run:
                 geometry=props["vigie_geometry"],
                 schedule=props["schedule"],
             )
-            self.add(result, "zones", row, props["id"])
+            self.add(result, "zones", zone, props["id"])
         self.placement_id = placement_id
         return result
 
@@ -384,7 +384,7 @@ class _Run:
                 )
             }
         self.session.execute(
-            ImportedRecord.__table__.insert(),
+            cast(Table, ImportedRecord.__table__).insert(),
             [
                 {
                     "source": self.source,
@@ -435,20 +435,20 @@ class _Run:
                 )
                 self.add(result, "alarm_events", row, event["id"])
             for action in data["actions"]:
-                row = AlarmAction(
+                taken = AlarmAction(
                     **(_convert(AlarmAction, action) | {"alarm_id": alarm_id, "user_id": None})
                 )
-                self.add(result, "alarm_actions", row, action["id"], user=action["user"])
+                self.add(result, "alarm_actions", taken, action["id"], user=action["user"])
             report = data["report"]
             if report is not None and not self.known("reports", report["id"]):
-                row = Report(
+                written = Report(
                     alarm_id=alarm_id,
                     created_at=datetime.fromisoformat(report["created_at"]),
                     html=self.archive.read(report["html"]).decode(),
                     pdf=self.archive.read(report["pdf"]),
                 )
                 # Delivery records stay records: an outbox row here would send them again.
-                self.add(result, "reports", row, report["id"], deliveries=report["deliveries"])
+                self.add(result, "reports", written, report["id"], deliveries=report["deliveries"])
             elif report is not None:
                 result.count("reports", added=False)
 

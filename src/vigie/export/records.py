@@ -7,17 +7,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from sqlalchemy import RowMapping
+
 from vigie.export.layout import iso
 from vigie.store.models import Base
 
 
 def columns(row: Base, *leave_out: str) -> dict[str, Any]:
     """Every column of a row under its name: the archive mirrors the store field by field."""
-    return {
-        c.key: getattr(row, c.key)
-        for c in row.__table__.columns  # type: ignore[attr-defined]
-        if c.key not in leave_out
-    }
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in leave_out}
 
 
 def zone_feature(zone: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +49,7 @@ def gpx_track_open(name: str) -> str:
     return f"<trk><name>{escape(name)}</name><trkseg>\n"
 
 
-def gpx_points(fixes: Iterable[Mapping[str, Any]]) -> str:
+def gpx_points(fixes: Iterable[Mapping[str, Any] | RowMapping]) -> str:
     return "".join(
         f"<trkpt lat={quoteattr(repr(f['lat']))} lon={quoteattr(repr(f['lon']))}>"
         f"<time>{iso(f['t'])}</time></trkpt>\n"

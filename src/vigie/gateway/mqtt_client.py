@@ -72,7 +72,9 @@ class MqttSubscriber:
         )
         if credentials is not None:
             self._client.username_pw_set(*credentials)
-        self._client.reconnect_delay_set(0.1, 2)
+        # paho's hint says int, but its reconnect wait adds the delay to a float clock: the
+        # first retry after 0.1 s keeps a broker's failover short (tests/mqtt_ha).
+        self._client.reconnect_delay_set(0.1, 2)  # type: ignore[arg-type]
         self._client.on_connect = self._on_connect
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect

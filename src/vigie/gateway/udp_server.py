@@ -64,7 +64,7 @@ class TeltonikaUdpServer(asyncio.DatagramProtocol):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(self._tasks) >= self._limits.max_connections:
             logger.warning("teltonika-udp %s dropped: %d datagrams in hand", addr, len(self._tasks))
             return

@@ -25,7 +25,7 @@ class BatteryCurve:
 
     def at(self, times: np.ndarray) -> np.ndarray:
         """True level at each time."""
-        return np.interp(times, self.t, self.level)
+        return np.asarray(np.interp(times, self.t, self.level), dtype=np.float64)
 
     def below(self, threshold: float, start_s: int, end_s: int) -> list[Interval]:
         """Intervals when the level is at or below `threshold` (to within 5 s)."""
@@ -90,7 +90,7 @@ def charging_sessions(
     With probability `skip_rate` a night is skipped (the wearer forgets or refuses).
     """
     at_home = [
-        i
+        int(i)
         for i in np.flatnonzero(~track.moving)
         if track.x[i] == home.x and track.y[i] == home.y and track.t[i + 1] - track.t[i] > 3_600
     ]

@@ -125,9 +125,9 @@ def degrade(
         t0 = int(rng.integers(grid[0], grid[-1] + 1))
         span = np.exp(rng.uniform(np.log(CANYON[3]), np.log(CANYON[4])))
         hit = (grid >= t0) & (grid < t0 + span) & ~indoor & got_fix
-        jump, a = rng.uniform(CANYON[1], CANYON[2]), rng.uniform(0, 2 * np.pi)
-        ex[hit] += jump * np.cos(a)
-        ey[hit] += jump * np.sin(a)
+        jump, heading = rng.uniform(CANYON[1], CANYON[2]), rng.uniform(0, 2 * np.pi)
+        ex[hit] += jump * np.cos(heading)
+        ey[hit] += jump * np.sin(heading)
         if rng.random() < 0.5:
             accuracy[hit] = np.maximum(accuracy[hit], jump * rng.uniform(0.5, 1.0))
     # Cold starts: the first fix after a long gap.

@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from vigie.gateway import gt06, mqtt, osmand, teltonika, teltonika_udp
 from vigie.gateway.teltonika import AvlRecord
@@ -356,7 +357,7 @@ class ProtocolFeeder:
         """The device's own MQTT session, logged in under its id with its secret."""
         client = self._publishers.get(device)
         if client is None:
-            client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"vigie-sim-{device}")
+            client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"vigie-sim-{device}")
             client.username_pw_set(device, self._keys[device])
             client.connect(self._host, self._mqtt_port)
             client.loop_start()
@@ -442,7 +443,12 @@ class ProtocolFeeder:
         return sent
 
     def close(self) -> None:
-        for link in (*self._trackers.values(), *self._udp.values(), *self._gt06.values()):
+        links: list[TeltonikaTracker | TeltonikaUdpTracker | Gt06Tracker] = [
+            *self._trackers.values(),
+            *self._udp.values(),
+            *self._gt06.values(),
+        ]
+        for link in links:
             link.close()
         self._http.close()
         for client in self._publishers.values():

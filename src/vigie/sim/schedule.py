@@ -73,7 +73,7 @@ def local_midnights(tz: str, start_s: int, end_s: int) -> list[int]:
     """Epoch seconds of each local midnight from the one at or before `start_s` to `end_s`."""
     zone = ZoneInfo(tz)
     day = datetime.fromtimestamp(start_s, UTC).astimezone(zone).date()
-    out = []
+    out: list[int] = []
     while True:
         m = int(datetime.combine(day, time(0), zone).timestamp())
         if m >= end_s:

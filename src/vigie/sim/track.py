@@ -36,11 +36,11 @@ class Track:
 
     def is_moving(self, times: np.ndarray) -> np.ndarray:
         """Whether the person is travelling at each time."""
-        return self.moving[self.segment(times)]
+        return np.asarray(self.moving[self.segment(times)], dtype=bool)
 
     def is_indoor(self, times: np.ndarray) -> np.ndarray:
         """Whether the person is inside a building at each time."""
-        return self.indoor[self.segment(times)]
+        return np.asarray(self.indoor[self.segment(times)], dtype=bool)
 
     def truth_times(self) -> np.ndarray:
         """Instants enough to follow the path: every waypoint, and every few seconds on the move."""

@@ -7,9 +7,9 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, literal_column, select, update
+from sqlalchemy import ColumnElement, Table, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from vigie import clock
@@ -79,7 +79,7 @@ def record_many(session: Session, acts: list[Act]) -> list[AuditEntry]:
         return []
     # On the table, not the mapped class: an ORM-enabled UPDATE costs about a millisecond more
     # (session synchronisation), and every API action and read of personal data comes here.
-    head = AuditHead.__table__
+    head = cast(Table, AuditHead.__table__)
     taken = update(head).where(head.c.id == 1).values(last_hash=head.c.last_hash)
     if session.get_bind().dialect.name == "postgresql":
         prev_hash = session.execute(taken.returning(head.c.last_hash, _limit_idle())).one()[0]

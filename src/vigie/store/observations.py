@@ -6,11 +6,14 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, get_args
+from typing import Any, NamedTuple, cast, get_args
 
 import psycopg
 from sqlalchemy import (
     BigInteger,
+    CursorResult,
+    RowMapping,
+    Table,
     case,
     delete,
     func,
@@ -112,7 +115,7 @@ def append(
     `engine_rows`: the new rows also come back as `rows_after` gives them (`Accepted.rows`),
     returned by the insert itself where it can (no second query).
     """
-    table = Observation.__table__
+    table = cast(Table, Observation.__table__)
     statement: Any
     new: list[Any] = []
     pg = session.get_bind().dialect.name == "postgresql"
@@ -286,7 +289,7 @@ def _audit_conflicts(session: Session, ids: list[int]) -> None:
 _RECORD_COLUMNS = ("device", "seq", "t", "type", "lat", "lon", "accuracy_m", "payload")
 
 
-def record(row: Mapping[str, Any]) -> dict[str, Any]:
+def record(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
     """The record a stored row (a mapping of at least `_RECORD_COLUMNS`) holds, whole."""
     return record_of(**{name: row[name] for name in _RECORD_COLUMNS})
 
@@ -565,15 +568,18 @@ def purge_locations(db: Database, before: datetime, batch: int = PURGE_BATCH) ->
     purged = 0
     for low in range(first, kept.id, batch):
         with db.session() as session:
-            result = session.execute(
-                delete(Observation).where(
-                    Observation.id >= low,
-                    Observation.id < min(low + batch, kept.id),
-                    Observation.t < before,
-                    Observation.lat.is_not(None),
-                )
+            result = cast(
+                CursorResult[Any],
+                session.execute(
+                    delete(Observation).where(
+                        Observation.id >= low,
+                        Observation.id < min(low + batch, kept.id),
+                        Observation.t < before,
+                        Observation.lat.is_not(None),
+                    )
+                ),
             )
-            purged += int(result.rowcount or 0)
+            purged += result.rowcount
     _purge_spans(db, spans.minute_of(before), (spans.minute_of(kept.at), kept.device), batch)
     with db.session() as session:
         session.execute(
@@ -591,7 +597,9 @@ def _purge_spans(db: Database, before: int, kept: tuple[int, str], batch: int) -
     position = ObservationSpan.type == "position"
     keep = (ObservationSpan.minute == kept[0]) & (ObservationSpan.device == kept[1])
     with db.reading() as session:
-        low = session.execute(select(func.min(ObservationSpan.minute)).where(position)).scalar_one()
+        low: int | None = session.execute(
+            select(func.min(ObservationSpan.minute)).where(position)
+        ).scalar_one()
     while low is not None and low < before:
         with db.session() as session:
             ahead = session.execute(

@@ -323,9 +323,9 @@ def located(
         if until is not None:
             last = min(last, minute_of(until))
         for start in range(first, last + 1, MINUTES_A_READ):
-            minutes = list(range(start, min(last, start + MINUTES_A_READ - 1) + 1))
+            read = list(range(start, min(last, start + MINUTES_A_READ - 1) + 1))
             query = select(spans.c.minute, spans.c.first_id, spans.c.ids).where(
-                listed_in(session, spans.c.minute, minutes, BigInteger),
+                listed_in(session, spans.c.minute, read, BigInteger),
                 listed_in(session, spans.c.device, devices, String),
                 listed_in(session, spans.c.type, types, String),
             )

@@ -608,16 +608,17 @@ _FRAGMENTS: list[tuple[str, Render]] = [
     (r"no CPP 801", "pas de CPP 801"),
     (rf"by (?P<d>{_D})", "au plus tard le {d}"),
 ]
-_DIR = {"forward": "en avant", "backward": "à rebours"}
-_THEN = {"CPP 801": "CPP 801", "the business day before": "le jour ouvré précédent"}
-_CREDIT = {
+# Looked up by the renderers above when a note is translated: defined after them, so typed.
+_DIR: dict[str, str] = {"forward": "en avant", "backward": "à rebours"}
+_THEN: dict[str, str] = {"CPP 801": "CPP 801", "the business day before": "le jour ouvré précédent"}
+_CREDIT: dict[str, str] = {
     "arse": "ARSE",
     "dp": "détention provisoire",
     "eaw": "mandat d'arrêt européen",
     "mandat": "mandat",
 }
-_CONSENT = {"given": "donné", "not given": "non donné", "not stated": "non indiqué"}
-_KIND = {
+_CONSENT: dict[str, str] = {"given": "donné", "not given": "non donné", "not stated": "non indiqué"}
+_KIND: dict[str, str] = {
     "reduction": "réduction",
     "terrorism": "terrorisme",
     "authority_delit": "délit contre une personne dépositaire de l'autorité",

@@ -123,7 +123,7 @@ def supervision(
         "hours": hours,
         "alarms_per_hour": hourly_counts(raised, now, hours),
         "time_to_acknowledge_s": percentiles(
-            [(ack - opened).total_seconds() for opened, ack in acked]
+            [(ack - opened).total_seconds() for opened, ack in acked if ack is not None]
         ),
         "open_per_operator": [{"operator": u, "count": n} for u, n in holders]
         + [{"operator": None, "count": unassigned or 0}],
