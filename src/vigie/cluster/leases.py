@@ -129,8 +129,10 @@ class PartitionLeases:
 
     def _holds(self, value: bytes | None) -> bool:
         """Whether a lease's value names this worker."""
+        if not value:
+            return False
         try:
-            return bool(value) and json.loads(value or b"").get("worker") == self.worker
+            return bool(json.loads(value).get("worker") == self.worker)
         except (ValueError, AttributeError):
             return False
 

@@ -566,7 +566,8 @@ def purge_locations(db: Database, before: datetime, batch: int = PURGE_BATCH) ->
     if kept is None:
         return 0
     purged = 0
-    for low in range(first, kept.id, batch):
+    low: int | None = first
+    while low is not None and low < kept.id:
         with db.session() as session:
             result = cast(
                 CursorResult[Any],
@@ -580,6 +581,11 @@ def purge_locations(db: Database, before: datetime, batch: int = PURGE_BATCH) ->
                 ),
             )
             purged += result.rowcount
+            # The next stored id: over the gaps that purges leave (ids of fixes gone, between
+            # the readings kept), not one empty batch after another.
+            low = session.execute(
+                select(func.min(Observation.id)).where(Observation.id >= low + batch)
+            ).scalar_one()
     _purge_spans(db, spans.minute_of(before), (spans.minute_of(kept.at), kept.device), batch)
     with db.session() as session:
         session.execute(
