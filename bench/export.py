@@ -6,8 +6,10 @@ is 1,051,200 fixes: the default) and a home unit's presence report every 10 minu
 Each of the three runs in a fresh process of its own (spawned), so its peak resident memory
 (ru_maxrss) is its own: it is reported with the same process's baseline just before the work,
 and the difference is what the work held. MB/s is of the archive's uncompressed members (what
-a reader gets) and of the zip itself. Prints the figures, writes ``bench/results/export.json``.
-Not a test.
+a reader gets) and of the zip itself. While the import runs, another process stores a reading
+every 20 ms as the API would (`live_ingest`): how long those waited to commit is how long the
+import kept the centre from storing readings. Prints the figures, writes
+``bench/results/export.json``. Not a test.
 
     .venv/bin/python bench/export.py [--fixes N] [--no-import] [--sqlite-page-size 4096]
         [--uncompacted]
@@ -144,9 +146,7 @@ def run_verify(out: str, results: Any) -> None:
 def run_import(url: str, out: str, results: Any) -> None:
     from vigie.export.importer import import_archive
     from vigie.store import open_database
-    from vigie.store.schema import upgrade
 
-    upgrade(url)
     db = open_database(url)
     baseline = _peak_mib()
     began = time.perf_counter()
@@ -159,6 +159,33 @@ def run_import(url: str, out: str, results: Any) -> None:
             "added": imported.added,
         }
     )
+
+
+def live_ingest(url: str, stop: Any, results: Any) -> None:
+    """The centre's ingest meanwhile: a reading every 20 ms, each in its own transaction, as
+    the API stores them; how long each waited to commit (an import holding the writer)."""
+    from sqlalchemy.exc import OperationalError
+
+    from vigie.store import observations as log
+    from vigie.store import open_database
+
+    db = open_database(url)
+    waits: list[float] = []
+    failed = 0
+    t = datetime(2026, 11, 30, tzinfo=UTC)
+    while not stop.is_set():
+        t += timedelta(seconds=1)
+        record = {"kind": "obs", "device": "LIVE1", "t": t.isoformat(), "type": "position"}
+        record |= {"lat": 48.85, "lon": 2.35, "accuracy_m": 10.0}
+        began = time.perf_counter()
+        try:
+            with db.session() as session:
+                log.append(session, [log.row_for(record, t, t, source="bench")])
+        except OperationalError:  # "database is locked" after SQLite's 30 s busy timeout
+            failed += 1
+        waits.append(time.perf_counter() - began)
+        time.sleep(0.02)
+    results.put({"waits": waits, "failed": failed})
 
 
 def in_own_process(target: Any, *args: Any) -> dict[str, Any]:
@@ -191,6 +218,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).parents[1]))  # tests.cases.factories
     from pipeline import commit
     from vigie.export import keys
+    from vigie.store.schema import upgrade
 
     with tempfile.TemporaryDirectory(prefix="vigie-bench-export-") as folder:
         root = Path(folder)
@@ -207,7 +235,17 @@ def main() -> None:
         members = sum(m["bytes"] for m in exported["members"])
         records = {m["name"]: m["records"] for m in exported["members"] if "records" in m}
         verified = in_own_process(run_verify, str(out))
-        imported = None if args.no_import else in_own_process(run_import, target, str(out))
+        imported = live = None
+        if not args.no_import:
+            upgrade(target)
+            context = multiprocessing.get_context("spawn")
+            stop, waits = context.Event(), context.Queue()
+            ingest = context.Process(target=live_ingest, args=(target, stop, waits))
+            ingest.start()
+            imported = in_own_process(run_import, target, str(out))
+            stop.set()
+            live = waits.get(timeout=60)
+            ingest.join()
     mib = 1024 * 1024
     figures: dict[str, Any] = {
         "commit": commit(),
@@ -242,6 +280,15 @@ def main() -> None:
             ),
             "peak_rss_mib": round(imported["peak_mib"], 1),
             "baseline_rss_mib": round(imported["baseline_mib"], 1),
+        }
+        assert live is not None
+        waits = sorted(live["waits"])
+        figures["import"]["ingest_meanwhile"] = {
+            "readings": len(waits),
+            "failed": live["failed"],
+            "wait_ms_p50_p99_max": [
+                round(1000 * waits[int(q * (len(waits) - 1))], 1) for q in (0.5, 0.99, 1.0)
+            ],
         }
     print(json.dumps(figures, indent=2))
     results = RESULTS

@@ -93,7 +93,7 @@ def test_export_verify_import_from_the_command_line(
         actions = list(
             session.scalars(select(AuditEntry.action).where(AuditEntry.actor == "chief"))
         )
-        assert actions == ["import_case", "import_case"]
+        assert actions == ["import_case_started", "import_case"] * 2
 
     folder = tmp_path / "all"
     before, after = (str((story.start + timedelta(days=d)).date()) for d in (-1, 1))

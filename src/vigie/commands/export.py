@@ -221,7 +221,7 @@ def import_case(
 ) -> None:
     """Import a case archive: refused if tampered; idempotent; never overwrites; audited."""
     from vigie.export import keys
-    from vigie.export.importer import ImportRefused, import_archive
+    from vigie.export.importer import ImportInterrupted, ImportRefused, import_archive
     from vigie.export.verify import ArchiveInvalid
     from vigie.settings import settings
     from vigie.store import open_database
@@ -241,6 +241,13 @@ def import_case(
         raise _fail(f"{archive}: REFUSED: {exc}") from exc
     except ImportRefused as exc:
         raise _fail(f"{archive}: REFUSED: {exc}") from exc
+    except ImportInterrupted as exc:
+        stored = ", ".join(f"{k} {v}" for k, v in sorted(exc.result.added.items())) or "nothing"
+        raise _fail(
+            f"{archive}: INTERRUPTED ({exc}): case {exc.result.case_ref} is partly imported "
+            f"(added {stored}); run the same command again to finish it (what came in is "
+            "kept and not imported twice)"
+        ) from exc
     finally:
         database.dispose()
     added = ", ".join(f"{k} {v}" for k, v in sorted(result.added.items())) or "nothing new"

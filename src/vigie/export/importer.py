@@ -5,6 +5,13 @@ imported from the same centre is skipped, so a second import of an archive chang
 
 An imported case arrives with status `imported`: detection does not watch it, so the past's
 observations raise no second alarm here (its status at the source is in its provenance).
+
+The import commits in steps: the case, then its observations a batch at a time, then its
+alarms and the audit entry that closes it. One transaction held SQLite's writer (and, on
+PostgreSQL, the order lock every ordered ingest takes) for the whole import, 88 s for a year
+of fixes: the centre could store no reading and raise no alarm meanwhile. A step that fails
+leaves the steps before it stored, and the `import_case_started` entry without its
+`import_case`: the same import run again skips what came in and finishes.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import json
 import zipfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -49,12 +57,23 @@ from vigie.store.models import (
 )
 from vigie.store.types import UTCDateTime
 
-BATCH = 2000
+# Observations a transaction: about 30 ms of SQLite's writer each (bench/export.py), so a
+# reading or a detection step waits at most about that long behind an import.
+BATCH = 500
 IMPORTED_STATUS = "imported"
 
 
 class ImportRefused(ValueError):
     """The archive is sound but cannot come in as it is (the message says why and what to do)."""
+
+
+class ImportInterrupted(RuntimeError):
+    """A step of the import failed after the ones before it were stored (`result` counts
+    them): running the same import again skips what came in and finishes it."""
+
+    def __init__(self, result: Imported, cause: Exception) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.result = result
 
 
 @dataclass
@@ -80,33 +99,44 @@ def import_archive(
     victim_key: X25519PrivateKey | None = None,
     case_ref_as: str | None = None,
 ) -> Imported:
-    """Verify then import the case archive at `path`; audited in the same transaction."""
+    """Verify then import the case archive at `path`, step by step (the module says why):
+    audited when it starts, with the case, and when it ends, with its last step."""
     verified = verify(path, trusted)
     manifest = verified.manifest
-    with zipfile.ZipFile(path) as archive, db.session() as session:
+    origin = {
+        "archive": path.name,
+        "source_centre": verified.fingerprint,
+        "source_case_ref": manifest["case_ref"],
+        "source_audit_chain_head": manifest["audit_chain_head"],
+        "exported_at": manifest["exported_at"],
+    }
+    with zipfile.ZipFile(path) as archive:
         protected = _Protected.read(archive, manifest, victim_key)
-        run = _Run(session, archive, verified.fingerprint, protected)
-        result = run.case(case_ref_as)
-        run.observations(result)
-        run.alarms(result)
-        run.unattached_events(result)
-        run.audit_entries(result)
-        audit.record(
-            session,
-            actor,
-            "import_case",
-            f"placement:{result.placement_id}",
-            {
-                "archive": path.name,
-                "source_centre": result.source,
-                "source_case_ref": manifest["case_ref"],
-                "source_audit_chain_head": manifest["audit_chain_head"],
-                "exported_at": manifest["exported_at"],
-                "protected_data": result.protected_data,
-                "added": result.added,
-                "skipped": result.skipped,
-            },
-        )
+        run = _Run(db, archive, verified.fingerprint, protected)
+        with run.step() as session:
+            result = run.case(case_ref_as)
+            target = f"placement:{result.placement_id}"
+            audit.record(session, actor, "import_case_started", target, origin)
+        try:
+            run.observations(result)
+            with run.step() as session:
+                run.alarms(result)
+                run.unattached_events(result)
+                run.audit_entries(result)
+                audit.record(
+                    session,
+                    actor,
+                    "import_case",
+                    target,
+                    origin
+                    | {
+                        "protected_data": result.protected_data,
+                        "added": result.added,
+                        "skipped": result.skipped,
+                    },
+                )
+        except Exception as exc:  # whatever it was, the steps before it are stored
+            raise ImportInterrupted(result, exc) from exc
     return result
 
 
@@ -180,13 +210,29 @@ class _Protected:
 
 class _Run:
     def __init__(
-        self, session: Session, archive: zipfile.ZipFile, source: str, protected: _Protected
+        self, db: Database, archive: zipfile.ZipFile, source: str, protected: _Protected
     ) -> None:
-        self.session = session
+        self.db = db
+        self._session: Session | None = None
         self.archive = archive
         self.source = source
         self.protected = protected
         self.case_file = json.loads(archive.read(layout.CASE))
+
+    @contextmanager
+    def step(self) -> Iterator[Session]:
+        """One transaction of the import, committed at its end."""
+        with self.db.session() as session:
+            self._session = session
+            try:
+                yield session
+            finally:
+                self._session = None
+
+    @property
+    def session(self) -> Session:
+        assert self._session is not None, "outside a step"
+        return self._session
 
     # ------------------------------------------------------------ provenance
 
@@ -340,14 +386,17 @@ class _Run:
                 yield json.loads(line)
 
     def observations(self, result: Imported) -> None:
+        """The observations, a transaction a batch (read from the archive between them)."""
         batch: list[dict[str, Any]] = []
         for obs in _chain(self._lines(layout.OBSERVATIONS), self.protected.observations()):
             batch.append(obs)
             if len(batch) >= BATCH:
-                self._observation_batch(result, batch)
+                with self.step():
+                    self._observation_batch(result, batch)
                 batch = []
         if batch:
-            self._observation_batch(result, batch)
+            with self.step():
+                self._observation_batch(result, batch)
 
     def _observation_batch(self, result: Imported, batch: list[dict[str, Any]]) -> None:
         ids = [str(o["id"]) for o in batch]
