@@ -23,7 +23,7 @@ from vigie.export import importer
 from vigie.export.importer import ImportInterrupted, import_archive
 from vigie.store import Database
 from vigie.store import observations as log
-from vigie.store.models import AuditEntry, Observation
+from vigie.store.models import AuditEntry, Observation, Placement
 
 
 def observations_of(db: Database, device_prefix: str = "") -> int:
@@ -32,6 +32,11 @@ def observations_of(db: Database, device_prefix: str = "") -> int:
         if device_prefix:
             query = query.where(Observation.device.startswith(device_prefix))
         return int(s.scalar(query) or 0)
+
+
+def status(db: Database, case_ref: str) -> str:
+    with db.reading() as s:
+        return s.scalars(select(Placement.status).where(Placement.case_ref == case_ref)).one()
 
 
 def actions(db: Database) -> list[str]:
@@ -86,6 +91,7 @@ def test_an_import_commits_step_by_step_and_readings_are_stored_between(
     assert observations_of(other, "LIVE") == len(stored_between)
     assert snapshot(other, "C1") == snapshot(db, "C1")
     assert actions(other) == ["import_case_started", "import_case"]
+    assert status(other, "C1") == "imported"
 
 
 def test_an_interrupted_import_is_finished_by_running_it_again(
@@ -115,6 +121,7 @@ def test_an_interrupted_import_is_finished_by_running_it_again(
     assert interrupted.value.result.added["observations"] == 10  # the two batches stored
     assert observations_of(other) == 10
     assert actions(other) == ["import_case_started"]  # begun, not finished: on the record
+    assert status(other, "C1") == "importing"  # and on the case: its history may be partial
 
     monkeypatch.setattr(importer._Run, "_observation_batch", real)
     again = import_archive(other, archive, "admin9")
@@ -122,6 +129,7 @@ def test_an_interrupted_import_is_finished_by_running_it_again(
     assert observations_of(other) == 10 + again.added["observations"]
     assert snapshot(other, "C1") == snapshot(db, "C1")
     assert actions(other) == ["import_case_started", "import_case_started", "import_case"]
+    assert status(other, "C1") == "imported"
 
 
 def test_the_command_says_an_import_was_interrupted_and_how_to_finish_it(

@@ -6,12 +6,13 @@ imported from the same centre is skipped, so a second import of an archive chang
 An imported case arrives with status `imported`: detection does not watch it, so the past's
 observations raise no second alarm here (its status at the source is in its provenance).
 
-The import commits in steps: the case, then its observations a batch at a time, then its
-alarms and the audit entry that closes it. One transaction held SQLite's writer (and, on
-PostgreSQL, the order lock every ordered ingest takes) for the whole import, 88 s for a year
-of fixes: the centre could store no reading and raise no alarm meanwhile. A step that fails
-leaves the steps before it stored, and the `import_case_started` entry without its
-`import_case`: the same import run again skips what came in and finishes.
+The import commits in steps: the case (status `importing`), then its observations a batch at
+a time, then its alarms, its status `imported` and the audit entry that closes it. One
+transaction held SQLite's writer (and, on PostgreSQL, the order lock every ordered ingest
+takes) for the whole import, 88 s for a year of fixes: the centre could store no reading and
+raise no alarm meanwhile. A step that fails leaves the steps before it stored, the case
+`importing` and the `import_case_started` entry without its `import_case`: the same import
+run again skips what came in and finishes.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from vigie.store.types import UTCDateTime
 # reading or a detection step waits at most about that long behind an import.
 BATCH = 500
 IMPORTED_STATUS = "imported"
+IMPORTING_STATUS = "importing"  # until the import's last step: its history may be partial
 
 
 class ImportRefused(ValueError):
@@ -123,6 +125,7 @@ def import_archive(
                 run.alarms(result)
                 run.unattached_events(result)
                 run.audit_entries(result)
+                run.finished(result)
                 audit.record(
                     session,
                     actor,
@@ -327,7 +330,7 @@ class _Run:
                 "judge_id": contacts["judge"],
                 "prosecutor_id": contacts["prosecutor"],
                 "spip_id": contacts["spip"],
-                "status": IMPORTED_STATUS,
+                "status": IMPORTING_STATUS,
                 "protected_places": self.protected.places,
             }
             placement_id = self.add(
@@ -377,6 +380,13 @@ class _Run:
             self.add(result, "zones", zone, props["id"])
         self.placement_id = placement_id
         return result
+
+    def finished(self, result: Imported) -> None:
+        """The case's status says its import is whole (the last step's commit). Its revision
+        stays the source's: neither status is watched by detection."""
+        placement = self.session.get_one(Placement, result.placement_id)
+        if placement.status == IMPORTING_STATUS:
+            placement.status = IMPORTED_STATUS
 
     # ------------------------------------------------------------ observations
 
