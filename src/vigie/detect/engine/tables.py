@@ -25,6 +25,7 @@ class RuleTables(Placements):
     def _refresh(self) -> None:
         """Rebuild the columnar rule tables after placements changed, keeping rule state."""
         if not self._dirty:
+            self._cover_new_devices()
             return
         self._dirty = False
         t = self._clock
@@ -159,3 +160,15 @@ class RuleTables(Placements):
             self._prox_of_wearer.setdefault(w, []).append(i)
             if tg >= 0:
                 self._prox_of_target.setdefault(tg, []).append(i)
+
+    def _cover_new_devices(self) -> None:
+        """Give the devices registered since the tables were built (``device_index``: one no
+        case wears, a spare bracelet switched on) their empty rows of the per-device indexes.
+        Without them such a device's first fix indexed past their end, and the batch failed at
+        every step (IndexError), every case's detection with it."""
+        grow = len(self._devices) + 1 - len(self._zone_ptr)
+        if grow <= 0:
+            return
+        self._zone_ptr = np.concatenate([self._zone_ptr, np.full(grow, self._zone_ptr[-1])])
+        self._row_w_ptr = np.concatenate([self._row_w_ptr, np.full(grow, self._row_w_ptr[-1])])
+        self._row_t_ptr = np.concatenate([self._row_t_ptr, np.full(grow, self._row_t_ptr[-1])])
