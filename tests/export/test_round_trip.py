@@ -81,7 +81,9 @@ def snapshot(db: Database, case_ref: str) -> dict[str, Any]:
             ],
             "observations": sorted(
                 (
-                    columns(o, "id")
+                    # Where it was received is this centre's to say: `imported_from` (checked
+                    # apart, in the round trip).
+                    columns(o, "id", "imported_from")
                     for o in s.scalars(select(Observation).where(Observation.device.in_(devices)))
                 ),
                 key=lambda o: (o["device"], o["dedup_key"]),
@@ -137,6 +139,11 @@ def test_round_trip_field_by_field(
     with other.reading() as s:
         imported = s.scalars(select(Placement).where(Placement.case_ref == "C1")).one()
         assert imported.status == "imported"
+        # Every imported reading names the centre it came from; none was received here.
+        marks = set(s.scalars(select(Observation.imported_from)))
+        assert marks == {verify(archives["C1"]).fingerprint}
+        with db.reading() as here:
+            assert set(here.scalars(select(Observation.imported_from))) == {None}
         origin = s.scalars(
             select(ImportedRecord).where(
                 ImportedRecord.kind == "placements", ImportedRecord.local_id == str(imported.id)

@@ -496,6 +496,7 @@ class PartitionStep:
         """Split new rows into those the engine runs and those it must not: the one model of an
         observation (`vigie.observation`), judged against each row's own receipt, so that no
         stored record (from before that model, or from any writer) can stop or blind detection.
+        Rows another centre received (an imported case's past) are neither: left out.
 
         The receipt taken is never later than this step's now: even a row stored with a wrong
         receipt time cannot carry the engine's clock past now plus the allowed skew. A fix is
@@ -505,6 +506,8 @@ class PartitionStep:
         good: list[Any] = []
         bad: list[Refusal] = []
         for row in rows:
+            if row.imported_from is not None:
+                continue  # another centre's past (`vigie import`): history here, never run
             try:
                 bounds.check(row.at, min(row.received_at, now))
                 if row.type == "position":

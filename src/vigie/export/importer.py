@@ -114,7 +114,8 @@ def import_archive(
     }
     with zipfile.ZipFile(path) as archive:
         protected = _Protected.read(archive, manifest, victim_key)
-        run = _Run(db, archive, verified.fingerprint, protected)
+        exported_at = datetime.fromisoformat(manifest["exported_at"])
+        run = _Run(db, archive, verified.fingerprint, protected, exported_at)
         with run.step() as session:
             result = run.case(case_ref_as)
             target = f"placement:{result.placement_id}"
@@ -213,7 +214,12 @@ class _Protected:
 
 class _Run:
     def __init__(
-        self, db: Database, archive: zipfile.ZipFile, source: str, protected: _Protected
+        self,
+        db: Database,
+        archive: zipfile.ZipFile,
+        source: str,
+        protected: _Protected,
+        exported_at: datetime,
     ) -> None:
         self.db = db
         self._session: Session | None = None
@@ -221,6 +227,7 @@ class _Run:
         self.source = source
         self.protected = protected
         self.case_file = json.loads(archive.read(layout.CASE))
+        self.exported_at = exported_at
 
     @contextmanager
     def step(self) -> Iterator[Session]:
@@ -362,10 +369,15 @@ class _Run:
             else:
                 result.count("devices", added=False)
         for data in case["assignments"]:
-            assignment = DeviceAssignment(
-                **(_convert(DeviceAssignment, data) | {"placement_id": placement_id})
-            )
-            self.add(result, "device_assignments", assignment, data["id"])
+            fields = _convert(DeviceAssignment, data) | {"placement_id": placement_id}
+            detail: dict[str, Any] = {}
+            if fields.get("until") is None and self._worn_here(fields["device_id"]):
+                # The device is a live case's here now (one open assignment a device): the
+                # past case's is kept closed when the archive was made, the last it knows of.
+                fields["until"] = max(self.exported_at, fields["since"])
+                detail = {"open_at_source": True}
+            assignment = DeviceAssignment(**fields)
+            self.add(result, "device_assignments", assignment, data["id"], **detail)
         zones = json.loads(self.archive.read(layout.ZONES))
         for feature in zones["features"]:
             props = feature["properties"]
@@ -387,6 +399,15 @@ class _Run:
         placement = self.session.get_one(Placement, result.placement_id)
         if placement.status == IMPORTING_STATUS:
             placement.status = IMPORTED_STATUS
+
+    def _worn_here(self, device: str) -> bool:
+        """Whether a case of this centre holds the device (an open assignment) now."""
+        found = self.session.scalars(
+            select(DeviceAssignment.id).where(
+                DeviceAssignment.device_id == device, DeviceAssignment.until.is_(None)
+            )
+        ).first()
+        return found is not None
 
     # ------------------------------------------------------------ observations
 
@@ -423,7 +444,8 @@ class _Run:
         result.skipped["observations"] = result.skipped.get("observations", 0) + len(done)
         if not new:
             return
-        rows = [_convert(Observation, o) for o in new]
+        # Marked as another centre's: history here, never run by this centre's detection.
+        rows = [_convert(Observation, o) | {"imported_from": self.source} for o in new]
         accepted = log.append(self.session, rows)
         # Already here (the device also reported to this centre): kept, mapped, not doubled.
         result.added["observations"] = result.added.get("observations", 0) + len(accepted.ids)

@@ -274,6 +274,9 @@ class Observation(Base):
     # Set when the row reuses a stored row's sequence number with other content: kept as
     # evidence, flagged, and not fed to detection. The id is that of the row first stored.
     conflict_of: Mapped[int | None] = mapped_column(BigInteger)
+    # The centre (its archive's key fingerprint) whose case archive brought the row here
+    # (`vigie import`): another centre's past, never run by detection here. None: received here.
+    imported_from: Mapped[str | None] = mapped_column(String(80))
 
     @property
     def record(self) -> dict[str, Any]:

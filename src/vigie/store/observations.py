@@ -81,6 +81,7 @@ def row_for(
     return {
         "source": source,
         "conflict_of": None,
+        "imported_from": None,
         "device": record["device"],
         "seq": seq,
         "dedup_key": dedup_key(seq, t, record),
@@ -168,7 +169,10 @@ def _stored(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [row | {"payload": stored_payload(row)} for row in rows]
 
 
-_COLUMNS = "source, conflict_of, device, seq, dedup_key, t, received_at, type, lat, lon, accuracy_m"
+_COLUMNS = (
+    "source, conflict_of, imported_from, device, seq, dedup_key, t, received_at, type, lat, lon, "
+    "accuracy_m"
+)
 # Which of a batch's keys are stored already: one index probe a key (`uq_observations_key`).
 _STORED_KEYS = (
     "SELECT o.device, o.dedup_key FROM observations o "
@@ -178,9 +182,9 @@ _STORED_KEYS = (
 _IDS = "SELECT nextval(pg_get_serial_sequence('observations', 'id')) FROM generate_series(1, %s)"
 _STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS observations_stage (ord integer, source text, "
-    "conflict_of bigint, device text, seq bigint, dedup_key text, t timestamptz, "
-    "received_at timestamptz, type text, lat float8, lon float8, accuracy_m float8, "
-    "payload text) ON COMMIT DELETE ROWS"
+    "conflict_of bigint, imported_from text, device text, seq bigint, dedup_key text, "
+    "t timestamptz, received_at timestamptz, type text, lat float8, lon float8, "
+    "accuracy_m float8, payload text) ON COMMIT DELETE ROWS"
 )
 _FROM_STAGE = (
     f"INSERT INTO observations ({_COLUMNS}, payload) "
@@ -194,6 +198,7 @@ def _copy_row(row: dict[str, Any]) -> tuple[Any, ...]:
     return (
         row["source"],
         row.get("conflict_of"),
+        row.get("imported_from"),
         row["device"],
         row["seq"],
         row["dedup_key"],
@@ -395,6 +400,7 @@ def _engine_columns() -> list[Any]:
         table.c.lon,
         table.c.accuracy_m,
         payload,
+        table.c.imported_from,
     ]
 
 

@@ -64,7 +64,7 @@ def processed_after(session: Session, cursor: int, t: datetime) -> list[Any]:
     table = Observation.__table__
     query = (
         select(table.c.id, table.c.device, table.c.t.label("at"), table.c.received_at)
-        .where(table.c.id <= cursor, table.c.t > t)
+        .where(table.c.id <= cursor, table.c.t > t, table.c.imported_from.is_(None))
         .where(~table.c.id.in_(select(QuarantinedObservation.observation_id)))
         .order_by(table.c.id)
     )
