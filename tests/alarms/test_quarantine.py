@@ -13,6 +13,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -20,7 +21,7 @@ from tests.api.world import build
 from tests.conftest import Centre
 from vigie import clock
 from vigie.alarms import journal
-from vigie.alarms.pipeline import Pipeline, PipelineHealth, ThreadDoorbell
+from vigie.alarms.pipeline import ENGINE_FAULT, Pipeline, PipelineHealth, ThreadDoorbell
 from vigie.detect import Engine
 from vigie.settings import Settings
 from vigie.store import Database
@@ -282,3 +283,67 @@ def test_the_admins_list_shows_a_refused_fix_whole_but_where_it_was(
     (shown,) = [q for q in listed if q["id"] == bad_id]
     where = {"lat", "lon", "accuracy_m"}
     assert shown["payload"] == {k: v for k, v in unusable.items() if k not in where}
+
+
+# An observation that detection itself fails on (a fault of ours it sets off, as a device no
+# case wears did in the rule tables' index): quarantined, not fatal to every step after it.
+
+
+def failing_on(monkeypatch: pytest.MonkeyPatch, device: str | None) -> None:
+    """The engine's fix path fails on a batch holding `device`'s fix (None: on every batch)."""
+    real = Engine.process_positions
+
+    def process_positions(engine: Engine, index: np.ndarray, *columns: Any) -> Any:
+        ids = {engine._devices.ids[int(d)] for d in index}
+        if device is None or device in ids:
+            raise RuntimeError(f"a fault of ours on {device or 'anything'}")
+        return real(engine, index, *columns)
+
+    monkeypatch.setattr(Engine, "process_positions", process_positions)
+
+
+def test_a_row_detection_fails_on_is_quarantined_and_the_others_run(
+    world: Centre, at: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fix = obs("B1", iso(at.now), "position", lat=48.85, lon=2.35, accuracy_m=10)
+    store_raw(world.db, fix, at.now, at.now)
+    pipeline = pipeline_of(world, at)
+    pipeline.step()
+    failing_on(monkeypatch, "SPARE7")
+    at.now += timedelta(seconds=5)
+    strange = obs("SPARE7", iso(at.now), "position", lat=48.85, lon=2.35, accuracy_m=80)
+    bad_id = store_raw(world.db, strange, at.now, at.now)
+    cut = obs("B1", iso(at.now), "tamper", what="strap_cut")
+    store_raw(world.db, cut, at.now, at.now)
+    store_raw(world.db, fix | {"t": iso(at.now)}, at.now, at.now)
+    at.now += timedelta(seconds=1)
+    result = pipeline.step()  # it failed, and every step after it, for every case
+    assert result.quarantined == 1
+    mark = quarantined(world.db)[bad_id]
+    assert mark.field == ENGINE_FAULT and "RuntimeError: a fault of ours on SPARE7" in mark.reason
+    assert ("C1", "tamper", "B1") in alarms(world.db)
+    health = world.client.get("/api/health").json()["pipeline"]
+    assert health["quarantined"] == 1 and health["last_error"] is None
+    # A restart re-runs the journaled step without the row, and comes out the same.
+    restarted = Pipeline(world.db, Settings(escalation_after_s=3600), at)
+    at.now += timedelta(seconds=1)
+    restarted.step()
+    assert restarted.replayed is not None and restarted.replayed.mismatched == 0
+    assert restarted.replayed.steps >= 1
+
+
+def test_a_fault_no_single_row_sets_off_fails_the_step_and_quarantines_nothing(
+    world: Centre, at: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = pipeline_of(world, at)
+    pipeline.step()
+    failing_on(monkeypatch, None)
+    for device in ("B1", "SPARE7"):
+        fix = obs(device, iso(at.now), "position", lat=48.85, lon=2.35, accuracy_m=10)
+        store_raw(world.db, fix, at.now, at.now)
+    at.now += timedelta(seconds=1)
+    with pytest.raises(RuntimeError, match="a fault of ours on anything"):
+        pipeline.step()
+    assert quarantined(world.db) == {}
+    health = world.client.get("/api/health")
+    assert health.json()["pipeline"]["last_error"] == "RuntimeError"

@@ -75,14 +75,16 @@ def engine_record(observation: Any) -> dict[str, Any]:
     return record
 
 
-def detect(engine: Engine, rows: list[Any], now: datetime) -> list[AlarmEvent]:
+def detect(
+    engine: Engine, rows: list[Any], now: datetime, *, tick: bool = True
+) -> list[AlarmEvent]:
     """Run stored observations and a tick through the engine, GPS fixes on its columnar path.
 
     Rows are taken in event-time order and cut into runs of one kind: a run of fixes goes through
     `process_positions` (vectorized; the engine guarantees the same events as its record path),
     a run of other observations through `process`, so no fix is handed over after a later
-    observation and taken for late. The tick comes last. Events come back in the contract's order
-    (t, case, kind).
+    observation and taken for late. The tick comes last (`tick` False: none, a part of a step).
+    Events come back in the contract's order (t, case, kind).
     """
     events: list[AlarmEvent] = []
     ordered = sorted(rows, key=lambda r: r.at)
@@ -92,7 +94,8 @@ def detect(engine: Engine, rows: list[Any], now: datetime) -> list[AlarmEvent]:
             events += _process_fixes(engine, batch)
         else:
             events += engine.process([engine_record(r) for r in batch])
-    events += engine.process([{"kind": "tick", "t": iso(now)}])
+    if tick:
+        events += engine.process([{"kind": "tick", "t": iso(now)}])
     return sorted(events, key=lambda e: (e.t, e.case, e.kind))
 
 
@@ -188,6 +191,8 @@ class PipelineHealth:
 
 
 CLOCK_FAULT = "clock_fault"
+# The field a quarantined observation names when detection itself failed on it (`_isolate`).
+ENGINE_FAULT = "detection"
 
 
 @dataclass(frozen=True)
@@ -481,7 +486,10 @@ class PartitionStep:
         assert self._engine is not None
         good, bad = self._screen(taken.rows, now)
         refused += bad
-        found = detect(self._engine, good, now)
+        try:
+            found = detect(self._engine, good, now)
+        except Exception as exc:  # whatever fault of ours an input sets off
+            found = self._isolate(good, now, exc, refused)
         events = [e.to_dict() for e in found]
         for event in events:
             event["t"] = datetime.fromisoformat(event["t"].replace("Z", "+00:00"))
@@ -525,6 +533,56 @@ class PartitionStep:
             else:
                 good.append(row)
         return good, bad
+
+    def _isolate(
+        self, rows: list[Any], now: datetime, failure: Exception, refused: list[Refusal]
+    ) -> list[AlarmEvent]:
+        """The engine failed on this step's rows: a fault of ours that some input sets off, and
+        that would fail every step after it, every case's detection with it. The rows run again
+        one at a time from the state before the step; each one it fails on is quarantined
+        (kept, listed for the admin with the fault), from a fresh restore each time, and the
+        others run. Where no row runs alone either, the fault is not an input's: the step fails.
+        """
+        logger.error(
+            "detection failed on %d rows (%s: %s): running them one at a time",
+            len(rows),
+            type(failure).__name__,
+            failure,
+        )
+        changes = list(self._changes)
+        self._restore(now, changes)
+        found: list[AlarmEvent] = []
+        ran: list[Any] = []
+        poisoned: list[Refusal] = []
+        for row in sorted(rows, key=lambda r: r.at):
+            assert self._engine is not None
+            try:
+                found += detect(self._engine, [row], now, tick=False)
+            except Exception as exc:  # the same, row by row
+                logger.error(
+                    "observation %d of %s quarantined: detection fails on it", row.id, row.device
+                )
+                reason = f"detection failed on it ({type(exc).__name__}: {exc})"
+                poisoned.append(Refusal(row, Refused(ENGINE_FAULT, reason)))
+                self._restore(now, changes)  # the engine as before this row
+                found = detect(self._engine, ran, now, tick=False)
+            else:
+                ran.append(row)
+        if not ran and len(poisoned) > 1:
+            raise failure
+        refused += poisoned
+        assert self._engine is not None
+        found += self._engine.process([{"kind": "tick", "t": iso(now)}])
+        return sorted(found, key=lambda e: (e.t, e.case, e.kind))
+
+    def _restore(self, now: datetime, changes: list[tuple[str, int | None, Any]]) -> None:
+        """The engine as the last committed step left it, with this step's placement changes."""
+        self._engine = None
+        with self._db.reading() as session:
+            self._load(session, now)
+        self._changes = []
+        for case_ref, revision, record in changes:
+            self._change(case_ref, revision, record)
 
     def _clock_events(self, good: list[Any], refused: list[Refusal]) -> list[dict[str, Any]]:
         """`clock_fault` raised for a device of a case whose observation's time was refused
@@ -630,6 +688,9 @@ class PartitionStep:
                 span = max(step.cursor_to - step.cursor_from, 1)
                 rows = log.rows_after(session, step.cursor_from, span, step.cursor_to)
             good, _ = self._screen(rows, step.clock, quiet=True)
+            isolated = quarantine.among(session, [r.id for r in good], ENGINE_FAULT)
+            if isolated:  # the rows detection failed on when the step ran (`_isolate`)
+                good = [r for r in good if r.id not in isolated]
             found = detect(self._engine, good, step.clock)
             if journal.digest(found) != step.digest:
                 mismatched += 1

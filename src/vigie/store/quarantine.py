@@ -28,6 +28,21 @@ def add(
     )
 
 
+def among(session: Session, ids: list[int], field: str) -> set[int]:
+    """Which of `ids` are quarantined with `field` at fault."""
+    found: set[int] = set()
+    for i in range(0, len(ids), 1000):  # in chunks: SQLite bounds a statement's parameters
+        found.update(
+            session.scalars(
+                select(QuarantinedObservation.observation_id).where(
+                    QuarantinedObservation.observation_id.in_(ids[i : i + 1000]),
+                    QuarantinedObservation.field == field,
+                )
+            )
+        )
+    return found
+
+
 def count(session: Session) -> int:
     return session.execute(select(func.count()).select_from(QuarantinedObservation)).scalar_one()
 
