@@ -70,4 +70,3 @@ def test_a_device_no_case_wears_is_counted_and_detection_goes_on(
     assert events == [e.to_json() for e in slow.process(batch)]
     assert any('"state":"raised"' in e for e in events), events
     assert fast.unassigned_observations == slow.unassigned_observations == 2
-
