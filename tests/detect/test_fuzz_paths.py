@@ -1,13 +1,11 @@
 """Random feeds through both paths, as the live pipeline hands them over: runs of fixes to the
-vectorised path, other readings to the record path, placements changed between batches,
-devices no case wears among them. Neither path may fail, and both give the same events.
+vectorised path, other readings to the record path, placements changed and removed between
+batches, devices no case wears among them. Neither path may fail, and both give the same events.
 
-Found by these feeds on 2026-12-04: a device no case wears, heard after the rule tables were
-built, failed every batch of the vectorised path (fixed; its example is kept). With removals
-among the steps they also found the paths disagreeing after a case is removed and added again
-once its bracelet's last fix is past the signal timeout: that case is kept below as an expected
-failure (not fixed), and removals are left out of the random feeds until it is, so that they
-go on guarding the rest."""
+Found by these feeds on 2026-12-04, both fixed, each kept as an example: a device no case
+wears, heard after the rule tables were built, failed every batch of the vectorised path; and
+a case added again once its bracelet was silent past the signal timeout raised that loss or
+not depending on which path the bracelet's next fix took."""
 
 from __future__ import annotations
 
@@ -15,7 +13,6 @@ from itertools import groupby
 from typing import Any
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -60,6 +57,7 @@ reading = st.fixed_dictionaries(
 step = st.one_of(
     st.lists(reading, min_size=1, max_size=12).map(lambda b: ("batch", b)),
     st.tuples(st.just("change"), st.sampled_from(["C1", "C2", "C3"]), st.integers(0, 1)),
+    st.tuples(st.just("remove"), st.sampled_from(["C1", "C2", "C3"])),
 )
 
 
@@ -116,8 +114,9 @@ def both_paths(steps: list[Any]) -> tuple[list[str], list[str]]:
             in_order = sorted(records, key=lambda r: parse_time(r["t"]))
             slow_events += [e.to_json() for e in slow.process(in_order)]
         elif kind == "remove":
-            for engine in (fast, slow):
-                engine.remove_placement(args[0])
+            if fast.placement(args[0]) is not None:  # else already removed
+                for engine in (fast, slow):
+                    engine.remove_placement(args[0])
         else:
             case, variant = args
             for engine in (fast, slow):
@@ -145,14 +144,6 @@ def fix_of(device: str, dt_s: int = 0) -> dict[str, Any]:
     return {"device": device, "dt_s": dt_s, "kind": "position"} | FAR | {"north_m": 0}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found 2026-12-04, not fixed: a case removed, then added again once its bracelet's "
-    "last fix is older than the signal timeout; at the clock's instant, a reading of another "
-    "device on the record path, then the bracelet's fix on the vectorised path: that path "
-    "raises a signal loss at the old deadline (the case was not watched then) and clears it, "
-    "the record path raises none",
-)
 def test_a_case_removed_and_added_again_after_its_timeout_gives_the_same_events() -> None:
     battery = {"device": "W1", "dt_s": -31, "kind": "battery"} | FAR
     steps: list[Any] = [

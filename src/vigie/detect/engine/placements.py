@@ -86,6 +86,7 @@ class Placements(Clock):
                     self._signal_next, int(self._devices.last_seen[d] + self._devices.timeout[d])
                 )
         self._cases[spec.case] = case
+        self._raise_overdue_silence(case)
         carried = False
         if (
             old is not None
@@ -99,6 +100,24 @@ class Placements(Clock):
             self._pending_clear(old.case_id, "absence", old.wearer)
         self._schedule(("absence", spec.case, ""), absence.next_due() if absence else None)
         self._dirty = True
+
+    def _raise_overdue_silence(self, case: Case) -> None:
+        """Raise, with the next batch, the loss of signal of a device of the case already
+        silent past its timeout when the case comes to be watched (added again after a removal,
+        its timeout shortened): dated at its deadline, as its timer would have raised it. Left
+        to the timer, a deadline already behind the clock fired only at the end of an engine
+        call, so the device's own next fix hid it when it came in the same call and not when
+        it came in another: the vectorised and the record paths gave other events."""
+        clock = self._clock
+        if clock is None:
+            return
+        dv = self._devices
+        for d in case.devices():
+            if dv.last_seen[d] == NEVER or dv.lost[d]:
+                continue
+            deadline = int(dv.last_seen[d] + dv.timeout[d])
+            if deadline < clock:
+                self._raise_signal(d, deadline, self._position_of(d), self._pending)
 
     def remove_placement(self, case_id: str) -> None:
         """Drop a case's obligations; its raised alarms are cleared with the next batch."""
