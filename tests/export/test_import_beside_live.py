@@ -61,7 +61,7 @@ def test_an_imported_past_raises_nothing_on_a_live_case_with_the_same_bracelet(
         events = [(e.case_ref, e.kind) for e in s.scalars(select(AlarmEventRow))]
         last = s.scalar(select(func.max(Observation.id)))
     # C1's alarms came with its archive; the live case raised nothing from C1's past (it
-    # entered L1's zone between minutes 30 and 34, two hours before).
+    # entered L1's zone between minutes 30 and 34, hours before).
     assert ("C1", "zone_entry") in raised
     assert [e for e in events if e[0] == "L1"] == [], events
     assert step.cursor == last and step.quarantined == 0  # passed over, not quarantined

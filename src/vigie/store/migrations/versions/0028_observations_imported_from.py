@@ -1,9 +1,10 @@
 """observations.imported_from: readings another centre received, brought by `vigie import`
 
 Detection runs only what this centre received: an imported case's past, whose bracelet may be
-worn by a live case here now, is history, and run against that case's zones it raised alarms
-for a track of months before (tests/export/test_import_beside_live.py). The column is NULL for
-every reading received here (a bit of the row's null map: no bytes a row).
+worn by a live case here now, is history; run against that case's zones it raised alarms for
+a past track (hours old in tests/export/test_import_beside_live.py, months in a transfer). The
+column is NULL for every reading received here: a bit of the row's null map on PostgreSQL (no
+bytes), a byte of the record's header on SQLite.
 
 Revision ID: 0028
 Revises: 0027
