@@ -49,3 +49,13 @@ def other(other_url: str) -> Iterator[Database]:
     database = open_database(other_url)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def c1_archive(db: Database, story: Story, export_keys: Keys, tmp_path: Path) -> Path:
+    """The lived centre's case C1, exported without its protected data."""
+    from tests.export.test_round_trip import export
+
+    archive = tmp_path / "C1.zip"
+    export(db, "C1", export_keys, archive, sealed=False)
+    return archive

@@ -9,10 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.cases import factories as make
-from tests.export.conftest import Keys
 from tests.export.story import Story
 from tests.export.story import fix as story_fix
-from tests.export.test_round_trip import export
 from vigie import clock
 from vigie.alarms.pipeline import Pipeline
 from vigie.api.security import create_user
@@ -29,12 +27,10 @@ def test_an_imported_past_raises_nothing_on_a_live_case_with_the_same_bracelet(
     db: Database,
     other: Database,
     story: Story,
-    export_keys: Keys,
-    tmp_path: Path,
+    c1_archive: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    archive = tmp_path / "C1.zip"
-    export(db, "C1", export_keys, archive, sealed=False)
+    archive = c1_archive
     now = {"t": story.end + timedelta(hours=1)}
     monkeypatch.setattr(clock, "now", lambda: now["t"])
     with other.session() as session:

@@ -13,10 +13,8 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from tests.export.conftest import Keys
-from tests.export.story import Story
 from tests.export.test_cli import vigie
-from tests.export.test_round_trip import export, snapshot
+from tests.export.test_round_trip import snapshot
 from tests.store.test_observations import T0, position, rows
 from vigie.api.security import create_user
 from vigie.export import importer
@@ -53,16 +51,13 @@ def actions(db: Database) -> list[str]:
 def test_an_import_commits_step_by_step_and_readings_are_stored_between(
     db: Database,
     other: Database,
-    story: Story,
-    export_keys: Keys,
-    tmp_path: Path,
+    c1_archive: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """One transaction held SQLite's writer (and PostgreSQL's order lock) for the whole import:
     88 s for a year of fixes in which the centre stored no reading. After each of the import's
     commits, a reading is stored here from another session; the import is the same."""
-    archive = tmp_path / "C1.zip"
-    export(db, "C1", export_keys, archive, sealed=False)
+    archive = c1_archive
     monkeypatch.setattr(importer, "BATCH", 7)
     stored_between: list[int] = []
     storing = False
@@ -97,13 +92,10 @@ def test_an_import_commits_step_by_step_and_readings_are_stored_between(
 def test_an_interrupted_import_is_finished_by_running_it_again(
     db: Database,
     other: Database,
-    story: Story,
-    export_keys: Keys,
-    tmp_path: Path,
+    c1_archive: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    archive = tmp_path / "C1.zip"
-    export(db, "C1", export_keys, archive, sealed=False)
+    archive = c1_archive
     monkeypatch.setattr(importer, "BATCH", 5)
     real = importer._Run._observation_batch
     calls = 0
@@ -136,13 +128,10 @@ def test_the_command_says_an_import_was_interrupted_and_how_to_finish_it(
     db: Database,
     other: Database,
     other_url: str,
-    story: Story,
-    export_keys: Keys,
-    tmp_path: Path,
+    c1_archive: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    archive = tmp_path / "C1.zip"
-    export(db, "C1", export_keys, archive, sealed=False)
+    archive = c1_archive
     with other.session() as session:
         create_user(session, "chief", "correct horse battery", "admin", "Chief")
 
