@@ -19,6 +19,8 @@ from vigie import clock
 from vigie.alarms import handover, suspensions
 from vigie.api import create_app
 from vigie.api.security import create_user
+from vigie.cases import placements
+from vigie.cases.forms import PlacementIn
 from vigie.export import keys
 from vigie.settings import Settings
 from vigie.store import open_database
@@ -86,6 +88,13 @@ def new_suspension(w: World) -> int:
         return made.id
 
 
+def new_placement(w: World) -> int:
+    """A placement of its own for each call that ends one (a measure ends once)."""
+    with w.centre.db.session() as session:
+        body = PlacementIn.model_validate(placement_body(w))
+        return placements.create(session, body, "supervisor1").id
+
+
 def new_note(w: World) -> int:
     """A handover note by an account none of the table's roles logs in with."""
     with w.centre.db.session() as session:
@@ -140,6 +149,12 @@ ENDPOINTS = {
     ),
     "placements.renew": Endpoint(
         "POST", lambda w: f"/api/placements/{w.placement}/renew", {"supervisor"}, lambda w: {}
+    ),
+    "placements.end": Endpoint(
+        "POST",
+        lambda w: f"/api/placements/{new_placement(w)}/end",
+        {"supervisor"},
+        lambda w: {"reason": "lifted", "decision_ref": "JAP-2026-0107"},
     ),
     "zones.list": Endpoint("GET", lambda w: f"/api/placements/{w.placement}/zones", READERS),
     "zones.put": Endpoint(

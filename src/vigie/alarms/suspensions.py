@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from vigie.cases.ending import refuse_if_ended
 from vigie.cases.errors import CaseRefused
 from vigie.store import audit
 from vigie.store.models import Alarm, AlertSuspension, Placement
@@ -56,6 +57,7 @@ def create(
         raise CaseRefused(f"starts_at may be at most {MAX_AHEAD.days} days ahead", "starts_at")
     if ends_at - starts_at > MAX_PERIOD:
         raise CaseRefused(f"the period may last at most {MAX_PERIOD.days} days", "ends_at")
+    refuse_if_ended(placement)
     if placement.status != "active":
         raise CaseRefused(f"case {placement.case_ref} is {placement.status}", "placement")
     suspension = AlertSuspension(

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vigie.alarms import AlarmNotFound, AlarmStateError, QualificationRefused
-from vigie.cases import CaseNotFound, CaseRefused
+from vigie.cases import CaseNotFound, CaseRefused, MeasureEnded
 from vigie.law import LawInputError
 from vigie.store.failover import DatabaseUnavailable
 
@@ -69,6 +69,10 @@ def install(app: FastAPI) -> None:
     async def case_refused(_request: Request, exc: CaseRefused) -> JSONResponse:
         body = error_body("refused", exc.message, exc.field, reasons=exc.reasons)
         return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(MeasureEnded)
+    async def measure_ended(_request: Request, exc: MeasureEnded) -> JSONResponse:
+        return JSONResponse(error_body("measure_ended", exc.message, exc.field), status_code=409)
 
     @app.exception_handler(CaseNotFound)
     async def case_not_found(_request: Request, exc: CaseNotFound) -> JSONResponse:

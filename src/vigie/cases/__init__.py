@@ -1,5 +1,5 @@
 """Cases: people, placements and their obligations, devices; every placement asks the law first."""
 
-from vigie.cases.errors import CaseNotFound, CaseRefused
+from vigie.cases.errors import CaseNotFound, CaseRefused, MeasureEnded
 
-__all__ = ["CaseNotFound", "CaseRefused"]
+__all__ = ["CaseNotFound", "CaseRefused", "MeasureEnded"]

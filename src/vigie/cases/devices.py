@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigie import clock
+from vigie.cases.ending import refuse_if_ended
 from vigie.cases.errors import CaseNotFound, CaseRefused
 from vigie.cases.forms import AssignmentIn, DeviceIn
 from vigie.store import audit
@@ -42,6 +43,7 @@ def assign(
     session: Session, placement: Placement, form: AssignmentIn, actor: str
 ) -> DeviceAssignment:
     """Assign a device to a role in a placement, ending the previous holder of that role."""
+    refuse_if_ended(placement)
     device = session.get(Device, form.device_id)
     if device is None:
         raise CaseNotFound("device", form.device_id)

@@ -17,6 +17,11 @@ class ProtectedPlaceInZone(CaseRefused):
     """An inclusion zone covers a protected place: the refusal itself says where she is."""
 
 
+class MeasureEnded(CaseRefused):
+    """The placement's measure has ended: its record stands as it was; a new measure is a new
+    placement."""
+
+
 class CaseNotFound(LookupError):
     """No such person, placement, contact, zone or device (or not one the caller may see)."""
 

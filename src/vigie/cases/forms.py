@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vigie.store.bounds import Line, Phone, RowId
+from vigie.store.bounds import Instant, Line, Phone, Prose, RowId
 
 Measure = Literal["lsc", "ddse", "arse", "psem", "bar"]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -141,3 +141,26 @@ class DeviceIn(_Form):
 class AssignmentIn(_Form):
     device_id: str
     role: Literal["wearer", "home_unit", "protected"]
+
+
+EndReason = Literal["term", "lifted", "revoked", "converted", "deceased", "other"]
+
+
+class MeasureEndIn(_Form):
+    """The end of a measure, as the court decided it (or its term reached)."""
+
+    reason: EndReason = Field(
+        description="term: its end date reached; lifted: ended early by the judge (mainlevée); "
+        "revoked: revoked (retrait, révocation); converted: replaced by another measure; "
+        "deceased; other (say what in the note)"
+    )
+    decision_ref: Line | None = Field(
+        default=None,
+        max_length=80,
+        description="the decision it rests on; required unless the reason is the term",
+    )
+    note: Prose | None = Field(default=None, max_length=2000)
+    ended_at: Instant | None = Field(
+        default=None,
+        description="when it took effect: now if left out; never ahead of now, at most 7 days back",
+    )

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from vigie import clock
 from vigie.cases import legal
 from vigie.cases.access import placements_visible_to
+from vigie.cases.ending import refuse_if_ended
 from vigie.cases.errors import CaseNotFound, CaseRefused
 from vigie.cases.forms import PlacementChange, PlacementIn, RenewalIn, ZoneIn
 from vigie.cases.geometry import check_zones
@@ -94,6 +95,7 @@ def create(session: Session, form: PlacementIn, actor: str) -> Placement:
 
 def renew(session: Session, placement: Placement, form: RenewalIn, actor: str) -> Placement:
     """Renew a placement: the law is asked again with the facts of the renewal."""
+    refuse_if_ended(placement)
     law_input = dict(placement.law_input)
     facts = dict(law_input.get("facts", {}))
     if placement.measure == "arse" and "renewals_so_far" not in form.law_facts:
@@ -122,6 +124,7 @@ def renew(session: Session, placement: Placement, form: RenewalIn, actor: str) -
 
 def change(session: Session, placement: Placement, form: PlacementChange, actor: str) -> Placement:
     """Change obligations; the law is asked again, zones are re-checked, nothing half-applied."""
+    refuse_if_ended(placement)
     law_input = dict(form.law) if form.law is not None else dict(placement.law_input)
     alert_km = form.alert_distance_km if form.alert_distance_km is not None else None
     if placement.measure == "bar":
@@ -164,6 +167,7 @@ def change(session: Session, placement: Placement, form: PlacementChange, actor:
 
 def put_zone(session: Session, placement: Placement, form: ZoneIn, actor: str) -> Zone:
     """Add or replace one zone of a placement, checked against the case before it is saved."""
+    refuse_if_ended(placement)
     zones = {z.key: _zone_of(z) for z in placement.zones}
     zones[form.id] = _zone_dict(form)
     check_zones(list(zones.values()), _home(placement.person), placement.protected_places)
@@ -185,6 +189,7 @@ def put_zone(session: Session, placement: Placement, form: ZoneIn, actor: str) -
 
 
 def delete_zone(session: Session, placement: Placement, zone_key: str, actor: str) -> None:
+    refuse_if_ended(placement)
     row = next((z for z in placement.zones if z.key == zone_key), None)
     if row is None:
         raise CaseNotFound("zone", zone_key)

@@ -127,6 +127,13 @@ class Placement(Base):
     grace_s: Mapped[int] = mapped_column(Integer, default=0)
     signal_timeout_s: Mapped[int] = mapped_column(Integer, default=600)
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    # The end of the measure (status `ended`, `vigie.cases.ending`): when it took effect, why,
+    # the decision it rests on, the supervisor's note and who recorded it.
+    ended_at: Mapped[datetime | None] = mapped_column()
+    end_reason: Mapped[str | None] = mapped_column(String(20))
+    end_ref: Mapped[str | None] = mapped_column(String(80))
+    end_note: Mapped[str | None] = mapped_column(Text)
+    ended_by: Mapped[str | None] = mapped_column(String(80))
     # The detection partition of the case (cluster mode: `partition_of(case_ref)`; 0 embedded):
     # a partition's worker reads only its own placements.
     partition: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)

@@ -1,5 +1,5 @@
 """Supervision figures for the centre's charts: alarm load, time to acknowledge, who holds what,
-and devices that went silent or run low."""
+devices that went silent or run low, and measures still watched past their end date."""
 
 from __future__ import annotations
 
@@ -98,6 +98,11 @@ def supervision(
         ids = [device for device, _, _ in assigned]
         last_contact = heard_through_home_unit(assigned, log.newest_times(session, ids))
         battery = latest_battery(session, ids)
+        past_end = session.execute(
+            select(Placement.id, Placement.case_ref, Placement.measure, Placement.end_date)
+            .where(Placement.status == "active", Placement.end_date < clock.today_in_paris())
+            .order_by(Placement.end_date, Placement.id)
+        ).all()
         audit.record(session, user.username, "read", "supervision")
     devices = []
     for device, role, case_ref in assigned:
@@ -129,5 +134,11 @@ def supervision(
         + [{"operator": None, "count": unassigned or 0}],
         "devices": sorted(devices, key=lambda d: (not d["silent"], d["id"])),
         "silent_after_s": silent_after_s,
+        # Still watched past their end date: each awaits a supervisor's end of the measure
+        # (`vigie.cases.ending`), or a renewal that moves its date.
+        "past_end": [
+            {"placement_id": i, "case": ref, "measure": measure, "end_date": end}
+            for i, ref, measure, end in past_end
+        ],
         "low_battery_below": LOW_BATTERY,
     }

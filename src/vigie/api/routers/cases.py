@@ -8,17 +8,19 @@ from fastapi import APIRouter, Depends, Header, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vigie import clock
 from vigie.alarms import privacy
 from vigie.api.deps import CASE_READERS, DatabaseDep, allow
 from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
-from vigie.cases import CaseRefused, device_secrets, people, placements
+from vigie.cases import CaseRefused, device_secrets, ending, people, placements
 from vigie.cases import devices as device_registry
 from vigie.cases.access import visible_placement
 from vigie.cases.forms import (
     AssignmentIn,
     ContactIn,
     DeviceIn,
+    MeasureEndIn,
     PersonIn,
     PlacementChange,
     PlacementIn,
@@ -135,6 +137,15 @@ def placement_out(placement: Placement, user: User, session: Session) -> dict[st
         # Devices whose latest fix was too coarse to decide (a fresh fix is asked), and since.
         "uncertain": uncertain_devices(session, placement),
         "revision": placement.revision,
+        "ended": None
+        if placement.ended_at is None
+        else {
+            "at": placement.ended_at,
+            "reason": placement.end_reason,
+            "decision_ref": placement.end_ref,
+            "note": placement.end_note,
+            "by": placement.ended_by,
+        },
     }
 
 
@@ -230,6 +241,25 @@ def renew_placement(
         return placement_out(
             placements.renew(session, placement, body, user.username), user, session
         )
+
+
+@router.post("/placements/{placement_id}/end")
+def end_measure(
+    placement_id: RowId, body: MeasureEndIn, request: Request, db: DatabaseDep, user: Supervisor
+) -> dict[str, Any]:
+    """Record the end of the measure (its term, or the court's decision; `vigie.cases.ending`):
+    detection stops watching the case at its next step and its devices are free for another
+    case; audited. Its record stays, and its open alarms stay open for an operator to close
+    (`open_alarms` counts them). An ended placement refuses every change (409)."""
+    with db.session() as session:
+        placement = visible_placement(session, user, placement_id)
+        ended = ending.end(session, placement, body, user.username, clock.now())
+        answer = placement_out(placement, user, session) | {
+            "released": ended.released,
+            "open_alarms": ended.open_alarms,
+        }
+    _directory(request, db, set(ended.released))
+    return answer
 
 
 @router.get("/placements/{placement_id}/zones")
