@@ -40,8 +40,9 @@ class Ended:
 
 
 def refuse_if_ended(placement: Placement) -> None:
-    """Refuse a change to a placement whose measure has ended."""
-    if placement.status == ENDED:
+    """Refuse a change to a placement whose measure has ended (here, or in the centre that
+    exported it: an imported case keeps its end)."""
+    if placement.ended_at is not None:
         raise MeasureEnded(
             f"the measure of case {placement.case_ref} ended on "
             f"{placement.ended_at:%Y-%m-%d %H:%M} UTC: it is kept as it was; a new measure is "

@@ -1,6 +1,7 @@
 "use strict";
 /* The case file's tools: replay of the wearer's track with its times, the known absences
-   (shown to all who read the case, created by a supervisor), the timeline's filter. */
+   (shown to all who read the case, created by a supervisor), the timeline's filter, the end of
+   the measure (recorded by a supervisor). */
 (() => {
   const { t, api, el, when } = Vigie;
   const id = document.querySelector("[data-placement]").dataset.placement;
@@ -71,7 +72,38 @@
     } catch (err) { Vigie.flash(err.message); }
   });
 
+  /* The end of the measure: shown to every reader once recorded; a supervisor records it. */
+  function ending(placement) {
+    const banner = document.getElementById("c-ended");
+    const card = document.getElementById("c-end");
+    const ended = placement.ended;
+    if (ended) {
+      banner.textContent = [`${t("end.ended")} ${when(ended.at)}`, t(`end.reason.${ended.reason}`),
+        ended.decision_ref, `${t("end.by")} ${ended.by}`, ended.note].filter(Boolean).join(" · ");
+      banner.hidden = false;
+      // Nothing of an ended case changes any more: its tools go.
+      for (const node of [card, form, document.getElementById("c-zones")]) node.remove();
+      return;
+    }
+    card.hidden = Vigie.session.role !== "supervisor";  // shown once its form works
+    const endForm = document.getElementById("end-form");
+    endForm.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const data = new FormData(endForm);
+      if (!confirm(`${t("end.confirm")} ${placement.case_ref}`)) return;
+      const body = { reason: data.get("reason") };
+      for (const name of ["decision_ref", "note"]) if (data.get(name)) body[name] = data.get(name);
+      if (data.get("ended_at")) body.ended_at = new Date(data.get("ended_at")).toISOString();
+      try {
+        const done = await api(`/api/placements/${id}/end`, { method: "POST", body });
+        Vigie.flash(`${t("end.done")} ${done.released.join(", ") || "—"} · ${t("end.openalarms")} ${done.open_alarms}`, "ok");
+        ending(done);
+      } catch (err) { Vigie.flash(err.message); }
+    });
+  }
+
   document.addEventListener("vigie:case", (e) => {
+    ending(e.detail.placement);
     replay(e.detail.map, e.detail.activity.track);
     applyFilter();
     suspensions().catch((err) => Vigie.flash(err.message));

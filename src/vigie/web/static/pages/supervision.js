@@ -62,6 +62,12 @@
     document.getElementById("sup-devices").replaceChildren(...s.devices.slice(0, 30).map((d) => Vigie.el("li", {},
       `${d.id} (${d.case}) `, d.silent ? `${t("sup.silent")} ${d.silent_s === null ? "∞" : duration(d.silent_s)} ` : "",
       d.battery !== null ? `${Math.round(d.battery * 100)} %` : "")));
+    // Measures still watched past their end date: each awaits its end, recorded on its page.
+    const pastEnd = document.getElementById("sup-pastend");
+    pastEnd.replaceChildren(...s.past_end.map((p) => Vigie.el("li", { "data-case": p.case },
+      Vigie.el("a", { href: `/cases/${p.placement_id}` }, p.case),
+      ` ${t(`measure.${p.measure}`)} · ${t("sup.pastend.since")} ${p.end_date}`)));
+    if (!s.past_end.length) pastEnd.append(Vigie.el("li", { class: "muted" }, t("sup.pastend.none")));
     document.getElementById("sup-updated").textContent = Vigie.when(s.now);
   }
   /* Reports the outbox gave up on: a supervisor sees each one and sends it again. */
