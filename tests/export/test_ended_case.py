@@ -56,4 +56,3 @@ def test_an_ended_case_is_exported_and_imported_with_its_end(
         assert open_here == []  # its devices are free for a case here
         with pytest.raises(MeasureEnded):
             ending.end(session, imported, form, "supervisor9", clock.now())
-
