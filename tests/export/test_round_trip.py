@@ -89,7 +89,9 @@ def snapshot(db: Database, case_ref: str) -> dict[str, Any]:
                 key=lambda o: (o["device"], o["dedup_key"]),
             ),
             "alarms": [
-                columns(a, "id", "placement_id", "acknowledged_by", "closed_by") for a in alarms
+                # `imported_from` as for observations: checked apart, in the round trip.
+                columns(a, "id", "placement_id", "acknowledged_by", "closed_by", "imported_from")
+                for a in alarms
             ],
             "events": sorted(
                 (
@@ -144,6 +146,9 @@ def test_round_trip_field_by_field(
         assert marks == {verify(archives["C1"]).fingerprint}
         with db.reading() as here:
             assert set(here.scalars(select(Observation.imported_from))) == {None}
+            assert set(here.scalars(select(Alarm.imported_from))) == {None}
+        # So is every imported alarm: that centre's record, never worked here.
+        assert set(s.scalars(select(Alarm.imported_from))) == marks
         origin = s.scalars(
             select(ImportedRecord).where(
                 ImportedRecord.kind == "placements", ImportedRecord.local_id == str(imported.id)

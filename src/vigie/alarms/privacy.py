@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from vigie.alarms.imported import RAISED_HERE
 from vigie.alarms.obligations import BAR_KINDS, SOS_KIND
 from vigie.cases.errors import ProtectedPlaceInZone
 from vigie.store import Database, audit
@@ -156,6 +157,7 @@ def holds_case(session: Session, user: User, case_ref: str) -> bool:
         Alarm.kind.in_(HELD_KINDS),
         Alarm.status.in_(LIVE),
         Alarm.acknowledged_by == user.id,
+        RAISED_HERE,
     )
     return session.scalars(held.limit(1)).first() is not None
 
@@ -174,6 +176,7 @@ def may_locate_person(session: Session, user: User, person_id: int) -> bool:
             Alarm.kind.in_(HELD_KINDS),
             Alarm.status.in_(LIVE),
             Alarm.acknowledged_by == user.id,
+            RAISED_HERE,
         )
     )
     return session.scalars(held.limit(1)).first() is not None

@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from vigie.alarms.imported import RAISED_HERE
 from vigie.gateway import command_queue
 from vigie.settings import Settings
 from vigie.store.models import Alarm, Device, DeviceAssignment, DeviceCommand, Placement
@@ -34,7 +35,7 @@ def wanted_rates(
     every active placement or only those of `cases`."""
     alarms = (
         select(Alarm.case_ref, func.min(Alarm.id))
-        .where(Alarm.status != "closed")
+        .where(Alarm.status != "closed", RAISED_HERE)
         .group_by(Alarm.case_ref)
     )
     devices = (
@@ -114,7 +115,9 @@ def reconcile(
 
 def _cases_to_check(session: Session, config: Settings, asked: dict[str, int]) -> set[str]:
     """The cases whose devices may want another rate than they were last asked."""
-    alarmed = set(session.scalars(select(Alarm.case_ref).where(Alarm.status != "closed")))
+    alarmed = set(
+        session.scalars(select(Alarm.case_ref).where(Alarm.status != "closed", RAISED_HERE))
+    )
     raised = {device for device, seconds in asked.items() if seconds != config.report_every_s}
     if raised:
         alarmed.update(

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from vigie.alarms import suspensions
 from vigie.alarms.errors import AlarmStateError, QualificationRefused
+from vigie.alarms.imported import RAISED_HERE, refuse_imported
 from vigie.alarms.obligations import UNWATCHED, is_centre_alarm
 from vigie.gateway import command_queue
 from vigie.store import audit
@@ -40,6 +41,7 @@ CENTRE_ACTIONS = ("note",)
 
 def acknowledge(session: Session, alarm: Alarm, user: User, now: datetime) -> Alarm:
     """Take an open alarm: the time to acknowledge is measured from its opening."""
+    refuse_imported(alarm)
     if alarm.status != "open":
         raise AlarmStateError(
             f"alarm {alarm.id} is {alarm.status}; only an open alarm is acknowledged"
@@ -68,6 +70,7 @@ def act(
             f"alarm {alarm.id} is the centre's own (no case, nobody to call): "
             f"only {', '.join(CENTRE_ACTIONS)} is logged on it"
         )
+    refuse_imported(alarm)
     if alarm.status not in ("acknowledged", "in_progress"):
         raise AlarmStateError(
             f"alarm {alarm.id} is {alarm.status}; acknowledge it before logging actions"
@@ -128,6 +131,7 @@ def check_close(alarm: Alarm, qualification: str) -> None:
     """Refuse a close that `close` would refuse: a qualification not for this kind, or an
     alarm nobody has acknowledged (or already closed)."""
     check_qualification(alarm.kind, qualification)
+    refuse_imported(alarm)
     if alarm.status not in ("acknowledged", "in_progress"):
         raise AlarmStateError(
             f"alarm {alarm.id} is {alarm.status}; only an acknowledged alarm can be closed"
@@ -195,7 +199,9 @@ def _late_query(priorities: tuple[int, ...], by_partition: bool) -> Select[Alarm
         *(and_(Alarm.priority == p, Alarm.opened_at <= bindparam(f"due_{p}")) for p in priorities),
         and_(Alarm.priority.not_in(priorities), Alarm.opened_at <= bindparam("due")),
     )
-    query = select(Alarm).where(Alarm.status == "open", Alarm.escalated_at.is_(None), late_enough)
+    query = select(Alarm).where(
+        Alarm.status == "open", Alarm.escalated_at.is_(None), late_enough, RAISED_HERE
+    )
     return query.where(Alarm.partition == bindparam("partition")) if by_partition else query
 
 

@@ -543,11 +543,14 @@ def _wait_until_up(server: uvicorn.Server, thread: threading.Thread, host: str, 
 
 
 def _view(database: Any, base: str) -> Group:
+    from vigie.alarms.imported import RAISED_HERE
     from vigie.store.models import Alarm, Observation
 
     with database.session() as session:
         alarms = session.scalars(
-            select(Alarm).where(Alarm.status != "closed").order_by(Alarm.priority, Alarm.raised_at)
+            select(Alarm)
+            .where(Alarm.status != "closed", RAISED_HERE)
+            .order_by(Alarm.priority, Alarm.raised_at)
         ).all()
         observed = session.scalar(select(func.count()).select_from(Observation))
     table = Table(title="Alarmes en cours (priorité d'abord)", expand=True)

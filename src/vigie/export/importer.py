@@ -493,6 +493,7 @@ class _Run:
                 "acknowledged_by": None,
                 "closed_by": None,
                 "detail": detail,
+                "imported_from": self.source,  # that centre's record, not worked here
             }
             alarm_id = self.add(
                 result,

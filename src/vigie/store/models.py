@@ -424,6 +424,10 @@ class Alarm(Base):
     escalated_at: Mapped[datetime | None]
     event_count: Mapped[int] = mapped_column(Integer, default=1)
     detail: Mapped[dict[str, Any]]
+    # The centre whose detection raised it (its export key's fingerprint), for an alarm brought
+    # by `vigie import`: that centre's record, never worked here (`LIVE_HERE`). NULL when raised
+    # here.
+    imported_from: Mapped[str | None] = mapped_column(String(80))
 
     actions: Mapped[list[AlarmAction]] = relationship(order_by="AlarmAction.id")
     events: Mapped[list[AlarmEventRow]] = relationship(order_by="AlarmEventRow.id")

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import func, select
 
 from vigie import clock
+from vigie.alarms.imported import RAISED_HERE
 from vigie.api.deps import CENTRE, DatabaseDep, allow
 from vigie.api.limits import BoundedJsonRoute
 from vigie.store import audit
@@ -74,21 +75,23 @@ def supervision(
     now = clock.now()
     since = now - timedelta(hours=hours)
     with db.session() as session:
-        raised = list(session.scalars(select(Alarm.raised_at).where(Alarm.raised_at >= since)))
+        raised = list(
+            session.scalars(select(Alarm.raised_at).where(Alarm.raised_at >= since, RAISED_HERE))
+        )
         acked = session.execute(
             select(Alarm.opened_at, Alarm.acknowledged_at).where(
-                Alarm.acknowledged_at.is_not(None), Alarm.opened_at >= since
+                Alarm.acknowledged_at.is_not(None), Alarm.opened_at >= since, RAISED_HERE
             )
         ).all()
         holders = session.execute(
             select(User.username, func.count(Alarm.id))
             .join(User, User.id == Alarm.acknowledged_by)
-            .where(Alarm.status.in_(("acknowledged", "in_progress")))
+            .where(Alarm.status.in_(("acknowledged", "in_progress")), RAISED_HERE)
             .group_by(User.username)
             .order_by(User.username)
         ).all()
         unassigned = session.scalar(
-            select(func.count()).select_from(Alarm).where(Alarm.status == "open")
+            select(func.count()).select_from(Alarm).where(Alarm.status == "open", RAISED_HERE)
         )
         assigned = session.execute(
             select(DeviceAssignment.device_id, DeviceAssignment.role, Placement.case_ref)

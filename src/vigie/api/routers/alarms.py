@@ -22,6 +22,7 @@ from vigie.alarms import (
     suspensions,
     workflow,
 )
+from vigie.alarms.imported import RAISED_HERE
 from vigie.alarms.obligations import is_centre_alarm
 from vigie.alarms.privacy import Blackout, holds, protected_detail, public_detail, shared_detail
 from vigie.api.deps import CASE_READERS, CENTRE, DatabaseDep, allow
@@ -74,6 +75,8 @@ def alarm_out(
         # Raised within a known absence (alarms.suspensions): shown, not sounded nor escalated.
         "known_absence": alarm.id in known,
         "qualifications": workflow.qualifications_for(alarm.kind),  # what closing may say
+        # Raised by another centre and imported with its case: its record, never worked here.
+        "imported_from": alarm.imported_from,
     }
     if extra is not None:
         out |= extra  # holder, wearer, measure, incident (queue_view)
@@ -135,13 +138,20 @@ def list_alarms(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[Count, Query(description="rows skipped (the queue's next pages)")] = 0,
+    imported: Annotated[
+        bool,
+        Query(
+            description="the alarms imported with their cases from another centre (their "
+            "record, never worked here) instead of this centre's"
+        ),
+    ] = False,
 ) -> list[dict[str, Any]]:
     """The queue, most urgent first (priority, then oldest); closed ones only when asked.
 
     One page of `limit` rows from `offset`; the `X-Total-Count` header counts every alarm
     the filters match, so that the console can say "200 sur 253" and page on.
     """
-    query = select(Alarm)
+    query = select(Alarm).where(Alarm.imported_from.is_not(None) if imported else RAISED_HERE)
     if after is not None:
         query = query.where(Alarm.id > after)
     query = query.where(Alarm.status.in_(status or ["open", "acknowledged", "in_progress"]))

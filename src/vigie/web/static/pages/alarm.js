@@ -101,13 +101,16 @@
     document.getElementById("a-holder").textContent = holder
       ? `${t("alarm.heldby")} ${holder.full_name} (${holder.username})${holder.username === Vigie.session.user ? ` — ${t("alarm.you")}` : ""}`
       : t("alarm.noholder");
-    document.getElementById("ack").hidden = !(canWork && alarm.status === "open");
+    // Raised by another centre and imported with its case: its record, never worked here.
+    const workable = canWork && !alarm.imported_from;
+    document.getElementById("a-imported").hidden = !alarm.imported_from;
+    document.getElementById("ack").hidden = !(workable && alarm.status === "open");
     const done = new Set(alarm.actions.map((a) => a.action));
     const steps = PROCEDURES[alarm.kind] || ["call_wearer", "spip_informed"];
     const list = document.getElementById("procedure");
     list.replaceChildren(...steps.map((action, i) => el("li", { class: done.has(action) ? "done" : "" },
       el("button", {
-        type: "button", "data-action": action, disabled: !(canWork && LIVE.includes(alarm.status)) || null,
+        type: "button", "data-action": action, disabled: !(workable && LIVE.includes(alarm.status)) || null,
         onclick: () => act(action),
       }, `${done.has(action) ? "✓ " : ""}${t(`action.${action}`)}`), " ", el("kbd", {}, String(i + 1)))));
     document.getElementById("actions").replaceChildren(...alarm.actions.map((a) =>
@@ -117,7 +120,7 @@
       el("li", {}, el("time", {}, when(c.created_at)),
         ` ${t(`command.${c.kind}`)} ${c.device} · ${t(`command.state.${c.state}`)}`, c.reply ? ` — ${c.reply}` : "")));
     for (const form of ["note-form", "close-form"]) {
-      document.getElementById(form).hidden = !(canWork && LIVE.includes(alarm.status));
+      document.getElementById(form).hidden = !(workable && LIVE.includes(alarm.status));
     }
     document.getElementById("preview").hidden = Boolean(alarm.centre);  // no report to preview
     renderContacts();
@@ -331,7 +334,7 @@
 
   document.addEventListener("keydown", (e) => {
     if (e.target.closest("input, select, textarea") || !alarm) return;
-    if (e.key === "a" && alarm.status === "open" && canWork) { acknowledge(); e.preventDefault(); return; }
+    if (e.key === "a" && alarm.status === "open" && canWork && !alarm.imported_from) { acknowledge(); e.preventDefault(); return; }
     if (e.key === "n" && alarm.status === "closed") { nextAlarm(); e.preventDefault(); return; }
     const button = document.querySelectorAll("#procedure button")[Number(e.key) - 1];
     if (button && !button.disabled) { button.click(); e.preventDefault(); }
