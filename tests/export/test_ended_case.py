@@ -10,16 +10,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from tests.cases import factories as make
 from tests.export.conftest import Keys
 from tests.export.story import Story
 from tests.export.test_round_trip import export
 from tests.export.test_schemas import validators
 from vigie import clock
-from vigie.cases import MeasureEnded, ending
-from vigie.cases.forms import MeasureEndIn
+from vigie.cases import CaseRefused, MeasureEnded, devices, ending, placements
+from vigie.cases.forms import AssignmentIn, MeasureEndIn
 from vigie.export.importer import import_archive
 from vigie.store import Database
-from vigie.store.models import DeviceAssignment, Placement
+from vigie.store.models import DeviceAssignment, Person, Placement
 
 
 def test_an_ended_case_is_exported_and_imported_with_its_end(
@@ -56,3 +57,26 @@ def test_an_ended_case_is_exported_and_imported_with_its_end(
         assert open_here == []  # its devices are free for a case here
         with pytest.raises(MeasureEnded):
             ending.end(session, imported, form, "supervisor9", clock.now())
+
+
+def test_ending_an_imported_case_frees_its_devices_for_a_case_here(
+    other: Database, c1_archive: Path
+) -> None:
+    """An imported case that was active at the source keeps its devices' assignments open (not
+    worn here): they could go to no case here until it ends."""
+    import_archive(other, c1_archive, "admin9")
+    with other.session() as session:
+        imported = session.scalars(select(Placement).where(Placement.case_ref == "C1")).one()
+        wearer = session.get_one(Person, imported.person_id)
+        contacts = make.Contacts(imported.judge, imported.prosecutor, imported.spip)
+        here = placements.create(session, make.placement_form(wearer, contacts), "admin9")
+        take = AssignmentIn(device_id="B1", role="wearer")
+        with pytest.raises(CaseRefused, match="assigned to another placement"):
+            devices.assign(session, here, take, "supervisor9")
+    with other.session() as session:
+        imported = session.get_one(Placement, imported.id)
+        done = ending.end(
+            session, imported, MeasureEndIn(reason="term"), "supervisor9", clock.now()
+        )
+        assert sorted(done.released) == ["B1", "H1"]
+        devices.assign(session, session.get_one(Placement, here.id), take, "supervisor9")
