@@ -68,7 +68,9 @@ def test_an_ended_measure_is_not_watched_and_its_bracelet_goes_to_another_case(
     assert ("C2", "signal_lost", "WB") in raised
     assert not [key for key in raised if key[0] == "C1"]
 
-    # B1 goes to the BAR case, whose bracelet was WB: its next cut strap is that case's alarm.
+    # B1 goes to the BAR case, whose bracelet was WB, after 20 minutes on the shelf: silent for
+    # that case from its fitting, not raised at once from its last word under C1.
+    at.now += timedelta(minutes=20)
     moved = centre.client.post(
         f"/api/placements/{world.bar_placement}/devices",
         json={"device_id": "B1", "role": "wearer"},
@@ -76,6 +78,8 @@ def test_an_ended_measure_is_not_watched_and_its_bracelet_goes_to_another_case(
     )
     assert moved.status_code == 201, moved.text
     at.now += timedelta(seconds=1)
+    pipeline.step()
+    assert ("C2", "signal_lost", "B1") not in alarms(centre.db)
     assert post(centre, obs("B1", iso(at.now), "tamper", what="strap_cut")).is_success
     at.now += timedelta(seconds=1)
     pipeline.step()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vigie.observation import iso_ms
 from vigie.settings import Settings
 from vigie.settings import settings as current_settings
 from vigie.store.models import Placement
@@ -24,7 +25,8 @@ def placement_record(placement: Placement, config: Settings | None = None) -> di
 
     The confirmation bounds of breaches come from ``config`` (the centre's settings).
     """
-    devices = {a.role: a.device_id for a in placement.assignments if a.until is None}
+    current = [a for a in placement.assignments if a.until is None]
+    devices = {a.role: a.device_id for a in current}
     if "wearer" not in devices:
         return None
     record: dict[str, Any] = {
@@ -36,6 +38,9 @@ def placement_record(placement: Placement, config: Settings | None = None) -> di
         "grace_s": placement.grace_s,
         "signal_timeout_s": placement.signal_timeout_s,
         **confirm_bounds(placement.measure, config or current_settings()),
+        # A device's silence counts for this case from its fitting (`fitted`, spec/replay.md's
+        # placement as the engine reads it): one from the shelf raises no loss at once.
+        "fitted": {a.device_id: iso_ms(a.since) for a in current},
     }
     if "home_unit" in devices:
         record["home_unit"] = devices["home_unit"]

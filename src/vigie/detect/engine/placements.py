@@ -20,6 +20,7 @@ from vigie.detect.scenario import (
     PlacementSpec,
     ScenarioError,
     parse_placement,
+    parse_time,
 )
 from vigie.detect.schedule import WeeklySchedule
 from vigie.detect.zones import Shape, compile_zone
@@ -81,6 +82,7 @@ class Placements(Clock):
             self._devices.assigned[d] = True
             self._devices.timeout[d] = round(spec.signal_timeout_s * 1000)
             self._devices.hidden[d] = d == case.protected
+            self._watch_from_fitting(d, spec.fitted.get(self._devices.ids[d]))
             if self._devices.last_seen[d] != NEVER:
                 self._signal_next = min(
                     self._signal_next, int(self._devices.last_seen[d] + self._devices.timeout[d])
@@ -100,6 +102,19 @@ class Placements(Clock):
             self._pending_clear(old.case_id, "absence", old.wearer)
         self._schedule(("absence", spec.case, ""), absence.next_due() if absence else None)
         self._dirty = True
+
+    def _watch_from_fitting(self, d: int, fitted: str | None) -> None:
+        """A device heard before it became this case's (a bracelet from the shelf, or from a
+        measure that ended) is silent for this case from its fitting: it is heard then, so
+        its loss of signal is not raised at once, dated from a time it was nobody's or another
+        case's. Never heard at all, it stays unwatched until it speaks, as without a fitting
+        (a home-detention bracelet speaks only through its home unit). A case added again with
+        the same device keeps its silence (fitted before its last word)."""
+        if fitted is None:
+            return
+        at = parse_time(fitted, "fitted")
+        if self._devices.last_seen[d] != NEVER and self._devices.last_seen[d] < at:
+            self._devices.last_seen[d] = at
 
     def _raise_overdue_silence(self, case: Case) -> None:
         """Raise, with the next batch, the loss of signal of a device of the case already
