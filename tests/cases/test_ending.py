@@ -213,3 +213,18 @@ def test_supervision_lists_the_measures_watched_past_their_end_date(
     assert past_end() == ["C1"]
     assert end(world, {"reason": "term"}).status_code == 200
     assert past_end() == []
+
+
+def test_an_end_is_not_dated_before_a_device_it_closes_was_fitted(world: World, at: Clock) -> None:
+    at.now += timedelta(hours=2)
+    spare = world.new_device()
+    fitted = world.centre.client.post(
+        f"/api/placements/{world.placement}/devices",
+        json={"device_id": spare, "role": "wearer"},
+        headers=world.centre.headers("supervisor"),
+    )
+    assert fitted.status_code == 201, fitted.text
+    answer = end(world, LIFTED | {"ended_at": iso(at.now - timedelta(hours=1))})
+    assert answer.status_code == 422 and answer.json()["field"] == "ended_at"
+    assert spare in answer.json()["message"]
+    assert placement(world).status == "active"

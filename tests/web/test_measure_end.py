@@ -54,3 +54,6 @@ def test_a_supervisor_ends_a_measure_watched_past_its_end_date(page: Page, site:
     expect(page.locator("#c-ended")).to_contain_text("JAP-2026-0107")
     expect(page.locator("#c-order")).to_contain_text("Terminée")
     expect(page.locator("#c-end")).to_have_count(0)
+    page.goto(f"{site.url}/cases")  # the list says it in words, the ended case greyed
+    expect(page.locator("#cases tr[data-status='ended']")).to_contain_text("Terminée")
+    expect(page.locator("#cases tr[data-status='active']").first).to_contain_text("En cours")
