@@ -79,4 +79,5 @@ def test_ending_an_imported_case_frees_its_devices_for_a_case_here(
             session, imported, MeasureEndIn(reason="term"), "supervisor9", clock.now()
         )
         assert sorted(done.released) == ["B1", "H1"]
+        assert imported.status == "imported" and imported.end_reason == "term"
         devices.assign(session, session.get_one(Placement, here.id), take, "supervisor9")

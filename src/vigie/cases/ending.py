@@ -3,12 +3,12 @@
 A measure ends at its term or by the court's decision (lifted early, revoked, replaced by another
 measure) or with the person. Until it is recorded, the centre goes on tracking someone with no
 order behind it, and the bracelet taken off at the end raises a tamper and a loss of signal.
-Recording it (a supervisor, audited) sets the status `ended`; detection drops the case at its
-next step (it follows every change of status); the devices' assignments close at the time the
-end took effect, so another case may take them. Nothing else is removed or rewritten: the case's
-readings, alarms and reports stay, and an ended placement refuses further changes (a new measure
-is a new placement). Alarms still open stay open: an operator closes each (the answer counts
-them).
+Recording it (a supervisor, audited) sets the status `ended` (an imported case keeps `imported`,
+with its end); detection drops the case at its next step (it follows every change of status);
+the devices' assignments close at the time the end took effect, so another case may take them.
+Nothing else is removed or rewritten: the case's readings, alarms and reports stay, and an ended
+placement refuses further changes (a new measure is a new placement). Alarms still open stay
+open: an operator closes each (the answer counts them).
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ def end(
             )
     for assignment in open_assignments:
         assignment.until = at
-    placement.status = ENDED
+    if placement.status == "active":  # an imported case stays `imported`: never watched here
+        placement.status = ENDED
     placement.ended_at = at
     placement.end_reason = form.reason
     placement.end_ref = form.decision_ref
@@ -101,7 +102,11 @@ def end(
     open_alarms = session.scalar(
         select(func.count())
         .select_from(Alarm)
-        .where(Alarm.placement_id == placement.id, Alarm.status != "closed")
+        .where(
+            Alarm.placement_id == placement.id,
+            Alarm.status != "closed",
+            Alarm.imported_from.is_(None),  # this centre's to close (`vigie.alarms.imported`)
+        )
     )
     audit.record(
         session,
