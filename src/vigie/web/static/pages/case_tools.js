@@ -71,6 +71,9 @@
       await suspensions();
     } catch (err) { Vigie.flash(err.message); }
   });
+  // Shown once it works: submitted before, the browser would send it itself. (`method=post`
+  // too: never its note, a hospital's name say, in a URL and the server's logs.)
+  form.hidden = Vigie.session.role !== "supervisor";
 
   /* The end of the measure: shown to every reader once recorded; a supervisor records it. */
   function ending(placement) {
