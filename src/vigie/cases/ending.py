@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from vigie.alarms.imported import RAISED_HERE
 from vigie.cases.errors import CaseRefused, MeasureEnded
 from vigie.cases.forms import MeasureEndIn
 from vigie.store import audit
@@ -34,7 +35,6 @@ MAX_BACKDATE = timedelta(days=7)
 
 @dataclass(frozen=True)
 class Ended:
-    placement: Placement
     released: list[str]  # the devices whose assignment it closed
     open_alarms: int  # its alarms not yet closed, each still an operator's to close
 
@@ -105,7 +105,7 @@ def end(
         .where(
             Alarm.placement_id == placement.id,
             Alarm.status != "closed",
-            Alarm.imported_from.is_(None),  # this centre's to close (`vigie.alarms.imported`)
+            RAISED_HERE,  # this centre's to close, not another centre's record
         )
     )
     audit.record(
@@ -123,4 +123,4 @@ def end(
         },
     )
     session.flush()
-    return Ended(placement, released, int(open_alarms or 0))
+    return Ended(released, int(open_alarms or 0))

@@ -102,17 +102,17 @@ class PlacementSpec(_Strict):
     # BAR alert. None: raised on the first certain fix.
     confirm_s: Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)] | None = None
     alert_confirm_s: Annotated[float, Field(ge=0, le=3_600, allow_inf_nan=False)] | None = None
-    # When each device became this case's (ISO-8601 with its offset; optional): a device heard
-    # before, under another case or on a shelf, is silent for this case from then, not from its
-    # last word there.
-    fitted: dict[str, str] = {}
+    # When each device became this case's (ISO-8601 with its offset in the record; optional),
+    # here in epoch milliseconds: a device heard before, under another case or on a shelf, is
+    # silent for this case from then, not from its last word there.
+    fitted: dict[str, int] = {}
 
-    @field_validator("fitted")
+    @field_validator("fitted", mode="before")
     @classmethod
-    def _fitting_times(cls, value: dict[str, str]) -> dict[str, str]:
-        for device, at in value.items():
-            parse_time(at, f"fitted.{device}")
-        return value
+    def _fitting_times(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value  # refused by the field's type
+        return {device: parse_time(at, f"fitted.{device}") for device, at in value.items()}
 
     @field_validator("measure")
     @classmethod

@@ -20,7 +20,6 @@ from vigie.detect.scenario import (
     PlacementSpec,
     ScenarioError,
     parse_placement,
-    parse_time,
 )
 from vigie.detect.schedule import WeeklySchedule
 from vigie.detect.zones import Shape, compile_zone
@@ -103,16 +102,15 @@ class Placements(Clock):
         self._schedule(("absence", spec.case, ""), absence.next_due() if absence else None)
         self._dirty = True
 
-    def _watch_from_fitting(self, d: int, fitted: str | None) -> None:
+    def _watch_from_fitting(self, d: int, at: int | None) -> None:
         """A device heard before it became this case's (a bracelet from the shelf, or from a
         measure that ended) is silent for this case from its fitting: it is heard then, so
         its loss of signal is not raised at once, dated from a time it was nobody's or another
         case's. Never heard at all, it stays unwatched until it speaks, as without a fitting
         (a home-detention bracelet speaks only through its home unit). A case added again with
         the same device keeps its silence (fitted before its last word)."""
-        if fitted is None:
+        if at is None:
             return
-        at = parse_time(fitted, "fitted")
         if self._devices.last_seen[d] != NEVER and self._devices.last_seen[d] < at:
             self._devices.last_seen[d] = at
 
