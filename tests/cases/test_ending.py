@@ -228,3 +228,43 @@ def test_an_end_is_not_dated_before_a_device_it_closes_was_fitted(world: World, 
     assert answer.status_code == 422 and answer.json()["field"] == "ended_at"
     assert spare in answer.json()["message"]
     assert placement(world).status == "active"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "field"),
+    [
+        (
+            "/api/placements/{id}/end",
+            LIFTED | {"ended_at": "9999-12-31T23:59:59Z"},
+            422,
+            "ended_at",
+        ),
+        ("/api/placements/{id}/end", LIFTED | {"ended_at": "0001-01-01T00:30:00+01:00"}, 422, None),
+        ("/api/placements/{id}/end", LIFTED | {"ended_at": 1733300000}, 422, "ended_at"),
+        ("/api/placements/{id}/end", LIFTED | {"decision_ref": "JAP\x00-1"}, 422, "decision_ref"),
+        ("/api/placements/{id}/end", LIFTED | {"decision_ref": "x" * 81}, 422, "decision_ref"),
+        ("/api/placements/{id}/end", LIFTED | {"note": "n" * 2001}, 422, "note"),
+        ("/api/placements/{id}/end", {"reason": ["lifted"]}, 422, "reason"),
+        ("/api/placements/{id}/end", [LIFTED], 422, None),
+        ("/api/placements/2147483648/end", LIFTED, 422, "placement_id"),
+        ("/api/placements/999999/end", LIFTED, 404, None),
+    ],
+)
+def test_hostile_ends_are_refused_and_change_nothing(
+    world: World, path: str, body: Any, status: int, field: str | None
+) -> None:
+    answer = world.centre.client.post(
+        path.format(id=world.placement), json=body, headers=world.centre.headers("supervisor")
+    )
+    assert answer.status_code == status, answer.text
+    if field is not None:
+        assert field in (answer.json().get("field") or ""), answer.json()
+    after = placement(world)
+    assert after.status == "active" and after.ended_at is None
+
+
+def test_the_queue_refuses_an_imported_flag_that_is_not_one(world: World) -> None:
+    answer = world.centre.client.get(
+        "/api/alarms", params={"imported": "perhaps"}, headers=world.centre.headers("operator")
+    )
+    assert answer.status_code == 422 and "imported" in answer.json()["field"]
