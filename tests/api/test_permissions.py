@@ -19,8 +19,8 @@ from vigie import clock
 from vigie.alarms import handover, suspensions
 from vigie.api import create_app
 from vigie.api.security import create_user
-from vigie.cases import placements
-from vigie.cases.forms import PlacementIn
+from vigie.cases import placements, withdrawal
+from vigie.cases.forms import DeviceWithdrawalIn, PlacementIn
 from vigie.export import keys
 from vigie.settings import Settings
 from vigie.store import open_database
@@ -39,6 +39,14 @@ class Endpoint:
     path: Callable[[World], str]
     allowed: set[str]
     body: Callable[[World], Any] | None = None
+
+
+def withdrawn_device(w: World) -> str:
+    """A device of its own, withdrawn (broken), for each call that reinstates one."""
+    device = w.new_device()
+    with w.centre.db.session() as session:
+        withdrawal.withdraw(session, device, DeviceWithdrawalIn(reason="broken"), "t", clock.now())
+    return device
 
 
 def _spare_user(w: World) -> int:
@@ -183,6 +191,18 @@ ENDPOINTS = {
         "POST",
         lambda w: f"/api/devices/{w.new_device('home_unit')}/secret",
         {"supervisor", "admin"},
+    ),
+    "devices.withdraw": Endpoint(
+        "POST",
+        lambda w: f"/api/devices/{w.new_device()}/withdraw",
+        {"supervisor", "admin"},
+        lambda w: {"reason": "broken"},
+    ),
+    "devices.reinstate": Endpoint(
+        "POST",
+        lambda w: f"/api/devices/{withdrawn_device(w)}/reinstate",
+        {"supervisor", "admin"},
+        lambda w: {"note": "repaired"},
     ),
     "devices.commands.queue": Endpoint(
         "POST",

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vigie.alarms import AlarmNotFound, AlarmStateError, QualificationRefused
-from vigie.cases import CaseNotFound, CaseRefused, MeasureEnded
+from vigie.cases import CaseNotFound, CaseRefused, DeviceInUse, DeviceWithdrawn, MeasureEnded
 from vigie.law import LawInputError
 from vigie.store.failover import DatabaseUnavailable
 
@@ -73,6 +73,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(MeasureEnded)
     async def measure_ended(_request: Request, exc: MeasureEnded) -> JSONResponse:
         return JSONResponse(error_body("measure_ended", exc.message, exc.field), status_code=409)
+
+    @app.exception_handler(DeviceWithdrawn)
+    async def device_withdrawn(_request: Request, exc: DeviceWithdrawn) -> JSONResponse:
+        return JSONResponse(error_body("device_withdrawn", exc.message, exc.field), status_code=409)
+
+    @app.exception_handler(DeviceInUse)
+    async def device_in_use(_request: Request, exc: DeviceInUse) -> JSONResponse:
+        return JSONResponse(error_body("device_in_use", exc.message, exc.field), status_code=409)
 
     @app.exception_handler(CaseNotFound)
     async def case_not_found(_request: Request, exc: CaseNotFound) -> JSONResponse:

@@ -24,6 +24,7 @@ import bcrypt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vigie.cases import withdrawal
 from vigie.cases.errors import CaseNotFound
 from vigie.store import audit
 from vigie.store.models import Device
@@ -77,6 +78,7 @@ def issue(session: Session, device_id: str, actor: str) -> str:
     device = session.get(Device, device_id)
     if device is None:
         raise CaseNotFound("device", device_id)
+    withdrawal.refuse_if_withdrawn(device)  # out of service: nothing may prove itself as it
     secret = new_secret()
     set_secret(device, secret)
     session.flush()
@@ -85,9 +87,9 @@ def issue(session: Session, device_id: str, actor: str) -> str:
 
 
 def password_file(session: Session, accounts: dict[str, str] | None = None) -> str:
-    """Mosquitto's password file: every device with a secret (username = device id), and
-    `accounts` (username -> hash; the gateway's own). A device id with a colon cannot be a
-    Mosquitto username: such a device has no MQTT account."""
+    """Mosquitto's password file: every device with a secret (username = device id; a
+    withdrawn device has none), and `accounts` (username -> hash; the gateway's own). A device
+    id with a colon cannot be a Mosquitto username: such a device has no MQTT account."""
     lines = [f"{name}:{hashed}" for name, hashed in (accounts or {}).items()]
     lines += [
         f"{device_id}:{hashed}"

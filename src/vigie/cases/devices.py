@@ -7,8 +7,9 @@ from sqlalchemy.orm import Session
 
 from vigie import clock
 from vigie.cases.ending import refuse_if_ended
-from vigie.cases.errors import CaseNotFound, CaseRefused
+from vigie.cases.errors import CaseRefused
 from vigie.cases.forms import AssignmentIn, DeviceIn
+from vigie.cases.withdrawal import locked_device, refuse_if_withdrawn
 from vigie.store import audit
 from vigie.store.models import Device, DeviceAssignment, Placement
 
@@ -44,9 +45,8 @@ def assign(
 ) -> DeviceAssignment:
     """Assign a device to a role in a placement, ending the previous holder of that role."""
     refuse_if_ended(placement)
-    device = session.get(Device, form.device_id)
-    if device is None:
-        raise CaseNotFound("device", form.device_id)
+    device = locked_device(session, form.device_id)
+    refuse_if_withdrawn(device)
     if device.kind != _KIND_FOR_ROLE[form.role]:
         raise CaseRefused(
             f"device {device.id} is a {device.kind}; the {form.role} role needs a "

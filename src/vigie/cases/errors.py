@@ -22,6 +22,14 @@ class MeasureEnded(CaseRefused):
     placement."""
 
 
+class DeviceWithdrawn(CaseRefused):
+    """The device is out of service: no case may take it, no secret or command goes to it."""
+
+
+class DeviceInUse(CaseRefused):
+    """The device is fitted on a case: replace it there, or end the measure, first."""
+
+
 class CaseNotFound(LookupError):
     """No such person, placement, contact, zone or device (or not one the caller may see)."""
 

@@ -138,6 +138,25 @@ class DeviceIn(_Form):
     model: str | None = Field(default=None, max_length=80)
 
 
+WithdrawalReason = Literal["broken", "lost", "stolen", "returned", "repair", "other"]
+
+
+class DeviceWithdrawalIn(_Form):
+    """A device taken out of service, and why."""
+
+    reason: WithdrawalReason = Field(
+        description="broken; lost; stolen; returned (to its supplier); repair (sent for "
+        "repair, may come back); other (say what in the note)"
+    )
+    note: Prose | None = Field(default=None, max_length=2000)
+
+
+class DeviceReinstateIn(_Form):
+    """A withdrawn device back in service (found, repaired): why, in words."""
+
+    note: Prose = Field(min_length=1, max_length=2000)
+
+
 class AssignmentIn(_Form):
     device_id: str
     role: Literal["wearer", "home_unit", "protected"]

@@ -36,6 +36,7 @@ class DeviceEntry:
     case: str | None  # the case it is assigned to now, if any
     partition: int
     secret_hash: str | None = None
+    withdrawn: bool = False  # out of service: the gateways refuse it
 
     def encode(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":")).encode()
@@ -72,7 +73,12 @@ def entries_from_database(
             else partition_of(case, partitions)
         )
         entries[device.id] = DeviceEntry(
-            device.id, device.kind, case, partition, device.secret_hash
+            device.id,
+            device.kind,
+            case,
+            partition,
+            device.secret_hash,
+            device.withdrawn_at is not None,
         )
     return entries
 

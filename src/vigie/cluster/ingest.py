@@ -43,7 +43,9 @@ class DirectoryRegistry(Registry):
         entry = self._directory.get(identifier)
         if entry is None:
             return None
-        return RegisteredDevice(entry.device, entry.kind, entry.case, entry.secret_hash)
+        return RegisteredDevice(
+            entry.device, entry.kind, entry.case, entry.secret_hash, entry.withdrawn
+        )
 
 
 @dataclass

@@ -45,25 +45,30 @@ def queue(
     alarm_id: int | None = None,
     ttl_s: float = DEFAULT_TTL_S,
 ) -> DeviceCommand:
-    """Queue a command for the device (`LookupError` if unknown, `BadCommand` if invalid)."""
+    """Queue a command for the device (`LookupError` if unknown or withdrawn, `BadCommand` if
+    invalid)."""
     wanted = Wanted(device_id, kind, args, reason, alarm_id, ttl_s)
     queued, unknown = queue_many(session, [wanted], requested_by, now)
     if unknown:
-        raise LookupError(f"device {device_id!r} is not registered")
+        raise LookupError(f"device {device_id!r} is not registered, or withdrawn from service")
     return queued[0]
 
 
 def queue_many(
     session: Session, wanted: list[Wanted], requested_by: str, now: datetime
 ) -> tuple[list[DeviceCommand], list[str]]:
-    """Queue each command whose device is registered, each audited; returns them and the
-    devices not registered (skipped). A handful of round trips whatever their number: a
+    """Queue each command whose device is registered (and in service), each audited; returns
+    them and the other devices (skipped). A handful of round trips whatever their number: a
     detection step that opens an alarm queues several, in the transaction that carries it.
     `BadCommand` if one for a registered device is invalid (nothing queued)."""
     if not wanted:
         return [], []
     ids = {w.device_id for w in wanted}
-    registered = set(session.scalars(select(Device.id).where(Device.id.in_(sorted(ids)))))
+    registered = set(
+        session.scalars(
+            select(Device.id).where(Device.id.in_(sorted(ids)), Device.withdrawn_at.is_(None))
+        )
+    )
     commands = [
         DeviceCommand(
             device_id=w.device_id,

@@ -39,7 +39,9 @@ class Gt06Server(TrackerServer):
         login = await self._frame(reader, limits.frame_timeout_s)
         if login.protocol != gt06.LOGIN:
             raise gt06.Gt06Error(f"first packet is {login.protocol:#04x}, expected a login")
-        device = await asyncio.to_thread(self._registry.lookup, gt06.decode_login(login.content))
+        device = await asyncio.to_thread(
+            self._registry.lookup, gt06.decode_login(login.content), self.protocol, peer
+        )
         writer.write(gt06.encode_ack(login))
         await writer.drain()
         logger.info("gt06 %s is device %s (case %s)", peer, device.id, device.case_ref)

@@ -182,7 +182,7 @@ class MqttSubscriber:
             if len(payload) > self._limits.max_body_bytes:
                 raise Rejected(f"{len(payload)} bytes; at most {self._limits.max_body_bytes}")
             device, readings = mqtt.decode_message(topic, payload)
-            registered = await asyncio.to_thread(self._registry.lookup, device)
+            registered = await asyncio.to_thread(self._registry.lookup, device, "mqtt", topic[:80])
             self._rates.take(registered.id, len(readings))
         except (Rejected, RateExceeded) as exc:
             logger.warning("mqtt %s refused: %s", topic[:80], exc)

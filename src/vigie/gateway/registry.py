@@ -1,7 +1,9 @@
 """The device registry: the identifier a device announces -> the device -> its placement.
 
 A device announces the identifier it was registered under in `vigie.cases` (a tracker's IMEI,
-the Traccar Client's device id): an unknown one is refused and logged, never accepted. Lookups
+the Traccar Client's device id): an unknown one is refused and logged, never accepted; one
+withdrawn from service (`vigie.cases.withdrawal`: lost, stolen, broken) is refused too, and
+audited: a lost bracelet that speaks again is news for the centre. Lookups
 are cached for a few seconds, so a thousand reconnecting trackers cost a handful of queries,
 while a device registered or withdrawn at the centre is seen within that delay.
 """
@@ -37,6 +39,18 @@ class UnknownDevice(LookupError):
         self.identifier = identifier
 
 
+class WithdrawnDevice(UnknownDevice):
+    """A registered device the centre has withdrawn from service: refused as an unknown one."""
+
+    def __init__(self, identifier: str) -> None:
+        LookupError.__init__(
+            self,
+            f"device {identifier!r} was withdrawn from service at the centre: refused until "
+            "it is reinstated",
+        )
+        self.identifier = identifier
+
+
 class WrongSecret(PermissionError):
     """A registered device's identifier with a missing or wrong secret: a spoof, or a device
     not yet given its secret."""
@@ -55,6 +69,7 @@ class RegisteredDevice:
     kind: str
     case_ref: str | None  # the placement it is assigned to now, if any
     secret_hash: str | None = None
+    withdrawn: bool = False  # out of service: refused
 
 
 class Registry:
@@ -75,8 +90,11 @@ class Registry:
         # entry.
         self._verified: dict[tuple[str, str], bytes] = {}
 
-    def lookup(self, identifier: str) -> RegisteredDevice:
-        """The registered device, or `UnknownDevice` (logged)."""
+    def lookup(
+        self, identifier: str, protocol: str = "gateway", peer: object = None
+    ) -> RegisteredDevice:
+        """The registered device in service; else `UnknownDevice` (logged), or
+        `WithdrawnDevice` (logged and audited)."""
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get(identifier)
@@ -89,6 +107,11 @@ class Registry:
         if device is None:
             logger.warning("refused unknown device %r", identifier)
             raise UnknownDevice(identifier)
+        if device.withdrawn:
+            refusal = WithdrawnDevice(identifier)
+            logger.warning("%s %s refused: %s", protocol, peer, refusal)
+            self._audit_refusal(device, protocol, peer, "withdrawn from service")
+            raise refusal
         return device
 
     def _read(self, identifier: str) -> RegisteredDevice | None:
@@ -102,14 +125,20 @@ class Registry:
                 .join(DeviceAssignment, DeviceAssignment.placement_id == Placement.id)
                 .where(DeviceAssignment.device_id == identifier, DeviceAssignment.until.is_(None))
             )
-            return RegisteredDevice(device.id, device.kind, case_ref, device.secret_hash)
+            return RegisteredDevice(
+                device.id,
+                device.kind,
+                case_ref,
+                device.secret_hash,
+                device.withdrawn_at is not None,
+            )
 
     def authenticate(
         self, identifier: str, key: str | None, protocol: str, peer: object
     ) -> RegisteredDevice:
         """The registered device if `key` is its secret; else `UnknownDevice` or `WrongSecret`,
         each logged, and a wrong secret for a registered device audited (a spoof attempt)."""
-        device = self.lookup(identifier)
+        device = self.lookup(identifier, protocol, peer)
         if key is not None and device.secret_hash is not None:
             digest = hashlib.blake2b(key.encode(), digest_size=32).digest()
             with self._lock:
@@ -122,11 +151,11 @@ class Registry:
                 return device
         refusal = WrongSecret(identifier, key is not None)
         logger.warning("%s %s refused: %s", protocol, peer, refusal)
-        self._audit_refusal(device, protocol, peer, key is not None)
+        self._audit_refusal(device, protocol, peer, "wrong key" if key is not None else "no key")
         raise refusal
 
     def _audit_refusal(
-        self, device: RegisteredDevice, protocol: str, peer: object, given: bool
+        self, device: RegisteredDevice, protocol: str, peer: object, reason: str
     ) -> None:
         """One audit entry per device and protocol a minute, with the refusals since the last
         one: a flood of forged requests cannot flood the audit log."""
@@ -142,7 +171,7 @@ class Registry:
         detail = {
             "protocol": protocol,
             "peer": str(peer),
-            "reason": "wrong key" if given else "no key",
+            "reason": reason,
             "refused_since_last_entry": suppressed,
             "case": device.case_ref,
         }

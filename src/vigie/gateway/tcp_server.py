@@ -44,7 +44,7 @@ class TeltonikaServer(TrackerServer):
             head + await self._read(reader, length, limits.frame_timeout_s)
         )
         try:
-            device = await asyncio.to_thread(self._registry.lookup, imei)
+            device = await asyncio.to_thread(self._registry.lookup, imei, self.protocol, peer)
         except UnknownDevice:
             writer.write(b"\x00")
             await writer.drain()

@@ -75,7 +75,9 @@ class TeltonikaUdpServer(asyncio.DatagramProtocol):
     async def _handle(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
             datagram = teltonika_udp.decode(data)
-            device = await asyncio.to_thread(self._registry.lookup, datagram.imei)
+            device = await asyncio.to_thread(
+                self._registry.lookup, datagram.imei, self.protocol, addr
+            )
             if isinstance(datagram, teltonika_udp.Message):
                 self._rates.take(device.id, 1)  # a reply costs a write too
                 await self._message(device.id, datagram)

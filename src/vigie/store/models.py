@@ -203,6 +203,12 @@ class Device(Base):
     # asked for); None while its position is certain enough (vigie.detect.certainty). Indexed:
     # every detection step reads which devices are marked.
     uncertain_since: Mapped[datetime | None] = mapped_column(index=True)
+    # Taken out of service (`vigie.cases.withdrawal`): broken, lost, stolen, returned, in
+    # repair. The gateway refuses it, no case may take it, its secret is gone. None: in service.
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_reason: Mapped[str | None] = mapped_column(String(20))
+    withdrawn_note: Mapped[str | None] = mapped_column(Text)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(80))
 
 
 class DeviceCommand(Base):

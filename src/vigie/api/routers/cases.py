@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Path, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,13 +13,15 @@ from vigie.alarms import privacy
 from vigie.api.deps import CASE_READERS, DatabaseDep, allow
 from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
-from vigie.cases import CaseRefused, device_secrets, ending, people, placements
+from vigie.cases import CaseRefused, device_secrets, ending, people, placements, withdrawal
 from vigie.cases import devices as device_registry
 from vigie.cases.access import visible_placement
 from vigie.cases.forms import (
     AssignmentIn,
     ContactIn,
     DeviceIn,
+    DeviceReinstateIn,
+    DeviceWithdrawalIn,
     MeasureEndIn,
     PersonIn,
     PlacementChange,
@@ -28,7 +30,7 @@ from vigie.cases.forms import (
     ZoneIn,
 )
 from vigie.store import audit
-from vigie.store.bounds import RowId
+from vigie.store.bounds import Line, RowId
 from vigie.store.models import (
     Contact,
     Device,
@@ -48,6 +50,7 @@ Supervisor = Annotated[User, Depends(allow("supervisor"))]
 ContactAdmin = Annotated[User, Depends(allow("supervisor", "admin"))]
 DeviceReader = Annotated[User, Depends(allow("operator", "supervisor", "admin"))]
 DeviceAdmin = Annotated[User, Depends(allow("supervisor", "admin"))]
+DeviceId = Annotated[Line, Path(min_length=1, max_length=64)]
 
 
 def person_out(person: Person, user: User, session: Session) -> dict[str, Any]:
@@ -343,6 +346,14 @@ def device_out(device: Device) -> dict[str, Any]:
         "model": device.model,
         "has_secret": device.secret_hash is not None,
         "uncertain_since": device.uncertain_since,
+        "withdrawn": None
+        if device.withdrawn_at is None
+        else {
+            "at": device.withdrawn_at,
+            "reason": device.withdrawn_reason,
+            "note": device.withdrawn_note,
+            "by": device.withdrawn_by,
+        },
     }
 
 
@@ -364,7 +375,7 @@ def add_device(
 
 @router.post("/devices/{device_id}/secret", status_code=201)
 def issue_device_secret(
-    device_id: str, request: Request, db: DatabaseDep, user: DeviceAdmin
+    device_id: DeviceId, request: Request, db: DatabaseDep, user: DeviceAdmin
 ) -> dict[str, str]:
     """A new gateway secret for the device (its OsmAnd key, its MQTT password), replacing the
     old one; shown in this answer only, stored hashed, audited."""
@@ -372,3 +383,40 @@ def issue_device_secret(
         secret = device_secrets.issue(session, device_id, user.username)
     _directory(request, db, {device_id})
     return {"device": device_id, "secret": secret}
+
+
+@router.post("/devices/{device_id}/withdraw")
+def withdraw_device(
+    device_id: DeviceId,
+    body: DeviceWithdrawalIn,
+    request: Request,
+    db: DatabaseDep,
+    user: DeviceAdmin,
+) -> dict[str, Any]:
+    """Take a device out of service (broken, lost, stolen, returned, in repair): its secret is
+    removed, its queued commands fail, the gateway refuses it from then on, no case may take it.
+    Refused (409 `device_in_use`) while it is assigned to a case."""
+    with db.session() as session:
+        answer = device_out(
+            withdrawal.withdraw(session, device_id, body, user.username, clock.now())
+        )
+    _directory(request, db, {device_id})
+    return answer
+
+
+@router.post("/devices/{device_id}/reinstate")
+def reinstate_device(
+    device_id: DeviceId,
+    body: DeviceReinstateIn,
+    request: Request,
+    db: DatabaseDep,
+    user: DeviceAdmin,
+) -> dict[str, Any]:
+    """Put a withdrawn device back in service (found, repaired); it sends again once a new
+    secret is issued to it (trackers that prove themselves by their IMEI alone, at once)."""
+    with db.session() as session:
+        answer = device_out(
+            withdrawal.reinstate(session, device_id, body, user.username, clock.now())
+        )
+    _directory(request, db, {device_id})
+    return answer

@@ -11,6 +11,7 @@ from vigie import clock
 from vigie.api.deps import CENTRE, DatabaseDep, allow
 from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
+from vigie.cases.withdrawal import refuse_if_withdrawn
 from vigie.gateway import command_queue
 from vigie.gateway.commands import KINDS, BadCommand
 from vigie.store.bounds import Line, Prose
@@ -37,6 +38,9 @@ def queue_command(
 ) -> dict[str, Any]:
     """Queue a command; the gateway delivers it when the device is connected."""
     with db.session() as session:
+        device = session.get(Device, device_id)
+        if device is not None:
+            refuse_if_withdrawn(device)  # 409, where `queue` would only say "not registered"
         try:
             command = command_queue.queue(
                 session,
