@@ -80,6 +80,12 @@ def test_a_withdrawn_device_gets_no_case_secret_or_command_and_its_queue_fails(
         ).json()
     }
     assert listed[spare]["withdrawn"]["reason"] == "lost" and listed["B1"]["withdrawn"] is None
+    assert listed[spare]["assigned"] is None
+    assert listed["B1"]["assigned"] == {
+        "case": "C1",
+        "placement": world.placement,
+        "role": "wearer",
+    }
 
     refusals = [
         call(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import struct
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from tests.cluster.conftest import PARTITIONS, Loop, cluster_settings, init, subjects
 from tests.gateway.conftest import (
@@ -27,14 +29,17 @@ from tests.gateway.conftest import (
     tracker,
 )
 from vigie import clock
+from vigie.cases import devices, withdrawal
+from vigie.cases.forms import DeviceIn, DeviceWithdrawalIn
 from vigie.cluster.local import LocalCluster
 from vigie.cluster.partitions import partition_of, subject_for
+from vigie.gateway import teltonika
 from vigie.gateway.readings import parse_time
 from vigie.gateway.service import Bound, Gateway, Listen
 from vigie.sim.protocols import teltonika_packets
 from vigie.store import Database
 from vigie.store import observations as log
-from vigie.store.models import Observation
+from vigie.store.models import AuditEntry, Observation
 
 pytestmark = pytest.mark.processes
 
@@ -284,3 +289,34 @@ def test_leader_killed_mid_stream_every_publish_lands_once(
     print(f"\nleader killed: {acked} acked, {retries} retries, longest publish {longest:.2f} s")
     assert acked == 8 * 40
     assert sum(loop.run(subjects(cluster.urls)).values()) == 8 * 40
+
+
+def test_a_withdrawn_tracker_is_refused_by_the_directory(
+    cluster_gateway: ClusterGateway, loop: Loop, pg: Database
+) -> None:
+    """The directory carries a withdrawal to every gateway: the tracker's handshake is refused
+    there without PostgreSQL, and the refusal is audited."""
+    spare = "356307042441020"
+    with pg.session() as session:
+        devices.create_device(session, DeviceIn(id=spare, kind="bracelet"), "t")
+        lost = DeviceWithdrawalIn(reason="lost")
+        withdrawal.withdraw(session, spare, lost, "supervisor1", clock.now())
+    directory = cluster_gateway.ingest.directory
+    assert loop.run(directory.reconcile(pg)) == (1, 0)
+    deadline = time.monotonic() + 10
+    while directory.get(spare) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert directory.get(spare).withdrawn is True
+    port = cluster_gateway.bound.teltonika_port
+    assert port is not None
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(teltonika.encode_imei(spare))
+        assert sock.recv(1) == b"\x00"
+    with pg.session() as session:
+        (entry,) = session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.action == "device_refused", AuditEntry.target == f"device:{spare}"
+            )
+        )
+        assert entry.detail["reason"] == "withdrawn from service"

@@ -359,8 +359,25 @@ def device_out(device: Device) -> dict[str, Any]:
 
 @router.get("/devices")
 def list_devices(db: DatabaseDep, _user: DeviceReader) -> list[dict[str, Any]]:
+    """Every registered device, with the case and role it serves now (`assigned`, null when on
+    the shelf or withdrawn)."""
     with db.session() as session:
-        return [device_out(d) for d in device_registry.devices(session)]
+        fitted = {
+            device: {"case": case, "placement": placement, "role": role}
+            for device, case, placement, role in session.execute(
+                select(
+                    DeviceAssignment.device_id,
+                    Placement.case_ref,
+                    Placement.id,
+                    DeviceAssignment.role,
+                )
+                .join(Placement, DeviceAssignment.placement_id == Placement.id)
+                .where(DeviceAssignment.until.is_(None))
+            )
+        }
+        return [
+            device_out(d) | {"assigned": fitted.get(d.id)} for d in device_registry.devices(session)
+        ]
 
 
 @router.post("/devices", status_code=201)
