@@ -108,6 +108,8 @@ def test_a_device_secret_is_issued_by_the_api_once_and_stored_hashed(centre: Cen
             "model": None,
             "has_secret": True,
             "uncertain_since": None,  # its position is not held uncertain (issue 20)
+            "withdrawn": None,  # in service
+            "assigned": None,  # on the shelf
         }
     ]
     with centre.db.session() as session:
