@@ -142,8 +142,10 @@ def test_reinstated_a_device_serves_again_with_a_new_secret(world: World) -> Non
     assert withdraw(world, spare, {"reason": "repair"}).status_code == 200
     in_service = reinstate(world, "B1", {"note": "never withdrawn"})
     assert in_service.status_code == 422 and "in service" in in_service.json()["message"]
-    no_note = reinstate(world, spare, {})
-    assert no_note.status_code == 422
+    for hostile in ({}, {"note": "   "}, {"note": "a\x00b"}, {"note": "x" * 2001}, ["found"]):
+        refused = reinstate(world, spare, hostile)
+        assert refused.status_code == 422, (hostile, refused.text)
+    assert device(world, spare).withdrawn_reason == "repair"  # still withdrawn
 
     back = reinstate(world, spare, {"note": "back from repair, strap replaced"})
     assert back.status_code == 200, back.text

@@ -100,6 +100,8 @@ def reinstate(
     device = locked_device(session, device_id)
     if device.withdrawn_at is None:
         raise CaseRefused(f"device {device.id} is in service", "device_id")
+    if not form.note.strip():
+        raise CaseRefused("note: say why the device is back in service", "note")
     audit.record(
         session,
         actor,
