@@ -33,6 +33,7 @@ def pages(site: Site, alarm: int) -> dict[str, str]:
         "supervision": "/supervision",
         "map": "/map",
         "handover": "/handover",
+        "devices": "/devices",
     }
 
 

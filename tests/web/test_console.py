@@ -32,6 +32,8 @@ def test_each_role_logs_in_and_sees_what_the_api_lets_it(
     log_in(page, site, f"{role}1")
     expect(page.locator("#who")).to_contain_text(f"{role}1")
     expect(page.get_by_role("link", name="Supervision")).to_be_visible(visible=sees_supervision)
+    # The devices are read by the centre's roles (operators, supervisors), never by officials.
+    expect(page.get_by_role("link", name="Dispositifs")).to_be_visible(visible=sees_supervision)
     page.click("text=Dossiers")
     expect(page.locator("#cases tbody tr")).not_to_have_count(0)
     refs = page.locator("#cases tbody td:first-child").all_inner_texts()
@@ -44,6 +46,7 @@ def test_admin_sees_no_case_and_a_wrong_password_is_refused(page: Page, site: Si
     log_in(page, site, "admin1")
     expect(page.locator("#no-queue")).to_be_visible()
     expect(page.get_by_role("link", name="Dossiers")).to_be_hidden()
+    expect(page.get_by_role("link", name="Dispositifs")).to_be_visible()  # the centre's stock
     page.goto(f"{site.url}/login")
     page.fill("input[name=username]", "operator1")
     page.fill("input[name=password]", "not the password")

@@ -158,6 +158,8 @@ def test_hostile_text_never_runs_on_any_page(
         # A judge is refused this one (its case is no case of theirs): the refusal is shown.
         (f"/alarms/{planted['odd_case']}", "#a-case, main p.error"),
         ("/law", "#law-form"),
+        # The judge is refused the devices (the page says so); the others read the hostile id.
+        ("/devices", "#devices tbody tr, #devices-error:not([hidden])"),
     ]
     if role == "supervisor":
         pages += [(f"/cases/{p}/zones", "#z-list li"), ("/supervision", "#sup-undelivered li")]

@@ -112,6 +112,11 @@ def handover_page(request: Request) -> Response:
     return _page(request, "handover.html", page="handover")
 
 
+@router.get("/devices", response_class=HTMLResponse)
+def devices_page(request: Request) -> Response:
+    return _page(request, "devices.html", page="devices")
+
+
 @router.post("/console/law/result", response_class=HTMLResponse)
 async def law_result(request: Request, db: DatabaseDep, user: law_routes.Lawyer) -> Response:
     """The calculator's answer as HTML for htmx: the form's JSON case through `/api/law/assess`."""
