@@ -3,6 +3,7 @@ goes to them, a fitted one is refused, what they sent stays; reinstated, they se
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,8 +11,13 @@ from sqlalchemy import select
 
 from tests.api.world import World, equip
 from tests.conftest import Centre
+from vigie import clock
 from vigie.cases import device_secrets
+from vigie.gateway.registry import Registry, WithdrawnDevice, WrongSecret
+from vigie.store import open_database
 from vigie.store.models import AuditEntry, Device, DeviceCommand
+from vigie.store.schema import upgrade
+from vigie.web.supervision import refusals_since
 
 LOST = {"reason": "lost", "note": "left in a taxi on return from the SPIP"}
 
@@ -186,3 +192,47 @@ def test_a_hostile_withdrawal_is_refused_and_changes_nothing(
         assert field in answer.text
     assert device(world, spare).withdrawn_at is None
     assert audit_of(world, "withdraw_device") == []
+
+
+def test_the_supervision_page_lists_the_devices_the_gateway_refused(world: World) -> None:
+    """A withdrawn bracelet speaking again and a wrong key for her phone, refused by the
+    gateway's registry (the real one, on this centre's database), are on the supervision page:
+    which device, which case, why, how often, when; never from where."""
+    spare = world.new_device()
+    assert withdraw(world, spare, {"reason": "stolen"}).status_code == 200
+    issued = call(world, "/api/devices/PP/secret")
+    assert issued.status_code == 201, issued.text
+    registry = Registry(world.centre.db, ttl_s=0.0)
+    with pytest.raises(WithdrawnDevice):
+        registry.lookup(spare, "teltonika", ("203.0.113.9", 40000))
+    with pytest.raises(WrongSecret):
+        registry.authenticate("PP", "guessed", "osmand", ("203.0.113.7", 41000))
+    assert registry.authenticate("PP", issued.json()["secret"], "osmand", "phone").id == "PP"
+
+    figures = world.centre.client.get(
+        "/api/console/supervision", headers=world.centre.headers("operator")
+    )
+    assert figures.status_code == 200, figures.text
+    refused = {r["device"]: r for r in figures.json()["refused_devices"]}
+    assert set(refused) == {spare, "PP"}
+    assert refused[spare]["reasons"] == ["withdrawn from service"]
+    assert refused[spare]["protocols"] == ["teltonika"] and refused[spare]["case"] is None
+    assert refused["PP"]["reasons"] == ["wrong key"] and refused["PP"]["case"] == "C2"
+    assert refused["PP"]["refusals"] == 1
+    assert "203.0.113" not in figures.text  # the peer stays in the audit log
+
+
+def test_the_refusals_are_read_through_their_partial_index(tmp_path: Path) -> None:
+    """On SQLite the plan names the index (PostgreSQL's planner picks by table size)."""
+    url = f"sqlite:///{tmp_path / 'centre.db'}"
+    upgrade(url)
+    database = open_database(url)
+    try:
+        statement = refusals_since(clock.now())
+        with database.reading() as session:
+            sql = str(statement.compile(session.get_bind()))  # one placeholder: the time
+            explain = session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", ("",))
+            plan = explain.all()
+    finally:
+        database.dispose()
+    assert "ix_audit_log_device_refused" in " ".join(str(row[-1]) for row in plan)

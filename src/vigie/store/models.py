@@ -492,10 +492,25 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
+# The audit action of a device the gateway refused (`vigie.gateway.registry`), as SQL: the
+# partial index's predicate, which a query must repeat literally for the planner to use it.
+DEVICE_REFUSED = text("action = 'device_refused'")
+
+
 class AuditEntry(Base):
     """Hash-chained: `hash` covers `prev_hash` and the entry, so any edit breaks the chain."""
 
     __tablename__ = "audit_log"
+    # The gateway's refusals by time, for the supervision page (migration 0032): the only entries
+    # it holds, so the rest of the log pays nothing for it.
+    __table_args__ = (
+        Index(
+            "ix_audit_log_device_refused",
+            "at",
+            postgresql_where=DEVICE_REFUSED,
+            sqlite_where=DEVICE_REFUSED,
+        ),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(80))

@@ -1,5 +1,6 @@
 """Supervision figures for the centre's charts: alarm load, time to acknowledge, who holds what,
-devices that went silent or run low, and measures still watched past their end date."""
+devices that went silent or run low, devices the gateway refused, and measures still watched
+past their end date."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from vigie import clock
 from vigie.alarms.imported import RAISED_HERE
@@ -17,7 +18,14 @@ from vigie.api.deps import CENTRE, DatabaseDep, allow
 from vigie.api.limits import BoundedJsonRoute
 from vigie.store import audit
 from vigie.store import observations as log
-from vigie.store.models import Alarm, DeviceAssignment, Placement, User
+from vigie.store.models import (
+    DEVICE_REFUSED,
+    Alarm,
+    AuditEntry,
+    DeviceAssignment,
+    Placement,
+    User,
+)
 from vigie.web.activity import latest_battery
 
 # Out of the public OpenAPI: the console's own reads, not a contract for other programs.
@@ -106,6 +114,7 @@ def supervision(
             .where(Placement.status == "active", Placement.end_date < clock.today_in_paris())
             .order_by(Placement.end_date, Placement.id)
         ).all()
+        refused = session.execute(refusals_since(since)).all()
         audit.record(session, user.username, "read", "supervision")
     devices = []
     for device, role, case_ref in assigned:
@@ -144,4 +153,38 @@ def supervision(
             for i, ref, measure, end in past_end
         ],
         "low_battery_below": LOW_BATTERY,
+        "refused_devices": refused_devices(refused),
     }
+
+
+def refusals_since(since: datetime) -> Select[tuple[datetime, str, dict[str, Any]]]:
+    """The gateway's refusals of devices since `since`, through their partial index (its
+    predicate repeated as written: the planner does not match a bound parameter to it)."""
+    return (
+        select(AuditEntry.at, AuditEntry.target, AuditEntry.detail)
+        .where(DEVICE_REFUSED, AuditEntry.at >= since)
+        .order_by(AuditEntry.at, AuditEntry.id)  # the index's order: no scan in id order
+    )
+
+
+def refused_devices(entries: Sequence[Any]) -> list[dict[str, Any]]:
+    """The devices the gateway refused (a wrong or missing key: someone posing as the device;
+    withdrawn from service: a lost or stolen device speaking again), newest first, from its
+    audit entries (`device_refused`, one a minute per device and protocol, each counting the
+    refusals since the one before). Not where from: the peer's address stays in the audit log."""
+    found: dict[str, dict[str, Any]] = {}
+    for at, target, detail in entries:
+        device = str(target).removeprefix("device:")
+        seen = found.setdefault(
+            device, {"device": device, "refusals": 0, "reasons": [], "protocols": []}
+        )
+        seen["refusals"] += 1 + int(detail.get("refused_since_last_entry") or 0)
+        seen["last"] = at
+        seen["case"] = detail.get("case")
+        for key, value in (
+            ("reasons", detail.get("reason")),
+            ("protocols", detail.get("protocol")),
+        ):
+            if value and value not in seen[key]:
+                seen[key].append(value)
+    return sorted(found.values(), key=lambda d: d["last"], reverse=True)

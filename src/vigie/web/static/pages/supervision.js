@@ -68,6 +68,14 @@
       Vigie.el("a", { href: `/cases/${p.placement_id}` }, p.case),
       ` ${t(`measure.${p.measure}`)} · ${t("sup.pastend.since")} ${p.end_date}`)));
     if (!s.past_end.length) pastEnd.append(Vigie.el("li", { class: "muted" }, t("sup.pastend.none")));
+    // Devices the gateway refused: a wrong key (someone posing as the device, her phone first
+    // of all) or a device withdrawn from service that speaks again.
+    const refused = document.getElementById("sup-refused");
+    refused.replaceChildren(...s.refused_devices.slice(0, 30).map((r) => Vigie.el("li", { "data-device": r.device },
+      `${r.device} (${r.case || t("sup.refused.nocase")}) · `,
+      r.reasons.map((why) => t(`sup.refused.reason.${why.replace(/ /g, "_")}`)).join(", "),
+      ` · ${r.protocols.join(", ")} · ${t("sup.refused.times")} ×${r.refusals} · ${t("sup.refused.last")} ${Vigie.when(r.last)}`)));
+    if (!s.refused_devices.length) refused.append(Vigie.el("li", { class: "muted" }, t("sup.refused.none")));
     document.getElementById("sup-updated").textContent = Vigie.when(s.now);
   }
   /* Reports the outbox gave up on: a supervisor sees each one and sends it again. */
