@@ -113,3 +113,15 @@ def test_a_withdrawn_phone_is_refused_with_the_key_it_had(seeded: Database, gate
     assert (
         entry.detail["protocol"] == "osmand" and entry.detail["reason"] == "withdrawn from service"
     )
+
+
+def test_a_directory_entry_carries_the_mark_only_when_withdrawn() -> None:
+    """In service, an entry reads as before the mark (a gateway not yet upgraded decodes it);
+    withdrawn, the mark travels to every gateway."""
+    from vigie.cluster.directory import DeviceEntry
+
+    in_service = DeviceEntry(SPARE_IMEI, "bracelet", None, 3, None)
+    assert b"withdrawn" not in in_service.encode()
+    assert DeviceEntry.decode(in_service.encode()) == in_service
+    withdrawn = DeviceEntry(SPARE_IMEI, "bracelet", None, 3, None, withdrawn=True)
+    assert DeviceEntry.decode(withdrawn.encode()).withdrawn is True

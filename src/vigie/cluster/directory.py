@@ -39,7 +39,10 @@ class DeviceEntry:
     withdrawn: bool = False  # out of service: the gateways refuse it
 
     def encode(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
+        entry = asdict(self)
+        if not self.withdrawn:  # as before the mark: a gateway not yet upgraded reads it still
+            del entry["withdrawn"]
+        return json.dumps(entry, separators=(",", ":")).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> DeviceEntry:
