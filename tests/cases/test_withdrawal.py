@@ -62,7 +62,7 @@ def test_a_withdrawn_device_gets_no_case_secret_or_command_and_its_queue_fails(
     answer = withdraw(world, spare, LOST, role="admin")
     assert answer.status_code == 200, answer.text
     out = answer.json()
-    assert out["has_secret"] is False
+    assert out["has_secret"] is False and out["assigned"] is None
     assert out["withdrawn"]["reason"] == "lost" and out["withdrawn"]["by"] == "admin1"
     assert out["withdrawn"]["note"] == LOST["note"]
     stored = device(world, spare)

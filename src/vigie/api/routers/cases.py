@@ -414,9 +414,8 @@ def withdraw_device(
     removed, its queued commands fail, the gateway refuses it from then on, no case may take it.
     Refused (409 `device_in_use`) while it is assigned to a case."""
     with db.session() as session:
-        answer = device_out(
-            withdrawal.withdraw(session, device_id, body, user.username, clock.now())
-        )
+        device = withdrawal.withdraw(session, device_id, body, user.username, clock.now())
+        answer = device_out(device) | {"assigned": None}  # on no case, as the list says it
     _directory(request, db, {device_id})
     return answer
 
@@ -432,8 +431,7 @@ def reinstate_device(
     """Put a withdrawn device back in service (found, repaired); it sends again once a new
     secret is issued to it (trackers that prove themselves by their IMEI alone, at once)."""
     with db.session() as session:
-        answer = device_out(
-            withdrawal.reinstate(session, device_id, body, user.username, clock.now())
-        )
+        device = withdrawal.reinstate(session, device_id, body, user.username, clock.now())
+        answer = device_out(device) | {"assigned": None}  # on no case, as the list says it
     _directory(request, db, {device_id})
     return answer
