@@ -155,6 +155,9 @@ ENDPOINTS = {
         SET_UP,
         lambda w: {"grace_s": 60},
     ),
+    "placements.summary": Endpoint(
+        "GET", lambda w: f"/api/placements/{w.placement}/summary.html", READERS
+    ),
     "placements.renew": Endpoint(
         "POST", lambda w: f"/api/placements/{w.placement}/renew", {"supervisor"}, lambda w: {}
     ),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, Template, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,13 @@ logger = logging.getLogger(__name__)
 _env = Environment(
     loader=PackageLoader("vigie.alarms", "templates"), autoescape=select_autoescape(["html"])
 )
+
+
+def template(name: str) -> Template:
+    """One of the centre's document templates (`vigie/alarms/templates`), autoescaped."""
+    return _env.get_template(name)
+
+
 ACTION_LABELS = {
     "call_wearer": "Appel de la personne placée",
     "call_protected": "Appel de la personne protégée",
@@ -125,7 +132,7 @@ def render_html(
     )
     positions = [] if alarm.device in shade.devices else shade.visible(alarm.case_ref, fixes)
     presses = [local_time(e.t) for e in events if e.state == "raised"]
-    return _env.get_template("incident_report.html").render(
+    return template("incident_report.html").render(
         sos_caller=SOS_CALLERS.get(alarm.kind),
         sos_presses=presses,
         alarm=alarm,

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigie import clock
-from vigie.alarms import privacy
+from vigie.alarms import privacy, summary
 from vigie.api.deps import CASE_READERS, DatabaseDep, allow
 from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
-from vigie.cases import CaseRefused, device_secrets, ending, people, placements, withdrawal
+from vigie.cases import (
+    CaseNotFound,
+    CaseRefused,
+    device_secrets,
+    ending,
+    people,
+    placements,
+    withdrawal,
+)
 from vigie.cases import devices as device_registry
 from vigie.cases.access import visible_placement
 from vigie.cases.forms import (
@@ -221,6 +229,35 @@ def add_placement(body: PlacementIn, db: DatabaseDep, user: CaseSetUp) -> dict[s
 def get_placement(placement_id: RowId, db: DatabaseDep, user: CaseFileReader) -> dict[str, Any]:
     with db.session() as session:
         return placement_out(_read(session, user, placement_id), user, session)
+
+
+@router.get("/placements/{placement_id}/summary.{fmt}")
+def measure_summary(
+    placement_id: RowId, fmt: Literal["html", "pdf"], db: DatabaseDep, user: Reader
+) -> Response:
+    """The measure's summary (bilan de la mesure) as the store holds it now: the order and its
+    dates, its end, the devices worn, the alarms raised here by kind and qualification, each
+    incident. Nothing in it locates anyone. Made when asked (the PDF outside any transaction);
+    every read, and every refused one, audited."""
+    target = f"placement:{placement_id}"
+    try:
+        with db.reading() as session:
+            made = summary.summarise(
+                session, visible_placement(session, user, placement_id), clock.now()
+            )
+    except CaseNotFound:
+        with db.session() as session:
+            audit.record(session, user.username, "read_summary_refused", target)
+        raise
+    pdf = made.pdf() if fmt == "pdf" else None
+    with db.session() as session:
+        audit.record(session, user.username, "read_summary", target, {"format": fmt})
+    if pdf is not None:
+        disposition = f'attachment; filename="{made.filename}"'
+        return Response(
+            pdf, media_type="application/pdf", headers={"Content-Disposition": disposition}
+        )
+    return Response(made.html, media_type="text/html; charset=utf-8")
 
 
 @router.patch("/placements/{placement_id}")
