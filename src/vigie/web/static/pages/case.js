@@ -6,6 +6,28 @@
   const id = document.querySelector("[data-placement]").dataset.placement;
   const facts = (node, pairs) => node.replaceChildren(...pairs.flatMap(([k, v]) =>
     [el("dt", {}, k), el("dd", {}, v === null || v === undefined || v === "" ? "—" : String(v))]));
+  // The measure's summary (bilan): shown in a sandboxed frame, or downloaded as a PDF.
+  document.getElementById("summary-show").addEventListener("click", async () => {
+    try {
+      const frame = document.getElementById("summary");
+      frame.srcdoc = await api(`/api/placements/${id}/summary.html`, { headers: { Accept: "text/html" } });
+      frame.hidden = false;
+    } catch (err) {
+      Vigie.flash(Vigie.say(err));
+    }
+  });
+  document.getElementById("summary-pdf").addEventListener("click", async () => {
+    let response;
+    try {
+      response = await Vigie.send(`/api/placements/${id}/summary.pdf`);
+    } catch (err) {
+      Vigie.flash(err.message);
+      return;
+    }
+    if (!response.ok) { Vigie.flash(`PDF: HTTP ${response.status}`); return; }
+    const name = (response.headers.get("Content-Disposition") || "").match(/filename="([^"]+)"/);
+    el("a", { href: URL.createObjectURL(await response.blob()), download: name ? name[1] : "bilan.pdf" }).click();
+  });
   let placement, activity;
   try {
     [placement, activity] = await Promise.all([api(`/api/placements/${id}`), api(`/api/console/placements/${id}/activity?hours=24`)]);
