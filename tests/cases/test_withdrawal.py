@@ -87,6 +87,7 @@ def test_a_withdrawn_device_gets_no_case_secret_or_command_and_its_queue_fails(
     }
     assert listed[spare]["withdrawn"]["reason"] == "lost" and listed["B1"]["withdrawn"] is None
     assert listed[spare]["assigned"] is None
+    assert [e.actor for e in audit_of(world, "read") if e.target == "devices"] == ["operator1"]
     assert listed["B1"]["assigned"] == {
         "case": "C1",
         "placement": world.placement,

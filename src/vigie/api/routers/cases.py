@@ -395,7 +395,7 @@ def device_out(device: Device) -> dict[str, Any]:
 
 
 @router.get("/devices")
-def list_devices(db: DatabaseDep, _user: DeviceReader) -> list[dict[str, Any]]:
+def list_devices(db: DatabaseDep, user: DeviceReader) -> list[dict[str, Any]]:
     """Every registered device, with the case and role it serves now (`assigned`, null when on
     the shelf or withdrawn)."""
     with db.session() as session:
@@ -412,6 +412,8 @@ def list_devices(db: DatabaseDep, _user: DeviceReader) -> list[dict[str, Any]]:
                 .where(DeviceAssignment.until.is_(None))
             )
         }
+        # Which device serves which case: a read of the cases, audited as theirs are.
+        audit.record(session, user.username, "read", "devices")
         return [
             device_out(d) | {"assigned": fitted.get(d.id)} for d in device_registry.devices(session)
         ]
