@@ -76,6 +76,7 @@ def test_a_withdrawn_device_gets_no_case_secret_or_command_and_its_queue_fails(
     assert entry.target == f"device:{spare}" and entry.actor == "admin1"
     assert entry.detail == {
         "reason": "lost",
+        "note": LOST["note"],
         "secret_removed": True,
         "commands_failed": [queued.json()["id"]],
     }
@@ -159,6 +160,7 @@ def test_reinstated_a_device_serves_again_with_a_new_secret(world: World) -> Non
     assert back.json()["withdrawn"] is None and back.json()["has_secret"] is False
     (entry,) = audit_of(world, "reinstate_device")
     assert entry.detail["withdrawn_reason"] == "repair"
+    assert (entry.detail["withdrawn_by"], entry.detail["withdrawn_note"]) == ("supervisor1", None)
     assert entry.detail["note"] == "back from repair, strap replaced"
     assert call(world, f"/api/devices/{spare}/secret").status_code == 201
     fitted = call(

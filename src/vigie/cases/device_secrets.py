@@ -25,7 +25,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigie.cases import withdrawal
-from vigie.cases.errors import CaseNotFound
 from vigie.store import audit
 from vigie.store.models import Device
 
@@ -75,9 +74,8 @@ def set_secret(device: Device, secret: str) -> None:
 def issue(session: Session, device_id: str, actor: str) -> str:
     """A new secret for a registered device, replacing any earlier one (audited, never logged);
     returns it: the caller shows it once to whoever configures the device."""
-    device = session.get(Device, device_id)
-    if device is None:
-        raise CaseNotFound("device", device_id)
+    # Locked: a withdrawal at the same time cannot leave the device out of service with a secret.
+    device = withdrawal.locked_device(session, device_id)
     withdrawal.refuse_if_withdrawn(device)  # out of service: nothing may prove itself as it
     secret = new_secret()
     set_secret(device, secret)

@@ -85,6 +85,7 @@ def withdraw(
         f"device:{device.id}",
         {
             "reason": form.reason,
+            "note": device.withdrawn_note,
             "secret_removed": had_secret,
             "commands_failed": sorted(failed),
         },
@@ -110,6 +111,8 @@ def reinstate(
         {
             "withdrawn_at": device.withdrawn_at.isoformat(),
             "withdrawn_reason": device.withdrawn_reason,
+            "withdrawn_note": device.withdrawn_note,
+            "withdrawn_by": device.withdrawn_by,
             "note": form.note.strip(),
             "at": now.isoformat(),
         },
