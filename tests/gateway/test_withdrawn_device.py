@@ -10,14 +10,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.gateway.conftest import TEST_LIMITS, ZONE, closed_by_peer, key, obs, receive, stored
 from vigie import clock
 from vigie.cases import device_secrets, devices, withdrawal
 from vigie.cases.forms import DeviceIn, DeviceReinstateIn, DeviceWithdrawalIn, WithdrawalReason
 from vigie.gateway import teltonika
-from vigie.gateway.registry import Registry
+from vigie.gateway.registry import Registry, WithdrawnDevice
 from vigie.gateway.service import Bound, Gateway, GatewayThread, Listen
 from vigie.sim.protocols import teltonika_packets
 from vigie.store import Database
@@ -125,3 +125,18 @@ def test_a_directory_entry_carries_the_mark_only_when_withdrawn() -> None:
     assert DeviceEntry.decode(in_service.encode()) == in_service
     withdrawn = DeviceEntry(SPARE_IMEI, "bracelet", None, 3, None, withdrawn=True)
     assert DeviceEntry.decode(withdrawn.encode()).withdrawn is True
+
+
+def test_a_refusal_stands_when_it_cannot_be_audited(seeded: Database) -> None:
+    """The database away (a failover) while a device is refused: the refusal stands, it is
+    not turned into a fault of the gateway (a tracker's link, an MQTT message retried)."""
+    with seeded.session() as session:
+        devices.create_device(session, DeviceIn(id=SPARE_IMEI, kind="bracelet"), "t")
+    set_withdrawn(seeded, SPARE_IMEI)
+    registry = Registry(seeded, ttl_s=3600.0)  # the device read once, then from the cache
+    with pytest.raises(WithdrawnDevice):
+        registry.lookup(SPARE_IMEI, "teltonika", "peer")
+    with seeded.session() as session:  # the audit log now refuses every write
+        session.execute(text("DROP TABLE audit_log"))
+    with pytest.raises(WithdrawnDevice):
+        registry.lookup(SPARE_IMEI, "gt06", "peer")

@@ -175,5 +175,10 @@ class Registry:
             "refused_since_last_entry": suppressed,
             "case": device.case_ref,
         }
-        with self._db.session() as session:
-            audit.record(session, "gateway", "device_refused", f"device:{device.id}", detail)
+        try:
+            with self._db.session() as session:
+                audit.record(session, "gateway", "device_refused", f"device:{device.id}", detail)
+        except Exception:  # the database away (a failover): the refusal stands, logged above
+            logger.exception("device %s: its refusal could not be audited", device.id)
+            with self._lock:  # the next refusal tries again, counting this one
+                self._audited[device.id, protocol] = (-AUDIT_EVERY_S, suppressed + 1)
