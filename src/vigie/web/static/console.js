@@ -395,6 +395,9 @@ const Vigie = (() => {
     [/has no bracelet assigned to warn/, "error.msg.nobracelet"],
     [/is the centre's own \(no case, nobody to call\)/, "error.msg.centreonly"],
     [/no incident report is made for a judge/, "error.msg.centrenoreport"],
+    [/^device .* is already registered$/, "error.msg.registered"],
+    [/is assigned to another placement/, "error.msg.otherplacement"],
+    [/^device .* is a \w+; the \w+ role needs a/, "error.msg.wrongkind"],
   ];
   // Refusals whose message the API writes in French (the closing rule of R24-20 CPP).
   const FRENCH_CODES = new Set(["qualification_refused"]);

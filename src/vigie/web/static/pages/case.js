@@ -26,7 +26,12 @@
     }
     if (!response.ok) { Vigie.flash(`PDF: HTTP ${response.status}`); return; }
     const name = (response.headers.get("Content-Disposition") || "").match(/filename="([^"]+)"/);
-    el("a", { href: URL.createObjectURL(await response.blob()), download: name ? name[1] : "bilan.pdf" }).click();
+    // In the page while clicked (as the law sheet's): a detached link's download is not always
+    // started by Chromium.
+    const link = el("a", { href: URL.createObjectURL(await response.blob()), download: name ? name[1] : "bilan.pdf" });
+    document.body.append(link);
+    link.click();
+    link.remove();
   });
   let placement, activity;
   try {
@@ -81,16 +86,22 @@
       el("td", {}, el("span", { "aria-hidden": "true" }, s.held ? "✓" : "·"), " ", el("span", { class: "sr-only" }, t(s.held ? "law.held.yes" : "law.held.no"))),
       el("td", note.lang === pageLang ? { class: "law-note" } : { class: "law-note", lang: note.lang }, note.text));
   }));
-  document.querySelector("#c-devices tbody").replaceChildren(...activity.devices.map((d) => el("tr", {},
-    el("td", {}, d.id), el("td", {}, t(`device.${d.role}`)),
-    el("td", { class: d.battery !== null && d.battery < 0.2 ? "low" : "" }, d.battery === null ? "—" : `${Math.round(d.battery * 100)} %`),
-    el("td", {}, when(d.last_contact)))));
-  // Devices whose latest fix was too coarse to decide: detection asked them for a fresh one.
-  const uncertain = Object.entries(placement.uncertain || {});
-  const uncertainLine = document.getElementById("c-uncertain");
-  uncertainLine.hidden = !uncertain.length;
-  uncertainLine.textContent = uncertain.length
-    ? `${t("case.uncertain")} ${uncertain.map(([id, since]) => `${id} (${when(since)})`).join(", ")}` : "";
+  /* The case's devices now, and those whose position is uncertain: drawn again after a
+     supervisor gives the case a device (case_tools.js sends the case read again). */
+  function drawDevices(placement, activity) {
+    document.querySelector("#c-devices tbody").replaceChildren(...activity.devices.map((d) => el("tr", { "data-device": d.id },
+      el("td", {}, d.id), el("td", {}, t(`device.${d.role}`)),
+      el("td", { class: d.battery !== null && d.battery < 0.2 ? "low" : "" }, d.battery === null ? "—" : `${Math.round(d.battery * 100)} %`),
+      el("td", {}, when(d.last_contact)))));
+    // Devices whose latest fix was too coarse to decide: detection asked them for a fresh one.
+    const uncertain = Object.entries(placement.uncertain || {});
+    const uncertainLine = document.getElementById("c-uncertain");
+    uncertainLine.hidden = !uncertain.length;
+    uncertainLine.textContent = uncertain.length
+      ? `${t("case.uncertain")} ${uncertain.map(([id, since]) => `${id} (${when(since)})`).join(", ")}` : "";
+  }
+  drawDevices(placement, activity);
+  document.addEventListener("vigie:devices", (e) => drawDevices(e.detail.placement, e.detail.activity));
   const commands = document.querySelector("#c-commands tbody");
   commands.replaceChildren(...activity.commands.map((c) => el("tr", { class: `command-${c.state}` },
     el("td", {}, c.device),

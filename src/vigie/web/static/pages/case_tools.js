@@ -1,7 +1,8 @@
 "use strict";
 /* The case file's tools: replay of the wearer's track with its times, the known absences
    (shown to all who read the case, created by a supervisor), the timeline's filter, the end of
-   the measure (recorded by a supervisor). */
+   the measure (recorded by a supervisor), the case's devices (given or replaced by a
+   supervisor). */
 (() => {
   const { t, api, el, when } = Vigie;
   const id = document.querySelector("[data-placement]").dataset.placement;
@@ -85,7 +86,9 @@
         ended.decision_ref, `${t("end.by")} ${ended.by}`, ended.note].filter(Boolean).join(" · ");
       banner.hidden = false;
       // Nothing of an ended case changes any more: its tools go.
-      for (const node of [card, form, document.getElementById("c-zones")]) node.remove();
+      for (const node of [card, form, document.getElementById("c-zones"), document.getElementById("c-assign")]) {
+        if (node) node.remove();
+      }
       return;
     }
     card.hidden = Vigie.session.role !== "supervisor";  // shown once its form works
@@ -105,8 +108,98 @@
     });
   }
 
+  /* A refusal in the page's language, and the API's own words (which name the device) after it. */
+  function told(box, err) {
+    const said = Vigie.say(err);
+    const own = err instanceof Vigie.ApiError && err.status && err.message !== said ? err.message : "";
+    box.replaceChildren(said, ...(own ? [" ", el("span", { class: "muted", lang: "en" }, `(${own})`)] : []));
+    box.hidden = false;
+  }
+
+  /* The case's devices: a supervisor gives it a device in stock for one of its roles, which
+     replaces the device holding that role (its assignment ends, it goes back to stock). Only the
+     devices in stock (on no case, in service) of the kind the role takes are offered. Ids and
+     models are people's text: text only. */
+  // The roles of a measure (the protected person's device is a BAR's), the kind each one takes.
+  const KIND_FOR_ROLE = { wearer: "bracelet", home_unit: "home_unit", protected: "protected_device" };
+  const rolesOf = (measure) => (measure === "bar" ? ["wearer", "protected"] : ["wearer", "home_unit"]);
+
+  function assigning(first) {
+    const card = document.getElementById("c-assign");
+    if (!card || first.ended || Vigie.session.role !== "supervisor") return;
+    const assignForm = document.getElementById("assign-form");
+    const roles = assignForm.elements.role;
+    const choice = assignForm.elements.device_id;
+    const box = assignForm.querySelector(".error");
+    const button = assignForm.querySelector("button[type=submit]");
+    const wanted = rolesOf(first.measure);
+    for (const option of [...roles.options]) if (!wanted.includes(option.value)) option.remove();
+    let placement = first;
+    let stock = [];
+    const holder = (role) => (placement.devices || {})[role];
+
+    function offer() {
+      const role = roles.value;
+      assignForm.querySelector(".current-device").textContent = holder(role) || t("assign.none");
+      const kept = choice.value;
+      const fitting = stock.filter((d) => !d.assigned && !d.withdrawn && d.kind === KIND_FOR_ROLE[role]);
+      // None: the empty first option is a placeholder, and the browser refuses to send it.
+      choice.replaceChildren(...(fitting.length
+        ? fitting.map((d) => el("option", { value: d.id }, d.model ? `${d.id} · ${d.model}` : d.id))
+        : [el("option", { value: "" }, t("assign.nodevice"))]));
+      if (fitting.some((d) => d.id === kept)) choice.value = kept;
+    }
+    async function readStock() {
+      try {
+        stock = await api("/api/devices");
+      } catch (err) {
+        told(box, err);
+      }
+      offer();
+    }
+    /* The case read again: its devices' table, and the holder of each role. */
+    async function reread() {
+      const [fresh, activity] = await Promise.all([api(`/api/placements/${id}`),
+        api(`/api/console/placements/${id}/activity?hours=24`)]);
+      placement = fresh;
+      document.dispatchEvent(new CustomEvent("vigie:devices", { detail: { placement: fresh, activity } }));
+    }
+
+    roles.addEventListener("change", offer);
+    assignForm.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const role = roles.value;
+      const device = choice.value;
+      if (!device) return;
+      const replaced = `${t(`device.${role}`)} : ${holder(role) || t("assign.none")} → ${device}`;
+      if (!confirm(`${t("assign.confirm")} ${placement.case_ref} · ${replaced}`)) return;
+      button.disabled = true;
+      box.hidden = true;
+      try {
+        await api(`/api/placements/${id}/devices`, { method: "POST", body: { device_id: device, role } });
+      } catch (err) {
+        told(box, err);
+        // Taken by another case, or withdrawn, meanwhile: the devices in stock read again.
+        if (err instanceof Vigie.ApiError && [409, 422].includes(err.status)) await readStock();
+        button.disabled = false;
+        return;
+      }
+      Vigie.flash(`${t("assign.done")} ${device} (${t(`device.${role}`)})`, "ok");
+      try {
+        await reread();
+      } catch (err) {
+        Vigie.flash(Vigie.say(err));
+      }
+      await readStock();
+      button.disabled = false;
+    });
+    readStock();
+    card.hidden = false;  // shown once its form works
+  }
+
   document.addEventListener("vigie:case", (e) => {
     ending(e.detail.placement);
+    assigning(e.detail.placement);
     replay(e.detail.map, e.detail.activity.track);
     applyFilter();
     suspensions().catch((err) => Vigie.flash(err.message));

@@ -1,7 +1,8 @@
 "use strict";
 /* The centre's devices: each one on its case, in stock, or withdrawn from service (broken, lost,
-   stolen, returned, in repair). A supervisor or an admin withdraws one that no case holds, or
-   puts a withdrawn one back in service. Ids, models and notes are people's text: text only. */
+   stolen, returned, in repair). A supervisor or an admin registers a new one (in stock, to be
+   given to a case on its page), withdraws one that no case holds, or puts a withdrawn one back
+   in service. Ids, models and notes are people's text: text only. */
 (() => {
   if (!Vigie.requireLogin()) return;
   const { t, api, el, when } = Vigie;
@@ -164,6 +165,30 @@
       post(reinstate, "reinstate", { note: String(new FormData(reinstate).get("note") || "").trim() }, "devices.reinstate.done");
     });
     for (const form of Object.values(forms)) form.querySelector(".cancel").addEventListener("click", close);
+
+    /* A new device, from the supplier: in stock once registered, the list read again. */
+    const register = document.getElementById("register-form");
+    register.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const data = new FormData(register);
+      const payload = { id: String(data.get("id") || "").trim(), kind: data.get("kind") };
+      const model = String(data.get("model") || "").trim();
+      if (model) payload.model = model;
+      const button = register.querySelector("button[type=submit]");
+      button.disabled = true;
+      register.querySelector(".error").hidden = true;
+      try {
+        const device = await api("/api/devices", { method: "POST", body: payload });
+        register.reset();
+        Vigie.flash(`${t("devices.register.done")} ${device.id}`, "ok");
+        await refresh();
+      } catch (err) {
+        told(register, err);
+      } finally {
+        button.disabled = false;
+      }
+    });
+    document.getElementById("device-register").hidden = false;  // shown once its form works
   }
   filters.addEventListener("change", () => { close(); applyFilter(); });
   filters.addEventListener("submit", (e) => e.preventDefault());
