@@ -80,3 +80,10 @@ def test_the_summary_is_for_the_cases_readers_and_a_refusal_is_audited(world: Wo
     (entry,) = audited(world, "read_summary_refused")
     assert entry.target == "placement:987654" and entry.actor == "judge1"
     assert summary(world, world.placement, fmt="docx").status_code == 422
+    # Another court's judge: the case is not theirs, so it is not there, and the try is audited.
+    other = world.centre.client.get(
+        f"/api/placements/{world.placement}/summary.pdf",
+        headers=world.centre.headers("judge", "judge9"),
+    )
+    assert other.status_code == 404
+    assert [e.actor for e in audited(world, "read_summary_refused")] == ["judge1", "judge9"]

@@ -414,6 +414,15 @@ const Vigie = (() => {
     return field ? `${general} (${t("error.field")} : ${field})` : general;
   }
 
-  return { t, words, session, send, api, apiPage, latest, live, flash, when, duration, now, since, el, tip, map, zoneLayer,
+  /* A file the API answered (a PDF fetched with the token) saved under `name`: through a link
+     put in the page while it is clicked, since Chromium does not always start a detached one's. */
+  async function saveFile(response, name) {
+    const link = el("a", { href: URL.createObjectURL(await response.blob()), download: name });
+    document.body.append(link);
+    link.click();
+    link.remove();
+  }
+
+  return { t, words, session, send, api, apiPage, saveFile, latest, live, flash, when, duration, now, since, el, tip, map, zoneLayer,
     trackLayer, requireLogin, ApiError, say, detailText, distanceText, metres, escalatedFlag };
 })();

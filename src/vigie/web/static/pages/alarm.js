@@ -328,10 +328,7 @@
       return;
     }
     if (!response.ok) { Vigie.flash(`PDF: HTTP ${response.status}`); return; }
-    const link = el("a", { href: URL.createObjectURL(await response.blob()), download: `incident-${id}.pdf` });
-    document.body.append(link);  // in the page while clicked: a detached link's download may not start
-    link.click();
-    link.remove();
+    await Vigie.saveFile(response, `incident-${id}.pdf`);
   });
 
   document.addEventListener("keydown", (e) => {

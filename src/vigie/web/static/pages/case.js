@@ -26,12 +26,7 @@
     }
     if (!response.ok) { Vigie.flash(`PDF: HTTP ${response.status}`); return; }
     const name = (response.headers.get("Content-Disposition") || "").match(/filename="([^"]+)"/);
-    // In the page while clicked (as the law sheet's): a detached link's download is not always
-    // started by Chromium.
-    const link = el("a", { href: URL.createObjectURL(await response.blob()), download: name ? name[1] : "bilan.pdf" });
-    document.body.append(link);
-    link.click();
-    link.remove();
+    await Vigie.saveFile(response, name ? name[1] : "bilan.pdf");
   });
   let placement, activity;
   try {

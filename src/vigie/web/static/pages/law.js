@@ -252,10 +252,7 @@
       return;
     }
     if (!response.ok) { Vigie.flash(await response.text()); return; }
-    const link = Vigie.el("a", { href: URL.createObjectURL(await response.blob()), download: "fiche-penale.pdf" });
-    document.body.append(link);
-    link.click();
-    link.remove();
+    await Vigie.saveFile(response, "fiche-penale.pdf");
   }
 
   function render() {
