@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from vigie import clock
+
+if TYPE_CHECKING:
+    from vigie.store import Database
+    from vigie.store.purges import UnfinishedPurge
 
 # The store and settings are imported inside each command: loading SQLAlchemy for every `vigie`
 # call (a law assessment, a replay) would cost most of their start-up time.
@@ -51,24 +55,88 @@ def repack() -> None:
 def purge_locations(
     older_than: Annotated[int, typer.Option("--older-than", min=1, help="retention in days")],
 ) -> None:
-    """Delete position fixes older than the retention period; the purge itself is audited."""
+    """Delete position fixes older than the retention period; the purge itself is audited, and
+    a previous purge that never ended is reported (and audited) before this one starts."""
     from vigie.settings import settings
-    from vigie.store import audit, open_database
+    from vigie.store import audit, open_database, purges
     from vigie.store import observations as log
 
     database = open_database(settings().database_url)
     cutoff = clock.now() - timedelta(days=older_than)
-    what = {"older_than_days": older_than, "cutoff": cutoff.isoformat()}
+    what: dict[str, Any] = {"older_than_days": older_than, "cutoff": cutoff.isoformat()}
+    purged = 0
+
+    def so_far(count: int) -> None:
+        nonlocal purged
+        purged = count
+
     try:
         # The purge commits batch by batch (`observations.purge_locations`): audited before
         # its first, so that a purge stopped half-way is on record too, and with its count after.
         with database.session() as session:
-            audit.record(session, "system", "purge_locations_started", "observations", what)
-        purged = log.purge_locations(database, cutoff)
-        with database.session() as session:
-            audit.record(
-                session, "system", "purge_locations", "observations", what | {"purged": purged}
+            previous = purges.unfinished(session)
+            if previous is not None:
+                typer.echo(_unfinished_warning(previous), err=True)
+            if previous is not None and previous.state == "interrupted":
+                audit.record(
+                    session,
+                    "system",
+                    purges.INTERRUPTED,
+                    "observations",
+                    {
+                        "started_entry": previous.entry_id,
+                        "started_at": previous.started_at.isoformat(),
+                        "cutoff": previous.cutoff,
+                        "older_than_days": previous.older_than_days,
+                    },
+                )
+            started = audit.record(session, "system", purges.STARTED, "observations", what)
+        what["started_entry"] = started.id
+        try:
+            purged = log.purge_locations(database, cutoff, progress=so_far)
+        except Exception as exc:
+            _audit_failure(database, what, exc, purged)
+            typer.echo(
+                f"purge failed after {purged} position fixes deleted:"
+                f" {type(exc).__name__}: {exc}; run it again",
+                err=True,
             )
+            raise typer.Exit(1) from exc
+        with database.session() as session:
+            audit.record(session, "system", purges.ENDED, "observations", what | {"purged": purged})
     finally:
         database.dispose()
     typer.echo(f"purged {purged} position fixes older than {cutoff:%Y-%m-%d %H:%M} UTC")
+
+
+def _unfinished_warning(previous: UnfinishedPurge) -> str:
+    """What a person running the purge is told of the previous one, which did not end well."""
+    begun = f"{previous.started_at:%Y-%m-%d %H:%M} UTC"
+    cutoff = f"fixes older than {previous.cutoff}" if previous.cutoff else "an unknown cutoff"
+    if previous.state == "failed":
+        return f"warning: the previous purge (started {begun}, {cutoff}) failed: {previous.error}"
+    return (
+        f"warning: the previous purge (started {begun}, {cutoff}) never ended: it was"
+        " interrupted, or runs still in another process; this one deletes what it left"
+    )
+
+
+def _audit_failure(database: Database, what: dict[str, Any], exc: Exception, purged: int) -> None:
+    """Close the purge's record with its failure, if the database takes it; if not, its start
+    stays unfinished, which the next run and `/api/health` report."""
+    from vigie.store import audit, purges
+
+    failure = what | {
+        "error_type": type(exc).__name__,
+        "error": str(exc)[:500],
+        "purged_before_failure": purged,
+    }
+    try:
+        with database.session() as session:
+            audit.record(session, "system", purges.FAILED, "observations", failure)
+    except Exception as unaudited:  # reported, and the start left open says the rest
+        typer.echo(
+            f"the failure could not be audited ({type(unaudited).__name__}: {unaudited}):"
+            " the next run will report this purge as unfinished",
+            err=True,
+        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, cast, get_args
@@ -551,14 +551,20 @@ def count(session: Session) -> int:
 PURGE_BATCH = 10_000
 
 
-def purge_locations(db: Database, before: datetime, batch: int = PURGE_BATCH) -> int:
+def purge_locations(
+    db: Database,
+    before: datetime,
+    batch: int = PURGE_BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Delete position fixes older than `before` (retention), but the newest stored row; other
     observations stay. With them go the fix spans of the minutes wholly before, and the newest
     fixes noted (`device_latest`) that are older: every fix has coordinates, so those name only
     rows deleted, the kept newest row's excepted.
 
     In transactions of `batch` ids or spans each, so that ingest and detection write between
-    them; a purge stopped half-way leaves only old fixes deleted, and another run finishes it."""
+    them; a purge stopped half-way leaves only old fixes deleted, and another run finishes it.
+    `progress` is told the fixes deleted so far after each commit (what a failure leaves gone)."""
     # Never the newest stored row: SQLite hands out the greatest id plus one, so deleting it
     # would give its id to the next reading, one the detector's cursor and the spans have
     # already passed (a late fix, old when it came, can be the newest stored).
@@ -592,6 +598,8 @@ def purge_locations(db: Database, before: datetime, batch: int = PURGE_BATCH) ->
             low = session.execute(
                 select(func.min(Observation.id)).where(Observation.id >= low + batch)
             ).scalar_one()
+        if progress is not None:
+            progress(purged)
     _purge_spans(db, spans.minute_of(before), (spans.minute_of(kept.at), kept.device), batch)
     with db.session() as session:
         session.execute(

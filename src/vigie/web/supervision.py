@@ -1,6 +1,6 @@
 """Supervision figures for the centre's charts: alarm load, time to acknowledge, who holds what,
-devices that went silent or run low, devices the gateway refused, and measures still watched
-past their end date."""
+devices that went silent or run low, devices the gateway refused, measures still watched
+past their end date, and a retention purge that never ended."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Select, func, select
 
 from vigie import clock
@@ -26,6 +26,7 @@ from vigie.store.models import (
     Placement,
     User,
 )
+from vigie.store.purges import PurgeWatch
 from vigie.web.activity import latest_battery
 
 # Out of the public OpenAPI: the console's own reads, not a contract for other programs.
@@ -74,6 +75,7 @@ def heard_through_home_unit(
 
 @router.get("/supervision")
 def supervision(
+    request: Request,
     db: DatabaseDep,
     user: Centre,
     hours: Annotated[int, Query(ge=1, le=24 * 7)] = 24,
@@ -115,6 +117,7 @@ def supervision(
             .order_by(Placement.end_date, Placement.id)
         ).all()
         refused = session.execute(refusals_since(since)).all()
+        purge = PurgeWatch.of(request.app.state).unfinished(session)
         audit.record(session, user.username, "read", "supervision")
     devices = []
     for device, role, case_ref in assigned:
@@ -154,6 +157,9 @@ def supervision(
         ],
         "low_battery_below": LOW_BATTERY,
         "refused_devices": refused_devices(refused),
+        # The last retention purge, when it never ended or failed: fixes the law says to
+        # delete are still stored until `vigie db purge-locations` runs again to its end.
+        "unfinished_purge": None if purge is None else purge.as_json(),
     }
 
 

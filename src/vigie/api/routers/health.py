@@ -7,6 +7,10 @@ operator) when its steps fail, or when none has completed for `VIGIE_BLIND_AFTER
 observations wait (or for twice that at all: the engine's own clock stopped ticking);
 `blind_since` says since when. In cluster mode, a detection partition that no worker has held
 for longer than the lease and a takeover is blind too (503, `cluster.unwatched`).
+
+`unfinished_purge`, only when there is one: the last retention purge of locations started
+(`vigie db purge-locations`) never ended, or failed; the fixes it was to delete are still
+stored. The status stays as it is (the centre serves and detects): a run to finish, not a fault.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from vigie.api.deps import DatabaseDep, SettingsDep
 from vigie.api.limits import BoundedJsonRoute
 from vigie.store import observations as log
 from vigie.store import spans
+from vigie.store.purges import PurgeWatch
 
 router = APIRouter(prefix="/api/health", tags=["health"], route_class=BoundedJsonRoute)
 logger = logging.getLogger(__name__)
@@ -52,6 +57,16 @@ class ClusterState(BaseModel):
     blind_since: datetime | None
 
 
+class UnfinishedPurgeState(BaseModel):
+    """The last retention purge started, not ended well (`vigie.store.purges`)."""
+
+    started_at: datetime
+    cutoff: str | None  # the fixes older than this were to be deleted
+    older_than_days: int | None
+    state: Literal["interrupted", "failed"]  # no end on record, or its failure
+    error: str | None  # failed: the error's type and message
+
+
 class Health(BaseModel):
     status: Status
     database: Literal["ok", "failing"]
@@ -60,6 +75,7 @@ class Health(BaseModel):
     unspanned: int | None
     pipeline: PipelineState | None  # None: this process does not run detection
     cluster: ClusterState | None = None  # cluster mode: detection is the workers'
+    unfinished_purge: UnfinishedPurgeState | None = None  # only when there is one
 
 
 @router.get("", response_model=Health, responses={503: {"model": Health}})
@@ -67,10 +83,13 @@ def health(request: Request, db: DatabaseDep, config: SettingsDep) -> JSONRespon
     """The database reached, and the detection pipeline's state: loaded, cursor, backlog."""
     newest: int | None = None
     unspanned: int | None = None
+    purge = None
     try:
         with db.reading() as session:
             newest = log.last_id(session)
             unspanned = spans.lag(session)
+            # Polled: the watch reads only the audit entries appended since the last poll.
+            purge = PurgeWatch.of(request.app.state).unfinished(session)
     except Exception:  # whatever stops the store from answering is what this reports
         logger.exception("health: the database did not answer")
         database: Literal["ok", "failing"] = "failing"
@@ -118,8 +137,17 @@ def health(request: Request, db: DatabaseDep, config: SettingsDep) -> JSONRespon
     elif state is not None and not state.warm:
         status = "starting"
     body = Health(
-        status=status, database=database, unspanned=unspanned, pipeline=state, cluster=cluster
+        status=status,
+        database=database,
+        unspanned=unspanned,
+        pipeline=state,
+        cluster=cluster,
+        unfinished_purge=None if purge is None else UnfinishedPurgeState(**purge.as_json()),
     )
-    # The embedded answer keeps its shape: `cluster` only in cluster mode.
-    shown = body.model_dump(mode="json", exclude={"cluster"} if cluster is None else None)
+    # The embedded answer keeps its shape: `cluster` only in cluster mode, `unfinished_purge`
+    # only when a purge is unfinished.
+    hidden = {"cluster"} if cluster is None else set()
+    if purge is None:
+        hidden.add("unfinished_purge")
+    shown = body.model_dump(mode="json", exclude=hidden or None)
     return JSONResponse(shown, status_code=200 if status == "ok" else 503)

@@ -76,6 +76,14 @@
       r.reasons.map((why) => t(`sup.refused.reason.${why.replace(/ /g, "_")}`)).join(", "),
       ` · ${r.protocols.join(", ")} · ${t("sup.refused.times")} ×${r.refusals} · ${t("sup.refused.last")} ${Vigie.when(r.last)}`)));
     if (!s.refused_devices.length) refused.append(Vigie.el("li", { class: "muted" }, t("sup.refused.none")));
+    // The last retention purge of locations, when it never ended or failed: fixes the law says
+    // to delete are still stored until the purge is run again to its end.
+    const purge = s.unfinished_purge;
+    document.getElementById("sup-purge-card").hidden = !purge;
+    document.getElementById("sup-purge").textContent = purge
+      ? `${t("sup.purge.started")} ${Vigie.when(purge.started_at)} · ${t("sup.purge.cutoff")} ${Vigie.when(purge.cutoff)} · `
+        + `${t(`sup.purge.${purge.state}`)}${purge.error ? ` (${purge.error})` : ""} · ${t("sup.purge.again")}`
+      : "";
     document.getElementById("sup-updated").textContent = Vigie.when(s.now);
   }
   /* Reports the outbox gave up on: a supervisor sees each one and sends it again. */

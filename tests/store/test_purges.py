@@ -1,0 +1,240 @@
+"""A retention purge that never ended, or failed, is told: by the next run of the command, by
+`/api/health` and by supervision; the next run's end clears it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner, Result
+
+from tests.conftest import Centre
+from vigie import clock
+from vigie.cli import app
+from vigie.settings import settings
+from vigie.store import Database, audit, purges
+from vigie.store import observations as log
+from vigie.store.models import AuditEntry
+
+# The purge's own clock, set by each test: no date here is compared with the wall clock.
+T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def vigie(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[Callable[..., Result]]:
+    """Run the `vigie` command in-process on the test database."""
+    monkeypatch.setenv("VIGIE_DATABASE_URL", database_url)
+    settings.cache_clear()
+    runner = CliRunner()
+    yield lambda *args: runner.invoke(app, list(args))
+    settings.cache_clear()
+
+
+@pytest.fixture
+def at(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
+    """Sets the centre's clock (`vigie.clock`) to an instant."""
+
+    def move(instant: datetime) -> None:
+        monkeypatch.setattr(clock, "now", lambda: instant)
+
+    return move
+
+
+def some_fixes(db: Database, now: datetime) -> None:
+    """Two old fixes and a recent one of device B1 (the newest row is never purged)."""
+    fix = {"kind": "obs", "device": "B1", "type": "position", "lat": 1.0, "lon": 2.0}
+    with db.session() as session:
+        log.append(
+            session,
+            [
+                log.row_for(fix | {"t": n}, now - timedelta(days=d), now, source="test")
+                for n, d in (("a", 100), ("b", 90), ("c", 1))
+            ],
+        )
+
+
+def actions(db: Database) -> list[tuple[str, dict[str, Any]]]:
+    """The purges' audit entries (not the logins and reads of the test's requests), in order."""
+    with db.reading() as session:
+        rows = session.execute(
+            select(AuditEntry.action, AuditEntry.detail)
+            .where(AuditEntry.action.startswith("purge_locations"))
+            .order_by(AuditEntry.id)
+        ).all()
+    return [(a, d) for a, d in rows]
+
+
+def killed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next purge stops as a killed process does: nothing after its start is written."""
+
+    def stop(*args: Any, **kwargs: Any) -> int:
+        raise KeyboardInterrupt  # not an Exception: the command writes nothing more
+
+    monkeypatch.setattr(log, "purge_locations", stop)
+
+
+def test_an_interrupted_purge_is_told_by_health_supervision_and_the_next_run(
+    centre: Centre,
+    vigie: Callable[..., Result],
+    at: Callable[[datetime], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = centre.db
+    some_fixes(db, T0)
+    assert "unfinished_purge" not in centre.client.get("/api/health").json()
+
+    at(T0)
+    with monkeypatch.context() as stopped:
+        killed(stopped)
+        first = vigie("db", "purge-locations", "--older-than", "30")
+    assert first.exit_code != 0
+    assert [a for a, _ in actions(db)] == [purges.STARTED]
+    with db.reading() as session:
+        assert log.count(session) == 3  # nothing deleted
+
+    # Health says so, without changing its status: the centre serves and detects.
+    health = centre.client.get("/api/health")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert health.json()["unfinished_purge"] == {
+        "started_at": T0.isoformat().replace("+00:00", "Z"),
+        "cutoff": (T0 - timedelta(days=30)).isoformat(),
+        "older_than_days": 30,
+        "state": "interrupted",
+        "error": None,
+    }
+    board = centre.client.get("/api/console/supervision", headers=centre.headers("supervisor"))
+    assert board.status_code == 200, board.text
+    board = board.json()
+    assert board["unfinished_purge"]["state"] == "interrupted"
+    assert board["unfinished_purge"]["cutoff"] == (T0 - timedelta(days=30)).isoformat()
+
+    # The next run, a day later and with a longer retention, warns, audits the interruption
+    # and finishes; its end closes both.
+    at(T0 + timedelta(days=1))
+    second = vigie("db", "purge-locations", "--older-than", "60")
+    assert second.exit_code == 0, second.output
+    assert "never ended" in second.output and "2026-03-02 09:30 UTC" in second.output
+    assert (T0 - timedelta(days=30)).isoformat() in second.output
+    assert "purged 2 position fixes" in second.output
+    done = actions(db)
+    assert [a for a, _ in done] == [
+        purges.STARTED,
+        purges.INTERRUPTED,
+        purges.STARTED,
+        purges.ENDED,
+    ]
+    with db.reading() as session:
+        first_start = session.scalars(
+            select(AuditEntry.id).where(AuditEntry.action == purges.STARTED).order_by(AuditEntry.id)
+        ).first()
+        assert audit.verify(session)[1] is None
+    assert done[1][1] == {
+        "started_entry": first_start,
+        "started_at": T0.isoformat(),
+        "cutoff": (T0 - timedelta(days=30)).isoformat(),
+        "older_than_days": 30,
+    }
+    assert done[3][1]["purged"] == 2
+    assert "unfinished_purge" not in centre.client.get("/api/health").json()
+    # Another account: the first one's token expired as the clock moved a day on.
+    later = centre.client.get(
+        "/api/console/supervision", headers=centre.headers("supervisor", "sup2")
+    )
+    assert later.status_code == 200, later.text
+    assert "unfinished_purge" in later.json() and later.json()["unfinished_purge"] is None
+
+    # A third run finds nothing to report.
+    third = vigie("db", "purge-locations", "--older-than", "60")
+    assert third.exit_code == 0 and "warning" not in third.output
+    assert purges.INTERRUPTED not in [a for a, _ in actions(db)[4:]]
+
+
+def test_a_failing_purge_audits_its_failure_and_how_far_it_went(
+    centre: Centre,
+    vigie: Callable[..., Result],
+    at: Callable[[datetime], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = centre.db
+    some_fixes(db, T0)
+    at(T0)
+    real = log.purge_locations
+
+    def half_way(database: Database, before: datetime, **kwargs: Any) -> int:
+        """One batch of one fix deleted and committed, then the disk fills."""
+        progress = kwargs["progress"]
+
+        def then_fail(count: int) -> None:
+            progress(count)
+            raise OSError(28, "No space left on device")
+
+        return real(database, before, batch=1, progress=then_fail)
+
+    with monkeypatch.context() as failing:
+        failing.setattr(log, "purge_locations", half_way)
+        failed = vigie("db", "purge-locations", "--older-than", "30")
+    assert failed.exit_code == 1
+    assert "purge failed after 1 position fixes deleted" in failed.output
+    assert "No space left on device" in failed.output
+    entries = actions(db)
+    assert [a for a, _ in entries] == [purges.STARTED, purges.FAILED]
+    detail = entries[1][1]
+    assert detail["error_type"] == "OSError"
+    assert "No space left on device" in detail["error"]
+    assert detail["purged_before_failure"] == 1
+    assert detail["cutoff"] == (T0 - timedelta(days=30)).isoformat()
+    with db.reading() as session:
+        assert log.count(session) == 2  # the one committed batch stays done
+        start = session.scalar(select(AuditEntry.id).where(AuditEntry.action == purges.STARTED))
+    assert detail["started_entry"] == start
+
+    # Closed, but not done: health still says the last purge did not end well, with its error.
+    told = centre.client.get("/api/health").json()["unfinished_purge"]
+    assert told["state"] == "failed" and told["started_at"] == T0.isoformat().replace("+00:00", "Z")
+    assert told["error"].startswith("OSError:")
+
+    at(T0 + timedelta(hours=2))
+    again = vigie("db", "purge-locations", "--older-than", "30")
+    assert again.exit_code == 0, again.output
+    assert "failed: OSError" in again.output
+    # A failure is closed by its own entry: no interruption to audit.
+    assert [a for a, _ in actions(db)][2:] == [purges.STARTED, purges.ENDED]
+    assert "unfinished_purge" not in centre.client.get("/api/health").json()
+
+
+def test_the_watch_reads_only_what_was_appended_and_agrees_with_a_fresh_read(db: Database) -> None:
+    watch = purges.PurgeWatch()
+    with db.session() as session:
+        audit.record(session, "system", purges.STARTED, "observations", {"cutoff": "c1"})
+    with db.reading() as session:
+        seen = watch.unfinished(session)
+        assert seen is not None and seen.cutoff == "c1"
+    with db.session() as session:
+        for i in range(5):
+            audit.record(session, "ops", "read", f"case:{i}")
+        audit.record(session, "system", purges.ENDED, "observations", {"cutoff": "c1"})
+    with db.reading() as session:
+        assert watch.unfinished(session) is None
+        assert purges.unfinished(session) is None
+    with db.session() as session:
+        audit.record(session, "system", purges.STARTED, "observations", {"cutoff": "c2"})
+        audit.record(session, "ops", "read", "case:9")
+    with db.reading() as session:
+        fresh, watched = purges.unfinished(session), watch.unfinished(session)
+    assert fresh is not None and fresh == watched and fresh.cutoff == "c2"
+
+
+def test_marks_further_back_than_the_first_window_are_found(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(purges, "FIRST_WINDOW", 2)  # windows of 2, 4, 8... entries
+    with db.session() as session:
+        audit.record(session, "system", purges.STARTED, "observations", {"cutoff": "old"})
+        for i in range(20):
+            audit.record(session, "ops", "read", f"case:{i}")
+    with db.reading() as session:
+        found = purges.unfinished(session)
+    assert found is not None and found.cutoff == "old" and found.state == "interrupted"
