@@ -1,4 +1,5 @@
-"""Delivering reports by e-mail through an outbox: queued with the close, retried until sent.
+"""Delivering reports by e-mail through an outbox: queued with the close (an incident report) or
+after the end of a measure (its summary), retried until sent.
 
 A report is never given up silently: after the last attempt the message stays in the outbox as
 "undelivered", the give-up is audited, and supervisors see it (API and console) with a resend.
@@ -12,13 +13,15 @@ import smtplib
 import ssl
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from vigie.alarms.narrative import KIND_LABELS, QUALIFICATION_LABELS
+from vigie.alarms.summary import file_stem
 from vigie.settings import Settings
 from vigie.store import Database, audit
 from vigie.store.models import Alarm, OutboxMessage, Placement, Report
@@ -38,6 +41,19 @@ def enqueue(session: Session, report: Report, alarm: Alarm) -> list[OutboxMessag
         f"[Vigie] Rapport d'incident — dossier {alarm.case_ref} — alarme {alarm.id} "
         f"({kind}, {qualified})"
     )
+    return _queue(session, report, placement, subject)
+
+
+def enqueue_summary(session: Session, report: Report, placement: Placement) -> list[OutboxMessage]:
+    """The summary of a measure that ended, to the same recipients as its incident reports."""
+    return _queue(
+        session, report, placement, f"[Vigie] Bilan de fin de mesure — dossier {placement.case_ref}"
+    )
+
+
+def _queue(
+    session: Session, report: Report, placement: Placement, subject: str
+) -> list[OutboxMessage]:
     messages = [
         OutboxMessage(
             report_id=report.id,
@@ -77,7 +93,7 @@ def deliver_due(database: Database, config: Settings, now: datetime) -> int:
             report = session.get_one(Report, message.report_id)
             message.attempts += 1
             try:
-                _send(config, message, report)
+                _send(config, message, report, _document(session, report))
             except (OSError, smtplib.SMTPException) as exc:
                 message.last_error = f"{type(exc).__name__}: {exc}"
                 delay = config.outbox_retry_base_s * 2 ** (message.attempts - 1)
@@ -114,9 +130,15 @@ def _due(config: Settings, now: datetime) -> ColumnElement[bool]:
 
 
 def _give_up(session: Session, message: OutboxMessage, report: Report) -> None:
+    of = (
+        {"alarm": report.alarm_id}
+        if report.alarm_id is not None
+        else {"placement": report.placement_id}
+    )
     logger.error(
-        "report of alarm %s NOT delivered to the %s after %d attempts: %s",
-        report.alarm_id,
+        "report %s (%s) NOT delivered to the %s after %d attempts: %s",
+        report.id,
+        ", ".join(f"{k} {v}" for k, v in of.items()),
         message.recipient_role,
         message.attempts,
         message.last_error,
@@ -126,8 +148,8 @@ def _give_up(session: Session, message: OutboxMessage, report: Report) -> None:
         "system",
         "report_undelivered",
         f"outbox:{message.id}",
-        {
-            "alarm": report.alarm_id,
+        of
+        | {
             "role": message.recipient_role,
             "attempts": message.attempts,
             "error": message.last_error,
@@ -140,16 +162,30 @@ def is_undelivered(max_attempts: int) -> ColumnElement[bool]:
     return and_(OutboxMessage.sent_at.is_(None), OutboxMessage.attempts >= max_attempts)
 
 
-def undelivered(session: Session, max_attempts: int) -> list[tuple[OutboxMessage, Alarm]]:
-    """Every report the outbox gave up on, oldest first, with its alarm."""
+@dataclass(frozen=True, slots=True)
+class Undelivered:
+    message: OutboxMessage
+    alarm_id: int | None  # an incident report's alarm
+    placement_id: int | None  # a measure summary's placement
+    case_ref: str
+
+
+def undelivered(session: Session, max_attempts: int) -> list[Undelivered]:
+    """Every report the outbox gave up on, oldest first, with what it is about."""
     rows = session.execute(
-        select(OutboxMessage, Alarm)
+        select(
+            OutboxMessage,
+            Report.alarm_id,
+            Report.placement_id,
+            func.coalesce(Alarm.case_ref, Placement.case_ref),
+        )
         .join(Report, Report.id == OutboxMessage.report_id)
-        .join(Alarm, Alarm.id == Report.alarm_id)
+        .outerjoin(Alarm, Alarm.id == Report.alarm_id)
+        .outerjoin(Placement, Placement.id == Report.placement_id)
         .where(is_undelivered(max_attempts))
         .order_by(OutboxMessage.id)
     ).all()
-    return [(message, alarm) for message, alarm in rows]
+    return [Undelivered(*row) for row in rows]
 
 
 class AlreadyDelivered(Exception):
@@ -180,22 +216,34 @@ def resend(session: Session, message_id: int, actor: str, now: datetime) -> Outb
     return message
 
 
-def _send(config: Settings, message: OutboxMessage, report: Report) -> None:
+@dataclass(frozen=True, slots=True)
+class Document:
+    """What a report is called in its mail's text, and its attachments' name."""
+
+    words: str
+    stem: str
+
+
+def _document(session: Session, report: Report) -> Document:
+    if report.alarm_id is not None:
+        return Document("le rapport d'incident", f"incident-{report.alarm_id}")
+    placement = session.get_one(Placement, report.placement_id)
+    return Document("le bilan de fin de mesure", file_stem(placement.case_ref))
+
+
+def _send(config: Settings, message: OutboxMessage, report: Report, document: Document) -> None:
     mail = EmailMessage()
     mail["From"] = config.smtp_sender
     mail["To"] = message.recipient
     mail["Subject"] = message.subject
     mail.set_content(
-        "Veuillez trouver ci-joint le rapport d'incident (PDF et HTML).\n"
+        f"Veuillez trouver ci-joint {document.words} (PDF et HTML).\n"
         "Centre de surveillance électronique Vigie."
     )
     mail.add_attachment(
-        report.pdf,
-        maintype="application",
-        subtype="pdf",
-        filename=f"incident-{report.alarm_id}.pdf",
+        report.pdf, maintype="application", subtype="pdf", filename=f"{document.stem}.pdf"
     )
-    mail.add_attachment(report.html, subtype="html", filename=f"incident-{report.alarm_id}.html")
+    mail.add_attachment(report.html, subtype="html", filename=f"{document.stem}.html")
     with smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=30) as smtp:
         if config.smtp_starttls:
             # Verified against the system's CAs, or the centre's own (VIGIE_SMTP_CA_FILE).
@@ -209,15 +257,21 @@ def _send(config: Settings, message: OutboxMessage, report: Report) -> None:
 
 
 async def deliver_forever(
-    database: Database, config: Settings, stopping: threading.Event, clock: Callable[[], datetime]
+    database: Database,
+    config: Settings,
+    stopping: threading.Event,
+    clock: Callable[[], datetime],
+    prepare: Callable[[Database, datetime], int],
 ) -> None:
     """Send due reports every `tick_s` until `stopping`; apart from detection, so a slow mail
-    server never delays alarms."""
+    server never delays alarms. `prepare` queues what is owed first (the summaries of measures
+    that ended: `vigie.alarms.summaries_owed.queue_owed`)."""
     while not stopping.is_set():
         await asyncio.to_thread(stopping.wait, config.tick_s)
         if stopping.is_set():
             return
         try:
+            await asyncio.to_thread(prepare, database, clock())
             await asyncio.to_thread(deliver_due, database, config, clock())
         except Exception:
             logger.exception("outbox delivery failed; will retry")

@@ -110,8 +110,13 @@ def summarise(session: Session, placement: Placement, now: datetime) -> Summary:
         local_date=local_date,
         generated_at=local_time(now),
     )
-    # A reference from another centre's archive may hold what a header's filename cannot.
-    return Summary(html, f"bilan-{re.sub(r'[^A-Za-z0-9_.-]', '_', placement.case_ref)}.pdf")
+    return Summary(html, f"{file_stem(placement.case_ref)}.pdf")
+
+
+def file_stem(case_ref: str) -> str:
+    """The summary's file name, without extension, in a download or a mail's attachments: a
+    reference from another centre's archive may hold what a header's filename cannot."""
+    return f"bilan-{re.sub(r'[^A-Za-z0-9_.-]', '_', case_ref)}"
 
 
 def _incident(alarm: Alarm) -> dict[str, Any]:

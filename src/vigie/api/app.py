@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 
 from vigie import clock, web
 from vigie.alarms import outbox as mail
+from vigie.alarms import summaries_owed
 from vigie.alarms.bell import AlarmBell
 from vigie.api import errors
 from vigie.api.headers import SecurityHeaders, content_security_policy
@@ -112,7 +113,11 @@ def create_app(config: Settings | None = None) -> FastAPI:
             app.state.cluster_watch = ClusterWatch(config, app.state.bell, app.state.db)
             tasks.append(asyncio.create_task(app.state.cluster_watch.run()))
             tasks.append(
-                asyncio.create_task(mail.deliver_forever(app.state.db, config, stopping, clock.now))
+                asyncio.create_task(
+                    mail.deliver_forever(
+                        app.state.db, config, stopping, clock.now, summaries_owed.queue_owed
+                    )
+                )
             )
         # Batches posted to the API share commits (cluster mode publishes them instead).
         app.state.ingest = (
@@ -138,7 +143,9 @@ def create_app(config: Settings | None = None) -> FastAPI:
             tasks += [
                 asyncio.create_task(app.state.pipeline.run()),
                 asyncio.create_task(
-                    mail.deliver_forever(app.state.db, config, stopping, clock.now)
+                    mail.deliver_forever(
+                        app.state.db, config, stopping, clock.now, summaries_owed.queue_owed
+                    )
                 ),
             ]
         # Every centre's API compacts (one at a time: `vigie.store.spans`), whichever detects.

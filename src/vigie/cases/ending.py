@@ -8,7 +8,8 @@ with its end); detection drops the case at its next step (it follows every chang
 the devices' assignments close at the time the end took effect, so another case may take them.
 Nothing else is removed or rewritten: the case's readings, alarms and reports stay, and an ended
 placement refuses further changes (a new measure is a new placement). Alarms still open stay
-open: an operator closes each (the answer counts them).
+open: an operator closes each (the answer counts them). The measure's summary is then owed to
+the case's judge, prosecutor and SPIP (`vigie.alarms.summaries_owed`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from vigie.alarms.imported import RAISED_HERE
 from vigie.cases.errors import CaseRefused, MeasureEnded
 from vigie.cases.forms import MeasureEndIn
 from vigie.store import audit
-from vigie.store.models import Alarm, DeviceAssignment, Placement
+from vigie.store.models import Alarm, DeviceAssignment, Placement, SummaryOwed
 
 ENDED = "ended"
 # What may end: a watched case, or one imported from another centre (not watched here, but its
@@ -37,6 +38,7 @@ MAX_BACKDATE = timedelta(days=7)
 class Ended:
     released: list[str]  # the devices whose assignment it closed
     open_alarms: int  # its alarms not yet closed, each still an operator's to close
+    summary_owed: bool  # its summary is to go to the judge, prosecutor and SPIP (ended here)
 
 
 def refuse_if_ended(placement: Placement) -> None:
@@ -89,8 +91,11 @@ def end(
             )
     for assignment in open_assignments:
         assignment.until = at
-    if placement.status == "active":  # an imported case stays `imported`: never watched here
+    summary_owed = placement.status == "active"
+    if summary_owed:  # an imported case stays `imported`: never watched here
         placement.status = ENDED
+        # Its summary goes to the judge, the prosecutor and the SPIP (`summaries_owed`).
+        session.add(SummaryOwed(placement_id=placement.id, since=now))
     placement.ended_at = at
     placement.end_reason = form.reason
     placement.end_ref = form.decision_ref
@@ -123,4 +128,4 @@ def end(
         },
     )
     session.flush()
-    return Ended(released, int(open_alarms or 0))
+    return Ended(released, int(open_alarms or 0), summary_owed)

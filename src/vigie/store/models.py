@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     Float,
     ForeignKey,
@@ -470,12 +471,29 @@ class AlarmAction(Base):
 
 
 class Report(Base):
+    """A document sent to the case's judge, prosecutor and SPIP: an alarm's incident report
+    (`alarm_id`), or the summary of a measure that ended (`placement_id`, migration 0033)."""
+
     __tablename__ = "reports"
+    __table_args__ = (
+        CheckConstraint("(alarm_id IS NULL) <> (placement_id IS NULL)", name="of_one_thing"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
-    alarm_id: Mapped[int] = mapped_column(ForeignKey("alarms.id"), unique=True)
+    alarm_id: Mapped[int | None] = mapped_column(ForeignKey("alarms.id"), unique=True)
+    placement_id: Mapped[int | None] = mapped_column(ForeignKey("placements.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     html: Mapped[str] = mapped_column(Text)
     pdf: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SummaryOwed(Base):
+    """A measure that ended here whose summary is still to be made and queued to the case's
+    recipients (`vigie.alarms.summaries_owed`): written with the end, removed with the queuing,
+    so a crash between the two loses nothing."""
+
+    __tablename__ = "summaries_owed"
+    placement_id: Mapped[int] = mapped_column(ForeignKey("placements.id"), primary_key=True)
+    since: Mapped[datetime]
 
 
 class OutboxMessage(Base):

@@ -290,13 +290,16 @@ def end_measure(
     """Record the end of the measure (its term, or the court's decision; `vigie.cases.ending`):
     detection stops watching the case at its next step and its devices are free for another
     case; audited. Its record stays, and its open alarms stay open for an operator to close
-    (`open_alarms` counts them). An ended placement refuses every change (409)."""
+    (`open_alarms` counts them). An ended placement refuses every change (409). The measure's
+    summary then goes to the judge, the prosecutor and the SPIP (`summary_owed`), made and sent
+    by the outbox."""
     with db.session() as session:
         placement = visible_placement(session, user, placement_id)
         ended = ending.end(session, placement, body, user.username, clock.now())
         answer = placement_out(placement, user, session) | {
             "released": ended.released,
             "open_alarms": ended.open_alarms,
+            "summary_owed": ended.summary_owed,
         }
     _directory(request, db, set(ended.released))
     return answer

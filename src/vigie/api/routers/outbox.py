@@ -12,18 +12,22 @@ from vigie.api.deps import DatabaseDep, SettingsDep, allow
 from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
 from vigie.store.bounds import RowId
-from vigie.store.models import Alarm, OutboxMessage, User
+from vigie.store.models import OutboxMessage, User
 
 router = APIRouter(prefix="/api/outbox", tags=["reports"], route_class=BoundedJsonRoute)
 Supervisor = Annotated[User, Depends(allow("supervisor"))]
 
 
-def _view(message: OutboxMessage, alarm: Alarm | None = None) -> dict[str, Any]:
+def _view(message: OutboxMessage, about: outbox.Undelivered | None = None) -> dict[str, Any]:
+    """A message; with `about`, what its report is of: an alarm's incident report (`alarm_id`)
+    or a measure's summary (`placement_id`), and the case."""
     return {
         "id": message.id,
         "report_id": message.report_id,
-        "alarm_id": alarm.id if alarm else None,
-        "case": alarm.case_ref if alarm else None,
+        "kind": None if about is None else ("incident" if about.alarm_id else "summary"),
+        "alarm_id": about.alarm_id if about else None,
+        "placement_id": about.placement_id if about else None,
+        "case": about.case_ref if about else None,
         "recipient_role": message.recipient_role,
         "recipient": message.recipient,
         "attempts": message.attempts,
@@ -38,7 +42,9 @@ def _view(message: OutboxMessage, alarm: Alarm | None = None) -> dict[str, Any]:
 def undelivered(db: DatabaseDep, config: SettingsDep, _user: Supervisor) -> list[dict[str, Any]]:
     """Reports the outbox gave up on after its last attempt, oldest first."""
     with db.reading() as session:
-        return [_view(m, a) for m, a in outbox.undelivered(session, config.outbox_max_attempts)]
+        return [
+            _view(u.message, u) for u in outbox.undelivered(session, config.outbox_max_attempts)
+        ]
 
 
 @router.post("/{message_id}/resend")

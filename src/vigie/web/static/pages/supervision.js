@@ -86,7 +86,8 @@
       : "";
     document.getElementById("sup-updated").textContent = Vigie.when(s.now);
   }
-  /* Reports the outbox gave up on: a supervisor sees each one and sends it again. */
+  /* Reports the outbox gave up on (an alarm's incident report, a measure's summary): a
+     supervisor sees each one and sends it again. */
   async function undelivered() {
     if (Vigie.session.role !== "supervisor") return;
     const list = document.getElementById("sup-undelivered");
@@ -99,7 +100,9 @@
     }
     const { el, when } = Vigie;
     list.replaceChildren(...items.map((m) => el("li", { class: "undelivered", "data-id": m.id },
-      el("a", { href: `/alarms/${m.alarm_id}` }, `${t("sup.alarm")} n° ${m.alarm_id}`),
+      m.kind === "summary"
+        ? el("a", { href: `/cases/${m.placement_id}` }, t("sup.summary"))
+        : el("a", { href: `/alarms/${m.alarm_id}` }, `${t("sup.alarm")} n° ${m.alarm_id}`),
       ` (${m.case}) → ${t(`case.${m.recipient_role}`)} ${m.recipient} · ${m.attempts} ${t("sup.attempts")}`,
       ` · ${when(m.created_at)} · ${m.last_error || ""} `,
       el("button", { type: "button", class: "resend", onclick: () => resend(m.id) }, t("sup.resend")))));

@@ -1,0 +1,53 @@
+"""A measure's summary the outbox could not deliver is on the supervision page in Chromium, named
+as a summary, linked to its case (not to an alarm), with a resend."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from tests.web.conftest import Site, log_in
+from vigie import clock
+from vigie.alarms import summaries_owed
+from vigie.store.models import OutboxMessage, Report
+
+
+def test_a_summary_given_up_is_shown_with_its_case_and_can_be_resent(
+    page: Page, site: Site
+) -> None:
+    world = site.world
+    ended = site.http.post(
+        f"/api/placements/{world.placement}/end",
+        json={"reason": "term"},
+        headers=site.token_headers("supervisor"),
+    )
+    assert ended.status_code == 200, ended.text
+    summaries_owed.queue_owed(site.db, clock.now())  # or the centre's own outbox pass did
+    with site.db.session() as session:
+        report = session.scalars(
+            select(Report.id).where(Report.placement_id == world.placement)
+        ).one()
+        # One delivery given up (a row of its own: the centre's outbox sends the others).
+        message = OutboxMessage(
+            report_id=report,
+            recipient="spip@justice.test",
+            recipient_role="spip",
+            subject="[Vigie] Bilan de fin de mesure — dossier C1",
+            attempts=99,
+            last_error="SMTPServerDisconnected: gone",
+        )
+        session.add(message)
+        session.flush()
+        planted = message.id
+
+    log_in(page, site, "supervisor1")
+    page.goto(f"{site.url}/supervision")
+    item = page.locator(f"#sup-undelivered li.undelivered[data-id='{planted}']")
+    link = item.locator("a")
+    expect(link).to_have_text("bilan de fin de mesure")
+    expect(link).to_have_attribute("href", f"/cases/{world.placement}")
+    expect(item).to_contain_text("(C1)")
+    expect(item).to_contain_text("SMTPServerDisconnected")
+    item.locator("button.resend").click()
+    expect(page.locator("#flash")).to_have_text("Rapport remis en file d'envoi")
+    expect(item).to_have_count(0)
