@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import select
@@ -306,6 +307,31 @@ def centre(centre_settings: Any, db: Database) -> Iterator[Centre]:
 
     with TestClient(create_app(centre_settings)) as client:
         yield Centre(client, db)
+
+
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop marked running in this thread, if any."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+WEB_TESTS = Path(__file__).parent / "web"
+
+
+@pytest.fixture(autouse=True)
+def _no_event_loop_left_running(request: pytest.FixtureRequest) -> None:
+    """Outside tests/web, a test starts with no event loop running in the main thread.
+
+    Playwright's sync API marks its loop running in the main thread from its start to its stop.
+    Its driver, once kept for the whole session, left that loop to every later test: each
+    asyncio.run() of tests/alarms run after tests/web failed ("cannot be called from a running
+    event loop"). tests/web/conftest.py's `browser` now stops it with its module."""
+    if WEB_TESTS in request.path.parents:
+        return
+    loop = running_loop()
+    assert loop is None, f"an event loop left running in the main thread by an earlier test: {loop}"
 
 
 # Fixtures that start a browser or a served centre whose detection runs in child processes.

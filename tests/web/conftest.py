@@ -16,7 +16,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from tests.api.world import World, build
 from tests.cases import factories as make
-from tests.conftest import Centre, fresh_database, served
+from tests.conftest import Centre, fresh_database, running_loop, served
 from vigie import clock
 from vigie.api.security import create_user
 from vigie.cases import placements
@@ -103,12 +103,18 @@ def site(
 expect.set_options(timeout=15_000)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Chromium, for one module, and Playwright's driver stopped with it. The sync API marks its
+    event loop running in the main thread until the driver stops (between its calls too): kept
+    for the session, it failed the asyncio.run() of every later test (tests/alarms after
+    tests/web). tests.conftest checks that no test outside tests/web starts with a loop running."""
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+    leftover = running_loop()
+    assert leftover is None, f"Playwright, stopped, left its event loop running: {leftover}"
 
 
 @pytest.fixture
