@@ -174,6 +174,12 @@ def _write(
                 member.text(report.html)
             with writer.member(layout.report_member(alarm_id, "pdf"), "application/pdf") as m:
                 m.write(report.pdf)
+    summary = _summary_report(session, case.placement.id)
+    if summary is not None:
+        with writer.member(layout.summary_member("html"), "text/html") as member:
+            member.text(summary.html)
+        with writer.member(layout.summary_member("pdf"), "application/pdf") as member:
+            member.write(summary.pdf)
     with writer.member(layout.AUDIT, "application/jsonl") as member:
         for entry in _audit_entries(session, case, alarm_ids):
             member.record(columns(entry))
@@ -253,6 +259,12 @@ def _case_file(session: Session, case: _Case) -> dict[str, Any]:
         "devices": [columns(session.get_one(Device, d), *CREDENTIALS) for d in device_ids],
         "assignments": [columns(a) for a in case.assignments],
         "zones": layout.ZONES,
+        "summary_report": _report(
+            session,
+            _summary_report(session, p.id),
+            layout.summary_member("html"),
+            layout.summary_member("pdf"),
+        ),
     }
 
 
@@ -374,24 +386,38 @@ def _alarm(session: Session, case: _Case, alarm_id: int, shared: bool) -> dict[s
         )
     ]
     report = session.scalars(select(Report).where(Report.alarm_id == alarm_id)).first()
-    out["report"] = None
-    if report is not None:
-        out["report"] = {
-            "id": report.id,
-            "created_at": report.created_at,
-            "html": layout.report_member(alarm_id, "html"),
-            "pdf": layout.report_member(alarm_id, "pdf"),
-            "deliveries": [
-                columns(m)
-                for m in session.scalars(
-                    select(OutboxMessage)
-                    .where(OutboxMessage.report_id == report.id)
-                    .order_by(OutboxMessage.id)
-                )
-            ],
-        }
+    out["report"] = _report(
+        session,
+        report,
+        layout.report_member(alarm_id, "html"),
+        layout.report_member(alarm_id, "pdf"),
+    )
     session.expunge_all()
     return out
+
+
+def _summary_report(session: Session, placement_id: int) -> Report | None:
+    return session.scalars(select(Report).where(Report.placement_id == placement_id)).first()
+
+
+def _report(session: Session, report: Report | None, html: str, pdf: str) -> dict[str, Any] | None:
+    """A report as sent (its members named) with its delivery records, or None."""
+    if report is None:
+        return None
+    return {
+        "id": report.id,
+        "created_at": report.created_at,
+        "html": html,
+        "pdf": pdf,
+        "deliveries": [
+            columns(m)
+            for m in session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.report_id == report.id)
+                .order_by(OutboxMessage.id)
+            )
+        ],
+    }
 
 
 def _unattached_events(session: Session, case: _Case) -> list[AlarmEventRow]:
@@ -481,7 +507,8 @@ track.gpx       the wearer's fixes as a GPX 1.1 track, one per bracelet.
 alarms.jsonl    one alarm a line: the episode, its events, the operators' actions and notes,
                 the qualification, the incident report and its delivery records.
 events.jsonl    alarm events in no episode (a clear reported after an operator closed it).
-reports/        each incident report, HTML and PDF.
+reports/        each incident report, and the measure's summary as sent at its end
+                (summary.html, .pdf), HTML and PDF.
 audit.jsonl     the audit entries that concern the case, with their hash-chain links
                 (hash = SHA-256 of the canonical JSON of prev, at, actor, action, target,
                 detail).

@@ -390,6 +390,16 @@ class _Run:
                 schedule=props["schedule"],
             )
             self.add(result, "zones", zone, props["id"])
+        summary = case.get("summary_report")  # archives made before 0033 have none
+        if summary is not None:
+            # As sent when the measure ended; its deliveries stay records (no outbox row here).
+            written = Report(
+                placement_id=placement_id,
+                created_at=datetime.fromisoformat(summary["created_at"]),
+                html=self.archive.read(summary["html"]).decode(),
+                pdf=self.archive.read(summary["pdf"]),
+            )
+            self.add(result, "reports", written, summary["id"], deliveries=summary["deliveries"])
         self.placement_id = placement_id
         return result
 

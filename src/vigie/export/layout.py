@@ -30,6 +30,11 @@ def report_member(alarm_id: int, suffix: str) -> str:
     return f"{REPORTS}alarm-{alarm_id}.{suffix}"
 
 
+def summary_member(suffix: str) -> str:
+    """The measure's summary as sent when it ended (`case.json`'s `summary_report`)."""
+    return f"{REPORTS}summary.{suffix}"
+
+
 def iso(t: datetime) -> str:
     """UTC, microseconds, with Z: what every time in the archive looks like."""
     return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
