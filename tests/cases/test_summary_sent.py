@@ -84,8 +84,8 @@ def test_an_ended_measure_sends_its_summary_to_the_judge_the_prosecutor_and_the_
     assert owed(world) == [world.placement]
 
     now = clock.now()
-    assert summaries_owed.queue_owed(db, now) == 1
-    assert summaries_owed.queue_owed(db, now) == 0  # settled: queued once
+    assert summaries_owed.queue_owed(db, centre_settings, now) == 1
+    assert summaries_owed.queue_owed(db, centre_settings, now) == 0  # settled: queued once
     assert owed(world) == []
     (report,) = summaries(world)
     assert (report.placement_id, report.alarm_id) == (world.placement, None)
@@ -110,9 +110,10 @@ def test_an_ended_measure_sends_its_summary_to_the_judge_the_prosecutor_and_the_
     assert all(m.sent_at is not None for m in messages(world))
 
 
-def test_a_summary_that_fails_to_render_stays_owed_and_goes_at_the_next_pass(
-    world: World, monkeypatch: pytest.MonkeyPatch
+def test_a_summary_that_fails_to_render_stays_owed_and_is_tried_again_later(
+    world: World, centre_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    db = world.centre.db
     end(world)
     real = summary_module.render_pdf
 
@@ -120,20 +121,35 @@ def test_a_summary_that_fails_to_render_stays_owed_and_goes_at_the_next_pass(
         raise OSError("WeasyPrint: no fonts")
 
     monkeypatch.setattr(summary_module, "render_pdf", broken)
-    assert summaries_owed.queue_owed(world.centre.db, clock.now()) == 0
+    now = clock.now()
+    assert summaries_owed.queue_owed(db, centre_settings, now) == 0
     assert owed(world) == [world.placement] and summaries(world) == [] and messages(world) == []
+    with db.session() as session:
+        debt = session.get_one(SummaryOwed, world.placement)
+        assert (debt.attempts, debt.last_error) == (1, "OSError: WeasyPrint: no fonts")
+        assert debt.next_attempt_at == now + timedelta(seconds=1)  # the outbox's first delay
+    assert summaries_owed.queue_owed(db, centre_settings, now) == 0  # not due: not tried
+    assert audited(world, "summary_not_made") == []
+    later = now + timedelta(seconds=1)
+    assert summaries_owed.queue_owed(db, centre_settings, later) == 0  # the second failure
+    (given_up,) = audited(world, "summary_not_made")  # as often as a delivery may fail
+    assert given_up.detail == {"attempts": 2, "error": "OSError: WeasyPrint: no fonts"}
+    assert owed(world) == [world.placement]  # still owed, never dropped
+
     monkeypatch.setattr(summary_module, "render_pdf", real)
-    assert summaries_owed.queue_owed(world.centre.db, clock.now()) == 1
+    assert summaries_owed.queue_owed(db, centre_settings, later + timedelta(seconds=2)) == 1
     assert owed(world) == [] and len(summaries(world)) == 1 and len(messages(world)) == 3
 
 
-def test_two_passes_at_once_queue_a_summary_once(world: World) -> None:
+def test_two_passes_at_once_queue_a_summary_once(world: World, centre_settings: Settings) -> None:
     end(world)
     end(world, world.bar_placement)
     results: list[int] = []
     passes = [
         threading.Thread(
-            target=lambda: results.append(summaries_owed.queue_owed(world.centre.db, clock.now()))
+            target=lambda: results.append(
+                summaries_owed.queue_owed(world.centre.db, centre_settings, clock.now())
+            )
         )
         for _ in range(2)
     ]
@@ -148,14 +164,16 @@ def test_two_passes_at_once_queue_a_summary_once(world: World) -> None:
     assert len(messages(world)) == 3 and owed(world) == []
 
 
-def test_an_imported_case_ended_here_owes_no_summary(world: World) -> None:
+def test_an_imported_case_ended_here_owes_no_summary(
+    world: World, centre_settings: Settings
+) -> None:
     with world.centre.db.session() as session:
         session.execute(
             update(Placement).where(Placement.id == world.placement).values(status="imported")
         )
     assert end(world)["summary_owed"] is False
     assert owed(world) == []
-    assert summaries_owed.queue_owed(world.centre.db, clock.now()) == 0
+    assert summaries_owed.queue_owed(world.centre.db, centre_settings, clock.now()) == 0
 
 
 def test_an_undelivered_summary_is_shown_to_supervisors_and_can_be_resent(
@@ -164,7 +182,7 @@ def test_an_undelivered_summary_is_shown_to_supervisors_and_can_be_resent(
     centre, db = world.centre, world.centre.db
     end(world)
     now = clock.now()
-    assert summaries_owed.queue_owed(db, now) == 1
+    assert summaries_owed.queue_owed(db, centre_settings, now) == 1
     down = Settings(**(centre_settings.model_dump() | {"smtp_port": free_port()}))
     for attempt in range(3):  # two attempts, then nothing left to try
         assert outbox.deliver_due(db, down, now + timedelta(minutes=attempt)) == 0
@@ -195,12 +213,14 @@ def test_a_report_is_of_an_alarm_or_of_a_placement_never_both_nor_neither(world:
             session.add(Report(html="<p/>", pdf=b"%PDF", created_at=clock.now(), **of))
 
 
-def test_the_migration_keeps_incident_reports_both_ways(world: World, database_url: str) -> None:
+def test_the_migration_keeps_incident_reports_both_ways(
+    world: World, centre_settings: Settings, database_url: str
+) -> None:
     """Down to 0032 drops the summaries (an alarm's report only, then) and keeps the incident
     reports and their deliveries; up again, they are as they were."""
     incident = world.new_alarm("closed")
     end(world)
-    assert summaries_owed.queue_owed(world.centre.db, clock.now()) == 1
+    assert summaries_owed.queue_owed(world.centre.db, centre_settings, clock.now()) == 1
     world.centre.db.dispose()
     command.downgrade(alembic_config(database_url), "0032")
     upgrade(database_url)

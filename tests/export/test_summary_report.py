@@ -18,12 +18,18 @@ from vigie.alarms import summaries_owed
 from vigie.cases import ending
 from vigie.cases.forms import MeasureEndIn
 from vigie.export.importer import import_archive
+from vigie.settings import Settings
 from vigie.store import Database
 from vigie.store.models import OutboxMessage, Placement, Report
 
 
 def test_the_summary_sent_at_the_end_is_exported_and_imported_as_sent(
-    db: Database, other: Database, story: Story, export_keys: Keys, tmp_path: Path
+    db: Database,
+    other: Database,
+    story: Story,
+    export_keys: Keys,
+    tmp_path: Path,
+    centre_settings: Settings,
 ) -> None:
     before = tmp_path / "before.zip"
     export(db, "C1", export_keys, before, sealed=False)
@@ -33,7 +39,7 @@ def test_the_summary_sent_at_the_end_is_exported_and_imported_as_sent(
     with db.session() as session:
         case = session.scalars(select(Placement).where(Placement.case_ref == "C1")).one()
         ending.end(session, case, form, "supervisor1", clock.now())
-    assert summaries_owed.queue_owed(db, clock.now()) == 1
+    assert summaries_owed.queue_owed(db, centre_settings, clock.now()) == 1
     with db.session() as session:
         sent = session.scalars(select(Report).where(Report.placement_id.is_not(None))).one()
         html, pdf = sent.html, sent.pdf

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from tests.web.conftest import Site, log_in
 from vigie import clock
 from vigie.alarms import summaries_owed
+from vigie.settings import Settings
 from vigie.store.models import OutboxMessage, Report
 
 
@@ -22,7 +23,9 @@ def test_a_summary_given_up_is_shown_with_its_case_and_can_be_resent(
         headers=site.token_headers("supervisor"),
     )
     assert ended.status_code == 200, ended.text
-    summaries_owed.queue_owed(site.db, clock.now())  # or the centre's own outbox pass did
+    summaries_owed.queue_owed(
+        site.db, Settings(), clock.now()
+    )  # or the centre's own outbox pass did
     with site.db.session() as session:
         report = session.scalars(
             select(Report.id).where(Report.placement_id == world.placement)

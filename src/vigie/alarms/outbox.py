@@ -261,7 +261,7 @@ async def deliver_forever(
     config: Settings,
     stopping: threading.Event,
     clock: Callable[[], datetime],
-    prepare: Callable[[Database, datetime], int],
+    prepare: Callable[[Database, Settings, datetime], int],
 ) -> None:
     """Send due reports every `tick_s` until `stopping`; apart from detection, so a slow mail
     server never delays alarms. `prepare` queues what is owed first (the summaries of measures
@@ -271,7 +271,7 @@ async def deliver_forever(
         if stopping.is_set():
             return
         try:
-            await asyncio.to_thread(prepare, database, clock())
+            await asyncio.to_thread(prepare, database, config, clock())
             await asyncio.to_thread(deliver_due, database, config, clock())
         except Exception:
             logger.exception("outbox delivery failed; will retry")

@@ -13,13 +13,14 @@ row is locked, and a placement has at most one summary report).
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from vigie.alarms import outbox
 from vigie.alarms.summary import summarise
+from vigie.settings import Settings
 from vigie.store import Database, audit
 from vigie.store.models import Placement, Report, SummaryOwed
 
@@ -28,14 +29,19 @@ logger = logging.getLogger(__name__)
 # Summaries made a pass (each a PDF): a day of many ends is spread over a few passes, so the
 # incident reports due meanwhile are not held back.
 PER_PASS = 20
+# The longest wait between two tries of a summary that could not be made: it is owed until made.
+MAX_RETRY = timedelta(hours=1)
 
 
-def queue_owed(database: Database, now: datetime) -> int:
-    """Make and queue the summaries owed, oldest end first; how many were queued. One that
-    fails is logged and left owed (tried again next pass), and does not hold back the others."""
+def queue_owed(database: Database, config: Settings, now: datetime) -> int:
+    """Make and queue the summaries owed and due, oldest end first; how many were queued. One
+    that fails is tried again later (the outbox's delays, at most an hour apart), logged each
+    time and audited once it has failed as often as a report's delivery may, and does not hold
+    back the others."""
     with database.reading() as session:
         owed = session.scalars(
             select(SummaryOwed.placement_id)
+            .where(SummaryOwed.next_attempt_at <= now)
             .order_by(SummaryOwed.since, SummaryOwed.placement_id)
             .limit(PER_PASS)
         ).all()
@@ -43,11 +49,31 @@ def queue_owed(database: Database, now: datetime) -> int:
     for placement_id in owed:
         try:
             queued += _queue(database, placement_id, now)
-        except Exception:
-            logger.exception(
-                "the summary of placement %s could not be made; will retry", placement_id
-            )
+        except Exception as exc:
+            logger.exception("the summary of placement %s could not be made", placement_id)
+            _failed(database, config, placement_id, exc, now)
     return queued
+
+
+def _failed(
+    database: Database, config: Settings, placement_id: int, exc: Exception, now: datetime
+) -> None:
+    with database.session() as session:
+        owed = session.get(SummaryOwed, placement_id, with_for_update=True)
+        if owed is None:
+            return
+        owed.attempts += 1
+        owed.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        delay = timedelta(seconds=config.outbox_retry_base_s * 2 ** min(owed.attempts - 1, 20))
+        owed.next_attempt_at = now + min(delay, MAX_RETRY)
+        if owed.attempts == config.outbox_max_attempts:
+            audit.record(
+                session,
+                "system",
+                "summary_not_made",
+                f"placement:{placement_id}",
+                {"attempts": owed.attempts, "error": owed.last_error},
+            )
 
 
 def _queue(database: Database, placement_id: int, now: datetime) -> int:

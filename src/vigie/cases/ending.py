@@ -95,7 +95,7 @@ def end(
     if summary_owed:  # an imported case stays `imported`: never watched here
         placement.status = ENDED
         # Its summary goes to the judge, the prosecutor and the SPIP (`summaries_owed`).
-        session.add(SummaryOwed(placement_id=placement.id, since=now))
+        session.add(SummaryOwed(placement_id=placement.id, since=now, next_attempt_at=now))
     placement.ended_at = at
     placement.end_reason = form.reason
     placement.end_ref = form.decision_ref

@@ -494,6 +494,10 @@ class SummaryOwed(Base):
     __tablename__ = "summaries_owed"
     placement_id: Mapped[int] = mapped_column(ForeignKey("placements.id"), primary_key=True)
     since: Mapped[datetime]
+    # A summary that could not be made (its PDF, say) is tried again later, less and less often.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class OutboxMessage(Base):
@@ -513,20 +517,32 @@ class OutboxMessage(Base):
 # The audit action of a device the gateway refused (`vigie.gateway.registry`), as SQL: the
 # partial index's predicate, which a query must repeat literally for the planner to use it.
 DEVICE_REFUSED = text("action = 'device_refused'")
+# The audit actions that open or close a retention purge of locations (`vigie.store.purges`),
+# as SQL, for the same reason: the predicate of their partial index, repeated by its query.
+PURGE_MARKS = text(
+    "action IN ('purge_locations_started', 'purge_locations', 'purge_locations_failed')"
+)
 
 
 class AuditEntry(Base):
     """Hash-chained: `hash` covers `prev_hash` and the entry, so any edit breaks the chain."""
 
     __tablename__ = "audit_log"
-    # The gateway's refusals by time, for the supervision page (migration 0032): the only entries
-    # it holds, so the rest of the log pays nothing for it.
+    # The gateway's refusals by time, for the supervision page (migration 0032), and the marks of
+    # the retention purges by id, for the last one (migration 0034): each holds its own entries
+    # only, so the rest of the log pays nothing for them.
     __table_args__ = (
         Index(
             "ix_audit_log_device_refused",
             "at",
             postgresql_where=DEVICE_REFUSED,
             sqlite_where=DEVICE_REFUSED,
+        ),
+        Index(
+            "ix_audit_log_purge_marks",
+            "id",
+            postgresql_where=PURGE_MARKS,
+            sqlite_where=PURGE_MARKS,
         ),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
