@@ -36,6 +36,9 @@ def test_a_supervisor_ends_a_measure_watched_past_its_end_date(page: Page, site:
     page.fill("#end-form input[name=decision_ref]", "JAP-2026-0107")
     page.fill("#end-form input[name=note]", "Mainlevée prononcée à l'audience")
     page.click("#end-form button[type=submit]")
+    expect(page.locator("#flash")).to_contain_text(
+        "le bilan de la mesure part au juge, au parquet et au SPIP"
+    )
     banner = page.locator("#c-ended")
     expect(banner).to_contain_text("Mesure terminée le")
     expect(banner).to_contain_text("Mainlevée anticipée par le juge")

@@ -49,6 +49,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The summaries sent and owed go with it (a report of a placement has no place before it);
+    # the incident reports and their deliveries stay.
     op.drop_table("summaries_owed")
     op.execute(
         "DELETE FROM outbox WHERE report_id IN (SELECT id FROM reports WHERE alarm_id IS NULL)"

@@ -102,7 +102,8 @@
       if (data.get("ended_at")) body.ended_at = new Date(data.get("ended_at")).toISOString();
       try {
         const done = await api(`/api/placements/${id}/end`, { method: "POST", body });
-        Vigie.flash(`${t("end.done")} ${done.released.join(", ") || "—"} · ${t("end.openalarms")} ${done.open_alarms}`, "ok");
+        Vigie.flash([`${t("end.done")} ${done.released.join(", ") || "—"}`, `${t("end.openalarms")} ${done.open_alarms}`,
+          done.summary_owed ? t("end.summary") : ""].filter(Boolean).join(" · "), "ok");
         ending(done);
       } catch (err) { Vigie.flash(err.message); }
     });
