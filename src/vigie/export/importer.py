@@ -390,18 +390,26 @@ class _Run:
                 schedule=props["schedule"],
             )
             self.add(result, "zones", zone, props["id"])
-        summary = case.get("summary_report")  # archives made before 0033 have none
-        if summary is not None:
-            # As sent when the measure ended; its deliveries stay records (no outbox row here).
-            written = Report(
-                placement_id=placement_id,
-                created_at=datetime.fromisoformat(summary["created_at"]),
-                html=self.archive.read(summary["html"]).decode(),
-                pdf=self.archive.read(summary["pdf"]),
-            )
-            self.add(result, "reports", written, summary["id"], deliveries=summary["deliveries"])
+        # The summary sent when the measure ended (archives made before 0033 have no key).
+        self._report(result, case.get("summary_report"), placement_id=placement_id)
         self.placement_id = placement_id
         return result
+
+    def _report(self, result: Imported, data: dict[str, Any] | None, **of: int) -> None:
+        """A report as it was sent (`of`: its alarm or its placement here). Its delivery records
+        stay records: an outbox row here would send it again."""
+        if data is None:
+            return
+        if self.known("reports", data["id"]):  # its PDF is not read again
+            result.count("reports", added=False)
+            return
+        written = Report(
+            **of,
+            created_at=datetime.fromisoformat(data["created_at"]),
+            html=self.archive.read(data["html"]).decode(),
+            pdf=self.archive.read(data["pdf"]),
+        )
+        self.add(result, "reports", written, data["id"], deliveries=data["deliveries"])
 
     def finished(self, result: Imported) -> None:
         """The case's status says its import is whole (the last step's commit). Its revision
@@ -531,18 +539,7 @@ class _Run:
                     **(_convert(AlarmAction, action) | {"alarm_id": alarm_id, "user_id": None})
                 )
                 self.add(result, "alarm_actions", taken, action["id"], user=action["user"])
-            report = data["report"]
-            if report is not None and not self.known("reports", report["id"]):
-                written = Report(
-                    alarm_id=alarm_id,
-                    created_at=datetime.fromisoformat(report["created_at"]),
-                    html=self.archive.read(report["html"]).decode(),
-                    pdf=self.archive.read(report["pdf"]),
-                )
-                # Delivery records stay records: an outbox row here would send them again.
-                self.add(result, "reports", written, report["id"], deliveries=report["deliveries"])
-            elif report is not None:
-                result.count("reports", added=False)
+            self._report(result, data["report"], alarm_id=alarm_id)
 
     def unattached_events(self, result: Imported) -> None:
         for event in self._lines(layout.EVENTS):
