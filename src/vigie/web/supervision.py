@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import Select, func, select
 
 from vigie import clock
 from vigie.alarms.imported import RAISED_HERE
 from vigie.api.deps import CENTRE, DatabaseDep, allow
 from vigie.api.limits import BoundedJsonRoute
-from vigie.store import audit
+from vigie.store import audit, purges
 from vigie.store import observations as log
 from vigie.store.models import (
     DEVICE_REFUSED,
@@ -26,7 +26,6 @@ from vigie.store.models import (
     Placement,
     User,
 )
-from vigie.store.purges import PurgeWatch
 from vigie.web.activity import latest_battery
 
 # Out of the public OpenAPI: the console's own reads, not a contract for other programs.
@@ -75,7 +74,6 @@ def heard_through_home_unit(
 
 @router.get("/supervision")
 def supervision(
-    request: Request,
     db: DatabaseDep,
     user: Centre,
     hours: Annotated[int, Query(ge=1, le=24 * 7)] = 24,
@@ -117,7 +115,7 @@ def supervision(
             .order_by(Placement.end_date, Placement.id)
         ).all()
         refused = session.execute(refusals_since(since)).all()
-        purge = PurgeWatch.of(request.app.state).unfinished(session)
+        purge = purges.unfinished(session)
         audit.record(session, user.username, "read", "supervision")
     devices = []
     for device, role, case_ref in assigned:
