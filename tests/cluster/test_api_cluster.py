@@ -58,7 +58,13 @@ def test_posted_observations_published_then_answered(
         "/api/observations", json={"observations": batch}, headers=headers
     )
     assert first.status_code == 200, first.text
-    assert first.json() == {"accepted": 2, "duplicates": 0, "ids": [], "conflicts": []}
+    assert first.json() == {
+        "accepted": 2,
+        "duplicates": 0,
+        "ids": [],
+        "conflicts": [],
+        "unfollowed": [],
+    }
     again = cluster_centre.client.post(
         "/api/observations", json={"observations": batch}, headers=headers
     )

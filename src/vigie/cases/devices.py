@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -38,6 +40,31 @@ def active_assignments(session: Session, placement_id: int) -> list[DeviceAssign
             )
         )
     )
+
+
+# Device ids a statement asks about at once (SQLite binds at most 32,766 parameters).
+WATCHED_CHUNK = 5_000
+
+
+def unfollowed(session: Session, devices: Iterable[str]) -> list[str]:
+    """Of `devices`, those no case watched here follows now (no open assignment to an active
+    placement: unregistered, in stock, withdrawn, or of a case ended or imported), sorted: what
+    they send is stored and never detected."""
+    asked = sorted(set(devices))
+    followed: set[str] = set()
+    for start in range(0, len(asked), WATCHED_CHUNK):
+        followed.update(
+            session.scalars(
+                select(DeviceAssignment.device_id)
+                .join(Placement, Placement.id == DeviceAssignment.placement_id)
+                .where(
+                    DeviceAssignment.device_id.in_(asked[start : start + WATCHED_CHUNK]),
+                    DeviceAssignment.until.is_(None),
+                    Placement.status == "active",
+                )
+            )
+        )
+    return [d for d in asked if d not in followed]
 
 
 def assign(

@@ -14,6 +14,7 @@ from vigie import clock
 from vigie.api.deps import DatabaseDep, SettingsDep, allow
 from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
+from vigie.cases import devices
 from vigie.observation import ObservationIn, Refused, wire_record
 from vigie.store import audit
 from vigie.store import observations as log
@@ -39,6 +40,16 @@ class Receipt(BaseModel):
         description="rows stored as conflicts: a sequence number already stored with other "
         "content (kept and flagged, not read by detection)"
     )
+    unfollowed: list[str] = Field(
+        default_factory=list,
+        description="the batch's devices that no case watched here follows (unregistered, in "
+        "stock, withdrawn from service, or of a case ended or imported): their readings are "
+        "stored, never detected; a device listed here by mistake is a monitoring gap",
+    )
+
+
+# Device ids an audit entry names (it counts them all).
+AUDITED_UNFOLLOWED = 20
 
 
 @router.post("")
@@ -68,9 +79,11 @@ def post_observations(
         log.row_for(wire_record(o), o.t.astimezone(UTC), received_at, source=source)
         for o in batch.observations
     ]
+    with db.reading() as session:  # outside the writer: never queues behind an ingest
+        astray = devices.unfollowed(session, (row["device"] for row in rows))
     cluster = getattr(request.app.state, "cluster", None)
     if cluster is not None:
-        return _publish(cluster, db, rows, user.username, source)
+        return _publish(cluster, db, rows, user.username, source, astray)
 
     def store(session: Session) -> log.Accepted:
         accepted = log.append(session, rows)
@@ -85,7 +98,8 @@ def post_observations(
                 "conflicts": accepted.conflicts,
                 "first_id": accepted.ids[0] if accepted.ids else None,
                 "last_id": accepted.ids[-1] if accepted.ids else None,
-            },
+            }
+            | _unfollowed_detail(astray),
         )
         return accepted
 
@@ -102,11 +116,24 @@ def post_observations(
         duplicates=accepted.duplicates,
         ids=accepted.ids,
         conflicts=accepted.conflicts,
+        unfollowed=astray,
     )
 
 
+def _unfollowed_detail(astray: list[str]) -> dict[str, Any]:
+    """What a batch's audit entry says of its devices no case follows (nothing when none)."""
+    if not astray:
+        return {}
+    return {"unfollowed": len(astray), "unfollowed_devices": astray[:AUDITED_UNFOLLOWED]}
+
+
 def _publish(
-    cluster: Any, db: DatabaseDep, rows: list[dict[str, Any]], username: str, source: str
+    cluster: Any,
+    db: DatabaseDep,
+    rows: list[dict[str, Any]],
+    username: str,
+    source: str,
+    astray: list[str],
 ) -> Receipt:
     """Cluster mode: each device's readings published to its case's partition, answered after
     the stream's acknowledgement (the gateway's publisher). The archive rows are written by the
@@ -144,6 +171,7 @@ def _publish(
             username,
             "post_observations",
             source,
-            {"published": new, "duplicates": duplicates, "devices": len(by_device)},
+            {"published": new, "duplicates": duplicates, "devices": len(by_device)}
+            | _unfollowed_detail(astray),
         )
-    return Receipt(accepted=new, duplicates=duplicates, ids=[], conflicts=[])
+    return Receipt(accepted=new, duplicates=duplicates, ids=[], conflicts=[], unfollowed=astray)
