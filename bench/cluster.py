@@ -46,7 +46,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from pipeline import calibrate, commit, postgres
 
@@ -432,6 +432,14 @@ def window(since: Mark, until: Mark, messages: int, readings: int) -> dict[str, 
 # ---------------------------------------------------------------- how it grows
 
 
+class Bound(TypedDict):
+    """A number of workers' throughput and the tier that bounds it."""
+
+    workers: int
+    readings_per_s: int
+    bound_by: str
+
+
 def arithmetic(base: dict[str, Any], prefill: dict[str, Any], partitions: int) -> dict[str, Any]:
     """Throughput = min(W × c_worker, c_stream, c_pg), each c in readings/s per core, from the
     one-worker run's CPU (the least contended). c_stream: the busiest NATS node's writes (the
@@ -445,7 +453,7 @@ def arithmetic(base: dict[str, Any], prefill: dict[str, Any], partitions: int) -
         per_core(busiest),
         per_core(cost["postgresql"]),
     )
-    rows = []
+    rows: list[Bound] = []
     for w in (1, 2, 4, 8, 16, 32, 64):
         if w > partitions:
             break

@@ -181,7 +181,7 @@ def loop_throughput(pop: Population, sample: int) -> dict[str, Any]:
     rules: list[tuple[list[Any], list[tuple[float, float]], float, int | None]] = []
     position_of = {device: i for i, device in enumerate(pop.ids)}
     for p in pop.placements:
-        zones = []
+        zones: list[tuple[Any, ...]] = []
         for z in p.get("zones", []):
             g = z["geometry"]
             if g["type"] == "circle":

@@ -51,7 +51,7 @@ def old_last_contact(session: Session, ids: list[str]) -> dict[str, Any]:
         .where(Observation.device.in_(ids))
         .group_by(Observation.device)
     )
-    return dict(session.execute(query).all())  # type: ignore[arg-type]
+    return dict(session.execute(query).all())
 
 
 def old_newest(session: Session, ids: list[str], kind: str) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def old_newest(session: Session, ids: list[str], kind: str) -> dict[str, Any]:
     )
     said = Observation.lat if kind == "position" else Observation.payload
     rows = session.execute(select(Observation.device, said).join(latest, on))
-    return dict(rows.all())  # type: ignore[arg-type]
+    return dict(rows.all())
 
 
 READS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., dict[str, Any]]]] = {

@@ -35,11 +35,13 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 RESULTS = Path(__file__).with_name("results") / "export.json"
 YEAR_OF_FIXES = 365 * 24 * 120
 START = datetime(2025, 11, 24, tzinfo=UTC)
+DeviceKind = Literal["bracelet", "home_unit", "protected_device"]  # DeviceIn.kind
+DeviceRole = Literal["wearer", "home_unit", "protected"]  # AssignmentIn.role
 
 
 def seed(url: str, fixes: int, page_size: int | None = None, compacted: bool = True) -> None:
@@ -70,7 +72,11 @@ def seed(url: str, fixes: int, page_size: int | None = None, compacted: bool = T
         placement = placements.create(
             session, make.placement_form(wearer, who, case_ref="Y1"), "bench"
         )
-        for device, kind, role in (("B1", "bracelet", "wearer"), ("H1", "home_unit", "home_unit")):
+        units: tuple[tuple[str, DeviceKind, DeviceRole], ...] = (
+            ("B1", "bracelet", "wearer"),
+            ("H1", "home_unit", "home_unit"),
+        )
+        for device, kind, role in units:
             devices.create_device(session, DeviceIn(id=device, kind=kind), "bench")
             devices.assign(session, placement, AssignmentIn(device_id=device, role=role), "bench")
         for a in session.scalars(select(DeviceAssignment)):
@@ -175,7 +181,12 @@ def live_ingest(url: str, stop: Any, results: Any) -> None:
     t = datetime(2026, 11, 30, tzinfo=UTC)
     while not stop.is_set():
         t += timedelta(seconds=1)
-        record = {"kind": "obs", "device": "LIVE1", "t": t.isoformat(), "type": "position"}
+        record: dict[str, Any] = {
+            "kind": "obs",
+            "device": "LIVE1",
+            "t": t.isoformat(),
+            "type": "position",
+        }
         record |= {"lat": 48.85, "lon": 2.35, "accuracy_m": 10.0}
         began = time.perf_counter()
         try:
@@ -239,12 +250,12 @@ def main() -> None:
         if not args.no_import:
             upgrade(target)
             context = multiprocessing.get_context("spawn")
-            stop, waits = context.Event(), context.Queue()
-            ingest = context.Process(target=live_ingest, args=(target, stop, waits))
+            stop, told = context.Event(), context.Queue()
+            ingest = context.Process(target=live_ingest, args=(target, stop, told))
             ingest.start()
             imported = in_own_process(run_import, target, str(out))
             stop.set()
-            live = waits.get(timeout=60)
+            live = told.get(timeout=60)
             ingest.join()
     mib = 1024 * 1024
     figures: dict[str, Any] = {

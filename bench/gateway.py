@@ -44,6 +44,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 
 from vigie import clock
@@ -265,7 +266,7 @@ def mqtt_run(port: int, database: Database, units: int, messages: int) -> dict[s
     before = count(database)
     clients = []
     for n in range(units):  # each unit logs in as itself: it may publish on its own topic only
-        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"bench-H{n}")
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-H{n}")
         client.username_pw_set(f"H{n}", secret(f"H{n}"))
         client.max_inflight_messages_set(1000)
         client.connect("127.0.0.1", port)

@@ -52,13 +52,15 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
 RESULTS = Path(__file__).with_name("results") / "pipeline.json"
+DeviceKind = Literal["bracelet", "home_unit", "protected_device"]  # DeviceIn.kind
+DeviceRole = Literal["wearer", "home_unit", "protected"]  # AssignmentIn.role
 PASSWORD = "bench password 123"
 WALL = time.time() - time.perf_counter()  # wall clock = perf_counter + WALL (one host)
 POLL_S = 0.01  # the poller's pause: a seen time is at most this (plus one request) late
@@ -68,7 +70,7 @@ def seed(url: str, cases: int, bar: int) -> None:
     """`cases` cases, the last `bar` of them BAR pairs (wearer D<n>, protected device P<n>)."""
     from vigie.api.security import create_user
     from vigie.cases import devices, people, placements
-    from vigie.cases.forms import AssignmentIn, ContactIn, DeviceIn, PersonIn, PlacementIn
+    from vigie.cases.forms import AssignmentIn, ContactIn, DeviceIn, PersonIn, PlacementIn, ZoneIn
     from vigie.store import open_database
     from vigie.store.schema import upgrade
 
@@ -91,7 +93,7 @@ def seed(url: str, cases: int, bar: int) -> None:
                 PersonIn(
                     last_name=f"P{n}",
                     first_name="X",
-                    birth_date="1980-01-01",
+                    birth_date=date(1980, 1, 1),
                     home_lat=lat + 0.05,
                     home_lon=lon,
                 ),
@@ -103,8 +105,8 @@ def seed(url: str, cases: int, bar: int) -> None:
                 person_id=person.id,
                 measure="psem",
                 court_order_ref="B",
-                court_order_date="2026-11-20",
-                start_date="2026-11-23",
+                court_order_date=date(2026, 11, 20),
+                start_date=date(2026, 11, 23),
                 judge_id=who["judge"],
                 prosecutor_id=who["prosecutor"],
                 spip_id=who["spip"],
@@ -121,11 +123,11 @@ def seed(url: str, cases: int, bar: int) -> None:
                     },
                 },
                 zones=[
-                    {
-                        "id": "Z",
-                        "type": "exclusion",
-                        "geometry": {"type": "Polygon", "coordinates": [ring]},
-                    }
+                    ZoneIn(
+                        id="Z",
+                        type="exclusion",
+                        geometry={"type": "Polygon", "coordinates": [ring]},
+                    )
                 ],
                 signal_timeout_s=86_400,
             )
@@ -140,7 +142,7 @@ def seed(url: str, cases: int, bar: int) -> None:
                     PersonIn(
                         last_name=f"{initial}{n}",
                         first_name="X",
-                        birth_date="1980-01-01",
+                        birth_date=date(1980, 1, 1),
                         home_lat=lat + offset,
                         home_lon=lon,
                     ),
@@ -154,8 +156,8 @@ def seed(url: str, cases: int, bar: int) -> None:
                 protected_person_id=victim.id,
                 measure="bar",
                 court_order_ref="B",
-                court_order_date="2026-11-20",
-                start_date="2026-11-23",
+                court_order_date=date(2026, 11, 20),
+                start_date=date(2026, 11, 23),
                 judge_id=who["judge"],
                 prosecutor_id=who["prosecutor"],
                 spip_id=who["spip"],
@@ -172,10 +174,11 @@ def seed(url: str, cases: int, bar: int) -> None:
                 signal_timeout_s=86_400,
             )
             placement = placements.create(session, form, "bench")
-            for device, kind, role in (
+            pair: tuple[tuple[str, DeviceKind, DeviceRole], ...] = (
                 (f"D{n}", "bracelet", "wearer"),
                 (f"P{n}", "protected_device", "protected"),
-            ):
+            )
+            for device, kind, role in pair:
                 devices.create_device(session, DeviceIn(id=device, kind=kind), "bench")
                 devices.assign(session, placement, AssignmentIn(device_id=device, role=role), "b")
     database.dispose()
@@ -398,8 +401,11 @@ def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
 
 def quantiles(values: list[float]) -> list[float] | None:
     """[p50, p99] of `values` (ms), None for none."""
-    if not values:
-        return None
+    return p50_p99(values) if values else None
+
+
+def p50_p99(values: list[float]) -> list[float]:
+    """[p50, p99] of `values` (ms), at least one."""
     return [round(statistics.median(values), 1), round(percentile(values, 0.99), 1)]
 
 
@@ -879,7 +885,7 @@ def load(
         "latency_ms_p50": round(statistics.median(latencies_ms), 1) if latencies_ms else None,
         "latency_ms_p99": round(percentile(latencies_ms, 0.99), 1) if latencies_ms else None,
         "latency_ms_max": round(max(latencies_ms), 1) if latencies_ms else None,
-        "sent_to_seen_ms_p50_p99_max": [*quantiles(from_sent), round(max(from_sent), 1)]
+        "sent_to_seen_ms_p50_p99_max": [*p50_p99(from_sent), round(max(from_sent), 1)]
         if from_sent
         else None,
         "post_ms_p50_p99": quantiles(posts_ms),

@@ -180,7 +180,8 @@ def measure(url: str, cases: int, kills: int) -> dict[str, Any]:
         killed = datetime.now(UTC)
         os.kill(pid, signal.SIGKILL)
         gap = detector.stepped_after(killed, 120)
-        cpu = cpu_s(detector.process.pid)
+        restarted = detector.process.pid  # the restarted process's; none yet: 0 s
+        cpu = cpu_s(restarted) if restarted is not None else 0.0
         print(f"  restart {k + 1}: {gap and round(gap, 2)} s, {cpu:.2f} s of CPU", flush=True)
         gaps.append(None if gap is None else round(gap, 2))
         cpus.append(round(cpu, 2))

@@ -98,7 +98,8 @@ def fence_costs(db: Database, snapshot_kb: int, repeat: int) -> dict[str, float]
             engine_state.fence(session, 0, None)
 
     # Untimed once each (caches, plans), then in turns.
-    before(), now()
+    before()
+    now()
     was, is_ = timed(before, repeat), timed(now, repeat)
     return {"before_ms": round(was, 2), "now_ms": round(is_, 2), "ratio": round(was / is_, 2)}
 
@@ -115,7 +116,8 @@ def limit_costs(db: Database, repeat: int) -> dict[str, float]:
             engine_state.fence(session, 0, None)
             engine_state.limit_idle(session)
 
-    before(), now()
+    before()
+    now()
     was, is_ = timed(before, repeat), timed(now, repeat)
     return {"before_ms": round(was, 3), "now_ms": round(is_, 3), "ratio": round(was / is_, 2)}
 
@@ -197,7 +199,8 @@ def burst_costs(db: Database, alarms: int, repeat: int) -> dict[str, float]:
         return step
 
     before, now = run(write_one_by_one), run(write_together)
-    before(), now()
+    before()
+    now()
     was, is_ = timed(before, repeat), timed(now, repeat)
     return {"before_ms": round(was, 2), "now_ms": round(is_, 2), "ratio": round(was / is_, 2)}
 

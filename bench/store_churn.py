@@ -67,7 +67,7 @@ import psycopg
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Dialect
-from sqlalchemy.schema import CreateTable
+from sqlalchemy.schema import CreateTable, Table
 
 from pipeline import commit, postgres
 from vigie.settings import Settings
@@ -122,8 +122,10 @@ def ddl(dialect: Dialect, variant: str) -> list[str]:
             f"CREATE UNIQUE INDEX uq_observations_key ON observations {KEYS[variant]}"
         )
     if variant == "schema":
-        made = (ObservationSpan, DeviceLatest, SpanWatermark)
-        statements += [str(CreateTable(m.__table__).compile(dialect=dialect)) for m in made]
+        for model in (ObservationSpan, DeviceLatest, SpanWatermark):
+            made = model.__table__
+            assert isinstance(made, Table)  # a model's own table, declared as any FromClause
+            statements.append(str(CreateTable(made).compile(dialect=dialect)))
     elif variant in SPAN_S:
         statements += tail_ddl(dialect.name == "postgresql")
     return statements
@@ -195,22 +197,25 @@ class Spans:
     (by receipt time) makes the spans it closes."""
 
     def __init__(self, variant: str) -> None:
-        self.span_s = SPAN_S.get(variant)
+        self.span_s: float | None = SPAN_S.get(variant)  # `schema`'s a float (the setting's)
         self.tail = variant == "tail_and_spans"
         self.real = variant == "schema"  # `vigie.store.spans`' own tables and grouping
-        self.end: int | None = None
+        self.end: float | None = None
         self.compacted = 0  # the last id made into a span (`spans_1min`)
 
     def due(self, rows: list[tuple[Any, ...]]) -> list[tuple[int, int]]:
         """The (end, span number) of each span this commit closes."""
-        if self.span_s is None:
+        span_s = self.span_s
+        if span_s is None:
             return []
         bucket = bucket_of(rows)
-        self.end = self.end or (bucket // self.span_s + 1) * self.span_s
+        end = self.end or (bucket // span_s + 1) * span_s
         closed = []
-        while bucket >= self.end:
-            closed.append((self.end, self.end // self.span_s - 1))
-            self.end += self.span_s
+        while bucket >= end:
+            # `schema`'s float ends are only counted: its stores compact all, whatever the span.
+            closed.append((int(end), int(end // span_s - 1)))
+            end += span_s
+        self.end = end
         return closed
 
 
@@ -401,14 +406,16 @@ class PostgresStore:
             "DROP TABLE IF EXISTS observations, observation_tail, observation_spans, "
             "device_latest, span_watermark"
         )
-        for statement in ddl(postgresql_dialect.dialect(), variant):
-            self.db.execute(statement)  # type: ignore[call-overload]
+        # SQLAlchemy's PostgreSQL dialect (PGDialect_psycopg) leaves its __init__ unannotated.
+        dialect = postgresql_dialect.dialect()  # type: ignore[no-untyped-call]
+        for statement in ddl(dialect, variant):
+            self.db.execute(statement)
         if vacuum_defaults:
             made = {row[0] for row in self.db.execute("SELECT relname FROM pg_class")}
             for table in set(APPEND_ONLY) & made:
-                self.db.execute(resetting(table, FREEZE_ON_INSERT))  # type: ignore[call-overload]
+                self.db.execute(resetting(table, FREEZE_ON_INSERT))
         if fillfactor_defaults and variant == "schema":
-            self.db.execute(resetting("device_latest", REWRITTEN_EACH_MINUTE))  # type: ignore[call-overload]
+            self.db.execute(resetting("device_latest", REWRITTEN_EACH_MINUTE))
         marks = ", ".join(["%s"] * (len(COLUMNS.split(", ")) - 1) + ["%s::jsonb"])
         self.insert = (
             f"INSERT INTO observations ({COLUMNS}) VALUES ({marks}) ON CONFLICT DO NOTHING"
@@ -430,9 +437,9 @@ class PostgresStore:
     def append(self, rows: list[tuple[Any, ...]]) -> None:
         with self.db.transaction(), self.db.cursor() as cursor:
             if not self.spans.tail:
-                cursor.executemany(self.insert, rows)  # type: ignore[arg-type]
+                cursor.executemany(self.insert, rows)
             else:
-                cursor.executemany(self.insert + " RETURNING id", rows, returning=True)  # type: ignore[arg-type]
+                cursor.executemany(self.insert + " RETURNING id", rows, returning=True)
                 stored = []
                 for row in rows:  # a result per row: empty for a duplicate
                     found = cursor.fetchone()
@@ -458,14 +465,14 @@ class PostgresStore:
             for mark in range(self.spans.compacted, last, BATCH):
                 with self.db.transaction():
                     for statement in compact_sql("postgresql"):
-                        cursor.execute(statement, {"mark": mark, "upto": min(last, mark + BATCH)})  # type: ignore[call-overload]
+                        cursor.execute(statement, {"mark": mark, "upto": min(last, mark + BATCH)})
             self.spans.compacted = last
             return
         if self.spans.tail:
             taken, since = "FROM observation_tail WHERE bucket < %s", end
         else:
             taken, since = "FROM observations WHERE id > %s", self.spans.compacted
-        entries = cursor.execute(f"SELECT device, type, id {taken}", (since,)).fetchall()  # type: ignore[call-overload]
+        entries = cursor.execute(f"SELECT device, type, id {taken}", (since,)).fetchall()
         made = [(span, *row) for row in spans_of(entries)]
         cursor.executemany("INSERT INTO observation_spans VALUES (%s, %s, %s, %s, %s, %s)", made)
         cursor.executemany(
@@ -474,7 +481,7 @@ class PostgresStore:
             [row[1:3] + row[:1] for row in made],
         )
         if self.spans.tail:
-            cursor.execute(f"DELETE {taken}", (since,))  # type: ignore[call-overload]
+            cursor.execute(f"DELETE {taken}", (since,))
         self.spans.compacted = max([self.spans.compacted] + [row[4] for row in made])
 
     def written(self) -> int:
@@ -497,7 +504,7 @@ class PostgresStore:
         before = self.written()
         made = {row[0] for row in self.db.execute("SELECT relname FROM pg_class")}
         for table in sorted({"observations", *APPEND_ONLY} & made):
-            self.db.execute(f"VACUUM (FREEZE) {table}")  # type: ignore[call-overload]
+            self.db.execute(f"VACUUM (FREEZE) {table}")
         return self.written() - before
 
     def close(self) -> None:

@@ -39,6 +39,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,9 @@ def checkpoint(db: psycopg.Connection[Any]) -> None:
     time.sleep(0.5)  # its buffers' count is reported with the same message, but be sure
 
 
-def readings(count: int, start: datetime, devices: int, rng: random.Random, null_text: bool):
+def readings(
+    count: int, start: datetime, devices: int, rng: random.Random, null_text: bool
+) -> Iterator[tuple[Any, ...]]:
     """Gateway fixes of random devices, `RATE` a second from `start`: rows in `COLUMNS` order."""
     for i in range(count):
         t = start + timedelta(microseconds=i * 1_000_000 // RATE)
@@ -135,7 +138,7 @@ def run(variant: str, args: argparse.Namespace) -> dict[str, Any]:
             url.replace("postgresql+psycopg", "postgresql"), autocommit=True
         ) as db:
             for statement in VARIANTS[variant]:
-                db.execute(statement)  # type: ignore[call-overload]
+                db.execute(statement)
             history_start = T0 - timedelta(seconds=args.history / RATE + 60)
             with db.cursor().copy(f"COPY observations ({COLUMNS}) FROM STDIN") as copy:
                 for row in readings(args.history, history_start, args.devices, rng, null_text):
@@ -152,7 +155,7 @@ def run(variant: str, args: argparse.Namespace) -> dict[str, Any]:
                 part = rows[k : k + args.batch]
                 with db.transaction():
                     db.execute("SELECT pg_current_xact_id(), pg_advisory_xact_lock(7420001)")
-                    ids = [r[0] for r in db.execute(ids_sql, (len(part),)).fetchall()]  # type: ignore[call-overload]
+                    ids = [r[0] for r in db.execute(ids_sql, (len(part),)).fetchall()]
                     with db.cursor().copy(f"COPY observations (id, {COLUMNS}) FROM STDIN") as copy:
                         for row_id, row in zip(ids, part, strict=True):
                             copy.write_row((row_id, *row))
@@ -160,7 +163,7 @@ def run(variant: str, args: argparse.Namespace) -> dict[str, Any]:
             checkpoint(db)
             total = written(db) - before
             reads = track_reads(db, args)
-            sizes = dict(
+            sizes: dict[str, int] = dict(
                 db.execute(
                     "SELECT relname, pg_relation_size(oid) FROM pg_class"
                     " WHERE relname LIKE '%observations%' AND relkind IN ('r', 'i')"

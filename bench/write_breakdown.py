@@ -73,7 +73,7 @@ def sqlite_wal(path: str, observations: int) -> dict[str, Any]:
     WAL was emptied kept any checkpoint from restarting it), bytes by object and by kind of
     commit, per observation."""
     wal = Path(path + "-wal").read_bytes()
-    page = struct.unpack(">I", wal[8:12])[0]
+    page: int = struct.unpack(">I", wal[8:12])[0]
     salt = wal[16:24]
     frame = FRAME_HEADER + page
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
@@ -149,7 +149,7 @@ def postgres_wal(url: str, start: str, end: str, observations: int) -> dict[str,
     data = scalar(url, "SHOW data_directory")
     engine = create_engine(url, poolclass=NullPool)
     with engine.connect() as conn:
-        relations = {
+        relations: dict[str, str] = {
             str(node): name
             for node, name in conn.execute(
                 text(f"SELECT pg_relation_filenode(c.oid), {NAMED} FROM {CLASSES}")
