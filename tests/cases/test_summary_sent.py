@@ -135,10 +135,21 @@ def test_a_summary_that_fails_to_render_stays_owed_and_is_tried_again_later(
     (given_up,) = audited(world, "summary_not_made")  # as often as a delivery may fail
     assert given_up.detail == {"attempts": 2, "error": "OSError: WeasyPrint: no fonts"}
     assert owed(world) == [world.placement]  # still owed, never dropped
+    shown = world.centre.client.get(
+        "/api/console/supervision", headers=world.centre.headers("supervisor")
+    )
+    assert shown.status_code == 200, shown.text
+    (item,) = shown.json()["summaries_not_made"]
+    assert (item["placement_id"], item["case"], item["attempts"]) == (world.placement, "C1", 2)
+    assert item["last_error"] == "OSError: WeasyPrint: no fonts"
 
     monkeypatch.setattr(summary_module, "render_pdf", real)
     assert summaries_owed.queue_owed(db, centre_settings, later + timedelta(seconds=2)) == 1
     assert owed(world) == [] and len(summaries(world)) == 1 and len(messages(world)) == 3
+    shown = world.centre.client.get(
+        "/api/console/supervision", headers=world.centre.headers("supervisor")
+    )
+    assert shown.json()["summaries_not_made"] == []
 
 
 def test_two_passes_at_once_queue_a_summary_once(world: World, centre_settings: Settings) -> None:

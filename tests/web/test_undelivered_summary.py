@@ -3,6 +3,8 @@ as a summary, linked to its case (not to an alarm), with a resend."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
@@ -10,7 +12,7 @@ from tests.web.conftest import Site, log_in
 from vigie import clock
 from vigie.alarms import summaries_owed
 from vigie.settings import Settings
-from vigie.store.models import OutboxMessage, Report
+from vigie.store.models import OutboxMessage, Report, SummaryOwed
 
 
 def test_a_summary_given_up_is_shown_with_its_case_and_can_be_resent(
@@ -54,3 +56,25 @@ def test_a_summary_given_up_is_shown_with_its_case_and_can_be_resent(
     item.locator("button.resend").click()
     expect(page.locator("#flash")).to_have_text("Rapport remis en file d'envoi")
     expect(item).to_have_count(0)
+
+
+def test_a_summary_not_made_yet_is_shown_with_its_error(page: Page, site: Site) -> None:
+    world = site.world
+    now = clock.now()
+    with site.db.session() as session:  # the bar case's summary failed twice (not due again yet)
+        session.add(
+            SummaryOwed(
+                placement_id=world.bar_placement,
+                since=now - timedelta(hours=1),
+                attempts=2,
+                next_attempt_at=now + timedelta(hours=1),
+                last_error="OSError: no fonts",
+            )
+        )
+    log_in(page, site, "supervisor1")
+    page.goto(f"{site.url}/supervision")
+    item = page.locator(f"#sup-notmade li[data-placement='{world.bar_placement}']")
+    expect(item).to_contain_text("pas encore établi")
+    expect(item).to_contain_text("OSError: no fonts")
+    expect(item).to_contain_text("2 tentatives")
+    expect(item.locator("a")).to_have_attribute("href", f"/cases/{world.bar_placement}")

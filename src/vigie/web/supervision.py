@@ -24,6 +24,7 @@ from vigie.store.models import (
     AuditEntry,
     DeviceAssignment,
     Placement,
+    SummaryOwed,
     User,
 )
 from vigie.web.activity import latest_battery
@@ -116,6 +117,12 @@ def supervision(
         ).all()
         refused = session.execute(refusals_since(since)).all()
         purge = purges.unfinished(session)
+        not_made = session.execute(
+            select(Placement.id, Placement.case_ref, SummaryOwed)
+            .join(Placement, Placement.id == SummaryOwed.placement_id)
+            .where(SummaryOwed.attempts > 0)
+            .order_by(SummaryOwed.since, Placement.id)
+        ).all()
         audit.record(session, user.username, "read", "supervision")
     devices = []
     for device, role, case_ref in assigned:
@@ -158,6 +165,19 @@ def supervision(
         # The last retention purge, when it never ended or failed: fixes the law says to
         # delete are still stored until `vigie db purge-locations` runs again to its end.
         "unfinished_purge": None if purge is None else purge.as_json(),
+        # Summaries of ended measures that could not be made yet (`summaries_owed`): still owed,
+        # tried again, and not on their way to the judge until made.
+        "summaries_not_made": [
+            {
+                "placement_id": i,
+                "case": ref,
+                "ended_at": owed.since,
+                "attempts": owed.attempts,
+                "last_error": owed.last_error,
+                "next_attempt_at": owed.next_attempt_at,
+            }
+            for i, ref, owed in not_made
+        ],
     }
 
 

@@ -78,6 +78,13 @@
     if (!s.refused_devices.length) refused.append(Vigie.el("li", { class: "muted" }, t("sup.refused.none")));
     // The last retention purge of locations, when it never ended or failed: fixes the law says
     // to delete are still stored until the purge is run again to its end.
+    // Summaries of ended measures not made yet (their PDF failed, say): tried again, and shown
+    // with the reports not delivered, which they are not yet either.
+    document.getElementById("sup-notmade").replaceChildren(...s.summaries_not_made.map((m) =>
+      Vigie.el("li", { class: "notmade", "data-placement": m.placement_id },
+        Vigie.el("a", { href: `/cases/${m.placement_id}` }, t("sup.summary")),
+        ` (${m.case}) · ${t("sup.notmade")} · ${m.attempts} ${t("sup.attempts")} · ${m.last_error || ""}`,
+        ` · ${t("sup.nextattempt")} ${Vigie.when(m.next_attempt_at)}`)));
     const purge = s.unfinished_purge;
     document.getElementById("sup-purge-card").hidden = !purge;
     document.getElementById("sup-purge").textContent = purge
