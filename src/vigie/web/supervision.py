@@ -22,6 +22,7 @@ from vigie.store.models import (
     DEVICE_REFUSED,
     Alarm,
     AuditEntry,
+    Device,
     DeviceAssignment,
     Placement,
     SummaryOwed,
@@ -116,6 +117,19 @@ def supervision(
             .order_by(Placement.end_date, Placement.id)
         ).all()
         refused = session.execute(refusals_since(since)).all()
+        # Registered devices in service that no watched case follows: in stock, or of a case
+        # ended or imported (a withdrawn one is refused, above).
+        followed = {device for device, _, _ in assigned}
+        spare = [
+            (device, kind)
+            for device, kind in session.execute(
+                select(Device.id, Device.kind)
+                .where(Device.withdrawn_at.is_(None))
+                .order_by(Device.id)
+            )
+            if device not in followed
+        ]
+        spare_heard = log.newest_times(session, [device for device, _ in spare])
         purge = purges.unfinished(session)
         not_made = session.execute(
             select(Placement.id, Placement.case_ref, SummaryOwed)
@@ -162,6 +176,13 @@ def supervision(
         ],
         "low_battery_below": LOW_BATTERY,
         "refused_devices": refused_devices(refused),
+        # Heard in the window though no watched case follows them: a bracelet fitted without its
+        # assignment recorded is watched by no one (or a device in stock left on).
+        "heard_unfollowed": [
+            {"device": device, "kind": kind, "last_heard": spare_heard[device]}
+            for device, kind in spare
+            if spare_heard.get(device, datetime.min.replace(tzinfo=UTC)) >= since
+        ],
         # The last retention purge, when it never ended or failed: fixes the law says to
         # delete are still stored until `vigie db purge-locations` runs again to its end.
         "unfinished_purge": None if purge is None else purge.as_json(),

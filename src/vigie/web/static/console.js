@@ -423,6 +423,10 @@ const Vigie = (() => {
     link.remove();
   }
 
-  return { t, words, session, send, api, apiPage, saveFile, latest, live, flash, when, duration, now, since, el, tip, map, zoneLayer,
+  /* A device's kind in the words the case page gives its role. */
+  const DEVICE_KINDS = { bracelet: "device.wearer", home_unit: "device.home_unit", protected_device: "device.protected" };
+  const deviceKind = (kind) => (DEVICE_KINDS[kind] ? t(DEVICE_KINDS[kind]) : kind);
+
+  return { t, words, session, send, api, apiPage, saveFile, deviceKind, latest, live, flash, when, duration, now, since, el, tip, map, zoneLayer,
     trackLayer, requireLogin, ApiError, say, detailText, distanceText, metres, escalatedFlag };
 })();

@@ -14,8 +14,6 @@
   const forms = { withdraw: document.getElementById("withdraw-form"), reinstate: document.getElementById("reinstate-form") };
   const canManage = ["supervisor", "admin"].includes(Vigie.session.role);
   const columns = canManage ? 5 : 4;
-  // A device's kind in the words the case page gives its role.
-  const KIND = { bracelet: "device.wearer", home_unit: "device.home_unit", protected_device: "device.protected" };
   let devices = [];
   let open = null;  // the form shown: { kind, id, row }
 
@@ -49,9 +47,8 @@
   }
 
   function row(d) {
-    const kind = KIND[d.kind];
     return el("tr", { class: d.withdrawn ? "muted" : "", "data-device": d.id, "data-status": state(d) },
-      el("td", {}, d.id), el("td", {}, kind ? t(kind) : d.kind), el("td", {}, d.model || "—"), status(d),
+      el("td", {}, d.id), el("td", {}, Vigie.deviceKind(d.kind)), el("td", {}, d.model || "—"), status(d),
       ...(canManage ? [actions(d)] : []));
   }
 

@@ -68,6 +68,12 @@
       Vigie.el("a", { href: `/cases/${p.placement_id}` }, p.case),
       ` ${t(`measure.${p.measure}`)} · ${t("sup.pastend.since")} ${p.end_date}`)));
     if (!s.past_end.length) pastEnd.append(Vigie.el("li", { class: "muted" }, t("sup.pastend.none")));
+    // Devices heard though no watched case follows them: fitted without an assignment recorded
+    // (watched by no one), or in stock and left on.
+    const unfollowed = document.getElementById("sup-unfollowed");
+    unfollowed.replaceChildren(...s.heard_unfollowed.slice(0, 30).map((d) => Vigie.el("li", { "data-device": d.device },
+      `${d.device} (${Vigie.deviceKind(d.kind)}) · ${t("sup.unfollowed.last")} ${Vigie.when(d.last_heard)}`)));
+    if (!s.heard_unfollowed.length) unfollowed.append(Vigie.el("li", { class: "muted" }, t("sup.unfollowed.none")));
     // Devices the gateway refused: a wrong key (someone posing as the device, her phone first
     // of all) or a device withdrawn from service that speaks again.
     const refused = document.getElementById("sup-refused");
