@@ -119,16 +119,21 @@ def supervision(
         refused = session.execute(refusals_since(since)).all()
         # Registered devices in service that no watched case follows: in stock, or of a case
         # ended or imported (a withdrawn one is refused, above).
-        followed = {device for device, _, _ in assigned}
-        spare = [
-            (device, kind)
-            for device, kind in session.execute(
-                select(Device.id, Device.kind)
-                .where(Device.withdrawn_at.is_(None))
-                .order_by(Device.id)
+        followed = (
+            select(DeviceAssignment.id)
+            .join(Placement, Placement.id == DeviceAssignment.placement_id)
+            .where(
+                DeviceAssignment.device_id == Device.id,
+                DeviceAssignment.until.is_(None),
+                Placement.status == "active",
             )
-            if device not in followed
-        ]
+            .exists()
+        )
+        spare = session.execute(
+            select(Device.id, Device.kind)
+            .where(Device.withdrawn_at.is_(None), ~followed)
+            .order_by(Device.id)
+        ).all()
         spare_heard = log.newest_times(session, [device for device, _ in spare])
         purge = purges.unfinished(session)
         not_made = session.execute(
