@@ -272,6 +272,9 @@ async def deliver_forever(
             return
         try:
             await asyncio.to_thread(prepare, database, config, clock())
+        except Exception:  # the reports already queued still go
+            logger.exception("the outbox could not queue what is owed; will retry")
+        try:
             await asyncio.to_thread(deliver_due, database, config, clock())
         except Exception:
             logger.exception("outbox delivery failed; will retry")
