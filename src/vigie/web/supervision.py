@@ -1,6 +1,7 @@
 """Supervision figures for the centre's charts: alarm load, time to acknowledge, who holds what,
-devices that went silent or run low, devices the gateway refused, measures still watched
-past their end date, and a retention purge that never ended."""
+devices that went silent or run low, devices the gateway refused, devices heard that no case
+follows, measures still watched past their end date, summaries of ended measures not made yet,
+and a retention purge that never ended."""
 
 from __future__ import annotations
 
