@@ -3,18 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from tests.conftest import Centre
+from tests.store.test_commands import vigie
 from vigie import clock
-from vigie.cli import app
-from vigie.settings import settings
 from vigie.store import Database, audit, purges
 from vigie.store import observations as log
 from vigie.store.models import AuditEntry
@@ -22,15 +21,7 @@ from vigie.store.models import AuditEntry
 # The purge's own clock, set by each test: no date here is compared with the wall clock.
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
-
-@pytest.fixture
-def vigie(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[Callable[..., Result]]:
-    """Run the `vigie` command in-process on the test database."""
-    monkeypatch.setenv("VIGIE_DATABASE_URL", database_url)
-    settings.cache_clear()
-    runner = CliRunner()
-    yield lambda *args: runner.invoke(app, list(args))
-    settings.cache_clear()
+__all__ = ["vigie"]  # the command in-process, a fixture of the command tests
 
 
 @pytest.fixture
