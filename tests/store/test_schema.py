@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import PrimaryKeyConstraint, UniqueConstraint, create_engine, inspect, text
+from sqlalchemy import (
+    PrimaryKeyConstraint,
+    UniqueConstraint,
+    create_engine,
+    insert,
+    inspect,
+    text,
+)
 from sqlalchemy.exc import DBAPIError
 
 from tests.cases import factories as make
@@ -18,7 +25,8 @@ from tests.store.test_spans import KINDS, T0, reference, some_readings
 from vigie.cases import placements
 from vigie.store import Database, open_database, spans
 from vigie.store import observations as log
-from vigie.store.models import Base
+from vigie.store.fix_payload import stored_payload
+from vigie.store.models import Base, Observation
 from vigie.store.schema import alembic_config, current_revision, upgrade
 
 
@@ -338,11 +346,13 @@ def test_the_migration_spans_every_stored_reading(empty_database_url: str) -> No
     db = open_database(empty_database_url)
     rng = random.Random(25)
     stored = some_readings(rng, 400, T0)
-    # As the code of 0024 stored them: no `imported_from` (0028), by INSERT (COPY names it).
-    before = [{k: v for k, v in r.items() if k != "imported_from"} for r in stored]
+    # As the code of 0024 stored them: no `imported_from` (0028), each payload as stored.
+    before = [
+        {k: v for k, v in r.items() if k != "imported_from"} | {"payload": stored_payload(r)}
+        for r in stored
+    ]
     with db.session() as session:
-        for i in range(0, len(before), log.COPY_FROM):
-            log.append(session, before[i : i + log.COPY_FROM])
+        session.execute(insert(Observation.__table__), before)
     with db.reading() as session:
         last = log.last_id(session)
     # Before 0025 the table has no spans: a read must not go through them yet.

@@ -149,8 +149,11 @@ class DatabaseSink:
         if self._group is None:
             raise RuntimeError("the intake's sink is not started")
 
+        # Made ready here, not in the transaction: the writer is held for the insert alone.
+        prepared = await asyncio.to_thread(log.prepare, rows, self._db.engine.dialect)
+
         def write(session: Session) -> Stored:
-            accepted = log.append(session, rows)
+            accepted = log.append(session, prepared)
             return Stored(len(accepted.ids), accepted.duplicates, rejected)
 
         return await asyncio.wrap_future(self._group.submit(write, len(rows)))

@@ -85,8 +85,12 @@ def post_observations(
     if cluster is not None:
         return _publish(cluster, db, rows, user.username, source, astray)
 
+    # Each row's values made ready here, before the writer is taken (`log.prepare`): on SQLite
+    # every detection step waits while it is held.
+    prepared = log.prepare(rows, db.engine.dialect)
+
     def store(session: Session) -> log.Accepted:
-        accepted = log.append(session, rows)
+        accepted = log.append(session, prepared)
         audit.record(
             session,
             user.username,
