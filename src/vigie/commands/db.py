@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -51,62 +51,114 @@ def repack() -> None:
         typer.echo(f"repacked: pages of {done.before} bytes are now {done.after}")
 
 
+# `vigie db purge-locations` refused because another purge runs: EX_TEMPFAIL of sysexits.h, "try
+# again later", apart from a failure (1) and a wrong option (2), so that a scheduler tells them.
+ALREADY_RUNNING = 75
+
+
 @app.command("purge-locations")
 def purge_locations(
     older_than: Annotated[int, typer.Option("--older-than", min=1, help="retention in days")],
 ) -> None:
     """Delete position fixes older than the retention period; the purge itself is audited, and
-    a previous purge that never ended is reported (and audited) before this one starts."""
+    a previous purge that never ended is reported (and audited) before this one starts. One
+    purge at a time: while another runs, this one is refused (audited) and exits 75."""
     from vigie.settings import settings
-    from vigie.store import audit, open_database, purges
-    from vigie.store import observations as log
+    from vigie.store import open_database, purges
 
     database = open_database(settings().database_url)
     cutoff = clock.now() - timedelta(days=older_than)
     what: dict[str, Any] = {"older_than_days": older_than, "cutoff": cutoff.isoformat()}
+    try:
+        # Before anything is read: a second purge would take the first's start for one that
+        # died, and both would delete at once.
+        with purges.held(database):
+            purged = _purge(database, cutoff, what)
+    except purges.AlreadyRunning:
+        typer.echo(_refusal(database, what), err=True)
+        raise typer.Exit(ALREADY_RUNNING) from None
+    finally:
+        database.dispose()
+    typer.echo(f"purged {purged} position fixes older than {cutoff:%Y-%m-%d %H:%M} UTC")
+
+
+def _purge(database: Database, cutoff: datetime, what: dict[str, Any]) -> int:
+    """The purge, its lock held: the previous one reported, this one audited from start to end."""
+    from vigie.store import audit, purges
+    from vigie.store import observations as log
+
     purged = 0
 
     def so_far(count: int) -> None:
         nonlocal purged
         purged = count
 
-    try:
-        # The purge commits batch by batch (`observations.purge_locations`): audited before
-        # its first, so that a purge stopped half-way is on record too, and with its count after.
-        with database.session() as session:
-            previous = purges.unfinished(session)
-            if previous is not None:
-                typer.echo(_unfinished_warning(previous), err=True)
-            if previous is not None and previous.state == "interrupted":
-                audit.record(
-                    session,
-                    "system",
-                    purges.INTERRUPTED,
-                    "observations",
-                    {
-                        "started_entry": previous.entry_id,
-                        "started_at": previous.started_at.isoformat(),
-                        "cutoff": previous.cutoff,
-                        "older_than_days": previous.older_than_days,
-                    },
-                )
-            started = audit.record(session, "system", purges.STARTED, "observations", what)
-        what["started_entry"] = started.id
-        try:
-            purged = log.purge_locations(database, cutoff, progress=so_far)
-        except Exception as exc:
-            _audit_failure(database, what, exc, purged)
-            typer.echo(
-                f"purge failed after {purged} position fixes deleted:"
-                f" {type(exc).__name__}: {exc}; run it again",
-                err=True,
+    # The purge commits batch by batch (`observations.purge_locations`): audited before its
+    # first, so that a purge stopped half-way is on record too, and with its count after.
+    with database.session() as session:
+        previous = purges.unfinished(session, holding=True)
+        if previous is not None:
+            typer.echo(_unfinished_warning(previous), err=True)
+        if previous is not None and previous.state == "interrupted":
+            audit.record(
+                session,
+                "system",
+                purges.INTERRUPTED,
+                "observations",
+                {
+                    "started_entry": previous.entry_id,
+                    "started_at": previous.started_at.isoformat(),
+                    "cutoff": previous.cutoff,
+                    "older_than_days": previous.older_than_days,
+                },
             )
-            raise typer.Exit(1) from exc
-        with database.session() as session:
-            audit.record(session, "system", purges.ENDED, "observations", what | {"purged": purged})
-    finally:
-        database.dispose()
-    typer.echo(f"purged {purged} position fixes older than {cutoff:%Y-%m-%d %H:%M} UTC")
+        started = audit.record(session, "system", purges.STARTED, "observations", what)
+    what["started_entry"] = started.id
+    try:
+        purged = log.purge_locations(database, cutoff, progress=so_far)
+    except Exception as exc:
+        _audit_failure(database, what, exc, purged)
+        typer.echo(
+            f"purge failed after {purged} position fixes deleted:"
+            f" {type(exc).__name__}: {exc}; run it again",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
+    with database.session() as session:
+        audit.record(session, "system", purges.ENDED, "observations", what | {"purged": purged})
+    return purged
+
+
+def _refusal(database: Database, what: dict[str, Any]) -> str:
+    """Audit this run's refusal, and say what the person is to do: the purge running, since
+    when (its start mark, once written)."""
+    from vigie.store import audit, purges
+
+    with database.session() as session:
+        last = purges.unfinished(session)
+        # None too while the purge running has not written its start yet.
+        running = last if last is not None and last.state == "running" else None
+        audit.record(
+            session,
+            "system",
+            purges.REFUSED,
+            "observations",
+            what
+            | {
+                "running_entry": running.entry_id if running else None,
+                "running_since": running.started_at.isoformat() if running else None,
+            },
+        )
+    since = (
+        f" since {running.started_at:%Y-%m-%d %H:%M} UTC, deleting fixes older than"
+        f" {running.cutoff}"
+        if running is not None
+        else ""
+    )
+    return (
+        f"not purged: a purge of locations is already running{since}, in another process;"
+        " run this one again once it has ended"
+    )
 
 
 def _unfinished_warning(previous: UnfinishedPurge) -> str:
@@ -117,7 +169,7 @@ def _unfinished_warning(previous: UnfinishedPurge) -> str:
         return f"warning: the previous purge (started {begun}, {cutoff}) failed: {previous.error}"
     return (
         f"warning: the previous purge (started {begun}, {cutoff}) never ended: it was"
-        " interrupted, or runs still in another process; this one deletes what it left"
+        " interrupted; this one deletes what it left"
     )
 
 

@@ -9,8 +9,9 @@ observations wait (or for twice that at all: the engine's own clock stopped tick
 for longer than the lease and a takeover is blind too (503, `cluster.unwatched`).
 
 `unfinished_purge`, only when there is one: the last retention purge of locations started
-(`vigie db purge-locations`) never ended, or failed; the fixes it was to delete are still
-stored. The status stays as it is (the centre serves and detects): a run to finish, not a fault.
+(`vigie db purge-locations`) has not ended: it is running (`running` true, state `running`), or
+it was interrupted or failed, and the fixes it was to delete are still stored. The status stays
+as it is (the centre serves and detects): a run to finish, not a fault.
 """
 
 from __future__ import annotations
@@ -57,13 +58,15 @@ class ClusterState(BaseModel):
 
 
 class UnfinishedPurgeState(BaseModel):
-    """The last retention purge started, not ended well (`vigie.store.purges`)."""
+    """The last retention purge started, not ended well, or running (`vigie.store.purges`)."""
 
     started_at: datetime
     cutoff: str | None  # the fixes older than this were to be deleted
     older_than_days: int | None
-    state: Literal["interrupted", "failed"]  # no end on record, or its failure
+    # No end on record and its process holds the purge lock, no end and no process, its failure
+    state: Literal["running", "interrupted", "failed"]
     error: str | None  # failed: the error's type and message
+    running: bool  # a purge holds the lock now: it is under way, not to be run again yet
 
 
 class Health(BaseModel):
@@ -87,7 +90,9 @@ def health(request: Request, db: DatabaseDep, config: SettingsDep) -> JSONRespon
         with db.reading() as session:
             newest = log.last_id(session)
             unspanned = spans.lag(session)
-            purge = purges.unfinished(session)  # one read of a partial index, however polled
+            # One read of a partial index, however polled; a look at the purge lock too
+            # while the last purge's start has no end.
+            purge = purges.unfinished(session)
     except Exception:  # whatever stops the store from answering is what this reports
         logger.exception("health: the database did not answer")
         database: Literal["ok", "failing"] = "failing"

@@ -82,8 +82,6 @@
       r.reasons.map((why) => t(`sup.refused.reason.${why.replace(/ /g, "_")}`)).join(", "),
       ` · ${r.protocols.join(", ")} · ${t("sup.refused.times")} ×${r.refusals} · ${t("sup.refused.last")} ${Vigie.when(r.last)}`)));
     if (!s.refused_devices.length) refused.append(Vigie.el("li", { class: "muted" }, t("sup.refused.none")));
-    // The last retention purge of locations, when it never ended or failed: fixes the law says
-    // to delete are still stored until the purge is run again to its end.
     // Summaries of ended measures not made yet (their PDF failed, say): tried again, and shown
     // with the reports not delivered, which they are not yet either.
     document.getElementById("sup-notmade").replaceChildren(...s.summaries_not_made.map((m) =>
@@ -91,12 +89,16 @@
         Vigie.el("a", { href: `/cases/${m.placement_id}` }, t("sup.summary")),
         ` (${m.case}) · ${t("sup.notmade")} · ${m.attempts} ${t("sup.attempts")} · ${m.last_error || ""}`,
         ` · ${t("sup.nextattempt")} ${Vigie.when(m.next_attempt_at)}`)));
+    // The last retention purge of locations, when it runs (nothing to do but let it end), or
+    // when it never ended or failed: fixes the law says to delete are still stored until the
+    // purge is run again to its end.
     const purge = s.unfinished_purge;
     document.getElementById("sup-purge-card").hidden = !purge;
-    document.getElementById("sup-purge").textContent = purge
-      ? `${t("sup.purge.started")} ${Vigie.when(purge.started_at)} · ${t("sup.purge.cutoff")} ${Vigie.when(purge.cutoff)} · `
-        + `${t(`sup.purge.${purge.state}`)}${purge.error ? ` (${purge.error})` : ""} · ${t("sup.purge.again")}`
-      : "";
+    document.getElementById("sup-purge").textContent = !purge ? ""
+      : purge.running
+        ? `${t("sup.purge.running")} ${Vigie.when(purge.started_at)} · ${t("sup.purge.cutoff")} ${Vigie.when(purge.cutoff)}`
+        : `${t("sup.purge.started")} ${Vigie.when(purge.started_at)} · ${t("sup.purge.cutoff")} ${Vigie.when(purge.cutoff)} · `
+          + `${t(`sup.purge.${purge.state}`)}${purge.error ? ` (${purge.error})` : ""} · ${t("sup.purge.again")}`;
     document.getElementById("sup-updated").textContent = Vigie.when(s.now);
   }
   /* Reports the outbox gave up on (an alarm's incident report, a measure's summary): a
