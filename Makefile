@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/store_churn.py
 	$(BIN)/python bench/store_packed.py
 	$(BIN)/python bench/device_reads.py
+	$(BIN)/python bench/ingest_hold.py
 	$(BIN)/python bench/gateway.py
 	$(BIN)/python bench/export.py
 	$(BIN)/python bench/cluster.py
