@@ -96,19 +96,16 @@ def measure(db: Database, repeat: int) -> list[dict[str, Any]]:
 
 
 @contextmanager
+def sqlite_url() -> Iterator[str]:
+    """The URL of a SQLite file in a folder of its own, removed after."""
+    with tempfile.TemporaryDirectory(prefix="vigie-bench-hold-") as root:
+        yield f"sqlite:///{root}/centre.db"
+
+
+@contextmanager
 def store(kind: str) -> Iterator[Database]:
     """A migrated, empty store of `kind`."""
-    if kind == "postgresql":
-        with postgres() as url:
-            upgrade(url)
-            db = open_database(url)
-            try:
-                yield db
-            finally:
-                db.dispose()
-        return
-    with tempfile.TemporaryDirectory(prefix="vigie-bench-hold-") as root:
-        url = f"sqlite:///{root}/centre.db"
+    with postgres() if kind == "postgresql" else sqlite_url() as url:
         upgrade(url)
         db = open_database(url)
         try:
