@@ -17,6 +17,7 @@ read whatever the log's size and however long ago the last purge ran.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from vigie.store.database import OWNER_ONLY, Database
@@ -226,7 +228,11 @@ def _session_lock(engine: Engine) -> Iterator[Callable[[], bool]]:
             connection.exec_driver_sql(setting)
         yield lambda: bool(connection.scalar(select(func.pg_try_advisory_lock(PURGE_LOCK))))
     finally:
-        # The session ends, its lock with it: not given back to the pool holding it.
+        # Given back now, not when the server notices the session gone (a moment after its
+        # socket closes: a purge started then would wait for it); a connection already lost
+        # holds nothing. The session ends too: not given back to the pool holding a lock.
+        with contextlib.suppress(SQLAlchemyError):
+            connection.scalar(select(func.pg_advisory_unlock_all()))
         connection.invalidate()
         connection.close()
 
