@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -9,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as paho
 import pytest
 from sqlalchemy import select
 
@@ -122,6 +124,22 @@ def broker(seeded: Database, tmp_path: Path) -> Iterator[Mosquitto]:
     """Mosquitto admitting the seeded devices that have a secret, and the gateway."""
     with Mosquitto(tmp_path / "mosquitto", free_port(), broker_passwords(seeded)) as mosquitto:
         yield mosquitto
+
+
+def connack(broker: Mosquitto, credentials: tuple[str, str] | None) -> str:
+    """The broker's answer to a client logging in with `credentials` (None: anonymous)."""
+    answers: queue.Queue[str] = queue.Queue()
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="login-probe")
+    client.on_connect = lambda _c, _u, _f, reason, _p: answers.put(str(reason))
+    if credentials is not None:
+        client.username_pw_set(*credentials)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    try:
+        return answers.get(timeout=10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
 
 
 def tracker(port: int, imei: str = IMEI) -> socket.socket:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -16,6 +15,7 @@ from tests.gateway.conftest import (
     HOME_UNIT,
     TEST_LIMITS,
     alarms_after_detection,
+    connack,
     key,
     minutes_ago,
     stored,
@@ -150,22 +150,6 @@ def test_a_message_is_acknowledged_only_once_stored(
     finally:
         runner.stop()
     assert stored(seeded)[0].payload["mains"] is False
-
-
-def connack(broker: Mosquitto, credentials: tuple[str, str] | None) -> str:
-    """The broker's answer to a client logging in with `credentials` (None: anonymous)."""
-    answers: queue.Queue[str] = queue.Queue()
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="login-probe")
-    client.on_connect = lambda _c, _u, _f, reason, _p: answers.put(str(reason))
-    if credentials is not None:
-        client.username_pw_set(*credentials)
-    client.connect("127.0.0.1", broker.port)
-    client.loop_start()
-    try:
-        return answers.get(timeout=10)
-    finally:
-        client.loop_stop()
-        client.disconnect()
 
 
 def test_the_broker_admits_only_devices_with_their_secret_and_the_gateway(

@@ -71,6 +71,8 @@ def test_a_reading_is_acknowledged_only_once_a_quorum_stored_it(
         unit = unit_on(nats_mqtt, "H1", [0, 1, 2])
         try:
             assert unit.acknowledged(unit.publish(0, base), 10)
+            # Its PUBACK says a quorum stored it, not that the gateway's node delivered it yet.
+            wait_for(lambda: stored_seqs(seeded, "H1") == [0], 10)
             nats_mqtt.nodes[1].kill()
             nats_mqtt.nodes[2].kill()
             started = time.monotonic()

@@ -73,7 +73,8 @@ def set_secret(device: Device, secret: str) -> None:
 
 def issue(session: Session, device_id: str, actor: str) -> str:
     """A new secret for a registered device, replacing any earlier one (audited, never logged);
-    returns it: the caller shows it once to whoever configures the device."""
+    returns it: the caller shows it once to whoever configures the device. A session opened
+    with the old one is closed when the gateway reloads its broker (vigie.gateway.broker_logins)."""
     # Locked: a withdrawal at the same time cannot leave the device out of service with a secret.
     device = withdrawal.locked_device(session, device_id)
     withdrawal.refuse_if_withdrawn(device)  # out of service: nothing may prove itself as it

@@ -4,9 +4,11 @@ A device that leaves the centre's hands must stop counting as one of its devices
 bracelet or a stolen phone that still proves itself at the gateway could feed readings under a
 registered identity, and a broken one could be given to the next case. Withdrawing it (a
 supervisor or an admin, audited) records when, why and by whom; removes its secret (the gateway,
-Mosquitto's password file and NATS's accounts no longer admit it); fails the commands still
-queued for it; and from then on the gateway refuses it (audited, as a spoof is), no case may
-take it, no secret or command goes to it. A device fitted on a case is refused: replace it there
+Mosquitto's password file and NATS's accounts no longer admit it; a gateway running Mosquitto
+reloads it within a second, which closes the device's open MQTT session: nothing here waits
+for the broker, `vigie.gateway.broker_logins`); fails the commands still queued for it; and
+from then on the gateway refuses it (audited, as a spoof is), no case may take it, no secret
+or command goes to it. A device fitted on a case is refused: replace it there
 first, or end the measure. Nothing it sent before is touched. Reinstating it (found, repaired)
 clears the mark, with a note; it needs a new secret before it may send again.
 """

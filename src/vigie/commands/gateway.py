@@ -80,6 +80,7 @@ def serve(
     """
     from vigie.cases import device_secrets
     from vigie.gateway.broker import Mosquitto
+    from vigie.gateway.broker_logins import BrokerLogins
     from vigie.gateway.limits import Limits
     from vigie.gateway.service import Gateway, Listen
     from vigie.store import open_database
@@ -110,6 +111,7 @@ def serve(
             "needs --tls-cert and --tls-key", param_hint="--teltonika-tls-port"
         )
     broker = None
+    accounts: dict[str, str] = {}
     if start_broker:
         if not mqtt_port:
             raise typer.BadParameter("--start-broker needs --mqtt-port", param_hint="--mqtt-port")
@@ -141,16 +143,23 @@ def serve(
 
     async def run() -> None:
         ingest = None
+        # The broker this gateway started keeps to the devices' secrets: a device withdrawn, or
+        # given a new secret, loses its live session within about a second.
+        logins = None if broker is None else BrokerLogins(database, broker, accounts)
         if config.mode == "cluster":
             # Imported only here: the embedded gateway never loads NATS.
             from vigie.cluster.ingest import ClusterIngest
 
             ingest = await ClusterIngest.open(config, "gateway")
             gateway = Gateway(
-                database, limits, sink=ingest.sink(), registry=ingest.registry(database)
+                database,
+                limits,
+                sink=ingest.sink(),
+                registry=ingest.registry(database),
+                broker_logins=logins,
             )
         else:
-            gateway = Gateway(database, limits)
+            gateway = Gateway(database, limits, broker_logins=logins)
         bound = await gateway.start(listen)
         typer.echo(
             f"gateway ready: teltonika={bound.teltonika_port} "

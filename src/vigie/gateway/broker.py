@@ -6,7 +6,10 @@ the broker queues what the gateway's QoS 1 subscription has not acknowledged.
 
 No anonymous client: every client logs in with a password file (devices under their id and
 their secret, the gateway under `GATEWAY_USER`), and an ACL lets a device publish only on its
-own topic and only the gateway read them: a device cannot pose as another.
+own topic and only the gateway read them: a device cannot pose as another. On a reload (SIGHUP)
+Mosquitto 2 reads the file again and checks every connected client against it, closing those it
+no longer admits (`mosquitto_security_apply_default`): a withdrawn device's or a replaced
+secret's live session ends there (`vigie.gateway.broker_logins` drives it).
 """
 
 from __future__ import annotations
@@ -36,7 +39,12 @@ ACL = (
 
 
 class BrokerError(RuntimeError):
-    """Mosquitto could not be started."""
+    """Mosquitto could not be started, or is not running to be reloaded."""
+
+
+def logins_of(passwords: str) -> dict[str, str]:
+    """Username -> hash of a Mosquitto password file's text."""
+    return dict(line.split(":", 1) for line in passwords.splitlines() if ":" in line)
 
 
 class Mosquitto:
@@ -97,17 +105,22 @@ class Mosquitto:
 
     def write_passwords(self, passwords: str) -> None:
         """Replace the password file (owner-only: it holds hashes); a running broker rereads it
-        on `reload`."""
+        on `reload`. Written aside then renamed: a broker (re)starting meanwhile reads the old
+        file or the new one, never half of one (which would refuse every device)."""
         path = self.folder / "passwords"
-        path.touch(mode=0o600)
-        path.chmod(0o600)
-        path.write_text(passwords)
+        staged = path.with_name("passwords.new")
+        staged.touch(mode=0o600)
+        staged.chmod(0o600)
+        staged.write_text(passwords)
+        staged.replace(path)
         self.passwords = passwords
 
     def reload(self) -> None:
-        """Make the running broker reread its password file (a device given a new secret)."""
-        if self._process is not None:
-            self._process.send_signal(signal.SIGHUP)  # by PID: this process only
+        """Make the running broker reread its password file and close the sessions it no longer
+        admits; `BrokerError` when it is not running (a signal would go nowhere)."""
+        if self._process is None or self._process.poll() is not None:
+            raise BrokerError(f"mosquitto on 127.0.0.1:{self.port} is not running")
+        self._process.send_signal(signal.SIGHUP)  # by PID: this process only
 
     def stop(self) -> None:
         if self._process is None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vigie.gateway.broker_logins import BrokerLogins
 from vigie.gateway.command_delivery import CommandDelivery
 from vigie.gateway.gt06_server import Gt06Server
 from vigie.gateway.http_server import OsmAndServer
@@ -78,10 +79,12 @@ class Gateway:
         udp_reachable_s: float = REACHABLE_S,
         sink: Sink | None = None,
         registry: Registry | None = None,
+        broker_logins: BrokerLogins | None = None,
     ) -> None:
         """`udp_reachable_s`: how long after its datagram a UDP tracker is sent commands.
         `sink` and `registry` replace the database's (cluster mode: the stream and the device
-        directory, vigie.cluster.ingest)."""
+        directory, vigie.cluster.ingest). `broker_logins`: the Mosquitto this gateway started,
+        whose logins it keeps to the devices' secrets (a withdrawn device's session closed)."""
         self.limits = limits or Limits()
         self.intake = Intake(
             database,
@@ -94,6 +97,7 @@ class Gateway:
         self._rates = RateLimiter(self.limits.rate_per_s, self.limits.burst)
         self._mqtt_client_id = mqtt_client_id
         self.commands = CommandDelivery(database, command_poll_s)
+        self._broker_logins = broker_logins
         self._udp_reachable_s = udp_reachable_s
         self.mqtt: MqttSubscriber | None = None  # the MQTT side, once started
         self._servers: list[
@@ -103,6 +107,8 @@ class Gateway:
     async def start(self, listen: Listen) -> Bound:
         await self.intake.start()
         await self.commands.start()
+        if self._broker_logins is not None:
+            await self._broker_logins.start()
         args = (self.intake, self.registry, self.limits, self._rates)
         commands = self.commands
         teltonika = osmand = teltonika_tls = None
@@ -152,6 +158,8 @@ class Gateway:
             await server.stop()
         self._servers.clear()
         self.mqtt = None
+        if self._broker_logins is not None:
+            await self._broker_logins.stop()
         await self.commands.stop()
         await self.intake.stop()
 

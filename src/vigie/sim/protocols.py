@@ -475,6 +475,7 @@ class DemoDevices:
 
         from vigie.cases import device_secrets
         from vigie.gateway.broker import GATEWAY_USER, Mosquitto
+        from vigie.gateway.broker_logins import BrokerLogins
         from vigie.gateway.service import Gateway, GatewayThread, Listen
         from vigie.store.models import Device
 
@@ -488,7 +489,12 @@ class DemoDevices:
         self._broker = Mosquitto(Path(self._folder.name), _free_port(), passwords)
         self._broker.start()
         self._gateway = GatewayThread(
-            Gateway(database, mqtt_client_id="vigie-demo-gateway"),
+            Gateway(
+                database,
+                mqtt_client_id="vigie-demo-gateway",
+                # A unit withdrawn in the demo's console loses its session, as in service.
+                broker_logins=BrokerLogins(database, self._broker, gateway),
+            ),
             Listen(
                 "127.0.0.1",
                 0,
