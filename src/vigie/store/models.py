@@ -154,6 +154,16 @@ class Placement(Base):
     assignments: Mapped[list[DeviceAssignment]] = relationship(back_populates="placement")
 
 
+# The active placements and what the supervision page reads of them, from the index alone on
+# PostgreSQL: most placements of a centre have ended (migration 0035).
+Index(
+    "ix_placements_status_end_date",
+    Placement.status,
+    Placement.end_date,
+    postgresql_include=["id", "case_ref", "measure"],
+)
+
+
 class LawAssessment(Base):
     """Every decision of `vigie.law` taken for a placement, with its trace, kept for the record."""
 

@@ -1,23 +1,24 @@
 """Supervision figures for the centre's charts: alarm load, time to acknowledge, who holds what,
 devices that went silent or run low, devices the gateway refused, devices heard that no case
 follows, measures still watched past their end date, summaries of ended measures not made yet,
-and a retention purge that never ended."""
+and a retention purge running or that never ended."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, String, func, select, union_all
+from sqlalchemy.orm import Session
 
 from vigie import clock
 from vigie.alarms.imported import RAISED_HERE
 from vigie.api.deps import CENTRE, DatabaseDep, allow
 from vigie.api.limits import BoundedJsonRoute
-from vigie.store import audit, purges
+from vigie.store import audit, purges, spans
 from vigie.store import observations as log
 from vigie.store.models import (
     DEVICE_REFUSED,
@@ -25,6 +26,8 @@ from vigie.store.models import (
     AuditEntry,
     Device,
     DeviceAssignment,
+    DeviceLatest,
+    Observation,
     Placement,
     SummaryOwed,
     User,
@@ -104,13 +107,10 @@ def supervision(
         unassigned = session.scalar(
             select(func.count()).select_from(Alarm).where(Alarm.status == "open", RAISED_HERE)
         )
-        assigned = session.execute(
-            select(DeviceAssignment.device_id, DeviceAssignment.role, Placement.case_ref)
-            .join(Placement, Placement.id == DeviceAssignment.placement_id)
-            .where(DeviceAssignment.until.is_(None), Placement.status == "active")
-        ).all()
+        assigned = session.execute(open_assignments()).all()
         ids = [device for device, _, _ in assigned]
-        last_contact = heard_through_home_unit(assigned, log.newest_times(session, ids))
+        heard = contacts(session, ids, since)
+        last_contact = heard_through_home_unit(assigned, heard.last)
         battery = latest_battery(session, ids)
         past_end = session.execute(
             select(Placement.id, Placement.case_ref, Placement.measure, Placement.end_date)
@@ -118,24 +118,6 @@ def supervision(
             .order_by(Placement.end_date, Placement.id)
         ).all()
         refused = session.execute(refusals_since(since)).all()
-        # Registered devices in service that no watched case follows: in stock, or of a case
-        # ended or imported (a withdrawn one is refused, above).
-        followed = (
-            select(DeviceAssignment.id)
-            .join(Placement, Placement.id == DeviceAssignment.placement_id)
-            .where(
-                DeviceAssignment.device_id == Device.id,
-                DeviceAssignment.until.is_(None),
-                Placement.status == "active",
-            )
-            .exists()
-        )
-        spare = session.execute(
-            select(Device.id, Device.kind)
-            .where(Device.withdrawn_at.is_(None), ~followed)
-            .order_by(Device.id)
-        ).all()
-        spare_heard = log.newest_times(session, [device for device, _ in spare])
         purge = purges.unfinished(session)
         not_made = session.execute(
             select(Placement.id, Placement.case_ref, SummaryOwed)
@@ -184,13 +166,10 @@ def supervision(
         "refused_devices": refused_devices(refused),
         # Heard in the window though no watched case follows them: a bracelet fitted without its
         # assignment recorded is watched by no one (or a device in stock left on).
-        "heard_unfollowed": [
-            {"device": device, "kind": kind, "last_heard": spare_heard[device]}
-            for device, kind in spare
-            if spare_heard.get(device, datetime.min.replace(tzinfo=UTC)) >= since
-        ],
-        # The last retention purge, when it never ended or failed: fixes the law says to
-        # delete are still stored until `vigie db purge-locations` runs again to its end.
+        "heard_unfollowed": heard.unfollowed,
+        # The last retention purge, when it is running (`running`), or never ended or failed:
+        # then fixes the law says to delete are still stored until `vigie db purge-locations`
+        # runs again to its end.
         "unfinished_purge": None if purge is None else purge.as_json(),
         # Summaries of ended measures that could not be made yet (`summaries_owed`): still owed,
         # tried again, and not on their way to the judge until made.
@@ -206,6 +185,92 @@ def supervision(
             for i, ref, owed in not_made
         ],
     }
+
+
+def open_assignments() -> Select[str, str, str]:
+    """The devices the watched cases follow: (device, role, case) of each open assignment to an
+    active placement. The active placements come from their index (migration 0035) on
+    PostgreSQL, where most of a centre's have ended and reading the table read them all."""
+    return (
+        select(DeviceAssignment.device_id, DeviceAssignment.role, Placement.case_ref)
+        .join(Placement, Placement.id == DeviceAssignment.placement_id)
+        .where(DeviceAssignment.until.is_(None), Placement.status == "active")
+    )
+
+
+class Contacts(NamedTuple):
+    """When devices last spoke, as the page says it."""
+
+    last: dict[str, datetime]  # the followed devices' last contact, those ever heard
+    unfollowed: list[dict[str, Any]]  # `heard_unfollowed`
+
+
+def contacts(session: Session, followed: Sequence[str], since: datetime) -> Contacts:
+    """The last contact of the `followed` devices, and the devices heard since `since` that no
+    watched case follows: both from one read of the devices heard in the window."""
+    heard = heard_since(session, since)
+    return Contacts(
+        last_contacts(session, followed, heard), heard_unfollowed(session, heard, set(followed))
+    )
+
+
+def heard_since(session: Session, since: datetime) -> dict[str, datetime]:
+    """Device -> its last contact (its newest reading's time, conflicts left out, as
+    `log.newest_times` gives it), for the devices heard at or after `since`: a device so heard
+    has its newest reading among those so timed. One pass over `device_latest` and the tail in
+    the database, where asking every device no case follows its newest reading (at France's
+    size tens of thousands in stock or back from ended cases, most silent for months) made the
+    page's `heard_unfollowed` 5 times as slow (`bench/supervision.py`)."""
+    mark = spans.watermark(session)  # first: a compaction meanwhile repeats readings, loses none
+    return {device: t for device, t in session.execute(heard_since_statement(since, mark))}
+
+
+def heard_since_statement(since: datetime, mark: int) -> Select[str, datetime]:
+    """`heard_since`'s statement, the tail being the readings with ids above `mark`."""
+    latest = DeviceLatest.__table__
+    table = Observation.__table__
+    heard = union_all(
+        select(latest.c.device, latest.c.t).where(
+            latest.c.t >= since, latest.c.type.in_(log.TYPES)
+        ),
+        select(table.c.device, table.c.t).where(
+            table.c.id > mark,
+            table.c.conflict_of.is_(None),
+            table.c.t >= since,
+            table.c.type.in_(log.TYPES),
+        ),
+    ).subquery()
+    return select(heard.c.device, func.max(heard.c.t)).group_by(heard.c.device)
+
+
+def heard_unfollowed(
+    session: Session, heard: dict[str, datetime], followed: set[str]
+) -> list[dict[str, Any]]:
+    """Of the devices `heard` (`heard_since`), the registered ones in service that no watched
+    case follows (not in `followed`: the devices of the active placements' open assignments,
+    which the page reads anyway), by id, each with its last contact: in stock, or of a case
+    ended or imported (a withdrawn one is refused, and listed with the refusals)."""
+    unfollowed = sorted(heard.keys() - followed)
+    spare = session.execute(
+        select(Device.id, Device.kind)
+        .where(
+            spans.listed_in(session, Device.id, unfollowed, String),
+            Device.withdrawn_at.is_(None),
+        )
+        .order_by(Device.id)
+    ).all()
+    return [{"device": device, "kind": kind, "last_heard": heard[device]} for device, kind in spare]
+
+
+def last_contacts(
+    session: Session, devices: Sequence[str], heard: dict[str, datetime]
+) -> dict[str, datetime]:
+    """Device -> its last contact, for those of `devices` ever heard: from `heard`
+    (`heard_since`) for those heard in the window, asked of the store for the others (silent
+    since, or never heard: a home-detention bracelet speaks through its home unit)."""
+    found = {device: heard[device] for device in devices if device in heard}
+    found |= log.newest_times(session, [device for device in devices if device not in heard])
+    return found
 
 
 def refusals_since(since: datetime) -> Select[tuple[datetime, str, dict[str, Any]]]:
