@@ -215,3 +215,32 @@ def test_a_window_opened_years_back_costs_what_the_history_does(sqlite_db: Datab
         cost.append(steps[0])
         assert len(found.ids) == 30
     assert cost[1] <= cost[0] * 1.1 + 50, cost
+
+
+def test_a_field_of_each_devices_newest_reading_is_read_alone(db: Database) -> None:
+    """`newest_values` gives what `newest_of_type` finds, its one field: before and after a
+    compaction; a newest reading without the field leaves its device out (not an older one's
+    value); the battery's level, a number, whatever its JSON form; any other level left out."""
+    with db.session() as session:
+        devices(session, ["B1", "B2", "B3", "B4"])
+        log.append(
+            session,
+            [
+                reading("B1", T0 + timedelta(minutes=1), "battery", level=0.9),
+                reading("B1", T0 + timedelta(minutes=6), "battery", level=0.7),
+                reading("B2", T0 + timedelta(minutes=2), "battery", level=0.4),
+                reading("B2", T0 + timedelta(minutes=3), "battery", charging=True),
+                reading("B3", T0 + timedelta(minutes=4), "battery", level=1),
+            ],
+        )
+    with db.session() as session:
+        before = log.newest_values(session, ["B1", "B2", "B3", "B4"], "battery", "level")
+    assert before == {"B1": 0.7, "B3": 1}
+    spans.compact_all(db)
+    with db.session() as session:
+        log.append(session, [reading("B4", T0 + timedelta(minutes=8), "battery", level="low")])
+    with db.session() as session:
+        after = log.newest_values(session, ["B1", "B2", "B3", "B4"], "battery", "level")
+        battery = activity.latest_battery(session, ["B1", "B2", "B3", "B4"])
+    assert after == before | {"B4": "low"}
+    assert battery == {"B1": 0.7, "B3": 1.0}

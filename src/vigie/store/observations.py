@@ -519,6 +519,26 @@ def newest_of_type(session: Session, devices: Sequence[str], kind: str) -> dict[
     return {row.device: row for row in session.execute(query)}
 
 
+def newest_values(
+    session: Session, devices: Sequence[str], kind: str, field: str
+) -> dict[str, Any]:
+    """Device -> the value of `field` in its newest reading of type `kind` (found as by
+    `newest_of_type`), taken out of the payload by the database; a device whose newest reading
+    has no such field is left out. Not for what a fix's columns hold (its payload lacks them).
+
+    For a value of every active device (the supervision page's battery levels): decoding each
+    whole payload was about two thirds of reading them (32,000 devices on SQLite, 167 ms
+    against 53 for the level alone)."""
+    ids = [row_id for _, row_id in spans.newest(session, devices, [kind]).values()]
+    if not ids:
+        return {}
+    value = Observation.payload[field]
+    query = select(Observation.device, value).where(
+        spans.listed_in(session, Observation.id, ids, BigInteger)
+    )
+    return {device: found for device, found in session.execute(query) if found is not None}
+
+
 def _window(
     session: Session,
     devices: Sequence[str],

@@ -83,10 +83,12 @@ def device_health(session: Session, devices: dict[str, str]) -> list[dict[str, A
 
 
 def latest_battery(session: Session, ids: list[str]) -> dict[str, float]:
-    """Device -> the level (0..1) of its latest battery report."""
+    """Device -> the level (0..1) of its latest battery report (one whose level is not a
+    number, which validation refuses at the door, is left out rather than failing the page)."""
     return {
-        device: float(row.payload["level"])
-        for device, row in log.newest_of_type(session, ids, "battery").items()
+        device: float(level)
+        for device, level in log.newest_values(session, ids, "battery", "level").items()
+        if isinstance(level, int | float) and not isinstance(level, bool)
     }
 
 
