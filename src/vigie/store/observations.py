@@ -169,8 +169,10 @@ def append(
     statement: Any
     new: list[Any] = []
     pg = dialect.name == "postgresql"
-    # One statement run over all rows (SQLAlchemy's "insertmanyvalues"): compiled once and
-    # cached, where a multi-row VALUES literal would be compiled anew for every batch.
+    # A small batch on PostgreSQL, and the conflicts: one statement run over all rows
+    # (SQLAlchemy's "insertmanyvalues"), compiled once and cached, where a multi-row VALUES
+    # literal would be compiled anew for every batch. (SQLite's rows go as values already bound,
+    # in statements of the driver's own: `_sqlite_insert`.)
     statement = (postgresql.insert(table) if pg else sqlite.insert(table)).on_conflict_do_nothing(
         index_elements=["device", "dedup_key"]
     )
