@@ -29,7 +29,6 @@ Writes bench/results/supervision.json with the commit and load average. Not a te
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -43,16 +42,16 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Literal
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Exists, insert, select, text
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).parents[1]))  # tests.cases.factories
 
 from tests.cases import factories as make
 
+from pipeline import commit, postgres
 from vigie import clock
 from vigie.api.security import create_user
 from vigie.cases import devices as cases_devices
@@ -74,18 +73,6 @@ from vigie.web.supervision import Contacts
 RESULTS = Path(__file__).with_name("results") / "supervision.json"
 BATCH = 20_000  # rows a bulk insert takes at a time
 PLACEMENTS_INDEX = "ix_placements_status_end_date"  # migration 0035
-
-
-def bench_pipeline() -> ModuleType:
-    """bench/pipeline.py, for its throwaway PostgreSQL cluster and `commit` (as bench/detect.py
-    loads it: by path, so that this file runs from anywhere)."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_pipeline", Path(__file__).with_name("pipeline.py")
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass(frozen=True)
@@ -391,10 +378,10 @@ def seed(database: Database, size: Size) -> Seeded:
 # ------------------------------------------------------------------------------------ the reads
 
 
-def old_heard_unfollowed(session: Session, since: datetime) -> list[dict[str, Any]]:
-    """884fec7's `heard_unfollowed`: every registered device in service no watched case follows
-    (NOT EXISTS), then the newest reading of each of them, filtered to the window in Python."""
-    followed = (
+def old_followed() -> Exists:
+    """884fec7's test that a watched case follows a device (an open assignment to an active
+    placement), correlated to `Device`."""
+    return (
         select(DeviceAssignment.id)
         .join(Placement, Placement.id == DeviceAssignment.placement_id)
         .where(
@@ -404,6 +391,12 @@ def old_heard_unfollowed(session: Session, since: datetime) -> list[dict[str, An
         )
         .exists()
     )
+
+
+def old_heard_unfollowed(session: Session, since: datetime) -> list[dict[str, Any]]:
+    """884fec7's `heard_unfollowed`: every registered device in service no watched case follows
+    (NOT EXISTS), then the newest reading of each of them, filtered to the window in Python."""
+    followed = old_followed()
     spare = session.execute(
         select(Device.id, Device.kind)
         .where(Device.withdrawn_at.is_(None), ~followed)
@@ -503,16 +496,7 @@ def plans(database: Database, old: bool) -> dict[str, list[str]]:
         if not old:
             heard = supervision.heard_since_statement(since, spans.watermark(session))
             return {"heard_since_new": explained(session, heard)}
-        followed_now = (
-            select(DeviceAssignment.id)
-            .join(Placement, Placement.id == DeviceAssignment.placement_id)
-            .where(
-                DeviceAssignment.device_id == Device.id,
-                DeviceAssignment.until.is_(None),
-                Placement.status == "active",
-            )
-            .exists()
-        )
+        followed_now = old_followed()
         not_followed = select(Device.id, Device.kind).where(
             Device.withdrawn_at.is_(None), ~followed_now
         )
@@ -545,7 +529,7 @@ def database_url(kind: str) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="vigie-bench-supervision-") as folder:
             yield f"sqlite:///{folder}/centre.sqlite"
         return
-    with bench_pipeline().postgres() as url:
+    with postgres() as url:
         yield url
 
 
@@ -627,7 +611,7 @@ def main(argv: list[str]) -> int:
             print(f"{kind:10} {name:24} " + ", ".join(f"{k} {v}" for k, v in shown))
     result = {
         "benchmark": "the supervision page at France's size, and its heard_unfollowed part",
-        "commit": bench_pipeline().commit(),
+        "commit": commit(),
         "size": asdict(size),
         "repeat": repeat,
         "runs": runs,
