@@ -212,6 +212,7 @@ def test_a_withdrawal_with_the_broker_down_succeeds_and_is_applied_when_it_is_ba
     assert "in step again" in caplog.text
 
 
+@pytest.mark.processes  # the command's own process: libfaketime does not carry into it
 def test_the_gateway_command_keeps_the_broker_it_starts_to_the_devices(
     seeded: Database, database_url: str, tmp_path: Path
 ) -> None:
