@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, delete, insert
+from sqlalchemy import delete, insert
 
 from tests.store.test_spans import some_readings
 from vigie.store import Database
@@ -36,14 +36,10 @@ def stored(db: Database) -> list[tuple[Any, ...]]:
     """Every column but the id of every row, as the database hands them to its own driver
     (SQLite's text as written), in id order."""
     columns = [c.name for c in Observation.__table__.columns if c.name != "id"]
-    engine = create_engine(db.engine.url.render_as_string(hide_password=False))
-    try:
-        with engine.connect() as conn:
-            found = conn.exec_driver_sql(
-                f"SELECT {', '.join(columns)} FROM observations ORDER BY id"
-            ).all()
-    finally:
-        engine.dispose()
+    with db.engine.connect() as conn:
+        found = conn.exec_driver_sql(
+            f"SELECT {', '.join(columns)} FROM observations ORDER BY id"
+        ).all()
     return [tuple(row) for row in found]
 
 
