@@ -5,6 +5,9 @@ person's phone, a withdrawn bracelet speaking again). The audit log holds every 
 account, so finding those few entries by scanning it grew with the centre's use; a partial
 index holds an entry for each refusal only (the other appends pay nothing for it).
 
+On PostgreSQL it is built CONCURRENTLY (`vigie.store.index_builds`): the table's writers go on
+during the build.
+
 Revision ID: 0032
 Revises: 0031
 """
@@ -12,7 +15,8 @@ Revises: 0031
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+
+from vigie.store import index_builds
 
 revision: str = "0032"
 down_revision: str | None = "0031"
@@ -23,15 +27,14 @@ REFUSED = sa.text("action = 'device_refused'")
 
 
 def upgrade() -> None:
-    op.create_index(
+    index_builds.create_index(
         "ix_audit_log_device_refused",
         "audit_log",
         ["at"],
-        unique=False,
         postgresql_where=REFUSED,
         sqlite_where=REFUSED,
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_audit_log_device_refused", table_name="audit_log")
+    index_builds.drop_index("ix_audit_log_device_refused", "audit_log")

@@ -7,6 +7,9 @@ newest one by reading the log from its end read everything since the last purge 
 where none ever ran); a partial index holds an entry for each mark only (the other appends pay
 nothing for it), and its last entry is the answer.
 
+On PostgreSQL it is built CONCURRENTLY (`vigie.store.index_builds`): the table's writers go on
+during the build.
+
 Revision ID: 0034
 Revises: 0033
 """
@@ -14,7 +17,8 @@ Revises: 0033
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+
+from vigie.store import index_builds
 
 revision: str = "0034"
 down_revision: str | None = "0033"
@@ -27,15 +31,14 @@ MARKS = sa.text(
 
 
 def upgrade() -> None:
-    op.create_index(
+    index_builds.create_index(
         "ix_audit_log_purge_marks",
         "audit_log",
         ["id"],
-        unique=False,
         postgresql_where=MARKS,
         sqlite_where=MARKS,
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_audit_log_purge_marks", table_name="audit_log")
+    index_builds.drop_index("ix_audit_log_purge_marks", "audit_log")

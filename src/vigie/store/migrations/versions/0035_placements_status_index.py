@@ -8,13 +8,16 @@ Without an index PostgreSQL read the whole table for each (31,000 pages, 70-85 m
 take (PostgreSQL's INCLUDE), from the index alone once the table is vacuumed. SQLite ignores the
 INCLUDE and keeps its plan (a seek by id per open assignment).
 
+On PostgreSQL it is built CONCURRENTLY (`vigie.store.index_builds`): the table's writers go on
+during the build.
+
 Revision ID: 0035
 Revises: 0034
 """
 
 from collections.abc import Sequence
 
-from alembic import op
+from vigie.store import index_builds
 
 revision: str = "0035"
 down_revision: str | None = "0034"
@@ -23,14 +26,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index(
+    index_builds.create_index(
         "ix_placements_status_end_date",
         "placements",
         ["status", "end_date"],
-        unique=False,
         postgresql_include=["id", "case_ref", "measure"],
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_placements_status_end_date", table_name="placements")
+    index_builds.drop_index("ix_placements_status_end_date", "placements")
