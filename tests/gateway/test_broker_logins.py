@@ -19,7 +19,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from tests.conftest import free_port
 from tests.gateway.conftest import (
@@ -41,7 +41,7 @@ from vigie.gateway.broker_logins import BrokerLogins
 from vigie.gateway.mqtt import topic_for
 from vigie.gateway.service import Gateway, GatewayThread, Listen
 from vigie.store import Database
-from vigie.store.models import AuditEntry
+from vigie.store.models import AuditEntry, Device, LoginsChanged
 
 SPARE = "H-SPARE"  # a home unit in stock (no case may hold a device being withdrawn)
 POLL_S = 0.2
@@ -249,3 +249,86 @@ def test_the_gateway_command_keeps_the_broker_it_starts_to_the_devices(
         command.wait(timeout=30)
     (entry,) = revocations(seeded)
     assert entry.detail["reason"] == "withdrawn from service (stolen)"
+
+
+def changes(db: Database) -> int:
+    with db.reading() as session:
+        return device_secrets.logins_changed(session)
+
+
+def test_the_store_counts_every_change_of_a_login_and_nothing_else(db: Database) -> None:
+    """Migration 0036's trigger: a device made, given a secret, withdrawn or deleted moves the
+    count the gateway reads; a change that leaves its login alone does not."""
+    before = changes(db)
+    with db.session() as session:
+        devices.create_device(session, DeviceIn(id=SPARE, kind="home_unit"), "t")
+    made = changes(db)
+    assert made > before
+    give_secrets(db, SPARE)
+    given = changes(db)
+    assert given > made
+    with db.session() as session:
+        session.get_one(Device, SPARE).model = "HU-2"
+    assert changes(db) == given
+    withdraw(db)
+    withdrawn = changes(db)
+    assert withdrawn > given
+    with db.session() as session:
+        session.execute(delete(Device).where(Device.id == SPARE))
+    assert changes(db) > withdrawn
+
+
+class Reads:
+    """`device_secrets.password_file`, counting its calls (the real one runs)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = device_secrets.password_file
+
+        def counted(*args: Any, **kwargs: Any) -> str:
+            self.count += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(device_secrets, "password_file", counted)
+
+
+def test_a_pass_reads_the_logins_only_when_the_store_says_they_changed(
+    seeded: Database, broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with seeded.session() as session:
+        devices.create_device(session, DeviceIn(id=SPARE, kind="home_unit"), "t")
+    give_secrets(seeded, SPARE)
+    accounts = {GATEWAY_USER: logins_of(broker.passwords)[GATEWAY_USER]}
+    keeper = BrokerLogins(seeded, broker, accounts)
+    reads = Reads(monkeypatch)
+    assert keeper.sync() == []  # the first pass reads them all and admits the spare unit
+    assert reads.count == 1
+    assert SPARE in logins_of(broker.passwords)
+    assert keeper.sync() == [] and keeper.sync() == []
+    assert reads.count == 1  # nothing changed: the count alone was read
+    withdraw(seeded)
+    assert keeper.sync() == [SPARE]
+    assert reads.count == 2
+    assert SPARE not in logins_of(broker.passwords)
+    assert keeper.sync() == []
+    assert reads.count == 2
+
+
+def test_a_change_the_count_missed_is_read_all_the_same(
+    seeded: Database, broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database restored from a backup may count again from an older value: the logins are
+    read whole every `read_all_s` whatever the count says."""
+    with seeded.session() as session:
+        devices.create_device(session, DeviceIn(id=SPARE, kind="home_unit"), "t")
+    give_secrets(seeded, SPARE)
+    accounts = {GATEWAY_USER: logins_of(broker.passwords)[GATEWAY_USER]}
+    keeper = BrokerLogins(seeded, broker, accounts, read_all_s=0.0)
+    assert keeper.sync() == []
+    counted = changes(seeded)
+    withdraw(seeded)
+    with seeded.session() as session:
+        session.execute(update(LoginsChanged).values(value=counted))
+    reads = Reads(monkeypatch)
+    assert keeper.sync() == [SPARE]
+    assert reads.count == 1

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from vigie.cases import withdrawal
 from vigie.store import audit
-from vigie.store.models import Device
+from vigie.store.models import Device, LoginsChanged
 
 ITERATIONS = 1000
 NATS_COST = 4  # bcrypt's lowest: see above
@@ -100,6 +100,12 @@ def password_file(session: Session, accounts: dict[str, str] | None = None) -> s
         if ":" not in device_id
     ]
     return "".join(f"{line}\n" for line in lines)
+
+
+def logins_changed(session: Session) -> int:
+    """A count that moves whenever `password_file`'s devices may have changed (by trigger,
+    migration 0036): one row to read where the logins are every device's."""
+    return int(session.scalar(select(LoginsChanged.value).where(LoginsChanged.id == 1)) or 0)
 
 
 def nats_users(session: Session) -> tuple[dict[str, str], list[str]]:

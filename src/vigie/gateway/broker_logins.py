@@ -3,8 +3,10 @@ or given a new secret, loses its live MQTT session within about a second and can
 
 A withdrawal (`vigie.cases.withdrawal`) or a new secret (`vigie.cases.device_secrets.issue`)
 changes a device's login in the store, usually from the API's process; the broker is the
-gateway's. So the gateway reads the logins the store gives once a second (the password file's
-text, one query) and, when they changed, writes Mosquitto's password file and reloads it:
+gateway's. So the gateway reads once a second the store's count of login changes (one row, kept
+by trigger: migration 0036), and the logins themselves (the password file's text, one query)
+when it moved, and once a minute all the same. When they changed, it writes Mosquitto's password
+file and reloads it:
 Mosquitto 2 then checks every connected client against the new file and closes those it no
 longer admits (`mosquitto_security_apply_default`). A unit reinstated and given a new secret is
 admitted the same way, without restarting the broker.
@@ -38,6 +40,10 @@ from vigie.store.models import Device
 
 logger = logging.getLogger(__name__)
 REPORT_EVERY_S = 60.0  # a failure that lasts is logged again this often, with its count
+# The logins are read whole this often even when the store's count of their changes did not
+# move: a database restored from a backup may count again from an older value, and the file
+# on disk may have been edited by hand.
+READ_ALL_EVERY_S = 60.0
 
 
 class BrokerLogins:
@@ -50,12 +56,16 @@ class BrokerLogins:
         broker: Mosquitto,
         accounts: Mapping[str, str],
         poll_s: float = 1.0,
+        read_all_s: float = READ_ALL_EVERY_S,
     ) -> None:
         self._db = database
         self._broker = broker
         self._accounts = dict(accounts)
         self._poll_s = poll_s
+        self._read_all_s = read_all_s
         self._applied = logins_of(broker.passwords)  # what the running broker admits
+        self._changed: int | None = None  # the store's count of login changes when applied
+        self._read_all_at = -math.inf  # when the logins were last read whole (monotonic)
         self._attempts = 0  # reloads tried for the change not yet applied
         self._unaudited: list[tuple[str, int]] = []  # (device, attempts): applied, not audited
         self._failures = 0
@@ -90,10 +100,22 @@ class BrokerLogins:
         """Bring the broker's logins to the store's; returns the devices whose login the broker
         has just revoked (their live sessions closed). `BrokerError` when it is not running."""
         self._audit_unaudited()
+        now = time.monotonic()
         with self._db.reading() as session:  # never queues behind the intake's writes
+            # One row when nothing changed since the logins the broker has (the usual pass);
+            # read before the logins, so a change committed between the two is seen next pass.
+            changed = device_secrets.logins_changed(session)
+            if (
+                changed == self._changed
+                and not self._attempts
+                and now - self._read_all_at < self._read_all_s
+            ):
+                return []
             passwords = device_secrets.password_file(session, self._accounts)
+        self._read_all_at = now
         wanted = logins_of(passwords)
         if wanted == self._applied:
+            self._changed = changed
             return []
         revoked = sorted(
             device
@@ -113,6 +135,7 @@ class BrokerLogins:
                 ) from exc
             raise
         self._applied, attempts, self._attempts = wanted, self._attempts, 0
+        self._changed = changed
         if revoked:
             logger.info(
                 "MQTT broker 127.0.0.1:%d revoked the login of %s; their open sessions closed",

@@ -401,6 +401,15 @@ class PlacementWatermark(Base):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class LoginsChanged(Base):
+    """One row: a count of the changes to the devices' MQTT logins (insert, delete, a new id or
+    secret; by trigger), which the gateway's broker reads once a second instead of the logins."""
+
+    __tablename__ = "logins_changed"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class Alarm(Base):
     """An alarm episode: one per (case, kind, device) from `raised` until an operator closes it."""
 
