@@ -4,6 +4,8 @@
   if (!Vigie.requireLogin()) return;
   const { t, api, el, when } = Vigie;
   const id = document.querySelector("[data-placement]").dataset.placement;
+  // A section drawn says so (it was marked busy, with its room kept, until then).
+  const drawn = (section) => document.getElementById(section).removeAttribute("aria-busy");
   const facts = (node, pairs) => node.replaceChildren(...pairs.flatMap(([k, v]) =>
     [el("dt", {}, k), el("dd", {}, v === null || v === undefined || v === "" ? "—" : String(v))]));
   // The measure's summary (bilan): shown in a sandboxed frame, or downloaded as a PDF.
@@ -81,6 +83,7 @@
       el("td", {}, el("span", { "aria-hidden": "true" }, s.held ? "✓" : "·"), " ", el("span", { class: "sr-only" }, t(s.held ? "law.held.yes" : "law.held.no"))),
       el("td", note.lang === pageLang ? { class: "law-note" } : { class: "law-note", lang: note.lang }, note.text));
   }));
+  drawn("c-decision");
   /* The case's devices now, and those whose position is uncertain: drawn again after a
      supervisor gives the case a device (case_tools.js sends the case read again). */
   function drawDevices(placement, activity) {
@@ -104,6 +107,7 @@
     el("td", {}, `${t(`command.state.${c.state}`)} · ${when(c.created_at)} · ${c.requested_by}`),
     el("td", {}, c.reply ?? "—"))));
   if (!activity.commands.length) commands.append(el("tr", {}, el("td", { colspan: "4", class: "muted" }, t("case.nocommand"))));
+  drawn("c-file");
   const reading = (o) => o.type === "battery" ? `${Math.round(o.value * 100)} %`
     : typeof o.value === "boolean" ? t(`obs.${o.type}.${o.value}`) : (o.value ?? "");
   const events = [
@@ -126,6 +130,7 @@
     L.marker([person.home_lat, person.home_lon], { title: t("map.home") }).addTo(layers);
   }
   if (layers.getLayers().length) map.fitBounds(layers.getBounds(), { maxZoom: 15, padding: [20, 20] });
+  drawn("c-track");
   // The case's tools (track replay, known absences, timeline filter) work on what is drawn.
   document.dispatchEvent(new CustomEvent("vigie:case", { detail: { map, placement, activity } }));
 })();

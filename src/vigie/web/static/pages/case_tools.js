@@ -203,6 +203,7 @@
     assigning(e.detail.placement);
     replay(e.detail.map, e.detail.activity.track);
     applyFilter();
-    suspensions().catch((err) => Vigie.flash(err.message));
+    suspensions().catch((err) => Vigie.flash(err.message))
+      .finally(() => document.getElementById("c-suspensions").removeAttribute("aria-busy"));
   });
 })();
