@@ -27,6 +27,8 @@ Prints p50/p99 and the sustained throughput; writes bench/results/pipeline.json.
 (its bytes hold no compaction of spans, which comes every 60 s).
 `--seeded FILE` starts from a SQLite file seeded before (see `seed`): SQLite runs on a copy of
 it, PostgreSQL gets its rows copied in (`copy_seeded`), the one way to measure it at 16,000 cases.
+`--steady` measures a centre at its steady state under the retention purge (`steady_state`): the
+rates' readings fill the pages a purge left, where by default the tables grow, as a new centre's.
 """
 
 from __future__ import annotations
@@ -338,6 +340,56 @@ def settle(url: str) -> None:
     checkpoint(url)
 
 
+HISTORY_BATCH = 5_000  # readings a commit when a steady state's history is stored
+
+
+def steady_state(url: str, readings: int, cases: int) -> dict[str, Any]:
+    """A centre at its steady state under the retention purge: `readings` fixes stored 400 days
+    before, then deleted by the purge itself (`observations.purge_locations`) and the tables
+    vacuumed, as a centre's history is once it reaches its retention period. The rates'
+    readings then fill the pages those left; a new centre's tables grow instead (the default
+    run), which PostgreSQL 15 pays twice a new page (zeros to extend the file, then its rows).
+    Done before the centre starts: the detector never reads them."""
+    from vigie.store import observations, open_database
+
+    database = open_database(url)
+    dialect = database.engine.dialect
+    old = datetime.now(UTC).replace(microsecond=0) - timedelta(days=400)
+    started = time.perf_counter()
+    for first in range(0, readings, HISTORY_BATCH):
+        rows = []
+        for n in range(first, min(readings, first + HISTORY_BATCH)):
+            t = old + timedelta(milliseconds=n)
+            lat, lon = zone_centre(n % cases)
+            record = {"device": f"D{n % cases}", "seq": n + 1, "t": iso(t), "type": "position"}
+            record |= {"lat": lat + 0.02, "lon": lon, "accuracy_m": 10}
+            rows.append(observations.row_for(record, t, t, source="api:bench"))
+        with database.session() as session:
+            observations.append(session, observations.prepare(rows, dialect))
+    purged = observations.purge_locations(database, old + timedelta(days=1))
+    database.engine.dispose()
+    if url.startswith("postgresql"):
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            # As the autovacuum after the purge (every 100,000 inserts: migration 0026); the
+            # second recycles the index pages the first deleted.
+            for _ in range(2):
+                conn.execute(text("VACUUM ANALYZE observations"))
+        engine.dispose()
+    return {
+        "history_readings": readings,
+        "purged": purged,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def sqlite_checkpoint(url: str) -> int:
     """Write what SQLite's WAL holds into the file now, as PostgreSQL's CHECKPOINT does there:
     the centre's connections do it only each time the WAL passes its checkpoint size, so the
@@ -447,6 +499,12 @@ def main() -> None:
         type=Path,
         help="a SQLite file seeded before with the same --cases and --bar (copied, not changed: "
         "SQLite runs on a copy, PostgreSQL gets its rows)",
+    )
+    parser.add_argument(
+        "--steady",
+        action="store_true",
+        help="measure a centre at its steady state under the retention purge: before the rates, "
+        "a history of readings stored, then purged and vacuumed (`steady_state`)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the results go")
     parser.add_argument(
@@ -661,6 +719,12 @@ def run(
 ) -> dict[str, Any]:
     """Serve the seeded store, load at each rate and watch; then the restart gap. The figures
     of one database."""
+    steady = None
+    if args.steady:
+        # Room for every rate's readings and the markers, with a margin.
+        readings = int(sum(rates) * args.seconds * 1.5)
+        print(f"{database}: {readings} readings stored and purged (--steady)", flush=True)
+        steady = steady_state(url, readings, args.cases)
     print(f"{database}: measuring", flush=True)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -757,6 +821,7 @@ def run(
         "seed_note": seed_note,
         "server_ready_s": round(ready_s, 1),
         "settle_s": args.settle,
+        "steady_state": steady,
         "rates": phases,
         "restart_gap_s": gap,
     }
@@ -799,7 +864,7 @@ def load(
             n = args.reserved + k
             while time.perf_counter() - start < args.seconds:
                 now = datetime.now(UTC)
-                t = now.isoformat().replace("+00:00", "Z")
+                t = iso(now)
                 batch: list[dict[str, Any]] = []
                 marker: str | None = None
                 if time.perf_counter() >= next_marker:
@@ -809,7 +874,7 @@ def load(
                     marker = f"K{case}"
                     # A breach is held until a second fix confirms it (vigie.detect.persistence):
                     # the marker is a fix inside a second ago and this one, which raises.
-                    before = (now - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+                    before = iso(now - timedelta(seconds=1))
                     batch += [
                         {"device": f"D{case}", "seq": 10**9 + 2 * case + i, "t": when}
                         | {"type": "position", "lat": lat, "lon": lon, "accuracy_m": 5}

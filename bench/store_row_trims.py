@@ -16,7 +16,9 @@ changes made on it:
 - `no_pk_brin`: the primary key's b-tree replaced by a BRIN index on `id` (ids only grow);
 - `seq_key_brin`: both;
 - `lean`: `seq_key_null_text` and `no_pk_brin`, the table's columns reordered so that no
-  padding is left between them (fixed-width first).
+  padding is left between them (fixed-width first);
+- `schema_after_purge`: the schema, the history's older half deleted and vacuumed before the
+  appends (a centre at its steady state under the retention purge: see `PURGED`).
 
 Workload as the pipeline's ingest writes it: `--history` readings stored and frozen, then
 `--readings` appended in commits of `--batch`, each commit taking its ids first and COPYing its
@@ -89,8 +91,14 @@ VARIANTS: dict[str, list[str]] = {
     "no_pk_brin": BRIN,
     "seq_key_brin": BRIN + SEQ_KEY,
     "lean": LEAN_TABLE,
+    "schema_after_purge": [],
 }
 NULL_TEXT = {"seq_key_null_text", "lean"}
+# The history's older half deleted before the appends, as the retention purge deletes the fixes
+# older than its cutoff (`store.observations.purge_locations`), then vacuumed: a centre at its
+# steady state, whose new readings fill the pages its old ones left, where a growing table
+# takes new pages (PostgreSQL 15 writes each twice: zeros to extend the file, then its rows).
+PURGED = {"schema_after_purge"}
 
 
 def written(db: psycopg.Connection[Any]) -> int:
@@ -144,6 +152,11 @@ def run(variant: str, args: argparse.Namespace) -> dict[str, Any]:
                 for row in readings(args.history, history_start, args.devices, rng, null_text):
                     copy.write_row(row)
             db.execute("VACUUM (FREEZE, ANALYZE) observations")
+            if variant in PURGED:
+                db.execute("DELETE FROM observations WHERE id <= %s", (args.history // 2,))
+                # The second vacuum recycles the index pages the first one deleted.
+                db.execute("VACUUM (FREEZE, ANALYZE) observations")
+                db.execute("VACUUM (FREEZE, ANALYZE) observations")
             checkpoint(db)
             before = written(db)
             found = db.execute("SELECT pg_get_serial_sequence('observations', 'id')").fetchone()
