@@ -4,6 +4,8 @@
   if (!Vigie.requireLogin()) return;
   const { t, api, el, when, duration, since } = Vigie;
   const id = document.querySelector("[data-alarm]").dataset.alarm;
+  // A section drawn says so (it was marked busy, with its room kept, until then).
+  const drawn = (section) => document.getElementById(section).removeAttribute("aria-busy");
   const role = Vigie.session.role;
   const canWork = ["operator", "supervisor"].includes(role);
   const PROCEDURES = {
@@ -126,6 +128,8 @@
     renderContacts();
     offerQualifications();
     tick();
+    drawn("a-head");
+    drawn("a-work");
   }
 
   /* Who to call, with numbers as links a softphone dials; her number to the holder only. */
@@ -151,6 +155,7 @@
     const target = document.getElementById("a-target");
     target.hidden = !c.target;
     target.textContent = c.target ? `${t("alarm.nearest")} ${Vigie.distanceText(c.target)}` : "";
+    drawn("a-people");
   }
 
   function tick() {
@@ -195,6 +200,7 @@
       note.hidden = false;
     }
     if (layers.getLayers().length) map.fitBounds(layers.getBounds(), { maxZoom: 16, padding: [20, 20] });
+    drawn("a-map");
   }
 
   // Her SOS, for the holder alone: her latest fix, the wearer's and their distance (for the police).
