@@ -137,8 +137,10 @@ def press(page: Page, selector: str) -> None:
 
     A pointer click aimed before the layout moves lands on whatever moved under it: a click on
     "acknowledge" once hit the card beside it, and nothing was acknowledged. That move was the
-    alarm bar's height, which no longer changes; the page's own parts (the contacts, the detail,
-    the procedure) are drawn again after each read and may still move, not measured."""
+    alarm bar's height, which no longer changes. The page's first-clicked controls keep their
+    place while it loads (`test_alarm_layout.py`), but its parts are drawn again after each live
+    read (another operator acting), which may still change a row's height: the click goes to the
+    control itself all the same."""
     control = page.locator(selector)
     expect(control).to_be_visible()
     expect(control).to_be_enabled()
