@@ -19,7 +19,7 @@ kinds of commit write them, so that a change is aimed at the biggest part and it
 Holding the WAL open makes SQLite's latencies of this run no measure of anything.
 
     .venv/bin/python bench/write_breakdown.py [--seeded FILE] [--rate 2400] [--seconds 30]
-        [--databases sqlite,postgresql] [--out bench/results/write-breakdown.json]
+        [--databases sqlite,postgresql] [--steady] [--out bench/results/write-breakdown.json]
 
 `--seeded` as `bench/pipeline.py` takes it (a SQLite file seeded by `pipeline.seed`); without
 it the run seeds its databases through the application first (over an hour at 16,000 cases),
@@ -277,6 +277,9 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=2400)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument(
+        "--steady", action="store_true", help="a centre at its steady state (pipeline --steady)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     found: dict[str, Any] = {}
@@ -287,6 +290,7 @@ def main() -> None:
         *("--databases", args.databases, "--rates", str(args.rate)),
         *("--seconds", str(args.seconds), "--out", str(figures)),
         *(("--seeded", str(args.seeded)) if args.seeded else ()),
+        *(("--steady",) if args.steady else ()),
     ]
     pipeline.main()
     measured = json.loads(figures.read_text())
@@ -296,6 +300,7 @@ def main() -> None:
         "commit": pipeline.commit(),
         "rate_obs_s": args.rate,
         "seconds": args.seconds,
+        "steady_state": args.steady,
         "cases": measured["cases"],
         "runs": [
             {
