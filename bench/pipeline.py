@@ -250,6 +250,25 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def pg_settings(url: str, settings: list[str]) -> None:
+    """Set the run's server settings (`--pg-set name=value`), then reload them."""
+    if not settings:
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for setting in settings:
+            name, _, value = setting.partition("=")
+            # ALTER SYSTEM takes no parameter: a plain name and value only, quoted here.
+            if not name.isidentifier() or not value.replace(".", "").isalnum():
+                raise SystemExit(f"--pg-set {setting!r}: name=value expected (letters, digits)")
+            conn.execute(text(f"ALTER SYSTEM SET {name} = '{value}'"))
+        conn.execute(text("SELECT pg_reload_conf()"))
+    engine.dispose()
+
+
 def children(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
@@ -506,6 +525,13 @@ def main() -> None:
         help="measure a centre at its steady state under the retention purge: before the rates, "
         "a history of readings stored, then purged and vacuumed (`steady_state`)",
     )
+    parser.add_argument(
+        "--pg-set",
+        action="append",
+        default=[],
+        help="a PostgreSQL server setting for the run, name=value (reloadable ones: "
+        "wal_compression=lz4, checkpoint_timeout=15min, ...); the server's defaults otherwise",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the results go")
     parser.add_argument(
         "--profile",
@@ -544,6 +570,7 @@ def main() -> None:
                 urls[database] = f"sqlite:///{Path(folder) / 'vigie.sqlite'}"
             else:
                 urls[database] = stack.enter_context(postgres())
+                pg_settings(urls[database], args.pg_set)
         # Seeding is most of a run's time (the clerk's path, case by case): every database's
         # at once, each in a process of its own; then each is measured alone.
         print(f"seeding {args.cases} cases ({args.bar} BAR) in {', '.join(urls)} ...", flush=True)
@@ -586,6 +613,7 @@ def main() -> None:
         "zones": "one drawn 35-vertex exclusion zone per PSEM case",
         # How often the centre made spans (`vigie.store.spans`): its writes are in the bytes.
         "span_every_s": span_every_s(),
+        "postgresql_settings": args.pg_set or "defaults",
         "goals": GOALS,
         "met": met(runs),
         "runs": runs,
