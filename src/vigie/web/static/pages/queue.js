@@ -19,6 +19,18 @@
   // highlight (and `a`) stays on the alarm the operator chose.
   let selectedId = null;
   let selectedAt = 0;  // its row, to fall back on when it leaves the list
+  // A click lands where the pointer is, not on the alarm the operator chose: when a new alarm
+  // arrives above (or one above leaves), the rows shift in the instant before the click, which
+  // then acknowledges (takes charge of) the alarm that slid into that place. So for MOVED_MS
+  // after another alarm takes a row's place, a click on that row does nothing but say so.
+  // Noticing a change under the pointer and holding back a click already decided takes a
+  // person about 250-500 ms (simple reaction time is 200-300 ms; a decided click is harder to
+  // stop); 700 ms covers the slow end of that with a margin, and is still shorter than the time
+  // an operator takes to read the row again and click once more. The list itself is never held
+  // back: a new urgent alarm is shown at once.
+  const MOVED_MS = 700;
+  let drawn = [];  // the alarms' ids, by place, as last drawn
+  let placedAt = new Map();  // alarm id -> when it took a place another alarm had (ms)
 
   function query() {
     const params = new URLSearchParams();
@@ -48,6 +60,16 @@
     }
     render();
     pager();
+  }
+
+  /* True, with the row highlighted and a word to the operator, when another alarm took this
+     row's place within MOVED_MS: the click was aimed at the alarm that was there. */
+  function moved(row) {
+    if (!row.hasAttribute("data-moved")) return false;
+    row.classList.add("moved-refused");
+    setTimeout(() => row.classList.remove("moved-refused"), 1500);
+    Vigie.flash(t("queue.moved"));
+    return true;
   }
 
   async function acknowledge(alarm) {
@@ -121,14 +143,22 @@
       selectedId = alarms.length ? alarms[selected].id : null;
     }
     selectedAt = selected;
+    // A place held by another alarm before is guarded; not a place that held no row (nothing
+    // there to aim at), nor any place at the first drawing.
+    const now = performance.now();
+    placedAt = new Map(alarms.map((a, i) => [a.id,
+      drawn[i] === undefined || drawn[i] === a.id ? placedAt.get(a.id) ?? -Infinity : now]));
+    drawn = alarms.map((a) => a.id);
     alarms.forEach((a, i) => {
       const open = a.status === "open";
       const row = el("tr", {
         class: `p${a.priority} ${a.kind === "alert" ? "bar-alert" : ""} ${i === selected ? "selected" : ""} ${a.escalated ? "escalated" : ""}${a.incident && a.kind === "pre_alert" ? " grouped" : ""}`,
         "data-id": a.id, "data-kind": a.kind, "data-status": a.status, tabindex: "-1",
         "aria-selected": i === selected ? "true" : "false",
+        // Selecting is not guarded: the highlight shows which alarm it is, and a click refused
+        // would leave `a` on the alarm selected before, one the operator did not click either.
         onclick: () => { selectedId = a.id; render(); },
-        ondblclick: () => location.assign(`/alarms/${a.id}`),
+        ondblclick: () => { if (!moved(row)) location.assign(`/alarms/${a.id}`); },
       },
         el("td", {}, String(a.priority)),
         el("td", {}, el("a", { href: `/alarms/${a.id}` }, String(a.id)), a.escalated ? Vigie.escalatedFlag() : ""),
@@ -147,9 +177,14 @@
         el("td", { class: open ? "tta counting" : "tta", "data-since": open ? a.opened_at : null },
           open ? duration(since(a.opened_at)) : duration(a.time_to_acknowledge_s)),
         el("td", {}, open && canWork
-          ? el("button", { type: "button", class: "ack", onclick: (e) => { e.stopPropagation(); acknowledge(a); } }, t("alarm.ack"))
+          ? el("button", { type: "button", class: "ack", onclick: (e) => { e.stopPropagation(); if (!moved(row)) acknowledge(a); } }, t("alarm.ack"))
           : ""),
       );
+      const left = placedAt.get(a.id) + MOVED_MS - now;
+      if (left > 0) {
+        row.setAttribute("data-moved", "");
+        setTimeout(() => row.removeAttribute("data-moved"), left);
+      }
       body.append(row);
     });
     document.getElementById("queue-empty").hidden = alarms.length > 0;

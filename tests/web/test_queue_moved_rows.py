@@ -1,0 +1,84 @@
+"""A click in the alarm queue goes to the alarm the operator chose, not to one that has just slid
+under the pointer, in Chromium.
+
+The queue is drawn again at each event of the alarm stream, most urgent first: a new alarm
+arriving above the row an operator is about to click shifts the rows down in the instant before
+the click, which landed on the "acknowledge" of the alarm that took that place (a BAR alert
+taken by mistake, its own operator's one left open). For a moment after another alarm takes a
+row's place, a click there does nothing but say so (queue.js, MOVED_MS).
+
+Nothing here is timed by sleeping: the new alarm's row is awaited at each frame the page draws,
+then clicked where the chosen row's button was; the guard's end is awaited on the row's marker.
+"""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.web.conftest import Site, log_in
+
+ROW = "#queue tbody tr[data-id='{}']"
+FLASH = "La liste a changé sous le pointeur"  # fr.json's queue.moved
+
+
+def _status(site: Site, alarm: int) -> str:
+    answer = site.http.get(f"/api/alarms/{alarm}", headers=site.token_headers("operator"))
+    answer.raise_for_status()
+    status: str = answer.json()["status"]
+    return status
+
+
+def test_a_click_on_a_row_another_alarm_just_took_acknowledges_nothing(
+    page: Page, site: Site
+) -> None:
+    # On the BAR case alone (no device reports on it): no alarm of the pipeline's moves the rows.
+    first = site.world.new_alarm(kind="alert", bar=True)
+    chosen = site.world.new_alarm(kind="tamper", bar=True)
+    log_in(page, site, "operator1")
+    page.fill("#filters input[name=case]", site.world.bar_case_ref)
+    page.press("#filters input[name=case]", "Enter")
+    rows = page.locator("#queue tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(1)).to_have_attribute("data-id", str(chosen))
+    # The filter changed what each place shows: its own guard, let lapse before aiming.
+    expect(page.locator("#queue tbody tr[data-moved]")).to_have_count(0)
+    # Measured in one go in the page: the stream's events draw the rows again at any moment.
+    x, y = page.evaluate(
+        """(selector) => {
+          const box = document.querySelector(selector).getBoundingClientRect();
+          return [box.x + box.width / 2, box.y + box.height / 2];
+        }""",
+        f"{ROW.format(chosen)} button.ack",
+    )
+
+    # A BAR alert raised after the first one: right under it, above the chosen alarm. Its row
+    # is awaited at each frame (expect's own polling backs off to 500 ms, most of the window).
+    new = site.world.new_alarm(kind="alert", bar=True)
+    page.wait_for_function(
+        "(selector) => document.querySelector(selector)", arg=ROW.format(new), polling="raf"
+    )
+    page.mouse.click(x, y)  # aimed at the chosen alarm's button, a row lower now
+    under = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y).closest('tr').dataset.id", [x, y]
+    )
+    assert under == str(new), "the rows did not shift under the pointer"
+
+    expect(page.locator("#flash")).to_be_visible()
+    assert (_status(site, new), _status(site, chosen)) == ("open", "open")
+    expect(page.locator("#flash")).to_contain_text(FLASH)
+    expect(page.locator(ROW.format(new))).to_have_class(re.compile(r"\bmoved-refused\b"))
+
+    # The row above kept its place: an ordinary click on it acknowledges at once.
+    still = page.locator(ROW.format(first))
+    expect(still).not_to_have_attribute("data-moved", re.compile(".*"))
+    still.locator("button.ack").click()
+    expect(still).to_have_attribute("data-status", "acknowledged")
+    assert _status(site, first) == "acknowledged"
+
+    # Once the guard has lapsed, the same click acknowledges the alarm under the pointer.
+    expect(page.locator(ROW.format(new))).not_to_have_attribute("data-moved", re.compile(".*"))
+    page.mouse.click(x, y)
+    expect(page.locator(ROW.format(new))).to_have_attribute("data-status", "acknowledged")
+    assert (_status(site, new), _status(site, chosen)) == ("acknowledged", "open")
