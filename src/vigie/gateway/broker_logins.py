@@ -41,8 +41,8 @@ from vigie.store.models import Device
 logger = logging.getLogger(__name__)
 REPORT_EVERY_S = 60.0  # a failure that lasts is logged again this often, with its count
 # The logins are read whole this often even when the store's count of their changes did not
-# move: a database restored from a backup may count again from an older value, and the file
-# on disk may have been edited by hand.
+# move: a database restored from a backup may count again from the very value the gateway saw
+# last, with other logins.
 READ_ALL_EVERY_S = 60.0
 
 
