@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.api.world import World, build
@@ -130,6 +130,28 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 INTERRUPTED = ("ERR_ABORTED", "is interrupted by another navigation")
+
+
+class HeldBack:
+    """The page's requests whose URL `matches` are held, unanswered, until `release()`, then let
+    through with any that come after: what a page draws before its data arrives can be measured
+    (the layout tests)."""
+
+    def __init__(self, page: Page, matches: Callable[[str], bool]) -> None:
+        self.routes: list[Route] = []
+        self._holding = True
+        page.route(matches, self._hold)
+
+    def _hold(self, route: Route) -> None:
+        if self._holding:
+            self.routes.append(route)
+        else:
+            route.continue_()
+
+    def release(self) -> None:
+        self._holding = False
+        for route in self.routes:
+            route.continue_()
 
 
 def press(page: Page, selector: str) -> None:

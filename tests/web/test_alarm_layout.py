@@ -24,9 +24,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, Route, ViewportSize, expect
+from playwright.sync_api import Page, ViewportSize, expect
 
-from tests.web.conftest import Site, log_in
+from tests.web.conftest import HeldBack, Site, log_in
 
 DESKTOP = (1400, 900)  # the `page` fixture's
 SMALL = (1024, 768)  # a small screen still shows two columns
@@ -153,25 +153,14 @@ def test_the_alarm_page_does_not_move_while_it_loads(page: Page, site: Site, sce
     width, height = scene.viewport
     page.set_viewport_size(ViewportSize(width=width, height=height))
     log_in(page, site, "operator1")
-    held: list[Route] = []
-    holding = True
-
-    def hold(route: Route) -> None:
-        if holding:
-            held.append(route)
-        else:
-            route.continue_()
-
-    page.route(_alarm_data(alarm), hold)
+    held = HeldBack(page, _alarm_data(alarm))
     page.goto(f"{site.url}/alarms/{alarm}")  # its scripts have run; no answer yet
     page.evaluate(WATCH, [list(scene.controls), list(LISTS)])
     # The alarm, its context and its contacts: asked for at once, none answered yet.
-    _until(page, lambda: len(held) >= 3, "the alarm page did not ask for its alarm's data")
+    _until(page, lambda: len(held.routes) >= 3, "the alarm page did not ask for its alarm's data")
     busy = page.locator("[aria-busy=true]").count()
 
-    holding = False
-    for route in held:
-        route.continue_()
+    held.release()
     _loaded(page, scene)
     page.evaluate("() => new Promise((drawn) => requestAnimationFrame(() => drawn(null)))")
     layout: dict[str, Any] = page.evaluate("() => window.__layout.stop()")

@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, Route, ViewportSize, expect
+from playwright.sync_api import Page, ViewportSize, expect
 
-from tests.web.conftest import Site, log_in
+from tests.web.conftest import HeldBack, Site, log_in
 
 # The case's own data, as the case page and its tools read them (not the alarm bar's, the
 # session's or the centre's health, which every page reads and which move nothing here).
@@ -99,26 +99,15 @@ def test_the_case_page_does_not_move_while_it_loads(
 ) -> None:
     page.set_viewport_size(viewport)
     log_in(page, site, f"{role}1")
-    held: list[Route] = []
-    holding = True
-
-    def hold(route: Route) -> None:
-        if holding:
-            held.append(route)
-        else:
-            route.continue_()
-
-    page.route(_case_data, hold)
+    held = HeldBack(page, _case_data)
     page.goto(f"{site.url}/cases/{site.world.placement}")  # its scripts have run; no answer yet
     for selector in controls:
         expect(page.locator(selector).first).to_be_visible()
     before = {s: page.locator(s).first.bounding_box() for s in controls}
     page.evaluate(WATCH, controls)
-    assert held, "the case page asked for none of the data held back: the test holds nothing"
+    assert held.routes, "the case page asked for none of the data held back: the test holds nothing"
 
-    holding = False
-    for route in held:
-        route.continue_()
+    held.release()
     _loaded(page, role, site.world.case_ref)
     page.evaluate("() => new Promise((drawn) => requestAnimationFrame(() => drawn(null)))")
     layout: dict[str, Any] = page.evaluate("() => window.__layout.stop()")
