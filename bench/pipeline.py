@@ -295,6 +295,26 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_s(url: str) -> float | None:
+    """CPU seconds the PostgreSQL server has used so far, every process of it (None on SQLite):
+    the postmaster's own and its reaped children's, and its live children's (the checkpointer,
+    the WAL writer, the backends): what a setting such as `wal_compression` costs in CPU."""
+    if not url.startswith("postgresql"):
+        return None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as conn:
+        backend = int(conn.scalar(text("SELECT pg_backend_pid()")))
+        status = Path(f"/proc/{backend}/status").read_text()
+    engine.dispose()
+    postmaster = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("PPid:")))
+    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK") + sum(cpu_s(pid) for pid in children(postmaster))
+
+
 def written(server: int, url: str) -> int:
     """Bytes written to storage so far. SQLite: the centre's processes' `write_bytes`.
     PostgreSQL: its own count, the WAL and the data pages it wrote out. Not the backends'
@@ -342,6 +362,23 @@ def maintenance(url: str) -> list[int] | None:
         ).one()
     engine.dispose()
     return [int(row[0] or 0), int(row[1] or 0)]
+
+
+def checkpoints(url: str) -> int | None:
+    """PostgreSQL's checkpoints so far, timed and requested (None on SQLite): a rate's window
+    between the bench's own checkpoints is one checkpoint interval only if none fell in it."""
+    if not url.startswith("postgresql"):
+        return None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as conn:
+        count = conn.scalar(
+            text("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
+        )
+    engine.dispose()
+    return int(count)
 
 
 def settle(url: str) -> None:
@@ -875,8 +912,10 @@ def load(
     posts_ms: list[float] = []  # each POST, sent -> acknowledged (group commit's wait in it)
     detector = detector_pid(server)
     cpu0 = cpu_s(detector) if detector else 0.0
+    postgres_cpu0 = postgres_cpu_s(url)
     bytes0 = written(server, url)
     maintained0 = maintenance(url)
+    checkpoints0 = checkpoints(url)
     # SQLite: the detector's part (its own commits, and the checkpoints that its commits run
     # when they take the WAL past `WAL_CHECKPOINT_BYTES`, whoever dirtied those pages).
     detector_bytes0 = write_bytes(detector) if detector and not url.startswith("postgresql") else 0
@@ -945,11 +984,13 @@ def load(
         spy.wait()
     elapsed = time.perf_counter() - start
     detector_cpu = (cpu_s(detector) - cpu0) if detector else None
+    postgres_cpu = postgres_cpu_s(url)
     deadline = time.perf_counter() + 15
     while time.perf_counter() < deadline and not set(mine) <= set(seen):
         time.sleep(0.05)
     total = sum(sent)
     bytes_written = written(server, url) - bytes0
+    checkpointed = checkpoints(url)
     if url.startswith("postgresql"):
         # The window's WAL and the pages written out in it leave out the pages the load dirtied
         # and the checkpointer writes later: a CHECKPOINT now counts them too, once.
@@ -985,6 +1026,11 @@ def load(
         "ack_to_step_ms_p50_p99": quantiles(to_step),
         "step_to_seen_ms_p50_p99": quantiles(step_to_seen),
         "detector_cpu_share": round(detector_cpu / elapsed, 3) if detector_cpu else None,
+        "postgresql_cpu_share": (
+            None
+            if postgres_cpu is None or postgres_cpu0 is None
+            else round((postgres_cpu - postgres_cpu0) / elapsed, 3)
+        ),
         "bytes_written_per_obs": round(bytes_written / total) if total else None,
         "write_mb_s": round(bytes_written / elapsed / 1e6, 2),
         "detector_bytes_per_obs": (
@@ -994,6 +1040,11 @@ def load(
             None
             if maintained is None or maintained0 is None
             else [b - a for a, b in zip(maintained0, maintained, strict=True)]
+        ),
+        # The server's own checkpoints in the window, the bench's closing one not counted: with
+        # none, the bytes are those of one checkpoint interval as long as the window.
+        "server_checkpoints": (
+            None if checkpointed is None or checkpoints0 is None else checkpointed - checkpoints0
         ),
         "load_average": os.getloadavg(),
     }
