@@ -53,6 +53,28 @@ def test_a_coarse_fix_marks_the_device_uncertain_and_asks_for_a_fix(db: Database
         assert session.scalars(select(Alarm.kind)).all() == ["zone_entry"]
 
 
+def test_a_locate_past_its_expiry_no_longer_stands_for_a_new_request(db: Database) -> None:
+    """Not yet marked expired (the gateway's delivery loop does that), it will never be sent:
+    a new coarse fix asks again."""
+    seed(db)
+    clock = Clock(T0)
+    pipeline = Pipeline(db, Settings(escalation_after_s=3600), clock)
+    store(db, coarse(0))
+    clock.now = T0 + timedelta(seconds=30)
+    pipeline.step()
+    store(db, fix(1, 48.91, 2.41))  # precise, outside: certain again
+    clock.now = T0 + timedelta(seconds=90)
+    pipeline.step()
+    store(db, coarse(3))  # uncertain again, once the first locate's 120 s are over
+    clock.now = T0 + timedelta(minutes=3, seconds=30)
+    pipeline.step()
+    with db.session() as session:
+        asked = session.scalars(
+            select(DeviceCommand.state).where(DeviceCommand.kind == "locate")
+        ).all()
+    assert asked == ["queued", "queued"]
+
+
 def test_the_placement_record_carries_the_settings_confirmation_bounds(db: Database) -> None:
     placement_id = seed(db)
     config = Settings(breach_confirm_s={"ddse": 600}, alert_confirm_s=60)

@@ -133,10 +133,15 @@ def ask_fixes(
     """
     if not requests:
         return []  # most steps: no look at the standing commands
+    # The requesting devices' own: every standing one grew with the commands no gateway took
+    # (a device offline keeps its `locate` queued until it expires), read at each request.
     standing = set(
         session.scalars(
             select(DeviceCommand.device_id).where(
-                DeviceCommand.kind == "locate", DeviceCommand.state.in_(("queued", "sent"))
+                DeviceCommand.kind == "locate",
+                DeviceCommand.state.in_(("queued", "sent")),
+                DeviceCommand.expires_at > now,
+                DeviceCommand.device_id.in_(sorted({r[0] for r in requests})),
             )
         ).all()
     )
