@@ -178,7 +178,7 @@ def test_an_engine_whose_clock_was_dragged_before_recovers_by_itself(
         state = session.get_one(EngineState, 1)
         saved = journal.load(session)
         assert saved is not None
-        engine = Engine.restore(saved.snapshot, saved.records)
+        engine = Engine.restore(saved.snapshot, saved.records, journal.history(session))
         engine.process([far])
         state.snapshot, state.cursor = engine.snapshot(), far_id
     at.now += timedelta(seconds=5)

@@ -6,7 +6,9 @@ events, one small journal row: the observations it consumed (ids in (cursor_from
 the clock it ran at, the placement changes it applied and a digest of the engine's events. The
 engine is checkpointed every `checkpoint_s` without its placements (they are in
 `engine_placements`, written only when one changed) nor its zones' derived geometry (in
-`engine_shapes`, written once per new geometry). A restart restores the checkpoint and re-runs
+`engine_shapes`, written once per new geometry) nor the BAR devices' recent fixes (in
+`engine_history`: a base, then the fixes each checkpoint added; at France's size two hours of
+them grew the checkpoint's JSON to 200 ms and more). A restart restores the checkpoint and re-runs
 the journaled steps after it: the engine is deterministic given the same batches and clocks, so
 it ends where it was, and the events it re-produces were committed with their steps already
 (the digest checks they are the same). One step is one transaction: the unit a partitioned
@@ -16,17 +18,20 @@ worker will fence (design/scale-ha.md).
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from vigie.detect import AlarmEvent
-from vigie.store.models import EnginePlacement, EngineShape, EngineState, EngineStep
+from vigie.detect.engine.state import Fix
+from vigie.store.models import EngineHistory, EnginePlacement, EngineShape, EngineState, EngineStep
 
 Change = tuple[str, int | None, dict[str, Any] | None]  # case, revision (None: gone), record
 
@@ -42,6 +47,16 @@ class Saved:
     revisions: dict[str, int]
     records: dict[str, dict[str, Any]]
     legacy: bool  # a whole-engine snapshot saved before the journal: placements inside
+
+
+@dataclass(frozen=True)
+class HistoryPart:
+    """What a checkpoint stores of the history: the whole of it (`base`) or the fixes added
+    since the last checkpoint, packed (`pack_history`)."""
+
+    base: bool
+    fixes: int
+    blob: bytes
 
 
 def load(session: Session, partition: int = 0) -> Saved | None:
@@ -63,6 +78,54 @@ def load(session: Session, partition: int = 0) -> Saved | None:
     if legacy:
         revisions = {k: int(v) for k, v in state.placements.items()}
     return Saved(state.snapshot, state.cursor, state.step, state.mark, revisions, records, legacy)
+
+
+def history(session: Session, partition: int = 0) -> list[tuple[str, Fix]]:
+    """The partition's stored history fixes (device id, fix), base then additions, in the order
+    they are to be replayed (`Engine.restore`)."""
+    rows = session.scalars(
+        select(EngineHistory.blob)
+        .where(EngineHistory.partition == partition)
+        .order_by(EngineHistory.id)
+    )
+    return [fix for blob in rows for fix in unpack_history(blob)]
+
+
+def pack_history(fixes: list[tuple[str, Fix]]) -> bytes:
+    """History fixes as columns (numpy's npz, no pickle, every value's bits kept): each
+    device's id once, then an index per fix. Not compressed: deflating a base of hundreds of
+    thousands of fixes would stall the step that writes it, for a row written every few
+    minutes at most."""
+    names = list(dict.fromkeys(d for d, _ in fixes))
+    index = {name: i for i, name in enumerate(names)}
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        names=np.array(names, dtype=np.str_),
+        device=np.array([index[d] for d, _ in fixes], dtype=np.int32),
+        t=np.array([f[0] for _, f in fixes], dtype=np.int64),
+        lat=np.array([f[1] for _, f in fixes], dtype=np.float64),
+        lon=np.array([f[2] for _, f in fixes], dtype=np.float64),
+        acc=np.array([f[3] for _, f in fixes], dtype=np.float64),
+    )
+    return buffer.getvalue()
+
+
+def unpack_history(blob: bytes) -> list[tuple[str, Fix]]:
+    """What `pack_history` packed, as it was."""
+    with np.load(io.BytesIO(blob), allow_pickle=False) as columns:
+        names = columns["names"].tolist()
+        return [
+            (names[d], (t, la, lo, ac))
+            for d, t, la, lo, ac in zip(
+                columns["device"].tolist(),
+                columns["t"].tolist(),
+                columns["lat"].tolist(),
+                columns["lon"].tolist(),
+                columns["acc"].tolist(),
+                strict=True,
+            )
+        ]
 
 
 def shapes(session: Session) -> list[tuple[bytes, bytes]]:
@@ -120,10 +183,24 @@ def checkpoint(
     now: datetime,
     placements: dict[str, tuple[int | None, dict[str, Any] | None]],
     new_shapes: Iterable[tuple[bytes, bytes]],
+    history: HistoryPart | None = None,
 ) -> None:
     """Save the engine as of journaled step `step`, the placements that changed since the last
-    checkpoint (revision None: gone) and new zone set-ups (or ones stored by an older version
-    without their sectors); the journal before it is dropped."""
+    checkpoint (revision None: gone), new zone set-ups (or ones stored by an older version
+    without their sectors) and the history it left out (a new base replaces the rows before);
+    the journal before it is dropped."""
+    if history is not None:
+        if history.base:
+            session.execute(delete(EngineHistory).where(EngineHistory.partition == state.partition))
+        if history.base or history.fixes:
+            session.add(
+                EngineHistory(
+                    partition=state.partition,
+                    base=history.base,
+                    fixes=history.fixes,
+                    blob=history.blob,
+                )
+            )
     state.snapshot = snapshot
     state.cursor = cursor
     state.step = step

@@ -46,6 +46,7 @@ from vigie.alarms import episodes, journal, reporting, workflow
 from vigie.alarms.sources import ObservationSource, TableSource, Taken
 from vigie.cases.detection import placement_record
 from vigie.detect import OBSERVATION_FIELDS, AlarmEvent, Engine, ScenarioError
+from vigie.detect.engine.alignment import HISTORY_MS
 from vigie.detect.zones import blob_is_current, seed_shapes, shape_blob
 from vigie.observation import Refused, is_finite_fix, parse
 from vigie.observation import iso_ms as iso
@@ -193,6 +194,11 @@ class PipelineHealth:
 CLOCK_FAULT = "clock_fault"
 # The field a quarantined observation names when detection itself failed on it (`_isolate`).
 ENGINE_FAULT = "detection"
+# A new base of the stored history once the fixes stored after the last outgrow it (and this):
+# a restore then replays at most about twice the history. And once the base is as old as the
+# history's horizon: the rows then hold no fix the engine could not hold itself (hers too).
+HISTORY_REBASE_MIN = 20_000
+HISTORY_REBASE_S = HISTORY_MS / 1000
 
 
 @dataclass(frozen=True)
@@ -264,6 +270,13 @@ class PartitionStep:
         self._shapes_saved: set[bytes] = set()  # stored with their sectors: never again
         self._shapes_stale = False  # some stored without them (an older version): store again
         self._new_shapes: list[tuple[bytes, bytes]] = []
+        # The history the checkpoint leaves out (journal.HistoryPart): a new base after a
+        # restore and once the additions stored since the last outgrow it.
+        self._history_base_due = True
+        self._history_base = 0  # fixes in the stored base
+        self._history_added = 0  # fixes stored after it
+        self._history_based = float("-inf")  # monotonic time the base was stored
+        self._history_part: journal.HistoryPart | None = None
         self._checkpoint_due = True
         self._checkpoint_next = False  # checkpoint at the step after this one (restored)
         self._checkpointed = float("-inf")  # monotonic time of the last checkpoint
@@ -476,7 +489,7 @@ class PartitionStep:
             self._checkpoint_due
             or time.monotonic() - self._checkpointed >= self._config.checkpoint_s
         )
-        return self._engine.checkpoint() if due else None
+        return self._engine.checkpoint(history=False) if due else None
 
     def _detect(
         self, taken: Taken, refused: list[Refusal], now: datetime
@@ -641,6 +654,7 @@ class PartitionStep:
         # At once for a first start, or a snapshot from before the journal (placements inside).
         at_once = saved is None or saved.legacy
         self._checkpoint_due, self._checkpoint_next = at_once, not at_once
+        self._history_base_due = True
         if saved is None:
             self._engine, self._cursor, self._step, self._mark = Engine(), 0, 0, 0
             self._revisions = {}
@@ -649,11 +663,14 @@ class PartitionStep:
             seed_shapes(stored)  # no zone's geometry compiled again
             self._shapes_saved = {d for d, b in stored if blob_is_current(b)}
             self._shapes_stale = len(self._shapes_saved) < len(stored)
-            self._engine = Engine.restore(saved.snapshot, saved.records)
+            self._engine = Engine.restore(
+                saved.snapshot, saved.records, journal.history(session, self._state.partition)
+            )
             self._cursor, self._step, self._mark = saved.cursor, saved.step, saved.mark
             self._revisions = dict(saved.revisions)
             if saved.legacy:  # saved before the journal: its placements go to their table
                 self._unsaved = set(self._revisions)
+        self._engine.log_history()
         self._replay(session)
         watermark = self._engine.clock_ms
         limit = epoch_ms(now) + round(self._config.max_clock_skew_s * 1000)
@@ -664,6 +681,7 @@ class PartitionStep:
             )
             self._unsaved |= set(self._revisions)
             self._engine, self._revisions, self._mark, self._poisoned = Engine(), {}, 0, True
+            self._engine.log_history()
         self._quarantined = quarantine.count(session)
         faults = select(Alarm.device).where(
             Alarm.kind == CLOCK_FAULT, Alarm.status != "closed", Alarm.cleared_at.is_(None)
@@ -717,6 +735,18 @@ class PartitionStep:
             if self._unsaved or self._shapes_stale
             else []
         )
+        added = self._engine.take_history_log()
+        if (
+            self._history_base_due
+            or self._history_added + len(added) > max(self._history_base, HISTORY_REBASE_MIN)
+            or time.monotonic() - self._history_based >= HISTORY_REBASE_S
+        ):
+            whole = self._engine.history_fixes()
+            self._history_part = journal.HistoryPart(True, len(whole), journal.pack_history(whole))
+        elif added:
+            self._history_part = journal.HistoryPart(False, len(added), journal.pack_history(added))
+        else:
+            self._history_part = None
         return placements
 
     def _save(
@@ -740,6 +770,7 @@ class PartitionStep:
             now=now,
             placements=placements,
             new_shapes=self._new_shapes,
+            history=self._history_part,
         )
 
     def _saved(self) -> None:
@@ -747,6 +778,12 @@ class PartitionStep:
         self._unsaved = set()
         self._shapes_saved |= {d for d, _ in self._new_shapes}
         self._shapes_stale = False
+        part = self._history_part
+        if part is not None and part.base:
+            self._history_base, self._history_added = part.fixes, 0
+            self._history_base_due, self._history_based = False, time.monotonic()
+        elif part is not None:
+            self._history_added += part.fixes
         self._checkpointed = time.monotonic()
         self._checkpoint_due = False
 

@@ -39,9 +39,8 @@ def reconcile(
     and those of devices last asked another rate than the normal one. Any other device wants
     the normal rate and has it (or was never asked, which means the same). The database finds
     the devices whose rate differs (`_differing`): only they come back to Python, usually none.
-    Done here in Python, the pass read every open alarm's devices and standing rates every few
-    seconds, in the step's write transaction: 200-450 ms a pass with 2,000-2,900 alarms open
-    at 16,000 cases (`bench/pipeline.py`, 290 s at 2,400 obs/s), a stall of every alarm behind it.
+    Done in Python, the pass read every open case's devices and standing rates every few
+    seconds, in the step's write transaction, and grew with the alarms left open.
     """
     changes = [
         command_queue.Wanted(

@@ -373,6 +373,20 @@ class EngineStep(Base):
     rows: Mapped[list[Any] | None] = mapped_column(Json)
 
 
+class EngineHistory(Base):
+    """The BAR devices' recent fixes of a partition's engine, which its checkpoint leaves out
+    (`Engine.checkpoint(history=False)`): a base, the whole history when it was written, then
+    the fixes each later checkpoint added, in order (`vigie.alarms.journal`). A restore replays
+    them; a new base deletes the rows before it."""
+
+    __tablename__ = "engine_history"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partition: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
+    base: Mapped[bool]
+    fixes: Mapped[int] = mapped_column(Integer)
+    blob: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class EnginePlacement(Base):
     """A placement as the checkpointed engine watches it (record None: known, not watched),
     written only when it changed since the previous checkpoint."""

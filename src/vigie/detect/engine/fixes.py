@@ -15,7 +15,6 @@ from numpy.typing import NDArray
 
 from vigie.detect import certainty, plausibility
 from vigie.detect.devices import NEVER
-from vigie.detect.engine import alignment
 from vigie.detect.engine.arrays import Floats, Ints, expand, prox_may_raise, steps
 from vigie.detect.engine.fixes_once import OneFixPerDevice
 from vigie.detect.events import AlarmEvent, ordered
@@ -195,10 +194,7 @@ class FixPath(OneFixPerDevice):
         bar = np.flatnonzero(self._bar_device_mask()[dev])
         for k in bar[np.argsort(t[bar], kind="stable")].tolist():
             d = int(dev[k])
-            alignment.record(
-                self._history.setdefault(d, []),
-                (int(t[k]), float(la[k]), float(lo[k]), float(ac[k])),
-            )
+            self._remember(d, (int(t[k]), float(la[k]), float(lo[k]), float(ac[k])))
 
     def _bar_device_mask(self) -> NDArray[np.bool_]:
         mask = np.zeros(len(self._devices) + 1, dtype=bool)

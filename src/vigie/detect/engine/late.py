@@ -20,7 +20,6 @@ from __future__ import annotations
 import heapq
 
 from vigie.detect import certainty, persistence
-from vigie.detect.engine import alignment
 from vigie.detect.engine.state import Fix
 from vigie.detect.engine.tables import RuleTables
 from vigie.detect.events import AlarmEvent, utc_of
@@ -53,7 +52,7 @@ class LateData(RuleTables):
                     self._zone_raised[i] = False
                     self._episodes[key] = (since, newer)
         if d in self._prox_of_wearer or d in self._prox_of_target:
-            alignment.record(self._history.setdefault(d, []), fix)
+            self._remember(d, fix)
         pairs: list[tuple[int, Fix | None, Fix | None]]
         pairs = [(j, fix, self._target_of(j, t)) for j in self._prox_of_wearer.get(d, ())]
         pairs += [

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from vigie.detect import battery, certainty, plausibility, power, sos, tamper
-from vigie.detect.engine import alignment
 from vigie.detect.engine.late import LateData
 from vigie.detect.engine.state import Fix, _deg, _m
 from vigie.detect.events import AlarmEvent, iso_of, ordered
@@ -81,7 +80,7 @@ class RecordPath(LateData):
                 )
                 self._zone_step(i, code, t, depth, fix, out, prev=prev)
         if d in self._prox_of_wearer or d in self._prox_of_target:
-            alignment.record(self._history.setdefault(d, []), fix)
+            self._remember(d, fix)
         pairs: list[tuple[int, Fix | None, Fix | None]]
         pairs = [(j, fix, self._target_of(j, t)) for j in self._prox_of_wearer.get(d, ())]
         pairs += [

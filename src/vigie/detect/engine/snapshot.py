@@ -21,7 +21,7 @@ import base64
 import heapq
 import json
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields
 from operator import attrgetter
 from typing import Any, Self
@@ -33,6 +33,7 @@ from vigie.detect import persistence
 from vigie.detect.devices import COLUMNS, Reports
 from vigie.detect.engine.case import canonical
 from vigie.detect.engine.fixes import FixPath
+from vigie.detect.engine.state import Fix
 from vigie.detect.events import AlarmEvent, iso_of
 from vigie.detect.scenario import (
     Battery,
@@ -64,12 +65,35 @@ class Snapshots(FixPath):
         )
         return self._encode(state)
 
-    def checkpoint(self) -> bytes:
+    def checkpoint(self, *, history: bool = True) -> bytes:
         """The engine state without its placements (``restore`` is given them): what changes
-        with every observation, a few bytes per device, none per zone vertex."""
-        state = self._state()
+        with every observation, a few bytes per device, none per zone vertex. Without
+        `history`, the BAR devices' recent fixes are left out too (``restore`` is given them):
+        the pipeline stores them as they come (``take_history_log``), since at France's size
+        two hours of them are hundreds of thousands of fixes, where JSON took 200 ms and more
+        at every checkpoint and grew with the hours."""
+        state = self._state(history=history)
         state["cases"] = self._cached("cases", self._zones, lambda: list(self._cases))
         return self._encode(state)
+
+    def log_history(self) -> None:
+        """From now on, keep each fix recorded in the history for ``take_history_log``."""
+        if self._history_log is None:
+            self._history_log = []
+
+    def take_history_log(self) -> list[tuple[str, Fix]]:
+        """The fixes recorded in the history since the last call (device id, fix), in the
+        order recorded: replayed in that order onto the history they were added to, they
+        give it exactly (``alignment.record`` is deterministic)."""
+        log, self._history_log = self._history_log or [], []
+        ids = self._devices.ids
+        return [(ids[d], fix) for d, fix in log]
+
+    def history_fixes(self) -> list[tuple[str, Fix]]:
+        """The whole history (device id, fix), each device's fixes in order: replayed onto an
+        empty history, it gives this one."""
+        ids = self._devices.ids
+        return [(ids[d], fix) for d, fixes in sorted(self._history.items()) for fix in fixes]
 
     def _cached(self, key: str, made_from: object, value: Callable[[], Any]) -> _Json:
         """The JSON of `value()`, kept while `made_from` is the same object (a rule table is
@@ -97,7 +121,7 @@ class Snapshots(FixPath):
         # Level 1: 6 took three times as long for 20 % less.
         return zlib.compress(text.encode("utf-8"), 1)
 
-    def _state(self) -> dict[str, Any]:
+    def _state(self, *, history: bool = True) -> dict[str, Any]:
         self._refresh()
         n = len(self._devices)
         dv = self._devices
@@ -148,7 +172,9 @@ class Snapshots(FixPath):
             "past_held": sorted([[*key, *span] for key, span in self._past_held.items()]),
             "history": {
                 dv.ids[d]: [list(f) for f in fixes] for d, fixes in sorted(self._history.items())
-            },
+            }
+            if history
+            else None,
             "fix_requests": sorted([d, *asked] for d, asked in self._fix_requests.items()),
             "buffer": [
                 [tm, seq, _record_dict(r)]
@@ -158,9 +184,15 @@ class Snapshots(FixPath):
         return state
 
     @classmethod
-    def restore(cls, data: bytes, placements: Mapping[str, dict[str, Any]] | None = None) -> Self:
+    def restore(
+        cls,
+        data: bytes,
+        placements: Mapping[str, dict[str, Any]] | None = None,
+        history: Iterable[tuple[str, Fix]] | None = None,
+    ) -> Self:
         """An engine continuing exactly where ``snapshot`` (or ``checkpoint``, then given the
-        placements it left out by case id) left it."""
+        placements it left out by case id, and the history's fixes when it left them out, in
+        the order ``history_fixes`` and ``take_history_log`` gave them) left it."""
         try:
             state = json.loads(zlib.decompress(data).decode("utf-8"))
         except (zlib.error, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -227,10 +259,18 @@ class Snapshots(FixPath):
             engine._schedule(key, engine._held[key].deadline)
         engine._episodes = {(a, b, c): (f, u) for a, b, c, f, u in state.get("episodes", [])}
         engine._past_held = {(a, b, c): (f, u) for a, b, c, f, u in state.get("past_held", [])}
-        engine._history = {
-            dv.index[device]: [(int(f[0]), f[1], f[2], f[3]) for f in fixes]
-            for device, fixes in state.get("history", {}).items()
-        }
+        if state.get("history", {}) is not None:
+            engine._history = {
+                dv.index[device]: [(int(f[0]), f[1], f[2], f[3]) for f in fixes]
+                for device, fixes in state.get("history", {}).items()
+            }
+        elif history is None:
+            raise ValueError("a checkpoint without its history is restored with it")
+        else:
+            for device, fix in history:
+                if device not in dv.index:
+                    raise ValueError(f"history of a device the checkpoint does not hold: {device}")
+                engine._remember(dv.index[device], fix)
         engine._fix_requests = {r[0]: (int(r[1]), r[2]) for r in state.get("fix_requests", [])}
         engine._buffer = [(tm, seq, parse_event(r)) for tm, seq, r in state["buffer"]]
         heapq.heapify(engine._buffer)

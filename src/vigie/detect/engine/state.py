@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vigie.detect.devices import NEVER, DeviceTable
+from vigie.detect.engine import alignment
 from vigie.detect.engine.arrays import Floats, Ints
 from vigie.detect.engine.case import Case
 from vigie.detect.events import AlarmEvent, utc_of
@@ -135,6 +136,10 @@ class EngineState:
         self._episodes: dict[Key, tuple[int, int]] = {}
         self._past_held: dict[Key, tuple[int, int]] = {}
         self._history: dict[int, list[Fix]] = {}
+        # The fixes recorded in the history since the pipeline last took them, in order
+        # (`take_history_log`): its checkpoint stores those, not the whole history. None: no
+        # one takes them (replay, tests), so none are kept.
+        self._history_log: list[tuple[int, Fix]] | None = None
         self._fix_requests: dict[str, tuple[int, str]] = {}
         # Snapshot JSON of what changes only with the placements or new devices, by what it
         # was made from (snapshot.py): a checkpoint does not encode 16,000 zone keys again.
@@ -150,6 +155,12 @@ class EngineState:
         self._scheduled[key] = due
         self._heap_seq += 1
         heapq.heappush(self._heap, (due, self._heap_seq, key))
+
+    def _remember(self, d: int, fix: Fix) -> None:
+        """Record a BAR device's fix in its history (``alignment``), and in the log of them."""
+        alignment.record(self._history.setdefault(d, []), fix)
+        if self._history_log is not None:
+            self._history_log.append((d, fix))
 
     def _ask_fix(self, d: int, t: int, reason: str) -> None:
         """Ask a device for a fresh fix (one standing request each: the earliest)."""
