@@ -20,7 +20,7 @@ on each event of its live stream; `--watch poll` reads it every 10 ms, a load of
 hundred audited reads a second) that the centre does not otherwise carry.
 Prints p50/p99 and the sustained throughput; writes bench/results/pipeline.json. Not a test.
 
-    .venv/bin/python bench/pipeline.py [--rates 600,2400] [--seconds 60] [--cases 16000]
+    .venv/bin/python bench/pipeline.py [--rates 600,2400] [--seconds 290] [--cases 16000]
         [--bar 1000] [--databases sqlite,postgresql] [--clients 4] [--watch poll] [--quick]
 
 `--quick` is a smaller run (2,000 cases of which 125 BAR pairs, 8 s per rate) for a first look
@@ -530,9 +530,12 @@ def main() -> None:
     parser.add_argument(
         "--seconds",
         type=float,
-        default=60,
-        help="per rate: at least the centre's compaction period (VIGIE_SPAN_EVERY_S, 60 s), or a "
-        "rate's bytes may hold no compaction",
+        default=290,
+        help="per rate: one checkpoint interval of PostgreSQL's defaults (5 min; a rate starts "
+        "and ends with a CHECKPOINT, so shorter counts every page's first write after one more "
+        "often than the server would), and long enough for what grows with the run: 60 s hid "
+        "a detector stall every 5 s that grew with the BAR devices' history; at least the "
+        "compaction period (VIGIE_SPAN_EVERY_S, 60 s)",
     )
     parser.add_argument(
         "--settle",
