@@ -94,10 +94,11 @@ def centre(db: Database, rng: random.Random) -> list[str]:
                 bracelet.until = NOW  # handed back: its rate no longer matters here
             if rng.random() < 0.15:
                 placement.status = "ended"
+            placement.partition = rng.choice((0, 1))  # a cluster's detection partitions
     return refs
 
 
-def rule(db: Database, cases: set[str] | None) -> Diff:
+def rule(db: Database, cases: set[str] | None, partition: int | None = None) -> Diff:
     """The rule: for each device worn or carried in an active placement (of `cases`), the
     measure's alarm rate while its case has an alarm raised here not closed (the oldest one
     names it), else the normal rate; wanted where it differs from the newest standing
@@ -119,6 +120,7 @@ def rule(db: Database, cases: set[str] | None) -> Diff:
                 or assignment.until is not None
                 or assignment.role not in ("wearer", "protected")
                 or (cases is not None and placement.case_ref not in cases)
+                or (partition is not None and placement.partition != partition)
             ):
                 continue
             alarm = open_alarm.get(placement.case_ref)
@@ -132,9 +134,9 @@ def rule(db: Database, cases: set[str] | None) -> Diff:
         return out
 
 
-def found(db: Database, cases: set[str] | None) -> Diff:
+def found(db: Database, cases: set[str] | None, partition: int | None = None) -> Diff:
     with db.session() as session:
-        rows = list(session.execute(reporting._differing(CONFIG, cases)))
+        rows = list(session.execute(reporting._differing(CONFIG, cases, partition)))
     assert [r[0] for r in rows] == sorted(r[0] for r in rows)  # by device id
     return {device: (seconds, alarm) for device, seconds, alarm in rows}
 
@@ -148,6 +150,9 @@ def test_the_query_finds_exactly_the_devices_the_rule_names(db: Database, seed: 
     assert found(db, None) == whole
     some = set(rng.sample(refs, 4))
     assert found(db, some) == rule(db, some)
+    for partition in (0, 1):
+        assert found(db, None, partition) == rule(db, None, partition)
+    assert rule(db, None, 0) and rule(db, None, 1), "both partitions have a rate to change"
     with db.session() as session:
         queued = reporting.reconcile(session, CONFIG, NOW)
         asked = {c.device_id: (c.args["seconds"], c.alarm_id) for c in queued}

@@ -427,8 +427,8 @@ class PartitionStep:
                     )
                     escalation_checked = now
                 if rates_due:
-                    mine = set(self._revisions) if scoped else None
-                    reporting.reconcile(session, self._config, now, mine)
+                    mine = self._state.partition if scoped else None
+                    reporting.reconcile(session, self._config, now, partition=mine)
                     self._rates_checked = time.monotonic()
                 elif opened:  # at once for the cases whose alarm opened, theirs only
                     reporting.reconcile(session, self._config, now, {a.case_ref for a in opened})

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, func, or_, select, update
+from sqlalchemy import Select, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from vigie.alarms.imported import RAISED_HERE
@@ -30,10 +30,15 @@ ROLES = ("wearer", "protected")
 
 
 def reconcile(
-    session: Session, config: Settings, now: datetime, cases: set[str] | None = None
+    session: Session,
+    config: Settings,
+    now: datetime,
+    cases: set[str] | None = None,
+    partition: int | None = None,
 ) -> list[DeviceCommand]:
     """Queue the rate changes that the open and closed alarms call for; returns them. With
     `cases`, only theirs: a step that opened alarms costs what it opened, not the caseload.
+    With `partition`, only that detection partition's cases (a cluster worker's own).
 
     Without, only the cases that can need one are looked at: those with an alarm not closed,
     and those of devices last asked another rate than the normal one. Any other device wants
@@ -50,19 +55,21 @@ def reconcile(
             reason=f"alarm {alarm_id} open" if alarm_id is not None else "no alarm open",
             alarm_id=alarm_id,
         )
-        for device_id, seconds, alarm_id in session.execute(_differing(config, cases))
+        for device_id, seconds, alarm_id in session.execute(_differing(config, cases, partition))
     ]
     queued, _unknown = command_queue.queue_many(session, changes, "pipeline", now)
     return queued
 
 
-def _differing(config: Settings, cases: set[str] | None) -> Select[Any]:
+def _differing(
+    config: Settings, cases: set[str] | None, partition: int | None = None
+) -> Select[Any]:
     """Device id, wanted seconds and the open alarm that wants them (or None) of every device
     whose wanted rate is not the last one asked, by device id; only in `cases`, or else in the
     cases that can need a change. Wanted: for a device worn or carried in an active placement,
     the measure's alarm rate while its case has an alarm raised here not closed, else the
     normal rate. Asked: the seconds of its newest `report_every` command still standing (not
-    failed or expired), the normal rate when none."""
+    failed or expired), the normal rate when none. With `partition`, only its placements."""
     normal = config.report_every_s
     standing = (
         select(
@@ -97,6 +104,8 @@ def _differing(config: Settings, cases: set[str] | None) -> Select[Any]:
                 select(DeviceAssignment.placement_id).where(DeviceAssignment.device_id.in_(raised))
             ),
         )
+    if partition is not None:
+        scope = and_(scope, Placement.partition == partition)
     alarm_rate = case(
         *((Placement.measure == m, s) for m, s in sorted(config.alarm_report_every_s.items())),
         else_=normal,
