@@ -18,8 +18,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, case, func, select, union, update
+from sqlalchemy.orm import Session, aliased
 
 from vigie.alarms.imported import RAISED_HERE
 from vigie.gateway import command_queue
@@ -71,60 +71,69 @@ def _differing(
     normal rate. Asked: the seconds of its newest `report_every` command still standing (not
     failed or expired), the normal rate when none. With `partition`, only its placements."""
     normal = config.report_every_s
+    # Correlated lookups by index (a case's open alarms, a device's newest standing command),
+    # for the few placements in scope: joined as grouped tables instead, SQLite scanned the
+    # standing commands once per placement (330 ms with 2,900 of them, 16,000 cases).
     standing = (
-        select(
-            DeviceCommand.device_id,
-            DeviceCommand.args["seconds"].as_integer().label("seconds"),
-            func.row_number()
-            .over(partition_by=DeviceCommand.device_id, order_by=DeviceCommand.id.desc())
-            .label("newest"),
-        )
-        .where(
-            DeviceCommand.kind == "report_every",
-            DeviceCommand.state.in_(("queued", "sent", "answered")),
-        )
-        .subquery()
+        DeviceCommand.kind == "report_every",
+        DeviceCommand.state.in_(("queued", "sent", "answered")),
+    )
+    open_here = (Alarm.status != "closed", RAISED_HERE)
+    alarm_id = (
+        select(func.min(Alarm.id))
+        .where(Alarm.case_ref == Placement.case_ref, *open_here)
+        .scalar_subquery()
     )
     asked = (
-        select(standing.c.device_id, standing.c.seconds).where(standing.c.newest == 1).cte("asked")
-    )
-    alarmed = (
-        select(Alarm.case_ref, func.min(Alarm.id).label("alarm_id"))
-        .where(Alarm.status != "closed", RAISED_HERE)
-        .group_by(Alarm.case_ref)
-        .cte("alarmed")
+        select(DeviceCommand.args["seconds"].as_integer())
+        .where(DeviceCommand.device_id == DeviceAssignment.device_id, *standing)
+        .order_by(DeviceCommand.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
     if cases is not None:
         scope: Any = Placement.case_ref.in_(cases)
-    else:
-        raised = select(asked.c.device_id).where(asked.c.seconds != normal)
-        scope = or_(
-            Placement.case_ref.in_(select(alarmed.c.case_ref)),
-            Placement.id.in_(
-                select(DeviceAssignment.placement_id).where(DeviceAssignment.device_id.in_(raised))
-            ),
+    else:  # a superset of the devices whose newest rate is raised: the last test decides
+        raised = select(DeviceCommand.device_id).where(
+            *standing, DeviceCommand.args["seconds"].as_integer() != normal
+        )
+        holder, alarmed = aliased(DeviceAssignment), aliased(Placement)
+        scope = Placement.id.in_(
+            union(
+                select(alarmed.id).where(
+                    alarmed.case_ref.in_(select(Alarm.case_ref).where(*open_here))
+                ),
+                select(holder.placement_id).where(holder.device_id.in_(raised)),
+            )
         )
     if partition is not None:
         scope = and_(scope, Placement.partition == partition)
-    alarm_rate = case(
-        *((Placement.measure == m, s) for m, s in sorted(config.alarm_report_every_s.items())),
-        else_=normal,
-    )
-    wanted = case((alarmed.c.alarm_id.is_(None), normal), else_=alarm_rate)
-    return (
-        select(DeviceAssignment.device_id, wanted, alarmed.c.alarm_id)
+    rows = (
+        select(
+            DeviceAssignment.device_id.label("device_id"),
+            Placement.measure.label("measure"),
+            alarm_id.label("alarm_id"),
+            asked.label("asked"),
+        )
         .select_from(Placement)
         .join(DeviceAssignment, DeviceAssignment.placement_id == Placement.id)
-        .outerjoin(alarmed, alarmed.c.case_ref == Placement.case_ref)
-        .outerjoin(asked, asked.c.device_id == DeviceAssignment.device_id)
         .where(
             scope,
             Placement.status == "active",
             DeviceAssignment.until.is_(None),
             DeviceAssignment.role.in_(ROLES),
-            func.coalesce(asked.c.seconds, normal) != wanted,
         )
-        .order_by(DeviceAssignment.device_id)
+        .subquery()
+    )
+    alarm_rate = case(
+        *((rows.c.measure == m, s) for m, s in sorted(config.alarm_report_every_s.items())),
+        else_=normal,
+    )
+    wanted = case((rows.c.alarm_id.is_(None), normal), else_=alarm_rate)
+    return (
+        select(rows.c.device_id, wanted, rows.c.alarm_id)
+        .where(func.coalesce(rows.c.asked, normal) != wanted)
+        .order_by(rows.c.device_id)
     )
 
 
