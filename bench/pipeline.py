@@ -364,6 +364,14 @@ def maintenance(url: str) -> list[int] | None:
     return [int(row[0] or 0), int(row[1] or 0)]
 
 
+def by_minute(timed: list[tuple[float, float]]) -> list[float]:
+    """The p99 of each minute's latencies (seconds from the rate's start, ms), in order."""
+    minutes: dict[int, list[float]] = {}
+    for at, ms in timed:
+        minutes.setdefault(int(at // 60), []).append(ms)
+    return [round(percentile(minutes[m], 0.99), 1) for m in sorted(minutes)]
+
+
 def checkpoints(url: str) -> int | None:
     """PostgreSQL's checkpoints so far, timed and requested (None on SQLite): a rate's window
     between the bench's own checkpoints is one checkpoint interval only if none fell in it."""
@@ -1022,6 +1030,11 @@ def load(
         "latency_ms_p50": round(statistics.median(latencies_ms), 1) if latencies_ms else None,
         "latency_ms_p99": round(percentile(latencies_ms, 0.99), 1) if latencies_ms else None,
         "latency_ms_max": round(max(latencies_ms), 1) if latencies_ms else None,
+        # Per minute of the rate, by acknowledgement: a cost that grows with the run (state
+        # kept, alarms left open) shows as a rising row where the whole rate's p99 may not.
+        "latency_ms_p99_by_minute": by_minute(
+            [(acked[c] - start, (seen[c] - acked[c]) * 1000) for c in mine if c in seen]
+        ),
         "sent_to_seen_ms_p50_p99_max": [*p50_p99(from_sent), round(max(from_sent), 1)]
         if from_sent
         else None,
