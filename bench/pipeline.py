@@ -301,15 +301,8 @@ def postgres_cpu_s(url: str) -> float | None:
     the WAL writer, the backends): what a setting such as `wal_compression` costs in CPU."""
     if not url.startswith("postgresql"):
         return None
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import NullPool
-
-    engine = create_engine(url, poolclass=NullPool)
-    with engine.connect() as conn:
-        backend = int(conn.scalar(text("SELECT pg_backend_pid()")))
-        status = Path(f"/proc/{backend}/status").read_text()
-    engine.dispose()
-    postmaster = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("PPid:")))
+    data = Path(pg_one(url, "SELECT current_setting('data_directory')")[0])
+    postmaster = int((data / "postmaster.pid").read_text().split()[0])
     fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
     return ticks / os.sysconf("SC_CLK_TCK") + sum(cpu_s(pid) for pid in children(postmaster))
@@ -321,19 +314,11 @@ def written(server: int, url: str) -> int:
     `write_bytes`: the kernel counts in them every page of shared buffers they dirty (shared
     memory), 7-10 times what reaches the disk."""
     if url.startswith("postgresql"):
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.pool import NullPool
-
-        engine = create_engine(url, poolclass=NullPool)
-        with engine.connect() as conn:
-            wal = conn.scalar(text("SELECT wal_bytes FROM pg_stat_wal"))
-            pages = conn.scalar(
-                text(
-                    "SELECT (buffers_clean + buffers_backend + buffers_checkpoint)"
-                    " * current_setting('block_size')::bigint FROM pg_stat_bgwriter"
-                )
-            )
-        engine.dispose()
+        wal, pages = pg_one(
+            url,
+            "SELECT wal_bytes, (buffers_clean + buffers_backend + buffers_checkpoint)"
+            " * current_setting('block_size')::bigint FROM pg_stat_wal, pg_stat_bgwriter",
+        )
         return int(wal) + int(pages)
     return sum(write_bytes(pid) for pid in [server, *children(server)])
 
@@ -352,15 +337,9 @@ def maintenance(url: str) -> list[int] | None:
     SQLite): a rate's bytes count what they write too, so the figures say when one ran."""
     if not url.startswith("postgresql"):
         return None
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import NullPool
-
-    engine = create_engine(url, poolclass=NullPool)
-    with engine.connect() as conn:
-        row = conn.execute(
-            text("SELECT sum(autovacuum_count), sum(autoanalyze_count) FROM pg_stat_user_tables")
-        ).one()
-    engine.dispose()
+    row = pg_one(
+        url, "SELECT sum(autovacuum_count), sum(autoanalyze_count) FROM pg_stat_user_tables"
+    )
     return [int(row[0] or 0), int(row[1] or 0)]
 
 
@@ -377,16 +356,19 @@ def checkpoints(url: str) -> int | None:
     between the bench's own checkpoints is one checkpoint interval only if none fell in it."""
     if not url.startswith("postgresql"):
         return None
+    return int(pg_one(url, "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")[0])
+
+
+def pg_one(url: str, sql: str) -> Any:
+    """The one row of a statement on the bench's PostgreSQL, on a connection of its own."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.pool import NullPool
 
     engine = create_engine(url, poolclass=NullPool)
     with engine.connect() as conn:
-        count = conn.scalar(
-            text("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
-        )
+        row = conn.execute(text(sql)).one()
     engine.dispose()
-    return int(count)
+    return row
 
 
 def settle(url: str) -> None:
