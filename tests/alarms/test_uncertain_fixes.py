@@ -3,6 +3,7 @@ it for a fresh fix (a `locate` command); confirmation bounds come from the setti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -26,13 +27,23 @@ def coarse(minutes: float) -> dict:
     return fix(minutes, 48.90, 2.40) | {"accuracy_m": 3000.0}
 
 
-def test_a_coarse_fix_marks_the_device_uncertain_and_asks_for_a_fix(db: Database) -> None:
+def stepper(db: Database) -> Callable[[dict, float], None]:
+    """Case C1 seeded; a function that stores a record and runs a step `seconds` after T0."""
     seed(db)
     clock = Clock(T0)
     pipeline = Pipeline(db, Settings(escalation_after_s=3600), clock)
-    store(db, coarse(0))
-    clock.now = T0 + timedelta(seconds=30)
-    pipeline.step()
+
+    def step(record: dict, seconds: float) -> None:
+        store(db, record)
+        clock.now = T0 + timedelta(seconds=seconds)
+        pipeline.step()
+
+    return step
+
+
+def test_a_coarse_fix_marks_the_device_uncertain_and_asks_for_a_fix(db: Database) -> None:
+    step = stepper(db)
+    step(coarse(0), 30)
     with db.session() as session:
         assert session.scalars(select(Alarm)).all() == []  # decides nothing on its own
         assert session.get_one(Device, "B1").uncertain_since is not None
@@ -40,12 +51,8 @@ def test_a_coarse_fix_marks_the_device_uncertain_and_asks_for_a_fix(db: Database
         assert [(c.device_id, c.state, c.requested_by) for c in asked] == [
             ("B1", "queued", "pipeline")
         ]
-    store(db, coarse(1))  # still coarse: one standing request, not a second
-    clock.now = T0 + timedelta(seconds=90)
-    pipeline.step()
-    store(db, fix(2, 48.90, 2.40))  # a precise fix decides: the breach, and certain again
-    clock.now = T0 + timedelta(seconds=150)
-    pipeline.step()
+    step(coarse(1), 90)  # still coarse: one standing request, not a second
+    step(fix(2, 48.90, 2.40), 150)  # a precise fix decides: the breach, and certain again
     with db.session() as session:
         assert session.get_one(Device, "B1").uncertain_since is None
         kinds = session.scalars(select(DeviceCommand.kind).order_by(DeviceCommand.id)).all()
@@ -56,18 +63,10 @@ def test_a_coarse_fix_marks_the_device_uncertain_and_asks_for_a_fix(db: Database
 def test_a_locate_past_its_expiry_no_longer_stands_for_a_new_request(db: Database) -> None:
     """Not yet marked expired (the gateway's delivery loop does that), it will never be sent:
     a new coarse fix asks again."""
-    seed(db)
-    clock = Clock(T0)
-    pipeline = Pipeline(db, Settings(escalation_after_s=3600), clock)
-    store(db, coarse(0))
-    clock.now = T0 + timedelta(seconds=30)
-    pipeline.step()
-    store(db, fix(1, 48.91, 2.41))  # precise, outside: certain again
-    clock.now = T0 + timedelta(seconds=90)
-    pipeline.step()
-    store(db, coarse(3))  # uncertain again, once the first locate's 120 s are over
-    clock.now = T0 + timedelta(minutes=3, seconds=30)
-    pipeline.step()
+    step = stepper(db)
+    step(coarse(0), 30)
+    step(fix(1, 48.91, 2.41), 90)  # precise, outside: certain again
+    step(coarse(3), 210)  # uncertain again, once the first locate's 120 s are over
     with db.session() as session:
         asked = session.scalars(
             select(DeviceCommand.state).where(DeviceCommand.kind == "locate")
