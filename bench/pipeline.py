@@ -204,9 +204,19 @@ def drawn_zone(n: int, lat: float, lon: float) -> list[list[float]]:
     return [*ring, ring[0]]
 
 
+# What docs/production-postgresql.md's Patroni configuration sets that changes the bytes a
+# primary writes (`--pg-production`): pages with checksums, hint bits logged (pg_rewind needs
+# one or the other; with checksums a page's first hint bit after a checkpoint logs it whole),
+# and those whole pages compressed. synchronous_commit=on is the server's default; the standby
+# it waits for receives the WAL, and writes nothing on the primary.
+PRODUCTION_INITDB = ["--data-checksums"]
+PRODUCTION_SETTINGS = {"wal_log_hints": "on", "wal_compression": "lz4"}
+
+
 @contextlib.contextmanager
-def postgres() -> Iterator[str]:
-    """A PostgreSQL 15 cluster of the run's own (fsync on: bytes written are real), its URL."""
+def postgres(production: bool = False) -> Iterator[str]:
+    """A PostgreSQL 15 cluster of the run's own (fsync on: bytes written are real), its URL;
+    `production`: made and started as the production documentation configures it."""
     sys.path.insert(0, str(Path(__file__).parents[1]))
     # The tests' settings (no breach confirmation, cheap password hashing, development mode)
     # are set on import: the centre measured is not to inherit them.
@@ -225,13 +235,15 @@ def postgres() -> Iterator[str]:
         shutil.chown(root, "postgres", "postgres")
     initdb = [str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "vigie"]
     subprocess.run(
-        as_owner(*initdb, "-E", "UTF8", "--locale=C.UTF-8"),
+        as_owner(*initdb, "-E", "UTF8", "--locale=C.UTF-8", *(PRODUCTION_INITDB * production)),
         check=True,
         capture_output=True,
         env=real_clock_env(),
     )
     port = free_port()
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    if production:
+        options += "".join(f" -c {name}={value}" for name, value in PRODUCTION_SETTINGS.items())
     start = [str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o", options]
     subprocess.run(as_owner(*start, "start"), check=True, capture_output=True, env=real_clock_env())
     pid = int((data / "postmaster.pid").read_text().split()[0])
@@ -562,6 +574,12 @@ def main() -> None:
         help="a PostgreSQL server setting for the run, name=value (reloadable ones: "
         "wal_compression=lz4, checkpoint_timeout=15min, ...); the server's defaults otherwise",
     )
+    parser.add_argument(
+        "--pg-production",
+        action="store_true",
+        help="PostgreSQL made and started as docs/production-postgresql.md configures it (data "
+        "checksums, wal_log_hints=on, wal_compression=lz4), not with the server's defaults",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the results go")
     parser.add_argument(
         "--profile",
@@ -599,7 +617,7 @@ def main() -> None:
                 folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="vigie-bench-"))
                 urls[database] = f"sqlite:///{Path(folder) / 'vigie.sqlite'}"
             else:
-                urls[database] = stack.enter_context(postgres())
+                urls[database] = stack.enter_context(postgres(args.pg_production))
                 pg_settings(urls[database], args.pg_set)
         # Seeding is most of a run's time (the clerk's path, case by case): every database's
         # at once, each in a process of its own; then each is measured alone.
@@ -643,7 +661,13 @@ def main() -> None:
         "zones": "one drawn 35-vertex exclusion zone per PSEM case",
         # How often the centre made spans (`vigie.store.spans`): its writes are in the bytes.
         "span_every_s": span_every_s(),
-        "postgresql_settings": args.pg_set or "defaults",
+        "postgresql_settings": (
+            ["--data-checksums", *(f"{k}={v}" for k, v in PRODUCTION_SETTINGS.items())]
+            if args.pg_production
+            else []
+        )
+        + args.pg_set
+        or "defaults",
         "goals": GOALS,
         "met": met(runs),
         "runs": runs,

@@ -3,12 +3,13 @@
 import threading
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event, select, text
+import pytest
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from vigie.store import Database, open_database, spans
 from vigie.store import observations as log
-from vigie.store.models import Observation, ObservationSpan
+from vigie.store.models import DeviceLatest, Observation, ObservationSpan
 
 T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 
@@ -108,6 +109,32 @@ def test_purge_locations_removes_only_old_fixes(db: Database) -> None:
     # The old fixes' spans and B2's newest fix went with them; the rest is found as before.
     assert sorted(kept) == [("B1", "position"), ("B1", "tamper")]
     assert set(newest) == {"B1"} and heard == {}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_purge_of_old_newest_readings_waits_for_a_compaction(db: Database) -> None:
+    """PostgreSQL's compaction updates `device_latest` then inserts the rows it lacks, as one
+    statement (`spans.inserts`): a row the purge deleted under that update would be neither
+    updated nor inserted, and the device's newest reading lost from supervision. So the purge's
+    delete waits for the compaction's lock, and deletes after it."""
+    old = position("B2", T0 - timedelta(days=400))  # B2's only fix, older than the cutoff
+    with db.session() as session:
+        log.append(session, rows([old, position("B1", T0)]))
+    spans.compact_all(db)
+    done = threading.Event()
+    with db.session() as compacting:  # as a compaction holds its lock to its commit
+        compacting.execute(select(func.pg_advisory_xact_lock(spans.SPAN_LOCK)))
+        purging = threading.Thread(
+            target=lambda: (log.purge_locations(db, T0 - timedelta(days=365)), done.set())
+        )
+        purging.start()
+        assert not done.wait(1.0)  # the old fix is deleted; the newest readings' delete waits
+        with db.reading() as session:
+            assert set(session.scalars(select(DeviceLatest.device))) == {"B1", "B2"}
+    purging.join(timeout=30)
+    assert done.is_set()
+    with db.reading() as session:
+        assert set(session.scalars(select(DeviceLatest.device))) == {"B1"}
 
 
 def test_a_purge_commits_batch_by_batch_and_readings_are_stored_between(db: Database) -> None:

@@ -713,6 +713,8 @@ def purge_locations(
             progress(purged)
     _purge_spans(db, spans.minute_of(before), (spans.minute_of(kept.at), kept.device), batch)
     with db.session() as session:
+        if not db.is_sqlite:  # not under a compaction's update of these rows (`spans.inserts`)
+            session.execute(select(func.pg_advisory_xact_lock(spans.SPAN_LOCK)))
         session.execute(
             delete(DeviceLatest).where(
                 DeviceLatest.t < before, DeviceLatest.type == "position", DeviceLatest.id != kept.id
