@@ -651,6 +651,7 @@ def main() -> None:
             }
         for database, url in urls.items():
             runs.append(run(args, rates, database, url, *seeded[database]))
+    production = PRODUCTION_INITDB + [f"{k}={v}" for k, v in PRODUCTION_SETTINGS.items()]
     result = {
         "benchmark": "pipeline acceptance -> alarm visible in the API",
         "commit": commit(),
@@ -661,13 +662,7 @@ def main() -> None:
         "zones": "one drawn 35-vertex exclusion zone per PSEM case",
         # How often the centre made spans (`vigie.store.spans`): its writes are in the bytes.
         "span_every_s": span_every_s(),
-        "postgresql_settings": (
-            ["--data-checksums", *(f"{k}={v}" for k, v in PRODUCTION_SETTINGS.items())]
-            if args.pg_production
-            else []
-        )
-        + args.pg_set
-        or "defaults",
+        "postgresql_settings": production * args.pg_production + args.pg_set or "defaults",
         "goals": GOALS,
         "met": met(runs),
         "runs": runs,
