@@ -64,11 +64,26 @@ def test_a_click_on_a_row_another_alarm_just_took_acknowledges_nothing(
         "([x, y]) => document.elementFromPoint(x, y).closest('tr').dataset.id", [x, y]
     )
     assert under == str(new), "the rows did not shift under the pointer"
+    # The row it fell on is outlined for 1.5 s, even when the queue is drawn again meanwhile
+    # (the stream's next event, here a filter sent again): the outline is the alarm's.
+    expect(page.locator(ROW.format(new))).to_have_class(re.compile(r"\bmoved-refused\b"))
+    page.evaluate(
+        "(selector) => { document.querySelector(selector).dataset.old = '1'; }", ROW.format(new)
+    )
+    page.press("#filters input[name=case]", "Enter")
+    redrawn = page.wait_for_function(
+        """(selector) => {
+          const row = document.querySelector(selector);
+          return row && !row.dataset.old && row.className;
+        }""",
+        arg=ROW.format(new),
+        polling="raf",
+    )
+    assert "moved-refused" in redrawn.json_value().split()
 
     expect(page.locator("#flash")).to_be_visible()
     assert (_status(site, new), _status(site, chosen)) == ("open", "open")
     expect(page.locator("#flash")).to_contain_text(FLASH)
-    expect(page.locator(ROW.format(new))).to_have_class(re.compile(r"\bmoved-refused\b"))
 
     # The row above kept its place: an ordinary click on it acknowledges at once.
     still = page.locator(ROW.format(first))

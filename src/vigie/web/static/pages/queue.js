@@ -31,6 +31,11 @@
   const MOVED_MS = 700;
   let drawn = [];  // the alarms' ids, by place, as last drawn
   let placedAt = new Map();  // alarm id -> when it took a place another alarm had (ms)
+  // A refused click outlines the row it fell on for REFUSED_MS. The outline is the alarm's, not
+  // the row element's: the stream may draw the queue again within that time, and the new row
+  // must still show the operator which alarm is there now.
+  const REFUSED_MS = 1500;
+  const refusedAt = new Map();  // alarm id -> when a click on its row was refused (ms)
 
   function query() {
     const params = new URLSearchParams();
@@ -64,12 +69,17 @@
 
   /* True, with the row highlighted and a word to the operator, when another alarm took this
      row's place within MOVED_MS: the click was aimed at the alarm that was there. */
-  function moved(row) {
+  function moved(row, alarm) {
     if (!row.hasAttribute("data-moved")) return false;
-    row.classList.add("moved-refused");
-    setTimeout(() => row.classList.remove("moved-refused"), 1500);
+    refusedAt.set(alarm.id, performance.now());
+    outline(row, REFUSED_MS);
     Vigie.flash(t("queue.moved"));
     return true;
+  }
+
+  function outline(row, ms) {
+    row.classList.add("moved-refused");
+    setTimeout(() => row.classList.remove("moved-refused"), ms);
   }
 
   async function acknowledge(alarm) {
@@ -158,7 +168,7 @@
         // Selecting is not guarded: the highlight shows which alarm it is, and a click refused
         // would leave `a` on the alarm selected before, one the operator did not click either.
         onclick: () => { selectedId = a.id; render(); },
-        ondblclick: () => { if (!moved(row)) location.assign(`/alarms/${a.id}`); },
+        ondblclick: () => { if (!moved(row, a)) location.assign(`/alarms/${a.id}`); },
       },
         el("td", {}, String(a.priority)),
         el("td", {}, el("a", { href: `/alarms/${a.id}` }, String(a.id)), a.escalated ? Vigie.escalatedFlag() : ""),
@@ -177,7 +187,7 @@
         el("td", { class: open ? "tta counting" : "tta", "data-since": open ? a.opened_at : null },
           open ? duration(since(a.opened_at)) : duration(a.time_to_acknowledge_s)),
         el("td", {}, open && canWork
-          ? el("button", { type: "button", class: "ack", onclick: (e) => { e.stopPropagation(); if (!moved(row)) acknowledge(a); } }, t("alarm.ack"))
+          ? el("button", { type: "button", class: "ack", onclick: (e) => { e.stopPropagation(); if (!moved(row, a)) acknowledge(a); } }, t("alarm.ack"))
           : ""),
       );
       const left = placedAt.get(a.id) + MOVED_MS - now;
@@ -185,6 +195,9 @@
         row.setAttribute("data-moved", "");
         setTimeout(() => row.removeAttribute("data-moved"), left);
       }
+      const outlined = (refusedAt.get(a.id) ?? -Infinity) + REFUSED_MS - now;
+      if (outlined > 0) outline(row, outlined);
+      else refusedAt.delete(a.id);
       body.append(row);
     });
     document.getElementById("queue-empty").hidden = alarms.length > 0;
