@@ -205,8 +205,9 @@
     // alarm, whatever this queue's filters.
     const row = body.querySelector("tr.selected");
     if (row) row.scrollIntoView({ block: "nearest" });
-    // The queue's tools (bulk acknowledge, known absences) decorate the rows just drawn.
-    document.dispatchEvent(new CustomEvent("vigie:queue", { detail: { alarms, refresh } }));
+    // The queue's tools (bulk acknowledge, known absences) decorate the rows just drawn; their
+    // clicks on a row are guarded as its own (`moved`).
+    document.dispatchEvent(new CustomEvent("vigie:queue", { detail: { alarms, refresh, moved } }));
   }
 
   /* The clocks tick every second without asking the server. */

@@ -38,7 +38,9 @@
           type: "checkbox", class: "bulk-pick", "data-id": alarm.id,
           "aria-label": `${t("bulk.pick")} n° ${alarm.id}`,
           checked: chosen.has(alarm.id) ? "checked" : null,
-          onclick: (ev) => ev.stopPropagation(),
+          // A tick on a row another alarm has just taken is refused as a click on its button
+          // (queue.js): the alarm ticked would be acknowledged with the others, unread.
+          onclick: (ev) => { ev.stopPropagation(); if (e.detail.moved(row, alarm)) ev.preventDefault(); },
           onchange: (ev) => { if (ev.target.checked) chosen.add(alarm.id); else chosen.delete(alarm.id); update(); },
         }));
       }
