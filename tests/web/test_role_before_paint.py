@@ -40,6 +40,8 @@ def test_a_judges_page_never_shows_the_operators_alarm_bar(page: Page, site: Sit
     _as_first_painted(page, site)
     expect(page.locator("html")).to_have_attribute("data-role", "judge")
     expect(page.locator("#search")).to_be_visible()  # the judge's own tools stay
+    expect(page.locator(".top nav a[href='/exports']")).to_be_visible()
+    expect(page.locator(".top nav a[href='/supervision']")).to_be_hidden()
     expect(page.locator("#alarm-bar")).to_be_hidden()
     assert page.locator("#alarm-bar").evaluate("n => getComputedStyle(n).display") == "none"
 
@@ -49,8 +51,12 @@ def test_an_operators_page_shows_the_alarm_bar_at_once(page: Page, site: Site) -
     _as_first_painted(page, site)
     expect(page.locator("html")).to_have_attribute("data-role", "operator")
     expect(page.locator("#alarm-bar")).to_be_visible()
+    expect(page.locator(".top nav a[href='/supervision']")).to_be_visible()
+    expect(page.locator(".top nav a[href='/exports']")).to_be_hidden()
 
 
 def test_the_style_names_every_role_of_the_api() -> None:
-    named = set(re.findall(r'html\[data-role="([a-z]+)"\]', CSS.read_text()))
-    assert named == set(ROLES)
+    rules = re.findall(r'html\[data-role="([a-z]+)"\] ([^,{]+?)\s*[,{]', CSS.read_text())
+    hidden = {role for role, what in rules if what == f'[data-roles]:not([data-roles~="{role}"])'}
+    shown = {role for role, what in rules if what == f'.top nav a[hidden][data-roles~="{role}"]'}
+    assert hidden == shown == set(ROLES)
