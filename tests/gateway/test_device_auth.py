@@ -8,6 +8,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from vigie.gateway import teltonika
 from vigie.gateway.registry import Registry, UnknownDevice, WrongSecret
 from vigie.gateway.service import Bound, Gateway, GatewayThread, Listen
 from vigie.sim.protocols import TeltonikaTracker, teltonika_packets
-from vigie.store import Database
+from vigie.store import Database, audit
 from vigie.store.models import AuditEntry
 
 
@@ -76,6 +77,33 @@ def test_a_device_without_a_secret_cannot_report_over_osmand(
     with any key, is refused."""
     assert report(gateway, IMEI, key="anything").status_code == 403
     assert stored(seeded) == []
+
+
+def test_a_refusal_slower_to_record_than_the_frame_timeout_is_still_answered(
+    seeded: Database, gateway: Bound
+) -> None:
+    """The frame timeout bounds the request's arrival (slow-loris), not the centre's work on
+    it: an audit write held up past it by another transaction (a loaded database) is answered,
+    not a connection dropped unanswered (seen in CI on PostgreSQL)."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_audit_chain() -> None:
+        with seeded.session() as session:
+            audit.record(session, "test", "hold", "audit_head")  # takes the chain's lock
+            session.flush()
+            held.set()
+            release.wait(TEST_LIMITS.frame_timeout_s + 0.5)
+
+    holder = threading.Thread(target=hold_the_audit_chain)
+    holder.start()
+    try:
+        assert held.wait(10)
+        answer = report(gateway, IMEI, key="anything")
+    finally:
+        release.set()
+        holder.join()
+    assert answer.status_code == 403, answer.text
+    assert [e.action for e in refusals(seeded)] == ["device_refused"]
 
 
 @pytest.fixture(scope="module")

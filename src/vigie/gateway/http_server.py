@@ -70,8 +70,7 @@ class OsmAndServer(ConnectionServer):
                 return
             if not isinstance(event, h11.Request):
                 raise h11.LocalProtocolError(f"expected a request, got {type(event).__name__}")
-            async with asyncio.timeout(limits.frame_timeout_s):
-                status, reason = await self._answer(connection, reader, event, peer)
+            status, reason = await self._answer(connection, reader, event, peer)
             body = reason.encode() + b"\n" if status != 200 else b""
             headers = [("content-type", "text/plain"), ("content-length", str(len(body)))]
             if status == 413:
@@ -103,7 +102,10 @@ class OsmAndServer(ConnectionServer):
         peer: object,
     ) -> tuple[int, str]:
         try:
-            body = await self._body(connection, reader, request)
+            # The request whole in time (slow-loris); not what the centre does with it: a slow
+            # lookup or store is answered (503 at worst), never a connection dropped unanswered.
+            async with asyncio.timeout(self._limits.frame_timeout_s):
+                body = await self._body(connection, reader, request)
             device, readings, key = self._decode(request, body)
             registered = await asyncio.to_thread(
                 self._registry.authenticate, device, key, self.protocol, peer
