@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from datetime import UTC, timedelta
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 
 from tests.gateway.conftest import (
     PHONE,
+    TEST_LIMITS,
     ZONE,
     alarms_after_detection,
     closed_by_peer,
@@ -160,6 +162,33 @@ def test_slow_loris_request_is_dropped_others_served(
         assert closed_by_peer(slow)
     assert "not whole in time" in caplog.text
     assert len(stored(seeded, PHONE)) == 1
+
+
+def test_a_request_head_trickled_byte_by_byte_is_dropped(gateway: Bound) -> None:
+    """Each byte within the idle timeout, the head never whole: the frame timeout, counted from
+    the request's first byte, ends it. Bounded by the idle timeout per byte alone, 5,000 such
+    connections (the cap) would have kept every phone out for weeks."""
+    trickle = TEST_LIMITS.frame_timeout_s / 4  # well within the idle timeout between bytes
+    assert trickle < TEST_LIMITS.idle_timeout_s
+    with socket.create_connection(("127.0.0.1", gateway.osmand_port), timeout=10) as slow:
+        slow.sendall(b"GET /?id=")
+        closed = False
+        for byte in b"1234567890123456":  # four frame timeouts' worth
+            time.sleep(trickle)
+            try:
+                slow.sendall(bytes([byte]))
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+        if not closed:
+            slow.settimeout(0.5)
+            try:
+                closed = slow.recv(1) == b""
+            except ConnectionResetError:
+                closed = True
+            except TimeoutError:
+                closed = False
+        assert closed, "a head never whole kept its connection"
 
 
 def test_garbage_is_not_http(gateway: Bound) -> None:

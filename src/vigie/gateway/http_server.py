@@ -1,8 +1,9 @@
 """The OsmAnd / Traccar Client HTTP server (h11 over asyncio): 200 only once stored.
 
 HTTP/1.1 is parsed by h11; the connection handling is ours so that the gateway's limits apply
-to the byte: a request must arrive whole within `frame_timeout_s` (slow-loris), a body larger
-than `max_body_bytes` is refused before it is read, an idle keep-alive connection is closed.
+to the byte: a request must arrive whole, head and body, within `frame_timeout_s` of its first
+byte (slow-loris), a body larger than `max_body_bytes` is refused before it is read, an idle
+keep-alive connection is closed.
 Every request names its device and carries the device's secret as the ``key`` parameter: a
 request for an unregistered device, or without the right key, is refused (403) and logged, and
 a wrong key for a registered device is audited (someone is posing as it).
@@ -62,15 +63,23 @@ class OsmAndServer(ConnectionServer):
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object
     ) -> None:
         limits = self._limits
+        loop = asyncio.get_running_loop()
         connection = h11.Connection(h11.SERVER, max_incomplete_event_size=16 * 1024)
         while True:
-            # Waiting for a next request is idleness; once it starts it must end in time.
-            event = await self._next(connection, reader, limits.idle_timeout_s)
+            # Waiting for a next request is idleness; from its first byte, the whole request
+            # (head and body) must arrive within the frame timeout: a head trickled a byte at a
+            # time would otherwise hold its connection for as long as it likes.
+            if connection.their_state is h11.IDLE and not connection.trailing_data[0]:
+                async with asyncio.timeout(limits.idle_timeout_s):
+                    connection.receive_data(await reader.read(16 * 1024))
+            deadline = loop.time() + limits.frame_timeout_s
+            async with asyncio.timeout_at(deadline):
+                event = await self._next(connection, reader)
             if isinstance(event, h11.ConnectionClosed):
                 return
             if not isinstance(event, h11.Request):
                 raise h11.LocalProtocolError(f"expected a request, got {type(event).__name__}")
-            status, reason = await self._answer(connection, reader, event, peer)
+            status, reason = await self._answer(connection, reader, event, peer, deadline)
             body = reason.encode() + b"\n" if status != 200 else b""
             headers = [("content-type", "text/plain"), ("content-length", str(len(body)))]
             if status == 413:
@@ -83,16 +92,13 @@ class OsmAndServer(ConnectionServer):
                 return
             connection.start_next_cycle()
 
-    async def _next(
-        self, connection: h11.Connection, reader: asyncio.StreamReader, timeout: float
-    ) -> object:
+    async def _next(self, connection: h11.Connection, reader: asyncio.StreamReader) -> object:
+        """The next event, read as far as it takes: the caller bounds the time."""
         while True:
             event = connection.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            async with asyncio.timeout(timeout):
-                data = await reader.read(16 * 1024)
-            connection.receive_data(data)
+            connection.receive_data(await reader.read(16 * 1024))
 
     async def _answer(
         self,
@@ -100,11 +106,13 @@ class OsmAndServer(ConnectionServer):
         reader: asyncio.StreamReader,
         request: h11.Request,
         peer: object,
+        deadline: float,
     ) -> tuple[int, str]:
         try:
-            # The request whole in time (slow-loris); not what the centre does with it: a slow
-            # lookup or store is answered (503 at worst), never a connection dropped unanswered.
-            async with asyncio.timeout(self._limits.frame_timeout_s):
+            # The request whole by `deadline` (slow-loris); not what the centre does with it: a
+            # slow lookup or store is answered (503 at worst), never a connection dropped
+            # unanswered.
+            async with asyncio.timeout_at(deadline):
                 body = await self._body(connection, reader, request)
             device, readings, key = self._decode(request, body)
             registered = await asyncio.to_thread(
@@ -154,7 +162,7 @@ class OsmAndServer(ConnectionServer):
                 raise _Refused(413, f"body of {int(value)} bytes; at most {limit}")
         body = bytearray()
         while True:
-            event = await self._next(connection, reader, self._limits.frame_timeout_s)
+            event = await self._next(connection, reader)
             if isinstance(event, h11.Data):
                 body += event.data
                 if len(body) > limit:
