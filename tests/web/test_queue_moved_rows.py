@@ -38,6 +38,27 @@ def _listed(site: Site, case: str) -> int:
     return int(answer.headers["X-Total-Count"])
 
 
+def _centre(page: Page, selector: str) -> tuple[float, float]:
+    """Where a click aimed at `selector` lands, measured in one go in the page: the stream's
+    events draw the rows again at any moment."""
+    x, y = page.evaluate(
+        """(selector) => {
+          const box = document.querySelector(selector).getBoundingClientRect();
+          return [box.x + box.width / 2, box.y + box.height / 2];
+        }""",
+        selector,
+    )
+    return x, y
+
+
+def _row_at(page: Page, x: float, y: float) -> str:
+    """The id of the alarm whose row is under the point."""
+    found: str = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y).closest('tr').dataset.id", [x, y]
+    )
+    return found
+
+
 def test_a_click_on_a_row_another_alarm_just_took_acknowledges_nothing(
     page: Page, site: Site
 ) -> None:
@@ -52,14 +73,7 @@ def test_a_click_on_a_row_another_alarm_just_took_acknowledges_nothing(
     expect(rows.nth(1)).to_have_attribute("data-id", str(chosen))
     # The filter changed what each place shows: its own guard, let lapse before aiming.
     expect(page.locator("#queue tbody tr[data-moved]")).to_have_count(0)
-    # Measured in one go in the page: the stream's events draw the rows again at any moment.
-    x, y = page.evaluate(
-        """(selector) => {
-          const box = document.querySelector(selector).getBoundingClientRect();
-          return [box.x + box.width / 2, box.y + box.height / 2];
-        }""",
-        f"{ROW.format(chosen)} button.ack",
-    )
+    x, y = _centre(page, f"{ROW.format(chosen)} button.ack")
 
     # A BAR alert raised after the first one: right under it, above the chosen alarm. Its row
     # is awaited at each frame (expect's own polling backs off to 500 ms, most of the window).
@@ -68,9 +82,7 @@ def test_a_click_on_a_row_another_alarm_just_took_acknowledges_nothing(
         "(selector) => document.querySelector(selector)", arg=ROW.format(new), polling="raf"
     )
     page.mouse.click(x, y)  # aimed at the chosen alarm's button, a row lower now
-    under = page.evaluate(
-        "([x, y]) => document.elementFromPoint(x, y).closest('tr').dataset.id", [x, y]
-    )
+    under = _row_at(page, x, y)
     assert under == str(new), "the rows did not shift under the pointer"
     # The row it fell on is outlined for 1.5 s, even when the queue is drawn again meanwhile
     # (the stream's next event, here a filter sent again): the outline is the alarm's.
@@ -119,22 +131,14 @@ def test_a_tick_on_a_row_another_alarm_just_took_picks_nothing(page: Page, site:
     expect(page.locator("#queue tbody tr")).to_have_count(_listed(site, site.world.bar_case_ref))
     box = "{} input.bulk-pick"
     expect(page.locator("#queue tbody tr[data-moved]")).to_have_count(0)
-    x, y = page.evaluate(
-        """(selector) => {
-          const box = document.querySelector(selector).getBoundingClientRect();
-          return [box.x + box.width / 2, box.y + box.height / 2];
-        }""",
-        box.format(ROW.format(chosen)),
-    )
+    x, y = _centre(page, box.format(ROW.format(chosen)))
 
     # Mains lost, raised after `lost` at its priority: right under it, above the chosen alarm.
     new = site.world.new_alarm(kind="power", bar=True)
     page.wait_for_function(
         "(selector) => document.querySelector(selector)", arg=ROW.format(new), polling="raf"
     )
-    under = page.evaluate(
-        "([x, y]) => document.elementFromPoint(x, y).closest('tr').dataset.id", [x, y]
-    )
+    under = _row_at(page, x, y)
     page.mouse.click(x, y)  # aimed at the chosen alarm's box, a row lower now
     assert under == str(new), "the rows did not shift under the pointer"
     expect(page.locator(ROW.format(new))).to_have_class(re.compile(r"\bmoved-refused\b"))
