@@ -153,3 +153,45 @@ def test_a_tick_on_a_row_another_alarm_just_took_picks_nothing(page: Page, site:
     expect(page.locator("#bulk-count")).to_contain_text("1 alarme(s)")
     for other in (chosen, lost):
         expect(page.locator(box.format(ROW.format(other)))).not_to_be_checked()
+
+
+def test_a_link_of_a_row_another_alarm_just_took_opens_nothing(page: Page, site: Site) -> None:
+    """The alarm's number in a row is a link to its page: followed by a click aimed at another
+    alarm, the operator would work an alarm he did not choose, and leave the queue."""
+    chosen = site.world.new_alarm(kind="low_battery", bar=True)
+    log_in(page, site, "operator1")
+    page.fill("#filters input[name=case]", site.world.bar_case_ref)
+    page.press("#filters input[name=case]", "Enter")
+    expect(page.locator("#queue tbody tr")).to_have_count(_listed(site, site.world.bar_case_ref))
+    expect(page.locator("#queue tbody tr[data-moved]")).to_have_count(0)
+    # Aimed at the number's first digit: the table's columns may widen for the new row's words,
+    # but not the priority column before it.
+    x, y = page.evaluate(
+        """(selector) => {
+          const box = document.querySelector(selector).getBoundingClientRect();
+          return [box.x + 3, box.y + box.height / 2];
+        }""",
+        f"{ROW.format(chosen)} a[href='/alarms/{chosen}']",
+    )
+    queue_url = page.url
+
+    # Mains lost: a priority above the chosen alarm's, so its row lands above and pushes it down.
+    new = site.world.new_alarm(kind="power", bar=True)
+    page.wait_for_function(
+        "(selector) => document.querySelector(selector)", arg=ROW.format(new), polling="raf"
+    )
+    under = _row_at(page, x, y)
+    aimed = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y).closest('a')?.getAttribute('href')", [x, y]
+    )
+    assert under != str(chosen), "the rows did not shift under the pointer"
+    assert aimed == f"/alarms/{under}", "the point is not on the number of the row under it"
+    page.mouse.click(x, y)
+    expect(page.locator(ROW.format(under))).to_have_class(re.compile(r"\bmoved-refused\b"))
+    expect(page.locator("#flash")).to_contain_text(FLASH)
+    assert page.url == queue_url
+
+    # Once the guard has lapsed, the same click opens the page of the alarm under the pointer.
+    expect(page.locator(ROW.format(under))).not_to_have_attribute("data-moved", re.compile(".*"))
+    page.mouse.click(x, y)
+    expect(page).to_have_url(re.compile(rf"/alarms/{under}$"))

@@ -167,7 +167,12 @@
         "aria-selected": i === selected ? "true" : "false",
         // Selecting is not guarded: the highlight shows which alarm it is, and a click refused
         // would leave `a` on the alarm selected before, one the operator did not click either.
-        onclick: () => { selectedId = a.id; render(); },
+        // Its links are (the alarm's number, its BAR pair's): they open another alarm's page.
+        onclick: (e) => {
+          if (e.target.closest("a") && moved(row, a)) { e.preventDefault(); return; }
+          selectedId = a.id;
+          render();
+        },
         ondblclick: () => { if (!moved(row, a)) location.assign(`/alarms/${a.id}`); },
       },
         el("td", {}, String(a.priority)),
