@@ -114,11 +114,10 @@ def test_a_known_absence_is_shown_on_the_case_and_in_the_queue(page: Page, site:
     log_in(page, site, "supervisor1")
     page.goto(f"{site.url}/cases/{site.world.placement}")
     expect(page.locator("#suspension-list")).to_contain_text("Aucune absence connue.")
-    # The form's fields are in the browser's local time, from the centre's clock.
-    start, end = page.evaluate(
-        """() => [-600e3, 7200e3].map((d) => { const t = new Date(Vigie.now() + d);
-             t.setMinutes(t.getMinutes() - t.getTimezoneOffset());
-             return t.toISOString().slice(0, 16); })"""
+    # The form's fields are in Paris time, as every time the console shows (test_paris_time).
+    start, end = (
+        (clock.now() + timedelta(seconds=d)).astimezone(clock.PARIS).strftime("%Y-%m-%dT%H:%M")
+        for d in (-600, 7200)
     )
     page.select_option("#suspension-form select[name=reason]", "hospital")
     page.fill("#suspension-form input[name=starts_at]", start)

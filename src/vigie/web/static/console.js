@@ -117,6 +117,37 @@ const Vigie = (() => {
     timeZone: "Europe/Paris", dateStyle: "short", timeStyle: "medium",
   });
   const when = (iso) => (iso ? timeFormat.format(new Date(iso)) : "—");
+  /* Paris time both ways: the console shows every time in it, so a form's date and time
+     (datetime-local, no zone of its own) is read in it too, and "today" is Paris's date. On a
+     workstation set to another zone, a 10:00 typed was sent as that zone's 10:00 and shown
+     back as another hour. */
+  const parisParts = new Intl.DateTimeFormat("en-GB", {
+    timeZone: "Europe/Paris", hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
+  function parisWall(ms) {
+    const p = {};
+    for (const part of parisParts.formatToParts(new Date(ms))) p[part.type] = part.value;
+    return p;
+  }
+  const parisDate = (ms) => { const p = parisWall(ms); return `${p.year}-${p.month}-${p.day}`; };
+  /* The instant of a Paris wall time ("2026-12-06T10:00"), as the server's zoneinfo reads it:
+     the wall time less Paris's offset, the one in force a day before or a day after, whichever
+     gives back that wall time. A time met twice in autumn is its first; one skipped in spring
+     takes the winter offset (02:30 is 03:30 summer time). */
+  function fromParis(local) {
+    const [day, time] = local.split("T");
+    const [y, mo, d] = day.split("-").map(Number);
+    const [h, mi, s = 0] = time.split(":").map(Number);
+    const wall = Date.UTC(y, mo - 1, d, h, mi, s);
+    const offset = (ms) => {
+      const p = parisWall(ms);
+      return Date.UTC(+p.year, p.month - 1, +p.day, +p.hour, +p.minute, +p.second) - Math.floor(ms / 1000) * 1000;
+    };
+    const before = offset(wall - 864e5);
+    const found = [wall - before, wall - offset(wall + 864e5)].filter((t) => offset(t) === wall - t);
+    return new Date(found.length ? Math.min(...found) : wall - before).toISOString();
+  }
   function duration(seconds) {
     if (seconds === null || seconds === undefined) return "—";
     const s = Math.max(0, Math.round(seconds));
@@ -427,6 +458,6 @@ const Vigie = (() => {
   const DEVICE_KINDS = { bracelet: "device.wearer", home_unit: "device.home_unit", protected_device: "device.protected" };
   const deviceKind = (kind) => (DEVICE_KINDS[kind] ? t(DEVICE_KINDS[kind]) : kind);
 
-  return { t, words, session, send, api, apiPage, saveFile, deviceKind, latest, live, flash, when, duration, now, since, el, tip, map, zoneLayer,
+  return { t, words, session, send, api, apiPage, saveFile, deviceKind, latest, live, flash, when, parisDate, fromParis, duration, now, since, el, tip, map, zoneLayer,
     trackLayer, requireLogin, ApiError, say, detailText, distanceText, metres, escalatedFlag };
 })();

@@ -55,8 +55,8 @@
     [t("case.schedule"), placement.schedule.map((w) => `${w.days} ${w.from}–${w.to}`).join("; ")],
     [t("zones.alertkm"), placement.alert_distance_km],
   ]);
-  const today = new Date(Vigie.now()).toISOString().slice(0, 10);
-  const soon = new Date(Vigie.now() + 30 * 86400e3).toISOString().slice(0, 10);
+  const today = Vigie.parisDate(Vigie.now());  // the deadlines are dates in France
+  const soon = Vigie.parisDate(Vigie.now() + 30 * 86400e3);
   const deadlines = Object.entries(placement.deadlines).sort((a, b) => a[1].localeCompare(b[1]));
   document.getElementById("c-deadlines").replaceChildren(...deadlines.map(([name, due]) =>
     el("li", { class: due < today ? "past" : due <= soon ? "soon" : "" }, el("time", {}, due), ` ${t(`lawdate.${name}`)}`)));

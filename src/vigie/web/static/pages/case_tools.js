@@ -62,7 +62,7 @@
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const data = new FormData(form);
-    const iso = (v) => (v ? new Date(v).toISOString() : v);
+    const iso = (v) => (v ? Vigie.fromParis(v) : v);
     try {
       await api(`/api/placements/${id}/suspensions`, { method: "POST", body: {
         reason: data.get("reason"), note: data.get("note"),
@@ -99,7 +99,7 @@
       if (!confirm(`${t("end.confirm")} ${placement.case_ref}`)) return;
       const body = { reason: data.get("reason") };
       for (const name of ["decision_ref", "note"]) if (data.get(name)) body[name] = data.get(name);
-      if (data.get("ended_at")) body.ended_at = new Date(data.get("ended_at")).toISOString();
+      if (data.get("ended_at")) body.ended_at = Vigie.fromParis(data.get("ended_at"));
       try {
         const done = await api(`/api/placements/${id}/end`, { method: "POST", body });
         Vigie.flash([`${t("end.done")} ${done.released.join(", ") || "—"}`, `${t("end.openalarms")} ${done.open_alarms}`,
