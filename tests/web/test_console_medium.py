@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 from sqlalchemy import select
 
 from tests.web.conftest import Site, log_in
+from vigie import clock
 from vigie.store.models import Placement, Zone
 
 
@@ -260,3 +264,30 @@ def test_a_phone_gets_one_column_and_no_sideways_page(browser: Browser, site: Si
             assert wide <= 390, f"{path} is {wide} px wide on a 390 px phone"
     finally:
         context.close()
+
+
+def test_supervision_says_in_words_which_devices_are_silent_and_how_charged(
+    page: Page, site: Site
+) -> None:
+    """Not "muets ∞": a home unit never heard says so, a bracelet its battery."""
+    log_in(page, site, "supervisor1")
+    page.goto(f"{site.url}/supervision")
+    devices = page.locator("#sup-devices li")
+    expect(devices.filter(has_text="H1 (C1)")).to_have_text("H1 (C1) · jamais entendu")
+    expect(devices.filter(has_text="B1 (C1)")).to_have_text("B1 (C1) · batterie 15 %")
+    page.goto(f"{site.url}/supervision?lang=en")
+    expect(devices.filter(has_text="H1 (C1)")).to_have_text("H1 (C1) · never heard")
+
+    # Heard two hours ago, silent since: for how long, in the page's words.
+    heard = clock.now() - timedelta(hours=2)
+    reading = {"device": "H1", "seq": 1, "t": heard.isoformat(), "type": "battery", "level": 0.8}
+    posted = site.http.post(
+        "/api/observations",
+        json={"observations": [reading]},
+        headers=site.token_headers("integration"),
+    )
+    posted.raise_for_status()
+    page.goto(f"{site.url}/supervision?lang=fr")
+    expect(devices.filter(has_text="H1 (C1)")).to_have_text(
+        re.compile(r"^H1 \(C1\) · muet depuis 2:00:\d\d · batterie 80 %$")
+    )

@@ -60,8 +60,9 @@
       { label: t("sup.lowbattery"), value: low, color: "#ef6c00" },
     ]);
     document.getElementById("sup-devices").replaceChildren(...s.devices.slice(0, 30).map((d) => Vigie.el("li", {},
-      `${d.id} (${d.case}) `, d.silent ? `${t("sup.silent")} ${d.silent_s === null ? "∞" : duration(d.silent_s)} ` : "",
-      d.battery !== null ? `${Math.round(d.battery * 100)} %` : "")));
+      `${d.id} (${d.case})`,
+      d.silent ? ` · ${d.silent_s === null ? t("sup.neverheard") : t("sup.silentfor").replace("{d}", duration(d.silent_s))}` : "",
+      d.battery !== null ? ` · ${t("sup.battery").replace("{p}", Math.round(d.battery * 100))}` : "")));
     // Measures still watched past their end date: each awaits its end, recorded on its page.
     const pastEnd = document.getElementById("sup-pastend");
     pastEnd.replaceChildren(...s.past_end.map((p) => Vigie.el("li", { "data-case": p.case },
