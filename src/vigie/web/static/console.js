@@ -405,16 +405,24 @@ const Vigie = (() => {
   }
   const DETAIL = {
     distance_m: (v, d) => `${metres(v)}${d.distance_rounded_to_m ? ` (${t("distance.rounded").replace("{d}", metres(d.distance_rounded_to_m))})` : ""}`,
-    threshold_m: metres, depth_m: metres, accuracy_m: metres, uncertainty_m: metres,
+    threshold_m: metres, depth_m: (v) => metres(Math.abs(v)), accuracy_m: metres, uncertainty_m: metres,
     zone: String, zone_type: (v) => t(`zones.${v}`), target_kind: (v) => t(`detail.target_kind.${v}`),
     timeout_s: (v) => duration(v), last_seen: (v) => when(v), fix_t: (v) => when(v),
     level: (v) => `${Math.round(v * 100)} %`, home_unit: String, reason: (v) => t(`detail.reason.${v}`),
     partition: String, cases: String, devices: String,  // the centre's own alarm: counts only
   };
+  /* The depth is counted on the zone's forbidden side: inside an exclusion zone, outside an
+     inclusion zone (negative on the other side, a cleared breach). Said as where he is: a
+     wearer 220 m out of his inclusion zone read "in the zone by 220 m". */
+  function depthLabel(v, detail) {
+    const type = detail.zone_type;
+    if (type !== "inclusion" && type !== "exclusion") return t("detail.depth_m");
+    return t((type === "inclusion") !== (v < 0) ? "detail.depth_m.outside" : "detail.depth_m.inside");
+  }
   /* An alarm's detail in words, known keys only (the others would show a key). */
   function detailText(detail) {
     return Object.entries(detail || {}).filter(([k, v]) => DETAIL[k] && v !== null && typeof v !== "object")
-      .map(([k, v]) => `${t(`detail.${k}`)} : ${DETAIL[k](v, detail)}`).join(" · ");
+      .map(([k, v]) => `${k === "depth_m" ? depthLabel(v, detail) : t(`detail.${k}`)} : ${DETAIL[k](v, detail)}`).join(" · ");
   }
   const KNOWN_ERRORS = [
     [/only an open alarm is acknowledged/, "error.msg.notopen"],
