@@ -220,11 +220,49 @@ def test_a_bar_event_is_told_with_its_distance_in_words() -> None:
         "Alerte BAR : la personne placée se trouvait à environ 1\u202f000\u00a0m "
         "de la personne protégée."
     )
-    place = {"distance_m": 850, "target_kind": "place", "reason": "obligation_removed"}
+    place = {"distance_m": 850, "target_kind": "place"}
     assert event_sentence("pre_alert", "cleared", place) == (
-        "Fin de la pré-alerte BAR : la personne placée se trouvait à 850\u00a0m "
-        "d'un lieu protégé (l'obligation a été levée)."
+        "Fin de la pré-alerte BAR : la personne placée se trouvait à 850\u00a0m d'un lieu protégé."
     )
     assert event_sentence("sos", "raised", {}) == (
         "Déclenchement : appel de détresse de la personne protégée."
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "detail", "told"),
+    [
+        (
+            "zone_entry",
+            {"zone": "tribunal", "zone_type": "exclusion", "reason": "zone_inactive"},
+            "L'alarme « entrée dans une zone d'exclusion » (zone « tribunal ») a pris fin parce "
+            "que la zone n'était plus en vigueur (ses horaires), non parce que la personne placée "
+            "en est sortie.",
+        ),
+        (
+            "zone_exit",
+            {"zone": "domicile", "reason": "obligation_removed"},
+            "L'alarme « sortie d'une zone d'inclusion » (zone « domicile ») a pris fin parce que "
+            "l'obligation a été levée, non parce que la situation a cessé.",
+        ),
+        (
+            "signal_lost",
+            {"reason": "obligation_removed"},
+            "L'alarme « perte du signal du dispositif » a pris fin parce que l'obligation a été "
+            "levée, non parce que la situation a cessé.",
+        ),
+        (
+            "pre_alert",
+            {"target": "P1", "reason": "obligation_removed"},
+            "L'alarme « pré-alerte BAR (rapprochement en deçà de la distance de pré-alerte) » a "
+            "pris fin parce que l'obligation a été levée, non parce que la situation a cessé.",
+        ),
+    ],
+)
+def test_an_alarm_ended_with_its_rule_is_not_told_as_the_situation_ended(
+    kind: str, detail: dict[str, str], told: str
+) -> None:
+    """The report a judge reads: a zone's hours over is not "he left the zone", a device taken
+    off the case is not "it transmits again"."""
+    assert event_sentence(kind, "cleared", detail) == told
+    assert event_sentence(kind, "cleared", detail | {"reason": "fix"}) != told

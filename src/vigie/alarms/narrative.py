@@ -58,11 +58,18 @@ CLEARED = {
     "pre_alert": "Fin de la pré-alerte BAR : la personne placée se trouvait {distance}{target}.",
 }
 REASONS = {
-    "obligation_removed": " (l'obligation a été levée)",
     "window_end": " (fin de la plage horaire)",
-    "zone_inactive": " (la zone n'était plus en vigueur)",
     "superseded": " (signal remplacé par un message plus récent)",
 }
+# An alarm that ended with its rule, not with what it reported: never told as the situation's
+# end ("est sortie de la zone", "transmet de nouveau"), which nothing observed.
+ENDED_WITH_RULE = {
+    "obligation_removed": "L'alarme « {label} »{zone} a pris fin parce que l'obligation a été "
+    "levée, non parce que la situation a cessé.",
+    "zone_inactive": "L'alarme « {label} »{zone} a pris fin parce que la zone n'était plus en "
+    "vigueur (ses horaires), non parce que la personne placée {moved}.",
+}
+MOVED = {"zone_entry": "en est sortie", "zone_exit": "y est revenue"}
 
 
 def local_time(at: datetime | None) -> str:
@@ -105,6 +112,13 @@ def event_sentence(kind: str, state: str, detail: dict[str, Any]) -> str:
         verb = "déclenchement" if state == "raised" else "fin"
         return f"{verb.capitalize()} : {label}."
     zone = detail.get("zone")
+    ended = ENDED_WITH_RULE.get(str(detail.get("reason", ""))) if state == "cleared" else None
+    if ended is not None:
+        return ended.format(
+            label=KIND_LABELS.get(kind, "alarme"),
+            zone=f" (zone « {zone} »)" if zone else "",
+            moved=MOVED.get(kind, "a changé de situation"),
+        )
     depth = detail.get("depth_m")
     level = detail.get("level")
     last_seen = detail.get("last_seen")
