@@ -4,6 +4,7 @@ every note the engine writes for the example and test cases has a French renderi
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,10 @@ import yaml
 from tests.cases import factories as make
 from tests.conftest import Centre
 from vigie.law import LawInputError, assess
-from vigie.web.i18n import translator
+from vigie.web.i18n import catalogue, translator
 from vigie.web.law_notes import french, note
 from vigie.web.law_sheet import sheet_html
-from vigie.web.law_words import helpers
+from vigie.web.law_words import cite, helpers
 
 ROOT = Path(__file__).parents[2]
 CASES = ROOT / "tests" / "law" / "cases"
@@ -124,8 +125,19 @@ def test_static_notes(english: str, french_text: str) -> None:
         (
             "ecrou_date not given: 2026-02-25 taken; continuous detention: committal less the "
             "pre-trial days (the 721 regime follows it)",
-            "ecrou_date non fourni : 25/02/2026 retenu ; détention continue : écrou moins les "
-            "jours de détention provisoire (le régime du 721 le suit)",
+            "« Écrou (détention provisoire comprise) » non fourni : 25/02/2026 retenu ; "
+            "détention continue : écrou moins les jours de détention provisoire (le régime du 721 "
+            "le suit)",
+        ),
+        (
+            "final_decision_date not given: none taken; no compensation_deadline without it",
+            "« Non-lieu, relaxe ou acquittement définitif le » non fourni : aucune valeur "
+            "retenue ; pas d'échéance d'indemnisation sans elle",
+        ),
+        (
+            "pe_supervised not given: false taken; D147-24 al. 1",
+            "« Placement extérieur surveillé par l'administration pénitentiaire » non fourni : "
+            "« non » retenu ; D147-24 al. 1",
         ),
         ("victim is the former PACS partner", "la victime est l'ancien partenaire de PACS"),
         ("5 year(s) incurred (>= 5 needed)", "5 an(s) encouru(s) (>= 5 requis)"),
@@ -133,6 +145,27 @@ def test_static_notes(english: str, french_text: str) -> None:
 )
 def test_dynamic_notes_carry_their_figures_in_french_form(english: str, french_text: str) -> None:
     assert french(english) == french_text
+
+
+def test_an_english_assumption_names_its_field_as_the_form_does() -> None:
+    assert note(
+        "final_decision_date not given: none taken; no compensation_deadline without it", "en"
+    ) == (
+        "“Final dismissal, discharge or acquittal on” not given: none taken; no compensation "
+        "deadline without it",
+        "en",
+    )
+
+
+def test_every_assumption_of_the_engine_names_a_field_of_both_catalogues() -> None:
+    """The keys `trace.assume` is called with, read from the engine's source: each has a label."""
+    called = set()
+    for path in (ROOT / "src/vigie/law").glob("*.py"):
+        called |= set(re.findall(r"\.assume\(\s*\"(\w+)\"", path.read_text(encoding="utf-8")))
+    assert {"final_decision_date", "ecrou_date", "notified_on"} <= called
+    for lang in ("fr", "en"):
+        missing = {k for k in called if f"law.f.{k}" not in catalogue(lang)}
+        assert not missing, (lang, missing)
 
 
 def test_an_unknown_note_keeps_its_english_and_says_so() -> None:
@@ -174,3 +207,29 @@ def test_the_printed_sheet_carries_the_titles_and_the_french_notes() -> None:
     page = sheet_html(decision, translator("fr"), "fr")
     assert 'lang="en"' not in page.replace('<html lang="fr">', "")
     assert "Visa du parquet" in page and "pas d&#39;exécution avant" in page
+
+
+def test_the_french_sheet_writes_dates_durations_and_citations_as_a_french_reader_does() -> None:
+    """The printed sheet a judge files: no ISO date, no ISO duration, no English in citations."""
+    examples = json.loads((ROOT / "src/vigie/web/law_examples.json").read_text(encoding="utf-8"))
+    decision = assess(examples["fiche"] | {"measure": "fiche"})
+    body = sheet_html(decision, translator("fr"), "fr").split("<body>", 1)[1]
+    text = re.sub(r"<svg.*?</svg>", "", body, flags=re.S)  # the chart's own labels aside
+    assert not re.findall(r"\b\d{4}-\d{2}-\d{2}\b", text)
+    assert not re.findall(r"\bP\d+[YMWD]", text)
+    assert re.search(r"\d{2}/\d{2}/\d{4}", text)
+    cited = [step["citation"] for step in decision["trace"] if " from " in step["citation"]]
+    assert cited, "the example cites no renumbered article: nothing checked"
+    assert " from " not in text and "provisional" not in text and "à compter du" in text
+    english = sheet_html(decision, translator("en"), "en")
+    assert cited[0] in english  # the contract's English stays in the English sheet
+
+
+def test_a_citation_reads_in_french() -> None:
+    assert cite(
+        "CPP 720-II (LEGIARTI000049455599; CPP L5252-1 from 2029-01-01, provisional)", "fr"
+    ) == ("CPP 720-II (LEGIARTI000049455599; CPP L5252-1 à compter du 01/01/2029, provisoire)")
+    assert cite("CPP L5252-1 (formerly CPP 720-II; LEGIARTI000049455599)", "fr") == (
+        "CPP L5252-1 (anciennement CPP 720-II; LEGIARTI000049455599)"
+    )
+    assert cite("CPP 142-5", "en") == "CPP 142-5"

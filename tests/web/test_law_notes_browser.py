@@ -48,3 +48,18 @@ def test_the_case_page_shows_the_law_trace_in_words(page: Page, site: Site) -> N
         _no_english_note_and_titled_rules(page, "#c-trace tr[data-rule]", "#c-trace td.law-note")
         outcome = page.locator("#c-outcome").inner_text()
         assert outcome and not RAW.search(outcome)
+
+
+def test_the_arse_assumptions_and_articles_are_in_french_words(page: Page, site: Site) -> None:
+    """The ARSE example leaves the final decision's date out: the assumption box says so with
+    the form's own label, and the articles read "à compter du", not a key nor English."""
+    log_in(page, site, "spip1")
+    page.goto(f"{site.url}/law")
+    page.select_option("#law-measure", "arse")
+    page.click("#law-form button[type=submit]")
+    box = page.locator("#law-assumptions")
+    expect(box).to_contain_text("Hypothèses retenues")
+    expect(box).to_contain_text("« Non-lieu, relaxe ou acquittement définitif le » non fourni")
+    assert not re.search(r"\w+_\w+|assumptions", box.inner_text()), box.inner_text()
+    articles = page.locator("#law-articles").inner_text()
+    assert "à compter du" in articles and not re.search(r" from |provisional", articles)

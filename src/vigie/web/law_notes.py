@@ -13,10 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from vigie.web.i18n import catalogue
 from vigie.web.law_words import prose
 
 _D = r"\d{4}-\d{2}-\d{2}"
-_BOOL = {"false": "non", "true": "oui", "none": "aucune"}
+_BOOL = {"false": "non", "true": "oui"}
 _WHERE = {
     "spouse": "le conjoint",
     "cohabitee (concubin)": "le concubin",
@@ -361,10 +362,7 @@ _FRAGMENTS: list[tuple[str, Render]] = [
         "le reste est ce qui restait à la date de la décision",
     ),
     # assumptions
-    (
-        r"(?P<f>\w+) not given: (?P<v>[^;]+?) taken",
-        lambda m: f"{m['f']} non fourni : {_BOOL.get(m['v'], m['v'])} retenu",
-    ),
+    (r"(?P<f>\w+) not given: (?P<v>[^;]+?) taken", lambda m: _assumed(m, "fr")),
     (r"D147-19, D147-24", "D147-19, D147-24"),
     (
         r"continuous detention: committal less the pre-trial days \(the 721 regime follows it\)",
@@ -374,10 +372,10 @@ _FRAGMENTS: list[tuple[str, Render]] = [
         r"the earliest detention on the fiche \(the 721 regime follows the first écrou\)",
         "la première détention de la fiche (le régime du 721 suit le premier écrou)",
     ),
-    (r"no compensation_deadline without it", "pas de compensation_deadline sans elle"),
+    (r"no compensation_deadline without it", "pas d'échéance d'indemnisation sans elle"),
     (
         r"no appeal_deadline without the notification date",
-        "pas d'appeal_deadline sans la date de notification",
+        "pas de fin du délai d'appel sans la date de notification",
     ),
     (r"the 142-12-1 ARSEM route", "la voie ARSEM du 142-12-1"),
     (r"D147-24 al\. 1", "D147-24 al. 1"),
@@ -657,10 +655,34 @@ def french(note: str) -> str | None:
     return prose(_SLOT.sub(lambda m: slots[int(m[1])], text), "fr")
 
 
+def _assumed(match: re.Match[str], lang: str) -> str:
+    """An assumption (``trace.assume``) with its field named as the form names it, not by its
+    key: « Non-lieu, relaxe ou acquittement définitif le » non fourni : aucune valeur retenue."""
+    key, value = match["f"], match["v"]
+    label = catalogue(lang).get(f"law.f.{key}", key)
+    if lang != "fr":
+        return f"“{label}” not given: {value} taken"
+    if value == "none":
+        return f"« {label} » non fourni : aucune valeur retenue"
+    if value in _BOOL:
+        return f"« {label} » non fourni : « {_BOOL[value]} » retenu"
+    return f"« {label} » non fourni : {value} retenu"
+
+
+# The English notes keep the engine's words but for the keys some of them name.
+_ENGLISH: list[tuple[re.Pattern[str], Render]] = [
+    (re.compile(r"(?P<f>\w+) not given: (?P<v>[^;]+?) taken"), lambda m: _assumed(m, "en")),
+    (re.compile(r"no compensation_deadline without"), "no compensation deadline without"),
+    (re.compile(r"no appeal_deadline without"), "no appeal deadline without"),
+]
+
+
 def note(text: str, lang: str) -> tuple[str, str]:
     """The note as shown in `lang`, with the language it is actually in (for `lang=`)."""
     if lang == "fr":
         translated = french(text)
         if translated is not None:
             return translated, "fr"
+    for pattern, render in _ENGLISH:
+        text = pattern.sub(lambda m, r=render: _render(m, r), text)  # type: ignore[misc]
     return prose(text, lang), "en"

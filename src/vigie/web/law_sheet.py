@@ -80,7 +80,7 @@ def sheet_html(decision: dict[str, Any], t: Callable[[str], str], lang: str) -> 
         t=t,
         lang=lang,
         chart=chart,
-        label=law_words.helpers(lang)["label"],
+        **law_words.helpers(lang),
         note=lambda text: law_notes.note(str(text or ""), lang),
     )
 

@@ -43,6 +43,20 @@ def prose(text: Any, lang: str) -> str:
     return day(shown, lang)
 
 
+_RENUMBERED = re.compile(r" from (\d{4}-\d{2}-\d{2})(, provisional)?")
+
+
+def cite(citation: Any, lang: str) -> str:
+    """An article's citation (``law.params.cite``, the contract's English) in the language: "CPP
+    L5252-1 from 2029-01-01, provisional" reads "CPP L5252-1 à compter du 01/01/2029,
+    provisoire" in French, "formerly" "anciennement"."""
+    text = str(citation or "")
+    if lang != "fr":
+        return text
+    text = _RENUMBERED.sub(lambda m: f" à compter du {m[1]}{', provisoire' if m[2] else ''}", text)
+    return day(text.replace("(formerly ", "(anciennement "), lang)
+
+
 def helpers(lang: str) -> dict[str, Callable[..., str]]:
     """The template's functions: `label(prefix, key)` names a rule whose id ends in a figure
     (`assumption.ecrou_date`, `dp_reductions_by.A`) by its family, and falls back to the key
@@ -57,4 +71,5 @@ def helpers(lang: str) -> dict[str, Callable[..., str]]:
         "label": label,
         "day": lambda value: day(value, lang),
         "prose": lambda text: prose(text, lang),
+        "cite": lambda citation: cite(citation, lang),
     }

@@ -13,20 +13,6 @@
   const DAYS = ["pretrial_days", "arse_days", "reductions_days"];
   const OFFENCES = ["terrorism", "minor_under_15", "public_authority", "partner_aggravation",
     "partner_violence_131_36_12_1", "list_706_53_13", "terrorism_421_2_5", "public_authority_721_1_2"];
-  /* Labels for the fields added by issue 14, used until the i18n files name them. */
-  const FALLBACK = {
-    "law.f.ecrou_date": "Écrou (détention provisoire comprise) / placed sous écrou",
-    "law.f.amenagement_sous_ecrou": "Déjà sous aménagement sous écrou (DDSE, SL, PE)",
-    "law.f.pe_supervised": "Placement extérieur surveillé par l'administration pénitentiaire",
-    "law.f.notified_on": "Décision notifiée le",
-    "law.f.partner_violence_5y": "Violences sur (ex-)conjoint punies de 5 ans (142-12-1)",
-    "law.f.final_decision_date": "Non-lieu, relaxe ou acquittement définitif le",
-    "law.f.ssj": "Suivi socio-judiciaire encouru ou prononcé",
-    "law.o.terrorism_421_2_5": "Apologie / provocation (CP 421-2-5 à 421-2-5-2)",
-    "law.o.public_authority_721_1_2": "Personne dépositaire de l'autorité publique (CPP 721-1-2)",
-    "law.assumptions": "Hypothèses retenues / assumptions",
-  };
-  const word = (key) => { const found = t(key); return found === key && FALLBACK[key] ? FALLBACK[key] : found; };
   const RELATIONSHIPS = ["spouse", "cohabitee", "pacs_partner", "former_spouse",
     "former_cohabitee", "former_pacs_partner", "other"];
   /* Per measure (CONTRACT.md): the dates and credited days it reads, whether it takes
@@ -80,7 +66,7 @@
       node = Vigie.el("select", { id });
       node.append(Vigie.el("option", { value: "" }, "—"));
       for (const choice of choices) {
-        node.append(Vigie.el("option", { value: choice }, word("law.v." + choice.replaceAll("-", "_"))));
+        node.append(Vigie.el("option", { value: choice }, t("law.v." + choice.replaceAll("-", "_"))));
       }
       node.value = value ?? "";
       node.addEventListener("change", () => put(path, node.value || undefined));
@@ -100,8 +86,8 @@
 
   function labelled(key, control, hint) {
     const label = Vigie.el("label", { class: control.type === "checkbox" ? "check" : null });
-    if (control.type === "checkbox") label.append(control, " ", word(key));
-    else label.append(word(key), " ", control);
+    if (control.type === "checkbox") label.append(control, " ", t(key));
+    else label.append(t(key), " ", control);
     if (hint) label.append(" ", Vigie.el("small", { class: "muted" }, hint));
     return label;
   }
@@ -163,12 +149,12 @@
       const list = Vigie.el("div", { id: "law-" + key });
       (current[key] || []).forEach((_, i) => {
         const box = Vigie.el("fieldset", { class: "law-item" });
-        box.append(Vigie.el("legend", {}, `${word(legend)} ${i + 1}`));
+        box.append(Vigie.el("legend", {}, `${t(legend)} ${i + 1}`));
         for (const [name, kind, choices] of spec) {
           box.append(labelled("law.f." + name, input(`${key}.${i}.${name}`, kind, choices),
             name === "quantum" || name === "surete" ? t("law.quantum_hint") : null));
         }
-        const remove = Vigie.el("button", { type: "button", class: "law-remove" }, word("law.remove"));
+        const remove = Vigie.el("button", { type: "button", class: "law-remove" }, t("law.remove"));
         remove.addEventListener("click", () => {
           current[key].splice(i, 1);
           render(); sync();
@@ -177,7 +163,7 @@
         box.append(remove);
         list.append(box);
       });
-      const add = Vigie.el("button", { type: "button", id: `law-add-${key}` }, word(addKey));
+      const add = Vigie.el("button", { type: "button", id: `law-add-${key}` }, t(addKey));
       add.addEventListener("click", () => {
         current[key] = current[key] || [];
         current[key].push(blank());
@@ -213,7 +199,7 @@
       if (text !== undefined) n.textContent = text;
       return n;
     };
-    const svg = node("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": word("law.chart"), class: "law-chart" });
+    const svg = node("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": t("law.chart"), class: "law-chart" });
     rows.forEach((r, i) => {
       const y = 20 + i * (bar + gap);
       svg.append(node("text", { x: 4, y: y + bar * 0.7, class: "law-chart-label" }, r.dataset.id));
@@ -311,7 +297,7 @@
     }
     if (!items.length) return;
     const box = Vigie.el("div", { id: "law-assumptions", class: "card muted", role: "note" });
-    box.append(Vigie.el("strong", {}, word("law.assumptions")), Vigie.el("ul", {}, ...items));
+    box.append(Vigie.el("strong", {}, t("law.assumptions")), Vigie.el("ul", {}, ...items));
     outcome.closest("h2").after(box);
   }
   // The field the engine refused is marked in the form and gets the focus.
