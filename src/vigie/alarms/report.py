@@ -21,6 +21,7 @@ from vigie.alarms.narrative import (
 )
 from vigie.alarms.obligations import obligation_for
 from vigie.alarms.workflow import time_to_acknowledge
+from vigie.law.decision import applied_articles
 from vigie.store import observations as log
 from vigie.store.models import (
     Alarm,
@@ -140,7 +141,7 @@ def render_html(
         person=placement.person if placement else None,
         obligation=obligation,
         article=article,
-        case_articles=(placement.law_decision.get("articles", []) if placement else []),
+        case_articles=applied_articles(placement.law_decision) if placement else [],
         qualification_label=label,
         kind_label=KIND_LABELS.get(alarm.kind, alarm.kind),
         local_time=local_time,

@@ -24,6 +24,7 @@ from vigie.alarms.imported import RAISED_HERE
 from vigie.alarms.narrative import KIND_LABELS, QUALIFICATION_LABELS, local_date, local_time
 from vigie.alarms.report import render_pdf
 from vigie.alarms.report import template as report_template
+from vigie.law.decision import applied_articles
 from vigie.store.models import Alarm, AlertSuspension, DeviceAssignment, Placement
 
 END_REASONS = {
@@ -96,7 +97,7 @@ def summarise(session: Session, placement: Placement, now: datetime) -> Summary:
         placement=placement,
         person=placement.person,
         end_reason=END_REASONS.get(placement.end_reason or "", placement.end_reason),
-        articles=placement.law_decision.get("articles", []),
+        articles=applied_articles(placement.law_decision),
         devices=devices,
         kinds=kinds,
         qualifications=QUALIFICATION_LABELS,

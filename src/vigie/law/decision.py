@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from vigie.law.trace import Trace
+from vigie.law.trace import CONTRACT, Trace
 
 Outcome = Literal["eligible", "automatic", "judge_decides", "excluded", "not_applicable"]
 
@@ -20,10 +21,6 @@ class Decision:
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form of CONTRACT.md (plus `as_of` and `articles`, the citations that held)."""
-        articles: list[str] = []
-        for step in self.trace.held():
-            if step["citation"] not in articles:
-                articles.append(step["citation"])
         return {
             "measure": self.measure,
             "as_of": self.trace.as_of.isoformat(),
@@ -31,6 +28,12 @@ class Decision:
             "dates": dict(sorted(self.dates.items())),
             "figures": dict(sorted(self.figures.items())),
             "assumptions": dict(sorted(self.trace.assumptions.items())),
-            "articles": articles,
+            "articles": self.trace.articles(),
             "trace": [dict(step) for step in self.trace.steps],
         }
+
+
+def applied_articles(decision: Mapping[str, Any]) -> list[str]:
+    """A stored decision's articles, as reports and pages cite them: a decision stored before
+    `Trace.articles` left the contract out still lists "CONTRACT" among them."""
+    return [a for a in decision.get("articles", []) if a != CONTRACT]

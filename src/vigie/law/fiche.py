@@ -571,15 +571,11 @@ def _output(
         _line_out(ln, i == len(lines) - 1 or lines[i + 1].begin > ln.end, sub)
         for i, ln in enumerate(lines)
     ]
-    articles: list[str] = []
-    for step in trace.held():
-        if step["citation"] not in articles:
-            articles.append(step["citation"])
     return {
         "measure": "fiche",
         "as_of": trace.as_of.isoformat(),
         "outcome": "not_applicable",
-        "articles": articles,
+        "articles": trace.articles(),
         "dates": dates,
         "figures": figures,
         "assumptions": trace.assumptions,

@@ -12,6 +12,8 @@ from vigie.law.params import cite
 
 P = ParamSpec("P")
 
+#: The citation of a step that the contract (CONTRACT.md), not a text of law, decides.
+CONTRACT = "CONTRACT"
 #: What a rule finds: whether it held, and a note saying on which figures.
 Finding = tuple[bool, str]
 
@@ -42,13 +44,21 @@ class Trace:
         """Take `value` for an absent optional fact, say so in the trace and list it."""
         shown = "none" if value is None else str(value).lower()
         self.assumptions[name] = value.isoformat() if isinstance(value, dt.date) else value
-        self.record(
-            f"assumption.{name}", "CONTRACT", True, f"{name} not given: {shown} taken; {why}"
-        )
+        self.record(f"assumption.{name}", CONTRACT, True, f"{name} not given: {shown} taken; {why}")
         return value
 
     def held(self) -> list[Step]:
         return [s for s in self.steps if s["held"]]
+
+    def articles(self) -> list[str]:
+        """The citations of the rules that held, once each, in order: the law the decision
+        applied. An assumption's step cites this contract, not a text of law: it is listed in
+        `assumptions`, and a judge's "articles appliqués" never read "CONTRACT"."""
+        found: list[str] = []
+        for step in self.held():
+            if step["citation"] not in found and step["citation"] != CONTRACT:
+                found.append(step["citation"])
+        return found
 
 
 def rule(

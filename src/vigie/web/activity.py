@@ -22,6 +22,7 @@ from vigie.api.routers.cases import refuse_reused_zone_id, zone_out
 from vigie.cases.access import visible_placement
 from vigie.cases.forms import ZoneIn
 from vigie.cases.geometry import check_zones
+from vigie.law.decision import applied_articles
 from vigie.store import audit
 from vigie.store import observations as log
 from vigie.store.bounds import RowId
@@ -207,7 +208,7 @@ def alarm_context(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[str, A
                     "id": placement.id,
                     "case_ref": placement.case_ref,
                     "measure": placement.measure,
-                    "articles": placement.law_decision.get("articles", []),
+                    "articles": applied_articles(placement.law_decision),
                 },
                 "zones": [zone_out(z) for z in placement.zones],
                 "alert_m": alert_km * 1000 if alert_km else None,
