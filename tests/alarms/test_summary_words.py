@@ -1,0 +1,40 @@
+"""The measure's summary a judge files, in words: the articles of law it applied (never the
+contract's "CONTRACT", which decisions stored before it was left out still list), and a measure
+with no end date said so, not "au —"."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from tests.api.world import build
+from tests.conftest import Centre
+from vigie.law.decision import applied_articles
+from vigie.store.models import Placement
+
+
+def test_a_decision_stored_with_the_contract_among_its_articles_is_cited_without_it(
+    centre: Centre,
+) -> None:
+    world = build(centre)
+    with centre.db.session() as session:
+        placement = session.scalars(select(Placement).where(Placement.id == world.placement)).one()
+        cited = applied_articles(placement.law_decision)
+        assert cited
+        placement.law_decision = placement.law_decision | {"articles": ["CONTRACT", *cited]}
+    answer = centre.client.get(
+        f"/api/placements/{world.placement}/summary.html", headers=centre.headers("judge")
+    )
+    assert answer.status_code == 200, answer.text
+    assert cited[0] in answer.text and "CONTRACT" not in answer.text
+
+
+def test_a_measure_without_an_end_date_says_so_in_its_summary(centre: Centre) -> None:
+    world = build(centre)
+    with centre.db.session() as session:
+        placement = session.scalars(select(Placement).where(Placement.id == world.placement)).one()
+        placement.end_date = None
+    answer = centre.client.get(
+        f"/api/placements/{world.placement}/summary.html", headers=centre.headers("judge")
+    )
+    assert answer.status_code == 200, answer.text
+    assert "sans date de fin fixée" in answer.text and " au —" not in answer.text
