@@ -1,6 +1,7 @@
 """The measure's summary a judge files, in words: the articles of law it applied (never the
-contract's "CONTRACT", which decisions stored before it was left out still list), and a measure
-with no end date said so, not "au —"."""
+contract's "CONTRACT", which decisions stored before it was left out still list), cited in
+French ("à compter du 01/01/2029, provisoire"), and a measure with no end date said so, not
+"au —"."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from tests.api.world import build
 from tests.conftest import Centre
 from vigie.law.decision import applied_articles
+from vigie.law.params import french_citation
 from vigie.store.models import Placement
 
 
@@ -25,7 +27,10 @@ def test_a_decision_stored_with_the_contract_among_its_articles_is_cited_without
         f"/api/placements/{world.placement}/summary.html", headers=centre.headers("judge")
     )
     assert answer.status_code == 200, answer.text
-    assert cited[0] in answer.text and "CONTRACT" not in answer.text
+    assert "CONTRACT" not in answer.text
+    renumbered = [a for a in cited if " from " in a]
+    assert renumbered, "the case cites no renumbered article: nothing checked"
+    assert french_citation(renumbered[0]) in answer.text and " from " not in answer.text
 
 
 def test_a_measure_without_an_end_date_says_so_in_its_summary(centre: Centre) -> None:

@@ -211,6 +211,10 @@ def test_the_report_is_in_paris_time_and_french_sentences(world: World) -> None:
     body = text[text.index("<body>") :]
     for raw in ("absence raised", "{'", "distance_m", "breach", "call_wearer", "absence ("):
         assert raw not in body, raw
+    # The case's articles: law only, cited in French (the contract's English is for programs).
+    assert "articles appliqués" in body and "à compter du" in body
+    for raw in ("CONTRACT", "provisional", " from 20"):
+        assert raw not in body, raw
     assert any("absence du domicile aux heures fixées, manquement" in s for s in subjects)
 
 

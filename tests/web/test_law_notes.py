@@ -193,8 +193,16 @@ def test_the_notes_endpoint_answers_in_the_page_language_to_a_case_reader(centre
         "notes": [
             {"text": "pas d'hébergement : impossibilité matérielle", "lang": "fr"},
             {"text": "something new", "lang": "en"},
-        ]
+        ],
+        "citations": [],
     }
+    cited = {"notes": [], "citations": ["CPP 716-1 (CPP L5211-2 from 2029-01-01, provisional)"]}
+    french_cited = centre.client.post("/console/law/notes?lang=fr", json=cited, headers=operator)
+    assert french_cited.json()["citations"] == [
+        "CPP 716-1 (CPP L5211-2 à compter du 01/01/2029, provisoire)"
+    ]
+    english_cited = centre.client.post("/console/law/notes?lang=en", json=cited, headers=operator)
+    assert english_cited.json()["citations"] == cited["citations"]
     english = centre.client.post("/console/law/notes?lang=en", json=body, headers=operator)
     assert english.json()["notes"][0] == {"text": body["notes"][0], "lang": "en"}
     refused = centre.client.post("/console/law/notes", json={"notes": "x"}, headers=operator)

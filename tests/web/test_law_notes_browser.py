@@ -63,3 +63,21 @@ def test_the_arse_assumptions_and_articles_are_in_french_words(page: Page, site:
     assert not re.search(r"\w+_\w+|assumptions", box.inner_text()), box.inner_text()
     articles = page.locator("#law-articles").inner_text()
     assert "à compter du" in articles and not re.search(r" from |provisional", articles)
+
+
+def test_the_case_page_cites_the_law_in_french(page: Page, site: Site) -> None:
+    """The case's articles: law only (not the contract an assumption cites), renumbered ones
+    "à compter du", in the list and in the trace."""
+    stored = site.http.get(
+        f"/api/placements/{site.world.placement}", headers=site.token_headers("operator")
+    ).json()["law_decision"]
+    english = [s["citation"] for s in stored["trace"] if " from " in s["citation"]]
+    assert english, "the case cites no renumbered article: nothing checked"
+    log_in(page, site, "operator1")
+    page.goto(f"{site.url}/cases/{site.world.placement}")
+    expect(page.locator("#c-trace tbody tr").first).to_be_attached()
+    expect(page.locator("#c-articles")).to_contain_text("à compter du")
+    articles = page.locator("#c-articles").inner_text()
+    assert "CONTRACT" not in articles and " from " not in articles, articles
+    cited = page.locator("#c-trace tbody tr td:nth-child(2)").all_text_contents()
+    assert not [c for c in cited if "provisional" in c], cited

@@ -22,6 +22,7 @@ from vigie.alarms.narrative import (
 from vigie.alarms.obligations import obligation_for
 from vigie.alarms.workflow import time_to_acknowledge
 from vigie.law.decision import applied_articles
+from vigie.law.params import french_citation
 from vigie.store import observations as log
 from vigie.store.models import (
     Alarm,
@@ -141,7 +142,11 @@ def render_html(
         person=placement.person if placement else None,
         obligation=obligation,
         article=article,
-        case_articles=applied_articles(placement.law_decision) if placement else [],
+        case_articles=(
+            [french_citation(a) for a in applied_articles(placement.law_decision)]
+            if placement
+            else []
+        ),
         qualification_label=label,
         kind_label=KIND_LABELS.get(alarm.kind, alarm.kind),
         local_time=local_time,

@@ -25,6 +25,7 @@ from vigie.alarms.narrative import KIND_LABELS, QUALIFICATION_LABELS, local_date
 from vigie.alarms.report import render_pdf
 from vigie.alarms.report import template as report_template
 from vigie.law.decision import applied_articles
+from vigie.law.params import french_citation
 from vigie.store.models import Alarm, AlertSuspension, DeviceAssignment, Placement
 
 END_REASONS = {
@@ -97,7 +98,7 @@ def summarise(session: Session, placement: Placement, now: datetime) -> Summary:
         placement=placement,
         person=placement.person,
         end_reason=END_REASONS.get(placement.end_reason or "", placement.end_reason),
-        articles=applied_articles(placement.law_decision),
+        articles=[french_citation(a) for a in applied_articles(placement.law_decision)],
         devices=devices,
         kinds=kinds,
         qualifications=QUALIFICATION_LABELS,

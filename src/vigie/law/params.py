@@ -8,6 +8,7 @@ dated entry in a data file, not a code change.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -99,3 +100,17 @@ def cite(article: str, on: dt.date) -> str:
         provisional = ", provisional" if table["renumbering"].get("provisional") else ""
         notes.append(f"{future} from {when}{provisional}")
     return f"{article} ({'; '.join(notes)})" if notes else article
+
+
+_RENUMBERED = re.compile(r" from (\d{4})-(\d{2})-(\d{2})(, provisional)?")
+
+
+def french_citation(citation: str) -> str:
+    """A citation of `cite` as a French document writes it: "CPP L5252-1 from 2029-01-01,
+    provisional" reads "CPP L5252-1 à compter du 01/01/2029, provisoire", "formerly"
+    "anciennement". `cite`'s own text is the contract's (`vigie law assess`): unchanged."""
+
+    def renumbered(m: re.Match[str]) -> str:
+        return f" à compter du {m[3]}/{m[2]}/{m[1]}{', provisoire' if m[4] else ''}"
+
+    return _RENUMBERED.sub(renumbered, citation).replace("(formerly ", "(anciennement ")

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from vigie.law.params import french_citation
 from vigie.web.i18n import catalogue
 
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
@@ -43,18 +44,10 @@ def prose(text: Any, lang: str) -> str:
     return day(shown, lang)
 
 
-_RENUMBERED = re.compile(r" from (\d{4}-\d{2}-\d{2})(, provisional)?")
-
-
 def cite(citation: Any, lang: str) -> str:
-    """An article's citation (``law.params.cite``, the contract's English) in the language: "CPP
-    L5252-1 from 2029-01-01, provisional" reads "CPP L5252-1 à compter du 01/01/2029,
-    provisoire" in French, "formerly" "anciennement"."""
+    """An article's citation (``law.params.cite``, the contract's English) in the language."""
     text = str(citation or "")
-    if lang != "fr":
-        return text
-    text = _RENUMBERED.sub(lambda m: f" à compter du {m[1]}{', provisoire' if m[2] else ''}", text)
-    return day(text.replace("(formerly ", "(anciennement "), lang)
+    return french_citation(text) if lang == "fr" else text
 
 
 def helpers(lang: str) -> dict[str, Callable[..., str]]:

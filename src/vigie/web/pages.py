@@ -143,18 +143,23 @@ async def law_result(request: Request, db: DatabaseDep, user: law_routes.Lawyer)
 
 
 class LawNotes(BaseModel):
-    """Notes of a decision the page already holds (the case page's law trace)."""
+    """Notes and citations of a decision the page already holds (the case page's law trace)."""
 
     notes: list[str] = Field(max_length=1000)
+    citations: list[str] = Field(default_factory=list, max_length=1000)
 
 
 @router.post("/console/law/notes", dependencies=[Depends(allow(*CASE_READERS))])
-def law_notes_in_language(request: Request, body: LawNotes) -> dict[str, list[dict[str, str]]]:
-    """The engine's notes in the page's language, each with the language it is really in: the
-    decision JSON keeps the engine's English (a contract), the words are the web layer's."""
+def law_notes_in_language(request: Request, body: LawNotes) -> dict[str, list[Any]]:
+    """The engine's notes in the page's language, each with the language it is really in, and
+    its citations as the page's language writes them: the decision JSON keeps the engine's
+    English (a contract), the words are the web layer's."""
     lang = language(request)
     shown = [law_notes.note(text, lang) for text in body.notes]
-    return {"notes": [{"text": text, "lang": in_lang} for text, in_lang in shown]}
+    return {
+        "notes": [{"text": text, "lang": in_lang} for text, in_lang in shown],
+        "citations": [law_words.cite(citation, lang) for citation in body.citations],
+    }
 
 
 @router.post("/console/law/sheet.pdf")

@@ -65,21 +65,31 @@
   outcome.textContent = t(`outcome.${decision.outcome}`);
   outcome.className = `outcome outcome-${decision.outcome}`;
   facts(document.getElementById("c-dates"), Object.entries(decision.dates || {}).map(([k, v]) => [t(`lawdate.${k}`), v]));
-  document.getElementById("c-articles").textContent = (decision.articles || []).join(" · ");
+  // The articles of law it applied: not the contract an assumption cites (a decision stored
+  // before the engine left it out lists it: `vigie.law.decision.applied_articles`).
+  let articles = (decision.articles || []).filter((a) => a !== "CONTRACT");
   // The trace in words: the rule's title (the calculator's catalogue), its id only as a <code>
-  // after it; the engine's English notes in the page's language where the console knows them.
+  // after it; the engine's English notes, and its citations, in the page's language where the
+  // console knows them.
   const trace = decision.trace || [];
   let notes = trace.map((s) => ({ text: s.note, lang: "en" }));
+  let citations = trace.map((s) => s.citation);
   try {
-    if (trace.length) notes = (await api("/console/law/notes", { method: "POST", body: { notes: trace.map((s) => s.note) } })).notes;
+    if (trace.length || articles.length) {
+      const words = await api("/console/law/notes", { method: "POST", body: { notes: trace.map((s) => s.note), citations: [...articles, ...citations] } });
+      notes = words.notes;
+      articles = words.citations.slice(0, articles.length);
+      citations = words.citations.slice(articles.length);
+    }
   } catch { /* the English notes, marked as such, rather than no trace */ }
+  document.getElementById("c-articles").textContent = articles.join(" · ");
   const pageLang = document.documentElement.lang;
   document.querySelector("#c-trace tbody").replaceChildren(...trace.map((s, i) => {
     // A rule whose id ends in a figure (assumption.ecrou_date) is named by its family.
     const key = [`law.rule.${s.rule}`, `law.rule.${s.rule.replace(/\.[^.]*$/, "")}`].find((k) => t(k) !== k);
     const note = notes[i];
     return el("tr", { class: s.held ? "held" : "not-held", "data-rule": s.rule },
-      el("td", {}, ...(key ? [`${t(key)} `] : []), el("code", {}, s.rule)), el("td", {}, s.citation),
+      el("td", {}, ...(key ? [`${t(key)} `] : []), el("code", {}, s.rule)), el("td", {}, citations[i]),
       el("td", {}, el("span", { "aria-hidden": "true" }, s.held ? "✓" : "·"), " ", el("span", { class: "sr-only" }, t(s.held ? "law.held.yes" : "law.held.no"))),
       el("td", note.lang === pageLang ? { class: "law-note" } : { class: "law-note", lang: note.lang }, note.text));
   }));
