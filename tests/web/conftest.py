@@ -4,6 +4,7 @@ Chromium driven by Playwright. Never `playwright install`: the browser is /usr/b
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -117,9 +118,13 @@ def browser() -> Iterator[Browser]:
     assert leftover is None, f"Playwright, stopped, left its event loop running: {leftover}"
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(locale="fr-FR", viewport={"width": 1400, "height": 900})
+@contextmanager
+def open_tab(browser: Browser, **options: Any) -> Iterator[Page]:
+    """A tab in a context of its own (French, 1400 x 900, unless `options` say otherwise);
+    any JavaScript error the page raised fails the test when the tab is closed."""
+    context = browser.new_context(
+        **({"locale": "fr-FR", "viewport": {"width": 1400, "height": 900}} | options)
+    )
     context.set_default_timeout(15_000)
     tab = context.new_page()
     errors: list[str] = []
@@ -127,6 +132,12 @@ def page(browser: Browser) -> Iterator[Page]:
     yield tab
     context.close()
     assert not errors, f"JavaScript errors in the console: {errors}"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    with open_tab(browser) as tab:
+        yield tab
 
 
 INTERRUPTED = ("ERR_ABORTED", "is interrupted by another navigation")

@@ -93,31 +93,43 @@ def _loaded(page: Page, role: str, case_ref: str) -> None:
     expect(page.locator("[aria-busy=true]")).to_have_count(0)  # no section says it is loading
 
 
-@pytest.mark.parametrize(("role", "viewport", "controls"), READERS)
-def test_the_case_page_does_not_move_while_it_loads(
-    page: Page, site: Site, role: str, viewport: ViewportSize, controls: list[str]
-) -> None:
-    page.set_viewport_size(viewport)
-    log_in(page, site, f"{role}1")
+Box = dict[str, float] | None
+
+
+def load_held_back(page: Page, url: str, controls: list[str]) -> tuple[HeldBack, dict[str, Box]]:
+    """Open the case page with its data held back; measure the controls, and watch them at
+    every frame from then on (`WATCH`). Returns the held answers and the boxes before."""
     held = HeldBack(page, _case_data)
-    page.goto(f"{site.url}/cases/{site.world.placement}")  # its scripts have run; no answer yet
+    page.goto(url)  # its scripts have run; no answer yet
     for selector in controls:
         expect(page.locator(selector).first).to_be_visible()
-    before = {s: page.locator(s).first.bounding_box() for s in controls}
+    before: dict[str, Box] = {s: page.locator(s).first.bounding_box() for s in controls}
     page.evaluate(WATCH, controls)
     assert held.routes, "the case page asked for none of the data held back: the test holds nothing"
+    return held, before
 
-    held.release()
-    _loaded(page, role, site.world.case_ref)
+
+def assert_unmoved(page: Page, controls: list[str], before: dict[str, Box]) -> None:
+    """Once loaded: each control where it was before, and never more than a pixel away between."""
     page.evaluate("() => new Promise((drawn) => requestAnimationFrame(() => drawn(null)))")
     layout: dict[str, Any] = page.evaluate("() => window.__layout.stop()")
-    after = {s: page.locator(s).first.bounding_box() for s in controls}
-
     for selector in controls:
-        was, now = before[selector], after[selector]
+        was, now = before[selector], page.locator(selector).first.bounding_box()
         assert was is not None and now is not None, selector
         assert abs(was["x"] - now["x"]) <= 1 and abs(was["y"] - now["y"]) <= 1, (
             f"{selector} was at {was} before the case loaded, at {now} after"
         )
     moved = {s: layout["moved"][s] for s in controls if layout["moved"][s]["by"] > 1}
     assert not moved, f"moved while the case loaded (from {layout['first']}): {moved}"
+
+
+@pytest.mark.parametrize(("role", "viewport", "controls"), READERS)
+def test_the_case_page_does_not_move_while_it_loads(
+    page: Page, site: Site, role: str, viewport: ViewportSize, controls: list[str]
+) -> None:
+    page.set_viewport_size(viewport)
+    log_in(page, site, f"{role}1")
+    held, before = load_held_back(page, f"{site.url}/cases/{site.world.placement}", controls)
+    held.release()
+    _loaded(page, role, site.world.case_ref)
+    assert_unmoved(page, controls, before)

@@ -8,12 +8,10 @@ Measured as in `test_case_layout`: the answers held back, every frame watched.
 
 from __future__ import annotations
 
-from typing import Any
-
 from playwright.sync_api import Page, expect
 
-from tests.web.conftest import HeldBack, Site, log_in
-from tests.web.test_case_layout import WATCH, _case_data
+from tests.web.conftest import Site, log_in
+from tests.web.test_case_layout import assert_unmoved, load_held_back
 
 CONTROLS = ["#summary-show", "#summary-pdf", "#timeline-filter input", "#map"]
 NOTE = "Mainlevée prononcée à l'audience du juge des libertés, " * 6  # a banner of several lines
@@ -27,27 +25,12 @@ def test_an_ended_case_page_does_not_move_while_it_loads(page: Page, site: Site)
     )
     ended.raise_for_status()
     log_in(page, site, "judge1")
-    held = HeldBack(page, _case_data)
-    page.goto(f"{site.url}/cases/{site.world.placement}")
-    for selector in CONTROLS:
-        expect(page.locator(selector).first).to_be_visible()
-    before = {s: page.locator(s).first.bounding_box() for s in CONTROLS}
-    page.evaluate(WATCH, CONTROLS)
-    assert held.routes, "the case page asked for none of the data held back: the test holds nothing"
-
+    held, before = load_held_back(page, f"{site.url}/cases/{site.world.placement}", CONTROLS)
     held.release()
     banner = page.locator("#c-ended")
     expect(banner).to_contain_text("JAP-2026-0311")
     expect(page.locator("#c-timeline li").first).to_be_attached()
     expect(page.locator("[aria-busy=true]")).to_have_count(0)
-    page.evaluate("() => new Promise((drawn) => requestAnimationFrame(() => drawn(null)))")
-    layout: dict[str, Any] = page.evaluate("() => window.__layout.stop()")
+    assert_unmoved(page, CONTROLS, before)
     box = banner.bounding_box()
     assert box is not None and box["height"] > 40, "the note did not make the banner tall"
-
-    for selector in CONTROLS:
-        was, now = before[selector], page.locator(selector).first.bounding_box()
-        assert was is not None and now is not None, selector
-        assert abs(was["y"] - now["y"]) <= 1, f"{selector} was at {was} before, at {now} after"
-    moved = {s: layout["moved"][s] for s in CONTROLS if layout["moved"][s]["by"] > 1}
-    assert not moved, f"moved while the ended case loaded (from {layout['first']}): {moved}"

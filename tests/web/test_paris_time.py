@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.web.conftest import Site, log_in
+from tests.web.conftest import Site, log_in, open_tab
 from vigie import clock
 
 FAR = "America/Cayenne"  # UTC-3 all year: five hours from Paris in winter, four in summer
@@ -23,16 +23,8 @@ FAR = "America/Cayenne"  # UTC-3 all year: five hours from Paris in winter, four
 
 @pytest.fixture
 def far_page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(
-        locale="fr-FR", timezone_id=FAR, viewport={"width": 1400, "height": 900}
-    )
-    context.set_default_timeout(15_000)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield tab
-    context.close()
-    assert not errors, f"JavaScript errors in the console: {errors}"
+    with open_tab(browser, timezone_id=FAR) as tab:
+        yield tab
 
 
 def _paris_instant(wall: str) -> str:
