@@ -291,3 +291,23 @@ def test_supervision_says_in_words_which_devices_are_silent_and_how_charged(
     expect(devices.filter(has_text="H1 (C1)")).to_have_text(
         re.compile(r"^H1 \(C1\) · muet depuis 2:00:\d\d · batterie 80 %$")
     )
+
+
+def test_calendar_dates_are_written_as_a_french_reader_writes_them(page: Page, site: Site) -> None:
+    """20/05/2027, not the API's 2027-05-20: the birth, the order, the deadlines, the list."""
+    iso = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+    log_in(page, site, "supervisor1")
+    page.goto(f"{site.url}/cases/{site.world.placement}")
+    expect(page.locator("#c-deadlines li").first).to_be_attached()
+    expect(page.locator("#c-dates dd").first).to_be_attached()
+    for box in ("#c-person", "#c-order", "#c-deadlines", "#c-dates"):
+        text = page.locator(box).inner_text()
+        assert not iso.search(text), (box, text)
+    expect(page.locator("#c-person")).to_contain_text("01/01/1990")
+    due = page.locator("#c-deadlines time").first
+    stamp = due.get_attribute("datetime") or ""
+    assert iso.fullmatch(stamp), stamp  # the machine-readable date stays on the element
+    expect(due).to_have_text("/".join(reversed(stamp.split("-"))))
+    page.goto(f"{site.url}/cases")
+    expect(page.locator("#cases tbody tr").first).to_be_attached()
+    assert not iso.search(page.locator("#cases tbody").inner_text())

@@ -117,6 +117,10 @@ const Vigie = (() => {
     timeZone: "Europe/Paris", dateStyle: "short", timeStyle: "medium",
   });
   const when = (iso) => (iso ? timeFormat.format(new Date(iso)) : "—");
+  /* A calendar date (a birth, an order's day, a deadline: no hour, no zone) as the page's
+     language writes it, 20/05/2027, not the API's 2027-05-20. */
+  const dayFormat = new Intl.DateTimeFormat(locale, { timeZone: "UTC", dateStyle: "short" });
+  const day = (iso) => (/^\d{4}-\d{2}-\d{2}$/.test(iso || "") ? dayFormat.format(new Date(`${iso}T00:00:00Z`)) : iso || "—");
   /* Paris time both ways: the console shows every time in it, so a form's date and time
      (datetime-local, no zone of its own) is read in it too, and "today" is Paris's date. On a
      workstation set to another zone, a 10:00 typed was sent as that zone's 10:00 and shown
@@ -466,6 +470,6 @@ const Vigie = (() => {
   const DEVICE_KINDS = { bracelet: "device.wearer", home_unit: "device.home_unit", protected_device: "device.protected" };
   const deviceKind = (kind) => (DEVICE_KINDS[kind] ? t(DEVICE_KINDS[kind]) : kind);
 
-  return { t, words, session, send, api, apiPage, saveFile, deviceKind, latest, live, flash, when, parisDate, fromParis, duration, now, since, el, tip, map, zoneLayer,
+  return { t, words, session, send, api, apiPage, saveFile, deviceKind, latest, live, flash, when, day, parisDate, fromParis, duration, now, since, el, tip, map, zoneLayer,
     trackLayer, requireLogin, ApiError, say, detailText, distanceText, metres, escalatedFlag };
 })();

@@ -43,11 +43,11 @@
   document.getElementById("c-measure").textContent = t(`measure.${placement.measure}`);
   facts(document.getElementById("c-person"), [
     [t("case.name"), `${person.last_name} ${person.first_name}`],
-    [t("case.birth"), person.birth_date], [t("case.address"), person.address], [t("case.phone"), person.phone],
+    [t("case.birth"), Vigie.day(person.birth_date)], [t("case.address"), person.address], [t("case.phone"), person.phone],
   ]);
   facts(document.getElementById("c-order"), [
-    [t("case.courtorder"), `${placement.court_order_ref} (${placement.court_order_date})`],
-    [t("case.start"), placement.start_date], [t("case.end"), placement.end_date],
+    [t("case.courtorder"), `${placement.court_order_ref} (${Vigie.day(placement.court_order_date)})`],
+    [t("case.start"), Vigie.day(placement.start_date)], [t("case.end"), Vigie.day(placement.end_date)],
     [t("case.judge"), placement.judge.name], [t("case.prosecutor"), placement.prosecutor.name],
     [t("case.spip"), [placement.spip.name, placement.spip.phone].filter(Boolean).join(" · ")],
     [t("contacts.police"), [placement.police_station, placement.police_phone].filter(Boolean).join(" · ")],
@@ -59,12 +59,12 @@
   const soon = Vigie.parisDate(Vigie.now() + 30 * 86400e3);
   const deadlines = Object.entries(placement.deadlines).sort((a, b) => a[1].localeCompare(b[1]));
   document.getElementById("c-deadlines").replaceChildren(...deadlines.map(([name, due]) =>
-    el("li", { class: due < today ? "past" : due <= soon ? "soon" : "" }, el("time", {}, due), ` ${t(`lawdate.${name}`)}`)));
+    el("li", { class: due < today ? "past" : due <= soon ? "soon" : "" }, el("time", { datetime: due }, Vigie.day(due)), ` ${t(`lawdate.${name}`)}`)));
   const decision = placement.law_decision;
   const outcome = document.getElementById("c-outcome");
   outcome.textContent = t(`outcome.${decision.outcome}`);
   outcome.className = `outcome outcome-${decision.outcome}`;
-  facts(document.getElementById("c-dates"), Object.entries(decision.dates || {}).map(([k, v]) => [t(`lawdate.${k}`), v]));
+  facts(document.getElementById("c-dates"), Object.entries(decision.dates || {}).map(([k, v]) => [t(`lawdate.${k}`), Vigie.day(v)]));
   // The articles of law it applied: not the contract an assumption cites (a decision stored
   // before the engine left it out lists it: `vigie.law.decision.applied_articles`).
   let articles = (decision.articles || []).filter((a) => a !== "CONTRACT");

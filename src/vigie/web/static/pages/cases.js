@@ -11,7 +11,7 @@
         el("td", {}, el("a", { href: `/cases/${p.id}` }, p.case_ref)),
         el("td", {}, t(`measure.${p.measure}`)),
         el("td", {}, names.get(p.person_id) || `#${p.person_id}`),
-        el("td", {}, p.start_date), el("td", {}, p.end_date || "—"),
+        el("td", {}, Vigie.day(p.start_date)), el("td", {}, Vigie.day(p.end_date)),
         el("td", {}, t(`placement.status.${p.status}`))));
     }
   } catch (err) {

@@ -67,7 +67,7 @@
     const pastEnd = document.getElementById("sup-pastend");
     pastEnd.replaceChildren(...s.past_end.map((p) => Vigie.el("li", { "data-case": p.case },
       Vigie.el("a", { href: `/cases/${p.placement_id}` }, p.case),
-      ` ${t(`measure.${p.measure}`)} · ${t("sup.pastend.since")} ${p.end_date}`)));
+      ` ${t(`measure.${p.measure}`)} · ${t("sup.pastend.since")} ${Vigie.day(p.end_date)}`)));
     if (!s.past_end.length) pastEnd.append(Vigie.el("li", { class: "muted" }, t("sup.pastend.none")));
     // Devices heard though no watched case follows them: fitted without an assignment recorded
     // (watched by no one), or in stock and left on.
