@@ -294,7 +294,8 @@ def test_supervision_says_in_words_which_devices_are_silent_and_how_charged(
 
 
 def test_calendar_dates_are_written_as_a_french_reader_writes_them(page: Page, site: Site) -> None:
-    """20/05/2027, not the API's 2027-05-20: the birth, the order, the deadlines, the list."""
+    """20/05/2027, not the API's 2027-05-20: the birth, the order, the deadlines, the list; the
+    hours' days in French words, not the API's "mon-fri"."""
     iso = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
     log_in(page, site, "supervisor1")
     page.goto(f"{site.url}/cases/{site.world.placement}")
@@ -304,6 +305,9 @@ def test_calendar_dates_are_written_as_a_french_reader_writes_them(page: Page, s
         text = page.locator(box).inner_text()
         assert not iso.search(text), (box, text)
     expect(page.locator("#c-person")).to_contain_text("01/01/1990")
+    expect(page.locator("#c-order")).to_contain_text("Lun–Ven 20:00–07:00")  # not "mon-fri"
+    assert page.evaluate("() => Vigie.days('sat,sun')") == "Sam, Dim"
+    assert page.evaluate("() => Vigie.days('daily')") == "tous les jours"
     due = page.locator("#c-deadlines time").first
     stamp = due.get_attribute("datetime") or ""
     assert iso.fullmatch(stamp), stamp  # the machine-readable date stays on the element

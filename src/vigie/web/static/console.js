@@ -121,6 +121,13 @@ const Vigie = (() => {
      language writes it, 20/05/2027, not the API's 2027-05-20. */
   const dayFormat = new Intl.DateTimeFormat(locale, { timeZone: "UTC", dateStyle: "short" });
   const day = (iso) => (/^\d{4}-\d{2}-\d{2}$/.test(iso || "") ? dayFormat.format(new Date(`${iso}T00:00:00Z`)) : iso || "—");
+  /* A weekly window's days ("mon-fri", "sat,sun", "daily": the API's words) in the page's. */
+  const days = (text) => String(text || "").toLowerCase().replace(/\s/g, "").split(",").map((token) => {
+    if (["daily", "*", "all"].includes(token)) return t("zones.day.daily");
+    const [first, last] = token.split("-");
+    const name = (d) => (words[`zones.day.${d}`] ? t(`zones.day.${d}`) : d);
+    return last === undefined ? name(first) : `${name(first)}–${name(last)}`;
+  }).join(", ");
   /* Paris time both ways: the console shows every time in it, so a form's date and time
      (datetime-local, no zone of its own) is read in it too, and "today" is Paris's date. On a
      workstation set to another zone, a 10:00 typed was sent as that zone's 10:00 and shown
@@ -470,6 +477,6 @@ const Vigie = (() => {
   const DEVICE_KINDS = { bracelet: "device.wearer", home_unit: "device.home_unit", protected_device: "device.protected" };
   const deviceKind = (kind) => (DEVICE_KINDS[kind] ? t(DEVICE_KINDS[kind]) : kind);
 
-  return { t, words, session, send, api, apiPage, saveFile, deviceKind, latest, live, flash, when, day, parisDate, fromParis, duration, now, since, el, tip, map, zoneLayer,
+  return { t, words, session, send, api, apiPage, saveFile, deviceKind, latest, live, flash, when, day, days, parisDate, fromParis, duration, now, since, el, tip, map, zoneLayer,
     trackLayer, requireLogin, ApiError, say, detailText, distanceText, metres, escalatedFlag };
 })();
