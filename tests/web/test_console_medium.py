@@ -126,6 +126,7 @@ def test_the_zone_form_takes_hours_by_day_and_refuses_a_used_id(page: Page, site
     expect(page.locator("#z-check")).to_have_text("Zone valide pour ce dossier.")
     page.click("#z-save")
     expect(page.locator("#z-list li[data-zone=ecole]")).to_have_count(1)
+    expect(page.locator("#z-list li[data-zone=ecole]")).to_contain_text("Lun–Sam 08:00–18:30")
     saved = _zone(site, "ecole")
     assert saved is not None
     assert saved.schedule == [{"days": "mon-sat", "from": "08:00", "to": "18:30"}]
@@ -315,3 +316,9 @@ def test_calendar_dates_are_written_as_a_french_reader_writes_them(page: Page, s
     page.goto(f"{site.url}/cases")
     expect(page.locator("#cases tbody tr").first).to_be_attached()
     assert not iso.search(page.locator("#cases tbody").inner_text())
+
+
+def test_a_case_without_zones_says_so_in_the_zone_editor(page: Page, site: Site) -> None:
+    log_in(page, site, "supervisor1")
+    page.goto(f"{site.url}/cases/{site.world.bar_placement}/zones")
+    expect(page.locator("#z-list li.muted")).to_have_text("Aucune zone pour ce dossier.")

@@ -184,10 +184,15 @@
   function renderList() {
     existing.eachLayer((l) => { if (!(l instanceof L.Marker)) existing.removeLayer(l); });
     for (const zone of placement.zones) Vigie.zoneLayer(zone).addTo(existing);
-    document.getElementById("z-list").replaceChildren(...placement.zones.map((zone) => el("li", { "data-zone": zone.id },
-      `${zone.label || zone.id} · ${t("zones." + zone.type)} `,
+    // Each zone with its hours (the editor's slots, in words), or "à toute heure".
+    const hours = (zone) => (zone.schedule && zone.schedule.length
+      ? zone.schedule.map((w) => `${Vigie.days(w.days)} ${w.from}–${w.to}`).join("; ") : t("zones.allhours"));
+    const list = document.getElementById("z-list");
+    list.replaceChildren(...placement.zones.map((zone) => el("li", { "data-zone": zone.id },
+      `${zone.label || zone.id} · ${t("zones." + zone.type)} · ${hours(zone)} `,
       el("button", { type: "button", onclick: () => edit(zone) }, t("zones.edit")), " ",
       el("button", { type: "button", class: "danger", onclick: () => remove(zone) }, t("zones.delete")))));
+    if (!placement.zones.length) list.append(el("li", { class: "muted" }, t("zones.none")));
     if (existing.getLayers().length) map.fitBounds(existing.getBounds(), { maxZoom: 15, padding: [30, 30], animate: false });
     map.getContainer().dataset.ready = "true"; // drawn where it will stay
   }
