@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from tests.api.world import build
 from tests.conftest import Centre
+from vigie.alarms.narrative import lapse
 from vigie.law.decision import applied_articles
 from vigie.law.params import french_citation
 from vigie.store.models import Placement
@@ -43,3 +44,11 @@ def test_a_measure_without_an_end_date_says_so_in_its_summary(centre: Centre) ->
     )
     assert answer.status_code == 200, answer.text
     assert "sans date de fin fixée" in answer.text and " au —" not in answer.text
+
+
+def test_a_delay_is_said_in_minutes_and_hours() -> None:
+    """The incident report's time to acknowledge: '3 min 22 s', not '202 s'."""
+    assert lapse(42.4) == "42\u00a0s"
+    assert lapse(202) == "3\u00a0min 22\u00a0s"
+    assert lapse(3903) == "1\u00a0h 05\u00a0min 03\u00a0s"
+    assert lapse(-1) == "0\u00a0s"

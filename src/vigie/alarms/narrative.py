@@ -79,6 +79,18 @@ def local_time(at: datetime | None) -> str:
     return at.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M:%S")
 
 
+def lapse(seconds: float) -> str:
+    """A delay as a reader says it: '42 s', '3 min 22 s', '1 h 05 min 03 s'."""
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}\u00a0h {minutes:02d}\u00a0min {secs:02d}\u00a0s"
+    if minutes:
+        return f"{minutes}\u00a0min {secs:02d}\u00a0s"
+    return f"{secs}\u00a0s"
+
+
 def local_date(day: date | None) -> str:
     return day.strftime("%d/%m/%Y") if day else "—"
 

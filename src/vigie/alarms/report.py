@@ -16,6 +16,7 @@ from vigie.alarms.narrative import (
     KIND_LABELS,
     QUALIFICATION_LABELS,
     event_sentence,
+    lapse,
     local_date,
     local_time,
 )
@@ -151,6 +152,7 @@ def render_html(
         kind_label=KIND_LABELS.get(alarm.kind, alarm.kind),
         local_time=local_time,
         local_date=local_date,
+        lapse=lapse,
         closing_note=closing_note,
         draft=draft is not None,
         tta=time_to_acknowledge(alarm),
