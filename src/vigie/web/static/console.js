@@ -147,16 +147,16 @@ const Vigie = (() => {
      gives back that wall time. A time met twice in autumn is its first; one skipped in spring
      takes the winter offset (02:30 is 03:30 summer time). */
   function fromParis(local) {
-    const [day, time] = local.split("T");
-    const [y, mo, d] = day.split("-").map(Number);
-    const [h, mi, s = 0] = time.split(":").map(Number);
+    const [ymd, hms] = local.split("T");
+    const [y, mo, d] = ymd.split("-").map(Number);
+    const [h, mi, s = 0] = hms.split(":").map(Number);
     const wall = Date.UTC(y, mo - 1, d, h, mi, s);
     const offset = (ms) => {
       const p = parisWall(ms);
       return Date.UTC(+p.year, p.month - 1, +p.day, +p.hour, +p.minute, +p.second) - Math.floor(ms / 1000) * 1000;
     };
     const before = offset(wall - 864e5);
-    const found = [wall - before, wall - offset(wall + 864e5)].filter((t) => offset(t) === wall - t);
+    const found = [wall - before, wall - offset(wall + 864e5)].filter((at) => offset(at) === wall - at);
     return new Date(found.length ? Math.min(...found) : wall - before).toISOString();
   }
   function duration(seconds) {
