@@ -7,6 +7,7 @@ wearer 220 m out of his inclusion zone was shown in it, which reads as no breach
 
 from __future__ import annotations
 
+from itertools import count
 from typing import Any
 
 import pytest
@@ -16,10 +17,12 @@ from tests.web.conftest import Site, log_in
 from vigie import clock
 from vigie.alarms import episodes
 
+_SERIAL = count(1)
+
 
 def _alarm(site: Site, kind: str, detail: dict[str, Any]) -> int:
     t = clock.now()
-    device = f"Z{kind}{len(str(detail))}"
+    device = f"Z{next(_SERIAL)}"  # its own device: never folded into another test's episode
     event = {"t": t, "case": site.world.case_ref, "kind": kind, "state": "raised"}
     with site.db.session() as session:
         (alarm,) = episodes.fold(session, [event | {"device": device, "detail": detail}], t)
