@@ -40,8 +40,15 @@ class World:
         with self.centre.db.session() as session:
             return session.scalars(select(User).where(User.username == f"{role}1")).one()
 
-    def new_alarm(self, state: str = "open", kind: str = "absence", bar: bool = False) -> int:
-        """A fresh alarm episode in the given state (its own device, so it never folds).
+    def new_alarm(
+        self,
+        state: str = "open",
+        kind: str = "absence",
+        bar: bool = False,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        """A fresh alarm episode in the given state (its own device, so it never folds), with
+        `detail` if given (else a BAR distance, or none).
 
         Its times are the centre's clock's: an open alarm was raised just now (not yet overdue,
         so not escalated); one already worked was raised five minutes ago, so that its
@@ -60,7 +67,9 @@ class World:
                         "kind": kind,
                         "state": "raised",
                         "device": f"X{next(_serial)}",
-                        "detail": {"distance_m": 800, "protected_lat": 48.85, "protected_lon": 2.35}
+                        "detail": detail
+                        if detail is not None
+                        else {"distance_m": 800, "protected_lat": 48.85, "protected_lon": 2.35}
                         if bar
                         else {},
                     }

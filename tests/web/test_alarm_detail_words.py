@@ -7,26 +7,12 @@ wearer 220 m out of his inclusion zone was shown in it, which reads as no breach
 
 from __future__ import annotations
 
-from itertools import count
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.web.conftest import Site, log_in
-from vigie import clock
-from vigie.alarms import episodes
-
-_SERIAL = count(1)
-
-
-def _alarm(site: Site, kind: str, detail: dict[str, Any]) -> int:
-    t = clock.now()
-    device = f"Z{next(_SERIAL)}"  # its own device: never folded into another test's episode
-    event = {"t": t, "case": site.world.case_ref, "kind": kind, "state": "raised"}
-    with site.db.session() as session:
-        (alarm,) = episodes.fold(session, [event | {"device": device, "detail": detail}], t)
-        return int(alarm.id)
 
 
 @pytest.mark.parametrize(
@@ -43,7 +29,7 @@ def test_the_depth_says_where_the_wearer_is(
     detail: dict[str, Any] = {"zone": "domicile", "depth_m": 220.0, "accuracy_m": 6.0}
     if zone_type:
         detail["zone_type"] = zone_type
-    alarm = _alarm(site, kind, detail)
+    alarm = site.world.new_alarm(kind=kind, detail=detail)
     log_in(page, site, "operator1")
     page.goto(f"{site.url}/alarms/{alarm}")
     expect(page.locator("#a-detail")).to_contain_text(said)

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, Route, expect
 from sqlalchemy import select
 
 from tests.web.conftest import Site, log_in
-from vigie import clock
+from tests.web.test_supervision_reads import post
 from vigie.store.models import Placement, Zone
 
 
@@ -280,14 +280,7 @@ def test_supervision_says_in_words_which_devices_are_silent_and_how_charged(
     expect(devices.filter(has_text="H1 (C1)")).to_have_text("H1 (C1) · never heard")
 
     # Heard two hours ago, silent since: for how long, in the page's words.
-    heard = clock.now() - timedelta(hours=2)
-    reading = {"device": "H1", "seq": 1, "t": heard.isoformat(), "type": "battery", "level": 0.8}
-    posted = site.http.post(
-        "/api/observations",
-        json={"observations": [reading]},
-        headers=site.token_headers("integration"),
-    )
-    posted.raise_for_status()
+    post(site.world, "H1", 1, timedelta(hours=2))  # a battery reading at 80 %
     page.goto(f"{site.url}/supervision?lang=fr")
     expect(devices.filter(has_text="H1 (C1)")).to_have_text(
         re.compile(r"^H1 \(C1\) · muet depuis 2:00:\d\d · batterie 80 %$")

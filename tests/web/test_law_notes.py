@@ -207,6 +207,11 @@ def test_the_notes_endpoint_answers_in_the_page_language_to_a_case_reader(centre
     assert english.json()["notes"][0] == {"text": body["notes"][0], "lang": "en"}
     refused = centre.client.post("/console/law/notes", json={"notes": "x"}, headers=operator)
     assert refused.status_code == 422 and "notes" in refused.text
+    for citations in ("x", [1], [{"a": 1}], ["CPP 721"] * 1001):
+        refused = centre.client.post(
+            "/console/law/notes", json={"notes": [], "citations": citations}, headers=operator
+        )
+        assert refused.status_code == 422 and "citations" in refused.text, citations
 
 
 def test_the_printed_sheet_carries_the_titles_and_the_french_notes() -> None:

@@ -17,6 +17,8 @@ from vigie.web.i18n import catalogue
 from vigie.web.law_words import prose
 
 _D = r"\d{4}-\d{2}-\d{2}"
+# An assumption's note (``trace.assume``): the field's key and the value taken.
+_ASSUMED = r"(?P<f>\w+) not given: (?P<v>[^;]+?) taken"
 _BOOL = {"false": "non", "true": "oui"}
 _WHERE = {
     "spouse": "le conjoint",
@@ -362,7 +364,7 @@ _FRAGMENTS: list[tuple[str, Render]] = [
         "le reste est ce qui restait à la date de la décision",
     ),
     # assumptions
-    (r"(?P<f>\w+) not given: (?P<v>[^;]+?) taken", lambda m: _assumed(m, "fr")),
+    (_ASSUMED, lambda m: _assumed(m, "fr")),
     (r"D147-19, D147-24", "D147-19, D147-24"),
     (
         r"continuous detention: committal less the pre-trial days \(the 721 regime follows it\)",
@@ -671,7 +673,7 @@ def _assumed(match: re.Match[str], lang: str) -> str:
 
 # The English notes keep the engine's words but for the keys some of them name.
 _ENGLISH: list[tuple[re.Pattern[str], Render]] = [
-    (re.compile(r"(?P<f>\w+) not given: (?P<v>[^;]+?) taken"), lambda m: _assumed(m, "en")),
+    (re.compile(_ASSUMED), lambda m: _assumed(m, "en")),
     (re.compile(r"no compensation_deadline without"), "no compensation deadline without"),
     (re.compile(r"no appeal_deadline without"), "no appeal deadline without"),
 ]

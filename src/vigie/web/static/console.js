@@ -128,6 +128,8 @@ const Vigie = (() => {
     const name = (d) => (words[`zones.day.${d}`] ? t(`zones.day.${d}`) : d);
     return last === undefined ? name(first) : `${name(first)}–${name(last)}`;
   }).join(", ");
+  /* A weekly schedule's windows in words: "Lun–Ven 20:00–07:00; Sam 09:00–12:00". */
+  const hours = (windows) => (windows || []).map((w) => `${days(w.days)} ${w.from}–${w.to}`).join("; ");
   /* Paris time both ways: the console shows every time in it, so a form's date and time
      (datetime-local, no zone of its own) is read in it too, and "today" is Paris's date. On a
      workstation set to another zone, a 10:00 typed was sent as that zone's 10:00 and shown
@@ -477,6 +479,6 @@ const Vigie = (() => {
   const DEVICE_KINDS = { bracelet: "device.wearer", home_unit: "device.home_unit", protected_device: "device.protected" };
   const deviceKind = (kind) => (DEVICE_KINDS[kind] ? t(DEVICE_KINDS[kind]) : kind);
 
-  return { t, words, session, send, api, apiPage, saveFile, deviceKind, latest, live, flash, when, day, days, parisDate, fromParis, duration, now, since, el, tip, map, zoneLayer,
+  return { t, words, session, send, api, apiPage, saveFile, deviceKind, latest, live, flash, when, day, days, hours, parisDate, fromParis, duration, now, since, el, tip, map, zoneLayer,
     trackLayer, requireLogin, ApiError, say, detailText, distanceText, metres, escalatedFlag };
 })();

@@ -52,7 +52,7 @@
     [t("case.spip"), [placement.spip.name, placement.spip.phone].filter(Boolean).join(" · ")],
     [t("contacts.police"), [placement.police_station, placement.police_phone].filter(Boolean).join(" · ")],
     [t("case.status"), t(`placement.status.${placement.status}`)],
-    [t("case.schedule"), placement.schedule.map((w) => `${Vigie.days(w.days)} ${w.from}–${w.to}`).join("; ")],
+    [t("case.schedule"), Vigie.hours(placement.schedule)],
     [t("zones.alertkm"), placement.alert_distance_km],
   ]);
   const today = Vigie.parisDate(Vigie.now());  // the deadlines are dates in France

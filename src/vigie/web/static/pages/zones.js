@@ -185,8 +185,7 @@
     existing.eachLayer((l) => { if (!(l instanceof L.Marker)) existing.removeLayer(l); });
     for (const zone of placement.zones) Vigie.zoneLayer(zone).addTo(existing);
     // Each zone with its hours (the editor's slots, in words), or "à toute heure".
-    const hours = (zone) => (zone.schedule && zone.schedule.length
-      ? zone.schedule.map((w) => `${Vigie.days(w.days)} ${w.from}–${w.to}`).join("; ") : t("zones.allhours"));
+    const hours = (zone) => (zone.schedule && zone.schedule.length ? Vigie.hours(zone.schedule) : t("zones.allhours"));
     const list = document.getElementById("z-list");
     list.replaceChildren(...placement.zones.map((zone) => el("li", { "data-zone": zone.id },
       `${zone.label || zone.id} · ${t("zones." + zone.type)} · ${hours(zone)} `,
