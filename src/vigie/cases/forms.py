@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vigie.store.bounds import Instant, Line, Phone, Prose, RowId
+from vigie.store.bounds import Document, Instant, Line, Phone, Prose, RowId
 
 Measure = Literal["lsc", "ddse", "arse", "psem", "bar"]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -64,19 +64,19 @@ class Window(_Form):
 class ZoneIn(_Form):
     id: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
     type: Literal["inclusion", "exclusion"]
-    geometry: dict[str, Any] = Field(
+    geometry: Document = Field(
         description="GeoJSON Polygon or MultiPolygon (lon/lat WGS84), or a circle "
         '{"type": "circle", "lat", "lon", "radius_m"} as the detection engine reads'
     )
     schedule: list[Window] | None = None
-    label: str | None = Field(default=None, max_length=200)
+    label: Line | None = Field(default=None, max_length=200)
 
 
 class ProtectedPlace(_Form):
-    id: str = Field(min_length=1, max_length=40)
+    id: Line = Field(min_length=1, max_length=40)
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
-    label: str | None = Field(default=None, max_length=200)
+    label: Line | None = Field(default=None, max_length=200)
 
 
 class PlacementIn(_Form):
@@ -84,16 +84,16 @@ class PlacementIn(_Form):
     person_id: RowId
     protected_person_id: RowId | None = None
     measure: Measure
-    court_order_ref: str = Field(min_length=1, max_length=80)
+    court_order_ref: Line = Field(min_length=1, max_length=80)
     court_order_date: date
     start_date: date
     end_date: date | None = None
     judge_id: RowId
     prosecutor_id: RowId
     spip_id: RowId
-    police_station: str | None = Field(default=None, max_length=200)
+    police_station: Line | None = Field(default=None, max_length=200)
     police_phone: Phone | None = None
-    law: dict[str, Any] = Field(
+    law: Document = Field(
         description="the legal case for vigie.law.assess (CONTRACT.md), without `measure`"
     )
     schedule: list[Window] = Field(default_factory=list)
@@ -115,13 +115,13 @@ class PlacementChange(_Form):
     """A change of obligations; any field left out keeps its value. The law is asked again."""
 
     end_date: date | None = None
-    law: dict[str, Any] | None = None
+    law: Document | None = None
     schedule: list[Window] | None = None
     alert_distance_km: float | None = Field(default=None, gt=0)
     protected_places: list[ProtectedPlace] | None = None
     grace_s: int | None = Field(default=None, ge=0, le=3600)
     signal_timeout_s: int | None = Field(default=None, ge=30, le=86_400)
-    police_station: str | None = Field(default=None, max_length=200)
+    police_station: Line | None = Field(default=None, max_length=200)
     police_phone: Phone | None = None
 
 
@@ -129,13 +129,13 @@ class RenewalIn(_Form):
     """A renewal: the new end date and any facts that changed (ARSE's count is bumped for you)."""
 
     end_date: date | None = None
-    law_facts: dict[str, Any] = Field(default_factory=dict)
+    law_facts: Document = Field(default_factory=dict)
 
 
 class DeviceIn(_Form):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     kind: Literal["bracelet", "home_unit", "protected_device"]
-    model: str | None = Field(default=None, max_length=80)
+    model: Line | None = Field(default=None, max_length=80)
 
 
 WithdrawalReason = Literal["broken", "lost", "stolen", "returned", "repair", "other"]
@@ -158,7 +158,7 @@ class DeviceReinstateIn(_Form):
 
 
 class AssignmentIn(_Form):
-    device_id: str
+    device_id: Line = Field(min_length=1, max_length=64)
     role: Literal["wearer", "home_unit", "protected"]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, Field
 
@@ -45,6 +45,30 @@ def _text(value: str, control: re.Pattern[str]) -> str:
 Line = Annotated[str, AfterValidator(lambda v: _text(v, _CONTROL))]
 # A note a person writes: line breaks and tabs kept, no other control character.
 Prose = Annotated[str, AfterValidator(lambda v: _text(v, _CONTROL_BUT_LINES))]
+
+
+def _document(value: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object kept as it came (a geometry, the law's facts) that PostgreSQL can store:
+    no NUL in any key or string (``jsonb`` refuses one; SQLite would keep it where PostgreSQL
+    fails), named by its path. Walked with a stack: the bounded body route caps the depth."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError(f"{path or 'value'}: contains a NUL character")
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if "\x00" in key:
+                    raise ValueError(f"{path or 'value'}: a key contains a NUL character")
+                stack.append((f"{path}.{key}" if path else key, inner))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", inner) for i, inner in enumerate(item))
+    return value
+
+
+# A JSON object stored as sent (GeoJSON, the legal case's facts).
+Document = Annotated[dict[str, Any], AfterValidator(_document)]
 _PHONE = re.compile(r"\+?[0-9 .()\-]{2,40}")
 
 

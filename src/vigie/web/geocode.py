@@ -14,6 +14,7 @@ from vigie.api.deps import CASE_READERS, DatabaseDep, allow
 from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
 from vigie.store import audit
+from vigie.store.bounds import Line
 from vigie.store.models import User
 from vigie.web.config import console_settings
 
@@ -50,7 +51,7 @@ def places(answer: Any) -> list[dict[str, Any]]:
 def geocode(
     db: DatabaseDep,
     user: Reader,
-    q: Annotated[str, Query(min_length=3, max_length=200, description="an address")],
+    q: Annotated[Line, Query(min_length=3, max_length=200, description="an address")],
     limit: Annotated[int, Query(ge=1, le=10)] = 5,
 ) -> list[dict[str, Any]]:
     url = console_settings().geocoder_url

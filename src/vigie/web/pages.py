@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from importlib.resources import files
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request
@@ -20,10 +20,11 @@ from pydantic import BaseModel, Field
 
 from vigie import clock
 from vigie.api.deps import CASE_READERS, DatabaseDep, allow
+from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
 from vigie.api.routers import law as law_routes
 from vigie.law import LawInputError
-from vigie.store.bounds import RowId
+from vigie.store.bounds import Line, Prose, RowId
 from vigie.web import law_notes, law_words
 from vigie.web.config import console_settings
 from vigie.web.i18n import COOKIE, catalogue, language, translator
@@ -117,11 +118,19 @@ def devices_page(request: Request) -> Response:
     return _page(request, "devices.html", page="devices")
 
 
+async def _form(request: Request) -> dict[str, list[str]]:
+    """The calculator's form; a body that is not UTF-8 (no browser sends one) a 422."""
+    try:
+        return parse_qs((await request.body()).decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ApiError(422, "invalid_input", "the form is not UTF-8 text", "body") from None
+
+
 @router.post("/console/law/result", response_class=HTMLResponse)
 async def law_result(request: Request, db: DatabaseDep, user: law_routes.Lawyer) -> Response:
     """The calculator's answer as HTML for htmx: the form's JSON case through `/api/law/assess`."""
     lang = language(request)
-    form = parse_qs((await request.body()).decode("utf-8"))
+    form = await _form(request)
     measure = form.get("measure", [""])[0]
     context: dict[str, Any] = {"t": translator(lang), "lang": lang, **law_words.helpers(lang)}
     context["note"] = lambda text: law_notes.note(str(text or ""), lang)
@@ -145,8 +154,12 @@ async def law_result(request: Request, db: DatabaseDep, user: law_routes.Lawyer)
 class LawNotes(BaseModel):
     """Notes and citations of a decision the page already holds (the case page's law trace)."""
 
-    notes: list[str] = Field(max_length=1000)
-    citations: list[str] = Field(default_factory=list, max_length=1000)
+    # The engine's sentences (no control character: the French rendering marks its slots with
+    # two of them) and its citations, each of a bounded length.
+    notes: list[Annotated[Prose, Field(max_length=2000)]] = Field(max_length=1000)
+    citations: list[Annotated[Line, Field(max_length=200)]] = Field(
+        default_factory=list, max_length=1000
+    )
 
 
 @router.post("/console/law/notes", dependencies=[Depends(allow(*CASE_READERS))])
@@ -166,7 +179,7 @@ def law_notes_in_language(request: Request, body: LawNotes) -> dict[str, list[An
 async def law_sheet(request: Request, db: DatabaseDep, user: law_routes.Lawyer) -> Response:
     """The fiche pénale as the greffe's working sheet (PDF), from the same form and endpoint."""
     lang = language(request)
-    form = parse_qs((await request.body()).decode("utf-8"))
+    form = await _form(request)
     try:
         case = json.loads(form.get("case", ["{}"])[0] or "{}")
         if not isinstance(case, dict):

@@ -31,7 +31,7 @@ from vigie.api.limits import BoundedJsonRoute
 from vigie.cases.access import visible_case_refs
 from vigie.gateway import command_queue
 from vigie.store import audit
-from vigie.store.bounds import Count, RowCursor, RowId
+from vigie.store.bounds import Count, Line, Prose, RowCursor, RowId
 from vigie.store.models import Alarm, Report, User
 
 router = APIRouter(prefix="/api/alarms", tags=["alarms"], route_class=BoundedJsonRoute)
@@ -44,12 +44,12 @@ class ActionIn(BaseModel):
     action: Literal[
         "call_wearer", "call_protected", "police_alerted", "spip_informed", "note", "warn_wearer"
     ]
-    note: str | None = Field(default=None, max_length=4000)
+    note: Prose | None = Field(default=None, max_length=4000)
 
 
 class CloseIn(BaseModel):
     qualification: Literal["breach", "technical_fault", "false_alarm", "authorised_absence"]
-    note: str | None = Field(default=None, max_length=4000)
+    note: Prose | None = Field(default=None, max_length=4000)
 
 
 def alarm_out(
@@ -129,8 +129,8 @@ def list_alarms(
     user: Reader,
     response: Response,
     status: Annotated[list[Status] | None, Query()] = None,
-    kind: str | None = None,
-    case: str | None = None,
+    kind: Annotated[Line | None, Query(max_length=40)] = None,
+    case: Annotated[Line | None, Query(max_length=40)] = None,
     escalated: bool | None = None,
     after: Annotated[
         RowCursor | None,

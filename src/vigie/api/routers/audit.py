@@ -10,7 +10,7 @@ from sqlalchemy import select
 from vigie.api.deps import DatabaseDep, allow
 from vigie.api.limits import BoundedJsonRoute
 from vigie.store import audit
-from vigie.store.bounds import Count
+from vigie.store.bounds import Count, Line
 from vigie.store.models import AuditEntry, User
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], route_class=BoundedJsonRoute)
@@ -21,7 +21,7 @@ Admin = Annotated[User, Depends(allow("admin"))]
 def entries(
     db: DatabaseDep,
     user: Admin,
-    actor: str | None = None,
+    actor: Annotated[Line | None, Query(max_length=200)] = None,
     after_id: Annotated[Count, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from vigie.api.login_guard import LoginGuard, Throttled
 from vigie.api.password_policy import WeakPassword, check
 from vigie.api.security import AuthenticationError, authenticate, issue_token, revoke, set_password
 from vigie.store import Database, audit
+from vigie.store.bounds import Line
 from vigie.store.models import User
 from vigie.store.users import by_username
 
@@ -27,7 +28,7 @@ router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=BoundedJsonRou
 
 
 class Credentials(BaseModel):
-    username: str = Field(max_length=200)
+    username: Line = Field(max_length=200)
     password: str = Field(max_length=1000)
 
 

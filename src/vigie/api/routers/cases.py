@@ -59,6 +59,8 @@ ContactAdmin = Annotated[User, Depends(allow("supervisor", "admin"))]
 DeviceReader = Annotated[User, Depends(allow("operator", "supervisor", "admin"))]
 DeviceAdmin = Annotated[User, Depends(allow("supervisor", "admin"))]
 DeviceId = Annotated[Line, Path(min_length=1, max_length=64)]
+# A zone's id in a URL, as a zone's body spells it (``ZoneIn.id``).
+ZoneId = Annotated[Line, Path(min_length=1, max_length=40)]
 
 
 def person_out(person: Person, user: User, session: Session) -> dict[str, Any]:
@@ -314,12 +316,15 @@ def list_zones(placement_id: RowId, db: DatabaseDep, user: Reader) -> list[dict[
 @router.put("/placements/{placement_id}/zones/{zone_id}")
 def put_zone(
     placement_id: RowId,
-    zone_id: str,
+    zone_id: ZoneId,
     body: ZoneIn,
     db: DatabaseDep,
     user: Supervisor,
     if_none_match: Annotated[
-        str | None, Header(description="`*`: create only; 409 if the case has a zone of that id")
+        Line | None,
+        Header(
+            max_length=200, description="`*`: create only; 409 if the case has a zone of that id"
+        ),
     ] = None,
 ) -> dict[str, Any]:
     """Add or replace a zone; checked (validity, home, protected places) before it is saved."""
@@ -342,7 +347,7 @@ def refuse_reused_zone_id(placement: Placement, zone_id: str) -> None:
 
 
 @router.delete("/placements/{placement_id}/zones/{zone_id}", status_code=204)
-def delete_zone(placement_id: RowId, zone_id: str, db: DatabaseDep, user: Supervisor) -> None:
+def delete_zone(placement_id: RowId, zone_id: ZoneId, db: DatabaseDep, user: Supervisor) -> None:
     with db.session() as session:
         placement = visible_placement(session, user, placement_id)
         placements.delete_zone(session, placement, zone_id, user.username)

@@ -26,7 +26,7 @@ DeviceId = Annotated[Line, Path(min_length=1, max_length=64)]
 
 
 class CommandIn(BaseModel):
-    kind: str = Field(max_length=30)
+    kind: Line = Field(max_length=30)
     args: dict[str, int] = Field(default_factory=dict, max_length=4)
     reason: Prose | None = Field(default=None, max_length=500)
     ttl_s: float = Field(default=command_queue.DEFAULT_TTL_S, ge=10, le=7 * 86_400)

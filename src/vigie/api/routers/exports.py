@@ -23,6 +23,7 @@ from vigie.cases.access import placements_visible_to
 from vigie.export import keys, layout
 from vigie.export.case_export import CaseNotExported, ExportRequest, export_case
 from vigie.store import audit
+from vigie.store.bounds import Line, Prose
 from vigie.store.models import Placement, User
 
 router = APIRouter(prefix="/api/exports", tags=["exports"], route_class=BoundedJsonRoute)
@@ -33,8 +34,9 @@ CHUNK = 1 << 16
 class ExportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    case_ref: str = Field(min_length=1, max_length=40)
-    victim_recipient_key: str | None = Field(
+    case_ref: Line = Field(min_length=1, max_length=40)
+    victim_recipient_key: Prose | None = Field(
+        max_length=4000,
         default=None,
         description="PEM X25519 public key: seal the protected person's data to it (admin only)",
     )

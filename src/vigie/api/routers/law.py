@@ -10,6 +10,7 @@ from vigie import law
 from vigie.api.deps import DatabaseDep, allow
 from vigie.api.limits import BoundedJsonRoute
 from vigie.store import audit
+from vigie.store.bounds import Document
 from vigie.store.models import User
 
 router = APIRouter(prefix="/api/law", tags=["law"], route_class=BoundedJsonRoute)
@@ -18,7 +19,7 @@ Lawyer = Annotated[User, Depends(allow("operator", "supervisor", "spip", "judge"
 
 @router.post("/assess")
 def assess(
-    case: Annotated[dict[str, Any], Body(examples=[{"measure": "bar", "facts": {}}])],
+    case: Annotated[Document, Body(examples=[{"measure": "bar", "facts": {}}])],
     db: DatabaseDep,
     user: Lawyer,
 ) -> dict[str, Any]:

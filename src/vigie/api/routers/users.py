@@ -14,7 +14,7 @@ from vigie.api.limits import BoundedJsonRoute
 from vigie.api.password_policy import WeakPassword, check
 from vigie.api.security import create_user, disable, set_password
 from vigie.store import audit
-from vigie.store.bounds import RowId
+from vigie.store.bounds import Line, RowId
 from vigie.store.models import User
 from vigie.store.users import by_id, by_username, listing
 
@@ -27,8 +27,8 @@ class UserIn(BaseModel):
     username: str = Field(min_length=2, max_length=80, pattern=r"^[A-Za-z0-9_.@-]+$")
     password: str = Field(max_length=200)
     role: Role
-    full_name: str = Field(min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=200)
+    full_name: Line = Field(min_length=1, max_length=200)
+    email: Line | None = Field(default=None, max_length=200)
 
 
 class PasswordReset(BaseModel):
