@@ -1,14 +1,16 @@
-"""Text a client sends that PostgreSQL cannot store, or that nobody types at a desk.
+"""Text and numbers a client sends that PostgreSQL cannot store, or that nobody types at a desk.
 
-PostgreSQL keeps no NUL in a text column or a ``jsonb`` value: a NUL that reached the driver
-failed as a 500 (a login's username, the alarm queue's filters, a user's name, a zone's label or
-a key of its GeoJSON, a placement's police station, the law's facts), where SQLite stored it
-silently. Every text input of every route now refuses one with a 422 naming its field, on both
-databases.
+PostgreSQL keeps no NUL in a text column or a ``jsonb`` value, and no NaN or infinity in a
+``jsonb`` one (Python's JSON parser takes all three): one that reached the driver failed as a
+500 (a login's username, the alarm queue's filters, a user's name, a zone's label or a key of
+its GeoJSON, a placement's police station, the law's facts), where SQLite stored it silently.
+Every text input of every route now refuses a NUL, every number a NaN or an infinity, with a 422
+naming the field, on both databases.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,13 +27,15 @@ from vigie.settings import Settings
 from vigie.store.models import Device, Placement, User, Zone
 
 NUL = "a\x00b"
+NOT_NUMBERS = (float("nan"), float("inf"))
 # Passwords are hashed (argon2 takes any bytes), never stored nor shown: a NUL harms nothing.
 PASSWORDS = {"password", "current_password", "new_password"}
 
 
 def _probes(schema: dict[str, Any], defs: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], Any]]:
-    """(path, value) for each text leaf of a JSON schema: the leaf given a NUL, or for a free
-    JSON object, a NUL in one of its strings and in one of its keys."""
+    """(path, value) for each text or number leaf of a JSON schema: the leaf given a NUL, a NaN
+    or an infinity; a free JSON object, a NUL in one of its strings and one of its keys, and a
+    NaN and an infinity among its values."""
     if "$ref" in schema:
         yield from _probes(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
         return
@@ -41,6 +45,9 @@ def _probes(schema: dict[str, Any], defs: dict[str, Any]) -> Iterator[tuple[tupl
     kind = schema.get("type")
     if kind == "string":
         yield (), NUL
+    elif kind == "number":
+        for value in NOT_NUMBERS:
+            yield (), value
     elif kind == "array":
         for path, value in _probes(schema.get("items", {}), defs):
             yield (), [_nest(path, value)]
@@ -51,6 +58,8 @@ def _probes(schema: dict[str, Any], defs: dict[str, Any]) -> Iterator[tuple[tupl
         if not schema.get("properties") and schema.get("additionalProperties", True) in (True, {}):
             yield (), {"k": NUL}
             yield (), {NUL: 1}
+            for value in NOT_NUMBERS:
+                yield (), {"k": [value]}
 
 
 def _nest(path: tuple[str, ...], value: Any) -> Any:
@@ -70,7 +79,7 @@ def _inputs(route: APIRoute) -> Iterator[tuple[str, Any]]:
         stack.extend(dependant.dependencies)
 
 
-def test_every_text_input_of_every_route_refuses_a_nul() -> None:
+def test_every_input_of_every_route_refuses_a_nul_and_what_is_not_a_number() -> None:
     app = create_app(Settings(run_pipeline=False))
     routes = [r for r in _routes(app.routes) if isinstance(r, APIRoute)]
     probed, accepted = 0, []
@@ -85,7 +94,7 @@ def test_every_text_input_of_every_route_refuses_a_nul() -> None:
                 at = [e for e in errors if tuple(map(str, e["loc"][1 : 1 + len(path)])) == path]
                 if not any(e["type"] != "missing" for e in at):
                     accepted.append(f"{sorted(route.methods)} {route.path} {field.name} {path}")
-    assert probed > 50  # the walk reached the routes' text (it is not vacuous)
+    assert probed > 100  # the walk reached the routes' text and numbers (it is not vacuous)
     assert not accepted, accepted
 
 
@@ -207,3 +216,28 @@ def test_a_calculator_form_that_is_not_utf8_is_a_422(world: World, path: str) ->
     answer = world.centre.client.post(path, content=b"measure=\xff\xfe", headers=headers)
     assert answer.status_code == 422, answer.text
     assert answer.json()["field"] == "body"
+
+
+def test_a_free_json_object_with_nan_or_infinity_is_a_422_and_nothing_is_stored(
+    world: World,
+) -> None:
+    """`NaN`, `Infinity` and 1e400 parse (as Python's parser reads JSON) but ``jsonb`` takes
+    none of them: a zone's GeoJSON or a renewal's facts carrying one failed as a 500."""
+    client, supervisor = world.centre.client, world.centre.headers("supervisor")
+    headers = supervisor | {"content-type": "application/json"}
+    zones = count(world, Zone)
+    square = make.square(45.0, 5.0, 0.01)
+    url = f"/api/placements/{world.placement}"
+    for number in ("NaN", "Infinity", "1e400"):
+        geometry = json.dumps(square)[:-1] + f', "name": {number}}}'
+        body = f'{{"id": "ZN", "type": "exclusion", "geometry": {geometry}}}'
+        answer = client.put(f"{url}/zones/ZN", content=body, headers=headers)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["field"] == "geometry"
+        assert "not a finite number" in answer.json()["message"]
+        answer = client.post(
+            f"{url}/renew", content=f'{{"law_facts": {{"k": {number}}}}}', headers=headers
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["field"] == "law_facts"
+    assert count(world, Zone) == zones

@@ -16,7 +16,9 @@ _HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 
 class _Form(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # JSON has no NaN nor infinity (Python's parser takes them): a distance of `Infinity` km
+    # is refused as not a number, not compared with the law's.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PersonIn(_Form):

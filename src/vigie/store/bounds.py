@@ -8,6 +8,7 @@ refused with a 422 naming the field, not reach the driver and fail as a 500.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -49,14 +50,18 @@ Prose = Annotated[str, AfterValidator(lambda v: _text(v, _CONTROL_BUT_LINES))]
 
 def _document(value: dict[str, Any]) -> dict[str, Any]:
     """A JSON object kept as it came (a geometry, the law's facts) that PostgreSQL can store:
-    no NUL in any key or string (``jsonb`` refuses one; SQLite would keep it where PostgreSQL
-    fails), named by its path. Walked with a stack: the bounded body route caps the depth."""
+    no NUL in any key or string and no NaN or infinity (``jsonb`` refuses both; SQLite would
+    keep them where PostgreSQL fails), named by its path. Walked with a stack: the bounded body
+    route caps the depth."""
     stack: list[tuple[str, Any]] = [("", value)]
     while stack:
         path, item = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
                 raise ValueError(f"{path or 'value'}: contains a NUL character")
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValueError(f"{path or 'value'}: not a finite number ({item})")
         elif isinstance(item, dict):
             for key, inner in item.items():
                 if "\x00" in key:
