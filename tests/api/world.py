@@ -15,7 +15,7 @@ from vigie import clock
 from vigie.alarms import episodes, outbox, report, workflow
 from vigie.cases import devices, placements
 from vigie.cases.forms import AssignmentIn, DeviceIn, ZoneIn
-from vigie.store.models import User
+from vigie.store.models import Alarm, User
 
 # The numbers an operator dials, seeded so that the alarm page has them to show.
 WEARER_PHONE, VICTIM_PHONE = "06 11 22 33 44", "06 99 88 77 66"
@@ -84,6 +84,15 @@ class World:
                 workflow.close(session, alarm, operator, "breach", None, t0 + timedelta(minutes=1))
                 outbox.enqueue(session, report.produce(session, alarm, t0), alarm)
             return alarm.id
+
+    def end_alarm(self, alarm_id: int, reason: str, **detail: Any) -> None:
+        """The engine's clear of an alarm's condition, for `reason` (its ``detail.reason``)."""
+        with self.centre.db.session() as session:
+            alarm = session.get_one(Alarm, alarm_id)
+            now = clock.now()
+            clear = {"t": now, "case": alarm.case_ref, "kind": alarm.kind, "state": "cleared"}
+            clear |= {"device": alarm.device, "detail": {"reason": reason, **detail}}
+            episodes.fold(session, [clear], now)
 
     def new_zone(self) -> str:
         key = f"Z{next(_serial)}"

@@ -1,5 +1,6 @@
-"""What a queue row says beyond the alarm itself: who holds it, whose case, which measure, and
-the BAR incident it belongs to (an alert and its pre-alert are one incident to the operator).
+"""What a queue row says beyond the alarm itself: who holds it, whose case, which measure, the
+BAR incident it belongs to (an alert and its pre-alert are one incident to the operator), and
+why an alarm still to work has ended.
 
 A few queries for a whole page of alarms, never one per row.
 """
@@ -8,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vigie.alarms.obligations import BAR_KINDS
-from vigie.store.models import Alarm, Person, Placement, User
+from vigie.store.models import Alarm, AlarmEventRow, Person, Placement, User
 
 
 def holder_of(user: User | None) -> dict[str, Any] | None:
@@ -22,7 +23,8 @@ def holder_of(user: User | None) -> dict[str, Any] | None:
 
 
 def extras(session: Session, alarms: list[Alarm]) -> dict[int, dict[str, Any]]:
-    """Per alarm id: `holder`, `wearer` (name), `measure` and `incident` (BAR grouping)."""
+    """Per alarm id: `holder`, `wearer` (name), `measure`, `incident` (BAR grouping) and
+    `cleared_reason` (``ended_by``)."""
     user_ids = {a.acknowledged_by for a in alarms if a.acknowledged_by is not None}
     users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(user_ids)))}
     placement_ids = {a.placement_id for a in alarms if a.placement_id is not None}
@@ -35,6 +37,7 @@ def extras(session: Session, alarms: list[Alarm]) -> dict[int, dict[str, Any]]:
         )
     }
     incidents = bar_incidents(session, [a for a in alarms if a.kind in BAR_KINDS])
+    reasons = ended_by(session, alarms)
     out = {}
     for alarm in alarms:
         measure, wearer = cases.get(alarm.placement_id or -1, (None, None))
@@ -43,8 +46,36 @@ def extras(session: Session, alarms: list[Alarm]) -> dict[int, dict[str, Any]]:
             "wearer": wearer,
             "measure": measure,
             "incident": incidents.get(alarm.id),
+            "cleared_reason": reasons.get(alarm.id),
         }
     return out
+
+
+def ended_by(session: Session, alarms: list[Alarm]) -> dict[int, str]:
+    """Alarm id -> the reason its last clear gives (the engine's ``detail.reason``), for the
+    alarms whose condition has ended but that are still to work.
+
+    Not every end is the situation's: an exclusion zone's hours over with the wearer still
+    inside ("zone_inactive"), an obligation lifted ("obligation_removed"), a curfew's window
+    over with the wearer still out ("window_end"). The console must not read those as "he
+    came back". Only the reason is read, never the rest of the detail (a BAR distance).
+    """
+    ended = [a.id for a in alarms if a.cleared_at is not None and a.status != "closed"]
+    if not ended:
+        return {}
+    last = (
+        select(func.max(AlarmEventRow.id))
+        .where(AlarmEventRow.alarm_id.in_(ended), AlarmEventRow.state == "cleared")
+        .group_by(AlarmEventRow.alarm_id)
+    )
+    rows = session.execute(
+        select(AlarmEventRow.alarm_id, AlarmEventRow.detail).where(AlarmEventRow.id.in_(last))
+    )
+    return {
+        alarm_id: reason
+        for alarm_id, detail in rows
+        if alarm_id is not None and isinstance(reason := (detail or {}).get("reason"), str)
+    }
 
 
 def bar_incidents(session: Session, alarms: list[Alarm]) -> dict[int, dict[str, int]]:

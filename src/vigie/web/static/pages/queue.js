@@ -13,6 +13,8 @@
   const canWork = ["operator", "supervisor"].includes(Vigie.session.role);
   let alarms = [];
   const PAGE = 200;
+  // The engine's reasons for a clear that ended with the rule, not with the situation.
+  const ENDED_WITH_RULE = new Set(["zone_inactive", "obligation_removed", "window_end"]);
   let offset = 0;
   let total = 0;
   // The selection is an alarm, not a row: when a more urgent alarm arrives above it, the
@@ -131,9 +133,14 @@
 
   function stateCell(a) {
     const cell = el("td", {}, el("span", { class: `status s-${a.status}` }, t(`status.${a.status}`)));
-    // The condition has ended (he came back, the signal returned): still an alarm to work.
+    // The condition has ended (he came back, the signal returned), or its rule did with nothing
+    // observed (the zone's hours, an obligation lifted, the curfew's window with him still out):
+    // never told as his return. Still an alarm to work.
     if (a.cleared_at && a.status !== "closed") {
-      cell.append(" ", el("span", { class: "ended", title: `${t("queue.ended.title")} (${when(a.cleared_at)})` }, t("queue.ended")));
+      const rule = ENDED_WITH_RULE.has(a.cleared_reason);
+      const title = rule ? t(`queue.ended.title.${a.cleared_reason}`) : t("queue.ended.title");
+      cell.append(" ", el("span", { class: rule ? "ended by-rule" : "ended", title: `${title} (${when(a.cleared_at)})` },
+        t(rule ? "queue.ended.rule" : "queue.ended")));
     }
     return cell;
   }
