@@ -145,3 +145,13 @@ def test_cases_rejects_a_malformed_file(tmp_path: Path) -> None:
     path = tmp_path / "cases.json"
     path.write_text(json.dumps({"not": "a list"}))
     assert "name, case, expect" in one_line_error("law", "cases", str(path))
+
+
+def test_a_file_that_is_not_utf8_exits_2_with_one_line(tmp_path: Path) -> None:
+    """A Latin-1 export from another tool: read as UTF-8, it raised a traceback (exit 1)."""
+    case = tmp_path / "case.json"
+    case.write_bytes(json.dumps(BAR).replace("bar", "bär").encode("latin-1"))
+    assert "not UTF-8 text" in one_line_error("law", "assess", str(case))
+    cases = tmp_path / "cases.yaml"
+    cases.write_bytes("cases:\n  - name: é\n".encode("latin-1"))
+    assert "not UTF-8 text" in one_line_error("law", "cases", str(cases))

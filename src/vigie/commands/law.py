@@ -32,6 +32,8 @@ def _read_json(source: str) -> Any:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except OSError as exc:
         raise InputFailure(f"file {source!r}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputFailure(f"file {source!r}: not UTF-8 text (byte {exc.start})") from exc
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -48,6 +50,8 @@ def _read_cases(source: str) -> Any:
         data = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputFailure(f"file {source!r}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputFailure(f"file {source!r}: not UTF-8 text (byte {exc.start})") from exc
     except yaml.YAMLError as exc:
         raise InputFailure(f"file {source!r}: invalid YAML: {exc}") from exc
     if isinstance(data, dict):
