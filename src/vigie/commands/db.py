@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -16,7 +17,8 @@ if TYPE_CHECKING:
 # The store and settings are imported inside each command: loading SQLAlchemy for every `vigie`
 # call (a law assessment, a replay) would cost most of their start-up time.
 app = typer.Typer(
-    help="The database: schema migrations, retention, SQLite's pages.", no_args_is_help=True
+    help="The database: schema migrations, backups, retention, SQLite's pages.",
+    no_args_is_help=True,
 )
 
 
@@ -49,6 +51,37 @@ def repack() -> None:
         typer.echo(f"nothing to do: the file's pages are already {done.after} bytes")
     else:
         typer.echo(f"repacked: pages of {done.before} bytes are now {done.after}")
+
+
+@app.command()
+def backup(
+    destination: Annotated[Path, typer.Argument(help="the backup file to write (a new file)")],
+) -> None:
+    """A checked backup while the centre runs: SQLite's online copy (then its integrity check)
+    or PostgreSQL's pg_dump (custom format, then pg_restore --list); 0600, never over a file.
+    Audited."""
+    from vigie.settings import settings
+    from vigie.store import audit, open_database
+    from vigie.store.backup import BackupFailed, BackupRefused
+    from vigie.store.backup import backup as write_backup
+
+    url = settings().database_url
+    try:
+        done = write_backup(url, destination)
+    except BackupRefused as exc:
+        typer.echo(f"no backup: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except BackupFailed as exc:
+        typer.echo(f"backup failed, nothing kept: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    database = open_database(url)
+    try:
+        with database.session() as session:
+            what = {"file": str(done.path.resolve()), "bytes": done.bytes, "kind": done.kind}
+            audit.record(session, "system", "db_backup", "database", what)
+    finally:
+        database.dispose()
+    typer.echo(f"backed up to {done.path} ({done.bytes:,} bytes, {done.kind}, checked)")
 
 
 # `vigie db purge-locations` refused because another purge runs: EX_TEMPFAIL of sysexits.h, "try
