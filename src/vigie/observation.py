@@ -56,8 +56,10 @@ class _Obs(BaseModel):
 
     @model_validator(mode="after")
     def _extras_are_text(self) -> Self:
-        """The extras are kept as sent, so they must be storable: JSON can escape a lone
-        surrogate (half a character) or a NUL, which PostgreSQL does not store as text."""
+        """The extras are kept as sent, so they must be storable and written back as JSON: JSON
+        can escape a lone surrogate (half a character) or a NUL, which PostgreSQL does not store
+        as text, and Python's parser reads NaN and infinities, which no JSON reader of an export
+        takes."""
         for name, value in (self.__pydantic_extra__ or {}).items():
             _check_text(value, name)
         return self
@@ -71,6 +73,9 @@ def _check_text(value: Any, where: str) -> None:
             raise ValueError(f"{where}: not Unicode text (a lone surrogate escape)") from exc
         if "\x00" in value:  # PostgreSQL keeps no NUL character in text
             raise ValueError(f"{where}: contains a NUL character")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: not a finite number ({value})")
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_text(key, where)

@@ -255,6 +255,22 @@ def test_an_extra_that_is_not_text_is_refused_by_name(centre: Centre) -> None:
         assert log.count(session) == 0
 
 
+@pytest.mark.parametrize("number", ["NaN", "-Infinity", "1e400"])
+def test_an_extra_that_is_not_a_number_is_refused_by_name(centre: Centre, number: str) -> None:
+    """Python's parser reads NaN and infinities; the payload kept as sent would carry them into
+    the case's export, JSON no other reader takes."""
+    body = (
+        f'{{"observations": [{{"device": "B1", "t": "{DAY}T10:00:00Z", "type": "battery",'
+        f' "level": 0.5, "info": {{"temp": [{number}]}}}}]}}'
+    )
+    headers = centre.headers("integration") | {"content-type": "application/json"}
+    response = centre.client.post("/api/observations", content=body, headers=headers)
+    assert response.status_code == 422
+    assert "info.temp[0]: not a finite number" in response.json()["message"]
+    with centre.db.session() as session:
+        assert log.count(session) == 0
+
+
 def test_a_token_expires_by_the_centres_clock(
     centre: Centre, monkeypatch: pytest.MonkeyPatch
 ) -> None:
