@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from vigie.detect import TamperWhat
-from vigie.store.bounds import Instant
+from vigie.store.bounds import Instant, check_storable
 
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
@@ -61,28 +61,8 @@ class _Obs(BaseModel):
         as text, and Python's parser reads NaN and infinities, which no JSON reader of an export
         takes."""
         for name, value in (self.__pydantic_extra__ or {}).items():
-            _check_text(value, name)
+            check_storable(value, name)
         return self
-
-
-def _check_text(value: Any, where: str) -> None:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ValueError(f"{where}: not Unicode text (a lone surrogate escape)") from exc
-        if "\x00" in value:  # PostgreSQL keeps no NUL character in text
-            raise ValueError(f"{where}: contains a NUL character")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"{where}: not a finite number ({value})")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(key, where)
-            _check_text(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_text(item, f"{where}[{index}]")
 
 
 class Position(_Obs):

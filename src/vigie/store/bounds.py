@@ -32,13 +32,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _text(value: str, control: re.Pattern[str]) -> str:
+def _text(value: str, control: re.Pattern[str], where: str = "") -> str:
+    named = f"{where}: " if where else ""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError("not Unicode text (a lone surrogate escape)") from None
+        raise ValueError(f"{named}not Unicode text (a lone surrogate escape)") from None
     if found := control.search(value):
-        raise ValueError(f"contains the control character {found.group()!r}")
+        raise ValueError(f"{named}contains the control character {found.group()!r}")
     return value
 
 
@@ -48,31 +49,36 @@ Line = Annotated[str, AfterValidator(lambda v: _text(v, _CONTROL))]
 Prose = Annotated[str, AfterValidator(lambda v: _text(v, _CONTROL_BUT_LINES))]
 
 
-def _document(value: dict[str, Any]) -> dict[str, Any]:
-    """A JSON object kept as it came (a geometry, the law's facts) that PostgreSQL can store:
-    no NUL in any key or string and no NaN or infinity (``jsonb`` refuses both; SQLite would
-    keep them where PostgreSQL fails), named by its path. Walked with a stack: the bounded body
-    route caps the depth."""
-    stack: list[tuple[str, Any]] = [("", value)]
+_NUL = re.compile("\x00")
+
+
+def check_storable(value: Any, where: str = "") -> None:
+    """Refuse (ValueError naming its path under `where`) what a JSON value kept as sent must not
+    hold: a NUL or half a character (a lone surrogate escape) in a key or a string, which
+    PostgreSQL does not store (SQLite would keep it where PostgreSQL fails), or NaN and
+    infinities, which Python's parser reads and ``jsonb`` and every other JSON reader refuse.
+    Walked with a stack: the bounded body route caps the depth, not Python's."""
+    stack: list[tuple[str, Any]] = [(where, value)]
     while stack:
         path, item = stack.pop()
         if isinstance(item, str):
-            if "\x00" in item:
-                raise ValueError(f"{path or 'value'}: contains a NUL character")
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                raise ValueError(f"{path or 'value'}: not a finite number ({item})")
+            _text(item, _NUL, path or "value")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"{path or 'value'}: not a finite number ({item})")
         elif isinstance(item, dict):
             for key, inner in item.items():
-                if "\x00" in key:
-                    raise ValueError(f"{path or 'value'}: a key contains a NUL character")
+                _text(key, _NUL, f"{path or 'value'} (a key)")
                 stack.append((f"{path}.{key}" if path else key, inner))
         elif isinstance(item, list):
             stack.extend((f"{path}[{i}]", inner) for i, inner in enumerate(item))
+
+
+def _document(value: dict[str, Any]) -> dict[str, Any]:
+    check_storable(value)
     return value
 
 
-# A JSON object stored as sent (GeoJSON, the legal case's facts).
+# A JSON object kept as sent (GeoJSON, the legal case's facts), which the databases can store.
 Document = Annotated[dict[str, Any], AfterValidator(_document)]
 _PHONE = re.compile(r"\+?[0-9 .()\-]{2,40}")
 
