@@ -59,7 +59,8 @@ ContactAdmin = Annotated[User, Depends(allow("supervisor", "admin"))]
 DeviceReader = Annotated[User, Depends(allow("operator", "supervisor", "admin"))]
 DeviceAdmin = Annotated[User, Depends(allow("supervisor", "admin"))]
 DeviceId = Annotated[Line, Path(min_length=1, max_length=64)]
-# A zone's id in a URL, as a zone's body spells it (``ZoneIn.id``).
+# A zone's id in a URL: no longer than ``ZoneIn.id``, no control character (an older zone
+# with other characters can still be deleted).
 ZoneId = Annotated[Line, Path(min_length=1, max_length=40)]
 
 
