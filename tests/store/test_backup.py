@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 from typer.testing import Result
 
 from tests.store.test_commands import vigie  # noqa: F401 (the fixture)
 from vigie.store import Database, audit, open_database
+from vigie.store.backup import backup
 from vigie.store.models import AuditEntry
 
 
@@ -108,3 +110,21 @@ def test_a_backup_never_overwrites_a_file(
     assert missing.exit_code == 2
     assert "no such directory" in missing.output
     assert entries(db) == before  # nothing backed up, nothing recorded as one
+
+
+def test_a_backup_of_the_production_url_with_several_hosts(pg_url: str, tmp_path: Path) -> None:
+    """The production URL names the primary and its standby (SQLAlchemy's `?host=h:p&host=h:p`,
+    which libpq does not read as such): pg_dump is given them as libpq's host and port lists and
+    dumps from the one accepting writes."""
+    parsed = make_url(pg_url)
+    address = f"{parsed.host}:{parsed.port}"
+    several = (
+        f"postgresql+psycopg://{parsed.username}@/{parsed.database}?host={address}"
+        f"&host={address}&target_session_attrs=read-write&connect_timeout=2"
+    )
+    done = backup(several, tmp_path / "vigie.backup")
+    assert done.kind == "pg_dump" and done.bytes > 0
+    listed = subprocess.run(
+        ["pg_restore", "--list", str(done.path)], capture_output=True, text=True, check=True
+    )
+    assert "TABLE DATA public audit_log" in listed.stdout

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 
 class BackupRefused(Exception):
@@ -56,10 +56,8 @@ def backup(url: str, destination: Path) -> Backup:
             _sqlite_copy(Path(source), partial)
         kind = "sqlite"
     elif parsed.get_backend_name() == "postgresql":
-        # The password through the environment, not on a command line others can read.
-        dsn = parsed.set(drivername="postgresql", password=None).render_as_string()
         with _staged(destination) as partial:
-            _pg_dump(dsn, parsed.password, partial)
+            _pg_dump(_libpq_env(parsed), partial)
         kind = "pg_dump"
     else:
         raise BackupRefused(f"no backup for a {parsed.get_backend_name()} database")
@@ -68,8 +66,8 @@ def backup(url: str, destination: Path) -> Backup:
 
 @contextmanager
 def _staged(destination: Path) -> Iterator[Path]:
-    """A private file beside `destination`, renamed into place once the block has checked it;
-    removed if the block fails."""
+    """A private file beside `destination`, linked into place once the block has checked it;
+    removed either way."""
     partial = destination.with_name(f".{destination.name}.partial")
     try:
         os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -105,13 +103,44 @@ def _sqlite_copy(source: Path, partial: Path) -> None:
         raise BackupFailed(f"the copy failed SQLite's integrity check: {checked[:3]}")
 
 
-def _pg_dump(dsn: str, password: str | None, partial: Path) -> None:
-    env = os.environ | {"PGCONNECT_TIMEOUT": "10"}
-    if password is not None:
-        env["PGPASSWORD"] = password
+# libpq's environment for the URL's query parameters that pg_dump must honour.
+_LIBPQ_QUERY = {
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "sslmode": "PGSSLMODE",
+}
+
+
+def _libpq_env(parsed: URL) -> dict[str, str]:
+    """The centre's URL as libpq's environment, for pg_dump: the password not on a command line
+    others can read, and the production URL's several hosts (``?host=h1:p1&host=h2:p2``,
+    SQLAlchemy's form, which libpq does not read) as PGHOST and PGPORT lists, so that the dump
+    is taken from whichever is the primary."""
+    env = {"PGCONNECT_TIMEOUT": "10", "PGDATABASE": parsed.database or "postgres"}
+    if parsed.username:
+        env["PGUSER"] = parsed.username
+    if parsed.password is not None:
+        env["PGPASSWORD"] = str(parsed.password)
+    query = parsed.query.get("host")
+    listed = [query] if isinstance(query, str) else list(query or ())
+    if parsed.host:
+        listed.insert(0, f"{parsed.host}:{parsed.port or 5432}")
+    if listed:
+        pairs = [e.rpartition(":") if ":" in e else (e, ":", "5432") for e in listed]
+        env["PGHOST"] = ",".join(host.strip("[]") for host, _, _ in pairs)  # [::1] is ::1
+        env["PGPORT"] = ",".join(port or "5432" for _, _, port in pairs)
+    for name, variable in _LIBPQ_QUERY.items():
+        value = parsed.query.get(name)
+        if isinstance(value, str):
+            env[variable] = value
+    return env
+
+
+def _pg_dump(libpq: dict[str, str], partial: Path) -> None:
+    env = os.environ | libpq  # the rest of libpq's environment, as the centre's driver reads it
     try:
         dumped = subprocess.run(
-            ["pg_dump", "--format=custom", "--file", str(partial), "--dbname", dsn],
+            ["pg_dump", "--format=custom", "--file", str(partial)],
             capture_output=True,
             text=True,
             env=env,
