@@ -32,14 +32,13 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _text(value: str, control: re.Pattern[str], where: str = "") -> str:
-    named = f"{where}: " if where else ""
+def _text(value: str, control: re.Pattern[str]) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError(f"{named}not Unicode text (a lone surrogate escape)") from None
+        raise ValueError("not Unicode text (a lone surrogate escape)") from None
     if found := control.search(value):
-        raise ValueError(f"{named}contains the control character {found.group()!r}")
+        raise ValueError(f"contains the control character {found.group()!r}")
     return value
 
 
@@ -47,9 +46,6 @@ def _text(value: str, control: re.Pattern[str], where: str = "") -> str:
 Line = Annotated[str, AfterValidator(lambda v: _text(v, _CONTROL))]
 # A note a person writes: line breaks and tabs kept, no other control character.
 Prose = Annotated[str, AfterValidator(lambda v: _text(v, _CONTROL_BUT_LINES))]
-
-
-_NUL = re.compile("\x00")
 
 
 def check_storable(value: Any, where: str = "") -> None:
@@ -62,15 +58,24 @@ def check_storable(value: Any, where: str = "") -> None:
     while stack:
         path, item = stack.pop()
         if isinstance(item, str):
-            _text(item, _NUL, path or "value")
+            _storable_text(item, path or "value")
         elif isinstance(item, float) and not math.isfinite(item):
             raise ValueError(f"{path or 'value'}: not a finite number ({item})")
         elif isinstance(item, dict):
             for key, inner in item.items():
-                _text(key, _NUL, f"{path or 'value'} (a key)")
+                _storable_text(key, f"{path or 'value'} (a key)")
                 stack.append((f"{path}.{key}" if path else key, inner))
         elif isinstance(item, list):
             stack.extend((f"{path}[{i}]", inner) for i, inner in enumerate(item))
+
+
+def _storable_text(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{where}: not Unicode text (a lone surrogate escape)") from None
+    if "\x00" in text:
+        raise ValueError(f"{where}: contains a NUL character")
 
 
 def _document(value: dict[str, Any]) -> dict[str, Any]:
