@@ -16,9 +16,11 @@ builds the rule tables). Prints figures and writes ``bench/results/detect.json``
 The "edge walkers" run (issue 13): PSEM cases each with a drawn 35-vertex exclusion zone, 30 %
 of the wearers walking along their zone's edge (10-40 m in or out, crossing it one fix in 20,
 so every one of their fixes needs exact geometry and states change often), the others far
-away; the engine against plain ``shapely.contains_xy``
-(point in polygon, no state, no accuracy, no events) and a PostGIS join (``ST_Contains`` per
-fix against its case's zone, a cluster of its own) on the same fixes, in one run.
+away; the engine against plain ``shapely.contains_xy`` (point in polygon, no state, no
+accuracy, no events) on prepared polygons (GEOS's segment index) and on unprepared ones (as
+shapely leaves them: with one point per polygon, about as fast), and a PostGIS join
+(``ST_Contains`` per fix against its case's zone, a cluster of its own) on the same fixes, in
+one run.
 
     .venv/bin/python bench/detect.py [--quick] [--no-postgis]
 """
@@ -280,6 +282,7 @@ def edge_walkers(
         fixes.append((lat, lon, np.full(devices, 5.0)))
     polygons = np.array([shapely.Polygon(r[0]) for r in rings], dtype=object)
     shapely.prepare(polygons)
+    unprepared = np.array([shapely.Polygon(r[0]) for r in rings], dtype=object)
     t0 = span_of(datetime(2026, 11, 23).date(), 1)[0] * 1000
     began = time.perf_counter()
     engine.process_positions(index, np.full(devices, t0, np.int64), *fixes[0])
@@ -291,10 +294,11 @@ def edge_walkers(
                 index, np.full(devices, t0 + b * STEP_MS, np.int64), lat, lon, acc
             )
         shapely.contains_xy(polygons, lon, lat)
+        shapely.contains_xy(unprepared, lon, lat)
     # Batch by batch, the engine then contains_xy on the same fixes: on a shared, loaded
     # host both see the same load, so their ratio holds where absolute figures swing.
     events = inside = 0
-    engine_b, shapely_b = [], []
+    engine_b, shapely_b, unprepared_b = [], [], []
     for b in range(warm, warm + batches):
         lat, lon, acc = fixes[b]
         t = np.full(devices, t0 + b * STEP_MS, np.int64)
@@ -304,10 +308,14 @@ def edge_walkers(
         began = time.perf_counter()
         inside += int(shapely.contains_xy(polygons, lon, lat).sum())
         shapely_b.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        shapely.contains_xy(unprepared, lon, lat)
+        unprepared_b.append(time.perf_counter() - began)
     engine_s, shapely_s = sum(engine_b), sum(shapely_b)
     # Each batch's pair ran back to back: the median of their ratios shrugs off a burst of
     # load that lands on one side of one pair.
     per_batch = np.array(shapely_b) / np.array(engine_b)
+    per_batch_unprepared = np.array(unprepared_b) / np.array(engine_b)
     n = devices * batches
     result: dict[str, Any] = {
         "devices": devices,
@@ -320,6 +328,10 @@ def edge_walkers(
         "shapely_contains_xy_fixes_per_s": round(n / shapely_s),
         "engine_over_contains_xy": round(shapely_s / engine_s, 2),
         "engine_over_contains_xy_median_batch": round(float(np.median(per_batch)), 2),
+        "shapely_contains_xy_unprepared_fixes_per_s": round(n / sum(unprepared_b)),
+        "engine_over_contains_xy_unprepared_median_batch": round(
+            float(np.median(per_batch_unprepared)), 2
+        ),
         "postgis_join_fixes_per_s": None,
     }
     if postgis:
@@ -390,7 +402,9 @@ def main(argv: list[str]) -> int:
         f"edge walkers, {edge['devices']} devices: engine {edge['engine_fixes_per_s']:,} fixes/s, "
         f"shapely.contains_xy {edge['shapely_contains_xy_fixes_per_s']:,} fixes/s "
         f"(engine {edge['engine_over_contains_xy']}x, "
-        f"median batch {edge['engine_over_contains_xy_median_batch']}x), "
+        f"median batch {edge['engine_over_contains_xy_median_batch']}x; unprepared "
+        f"{edge['shapely_contains_xy_unprepared_fixes_per_s']:,} fixes/s, engine "
+        f"{edge['engine_over_contains_xy_unprepared_median_batch']}x), "
         f"PostGIS join {edge['postgis_join_fixes_per_s'] or '-'} fixes/s"
     )
     if args.edge_only:
