@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from vigie.api.errors import ApiError
 from vigie.api.security import AuthenticationError, token_claims, token_holder
 from vigie.settings import Settings
 from vigie.store import Database
+from vigie.store.bounds import Line
 from vigie.store.failover import retrying
 from vigie.store.models import User
 
@@ -30,6 +31,9 @@ def app_settings(request: Request) -> Settings:
 
 DatabaseDep = Annotated[Database, Depends(database)]
 SettingsDep = Annotated[Settings, Depends(app_settings)]
+# A device id in a URL, as registered (at most 64 characters, no control character): a NUL
+# cannot reach PostgreSQL, nor a megabyte the database.
+DeviceId = Annotated[Line, Path(min_length=1, max_length=64)]
 
 
 def current_claims(

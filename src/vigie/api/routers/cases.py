@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from vigie import clock
 from vigie.alarms import privacy, summary
-from vigie.api.deps import CASE_READERS, DatabaseDep, allow
+from vigie.api.deps import CASE_READERS, DatabaseDep, DeviceId, allow
 from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
 from vigie.cases import (
@@ -58,7 +58,6 @@ Supervisor = Annotated[User, Depends(allow("supervisor"))]
 ContactAdmin = Annotated[User, Depends(allow("supervisor", "admin"))]
 DeviceReader = Annotated[User, Depends(allow("operator", "supervisor", "admin"))]
 DeviceAdmin = Annotated[User, Depends(allow("supervisor", "admin"))]
-DeviceId = Annotated[Line, Path(min_length=1, max_length=64)]
 # A zone's id in a URL: no longer than ``ZoneIn.id``, no control character (an older zone
 # with other characters can still be deleted).
 ZoneId = Annotated[Line, Path(min_length=1, max_length=40)]

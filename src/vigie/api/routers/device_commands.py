@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from vigie import clock
-from vigie.api.deps import CENTRE, DatabaseDep, allow
+from vigie.api.deps import CENTRE, DatabaseDep, DeviceId, allow
 from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
 from vigie.cases.withdrawal import refuse_if_withdrawn
@@ -20,9 +20,6 @@ from vigie.store.models import Device, User
 router = APIRouter(prefix="/api", tags=["devices"], route_class=BoundedJsonRoute)
 Supervisor = Annotated[User, Depends(allow("supervisor"))]
 CentreUser = Annotated[User, Depends(allow(*CENTRE))]
-# A device id as registered (at most 64 characters, no control character): a NUL cannot reach
-# PostgreSQL, nor a megabyte the database.
-DeviceId = Annotated[Line, Path(min_length=1, max_length=64)]
 
 
 class CommandIn(BaseModel):
