@@ -28,8 +28,8 @@ def _unlock(db: Database) -> None:
     triggers."""
     with db.session() as session:
         if db.is_sqlite:
-            session.execute(text("DROP TRIGGER audit_log_no_update"))
-            session.execute(text("DROP TRIGGER audit_log_no_delete"))
+            session.execute(text("DROP TRIGGER IF EXISTS audit_log_no_update"))
+            session.execute(text("DROP TRIGGER IF EXISTS audit_log_no_delete"))
         else:
             session.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
 
@@ -74,7 +74,7 @@ def _checkpoint(db: Database, path: Path, key: bytes = KEY) -> anchor.Anchor | N
 def _verify(db: Database, path: Path, key: bytes = KEY) -> list[anchor.Anchor]:
     with db.reading() as session:
         assert audit.verify(session)[1] is None  # the chain alone sees nothing wrong
-        return anchor.verify(session, key, path)
+        return anchor.verify(session, key, path).held
 
 
 def test_checkpoints_are_appended_only_when_the_head_moves(db: Database, tmp_path: Path) -> None:
@@ -133,6 +133,56 @@ def test_a_checkpoint_line_removed_from_the_middle_is_caught(db: Database, tmp_p
     lines = path.read_text().splitlines()
     path.write_text("\n".join([lines[0], lines[2]]) + "\n")
     with pytest.raises(anchor.AnchorError, match=r"line 2 .* not chained"):
+        _verify(db, path)
+
+
+def test_a_restore_marked_in_the_checkpoints_explains_what_it_lost(
+    db: Database, tmp_path: Path
+) -> None:
+    """A restore cuts the log back to the backup's head and new entries take the lost ids: the
+    restore's signed line says so, where the log would read as cut short, then rewritten."""
+    path = tmp_path / "anchors.jsonl"
+    kept = _record(db, 3)
+    _checkpoint(db, path)
+    after = _record(db, 3)  # in the live log, not in last night's backup
+    _checkpoint(db, path)
+    _cut_after(db, kept[-1])  # what restoring the backup leaves
+    with pytest.raises(anchor.AnchorError, match=rf"entry {after[-1]}.* missing"):
+        _verify(db, path)
+    with db.reading() as session:
+        head = session.get_one(AuditEntry, kept[-1])
+    restore = anchor.mark_restore(KEY, path, clock.now(), head.id, head.hash)
+    assert restore.restored and '"restored":true' in path.read_text().splitlines()[-1]
+    reused = _record(db, 4)  # a real restore gives them the lost ids (test_restore.py)
+    _checkpoint(db, path)
+    with db.reading() as session:
+        found = anchor.verify(session, KEY, path)
+    assert [a.entry_id for a in found.held] == [kept[-1], kept[-1], reused[-1]]
+    assert [(r.line.entry_id, [a.entry_id for a in r.lost]) for r in found.restores] == [
+        (kept[-1], [after[-1]])
+    ]
+    # The restore line covers the lost checkpoints only: the log cut below its head is caught.
+    _cut_after(db, kept[0])
+    with pytest.raises(anchor.AnchorError, match=rf"entry {kept[-1]}.* missing"):
+        _verify(db, path)
+
+
+def test_a_restore_line_cannot_be_forged_without_the_key(db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "anchors.jsonl"
+    kept = _record(db, 2)
+    _record(db, 2)
+    _checkpoint(db, path)
+    _cut_after(db, kept[-1])  # an attacker cuts the log, then writes a restore to excuse it
+    with db.reading() as session:
+        head = session.get_one(AuditEntry, kept[-1])
+    anchor.mark_restore(b"a guess", path, clock.now(), head.id, head.hash)
+    with pytest.raises(anchor.AnchorError, match="line 2 is not signed by the audit key"):
+        _verify(db, path)
+    # Nor a checkpoint turned into a restore by adding the mark: the MAC covers it.
+    lines = path.read_text().splitlines()
+    marked = json.loads(lines[0]) | {"restored": True}
+    path.write_text(json.dumps(marked) + "\n")
+    with pytest.raises(anchor.AnchorError, match="line 1 is not signed by the audit key"):
         _verify(db, path)
 
 

@@ -23,10 +23,10 @@ def verify() -> None:
         with database.session() as session:
             checked, breach = audit.verify(session)
             try:
-                anchors = (
+                found = (
                     anchor.verify(session, key, Path(config.audit_anchor_file))
                     if key is not None and breach is None
-                    else []
+                    else anchor.Verified([], [])
                 )
             except anchor.AnchorError as exc:
                 typer.echo(f"audit log BROKEN: {exc}", err=True)
@@ -47,11 +47,24 @@ def verify() -> None:
             "truncated chain is caught",
             err=True,
         )
-    elif anchors:
-        last = anchors[-1]
+    elif found.held:
+        last = found.held[-1]
         typer.echo(
-            f"{len(anchors)} checkpoints match (the latest: entry {last.entry_id} at {last.at})"
+            f"{len(found.held)} checkpoints match (the latest: entry {last.entry_id} at {last.at})"
         )
+        for restore in found.restores:
+            gone = restore.lost
+            typer.echo(
+                f"restored from a backup at {restore.line.at}: the chain went back to entry "
+                f"{restore.line.entry_id}"
+                + (
+                    f"; {len(gone)} checkpoints beyond it were lost with the restore (up to "
+                    f"entry {max(a.entry_id for a in gone)})"
+                    if gone
+                    else ""
+                ),
+                err=True,
+            )
     else:
         typer.echo(f"no checkpoint yet in {config.audit_anchor_file}", err=True)
 

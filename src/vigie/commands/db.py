@@ -84,6 +84,57 @@ def backup(
     typer.echo(f"backed up to {done.path} ({done.bytes:,} bytes, {done.kind}, checked)")
 
 
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="a file written by `vigie db backup`")],
+) -> None:
+    """Bring a backup back into the empty database of VIGIE_DATABASE_URL (a SQLite file that
+    does not exist yet, a PostgreSQL database without the centre's tables): checked, its schema
+    upgraded, the restore marked in the audit checkpoints and audited. Stop the centre first."""
+    import hashlib
+
+    from vigie.settings import settings
+    from vigie.store import anchor, audit, open_database
+    from vigie.store.restore import RestoreRefused
+    from vigie.store.restore import restore as restore_backup
+
+    config = settings()
+    try:
+        done = restore_backup(config.database_url, source)
+    except RestoreRefused as exc:
+        typer.echo(f"not restored: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    digest = hashlib.sha256()
+    with source.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    key = anchor.key_of(config)
+    checkpoints = Path(config.audit_anchor_file)
+    what: dict[str, Any] = {
+        "file": str(source.resolve()),
+        "sha256": digest.hexdigest(),
+        "kind": done.kind,
+        "back_to_entry": done.head_id,
+    }
+    if key is not None:  # before the entry below: the chain is cut back to the backup's head
+        anchor.mark_restore(key, checkpoints, clock.now(), done.head_id, done.head_hash)
+    database = open_database(config.database_url)
+    try:
+        with database.session() as session:
+            recorded = audit.record(session, "system", "db_restore", "database", what).id
+        if key is not None:
+            with database.reading() as session:
+                anchor.checkpoint(session, key, checkpoints, clock.now())
+    finally:
+        database.dispose()
+    typer.echo(
+        f"restored from {source} ({done.kind}, checked): its audit log ended at entry "
+        f"{done.head_id}; the restore is entry {recorded}"
+    )
+    if key is None:
+        typer.echo("no audit key: the restore is not marked in the audit checkpoints", err=True)
+
+
 # `vigie db purge-locations` refused because another purge runs: EX_TEMPFAIL of sysexits.h, "try
 # again later", apart from a failure (1) and a wrong option (2), so that a scheduler tells them.
 ALREADY_RUNNING = 75

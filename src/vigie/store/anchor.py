@@ -6,6 +6,12 @@ later hash, or cut the log short and set the head to match. So at intervals the 
 a key from the environment or a key file, and chained to the previous line's MAC. `vigie audit
 verify` then finds every anchored entry unchanged: a rewritten chain or a truncated log does not
 match the checkpoints, and the checkpoints cannot be forged without the key.
+
+A restore from a backup (`vigie db restore`) cuts the log back to the backup's head: the entries
+checkpointed after it are gone, and new entries take their ids. The restore writes a line of its
+own, marked ``restored`` and signed like the others: the checkpoints before it whose entries lie
+beyond its head are then *lost with the restore*, reported as such, not a log cut short; every
+other line is checked as before. Without the key no such line can be written.
 """
 
 from __future__ import annotations
@@ -47,9 +53,11 @@ def key_of(config: Settings) -> bytes | None:
     return None
 
 
-def _mac(key: bytes, prev: str, entry_id: int, entry_hash: str, at: str) -> str:
-    message = f"{prev}|{entry_id}|{entry_hash}|{at}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+def _mac(
+    key: bytes, prev: str, entry_id: int, entry_hash: str, at: str, restored: bool = False
+) -> str:
+    message = f"{prev}|{entry_id}|{entry_hash}|{at}" + ("|restored" if restored else "")
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,29 @@ class Anchor:
     at: str
     prev: str
     mac: str
+    restored: bool = False  # a restore's line: the chain went back to this entry
+
+    def line(self) -> str:
+        """The JSON line (``restored`` only on a restore's, so other lines keep their form)."""
+        fields = {k: v for k, v in self.__dict__.items() if k != "restored" or v}
+        return json.dumps(fields, separators=(",", ":")) + "\n"
+
+
+@dataclass(frozen=True)
+class Restore:
+    """A restore's line, and the checkpoints before it whose entries it took away."""
+
+    line: Anchor
+    lost: list[Anchor]
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What `verify` found: the checkpoints that hold (restore lines among them), and each
+    restore with what it lost."""
+
+    held: list[Anchor]
+    restores: list[Restore]
 
 
 def _read(path: Path) -> list[Anchor]:
@@ -99,35 +130,66 @@ def checkpoint(session: Session, key: bytes, path: Path, now: datetime) -> Ancho
     ).first()
     if head is None:
         return None
+    return _append(key, path, now, head.id, head.hash, restored=False)
+
+
+def mark_restore(key: bytes, path: Path, now: datetime, entry_id: int, entry_hash: str) -> Anchor:
+    """Write a restore's line: the chain now ends at `entry_id` (the backup's head, 0 when the
+    backup held no entry), and what was checkpointed beyond it went with the restore."""
+    anchor = _append(key, path, now, entry_id, entry_hash, restored=True)
+    assert anchor is not None
+    return anchor
+
+
+def _append(
+    key: bytes, path: Path, now: datetime, entry_id: int, entry_hash: str, restored: bool
+) -> Anchor | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(descriptor, "a+", encoding="utf-8") as file:
         fcntl.flock(file, fcntl.LOCK_EX)
         last = _last(file)
-        if last is not None and last.entry_id == head.id and last.hash == head.hash:
+        if (
+            not restored
+            and last is not None
+            and (last.entry_id, last.hash) == (entry_id, entry_hash)
+        ):
             return None
         prev = last.mac if last else _START
         at = now.isoformat()
-        anchor = Anchor(head.id, head.hash, at, prev, _mac(key, prev, head.id, head.hash, at))
-        file.write(json.dumps(anchor.__dict__, separators=(",", ":")) + "\n")
+        mac = _mac(key, prev, entry_id, entry_hash, at, restored)
+        anchor = Anchor(entry_id, entry_hash, at, prev, mac, restored)
+        file.write(anchor.line())
         file.flush()
         os.fsync(file.fileno())
     return anchor
 
 
-def verify(session: Session, key: bytes, path: Path) -> list[Anchor]:
-    """Check every checkpoint against the key and the database; return them, or raise
-    AnchorError naming the first that does not hold."""
+def verify(session: Session, key: bytes, path: Path) -> Verified:
+    """Check every checkpoint against the key and the database, or raise AnchorError naming the
+    first that does not hold. A checkpoint whose entry lies beyond a later restore's is lost
+    with that restore, not checked (its id may belong to a newer entry now)."""
     anchors = _read(path)
     prev = _START
     for number, anchor in enumerate(anchors, start=1):
-        expected = _mac(key, anchor.prev, anchor.entry_id, anchor.hash, anchor.at)
+        expected = _mac(key, anchor.prev, anchor.entry_id, anchor.hash, anchor.at, anchor.restored)
         if not hmac.compare_digest(expected, anchor.mac) or anchor.prev != prev:
             raise AnchorError(
                 f"checkpoint line {number} is not signed by the audit key or not chained to "
                 "the line before it"
             )
         prev = anchor.mac
+    # Each line lost goes with the first restore after it that went back below its entry.
+    lost_to: dict[int, list[Anchor]] = {i: [] for i, a in enumerate(anchors) if a.restored}
+    held = []
+    for i, anchor in enumerate(anchors):
+        taker = next((j for j in lost_to if j > i and anchors[j].entry_id < anchor.entry_id), None)
+        if taker is not None:
+            lost_to[taker].append(anchor)
+            continue
+        held.append(anchor)
+        if anchor.restored and anchor.entry_id == 0:
+            continue  # a backup with no entry: nothing to find
         stored = session.scalar(select(AuditEntry.hash).where(AuditEntry.id == anchor.entry_id))
         if stored is None:
             raise AnchorError(
@@ -139,7 +201,7 @@ def verify(session: Session, key: bytes, path: Path) -> list[Anchor]:
                 f"entry {anchor.entry_id} no longer has the hash checkpointed at {anchor.at}: "
                 "the chain was rewritten"
             )
-    return anchors
+    return Verified(held, [Restore(anchors[j], lost) for j, lost in lost_to.items()])
 
 
 async def checkpoint_forever(

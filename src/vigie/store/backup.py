@@ -52,12 +52,12 @@ def backup(url: str, destination: Path) -> Backup:
         source = parsed.database
         if not source or not Path(source).is_file():  # sqlite3 would make an empty one
             raise BackupRefused(f"{source or 'an in-memory database'}: no such file")
-        with _staged(destination) as partial:
+        with staged(destination) as partial:
             _sqlite_copy(Path(source), partial)
         kind = "sqlite"
     elif parsed.get_backend_name() == "postgresql":
-        with _staged(destination) as partial:
-            _pg_dump(_libpq_env(parsed), partial)
+        with staged(destination) as partial:
+            _pg_dump(libpq_env(parsed), partial)
         kind = "pg_dump"
     else:
         raise BackupRefused(f"no backup for a {parsed.get_backend_name()} database")
@@ -65,14 +65,14 @@ def backup(url: str, destination: Path) -> Backup:
 
 
 @contextmanager
-def _staged(destination: Path) -> Iterator[Path]:
+def staged(destination: Path) -> Iterator[Path]:
     """A private file beside `destination`, linked into place once the block has checked it;
     removed either way."""
     partial = destination.with_name(f".{destination.name}.partial")
     try:
         os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
-        raise BackupRefused(f"{partial} exists: another backup is being written there") from None
+        raise BackupRefused(f"{partial} exists: another copy is being written there") from None
     try:
         yield partial
         with partial.open("rb") as written:
@@ -80,7 +80,7 @@ def _staged(destination: Path) -> Iterator[Path]:
         try:
             os.link(partial, destination)  # fails, where a rename would replace, if one came
         except FileExistsError:
-            raise BackupRefused(f"{destination} exists: a backup never overwrites a file") from None
+            raise BackupRefused(f"{destination} appeared meanwhile: never written over") from None
     finally:
         partial.unlink(missing_ok=True)
 
@@ -111,7 +111,7 @@ _LIBPQ_QUERY = {
 }
 
 
-def _libpq_env(parsed: URL) -> dict[str, str]:
+def libpq_env(parsed: URL) -> dict[str, str]:
     """The centre's URL as libpq's environment, for pg_dump: the password not on a command line
     others can read, and the production URL's several hosts (``?host=h1:p1&host=h2:p2``,
     SQLAlchemy's form, which libpq does not read) as PGHOST and PGPORT lists, so that the dump

@@ -1,0 +1,150 @@
+"""Bringing back a backup of `vigie db backup` (`vigie db restore`), into an empty database only.
+
+A restore never lands on a store that holds anything: a SQLite file must not exist yet, a
+PostgreSQL database must have none of the centre's tables (it would mix two histories). SQLite's
+copy is made beside its place, checked with ``PRAGMA integrity_check`` and linked into place
+(0600); PostgreSQL's goes through ``pg_restore --single-transaction --exit-on-error``, all or
+nothing. The schema is then brought up to date, so a backup from an older release opens. What
+the backup's audit chain ends with is returned: the command marks the restore in the audit
+checkpoints (``anchor.mark_restore``), where it would otherwise read as a log cut short.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import inspect, select
+from sqlalchemy.engine import URL, make_url
+
+from vigie.store.audit import GENESIS
+from vigie.store.backup import BackupRefused, libpq_env, staged
+from vigie.store.database import create_store_engine
+from vigie.store.models import AuditEntry, Base
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_PG_DUMP_MAGIC = b"PGDMP"
+
+
+class RestoreRefused(Exception):
+    """Nothing was changed: the backup is not one, or the target is not empty."""
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    kind: str  # "sqlite" or "pg_dump"
+    head_id: int  # the backup's last audit entry (0: none)
+    head_hash: str
+
+
+def kind_of(source: Path) -> str:
+    """ "sqlite" or "pg_dump", from the file's first bytes; RestoreRefused for anything else."""
+    try:
+        with source.open("rb") as file:
+            head = file.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise RestoreRefused(f"{source}: cannot be read ({exc.strerror})") from exc
+    if head.startswith(_SQLITE_MAGIC):
+        return "sqlite"
+    if head.startswith(_PG_DUMP_MAGIC):
+        return "pg_dump"
+    raise RestoreRefused(f"{source}: not a backup of `vigie db backup` (SQLite or pg_dump custom)")
+
+
+def restore(url: str, source: Path) -> Restored:
+    """Fill the empty database at `url` from the backup `source`, check it, upgrade its schema."""
+    from vigie.store.schema import upgrade
+
+    parsed = make_url(url)
+    kind = kind_of(source)
+    backend = parsed.get_backend_name()
+    if (backend, kind) == ("sqlite", "sqlite"):
+        _into_sqlite(source, parsed)
+    elif (backend, kind) == ("postgresql", "pg_dump"):
+        _into_postgresql(source, parsed)
+    else:
+        raise RestoreRefused(f"a {kind} backup cannot be restored into a {backend} database")
+    upgrade(url)
+    engine = create_store_engine(url)
+    try:
+        with engine.connect() as conn:
+            head = conn.execute(
+                select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
+            ).first()
+    finally:
+        engine.dispose()
+    if head is None:
+        return Restored(kind, 0, GENESIS)
+    return Restored(kind, int(head.id), str(head.hash))
+
+
+def _into_sqlite(source: Path, parsed: URL) -> None:
+    target = Path(parsed.database or "")
+    if not parsed.database or parsed.database == ":memory:":
+        raise RestoreRefused("the database URL names no SQLite file")
+    for path in (target, Path(f"{target}-wal")):
+        if path.exists():
+            raise RestoreRefused(
+                f"{path} exists: a restore only fills an empty store (move the file aside)"
+            )
+    if not target.parent.is_dir():
+        raise RestoreRefused(f"{target.parent}: no such directory")
+    try:
+        with staged(target) as partial:
+            reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+            try:
+                writer = sqlite3.connect(partial)
+                try:
+                    reader.backup(writer)
+                    checked = writer.execute("PRAGMA integrity_check").fetchall()
+                finally:
+                    writer.close()
+            finally:
+                reader.close()
+            if checked != [("ok",)]:
+                raise RestoreRefused(f"{source} fails SQLite's integrity check: {checked[:3]}")
+    except sqlite3.Error as exc:
+        raise RestoreRefused(f"{source}: cannot be read as SQLite ({exc})") from exc
+    except BackupRefused as exc:  # the place was taken meanwhile
+        raise RestoreRefused(str(exc)) from exc
+
+
+def _into_postgresql(source: Path, parsed: URL) -> None:
+    ours = set(Base.metadata.tables) | {"alembic_version"}
+    engine = create_store_engine(parsed.render_as_string(hide_password=False))
+    try:
+        found = ours & set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    if found:
+        raise RestoreRefused(
+            f"the database {parsed.database} holds the centre's tables ({len(found)}, e.g. "
+            f"{sorted(found)[0]}): a restore only fills an empty database"
+        )
+    listed = subprocess.run(
+        ["pg_restore", "--list", str(source)], capture_output=True, text=True, check=False
+    )
+    if listed.returncode != 0 or "TABLE DATA" not in listed.stdout:
+        raise RestoreRefused(f"{source}: pg_restore cannot read it: {listed.stderr.strip()[:300]}")
+    libpq = libpq_env(parsed)
+    done = subprocess.run(
+        [
+            "pg_restore",
+            "--single-transaction",
+            "--exit-on-error",
+            "--no-owner",
+            "--no-privileges",
+            "--dbname",
+            libpq["PGDATABASE"],
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ | libpq,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RestoreRefused(f"pg_restore (nothing kept): {done.stderr.strip()[:500]}")
