@@ -32,11 +32,16 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _text(value: str, control: re.Pattern[str]) -> str:
+def _unicode(value: str, where: str = "") -> None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError("not Unicode text (a lone surrogate escape)") from None
+        prefix = f"{where}: " if where else ""
+        raise ValueError(f"{prefix}not Unicode text (a lone surrogate escape)") from None
+
+
+def _text(value: str, control: re.Pattern[str]) -> str:
+    _unicode(value)
     if found := control.search(value):
         raise ValueError(f"contains the control character {found.group()!r}")
     return value
@@ -70,10 +75,7 @@ def check_storable(value: Any, where: str = "") -> None:
 
 
 def _storable_text(text: str, where: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"{where}: not Unicode text (a lone surrogate escape)") from None
+    _unicode(text, where)
     if "\x00" in text:
         raise ValueError(f"{where}: contains a NUL character")
 
