@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     audit_key_file: str = ""
     audit_anchor_file: str = "var/audit-anchors.jsonl"
     audit_anchor_interval_s: float = Field(default=60.0, gt=0)
+    # The bearer token of Prometheus's scrapes of /metrics (off while empty): as long as a
+    # token secret, since whoever holds it reads the centre's load.
+    metrics_token: SecretStr = SecretStr("")
     # How often stored observations are grouped into spans (`vigie.store.spans`): per-device
     # reads scan the readings stored since, so this bounds what they cost, not what they find.
     # Each compaction writes a span per device, type and minute it saw: at 10 s they cost 277
@@ -174,6 +177,13 @@ class Settings(BaseSettings):
     def nats_servers(self) -> list[str]:
         """`VIGIE_NATS_URLS` as a list."""
         return [url.strip() for url in self.nats_urls.split(",") if url.strip()]
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_metrics_token(cls, token: SecretStr) -> SecretStr:
+        if 0 < len(token.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"VIGIE_METRICS_TOKEN must be at least {MIN_SECRET_LENGTH} characters")
+        return token
 
     @field_validator("escalation_factors")
     @classmethod

@@ -248,6 +248,7 @@ SECURITY = {
         "/openapi.json",
         "/api/health",
         "/api/alarms",
+        "/metrics",
         "/static/console.js",
         "/static/vendor/leaflet.css",
         "/nowhere",

@@ -362,11 +362,12 @@ def test_every_role_on_every_endpoint(world: World, name: str) -> None:
     assert anonymous.status_code == 401, (name, anonymous.text)
 
 
-# Open, or ending or replacing the caller's own token: tested on their own (test_accounts.py,
-# test_console_session.py for the renewal).
+# Open, or ending or replacing the caller's own token, or the scraper's: tested on their own
+# (test_accounts.py, test_console_session.py for the renewal, test_metrics.py).
 UNTABLED = (
     "/api/auth/token",
     "/api/health",
+    "/metrics",
     "/api/auth/logout",
     "/api/auth/password",
     "/api/auth/refresh",

@@ -30,6 +30,7 @@ from vigie.api.routers import (
     handover,
     health,
     law,
+    metrics,
     observations,
     outbox,
     quarantine,
@@ -208,6 +209,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         audit_routes.router,
         exports.router,
         health.router,
+        metrics.router,
     ):
         app.include_router(router)
     web.install(app)

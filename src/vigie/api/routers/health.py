@@ -27,8 +27,9 @@ from pydantic import BaseModel
 from vigie import clock
 from vigie.api.deps import DatabaseDep, SettingsDep
 from vigie.api.limits import BoundedJsonRoute
+from vigie.settings import Settings
+from vigie.store import Database, purges, spans
 from vigie.store import observations as log
-from vigie.store import purges, spans
 
 router = APIRouter(prefix="/api/health", tags=["health"], route_class=BoundedJsonRoute)
 logger = logging.getLogger(__name__)
@@ -83,6 +84,18 @@ class Health(BaseModel):
 @router.get("", response_model=Health, responses={503: {"model": Health}})
 def health(request: Request, db: DatabaseDep, config: SettingsDep) -> JSONResponse:
     """The database reached, and the detection pipeline's state: loaded, cursor, backlog."""
+    body = assess(request, db, config)
+    # The embedded answer keeps its shape: `cluster` only in cluster mode, `unfinished_purge`
+    # only when a purge is unfinished.
+    hidden = {"cluster"} if body.cluster is None else set()
+    if body.unfinished_purge is None:
+        hidden.add("unfinished_purge")
+    shown = body.model_dump(mode="json", exclude=hidden or None)
+    return JSONResponse(shown, status_code=200 if body.status == "ok" else 503)
+
+
+def assess(request: Request, db: Database, config: Settings) -> Health:
+    """The centre's state as `GET /api/health` tells it (and `/metrics` counts it)."""
     newest: int | None = None
     unspanned: int | None = None
     purge = None
@@ -139,7 +152,7 @@ def health(request: Request, db: DatabaseDep, config: SettingsDep) -> JSONRespon
         status = "stalled"
     elif state is not None and not state.warm:
         status = "starting"
-    body = Health(
+    return Health(
         status=status,
         database=database,
         unspanned=unspanned,
@@ -147,10 +160,3 @@ def health(request: Request, db: DatabaseDep, config: SettingsDep) -> JSONRespon
         cluster=cluster,
         unfinished_purge=None if purge is None else UnfinishedPurgeState(**purge.as_json()),
     )
-    # The embedded answer keeps its shape: `cluster` only in cluster mode, `unfinished_purge`
-    # only when a purge is unfinished.
-    hidden = {"cluster"} if cluster is None else set()
-    if purge is None:
-        hidden.add("unfinished_purge")
-    shown = body.model_dump(mode="json", exclude=hidden or None)
-    return JSONResponse(shown, status_code=200 if status == "ok" else 503)
