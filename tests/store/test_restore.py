@@ -139,3 +139,35 @@ def test_a_backup_goes_back_only_into_its_own_kind_of_database(
     kind = "sqlite" if db.is_sqlite else "pg_dump"
     assert f"a {kind} backup cannot be restored into a" in refused.output
     assert not (tmp_path / "restored.sqlite").exists()
+
+
+def test_a_restore_under_another_key_is_refused_before_anything_is_restored(
+    db: Database,
+    database_url: str,
+    empty_url: str,
+    run: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The checkpoints are the centre's key's: a restore line under another would read as
+    forged, so a restore run with the wrong key (another centre's, a typo) restores nothing."""
+    record(db, 3, "case")
+    backup = tmp_path / "nightly.backup"
+    assert run(database_url, "db", "backup", str(backup)).exit_code == 0
+    assert run(database_url, "audit", "checkpoint").exit_code == 0
+    checkpoints = (tmp_path / "anchors.jsonl").read_text()
+    monkeypatch.setenv("VIGIE_AUDIT_KEY", "another centre's key, not this one's")
+    refused = run(empty_url, "db", "restore", str(backup))
+    assert refused.exit_code == 2, refused.output
+    assert "not signed by the audit key" in refused.output
+    assert (tmp_path / "anchors.jsonl").read_text() == checkpoints
+    if db.is_sqlite:
+        assert not (tmp_path / "restored.sqlite").exists()
+    else:
+        from sqlalchemy import create_engine, inspect
+
+        engine = create_engine(empty_url)
+        try:
+            assert inspect(engine).get_table_names() == []
+        finally:
+            engine.dispose()

@@ -99,6 +99,14 @@ def restore(
     from vigie.store.restore import restore as restore_backup
 
     config = settings()
+    key = anchor.key_of(config)
+    checkpoints = Path(config.audit_anchor_file)
+    if key is not None:  # a restore line under another key would read as forged
+        try:
+            anchor.check_signed(key, checkpoints)
+        except anchor.AnchorError as exc:
+            typer.echo(f"not restored: {checkpoints}: {exc} (the centre's audit key?)", err=True)
+            raise typer.Exit(2) from exc
     try:
         done = restore_backup(config.database_url, source)
     except RestoreRefused as exc:
@@ -108,8 +116,6 @@ def restore(
     with source.open("rb") as file:
         while chunk := file.read(1 << 20):
             digest.update(chunk)
-    key = anchor.key_of(config)
-    checkpoints = Path(config.audit_anchor_file)
     what: dict[str, Any] = {
         "file": str(source.resolve()),
         "sha256": digest.hexdigest(),

@@ -165,10 +165,9 @@ def _append(
     return anchor
 
 
-def verify(session: Session, key: bytes, path: Path) -> Verified:
-    """Check every checkpoint against the key and the database, or raise AnchorError naming the
-    first that does not hold. A checkpoint whose entry lies beyond a later restore's is lost
-    with that restore, not checked (its id may belong to a newer entry now)."""
+def check_signed(key: bytes, path: Path) -> list[Anchor]:
+    """The file's checkpoints, each signed by `key` and chained to the line before it, or
+    AnchorError naming the first that is not (a wrong key fails on the first line)."""
     anchors = _read(path)
     prev = _START
     for number, anchor in enumerate(anchors, start=1):
@@ -179,6 +178,14 @@ def verify(session: Session, key: bytes, path: Path) -> Verified:
                 "the line before it"
             )
         prev = anchor.mac
+    return anchors
+
+
+def verify(session: Session, key: bytes, path: Path) -> Verified:
+    """Check every checkpoint against the key and the database, or raise AnchorError naming the
+    first that does not hold. A checkpoint whose entry lies beyond a later restore's is lost
+    with that restore, not checked (its id may belong to a newer entry now)."""
+    anchors = check_signed(key, path)
     # Each line lost goes with the first restore after it that went back below its entry.
     lost_to: dict[int, list[Anchor]] = {i: [] for i, a in enumerate(anchors) if a.restored}
     held = []
