@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from vigie import clock
 from vigie.api.serving import CentreServer
+from vigie.commands.logs import server_logging
 from vigie.settings import Settings
 
 app = typer.Typer(help="The monitoring centre: API server and live demo.", no_args_is_help=True)
@@ -62,7 +63,11 @@ def serve(
         )
         raise typer.Exit(2) from exc
     upgrade(config.database_url)
-    CentreServer(uvicorn.Config(application, host=host, port=port, log_level="info")).run()
+    CentreServer(
+        uvicorn.Config(
+            application, host=host, port=port, log_level="info", log_config=server_logging("info")
+        )
+    ).run()
 
 
 @app.command("create-user")
@@ -170,6 +175,7 @@ def demo(
             host=host,
             port=port,
             log_level="warning",
+            log_config=server_logging("warning"),
             timeout_graceful_shutdown=2,
         )
     )
