@@ -1,6 +1,7 @@
 """The `vigie` command: one Typer app, each sub-command in `vigie.commands`."""
 
 import typer
+from pydantic import ValidationError
 
 from vigie.commands import audit as audit_cmd
 from vigie.commands import centre as centre_cmd
@@ -35,5 +36,16 @@ app.command("import")(export_cmd.import_case)
 
 
 def main() -> None:
-    """Entry point of the console script."""
-    app()
+    """Entry point of the console script: a setting the environment gets wrong is named, one
+    line each, and exits 2 (not a traceback; its value is not repeated, it may be a secret)."""
+    try:
+        app()
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper()
+            typer.echo(
+                f"vigie: {'VIGIE_' + name if name else 'settings'}: {error['msg']}", err=True
+            )
+        raise SystemExit(2) from None

@@ -1,0 +1,39 @@
+"""The `vigie` command with a setting the environment gets wrong: each one named in a line,
+exit 2, no traceback, and never the value (a secret, as often as not)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def vigie(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from vigie.cli import main; main()", *args],
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_wrong_settings_are_named_without_a_traceback(tmp_path: Path) -> None:
+    database = tmp_path / "vigie.sqlite"
+    wrong = {
+        "VIGIE_DATABASE_URL": f"sqlite:///{database}",
+        "VIGIE_METRICS_TOKEN": "hunter2-is-short",
+        "VIGIE_BLIND_AFTER_S": "-3",
+    }
+    result = vigie(wrong, "db", "upgrade")
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert "vigie: VIGIE_BLIND_AFTER_S: Input should be greater than 0" in lines
+    assert any(
+        line.startswith("vigie: VIGIE_METRICS_TOKEN: ") and "at least 32 characters" in line
+        for line in lines
+    ), lines
+    assert len(lines) == 2 and "Traceback" not in result.stderr
+    assert "hunter2" not in result.stderr  # the value is not repeated
+    assert not database.exists()  # refused before anything was done
