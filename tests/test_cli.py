@@ -37,3 +37,22 @@ def test_wrong_settings_are_named_without_a_traceback(tmp_path: Path) -> None:
     assert len(lines) == 2 and "Traceback" not in result.stderr
     assert "hunter2" not in result.stderr  # the value is not repeated
     assert not database.exists()  # refused before anything was done
+
+
+def test_a_url_that_names_no_store_is_a_wrong_setting() -> None:
+    for url, said in (
+        ("nonsense", "not a database URL"),
+        ("mysql://vigie@db/vigie", "a mysql database: the store is SQLite or PostgreSQL"),
+    ):
+        result = vigie({"VIGIE_DATABASE_URL": url}, "db", "upgrade")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(f"vigie: VIGIE_DATABASE_URL: Value error, {said}")
+        assert "Traceback" not in result.stderr
+
+
+def test_a_database_that_does_not_answer_is_said_in_a_line() -> None:
+    closed = "postgresql+psycopg://vigie@127.0.0.1:1/vigie?connect_timeout=2"
+    result = vigie({"VIGIE_DATABASE_URL": closed}, "db", "upgrade")
+    assert result.returncode == 1
+    assert result.stderr.startswith("vigie: the database did not answer: connection failed")
+    assert "Traceback" not in result.stderr

@@ -2,6 +2,7 @@
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 
 from vigie.commands import audit as audit_cmd
 from vigie.commands import centre as centre_cmd
@@ -37,9 +38,13 @@ app.command("import")(export_cmd.import_case)
 
 def main() -> None:
     """Entry point of the console script: a setting the environment gets wrong is named, one
-    line each, and exits 2 (not a traceback; its value is not repeated, it may be a secret)."""
+    line each, and exits 2 (not a traceback; its value is not repeated, it may be a secret); a
+    database that does not answer is said in a line, exit 1."""
     try:
         app()
+    except OperationalError as exc:
+        typer.echo(f"vigie: the database did not answer: {exc.orig or exc}".strip(), err=True)
+        raise SystemExit(1) from None
     except ValidationError as exc:
         if exc.title != "Settings":
             raise

@@ -178,6 +178,22 @@ class Settings(BaseSettings):
         """`VIGIE_NATS_URLS` as a list."""
         return [url.strip() for url in self.nats_urls.split(",") if url.strip()]
 
+    @field_validator("database_url")
+    @classmethod
+    def _a_store_url(cls, url: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            backend = make_url(url).get_backend_name()
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL (sqlite:///path/vigie.sqlite or postgresql+psycopg://…)"
+            ) from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"a {backend} database: the store is SQLite or PostgreSQL")
+        return url
+
     @field_validator("metrics_token")
     @classmethod
     def _long_metrics_token(cls, token: SecretStr) -> SecretStr:
