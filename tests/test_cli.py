@@ -56,3 +56,20 @@ def test_a_database_that_does_not_answer_is_said_in_a_line() -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("vigie: the database did not answer: connection failed")
     assert "Traceback" not in result.stderr
+
+
+def test_an_audit_key_that_cannot_sign_stops_the_start(tmp_path: Path) -> None:
+    """A missing or empty key file, or a short key, is refused before anything runs: an HMAC
+    under an empty key is one anyone can forge, and a missing file failed at first use."""
+    empty = tmp_path / "empty.key"
+    empty.write_text("\n")
+    url = {"VIGIE_DATABASE_URL": f"sqlite:///{tmp_path / 'vigie.sqlite'}"}
+    for setting, said in (
+        ({"VIGIE_AUDIT_KEY_FILE": str(tmp_path / "gone.key")}, "cannot be read"),
+        ({"VIGIE_AUDIT_KEY_FILE": str(empty)}, "the key must be at least 32 characters"),
+        ({"VIGIE_AUDIT_KEY": "s3cret"}, "VIGIE_AUDIT_KEY must be at least 32 characters"),
+    ):
+        result = vigie(url | setting, "audit", "verify")
+        assert result.returncode == 2, result.stderr
+        assert said in result.stderr and "Traceback" not in result.stderr
+        assert "s3cret" not in result.stderr

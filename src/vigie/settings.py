@@ -1,6 +1,7 @@
 """Settings of the monitoring centre, read from the environment (prefix `VIGIE_`)."""
 
 from functools import cached_property, lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -193,6 +194,28 @@ class Settings(BaseSettings):
         if backend not in ("sqlite", "postgresql"):
             raise ValueError(f"a {backend} database: the store is SQLite or PostgreSQL")
         return url
+
+    @field_validator("audit_key")
+    @classmethod
+    def _long_audit_key(cls, key: SecretStr) -> SecretStr:
+        if 0 < len(key.get_secret_value().strip()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"VIGIE_AUDIT_KEY must be at least {MIN_SECRET_LENGTH} characters")
+        return key
+
+    @field_validator("audit_key_file")
+    @classmethod
+    def _readable_audit_key(cls, path: str) -> str:
+        """The key file read now, not at the first checkpoint: a missing or empty one (an HMAC
+        under an empty key, which anyone can forge) stops the start, not the anchoring."""
+        if not path:
+            return path
+        try:
+            key = Path(path).read_bytes().strip()
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot be read ({exc.strerror})") from None
+        if len(key) < MIN_SECRET_LENGTH:
+            raise ValueError(f"{path}: the key must be at least {MIN_SECRET_LENGTH} characters")
+        return path
 
     @field_validator("metrics_token")
     @classmethod
