@@ -73,3 +73,16 @@ def test_an_audit_key_that_cannot_sign_stops_the_start(tmp_path: Path) -> None:
         assert result.returncode == 2, result.stderr
         assert said in result.stderr and "Traceback" not in result.stderr
         assert "s3cret" not in result.stderr
+
+
+def test_an_smtp_ca_file_that_cannot_be_loaded_stops_the_start(tmp_path: Path) -> None:
+    """Found at start, not after hours of reports to judges failing to go."""
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("not a certificate")
+    url = {"VIGIE_DATABASE_URL": f"sqlite:///{tmp_path / 'vigie.sqlite'}"}
+    for path in (str(tmp_path / "gone.pem"), str(not_pem)):
+        result = vigie(url | {"VIGIE_SMTP_CA_FILE": path}, "db", "upgrade")
+        assert result.returncode == 2, result.stderr
+        assert f"vigie: VIGIE_SMTP_CA_FILE: Value error, {path}: not a readable CA file" in (
+            result.stderr
+        )

@@ -195,6 +195,19 @@ class Settings(BaseSettings):
             raise ValueError(f"a {backend} database: the store is SQLite or PostgreSQL")
         return url
 
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _loadable_ca(cls, path: str) -> str:
+        """Loaded now: a wrong path would fail every report's delivery, found hours later."""
+        if path:
+            import ssl
+
+            try:
+                ssl.create_default_context(cafile=path)
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(f"{path}: not a readable CA file ({exc})") from None
+        return path
+
     @field_validator("audit_key")
     @classmethod
     def _long_audit_key(cls, key: SecretStr) -> SecretStr:
