@@ -92,6 +92,9 @@ def serve(
         raise typer.BadParameter(str(exc), param_hint="--mqtt-failover") from exc
     if failover and not mqtt_port:
         raise typer.BadParameter("needs --mqtt-port (the first node)", param_hint="--mqtt-failover")
+    _check_zone(osmand_zone)
+    if teltonika_tls_port:
+        _check_tls(tls_cert, tls_key)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = Settings()
     upgrade(config.database_url)
@@ -106,10 +109,6 @@ def serve(
         local_zone=osmand_zone,
         db_retry_s=config.db_retry_s,
     )
-    if teltonika_tls_port and (tls_cert is None or tls_key is None):
-        raise typer.BadParameter(
-            "needs --tls-cert and --tls-key", param_hint="--teltonika-tls-port"
-        )
     broker = None
     accounts: dict[str, str] = {}
     if start_broker:
@@ -182,6 +181,38 @@ def serve(
         if broker is not None:
             broker.stop()
         database.dispose()
+
+
+def _check_zone(name: str) -> None:
+    """Before anything starts: an unknown zone was a traceback from deep in the limits."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise typer.BadParameter(
+            f"{name!r} is not a known time zone (IANA name, e.g. Europe/Paris)",
+            param_hint="--osmand-zone",
+        ) from None
+
+
+def _check_tls(cert: Path | None, key: Path | None) -> None:
+    """The certificate and its key loaded before anything starts (a wrong path was a traceback
+    once the store was upgraded and the other listeners bound)."""
+    import ssl
+
+    from vigie.gateway.service import Listen
+
+    if cert is None or key is None:
+        raise typer.BadParameter(
+            "needs --tls-cert and --tls-key", param_hint="--teltonika-tls-port"
+        )
+    try:
+        Listen(tls_cert=cert, tls_key=key).tls_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise typer.BadParameter(
+            f"cannot load {cert} with {key}: {exc.strerror or exc}", param_hint="--tls-cert"
+        ) from None
 
 
 def broker_list(text: str) -> tuple[tuple[str, int], ...]:
