@@ -86,3 +86,17 @@ def test_an_smtp_ca_file_that_cannot_be_loaded_stops_the_start(tmp_path: Path) -
         assert f"vigie: VIGIE_SMTP_CA_FILE: Value error, {path}: not a readable CA file" in (
             result.stderr
         )
+
+
+def test_the_command_loads_the_server_the_store_and_the_engine_only_when_used() -> None:
+    """Every `vigie` call imports every sub-command's module: one that imported the API at its
+    top made `vigie law assess` take 1.9 s to start (0.5 s without)."""
+    probe = (
+        "import sys, vigie.cli; "
+        "print(' '.join(m for m in ('vigie.api', 'sqlalchemy', 'numpy', 'uvicorn', 'httpx') "
+        "if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert loaded == []

@@ -1,8 +1,6 @@
 """The `vigie` command: one Typer app, each sub-command in `vigie.commands`."""
 
 import typer
-from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError
 
 from vigie.commands import audit as audit_cmd
 from vigie.commands import centre as centre_cmd
@@ -42,15 +40,28 @@ def main() -> None:
     database that does not answer is said in a line, exit 1."""
     try:
         app()
-    except OperationalError as exc:
-        typer.echo(f"vigie: the database did not answer: {exc.orig or exc}".strip(), err=True)
-        raise SystemExit(1) from None
-    except ValidationError as exc:
-        if exc.title != "Settings":
+    except Exception as exc:
+        code = _told(exc)
+        if code is None:
             raise
+        raise SystemExit(code) from None
+
+
+def _told(exc: Exception) -> int | None:
+    """Say what went wrong in a line when it is the environment's doing, and the exit code;
+    None for anything else (a traceback: a fault of ours). Imported here, not at start: the
+    `vigie law` commands need neither SQLAlchemy nor the store."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import OperationalError
+
+    if isinstance(exc, OperationalError):
+        typer.echo(f"vigie: the database did not answer: {exc.orig or exc}".strip(), err=True)
+        return 1
+    if isinstance(exc, ValidationError) and exc.title == "Settings":
         for error in exc.errors():
             name = "_".join(str(part) for part in error["loc"]).upper()
             typer.echo(
                 f"vigie: {'VIGIE_' + name if name else 'settings'}: {error['msg']}", err=True
             )
-        raise SystemExit(2) from None
+        return 2
+    return None

@@ -10,23 +10,21 @@ import socket
 import threading
 import time
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-import httpx
 import typer
-import uvicorn
 from pydantic import SecretStr
-from rich.console import Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
-from sqlalchemy import func, select
 
 from vigie import clock
-from vigie.api.serving import CentreServer
-from vigie.commands.logs import server_logging
 from vigie.settings import Settings
+
+if TYPE_CHECKING:
+    import uvicorn
+    from rich.console import Group
+
+# The server, the store, the HTTP client and the demo's screen are imported where they are
+# used: every `vigie` command loads this module, `vigie law assess` too (it took 1.9 s to start).
 
 app = typer.Typer(help="The monitoring centre: API server and live demo.", no_args_is_help=True)
 PARIS = ZoneInfo("Europe/Paris")
@@ -48,7 +46,11 @@ def serve(
     Refuses to start without a real VIGIE_JWT_SECRET unless --dev (or VIGIE_DEV=true) says this
     is development.
     """
+    import uvicorn
+
     from vigie.api import create_app
+    from vigie.api.serving import CentreServer
+    from vigie.commands.logs import server_logging
     from vigie.settings import InsecureSettings
     from vigie.store.schema import upgrade
 
@@ -143,7 +145,12 @@ def demo(
     stores today's observations so far, then posts the rest through the API as their time
     comes, and shows the alarm queue live while the API serves /docs.
     """
+    import uvicorn
+    from rich.live import Live
+
     from vigie.api import create_app
+    from vigie.api.serving import CentreServer
+    from vigie.commands.logs import server_logging
     from vigie.store import open_database
     from vigie.store.schema import upgrade
 
@@ -246,6 +253,8 @@ def seed(
     centre that heard nothing and raised a signal-lost alarm for every device. With
     `imei_bracelets`, each bracelet is registered under an IMEI (`vigie.sim.protocols.imei_of`)
     instead of its ``B…`` id, as GT06 trackers need."""
+    from sqlalchemy import func, select
+
     from vigie.store import observations as log
     from vigie.store.models import Device, Placement
 
@@ -277,6 +286,8 @@ def seed(
 
 def _account(session: Any, username: str, password: str, role: str, full_name: str) -> Any:
     """The demo's account `username`, made or given `password` anew."""
+    from sqlalchemy import select
+
     from vigie.api.security import create_user, hash_password
     from vigie.store.models import User
 
@@ -355,6 +366,8 @@ def record_time(record: dict[str, Any]) -> datetime:
 def _demo_contacts(session: Any) -> dict[str, list[int]]:
     """Per role, the demo's judges, prosecutors and SPIP officers as contacts, each linked to
     the user of the same name (a contact made by an older demo is linked now)."""
+    from sqlalchemy import select
+
     from vigie.cases import people
     from vigie.cases.forms import ContactIn
     from vigie.store.models import Contact, User
@@ -499,6 +512,8 @@ class Feeder:
     demo's integration account (`passerelle`), as a system feeding the centre would."""
 
     def __init__(self, base: str, username: str, password: str, pending: list[dict[str, Any]]):
+        import httpx
+
         self._client = httpx.Client(base_url=base, timeout=30)
         token = self._client.post(
             "/api/auth/token", json={"username": username, "password": password}
@@ -549,6 +564,11 @@ def _wait_until_up(server: uvicorn.Server, thread: threading.Thread, host: str, 
 
 
 def _view(database: Any, base: str) -> Group:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+    from sqlalchemy import func, select
+
     from vigie.alarms.imported import RAISED_HERE
     from vigie.store.models import Alarm, Observation
 

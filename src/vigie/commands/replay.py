@@ -9,9 +9,6 @@ from typing import Annotated
 
 import typer
 
-from vigie.detect import ScenarioError
-from vigie.detect import replay as run_replay
-
 
 def replay(
     scenario: Annotated[
@@ -32,6 +29,10 @@ def replay(
 
     Exit 2 naming the line and field of the first malformed record; nothing is written then.
     """
+    # The engine (numpy, shapely) is loaded here, not with every `vigie` command.
+    from vigie.detect import ScenarioError
+    from vigie.detect import replay as run_replay
+
     try:
         with scenario.open(encoding="utf-8") as lines:
             events = run_replay(lines, arrival_order=arrival_order)

@@ -1,17 +1,22 @@
-"""`vigie sim`: generate simulated scenarios with ground truth, and score alarms against it."""
+"""`vigie sim`: generate simulated scenarios with ground truth, and score alarms against it.
+
+The simulator (numpy, pyproj) is imported by the commands that run it, not by every `vigie`.
+"""
+
+from __future__ import annotations
 
 import json
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
 
-from vigie.sim.scenario import DEFAULT_START, Mix, MixError, generate
-from vigie.sim.scoring import ScenarioFacts, Score, read_alarms, read_truth, score
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from vigie.sim.scoring import Score
 
 app = typer.Typer(
     help="Simulated wearers and protected persons; detection scoring.", no_args_is_help=True
@@ -28,7 +33,9 @@ def generate_cmd(
     mix: Annotated[
         str, typer.Option(help="Shares of each measure.")
     ] = "ddse=0.4,psem=0.35,bar=0.25",
-    start: Annotated[str, typer.Option(help="First day (YYYY-MM-DD).")] = DEFAULT_START.isoformat(),
+    start: Annotated[
+        str | None, typer.Option(help="First day (YYYY-MM-DD); default: the simulator's, a Monday.")
+    ] = None,
     noise: Annotated[
         bool,
         typer.Option(
@@ -37,10 +44,14 @@ def generate_cmd(
     ] = False,
 ) -> None:
     """Write a seeded scenario and its ground truth."""
+    from rich.progress import Progress
+
+    from vigie.sim.scenario import DEFAULT_START, Mix, MixError, generate
+
     err = Console(stderr=True)
     try:
         shares = Mix.parse(mix)
-        first = date.fromisoformat(start)
+        first = DEFAULT_START if start is None else date.fromisoformat(start)
     except (MixError, ValueError) as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from exc
@@ -70,6 +81,8 @@ def generate_cmd(
 
 def score_table(title: str, result: Score) -> Table:
     """A readable table of a score."""
+    from rich.table import Table
+
     table = Table(title=title)
     columns = ("kind", "episodes", "caught", "recall", "delay med s", "delay max s")
     for column in (*columns, "raised", "false", "flaps"):
@@ -108,6 +121,8 @@ def score_cmd(
     ] = 600,
 ) -> None:
     """Recall, detection delay, false alarms and flapping of alarms against ground truth."""
+    from vigie.sim.scoring import ScenarioFacts, read_alarms, read_truth, score
+
     with scenario.open(encoding="utf-8") as f:
         facts = ScenarioFacts.read(f)
     with truth.open(encoding="utf-8") as f:
