@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from typer.testing import CliRunner, Result
 
 from vigie import clock
@@ -84,3 +84,25 @@ def test_create_user_then_log_in(db: Database, vigie: Callable[..., Result]) -> 
     assert common.exit_code == 2 and "too common" in common.output
     with db.session() as session:
         assert authenticate(session, "chef", "long enough secret").role == "admin"
+
+
+def test_create_user_refuses_what_the_api_refuses(
+    db: Database, vigie: Callable[..., Result]
+) -> None:
+    """The command checks with the API's own model: a login the console could not type, a name
+    carrying a terminal escape, are refused here as `POST /api/users` refuses them."""
+    from vigie.store.models import User
+
+    secret = ["--password", "Correct-horse-battery-9"]
+    for name, full_name, hint in (
+        ("bo$s", "Boss", "USERNAME"),
+        ("boss", "Boss\x1b[2J", "--full-name"),
+        ("boss", "", "--full-name"),
+    ):
+        result = vigie(
+            "centre", "create-user", name, "--role", "admin", "--full-name", full_name, *secret
+        )
+        assert result.exit_code == 2, result.output
+        assert f"Invalid value for {hint}" in result.output
+    with db.session() as session:
+        assert session.scalars(select(User).where(User.username.like("bo%"))).all() == []

@@ -92,7 +92,10 @@ def create_user_command(
 
     An integration account's name is recorded as the source of every observation it posts.
     """
+    from pydantic import ValidationError
+
     from vigie.api.password_policy import WeakPassword, check
+    from vigie.api.routers.users import UserIn
     from vigie.api.security import ROLES, create_user
     from vigie.store import audit, open_database
     from vigie.store.schema import upgrade
@@ -100,6 +103,21 @@ def create_user_command(
 
     if role not in ROLES:
         raise typer.BadParameter(f"one of {', '.join(ROLES)}", param_hint="--role")
+    try:  # the API's own model: what `POST /api/users` refuses is refused here too
+        UserIn.model_validate(
+            {
+                "username": username,
+                "password": password,
+                "role": role,
+                "full_name": full_name,
+                "email": email,
+            }
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0])
+        hint = "USERNAME" if field == "username" else f"--{field.replace('_', '-')}"
+        raise typer.BadParameter(error["msg"], param_hint=hint) from None
     try:
         check(password, username, full_name)
     except WeakPassword as exc:
