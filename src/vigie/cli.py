@@ -54,6 +54,11 @@ def _told(exc: Exception) -> int | None:
     from pydantic import ValidationError
     from sqlalchemy.exc import OperationalError
 
+    from vigie.store.schema import SchemaBehind
+
+    if isinstance(exc, SchemaBehind):
+        typer.echo(f"vigie: {exc}", err=True)
+        return 1
     if isinstance(exc, OperationalError):
         typer.echo(f"vigie: the database did not answer: {exc.orig or exc}".strip(), err=True)
         return 1

@@ -130,6 +130,35 @@ def test_a_centre_refuses_a_database_behind_its_schema(empty_database_url: str) 
     database.dispose()
 
 
+def test_a_database_a_newer_release_migrated_is_refused_by_name(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Software rolled back after an upgrade migrated the store: neither `vigie db upgrade` nor
+    the centre can use it, and they say why and what to do, not Alembic's "Can't locate
+    revision" from a traceback."""
+    import subprocess
+    import sys
+
+    from vigie.store.schema import SchemaAhead, require_current
+
+    upgrade(empty_database_url)
+    database = open_database(empty_database_url)
+    with database.session() as session:
+        session.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    newer = pytest.raises(SchemaAhead, match=r"revision 9999_future, which this Vigie does not")
+    with newer:
+        upgrade(empty_database_url)
+    with newer:
+        require_current(database)
+    database.dispose()
+    command = [sys.executable, "-c", "from vigie.cli import main; main()", "db", "upgrade"]
+    monkeypatch.setenv("VIGIE_DATABASE_URL", empty_database_url)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.startswith("vigie: the database ") and "a newer release" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_the_observation_key_is_kept_and_turned_time_first(empty_database_url: str) -> None:
     """Migrations 0020 (PostgreSQL) and 0021 (SQLite): readings stored before them stay, one per
     (device, dedup_key), and a resend is still refused; the index on it is (dedup_key, device)."""

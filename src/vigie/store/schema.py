@@ -22,8 +22,30 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at `url` to `revision` (idempotent)."""
-    command.upgrade(alembic_config(url), revision)
+    """Bring the database at `url` to `revision` (idempotent). A database a newer Vigie migrated
+    is refused by name (SchemaAhead), not with Alembic's "Can't locate revision"."""
+    from alembic.script import ScriptDirectory
+
+    config = alembic_config(url)
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    found = current_heads(url)
+    if not found <= known:
+        raise SchemaAhead(url, found - known)
+    command.upgrade(config, revision)
+
+
+def current_heads(url: str) -> set[str]:
+    """The revisions the database at `url` is at (none for a new one)."""
+    from alembic.runtime.migration import MigrationContext
+
+    from vigie.store.database import create_store_engine
+
+    engine = create_store_engine(url)
+    try:
+        with engine.connect() as conn:
+            return set(MigrationContext.configure(conn).get_current_heads())
+    finally:
+        engine.dispose()
 
 
 def current_revision(url: str) -> str | None:
@@ -43,6 +65,20 @@ class SchemaBehind(RuntimeError):
     """The database's schema is not the one this code was written for."""
 
 
+class SchemaAhead(SchemaBehind):
+    """The database was migrated by a newer Vigie: this one cannot run on it, nor undo that."""
+
+    def __init__(self, url: str, unknown: set[str]) -> None:
+        from sqlalchemy.engine import make_url
+
+        where = make_url(url).render_as_string(hide_password=True)
+        super().__init__(
+            f"the database {where} is at schema revision {', '.join(sorted(unknown))}, which "
+            "this Vigie does not know: a newer release migrated it. Run that release, or "
+            "restore a backup taken before the upgrade (`vigie db restore`)"
+        )
+
+
 def require_current(database: Database) -> None:
     """Refuse a database whose schema is not this code's head: a process started on an older
     schema would fail at every detection step, or write columns that are not there, while its
@@ -53,6 +89,12 @@ def require_current(database: Database) -> None:
     heads = set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
     with database.engine.connect() as conn:
         found = set(MigrationContext.configure(conn).get_current_heads())
+    known = {
+        script.revision
+        for script in ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions()
+    }
+    if not found <= known:
+        raise SchemaAhead(database.engine.url.render_as_string(hide_password=False), found - known)
     if found != heads:
         where = database.engine.url.render_as_string(hide_password=True)
         raise SchemaBehind(
