@@ -41,7 +41,8 @@ class Restored:
 
 
 def kind_of(source: Path) -> str:
-    """ "sqlite" or "pg_dump", from the file's first bytes; RestoreRefused for anything else."""
+    """The backup's kind, "sqlite" or "pg_dump", from its first bytes; RestoreRefused for any
+    other file."""
     try:
         with source.open("rb") as file:
             head = file.read(len(_SQLITE_MAGIC))

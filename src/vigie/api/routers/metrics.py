@@ -32,6 +32,8 @@ router = APIRouter(tags=["health"], route_class=BoundedJsonRoute)
 logger = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False)
 STATUSES = ("ok", "starting", "failing", "stalled")
+# Not closed, named: the status index serves `IN`, where `!= 'closed'` read every alarm ever.
+WAITING = ("open", "acknowledged", "in_progress")
 
 
 def scraper(
@@ -120,13 +122,13 @@ def _alarms(registry: CollectorRegistry, db: DatabaseDep, max_attempts: int) -> 
     with db.reading() as session:
         rows = session.execute(
             select(Alarm.kind, Alarm.status, func.count())
-            .where(Alarm.status != "closed", RAISED_HERE)
+            .where(Alarm.status.in_(WAITING), RAISED_HERE)
             .group_by(Alarm.kind, Alarm.status)
         ).all()
         escalated = session.scalar(
             select(func.count())
             .select_from(Alarm)
-            .where(Alarm.status != "closed", Alarm.escalated_at.is_not(None), RAISED_HERE)
+            .where(Alarm.status.in_(WAITING), Alarm.escalated_at.is_not(None), RAISED_HERE)
         )
         oldest = session.scalar(
             select(func.min(Alarm.opened_at)).where(Alarm.status == "open", RAISED_HERE)
