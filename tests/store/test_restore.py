@@ -171,3 +171,53 @@ def test_a_restore_under_another_key_is_refused_before_anything_is_restored(
             assert inspect(engine).get_table_names() == []
         finally:
             engine.dispose()
+
+
+def test_the_centre_account_restores_into_the_database_its_dba_made(
+    request: pytest.FixtureRequest, pg_url: str, run: Callable[..., Result], tmp_path: Path
+) -> None:
+    """Production's way (docs/production-postgresql.md): the centre's account is not a
+    superuser, and the DBA made the new database and its PostGIS. The dump's comment on that
+    extension, which only its owner may set, must not undo the whole restore."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    source = open_database(pg_url)
+    try:
+        record(source, 3, "case")
+    finally:
+        source.dispose()
+    backup = tmp_path / "nightly.backup"
+    assert run(pg_url, "db", "backup", str(backup)).exit_code == 0
+    base = make_url(request.getfixturevalue("postgres_server"))
+    name, role = f"restored_{uuid.uuid4().hex[:10]}", f"centre_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(text(f"CREATE DATABASE {name} OWNER {role}"))
+    dba = create_engine(base.set(database=name), isolation_level="AUTOCOMMIT")
+    with dba.connect() as conn:
+        conn.execute(text("CREATE EXTENSION postgis"))
+    dba.dispose()
+    try:
+        target = base.set(username=role, database=name).render_as_string(hide_password=False)
+        restored = run(target, "db", "restore", str(backup))
+        assert restored.exit_code == 0, restored.output
+        copy = open_database(target)
+        try:
+            with copy.session() as session:
+                targets = session.scalars(select(AuditEntry.target).order_by(AuditEntry.id))
+                assert [t for t in targets if t.startswith("case:")] == [
+                    "case:0",
+                    "case:1",
+                    "case:2",
+                ]
+        finally:
+            copy.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
+        admin.dispose()

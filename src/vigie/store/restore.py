@@ -4,7 +4,7 @@ A restore never lands on a store that holds anything: a SQLite file must not exi
 PostgreSQL database must have none of the centre's tables (it would mix two histories). SQLite's
 copy is made beside its place, checked with ``PRAGMA integrity_check`` and linked into place
 (0600); PostgreSQL's goes through ``pg_restore --single-transaction --exit-on-error``, all or
-nothing. The schema is then brought up to date, so a backup from an older release opens. What
+nothing, leaving out what belongs to PostGIS (the database's owner makes the extension). The schema is then brought up to date, so a backup from an older release opens. What
 the backup's audit chain ends with is returned: the command marks the restore in the audit
 checkpoints (``anchor.mark_restore``), where it would otherwise read as a log cut short.
 """
@@ -12,8 +12,10 @@ checkpoints (``anchor.mark_restore``), where it would otherwise read as a log cu
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,21 +133,41 @@ def _into_postgresql(source: Path, parsed: URL) -> None:
     if listed.returncode != 0 or "TABLE DATA" not in listed.stdout:
         raise RestoreRefused(f"{source}: pg_restore cannot read it: {listed.stderr.strip()[:300]}")
     libpq = libpq_env(parsed)
-    done = subprocess.run(
-        [
-            "pg_restore",
-            "--single-transaction",
-            "--exit-on-error",
-            "--no-owner",
-            "--no-privileges",
-            "--dbname",
-            libpq["PGDATABASE"],
-            str(source),
-        ],
-        capture_output=True,
-        text=True,
-        env=os.environ | libpq,
-        check=False,
-    )
+    with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as chosen:
+        chosen.write("\n".join(_ours(listed.stdout.splitlines())) + "\n")
+        chosen.flush()
+        done = subprocess.run(
+            [
+                "pg_restore",
+                "--single-transaction",
+                "--exit-on-error",
+                "--no-owner",
+                "--no-privileges",
+                "--use-list",
+                chosen.name,
+                "--dbname",
+                libpq["PGDATABASE"],
+                str(source),
+            ],
+            capture_output=True,
+            text=True,
+            env=os.environ | libpq,
+            check=False,
+        )
     if done.returncode != 0:
         raise RestoreRefused(f"pg_restore (nothing kept): {done.stderr.strip()[:500]}")
+
+
+# What the dump holds of PostGIS's own, which only the extension's owner may set: its comment and
+# its table of reference systems (the extension makes those rows). Where a DBA made the database
+# and its PostGIS (docs/production-postgresql.md), the centre's account is not that owner, and
+# either undid the whole restore.
+_EXTENSION_OWNED = (
+    re.compile(r"\bCOMMENT - EXTENSION "),
+    re.compile(r"\bTABLE DATA \S+ spatial_ref_sys\b"),
+)
+
+
+def _ours(listed: list[str]) -> list[str]:
+    """The archive's table of contents without what belongs to PostGIS (`pg_restore --list`)."""
+    return [line for line in listed if not any(p.search(line) for p in _EXTENSION_OWNED)]
