@@ -216,6 +216,9 @@ def test_the_centre_account_restores_into_the_database_its_dba_made(
                 ]
         finally:
             copy.dispose()
+        # And the next night's backup, by the same account.
+        again = run(target, "db", "backup", str(tmp_path / "next.backup"))
+        assert again.exit_code == 0, again.output
     finally:
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
