@@ -108,3 +108,18 @@ def test_a_database_that_cannot_answer_is_a_metric_not_a_failed_scrape(centre: C
     got = samples(answer.text)
     assert got[("vigie_database_up", ())] == 0
     assert got[("vigie_status", (("status", "failing"),))] == 1
+
+
+def test_a_database_failing_between_the_two_reads_is_said_too(centre: Centre) -> None:
+    """Health's read answered, the alarms' did not (here: their table gone): still a scrape
+    that says the database failed, not a 500 that drops every figure."""
+    from sqlalchemy import text
+
+    with centre.db.session() as session:
+        session.execute(text("ALTER TABLE alarms RENAME TO alarms_away"))
+    answer = centre.client.get("/metrics", headers=SCRAPER)
+    assert answer.status_code == 200
+    got = samples(answer.text)
+    assert got[("vigie_database_up", ())] == 0
+    assert got[("vigie_status", (("status", "failing"),))] == 1
+    assert not any(name.startswith("vigie_alarm") for name, _ in got)

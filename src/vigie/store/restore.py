@@ -4,9 +4,10 @@ A restore never lands on a store that holds anything: a SQLite file must not exi
 PostgreSQL database must have none of the centre's tables (it would mix two histories). SQLite's
 copy is made beside its place, checked with ``PRAGMA integrity_check`` and linked into place
 (0600); PostgreSQL's goes through ``pg_restore --single-transaction --exit-on-error``, all or
-nothing, leaving out what belongs to PostGIS (the database's owner makes the extension). The schema is then brought up to date, so a backup from an older release opens. What
-the backup's audit chain ends with is returned: the command marks the restore in the audit
-checkpoints (``anchor.mark_restore``), where it would otherwise read as a log cut short.
+nothing, leaving out what belongs to PostGIS (the database's owner makes the extension). The
+schema is then brought up to date, so a backup from an older release opens. What the backup's
+audit chain ends with is returned: the command marks the restore in the audit checkpoints
+(``anchor.mark_restore``), where it would otherwise read as a log cut short.
 """
 
 from __future__ import annotations

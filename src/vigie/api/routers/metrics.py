@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, NamedTuple
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -60,12 +61,28 @@ def scraper(
 )
 def metrics(request: Request, db: DatabaseDep, config: SettingsDep) -> Response:
     """Prometheus's text format: one registry a scrape, read from the store and the pipeline."""
-    registry = CollectorRegistry(auto_describe=True)
     state = assess(request, db, config)
-    _health(registry, state)
+    waiting = None
     if state.database == "ok":
-        _alarms(registry, db, config.outbox_max_attempts)
+        try:
+            waiting = _waiting(db, config.outbox_max_attempts)
+        except Exception:  # the database failed since health's read: said, as health says it
+            logger.exception("metrics: the database did not answer")
+            state = state.model_copy(update={"database": "failing", "status": "failing"})
+    registry = CollectorRegistry(auto_describe=True)
+    _health(registry, state)
+    if waiting is not None:
+        _alarms(registry, waiting)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class Waiting(NamedTuple):
+    """What waits, as the store says it at one read."""
+
+    by_kind_status: list[tuple[str, str, int]]
+    escalated: int
+    oldest_unacknowledged: datetime | None
+    undelivered: int
 
 
 def _gauge(registry: CollectorRegistry, name: str, text: str, *labels: str) -> Gauge:
@@ -115,10 +132,7 @@ def _health(registry: CollectorRegistry, state: Health) -> None:
     )
 
 
-def _alarms(registry: CollectorRegistry, db: DatabaseDep, max_attempts: int) -> None:
-    waiting = _gauge(
-        registry, "vigie_alarms", "alarms raised here and not closed", "kind", "status"
-    )
+def _waiting(db: DatabaseDep, max_attempts: int) -> Waiting:
     with db.reading() as session:
         rows = session.execute(
             select(Alarm.kind, Alarm.status, func.count())
@@ -136,16 +150,27 @@ def _alarms(registry: CollectorRegistry, db: DatabaseDep, max_attempts: int) -> 
         undelivered = session.scalar(
             select(func.count()).select_from(OutboxMessage).where(is_undelivered(max_attempts))
         )
-    for kind, status, count in rows:
-        waiting.labels(kind, status).set(count)
-    _gauge(registry, "vigie_alarms_escalated", "alarms not closed that were escalated").set(
-        escalated or 0
+    return Waiting(
+        [(kind, status, int(count)) for kind, status, count in rows],
+        int(escalated or 0),
+        oldest,
+        int(undelivered or 0),
     )
+
+
+def _alarms(registry: CollectorRegistry, waiting: Waiting) -> None:
+    counts = _gauge(registry, "vigie_alarms", "alarms raised here and not closed", "kind", "status")
+    for kind, status, count in waiting.by_kind_status:
+        counts.labels(kind, status).set(count)
+    _gauge(registry, "vigie_alarms_escalated", "alarms not closed that were escalated").set(
+        waiting.escalated
+    )
+    oldest = waiting.oldest_unacknowledged
     _gauge(
         registry,
         "vigie_alarm_oldest_unacknowledged_seconds",
         "how long the oldest alarm no one acknowledged has waited (0: none waits)",
     ).set(0.0 if oldest is None else max(0.0, (clock.now() - oldest).total_seconds()))
     _gauge(registry, "vigie_outbox_undelivered", "reports the outbox stopped trying to send").set(
-        undelivered or 0
+        waiting.undelivered
     )
