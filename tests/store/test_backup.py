@@ -109,6 +109,9 @@ def test_a_backup_never_overwrites_a_file(
     missing = vigie("db", "backup", str(tmp_path / "no" / "such" / "folder.backup"))
     assert missing.exit_code == 2
     assert "no such directory" in missing.output
+    unwritable = vigie("db", "backup", "/proc/vigie.backup")  # a folder no file can be made in
+    assert unwritable.exit_code == 2
+    assert "/proc: cannot write there" in unwritable.output
     assert entries(db) == before  # nothing backed up, nothing recorded as one
 
 

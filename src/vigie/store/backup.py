@@ -73,6 +73,8 @@ def staged(destination: Path) -> Iterator[Path]:
         os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
         raise BackupRefused(f"{partial} exists: another copy is being written there") from None
+    except OSError as exc:  # a folder one may not write in, a read-only or special one
+        raise BackupRefused(f"{destination.parent}: cannot write there ({exc.strerror})") from None
     try:
         yield partial
         with partial.open("rb") as written:
