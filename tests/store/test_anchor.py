@@ -246,3 +246,15 @@ def test_the_centre_checkpoints_at_intervals_and_on_stop(
         more = _record(db, 1)
     # Leaving the app wrote the last head, so no entry is left unanchored by a stop.
     assert _verify(db, path)[-1].entry_id == more[-1] > ids[-1]
+
+
+def test_a_checkpoint_file_that_cannot_be_written_is_said(
+    db: Database, vigie: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _record(db, 2)
+    monkeypatch.setenv("VIGIE_AUDIT_ANCHOR_FILE", "/proc/vigie/anchors.jsonl")
+    settings.cache_clear()
+    result = vigie("audit", "checkpoint")
+    assert result.exit_code == 1
+    assert "no checkpoint written: /proc/vigie/anchors.jsonl: cannot be written" in result.output
+    assert "Traceback" not in result.output

@@ -224,3 +224,21 @@ def test_the_centre_account_restores_into_the_database_its_dba_made(
             conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
         admin.dispose()
+
+
+def test_a_restore_whose_checkpoint_line_cannot_be_written_is_refused_first(
+    db: Database,
+    database_url: str,
+    empty_url: str,
+    run: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    backup = tmp_path / "nightly.backup"
+    assert run(database_url, "db", "backup", str(backup)).exit_code == 0
+    monkeypatch.setenv("VIGIE_AUDIT_ANCHOR_FILE", "/proc/vigie/anchors.jsonl")
+    refused = run(empty_url, "db", "restore", str(backup))
+    assert refused.exit_code == 2, refused.output
+    assert "not restored: /proc/vigie/anchors.jsonl: cannot be written" in refused.output
+    if db.is_sqlite:
+        assert not (tmp_path / "restored.sqlite").exists()

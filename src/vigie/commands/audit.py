@@ -87,6 +87,9 @@ def checkpoint() -> None:
     try:
         with database.reading() as session:
             written = anchor.checkpoint(session, key, Path(config.audit_anchor_file), clock.now())
+    except anchor.AnchorError as exc:
+        typer.echo(f"no checkpoint written: {exc}", err=True)
+        raise typer.Exit(1) from exc
     finally:
         database.dispose()
     if written is None:

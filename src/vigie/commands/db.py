@@ -107,6 +107,11 @@ def restore(
         except anchor.AnchorError as exc:
             typer.echo(f"not restored: {checkpoints}: {exc} (the centre's audit key?)", err=True)
             raise typer.Exit(2) from exc
+        try:
+            anchor.writable(checkpoints)  # the restore's line must follow it
+        except anchor.AnchorError as exc:
+            typer.echo(f"not restored: {exc}", err=True)
+            raise typer.Exit(2) from exc
     try:
         done = restore_backup(config.database_url, source)
     except RestoreRefused as exc:

@@ -141,10 +141,20 @@ def mark_restore(key: bytes, path: Path, now: datetime, entry_id: int, entry_has
     return anchor
 
 
+def writable(path: Path) -> None:
+    """AnchorError unless the checkpoint file can be appended to (made 0600 if missing): checked
+    before what must be followed by a checkpoint line (a restore) is done."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600))
+    except OSError as exc:
+        raise AnchorError(f"{path}: cannot be written ({exc.strerror})") from None
+
+
 def _append(
     key: bytes, path: Path, now: datetime, entry_id: int, entry_hash: str, restored: bool
 ) -> Anchor | None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    writable(path)
     descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(descriptor, "a+", encoding="utf-8") as file:
         fcntl.flock(file, fcntl.LOCK_EX)
@@ -222,7 +232,7 @@ async def checkpoint_forever(
         try:
             with database.reading() as session:
                 await asyncio.to_thread(checkpoint, session, key, path, clock.now())
-        except (OSError, SQLAlchemyError, DatabaseUnavailable):
+        except (OSError, AnchorError, SQLAlchemyError, DatabaseUnavailable):
             logger.exception("audit checkpoint failed; will retry")
         if stopped:
             return
