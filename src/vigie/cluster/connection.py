@@ -15,16 +15,22 @@ from vigie.settings import Settings
 logger = logging.getLogger(__name__)
 
 
-async def connect(settings: Settings, name: str) -> Client:
-    """A connection to the cluster of `VIGIE_NATS_URLS`; `name` shows in the servers' lists."""
+async def connect(settings: Settings, name: str, once: bool = False) -> Client:
+    """A connection to the cluster of `VIGIE_NATS_URLS`; `name` shows in the servers' lists.
+
+    `once`: for a command that answers and ends (`vigie cluster status`, `init`), each server
+    is tried twice and none answering raises (nats' NoServersError): trying for ever, they
+    printed a failed connect four times a second and never answered."""
     servers = settings.nats_servers
     if not servers:
         raise ValueError("VIGIE_NATS_URLS is empty: give the NATS servers (nats://host:4222,…)")
     options: dict[str, Any] = {
         "servers": servers,
         "name": name,
-        "allow_reconnect": True,
-        "max_reconnect_attempts": -1,
+        "allow_reconnect": not once,
+        # nats-py tries the servers in turn until each has failed this often; -1: for ever
+        # (0 would mean the same). Once: a second try each, then NoServersError.
+        "max_reconnect_attempts": 1 if once else -1,
         "reconnect_time_wait": 0.25,
         "connect_timeout": 2,
         "error_cb": _log_error,

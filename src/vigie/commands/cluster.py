@@ -34,17 +34,27 @@ def _settings() -> Settings:
     return config
 
 
+def _unreachable(config: Settings) -> None:
+    typer.echo(
+        f"no NATS server answered ({', '.join(config.nats_servers)}): is the cluster up, and "
+        "VIGIE_NATS_URLS right?",
+        err=True,
+    )
+
+
 @app.command()
 def init() -> None:
     """Create the stream VIGIE_OBS and the buckets, and store VIGIE_PARTITIONS; idempotent.
     Refuses a cluster initialised with another partition count or replica count."""
+    from nats.errors import NoServersError
+
     from vigie.cluster.connection import connect
     from vigie.cluster.topology import Topology, TopologyDrift, ensure
 
     config = _settings()
 
     async def run() -> list[str]:
-        connection = await connect(config, "vigie-cluster-init")
+        connection = await connect(config, "vigie-cluster-init", once=True)
         try:
             return await ensure(connection.jetstream(), Topology.from_settings(config))
         finally:
@@ -55,6 +65,9 @@ def init() -> None:
     except TopologyDrift as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(2) from exc
+    except NoServersError as exc:
+        _unreachable(config)
+        raise typer.Exit(1) from exc
     for line in done or ["already initialised, nothing to do"]:
         typer.echo(line)
     typer.echo(f"cluster ready: {config.partitions} partitions, R{config.stream_replicas}")
@@ -65,6 +78,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """The stream's nodes, each partition's owner and lag, the live workers."""
+    from nats.errors import NoServersError
+
     from vigie.cluster.connection import connect
     from vigie.cluster.status import collect
     from vigie.cluster.topology import Topology, check
@@ -72,7 +87,7 @@ def status(
     config = _settings()
 
     async def run() -> dict[str, Any]:
-        connection = await connect(config, "vigie-cluster-status")
+        connection = await connect(config, "vigie-cluster-status", once=True)
         try:
             js = connection.jetstream()
             await check(js, Topology.from_settings(config))
@@ -80,7 +95,11 @@ def status(
         finally:
             await connection.close()
 
-    state = asyncio.run(run())
+    try:
+        state = asyncio.run(run())
+    except NoServersError as exc:
+        _unreachable(config)
+        raise typer.Exit(1) from exc
     if as_json:
         typer.echo(json.dumps(state, indent=2))
         return
