@@ -24,14 +24,18 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at `url` to `revision` (idempotent). A database a newer Vigie migrated
     is refused by name (SchemaAhead), not with Alembic's "Can't locate revision"."""
-    from alembic.script import ScriptDirectory
-
-    config = alembic_config(url)
-    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
-    found = current_heads(url)
+    found, known = current_heads(url), known_revisions()
     if not found <= known:
         raise SchemaAhead(url, found - known)
-    command.upgrade(config, revision)
+    command.upgrade(alembic_config(url), revision)
+
+
+def known_revisions() -> set[str]:
+    """Every revision this release's migrations know."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return {script.revision for script in scripts.walk_revisions()}
 
 
 def current_heads(url: str) -> set[str]:
@@ -89,10 +93,7 @@ def require_current(database: Database) -> None:
     heads = set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
     with database.engine.connect() as conn:
         found = set(MigrationContext.configure(conn).get_current_heads())
-    known = {
-        script.revision
-        for script in ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions()
-    }
+    known = known_revisions()
     if not found <= known:
         raise SchemaAhead(database.engine.url.render_as_string(hide_password=False), found - known)
     if found != heads:
