@@ -68,6 +68,24 @@ def real_clock_env() -> dict[str, str]:
 BACKENDS = ["sqlite", "postgresql"]
 
 
+def answering(base: str, process: subprocess.Popen[Any], timeout_s: float = 60) -> None:
+    """Wait until the centre `process` serves HTTP at `base`; fail if it ends first or is not
+    up within `timeout_s` (a `vigie centre serve` started as a child process)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            httpx.get(f"{base}/api/health", timeout=1)
+            return
+        except httpx.TransportError:
+            if process.poll() is not None:
+                raise RuntimeError(f"the centre ended (exit {process.returncode})") from None
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the centre did not start within {timeout_s} s") from None
+            time.sleep(0.1)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -21,7 +21,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
-from tests.conftest import free_port, fresh_database
+from tests.conftest import answering, free_port, fresh_database
 from vigie.api.security import create_user
 from vigie.store import Database
 from vigie.store.models import AuditEntry, User
@@ -61,15 +61,7 @@ def production_server(tmp_path: object, db: Database, database_url: str) -> Iter
     server = subprocess.Popen([*argv, "--port", str(port)], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/openapi.json", timeout=1).raise_for_status()
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the centre did not start in production mode") from None
-                time.sleep(0.1)
+        answering(base, server)  # in production mode: no dev switch
         yield base
     finally:
         server.terminate()

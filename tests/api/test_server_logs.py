@@ -7,13 +7,12 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import answering, free_port
 
 pytestmark = pytest.mark.processes  # the centre runs as a child process
 
@@ -34,14 +33,7 @@ def test_the_served_centre_logs_vigie_lines_with_time_level_and_module(tmp_path:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/api/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and server.poll() is None, "did not start"
-                time.sleep(0.1)
+        answering(base, server)
         assert httpx.get(f"{base}/metrics").status_code == 401
     finally:
         server.terminate()

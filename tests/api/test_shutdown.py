@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import answering, free_port
 from vigie.api.security import create_user
 from vigie.store import open_database
 
@@ -37,14 +37,7 @@ def test_sigterm_ends_open_event_streams_and_the_centre_exits(
     process = subprocess.Popen(argv, env=os.environ | {"VIGIE_DATABASE_URL": url})
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/api/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the centre did not start within 30 s"
-                time.sleep(0.1)
+        answering(base, process, timeout_s=30)
         login = {"username": "operator1", "password": PASSWORD}
         token = httpx.post(f"{base}/api/auth/token", json=login).json()["access_token"]
         opened, ended = threading.Event(), threading.Event()
