@@ -27,14 +27,14 @@ from vigie.store import Database, open_database, spans
 from vigie.store import observations as log
 from vigie.store.fix_payload import stored_payload
 from vigie.store.models import Base, Observation
-from vigie.store.schema import alembic_config, current_revision, upgrade
+from vigie.store.schema import alembic_config, current_heads, upgrade
 
 
 def test_migrations_reach_head_and_are_idempotent(database_url: str) -> None:
     head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
-    assert current_revision(database_url) == head
+    assert current_heads(database_url) == {head}
     upgrade(database_url)  # a second run changes nothing and does not fail
-    assert current_revision(database_url) == head
+    assert current_heads(database_url) == {head}
 
 
 def test_tables_exist(db: Database) -> None:
@@ -262,7 +262,7 @@ def test_sqlite_rebuild_is_not_stopped_by_an_orphan_it_did_not_make(tmp_path: Pa
         )
     engine.dispose()
     upgrade(url, "0021")
-    assert current_revision(url) == "0021"
+    assert current_heads(url) == {"0021"}
     engine = create_engine(url)
     with engine.begin() as conn:
         kept = conn.exec_driver_sql("SELECT observation_id FROM quarantined_observations").all()

@@ -52,19 +52,6 @@ def current_heads(url: str) -> set[str]:
         engine.dispose()
 
 
-def current_revision(url: str) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    from vigie.store.database import create_store_engine
-
-    engine = create_store_engine(url)
-    try:
-        with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
-    finally:
-        engine.dispose()
-
-
 class SchemaBehind(RuntimeError):
     """The database's schema is not the one this code was written for."""
 
