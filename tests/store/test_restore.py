@@ -176,16 +176,56 @@ def test_a_restore_whose_checkpoint_line_cannot_follow_it_restores_nothing(
     assert refused.exit_code == 2, refused.output
     assert said in refused.output
     assert (tmp_path / "anchors.jsonl").read_text() == checkpoints
+    assert_still_empty(db, empty_url, tmp_path)
+
+
+def assert_still_empty(db: Database, empty_url: str, tmp_path: Path) -> None:
+    """Nothing was written where the backup would have gone."""
     if db.is_sqlite:
         assert not (tmp_path / "restored.sqlite").exists()
-    else:
-        from sqlalchemy import create_engine, inspect
+        return
+    from sqlalchemy import create_engine, inspect
 
-        engine = create_engine(empty_url)
-        try:
-            assert inspect(engine).get_table_names() == []
-        finally:
-            engine.dispose()
+    engine = create_engine(empty_url)
+    try:
+        assert inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        # Software rolled back: restored, the backup would then be refused (SchemaAhead), and
+        # the target, no longer empty, would refuse the next try too.
+        (
+            "UPDATE alembic_version SET version_num = 'f00dfeedbeef'",
+            "schema revision f00dfeedbeef, which this Vigie does not know",
+        ),
+        ("DROP TABLE alembic_version", "no schema revision in it"),
+    ],
+)
+def test_a_backup_this_release_cannot_open_is_refused_before_anything_is_written(
+    db: Database,
+    database_url: str,
+    empty_url: str,
+    run: Callable[..., Result],
+    tmp_path: Path,
+    change: str,
+    said: str,
+) -> None:
+    from sqlalchemy import text
+
+    from vigie.store.backup import backup as write_backup
+
+    record(db, 3, "case")
+    with db.engine.begin() as conn:
+        conn.execute(text(change))
+    backup = write_backup(database_url, tmp_path / "nightly.backup").path
+    refused = run(empty_url, "db", "restore", str(backup))
+    assert refused.exit_code == 2, refused.output
+    assert said in refused.output
+    assert_still_empty(db, empty_url, tmp_path)
 
 
 def test_the_centre_account_restores_into_the_database_its_dba_made(
@@ -239,3 +279,28 @@ def test_the_centre_account_restores_into_the_database_its_dba_made(
             conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
         admin.dispose()
+
+
+def test_an_older_release_backup_is_restored_and_brought_up_to_date(
+    request: pytest.FixtureRequest,
+    db: Database,
+    empty_url: str,
+    run: Callable[..., Result],
+    tmp_path: Path,
+) -> None:
+    from alembic.script import ScriptDirectory
+
+    from vigie.store.backup import backup as write_backup
+    from vigie.store.schema import alembic_config, current_heads, upgrade
+
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    (head,) = scripts.get_heads()
+    older = scripts.get_revision(head).down_revision
+    assert isinstance(older, str)
+    backend = "sqlite" if db.is_sqlite else "postgresql"
+    with fresh_database(request, backend, tmp_path / "old", migrated=False) as old_url:
+        upgrade(old_url, older)
+        backup = write_backup(old_url, tmp_path / "last-year.backup").path
+    restored = run(empty_url, "db", "restore", str(backup))
+    assert restored.exit_code == 0, restored.output
+    assert current_heads(empty_url) == {head}

@@ -66,6 +66,7 @@ def restore(url: str, source: Path) -> Restored:
     kind = kind_of(source)
     backend = parsed.get_backend_name()
     if (backend, kind) == ("sqlite", "sqlite"):
+        _known_schema(source, _sqlite_revisions(source))
         _into_sqlite(source, parsed)
     elif (backend, kind) == ("postgresql", "pg_dump"):
         _into_postgresql(source, parsed)
@@ -133,6 +134,7 @@ def _into_postgresql(source: Path, parsed: URL) -> None:
     )
     if listed.returncode != 0 or "TABLE DATA" not in listed.stdout:
         raise RestoreRefused(f"{source}: pg_restore cannot read it: {listed.stderr.strip()[:300]}")
+    _known_schema(source, _dump_revisions(source))
     libpq = libpq_env(parsed)
     with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as chosen:
         chosen.write("\n".join(_ours(listed.stdout.splitlines())) + "\n")
@@ -157,6 +159,59 @@ def _into_postgresql(source: Path, parsed: URL) -> None:
         )
     if done.returncode != 0:
         raise RestoreRefused(f"pg_restore (nothing kept): {done.stderr.strip()[:500]}")
+
+
+def _known_schema(source: Path, revisions: set[str]) -> None:
+    """Refuse, before anything is written, a backup whose schema this release cannot open: one
+    a newer release migrated (restored, it would then be refused, leaving a target that is no
+    longer empty), or one that is not of the centre's database."""
+    from vigie.store.schema import known_revisions
+
+    if not revisions:
+        raise RestoreRefused(f"{source}: no schema revision in it: not the centre's database")
+    unknown = revisions - known_revisions()
+    if unknown:
+        raise RestoreRefused(
+            f"{source} is at schema revision {', '.join(sorted(unknown))}, which this Vigie does "
+            "not know: a newer release took it. Restore it with that release"
+        )
+
+
+def _sqlite_revisions(source: Path) -> set[str]:
+    try:
+        reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        try:
+            rows = reader.execute("SELECT version_num FROM alembic_version").fetchall()
+        finally:
+            reader.close()
+    except sqlite3.Error as exc:
+        if "no such table" in str(exc):
+            return set()
+        raise RestoreRefused(f"{source}: cannot be read as SQLite ({exc})") from exc
+    return {str(row[0]) for row in rows}
+
+
+def _dump_revisions(source: Path) -> set[str]:
+    """The revisions in the dump's ``alembic_version``: its data as pg_restore writes it, one
+    ``COPY`` row a line (a revision id is a plain word: nothing in it is escaped)."""
+    data = subprocess.run(
+        ["pg_restore", "--data-only", "--table=alembic_version", "--file=-", str(source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if data.returncode != 0:
+        raise RestoreRefused(f"{source}: pg_restore cannot read it: {data.stderr.strip()[:300]}")
+    lines = data.stdout.splitlines()
+    start = next((k for k, line in enumerate(lines) if line.startswith("COPY ")), None)
+    if start is None:
+        return set()
+    rows: set[str] = set()
+    for line in lines[start + 1 :]:
+        if line == "\\.":
+            return rows
+        rows.add(line)
+    raise RestoreRefused(f"{source}: its schema revision cannot be read (alembic_version)")
 
 
 # What the dump holds of PostGIS's own, which only the extension's owner may set: its comment and
