@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def vigie(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -19,14 +21,17 @@ def vigie(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_wrong_settings_are_named_without_a_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [("db", "upgrade"), ("cluster", "status")])
+def test_wrong_settings_are_named_without_a_traceback(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
     database = tmp_path / "vigie.sqlite"
     wrong = {
         "VIGIE_DATABASE_URL": f"sqlite:///{database}",
         "VIGIE_METRICS_TOKEN": "hunter2-is-short",
         "VIGIE_BLIND_AFTER_S": "-3",
     }
-    result = vigie(wrong, "db", "upgrade")
+    result = vigie(wrong, *command)
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert "vigie: VIGIE_BLIND_AFTER_S: Input should be greater than 0" in lines

@@ -8,6 +8,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
+from tests.test_cli import vigie
 from vigie.cli import app
 from vigie.cluster.local import LocalCluster
 
@@ -50,18 +51,24 @@ def test_a_worker_name_that_cannot_be_a_key_is_refused_clearly(
     assert "Traceback" not in said
 
 
-def test_a_good_worker_name_passes_to_the_next_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VIGIE_MODE", "cluster")
-    monkeypatch.setenv("VIGIE_DATABASE_URL", "sqlite:///unused.db")
-    answer = CliRunner().invoke(app, ["cluster", "worker", "--name", "worker-A_2"])
-    assert answer.exit_code == 2 and "needs PostgreSQL" in _words(answer.output)
+def test_a_good_worker_name_passes_to_the_next_check() -> None:
+    """The settings' own checks come next, said by `vigie` as for every command (cli.main)."""
+    cluster = {"VIGIE_MODE": "cluster", "VIGIE_DATABASE_URL": "sqlite:///unused.db"}
+    answer = vigie(cluster, "cluster", "worker", "--name", "worker-A_2")
+    assert answer.returncode == 2 and "needs PostgreSQL" in answer.stderr
     # The same rule for VIGIE_WORKER_NAME, said as clearly.
-    monkeypatch.setenv("VIGIE_DATABASE_URL", "postgresql+psycopg://unused/unused")
-    monkeypatch.setenv("VIGIE_NATS_URLS", "nats://127.0.0.1:1")
-    monkeypatch.setenv("VIGIE_WORKER_NAME", "worker.a")
-    bad = CliRunner().invoke(app, ["cluster", "worker"])
-    said = _words(bad.output)
-    assert bad.exit_code == 2 and "VIGIE_WORKER_NAME" in said and "Traceback" not in said
+    bad = vigie(
+        cluster
+        | {
+            "VIGIE_DATABASE_URL": "postgresql+psycopg://unused/unused",
+            "VIGIE_NATS_URLS": "nats://127.0.0.1:1",
+            "VIGIE_WORKER_NAME": "worker.a",
+        },
+        "cluster",
+        "worker",
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("vigie: VIGIE_WORKER_NAME: ")
 
 
 def _words(output: str) -> str:

@@ -11,7 +11,6 @@ import time
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
 from vigie.settings import WORKER_NAME_PATTERN, Settings
 
@@ -19,16 +18,7 @@ app = typer.Typer(help="Production mode: the NATS JetStream cluster (VIGIE_NATS_
 
 
 def _settings() -> Settings:
-    try:
-        config = Settings()
-    except ValidationError as exc:  # a bad VIGIE_* variable: said, without a traceback
-        raise typer.BadParameter(
-            "; ".join(
-                f"VIGIE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-            )
-            if all(e["loc"] for e in exc.errors())
-            else "; ".join(e["msg"] for e in exc.errors())
-        ) from exc
+    config = Settings()  # a bad VIGIE_* variable: said by `vigie` itself (cli.main), a line each
     if not config.nats_servers:
         raise typer.BadParameter("set VIGIE_NATS_URLS (nats://h1:4222,nats://h2:4222,…)")
     return config
