@@ -49,18 +49,13 @@ from sqlalchemy import func, select
 
 from vigie import clock
 from vigie.gateway import command_queue, gt06, mqtt, teltonika, teltonika_udp
+from vigie.ports import free_port
 from vigie.sim.protocols import avl_record, osmand_params
 from vigie.store import Database, open_database
 from vigie.store.models import DeviceCommand, Observation
 
 RESULTS = Path(__file__).with_name("results") / "gateway.json"
 START = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def imei(n: int) -> str:

@@ -44,7 +44,6 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -59,6 +58,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+
+from vigie.ports import free_port
 
 RESULTS = Path(__file__).with_name("results") / "pipeline.json"
 DeviceKind = Literal["bracelet", "home_unit", "protected_device"]  # DeviceIn.kind
@@ -221,8 +222,9 @@ def postgres(production: bool = False) -> Iterator[str]:
     # The tests' settings (no breach confirmation, cheap password hashing, development mode)
     # are set on import: the centre measured is not to inherit them.
     environment = dict(os.environ)
-    from tests.conftest import PG_BIN, free_port, real_clock_env
+    from tests.conftest import PG_BIN, real_clock_env
 
+    from vigie.ports import free_port
     from vigie.store.pg_local import as_owner
 
     os.environ.clear()
@@ -803,9 +805,7 @@ def run(
         print(f"{database}: {readings} readings stored and purged (--steady)", flush=True)
         steady = steady_state(url, readings, args.cases)
     print(f"{database}: measuring", flush=True)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     started = time.perf_counter()
     server = start_server(url, port)
     ready_s = time.perf_counter() - started

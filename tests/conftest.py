@@ -8,7 +8,6 @@ import os
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -27,6 +26,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
+from vigie.ports import free_port
 from vigie.store import Database, open_database
 from vigie.store.pg_local import PgPair, as_owner, create_database, start_pair
 from vigie.store.schema import upgrade
@@ -84,12 +84,6 @@ def answering(base: str, process: subprocess.Popen[Any], timeout_s: float = 60) 
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the centre did not start within {timeout_s} s") from None
             time.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

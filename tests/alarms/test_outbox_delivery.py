@@ -15,9 +15,10 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import select
 
 from tests.api.world import World, build
-from tests.conftest import Centre, Mailbox, free_port
+from tests.conftest import Centre, Mailbox
 from vigie import clock
 from vigie.alarms import outbox
+from vigie.ports import free_port
 from vigie.settings import Settings
 from vigie.store.models import AuditEntry, OutboxMessage
 

@@ -3,10 +3,11 @@
 from datetime import UTC, datetime, timedelta
 
 from tests.cases import factories as make
-from tests.conftest import Mailbox, free_port
+from tests.conftest import Mailbox
 from vigie.alarms import episodes, outbox, report, workflow
 from vigie.api.security import create_user
 from vigie.cases import placements
+from vigie.ports import free_port
 from vigie.settings import Settings
 from vigie.store import Database
 from vigie.store import observations as log

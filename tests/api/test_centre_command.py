@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import free_port
+from vigie.ports import free_port
 from vigie.store import open_database
 from vigie.store.models import AuditEntry, Contact, Device, Person, Placement
 

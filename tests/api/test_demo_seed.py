@@ -11,11 +11,11 @@ import pytest
 import typer
 from sqlalchemy import select
 
-from tests.conftest import free_port
 from vigie import clock
 from vigie.api.security import authenticate
 from vigie.cases.access import placements_visible_to
 from vigie.commands import centre
+from vigie.ports import free_port
 from vigie.store import Database
 from vigie.store.models import Placement, User
 

@@ -11,9 +11,9 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import select, text
 
-from tests.conftest import free_port
 from vigie import clock
 from vigie.api.security import create_user
+from vigie.ports import free_port
 from vigie.store import Database, open_database
 from vigie.store.models import Observation
 

@@ -17,10 +17,11 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from tests.api.world import World, build
-from tests.conftest import Centre, free_port, fresh_database
+from tests.conftest import Centre, fresh_database
 from vigie import clock
 from vigie.api import create_app
 from vigie.api.limits import MAX_JSON_DEPTH, BoundedJsonRoute, too_deep
+from vigie.ports import free_port
 from vigie.settings import Settings
 from vigie.store.bounds import INT64_MAX
 

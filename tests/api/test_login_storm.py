@@ -21,8 +21,9 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
-from tests.conftest import answering, free_port, fresh_database
+from tests.conftest import answering, fresh_database
 from vigie.api.security import create_user
+from vigie.ports import free_port
 from vigie.store import Database
 from vigie.store.models import AuditEntry, User
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import answering, free_port
+from tests.conftest import answering
+from vigie.ports import free_port
 
 pytestmark = pytest.mark.processes  # the centre runs as a child process
 

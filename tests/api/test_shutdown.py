@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import answering, free_port
+from tests.conftest import answering
 from vigie.api.security import create_user
+from vigie.ports import free_port
 from vigie.store import open_database
 
 pytestmark = pytest.mark.processes

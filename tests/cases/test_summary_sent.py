@@ -13,10 +13,11 @@ from alembic import command
 from sqlalchemy import select, update
 
 from tests.api.world import World, build
-from tests.conftest import Centre, Mailbox, free_port
+from tests.conftest import Centre, Mailbox
 from vigie import clock
 from vigie.alarms import outbox, summaries_owed
 from vigie.alarms import summary as summary_module
+from vigie.ports import free_port
 from vigie.settings import Settings
 from vigie.store.models import AuditEntry, OutboxMessage, Placement, Report, SummaryOwed
 from vigie.store.schema import alembic_config, upgrade

@@ -25,9 +25,10 @@ from sqlalchemy import func, select
 from tests.chaos.load import Gateway, Load
 from tests.chaos.population import OPERATOR, Population, seed
 from tests.chaos.watchers import AlarmWatcher, ConsoleStream, HealthPoller, LeaseMonitor, token
-from vigie.cluster.local import LocalCluster, free_port
+from vigie.cluster.local import LocalCluster
 from vigie.cluster.processes import Process, api, gateway, start_tiers, stop_all, wait_http, worker
 from vigie.cluster.topology import STREAM, Topology, ensure
+from vigie.ports import free_port
 from vigie.settings import Settings, settings
 from vigie.store import open_database
 from vigie.store.models import Alarm, AlarmEventRow, EngineState, EngineStep, Observation

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import free_port
+from vigie.ports import free_port
 
 
 @pytest.mark.parametrize("command", ["status", "init"])

@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import select
 
 from tests.cases import factories as make
-from tests.conftest import free_port
 from vigie import clock
 from vigie.alarms.pipeline import Pipeline
 from vigie.cases import device_secrets, devices, placements
@@ -24,6 +23,7 @@ from vigie.gateway.broker import GATEWAY_USER, Mosquitto
 from vigie.gateway.limits import Limits
 from vigie.gateway.service import Bound, Gateway, GatewayThread, Listen
 from vigie.gateway.teltonika import encode_imei
+from vigie.ports import free_port
 from vigie.settings import Settings
 from vigie.store import Database
 from vigie.store.models import Alarm, Device, Observation

@@ -21,7 +21,6 @@ import paho.mqtt.client as paho
 import pytest
 from sqlalchemy import delete, select, update
 
-from tests.conftest import free_port
 from tests.gateway.conftest import (
     GATEWAY_MQTT,
     HOME_UNIT,
@@ -40,6 +39,7 @@ from vigie.gateway.broker import GATEWAY_USER, Mosquitto, logins_of
 from vigie.gateway.broker_logins import BrokerLogins
 from vigie.gateway.mqtt import topic_for
 from vigie.gateway.service import Gateway, GatewayThread, Listen
+from vigie.ports import free_port
 from vigie.store import Database
 from vigie.store.models import AuditEntry, Device, LoginsChanged
 

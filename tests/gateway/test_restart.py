@@ -14,10 +14,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from tests.conftest import free_port
 from tests.gateway.conftest import IMEI, seed
 from vigie import clock
 from vigie.gateway import teltonika
+from vigie.ports import free_port
 from vigie.sim.protocols import TeltonikaTracker, avl_record
 from vigie.store import Database
 from vigie.store.models import Observation

@@ -40,3 +40,22 @@ def test_a_tls_certificate_that_cannot_be_loaded_is_refused_first(
     result = CliRunner().invoke(app, ["gateway", "serve", "--teltonika-tls-port", "5028"])
     assert result.exit_code == 2 and "needs --tls-cert and --tls-key" in result.output
     assert not store.exists()
+
+
+def test_a_broker_whose_port_is_taken_is_said_in_a_line(store: Path, tmp_path: Path) -> None:
+    """Mosquitto's own reason, from its log (its stderr only says it runs as root): the port
+    was the local end of a connection, as in a clean-clone run where a connection to
+    PostgreSQL took the port picked for the test's broker between the pick and the bind."""
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    with server, socket.create_connection(server.getsockname()) as connection:
+        taken = connection.getsockname()[1]
+        argv = ["gateway", "serve", "--mqtt-port", str(taken), "--start-broker"]
+        folder = tmp_path / "broker"
+        result = CliRunner().invoke(app, [*argv, "--broker-folder", str(folder)])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip() == (
+        "vigie gateway: the MQTT broker did not start: mosquitto exited (1): "
+        "Error: Address already in use"
+    )

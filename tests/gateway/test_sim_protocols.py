@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import free_port
 from tests.gateway.conftest import (
     GATEWAY_MQTT,
     HOME_UNIT,
@@ -29,6 +28,7 @@ from vigie.gateway import gt06
 from vigie.gateway.broker import Mosquitto
 from vigie.gateway.limits import Limits
 from vigie.gateway.service import Gateway, GatewayThread, Listen
+from vigie.ports import free_port
 from vigie.settings import Settings
 from vigie.sim.protocols import (
     DemoDevices,

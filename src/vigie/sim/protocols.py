@@ -31,6 +31,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from vigie.gateway import gt06, mqtt, osmand, teltonika, teltonika_udp
 from vigie.gateway.teltonika import AvlRecord
+from vigie.ports import free_port
 
 MAX_RECORDS = 255  # per Teltonika packet
 ACK_BYTES = 7  # a UDP acknowledgement (a command datagram is longer)
@@ -486,7 +487,7 @@ class DemoDevices:
             gateway = {GATEWAY_USER: device_secrets.hash_secret(gateway_password)}
             passwords = device_secrets.password_file(session, gateway)
         self._folder = tempfile.TemporaryDirectory(prefix="vigie-demo-mosquitto-")
-        self._broker = Mosquitto(Path(self._folder.name), _free_port(), passwords)
+        self._broker = Mosquitto(Path(self._folder.name), free_port(), passwords)
         self._broker.start()
         self._gateway = GatewayThread(
             Gateway(
@@ -536,9 +537,3 @@ class DemoDevices:
         finally:
             self._broker.stop()
             self._folder.cleanup()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

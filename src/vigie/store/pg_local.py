@@ -19,7 +19,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,17 +27,12 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from vigie.ports import free_port
 from vigie.store.schema import upgrade
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 STANDBY_NAME = "vigie_standby"
 USER = "vigie"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def server_env() -> dict[str, str]:
