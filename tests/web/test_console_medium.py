@@ -158,6 +158,57 @@ def test_the_zone_form_takes_hours_by_day_and_refuses_a_used_id(page: Page, site
     expect(page.locator("#z-check")).to_have_text("Zone valide pour ce dossier.")
 
 
+def test_a_zone_edited_shows_the_days_its_hours_hold(page: Page, site: Site) -> None:
+    """Hours the API took as written ("fri-mon" across the week's end, "sat, sun" spaced): the
+    editor ticked no day for the first, and the supervisor had to tick the order's days again
+    from memory before the zone could be saved. The engine's words ("daily") are read too."""
+    log_in(page, site, "supervisor1")
+    page.goto(f"{site.url}/cases/{site.world.placement}/zones")
+    x, y = _far_from_home(page)
+    page.fill("#zone-form input[name=id]", "stade")
+    _draw_square(page, x, y)
+    expect(page.locator("#z-check")).to_have_text("Zone valide pour ce dossier.")
+    page.click("#z-save")
+    expect(page.locator("#z-list li[data-zone=stade]")).to_have_count(1)
+    hours = [
+        {"days": "fri-mon", "from": "20:00", "to": "23:00"},
+        {"days": "sat, sun", "from": "09:00", "to": "12:00"},
+    ]
+    page.evaluate(
+        """async ([placement, hours]) => {
+            const { zones } = await Vigie.api(`/api/placements/${placement}`);
+            const zone = { ...zones.find((z) => z.id === "stade"), schedule: hours };
+            const path = `/api/placements/${placement}/zones/stade`;
+            await Vigie.api(path, { method: "PUT", body: zone });
+        }""",
+        [site.world.placement, hours],
+    )
+    saved = _zone(site, "stade")
+    assert saved is not None and saved.schedule == hours  # kept as written
+    page.reload()
+    page.click("#z-list li[data-zone=stade] button:first-of-type")
+    expect(page.locator(".z-window")).to_have_count(2)
+    week = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    for n, ticked in enumerate(({"fri", "sat", "sun", "mon"}, {"sat", "sun"}), start=1):
+        for day in week:
+            box = page.locator(f".z-window:nth-of-type({n}) [data-day={day}]")
+            if day in ticked:
+                expect(box).to_be_checked()
+            else:
+                expect(box).not_to_be_checked()
+    # Saved again untouched: the same days, written as the editor writes them.
+    page.click("#z-save")
+    expect(page.locator("#z-check")).to_have_text("Enregistré.")
+    again = _zone(site, "stade")
+    assert again is not None
+    assert [w["days"] for w in again.schedule] == ["mon,fri-sun", "sat,sun"]
+    read = "(text) => [...Vigie.daySet(text)].sort()"
+    assert page.evaluate(f"({read})('Daily')") == sorted(week)
+    assert page.evaluate(f"({read})('*')") == sorted(week)
+    assert page.evaluate(f"({read})('SUN-tue, thu')") == ["mon", "sun", "thu", "tue"]
+    assert page.evaluate(f"({read})('someday')") == []
+
+
 def test_a_late_check_answer_never_overwrites_a_newer_one(page: Page, site: Site) -> None:
     held: list[Route] = []
 

@@ -128,6 +128,21 @@ const Vigie = (() => {
     const name = (d) => (words[`zones.day.${d}`] ? t(`zones.day.${d}`) : d);
     return last === undefined ? name(first) : `${name(first)}–${name(last)}`;
   }).join(", ");
+  /* The days a days expression names, as the API reads it (detect/schedule.py, parse_days):
+     "mon-fri", "sat,sun", a range across the week's end ("fri-mon"), "daily" (or "*", "all"), in
+     any case and spacing. A word it does not know names no day (the API refuses it). */
+  const WEEK = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+  const daySet = (text) => {
+    const chosen = new Set();
+    for (const token of String(text || "").toLowerCase().replace(/\s/g, "").split(",")) {
+      if (["daily", "*", "all"].includes(token)) WEEK.forEach((d) => chosen.add(d));
+      const [first, last] = token.split("-");
+      const from = WEEK.indexOf(first), to = WEEK.indexOf(last === undefined ? first : last);
+      if (from < 0 || to < 0) continue;
+      for (let i = 0; i <= (to - from + 7) % 7; i++) chosen.add(WEEK[(from + i) % 7]);
+    }
+    return chosen;
+  };
   /* A weekly schedule's windows in words: "Lun–Ven 20:00–07:00; Sam 09:00–12:00". */
   const hours = (windows) => (windows || []).map((w) => `${days(w.days)} ${w.from}–${w.to}`).join("; ");
   /* Paris time both ways: the console shows every time in it, so a form's date and time
@@ -479,6 +494,6 @@ const Vigie = (() => {
   const DEVICE_KINDS = { bracelet: "device.wearer", home_unit: "device.home_unit", protected_device: "device.protected" };
   const deviceKind = (kind) => (DEVICE_KINDS[kind] ? t(DEVICE_KINDS[kind]) : kind);
 
-  return { t, words, session, send, api, apiPage, saveFile, deviceKind, latest, live, flash, when, day, days, hours, parisDate, fromParis, duration, now, since, el, tip, map, zoneLayer,
+  return { t, words, session, send, api, apiPage, saveFile, deviceKind, latest, live, flash, when, day, days, daySet, WEEK, hours, parisDate, fromParis, duration, now, since, el, tip, map, zoneLayer,
     trackLayer, requireLogin, ApiError, say, detailText, distanceText, metres, escalatedFlag };
 })();

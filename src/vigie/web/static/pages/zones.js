@@ -12,7 +12,7 @@
   const windows = document.getElementById("z-windows");
   const map = Vigie.map("map");
   const existing = L.featureGroup().addTo(map);
-  const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+  const DAYS = Vigie.WEEK;
   let placement;
   let shape = null; // the layer being drawn or edited
   let editing = null; // the id of the saved zone being edited; null for a new zone
@@ -46,16 +46,7 @@
     return null; // MultiPolygon: shown, not editable here
   }
 
-  /* The days of a window as the API writes them ("mon-fri", "sat,sun") and back. */
-  function daysOf(text) {
-    const chosen = new Set();
-    for (const part of text.split(",")) {
-      const [a, b] = part.trim().split("-");
-      const from = DAYS.indexOf(a), to = DAYS.indexOf(b || a);
-      for (let i = from; i >= 0 && i <= to; i++) chosen.add(DAYS[i]);
-    }
-    return chosen;
-  }
+  /* The ticked days as the API writes them ("mon-fri", "sat,sun"); read back by Vigie.daySet. */
   function daysText(chosen) {
     const runs = [];
     DAYS.forEach((day, i) => {
@@ -70,7 +61,7 @@
   function windowRow(w = { days: "mon-fri", from: "", to: "" }) {
     const n = windows.children.length + 1;
     const box = el("fieldset", { class: "z-window" }, el("legend", {}, `${t("zones.window")} ${n}`));
-    const chosen = daysOf(w.days);
+    const chosen = Vigie.daySet(w.days);
     const days = el("div", { class: "z-days", role: "group", "aria-label": t("zones.days") });
     for (const day of DAYS) {
       const tick = el("input", { type: "checkbox", value: day, "data-day": day });
