@@ -24,7 +24,7 @@ from vigie.alarms.pipeline import Pipeline
 from vigie.cases import device_secrets, devices
 from vigie.cases.forms import DeviceIn
 from vigie.commands.centre import seed
-from vigie.gateway import gt06
+from vigie.gateway import command_queue, gt06
 from vigie.gateway.broker import Mosquitto
 from vigie.gateway.limits import Limits
 from vigie.gateway.service import Gateway, GatewayThread, Listen
@@ -39,7 +39,15 @@ from vigie.sim.protocols import (
     osmand_params,
 )
 from vigie.store import Database
-from vigie.store.models import Alarm, AuditEntry, Device, DeviceAssignment, Observation, Placement
+from vigie.store.models import (
+    Alarm,
+    AuditEntry,
+    Device,
+    DeviceAssignment,
+    DeviceCommand,
+    Observation,
+    Placement,
+)
 
 
 def records() -> list[dict[str, object]]:
@@ -251,3 +259,42 @@ def test_the_demo_over_gt06_stores_readings_and_raises_alarms(
 
 def from_gt06(db: Database) -> list[Observation]:
     return [r for r in stored(db) if r.source == "gt06"]
+
+
+@pytest.mark.parametrize("trackers", ["teltonika", "codec16", "gt06"])
+def test_the_demo_trackers_take_a_command_between_two_packets_and_answer_it(
+    seeded: Database, trackers: str
+) -> None:
+    """A command sent down a tracker's open link between two of its packets (the pipeline asks
+    another rate when an alarm opens): `make demo` stopped a minute in at it, "0 acknowledged
+    of 1", Codec 12's zero preamble read as the next packet's acknowledgement."""
+
+    fix = {"kind": "obs", "device": IMEI, "t": minutes_ago(3), "type": "position"}
+    fix |= {"lat": 48.85, "lon": 2.35, "accuracy_m": 10.0}
+    # A heartbeat next: GT06 acknowledges it (not a location), and the link is read then.
+    battery = {"kind": "obs", "device": IMEI, "t": minutes_ago(1), "type": "battery"}
+    demo = DemoDevices(seeded, [fix, battery | {"level": 0.5}], trackers)
+    try:
+        assert demo.send(clock.now() - timedelta(minutes=2)) == 1
+        with seeded.session() as session:
+            asked = command_queue.queue(
+                session, IMEI, "report_every", {"seconds": 60}, "pipeline", clock.now()
+            ).id
+        wait_for(lambda: state(seeded, asked) == "sent")  # down the open link
+        assert demo.send(clock.now()) == 1
+        wait_for(lambda: state(seeded, asked) == "answered")
+    finally:
+        demo.close()
+    assert len(stored(seeded, IMEI)) == 2
+    with seeded.session() as session:
+        command = session.get_one(DeviceCommand, asked)
+        sent, reply = command.sent_text, command.reply
+    if trackers == "gt06":
+        assert (sent, reply) == ("TIMER,60#", "TIMER,60: OK")
+    else:
+        assert (sent, reply) == ("setparam 10000:60;10050:60", "New value 10000:60;10050:60;")
+
+
+def state(db: Database, command_id: int) -> str:
+    with db.session() as session:
+        return session.get_one(DeviceCommand, command_id).state

@@ -163,7 +163,8 @@ def mqtt_payload(records: list[dict[str, Any]]) -> bytes:
 
 
 class TeltonikaTracker:
-    """A tracker's TCP link: handshake once, then packets, each kept until acknowledged."""
+    """A tracker's TCP link: handshake once, then packets, each kept until acknowledged. Codec 12
+    commands the gateway sends meanwhile are kept in `commands` (answered by `reply`)."""
 
     def __init__(
         self,
@@ -178,6 +179,7 @@ class TeltonikaTracker:
         self._timeout_s = timeout_s
         self._tls = tls
         self._sock: socket.socket | None = None
+        self.commands: list[str] = []
 
     def _connect(self) -> socket.socket:
         if self._sock is None:
@@ -195,14 +197,31 @@ class TeltonikaTracker:
         self._connect().sendall(packet)
 
     def ack(self) -> int:
+        """The record count of the next acknowledgement. A command the gateway sent first
+        begins with Codec 12's 4-byte zero preamble, which no acknowledgement is (the gateway
+        acknowledges no empty packet): it is read whole and kept, and the reading goes on."""
+        while True:
+            head = self._exactly(4)
+            (count,) = struct.unpack(">I", head)
+            if count:
+                return int(count)
+            header = head + self._exactly(teltonika.HEADER_BYTES - 4)
+            length = teltonika.data_length(header)
+            frame = header + self._exactly(length + teltonika.CRC_BYTES)
+            kind, text = teltonika.decode_message(teltonika.checked_data(frame))
+            if kind == teltonika.COMMAND:
+                self.commands.append(text)
+
+    def _exactly(self, size: int) -> bytes:
         assert self._sock is not None
-        data = b""
-        while len(data) < 4:
-            chunk = self._sock.recv(4 - len(data))
-            if not chunk:
-                raise ConnectionResetError("the gateway closed the link before acknowledging")
-            data += chunk
-        return int(struct.unpack(">I", data)[0])
+        data = _receive(self._sock, size)
+        if len(data) != size:
+            raise ConnectionResetError("the gateway closed the link before acknowledging")
+        return data
+
+    def reply(self, text: str) -> None:
+        """Answer a command (Codec 12 type 0x06); the gateway does not acknowledge it."""
+        self._connect().sendall(teltonika.encode_message(text, teltonika.REPLY))
 
     def close(self) -> None:
         if self._sock is not None:
@@ -277,7 +296,9 @@ class TeltonikaUdpTracker:
 
 
 class Gt06Tracker:
-    """A GT06 tracker's TCP link: login once (its IMEI), then packets."""
+    """A GT06 tracker's TCP link: login once (its IMEI), then packets. Commands (0x80) the
+    gateway sends meanwhile are kept in `commands`, with their server flag (answered by
+    `reply`)."""
 
     def __init__(self, host: str, port: int, imei: str, timeout_s: float = 30.0) -> None:
         self._address = (host, port)
@@ -285,6 +306,7 @@ class Gt06Tracker:
         self._timeout_s = timeout_s
         self._sock: socket.socket | None = None
         self._serial = 1
+        self.commands: list[tuple[int, str]] = []
 
     def _connect(self) -> socket.socket:
         if self._sock is None:
@@ -303,9 +325,28 @@ class Gt06Tracker:
         self._serial += len(frames)
         for frame, acknowledged in frames:
             sock.sendall(frame)
-            if acknowledged and len(_receive(sock, 10)) != 10:
-                raise ConnectionResetError(f"GT06 tracker {self.imei}: no acknowledgement")
+            if acknowledged:
+                self._ack(sock)
         return len(frames)
+
+    def _ack(self, sock: socket.socket) -> None:
+        """Read up to the next acknowledgement, keeping the commands that come before it."""
+        while True:
+            start = _receive(sock, 2)
+            size = gt06.header_size(start) if len(start) == 2 else 0
+            length = _receive(sock, size)
+            rest = _receive(sock, gt06.rest_size(length)) if size and len(length) == size else b""
+            if not rest:
+                raise ConnectionResetError(f"GT06 tracker {self.imei}: no acknowledgement")
+            frame = gt06.decode_frame(start + length + rest)
+            if frame.protocol != gt06.COMMAND:
+                return
+            self.commands.append(gt06.decode_command(frame.content))
+
+    def reply(self, server_flag: int, text: str) -> None:
+        """Answer a command (0x15), its server flag carried back."""
+        self._serial += 1
+        self._connect().sendall(gt06.encode_reply(server_flag, text, self._serial))
 
     def close(self) -> None:
         if self._sock is not None:
@@ -441,7 +482,22 @@ class ProtocolFeeder:
         for info, count in published:
             info.wait_for_publish(timeout=30)
             sent += count
+        self._answer_commands()
         return sent
+
+    def _answer_commands(self) -> None:
+        """Answer what the gateway asked the trackers, as the devices do (a rate change after
+        an alarm, a fresh fix asked to confirm a breach)."""
+        for tracker in self._trackers.values():
+            while tracker.commands:
+                tracker.reply(answer_to(tracker.commands.pop(0)))
+        for udp in self._udp.values():
+            while udp.commands:
+                udp.reply(answer_to(udp.commands.pop(0)))
+        for concox in self._gt06.values():
+            while concox.commands:
+                flag, text = concox.commands.pop(0)
+                concox.reply(flag, answer_to(text))
 
     def close(self) -> None:
         links: list[TeltonikaTracker | TeltonikaUdpTracker | Gt06Tracker] = [
@@ -455,6 +511,14 @@ class ProtocolFeeder:
         for client in self._publishers.values():
             client.loop_stop()
             client.disconnect()
+
+
+def answer_to(command: str) -> str:
+    """A simulated device's reply: what an FMB tracker answers to `setparam`, else a short
+    acknowledgement naming the command."""
+    if command.startswith("setparam "):
+        return f"New value {command.removeprefix('setparam ')};"
+    return f"{command.rstrip('#')}: OK"
 
 
 def _t(record: dict[str, Any]) -> datetime:
