@@ -69,3 +69,37 @@ def test_sigterm_ends_open_event_streams_and_the_centre_exits(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_service_stop_lets_detection_end_without_a_restart(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    """systemd stops a unit by signalling every process of it, the detector too. Killed by that
+    SIGTERM, the detector was restarted by the API process on its way out ("the detection
+    process ended (exit code -15): restarting it", an ERROR at every stop) with its step cut
+    short. The API process now stops it, once its step is done."""
+    path = tmp_path / "vigie.sqlite"
+    path.write_bytes(sqlite_template.read_bytes())
+    port = free_port()
+    argv = [sys.executable, "-c", "from vigie.cli import main; main()"]
+    argv += ["centre", "serve", "--dev", "--port", str(port)]
+    env = os.environ | {"VIGIE_DATABASE_URL": f"sqlite:///{path}"}
+    log = tmp_path / "centre.log"
+    with log.open("ab") as errors:
+        process = subprocess.Popen(argv, env=env, stderr=errors, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        answering(base, process, timeout_s=30)
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{base}/api/health").status_code != 200:  # the detector is stepping
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.1)
+        os.killpg(process.pid, signal.SIGTERM)  # the whole group, as a service's stop
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    said = log.read_text()
+    assert "Application shutdown complete" in said
+    assert "detection process ended" not in said and "ERROR" not in said, said[-2000:]

@@ -104,8 +104,8 @@ class DetectorProcess:
                     self._close_bell()
                     await asyncio.to_thread(child.process.join, STOP_WAIT_S)
                     if child.process.is_alive():  # stuck: its transaction rolls back
-                        logger.error("the detection process did not stop: terminating it")
-                        child.process.terminate()
+                        logger.error("the detection process did not stop: killing it")
+                        child.process.kill()  # it ignores SIGTERM (see `_detect`)
                         await asyncio.to_thread(child.process.join)
                 if not self._stopping.is_set():
                     code = child.process.exitcode
@@ -222,8 +222,13 @@ def _detect(
         return
     finally:
         go.close()
-    # Ctrl-C reaches the whole process group: the API process decides when detection stops.
+    # Ctrl-C reaches the whole process group, and so does a service's stop (systemd signals
+    # every process of the unit): the API process decides when detection stops, by closing the
+    # bell once its step is done. Killed by the signal, the detector was restarted by an API
+    # process on its way out, its step cut short ("exit code -15: restarting it"). It still
+    # dies with the API process, whatever kills that (`_die_with_parent`).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     database = open_database(config.database_url)
     pipeline = Pipeline(database, config)
