@@ -38,7 +38,7 @@ from vigie.api.security import create_user
 from vigie.gateway import command_queue, teltonika, teltonika_udp
 from vigie.gateway.broker import Mosquitto
 from vigie.gateway.commands import BadCommand, checked_args, text_for
-from vigie.gateway.mqtt import command_topic, topic_for
+from vigie.gateway.mqtt import command_topic, reply_topic, topic_for
 from vigie.gateway.service import Bound, Gateway, GatewayThread, Listen
 from vigie.settings import Settings
 from vigie.sim.protocols import TeltonikaUdpTracker, avl_record, teltonika_packets
@@ -316,7 +316,7 @@ def test_a_home_unit_gets_its_command_over_mqtt_and_answers(
         sent = json.loads(received.get(timeout=10))
         assert sent == {"id": command_id, "kind": "query_status", "args": {}}
         reply = {"id": command_id, "reply": "mains:1 presence:1"}
-        unit.publish(f"vigie/devices/{HOME_UNIT}/replies", json.dumps(reply), qos=1)
+        unit.publish(reply_topic(HOME_UNIT), json.dumps(reply), qos=1)
         wait_for(lambda: _state(seeded, command_id) == "answered")
         assert received.empty()  # H2's command waits: H2 has not reported to this gateway
     finally:

@@ -295,6 +295,27 @@ def test_the_demo_trackers_take_a_command_between_two_packets_and_answer_it(
         assert (sent, reply) == ("setparam 10000:60;10050:60", "New value 10000:60;10050:60;")
 
 
+def test_the_demo_home_units_answer_the_commands_they_get_over_mqtt(seeded: Database) -> None:
+    """The units report over MQTT and get their commands on their own topic: the demo's answer
+    them on theirs, so its console shows the commands answered, not sent for ever."""
+    presence = {"kind": "obs", "device": HOME_UNIT, "type": "presence", "present": True}
+    pending = [presence | {"t": minutes_ago(3)}, presence | {"t": minutes_ago(1)}]
+    demo = DemoDevices(seeded, pending, "teltonika")
+    try:
+        assert demo.send(clock.now() - timedelta(minutes=2)) == 1  # heard by the gateway
+        with seeded.session() as session:
+            asked = command_queue.queue(
+                session, HOME_UNIT, "query_status", {}, "user:sup1", clock.now()
+            ).id
+        wait_for(lambda: state(seeded, asked) == "sent")
+        assert demo.send(clock.now()) == 1
+        wait_for(lambda: state(seeded, asked) == "answered")
+    finally:
+        demo.close()
+    with seeded.session() as session:
+        assert session.get_one(DeviceCommand, asked).reply == "query_status: OK"
+
+
 def state(db: Database, command_id: int) -> str:
     with db.session() as session:
         return session.get_one(DeviceCommand, command_id).state

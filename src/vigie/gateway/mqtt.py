@@ -40,6 +40,10 @@ def command_topic(device: str) -> str:
     return f"vigie/devices/{device}/commands"
 
 
+def reply_topic(device: str) -> str:
+    return f"vigie/devices/{device}/replies"
+
+
 def is_reply(topic: str) -> bool:
     return topic.endswith("/replies")
 

@@ -394,6 +394,8 @@ class ProtocolFeeder:
         self._trackers: dict[str, TeltonikaTracker] = {}
         self._http = httpx.Client(base_url=f"http://{host}:{osmand_port}", timeout=30)
         self._publishers: dict[str, paho.Client] = {}
+        # Commands the units and phones got on their MQTT topic (paho's thread appends).
+        self._mqtt_commands: list[tuple[str, dict[str, Any]]] = []
 
     def _publisher(self, device: str) -> paho.Client:
         """The device's own MQTT session, logged in under its id with its secret."""
@@ -401,7 +403,11 @@ class ProtocolFeeder:
         if client is None:
             client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"vigie-sim-{device}")
             client.username_pw_set(device, self._keys[device])
+            client.on_message = lambda _c, _u, message: self._mqtt_commands.append(
+                (device, json.loads(message.payload))
+            )
             client.connect(self._host, self._mqtt_port)
+            client.subscribe(mqtt.command_topic(device), qos=1)
             client.loop_start()
             self._publishers[device] = client
         return client
@@ -498,6 +504,10 @@ class ProtocolFeeder:
             while concox.commands:
                 flag, text = concox.commands.pop(0)
                 concox.reply(flag, answer_to(text))
+        while self._mqtt_commands:
+            device, command = self._mqtt_commands.pop(0)
+            reply = {"id": command["id"], "reply": f"{command['kind']}: OK"}
+            self._publisher(device).publish(mqtt.reply_topic(device), json.dumps(reply), qos=1)
 
     def close(self) -> None:
         links: list[TeltonikaTracker | TeltonikaUdpTracker | Gt06Tracker] = [
