@@ -16,6 +16,7 @@ from vigie.alarms.pipeline import Pipeline
 from vigie.api.security import create_user
 from vigie.cases import devices, placements
 from vigie.cases.forms import AssignmentIn, DeviceIn
+from vigie.gateway import command_queue
 from vigie.settings import Settings
 from vigie.store import Database
 from vigie.store.models import Alarm, DeviceCommand
@@ -63,3 +64,24 @@ def test_the_rate_pass_raises_keeps_restores_and_leaves_the_others_alone(db: Dat
     assert asked(db) == restored
     pipeline.step()
     assert asked(db) == restored  # back to normal: nothing more to ask
+
+
+def test_a_rate_the_device_cannot_take_is_asked_once_not_at_every_check(db: Database) -> None:
+    """A phone on Traccar Client (OsmAnd) takes no command: the gateway marks each one failed.
+    Counted as not asked, the rate was asked again at every check (5 s) while the alarm stayed
+    open: 674 failed commands in a few minutes of `make demo`, each one audited."""
+    seed(db)
+    now = Clock(T0)
+    pipeline = Pipeline(db, Settings(escalation_after_s=3600, report_rate_check_s=0), now)
+    store(db, fix(0, 48.91, 2.41))
+    store(db, fix(2, 48.90, 2.40))  # into the exclusion zone
+    now.now = T0 + timedelta(minutes=2.5)
+    pipeline.step()
+    with db.session() as session:
+        (command,) = session.scalars(select(DeviceCommand))
+        command_queue.mark_failed(session, command.id, "osmand", "unsupported by osmand", now.now)
+    for _ in range(3):
+        pipeline.step()
+    with db.session() as session:
+        states = [c.state for c in session.scalars(select(DeviceCommand))]
+    assert states == ["failed"]

@@ -101,8 +101,8 @@ def centre(db: Database, rng: random.Random) -> list[str]:
 def rule(db: Database, cases: set[str] | None, partition: int | None = None) -> Diff:
     """The rule: for each device worn or carried in an active placement (of `cases`), the
     measure's alarm rate while its case has an alarm raised here not closed (the oldest one
-    names it), else the normal rate; wanted where it differs from the newest standing
-    `report_every` asked of it (the normal rate when none)."""
+    names it), else the normal rate; wanted where it differs from the newest `report_every`
+    asked of it not expired (the normal rate when none)."""
     with db.session() as session:
         open_alarm: dict[str, int] = {}
         for alarm in session.scalars(select(Alarm).order_by(Alarm.id.desc())):
@@ -110,7 +110,7 @@ def rule(db: Database, cases: set[str] | None, partition: int | None = None) -> 
                 open_alarm[alarm.case_ref] = alarm.id
         asked: dict[str, int] = {}
         for command in session.scalars(select(DeviceCommand).order_by(DeviceCommand.id)):
-            if command.kind == "report_every" and command.state in STATES[:3]:
+            if command.kind == "report_every" and command.state != "expired":
                 asked[command.device_id] = command.args["seconds"]
         out: Diff = {}
         for assignment in session.scalars(select(DeviceAssignment)):
