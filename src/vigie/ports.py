@@ -27,7 +27,8 @@ def _pool() -> Iterator[int]:
     except (OSError, ValueError, IndexError):
         first_ephemeral = 32_768  # Linux's default
     ports = list(range(_LOWEST, first_ephemeral))  # none when the range starts lower
-    random.shuffle(ports)  # processes picking at once do not walk the same order
+    # Processes picking at once do not walk the same order, even where a test seeded `random`.
+    random.SystemRandom().shuffle(ports)
     return iter(ports)
 
 
