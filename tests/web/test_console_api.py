@@ -260,6 +260,17 @@ def test_pages_load_nothing_from_outside(centre: Centre, path: str) -> None:
         assert centre.client.get(asset).status_code == 200, asset
 
 
+def test_the_console_files_are_checked_again_at_each_use(centre: Centre) -> None:
+    """After an upgrade, no browser runs the release before's console.js under the new pages'
+    scripts: each use asks again, and an unchanged file costs a 304 without its body."""
+    first = centre.client.get("/static/console.js")
+    assert first.status_code == 200 and first.headers["cache-control"] == "no-cache"
+    again = centre.client.get(
+        "/static/console.js", headers={"If-None-Match": first.headers["etag"]}
+    )
+    assert again.status_code == 304 and again.content == b""
+
+
 def test_language_switch_is_remembered(centre: Centre) -> None:
     english = centre.client.get("/law?lang=en")
     assert '<html lang="en">' in english.text and "Legal calculator" in english.text
