@@ -69,7 +69,7 @@ def test_the_rate_pass_raises_keeps_restores_and_leaves_the_others_alone(db: Dat
 def test_a_rate_the_device_cannot_take_is_asked_once_not_at_every_check(db: Database) -> None:
     """A phone on Traccar Client (OsmAnd) takes no command: the gateway marks each one failed.
     Counted as not asked, the rate was asked again at every check (5 s) while the alarm stayed
-    open: 674 failed commands in a few minutes of `make demo`, each one audited."""
+    open: 674 failed commands over about a quarter of an hour of demo runs, each one audited."""
     seed(db)
     now = Clock(T0)
     pipeline = Pipeline(db, Settings(escalation_after_s=3600, report_rate_check_s=0), now)

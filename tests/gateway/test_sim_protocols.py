@@ -19,6 +19,7 @@ from tests.gateway.conftest import (
     stored,
     wait_for,
 )
+from tests.gateway.test_commands import _state
 from vigie import clock
 from vigie.alarms.pipeline import Pipeline
 from vigie.cases import device_secrets, devices
@@ -280,9 +281,9 @@ def test_the_demo_trackers_take_a_command_between_two_packets_and_answer_it(
             asked = command_queue.queue(
                 session, IMEI, "report_every", {"seconds": 60}, "pipeline", clock.now()
             ).id
-        wait_for(lambda: state(seeded, asked) == "sent")  # down the open link
+        wait_for(lambda: _state(seeded, asked) == "sent")  # down the open link
         assert demo.send(clock.now()) == 1
-        wait_for(lambda: state(seeded, asked) == "answered")
+        wait_for(lambda: _state(seeded, asked) == "answered")
     finally:
         demo.close()
     assert len(stored(seeded, IMEI)) == 2
@@ -307,15 +308,10 @@ def test_the_demo_home_units_answer_the_commands_they_get_over_mqtt(seeded: Data
             asked = command_queue.queue(
                 session, HOME_UNIT, "query_status", {}, "user:sup1", clock.now()
             ).id
-        wait_for(lambda: state(seeded, asked) == "sent")
+        wait_for(lambda: _state(seeded, asked) == "sent")
         assert demo.send(clock.now()) == 1
-        wait_for(lambda: state(seeded, asked) == "answered")
+        wait_for(lambda: _state(seeded, asked) == "answered")
     finally:
         demo.close()
     with seeded.session() as session:
         assert session.get_one(DeviceCommand, asked).reply == "query_status: OK"
-
-
-def state(db: Database, command_id: int) -> str:
-    with db.session() as session:
-        return session.get_one(DeviceCommand, command_id).state
