@@ -113,6 +113,7 @@ def test_blind_until_a_worker_owns_every_partition_then_rung_by_its_commits(
                 "workers": ["worker-a"],
                 "unwatched": [],
                 "blind_since": None,
+                "stream_gaps": 0,  # a new stream: nothing dropped unread
             }
 
             bell = app.state.bell  # type: ignore[attr-defined]

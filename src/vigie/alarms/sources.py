@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from vigie.store import audit
+from vigie.store import audit, engine_state
 from vigie.store import observations as log
 from vigie.store.models import DeviceAssignment, Placement
 
@@ -75,13 +75,23 @@ class Unreadable:
     reason: str
 
 
+@dataclass(frozen=True)
+class StreamMark:
+    """What a step records of the stream beyond its batch (`engine_state.note_stream`): the
+    partition holds nothing unconsumed up to `seen`, and `gap` it could never read."""
+
+    partition: int
+    seen: int
+    gap: tuple[int, int] | None = None
+
+
 class BatchSource:
     """Cluster: one batch of a partition's stream, archived within the step's transaction.
 
     `readings` are observation rows as `vigie.store.observations.row_for` makes them; `cursor`
     is the stream sequence of the batch's last message and `messages` how many messages it
     holds. A batch at or before the partition's cursor was consumed by a committed step
-    already: it changes nothing.
+    already: it changes nothing. `stream`, if given, is recorded all the same.
     """
 
     archives = True
@@ -92,17 +102,22 @@ class BatchSource:
         cursor: int,
         messages: int,
         unreadable: Sequence[Unreadable] = (),
+        stream: StreamMark | None = None,
     ) -> None:
         self.readings = readings
         self.cursor = cursor
         self.messages = messages
         self.unreadable = unreadable
+        self.stream = stream
         self.accepted: log.Accepted | None = None  # what the archive took, after the step
 
     def read(self, session: Session, cursor: int, limit: int) -> Taken | None:
         return None
 
     def write(self, session: Session, cursor: int) -> Taken:
+        if self.stream is not None:  # a quiet step's too
+            mark = self.stream
+            engine_state.note_stream(session, mark.partition, mark.seen, mark.gap)
         if self.cursor <= cursor:
             return Taken([], cursor, 0, [])
         for bad in self.unreadable:  # once: in the transaction that moves the cursor past it

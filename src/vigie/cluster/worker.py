@@ -44,6 +44,7 @@ from vigie.cluster.connection import connect
 from vigie.cluster.leases import PartitionLeases, partition_of_key, unused_s
 from vigie.cluster.partitions import partition_filter, subject_for
 from vigie.cluster.publisher import MSG_ID, decode
+from vigie.cluster.retention import StreamView
 from vigie.cluster.topology import BELL_ALARMS, STREAM, Topology, check
 from vigie.gateway.readings import parse_time
 from vigie.settings import Settings
@@ -138,6 +139,11 @@ class Owned:
     last_step: float | None = None
     steps: int = 0
     stopped: bool = False  # let go of: its loop ends at its next turn (a cancel may be lost)
+    seen: int = 0  # as claimed: how far it had seen the stream (`vigie.cluster.retention`)
+    stream: StreamView = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stream = StreamView(self.partition, self.seen)
 
 
 class DetectionWorker:
@@ -379,7 +385,7 @@ class DetectionWorker:
         if kept is None:  # the lease was lost while claiming: the next holder claims again
             logger.warning("partition %d: lease lost while claiming, not stepped", partition)
             return
-        owned = Owned(partition, kept, step, cursor=claimed.cursor)
+        owned = Owned(partition, kept, step, cursor=claimed.cursor, seen=claimed.seen)
         self.owned[partition] = owned
         owned.task = asyncio.create_task(self._step_loop(owned), name=f"partition-{partition}")
         owned.task.add_done_callback(lambda task: self._ended(owned, task))
@@ -428,6 +434,11 @@ class DetectionWorker:
     async def _consume(self, owned: Owned) -> None:
         assert self._js is not None
         try:
+            # The stream's span first: a gap past the cursor is told (`retention`), and the
+            # first fetch, if it brings nothing, says the partition is quiet up to its end.
+            span = (await self._js.stream_info(STREAM)).state
+            owned.stream.begin(owned.cursor, span.first_seq)
+            last_seq: int | None = span.last_seq
             subscription = await self._js.pull_subscribe(
                 partition_filter(owned.partition),
                 stream=STREAM,
@@ -442,7 +453,7 @@ class DetectionWorker:
             await self._consume_again(owned, exc)
         try:
             last_step = float("-inf")
-            checked = time.monotonic()
+            checked = probed = time.monotonic()
             while not owned.stopped:
                 try:
                     messages = await subscription.fetch(
@@ -450,6 +461,12 @@ class DetectionWorker:
                     )
                 except (TimeoutError, FetchTimeoutError):
                     messages = []
+                    if last_seq is not None:  # read before this fetch, which brought nothing
+                        owned.stream.quiet(last_seq)
+                    last_seq = None
+                    if time.monotonic() - probed >= self.settings.lease_s:
+                        probed = time.monotonic()
+                        last_seq = await self._last_seq()  # for the next fetch
                     if time.monotonic() - checked >= self.settings.lease_s:
                         # Quiet, or its consumer lost with the node that held it (a fetch
                         # then only times out): ask, and consume again if it is gone.
@@ -459,6 +476,7 @@ class DetectionWorker:
                     await self._consume_again(owned, exc)
                 else:
                     checked = time.monotonic()
+                    last_seq = None
                 if not messages and time.monotonic() - last_step < self.settings.tick_s:
                     continue
                 await self._step(owned, messages)
@@ -466,6 +484,14 @@ class DetectionWorker:
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+    async def _last_seq(self) -> int | None:
+        """The stream's last sequence now, or None if it does not answer (asked again later)."""
+        assert self._js is not None
+        try:
+            return int((await self._js.stream_info(STREAM)).state.last_seq)
+        except Exception:
+            return None
 
     async def _still_there(self, owned: Owned, subscription: Any) -> None:
         try:
@@ -531,7 +557,8 @@ class DetectionWorker:
             raise _Restart from exc
         rows, unreadable = readings_of(messages)
         self.unreadable += len(unreadable)
-        source = BatchSource(rows, cursor, len(messages), unreadable)
+        mark = owned.stream.mark()
+        source = BatchSource(rows, cursor, len(messages), unreadable, mark)
         now = time.monotonic()
         try:
             result = await asyncio.to_thread(owned.step.step, source)
@@ -555,6 +582,8 @@ class DetectionWorker:
             owned.lease, Outcome.STEP_COMMITTED, now, self.settings.lease_s
         )
         owned.cursor = result.cursor
+        if mark is not None:
+            owned.stream.committed(mark)
         owned.lag = messages[-1].metadata.num_pending if messages else owned.lag
         owned.last_step = time.time()
         owned.steps += 1

@@ -19,11 +19,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 
+from vigie.store import audit
 from vigie.store.models import EngineState, EngineStep
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ class Claimed:
     cursor: int
     snapshot: bytes | None
     processed: int
+    seen: int = 0  # cluster mode: how far the partition has seen the stream (`stream_seen`)
 
 
 def row_id(partition: int) -> int:
@@ -112,18 +115,48 @@ def claim(
         session.execute(select(func.set_config("lock_timeout", f"{round(wait_s * 1000)}", True)))
     with _unblocked(session, partition, patience_s):
         ensure(session, partition)  # waits on the row's lock too, as the update does
-        term, cursor, snapshot, processed = session.execute(
+        term, cursor, snapshot, processed, seen = session.execute(
             update(EngineState)
             .where(EngineState.partition == partition)
             .values(term=EngineState.term + 1)
             .returning(
-                EngineState.term, EngineState.cursor, EngineState.snapshot, EngineState.processed
+                EngineState.term,
+                EngineState.cursor,
+                EngineState.snapshot,
+                EngineState.processed,
+                EngineState.stream_seen,
             )
         ).one()
     journaled = session.execute(
         select(func.max(EngineStep.cursor_to)).where(EngineStep.partition == partition)
     ).scalar_one()
-    return Claimed(partition, term, max(cursor, journaled or 0), snapshot, processed)
+    return Claimed(partition, term, max(cursor, journaled or 0), snapshot, processed, seen)
+
+
+def note_stream(
+    session: Session, partition: int, seen: int, gap: tuple[int, int] | None = None
+) -> None:
+    """Cluster mode, in a step's transaction: the partition is known to hold nothing unconsumed
+    up to stream sequence `seen`; `gap`, the sequences it never read that the stream no longer
+    holds (readings maybe lost), is counted and audited with them."""
+    values: dict[str, Any] = {
+        "stream_seen": case((EngineState.stream_seen < seen, seen), else_=EngineState.stream_seen)
+    }
+    if gap is not None:
+        values["stream_gaps"] = EngineState.stream_gaps + 1
+        audit.record(
+            session,
+            "system",
+            "stream_gap",
+            f"engine_state:{row_id(partition)}",
+            {"partition": partition, "from_seq": gap[0], "to_seq": gap[1]},
+        )
+    session.execute(update(EngineState).where(EngineState.partition == partition).values(values))
+
+
+def stream_gaps(session: Session) -> int:
+    """How many gaps the partitions met in the stream, all told (`note_stream`)."""
+    return int(session.scalar(select(func.coalesce(func.sum(EngineState.stream_gaps), 0))) or 0)
 
 
 @contextmanager

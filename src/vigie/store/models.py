@@ -352,6 +352,11 @@ class EngineState(Base):
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
     step: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     mark: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Cluster mode: the stream sequence up to which the partition is known to hold nothing
+    # unconsumed (its cursor, or past it the stream's last sequence when it was found quiet),
+    # and how many times the stream no longer held what came after (`vigie.cluster.retention`).
+    stream_seen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    stream_gaps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class EngineStep(Base):

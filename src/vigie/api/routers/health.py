@@ -6,7 +6,9 @@ data: counts, times and states only. 200 when the database answers and detection
 operator) when its steps fail, or when none has completed for `VIGIE_BLIND_AFTER_S` while
 observations wait (or for twice that at all: the engine's own clock stopped ticking);
 `blind_since` says since when. In cluster mode, a detection partition that no worker has held
-for longer than the lease and a takeover is blind too (503, `cluster.unwatched`).
+for longer than the lease and a takeover is blind too (503, `cluster.unwatched`);
+`cluster.stream_gaps` counts the times a partition found the stream no longer holding what it
+had not read (`vigie.cluster.retention`): readings maybe lost, which the status does not undo.
 
 `unfinished_purge`, only when there is one: the last retention purge of locations started
 (`vigie db purge-locations`) has not ended: it is running (`running` true, state `running`), or
@@ -28,7 +30,7 @@ from vigie import clock
 from vigie.api.deps import DatabaseDep, SettingsDep
 from vigie.api.limits import BoundedJsonRoute
 from vigie.settings import Settings
-from vigie.store import Database, purges, spans
+from vigie.store import Database, engine_state, purges, spans
 from vigie.store import observations as log
 
 router = APIRouter(prefix="/api/health", tags=["health"], route_class=BoundedJsonRoute)
@@ -56,6 +58,9 @@ class ClusterState(BaseModel):
     workers: list[str]
     unwatched: list[int]  # without an owner for longer than the lease and a takeover
     blind_since: datetime | None
+    # Gaps the partitions met in the stream, all told: sequences it no longer held that no
+    # worker had read (readings maybe lost; each audited as `stream_gap` with its sequences).
+    stream_gaps: int | None  # None: the database did not answer
 
 
 class UnfinishedPurgeState(BaseModel):
@@ -99,6 +104,8 @@ def assess(request: Request, db: Database, config: Settings) -> Health:
     newest: int | None = None
     unspanned: int | None = None
     purge = None
+    gaps: int | None = None
+    watch = getattr(request.app.state, "cluster_watch", None)
     try:
         with db.reading() as session:
             newest = log.last_id(session)
@@ -106,6 +113,8 @@ def assess(request: Request, db: Database, config: Settings) -> Health:
             # One read of a partial index, however polled; a look at the purge lock too
             # while the last purge's start has no end.
             purge = purges.unfinished(session)
+            if watch is not None:
+                gaps = engine_state.stream_gaps(session)  # one row a partition
     except Exception:  # whatever stops the store from answering is what this reports
         logger.exception("health: the database did not answer")
         database: Literal["ok", "failing"] = "failing"
@@ -132,7 +141,6 @@ def assess(request: Request, db: Database, config: Settings) -> Health:
             blind_since=blind_since,
             quarantined=now.quarantined,
         )
-    watch = getattr(request.app.state, "cluster_watch", None)
     cluster = None
     if watch is not None:
         view = watch.ownership
@@ -143,6 +151,7 @@ def assess(request: Request, db: Database, config: Settings) -> Health:
             workers=sorted(view.workers),
             unwatched=unwatched,
             blind_since=watch.blind_since(),
+            stream_gaps=gaps,
         )
         stalled = stalled or bool(unwatched)
     status: Status = "ok"

@@ -127,6 +127,12 @@ def _health(registry: CollectorRegistry, state: Health) -> None:
         _gauge(registry, "vigie_cluster_workers", "detection workers seen").set(
             len(cluster.workers)
         )
+        if cluster.stream_gaps is not None:
+            _gauge(
+                registry,
+                "vigie_cluster_stream_gaps",
+                "times a partition found the stream no longer holding what it had not read",
+            ).set(cluster.stream_gaps)
     _gauge(registry, "vigie_purge_unfinished", "1 when the last retention purge has not ended").set(
         0 if state.unfinished_purge is None else 1
     )
