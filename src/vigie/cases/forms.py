@@ -6,13 +6,12 @@ import re
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vigie import weekly
 from vigie.store.bounds import Document, Instant, Line, Phone, Prose, RowId
 
 Measure = Literal["lsc", "ddse", "arse", "psem", "bar"]
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 
 class _Form(BaseModel):
@@ -43,21 +42,30 @@ class ContactIn(_Form):
 
 
 class Window(_Form):
-    """Hours that apply on some days; `to` before `from` runs past midnight."""
+    """Hours that apply on some days; `to` at or before `from` runs past midnight. Read as
+    detection reads it (`vigie.weekly`): a window saved is a window watched."""
 
-    days: str = Field(examples=["mon-fri", "sat,sun"])
-    from_: str = Field(alias="from", pattern=_HHMM)
-    to: str = Field(pattern=_HHMM)
+    days: str = Field(max_length=60, examples=["mon-fri", "sat,sun", "fri-mon", "daily"])
+    from_: str = Field(alias="from", max_length=5, examples=["20:00"])
+    to: str = Field(max_length=5, examples=["07:00", "24:00"])
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @field_validator("days")
     @classmethod
     def _days(cls, value: str) -> str:
-        for part in value.split(","):
-            ends = part.strip().split("-")
-            if len(ends) > 2 or any(e.strip() not in DAYS for e in ends):
-                raise ValueError(f"days {value!r}: use mon..sun, ranges 'mon-fri', lists 'sat,sun'")
+        weekly.days_of(value)
         return value
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        weekly.minutes_of(value)
+        return value
+
+    @model_validator(mode="after")
+    def _whole(self) -> Window:
+        weekly.window_of(self.days, self.from_, self.to)  # a start at 24:00, from equal to to
+        return self
 
     def record(self) -> dict[str, str]:
         return {"days": self.days, "from": self.from_, "to": self.to}

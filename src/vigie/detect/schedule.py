@@ -17,18 +17,16 @@ October, as the wall clock says. Adjacent or overlapping windows are merged: a d
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from vigie import weekly
 from vigie.detect.events import ms_of, utc_of
 from vigie.detect.scenario import ScenarioError, WindowSpec
 
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 _DAY_MS = 86_400_000
 _SEARCH_DAYS = 8
 _HORIZON_DAYS = 64
@@ -38,32 +36,11 @@ _BY_TEXT_MAX = 4096
 
 
 def parse_days(text: str, field: str = "days") -> frozenset[int]:
-    """Weekday numbers (Monday 0) of a days expression."""
-    days: set[int] = set()
-    for token in text.lower().replace(" ", "").split(","):
-        if token in ("daily", "*", "all"):
-            days.update(range(7))
-        elif "-" in token:
-            first, _, last = token.partition("-")
-            if first not in DAY_NAMES or last not in DAY_NAMES:
-                raise ScenarioError(f"unknown day range {token!r}", field=field)
-            start, end = DAY_NAMES.index(first), DAY_NAMES.index(last)
-            days.update((start + i) % 7 for i in range((end - start) % 7 + 1))
-        elif token in DAY_NAMES:
-            days.add(DAY_NAMES.index(token))
-        else:
-            raise ScenarioError(
-                f"unknown day {token!r}; use mon..sun, ranges like mon-fri, or daily", field=field
-            )
-    return frozenset(days)
-
-
-def parse_minutes(text: str, field: str) -> int:
-    """Minutes since midnight of "HH:MM" (24:00 allowed, meaning the end of the day)."""
-    match = _HHMM.match(text)
-    if match is None or (match.group(1) == "24" and match.group(2) != "00"):
-        raise ScenarioError(f"expected a time 'HH:MM', got {text!r}", field=field)
-    return int(match.group(1)) * 60 + int(match.group(2))
+    """Weekday numbers (Monday 0) of a days expression (`vigie.weekly`)."""
+    try:
+        return weekly.days_of(text)
+    except weekly.WindowError as exc:
+        raise ScenarioError(str(exc), field=field) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +69,11 @@ class WeeklySchedule:
             return found
         windows = []
         for i, spec in enumerate(specs):
-            start = parse_minutes(spec.from_, f"{field}.{i}.from")
-            end = parse_minutes(spec.to, f"{field}.{i}.to")
-            if start == 1440:
-                raise ScenarioError("a window cannot start at 24:00", field=f"{field}.{i}.from")
-            if start == end:
-                raise ScenarioError(
-                    "'from' equals 'to'; write 00:00-24:00 for a whole day", field=f"{field}.{i}.to"
-                )
-            windows.append(Window(parse_days(spec.days, f"{field}.{i}.days"), start, end))
+            try:
+                days, start, end = weekly.window_of(spec.days, spec.from_, spec.to)
+            except weekly.WindowError as exc:
+                raise ScenarioError(str(exc), field=f"{field}.{i}.{exc.part}") from exc
+            windows.append(Window(days, start, end))
         schedule = _shared(tuple(windows), tz)
         if len(_BY_TEXT) >= _BY_TEXT_MAX:
             _BY_TEXT.clear()  # a bound on memory: parsing again is only slower

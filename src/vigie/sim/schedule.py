@@ -10,9 +10,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from vigie import weekly
 from vigie.sim.intervals import Interval, union
-
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class ScheduleSpecError(ValueError):
@@ -21,24 +20,25 @@ class ScheduleSpecError(ValueError):
 
 def weekdays_of(spec: str) -> frozenset[int]:
     """Weekday numbers (Monday 0) named by a spec such as ``"mon-fri"``, ``"sat,sun"``."""
-    days: set[int] = set()
-    for part in spec.lower().split(","):
-        first, _, last = part.strip().partition("-")
-        try:
-            a = DAY_NAMES.index(first)
-            b = DAY_NAMES.index(last) if last else a
-        except ValueError:
-            raise ScheduleSpecError(
-                f"schedule days {spec!r}: use day names {', '.join(DAY_NAMES)}, "
-                "ranges such as 'mon-fri' or lists such as 'sat,sun'"
-            ) from None
-        days.update((a + k) % 7 for k in range(((b - a) % 7) + 1))
-    return frozenset(days)
+    try:
+        return weekly.days_of(spec)
+    except weekly.WindowError as exc:
+        raise ScheduleSpecError(f"schedule days {spec!r}: {exc}") from None
 
 
-def _clock(value: str) -> time:
-    hours, _, minutes = value.partition(":")
-    return time(int(hours), int(minutes))
+def _window(window: dict[str, Any]) -> tuple[frozenset[int], int, int]:
+    try:
+        return weekly.window_of(window["days"], window["from"], window["to"])
+    except weekly.WindowError as exc:
+        raise ScheduleSpecError(f"schedule window {window!r}: {exc}") from None
+
+
+def _instant(day: date, minutes: int, zone: ZoneInfo) -> int:
+    """Epoch seconds of `minutes` past the local midnight of `day` on the wall clock (1440 and
+    more: the days after), as detection reads a window."""
+    extra, minutes = divmod(minutes, 1440)
+    local = time(minutes // 60, minutes % 60)
+    return int(datetime.combine(day + timedelta(days=extra), local, zone).timestamp())
 
 
 def window_intervals(
@@ -57,12 +57,11 @@ def window_intervals(
     day: date = first
     while day <= last:
         for window in schedule:
-            if day.weekday() not in weekdays_of(window["days"]):
+            days, opens, closes = _window(window)
+            if day.weekday() not in days:
                 continue
-            opens, closes = _clock(window["from"]), _clock(window["to"])
-            close_day = day + timedelta(days=1) if closes <= opens else day
-            s = int(datetime.combine(day, opens, zone).timestamp())
-            e = int(datetime.combine(close_day, closes, zone).timestamp())
+            s = _instant(day, opens, zone)
+            e = _instant(day, closes + 1440 if closes <= opens else closes, zone)
             if e > start_s and s < end_s:
                 out.append((max(s, start_s), min(e, end_s)))
         day += timedelta(days=1)
