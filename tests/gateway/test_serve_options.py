@@ -59,3 +59,24 @@ def test_a_broker_whose_port_is_taken_is_said_in_a_line(store: Path, tmp_path: P
         "vigie gateway: the MQTT broker did not start: mosquitto exited (1): "
         "Error: Address already in use"
     )
+
+
+def test_a_port_another_process_listens_on_is_not_taken_for_the_broker(
+    store: Path, tmp_path: Path
+) -> None:
+    """Mosquitto fails to bind and exits; a connection to the port, answered by the other
+    process meanwhile, was taken for the broker listening: the gateway then ran with no broker."""
+    import socket
+
+    from vigie.gateway.broker import BrokerError, Mosquitto
+
+    with socket.create_server(("127.0.0.1", 0)) as other:
+        taken = other.getsockname()[1]
+        broker = Mosquitto(tmp_path / "broker", taken, "")
+        try:
+            broker.start()
+        except BrokerError as refused:
+            assert "Address already in use" in str(refused)
+        else:
+            broker.stop()
+            raise AssertionError("a broker was said to listen on a port another process holds")

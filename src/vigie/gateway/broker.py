@@ -97,23 +97,30 @@ class Mosquitto:
                 raise BrokerError(
                     f"mosquitto exited ({self._process.returncode}): {self._errors(error)}"
                 )
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
+            # Its own word first: a connection alone would be answered by another process
+            # listening on the port, while this one fails to bind and exits.
+            if any(line.endswith(" running") for line in self._this_run()):
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                    return
+                except OSError:
+                    pass
+            time.sleep(0.05)
         self.stop()
         raise BrokerError(f"mosquitto did not listen on 127.0.0.1:{self.port} in {timeout_s} s")
 
     def _errors(self, stderr: str) -> str:
         """Why it stopped: its log's error lines (it logs to its file, not to stderr, once it
         has read its configuration: "Address already in use" is there), else its stderr."""
+        errors = [line.split(": ", 1)[-1] for line in self._this_run() if "Error" in line]
+        return "; ".join(errors) or stderr.strip()
+
+    def _this_run(self) -> list[str]:
+        """Its log's lines since it last started (the file outlives a restart)."""
         log = self.folder / "mosquitto.log"
         lines = log.read_text(errors="replace").splitlines() if log.exists() else []
         starts = [k for k, line in enumerate(lines) if " starting" in line]
-        this_run = lines[starts[-1] :] if starts else lines  # the file outlives a restart
-        errors = [line.split(": ", 1)[-1] for line in this_run if "Error" in line]
-        return "; ".join(errors) or stderr.strip()
+        return lines[starts[-1] :] if starts else lines
 
     def write_passwords(self, passwords: str) -> None:
         """Replace the password file (owner-only: it holds hashes); a running broker rereads it
