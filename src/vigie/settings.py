@@ -67,6 +67,10 @@ class Settings(BaseSettings):
         default_factory=lambda: {"bar": 10, "arse": 30, "ddse": 30, "psem": 30, "lsc": 60}
     )
     report_rate_check_s: float = Field(default=5.0, ge=0)
+    # How long an active placement may stay one detection cannot apply (its home unit not yet
+    # assigned...) before it is an `unmonitored` alarm (vigie.alarms.unmonitored): a case set up
+    # device by device is complete within it.
+    unmonitored_after_s: float = Field(default=300.0, ge=0)
     # How long a zone or distance breach may be held for confirmation by a second fix, per
     # measure (zones, pre-alert), and for the BAR alert (vigie.detect.persistence says why).
     breach_confirm_s: dict[str, float] = Field(

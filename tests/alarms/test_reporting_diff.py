@@ -48,7 +48,8 @@ def centre(db: Database, rng: random.Random) -> list[str]:
                 devices.create_device(session, DeviceIn(id=device, kind=kind), "t")
                 devices.assign(session, placement, AssignmentIn(device_id=device, role=role), "t")
             state = rng.choice(ALARMS)
-            for kind in ("zone_entry", "tamper")[: rng.randint(1, 2)] if state != "none" else ():
+            kinds = rng.sample(("zone_entry", "tamper", "unmonitored"), rng.randint(1, 3))
+            for kind in kinds if state != "none" else ():
                 session.add(
                     Alarm(
                         case_ref=placement.case_ref,
@@ -101,12 +102,16 @@ def centre(db: Database, rng: random.Random) -> list[str]:
 def rule(db: Database, cases: set[str] | None, partition: int | None = None) -> Diff:
     """The rule: for each device worn or carried in an active placement (of `cases`), the
     measure's alarm rate while its case has an alarm raised here not closed (the oldest one
-    names it), else the normal rate; wanted where it differs from the newest `report_every`
-    asked of it not expired (the normal rate when none)."""
+    names it) other than `unmonitored`, else the normal rate; wanted where it differs from the
+    newest `report_every` asked of it not expired (the normal rate when none)."""
     with db.session() as session:
         open_alarm: dict[str, int] = {}
         for alarm in session.scalars(select(Alarm).order_by(Alarm.id.desc())):
-            if alarm.status != "closed" and alarm.imported_from is None:
+            if (
+                alarm.status != "closed"
+                and alarm.imported_from is None
+                and alarm.kind != "unmonitored"
+            ):
                 open_alarm[alarm.case_ref] = alarm.id
         asked: dict[str, int] = {}
         for command in session.scalars(select(DeviceCommand).order_by(DeviceCommand.id)):

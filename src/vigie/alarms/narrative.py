@@ -26,6 +26,7 @@ KIND_LABELS = {
     "low_battery": "batterie faible",
     "clock_fault": "horloge du dispositif déréglée",
     "unwatched": "partition de détection sans surveillance (centre aveugle pour ses dossiers)",
+    "unmonitored": "mesure non surveillée (incomplète ou refusée par la détection)",
 }
 QUALIFICATION_LABELS = {
     "breach": "manquement",
@@ -42,6 +43,8 @@ RAISED = {
     "power": "Le boîtier de domicile a signalé une coupure de l'alimentation secteur.",
     "low_battery": "Le dispositif a signalé une batterie faible{level}.",
     "clock_fault": "L'horloge du dispositif est déréglée : ses messages sont mis à l'écart.",
+    "unmonitored": "La mesure n'est pas surveillée : la détection ne peut l'appliquer telle "
+    "qu'elle est enregistrée (un dispositif ou une obligation manque ou est en conflit).",
     "alert": "Alerte BAR : la personne placée se trouvait {distance}{target}.",
     "pre_alert": "Pré-alerte BAR : la personne placée se trouvait {distance}{target}.",
 }
@@ -54,12 +57,16 @@ CLEARED = {
     "power": "L'alimentation secteur du boîtier est rétablie.",
     "low_battery": "La batterie du dispositif est rechargée.",
     "clock_fault": "L'horloge du dispositif est de nouveau à l'heure.",
+    "unmonitored": "Fin du défaut de surveillance de la mesure.",
     "alert": "Fin de l'alerte BAR : la personne placée se trouvait {distance}{target}.",
     "pre_alert": "Fin de la pré-alerte BAR : la personne placée se trouvait {distance}{target}.",
 }
 REASONS = {
     "window_end": " (fin de la plage horaire)",
     "superseded": " (signal remplacé par un message plus récent)",
+    "watched": " (la mesure est de nouveau surveillée)",
+    "placement_ended": " (la mesure a pris fin)",
+    "no_bracelet": " (plus aucun bracelet affecté)",
 }
 # An alarm that ended with its rule, not with what it reported: never told as the situation's
 # end ("est sortie de la zone", "transmet de nouveau"), which nothing observed.

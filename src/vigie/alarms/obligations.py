@@ -31,6 +31,8 @@ OBLIGATION = {
     "wearer_sos": "appel à l'aide de la personne placée (bouton d'alerte du dispositif)",
     # Not a case's: the centre's own duty to watch (vigie.alarms.blindness).
     "unwatched": "surveillance par le centre : une partition de détection n'est plus surveillée",
+    # Nor this one: the centre's duty to watch a measure it cannot apply (vigie.alarms.unmonitored).
+    "unmonitored": "surveillance par le centre : la mesure, incomplète, n'est pas surveillée",
 }
 
 # Lower is more urgent: a protected person's safety comes first, then escape, then technique.
@@ -41,6 +43,9 @@ PRIORITY = {
     # as any of those cases may be breaching unseen, a BAR one among them; below her SOS,
     # which is one person in danger now, known and locatable.
     "unwatched": 1,
+    # A measure not watched at all (vigie.alarms.unmonitored): its person may be breaching it
+    # unseen, a BAR one too; beside the centre's blindness, which it is for one case.
+    "unmonitored": 1,
     "tamper": 2,
     "wearer_sos": 2,
     "zone_entry": 2,

@@ -42,7 +42,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from vigie import clock as centre_clock
-from vigie.alarms import episodes, journal, reporting, workflow
+from vigie.alarms import episodes, journal, reporting, unmonitored, workflow
 from vigie.alarms.sources import ObservationSource, TableSource, Taken
 from vigie.cases.detection import placement_record
 from vigie.detect import OBSERVATION_FIELDS, AlarmEvent, Engine, ScenarioError
@@ -282,6 +282,7 @@ class PartitionStep:
         self._checkpointed = float("-inf")  # monotonic time of the last checkpoint
         self.replayed = Replayed(0, 0)
         self._clock_faults: set[str] = set()  # devices whose clock_fault alarm is raised
+        self._unwatched = unmonitored.Unwatched(config.unmonitored_after_s)
         self._quarantined = 0
         self._poisoned = False  # the restored engine's clock was dragged ahead (before issue 11)
         self._health = PipelineHealth(warm=False, cursor=0, last_step_at=None, last_error=None)
@@ -326,7 +327,7 @@ class PartitionStep:
         # A warm engine fed by an archiving source reads nothing before its transaction (a
         # restore, which may find the engine's clock dragged ahead and recover, always does).
         before = restoring or not source.archives
-        faults: list[tuple[int, ScenarioError]] = []
+        faults: list[unmonitored.Fault] = []
         refused: list[Refusal] = []
         taken: Taken | None = None
         escalation_checked = self._escalation_checked
@@ -355,6 +356,14 @@ class PartitionStep:
                     snapshot = self._snapshot()
                 cursor_from, self._cursor = self._cursor, taken.cursor
                 state.processed += taken.consumed
+                # A placement the engine refused, or took after refusing it, or left unwatched
+                # past the grace: the operators hear it (`unmonitored`), with the engine's events.
+                if faults or self._changes or self._unwatched.due(now):
+                    settled = {
+                        case: unmonitored.settled_how(revision, record)
+                        for case, revision, record in self._changes
+                    }
+                    events = events + self._unwatched.step(session, faults, settled, now)
                 # What the checkpoint writes is made before the step comes to the locks the
                 # whole centre waits on (the alarm-id lock, the audit chain's head): from there,
                 # a step that sits idle is ended. A step that cannot take them (no event, no
@@ -377,13 +386,13 @@ class PartitionStep:
                     or self._poisoned
                 ):
                     engine_state.limit_idle(session)
-                for placement_id, exc in faults:
+                for fault in faults:
                     audit.record(
                         session,
                         "system",
                         "placement_not_monitored",
-                        f"placement:{placement_id}",
-                        {"error": str(exc), "field": getattr(exc, "field", None)},
+                        f"placement:{fault.placement_id}",
+                        {"error": str(fault.error), "field": fault.error.field},
                     )
                 if self._poisoned:
                     audit.record(
@@ -689,6 +698,7 @@ class PartitionStep:
         if self._state.fenced:
             faults = faults.where(Alarm.partition == self._state.partition)
         self._clock_faults = set(session.scalars(faults))
+        self._unwatched.load(session, self._state.partition if self._state.fenced else None)
 
     def _replay(self, session: Session) -> None:
         """Re-run the journaled steps after the checkpoint: the engine is deterministic given
@@ -787,12 +797,12 @@ class PartitionStep:
         self._checkpointed = time.monotonic()
         self._checkpoint_due = False
 
-    def _sync_placements(self, session: Session) -> list[tuple[int, ScenarioError]]:
+    def _sync_placements(self, session: Session) -> list[unmonitored.Fault]:
         """Give the engine the placements changed since the watermark it has seen (by trigger,
         every insert and change of revision or status takes the next value: O(what changed));
         returns the placements it cannot watch, for the write phase to record."""
         assert self._engine is not None
-        faults: list[tuple[int, ScenarioError]] = []
+        faults: list[unmonitored.Fault] = []
         query = (
             select(Placement.case_ref, Placement.revision, Placement.status, Placement.changed)
             .where(Placement.changed > self._mark)
@@ -816,13 +826,19 @@ class PartitionStep:
                 .options(selectinload(Placement.zones), selectinload(Placement.assignments))
             )
             for placement in session.scalars(loading):
-                fault = self._change(
-                    placement.case_ref,
-                    placement.revision,
-                    placement_record(placement, self._config),
-                )
-                if fault is not None:
-                    faults.append((placement.id, fault))
+                record = placement_record(placement, self._config)
+                fault = self._change(placement.case_ref, placement.revision, record)
+                if fault is not None and record is not None:
+                    faults.append(
+                        unmonitored.Fault(
+                            placement.id,
+                            placement.case_ref,
+                            placement.partition,
+                            record["wearer"],
+                            placement.updated_at,
+                            fault,
+                        )
+                    )
         return faults
 
     def _change(

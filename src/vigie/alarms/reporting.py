@@ -3,9 +3,10 @@
 Each step of the pipeline may call `reconcile`: for every device worn or carried in an active
 placement (not home units), the wanted rate is the measure's alarm rate while the case has an
 alarm not closed (a pre-alert included; her SOS too, so her phone reports fast until an operator
-closes it), the normal rate otherwise. When it differs from the
-last rate asked of the device (a `report_every` command not failed or expired; none asked yet
-means the normal rate the device was set up with), a command is queued by "pipeline".
+closes it; not `unmonitored`, which more fixes do not help), the normal rate otherwise. When it
+differs from the last rate asked of the device (a `report_every` command not failed or
+expired; none asked yet means the normal rate the device was set up with), a command is queued
+by "pipeline".
 
 `ask_fixes` turns detection's requests for a fresh fix (a fix too coarse to decide, a breach
 held for confirmation: `Engine.take_fix_requests`) into `locate` commands, one standing per
@@ -22,6 +23,7 @@ from sqlalchemy import Select, and_, case, func, select, union, update
 from sqlalchemy.orm import Session, aliased
 
 from vigie.alarms.imported import RAISED_HERE
+from vigie.alarms.unmonitored import UNMONITORED
 from vigie.gateway import command_queue
 from vigie.settings import Settings
 from vigie.store.models import Alarm, Device, DeviceAssignment, DeviceCommand, Placement
@@ -67,11 +69,12 @@ def _differing(
     """Device id, wanted seconds and the open alarm that wants them (or None) of every device
     whose wanted rate is not the last one asked, by device id; only in `cases`, or else in the
     cases that can need a change. Wanted: for a device worn or carried in an active placement,
-    the measure's alarm rate while its case has an alarm raised here not closed, else the
-    normal rate. Asked: the seconds of its newest `report_every` command not expired, the normal
-    rate when none. A failed one counts (its device's protocol cannot carry it: Traccar Client's
-    OsmAnd takes no command): asked again, it failed again, a new command at every rate check
-    (5 s) for as long as the alarm stayed open. With `partition`, only its placements."""
+    the measure's alarm rate while its case has an alarm raised here not closed (but an
+    `unmonitored` one), else the normal rate. Asked: the seconds of its newest `report_every`
+    command not expired, the normal rate when none. A failed one counts (its device's protocol
+    cannot carry it: Traccar Client's OsmAnd takes no command): asked again, it failed again, a
+    new command at every rate check (5 s) for as long as the alarm stayed open. With
+    `partition`, only its placements."""
     normal = config.report_every_s
     # Correlated lookups by index (a case's open alarms, a device's newest standing command),
     # for the few placements in scope: joined as grouped tables instead, SQLite scanned the
@@ -80,7 +83,9 @@ def _differing(
         DeviceCommand.kind == "report_every",
         DeviceCommand.state.in_(("queued", "sent", "answered", "failed")),
     )
-    open_here = (Alarm.status != "closed", RAISED_HERE)
+    # A measure detection does not watch (`unmonitored`) gains nothing from more fixes: its
+    # bracelet would drain its battery for days (a BAR case waiting for her device), unseen.
+    open_here = (Alarm.status != "closed", RAISED_HERE, Alarm.kind != UNMONITORED)
     alarm_id = (
         select(func.min(Alarm.id))
         .where(Alarm.case_ref == Placement.case_ref, *open_here)

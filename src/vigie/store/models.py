@@ -331,6 +331,24 @@ class QuarantinedObservation(Base):
     quarantined_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
+class UnwatchedPlacement(Base):
+    """An active placement whose current revision detection refused, so that nothing of its
+    measure is detected: from `since` (that revision's time), alarmed once past a grace
+    (`vigie.alarms.unmonitored`). Deleted when a later change is watched or leaves nothing to
+    watch."""
+
+    __tablename__ = "unwatched_placements"
+    placement_id: Mapped[int] = mapped_column(
+        ForeignKey("placements.id", ondelete="CASCADE"), primary_key=True
+    )
+    case_ref: Mapped[str] = mapped_column(String(40), unique=True)
+    partition: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
+    device: Mapped[str] = mapped_column(String(64))  # its wearer's bracelet: the alarm's device
+    since: Mapped[datetime]
+    detail: Mapped[dict[str, Any]]  # what the engine refused (`field`, `error`)
+    raised: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class EngineState(Base):
     """The detection engine's checkpoint and what it covers: the last observation consumed, the
     last journaled step and the placement watermark, saved together every few seconds.

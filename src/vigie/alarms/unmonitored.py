@@ -1,0 +1,161 @@
+"""The `unmonitored` alarm: an active placement that detection cannot watch as it is saved.
+
+A placement reaches the engine once its wearer's bracelet is assigned. The engine refuses one it
+cannot apply: a home detention (DDSE, ARSE) whose home unit is not assigned yet, a BAR measure
+with neither the protected person's device nor a protected place, a device already serving
+another case. Until the case is completed, nothing of it is detected, not even the bracelet's
+strap. That was an error in the server's log and an audit entry: no operator heard it.
+
+Each such placement is now kept (`unwatched_placements`, from the time of the revision refused)
+and, once it stays so for `VIGIE_UNMONITORED_AFTER_S` (a case set up device by device is
+complete within it, and raises nothing), an alarm is raised in the operators' queue, on the case
+and its bracelet, saying what detection refused. It clears itself when a later change of the
+case is watched, or leaves nothing to watch (the measure ended, the bracelet taken off).
+
+Made by the detection step, in its transaction, from the placements it gave the engine; not the
+engine's own (`vigie replay` never makes it). The table, not memory, says what is pending, so a
+restarted detector raises the alarm on time, and once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from vigie.detect import ScenarioError
+from vigie.store.models import UnwatchedPlacement
+
+UNMONITORED = "unmonitored"
+WATCHED, ENDED, NO_BRACELET = "watched", "placement_ended", "no_bracelet"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A placement revision the engine refused: its case, its wearer's bracelet, the engine's
+    error and the revision's time."""
+
+    placement_id: int
+    case_ref: str
+    partition: int
+    device: str
+    since: datetime
+    error: ScenarioError
+
+
+def settled_how(revision: int | None, record: dict[str, Any] | None) -> str:
+    """Why a placement change the engine took leaves nothing unwatched."""
+    if revision is None:
+        return ENDED
+    return NO_BRACELET if record is None else WATCHED
+
+
+def _said(error: ScenarioError) -> dict[str, Any]:
+    """The field and the engine's words; none about her places, where words could place her."""
+    field = error.field or ""
+    if field.startswith("protected_places"):
+        return {"field": "protected_places"}
+    return {"field": error.field, "error": error.reason}
+
+
+def _event(
+    case: str, state: str, device: str, t: datetime, detail: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "t": t,
+        "case": case,
+        "kind": UNMONITORED,
+        "state": state,
+        "device": device,
+        "detail": detail,
+    }
+
+
+@dataclass
+class _Row:
+    """A row of `unwatched_placements`, as this partition's step last wrote it."""
+
+    device: str
+    since: datetime
+    detail: dict[str, Any]
+    raised: bool
+
+
+class Unwatched:
+    """A detection partition's placements its engine refused, as the table has them."""
+
+    def __init__(self, after_s: float) -> None:
+        self._after = timedelta(seconds=after_s)
+        self._rows: dict[str, _Row] = {}
+
+    def load(self, session: Session, partition: int | None) -> None:
+        """Read them again (a restore, or after a step failed): `partition` None for every case
+        (embedded)."""
+        table = UnwatchedPlacement
+        query = select(table.case_ref, table.device, table.since, table.detail, table.raised)
+        if partition is not None:
+            query = query.where(table.partition == partition)
+        self._rows = {case: _Row(*rest) for case, *rest in session.execute(query)}
+
+    def due(self, now: datetime) -> bool:
+        """Whether an alarm is due this step (one past its grace not raised yet)."""
+        return any(not r.raised and now - r.since >= self._after for r in self._rows.values())
+
+    def step(
+        self,
+        session: Session,
+        faults: list[Fault],
+        settled: Mapping[str, str],
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        """Record this step's refusals and settlements; the alarm events they and the time call
+        for: `raised` for a placement unwatched past the grace, `cleared` (with why) for a
+        settled one whose alarm was raised."""
+        events: list[dict[str, Any]] = []
+        refused = {fault.case_ref for fault in faults}
+        for case in sorted(set(settled) - refused):
+            row = self._rows.pop(case, None)
+            if row is None:
+                continue
+            session.execute(delete(UnwatchedPlacement).where(UnwatchedPlacement.case_ref == case))
+            if row.raised:
+                events.append(_event(case, "cleared", row.device, now, {"reason": settled[case]}))
+        for fault in faults:
+            row = self._rows.get(fault.case_ref)
+            detail = _said(fault.error)
+            if row is None:  # unwatched from this revision on
+                session.execute(
+                    insert(UnwatchedPlacement).values(
+                        placement_id=fault.placement_id,
+                        case_ref=fault.case_ref,
+                        partition=fault.partition,
+                        device=fault.device,
+                        since=fault.since,
+                        detail=detail,
+                        raised=False,
+                    )
+                )
+                self._rows[fault.case_ref] = _Row(fault.device, fault.since, detail, False)
+            else:  # still unwatched, since its first refused revision: what is refused now
+                session.execute(
+                    update(UnwatchedPlacement)
+                    .where(UnwatchedPlacement.case_ref == fault.case_ref)
+                    .values(detail=detail)
+                )
+                row.detail = detail
+        for case, row in sorted(self._rows.items()):
+            if row.raised or now - row.since < self._after:
+                continue
+            session.execute(
+                update(UnwatchedPlacement)
+                .where(UnwatchedPlacement.case_ref == case)
+                .values(raised=True)
+            )
+            row.raised = True
+            detail = row.detail | {"since": row.since.isoformat()}
+            events.append(_event(case, "raised", row.device, now, detail))
+        return events

@@ -1,0 +1,170 @@
+"""A placement detection cannot watch as it is saved is an alarm in the operators' queue (not
+only a log line) once it stays so past a grace, until a change of the case is watched or leaves
+nothing to watch (vigie.alarms.unmonitored)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from tests.alarms.test_pipeline import Clock
+from tests.cases import factories as make
+from vigie import clock
+from vigie.alarms.obligations import PRIORITY
+from vigie.alarms.pipeline import Pipeline
+from vigie.alarms.unmonitored import Fault, Unwatched
+from vigie.cases import devices, ending, placements
+from vigie.cases.forms import AssignmentIn, DeviceIn, MeasureEndIn
+from vigie.detect import ScenarioError
+from vigie.settings import Settings
+from vigie.store import Database
+from vigie.store.models import Alarm, AlarmEventRow, AuditEntry, Placement, UnwatchedPlacement
+
+GRACE_S = 300.0
+CONFIG = Settings(escalation_after_s=3600, unmonitored_after_s=GRACE_S)
+
+
+def _placement(db: Database, case: str, measure: str = "ddse") -> int:
+    """A case with its wearer's bracelet assigned and nothing else: a DDSE with no home unit,
+    a BAR measure with neither her device nor a protected place."""
+    with db.session() as session:
+        who = make.contacts(session)
+        wearer = make.person(session, last_name=f"Person{case}")
+        extra: dict[str, Any] = {}
+        if measure == "bar":
+            extra["protected_person_id"] = make.person(session, last_name="Protected").id
+        form = make.placement_form(wearer, who, measure, case_ref=case, **extra)
+        placement = placements.create(session, form, "t")
+        devices.create_device(session, DeviceIn(id=f"B-{case}", kind="bracelet"), "t")
+        devices.assign(session, placement, AssignmentIn(device_id=f"B-{case}", role="wearer"), "t")
+        return placement.id
+
+
+def _home_unit(db: Database, placement_id: int, device: str) -> None:
+    with db.session() as session:
+        placement = session.get(Placement, placement_id)
+        assert placement is not None
+        devices.create_device(session, DeviceIn(id=device, kind="home_unit"), "t")
+        devices.assign(session, placement, AssignmentIn(device_id=device, role="home_unit"), "t")
+
+
+def _alarms(db: Database, case: str) -> list[Alarm]:
+    with db.session() as session:
+        found = list(
+            session.scalars(
+                select(Alarm).where(Alarm.case_ref == case, Alarm.kind == "unmonitored")
+            )
+        )
+        session.expunge_all()
+        return found
+
+
+def _events(db: Database, case: str) -> list[tuple[str, dict[str, Any]]]:
+    with db.session() as session:
+        rows = session.execute(
+            select(AlarmEventRow.state, AlarmEventRow.detail)
+            .where(AlarmEventRow.case_ref == case, AlarmEventRow.kind == "unmonitored")
+            .order_by(AlarmEventRow.id)
+        ).all()
+    return [(state, detail) for state, detail in rows]
+
+
+def _pending(db: Database) -> int:
+    with db.session() as session:
+        return session.scalar(select(func.count()).select_from(UnwatchedPlacement)) or 0
+
+
+def test_an_incomplete_measure_is_an_alarm_past_the_grace_until_completed(db: Database) -> None:
+    placement = _placement(db, "C9")
+    now = Clock(clock.now())
+    Pipeline(db, CONFIG, now).step()
+    assert _alarms(db, "C9") == []  # within the grace: a case set up device by device
+    with db.session() as session:  # audited at once, as before
+        audited = session.scalars(
+            select(AuditEntry.target).where(AuditEntry.action == "placement_not_monitored")
+        ).all()
+    assert audited == [f"placement:{placement}"]
+    # A detector restarted meanwhile still raises it on time, and once.
+    restarted = Pipeline(db, CONFIG, now)
+    now.now += timedelta(seconds=GRACE_S + 1)
+    restarted.step()
+    (alarm,) = _alarms(db, "C9")
+    assert (alarm.device, alarm.status, alarm.cleared_at) == ("B-C9", "open", None)
+    assert alarm.priority == PRIORITY["unmonitored"] == PRIORITY["alert"]
+    ((state, detail),) = _events(db, "C9")
+    assert state == "raised"
+    assert (detail["field"], detail["error"]) == ("home_unit", "a ddse placement needs a home unit")
+    now.now += timedelta(seconds=5)
+    Pipeline(db, CONFIG, now).step()
+    assert len(_events(db, "C9")) == 1
+    _home_unit(db, placement, "H-C9")
+    restarted.step()
+    (alarm,) = _alarms(db, "C9")
+    assert alarm.cleared_at is not None
+    assert _events(db, "C9")[-1] == ("cleared", {"reason": "watched"})
+    assert _pending(db) == 0
+
+
+def test_a_case_completed_within_the_grace_raises_nothing(db: Database) -> None:
+    placement = _placement(db, "C7")
+    now = Clock(clock.now())
+    pipeline = Pipeline(db, CONFIG, now)
+    pipeline.step()
+    assert _pending(db) == 1
+    _home_unit(db, placement, "H-C7")
+    now.now += timedelta(seconds=GRACE_S + 1)
+    pipeline.step()
+    assert _alarms(db, "C7") == []
+    assert _pending(db) == 0
+
+
+def test_a_bar_measure_without_her_device_or_place_is_an_alarm_ended_with_the_measure(
+    db: Database,
+) -> None:
+    placement = _placement(db, "C8", "bar")
+    now = Clock(clock.now())
+    pipeline = Pipeline(db, CONFIG, now)
+    pipeline.step()
+    now.now += timedelta(seconds=GRACE_S + 1)
+    pipeline.step()
+    (alarm,) = _alarms(db, "C8")
+    assert alarm.cleared_at is None
+    assert _events(db, "C8")[0][1]["field"] == "protected"
+    with db.session() as session:
+        row = session.get(Placement, placement)
+        assert row is not None
+        ending.end(session, row, MeasureEndIn(reason="term"), "t", clock.now())
+    pipeline.step()
+    (alarm,) = _alarms(db, "C8")
+    assert alarm.cleared_at is not None
+    assert _events(db, "C8")[-1] == ("cleared", {"reason": "placement_ended"})
+
+
+def test_the_engine_s_words_about_her_places_are_not_kept(db: Database) -> None:
+    """The alarm's detail says the engine's words, which may quote what it refused: never for a
+    protected place, whose coordinates could be among them."""
+    with db.session() as session:
+        who = make.contacts(session)
+        ids = [
+            placements.create(
+                session,
+                make.placement_form(make.person(session, last_name=f"P{n}"), who, case_ref=c),
+                "t",
+            ).id
+            for n, c in enumerate(("C5", "C6"))
+        ]
+    since = clock.now()
+    refused = ScenarioError("latitude 48.8566 out of range", field="protected_places.0.lat")
+    other = ScenarioError("a bar placement needs its alert distance", field="alert_distance_km")
+    faults = [
+        Fault(ids[0], "C5", 0, "B-C5", since, refused),
+        Fault(ids[1], "C6", 0, "B-C6", since, other),
+    ]
+    with db.session() as session:
+        found = Unwatched(0).step(session, faults, {}, since)
+    assert [{k: v for k, v in e["detail"].items() if k != "since"} for e in found] == [
+        {"field": "protected_places"},
+        {"field": "alert_distance_km", "error": "a bar placement needs its alert distance"},
+    ]
