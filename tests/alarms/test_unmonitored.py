@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from tests.alarms.test_pipeline import Clock
 from tests.cases import factories as make
 from vigie import clock
+from vigie.alarms.narrative import event_sentence
 from vigie.alarms.obligations import PRIORITY
 from vigie.alarms.pipeline import Pipeline
 from vigie.alarms.unmonitored import Fault, Unwatched
@@ -20,7 +21,14 @@ from vigie.cases.forms import AssignmentIn, DeviceIn, MeasureEndIn
 from vigie.detect import ScenarioError
 from vigie.settings import Settings
 from vigie.store import Database
-from vigie.store.models import Alarm, AlarmEventRow, AuditEntry, Placement, UnwatchedPlacement
+from vigie.store.models import (
+    Alarm,
+    AlarmEventRow,
+    AuditEntry,
+    DeviceAssignment,
+    Placement,
+    UnwatchedPlacement,
+)
 
 GRACE_S = 300.0
 CONFIG = Settings(escalation_after_s=3600, unmonitored_after_s=GRACE_S)
@@ -168,3 +176,30 @@ def test_the_engine_s_words_about_her_places_are_not_kept(db: Database) -> None:
         {"field": "protected_places"},
         {"field": "alert_distance_km", "error": "a bar placement needs its alert distance"},
     ]
+
+
+def test_a_change_refused_of_a_watched_measure_says_it_is_watched_as_before(db: Database) -> None:
+    """The engine keeps a case's revision before when it refuses the next: the alarm says the
+    measure is still watched by it, not that nothing is."""
+    placement = _placement(db, "C4")
+    _home_unit(db, placement, "H-C4")
+    now = Clock(clock.now())
+    pipeline = Pipeline(db, CONFIG, now)
+    pipeline.step()
+    with db.session() as session:  # its home unit's assignment ended, none in its place
+        row = session.get_one(Placement, placement)
+        held = session.scalars(
+            select(DeviceAssignment).where(DeviceAssignment.device_id == "H-C4")
+        ).one()
+        held.until = clock.now()
+        row.revision += 1
+        row.updated_at = clock.now()
+    pipeline.step()
+    now.now += timedelta(seconds=GRACE_S + 1)
+    pipeline.step()
+    ((state, detail),) = _events(db, "C4")
+    assert (state, detail["field"], detail["watched_as_before"]) == ("raised", "home_unit", True)
+    assert "reste surveillée selon sa version précédente" in event_sentence(
+        "unmonitored", state, detail
+    )
+    assert "n'est pas surveillée" in event_sentence("unmonitored", "raised", {"field": "x"})

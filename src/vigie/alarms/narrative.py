@@ -48,6 +48,12 @@ RAISED = {
     "alert": "Alerte BAR : la personne placée se trouvait {distance}{target}.",
     "pre_alert": "Pré-alerte BAR : la personne placée se trouvait {distance}{target}.",
 }
+# A change the detection could not apply to a measure it watched: it keeps the version before.
+UNMONITORED_AS_BEFORE = (
+    "La dernière modification de la mesure ne peut être appliquée par la détection (un "
+    "dispositif ou une obligation manque ou est en conflit) : la mesure reste surveillée selon "
+    "sa version précédente."
+)
 CLEARED = {
     "zone_entry": "La personne placée est sortie de la zone d'exclusion{zone}.",
     "zone_exit": "La personne placée est revenue dans la zone d'inclusion{zone}.",
@@ -124,6 +130,8 @@ def _target(detail: dict[str, Any]) -> str:
 
 def event_sentence(kind: str, state: str, detail: dict[str, Any]) -> str:
     """One detection event as a French sentence."""
+    if kind == "unmonitored" and state == "raised" and detail.get("watched_as_before"):
+        return UNMONITORED_AS_BEFORE
     table = RAISED if state == "raised" else CLEARED
     template = table.get(kind)
     if template is None:

@@ -837,6 +837,7 @@ class PartitionStep:
                             record["wearer"],
                             placement.updated_at,
                             fault,
+                            self._engine.placement(placement.case_ref) is not None,
                         )
                     )
         return faults

@@ -37,7 +37,8 @@ WATCHED, ENDED, NO_BRACELET = "watched", "placement_ended", "no_bracelet"
 @dataclass(frozen=True)
 class Fault:
     """A placement revision the engine refused: its case, its wearer's bracelet, the engine's
-    error and the revision's time."""
+    error, the revision's time, and whether the engine still watches the case by its revision
+    before (a change refused, such as its home unit withdrawn, leaves the one before running)."""
 
     placement_id: int
     case_ref: str
@@ -45,6 +46,7 @@ class Fault:
     device: str
     since: datetime
     error: ScenarioError
+    as_before: bool = False
 
 
 def settled_how(revision: int | None, record: dict[str, Any] | None) -> str:
@@ -54,12 +56,19 @@ def settled_how(revision: int | None, record: dict[str, Any] | None) -> str:
     return NO_BRACELET if record is None else WATCHED
 
 
-def _said(error: ScenarioError) -> dict[str, Any]:
-    """The field and the engine's words; none about her places, where words could place her."""
+def _said(fault: Fault) -> dict[str, Any]:
+    """The field and the engine's words (none about her places, where words could place her),
+    and whether the revision before is still watched."""
+    error = fault.error
     field = error.field or ""
-    if field.startswith("protected_places"):
-        return {"field": "protected_places"}
-    return {"field": error.field, "error": error.reason}
+    said: dict[str, Any] = (
+        {"field": "protected_places"}
+        if field.startswith("protected_places")
+        else {"field": error.field, "error": error.reason}
+    )
+    if fault.as_before:
+        said["watched_as_before"] = True
+    return said
 
 
 def _event(
@@ -126,7 +135,7 @@ class Unwatched:
                 events.append(_event(case, "cleared", row.device, now, {"reason": settled[case]}))
         for fault in faults:
             row = self._rows.get(fault.case_ref)
-            detail = _said(fault.error)
+            detail = _said(fault)
             if row is None:  # unwatched from this revision on
                 session.execute(
                     insert(UnwatchedPlacement).values(
