@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vigie.sim.intervals import covered, from_mask, intersect, union
-from vigie.sim.schedule import ScheduleSpecError, weekdays_of, window_intervals
+from vigie.sim.schedule import ScheduleSpecError, window_intervals
 
 spans = st.lists(
     st.tuples(st.integers(0, 200), st.integers(1, 40)).map(lambda p: (p[0], p[0] + p[1])),
@@ -62,13 +62,24 @@ def test_windows_keep_wall_clock_hours_across_daylight_saving() -> None:
     ]
 
 
-def test_day_specs() -> None:
-    assert weekdays_of("mon-fri") == frozenset(range(5))
-    assert weekdays_of("sat,sun") == frozenset({5, 6})
-    assert weekdays_of("fri-mon") == frozenset({4, 5, 6, 0})
-    try:
-        weekdays_of("funday")
-    except ScheduleSpecError as exc:
-        assert "mon-fri" in str(exc)
-    else:
-        raise AssertionError("an unknown day must be refused")
+def test_windows_read_as_detection_reads_them() -> None:
+    """The simulator reads `daily` and `24:00` (detection's words) and refuses what detection
+    refuses, saying how to write it."""
+    start = _utc("2026-03-23T00:00")  # a Monday
+    week = start + 7 * 86_400
+    late = [{"days": "daily", "from": "22:00", "to": "24:00"}]
+    daily = window_intervals(late, "Europe/Paris", start, week)
+    assert len(daily) == 7 and all(end - begin == 2 * 3600 for begin, end in daily)
+    weekend = [{"days": "fri-mon", "from": "08:00", "to": "09:00"}]
+    assert len(window_intervals(weekend, "Europe/Paris", start, week)) == 4
+    for days, begin, end, said in (
+        ("funday", "08:00", "09:00", "mon-fri"),
+        ("mon", "08:00", "08:00", "00:00-24:00"),
+    ):
+        window = {"days": days, "from": begin, "to": end}
+        try:
+            window_intervals([window], "Europe/Paris", start, week)
+        except ScheduleSpecError as exc:
+            assert said in str(exc)
+        else:
+            raise AssertionError(f"{window} must be refused")

@@ -18,14 +18,6 @@ class ScheduleSpecError(ValueError):
     """A schedule window the simulator cannot read."""
 
 
-def weekdays_of(spec: str) -> frozenset[int]:
-    """Weekday numbers (Monday 0) named by a spec such as ``"mon-fri"``, ``"sat,sun"``."""
-    try:
-        return weekly.days_of(spec)
-    except weekly.WindowError as exc:
-        raise ScheduleSpecError(f"schedule days {spec!r}: {exc}") from None
-
-
 def _window(window: dict[str, Any]) -> tuple[frozenset[int], int, int]:
     try:
         return weekly.window_of(window["days"], window["from"], window["to"])
