@@ -203,3 +203,19 @@ def test_a_change_refused_of_a_watched_measure_says_it_is_watched_as_before(db: 
         "unmonitored", state, detail
     )
     assert "n'est pas surveillée" in event_sentence("unmonitored", "raised", {"field": "x"})
+
+
+def test_the_alarm_names_the_bracelet_worn_when_it_is_raised(db: Database) -> None:
+    placement = _placement(db, "C3")
+    now = Clock(clock.now())
+    pipeline = Pipeline(db, CONFIG, now)
+    pipeline.step()
+    with db.session() as session:  # its bracelet replaced, still no home unit
+        row = session.get_one(Placement, placement)
+        devices.create_device(session, DeviceIn(id="B2-C3", kind="bracelet"), "t")
+        devices.assign(session, row, AssignmentIn(device_id="B2-C3", role="wearer"), "t")
+    pipeline.step()
+    now.now += timedelta(seconds=GRACE_S + 1)
+    pipeline.step()
+    (alarm,) = _alarms(db, "C3")
+    assert alarm.device == "B2-C3"

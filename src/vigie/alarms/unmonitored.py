@@ -149,13 +149,15 @@ class Unwatched:
                     )
                 )
                 self._rows[fault.case_ref] = _Row(fault.device, fault.since, detail, False)
-            else:  # still unwatched, since its first refused revision: what is refused now
+            else:  # still unwatched, since its first refused revision: what is refused now,
+                # and its bracelet now unless its alarm was raised on the one before
+                device = row.device if row.raised else fault.device
                 session.execute(
                     update(UnwatchedPlacement)
                     .where(UnwatchedPlacement.case_ref == fault.case_ref)
-                    .values(detail=detail)
+                    .values(detail=detail, device=device)
                 )
-                row.detail = detail
+                row.detail, row.device = detail, device
         for case, row in sorted(self._rows.items()):
             if row.raised or now - row.since < self._after:
                 continue
