@@ -18,7 +18,7 @@ from tests.cluster.conftest import (
     running_worker,
     worker_settings,
 )
-from tests.cluster.test_worker import _fix, _publish, _wait
+from tests.cluster.test_worker import _fix, _init, _publish, _wait
 from tests.gateway.conftest import ZONE
 from vigie.api import create_app
 from vigie.cluster.local import LocalCluster
@@ -28,17 +28,6 @@ from vigie.store.models import AuditEntry, EngineState
 
 pytestmark = pytest.mark.processes
 MAX_AGE_S = 3.0
-
-
-async def _init_short(urls: list[str]) -> None:
-    import nats
-
-    from vigie.cluster.topology import Topology, ensure
-
-    connection = await nats.connect(servers=urls)
-    topology = Topology(WORKER_PARTITIONS, 3, MAX_AGE_S, 1 << 30, 1.0, WORKER_LEASE_S)
-    await ensure(connection.jetstream(), topology)
-    await connection.close()
 
 
 async def _span(urls: list[str]) -> tuple[int, int, int]:
@@ -87,7 +76,7 @@ def _expired(loop: Loop, cluster: LocalCluster) -> tuple[int, int, int]:
 def test_readings_dropped_unread_are_told_once_for_every_partition_that_missed_them(
     cluster: LocalCluster, loop: Loop, seeded_pg: Database
 ) -> None:
-    loop.run(_init_short(cluster.urls))
+    loop.run(_init(cluster.urls, MAX_AGE_S))
     _publish(cluster, loop, [_fix(m, ZONE, seq) for seq, m in enumerate((5, 4, 3), 1)])
     _, first, last = _expired(loop, cluster)  # no worker ran meanwhile
     assert first == last + 1 == 4
@@ -114,7 +103,7 @@ def test_readings_dropped_unread_are_told_once_for_every_partition_that_missed_t
 def test_a_partition_only_quiet_while_watched_meets_no_gap_when_taken_again(
     cluster: LocalCluster, loop: Loop, seeded_pg: Database
 ) -> None:
-    loop.run(_init_short(cluster.urls))
+    loop.run(_init(cluster.urls, MAX_AGE_S))
     config = worker_settings(cluster, seeded_pg)
     busy = partition_of("C1", WORKER_PARTITIONS)
     with running_worker(loop, config, seeded_pg, "worker-a") as (worker, _):

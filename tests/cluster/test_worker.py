@@ -30,13 +30,16 @@ PARTITIONS = WORKER_PARTITIONS
 LEASE_S = WORKER_LEASE_S
 
 
-async def _init(urls: list[str]) -> None:
+async def _init(urls: list[str], max_age_s: float = 3600.0) -> None:
+    """The worker tests' cluster; its stream keeps `max_age_s` (its dedupe window no longer)."""
     import nats
 
     from vigie.cluster.topology import Topology, ensure
 
     connection = await nats.connect(servers=urls)
-    await ensure(connection.jetstream(), Topology(PARTITIONS, 3, 3600.0, 1 << 30, 120.0, LEASE_S))
+    dedupe_s = min(120.0, max_age_s / 2)
+    topology = Topology(PARTITIONS, 3, max_age_s, 1 << 30, dedupe_s, LEASE_S)
+    await ensure(connection.jetstream(), topology)
     await connection.close()
 
 

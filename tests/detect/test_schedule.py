@@ -8,7 +8,8 @@ import pytest
 
 from vigie.detect.events import iso_of, ms_of
 from vigie.detect.scenario import ScenarioError, WindowSpec
-from vigie.detect.schedule import NEVER_ENDS, WeeklySchedule, parse_days
+from vigie.detect.schedule import NEVER_ENDS, WeeklySchedule
+from vigie.weekly import days_of
 
 
 def schedule(*windows: tuple[str, str, str]) -> WeeklySchedule:
@@ -33,13 +34,14 @@ def ms(text: str) -> int:
     ],
 )
 def test_days(text: str, days: set[int]) -> None:
-    assert parse_days(text) == days
+    assert days_of(text) == days
+    assert schedule((text, "08:00", "09:00")).windows[0].days == days  # as detection reads them
 
 
 @pytest.mark.parametrize("text", ["monday", "mon-xyz", ""])
 def test_unknown_days_are_refused(text: str) -> None:
     with pytest.raises(ScenarioError):
-        parse_days(text)
+        schedule((text, "08:00", "09:00"))
 
 
 def test_a_window_past_midnight_belongs_to_the_day_it_starts() -> None:

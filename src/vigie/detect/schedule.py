@@ -35,14 +35,6 @@ _BY_TEXT: dict[tuple[tuple[tuple[str, str, str], ...], str], WeeklySchedule] = {
 _BY_TEXT_MAX = 4096
 
 
-def parse_days(text: str, field: str = "days") -> frozenset[int]:
-    """Weekday numbers (Monday 0) of a days expression (`vigie.weekly`)."""
-    try:
-        return weekly.days_of(text)
-    except weekly.WindowError as exc:
-        raise ScenarioError(str(exc), field=field) from exc
-
-
 @dataclass(frozen=True, slots=True)
 class Window:
     """One weekly window: the days it starts on and its local start and end minutes."""
