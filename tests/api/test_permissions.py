@@ -66,6 +66,7 @@ def placement_body(w: World) -> dict[str, Any]:
         "judge_id": w.contacts["judge"],
         "prosecutor_id": w.contacts["prosecutor"],
         "spip_id": w.contacts["spip"],
+        "schedule": [{"days": "mon-fri", "from": "20:00", "to": "07:00"}],
     }
 
 

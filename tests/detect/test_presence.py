@@ -162,3 +162,15 @@ def test_round_the_clock_house_arrest_stays_one_episode() -> None:
     )
     assert absence(events) == [(0, "raised", None)]
     assert next(e for e in events if e.kind == "absence").detail["window_end"] is None
+
+
+def test_a_constrained_release_is_watched_for_its_hours_as_a_home_detention() -> None:
+    """An LSC (CPP 720) under a bracelet with hours: detection refused its measure before."""
+    scenario = [
+        obs("H1", 0, "presence", present=True),
+        obs("H1", 500, "presence", present=False),
+        obs("H1", 560, "presence", present=True),
+    ]
+    lsc = run([ddse() | {"measure": "lsc"}], scenario)
+    assert absence(lsc) == [(500, "raised", None), (560, "cleared", "present")]
+    assert [e.to_json() for e in lsc] == [e.to_json() for e in run([ddse()], scenario)]

@@ -80,6 +80,13 @@ def assign(
             f"{_KIND_FOR_ROLE[form.role]}",
             "device_id",
         )
+    if form.role == "protected" and placement.measure != "bar":
+        # Detection would not read it (only a BAR measure has her), nor tell anyone so.
+        raise CaseRefused(
+            f"a protected person's device serves a BAR measure only; this case is a "
+            f"{placement.measure}",
+            "role",
+        )
     busy = session.scalars(
         select(DeviceAssignment).where(
             DeviceAssignment.device_id == device.id,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from vigie import clock
 from vigie.cases import legal
 from vigie.cases.access import placements_visible_to
+from vigie.cases.detection import check_watchable, zone_record
 from vigie.cases.ending import refuse_if_ended
 from vigie.cases.errors import CaseNotFound, CaseRefused
 from vigie.cases.forms import PlacementChange, PlacementIn, RenewalIn, ZoneIn
@@ -78,6 +79,7 @@ def create(session: Session, form: PlacementIn, actor: str) -> Placement:
     if not form.case_ref:
         placement.case_ref = f"V{placement.id:06d}"
     placement.partition = partition_of(placement.case_ref, settings().partitions)
+    check_watchable(placement, [_watched(z) for z in zones])
     for zone in zones:
         session.add(_zone_row(placement.id, zone))
     _record_decision(session, placement, "create", decision, dates)
@@ -151,6 +153,7 @@ def change(session: Session, placement: Placement, form: PlacementChange, actor:
     for name in ("grace_s", "signal_timeout_s", "police_station", "police_phone"):
         if getattr(form, name) is not None:
             setattr(placement, name, getattr(form, name))
+    check_watchable(placement, [_zone_of(z) for z in placement.zones])
     _bump(placement)
     _record_decision(session, placement, "change", decision, dates)
     audit.record(
@@ -167,10 +170,7 @@ def change(session: Session, placement: Placement, form: PlacementChange, actor:
 
 def put_zone(session: Session, placement: Placement, form: ZoneIn, actor: str) -> Zone:
     """Add or replace one zone of a placement, checked against the case before it is saved."""
-    refuse_if_ended(placement)
-    zones = {z.key: _zone_of(z) for z in placement.zones}
-    zones[form.id] = _zone_dict(form)
-    check_zones(list(zones.values()), _home(placement.person), placement.protected_places)
+    zones = check_zone(placement, form)
     row = next((z for z in placement.zones if z.key == form.id), None)
     if row is None:
         row = _zone_row(placement.id, zones[form.id])
@@ -186,6 +186,17 @@ def put_zone(session: Session, placement: Placement, form: ZoneIn, actor: str) -
     session.flush()
     audit.record(session, actor, "put_zone", f"placement:{placement.id}", {"zone": form.id})
     return row
+
+
+def check_zone(placement: Placement, form: ZoneIn) -> dict[str, dict[str, Any]]:
+    """The case's zones with `form` put in, by id, or CaseRefused: what `put_zone` checks, which
+    the zone editor's dry run asks too (so that its check and its save agree)."""
+    refuse_if_ended(placement)
+    zones = {z.key: _zone_of(z) for z in placement.zones}
+    zones[form.id] = _zone_dict(form)
+    check_zones(list(zones.values()), _home(placement.person), placement.protected_places)
+    check_watchable(placement, [_watched(z) for z in zones.values()])
+    return zones
 
 
 def delete_zone(session: Session, placement: Placement, zone_key: str, actor: str) -> None:
@@ -257,7 +268,12 @@ def _zone_dict(form: ZoneIn) -> dict[str, Any]:
 
 
 def _zone_of(row: Zone) -> dict[str, Any]:
-    return {"id": row.key, "type": row.type, "geometry": row.geometry, "schedule": row.schedule}
+    return zone_record(row.key, row.type, row.geometry, row.schedule)
+
+
+def _watched(zone: dict[str, Any]) -> dict[str, Any]:
+    """A zone as saved (`_zone_dict`), as detection reads it (no label)."""
+    return zone_record(zone["id"], zone["type"], zone["geometry"], zone["schedule"])
 
 
 def _zone_row(placement_id: int, zone: dict[str, Any]) -> Zone:

@@ -17,7 +17,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-MEASURES = frozenset({"ddse", "arse", "psem", "bar"})
+# A constrained release (LSC, CPP 720) under a bracelet runs as a home detention or a release
+# with mobile monitoring: it is watched for the hours and zones it carries (hours need a home
+# unit, as for any measure); the API saved LSC placements that detection then refused.
+MEASURES = frozenset({"ddse", "arse", "psem", "bar", "lsc"})
 
 
 class ScenarioError(ValueError):

@@ -19,9 +19,9 @@ from vigie.api.deps import CASE_READERS, DatabaseDep, allow
 from vigie.api.limits import BoundedJsonRoute
 from vigie.api.routers.alarms import visible_alarm
 from vigie.api.routers.cases import refuse_reused_zone_id, zone_out
+from vigie.cases import placements
 from vigie.cases.access import visible_placement
 from vigie.cases.forms import ZoneIn
-from vigie.cases.geometry import check_zones
 from vigie.law.decision import applied_articles
 from vigie.store import audit
 from vigie.store import observations as log
@@ -245,15 +245,5 @@ def check_zone(
         placement = visible_placement(session, user, placement_id)
         if new:
             refuse_reused_zone_id(placement, body.id)
-        zones = {
-            z.key: {"id": z.key, "type": z.type, "geometry": z.geometry} for z in placement.zones
-        }
-        zones[body.id] = {"id": body.id, "type": body.type, "geometry": body.geometry}
-        person = placement.person
-        home = (
-            (person.home_lat, person.home_lon)
-            if person.home_lat is not None and person.home_lon is not None
-            else None
-        )
-        check_zones(list(zones.values()), home, placement.protected_places)
+        placements.check_zone(placement, body)
         return {"ok": True, "zone": body.id}

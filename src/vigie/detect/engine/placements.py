@@ -7,6 +7,7 @@ it drops. The columnar tables the batches run on are rebuilt lazily (tables.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from vigie.detect import proximity
@@ -22,7 +23,7 @@ from vigie.detect.scenario import (
     parse_placement,
 )
 from vigie.detect.schedule import WeeklySchedule
-from vigie.detect.zones import Shape, compile_zone
+from vigie.detect.zones import Shape, Zone, compile_zone
 
 
 class Placements(Clock):
@@ -30,16 +31,9 @@ class Placements(Clock):
 
     def add_placement(self, placement: dict[str, Any]) -> None:
         """Add (or replace, same case id) a placement record; ScenarioError names the field."""
-        spec = parse_placement(placement)
-        self._check_shape(spec)
-        roles = {"wearer": spec.wearer, "home_unit": spec.home_unit, "protected": spec.protected}
-        seen: dict[str, str] = {}
-        for role, device in roles.items():
-            if device is None:
-                continue
-            if device in seen:
-                raise ScenarioError(f"device {device!r} is already the {seen[device]}", field=role)
-            seen[device] = role
+        compiled = compile_placement(placement)
+        spec, seen = compiled.spec, compiled.roles
+        for device, role in seen.items():
             owner = (
                 self._devices.case[self._devices.index[device]]
                 if (device in self._devices.index)
@@ -47,20 +41,7 @@ class Placements(Clock):
             )
             if owner is not None and owner != spec.case:
                 raise ScenarioError(f"device {device!r} already serves case {owner!r}", field=role)
-        zones = [
-            compile_zone(z, spec.case, spec.wearer, spec.tz, f"zones.{i}")
-            for i, z in enumerate(spec.zones)
-        ]
-        absence = None
-        if spec.schedule:
-            schedule = WeeklySchedule.parse(spec.schedule, spec.tz, "schedule")
-            absence = Absence(schedule, round(spec.grace_s * 1000))
-        rules: list[Proximity] = []
-        if spec.alert_distance_km is not None:
-            places = [(p.id, p.lat, p.lon) for p in spec.protected_places]
-            rules = proximity.rules_for(
-                spec.case, spec.wearer, spec.alert_distance_km * 1000, spec.protected, places
-            )
+        zones, absence, rules = compiled.zones, compiled.absence, compiled.rules
         old = self._cases.pop(spec.case, None)
         if old is not None:
             self._release_devices(old, keep=set(seen))
@@ -144,37 +125,6 @@ class Placements(Clock):
         self._dirty = True
 
     @staticmethod
-    def _check_shape(spec: PlacementSpec) -> None:
-        if spec.measure in ("ddse", "arse"):
-            if spec.home_unit is None:
-                raise ScenarioError(
-                    f"a {spec.measure} placement needs a home unit", field="home_unit"
-                )
-            if not spec.schedule:
-                raise ScenarioError(f"a {spec.measure} placement needs its hours", field="schedule")
-        if spec.schedule and spec.home_unit is None:
-            raise ScenarioError("assigned hours need a home unit to check them", field="home_unit")
-        if spec.measure == "bar":
-            if spec.alert_distance_km is None:
-                raise ScenarioError(
-                    "a bar placement needs its alert distance", field="alert_distance_km"
-                )
-            if spec.protected is None and not spec.protected_places:
-                raise ScenarioError(
-                    "a bar placement needs a protected device or place", field="protected"
-                )
-        elif spec.alert_distance_km is None and (spec.protected or spec.protected_places):
-            raise ScenarioError(
-                "a protected person needs an alert distance", field="alert_distance_km"
-            )
-        ids = [z.id for z in spec.zones]
-        if len(set(ids)) != len(ids):
-            raise ScenarioError("zone ids must be unique within a placement", field="zones")
-        places = [p.id for p in spec.protected_places]
-        if len(set(places)) != len(places) or (spec.protected in places):
-            raise ScenarioError("protected place ids must be unique", field="protected_places")
-
-    @staticmethod
     def _carry_absence(old: Absence, new: Absence) -> None:
         new.present, new.presence_t, new.absent_since = (
             old.present,
@@ -245,3 +195,73 @@ class Placements(Clock):
     def shapes(self) -> list[Shape]:
         """The compiled zone geometries in use, one per distinct GeoJSON."""
         return list({id(z.shape): z.shape for c in self._cases.values() for z in c.zones}.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A placement record checked and compiled, before the engine's devices are looked at."""
+
+    spec: PlacementSpec
+    roles: dict[str, str]  # device -> its role in the case
+    zones: list[Zone]
+    absence: Absence | None
+    rules: list[Proximity]
+
+
+def compile_placement(placement: dict[str, Any]) -> Compiled:
+    """Everything `add_placement` checks that needs no other case: the record, its shape (what
+    the measure requires), its devices' roles, zones, hours and BAR rules; ScenarioError names
+    the field. The API asks it when a placement is saved (`vigie.cases.detection`), so that
+    what detection would refuse is refused there, to the supervisor, not found later."""
+    spec = parse_placement(placement)
+    _check_shape(spec)
+    roles = {"wearer": spec.wearer, "home_unit": spec.home_unit, "protected": spec.protected}
+    seen: dict[str, str] = {}
+    for role, device in roles.items():
+        if device is None:
+            continue
+        if device in seen:
+            raise ScenarioError(f"device {device!r} is already the {seen[device]}", field=role)
+        seen[device] = role
+    zones = [
+        compile_zone(z, spec.case, spec.wearer, spec.tz, f"zones.{i}")
+        for i, z in enumerate(spec.zones)
+    ]
+    absence = None
+    if spec.schedule:
+        schedule = WeeklySchedule.parse(spec.schedule, spec.tz, "schedule")
+        absence = Absence(schedule, round(spec.grace_s * 1000))
+    rules: list[Proximity] = []
+    if spec.alert_distance_km is not None:
+        places = [(p.id, p.lat, p.lon) for p in spec.protected_places]
+        rules = proximity.rules_for(
+            spec.case, spec.wearer, spec.alert_distance_km * 1000, spec.protected, places
+        )
+    return Compiled(spec, seen, zones, absence, rules)
+
+
+def _check_shape(spec: PlacementSpec) -> None:
+    if spec.measure in ("ddse", "arse"):
+        if spec.home_unit is None:
+            raise ScenarioError(f"a {spec.measure} placement needs a home unit", field="home_unit")
+        if not spec.schedule:
+            raise ScenarioError(f"a {spec.measure} placement needs its hours", field="schedule")
+    if spec.schedule and spec.home_unit is None:
+        raise ScenarioError("assigned hours need a home unit to check them", field="home_unit")
+    if spec.measure == "bar":
+        if spec.alert_distance_km is None:
+            raise ScenarioError(
+                "a bar placement needs its alert distance", field="alert_distance_km"
+            )
+        if spec.protected is None and not spec.protected_places:
+            raise ScenarioError(
+                "a bar placement needs a protected device or place", field="protected"
+            )
+    elif spec.alert_distance_km is None and (spec.protected or spec.protected_places):
+        raise ScenarioError("a protected person needs an alert distance", field="alert_distance_km")
+    ids = [z.id for z in spec.zones]
+    if len(set(ids)) != len(ids):
+        raise ScenarioError("zone ids must be unique within a placement", field="zones")
+    places = [p.id for p in spec.protected_places]
+    if len(set(places)) != len(places) or (spec.protected in places):
+        raise ScenarioError("protected place ids must be unique", field="protected_places")
