@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # assigned...) before it is an `unmonitored` alarm (vigie.alarms.unmonitored): a case set up
     # device by device is complete within it.
     unmonitored_after_s: float = Field(default=300.0, ge=0)
+    # How long after its last raise that alarm is raised again while the case stays so: closed
+    # by an operator meanwhile, it opens anew (still open, the reminder folds into it).
+    unmonitored_remind_s: float = Field(default=86_400.0, ge=60)
     # How long a zone or distance breach may be held for confirmation by a second fix, per
     # measure (zones, pre-alert), and for the BAR alert (vigie.detect.persistence says why).
     breach_confirm_s: dict[str, float] = Field(

@@ -12,10 +12,12 @@ from sqlalchemy import func, select
 from tests.alarms.test_pipeline import Clock
 from tests.cases import factories as make
 from vigie import clock
+from vigie.alarms import workflow
 from vigie.alarms.narrative import event_sentence
 from vigie.alarms.obligations import PRIORITY
 from vigie.alarms.pipeline import Pipeline
 from vigie.alarms.unmonitored import Fault, Unwatched
+from vigie.api.security import create_user
 from vigie.cases import devices, ending, placements
 from vigie.cases.forms import AssignmentIn, DeviceIn, MeasureEndIn
 from vigie.detect import ScenarioError
@@ -28,6 +30,7 @@ from vigie.store.models import (
     DeviceAssignment,
     Placement,
     UnwatchedPlacement,
+    User,
 )
 
 GRACE_S = 300.0
@@ -171,7 +174,7 @@ def test_the_engine_s_words_about_her_places_are_not_kept(db: Database) -> None:
         Fault(ids[1], "C6", 0, "B-C6", since, other),
     ]
     with db.session() as session:
-        found = Unwatched(0).step(session, faults, {}, since)
+        found = Unwatched(0, 86_400).step(session, faults, {}, since)
     assert [{k: v for k, v in e["detail"].items() if k != "since"} for e in found] == [
         {"field": "protected_places"},
         {"field": "alert_distance_km", "error": "a bar placement needs its alert distance"},
@@ -219,3 +222,48 @@ def test_the_alarm_names_the_bracelet_worn_when_it_is_raised(db: Database) -> No
     pipeline.step()
     (alarm,) = _alarms(db, "C3")
     assert alarm.device == "B2-C3"
+
+
+REMIND_S = 86_400.0
+
+
+def _close(db: Database, alarm_id: int) -> None:
+    with db.session() as session:
+        operator = session.scalars(select(User).where(User.username == "op")).first()
+        if operator is None:
+            operator = create_user(session, "op", "op password 1", "operator", "Op")
+        alarm = session.get_one(Alarm, alarm_id)
+        workflow.acknowledge(session, alarm, operator, clock.now())
+        workflow.close(session, alarm, operator, "technical_fault", "SPIP called", clock.now())
+
+
+def test_a_case_that_stays_unwatched_is_raised_again_after_its_alarm_is_closed(
+    db: Database,
+) -> None:
+    """Closed while the case stayed incomplete, the alarm was not raised again until the case
+    changed: the measure could go unwatched for days with nothing in the queue."""
+    config = CONFIG.model_copy(update={"unmonitored_remind_s": REMIND_S})
+    _placement(db, "C5")
+    now = Clock(clock.now())
+    Pipeline(db, config, now).step()
+    now.now += timedelta(seconds=GRACE_S + 1)
+    Pipeline(db, config, now).step()
+    (first,) = _alarms(db, "C5")
+    _close(db, first.id)
+    now.now += timedelta(seconds=REMIND_S - 60)
+    Pipeline(db, config, now).step()
+    assert [a.status for a in _alarms(db, "C5")] == ["closed"]  # not yet
+    now.now += timedelta(seconds=61)
+    Pipeline(db, config, now).step()  # a detector restarted meanwhile: on time all the same
+    closed, again = _alarms(db, "C5")
+    assert (closed.id, again.status, again.device) == (first.id, "open", "B-C5")
+    state, detail = _events(db, "C5")[-1]
+    assert (state, detail["again"], detail["field"]) == ("raised", True, "home_unit")
+    assert detail["since"] == _events(db, "C5")[0][1]["since"]  # unwatched since the first
+    assert event_sentence("unmonitored", state, detail).startswith("Rappel")
+    # While that one is open, the next reminder folds into it: one incident, not two.
+    now.now += timedelta(seconds=REMIND_S + 1)
+    Pipeline(db, config, now).step()
+    closed, again = _alarms(db, "C5")
+    assert again.status == "open" and again.event_count == 2
+    assert len(_events(db, "C5")) == 3

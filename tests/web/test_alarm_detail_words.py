@@ -44,3 +44,23 @@ def test_a_cleared_depth_is_said_on_its_own_side(page: Page, site: Site) -> None
         "(d) => Vigie.detailText(d)", {"zone_type": "inclusion", "depth_m": -15.0}
     )
     assert words == "Type de zone : inclusion · Profondeur dans la zone : 15 m"
+
+
+def test_an_unmonitored_alarm_says_what_detection_refused(page: Page, site: Site) -> None:
+    """Its detail (the field refused, the engine's words, since when, a reminder) showed as
+    nothing: the page says only the keys it knows."""
+    log_in(page, site, "operator1")
+    detail = {
+        "field": "home_unit",
+        "error": "a ddse placement needs a home unit",
+        "watched_as_before": True,
+        "again": True,
+    }
+    words = page.evaluate("(d) => Vigie.detailText(d)", detail)
+    assert words == (
+        "Donnée refusée par la détection : home_unit · "
+        "Motif (détection) : a ddse placement needs a home unit · "
+        "Surveillée selon sa version précédente · Rappel : le défaut dure toujours"
+    )
+    since = page.evaluate("(d) => Vigie.detailText(d)", {"since": "2026-11-23T08:00:00+00:00"})
+    assert since == "Non surveillée depuis : 23/11/2026 09:00:00"  # Paris time

@@ -54,6 +54,8 @@ UNMONITORED_AS_BEFORE = (
     "dispositif ou une obligation manque ou est en conflit) : la mesure reste surveillée selon "
     "sa version précédente."
 )
+# Raised again while the measure stays so (an operator closed it meanwhile, or it is still open).
+UNMONITORED_AGAIN = "Rappel : le défaut de surveillance dure toujours."
 CLEARED = {
     "zone_entry": "La personne placée est sortie de la zone d'exclusion{zone}.",
     "zone_exit": "La personne placée est revenue dans la zone d'inclusion{zone}.",
@@ -130,8 +132,9 @@ def _target(detail: dict[str, Any]) -> str:
 
 def event_sentence(kind: str, state: str, detail: dict[str, Any]) -> str:
     """One detection event as a French sentence."""
-    if kind == "unmonitored" and state == "raised" and detail.get("watched_as_before"):
-        return UNMONITORED_AS_BEFORE
+    if kind == "unmonitored" and state == "raised":
+        said = UNMONITORED_AS_BEFORE if detail.get("watched_as_before") else RAISED["unmonitored"]
+        return f"{UNMONITORED_AGAIN} {said}" if detail.get("again") else said
     table = RAISED if state == "raised" else CLEARED
     template = table.get(kind)
     if template is None:

@@ -282,7 +282,9 @@ class PartitionStep:
         self._checkpointed = float("-inf")  # monotonic time of the last checkpoint
         self.replayed = Replayed(0, 0)
         self._clock_faults: set[str] = set()  # devices whose clock_fault alarm is raised
-        self._unwatched = unmonitored.Unwatched(config.unmonitored_after_s)
+        self._unwatched = unmonitored.Unwatched(
+            config.unmonitored_after_s, config.unmonitored_remind_s
+        )
         self._quarantined = 0
         self._poisoned = False  # the restored engine's clock was dragged ahead (before issue 11)
         self._health = PipelineHealth(warm=False, cursor=0, last_step_at=None, last_error=None)

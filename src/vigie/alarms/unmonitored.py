@@ -10,11 +10,14 @@ Each such placement is now kept (`unwatched_placements`, from the time of the re
 and, once it stays so for `VIGIE_UNMONITORED_AFTER_S` (a case set up device by device is
 complete within it, and raises nothing), an alarm is raised in the operators' queue, on the case
 and its bracelet, saying what detection refused. It clears itself when a later change of the
-case is watched, or leaves nothing to watch (the measure ended, the bracelet taken off).
+case is watched, or leaves nothing to watch (the measure ended, the bracelet taken off). While the
+case stays so it is raised again `VIGIE_UNMONITORED_REMIND_S` after its last raise (`again`): an
+operator who closed it, the case still incomplete, gets it back in the queue; still open, the
+reminder folds into it.
 
 Made by the detection step, in its transaction, from the placements it gave the engine; not the
 engine's own (`vigie replay` never makes it). The table, not memory, says what is pending, so a
-restarted detector raises the alarm on time, and once.
+restarted detector raises the alarm on time, and once each time.
 """
 
 from __future__ import annotations
@@ -91,28 +94,35 @@ class _Row:
     device: str
     since: datetime
     detail: dict[str, Any]
-    raised: bool
+    raised_at: datetime | None  # its alarm's last raise
 
 
 class Unwatched:
     """A detection partition's placements its engine refused, as the table has them."""
 
-    def __init__(self, after_s: float) -> None:
+    def __init__(self, after_s: float, remind_s: float) -> None:
         self._after = timedelta(seconds=after_s)
+        self._remind = timedelta(seconds=remind_s)
         self._rows: dict[str, _Row] = {}
 
     def load(self, session: Session, partition: int | None) -> None:
         """Read them again (a restore, or after a step failed): `partition` None for every case
         (embedded)."""
         table = UnwatchedPlacement
-        query = select(table.case_ref, table.device, table.since, table.detail, table.raised)
+        query = select(table.case_ref, table.device, table.since, table.detail, table.raised_at)
         if partition is not None:
             query = query.where(table.partition == partition)
         self._rows = {case: _Row(*rest) for case, *rest in session.execute(query)}
 
     def due(self, now: datetime) -> bool:
-        """Whether an alarm is due this step (one past its grace not raised yet)."""
-        return any(not r.raised and now - r.since >= self._after for r in self._rows.values())
+        """Whether an alarm is due this step: one past its grace not raised yet, or one whose
+        reminder is due."""
+        return any(self._due(row, now) for row in self._rows.values())
+
+    def _due(self, row: _Row, now: datetime) -> bool:
+        if row.raised_at is None:
+            return now - row.since >= self._after
+        return now - row.raised_at >= self._remind
 
     def step(
         self,
@@ -122,8 +132,8 @@ class Unwatched:
         now: datetime,
     ) -> list[dict[str, Any]]:
         """Record this step's refusals and settlements; the alarm events they and the time call
-        for: `raised` for a placement unwatched past the grace, `cleared` (with why) for a
-        settled one whose alarm was raised."""
+        for: `raised` for a placement unwatched past the grace (and again at each reminder),
+        `cleared` (with why) for a settled one whose alarm was raised."""
         events: list[dict[str, Any]] = []
         refused = {fault.case_ref for fault in faults}
         for case in sorted(set(settled) - refused):
@@ -131,7 +141,7 @@ class Unwatched:
             if row is None:
                 continue
             session.execute(delete(UnwatchedPlacement).where(UnwatchedPlacement.case_ref == case))
-            if row.raised:
+            if row.raised_at is not None:
                 events.append(_event(case, "cleared", row.device, now, {"reason": settled[case]}))
         for fault in faults:
             row = self._rows.get(fault.case_ref)
@@ -145,13 +155,13 @@ class Unwatched:
                         device=fault.device,
                         since=fault.since,
                         detail=detail,
-                        raised=False,
+                        raised_at=None,
                     )
                 )
-                self._rows[fault.case_ref] = _Row(fault.device, fault.since, detail, False)
+                self._rows[fault.case_ref] = _Row(fault.device, fault.since, detail, None)
             else:  # still unwatched, since its first refused revision: what is refused now,
                 # and its bracelet now unless its alarm was raised on the one before
-                device = row.device if row.raised else fault.device
+                device = row.device if row.raised_at is not None else fault.device
                 session.execute(
                     update(UnwatchedPlacement)
                     .where(UnwatchedPlacement.case_ref == fault.case_ref)
@@ -159,14 +169,16 @@ class Unwatched:
                 )
                 row.detail, row.device = detail, device
         for case, row in sorted(self._rows.items()):
-            if row.raised or now - row.since < self._after:
+            if not self._due(row, now):
                 continue
+            detail = row.detail | {"since": row.since.isoformat()}
+            if row.raised_at is not None:
+                detail["again"] = True
             session.execute(
                 update(UnwatchedPlacement)
                 .where(UnwatchedPlacement.case_ref == case)
-                .values(raised=True)
+                .values(raised_at=now)
             )
-            row.raised = True
-            detail = row.detail | {"since": row.since.isoformat()}
+            row.raised_at = now
             events.append(_event(case, "raised", row.device, now, detail))
         return events

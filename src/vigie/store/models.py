@@ -333,9 +333,9 @@ class QuarantinedObservation(Base):
 
 class UnwatchedPlacement(Base):
     """An active placement whose current revision detection refused, so that nothing of its
-    measure is detected: from `since` (that revision's time), alarmed once past a grace
-    (`vigie.alarms.unmonitored`). Deleted when a later change is watched or leaves nothing to
-    watch."""
+    measure is detected: from `since` (that revision's time), alarmed past a grace and again
+    at intervals while it stays so (`raised_at`: its last raise; `vigie.alarms.unmonitored`).
+    Deleted when a later change is watched or leaves nothing to watch."""
 
     __tablename__ = "unwatched_placements"
     placement_id: Mapped[int] = mapped_column(
@@ -346,7 +346,7 @@ class UnwatchedPlacement(Base):
     device: Mapped[str] = mapped_column(String(64))  # its wearer's bracelet: the alarm's device
     since: Mapped[datetime]
     detail: Mapped[dict[str, Any]]  # what the engine refused (`field`, `error`)
-    raised: Mapped[bool] = mapped_column(Boolean, default=False)
+    raised_at: Mapped[datetime | None]
 
 
 class EngineState(Base):

@@ -438,6 +438,8 @@ const Vigie = (() => {
     timeout_s: (v) => duration(v), last_seen: (v) => when(v), fix_t: (v) => when(v),
     level: (v) => `${Math.round(v * 100)} %`, home_unit: String, reason: (v) => t(`detail.reason.${v}`),
     partition: String, cases: String, devices: String,  // the centre's own alarm: counts only
+    // A measure detection cannot apply (`unmonitored`): what it refused; flags say their label.
+    field: String, error: String, since: (v) => when(v), watched_as_before: () => "", again: () => "",
   };
   /* The depth is counted on the zone's forbidden side: inside an exclusion zone, outside an
      inclusion zone (negative on the other side, a cleared breach). Said as where he is: a
@@ -450,7 +452,8 @@ const Vigie = (() => {
   /* An alarm's detail in words, known keys only (the others would show a key). */
   function detailText(detail) {
     return Object.entries(detail || {}).filter(([k, v]) => DETAIL[k] && v !== null && typeof v !== "object")
-      .map(([k, v]) => `${k === "depth_m" ? depthLabel(v, detail) : t(`detail.${k}`)} : ${DETAIL[k](v, detail)}`).join(" · ");
+      .map(([k, v]) => [k === "depth_m" ? depthLabel(v, detail) : t(`detail.${k}`), DETAIL[k](v, detail)])
+      .map(([label, said]) => (said === "" ? label : `${label} : ${said}`)).join(" · ");
   }
   const KNOWN_ERRORS = [
     [/only an open alarm is acknowledged/, "error.msg.notopen"],
