@@ -77,7 +77,13 @@ class Settings(BaseSettings):
     # How long a zone or distance breach may be held for confirmation by a second fix, per
     # measure (zones, pre-alert), and for the BAR alert (vigie.detect.persistence says why).
     breach_confirm_s: dict[str, float] = Field(
-        default_factory=lambda: {"psem": 600.0, "bar": 600.0, "arse": 600.0, "ddse": 600.0}
+        default_factory=lambda: {
+            "psem": 600.0,
+            "bar": 600.0,
+            "arse": 600.0,
+            "ddse": 600.0,
+            "lsc": 600.0,
+        }
     )
     alert_confirm_s: float = Field(default=60.0, ge=0, le=3_600)
     run_pipeline: bool = True

@@ -14,6 +14,7 @@ from tests.cases import factories as make
 from tests.conftest import Centre
 from vigie.cases.detection import placement_record
 from vigie.detect import Engine
+from vigie.settings import Settings
 from vigie.store.models import Placement
 
 HOURS = [{"days": "mon-fri", "from": "20:00", "to": "07:00"}]
@@ -110,9 +111,15 @@ def test_an_lsc_is_saved_and_watched_for_its_hours(centre: Centre) -> None:
             headers=supervisor,
         )
         assert assigned.status_code == 201, assigned.text
+    # The centre's default bounds (the tests' environment sets none).
+    bounds = Settings.model_fields["breach_confirm_s"].get_default(call_default_factory=True)
+    config = Settings(breach_confirm_s=bounds)
     with centre.db.session() as session:
-        record = placement_record(session.get_one(Placement, placement_id))
+        record = placement_record(session.get_one(Placement, placement_id), config)
+        ddse = placement_record(session.get_one(Placement, world.placement), config)
     assert record is not None and record["measure"] == "lsc"
+    # Its zone breaches are confirmed by a second fix as a DDSE's are (it had no bound at all).
+    assert ddse is not None and record["confirm_s"] == ddse["confirm_s"] > 0
     engine = Engine()
     engine.add_placement(record)  # refused before: "unknown measure 'lsc'"
     assert engine.case_of("LB1") == record["case"] and engine.case_of("LH1") == record["case"]
