@@ -167,3 +167,22 @@ def test_her_device_is_assigned_to_a_bar_measure_only(centre: Centre) -> None:
         headers=supervisor,
     )
     assert taken.status_code == 201, taken.text
+
+
+def test_her_places_with_one_id_twice_are_refused_without_their_positions(
+    centre: Centre,
+) -> None:
+    world = build(centre)
+    places = [{"id": "home", "lat": 45.01, "lon": 4.01}, {"id": "home", "lat": 45.02, "lon": 4.02}]
+    form = _form(
+        world,
+        "bar",
+        make.bar_law(),
+        protected_person_id=world.victim,
+        alert_distance_km=2,
+        protected_places=places,
+    )
+    answer = centre.client.post("/api/placements", json=form, headers=centre.headers("supervisor"))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == "protected_places"
+    assert "45.0" not in answer.text and "4.0" not in answer.text
