@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from tests.alarms.test_pipeline import Clock
 from tests.cases import factories as make
@@ -267,3 +267,54 @@ def test_a_case_that_stays_unwatched_is_raised_again_after_its_alarm_is_closed(
     closed, again = _alarms(db, "C5")
     assert again.status == "open" and again.event_count == 2
     assert len(_events(db, "C5")) == 3
+
+
+def test_a_restarted_detector_offers_again_what_it_refused(db: Database) -> None:
+    """A refused revision was never offered to the engine again while it stayed the case's
+    revision, so a release that watches what the one before refused (an LSC, a measure
+    detection did not know) left the case unwatched for good. A restarted detector offers the
+    cases it holds unwatched again."""
+    placement = _placement(db, "C6")
+    now = Clock(clock.now())
+    pipeline = Pipeline(db, CONFIG, now)
+    pipeline.step()
+    now.now += timedelta(seconds=GRACE_S + 1)
+    pipeline.step()
+    (alarm,) = _alarms(db, "C6")
+    # What was refused becomes watchable with the case's revision unchanged, as a new release
+    # taking what the one before refused: its home unit's assignment written as it stands.
+    with db.session() as session:
+        devices.create_device(session, DeviceIn(id="H-C6", kind="home_unit"), "t")
+        session.add(
+            DeviceAssignment(
+                device_id="H-C6", placement_id=placement, role="home_unit", since=clock.now()
+            )
+        )
+    now.now += timedelta(seconds=5)
+    pipeline.step()
+    assert _alarms(db, "C6")[0].cleared_at is None  # the same detector: nothing changed for it
+    Pipeline(db, CONFIG, now).step()  # restarted
+    (alarm,) = _alarms(db, "C6")
+    assert alarm.cleared_at is not None
+    assert _events(db, "C6")[-1] == ("cleared", {"reason": "watched"})
+    assert _pending(db) == 0
+
+
+def test_a_case_refused_before_the_table_kept_it_is_offered_again(db: Database) -> None:
+    """A case refused by a release before `unwatched_placements` existed is in no row: a
+    restarted detector offers again every case it was given and does not watch."""
+    placement = _placement(db, "C8")
+    now = Clock(clock.now())
+    Pipeline(db, CONFIG, now).step()
+    with db.session() as session:  # as a release before the table left it
+        session.execute(delete(UnwatchedPlacement))
+        devices.create_device(session, DeviceIn(id="H-C8", kind="home_unit"), "t")
+        session.add(
+            DeviceAssignment(
+                device_id="H-C8", placement_id=placement, role="home_unit", since=clock.now()
+            )
+        )
+    restarted = Pipeline(db, CONFIG, now)
+    restarted.step()
+    assert restarted._engine is not None
+    assert restarted._engine.case_of("H-C8") == "C8"  # watched, home unit and all

@@ -285,6 +285,7 @@ class PartitionStep:
         self._unwatched = unmonitored.Unwatched(
             config.unmonitored_after_s, config.unmonitored_remind_s
         )
+        self._retry: set[str] = set()  # unwatched cases to offer the engine again (restored)
         self._quarantined = 0
         self._poisoned = False  # the restored engine's clock was dragged ahead (before issue 11)
         self._health = PipelineHealth(warm=False, cursor=0, last_step_at=None, last_error=None)
@@ -701,6 +702,13 @@ class PartitionStep:
             faults = faults.where(Alarm.partition == self._state.partition)
         self._clock_faults = set(session.scalars(faults))
         self._unwatched.load(session, self._state.partition if self._state.fenced else None)
+        # Offered again at the next sync, their revisions unchanged: this engine may watch what
+        # the one before refused (a release that knows more, such as the measure `lsc`): those
+        # held unwatched, and every case it was given and does not watch (refused before the
+        # table kept them, or given no bracelet: their record is read again, nothing more).
+        engine = self._engine
+        idle = {case for case in self._revisions if engine.placement(case) is None}
+        self._retry = self._unwatched.cases() | idle
 
     def _replay(self, session: Session) -> None:
         """Re-run the journaled steps after the checkpoint: the engine is deterministic given
@@ -821,6 +829,8 @@ class PartitionStep:
                     self._change(case_ref, None, None)
             elif self._revisions.get(case_ref) != revision:
                 changed.append(case_ref)
+        changed += sorted(self._retry.difference(changed))
+        self._retry = set()
         if changed:
             loading = (
                 select(Placement)
@@ -828,6 +838,8 @@ class PartitionStep:
                 .options(selectinload(Placement.zones), selectinload(Placement.assignments))
             )
             for placement in session.scalars(loading):
+                if placement.status != "active":  # a retried case ended meanwhile: done above
+                    continue
                 record = placement_record(placement, self._config)
                 fault = self._change(placement.case_ref, placement.revision, record)
                 if fault is not None and record is not None:

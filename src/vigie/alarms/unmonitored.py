@@ -114,6 +114,10 @@ class Unwatched:
             query = query.where(table.partition == partition)
         self._rows = {case: _Row(*rest) for case, *rest in session.execute(query)}
 
+    def cases(self) -> set[str]:
+        """The cases held unwatched."""
+        return set(self._rows)
+
     def due(self, now: datetime) -> bool:
         """Whether an alarm is due this step: one past its grace not raised yet, or one whose
         reminder is due."""
