@@ -10,6 +10,7 @@ import asyncio
 from pathlib import Path
 
 from vigie.alarms.pipeline import PartitionStep
+from vigie.cluster.retention import StreamView
 from vigie.cluster.worker import DetectionWorker, Owned
 from vigie.settings import Settings
 from vigie.store import open_database
@@ -21,7 +22,7 @@ def test_a_task_that_swallows_its_cancel_is_still_let_go_of(tmp_path: Path) -> N
 
     async def scenario() -> tuple[int, int, bool]:
         worker = DetectionWorker(settings, database, "w")
-        owned = Owned(3, 1, PartitionStep(database, settings))
+        owned = Owned(3, 1, PartitionStep(database, settings), StreamView(3, 0))
         queue: asyncio.Queue[int] = asyncio.Queue()
         fed = swallowed = 0
 

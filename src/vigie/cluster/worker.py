@@ -132,6 +132,7 @@ class Owned:
     partition: int
     revision: int
     step: PartitionStep
+    stream: StreamView  # what it has seen of the stream (`vigie.cluster.retention`)
     lease: LeaseState = field(default_factory=LeaseState)
     task: asyncio.Task[None] | None = None
     cursor: int = 0
@@ -139,11 +140,6 @@ class Owned:
     last_step: float | None = None
     steps: int = 0
     stopped: bool = False  # let go of: its loop ends at its next turn (a cancel may be lost)
-    seen: int = 0  # as claimed: how far it had seen the stream (`vigie.cluster.retention`)
-    stream: StreamView = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.stream = StreamView(self.partition, self.seen)
 
 
 class DetectionWorker:
@@ -385,7 +381,8 @@ class DetectionWorker:
         if kept is None:  # the lease was lost while claiming: the next holder claims again
             logger.warning("partition %d: lease lost while claiming, not stepped", partition)
             return
-        owned = Owned(partition, kept, step, cursor=claimed.cursor, seen=claimed.seen)
+        stream = StreamView(partition, claimed.seen)
+        owned = Owned(partition, kept, step, stream, cursor=claimed.cursor)
         self.owned[partition] = owned
         owned.task = asyncio.create_task(self._step_loop(owned), name=f"partition-{partition}")
         owned.task.add_done_callback(lambda task: self._ended(owned, task))
