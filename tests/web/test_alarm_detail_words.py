@@ -58,9 +58,11 @@ def test_an_unmonitored_alarm_says_what_detection_refused(page: Page, site: Site
     }
     words = page.evaluate("(d) => Vigie.detailText(d)", detail)
     assert words == (
-        "Donnée refusée par la détection : home_unit · "
+        "Donnée refusée par la détection : boîtier de domicile · "
         "Motif (détection) : a ddse placement needs a home unit · "
         "Surveillée selon sa version précédente · Rappel : le défaut dure toujours"
     )
+    zone = page.evaluate("(d) => Vigie.detailText(d)", {"field": "zones.0.geometry"})
+    assert zone == "Donnée refusée par la détection : zones"
     since = page.evaluate("(d) => Vigie.detailText(d)", {"since": "2026-11-23T08:00:00+00:00"})
     assert since == "Non surveillée depuis : 23/11/2026 09:00:00"  # Paris time

@@ -439,8 +439,13 @@ const Vigie = (() => {
     level: (v) => `${Math.round(v * 100)} %`, home_unit: String, reason: (v) => t(`detail.reason.${v}`),
     partition: String, cases: String, devices: String,  // the centre's own alarm: counts only
     // A measure detection cannot apply (`unmonitored`): what it refused; flags say their label.
-    field: String, error: String, since: (v) => when(v), watched_as_before: () => "", again: () => "",
+    field: fieldLabel, error: String, since: (v) => when(v), watched_as_before: () => "", again: () => "",
   };
+  /* The part of a measure detection refused, in words (`zones.0.geometry` is a zone's). */
+  function fieldLabel(v) {
+    const key = `detail.field.${String(v).split(".")[0]}`;
+    return words[key] ? t(key) : String(v);
+  }
   /* The depth is counted on the zone's forbidden side: inside an exclusion zone, outside an
      inclusion zone (negative on the other side, a cleared breach). Said as where he is: a
      wearer 220 m out of his inclusion zone read "in the zone by 220 m". */
