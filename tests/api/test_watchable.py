@@ -186,3 +186,24 @@ def test_her_places_with_one_id_twice_are_refused_without_their_positions(
     assert answer.status_code == 422, answer.text
     assert answer.json()["field"] == "protected_places"
     assert "45.0" not in answer.text and "4.0" not in answer.text
+
+
+def test_a_circle_detection_cannot_read_is_refused_when_saved(centre: Centre) -> None:
+    """The API's zone check read `"radius_m": true` as 1 m and `"lat": "45"` as a number, which
+    detection refuses: the zone was saved, and the case then watched by nothing."""
+    world = build(centre)
+    supervisor = centre.headers("supervisor")
+    for geometry, field in (
+        ({"type": "circle", "lat": 45.0, "lon": 5.0, "radius_m": True}, "radius_m"),
+        ({"type": "circle", "lat": "45", "lon": 5.0, "radius_m": 100}, "geometry"),
+    ):
+        answer = centre.client.put(
+            f"/api/placements/{world.placement}/zones/Q",
+            json={"id": "Q", "type": "exclusion", "geometry": geometry},
+            headers=supervisor,
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["field"].startswith("zones[Q].geometry")
+        assert answer.json()["field"].endswith(field)
+    with centre.db.session() as session:
+        assert [z.key for z in session.get_one(Placement, world.placement).zones] == []
