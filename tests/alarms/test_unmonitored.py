@@ -61,6 +61,18 @@ def _home_unit(db: Database, placement_id: int, device: str) -> None:
         devices.assign(session, placement, AssignmentIn(device_id=device, role="home_unit"), "t")
 
 
+def _home_unit_unchanged(db: Database, placement_id: int, device: str) -> None:
+    """A home unit's assignment written as it stands, the case's revision unchanged: what was
+    refused becomes watchable as a new release would find it."""
+    with db.session() as session:
+        devices.create_device(session, DeviceIn(id=device, kind="home_unit"), "t")
+        session.add(
+            DeviceAssignment(
+                device_id=device, placement_id=placement_id, role="home_unit", since=clock.now()
+            )
+        )
+
+
 def _alarms(db: Database, case: str) -> list[Alarm]:
     with db.session() as session:
         found = list(
@@ -281,15 +293,7 @@ def test_a_restarted_detector_offers_again_what_it_refused(db: Database) -> None
     now.now += timedelta(seconds=GRACE_S + 1)
     pipeline.step()
     (alarm,) = _alarms(db, "C6")
-    # What was refused becomes watchable with the case's revision unchanged, as a new release
-    # taking what the one before refused: its home unit's assignment written as it stands.
-    with db.session() as session:
-        devices.create_device(session, DeviceIn(id="H-C6", kind="home_unit"), "t")
-        session.add(
-            DeviceAssignment(
-                device_id="H-C6", placement_id=placement, role="home_unit", since=clock.now()
-            )
-        )
+    _home_unit_unchanged(db, placement, "H-C6")
     now.now += timedelta(seconds=5)
     pipeline.step()
     assert _alarms(db, "C6")[0].cleared_at is None  # the same detector: nothing changed for it
@@ -308,12 +312,7 @@ def test_a_case_refused_before_the_table_kept_it_is_offered_again(db: Database) 
     Pipeline(db, CONFIG, now).step()
     with db.session() as session:  # as a release before the table left it
         session.execute(delete(UnwatchedPlacement))
-        devices.create_device(session, DeviceIn(id="H-C8", kind="home_unit"), "t")
-        session.add(
-            DeviceAssignment(
-                device_id="H-C8", placement_id=placement, role="home_unit", since=clock.now()
-            )
-        )
+    _home_unit_unchanged(db, placement, "H-C8")
     restarted = Pipeline(db, CONFIG, now)
     restarted.step()
     assert restarted._engine is not None

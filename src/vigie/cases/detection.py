@@ -51,14 +51,7 @@ def check_watchable(placement: Placement, zones: list[dict[str, Any]]) -> None:
     compile. The engine's own checks (`compile_placement`) are asked, so the two cannot drift;
     the devices the case lacks yet are stood in for, since they come one call at a time (a case
     left incomplete is the `unmonitored` alarm's). `zones` are the case's, as saved with it."""
-    devices = {a.role: a.device_id for a in placement.assignments if a.until is None}
-    needed = ["wearer"]
-    if placement.measure in ("ddse", "arse") or placement.schedule:
-        needed.append("home_unit")
-    if placement.measure == "bar":
-        needed.append("protected")
-    for role in needed:
-        devices.setdefault(role, _STAND_IN[role])
+    devices = _STAND_IN | {a.role: a.device_id for a in placement.assignments if a.until is None}
     try:
         compile_placement(_record(placement, devices, zones, current_settings()))
     except ScenarioError as exc:
@@ -71,7 +64,8 @@ def check_watchable(placement: Placement, zones: list[dict[str, Any]]) -> None:
         raise CaseRefused(f"detection could not watch this placement: {said}", field) from exc
 
 
-# The devices a case lacks yet, in `check_watchable`: no device id has these forms.
+# The devices a case lacks yet, in `check_watchable`, every role (the record carries her device
+# for a BAR only, and a home unit breaks no measure): no device id has these forms.
 _STAND_IN = {"wearer": "(bracelet)", "home_unit": "(home unit)", "protected": "(her device)"}
 
 
