@@ -12,6 +12,11 @@ from vigie import weekly
 from vigie.store.bounds import Document, Instant, Line, Phone, Prose, RowId
 
 Measure = Literal["lsc", "ddse", "arse", "psem", "bar"]
+# Far more than an order states (a week holds a few windows a day; her places are a home, a
+# work, a school...): beyond, a list is a mistake or an attack, refused with a 422 naming it.
+MAX_WINDOWS = 100
+MAX_PLACES = 50
+MAX_ZONES = 100  # and their vertices: `vigie.cases.geometry`
 
 
 class _Form(BaseModel):
@@ -78,7 +83,7 @@ class ZoneIn(_Form):
         description="GeoJSON Polygon or MultiPolygon (lon/lat WGS84), or a circle "
         '{"type": "circle", "lat", "lon", "radius_m"} as the detection engine reads'
     )
-    schedule: list[Window] | None = None
+    schedule: list[Window] | None = Field(default=None, max_length=MAX_WINDOWS)
     label: Line | None = Field(default=None, max_length=200)
 
 
@@ -106,10 +111,10 @@ class PlacementIn(_Form):
     law: Document = Field(
         description="the legal case for vigie.law.assess (CONTRACT.md), without `measure`"
     )
-    schedule: list[Window] = Field(default_factory=list)
-    zones: list[ZoneIn] = Field(default_factory=list)
+    schedule: list[Window] = Field(default_factory=list, max_length=MAX_WINDOWS)
+    zones: list[ZoneIn] = Field(default_factory=list, max_length=MAX_ZONES)
     alert_distance_km: float | None = Field(default=None, gt=0)
-    protected_places: list[ProtectedPlace] = Field(default_factory=list)
+    protected_places: list[ProtectedPlace] = Field(default_factory=list, max_length=MAX_PLACES)
     grace_s: int = Field(default=0, ge=0, le=3600)
     signal_timeout_s: int = Field(default=600, ge=30, le=86_400)
 
@@ -126,9 +131,9 @@ class PlacementChange(_Form):
 
     end_date: date | None = None
     law: Document | None = None
-    schedule: list[Window] | None = None
+    schedule: list[Window] | None = Field(default=None, max_length=MAX_WINDOWS)
     alert_distance_km: float | None = Field(default=None, gt=0)
-    protected_places: list[ProtectedPlace] | None = None
+    protected_places: list[ProtectedPlace] | None = Field(default=None, max_length=MAX_PLACES)
     grace_s: int | None = Field(default=None, ge=0, le=3600)
     signal_timeout_s: int | None = Field(default=None, ge=30, le=86_400)
     police_station: Line | None = Field(default=None, max_length=200)

@@ -10,9 +10,15 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from vigie.cases.errors import CaseRefused, ProtectedPlaceInZone
+from vigie.cases.forms import MAX_ZONES
 
 _WGS84 = Geod(ellps="WGS84")
 MAX_CIRCLE_M = 100_000
+# More than any order needs or the zone editor draws (a commune's outline holds a few thousand
+# vertices): each vertex is work for detection on every fix near the zone's edge and at each
+# start, so one case saved with millions could slow the watching of every other.
+MAX_ZONE_VERTICES = 20_000
+MAX_CASE_VERTICES = 100_000
 
 
 class Circle:
@@ -66,6 +72,41 @@ def _circle(zone_id: str, geometry: dict[str, Any], field: str) -> Circle:
     if not 0 < radius <= MAX_CIRCLE_M:
         raise CaseRefused(f"zone {zone_id}: radius_m must be in (0, {MAX_CIRCLE_M}] m", field)
     return Circle(lat, lon, radius)
+
+
+def check_sizes(zones: list[dict[str, Any]]) -> None:
+    """Refuse a case's zones beyond the bounds above, before their geometry is read."""
+    if len(zones) > MAX_ZONES:
+        raise CaseRefused(f"a case has at most {MAX_ZONES} zones, not {len(zones)}", "zones")
+    total = 0
+    for zone in zones:
+        count = vertex_count(zone["geometry"])
+        if count > MAX_ZONE_VERTICES:
+            raise CaseRefused(
+                f"zone {zone['id']}: at most {MAX_ZONE_VERTICES} vertices, not {count}",
+                f"zones[{zone['id']}].geometry",
+            )
+        total += count
+    if total > MAX_CASE_VERTICES:
+        raise CaseRefused(
+            f"a case's zones hold at most {MAX_CASE_VERTICES} vertices in all, not {total}",
+            "zones",
+        )
+
+
+def vertex_count(geometry: dict[str, Any]) -> int:
+    """The positions in a GeoJSON geometry's coordinates (a circle has none), however nested;
+    what is not a list of positions is left to `zone_shape` to refuse."""
+    count = 0
+    stack = [geometry.get("coordinates")]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            if item and not isinstance(item[0], list):
+                count += 1  # a position: [lon, lat]
+            else:
+                stack.extend(item)
+    return count
 
 
 def check_zones(

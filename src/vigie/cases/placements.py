@@ -15,7 +15,7 @@ from vigie.cases.detection import check_watchable, zone_record
 from vigie.cases.ending import refuse_if_ended
 from vigie.cases.errors import CaseNotFound, CaseRefused
 from vigie.cases.forms import PlacementChange, PlacementIn, RenewalIn, ZoneIn
-from vigie.cases.geometry import check_zones
+from vigie.cases.geometry import check_sizes, check_zones
 from vigie.cases.people import contact_of_role
 from vigie.cluster.partitions import partition_of
 from vigie.settings import settings
@@ -47,6 +47,7 @@ def create(session: Session, form: PlacementIn, actor: str) -> Placement:
     places = [p.model_dump(exclude_none=True) for p in form.protected_places]
     zones = [_zone_dict(z) for z in form.zones]
     _check_unique_zone_ids(zones)
+    check_sizes(zones)
     check_zones(zones, _home(person), places)
     decision = legal.assess(legal.law_case(form.measure, law_input, person))
     dates = legal.deadlines(decision)
@@ -194,6 +195,7 @@ def check_zone(placement: Placement, form: ZoneIn) -> dict[str, dict[str, Any]]:
     refuse_if_ended(placement)
     zones = {z.key: _zone_of(z) for z in placement.zones}
     zones[form.id] = _zone_dict(form)
+    check_sizes(list(zones.values()))
     check_zones(list(zones.values()), _home(placement.person), placement.protected_places)
     check_watchable(placement, [_watched(z) for z in zones.values()])
     return zones
