@@ -118,7 +118,7 @@ def test_an_incomplete_measure_is_an_alarm_past_the_grace_until_completed(db: Da
     assert alarm.priority == PRIORITY["unmonitored"] == PRIORITY["alert"]
     ((state, detail),) = _events(db, "C9")
     assert state == "raised"
-    assert (detail["field"], detail["error"]) == ("home_unit", "a ddse placement needs a home unit")
+    assert (detail["field"], detail["error"]) == ("home_unit", "DDSE: a home unit is needed")
     now.now += timedelta(seconds=5)
     Pipeline(db, CONFIG, now).step()
     assert len(_events(db, "C9")) == 1

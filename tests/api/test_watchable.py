@@ -62,7 +62,7 @@ def test_a_home_detention_without_hours_is_refused_when_saved(centre: Centre) ->
         )
         assert answer.status_code == 422, answer.text
         assert answer.json()["field"] == "schedule"
-        assert "needs its hours" in answer.json()["message"]
+        assert answer.json()["message"].endswith(f"{measure.upper()}: the hours are needed")
     assert _count(centre) == before  # nothing saved
     # With its hours, the same form is saved.
     saved = centre.client.post(

@@ -52,14 +52,14 @@ def test_an_unmonitored_alarm_says_what_detection_refused(page: Page, site: Site
     log_in(page, site, "operator1")
     detail = {
         "field": "home_unit",
-        "error": "a ddse placement needs a home unit",
+        "error": "DDSE: a home unit is needed",
         "watched_as_before": True,
         "again": True,
     }
     words = page.evaluate("(d) => Vigie.detailText(d)", detail)
     assert words == (
         "Donnée refusée par la détection : boîtier de domicile · "
-        "Motif (détection) : a ddse placement needs a home unit · "
+        "Motif (détection) : DDSE: a home unit is needed · "
         "Surveillée selon sa version précédente · Rappel : le défaut dure toujours"
     )
     zone = page.evaluate("(d) => Vigie.detailText(d)", {"field": "zones.0.geometry"})

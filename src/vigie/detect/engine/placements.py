@@ -243,9 +243,9 @@ def compile_placement(placement: dict[str, Any]) -> Compiled:
 def _check_shape(spec: PlacementSpec) -> None:
     if spec.measure in ("ddse", "arse"):
         if spec.home_unit is None:
-            raise ScenarioError(f"a {spec.measure} placement needs a home unit", field="home_unit")
+            raise ScenarioError(f"{spec.measure.upper()}: a home unit is needed", field="home_unit")
         if not spec.schedule:
-            raise ScenarioError(f"a {spec.measure} placement needs its hours", field="schedule")
+            raise ScenarioError(f"{spec.measure.upper()}: the hours are needed", field="schedule")
     if spec.schedule and spec.home_unit is None:
         raise ScenarioError("assigned hours need a home unit to check them", field="home_unit")
     if spec.measure == "bar":
