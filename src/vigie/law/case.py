@@ -46,6 +46,13 @@ Relationship = Literal[
 ]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# The years a date of a case may name, and the days a count may hold: with a century at most a
+# sentence (`parse_quantum`) and a thousand years of them in all, every date the engine reckons
+# from a case stays within Python's (year 9999), where a date of 9999 or a count of a million
+# days ended the assessment on an OverflowError (a traceback, a 500 from the API).
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+MAX_DAYS = 36_525  # a hundred years
+MAX_TOTAL_YEARS = 1000
 
 
 def _iso_date(raw: Any) -> dt.date:
@@ -54,9 +61,12 @@ def _iso_date(raw: Any) -> dt.date:
     if not isinstance(raw, str) or not _ISO_DATE.fullmatch(raw):
         raise ValueError(f"must be a date written YYYY-MM-DD, got {raw!r}")
     try:
-        return dt.date.fromisoformat(raw)
+        day = dt.date.fromisoformat(raw)
     except ValueError:
         raise ValueError(f"not a calendar date: {raw!r}") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValueError(f"must be between the years {FIRST_YEAR} and {LAST_YEAR}, got {raw!r}")
+    return day
 
 
 def _quantum(raw: Any) -> Quantum:
@@ -87,7 +97,9 @@ IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 Duration = Annotated[Quantum, BeforeValidator(_quantum)]
 Number = Annotated[float, BeforeValidator(_number)]
 WholeKm = Annotated[int, BeforeValidator(_whole_km)]
-Count = Annotated[StrictInt, Field(ge=0)]
+Count = Annotated[StrictInt, Field(ge=0, le=MAX_DAYS)]
+# An ARSE is renewed a few times at most (its whole length is bounded: CPP 142-7).
+Renewals = Annotated[StrictInt, Field(ge=0, le=100)]
 
 
 class Sentence(BaseModel):
@@ -122,7 +134,7 @@ class Facts(BaseModel):
     consent_with_lawyer: StrictBool | None = None
     spip_check_done: StrictBool | None = None
     order_date: IsoDate | None = None
-    renewals_so_far: Count | None = None
+    renewals_so_far: Renewals | None = None
     mobile: StrictBool | None = None
     ssj_incurred: StrictBool | None = None
     partner_violence_5y: StrictBool | None = None
@@ -178,13 +190,25 @@ def parse_case(raw: Any) -> Case:
             "measure", f"unknown measure {raw['measure']!r}; expected one of {', '.join(MEASURES)}"
         )
     try:
-        return Case.model_validate(raw)
+        case = Case.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         message = str(first["msg"]).removeprefix("Value error, ")
         if first["type"] == "missing":
             message = "missing (required)"
         raise LawInputError(_where(tuple(first["loc"])), message) from None
+    check_total([s.quantum for s in case.sentences])
+    return case
+
+
+def check_total(quanta: list[Quantum]) -> None:
+    """Refuse sentences that add up to more than `MAX_TOTAL_YEARS` (served one after another,
+    their dates would leave the calendar)."""
+    months = sum(q.total_months + q.days / 31 for q in quanta)
+    if months > 12 * MAX_TOTAL_YEARS:
+        raise LawInputError(
+            "sentences", f"more than {MAX_TOTAL_YEARS} years in all ({round(months / 12)})"
+        )
 
 
 def require(facts: Facts, name: str, needed_by: str) -> Any:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError
 
-from vigie.law.case import Duration, IsoDate, OffenceTag, _where
+from vigie.law.case import MAX_DAYS, Duration, IsoDate, OffenceTag, _where, check_total
 from vigie.law.errors import LawInputError
 
 _DEPARTEMENT = re.compile(r"0[1-9]|[1-8]\d|9[0-5]|2A|2B|97[1-6]")
@@ -26,7 +26,7 @@ def _departement(raw: Any) -> str:
 
 
 Departement = Annotated[str, BeforeValidator(_departement)]
-Days = Annotated[int, Field(strict=True, gt=0)]
+Days = Annotated[int, Field(strict=True, gt=0, le=MAX_DAYS)]
 
 
 class _Item(BaseModel):
@@ -168,4 +168,8 @@ def parse_fiche(raw: dict[str, Any]) -> Fiche:
         loc = tuple("from" if p == "from_" else p for p in first["loc"])
         raise LawInputError(_where(loc), message) from None
     _check_refs(fiche)
+    check_total(
+        [s.quantum for s in fiche.sentences]
+        + [r.quantum for s in fiche.sentences for r in s.revoked_suspended]
+    )
     return fiche

@@ -79,13 +79,18 @@ def _iso_of_french(text: str) -> str | None:
     return "P" + ("".join(f"{n}{u}" for u, n in totals.items() if n) or "0D")
 
 
+# A century: the code pénal's longest term is thirty years (CP 131-1); a longer one is a typing
+# slip, and its dates would leave the calendar Python reckons in.
+_MAX_QUANTUM_MONTHS = 1200
+
+
 def parse_quantum(text: str) -> Quantum:
     """Parse a duration of whole years, months, weeks or days, in ISO-8601 ('P2Y6M') or as a
     court writes it in French ('2 ans 6 mois', '18 mois', '15 jours'); ValueError otherwise."""
     iso = _iso_of_french(text) if not text.lstrip().upper().startswith("P") else None
     try:
         parsed = isodate.parse_duration(iso or text.strip())
-    except (isodate.ISO8601Error, ValueError) as exc:
+    except (isodate.ISO8601Error, ValueError, OverflowError) as exc:
         raise ValueError(
             f"not a duration like '3 ans', '2 ans 6 mois', '15 jours' or 'P2Y6M': {text!r}"
         ) from exc
@@ -100,6 +105,8 @@ def parse_quantum(text: str) -> Quantum:
     q = Quantum(int(years), int(months), delta.days)
     if min(q.years, q.months, q.days) < 0 or q == Quantum():
         raise ValueError(f"must be a positive duration: {text!r}")
+    if q.total_months + q.days / 31 > _MAX_QUANTUM_MONTHS:  # a day: a month's 31st at least
+        raise ValueError(f"longer than a hundred years, which no sentence is: {text!r}")
     return q
 
 
