@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from vigie import weekly
 from vigie.store.bounds import Document, Instant, Line, Phone, Prose, RowId
@@ -19,6 +27,20 @@ MAX_PLACES = 50
 MAX_ZONES = 100  # and their vertices: `vigie.cases.geometry`
 
 
+# The years a date of a case may name, as the legal engine reckons them (`vigie.law.case`): a
+# court order of 0001 or an end in 9999 is a typing slip, saved before and shown as it was.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+
+
+def _plausible(day: date) -> date:
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValueError(f"must be between the years {FIRST_YEAR} and {LAST_YEAR}")
+    return day
+
+
+Day = Annotated[date, AfterValidator(_plausible)]
+
+
 class _Form(BaseModel):
     # JSON has no NaN nor infinity (Python's parser takes them): a distance of `Infinity` km
     # is refused as not a number, not compared with the law's.
@@ -28,7 +50,7 @@ class _Form(BaseModel):
 class PersonIn(_Form):
     last_name: Line = Field(min_length=1, max_length=120)
     first_name: Line = Field(min_length=1, max_length=120)
-    birth_date: date | None = None
+    birth_date: Day | None = None
     address: Line | None = Field(default=None, max_length=400)
     home_lat: float | None = Field(default=None, ge=-90, le=90)
     home_lon: float | None = Field(default=None, ge=-180, le=180)
@@ -100,9 +122,9 @@ class PlacementIn(_Form):
     protected_person_id: RowId | None = None
     measure: Measure
     court_order_ref: Line = Field(min_length=1, max_length=80)
-    court_order_date: date
-    start_date: date
-    end_date: date | None = None
+    court_order_date: Day
+    start_date: Day
+    end_date: Day | None = None
     judge_id: RowId
     prosecutor_id: RowId
     spip_id: RowId
@@ -125,11 +147,25 @@ class PlacementIn(_Form):
             raise ValueError("references 'V<number>' are reserved for generated case refs")
         return value
 
+    @field_validator("end_date")
+    @classmethod
+    def _end(cls, value: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("start_date")
+        if value is not None and start is not None:
+            check_end(start, value)
+        return value
+
+
+def check_end(start: date, end: date) -> None:
+    """An end before the start: the measure would never have run (ValueError)."""
+    if end < start:
+        raise ValueError(f"{end} is before the measure's start ({start})")
+
 
 class PlacementChange(_Form):
     """A change of obligations; any field left out keeps its value. The law is asked again."""
 
-    end_date: date | None = None
+    end_date: Day | None = None
     law: Document | None = None
     schedule: list[Window] | None = Field(default=None, max_length=MAX_WINDOWS)
     alert_distance_km: float | None = Field(default=None, gt=0)
@@ -143,7 +179,7 @@ class PlacementChange(_Form):
 class RenewalIn(_Form):
     """A renewal: the new end date and any facts that changed (ARSE's count is bumped for you)."""
 
-    end_date: date | None = None
+    end_date: Day | None = None
     law_facts: Document = Field(default_factory=dict)
 
 

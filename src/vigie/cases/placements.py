@@ -14,7 +14,7 @@ from vigie.cases.access import placements_visible_to
 from vigie.cases.detection import check_watchable, zone_record
 from vigie.cases.ending import refuse_if_ended
 from vigie.cases.errors import CaseNotFound, CaseRefused
-from vigie.cases.forms import PlacementChange, PlacementIn, RenewalIn, ZoneIn
+from vigie.cases.forms import PlacementChange, PlacementIn, RenewalIn, ZoneIn, check_end
 from vigie.cases.geometry import check_sizes, check_zones
 from vigie.cases.people import contact_of_role
 from vigie.cluster.partitions import partition_of
@@ -99,6 +99,8 @@ def create(session: Session, form: PlacementIn, actor: str) -> Placement:
 def renew(session: Session, placement: Placement, form: RenewalIn, actor: str) -> Placement:
     """Renew a placement: the law is asked again with the facts of the renewal."""
     refuse_if_ended(placement)
+    if form.end_date is not None:
+        _check_end(placement, form.end_date)
     law_input = dict(placement.law_input)
     facts = dict(law_input.get("facts", {}))
     if placement.measure == "arse" and "renewals_so_far" not in form.law_facts:
@@ -150,6 +152,7 @@ def change(session: Session, placement: Placement, form: PlacementChange, actor:
     if form.schedule is not None:
         placement.schedule = [w.record() for w in form.schedule]
     if form.end_date is not None:
+        _check_end(placement, form.end_date)
         placement.end_date = form.end_date
     for name in ("grace_s", "signal_timeout_s", "police_station", "police_phone"):
         if getattr(form, name) is not None:
@@ -251,6 +254,13 @@ def _bar_obligations(
             "alert_distance_km",
         )
     return float(stated)
+
+
+def _check_end(placement: Placement, end: date) -> None:
+    try:
+        check_end(placement.start_date, end)
+    except ValueError as exc:
+        raise CaseRefused(str(exc), "end_date") from None
 
 
 def _home(person: Person) -> tuple[float, float] | None:
