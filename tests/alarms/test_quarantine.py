@@ -167,13 +167,14 @@ def test_a_row_stored_with_a_wrong_receipt_time_cannot_drag_the_engine_either(
 def test_an_engine_whose_clock_was_dragged_before_recovers_by_itself(
     world: Centre, at: Clock
 ) -> None:
-    """A database from before: the 9999 record was run, and the engine's clock saved with it."""
+    """A database from before: a record of the year 8999 was run, and the engine's clock saved
+    with it (the engine now refuses a time from 9000 on, as its calendar's end)."""
     pipeline = pipeline_of(world, at)
     fix = obs("B1", iso(at.now), "position", lat=48.85, lon=2.35, accuracy_m=10)
     assert post(world, fix).is_success
     pipeline.step()
-    far = obs("X9", "9999-12-31T23:59:59Z", "battery", level=0.5)
-    far_id = store_raw(world.db, far, datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), at.now)
+    far = obs("X9", "8999-12-31T23:59:59Z", "battery", level=0.5)
+    far_id = store_raw(world.db, far, datetime(8999, 12, 31, 23, 59, 59, tzinfo=UTC), at.now)
     with world.db.session() as session:  # what the old pipeline saved after running it
         state = session.get_one(EngineState, 1)
         saved = journal.load(session)

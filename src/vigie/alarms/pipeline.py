@@ -878,6 +878,11 @@ class PartitionStep:
                 # centre to fix; the others keep being watched.
                 logger.error("case %s cannot be monitored: %s", case_ref, exc)
                 fault = exc
+            except Exception as exc:  # a fault of ours a record sets off: the same, not fatal
+                # Raised out of the step, it failed every step after, each retrying the record:
+                # one placement blinded its whole partition.
+                logger.exception("case %s cannot be monitored: detection failed on it", case_ref)
+                fault = ScenarioError(f"detection failed on it ({type(exc).__name__}: {exc})")
         if revision is None:
             self._revisions.pop(case_ref, None)
         else:

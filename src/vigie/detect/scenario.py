@@ -35,6 +35,9 @@ class ScenarioError(ValueError):
         super().__init__(f"{where}{what}{message}")
 
 
+_FIRST_YEAR, _LAST_YEAR = 1970, 9000
+
+
 def parse_time(value: Any, field: str = "t") -> int:
     """Epoch milliseconds of an ISO-8601 instant that carries its offset (``Z`` or ``+hh:mm``)."""
     if not isinstance(value, str):
@@ -46,6 +49,13 @@ def parse_time(value: Any, field: str = "t") -> int:
     if moment.tzinfo is None:
         raise ScenarioError(
             f"timestamp {value!r} has no offset; write it in UTC with 'Z'", field=field
+        )
+    # No device speaks from before 1970 nor near the calendar's end, where a window's next
+    # day overflowed (a year-1 fix ended a replay on an OverflowError, not an exit 2).
+    if not _FIRST_YEAR <= moment.year < _LAST_YEAR:
+        raise ScenarioError(
+            f"timestamp {value!r} is not between the years {_FIRST_YEAR} and {_LAST_YEAR - 1}",
+            field=field,
         )
     delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000

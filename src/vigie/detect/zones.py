@@ -88,6 +88,10 @@ def _local_geometry(geometry: dict[str, Any], field: str) -> tuple[Any, float, f
         radius = geometry.get("radius_m")
         if not isinstance(radius, int | float) or isinstance(radius, bool) or not radius > 0:
             raise ScenarioError("circle needs a positive 'radius_m'", field=f"{field}.radius_m")
+        if radius > MAX_RADIUS_M:
+            raise ScenarioError(
+                f"a circle's radius is at most {MAX_RADIUS_M:.0f} m", field=f"{field}.radius_m"
+            )
         return Point(0.0, 0.0).buffer(float(radius), quad_segs=CIRCLE_QUAD_SEGS), lat0, lon0
     if kind not in ("Polygon", "MultiPolygon"):
         raise ScenarioError(
@@ -142,6 +146,9 @@ class Shape:
     digest: bytes = b""  # of its GeoJSON: the key of the shared cache and of a stored set-up
 
 
+# A quarter of the Earth's circumference: the local plane means nothing beyond, and a radius
+# of 1e308 m overflowed the sectors' arithmetic.
+MAX_RADIUS_M = 10_000_000.0
 _SHAPES: dict[bytes, Shape] = {}
 _SHAPES_MAX = 65_536
 # Each shape's sector bounds (``sectors``), made with the first rule table that holds it
@@ -157,6 +164,10 @@ _BLOB_SECTORS = 2 * 4 * sectors.SECTORS
 
 def _compile_shape(geometry: dict[str, Any], field: str, digest: bytes = b"") -> Shape:
     local, lat0, lon0 = _local_geometry(geometry, field)
+    if not local.area > 0:
+        # A circle of 1e-308 m, an outline thinner than a float in the local plane: nothing
+        # to be inside of, and no inscribed circle (its set-up failed on a ValueError).
+        raise ScenarioError("the zone has no area", field=field)
     if geometry.get("type") == "circle":
         # A regular polygon centred on the origin: its inscribed circle is known.
         cx, cy = 0.0, 0.0
