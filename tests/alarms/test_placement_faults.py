@@ -19,7 +19,7 @@ from vigie import clock
 from vigie.alarms.pipeline import Pipeline
 from vigie.detect import Engine, ScenarioError, replay
 from vigie.store import Database
-from vigie.store.models import UnwatchedPlacement, Zone
+from vigie.store.models import AlarmEventRow, UnwatchedPlacement, Zone
 
 VANISHING = {"type": "circle", "lat": 45.05, "lon": 5.0, "radius_m": 1e-308}
 
@@ -63,16 +63,25 @@ def test_any_fault_a_placement_sets_off_is_its_case_s_alone(
 
     def failing(self: Engine, record: dict[str, object]) -> None:
         if record["case"] == "C2":
-            raise RuntimeError("a fault of ours")
+            raise RuntimeError("latitude 48.8566 of her place")  # words that could place her
         add(self, record)
 
     monkeypatch.setattr(Engine, "add_placement", failing)
-    pipeline = Pipeline(db, CONFIG, Clock(clock.now()))
+    now = Clock(clock.now())
+    pipeline = Pipeline(db, CONFIG, now)
     pipeline.step()
     engine = pipeline._engine
     assert engine is not None
     assert engine.placement("C1") is not None and engine.placement("C2") is None
     assert _unwatched(db) == [second]
+    now.now += timedelta(seconds=GRACE_S + 1)
+    pipeline.step()
+    with db.session() as session:
+        (detail,) = session.scalars(
+            select(AlarmEventRow.detail).where(AlarmEventRow.case_ref == "C2")
+        ).all()
+    assert detail["error"] == "detection failed on it (RuntimeError)"
+    assert "48.8566" not in str(detail)
 
 
 def test_the_api_refuses_a_circle_with_nothing_inside(centre: Centre) -> None:

@@ -882,7 +882,8 @@ class PartitionStep:
                 # Raised out of the step, it failed every step after, each retrying the record:
                 # one placement blinded its whole partition.
                 logger.exception("case %s cannot be monitored: detection failed on it", case_ref)
-                fault = ScenarioError(f"detection failed on it ({type(exc).__name__}: {exc})")
+                # Its type only: the message could quote a value of the record, her places'.
+                fault = ScenarioError(f"detection failed on it ({type(exc).__name__})")
         if revision is None:
             self._revisions.pop(case_ref, None)
         else:
