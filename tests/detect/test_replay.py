@@ -135,6 +135,14 @@ def test_malformed_json_names_the_line(tmp_path: Path) -> None:
     assert caught.value.line == 2 and caught.value.field == "record"
 
 
+def test_json_nested_too_deeply_names_the_line() -> None:
+    """Exit 2 naming the line, where the parser's RecursionError was a traceback."""
+    with pytest.raises(ScenarioError) as caught:
+        replay([json.dumps(ddse()), "[" * 100_000 + "]" * 100_000])
+    assert caught.value.line == 2 and caught.value.field == "record"
+    assert "nested too deeply" in str(caught.value)
+
+
 def test_placement_lines_may_come_anywhere(tmp_path: Path) -> None:
     records = full_scenario()
     moved = records[3:] + records[:3]

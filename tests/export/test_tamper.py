@@ -106,3 +106,15 @@ def test_only_the_trusted_centre_key_is_accepted_when_given(
     keys.generate(tmp_path / "impostor.key", "signing")
     with pytest.raises(ArchiveInvalid, match="not the trusted"):
         verify(archive, keys.load_verify_key(tmp_path / "impostor.key.pub"))
+
+
+def test_a_manifest_nested_too_deeply_is_refused_naming_it(
+    db: Database, story: Story, export_keys: Keys, tmp_path: Path
+) -> None:
+    """Read before any signature is checked: the parser's RecursionError was a traceback."""
+    archive = tmp_path / "C1.zip"
+    export(db, "C1", export_keys, archive, sealed=False)
+    deep = tmp_path / "deep.zip"
+    rewrite(archive, deep, {"manifest.json": ("[" * 100_000 + "]" * 100_000).encode()})
+    with pytest.raises(ArchiveInvalid, match=re.escape("manifest.json: unreadable (nested")):
+        verify(deep)

@@ -208,3 +208,16 @@ def test_the_command_says_it_in_a_line_and_exits_2(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "sentences[0].quantum" in done.stderr
+
+
+def test_json_nested_too_deeply_is_said_in_a_line(tmp_path: Path) -> None:
+    case = tmp_path / "deep.json"
+    case.write_text("[" * 100_000 + "]" * 100_000)
+    done = subprocess.run(
+        [sys.executable, "-c", "from vigie.cli import main; main()", "law", "assess", str(case)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr  # a RecursionError's traceback before
+    assert done.stderr.count("\n") == 1 and "nested too deeply" in done.stderr

@@ -222,6 +222,12 @@ def test_law_fragment_answers_through_the_api_with_its_checks(centre: Centre) ->
         headers=centre.headers("judge"),
     )
     assert broken.status_code == 422 and "JSON" in broken.text
+    deep = centre.client.post(
+        "/console/law/result",
+        data={"measure": "arse", "case": "[" * 100_000 + "]" * 100_000},
+        headers=centre.headers("judge"),
+    )
+    assert deep.status_code == 422 and "nested too deeply" in deep.text  # a 500 before
     bar = json.loads((WEB / "law_examples.json").read_text())["bar"]
     bar["facts"]["alert_distance_km"] = 12
     refused = centre.client.post(

@@ -40,6 +40,8 @@ def _read_json(source: str) -> Any:
         raise InputFailure(
             f"file {source!r}: invalid JSON at line {exc.lineno}: {exc.msg}"
         ) from exc
+    except RecursionError:  # nested deeper than the parser's stack: a traceback before
+        raise InputFailure(f"file {source!r}: JSON nested too deeply") from None
 
 
 def _read_cases(source: str) -> Any:

@@ -336,6 +336,8 @@ def parse_scenario(lines: Iterable[str]) -> Scenario:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ScenarioError(f"not valid JSON ({exc.msg})", line=number, field="record") from exc
+        except RecursionError:  # nested deeper than the parser's stack: a traceback before
+            raise ScenarioError("JSON nested too deeply", line=number, field="record") from None
         if not isinstance(data, dict):
             raise ScenarioError("a record must be a JSON object", line=number, field="record")
         try:

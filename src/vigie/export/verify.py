@@ -76,6 +76,8 @@ def _signed_manifest(
         signer = Ed25519PublicKey.from_public_bytes(raw_key)
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise ArchiveInvalid(layout.MANIFEST, f"unreadable ({exc})") from exc
+    except RecursionError:  # nested deeper than the parser's stack, before any signature
+        raise ArchiveInvalid(layout.MANIFEST, "unreadable (nested too deeply)") from None
     try:
         signature = base64.b64decode(signature_text.strip(), validate=True)
     except (ValueError, binascii.Error) as exc:

@@ -126,6 +126,18 @@ async def _form(request: Request) -> dict[str, list[str]]:
         raise ApiError(422, "invalid_input", "the form is not UTF-8 text", "body") from None
 
 
+def _case_of(form: dict[str, list[str]]) -> dict[str, Any]:
+    """The form's case as a JSON object; ValueError otherwise (nested too deeply included: the
+    parser's RecursionError was a 500)."""
+    try:
+        case = json.loads(form.get("case", ["{}"])[0] or "{}")
+    except RecursionError:
+        raise ValueError("the case is nested too deeply") from None
+    if not isinstance(case, dict):
+        raise ValueError("the case must be a JSON object")
+    return case
+
+
 @router.post("/console/law/result", response_class=HTMLResponse)
 async def law_result(request: Request, db: DatabaseDep, user: law_routes.Lawyer) -> Response:
     """The calculator's answer as HTML for htmx: the form's JSON case through `/api/law/assess`."""
@@ -135,9 +147,7 @@ async def law_result(request: Request, db: DatabaseDep, user: law_routes.Lawyer)
     context: dict[str, Any] = {"t": translator(lang), "lang": lang, **law_words.helpers(lang)}
     context["note"] = lambda text: law_notes.note(str(text or ""), lang)
     try:
-        case = json.loads(form.get("case", ["{}"])[0] or "{}")
-        if not isinstance(case, dict):
-            raise ValueError("the case must be a JSON object")
+        case = _case_of(form)
         # In a thread, as every blocking call of an async endpoint: on the event loop, its
         # audited write (waiting for SQLite's writer) stalled every request of the process.
         decision = await asyncio.to_thread(law_routes.assess, case | {"measure": measure}, db, user)
@@ -181,9 +191,7 @@ async def law_sheet(request: Request, db: DatabaseDep, user: law_routes.Lawyer) 
     lang = language(request)
     form = await _form(request)
     try:
-        case = json.loads(form.get("case", ["{}"])[0] or "{}")
-        if not isinstance(case, dict):
-            raise ValueError("the case must be a JSON object")
+        case = _case_of(form)
         decision = await asyncio.to_thread(law_routes.assess, case | {"measure": "fiche"}, db, user)
     except ValueError as exc:  # LawInputError names the field; bad JSON says so
         return Response(str(exc), status_code=422, media_type="text/plain; charset=utf-8")
