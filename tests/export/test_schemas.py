@@ -1,5 +1,5 @@
-"""Every file of a real export holds to its JSON Schema in docs/export/, and the GPX and GeoJSON
-open as what they claim to be."""
+"""Every file of a real export holds to its JSON Schema (`vigie/export/schemas/`, described in
+docs/export/), and the GPX and GeoJSON open as what they claim to be."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ from vigie.export import keys
 from vigie.export.sealing import unseal
 from vigie.store import Database
 
-DOCS = Path(__file__).parents[2] / "docs" / "export"
+SCHEMAS = Path(__file__).parents[2] / "src" / "vigie" / "export" / "schemas"
 GPX = "{http://www.topografix.com/GPX/1/1}"
 
 
 def validators() -> dict[str, Draft202012Validator]:
     schemas = {
         p.name.removesuffix(".schema.json"): json.loads(p.read_text())
-        for p in DOCS.glob("*.schema.json")
+        for p in SCHEMAS.glob("*.schema.json")
     }
     registry: Registry[Any] = Registry().with_resources(
         (s["$id"], Resource.from_contents(s)) for s in schemas.values()

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from vigie.alarms.episodes import lock_alarm_ids
 from vigie.cluster.partitions import partition_of
-from vigie.export import layout
+from vigie.export import contents, layout
 from vigie.export.sealing import SealError, unseal
 from vigie.export.verify import ArchiveInvalid, verify
 from vigie.settings import settings
@@ -194,13 +194,17 @@ class _Protected:
     def records(self) -> Iterator[dict[str, Any]]:
         assert self.archive is not None and self.key is not None
         pending = b""
+        number = 0
         try:
             with self.archive.open(layout.PROTECTED) as handle:
                 for chunk in unseal(handle, self.key):  # type: ignore[arg-type]
                     pending += chunk
                     *lines, pending = pending.split(b"\n")
                     for line in lines:
-                        yield json.loads(line)
+                        number += 1
+                        record = contents.parse(line, layout.PROTECTED, number)
+                        contents.check(contents.PROTECTED_RECORD, record, layout.PROTECTED, number)
+                        yield record
         except SealError as exc:
             raise ArchiveInvalid(layout.PROTECTED, str(exc)) from exc
 

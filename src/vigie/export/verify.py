@@ -1,5 +1,6 @@
 """Checking an archive before anyone trusts it: the manifest's signature, then every member's
-size, SHA-256 and record count, and that nothing was added or removed."""
+size, SHA-256 and record count, that nothing was added or removed, and every member against
+the format's schemas (`contents`: a signature proves who made it, not what it holds)."""
 
 from __future__ import annotations
 
@@ -17,18 +18,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vigie.export import layout
+from vigie.export.contents import check, check_members
+from vigie.export.invalid import ArchiveInvalid as ArchiveInvalid
 from vigie.export.keys import fingerprint
 
 READ = 1 << 16
-
-
-class ArchiveInvalid(ValueError):
-    """The archive cannot be trusted; `member` names the file at fault."""
-
-    def __init__(self, member: str, reason: str) -> None:
-        super().__init__(f"{member}: {reason}")
-        self.member = member
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -53,6 +47,7 @@ def verify(path: Path, trusted: Ed25519PublicKey | None = None) -> Verified:
             raise ArchiveInvalid(missing, "listed in the manifest but missing")
         for entry in manifest["members"]:
             _check_member(archive, entry)
+        check_members(archive)
     return Verified(manifest, fingerprint(signer))
 
 
@@ -100,6 +95,7 @@ def _signed_manifest(
         raise ArchiveInvalid(
             layout.MANIFEST, f"format version {manifest.get('format_version')!r} is not supported"
         )
+    check("manifest", manifest, layout.MANIFEST)  # before its member list is read
     return manifest, signer
 
 
