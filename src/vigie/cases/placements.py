@@ -130,6 +130,8 @@ def renew(session: Session, placement: Placement, form: RenewalIn, actor: str) -
 def change(session: Session, placement: Placement, form: PlacementChange, actor: str) -> Placement:
     """Change obligations; the law is asked again, zones are re-checked, nothing half-applied."""
     refuse_if_ended(placement)
+    if form.end_date is not None:
+        _check_end(placement, form.end_date)
     law_input = dict(form.law) if form.law is not None else dict(placement.law_input)
     alert_km = form.alert_distance_km if form.alert_distance_km is not None else None
     if placement.measure == "bar":
@@ -152,7 +154,6 @@ def change(session: Session, placement: Placement, form: PlacementChange, actor:
     if form.schedule is not None:
         placement.schedule = [w.record() for w in form.schedule]
     if form.end_date is not None:
-        _check_end(placement, form.end_date)
         placement.end_date = form.end_date
     for name in ("grace_s", "signal_timeout_s", "police_station", "police_phone"):
         if getattr(form, name) is not None:
