@@ -31,8 +31,9 @@ PROTECTED_RECORD = "protected-record"
 
 @cache
 def _validators() -> dict[str, jsonschema_rs.Validator]:
-    """Each schema's validator, formats (dates, times) checked: compiled once, 0.2 µs a line
-    (the reference implementation, `jsonschema`, took 31 µs: 35 s more for a year of fixes)."""
+    """Each schema's validator, formats (dates, times) checked, compiled once: a year of fixes
+    (1.1 million lines) verifies in 10 s, parsing included, where the reference implementation,
+    `jsonschema`, takes 31 µs a line to validate alone (35 s more)."""
     folder = files("vigie.export") / "schemas"
     schemas = {
         entry.name.removesuffix(".schema.json"): json.loads(entry.read_text(encoding="utf-8"))
