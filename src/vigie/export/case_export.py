@@ -487,7 +487,7 @@ Vigie case export (format vigie-export, version 1)
 
 This archive holds one case of a Vigie monitoring centre in open formats; no Vigie is needed
 to read it. Times are UTC, ISO 8601 with a Z. The JSON Schema of every file is in the
-docs/export/ folder of Vigie's source.
+src/vigie/export/schemas/ folder of Vigie's source (docs/export/ describes them).
 
 manifest.json   what is inside: format version, each member's size, SHA-256 and record count,
                 the centre's audit chain head at export time, and whether the protected
