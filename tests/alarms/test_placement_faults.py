@@ -32,6 +32,19 @@ def _watched_pair(db: Database) -> int:
     return second
 
 
+def _steps_past_the_grace(db: Database, second: int) -> None:
+    """A detector's step, C1 watched and C2 held unwatched by it; then one past the grace."""
+    now = Clock(clock.now())
+    pipeline = Pipeline(db, CONFIG, now)
+    pipeline.step()
+    engine = pipeline._engine
+    assert engine is not None
+    assert engine.placement("C1") is not None and engine.placement("C2") is None
+    assert _unwatched(db) == [second]
+    now.now += timedelta(seconds=GRACE_S + 1)
+    pipeline.step()
+
+
 def _unwatched(db: Database) -> list[int]:
     with db.session() as session:
         return list(session.scalars(select(UnwatchedPlacement.placement_id)))
@@ -41,15 +54,7 @@ def test_a_vanishing_circle_stored_before_the_check_blinds_nothing(db: Database)
     second = _watched_pair(db)
     with db.session() as session:  # as the API saved it before its save-time check
         session.add(Zone(placement_id=second, key="Q", type="exclusion", geometry=VANISHING))
-    now = Clock(clock.now())
-    pipeline = Pipeline(db, CONFIG, now)
-    pipeline.step()  # raised ValueError before, at every step
-    engine = pipeline._engine
-    assert engine is not None
-    assert engine.placement("C1") is not None and engine.placement("C2") is None
-    assert _unwatched(db) == [second]
-    now.now += timedelta(seconds=GRACE_S + 1)
-    pipeline.step()
+    _steps_past_the_grace(db, second)  # the first raised ValueError before, and every step after
     (alarm,) = _alarms(db, "C2")
     assert alarm.status == "open"
 
@@ -67,15 +72,7 @@ def test_any_fault_a_placement_sets_off_is_its_case_s_alone(
         add(self, record)
 
     monkeypatch.setattr(Engine, "add_placement", failing)
-    now = Clock(clock.now())
-    pipeline = Pipeline(db, CONFIG, now)
-    pipeline.step()
-    engine = pipeline._engine
-    assert engine is not None
-    assert engine.placement("C1") is not None and engine.placement("C2") is None
-    assert _unwatched(db) == [second]
-    now.now += timedelta(seconds=GRACE_S + 1)
-    pipeline.step()
+    _steps_past_the_grace(db, second)
     with db.session() as session:
         (detail,) = session.scalars(
             select(AlarmEventRow.detail).where(AlarmEventRow.case_ref == "C2")

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from vigie import weekly
+from vigie.law.case import FIRST_YEAR, LAST_YEAR
 from vigie.store.bounds import Document, Instant, Line, Phone, Prose, RowId
 
 Measure = Literal["lsc", "ddse", "arse", "psem", "bar"]
@@ -27,9 +28,8 @@ MAX_PLACES = 50
 MAX_ZONES = 100  # and their vertices: `vigie.cases.geometry`
 
 
-# The years a date of a case may name, as the legal engine reckons them (`vigie.law.case`): a
-# court order of 0001 or an end in 9999 is a typing slip, saved before and shown as it was.
-FIRST_YEAR, LAST_YEAR = 1900, 2199
+# A date of a case names a year the legal engine reckons in: a court order of 0001 or an end
+# in 9999 is a typing slip, saved before and shown as it was.
 
 
 def _plausible(day: date) -> date:
