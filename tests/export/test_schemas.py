@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from xml.etree import ElementTree
 
 from jsonschema import Draft202012Validator
@@ -15,6 +15,7 @@ from referencing import Registry, Resource
 from tests.export.conftest import Keys
 from tests.export.story import Story
 from tests.export.test_round_trip import export
+from vigie.cases import forms
 from vigie.export import keys
 from vigie.export.sealing import unseal
 from vigie.store import Database
@@ -129,3 +130,39 @@ def test_an_exported_fix_carries_its_record_whole(
         assert set(record) == {"kind", "device", "t", "type", "seq", "lat", "lon", "accuracy_m"}
         said = (record["device"], record["seq"], record["lat"], record["lon"])
         assert said == (exported["device"], exported["seq"], exported["lat"], exported["lon"])
+
+
+def _at(schema: dict[str, Any], path: str) -> Any:
+    """The sub-schema at a dotted path of property names (`*`: an array's items)."""
+    for name in path.split("."):
+        schema = schema["items"] if name == "*" else schema["properties"][name]
+    return schema
+
+
+def test_each_list_of_values_is_the_one_the_centre_takes() -> None:
+    """An archive's enums are the values the centre's forms and devices take: a value the
+    centre stores but the schema lacks makes its archives unverifiable (`sos` was missing)."""
+    from tests.export.test_every_reading import reading_types
+
+    def literal(model: type[Any], field: str) -> set[Any]:
+        return set(get_args(model.model_fields[field].annotation))
+
+    schemas = {
+        p.name.removesuffix(".schema.json"): json.loads(p.read_text())
+        for p in SCHEMAS.glob("*.json")
+    }
+    expected = {
+        ("observation", "type"): reading_types(),
+        ("observation", "role"): literal(forms.AssignmentIn, "role"),
+        ("case", "assignments.*.role"): literal(forms.AssignmentIn, "role"),
+        ("case", "placement.measure"): set(get_args(forms.Measure)),
+        ("case", "placement.end_reason"): set(get_args(forms.EndReason)) | {None},
+        ("case", "devices.*.kind"): literal(forms.DeviceIn, "kind"),
+        ("case", "devices.*.withdrawn_reason"): set(get_args(forms.WithdrawalReason)) | {None},
+        ("zones", "features.*.properties.zone_type"): literal(forms.ZoneIn, "type"),
+    } | {
+        ("case", f"contacts.{role}.role"): literal(forms.ContactIn, "role")
+        for role in ("judge", "prosecutor", "spip")
+    }
+    for (schema, path), values in expected.items():
+        assert set(_at(schemas[schema], path)["enum"]) == values, (schema, path)
