@@ -116,8 +116,18 @@ class ProtectedPlace(_Form):
     label: Line | None = Field(default=None, max_length=200)
 
 
+# A case's reference: what a case may be called (in URLs, file names and reports).
+CASE_REF = r"^[A-Za-z0-9_.-]+$"
+CASE_REF_MAX = 40
+
+
+def generated_form(case_ref: str) -> bool:
+    """True for the form of the references the centre gives cases opened without one."""
+    return re.fullmatch(r"V\d+", case_ref) is not None
+
+
 class PlacementIn(_Form):
-    case_ref: str | None = Field(default=None, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
+    case_ref: str | None = Field(default=None, max_length=CASE_REF_MAX, pattern=CASE_REF)
     person_id: RowId
     protected_person_id: RowId | None = None
     measure: Measure
@@ -143,7 +153,7 @@ class PlacementIn(_Form):
     @field_validator("case_ref")
     @classmethod
     def _case_ref(cls, value: str | None) -> str | None:
-        if value is not None and re.fullmatch(r"V\d+", value):
+        if value is not None and generated_form(value):
             raise ValueError("references 'V<number>' are reserved for generated case refs")
         return value
 

@@ -18,6 +18,7 @@ run again skips what came in and finishes.
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ from sqlalchemy import Date, Table, select
 from sqlalchemy.orm import Session
 
 from vigie.alarms.episodes import lock_alarm_ids
+from vigie.cases.forms import CASE_REF, CASE_REF_MAX, generated_form
 from vigie.cluster.partitions import partition_of
 from vigie.export import contents, layout
 from vigie.export.sealing import SealError, unseal
@@ -142,6 +144,23 @@ def import_archive(
         except Exception as exc:  # whatever it was, the steps before it are stored
             raise ImportInterrupted(result, exc) from exc
     return result
+
+
+def _local_ref(source_ref: str, given: str | None) -> str:
+    """The case's reference here: `--case-ref` if given, else the source's; never one of the
+    form this centre gives the cases opened without one (a case imported as `V000005` made
+    the opening of this centre's fifth case fail)."""
+    if given is not None and (len(given) > CASE_REF_MAX or not re.fullmatch(CASE_REF, given)):
+        raise ImportRefused(
+            f"--case-ref {given[:60]!r}: at most {CASE_REF_MAX} letters, digits, '_', '.' or '-'"
+        )
+    ref = given or source_ref
+    if generated_form(ref):
+        raise ImportRefused(
+            f"case {ref!r} has the form of the references this centre gives the cases opened "
+            "without one (V<number>): import it under another reference (--case-ref)"
+        )
+    return ref
 
 
 def _convert(model: type[Base], data: dict[str, Any]) -> dict[str, Any]:
@@ -327,7 +346,7 @@ class _Run:
         contacts = {role: self._contact(result, c) for role, c in case["contacts"].items()}
         mapped = self.local("placements", source["id"])
         if mapped is None:
-            ref = case_ref_as or source["case_ref"]
+            ref = _local_ref(source["case_ref"], case_ref_as)
             if self.session.scalars(select(Placement.id).where(Placement.case_ref == ref)).first():
                 raise ImportRefused(
                     f"case {ref!r} already exists in this centre and was not imported from this "
