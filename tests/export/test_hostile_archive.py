@@ -66,6 +66,18 @@ def _case(edit: Callable[[dict[str, Any]], Any]) -> Callable[[bytes], bytes]:
     return apply
 
 
+def _first_line(edit: Callable[[dict[str, Any]], None]) -> Callable[[bytes], bytes]:
+    """The member with its first line changed (written as Python's `json.dumps` writes it)."""
+
+    def apply(data: bytes) -> bytes:
+        first, rest = data.split(b"\n", 1)
+        record = json.loads(first)
+        edit(record)
+        return json.dumps(record).encode() + b"\n" + rest
+
+    return apply
+
+
 VARIANTS: dict[str, tuple[Change, str, str]] = {
     "no placement": (
         {layout.CASE: _case(lambda c: c.pop("placement") and None)},
@@ -101,6 +113,37 @@ VARIANTS: dict[str, tuple[Change, str, str]] = {
         {layout.OBSERVATIONS: lambda d: d + b'{"a": 1}\n'},
         layout.OBSERVATIONS,
         "line ",
+    ),
+    # Of the right type, past what the store keeps (a traceback from the import before them).
+    "a case reference past its column": (
+        {layout.CASE: _case(lambda c: c["placement"].__setitem__("case_ref", "x" * 100_000))},
+        layout.CASE,
+        "placement/case_ref",
+    ),
+    "a case reference no form gives": (
+        {layout.CASE: _case(lambda c: c["placement"].__setitem__("case_ref", "../../a?b#c"))},
+        layout.CASE,
+        "placement/case_ref",
+    ),
+    "a grace past its column": (
+        {layout.CASE: _case(lambda c: c["placement"].__setitem__("grace_s", 10**30))},
+        layout.CASE,
+        "placement/grace_s",
+    ),
+    "a revision past its column": (
+        {layout.CASE: _case(lambda c: c["placement"].__setitem__("revision", 10**19))},
+        layout.CASE,
+        "placement/revision",
+    ),
+    "a name past its column": (
+        {layout.CASE: _case(lambda c: c["wearer"].__setitem__("last_name", "x" * 10_000))},
+        layout.CASE,
+        "wearer/last_name",
+    ),
+    "a reading at latitude NaN": (
+        {layout.OBSERVATIONS: _first_line(lambda o: o.__setitem__("lat", float("nan")))},
+        layout.OBSERVATIONS,
+        "line 1: not JSON (NaN is not a JSON value",
     ),
     "an observation line not JSON": (
         {layout.OBSERVATIONS: lambda d: b"[[[\n" + d},

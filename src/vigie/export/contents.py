@@ -61,14 +61,19 @@ def check(schema: str, data: Any, member: str, line: int | None = None) -> None:
 
 
 def parse(text: bytes | str, member: str, line: int | None = None) -> Any:
-    """JSON, or ArchiveInvalid naming the member (and line)."""
+    """Strict JSON, or ArchiveInvalid naming the member (and line)."""
     head = f"line {line}: " if line is not None else ""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json)
     except ValueError as exc:
         raise ArchiveInvalid(member, f"{head}not JSON ({exc})") from exc
     except RecursionError:
         raise ArchiveInvalid(member, f"{head}JSON nested too deeply") from None
+
+
+def _not_json(constant: str) -> Any:
+    """Python's parser reads NaN and the infinities, which JSON does not have (RFC 8259)."""
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def check_members(archive: zipfile.ZipFile) -> None:
