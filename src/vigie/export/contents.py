@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema_rs
 
 from vigie.export import layout
+from vigie.export.coherence import Coherence
 from vigie.export.invalid import ArchiveInvalid
 
 # The members read whole (the manifest is checked as it is read, `verify`), and those read a
@@ -77,15 +78,24 @@ def _not_json(constant: str) -> Any:
 
 
 def check_members(archive: zipfile.ZipFile) -> None:
-    """Every document and every line of the archive's own members against its schema."""
+    """Every document and every line of the archive's own members against its schema, then
+    what they say of each other (`coherence`)."""
     names = set(archive.namelist())
+    said = Coherence(archive)
     for member, schema in DOCUMENTS.items():
         if member in names:
-            check(schema, parse(archive.read(member), member), member)
+            document = parse(archive.read(member), member)
+            check(schema, document, member)
+            if member == layout.CASE:
+                said.case(document)
+            else:
+                said.zones(document)
     for member, schema in LINES.items():
         if member in names:
             for number, record in _lines(archive, member):
                 check(schema, record, member, number)
+                said.line(member, record)
+    said.finish()
 
 
 def _lines(archive: zipfile.ZipFile, member: str) -> Iterator[tuple[int, Any]]:

@@ -481,8 +481,13 @@ class _Run:
                 )
             )
         )
-        new = [o for o in batch if str(o["id"]) not in done]
-        result.skipped["observations"] = result.skipped.get("observations", 0) + len(done)
+        new = []
+        for obs in batch:  # an id met before is that record (a sealed line repeating a plain one)
+            if str(obs["id"]) not in done:
+                done.add(str(obs["id"]))
+                new.append(obs)
+        skipped = len(batch) - len(new)
+        result.skipped["observations"] = result.skipped.get("observations", 0) + skipped
         if not new:
             return
         # Marked as another centre's: history here, never run by this centre's detection.
