@@ -33,6 +33,9 @@ def test_demo_runs_seeds_feeds_and_stops(tmp_path: Path) -> None:
     assert "operator login: operateur   password: " in result.stdout
     assert f"http://127.0.0.1:{port}/docs" in result.stdout
     assert "Alarmes en cours" in result.stdout
+    # Its reports go to its own mail server, beside its database (`tests/sim/test_demo_mail.py`).
+    assert f"SPIP: {tmp_path / 'demo-mail'}/new/ (a Maildir)" in result.stdout
+    assert (tmp_path / "demo-mail" / "new").is_dir()
     database = open_database(url)
     try:
         with database.session() as session:

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -165,10 +166,12 @@ def demo(
     """
     import uvicorn
     from rich.live import Live
+    from sqlalchemy import make_url
 
     from vigie.api import create_app
     from vigie.api.serving import CentreServer
     from vigie.commands.logs import server_logging
+    from vigie.sim.mail import DemoMail
     from vigie.store import open_database
     from vigie.store.schema import upgrade
 
@@ -182,6 +185,17 @@ def demo(
         raise typer.BadParameter("the demo runs on SQLite; unset VIGIE_DATABASE_URL")
     _check_port_free(host, port)
     upgrade(config.database_url)
+    # Reports go to the demo's own mail server, beside its database (`vigie.sim.mail`).
+    mail = DemoMail(Path(make_url(config.database_url).database or ".").parent / "demo-mail")
+    config = config.model_copy(
+        update={
+            "smtp_host": mail.host,
+            "smtp_port": mail.port,
+            "smtp_starttls": False,
+            "smtp_username": "",
+        }
+    )
+    mail.start()  # a daemon thread: an error before the `finally` below leaves nothing running
     database = open_database(config.database_url)
     # SIGTERM (systemd, `kill`, a terminal closed) ends the demo as Ctrl-C does: through the
     # `finally` below, which stops the gateway and its Mosquitto instead of leaving them running.
@@ -209,6 +223,7 @@ def demo(
     base = f"http://{host}:{port}"
     _wait_until_up(server, thread, host, port)
     typer.echo(f"Vigie centre demo: console on {base}/  (API docs: {base}/docs)")
+    typer.echo(f"reports mailed to judges, prosecutors and SPIP: {mail.folder}/new/ (a Maildir)")
     for role, (login, password) in logins.items():
         typer.echo(f"{role} login: {login}   password: {password}")
     if via == "gateway":
@@ -234,6 +249,7 @@ def demo(
         server.should_exit = True
         thread.join(timeout=10)
         database.dispose()
+        mail.stop()
 
 
 # ---------------------------------------------------------------- seeding
