@@ -107,8 +107,13 @@ def shade_of(session: Session, alarms: list[Alarm]) -> Blackout:
     )
 
 
-def visible_alarm(session: Session, user: User, alarm_id: int) -> Alarm:
-    alarm = session.get(Alarm, alarm_id)
+def visible_alarm(session: Session, user: User, alarm_id: int, *, lock: bool = False) -> Alarm:
+    """The alarm if the user may see it (AlarmNotFound otherwise). `lock`, for a change of its
+    state: its row is locked to the transaction's end (PostgreSQL; SQLite has one writer), so a
+    second operator's concurrent take or close waits and finds it taken or closed (two closes at
+    once ended one on the report's unique key, a 500; two takes, the second holder overwrote
+    the first, both told they held it)."""
+    alarm = session.get(Alarm, alarm_id, with_for_update=lock)
     refs = visible_case_refs(session, user)
     if alarm is None or (refs is not None and alarm.case_ref not in refs):
         raise AlarmNotFound(alarm_id)
@@ -202,7 +207,7 @@ def alarm_contacts(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[str, 
 @router.post("/{alarm_id}/acknowledge")
 def acknowledge(alarm_id: RowId, db: DatabaseDep, user: Worker) -> dict[str, Any]:
     with db.session() as session:
-        alarm = visible_alarm(session, user, alarm_id)
+        alarm = visible_alarm(session, user, alarm_id, lock=True)
         workflow.acknowledge(session, alarm, user, clock.now())
         return alarm_out(alarm, user, shade_of(session, [alarm]))
 
@@ -210,7 +215,7 @@ def acknowledge(alarm_id: RowId, db: DatabaseDep, user: Worker) -> dict[str, Any
 @router.post("/{alarm_id}/actions", status_code=201)
 def add_action(alarm_id: RowId, body: ActionIn, db: DatabaseDep, user: Worker) -> dict[str, Any]:
     with db.session() as session:
-        alarm = visible_alarm(session, user, alarm_id)
+        alarm = visible_alarm(session, user, alarm_id, lock=True)
         entry = workflow.act(session, alarm, user, body.action, body.note, clock.now())
         return {"id": entry.id, "at": entry.at, "action": entry.action, "status": alarm.status}
 
@@ -229,7 +234,7 @@ def close(alarm_id: RowId, body: CloseIn, db: DatabaseDep, user: Worker) -> dict
         html = None if is_centre_alarm(alarm.case_ref) else report.render_html(session, closed, now)
     prepared = None if html is None else report.Prepared(html, report.render_pdf(html))
     with db.session() as session:
-        alarm = visible_alarm(session, user, alarm_id)
+        alarm = visible_alarm(session, user, alarm_id, lock=True)
         workflow.close(session, alarm, user, body.qualification, body.note, now)
         if is_centre_alarm(alarm.case_ref):
             return alarm_out(alarm, user, shade_of(session, [alarm])) | {

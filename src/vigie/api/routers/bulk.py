@@ -38,13 +38,14 @@ def acknowledge_many(
     if not body.note.strip():
         raise ApiError(422, "refused", "la note est vide : dites ce qui a été vérifié", "note")
     with db.session() as session:
-        alarms = []
-        for alarm_id in ids:
+        found = {}
+        for alarm_id in sorted(ids):  # locked in one order: two batches never wait on each other
             try:
-                alarms.append(visible_alarm(session, user, alarm_id))
+                found[alarm_id] = visible_alarm(session, user, alarm_id, lock=True)
             except AlarmNotFound as missing:
                 field = f"ids[{body.ids.index(alarm_id)}]"
                 raise ApiError(404, "not_found", str(missing), field, alarm_id=alarm_id) from None
+        alarms = [found[alarm_id] for alarm_id in ids]
         try:
             bulk.acknowledge(session, alarms, user, body.note.strip(), clock.now())
         except bulk.BulkRefused as refused:
