@@ -43,11 +43,19 @@ def persons_visible_to(user: User) -> ColumnElement[bool]:
     )
 
 
-def visible_placement(session: Session, user: User, placement_id: int) -> Placement:
-    """The placement if this user may see it, else not found (its existence is not revealed)."""
-    placement = session.scalars(
-        select(Placement).where(Placement.id == placement_id, placements_visible_to(user))
-    ).one_or_none()
+def visible_placement(
+    session: Session, user: User, placement_id: int, *, lock: bool = False
+) -> Placement:
+    """The placement if this user may see it, else not found (its existence is not revealed).
+    `lock`, for a change: its row is locked to the transaction's end (PostgreSQL; SQLite has one
+    writer), so two changes at once are made one after the other. Made together, each took the
+    revision it read plus one: both saved the same revision, and detection, which reads a case
+    again when its revision moves, kept watching it as the first change left it (a bracelet
+    assigned while a zone was edited went unwatched)."""
+    query = select(Placement).where(Placement.id == placement_id, placements_visible_to(user))
+    if lock:
+        query = query.with_for_update(of=Placement)
+    placement = session.scalars(query).one_or_none()
     if placement is None:
         raise CaseNotFound("placement", placement_id)
     return placement

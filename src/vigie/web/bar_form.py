@@ -46,8 +46,8 @@ def _facts(placement: Placement) -> dict[str, Any]:
     }
 
 
-def _bar(session: Any, user: User, placement_id: int) -> Placement:
-    placement = visible_placement(session, user, placement_id)
+def _bar(session: Any, user: User, placement_id: int, *, lock: bool = False) -> Placement:
+    placement = visible_placement(session, user, placement_id, lock=lock)
     if placement.measure != "bar":
         raise CaseRefused("an alert distance applies to a BAR only", "alert_distance_km")
     return placement
@@ -66,7 +66,7 @@ def change_bar(
     """The distance and the facts together; the law asked again, all or nothing."""
     target = f"placement:{placement_id}"
     with privacy.zone_probe_audited(db, user, target), db.session() as session:
-        placement = _bar(session, user, placement_id)
+        placement = _bar(session, user, placement_id, lock=True)
         law = dict(placement.law_input)
         facts = body.model_dump()
         distance = body.alert_distance_km

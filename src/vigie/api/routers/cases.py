@@ -268,7 +268,7 @@ def change_placement(
 ) -> dict[str, Any]:
     target = f"placement:{placement_id}"
     with privacy.zone_probe_audited(db, user, target), db.session() as session:
-        placement = visible_placement(session, user, placement_id)
+        placement = visible_placement(session, user, placement_id, lock=True)
         return placement_out(
             placements.change(session, placement, body, user.username), user, session
         )
@@ -279,7 +279,7 @@ def renew_placement(
     placement_id: RowId, body: RenewalIn, db: DatabaseDep, user: Supervisor
 ) -> dict[str, Any]:
     with db.session() as session:
-        placement = visible_placement(session, user, placement_id)
+        placement = visible_placement(session, user, placement_id, lock=True)
         return placement_out(
             placements.renew(session, placement, body, user.username), user, session
         )
@@ -296,7 +296,7 @@ def end_measure(
     summary then goes to the judge, the prosecutor and the SPIP (`summary_owed`), made and sent
     by the outbox."""
     with db.session() as session:
-        placement = visible_placement(session, user, placement_id)
+        placement = visible_placement(session, user, placement_id, lock=True)
         ended = ending.end(session, placement, body, user.username, clock.now())
         answer = placement_out(placement, user, session) | {
             "released": ended.released,
@@ -332,7 +332,7 @@ def put_zone(
         raise CaseRefused(f"the body's id {body.id!r} differs from the URL's {zone_id!r}", "id")
     target = f"placement:{placement_id}"
     with privacy.zone_probe_audited(db, user, target), db.session() as session:
-        placement = visible_placement(session, user, placement_id)
+        placement = visible_placement(session, user, placement_id, lock=True)
         if if_none_match == "*":
             refuse_reused_zone_id(placement, zone_id)
         return zone_out(placements.put_zone(session, placement, body, user.username))
@@ -349,7 +349,7 @@ def refuse_reused_zone_id(placement: Placement, zone_id: str) -> None:
 @router.delete("/placements/{placement_id}/zones/{zone_id}", status_code=204)
 def delete_zone(placement_id: RowId, zone_id: ZoneId, db: DatabaseDep, user: Supervisor) -> None:
     with db.session() as session:
-        placement = visible_placement(session, user, placement_id)
+        placement = visible_placement(session, user, placement_id, lock=True)
         placements.delete_zone(session, placement, zone_id, user.username)
 
 
@@ -358,7 +358,7 @@ def assign_device(
     placement_id: RowId, body: AssignmentIn, request: Request, db: DatabaseDep, user: Supervisor
 ) -> dict[str, Any]:
     with db.session() as session:
-        placement = visible_placement(session, user, placement_id)
+        placement = visible_placement(session, user, placement_id, lock=True)
         assignment = device_registry.assign(session, placement, body, user.username)
         answer = {
             "device_id": assignment.device_id,
