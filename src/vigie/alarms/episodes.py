@@ -111,10 +111,16 @@ def fold(
     if not fresh:
         return []
     cases = sorted({event["case"] for event, _ in fresh})
+    # Locked (PostgreSQL), in id order as every locker of alarms takes them: an operator's
+    # close committed while this read waited leaves its alarm out, so a breach raised again
+    # opens a new one. Read unlocked, it was folded into the alarm just closed: unseen.
     episodes: dict[tuple[str, str, str], Alarm] = {
         (a.case_ref, a.kind, a.device): a
         for a in session.scalars(
-            select(Alarm).where(Alarm.case_ref.in_(cases), Alarm.status != "closed")
+            select(Alarm)
+            .where(Alarm.case_ref.in_(cases), Alarm.status != "closed")
+            .order_by(Alarm.id)
+            .with_for_update()
         )
     }
     placements: dict[str, int] | None = None
