@@ -252,6 +252,22 @@ def test_replacing_a_placement_clears_alarms_of_removed_rules() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("lacking", "field", "words"),
+    [
+        ({"alert_distance_km": None}, "alert_distance_km", "BAR: the alert distance is needed"),
+        ({"protected": None}, "protected", "BAR: a protected device or place is needed"),
+    ],
+)
+def test_a_bar_lacking_a_part_is_refused_in_the_words_of_the_others(
+    lacking: dict[str, Any], field: str, words: str
+) -> None:
+    """As "DDSE: a home unit is needed" (the console shows them in the unmonitored alarm)."""
+    with pytest.raises(ScenarioError) as caught:
+        Engine().add_placement(bar() | lacking)
+    assert (caught.value.field, caught.value.reason) == (field, words)
+
+
 def test_a_device_serves_one_case() -> None:
     engine = Engine()
     engine.add_placement(ddse())

@@ -250,13 +250,9 @@ def _check_shape(spec: PlacementSpec) -> None:
         raise ScenarioError("assigned hours need a home unit to check them", field="home_unit")
     if spec.measure == "bar":
         if spec.alert_distance_km is None:
-            raise ScenarioError(
-                "a bar placement needs its alert distance", field="alert_distance_km"
-            )
+            raise ScenarioError("BAR: the alert distance is needed", field="alert_distance_km")
         if spec.protected is None and not spec.protected_places:
-            raise ScenarioError(
-                "a bar placement needs a protected device or place", field="protected"
-            )
+            raise ScenarioError("BAR: a protected device or place is needed", field="protected")
     elif spec.alert_distance_km is None and (spec.protected or spec.protected_places):
         raise ScenarioError("a protected person needs an alert distance", field="alert_distance_km")
     ids = [z.id for z in spec.zones]
