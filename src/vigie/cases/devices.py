@@ -14,16 +14,19 @@ from vigie.cases.forms import AssignmentIn, DeviceIn
 from vigie.cases.withdrawal import locked_device, refuse_if_withdrawn
 from vigie.store import audit
 from vigie.store.models import Device, DeviceAssignment, Placement
+from vigie.store.unique import refused_if_taken
 
 _KIND_FOR_ROLE = {"wearer": "bracelet", "home_unit": "home_unit", "protected": "protected_device"}
 
 
 def create_device(session: Session, form: DeviceIn, actor: str) -> Device:
+    taken = CaseRefused(f"device {form.id!r} is already registered", "id")
     if session.get(Device, form.id) is not None:
-        raise CaseRefused(f"device {form.id!r} is already registered", "id")
+        raise taken
     device = Device(**form.model_dump())
     session.add(device)
-    session.flush()
+    with refused_if_taken("pk_devices", taken):
+        session.flush()
     audit.record(session, actor, "create", f"device:{device.id}", {"kind": form.kind})
     return device
 

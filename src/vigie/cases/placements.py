@@ -21,6 +21,7 @@ from vigie.cluster.partitions import partition_of
 from vigie.settings import settings
 from vigie.store import audit
 from vigie.store.models import Deadline, LawAssessment, Person, Placement, User, Zone
+from vigie.store.unique import refused_if_taken
 
 
 def create(session: Session, form: PlacementIn, actor: str) -> Placement:
@@ -76,7 +77,9 @@ def create(session: Session, form: PlacementIn, actor: str) -> Placement:
         revision=1,
     )
     session.add(placement)
-    session.flush()
+    taken = CaseRefused(f"case {form.case_ref!r} already exists", "case_ref")
+    with refused_if_taken("uq_placements_case_ref", taken):
+        session.flush()
     if not form.case_ref:
         placement.case_ref = _generated_ref(session, placement.id)
     placement.partition = partition_of(placement.case_ref, settings().partitions)

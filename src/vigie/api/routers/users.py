@@ -16,6 +16,7 @@ from vigie.api.security import create_user, disable, set_password
 from vigie.store import audit
 from vigie.store.bounds import Line, RowId
 from vigie.store.models import User
+from vigie.store.unique import refused_if_taken
 from vigie.store.users import by_id, by_username, listing
 
 router = APIRouter(prefix="/api/users", tags=["users"], route_class=BoundedJsonRoute)
@@ -55,12 +56,14 @@ def list_users(db: DatabaseDep, admin: Admin) -> list[UserOut]:
 @router.post("", status_code=201)
 def add_user(body: UserIn, db: DatabaseDep, admin: Admin) -> UserOut:
     with db.session() as session:
+        taken = ApiError(409, "conflict", f"user {body.username!r} exists", "username")
         if by_username(session, body.username):
-            raise ApiError(409, "conflict", f"user {body.username!r} exists", "username")
+            raise taken
         _check_password(body.password, body.username, body.full_name)
-        user = create_user(
-            session, body.username, body.password, body.role, body.full_name, body.email
-        )
+        with refused_if_taken("uq_users_username", taken):
+            user = create_user(
+                session, body.username, body.password, body.role, body.full_name, body.email
+            )
         audit.record(session, admin.username, "create", f"user:{user.id}", {"role": body.role})
         return UserOut.model_validate(user)
 
