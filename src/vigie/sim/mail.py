@@ -17,11 +17,8 @@ class DemoMail:
     """A real SMTP server (aiosmtpd) on the loopback, storing each mail in `folder`/new/."""
 
     def __init__(self, folder: Path) -> None:
-        for part in (
-            "tmp",
-            "new",
-            "cur",
-        ):  # a Maildir's (`mailbox` makes them for a new folder only)
+        # A Maildir's three folders (`mailbox` makes them for a folder it creates only).
+        for part in ("tmp", "new", "cur"):
             (folder / part).mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.host = "127.0.0.1"
