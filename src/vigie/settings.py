@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     # How long after its last raise that alarm is raised again while the case stays so: closed
     # by an operator meanwhile, it opens anew (still open, the reminder folds into it).
     unmonitored_remind_s: float = Field(default=86_400.0, ge=60)
+    # An alarm closed while its condition went on (him still in the zone, still near her) is
+    # raised again if detection has not seen it end this long after the close, scaled by the
+    # escalation factor of its priority (vigie.alarms.ongoing): the BAR alert after 2.5 min,
+    # a zone exit after 10, low battery after 50 with the defaults.
+    ongoing_remind_s: float = Field(default=600.0, ge=60)
     # How long a zone or distance breach may be held for confirmation by a second fix, per
     # measure (zones, pre-alert), and for the BAR alert (vigie.detect.persistence says why).
     breach_confirm_s: dict[str, float] = Field(

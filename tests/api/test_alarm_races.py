@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -34,6 +35,30 @@ def held_open(wrapped: Callable[..., Any], meeting: threading.Barrier) -> Callab
         return result
 
     return held
+
+
+def paused_after(
+    wrapped: Callable[..., Any], reached: threading.Event, go_on: threading.Event, wait_s: float
+) -> Callable[..., Any]:
+    """`wrapped`, then `reached` set and a wait for `go_on` (at most `wait_s`): the request
+    holds what it changed, not yet committed."""
+
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        result = wrapped(*args, **kwargs)
+        reached.set()
+        go_on.wait(timeout=wait_s)
+        return result
+
+    return paused
+
+
+def raised_again(centre: Centre, alarm: int) -> tuple[dict[str, Any], int]:
+    """A detection event raising the alarm's condition again, and the alarm's event count."""
+    with centre.db.session() as session:
+        episode = session.get_one(Alarm, alarm)
+        event = {"t": clock.now(), "case": episode.case_ref, "kind": episode.kind}
+        event |= {"state": "raised", "device": episode.device, "detail": {}}
+        return event, episode.event_count
 
 
 def test_two_takes_at_once_make_one_holder(centre: Centre, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,21 +137,9 @@ def test_a_breach_raised_again_while_its_alarm_is_closed_opens_another(
     committed folded the new breach into the alarm just closed: in no queue, unseen."""
     world = build(centre)
     alarm = world.new_alarm("acknowledged")
-    with centre.db.session() as session:
-        episode = session.get_one(Alarm, alarm)
-        key, counted = (episode.case_ref, episode.kind, episode.device), episode.event_count
+    raised, counted = raised_again(centre, alarm)
     closing, go_on = threading.Event(), threading.Event()
-    produce = report.produce
-
-    def produce_then_wait(*args: Any, **kwargs: Any) -> Any:
-        made = produce(*args, **kwargs)
-        closing.set()
-        go_on.wait(timeout=5)  # the close holds its alarm, not yet committed
-        return made
-
-    monkeypatch.setattr(report, "produce", produce_then_wait)
-    raised = {"t": clock.now(), "case": key[0], "kind": key[1], "state": "raised"}
-    raised |= {"device": key[2], "detail": {}}
+    monkeypatch.setattr(report, "produce", paused_after(report.produce, closing, go_on, 5))
 
     def step() -> list[int]:
         with centre.db.session() as session:
@@ -146,6 +159,79 @@ def test_a_breach_raised_again_while_its_alarm_is_closed_opens_another(
         go_on.set()
         assert closed.result().status_code == 200
         opened = folded.result()
+    assert len(opened) == 1 and opened[0] != alarm
+    with centre.db.session() as session:
+        assert session.get_one(Alarm, alarm).event_count == counted
+        assert session.get_one(Alarm, opened[0]).status == "open"
+
+
+def test_an_alarm_taken_while_escalation_runs_is_not_escalated(
+    centre: Centre, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Escalation flags an alarm left untaken; the incident report then tells the judge that
+    "faute de prise en compte, le superviseur est alerté". On PostgreSQL, escalation read the
+    alarm while an operator's take of it was not yet committed and flagged it after the take:
+    the report blamed an operator who had taken it in time."""
+    world = build(centre)
+    alarm = world.new_alarm("open")
+    taking, go_on = threading.Event(), threading.Event()
+    monkeypatch.setattr(
+        workflow, "acknowledge", paused_after(workflow.acknowledge, taking, go_on, 2)
+    )
+    later = clock.now() + timedelta(hours=1)  # long past every priority's delay
+
+    def escalate() -> list[int]:
+        with centre.db.session() as session:
+            escalated = [a.id for a in workflow.escalate_overdue(session, later, 60.0)]
+            go_on.set()
+            session.commit()
+            return escalated
+
+    operator = centre.headers("operator")
+    with ThreadPoolExecutor(2) as pool:
+        taken = pool.submit(
+            centre.client.post, f"/api/alarms/{alarm}/acknowledge", headers=operator
+        )
+        assert taking.wait(timeout=10)
+        escalated = pool.submit(escalate)
+        assert taken.result().status_code == 200
+        assert alarm not in escalated.result()
+    with centre.db.session() as session:
+        shown = session.get_one(Alarm, alarm)
+        assert shown.status == "acknowledged"
+        assert shown.escalated_at is None
+
+
+def test_a_breach_raised_again_as_the_close_begins_opens_another(
+    centre: Centre, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same, with the step between the close's read of the alarm and its first write. On
+    SQLite (one writer, but pysqlite begins a transaction at its first write only) the
+    detector's process folded the breach into the alarm the close had read, then closed."""
+    world = build(centre)
+    alarm = world.new_alarm("acknowledged")
+    raised, counted = raised_again(centre, alarm)
+    opened: list[int] = []
+
+    def step() -> None:
+        with centre.db.session() as session:
+            opened.extend(a.id for a in episodes.fold(session, [raised], clock.now()))
+
+    close = workflow.close
+    folding = threading.Thread(target=step)
+
+    def step_then_close(*args: Any, **kwargs: Any) -> Any:
+        folding.start()
+        folding.join(timeout=1)  # done, or waiting for this close to commit
+        return close(*args, **kwargs)
+
+    monkeypatch.setattr(workflow, "close", step_then_close)
+    operator = centre.headers("operator")
+    closed = centre.client.post(
+        f"/api/alarms/{alarm}/close", json={"qualification": "breach"}, headers=operator
+    )
+    assert closed.status_code == 200
+    folding.join(timeout=10)
     assert len(opened) == 1 and opened[0] != alarm
     with centre.db.session() as session:
         assert session.get_one(Alarm, alarm).event_count == counted

@@ -56,11 +56,11 @@ def test_an_alarm_open_at_the_source_is_a_record_here(
     later = story.end + timedelta(days=1)  # long past every escalation delay
     monkeypatch.setattr(clock, "now", lambda: later)
 
+    operator = here.headers("operator")  # before: escalation holds SQLite's writer
     with here.db.session() as session:
         imported = list(session.scalars(select(Alarm).where(Alarm.status == "open")))
         assert {(a.kind, a.status) for a in imported} == set(still_open)
         assert workflow.escalate_overdue(session, later, 60) == []
-        operator = here.headers("operator")
         me = session.scalars(select(User).where(User.username == "operator1")).one()
         for alarm in imported:
             with pytest.raises(AlarmStateError, match="another centre"):

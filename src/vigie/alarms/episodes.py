@@ -20,6 +20,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from vigie.alarms import ongoing
 from vigie.alarms.obligations import PRIORITY
 from vigie.detect.events import iso_of, ms_of
 from vigie.store.models import Alarm, AlarmEventRow, Placement
@@ -126,11 +127,13 @@ def fold(
     placements: dict[str, int] | None = None
     opened: list[Alarm] = []
     tied: list[tuple[int, Alarm]] = []
+    settled: list[tuple[str, str, str]] = []  # conditions no reminder may raise again (ongoing)
     for event, row_id in fresh:
         key = (event["case"], event["kind"], event["device"])
         episode = episodes.get(key)
         if event["state"] == "raised":
             if episode is None:
+                settled.append(key)
                 if placements is None:  # before the first new alarm: ids commit in order
                     placements = dict(
                         session.execute(
@@ -166,8 +169,11 @@ def fold(
             episode.event_count += 1
             episode.last_event_at = max(episode.last_event_at, event["t"])
             episode.cleared_at = event["t"]
+        else:  # its alarm was closed before the condition ended: it has now
+            settled.append(key)
         if episode is not None:
             tied.append((row_id, episode))
+    ongoing.unmark(session, settled)
     session.flush()  # the new episodes' ids, in the order they opened
     if tied:
         events_table = cast(Table, AlarmEventRow.__table__)

@@ -56,6 +56,10 @@ UNMONITORED_AS_BEFORE = (
 )
 # Raised again while the measure stays so (an operator closed it meanwhile, or it is still open).
 UNMONITORED_AGAIN = "Rappel : le défaut de surveillance dure toujours."
+# An alarm closed while its condition went on, raised again as it still does (`ongoing`).
+ONGOING_AGAIN = (
+    "Rappel : la situation est toujours en cours{since}, après la clôture de l'alarme n° {alarm}."
+)
 CLEARED = {
     "zone_entry": "La personne placée est sortie de la zone d'exclusion{zone}.",
     "zone_exit": "La personne placée est revenue dans la zone d'inclusion{zone}.",
@@ -161,7 +165,13 @@ def event_sentence(kind: str, state: str, detail: dict[str, Any]) -> str:
         target=_target(detail),
     )
     reason = REASONS.get(str(detail.get("reason", "")))
-    return sentence[:-1] + reason + "." if reason else sentence
+    sentence = sentence[:-1] + reason + "." if reason else sentence
+    closed = detail.get("closed_alarm")
+    if state == "raised" and closed is not None:  # raised again by the centre (`ongoing`)
+        since = _parse(detail.get("ongoing_since"))
+        start = f" depuis le {local_time(since)}" if since is not None else ""
+        return f"{ONGOING_AGAIN.format(since=start, alarm=closed)} {sentence}"
+    return sentence
 
 
 def _parse(value: Any) -> datetime | None:

@@ -42,7 +42,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from vigie import clock as centre_clock
-from vigie.alarms import episodes, journal, reporting, unmonitored, workflow
+from vigie.alarms import episodes, journal, ongoing, reporting, unmonitored, workflow
 from vigie.alarms.sources import ObservationSource, TableSource, Taken
 from vigie.cases.detection import placement_record
 from vigie.detect import OBSERVATION_FIELDS, AlarmEvent, Engine, ScenarioError
@@ -376,6 +376,15 @@ class PartitionStep:
                 assert engine is not None  # loaded before (a restore) or kept from the last step
                 fixes = engine.take_fix_requests()
                 escalating = self._escalation_due(now)
+                if escalating:  # as often: alarms closed while their condition goes on
+                    events = events + ongoing.reminders(
+                        session,
+                        now,
+                        self._config.ongoing_remind_s,
+                        self._config.escalation_factors,
+                        self._state.partition if scoped else None,
+                        events,
+                    )
                 rates_due = (
                     time.monotonic() - self._rates_checked >= self._config.report_rate_check_s
                 )

@@ -11,7 +11,7 @@ from jinja2 import Environment, PackageLoader, Template, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vigie.alarms import privacy
+from vigie.alarms import ongoing, privacy
 from vigie.alarms.narrative import (
     KIND_LABELS,
     QUALIFICATION_LABELS,
@@ -155,6 +155,7 @@ def render_html(
         lapse=lapse,
         closing_note=closing_note,
         draft=draft is not None,
+        ongoing=ongoing.goes_on(alarm),  # not ended: raised again if it lasts
         tta=time_to_acknowledge(alarm),
         timeline=timeline,
         positions=positions,

@@ -11,13 +11,14 @@ from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
-from vigie.alarms import suspensions
+from vigie.alarms import ongoing, suspensions
 from vigie.alarms.errors import AlarmStateError, QualificationRefused
 from vigie.alarms.imported import RAISED_HERE, refuse_imported
 from vigie.alarms.obligations import UNWATCHED, is_centre_alarm
 from vigie.gateway import command_queue
 from vigie.store import audit
 from vigie.store.models import Alarm, AlarmAction, DeviceAssignment, User
+from vigie.store.write_lock import hold_writer
 
 ACTIONS = (
     "call_wearer",
@@ -151,6 +152,7 @@ def as_closed(
 def _set_closed(
     alarm: Alarm, user: User, qualification: str, note: str | None, now: datetime
 ) -> None:
+    ongoing.mark(alarm)
     alarm.status = "closed"
     alarm.closed_at = now
     alarm.closed_by = user.id
@@ -202,7 +204,12 @@ def _late_query(priorities: tuple[int, ...], by_partition: bool) -> Select[Alarm
     query = select(Alarm).where(
         Alarm.status == "open", Alarm.escalated_at.is_(None), late_enough, RAISED_HERE
     )
-    return query.where(Alarm.partition == bindparam("partition")) if by_partition else query
+    if by_partition:
+        query = query.where(Alarm.partition == bindparam("partition"))
+    # An alarm an operator is taking at this moment (its row locked) is left to the next look,
+    # which finds it taken: read unlocked, it was escalated after its take, and its report told
+    # the judge the operator had let it wait (PostgreSQL; SQLite: `hold_writer`).
+    return query.with_for_update(skip_locked=True)
 
 
 def escalate_overdue(
@@ -226,6 +233,7 @@ def escalate_overdue(
     due["due"] = now - timedelta(seconds=after_s)
     if partition is not None:
         due["partition"] = partition
+    hold_writer(session)
     late = list(session.scalars(query, due))
     known = suspensions.known_absences(session, late)
     overdue = [a for a in late if a.id not in known]
@@ -276,4 +284,7 @@ def summary(alarm: Alarm) -> dict[str, Any]:
         "escalated": alarm.escalated_at is not None,
         "escalated_at": alarm.escalated_at,
         "event_count": alarm.event_count,
+        # Its condition goes on, as detection last told: closed now (or closed already, not yet
+        # raised again), it is raised again if it lasts (`ongoing`).
+        "ongoing": ongoing.goes_on(alarm),
     }

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from vigie.cases.errors import CaseNotFound
 from vigie.store.models import Contact, Person, Placement, User
+from vigie.store.write_lock import hold_writer
 
 CENTRE_ROLES = ("operator", "supervisor")
 # The admin sets cases up: every case file, though no alarm (the alarm routes do not admit it).
@@ -47,13 +48,14 @@ def visible_placement(
     session: Session, user: User, placement_id: int, *, lock: bool = False
 ) -> Placement:
     """The placement if this user may see it, else not found (its existence is not revealed).
-    `lock`, for a change: its row is locked to the transaction's end (PostgreSQL; SQLite has one
-    writer), so two changes at once are made one after the other. Made together, each took the
-    revision it read plus one: both saved the same revision, and detection, which reads a case
-    again when its revision moves, kept watching it as the first change left it (a bracelet
-    assigned while a zone was edited went unwatched)."""
+    `lock`, for a change: its row is locked to the transaction's end (PostgreSQL; on SQLite the
+    write lock is taken first, `hold_writer`), so two changes at once are made one after the
+    other. Made together, each took the revision it read plus one: both saved the same
+    revision, and detection, which reads a case again when its revision moves, kept watching it
+    as the first change left it (a bracelet assigned while a zone was edited went unwatched)."""
     query = select(Placement).where(Placement.id == placement_id, placements_visible_to(user))
     if lock:
+        hold_writer(session)
         query = query.with_for_update(of=Placement)
     placement = session.scalars(query).one_or_none()
     if placement is None:

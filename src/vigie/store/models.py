@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -463,6 +464,13 @@ class Alarm(Base):
             postgresql_where=text("status <> 'closed'"),
             sqlite_where=text("status <> 'closed'"),
         ),
+        # The few closed while their condition went on, looked for every second (`ongoing`).
+        Index(
+            "ix_alarms_ongoing_when_closed",
+            "closed_at",
+            postgresql_where=text("ongoing_when_closed"),
+            sqlite_where=text("ongoing_when_closed"),
+        ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     case_ref: Mapped[str] = mapped_column(String(40), index=True)
@@ -485,6 +493,11 @@ class Alarm(Base):
     qualification: Mapped[str | None] = mapped_column(String(30))
     closing_note: Mapped[str | None] = mapped_column(Text)
     escalated_at: Mapped[datetime | None]
+    # Closed while its condition went on (not cleared): raised again if it still does
+    # (`vigie.alarms.ongoing`); false once raised again or once detection clears it.
+    ongoing_when_closed: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     event_count: Mapped[int] = mapped_column(Integer, default=1)
     detail: Mapped[dict[str, Any]]
     # The centre whose detection raised it (its export key's fingerprint), for an alarm brought

@@ -33,6 +33,7 @@ from vigie.gateway import command_queue
 from vigie.store import audit
 from vigie.store.bounds import Count, Line, Prose, RowCursor, RowId
 from vigie.store.models import Alarm, Report, User
+from vigie.store.write_lock import hold_writer
 
 router = APIRouter(prefix="/api/alarms", tags=["alarms"], route_class=BoundedJsonRoute)
 Reader = Annotated[User, Depends(allow(*CASE_READERS))]
@@ -109,10 +110,13 @@ def shade_of(session: Session, alarms: list[Alarm]) -> Blackout:
 
 def visible_alarm(session: Session, user: User, alarm_id: int, *, lock: bool = False) -> Alarm:
     """The alarm if the user may see it (AlarmNotFound otherwise). `lock`, for a change of its
-    state: its row is locked to the transaction's end (PostgreSQL; SQLite has one writer), so a
+    state: its row is locked to the transaction's end (PostgreSQL), so a
     second operator's concurrent take or close waits and finds it taken or closed (two closes at
     once ended one on the report's unique key, a 500; two takes, the second holder overwrote
-    the first, both told they held it)."""
+    the first, both told they held it). On SQLite, `lock` takes the write lock first, so the
+    detector's process cannot change it between this read and its write (`hold_writer`)."""
+    if lock:
+        hold_writer(session)
     alarm = session.get(Alarm, alarm_id, with_for_update=lock)
     refs = visible_case_refs(session, user)
     if alarm is None or (refs is not None and alarm.case_ref not in refs):

@@ -440,6 +440,8 @@ const Vigie = (() => {
     partition: String, cases: String, devices: String,  // the centre's own alarm: counts only
     // A measure detection cannot apply (`unmonitored`): what it refused; flags say their label.
     field: fieldLabel, error: String, since: (v) => when(v), watched_as_before: () => "", again: () => "",
+    // Closed while it went on, and raised again by the centre (`vigie.alarms.ongoing`).
+    ongoing_since: (v) => when(v), closed_alarm: String,
   };
   /* The part of a measure detection refused, in words (`zones.0.geometry` is a zone's). */
   function fieldLabel(v) {

@@ -270,8 +270,10 @@
     e.preventDefault();
     const select = closeForm.elements.qualification;
     if (!select.value) { select.focus(); return; }
-    document.getElementById("close-question").textContent = t("alarm.confirmclose")
-      .replace("{id}", id).replace("{qualification}", select.selectedOptions[0].textContent);
+    // Its condition still going on (him still in the zone, still near her): it comes back.
+    document.getElementById("close-question").textContent = [t("alarm.confirmclose")
+      .replace("{id}", id).replace("{qualification}", select.selectedOptions[0].textContent),
+    alarm.ongoing ? t("alarm.confirmclose.ongoing") : ""].join(" ").trim();
     confirmBox.hidden = false;
     document.getElementById("close-yes").focus();
   });
