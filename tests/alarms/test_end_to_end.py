@@ -85,3 +85,46 @@ def test_observation_to_alarm_to_report_by_mail(
         assert "patrouille envoyée" in html and "la zone d&#39;exclusion" in html
         pdf = client.get(f"/api/alarms/{alarm['id']}/report.pdf", headers=operator)
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+def test_a_breach_going_on_after_its_close_comes_back(db: Database, database_url: str) -> None:
+    """Through the API with the live pipeline: closed with the wearer still in the zone, the
+    alarm is raised again once its delay has passed (vigie.alarms.ongoing)."""
+    config = Settings(
+        database_url=database_url,
+        tick_s=0.05,
+        run_pipeline=True,
+        ongoing_remind_s=60,
+        escalation_factors={2: 0.02},  # a zone entry comes back 1.2 s after its close
+    )
+    with TestClient(create_app(config)) as client:
+        centre = Centre(client, db)
+        build(centre).new_zone()  # an exclusion square around (45.0, 5.0) on case C1
+        operator, feed = centre.headers("operator"), centre.headers("integration")
+
+        def inside() -> None:
+            fix = {"device": "B1", "t": clock.now().isoformat().replace("+00:00", "Z")}
+            fix |= {"type": "position", "lat": 45.0, "lon": 5.0, "accuracy_m": 5}
+            posted = client.post("/api/observations", json={"observations": [fix]}, headers=feed)
+            assert posted.json()["accepted"] == 1
+
+        def entries() -> list[dict[str, Any]]:
+            every = {"kind": "zone_entry", "status": ["open", "acknowledged", "closed"]}
+            return list(client.get("/api/alarms", params=every, headers=operator).json())
+
+        inside()
+        (first,) = eventually(entries)
+        assert first["ongoing"]
+        client.post(f"/api/alarms/{first['id']}/acknowledge", headers=operator)
+        closed = client.post(
+            f"/api/alarms/{first['id']}/close", json={"qualification": "breach"}, headers=operator
+        ).json()
+        assert closed["status"] == "closed" and closed["ongoing"]
+
+        def again() -> dict[str, Any] | None:
+            inside()  # he stays
+            return next((a for a in entries() if a["id"] != first["id"]), None)
+
+        back = eventually(again)
+        assert back["status"] == "open" and back["detail"]["closed_alarm"] == first["id"]
+        assert not client.get(f"/api/alarms/{first['id']}", headers=operator).json()["ongoing"]

@@ -10,14 +10,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from tests.alarms.test_pipeline import T0, Clock, fix, seed, store
+from vigie import clock
 from vigie.alarms import ongoing, report, workflow
 from vigie.alarms.narrative import event_sentence
 from vigie.alarms.obligations import PRIORITY
 from vigie.alarms.pipeline import Pipeline
 from vigie.api.security import create_user
+from vigie.cases import ending
+from vigie.cases.forms import MeasureEndIn
 from vigie.settings import Settings
 from vigie.store import Database
-from vigie.store.models import Alarm, User
+from vigie.store.models import Alarm, Placement, User
 
 # A zone entry (priority 2) is raised again half the delay after its close: 300 s.
 CONFIG = Settings(escalation_after_s=3600, ongoing_remind_s=600)
@@ -169,3 +172,20 @@ def test_what_is_raised_again_is_what_detection_clears() -> None:
         live = Alarm(kind=kind, status="acknowledged", cleared_at=None)
         assert ongoing.goes_on(live) == (kind in ongoing.KINDS)
         assert not ongoing.goes_on(Alarm(kind=kind, status="acknowledged", cleared_at=T0))
+
+
+def test_a_measure_ended_after_the_close_raises_nothing_again(db: Database) -> None:
+    """Its end clears what detection held raised (`obligation_removed`): no reminder for a
+    measure that is over."""
+    centre = Centre(db)
+    centre.at(0, OUTSIDE)
+    centre.at(1, INSIDE)
+    (first,) = entries(db)
+    take_and_close(db, first.id, centre.clock.now)
+    with db.session() as session:
+        placement = session.scalars(select(Placement).where(Placement.case_ref == "C1")).one()
+        ending.end(session, placement, MeasureEndIn(reason="term"), "t", clock.now())
+    for minute in range(2, 20):
+        centre.at(minute, INSIDE)
+    assert [a.id for a in entries(db)] == [first.id]
+    assert not entries(db)[0].ongoing_when_closed
