@@ -67,7 +67,7 @@ def unmark(session: Session, keys: Iterable[Key]) -> None:
         return
     marked = session.execute(
         select(Alarm.id, Alarm.case_ref, Alarm.kind, Alarm.device).where(
-            Alarm.ongoing_when_closed, Alarm.case_ref.in_({case for case, _, _ in keys})
+            Alarm.ongoing_when_closed, Alarm.case_ref.in_(sorted({case for case, _, _ in keys}))
         )
     ).all()
     wanted = set(keys)
