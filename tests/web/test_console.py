@@ -147,6 +147,8 @@ def test_observation_raises_a_live_alarm_worked_to_its_report(page: Page, site: 
     expect(page.locator("#a-status")).to_have_text("En traitement")
     press(page, "#close-form button[type=submit]")
     expect(page.locator("#close-confirm")).to_contain_text("« Manquement »")
+    # He is still in the zone: closed, the alarm comes back if that lasts (alarms.ongoing).
+    expect(page.locator("#close-confirm")).to_contain_text("toujours en cours")
     expect(page.locator("#a-status")).to_have_text("En traitement")  # not before confirming
     press(page, "#close-yes")
     # Closing renders the report's PDF (WeasyPrint): seconds when the machine is busy.
@@ -155,6 +157,7 @@ def test_observation_raises_a_live_alarm_worked_to_its_report(page: Page, site: 
     report = page.frame_locator("#report")
     expect(report.locator("body")).to_contain_text("patrouille envoyée sur place")
     expect(report.locator("body")).to_contain_text("C1")
+    expect(report.locator("body")).to_contain_text("le centre le signale de nouveau s'il dure")
 
     # The case file's timeline lists the alarm, closed and qualified.
     page.click("#a-case")
