@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from tests.alarms.test_pipeline import T0, Clock, fix, seed, store
 from vigie import clock
-from vigie.alarms import ongoing, report, workflow
+from vigie.alarms import episodes, ongoing, report, workflow
 from vigie.alarms.narrative import event_sentence
 from vigie.alarms.obligations import PRIORITY
 from vigie.alarms.pipeline import Pipeline
@@ -189,3 +189,24 @@ def test_a_measure_ended_after_the_close_raises_nothing_again(db: Database) -> N
         centre.at(minute, INSIDE)
     assert [a.id for a in entries(db)] == [first.id]
     assert not entries(db)[0].ongoing_when_closed
+
+
+def test_a_partition_raises_its_own_alarms_again_only(db: Database) -> None:
+    """In a cluster each partition's owner raises the alarms it opened (as it escalates them)."""
+    opened = {}
+    with db.session() as session:
+        for case, partition in (("C1", 1), ("C2", 2)):
+            tamper = {"t": T0, "case": case, "kind": "tamper", "state": "raised"}
+            tamper |= {"device": f"B-{case}", "detail": {"what": "strap_cut"}}
+            (opened[case],) = episodes.fold(session, [tamper], T0, partition=partition)
+    for alarm in opened.values():
+        take_and_close(db, alarm.id, T0)
+    later = T0 + timedelta(hours=1)
+    with db.session() as session:
+        mine = ongoing.reminders(session, later, 600, CONFIG.escalation_factors, 1)
+    assert [(e["case"], e["detail"]["closed_alarm"]) for e in mine] == [("C1", opened["C1"].id)]
+    with db.session() as session:  # unscoped (embedded): every partition's not yet raised
+        rest = ongoing.reminders(session, later, 600, CONFIG.escalation_factors, None)
+    assert [(e["case"], e["kind"], e["detail"]["what"]) for e in rest] == [
+        ("C2", "tamper", "strap_cut")
+    ]
