@@ -172,6 +172,10 @@ def test_what_is_raised_again_is_what_detection_clears() -> None:
         live = Alarm(kind=kind, status="acknowledged", cleared_at=None)
         assert ongoing.goes_on(live) == (kind in ongoing.KINDS)
         assert not ongoing.goes_on(Alarm(kind=kind, status="acknowledged", cleared_at=T0))
+        for status in ("acknowledged", "closed"):  # another centre's, imported: its record
+            imported = Alarm(kind=kind, status=status, ongoing_when_closed=True)
+            imported.imported_from = "SHA256:0f1e"
+            assert not ongoing.goes_on(imported)
 
 
 def test_a_measure_ended_after_the_close_raises_nothing_again(db: Database) -> None:

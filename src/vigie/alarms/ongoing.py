@@ -48,7 +48,10 @@ Key = tuple[str, str, str]  # case, kind, device
 
 
 def goes_on(alarm: Alarm) -> bool:
-    """Whether closing it leaves a reminder due (live), or left one not yet raised (closed)."""
+    """Whether closing it leaves a reminder due (live), or left one not yet raised (closed).
+    Never for another centre's alarm imported with its case: its record, not watched here."""
+    if alarm.imported_from is not None:
+        return False
     if alarm.status == "closed":
         return bool(alarm.ongoing_when_closed)
     return alarm.kind in KINDS and alarm.cleared_at is None
