@@ -52,7 +52,9 @@ class Settings(BaseSettings):
     # An alarm left unacknowledged this long (priority 3: zone exit, absence) escalates to the
     # supervisors; each priority's factor scales it (README, "Escalation"): the BAR alert at
     # 30 s, low battery at 10 min with the defaults.
-    escalation_after_s: float = Field(default=120.0, gt=0)
+    # At most a day: past its bounds (an infinite delay) every detection step failed on the
+    # time arithmetic, and detection stopped.
+    escalation_after_s: float = Field(default=120.0, gt=0, le=86_400)
     escalation_factors: dict[int, float] = Field(
         default_factory=lambda: {0: 0.25, 1: 0.25, 2: 0.5, 3: 1.0, 4: 2.5, 5: 5.0}
     )
@@ -78,7 +80,7 @@ class Settings(BaseSettings):
     # raised again if detection has not seen it end this long after the close, scaled by the
     # escalation factor of its priority (vigie.alarms.ongoing): the BAR alert after 2.5 min,
     # a zone exit after 10, low battery after 50 with the defaults.
-    ongoing_remind_s: float = Field(default=600.0, ge=60)
+    ongoing_remind_s: float = Field(default=600.0, ge=60, le=86_400)  # a day at most, as above
     # How long a zone or distance breach may be held for confirmation by a second fix, per
     # measure (zones, pre-alert), and for the BAR alert (vigie.detect.persistence says why).
     breach_confirm_s: dict[str, float] = Field(
