@@ -17,13 +17,15 @@ detector raises it on time, once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, or_, select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from vigie.alarms import delays
 from vigie.alarms.imported import RAISED_HERE
 from vigie.detect.events import iso_of, ms_of
 from vigie.store.models import Alarm
@@ -79,12 +81,10 @@ def unmark(session: Session, keys: Iterable[Key]) -> None:
         session.execute(update(Alarm).where(Alarm.id.in_(ids)).values(ongoing_when_closed=False))
 
 
+@functools.cache
 def _due_query(priorities: tuple[int, ...], by_partition: bool) -> Select[Alarm]:
-    """Marked alarms closed before their priority's delay (`due_<p>`, else `due`)."""
-    late_enough = or_(
-        *(and_(Alarm.priority == p, Alarm.closed_at <= bindparam(f"due_{p}")) for p in priorities),
-        and_(Alarm.priority.not_in(priorities), Alarm.closed_at <= bindparam("due")),
-    )
+    """Marked alarms closed before their priority's delay (made once: run every second)."""
+    late_enough = delays.past(Alarm.closed_at, priorities)
     query = select(Alarm).where(Alarm.ongoing_when_closed, late_enough, RAISED_HERE)
     if by_partition:
         query = query.where(Alarm.partition == bindparam("partition"))
@@ -101,13 +101,7 @@ def reminders(
 ) -> list[dict[str, Any]]:
     """The `raised` events of the marked alarms past their delay, unmarked. A condition this
     step's own events speak of is left to them (a clear ends it, a raise opens its alarm)."""
-    factors = dict(factors)
-    due: dict[str, Any] = {
-        f"due_{p}": now - timedelta(seconds=after_s * f) for p, f in factors.items()
-    }
-    due["due"] = now - timedelta(seconds=after_s)
-    if partition is not None:
-        due["partition"] = partition
+    due = delays.due_times(now, after_s, factors, partition)
     spoken = {(e["case"], e["kind"], e["device"]) for e in step_events}
     events: list[dict[str, Any]] = []
     reminded: list[int] = []

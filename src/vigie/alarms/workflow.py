@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
-from vigie.alarms import ongoing, suspensions
+from vigie.alarms import delays, ongoing, suspensions
 from vigie.alarms.errors import AlarmStateError, QualificationRefused
 from vigie.alarms.imported import RAISED_HERE, refuse_imported
 from vigie.alarms.obligations import UNWATCHED, is_centre_alarm
@@ -197,10 +197,7 @@ def _late_query(priorities: tuple[int, ...], by_partition: bool) -> Select[Alarm
     once and run with the times bound (detection runs it every second): it loads only the
     late alarms, not every open one past the shortest delay (hundreds, at a France-size
     centre), and costs no statement building."""
-    late_enough = or_(
-        *(and_(Alarm.priority == p, Alarm.opened_at <= bindparam(f"due_{p}")) for p in priorities),
-        and_(Alarm.priority.not_in(priorities), Alarm.opened_at <= bindparam("due")),
-    )
+    late_enough = delays.past(Alarm.opened_at, priorities)
     query = select(Alarm).where(
         Alarm.status == "open", Alarm.escalated_at.is_(None), late_enough, RAISED_HERE
     )
@@ -227,12 +224,7 @@ def escalate_overdue(
     partition (each partition's owner escalates its own; None: all)."""
     factors = dict(factors or {})
     query = _late_query(tuple(sorted(factors)), partition is not None)
-    due: dict[str, Any] = {
-        f"due_{p}": now - timedelta(seconds=after_s * f) for p, f in factors.items()
-    }
-    due["due"] = now - timedelta(seconds=after_s)
-    if partition is not None:
-        due["partition"] = partition
+    due = delays.due_times(now, after_s, factors, partition)
     hold_writer(session)
     late = list(session.scalars(query, due))
     known = suspensions.known_absences(session, late)
