@@ -55,11 +55,11 @@ def take_and_close(db: Database, alarm_id: int, now: datetime) -> Alarm:
 class Centre:
     """The pipeline on a clock of its own, fed one fix a minute of the wearer's bracelet."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, config: Settings = CONFIG) -> None:
         seed(db)
         self.db = db
         self.clock = Clock(T0)
-        self.pipeline = Pipeline(db, CONFIG, self.clock)
+        self.pipeline = Pipeline(db, config, self.clock)
 
     def at(self, minutes: float, where: tuple[float, float] | None = None) -> None:
         """A fix taken at `minutes` (if `where`), then a step 30 s later."""

@@ -94,6 +94,16 @@ class World:
             clear |= {"device": alarm.device, "detail": {"reason": reason, **detail}}
             episodes.fold(session, [clear], now)
 
+    def raise_again(self, alarm_id: int, **detail: Any) -> None:
+        """The engine's raise of an alarm's condition again (after `end_alarm`), with `detail`
+        over the alarm's own."""
+        with self.centre.db.session() as session:
+            alarm = session.get_one(Alarm, alarm_id)
+            now = clock.now()
+            again = {"t": now, "case": alarm.case_ref, "kind": alarm.kind, "state": "raised"}
+            again |= {"device": alarm.device, "detail": dict(alarm.detail) | detail}
+            episodes.fold(session, [again], now)
+
     def new_zone(self) -> str:
         key = f"Z{next(_serial)}"
         with self.centre.db.session() as session:

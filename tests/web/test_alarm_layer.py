@@ -30,7 +30,7 @@ def quiet(site: Site) -> None:
 
 def acknowledge_all(site: Site) -> None:
     headers = site.token_headers("operator")
-    for alarm in site.http.get("/api/alarms?status=open&limit=1000", headers=headers).json():
+    for alarm in site.http.get("/api/alarms?to_take=true&limit=1000", headers=headers).json():
         site.http.post(f"/api/alarms/{alarm['id']}/acknowledge", headers=headers)
 
 
@@ -88,6 +88,44 @@ def test_a_filtered_queue_still_shows_and_sounds_a_bar_alert(page: Page, site: S
     ).raise_for_status()
     expect(page.locator("#alarm-bar")).to_have_attribute("data-top-id", str(absence))
     expect(page.locator("#alarm-bar")).to_have_attribute("data-sound", "alarm")
+
+
+def test_a_taken_bar_alert_that_comes_back_sounds_again_until_taken_again(
+    page: Page, site: Site
+) -> None:
+    """Taken, it was silent; its condition ended and began again (he came back within the
+    alert distance): every console sounds it again, its page asks to take it again before any
+    close, and taking it again silences it."""
+    log_in(page, site, "operator1")
+    turn_sound_on(page)
+    bar = page.locator("#alarm-bar")
+    alert = site.world.new_alarm(kind="alert", bar=True, state="in_progress")
+    expect(bar).to_have_attribute("data-open", "0")
+    expect(bar).to_have_attribute("data-sound", "")
+    site.world.end_alarm(alert, "fix", distance_m=2500)
+    site.world.raise_again(alert, distance_m=400)
+    expect_bar_alert(page, alert)
+    expect(bar).to_have_attribute("data-back", "1")
+    expect(page.locator("#bar-banner")).to_contain_text("de retour")
+    before = rings(page)
+    wait_for_count(page, "rings", before)
+    row = page.locator(f"#queue tbody tr[data-id='{alert}']")
+    expect(row.locator(".back")).to_have_text("revenue")
+    expect(row.locator("button.ack")).to_have_text("Reprendre")
+
+    page.goto(f"{site.url}/alarms/{alert}")
+    expect(page.locator("#a-back")).to_be_visible()
+    expect(page.locator("#a-back")).to_contain_text("La situation est revenue")
+    expect(page.locator("#close-form")).to_be_hidden()  # taken again first
+    expect(page.locator("#note-form")).to_be_visible()
+    expect(page.locator("#ack")).to_contain_text("Reprendre")
+    page.click("#ack")
+    expect(page.locator("#a-back")).to_be_hidden()
+    expect(page.locator("#ack")).to_be_hidden()
+    expect(page.locator("#close-form")).to_be_visible()
+    expect(bar).to_have_attribute("data-open", "0")
+    expect(bar).to_have_attribute("data-sound", "")
+    expect(page.locator("#actions")).to_contain_text("Reprise de l'alarme revenue")
 
 
 def test_the_bar_keeps_its_height_so_the_page_never_moves_under_the_pointer(

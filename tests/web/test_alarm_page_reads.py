@@ -100,7 +100,7 @@ def test_a_read_answered_late_does_not_drop_a_new_alarm_from_the_bar(
     log_in(page, site, "operator1")
     bar = page.locator("#alarm-bar")
     expect(bar).to_have_attribute("data-open", re.compile(r"\d+"))
-    held = hold_first_read(page, "**/api/alarms?status=open&limit=1000")  # before the new one
+    held = hold_first_read(page, "**/api/alarms?to_take=true&limit=1000")  # before the new one
     site.world.new_alarm(kind="tamper")  # a change: the bar reads the open alarms (held)
     until(page, lambda: bool(held), "the bar did not read the open alarms on a change")
     route, stale = held[0]
@@ -112,7 +112,7 @@ def test_a_read_answered_late_does_not_drop_a_new_alarm_from_the_bar(
 
     until(page, lambda: counted() > before, f"alarm {new} was not counted in the bar")
     shown = counted()
-    with page.expect_response(lambda r: "/api/alarms?status=open" in r.url):
+    with page.expect_response(lambda r: "/api/alarms?to_take=true" in r.url):
         route.fulfill(response=stale)
     page.evaluate("() => new Promise((done) => setTimeout(done, 100))")  # its handler has run
     assert counted() >= shown

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from vigie.alarms import workflow
+from vigie.alarms import returned, workflow
 from vigie.store import audit
 from vigie.store.models import Alarm, AlarmAction, User
 
@@ -39,7 +39,8 @@ class BulkRefused(ValueError):
 
 
 def check(alarms: list[Alarm]) -> None:
-    """Refuse the batch at its first alarm that is not an open informational one."""
+    """Refuse the batch at its first alarm that is not an informational one to take (open, or
+    taken and come back: `returned`)."""
     for index, alarm in enumerate(alarms):
         if alarm.kind not in INFORMATIONAL:
             kind = KIND_FR.get(alarm.kind, alarm.kind)
@@ -50,7 +51,7 @@ def check(alarms: list[Alarm]) -> None:
                 index,
                 alarm.id,
             )
-        if alarm.status != "open":
+        if not returned.to_take(alarm):
             raise BulkRefused(
                 f"l'alarme n° {alarm.id} n'est plus ouverte (déjà prise en charge)",
                 index,

@@ -20,7 +20,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from vigie.alarms import ongoing
+from vigie.alarms import ongoing, returned
 from vigie.alarms.obligations import PRIORITY
 from vigie.detect.events import iso_of, ms_of
 from vigie.store.models import Alarm, AlarmEventRow, Placement
@@ -98,9 +98,9 @@ def fold(
     `events` are detection events as dicts (`AlarmEvent.to_dict()` with `t` parsed to datetime).
     A `raised` opens an episode unless one is still open for the same case, kind and device,
     in which case it folds in (a breach that comes back before anyone closed it is the same
-    incident). A `cleared` records the end on the open episode. An event stored already (a
-    step re-run by a stale owner that fencing missed) changes nothing. Opened episodes carry
-    the detection `partition`.
+    incident; taken, it is to be taken again: `returned`). A `cleared` records the end on the
+    open episode. An event stored already (a step re-run by a stale owner that fencing missed)
+    changes nothing. Opened episodes carry the detection `partition`.
 
     A few statements whatever the number of events (the step that opens an alarm is the one
     its operator waits for): the events stored at once, the open episodes of their cases read
@@ -161,6 +161,7 @@ def fold(
                 episodes[key] = episode
                 opened.append(episode)
             else:
+                returned.mark(episode, now)  # taken, and it came back: to take again
                 episode.event_count += 1
                 episode.last_event_at = max(episode.last_event_at, event["t"])
                 episode.cleared_at = None

@@ -11,7 +11,7 @@ from jinja2 import Environment, PackageLoader, Template, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vigie.alarms import ongoing, privacy
+from vigie.alarms import ongoing, privacy, returned
 from vigie.alarms.narrative import (
     KIND_LABELS,
     QUALIFICATION_LABELS,
@@ -52,7 +52,12 @@ ACTION_LABELS = {
     "spip_informed": "SPIP informé",
     "note": "Note",
     "warn_wearer": "Avertissement de la personne placée (vibration du bracelet)",
+    # A taken alarm whose situation came back (`returned`): taken again, or nobody did in time.
+    returned.RETAKEN: "Reprise en compte de l'alarme, la situation étant revenue",
+    returned.ESCALATED: "Faute de reprise en compte de la situation revenue, le superviseur est "
+    "alerté",
 }
+SYSTEM = "le centre (automatique)"  # an entry no operator made
 # A call for help: the report says who called and when, never where she was (privacy).
 SOS_CALLERS = {"sos": "La personne protégée", "wearer_sos": "La personne placée"}
 # Positions reported: from a little before the alarm was raised until it was closed.
@@ -109,7 +114,10 @@ def render_html(
         {
             "at": a.at,
             "label": ACTION_LABELS.get(a.action, a.action),
-            "user": users.get(a.user_id or -1, "?"),
+            "user": SYSTEM
+            if a.action in returned.SYSTEM_ACTIONS
+            else users.get(a.user_id or -1, "?"),
+            "system": a.action in returned.SYSTEM_ACTIONS,
             "note": a.note,
         }
         for a in session.scalars(
@@ -119,7 +127,8 @@ def render_html(
     timeline += [
         {
             "at": a["at"],
-            "what": f"{a['user']} : {a['label']}" + (f" — « {a['note']} »." if a["note"] else "."),
+            "what": (f"{a['label']}" if a["system"] else f"{a['user']} : {a['label']}")
+            + (f" — « {a['note']} »." if a["note"] else "."),
         }
         for a in actions
     ]

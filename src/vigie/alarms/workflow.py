@@ -11,7 +11,7 @@ from sqlalchemy import Select, bindparam, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
-from vigie.alarms import delays, ongoing, suspensions
+from vigie.alarms import delays, ongoing, returned, suspensions
 from vigie.alarms.errors import AlarmStateError, QualificationRefused
 from vigie.alarms.imported import RAISED_HERE, refuse_imported
 from vigie.alarms.obligations import UNWATCHED, is_centre_alarm
@@ -41,8 +41,11 @@ CENTRE_ACTIONS = ("note",)
 
 
 def acknowledge(session: Session, alarm: Alarm, user: User, now: datetime) -> Alarm:
-    """Take an open alarm: the time to acknowledge is measured from its opening."""
+    """Take an open alarm: the time to acknowledge is measured from its opening. A taken one
+    whose condition came back is taken again (`returned.retake`)."""
     refuse_imported(alarm)
+    if alarm.raised_again_at is not None:
+        return returned.retake(session, alarm, user, now)
     if alarm.status != "open":
         raise AlarmStateError(
             f"alarm {alarm.id} is {alarm.status}; only an open alarm is acknowledged"
@@ -137,6 +140,7 @@ def check_close(alarm: Alarm, qualification: str) -> None:
         raise AlarmStateError(
             f"alarm {alarm.id} is {alarm.status}; only an acknowledged alarm can be closed"
         )
+    returned.refuse_close(alarm)
 
 
 def as_closed(
@@ -216,7 +220,8 @@ def escalate_overdue(
     factors: Mapping[int, float] | None = None,
     partition: int | None = None,
 ) -> list[Alarm]:
-    """Flag alarms left unacknowledged past their delay, so a supervisor's queue shows them.
+    """Flag alarms left unacknowledged past their delay, so a supervisor's queue shows them,
+    and taken alarms come back that nobody took again within it (`returned.escalate`).
 
     The delay is `after_s` times the factor of the alarm's priority (1 when not given): a BAR
     alert escalates sooner than a low battery. An alarm raised within a known absence
@@ -238,7 +243,7 @@ def escalate_overdue(
             f"alarm:{alarm.id}",
             {"unacknowledged_for_s": (now - alarm.opened_at).total_seconds()},
         )
-    return overdue
+    return overdue + returned.escalate(session, now, after_s, factors, partition)
 
 
 def detection_lag_s(alarm: Alarm) -> float:
@@ -279,4 +284,4 @@ def summary(alarm: Alarm) -> dict[str, Any]:
         # Its condition goes on, as detection last told: closed now (or closed already, not yet
         # raised again), it is raised again if it lasts (`ongoing`).
         "ongoing": ongoing.goes_on(alarm),
-    }
+    } | returned.summary(alarm)

@@ -471,6 +471,13 @@ class Alarm(Base):
             postgresql_where=text("ongoing_when_closed"),
             sqlite_where=text("ongoing_when_closed"),
         ),
+        # The few taken alarms come back, looked for by escalation every second (`returned`).
+        Index(
+            "ix_alarms_raised_again_at",
+            "raised_again_at",
+            postgresql_where=text("raised_again_at IS NOT NULL"),
+            sqlite_where=text("raised_again_at IS NOT NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     case_ref: Mapped[str] = mapped_column(String(40), index=True)
@@ -498,6 +505,10 @@ class Alarm(Base):
     ongoing_when_closed: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # Taken, its condition came back (`vigie.alarms.returned`): to take again, from then; and
+    # when the supervisor was alerted that nobody had. Both None once taken again.
+    raised_again_at: Mapped[datetime | None]
+    raised_again_escalated_at: Mapped[datetime | None]
     event_count: Mapped[int] = mapped_column(Integer, default=1)
     detail: Mapped[dict[str, Any]]
     # The centre whose detection raised it (its export key's fingerprint), for an alarm brought

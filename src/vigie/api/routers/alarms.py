@@ -18,6 +18,7 @@ from vigie.alarms import (
     privacy,
     queue_view,
     report,
+    returned,
     sos,
     suspensions,
     workflow,
@@ -141,6 +142,13 @@ def list_alarms(
     kind: Annotated[Line | None, Query(max_length=40)] = None,
     case: Annotated[Line | None, Query(max_length=40)] = None,
     escalated: bool | None = None,
+    to_take: Annotated[
+        bool,
+        Query(
+            description="only the alarms waiting for an operator, whatever `status` says: the "
+            "open ones, and the taken ones whose situation came back since (`raised_again_at`)"
+        ),
+    ] = False,
     after: Annotated[
         RowCursor | None,
         Query(description="only alarms opened after this alarm id (to follow the queue)"),
@@ -163,15 +171,16 @@ def list_alarms(
     query = select(Alarm).where(Alarm.imported_from.is_not(None) if imported else RAISED_HERE)
     if after is not None:
         query = query.where(Alarm.id > after)
-    query = query.where(Alarm.status.in_(status or ["open", "acknowledged", "in_progress"]))
+    if to_take:
+        query = query.where(returned.waiting())
+    else:
+        query = query.where(Alarm.status.in_(status or ["open", "acknowledged", "in_progress"]))
     if kind:
         query = query.where(Alarm.kind == kind)
     if case:
         query = query.where(Alarm.case_ref == case)
     if escalated is not None:
-        query = query.where(
-            Alarm.escalated_at.is_not(None) if escalated else Alarm.escalated_at.is_(None)
-        )
+        query = query.where(returned.escalated() if escalated else ~returned.escalated())
     # Read without the write lock (the console polls the queue); the read is audited before
     # anything is answered, so a failed audit answers nothing.
     with db.reading() as session:

@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from sqlalchemy import func, select
 
 from vigie import clock
+from vigie.alarms import returned
 from vigie.alarms.imported import RAISED_HERE
 from vigie.alarms.outbox import is_undelivered
 from vigie.api.deps import DatabaseDep, SettingsDep
@@ -148,10 +149,21 @@ def _waiting(db: DatabaseDep, max_attempts: int) -> Waiting:
         escalated = session.scalar(
             select(func.count())
             .select_from(Alarm)
-            .where(Alarm.status.in_(WAITING), Alarm.escalated_at.is_not(None), RAISED_HERE)
+            .where(Alarm.status.in_(WAITING), returned.escalated(), RAISED_HERE)
         )
-        oldest = session.scalar(
-            select(func.min(Alarm.opened_at)).where(Alarm.status == "open", RAISED_HERE)
+        # A taken alarm come back waits again, from its return (`returned`).
+        oldest = min(
+            (
+                at
+                for at in (
+                    session.scalar(
+                        select(func.min(Alarm.opened_at)).where(Alarm.status == "open", RAISED_HERE)
+                    ),
+                    session.scalar(select(func.min(Alarm.raised_again_at)).where(RAISED_HERE)),
+                )
+                if at is not None
+            ),
+            default=None,
         )
         undelivered = session.scalar(
             select(func.count()).select_from(OutboxMessage).where(is_undelivered(max_attempts))

@@ -1,14 +1,16 @@
 "use strict";
 /* The alarm layer: on every page of the centre's staff, whatever the page and its filters, the
-   most urgent open alarm in a fixed bar, its sound repeated until it is acknowledged (a sound of
-   its own for an SOS and for a BAR alert), the tab's title and icon flashing, and a browser
-   notification. It reads ALL the open alarms the user may see (`GET /api/alarms?status=open`),
-   never the queue's filtered list, at every event of the live stream.
+   most urgent alarm to take in a fixed bar, its sound repeated until it is acknowledged (a sound
+   of its own for an SOS and for a BAR alert), the tab's title and icon flashing, and a browser
+   notification. It reads ALL the alarms to take the user may see (`GET /api/alarms?to_take=true`:
+   the open ones, and the taken ones whose situation came back since, to take again), never the
+   queue's filtered list, at every event of the live stream.
 
    What it shows is also exposed for tests and for other scripts, as data attributes of
    #alarm-bar and as `VigieAlarms.state()`:
-     data-top-id, data-top-kind, data-top-priority  the most urgent open alarm ("" if none)
-     data-open, data-escalated                        counts of open alarms / of those escalated
+     data-top-id, data-top-kind, data-top-priority  the most urgent alarm to take ("" if none)
+     data-open, data-escalated                        counts of alarms to take / of those escalated
+     data-back       how many of them are taken alarms come back, to take again
      data-sound      the sound due: "sos" (priority 0), "bar" (BAR alert), "alarm", or ""
      data-rings      how many times a sound was played (audio running)
      data-missed     how many times a sound was due while the browser blocked audio
@@ -156,14 +158,20 @@ const VigieAlarms = (() => {
     }
   }
 
+  /* An alarm to take, once: its opening, then each return of a taken one (`raised_again_at`). */
+  const once = (alarm) => (alarm.raised_again_at ? `${alarm.id}@${alarm.raised_again_at}` : String(alarm.id));
+  /* Flagged to the supervisor for this wait: left open, or come back and not taken again. */
+  const flagged = (alarm) => (alarm.raised_again_at ? alarm.raised_again_escalated : alarm.escalated);
+
   /* ---- browser notifications: each alarm once per browser (the tabs share the list). */
   function notify(alarm, label) {
     if (!("Notification" in window) || Notification.permission !== "granted") return;
     const seen = new Set(JSON.parse(localStorage.getItem("vigie.notified") || "[]"));
-    if (seen.has(alarm.id)) return;
-    seen.add(alarm.id);
+    if (seen.has(once(alarm))) return;
+    seen.add(once(alarm));
     localStorage.setItem("vigie.notified", JSON.stringify([...seen].slice(-500)));
-    const note = new Notification(`Vigie : ${label} n° ${alarm.id}`, {
+    const back = alarm.raised_again_at ? ` (${t("bar.back")})` : "";
+    const note = new Notification(`Vigie : ${label} n° ${alarm.id}${back}`, {
       body: alarm.centre ? where(alarm) : `${t("queue.case")} ${alarm.case}`, tag: `vigie-alarm-${alarm.id}`, requireInteraction: alarm.priority <= 1,
     });
     note.onclick = () => { window.focus(); location.assign(`/alarms/${alarm.id}`); };
@@ -185,9 +193,10 @@ const VigieAlarms = (() => {
   const heard = new Set();
   function render() {
     const top = open[0] || null;  // the API sorts by priority, then age
-    const escalated = open.filter((a) => a.escalated).length;
+    const escalated = open.filter(flagged).length;
     bar.dataset.open = String(open.length);
     bar.dataset.escalated = String(escalated);
+    bar.dataset.back = String(open.filter((a) => a.raised_again_at).length);
     bar.dataset.topId = top ? String(top.id) : "";
     bar.dataset.topKind = top ? top.kind : "";
     bar.dataset.topPriority = top ? String(top.priority) : "";
@@ -197,7 +206,8 @@ const VigieAlarms = (() => {
       // The banner names every open alarm of the top class (all the SOS, or all the BAR alerts).
       const same = open.filter((a) => label(a) === label(top));
       banner.href = `/alarms/${top.id}`;
-      banner.textContent = `${label(top)} : ${same.map((a) => `n° ${a.id} (${where(a)})`).join(", ")}`;
+      const back = (a) => (a.raised_again_at ? ` ${t("bar.back")}` : "");
+      banner.textContent = `${label(top)} : ${same.map((a) => `n° ${a.id} (${where(a)})${back(a)}`).join(", ")}`;
       banner.title = banner.textContent;  // one line on screen: the whole list on hover
       banner.className = `bar-banner p${Math.min(top.priority, 2)}`;
       banner.dataset.kind = top.kind;
@@ -207,9 +217,9 @@ const VigieAlarms = (() => {
       banner.hidden = true;
       flash("");
     }
-    const fresh = open.filter((a) => !heard.has(a.id));
+    const fresh = open.filter((a) => !heard.has(once(a)));
     for (const alarm of fresh) {
-      heard.add(alarm.id);
+      heard.add(once(alarm));
       notify(alarm, label(alarm));
     }
     if (fresh.length) announce.textContent = `${label(fresh[0])} n° ${fresh[0].id}`;
@@ -217,7 +227,8 @@ const VigieAlarms = (() => {
     setSound(soundFor(open.find((a) => !a.known_absence)));
   }
 
-  const readOpen = Vigie.latest(() => Vigie.api("/api/alarms?status=open&limit=1000"));
+  const TO_TAKE = "/api/alarms?to_take=true&limit=1000";
+  const readOpen = Vigie.latest(() => Vigie.api(TO_TAKE));
   async function refresh() {
     try {
       const fresh = await readOpen();  // null: a read asked later answered first, and is shown
@@ -247,12 +258,12 @@ const VigieAlarms = (() => {
   live(refresh);
 
   layer.state = () => ({
-    top: open[0] || null, open: open.length, escalated: open.filter((a) => a.escalated).length,
+    top: open[0] || null, open: open.length, escalated: open.filter(flagged).length,
     sound: ringing, rings, missed, audio: audioState(),
   });
-  /* The next open alarm to work, most urgent first, other than `except`. */
+  /* The next alarm to take, most urgent first, other than `except`. */
   layer.next = async (except) => {
-    const fresh = await Vigie.api("/api/alarms?status=open&limit=1000");
+    const fresh = await Vigie.api(TO_TAKE);
     return fresh.find((a) => String(a.id) !== String(except)) || null;
   };
   return layer;

@@ -466,6 +466,7 @@ const Vigie = (() => {
     [/only an open alarm is acknowledged/, "error.msg.notopen"],
     [/acknowledge it before logging/, "error.msg.acknowledgefirst"],
     [/only an acknowledged alarm can be closed/, "error.msg.notacknowledged"],
+    [/acknowledge it again before closing it/, "error.msg.ackagainfirst"],
     [/shown only to the operator holding/, "error.msg.notholder"],
     [/has no report/, "error.msg.noreport"],
     [/download its report instead/, "error.msg.closed"],

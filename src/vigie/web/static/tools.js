@@ -91,7 +91,7 @@
   }
   async function escalations() {
     let escalated;
-    try { escalated = await api("/api/alarms?escalated=true&status=open"); } catch (err) { return; }
+    try { escalated = await api("/api/alarms?escalated=true&to_take=true"); } catch (err) { return; }
     const ids = new Set(escalated.map((a) => a.id));
     const fresh = known === null ? [] : [...ids].filter((id) => !known.has(id));
     known = ids;

@@ -51,7 +51,7 @@
   const read = Vigie.latest(() => api(`/api/alarms/${id}`));
 
   /* What moved on this alarm (another operator took it, a new event, a note logged). */
-  const shape = (a) => JSON.stringify([a.status, a.holder && a.holder.id, a.holding, a.event_count,
+  const shape = (a) => JSON.stringify([a.status, a.raised_again_at, a.holder && a.holder.id, a.holding, a.event_count,
     a.last_event_at, a.cleared_at, a.actions.length, (a.commands || []).map((c) => c.state)]);
 
   /* Live: the stream says something changed; the page reads this alarm again and redraws
@@ -106,7 +106,13 @@
     // Raised by another centre and imported with its case: its record, never worked here.
     const workable = canWork && !alarm.imported_from;
     document.getElementById("a-imported").hidden = !alarm.imported_from;
-    document.getElementById("ack").hidden = !(workable && alarm.status === "open");
+    const ack = document.getElementById("ack");
+    ack.hidden = !(workable && alarm.to_take);
+    ack.firstChild.textContent = `${t(alarm.raised_again_at ? "alarm.ackagain" : "alarm.ack")} `;
+    // Taken, the situation came back: whoever answers takes it again before closing it.
+    const back = document.getElementById("a-back");
+    back.hidden = !alarm.raised_again_at;
+    if (alarm.raised_again_at) back.textContent = t("alarm.back").replace("{at}", when(alarm.raised_again_at));
     const done = new Set(alarm.actions.map((a) => a.action));
     const steps = PROCEDURES[alarm.kind] || ["call_wearer", "spip_informed"];
     const list = document.getElementById("procedure");
@@ -124,6 +130,7 @@
     for (const form of ["note-form", "close-form"]) {
       document.getElementById(form).hidden = !(workable && LIVE.includes(alarm.status));
     }
+    if (alarm.raised_again_at) document.getElementById("close-form").hidden = true;
     document.getElementById("preview").hidden = Boolean(alarm.centre);  // no report to preview
     renderContacts();
     offerQualifications();
@@ -341,7 +348,7 @@
 
   document.addEventListener("keydown", (e) => {
     if (e.target.closest("input, select, textarea") || !alarm) return;
-    if (e.key === "a" && alarm.status === "open" && canWork && !alarm.imported_from) { acknowledge(); e.preventDefault(); return; }
+    if (e.key === "a" && alarm.to_take && canWork && !alarm.imported_from) { acknowledge(); e.preventDefault(); return; }
     if (e.key === "n" && alarm.status === "closed") { nextAlarm(); e.preventDefault(); return; }
     const button = document.querySelectorAll("#procedure button")[Number(e.key) - 1];
     if (button && !button.disabled) { button.click(); e.preventDefault(); }

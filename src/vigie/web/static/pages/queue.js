@@ -136,7 +136,11 @@
     // The condition has ended (he came back, the signal returned), or its rule did with nothing
     // observed (the zone's hours, an obligation lifted, the curfew's window with him still out):
     // never told as his return. Still an alarm to work.
-    if (a.cleared_at && a.status !== "closed") {
+    // Taken, and the situation came back since: to take again (its holder may be gone).
+    if (a.raised_again_at) {
+      cell.append(" ", el("span", { class: "back", title: `${t("queue.back.title")} (${when(a.raised_again_at)})` },
+        t("queue.back")));
+    } else if (a.cleared_at && a.status !== "closed") {
       const rule = ENDED_WITH_RULE.has(a.cleared_reason);
       const title = rule ? t(`queue.ended.title.${a.cleared_reason}`) : t("queue.ended.title");
       cell.append(" ", el("span", { class: rule ? "ended by-rule" : "ended", title: `${title} (${when(a.cleared_at)})` },
@@ -167,9 +171,11 @@
       drawn[i] === undefined || drawn[i] === a.id ? placedAt.get(a.id) ?? -Infinity : now]));
     drawn = alarms.map((a) => a.id);
     alarms.forEach((a, i) => {
-      const open = a.status === "open";
+      const open = a.to_take;  // open, or taken and come back: waits from then
+      const waiting = a.raised_again_at || a.opened_at;
+      const flagged = a.raised_again_at ? a.raised_again_escalated : a.escalated;
       const row = el("tr", {
-        class: `p${a.priority} ${a.kind === "alert" ? "bar-alert" : ""} ${i === selected ? "selected" : ""} ${a.escalated ? "escalated" : ""}${a.incident && a.kind === "pre_alert" ? " grouped" : ""}`,
+        class: `p${a.priority} ${a.kind === "alert" ? "bar-alert" : ""} ${i === selected ? "selected" : ""} ${flagged ? "escalated" : ""}${a.incident && a.kind === "pre_alert" ? " grouped" : ""}`,
         "data-id": a.id, "data-kind": a.kind, "data-status": a.status, tabindex: "-1",
         "aria-selected": i === selected ? "true" : "false",
         // Selecting is not guarded: the highlight shows which alarm it is, and a click refused
@@ -183,7 +189,7 @@
         ondblclick: () => { if (!moved(row, a)) location.assign(`/alarms/${a.id}`); },
       },
         el("td", {}, String(a.priority)),
-        el("td", {}, el("a", { href: `/alarms/${a.id}` }, String(a.id)), a.escalated ? Vigie.escalatedFlag() : ""),
+        el("td", {}, el("a", { href: `/alarms/${a.id}` }, String(a.id)), flagged ? Vigie.escalatedFlag() : ""),
         // The centre's own alarm (a partition unwatched) has no case: its partition instead.
         el("td", {}, a.centre ? t("queue.centre").replace("{p}", String(a.detail.partition)) : a.case),
         el("td", { class: "wearer" }, a.wearer || "—"),
@@ -196,10 +202,11 @@
         a.detection_lag_s >= 60
           ? el("td", { class: "lag" }, `${t("alarm.detected")} ${duration(a.detection_lag_s)} ${t("alarm.after")}`)
           : el("td", { class: "lag" }, ""),
-        el("td", { class: open ? "tta counting" : "tta", "data-since": open ? a.opened_at : null },
-          open ? duration(since(a.opened_at)) : duration(a.time_to_acknowledge_s)),
+        el("td", { class: open ? "tta counting" : "tta", "data-since": open ? waiting : null },
+          open ? duration(since(waiting)) : duration(a.time_to_acknowledge_s)),
         el("td", {}, open && canWork
-          ? el("button", { type: "button", class: "ack", onclick: (e) => { e.stopPropagation(); if (!moved(row, a)) acknowledge(a); } }, t("alarm.ack"))
+          ? el("button", { type: "button", class: "ack", onclick: (e) => { e.stopPropagation(); if (!moved(row, a)) acknowledge(a); } },
+            t(a.raised_again_at ? "alarm.ackagain" : "alarm.ack"))
           : ""),
       );
       const left = placedAt.get(a.id) + MOVED_MS - now;
@@ -233,7 +240,7 @@
     if (e.key === "j" || e.key === "ArrowDown") select(selectedAt + 1);
     else if (e.key === "k" || e.key === "ArrowUp") select(selectedAt - 1);
     else if (e.key === "Enter" && alarm) location.assign(`/alarms/${alarm.id}`);
-    else if (e.key === "a" && alarm && alarm.status === "open" && canWork) acknowledge(alarm);
+    else if (e.key === "a" && alarm && alarm.to_take && canWork) acknowledge(alarm);
     else return;
     e.preventDefault();
   });

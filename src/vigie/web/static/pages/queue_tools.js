@@ -32,7 +32,7 @@
       }
       if (!canWork) continue;
       const cell = el("td", { class: "pick" });
-      if (INFORMATIONAL.includes(alarm.kind) && alarm.status === "open") {
+      if (INFORMATIONAL.includes(alarm.kind) && alarm.to_take) {
         eligible.push(alarm.id);
         cell.append(el("input", {
           type: "checkbox", class: "bulk-pick", "data-id": alarm.id,
