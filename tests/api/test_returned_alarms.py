@@ -58,6 +58,10 @@ def test_the_alarms_to_take_are_the_open_ones_and_those_come_back(centre: Centre
     assert got["status"] == "in_progress" and not got["raised_again_escalated"]
     calm = centre.client.get(f"/api/alarms/{held}", headers=centre.headers("operator")).json()
     assert not calm["to_take"] and calm["raised_again_at"] is None
+    # The supervisor's page counts it with the untaken ones, no longer as its holder's work.
+    sup = centre.client.get("/api/console/supervision", headers=centre.headers("supervisor"))
+    per_operator = {o["operator"]: o["count"] for o in sup.json()["open_per_operator"]}
+    assert per_operator == {"operator1": 2, None: 2}
 
 
 def test_whoever_answers_the_return_holds_her_position_from_then(centre: Centre) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import Select, String, func, select, union_all
 from sqlalchemy.orm import Session
 
 from vigie import clock
+from vigie.alarms import returned
 from vigie.alarms.imported import RAISED_HERE
 from vigie.api.deps import CENTRE, DatabaseDep, allow
 from vigie.api.limits import BoundedJsonRoute
@@ -100,12 +101,17 @@ def supervision(
         holders = session.execute(
             select(User.username, func.count(Alarm.id))
             .join(User, User.id == Alarm.acknowledged_by)
-            .where(Alarm.status.in_(("acknowledged", "in_progress")), RAISED_HERE)
+            .where(
+                Alarm.status.in_(("acknowledged", "in_progress")),
+                Alarm.raised_again_at.is_(None),
+                RAISED_HERE,
+            )
             .group_by(User.username)
             .order_by(User.username)
         ).all()
+        # Not taken: the open alarms and the taken ones come back (`returned`), whoever held them.
         unassigned = session.scalar(
-            select(func.count()).select_from(Alarm).where(Alarm.status == "open", RAISED_HERE)
+            select(func.count()).select_from(Alarm).where(returned.waiting())
         )
         assigned = session.execute(open_assignments()).all()
         ids = [device for device, _, _ in assigned]
