@@ -159,7 +159,11 @@ def _waiting(db: DatabaseDep, max_attempts: int) -> Waiting:
                     session.scalar(
                         select(func.min(Alarm.opened_at)).where(Alarm.status == "open", RAISED_HERE)
                     ),
-                    session.scalar(select(func.min(Alarm.raised_again_at)).where(RAISED_HERE)),
+                    session.scalar(
+                        select(func.min(Alarm.raised_again_at)).where(
+                            Alarm.raised_again_at.is_not(None), RAISED_HERE
+                        )
+                    ),
                 )
                 if at is not None
             ),
