@@ -135,3 +135,45 @@ def test_a_return_nobody_takes_again_is_the_supervisors_and_waits_in_the_metrics
     }
     assert waited["vigie_alarm_oldest_unacknowledged_seconds"] >= 3600
     assert waited["vigie_alarms_escalated"] == 1
+
+
+def test_a_return_after_a_known_absence_ended_is_no_longer_covered_by_it(
+    centre: Centre, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Raised within a declared absence (hospital), an absence alarm is shown, never sounded
+    nor escalated, and its operator takes it; the wearer absent again after it ended is an
+    ordinary alarm to take: judged by its first raise, the return was silent too."""
+    world = build(centre)
+    now = clock.now()
+    made = centre.client.post(
+        f"/api/placements/{world.placement}/suspensions",
+        json={
+            "reason": "hospital",
+            "note": "hospitalisé",
+            "starts_at": (now - timedelta(minutes=10)).isoformat(),
+            "ends_at": (now + timedelta(hours=1)).isoformat(),
+        },
+        headers=centre.headers("supervisor"),
+    )
+    assert made.status_code == 201, made.text
+    alarm = world.new_alarm("open", kind="absence")
+    world.end_alarm(alarm, "window_end")
+    first = centre.client.get(f"/api/alarms/{alarm}", headers=centre.headers("operator")).json()
+    assert first["known_absence"]
+    taken = centre.client.post(
+        f"/api/alarms/{alarm}/acknowledge", headers=centre.headers("operator")
+    )
+    assert taken.status_code == 200
+    monkeypatch.setattr(clock, "now", lambda: now + timedelta(hours=2))  # the absence is over
+    world.raise_again(alarm)
+    (back,) = [
+        a
+        for a in centre.client.get(
+            "/api/alarms?to_take=true", headers=centre.headers("operator")
+        ).json()
+        if a["id"] == alarm
+    ]
+    assert back["to_take"] and not back["known_absence"]  # sounded, as any alarm to take
+    with centre.db.session() as session:
+        later = clock.now() + timedelta(hours=1)
+        assert [a.id for a in workflow.escalate_overdue(session, later, 600)] == [alarm]

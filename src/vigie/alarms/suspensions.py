@@ -115,26 +115,34 @@ def of_case(session: Session, placement_id: int) -> list[AlertSuspension]:
     return list(session.scalars(query.order_by(AlertSuspension.starts_at.desc())))
 
 
+def raised(alarm: Alarm) -> datetime:
+    """When the alarm's wait began: its raise, or for a taken alarm come back (`returned`) the
+    return (its latest event). A return after a known absence ended is no longer covered by
+    it: judged by its first raise, it was shown and never sounded nor escalated."""
+    return alarm.last_event_at if alarm.raised_again_at is not None else alarm.raised_at
+
+
 def known_absences(session: Session, alarms: Iterable[Alarm]) -> set[int]:
-    """The ids of these alarms raised within a suspension of their case (kinds it may cover)."""
-    covered = [a for a in alarms if a.kind not in EXEMPT_KINDS]
+    """The ids of these alarms raised (or come back: `raised`) within a suspension of their
+    case (kinds it may cover)."""
+    covered = [(a, raised(a)) for a in alarms if a.kind not in EXEMPT_KINDS]
     if not covered:
         return set()
     periods: dict[str, list[tuple[datetime, datetime]]] = {}
     query = select(AlertSuspension).where(
-        AlertSuspension.case_ref.in_({a.case_ref for a in covered}),
-        AlertSuspension.starts_at <= max(a.raised_at for a in covered),
+        AlertSuspension.case_ref.in_({a.case_ref for a, _ in covered}),
+        AlertSuspension.starts_at <= max(at for _, at in covered),
         or_(
             AlertSuspension.ended_at.is_(None),
-            AlertSuspension.ended_at >= min(a.raised_at for a in covered),
+            AlertSuspension.ended_at >= min(at for _, at in covered),
         ),
     )
     for s in session.scalars(query):
         periods.setdefault(s.case_ref, []).append((s.starts_at, effective_end(s)))
     return {
         a.id
-        for a in covered
-        if any(start <= a.raised_at < stop for start, stop in periods.get(a.case_ref, []))
+        for a, at in covered
+        if any(start <= at < stop for start, stop in periods.get(a.case_ref, []))
     }
 
 
