@@ -84,6 +84,7 @@ class Waiting(NamedTuple):
     escalated: int
     oldest_unacknowledged: datetime | None
     undelivered: int
+    raised_again: int  # taken alarms come back, not taken again (`returned`)
 
 
 def _gauge(registry: CollectorRegistry, name: str, text: str, *labels: str) -> Gauge:
@@ -151,24 +152,16 @@ def _waiting(db: DatabaseDep, max_attempts: int) -> Waiting:
             .select_from(Alarm)
             .where(Alarm.status.in_(WAITING), returned.escalated(), RAISED_HERE)
         )
-        # A taken alarm come back waits again, from its return (`returned`).
-        oldest = min(
-            (
-                at
-                for at in (
-                    session.scalar(
-                        select(func.min(Alarm.opened_at)).where(Alarm.status == "open", RAISED_HERE)
-                    ),
-                    session.scalar(
-                        select(func.min(Alarm.raised_again_at)).where(
-                            Alarm.raised_again_at.is_not(None), RAISED_HERE
-                        )
-                    ),
-                )
-                if at is not None
-            ),
-            default=None,
+        opened = session.scalar(
+            select(func.min(Alarm.opened_at)).where(Alarm.status == "open", RAISED_HERE)
         )
+        # A taken alarm come back waits again, from its return (`returned`): its partial index.
+        back, back_since = session.execute(
+            select(func.count(), func.min(Alarm.raised_again_at)).where(
+                Alarm.raised_again_at.is_not(None), RAISED_HERE
+            )
+        ).one()
+        oldest = min((at for at in (opened, back_since) if at is not None), default=None)
         undelivered = session.scalar(
             select(func.count()).select_from(OutboxMessage).where(is_undelivered(max_attempts))
         )
@@ -177,6 +170,7 @@ def _waiting(db: DatabaseDep, max_attempts: int) -> Waiting:
         int(escalated or 0),
         oldest,
         int(undelivered or 0),
+        int(back or 0),
     )
 
 
@@ -187,6 +181,11 @@ def _alarms(registry: CollectorRegistry, waiting: Waiting) -> None:
     _gauge(registry, "vigie_alarms_escalated", "alarms not closed that were escalated").set(
         waiting.escalated
     )
+    _gauge(
+        registry,
+        "vigie_alarms_raised_again",
+        "taken alarms whose situation came back, not yet taken again",
+    ).set(waiting.raised_again)
     oldest = waiting.oldest_unacknowledged
     _gauge(
         registry,
