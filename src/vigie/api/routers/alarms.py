@@ -14,12 +14,12 @@ from vigie import clock
 from vigie.alarms import (
     AlarmNotFound,
     callsheet,
+    live_positions,
     outbox,
     privacy,
     queue_view,
     report,
     returned,
-    sos,
     suspensions,
     workflow,
 )
@@ -285,8 +285,9 @@ def preview_report(alarm_id: RowId, body: CloseIn, db: DatabaseDep, user: Worker
 def protected_position(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[str, Any]:
     """The protected person's position: the operator holding this live BAR alarm or SOS only.
 
-    For her SOS, her latest fix (she keeps reporting), the wearer's and their distance, as the
-    police need them; for a BAR alarm, her position in its latest event. Every read and every
+    Her position in the alarm's latest event (`protected`), and where she is now (`live`: her
+    latest fix, as she keeps reporting, the wearer's and their distance, as the police need
+    them; for a BAR alarm on a case that protects places only, hers is none). Every read and every
     refusal is audited (an alarm that does not exist or is not the caller's to see too: a
     probe); a refusal is committed even though it answers 403 or 404.
     """
@@ -305,8 +306,8 @@ def protected_position(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[s
                     "kind": alarm.kind,
                     "protected": protected_detail(alarm.detail),
                 }
-                if alarm.kind == "sos":
-                    out["live"] = sos.live_positions(session, alarm)
+                # Where she is now (her SOS, or a BAR alarm), not only when it was raised.
+                out["live"] = live_positions.live_positions(session, alarm)
                 return out
             status = alarm.status
         audit.record(

@@ -172,9 +172,10 @@
       ? duration(since(alarm.opened_at)) : duration(alarm.time_to_acknowledge_s);
   }
   setInterval(tick, 1000);
-  // Her SOS, held: her position is live (her phone reports every few seconds while it is open).
+  // Her SOS or a BAR alarm on her, held: her position is live (her phone reports every few
+  // seconds while it is live), not where she was when it was raised.
   setInterval(() => {
-    if (alarm && alarm.kind === "sos" && alarm.holding && LIVE.includes(alarm.status)) drawMap();
+    if (alarm && alarm.holding && LIVE.includes(alarm.status)) drawMap();
   }, 15000);
 
   async function drawMap() {
@@ -189,7 +190,8 @@
     if (hers && alarm.holding) {
       try {
         const answer = await api(`/api/alarms/${id}/protected-position`);
-        if (answer.live) showLive(answer.live);
+        // A BAR case protecting places only: no phone of hers, the detail says where they are.
+        if (answer.live && (alarm.kind === "sos" || answer.live.protected_position)) showLive(answer.live);
         const p = (answer.live && answer.live.protected_position) || answer.protected.protected_position
           || { lat: answer.protected.protected_lat, lon: answer.protected.protected_lon };
         if (p.lat !== undefined) {
@@ -210,7 +212,8 @@
     drawn("a-map");
   }
 
-  // Her SOS, for the holder alone: her latest fix, the wearer's and their distance (for the police).
+  // Her SOS or a BAR alarm, for the holder alone: her latest fix, the wearer's and their distance
+  // (for the police).
   function showLive(answer) {
     live = answer;
     liveText();
