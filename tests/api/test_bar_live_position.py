@@ -47,3 +47,29 @@ def test_the_holder_of_a_bar_alert_reads_her_latest_fix(centre: Centre) -> None:
     for role, username in NOT_HOLDERS:  # nobody else, as before
         refused = centre.client.get(where, headers=centre.headers(role, username))
         assert refused.status_code == 403, (username, refused.text)
+
+
+def test_a_bar_alert_about_a_protected_place_keeps_the_place(centre: Centre) -> None:
+    """Her phone far away, the wearer at her workplace: the alert is the place's, whose position
+    is fixed; her phone's position is no answer to it (its circles, its distance)."""
+    world = equip(centre)
+    work = offset(HER, 90.0, 8000)
+    place = {"id": "work", "label": "Travail", "lat": work[0], "lon": work[1]}
+    set_up = centre.client.patch(
+        f"/api/placements/{world.bar_placement}",
+        json={"protected_places": [place]},
+        headers=centre.headers("admin"),
+    )
+    assert set_up.status_code == 200, set_up.text
+    t = clock.now() - timedelta(minutes=5)
+    post(centre, [fix("PP", t, HER, 8.0), fix("WB", t + timedelta(seconds=30), work)])
+    pipeline(centre).step()
+    (alert,) = [a for a in queue(centre) if a["kind"] == "alert"]
+    holder = centre.headers("operator")
+    assert centre.client.post(f"/api/alarms/{alert['id']}/acknowledge", headers=holder).is_success
+    located = centre.client.get(f"/api/alarms/{alert['id']}/protected-position", headers=holder)
+    assert located.status_code == 200, located.text
+    body = located.json()
+    assert "live" not in body
+    at = body["protected"]["protected_position"]
+    assert (at["lat"], at["lon"]) == pytest.approx(work, abs=1e-6)

@@ -5,8 +5,8 @@ An alarm's detail says where she and the wearer were when it was raised (the eng
 fixes then). While it is live both phones report fast (at the alarm rate, see `reporting`), and
 she may have moved since: a BAR alert lasting ten minutes showed the police where she had been.
 So the holder reads her *latest* fix, the wearer's and their distance from the store. Her device
-is the SOS's own; for a BAR alarm, the case's current protected device (none when the case
-protects places only: their positions are fixed, in the detail). Who may read it is
+is the SOS's own; for a BAR alarm, the case's current protected device (the endpoint asks none
+for an alarm about a protected place: its position is fixed, in the detail). Who may read it is
 `privacy.holds`; the endpoint audits every read and refusal.
 
 The report to the judge never says where she was (`report`).

@@ -287,8 +287,8 @@ def protected_position(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[s
 
     Her position in the alarm's latest event (`protected`), and where she is now (`live`: her
     latest fix, as she keeps reporting, the wearer's and their distance, as the police need
-    them; for a BAR alarm on a case that protects places only, hers is none). Every read and every
-    refusal is audited (an alarm that does not exist or is not the caller's to see too: a
+    them; not for a BAR alarm about a protected place, whose position is fixed). Every read and
+    every refusal is audited (an alarm that does not exist or is not the caller's to see too: a
     probe); a refusal is committed even though it answers 403 or 404.
     """
     missing: AlarmNotFound | None = None
@@ -306,8 +306,10 @@ def protected_position(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[s
                     "kind": alarm.kind,
                     "protected": protected_detail(alarm.detail),
                 }
-                # Where she is now (her SOS, or a BAR alarm), not only when it was raised.
-                out["live"] = live_positions.live_positions(session, alarm)
+                # Where she is now (her SOS, or a BAR alarm on her phone), not only when it was
+                # raised; a BAR alarm about a protected place has the place's, fixed.
+                if alarm.detail.get("target_kind") != "place":
+                    out["live"] = live_positions.live_positions(session, alarm)
                 return out
             status = alarm.status
         audit.record(
