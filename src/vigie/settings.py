@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     # Reporting rates the pipeline asks of worn and carried devices (seconds between reports):
     # normally, and per measure while the case has an alarm (or a pre-alert) open. How often
     # the pipeline checks them, at most.
-    report_every_s: int = Field(default=300, ge=10, le=10_000_000)
+    report_every_s: int = Field(default=300, ge=10, le=86_400)
     alarm_report_every_s: dict[str, int] = Field(
         default_factory=lambda: {"bar": 10, "arse": 30, "ddse": 30, "psem": 30, "lsc": 60}
     )
@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     span_every_s: float = Field(default=60.0, gt=0, le=3_600)
     # How far ahead of its receipt an observation's time may be (a device's clock running fast):
     # beyond, refused at every way in, so that no device's clock moves detection's time.
-    max_clock_skew_s: float = Field(default=300.0, ge=0, le=10_000_000)
+    max_clock_skew_s: float = Field(default=300.0, ge=0, le=86_400)
     # The horizon: an observation older than this before its receipt is refused (the default
     # retention of locations, `vigie db purge-locations --older-than 365`).
     max_observation_age_days: float = Field(default=365.0, gt=0)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from tests.api.world import build
@@ -348,3 +349,12 @@ def test_a_fault_no_single_row_sets_off_fails_the_step_and_quarantines_nothing(
     assert quarantined(world.db) == {}
     health = world.client.get("/api/health")
     assert health.json()["pipeline"]["last_error"] == "RuntimeError"
+
+
+def test_the_clock_skew_and_report_rate_settings_are_bounded_to_a_day() -> None:
+    """A commit meant to widen escalation's bound to 10^7 s widened these two as well: a skew of
+    116 days let a device's clock, that far ahead, move detection's time."""
+    for field in ("max_clock_skew_s", "report_every_s"):
+        Settings(**{field: 86_400})
+        with pytest.raises(ValidationError, match=field):
+            Settings(**{field: 86_401})
