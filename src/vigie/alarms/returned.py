@@ -80,16 +80,12 @@ def retake(session: Session, alarm: Alarm, user: User, now: datetime) -> Alarm:
     """`user` takes again an alarm come back: its holder from now (the first take's time and
     the time to acknowledge it stay: the report keeps both takes)."""
     came_back = alarm.raised_again_at
-    if came_back is None or alarm.status not in HELD:
-        raise AlarmStateError(
-            f"alarm {alarm.id} is {alarm.status}; only an open alarm is acknowledged"
-        )
+    assert came_back is not None  # `workflow.acknowledge`'s; only a taken alarm is ever marked
     holder_before = alarm.acknowledged_by
     alarm.acknowledged_by = user.id
     alarm.raised_again_at = None
     alarm.raised_again_escalated_at = None
     session.add(AlarmAction(alarm_id=alarm.id, at=now, user_id=user.id, action=RETAKEN))
-    session.flush()
     audit.record(
         session,
         user.username,
