@@ -97,9 +97,11 @@ def test_a_breach_back_while_its_alarm_is_taken_waits_to_be_taken_again(db: Data
     # Another operator answers: she holds it now; the first take stays the first take.
     again = take(db, first.id, "op2", centre.clock.now)
     op2 = operator(db, "op2")
-    assert (again.status, again.acknowledged_by, again.acknowledged_at) == (
+    op1 = operator(db, "op1")
+    assert (again.status, again.held_by, again.acknowledged_by, again.acknowledged_at) == (
         "acknowledged",
         op2.id,
+        op1.id,
         taken_at,
     )
     assert again.raised_again_at is None and again.raised_again_escalated_at is None
@@ -113,11 +115,13 @@ def test_a_breach_back_while_its_alarm_is_taken_waits_to_be_taken_again(db: Data
     assert retaken.actor == "op2"
     assert retaken.detail == {
         "time_to_acknowledge_s": 540.0,
-        "holder_before": operator(db, "op1").id,
+        "holder_before": op1.id,
     }
     # The judge reads the return, that nobody took it again in time, and who did.
     assert "Faute de reprise en compte de la situation revenue, le superviseur est alerté." in told
     assert "op2 : Reprise en compte de l&#39;alarme, la situation étant revenue." in told
+    assert "op1 prend l&#39;alarme en compte." in told  # the first take is op1's, still
+    assert "op2 prend" not in told
     assert told.count("La personne placée est entrée dans la zone d&#39;exclusion") == 2
     with pytest.raises(AlarmStateError, match="only an open alarm is acknowledged"):
         take(db, first.id, "op1", centre.clock.now)  # taken again already

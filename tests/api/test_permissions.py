@@ -41,6 +41,12 @@ class Endpoint:
     body: Callable[[World], Any] | None = None
 
 
+def another_operator(world: World) -> str:
+    """An operator on duty besides operator1, to hand an alarm to."""
+    world.centre.headers("operator", "operator2")
+    return "operator2"
+
+
 def withdrawn_device(w: World) -> str:
     """A device of its own, withdrawn (broken), for each call that reinstates one."""
     device = w.new_device()
@@ -241,6 +247,16 @@ ENDPOINTS = {
         lambda w: f"/api/alarms/{w.new_alarm('in_progress')}/close",
         CENTRE,
         lambda w: {"qualification": "false_alarm"},
+    ),
+    "alarms.hand_over_to": Endpoint(
+        "GET", lambda w: f"/api/alarms/{w.new_alarm('acknowledged')}/hand-over", CENTRE
+    ),
+    # Taken by operator1, who may hand it over, as a supervisor may (`test_hand_over.py`).
+    "alarms.hand_over": Endpoint(
+        "POST",
+        lambda w: f"/api/alarms/{w.new_alarm('acknowledged')}/hand-over",
+        CENTRE,
+        lambda w: {"to": another_operator(w), "reason": "relève de poste"},
     ),
     "alarms.report_preview": Endpoint(
         "POST",

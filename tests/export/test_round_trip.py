@@ -90,7 +90,15 @@ def snapshot(db: Database, case_ref: str) -> dict[str, Any]:
             ),
             "alarms": [
                 # `imported_from` as for observations: checked apart, in the round trip.
-                columns(a, "id", "placement_id", "acknowledged_by", "closed_by", "imported_from")
+                columns(
+                    a,
+                    "id",
+                    "placement_id",
+                    "acknowledged_by",
+                    "held_by",
+                    "closed_by",
+                    "imported_from",
+                )
                 for a in alarms
             ],
             "events": sorted(
@@ -103,7 +111,7 @@ def snapshot(db: Database, case_ref: str) -> dict[str, Any]:
                 key=lambda e: (e["t"], e["kind"], e["device"], e["state"], e["in_episode"]),
             ),
             "actions": [
-                columns(a, "id", "alarm_id", "user_id")
+                columns(a, "id", "alarm_id", "user_id", "to_user_id")
                 for a in s.scalars(
                     select(AlarmAction)
                     .where(AlarmAction.alarm_id.in_(alarm_ids))

@@ -230,6 +230,33 @@ def test_a_bar_alert_held_by_another_operator_does_not_locate_her(page: Page, si
     assert tried == ["operator1"]  # operator2's page did not even ask
 
 
+def test_the_holder_hands_a_bar_alert_to_the_next_operator(page: Page, site: Site) -> None:
+    """His shift ends in a BAR alert: operator1 hands it to operator2 with the reason; his page
+    no longer locates her, hers does, and the log says to whom and why."""
+    alert = site.world.new_alarm("acknowledged", kind="alert", bar=True)  # held by operator1
+    site.world.centre.headers("operator", "operator2")
+    log_in(page, site, "operator1")
+    page.goto(f"{site.url}/alarms/{alert}")
+    expect(page.locator("#a-detail")).to_have_text("Distance : 800 m")
+    form = page.locator("#hand-form")
+    expect(form).to_be_visible()
+    expect(form.locator("select[name=to] option[value=operator2]")).to_have_count(1)
+    expect(form.locator("select[name=to] option[value=operator1]")).to_have_count(0)
+    form.locator("select[name=to]").select_option("operator2")
+    form.locator("input[name=reason]").fill("Relève de 19 h")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#a-holder")).to_contain_text("(operator2)")
+    expect(form).to_be_hidden()
+    expect(page.locator("#actions")).to_contain_text("Alarme confiée à operator2 — Relève de 19 h")
+    expect(page.locator("#protected-note")).to_contain_text("le seul opérateur")
+    expect(page.locator("#map path.leaflet-interactive")).to_have_count(0)
+    log_in(page, site, "operator2")
+    page.goto(f"{site.url}/alarms/{alert}")
+    expect(page.locator("#a-detail")).to_have_text("Distance : 800 m")
+    expect(page.locator("#protected-note")).to_be_hidden()
+    expect(page.locator("#hand-form")).to_be_visible()  # hers to hand on in turn
+
+
 def test_a_zone_around_the_wearers_home_is_refused_before_saving(page: Page, site: Site) -> None:
     log_in(page, site, "supervisor1")
     page.goto(f"{site.url}/cases/{site.world.placement}/zones")

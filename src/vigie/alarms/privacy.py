@@ -65,7 +65,7 @@ def holds(user: User, alarm: Alarm) -> bool:
         user.role == "operator"
         and alarm.kind in HELD_KINDS
         and alarm.status in LIVE
-        and alarm.acknowledged_by == user.id
+        and alarm.held_by == user.id
     )
 
 
@@ -156,7 +156,7 @@ def holds_case(session: Session, user: User, case_ref: str) -> bool:
         Alarm.case_ref == case_ref,
         Alarm.kind.in_(HELD_KINDS),
         Alarm.status.in_(LIVE),
-        Alarm.acknowledged_by == user.id,
+        Alarm.held_by == user.id,
         RAISED_HERE,
     )
     return session.scalars(held.limit(1)).first() is not None
@@ -175,7 +175,7 @@ def may_locate_person(session: Session, user: User, person_id: int) -> bool:
             Placement.protected_person_id == person_id,
             Alarm.kind.in_(HELD_KINDS),
             Alarm.status.in_(LIVE),
-            Alarm.acknowledged_by == user.id,
+            Alarm.held_by == user.id,
             RAISED_HERE,
         )
     )

@@ -25,7 +25,7 @@ def holder_of(user: User | None) -> dict[str, Any] | None:
 def extras(session: Session, alarms: list[Alarm]) -> dict[int, dict[str, Any]]:
     """Per alarm id: `holder`, `wearer` (name), `measure`, `incident` (BAR grouping) and
     `cleared_reason` (``ended_by``)."""
-    user_ids = {a.acknowledged_by for a in alarms if a.acknowledged_by is not None}
+    user_ids = {a.held_by for a in alarms if a.held_by is not None}
     users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(user_ids)))}
     placement_ids = {a.placement_id for a in alarms if a.placement_id is not None}
     cases = {
@@ -42,7 +42,7 @@ def extras(session: Session, alarms: list[Alarm]) -> dict[int, dict[str, Any]]:
     for alarm in alarms:
         measure, wearer = cases.get(alarm.placement_id or -1, (None, None))
         out[alarm.id] = {
-            "holder": holder_of(users.get(alarm.acknowledged_by or -1)),
+            "holder": holder_of(users.get(alarm.held_by or -1)),
             "wearer": wearer,
             "measure": measure,
             "incident": incidents.get(alarm.id),

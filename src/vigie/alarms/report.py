@@ -11,7 +11,7 @@ from jinja2 import Environment, PackageLoader, Template, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vigie.alarms import ongoing, privacy, returned
+from vigie.alarms import handing, ongoing, privacy, returned
 from vigie.alarms.narrative import (
     KIND_LABELS,
     QUALIFICATION_LABELS,
@@ -113,7 +113,9 @@ def render_html(
     actions = [
         {
             "at": a.at,
-            "label": ACTION_LABELS.get(a.action, a.action),
+            "label": f"Alarme confiée à {users.get(a.to_user_id or -1, '?')}"
+            if a.action == handing.HANDED
+            else ACTION_LABELS.get(a.action, a.action),
             "user": SYSTEM
             if a.action in returned.SYSTEM_ACTIONS
             else users.get(a.user_id or -1, "?"),

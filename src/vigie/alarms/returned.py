@@ -81,8 +81,8 @@ def retake(session: Session, alarm: Alarm, user: User, now: datetime) -> Alarm:
     the time to acknowledge it stay: the report keeps both takes)."""
     came_back = alarm.raised_again_at
     assert came_back is not None  # `workflow.acknowledge`'s; only a taken alarm is ever marked
-    holder_before = alarm.acknowledged_by
-    alarm.acknowledged_by = user.id
+    holder_before = alarm.held_by
+    alarm.held_by = user.id
     alarm.raised_again_at = None
     alarm.raised_again_escalated_at = None
     session.add(AlarmAction(alarm_id=alarm.id, at=now, user_id=user.id, action=RETAKEN))

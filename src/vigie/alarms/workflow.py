@@ -53,6 +53,7 @@ def acknowledge(session: Session, alarm: Alarm, user: User, now: datetime) -> Al
     alarm.status = "acknowledged"
     alarm.acknowledged_at = now
     alarm.acknowledged_by = user.id
+    alarm.held_by = user.id
     audit.record(
         session,
         user.username,

@@ -370,6 +370,7 @@ def _alarm(session: Session, case: _Case, alarm_id: int, shared: bool) -> dict[s
     out = columns(alarm)
     out["detail"] = _detail(alarm.kind, alarm.detail, shared)
     out["acknowledged_by_user"] = _username(session, alarm.acknowledged_by)
+    out["held_by_user"] = _username(session, alarm.held_by)
     out["closed_by_user"] = _username(session, alarm.closed_by)
     out["events"] = [
         columns(e) | {"detail": _detail(e.kind, e.detail, shared)}
@@ -380,7 +381,8 @@ def _alarm(session: Session, case: _Case, alarm_id: int, shared: bool) -> dict[s
         )
     ]
     out["actions"] = [
-        columns(a) | {"user": _username(session, a.user_id)}
+        columns(a)
+        | {"user": _username(session, a.user_id), "to_user": _username(session, a.to_user_id)}
         for a in session.scalars(
             select(AlarmAction).where(AlarmAction.alarm_id == alarm_id).order_by(AlarmAction.id)
         )

@@ -537,6 +537,7 @@ class _Run:
                 "placement_id": self.placement_id,
                 "case_ref": case_ref,
                 "acknowledged_by": None,
+                "held_by": None,
                 "closed_by": None,
                 "detail": detail,
                 "imported_from": self.source,  # that centre's record, not worked here
@@ -547,6 +548,7 @@ class _Run:
                 Alarm(**fields),
                 data["id"],
                 acknowledged_by=data["acknowledged_by_user"],
+                held_by=data.get("held_by_user"),  # absent from archives before 2026-12-06
                 closed_by=data["closed_by_user"],
             )
             event_details = full.get("events", {})
@@ -564,9 +566,13 @@ class _Run:
                 self.add(result, "alarm_events", row, event["id"])
             for action in data["actions"]:
                 taken = AlarmAction(
-                    **(_convert(AlarmAction, action) | {"alarm_id": alarm_id, "user_id": None})
+                    **(
+                        _convert(AlarmAction, action)
+                        | {"alarm_id": alarm_id, "user_id": None, "to_user_id": None}
+                    )
                 )
-                self.add(result, "alarm_actions", taken, action["id"], user=action["user"])
+                to = action.get("to_user")  # a hand-over's; absent from archives before 2026-12-06
+                self.add(result, "alarm_actions", taken, action["id"], user=action["user"], to=to)
             self._report(result, data["report"], alarm_id=alarm_id)
 
     def unattached_events(self, result: Imported) -> None:

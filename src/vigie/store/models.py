@@ -492,8 +492,11 @@ class Alarm(Base):
     opened_at: Mapped[datetime]
     last_event_at: Mapped[datetime]
     cleared_at: Mapped[datetime | None]
+    # The first take: who and when (the report's "prend l'alarme en compte", the time to
+    # acknowledge); `held_by` is who holds it now (a take again or a hand-over moves it).
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    held_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     in_progress_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     closed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -548,6 +551,8 @@ class AlarmAction(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     action: Mapped[str] = mapped_column(String(30))
     note: Mapped[str | None] = mapped_column(Text)
+    # A hand-over's new holder (`vigie.alarms.handing`); None for every other action.
+    to_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class Report(Base):

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from vigie import clock
 from vigie.alarms import privacy
@@ -129,9 +129,11 @@ def placement_activity(
             .order_by(DeviceCommand.id.desc())
             .limit(20)
         ).all()
+        to = aliased(User)  # a hand-over's new holder
         actions = session.execute(
-            select(AlarmAction, User.username)
+            select(AlarmAction, User.username, to.username)
             .outerjoin(User, User.id == AlarmAction.user_id)
+            .outerjoin(to, to.id == AlarmAction.to_user_id)
             .where(AlarmAction.alarm_id.in_([a.id for a in alarms]), AlarmAction.at >= since)
             .order_by(AlarmAction.at.desc())
             .limit(200)
@@ -165,8 +167,15 @@ def placement_activity(
             ],
             # What operators did on the case's alarms (the timeline's "actions").
             "actions": [
-                {"at": a.at, "alarm_id": a.alarm_id, "action": a.action, "note": a.note, "by": by}
-                for a, by in actions
+                {
+                    "at": a.at,
+                    "alarm_id": a.alarm_id,
+                    "action": a.action,
+                    "note": a.note,
+                    "by": by,
+                    "to": to_name,
+                }
+                for a, by, to_name in actions
             ],
             "alarms": [
                 {

@@ -100,7 +100,7 @@ def supervision(
         ).all()
         holders = session.execute(
             select(User.username, func.count(Alarm.id))
-            .join(User, User.id == Alarm.acknowledged_by)
+            .join(User, User.id == Alarm.held_by)
             .where(
                 Alarm.status.in_(("acknowledged", "in_progress")),
                 Alarm.raised_again_at.is_(None),

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -14,6 +14,7 @@ from vigie import clock
 from vigie.alarms import (
     AlarmNotFound,
     callsheet,
+    handing,
     live_positions,
     outbox,
     privacy,
@@ -49,6 +50,18 @@ class ActionIn(BaseModel):
     note: Prose | None = Field(default=None, max_length=4000)
 
 
+class HandOverIn(BaseModel):
+    to: Line = Field(min_length=1, max_length=80, description="the operator's username")
+    reason: Prose = Field(min_length=1, max_length=1000, description="why (told in the report)")
+
+    @field_validator("reason")
+    @classmethod
+    def _said(cls, reason: str) -> str:
+        if not reason.strip():
+            raise ValueError("say why the alarm is handed over")
+        return reason.strip()
+
+
 class CloseIn(BaseModel):
     qualification: Literal["breach", "technical_fault", "false_alarm", "authorised_absence"]
     note: Prose | None = Field(default=None, max_length=4000)
@@ -58,7 +71,7 @@ def alarm_out(
     alarm: Alarm,
     user: User,
     shade: Blackout,
-    with_actions: bool = False,
+    names: Mapping[int, str] | None = None,
     extra: dict[str, Any] | None = None,
     known: Collection[int] = (),
 ) -> dict[str, Any]:
@@ -74,6 +87,8 @@ def alarm_out(
     out = workflow.summary(alarm) | {
         "detail": detail(alarm.kind, alarm.raised_at, alarm.detail),
         "holding": held,  # the caller holds this live BAR alarm or SOS: hers to locate, audited
+        # Taken, and the caller is its holder or a supervisor: he may hand it to an operator.
+        "may_hand_over": alarm.status in handing.HELD and handing.may_hand_over(user, alarm),
         # Raised within a known absence (alarms.suspensions): shown, not sounded nor escalated.
         "known_absence": alarm.id in known,
         "qualifications": workflow.qualifications_for(alarm.kind),  # what closing may say
@@ -82,9 +97,16 @@ def alarm_out(
     }
     if extra is not None:
         out |= extra  # holder, wearer, measure, incident (queue_view)
-    if with_actions:
+    if names is not None:  # the whole alarm: its log, commands and events
         out["actions"] = [
-            {"at": a.at, "action": a.action, "note": a.note, "user_id": a.user_id}
+            {
+                "at": a.at,
+                "action": a.action,
+                "note": a.note,
+                "user_id": a.user_id,
+                "user": names.get(a.user_id or -1),  # None: the centre's own entry
+                "to_user": names.get(a.to_user_id or -1),  # a hand-over's new holder
+            }
             for a in alarm.actions
         ]
         # Commands sent for this alarm (a warned wearer, a raised rate) with the device's answer.
@@ -204,7 +226,9 @@ def get_alarm(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[str, Any]:
         extra = queue_view.extras(session, [alarm])[alarm.id]
         known = suspensions.known_absences(session, [alarm])
         shade = shade_of(session, [alarm])
-        return alarm_out(alarm, user, shade, with_actions=True, extra=extra, known=known)
+        ids = {i for a in alarm.actions for i in (a.user_id, a.to_user_id) if i is not None}
+        names = dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+        return alarm_out(alarm, user, shade, names=names, extra=extra, known=known)
 
 
 @router.get("/{alarm_id}/contacts")
@@ -231,6 +255,40 @@ def add_action(alarm_id: RowId, body: ActionIn, db: DatabaseDep, user: Worker) -
         alarm = visible_alarm(session, user, alarm_id, lock=True)
         entry = workflow.act(session, alarm, user, body.action, body.note, clock.now())
         return {"id": entry.id, "at": entry.at, "action": entry.action, "status": alarm.status}
+
+
+@router.get("/{alarm_id}/hand-over")
+def hand_over_to(alarm_id: RowId, db: DatabaseDep, user: Worker) -> list[dict[str, Any]]:
+    """The operators this alarm may be handed to (active, not its holder), by name."""
+    with db.session() as session:
+        alarm = visible_alarm(session, user, alarm_id)
+        found = handing.candidates(session, alarm)
+        return [{"id": u.id, "username": u.username, "full_name": u.full_name} for u in found]
+
+
+@router.post("/{alarm_id}/hand-over")
+def hand_over(alarm_id: RowId, body: HandOverIn, db: DatabaseDep, user: Worker) -> dict[str, Any]:
+    """Hand a taken alarm to another operator (`vigie.alarms.handing`): its holder, or a
+    supervisor, does; the new holder reads her position from then, the old one no longer."""
+    with db.session() as session:
+        alarm = visible_alarm(session, user, alarm_id, lock=True)
+        try:
+            handing.hand_over(session, alarm, user, body.to, body.reason, clock.now())
+        except handing.NotAnOperator as exc:
+            raise ApiError(422, "invalid_input", str(exc), exc.field) from exc
+        except handing.HandOverRefused as exc:
+            refused = exc  # audited, and committed: the refusal is raised past this transaction
+            audit.record(
+                session,
+                user.username,
+                "hand_over_denied",
+                f"alarm:{alarm.id}",
+                {"role": user.role, "holder_id": alarm.held_by, "to": body.to},
+            )
+        else:
+            extra = queue_view.extras(session, [alarm])[alarm.id]
+            return alarm_out(alarm, user, shade_of(session, [alarm]), extra=extra)
+    raise ApiError(403, "forbidden", str(refused))
 
 
 @router.post("/{alarm_id}/close")
@@ -318,7 +376,7 @@ def protected_position(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[s
             "protected_position_denied",
             f"alarm:{alarm_id}",
             {"role": user.role, "status": status}
-            | ({} if missing else {"holder_id": alarm.acknowledged_by}),
+            | ({} if missing else {"holder_id": alarm.held_by}),
         )
     if missing is not None:
         raise missing

@@ -122,7 +122,8 @@
         onclick: () => act(action),
       }, `${done.has(action) ? "✓ " : ""}${t(`action.${action}`)}`), " ", el("kbd", {}, String(i + 1)))));
     document.getElementById("actions").replaceChildren(...alarm.actions.map((a) =>
-      el("li", {}, el("time", {}, when(a.at)), ` ${t(`action.${a.action}`)}`, a.note ? ` — ${a.note}` : "")));
+      el("li", {}, el("time", {}, when(a.at)), ` ${t(`action.${a.action}`)}${a.to_user ? ` ${a.to_user}` : ""}`,
+        a.note ? ` — ${a.note}` : "")));
     // Commands sent for this alarm (the wearer warned, the rate raised) and the device's answer.
     document.getElementById("commands").replaceChildren(...(alarm.commands || []).map((c) =>
       el("li", {}, el("time", {}, when(c.created_at)),
@@ -131,6 +132,9 @@
       document.getElementById(form).hidden = !(workable && LIVE.includes(alarm.status));
     }
     if (alarm.raised_again_at) document.getElementById("close-form").hidden = true;
+    // Its holder, or a supervisor for a holder gone: to an operator on duty, with the reason.
+    document.getElementById("hand-form").hidden = !(workable && alarm.may_hand_over);
+    if (workable && alarm.may_hand_over) offerOperators();
     document.getElementById("preview").hidden = Boolean(alarm.centre);  // no report to preview
     renderContacts();
     offerQualifications();
@@ -256,6 +260,50 @@
   const act = (action, note) => post(`/api/alarms/${id}/actions`, { action, note: note || null });
 
   document.getElementById("ack").addEventListener("click", acknowledge);
+
+  /* Handing it over: the operators it may go to (read again when its holder changes), the
+     operator's choice kept on a redraw; her position goes with it (the map and her number). */
+  const handForm = document.getElementById("hand-form");
+  let offeredFor;
+  async function offerOperators() {
+    const holder = alarm.holder ? alarm.holder.id : null;
+    if (offeredFor === holder) return;
+    offeredFor = holder;
+    const select = handForm.elements.to;
+    let operators;
+    try {
+      operators = await api(`/api/alarms/${id}/hand-over`);
+    } catch (err) {
+      offeredFor = undefined;
+      Vigie.flash(Vigie.say(err));
+      return;
+    }
+    const chosen = operators.some((o) => o.username === select.value) ? select.value : "";
+    select.replaceChildren(select.options[0],
+      ...operators.map((o) => el("option", { value: o.username }, `${o.full_name} (${o.username})`)));
+    select.value = chosen;
+  }
+  handForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = new FormData(handForm);
+    const to = form.get("to");
+    const reason = form.get("reason").trim();
+    if (!to || !reason) { (to ? handForm.elements.reason : handForm.elements.to).focus(); return; }
+    const held = alarm.holding;
+    if (!(await post(`/api/alarms/${id}/hand-over`, { to, reason }))) return;
+    handForm.reset();
+    Vigie.flash(t("alarm.handed").replace("{to}", to), "ok");
+    if (held !== alarm.holding) {  // hers no longer to locate: the map and her number go
+      live = null;
+      await drawMap();
+      try {
+        contacts = await api(`/api/alarms/${id}/contacts`);
+        renderContacts();
+      } catch (err) {
+        Vigie.flash(Vigie.say(err));
+      }
+    }
+  });
   document.getElementById("note-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const note = new FormData(e.target).get("note").trim();

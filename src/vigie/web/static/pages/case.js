@@ -128,7 +128,7 @@
       el("time", {}, when(o.t)), ` ${o.device} · ${t(`obs.${o.type}`)} ${reading(o)}`) })),
     ...activity.actions.map((a) => ({ t: a.at, node: el("li", { class: "action", "data-type": "action" },
       el("time", {}, when(a.at)), " ", el("a", { href: `/alarms/${a.alarm_id}` }, `n° ${a.alarm_id}`),
-      ` · ${t(`action.${a.action}`)} · ${a.by || "—"}${a.note ? ` : ${a.note}` : ""}`) })),
+      ` · ${t(`action.${a.action}`)}${a.to ? ` ${a.to}` : ""} · ${a.by || "—"}${a.note ? ` : ${a.note}` : ""}`) })),
   ].sort((a, b) => new Date(b.t) - new Date(a.t));
   document.getElementById("c-timeline").replaceChildren(...events.map((e) => e.node));
   if (!events.length) document.getElementById("c-timeline").append(el("li", { class: "muted" }, t("case.noalarm")));
