@@ -73,5 +73,11 @@ def test_an_alarm_open_at_the_source_is_a_record_here(
     assert all(a["imported_from"] for a in asked)
     taken = here.client.post(f"/api/alarms/{imported[0].id}/acknowledge", headers=operator)
     assert taken.status_code == 409, taken.text
+    handed = here.client.post(
+        f"/api/alarms/{imported[0].id}/hand-over",
+        json={"to": "operator1", "reason": "relève"},
+        headers=here.headers("supervisor"),
+    )
+    assert handed.status_code == 409 and "another centre" in handed.json()["message"]
     figures = here.client.get("/api/console/supervision", headers=here.headers("supervisor"))
     assert figures.json()["open_per_operator"] == [{"operator": None, "count": 0}]

@@ -87,8 +87,10 @@ def alarm_out(
     out = workflow.summary(alarm) | {
         "detail": detail(alarm.kind, alarm.raised_at, alarm.detail),
         "holding": held,  # the caller holds this live BAR alarm or SOS: hers to locate, audited
-        # Taken, and the caller is its holder or a supervisor: he may hand it to an operator.
-        "may_hand_over": alarm.status in handing.HELD and handing.may_hand_over(user, alarm),
+        # Taken here, and the caller is its holder or a supervisor: he may hand it over.
+        "may_hand_over": alarm.status in handing.HELD
+        and alarm.imported_from is None
+        and handing.may_hand_over(user, alarm),
         # Raised within a known absence (alarms.suspensions): shown, not sounded nor escalated.
         "known_absence": alarm.id in known,
         "qualifications": workflow.qualifications_for(alarm.kind),  # what closing may say
