@@ -25,11 +25,11 @@ COLUMNS = (("alarms", "held_by"), ("alarm_actions", "to_user_id"))
 
 
 def upgrade() -> None:
+    # SQLite alters no constraint: the reference is given inline, as its ADD COLUMN allows.
+    sqlite = op.get_bind().dialect.name == "sqlite"
     for table, column in COLUMNS:
         name = f"fk_{table}_{column}_users"
-        if (
-            op.get_bind().dialect.name == "sqlite"
-        ):  # no ALTER of constraints: inline, as SQLite allows
+        if sqlite:
             op.execute(
                 f"ALTER TABLE {table} ADD COLUMN {column} INTEGER "
                 f"CONSTRAINT {name} REFERENCES users (id)"
