@@ -257,6 +257,31 @@ def test_the_holder_hands_a_bar_alert_to_the_next_operator(page: Page, site: Sit
     expect(page.locator("#hand-form")).to_be_visible()  # hers to hand on in turn
 
 
+def test_the_queue_tells_an_operator_an_alarm_was_handed_to_him(page: Page, site: Site) -> None:
+    """A supervisor hands operator1's alarm to operator2 (operator1 gone): operator2's queue says
+    so at once and marks the row his; his own take of another alarm says nothing of the kind."""
+    held = site.world.new_alarm("acknowledged", kind="alert", bar=True)  # held by operator1
+    other = site.world.new_alarm()  # open
+    site.world.centre.headers("operator", "operator2")
+    log_in(page, site, "operator2")
+    row = page.locator(f"#queue tbody tr[data-id='{held}']")
+    expect(row.locator("td.holder")).to_have_text("operator1")
+    expect(row.locator("td.holder.mine")).to_have_count(0)
+    handed = site.world.centre.client.post(
+        f"/api/alarms/{held}/hand-over",
+        json={"to": "operator2", "reason": "operator1 parti"},
+        headers=site.world.centre.headers("supervisor"),
+    )
+    assert handed.status_code == 200, handed.text
+    expect(page.locator("#flash")).to_have_text(
+        f"Alarme n° {held} : elle vous est confiée, vous la tenez désormais."
+    )
+    expect(row.locator("td.holder.mine")).to_have_text("operator2")
+    page.locator(f"#queue tbody tr[data-id='{other}'] button.ack").click()
+    expect(page.locator("#flash")).to_have_text(f"Alarme acquittée n° {other}")
+    expect(page.locator(f"#queue tbody tr[data-id='{other}'] td.holder.mine")).to_have_count(1)
+
+
 def test_a_zone_around_the_wearers_home_is_refused_before_saving(page: Page, site: Site) -> None:
     log_in(page, site, "supervisor1")
     page.goto(f"{site.url}/cases/{site.world.placement}/zones")

@@ -38,6 +38,12 @@
   // must still show the operator which alarm is there now.
   const REFUSED_MS = 1500;
   const refusedAt = new Map();  // alarm id -> when a click on its row was refused (ms)
+  // Who held each alarm at the last read: one another operator held that is now the caller's
+  // was handed to him (its holder or a supervisor did), and he is told so; not one he took
+  // again himself from this page.
+  let heldBy = new Map();
+  const takenHere = new Set();
+  const me = Vigie.session.user;
 
   function query() {
     const params = new URLSearchParams();
@@ -56,6 +62,13 @@
       if (!page) return;
       alarms = grouped(page.data);
       total = page.total;
+      for (const a of page.data) {
+        const before = heldBy.get(a.id);
+        if (before && before !== me && a.holder && a.holder.username === me && !takenHere.has(a.id)) {
+          Vigie.flash(t("queue.handed").replace("{id}", a.id), "ok");
+        }
+      }
+      heldBy = new Map(page.data.map((a) => [a.id, a.holder ? a.holder.username : null]));
     } catch (err) {
       Vigie.flash(Vigie.say(err));
       return;
@@ -85,6 +98,7 @@
   }
 
   async function acknowledge(alarm) {
+    takenHere.add(alarm.id);
     try {
       await api(`/api/alarms/${alarm.id}/acknowledge`, { method: "POST" });
       Vigie.flash(`${t("alarm.acked")} n° ${alarm.id}`, "ok");
@@ -196,7 +210,8 @@
         el("td", {}, a.measure ? t(`measure.${a.measure}`) : "—"),
         kindCell(a),
         stateCell(a),
-        el("td", { class: "holder" }, a.holder ? a.holder.username : "—"),
+        el("td", { class: a.holder && a.holder.username === me ? "holder mine" : "holder" },
+          a.holder ? a.holder.username : "—"),
         el("td", { class: "age", "data-since": a.raised_at, title: when(a.raised_at) }, duration(since(a.raised_at))),
         // An episode the centre learned of late (data uploaded after an outage): by how much.
         a.detection_lag_s >= 60
