@@ -280,6 +280,16 @@ def test_the_queue_tells_an_operator_an_alarm_was_handed_to_him(page: Page, site
     page.locator(f"#queue tbody tr[data-id='{other}'] button.ack").click()
     expect(page.locator("#flash")).to_have_text(f"Alarme acquittée n° {other}")
     expect(page.locator(f"#queue tbody tr[data-id='{other}'] td.holder.mine")).to_have_count(1)
+    # operator1's other alarm came back: operator2 takes it again himself, nobody handed it.
+    back = site.world.new_alarm("in_progress", kind="absence")
+    site.world.end_alarm(back, "fix")
+    site.world.raise_again(back)
+    back_row = page.locator(f"#queue tbody tr[data-id='{back}']")
+    expect(back_row.locator("button.ack")).to_have_text("Reprendre")
+    expect(back_row).not_to_have_attribute("data-moved", "")  # a click is not held back
+    back_row.locator("button.ack").click()
+    expect(back_row.locator("td.holder.mine")).to_have_count(1)
+    expect(page.locator("#flash")).to_have_text(f"Alarme acquittée n° {back}")
 
 
 def test_a_zone_around_the_wearers_home_is_refused_before_saving(page: Page, site: Site) -> None:

@@ -63,10 +63,12 @@
       alarms = grouped(page.data);
       total = page.total;
       for (const a of page.data) {
+        const mine = a.holder && a.holder.username === me;
         const before = heldBy.get(a.id);
-        if (before && before !== me && a.holder && a.holder.username === me && !takenHere.has(a.id)) {
+        if (mine && before && before !== me && !takenHere.has(a.id)) {
           Vigie.flash(t("queue.handed").replace("{id}", a.id), "ok");
         }
+        if (mine) takenHere.delete(a.id);  // his take seen: a later hand-over to him is told
       }
       heldBy = new Map(page.data.map((a) => [a.id, a.holder ? a.holder.username : null]));
     } catch (err) {
@@ -104,6 +106,7 @@
       Vigie.flash(`${t("alarm.acked")} n° ${alarm.id}`, "ok");
       await refresh();
     } catch (err) {
+      takenHere.delete(alarm.id);
       Vigie.flash(Vigie.say(err));
     }
   }
