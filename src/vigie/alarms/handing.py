@@ -15,16 +15,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from vigie.alarms.errors import AlarmStateError
 from vigie.alarms.imported import refuse_imported
+from vigie.alarms.returned import HELD
 from vigie.store import audit
 from vigie.store.models import Alarm, AlarmAction, User
 
 HANDED = "hand_over"  # logged on the alarm: the actor, the new holder (`to_user_id`), the reason
-HELD = ("acknowledged", "in_progress")
 # Her position is the holding operator's alone (`privacy.holds`): an alarm goes to an operator.
 TO_ROLE = "operator"
 
@@ -39,9 +39,14 @@ def may_hand_over(user: User, alarm: Alarm) -> bool:
     return user.role == "supervisor" or (user.role == TO_ROLE and alarm.held_by == user.id)
 
 
+def _on_duty() -> Select[User]:
+    """The active operators: whom an alarm may go to."""
+    return select(User).where(User.role == TO_ROLE, User.active.is_(True))
+
+
 def candidates(session: Session, alarm: Alarm) -> list[User]:
     """The operators it may go to: active, not its holder; by name."""
-    query = select(User).where(User.role == TO_ROLE, User.active.is_(True))
+    query = _on_duty()
     if alarm.held_by is not None:
         query = query.where(User.id != alarm.held_by)
     return list(session.scalars(query.order_by(User.username)))
@@ -69,9 +74,7 @@ def hand_over(
         raise HandOverRefused(
             "only the operator holding this alarm, or a supervisor, hands it over"
         )
-    to = session.scalars(
-        select(User).where(User.username == to_name, User.role == TO_ROLE, User.active.is_(True))
-    ).one_or_none()
+    to = session.scalars(_on_duty().where(User.username == to_name)).one_or_none()
     if to is None:
         raise NotAnOperator(f"{to_name!r} is not an active operator: an alarm goes to one")
     if to.id == alarm.held_by:

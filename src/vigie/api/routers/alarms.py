@@ -88,7 +88,7 @@ def alarm_out(
         "detail": detail(alarm.kind, alarm.raised_at, alarm.detail),
         "holding": held,  # the caller holds this live BAR alarm or SOS: hers to locate, audited
         # Taken here, and the caller is its holder or a supervisor: he may hand it over.
-        "may_hand_over": alarm.status in handing.HELD
+        "may_hand_over": alarm.status in returned.HELD
         and alarm.imported_from is None
         and handing.may_hand_over(user, alarm),
         # Raised within a known absence (alarms.suspensions): shown, not sounded nor escalated.
