@@ -257,6 +257,41 @@ def test_the_holder_hands_a_bar_alert_to_the_next_operator(page: Page, site: Sit
     expect(page.locator("#hand-form")).to_be_visible()  # hers to hand on in turn
 
 
+def test_an_operator_logging_out_with_an_alarm_is_warned_and_it_comes_back(
+    page: Page, site: Site
+) -> None:
+    """operator7 holds a BAR alert and logs out: asked first (he stays if he says no), then it
+    is back in the queue for operator2, told as left by its operator."""
+    alert = site.world.new_alarm("acknowledged", kind="alert", bar=True)  # held by operator1
+    site.world.centre.headers("operator", "operator2")
+    site.world.centre.headers("operator", "operator7")
+    handed = site.world.centre.client.post(
+        f"/api/alarms/{alert}/hand-over",
+        json={"to": "operator7", "reason": "relève"},
+        headers=site.world.centre.headers("supervisor"),
+    )
+    assert handed.status_code == 200, handed.text
+    log_in(page, site, "operator7")
+    expect(page.locator(f"#queue tbody tr[data-id='{alert}'] td.holder.mine")).to_have_count(1)
+    with page.expect_event("dialog") as asked:
+        page.click("#logout")
+    assert asked.value.message.startswith("Vous tenez 1 alarme(s)")
+    asked.value.dismiss()
+    expect(page.locator("#who")).to_contain_text("operator7")  # he stayed
+    token = page.evaluate("localStorage.getItem('vigie.token')")
+    mine = site.http.get(f"/api/alarms/{alert}", headers={"Authorization": f"Bearer {token}"})
+    assert mine.json()["holder"]["username"] == "operator7"  # not logged out, still his
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#logout")
+    logged_out(page, site)
+    log_in(page, site, "operator2")
+    row = page.locator(f"#queue tbody tr[data-id='{alert}']")
+    expect(row.locator("span.back.left")).to_have_text("laissée")
+    expect(row.locator("button.ack")).to_have_text("Reprendre")
+    page.goto(f"{site.url}/alarms/{alert}")
+    expect(page.locator("#a-back")).to_contain_text("Son opérateur s'est déconnecté le")
+
+
 def test_the_queue_tells_an_operator_an_alarm_was_handed_to_him(page: Page, site: Site) -> None:
     """A supervisor hands operator1's alarm to operator2 (operator1 gone): operator2's queue says
     so at once and marks the row his; his own take of another alarm says nothing of the kind."""

@@ -96,6 +96,7 @@ def test_screenshots_of_the_main_pages(page: Page, site: Site, tmp_path: Path) -
     expect(page.locator("#law-outcome")).to_have_text("Éligible")
     shots.append(_shoot(page, folder, "law"))
 
+    page.once("dialog", lambda dialog: dialog.accept())  # he holds the tamper alarm: asked
     page.click("#logout")
     # The logout's own navigation first: a goto racing it was interrupted, three times over,
     # in a CI run.

@@ -227,7 +227,7 @@ class StepResult:
     events: int
     opened: list[int]
     cursor: int
-    escalated: int = 0
+    escalated: int = 0  # escalated, or released (a holder gone): `workflow.escalate_overdue`
     quarantined: int = 0
 
 

@@ -11,7 +11,7 @@ from jinja2 import Environment, PackageLoader, Template, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vigie.alarms import handing, ongoing, privacy, returned
+from vigie.alarms import handing, holder_gone, ongoing, privacy, returned
 from vigie.alarms.narrative import (
     KIND_LABELS,
     QUALIFICATION_LABELS,
@@ -56,13 +56,38 @@ ACTION_LABELS = {
     returned.RETAKEN: "Reprise en compte de l'alarme, la situation étant revenue",
     returned.ESCALATED: "Faute de reprise en compte de la situation revenue, le superviseur est "
     "alerté",
+    # A taken alarm whose holder had gone (`holder_gone`): taken up, or nobody did in time.
+    returned.RETAKEN_RELEASED: "Prise en charge de l'alarme laissée par son opérateur",
+    returned.ESCALATED_RELEASED: "Faute de prise en charge de l'alarme laissée par son "
+    "opérateur, le superviseur est alerté",
 }
+# The system's entry when a holder has gone: whose it was (`to_user_id`), then why.
+RELEASED_LABELS = {
+    holder_gone.LOGGED_OUT: "{holder} s'est déconnecté sans confier l'alarme",
+    holder_gone.DISABLED: "Le compte de {holder} est désactivé",
+    holder_gone.ABSENT: "La console de {holder} ne répond plus",
+}
+RELEASED_THEN = " : elle est remise en attente d'un opérateur"
 SYSTEM = "le centre (automatique)"  # an entry no operator made
 # A call for help: the report says who called and when, never where she was (privacy).
 SOS_CALLERS = {"sos": "La personne protégée", "wearer_sos": "La personne placée"}
 # Positions reported: from a little before the alarm was raised until it was closed.
 POSITION_MARGIN = timedelta(minutes=15)
 MAX_POSITIONS = 200
+
+
+def _by_system(action: AlarmAction) -> bool:
+    return action.action in returned.SYSTEM_ACTIONS or action.action in holder_gone.WHY
+
+
+def _label(action: AlarmAction, users: dict[int, str]) -> str:
+    """An action's words in the report; a hand-over and a release name the operator concerned."""
+    concerned = users.get(action.to_user_id or -1, "?")
+    if action.action == handing.HANDED:
+        return f"Alarme confiée à {concerned}"
+    if action.action in RELEASED_LABELS:
+        return RELEASED_LABELS[action.action].format(holder=concerned) + RELEASED_THEN
+    return ACTION_LABELS.get(action.action, action.action)
 
 
 def render_html(
@@ -113,13 +138,9 @@ def render_html(
     actions = [
         {
             "at": a.at,
-            "label": f"Alarme confiée à {users.get(a.to_user_id or -1, '?')}"
-            if a.action == handing.HANDED
-            else ACTION_LABELS.get(a.action, a.action),
-            "user": SYSTEM
-            if a.action in returned.SYSTEM_ACTIONS
-            else users.get(a.user_id or -1, "?"),
-            "system": a.action in returned.SYSTEM_ACTIONS,
+            "label": _label(a, users),
+            "user": SYSTEM if _by_system(a) else users.get(a.user_id or -1, "?"),
+            "system": _by_system(a),
             "note": a.note,
         }
         for a in session.scalars(

@@ -13,7 +13,9 @@ flags it to the supervisor if nobody takes it again within its delay (`escalate`
 the return). Taking it again (`retake`, the same "acknowledge" request) makes the operator who
 answers its holder (hers to locate, on a BAR alarm, from then on), and is logged on the alarm,
 so the incident report tells the return, who took it again and when. A close is refused until
-then: nobody closes a situation that came back without having seen that it did.
+then: nobody closes a situation that came back without having seen that it did. A taken alarm
+whose holder has gone (logged out, disabled, his console silent) comes back the same way
+(`holder_gone`), its reason kept (`raised_again_why`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ HELD = ("acknowledged", "in_progress")
 # the supervisor alerted when nobody took it again in time (a system entry: no user).
 RETAKEN = "acknowledge_again"
 ESCALATED = "escalate_again"
-SYSTEM_ACTIONS = frozenset({ESCALATED})
+# The same two for an alarm released because its holder had gone (`holder_gone`).
+RETAKEN_RELEASED = "acknowledge_released"
+ESCALATED_RELEASED = "escalate_released"
+SYSTEM_ACTIONS = frozenset({ESCALATED, ESCALATED_RELEASED})
 
 
 def mark(alarm: Alarm, now: datetime) -> None:
@@ -81,20 +86,23 @@ def retake(session: Session, alarm: Alarm, user: User, now: datetime) -> Alarm:
     the time to acknowledge it stay: the report keeps both takes)."""
     came_back = alarm.raised_again_at
     assert came_back is not None  # `workflow.acknowledge`'s; only a taken alarm is ever marked
-    holder_before = alarm.held_by
+    holder_before, why = alarm.held_by, alarm.raised_again_why
+    action = RETAKEN if why is None else RETAKEN_RELEASED
     alarm.held_by = user.id
     alarm.raised_again_at = None
     alarm.raised_again_escalated_at = None
-    session.add(AlarmAction(alarm_id=alarm.id, at=now, user_id=user.id, action=RETAKEN))
+    alarm.raised_again_why = None
+    session.add(AlarmAction(alarm_id=alarm.id, at=now, user_id=user.id, action=action))
     audit.record(
         session,
         user.username,
-        RETAKEN,
+        action,
         f"alarm:{alarm.id}",
         {
             "time_to_acknowledge_s": (now - came_back).total_seconds(),
             "holder_before": holder_before,
-        },
+        }
+        | ({} if why is None else {"why": why}),
     )
     return alarm
 
@@ -143,11 +151,12 @@ def escalate(
     for alarm in flagged:
         assert alarm.raised_again_at is not None  # the query's
         alarm.raised_again_escalated_at = now
-        session.add(AlarmAction(alarm_id=alarm.id, at=now, user_id=None, action=ESCALATED))
+        action = ESCALATED if alarm.raised_again_why is None else ESCALATED_RELEASED
+        session.add(AlarmAction(alarm_id=alarm.id, at=now, user_id=None, action=action))
         audit.record(
             session,
             "system",
-            ESCALATED,
+            action,
             f"alarm:{alarm.id}",
             {"not_taken_again_for_s": (now - alarm.raised_again_at).total_seconds()},
         )
@@ -160,5 +169,7 @@ def summary(alarm: Alarm) -> dict[str, Any]:
         # Taken, it came back (this time): to take again. None once taken again.
         "raised_again_at": alarm.raised_again_at,
         "raised_again_escalated": alarm.raised_again_escalated_at is not None,
+        # Why: None, its situation came back; else its holder had gone (`holder_gone.WHY`).
+        "raised_again_why": alarm.raised_again_why,
         "to_take": to_take(alarm),
     }

@@ -66,6 +66,9 @@ class User(Base):
     # that all the tokens issued before stop working at once; random, so that an account made
     # again under the same name (even with the same id) does not accept the old one's tokens.
     token_key: Mapped[str] = mapped_column(String(32), default=new_token_key, server_default="")
+    # When the user's console last showed it was open (its alarm stream, `web.live`): a holder
+    # whose console fell silent has gone (`vigie.alarms.holder_gone`). None: never opened one.
+    console_seen_at: Mapped[datetime | None]
 
 
 class RevokedToken(Base):
@@ -512,6 +515,9 @@ class Alarm(Base):
     # when the supervisor was alerted that nobody had. Both None once taken again.
     raised_again_at: Mapped[datetime | None]
     raised_again_escalated_at: Mapped[datetime | None]
+    # Why it is to take again: None, its situation came back; else its holder has gone
+    # (`vigie.alarms.holder_gone.WHY`: logged out, disabled, his console silent).
+    raised_again_why: Mapped[str | None] = mapped_column(String(20))
     event_count: Mapped[int] = mapped_column(Integer, default=1)
     detail: Mapped[dict[str, Any]]
     # The centre whose detection raised it (its export key's fingerprint), for an alarm brought

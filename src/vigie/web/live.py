@@ -19,6 +19,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
+from vigie import clock
+from vigie.alarms import holder_gone
 from vigie.alarms.bell import AlarmBell
 from vigie.api.deps import CASE_READERS, DatabaseDep, allow
 from vigie.api.limits import BoundedJsonRoute
@@ -66,6 +68,13 @@ def queue_version(db: Database, user: User) -> tuple[Any, ...]:
 def _subscribed(db: Database, user: User) -> None:
     with db.session() as session:
         audit.record(session, user.username, "subscribe", "alarms")
+        holder_gone.seen(session, user.id, clock.now())
+
+
+def _present(db: Database, user: User) -> None:
+    """The console is still open: a holder whose console falls silent has gone."""
+    with db.session() as session:
+        holder_gone.seen(session, user.id, clock.now())
 
 
 def token_still_valid(db: Database, token: str, config: Settings) -> bool:
@@ -97,13 +106,16 @@ async def alarm_stream(request: Request, db: DatabaseDep, user: Reader) -> Strea
 
     async def events() -> AsyncIterator[str]:
         last: tuple[Any, ...] | None = None
-        said_at = checked_at = time.monotonic()
+        said_at = checked_at = present_at = time.monotonic()
         # Shutdown ends the stream (vigie.api.serving): uvicorn would otherwise wait on it.
         while not closing.is_set() and not await request.is_disconnected():
             if time.monotonic() - checked_at >= RECHECK_S:
                 checked_at = time.monotonic()
                 if not await asyncio.to_thread(token_still_valid, db, token, config):
                     return
+            if time.monotonic() - present_at >= holder_gone.PRESENCE_S:
+                present_at = time.monotonic()
+                await asyncio.to_thread(_present, db, user)
             rung = bell.generation
             version = await asyncio.to_thread(queue_version, db, user)
             if version != last:

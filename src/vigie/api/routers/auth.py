@@ -13,6 +13,8 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from vigie import clock
+from vigie.alarms import holder_gone
 from vigie.api.deps import ClaimsDep, DatabaseDep, SettingsDep, current_user
 from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
@@ -135,10 +137,14 @@ async def token(
 def logout(
     db: DatabaseDep, claims: ClaimsDep, user: Annotated[User, Depends(current_user)]
 ) -> None:
-    """Revoke the token this request carries (the user's other sessions keep theirs)."""
+    """Revoke the token this request carries (the user's other sessions keep theirs).
+
+    An operator who logs out leaves: the alarms he holds come back to the queue, to be taken
+    by whoever is on duty (`holder_gone`; hand them over first to choose who)."""
     with db.session() as session:
         revoke(session, claims)
         audit.record(session, user.username, "logout", "auth")
+        holder_gone.release(session, user.id, holder_gone.LOGGED_OUT, user.username, clock.now())
 
 
 @router.post("/refresh")

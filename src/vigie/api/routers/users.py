@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from vigie import clock
+from vigie.alarms import holder_gone
 from vigie.api.deps import DatabaseDep, allow
 from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
@@ -77,6 +79,8 @@ def disable_user(user_id: RowId, db: DatabaseDep, admin: Admin) -> UserOut:
             raise ApiError(409, "conflict", "an admin cannot disable their own account", "user_id")
         disable(user)
         audit.record(session, admin.username, "disable", f"user:{user.id}")
+        # The alarms he held come back to the queue at once (`holder_gone`).
+        holder_gone.release(session, user.id, holder_gone.DISABLED, admin.username, clock.now())
         return UserOut.model_validate(user)
 
 

@@ -170,7 +170,7 @@ const VigieAlarms = (() => {
     if (seen.has(once(alarm))) return;
     seen.add(once(alarm));
     localStorage.setItem("vigie.notified", JSON.stringify([...seen].slice(-500)));
-    const back = alarm.raised_again_at ? ` (${t("bar.back")})` : "";
+    const back = alarm.raised_again_at ? ` (${backWord(alarm)})` : "";
     const note = new Notification(`Vigie : ${label} n° ${alarm.id}${back}`, {
       body: alarm.centre ? where(alarm) : `${t("queue.case")} ${alarm.case}`, tag: `vigie-alarm-${alarm.id}`, requireInteraction: alarm.priority <= 1,
     });
@@ -178,6 +178,9 @@ const VigieAlarms = (() => {
     notified += 1;
     bar.dataset.notified = String(notified);
   }
+
+  /* A taken alarm to take again: its situation came back, or its holder has gone. */
+  const backWord = (alarm) => t(alarm.raised_again_why ? "bar.left" : "bar.back");
 
   function label(alarm) {
     if (alarm.priority === 0 || alarm.kind === "sos") return t("bar.sos");
@@ -206,7 +209,7 @@ const VigieAlarms = (() => {
       // The banner names every open alarm of the top class (all the SOS, or all the BAR alerts).
       const same = open.filter((a) => label(a) === label(top));
       banner.href = `/alarms/${top.id}`;
-      const back = (a) => (a.raised_again_at ? ` ${t("bar.back")}` : "");
+      const back = (a) => (a.raised_again_at ? ` ${backWord(a)}` : "");
       banner.textContent = `${label(top)} : ${same.map((a) => `n° ${a.id} (${where(a)})${back(a)}`).join(", ")}`;
       banner.title = banner.textContent;  // one line on screen: the whole list on hover
       banner.className = `bar-banner p${Math.min(top.priority, 2)}`;

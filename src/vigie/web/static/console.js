@@ -356,6 +356,17 @@ const Vigie = (() => {
     poll();
   }
 
+  /* How many taken alarms the operator holds (0 for other roles, or if the centre is away). */
+  async function heldByMe() {
+    if (session.role !== "operator") return 0;
+    try {
+      const answer = await fetch("/api/alarms?status=acknowledged&status=in_progress&limit=1000",
+        { headers: { Authorization: `Bearer ${session.token}` } });
+      if (!answer.ok) return 0;
+      return (await answer.json()).filter((a) => a.holder && a.holder.username === session.user).length;
+    } catch (err) { return 0; }
+  }
+
   function requireLogin() {
     if (!session.token) { location.assign("/login"); return false; }
     if (requireLogin.done) return true;  // the alarm layer and the page both ask
@@ -366,6 +377,9 @@ const Vigie = (() => {
     session.schedule();
     session.on("ended", () => location.assign("/login"));  // logged out in another tab
     document.getElementById("logout").addEventListener("click", async () => {
+      // An operator who leaves releases the alarms he holds (`holder_gone`): said first.
+      const held = await heldByMe();
+      if (held > 0 && !confirm(t("logout.holding").replace("{n}", held))) return;
       // The centre revokes the token: a copy of it left anywhere is worth nothing after this.
       try {
         await fetch("/api/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${session.token}` } });

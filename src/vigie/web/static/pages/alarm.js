@@ -109,10 +109,11 @@
     const ack = document.getElementById("ack");
     ack.hidden = !(workable && alarm.to_take);
     ack.firstChild.textContent = `${t(alarm.raised_again_at ? "alarm.ackagain" : "alarm.ack")} `;
-    // Taken, the situation came back: whoever answers takes it again before closing it.
+    // Taken, the situation came back or its holder has gone: whoever answers takes it again.
     const back = document.getElementById("a-back");
     back.hidden = !alarm.raised_again_at;
-    if (alarm.raised_again_at) back.textContent = t("alarm.back").replace("{at}", when(alarm.raised_again_at));
+    const why = alarm.raised_again_why ? `alarm.left.${alarm.raised_again_why}` : "alarm.back";
+    if (alarm.raised_again_at) back.textContent = t(why).replace("{at}", when(alarm.raised_again_at));
     const done = new Set(alarm.actions.map((a) => a.action));
     const steps = PROCEDURES[alarm.kind] || ["call_wearer", "spip_informed"];
     const list = document.getElementById("procedure");

@@ -153,10 +153,13 @@
     // The condition has ended (he came back, the signal returned), or its rule did with nothing
     // observed (the zone's hours, an obligation lifted, the curfew's window with him still out):
     // never told as his return. Still an alarm to work.
-    // Taken, and the situation came back since: to take again (its holder may be gone).
+    // Taken, and the situation came back since, or its holder has gone: to take again.
     if (a.raised_again_at) {
-      cell.append(" ", el("span", { class: "back", title: `${t("queue.back.title")} (${when(a.raised_again_at)})` },
-        t("queue.back")));
+      const left = Boolean(a.raised_again_why);
+      cell.append(" ", el("span", {
+        class: left ? "back left" : "back",
+        title: `${t(left ? "queue.left.title" : "queue.back.title")} (${when(a.raised_again_at)})`,
+      }, t(left ? "queue.left" : "queue.back")));
     } else if (a.cleared_at && a.status !== "closed") {
       const rule = ENDED_WITH_RULE.has(a.cleared_reason);
       const title = rule ? t(`queue.ended.title.${a.cleared_reason}`) : t("queue.ended.title");
