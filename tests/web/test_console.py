@@ -290,6 +290,9 @@ def test_an_operator_logging_out_with_an_alarm_is_warned_and_it_comes_back(
     expect(row.locator("button.ack")).to_have_text("Reprendre")
     page.goto(f"{site.url}/alarms/{alert}")
     expect(page.locator("#a-back")).to_contain_text("Son opérateur s'est déconnecté le")
+    expect(page.locator("#actions")).to_contain_text(
+        "Remise en attente, déconnexion de son opérateur : operator7"
+    )
 
 
 def test_the_queue_tells_an_operator_an_alarm_was_handed_to_him(page: Page, site: Site) -> None:

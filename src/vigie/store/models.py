@@ -557,7 +557,8 @@ class AlarmAction(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     action: Mapped[str] = mapped_column(String(30))
     note: Mapped[str | None] = mapped_column(Text)
-    # A hand-over's new holder (`vigie.alarms.handing`); None for every other action.
+    # The operator an action concerns beside its author: a hand-over's new holder
+    # (`vigie.alarms.handing`), a release's holder gone (`vigie.alarms.holder_gone`).
     to_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 

@@ -107,7 +107,8 @@ def alarm_out(
                 "note": a.note,
                 "user_id": a.user_id,
                 "user": names.get(a.user_id or -1),  # None: the centre's own entry
-                "to_user": names.get(a.to_user_id or -1),  # a hand-over's new holder
+                # A hand-over's new holder; the holder gone, for a release (`holder_gone`).
+                "to_user": names.get(a.to_user_id or -1),
             }
             for a in alarm.actions
         ]
