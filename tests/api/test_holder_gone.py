@@ -228,3 +228,18 @@ def test_the_migration_adds_and_removes_its_columns(centre: Centre, database_url
     with centre.db.session() as session:
         alarm = session.get_one(Alarm, alarm_id)
         assert alarm.raised_again_why is None  # its reason went with the column
+
+
+def test_the_hand_over_list_says_whose_console_is_open(centre: Centre) -> None:
+    alarm_id = taken_alert(centre)
+    op1 = centre.headers("operator")
+    for name in ("operator2", "operator3", "operator4"):
+        centre.headers("operator", name)
+    seen(centre, operator2=timedelta(seconds=20), operator3=timedelta(minutes=6), operator4=None)
+    offered = centre.client.get(f"/api/alarms/{alarm_id}/hand-over", headers=op1)
+    assert offered.status_code == 200, offered.text
+    assert {o["username"]: o["online"] for o in offered.json()} == {
+        "operator2": True,
+        "operator3": False,  # silent past ABSENT_AFTER: gone
+        "operator4": False,  # never opened a console
+    }

@@ -235,12 +235,17 @@ def test_the_holder_hands_a_bar_alert_to_the_next_operator(page: Page, site: Sit
     no longer locates her, hers does, and the log says to whom and why."""
     alert = site.world.new_alarm("acknowledged", kind="alert", bar=True)  # held by operator1
     site.world.centre.headers("operator", "operator2")
+    site.world.centre.headers("operator", "operator8")
     log_in(page, site, "operator1")
     page.goto(f"{site.url}/alarms/{alert}")
     expect(page.locator("#a-detail")).to_have_text("Distance : 800 m")
     form = page.locator("#hand-form")
     expect(form).to_be_visible()
     expect(form.locator("select[name=to] option[value=operator2]")).to_have_count(1)
+    # operator8 never opened a console: the list says so.
+    expect(form.locator("select[name=to] option[value=operator8]")).to_contain_text(
+        "(operator8) · console fermée"
+    )
     expect(form.locator("select[name=to] option[value=operator1]")).to_have_count(0)
     form.locator("select[name=to]").select_option("operator2")
     form.locator("input[name=reason]").fill("Relève de 19 h")

@@ -48,6 +48,11 @@ def seen(session: Session, user_id: int, now: datetime) -> None:
         user.console_seen_at = now
 
 
+def online(user: User, now: datetime) -> bool:
+    """His console is open (heard within `ABSENT_AFTER`): one to hand an alarm to."""
+    return user.console_seen_at is not None and user.console_seen_at >= now - ABSENT_AFTER
+
+
 def release(
     session: Session,
     holder_id: int,

@@ -15,6 +15,7 @@ from vigie.alarms import (
     AlarmNotFound,
     callsheet,
     handing,
+    holder_gone,
     live_positions,
     outbox,
     privacy,
@@ -262,11 +263,21 @@ def add_action(alarm_id: RowId, body: ActionIn, db: DatabaseDep, user: Worker) -
 
 @router.get("/{alarm_id}/hand-over")
 def hand_over_to(alarm_id: RowId, db: DatabaseDep, user: Worker) -> list[dict[str, Any]]:
-    """The operators this alarm may be handed to (active, not its holder), by name."""
+    """The operators this alarm may be handed to (active, not its holder), by name, each with
+    whether his console is open now (`online`: one on duty, not one gone home)."""
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id)
         found = handing.candidates(session, alarm)
-        return [{"id": u.id, "username": u.username, "full_name": u.full_name} for u in found]
+        now = clock.now()
+        return [
+            {
+                "id": u.id,
+                "username": u.username,
+                "full_name": u.full_name,
+                "online": holder_gone.online(u, now),
+            }
+            for u in found
+        ]
 
 
 @router.post("/{alarm_id}/hand-over")

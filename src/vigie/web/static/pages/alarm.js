@@ -281,7 +281,8 @@
     }
     const chosen = operators.some((o) => o.username === select.value) ? select.value : "";
     select.replaceChildren(select.options[0],
-      ...operators.map((o) => el("option", { value: o.username }, `${o.full_name} (${o.username})`)));
+      ...operators.map((o) => el("option", { value: o.username, "data-online": String(o.online) },
+        `${o.full_name} (${o.username}) · ${t(o.online ? "alarm.hand.online" : "alarm.hand.offline")}`)));
     select.value = chosen;
   }
   handForm.addEventListener("submit", async (e) => {
