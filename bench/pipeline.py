@@ -13,7 +13,10 @@ are load the detector checks (proximity), not markers. Also measured per rate: t
 share of a core, bytes written per observation (SQLite: the centre's processes' write_bytes
 and a checkpoint at the rate's end; PostgreSQL: its WAL and the data pages it wrote out, by its
 own statistics, a CHECKPOINT at the rate's end), and once per
-database the restart gap: from a kill -9 of the detector to its next step.
+database the restart gap: from a kill -9 of the detector to its next step. Beside those counts,
+what the disk itself wrote (`device_bytes_per_obs`, after a sync: every process's writes, so a
+figure for a quiet host) and on PostgreSQL its WAL write calls a second: each commit's flush
+writes its last WAL page again whole, bytes its own statistics count once.
 
 How the alarm is watched for: `--watch stream` (default) as the console does, reading the queue
 on each event of its live stream; `--watch poll` reads it every 10 ms, a load of its own (a
@@ -363,6 +366,32 @@ def by_minute(timed: list[tuple[float, float]]) -> list[float]:
     for at, ms in timed:
         minutes.setdefault(int(at // 60), []).append(ms)
     return [round(percentile(minutes[m], 0.99), 1) for m in sorted(minutes)]
+
+
+def device_written(url: str) -> int | None:
+    """Bytes written so far by the block device that holds the database, after a sync: what
+    reached the disk, the filesystem's journal and the WAL pages written again by each commit
+    included, which neither count above sees. Every process's writes: a figure for a quiet
+    host only. None where the device has no counters (a tmpfs)."""
+    if url.startswith("postgresql"):
+        path = pg_one(url, "SELECT current_setting('data_directory')")[0]
+    else:
+        path = url.removeprefix("sqlite:///")
+    os.sync()
+    device = os.stat(path).st_dev
+    stat = Path(f"/sys/dev/block/{os.major(device)}:{os.minor(device)}/stat")
+    if not stat.exists():
+        return None
+    return int(stat.read_text().split()[6]) * 512  # sectors written (of 512 bytes)
+
+
+def wal_writes(url: str) -> int | None:
+    """PostgreSQL's write calls of WAL so far (None on SQLite). Each writes whole 8 KB pages
+    from the page where the last one ended: a commit's flush writes its page's earlier bytes
+    again, which `wal_bytes` (each byte once) leaves out; at most a page a write."""
+    if not url.startswith("postgresql"):
+        return None
+    return int(pg_one(url, "SELECT wal_write FROM pg_stat_wal")[0])
 
 
 def checkpoints(url: str) -> int | None:
@@ -928,6 +957,8 @@ def load(
     bytes0 = written(server, url)
     maintained0 = maintenance(url)
     checkpoints0 = checkpoints(url)
+    wal_writes0 = wal_writes(url)
+    device0 = device_written(url)
     # SQLite: the detector's part (its own commits, and the checkpoints that its commits run
     # when they take the WAL past `WAL_CHECKPOINT_BYTES`, whoever dirtied those pages).
     detector_bytes0 = write_bytes(detector) if detector and not url.startswith("postgresql") else 0
@@ -1003,6 +1034,7 @@ def load(
     total = sum(sent)
     bytes_written = written(server, url) - bytes0
     checkpointed = checkpoints(url)
+    wal_written = wal_writes(url)
     if url.startswith("postgresql"):
         # The window's WAL and the pages written out in it leave out the pages the load dirtied
         # and the checkpointer writes later: a CHECKPOINT now counts them too, once.
@@ -1011,6 +1043,7 @@ def load(
     else:
         bytes_written += sqlite_checkpoint(url)
     maintained = maintenance(url)
+    device1 = device_written(url)
     detector_bytes = None
     if detector and not url.startswith("postgresql"):
         detector_bytes = write_bytes(detector) - detector_bytes0
@@ -1062,6 +1095,24 @@ def load(
         # none, the bytes are those of one checkpoint interval as long as the window.
         "server_checkpoints": (
             None if checkpointed is None or checkpoints0 is None else checkpointed - checkpoints0
+        ),
+        # PostgreSQL's WAL write calls a second, and the most their rewrites of a page's earlier
+        # bytes can add to `bytes_written_per_obs` (a page a write; not counted in it).
+        "wal_writes_per_s": (
+            None
+            if wal_written is None or wal_writes0 is None
+            else round((wal_written - wal_writes0) / elapsed, 1)
+        ),
+        "wal_rewrite_max_bytes_per_obs": (
+            None
+            if wal_written is None or wal_writes0 is None or not total
+            else round((wal_written - wal_writes0) * 8192 / total)
+        ),
+        # What the disk wrote meanwhile, every process's (see `device_written`).
+        "device_bytes_per_obs": (
+            None
+            if device0 is None or device1 is None or not total
+            else round((device1 - device0) / total)
         ),
         "load_average": os.getloadavg(),
     }
