@@ -42,6 +42,12 @@ def seen(centre: Centre, **ago: timedelta | None) -> None:
             user.console_seen_at = None if delay is None else now - delay
 
 
+def released_entry(centre: Centre) -> AuditEntry:
+    """The one audit entry of a release."""
+    with centre.db.session() as session:
+        return session.scalars(select(AuditEntry).where(AuditEntry.action == "holder_gone")).one()
+
+
 def test_a_holder_who_logs_out_leaves_his_alarm_to_whoever_is_on_duty(centre: Centre) -> None:
     alarm_id = taken_alert(centre)
     op1, op2 = centre.headers("operator"), centre.headers("operator", "operator2")
@@ -58,11 +64,9 @@ def test_a_holder_who_logs_out_leaves_his_alarm_to_whoever_is_on_duty(centre: Ce
             select(AlarmAction).where(AlarmAction.action == "holder_logged_out")
         ).one()
         assert (logged.user_id, logged.to_user_id) == (None, user_id(centre, "operator1"))
-        audited = session.scalars(
-            select(AuditEntry).where(AuditEntry.action == "holder_gone")
-        ).one()
-        assert (audited.actor, audited.target) == ("operator1", f"alarm:{alarm_id}")
-        assert audited.detail == {"holder": "operator1", "why": "holder_logged_out"}
+    audited = released_entry(centre)
+    assert (audited.actor, audited.target) == ("operator1", f"alarm:{alarm_id}")
+    assert audited.detail == {"holder": "operator1", "why": "holder_logged_out"}
 
     # operator1 back with a new token: no longer hers to locate, for him either.
     again = centre.client.post(
@@ -107,11 +111,8 @@ def test_a_disabled_holders_alarm_comes_back_at_once(centre: Centre) -> None:
     assert done.status_code == 200, done.text
     back = to_take(centre)[alarm_id]
     assert back["raised_again_why"] == "holder_disabled" and back["holder"] is None
-    with centre.db.session() as session:
-        audited = session.scalars(
-            select(AuditEntry).where(AuditEntry.action == "holder_gone")
-        ).one()
-        assert audited.actor == "admin1" and audited.detail["why"] == "holder_disabled"
+    audited = released_entry(centre)
+    assert audited.actor == "admin1" and audited.detail["why"] == "holder_disabled"
 
 
 def test_an_account_disabled_another_way_is_found_by_the_sweep(centre: Centre) -> None:
@@ -128,11 +129,7 @@ def test_an_account_disabled_another_way_is_found_by_the_sweep(centre: Centre) -
     [
         (timedelta(minutes=6), timedelta(seconds=30), True),  # his console silent, another heard
         (timedelta(minutes=4), timedelta(seconds=30), False),  # not silent long enough
-        (
-            timedelta(minutes=6),
-            timedelta(minutes=10),
-            False,
-        ),  # nobody heard: the centre unreachable
+        (timedelta(minutes=6), timedelta(minutes=10), False),  # nobody heard: unreachable
         (None, timedelta(seconds=30), False),  # never opened a console (a program on the API)
     ],
 )
@@ -152,11 +149,8 @@ def test_a_holder_whose_console_fell_silent_has_gone(
     assert (alarm_id in back) is released
     if released:
         assert back[alarm_id]["raised_again_why"] == "holder_absent"
-        with centre.db.session() as session:
-            audited = session.scalars(
-                select(AuditEntry).where(AuditEntry.action == "holder_gone")
-            ).one()
-            assert audited.actor == "system" and audited.detail["why"] == "holder_absent"
+        audited = released_entry(centre)
+        assert audited.actor == "system" and audited.detail["why"] == "holder_absent"
 
 
 def test_a_released_alarm_nobody_takes_is_the_supervisors(centre: Centre) -> None:
