@@ -8,10 +8,13 @@ import itertools
 import zlib
 from datetime import timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import delete, func, select
 
 from tests.alarms.test_pipeline import SCRIPT, T0, Clock, seed, store
 from tests.cases import factories as make
+from vigie.alarms import journal
+from vigie.alarms.journal import StoreWentBack
 from vigie.alarms.pipeline import Pipeline
 from vigie.cases import devices, placements
 from vigie.cases.forms import AssignmentIn, DeviceIn, ZoneIn
@@ -52,6 +55,37 @@ def test_a_restart_re_runs_the_journaled_steps_exactly(db: Database) -> None:
     clock.now += timedelta(minutes=1)
     restarted.step()  # nothing new: no event stored twice
     assert events(db) == before
+
+
+def test_a_detector_that_outlived_its_last_step_runs_it_again(db: Database) -> None:
+    """The database lost the detector's last step (a crash or failover before that commit,
+    made without waiting for the disk, reached it; a restore) while the detector lived on:
+    its next step finds the journal short of the step it ran, drops its engine, and the step
+    after restores it from the store and runs the lost step's readings again."""
+    seed(db)
+    clock = Clock(T0)
+    pipeline = Pipeline(db, RARELY, clock)
+    for i, batch in enumerate(SCRIPT[:3]):
+        store(db, *batch)
+        clock.now = T0 + timedelta(minutes=i + 0.9)
+        pipeline.step()
+    with db.session() as session:  # the zone's entry: its step lost, its readings kept
+        lost = session.get_one(EngineStep, pipeline._step)
+        session.delete(lost)
+        session.execute(delete(AlarmEventRow).where(AlarmEventRow.kind == "zone_entry"))
+    store(db, *SCRIPT[3])
+    clock.now = T0 + timedelta(minutes=3.9)
+    kept = events(db)
+    with pytest.raises(StoreWentBack):
+        pipeline.step()
+    assert pipeline._engine is None and events(db) == kept  # that step committed nothing
+    pipeline.step()
+    assert pipeline.replayed.steps == 1  # the step before the lost one; then the lost and new
+    found = [(kind, state) for _, _, kind, state, _ in events(db)]
+    assert found.count(("zone_entry", "raised")) == 1  # raised again, once
+    assert ("zone_entry", "cleared") in found and ("absence", "cleared") in found
+    with db.reading() as session:
+        assert journal.last_step(session) == pipeline._step
 
 
 def test_steps_write_no_placements_and_checkpoint_only_at_their_cadence(db: Database) -> None:
@@ -169,7 +203,11 @@ def test_a_snapshot_saved_before_the_journal_is_taken_up(db: Database) -> None:
     store(db, *SCRIPT[1])
     clock.now = T0 + timedelta(minutes=1.9)
     upgraded.step()
-    old.step()  # the same step through the engine that never stopped
+    assert upgraded.replayed.steps == 0
+    # The same step through the engine that never stopped (two pipelines on one database:
+    # the reference goes on from the journal's last step, the upgraded one's).
+    old._step = upgraded._step
+    old.step()
     assert upgraded._engine is not None
     assert upgraded._engine.snapshot() == old._engine.snapshot()
     with db.session() as session:

@@ -4,6 +4,8 @@ centre runs on the multi-host URL throughout and is never restarted."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -15,10 +17,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from tests.alarms.test_pipeline import SCRIPT, T0, Clock, store
+from tests.alarms.test_pipeline import seed as seed_case
 from tests.api.world import build
 from tests.conftest import Centre
 from tests.gateway.conftest import PHONE, ZONE, key, seed
 from vigie import clock
+from vigie.alarms.journal import StoreWentBack
+from vigie.alarms.pipeline import Pipeline
 from vigie.api import create_app
 from vigie.gateway.limits import Limits
 from vigie.gateway.service import Gateway, GatewayThread, Listen
@@ -244,3 +250,61 @@ def test_the_gateway_acknowledges_a_device_only_once_the_new_primary_has_its_rea
         for runner in runners:
             runner.stop()
         db.dispose()
+
+
+def background(pair: PgPair, kinds: tuple[str, ...]) -> list[int]:
+    """The PIDs of the primary's background processes of these kinds."""
+    database = open_database(pair.node_url(pair.primary))
+    try:
+        with database.reading() as session:
+            rows = session.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE backend_type = ANY(:kinds)"),
+                {"kinds": list(kinds)},
+            )
+            return [int(pid) for (pid,) in rows]
+    finally:
+        database.dispose()
+
+
+def test_a_detection_step_the_failover_lost_is_run_again(pg_pair: PgPair) -> None:
+    """A detection step over stored readings commits without waiting for the disk: one that
+    the primary's crash took before its WAL left the memory is on neither server. The detector
+    outlives it, finds its last step missing from the journal, restores, and raises the alarm
+    of the lost step again from the readings, which were stored durably."""
+    url = pg_pair.url("vigie")
+    admin = open_database(pg_pair.node_url(pg_pair.primary, "vigie"))
+    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ALTER SYSTEM SET autovacuum = off"))  # no commit of its own meanwhile
+        conn.execute(text("SELECT pg_reload_conf()"))
+    admin.dispose()
+    db = open_database(url)
+    seed_case(db)
+    clock = Clock(T0)
+    pipeline = Pipeline(db, Settings(escalation_after_s=3600), clock)
+    for i, batch in enumerate(SCRIPT[:2]):
+        store(db, *batch)
+        clock.now = T0 + timedelta(minutes=i + 0.9)
+        pipeline.step()
+    store(db, *SCRIPT[2])  # into the zone: stored, and acknowledged, durably
+    # Nothing writes the WAL out behind the step's commit: it stays in the primary's memory.
+    stopped = background(pg_pair, ("walwriter", "background writer"))
+    assert len(stopped) == 2
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    clock.now = T0 + timedelta(minutes=2.9)
+    assert pipeline.step().events > 0  # committed: the zone's entry raised
+    ran = pipeline._step
+    pg_pair.primary.kill()
+    pg_pair.standby.promote()
+    # The step is lost: its journal row and its alarm are on neither server; its readings are.
+    assert on_node(pg_pair, "SELECT max(id) FROM engine_steps")[0][0] == ran - 1
+    assert on_node(pg_pair, "SELECT count(*) FROM alarms WHERE kind = 'zone_entry'")[0][0] == 0
+    assert on_node(pg_pair, "SELECT count(*) FROM observations")[0][0] == 4
+    db.engine.dispose()  # as when another user of the pool met the failover first
+    with pytest.raises(StoreWentBack):
+        pipeline.step()
+    pipeline.step()
+    (raised,) = on_node(pg_pair, "SELECT state, t FROM alarm_events WHERE kind = 'zone_entry'")
+    assert raised[0] == "raised" and raised[1] == T0 + timedelta(minutes=2)
+    assert on_node(pg_pair, "SELECT count(*) FROM alarms WHERE kind = 'zone_entry'")[0][0] == 1
+    db.dispose()

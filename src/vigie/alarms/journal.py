@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -142,6 +142,24 @@ def steps_after(session: Session, step: int, partition: int = 0) -> list[EngineS
             .order_by(EngineStep.id)
         )
     )
+
+
+class StoreWentBack(RuntimeError):
+    """The journal no longer holds the last step this engine committed: the database lost its
+    last commits (a server's crash or failover, a step committed without waiting for the disk)
+    or was restored. The engine in memory is ahead of it, so it is dropped and restored from
+    the store, which re-runs what was lost: an alarm the lost steps raised is raised again."""
+
+    def __init__(self, partition: int, step: int, stored: int) -> None:
+        super().__init__(
+            f"partition {partition}: the journal ends at step {stored}, this engine ran {step}"
+        )
+
+
+def last_step(session: Session, partition: int = 0) -> int:
+    """The id of a partition's last journaled step (0 before any)."""
+    last = session.scalar(select(func.max(EngineStep.id)).where(EngineStep.partition == partition))
+    return int(last or 0)
 
 
 def record_step(

@@ -316,7 +316,11 @@ class PartitionStep:
     # --------------------------------------------------------------- one step
 
     def step(self, source: ObservationSource | None = None) -> StepResult:
-        """Consume what is new, durably; on any error the in-memory engine is dropped.
+        """Consume what is new and commit it; on any error the in-memory engine is dropped.
+
+        Over stored readings (`TableSource`) the commit does not wait for the disk: the next
+        durable commit (an ingest's) makes it durable, and a step a crash lost is found missing
+        from the journal (`StoreWentBack`) by a detector that outlived it, then run again.
 
         Embedded, reading and detecting need no write lock (WAL readers see the last commit, and
         only the pipeline moves the cursor), so the writer is held only to fold the events and
@@ -348,8 +352,13 @@ class PartitionStep:
             if taken is not None:
                 found, events = self._detect(taken, refused, now)
                 snapshot = self._snapshot()
-            with self._db.session() as session:
+            # Over stored readings a step writes only what a rerun makes again: its commit
+            # need not wait for the disk. A source that archives its rows stores them here.
+            with self._db.session(durable=source.archives) as session:
                 state = self._state.fence(session)
+                stored = journal.last_step(session, self._state.partition)
+                if stored != self._step:
+                    raise journal.StoreWentBack(self._state.partition, self._step, stored)
                 if not before:  # once the row is fenced: the placements changed meanwhile
                     self._changes = []
                     faults = self._sync_placements(session)
@@ -951,6 +960,8 @@ class Pipeline(PartitionStep):
                 # A failover: the step is one transaction, retried whole once a primary answers.
                 logger.warning("pipeline step: %s; retrying", exc)
                 bell.pause(self._config.tick_s)
+            except journal.StoreWentBack as exc:  # at once: the restore re-runs what was lost
+                logger.warning("pipeline step: %s; restoring detection from the store", exc)
             except Exception:
                 logger.exception("pipeline step failed; retrying from the stored snapshot")
                 bell.pause(self._config.tick_s)

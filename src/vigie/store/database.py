@@ -37,15 +37,24 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, durable: bool = True) -> Iterator[Session]:
         """A transaction; on PostgreSQL, a lost connection or a server no longer writable (a
-        failover) raises `DatabaseUnavailable` (vigie.store.failover), whatever the statement."""
+        failover) raises `DatabaseUnavailable` (vigie.store.failover), whatever the statement.
+
+        `durable=False`: its commit returns without waiting for the disk (PostgreSQL's
+        `synchronous_commit` off, SQLite's `synchronous` NORMAL), one flush of the log saved,
+        for a transaction that writes only what can be made again from what is durable already
+        (a detection step over stored readings). The log is written in order, so the next
+        durable commit, anyone's, makes it durable too; a crash before that loses it whole.
+        """
         with (
             self._failover_as_unavailable(),
             self.writer(),
             self.sessions() as session,
             session.begin(),
         ):
+            if not durable:
+                _not_durable(session)
             yield session
 
     def writer(self) -> AbstractContextManager[Any]:
@@ -108,6 +117,27 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     cursor.close()
 
 
+# SQLite cannot change `synchronous` inside a transaction: set before the first statement, and
+# put back as the connection returns to the pool (`_durable_again`), before anyone else has it.
+_NOT_DURABLE = "not_durable"
+
+
+def _not_durable(session: Session) -> None:
+    """This transaction's commit without waiting for the disk (see `Database.session`)."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.connection.info[_NOT_DURABLE] = True  # before the PRAGMA: put back in any case
+        connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
+    else:
+        connection.exec_driver_sql("SET LOCAL synchronous_commit TO off")
+
+
+def _durable_again(dbapi_connection: sqlite3.Connection | None, record: Any) -> None:
+    """A SQLite connection back in the pool commits durably again (`_not_durable`)."""
+    if record.info.pop(_NOT_DURABLE, False) and dbapi_connection is not None:
+        dbapi_connection.execute("PRAGMA synchronous=FULL")
+
+
 def json_text(value: Any) -> str:
     """How JSON columns are written: by pydantic-core (Rust), five times as fast as `json.dumps`
     on an observation's payload, written once per ingested row; by the standard library for what
@@ -149,6 +179,7 @@ def create_store_engine(url: str) -> Engine:
             json_serializer=json_text,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "checkin", _durable_again)
         return engine
     # No pre-ping: a round trip before every ingest's transaction cost a tenth of its time. A
     # connection the server dropped fails once, and SQLAlchemy then renews the whole pool.
