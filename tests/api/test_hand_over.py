@@ -3,7 +3,9 @@ for a holder gone, gives it to an operator on duty; her position goes with it.""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from importlib.resources import files
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from tests.api.test_sos import fix, pipeline, post, queue
 from tests.api.world import equip
 from tests.conftest import Centre
 from vigie import clock
+from vigie.alarms import holder_gone, workflow
 from vigie.store.models import Alarm, AlarmAction, AuditEntry, User
 from vigie.store.schema import alembic_config, upgrade
 
@@ -168,6 +171,128 @@ def test_who_may_not_hand_over_what_and_to_whom(centre: Centre) -> None:
         )
 
 
+def handed_ids(centre: Centre, username: str) -> list[int]:
+    headers = centre.headers("operator", username)
+    listed = centre.client.get("/api/alarms?handed_to_me=true", headers=headers)
+    assert listed.status_code == 200, listed.text
+    return [a["id"] for a in listed.json()]
+
+
+def to_take_ids(centre: Centre, username: str) -> list[int]:
+    headers = centre.headers("operator", username)
+    return [a["id"] for a in centre.client.get("/api/alarms?to_take=true", headers=headers).json()]
+
+
+def take_over(centre: Centre, alarm_id: int, username: str) -> Any:
+    headers = centre.headers("operator", username)
+    return centre.client.post(f"/api/alarms/{alarm_id}/take-over", headers=headers)
+
+
+def test_a_handed_alarm_is_its_new_holders_to_answer_until_he_takes_it_over(
+    centre: Centre,
+) -> None:
+    """Taken, it sounds nowhere: handed to operator2 on another page, he would not know. It is
+    his to answer (his bar reads `handed_to_me`) until he says he has it."""
+    alarm_id = taken_alert(centre)
+    op1 = centre.headers("operator")
+    centre.headers("operator", "operator2")
+    assert handed_ids(centre, "operator2") == []
+    assert hand(centre, alarm_id, op1, to="operator2", reason="relève").status_code == 200
+
+    assert handed_ids(centre, "operator2") == [alarm_id]
+    assert handed_ids(centre, "operator1") == []  # not his any more
+    assert alarm_id not in to_take_ids(centre, "operator2")  # taken: not everyone's to take
+    (listed,) = centre.client.get(
+        "/api/alarms?handed_to_me=true", headers=centre.headers("operator", "operator2")
+    ).json()
+    assert listed["handed_to_you"]["by"] == "operator1"
+    assert listed["handed_to_you"]["reason"] == "relève"
+    read = centre.client.get(f"/api/alarms/{alarm_id}", headers=op1).json()
+    assert read["handed_to_you"] is None  # the one who handed it is not asked anything
+    # Nobody else answers for him: refused, nothing logged.
+    assert take_over(centre, alarm_id, "operator1").status_code == 409
+    for role in ("supervisor", "judge", "spip"):  # only an operator is handed an alarm
+        refused = centre.client.post(
+            f"/api/alarms/{alarm_id}/take-over", headers=centre.headers(role)
+        )
+        assert refused.status_code == 403
+
+    op2 = centre.headers("operator", "operator2")
+    taken = take_over(centre, alarm_id, "operator2")
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["handed_to_you"] is None and taken.json()["holding"]
+    assert handed_ids(centre, "operator2") == []
+    assert take_over(centre, alarm_id, "operator2").status_code == 409  # once
+    read = centre.client.get(f"/api/alarms/{alarm_id}", headers=op2)
+    assert read.json()["handed_to_you"] is None
+    assert [a["action"] for a in read.json()["actions"]][-2:] == ["hand_over", "take_over"]
+    with centre.db.session() as session:
+        audited = session.scalars(select(AuditEntry).where(AuditEntry.action == "take_over")).one()
+        assert (audited.actor, audited.target) == ("operator2", f"alarm:{alarm_id}")
+        assert audited.detail["waited_s"] >= 0
+
+    # Handed back: operator1 has to answer it in turn.
+    assert hand(centre, alarm_id, op2, to="operator1", reason="retour").status_code == 200
+    assert handed_ids(centre, "operator1") == [alarm_id]
+    assert handed_ids(centre, "operator2") == []
+    preview = centre.client.post(
+        f"/api/alarms/{alarm_id}/report/preview", json={"qualification": "breach"}, headers=op1
+    )
+    assert preview.status_code == 200, preview.text
+    assert "operator2 : Prise en charge de l&#39;alarme confiée." in preview.text
+
+
+def test_a_hand_over_left_unanswered_goes_back_to_whoever_is_on_duty(centre: Centre) -> None:
+    """Handed to an operator who does not say he has it within its delay (his console open,
+    himself away): released, to take again by anyone, as the alarm of a holder gone."""
+    alarm_id = taken_alert(centre)
+    op1 = centre.headers("operator")
+    centre.headers("operator", "operator2")
+    assert hand(centre, alarm_id, op1, to="operator2", reason="relève").status_code == 200
+    now = clock.now()
+    with centre.db.session() as session:
+        early = workflow.escalate_overdue(session, now + timedelta(seconds=50), 60)
+        assert alarm_id not in [a.id for a in early]
+    assert handed_ids(centre, "operator2") == [alarm_id]
+    with centre.db.session() as session:
+        # As detection runs it: for the partition it owns.
+        partition = session.get_one(Alarm, alarm_id).partition
+        elsewhere = workflow.escalate_overdue(session, now + timedelta(seconds=61), 60, {}, 7)
+        assert partition != 7 and alarm_id not in [a.id for a in elsewhere]
+        released = workflow.escalate_overdue(
+            session, now + timedelta(seconds=61), 60, {}, partition
+        )
+        assert alarm_id in [a.id for a in released]
+        alarm = session.get_one(Alarm, alarm_id)
+        assert alarm.held_by is None
+        assert alarm.raised_again_why == "hand_over_unanswered"
+        operator2 = session.scalars(select(User.id).where(User.username == "operator2")).one()
+        logged = session.scalars(
+            select(AlarmAction).where(AlarmAction.action == "hand_over_unanswered")
+        ).one()
+        assert (logged.user_id, logged.to_user_id) == (None, operator2)
+    assert handed_ids(centre, "operator2") == []
+    assert alarm_id in to_take_ids(centre, "operator1")
+    assert alarm_id in to_take_ids(centre, "operator3")
+    assert locate(centre, alarm_id, "operator2") == 403  # no longer his
+    assert take_over(centre, alarm_id, "operator2").status_code == 409
+    # Whoever answers takes it again, and has nothing to take over.
+    op3 = centre.headers("operator", "operator3")
+    retaken = centre.client.post(f"/api/alarms/{alarm_id}/acknowledge", headers=op3)
+    assert retaken.status_code == 200, retaken.text
+    assert handed_ids(centre, "operator3") == []
+    assert locate(centre, alarm_id, "operator3") == 200
+    with centre.db.session() as session:
+        later = workflow.escalate_overdue(session, now + timedelta(hours=1), 60)
+        assert alarm_id not in [a.id for a in later]
+    closed = centre.client.post(
+        f"/api/alarms/{alarm_id}/close", json={"qualification": "breach"}, headers=op3
+    )
+    assert closed.status_code == 200, closed.text
+    report = centre.client.get(f"/api/alarms/{alarm_id}/report.html", headers=op3).text
+    assert "operator2 n&#39;a pas pris la suite de l&#39;alarme qui lui était confiée" in report
+
+
 @pytest.mark.parametrize("status", ["open", "closed"])
 def test_only_a_taken_alarm_is_handed_over(centre: Centre, status: str) -> None:
     alarm_id = raised_alert(centre) if status == "open" else taken_alert(centre)
@@ -217,3 +342,10 @@ def test_the_migration_gives_an_alarm_taken_again_its_first_taker_back(
         assert (again.acknowledged_by, again.held_by) == (first, second)
         once = session.get_one(Alarm, other)  # taken once: the recovery leaves it
         assert (once.acknowledged_by, once.held_by) == (first, first)
+
+
+def test_a_case_export_takes_every_reason_an_alarm_was_released() -> None:
+    """An export carries `raised_again_why`: its schema must take each one (a release whose
+    reason it lacked would make the whole case's export fail its own check)."""
+    schema = json.loads((files("vigie.export") / "schemas" / "alarm.schema.json").read_text())
+    assert set(schema["properties"]["raised_again_why"]["enum"]) == {*holder_gone.WHY, None}

@@ -16,7 +16,7 @@ from tests.api.world import ROLES, World, build
 from tests.cases import factories as make
 from tests.conftest import Centre
 from vigie import clock
-from vigie.alarms import handover, suspensions
+from vigie.alarms import handing, handover, suspensions
 from vigie.api import create_app
 from vigie.api.security import create_user
 from vigie.cases import placements, withdrawal
@@ -24,7 +24,7 @@ from vigie.cases.forms import DeviceWithdrawalIn, PlacementIn
 from vigie.export import keys
 from vigie.settings import Settings
 from vigie.store import open_database
-from vigie.store.models import OutboxMessage, Placement, Report
+from vigie.store.models import Alarm, OutboxMessage, Placement, Report, User
 
 READERS = {"operator", "supervisor", "spip", "judge", "prosecutor"}
 CASE_FILES = READERS | {"admin"}  # the admin sets cases up
@@ -45,6 +45,21 @@ def another_operator(world: World) -> str:
     """An operator on duty besides operator1, to hand an alarm to."""
     world.centre.headers("operator", "operator2")
     return "operator2"
+
+
+def handed_to_operator1(w: World) -> int:
+    """A taken alarm handed to operator1 by operator2, not yet taken over."""
+    alarm_id = w.new_alarm("acknowledged")  # operator1's
+    another_operator(w)
+    with w.centre.db.session() as session:
+        alarm = session.get_one(Alarm, alarm_id)
+        first, second = (
+            session.scalars(select(User).where(User.username == name)).one()
+            for name in ("operator1", "operator2")
+        )
+        handing.hand_over(session, alarm, first, "operator2", "pause", clock.now())
+        handing.hand_over(session, alarm, second, "operator1", "retour", clock.now())
+    return alarm_id
 
 
 def withdrawn_device(w: World) -> str:
@@ -257,6 +272,10 @@ ENDPOINTS = {
         lambda w: f"/api/alarms/{w.new_alarm('acknowledged')}/hand-over",
         CENTRE,
         lambda w: {"to": another_operator(w), "reason": "relève de poste"},
+    ),
+    # Handed to operator1, who says he has it; only an operator is handed an alarm.
+    "alarms.take_over": Endpoint(
+        "POST", lambda w: f"/api/alarms/{handed_to_operator1(w)}/take-over", {"operator"}
     ),
     "alarms.report_preview": Endpoint(
         "POST",

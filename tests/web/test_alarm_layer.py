@@ -386,3 +386,52 @@ def test_an_sos_is_above_a_bar_alert_with_a_sound_of_its_own(page: Page, site: S
     ).raise_for_status()
     expect(bar).to_have_attribute("data-top-id", str(alert))  # then the BAR alert's siren
     expect(bar).to_have_attribute("data-sound", "bar")
+
+
+def test_a_bar_alert_handed_to_an_operator_on_another_page_sounds_until_he_takes_it_over(
+    page: Page, site: Site
+) -> None:
+    """Taken, an alarm sounds nowhere: handed to operator2 while he works a case's page, a BAR
+    alert (hers to locate from then, his alone) must reach him there. His bar names it, sounds
+    the BAR siren, and goes quiet once he says, on its page, that he takes it over."""
+    site.world.centre.headers("operator", "operator2")
+    alert = site.world.new_alarm(kind="alert", bar=True, state="in_progress")  # operator1's
+    log_in(page, site, "operator2")
+    turn_sound_on(page)
+    path = f"/cases/{site.world.placement}"
+    page.evaluate(
+        f"document.querySelector('#main').append(Object.assign("
+        f"document.createElement('a'), {{id: 'go', href: '{path}', textContent: 'go'}}))"
+    )
+    page.click("#go")
+    page.wait_for_url(f"**{path}")
+    bar = page.locator("#alarm-bar")
+    expect(bar).to_have_attribute("data-open", "0")
+    expect(bar).to_have_attribute("data-sound", "")
+
+    site.http.post(
+        f"/api/alarms/{alert}/hand-over",
+        json={"to": "operator2", "reason": "fin de service"},
+        headers=site.token_headers("operator"),
+    ).raise_for_status()
+    expect_bar_alert(page, alert)
+    expect(bar).to_have_attribute("data-handed", "1")
+    expect(page.locator("#bar-banner")).to_contain_text("confiée à vous")
+    before = rings(page)
+    wait_for_count(page, "rings", before)
+
+    page.click("#bar-banner")
+    page.wait_for_url(f"**/alarms/{alert}")
+    expect(page.locator("#a-handed")).to_be_visible()
+    expect(page.locator("#a-handed")).to_contain_text("operator1 vous a confié cette alarme")
+    expect(page.locator("#a-handed")).to_contain_text("« fin de service »")
+    expect(page.locator("#ack")).to_contain_text("Je prends la suite")
+    page.click("#ack")
+    expect(page.locator("#a-handed")).to_be_hidden()
+    expect(page.locator("#ack")).to_be_hidden()
+    expect(bar).to_have_attribute("data-handed", "0")
+    expect(bar).to_have_attribute("data-open", "0")
+    expect(bar).to_have_attribute("data-sound", "")
+    expect(page.locator("#actions")).to_contain_text("A pris la suite de l'alarme confiée")
+    # Still his to work: the close form is there, no "take" button left.
+    expect(page.locator("#close-form")).to_be_visible()

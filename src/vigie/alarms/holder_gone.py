@@ -30,9 +30,11 @@ from vigie.store.write_lock import hold_writer
 LOGGED_OUT = "holder_logged_out"
 DISABLED = "holder_disabled"
 ABSENT = "holder_absent"
+# Handed to him, and he did not say he had it within its delay (`handing.unanswered`).
+UNANSWERED = "hand_over_unanswered"
 # Why a taken alarm is to take again, other than its situation: `Alarm.raised_again_why`, and the
 # action logged on it (a system entry: `to_user_id` is the holder who has gone).
-WHY = (LOGGED_OUT, DISABLED, ABSENT)
+WHY = (LOGGED_OUT, DISABLED, ABSENT, UNANSWERED)
 # An open console says so every PRESENCE_S (`web.live`); silent this long, it has gone. Long
 # enough for a console that reconnects (a server restarted, a network that dropped a while).
 PRESENCE_S = 60.0
@@ -70,20 +72,24 @@ def release(
     if partition is not None:
         query = query.where(Alarm.partition == partition)
     released = list(session.scalars(query.order_by(Alarm.id).with_for_update()))
-    holder = session.get(User, holder_id)
-    name = holder.username if holder is not None else None
     for alarm in released:
-        alarm.held_by = None
-        if alarm.raised_again_at is None:
-            alarm.raised_again_at = now
-            alarm.raised_again_why = why
-        session.add(
-            AlarmAction(alarm_id=alarm.id, at=now, user_id=None, to_user_id=holder_id, action=why)
-        )
-        audit.record(
-            session, actor, "holder_gone", f"alarm:{alarm.id}", {"holder": name, "why": why}
-        )
+        release_one(session, alarm, why, actor, now)
     return released
+
+
+def release_one(session: Session, alarm: Alarm, why: str, actor: str, now: datetime) -> None:
+    """`release` for one alarm (its row locked by the caller)."""
+    assert why in WHY and alarm.held_by is not None
+    holder = session.get(User, alarm.held_by)
+    session.add(
+        AlarmAction(alarm_id=alarm.id, at=now, user_id=None, to_user_id=alarm.held_by, action=why)
+    )
+    alarm.held_by = None
+    if alarm.raised_again_at is None:
+        alarm.raised_again_at = now
+        alarm.raised_again_why = why
+    name = holder.username if holder is not None else None
+    audit.record(session, actor, "holder_gone", f"alarm:{alarm.id}", {"holder": name, "why": why})
 
 
 def sweep(session: Session, now: datetime, partition: int | None = None) -> list[Alarm]:

@@ -60,12 +60,15 @@ ACTION_LABELS = {
     returned.RETAKEN_RELEASED: "Prise en charge de l'alarme laissée par son opérateur",
     returned.ESCALATED_RELEASED: "Faute de prise en charge de l'alarme laissée par son "
     "opérateur, le superviseur est alerté",
+    # The operator an alarm was handed to says he has it (`handing.take_over`).
+    handing.TAKEN_OVER: "Prise en charge de l'alarme confiée",
 }
 # The system's entry when a holder has gone: whose it was (`to_user_id`), then why.
 RELEASED_LABELS = {
     holder_gone.LOGGED_OUT: "{holder} s'est déconnecté sans confier l'alarme",
     holder_gone.DISABLED: "Le compte de {holder} est désactivé",
     holder_gone.ABSENT: "La console de {holder} ne répond plus",
+    holder_gone.UNANSWERED: "{holder} n'a pas pris la suite de l'alarme qui lui était confiée",
 }
 RELEASED_THEN = " : elle est remise en attente d'un opérateur"
 SYSTEM = "le centre (automatique)"  # an entry no operator made

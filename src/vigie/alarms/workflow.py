@@ -11,7 +11,7 @@ from sqlalchemy import Select, bindparam, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
-from vigie.alarms import delays, holder_gone, ongoing, returned, suspensions
+from vigie.alarms import delays, handing, holder_gone, ongoing, returned, suspensions
 from vigie.alarms.errors import AlarmStateError, QualificationRefused
 from vigie.alarms.imported import RAISED_HERE, refuse_imported
 from vigie.alarms.obligations import UNWATCHED, is_centre_alarm
@@ -223,8 +223,9 @@ def escalate_overdue(
 ) -> list[Alarm]:
     """Flag alarms left unacknowledged past their delay, so a supervisor's queue shows them,
     and taken alarms come back that nobody took again within it (`returned.escalate`); then
-    release the taken alarms whose holder has gone (`holder_gone.sweep`), to take again: all
-    three returned, for the consoles to be told.
+    release the taken alarms handed over and not taken over within it (`handing.unanswered`),
+    and those whose holder has gone (`holder_gone.sweep`), to take again: all four returned,
+    for the consoles to be told.
 
     The delay is `after_s` times the factor of the alarm's priority (1 when not given): a BAR
     alert escalates sooner than a low battery. An alarm raised within a known absence
@@ -247,7 +248,8 @@ def escalate_overdue(
             {"unacknowledged_for_s": (now - alarm.opened_at).total_seconds()},
         )
     flagged = returned.escalate(session, now, after_s, factors, partition)
-    return overdue + flagged + holder_gone.sweep(session, now, partition)
+    unanswered = handing.unanswered(session, now, after_s, factors, partition)
+    return overdue + flagged + unanswered + holder_gone.sweep(session, now, partition)
 
 
 def detection_lag_s(alarm: Alarm) -> float:

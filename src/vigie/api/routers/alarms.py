@@ -41,6 +41,7 @@ from vigie.store.write_lock import hold_writer
 router = APIRouter(prefix="/api/alarms", tags=["alarms"], route_class=BoundedJsonRoute)
 Reader = Annotated[User, Depends(allow(*CASE_READERS))]
 Worker = Annotated[User, Depends(allow(*CENTRE))]
+HandedTo = Annotated[User, Depends(allow(handing.TO_ROLE))]  # whom an alarm is handed to
 Status = Literal["open", "acknowledged", "in_progress", "closed"]
 
 
@@ -151,12 +152,28 @@ def visible_alarm(session: Session, user: User, alarm_id: int, *, lock: bool = F
     return alarm
 
 
+def handed_to_you(session: Session, user: User, alarm: Alarm) -> dict[str, Any] | None:
+    """The hand-over `user` has not answered yet, if this alarm was handed to him: by whom,
+    when, why (his console sounds for it until he takes it over)."""
+    if alarm.held_by != user.id:
+        return None
+    handed = handing.waiting_hand_over(alarm)
+    if handed is None:
+        return None
+    by = session.get(User, handed.user_id) if handed.user_id is not None else None
+    return {"by": by.username if by else None, "at": handed.at, "reason": handed.note}
+
+
 def with_extras(session: Session, user: User, alarms: list[Alarm]) -> list[dict[str, Any]]:
     if not alarms:  # a queue followed by `after`, nothing new: no blackout or extras to read
         return []
     shade, extra = shade_of(session, alarms), queue_view.extras(session, alarms)
     known = suspensions.known_absences(session, alarms)
-    return [alarm_out(a, user, shade, extra=extra[a.id], known=known) for a in alarms]
+    return [
+        alarm_out(a, user, shade, extra=extra[a.id], known=known)
+        | {"handed_to_you": handed_to_you(session, user, a)}
+        for a in alarms
+    ]
 
 
 @router.get("")
@@ -173,6 +190,13 @@ def list_alarms(
         Query(
             description="only the alarms waiting for an operator, whatever `status` says: the "
             "open ones, and the taken ones whose situation came back since (`raised_again_at`)"
+        ),
+    ] = False,
+    handed_to_me: Annotated[
+        bool,
+        Query(
+            description="only the alarms handed to you that you have not taken over yet "
+            "(`POST /api/alarms/{id}/take-over`): yours to answer, your console sounds for them"
         ),
     ] = False,
     after: Annotated[
@@ -197,7 +221,9 @@ def list_alarms(
     query = select(Alarm).where(Alarm.imported_from.is_not(None) if imported else RAISED_HERE)
     if after is not None:
         query = query.where(Alarm.id > after)
-    if to_take:
+    if handed_to_me:
+        query = query.where(handing.awaiting(), Alarm.held_by == user.id)
+    elif to_take:
         query = query.where(returned.waiting())
     else:
         query = query.where(Alarm.status.in_(status or ["open", "acknowledged", "in_progress"]))
@@ -232,7 +258,9 @@ def get_alarm(alarm_id: RowId, db: DatabaseDep, user: Reader) -> dict[str, Any]:
         shade = shade_of(session, [alarm])
         ids = {i for a in alarm.actions for i in (a.user_id, a.to_user_id) if i is not None}
         names = dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
-        return alarm_out(alarm, user, shade, names=names, extra=extra, known=known)
+        return alarm_out(alarm, user, shade, names=names, extra=extra, known=known) | {
+            "handed_to_you": handed_to_you(session, user, alarm)
+        }
 
 
 @router.get("/{alarm_id}/contacts")
@@ -303,6 +331,19 @@ def hand_over(alarm_id: RowId, body: HandOverIn, db: DatabaseDep, user: Worker) 
             extra = queue_view.extras(session, [alarm])[alarm.id]
             return alarm_out(alarm, user, shade_of(session, [alarm]), extra=extra)
     raise ApiError(403, "forbidden", str(refused))
+
+
+@router.post("/{alarm_id}/take-over")
+def take_over(alarm_id: RowId, db: DatabaseDep, user: HandedTo) -> dict[str, Any]:
+    """The operator an alarm was handed to says he has it (`vigie.alarms.handing`): his console
+    stops sounding for it, and it is no longer released to others when its delay runs out."""
+    with db.session() as session:
+        alarm = visible_alarm(session, user, alarm_id, lock=True)
+        handing.take_over(session, alarm, user, clock.now())
+        extra = queue_view.extras(session, [alarm])[alarm.id]
+        return alarm_out(alarm, user, shade_of(session, [alarm]), extra=extra) | {
+            "handed_to_you": None
+        }
 
 
 @router.post("/{alarm_id}/close")

@@ -4,13 +4,16 @@
    of its own for an SOS and for a BAR alert), the tab's title and icon flashing, and a browser
    notification. It reads ALL the alarms to take the user may see (`GET /api/alarms?to_take=true`:
    the open ones, and the taken ones whose situation came back since, to take again), never the
-   queue's filtered list, at every event of the live stream.
+   queue's filtered list, at every event of the live stream; and, for an operator, the alarms
+   handed to him that he has not taken over yet (`handed_to_me=true`): taken, they sound nowhere
+   else, and a BAR alert handed to him while on another page must reach him.
 
    What it shows is also exposed for tests and for other scripts, as data attributes of
    #alarm-bar and as `VigieAlarms.state()`:
      data-top-id, data-top-kind, data-top-priority  the most urgent alarm to take ("" if none)
      data-open, data-escalated                        counts of alarms to take / of those escalated
      data-back       how many of them are taken alarms come back, to take again
+     data-handed     how many of them were handed to this operator, not yet taken over
      data-sound      the sound due: "sos" (priority 0), "bar" (BAR alert), "alarm", or ""
      data-rings      how many times a sound was played (audio running)
      data-missed     how many times a sound was due while the browser blocked audio
@@ -158,8 +161,12 @@ const VigieAlarms = (() => {
     }
   }
 
-  /* An alarm to take, once: its opening, then each return of a taken one (`raised_again_at`). */
-  const once = (alarm) => (alarm.raised_again_at ? `${alarm.id}@${alarm.raised_again_at}` : String(alarm.id));
+  /* An alarm to take, once: its opening, each return of a taken one (`raised_again_at`), each
+     hand-over to this operator. */
+  const once = (alarm) => {
+    if (alarm.handed_to_you) return `${alarm.id}>${alarm.handed_to_you.at}`;
+    return alarm.raised_again_at ? `${alarm.id}@${alarm.raised_again_at}` : String(alarm.id);
+  };
   /* Flagged to the supervisor for this wait: left open, or come back and not taken again. */
   const flagged = (alarm) => (alarm.raised_again_at ? alarm.raised_again_escalated : alarm.escalated);
 
@@ -170,7 +177,7 @@ const VigieAlarms = (() => {
     if (seen.has(once(alarm))) return;
     seen.add(once(alarm));
     localStorage.setItem("vigie.notified", JSON.stringify([...seen].slice(-500)));
-    const back = alarm.raised_again_at ? ` (${backWord(alarm)})` : "";
+    const back = aside(alarm) ? ` (${aside(alarm)})` : "";
     const note = new Notification(`Vigie : ${label} n° ${alarm.id}${back}`, {
       body: alarm.centre ? where(alarm) : `${t("queue.case")} ${alarm.case}`, tag: `vigie-alarm-${alarm.id}`, requireInteraction: alarm.priority <= 1,
     });
@@ -181,6 +188,11 @@ const VigieAlarms = (() => {
 
   /* A taken alarm to take again: its situation came back, or its holder has gone. */
   const backWord = (alarm) => t(alarm.raised_again_why ? "bar.left" : "bar.back");
+  /* What the bar says beside an alarm: handed to this operator, back, left, or nothing. */
+  const aside = (alarm) => {
+    if (alarm.handed_to_you) return t("bar.handed");
+    return alarm.raised_again_at ? backWord(alarm) : "";
+  };
 
   function label(alarm) {
     if (alarm.priority === 0 || alarm.kind === "sos") return t("bar.sos");
@@ -200,6 +212,7 @@ const VigieAlarms = (() => {
     bar.dataset.open = String(open.length);
     bar.dataset.escalated = String(escalated);
     bar.dataset.back = String(open.filter((a) => a.raised_again_at).length);
+    bar.dataset.handed = String(open.filter((a) => a.handed_to_you).length);
     bar.dataset.topId = top ? String(top.id) : "";
     bar.dataset.topKind = top ? top.kind : "";
     bar.dataset.topPriority = top ? String(top.priority) : "";
@@ -209,7 +222,7 @@ const VigieAlarms = (() => {
       // The banner names every open alarm of the top class (all the SOS, or all the BAR alerts).
       const same = open.filter((a) => label(a) === label(top));
       banner.href = `/alarms/${top.id}`;
-      const back = (a) => (a.raised_again_at ? ` ${backWord(a)}` : "");
+      const back = (a) => (aside(a) ? ` ${aside(a)}` : "");
       banner.textContent = `${label(top)} : ${same.map((a) => `n° ${a.id} (${where(a)})${back(a)}`).join(", ")}`;
       banner.title = banner.textContent;  // one line on screen: the whole list on hover
       banner.className = `bar-banner p${Math.min(top.priority, 2)}`;
@@ -231,12 +244,17 @@ const VigieAlarms = (() => {
   }
 
   const TO_TAKE = "/api/alarms?to_take=true&limit=1000";
-  const readOpen = Vigie.latest(() => Vigie.api(TO_TAKE));
+  // Only an operator is handed alarms (`vigie.alarms.handing`).
+  const HANDED = "/api/alarms?handed_to_me=true&limit=1000";
+  const handedRead = () => (Vigie.session.role === "operator" ? Vigie.api(HANDED) : []);
+  const readOpen = Vigie.latest(() => Promise.all([Vigie.api(TO_TAKE), handedRead()]));
+  /* Both lists as one, most urgent first as the API sorts each: priority, then age. */
+  const urgency = (a, b) => a.priority - b.priority || Date.parse(a.raised_at) - Date.parse(b.raised_at) || a.id - b.id;
   async function refresh() {
     try {
       const fresh = await readOpen();  // null: a read asked later answered first, and is shown
       if (fresh) {
-        open = fresh;
+        open = [...fresh[0], ...fresh[1]].sort(urgency);
         render();
       }
     } catch (err) {

@@ -106,9 +106,17 @@
     // Raised by another centre and imported with its case: its record, never worked here.
     const workable = canWork && !alarm.imported_from;
     document.getElementById("a-imported").hidden = !alarm.imported_from;
+    // Handed to this operator: he says he has it, and his alarm bar stops sounding for it.
+    const handed = alarm.handed_to_you;
     const ack = document.getElementById("ack");
-    ack.hidden = !(workable && alarm.to_take);
-    ack.firstChild.textContent = `${t(alarm.raised_again_at ? "alarm.ackagain" : "alarm.ack")} `;
+    ack.hidden = !(workable && (alarm.to_take || handed));
+    ack.firstChild.textContent = `${t(handed ? "alarm.takeover" : alarm.raised_again_at ? "alarm.ackagain" : "alarm.ack")} `;
+    const handedNote = document.getElementById("a-handed");
+    handedNote.hidden = !handed;
+    if (handed) {
+      handedNote.textContent = t("alarm.handedyou").replace("{by}", handed.by || "?")
+        .replace("{at}", when(handed.at)).replace("{reason}", handed.reason || "");
+    }
     // Taken, the situation came back or its holder has gone: whoever answers takes it again.
     const back = document.getElementById("a-back");
     back.hidden = !alarm.raised_again_at;
@@ -249,6 +257,10 @@
   }
 
   async function acknowledge() {
+    if (alarm.handed_to_you) {  // his already: he takes it over (her position is his since)
+      if (await post(`/api/alarms/${id}/take-over`)) Vigie.flash(t("alarm.takenover"), "ok");
+      return;
+    }
     if (!(await post(`/api/alarms/${id}/acknowledge`))) return;
     await drawMap();
     try {
@@ -401,7 +413,7 @@
 
   document.addEventListener("keydown", (e) => {
     if (e.target.closest("input, select, textarea") || !alarm) return;
-    if (e.key === "a" && alarm.to_take && canWork && !alarm.imported_from) { acknowledge(); e.preventDefault(); return; }
+    if (e.key === "a" && (alarm.to_take || alarm.handed_to_you) && canWork && !alarm.imported_from) { acknowledge(); e.preventDefault(); return; }
     if (e.key === "n" && alarm.status === "closed") { nextAlarm(); e.preventDefault(); return; }
     const button = document.querySelectorAll("#procedure button")[Number(e.key) - 1];
     if (button && !button.disabled) { button.click(); e.preventDefault(); }
