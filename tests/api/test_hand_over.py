@@ -293,6 +293,37 @@ def test_a_hand_over_left_unanswered_goes_back_to_whoever_is_on_duty(centre: Cen
     assert "operator2 n&#39;a pas pris la suite de l&#39;alarme qui lui était confiée" in report
 
 
+def test_a_released_alarm_handed_by_a_supervisor_is_taken_again_by_the_take_over(
+    centre: Centre,
+) -> None:
+    """Its holder logged out without handing it: released, to take again by all. A supervisor
+    gives it to operator2: it stays to take (every console sounds it) until operator2 takes it
+    over, which is its take again: then it sounds nowhere, and it may be closed."""
+    alarm_id = taken_alert(centre)
+    op1 = centre.headers("operator")
+    centre.headers("operator", "operator2")
+    assert centre.client.post("/api/auth/logout", headers=op1).status_code == 204
+    boss = centre.headers("supervisor")
+    assert hand(centre, alarm_id, boss, to="operator2", reason="operator1 parti").status_code == 200
+    assert handed_ids(centre, "operator2") == [alarm_id]
+    assert alarm_id in to_take_ids(centre, "operator3")  # still sounding for everyone
+    taken = take_over(centre, alarm_id, "operator2")
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["to_take"] is False and taken.json()["raised_again_at"] is None
+    assert alarm_id not in to_take_ids(centre, "operator3")
+    assert handed_ids(centre, "operator2") == []
+    op2 = centre.headers("operator", "operator2")
+    actions = [
+        a["action"]
+        for a in centre.client.get(f"/api/alarms/{alarm_id}", headers=op2).json()["actions"]
+    ]
+    assert actions[-3:] == ["hand_over", "acknowledge_released", "take_over"]
+    closed = centre.client.post(
+        f"/api/alarms/{alarm_id}/close", json={"qualification": "breach"}, headers=op2
+    )
+    assert closed.status_code == 200, closed.text
+
+
 @pytest.mark.parametrize("status", ["open", "closed"])
 def test_only_a_taken_alarm_is_handed_over(centre: Centre, status: str) -> None:
     alarm_id = raised_alert(centre) if status == "open" else taken_alert(centre)

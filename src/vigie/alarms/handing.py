@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, bindparam, select
 from sqlalchemy.orm import Session
 
-from vigie.alarms import delays, holder_gone
+from vigie.alarms import delays, holder_gone, returned
 from vigie.alarms.errors import AlarmStateError
 from vigie.alarms.imported import RAISED_HERE, refuse_imported
 from vigie.alarms.returned import HELD, RETAKEN, RETAKEN_RELEASED
@@ -154,6 +154,10 @@ def take_over(session: Session, alarm: Alarm, user: User, now: datetime) -> Alar
             f"alarm {alarm.id} waits for no take-over of yours: only the operator it was "
             "handed to, while it is his, takes it over"
         )
+    if alarm.raised_again_at is not None:
+        # Handed while to take again (its situation came back, or a supervisor gave a released
+        # one to him): he has seen it, so his take-over is its take again, logged as one.
+        returned.retake(session, alarm, user, now)
     entry = AlarmAction(alarm_id=alarm.id, at=now, user_id=user.id, action=TAKEN_OVER)
     session.add(entry)
     session.flush()

@@ -248,13 +248,15 @@ const VigieAlarms = (() => {
   const HANDED = "/api/alarms?handed_to_me=true&limit=1000";
   const handedRead = () => (Vigie.session.role === "operator" ? Vigie.api(HANDED) : []);
   const readOpen = Vigie.latest(() => Promise.all([Vigie.api(TO_TAKE), handedRead()]));
-  /* Both lists as one, most urgent first as the API sorts each: priority, then age. */
+  /* Both lists as one, each alarm once (one handed to him while to take again is in both: as
+     handed), most urgent first as the API sorts each: priority, then age. */
   const urgency = (a, b) => a.priority - b.priority || Date.parse(a.raised_at) - Date.parse(b.raised_at) || a.id - b.id;
   async function refresh() {
     try {
       const fresh = await readOpen();  // null: a read asked later answered first, and is shown
       if (fresh) {
-        open = [...fresh[0], ...fresh[1]].sort(urgency);
+        const handed = new Set(fresh[1].map((a) => a.id));
+        open = [...fresh[0].filter((a) => !handed.has(a.id)), ...fresh[1]].sort(urgency);
         render();
       }
     } catch (err) {
