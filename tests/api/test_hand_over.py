@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from alembic import command
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
 
 from tests.api.test_protected_privacy import HER, offset
@@ -18,8 +19,26 @@ from tests.api.world import equip
 from tests.conftest import Centre
 from vigie import clock
 from vigie.alarms import holder_gone, workflow
+from vigie.settings import Settings
 from vigie.store.models import Alarm, AlarmAction, AuditEntry, User
 from vigie.store.schema import alembic_config, upgrade
+
+TOKEN = "a-scraper-token-of-at-least-32-characters"
+
+
+@pytest.fixture
+def centre_settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, run_pipeline=False, tick_s=0.05, metrics_token=TOKEN)
+
+
+def gauges(centre: Centre) -> dict[str, float]:
+    scraped = centre.client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert scraped.status_code == 200, scraped.text
+    return {
+        s.name: s.value
+        for family in text_string_to_metric_families(scraped.text)
+        for s in family.samples
+    }
 
 
 def raised_alert(centre: Centre) -> int:
@@ -249,6 +268,7 @@ def test_a_hand_over_left_unanswered_goes_back_to_whoever_is_on_duty(centre: Cen
     op1 = centre.headers("operator")
     centre.headers("operator", "operator2")
     assert hand(centre, alarm_id, op1, to="operator2", reason="relève").status_code == 200
+    assert gauges(centre)["vigie_alarms_handed_waiting"] == 1
     now = clock.now()
     with centre.db.session() as session:
         early = workflow.escalate_overdue(session, now + timedelta(seconds=50), 60)
@@ -272,6 +292,9 @@ def test_a_hand_over_left_unanswered_goes_back_to_whoever_is_on_duty(centre: Cen
         ).one()
         assert (logged.user_id, logged.to_user_id) == (None, operator2)
     assert handed_ids(centre, "operator2") == []
+    waiting = gauges(centre)
+    assert waiting["vigie_alarms_handed_waiting"] == 0
+    assert waiting["vigie_alarms_released"] == waiting["vigie_alarms_raised_again"] == 1
     assert alarm_id in to_take_ids(centre, "operator1")
     assert alarm_id in to_take_ids(centre, "operator3")
     assert locate(centre, alarm_id, "operator2") == 403  # no longer his

@@ -136,6 +136,7 @@ def test_a_return_nobody_takes_again_is_the_supervisors_and_waits_in_the_metrics
     assert waited["vigie_alarm_oldest_unacknowledged_seconds"] >= 3600
     assert waited["vigie_alarms_escalated"] == 1
     assert waited["vigie_alarms_raised_again"] == 1
+    assert waited["vigie_alarms_released"] == 0  # its situation came back: nobody left it
 
 
 def test_a_return_after_a_known_absence_ended_is_no_longer_covered_by_it(

@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from sqlalchemy import func, select
 
 from vigie import clock
-from vigie.alarms import returned
+from vigie.alarms import handing, returned
 from vigie.alarms.imported import RAISED_HERE
 from vigie.alarms.outbox import is_undelivered
 from vigie.api.deps import DatabaseDep, SettingsDep
@@ -84,7 +84,9 @@ class Waiting(NamedTuple):
     escalated: int
     oldest_unacknowledged: datetime | None
     undelivered: int
-    raised_again: int  # taken alarms come back, not taken again (`returned`)
+    raised_again: int  # taken alarms to take again: come back or released (`returned`)
+    released: int  # of those, released: their holder gone, or a hand-over unanswered
+    handed: int  # handed to an operator who has not taken them over yet (`handing`)
 
 
 def _gauge(registry: CollectorRegistry, name: str, text: str, *labels: str) -> Gauge:
@@ -156,11 +158,14 @@ def _waiting(db: DatabaseDep, max_attempts: int) -> Waiting:
             select(func.min(Alarm.opened_at)).where(Alarm.status == "open", RAISED_HERE)
         )
         # A taken alarm come back waits again, from its return (`returned`): its partial index.
-        back, back_since = session.execute(
-            select(func.count(), func.min(Alarm.raised_again_at)).where(
-                Alarm.raised_again_at.is_not(None), RAISED_HERE
-            )
+        back, back_since, released = session.execute(
+            select(
+                func.count(),
+                func.min(Alarm.raised_again_at),
+                func.count(Alarm.raised_again_why),
+            ).where(Alarm.raised_again_at.is_not(None), RAISED_HERE)
         ).one()
+        handed = session.scalar(select(func.count()).select_from(Alarm).where(handing.awaiting()))
         oldest = min((at for at in (opened, back_since) if at is not None), default=None)
         undelivered = session.scalar(
             select(func.count()).select_from(OutboxMessage).where(is_undelivered(max_attempts))
@@ -171,6 +176,8 @@ def _waiting(db: DatabaseDep, max_attempts: int) -> Waiting:
         oldest,
         int(undelivered or 0),
         int(back or 0),
+        int(released or 0),
+        int(handed or 0),
     )
 
 
@@ -184,8 +191,18 @@ def _alarms(registry: CollectorRegistry, waiting: Waiting) -> None:
     _gauge(
         registry,
         "vigie_alarms_raised_again",
-        "taken alarms whose situation came back, not yet taken again",
+        "taken alarms to take again (their situation came back, or released), not yet taken",
     ).set(waiting.raised_again)
+    _gauge(
+        registry,
+        "vigie_alarms_released",
+        "of those, released: their holder gone, or handed over and not taken over in time",
+    ).set(waiting.released)
+    _gauge(
+        registry,
+        "vigie_alarms_handed_waiting",
+        "alarms handed to an operator who has not taken them over yet",
+    ).set(waiting.handed)
     oldest = waiting.oldest_unacknowledged
     _gauge(
         registry,
