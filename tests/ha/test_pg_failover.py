@@ -31,7 +31,7 @@ from vigie.gateway.service import Gateway, GatewayThread, Listen
 from vigie.settings import Settings
 from vigie.store import open_database
 from vigie.store.failover import DatabaseUnavailable
-from vigie.store.pg_local import PgPair
+from vigie.store.pg_local import PgNode, PgPair
 
 pytestmark = pytest.mark.processes
 
@@ -82,12 +82,15 @@ class Later:
         return self.result
 
 
-def on_node(pair: PgPair, sql: str) -> list[Any]:
-    """What the standby (now primary) itself holds, read without the application."""
-    database = open_database(pair.node_url(pair.standby, "vigie"))
+def on_node(
+    pair: PgPair, sql: str, params: dict[str, Any] | None = None, node: PgNode | None = None
+) -> list[Any]:
+    """What a server itself holds, read without the application: the standby (now primary),
+    or `node`."""
+    database = open_database(pair.node_url(pair.standby if node is None else node, "vigie"))
     try:
         with database.reading() as session:
-            return list(session.execute(text(sql)))
+            return list(session.execute(text(sql), params or {}))
     finally:
         database.dispose()
 
@@ -254,16 +257,8 @@ def test_the_gateway_acknowledges_a_device_only_once_the_new_primary_has_its_rea
 
 def background(pair: PgPair, kinds: tuple[str, ...]) -> list[int]:
     """The PIDs of the primary's background processes of these kinds."""
-    database = open_database(pair.node_url(pair.primary))
-    try:
-        with database.reading() as session:
-            rows = session.execute(
-                text("SELECT pid FROM pg_stat_activity WHERE backend_type = ANY(:kinds)"),
-                {"kinds": list(kinds)},
-            )
-            return [int(pid) for (pid,) in rows]
-    finally:
-        database.dispose()
+    sql = "SELECT pid FROM pg_stat_activity WHERE backend_type = ANY(:kinds)"
+    return [int(pid) for (pid,) in on_node(pair, sql, {"kinds": list(kinds)}, pair.primary)]
 
 
 def test_a_detection_step_the_failover_lost_is_run_again(pg_pair: PgPair) -> None:
