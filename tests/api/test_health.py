@@ -27,6 +27,7 @@ PIPELINE_FIELDS = {
     "last_error",
     "blind_since",
     "quarantined",
+    "standby",
 }
 
 

@@ -162,6 +162,22 @@ def last_step(session: Session, partition: int = 0) -> int:
     return int(last or 0)
 
 
+def progress(session: Session, partition: int = 0) -> tuple[datetime | None, int]:
+    """The clock and cursor of the partition's last committed step, journaled or checkpointed
+    (None, 0 before any): how far its detector went, as another process sees it."""
+    step = session.execute(
+        select(EngineStep.clock, EngineStep.cursor_to)
+        .where(EngineStep.partition == partition)
+        .order_by(EngineStep.id.desc())
+        .limit(1)
+    ).first()
+    state = session.execute(
+        select(EngineState.updated_at, EngineState.cursor).where(EngineState.partition == partition)
+    ).first()
+    seen = [(row[0], int(row[1])) for row in (step, state) if row is not None and row[0]]
+    return max(seen) if seen else (None, 0)
+
+
 def record_step(
     session: Session,
     cursor_from: int,

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from vigie import clock as centre_clock
 from vigie.alarms import episodes, journal, ongoing, reporting, unmonitored, workflow
+from vigie.alarms.sole_detector import DetectorLock
 from vigie.alarms.sources import ObservationSource, TableSource, Taken
 from vigie.cases.detection import placement_record
 from vigie.detect import OBSERVATION_FIELDS, AlarmEvent, Engine, ScenarioError
@@ -181,7 +182,9 @@ class ThreadDoorbell:
 @dataclass(frozen=True)
 class PipelineHealth:
     """Whether detection is running: the engine loaded, its cursor, its last step and error,
-    since when steps have failed without a success between, and the observations quarantined."""
+    since when steps have failed without a success between, and the observations quarantined.
+    A detector standing by (`sole_detector`) tells the cursor and last step of the one that
+    holds the store's detection, as their committed steps say."""
 
     warm: bool
     cursor: int
@@ -189,6 +192,7 @@ class PipelineHealth:
     last_error: str | None
     failing_since: datetime | None = None
     quarantined: int = 0
+    standby: bool = False
 
 
 CLOCK_FAULT = "clock_fault"
@@ -951,9 +955,25 @@ class Pipeline(PartitionStep):
         `report` hears of every step: the pipeline's health, and whether alarms changed. A ring
         during a step is kept for the next wait, so no observation waits a whole tick.
         """
+        lock = DetectorLock(self._db)
+        try:
+            self._serve(bell, lock, report)
+        finally:
+            lock.release()
+
+    def _serve(self, bell: Doorbell, lock: DetectorLock, report: Report | None) -> None:
         while not bell.closed:
             changed = False
             try:
+                if not lock.hold():
+                    self._stand_by()
+                    if report is not None:
+                        report(self._health, False)
+                    bell.pause(self._config.tick_s)  # then tries again: a takeover within a tick
+                    continue
+                if self._health.standby:
+                    logger.warning("detection: the store's lock is this detector's; taking over")
+                    self._health = PipelineHealth(False, 0, None, None)
                 result = self.step()
                 changed = bool(result.events or result.escalated)
             except DatabaseUnavailable as exc:
@@ -968,6 +988,22 @@ class Pipeline(PartitionStep):
             if report is not None:
                 report(self._health, changed)
             self._await_work(bell)
+
+    def _stand_by(self) -> None:
+        """Another detector holds the store's detection (`sole_detector`): no step here, and
+        whatever engine this one held is dropped (a takeover restores from the store). The
+        health tells the holder's committed progress, so a holder that stalls is seen blind."""
+        if not self._health.standby:
+            logger.warning(
+                "detection: another detector holds this store's detection lock; this one "
+                "stands by and takes over when it stops"
+            )
+        self._engine, self._noted = None, None
+        with self._db.reading() as session:
+            at, cursor = journal.progress(session, self._state.partition)
+        self._health = PipelineHealth(
+            at is not None, cursor, at, None, quarantined=self._quarantined, standby=True
+        )
 
     def _await_work(self, bell: Doorbell) -> None:
         """Until rung, or observations stored by anyone (the gateway's processes write to the

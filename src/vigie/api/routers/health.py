@@ -5,7 +5,9 @@ data: counts, times and states only. 200 when the database answers and detection
 503 otherwise, with what is wrong. Detection is *blind* (503, and the console's banner for every
 operator) when its steps fail, or when none has completed for `VIGIE_BLIND_AFTER_S` while
 observations wait (or for twice that at all: the engine's own clock stopped ticking);
-`blind_since` says since when. In cluster mode, a detection partition that no worker has held
+`blind_since` says since when. A detector standing by while another process holds the store's
+detection (`standby`, `vigie.alarms.sole_detector`) tells that one's committed progress, judged
+the same way. In cluster mode, a detection partition that no worker has held
 for longer than the lease and a takeover is blind too (503, `cluster.unwatched`);
 `cluster.stream_gaps` counts the times a partition found the stream no longer holding what it
 had not read (`vigie.cluster.retention`): readings maybe lost, which the status does not undo.
@@ -45,6 +47,9 @@ class PipelineState(BaseModel):
     last_error: str | None
     blind_since: datetime | None
     quarantined: int
+    # Another process holds the store's detection (`vigie.alarms.sole_detector`): this one
+    # stands by, and the fields above are that holder's committed progress.
+    standby: bool
 
 
 Status = Literal["ok", "starting", "failing", "stalled"]
@@ -140,6 +145,7 @@ def assess(request: Request, db: Database, config: Settings) -> Health:
             last_error=now.last_error,
             blind_since=blind_since,
             quarantined=now.quarantined,
+            standby=now.standby,
         )
     cluster = None
     if watch is not None:
