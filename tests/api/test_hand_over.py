@@ -220,7 +220,9 @@ def test_a_handed_alarm_is_its_new_holders_to_answer_until_he_takes_it_over(
 
     assert handed_ids(centre, "operator2") == [alarm_id]
     assert handed_ids(centre, "operator1") == []  # not his any more
-    assert alarm_id not in to_take_ids(centre, "operator2")  # taken: not everyone's to take
+    # His to take over: in his list of alarms to take, not in anyone else's (taken).
+    assert alarm_id in to_take_ids(centre, "operator2")
+    assert alarm_id not in to_take_ids(centre, "operator3")
     (listed,) = centre.client.get(
         "/api/alarms?handed_to_me=true", headers=centre.headers("operator", "operator2")
     ).json()
@@ -241,6 +243,7 @@ def test_a_handed_alarm_is_its_new_holders_to_answer_until_he_takes_it_over(
     assert taken.status_code == 200, taken.text
     assert taken.json()["handed_to_you"] is None and taken.json()["holding"]
     assert handed_ids(centre, "operator2") == []
+    assert alarm_id not in to_take_ids(centre, "operator2")
     assert take_over(centre, alarm_id, "operator2").status_code == 409  # once
     read = centre.client.get(f"/api/alarms/{alarm_id}", headers=op2)
     assert read.json()["handed_to_you"] is None

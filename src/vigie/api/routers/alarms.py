@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from vigie import clock
@@ -189,7 +189,8 @@ def list_alarms(
         bool,
         Query(
             description="only the alarms waiting for an operator, whatever `status` says: the "
-            "open ones, and the taken ones whose situation came back since (`raised_again_at`)"
+            "open ones, the taken ones whose situation came back since (`raised_again_at`), and "
+            "those handed to you that you have not taken over yet (`handed_to_you`)"
         ),
     ] = False,
     handed_to_me: Annotated[
@@ -221,10 +222,11 @@ def list_alarms(
     query = select(Alarm).where(Alarm.imported_from.is_not(None) if imported else RAISED_HERE)
     if after is not None:
         query = query.where(Alarm.id > after)
+    handed = and_(handing.awaiting(), Alarm.held_by == user.id)
     if handed_to_me:
-        query = query.where(handing.awaiting(), Alarm.held_by == user.id)
+        query = query.where(handed)
     elif to_take:
-        query = query.where(returned.waiting())
+        query = query.where(or_(returned.waiting(), handed))
     else:
         query = query.where(Alarm.status.in_(status or ["open", "acknowledged", "in_progress"]))
     if kind:

@@ -4,9 +4,9 @@
    of its own for an SOS and for a BAR alert), the tab's title and icon flashing, and a browser
    notification. It reads ALL the alarms to take the user may see (`GET /api/alarms?to_take=true`:
    the open ones, and the taken ones whose situation came back since, to take again), never the
-   queue's filtered list, at every event of the live stream; and, for an operator, the alarms
-   handed to him that he has not taken over yet (`handed_to_me=true`): taken, they sound nowhere
-   else, and a BAR alert handed to him while on another page must reach him.
+   queue's filtered list, at every event of the live stream; for an operator, the alarms handed
+   to him that he has not taken over yet come with them (`handed_to_you`): taken, they sound
+   nowhere else, and a BAR alert handed to him while on another page must reach him.
 
    What it shows is also exposed for tests and for other scripts, as data attributes of
    #alarm-bar and as `VigieAlarms.state()`:
@@ -244,19 +244,12 @@ const VigieAlarms = (() => {
   }
 
   const TO_TAKE = "/api/alarms?to_take=true&limit=1000";
-  // Only an operator is handed alarms (`vigie.alarms.handing`).
-  const HANDED = "/api/alarms?handed_to_me=true&limit=1000";
-  const handedRead = () => (Vigie.session.role === "operator" ? Vigie.api(HANDED) : []);
-  const readOpen = Vigie.latest(() => Promise.all([Vigie.api(TO_TAKE), handedRead()]));
-  /* Both lists as one, each alarm once (one handed to him while to take again is in both: as
-     handed), most urgent first as the API sorts each: priority, then age. */
-  const urgency = (a, b) => a.priority - b.priority || Date.parse(a.raised_at) - Date.parse(b.raised_at) || a.id - b.id;
+  const readOpen = Vigie.latest(() => Vigie.api(TO_TAKE));
   async function refresh() {
     try {
       const fresh = await readOpen();  // null: a read asked later answered first, and is shown
       if (fresh) {
-        const handed = new Set(fresh[1].map((a) => a.id));
-        open = [...fresh[0].filter((a) => !handed.has(a.id)), ...fresh[1]].sort(urgency);
+        open = fresh;
         render();
       }
     } catch (err) {
