@@ -111,6 +111,19 @@
     }
   }
 
+  /* An alarm handed to this operator: he says he has it (`POST /take-over`), his bar goes quiet. */
+  async function takeOver(alarm) {
+    try {
+      await api(`/api/alarms/${alarm.id}/take-over`, { method: "POST" });
+      Vigie.flash(`${t("alarm.takenover")} n° ${alarm.id}`, "ok");
+      await refresh();
+    } catch (err) {
+      Vigie.flash(Vigie.say(err));
+    }
+  }
+  /* The row's button, and the key `a`: take an alarm to take, take over one handed to him. */
+  const answer = (alarm) => (alarm.handed_to_you ? takeOver(alarm) : acknowledge(alarm));
+
   /* One BAR incident, one place in the queue: a pre-alert whose alert is on this page is shown
      right under it (the alert's priority places both). */
   function grouped(list) {
@@ -225,9 +238,9 @@
           : el("td", { class: "lag" }, ""),
         el("td", { class: open ? "tta counting" : "tta", "data-since": open ? waiting : null },
           open ? duration(since(waiting)) : duration(a.time_to_acknowledge_s)),
-        el("td", {}, open && canWork
-          ? el("button", { type: "button", class: "ack", onclick: (e) => { e.stopPropagation(); if (!moved(row, a)) acknowledge(a); } },
-            t(a.raised_again_at ? "alarm.ackagain" : "alarm.ack"))
+        el("td", {}, (open || a.handed_to_you) && canWork
+          ? el("button", { type: "button", class: "ack", onclick: (e) => { e.stopPropagation(); if (!moved(row, a)) answer(a); } },
+            t(a.handed_to_you ? "alarm.takeover" : a.raised_again_at ? "alarm.ackagain" : "alarm.ack"))
           : ""),
       );
       const left = placedAt.get(a.id) + MOVED_MS - now;
@@ -261,7 +274,7 @@
     if (e.key === "j" || e.key === "ArrowDown") select(selectedAt + 1);
     else if (e.key === "k" || e.key === "ArrowUp") select(selectedAt - 1);
     else if (e.key === "Enter" && alarm) location.assign(`/alarms/${alarm.id}`);
-    else if (e.key === "a" && alarm && alarm.to_take && canWork) acknowledge(alarm);
+    else if (e.key === "a" && alarm && (alarm.to_take || alarm.handed_to_you) && canWork) answer(alarm);
     else return;
     e.preventDefault();
   });
