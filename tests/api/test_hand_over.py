@@ -350,6 +350,31 @@ def test_a_released_alarm_handed_by_a_supervisor_is_taken_again_by_the_take_over
     assert closed.status_code == 200, closed.text
 
 
+def test_the_new_holder_working_the_alarm_has_taken_it_over(centre: Centre) -> None:
+    """Handed an alarm he is looking at, operator2 logs a call without pressing "Je prends la
+    suite": he has it. It stops sounding for him, and its delay running out does not take it
+    (and her position) away from him in the middle of his work."""
+    alarm_id = taken_alert(centre)
+    op1, op2 = centre.headers("operator"), centre.headers("operator", "operator2")
+    assert hand(centre, alarm_id, op1, to="operator2", reason="relève").status_code == 200
+    # Another's note (the one who handed it, a supervisor's) does not answer for him.
+    assert centre.client.post(
+        f"/api/alarms/{alarm_id}/actions",
+        json={"action": "note", "note": "elle a été prévenue"},
+        headers=centre.headers("supervisor"),
+    ).is_success
+    assert handed_ids(centre, "operator2") == [alarm_id]
+    called = centre.client.post(
+        f"/api/alarms/{alarm_id}/actions", json={"action": "call_protected"}, headers=op2
+    )
+    assert called.status_code == 201, called.text
+    assert handed_ids(centre, "operator2") == []
+    with centre.db.session() as session:
+        later = workflow.escalate_overdue(session, clock.now() + timedelta(hours=1), 60)
+        assert alarm_id not in [a.id for a in later]
+    assert locate(centre, alarm_id, "operator2") == 200
+
+
 @pytest.mark.parametrize("status", ["open", "closed"])
 def test_only_a_taken_alarm_is_handed_over(centre: Centre, status: str) -> None:
     alarm_id = raised_alert(centre) if status == "open" else taken_alert(centre)

@@ -12,9 +12,10 @@ The first take (`acknowledged_by`, `acknowledged_at`) stays what it was.
 
 A hand-over must reach him wherever he is in the console: a taken alarm sounds nowhere, so one
 handed to him on another page went unnoticed, a BAR alert included. Until he says he has it
-(`take_over`), it is his to answer (`awaiting`): his alarm bar shows and sounds it as an alarm
-to take. If he does not within its delay (the alarm's escalation delay), it is released to
-whoever is on duty (`unanswered`, as for a holder gone: `holder_gone`).
+(`take_over`, or any action of his on it), it is his to answer (`awaiting`): his alarm bar
+shows and sounds it as an alarm to take. If he does not within its delay (the alarm's
+escalation delay), it is released to whoever is on duty (`unanswered`, as for a holder gone:
+`holder_gone`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, bindparam, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from vigie.alarms import delays, holder_gone, returned
@@ -36,7 +37,8 @@ from vigie.store.models import Alarm, AlarmAction, User
 
 HANDED = "hand_over"  # logged on the alarm: the actor, the new holder (`to_user_id`), the reason
 TAKEN_OVER = "take_over"  # logged on the alarm: the new holder has it (the hand-over answered)
-# The actions that change who holds a taken alarm: the latest tells whether a hand-over waits.
+# The actions that change who holds a taken alarm. The latest of them, or of its holder's own
+# actions (a call, a note: working it, he has it), tells whether a hand-over waits.
 HOLDER_CHANGES = (HANDED, TAKEN_OVER, RETAKEN, RETAKEN_RELEASED, *holder_gone.WHY)
 # Her position is the holding operator's alone (`privacy.holds`): an alarm goes to an operator.
 TO_ROLE = "operator"
@@ -110,8 +112,9 @@ def hand_over(
 
 
 def waiting_hand_over(alarm: Alarm) -> AlarmAction | None:
-    """The hand-over its holder has not answered yet (`take_over`), if any."""
-    changes = [a for a in alarm.actions if a.action in HOLDER_CHANGES]
+    """The hand-over its holder has not answered yet (`take_over`, or any action of his on
+    it), if any."""
+    changes = [a for a in alarm.actions if a.action in HOLDER_CHANGES or a.user_id == alarm.held_by]
     last = changes[-1] if changes else None  # the actions are in id order
     if (
         alarm.status in HELD
@@ -125,10 +128,14 @@ def waiting_hand_over(alarm: Alarm) -> AlarmAction | None:
 
 
 def _latest(column: Any) -> ScalarSelect[Any]:
-    """`column` of the alarm's latest holder change (correlated to `Alarm`)."""
+    """`column` of the alarm's latest holder change or action of its holder (correlated to
+    `Alarm`)."""
     return (
         select(column)
-        .where(AlarmAction.alarm_id == Alarm.id, AlarmAction.action.in_(HOLDER_CHANGES))
+        .where(
+            AlarmAction.alarm_id == Alarm.id,
+            or_(AlarmAction.action.in_(HOLDER_CHANGES), AlarmAction.user_id == Alarm.held_by),
+        )
         .order_by(AlarmAction.id.desc())
         .limit(1)
         .scalar_subquery()
