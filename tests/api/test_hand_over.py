@@ -230,8 +230,13 @@ def test_a_handed_alarm_is_its_new_holders_to_answer_until_he_takes_it_over(
     assert listed["handed_to_you"]["reason"] == "relève"
     read = centre.client.get(f"/api/alarms/{alarm_id}", headers=op1).json()
     assert read["handed_to_you"] is None  # the one who handed it is not asked anything
-    # Nobody else answers for him: refused, nothing logged.
+    # Nobody else answers for him: refused (audited), nothing logged on the alarm.
     assert take_over(centre, alarm_id, "operator1").status_code == 409
+    with centre.db.session() as session:
+        denied = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "take_over_denied")
+        ).one()
+        assert (denied.actor, denied.target) == ("operator1", f"alarm:{alarm_id}")
     for role in ("supervisor", "judge", "spip"):  # only an operator is handed an alarm
         refused = centre.client.post(
             f"/api/alarms/{alarm_id}/take-over", headers=centre.headers(role)

@@ -25,6 +25,7 @@ from vigie.alarms import (
     suspensions,
     workflow,
 )
+from vigie.alarms.errors import AlarmStateError
 from vigie.alarms.imported import RAISED_HERE
 from vigie.alarms.obligations import is_centre_alarm
 from vigie.alarms.privacy import Blackout, holds, protected_detail, public_detail, shared_detail
@@ -341,11 +342,23 @@ def take_over(alarm_id: RowId, db: DatabaseDep, user: HandedTo) -> dict[str, Any
     stops sounding for it, and it is no longer released to others when its delay runs out."""
     with db.session() as session:
         alarm = visible_alarm(session, user, alarm_id, lock=True)
-        handing.take_over(session, alarm, user, clock.now())
-        extra = queue_view.extras(session, [alarm])[alarm.id]
-        return alarm_out(alarm, user, shade_of(session, [alarm]), extra=extra) | {
-            "handed_to_you": None
-        }
+        try:
+            handing.take_over(session, alarm, user, clock.now())
+        except AlarmStateError as exc:
+            refused = exc  # audited, and committed: the refusal is raised past this transaction
+            audit.record(
+                session,
+                user.username,
+                "take_over_denied",
+                f"alarm:{alarm.id}",
+                {"holder_id": alarm.held_by, "status": alarm.status},
+            )
+        else:
+            extra = queue_view.extras(session, [alarm])[alarm.id]
+            return alarm_out(alarm, user, shade_of(session, [alarm]), extra=extra) | {
+                "handed_to_you": None
+            }
+    raise refused
 
 
 @router.post("/{alarm_id}/close")
