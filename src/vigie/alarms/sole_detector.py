@@ -18,19 +18,15 @@ failover), it takes it again, or stands by.
 
 from __future__ import annotations
 
-import fcntl
-import os
-from typing import IO
-
-from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from vigie.store import Database
 from vigie.store.failover import is_failover, unavailable
+from vigie.store.process_locks import FileLock, SessionLock, lock_file
 
-# The detection lock's key among the store's advisory locks ("vigi"); ingest's is another.
-KEY = 0x76696769
-SUFFIX = "-detector.lock"  # beside a SQLite database, as its own -wal and -shm are
+# The detection lock's key among the store's advisory locks (7420001-7420005 are others').
+KEY = 7420006
+SUFFIX = ".detector-lock"  # beside a SQLite database, as its purge's `.purge-lock`
 
 
 class DetectorLock:
@@ -38,63 +34,40 @@ class DetectorLock:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._connection: Connection | None = None
-        self._file: IO[bytes] | None = None
+        self._lock: SessionLock | FileLock | None = None
 
     def hold(self) -> bool:
         """Take the lock, or check that it is still held: False while another detector has it.
         Raises `DatabaseUnavailable` when PostgreSQL cannot be asked (a failover)."""
-        if self._db.engine.dialect.name == "postgresql":
-            try:
-                return self._hold_advisory()
-            except DBAPIError as exc:
-                self.release()
-                if is_failover(exc):
-                    raise unavailable(exc) from exc
-                raise
-        return self._hold_file()
+        if self._db.is_sqlite:
+            return self._hold_file()
+        try:
+            return self._hold_session()
+        except DBAPIError as exc:
+            self.release()  # its session is lost, and the lock with it: taken again next time
+            if is_failover(exc):
+                raise unavailable(exc) from exc
+            raise
 
     def release(self) -> None:
-        """Let another detector take over (also when this one's connection is lost)."""
-        if self._connection is not None:
-            connection, self._connection = self._connection, None
-            # Its session must end (not go back to the pool, the lock with it): the server then
-            # releases the lock, and a session already gone has nothing to release.
-            connection.invalidate()
-            connection.close()
-        if self._file is not None:
-            handle, self._file = self._file, None
-            handle.close()
+        """Let another detector take over."""
+        if self._lock is not None:
+            lock, self._lock = self._lock, None
+            lock.close()
 
-    def _hold_advisory(self) -> bool:
-        if self._connection is not None:
-            self._connection.execute(text("SELECT 1"))  # still ours while its session lives
+    def _hold_session(self) -> bool:
+        if self._lock is None:
+            self._lock = SessionLock(self._db.engine, KEY)
+        assert isinstance(self._lock, SessionLock)
+        if self._lock.held:
+            self._lock.probe()  # still ours while its session lives (one `SELECT 1` a step)
             return True
-        connection = self._db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            got = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": KEY})
-            held = bool(got.scalar())
-        except BaseException:
-            connection.close()
-            raise
-        if held:
-            self._connection = connection
-        else:
-            connection.close()
-        return held
+        return self._lock.take()
 
     def _hold_file(self) -> bool:
-        if self._file is not None:
-            return True
-        database = self._db.engine.url.database
-        if not database or database == ":memory:":
-            return True  # a store of this process alone
-        path = os.path.abspath(database) + SUFFIX  # empty: a name to lock, owner-only anyway
-        handle = os.fdopen(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600), "ab")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return False
-        self._file = handle
-        return True
+        if self._lock is None:
+            path = lock_file(self._db.engine, SUFFIX)
+            if path is None:
+                return True  # an in-memory store: this process's alone
+            self._lock = FileLock(path)
+        return self._lock.take()

@@ -17,7 +17,6 @@ read whatever the log's size and however long ago the last purge ran.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import threading
@@ -29,12 +28,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Engine, func, select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from vigie.store.database import OWNER_ONLY, Database
+from vigie.store.database import Database
 from vigie.store.models import PURGE_MARKS, AuditEntry
+from vigie.store.process_locks import FileLock, SessionLock, flocked, lock_file
 
 STARTED = "purge_locations_started"
 ENDED = "purge_locations"
@@ -50,15 +49,6 @@ PURGE_LOCK = 7420005
 # (SQLite, `_file_running`).
 LOCK_WAIT_S = 2.0
 _LOCK_POLL_S = 0.05
-# The lock's session on PostgreSQL: no idle timeout of the server's may end it mid-purge, and a
-# purge's machine lost (no socket closed) ends it within about 25 s, where the system's default
-# keepalives would keep the lock two hours; over a Unix socket PostgreSQL ignores keepalives.
-_LOCK_SESSION = (
-    "SET idle_session_timeout = 0",
-    "SET tcp_keepalives_idle = 10",
-    "SET tcp_keepalives_interval = 5",
-    "SET tcp_keepalives_count = 3",
-)
 # Is the purge lock held, by any session of this database? The lock manager's table, read: a look
 # that takes no lock (a key under 2^32 is `objid`; `objsubid` 1 marks a single bigint key).
 _PG_HELD = text(
@@ -194,9 +184,9 @@ def held(database: Database) -> Iterator[None]:
 def _lock_of(database: Database) -> AbstractContextManager[Callable[[], bool]]:
     """The lock this database's purges take, as a context manager of its `take` (one try)."""
     if not database.is_sqlite:
-        return _session_lock(database.engine)
+        return _held_while(SessionLock(database.engine, PURGE_LOCK))
     path = _lock_file(database.engine)
-    return _process_lock() if path is None else _file_lock(path)
+    return _process_lock() if path is None else _held_while(FileLock(path))
 
 
 def _lock_taken(session: Session) -> bool:
@@ -211,40 +201,15 @@ def _lock_taken(session: Session) -> bool:
 
 def _lock_file(engine: Engine) -> Path | None:
     """Beside a SQLite file, the file its purges lock; None for an in-memory database."""
-    name = engine.url.database
-    if not name or name == ":memory:":
-        return None
-    path = Path(name)
-    return path.with_name(path.name + ".purge-lock")
+    return lock_file(engine, ".purge-lock")
 
 
 @contextmanager
-def _session_lock(engine: Engine) -> Iterator[Callable[[], bool]]:
-    # In autocommit: the lock's session stays idle between its statements, never idle in a
-    # transaction (which would hold back the vacuum for the whole purge).
-    connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+def _held_while(lock: SessionLock | FileLock) -> Iterator[Callable[[], bool]]:
     try:
-        for setting in _LOCK_SESSION:
-            connection.exec_driver_sql(setting)
-        yield lambda: bool(connection.scalar(select(func.pg_try_advisory_lock(PURGE_LOCK))))
+        yield lock.take
     finally:
-        # Given back now, not when the server notices the session gone (a moment after its
-        # socket closes: a purge started then would wait for it); a connection already lost
-        # holds nothing. The session ends too: not given back to the pool holding a lock.
-        with contextlib.suppress(SQLAlchemyError):
-            connection.scalar(select(func.pg_advisory_unlock_all()))
-        connection.invalidate()
-        connection.close()
-
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[Callable[[], bool]]:
-    # The file stays: removed, a purge could lock the old inode while another creates a new one.
-    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, OWNER_ONLY)
-    try:
-        yield lambda: _flocked(descriptor, fcntl.LOCK_EX)
-    finally:
-        os.close(descriptor)  # its lock with it
+        lock.close()
 
 
 def _file_running(path: Path) -> bool:
@@ -255,17 +220,9 @@ def _file_running(path: Path) -> bool:
     except FileNotFoundError:  # no purge ever ran on this file
         return False
     try:
-        return not _flocked(descriptor, fcntl.LOCK_SH)
+        return not flocked(descriptor, fcntl.LOCK_SH)
     finally:
         os.close(descriptor)
-
-
-def _flocked(descriptor: int, kind: int) -> bool:
-    try:
-        fcntl.flock(descriptor, kind | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
 
 
 @contextmanager
