@@ -436,3 +436,27 @@ def test_a_case_export_takes_every_reason_an_alarm_was_released() -> None:
     reason it lacked would make the whole case's export fail its own check)."""
     schema = json.loads((files("vigie.export") / "schemas" / "alarm.schema.json").read_text())
     assert set(schema["properties"]["raised_again_why"]["enum"]) == {*holder_gone.WHY, None}
+
+
+def test_hostile_calls_to_the_take_over_and_the_handed_list(centre: Centre) -> None:
+    """Wrong types, ids out of range or of no alarm, a body where none is taken, a flag that is
+    no boolean, no token: each a clear refusal, nothing logged on the alarm."""
+    alarm_id = taken_alert(centre)
+    op1, op2 = centre.headers("operator"), centre.headers("operator", "operator2")
+    assert hand(centre, alarm_id, op1, to="operator2", reason="relève").status_code == 200
+    for bad in ("abc", "-1", "0", str(2**63), "1.5", "%00"):
+        refused = centre.client.post(f"/api/alarms/{bad}/take-over", headers=op2)
+        assert refused.status_code in (404, 422), (bad, refused.text)
+    assert centre.client.post("/api/alarms/999999/take-over", headers=op2).status_code == 404
+    assert centre.client.post(f"/api/alarms/{alarm_id}/take-over").status_code == 401
+    listed = centre.client.get("/api/alarms?handed_to_me=perhaps", headers=op2)
+    assert listed.status_code == 422 and listed.json()["field"] == "handed_to_me"
+    # A body is not read: the take-over is his, whatever it says of another holder.
+    body = {"user": "operator1", "x": "y" * 10_000}
+    taken = centre.client.post(f"/api/alarms/{alarm_id}/take-over", json=body, headers=op2)
+    assert taken.status_code == 200, taken.text
+    with centre.db.session() as session:
+        actions = session.scalars(
+            select(AlarmAction.action).where(AlarmAction.alarm_id == alarm_id)
+        ).all()
+        assert actions.count("take_over") == 1

@@ -66,6 +66,25 @@ def expect_bar_alert(page: Page, alarm: int) -> None:
     expect(bar).to_have_attribute("data-sound", "bar")
 
 
+def go_by_click(page: Page, path: str) -> None:
+    """Reached by a click in the console, as an operator does (the browser keeps sound allowed)."""
+    page.evaluate(
+        f"document.querySelector('#main').append(Object.assign("
+        f"document.createElement('a'), {{id: 'go', href: '{path}', textContent: 'go'}}))"
+    )
+    page.click("#go")
+    page.wait_for_url(f"**{path}")
+
+
+def hand_to_operator2(site: Site, alert: int, reason: str) -> None:
+    """operator1, its holder, hands it to operator2 through the API."""
+    site.http.post(
+        f"/api/alarms/{alert}/hand-over",
+        json={"to": "operator2", "reason": reason},
+        headers=site.token_headers("operator"),
+    ).raise_for_status()
+
+
 def test_a_filtered_queue_still_shows_and_sounds_a_bar_alert(page: Page, site: Site) -> None:
     log_in(page, site, "operator1")
     turn_sound_on(page)
@@ -177,13 +196,7 @@ def test_an_alarm_raised_while_on_another_page_is_shown_and_sounds(
         "law": "/law",
         "supervision": "/supervision",
     }[where]
-    # Reached by a click in the console, as an operator does (the browser keeps sound allowed).
-    page.evaluate(
-        f"document.querySelector('#main').append(Object.assign("
-        f"document.createElement('a'), {{id: 'go', href: '{path}', textContent: 'go'}}))"
-    )
-    page.click("#go")
-    page.wait_for_url(f"**{path}")
+    go_by_click(page, path)
     expect(page.locator("#alarm-bar")).to_have_attribute("data-open", "0")
     expect(page.locator("#alarm-bar")).to_have_attribute("data-audio", "running")
     alert = site.world.new_alarm(kind="alert", bar=True)
@@ -399,22 +412,13 @@ def test_a_bar_alert_handed_to_an_operator_on_another_page_sounds_until_he_takes
     log_in(page, site, "operator2")
     turn_sound_on(page)
     path = f"/cases/{site.world.placement}"
-    page.evaluate(
-        f"document.querySelector('#main').append(Object.assign("
-        f"document.createElement('a'), {{id: 'go', href: '{path}', textContent: 'go'}}))"
-    )
-    page.click("#go")
-    page.wait_for_url(f"**{path}")
+    go_by_click(page, path)
     bar = page.locator("#alarm-bar")
     # Taken by operator1: nothing of it here (the site's pipeline may sound another alarm).
     expect(bar).to_have_attribute("data-handed", "0")
     expect(bar).not_to_have_attribute("data-sound", "bar")
 
-    site.http.post(
-        f"/api/alarms/{alert}/hand-over",
-        json={"to": "operator2", "reason": "fin de service"},
-        headers=site.token_headers("operator"),
-    ).raise_for_status()
+    hand_to_operator2(site, alert, "fin de service")
     expect_bar_alert(page, alert)
     expect(bar).to_have_attribute("data-handed", "1")
     expect(page.locator("#bar-banner")).to_contain_text("confiée à vous")
@@ -451,11 +455,7 @@ def test_an_alarm_come_back_and_handed_to_him_is_taken_again_by_his_take_over(
     log_in(page, site, "operator2")
     bar = page.locator("#alarm-bar")
     expect(bar).to_have_attribute("data-back", "1")
-    site.http.post(
-        f"/api/alarms/{alert}/hand-over",
-        json={"to": "operator2", "reason": "relève"},
-        headers=site.token_headers("operator"),
-    ).raise_for_status()
+    hand_to_operator2(site, alert, "relève")
     expect(bar).to_have_attribute("data-handed", "1")
     expect(bar).to_have_attribute("data-back", "1")  # the same alarm, once
     expect(page.locator("#bar-banner")).to_contain_text("confiée à vous")
