@@ -59,22 +59,24 @@ def test_a_second_detector_stands_by_then_takes_over_when_the_first_stops(
     seed(db)
     first, second = Pipeline(db, CONFIG, Clock(NOW)), Pipeline(db, CONFIG, Clock(NOW))
     caplog.set_level(logging.WARNING, logger="vigie.alarms.pipeline")
-    with serving(first) as stop_first, serving(second):
+    with serving(first) as stop_first:
+        # The second starts once the first holds the lock: started together, either may win.
         eventually(lambda: first.health.warm and not first.health.standby)
-        eventually(lambda: second.health.standby)
-        store(db, fix(1, 48.90, 2.40))  # inside zone Z1
-        eventually(lambda: len(zone_alarms(db)) == 1)
-        # The standby tells how far the holder went, from the store.
-        eventually(lambda: second.health.cursor == first.health.cursor > 0)
-        assert second.health.warm and second.health.last_step_at is not None
-        assert "restoring detection from the store" not in caplog.text  # no restore each step
-        assert "stands by" in caplog.text
+        with serving(second):
+            eventually(lambda: second.health.standby)
+            store(db, fix(1, 48.90, 2.40))  # inside zone Z1
+            eventually(lambda: len(zone_alarms(db)) == 1)
+            # The standby tells how far the holder went, from the store.
+            eventually(lambda: second.health.cursor == first.health.cursor > 0)
+            assert second.health.warm and second.health.last_step_at is not None
+            assert "restoring detection from the store" not in caplog.text  # none each step
+            assert "stands by" in caplog.text
 
-        stop_first()
-        eventually(lambda: not second.health.standby and second.health.warm)
-        assert "taking over" in caplog.text
-        store(db, fix(2, 48.91, 2.41))  # out of Z1 again: the second detector clears it
-        eventually(lambda: zone_alarms(db)[0].cleared_at is not None)
+            stop_first()
+            eventually(lambda: not second.health.standby and second.health.warm)
+            assert "taking over" in caplog.text
+            store(db, fix(2, 48.91, 2.41))  # out of Z1 again: the second detector clears it
+            eventually(lambda: zone_alarms(db)[0].cleared_at is not None)
     (alarm,) = zone_alarms(db)
     assert alarm.event_count == 2  # raised by the first, cleared by the second, nothing twice
 

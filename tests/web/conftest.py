@@ -77,7 +77,10 @@ def site(
 ) -> Iterator[Site]:
     """A centre on a fresh SQLite database served by uvicorn on a free port, for one module."""
     with fresh_database(request, "sqlite", tmp_path_factory.mktemp("web-db")) as url:
-        config = Settings(database_url=url, tick_s=0.1, run_pipeline=True)
+        # Escalation after an hour, not 2 min: a handed BAR alert is released unanswered after
+        # its escalation delay (30 s by default), which a browser slowed by a loaded host or by
+        # faketime could reach before its click; no test here waits for an escalation.
+        config = Settings(database_url=url, tick_s=0.1, run_pipeline=True, escalation_after_s=3600)
         with served(config) as base:
             db = open_database(url)
             http = httpx.Client(base_url=base, timeout=30)
