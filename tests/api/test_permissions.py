@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.api.world import ROLES, World, build
 from tests.cases import factories as make
@@ -24,7 +25,7 @@ from vigie.cases.forms import DeviceWithdrawalIn, PlacementIn
 from vigie.export import keys
 from vigie.settings import Settings
 from vigie.store import open_database
-from vigie.store.models import Alarm, OutboxMessage, Placement, Report, User
+from vigie.store.models import Alarm, AuditEntry, OutboxMessage, Placement, Report, User
 
 READERS = {"operator", "supervisor", "spip", "judge", "prosecutor"}
 CASE_FILES = READERS | {"admin"}  # the admin sets cases up
@@ -383,10 +384,28 @@ def call(world: World, endpoint: Endpoint, headers: dict[str, str]) -> Any:
     )
 
 
+# Refusals a route makes itself, past the role check, audited under their own name.
+OWN_DENIALS = {"protected_position_denied"}
+
+
+def templates(world: World, method: str, path: str) -> set[str]:
+    """The OpenAPI path templates that this call's path fits, for this method."""
+    spec = world.centre.client.get("/openapi.json").json()["paths"]
+    return {
+        template
+        for template, methods in spec.items()
+        if method.lower() in methods
+        and re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)), path)
+    }
+
+
 @pytest.mark.parametrize("name", sorted(ENDPOINTS))
 def test_every_role_on_every_endpoint(world: World, name: str) -> None:
     endpoint = ENDPOINTS[name]
     assert endpoint.allowed <= set(ROLES)
+    refused: list[str] = []
+    with world.centre.db.session() as session:  # the world is shared: this test's own denials
+        before = session.scalar(select(func.max(AuditEntry.id))) or 0
     for role in ROLES:
         response = call(world, endpoint, world.centre.headers(role))
         if role in endpoint.allowed:
@@ -394,6 +413,21 @@ def test_every_role_on_every_endpoint(world: World, name: str) -> None:
         else:
             assert response.status_code == 403, (name, role, response.status_code, response.text)
             assert response.json()["error"] == "forbidden"
+            refused.append(role)
+    # Each refusal is audited, naming the route's template (not the ids it was called with); one
+    # entry a minute per user and route: reports.html and reports.pdf share theirs.
+    fitting = {
+        f"route:{endpoint.method} {template}"
+        for template in templates(world, endpoint.method, response.request.url.path)
+    }
+    with world.centre.db.session() as session:
+        audited = {
+            entry.actor
+            for entry in session.scalars(select(AuditEntry))
+            if (entry.action == "forbidden" and entry.target in fitting)
+            or (entry.action in OWN_DENIALS and entry.id > before)
+        }
+    assert fitting and audited == {f"{role}1" for role in refused}, (name, fitting)
     anonymous = call(world, endpoint, {})
     assert anonymous.status_code == 401, (name, anonymous.text)
 

@@ -42,6 +42,7 @@ from vigie.api.routers import audit as audit_routes
 from vigie.settings import MIN_SECRET_LENGTH, InsecureSettings, Settings
 from vigie.store import anchor, open_database, repack, schema, spans
 from vigie.store.group_commit import GroupCommit
+from vigie.store.refusals import AuditedRefusals
 from vigie.web.config import console_settings
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         app.state.bell = AlarmBell()
         app.state.closing = threading.Event()  # set by vigie.api.serving when shutdown starts
         app.state.login_guard = LoginGuard(config)
+        app.state.refusals = AuditedRefusals(app.state.db)  # role refusals (deps.allow)
         stopping = threading.Event()
         tasks: list[asyncio.Task[None]] = []
         app.state.cluster = None

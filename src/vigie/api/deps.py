@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -15,7 +16,9 @@ from vigie.store import Database
 from vigie.store.bounds import Line
 from vigie.store.failover import retrying
 from vigie.store.models import User
+from vigie.store.refusals import AuditedRefusals
 
+logger = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False, description="a token from POST /api/auth/token")
 
 
@@ -70,10 +73,24 @@ def current_user(db: DatabaseDep, config: SettingsDep, claims: ClaimsDep) -> Use
 
 
 def allow(*roles: str) -> Callable[..., User]:
-    """A dependency admitting only these roles; everyone else gets 403 naming their role."""
+    """A dependency admitting only these roles; everyone else gets 403 naming their role, logged
+    and audited (`forbidden`, at most one entry a minute per user and route, with the count of
+    the others: a user probing what his role may not do is seen, and cannot flood the log)."""
 
-    def check(user: Annotated[User, Depends(current_user)]) -> User:
+    def check(request: Request, user: Annotated[User, Depends(current_user)]) -> User:
         if user.role not in roles:
+            route = getattr(request.scope.get("route"), "path", request.url.path)
+            logger.warning(
+                "%s (%s) refused: %s %s", user.username, user.role, request.method, route
+            )
+            refusals: AuditedRefusals = request.app.state.refusals
+            refusals.record(
+                (user.username, request.method, route),
+                user.username,
+                "forbidden",
+                f"route:{request.method} {route}",
+                {"role": user.role, "needs": list(roles), "path": request.url.path},
+            )
             raise ApiError(
                 403, "forbidden", f"role {user.role!r} may not do this (needs: {', '.join(roles)})"
             )

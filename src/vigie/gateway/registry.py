@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from vigie.cases import device_secrets
-from vigie.store import Database, audit
+from vigie.store import Database
 from vigie.store.failover import retrying
 from vigie.store.models import Device, DeviceAssignment, Placement
+from vigie.store.refusals import AuditedRefusals
 
 logger = logging.getLogger(__name__)
-AUDIT_EVERY_S = 60.0  # refusals of one device on one protocol: at most one audit entry per minute
 
 
 class UnknownDevice(LookupError):
@@ -84,7 +84,7 @@ class Registry:
         self._ttl_s = ttl_s
         self._cache: dict[str, tuple[float, RegisteredDevice | None]] = {}
         self._lock = threading.Lock()
-        self._audited: dict[tuple[str, str], tuple[float, int]] = {}
+        self._refusals = None if database is None else AuditedRefusals(database)
         # (device, its secret's hash) -> digest of the key found right: a phone reporting every
         # few seconds costs one PBKDF2 (~1 ms) per secret, not per report; a new secret, a new
         # entry.
@@ -157,28 +157,16 @@ class Registry:
     def _audit_refusal(
         self, device: RegisteredDevice, protocol: str, peer: object, reason: str
     ) -> None:
-        """One audit entry per device and protocol a minute, with the refusals since the last
-        one: a flood of forged requests cannot flood the audit log."""
-        if self._db is None:
+        """Audited at most once a minute per device and protocol (`vigie.store.refusals`): a
+        flood of forged requests cannot flood the audit log."""
+        if self._refusals is None:
             return
-        now = time.monotonic()
-        with self._lock:
-            last, suppressed = self._audited.get((device.id, protocol), (-AUDIT_EVERY_S, 0))
-            if now - last < AUDIT_EVERY_S:
-                self._audited[device.id, protocol] = (last, suppressed + 1)
-                return
-            self._audited[device.id, protocol] = (now, 0)
         detail = {
             "protocol": protocol,
             "peer": str(peer),
             "reason": reason,
-            "refused_since_last_entry": suppressed,
             "case": device.case_ref,
         }
-        try:
-            with self._db.session() as session:
-                audit.record(session, "gateway", "device_refused", f"device:{device.id}", detail)
-        except Exception:  # the database away (a failover): the refusal stands, logged above
-            logger.exception("device %s: its refusal could not be audited", device.id)
-            with self._lock:  # the next refusal tries again, counting this one
-                self._audited[device.id, protocol] = (-AUDIT_EVERY_S, suppressed + 1)
+        self._refusals.record(
+            (device.id, protocol), "gateway", "device_refused", f"device:{device.id}", detail
+        )
