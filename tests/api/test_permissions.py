@@ -19,12 +19,13 @@ from tests.conftest import Centre
 from vigie import clock
 from vigie.alarms import handing, handover, suspensions
 from vigie.api import create_app
+from vigie.api.deps import PATH_KEPT
 from vigie.api.security import create_user
 from vigie.cases import placements, withdrawal
 from vigie.cases.forms import DeviceWithdrawalIn, PlacementIn
 from vigie.export import keys
 from vigie.settings import Settings
-from vigie.store import open_database
+from vigie.store import audit, open_database
 from vigie.store.models import Alarm, AuditEntry, OutboxMessage, Placement, Report, User
 
 READERS = {"operator", "supervisor", "spip", "judge", "prosecutor"}
@@ -430,6 +431,33 @@ def test_every_role_on_every_endpoint(world: World, name: str) -> None:
     assert fitting and audited == {f"{role}1" for role in refused}, (name, fitting)
     anonymous = call(world, endpoint, {})
     assert anonymous.status_code == 401, (name, anonymous.text)
+
+
+def test_a_refusal_with_a_hostile_path_is_audited_all_the_same(world: World) -> None:
+    """The path is the caller's to write: a NUL (which jsonb refuses), an endless id, non-ASCII."""
+    judge = world.centre.headers("judge", "judge9")  # his own: the world is shared
+    for path in (
+        "/api/alarms/%00/acknowledge",
+        "/api/alarms/" + "9" * 5000 + "/close",
+        "/api/alarms/%C3%A9/actions",
+    ):
+        response = world.centre.client.post(path, headers=judge, json={})
+        assert response.status_code == 403, (path, response.text)
+    with world.centre.db.session() as session:
+        kept = {
+            entry.target: entry.detail["path"]
+            for entry in session.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.action == "forbidden", AuditEntry.actor == "judge9"
+                )
+            )
+        }
+        assert audit.verify(session)[1] is None
+    assert kept == {
+        "route:POST /api/alarms/{alarm_id}/acknowledge": "/api/alarms/%00/acknowledge",
+        "route:POST /api/alarms/{alarm_id}/close": ("/api/alarms/" + "9" * 5000)[:PATH_KEPT],
+        "route:POST /api/alarms/{alarm_id}/actions": "/api/alarms/%C3%A9/actions",
+    }
 
 
 # Open, or ending or replacing the caller's own token, or the scraper's: tested on their own

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -72,6 +73,15 @@ def current_user(db: DatabaseDep, config: SettingsDep, claims: ClaimsDep) -> Use
     return retrying(holder, config.db_retry_s, "token check")
 
 
+PATH_KEPT = 256  # characters of a refused call's path in its audit entry
+
+
+def _kept(path: str) -> str:
+    """The path as the audit keeps it: percent-encoded again (a NUL, which PostgreSQL's jsonb
+    refuses, would have kept the refusal out of the log) and cut (an id 5,000 digits long)."""
+    return quote(path, safe="/")[:PATH_KEPT]
+
+
 def allow(*roles: str) -> Callable[..., User]:
     """A dependency admitting only these roles; everyone else gets 403 naming their role, logged
     and audited (`forbidden`, at most one entry a minute per user and route, with the count of
@@ -89,7 +99,7 @@ def allow(*roles: str) -> Callable[..., User]:
                 user.username,
                 "forbidden",
                 f"route:{request.method} {route}",
-                {"role": user.role, "needs": list(roles), "path": request.url.path},
+                {"role": user.role, "needs": list(roles), "path": _kept(request.url.path)},
             )
             raise ApiError(
                 403, "forbidden", f"role {user.role!r} may not do this (needs: {', '.join(roles)})"
