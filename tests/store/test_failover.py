@@ -6,7 +6,7 @@ import itertools
 import time
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import literal, select, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from vigie.ports import free_port
@@ -80,4 +80,14 @@ def test_a_wrong_database_name_is_no_failover(postgres_server: str) -> None:
     database = open_database(f"{postgres_server}/no_such_database")
     with pytest.raises(OperationalError, match="does not exist"), database.session() as session:
         session.execute(text("SELECT 1"))
+    database.dispose()
+
+
+def test_a_statement_libpq_will_not_send_is_no_failover(pg_url: str) -> None:
+    # Over 65,535 parameters, libpq refuses to send it: the statement's fault, the same at every
+    # try. Told as a failover, detection retried it for ever (125,000 cases at a cold start).
+    database = open_database(pg_url)
+    too_many = select(literal(1)).where(literal(1).in_(list(range(70_000))))
+    with pytest.raises(OperationalError, match="number of parameters"), database.session() as s:
+        s.execute(too_many)
     database.dispose()

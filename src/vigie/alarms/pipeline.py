@@ -195,6 +195,16 @@ class PipelineHealth:
     standby: bool = False
 
 
+# Placements loaded a statement at a time: a cold start loads every case, and PostgreSQL takes
+# at most 65,535 parameters a statement (at 125,000 cases detection never started: each step
+# failed on it).
+LOAD_CHUNK = 5_000
+# A step that applies more placement changes than this (a cold start, a mass import) is not
+# ended when idle (`engine_state.limit_idle`): journaling and checkpointing them is seconds of
+# this process's work between two statements (70,000 placements: PostgreSQL ended the step at
+# its checkpoint, every time, and detection never started).
+IDLE_LIMITED_CHANGES = 1_000
+
 CLOCK_FAULT = "clock_fault"
 # The field a quarantined observation names when detection itself failed on it (`_isolate`).
 ENGINE_FAULT = "detection"
@@ -409,7 +419,7 @@ class PartitionStep:
                     or escalating
                     or rates_due
                     or self._poisoned
-                ):
+                ) and len(self._changes) <= IDLE_LIMITED_CHANGES:
                     engine_state.limit_idle(session)
                 for fault in faults:
                     audit.record(
@@ -853,10 +863,10 @@ class PartitionStep:
                 changed.append(case_ref)
         changed += sorted(self._retry.difference(changed))
         self._retry = set()
-        if changed:
+        for start in range(0, len(changed), LOAD_CHUNK):
             loading = (
                 select(Placement)
-                .where(Placement.case_ref.in_(changed))
+                .where(Placement.case_ref.in_(changed[start : start + LOAD_CHUNK]))
                 .options(selectinload(Placement.zones), selectinload(Placement.assignments))
             )
             for placement in session.scalars(loading):

@@ -30,6 +30,9 @@ T = TypeVar("T")
 _FAILOVER_STATES = ("08", "57P01", "57P02", "57P03", "25006")
 # What libpq says (without a SQLSTATE, when it tried several hosts) of a wrong URL.
 _MISCONFIGURED = ("authentication failed", "does not exist", "no pg_hba.conf entry")
+# What libpq refuses to send (a statement's own fault): retried, it would fail the same way for
+# ever, told as a failover (a step with 125,000 parameters was, step after step).
+_NOT_SENT = ("number of parameters must be between",)
 FIRST_PAUSE_S = 0.05
 MAX_PAUSE_S = 1.0
 
@@ -50,8 +53,9 @@ def is_failover(exc: DBAPIError) -> bool:
     state = getattr(exc.orig, "sqlstate", None)
     if state is None:
         # No answer from a server at all: refused, reset, closed, or timed out; but a server
-        # that answered "no" to the settings (password, database name) is no failover.
-        if any(words in str(exc.orig) for words in _MISCONFIGURED):
+        # that answered "no" to the settings (password, database name), or a statement libpq
+        # would not send, is no failover.
+        if any(words in str(exc.orig) for words in _MISCONFIGURED + _NOT_SENT):
             return False
         return isinstance(exc.orig, psycopg.OperationalError | psycopg.InterfaceError)
     return any(state.startswith(prefix) for prefix in _FAILOVER_STATES)
