@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -245,18 +245,24 @@ def checkpoint(
     for i in range(0, len(refs), 1000):  # in chunks: SQLite bounds a statement's parameters
         chunk = refs[i : i + 1000]
         session.execute(delete(EnginePlacement).where(EnginePlacement.case_ref.in_(chunk)))
-    session.add_all(
-        EnginePlacement(case_ref=ref, partition=state.partition, revision=revision, record=record)
+    # Rows, not ORM objects: a cold start's checkpoint holds every placement. 70,000 objects
+    # took 1.7 s to build before their flush began and 2.8 s to flush; rows 0.1 s, then 1.3 s
+    # of INSERTs (SQLite): Python between two statements, which PostgreSQL ends as idle in a
+    # limited step (`engine_state.limit_idle`).
+    rows = [
+        {"case_ref": ref, "partition": state.partition, "revision": revision, "record": record}
         for ref, (revision, record) in placements.items()
         if revision is not None
-    )
+    ]
+    if rows:
+        session.execute(insert(EnginePlacement), rows)
     shapes = [{"digest": d, "blob": b} for d, b in new_shapes]
     if shapes:  # shared by partitions: another may have stored one meanwhile (the same blob)
         dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        insert = dialect.insert(EngineShape)
+        shape = dialect.insert(EngineShape)
         # An older version's blob of the same shape is replaced by this one, with its sectors.
-        upsert = insert.on_conflict_do_update(
-            index_elements=[EngineShape.digest], set_={"blob": insert.excluded.blob}
+        upsert = shape.on_conflict_do_update(
+            index_elements=[EngineShape.digest], set_={"blob": shape.excluded.blob}
         )
         session.execute(upsert, shapes)
     # The checkpoint's own step is kept: SQLite numbers new rows after the largest one left.
