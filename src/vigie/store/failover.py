@@ -71,7 +71,6 @@ def retrying(
     write: Callable[[], T],
     budget_s: float,
     what: str,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """`write()`, tried again while it raises `DatabaseUnavailable`, with pauses doubling from
     50 ms to 1 s, until `budget_s` has passed; then the last `DatabaseUnavailable` is raised.
@@ -91,7 +90,7 @@ def retrying(
                 raise
             if tries == 1:
                 logger.warning("%s: %s; retrying for up to %g s", what, exc, budget_s)
-            sleep(min(pause, left))
+            time.sleep(min(pause, left))  # looked up at each call: the tests may replace it
             pause = min(pause * 2, MAX_PAUSE_S)
             tries += 1
             continue
