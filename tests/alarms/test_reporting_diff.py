@@ -141,7 +141,7 @@ def rule(db: Database, cases: set[str] | None, partition: int | None = None) -> 
 
 def found(db: Database, cases: set[str] | None, partition: int | None = None) -> Diff:
     with db.session() as session:
-        rows = list(session.execute(reporting._differing(CONFIG, cases, partition)))
+        rows = list(session.execute(reporting._differing(session, CONFIG, cases, partition)))
     assert [r[0] for r in rows] == sorted(r[0] for r in rows)  # by device id
     return {device: (seconds, alarm) for device, seconds, alarm in rows}
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from vigie.alarms import ongoing, returned
 from vigie.alarms.obligations import PRIORITY
 from vigie.detect.events import iso_of, ms_of
+from vigie.store.listed import listed_in
 from vigie.store.models import Alarm, AlarmEventRow, Placement
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def fold(
         (a.case_ref, a.kind, a.device): a
         for a in session.scalars(
             select(Alarm)
-            .where(Alarm.case_ref.in_(cases), Alarm.status != "closed")
+            .where(listed_in(session, Alarm.case_ref, cases), Alarm.status != "closed")
             .order_by(Alarm.id)
             .with_for_update()
         )
@@ -138,7 +139,7 @@ def fold(
                     placements = dict(
                         session.execute(
                             select(Placement.case_ref, Placement.id).where(
-                                Placement.case_ref.in_(cases)
+                                listed_in(session, Placement.case_ref, cases)
                             )
                         ).all()
                     )

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from vigie.alarms import delays
 from vigie.alarms.imported import RAISED_HERE
 from vigie.detect.events import iso_of, ms_of
+from vigie.store.listed import listed_in
 from vigie.store.models import Alarm
 
 # What detection raises and clears: its SOS is cleared by the close itself, the `unmonitored`
@@ -72,13 +73,16 @@ def unmark(session: Session, keys: Iterable[Key]) -> None:
         return
     marked = session.execute(
         select(Alarm.id, Alarm.case_ref, Alarm.kind, Alarm.device).where(
-            Alarm.ongoing_when_closed, Alarm.case_ref.in_(sorted({case for case, _, _ in keys}))
+            Alarm.ongoing_when_closed,
+            listed_in(session, Alarm.case_ref, (case for case, _, _ in keys)),
         )
     ).all()
     wanted = set(keys)
     ids = [row.id for row in marked if (row.case_ref, row.kind, row.device) in wanted]
     if ids:
-        session.execute(update(Alarm).where(Alarm.id.in_(ids)).values(ongoing_when_closed=False))
+        session.execute(
+            update(Alarm).where(listed_in(session, Alarm.id, ids)).values(ongoing_when_closed=False)
+        )
 
 
 @functools.cache
@@ -125,6 +129,8 @@ def reminders(
         )
     if reminded:
         session.execute(
-            update(Alarm).where(Alarm.id.in_(reminded)).values(ongoing_when_closed=False)
+            update(Alarm)
+            .where(listed_in(session, Alarm.id, reminded))
+            .values(ongoing_when_closed=False)
         )
     return events

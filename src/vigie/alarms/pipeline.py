@@ -56,6 +56,7 @@ from vigie.store import Database, audit, engine_state, quarantine
 from vigie.store import observations as log
 from vigie.store.engine_state import Claimed, StateRow
 from vigie.store.failover import DatabaseUnavailable
+from vigie.store.listed import listed_in
 from vigie.store.models import Alarm, Placement
 
 logger = logging.getLogger(__name__)
@@ -195,15 +196,9 @@ class PipelineHealth:
     standby: bool = False
 
 
-# Placements loaded a statement at a time: a cold start loads every case, and PostgreSQL takes
-# at most 65,535 parameters a statement (at 125,000 cases detection never started: each step
-# failed on it).
+# Placements loaded this many at a time: a cold start loads every case, each with its zones and
+# assignments as ORM objects until its record is made; loaded at once, all of them were held.
 LOAD_CHUNK = 5_000
-# A step that applies more placement changes than this (a cold start, a mass import) is not
-# ended when idle (`engine_state.limit_idle`): journaling and checkpointing them is seconds of
-# this process's work between two statements (70,000 placements: PostgreSQL ended the step at
-# its checkpoint, every time, and detection never started).
-IDLE_LIMITED_CHANGES = 1_000
 
 CLOCK_FAULT = "clock_fault"
 # The field a quarantined observation names when detection itself failed on it (`_isolate`).
@@ -419,16 +414,21 @@ class PartitionStep:
                     or escalating
                     or rates_due
                     or self._poisoned
-                ) and len(self._changes) <= IDLE_LIMITED_CHANGES:
-                    engine_state.limit_idle(session)
-                for fault in faults:
-                    audit.record(
-                        session,
-                        "system",
-                        "placement_not_monitored",
-                        f"placement:{fault.placement_id}",
-                        {"error": str(fault.error), "field": fault.error.field},
-                    )
+                ):
+                    handled = len(self._changes) + len(events) + len(faults) + len(refused)
+                    engine_state.limit_idle(session, handled + len(fixes))
+                audit.record_many(
+                    session,
+                    [
+                        (
+                            "system",
+                            "placement_not_monitored",
+                            f"placement:{fault.placement_id}",
+                            {"error": str(fault.error), "field": fault.error.field},
+                        )
+                        for fault in faults
+                    ],
+                )
                 if self._poisoned:
                     audit.record(
                         session,
@@ -866,7 +866,7 @@ class PartitionStep:
         for start in range(0, len(changed), LOAD_CHUNK):
             loading = (
                 select(Placement)
-                .where(Placement.case_ref.in_(changed[start : start + LOAD_CHUNK]))
+                .where(listed_in(session, Placement.case_ref, changed[start : start + LOAD_CHUNK]))
                 .options(selectinload(Placement.zones), selectinload(Placement.assignments))
             )
             for placement in session.scalars(loading):

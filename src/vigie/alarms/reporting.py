@@ -26,6 +26,7 @@ from vigie.alarms.imported import RAISED_HERE
 from vigie.alarms.unmonitored import UNMONITORED
 from vigie.gateway import command_queue
 from vigie.settings import Settings
+from vigie.store.listed import listed_in
 from vigie.store.models import Alarm, Device, DeviceAssignment, DeviceCommand, Placement
 
 ROLES = ("wearer", "protected")
@@ -57,14 +58,16 @@ def reconcile(
             reason=f"alarm {alarm_id} open" if alarm_id is not None else "no alarm open",
             alarm_id=alarm_id,
         )
-        for device_id, seconds, alarm_id in session.execute(_differing(config, cases, partition))
+        for device_id, seconds, alarm_id in session.execute(
+            _differing(session, config, cases, partition)
+        )
     ]
     queued, _unknown = command_queue.queue_many(session, changes, "pipeline", now)
     return queued
 
 
 def _differing(
-    config: Settings, cases: set[str] | None, partition: int | None = None
+    session: Session, config: Settings, cases: set[str] | None, partition: int | None = None
 ) -> Select[Any]:
     """Device id, wanted seconds and the open alarm that wants them (or None) of every device
     whose wanted rate is not the last one asked, by device id; only in `cases`, or else in the
@@ -99,7 +102,7 @@ def _differing(
         .scalar_subquery()
     )
     if cases is not None:
-        scope: Any = Placement.case_ref.in_(cases)
+        scope: Any = listed_in(session, Placement.case_ref, cases)
     else:  # a superset of the devices whose newest rate is raised: the last test decides
         raised = select(DeviceCommand.device_id).where(
             *standing, DeviceCommand.args["seconds"].as_integer() != normal
@@ -165,7 +168,7 @@ def ask_fixes(
                 DeviceCommand.kind == "locate",
                 DeviceCommand.state.in_(("queued", "sent")),
                 DeviceCommand.expires_at > now,
-                DeviceCommand.device_id.in_(sorted({r[0] for r in requests})),
+                listed_in(session, DeviceCommand.device_id, (r[0] for r in requests)),
             )
         ).all()
     )
@@ -201,11 +204,11 @@ def note_uncertain(
     gone = {d for d in stored - marked if watched is None or watched(d)}
     if gone:
         session.execute(
-            update(Device).where(Device.id.in_(sorted(gone))).values(uncertain_since=None)
+            update(Device).where(listed_in(session, Device.id, gone)).values(uncertain_since=None)
         )
     if new := marked - stored:
         session.execute(
             update(Device)
-            .where(Device.id.in_(sorted(new)), Device.uncertain_since.is_(None))
+            .where(listed_in(session, Device.id, new), Device.uncertain_since.is_(None))
             .values(uncertain_since=now)
         )

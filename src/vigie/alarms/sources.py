@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from vigie.store import audit, engine_state
 from vigie.store import observations as log
+from vigie.store.listed import listed_in
 from vigie.store.models import DeviceAssignment, Placement
 
 
@@ -136,16 +137,14 @@ def partitions_of(session: Session | Connection, devices: set[str]) -> dict[str,
     """The detection partition of each device's active case, as the database has it now; a
     device with no active assignment is left out. A worker forwards a reading of a device that
     belongs to another partition instead of archiving it (design/scale-ha.md §2.6)."""
-    found: dict[str, int] = {}
-    names = sorted(devices)
-    for i in range(0, len(names), 1000):  # in chunks: SQLite bounds a statement's parameters
-        query = (
-            select(DeviceAssignment.device_id, Placement.partition)
-            .join(Placement, Placement.id == DeviceAssignment.placement_id)
-            .where(
-                DeviceAssignment.device_id.in_(names[i : i + 1000]),
-                DeviceAssignment.until.is_(None),
-            )
+    if not devices:
+        return {}
+    query = (
+        select(DeviceAssignment.device_id, Placement.partition)
+        .join(Placement, Placement.id == DeviceAssignment.placement_id)
+        .where(
+            listed_in(session, DeviceAssignment.device_id, devices),
+            DeviceAssignment.until.is_(None),
         )
-        found.update({device: partition for device, partition in session.execute(query)})
-    return found
+    )
+    return {device: partition for device, partition in session.execute(query)}

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from vigie.cases.ending import refuse_if_ended
 from vigie.cases.errors import CaseRefused
 from vigie.store import audit
+from vigie.store.listed import listed_in
 from vigie.store.models import Alarm, AlertSuspension, Placement
 
 REASONS = ("hospital", "hearing", "other")
@@ -130,7 +131,7 @@ def known_absences(session: Session, alarms: Iterable[Alarm]) -> set[int]:
         return set()
     periods: dict[str, list[tuple[datetime, datetime]]] = {}
     query = select(AlertSuspension).where(
-        AlertSuspension.case_ref.in_({a.case_ref for a, _ in covered}),
+        listed_in(session, AlertSuspension.case_ref, (a.case_ref for a, _ in covered)),
         AlertSuspension.starts_at <= max(at for _, at in covered),
         or_(
             AlertSuspension.ended_at.is_(None),

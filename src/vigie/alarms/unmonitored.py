@@ -25,12 +25,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from vigie.detect import ScenarioError
+from vigie.store.listed import listed_in
 from vigie.store.models import UnwatchedPlacement
 
 UNMONITORED = "unmonitored"
@@ -137,52 +138,70 @@ class Unwatched:
     ) -> list[dict[str, Any]]:
         """Record this step's refusals and settlements; the alarm events they and the time call
         for: `raised` for a placement unwatched past the grace (and again at each reminder),
-        `cleared` (with why) for a settled one whose alarm was raised."""
+        `cleared` (with why) for a settled one whose alarm was raised.
+
+        A few statements whatever their number: a cold start, or a change of the rules, may
+        refuse every case at once, and one statement each held the step for minutes.
+        """
         events: list[dict[str, Any]] = []
         refused = {fault.case_ref for fault in faults}
+        ended: list[str] = []
         for case in sorted(set(settled) - refused):
             row = self._rows.pop(case, None)
             if row is None:
                 continue
-            session.execute(delete(UnwatchedPlacement).where(UnwatchedPlacement.case_ref == case))
+            ended.append(case)
             if row.raised_at is not None:
                 events.append(_event(case, "cleared", row.device, now, {"reason": settled[case]}))
+        table = cast(Table, UnwatchedPlacement.__table__)
+        if ended:
+            session.execute(delete(table).where(listed_in(session, table.c.case_ref, ended)))
+        added: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
         for fault in faults:
             row = self._rows.get(fault.case_ref)
             detail = _said(fault)
             if row is None:  # unwatched from this revision on
-                session.execute(
-                    insert(UnwatchedPlacement).values(
-                        placement_id=fault.placement_id,
-                        case_ref=fault.case_ref,
-                        partition=fault.partition,
-                        device=fault.device,
-                        since=fault.since,
-                        detail=detail,
-                        raised_at=None,
-                    )
+                added.append(
+                    {
+                        "placement_id": fault.placement_id,
+                        "case_ref": fault.case_ref,
+                        "partition": fault.partition,
+                        "device": fault.device,
+                        "since": fault.since,
+                        "detail": detail,
+                        "raised_at": None,
+                    }
                 )
                 self._rows[fault.case_ref] = _Row(fault.device, fault.since, detail, None)
             else:  # still unwatched, since its first refused revision: what is refused now,
                 # and its bracelet now unless its alarm was raised on the one before
                 device = row.device if row.raised_at is not None else fault.device
-                session.execute(
-                    update(UnwatchedPlacement)
-                    .where(UnwatchedPlacement.case_ref == fault.case_ref)
-                    .values(detail=detail, device=device)
-                )
+                changed.append({"case": fault.case_ref, "said": detail, "worn": device})
                 row.detail, row.device = detail, device
+        if added:
+            session.execute(insert(table), added)
+        if changed:  # after the inserts: a case refused twice in a step is added, then changed
+            session.execute(
+                update(table)
+                .where(table.c.case_ref == bindparam("case"))
+                .values(detail=bindparam("said"), device=bindparam("worn")),
+                changed,
+            )
+        raised: list[str] = []
         for case, row in sorted(self._rows.items()):
             if not self._due(row, now):
                 continue
             detail = row.detail | {"since": row.since.isoformat()}
             if row.raised_at is not None:
                 detail["again"] = True
-            session.execute(
-                update(UnwatchedPlacement)
-                .where(UnwatchedPlacement.case_ref == case)
-                .values(raised_at=now)
-            )
+            raised.append(case)
             row.raised_at = now
             events.append(_event(case, "raised", row.device, now, detail))
+        if raised:
+            session.execute(
+                update(table)
+                .where(listed_in(session, table.c.case_ref, raised))
+                .values(raised_at=now)
+            )
         return events

@@ -13,6 +13,7 @@ from vigie.cases.errors import CaseRefused
 from vigie.cases.forms import AssignmentIn, DeviceIn
 from vigie.cases.withdrawal import locked_device, refuse_if_withdrawn
 from vigie.store import audit
+from vigie.store.listed import listed_in
 from vigie.store.models import Device, DeviceAssignment, Placement
 from vigie.store.unique import refused_if_taken
 
@@ -45,28 +46,24 @@ def active_assignments(session: Session, placement_id: int) -> list[DeviceAssign
     )
 
 
-# Device ids a statement asks about at once (SQLite binds at most 32,766 parameters).
-WATCHED_CHUNK = 5_000
-
-
 def unfollowed(session: Session, devices: Iterable[str]) -> list[str]:
     """Of `devices`, those no case watched here follows now (no open assignment to an active
     placement: unregistered, in stock, withdrawn, or of a case ended or imported), sorted: what
     they send is stored and never detected."""
     asked = sorted(set(devices))
-    followed: set[str] = set()
-    for start in range(0, len(asked), WATCHED_CHUNK):
-        followed.update(
-            session.scalars(
-                select(DeviceAssignment.device_id)
-                .join(Placement, Placement.id == DeviceAssignment.placement_id)
-                .where(
-                    DeviceAssignment.device_id.in_(asked[start : start + WATCHED_CHUNK]),
-                    DeviceAssignment.until.is_(None),
-                    Placement.status == "active",
-                )
+    if not asked:
+        return []
+    followed = set(
+        session.scalars(
+            select(DeviceAssignment.device_id)
+            .join(Placement, Placement.id == DeviceAssignment.placement_id)
+            .where(
+                listed_in(session, DeviceAssignment.device_id, asked),
+                DeviceAssignment.until.is_(None),
+                Placement.status == "active",
             )
         )
+    )
     return [d for d in asked if d not in followed]
 
 

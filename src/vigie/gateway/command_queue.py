@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from vigie.gateway.commands import checked_args
 from vigie.store import audit
+from vigie.store.listed import listed_in
 from vigie.store.models import Device, DeviceCommand
 
 DEFAULT_TTL_S = 3600.0
@@ -66,7 +67,9 @@ def queue_many(
     ids = {w.device_id for w in wanted}
     registered = set(
         session.scalars(
-            select(Device.id).where(Device.id.in_(sorted(ids)), Device.withdrawn_at.is_(None))
+            select(Device.id).where(
+                listed_in(session, Device.id, ids), Device.withdrawn_at.is_(None)
+            )
         )
     )
     commands = [

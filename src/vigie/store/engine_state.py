@@ -46,6 +46,12 @@ CLAIM_WAIT_S = 5.0
 # list's among them, until a claim ended it a lease and a patience later. PostgreSQL ends it
 # instead; a live step's statements follow each other well within it.
 HOLD_S = 2.0
+# And this much more per item the step handles (a placement change, an event, a refusal): its
+# Python between two statements grows with them. A cold start handles every placement, a
+# centre-wide event raises every case: at 70,000, seconds between two statements, and a fixed
+# limit ended that step every time it ran (detection never started, or never got past the
+# event). About ten times what an item costs here.
+HOLD_PER_ITEM_S = 0.0005
 _LIMIT_IDLE = text("SELECT set_config('idle_in_transaction_session_timeout', :ms, true)")
 # The transactions a claim ends: those holding what it waits for and doing nothing (an active
 # statement, such as a migration's, is left to finish).
@@ -200,11 +206,13 @@ def _unblocked(session: Session, partition: int, patience_s: float) -> Iterator[
         watcher.join()
 
 
-def limit_idle(session: Session) -> None:
+def limit_idle(session: Session, items: int = 0) -> None:
     """Have PostgreSQL end this transaction, from here to its commit, if it sits idle `HOLD_S`
-    (the step fails and its batch is re-run; nothing of it commits)."""
+    and `HOLD_PER_ITEM_S` per item it handles (the step fails and its batch is re-run; nothing
+    of it commits)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(_LIMIT_IDLE, {"ms": str(round(HOLD_S * 1000))})
+        ms = round((HOLD_S + items * HOLD_PER_ITEM_S) * 1000)
+        session.execute(_LIMIT_IDLE, {"ms": str(ms)})
 
 
 # A step's first statement. Without the checkpoint: a step writes it (every few seconds) but

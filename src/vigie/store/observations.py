@@ -10,7 +10,6 @@ from typing import Any, NamedTuple, cast, get_args
 
 import psycopg
 from sqlalchemy import (
-    BigInteger,
     CursorResult,
     Dialect,
     RowMapping,
@@ -31,6 +30,7 @@ from vigie.observation import ObservationIn
 from vigie.store import audit, spans
 from vigie.store.database import Database, json_text
 from vigie.store.fix_payload import record_of, stored_payload
+from vigie.store.listed import listed_in
 from vigie.store.models import DeviceLatest, Observation, ObservationSpan
 
 # What a device can say. A per-device read names the types it wants: the spans and newest
@@ -461,14 +461,11 @@ def rows_after(session: Session, cursor: int, limit: int, upto: int | None = Non
 
 def rows_by_ids(session: Session, ids: list[int]) -> list[Any]:
     """The rows of `ids` as `rows_after` gives them, in id order (conflicts left out)."""
+    if not ids:
+        return []
     table = Observation.__table__
-    out: list[Any] = []
-    for i in range(0, len(ids), 1000):  # in chunks: SQLite bounds a statement's parameters
-        query = _engine_rows().where(
-            table.c.id.in_(ids[i : i + 1000]), table.c.conflict_of.is_(None)
-        )
-        out += session.execute(query).all()
-    return sorted(out, key=lambda row: row.id)
+    query = _engine_rows().where(listed_in(session, table.c.id, ids), table.c.conflict_of.is_(None))
+    return sorted(session.execute(query).all(), key=lambda row: row.id)
 
 
 def _engine_rows() -> Any:
@@ -517,7 +514,7 @@ def newest_of_type(session: Session, devices: Sequence[str], kind: str) -> dict[
     ids = [row_id for _, row_id in spans.newest(session, devices, [kind]).values()]
     if not ids:
         return {}
-    query = select(*columns).where(spans.listed_in(session, Observation.id, ids, BigInteger))
+    query = select(*columns).where(listed_in(session, Observation.id, ids))
     return {row.device: row for row in session.execute(query)}
 
 
@@ -535,9 +532,7 @@ def newest_values(
     if not ids:
         return {}
     value = Observation.payload[field]
-    query = select(Observation.device, value).where(
-        spans.listed_in(session, Observation.id, ids, BigInteger)
-    )
+    query = select(Observation.device, value).where(listed_in(session, Observation.id, ids))
     return {device: found for device, found in session.execute(query) if found is not None}
 
 
@@ -573,7 +568,7 @@ def _window(
             end += 1  # whole minutes: the next batch's times all come after this one's
         chunk = ids[start:end].tolist()
         query = select(*columns, table.c.t.label("window_t"), table.c.id.label("window_id")).where(
-            spans.listed_in(session, table.c.id, chunk, BigInteger), *condition
+            listed_in(session, table.c.id, chunk), *condition
         )
         out += sorted(
             session.execute(query), key=lambda r: (r.window_t, r.window_id), reverse=newest

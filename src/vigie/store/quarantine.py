@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from vigie.store.listed import listed_in
 from vigie.store.models import Observation, QuarantinedObservation
 
 # Where a person would be: the admin's list says a fix was refused, not where it was.
@@ -30,17 +31,16 @@ def add(
 
 def among(session: Session, ids: list[int], field: str) -> set[int]:
     """Which of `ids` are quarantined with `field` at fault."""
-    found: set[int] = set()
-    for i in range(0, len(ids), 1000):  # in chunks: SQLite bounds a statement's parameters
-        found.update(
-            session.scalars(
-                select(QuarantinedObservation.observation_id).where(
-                    QuarantinedObservation.observation_id.in_(ids[i : i + 1000]),
-                    QuarantinedObservation.field == field,
-                )
+    if not ids:
+        return set()
+    return set(
+        session.scalars(
+            select(QuarantinedObservation.observation_id).where(
+                listed_in(session, QuarantinedObservation.observation_id, ids),
+                QuarantinedObservation.field == field,
             )
         )
-    return found
+    )
 
 
 def count(session: Session) -> int:

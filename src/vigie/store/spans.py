@@ -22,14 +22,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, String, any_, bindparam, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from vigie.store.database import Database
+from vigie.store.listed import listed_in
 from vigie.store.models import DeviceLatest, Observation, ObservationSpan, SpanWatermark
 
 logger = logging.getLogger(__name__)
@@ -292,21 +292,6 @@ async def compact_forever(db: Database, every_s: float, stopping: threading.Even
 # ---------------------------------------------------------------------------------------- reads
 
 
-def listed_in(
-    session: Session, column: Any, values: Sequence[Any], kind: type[String] | type[BigInteger]
-) -> Any:
-    """`column IN values`, the values one parameter named after the column (an array on
-    PostgreSQL, a JSON list on SQLite): no count meets SQLite's bound on a statement's
-    parameters, and the statement is compiled once and cached, where a list of literals is
-    compiled anew at every call."""
-    unique = sorted(set(values))
-    name = f"listed_{column.name}"
-    if _pg(session):
-        return column == any_(bindparam(name, unique, type_=postgresql.ARRAY(kind)))
-    listed = func.json_each(bindparam(name, json.dumps(unique))).table_valued("value")
-    return column.in_(select(listed.c.value))
-
-
 @dataclass(frozen=True)
 class Located:
     """Readings by (minute of their time, id), sorted so: their time order to the minute."""
@@ -345,9 +330,9 @@ def located(
         for start in range(first, last + 1, MINUTES_A_READ):
             read = list(range(start, min(last, start + MINUTES_A_READ - 1) + 1))
             query = select(spans.c.minute, spans.c.first_id, spans.c.ids).where(
-                listed_in(session, spans.c.minute, read, BigInteger),
-                listed_in(session, spans.c.device, devices, String),
-                listed_in(session, spans.c.type, types, String),
+                listed_in(session, spans.c.minute, read),
+                listed_in(session, spans.c.device, devices),
+                listed_in(session, spans.c.type, types),
             )
             # One array a query, not one a span: a year of a device's spans is 500,000 of them,
             # and an array's own overhead (about 100 bytes) outweighs its few ids.
@@ -362,8 +347,8 @@ def located(
         table = Observation.__table__
         tail = select(table.c.t, table.c.id).where(
             table.c.id > mark,
-            listed_in(session, table.c.device, devices, String),
-            listed_in(session, table.c.type, types, String),
+            listed_in(session, table.c.device, devices),
+            listed_in(session, table.c.type, types),
             table.c.t >= since,
         )
         if until is not None:
@@ -403,8 +388,8 @@ def newest(
     latest = DeviceLatest.__table__
     for device, t, row_id in session.execute(
         select(latest.c.device, latest.c.t, latest.c.id).where(
-            listed_in(session, latest.c.device, devices, String),
-            listed_in(session, latest.c.type, types, String),
+            listed_in(session, latest.c.device, devices),
+            listed_in(session, latest.c.type, types),
         )
     ):
         keep(device, t, row_id)
@@ -422,8 +407,8 @@ def newest(
         .where(
             table.c.id > mark,
             table.c.conflict_of.is_(None),
-            listed_in(session, table.c.device, devices, String),
-            listed_in(session, table.c.type, types, String),
+            listed_in(session, table.c.device, devices),
+            listed_in(session, table.c.type, types),
         )
         .subquery()
     )

@@ -11,7 +11,7 @@ from typing import Annotated, Any, NamedTuple
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import Select, String, func, select, union_all
+from sqlalchemy import Select, func, select, union_all
 from sqlalchemy.orm import Session
 
 from vigie import clock
@@ -21,6 +21,7 @@ from vigie.api.deps import CENTRE, DatabaseDep, allow
 from vigie.api.limits import BoundedJsonRoute
 from vigie.store import audit, purges, spans
 from vigie.store import observations as log
+from vigie.store.listed import listed_in
 from vigie.store.models import (
     DEVICE_REFUSED,
     Alarm,
@@ -260,7 +261,7 @@ def heard_unfollowed(
     spare = session.execute(
         select(Device.id, Device.kind)
         .where(
-            spans.listed_in(session, Device.id, unfollowed, String),
+            listed_in(session, Device.id, unfollowed),
             Device.withdrawn_at.is_(None),
         )
         .order_by(Device.id)

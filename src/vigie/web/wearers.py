@@ -19,6 +19,7 @@ from vigie.api.deps import DatabaseDep, allow
 from vigie.api.limits import BoundedJsonRoute
 from vigie.store import audit
 from vigie.store import observations as log
+from vigie.store.listed import listed_in
 from vigie.store.models import Alarm, Device, DeviceAssignment, Placement, User
 
 router = APIRouter(
@@ -63,7 +64,8 @@ def wearers(
         live: dict[str, dict[str, Any]] = {}
         for ref, kind, priority, escalated_at in session.execute(
             select(Alarm.case_ref, Alarm.kind, Alarm.priority, Alarm.escalated_at).where(
-                Alarm.status != "closed", Alarm.case_ref.in_([r.case_ref for r in rows])
+                Alarm.status != "closed",
+                listed_in(session, Alarm.case_ref, (r.case_ref for r in rows)),
             )
         ):
             entry = live.setdefault(
