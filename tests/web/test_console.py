@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 from sqlalchemy import select
 
 from tests.web.conftest import Site, log_in, logged_out, press
@@ -410,6 +410,24 @@ def test_legal_calculator_gives_the_dates_of_its_examples(
     page.select_option("#law-measure", measure)
     page.click("#law-form button[type=submit]")
     _assert_decision(page, outcome, dates)
+
+
+def test_the_legal_calculator_cannot_be_sent_before_htmx_has_its_form(
+    page: Page, site: Site
+) -> None:
+    """Sent while the page's scripts still load (a slow link, a loaded host), the form was
+    posted natively: the page answered 405 in place of the calculator (a test did, under load)."""
+    log_in(page, site, "spip1")
+    held: list[Route] = []
+    page.route("**/static/vendor/htmx.min.js", lambda route: held.append(route))
+    page.goto(f"{site.url}/law", wait_until="commit")
+    expect(page.locator("#law-submit")).to_be_visible()
+    assert held, "htmx was not held"
+    expect(page.locator("#law-submit")).to_be_disabled()
+    held[0].continue_()
+    page.select_option("#law-measure", "arse")
+    page.click("#law-submit")  # waits until it is enabled
+    _assert_decision(page, "eligible", {"term_end": "2026-09-10"})
 
 
 def test_legal_calculator_form_builds_an_lsc_case_typed_in(page: Page, site: Site) -> None:
