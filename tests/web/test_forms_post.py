@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from playwright.sync_api import Browser, Request
+from playwright.sync_api import Browser, Page, Request, Route, expect
 
-from tests.web.conftest import Site
+from tests.web.conftest import PASSWORD, Site
 
 TEMPLATES = Path(__file__).parents[2] / "src" / "vigie" / "web" / "templates"
 # Read-only forms, whose fields are only what is sought: the header's search and the filters.
@@ -47,3 +47,42 @@ def test_the_login_form_sent_without_its_script_never_puts_the_password_in_a_url
         assert "secret" not in request.url and "password" not in request.url
     finally:
         context.close()
+
+
+def test_the_login_form_sent_while_its_script_loads_is_sent_by_it_once_loaded(
+    page: Page, site: Site
+) -> None:
+    """Sent before its page's script had bound it (a slow link, a loaded host), the browser
+    posted the form itself: the console answered 405 and what was typed was lost."""
+    held: list[Route] = []
+    page.route("**/static/pages/login.js", lambda route: held.append(route))
+    documents: list[Request] = []
+    page.on("request", lambda r: documents.append(r) if r.resource_type == "document" else None)
+    page.goto(f"{site.url}/login?lang=fr", wait_until="commit")
+    expect(page.locator("#login-form button[type=submit]")).to_be_visible()
+    assert held, "login.js was not held"
+    page.fill("input[name=username]", "operator1")
+    page.fill("input[name=password]", PASSWORD)
+    page.press("input[name=password]", "Enter")
+    page.click("#login-form button[type=submit]")  # twice: one is sent
+    held[0].continue_()
+    page.wait_for_url(lambda url: "/login" not in url)
+    assert [r.method for r in documents if "/login" in r.url] == ["GET"]
+
+
+def test_a_form_no_script_takes_is_never_posted_by_the_browser(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/login?lang=fr")
+    page.evaluate(
+        """() => {
+            const form = document.createElement("form");
+            form.method = "post";
+            form.id = "unbound";
+            form.innerHTML = '<input name="note" value="a hospital"><button>Send</button>';
+            document.body.append(form);
+        }"""
+    )
+    documents: list[Request] = []
+    page.on("request", lambda r: documents.append(r) if r.resource_type == "document" else None)
+    page.click("#unbound button")
+    page.goto(f"{site.url}/login?lang=en")  # a navigation after: the requests seen are in order
+    assert [(r.method, r.url.rsplit("/", 1)[-1]) for r in documents] == [("GET", "login?lang=en")]

@@ -323,7 +323,4 @@
     node.focus();
   });
   fill();
-  // Sent before htmx took the form (a page still loading), it was posted natively: the
-  // console's page answered 405 in place of the calculator. Enabled once htmx has it.
-  htmx.onLoad(() => { document.getElementById("law-submit").disabled = false; });
 })();
