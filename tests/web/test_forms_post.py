@@ -56,8 +56,8 @@ def test_the_login_form_sent_while_its_script_loads_is_sent_by_it_once_loaded(
     posted the form itself: the console answered 405 and what was typed was lost."""
     held: list[Route] = []
     page.route("**/static/pages/login.js", lambda route: held.append(route))
-    documents: list[Request] = []
-    page.on("request", lambda r: documents.append(r) if r.resource_type == "document" else None)
+    sent: list[Request] = []
+    page.on("request", lambda r: sent.append(r))
     page.goto(f"{site.url}/login?lang=fr", wait_until="commit")
     expect(page.locator("#login-form button[type=submit]")).to_be_visible()
     assert held, "login.js was not held"
@@ -67,7 +67,9 @@ def test_the_login_form_sent_while_its_script_loads_is_sent_by_it_once_loaded(
     page.click("#login-form button[type=submit]")  # twice: one is sent
     held[0].continue_()
     page.wait_for_url(lambda url: "/login" not in url)
-    assert [r.method for r in documents if "/login" in r.url] == ["GET"]
+    pages = [r.method for r in sent if r.resource_type == "document" and "/login" in r.url]
+    assert pages == ["GET"]
+    assert [r.method for r in sent if r.url.endswith("/api/auth/token")] == ["POST"]
 
 
 def test_a_form_no_script_takes_is_never_posted_by_the_browser(page: Page, site: Site) -> None:
