@@ -36,8 +36,8 @@ duplicate_events = 0  # events skipped because stored already (in this process):
 @dataclass(slots=True)
 class _New:
     """An episode opened by this fold, until it is inserted with the others: a plain record,
-    where an ORM object for each (its instrumented attributes, the unit of work's flush)
-    made a mass event's step several times slower (20,000 alarms: 10 s on PostgreSQL)."""
+    where an ORM object for each (its instrumented attributes, the unit of work's flush) made
+    a mass event's fold twice as slow (20,000 alarms on SQLite: 4.7 s, 2.2 s as records)."""
 
     case_ref: str
     partition: int
