@@ -1,12 +1,13 @@
 """The audit chain: appends link to the previous hash; any raw edit is found and named."""
 
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, text
 
 from vigie.store import Database, audit, open_database
-from vigie.store.models import AuditEntry
+from vigie.store.models import AuditEntry, AuditHead
 
 
 def test_chain_verifies_when_intact(db: Database) -> None:
@@ -66,6 +67,44 @@ def test_many_acts_chain_in_order_in_one_append(db: Database) -> None:
         checked, breach = audit.verify(session)
         assert audit.record_many(session, []) == []
     assert (checked, breach) == (8, None)
+
+
+def test_a_mass_append_is_stored_in_chain_order_with_its_details_whole(db: Database) -> None:
+    """A step refusing thousands of placements audits each in one append: past 20 entries
+    PostgreSQL takes them as arrays, past 1,000 SQLite in several statements; either way the
+    ids follow the chain and each entry reads back as it was hashed."""
+    when = datetime(2026, 12, 7, 23, 1, tzinfo=UTC)
+    acts: list[audit.Act] = [
+        ("pipeline", "placement_refused", f"case:K{i}", {"n": i, "why": "zone é", "at": when})
+        for i in range(2_500)
+    ]
+    with db.session() as session:
+        first = audit.record(session, "alice", "read", "case:1")
+        entries = audit.record_many(session, acts)
+    assert entries[0].prev_hash == first.hash
+    assert [e.id for e in entries] == list(range(entries[0].id, entries[0].id + 2_500))
+    assert [e.detail for e in entries[:2]] == [
+        {"n": 0, "why": "zone é", "at": str(when)},
+        {"n": 1, "why": "zone é", "at": str(when)},
+    ]
+    with db.reading() as session:
+        stored = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        checked, breach = audit.verify(session)
+    assert (checked, breach) == (2_501, None)
+    assert [(s.id, s.target, s.detail, s.hash) for s in stored[1:]] == [
+        (e.id, e.target, e.detail, e.hash) for e in entries
+    ]
+
+
+def test_an_append_flushes_what_the_caller_added(db: Database) -> None:
+    """Callers rely on an append flushing their own changes (an id read right after it): its
+    statements are the session's, which flushes before each, not a connection's of its own."""
+    with db.session() as session:
+        head = AuditHead(id=2, last_hash=audit.GENESIS)
+        session.add(head)
+        audit.record(session, "cli", "read", "x")
+        assert session.execute(text("SELECT count(*) FROM audit_head")).scalar_one() == 2
+        session.rollback()
 
 
 def test_a_transaction_left_idle_holding_the_head_is_ended_and_the_chain_goes_on(

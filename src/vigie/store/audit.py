@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Table, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from vigie import clock
+from vigie.store import bulk
 from vigie.store.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
@@ -65,7 +66,7 @@ def entry_hash(
 
 def record(
     session: Session, actor: str, action: str, target: str, detail: dict[str, Any] | None = None
-) -> AuditEntry:
+) -> Entry:
     """Append one entry in the caller's transaction, so an act and its trace commit together."""
     return record_many(session, [(actor, action, target, detail)])[0]
 
@@ -73,12 +74,28 @@ def record(
 Act = tuple[str, str, str, dict[str, Any] | None]  # actor, action, target, detail
 
 
-def record_many(session: Session, acts: list[Act]) -> list[AuditEntry]:
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """An entry as appended, its id the database's: a plain record, not an ORM object (a
+    step refusing 70,000 placements audits each, and the ORM's unit of work was most of it)."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+def record_many(session: Session, acts: list[Act]) -> list[Entry]:
     """Append one entry per act, chained in order, in the caller's transaction: three round
     trips whatever their number (a detection step that queues several commands audits each).
 
     The chain head is updated first: that statement takes the write lock (SQLite) or the row lock
-    (PostgreSQL), so two concurrent appends cannot both chain onto the same previous hash.
+    (PostgreSQL), so two concurrent appends cannot both chain onto the same previous hash. Being
+    a statement of the session, it first flushes what the caller added, as callers expect.
     """
     if not acts:
         return []
@@ -93,27 +110,28 @@ def record_many(session: Session, acts: list[Act]) -> list[AuditEntry]:
     else:
         prev_hash = session.execute(taken.returning(head.c.last_hash)).scalar_one()
     at = clock.now()
-    entries = []
+    rows: list[dict[str, Any]] = []
     for actor, action, target, detail in acts:
         # Round-trip through JSON so the hash covers exactly what the database will give back.
         said = json.loads(json.dumps(detail or {}, default=str))
         digest = entry_hash(prev_hash, at, actor, action, target, said)
-        entries.append(
-            AuditEntry(
-                at=at,
-                actor=actor,
-                action=action,
-                target=target,
-                detail=said,
-                prev_hash=prev_hash,
-                hash=digest,
-            )
+        rows.append(
+            {
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "target": target,
+                "detail": said,
+                "prev_hash": prev_hash,
+                "hash": digest,
+            }
         )
         prev_hash = digest
-    session.add_all(entries)
+    log = cast(Table, AuditEntry.__table__)
+    # Each hash covers its predecessor's: unique within the append, so it names the row.
+    ids = dict(bulk.insert_returning(session, log, rows, (log.c.hash, log.c.id)))
     session.execute(update(head).where(head.c.id == 1).values(last_hash=prev_hash))
-    session.flush()
-    return entries
+    return [Entry(id=ids[row["hash"]], **row) for row in rows]
 
 
 @dataclass(frozen=True)
