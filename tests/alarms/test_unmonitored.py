@@ -4,9 +4,11 @@ nothing to watch (vigie.alarms.unmonitored)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, func, select
 
 from tests.alarms.test_pipeline import Clock
@@ -15,7 +17,7 @@ from vigie import clock
 from vigie.alarms import workflow
 from vigie.alarms.narrative import event_sentence
 from vigie.alarms.obligations import PRIORITY
-from vigie.alarms.pipeline import Pipeline
+from vigie.alarms.pipeline import FAULT_LINES, Pipeline
 from vigie.alarms.unmonitored import Fault, Unwatched
 from vigie.api.security import create_user
 from vigie.cases import devices, ending, placements
@@ -318,3 +320,25 @@ def test_a_case_refused_before_the_table_kept_it_is_offered_again(db: Database) 
     restarted.step()
     assert restarted._engine is not None
     assert restarted._engine.case_of("H-C8") == "C8"  # watched, home unit and all
+
+
+def test_a_step_refusing_many_placements_logs_a_few_and_counts_the_rest(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A rule change refusing every placement wrote an ERROR line each (70,000): the first
+    `FAULT_LINES` are logged, the rest counted in one line; every one is still audited."""
+    refused = FAULT_LINES + 5
+    for n in range(refused):
+        _placement(db, f"M{n}")
+    with caplog.at_level(logging.ERROR, logger="vigie.alarms.pipeline"):
+        Pipeline(db, CONFIG, Clock(clock.now())).step()
+    lines = [r.getMessage() for r in caplog.records if r.name == "vigie.alarms.pipeline"]
+    assert len(lines) == FAULT_LINES + 1
+    assert all(" cannot be monitored: " in line for line in lines[:FAULT_LINES])
+    assert lines[-1].startswith(f"5 more cases cannot be monitored ({refused} in all this step")
+    with db.session() as session:
+        audited = session.scalar(
+            select(func.count()).where(AuditEntry.action == "placement_not_monitored")
+        )
+    assert audited == refused
+    assert _pending(db) == refused

@@ -199,6 +199,10 @@ class PipelineHealth:
 # Placements loaded this many at a time: a cold start loads every case, each with its zones and
 # assignments as ORM objects until its record is made; loaded at once, all of them were held.
 LOAD_CHUNK = 5_000
+# Placements the engine cannot watch logged one by one, this many a step; the rest counted in one
+# line. Each is recorded for the operators anyway (`unmonitored`): a rule change refusing 70,000
+# placements wrote 70,000 ERROR lines, and a traceback each where detection failed on them.
+FAULT_LINES = 20
 
 CLOCK_FAULT = "clock_fault"
 # The field a quarantined observation names when detection itself failed on it (`_isolate`).
@@ -275,6 +279,7 @@ class PartitionStep:
         self._mark = 0  # the placements' change watermark the engine has seen
         self._step = 0  # the last journaled step the engine has run
         self._changes: list[journal.Change] = []  # applied in this step, for its journal row
+        self._fault_lines = 0  # placements refused in this step (`FAULT_LINES`)
         self._unsaved: set[str] = set()  # cases changed since the last checkpoint
         self._shapes_saved: set[bytes] = set()  # stored with their sectors: never again
         self._shapes_stale = False  # some stored without them (an older version): store again
@@ -339,6 +344,7 @@ class PartitionStep:
         now = self._clock()
         source = source or self._source
         scoped = self._state.fenced
+        self._fault_lines = 0
         restoring = self._engine is None
         # A warm engine fed by an archiving source reads nothing before its transaction (a
         # restore, which may find the engine's clock dragged ahead and recover, always does).
@@ -886,6 +892,13 @@ class PartitionStep:
                             self._engine.placement(placement.case_ref) is not None,
                         )
                     )
+        if self._fault_lines > FAULT_LINES:
+            logger.error(
+                "%d more cases cannot be monitored (%d in all this step; each raises an"
+                " `unmonitored` alarm if left so)",
+                self._fault_lines - FAULT_LINES,
+                self._fault_lines,
+            )
         return faults
 
     def _change(
@@ -908,12 +921,18 @@ class PartitionStep:
             except ScenarioError as exc:
                 # A placement the engine cannot watch is an operational fault, recorded for the
                 # centre to fix; the others keep being watched.
-                logger.error("case %s cannot be monitored: %s", case_ref, exc)
+                self._fault_lines += 1
+                if self._fault_lines <= FAULT_LINES:
+                    logger.error("case %s cannot be monitored: %s", case_ref, exc)
                 fault = exc
             except Exception as exc:  # a fault of ours a record sets off: the same, not fatal
                 # Raised out of the step, it failed every step after, each retrying the record:
                 # one placement blinded its whole partition.
-                logger.exception("case %s cannot be monitored: detection failed on it", case_ref)
+                self._fault_lines += 1
+                if self._fault_lines <= FAULT_LINES:
+                    logger.exception(
+                        "case %s cannot be monitored: detection failed on it", case_ref
+                    )
                 # Its type only: the message could quote a value of the record, her places'.
                 fault = ScenarioError(f"detection failed on it ({type(exc).__name__})")
         if revision is None:
