@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from vigie.api.deps import DatabaseDep, allow
 from vigie.api.limits import BoundedJsonRoute
 from vigie.store import audit, quarantine
+from vigie.store.bounds import Count
 from vigie.store.models import User
 
 router = APIRouter(prefix="/api/quarantine", tags=["quarantine"], route_class=BoundedJsonRoute)
@@ -38,7 +39,7 @@ class Quarantined(BaseModel):
 def quarantined(
     db: DatabaseDep,
     user: Admin,
-    after: Annotated[int, Query(ge=0, description="observation id to list after")] = 0,
+    after: Annotated[Count, Query(description="observation id to list after")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[Quarantined]:
     """Quarantined observations, oldest first (`after` pages on); the read is audited."""
