@@ -108,8 +108,7 @@ def install(app: FastAPI) -> None:
         # Not a 500: nothing is broken in the request or the code, and nothing of it was kept.
         body = error_body(
             "database_unavailable",
-            f"database failover in progress: nothing was saved, try again in a few seconds "
-            f"({exc.reason})",
+            f"{exc.what}: nothing was saved, try again in a few seconds ({exc.reason})",
             None,
         )
         headers = {"Retry-After": str(FAILOVER_RETRY_AFTER_S)}

@@ -37,13 +37,24 @@ FIRST_PAUSE_S = 0.05
 MAX_PAUSE_S = 1.0
 
 
+# What PostgreSQL says when it ends a session whose transaction sat idle past its limit
+# (`idle_in_transaction_session_timeout`: the audit chain's head, a detection step): the same
+# remedy as a failover, another cause, which the message must not hide behind a failover.
+_IDLE_ENDED = "idle-in-transaction timeout"
+
+
 class DatabaseUnavailable(Exception):
     """The database could not be reached for writing (a failover, most likely): nothing of the
     transaction is known to be kept, and retrying later is the remedy."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(f"database failover in progress: {reason}")
         self.reason = reason
+        self.what = (
+            "the database ended a transaction left idle past its limit"
+            if _IDLE_ENDED in reason
+            else "database failover in progress"
+        )
+        super().__init__(f"{self.what}: {reason}")
 
 
 def is_failover(exc: DBAPIError) -> bool:
