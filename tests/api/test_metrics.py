@@ -17,7 +17,8 @@ from tests.conftest import Centre
 from vigie import clock
 from vigie.api import create_app
 from vigie.settings import Settings
-from vigie.store.models import Alarm, OutboxMessage
+from vigie.store import audit
+from vigie.store.models import Alarm, AuditEntry, OutboxMessage
 
 TOKEN = "a-scraper-token-of-at-least-32-characters"
 SCRAPER = {"Authorization": f"Bearer {TOKEN}"}
@@ -82,6 +83,20 @@ def test_metrics_need_the_token(centre: Centre, caplog: pytest.LogCaptureFixture
     assert "refused a scrape" in caplog.text
     # An operator's own token is not the scraper's.
     assert centre.client.get("/metrics", headers=centre.headers("admin")).status_code == 401
+    # Audited once a minute, the others counted in the next entry: a guesser is seen, and
+    # cannot flood the chain.
+    with centre.db.reading() as session:
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "metrics_refused")
+        ).all()
+        assert audit.verify(session)[1] is None
+    assert [(e.actor, e.target, e.detail) for e in entries] == [
+        (
+            "metrics",
+            "route:GET /metrics",
+            {"client": "testclient", "token": "none", "refused_since_last_entry": 0},
+        )
+    ]
 
 
 def test_metrics_are_off_without_a_token(database_url: str) -> None:

@@ -5,7 +5,9 @@ What `/api/health` says (as numbers), and the alarms waiting: how many are not c
 and status, how many escalated, how long the oldest unacknowledged one has waited; the reports
 the outbox gave up on. Counts, states and durations only: no case, person, device or place.
 Off unless `VIGIE_METRICS_TOKEN` is set (404), and then only with that bearer token (401,
-logged with the caller's address): a scraper holds it, not the public.
+logged with the caller's address, and audited as `metrics_refused` at most once a minute with
+the count of the others: someone guessing the token is seen, and cannot flood the log): a
+scraper holds it, not the public.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from vigie.api.errors import ApiError
 from vigie.api.limits import BoundedJsonRoute
 from vigie.api.routers.health import Health, assess
 from vigie.store.models import Alarm, OutboxMessage
+from vigie.store.refusals import AuditedRefusals
 
 router = APIRouter(tags=["health"], route_class=BoundedJsonRoute)
 logger = logging.getLogger(__name__)
@@ -51,6 +54,15 @@ def scraper(
     if not hmac.compare_digest(given.encode(), token.encode()):
         where = request.client.host if request.client else "?"
         logger.warning("metrics: refused a scrape from %s (no or wrong token)", where)
+        refusals: AuditedRefusals = request.app.state.refusals
+        # One key for every caller: keyed by address, a scan from many would grow it unbounded.
+        refusals.record(
+            "metrics",
+            "metrics",
+            "metrics_refused",
+            "route:GET /metrics",
+            {"client": where, "token": "wrong" if given else "none"},
+        )
         raise ApiError(401, "unauthorized", "the metrics token is missing or wrong")
 
 
