@@ -3,7 +3,6 @@ logged out, his account was disabled, or his console fell silent while another w
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -245,39 +244,6 @@ def test_a_logout_with_another_console_of_his_open_leaves_him_his_alarms(centre:
     assert to_take(centre)[alarm_id]["raised_again_why"] == "holder_logged_out"
     with centre.db.session() as session:
         assert session.scalar(select(func.count()).select_from(ConsolePresence)) == 0
-
-
-def test_two_tabs_on_one_token_opening_their_streams_at_once_are_one_console(
-    centre: Centre,
-) -> None:
-    """Two first sightings of one token at the same moment: neither fails on the key (its
-    stream would answer 500), one row is kept. (A read then a write was tried first: the account
-    row's lock, taken before it, happened to order them; the upsert does not rely on it.)"""
-    centre.headers("operator")  # his account
-    holder = user_id(centre, "operator1")
-    failed: list[BaseException] = []
-
-    def opened(console: holder_gone.Console, ready: threading.Barrier) -> None:
-        try:
-            ready.wait(10)
-            with centre.db.session() as session:
-                holder_gone.seen(session, holder, console, clock.now())
-        except BaseException as exc:  # what the stream would have answered
-            failed.append(exc)
-
-    expires = clock.now() + timedelta(hours=1)
-    for n in range(10):
-        console = holder_gone.Console(f"tab-{n}", "k" * 32, expires)
-        ready = threading.Barrier(2)
-        tabs = [threading.Thread(target=opened, args=(console, ready)) for _ in range(2)]
-        for tab in tabs:
-            tab.start()
-        for tab in tabs:
-            tab.join(20)
-    assert failed == []
-    with centre.db.session() as session:
-        kept = session.scalars(select(ConsolePresence.jti).order_by(ConsolePresence.jti)).all()
-    assert kept == [f"tab-{n}" for n in range(10)]
 
 
 @pytest.mark.parametrize("how", ["revoked", "key drawn anew", "expired", "silent"])

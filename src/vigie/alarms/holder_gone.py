@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, exists, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from vigie.alarms.imported import RAISED_HERE
@@ -69,18 +68,13 @@ def seen(session: Session, user_id: int, console: Console, now: datetime) -> Non
     if user is None:
         return
     user.console_seen_at = now
-    # One statement, not a read then a write: two tabs on one token open their streams at once.
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    heard = dialect.insert(ConsolePresence).values(
-        jti=console.jti,
-        user_id=user_id,
-        token_key=console.key,
-        expires_at=console.expires_at,
-        seen_at=now,
-    )
-    session.execute(
-        heard.on_conflict_do_update(
-            index_elements=["jti"], set_={"seen_at": heard.excluded.seen_at}
+    session.merge(
+        ConsolePresence(
+            jti=console.jti,
+            user_id=user_id,
+            token_key=console.key,
+            expires_at=console.expires_at,
+            seen_at=now,
         )
     )
     session.execute(
