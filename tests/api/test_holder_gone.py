@@ -7,21 +7,14 @@ from datetime import timedelta
 
 import pytest
 from alembic import command
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from tests.api.test_hand_over import locate, taken_alert
 from tests.api.world import equip
 from tests.conftest import Centre
 from vigie import clock
 from vigie.alarms import holder_gone, workflow
-from vigie.store.models import (
-    Alarm,
-    AlarmAction,
-    AuditEntry,
-    ConsolePresence,
-    RevokedToken,
-    User,
-)
+from vigie.store.models import Alarm, AlarmAction, AuditEntry, User
 from vigie.store.schema import alembic_config, upgrade
 
 LONG = 10**6  # an escalation delay no test reaches: the sweep alone acts
@@ -213,64 +206,6 @@ def test_an_open_console_says_so(centre: Centre) -> None:
             assert user.console_seen_at is not None
             assert abs((user.console_seen_at - clock.now()).total_seconds()) < 60
         assert centre.client.post("/api/auth/logout", headers=headers).status_code == 204
-
-
-def a_second_console(centre: Centre, username: str) -> dict[str, str]:
-    """Another login of the same account (a second screen): a token of its own."""
-    answer = centre.client.post(
-        "/api/auth/token", json={"username": username, "password": "correct horse battery"}
-    )
-    assert answer.status_code == 200, answer.text
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-
-def test_a_logout_with_another_console_of_his_open_leaves_him_his_alarms(centre: Centre) -> None:
-    """He logged out of his second screen: on a BAR alert, her position went from the one he
-    was working it on. Released only when his last open console logs out."""
-    alarm_id = taken_alert(centre)
-    working, spare = centre.headers("operator"), a_second_console(centre, "operator1")
-    with centre.client.stream("GET", "/api/console/stream", headers=working) as stream:
-        assert next(stream.iter_lines()) == "event: changed"
-        assert centre.client.post("/api/auth/logout", headers=spare).status_code == 204
-        assert alarm_id not in to_take(centre)
-        where = f"/api/alarms/{alarm_id}/protected-position"
-        assert centre.client.get(where, headers=working).status_code == 200
-        with centre.db.session() as session:
-            assert session.get_one(Alarm, alarm_id).held_by == user_id(centre, "operator1")
-            gone = select(AuditEntry).where(AuditEntry.action == "holder_gone")
-            assert session.scalars(gone).all() == []
-        # Then the one he works on: his last console, so he has left.
-        assert centre.client.post("/api/auth/logout", headers=working).status_code == 204
-    assert to_take(centre)[alarm_id]["raised_again_why"] == "holder_logged_out"
-    with centre.db.session() as session:
-        assert session.scalar(select(func.count()).select_from(ConsolePresence)) == 0
-
-
-@pytest.mark.parametrize("how", ["revoked", "key drawn anew", "expired", "silent"])
-def test_a_console_whose_token_no_longer_works_is_not_another_console(
-    centre: Centre, how: str
-) -> None:
-    """A console left on a renewed or revoked token, one whose account's key changed (password,
-    disable), an expired one or one silent past a tick: not open, so the logout releases."""
-    alarm_id = taken_alert(centre)
-    working, other = centre.headers("operator"), a_second_console(centre, "operator1")
-    with centre.client.stream("GET", "/api/console/stream", headers=other) as stream:
-        assert next(stream.iter_lines()) == "event: changed"
-    with centre.db.session() as session:
-        presence = session.scalars(select(ConsolePresence)).one()
-        holder = session.get_one(User, presence.user_id)
-        now = clock.now()
-        if how == "revoked":
-            session.add(RevokedToken(jti=presence.jti, expires_at=presence.expires_at))
-        elif how == "key drawn anew":
-            presence.token_key = "0" * 32
-        elif how == "expired":
-            presence.expires_at = now - timedelta(seconds=1)
-        else:
-            presence.seen_at = now - holder_gone.REACHABLE_WITHIN - timedelta(seconds=1)
-        assert holder.username == "operator1"
-    assert centre.client.post("/api/auth/logout", headers=working).status_code == 204
-    assert to_take(centre)[alarm_id]["raised_again_why"] == "holder_logged_out"
 
 
 def test_the_migration_adds_and_removes_its_columns(centre: Centre, database_url: str) -> None:

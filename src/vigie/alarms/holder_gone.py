@@ -8,26 +8,23 @@ her SOS nobody on duty could locate her (her position is its holder's alone, `pr
 So such an alarm is released: it has no holder any more and is to be taken again, as a taken
 alarm whose situation came back (`returned`): every console's alarm bar sounds for it, escalation
 flags it to the supervisor if nobody takes it within its delay, and the operator who takes it
-becomes its holder. At once when he logs out (of his last open console: presence is kept per
-console, by the token it runs on) or is disabled; when his console has said nothing for
-`ABSENT_AFTER` while another one has (a server that nobody could reach releases nothing).
+becomes its holder. At once when he logs out or is disabled; when his console has said nothing
+for `ABSENT_AFTER` while another one has (a server that nobody could reach releases nothing).
 A holder who never opened a console (a program on the API) is never taken for absent.
 Logged on the alarm (its report tells whose it was and why it came back) and audited.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigie.alarms.imported import RAISED_HERE
 from vigie.alarms.returned import HELD
 from vigie.store import audit
-from vigie.store.models import Alarm, AlarmAction, ConsolePresence, RevokedToken, User
+from vigie.store.models import Alarm, AlarmAction, User
 from vigie.store.write_lock import hold_writer
 
 LOGGED_OUT = "holder_logged_out"
@@ -46,68 +43,11 @@ ABSENT_AFTER = timedelta(minutes=5)
 REACHABLE_WITHIN = timedelta(seconds=2 * PRESENCE_S)
 
 
-@dataclass(frozen=True)
-class Console:
-    """The token a console runs on, as its claims name it: whether it still works is then known
-    without the token (revoked at logout or renewal, its account's key drawn anew, expired)."""
-
-    jti: str
-    key: str
-    expires_at: datetime
-
-    @classmethod
-    def of(cls, claims: dict[str, Any]) -> Console:
-        expires = datetime.fromtimestamp(float(claims["exp"]), UTC)
-        return cls(str(claims["jti"]), str(claims["key"]), expires)
-
-
-def seen(session: Session, user_id: int, console: Console, now: datetime) -> None:
-    """The user's console is open now (its alarm stream); his consoles silent past
-    `ABSENT_AFTER` are forgotten."""
+def seen(session: Session, user_id: int, now: datetime) -> None:
+    """The user's console is open now (its alarm stream)."""
     user = session.get(User, user_id)
-    if user is None:
-        return
-    user.console_seen_at = now
-    session.merge(
-        ConsolePresence(
-            jti=console.jti,
-            user_id=user_id,
-            token_key=console.key,
-            expires_at=console.expires_at,
-            seen_at=now,
-        )
-    )
-    session.execute(
-        delete(ConsolePresence).where(
-            ConsolePresence.user_id == user_id, ConsolePresence.seen_at < now - ABSENT_AFTER
-        )
-    )
-
-
-def another_console(session: Session, user: User, jti: str, now: datetime) -> bool:
-    """Whether a console of `user` other than the one on token `jti` is open: heard within
-    `REACHABLE_WITHIN`, on a token that still works."""
-    presence = ConsolePresence
-    found = select(presence.jti).where(
-        presence.user_id == user.id,
-        presence.jti != jti,
-        presence.seen_at >= now - REACHABLE_WITHIN,
-        presence.expires_at > now,
-        presence.token_key == user.token_key,
-        ~exists().where(RevokedToken.jti == presence.jti),
-    )
-    return session.scalar(found.limit(1)) is not None
-
-
-def logged_out(session: Session, user: User, jti: str, now: datetime) -> list[Alarm]:
-    """His console on token `jti` logged out: its presence forgotten, and his alarms released
-    unless another console of his is open (a second screen: he is still at work, and on a BAR
-    alert her position stays on the screen he works it on). That one's silence, or its own
-    logout, releases them then."""
-    session.execute(delete(ConsolePresence).where(ConsolePresence.jti == jti))
-    if another_console(session, user, jti, now):
-        return []
-    return release(session, user.id, LOGGED_OUT, user.username, now)
+    if user is not None:
+        user.console_seen_at = now
 
 
 def online(user: User, now: datetime) -> bool:

@@ -71,19 +71,6 @@ class User(Base):
     console_seen_at: Mapped[datetime | None]
 
 
-class ConsolePresence(Base):
-    """An open console (its alarm stream), by the token it runs on: a holder who logs out of one
-    console while another of his is open has not left (`vigie.alarms.holder_gone`). The token's
-    key and expiry say whether it still works without the token itself being kept."""
-
-    __tablename__ = "console_presence"
-    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    token_key: Mapped[str] = mapped_column(String(32))
-    expires_at: Mapped[datetime]
-    seen_at: Mapped[datetime]
-
-
 class RevokedToken(Base):
     """A token given up before its expiry (logout); kept until it would have expired anyway."""
 

@@ -65,16 +65,16 @@ def queue_version(db: Database, user: User) -> tuple[Any, ...]:
         return (*session.execute(query).one(), session.scalar(acted))
 
 
-def _subscribed(db: Database, user: User, console: holder_gone.Console) -> None:
+def _subscribed(db: Database, user: User) -> None:
     with db.session() as session:
         audit.record(session, user.username, "subscribe", "alarms")
-        holder_gone.seen(session, user.id, console, clock.now())
+        holder_gone.seen(session, user.id, clock.now())
 
 
-def _present(db: Database, user: User, console: holder_gone.Console) -> None:
+def _present(db: Database, user: User) -> None:
     """The console is still open: a holder whose console falls silent has gone."""
     with db.session() as session:
-        holder_gone.seen(session, user.id, console, clock.now())
+        holder_gone.seen(session, user.id, clock.now())
 
 
 def token_still_valid(db: Database, token: str, config: Settings) -> bool:
@@ -95,13 +95,13 @@ async def alarm_stream(request: Request, db: DatabaseDep, user: Reader) -> Strea
     The stream ends within RECHECK_S of its token being revoked or expiring, and at once when
     the server shuts down.
     """
+    # In a thread: on the event loop, this write waiting for SQLite's writer or the audit
+    # chain's head stalled every request of the process.
+    await asyncio.to_thread(_subscribed, db, user)
+
     bell: AlarmBell = request.app.state.bell
     config: Settings = request.app.state.settings
     token = request.headers["Authorization"].partition(" ")[2]
-    console = holder_gone.Console.of(token_claims(token, config))  # checked by `Reader`
-    # In a thread: on the event loop, this write waiting for SQLite's writer or the audit
-    # chain's head stalled every request of the process.
-    await asyncio.to_thread(_subscribed, db, user, console)
     closing: threading.Event = request.app.state.closing
 
     async def events() -> AsyncIterator[str]:
@@ -115,7 +115,7 @@ async def alarm_stream(request: Request, db: DatabaseDep, user: Reader) -> Strea
                     return
             if time.monotonic() - present_at >= holder_gone.PRESENCE_S:
                 present_at = time.monotonic()
-                await asyncio.to_thread(_present, db, user, console)
+                await asyncio.to_thread(_present, db, user)
             rung = bell.generation
             version = await asyncio.to_thread(queue_version, db, user)
             if version != last:

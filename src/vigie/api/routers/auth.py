@@ -139,13 +139,12 @@ def logout(
 ) -> None:
     """Revoke the token this request carries (the user's other sessions keep theirs).
 
-    An operator who logs out of his last open console leaves: the alarms he holds come back to
-    the queue, to be taken by whoever is on duty (`holder_gone`; hand them over first to choose
-    who). With another console of his still open, he keeps them."""
+    An operator who logs out leaves: the alarms he holds come back to the queue, to be taken
+    by whoever is on duty (`holder_gone`; hand them over first to choose who)."""
     with db.session() as session:
         revoke(session, claims)
         audit.record(session, user.username, "logout", "auth")
-        holder_gone.logged_out(session, user, str(claims["jti"]), clock.now())
+        holder_gone.release(session, user.id, holder_gone.LOGGED_OUT, user.username, clock.now())
 
 
 @router.post("/refresh")
