@@ -23,6 +23,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -155,14 +156,25 @@ def orm_appended(db: Database, size: int) -> float:
     return took
 
 
+def in_turn(
+    new: Callable[[Database, int], float],
+    old: Callable[[Database, int], float],
+    db: Database,
+    size: int,
+    runs: int,
+) -> tuple[float, float]:
+    """Medians of `runs` runs of each way, in turn: both see the same table size and load."""
+    new_s, old_s = [], []
+    for _ in range(runs):
+        new_s.append(new(db, size))
+        old_s.append(old(db, size))
+    return statistics.median(new_s), statistics.median(old_s)
+
+
 def measure_audit(db: Database, repeat: int) -> list[dict[str, Any]]:
     out = []
     for size in AUDIT_SIZES:
-        new_s, orm_s = [], []
-        for _ in range(repeat if size > 1 else 250):  # in turn, as `measure`
-            new_s.append(appended(db, size))
-            orm_s.append(orm_appended(db, size))
-        new, orm = statistics.median(new_s), statistics.median(orm_s)
+        new, orm = in_turn(appended, orm_appended, db, size, repeat if size > 1 else 250)
         out.append(
             {
                 "entries": size,
@@ -181,11 +193,7 @@ def measure_audit(db: Database, repeat: int) -> list[dict[str, Any]]:
 def measure(db: Database, repeat: int) -> list[dict[str, Any]]:
     out = []
     for size in SIZES:
-        fold_s, flush_s = [], []
-        for _ in range(repeat):  # in turn: both see the same table size and host load
-            fold_s.append(folded(db, size))
-            flush_s.append(flushed(db, size))
-        fold, flush = statistics.median(fold_s), statistics.median(flush_s)
+        fold, flush = in_turn(folded, flushed, db, size, repeat)
         out.append(
             {
                 "alarms": size,
